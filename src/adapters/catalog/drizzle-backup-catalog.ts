@@ -1,0 +1,119 @@
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type BetterSqlite3 from 'better-sqlite3';
+import { and, asc, eq, type SQL } from 'drizzle-orm';
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
+import { DbBackupError } from '../../domain/errors.js';
+import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { backups, repositories } from './schema.js';
+
+const require = createRequire(import.meta.url);
+const Database = require('better-sqlite3') as typeof BetterSqlite3;
+
+/** Migrations ship in `drizzle/` at the package root, beside `dist/` and `src/`. */
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+
+/** The catalog in one SQLite file (drizzle over better-sqlite3); migrations run on open. */
+export class DrizzleBackupCatalog implements BackupCatalog {
+  private readonly sqlite: BetterSqlite3.Database;
+  private readonly db: BetterSQLite3Database;
+
+  constructor(file: string) {
+    try {
+      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+      this.sqlite = new Database(file);
+      this.sqlite.pragma('journal_mode = WAL');
+      this.sqlite.pragma('busy_timeout = 5000');
+      this.db = drizzle(this.sqlite);
+      migrate(this.db, { migrationsFolder: MIGRATIONS });
+    } catch (err) {
+      throw new DbBackupError(
+        'E_CONFIG',
+        `Cannot open the catalog at ${file}: ${(err as Error).message}. Set --data-dir or DBBACKUP_DATA_DIR to a writable folder.`,
+        { cause: err },
+      );
+    }
+  }
+
+  async record(repository: string, manifest: Manifest): Promise<void> {
+    this.db.transaction((tx) => {
+      this.touch(tx, repository);
+      tx.insert(backups).values(row(repository, manifest)).onConflictDoUpdate({
+        target: [backups.repository, backups.source, backups.id],
+        set: row(repository, manifest),
+      }).run();
+    });
+  }
+
+  async replaceRepository(repository: string, manifests: Manifest[]): Promise<void> {
+    this.db.transaction((tx) => {
+      this.touch(tx, repository);
+      tx.update(repositories).set({ lastScannedAt: new Date().toISOString() }).where(eq(repositories.location, repository)).run();
+      tx.delete(backups).where(eq(backups.repository, repository)).run();
+      for (const m of manifests) tx.insert(backups).values(row(repository, m)).run();
+    });
+  }
+
+  async list(filter: { repository?: string; source?: string } = {}): Promise<CatalogBackup[]> {
+    const conditions: SQL[] = [];
+    if (filter.repository) conditions.push(eq(backups.repository, filter.repository));
+    if (filter.source) conditions.push(eq(backups.source, filter.source));
+    const rows = this.db
+      .select()
+      .from(backups)
+      .where(conditions.length ? and(...conditions) : undefined)
+      .orderBy(asc(backups.id), asc(backups.repository))
+      .all();
+    return rows.map((r) => ({
+      id: r.id,
+      repository: r.repository,
+      source: r.source,
+      engine: r.engine,
+      kind: r.kind,
+      parent: r.parent,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      storedSize: r.storedSize,
+      rawSize: r.rawSize,
+      durationMs: r.durationMs,
+      status: 'complete' as const,
+      objectCount: r.objectCount,
+      partCount: r.partCount,
+    }));
+  }
+
+  async repositories(): Promise<string[]> {
+    return this.db.select().from(repositories).orderBy(asc(repositories.location)).all().map((r) => r.location);
+  }
+
+  close(): void {
+    if (this.sqlite.open) this.sqlite.close();
+  }
+
+  private touch(tx: Pick<BetterSQLite3Database, 'insert'>, repository: string): void {
+    tx.insert(repositories).values({ location: repository, firstSeenAt: new Date().toISOString() }).onConflictDoNothing().run();
+  }
+}
+
+function row(repository: string, m: Manifest) {
+  return {
+    repository,
+    id: m.id,
+    source: m.source,
+    engine: m.engine,
+    kind: m.kind,
+    parent: m.parent,
+    startedAt: m.startedAt,
+    finishedAt: m.finishedAt,
+    storedSize: totalStoredSize(m),
+    rawSize: totalRawSize(m),
+    durationMs: durationMs(m),
+    objectCount: m.objects.length,
+    partCount: m.parts.length,
+    recordedAt: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,38 @@
+import { Option } from 'clipanion';
+import * as t from 'typanion';
+import type { ConnectionTarget } from '../../application/ports/database-connector.js';
+import { isEngine } from '../../domain/backup-kind.js';
+import { DbBackupError } from '../../domain/errors.js';
+import { BaseCommand } from './base-command.js';
+
+/** Flags that name a database, shared by `backup` and `restore`. */
+export abstract class DatabaseCommand extends BaseCommand {
+  db = Option.String('--db', { description: 'Engine: sqlite, postgres, mysql or mongodb' });
+  url = Option.String('--url', { description: 'Server URL, e.g. postgres://user@host:5432/app (no password in it)' });
+  host = Option.String('--host', { description: 'Server host' });
+  port = Option.String('--port', { validator: t.isNumber(), description: 'Server port' });
+  user = Option.String('--user', { description: 'User name' });
+  database = Option.String('--database', { description: 'Database name; for SQLite the database file' });
+  passwordEnv = Option.String('--password-env', { description: 'Read the password from this environment variable' });
+
+  /** Builds the connection target; `file` is the SQLite path when given with --file. */
+  protected connectionTarget(file?: string): ConnectionTarget {
+    const serverless = !this.url && !this.host && !this.port && !this.user;
+    const engine = this.db ?? ((file ?? this.database) && serverless ? 'sqlite' : undefined);
+    if (!engine) throw new DbBackupError('E_USAGE', 'Say which database engine with --db sqlite|postgres|mysql|mongodb.');
+    if (!isEngine(engine)) throw new DbBackupError('E_USAGE', `Unknown --db "${engine}"; use sqlite, postgres, mysql or mongodb.`);
+    if (this.url && /^[a-z+]+:\/\/[^/@:]*:[^/@]*@/i.test(this.url)) {
+      this.context.stderr.write('warning: the --url holds a password, which other users can see in the process list; use --password-env instead.\n');
+    }
+    let password: string | undefined;
+    if (this.passwordEnv) {
+      password = this.context.env[this.passwordEnv];
+      if (password === undefined) {
+        throw new DbBackupError('E_USAGE', `--password-env names ${this.passwordEnv}, but that environment variable is not set.`);
+      }
+    }
+    const database = engine === 'sqlite' ? (this.database ?? file) : this.database;
+    if (engine === 'sqlite' && !database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH or --database PATH.');
+    return { engine, url: this.url, host: this.host, port: this.port, user: this.user, password, database };
+  }
+}

@@ -1,0 +1,51 @@
+import { Command, Option } from 'clipanion';
+import type { CliServices } from './context.js';
+import { BaseCommand } from './base-command.js';
+import { formatBytes, formatDuration, table } from './render.js';
+
+export class ListCommand extends BaseCommand {
+  static override paths = [['list'], ['ls']];
+  static override usage = Command.Usage({
+    description: 'List complete backups',
+    details: `
+      Without --from, shows the catalog: every backup this machine has made or seen, in every
+      repository. With --from, reads that repository's manifests (the truth) and updates the catalog.
+      --refresh rescans every repository the catalog knows. Interrupted backups never appear.
+    `,
+    examples: [
+      ['Everything the catalog knows', '$0 list'],
+      ['Backups in one repository, as JSON', '$0 list --from ./backups --json'],
+      ['Rebuild the catalog from the repositories', '$0 list --refresh'],
+    ],
+  });
+
+  from = Option.String('--from', { description: 'Repository folder, URL or archive to read' });
+  source = Option.String('--source', { description: 'Only backups of this source' });
+  refresh = Option.Boolean('--refresh', false, { description: 'Rescan repositories and rebuild the catalog' });
+
+  protected async run(services: CliServices): Promise<number> {
+    const result = await services.listBackups.execute(
+      { repository: this.from, source: this.source, refresh: this.refresh },
+      this.context.signal,
+    );
+    for (const p of result.problems) this.context.stderr.write(`warning: ${p.repository}: ${p.message}\n`);
+    const rows = result.backups.map((b) => [
+      b.id,
+      b.source,
+      b.engine,
+      b.kind,
+      b.parent ?? '-',
+      formatBytes(b.storedSize),
+      formatDuration(b.durationMs),
+      b.status,
+      b.repository,
+    ]);
+    this.print(
+      result.backups.length === 0
+        ? 'No backups found.'
+        : table(['id', 'source', 'engine', 'kind', 'parent', 'size', 'duration', 'status', 'repository'], rows),
+      { ok: true, backups: result.backups, problems: result.problems },
+    );
+    return this.ok();
+  }
+}

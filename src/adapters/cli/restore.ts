@@ -1,0 +1,97 @@
+import { Command, Option } from 'clipanion';
+import { DbBackupError } from '../../domain/errors.js';
+import { listOption } from './base-command.js';
+import type { CliServices } from './context.js';
+import { DatabaseCommand } from './database-command.js';
+import { formatBytes, table } from './render.js';
+
+const ARCHIVE = /\.(tar\.gz|tgz|zip)$/i;
+
+export class RestoreCommand extends DatabaseCommand {
+  static override paths = [['restore']];
+  static override usage = Command.Usage({
+    description: 'Restore a backup into a database',
+    details: `
+      Reads a backup from a repository (\`--from\`) or a single archive file (\`--file x.tar.gz\`),
+      verifies every checksum, and restores it. An existing, non-empty target is refused unless
+      \`--clean\` says to replace it. \`--dry-run\` prints the plan and changes nothing.
+
+      For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
+      not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
+    `,
+    examples: [
+      ['Restore the newest backup from a folder', '$0 restore --from ./backups --db sqlite --database restored.db'],
+      ['Restore one backup by id', '$0 restore --from ./backups --backup 20261125T020000Z-full-ab12 --db sqlite --file restored.db'],
+      ['Restore from an archive file', '$0 restore --file app-backup.tar.gz --db sqlite --database restored.db'],
+      ['Only two tables, replacing them', '$0 restore --from ./backups --db sqlite --database app.db --tables users,orders --clean'],
+      ['Preview', '$0 restore --from ./backups --db sqlite --database app.db --dry-run'],
+    ],
+  });
+
+  from = Option.String('--from', { description: 'Repository folder or URL to restore from' });
+  backup = Option.String('--backup', 'latest', { description: 'Backup id (or unique prefix), or latest' });
+  files = Option.Array('--file', { description: 'A backup archive (.tar.gz/.zip); for SQLite also the target file' });
+  source = Option.String('--source', { description: 'Which source, when the repository holds several' });
+  tables = Option.String('--tables', { description: 'Only these tables/views (comma-separated)' });
+  clean = Option.Boolean('--clean', false, { description: 'Replace what exists in the target' });
+
+  protected async run(services: CliServices): Promise<number> {
+    const { repository, targetFile } = this.locate();
+    const result = await services.restoreBackup.execute(
+      {
+        repository,
+        backup: this.backup,
+        source: this.source,
+        target: this.connectionTarget(targetFile),
+        tables: listOption(this.tables),
+        clean: this.clean,
+        dryRun: this.dryRun,
+      },
+      this.context.signal,
+    );
+    const { plan, manifest } = result;
+    const rows = plan.items.map((i) => [i.object, i.type, i.rows ?? '', formatBytes(i.bytes), i.action]);
+    const totalRows = plan.items.reduce((n, i) => n + (i.rows ?? 0), 0);
+    if (result.dryRun) {
+      const state = plan.targetExists ? (plan.targetEmpty ? 'exists and is empty' : 'exists and is NOT empty') : 'does not exist';
+      this.print(
+        [
+          `Dry run: nothing was changed.`,
+          `Backup ${manifest.id} (${manifest.engine}, ${manifest.kind}, taken ${manifest.consistentAt})`,
+          `Target ${plan.target} ${state}; the restore would ${plan.effect === 'create' ? 'create it' : plan.effect === 'replace' ? 'REPLACE it' : 'add or replace the chosen objects'}.`,
+          `${plan.items.length} objects, ${totalRows} rows, ${formatBytes(manifest.parts.reduce((n, p) => n + p.rawSize, 0))} of data`,
+          '',
+          table(['object', 'type', 'rows', 'size', 'action'], rows),
+          ...plan.warnings.map((w) => `warning: ${w}`),
+        ].join('\n'),
+        { ok: true, dryRun: true, backup: manifest.id, plan },
+      );
+      return this.ok();
+    }
+    const outcome = result.outcome!;
+    this.print(`Restored backup ${manifest.id} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows.`, {
+      ok: true,
+      backup: manifest.id,
+      target: plan.target,
+      objects: outcome.objects,
+      rows: outcome.rows,
+    });
+    return this.ok();
+  }
+
+  /** Sorts the --file values into the archive to read and the SQLite file to write. */
+  private locate(): { repository?: string; targetFile?: string } {
+    const files = this.files ?? [];
+    if (files.length > 2) throw new DbBackupError('E_USAGE', '--file was given more than twice; give one archive and one target at most.');
+    if (this.from) {
+      if (files.length > 1) throw new DbBackupError('E_USAGE', 'With --from, --file names the SQLite target only once.');
+      return { repository: this.from, targetFile: files[0] };
+    }
+    if (files.length === 2) return { repository: files[0], targetFile: files[1] };
+    if (files.length === 1) {
+      if (ARCHIVE.test(files[0]!) || this.database) return { repository: files[0] };
+      return { targetFile: files[0] };
+    }
+    return {};
+  }
+}

@@ -1,0 +1,16 @@
+import { PassThrough, type Transform } from 'node:stream';
+import type { Codec } from '../../application/ports/codec.js';
+
+/** Stores bytes as they are (`--compress none`). Never written into a manifest's codec list. */
+export class NoneCodec implements Codec {
+  readonly id = 'none';
+  readonly extension = '';
+
+  encoder(): Transform {
+    return new PassThrough({ highWaterMark: 1 << 20 });
+  }
+
+  decoder(): Transform {
+    return new PassThrough({ highWaterMark: 1 << 20 });
+  }
+}

@@ -1,0 +1,254 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import type {
+  ConnectionTarget,
+  ConnectorCapabilities,
+  DatabaseConnector,
+  DatabaseSession,
+  DumpRequest,
+  DumpResult,
+  PartSink,
+  PartSource,
+  RestoreOutcome,
+  RestorePlan,
+  RestoreRequest,
+} from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.js';
+import { sourceNameFrom } from '../../../domain/repository-layout.js';
+import { Database, inspectFile, openSource } from './sqlite-file.js';
+import { restoreTables } from './sqlite-restore-tables.js';
+import { describeObjects, quoteIdent, schemaRows, schemaSql, selectObjects, userTables } from './sqlite-schema.js';
+
+export const SQLITE_DATA_PART = 'data/main.0.sqlite';
+
+/**
+ * SQLite through better-sqlite3. A backup is the online backup API's copy of the database (a
+ * consistent snapshot even while other connections write), stored as a plain database file.
+ */
+export class SqliteConnector implements DatabaseConnector {
+  readonly engine = 'sqlite' as const;
+  readonly capabilities: ConnectorCapabilities = {
+    incremental: false,
+    pointInTime: false,
+    selectiveRestore: true,
+    atomicRestore: true,
+  };
+
+  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
+    if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');
+    return new SqliteSession(resolve(target.database));
+  }
+
+  defaultSourceName(target: ConnectionTarget): string {
+    return sourceNameFrom(basename(target.database ?? 'db'));
+  }
+}
+
+class SqliteSession implements DatabaseSession {
+  constructor(private readonly path: string) {}
+
+  async test(): Promise<void> {
+    const db = await openSource(this.path);
+    db.close();
+  }
+
+  async inspect(filter: { tables?: string[]; excludeTables?: string[] }): Promise<ObjectEntry[]> {
+    const db = await openSource(this.path);
+    try {
+      const { keep, unknown } = selectObjects(schemaRows(db), filter.tables, filter.excludeTables);
+      refuseUnknown(unknown, this.path);
+      const all = describeObjects(db);
+      return isFiltered(filter) ? all.filter((o) => keep.has(o.name)) : all;
+    } finally {
+      db.close();
+    }
+  }
+
+  async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+    const snapshot = join(dir, 'snapshot.db');
+    try {
+      const source = await openSource(this.path);
+      let consistentAt: Date;
+      let serverVersion: string;
+      try {
+        serverVersion = (source.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+        // After the first step, copy everything that remains in one step: one read transaction,
+        // so the copy is consistent and finishes even under a steady stream of writes.
+        await source.backup(snapshot, { progress: () => 0x7fffffff });
+        consistentAt = new Date();
+      } catch (err) {
+        throw new DbBackupError('E_BACKUP_FAILED', `Could not snapshot ${this.path}: ${(err as Error).message}`, { cause: err });
+      } finally {
+        source.close();
+      }
+      signal.throwIfAborted();
+      const { objects, schema, engineInfo } = this.prepareSnapshot(snapshot, request);
+      const { size } = await stat(snapshot);
+      await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
+      await sink.write(
+        { name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size },
+        createReadStream(snapshot, { highWaterMark: 1 << 20 }),
+      );
+      return { serverVersion, consistentAt, logPosition: null, objects, warnings: [], engineInfo };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Applies table filters to the snapshot (drop + VACUUM) and reads what the manifest records. */
+  private prepareSnapshot(snapshot: string, request: DumpRequest) {
+    const db = new Database(snapshot);
+    try {
+      db.pragma('foreign_keys = OFF');
+      if (isFiltered(request)) {
+        const rows = schemaRows(db);
+        const { keep, unknown } = selectObjects(rows, request.tables, request.excludeTables);
+        refuseUnknown(unknown, this.path);
+        const drop = [...userTables(rows), ...rows.filter((r) => r.type === 'view')].filter((r) => !keep.has(r.name));
+        for (const r of drop) db.exec(`DROP ${r.type === 'view' ? 'VIEW' : 'TABLE'} IF EXISTS ${quoteIdent(r.name)}`);
+        db.exec('VACUUM');
+      }
+      const objects = describeObjects(db);
+      const engineInfo = {
+        pageSize: db.pragma('page_size', { simple: true }),
+        pageCount: db.pragma('page_count', { simple: true }),
+        encoding: db.pragma('encoding', { simple: true }),
+        userVersion: db.pragma('user_version', { simple: true }),
+        applicationId: db.pragma('application_id', { simple: true }),
+        journalMode: db.pragma('journal_mode', { simple: true }),
+      };
+      return { objects, schema: schemaSql(schemaRows(db)), engineInfo };
+    } finally {
+      db.close();
+    }
+  }
+
+  async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
+    const state = await inspectFile(this.path);
+    const objects = manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table' || o.type === 'view');
+    if (request.tables) {
+      const unknown = request.tables.filter((t) => !objects.some((o) => o.name === t));
+      if (unknown.length) {
+        throw new DbBackupError(
+          'E_USAGE',
+          `Backup ${manifest.id} has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}; it has: ${objects.map((o) => o.name).join(', ')}.`,
+        );
+      }
+    }
+    const chosen = request.tables ? objects.filter((o) => request.tables!.includes(o.name)) : objects;
+    const warnings: string[] = [];
+    const conflict = (name: string) => (request.tables ? state.objects.includes(name) : !state.empty);
+    if (!state.empty && !request.clean && (!request.tables || chosen.some((o) => conflict(o.name)))) {
+      warnings.push(`${this.path} is not empty; the restore will refuse to run without --clean.`);
+    }
+    if (state.exists && !state.isSqlite) warnings.push(`${this.path} is not a SQLite database; --clean would replace it.`);
+    return {
+      target: this.path,
+      targetExists: state.exists,
+      targetEmpty: state.empty,
+      effect: request.tables ? 'merge' : state.exists && !state.empty ? 'replace' : 'create',
+      items: chosen.map((o) => ({
+        object: o.name,
+        type: o.type,
+        rows: o.rows,
+        bytes: o.rawBytes ?? 0,
+        action: conflict(o.name) ? (request.clean ? 'replace' : 'skip') : 'create',
+      })),
+      warnings,
+    };
+  }
+
+  async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    const data = parts.manifest.parts.find((p) => p.role === 'data' && p.object === 'main');
+    if (!data) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no SQLite database part.`);
+    if (request.tables) {
+      const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+      try {
+        const file = join(scratch, 'snapshot.db');
+        await this.fetch(parts, data, file, signal);
+        return restoreTables(file, this.path, request.tables, request.clean);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    }
+    return this.restoreWhole(parts, data, request, signal);
+  }
+
+  private async restoreWhole(parts: PartSource, data: PartEntry, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    const state = await inspectFile(this.path);
+    if (!state.empty && !request.clean) {
+      throw new DbBackupError(
+        'E_TARGET_EXISTS',
+        `${this.path} already exists and is not empty; pass --clean to replace it, or restore to a new file.`,
+      );
+    }
+    const parent = await stat(dirname(this.path)).catch(() => undefined);
+    if (!parent?.isDirectory()) throw new DbBackupError('E_NOT_FOUND', `The folder ${dirname(this.path)} does not exist; create it first.`);
+    const temp = join(dirname(this.path), `.${basename(this.path)}.dbbackup-tmp-${randomBytes(4).toString('hex')}`);
+    try {
+      await this.fetch(parts, data, temp, signal);
+      if (!state.exists || (state.isSqlite && state.objects.length === 0 && !(await hasSidecars(this.path)))) {
+        await rm(`${this.path}-wal`, { force: true });
+        await rm(`${this.path}-shm`, { force: true });
+        await rename(temp, this.path);
+      } else if (state.isSqlite) {
+        // Replace through the backup API: it takes the target's locks and handles its WAL.
+        const db = new Database(temp, { readonly: true });
+        try {
+          await db.backup(this.path, { progress: () => 0x7fffffff });
+        } finally {
+          db.close();
+        }
+      } else {
+        await rename(temp, this.path);
+      }
+    } finally {
+      await rm(temp, { force: true });
+    }
+    const objects = parts.manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table');
+    return { objects: objects.map((o) => o.name), rows: objects.reduce((n, o) => n + (o.rows ?? 0), 0) };
+  }
+
+  /** Streams the verified database part into `file`, fsyncs it and checks it opens cleanly. */
+  private async fetch(parts: PartSource, data: PartEntry, file: string, signal: AbortSignal): Promise<void> {
+    await pipeline(await parts.open(data), createWriteStream(file, { highWaterMark: 1 << 20 }), { signal });
+    const handle = await open(file, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      const result = db.pragma('quick_check', { simple: true });
+      if (result !== 'ok') {
+        throw new DbBackupError('E_CHECKSUM', `The database in backup ${parts.manifest.id} fails SQLite's quick_check: ${String(result)}.`);
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function hasSidecars(path: string): Promise<boolean> {
+  return (await stat(`${path}-wal`).catch(() => undefined)) !== undefined;
+}
+
+function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean {
+  return f.tables !== undefined || f.excludeTables !== undefined;
+}
+
+function refuseUnknown(unknown: string[], path: string): void {
+  if (unknown.length) {
+    throw new DbBackupError('E_USAGE', `${path} has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}; check --tables/--exclude-tables.`);
+  }
+}

@@ -1,0 +1,61 @@
+import { createRequire } from 'node:module';
+import { open, stat } from 'node:fs/promises';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DbBackupError } from '../../../domain/errors.js';
+
+const require = createRequire(import.meta.url);
+export const Database = require('better-sqlite3') as typeof BetterSqlite3;
+
+const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+export interface FileState {
+  exists: boolean;
+  /** True when there is nothing to lose: no file, a 0-byte file, or a database with no objects. */
+  empty: boolean;
+  isSqlite: boolean;
+  objects: string[];
+}
+
+/** Looks at a path without changing it. */
+export async function inspectFile(path: string): Promise<FileState> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) return { exists: false, empty: true, isSqlite: false, objects: [] };
+  if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file.`);
+  if (info.size === 0) return { exists: true, empty: true, isSqlite: true, objects: [] };
+  if (!(await hasSqliteHeader(path))) return { exists: true, empty: false, isSqlite: false, objects: [] };
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const objects = (db.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
+    return { exists: true, empty: objects.length === 0, isSqlite: true, objects };
+  } finally {
+    db.close();
+  }
+}
+
+export async function hasSqliteHeader(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(16);
+    const { bytesRead } = await handle.read(buf, 0, 16, 0);
+    return bytesRead === 16 && buf.equals(HEADER);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a database for reading as a backup source, with errors that say what to fix. */
+export async function openSource(path: string): Promise<BetterSqlite3.Database> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) throw new DbBackupError('E_NOT_FOUND', `The SQLite database ${path} does not exist; check --file.`);
+  if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file; --file names a SQLite database file.`);
+  if (info.size > 0 && !(await hasSqliteHeader(path))) {
+    throw new DbBackupError('E_SOURCE_INVALID', `${path} is not a SQLite database (its header is wrong).`);
+  }
+  try {
+    const db = new Database(path, { fileMustExist: true });
+    db.pragma('busy_timeout = 10000');
+    return db;
+  } catch (err) {
+    throw new DbBackupError('E_SOURCE_INVALID', `Cannot open ${path} as a SQLite database: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
+import { DbBackupError } from '../../../domain/errors.js';
+
+const TEMP_MARK = '.dbbackup-tmp-';
+
+/**
+ * A repository in a local folder. A put writes to a temp name beside the target, fsyncs, then
+ * renames, so a reader never sees a half-written object and a crash leaves only `*.dbbackup-tmp-*`.
+ */
+export class LocalBlobStore implements BlobStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  get location(): string {
+    return this.root;
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+    try {
+      await pipeline(body, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
+      const handle = await open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+      await syncDir(dirname(path));
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw storageError(err, `write ${path}`);
+    }
+    const info = await stat(path);
+    return { key, size: info.size, modifiedAt: info.mtime };
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.pathOf(key);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw notFound(this.root, key);
+    return createReadStream(path, { start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobInfo> {
+    // Walk only the folder the prefix names, then filter by the rest of the prefix.
+    const slash = prefix.lastIndexOf('/');
+    const base = slash < 0 ? '' : prefix.slice(0, slash + 1);
+    yield* this.walk(base, prefix);
+  }
+
+  private async *walk(relDir: string, prefix: string): AsyncIterable<BlobInfo> {
+    const dir = relDir === '' ? this.root : this.pathOf(relDir.slice(0, -1));
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw storageError(err, `list ${dir}`);
+    });
+    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const entry of entries) {
+      const key = relDir + entry.name;
+      if (entry.isDirectory()) {
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(`${key}/`, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(TEMP_MARK)) {
+        const info = await stat(join(dir, entry.name)).catch(() => undefined);
+        if (info) yield { key, size: info.size, modifiedAt: info.mtime };
+      }
+    }
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    const info = await stat(this.pathOf(key)).catch(() => undefined);
+    return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : undefined;
+  }
+
+  async delete(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw storageError(err, `delete ${key}`);
+    });
+  }
+
+  private pathOf(key: string): string {
+    if (key === '' || key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '.' || s === '')) {
+      throw new DbBackupError('E_INTERNAL', `Invalid storage key "${key}".`);
+    }
+    const path = join(this.root, ...key.split('/'));
+    if (!path.startsWith(this.root + sep)) throw new DbBackupError('E_INTERNAL', `Invalid storage key "${key}".`);
+    return path;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => undefined);
+  } finally {
+    await handle.close();
+  }
+}
+
+function notFound(root: string, key: string): DbBackupError {
+  return new DbBackupError('E_NOT_FOUND', `${join(root, key)} does not exist.`, { details: { key } });
+}
+
+export function storageError(err: unknown, what: string): unknown {
+  if (err instanceof DbBackupError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.name === 'AbortError') return err;
+  const hint =
+    e?.code === 'ENOSPC'
+      ? ' The disk is full; free space or choose another --out.'
+      : e?.code === 'EACCES' || e?.code === 'EPERM'
+        ? ' Permission denied; check the folder permissions.'
+        : e?.code === 'EROFS'
+          ? ' The file system is read-only.'
+          : '';
+  return new DbBackupError('E_STORAGE', `Could not ${what}: ${e?.message ?? String(err)}.${hint}`, { cause: err });
+}

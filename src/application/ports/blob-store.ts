@@ -1,0 +1,38 @@
+import type { Readable } from 'node:stream';
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface PutOptions {
+  /** Exact byte count when the caller knows it; stores that need it up front (tar) use it. */
+  size?: number;
+  signal?: AbortSignal;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive end offset; omitted means to the end. */
+  end?: number;
+}
+
+/**
+ * A flat key → bytes store (local folder, S3, GCS, Azure, an archive file). Keys are `/`-separated
+ * and never start with `/`. Implementations stream: nothing is buffered whole.
+ */
+export interface BlobStore {
+  /** Human-readable location, safe to print (no credentials). */
+  readonly location: string;
+  /** Stores the bytes under `key`, replacing any object there; the object is visible only once complete. */
+  put(key: string, body: Readable, options?: PutOptions): Promise<BlobInfo>;
+  /** Streams the object's bytes; rejects with E_NOT_FOUND if there is no object at `key`. */
+  get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** Every object whose key starts with `prefix`, in no promised order. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
+  /** The object's info, or undefined if there is no object at `key`. */
+  stat(key: string): Promise<BlobInfo | undefined>;
+  /** Removes the object; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}

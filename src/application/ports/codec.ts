@@ -1,0 +1,19 @@
+import type { Transform } from 'node:stream';
+
+/** A reversible byte transform in a part's codec chain (compression now, encryption later). */
+export interface Codec {
+  /** Stable id written into manifests, e.g. 'zstd'. */
+  readonly id: string;
+  /** File name suffix for parts encoded with it, without the dot ('' for none). */
+  readonly extension: string;
+  /** A fresh Transform that encodes; `level` is codec-specific and validated by the codec. */
+  encoder(level?: number): Transform;
+  /** A fresh Transform that decodes; fails the stream on damaged input. */
+  decoder(): Transform;
+}
+
+export interface CodecRegistry {
+  /** The codec with this id; throws E_UNSUPPORTED naming the known ids otherwise. */
+  get(id: string): Codec;
+  ids(): string[];
+}

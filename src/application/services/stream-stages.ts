@@ -1,0 +1,135 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
+
+/** Passes bytes through unchanged while counting them and computing their sha256. */
+export class HashCounter extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  private digestHex: string | undefined;
+
+  constructor(private readonly onChunk?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onChunk?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  /** The hex digest; valid once the stream has ended. */
+  get sha256(): string {
+    this.digestHex ??= this.hash.digest('hex');
+    return this.digestHex;
+  }
+}
+
+/**
+ * Passes bytes through and, at the end, fails the stream with E_CHECKSUM or E_TRUNCATED unless
+ * exactly `expectedSize` bytes with the expected sha256 went by. It fails early on overlong input.
+ */
+export class VerifyingStage extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  private bytes = 0;
+
+  constructor(
+    private readonly expectedSha256: string,
+    private readonly expectedSize: number,
+    private readonly what: string,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expectedSize) {
+      cb(this.mismatch(`is longer than the ${this.expectedSize} bytes the manifest records`));
+      return;
+    }
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.bytes < this.expectedSize) {
+      cb(
+        new DbBackupError(
+          'E_TRUNCATED',
+          `${this.what} is truncated: ${this.bytes} of ${this.expectedSize} bytes; the backup is damaged, restore another one.`,
+          { details: { part: this.what, bytes: this.bytes, expected: this.expectedSize } },
+        ),
+      );
+      return;
+    }
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expectedSha256) {
+      cb(this.mismatch(`has sha256 ${actual.slice(0, 12)}…, the manifest records ${this.expectedSha256.slice(0, 12)}…`));
+      return;
+    }
+    cb();
+  }
+
+  private mismatch(how: string): DbBackupError {
+    return new DbBackupError('E_CHECKSUM', `${this.what} ${how}; the backup is damaged, restore another one.`, {
+      details: { part: this.what },
+    });
+  }
+}
+
+/**
+ * Runs a decoder (gunzip, zstd, decrypt) and turns its low-level failures ("incorrect header
+ * check", "Unknown frame descriptor") into E_CHECKSUM naming the part.
+ */
+export class DecodeStage extends Transform {
+  private finishing: TransformCallback | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly inner: Transform,
+    private readonly what: string,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.on('error', (err: unknown) => {
+      this.failed = true;
+      this.destroy(
+        isDbBackupError(err)
+          ? err
+          : new DbBackupError('E_CHECKSUM', `${what} cannot be decoded (${(err as Error).message}); the backup is damaged.`, {
+              cause: err,
+              details: { part: what },
+            }),
+      );
+    });
+    inner.on('end', () => {
+      const cb = this.finishing;
+      this.finishing = undefined;
+      cb?.();
+    });
+  }
+
+  override _read(size: number): void {
+    this.inner.resume();
+    super._read(size);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.failed) return;
+    if (this.inner.write(chunk)) cb();
+    else this.inner.once('drain', () => cb());
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.finishing = cb;
+    this.inner.end();
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.inner.destroy();
+    cb(err);
+  }
+}

@@ -1,0 +1,101 @@
+import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
+import type { Manifest } from '../../domain/manifest.js';
+import type { BackupCatalog } from '../ports/backup-catalog.js';
+import type { CodecRegistry } from '../ports/codec.js';
+import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan } from '../ports/database-connector.js';
+import type { Logger } from '../ports/logger.js';
+import type { ProgressReporter } from '../ports/progress.js';
+import type { RepositoryOpener } from '../ports/repository-opener.js';
+import { PartReader } from '../services/part-pipeline.js';
+import { findBackup, locateRepository } from './select-backup.js';
+import { verifyParts } from './verify-backup.js';
+
+export interface RestoreBackupInput {
+  /** Repository or archive; when omitted, the catalog's record of `backup` says where it is. */
+  repository?: string;
+  backup: string;
+  source?: string;
+  target: ConnectionTarget;
+  tables?: string[];
+  clean: boolean;
+  dryRun?: boolean;
+}
+
+export interface RestoreBackupResult {
+  manifest: Manifest;
+  plan: RestorePlan;
+  dryRun: boolean;
+  outcome?: RestoreOutcome;
+}
+
+export class RestoreBackup {
+  constructor(
+    private readonly deps: {
+      connectors: ConnectorRegistry;
+      opener: RepositoryOpener;
+      codecs: CodecRegistry;
+      catalog: BackupCatalog;
+      logger: Logger;
+      progress: ProgressReporter;
+    },
+  ) {}
+
+  async execute(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
+    const connector = this.deps.connectors.get(input.target.engine);
+    const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
+    const repo = await this.deps.opener.open(location, 'read');
+    try {
+      const { manifest, chain } = await findBackup(repo.store, input.backup, input.source);
+      if (manifest.engine !== connector.engine) {
+        throw new DbBackupError(
+          'E_USAGE',
+          `Backup ${manifest.id} is a ${manifest.engine} backup; it cannot be restored with --db ${connector.engine}.`,
+        );
+      }
+      if (chain.length > 1) {
+        throw new DbBackupError('E_UNSUPPORTED', `Backup ${manifest.id} is ${manifest.kind}; restoring chains is not supported yet.`);
+      }
+      const session = await connector.connect(input.target, 'restore');
+      try {
+        const request = { tables: input.tables, clean: input.clean };
+        const plan = await session.planRestore(manifest, request);
+        if (input.dryRun) return { manifest, plan, dryRun: true };
+        const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
+        if (!connector.capabilities.atomicRestore) await this.verifyFirst(repo.store, manifest, signal);
+        log.info('restore started', { target: plan.target });
+        this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
+        const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress);
+        const outcome = await session.restore(reader, request, signal).catch((err: unknown) => {
+          throw this.wrap(err, signal);
+        });
+        this.deps.progress.stop();
+        log.info('restore complete', { objects: outcome.objects.length, rows: outcome.rows });
+        return { manifest, plan, dryRun: false, outcome };
+      } finally {
+        this.deps.progress.stop();
+        await session.close();
+      }
+    } finally {
+      await repo.close();
+    }
+  }
+
+  private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal): Promise<void> {
+    const checks = await verifyParts(store, manifest, this.deps.codecs, undefined, signal);
+    const bad = checks.find((c) => !c.ok);
+    if (bad) {
+      throw new DbBackupError(
+        bad.code === 'E_TRUNCATED' ? 'E_TRUNCATED' : 'E_CHECKSUM',
+        `Backup ${manifest.id} is damaged (${bad.part}: ${bad.message}); nothing was restored.`,
+      );
+    }
+  }
+
+  private wrap(err: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted || isAbortError(err)) {
+      return new DbBackupError('E_INTERRUPTED', 'The restore was interrupted; the target was left unchanged.', { cause: err });
+    }
+    if (isDbBackupError(err)) return err;
+    return new DbBackupError('E_RESTORE_FAILED', `The restore failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}

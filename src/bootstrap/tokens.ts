@@ -1,0 +1,20 @@
+import type { ServiceIdentifier } from 'inversify';
+import type { BackupCatalog } from '../application/ports/backup-catalog.js';
+import type { Clock } from '../application/ports/clock.js';
+import type { CodecRegistry } from '../application/ports/codec.js';
+import type { ConnectorRegistry, DatabaseConnector } from '../application/ports/database-connector.js';
+import type { Logger } from '../application/ports/logger.js';
+import type { ProgressReporter } from '../application/ports/progress.js';
+import type { RepositoryOpener } from '../application/ports/repository-opener.js';
+
+/** One typed token per port; use-cases are bound by their class. */
+export const Tokens = {
+  Clock: Symbol.for('dbbackup.Clock') as ServiceIdentifier<Clock>,
+  Logger: Symbol.for('dbbackup.Logger') as ServiceIdentifier<Logger>,
+  Progress: Symbol.for('dbbackup.ProgressReporter') as ServiceIdentifier<ProgressReporter>,
+  Catalog: Symbol.for('dbbackup.BackupCatalog') as ServiceIdentifier<BackupCatalog>,
+  RepositoryOpener: Symbol.for('dbbackup.RepositoryOpener') as ServiceIdentifier<RepositoryOpener>,
+  Codecs: Symbol.for('dbbackup.CodecRegistry') as ServiceIdentifier<CodecRegistry>,
+  Connector: Symbol.for('dbbackup.DatabaseConnector') as ServiceIdentifier<DatabaseConnector>,
+  Connectors: Symbol.for('dbbackup.ConnectorRegistry') as ServiceIdentifier<ConnectorRegistry>,
+} as const;

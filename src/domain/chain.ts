@@ -1,0 +1,54 @@
+import { compareBackupIds } from './backup-id.js';
+import { DbBackupError } from './errors.js';
+import type { Manifest } from './manifest.js';
+
+export interface BackupSummary {
+  id: string;
+  source: string;
+  kind: Manifest['kind'];
+  parent: string | null;
+}
+
+/** Picks `latest` (newest id) or the exact id among a source's backups. */
+export function selectBackup<T extends { id: string }>(backups: readonly T[], selector: string): T {
+  if (backups.length === 0) {
+    throw new DbBackupError('E_BACKUP_NOT_FOUND', 'The repository holds no complete backup; run `dbbackup backup` first.');
+  }
+  if (selector === 'latest') {
+    return [...backups].sort((a, b) => compareBackupIds(a.id, b.id)).at(-1)!;
+  }
+  const exact = backups.filter((b) => b.id === selector);
+  if (exact.length === 1) return exact[0]!;
+  const prefixed = backups.filter((b) => b.id.startsWith(selector));
+  if (prefixed.length === 1) return prefixed[0]!;
+  if (prefixed.length > 1) {
+    throw new DbBackupError('E_USAGE', `Backup id "${selector}" is ambiguous: it matches ${prefixed.length} backups; give more characters.`);
+  }
+  throw new DbBackupError('E_BACKUP_NOT_FOUND', `No complete backup with id "${selector}"; run \`dbbackup list\` to see the ids.`);
+}
+
+/**
+ * The backups a restore of `target` needs, oldest first: its full, then each link to it.
+ * Throws E_BACKUP_NOT_FOUND naming the missing link when the chain is broken.
+ */
+export function resolveChain<T extends BackupSummary>(all: readonly T[], target: T): T[] {
+  const byId = new Map(all.map((b) => [b.id, b]));
+  const chain: T[] = [target];
+  let current = target;
+  while (current.kind !== 'full') {
+    if (current.parent === null) {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${current.id} is ${current.kind} but names no parent.`);
+    }
+    const parent = byId.get(current.parent);
+    if (!parent) {
+      throw new DbBackupError(
+        'E_BACKUP_NOT_FOUND',
+        `Backup ${target.id} needs ${current.parent}, which is missing from the repository; the chain is broken.`,
+      );
+    }
+    if (chain.includes(parent)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup chain of ${target.id} loops at ${parent.id}.`);
+    chain.unshift(parent);
+    current = parent;
+  }
+  return chain;
+}

@@ -1,0 +1,98 @@
+/**
+ * One error class for every expected failure. `code` is stable (scripts and tests match on it);
+ * `message` says what went wrong and what to do; `details` never holds a secret.
+ */
+export type ErrorCode =
+  | 'E_USAGE'
+  | 'E_CONFIG'
+  | 'E_NOT_FOUND'
+  | 'E_BACKUP_NOT_FOUND'
+  | 'E_TARGET_EXISTS'
+  | 'E_CONN_REFUSED'
+  | 'E_AUTH'
+  | 'E_CHECKSUM'
+  | 'E_TRUNCATED'
+  | 'E_FOREIGN_ARCHIVE'
+  | 'E_FORMAT_VERSION'
+  | 'E_SOURCE_INVALID'
+  | 'E_BACKUP_FAILED'
+  | 'E_RESTORE_FAILED'
+  | 'E_STORAGE'
+  | 'E_UNSUPPORTED'
+  | 'E_INTERRUPTED'
+  | 'E_PARTIAL'
+  | 'E_INTERNAL';
+
+/** Exit codes of DESIGN.md §1. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  connection: 3,
+  integrity: 4,
+  partial: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+const exitCodes: Record<ErrorCode, ExitCode> = {
+  E_USAGE: ExitCode.usage,
+  E_CONFIG: ExitCode.usage,
+  E_NOT_FOUND: ExitCode.failed,
+  E_BACKUP_NOT_FOUND: ExitCode.failed,
+  E_TARGET_EXISTS: ExitCode.failed,
+  E_CONN_REFUSED: ExitCode.connection,
+  E_AUTH: ExitCode.connection,
+  E_CHECKSUM: ExitCode.integrity,
+  E_TRUNCATED: ExitCode.integrity,
+  E_FOREIGN_ARCHIVE: ExitCode.integrity,
+  E_FORMAT_VERSION: ExitCode.integrity,
+  E_SOURCE_INVALID: ExitCode.failed,
+  E_BACKUP_FAILED: ExitCode.failed,
+  E_RESTORE_FAILED: ExitCode.failed,
+  E_STORAGE: ExitCode.failed,
+  E_UNSUPPORTED: ExitCode.usage,
+  E_INTERRUPTED: ExitCode.failed,
+  E_PARTIAL: ExitCode.partial,
+  E_INTERNAL: ExitCode.failed,
+};
+
+export function exitCodeFor(code: ErrorCode): ExitCode {
+  return exitCodes[code];
+}
+
+export interface ErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+export class DbBackupError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DbBackupError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  get exitCode(): ExitCode {
+    return exitCodeFor(this.code);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, exitCode: this.exitCode, details: this.details };
+  }
+}
+
+export function isDbBackupError(err: unknown, code?: ErrorCode): err is DbBackupError {
+  return err instanceof DbBackupError && (code === undefined || err.code === code);
+}
+
+/** True for errors that mean the operation was cancelled (AbortSignal), not that it failed. */
+export function isAbortError(err: unknown): boolean {
+  return (
+    (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR')) ||
+    isDbBackupError(err, 'E_INTERRUPTED')
+  );
+}

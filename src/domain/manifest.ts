@@ -1,0 +1,124 @@
+import { type BackupKind, type Engine, isBackupKind, isEngine } from './backup-kind.js';
+import { isBackupId } from './backup-id.js';
+import { DbBackupError } from './errors.js';
+
+export const MANIFEST_FORMAT_VERSION = 1;
+
+/** What a part holds; restore uses it to order work (schema before data, data before post-data). */
+export type PartRole = 'schema' | 'data' | 'post-data' | 'changes';
+
+export interface PartEntry {
+  /** Path relative to the backup folder, `/`-separated, e.g. `data/main.0.sqlite.zst`. */
+  name: string;
+  role: PartRole;
+  /** The object (table, collection, database file) this part belongs to, if any. */
+  object?: string;
+  /** Codec ids applied in order when writing (`['zstd']`, `['gzip']`, `[]` for stored as is). */
+  codecs: string[];
+  rawSize: number;
+  storedSize: number;
+  /** sha256 hex of the bytes as they were produced by the database, before any codec. */
+  rawSha256: string;
+  /** sha256 hex of the bytes as they are stored. */
+  sha256: string;
+}
+
+export interface ObjectEntry {
+  /** Engine-qualified name, e.g. `users` (SQLite), `public.users` (PostgreSQL). */
+  name: string;
+  type: string;
+  rows?: number;
+  rawBytes?: number;
+}
+
+export interface Manifest {
+  formatVersion: number;
+  id: string;
+  source: string;
+  engine: Engine;
+  serverVersion: string;
+  kind: BackupKind;
+  /** Incremental: the previous backup. Differential: its full. Full: null. */
+  parent: string | null;
+  /** The full backup the chain starts from (null for a full). */
+  baseFull: string | null;
+  startedAt: string;
+  finishedAt: string;
+  /** When the snapshot was taken: the instant the data is consistent at. */
+  consistentAt: string;
+  /** Engine log position the snapshot is consistent at (LSN, binlog, oplog time, page map). */
+  logPosition: Record<string, unknown> | null;
+  objects: ObjectEntry[];
+  parts: PartEntry[];
+  warnings: string[];
+  toolVersion: string;
+  /** Engine-specific facts a restore needs (e.g. SQLite page size). Never a secret. */
+  engineInfo: Record<string, unknown>;
+}
+
+export function totalStoredSize(m: Manifest): number {
+  return m.parts.reduce((n, p) => n + p.storedSize, 0);
+}
+
+export function totalRawSize(m: Manifest): number {
+  return m.parts.reduce((n, p) => n + p.rawSize, 0);
+}
+
+export function durationMs(m: Manifest): number {
+  return Date.parse(m.finishedAt) - Date.parse(m.startedAt);
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const PART_NAME = /^(?!\/)(?!.*\.\.)[A-Za-z0-9._\-/%@+=]+$/;
+
+/**
+ * Checks a parsed manifest.json. Throws E_FORMAT_VERSION for a newer format and E_FOREIGN_ARCHIVE
+ * for anything that is not a dbbackup manifest, naming the first field that is wrong.
+ */
+export function parseManifest(value: unknown, where: string): Manifest {
+  const bad = (field: string): never => {
+    throw new DbBackupError(
+      'E_FOREIGN_ARCHIVE',
+      `${where} is not a valid dbbackup manifest (field "${field}" is missing or wrong); ` +
+        'the backup may be damaged or written by another tool.',
+      { details: { where, field } },
+    );
+  };
+  if (typeof value !== 'object' || value === null) return bad('(root)');
+  const m = value as Record<string, unknown>;
+  if (typeof m.formatVersion !== 'number') bad('formatVersion');
+  if ((m.formatVersion as number) > MANIFEST_FORMAT_VERSION) {
+    throw new DbBackupError(
+      'E_FORMAT_VERSION',
+      `${where} uses backup format ${String(m.formatVersion)}, newer than this dbbackup understands ` +
+        `(${MANIFEST_FORMAT_VERSION}); upgrade dbbackup to read it.`,
+    );
+  }
+  if (typeof m.id !== 'string' || !isBackupId(m.id)) bad('id');
+  if (typeof m.source !== 'string' || m.source === '') bad('source');
+  if (typeof m.engine !== 'string' || !isEngine(m.engine)) bad('engine');
+  if (typeof m.kind !== 'string' || !isBackupKind(m.kind)) bad('kind');
+  for (const f of ['startedAt', 'finishedAt', 'consistentAt'] as const) {
+    if (typeof m[f] !== 'string' || Number.isNaN(Date.parse(m[f] as string))) bad(f);
+  }
+  if (!Array.isArray(m.parts)) bad('parts');
+  if (!Array.isArray(m.objects)) bad('objects');
+  (m.parts as unknown[]).forEach((p, i) => {
+    const part = p as Record<string, unknown>;
+    if (typeof part.name !== 'string' || !PART_NAME.test(part.name)) bad(`parts[${i}].name`);
+    if (typeof part.sha256 !== 'string' || !SHA256.test(part.sha256)) bad(`parts[${i}].sha256`);
+    if (typeof part.rawSha256 !== 'string' || !SHA256.test(part.rawSha256)) bad(`parts[${i}].rawSha256`);
+    if (typeof part.storedSize !== 'number' || typeof part.rawSize !== 'number') bad(`parts[${i}].size`);
+    if (!Array.isArray(part.codecs)) bad(`parts[${i}].codecs`);
+  });
+  return {
+    parent: null,
+    baseFull: null,
+    logPosition: null,
+    warnings: [],
+    engineInfo: {},
+    serverVersion: '',
+    toolVersion: '',
+    ...(m as object),
+  } as unknown as Manifest;
+}
