@@ -133,8 +133,8 @@ export class TarGzArchiveReader implements BlobStore {
             for await (const c of entry as AsyncIterable<Buffer>) chunks.push(c);
             this.small.set(h.name, Buffer.concat(chunks));
           } else {
+            // Draining: the extract iterator waits for this entry to end before the next.
             entry.resume();
-            await new Promise<void>((r) => entry.once('end', () => r()));
           }
         } else {
           entry.resume();
@@ -181,7 +181,6 @@ export class TarGzArchiveReader implements BlobStore {
           return out;
         }
         entry.resume();
-        await new Promise<void>((r) => entry.once('end', () => r()));
       }
     } catch (err) {
       cursor.close();
