@@ -49,6 +49,17 @@ describe('dbbackup CLI with SQLite', () => {
     expect(contentHashes(restored)).toEqual(contentHashes(db));
   });
 
+  it('rebuilds a lost catalog from the repository manifests', async () => {
+    const lost = { DBBACKUP_DATA_DIR: join(dir.path, 'fresh-data') };
+    const empty = await runCli(['list', '--json'], { env: lost, cwd: dir.path });
+    expect((JSON.parse(empty.stdout) as { backups: unknown[] }).backups).toEqual([]);
+    const scanned = await runCli(['list', '--from', 'backups', '--json'], { env: lost, cwd: dir.path });
+    const found = (JSON.parse(scanned.stdout) as { backups: { id: string }[] }).backups;
+    expect(found).toHaveLength(1);
+    const again = await runCli(['list', '--refresh', '--json'], { env: lost, cwd: dir.path });
+    expect((JSON.parse(again.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id)).toEqual(found.map((b) => b.id));
+  });
+
   for (const ext of ['tar.gz', 'zip']) {
     it(`writes a .${ext} archive that restores, and that tar/unzip can read`, async () => {
       const out = join(dir.path, `single.${ext}`);

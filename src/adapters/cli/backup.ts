@@ -72,7 +72,7 @@ export class BackupCommand extends DatabaseCommand {
       );
       return this.ok();
     }
-    const stored = totalStoredSize(m);
+    const stored = result.archiveSize ?? totalStoredSize(m);
     const raw = totalRawSize(m);
     this.print(
       `Backup ${m.id} complete: ${m.objects.length} objects, ${formatBytes(raw)} → ${formatBytes(stored)} ` +

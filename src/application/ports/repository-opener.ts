@@ -10,8 +10,8 @@ export interface OpenedRepository {
   readonly kind: string;
   /** For archives: the only codec chain the format allows (the archive compresses as a whole). */
   readonly forcedCodecs?: string[];
-  /** Makes everything written visible (archives: finalize and rename into place). */
-  commit(): Promise<void>;
+  /** Makes everything written visible (archives: finalize and rename into place; returns the file size). */
+  commit(): Promise<{ size?: number } | void>;
   /** Drops what was written by this handle, where the store can (archives: delete the temp file). */
   abort(): Promise<void>;
   /** Releases file handles and connections. */

@@ -32,6 +32,8 @@ export interface RunBackupResult {
   manifest: Manifest;
   repository: string;
   dryRun: boolean;
+  /** For a single-file archive: its size on disk. */
+  archiveSize?: number;
 }
 
 export interface RunBackupDeps {
@@ -73,6 +75,7 @@ export class RunBackup {
       const codecSteps = this.codecSteps(input, repo.forcedCodecs);
       const writer = new PartWriter(repo.store, source, id, codecSteps, this.deps.progress, signal);
       let manifest: Manifest | undefined;
+      let archiveSize: number | undefined;
       try {
         await ensureMarker(repo.store, startedAt);
         log.info('backup started', { engine: connector.engine, kind: input.kind, repository: repo.store.location });
@@ -105,7 +108,8 @@ export class RunBackup {
         };
         // The manifest goes last: its presence is what makes the backup exist.
         await writeJson(repo.store, manifestKey(source, id), manifest);
-        await repo.commit();
+        const committed = await repo.commit();
+        archiveSize = committed ? committed.size : undefined;
       } catch (err) {
         this.deps.progress.stop();
         await this.discard(repo, writer.written, log);
@@ -116,7 +120,7 @@ export class RunBackup {
       }
       await this.deps.catalog.record(repo.store.location, manifest);
       log.info('backup complete', { parts: manifest.parts.length, objects: manifest.objects.length });
-      return { manifest, repository: repo.store.location, dryRun: false };
+      return { manifest, repository: repo.store.location, dryRun: false, archiveSize };
     } finally {
       await session.close();
     }

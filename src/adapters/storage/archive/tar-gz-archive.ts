@@ -54,16 +54,19 @@ export class TarGzArchiveWriter implements BlobStore {
     return info;
   }
 
-  async commit(): Promise<void> {
+  async commit(): Promise<{ size: number }> {
     this.pack.finalize();
     await this.done;
     const handle = await open(this.temp, 'r');
+    let size: number;
     try {
       await handle.sync();
+      size = (await handle.stat()).size;
     } finally {
       await handle.close();
     }
     await rename(this.temp, this.path);
+    return { size };
   }
 
   async abort(): Promise<void> {

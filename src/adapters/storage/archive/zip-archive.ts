@@ -80,8 +80,8 @@ export class ZipArchiveWriter implements BlobStore {
     });
   }
 
-  async commit(): Promise<void> {
-    await this.lock.run(async () => {
+  async commit(): Promise<{ size: number }> {
+    return this.lock.run(async () => {
       this.zip.end();
       await this.finished;
       if (this.written > ZIP32_LIMIT) {
@@ -96,6 +96,7 @@ export class ZipArchiveWriter implements BlobStore {
         await handle.close();
       }
       await rename(this.temp, this.path);
+      return { size: this.written };
     });
   }
 
