@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'E_UNSUPPORTED'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
+  | 'E_NOTIFY'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -53,6 +54,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_UNSUPPORTED: ExitCode.usage,
   E_INTERRUPTED: ExitCode.failed,
   E_PARTIAL: ExitCode.partial,
+  E_NOTIFY: ExitCode.failed,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -1,12 +1,29 @@
+import { homedir, platform } from 'node:os';
+import { join } from 'node:path';
 import { pino, type Logger as Pino } from 'pino';
 import type { Logger } from '../application/ports/logger.js';
+import { redact } from './redact.js';
+import type { RotatingFile } from './rotating-file.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** Keys whose values are secrets wherever they appear in a log record. */
-export const SECRET_KEYS = ['password', 'passphrase', 'secret', 'token', 'key', 'apiKey', 'accessKey', 'secretAccessKey', 'connectionString', 'authorization'];
+export const SECRET_KEYS = [
+  'password',
+  'passphrase',
+  'secret',
+  'token',
+  'key',
+  'apiKey',
+  'accessKey',
+  'secretAccessKey',
+  'connectionString',
+  'authorization',
+  'masterKey',
+];
 
 const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
 
 class PinoLogger implements Logger {
   constructor(private readonly log: Pino) {}
@@ -27,29 +44,50 @@ class PinoLogger implements Logger {
   }
 }
 
+export function defaultLogDir(env: NodeJS.ProcessEnv): string {
+  if (platform() === 'darwin') return join(homedir(), 'Library', 'Logs', 'dbbackup');
+  if (platform() === 'win32') return join(env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local'), 'dbbackup', 'logs');
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dbbackup', 'logs');
+}
+
+function readableLine(line: string): string {
+  const rec = JSON.parse(line) as Record<string, unknown>;
+  const { level, msg, time: _t, pid: _p, hostname: _h, module, ...rest } = rec;
+  const extra = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${String(level)}${module ? ` [${String(module)}]` : ''}: ${String(msg)}${extra ? `  ${extra}` : ''}\n`;
+}
+
 /**
- * JSON lines to stderr (for pipes and --json), or short readable lines on a terminal. Secrets are
- * redacted by key, whatever the caller passes.
+ * Two sinks: the terminal/stderr at `level` (readable lines on a TTY, JSON otherwise) and, when
+ * given, a rotating JSON-lines file at `fileLevel`. Secret keys are censored by pino's redaction,
+ * and every line passes through `redact()` for secret values under any key or inside messages.
  */
-export function createLogger(options: { level: LogLevel; json: boolean; stream?: NodeJS.WritableStream }): Logger {
+export function createLogger(options: {
+  level: LogLevel;
+  json: boolean;
+  stream?: NodeJS.WritableStream;
+  file?: RotatingFile;
+  fileLevel?: LogLevel;
+}): Logger {
   const stream = options.stream ?? process.stderr;
   const readable = !options.json && (stream as NodeJS.WriteStream).isTTY === true;
-  const destination = readable
-    ? {
-        write(line: string) {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          const { level, msg, time: _t, pid: _p, hostname: _h, module, ...rest } = rec;
-          const extra = Object.entries(rest)
-            .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-            .join(' ');
-          stream.write(`${String(level)}${module ? ` [${String(module)}]` : ''}: ${String(msg)}${extra ? `  ${extra}` : ''}\n`);
-        },
-      }
-    : stream;
+  const consoleMin = LEVELS[options.level];
+  const fileMin = LEVELS[options.fileLevel ?? 'info'];
+  const destination = {
+    write(raw: string) {
+      const line = redact(raw);
+      const level = /"level":"(\w+)"/.exec(line)?.[1] as LogLevel | undefined;
+      const n = level ? LEVELS[level] : 30;
+      if (n >= consoleMin) stream.write(readable ? readableLine(line) : line);
+      if (options.file && n >= fileMin) options.file.write(line);
+    },
+  };
   const log = pino(
     {
-      level: options.level,
-      base: { module: 'cli' },
+      level: options.file ? (['debug', 'info', 'warn', 'error'] as LogLevel[]).find((l) => LEVELS[l] === Math.min(consoleMin, fileMin))! : options.level,
+      base: { module: 'cli', pid: process.pid },
       redact: { paths: redactPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,

@@ -7,9 +7,10 @@ import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
+import type { NotificationThrottle } from '../../application/ports/notifier.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
-import { backups, repositories } from './schema.js';
+import { backups, notificationState, repositories } from './schema.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
@@ -18,7 +19,7 @@ const Database = require('better-sqlite3') as typeof BetterSqlite3;
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 /** The catalog in one SQLite file (drizzle over better-sqlite3); migrations run on open. */
-export class DrizzleBackupCatalog implements BackupCatalog {
+export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle {
   private readonly sqlite: BetterSqlite3.Database;
   private readonly db: BetterSQLite3Database;
 
@@ -88,6 +89,18 @@ export class DrizzleBackupCatalog implements BackupCatalog {
 
   async repositories(): Promise<string[]> {
     return this.db.select().from(repositories).orderBy(asc(repositories.location)).all().map((r) => r.location);
+  }
+
+  async claim(key: string, windowMs: number, now: Date): Promise<boolean> {
+    return this.db.transaction((tx) => {
+      const row = tx.select().from(notificationState).where(eq(notificationState.key, key)).get();
+      if (row && now.getTime() - Date.parse(row.lastSentAt) < windowMs) return false;
+      tx.insert(notificationState)
+        .values({ key, lastSentAt: now.toISOString() })
+        .onConflictDoUpdate({ target: notificationState.key, set: { lastSentAt: now.toISOString() } })
+        .run();
+      return true;
+    });
   }
 
   close(): void {

@@ -28,3 +28,9 @@ export const repositories = sqliteTable('repositories', {
   firstSeenAt: text('first_seen_at').notNull(),
   lastScannedAt: text('last_scanned_at'),
 });
+
+/** When each kind of notification was last sent, so repeats can be throttled across runs. */
+export const notificationState = sqliteTable('notification_state', {
+  key: text('key').primaryKey(),
+  lastSentAt: text('last_sent_at').notNull(),
+});

@@ -66,6 +66,17 @@ export interface RestoreRequest {
   tables?: string[];
   /** Replace what exists in the target instead of refusing. */
   clean: boolean;
+  /** Leave these objects out (engine-qualified). */
+  excludeTables?: string[];
+  /** Only objects in these schemas (engines with schemas), with what they need. */
+  schemas?: string[];
+  /** Create the target database when it does not exist. */
+  create?: boolean;
+  /** Connections used to load data and build indexes (default: CPU cores). */
+  parallel?: number;
+  /** Also restore object owners / grants (off by default: the roles may not exist on the target). */
+  restoreOwner?: boolean;
+  restoreGrants?: boolean;
 }
 
 export interface RestorePlanItem {

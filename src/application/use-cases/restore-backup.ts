@@ -2,7 +2,7 @@ import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/error
 import type { Manifest } from '../../domain/manifest.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { CodecRegistry } from '../ports/codec.js';
-import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan } from '../ports/database-connector.js';
+import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/database-connector.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
@@ -19,6 +19,8 @@ export interface RestoreBackupInput {
   tables?: string[];
   clean: boolean;
   dryRun?: boolean;
+  /** Engine-specific restore choices (--schemas, --create, --parallel, --restore-owner …), passed to the connector as is. */
+  options?: Omit<RestoreRequest, 'tables' | 'clean'>;
 }
 
 export interface RestoreBackupResult {
@@ -57,7 +59,7 @@ export class RestoreBackup {
       }
       const session = await connector.connect(input.target, 'restore');
       try {
-        const request = { tables: input.tables, clean: input.clean };
+        const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
         const plan = await session.planRestore(manifest, request);
         if (input.dryRun) return { manifest, plan, dryRun: true };
         const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
