@@ -4,6 +4,7 @@ import type { Clock } from '../application/ports/clock.js';
 import type { CodecRegistry } from '../application/ports/codec.js';
 import type { ConnectorRegistry, DatabaseConnector } from '../application/ports/database-connector.js';
 import type { Logger } from '../application/ports/logger.js';
+import type { Notifier } from '../application/ports/notifier.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
 import type { RepositoryOpener } from '../application/ports/repository-opener.js';
 
@@ -17,4 +18,5 @@ export const Tokens = {
   Codecs: Symbol.for('dbbackup.CodecRegistry') as ServiceIdentifier<CodecRegistry>,
   Connector: Symbol.for('dbbackup.DatabaseConnector') as ServiceIdentifier<DatabaseConnector>,
   Connectors: Symbol.for('dbbackup.ConnectorRegistry') as ServiceIdentifier<ConnectorRegistry>,
+  Notifiers: Symbol.for('dbbackup.Notifiers') as ServiceIdentifier<Notifier[]>,
 } as const;

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { isBackupKind } from '../../domain/backup-kind.js';
@@ -31,33 +30,50 @@ export class BackupCommand extends DatabaseCommand {
 
   file = Option.String('--file', { description: 'SQLite database file (same as --database)' });
   out = Option.String('--out,-o', { description: 'Repository folder, or an archive file ending .tar.gz/.zip' });
-  source = Option.String('--source', { description: 'Name to file the backups under (default: the database name)' });
-  type = Option.String('--type', 'full', { description: 'full, incremental or differential' });
+  source = Option.String('--source', {
+    description: 'A source from the config (connection, targets, policy), or the name to file the backups under',
+  });
+  type = Option.String('--type', { description: 'full (default), incremental or differential' });
   tables = Option.String('--tables', { description: 'Only these tables/views (comma-separated)' });
   excludeTables = Option.String('--exclude-tables', { description: 'Skip these tables/views (comma-separated)' });
-  compress = Option.String('--compress', 'zstd', { description: 'zstd (default), gzip or none' });
+  compress = Option.String('--compress', { description: 'zstd (default), gzip or none' });
   level = Option.String('--level', { validator: t.isNumber(), description: 'Compression level (zstd 1-19, default 1; gzip 1-9, default 6)' });
   encrypt = Option.Boolean('--encrypt', false, { description: 'Encrypt the backup' });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
+  allDatabases = Option.Boolean('--all-databases', false, { description: 'MySQL: every database except the system schemas' });
 
   protected async run(services: CliServices): Promise<number> {
-    if (!this.out) throw new DbBackupError('E_USAGE', 'Say where the backup goes with --out FOLDER or --out FILE.tar.gz.');
-    if (!isBackupKind(this.type)) throw new DbBackupError('E_USAGE', `--type must be full, incremental or differential; got "${this.type}".`);
+    const settings = services.settings;
+    const configured = this.source && settings.config.section.sources?.[this.source] ? settings.source(this.source) : undefined;
+    const repositories = this.out ? [this.out] : (configured?.repositories.map((r) => r.url) ?? []);
+    if (repositories.length === 0) {
+      throw new DbBackupError(
+        'E_USAGE',
+        configured
+          ? `Source "${this.source}" has no targets in the config (backups.${this.source}.targets); add some or give --out.`
+          : 'Say where the backup goes with --out FOLDER or --out FILE.tar.gz (or --source NAME from the config).',
+      );
+    }
+    const kind = this.type ?? configured?.policy.type ?? 'full';
+    if (!isBackupKind(kind)) throw new DbBackupError('E_USAGE', `--type must be full, incremental or differential; got "${kind}".`);
     if (this.encrypt) throw new DbBackupError('E_UNSUPPORTED', 'Encryption (--encrypt) is not available in this version yet.');
-    if (!['zstd', 'gzip', 'none'].includes(this.compress)) {
+    if (this.compress !== undefined && !['zstd', 'gzip', 'none'].includes(this.compress)) {
       throw new DbBackupError('E_USAGE', `--compress must be zstd, gzip or none; got "${this.compress}".`);
     }
-    const parallel = this.parallel ?? availableParallelism();
+    const compression = settings.compression(this.compress, configured?.name).value;
+    const level = settings.level(this.level, configured?.name).value;
+    const parallel = settings.parallel(this.parallel, configured?.name).value;
     if (parallel < 1) throw new DbBackupError('E_USAGE', '--parallel must be at least 1.');
+    const explicitTarget = this.db !== undefined || this.url !== undefined || this.file !== undefined || this.database !== undefined || this.host !== undefined;
     const result = await services.runBackup.execute(
       {
-        target: this.connectionTarget(this.file),
-        repository: this.out,
+        target: configured && !explicitTarget ? configured.target : this.withOptions(this.connectionTarget(this.file), { allDatabases: this.allDatabases }),
+        repository: repositories.length === 1 ? repositories[0]! : repositories,
         source: this.source,
-        kind: this.type,
-        compression: { codec: this.compress, level: this.level },
-        tables: listOption(this.tables),
-        excludeTables: listOption(this.excludeTables),
+        kind,
+        compression: { codec: compression, level },
+        tables: listOption(this.tables) ?? configured?.policy.tables,
+        excludeTables: listOption(this.excludeTables) ?? configured?.policy['exclude-tables'],
         parallel,
         dryRun: this.dryRun,
       },

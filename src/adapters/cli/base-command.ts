@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DbBackupError, ExitCode, isDbBackupError } from '../../domain/errors.js';
+import { redact } from '../../infrastructure/redact.js';
 import type { CliContext, CliServices, GlobalOptions } from './context.js';
 
 /**
@@ -48,23 +49,24 @@ export abstract class BaseCommand extends Command<CliContext> {
       : new DbBackupError('E_INTERNAL', `Unexpected error: ${(err as Error)?.message ?? String(err)}. Rerun with --verbose and report it.`, {
           cause: err,
         });
+    // Every error text passes through redact(): a secret in a driver's message never reaches the user's terminal or logs.
     if (this.json) {
-      this.context.stdout.write(`${JSON.stringify({ ok: false, error: known.toJSON() })}\n`);
+      this.context.stdout.write(`${redact(JSON.stringify({ ok: false, error: known.toJSON() }))}\n`);
     } else {
-      this.context.stderr.write(`error ${known.code}: ${known.message}\n`);
+      this.context.stderr.write(redact(`error ${known.code}: ${known.message}\n`));
     }
     if (this.verbose) {
-      if (Object.keys(known.details).length) this.context.stderr.write(`details: ${JSON.stringify(known.details, null, 2)}\n`);
+      if (Object.keys(known.details).length) this.context.stderr.write(redact(`details: ${JSON.stringify(known.details, null, 2)}\n`));
       const cause = known.cause ?? (isDbBackupError(err) ? undefined : err);
-      if (cause instanceof Error && cause.stack) this.context.stderr.write(`cause: ${cause.stack}\n`);
+      if (cause instanceof Error && cause.stack) this.context.stderr.write(redact(`cause: ${cause.stack}\n`));
     }
     return known.exitCode;
   }
 
   /** Writes a result: JSON on stdout with --json, else the human text (unless --quiet). */
   protected print(human: string, json: unknown): void {
-    if (this.json) this.context.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-    else if (!this.quiet && human) this.context.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+    if (this.json) this.context.stdout.write(`${redact(JSON.stringify(json, null, 2))}\n`);
+    else if (!this.quiet && human) this.context.stdout.write(redact(human.endsWith('\n') ? human : `${human}\n`));
   }
 
   protected ok(): number {

@@ -2,7 +2,10 @@ import type { BaseContext } from 'clipanion';
 import type { ListBackups } from '../../application/use-cases/list-backups.js';
 import type { RestoreBackup } from '../../application/use-cases/restore-backup.js';
 import type { RunBackup } from '../../application/use-cases/run-backup.js';
+import type { CheckConnections } from '../../application/use-cases/check-connections.js';
+import type { SendTestNotification } from '../../application/use-cases/send-test-notification.js';
 import type { VerifyBackup } from '../../application/use-cases/verify-backup.js';
+import type { Settings } from '../../infrastructure/config/settings.js';
 
 /** The global flags every command takes. */
 export interface GlobalOptions {
@@ -21,6 +24,10 @@ export interface CliServices {
   restoreBackup: RestoreBackup;
   verifyBackup: VerifyBackup;
   listBackups: ListBackups;
+  sendTestNotification: SendTestNotification;
+  checkConnections: CheckConnections;
+  /** The merged configuration with precedence flag > env > file > default. */
+  settings: Settings;
   close(): void;
 }
 

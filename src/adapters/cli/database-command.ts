@@ -3,6 +3,7 @@ import * as t from 'typanion';
 import type { ConnectionTarget } from '../../application/ports/database-connector.js';
 import { isEngine } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
+import { registerSecret } from '../../infrastructure/redact.js';
 import { BaseCommand } from './base-command.js';
 
 /** Flags that name a database, shared by `backup` and `restore`. */
@@ -14,6 +15,11 @@ export abstract class DatabaseCommand extends BaseCommand {
   user = Option.String('--user', { description: 'User name' });
   database = Option.String('--database', { description: 'Database name; for SQLite the database file' });
   passwordEnv = Option.String('--password-env', { description: 'Read the password from this environment variable' });
+  socket = Option.String('--socket', { description: 'MySQL: Unix socket file instead of host/port' });
+  sslMode = Option.String('--ssl-mode', { description: 'MySQL TLS: DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY' });
+  sslCa = Option.String('--ssl-ca', { description: 'MySQL TLS: CA certificate file (PEM)' });
+  sslCert = Option.String('--ssl-cert', { description: 'MySQL TLS: client certificate file (PEM)' });
+  sslKey = Option.String('--ssl-key', { description: 'MySQL TLS: client key file (PEM)' });
 
   /** Builds the connection target; `file` is the SQLite path when given with --file. */
   protected connectionTarget(file?: string): ConnectionTarget {
@@ -27,12 +33,25 @@ export abstract class DatabaseCommand extends BaseCommand {
     let password: string | undefined;
     if (this.passwordEnv) {
       password = this.context.env[this.passwordEnv];
+      registerSecret(password);
       if (password === undefined) {
         throw new DbBackupError('E_USAGE', `--password-env names ${this.passwordEnv}, but that environment variable is not set.`);
       }
     }
     const database = engine === 'sqlite' ? (this.database ?? file) : this.database;
     if (engine === 'sqlite' && !database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH or --database PATH.');
-    return { engine, url: this.url, host: this.host, port: this.port, user: this.user, password, database };
+    const options = definedOnly({ socket: this.socket, sslMode: this.sslMode, sslCa: this.sslCa, sslCert: this.sslCert, sslKey: this.sslKey });
+    return { engine, url: this.url, host: this.host, port: this.port, user: this.user, password, database, ...(options ? { options } : {}) };
   }
+
+  /** `target` with engine-specific `extra` options added (undefined values left out). */
+  protected withOptions(target: ConnectionTarget, extra: Record<string, unknown>): ConnectionTarget {
+    const options = definedOnly({ ...target.options, ...extra });
+    return options ? { ...target, options } : target;
+  }
+}
+
+function definedOnly(values: Record<string, unknown>): Record<string, unknown> | undefined {
+  const kept = Object.entries(values).filter(([, v]) => v !== undefined && v !== false);
+  return kept.length ? Object.fromEntries(kept) : undefined;
 }

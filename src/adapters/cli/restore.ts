@@ -31,21 +31,31 @@ export class RestoreCommand extends DatabaseCommand {
   from = Option.String('--from', { description: 'Repository folder or URL to restore from' });
   backup = Option.String('--backup', 'latest', { description: 'Backup id (or unique prefix), or latest' });
   files = Option.Array('--file', { description: 'A backup archive (.tar.gz/.zip); for SQLite also the target file' });
-  source = Option.String('--source', { description: 'Which source, when the repository holds several' });
+  source = Option.String('--source', {
+    description: 'Which source: from the config (its first target and its connection), or among a repository\'s sources',
+  });
   tables = Option.String('--tables', { description: 'Only these tables/views (comma-separated)' });
   clean = Option.Boolean('--clean', false, { description: 'Replace what exists in the target' });
+  create = Option.Boolean('--create', false, { description: 'Create the target database when it does not exist' });
+  targetDatabase = Option.String('--target-database', { description: 'MySQL: restore into a database of this name (renaming it)' });
 
   protected async run(services: CliServices): Promise<number> {
-    const { repository, targetFile } = this.locate();
+    const located = this.locate();
+    const configured =
+      this.source && services.settings.config.section.sources?.[this.source] ? services.settings.source(this.source) : undefined;
+    const repository = located.repository ?? configured?.repositories[0]?.url;
+    const explicitTarget =
+      located.targetFile !== undefined || this.db !== undefined || this.url !== undefined || this.database !== undefined || this.host !== undefined;
     const result = await services.restoreBackup.execute(
       {
         repository,
         backup: this.backup,
         source: this.source,
-        target: this.connectionTarget(targetFile),
+        target: configured && !explicitTarget ? configured.target : this.withOptions(this.connectionTarget(located.targetFile), { targetDatabase: this.targetDatabase }),
         tables: listOption(this.tables),
         clean: this.clean,
         dryRun: this.dryRun,
+        options: this.create ? { create: true } : undefined,
       },
       this.context.signal,
     );
