@@ -86,7 +86,7 @@ export function formatIssues(issues: z.core.$ZodIssue[], schema: z.ZodType, inpu
       const got = valueAt(input, issue.path);
       lines.push(
         got === undefined
-          ? `${where}: is required (${article(String(issue.expected))})`
+          ? `${where}: is required`
           : `${where}: expected ${article(String(issue.expected))}, got ${describe(got)}`,
       );
     } else if (issue.code === 'invalid_value' && 'values' in issue) {

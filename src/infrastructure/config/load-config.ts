@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
-import { type ConfigFile, type ConfigSection, ConfigSchema } from './schema.js';
+import { type ConfigFile, type ConfigSection, ConfigSchema, SectionSchema } from './schema.js';
 
 export interface LoadedConfig {
   /** The file read, or undefined when there is none (everything comes from flags, env, defaults). */
@@ -93,7 +93,18 @@ function pick(
   const { profiles: _p, 'data-dir': _d, 'default-profile': _dp, 'master-key-file': _m, ...shared } = c.file;
   const origins = new Map<string, string>();
   const where = (p: string) => (c.path && c.lines.has(p) ? `${c.path}:${c.lines.get(p)}` : (c.path ?? 'config'));
-  const section = mergeSections(shared, [], profile ? profiles[profile]! : undefined, profile ? ['profiles', profile] : [], origins, where) as ConfigSection;
+  const merged = mergeSections(shared, [], profile ? profiles[profile]! : undefined, profile ? ['profiles', profile] : [], origins, where);
+  // A profile's partial overrides must add up to complete sources and targets.
+  const checked = SectionSchema.safeParse(merged);
+  if (!checked.success) {
+    const problems = formatIssues(checked.error.issues, SectionSchema, merged);
+    throw new DbBackupError(
+      'E_CONFIG',
+      `${c.path ?? 'The configuration'}${profile ? ` with profile ${profile}` : ''} is incomplete:\n  ${problems.join('\n  ')}`,
+      { details: { problems } },
+    );
+  }
+  const section = checked.data;
   for (const key of ['data-dir', 'default-profile', 'master-key-file']) if (c.lines.has(key)) origins.set(key, where(key));
   return { path: c.path, file: c.file, profile, section, origins, interpolated: c.interpolated };
 }

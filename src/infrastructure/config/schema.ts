@@ -140,11 +140,19 @@ export const SectionSchema = z
   .partial()
   .strict();
 
+/** A profile overrides key by key, so its sources and targets may give only what changes. */
+export const ProfileSectionSchema = SectionSchema.extend({
+  sources: z.record(z.string(), SourceSchema.partial()),
+  targets: z.record(z.string(), TargetSchema.partial()),
+})
+  .partial()
+  .strict();
+
 export const ConfigSchema = SectionSchema.extend({
   'data-dir': z.string().optional(),
   'default-profile': z.string().optional(),
   'master-key-file': z.string().optional(),
-  profiles: z.record(z.string(), SectionSchema).optional(),
+  profiles: z.record(z.string(), ProfileSectionSchema).optional(),
 }).strict();
 
 export type ConfigFile = z.infer<typeof ConfigSchema>;
