@@ -64,6 +64,9 @@ const peerZstd = row('sqlite3 .backup + zstd -1', await sh(`sqlite3 '${dbPath}' 
 const ours = await node('backup', '--file', dbPath, '--out', join(work, 'repo'), '--quiet');
 const repoPart = (await import('node:child_process')).execSync(`find '${work}/repo' -name 'main.0.sqlite.zst'`).toString().trim();
 row('dbbackup backup (zstd-1, folder)', ours, repoPart);
+const keyFile = join(work, 'bench.key');
+(await import('node:fs')).writeFileSync(keyFile, (await import('node:crypto')).randomBytes(32).toString('base64'), { mode: 0o600 });
+const oursEnc = row('dbbackup backup (zstd-1 + AES-256-GCM)', await node('backup', '--file', dbPath, '--out', join(work, 'repo-enc'), '--encrypt', '--key-file', keyFile, '--quiet'));
 const oursGz = row('dbbackup backup (.tar.gz, gzip-6)', await node('backup', '--file', dbPath, '--out', join(work, 'one.tar.gz'), '--quiet'), join(work, 'one.tar.gz'));
 const peerRestore = row('gunzip > file (peer restore)', await sh(`gzip -dc '${work}/peer.db.gz' > '${work}/peer-restored.db'`));
 const restore = row('dbbackup restore (zstd-1, folder)', await node('restore', '--from', join(work, 'repo'), '--database', join(work, 'restored.db'), '--quiet'));
@@ -74,6 +77,7 @@ printTable(results);
 console.log('\nratios (peer time / dbbackup time; >1 means dbbackup is faster):');
 console.log(`  backup  vs sqlite3+gzip-6: ${(peerGzip.seconds / ours.seconds).toFixed(2)}x   vs sqlite3+zstd-1: ${(peerZstd.seconds / ours.seconds).toFixed(2)}x   (.tar.gz vs sqlite3+gzip-6: ${(peerGzip.seconds / oursGz.seconds).toFixed(2)}x)`);
 console.log(`  restore vs gunzip:          ${(peerRestore.seconds / restore.seconds).toFixed(2)}x   (.tar.gz: ${(peerRestore.seconds / restoreGz.seconds).toFixed(2)}x)`);
-const maxRss = Math.max(ours.peakRssMB, oursGz.peakRssMB, restore.peakRssMB, restoreGz.peakRssMB, verify.peakRssMB);
+console.log(`  encryption overhead: ${(((oursEnc.seconds - ours.seconds) / ours.seconds) * 100).toFixed(1)}% of backup time (goal < 10%)`);
+const maxRss = Math.max(oursEnc.peakRssMB, ours.peakRssMB, oursGz.peakRssMB, restore.peakRssMB, restoreGz.peakRssMB, verify.peakRssMB);
 console.log(`  dbbackup peak RSS: ${maxRss.toFixed(0)} MB (goal < 200 MB): ${maxRss < 200 ? 'OK' : 'OVER'}`);
 rmSync(work, { recursive: true, force: true });

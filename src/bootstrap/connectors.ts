@@ -1,10 +1,14 @@
-import type { DatabaseConnector } from '../application/ports/database-connector.js';
-import { SqliteConnector } from '../adapters/connectors/sqlite/sqlite-connector.js';
+import type { ConnectorLoader } from '../adapters/connectors/connector-registry.js';
 
 /**
- * Every database engine this build knows. Adding an engine = its folder under
+ * Every database engine this build knows, loaded on first use. Adding an engine = its folder under
  * src/adapters/connectors/ and one line here.
  */
-export function allConnectors(): DatabaseConnector[] {
-  return [new SqliteConnector()];
+export function connectorLoaders(): ConnectorLoader[] {
+  return [
+    { engine: 'sqlite', load: async () => new (await import('../adapters/connectors/sqlite/sqlite-connector.js')).SqliteConnector() },
+    { engine: 'postgres', load: async () => new (await import('../adapters/connectors/postgres/postgres-connector.js')).PostgresConnector() },
+    { engine: 'mysql', load: async () => new (await import('../adapters/connectors/mysql/mysql-connector.js')).MysqlConnector() },
+    { engine: 'mongodb', load: async () => new (await import('../adapters/connectors/mongodb/mongodb-connector.js')).MongodbConnector() },
+  ];
 }

@@ -1,12 +1,19 @@
 import { Container, ContainerModule } from 'inversify';
-import type { DatabaseConnector } from '../application/ports/database-connector.js';
 import { ListBackups } from '../application/use-cases/list-backups.js';
+import { PinBackup } from '../application/use-cases/pin-backup.js';
+import { PruneBackups } from '../application/use-cases/prune-backups.js';
 import { RestoreBackup } from '../application/use-cases/restore-backup.js';
 import { RunBackup } from '../application/use-cases/run-backup.js';
 import { CheckConnections } from '../application/use-cases/check-connections.js';
+import { ManageKeys } from '../application/use-cases/manage-keys.js';
+import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
+import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
 import { DrizzleBackupCatalog } from '../adapters/catalog/drizzle-backup-catalog.js';
+import { DrizzleScheduleStore } from '../adapters/catalog/drizzle-schedule-store.js';
+import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
+import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
 import { GzipCodec } from '../adapters/compression/gzip-codec.js';
 import { NoneCodec } from '../adapters/compression/none-codec.js';
@@ -19,7 +26,8 @@ import { RotatingFile } from '../infrastructure/rotating-file.js';
 import { buildNotifiers } from './notifiers.js';
 import { catalogFile } from '../infrastructure/paths.js';
 import { NullProgress, TerminalProgress } from '../infrastructure/progress.js';
-import { allConnectors } from './connectors.js';
+import { connectorLoaders } from './connectors.js';
+import { storageOptionsFor } from './storage-options.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { Tokens } from './tokens.js';
 
@@ -30,21 +38,22 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
       createLogger({
         level: config.logLevel,
         json: config.json,
-        file: config.logFile ? new RotatingFile(config.logFile.path, config.logFile.rotation) : undefined,
+        file: openLogFile(config),
         fileLevel: config.logFile?.level,
       }),
     );
     bind(Tokens.Notifiers).toConstantValue(buildNotifiers(config.notifications));
+    bind(Tokens.Cipher).toConstantValue(new ChunkedAesGcm());
     bind(Tokens.Progress).toConstantValue(config.progress ? new TerminalProgress() : new NullProgress());
     bind(Tokens.Catalog)
       .toDynamicValue(() => new DrizzleBackupCatalog(catalogFile(config.dataDir)))
       .inSingletonScope();
-    bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener());
-    bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]));
-    for (const connector of allConnectors()) bind(Tokens.Connector).toConstantValue(connector);
-    bind(Tokens.Connectors)
-      .toDynamicValue((ctx) => new MapConnectorRegistry(ctx.getAll<DatabaseConnector>(Tokens.Connector)))
+    bind(Tokens.ScheduleStore)
+      .toDynamicValue(() => new DrizzleScheduleStore(catalogFile(config.dataDir)))
       .inSingletonScope();
+    bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
+    bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]));
+    bind(Tokens.Connectors).toConstantValue(new MapConnectorRegistry(connectorLoaders()));
   });
 }
 
@@ -52,8 +61,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(RunBackup)
       .toResolvedValue(
-        (connectors, opener, codecs, catalog, clock, logger, progress, notifiers) =>
+        (connectors, opener, codecs, catalog, clock, logger, progress, notifiers, cipher) =>
           new RunBackup({
+            cipher,
             connectors,
             opener,
             codecs,
@@ -65,20 +75,34 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
             throttle: isThrottle(catalog) ? catalog : undefined,
             toolVersion: config.toolVersion,
           }),
-        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Clock, Tokens.Logger, Tokens.Progress, Tokens.Notifiers],
+        [
+          Tokens.Connectors,
+          Tokens.RepositoryOpener,
+          Tokens.Codecs,
+          Tokens.Catalog,
+          Tokens.Clock,
+          Tokens.Logger,
+          Tokens.Progress,
+          Tokens.Notifiers,
+          Tokens.Cipher,
+        ],
       )
       .inSingletonScope();
     bind(RestoreBackup)
       .toResolvedValue(
-        (connectors, opener, codecs, catalog, logger, progress) => new RestoreBackup({ connectors, opener, codecs, catalog, logger, progress }),
-        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Logger, Tokens.Progress],
+        (connectors, opener, codecs, catalog, logger, progress, cipher) =>
+          new RestoreBackup({ connectors, opener, codecs, catalog, logger, progress, cipher }),
+        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Logger, Tokens.Progress, Tokens.Cipher],
       )
       .inSingletonScope();
     bind(VerifyBackup)
       .toResolvedValue(
-        (opener, codecs, catalog, progress) => new VerifyBackup({ opener, codecs, catalog, progress }),
-        [Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Progress],
+        (opener, codecs, catalog, progress, cipher) => new VerifyBackup({ opener, codecs, catalog, progress, cipher }),
+        [Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Progress, Tokens.Cipher],
       )
+      .inSingletonScope();
+    bind(ManageKeys)
+      .toResolvedValue((opener, clock, logger) => new ManageKeys({ opener, clock, logger }), [Tokens.RepositoryOpener, Tokens.Clock, Tokens.Logger])
       .inSingletonScope();
     bind(CheckConnections)
       .toResolvedValue((connectors, opener) => new CheckConnections({ connectors, opener }), [Tokens.Connectors, Tokens.RepositoryOpener])
@@ -92,7 +116,34 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
         [Tokens.RepositoryOpener, Tokens.Catalog, Tokens.Logger],
       )
       .inSingletonScope();
+    bind(PruneBackups)
+      .toResolvedValue(
+        (opener, catalog, clock, logger) => new PruneBackups({ opener, catalog, clock, logger }),
+        [Tokens.RepositoryOpener, Tokens.Catalog, Tokens.Clock, Tokens.Logger],
+      )
+      .inSingletonScope();
+    bind(ManageSchedules)
+      .toResolvedValue(
+        (store, clock) =>
+          new ManageSchedules({ store, clock, configured: () => config.schedules ?? [], sourceNames: () => config.sourceNames ?? [], defaultZone: localZone() }),
+        [Tokens.ScheduleStore, Tokens.Clock],
+      )
+      .inSingletonScope();
+    bind(PinBackup)
+      .toResolvedValue((opener, catalog, clock) => new PinBackup({ opener, catalog, clock }), [Tokens.RepositoryOpener, Tokens.Catalog, Tokens.Clock])
+      .inSingletonScope();
   });
+}
+
+/** The log file, or none when it cannot be opened (a read-only home must not stop a backup). */
+function openLogFile(config: RuntimeConfig): RotatingFile | undefined {
+  if (!config.logFile) return undefined;
+  try {
+    return new RotatingFile(config.logFile.path, config.logFile.rotation);
+  } catch (err) {
+    process.stderr.write(`warning: cannot write the log file ${config.logFile.path} (${(err as Error).message}); set logging.file or DBBACKUP_LOG_FILE=off.\n`);
+    return undefined;
+  }
 }
 
 function isThrottle(value: object): value is NotificationThrottle {
@@ -116,8 +167,13 @@ export interface AppServices {
   restoreBackup: RestoreBackup;
   verifyBackup: VerifyBackup;
   listBackups: ListBackups;
+  pruneBackups: PruneBackups;
+  pinBackup: PinBackup;
   sendTestNotification: SendTestNotification;
   checkConnections: CheckConnections;
+  manageKeys: ManageKeys;
+  keys: KeyFactory;
+  manageSchedules: ManageSchedules;
   close(): void;
 }
 
@@ -127,10 +183,16 @@ export function appServices(container: Container): AppServices {
     restoreBackup: container.get(RestoreBackup),
     verifyBackup: container.get(VerifyBackup),
     listBackups: container.get(ListBackups),
+    pruneBackups: container.get(PruneBackups),
+    pinBackup: container.get(PinBackup),
     sendTestNotification: container.get(SendTestNotification),
     checkConnections: container.get(CheckConnections),
+    manageKeys: container.get(ManageKeys),
+    keys: new KeyFactory(),
+    manageSchedules: container.get(ManageSchedules),
     close: () => {
       if (container.isBound(Tokens.Catalog)) container.get(Tokens.Catalog).close();
+      if (container.isBound(Tokens.ScheduleStore)) container.get(Tokens.ScheduleStore).close();
     },
   };
 }

@@ -4,10 +4,21 @@ import { join } from 'node:path';
 import { Builtins, Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
-import type { CliContext, CliServices, GlobalOptions } from '../adapters/cli/context.js';
+import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
+import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
 import { ListCommand } from '../adapters/cli/list.js';
+import { PinCommand, UnpinCommand } from '../adapters/cli/pin.js';
+import { PruneCommand } from '../adapters/cli/prune.js';
 import { NotifyTestCommand } from '../adapters/cli/notify.js';
 import { RestoreCommand } from '../adapters/cli/restore.js';
+import { ScheduleAddCommand } from '../adapters/cli/schedule/add.js';
+import { ScheduleDisableCommand, ScheduleEnableCommand } from '../adapters/cli/schedule/enable.js';
+import { ScheduleHistoryCommand } from '../adapters/cli/schedule/history.js';
+import { ScheduleListCommand } from '../adapters/cli/schedule/list.js';
+import { ScheduleRemoveCommand } from '../adapters/cli/schedule/remove.js';
+import { ScheduleRunCommand } from '../adapters/cli/schedule/run.js';
+import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
+import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
 import { ExitCode } from '../domain/errors.js';
@@ -17,6 +28,7 @@ import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
 import { appServices, buildContainer } from './container.js';
+import { buildScheduler, configuredSchedules } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -26,17 +38,40 @@ export const commands = [
   RestoreCommand,
   ListCommand,
   VerifyCommand,
+  PruneCommand,
+  PinCommand,
+  UnpinCommand,
   ConfigValidateCommand,
   ConfigShowCommand,
   SecretInitCommand,
   SecretEncryptCommand,
   NotifyTestCommand,
+  ScheduleAddCommand,
+  ScheduleListCommand,
+  ScheduleRemoveCommand,
+  ScheduleEnableCommand,
+  ScheduleDisableCommand,
+  ScheduleRunCommand,
+  ScheduleStatusCommand,
+  ScheduleHistoryCommand,
+  ScheduleSystemdUnitCommand,
+  KeyGenerateCommand,
+  KeyListCommand,
+  KeyRotateCommand,
+  KeyRewrapCommand,
   Builtins.HelpCommand,
   Builtins.VersionCommand,
 ];
 
 /** Loads the config file and resolves what the composition root needs, by precedence. */
-export async function loadSettings(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<{ settings: Settings; runtime: RuntimeConfig }> {
+export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.ProcessEnv): Promise<{ settings: Settings; runtime: RuntimeConfig }> {
+  // Endpoint flags beat the environment: they travel as the variables the storage adapters read.
+  const env: NodeJS.ProcessEnv = {
+    ...processEnv,
+    ...(globals.s3Endpoint ? { DBBACKUP_S3_ENDPOINT: globals.s3Endpoint } : {}),
+    ...(globals.gcsEndpoint ? { DBBACKUP_GCS_ENDPOINT: globals.gcsEndpoint } : {}),
+    ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
+  };
   const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
@@ -63,13 +98,24 @@ export async function loadSettings(globals: GlobalOptions, env: NodeJS.ProcessEn
     toolVersion: pkg.version,
     logFile,
     notifications: settings.notifications(),
+    targets: settings.targets(),
+    env,
+    schedules: configuredSchedules(settings),
+    sourceNames: Object.keys(config.section.sources ?? {}),
   };
   return { settings, runtime };
 }
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {
   const { settings, runtime } = await loadSettings(globals, env);
-  return { ...appServices(buildContainer(runtime)), settings };
+  const container = buildContainer(runtime);
+  const scheduler = (request: DaemonRequest) =>
+    buildScheduler(container, runtime, {
+      ...request,
+      logLevel: globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info',
+      globals: { config: settings.config.path, profile: settings.config.profile, dataDir: runtime.dataDir },
+    });
+  return { ...appServices(container), settings, scheduler };
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

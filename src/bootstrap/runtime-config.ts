@@ -1,4 +1,5 @@
-import type { NotificationConfig } from '../infrastructure/config/schema.js';
+import type { ScheduleDefinition } from '../domain/schedule.js';
+import type { NotificationConfig, TargetConfig } from '../infrastructure/config/schema.js';
 import type { LogLevel } from '../infrastructure/logging.js';
 import type { RotationPolicy } from '../infrastructure/rotating-file.js';
 
@@ -12,6 +13,13 @@ export interface RuntimeConfig {
   toolVersion: string;
   /** The rotating JSON log file, or undefined for none. */
   logFile?: { path: string; level: LogLevel; rotation: RotationPolicy };
+  /** Configured storage targets (secrets decrypted), for per-URL cloud settings. */
+  targets?: TargetConfig[];
+  /** The environment cloud settings are read from. */
+  env?: NodeJS.ProcessEnv;
   /** Notification channels, secrets already decrypted. */
   notifications?: NotificationConfig[];
+  /** The config file's `schedules:` (checked when used), and the names of its sources. */
+  schedules?: ScheduleDefinition[];
+  sourceNames?: string[];
 }

@@ -2,11 +2,13 @@ import type { ServiceIdentifier } from 'inversify';
 import type { BackupCatalog } from '../application/ports/backup-catalog.js';
 import type { Clock } from '../application/ports/clock.js';
 import type { CodecRegistry } from '../application/ports/codec.js';
-import type { ConnectorRegistry, DatabaseConnector } from '../application/ports/database-connector.js';
+import type { ConnectorRegistry } from '../application/ports/database-connector.js';
 import type { Logger } from '../application/ports/logger.js';
 import type { Notifier } from '../application/ports/notifier.js';
+import type { StreamCipher } from '../application/ports/stream-cipher.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
 import type { RepositoryOpener } from '../application/ports/repository-opener.js';
+import type { ScheduleStore } from '../application/ports/schedule-store.js';
 
 /** One typed token per port; use-cases are bound by their class. */
 export const Tokens = {
@@ -16,7 +18,8 @@ export const Tokens = {
   Catalog: Symbol.for('dbbackup.BackupCatalog') as ServiceIdentifier<BackupCatalog>,
   RepositoryOpener: Symbol.for('dbbackup.RepositoryOpener') as ServiceIdentifier<RepositoryOpener>,
   Codecs: Symbol.for('dbbackup.CodecRegistry') as ServiceIdentifier<CodecRegistry>,
-  Connector: Symbol.for('dbbackup.DatabaseConnector') as ServiceIdentifier<DatabaseConnector>,
   Connectors: Symbol.for('dbbackup.ConnectorRegistry') as ServiceIdentifier<ConnectorRegistry>,
   Notifiers: Symbol.for('dbbackup.Notifiers') as ServiceIdentifier<Notifier[]>,
+  Cipher: Symbol.for('dbbackup.StreamCipher') as ServiceIdentifier<StreamCipher>,
+  ScheduleStore: Symbol.for('dbbackup.ScheduleStore') as ServiceIdentifier<ScheduleStore>,
 } as const;

@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
   | 'E_NOTIFY'
+  | 'E_KEY'
+  | 'E_DECRYPT'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -55,6 +57,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_INTERRUPTED: ExitCode.failed,
   E_PARTIAL: ExitCode.partial,
   E_NOTIFY: ExitCode.failed,
+  E_KEY: ExitCode.integrity,
+  E_DECRYPT: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -23,6 +23,20 @@ export interface PartEntry {
   sha256: string;
 }
 
+/** A per-backup data key, wrapped by a key-encryption key (never stored in the clear). */
+export interface WrappedKey {
+  keyId: string;
+  scheme: 'age-scrypt' | 'age-x25519' | 'aes-256-gcm-keyfile';
+  data: string;
+}
+
+export interface ManifestEncryption {
+  /** The stream cipher's codec id (the last entry of every part's codec list). */
+  cipher: string;
+  keyId: string;
+  wrapped: WrappedKey;
+}
+
 export interface ObjectEntry {
   /** Engine-qualified name, e.g. `users` (SQLite), `public.users` (PostgreSQL). */
   name: string;
@@ -54,6 +68,8 @@ export interface Manifest {
   toolVersion: string;
   /** Engine-specific facts a restore needs (e.g. SQLite page size). Never a secret. */
   engineInfo: Record<string, unknown>;
+  /** Present when the parts are encrypted. */
+  encryption?: ManifestEncryption | null;
 }
 
 export function totalStoredSize(m: Manifest): number {

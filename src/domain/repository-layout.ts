@@ -7,11 +7,22 @@ export const REPO_FORMAT = 'dbbackup-repository';
 export const REPO_FORMAT_VERSION = 1;
 export const MANIFEST_NAME = 'manifest.json';
 
+/** A key-encryption key known to a repository: its id and a check value, never the key. */
+export interface RepositoryKey {
+  id: string;
+  scheme: string;
+  /** Lets a later run tell a wrong passphrase/key before it writes anything. */
+  check?: string;
+  addedAt: string;
+  /** New encrypted backups must use the active key; older keys still open older backups. */
+  active: boolean;
+}
+
 export interface RepositoryMarker {
   format: typeof REPO_FORMAT;
   version: number;
   createdAt: string;
-  encryption: null | Record<string, unknown>;
+  encryption: null | { keys: RepositoryKey[] };
 }
 
 export function backupPrefix(source: string, id: string): string {

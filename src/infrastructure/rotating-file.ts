@@ -28,11 +28,19 @@ export class RotatingFile {
     this.prune();
   }
 
+  /**
+   * Appends a line. Several processes may share the file (cron runs, a daemon): a rotation another
+   * process already did, or a file pruned under us, is not an error, and logging never throws.
+   */
   write(line: string): void {
     const bytes = Buffer.from(line, 'utf8');
-    if (this.size > 0 && this.size + bytes.length > this.policy.maxBytes) this.rotate();
-    writeSync(this.fd, bytes);
-    this.size += bytes.length;
+    try {
+      if (this.size > 0 && this.size + bytes.length > this.policy.maxBytes) this.rotate();
+      writeSync(this.fd, bytes);
+      this.size += bytes.length;
+    } catch {
+      /* a log line lost is better than a failed backup */
+    }
   }
 
   close(): void {
@@ -41,13 +49,17 @@ export class RotatingFile {
 
   private rotate(): void {
     closeSync(this.fd);
-    for (let i = this.policy.maxFiles - 1; i >= 1; i--) {
-      const from = `${this.path}.${i}`;
-      if (existsSync(from)) renameSync(from, `${this.path}.${i + 1}`);
+    // Another process may have rotated a moment ago: if the file is already small again, keep it.
+    const current = safe(() => statSync(this.path).size);
+    if (current === undefined || current + 1 > this.policy.maxBytes) {
+      for (let i = this.policy.maxFiles - 1; i >= 1; i--) {
+        const from = `${this.path}.${i}`;
+        if (existsSync(from)) safe(() => renameSync(from, `${this.path}.${i + 1}`));
+      }
+      safe(() => renameSync(this.path, `${this.path}.1`));
     }
-    renameSync(this.path, `${this.path}.1`);
     this.fd = openSync(this.path, 'a', 0o600);
-    this.size = 0;
+    this.size = fstatSync(this.fd).size;
     this.prune();
   }
 
@@ -55,12 +67,22 @@ export class RotatingFile {
     const dir = dirname(this.path);
     const base = basename(this.path);
     const now = Date.now();
-    for (const name of readdirSync(dir)) {
+    for (const name of safe(() => readdirSync(dir)) ?? []) {
       const m = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)$`).exec(name);
       if (!m) continue;
       const file = join(dir, name);
-      if (Number(m[1]) > this.policy.maxFiles || now - statSync(file).mtimeMs > this.policy.maxAgeMs) rmSync(file, { force: true });
+      const mtime = safe(() => statSync(file).mtimeMs);
+      if (mtime !== undefined && (Number(m[1]) > this.policy.maxFiles || now - mtime > this.policy.maxAgeMs)) safe(() => rmSync(file, { force: true }));
     }
+  }
+}
+
+/** Runs `fn`, or returns undefined if it throws (a file another process moved or removed). */
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
   }
 }
 

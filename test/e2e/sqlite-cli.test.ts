@@ -12,7 +12,7 @@ let db: string;
 
 beforeAll(async () => {
   dir = await tempDir('dbb-e2e-');
-  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data') };
+  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data'), XDG_STATE_HOME: join(dir.path, 'state') };
   db = join(dir.path, 'app.db');
   createNastyDatabase(db);
 });
@@ -22,6 +22,20 @@ afterAll(async () => {
 });
 
 const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
+
+/** Resolves once a backup into `out` (folder or archive) has started writing bytes. */
+async function waitForWriting(out: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  const target = join(dir.path, out);
+  for (;;) {
+    const writing = out.endsWith('.tar.gz')
+      ? (await readdir(dir.path)).some((f) => f.startsWith(`${out}.dbbackup-tmp-`))
+      : (await readdir(target, { recursive: true }).catch(() => [] as string[])).some((f) => String(f).includes('main.0.sqlite'));
+    if (writing) return;
+    if (Date.now() > deadline) throw new Error(`the backup into ${out} never started writing`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('dbbackup CLI with SQLite', () => {
   it('backup → list → verify → restore gives an identical database', async () => {
@@ -144,13 +158,15 @@ describe('dbbackup CLI with SQLite', () => {
     b.exec(`CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
       WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 80000) INSERT INTO blobs SELECT x, randomblob(1000) FROM c;`);
     b.close();
-    for (const [out, delay] of [['killed-repo', 700], ['killed.tar.gz', 700], ['killed-repo', 1500]] as const) {
+    // Kill once the backup is writing (its files exist), then again a little later in the stream.
+    for (const [out, extra] of [['killed-repo', 0], ['killed.tar.gz', 0], ['killed-repo', 400]] as const) {
       const child = spawn(process.execPath, [BIN, 'backup', '--file', big, '--out', out, '--compress', 'gzip', '--level', '9'], {
         cwd: dir.path,
         env: { ...process.env, ...env },
         stdio: 'ignore',
       });
-      await new Promise((r) => setTimeout(r, delay));
+      await waitForWriting(out);
+      await new Promise((r) => setTimeout(r, extra));
       child.kill('SIGKILL');
       await new Promise((r) => child.on('close', r));
     }
@@ -173,7 +189,7 @@ describe('dbbackup CLI with SQLite', () => {
     });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await new Promise((r) => setTimeout(r, 800));
+    await waitForWriting('sigint-repo');
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect(code).toBe(1);

@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/dbbackup.js', import.meta.url));
+
+/** Log files of CLI runs go to a folder of this test process, never to the user's home. */
+const STATE_HOME = join(tmpdir(), `dbb-test-state-${process.pid}`);
 
 export interface CliResult {
   code: number;
@@ -14,7 +19,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, XDG_STATE_HOME: STATE_HOME, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -4,6 +4,7 @@ import { isBackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { listOption } from './base-command.js';
+import { encryptionKey } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { formatBytes, formatDuration, table } from './render.js';
@@ -25,6 +26,8 @@ export class BackupCommand extends DatabaseCommand {
       ['Back up into one .tar.gz file', '$0 backup --file app.db --out app-backup.tar.gz'],
       ['Only some tables, gzip level 9', '$0 backup --file app.db --out ./backups --tables users,orders --compress gzip --level 9'],
       ['See what would be backed up', '$0 backup --file app.db --out ./backups --dry-run'],
+      ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
+      ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
     ],
   });
 
@@ -34,11 +37,14 @@ export class BackupCommand extends DatabaseCommand {
     description: 'A source from the config (connection, targets, policy), or the name to file the backups under',
   });
   type = Option.String('--type', { description: 'full (default), incremental or differential' });
-  tables = Option.String('--tables', { description: 'Only these tables/views (comma-separated)' });
-  excludeTables = Option.String('--exclude-tables', { description: 'Skip these tables/views (comma-separated)' });
+  tables = Option.String('--tables,--collections', { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
+  excludeTables = Option.String('--exclude-tables,--exclude-collections', { description: 'Skip these tables/views/collections (comma-separated)' });
   compress = Option.String('--compress', { description: 'zstd (default), gzip or none' });
   level = Option.String('--level', { validator: t.isNumber(), description: 'Compression level (zstd 1-19, default 1; gzip 1-9, default 6)' });
-  encrypt = Option.Boolean('--encrypt', false, { description: 'Encrypt the backup' });
+  encrypt = Option.Boolean('--encrypt', false, { description: 'Encrypt every part (AES-256-GCM, per-backup data key)' });
+  passphraseEnv = Option.String('--passphrase-env', { description: 'Encrypt with the passphrase in this environment variable' });
+  keyFile = Option.String('--key-file', { description: 'Encrypt with this key file (mode 0600; `dbbackup key generate`)' });
+  recipient = Option.String('--recipient', { description: 'Encrypt to this age public key (age1…) or file: the server cannot decrypt' });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
   allDatabases = Option.Boolean('--all-databases', false, { description: 'MySQL: every database except the system schemas' });
 
@@ -56,7 +62,10 @@ export class BackupCommand extends DatabaseCommand {
     }
     const kind = this.type ?? configured?.policy.type ?? 'full';
     if (!isBackupKind(kind)) throw new DbBackupError('E_USAGE', `--type must be full, incremental or differential; got "${kind}".`);
-    if (this.encrypt) throw new DbBackupError('E_UNSUPPORTED', 'Encryption (--encrypt) is not available in this version yet.');
+    const encrypt = this.encrypt || configured?.policy.encrypt === true;
+    const encryption = encrypt
+      ? await encryptionKey(services, { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, recipient: this.recipient }, this.context.env)
+      : undefined;
     if (this.compress !== undefined && !['zstd', 'gzip', 'none'].includes(this.compress)) {
       throw new DbBackupError('E_USAGE', `--compress must be zstd, gzip or none; got "${this.compress}".`);
     }
@@ -76,6 +85,7 @@ export class BackupCommand extends DatabaseCommand {
         excludeTables: listOption(this.excludeTables) ?? configured?.policy['exclude-tables'],
         parallel,
         dryRun: this.dryRun,
+        encryption,
       },
       this.context.signal,
     );

@@ -15,6 +15,9 @@ export abstract class BaseCommand extends Command<CliContext> {
   quiet = Option.Boolean('--quiet,-q', false, { description: 'Only errors' });
   json = Option.Boolean('--json', false, { description: 'Machine-readable output on stdout' });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Show what would happen; change nothing' });
+  s3Endpoint = Option.String('--s3-endpoint', { description: 'S3-compatible endpoint URL (MinIO, Ceph, …); path-style addressing' });
+  gcsEndpoint = Option.String('--gcs-endpoint', { description: 'Google Cloud Storage API endpoint' });
+  azureEndpoint = Option.String('--azure-endpoint', { description: 'Azure Blob endpoint (e.g. an Azurite URL)' });
 
   protected abstract run(services: CliServices): Promise<number>;
 
@@ -27,6 +30,9 @@ export abstract class BaseCommand extends Command<CliContext> {
       quiet: this.quiet,
       json: this.json,
       dryRun: this.dryRun,
+      s3Endpoint: this.s3Endpoint,
+      gcsEndpoint: this.gcsEndpoint,
+      azureEndpoint: this.azureEndpoint,
     };
   }
 

@@ -1,10 +1,16 @@
 import type { BaseContext } from 'clipanion';
 import type { ListBackups } from '../../application/use-cases/list-backups.js';
+import type { PinBackup } from '../../application/use-cases/pin-backup.js';
+import type { PruneBackups } from '../../application/use-cases/prune-backups.js';
 import type { RestoreBackup } from '../../application/use-cases/restore-backup.js';
 import type { RunBackup } from '../../application/use-cases/run-backup.js';
 import type { CheckConnections } from '../../application/use-cases/check-connections.js';
+import type { ManageKeys } from '../../application/use-cases/manage-keys.js';
+import type { KeyFactory } from '../encryption/key-factory.js';
 import type { SendTestNotification } from '../../application/use-cases/send-test-notification.js';
 import type { VerifyBackup } from '../../application/use-cases/verify-backup.js';
+import type { ManageSchedules } from '../../application/use-cases/manage-schedules.js';
+import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 
 /** The global flags every command takes. */
@@ -16,6 +22,10 @@ export interface GlobalOptions {
   quiet: boolean;
   json: boolean;
   dryRun: boolean;
+  /** Cloud endpoints (S3-compatible servers, emulators); the same as DBBACKUP_*_ENDPOINT. */
+  s3Endpoint?: string;
+  gcsEndpoint?: string;
+  azureEndpoint?: string;
 }
 
 /** The use-cases, built by the composition root for one run. */
@@ -24,11 +34,24 @@ export interface CliServices {
   restoreBackup: RestoreBackup;
   verifyBackup: VerifyBackup;
   listBackups: ListBackups;
+  pruneBackups: PruneBackups;
+  pinBackup: PinBackup;
   sendTestNotification: SendTestNotification;
   checkConnections: CheckConnections;
+  manageKeys: ManageKeys;
+  keys: KeyFactory;
+  manageSchedules: ManageSchedules;
+  /** Builds the scheduler daemon of `schedule run` (jobs in worker threads, logs on stdout). */
+  scheduler(request: DaemonRequest): RunScheduler;
   /** The merged configuration with precedence flag > env > file > default. */
   settings: Settings;
   close(): void;
+}
+
+/** What `schedule run` asks of the daemon; unset values take the defaults. */
+export interface DaemonRequest extends Partial<Pick<SchedulerOptions, 'graceMs' | 'retries' | 'retryDelayMs' | 'stopTimeoutMs' | 'lockStaleMs' | 'heartbeatMs'>> {
+  /** Called after every finished run (e.g. to rewrite the metrics file). */
+  onRunFinished?: () => Promise<void>;
 }
 
 export interface CliContext extends BaseContext {

@@ -20,6 +20,7 @@ export abstract class DatabaseCommand extends BaseCommand {
   sslCa = Option.String('--ssl-ca', { description: 'MySQL TLS: CA certificate file (PEM)' });
   sslCert = Option.String('--ssl-cert', { description: 'MySQL TLS: client certificate file (PEM)' });
   sslKey = Option.String('--ssl-key', { description: 'MySQL TLS: client key file (PEM)' });
+  sslmode = Option.String('--sslmode', { description: 'PostgreSQL TLS as libpq spells it: disable, allow, prefer, require, verify-ca, verify-full' });
 
   /** Builds the connection target; `file` is the SQLite path when given with --file. */
   protected connectionTarget(file?: string): ConnectionTarget {
@@ -40,7 +41,7 @@ export abstract class DatabaseCommand extends BaseCommand {
     }
     const database = engine === 'sqlite' ? (this.database ?? file) : this.database;
     if (engine === 'sqlite' && !database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH or --database PATH.');
-    const options = definedOnly({ socket: this.socket, sslMode: this.sslMode, sslCa: this.sslCa, sslCert: this.sslCert, sslKey: this.sslKey });
+    const options = definedOnly({ socket: this.socket, sslMode: this.sslMode, sslCa: this.sslCa, sslCert: this.sslCert, sslKey: this.sslKey, sslmode: this.sslmode });
     return { engine, url: this.url, host: this.host, port: this.port, user: this.user, password, database, ...(options ? { options } : {}) };
   }
 

@@ -1,6 +1,8 @@
 import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
 import { DbBackupError } from '../../domain/errors.js';
 import { listOption } from './base-command.js';
+import { keysFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { formatBytes, table } from './render.js';
@@ -34,10 +36,19 @@ export class RestoreCommand extends DatabaseCommand {
   source = Option.String('--source', {
     description: 'Which source: from the config (its first target and its connection), or among a repository\'s sources',
   });
-  tables = Option.String('--tables', { description: 'Only these tables/views (comma-separated)' });
-  clean = Option.Boolean('--clean', false, { description: 'Replace what exists in the target' });
+  tables = Option.String('--tables,--collections', { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
+  clean = Option.Boolean('--clean,--drop', false, { description: 'Replace what exists in the target (--drop: as mongorestore says it)' });
   create = Option.Boolean('--create', false, { description: 'Create the target database when it does not exist' });
-  targetDatabase = Option.String('--target-database', { description: 'MySQL: restore into a database of this name (renaming it)' });
+  schemas = Option.String('--schemas', { description: 'PostgreSQL: only objects in these schemas (comma-separated)' });
+  excludeTables = Option.String('--exclude-tables,--exclude-collections', { description: 'Leave these tables/views/collections out (comma-separated)' });
+  parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
+  restoreOwner = Option.Boolean('--restore-owner', false, { description: "PostgreSQL: give objects the backup's owners (the roles must exist)" });
+  restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
+  targetDatabase = Option.String('--target-database', { description: 'MySQL/MongoDB: restore into a database of this name (renaming it)' });
+  passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
+  keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
+  identity = Option.String('--identity', { description: 'age identity file (AGE-SECRET-KEY-1…) of an encrypted backup' });
+  recipient = Option.String('--recipient', { description: 'age public key (only to be told it cannot decrypt: restores need --identity)' });
 
   protected async run(services: CliServices): Promise<number> {
     const located = this.locate();
@@ -55,7 +66,19 @@ export class RestoreCommand extends DatabaseCommand {
         tables: listOption(this.tables),
         clean: this.clean,
         dryRun: this.dryRun,
-        options: this.create ? { create: true } : undefined,
+        keys: await keysFrom(
+          services,
+          { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity, recipient: this.recipient },
+          this.context.env,
+        ),
+        options: {
+          create: this.create || undefined,
+          schemas: listOption(this.schemas),
+          excludeTables: listOption(this.excludeTables),
+          parallel: this.parallel,
+          restoreOwner: this.restoreOwner || undefined,
+          restoreGrants: this.restoreGrants || undefined,
+        },
       },
       this.context.signal,
     );
@@ -79,12 +102,14 @@ export class RestoreCommand extends DatabaseCommand {
       return this.ok();
     }
     const outcome = result.outcome!;
-    this.print(`Restored backup ${manifest.id} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows.`, {
+    const notes = (outcome.warnings ?? []).map((w) => `\n  warning: ${w}`).join('');
+    this.print(`Restored backup ${manifest.id} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows.${notes}`, {
       ok: true,
       backup: manifest.id,
       target: plan.target,
       objects: outcome.objects,
       rows: outcome.rows,
+      warnings: outcome.warnings ?? [],
     });
     return this.ok();
   }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
+import { keysFrom } from './keys.js';
 import { formatBytes } from './render.js';
 
 export class VerifyCommand extends BaseCommand {
@@ -23,6 +24,9 @@ export class VerifyCommand extends BaseCommand {
   from = Option.String('--from', { description: 'Repository folder or URL' });
   file = Option.String('--file', { description: 'A backup archive file' });
   source = Option.String('--source', { description: 'Which source, when the repository holds several' });
+  passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
+  keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
+  identity = Option.String('--identity', { description: 'age identity file of an encrypted backup' });
 
   protected async run(services: CliServices): Promise<number> {
     let repository = this.from ?? this.file;
@@ -31,7 +35,8 @@ export class VerifyCommand extends BaseCommand {
       repository = this.target;
       backup = 'latest';
     }
-    const result = await services.verifyBackup.execute({ repository, backup, source: this.source }, this.context.signal);
+    const keys = await keysFrom(services, { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity }, this.context.env);
+    const result = await services.verifyBackup.execute({ repository, backup, source: this.source, keys }, this.context.signal);
     const bytes = result.chain.length;
     const parts = result.checks.length;
     const size = result.manifest.parts.reduce((n, p) => n + p.storedSize, 0);

@@ -1,21 +1,34 @@
 import type { ConnectorRegistry, DatabaseConnector } from '../../application/ports/database-connector.js';
 import { DbBackupError } from '../../domain/errors.js';
 
-export class MapConnectorRegistry implements ConnectorRegistry {
-  private readonly byEngine: Map<string, DatabaseConnector>;
+/** A connector whose module (and database driver) is loaded on first use. */
+export interface ConnectorLoader {
+  engine: string;
+  load(): Promise<DatabaseConnector>;
+}
 
-  constructor(connectors: DatabaseConnector[]) {
-    this.byEngine = new Map(connectors.map((c) => [c.engine, c]));
+/**
+ * Connectors by engine. Loaders keep the CLI's start-up light: `dbbackup list` never loads the
+ * PostgreSQL, MySQL or MongoDB drivers.
+ */
+export class MapConnectorRegistry implements ConnectorRegistry {
+  private readonly byEngine = new Map<string, Promise<DatabaseConnector> | ConnectorLoader>();
+
+  constructor(connectors: (DatabaseConnector | ConnectorLoader)[]) {
+    for (const c of connectors) this.byEngine.set(c.engine, 'load' in c ? c : Promise.resolve(c));
   }
 
-  get(engine: string): DatabaseConnector {
-    const connector = this.byEngine.get(engine);
-    if (!connector) {
+  async get(engine: string): Promise<DatabaseConnector> {
+    const entry = this.byEngine.get(engine);
+    if (!entry) {
       throw new DbBackupError(
         'E_UNSUPPORTED',
         `Database engine "${engine}" is not supported by this build; supported: ${[...this.byEngine.keys()].join(', ')}.`,
       );
     }
-    return connector;
+    if (entry instanceof Promise) return entry;
+    const loading = entry.load();
+    this.byEngine.set(engine, loading);
+    return loading;
   }
 }

@@ -6,6 +6,7 @@ import type { OpenOptions, OpenedRepository, RepositoryOpener } from '../../appl
 import { DbBackupError } from '../../domain/errors.js';
 import { TarGzArchiveReader, TarGzArchiveWriter } from './archive/tar-gz-archive.js';
 import { ZipArchiveReader, ZipArchiveWriter } from './archive/zip-archive.js';
+import { CLOUD_SCHEMES, type StorageOptions, storageOptionsFromEnv } from './cloud/storage-options.js';
 import { LocalBlobStore } from './local/local-blob-store.js';
 
 export type ArchiveFormat = 'tar.gz' | 'zip';
@@ -17,14 +18,25 @@ export function archiveFormatOf(path: string): ArchiveFormat | undefined {
   return undefined;
 }
 
-/** Opens local folders and archive files; remote schemes are added by their storage adapters. */
+/**
+ * Opens local folders and archive files, and `s3://`, `gs://`, `azure://` repositories (each its
+ * adapter inside a RetryingBlobStore). Cloud settings come from `storage()`, read at each open
+ * (by default from the environment: DBBACKUP_S3_ENDPOINT, AWS_*, AZURE_STORAGE_*, …).
+ */
 export class LocalRepositoryOpener implements RepositoryOpener {
+  constructor(private readonly storage: (url: string) => StorageOptions = () => storageOptionsFromEnv(process.env)) {}
+
   async open(url: string, mode: 'read' | 'write', options: OpenOptions = {}): Promise<OpenedRepository> {
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+    if (scheme && (CLOUD_SCHEMES as readonly string[]).includes(scheme)) {
+      // Loaded on demand: the cloud SDKs would slow every command's start-up.
+      const { openCloudRepository } = await import('./cloud/open-cloud-store.js');
+      return openCloudRepository(url, this.storage(url));
+    }
     if (scheme && scheme !== 'file') {
       throw new DbBackupError(
         'E_UNSUPPORTED',
-        `Repository URL scheme "${scheme}://" is not supported by this build; use a local folder or a .tar.gz/.zip file.`,
+        `Repository URL scheme "${scheme}://" is not supported; use a local folder, a .tar.gz/.zip file, s3://, gs:// or azure://.`,
       );
     }
     const path = resolve(scheme === 'file' ? fileURLToPath(url) : url);

@@ -100,6 +100,8 @@ export interface RestorePlan {
 export interface RestoreOutcome {
   objects: string[];
   rows: number;
+  /** Things the user should know about how the restore went (e.g. a slower path taken, and why). */
+  warnings?: string[];
 }
 
 export interface DatabaseSession {
@@ -126,6 +128,6 @@ export interface DatabaseConnector {
 }
 
 export interface ConnectorRegistry {
-  /** The connector for `engine`; throws E_UNSUPPORTED when none is installed. */
-  get(engine: string): DatabaseConnector;
+  /** The connector for `engine` (loaded on first use); rejects with E_UNSUPPORTED when none is installed. */
+  get(engine: string): Promise<DatabaseConnector>;
 }

@@ -58,16 +58,15 @@ export async function readMarker(store: BlobStore): Promise<RepositoryMarker | u
   return marker as RepositoryMarker;
 }
 
+export function newMarker(now: Date): RepositoryMarker {
+  return { format: REPO_FORMAT, version: REPO_FORMAT_VERSION, createdAt: now.toISOString(), encryption: null };
+}
+
 /** Makes `store` a repository if it is not one yet; returns its marker. */
 export async function ensureMarker(store: BlobStore, now: Date): Promise<RepositoryMarker> {
   const existing = await readMarker(store);
   if (existing) return existing;
-  const marker: RepositoryMarker = {
-    format: REPO_FORMAT,
-    version: REPO_FORMAT_VERSION,
-    createdAt: now.toISOString(),
-    encryption: null,
-  };
+  const marker = newMarker(now);
   await writeJson(store, REPO_MARKER_KEY, marker);
   return marker;
 }

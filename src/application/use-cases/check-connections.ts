@@ -18,7 +18,7 @@ export class CheckConnections {
     const checks: ConnectionCheck[] = [];
     for (const s of input.sources) {
       try {
-        const session = await this.deps.connectors.get(s.target.engine).connect(s.target, 'backup');
+        const session = await (await this.deps.connectors.get(s.target.engine)).connect(s.target, 'backup');
         try {
           await session.test();
         } finally {

@@ -6,7 +6,10 @@ import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan, 
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
-import { PartReader } from '../services/part-pipeline.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import { openBackupKey } from '../services/backup-encryption.js';
+import { type PartEncryption, PartReader } from '../services/part-pipeline.js';
 import { findBackup, locateRepository } from './select-backup.js';
 import { verifyParts } from './verify-backup.js';
 
@@ -21,6 +24,8 @@ export interface RestoreBackupInput {
   dryRun?: boolean;
   /** Engine-specific restore choices (--schemas, --create, --parallel, --restore-owner …), passed to the connector as is. */
   options?: Omit<RestoreRequest, 'tables' | 'clean'>;
+  /** Keys that may open an encrypted backup. */
+  keys?: KeyEncryptionKey[];
 }
 
 export interface RestoreBackupResult {
@@ -39,11 +44,12 @@ export class RestoreBackup {
       catalog: BackupCatalog;
       logger: Logger;
       progress: ProgressReporter;
+      cipher?: StreamCipher;
     },
   ) {}
 
   async execute(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
-    const connector = this.deps.connectors.get(input.target.engine);
+    const connector = await this.deps.connectors.get(input.target.engine);
     const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
     const repo = await this.deps.opener.open(location, 'read');
     try {
@@ -63,12 +69,14 @@ export class RestoreBackup {
         const plan = await session.planRestore(manifest, request);
         if (input.dryRun) return { manifest, plan, dryRun: true };
         const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
-        if (!connector.capabilities.atomicRestore) await this.verifyFirst(repo.store, manifest, signal);
+        // The data key is opened before anything is touched: a wrong key fails here, cleanly.
+        const encryption = this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
+        if (!connector.capabilities.atomicRestore) await this.verifyFirst(repo.store, manifest, signal, encryption);
         log.info('restore started', { target: plan.target });
         this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
-        const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress);
+        const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress, encryption);
         const outcome = await session.restore(reader, request, signal).catch((err: unknown) => {
-          throw this.wrap(err, signal);
+          throw this.wrap(err, signal, connector.capabilities.atomicRestore);
         });
         this.deps.progress.stop();
         log.info('restore complete', { objects: outcome.objects.length, rows: outcome.rows });
@@ -82,20 +90,26 @@ export class RestoreBackup {
     }
   }
 
-  private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal): Promise<void> {
-    const checks = await verifyParts(store, manifest, this.deps.codecs, undefined, signal);
+  private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal, encryption?: PartEncryption): Promise<void> {
+    const checks = await verifyParts(store, manifest, this.deps.codecs, undefined, signal, encryption, true);
     const bad = checks.find((c) => !c.ok);
     if (bad) {
       throw new DbBackupError(
-        bad.code === 'E_TRUNCATED' ? 'E_TRUNCATED' : 'E_CHECKSUM',
+        bad.code === 'E_TRUNCATED' || bad.code === 'E_DECRYPT' || bad.code === 'E_KEY' ? bad.code : 'E_CHECKSUM',
         `Backup ${manifest.id} is damaged (${bad.part}: ${bad.message}); nothing was restored.`,
       );
     }
   }
 
-  private wrap(err: unknown, signal: AbortSignal): unknown {
+  private wrap(err: unknown, signal: AbortSignal, atomic: boolean): unknown {
     if (signal.aborted || isAbortError(err)) {
-      return new DbBackupError('E_INTERRUPTED', 'The restore was interrupted; the target was left unchanged.', { cause: err });
+      return new DbBackupError(
+        'E_INTERRUPTED',
+        atomic
+          ? 'The restore was interrupted; the target was left unchanged.'
+          : 'The restore was interrupted part-way: the target holds a partial restore. Restore again with --clean.',
+        { cause: err },
+      );
     }
     if (isDbBackupError(err)) return err;
     return new DbBackupError('E_RESTORE_FAILED', `The restore failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });

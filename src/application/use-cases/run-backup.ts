@@ -12,7 +12,10 @@ import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
-import { ensureMarker, writeJson } from '../services/backup-repository.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import { prepareEncryption } from '../services/backup-encryption.js';
+import { ensureMarker, newMarker, readMarker, writeJson } from '../services/backup-repository.js';
 import { notifyAll } from '../services/notify.js';
 import { type CodecStep, PartWriter } from '../services/part-pipeline.js';
 
@@ -29,6 +32,8 @@ export interface RunBackupInput {
   parallel: number;
   /** Inspect and report what would be backed up; write nothing. */
   dryRun?: boolean;
+  /** Encrypt every part under a fresh data key wrapped by this key. */
+  encryption?: KeyEncryptionKey;
 }
 
 export interface TargetResult {
@@ -60,6 +65,7 @@ export interface RunBackupDeps {
   toolVersion: string;
   notifiers?: Notifier[];
   throttle?: NotificationThrottle;
+  cipher?: StreamCipher;
 }
 
 /**
@@ -71,7 +77,7 @@ export class RunBackup {
   constructor(private readonly deps: RunBackupDeps) {}
 
   async execute(input: RunBackupInput, signal: AbortSignal): Promise<RunBackupResult> {
-    const connector = this.deps.connectors.get(input.target.engine);
+    const connector = await this.deps.connectors.get(input.target.engine);
     if (input.kind !== 'full' && !connector.capabilities.incremental) {
       throw new DbBackupError(
         'E_UNSUPPORTED',
@@ -141,11 +147,19 @@ export class RunBackup {
     const id = newBackupId(startedAt, input.kind);
     const repo = await this.deps.opener.open(url, 'write', { level: input.compression.level });
     const log = logger.child({ backupId: id, source });
-    const writer = new PartWriter(repo.store, source, id, this.codecSteps(input, repo.forcedCodecs), this.deps.progress, signal);
+    let writer: PartWriter | undefined;
     let manifest: Manifest;
     let archiveSize: number | undefined;
     try {
-      await ensureMarker(repo.store, startedAt);
+      const existing = await readMarker(repo.store);
+      let encryption: Awaited<ReturnType<typeof prepareEncryption>> | undefined;
+      if (input.encryption) {
+        if (!this.deps.cipher) throw new DbBackupError('E_UNSUPPORTED', 'This build has no cipher for --encrypt.');
+        encryption = await prepareEncryption(repo.store, existing ?? newMarker(startedAt), !existing, input.encryption, this.deps.cipher, startedAt);
+      } else if (!existing) {
+        await ensureMarker(repo.store, startedAt);
+      }
+      writer = new PartWriter(repo.store, source, id, this.codecSteps(input, repo.forcedCodecs), this.deps.progress, signal, encryption?.part);
       log.info('backup started', { engine: input.target.engine, kind: input.kind, repository: repo.store.location });
       this.deps.progress.start(`backup ${source}`);
       const dumped = await session.dump(
@@ -172,6 +186,7 @@ export class RunBackup {
         warnings: dumped.warnings,
         toolVersion: this.deps.toolVersion,
         engineInfo: dumped.engineInfo,
+        encryption: encryption?.manifest ?? null,
       };
       // The manifest goes last: its presence is what makes the backup exist.
       await writeJson(repo.store, manifestKey(source, id), manifest);
@@ -179,7 +194,7 @@ export class RunBackup {
       archiveSize = committed ? committed.size : undefined;
     } catch (err) {
       this.deps.progress.stop();
-      await this.discard(repo, writer.written, log);
+      await this.discard(repo, writer?.written ?? [], log);
       throw err;
     } finally {
       this.deps.progress.stop();

@@ -8,7 +8,11 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
-import { PartReader } from '../services/part-pipeline.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import { openBackupKey } from '../services/backup-encryption.js';
+import { type PartEncryption, PartReader } from '../services/part-pipeline.js';
+import { VerifyingStage } from '../services/stream-stages.js';
 import { findBackup, locateRepository } from './select-backup.js';
 
 export interface VerifyBackupInput {
@@ -17,6 +21,8 @@ export interface VerifyBackupInput {
   /** 'latest', an id or a unique id prefix. */
   backup: string;
   source?: string;
+  /** Keys that may open encrypted backups. */
+  keys?: KeyEncryptionKey[];
 }
 
 export interface PartCheck {
@@ -37,7 +43,13 @@ export interface VerifyBackupResult {
 /** Reads every part of a backup (and of the backups its chain needs) and checks every checksum. */
 export class VerifyBackup {
   constructor(
-    private readonly deps: { opener: RepositoryOpener; codecs: CodecRegistry; catalog: BackupCatalog; progress: ProgressReporter },
+    private readonly deps: {
+      opener: RepositoryOpener;
+      codecs: CodecRegistry;
+      catalog: BackupCatalog;
+      progress: ProgressReporter;
+      cipher?: StreamCipher;
+    },
   ) {}
 
   async execute(input: VerifyBackupInput, signal: AbortSignal): Promise<VerifyBackupResult> {
@@ -48,7 +60,10 @@ export class VerifyBackup {
       const total = chain.reduce((n, m) => n + m.parts.reduce((k, p) => k + p.rawSize, 0), 0);
       this.deps.progress.start(`verify ${manifest.id}`, total);
       const checks: PartCheck[] = [];
-      for (const m of chain) checks.push(...(await verifyParts(repo.store, m, this.deps.codecs, this.deps.progress, signal)));
+      for (const m of chain) {
+        const encryption = this.deps.cipher ? await openBackupKey(m, input.keys ?? [], this.deps.cipher) : undefined;
+        checks.push(...(await verifyParts(repo.store, m, this.deps.codecs, this.deps.progress, signal, encryption)));
+      }
       this.deps.progress.stop();
       const failed = checks.filter((c) => !c.ok);
       if (failed.length > 0) {
@@ -68,22 +83,34 @@ export class VerifyBackup {
   }
 }
 
-/** Streams each part of `manifest` through the verifying pipeline; never throws for a bad part. */
+/**
+ * Streams each part of `manifest` through the verifying pipeline; never throws for a bad part.
+ * `storedOnly` checks the stored bytes' size and sha256 without decoding (a restore's pre-pass:
+ * the decoded bytes are checked again as they stream into the database).
+ */
 export async function verifyParts(
   store: BlobStore,
   manifest: Manifest,
   codecs: CodecRegistry,
   progress: ProgressReporter | undefined,
   signal: AbortSignal,
+  encryption?: PartEncryption,
+  storedOnly = false,
 ): Promise<PartCheck[]> {
-  const reader = new PartReader(store, manifest, codecs, progress);
+  const reader = new PartReader(store, manifest, codecs, progress, encryption);
   const checks: PartCheck[] = [];
   for (const part of manifest.parts) {
     signal.throwIfAborted();
     try {
       const stat = await store.stat(partKey(manifest.source, manifest.id, part.name));
       if (!stat) throw new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
-      await pipeline(await reader.open(part, signal), new Writable({ write: (_c, _e, cb) => cb() }), { signal });
+      const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+      if (storedOnly) {
+        const what = `Part ${part.name} of backup ${manifest.id}`;
+        await pipeline(await store.get(partKey(manifest.source, manifest.id, part.name), undefined, signal), new VerifyingStage(part.sha256, part.storedSize, what), sink, { signal });
+      } else {
+        await pipeline(await reader.open(part, signal), sink, { signal });
+      }
       checks.push({ backup: manifest.id, part: part.name, ok: true });
     } catch (err) {
       if (signal.aborted) throw err;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
-import { type ConfigFile, type ConfigSection, ConfigSchema, SectionSchema } from './schema.js';
+import type { ConfigFile, ConfigSection } from './schema.js';
 
 export interface LoadedConfig {
   /** The file read, or undefined when there is none (everything comes from flags, env, defaults). */
@@ -56,6 +56,8 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   }
   const lines = new Map<string, number>();
   collectLines(doc.contents, [], lines, lineCounter);
+  // zod loads only when there is a file to check: commands without a config start faster.
+  const { ConfigSchema, SectionSchema } = await import('./schema.js');
   const raw: unknown = doc.toJS() ?? {};
   const interpolated = new Map<string, string[]>();
   const problems: string[] = [];
@@ -72,12 +74,13 @@ export async function loadConfig(options: { path?: string; profile?: string; env
       details: { problems },
     });
   }
-  return pick({ path, file: parsed.data!, lines, interpolated }, options.profile ?? env.DBBACKUP_PROFILE);
+  return pick({ path, file: parsed.data!, lines, interpolated }, options.profile ?? env.DBBACKUP_PROFILE, SectionSchema);
 }
 
 function pick(
   c: { path: string | undefined; file: ConfigFile; lines: Map<string, number>; interpolated: Map<string, string[]> },
   requested: string | undefined,
+  sectionSchema?: typeof import('./schema.js').SectionSchema,
 ): LoadedConfig {
   const profiles = c.file.profiles ?? {};
   const profile = requested ?? c.file['default-profile'];
@@ -95,9 +98,10 @@ function pick(
   const where = (p: string) => (c.path && c.lines.has(p) ? `${c.path}:${c.lines.get(p)}` : (c.path ?? 'config'));
   const merged = mergeSections(shared, [], profile ? profiles[profile]! : undefined, profile ? ['profiles', profile] : [], origins, where);
   // A profile's partial overrides must add up to complete sources and targets.
-  const checked = SectionSchema.safeParse(merged);
+  if (!sectionSchema) return { path: c.path, file: c.file, profile, section: merged as ConfigSection, origins, interpolated: c.interpolated };
+  const checked = sectionSchema.safeParse(merged);
   if (!checked.success) {
-    const problems = formatIssues(checked.error.issues, SectionSchema, merged);
+    const problems = formatIssues(checked.error.issues, sectionSchema, merged);
     throw new DbBackupError(
       'E_CONFIG',
       `${c.path ?? 'The configuration'}${profile ? ` with profile ${profile}` : ''} is incomplete:\n  ${problems.join('\n  ')}`,

@@ -126,9 +126,21 @@ export const LoggingSchema = z
   .partial()
   .strict();
 
+export const EncryptionSchema = z
+  .object({
+    passphrase: z.string().min(1),
+    'key-id': z.string().min(1),
+    'key-file': z.string().min(1),
+    recipient: z.string().min(1),
+    identity: z.string().min(1),
+  })
+  .partial()
+  .strict();
+
 export const SectionSchema = z
   .object({
     defaults: DefaultsSchema,
+    encryption: EncryptionSchema,
     sources: z.record(z.string(), SourceSchema),
     targets: z.record(z.string(), TargetSchema),
     backups: z.record(z.string(), BackupPolicySchema),
@@ -163,3 +175,4 @@ export type BackupPolicy = z.infer<typeof BackupPolicySchema>;
 export type NotificationConfig = z.infer<typeof NotificationSchema>;
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type RetentionConfig = z.infer<typeof RetentionSchema>;
+export type EncryptionConfig = z.infer<typeof EncryptionSchema>;

@@ -3,7 +3,7 @@ import type { ConnectionTarget } from '../../application/ports/database-connecto
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';
 import type { LoadedConfig } from './load-config.js';
-import type { BackupPolicy, NotificationConfig, RetentionConfig, SourceConfig, TargetConfig } from './schema.js';
+import type { BackupPolicy, EncryptionConfig, NotificationConfig, RetentionConfig, SourceConfig, TargetConfig } from './schema.js';
 import { decryptSecret, isEncrypted, requireMasterKey } from './secrets.js';
 
 export type Origin = `flag ${string}` | `env ${string}` | string | 'default';
@@ -14,7 +14,7 @@ export interface Setting<T> {
 }
 
 /** Keys whose values are secrets in sources, targets and notifications. */
-export const SECRET_FIELDS = new Set(['password', 'secret', 'secret-access-key', 'session-token', 'account-key', 'sas-token', 'connection-string']);
+export const SECRET_FIELDS = new Set(['password', 'passphrase', 'secret', 'secret-access-key', 'session-token', 'account-key', 'sas-token', 'connection-string']);
 
 export interface ResolvedSource {
   name: string;
@@ -98,6 +98,16 @@ export class Settings {
       repositories,
       retention: policy.retention ?? this.config.section.retention,
     };
+  }
+
+  /** Every configured target, secrets decrypted (only those with an enc: value need the master key). */
+  targets(): TargetConfig[] {
+    return Object.entries(this.config.section.targets ?? {}).map(([name, t]) => this.decryptFields(t, `targets.${name}`) as TargetConfig);
+  }
+
+  /** The config's `encryption:` section, secrets decrypted. */
+  encryption(): EncryptionConfig {
+    return this.decryptFields(this.config.section.encryption ?? {}, 'encryption') as EncryptionConfig;
   }
 
   notifications(): NotificationConfig[] {

@@ -55,7 +55,7 @@ describe('webhook notifier', () => {
   it('gives up after its retries and on a 4xx at once, with a message that hides the URL path', async () => {
     const server = await startRecorder(() => 500);
     try {
-      const err = await new WebhookNotifier({ ...base, retries: 1, url: `${server.url}/secret-token-path` }).send(event('success')).catch((e: Error) => e);
+      const err = (await new WebhookNotifier({ ...base, retries: 1, url: `${server.url}/secret-token-path` }).send(event('success')).catch((e: Error) => e)) as Error;
       expect(err.message).toMatch(/HTTP 500/);
       expect(err.message).not.toContain('secret-token-path');
       expect(server.requests).toHaveLength(2);

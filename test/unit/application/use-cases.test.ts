@@ -151,7 +151,7 @@ describe('RestoreBackup / VerifyBackup / ListBackups', () => {
 });
 
 describe('buildContainer', () => {
-  it('wires every use-case and lets tests rebind a port', () => {
+  it('wires every use-case and lets tests rebind a port', async () => {
     const container = buildContainer(
       { dataDir: '/nonexistent', logLevel: 'error', json: false, progress: false, toolVersion: 't' },
       [new ContainerModule(({ rebind }) => void rebind(Tokens.Catalog).toConstantValue(new MemoryCatalog()))],
@@ -159,6 +159,6 @@ describe('buildContainer', () => {
     expect(container.get(RunBackup)).toBeInstanceOf(RunBackup);
     expect(container.get(RestoreBackup)).toBeInstanceOf(RestoreBackup);
     expect(container.get(Tokens.Catalog)).toBeInstanceOf(MemoryCatalog);
-    expect(() => container.get(Tokens.Connectors).get('oracle')).toThrowError(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+    await expect(container.get(Tokens.Connectors).get('oracle')).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
   });
 });

@@ -74,7 +74,7 @@ profiles:
       - { type: email, url: x }
 `,
     );
-    const err = await loadConfig({ path, env: {} }).catch((e: unknown) => e as { code: string; message: string });
+    const err = (await loadConfig({ path, env: {} }).catch((e: unknown) => e)) as { code: string; message: string };
     expect(err.code).toBe('E_CONFIG');
     expect(err.message).toContain('defaults.compresion: unknown key (did you mean "compression"?) (line 1)');
     expect(err.message).toContain('profiles.prod.sources.main.port: expected a number, got "54x2" (line 5)');

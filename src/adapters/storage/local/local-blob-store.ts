@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -84,9 +84,15 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    await unlink(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+    const path = this.pathOf(key);
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw storageError(err, `delete ${key}`);
     });
+    // Folders are an artefact of keys here: remove the ones this delete left empty, but never a
+    // top-level (source) folder, which a concurrent backup may be about to write into.
+    for (let dir = dirname(path); dirname(dir).startsWith(this.root + sep); dir = dirname(dir)) {
+      if (!(await rmdir(dir).then(() => true, () => false))) break;
+    }
   }
 
   private pathOf(key: string): string {

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores]
+//   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
+// Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database,
+// then times: pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup, pg_restore -j N, dbbackup restore.
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { measure, printTable, sizeMB } from './measure.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin', 'dbbackup.js');
+const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const targetMB = Number(process.argv[2] ?? 1000);
+const parallel = Number(process.argv[3] ?? availableParallelism());
+const work = mkdtempSync('/tmp/pgb-');
+const ids = userInfo().uid === 0
+  ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
+  : { uid: userInfo().uid, gid: userInfo().gid };
+chownSync(work, ids.uid, ids.gid);
+const env = { ...process.env, DBBACKUP_DATA_DIR: join(work, 'catalog'), PGPASSWORD: '' };
+
+const port = await new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+execFileSync(join(PG_BIN, 'initdb'), ['-D', join(work, 'data'), '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...ids, stdio: 'ignore', cwd: '/tmp' });
+// Same server settings for both tools; maintenance_work_mem matches what dbbackup's restore sessions use.
+const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
+  '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off'], { ...ids, stdio: 'ignore' });
+const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+const client = async (db = 'postgres') => {
+  for (let i = 0; ; i++) {
+    const c = new pg.Client({ connectionString: url(db) });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return c;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+};
+
+try {
+  const admin = await client();
+  await admin.query('CREATE DATABASE bench');
+  await admin.end();
+  const db = await client('bench');
+  const scale = targetMB / 1000;
+  console.log(`building a ~${targetMB} MB database (scale ${scale})…`);
+  const t0 = Date.now();
+  await db.query(`
+    CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, email text UNIQUE, created timestamptz);
+    INSERT INTO users SELECT i, 'user ' || i, 'user' || i || '@example.test', '2024-01-01'::timestamptz + i * interval '1 minute'
+      FROM generate_series(1, ${Math.round(500_000 * scale)}) i;
+    CREATE TABLE accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84));
+    INSERT INTO accounts SELECT i, i / 100000, (i::bigint * 7919) % 100000 - 50000, '' FROM generate_series(1, ${Math.round(2_000_000 * scale)}) i;
+    CREATE TABLE events (id bigint PRIMARY KEY, user_id int NOT NULL REFERENCES users(id), at timestamptz NOT NULL, kind text,
+      amount numeric(12,2), payload jsonb);
+    INSERT INTO events SELECT i, 1 + (i::bigint * 7919) % ${Math.round(500_000 * scale)}, '2024-01-01'::timestamptz + i * interval '1 second',
+      (ARRAY['view','click','buy','refund','login'])[1 + i % 5], (i % 100000) / 100.0,
+      jsonb_build_object('session', md5(i::text), 'n', i % 977, 'tags', jsonb_build_array('a', i % 13, 'c'))
+      FROM generate_series(1, ${Math.round(2_600_000 * scale)}) i;
+    CREATE INDEX events_user ON events (user_id);
+    CREATE INDEX events_at ON events (at);
+    CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
+    INSERT INTO docs SELECT i, 'doc ' || i, repeat(md5(i::text) || ' lorem ipsum dolor sit amet ', 12) FROM generate_series(1, ${Math.round(150_000 * scale)}) i;`);
+  await db.query('VACUUM ANALYZE');
+  const dbMB = Number((await db.query(`SELECT pg_database_size('bench') AS s`)).rows[0].s) / 1e6;
+  await db.end();
+  console.log(`database: ${dbMB.toFixed(0)} MB (built in ${((Date.now() - t0) / 1000).toFixed(0)} s); parallel = ${parallel}\n`);
+
+  const pgArgs = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
+  const results = [];
+  const row = (operation, r, outMB) => {
+    results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0) });
+    return r;
+  };
+  const du = (path) => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]) / 1e6;
+  const dbb = (...args) => measure(process.execPath, [bin, ...args, '--quiet'], { env, cwd: work });
+
+  row('dbbackup --version (CLI start-up only)', await measure(process.execPath, [bin, '--version'], { env }));
+  const fc = row('pg_dump -Fc', await measure(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), sizeMB(join(work, 'bench.dump')));
+  const fp = row('pg_dump -Fp > /dev/null', await measure('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
+  const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
+  const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
+  execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_pg']);
+  const pgr = row(`pg_restore -j ${parallel}`, await measure(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
+  const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--create', '--parallel', String(parallel)));
+
+  const check = await client('r_ours');
+  const counts = (await check.query(`SELECT (SELECT count(*) FROM events) e, (SELECT count(*) FROM accounts) a, (SELECT count(*) FROM users) u, (SELECT count(*) FROM docs) d`)).rows[0];
+  await check.end();
+
+  printTable(results);
+  console.log(`\nrestored rows: ${JSON.stringify(counts)}`);
+  console.log('\nratios (>1 means dbbackup is faster):');
+  console.log(`  backup vs pg_dump -Fc:            ${(fc.seconds / ours.seconds).toFixed(2)}x  (goal >= 3x)   size ${(du(join(work, 'repo')) / sizeMB(join(work, 'bench.dump'))).toFixed(2)}x of -Fc (goal <= 1)`);
+  console.log(`  backup vs pg_dump -Fp > /dev/null: ${(fp.seconds / ours.seconds).toFixed(2)}x  (goal >= 1/1.2 = 0.83x)   --parallel 1: ${(fp.seconds / ours1.seconds).toFixed(2)}x`);
+  console.log(`  restore vs pg_restore -j ${parallel}:       ${(pgr.seconds / rest.seconds).toFixed(2)}x  (goal >= 1x)`);
+  const maxRss = Math.max(ours.peakRssMB, ours1.peakRssMB, rest.peakRssMB);
+  console.log(`  dbbackup peak RSS: ${maxRss.toFixed(0)} MB (goal < 200 MB): ${maxRss < 200 ? 'OK' : 'OVER'}`);
+} finally {
+  server.kill('SIGINT');
+  await new Promise((r) => server.once('exit', r));
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,132 @@
+import type { MongoClient } from 'mongodb';
+import type {
+  ConnectionTarget,
+  ConnectorCapabilities,
+  DatabaseConnector,
+  DatabaseSession,
+  DumpRequest,
+  DumpResult,
+  PartSink,
+  PartSource,
+  RestoreOutcome,
+  RestorePlan,
+  RestoreRequest,
+} from '../../../application/ports/database-connector.js';
+import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
+import { sourceNameFrom } from '../../../domain/repository-layout.js';
+import { chooseDatabases, type CollectionInfo, listCollectionInfos, nsName, selectCollections } from './mongodb-catalog.js';
+import { runDump } from './mongodb-dump.js';
+import { connectionError, type MongoEndpoint, openClient, resolveEndpoint } from './mongodb-endpoint.js';
+import { runRestore } from './mongodb-restore.js';
+import { buildPlan, readTargetState, restoreScope } from './mongodb-restore-scope.js';
+
+/**
+ * MongoDB through the official driver alone (no mongodump): collections streamed with raw-BSON
+ * cursors into mongodump's layout (`data/<db>/<coll>.bson` + `.metadata.json`), read in one
+ * snapshot on replica sets and sharded clusters; restored with raw-BSON unordered inserts, indexes
+ * after data. Connection choices beyond --url/--user/--password-env come in `target.options`
+ * (see MongoEndpoint).
+ */
+export class MongodbConnector implements DatabaseConnector {
+  readonly engine = 'mongodb' as const;
+  readonly capabilities: ConnectorCapabilities = {
+    incremental: false,
+    pointInTime: false,
+    selectiveRestore: true,
+    atomicRestore: false,
+  };
+
+  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
+    return new MongodbSession(resolveEndpoint(target));
+  }
+
+  defaultSourceName(target: ConnectionTarget): string {
+    const e = resolveEndpoint(target);
+    if (e.databases.length === 1) return sourceNameFrom(e.databases[0]!);
+    return sourceNameFrom(`mongodb-${e.hosts.split(',')[0]!.replace(/:\d+$/, '')}`);
+  }
+}
+
+class MongodbSession implements DatabaseSession {
+  private client: MongoClient | undefined;
+
+  constructor(private readonly endpoint: MongoEndpoint) {}
+
+  private async open(): Promise<MongoClient> {
+    this.client ??= await openClient(this.endpoint);
+    return this.client;
+  }
+
+  async test(): Promise<void> {
+    await this.open();
+  }
+
+  async inspect(filter: { tables?: string[]; excludeTables?: string[] }): Promise<ObjectEntry[]> {
+    const client = await this.open();
+    const chosen = await this.choose(client, filter);
+    const out: ObjectEntry[] = [];
+    for (const c of chosen) {
+      if (c.type === 'view') {
+        out.push({ name: nsName(c.db, c.name), type: 'view' });
+        continue;
+      }
+      const db = client.db(c.db);
+      const source = c.type === 'timeseries' ? `system.buckets.${c.name}` : c.name;
+      const rows = await db.collection(source).estimatedDocumentCount().catch(() => undefined);
+      const stats = (await db.command({ collStats: source }).catch(() => undefined)) as { size?: number } | undefined;
+      out.push({ name: nsName(c.db, c.name), type: c.type, ...(rows === undefined ? {} : { rows }), ...(typeof stats?.size === 'number' ? { rawBytes: stats.size } : {}) });
+    }
+    return out;
+  }
+
+  async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    const client = await this.open();
+    const chosen = await this.choose(client, request);
+    return this.guard(() => runDump(client, chosen, request, sink, signal), 'E_BACKUP_FAILED', 'The backup failed');
+  }
+
+  async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
+    const client = await this.open();
+    const scope = restoreScope(manifest, request, this.endpoint);
+    return buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+  }
+
+  async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    const client = await this.open();
+    const scope = restoreScope(parts.manifest, request, this.endpoint);
+    const parallel = request.parallel ?? this.endpoint.restoreParallel ?? 4;
+    return this.guard(() => runRestore(client, scope, parts, request, parallel, signal), 'E_RESTORE_FAILED', 'The restore failed');
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+  }
+
+  /** The collections a dump with these filters covers; refuses filter names that match nothing. */
+  private async choose(client: MongoClient, filter: { tables?: string[]; excludeTables?: string[] }): Promise<CollectionInfo[]> {
+    const all: CollectionInfo[] = [];
+    for (const db of await chooseDatabases(client, this.endpoint.databases)) all.push(...(await listCollectionInfos(client.db(db))));
+    const { chosen, unknown } = selectCollections(all, filter.tables, filter.excludeTables);
+    if (unknown.length) {
+      throw new DbBackupError('E_USAGE', `No collection ${unknown.map((u) => `"${u}"`).join(', ')} in ${this.endpoint.hosts}; check --collections/--exclude-collections (db.collection or collection).`);
+    }
+    if (this.endpoint.databases.length && all.length === 0) {
+      throw new DbBackupError('E_NOT_FOUND', `Database ${this.endpoint.databases.join(', ')} on ${this.endpoint.hosts} has no collections; check --database.`);
+    }
+    return chosen;
+  }
+
+  /** Driver errors that mean the connection or credentials failed become E_CONN_REFUSED / E_AUTH. */
+  private async guard<T>(run: () => Promise<T>, code: 'E_BACKUP_FAILED' | 'E_RESTORE_FAILED', what: string): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isDbBackupError(err) || (err as Error)?.name === 'AbortError') throw err;
+      const mapped = connectionError(err, this.endpoint);
+      if (mapped.code === 'E_AUTH' || /ECONNREFUSED|ECONNRESET|topology|server selection/i.test((err as Error)?.message ?? '')) throw mapped;
+      throw new DbBackupError(code, `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  }
+}

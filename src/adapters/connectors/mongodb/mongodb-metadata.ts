@@ -1,0 +1,68 @@
+import { BSON, type Db, type Document } from 'mongodb';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type CollectionInfo, type CollectionType, EXACT } from './mongodb-catalog.js';
+
+/**
+ * A `<collection>.metadata.json` as mongodump writes it: one line of canonical Extended JSON with
+ * the fields in mongodump's order — `options` (only when there are any), `indexes` (listIndexes
+ * output, key order kept; empty for views), `uuid` (32 hex digits), `collectionName`, `type`.
+ */
+export interface CollectionMetadata {
+  options?: Document;
+  indexes: Document[];
+  uuid?: string;
+  collectionName: string;
+  type: CollectionType;
+}
+
+export async function readIndexes(db: Db, info: CollectionInfo): Promise<Document[]> {
+  if (info.type === 'view') return [];
+  return (await db.collection(info.name).listIndexes({ ...EXACT }).toArray()) as Document[];
+}
+
+export function buildMetadata(info: CollectionInfo, indexes: Document[]): CollectionMetadata {
+  return {
+    ...(Object.keys(info.options).length ? { options: info.options } : {}),
+    indexes,
+    ...(info.uuid ? { uuid: info.uuid } : {}),
+    collectionName: info.name,
+    type: info.type,
+  };
+}
+
+export function metadataJson(meta: CollectionMetadata): string {
+  return BSON.EJSON.stringify(meta, { relaxed: false });
+}
+
+/** Parses a metadata file back into exact BSON values (Int32 stays Int32, Double stays Double). */
+export function parseMetadata(text: string, where: string): CollectionMetadata {
+  let value: unknown;
+  try {
+    value = BSON.EJSON.parse(text, { relaxed: false });
+  } catch (err) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not valid Extended JSON: ${(err as Error).message}`);
+  }
+  const m = value as Partial<CollectionMetadata> | null;
+  if (!m || typeof m !== 'object' || !Array.isArray(m.indexes)) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a mongodump metadata file (no "indexes" array).`);
+  }
+  const options = (m.options ?? {}) as Document;
+  const type: CollectionType =
+    m.type === 'view' || options.viewOn !== undefined ? 'view' : m.type === 'timeseries' || options.timeseries !== undefined ? 'timeseries' : 'collection';
+  return { options, indexes: m.indexes, uuid: m.uuid, collectionName: String(m.collectionName ?? ''), type };
+}
+
+/** The indexes a restore builds after the data: all but `_id` (and a clustered collection's key), without the legacy `ns`. */
+export function indexesToBuild(meta: CollectionMetadata): Document[] {
+  return meta.indexes
+    .filter((i) => i.name !== '_id_' && i.clustered !== true)
+    .map((i) => {
+      const { ns: _ns, ...rest } = i;
+      return rest;
+    });
+}
+
+/** The `create` command for a collection, view or time-series collection with its recorded options. */
+export function createCommand(name: string, meta: CollectionMetadata): Document {
+  return { create: name, ...(meta.options ?? {}) };
+}

@@ -1,0 +1,152 @@
+import type { Db, Document, MongoClient } from 'mongodb';
+import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import type { PartEntry } from '../../../domain/manifest.js';
+import { bsonDocuments } from './bson-stream.js';
+import { bucketsName, nsName } from './mongodb-catalog.js';
+import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
+import { type CollectionMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
+import { clashes, readTargetState, refuseNonEmpty, type RestoreItem, type RestoreScope } from './mongodb-restore-scope.js';
+import { runPool } from './work-pool.js';
+
+const BATCH_DOCS = 1000;
+const BATCH_BYTES = 8 * 1024 * 1024;
+const EXAMPLES = 3;
+
+/** What went wrong per collection; examples are capped so a million rejects cost no memory. */
+interface CollectionReport {
+  ns: string;
+  inserted: number;
+  rejected: Map<string, { count: number; examples: RejectedDocument[] }>;
+  failures: string[];
+}
+
+/**
+ * mongorestore's order: (drop), create collections with their options, load data in parallel
+ * across collections (unordered batches of raw BSON, one batch in flight while the next is read),
+ * build each collection's indexes after its data, then create views. Documents the server refuses
+ * (duplicate key, validation) do not stop the restore: they are counted and reported at the end as
+ * E_PARTIAL, with examples.
+ */
+export async function runRestore(client: MongoClient, scope: RestoreScope, parts: PartSource, request: RestoreRequest, parallel: number, signal: AbortSignal): Promise<RestoreOutcome> {
+  const state = await readTargetState(client, scope.targetDbs);
+  refuseNonEmpty(scope, state, request.clean);
+  const metas = new Map<string, CollectionMetadata>();
+  for (const item of scope.items) metas.set(item.object, await readMetadata(parts, item, signal));
+  if (request.clean) {
+    for (const item of clashes(scope, state)) await client.db(item.target.db).collection(item.target.coll).drop().catch(() => false);
+  }
+  const collections = scope.items.filter((i) => i.type !== 'view');
+  for (const item of collections) await create(client.db(item.target.db), item, metas.get(item.object)!);
+  const reports: CollectionReport[] = [];
+  await runPool(
+    collections,
+    parallel,
+    async (item, stop) => {
+      const report: CollectionReport = { ns: nsName(item.target.db, item.target.coll), inserted: 0, rejected: new Map(), failures: [] };
+      reports.push(report);
+      if (item.dataPart) await loadData(client.db(item.target.db), item, parts, item.dataPart, report, stop);
+      await buildIndexes(client.db(item.target.db), item, metas.get(item.object)!, report);
+    },
+    signal,
+  );
+  const viewFailures: string[] = [];
+  for (const item of scope.items.filter((i) => i.type === 'view')) {
+    await create(client.db(item.target.db), item, metas.get(item.object)!).catch((err: unknown) => viewFailures.push(`view ${nsName(item.target.db, item.target.coll)}: ${(err as Error).message}`));
+  }
+  const rows = reports.reduce((n, r) => n + r.inserted, 0);
+  reportProblems(reports, viewFailures, rows);
+  return { objects: scope.items.map((i) => nsName(i.target.db, i.target.coll)), rows };
+}
+
+async function readMetadata(parts: PartSource, item: RestoreItem, signal: AbortSignal): Promise<CollectionMetadata> {
+  if (!item.metaPart) return { indexes: [], collectionName: item.target.coll, type: item.type };
+  const chunks: Buffer[] = [];
+  for await (const c of await parts.open(item.metaPart)) {
+    signal.throwIfAborted();
+    chunks.push(c as Buffer);
+  }
+  return parseMetadata(Buffer.concat(chunks).toString('utf8'), `${item.metaPart.name} of backup ${parts.manifest.id}`);
+}
+
+async function create(db: Db, item: RestoreItem, meta: CollectionMetadata): Promise<void> {
+  try {
+    await db.command(createCommand(item.target.coll, meta));
+  } catch (err) {
+    throw new DbBackupError('E_RESTORE_FAILED', `Cannot create ${item.type} ${nsName(item.target.db, item.target.coll)} with its recorded options: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function loadData(db: Db, item: RestoreItem, parts: PartSource, part: PartEntry, report: CollectionReport, stop: AbortSignal): Promise<void> {
+  const target = item.type === 'timeseries' ? bucketsName(item.target.coll) : item.target.coll;
+  let batch: Buffer[] = [];
+  let bytes = 0;
+  let inflight: Promise<void> = Promise.resolve();
+  let failed: { error: unknown } | undefined;
+  const send = async () => {
+    await inflight;
+    if (failed) throw failed.error;
+    const docs = batch;
+    batch = [];
+    bytes = 0;
+    inflight = insertBatch(db, target, docs).then(
+      (outcome) => {
+        report.inserted += outcome.inserted;
+        for (const r of outcome.rejected) note(report, r);
+      },
+      (error: unknown) => {
+        failed ??= { error };
+      },
+    );
+  };
+  for await (const doc of bsonDocuments(await parts.open(part), `${part.name} of backup ${parts.manifest.id}`)) {
+    stop.throwIfAborted();
+    if (batch.length && (batch.length >= BATCH_DOCS || bytes + doc.length > BATCH_BYTES)) await send();
+    batch.push(doc);
+    bytes += doc.length;
+  }
+  if (batch.length) await send();
+  await inflight;
+  if (failed) {
+    throw new DbBackupError('E_RESTORE_FAILED', `Loading ${report.ns} failed: ${(failed.error as Error).message}`, { cause: failed.error });
+  }
+}
+
+function note(report: CollectionReport, r: RejectedDocument): void {
+  const key = `${r.codeName ?? 'error'} (${r.code})`;
+  const entry = report.rejected.get(key) ?? { count: 0, examples: [] };
+  entry.count++;
+  if (entry.examples.length < EXAMPLES) entry.examples.push(r);
+  report.rejected.set(key, entry);
+}
+
+async function buildIndexes(db: Db, item: RestoreItem, meta: CollectionMetadata, report: CollectionReport): Promise<void> {
+  const indexes = indexesToBuild(meta);
+  if (!indexes.length) return;
+  try {
+    await db.command({ createIndexes: item.target.coll, indexes } as Document);
+  } catch (err) {
+    report.failures.push(`indexes ${indexes.map((i) => i.name).join(', ')}: ${(err as Error).message}`);
+  }
+}
+
+/** Throws E_PARTIAL naming every collection with refused documents or failed indexes, with examples. */
+function reportProblems(reports: CollectionReport[], viewFailures: string[], rows: number): void {
+  const lines: string[] = [];
+  let refused = 0;
+  for (const r of [...reports].sort((a, b) => (a.ns < b.ns ? -1 : 1))) {
+    for (const [kind, { count, examples }] of r.rejected) {
+      refused += count;
+      const eg = examples.map((x) => `_id ${x.id ?? '?'}: ${x.message}`).join('; ');
+      lines.push(`${r.ns}: ${count} document(s) refused, ${kind}, e.g. ${eg}`);
+    }
+    for (const f of r.failures) lines.push(`${r.ns}: ${f}`);
+  }
+  lines.push(...viewFailures);
+  if (!lines.length) return;
+  throw new DbBackupError(
+    'E_PARTIAL',
+    `The restore finished with problems: ${rows} document(s) restored, ${refused} refused by the server.\n  ${lines.join('\n  ')}`,
+    { details: { restored: rows, refused, problems: lines } },
+  );
+}

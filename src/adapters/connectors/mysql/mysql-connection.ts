@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+
+/** TLS modes as the mysql/mariadb clients name them (`--ssl-mode`). */
+export const sslModes = ['DISABLED', 'PREFERRED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'] as const;
+export type SslMode = (typeof sslModes)[number];
+
+/**
+ * Where and how to connect, resolved once from a ConnectionTarget. `databases` is what the user
+ * named (a comma-separated `--database a,b` or the URL path); `password` never leaves this module
+ * except inside mysql2's options.
+ */
+export interface MysqlEndpoint {
+  host?: string;
+  port?: number;
+  socketPath?: string;
+  user: string;
+  password?: string;
+  databases: string[];
+  allDatabases: boolean;
+  sslMode: SslMode;
+  ssl?: { ca?: string; cert?: string; key?: string };
+  /** Restore only: the database name to restore into (renaming). */
+  targetDatabase?: string;
+  /** Restore only: create missing databases. */
+  create: boolean;
+  /** Connections used at once by a restore. */
+  restoreParallel?: number;
+  /** Data parts are split after this many raw bytes (at a row boundary). */
+  partSize: number;
+}
+
+export type MysqlConnection = mysql.Connection;
+
+const DEFAULT_PART_SIZE = 256 * 1024 * 1024;
+
+/** Reads --url / --host … / options into an endpoint; throws E_USAGE naming the bad flag. */
+export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv = process.env): MysqlEndpoint {
+  const opts = target.options ?? {};
+  let host = target.host;
+  let port = target.port;
+  let user = target.user;
+  let password = target.password;
+  let database = target.database;
+  let sslMode = stringOpt(opts.sslMode);
+  let socketPath = stringOpt(opts.socket);
+  if (target.url) {
+    let url: URL;
+    try {
+      url = new URL(target.url);
+    } catch {
+      throw new DbBackupError('E_USAGE', 'The --url is not a valid URL; write it as mysql://user@host:3306/database.');
+    }
+    if (!['mysql:', 'mariadb:'].includes(url.protocol)) {
+      throw new DbBackupError('E_USAGE', `A MySQL --url starts with mysql:// or mariadb://; got ${url.protocol}//.`);
+    }
+    host ??= url.hostname.replace(/^\[|\]$/g, '') || undefined;
+    port ??= url.port ? Number(url.port) : undefined;
+    user ??= url.username ? decodeURIComponent(url.username) : undefined;
+    password ??= url.password ? decodeURIComponent(url.password) : undefined;
+    const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    database ??= path || undefined;
+    sslMode ??= url.searchParams.get('ssl-mode') ?? url.searchParams.get('sslmode') ?? undefined;
+    socketPath ??= url.searchParams.get('socket') ?? undefined;
+  }
+  password ??= env.MYSQL_PWD;
+  const mode = (sslMode ?? 'PREFERRED').toUpperCase().replace(/-/g, '_');
+  if (!(sslModes as readonly string[]).includes(mode)) {
+    throw new DbBackupError('E_USAGE', `--ssl-mode must be one of ${sslModes.join(', ')}; got "${sslMode}".`);
+  }
+  const ssl = {
+    ca: readPem(opts.sslCa, '--ssl-ca'),
+    cert: readPem(opts.sslCert, '--ssl-cert'),
+    key: readPem(opts.sslKey, '--ssl-key'),
+  };
+  const partSize = typeof opts.partSize === 'number' && opts.partSize > 0 ? opts.partSize : DEFAULT_PART_SIZE;
+  return {
+    host: socketPath ? undefined : (host ?? 'localhost'),
+    port: socketPath ? undefined : (port ?? 3306),
+    socketPath,
+    user: user ?? env.USER ?? 'root',
+    password,
+    databases: (database ?? '').split(',').map((d) => d.trim()).filter((d) => d !== ''),
+    allDatabases: opts.allDatabases === true,
+    sslMode: mode as SslMode,
+    ssl: ssl.ca || ssl.cert || ssl.key ? ssl : undefined,
+    targetDatabase: stringOpt(opts.targetDatabase),
+    create: opts.create === true,
+    restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
+    partSize,
+  };
+}
+
+/** `user@host:port` or `user@socket` for messages; never the password. */
+export function describeEndpoint(e: MysqlEndpoint): string {
+  return e.socketPath ? `${e.user}@${e.socketPath}` : `${e.user}@${e.host}:${e.port}`;
+}
+
+/**
+ * Opens one connection. Strings come back as raw bytes only where a caller asks (typeCast per
+ * query); numbers and dates as text, so nothing is rounded or shifted on the way.
+ */
+export async function openConnection(e: MysqlEndpoint, extra: mysql.ConnectionOptions = {}): Promise<MysqlConnection> {
+  const base: mysql.ConnectionOptions = {
+    host: e.host,
+    port: e.port,
+    socketPath: e.socketPath,
+    user: e.user,
+    password: e.password,
+    charset: 'UTF8MB4_GENERAL_CI',
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    decimalNumbers: false,
+    connectTimeout: 20_000,
+    ...extra,
+  };
+  const tls = tlsOptions(e);
+  try {
+    return await mysql.createConnection({ ...base, ssl: tls });
+  } catch (err) {
+    // PREFERRED: use TLS when the server offers it, else connect in the clear (as the mysql client does).
+    if (e.sslMode === 'PREFERRED' && tls && /secure connection|SSL/i.test((err as Error).message)) {
+      try {
+        return await mysql.createConnection(base);
+      } catch (again) {
+        throw connectError(again, e);
+      }
+    }
+    throw connectError(err, e);
+  }
+}
+
+function tlsOptions(e: MysqlEndpoint): mysql.SslOptions | undefined {
+  const local = e.socketPath !== undefined || e.host === 'localhost' || e.host === '127.0.0.1' || e.host === '::1';
+  if (e.sslMode === 'DISABLED' || (e.sslMode === 'PREFERRED' && local && !e.ssl)) return undefined;
+  const verify = e.sslMode === 'VERIFY_CA' || e.sslMode === 'VERIFY_IDENTITY';
+  return {
+    ...(e.ssl ?? {}),
+    rejectUnauthorized: verify,
+    ...(e.sslMode === 'VERIFY_CA' ? { checkServerIdentity: () => undefined } : {}),
+  } as mysql.SslOptions;
+}
+
+/**
+ * Ends a connection politely (COM_QUIT), but never hangs on it: a connection left paused by
+ * stream backpressure is resumed first, and one that does not close within 5 s is destroyed.
+ */
+export async function closeConnection(conn: MysqlConnection): Promise<void> {
+  (conn as unknown as { connection: { resume(): void } }).connection.resume();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 5000)));
+  const outcome = await Promise.race([conn.end().then(() => 'ok' as const, () => 'failed' as const), late]);
+  clearTimeout(timer);
+  if (outcome !== 'ok') conn.destroy();
+}
+
+/** Maps driver errors to E_CONN_REFUSED / E_AUTH with what to check; other errors pass through. */
+export function connectError(err: unknown, e: MysqlEndpoint): unknown {
+  const code = (err as { code?: string }).code ?? '';
+  const where = describeEndpoint(e);
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
+    return new DbBackupError(
+      'E_AUTH',
+      `MySQL refused the login ${where}; check the user and the password (--password-env VAR or MYSQL_PWD).`,
+      { cause: err, details: { code } },
+    );
+  }
+  if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'EACCES', 'ECONNRESET'].includes(code) || /secure connection|SSL|certificate/i.test((err as Error).message ?? '')) {
+    return new DbBackupError(
+      'E_CONN_REFUSED',
+      `Cannot connect to MySQL at ${where} (${code || (err as Error).message}); check that the server runs and the host, port, socket and --ssl-mode are right.`,
+      { cause: err, details: { code } },
+    );
+  }
+  return err;
+}
+
+function stringOpt(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function readPem(value: unknown, flag: string): string | undefined {
+  const path = stringOpt(value);
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DbBackupError('E_USAGE', `Cannot read the ${flag} file ${path}: ${(err as Error).message}.`, { cause: err });
+  }
+}
+
+/** Quotes an identifier with backticks (`a``b`). */
+export function qi(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+/** `db`.`name` */
+export function qn(db: string, name: string): string {
+  return `${qi(db)}.${qi(name)}`;
+}
+
+/** A SQL string literal for the default sql_mode (backslash escapes on). */
+export function sqlString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '\\0').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\x1a/g, '\\Z')}'`;
+}

@@ -1,0 +1,97 @@
+import type {
+  ConnectionTarget,
+  ConnectorCapabilities,
+  DatabaseConnector,
+  DatabaseSession,
+  DumpRequest,
+  DumpResult,
+  PartSink,
+  PartSource,
+  RestoreOutcome,
+  RestorePlan,
+  RestoreRequest,
+} from '../../../application/ports/database-connector.js';
+import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
+import { sourceNameFrom } from '../../../domain/repository-layout.js';
+import { filterCatalog, readCatalog } from './mysql-catalog.js';
+import { type MysqlEndpoint, openConnection, resolveEndpoint } from './mysql-connection.js';
+import { chooseDatabases, runDump } from './mysql-dump.js';
+import { detectFlavor } from './mysql-flavor.js';
+import { runRestore } from './mysql-restore.js';
+import { buildPlan, readTargetState, restoreScope } from './mysql-restore-scope.js';
+
+/**
+ * MySQL and MariaDB through mysql2 alone (no mysqldump): a consistent snapshot shared by parallel
+ * connections, DDL from SHOW CREATE, data as LOAD DATA-ready TSV, restored with LOAD DATA LOCAL.
+ * Connection options beyond the common ones come in `target.options`: socket, sslMode, sslCa,
+ * sslCert, sslKey, allDatabases, targetDatabase, create, parallel (restore) and partSize.
+ */
+export class MysqlConnector implements DatabaseConnector {
+  readonly engine = 'mysql' as const;
+  readonly capabilities: ConnectorCapabilities = {
+    incremental: false,
+    pointInTime: false,
+    selectiveRestore: true,
+    atomicRestore: false,
+  };
+
+  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
+    return new MysqlSession(resolveEndpoint(target));
+  }
+
+  defaultSourceName(target: ConnectionTarget): string {
+    const e = resolveEndpoint(target);
+    if (e.allDatabases || e.databases.length !== 1) return sourceNameFrom(`mysql-${e.socketPath ? 'local' : e.host}`);
+    return sourceNameFrom(e.databases[0]!);
+  }
+}
+
+class MysqlSession implements DatabaseSession {
+  constructor(private readonly endpoint: MysqlEndpoint) {}
+
+  async test(): Promise<void> {
+    const conn = await openConnection(this.endpoint);
+    await conn.end();
+  }
+
+  async inspect(filter: { tables?: string[]; excludeTables?: string[] }): Promise<ObjectEntry[]> {
+    const conn = await openConnection(this.endpoint);
+    try {
+      const flavor = await detectFlavor(conn);
+      const catalog = filterCatalog(await readCatalog(conn, flavor, await chooseDatabases(conn, this.endpoint)), filter.tables, filter.excludeTables);
+      const name = (o: { db: string; name: string }) => `${o.db}.${o.name}`;
+      return [
+        ...catalog.tables.map((t) => ({ name: name(t), type: t.kind, rows: t.rowsEstimate, rawBytes: t.bytes })),
+        ...catalog.views.map((v) => ({ name: name(v), type: 'view' })),
+        ...catalog.routines.map((r) => ({ name: name(r), type: r.kind.toLowerCase() })),
+        ...catalog.triggers.map((t) => ({ name: name(t), type: 'trigger' })),
+        ...catalog.events.map((ev) => ({ name: name(ev), type: 'event' })),
+      ];
+    } finally {
+      await conn.end();
+    }
+  }
+
+  dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    return runDump(this.endpoint, request, sink, signal);
+  }
+
+  async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
+    const scope = restoreScope(manifest, this.endpoint, request);
+    const conn = await openConnection(this.endpoint);
+    try {
+      const state = await readTargetState(conn, [...scope.dbMap.values()]);
+      const [rows] = await conn.query('SELECT @@GLOBAL.local_infile AS v');
+      const localInfile = Number((rows as { v: number | string }[])[0]?.v ?? 1) !== 0;
+      return buildPlan(manifest, this.endpoint, request, scope, state, localInfile);
+    } finally {
+      await conn.end();
+    }
+  }
+
+  restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    return runRestore(this.endpoint, parts, request, signal);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,211 @@
+import { Readable } from 'node:stream';
+import type { DumpRequest, DumpResult, PartSink } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import type { ObjectEntry } from '../../../domain/manifest.js';
+import { type Catalog, filterCatalog, listDatabases, readCatalog, type TableInfo } from './mysql-catalog.js';
+import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
+import { DUMP_TIME_ZONE } from './mysql-ddl.js';
+import { type BinlogPosition, detectFlavor, type ServerFlavor } from './mysql-flavor.js';
+import { buildScripts } from './mysql-schema-dump.js';
+import { renderScript } from './mysql-script.js';
+import { dumpTable, tableObjectName } from './mysql-table-dump.js';
+import { LOAD_DATA_OPTIONS } from './mysql-tsv.js';
+
+export const SCHEMA_PART = 'schema.sql';
+export const POST_DATA_PART = 'post-data.sql';
+
+/** What a MySQL manifest's engineInfo holds; a restore reads it back. */
+export interface MysqlEngineInfo {
+  flavor: 'mariadb' | 'mysql';
+  databases: { name: string; charset: string; collation: string }[];
+  /** object name → table and the columns its data parts hold, in order. */
+  tables: Record<string, { db: string; name: string; columns: { name: string; type: string }[] }>;
+  /** How to load a data part with native tools. */
+  loadData: string;
+  timeZone: string;
+  definers: Record<string, string>;
+}
+
+/** The databases a backup covers: --all-databases, or the (comma-separated) --database names. */
+export async function chooseDatabases(conn: MysqlConnection, e: MysqlEndpoint): Promise<string[]> {
+  if (e.allDatabases) return listDatabases(conn);
+  if (e.databases.length === 0) {
+    throw new DbBackupError('E_USAGE', 'Name the database with --database NAME (or a list a,b, or the path of --url), or pass --all-databases.');
+  }
+  return e.databases;
+}
+
+/**
+ * A consistent dump as mysqldump --single-transaction --source-data does it, shared by several
+ * connections as mydumper does: under a brief FLUSH TABLES WITH READ LOCK every connection starts
+ * a consistent-snapshot transaction and the binary log position is read; then the lock is released
+ * and the connections read tables in parallel, all seeing the same instant.
+ */
+export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+  const main = await openConnection(e);
+  const workers: MysqlConnection[] = [];
+  const onAbort = () => [main, ...workers].forEach((c) => c.destroy());
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const flavor = await detectFlavor(main);
+    const names = await chooseDatabases(main, e);
+    const count = Math.max(1, request.parallel);
+    for (let i = 0; i < count; i++) workers.push(await openConnection(e));
+    for (const c of [main, ...workers]) await prepareSession(c);
+    const snapshot = await takeSnapshot(main, workers, flavor);
+    signal.throwIfAborted();
+    const catalog = filterCatalog(await readCatalog(main, flavor, names), request.tables, request.excludeTables);
+    const scripts = await buildScripts(main, catalog);
+    await sink.write({ name: SCHEMA_PART, role: 'schema' }, textBody(renderScript('dbbackup MySQL schema (run first)', scripts.schema)));
+    const counted = await dumpTables(snapshot.sharing ? workers : [main], catalog.tables.filter((t) => t.kind === 'table'), sink, e.partSize);
+    await sink.write({ name: POST_DATA_PART, role: 'post-data' }, textBody(renderScript('dbbackup MySQL post-data (run after loading data)', scripts.postData)));
+    await main.query('COMMIT').catch(() => undefined);
+    const warnings = [...snapshot.warnings, ...scripts.warnings];
+    return {
+      serverVersion: `${flavor.name === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.version}`,
+      consistentAt: snapshot.at,
+      logPosition: snapshot.position ? { ...snapshot.position } : null,
+      objects: objectEntries(catalog, counted),
+      warnings,
+      engineInfo: engineInfo(flavor, catalog, scripts.definers) as unknown as Record<string, unknown>,
+    };
+  } catch (err) {
+    if (signal.aborted) throw signal.reason ?? err;
+    throw asDumpError(err);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await Promise.all([main, ...workers].map(closeConnection));
+  }
+}
+
+async function prepareSession(c: MysqlConnection): Promise<void> {
+  await c.query(
+    `SET SESSION TIME_ZONE = '${DUMP_TIME_ZONE}', SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, SESSION wait_timeout = 86400`,
+  );
+  await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+}
+
+interface Snapshot {
+  at: Date;
+  position: BinlogPosition | null;
+  warnings: string[];
+  /** True when the workers share the snapshot; false means `main` alone holds it. */
+  sharing: boolean;
+}
+
+async function takeSnapshot(main: MysqlConnection, workers: MysqlConnection[], flavor: ServerFlavor): Promise<Snapshot> {
+  const warnings: string[] = [];
+  await main.query('SET SESSION lock_wait_timeout = 60');
+  try {
+    await main.query('FLUSH TABLES WITH READ LOCK');
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (!/ACCESS_DENIED/.test(code)) throw lockError(err);
+    // Without RELOAD: one connection, one snapshot; MariaDB still knows the snapshot's binlog position.
+    await main.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const position = flavor.name === 'mariadb' ? await snapshotPosition(main) : await readPosition(main, flavor, warnings);
+    warnings.push('The user lacks the RELOAD privilege (FLUSH TABLES WITH READ LOCK), so the backup used one connection instead of --parallel.');
+    if (flavor.name === 'mysql') warnings.push('Without RELOAD the recorded binary log position is approximate.');
+    return { at: new Date(), position, warnings, sharing: false };
+  }
+  try {
+    for (const c of [main, ...workers]) await c.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const position = await readPosition(main, flavor, warnings);
+    return { at: new Date(), position, warnings, sharing: true };
+  } finally {
+    await main.query('UNLOCK TABLES');
+  }
+}
+
+async function readPosition(conn: MysqlConnection, flavor: ServerFlavor, warnings: string[]): Promise<BinlogPosition | null> {
+  try {
+    const position = await flavor.binlogPosition(conn);
+    if (!position) warnings.push('Binary logging is off on the server (no log-bin), so no log position was recorded; point-in-time recovery will not be possible.');
+    return position;
+  } catch (err) {
+    warnings.push(`Could not read the binary log position (${(err as Error).message}); grant BINLOG MONITOR / REPLICATION CLIENT to record it.`);
+    return null;
+  }
+}
+
+/** MariaDB: the binlog position of the current consistent snapshot, no lock needed. */
+async function snapshotPosition(conn: MysqlConnection): Promise<BinlogPosition | null> {
+  const [rows] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+  const status = Object.fromEntries((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+  if (!status.binlog_snapshot_file) return null;
+  const [g] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [status.binlog_snapshot_file, Number(status.binlog_snapshot_position)]);
+  const gtid = (g as { g: string | null }[])[0]?.g ?? '';
+  return { file: status.binlog_snapshot_file, position: Number(status.binlog_snapshot_position), ...(gtid ? { gtid } : {}), flavor: 'mariadb' };
+}
+
+/** Runs the tables on the connections, biggest first, one table per connection at a time. */
+async function dumpTables(conns: MysqlConnection[], tables: TableInfo[], sink: PartSink, partSize: number): Promise<Map<string, { rows: number; bytes: number }>> {
+  const queue = [...tables].sort((a, b) => b.bytes - a.bytes);
+  const counted = new Map<string, { rows: number; bytes: number }>();
+  const worker = async (conn: MysqlConnection) => {
+    // Raw bytes in each column's own character set: no conversion on the way out (nor in: LOAD DATA … CHARACTER SET binary).
+    await conn.query('SET SESSION character_set_results = binary');
+    for (let t = queue.shift(); t; t = queue.shift()) {
+      try {
+        const r = await dumpTable(conn, t, sink, partSize);
+        counted.set(tableObjectName(t), { rows: r.rows, bytes: r.bytes });
+      } catch (err) {
+        queue.length = 0;
+        conn.destroy();
+        throw err;
+      }
+    }
+  };
+  await Promise.all(conns.map(worker));
+  return counted;
+}
+
+function objectEntries(catalog: Catalog, counted: Map<string, { rows: number; bytes: number }>): ObjectEntry[] {
+  const name = (o: { db: string; name: string }) => `${o.db}.${o.name}`;
+  return [
+    ...catalog.tables.map((t) => {
+      const c = counted.get(name(t));
+      return { name: name(t), type: t.kind, ...(c ? { rows: c.rows, rawBytes: c.bytes } : {}) };
+    }),
+    ...catalog.views.map((v) => ({ name: name(v), type: 'view' })),
+    ...catalog.routines.map((r) => ({ name: name(r), type: r.kind.toLowerCase() })),
+    ...catalog.triggers.map((t) => ({ name: name(t), type: 'trigger' })),
+    ...catalog.events.map((e) => ({ name: name(e), type: 'event' })),
+  ];
+}
+
+function engineInfo(flavor: ServerFlavor, catalog: Catalog, definers: Record<string, string>): MysqlEngineInfo {
+  return {
+    flavor: flavor.name,
+    databases: catalog.databases.map((d) => ({ name: d.name, charset: d.charset, collation: d.collation })),
+    tables: Object.fromEntries(
+      catalog.tables
+        .filter((t) => t.kind === 'table')
+        .map((t) => [tableObjectName(t), { db: t.db, name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: c.dataType })) }]),
+    ),
+    loadData: `LOAD DATA LOCAL INFILE '<part>' INTO TABLE <table> ${LOAD_DATA_OPTIONS} (<columns>)`,
+    timeZone: DUMP_TIME_ZONE,
+    definers,
+  };
+}
+
+function textBody(text: string): Readable {
+  return Readable.from([Buffer.from(text, 'utf8')]);
+}
+
+function lockError(err: unknown): DbBackupError {
+  return new DbBackupError(
+    'E_BACKUP_FAILED',
+    `Could not take the brief global read lock (FLUSH TABLES WITH READ LOCK): ${(err as Error).message}. A long-running query or an open lock may be blocking it; retry when it is done.`,
+    { cause: err },
+  );
+}
+
+function asDumpError(err: unknown): unknown {
+  if (err instanceof DbBackupError) return err;
+  const code = (err as { code?: string }).code;
+  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR') {
+    return new DbBackupError('E_AUTH', `The MySQL user may not read everything to back up: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
+}

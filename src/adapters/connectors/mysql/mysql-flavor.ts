@@ -1,0 +1,81 @@
+import type { MysqlConnection } from './mysql-connection.js';
+
+/**
+ * Every difference between MariaDB and MySQL the connector cares about, in one place. The rest of
+ * the connector asks a ServerFlavor and never looks at version strings itself.
+ */
+export interface ServerFlavor {
+  readonly name: 'mariadb' | 'mysql';
+  readonly version: string;
+  /** Binary log file/position (and GTID set) right now; null when binary logging is off. */
+  binlogPosition(conn: MysqlConnection): Promise<BinlogPosition | null>;
+  /** SQL condition on information_schema.COLUMNS (alias c) selecting columns that hold data (not generated). */
+  readonly storedColumnCondition: string;
+  /**
+   * How a LOAD DATA (or INSERT) feeds a raw-bytes value into a column of this data type:
+   * undefined = directly; otherwise an expression over `?`/`@var` (MySQL's JSON refuses binary strings).
+   */
+  loadExpression(dataType: string): string | undefined;
+}
+
+export interface BinlogPosition {
+  file: string;
+  position: number;
+  /** MariaDB: gtid_binlog_pos (domain-server-seq list); MySQL: Executed_Gtid_Set. Absent when GTIDs are off. */
+  gtid?: string;
+  flavor: 'mariadb' | 'mysql';
+}
+
+/** Schemas that belong to the server and are never part of an --all-databases backup. */
+export const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
+
+export async function detectFlavor(conn: MysqlConnection): Promise<ServerFlavor> {
+  const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c');
+  const { v, c } = (rows as { v: string; c: string | null }[])[0]!;
+  return /mariadb/i.test(`${v} ${c ?? ''}`) ? new MariaDbFlavor(v) : new MySqlFlavor(v);
+}
+
+class MariaDbFlavor implements ServerFlavor {
+  readonly name = 'mariadb' as const;
+  readonly storedColumnCondition = "COALESCE(c.IS_GENERATED, 'NEVER') = 'NEVER'";
+  constructor(readonly version: string) {}
+
+  async binlogPosition(conn: MysqlConnection): Promise<BinlogPosition | null> {
+    const status = await showStatus(conn, 'SHOW MASTER STATUS');
+    if (!status) return null;
+    const [rows] = await conn.query('SELECT @@GLOBAL.gtid_binlog_pos AS g');
+    const gtid = (rows as { g: string | null }[])[0]?.g ?? '';
+    return { file: status.File, position: Number(status.Position), ...(gtid ? { gtid } : {}), flavor: this.name };
+  }
+
+  loadExpression(): string | undefined {
+    return undefined;
+  }
+}
+
+class MySqlFlavor implements ServerFlavor {
+  readonly name = 'mysql' as const;
+  readonly storedColumnCondition = "c.EXTRA NOT LIKE '%VIRTUAL GENERATED%' AND c.EXTRA NOT LIKE '%STORED GENERATED%'";
+  constructor(readonly version: string) {}
+
+  async binlogPosition(conn: MysqlConnection): Promise<BinlogPosition | null> {
+    // 8.2 added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
+    const [major, minor] = this.version.split('.').map((n) => Number.parseInt(n, 10));
+    const modern = (major ?? 0) > 8 || ((major ?? 0) === 8 && (minor ?? 0) >= 2);
+    const status = await showStatus(conn, modern ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS');
+    if (!status) return null;
+    const gtid = String(status.Executed_Gtid_Set ?? '').replace(/\s+/g, '');
+    return { file: status.File, position: Number(status.Position), ...(gtid ? { gtid } : {}), flavor: this.name };
+  }
+
+  loadExpression(dataType: string): string | undefined {
+    // MySQL 8: "Cannot create a JSON value from a string with CHARACTER SET 'binary'".
+    return dataType.toLowerCase() === 'json' ? 'CONVERT(? USING utf8mb4)' : undefined;
+  }
+}
+
+async function showStatus(conn: MysqlConnection, sql: string): Promise<{ File: string; Position: number | string; Executed_Gtid_Set?: string } | null> {
+  const [rows] = await conn.query(sql);
+  const row = (rows as { File: string; Position: number | string; Executed_Gtid_Set?: string }[])[0];
+  return row?.File ? row : null;
+}

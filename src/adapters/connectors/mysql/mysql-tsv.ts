@@ -1,0 +1,204 @@
+/**
+ * The data format of MySQL parts: exactly what `SELECT … INTO OUTFILE` writes and `LOAD DATA …
+ * CHARACTER SET binary` reads with the default options — fields split by TAB, rows by LF, NULL as
+ * `\N`, and `\`, TAB, LF and NUL escaped as `\\`, `\t`, `\n`, `\0`. Values are the server's raw bytes
+ * in each column's own character set, so nothing is converted on the way out or in.
+ */
+export const LOAD_DATA_OPTIONS = "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
+
+const TAB = 0x09;
+const LF = 0x0a;
+const BACKSLASH = 0x5c;
+const NUL = 0x00;
+const CHUNK = 256 * 1024;
+
+/** Bytes the format escapes, and what follows the backslash for each (0 = copied as is). */
+const ESCAPE = new Uint8Array(256);
+ESCAPE[BACKSLASH] = BACKSLASH;
+ESCAPE[TAB] = 0x74; // t
+ESCAPE[LF] = 0x6e; // n
+ESCAPE[NUL] = 0x30; // 0
+
+/** Encodes rows into chunks of about 256 KiB, handed to `emit` as they fill. */
+export class TsvEncoder {
+  private buf = Buffer.allocUnsafe(CHUNK);
+  private pos = 0;
+  /** Bytes encoded so far (emitted or pending). */
+  bytes = 0;
+
+  constructor(private readonly emit: (chunk: Buffer) => void) {}
+
+  row(values: (Buffer | null)[]): void {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      const need = (v === null ? 2 : v.length * 2) + 1;
+      if (this.pos + need > this.buf.length) this.grow(need);
+      if (i > 0) this.buf[this.pos++] = TAB;
+      if (v === null) {
+        this.buf[this.pos++] = BACKSLASH;
+        this.buf[this.pos++] = 0x4e; // N
+      } else if (v.length > 64 && v.indexOf(BACKSLASH) < 0 && v.indexOf(TAB) < 0 && v.indexOf(LF) < 0 && v.indexOf(NUL) < 0) {
+        this.pos += v.copy(this.buf, this.pos);
+      } else {
+        this.pos = escapeInto(v, this.buf, this.pos);
+      }
+    }
+    if (this.pos + 1 > this.buf.length) this.grow(1);
+    this.buf[this.pos++] = LF;
+    if (this.pos >= CHUNK) this.flush();
+  }
+
+  /**
+   * Encodes one row straight from a text-protocol result row (`buf[start, end)`: per column a
+   * length-encoded string, or 0xFB for NULL), with no per-value objects. Returns false (and encodes
+   * nothing) if the bytes are not such a row.
+   */
+  packetRow(buf: Buffer, start: number, end: number): boolean {
+    // Worst case every byte doubles, plus a separator per value: reserve once for the whole row.
+    const need = (end - start) * 2 + 2;
+    if (this.pos + need > this.buf.length) this.grow(need);
+    const out = this.buf;
+    let pos = this.pos;
+    let i = start;
+    let first = true;
+    while (i < end) {
+      if (!first) out[pos++] = TAB;
+      first = false;
+      const b = buf[i]!;
+      let len: number;
+      if (b < 0xfb) {
+        len = b;
+        i += 1;
+      } else if (b === 0xfb) {
+        out[pos++] = BACKSLASH;
+        out[pos++] = 0x4e; // N
+        i += 1;
+        continue;
+      } else if (b === 0xfc) {
+        len = buf.readUInt16LE(i + 1);
+        i += 3;
+      } else if (b === 0xfd) {
+        len = buf.readUIntLE(i + 1, 3);
+        i += 4;
+      } else if (b === 0xfe) {
+        len = Number(buf.readBigUInt64LE(i + 1));
+        i += 9;
+      } else {
+        return false;
+      }
+      const stop = i + len;
+      if (stop > end) return false;
+      for (; i < stop; i++) {
+        const c = buf[i]!;
+        const e = ESCAPE[c]!;
+        if (e === 0) {
+          out[pos++] = c;
+        } else {
+          out[pos++] = BACKSLASH;
+          out[pos++] = e;
+        }
+      }
+    }
+    out[pos++] = LF;
+    this.pos = pos;
+    if (this.pos >= CHUNK) this.flush();
+    return true;
+  }
+
+  /** Emits what is pending (call at the end of a part). */
+  flush(): void {
+    if (this.pos === 0) return;
+    this.bytes += this.pos;
+    this.emit(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(CHUNK);
+    this.pos = 0;
+  }
+
+  /** Room for `need` more bytes: a bigger buffer (a value longer than a chunk) keeping what is pending. */
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(CHUNK, this.pos + need));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
+
+function escapeInto(v: Buffer, out: Buffer, start: number): number {
+  let pos = start;
+  for (let j = 0; j < v.length; j++) {
+    const c = v[j]!;
+    if (c === BACKSLASH || c === TAB || c === LF || c === NUL) {
+      out[pos++] = BACKSLASH;
+      out[pos++] = c === NUL ? 0x30 : c === TAB ? 0x74 : c === LF ? 0x6e : BACKSLASH;
+    } else {
+      out[pos++] = c;
+    }
+  }
+  return pos;
+}
+
+/**
+ * Decodes the format back into rows of raw values (for the INSERT fallback when the server
+ * forbids LOAD DATA LOCAL). Feed chunks in order; `end()` returns the last row if the data did
+ * not end with LF.
+ */
+export class TsvDecoder {
+  private field: number[] = [];
+  private fields: (Buffer | null)[] = [];
+  private escaped = false;
+  private nullMark = false;
+
+  /** Decodes one chunk; calls `onRow` per complete row. */
+  push(chunk: Buffer, onRow: (row: (Buffer | null)[]) => void): void {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (this.escaped) {
+        this.escaped = false;
+        if (c === 0x4e && this.field.length === 0) this.nullMark = true;
+        else this.field.push(unescapeByte(c));
+      } else if (c === BACKSLASH) {
+        this.escaped = true;
+      } else if (c === TAB) {
+        this.endField();
+      } else if (c === LF) {
+        this.endField();
+        onRow(this.fields);
+        this.fields = [];
+      } else {
+        this.field.push(c);
+      }
+    }
+  }
+
+  end(onRow: (row: (Buffer | null)[]) => void): void {
+    if (this.field.length || this.fields.length || this.nullMark) {
+      this.endField();
+      onRow(this.fields);
+      this.fields = [];
+    }
+  }
+
+  private endField(): void {
+    this.fields.push(this.nullMark && this.field.length === 0 ? null : Buffer.from(this.field));
+    this.field = [];
+    this.nullMark = false;
+  }
+}
+
+function unescapeByte(c: number): number {
+  switch (c) {
+    case 0x30:
+      return NUL;
+    case 0x74:
+      return TAB;
+    case 0x6e:
+      return LF;
+    case 0x72:
+      return 0x0d;
+    case 0x62:
+      return 0x08;
+    case 0x5a:
+      return 0x1a;
+    default:
+      return c;
+  }
+}

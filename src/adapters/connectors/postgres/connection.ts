@@ -1,0 +1,275 @@
+import { readFileSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+/** --ssl-mode values as MySQL spells them, for one shared flag. */
+const MYSQL_STYLE: Record<string, SslMode> = {
+  DISABLED: 'disable',
+  PREFERRED: 'prefer',
+  REQUIRED: 'require',
+  VERIFY_CA: 'verify-ca',
+  VERIFY_IDENTITY: 'verify-full',
+};
+
+/** Where and how to connect; never logged whole (it may hold a password). */
+export interface PgEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  sslmode: SslMode;
+  sslrootcert?: string;
+  sslcert?: string;
+  sslkey?: string;
+  /** Explicit password (--password-env or the URL); otherwise PGPASSWORD, ~/.pgpass, a prompt. */
+  password?: string;
+}
+
+/**
+ * Resolves a ConnectionTarget the way libpq would: --url, then --host/--port/--user/--database,
+ * then PGHOST/PGPORT/PGUSER/PGDATABASE/PGSSLMODE, then libpq's defaults.
+ */
+export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv = process.env): PgEndpoint {
+  let fromUrl: Partial<PgEndpoint> & { params?: URLSearchParams } = {};
+  if (target.url) {
+    let url: URL;
+    try {
+      url = new URL(target.url);
+    } catch {
+      throw new DbBackupError('E_USAGE', 'The --url is not a valid URL; write it as postgres://user@host:5432/database.');
+    }
+    if (!/^postgres(ql)?:$/.test(url.protocol)) {
+      throw new DbBackupError('E_USAGE', `A PostgreSQL --url starts with postgres:// or postgresql://, not ${url.protocol}//.`);
+    }
+    const params = url.searchParams;
+    fromUrl = {
+      host: params.get('host') ?? (url.hostname ? decodeURIComponent(url.hostname.replace(/^\[|\]$/g, '')) : undefined),
+      port: url.port ? Number(url.port) : params.get('port') ? Number(params.get('port')) : undefined,
+      user: url.username ? decodeURIComponent(url.username) : (params.get('user') ?? undefined),
+      password: url.password ? decodeURIComponent(url.password) : (params.get('password') ?? undefined),
+      database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : (params.get('dbname') ?? undefined),
+      params,
+    };
+  }
+  const options = target.options ?? {};
+  const given = options.sslmode ?? (typeof options.sslMode === 'string' ? MYSQL_STYLE[options.sslMode.toUpperCase()] ?? options.sslMode : undefined);
+  const sslmode = String(given ?? fromUrl.params?.get('sslmode') ?? env.PGSSLMODE ?? 'prefer') as SslMode;
+  if (!SSL_MODES.includes(sslmode)) {
+    throw new DbBackupError('E_USAGE', `--sslmode must be one of ${SSL_MODES.join(', ')}; got "${sslmode}".`);
+  }
+  const user = target.user ?? fromUrl.user ?? env.PGUSER ?? userInfo().username;
+  const port = target.port ?? fromUrl.port ?? (env.PGPORT ? Number(env.PGPORT) : 5432);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DbBackupError('E_USAGE', `The port ${String(port)} is not valid.`);
+  return {
+    host: target.host ?? fromUrl.host ?? env.PGHOST ?? 'localhost',
+    port,
+    user,
+    database: target.database ?? fromUrl.database ?? env.PGDATABASE ?? user,
+    sslmode,
+    sslrootcert: str(options.sslrootcert) ?? str(options.sslCa) ?? fromUrl.params?.get('sslrootcert') ?? env.PGSSLROOTCERT,
+    sslcert: str(options.sslcert) ?? str(options.sslCert) ?? fromUrl.params?.get('sslcert') ?? env.PGSSLCERT,
+    sslkey: str(options.sslkey) ?? str(options.sslKey) ?? fromUrl.params?.get('sslkey') ?? env.PGSSLKEY,
+    password: target.password ?? fromUrl.password,
+  };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** A short, password-free description for messages: `user@host:port/db`. */
+export function describeEndpoint(e: PgEndpoint, database = e.database): string {
+  return `${e.user}@${e.host}:${e.port}/${database}`;
+}
+
+/**
+ * Session settings every dbbackup connection uses, so that catalog text and COPY output are
+ * independent of the server's and the role's defaults (as pg_dump does).
+ */
+const SESSION_SETUP = [
+  "SELECT pg_catalog.set_config('search_path', '', false)",
+  "SET client_encoding = 'UTF8'",
+  'SET standard_conforming_strings = on',
+  "SET DateStyle = 'ISO, YMD'",
+  'SET IntervalStyle = postgres',
+  'SET extra_float_digits = 3',
+  "SET TimeZone = 'UTC'",
+  'SET statement_timeout = 0',
+  'SET lock_timeout = 0',
+  'SET idle_in_transaction_session_timeout = 0',
+  'SET row_security = off',
+  'SET xmloption = content',
+  "SET client_min_messages = 'warning'",
+].join(';\n');
+
+/**
+ * Opens a connection with our session settings. `database` overrides the endpoint's (used to reach
+ * the maintenance database for CREATE DATABASE). Errors map to E_CONN_REFUSED / E_AUTH /
+ * E_NOT_FOUND with messages that say what to try.
+ */
+export async function openClient(e: PgEndpoint, database = e.database): Promise<pg.Client> {
+  const attempt = async (ssl: false | ConnectionOptions) => {
+    const client = new pg.Client({
+      host: e.host,
+      port: e.port,
+      user: e.user,
+      database,
+      ssl,
+      // pg accepts undefined from this function at run time (it then sends no password).
+      password: (() => passwordFor(e, database)) as () => Promise<string>,
+      application_name: 'dbbackup',
+      connectionTimeoutMillis: 30_000,
+      keepAlive: true,
+    });
+    client.on('error', () => {
+      /* a dropped connection surfaces on the next query */
+    });
+    try {
+      await client.connect();
+      await client.query(SESSION_SETUP);
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+  };
+  try {
+    const ssl = sslOptions(e);
+    try {
+      return await attempt(ssl);
+    } catch (err) {
+      // 'prefer' and 'allow' fall back to a plain connection when the server has no TLS.
+      if (ssl && (e.sslmode === 'prefer' || e.sslmode === 'allow') && /does not support SSL/i.test(String((err as Error).message))) {
+        return await attempt(false);
+      }
+      throw err;
+    }
+  } catch (err) {
+    throw connectionError(err, e, database);
+  }
+}
+
+function sslOptions(e: PgEndpoint): false | ConnectionOptions {
+  if (e.sslmode === 'disable' || e.host.startsWith('/')) return false;
+  const read = (p: string | undefined) => (p ? readFileSync(p) : undefined);
+  const verify = e.sslmode === 'verify-ca' || e.sslmode === 'verify-full';
+  let ca: Buffer | undefined;
+  if (verify) {
+    const rootcert = e.sslrootcert ?? join(homedir(), '.postgresql', 'root.crt');
+    try {
+      ca = e.sslrootcert === 'system' ? undefined : readFileSync(rootcert);
+    } catch {
+      if (e.sslrootcert) throw new DbBackupError('E_USAGE', `Cannot read the sslrootcert file ${rootcert}.`);
+    }
+  }
+  return {
+    rejectUnauthorized: verify,
+    ca,
+    cert: read(e.sslcert),
+    key: read(e.sslkey),
+    servername: /^[\d.:]+$/.test(e.host) ? undefined : e.host,
+    // verify-ca checks the chain only; verify-full (libpq's meaning) also checks the host name.
+    ...(e.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  };
+}
+
+/** The password, from the first source that has one: explicit, PGPASSWORD, ~/.pgpass, a TTY prompt. */
+async function passwordFor(e: PgEndpoint, database: string): Promise<string | undefined> {
+  if (e.password !== undefined) return e.password;
+  if (process.env.PGPASSWORD !== undefined) return process.env.PGPASSWORD;
+  const fromFile = pgpassLookup(e, database);
+  if (fromFile !== undefined) return fromFile;
+  if (process.stdin.isTTY && process.stderr.isTTY) return promptPassword(`Password for ${e.user}@${e.host}: `);
+  return undefined;
+}
+
+/** Reads ~/.pgpass (or PGPASSFILE) as libpq does; ignored when group/world can read it. */
+export function pgpassLookup(e: PgEndpoint, database: string, file = process.env.PGPASSFILE ?? join(homedir(), '.pgpass')): string | undefined {
+  let text: string;
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const host = e.host.startsWith('/') || e.host === '' ? 'localhost' : e.host;
+  const want = [host, String(e.port), database, e.user];
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const fields: string[] = [];
+    let cur = '';
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      if (c === '\\' && i + 1 < line.length) cur += line[++i];
+      else if (c === ':' && fields.length < 4) {
+        fields.push(cur);
+        cur = '';
+      } else cur += c;
+    }
+    fields.push(cur);
+    if (fields.length < 5) continue;
+    if (want.every((w, i) => fields[i] === '*' || fields[i] === w)) return fields[4];
+  }
+  return undefined;
+}
+
+function promptPassword(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
+      if (s.startsWith(question)) write(question);
+    };
+    rl.question(question, (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}
+
+/** Maps a driver error at connect time to a DbBackupError that says what to do (never the password). */
+export function connectionError(err: unknown, e: PgEndpoint, database = e.database): DbBackupError {
+  if (err instanceof DbBackupError) return err;
+  const code = (err as { code?: string }).code;
+  const msg = String((err as Error)?.message ?? err);
+  const where = describeEndpoint(e, database);
+  if (code === '28P01' || code === '28000' || /password authentication failed|no password supplied|client password must be a string|SASL/i.test(msg)) {
+    return new DbBackupError(
+      'E_AUTH',
+      `PostgreSQL refused the login of ${where}: ${msg}. Give the password with --password-env VAR, PGPASSWORD or ~/.pgpass, and check the user.`,
+      { cause: err, details: { code } },
+    );
+  }
+  if (code === '3D000') {
+    return new DbBackupError('E_NOT_FOUND', `The database "${database}" does not exist on ${e.host}:${e.port}; create it, or pass --create on restore.`, {
+      cause: err,
+      details: { code },
+    });
+  }
+  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ENOENT|timeout|Connection terminated|does not support SSL|self.signed|certificate|EAI_AGAIN/i.test(msg) || code === '57P03') {
+    return new DbBackupError(
+      'E_CONN_REFUSED',
+      `Cannot connect to PostgreSQL at ${e.host}:${e.port} (${msg}). Check that the server runs and accepts connections there, and --sslmode.`,
+      { cause: err, details: { code } },
+    );
+  }
+  return new DbBackupError('E_CONN_REFUSED', `Cannot connect to ${where}: ${msg}`, { cause: err, details: { code } });
+}
+
+/** Quotes an identifier ("a""b"). */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes a string literal for standard_conforming_strings = on. */
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,373 @@
+import type pg from 'pg';
+
+/**
+ * Catalog queries: what a schema dump needs, read in the backup's snapshot with search_path = ''
+ * so every name the server prints (format_type, pg_get_*def, regclass) is schema-qualified.
+ * Objects in system schemas and members of extensions are left out (the extension recreates them).
+ */
+const USER_NS = (n: string) => `${n}.nspname <> 'information_schema' AND ${n}.nspname !~ '^pg_'`;
+const NOT_EXT = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
+/** Objects the server made as part of another (a range type's constructors and casts). */
+const NOT_INTERNAL = (catalog: string, oid: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = '${catalog}'::regclass AND i.objid = ${oid} AND i.deptype = 'i')`;
+const ACL = (col: string) =>
+  `CASE WHEN ${col} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('g', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ` +
+  `ELSE quote_ident(pg_get_userbyid(a.grantee)) END, 'p', a.privilege_type, 'o', a.is_grantable)) FROM aclexplode(${col}) a), '[]'::json) END`;
+const COLLATION = (oid: string) =>
+  `(SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = ${oid})`;
+
+export interface AclEntry {
+  g: string;
+  p: string;
+  o: boolean;
+}
+
+interface Owned {
+  owner: string;
+  comment: string | null;
+  acl: AclEntry[] | null;
+}
+
+export interface SchemaRow extends Owned {
+  oid: number;
+  name: string;
+}
+export interface ExtensionRow {
+  oid: number;
+  name: string;
+  schema: string;
+  comment: string | null;
+  has_config: boolean;
+}
+export interface TypeRow extends Owned {
+  oid: number;
+  typtype: 'e' | 'd' | 'r' | 'c';
+  ident: string;
+  schema: string;
+  typrelid: number;
+  labels: string[] | null;
+  basetype: string | null;
+  typnotnull: boolean;
+  typdefault: string | null;
+  collation: string | null;
+  subtype: string | null;
+  opclass: string | null;
+  rngcollation: string | null;
+  canonical: string | null;
+  subdiff: string | null;
+  multirange: string | null;
+  multirange_oid: number | null;
+  attrs: string[] | null;
+}
+export interface FunctionRow extends Owned {
+  oid: number;
+  prokind: 'f' | 'p' | 'a' | 'w';
+  ident: string;
+  qname: string;
+  schema: string;
+  def: string | null;
+  args: string;
+  proparallel: string;
+  agg: Record<string, string | number | boolean | null> | null;
+}
+export interface SequenceRow extends Owned {
+  oid: number;
+  ident: string;
+  schema: string;
+  name: string;
+  relpersistence: string;
+  type: string;
+  seqstart: string;
+  seqincrement: string;
+  seqmin: string;
+  seqmax: string;
+  seqcache: string;
+  seqcycle: boolean;
+  owned_table: number | null;
+  owned_column: string | null;
+  deptype: string | null;
+}
+export interface RelationRow extends Owned {
+  oid: number;
+  relkind: 'r' | 'p' | 'v' | 'm' | 'f';
+  ident: string;
+  schema: string;
+  name: string;
+  relpersistence: string;
+  relispartition: boolean;
+  bound: string | null;
+  partkey: string | null;
+  parents: string[] | null;
+  parent_oids: number[] | null;
+  options: string | null;
+  am: string | null;
+  relrowsecurity: boolean;
+  relforcerowsecurity: boolean;
+  relreplident: string;
+  relispopulated: boolean;
+  viewdef: string | null;
+  typed: boolean;
+  relpages: number;
+}
+export interface ColumnRow {
+  attrelid: number;
+  attnum: number;
+  attname: string;
+  type: string;
+  attnotnull: boolean;
+  attidentity: string;
+  attgenerated: string;
+  attislocal: boolean;
+  def: string | null;
+  collation: string | null;
+  comment: string | null;
+  storage: string | null;
+  attstattarget: number;
+  attcompression: string;
+  acl: AclEntry[] | null;
+}
+export interface ConstraintRow {
+  oid: number;
+  conname: string;
+  contype: string;
+  conrelid: number;
+  contypid: number;
+  confrelid: number;
+  conindid: number;
+  conparentid: number;
+  convalidated: boolean;
+  conislocal: boolean;
+  def: string;
+  comment: string | null;
+}
+export interface IndexRow {
+  oid: number;
+  indrelid: number;
+  ident: string;
+  def: string;
+  indisclustered: boolean;
+  indisreplident: boolean;
+  parent: number | null;
+  is_constraint: boolean;
+  comment: string | null;
+}
+export interface TriggerRow {
+  oid: number;
+  tgrelid: number;
+  tgname: string;
+  def: string;
+  tgenabled: string;
+  comment: string | null;
+}
+export interface RuleRow {
+  oid: number;
+  ev_class: number;
+  rulename: string;
+  def: string;
+  ev_enabled: string;
+  comment: string | null;
+}
+export interface PolicyRow {
+  oid: number;
+  polrelid: number;
+  polname: string;
+  polpermissive: boolean;
+  polcmd: string;
+  roles: string;
+  qual: string | null;
+  withcheck: string | null;
+  comment: string | null;
+}
+export interface StatisticsRow {
+  oid: number;
+  stxrelid: number;
+  ident: string;
+  def: string;
+  owner: string;
+  comment: string | null;
+}
+export interface DependRow {
+  classid: number;
+  objid: number;
+  refclassid: number;
+  refobjid: number;
+  deptype: string;
+}
+
+export interface CatalogRows {
+  schemas: SchemaRow[];
+  extensions: ExtensionRow[];
+  types: TypeRow[];
+  functions: FunctionRow[];
+  sequences: SequenceRow[];
+  relations: RelationRow[];
+  columns: ColumnRow[];
+  constraints: ConstraintRow[];
+  indexes: IndexRow[];
+  triggers: TriggerRow[];
+  rules: RuleRow[];
+  policies: PolicyRow[];
+  statistics: StatisticsRow[];
+  depends: DependRow[];
+  /** Type oid → the oid whose item stands for it (array → element, multirange → range, rowtype → relation). */
+  typeAliases: { oid: number; target: number; via: 'type' | 'class' }[];
+  unsupported: { kind: string; n: number }[];
+  classIds: Record<string, number>;
+}
+
+const Q = {
+  schemas: `SELECT n.oid, n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner, obj_description(n.oid, 'pg_namespace') AS comment,
+      ${ACL('n.nspacl')} AS acl FROM pg_namespace n WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_namespace', 'n.oid')}`,
+  extensions: `SELECT x.oid, x.extname AS name, n.nspname AS schema, obj_description(x.oid, 'pg_extension') AS comment,
+      x.extconfig IS NOT NULL AS has_config FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql'`,
+  types: `SELECT t.oid, t.typtype, format_type(t.oid, NULL) AS ident, n.nspname AS schema, t.typrelid, pg_get_userbyid(t.typowner) AS owner,
+      obj_description(t.oid, 'pg_type') AS comment, ${ACL('t.typacl')} AS acl,
+      CASE WHEN t.typtype = 'e' THEN (SELECT array_agg(quote_literal(enumlabel) ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = t.oid) END AS labels,
+      CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS basetype, t.typnotnull,
+      pg_get_expr(t.typdefaultbin, 'pg_type'::regclass) AS typdefault,
+      CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation <> (SELECT b.typcollation FROM pg_type b WHERE b.oid = t.typbasetype)
+        THEN ${COLLATION('t.typcollation')} END AS collation,
+      format_type(r.rngsubtype, NULL) AS subtype,
+      CASE WHEN r.rngsubopc IS NOT NULL AND NOT opc.opcdefault THEN format('%I.%I', opcn.nspname, opc.opcname) END AS opclass,
+      CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> (SELECT s.typcollation FROM pg_type s WHERE s.oid = r.rngsubtype)
+        THEN ${COLLATION('r.rngcollation')} END AS rngcollation,
+      NULLIF(r.rngcanonical, 0)::regproc::text AS canonical, NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff,
+      format_type(r.rngmultitypid, NULL) AS multirange, r.rngmultitypid AS multirange_oid,
+      CASE WHEN t.typtype = 'c' THEN (SELECT array_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+          CASE WHEN a.attcollation <> at.typcollation THEN ' COLLATE ' || ${COLLATION('a.attcollation')} ELSE '' END) ORDER BY a.attnum)
+        FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attrs
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_range r ON r.rngtypid = t.oid
+      LEFT JOIN pg_opclass opc ON opc.oid = r.rngsubopc LEFT JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace
+    WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_type', 't.oid')}
+      AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')))`,
+  functions: `SELECT p.oid, p.prokind, p.oid::regprocedure::text AS ident, format('%I.%I', n.nspname, p.proname) AS qname, n.nspname AS schema,
+      CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS def, pg_get_function_arguments(p.oid) AS args, p.proparallel,
+      pg_get_userbyid(p.proowner) AS owner, obj_description(p.oid, 'pg_proc') AS comment, ${ACL('p.proacl')} AS acl,
+      CASE WHEN p.prokind = 'a' THEN (SELECT json_build_object('kind', a.aggkind, 'sfunc', a.aggtransfn::regproc::text,
+          'stype', format_type(a.aggtranstype, NULL), 'sspace', a.aggtransspace, 'finalfunc', NULLIF(a.aggfinalfn, 0)::regproc::text,
+          'finalextra', a.aggfinalextra, 'finalmodify', a.aggfinalmodify, 'combinefunc', NULLIF(a.aggcombinefn, 0)::regproc::text,
+          'serialfunc', NULLIF(a.aggserialfn, 0)::regproc::text, 'deserialfunc', NULLIF(a.aggdeserialfn, 0)::regproc::text,
+          'msfunc', NULLIF(a.aggmtransfn, 0)::regproc::text, 'minvfunc', NULLIF(a.aggminvtransfn, 0)::regproc::text,
+          'mstype', CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END, 'msspace', a.aggmtransspace,
+          'mfinalfunc', NULLIF(a.aggmfinalfn, 0)::regproc::text, 'mfinalextra', a.aggmfinalextra, 'mfinalmodify', a.aggmfinalmodify,
+          'initcond', a.agginitval, 'minitcond', a.aggminitval, 'sortop', CASE WHEN a.aggsortop <> 0 THEN a.aggsortop::regoperator::text END)
+        FROM pg_aggregate a WHERE a.aggfnoid = p.oid) END AS agg
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_proc', 'p.oid')}
+      AND ${NOT_INTERNAL('pg_proc', 'p.oid')}`,
+  sequences: `SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS ident, n.nspname AS schema, c.relname AS name, c.relpersistence,
+      format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+      pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment, ${ACL('c.relacl')} AS acl,
+      d.refobjid AS owned_table, a.attname AS owned_column, d.deptype
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+      LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+    WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}`,
+  relations: `SELECT c.oid, c.relkind, format('%I.%I', n.nspname, c.relname) AS ident, n.nspname AS schema, c.relname AS name,
+      c.relpersistence, c.relispartition, CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
+      CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partkey,
+      (SELECT array_agg(format('%I.%I', pn.nspname, pc.relname) ORDER BY i.inhseqno) FROM pg_inherits i
+        JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) AS parents,
+      (SELECT array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent_oids,
+      array_to_string(c.reloptions, ', ') AS options, CASE WHEN am.amname <> 'heap' THEN am.amname END AS am,
+      c.relrowsecurity, c.relforcerowsecurity, c.relreplident, c.relispopulated,
+      CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS viewdef, c.reloftype <> 0 AS typed, c.relpages,
+      pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment, ${ACL('c.relacl')} AS acl
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}`,
+  columns: `SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, a.attidentity, a.attgenerated,
+      a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS def,
+      CASE WHEN a.attcollation <> t.typcollation THEN ${COLLATION('a.attcollation')} END AS collation,
+      col_description(a.attrelid, a.attnum) AS comment, CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
+      a.attstattarget, a.attcompression, ${ACL('a.attacl')} AS acl
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum`,
+  constraints: `SELECT co.oid, co.conname, co.contype, co.conrelid, co.contypid, co.confrelid, co.conindid, co.conparentid, co.convalidated,
+      co.conislocal, pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment
+    FROM pg_constraint co WHERE co.conrelid = ANY($1::oid[]) OR co.contypid = ANY($2::oid[])`,
+  indexes: `SELECT i.indexrelid AS oid, i.indrelid, format('%I.%I', n.nspname, ic.relname) AS ident, pg_get_indexdef(i.indexrelid) AS def,
+      i.indisclustered, i.indisreplident, (SELECT inhparent FROM pg_inherits WHERE inhrelid = i.indexrelid) AS parent,
+      EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) AS is_constraint,
+      obj_description(i.indexrelid, 'pg_class') AS comment
+    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace WHERE i.indrelid = ANY($1::oid[])`,
+  triggers: `SELECT t.oid, t.tgrelid, t.tgname, pg_get_triggerdef(t.oid) AS def, t.tgenabled, obj_description(t.oid, 'pg_trigger') AS comment
+    FROM pg_trigger t WHERE t.tgrelid = ANY($1::oid[]) AND NOT t.tgisinternal AND t.tgparentid = 0`,
+  rules: `SELECT r.oid, r.ev_class, r.rulename, pg_get_ruledef(r.oid) AS def, r.ev_enabled, obj_description(r.oid, 'pg_rewrite') AS comment
+    FROM pg_rewrite r WHERE r.ev_class = ANY($1::oid[]) AND r.rulename <> '_RETURN'`,
+  policies: `SELECT p.oid, p.polrelid, p.polname, p.polpermissive, p.polcmd,
+      CASE WHEN p.polroles = '{0}' THEN 'PUBLIC' ELSE (SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_roles WHERE oid = ANY(p.polroles)) END AS roles,
+      pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck, obj_description(p.oid, 'pg_policy') AS comment
+    FROM pg_policy p WHERE p.polrelid = ANY($1::oid[])`,
+  statistics: `SELECT s.oid, s.stxrelid, format('%I.%I', n.nspname, s.stxname) AS ident, pg_get_statisticsobjdef(s.oid) AS def,
+      pg_get_userbyid(s.stxowner) AS owner, obj_description(s.oid, 'pg_statistic_ext') AS comment
+    FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = ANY($1::oid[])`,
+  depends: `SELECT classid, objid, refclassid, refobjid, deptype FROM pg_depend
+    WHERE deptype IN ('n', 'a', 'i', 'e', 'P', 'S') AND refobjid >= 16384`,
+  typeAliases: `SELECT t.oid, coalesce((SELECT e.oid FROM pg_type e WHERE e.typarray = t.oid),
+        (SELECT rngtypid FROM pg_range WHERE rngmultitypid = t.oid), t.typrelid) AS target,
+      CASE WHEN t.typtype = 'c' THEN 'class' ELSE 'type' END AS via
+    FROM pg_type t WHERE t.oid >= 16384 AND (EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid) OR t.typtype IN ('m', 'c'))`,
+  classIds: `SELECT json_object_agg(relname, oid) AS ids FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace
+    AND relname IN ('pg_class', 'pg_type', 'pg_proc', 'pg_namespace', 'pg_constraint', 'pg_attrdef', 'pg_rewrite', 'pg_trigger',
+      'pg_extension', 'pg_policy', 'pg_statistic_ext')`,
+};
+
+/** Kinds of objects dbbackup does not reproduce; each non-zero count becomes a warning. */
+const UNSUPPORTED = `
+  SELECT 'foreign table' AS kind, count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'f' AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}
+  UNION ALL SELECT 'typed table (recreated as a plain table)', count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.reloftype <> 0 AND c.relkind IN ('r', 'p') AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}
+  UNION ALL SELECT 'collation', count(*)::int FROM pg_collation x JOIN pg_namespace n ON n.oid = x.collnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_collation', 'x.oid')}
+  UNION ALL SELECT 'operator', count(*)::int FROM pg_operator x JOIN pg_namespace n ON n.oid = x.oprnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_operator', 'x.oid')}
+  UNION ALL SELECT 'operator class', count(*)::int FROM pg_opclass x JOIN pg_namespace n ON n.oid = x.opcnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_opclass', 'x.oid')}
+  UNION ALL SELECT 'operator family', count(*)::int FROM pg_opfamily x JOIN pg_namespace n ON n.oid = x.opfnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_opfamily', 'x.oid')}
+  UNION ALL SELECT 'text search configuration', count(*)::int FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_ts_config', 'x.oid')}
+  UNION ALL SELECT 'text search dictionary', count(*)::int FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_ts_dict', 'x.oid')}
+  UNION ALL SELECT 'conversion', count(*)::int FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_conversion', 'x.oid')}
+  UNION ALL SELECT 'base type', count(*)::int FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
+    WHERE x.typtype = 'b' AND x.typcategory <> 'A' AND ${USER_NS('n')} AND ${NOT_EXT('pg_type', 'x.oid')}
+  UNION ALL SELECT 'cast', count(*)::int FROM pg_cast x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_cast', 'x.oid')} AND ${NOT_INTERNAL('pg_cast', 'x.oid')}
+  UNION ALL SELECT 'procedural language', count(*)::int FROM pg_language x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_language', 'x.oid')}
+  UNION ALL SELECT 'event trigger', count(*)::int FROM pg_event_trigger x WHERE ${NOT_EXT('pg_event_trigger', 'x.oid')}
+  UNION ALL SELECT 'publication', count(*)::int FROM pg_publication
+  UNION ALL SELECT 'foreign-data wrapper', count(*)::int FROM pg_foreign_data_wrapper x WHERE ${NOT_EXT('pg_foreign_data_wrapper', 'x.oid')}
+  UNION ALL SELECT 'foreign server', count(*)::int FROM pg_foreign_server x WHERE ${NOT_EXT('pg_foreign_server', 'x.oid')}
+  UNION ALL SELECT 'large object', count(*)::int FROM pg_largeobject_metadata
+  UNION ALL SELECT 'default privileges entry', count(*)::int FROM pg_default_acl
+  UNION ALL SELECT 'security label', count(*)::int FROM pg_seclabel
+  UNION ALL SELECT 'access method', count(*)::int FROM pg_am x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_am', 'x.oid')}
+  UNION ALL SELECT 'transform', count(*)::int FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}
+  UNION ALL SELECT 'extension configuration table (its rows are not dumped)', count(*)::int FROM pg_extension x WHERE x.extconfig IS NOT NULL`;
+
+/** Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. */
+export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
+  const rows = async <T>(sql: string, params: unknown[] = []): Promise<T[]> => (await client.query(sql, params)).rows as T[];
+  const schemas = await rows<SchemaRow>(Q.schemas);
+  const extensions = await rows<ExtensionRow>(Q.extensions);
+  const types = await rows<TypeRow>(Q.types);
+  const functions = await rows<FunctionRow>(Q.functions);
+  const sequences = await rows<SequenceRow>(Q.sequences);
+  const relations = await rows<RelationRow>(Q.relations);
+  const relOids = relations.map((r) => r.oid);
+  const typeOids = types.map((t) => t.oid);
+  return {
+    schemas,
+    extensions,
+    types,
+    functions,
+    sequences,
+    relations,
+    columns: await rows<ColumnRow>(Q.columns, [relOids]),
+    constraints: await rows<ConstraintRow>(Q.constraints, [relOids, typeOids]),
+    indexes: await rows<IndexRow>(Q.indexes, [relOids]),
+    triggers: await rows<TriggerRow>(Q.triggers, [relOids]),
+    rules: await rows<RuleRow>(Q.rules, [relOids]),
+    policies: await rows<PolicyRow>(Q.policies, [relOids]),
+    statistics: await rows<StatisticsRow>(Q.statistics, [relOids]),
+    depends: await rows<DependRow>(Q.depends),
+    typeAliases: await rows(Q.typeAliases),
+    unsupported: (await rows<{ kind: string; n: number }>(UNSUPPORTED)).filter((u) => u.n > 0),
+    classIds: (await rows<{ ids: Record<string, number> }>(Q.classIds))[0]!.ids,
+  };
+}

@@ -1,0 +1,152 @@
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import type { PartSink } from '../../../application/ports/database-connector.js';
+import { dataPartName } from '../../../domain/repository-layout.js';
+import type { DataTable } from './postgres-schema.js';
+
+const require = createRequire(import.meta.url);
+const { to: copyTo } = require('pg-copy-streams') as typeof import('pg-copy-streams');
+
+/** Heap pages per chunk when a large table is read by several connections at once (64 MiB). */
+export const CHUNK_PAGES = 8192;
+
+/** A table, or one range of its heap pages (a TID range scan), to COPY out. */
+export interface CopyJob {
+  table: DataTable;
+  /** [first page, end page) — end null for "to the end of the table". */
+  pages?: [number, number | null];
+  weight: number;
+}
+
+export interface TableResult {
+  object: string;
+  rows: number;
+  bytes: number;
+}
+
+/** Heap size in pages of each table, read after the tables are locked (their size can only grow). */
+export async function blockCounts(client: pg.Client, tables: DataTable[]): Promise<Map<number, number>> {
+  const rows = (
+    await client.query(`SELECT oid, (pg_relation_size(oid) / current_setting('block_size')::int)::int AS pages FROM pg_class WHERE oid = ANY($1::oid[])`, [
+      tables.map((t) => t.oid),
+    ])
+  ).rows as { oid: number; pages: number }[];
+  return new Map(rows.map((r) => [r.oid, r.pages]));
+}
+
+/**
+ * One job per table, except that with several workers a table of more than two chunks is read in
+ * page ranges by several connections (all in the same snapshot); largest jobs first.
+ */
+export function planJobs(tables: DataTable[], pages: Map<number, number>, workers: number, chunkPages = CHUNK_PAGES): CopyJob[] {
+  const jobs: CopyJob[] = [];
+  for (const table of tables) {
+    const n = pages.get(table.oid) ?? 0;
+    if (workers < 2 || n <= 2 * chunkPages) {
+      jobs.push({ table, weight: n });
+      continue;
+    }
+    for (let first = 0; first < n; first += chunkPages) {
+      const last = first + chunkPages >= n;
+      jobs.push({ table, pages: [first, last ? null : first + chunkPages], weight: last ? n - first : chunkPages });
+    }
+  }
+  return jobs.sort((a, b) => b.weight - a.weight);
+}
+
+function copySql(job: CopyJob): string {
+  const { table, pages } = job;
+  if (!pages) return `COPY ${table.ident}${table.columns.length ? ` (${table.columns.join(', ')})` : ''} TO STDOUT`;
+  const range = `ctid >= '(${pages[0]},0)'::tid${pages[1] === null ? '' : ` AND ctid < '(${pages[1]},0)'::tid`}`;
+  return `COPY (SELECT ${table.columns.join(', ')} FROM ONLY ${table.ident} WHERE ${range}) TO STDOUT`;
+}
+
+/** Runs the jobs over the clients (one job per client at a time); the first failure stops the rest. */
+export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<TableResult[]> {
+  const queue = [...jobs];
+  const results = new Map<string, TableResult>();
+  const nextPart = new Map<string, number>();
+  for (const job of jobs) results.set(job.table.object, { object: job.table.object, rows: 0, bytes: 0 });
+  let failed: unknown;
+  const worker = async (client: pg.Client) => {
+    while (queue.length && failed === undefined) {
+      signal.throwIfAborted();
+      const job = queue.shift()!;
+      const result = results.get(job.table.object)!;
+      const stream = client.query(copyTo(copySql(job)));
+      try {
+        await splitParts(stream, partSize, async (body) => {
+          const n = nextPart.get(job.table.object) ?? 0;
+          nextPart.set(job.table.object, n + 1);
+          const entry = await sink.write({ name: dataPartName(job.table.object, n, 'copy'), role: 'data', object: job.table.object }, body);
+          result.bytes += entry.rawSize;
+        });
+      } catch (err) {
+        stream.destroy();
+        throw err;
+      }
+      // The row count arrives with CommandComplete, which a following query waits for.
+      await client.query('SELECT 1');
+      result.rows += stream.rowCount;
+    }
+  };
+  await Promise.all(
+    clients.map((c) =>
+      worker(c).catch((err: unknown) => {
+        failed ??= err;
+      }),
+    ),
+  );
+  if (failed !== undefined) throw failed;
+  return [...results.values()];
+}
+
+/**
+ * Cuts a COPY text stream into parts: a part ends at the first row end (a raw newline; newlines
+ * inside values are escaped) at or after `limit` bytes. One part at least, even for no rows.
+ */
+export async function splitParts(source: Readable, limit: number, write: (body: Readable) => Promise<void>): Promise<void> {
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer | undefined;
+  let ended = false;
+  const next = async (): Promise<Buffer | undefined> => {
+    if (pending) {
+      const p = pending;
+      pending = undefined;
+      return p;
+    }
+    if (ended) return undefined;
+    const r = await iterator.next();
+    if (r.done) {
+      ended = true;
+      return undefined;
+    }
+    return r.value;
+  };
+  for (let index = 0; ; index++) {
+    if (index > 0) {
+      const peek = await next();
+      if (!peek) return;
+      pending = peek;
+    }
+    let size = 0;
+    async function* part(): AsyncGenerator<Buffer> {
+      for (;;) {
+        const chunk = await next();
+        if (!chunk) return;
+        const nl = size + chunk.length < limit ? -1 : chunk.indexOf(10, Math.max(0, limit - size - 1));
+        if (nl === -1) {
+          size += chunk.length;
+          yield chunk;
+          continue;
+        }
+        if (nl + 1 < chunk.length) pending = chunk.subarray(nl + 1);
+        yield chunk.subarray(0, nl + 1);
+        return;
+      }
+    }
+    await write(Readable.from(part(), { objectMode: false, highWaterMark: 1 << 20 }));
+    if (ended && !pending) return;
+  }
+}

@@ -1,0 +1,182 @@
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import type { DumpRequest, DumpResult, PartSink } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import type { ObjectEntry } from '../../../domain/manifest.js';
+import { type PgEndpoint, openClient, quoteLiteral } from './connection.js';
+import { readCatalogRows } from './postgres-catalog.js';
+import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
+import { type DataTable, buildSchema } from './postgres-schema.js';
+import { selectItems } from './postgres-select.js';
+import { sqlScript } from './postgres-script.js';
+import { TOC_PART, TOC_VERSION, type Toc, type TocItem, sortItems } from './postgres-toc.js';
+
+export const MIN_SERVER_VERSION = 140000;
+
+export interface DumpOptions {
+  /** A data part is cut at the first row end after this many bytes. */
+  partSize: number;
+  /** Heap pages per chunk of a large table read in parallel (default 8192, 64 MiB). */
+  chunkPages?: number;
+}
+
+interface Snapshot {
+  id: string | null;
+  at: Date;
+  lsn: string | null;
+  serverVersion: string;
+  versionNum: number;
+  encoding: string;
+  collate: string;
+  ctype: string;
+  database: string;
+}
+
+/**
+ * A consistent logical dump: one REPEATABLE READ READ ONLY transaction whose snapshot is exported
+ * and imported by `parallel - 1` more connections; each connection streams one table at a time
+ * with COPY … TO STDOUT into parts of at most `partSize` bytes (cut at row ends).
+ */
+export async function dumpDatabase(
+  endpoint: PgEndpoint,
+  request: DumpRequest,
+  sink: PartSink,
+  signal: AbortSignal,
+  options: DumpOptions,
+): Promise<DumpResult> {
+  const leader = await openClient(endpoint);
+  const clients: pg.Client[] = [leader];
+  const warnings: string[] = [];
+  const onAbort = () => {
+    for (const c of clients) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const snap = await beginSnapshot(leader, endpoint.database);
+    const model = buildSchema(await readCatalogRows(leader));
+    warnings.push(...model.warnings);
+    const selection = selectItems(model.items, request);
+    warnings.push(...selection.warnings);
+    const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
+    await lockTables(leader, tables);
+    const items = model.items.filter((i) => selection.keep.has(i.id));
+    items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
+    const toc: Toc = { version: TOC_VERSION, serverVersion: snap.serverVersion, encoding: snap.encoding, collate: snap.collate, ctype: snap.ctype, items: sortItems(items) };
+    await writeSchemaParts(sink, toc, snap);
+    signal.throwIfAborted();
+
+    let workers = Math.max(1, request.parallel);
+    if (workers > 1 && !snap.id) {
+      warnings.push('The server could not export a snapshot; the data was dumped over one connection.');
+      workers = 1;
+    }
+    const jobs = planJobs(tables, await blockCounts(leader, tables), workers, options.chunkPages);
+    workers = Math.max(1, Math.min(workers, jobs.length));
+    for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!));
+    const results = await copyJobs(clients, jobs, sink, signal, options.partSize);
+    await Promise.all(clients.map((c) => c.query('COMMIT')));
+    return {
+      serverVersion: snap.serverVersion,
+      consistentAt: snap.at,
+      logPosition: snap.lsn ? { lsn: snap.lsn } : null,
+      objects: objectsOf(toc.items, results),
+      warnings,
+      engineInfo: {
+        database: snap.database,
+        serverVersionNum: snap.versionNum,
+        encoding: snap.encoding,
+        collate: snap.collate,
+        ctype: snap.ctype,
+        schemas: [...new Set(toc.items.map((i) => i.schema).filter((s): s is string => s !== null))].sort(),
+        tocItems: toc.items.length,
+      },
+    };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+async function beginSnapshot(leader: pg.Client, database: string): Promise<Snapshot> {
+  await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  const info = (
+    await leader.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS num,
+      pg_is_in_recovery() AS standby, clock_timestamp() AS at, pg_encoding_to_char(d.encoding) AS encoding,
+      d.datcollate AS collate, d.datctype AS ctype FROM pg_database d WHERE d.datname = current_database()`)
+  ).rows[0] as { v: string; num: number; standby: boolean; at: Date; encoding: string; collate: string; ctype: string };
+  if (info.num < MIN_SERVER_VERSION) {
+    throw new DbBackupError('E_UNSUPPORTED', `PostgreSQL ${info.v} is too old for dbbackup; it needs PostgreSQL 14 or newer.`);
+  }
+  let id: string | null = null;
+  try {
+    id = ((await leader.query('SELECT pg_export_snapshot() AS id')).rows[0] as { id: string }).id;
+  } catch {
+    // Some servers (old standbys, poolers) cannot export one: start over without it.
+    await leader.query('ROLLBACK');
+    await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  }
+  const lsnSql = info.standby ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn' : 'SELECT pg_current_wal_lsn()::text AS lsn';
+  const lsn = ((await leader.query(lsnSql).catch(() => ({ rows: [{ lsn: null }] }))).rows[0] as { lsn: string | null }).lsn;
+  return { id, at: info.at, lsn, serverVersion: info.v, versionNum: info.num, encoding: info.encoding, collate: info.collate, ctype: info.ctype, database };
+}
+
+async function joinSnapshot(endpoint: PgEndpoint, id: string): Promise<pg.Client> {
+  const client = await openClient(endpoint);
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
+  return client;
+}
+
+/** ACCESS SHARE locks keep the dumped tables from being dropped or altered until the dump ends. */
+async function lockTables(leader: pg.Client, tables: DataTable[]): Promise<void> {
+  for (let i = 0; i < tables.length; i += 500) {
+    const batch = tables.slice(i, i + 500);
+    await leader.query(`LOCK TABLE ${batch.map((t) => `ONLY ${t.ident}`).join(', ')} IN ACCESS SHARE MODE`);
+  }
+}
+
+/** The sequences' current values as data items (setval), read in the snapshot's session. */
+async function sequenceValues(leader: pg.Client, sequences: { ident: string; itemId: number }[], firstId: number): Promise<TocItem[]> {
+  const out: TocItem[] = [];
+  for (let i = 0; i < sequences.length; i += 200) {
+    const batch = sequences.slice(i, i + 200);
+    const sql = batch.map((s, j) => `SELECT ${j} AS j, last_value::text AS v, is_called FROM ${s.ident}`).join(' UNION ALL ');
+    for (const row of (await leader.query(sql)).rows as { j: number; v: string; is_called: boolean }[]) {
+      const s = batch[row.j]!;
+      out.push({
+        id: firstId + out.length + 1,
+        kind: 'sequence-set',
+        section: 'data',
+        schema: null,
+        name: s.ident,
+        tables: [],
+        deps: [s.itemId],
+        sql: `SELECT pg_catalog.setval(${quoteLiteral(s.ident)}, ${row.v}, ${row.is_called});`,
+      });
+    }
+  }
+  return out;
+}
+
+async function writeSchemaParts(sink: PartSink, toc: Toc, snap: Snapshot): Promise<void> {
+  const bytes = (s: string) => Readable.from([Buffer.from(s, 'utf8')]);
+  await sink.write({ name: TOC_PART, role: 'schema' }, bytes(`${JSON.stringify(toc)}\n`));
+  const pre = toc.items.filter((i) => i.section === 'pre-data');
+  const post = toc.items.filter((i) => i.section !== 'pre-data');
+  await sink.write({ name: 'schema.sql', role: 'schema' }, bytes(sqlScript(pre, 'pre-data', snap.database, snap.at)));
+  await sink.write({ name: 'post-data.sql', role: 'post-data' }, bytes(sqlScript(post, 'post-data', snap.database, snap.at)));
+}
+
+function objectsOf(items: TocItem[], results: TableResult[]): ObjectEntry[] {
+  const data = new Map(results.map((r) => [r.object, r]));
+  const out: ObjectEntry[] = [];
+  for (const item of items) {
+    if (item.kind === 'table') {
+      const r = data.get(item.name);
+      out.push(r ? { name: item.name, type: 'table', rows: r.rows, rawBytes: r.bytes } : { name: item.name, type: 'partitioned table' });
+    } else if (item.kind === 'view') out.push({ name: item.name, type: 'view' });
+    else if (item.kind === 'matview') out.push({ name: item.name, type: 'materialized view' });
+    else if (item.kind === 'sequence') out.push({ name: item.name, type: 'sequence' });
+  }
+  return out;
+}

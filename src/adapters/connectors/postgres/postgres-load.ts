@@ -1,0 +1,164 @@
+import { createRequire } from 'node:module';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import type { PartSource } from '../../../application/ports/database-connector.js';
+import type { PartEntry } from '../../../domain/manifest.js';
+import type { TocItem } from './postgres-toc.js';
+
+const require = createRequire(import.meta.url);
+const { from: copyFrom } = require('pg-copy-streams') as typeof import('pg-copy-streams');
+
+/** One unit of restore work run on a free connection once its dependencies are done. */
+export interface Task {
+  id: number;
+  label: string;
+  deps: number[];
+  /** Tables the task locks so that nothing else may touch them meanwhile (ALTER TABLE …). */
+  exclusive: string[];
+  /** Tables the task reads or indexes; only exclusive holders conflict. */
+  shared: string[];
+  run(client: pg.Client, signal: AbortSignal): Promise<void>;
+}
+
+export interface TaskOutcome {
+  done: Task[];
+  failed?: { task: Task; error: unknown };
+  notRun: Task[];
+}
+
+/**
+ * Runs tasks over a pool of connections: a task starts when its dependencies among `tasks` are done
+ * and no running task holds a conflicting lock on its tables (as pg_restore -j avoids lock waits
+ * and deadlocks between foreign keys). After the first failure nothing new starts.
+ */
+export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSignal): Promise<TaskOutcome> {
+  const ids = new Set(tasks.map((t) => t.id));
+  const pending = [...tasks];
+  const doneIds = new Set<number>();
+  const done: Task[] = [];
+  const idle = [...clients];
+  const exclusive = new Map<string, number>();
+  const shared = new Map<string, number>();
+  const bump = (m: Map<string, number>, keys: string[], by: number) => keys.forEach((k) => m.set(k, (m.get(k) ?? 0) + by));
+  const free = (t: Task) => t.exclusive.every((k) => !exclusive.get(k) && !shared.get(k)) && t.shared.every((k) => !exclusive.get(k));
+  const ready = (t: Task) => t.deps.every((d) => !ids.has(d) || doneIds.has(d)) && free(t);
+  let running = 0;
+  let failed: TaskOutcome['failed'];
+  return new Promise((resolve) => {
+    const pump = () => {
+      while (!failed && !signal.aborted && idle.length) {
+        const i = pending.findIndex(ready);
+        if (i < 0) break;
+        const task = pending.splice(i, 1)[0]!;
+        const client = idle.pop()!;
+        bump(exclusive, task.exclusive, 1);
+        bump(shared, task.shared, 1);
+        running++;
+        task
+          .run(client, signal)
+          .then(
+            () => {
+              doneIds.add(task.id);
+              done.push(task);
+            },
+            (error: unknown) => {
+              failed ??= { task, error };
+            },
+          )
+          .finally(() => {
+            bump(exclusive, task.exclusive, -1);
+            bump(shared, task.shared, -1);
+            running--;
+            idle.push(client);
+            pump();
+          });
+      }
+      if (running === 0) {
+        if (!failed && signal.aborted) failed = { task: pending[0] ?? tasks[0]!, error: signal.reason };
+        resolve({ done, failed, notRun: pending });
+      }
+    };
+    pump();
+  });
+}
+
+/**
+ * Loads one table's parts in one transaction. TRUNCATE first lets COPY … FREEZE write frozen rows
+ * (no later hint-bit or vacuum rewrite, and no WAL with wal_level=minimal), as pg_restore does.
+ */
+export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource): Task {
+  const copy = item.copy!;
+  const cols = copy.columns.length ? ` (${copy.columns.join(', ')})` : '';
+  return {
+    id: item.id,
+    label: `data of ${copy.object}`,
+    deps: [],
+    exclusive: [copy.object],
+    shared: [],
+    async run(client, signal) {
+      await client.query('BEGIN');
+      try {
+        let freeze = true;
+        try {
+          await client.query('SAVEPOINT t');
+          await client.query(`TRUNCATE ONLY ${copy.ident}`);
+        } catch {
+          await client.query('ROLLBACK TO SAVEPOINT t');
+          freeze = false;
+        }
+        for (const part of parts) {
+          const body = await source.open(part);
+          await pipeline(body, client.query(copyFrom(`COPY ${copy.ident}${cols} FROM STDIN${freeze ? ' (FREEZE)' : ''}`)), { signal });
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Loads one part of a large table in its own transaction, so that several connections fill one
+ * table at once (the table is locked shared: only other parts of it run alongside).
+ */
+export function partTask(id: number, item: TocItem, part: PartEntry, source: PartSource): Task {
+  const copy = item.copy!;
+  const cols = copy.columns.length ? ` (${copy.columns.join(', ')})` : '';
+  return {
+    id,
+    label: `data of ${copy.object}`,
+    deps: [],
+    exclusive: [],
+    shared: [copy.object],
+    async run(client, signal) {
+      const body = await source.open(part);
+      await pipeline(body, client.query(copyFrom(`COPY ${copy.ident}${cols} FROM STDIN`)), { signal });
+    },
+  };
+}
+
+const SHARED_KINDS = new Set(['index', 'statistics', 'sequence-set']);
+
+/** A post-data (or sequence value) item as a task; `extra` adds owner/grant statements. */
+export function statementTask(item: TocItem, extra: string[]): Task {
+  const sql = [item.sql, ...extra].filter(Boolean).join('\n');
+  const sharedKind = SHARED_KINDS.has(item.kind);
+  return {
+    id: item.id,
+    label: `${item.kind} ${item.name}`,
+    deps: item.deps,
+    exclusive: sharedKind ? [] : item.tables,
+    shared: sharedKind ? item.tables : [],
+    async run(client) {
+      await client.query(sql);
+    },
+  };
+}
+
+/** The data parts of `object`, in the order they were written (`…/<object>.<n>.copy…`). */
+export function partsOf(all: PartEntry[], object: string): PartEntry[] {
+  const index = (p: PartEntry) => Number(/\.(\d+)\.copy(?:\.|$)/.exec(p.name)?.[1] ?? 0);
+  return all.filter((p) => p.role === 'data' && p.object === object).sort((a, b) => index(a) - index(b));
+}

@@ -1,0 +1,221 @@
+import { availableParallelism } from 'node:os';
+import type pg from 'pg';
+import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
+import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import type { Manifest } from '../../../domain/manifest.js';
+import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
+import { type Task, partTask, partsOf, runTasks, statementTask, tableTask } from './postgres-load.js';
+import { RESTORE_SETTINGS } from './postgres-script.js';
+import { selectItems } from './postgres-select.js';
+import { createDatabase, existingRelations, inspectTarget } from './postgres-target.js';
+import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
+
+const MAX_TOC_BYTES = 512 << 20;
+
+/** Reads and checks toc.json from a backup (verified as it streams). */
+export async function readToc(parts: PartSource): Promise<Toc> {
+  const m = parts.manifest;
+  const part = m.parts.find((p) => p.role === 'schema' && (p.name === TOC_PART || p.name.startsWith(`${TOC_PART}.`)));
+  if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${m.id} has no ${TOC_PART}; it was not written by the PostgreSQL connector.`);
+  if (part.rawSize > MAX_TOC_BYTES) throw new DbBackupError('E_FOREIGN_ARCHIVE', `The ${TOC_PART} of backup ${m.id} is implausibly large.`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await parts.open(part)) chunks.push(chunk as Buffer);
+  const toc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Toc;
+  if (typeof toc.version !== 'number' || toc.version > TOC_VERSION || !Array.isArray(toc.items)) {
+    throw new DbBackupError('E_FORMAT_VERSION', `Backup ${m.id} has a ${TOC_PART} of a newer format (${String(toc.version)}); upgrade dbbackup to restore it.`);
+  }
+  return toc;
+}
+
+/** What happened so far, so that a failure can say exactly what was and was not restored. */
+class Ledger {
+  createdDatabase = false;
+  preData = false;
+  readonly tablesDone: string[] = [];
+  readonly postDone: string[] = [];
+  readonly partial: string[] = [];
+  constructor(
+    readonly target: string,
+    readonly tables: string[],
+    readonly post: TocItem[],
+  ) {}
+
+  /** Notes finished tasks: a table counts as restored once all its parts are in. */
+  record(done: Task[], tableOf: Map<number, string>, postNames: Map<number, string>): void {
+    const left = new Map<string, number>();
+    for (const object of tableOf.values()) left.set(object, (left.get(object) ?? 0) + 1);
+    for (const t of done) {
+      const object = tableOf.get(t.id);
+      if (object !== undefined) left.set(object, left.get(object)! - 1);
+      else if (postNames.has(t.id)) this.postDone.push(postNames.get(t.id)!);
+    }
+    for (const [object, n] of left) {
+      const total = [...tableOf.values()].filter((o) => o === object).length;
+      if (n === 0) this.tablesDone.push(object);
+      else if (n < total) this.partial.push(`${object} (${total - n} of ${total} parts)`);
+    }
+  }
+
+  failure(step: string, err: unknown): DbBackupError {
+    const cause = isDbBackupError(err) ? err.message : String((err as Error)?.message ?? err);
+    const notLoaded = this.tables.filter((t) => !this.tablesDone.includes(t));
+    const postLeft = this.post.filter((p) => !this.postDone.includes(p.name)).map((p) => `${p.kind} ${p.name}`);
+    const list = (xs: string[]) => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
+    let state: string;
+    if (!this.preData) {
+      state = `Nothing was restored (the schema step was rolled back)${this.createdDatabase ? `; the database ${this.target} was created and is empty` : ''}.`;
+    } else {
+      state =
+        `Restored: the schema (tables, types, functions, views), data of ${this.tablesDone.length} of ${this.tables.length} tables` +
+        `${this.postDone.length ? `, ${this.postDone.length} of ${this.post.length} indexes/constraints/triggers` : ''}. ` +
+        (this.partial.length ? `Partly loaded: ${list(this.partial)}. ` : '') +
+        (notLoaded.length ? `Not restored: data of ${list(notLoaded)}. ` : '') +
+        (postLeft.length ? `Not built: ${list(postLeft)}. ` : '') +
+        `The database is incomplete: fix the cause, then restore again with --clean (or into a new database).`;
+    }
+    return new DbBackupError('E_RESTORE_FAILED', `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
+      cause: err,
+      details: { step, tablesRestored: this.tablesDone, tablesPartlyLoaded: this.partial, tablesNotRestored: notLoaded, postDataNotBuilt: postLeft, schemaRestored: this.preData },
+    });
+  }
+}
+
+/**
+ * Restores a backup: schema (pre-data) in one transaction, then table data over `parallel`
+ * connections with COPY FROM STDIN, then indexes, constraints, triggers and the rest in parallel.
+ */
+export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+  const manifest = parts.manifest;
+  const toc = await readToc(parts);
+  const selective = request.tables !== undefined || request.schemas !== undefined;
+  const { keep, warnings } = selectItems(toc.items, { tables: request.tables, excludeTables: request.excludeTables, schemas: request.schemas });
+  const items = toc.items.filter((i) => keep.has(i.id));
+  const dataItems = items.filter((i) => i.copy);
+  const post = items.filter((i) => i.section === 'post-data');
+  const ledger = new Ledger(describeEndpoint(endpoint), dataItems.map((i) => i.copy!.object), post);
+
+  const state = await inspectTarget(endpoint);
+  if (!state.exists) {
+    if (!request.create) {
+      throw new DbBackupError('E_NOT_FOUND', `The database "${endpoint.database}" does not exist on ${endpoint.host}:${endpoint.port}; pass --create to create it.`);
+    }
+    warnings.push(...(await createDatabase(endpoint, toc)));
+    ledger.createdDatabase = true;
+  }
+  const parallel = Math.max(1, request.parallel ?? availableParallelism());
+  const clients: pg.Client[] = [await restoreClient(endpoint)];
+  const onAbort = () => clients.forEach((c) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy());
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const main = clients[0]!;
+    if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
+    await preData(main, items, request, ledger);
+    signal.throwIfAborted();
+    const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
+    for (let i = 1; i < workers; i++) clients.push(await restoreClient(endpoint));
+    const extra = (item: TocItem) => [request.restoreOwner ? item.owner : undefined, request.restoreGrants ? item.acl : undefined].filter((s): s is string => !!s);
+
+    const { tasks, tableOf } = restoreTasks(items, manifest, parts, workers, extra);
+    const outcome = await runTasks(clients, tasks, signal);
+    ledger.record(outcome.done, tableOf, new Map(post.map((p) => [p.id, p.name])));
+    const stuck = outcome.failed ?? (outcome.notRun.length ? { task: outcome.notRun[0]!, error: new Error('its dependencies could not be met') } : undefined);
+    if (stuck) throw ledger.failure(stuck.task.label, stuck.error);
+    return {
+      objects: items.filter((i) => i.kind === 'table' || i.kind === 'view' || i.kind === 'matview').map((i) => i.name),
+      rows: dataItems.reduce((n, i) => n + (manifest.objects.find((o) => o.name === i.copy!.object)?.rows ?? 0), 0),
+      ...(warnings.length ? { warnings } : {}),
+    };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+async function restoreClient(endpoint: PgEndpoint): Promise<pg.Client> {
+  const client = await openClient(endpoint);
+  await client.query(`${RESTORE_SETTINGS.join('\n')}\nSET synchronous_commit = off;\nSET maintenance_work_mem = '256MB';`);
+  return client;
+}
+
+/**
+ * Every data and post-data step as tasks: one per table (or per part of a multi-part table when
+ * several workers run), then each index, constraint and trigger as soon as its tables are loaded
+ * (as pg_restore -j does), sequence values at any time. `tableOf` maps data tasks to tables.
+ */
+function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, workers: number, extra: (i: TocItem) => string[]) {
+  const tasks: Task[] = [];
+  const tableOf = new Map<number, string>();
+  const byTable = new Map<string, number[]>();
+  let nextId = Math.max(0, ...items.map((i) => i.id)) + 1;
+  for (const item of items.filter((i) => i.copy)) {
+    const object = item.copy!.object;
+    const own = partsOf(manifest.parts, object);
+    const made = workers > 1 && own.length > 1 ? own.map((p) => partTask(nextId++, item, p, parts)) : [tableTask(item, own, parts)];
+    for (const t of made) tableOf.set(t.id, object);
+    byTable.set(object, made.map((t) => t.id));
+    tasks.push(...made);
+  }
+  const allData = [...tableOf.keys()];
+  for (const item of items.filter((i) => i.section === 'data')) tasks.push(statementTask(item, []));
+  for (const item of items.filter((i) => i.section === 'post-data')) {
+    const task = statementTask(item, extra(item));
+    const needs = item.kind === 'refresh' || item.kind === 'view' || item.kind === 'matview' ? allData : item.tables.flatMap((t) => byTable.get(t) ?? []);
+    task.deps = [...task.deps, ...needs];
+    tasks.push(task);
+  }
+  return { tasks: sortBySize(tasks, manifest), tableOf };
+}
+
+/** Largest tables first, so the longest load starts early (as pg_restore -j orders by size). */
+function sortBySize(tasks: Task[], manifest: Manifest): Task[] {
+  const size = new Map(manifest.objects.map((o) => [`data of ${o.name}`, o.rawBytes ?? 0]));
+  return [...tasks].sort((a, b) => (size.get(b.label) ?? 0) - (size.get(a.label) ?? 0));
+}
+
+async function refuseOccupied(client: pg.Client, items: TocItem[], selective: boolean, count: number, objects: string[], endpoint: PgEndpoint) {
+  if (selective) {
+    const clash = await existingRelations(client, items.filter((i) => i.kind === 'table' || i.kind === 'view' || i.kind === 'matview').map((i) => i.name));
+    if (clash.length) {
+      throw new DbBackupError('E_TARGET_EXISTS', `${describeEndpoint(endpoint)} already has ${clash.slice(0, 10).join(', ')}; pass --clean to replace them.`);
+    }
+  } else if (count > 0) {
+    throw new DbBackupError(
+      'E_TARGET_EXISTS',
+      `The database ${describeEndpoint(endpoint)} is not empty (${count} objects, e.g. ${objects.slice(0, 5).join(', ')}); ` +
+        'restore into a new database (--create), or pass --clean to replace what the backup holds.',
+    );
+  }
+}
+
+/** --clean drops, then the schema, all in one transaction: it lands whole or not at all. */
+async function preData(client: pg.Client, items: TocItem[], request: RestoreRequest, ledger: Ledger): Promise<void> {
+  await client.query('BEGIN');
+  let current = 'the schema';
+  try {
+    if (request.clean) {
+      for (const item of [...items].reverse()) {
+        if (!item.drop) continue;
+        current = `dropping ${item.kind} ${item.name}`;
+        await client.query('SAVEPOINT d');
+        // Schemas and extensions may still hold objects the backup does not have: they stay.
+        await client.query(item.drop).catch(async (err: unknown) => {
+          await client.query('ROLLBACK TO SAVEPOINT d');
+          if (item.kind !== 'schema' && item.kind !== 'extension') throw err;
+        });
+        await client.query('RELEASE SAVEPOINT d');
+      }
+    }
+    for (const item of items) {
+      if (item.section !== 'pre-data') continue;
+      current = `${item.kind} ${item.name}`;
+      await client.query(item.sql);
+      if (request.restoreOwner && item.owner) await client.query(item.owner);
+      if (request.restoreGrants && item.acl) await client.query(item.acl);
+    }
+    await client.query('COMMIT');
+    ledger.preData = true;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw ledger.failure(current, err);
+  }
+}

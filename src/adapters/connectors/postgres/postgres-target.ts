@@ -1,0 +1,91 @@
+import type pg from 'pg';
+import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, describeEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
+
+export interface TargetState {
+  exists: boolean;
+  /** User relations, types and functions (outside system schemas, not extension members). */
+  objects: string[];
+  /** How many user objects there are (objects holds at most the first 50). */
+  count: number;
+}
+
+/** Looks at the target database without changing anything. */
+export async function inspectTarget(endpoint: PgEndpoint): Promise<TargetState> {
+  let client: pg.Client;
+  try {
+    client = await openClient(endpoint);
+  } catch (err) {
+    if (isDbBackupError(err, 'E_NOT_FOUND')) return { exists: false, objects: [], count: 0 };
+    throw err;
+  }
+  try {
+    return { exists: true, ...(await userObjects(client)) };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const USER_OBJECTS = `
+  WITH o AS (
+    SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
+    UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')
+    UNION ALL SELECT format_type(t.oid, NULL) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE t.typtype IN ('e', 'd', 'r') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e'))
+  SELECT (SELECT count(*)::int FROM o) AS count, ARRAY(SELECT name FROM o ORDER BY name LIMIT 50) AS objects`;
+
+export async function userObjects(client: pg.Client): Promise<{ objects: string[]; count: number }> {
+  const row = (await client.query(USER_OBJECTS)).rows[0] as { count: number; objects: string[] };
+  return row;
+}
+
+/** Names (manifest style `schema.table`) of the given relations that exist in the target. */
+export async function existingRelations(client: pg.Client, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const rows = (
+    await client.query(
+      `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname || '.' || c.relname = ANY($1::text[])`,
+      [names],
+    )
+  ).rows as { name: string }[];
+  return rows.map((r) => r.name);
+}
+
+/**
+ * Creates the target database like the source (encoding and locale, from template0). Falls back to
+ * the server's default locale, with a warning, when the source's locale does not exist here.
+ */
+export async function createDatabase(endpoint: PgEndpoint, info: { encoding: string; collate: string; ctype: string }): Promise<string[]> {
+  const warnings: string[] = [];
+  let admin: pg.Client | undefined;
+  for (const db of ['postgres', 'template1']) {
+    try {
+      admin = await openClient(endpoint, db);
+      break;
+    } catch (err) {
+      if (!isDbBackupError(err, 'E_NOT_FOUND')) throw err;
+    }
+  }
+  if (!admin) throw new DbBackupError('E_NOT_FOUND', `Cannot reach a maintenance database (postgres or template1) on ${endpoint.host}:${endpoint.port} to create "${endpoint.database}".`);
+  const base = `CREATE DATABASE ${quoteIdent(endpoint.database)} TEMPLATE template0 ENCODING ${quoteLiteral(info.encoding)}`;
+  try {
+    try {
+      await admin.query(`${base} LC_COLLATE ${quoteLiteral(info.collate)} LC_CTYPE ${quoteLiteral(info.ctype)}`);
+    } catch (err) {
+      if (!/locale|collation|incompatible/i.test(String((err as Error).message))) throw err;
+      await admin.query(base);
+      warnings.push(`The source's locale (${info.collate}/${info.ctype}) is not available here; ${endpoint.database} uses the server's default locale.`);
+    }
+  } catch (err) {
+    throw new DbBackupError('E_RESTORE_FAILED', `Could not create the database ${describeEndpoint(endpoint)}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  return warnings;
+}

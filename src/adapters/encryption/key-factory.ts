@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import type { KeyEncryptionKey } from '../../application/ports/key-encryption-key.js';
+import { DbBackupError } from '../../domain/errors.js';
+import { AgeKey, KeyFileKey, PassphraseKey } from './key-encryption-keys.js';
+
+/** Builds key-encryption keys from what a user gives on the command line or in the config. */
+export class KeyFactory {
+  passphrase(passphrase: string, keyId?: string): KeyEncryptionKey {
+    return new PassphraseKey(passphrase, keyId);
+  }
+
+  keyFile(path: string): KeyEncryptionKey {
+    return new KeyFileKey(path);
+  }
+
+  /** An `age1…` recipient, or a file holding one. */
+  async recipient(value: string): Promise<KeyEncryptionKey> {
+    const text = value.startsWith('age1') ? value : readText(value, 'recipient file').trim().split('\n').find((l) => l.startsWith('age1')) ?? '';
+    return AgeKey.fromRecipient(text);
+  }
+
+  /** A file holding an `AGE-SECRET-KEY-1…` identity. */
+  async identity(path: string): Promise<KeyEncryptionKey> {
+    return AgeKey.fromIdentity(readText(path, 'identity file'));
+  }
+
+  generateAge(): Promise<{ identity: string; recipient: string }> {
+    return AgeKey.generate();
+  }
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DbBackupError('E_KEY', `Cannot read the ${what} ${path}: ${(err as Error).message}.`);
+  }
+}

@@ -1,0 +1,90 @@
+import { DbBackupError } from '../../../domain/errors.js';
+import { isTransientNetworkError, isTransientStatus } from '../../../infrastructure/retry.js';
+
+/** What an adapter extracted from its SDK's error (each SDK shapes errors differently). */
+export interface ServiceFailure {
+  /** HTTP status, when the service answered. */
+  status?: number;
+  /** The service's error code (`NoSuchBucket`, `ContainerNotFound`, …). */
+  code?: string;
+  /** The SDK said the request may be retried. */
+  transient?: boolean;
+}
+
+const MISSING_PLACE = new Set(['NoSuchBucket', 'ContainerNotFound', 'BucketNotFound']);
+
+/**
+ * Turns an SDK failure into a DbBackupError with a stable code and a message that says what to
+ * do. `details.retryable` tells RetryingBlobStore whether another try may help. The SDK's message
+ * is redacted: signed URLs and connection strings never reach a log.
+ */
+export function cloudError(err: unknown, failure: ServiceFailure, what: string, location: string, placeWord: string): unknown {
+  if (err instanceof DbBackupError) return err;
+  if (isAbort(err)) return err;
+  const status = failure.status;
+  const sdkMessage = redact(errorMessage(err));
+  const retryable = failure.transient === true || isTransientStatus(status) || (status === undefined && isTransientNetworkError(err));
+  const details: Record<string, unknown> = { location, retryable };
+  if (status !== undefined) details.status = status;
+  if (failure.code) details.serviceCode = failure.code;
+  const base = `Could not ${what} at ${location}`;
+  if (failure.code && MISSING_PLACE.has(failure.code)) {
+    return new DbBackupError('E_NOT_FOUND', `${base}: the ${placeWord} does not exist; create it first or check the URL.`, { cause: err, details });
+  }
+  if (status === 401 || status === 403) {
+    return new DbBackupError('E_AUTH', `${base}: access denied (${status}); check the credentials and their permissions.`, {
+      cause: err,
+      details,
+    });
+  }
+  if (status === undefined && hasCode(err, ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])) {
+    return new DbBackupError('E_CONN_REFUSED', `${base}: cannot reach the storage endpoint (${sdkMessage}); check the endpoint and network.`, {
+      cause: err,
+      details,
+    });
+  }
+  const hint = retryable ? ' The service or network failed; it was retried and may work later.' : '';
+  return new DbBackupError('E_STORAGE', `${base}: ${sdkMessage}${status ? ` (HTTP ${status})` : ''}.${hint}`, { cause: err, details });
+}
+
+/** True for an E_STORAGE/E_CONN_REFUSED error (or a raw network error) that another try may cure. */
+export function isRetryableStorageError(err: unknown): boolean {
+  if (err instanceof DbBackupError) return err.details.retryable === true;
+  if (isAbort(err)) return false;
+  return isTransientNetworkError(err);
+}
+
+export function checksumMismatch(location: string, key: string, how: string): DbBackupError {
+  return new DbBackupError(
+    'E_CHECKSUM',
+    `The stored copy of ${key} at ${location} does not match what was sent (${how}); the upload was discarded, run the backup again.`,
+    { details: { location, key } },
+  );
+}
+
+/** Strips query strings (SAS tokens, signatures) and key=value secrets from an SDK message. */
+export function redact(message: string): string {
+  return message
+    .replace(/(https?:\/\/[^\s?"'<>]+)\?[^\s"'<>]*/gi, '$1?…')
+    .replace(/\b(AccountKey|SharedAccessSignature|sig|Signature|X-Amz-Signature|X-Amz-Credential|access_token)=[^;&\s"']+/gi, '$1=…')
+    .slice(0, 500);
+}
+
+function errorMessage(err: unknown): string {
+  const message = (err as { message?: unknown })?.message;
+  if (typeof message === 'string' && message !== '') return message;
+  if (message !== undefined && message !== null) return JSON.stringify(message);
+  return err instanceof Error ? err.name : String(err);
+}
+
+function hasCode(err: unknown, codes: string[]): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && codes.includes(code)) return true;
+  }
+  return false;
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
+}

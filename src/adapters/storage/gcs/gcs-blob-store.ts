@@ -1,0 +1,227 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Bucket, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
+import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type RetryPolicy, retryPolicy } from '../../../infrastructure/retry.js';
+import { checksumMismatch, cloudError } from '../cloud/cloud-errors.js';
+import { guardDownload } from '../cloud/guarded-download.js';
+import { KeySpace } from '../cloud/key-space.js';
+
+export interface GcsBlobStoreOptions {
+  bucket: string;
+  prefix?: string;
+  /** JSON API endpoint, e.g. `http://127.0.0.1:4443` for a fake or a private endpoint. */
+  endpoint?: string;
+  /** Service-account key file; otherwise Application Default Credentials. */
+  keyFile?: string;
+  projectId?: string;
+  /** Resumable-upload chunk size (a multiple of 256 KiB); the SDK holds one chunk for retries. */
+  chunkSize?: number;
+  pageSize?: number;
+  /** A download with no byte for this long counts as broken (the SDK hangs on a cut connection). */
+  readIdleMs?: number;
+  /** Retry of each resumable chunk request (the SDK's own retry; the chunk is buffered). */
+  chunkRetry?: Partial<RetryPolicy>;
+}
+
+const QUANTUM = 256 * 1024;
+
+/**
+ * A repository in a Google Cloud Storage bucket. Uploads are resumable, sent in chunks of bounded
+ * size (one at a time: GCS resumable sessions are sequential); the SDK compares the MD5 it computed
+ * with the one the service stores, and deletes the object on a mismatch. Other requests make one
+ * try each: RetryingBlobStore retries them.
+ */
+export class GcsBlobStore implements BlobStore {
+  readonly location: string;
+  private readonly keys: KeySpace;
+  private readonly control: Bucket;
+  private readonly transfer: Bucket;
+  private readonly chunkSize: number;
+
+  constructor(private readonly options: GcsBlobStoreOptions) {
+    this.keys = new KeySpace(options.prefix ?? '');
+    this.location = `gs://${options.bucket}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
+    this.chunkSize = Math.max(1, Math.round((options.chunkSize ?? 16 << 20) / QUANTUM)) * QUANTUM;
+    const base: StorageOptions = {
+      ...(options.endpoint ? { apiEndpoint: options.endpoint.replace(/\/+$/, '') } : {}),
+      ...(options.keyFile ? { keyFilename: options.keyFile, useAuthWithCustomEndpoint: true } : {}),
+      ...(options.projectId ? { projectId: options.projectId } : {}),
+    };
+    const policy = retryPolicy(options.chunkRetry);
+    this.control = new Storage({ ...base, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(options.bucket);
+    this.transfer = new Storage({
+      ...base,
+      retryOptions: {
+        autoRetry: policy.attempts > 1,
+        maxRetries: policy.attempts - 1,
+        retryDelayMultiplier: 2,
+        // Seconds; the SDK's session-creation retry (async-retry) starts at 1 s and refuses a smaller cap.
+        maxRetryDelay: Math.max(1, policy.maxDelayMs / 1000),
+        totalTimeout: 3600,
+        // Re-sending a chunk of the same session is safe: the session, not the object, is written.
+        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+      },
+    }).bucket(options.bucket);
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
+    const file = this.transfer.file(this.keys.objectName(key));
+    const sink = file.createWriteStream({
+      resumable: true,
+      chunkSize: this.chunkSize,
+      validation: 'md5',
+      contentType: 'application/octet-stream',
+    });
+    const gate = new ProgressGate(2 * this.chunkSize);
+    sink.on('progress', (p: { bytesWritten?: number }) => gate.acknowledge(p.bytesWritten ?? 0));
+    try {
+      await pipeline(body, (source: AsyncIterable<Buffer>) => gate.pace(source), sink, options.signal ? { signal: options.signal } : {});
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      const code = (err as { code?: unknown }).code;
+      if (code === 'FILE_NO_UPLOAD' || code === 'FILE_NO_UPLOAD_DELETE') {
+        throw checksumMismatch(this.location, key, 'the MD5 the service computed differs from ours');
+      }
+      // Creating an object can only 404 when its bucket is missing.
+      throw this.fail(err, `upload ${key}`, codeOf(err) === 404);
+    } finally {
+      gate.release();
+    }
+    return { key, size: gate.bytes, modifiedAt: new Date() };
+  }
+
+  async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const file = this.control.file(this.keys.objectName(key));
+    const stream = file.createReadStream(range ? { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) } : { validation: 'md5' });
+    const onAbort = () => stream.destroy(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal?.removeEventListener('abort', onAbort));
+    let expectedBytes: number | undefined;
+    stream.once('response', (res: { headers?: Record<string, string | undefined> }) => {
+      const length = Number(res.headers?.['content-length']);
+      if (Number.isFinite(length) && !res.headers?.['content-encoding']?.includes('gzip')) expectedBytes = length;
+    });
+    // The request starts on the first read; wait for data (or the end) so a missing key rejects here.
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: unknown) => {
+          stream.off('readable', onReadable);
+          stream.off('error', done);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onReadable = () => done();
+        stream.once('readable', onReadable);
+        stream.once('error', done);
+      });
+    } catch (err) {
+      stream.destroy();
+      if (codeOf(err) === 404 && !isMissingBucket(err)) throw notFound(this.location, key);
+      throw this.fail(err, `read ${key}`);
+    }
+    return guardDownload(stream, {
+      ...(expectedBytes === undefined ? {} : { expectedBytes }),
+      idleMs: this.options.readIdleMs ?? 60_000,
+      location: this.location,
+      key,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo> {
+    let pageToken: string | undefined;
+    do {
+      signal?.throwIfAborted();
+      const [files, next] = await this.control
+        .getFiles({
+          prefix: this.keys.listPrefix(prefix),
+          autoPaginate: false,
+          maxResults: Math.min(1000, this.options.pageSize ?? 1000),
+          ...(pageToken ? { pageToken } : {}),
+        })
+        .catch((err: unknown) => {
+          throw this.fail(err, `list ${prefix || 'objects'}`);
+        });
+      for (const f of files) {
+        const key = this.keys.keyOf(f.name);
+        if (key !== undefined) yield { key, size: Number(f.metadata.size ?? 0), modifiedAt: new Date(String(f.metadata.updated ?? 0)) };
+      }
+      pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
+    } while (pageToken);
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const [meta] = await this.control.file(this.keys.objectName(key)).getMetadata();
+      return { key, size: Number(meta.size ?? 0), modifiedAt: new Date(String(meta.updated ?? 0)) };
+    } catch (err) {
+      if (codeOf(err) === 404 && !isMissingBucket(err)) return undefined;
+      throw this.fail(err, `stat ${key}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.control.file(this.keys.objectName(key)).delete({ ignoreNotFound: true });
+    } catch (err) {
+      throw this.fail(err, `delete ${key}`);
+    }
+  }
+
+  private fail(err: unknown, what: string, bucketMissing = isMissingBucket(err)): unknown {
+    const status = codeOf(err);
+    return cloudError(err, { status, code: bucketMissing ? 'BucketNotFound' : undefined }, what, this.location, 'bucket');
+  }
+}
+
+/**
+ * Backpressure for the SDK's resumable upload, whose writable acknowledges writes faster than it
+ * sends them (its buffer grows with the object). `pace` lets bytes through only while fewer than
+ * `window` bytes are ahead of what the upload reported sent ('progress' events).
+ */
+class ProgressGate {
+  bytes = 0;
+  private sent = 0;
+  private wake: (() => void) | undefined;
+  private released = false;
+
+  constructor(private readonly window: number) {}
+
+  acknowledge(bytesWritten: number): void {
+    this.sent = Math.max(this.sent, bytesWritten);
+    this.wake?.();
+  }
+
+  release(): void {
+    this.released = true;
+    this.wake?.();
+  }
+
+  async *pace(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      while (!this.released && this.bytes - this.sent > this.window) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+      }
+      this.bytes += chunk.length;
+      yield chunk;
+    }
+  }
+}
+
+/** The HTTP status of a GCS ApiError or gaxios error. */
+function codeOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; status?: unknown; response?: { status?: unknown } };
+  for (const v of [e?.code, e?.status, e?.response?.status]) if (typeof v === 'number') return v;
+  return undefined;
+}
+
+function isMissingBucket(err: unknown): boolean {
+  return codeOf(err) === 404 && /bucket/i.test(String((err as Error)?.message ?? '')) && !/object|No such object/i.test(String((err as Error)?.message));
+}
+
+function notFound(location: string, key: string): DbBackupError {
+  return new DbBackupError('E_NOT_FOUND', `${location}/${key} does not exist.`, { details: { key } });
+}

@@ -1,0 +1,93 @@
+import type { BackupKind } from '../../domain/backup-kind.js';
+import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
+import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import type { ScheduleTask } from '../../domain/schedule.js';
+import type { JobOutcome } from '../ports/schedule-job-runner.js';
+import type { RunBackup, RunBackupInput } from './run-backup.js';
+import type { VerifyBackup } from './verify-backup.js';
+
+/** A configured source as a scheduled task needs it (from the config, secrets resolved). */
+export interface ScheduledSource {
+  /** RunBackup's input for this source, less the kind. */
+  backup: Omit<RunBackupInput, 'kind' | 'dryRun'>;
+  /** The kind the source's backup policy names, if any. */
+  defaultKind?: BackupKind;
+  /** Its repositories, first = primary. */
+  repositories: string[];
+}
+
+export interface RunScheduledTaskDeps {
+  runBackup: RunBackup;
+  verifyBackup: VerifyBackup;
+  /** Resolves a source name; throws E_CONFIG when the config does not declare it. */
+  source: (name: string) => ScheduledSource;
+  /** Applies the source's retention policy to each of its repositories (without it, `prune` fails with E_UNSUPPORTED). */
+  prune?: (source: ScheduledSource, name: string, signal: AbortSignal) => Promise<void>;
+}
+
+/**
+ * One attempt of a scheduled task, inside a job worker: backup (the source's configured
+ * targets and policy), verify (the latest backup in each of its repositories) or prune.
+ * Never throws: the outcome carries the error code and message.
+ */
+export class RunScheduledTask {
+  constructor(private readonly deps: RunScheduledTaskDeps) {}
+
+  async execute(input: { task: ScheduleTask; source: string; kind?: BackupKind }, signal: AbortSignal): Promise<JobOutcome> {
+    try {
+      const source = this.deps.source(input.source);
+      if (source.repositories.length === 0) {
+        throw new DbBackupError('E_CONFIG', `Source "${input.source}" has no targets in the config (backups.${input.source}.targets); add some.`);
+      }
+      switch (input.task) {
+        case 'backup':
+          return await this.backup(source, input.kind ?? source.defaultKind ?? 'full', signal);
+        case 'verify':
+          return await this.verify(source, input.source, signal);
+        case 'prune':
+          if (!this.deps.prune) {
+            throw new DbBackupError('E_UNSUPPORTED', 'The prune (retention) task is not available here; disable this schedule.');
+          }
+          await this.deps.prune(source, input.source, signal);
+          return { outcome: 'success' };
+      }
+    } catch (err) {
+      return failure(err, signal);
+    }
+  }
+
+  private async backup(source: ScheduledSource, kind: BackupKind, signal: AbortSignal): Promise<JobOutcome> {
+    const result = await this.deps.runBackup.execute({ ...source.backup, kind }, signal);
+    const m = result.manifest;
+    return {
+      outcome: 'success',
+      backupId: m.id,
+      repository: result.repository,
+      kind: m.kind,
+      storedSize: result.archiveSize ?? totalStoredSize(m),
+      rawSize: totalRawSize(m),
+    };
+  }
+
+  private async verify(source: ScheduledSource, name: string, signal: AbortSignal): Promise<JobOutcome> {
+    let last: JobOutcome = { outcome: 'success' };
+    for (const repository of source.repositories) {
+      const r = await this.deps.verifyBackup.execute({ repository, backup: 'latest', source: name }, signal);
+      last = { outcome: 'success', backupId: r.manifest.id, repository: r.repository, kind: r.manifest.kind };
+    }
+    return last;
+  }
+}
+
+function failure(err: unknown, signal: AbortSignal): JobOutcome {
+  if (signal.aborted || isAbortError(err)) {
+    return { outcome: 'interrupted', error: { code: 'E_INTERRUPTED', message: 'The run was cancelled (the scheduler was stopping).' } };
+  }
+  if (isDbBackupError(err, 'E_PARTIAL')) {
+    const targets = (err.details.targets ?? []) as { ok: boolean; id?: string; repository: string }[];
+    const ok = targets.find((t) => t.ok);
+    return { outcome: 'partial', backupId: ok?.id, repository: ok?.repository, error: { code: err.code, message: err.message } };
+  }
+  if (isDbBackupError(err)) return { outcome: 'failure', error: { code: err.code, message: err.message } };
+  return { outcome: 'failure', error: { code: 'E_INTERNAL', message: `Unexpected error: ${(err as Error)?.message ?? String(err)}` } };
+}

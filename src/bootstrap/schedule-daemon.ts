@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Container } from 'inversify';
+import type { NotificationThrottle } from '../application/ports/notifier.js';
+import type { ScheduledSource } from '../application/use-cases/run-scheduled-task.js';
+import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
+import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
+import type { WorkerInput } from '../adapters/scheduler/worker-protocol.js';
+import type { ScheduleDefinition } from '../domain/schedule.js';
+import type { Settings } from '../infrastructure/config/settings.js';
+import { createLogger, type LogLevel } from '../infrastructure/logging.js';
+import { RotatingFile } from '../infrastructure/rotating-file.js';
+import type { RuntimeConfig } from './runtime-config.js';
+import { Tokens } from './tokens.js';
+
+/** The compiled job worker, beside this file in dist/bootstrap/. */
+const WORKER = fileURLToPath(new URL('./schedule-worker.js', import.meta.url));
+
+/** The config file's `schedules:` as definitions (origin 'config'). */
+export function configuredSchedules(settings: Settings): ScheduleDefinition[] {
+  return (settings.config.section.schedules ?? []).map((s) => ({
+    name: s.name,
+    cron: s.cron,
+    task: s.task,
+    source: s.source,
+    kind: s.type,
+    timezone: s.timezone,
+    catchUp: s['catch-up'],
+    enabled: s.enabled,
+    origin: 'config' as const,
+  }));
+}
+
+/** What a scheduled task needs of configured source `name` (throws E_CONFIG when it is not configured). */
+export function scheduledSource(settings: Settings, name: string): ScheduledSource {
+  const src = settings.source(name);
+  const urls = src.repositories.map((r) => r.url);
+  return {
+    backup: {
+      target: src.target,
+      repository: urls.length === 1 ? urls[0]! : urls,
+      source: name,
+      compression: { codec: settings.compression(undefined, name).value, level: settings.level(undefined, name).value },
+      tables: src.policy.tables,
+      excludeTables: src.policy['exclude-tables'],
+      parallel: settings.parallel(undefined, name).value,
+    },
+    defaultKind: src.policy.type,
+    repositories: urls,
+  };
+}
+
+/** The machine's zone, for schedules that name none. */
+export function localZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** Daemon logs: JSON lines on stdout (readable on a terminal) and in the rotating log file. */
+export function daemonLogger(runtime: RuntimeConfig, level: LogLevel, stream: NodeJS.WritableStream = process.stdout) {
+  return createLogger({
+    level,
+    json: runtime.json,
+    stream,
+    file: runtime.logFile ? new RotatingFile(runtime.logFile.path, runtime.logFile.rotation) : undefined,
+    fileLevel: runtime.logFile ? (level === 'debug' ? 'debug' : runtime.logFile.level) : undefined,
+  }).child({ module: 'scheduler' });
+}
+
+/** A daemon on this host is alive iff its process exists; elsewhere we cannot tell. */
+export function isAliveOnThisHost(daemon: { host: string; pid: number }): boolean | undefined {
+  if (daemon.host !== hostname()) return undefined;
+  try {
+    process.kill(daemon.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface DaemonFlags extends Partial<Omit<SchedulerOptions, 'owner' | 'host' | 'pid'>> {
+  logLevel: LogLevel;
+  /** Where the worker threads load their configuration from (the daemon's own flags). */
+  globals: { config?: string; profile?: string; dataDir?: string };
+  onRunFinished?: () => Promise<void>;
+}
+
+/** Builds the daemon: RunScheduler over the catalog's schedule store, jobs in bree worker threads. */
+export function buildScheduler(container: Container, runtime: RuntimeConfig, flags: DaemonFlags): RunScheduler {
+  const logger = daemonLogger(runtime, flags.logLevel);
+  const catalog = container.get(Tokens.Catalog);
+  const runner = new BreeJobRunner({
+    workerPath: WORKER,
+    context: { ...flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'],
+    logger,
+  });
+  const { logLevel: _l, globals: _g, onRunFinished, ...given } = flags;
+  const options = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<SchedulerOptions>;
+  const host = hostname();
+  return new RunScheduler(
+    {
+      store: container.get(Tokens.ScheduleStore),
+      configured: () => runtime.schedules ?? [],
+      defaultZone: localZone(),
+      clock: container.get(Tokens.Clock),
+      runner,
+      logger,
+      notifiers: container.get(Tokens.Notifiers),
+      throttle: typeof (catalog as Partial<NotificationThrottle>).claim === 'function' ? (catalog as unknown as NotificationThrottle) : undefined,
+      isAlive: isAliveOnThisHost,
+      onRunFinished,
+    },
+    { ...DEFAULT_SCHEDULER_OPTIONS, ...options, owner: `${host}:${process.pid}:${randomBytes(3).toString('hex')}`, host, pid: process.pid },
+  );
+}

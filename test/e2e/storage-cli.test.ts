@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AZURITE_KEY, type Azurite, startAzurite } from '../helpers/azurite.js';
+import { runCli } from '../helpers/cli.js';
+import { type GcsFake, startGcsFake } from '../helpers/gcs-fake.js';
+import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../helpers/s3-server.js';
+import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+
+// The built CLI (`npm run build` first) backs up to, lists, verifies and restores from each cloud
+// store, configured only through the environment as a user would.
+let dir: { path: string; cleanup(): Promise<void> };
+let s3: S3Server;
+let azurite: Azurite;
+let gcs: GcsFake;
+let env: NodeJS.ProcessEnv;
+let db: string;
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-cloud-e2e-');
+  [s3, azurite, gcs] = await Promise.all([startS3Server(['backups']), startAzurite(), startGcsFake()]);
+  gcs.createBucket('backups');
+  await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('backups').create();
+  db = join(dir.path, 'app.db');
+  createNastyDatabase(db);
+  env = {
+    DBBACKUP_DATA_DIR: join(dir.path, 'data'),
+    DBBACKUP_S3_ENDPOINT: s3.endpoint,
+    DBBACKUP_S3_CHECKSUM: 'WHEN_REQUIRED',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    DBBACKUP_AZURE_ENDPOINT: azurite.endpoint,
+    AZURE_STORAGE_KEY: AZURITE_KEY,
+    DBBACKUP_GCS_ENDPOINT: gcs.endpoint,
+    // No AWS profile/IMDS look-ups from this machine.
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: join(dir.path, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'no-aws-credentials'),
+  };
+});
+
+afterAll(async () => {
+  await Promise.allSettled([s3?.stop(), azurite?.stop(), gcs?.stop()]);
+  await dir?.cleanup();
+});
+
+const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
+
+describe.each([
+  ['s3', 's3://backups/prod/app'],
+  ['azure', 'azure://devstoreaccount1/backups/prod/app'],
+  ['gcs', 'gs://backups/prod/app'],
+])('dbbackup CLI with a %s repository', (name, url) => {
+  it('backup → list → verify → restore gives an identical database; prune keeps the newest', async () => {
+    const b = await cli('backup', '--db', 'sqlite', '--file', db, '--out', url, '--json');
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    const { id } = JSON.parse(b.stdout) as { id: string };
+
+    const list = await cli('list', '--from', url, '--json');
+    expect(list.code).toBe(0);
+    const backups = (JSON.parse(list.stdout) as { backups: { id: string; status: string }[] }).backups;
+    expect(backups).toEqual([expect.objectContaining({ id, status: 'complete' })]);
+
+    const v = await cli('verify', '--from', url, id);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain('intact');
+
+    const restored = join(dir.path, `restored-${name}.db`);
+    const r = await cli('restore', '--from', url, '--backup', 'latest', '--db', 'sqlite', '--file', restored);
+    expect(r.code).toBe(0);
+    expect(schemaOf(restored)).toEqual(schemaOf(db));
+    expect(contentHashes(restored)).toEqual(contentHashes(db));
+
+    const second = await cli('backup', '--db', 'sqlite', '--file', db, '--out', url, '--json');
+    expect(second.code).toBe(0);
+    const newer = (JSON.parse(second.stdout) as { id: string }).id;
+    const p = await cli('prune', '--from', url, '--keep-last', '1');
+    expect(p.code).toBe(0);
+    const after = await cli('list', '--from', url, '--json');
+    expect((JSON.parse(after.stdout) as { backups: { id: string }[] }).backups.map((x) => x.id)).toEqual([newer]);
+  });
+});
+
+describe('cloud repository errors', () => {
+  it('names a missing bucket clearly and exits non-zero, without secrets', async () => {
+    const r = await cli('backup', '--db', 'sqlite', '--file', db, '--out', 's3://no-such-bucket/x');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/bucket does not exist/);
+    expect(r.stderr).not.toContain(S3RVER_CREDENTIALS.secretAccessKey + '/');
+    const az = await cli('list', '--from', 'azure://devstoreaccount1/missing-container/x');
+    expect(az.code).not.toBe(0);
+    expect(az.stderr + az.stdout).not.toContain(AZURITE_KEY);
+  });
+});

@@ -1,0 +1,137 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from './free-port.js';
+
+/**
+ * A throwaway PostgreSQL 15 server for tests (TESTING.md): initdb into a short temp dir, postgres
+ * on a free port of 127.0.0.1 with its socket in that dir, trust auth for user `postgres`.
+ * initdb/postgres refuse root, so they run with the uid/gid of the `postgres` OS user.
+ * `stop()` shuts it down (fast) and removes everything. Fails (never skips) when not installed.
+ */
+export interface PostgresServer {
+  readonly dir: string;
+  readonly port: number;
+  /** `postgres://postgres@127.0.0.1:PORT/db` */
+  url(database?: string): string;
+  /** A connected superuser client; the caller ends it. */
+  connect(database?: string): Promise<pg.Client>;
+  /** Runs SQL (several statements allowed) on a short-lived connection; returns the last result's rows. */
+  query<T = Record<string, unknown>>(sql: string, values?: unknown[], database?: string): Promise<T[]>;
+  /** Runs a binary from the server's bin dir (pg_dump, psql …) and returns stdout. */
+  bin(name: string, args: string[]): string;
+  stop(): Promise<void>;
+}
+
+export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export async function startPostgres(extraArgs: string[] = []): Promise<PostgresServer> {
+  const dir = await mkdtemp('/tmp/pg-');
+  const ids = postgresIds();
+  await chown(dir, ids.uid, ids.gid);
+  const data = join(dir, 'data');
+  try {
+    await run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const child = spawn(
+      join(PG_BIN, 'postgres'),
+      [
+        '-D', data, '-p', String(port), '-k', dir,
+        '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+        '-c', 'wal_level=logical', '-c', 'max_replication_slots=10', '-c', 'max_wal_senders=10', '-c', 'max_connections=60',
+        ...extraArgs,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], uid: ids.uid, gid: ids.gid },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    if (await waitReady(child, port)) return server(dir, port, child);
+    if (attempt < 3 && /could not bind|already in use/i.test(stderr)) continue;
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`postgres did not start:\n${stderr}`);
+  }
+}
+
+function server(dir: string, port: number, child: ChildProcess): PostgresServer {
+  const connect = async (database = 'postgres') => {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database });
+    await client.connect();
+    return client;
+  };
+  return {
+    dir,
+    port,
+    url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    connect,
+    async query<T>(sql: string, values?: unknown[], database?: string) {
+      const client = await connect(database);
+      try {
+        const result = (await client.query(sql, values)) as unknown as pg.QueryResult | pg.QueryResult[];
+        const last = Array.isArray(result) ? result[result.length - 1]! : result;
+        return last.rows as T[];
+      } finally {
+        await client.end();
+      }
+    },
+    bin(name, args) {
+      return execFileSync(join(PG_BIN, name), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', ...args], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 30,
+      });
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function postgresIds(): { uid: number; gid: number } {
+  if (userInfo().uid !== 0) return { uid: userInfo().uid, gid: userInfo().gid };
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+async function waitReady(child: ChildProcess, port: number): Promise<boolean> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) return false;
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch {
+      await client.end().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill('SIGKILL');
+  return false;
+}
+
+function run(cmd: string, args: string[], ids: { uid: number; gid: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], uid: ids.uid, gid: ids.gid, cwd: '/tmp' });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+    child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+    child.on('error', (err) => reject(new Error(`${cmd} could not run (is postgresql-15 installed?): ${err.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}:\n${out}`))));
+  });
+}

@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** s3rver's built-in account. */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface S3Server {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+// s3rver runs in its own process because its list continuation tokens use DES, which needs
+// --openssl-legacy-provider: a flag OpenSSL reads only at process start.
+const SCRIPT = `
+const { createRequire } = require('node:module');
+const S3rver = createRequire(process.cwd() + '/')('s3rver');
+const [directory, buckets] = [process.argv[1], process.argv[2].split(',').filter(Boolean)];
+const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory,
+  configureBuckets: buckets.map((name) => ({ name })) });
+server.run().then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'),
+  (err) => { console.error(err); process.exit(1); });
+process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+`;
+
+/** Starts s3rver on a free port with a temp directory and the given buckets; `stop()` removes both. */
+export async function startS3Server(buckets: string[] = ['test-bucket']): Promise<S3Server> {
+  const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SCRIPT, dir, buckets.join(',')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const port = await readyPort(child, (line) => (JSON.parse(line) as { port: number }).port);
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with what `parse` makes of the first stdout line that parses, or rejects if the child dies. */
+export function readyPort(child: ChildProcess, parse: (line: string) => number | undefined, timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`server did not start in ${timeoutMs} ms: ${err.slice(-2000)}`)), timeoutMs);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(e);
+    };
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split('\n')) {
+        let port: number | undefined;
+        try {
+          port = parse(line);
+        } catch {
+          port = undefined;
+        }
+        if (port) {
+          clearTimeout(timer);
+          child.stdout?.removeAllListeners('data');
+          child.stdout?.resume();
+          resolve(port);
+          return;
+        }
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`server exited with ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,180 @@
+import { join } from 'node:path';
+import { ContainerModule } from 'inversify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
+import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
+import { type AppServices, appServices, buildContainer } from '../../../src/bootstrap/container.js';
+import { Tokens } from '../../../src/bootstrap/tokens.js';
+import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { tempDir } from '../../helpers/temp.js';
+import { SCHEMA_SQL, createDatabase, tableHashes } from './fixtures.js';
+
+let server: PostgresServer;
+let dir: { path: string; cleanup(): Promise<void> };
+let app: AppServices;
+let repository: string;
+const signal = () => new AbortController().signal;
+const pgTarget = (database: string) => ({ engine: 'postgres' as const, host: '127.0.0.1', port: server.port, user: 'postgres', database });
+
+beforeAll(async () => {
+  [server, dir] = await Promise.all([startPostgres(), tempDir('dbb-pgsel-')]);
+  // Tiny parts, so that splitting a table into several parts is exercised too.
+  const small = new ContainerModule(({ rebind }) => void rebind(Tokens.Connectors).toConstantValue(new MapConnectorRegistry([new PostgresConnector({ partSize: 64 << 10 })])));
+  app = appServices(buildContainer({ dataDir: join(dir.path, 'data'), logLevel: 'error', json: false, progress: false, toolVersion: 'test' }, [small]));
+  await createDatabase(server, 'shop', SCHEMA_SQL);
+  await server.query(`CREATE TABLE public.bulk (id int PRIMARY KEY, v text); INSERT INTO public.bulk SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 5000) i;`, [], 'shop');
+  repository = join(dir.path, 'repo');
+  await app.runBackup.execute({ target: pgTarget('shop'), repository, kind: 'full', compression: { codec: 'zstd' }, parallel: 2 }, signal());
+});
+
+afterAll(async () => {
+  app?.close();
+  await server?.stop();
+  await dir?.cleanup();
+});
+
+const restore = (database: string, extra: { tables?: string[]; clean?: boolean; dryRun?: boolean; options?: object } = {}) =>
+  app.restoreBackup.execute(
+    { repository, backup: 'latest', target: pgTarget(database), clean: extra.clean ?? false, tables: extra.tables, dryRun: extra.dryRun, options: { create: true, parallel: 2, ...extra.options } },
+    signal(),
+  );
+
+const relations = async (database: string) =>
+  (await server.query<{ r: string }>(`SELECT format('%s.%s', n.nspname, c.relname) AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1`, [], database)).map((x) => x.r);
+
+describe('PostgreSQL selective and guarded restore', () => {
+  it('splits large tables into parts of bounded size', async () => {
+    const { manifest } = await restore('unused_plan', { dryRun: true });
+    const bulkParts = manifest.parts.filter((p) => p.object === 'public.bulk');
+    expect(bulkParts.length).toBeGreaterThan(2);
+    for (const p of bulkParts) expect(p.rawSize).toBeLessThan((64 << 10) + 200);
+    expect(manifest.objects.find((o) => o.name === 'public.bulk')?.rows).toBe(5000);
+  });
+
+  it('--dry-run prints the plan and touches nothing', async () => {
+    const r = await restore('dry_target', { dryRun: true });
+    expect(r.dryRun).toBe(true);
+    expect(r.plan.targetExists).toBe(false);
+    expect(r.plan.items.map((i) => i.object)).toEqual(expect.arrayContaining(['app.customers', 'app.orders', 'public.bulk']));
+    expect(await server.query(`SELECT 1 FROM pg_database WHERE datname = 'dry_target'`)).toEqual([]);
+  });
+
+  it('restores chosen tables with the types, sequences and functions they need, not the rest', async () => {
+    const r = await restore('only_customers', { tables: ['app.customers', 'measurements'] });
+    expect(r.outcome?.objects).toEqual(expect.arrayContaining(['app.customers', 'app.measurements', 'app.m2024', 'app.m_other']));
+    const rels = await relations('only_customers');
+    expect(rels).toEqual(expect.arrayContaining(['app.customers', 'app.customers_id_seq', 'app.m2024']));
+    expect(rels).not.toContain('app.orders');
+    expect(rels).not.toContain('public.bulk');
+    const src = await tableHashes(server, 'shop');
+    const got = await tableHashes(server, 'only_customers');
+    expect(got['app.customers']).toEqual(src['app.customers']);
+    expect(got['app.m2024']).toEqual(src['app.m2024']);
+    // The identity sequence continues where the source was.
+    const [row] = await server.query<{ id: number }>(`INSERT INTO app.customers (email, name) VALUES ('z@z', 'zed') RETURNING id`, [], 'only_customers');
+    expect(row!.id).toBe(13);
+  });
+
+  it('restores whole schemas with --schemas and leaves out --exclude-tables', async () => {
+    await restore('only_app', { options: { schemas: ['app'], excludeTables: ['app.scratch'] } });
+    const rels = await relations('only_app');
+    expect(rels).toEqual(expect.arrayContaining(['app.orders', 'app.totals', 'app.log']));
+    expect(rels).not.toContain('app.scratch');
+    expect(rels).not.toContain('public.bulk');
+  });
+
+  it('refuses a non-empty target unless --clean, then replaces what the backup holds', async () => {
+    await server.query('CREATE DATABASE occupied');
+    await server.query(`CREATE TABLE public.bulk (x int); INSERT INTO public.bulk VALUES (1); CREATE TABLE public.keepme (y int);`, [], 'occupied');
+    await expect(restore('occupied')).rejects.toMatchObject({ code: 'E_TARGET_EXISTS' });
+    expect(await relations('occupied')).toEqual(['public.bulk', 'public.keepme']);
+    await restore('occupied', { clean: true });
+    const got = await tableHashes(server, 'occupied');
+    const src = await tableHashes(server, 'shop');
+    for (const [t, v] of Object.entries(src)) expect(got[t], t).toEqual(v);
+    expect(await relations('occupied')).toContain('public.keepme');
+  });
+
+  it('a failure mid-restore says exactly what was and was not restored', async () => {
+    await server.query('CREATE DATABASE sabotaged');
+    await server.query(
+      `CREATE SCHEMA trap;
+       CREATE FUNCTION trap.no_index() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'indexes are forbidden here'; END$$;
+       CREATE EVENT TRIGGER no_index ON ddl_command_start WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION trap.no_index();`,
+      [],
+      'sabotaged',
+    );
+    const err = await restore('sabotaged', { clean: true, options: { parallel: 1 } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_RESTORE_FAILED' });
+    const e = err as { message: string; details: Record<string, string[]> };
+    expect(e.message).toMatch(/failed at index .*indexes are forbidden here/);
+    expect(e.message).toMatch(/data of 10 of 10 tables/);
+    expect(e.message).toMatch(/Not built: .*index/);
+    expect(e.details.tablesRestored).toContain('app.customers');
+    expect(e.details.postDataNotBuilt.length).toBeGreaterThan(0);
+  });
+
+  it('backs up only chosen tables (plus what they need) with --tables, and all but some with --exclude-tables', async () => {
+    const repo2 = join(dir.path, 'repo-filtered');
+    const { manifest } = await app.runBackup.execute(
+      { target: pgTarget('shop'), repository: repo2, kind: 'full', compression: { codec: 'gzip' }, parallel: 1, tables: ['app.orders'] },
+      signal(),
+    );
+    const names = manifest.objects.map((o) => o.name);
+    expect(names).toContain('app.orders');
+    expect(names).not.toContain('public.bulk');
+    const repo3 = join(dir.path, 'repo-excluded');
+    const ex = await app.runBackup.execute(
+      { target: pgTarget('shop'), repository: repo3, kind: 'full', compression: { codec: 'none' }, parallel: 2, excludeTables: ['public.bulk', 'app.customers'] },
+      signal(),
+    );
+    const exNames = ex.manifest.objects.map((o) => o.name);
+    expect(exNames).not.toContain('public.bulk');
+    expect(exNames).not.toContain('app.happy'); // a view over an excluded table goes too
+    expect(ex.manifest.warnings.join('\n')).toMatch(/app\.happy left out/);
+    await expect(
+      app.runBackup.execute({ target: pgTarget('shop'), repository: repo3, kind: 'full', compression: { codec: 'none' }, parallel: 1, tables: ['nope'] }, signal()),
+    ).rejects.toMatchObject({ code: 'E_USAGE' });
+  });
+
+  it('backup --dry-run lists what would be backed up, with estimated rows', async () => {
+    const r = await app.runBackup.execute(
+      { target: pgTarget('shop'), repository: join(dir.path, 'never'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1, dryRun: true, excludeTables: ['app.log'] },
+      signal(),
+    );
+    expect(r.dryRun).toBe(true);
+    const bulk = r.manifest.objects.find((o) => o.name === 'public.bulk');
+    expect(bulk).toMatchObject({ type: 'table' });
+    expect(bulk!.rawBytes).toBeGreaterThan(0);
+    expect(r.manifest.objects.find((o) => o.name === 'app.measurements')?.type).toBe('partitioned table');
+    expect(r.manifest.objects.map((o) => o.name)).not.toContain('app.log');
+  });
+
+  it('lists objects it cannot reproduce as warnings', async () => {
+    await server.query('CREATE DATABASE odd');
+    await server.query(
+      `CREATE FUNCTION public.eq3(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2';
+       CREATE OPERATOR public.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = public.eq3);
+       CREATE TABLE public.t (a int);`,
+      [],
+      'odd',
+    );
+    const { manifest } = await app.runBackup.execute(
+      { target: pgTarget('odd'), repository: join(dir.path, 'repo-odd'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 },
+      signal(),
+    );
+    expect(manifest.warnings).toEqual(['1 operator not backed up: dbbackup cannot reproduce this kind yet.']);
+  });
+
+  it('maps connection failures to E_CONN_REFUSED and missing databases to E_NOT_FOUND', async () => {
+    const dead = { engine: 'postgres' as const, host: '127.0.0.1', port: 1, user: 'postgres', database: 'x' };
+    await expect(
+      app.runBackup.execute({ target: dead, repository: join(dir.path, 'r'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 }, signal()),
+    ).rejects.toMatchObject({ code: 'E_CONN_REFUSED' });
+    await expect(
+      app.runBackup.execute({ target: pgTarget('missing_db'), repository: join(dir.path, 'r'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 }, signal()),
+    ).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(restore('missing_too', { options: { create: false } })).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
+import { RunScheduledTask, type ScheduledSource } from '../../../src/application/use-cases/run-scheduled-task.js';
+import { VerifyBackup } from '../../../src/application/use-cases/verify-backup.js';
+import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
+import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
+import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
+import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
+import { renderMetrics } from '../../../src/adapters/scheduler/prometheus-metrics.js';
+import { DbBackupError } from '../../../src/domain/errors.js';
+import { NullProgress } from '../../../src/infrastructure/progress.js';
+import { FakeConnector, fixedClock, MemoryCatalog, MemoryOpener, silentLogger } from '../../helpers/fakes.js';
+import { MemoryBlobStore } from '../../helpers/memory-blob-store.js';
+
+function setup() {
+  const store = new MemoryBlobStore();
+  const connector = new FakeConnector({ users: ['1\talice'] });
+  const deps = {
+    connectors: new MapConnectorRegistry([connector]),
+    opener: new MemoryOpener(store),
+    codecs: new MapCodecRegistry([new ZstdCodec(), new NoneCodec()]),
+    catalog: new MemoryCatalog(),
+    clock: fixedClock(),
+    logger: silentLogger,
+    progress: new NullProgress(),
+  };
+  const source: ScheduledSource = {
+    backup: { target: { engine: 'postgres', database: 'app' }, repository: 'mem', source: 'app', compression: { codec: 'zstd' }, parallel: 1 },
+    defaultKind: 'full',
+    repositories: ['mem'],
+  };
+  const sources = (name: string) => {
+    if (name !== 'app') throw new DbBackupError('E_CONFIG', `No source "${name}"`);
+    return source;
+  };
+  const task = new RunScheduledTask({ runBackup: new RunBackup({ ...deps, toolVersion: 't' }), verifyBackup: new VerifyBackup(deps), source: sources });
+  return { task, connector };
+}
+
+const signal = () => new AbortController().signal;
+
+describe('RunScheduledTask (one attempt, inside a job worker)', () => {
+  it('backs up a configured source and then verifies its latest backup', async () => {
+    const { task } = setup();
+    const backup = await task.execute({ task: 'backup', source: 'app' }, signal());
+    expect(backup).toMatchObject({ outcome: 'success', kind: 'full', repository: 'memory://test' });
+    expect(backup.backupId).toMatch(/-full-/);
+    expect(backup.storedSize).toBeGreaterThan(0);
+    expect(await task.execute({ task: 'verify', source: 'app' }, signal())).toMatchObject({ outcome: 'success', backupId: backup.backupId });
+  });
+
+  it('never throws: failures, unknown sources, prune without retention and cancellation become outcomes', async () => {
+    const { task, connector } = setup();
+    connector.failOn = 'users';
+    expect(await task.execute({ task: 'backup', source: 'app' }, signal())).toMatchObject({ outcome: 'failure', error: { code: 'E_BACKUP_FAILED' } });
+    expect(await task.execute({ task: 'backup', source: 'nope' }, signal())).toMatchObject({ outcome: 'failure', error: { code: 'E_CONFIG' } });
+    expect(await task.execute({ task: 'prune', source: 'app' }, signal())).toMatchObject({ outcome: 'failure', error: { code: 'E_UNSUPPORTED' } });
+    const c = new AbortController();
+    c.abort();
+    expect(await task.execute({ task: 'backup', source: 'app' }, c.signal)).toMatchObject({ outcome: 'interrupted', error: { code: 'E_INTERRUPTED' } });
+  });
+});
+
+describe('Prometheus metrics of the scheduler state', () => {
+  it('renders gauges per schedule and counters per outcome, with escaped labels', () => {
+    const at = new Date('2026-11-25T10:00:00Z');
+    const text = renderMetrics({
+      at,
+      daemons: [{ owner: 'h:1:a', host: 'h', pid: 1, startedAt: at, heartbeatAt: at }],
+      schedules: [
+        {
+          name: 'main "nightly"',
+          origin: 'config',
+          cron: '0 2 * * *',
+          timezone: 'UTC',
+          task: 'backup',
+          source: 'main',
+          catchUp: 'once',
+          enabled: true,
+          nextRun: new Date('2026-11-26T02:00:00Z'),
+          lastSuccessAt: at,
+          consecutiveFailures: 2,
+          lastRun: { id: 3, schedule: 'x', task: 'backup', source: 'main', trigger: 'schedule', owner: 'o', startedAt: at, outcome: 'failure', attempts: 3, durationMs: 1500 },
+          lastSuccess: { id: 1, schedule: 'x', task: 'backup', source: 'main', trigger: 'schedule', owner: 'o', startedAt: at, outcome: 'success', attempts: 1, storedSize: 4096 },
+        },
+      ],
+      counts: [{ schedule: 'main "nightly"', outcome: 'failure', count: 2 }],
+      problems: [],
+    });
+    const labels = '{schedule="main \\"nightly\\"",task="backup",source="main"}';
+    expect(text).toContain(`dbbackup_schedule_last_success_timestamp_seconds${labels} ${at.getTime() / 1000}\n`);
+    expect(text).toContain(`dbbackup_schedule_last_run_duration_seconds${labels} 1.5\n`);
+    expect(text).toContain(`dbbackup_schedule_last_backup_size_bytes${labels} 4096\n`);
+    expect(text).toContain(`dbbackup_schedule_consecutive_failures${labels} 2\n`);
+    expect(text).toContain('dbbackup_schedule_runs_total{schedule="main \\"nightly\\"",outcome="failure"} 2\n');
+    expect(text).toContain('# TYPE dbbackup_schedule_runs_total counter\n');
+    expect(text).toContain('dbbackup_scheduler_daemons 1\n');
+  });
+});
