@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../helpers/s3-server.js';
 import { contentHashes, createNastyDatabase } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -15,7 +16,11 @@ beforeAll(async () => {
   db = join(dir.path, 'app.db');
   createNastyDatabase(db, { bigText: 200_000 });
 });
-afterAll(() => dir.cleanup());
+let s3: S3Server | undefined;
+afterAll(async () => {
+  await s3?.stop();
+  await dir.cleanup();
+});
 
 const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
 const idOf = (stdout: string) => (JSON.parse(stdout) as { id: string }).id;
@@ -57,6 +62,36 @@ describe('encrypted backups', () => {
     expect(v.code, v.stderr).toBe(0);
     const list = await cli('key', 'list', '--from', 'repo', '--json');
     expect((JSON.parse(list.stdout) as { keys: { active: boolean }[] }).keys.filter((k) => k.active)).toHaveLength(1);
+  });
+
+  it('works the same against S3 (s3rver): encrypted backup, rotation, restore of both', async () => {
+    s3 = await startS3Server(['enc']);
+    const s3env = {
+      ...env,
+      DBBACKUP_S3_ENDPOINT: s3.endpoint,
+      DBBACKUP_S3_CHECKSUM: 'WHEN_REQUIRED',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: join(dir.path, 'no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'no-aws-credentials'),
+    };
+    const run = (...args: string[]) => runCli(args, { env: s3env, cwd: dir.path });
+    const repo = 's3://enc/prod';
+    const b1 = await run('backup', '--file', db, '--out', repo, '--encrypt', '--key-file', 'new.key', '--json');
+    expect(b1.code, b1.stderr).toBe(0);
+    expect((await run('key', 'generate', '--key-file', 's3-next.key')).code).toBe(0);
+    expect((await run('key', 'rotate', '--from', repo, '--key-file', 's3-next.key')).code).toBe(0);
+    const b2 = await run('backup', '--file', db, '--out', repo, '--encrypt', '--key-file', 's3-next.key', '--json');
+    expect(b2.code, b2.stderr).toBe(0);
+    for (const [id, key, name] of [[idOf(b1.stdout), 'new.key', 's3-before.db'], [idOf(b2.stdout), 's3-next.key', 's3-after.db']] as const) {
+      const r = await run('restore', '--from', repo, '--backup', id, '--database', name, '--key-file', key);
+      expect(r.code, r.stderr).toBe(0);
+      expect(contentHashes(join(dir.path, name))).toEqual(contentHashes(db));
+    }
+    const wrong = await run('restore', '--from', repo, '--backup', idOf(b2.stdout), '--database', 'no.db', '--key-file', 'new.key');
+    expect(wrong.code).toBe(4);
   });
 
   it('exits 4 with a clear message for a wrong, missing or public-only key, and writes nothing', async () => {

@@ -1,0 +1,44 @@
+import type { ConnectionTarget, DatabaseConnector, DatabaseSession } from '../../application/ports/database-connector.js';
+import { isDbBackupError } from '../../domain/errors.js';
+import { type RetryPolicy, withRetry } from '../../infrastructure/retry.js';
+
+/**
+ * Retries opening a session (connect + test) while the server refuses or drops connections — a
+ * database restarting, a failover, a pooler at its limit — with exponential backoff and jitter.
+ * Wrong passwords, missing databases and usage errors fail at once. One wrapper for every engine.
+ */
+export class RetryingConnector implements DatabaseConnector {
+  constructor(
+    private readonly inner: DatabaseConnector,
+    private readonly policy: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 400, maxDelayMs: 4000 },
+  ) {}
+
+  get engine() {
+    return this.inner.engine;
+  }
+
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  defaultSourceName(target: ConnectionTarget): string {
+    return this.inner.defaultSourceName(target);
+  }
+
+  async connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession> {
+    return withRetry(
+      async () => {
+        const session = await this.inner.connect(target, purpose);
+        if (purpose === 'restore') return session;
+        try {
+          await session.test();
+          return session;
+        } catch (err) {
+          await session.close().catch(() => undefined);
+          throw err;
+        }
+      },
+      { policy: this.policy, retryable: (err) => isDbBackupError(err, 'E_CONN_REFUSED') },
+    );
+  }
+}

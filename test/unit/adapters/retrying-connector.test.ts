@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import type { DatabaseConnector, DatabaseSession } from '../../../src/application/ports/database-connector.js';
+import { RetryingConnector } from '../../../src/adapters/connectors/retrying-connector.js';
+import { DbBackupError } from '../../../src/domain/errors.js';
+
+function flaky(failures: DbBackupError[]): DatabaseConnector & { attempts: number } {
+  const c = {
+    attempts: 0,
+    engine: 'postgres' as const,
+    capabilities: { incremental: false, pointInTime: false, selectiveRestore: true, atomicRestore: false },
+    defaultSourceName: () => 'x',
+    async connect(): Promise<DatabaseSession> {
+      c.attempts++;
+      const failure = failures.shift();
+      return {
+        test: async () => {
+          if (failure) throw failure;
+        },
+        close: async () => {},
+      } as unknown as DatabaseSession;
+    },
+  };
+  return c;
+}
+
+describe('RetryingConnector', () => {
+  const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
+  it('retries refused connections, then succeeds', async () => {
+    const inner = flaky([new DbBackupError('E_CONN_REFUSED', 'down'), new DbBackupError('E_CONN_REFUSED', 'down')]);
+    await new RetryingConnector(inner, policy).connect({ engine: 'postgres' }, 'backup');
+    expect(inner.attempts).toBe(3);
+  });
+  it('gives up after its attempts with the last error, and never retries a wrong password', async () => {
+    const down = flaky([1, 2, 3, 4].map(() => new DbBackupError('E_CONN_REFUSED', 'down')));
+    await expect(new RetryingConnector(down, policy).connect({ engine: 'postgres' }, 'backup')).rejects.toMatchObject({ code: 'E_CONN_REFUSED' });
+    expect(down.attempts).toBe(3);
+    const auth = flaky([new DbBackupError('E_AUTH', 'bad password')]);
+    await expect(new RetryingConnector(auth, policy).connect({ engine: 'postgres' }, 'backup')).rejects.toMatchObject({ code: 'E_AUTH' });
+    expect(auth.attempts).toBe(1);
+  });
+});
