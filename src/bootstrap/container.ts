@@ -5,6 +5,7 @@ import { PruneBackups } from '../application/use-cases/prune-backups.js';
 import { RestoreBackup } from '../application/use-cases/restore-backup.js';
 import { RunBackup } from '../application/use-cases/run-backup.js';
 import { CheckConnections } from '../application/use-cases/check-connections.js';
+import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
@@ -104,6 +105,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
     bind(ManageKeys)
       .toResolvedValue((opener, clock, logger) => new ManageKeys({ opener, clock, logger }), [Tokens.RepositoryOpener, Tokens.Clock, Tokens.Logger])
       .inSingletonScope();
+    bind(StorageUsage)
+      .toResolvedValue((catalog, clock) => new StorageUsage({ catalog, clock }), [Tokens.Catalog, Tokens.Clock])
+      .inSingletonScope();
     bind(CheckConnections)
       .toResolvedValue((connectors, opener) => new CheckConnections({ connectors, opener }), [Tokens.Connectors, Tokens.RepositoryOpener])
       .inSingletonScope();
@@ -171,6 +175,7 @@ export interface AppServices {
   pinBackup: PinBackup;
   sendTestNotification: SendTestNotification;
   checkConnections: CheckConnections;
+  storageUsage: StorageUsage;
   manageKeys: ManageKeys;
   keys: KeyFactory;
   manageSchedules: ManageSchedules;
@@ -187,6 +192,7 @@ export function appServices(container: Container): AppServices {
     pinBackup: container.get(PinBackup),
     sendTestNotification: container.get(SendTestNotification),
     checkConnections: container.get(CheckConnections),
+    storageUsage: container.get(StorageUsage),
     manageKeys: container.get(ManageKeys),
     keys: new KeyFactory(),
     manageSchedules: container.get(ManageSchedules),

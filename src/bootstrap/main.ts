@@ -7,6 +7,7 @@ import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
 import { ListCommand } from '../adapters/cli/list.js';
+import { StorageUsageCommand } from '../adapters/cli/storage-usage.js';
 import { PinCommand, UnpinCommand } from '../adapters/cli/pin.js';
 import { PruneCommand } from '../adapters/cli/prune.js';
 import { NotifyTestCommand } from '../adapters/cli/notify.js';
@@ -55,6 +56,7 @@ export const commands = [
   ScheduleStatusCommand,
   ScheduleHistoryCommand,
   ScheduleSystemdUnitCommand,
+  StorageUsageCommand,
   KeyGenerateCommand,
   KeyListCommand,
   KeyRotateCommand,

@@ -198,6 +198,17 @@ describe('dbbackup CLI with SQLite', () => {
     expect(files.filter((f) => String(f).includes('main.0.sqlite') || String(f).endsWith('manifest.json'))).toEqual([]);
   });
 
+  it('storage usage sums what the catalog knows, and rereads one repository with --target', async () => {
+    const r = await cli('storage', 'usage', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const usage = JSON.parse(r.stdout) as { totalBytes: number; groups: { source: string; bytes: number; objects: number }[]; largest: unknown[] };
+    expect(usage.totalBytes).toBe(usage.groups.reduce((n, g) => n + g.bytes, 0));
+    expect(usage.groups.find((g) => g.source === 'app')!.objects).toBeGreaterThanOrEqual(3);
+    const one = await cli('storage', 'usage', '--target', 'backups', '--json');
+    const oneUsage = JSON.parse(one.stdout) as { groups: { repository: string }[] };
+    expect(oneUsage.groups.map((g) => g.repository)).toEqual([join(dir.path, 'backups')]);
+  });
+
   it('has --help with examples for every command, and exit 2 for bad usage', async () => {
     for (const command of ['backup', 'restore', 'list', 'verify']) {
       const h = await cli(command, '--help');

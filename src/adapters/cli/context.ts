@@ -5,6 +5,7 @@ import type { PruneBackups } from '../../application/use-cases/prune-backups.js'
 import type { RestoreBackup } from '../../application/use-cases/restore-backup.js';
 import type { RunBackup } from '../../application/use-cases/run-backup.js';
 import type { CheckConnections } from '../../application/use-cases/check-connections.js';
+import type { StorageUsage } from '../../application/use-cases/storage-usage.js';
 import type { ManageKeys } from '../../application/use-cases/manage-keys.js';
 import type { KeyFactory } from '../encryption/key-factory.js';
 import type { SendTestNotification } from '../../application/use-cases/send-test-notification.js';
@@ -38,6 +39,7 @@ export interface CliServices {
   pinBackup: PinBackup;
   sendTestNotification: SendTestNotification;
   checkConnections: CheckConnections;
+  storageUsage: StorageUsage;
   manageKeys: ManageKeys;
   keys: KeyFactory;
   manageSchedules: ManageSchedules;
