@@ -1,22 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { migrateCatalog } from './migrate.js';
 import { backups, notificationState, repositories } from './schema.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
-/** Migrations ship in `drizzle/` at the package root, beside `dist/` and `src/`. */
-const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 /** The catalog in one SQLite file (drizzle over better-sqlite3); migrations run on open. */
 export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle {
@@ -30,7 +27,7 @@ export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 5000');
       this.db = drizzle(this.sqlite);
-      migrate(this.db, { migrationsFolder: MIGRATIONS });
+      migrateCatalog(this.db);
     } catch (err) {
       throw new DbBackupError(
         'E_CONFIG',

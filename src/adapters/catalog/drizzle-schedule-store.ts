@@ -1,11 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, count, desc, eq, lt, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -21,11 +19,12 @@ import type {
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import type { CatchUpPolicy, ScheduleDefinition, ScheduleTask } from '../../domain/schedule.js';
+import { migrateCatalog } from './migrate.js';
 import { scheduleLocks, scheduleRuns, schedules, scheduleState, schedulerDaemons } from './schema.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
-const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+
 
 type Db = BetterSQLite3Database;
 const iso = (d: Date) => d.toISOString();
@@ -52,7 +51,7 @@ export class DrizzleScheduleStore implements ScheduleStore {
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 10000');
       const db = drizzle(this.sqlite);
-      migrateWithRetry(db);
+      migrateCatalog(db);
       this.connection = db;
       return db;
     } catch (err) {
@@ -282,19 +281,6 @@ export class DrizzleScheduleStore implements ScheduleStore {
       .returning({ id: scheduleRuns.id })
       .get();
     return row.id;
-  }
-}
-
-/** Two processes opening a fresh catalog at once race on the first migration; the loser retries. */
-function migrateWithRetry(db: Db): void {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      migrate(db, { migrationsFolder: MIGRATIONS });
-      return;
-    } catch (err) {
-      if (attempt >= 5 || !/already exists|SQLITE_BUSY|database is locked/i.test(String((err as Error).message))) throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * attempt);
-    }
   }
 }
 
