@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { DbBackupError, ExitCode } from '../../domain/errors.js';
 import { SECRET_FIELDS, type Settings } from '../../infrastructure/config/settings.js';
 import { isEncrypted } from '../../infrastructure/config/secrets.js';
+import { redact } from '../../infrastructure/redact.js';
 import { BaseCommand } from './base-command.js';
 import type { CliServices } from './context.js';
 
@@ -114,7 +115,7 @@ function effectiveSettings(s: Settings, dataDirFlag: string | undefined) {
 export function redactTree(value: unknown, key = ''): unknown {
   if (typeof value === 'string') {
     if (SECRET_FIELDS.has(key) || isEncrypted(value)) return '[redacted]';
-    return value.replace(/([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)([^@\s/]+)@/gi, '$1[redacted]@');
+    return redact(value);
   }
   if (Array.isArray(value)) return value.map((v) => redactTree(v, key));
   if (typeof value === 'object' && value !== null) {

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { DbBackupError } from '../../domain/errors.js';
+import { writeNewSecretFile } from '../../infrastructure/files.js';
 import { BaseCommand } from './base-command.js';
 import type { CliServices } from './context.js';
 import { encryptionKey, keysFrom } from './keys.js';
 import { table } from './render.js';
 
-function writeSecretFile(path: string, text: string): void {
-  if (existsSync(path)) throw new DbBackupError('E_TARGET_EXISTS', `${path} already exists; it may protect backups. Remove it first if you are sure.`);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
-}
+const writeSecretFile = (path: string, text: string) => writeNewSecretFile(path, text, 'it may protect backups.');
 
 export class KeyGenerateCommand extends BaseCommand {
   static override paths = [['key', 'generate']];

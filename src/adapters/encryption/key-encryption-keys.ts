@@ -1,7 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { KeyEncryptionKey, WrappedKey } from '../../application/ports/key-encryption-key.js';
 import { DbBackupError } from '../../domain/errors.js';
+import { assertOwnerOnly } from '../../infrastructure/files.js';
 
 type Age = typeof import('age-encryption');
 let agePromise: Promise<Age> | undefined;
@@ -68,10 +69,7 @@ export class KeyFileKey implements KeyEncryptionKey {
   constructor(path: string) {
     let text: string;
     try {
-      const mode = statSync(path).mode & 0o777;
-      if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-        throw new DbBackupError('E_KEY', `The key file ${path} is readable by others (mode ${mode.toString(8)}); run \`chmod 600 ${path}\`.`);
-      }
+      assertOwnerOnly(path, 'The key file', 'E_KEY');
       text = readFileSync(path, 'utf8');
     } catch (err) {
       if (err instanceof DbBackupError) throw err;

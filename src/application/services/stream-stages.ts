@@ -88,7 +88,7 @@ export class DecodeStage extends Transform {
 
   constructor(
     private readonly inner: Transform,
-    private readonly what: string,
+    what: string,
   ) {
     super({ highWaterMark: 1 << 20 });
     inner.on('data', (chunk: Buffer) => {

@@ -2,7 +2,7 @@ import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { type CatchUpPolicy, compileSchedule, nextRunOf, type Schedule, type ScheduleTask } from '../../domain/schedule.js';
 import type { Clock } from '../ports/clock.js';
-import type { DaemonInfo, RunOutcome, ScheduleLock, ScheduleRun, ScheduleState, ScheduleStore } from '../ports/schedule-store.js';
+import type { DaemonInfo, RunOutcome, ScheduleLock, ScheduleRun, ScheduleState } from '../ports/schedule-store.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
 
 export interface AddScheduleInput {

@@ -3,7 +3,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { JobOutcome, RunningJob, ScheduleJobRunner } from '../ports/schedule-job-runner.js';
-import type { ClaimResult, DaemonInfo, ScheduleStore } from '../ports/schedule-store.js';
+import type { ClaimResult, DaemonInfo } from '../ports/schedule-store.js';
 import { notifyAll } from '../services/notify.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
 

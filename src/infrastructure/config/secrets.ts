@@ -1,7 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DbBackupError } from '../../domain/errors.js';
+import { assertOwnerOnly, writeNewSecretFile } from '../files.js';
 import { configDir } from './load-config.js';
 
 /**
@@ -58,23 +59,13 @@ function parseKey(text: string, where: string): Buffer {
 export function loadMasterKey(env: NodeJS.ProcessEnv, keyFile = defaultKeyFile(env)): Buffer | undefined {
   if (env.DBBACKUP_MASTER_KEY) return parseKey(env.DBBACKUP_MASTER_KEY, 'DBBACKUP_MASTER_KEY');
   if (!existsSync(keyFile)) return undefined;
-  const mode = statSync(keyFile).mode & 0o777;
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new DbBackupError(
-      'E_CONFIG',
-      `The master key file ${keyFile} is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run \`chmod 600 ${keyFile}\` and retry.`,
-    );
-  }
+  assertOwnerOnly(keyFile, 'The master key file', 'E_CONFIG');
   return parseKey(readFileSync(keyFile, 'utf8'), `The key file ${keyFile}`);
 }
 
 /** Creates a new key file (mode 0600); refuses to overwrite one. */
 export function initKeyFile(keyFile: string): void {
-  if (existsSync(keyFile)) {
-    throw new DbBackupError('E_TARGET_EXISTS', `${keyFile} already exists; it may protect secrets in use. Remove it first to make a new one.`);
-  }
-  mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
-  writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  writeNewSecretFile(keyFile, `${randomBytes(32).toString('base64')}\n`, 'it may protect secrets in use.');
 }
 
 export function requireMasterKey(env: NodeJS.ProcessEnv, keyFile: string | undefined, why: string): Buffer {

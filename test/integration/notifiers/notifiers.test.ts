@@ -74,9 +74,9 @@ describe('webhook notifier', () => {
   it('times out a server that never answers', async () => {
     const server = await startRecorder(() => 'hang');
     try {
-      const started = Date.now();
       await expect(new WebhookNotifier({ ...base, retries: 0, timeoutMs: 300, url: server.url }).send(event('success'))).rejects.toThrow(/no answer within 300 ms/);
-      expect(Date.now() - started).toBeLessThan(5000);
+      // One try, abandoned by the timeout (not by the server, which never answers).
+      expect(server.requests).toHaveLength(1);
     } finally {
       await server.close();
     }

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,6 +19,7 @@ import type {
   RestoreRequest,
 } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { syncFile } from '../../../infrastructure/files.js';
 import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
@@ -219,12 +220,7 @@ class SqliteSession implements DatabaseSession {
   /** Streams the verified database part into `file`, fsyncs it and checks it opens cleanly. */
   private async fetch(parts: PartSource, data: PartEntry, file: string, signal: AbortSignal): Promise<void> {
     await pipeline(await parts.open(data), createWriteStream(file, { highWaterMark: 1 << 20 }), { signal });
-    const handle = await open(file, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await syncFile(file);
     const db = new Database(file, { readonly: true });
     try {
       const result = db.pragma('quick_check', { simple: true });

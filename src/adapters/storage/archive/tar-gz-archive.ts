@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
 import { archiveReadError, readOnly, writeOnly } from './archive-errors.js';
 import { spool } from './spool.js';
@@ -57,14 +58,7 @@ export class TarGzArchiveWriter implements BlobStore {
   async commit(): Promise<{ size: number }> {
     this.pack.finalize();
     await this.done;
-    const handle = await open(this.temp, 'r');
-    let size: number;
-    try {
-      await handle.sync();
-      size = (await handle.stat()).size;
-    } finally {
-      await handle.close();
-    }
+    const size = await syncFile(this.temp);
     await rename(this.temp, this.path);
     return { size };
   }

@@ -7,6 +7,7 @@ import { createInflateRaw } from 'node:zlib';
 import { Zip, ZipDeflate } from 'fflate';
 import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
 import { archiveReadError, readOnly, writeOnly } from './archive-errors.js';
 
@@ -89,12 +90,7 @@ export class ZipArchiveWriter implements BlobStore {
       }
       await new Promise<void>((resolve, reject) => this.file.end((err?: Error | null) => (err ? reject(err) : resolve())));
       if (this.failure) throw this.failure;
-      const handle = await open(this.temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await syncFile(this.temp);
       await rename(this.temp, this.path);
       return { size: this.written };
     });

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { syncFile } from '../../../infrastructure/files.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
 
@@ -30,12 +31,7 @@ export class LocalBlobStore implements BlobStore {
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
     try {
       await pipeline(body, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
-      const handle = await open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await syncFile(temp);
       await rename(temp, path);
       await syncDir(dirname(path));
     } catch (err) {
