@@ -45,6 +45,7 @@ export function scheduledSource(settings: Settings, name: string): ScheduledSour
       tables: src.policy.tables,
       excludeTables: src.policy['exclude-tables'],
       parallel: settings.parallel(undefined, name).value,
+      fanout: src.policy.fanout,
     },
     defaultKind: src.policy.type,
     repositories: urls,

@@ -37,6 +37,15 @@ export interface ManifestEncryption {
   wrapped: WrappedKey;
 }
 
+/** How one target of a multi-target backup fared. */
+export interface TargetOutcome {
+  /** The repository's printable location (no credentials). */
+  location: string;
+  ok: boolean;
+  /** `CODE: message` when it failed. */
+  error?: string;
+}
+
 export interface ObjectEntry {
   /** Engine-qualified name, e.g. `users` (SQLite), `public.users` (PostgreSQL). */
   name: string;
@@ -70,6 +79,13 @@ export interface Manifest {
   engineInfo: Record<string, unknown>;
   /** Present when the parts are encrypted. */
   encryption?: ManifestEncryption | null;
+  /**
+   * A multi-target backup: every target it was written to and how each fared when this manifest
+   * was written (a later failure is in the catalog). Absent for a single target.
+   */
+  targets?: TargetOutcome[];
+  /** `sequential` fan-out: this copy was made from the first target's stored bytes. */
+  copiedFrom?: string;
 }
 
 export function totalStoredSize(m: Manifest): number {

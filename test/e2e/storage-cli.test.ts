@@ -95,3 +95,42 @@ describe('cloud repository errors', () => {
     expect(az.stderr + az.stdout).not.toContain(AZURITE_KEY);
   });
 });
+
+describe('dbbackup CLI with several targets in one run', () => {
+  const urls = () => [join(dir.path, 'multi-local'), 's3://backups/multi/app', 'azure://devstoreaccount1/backups/multi/app', 'gs://backups/multi/app'];
+
+  for (const fanout of ['concurrent', 'sequential']) {
+    it(`${fanout}: one snapshot lands in local + S3 + Azure + GCS under one id; each lists, verifies and restores`, async () => {
+      const out = urls().map((u) => `${u}-${fanout}`);
+      const b = await cli('backup', '--db', 'sqlite', '--file', db, ...out.flatMap((u) => ['--out', u]), '--fanout', fanout, '--json');
+      expect(b.code, b.stderr).toBe(0);
+      const result = JSON.parse(b.stdout) as { id: string; repositories: { repository: string; ok: boolean }[] };
+      expect(result.repositories.map((r) => r.ok)).toEqual([true, true, true, true]);
+      for (const [i, url] of out.entries()) {
+        const list = await cli('list', '--from', url, '--json');
+        expect(list.code, list.stderr).toBe(0);
+        expect((JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((x) => x.id)).toEqual([result.id]);
+        const v = await cli('verify', '--from', url, '--backup', result.id);
+        expect(v.code, v.stderr).toBe(0);
+        const restored = join(dir.path, `multi-${fanout}-${i}.db`);
+        const r = await cli('restore', '--from', url, '--backup', result.id, '--db', 'sqlite', '--database', restored);
+        expect(r.code, r.stderr).toBe(0);
+        expect(contentHashes(restored)).toEqual(contentHashes(db));
+        expect(schemaOf(restored)).toEqual(schemaOf(db));
+      }
+    });
+  }
+
+  it('a target that cannot be written is dropped: exit 5, and the others hold a verifiable backup', async () => {
+    const out = [join(dir.path, 'multi-ok'), 's3://no-such-bucket/app', 'azure://devstoreaccount1/backups/partial/app'];
+    const b = await cli('backup', '--db', 'sqlite', '--file', db, ...out.flatMap((u) => ['--out', u]));
+    expect(b.code).toBe(5);
+    expect(b.stderr).toMatch(/E_PARTIAL/);
+    expect(b.stderr).toMatch(/2 of 3 targets/);
+    expect(b.stderr).toContain('no-such-bucket');
+    for (const url of [out[0]!, out[2]!]) {
+      const v = await cli('verify', '--from', url, '--backup', 'latest');
+      expect(v.code, v.stderr).toBe(0);
+    }
+  });
+});

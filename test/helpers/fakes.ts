@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { BackupCatalog, CatalogBackup } from '../../src/application/ports/backup-catalog.js';
+import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../src/application/ports/backup-catalog.js';
 import type { BlobStore } from '../../src/application/ports/blob-store.js';
 import type {
   ConnectionTarget,
@@ -17,6 +17,7 @@ import type { Logger } from '../../src/application/ports/logger.js';
 import type { OpenedRepository, RepositoryOpener } from '../../src/application/ports/repository-opener.js';
 import { durationMs, type Manifest, type ObjectEntry, totalRawSize, totalStoredSize } from '../../src/domain/manifest.js';
 import { dataPartName } from '../../src/domain/repository-layout.js';
+import { DbBackupError } from '../../src/domain/errors.js';
 
 export const silentLogger: Logger = {
   debug() {},
@@ -53,6 +54,13 @@ export class MemoryCatalog implements BackupCatalog {
   async repositories(): Promise<string[]> {
     return [...this.repos];
   }
+  outcomeRows = new Map<string, TargetOutcomeRecord[]>();
+  async recordOutcomes(source: string, backupId: string, outcomes: TargetOutcomeRecord[]): Promise<void> {
+    this.outcomeRows.set(`${source}/${backupId}`, outcomes);
+  }
+  async outcomes(source: string, backupId: string): Promise<TargetOutcomeRecord[]> {
+    return this.outcomeRows.get(`${source}/${backupId}`) ?? [];
+  }
   close(): void {}
 }
 
@@ -83,6 +91,21 @@ export class MemoryOpener implements RepositoryOpener {
   }
 }
 
+/** Opens each URL onto its own in-memory store; `forcedCodecs` makes a URL behave like an archive. */
+export class MemoryOpenerMap implements RepositoryOpener {
+  readonly opened: string[] = [];
+  constructor(
+    readonly stores: Record<string, BlobStore>,
+    private readonly forcedCodecs: Record<string, string[]> = {},
+  ) {}
+  async open(url: string): Promise<OpenedRepository> {
+    const store = this.stores[url];
+    if (!store) throw new DbBackupError('E_NOT_FOUND', `no store ${url}`);
+    this.opened.push(url);
+    return { store, kind: 'memory', forcedCodecs: this.forcedCodecs[url], commit: async () => {}, abort: async () => {}, close: async () => {} };
+  }
+}
+
 /** A database of named tables, each a list of text lines. */
 export type FakeTables = Record<string, string[]>;
 
@@ -94,6 +117,7 @@ export class FakeConnector implements DatabaseConnector {
   readonly engine = 'postgres' as const;
   restored: FakeTables | undefined;
   restoreCalls = 0;
+  dumpCalls = 0;
   failOn: string | undefined;
   constructor(
     public tables: FakeTables,
@@ -111,6 +135,7 @@ export class FakeConnector implements DatabaseConnector {
         return objects();
       },
       async dump(request: DumpRequest, sink: PartSink): Promise<DumpResult> {
+        self.dumpCalls++;
         for (const [name, rows] of Object.entries(self.tables)) {
           if (request.tables && !request.tables.includes(name)) continue;
           const lines = rows.map((r) => `${r}\n`);

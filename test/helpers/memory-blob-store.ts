@@ -5,7 +5,7 @@ import { DbBackupError } from '../../src/domain/errors.js';
 /** An in-memory BlobStore for unit tests (test only: real stores are tested against real services). */
 export class MemoryBlobStore implements BlobStore {
   readonly objects = new Map<string, { bytes: Buffer; modifiedAt: Date }>();
-  readonly location = 'memory://test';
+  constructor(readonly location = 'memory://test') {}
   /** When set, put() fails after consuming this many bytes of the body. */
   failAfterBytes: number | undefined;
 

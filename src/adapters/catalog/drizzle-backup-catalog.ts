@@ -4,12 +4,12 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
-import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
+import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../application/ports/backup-catalog.js';
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { migrateCatalog } from './migrate.js';
-import { backups, notificationState, repositories } from './schema.js';
+import { backups, notificationState, repositories, targetOutcomes } from './schema.js';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
@@ -81,6 +81,43 @@ export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle
       status: 'complete' as const,
       objectCount: r.objectCount,
       partCount: r.partCount,
+    }));
+  }
+
+  async recordOutcomes(source: string, backupId: string, outcomes: TargetOutcomeRecord[]): Promise<void> {
+    const recordedAt = new Date().toISOString();
+    this.db.transaction((tx) => {
+      outcomes.forEach((o, i) => {
+        const values = {
+          source,
+          backupId,
+          repository: o.repository,
+          ok: o.ok,
+          errorCode: o.errorCode ?? null,
+          errorMessage: o.errorMessage ?? null,
+          // Keeps the given order when read back (ties broken by the suffix).
+          recordedAt: `${recordedAt}#${String(i).padStart(3, '0')}`,
+        };
+        tx.insert(targetOutcomes).values(values).onConflictDoUpdate({
+          target: [targetOutcomes.source, targetOutcomes.backupId, targetOutcomes.repository],
+          set: values,
+        }).run();
+      });
+    });
+  }
+
+  async outcomes(source: string, backupId: string): Promise<TargetOutcomeRecord[]> {
+    const rows = this.db
+      .select()
+      .from(targetOutcomes)
+      .where(and(eq(targetOutcomes.source, source), eq(targetOutcomes.backupId, backupId)))
+      .orderBy(asc(targetOutcomes.recordedAt))
+      .all();
+    return rows.map((r) => ({
+      repository: r.repository,
+      ok: r.ok,
+      ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+      ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
     }));
   }
 

@@ -22,6 +22,21 @@ export const backups = sqliteTable(
   (t) => [primaryKey({ columns: [t.repository, t.source, t.id] }), index('backups_source_idx').on(t.source, t.id)],
 );
 
+/** How each target of a backup run fared (multi-target runs), including the ones that failed. */
+export const targetOutcomes = sqliteTable(
+  'target_outcomes',
+  {
+    source: text('source').notNull(),
+    backupId: text('backup_id').notNull(),
+    repository: text('repository').notNull(),
+    ok: integer('ok', { mode: 'boolean' }).notNull(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    recordedAt: text('recorded_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.source, t.backupId, t.repository] })],
+);
+
 /** Every repository this machine has written to or read from. */
 export const repositories = sqliteTable('repositories', {
   location: text('location').primaryKey(),

@@ -18,13 +18,20 @@ export class BackupCommand extends DatabaseCommand {
       the repository given by \`--out\`: a folder (many backups, incremental-ready) or one file
       ending in \`.tar.gz\` or \`.zip\` (one backup, readable with tar/unzip).
 
+      Several \`--out\` (or a config source with several targets) take ONE snapshot into all of them:
+      by default it is streamed to every target at once, the slowest setting the pace; with
+      \`--fanout sequential\` it is written to the first, then copied from there to the others (each
+      copy checked against the checksums). A target that fails is dropped and the others carry on.
+
       The backup only exists once its manifest is written, so an interrupted run never looks complete.
-      Exit codes: 0 done, 1 failed, 2 bad usage, 3 cannot connect, 4 integrity failure.
+      Exit codes: 0 done, 1 failed, 2 bad usage, 3 cannot connect, 4 integrity failure,
+      5 some targets failed (the others hold a complete backup).
     `,
     examples: [
       ['Back up a SQLite database into a folder', '$0 backup --db sqlite --file app.db --out ./backups'],
       ['Back up into one .tar.gz file', '$0 backup --file app.db --out app-backup.tar.gz'],
       ['Only some tables, gzip level 9', '$0 backup --file app.db --out ./backups --tables users,orders --compress gzip --level 9'],
+      ['One snapshot into a local folder and S3 at once', '$0 backup --file app.db --out ./backups --out s3://bucket/db'],
       ['See what would be backed up', '$0 backup --file app.db --out ./backups --dry-run'],
       ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
       ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
@@ -32,7 +39,8 @@ export class BackupCommand extends DatabaseCommand {
   });
 
   file = Option.String('--file', { description: 'SQLite database file (same as --database)' });
-  out = Option.String('--out,-o', { description: 'Repository folder, or an archive file ending .tar.gz/.zip' });
+  out = Option.Array('--out,-o', { description: 'Repository folder, storage URL or .tar.gz/.zip archive; repeat for several targets' });
+  fanout = Option.String('--fanout', { description: 'Several targets: concurrent (default, one stream teed to all) or sequential (copy from the first)' });
   source = Option.String('--source', {
     description: 'A source from the config (connection, targets, policy), or the name to file the backups under',
   });
@@ -51,7 +59,11 @@ export class BackupCommand extends DatabaseCommand {
   protected async run(services: CliServices): Promise<number> {
     const settings = services.settings;
     const configured = this.source && settings.config.section.sources?.[this.source] ? settings.source(this.source) : undefined;
-    const repositories = this.out ? [this.out] : (configured?.repositories.map((r) => r.url) ?? []);
+    const repositories = this.out?.length ? this.out : (configured?.repositories.map((r) => r.url) ?? []);
+    const fanout = this.fanout ?? configured?.policy.fanout ?? 'concurrent';
+    if (fanout !== 'concurrent' && fanout !== 'sequential') {
+      throw new DbBackupError('E_USAGE', `--fanout must be concurrent or sequential; got "${fanout}".`);
+    }
     if (repositories.length === 0) {
       throw new DbBackupError(
         'E_USAGE',
@@ -86,6 +98,7 @@ export class BackupCommand extends DatabaseCommand {
         parallel,
         dryRun: this.dryRun,
         encryption,
+        fanout,
       },
       this.context.signal,
     );
@@ -100,11 +113,25 @@ export class BackupCommand extends DatabaseCommand {
     }
     const stored = result.archiveSize ?? totalStoredSize(m);
     const raw = totalRawSize(m);
+    const where =
+      result.targets.length > 1
+        ? `\n  repositories:\n${result.targets.map((t) => `    - ${t.repository}: complete, ${formatBytes(t.archiveSize ?? totalStoredSize(t.manifest!))}`).join('\n')}`
+        : `\n  repository: ${result.repository}`;
     this.print(
       `Backup ${m.id} complete: ${m.objects.length} objects, ${formatBytes(raw)} → ${formatBytes(stored)} ` +
-        `in ${formatDuration(Date.parse(m.finishedAt) - Date.parse(m.startedAt))}\n  repository: ${result.repository}` +
+        `in ${formatDuration(Date.parse(m.finishedAt) - Date.parse(m.startedAt))}${where}` +
         (m.warnings.length ? `\n  warnings:\n${m.warnings.map((w) => `    - ${w}`).join('\n')}` : ''),
-      { ok: true, id: m.id, source: m.source, repository: result.repository, kind: m.kind, rawSize: raw, storedSize: stored, manifest: m },
+      {
+        ok: true,
+        id: m.id,
+        source: m.source,
+        repository: result.repository,
+        repositories: result.targets.map((t) => ({ repository: t.repository, ok: t.ok, storedSize: t.archiveSize ?? totalStoredSize(t.manifest!) })),
+        kind: m.kind,
+        rawSize: raw,
+        storedSize: stored,
+        manifest: m,
+      },
     );
     return this.ok();
   }

@@ -1,3 +1,4 @@
+import { DbBackupError } from '../../domain/errors.js';
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
@@ -21,6 +22,7 @@ export class VerifyCommand extends BaseCommand {
   });
 
   target = Option.String({ required: false, name: 'ID|FILE' });
+  backupOption = Option.String('--backup', { description: 'Backup id or `latest` (same as the positional ID)' });
   from = Option.String('--from', { description: 'Repository folder or URL' });
   file = Option.String('--file', { description: 'A backup archive file' });
   source = Option.String('--source', { description: 'Which source, when the repository holds several' });
@@ -30,7 +32,8 @@ export class VerifyCommand extends BaseCommand {
 
   protected async run(services: CliServices): Promise<number> {
     let repository = this.from ?? this.file;
-    let backup = this.target ?? 'latest';
+    if (this.backupOption && this.target) throw new DbBackupError('E_USAGE', 'Give the backup either as ID or with --backup, not both.');
+    let backup = this.backupOption ?? this.target ?? 'latest';
     if (!this.from && !this.file && this.target && (existsSync(this.target) || /\.(tar\.gz|tgz|zip)$/i.test(this.target))) {
       repository = this.target;
       backup = 'latest';

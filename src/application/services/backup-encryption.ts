@@ -10,7 +10,8 @@ import type { PartEncryption } from './part-pipeline.js';
 
 /**
  * Checks that `kek` is the repository's active key (registering it when the repository has none
- * yet), then makes a fresh data key for one backup and wraps it. Nothing is written for a wrong key.
+ * yet), then wraps the backup's data key (a fresh one unless `dataKey` is given: a multi-target
+ * backup shares one, so every target stores the same bytes). Nothing is written for a wrong key.
  */
 export async function prepareEncryption(
   store: BlobStore,
@@ -19,6 +20,7 @@ export async function prepareEncryption(
   kek: KeyEncryptionKey,
   cipher: StreamCipher,
   now: Date,
+  dataKey: Buffer = randomBytes(32),
 ): Promise<{ part: PartEncryption; manifest: ManifestEncryption }> {
   if (!kek.canWrap) throw new DbBackupError('E_KEY', `Key ${kek.keyId} cannot encrypt.`);
   const keys = marker.encryption?.keys ?? [];
@@ -42,7 +44,6 @@ export async function prepareEncryption(
   } else if (markerIsNew) {
     await writeJson(store, REPO_MARKER_KEY, marker);
   }
-  const dataKey = randomBytes(32);
   const wrapped = await kek.wrap(dataKey);
   return { part: { cipher, key: dataKey, keyId: kek.keyId }, manifest: { cipher: cipher.id, keyId: kek.keyId, wrapped } };
 }

@@ -9,6 +9,7 @@ import type { ProgressReporter } from '../ports/progress.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { DecodeStage, HashCounter, VerifyingStage } from './stream-stages.js';
+import { Tee } from './tee.js';
 
 export interface CodecStep {
   codec: Codec;
@@ -28,25 +29,58 @@ export function partContext(backupId: string, partName: string): string {
 }
 
 /**
- * The backup pipeline for one part: raw bytes → sha256 → codecs → sha256 → BlobStore.put.
- * Backpressure flows from the store back to the database; nothing is buffered whole.
+ * A place the parts of one backup go. A destination whose write fails is marked failed and gets
+ * nothing more; the backup carries on into the others (multi-target fan-out).
+ */
+export class PartDestination {
+  /** Keys written (or being written) here, so a failed backup can remove them. */
+  readonly written: string[] = [];
+  /** Why this destination was dropped; undefined while it is healthy. */
+  failure: unknown = undefined;
+
+  constructor(readonly store: BlobStore) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+}
+
+/**
+ * The backup pipeline for one part: raw bytes → sha256 → codecs → sha256 → BlobStore.put, into one
+ * or several destinations at once (the encoded bytes are teed, so they are produced once).
+ * Backpressure flows from the slowest store back to the database; nothing is buffered whole.
  */
 export class PartWriter implements PartSink {
-  /** Keys written so far, so a failed backup can remove them. */
-  readonly written: string[] = [];
+  readonly destinations: readonly PartDestination[];
   private readonly entries: PartEntry[] = [];
 
   constructor(
-    private readonly store: BlobStore,
+    stores: BlobStore | readonly PartDestination[],
     private readonly source: string,
     private readonly backupId: string,
     private readonly codecs: CodecStep[],
     private readonly progress: ProgressReporter,
     private readonly signal: AbortSignal,
     private readonly encryption?: PartEncryption,
-  ) {}
+    /** Told when a destination fails and is dropped while others carry on. */
+    private readonly onDrop?: (destination: PartDestination, error: unknown) => void,
+  ) {
+    this.destinations = 'put' in stores ? [new PartDestination(stores)] : stores;
+  }
+
+  /** Keys written to the first destination (the only one for a single-target backup). */
+  get written(): string[] {
+    return this.destinations[0]!.written;
+  }
+
+  /** True while at least one destination is healthy. */
+  get alive(): boolean {
+    return this.destinations.some((d) => !d.failed);
+  }
 
   async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
+    const live = this.destinations.filter((d) => !d.failed);
+    if (live.length === 0) throw this.destinations[0]!.failure;
     const name =
       spec.name +
       this.codecs.map((c) => (c.codec.extension ? `.${c.codec.extension}` : '')).join('') +
@@ -59,25 +93,36 @@ export class PartWriter implements PartSink {
       const { cipher, key: dataKey, keyId } = this.encryption;
       encoders.push(cipher.encryptor(dataKey, keyId, partContext(this.backupId, name)));
     }
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
     const local = new AbortController();
     const onAbort = () => local.abort(this.signal.reason);
     this.signal.addEventListener('abort', onAbort, { once: true });
-    this.written.push(key);
     const identity = this.codecs.length === 0 && !this.encryption;
+    const tee = new Tee(live.length);
     try {
-      const piping = pipeline([body, raw, ...encoders, stored, out], { signal: local.signal });
-      const putting = this.store.put(key, out, {
-        size: identity ? spec.rawSize : undefined,
-        signal: local.signal,
+      const puts = live.map((d, i) => {
+        const branch = tee.branches[i]!;
+        d.written.push(key);
+        const options = { size: identity ? spec.rawSize : undefined, signal: AbortSignal.any([local.signal, branch.signal]) };
+        return d.store.put(key, branch.stream, options).then(
+          () => true,
+          (err: unknown) => {
+            if (local.signal.aborted) return false;
+            d.failure = err;
+            tee.drop(branch, err);
+            if (this.alive) this.onDrop?.(d, err);
+            return false;
+          },
+        );
       });
       try {
-        await Promise.all([piping, putting]);
+        await pipeline([body, raw, ...encoders, stored, tee], { signal: local.signal });
       } catch (err) {
         local.abort(err);
-        await Promise.allSettled([piping, putting]);
+        await Promise.allSettled(puts);
         throw this.signal.aborted ? (this.signal.reason ?? err) : err;
       }
+      const landed = await Promise.all(puts);
+      if (!landed.some(Boolean)) throw live[0]!.failure;
     } finally {
       this.signal.removeEventListener('abort', onAbort);
     }
@@ -99,6 +144,37 @@ export class PartWriter implements PartSink {
   partsWritten(): PartEntry[] {
     const rank = { schema: 0, data: 1, 'post-data': 2, changes: 3 } as const;
     return [...this.entries].sort((a, b) => rank[a.role] - rank[b.role] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+}
+
+/**
+ * Feeds each part, read once from the database, to several writers (one per codec chain, e.g. a
+ * folder with zstd and a .tar.gz holding parts as they are). A writer whose destinations have all
+ * failed is dropped and the rest carry on; the slowest writer sets the pace.
+ */
+export class FanOutSink implements PartSink {
+  constructor(private readonly writers: readonly PartWriter[]) {}
+
+  async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
+    const live = this.writers.filter((w) => w.alive);
+    if (live.length <= 1) return (live[0] ?? this.writers[0]!).write(spec, body);
+    const tee = new Tee(live.length);
+    const writes = live.map((w, i) =>
+      w.write(spec, tee.branches[i]!.stream).catch((err: unknown) => {
+        tee.drop(tee.branches[i]!, err);
+        return undefined;
+      }),
+    );
+    try {
+      await pipeline(body, tee);
+    } catch (err) {
+      await Promise.allSettled(writes);
+      throw err;
+    }
+    const entries = await Promise.all(writes);
+    const entry = entries.find((e) => e !== undefined);
+    if (!entry) throw live[0]!.destinations[0]!.failure ?? new DbBackupError('E_BACKUP_FAILED', `Part ${spec.name} reached no target.`);
+    return entry;
   }
 }
 

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { newBackupId } from '../../domain/backup-id.js';
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
-import { isValidSourceName, manifestKey } from '../../domain/repository-layout.js';
+import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { CodecRegistry } from '../ports/codec.js';
@@ -11,13 +12,11 @@ import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../po
 import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { ProgressReporter } from '../ports/progress.js';
-import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
+import type { RepositoryOpener } from '../ports/repository-opener.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
-import { prepareEncryption } from '../services/backup-encryption.js';
-import { ensureMarker, newMarker, readMarker, writeJson } from '../services/backup-repository.js';
 import { notifyAll } from '../services/notify.js';
-import { type CodecStep, PartWriter } from '../services/part-pipeline.js';
+import { type BackupRun, BackupTargets } from './backup-targets.js';
 
 export interface RunBackupInput {
   target: ConnectionTarget;
@@ -34,6 +33,11 @@ export interface RunBackupInput {
   dryRun?: boolean;
   /** Encrypt every part under a fresh data key wrapped by this key. */
   encryption?: KeyEncryptionKey;
+  /**
+   * Several repositories: `concurrent` (default) tees the one dump into all of them at once;
+   * `sequential` writes the first, then copies its stored bytes to the others.
+   */
+  fanout?: 'concurrent' | 'sequential';
 }
 
 export interface TargetResult {
@@ -91,123 +95,70 @@ export class RunBackup {
     const repositories = Array.isArray(input.repository) ? input.repository : [input.repository];
     if (repositories.length === 0) throw new DbBackupError('E_USAGE', 'No repository to back up into; give --out or configure targets.');
     const started = this.deps.clock.now();
-    const targets: TargetResult[] = [];
+    const run: BackupRun = {
+      input,
+      source,
+      id: newBackupId(started, input.kind),
+      startedAt: started,
+      signal,
+      dataKey: input.encryption ? randomBytes(32) : undefined,
+      targets: repositories.map((url) => ({ url, location: url })),
+    };
+    const targets = new BackupTargets(this.deps, (err) => this.wrap(err, signal));
     try {
       const session = await connector.connect(input.target, 'backup');
       try {
         await session.test();
         if (input.dryRun) return await this.preview(session, input, source, repositories[0]!);
-        for (const repository of repositories) {
-          try {
-            targets.push({ ok: true, ...(await this.backupInto(session, input, source, repository, signal)) });
-          } catch (err) {
-            const e = this.wrap(err, signal);
-            targets.push({ repository, ok: false, error: e });
-            if (e.code === 'E_INTERRUPTED' || repositories.length === 1) throw e;
-          }
-        }
+        if (input.fanout === 'sequential' && run.targets.length > 1) await targets.sequential(session, run);
+        else await targets.concurrent(session, run, run.targets);
       } finally {
         await session.close();
       }
     } catch (err) {
       const e = this.wrap(err, signal);
-      await this.report(input, source, started, targets, e);
+      await this.finishRun(run, started, e);
       throw e;
     }
-    const ok = targets.filter((t) => t.ok);
+    const results = this.results(run);
+    const ok = results.filter((t) => t.ok);
     if (ok.length === 0) {
-      const e = targets[0]!.error!;
-      await this.report(input, source, started, targets, e);
+      const e = results[0]!.error ?? new DbBackupError('E_BACKUP_FAILED', 'The backup reached no target.');
+      await this.finishRun(run, started, e);
       throw e;
     }
     const partial =
-      ok.length < targets.length
+      ok.length < results.length
         ? new DbBackupError(
             'E_PARTIAL',
-            `The backup reached ${ok.length} of ${targets.length} targets; failed: ` +
-              targets.filter((t) => !t.ok).map((t) => `${t.repository} (${t.error!.code}: ${t.error!.message})`).join('; '),
-            { details: { targets: targets.map((t) => ({ repository: t.repository, ok: t.ok, id: t.manifest?.id, error: t.error?.code })) } },
+            `The backup reached ${ok.length} of ${results.length} targets; failed: ` +
+              results.filter((t) => !t.ok).map((t) => `${t.repository} (${t.error!.code}: ${t.error!.message})`).join('; '),
+            { details: { targets: results.map((t) => ({ repository: t.repository, ok: t.ok, id: t.manifest?.id, error: t.error?.code })) } },
           )
         : undefined;
-    await this.report(input, source, started, targets, partial);
+    await this.finishRun(run, started, partial);
     if (partial) throw partial;
-    return { manifest: ok[0]!.manifest!, repository: ok[0]!.repository, dryRun: false, archiveSize: ok[0]!.archiveSize, targets };
+    return { manifest: ok[0]!.manifest!, repository: ok[0]!.repository, dryRun: false, archiveSize: ok[0]!.archiveSize, targets: results };
   }
 
-  /** One complete backup into one repository; on failure removes its parts and rethrows. */
-  private async backupInto(
-    session: DatabaseSession,
-    input: RunBackupInput,
-    source: string,
-    url: string,
-    signal: AbortSignal,
-  ): Promise<{ manifest: Manifest; archiveSize?: number; repository: string }> {
-    const { clock, logger } = this.deps;
-    const startedAt = clock.now();
-    const id = newBackupId(startedAt, input.kind);
-    const repo = await this.deps.opener.open(url, 'write', { level: input.compression.level });
-    const log = logger.child({ backupId: id, source });
-    let writer: PartWriter | undefined;
-    let manifest: Manifest;
-    let archiveSize: number | undefined;
-    try {
-      const existing = await readMarker(repo.store);
-      let encryption: Awaited<ReturnType<typeof prepareEncryption>> | undefined;
-      if (input.encryption) {
-        if (!this.deps.cipher) throw new DbBackupError('E_UNSUPPORTED', 'This build has no cipher for --encrypt.');
-        encryption = await prepareEncryption(repo.store, existing ?? newMarker(startedAt), !existing, input.encryption, this.deps.cipher, startedAt);
-      } else if (!existing) {
-        await ensureMarker(repo.store, startedAt);
-      }
-      writer = new PartWriter(repo.store, source, id, this.codecSteps(input, repo.forcedCodecs), this.deps.progress, signal, encryption?.part);
-      log.info('backup started', { engine: input.target.engine, kind: input.kind, repository: repo.store.location });
-      this.deps.progress.start(`backup ${source}`);
-      const dumped = await session.dump(
-        { kind: input.kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
-        writer,
-        signal,
-      );
-      signal.throwIfAborted();
-      manifest = {
-        formatVersion: MANIFEST_FORMAT_VERSION,
-        id,
-        source,
-        engine: input.target.engine,
-        serverVersion: dumped.serverVersion,
-        kind: input.kind,
-        parent: null,
-        baseFull: null,
-        startedAt: startedAt.toISOString(),
-        finishedAt: clock.now().toISOString(),
-        consistentAt: dumped.consistentAt.toISOString(),
-        logPosition: dumped.logPosition,
-        objects: dumped.objects,
-        parts: writer.partsWritten(),
-        warnings: dumped.warnings,
-        toolVersion: this.deps.toolVersion,
-        engineInfo: dumped.engineInfo,
-        encryption: encryption?.manifest ?? null,
-      };
-      // The manifest goes last: its presence is what makes the backup exist.
-      await writeJson(repo.store, manifestKey(source, id), manifest);
-      const committed = await repo.commit();
-      archiveSize = committed ? committed.size : undefined;
-    } catch (err) {
-      this.deps.progress.stop();
-      await this.discard(repo, writer?.written ?? [], log);
-      throw err;
-    } finally {
-      this.deps.progress.stop();
-      await repo.close();
+  private results(run: BackupRun, error?: DbBackupError): TargetResult[] {
+    return run.targets.map((t) =>
+      t.manifest
+        ? { repository: t.location, ok: true, manifest: t.manifest, archiveSize: t.archiveSize }
+        : { repository: t.location, ok: false, error: t.error ?? error },
+    );
+  }
+
+  /** Records each target's outcome (multi-target runs) and tells the notifiers. */
+  private async finishRun(run: BackupRun, started: Date, error: DbBackupError | undefined): Promise<void> {
+    const results = this.results(run, error);
+    if (run.targets.length > 1) {
+      const outcomes = results.map((t) => ({ repository: t.repository, ok: t.ok, errorCode: t.error?.code, errorMessage: t.error?.message }));
+      await this.deps.catalog
+        .recordOutcomes(run.source, run.id, outcomes)
+        .catch((err: unknown) => this.deps.logger.warn("could not record the targets' outcomes in the catalog", { error: String(err) }));
     }
-    await this.deps.catalog.record(repo.store.location, manifest);
-    log.info('backup complete', { parts: manifest.parts.length, objects: manifest.objects.length, storedBytes: totalStoredSize(manifest) });
-    return { manifest, archiveSize, repository: repo.store.location };
-  }
-
-  private codecSteps(input: RunBackupInput, forced: string[] | undefined): CodecStep[] {
-    const ids = forced ?? (input.compression.codec === 'none' ? [] : [input.compression.codec]);
-    return ids.map((id) => ({ codec: this.deps.codecs.get(id), level: forced ? undefined : input.compression.level }));
+    await this.report(run.input, run.source, started, results, error);
   }
 
   private async preview(session: DatabaseSession, input: RunBackupInput, source: string, repository: string): Promise<RunBackupResult> {
@@ -233,13 +184,6 @@ export class RunBackup {
       engineInfo: {},
     };
     return { manifest, repository, dryRun: true, targets: [] };
-  }
-
-  private async discard(repo: OpenedRepository, keys: string[], log: Logger): Promise<void> {
-    for (const key of keys) {
-      await repo.store.delete(key).catch((err: unknown) => log.warn('could not remove a part of the failed backup', { key, error: String(err) }));
-    }
-    await repo.abort().catch(() => undefined);
   }
 
   private async report(input: RunBackupInput, source: string, started: Date, targets: TargetResult[], error: DbBackupError | undefined): Promise<void> {
