@@ -7,6 +7,9 @@ import type { ScheduledSource } from '../application/use-cases/run-scheduled-tas
 import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
 import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
 import type { WorkerInput } from '../adapters/scheduler/worker-protocol.js';
+import { encryptionKey, keysFrom } from '../adapters/cli/keys.js';
+import type { KeyFactory } from '../adapters/encryption/key-factory.js';
+import { DbBackupError } from '../domain/errors.js';
 import type { ScheduleDefinition } from '../domain/schedule.js';
 import type { Settings } from '../infrastructure/config/settings.js';
 import { createLogger, type LogLevel } from '../infrastructure/logging.js';
@@ -32,10 +35,19 @@ export function configuredSchedules(settings: Settings): ScheduleDefinition[] {
   }));
 }
 
-/** What a scheduled task needs of configured source `name` (throws E_CONFIG when it is not configured). */
-export function scheduledSource(settings: Settings, name: string): ScheduledSource {
+/**
+ * What a scheduled task needs of configured source `name` (throws E_CONFIG when it is not
+ * configured). With `encrypt: true` in its policy, backups are encrypted with the config's
+ * `encryption:` key, and a missing key is an error, never a plaintext backup.
+ */
+export async function scheduledSource(settings: Settings, name: string, keys: KeyFactory, env: NodeJS.ProcessEnv): Promise<ScheduledSource> {
   const src = settings.source(name);
   const urls = src.repositories.map((r) => r.url);
+  const given = await keysFrom({ settings, keys }, {}, env);
+  if (src.policy.encrypt === true && given.length === 0) {
+    throw new DbBackupError('E_CONFIG', `backups.${name} says encrypt: true, but the config has no encryption: key (passphrase, key-file or recipient).`);
+  }
+  const encryption = src.policy.encrypt === true ? await encryptionKey({ settings, keys }, {}, env) : undefined;
   return {
     backup: {
       target: src.target,
@@ -46,7 +58,9 @@ export function scheduledSource(settings: Settings, name: string): ScheduledSour
       excludeTables: src.policy['exclude-tables'],
       parallel: settings.parallel(undefined, name).value,
       fanout: src.policy.fanout,
+      ...(encryption ? { encryption } : {}),
     },
+    keys: given,
     defaultKind: src.policy.type,
     repositories: urls,
   };

@@ -39,7 +39,7 @@ async function run(): Promise<JobOutcome> {
     const runner = new RunScheduledTask({
       runBackup: services.runBackup,
       verifyBackup: services.verifyBackup,
-      source: (name) => scheduledSource(settings, name),
+      source: (name) => scheduledSource(settings, name, services.keys, process.env),
       prune: async (source, name, signal) => {
         const policy = policyFromConfig(settings.source(name).retention as Record<string, unknown> | undefined);
         for (const repository of source.repositories) await services.pruneBackups.execute({ repository, source: name, policy }, signal);

@@ -14,7 +14,7 @@ export interface KeyFlags {
  * The keys named by flags, else by the config's `encryption:` section. For writing, one key;
  * for reading, every key given (the backup says which it needs).
  */
-export async function keysFrom(services: CliServices, flags: KeyFlags, env: NodeJS.ProcessEnv): Promise<KeyEncryptionKey[]> {
+export async function keysFrom(services: Pick<CliServices, 'settings' | 'keys'>, flags: KeyFlags, env: NodeJS.ProcessEnv): Promise<KeyEncryptionKey[]> {
   const given = flags.passphraseEnv !== undefined || flags.keyFile !== undefined || flags.recipient !== undefined || flags.identity !== undefined;
   const cfg = given ? {} : services.settings.encryption();
   const keys: KeyEncryptionKey[] = [];
@@ -36,7 +36,7 @@ export async function keysFrom(services: CliServices, flags: KeyFlags, env: Node
   return keys;
 }
 
-export async function encryptionKey(services: CliServices, flags: KeyFlags, env: NodeJS.ProcessEnv): Promise<KeyEncryptionKey> {
+export async function encryptionKey(services: Pick<CliServices, 'settings' | 'keys'>, flags: KeyFlags, env: NodeJS.ProcessEnv): Promise<KeyEncryptionKey> {
   const keys = await keysFrom(services, flags, env);
   if (keys.length === 0) {
     throw new DbBackupError(

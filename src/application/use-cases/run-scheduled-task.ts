@@ -2,6 +2,7 @@ import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
 import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import type { ScheduleTask } from '../../domain/schedule.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { JobOutcome } from '../ports/schedule-job-runner.js';
 import type { RunBackup, RunBackupInput } from './run-backup.js';
 import type { VerifyBackup } from './verify-backup.js';
@@ -14,13 +15,15 @@ export interface ScheduledSource {
   defaultKind?: BackupKind;
   /** Its repositories, first = primary. */
   repositories: string[];
+  /** Keys that open its encrypted backups (for the verify task). */
+  keys?: KeyEncryptionKey[];
 }
 
 export interface RunScheduledTaskDeps {
   runBackup: RunBackup;
   verifyBackup: VerifyBackup;
-  /** Resolves a source name; throws E_CONFIG when the config does not declare it. */
-  source: (name: string) => ScheduledSource;
+  /** Resolves a source name; throws E_CONFIG when the config does not declare it (or its keys are missing). */
+  source: (name: string) => ScheduledSource | Promise<ScheduledSource>;
   /** Applies the source's retention policy to each of its repositories (without it, `prune` fails with E_UNSUPPORTED). */
   prune?: (source: ScheduledSource, name: string, signal: AbortSignal) => Promise<void>;
 }
@@ -35,7 +38,7 @@ export class RunScheduledTask {
 
   async execute(input: { task: ScheduleTask; source: string; kind?: BackupKind }, signal: AbortSignal): Promise<JobOutcome> {
     try {
-      const source = this.deps.source(input.source);
+      const source = await this.deps.source(input.source);
       if (source.repositories.length === 0) {
         throw new DbBackupError('E_CONFIG', `Source "${input.source}" has no targets in the config (backups.${input.source}.targets); add some.`);
       }
@@ -72,7 +75,7 @@ export class RunScheduledTask {
   private async verify(source: ScheduledSource, name: string, signal: AbortSignal): Promise<JobOutcome> {
     let last: JobOutcome = { outcome: 'success' };
     for (const repository of source.repositories) {
-      const r = await this.deps.verifyBackup.execute({ repository, backup: 'latest', source: name }, signal);
+      const r = await this.deps.verifyBackup.execute({ repository, backup: 'latest', source: name, keys: source.keys }, signal);
       last = { outcome: 'success', backupId: r.manifest.id, repository: r.repository, kind: r.manifest.kind };
     }
     return last;
