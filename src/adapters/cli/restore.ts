@@ -60,6 +60,7 @@ export class RestoreCommand extends DatabaseCommand {
     const result = await services.restoreBackup.execute(
       {
         repository,
+        fallbacks: located.repository ? undefined : configured?.repositories.slice(1).map((r) => r.url),
         backup: this.backup,
         source: this.source,
         target: configured && !explicitTarget ? configured.target : this.withOptions(this.connectionTarget(located.targetFile), { targetDatabase: this.targetDatabase }),

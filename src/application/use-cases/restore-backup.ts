@@ -5,7 +5,7 @@ import type { CodecRegistry } from '../ports/codec.js';
 import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/database-connector.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
-import type { RepositoryOpener } from '../ports/repository-opener.js';
+import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { openBackupKey } from '../services/backup-encryption.js';
@@ -26,6 +26,11 @@ export interface RestoreBackupInput {
   options?: Omit<RestoreRequest, 'tables' | 'clean'>;
   /** Keys that may open an encrypted backup. */
   keys?: KeyEncryptionKey[];
+  /**
+   * The source's other targets: read from when `repository` cannot be reached or lacks the backup;
+   * for `latest`, the newest backup among the reachable ones is restored.
+   */
+  fallbacks?: string[];
 }
 
 export interface RestoreBackupResult {
@@ -51,9 +56,8 @@ export class RestoreBackup {
   async execute(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
     const connector = await this.deps.connectors.get(input.target.engine);
     const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
-    const repo = await this.deps.opener.open(location, 'read');
+    const { repo, manifest, chain } = await this.find([location, ...(input.fallbacks ?? [])], input, signal);
     try {
-      const { manifest, chain } = await findBackup(repo.store, input.backup, input.source);
       if (manifest.engine !== connector.engine) {
         throw new DbBackupError(
           'E_USAGE',
@@ -88,6 +92,37 @@ export class RestoreBackup {
     } finally {
       await repo.close();
     }
+  }
+
+  /**
+   * Opens the first repository that holds the backup (for `latest`: the one holding the newest).
+   * Unreachable ones are skipped with a warning; when none works, the first one's error is thrown.
+   */
+  private async find(locations: string[], input: RestoreBackupInput, signal: AbortSignal): Promise<{ repo: OpenedRepository } & Awaited<ReturnType<typeof findBackup>>> {
+    let best: ({ repo: OpenedRepository } & Awaited<ReturnType<typeof findBackup>>) | undefined;
+    let firstError: unknown;
+    for (const location of locations) {
+      signal.throwIfAborted();
+      let repo: OpenedRepository | undefined;
+      try {
+        repo = await this.deps.opener.open(location, 'read');
+        const found = await findBackup(repo.store, input.backup, input.source);
+        if (!best || (input.backup === 'latest' && found.manifest.id > best.manifest.id)) {
+          await best?.repo.close();
+          best = { repo, ...found };
+        } else {
+          await repo.close();
+        }
+        if (input.backup !== 'latest') break;
+      } catch (err) {
+        await repo?.close().catch(() => undefined);
+        if (locations.length === 1 || (isDbBackupError(err) && err.code === 'E_INTERRUPTED')) throw err;
+        firstError ??= err;
+        this.deps.logger.warn('cannot read the backup from this target; trying the next', { repository: location, error: String((err as Error)?.message ?? err) });
+      }
+    }
+    if (!best) throw firstError;
+    return best;
   }
 
   private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal, encryption?: PartEncryption): Promise<void> {

@@ -255,5 +255,30 @@ describe('RunBackup into several targets', () => {
     const key = `fake/${r.manifest.id}/${r.manifest.parts[0]!.name}`;
     expect((stores.slow as MemoryBlobStore).objects.get(key)!.bytes.equals((stores.fast as MemoryBlobStore).objects.get(key)!.bytes)).toBe(true);
   });
-});
 
+  it("restore reads the source's other targets when the first is down, and takes the newest latest", async () => {
+    const t = setup(['one', 'two']);
+    await t.backup.execute(input(['one', 'two']), signal());
+    // The next run reaches only `two`, so `one` holds an older latest.
+    (t.stores.one as MemoryBlobStore).failAfterBytes = 10;
+    t.connector.tables = { ...tables, extra: ['new'] };
+    await expect(t.backup.execute(input(['one', 'two']), signal())).rejects.toMatchObject({ code: 'E_PARTIAL' });
+    const target = { engine: 'postgres' as const, database: 'c' };
+    const r = await t.restore.execute({ repository: 'one', fallbacks: ['two'], backup: 'latest', target, clean: false }, signal());
+    expect(t.connector.restored).toEqual({ ...tables, extra: ['new'] });
+    expect(r.manifest.objects.map((o) => o.name)).toContain('extra');
+
+    // `one` unreachable altogether: the restore still works from `two`.
+    (t.stores.one as MemoryBlobStore).get = async () => {
+      throw new DbBackupError('E_STORAGE', 'connection refused');
+    };
+    (t.stores.one as MemoryBlobStore).list = async function* () {
+      throw new DbBackupError('E_STORAGE', 'connection refused');
+    };
+    t.connector.restored = undefined;
+    await t.restore.execute({ repository: 'one', fallbacks: ['two'], backup: r.manifest.id, target, clean: false }, signal());
+    expect(t.connector.restored).toEqual({ ...tables, extra: ['new'] });
+    // Without fallbacks the first target's error stands.
+    await expect(t.restore.execute({ repository: 'one', backup: 'latest', target, clean: false }, signal())).rejects.toMatchObject({ code: 'E_STORAGE' });
+  });
+});
