@@ -281,4 +281,16 @@ describe('RunBackup into several targets', () => {
     // Without fallbacks the first target's error stands.
     await expect(t.restore.execute({ repository: 'one', backup: 'latest', target, clean: false }, signal())).rejects.toMatchObject({ code: 'E_STORAGE' });
   });
+
+  it('an interrupt mid-dump removes what every target got and records nothing', async () => {
+    const stores: Record<string, BlobStore> = { a: new SlowStore('a', 5), b: new MemoryBlobStore('b') };
+    const connector = new FakeConnector({ big: Array.from({ length: 20_000 }, (_, i) => `${i}\t${randomBytes(24).toString('hex')}`) });
+    const catalog = new MemoryCatalog();
+    const deps = { connectors: new MapConnectorRegistry([connector]), opener: new MemoryOpenerMap(stores), codecs, catalog, clock: fixedClock(), logger: silentLogger, progress: new NullProgress() };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('SIGINT')), 50);
+    await expect(new RunBackup({ ...deps, toolVersion: 't' }).execute(input(['a', 'b']), controller.signal)).rejects.toMatchObject({ code: 'E_INTERRUPTED' });
+    for (const s of Object.values(stores)) expect([...(s as MemoryBlobStore).objects.keys()]).toEqual(['dbbackup-repo.json']);
+    expect(catalog.rows).toEqual([]);
+  });
 });
