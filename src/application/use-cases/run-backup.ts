@@ -5,18 +5,11 @@ import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
-import type { BackupCatalog } from '../ports/backup-catalog.js';
-import type { Clock } from '../ports/clock.js';
-import type { CodecRegistry } from '../ports/codec.js';
 import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../ports/database-connector.js';
-import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
-import type { ProgressReporter } from '../ports/progress.js';
-import type { RepositoryOpener } from '../ports/repository-opener.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
-import type { StreamCipher } from '../ports/stream-cipher.js';
 import { notifyAll } from '../services/notify.js';
-import { type BackupRun, BackupTargets } from './backup-targets.js';
+import { type BackupRun, BackupTargets, type BackupTargetsDeps } from './backup-targets.js';
 
 export interface RunBackupInput {
   target: ConnectionTarget;
@@ -58,18 +51,10 @@ export interface RunBackupResult {
   targets: TargetResult[];
 }
 
-export interface RunBackupDeps {
+export interface RunBackupDeps extends BackupTargetsDeps {
   connectors: ConnectorRegistry;
-  opener: RepositoryOpener;
-  codecs: CodecRegistry;
-  catalog: BackupCatalog;
-  clock: Clock;
-  logger: Logger;
-  progress: ProgressReporter;
-  toolVersion: string;
   notifiers?: Notifier[];
   throttle?: NotificationThrottle;
-  cipher?: StreamCipher;
 }
 
 /**
