@@ -73,6 +73,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.s3Endpoint ? { DBBACKUP_S3_ENDPOINT: globals.s3Endpoint } : {}),
     ...(globals.gcsEndpoint ? { DBBACKUP_GCS_ENDPOINT: globals.gcsEndpoint } : {}),
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
+    ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
   const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env });
   const settings = new Settings(config, env);

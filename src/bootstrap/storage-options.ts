@@ -3,12 +3,15 @@ import type { TargetConfig } from '../infrastructure/config/schema.js';
 
 /**
  * Cloud settings for one repository URL: the environment's, overridden by the config target whose
- * `url` it is (region, endpoint, path style, checksum mode, SSE, credentials).
+ * `url` it is (region, endpoint, path style, checksum mode, SSE, credentials). `insecure` follows
+ * the documented precedence instead (flag > env > file): `--insecure`/`--no-insecure` travel as
+ * DBBACKUP_STORAGE_INSECURE, and when that is set it wins over a target's `insecure`.
  */
 export function storageOptionsFor(url: string, env: NodeJS.ProcessEnv, targets: TargetConfig[] = []): StorageOptions {
   const base = storageOptionsFromEnv(env);
   const t = targets.find((x) => x.url === url || url.startsWith(`${x.url.replace(/\/$/, '')}/`));
   if (!t) return base;
+  const insecure = base.insecure ?? t.insecure;
   const s3: StorageOptions['s3'] = { ...base.s3 };
   if (t.region) s3.region = t.region;
   if (t.endpoint) {
@@ -34,6 +37,6 @@ export function storageOptionsFor(url: string, env: NodeJS.ProcessEnv, targets: 
       ...(t['account-key'] ? { accountKey: t['account-key'] } : {}),
       ...(t['sas-token'] ? { sasToken: t['sas-token'] } : {}),
     },
-    ...(t.insecure !== undefined ? { insecure: t.insecure } : {}),
+    ...(insecure !== undefined ? { insecure } : {}),
   };
 }

@@ -12,8 +12,13 @@ const MAIN = fileURLToPath(new URL('../../node_modules/azurite/dist/src/blob/mai
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
+export interface AzuriteOptions {
+  /** Serve HTTPS with this certificate and key (PEM file paths) instead of plain HTTP. */
+  tls?: { cert: string; key: string };
+}
+
 export interface Azurite {
-  /** Blob service URL: http://127.0.0.1:PORT/devstoreaccount1 */
+  /** Blob service URL: http://127.0.0.1:PORT/devstoreaccount1 (https:// with `tls`) */
   endpoint: string;
   port: number;
   connectionString: string;
@@ -21,13 +26,15 @@ export interface Azurite {
 }
 
 /** Starts azurite's blob service in a temp folder on a free port (retrying if the port is taken). */
-export async function startAzurite(): Promise<Azurite> {
+export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
+  const tlsArgs = options.tls ? ['--cert', options.tls.cert, '--key', options.tls.key] : [];
+  const protocol = options.tls ? 'https' : 'http';
   const dir = await mkdtemp(join(tmpdir(), 'azurite-'));
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      [MAIN, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose'],
+      [MAIN, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--disableTelemetry', '--loose', ...tlsArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     try {
@@ -37,11 +44,11 @@ export async function startAzurite(): Promise<Azurite> {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+    const endpoint = `${protocol}://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
     return {
       endpoint,
       port,
-      connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+      connectionString: `DefaultEndpointsProtocol=${protocol};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
       stop: async () => {
         await stopChild(child);
         await rm(dir, { recursive: true, force: true });

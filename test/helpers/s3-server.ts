@@ -20,24 +20,29 @@ export interface S3Server {
 const SCRIPT = `
 const { createRequire } = require('node:module');
 const S3rver = createRequire(process.cwd() + '/')('s3rver');
-const [directory, buckets] = [process.argv[1], process.argv[2].split(',').filter(Boolean)];
+const [directory, buckets, certFile, keyFile] = [process.argv[1], process.argv[2].split(',').filter(Boolean), process.argv[3], process.argv[4]];
+const tls = certFile ? { cert: require('node:fs').readFileSync(certFile), key: require('node:fs').readFileSync(keyFile) } : {};
 const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory,
-  configureBuckets: buckets.map((name) => ({ name })) });
+  configureBuckets: buckets.map((name) => ({ name })), ...tls });
 server.run().then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'),
   (err) => { console.error(err); process.exit(1); });
 process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 `;
 
-/** Starts s3rver on a free port with a temp directory and the given buckets; `stop()` removes both. */
-export async function startS3Server(buckets: string[] = ['test-bucket']): Promise<S3Server> {
+/**
+ * Starts s3rver on a free port with a temp directory and the given buckets; `stop()` removes both.
+ * With `tls` (PEM file paths) it serves HTTPS.
+ */
+export async function startS3Server(buckets: string[] = ['test-bucket'], options: { tls?: { cert: string; key: string } } = {}): Promise<S3Server> {
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SCRIPT, dir, buckets.join(',')], {
+  const tlsArgs = options.tls ? [options.tls.cert, options.tls.key] : [];
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SCRIPT, dir, buckets.join(','), ...tlsArgs], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const port = await readyPort(child, (line) => (JSON.parse(line) as { port: number }).port);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     stop: async () => {
       await stopChild(child);

@@ -18,6 +18,10 @@ export abstract class BaseCommand extends Command<CliContext> {
   s3Endpoint = Option.String('--s3-endpoint', { description: 'S3-compatible endpoint URL (MinIO, Ceph, …); path-style addressing' });
   gcsEndpoint = Option.String('--gcs-endpoint', { description: 'Google Cloud Storage API endpoint' });
   azureEndpoint = Option.String('--azure-endpoint', { description: 'Azure Blob endpoint (e.g. an Azurite URL)' });
+  insecure = Option.Boolean('--insecure', {
+    description:
+      'DANGEROUS: do not verify the TLS certificates of s3:// and azure:// endpoints (refused for gs://); anyone on the path can then read or alter backups. Prefer NODE_EXTRA_CA_CERTS=ca.pem to trust a private CA',
+  });
 
   protected abstract run(services: CliServices): Promise<number>;
 
@@ -33,6 +37,7 @@ export abstract class BaseCommand extends Command<CliContext> {
       s3Endpoint: this.s3Endpoint,
       gcsEndpoint: this.gcsEndpoint,
       azureEndpoint: this.azureEndpoint,
+      insecure: this.insecure,
     };
   }
 

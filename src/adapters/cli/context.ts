@@ -27,6 +27,8 @@ export interface GlobalOptions {
   s3Endpoint?: string;
   gcsEndpoint?: string;
   azureEndpoint?: string;
+  /** `--insecure` (true) / `--no-insecure` (false): the same as DBBACKUP_STORAGE_INSECURE. */
+  insecure?: boolean;
 }
 
 /** The use-cases, built by the composition root for one run. */

@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import {
   AnonymousCredential,
   BlobServiceClient,
   type ContainerClient,
+  newPipeline,
+  type Pipeline,
+  type RequestPolicyFactory,
   RestError,
   StorageSharedKeyCredential,
   type StoragePipelineOptions,
@@ -32,9 +36,12 @@ export interface AzureBlobStoreOptions {
   pageSize?: number;
   /** Retry of each staged block (a buffer, so re-sendable). */
   blockRetry?: Partial<RetryPolicy>;
+  /** Skip TLS certificate verification of the blob endpoint (never of the Azure AD token endpoint). */
+  insecure?: boolean;
 }
 
 const MiB = 1 << 20;
+type PipelineCredential = NonNullable<Parameters<typeof newPipeline>[0]>;
 /** The pipeline makes one try per request: RetryingBlobStore and the per-block retry do the rest. */
 const PIPELINE: StoragePipelineOptions = { retryOptions: { maxTries: 1, tryTimeoutInMs: 120_000 } };
 
@@ -45,6 +52,8 @@ const PIPELINE: StoragePipelineOptions = { retryOptions: { maxTries: 1, tryTimeo
  */
 export class AzureBlobStore implements BlobStore {
   readonly location: string;
+  /** The blob service URL requests go to (no query string: a SAS never shows). */
+  readonly endpoint: string;
   private readonly keys: KeySpace;
   private readonly blockSize: number;
   private readonly concurrency: number;
@@ -55,6 +64,8 @@ export class AzureBlobStore implements BlobStore {
   ) {
     this.keys = new KeySpace(options.prefix ?? '');
     this.location = `azure://${options.account}/${options.container}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
+    const url = new URL(container.url);
+    this.endpoint = `${url.origin}${url.pathname.replace(/\/[^/]*\/?$/, '')}`;
     this.blockSize = Math.max(64 * 1024, options.blockSize ?? 8 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
   }
@@ -195,12 +206,46 @@ async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClien
   const accountKey = o.accountKey ?? cs.AccountKey;
   const sas = (o.sasToken ?? cs.SharedAccessSignature)?.replace(/^\?/, '');
   const url = (o.endpoint ?? cs.BlobEndpoint ?? `https://${o.account}.blob.core.windows.net`).replace(/\/+$/, '');
-  if (accountKey) return new BlobServiceClient(url, new StorageSharedKeyCredential(cs.AccountName ?? o.account, accountKey), PIPELINE);
-  if (sas) return new BlobServiceClient(`${url}?${sas}`, new AnonymousCredential(), PIPELINE);
-  if (o.connectionString) return BlobServiceClient.fromConnectionString(o.connectionString, PIPELINE);
+  const insecure = o.insecure === true && /^https:/i.test(url);
+  const pipeline = (credential: PipelineCredential): Pipeline =>
+    insecure ? unverifiedTlsPipeline(credential) : newPipeline(credential, PIPELINE);
+  if (accountKey) return new BlobServiceClient(url, pipeline(new StorageSharedKeyCredential(cs.AccountName ?? o.account, accountKey)));
+  if (sas) return new BlobServiceClient(`${url}?${sas}`, pipeline(new AnonymousCredential()));
+  if (o.connectionString) {
+    const client = BlobServiceClient.fromConnectionString(o.connectionString, PIPELINE);
+    if (o.insecure && /^https:/i.test(client.url)) {
+      throw new DbBackupError(
+        'E_UNSUPPORTED',
+        `--insecure needs an account key or a SAS token with this connection string; or trust the endpoint's CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem instead.`,
+      );
+    }
+    return client;
+  }
   // Loaded only when needed: it pulls in MSAL.
   const { DefaultAzureCredential } = await import('@azure/identity');
-  return new BlobServiceClient(url, new DefaultAzureCredential(), PIPELINE);
+  return new BlobServiceClient(url, pipeline(new DefaultAzureCredential()));
+}
+
+/**
+ * A pipeline whose requests go through an https.Agent that accepts any certificate. The SDK's
+ * `httpClient` option takes a core-http (v1) client, so the agent is set instead by a v1 request
+ * policy: storage-blob runs such extra factories through core-http-compat, which passes `agent`
+ * through to the request the default HTTP client sends. Token requests of DefaultAzureCredential
+ * use their own pipeline and stay verified.
+ */
+function unverifiedTlsPipeline(credential: PipelineCredential): Pipeline {
+  const agent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: false });
+  const setAgent: RequestPolicyFactory = {
+    create: (next) => ({
+      sendRequest: (request) => {
+        request.agent = agent;
+        return next.sendRequest(request);
+      },
+    }),
+  };
+  const pipeline = newPipeline(credential, PIPELINE);
+  pipeline.factories.push(setAgent);
+  return pipeline;
 }
 
 /** `Key=Value;…` pairs of an Azure connection string (values may contain `=`). */

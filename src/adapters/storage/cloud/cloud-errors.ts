@@ -13,6 +13,21 @@ export interface ServiceFailure {
 
 const MISSING_PLACE = new Set(['NoSuchBucket', 'ContainerNotFound', 'BucketNotFound']);
 
+/** Node's codes for a server certificate it does not trust (OpenSSL verify errors and the host check). */
+const TLS_TRUST_CODES = [
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+];
+
 /**
  * Turns an SDK failure into a DbBackupError with a stable code and a message that says what to
  * do. `details.retryable` tells RetryingBlobStore whether another try may help. The SDK's message
@@ -36,6 +51,15 @@ export function cloudError(err: unknown, failure: ServiceFailure, what: string, 
       cause: err,
       details,
     });
+  }
+  if (status === undefined && (hasCode(err, TLS_TRUST_CODES) || (failure.code !== undefined && TLS_TRUST_CODES.includes(failure.code)))) {
+    // Never retried: the same certificate comes back every time.
+    return new DbBackupError(
+      'E_CONN_REFUSED',
+      `${base}: the storage endpoint's TLS certificate is not trusted (${sdkMessage}). Trust its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, ` +
+        `or, only if you accept that anyone on the path could read or alter the backups, pass --insecure.`,
+      { cause: err, details: { ...details, retryable: false, tls: true } },
+    );
   }
   if (status === undefined && hasCode(err, ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])) {
     return new DbBackupError('E_CONN_REFUSED', `${base}: cannot reach the storage endpoint (${sdkMessage}); check the endpoint and network.`, {

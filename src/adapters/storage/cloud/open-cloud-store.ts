@@ -3,6 +3,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { retryPolicy } from '../../../infrastructure/retry.js';
 import type { BlobStore } from '../../../application/ports/blob-store.js';
 import { RetryingBlobStore } from '../retrying-blob-store.js';
+import { type WarningSink, warnInsecure } from './insecure-warning.js';
 import { CLOUD_SCHEMES, type CloudScheme, type StorageOptions } from './storage-options.js';
 
 export interface CloudUrl {
@@ -35,13 +36,15 @@ export function parseCloudUrl(url: string): CloudUrl {
   return { scheme, bucket: m[2], prefix: segments.join('/') };
 }
 
-/** Opens a cloud repository: the provider's adapter inside one RetryingBlobStore. */
-export async function openCloudRepository(url: string, options: StorageOptions): Promise<OpenedRepository> {
+/**
+ * Opens a cloud repository: the provider's adapter inside one RetryingBlobStore. With `insecure`,
+ * the adapter either turns TLS verification off (S3, Azure) and a warning naming the endpoint goes
+ * to `warn` (stderr by default, once per run), or refuses with E_UNSUPPORTED (GCS).
+ */
+export async function openCloudRepository(url: string, options: StorageOptions, warn?: WarningSink): Promise<OpenedRepository> {
   const parsed = parseCloudUrl(url);
-  if (options.insecure) {
-    process.emitWarning(`TLS certificate verification is OFF for ${parsed.scheme}:// (DBBACKUP_STORAGE_INSECURE / --insecure).`, 'SecurityWarning');
-  }
-  const inner = await openStore(parsed, options);
+  const { store: inner, endpoint } = await openStore(parsed, options);
+  if (options.insecure) warnInsecure(parsed.scheme, endpoint, warn);
   const store = new RetryingBlobStore(inner, options.retry);
   return {
     store,
@@ -52,8 +55,11 @@ export async function openCloudRepository(url: string, options: StorageOptions):
   };
 }
 
-/** Each SDK is loaded only when its scheme is used: together they cost seconds of CLI start-up. */
-async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobStore> {
+/**
+ * Each SDK is loaded only when its scheme is used: together they cost seconds of CLI start-up.
+ * `endpoint` is where requests go, for the insecure warning.
+ */
+async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ store: BlobStore; endpoint: string }> {
   const retry = retryPolicy(options.retry);
   const common = {
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -62,7 +68,8 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobSt
   switch (url.scheme) {
     case 's3': {
       const { S3BlobStore } = await import('../s3/s3-blob-store.js');
-      return new S3BlobStore({
+      const endpoint = options.s3.endpoint ?? `https://s3.${options.s3.region ?? '<region>'}.amazonaws.com`;
+      const store = new S3BlobStore({
         ...options.s3,
         ...common,
         bucket: url.bucket,
@@ -71,10 +78,11 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobSt
         partAttempts: retry.attempts,
         insecure: options.insecure ?? false,
       });
+      return { store, endpoint };
     }
     case 'gs': {
       const { GcsBlobStore } = await import('../gcs/gcs-blob-store.js');
-      return new GcsBlobStore({
+      const store = new GcsBlobStore({
         ...options.gcs,
         ...(options.pageSize ? { pageSize: options.pageSize } : {}),
         bucket: url.bucket,
@@ -82,7 +90,9 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobSt
         ...(options.partSize ? { chunkSize: options.partSize } : {}),
         ...(options.readIdleMs ? { readIdleMs: options.readIdleMs } : {}),
         chunkRetry: retry,
+        insecure: options.insecure ?? false,
       });
+      return { store, endpoint: options.gcs.endpoint ?? 'https://storage.googleapis.com' };
     }
     case 'azure': {
       const { AzureBlobStore, parseConnectionString } = await import('../azure/azure-blob-store.js');
@@ -93,7 +103,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobSt
           `AZURE_STORAGE_CONNECTION_STRING is for account "${csAccount}" but the URL names "${url.account}"; use the matching account.`,
         );
       }
-      return AzureBlobStore.open({
+      const store = await AzureBlobStore.open({
         ...options.azure,
         ...common,
         account: url.account!,
@@ -101,7 +111,9 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<BlobSt
         prefix: url.prefix,
         ...(options.partSize ? { blockSize: options.partSize } : {}),
         blockRetry: retry,
+        insecure: options.insecure ?? false,
       });
+      return { store, endpoint: store.endpoint };
     }
   }
 }

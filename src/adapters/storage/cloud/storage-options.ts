@@ -29,7 +29,10 @@ export interface StorageOptions {
   retry?: Partial<RetryPolicy>;
   /** A download that stalls this long counts as broken and is resumed (GCS; default 60 s). */
   readIdleMs?: number;
-  /** Skip TLS certificate verification; only by explicit choice, and loudly logged. */
+  /**
+   * Skip TLS certificate verification (S3 and Azure; refused for GCS); only by explicit choice,
+   * and loudly logged. Unset means verify.
+   */
   insecure?: boolean;
 }
 
@@ -83,7 +86,8 @@ export function storageOptionsFromEnv(env: NodeJS.ProcessEnv): StorageOptions {
     ...(attempts || baseDelayMs !== undefined
       ? { retry: { ...(attempts ? { attempts } : {}), ...(baseDelayMs !== undefined ? { baseDelayMs } : {}) } }
       : {}),
-    insecure: flag(env.DBBACKUP_STORAGE_INSECURE) ?? false,
+    // Left unset when the variable is: a config target's own `insecure` then decides.
+    ...defined('insecure', flag(env.DBBACKUP_STORAGE_INSECURE)),
   };
 }
 

@@ -23,6 +23,8 @@ export interface GcsBlobStoreOptions {
   readIdleMs?: number;
   /** Retry of each resumable chunk request (the SDK's own retry; the chunk is buffered). */
   chunkRetry?: Partial<RetryPolicy>;
+  /** Refused: see the constructor. */
+  insecure?: boolean;
 }
 
 const QUANTUM = 256 * 1024;
@@ -43,6 +45,17 @@ export class GcsBlobStore implements BlobStore {
   constructor(private readonly options: GcsBlobStoreOptions) {
     this.keys = new KeySpace(options.prefix ?? '');
     this.location = `gs://${options.bucket}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
+    // The SDK sends through two HTTP stacks (teeny-request for JSON calls, gaxios for resumable
+    // uploads and tokens) and exposes no per-client agent or TLS option for either; only the
+    // process-wide NODE_TLS_REJECT_UNAUTHORIZED would do, which would also unverify every other
+    // connection of the run. So verification cannot be turned off for GCS alone.
+    if (options.insecure) {
+      throw new DbBackupError(
+        'E_UNSUPPORTED',
+        `--insecure (no TLS certificate check) is not supported for ${this.location}: the Google Cloud Storage SDK cannot turn it off per client. ` +
+          `Trust the endpoint's CA instead with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, and drop --insecure, DBBACKUP_STORAGE_INSECURE or "insecure: true" for this target.`,
+      );
+    }
     this.chunkSize = Math.max(1, Math.round((options.chunkSize ?? 16 << 20) / QUANTUM)) * QUANTUM;
     const base: StorageOptions = {
       ...(options.endpoint ? { apiEndpoint: options.endpoint.replace(/\/+$/, '') } : {}),
