@@ -116,7 +116,15 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
     buildScheduler(container, runtime, {
       ...request,
       logLevel: globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info',
-      globals: { config: settings.config.path, profile: settings.config.profile, dataDir: runtime.dataDir },
+      globals: {
+        config: settings.config.path,
+        profile: settings.config.profile,
+        dataDir: runtime.dataDir,
+        s3Endpoint: globals.s3Endpoint,
+        gcsEndpoint: globals.gcsEndpoint,
+        azureEndpoint: globals.azureEndpoint,
+        insecure: globals.insecure,
+      },
     });
   return { ...appServices(container), settings, scheduler };
 }

@@ -96,7 +96,7 @@ export function isAliveOnThisHost(daemon: { host: string; pid: number }): boolea
 export interface DaemonFlags extends Partial<Omit<SchedulerOptions, 'owner' | 'host' | 'pid'>> {
   logLevel: LogLevel;
   /** Where the worker threads load their configuration from (the daemon's own flags). */
-  globals: { config?: string; profile?: string; dataDir?: string };
+  globals: WorkerInput['context']['globals'];
   onRunFinished?: () => Promise<void>;
 }
 
@@ -106,7 +106,7 @@ export function buildScheduler(container: Container, runtime: RuntimeConfig, fla
   const catalog = container.get(Tokens.Catalog);
   const runner = new BreeJobRunner({
     workerPath: WORKER,
-    context: { ...flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'],
+    context: { globals: flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'],
     logger,
   });
   const { logLevel: _l, globals: _g, onRunFinished, ...given } = flags;

@@ -24,7 +24,7 @@ parentPort?.on('message', (message) => {
 
 async function run(): Promise<JobOutcome> {
   const { context, task } = input;
-  const globals = { config: context.config, profile: context.profile, dataDir: context.dataDir, verbose: context.logLevel === 'debug', quiet: false, json: true, dryRun: false };
+  const globals = { ...context.globals, verbose: context.logLevel === 'debug', quiet: false, json: true, dryRun: false };
   const { settings, runtime } = await loadSettings(globals, process.env);
   // Logs go where the daemon's go (stdout and the log file); no notifiers (see above).
   const logger = daemonLogger(runtime, context.logLevel).child({ schedule: task.schedule, slot: task.slot });

@@ -134,3 +134,25 @@ describe('dbbackup CLI with several targets in one run', () => {
     }
   });
 });
+
+describe('the scheduler daemon with cloud targets', () => {
+  it('passes its --s3-endpoint flag on to the job workers', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const config = join(dir.path, 'sched.yaml');
+    await writeFile(
+      config,
+      `sources:\n  app: { engine: sqlite, database: ${db} }\ntargets:\n  s3: { url: s3://backups/sched/app }\nbackups:\n  app: { targets: [s3] }\n` +
+        'schedules:\n  - { name: nightly, cron: "* * * * * *", task: backup, source: app, timezone: UTC }\n',
+    );
+    const { DBBACKUP_S3_ENDPOINT: endpoint, ...rest } = env;
+    const schedEnv = { ...rest, DBBACKUP_CONFIG: config, DBBACKUP_DATA_DIR: join(dir.path, 'sched-data'), XDG_STATE_HOME: join(dir.path, 'sched-state') };
+    const run = () => runCli(['schedule', 'run', '--once', '--retries', '0', '--s3-endpoint', endpoint!], { env: schedEnv, cwd: dir.path });
+    expect((await run()).code).toBe(0); // records where the schedule starts
+    await new Promise((r) => setTimeout(r, 1_200));
+    const once = await run();
+    expect(once.code, once.stdout + once.stderr).toBe(0);
+    expect(once.stdout + once.stderr).toMatch(/1 run\(s\), 0 failed/);
+    const list = await cli('list', '--from', 's3://backups/sched/app', '--json');
+    expect((JSON.parse(list.stdout) as { backups: unknown[] }).backups).toHaveLength(1);
+  });
+});

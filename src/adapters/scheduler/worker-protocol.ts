@@ -7,9 +7,8 @@ export interface WorkerInput {
   task: { task: ScheduleTask; source: string; kind?: BackupKind; schedule: string; slot: string };
   /** How the worker loads the same configuration as the daemon. */
   context: {
-    config?: string;
-    profile?: string;
-    dataDir?: string;
+    /** The daemon's config, profile, data dir and the flags jobs need too (storage endpoints, --insecure). */
+    globals: { config?: string; profile?: string; dataDir?: string; s3Endpoint?: string; gcsEndpoint?: string; azureEndpoint?: string; insecure?: boolean };
     logLevel: 'debug' | 'info' | 'warn' | 'error';
   };
 }
