@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -28,17 +28,34 @@ export interface PostgresServer {
 
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
-export async function startPostgres(extraArgs: string[] = []): Promise<PostgresServer> {
+/**
+ * Optional hardening of the throwaway server; without any, it is the trust-auth server above.
+ * With `ssl` the server speaks TLS and TCP logins must use it (pg_hba `hostssl` only); with `auth`
+ * TCP logins from 127.0.0.0/8 need a password (the superuser `postgres` gets `password`). Unix-socket
+ * logins stay `trust`. The harness's own connections (connect, query, bin) use TLS without
+ * verification and the password, so they work under every combination.
+ */
+export interface PostgresServerOptions {
+  /** PEM files of the server certificate (chain) and its key; copied into the server dir (key 0600, owned by postgres). */
+  ssl?: { cert: string; key: string };
+  auth?: 'trust' | 'scram-sha-256' | 'md5';
+  /** The superuser's password (required with a password `auth`). */
+  password?: string;
+}
+
+export async function startPostgres(extraArgs: string[] = [], options: PostgresServerOptions = {}): Promise<PostgresServer> {
   const dir = await mkdtemp('/tmp/pg-');
   const ids = postgresIds();
   await chown(dir, ids.uid, ids.gid);
   const data = join(dir, 'data');
+  let settings: string[];
   try {
-    await run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
+    settings = await initCluster(dir, data, ids, options);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+  const login = loginOptions(options);
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const child = spawn(
@@ -47,22 +64,64 @@ export async function startPostgres(extraArgs: string[] = []): Promise<PostgresS
         '-D', data, '-p', String(port), '-k', dir,
         '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
         '-c', 'wal_level=logical', '-c', 'max_replication_slots=10', '-c', 'max_wal_senders=10', '-c', 'max_connections=60',
+        ...settings,
         ...extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], uid: ids.uid, gid: ids.gid },
     );
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    if (await waitReady(child, port)) return server(dir, port, child);
+    if (await waitReady(child, port, login)) return server(dir, port, child, login);
     if (attempt < 3 && /could not bind|already in use/i.test(stderr)) continue;
     await rm(dir, { recursive: true, force: true });
     throw new Error(`postgres did not start:\n${stderr}`);
   }
 }
 
-function server(dir: string, port: number, child: ChildProcess): PostgresServer {
+/** initdb, then the TLS files and pg_hba.conf the options ask for; returns the matching `-c` settings. */
+async function initCluster(dir: string, data: string, ids: { uid: number; gid: number }, options: PostgresServerOptions): Promise<string[]> {
+  const auth = options.auth ?? 'trust';
+  if (auth !== 'trust' && !options.password) throw new Error(`startPostgres: auth ${auth} needs a password`);
+  const pwfile = join(dir, 'pwfile');
+  if (options.password) {
+    await writeFile(pwfile, `${options.password}\n`, { mode: 0o600 });
+    await chown(pwfile, ids.uid, ids.gid);
+  }
+  try {
+    await run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C', ...(options.password ? [`--pwfile=${pwfile}`] : [])], ids);
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+  if (!options.ssl && auth === 'trust') return [];
+  const settings: string[] = [];
+  if (options.ssl) {
+    // postgres refuses a key that group/others can read, or that another user owns.
+    const cert = join(dir, 'server.crt');
+    const key = join(dir, 'server.key');
+    await copyFile(options.ssl.cert, cert);
+    await copyFile(options.ssl.key, key);
+    await chmod(key, 0o600);
+    await Promise.all([chown(cert, ids.uid, ids.gid), chown(key, ids.uid, ids.gid)]);
+    settings.push('-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`);
+  }
+  const hostType = options.ssl ? 'hostssl' : 'host';
+  await writeFile(join(data, 'pg_hba.conf'), `local all all trust\n${hostType} all all 127.0.0.0/8 ${auth}\n`);
+  return settings;
+}
+
+/** How the harness itself logs in over TCP (empty for the default trust server, as before). */
+interface HarnessLogin {
+  password?: string;
+  ssl?: { rejectUnauthorized: false };
+}
+
+function loginOptions(options: PostgresServerOptions): HarnessLogin {
+  return { ...(options.password ? { password: options.password } : {}), ...(options.ssl ? { ssl: { rejectUnauthorized: false } } : {}) };
+}
+
+function server(dir: string, port: number, child: ChildProcess, login: HarnessLogin): PostgresServer {
   const connect = async (database = 'postgres') => {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database });
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database, ...login });
     await client.connect();
     return client;
   };
@@ -82,7 +141,9 @@ function server(dir: string, port: number, child: ChildProcess): PostgresServer 
       }
     },
     bin(name, args) {
+      const env = { ...process.env, ...(login.password ? { PGPASSWORD: login.password } : {}), ...(login.ssl ? { PGSSLMODE: 'require' } : {}) };
       return execFileSync(join(PG_BIN, name), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', ...args], {
+        env,
         encoding: 'utf8',
         maxBuffer: 1 << 30,
       });
@@ -107,11 +168,11 @@ function postgresIds(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-async function waitReady(child: ChildProcess, port: number): Promise<boolean> {
+async function waitReady(child: ChildProcess, port: number, login: HarnessLogin): Promise<boolean> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', ...login });
     try {
       await client.connect();
       await client.end();

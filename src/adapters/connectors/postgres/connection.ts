@@ -6,6 +6,7 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { registerSecret } from '../../../infrastructure/redact.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -122,8 +123,8 @@ export async function openClient(e: PgEndpoint, database = e.database): Promise<
       user: e.user,
       database,
       ssl,
-      // pg accepts undefined from this function at run time (it then sends no password).
-      password: (() => passwordFor(e, database)) as () => Promise<string>,
+      // Called only when the server asks for a password; a DbBackupError thrown here rejects connect().
+      password: () => passwordFor(e, database),
       application_name: 'dbbackup',
       connectionTimeoutMillis: 30_000,
       keepAlive: true,
@@ -180,21 +181,63 @@ function sslOptions(e: PgEndpoint): false | ConnectionOptions {
   };
 }
 
-/** The password, from the first source that has one: explicit, PGPASSWORD, ~/.pgpass, a TTY prompt. */
-async function passwordFor(e: PgEndpoint, database: string): Promise<string | undefined> {
+/**
+ * The password, from the first source that has one: explicit, PGPASSWORD, ~/.pgpass, a TTY prompt.
+ * Called only when the server asks for one. Throws E_AUTH when no source has one, rather than
+ * letting the driver fail with a protocol message.
+ */
+async function passwordFor(e: PgEndpoint, database: string): Promise<string> {
   if (e.password !== undefined) return e.password;
   if (process.env.PGPASSWORD !== undefined) return process.env.PGPASSWORD;
   const fromFile = pgpassLookup(e, database);
   if (fromFile !== undefined) return fromFile;
-  if (process.stdin.isTTY && process.stderr.isTTY) return promptPassword(`Password for ${e.user}@${e.host}: `);
-  return undefined;
+  if (process.stdin.isTTY && process.stderr.isTTY) return promptOnce(e);
+  const file = pgpassFile();
+  const ignored = pgpassTooOpen(file) ? ` (${file} was ignored because group or others can read it: chmod 0600 it)` : '';
+  throw new DbBackupError(
+    'E_AUTH',
+    `PostgreSQL asks for the password of ${describeEndpoint(e, database)}, and none was given${ignored}. ` +
+      'Give it with --password-env VAR, PGPASSWORD or ~/.pgpass (mode 0600), or run in a terminal to be prompted.',
+  );
+}
+
+/**
+ * One prompt per user@host:port for the whole process: a backup opens many connections (leader,
+ * parallel workers, the maintenance database), and each must not ask again, nor race for stdin.
+ */
+const prompted = new Map<string, Promise<string>>();
+
+function promptOnce(e: PgEndpoint): Promise<string> {
+  const key = `${e.user}@${e.host}:${e.port}`;
+  let answer = prompted.get(key);
+  if (!answer) {
+    answer = promptPassword(`Password for ${e.user}@${e.host}: `).then((pw) => {
+      registerSecret(pw);
+      return pw;
+    });
+    prompted.set(key, answer);
+  }
+  return answer;
+}
+
+function pgpassFile(): string {
+  return process.env.PGPASSFILE ?? join(homedir(), '.pgpass');
+}
+
+/** True when the password file exists but libpq (and we) must ignore it: group/world access. */
+function pgpassTooOpen(file: string): boolean {
+  try {
+    return (statSync(file).mode & 0o077) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads ~/.pgpass (or PGPASSFILE) as libpq does; ignored when group/world can read it. */
-export function pgpassLookup(e: PgEndpoint, database: string, file = process.env.PGPASSFILE ?? join(homedir(), '.pgpass')): string | undefined {
+export function pgpassLookup(e: PgEndpoint, database: string, file = pgpassFile()): string | undefined {
   let text: string;
+  if (pgpassTooOpen(file)) return undefined;
   try {
-    if ((statSync(file).mode & 0o077) !== 0) return undefined;
     text = readFileSync(file, 'utf8');
   } catch {
     return undefined;
@@ -220,16 +263,26 @@ export function pgpassLookup(e: PgEndpoint, database: string, file = process.env
   return undefined;
 }
 
+/**
+ * Asks on the terminal with echo off. The terminal is in raw mode meanwhile, so Ctrl-C arrives as a
+ * key, not a signal: it (or Ctrl-D on an empty line) rejects instead of leaving the prompt hanging.
+ */
 function promptPassword(question: string): Promise<string> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
     (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
       if (s.startsWith(question)) write(question);
     };
-    rl.question(question, (answer) => {
-      rl.close();
+    let answered = false;
+    rl.on('SIGINT', () => rl.close());
+    rl.on('close', () => {
       process.stderr.write('\n');
+      if (!answered) reject(new DbBackupError('E_INTERRUPTED', 'Cancelled at the password prompt; nothing was done.'));
+    });
+    rl.question(question, (answer) => {
+      answered = true;
+      rl.close();
       resolve(answer);
     });
   });
@@ -241,6 +294,8 @@ export function connectionError(err: unknown, e: PgEndpoint, database = e.databa
   const code = (err as { code?: string }).code;
   const msg = String((err as Error)?.message ?? err);
   const where = describeEndpoint(e, database);
+  const specific = tlsError(err, e) ?? hbaError(err, e, database);
+  if (specific) return specific;
   if (code === '28P01' || code === '28000' || /password authentication failed|no password supplied|client password must be a string|SASL/i.test(msg)) {
     return new DbBackupError(
       'E_AUTH',
@@ -262,6 +317,43 @@ export function connectionError(err: unknown, e: PgEndpoint, database = e.databa
     );
   }
   return new DbBackupError('E_CONN_REFUSED', `Cannot connect to ${where}: ${msg}`, { cause: err, details: { code } });
+}
+
+/** A server certificate that failed verification (verify-ca / verify-full): say which check and how to fix it. */
+function tlsError(err: unknown, e: PgEndpoint): DbBackupError | undefined {
+  const code = String((err as { code?: string }).code ?? '');
+  const msg = String((err as Error)?.message ?? err);
+  const at = `${e.host}:${e.port}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new DbBackupError(
+      'E_CONN_REFUSED',
+      `The TLS certificate of the PostgreSQL server at ${at} failed verification: it does not name the host ${e.host} (${msg}). ` +
+        'Connect with a host name the certificate lists, or use --sslmode verify-ca to check the CA only.',
+      { cause: err, details: { code, sslmode: e.sslmode } },
+    );
+  }
+  if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code) || /certificate/i.test(msg)) {
+    return new DbBackupError(
+      'E_CONN_REFUSED',
+      `The TLS certificate of the PostgreSQL server at ${at} failed verification with --sslmode ${e.sslmode} (${msg}). ` +
+        "Name the CA that signed it with sslrootcert=FILE in the --url, PGSSLROOTCERT or --ssl-ca (default ~/.postgresql/root.crt), or use --sslmode require to encrypt without verifying.",
+      { cause: err, details: { code, sslmode: e.sslmode } },
+    );
+  }
+  return undefined;
+}
+
+/** No pg_hba.conf line admits this login; "no encryption" there means the server takes it over TLS only. */
+function hbaError(err: unknown, e: PgEndpoint, database: string): DbBackupError | undefined {
+  const msg = String((err as Error)?.message ?? err);
+  if (!/no pg_hba\.conf entry/i.test(msg)) return undefined;
+  const hint = /no encryption/i.test(msg)
+    ? `The server accepts this login over TLS only: connect with --sslmode require, verify-ca or verify-full (not ${e.sslmode}).`
+    : 'Ask the server administrator to allow this user, database and client address in pg_hba.conf.';
+  return new DbBackupError('E_AUTH', `PostgreSQL refused the connection of ${describeEndpoint(e, database)}: ${msg}. ${hint}`, {
+    cause: err,
+    details: { code: (err as { code?: string }).code },
+  });
 }
 
 /** Quotes an identifier ("a""b"). */
