@@ -17,9 +17,9 @@ export abstract class DatabaseCommand extends BaseCommand {
   passwordEnv = Option.String('--password-env', { description: 'Read the password from this environment variable' });
   socket = Option.String('--socket', { description: 'MySQL: Unix socket file instead of host/port' });
   sslMode = Option.String('--ssl-mode', { description: 'MySQL TLS: DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY' });
-  sslCa = Option.String('--ssl-ca', { description: 'MySQL TLS: CA certificate file (PEM)' });
-  sslCert = Option.String('--ssl-cert', { description: 'MySQL TLS: client certificate file (PEM)' });
-  sslKey = Option.String('--ssl-key', { description: 'MySQL TLS: client key file (PEM)' });
+  sslCa = Option.String('--ssl-ca,--sslrootcert', { description: 'TLS: CA certificate file (PEM) that signed the server certificate' });
+  sslCert = Option.String('--ssl-cert,--sslcert', { description: 'TLS: client certificate file (PEM)' });
+  sslKey = Option.String('--ssl-key,--sslkey', { description: 'TLS: client key file (PEM)' });
   sslmode = Option.String('--sslmode', { description: 'PostgreSQL TLS as libpq spells it: disable, allow, prefer, require, verify-ca, verify-full' });
 
   /** Builds the connection target; `file` is the SQLite path when given with --file. */

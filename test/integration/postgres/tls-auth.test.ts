@@ -198,7 +198,8 @@ describe('PostgreSQL over TLS with scram-sha-256 (hostssl only)', () => {
   });
 
   it('a host the certificate does not name: verify-full fails, verify-ca succeeds (and still checks the CA)', async () => {
-    const tls = (sslmode: string, ca: string) => backup('127.0.0.2', 'other-host', ['--sslmode', sslmode], { PGPASSWORD: PASSWORD, PGSSLROOTCERT: ca });
+    // The CA as libpq's flag name (--sslrootcert), the environment variable being the other way.
+    const tls = (sslmode: string, ca: string) => backup('127.0.0.2', 'other-host', ['--sslmode', sslmode, '--sslrootcert', ca], { PGPASSWORD: PASSWORD });
     const [full, verifyCa, wrongCa] = await Promise.all([tls('verify-full', certs.ca), tls('verify-ca', certs.ca), tls('verify-ca', certs.otherCa)]);
     expectFailure(full, 3, 'E_CONN_REFUSED');
     expect(full.stderr).toMatch(/failed verification: it does not name the host 127\.0\.0\.2/);
