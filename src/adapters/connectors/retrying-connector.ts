@@ -38,7 +38,8 @@ export class RetryingConnector implements DatabaseConnector {
           throw err;
         }
       },
-      { policy: this.policy, retryable: (err) => isDbBackupError(err, 'E_CONN_REFUSED') },
+      // A certificate that failed verification fails the same way on every attempt.
+      { policy: this.policy, retryable: (err) => isDbBackupError(err, 'E_CONN_REFUSED') && err.details.tls !== true },
     );
   }
 }

@@ -38,4 +38,9 @@ describe('RetryingConnector', () => {
     await expect(new RetryingConnector(auth, policy).connect({ engine: 'postgres' }, 'backup')).rejects.toMatchObject({ code: 'E_AUTH' });
     expect(auth.attempts).toBe(1);
   });
+  it('never retries a TLS certificate that failed verification', async () => {
+    const tls = flaky([1, 2, 3].map(() => new DbBackupError('E_CONN_REFUSED', 'certificate', { details: { tls: true } })));
+    await expect(new RetryingConnector(tls, policy).connect({ engine: 'postgres' }, 'backup')).rejects.toMatchObject({ code: 'E_CONN_REFUSED' });
+    expect(tls.attempts).toBe(1);
+  });
 });

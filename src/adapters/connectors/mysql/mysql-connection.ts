@@ -172,7 +172,7 @@ export function connectError(err: unknown, e: MysqlEndpoint): unknown {
     return new DbBackupError(
       'E_CONN_REFUSED',
       `Cannot connect to MySQL at ${where} (${code || (err as Error).message}); check that the server runs and the host, port, socket and --ssl-mode are right.`,
-      { cause: err, details: { code } },
+      { cause: err, details: { code, tls: /certificate/i.test((err as Error).message ?? '') } },
     );
   }
   return err;

@@ -329,7 +329,7 @@ function tlsError(err: unknown, e: PgEndpoint): DbBackupError | undefined {
       'E_CONN_REFUSED',
       `The TLS certificate of the PostgreSQL server at ${at} failed verification: it does not name the host ${e.host} (${msg}). ` +
         'Connect with a host name the certificate lists, or use --sslmode verify-ca to check the CA only.',
-      { cause: err, details: { code, sslmode: e.sslmode } },
+      { cause: err, details: { code, sslmode: e.sslmode, tls: true } },
     );
   }
   if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code) || /certificate/i.test(msg)) {
@@ -337,7 +337,7 @@ function tlsError(err: unknown, e: PgEndpoint): DbBackupError | undefined {
       'E_CONN_REFUSED',
       `The TLS certificate of the PostgreSQL server at ${at} failed verification with --sslmode ${e.sslmode} (${msg}). ` +
         "Name the CA that signed it with sslrootcert=FILE in the --url, PGSSLROOTCERT or --ssl-ca (default ~/.postgresql/root.crt), or use --sslmode require to encrypt without verifying.",
-      { cause: err, details: { code, sslmode: e.sslmode } },
+      { cause: err, details: { code, sslmode: e.sslmode, tls: true } },
     );
   }
   return undefined;
