@@ -293,4 +293,16 @@ describe('RunBackup into several targets', () => {
     for (const s of Object.values(stores)) expect([...(s as MemoryBlobStore).objects.keys()]).toEqual(['dbbackup-repo.json']);
     expect(catalog.rows).toEqual([]);
   });
+
+  it('drops a whole codec chain when its only target fails mid-part; the other chain completes', async () => {
+    const t = setup(['one', 'arch'], { arch: [] });
+    (t.stores.arch as MemoryBlobStore).failAfterBytes = 5000;
+    const err = await t.backup.execute(input(['one', 'arch']), signal()).then(() => undefined, (e: unknown) => e);
+    expect((err as DbBackupError).code).toBe('E_PARTIAL');
+    expect(t.connector.dumpCalls).toBe(1);
+    expect(manifestIn(t.stores.one!)!.parts.map((p) => p.codecs)).toEqual([['zstd'], ['zstd']]);
+    expect([...(t.stores.arch as MemoryBlobStore).objects.keys()]).toEqual(['dbbackup-repo.json']);
+    await t.restore.execute({ repository: 'one', backup: 'latest', target: { engine: 'postgres', database: 'c' }, clean: false }, signal());
+    expect(t.connector.restored).toEqual(tables);
+  });
 });
