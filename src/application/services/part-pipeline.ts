@@ -1,4 +1,4 @@
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Manifest, PartEntry } from '../../domain/manifest.js';
 import { partKey } from '../../domain/repository-layout.js';
@@ -153,11 +153,22 @@ export class PartWriter implements PartSink {
  * failed is dropped and the rest carry on; the slowest writer sets the pace.
  */
 export class FanOutSink implements PartSink {
-  constructor(private readonly writers: readonly PartWriter[]) {}
+  /** The writers should report no progress themselves: this sink counts each raw byte once. */
+  constructor(
+    private readonly writers: readonly PartWriter[],
+    private readonly progress?: ProgressReporter,
+  ) {}
 
   async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
     const live = this.writers.filter((w) => w.alive);
-    if (live.length <= 1) return (live[0] ?? this.writers[0]!).write(spec, body);
+    if (live.length === 0) return this.writers[0]!.write(spec, body);
+    const counter = new Transform({
+      highWaterMark: 1 << 20,
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.progress?.advance(chunk.length, spec.object);
+        cb(null, chunk);
+      },
+    });
     const tee = new Tee(live.length);
     const writes = live.map((w, i) =>
       w.write(spec, tee.branches[i]!.stream).catch((err: unknown) => {
@@ -166,7 +177,7 @@ export class FanOutSink implements PartSink {
       }),
     );
     try {
-      await pipeline(body, tee);
+      await pipeline(body, counter, tee);
     } catch (err) {
       await Promise.allSettled(writes);
       throw err;

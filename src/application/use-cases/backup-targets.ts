@@ -84,7 +84,7 @@ export class BackupTargets {
           run.source,
           run.id,
           this.codecSteps(run.input, ts[0]!.repo!.forcedCodecs),
-          i === 0 ? this.deps.progress : SILENT,
+          groups.size === 1 ? this.deps.progress : SILENT,
           run.signal,
           ts[0]!.encryption?.part,
           (d, err) => {
@@ -100,7 +100,7 @@ export class BackupTargets {
       const { input } = run;
       const dumped = await session.dump(
         { kind: input.kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
-        writers.length === 1 ? writers[0]! : new FanOutSink(writers),
+        writers.length === 1 ? writers[0]! : new FanOutSink(writers, this.deps.progress),
         run.signal,
       );
       run.signal.throwIfAborted();

@@ -305,4 +305,12 @@ describe('RunBackup into several targets', () => {
     await t.restore.execute({ repository: 'one', backup: 'latest', target: { engine: 'postgres', database: 'c' }, clean: false }, signal());
     expect(t.connector.restored).toEqual(tables);
   });
+
+  it('reports progress once per raw byte, however many codec chains there are', async () => {
+    const t = setup(['one', 'two', 'arch'], { arch: [] });
+    let advanced = 0;
+    const progress = { start: () => undefined, stop: () => undefined, advance: (n: number) => void (advanced += n) };
+    const r = await new RunBackup({ ...t.deps, progress, toolVersion: 't' }).execute(input(['one', 'two', 'arch']), signal());
+    expect(advanced).toBe(r.manifest.parts.reduce((n, p) => n + p.rawSize, 0));
+  });
 });
