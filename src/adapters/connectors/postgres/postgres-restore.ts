@@ -138,19 +138,24 @@ async function restoreClient(endpoint: PgEndpoint): Promise<pg.Client> {
 }
 
 /**
- * Every data and post-data step as tasks: one per table (or per part of a multi-part table when
- * several workers run), then each index, constraint and trigger as soon as its tables are loaded
- * (as pg_restore -j does), sequence values at any time. `tableOf` maps data tasks to tables.
+ * Every data and post-data step as tasks: one per table, loaded in one transaction with COPY FREEZE
+ * (see tableTask), then each index, constraint and trigger as soon as its tables are loaded (as
+ * pg_restore -j does), sequence values at any time. Only a table too large to share out evenly
+ * (see loadsInParallel) is loaded part by part over several connections. `tableOf` maps data
+ * tasks to tables.
  */
 function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, workers: number, extra: (i: TocItem) => string[]) {
   const tasks: Task[] = [];
   const tableOf = new Map<number, string>();
   const byTable = new Map<string, number[]>();
+  const bytes = tableBytes(manifest);
+  const total = [...bytes.values()].reduce((a, b) => a + b, 0);
   let nextId = Math.max(0, ...items.map((i) => i.id)) + 1;
   for (const item of items.filter((i) => i.copy)) {
     const object = item.copy!.object;
     const own = partsOf(manifest.parts, object);
-    const made = workers > 1 && own.length > 1 ? own.map((p) => partTask(nextId++, item, p, parts)) : [tableTask(item, own, parts)];
+    const split = own.length > 1 && loadsInParallel(bytes.get(object) ?? 0, total, workers);
+    const made = split ? own.map((p) => partTask(nextId++, item, p, parts)) : [tableTask(item, own, parts)];
     for (const t of made) tableOf.set(t.id, object);
     byTable.set(object, made.map((t) => t.id));
     tasks.push(...made);
@@ -163,13 +168,40 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
     task.deps = [...task.deps, ...needs];
     tasks.push(task);
   }
-  return { tasks: sortBySize(tasks, manifest), tableOf };
+  return { tasks: sortBySize(tasks, tableOf, bytes), tableOf };
 }
 
-/** Largest tables first, so the longest load starts early (as pg_restore -j orders by size). */
-function sortBySize(tasks: Task[], manifest: Manifest): Task[] {
-  const size = new Map(manifest.objects.map((o) => [`data of ${o.name}`, o.rawBytes ?? 0]));
-  return [...tasks].sort((a, b) => (size.get(b.label) ?? 0) - (size.get(a.label) ?? 0));
+/**
+ * Whether to load one table over several connections at once. Concurrent COPYs into one table
+ * cannot use FREEZE and contend for the relation's extension lock, so this pays only when the
+ * table alone would keep one connection busy long after the others ran out of work: when it
+ * holds more than 1.5 times an even share of the data.
+ */
+export function loadsInParallel(tableBytes: number, totalBytes: number, workers: number): boolean {
+  return workers > 1 && tableBytes > (1.5 * totalBytes) / workers;
+}
+
+function tableBytes(manifest: Manifest): Map<string, number> {
+  const bytes = new Map<string, number>();
+  for (const p of manifest.parts) if (p.role === 'data' && p.object) bytes.set(p.object, (bytes.get(p.object) ?? 0) + p.rawSize);
+  return bytes;
+}
+
+/**
+ * Largest first, so the longest chain starts early; an index, constraint or trigger ranks with its
+ * largest table (as pg_restore -j orders them), so it starts as soon as that table is loaded
+ * rather than after every smaller table's data. Equal sizes keep their order (data before post-data).
+ */
+function sortBySize(tasks: Task[], tableOf: Map<number, string>, bytes: Map<string, number>): Task[] {
+  const size = (t: Task) => {
+    const object = tableOf.get(t.id);
+    if (object !== undefined) return bytes.get(object) ?? 0;
+    return Math.max(0, ...[...t.exclusive, ...t.shared].map((o) => bytes.get(o) ?? 0));
+  };
+  return tasks
+    .map((task, order) => ({ task, order, size: size(task) }))
+    .sort((a, b) => b.size - a.size || a.order - b.order)
+    .map((e) => e.task);
 }
 
 async function refuseOccupied(client: pg.Client, items: TocItem[], selective: boolean, count: number, objects: string[], endpoint: PgEndpoint) {
