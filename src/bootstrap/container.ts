@@ -11,8 +11,9 @@ import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
-import { DrizzleBackupCatalog } from '../adapters/catalog/drizzle-backup-catalog.js';
-import { DrizzleScheduleStore } from '../adapters/catalog/drizzle-schedule-store.js';
+import { lazyStore } from '../adapters/catalog/lazy.js';
+import type { BackupCatalog } from '../application/ports/backup-catalog.js';
+import type { ScheduleStore } from '../application/ports/schedule-store.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
 import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
@@ -47,10 +48,20 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
     bind(Tokens.Cipher).toConstantValue(new ChunkedAesGcm());
     bind(Tokens.Progress).toConstantValue(config.progress ? new TerminalProgress() : new NullProgress());
     bind(Tokens.Catalog)
-      .toDynamicValue(() => new DrizzleBackupCatalog(catalogFile(config.dataDir)))
+      .toDynamicValue(() =>
+        lazyStore<BackupCatalog & NotificationThrottle>(async () => {
+          const { DrizzleBackupCatalog } = await import('../adapters/catalog/drizzle-backup-catalog.js');
+          return new DrizzleBackupCatalog(catalogFile(config.dataDir));
+        }),
+      )
       .inSingletonScope();
     bind(Tokens.ScheduleStore)
-      .toDynamicValue(() => new DrizzleScheduleStore(catalogFile(config.dataDir)))
+      .toDynamicValue(() =>
+        lazyStore<ScheduleStore>(async () => {
+          const { DrizzleScheduleStore } = await import('../adapters/catalog/drizzle-schedule-store.js');
+          return new DrizzleScheduleStore(catalogFile(config.dataDir));
+        }),
+      )
       .inSingletonScope();
     bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
     bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]));

@@ -4,8 +4,6 @@ import { fileURLToPath } from 'node:url';
 import type { BlobStore } from '../../application/ports/blob-store.js';
 import type { OpenOptions, OpenedRepository, RepositoryOpener } from '../../application/ports/repository-opener.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { TarGzArchiveReader, TarGzArchiveWriter } from './archive/tar-gz-archive.js';
-import { ZipArchiveReader, ZipArchiveWriter } from './archive/zip-archive.js';
 import { CLOUD_SCHEMES, type StorageOptions, storageOptionsFromEnv } from './cloud/storage-options.js';
 import { LocalBlobStore } from './local/local-blob-store.js';
 
@@ -57,7 +55,11 @@ export class LocalRepositoryOpener implements RepositoryOpener {
     if (!Number.isInteger(level) || level < 1 || level > 9) {
       throw new DbBackupError('E_USAGE', `.${format} archives compress with deflate levels 1–9; got --level ${level}.`);
     }
-    const store = format === 'tar.gz' ? new TarGzArchiveWriter(path, level) : new ZipArchiveWriter(path, level);
+    // Loaded on use: most runs never touch an archive (tar-stream, fflate).
+    const store =
+      format === 'tar.gz'
+        ? new (await import('./archive/tar-gz-archive.js')).TarGzArchiveWriter(path, level)
+        : new (await import('./archive/zip-archive.js')).ZipArchiveWriter(path, level);
     return {
       store,
       kind: 'archive',
@@ -72,7 +74,10 @@ export class LocalRepositoryOpener implements RepositoryOpener {
   private async readArchive(path: string, format: ArchiveFormat): Promise<OpenedRepository> {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new DbBackupError('E_NOT_FOUND', `${path} does not exist or is not a file; check the path.`);
-    const store: BlobStore & { close?(): void } = format === 'tar.gz' ? new TarGzArchiveReader(path) : new ZipArchiveReader(path);
+    const store: BlobStore & { close?(): void } =
+      format === 'tar.gz'
+        ? new (await import('./archive/tar-gz-archive.js')).TarGzArchiveReader(path)
+        : new (await import('./archive/zip-archive.js')).ZipArchiveReader(path);
     return readOnlyRepo(store, 'archive');
   }
 
