@@ -7,6 +7,8 @@ import { DbBackupError } from '../../domain/errors.js';
 export class GzipCodec implements Codec {
   readonly id = 'gzip';
   readonly extension = 'gz';
+  /** The gzip trailer's CRC-32 and length are checked by zlib. */
+  readonly checksOutput = true;
 
   encoder(level = 6): Transform {
     if (!Number.isInteger(level) || level < 1 || level > 9) {

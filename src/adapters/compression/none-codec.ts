@@ -5,6 +5,7 @@ import type { Codec } from '../../application/ports/codec.js';
 export class NoneCodec implements Codec {
   readonly id = 'none';
   readonly extension = '';
+  readonly checksOutput = false;
 
   encoder(): Transform {
     return new PassThrough({ highWaterMark: 1 << 20 });

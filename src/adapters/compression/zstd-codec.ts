@@ -19,6 +19,8 @@ function load(): ZstdModule {
 export class ZstdCodec implements Codec {
   readonly id = 'zstd';
   readonly extension = 'zst';
+  /** Every frame is written with checksumFlag: the decoder verifies the XXH64 of its output. */
+  readonly checksOutput = true;
 
   encoder(level = 1): Transform {
     if (!Number.isInteger(level) || level < 1 || level > 19) {

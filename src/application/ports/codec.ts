@@ -10,6 +10,11 @@ export interface Codec {
   encoder(level?: number): Transform;
   /** A fresh Transform that decodes; fails the stream on damaged input. */
   decoder(): Transform;
+  /**
+   * True when the decoder itself checks its output against a checksum the encoder stored (zstd's
+   * content checksum, gzip's CRC-32): its output is then known intact without hashing it again.
+   */
+  readonly checksOutput: boolean;
 }
 
 export interface CodecRegistry {

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Manifest, PartEntry } from '../../domain/manifest.js';
 import { partKey } from '../../domain/repository-layout.js';
@@ -8,7 +8,7 @@ import type { PartSink, PartSource, PartSpec } from '../ports/database-connector
 import type { ProgressReporter } from '../ports/progress.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { DecodeStage, HashCounter, VerifyingStage } from './stream-stages.js';
+import { ByteCounter, DecodeStage, HashCounter, VerifyingStage } from './stream-stages.js';
 import { Tee } from './tee.js';
 
 export interface CodecStep {
@@ -162,13 +162,7 @@ export class FanOutSink implements PartSink {
   async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
     const live = this.writers.filter((w) => w.alive);
     if (live.length === 0) return this.writers[0]!.write(spec, body);
-    const counter = new Transform({
-      highWaterMark: 1 << 20,
-      transform: (chunk: Buffer, _enc, cb) => {
-        this.progress?.advance(chunk.length, spec.object);
-        cb(null, chunk);
-      },
-    });
+    const counter = new ByteCounter((n) => this.progress?.advance(n, spec.object));
     const tee = new Tee(live.length);
     const writes = live.map((w, i) =>
       w.write(spec, tee.branches[i]!.stream).catch((err: unknown) => {
@@ -201,7 +195,21 @@ export class PartReader implements PartSource {
     private readonly codecs: CodecRegistry,
     private readonly progress?: ProgressReporter,
     private readonly encryption?: PartEncryption,
+    /**
+     * 'always' (default, as `verify` does) recomputes the sha256 of the decoded bytes; 'when-needed'
+     * skips it when something else already proves them intact: no codec (raw = stored, whose sha256
+     * is checked) or an outermost decoder that checks its own output (zstd/gzip checksums, AEAD).
+     */
+    private readonly rawCheck: 'always' | 'when-needed' = 'always',
   ) {}
+
+  /** Whether the decoded bytes of `part` are proven intact without hashing them again. */
+  private rawProven(part: PartEntry): boolean {
+    const first = part.codecs[0];
+    if (first === undefined) return true;
+    if (this.manifest.encryption && first === this.manifest.encryption.cipher) return true;
+    return this.codecs.get(first).checksOutput;
+  }
 
   async open(part: PartEntry, signal?: AbortSignal): Promise<Readable> {
     const what = partContext(this.manifest.id, part.name);
@@ -216,13 +224,13 @@ export class PartReader implements PartSource {
     });
     const body = await this.store.get(partKey(this.manifest.source, this.manifest.id, part.name), undefined, signal);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
-    const counter = new HashCounter((n) => this.progress?.advance(n, part.object));
+    const counter = new ByteCounter((n) => this.progress?.advance(n, part.object));
     pipeline(
       [
         body,
         new VerifyingStage(part.sha256, part.storedSize, what),
         ...decoders,
-        new VerifyingStage(part.rawSha256, part.rawSize, what),
+        ...(this.rawCheck === 'when-needed' && this.rawProven(part) ? [] : [new VerifyingStage(part.rawSha256, part.rawSize, what)]),
         counter,
         out,
       ],

@@ -2,6 +2,18 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
 
+/** Passes bytes through unchanged, telling `onChunk` how many went by (no hashing). */
+export class ByteCounter extends Transform {
+  constructor(private readonly onChunk: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.onChunk(chunk.length);
+    cb(null, chunk);
+  }
+}
+
 /** Passes bytes through unchanged while counting them and computing their sha256. */
 export class HashCounter extends Transform {
   private readonly hash: Hash = createHash('sha256');

@@ -78,7 +78,8 @@ export class RestoreBackup {
         if (!connector.capabilities.atomicRestore) await this.verifyFirst(repo.store, manifest, signal, encryption);
         log.info('restore started', { target: plan.target });
         this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
-        const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress, encryption);
+        // Stored bytes are checked by sha256 as they stream; decoded ones by the codecs' own checksums.
+        const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress, encryption, 'when-needed');
         const outcome = await session.restore(reader, request, signal).catch((err: unknown) => {
           throw this.wrap(err, signal, connector.capabilities.atomicRestore);
         });

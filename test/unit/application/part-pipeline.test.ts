@@ -92,4 +92,21 @@ describe('part pipeline', () => {
     expect(writer.written).toEqual([`src/${ID}/data/t.0.txt`]);
     expect(writer.partsWritten()).toEqual([]);
   });
+
+  it("restore's 'when-needed' raw check leans on the codec's own checksum; 'always' rehashes", async () => {
+    const store = new MemoryBlobStore();
+    const writer = new PartWriter(store, 'src', ID, [{ codec: codecs.get('zstd') }], new NullProgress(), new AbortController().signal);
+    const data = sample(1 << 20);
+    const entry = await writer.write({ name: 'data/t.0.txt', role: 'data' }, Readable.from([data]));
+    // A manifest whose raw hash is wrong: only a rehash of the decoded bytes can notice.
+    const lying = { ...entry, rawSha256: '0'.repeat(64) };
+    await expect(drain(await new PartReader(store, manifestWith([lying]), codecs).open(lying))).rejects.toMatchObject({ code: 'E_CHECKSUM' });
+    const trusting = new PartReader(store, manifestWith([lying]), codecs, undefined, undefined, 'when-needed');
+    expect((await drain(await trusting.open(lying))).equals(data)).toBe(true);
+    // A flipped stored byte still fails it: the stored sha256 is always checked.
+    const key = `src/${ID}/${entry.name}`;
+    store.objects.get(key)!.bytes[100]! ^= 1;
+    await expect(drain(await trusting.open(lying))).rejects.toMatchObject({ code: 'E_CHECKSUM' });
+  });
 });
+
