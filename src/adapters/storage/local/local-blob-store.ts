@@ -46,7 +46,7 @@ export class LocalBlobStore implements BlobStore {
     const path = this.pathOf(key);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw notFound(this.root, key);
-    return createReadStream(path, { start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+    return createReadStream(path, { start: range?.start, end: range?.end, highWaterMark: 256 << 10 });
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
