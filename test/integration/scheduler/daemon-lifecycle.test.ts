@@ -57,7 +57,14 @@ describe('schedule run: the daemon', () => {
     // A schedule never overlaps itself: slots that came due mid-run were skipped and recorded.
     const ran = executed(history).sort((a, b) => a.started_at.localeCompare(b.started_at));
     for (let i = 1; i < ran.length; i++) expect(ran[i]!.started_at >= ran[i - 1]!.finished_at!).toBe(true);
-    expect(history.some((r) => r.outcome === 'skipped' && /^overlap/.test(r.note ?? ''))).toBe(true);
+    // Every slot that came due while a run was in progress (by more than a tick's possible lateness)
+    // is recorded as an overlap skip.
+    const skipped = new Set(history.filter((r) => r.outcome === 'skipped' && /^overlap/.test(r.note ?? '')).map((r) => r.slot));
+    for (const r of ran.filter((x) => x.finished_at)) {
+      for (let t = Math.floor(Date.parse(r.started_at) / 1000 + 1) * 1000; t < Date.parse(r.finished_at!) - 1000; t += 1000) {
+        expect(skipped.has(new Date(t).toISOString()), `slot ${new Date(t).toISOString()} came due during run ${r.id}`).toBe(true);
+      }
+    }
     // Logs: JSON lines on stdout and in the log file.
     expect(d.stdout()).toMatch(/"msg":"scheduler stopping"/);
     expect(d.stdout()).toMatch(/"msg":"scheduler stopped"/);
@@ -71,13 +78,26 @@ describe('schedule run: the daemon', () => {
     await new Promise((r) => setTimeout(r, 3_000));
     const d = daemon('--stop-timeout', '90s');
     const fresh = () => runs(dataDir).filter((r) => r.id > lastIdBeforeRestart);
-    await waitFor('the catch-up run to finish', 90_000, () => fresh().some((r) => r.trigger === 'catch-up' && r.outcome === 'success'), dataDir);
+    // The first run after the restart catches up: a catch-up run of the newest missed slot or, when a
+    // slot fell due while the daemon was starting (every second here, so it happens), that slot's own
+    // run, which makes an extra catch-up run needless (catch-up: once; see the planDue unit tests).
+    await waitFor('the first run after the restart to finish', 90_000, () => executed(fresh()).some((r) => r.outcome === 'success'), dataDir);
     expect(await d.stop('SIGTERM')).toBe(0);
     const after = fresh();
-    const catchUps = executed(after).filter((r) => r.trigger === 'catch-up');
-    expect(catchUps).toHaveLength(1);
+    const ran = executed(after);
+    const catchUps = ran.filter((r) => r.trigger === 'catch-up');
+    expect(catchUps.length).toBeLessThanOrEqual(1);
     const missed = after.filter((r) => r.outcome === 'missed');
     expect(missed).toHaveLength(1);
+    if (catchUps.length === 1) {
+      expect(ran[0]).toBe(catchUps[0]);
+      expect(Date.parse(catchUps[0]!.slot!) - Date.parse(missed[0]!.slot!)).toBe(1000);
+    } else {
+      expect(ran[0]!.trigger).toBe('schedule');
+      const gap = Date.parse(ran[0]!.slot!) - Date.parse(missed[0]!.slot!);
+      expect(gap).toBeGreaterThan(0);
+      expect(gap).toBeLessThanOrEqual(5_000);
+    }
     expect(missed[0]!.note).toMatch(/^\d+ run\(s\) missed between .* while no daemon was running \(catch-up: once\)$/);
     expect(Number(/^(\d+)/.exec(missed[0]!.note!)![1])).toBeGreaterThanOrEqual(2);
     expect(after.filter((r) => r.outcome === 'running')).toEqual([]);
