@@ -95,9 +95,11 @@ try {
   const fp = row('pg_dump -Fp > /dev/null', await measure('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
   const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
   const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
+  // Both restores start from an existing empty database (createdb is not timed for either).
   execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_pg']);
+  execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_ours']);
   const pgr = row(`pg_restore -j ${parallel}`, await measure(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
-  const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--create', '--parallel', String(parallel)));
+  const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--parallel', String(parallel)));
 
   const check = await client('r_ours');
   const counts = (await check.query(`SELECT (SELECT count(*) FROM events) e, (SELECT count(*) FROM accounts) a, (SELECT count(*) FROM users) u, (SELECT count(*) FROM docs) d`)).rows[0];

@@ -6,11 +6,18 @@
 export function lazyStore<T extends { close(): void }>(load: () => Promise<T>): T {
   let loading: Promise<T> | undefined;
   let loaded: T | undefined;
+  // A failed load (a busy or unwritable catalog) is not cached: the next call tries again.
   const get = () =>
-    (loading ??= load().then((store) => {
-      loaded = store;
-      return store;
-    }));
+    (loading ??= load().then(
+      (store) => {
+        loaded = store;
+        return store;
+      },
+      (err: unknown) => {
+        loading = undefined;
+        throw err;
+      },
+    ));
   return new Proxy({} as T, {
     get(_target, prop) {
       if (prop === 'close') return () => loaded?.close();

@@ -214,7 +214,13 @@ export class BackupTargets {
     const committed = await t.repo!.commit();
     t.archiveSize = committed ? committed.size : undefined;
     t.manifest = manifest;
-    await this.deps.catalog.record(t.location, manifest);
+    // The backup exists now; the catalog is only a cache of it (`list --refresh` rebuilds it).
+    await this.deps.catalog.record(t.location, manifest).catch((err: unknown) =>
+      this.deps.logger.warn('the backup is complete but the catalog could not record it; run `dbbackup list --refresh`', {
+        repository: t.location,
+        error: String((err as Error)?.message ?? err),
+      }),
+    );
     this.deps.logger.info('backup complete', {
       backupId: run.id,
       source: run.source,

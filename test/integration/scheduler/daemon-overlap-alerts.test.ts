@@ -44,7 +44,7 @@ describe('two daemons on one catalog', () => {
 
     const history = runs(w.dataDir);
     const ran = executed(history).sort((x, y) => x.started_at.localeCompare(y.started_at));
-    expect(ran.every((r) => r.outcome === 'success')).toBe(true);
+    expect(ran.filter((r) => r.outcome !== 'success')).toEqual([]);
     for (let i = 1; i < ran.length; i++) {
       expect(ran[i]!.started_at >= ran[i - 1]!.finished_at!, `run ${ran[i]!.id} started before run ${ran[i - 1]!.id} finished`).toBe(true);
     }
