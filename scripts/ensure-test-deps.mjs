@@ -8,6 +8,8 @@ const need = [];
 if (!existsSync('/usr/lib/postgresql/15/bin/postgres')) need.push('postgresql-15');
 if (!existsSync('/usr/sbin/mariadbd')) need.push('mariadb-server');
 if (!existsSync('/usr/bin/sqlite3')) need.push('sqlite3');
+if (!existsSync('/usr/bin/openssl')) need.push('openssl');
+if (!existsSync('/usr/bin/script')) need.push('bsdutils');
 if (need.length) {
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
     console.error(`The tests need these Debian packages: ${need.join(' ')}. Install them (apt-get install ${need.join(' ')}) and rerun.`);
