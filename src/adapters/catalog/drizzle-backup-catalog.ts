@@ -8,6 +8,7 @@ import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../ap
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { redact } from '../../infrastructure/redact.js';
 import { migrateCatalog } from './migrate.js';
 import { backups, notificationState, repositories, targetOutcomes } from './schema.js';
 
@@ -94,7 +95,8 @@ export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle
           repository: o.repository,
           ok: o.ok,
           errorCode: o.errorCode ?? null,
-          errorMessage: o.errorMessage ?? null,
+          // Messages hold no secrets by construction; redacting here keeps it so whatever produced them.
+          errorMessage: o.errorMessage === undefined ? null : redact(o.errorMessage),
           // Keeps the given order when read back (ties broken by the suffix).
           recordedAt: `${recordedAt}#${String(i).padStart(3, '0')}`,
         };

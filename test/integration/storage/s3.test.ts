@@ -5,7 +5,7 @@ import type { StorageOptions } from '../../../src/adapters/storage/cloud/storage
 import { S3BlobStore } from '../../../src/adapters/storage/s3/s3-blob-store.js';
 import type { BlobStore } from '../../../src/application/ports/blob-store.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
-import { PatternSource, blobStoreContract, readAll, sha256 } from '../../contracts/blob-store-contract.js';
+import { PatternSource, blobStoreContract, sha256 } from '../../contracts/blob-store-contract.js';
 import { type FaultyProxy, startFaultyProxy } from '../../helpers/faulty-proxy.js';
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../../helpers/s3-server.js';
 
@@ -142,6 +142,5 @@ describe('S3 faults (through a faulty proxy)', () => {
     expect(JSON.stringify((auth as Error).message)).not.toContain('not-the-secret-xyz');
     missing.close();
     wrong.close();
-    void readAll;
   });
 });
