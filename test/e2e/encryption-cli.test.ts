@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../helpers/s3-server.js';
+import { type S3Server, s3CliEnv, startS3Server } from '../helpers/s3-server.js';
 import { contentHashes, createNastyDatabase } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -68,14 +68,7 @@ describe('encrypted backups', () => {
     s3 = await startS3Server(['enc']);
     const s3env = {
       ...env,
-      DBBACKUP_S3_ENDPOINT: s3.endpoint,
-      DBBACKUP_S3_CHECKSUM: 'WHEN_REQUIRED',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(dir.path, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'no-aws-credentials'),
+      ...s3CliEnv(s3, dir.path),
     };
     const run = (...args: string[]) => runCli(args, { env: s3env, cwd: dir.path });
     const repo = 's3://enc/prod';

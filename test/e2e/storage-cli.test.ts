@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURITE_KEY, type Azurite, startAzurite } from '../helpers/azurite.js';
 import { runCli } from '../helpers/cli.js';
 import { type GcsFake, startGcsFake } from '../helpers/gcs-fake.js';
-import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../helpers/s3-server.js';
+import { S3RVER_CREDENTIALS, type S3Server, s3CliEnv, startS3Server } from '../helpers/s3-server.js';
 import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -26,18 +26,10 @@ beforeAll(async () => {
   createNastyDatabase(db);
   env = {
     DBBACKUP_DATA_DIR: join(dir.path, 'data'),
-    DBBACKUP_S3_ENDPOINT: s3.endpoint,
-    DBBACKUP_S3_CHECKSUM: 'WHEN_REQUIRED',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    ...s3CliEnv(s3, dir.path),
     DBBACKUP_AZURE_ENDPOINT: azurite.endpoint,
     AZURE_STORAGE_KEY: AZURITE_KEY,
     DBBACKUP_GCS_ENDPOINT: gcs.endpoint,
-    // No AWS profile/IMDS look-ups from this machine.
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: join(dir.path, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'no-aws-credentials'),
   };
 });
 

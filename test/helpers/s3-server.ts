@@ -9,6 +9,23 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** s3rver's built-in account. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
+/**
+ * The environment a dbbackup CLI run needs to use `server` as a user would configure it, with no
+ * AWS profile or instance-metadata look-ups from this machine (`dir`: where the absent files "are").
+ */
+export function s3CliEnv(server: S3Server, dir: string): NodeJS.ProcessEnv {
+  return {
+    DBBACKUP_S3_ENDPOINT: server.endpoint,
+    DBBACKUP_S3_CHECKSUM: 'WHEN_REQUIRED',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+  };
+}
+
 export interface S3Server {
   endpoint: string;
   port: number;
