@@ -79,6 +79,11 @@ export interface DuePlan {
   run: { slot: Date; trigger: RunTrigger }[];
   /** Slots that will not run (missed beyond the grace window or by policy), for the history. */
   missed?: { count: number; more: boolean; first: Date; last: Date };
+  /**
+   * Due slots (not missed) that a newer due slot supersedes: a tick came late by more than one
+   * period, and only the newest runs. For the history, so that no slot goes unaccounted for.
+   */
+  coalesced?: { count: number; more: boolean; first: Date; last: Date };
   /** The newest slot considered: the caller marks everything up to it handled. */
   handledUpTo?: Date;
 }
@@ -97,7 +102,7 @@ export interface DueOptions {
 
 /**
  * What to do with the slots in (lastSlot, now]. A slot at or after `missedBefore` is due and
- * runs (several due at once — a slow tick — run once, as the newest). Older slots were missed:
+ * runs (several due at once — a slow tick — run once, as the newest; the others are `coalesced`). Older slots were missed:
  * `none` runs none of them; `once` (the default) runs the newest one within the grace window
  * once, and not at all when a due slot runs anyway; `all` runs each one within the grace window.
  */
@@ -125,7 +130,13 @@ export function planDue(schedule: Schedule, o: DueOptions): DuePlan {
       plan.missed = { count: notRun.length, more: skipped.more, first: new Date(notRun[0]!), last: new Date(notRun.at(-1)!) };
     }
   }
-  if (latest >= missedBefore) plan.run.push({ slot: new Date(latest), trigger: 'schedule' });
+  if (latest >= missedBefore) {
+    const superseded = runsBetween(e, zone, Math.max(o.lastSlot.getTime(), missedBefore - 1), latest - 1, 1000);
+    if (superseded.runs.length > 0) {
+      plan.coalesced = { count: superseded.runs.length, more: superseded.more, first: new Date(superseded.runs[0]!), last: new Date(superseded.runs.at(-1)!) };
+    }
+    plan.run.push({ slot: new Date(latest), trigger: 'schedule' });
+  }
   return plan;
 }
 

@@ -132,6 +132,7 @@ export class RunScheduler {
           continue;
         }
         if (plan.missed && (await store.markHandled(s.name, plan.missed.last))) await this.recordMissed(s, plan.missed, now);
+        if (plan.coalesced && (await store.markHandled(s.name, plan.coalesced.last))) await this.recordCoalesced(s, plan.coalesced, plan.handledUpTo, now);
         if (plan.run.length > 0) await this.launch(s, plan.run);
       }
       this.nextDue = next;
@@ -254,6 +255,15 @@ export class RunScheduler {
 
   private runBase(s: Schedule, slot: Date, trigger: RunTrigger) {
     return { schedule: s.name, task: s.task, source: s.source, slot, trigger, owner: this.options.owner };
+  }
+
+  private async recordCoalesced(s: Schedule, slots: { count: number; more: boolean; first: Date; last: Date }, into: Date, now: Date): Promise<void> {
+    const note =
+      `${slots.count}${slots.more ? '+' : ''} run(s) due between ${slots.first.toISOString()} and ${slots.last.toISOString()} were folded into ` +
+      `the run for ${into.toISOString()}: the scheduler looked more than one period late (machine busy or suspended)`;
+    await this.deps.store.recordRun({ ...this.runBase(s, slots.last, 'schedule'), startedAt: now, finishedAt: now, outcome: 'skipped', attempts: 0, note });
+    this.summary.skipped++;
+    this.deps.logger.warn('late tick: due runs folded into the newest', { schedule: s.name, count: slots.count, first: slots.first.toISOString(), last: slots.last.toISOString() });
   }
 
   private async recordMissed(s: Schedule, missed: { count: number; more: boolean; first: Date; last: Date }, now: Date): Promise<void> {

@@ -110,6 +110,18 @@ describe('RunScheduler: due runs', () => {
     expect(store.lockRows.size).toBe(0);
   });
 
+  it('a late tick runs the newest due slot and records the ones it folded in (a per-second schedule)', async () => {
+    const { scheduler, clock, store, runner } = setup({ defs: [everyMinute({ cron: '* * * * * *' })] });
+    await scheduler.tick();
+    clock.set('10:00:04.200');
+    await scheduler.tick();
+    await scheduler.idle();
+    expect(runner.started.map((j) => j.slot.toISOString().slice(11, 19))).toEqual(['10:00:04']);
+    expect(outcomes(store)).toEqual(['10:00:03 schedule skipped', '10:00:04 schedule success']);
+    expect(store.runs[0]!.note).toMatch(/3 run\(s\) due between .*10:00:01.* and .*10:00:03.* were folded into the run for .*10:00:04/);
+    expect(store.state.get('nightly')!.lastSlot).toEqual(t('10:00:04'));
+  });
+
   it('skips a disabled schedule without recording anything', async () => {
     const { scheduler, clock, store, runner } = setup({ defs: [everyMinute({ enabled: false })] });
     await scheduler.tick();

@@ -23,6 +23,16 @@ describe('planDue: regular ticks', () => {
     const p = planDue(everyMinute(), { lastSlot: d('10:00:00'), now: d('10:02:10'), missedBefore: d('10:01:10'), graceMs: HOUR });
     expect(show(p)).toEqual({ run: ['10:02 schedule'], missed: '1 10:01-10:01', upTo: '10:02' });
   });
+
+  it('accounts for due slots a late tick folds into the newest (period shorter than the late tolerance)', () => {
+    const everySecond = compileSchedule({ name: 's', cron: '* * * * * *', task: 'backup', source: 'app', origin: 'cli', timezone: 'UTC' }, 'UTC');
+    const p = planDue(everySecond, { lastSlot: d('10:00:00'), now: d('10:00:04.2'), missedBefore: d('09:59:34.2'), graceMs: HOUR });
+    expect(p.run.map((r) => r.slot.toISOString().slice(11, 19))).toEqual(['10:00:04']);
+    expect(p.missed).toBeUndefined();
+    expect(p.coalesced).toEqual({ count: 3, more: false, first: d('10:00:01'), last: d('10:00:03') });
+    // An on-time tick folds nothing.
+    expect(planDue(everySecond, { lastSlot: d('10:00:03'), now: d('10:00:04.2'), missedBefore: d('09:59:34.2'), graceMs: HOUR }).coalesced).toBeUndefined();
+  });
 });
 
 describe('planDue: runs missed while the daemon was down', () => {
