@@ -1,8 +1,46 @@
 // Shared bench helpers: run a command, time it, and track its peak RSS (VmHWM) from /proc.
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
-/** Runs `cmd args` (optionally through a shell), returns { seconds, peakRssMB, code }. */
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
+
+/** Direct children of `pid` (every thread's list). */
+function childrenOf(pid) {
+  const out = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+    }
+  } catch {}
+  return out;
+}
+
+/** utime, stime, cutime, cstime of `pid` in seconds, or undefined once it is gone. */
+function cpuOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { self: (Number(f[11]) + Number(f[12])) / TICK, reaped: (Number(f[13]) + Number(f[14])) / TICK };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds used so far by the process tree under `pid` (live processes plus the children they
+ * reaped). Take it before and after an operation to get a server's share of the work.
+ */
+export function treeCpuSeconds(pid) {
+  const c = cpuOf(pid);
+  if (!c) return 0;
+  return c.self + c.reaped + childrenOf(pid).reduce((sum, child) => sum + treeCpuSeconds(child), 0);
+}
+
+/**
+ * Runs `cmd args` (optionally through a shell), returns { seconds, peakRssMB, cpuSeconds, code }.
+ * cpuSeconds (user + system of the process and its children) is sampled every 25 ms, so it may miss
+ * the last few milliseconds.
+ */
 export function measure(cmd, args, options = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -10,6 +48,7 @@ export function measure(cmd, args, options = {}) {
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d.toString()));
     let peakKb = 0;
+    let cpu = 0;
     const pids = () => {
       // The process and its descendants (a shell pipeline's members).
       const out = [child.pid];
@@ -27,6 +66,7 @@ export function measure(cmd, args, options = {}) {
         } catch {}
       }
       peakKb = Math.max(peakKb, total);
+      cpu = Math.max(cpu, treeCpuSeconds(child.pid));
     };
     const timer = setInterval(poll, 25);
     child.on('error', reject);
@@ -34,7 +74,7 @@ export function measure(cmd, args, options = {}) {
       clearInterval(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      else resolve({ seconds, peakRssMB: peakKb / 1024, code });
+      else resolve({ seconds, peakRssMB: peakKb / 1024, cpuSeconds: cpu, code });
     });
   });
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores]
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
-// Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database,
-// then times: pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup, pg_restore -j N, dbbackup restore.
+// Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
+// (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
+// `compressible` ~9:1), then times: pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup,
+// pg_restore -j N, dbbackup restore. Each row shows the client's and the server's CPU seconds: on a
+// small machine both share the cores, so client CPU is taken from the server.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,13 +14,17 @@ import { availableParallelism, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { measure, printTable, sizeMB } from './measure.mjs';
+import { measure, printTable, sizeMB, treeCpuSeconds } from './measure.mjs';
+import { buildSql } from './pg-data.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'dbbackup.js');
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const targetMB = Number(process.argv[2] ?? 1000);
-const parallel = Number(process.argv[3] ?? availableParallelism());
+const args = process.argv.slice(2);
+const dataAt = args.indexOf('--data');
+const profile = dataAt >= 0 ? args.splice(dataAt, 2)[1] : 'realistic';
+const targetMB = Number(args[0] ?? 1000);
+const parallel = Number(args[1] ?? availableParallelism());
 const work = mkdtempSync('/tmp/pgb-');
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -56,24 +63,9 @@ try {
   await admin.end();
   const db = await client('bench');
   const scale = targetMB / 1000;
-  console.log(`building a ~${targetMB} MB database (scale ${scale})…`);
+  console.log(`building a ~${targetMB} MB database (${profile} data, scale ${scale})…`);
   const t0 = Date.now();
-  await db.query(`
-    CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, email text UNIQUE, created timestamptz);
-    INSERT INTO users SELECT i, 'user ' || i, 'user' || i || '@example.test', '2024-01-01'::timestamptz + i * interval '1 minute'
-      FROM generate_series(1, ${Math.round(500_000 * scale)}) i;
-    CREATE TABLE accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84));
-    INSERT INTO accounts SELECT i, i / 100000, (i::bigint * 7919) % 100000 - 50000, '' FROM generate_series(1, ${Math.round(2_000_000 * scale)}) i;
-    CREATE TABLE events (id bigint PRIMARY KEY, user_id int NOT NULL REFERENCES users(id), at timestamptz NOT NULL, kind text,
-      amount numeric(12,2), payload jsonb);
-    INSERT INTO events SELECT i, 1 + (i::bigint * 7919) % ${Math.round(500_000 * scale)}, '2024-01-01'::timestamptz + i * interval '1 second',
-      (ARRAY['view','click','buy','refund','login'])[1 + i % 5], (i % 100000) / 100.0,
-      jsonb_build_object('session', md5(i::text), 'n', i % 977, 'tags', jsonb_build_array('a', i % 13, 'c'))
-      FROM generate_series(1, ${Math.round(2_600_000 * scale)}) i;
-    CREATE INDEX events_user ON events (user_id);
-    CREATE INDEX events_at ON events (at);
-    CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
-    INSERT INTO docs SELECT i, 'doc ' || i, repeat(md5(i::text) || ' lorem ipsum dolor sit amet ', 12) FROM generate_series(1, ${Math.round(150_000 * scale)}) i;`);
+  await db.query(buildSql(profile, scale));
   await db.query('VACUUM ANALYZE');
   const dbMB = Number((await db.query(`SELECT pg_database_size('bench') AS s`)).rows[0].s) / 1e6;
   await db.end();
@@ -84,29 +76,45 @@ try {
   // The 1-minute load average after each step: other work on the machine skews a row's time.
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const row = (operation, r, outMB) => {
-    results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0), load: load() });
+    results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0),
+      'client CPU s': r.cpuSeconds.toFixed(1), 'server CPU s': r.serverCpu.toFixed(1), load: load() });
     return r;
   };
+  // Times one command and the server's CPU over the same interval.
+  const timed = async (cmd, cmdArgs, options) => {
+    const before = treeCpuSeconds(server.pid);
+    const r = await timed(cmd, cmdArgs, options);
+    return { ...r, serverCpu: treeCpuSeconds(server.pid) - before };
+  };
   const du = (path) => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]) / 1e6;
-  const dbb = (...args) => measure(process.execPath, [bin, ...args, '--quiet'], { env, cwd: work });
+  const dbb = (...a) => timed(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
 
-  row('dbbackup --version (CLI start-up only)', await measure(process.execPath, [bin, '--version'], { env }));
-  const fc = row('pg_dump -Fc', await measure(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), sizeMB(join(work, 'bench.dump')));
-  const fp = row('pg_dump -Fp > /dev/null', await measure('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
+  row('dbbackup --version (CLI start-up only)', await timed(process.execPath, [bin, '--version'], { env }));
+  const fc = row('pg_dump -Fc', await timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), sizeMB(join(work, 'bench.dump')));
+  const fp = row('pg_dump -Fp > /dev/null', await timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
   const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
   const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
   // Both restores start from an existing empty database (createdb is not timed for either).
   execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_pg']);
   execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_ours']);
-  const pgr = row(`pg_restore -j ${parallel}`, await measure(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
+  const pgr = row(`pg_restore -j ${parallel}`, await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
   const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--parallel', String(parallel)));
 
-  const check = await client('r_ours');
-  const counts = (await check.query(`SELECT (SELECT count(*) FROM events) e, (SELECT count(*) FROM accounts) a, (SELECT count(*) FROM users) u, (SELECT count(*) FROM docs) d`)).rows[0];
-  await check.end();
+  // Every table's row count in the source and in both restores.
+  const counts = async (name) => {
+    const c = await client(name);
+    const tables = (await c.query(`SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`)).rows.map((r) => r.relname);
+    const out = {};
+    for (const t of tables) out[t] = Number((await c.query(`SELECT count(*) AS n FROM "${t}"`)).rows[0].n);
+    await c.end();
+    return JSON.stringify(out);
+  };
+  const [source, restoredOurs, restoredPg] = [await counts('bench'), await counts('r_ours'), await counts('r_pg')];
 
   printTable(results);
-  console.log(`\nrestored rows: ${JSON.stringify(counts)}`);
+  console.log(`\nrows: source ${source}`);
+  console.log(`  dbbackup restore ${restoredOurs === source ? 'matches' : `DIFFERS: ${restoredOurs}`}; pg_restore ${restoredPg === source ? 'matches' : `DIFFERS: ${restoredPg}`}`);
+  if (restoredOurs !== source) process.exitCode = 1;
   console.log(`\nload average (1/5/15 min) at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log('ratios (>1 means dbbackup is faster):');
   const verdict = (ok) => (ok ? 'OK' : 'MISSED');

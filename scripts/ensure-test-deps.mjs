@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes `npm test` work on a fresh machine: installs npm packages if missing, and (as root on
-// Debian) the database servers the integration tests start: PostgreSQL 15, MariaDB, sqlite3.
+// Debian) the database servers the integration tests start: PostgreSQL 15, MariaDB, sqlite3, and the
+// tools tests compare against (openssl, script, the zstd CLI).
 import { execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -10,6 +11,7 @@ if (!existsSync('/usr/sbin/mariadbd')) need.push('mariadb-server');
 if (!existsSync('/usr/bin/sqlite3')) need.push('sqlite3');
 if (!existsSync('/usr/bin/openssl')) need.push('openssl');
 if (!existsSync('/usr/bin/script')) need.push('bsdutils');
+if (!existsSync('/usr/bin/zstd')) need.push('zstd');
 if (need.length) {
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
     console.error(`The tests need these Debian packages: ${need.join(' ')}. Install them (apt-get install ${need.join(' ')}) and rerun.`);
