@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from '../dist/bootstrap/main.js';
+import { main } from '../dist/bundle/main.js';
 
 // If the event loop ever drains before main() settles, something awaited a stream that will
 // never end: that must not look like success to a script.

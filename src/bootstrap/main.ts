@@ -26,13 +26,13 @@ import { ExitCode } from '../domain/errors.js';
 import { findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
 import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
-import { defaultDataDir } from '../infrastructure/paths.js';
+import { defaultDataDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
 import { appServices, buildContainer } from './container.js';
 import { buildScheduler, configuredSchedules } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
 
 export const commands = [
   BackupCommand,

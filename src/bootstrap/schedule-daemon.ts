@@ -17,7 +17,7 @@ import { RotatingFile } from '../infrastructure/rotating-file.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { Tokens } from './tokens.js';
 
-/** The compiled job worker, beside this file in dist/bootstrap/. */
+/** The compiled job worker, beside this file (dist/bootstrap/, or dist/bundle/ where it is an entry point of its own). */
 const WORKER = fileURLToPath(new URL('./schedule-worker.js', import.meta.url));
 
 /** The config file's `schedules:` as definitions (origin 'config'). */

@@ -1,9 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { packagePath } from '../../infrastructure/paths.js';
 
 /** Migrations ship in `drizzle/` at the package root, beside `dist/` and `src/`. */
-const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+const MIGRATIONS = packagePath('drizzle');
 
 /**
  * Runs the catalog migrations. Two processes opening a fresh catalog at once race on the first
