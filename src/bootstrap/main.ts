@@ -65,6 +65,17 @@ export const commands = [
   Builtins.VersionCommand,
 ];
 
+/**
+ * The commands `argv` names (by their leading words), with help and version; every command when
+ * it names none (plain help, a typo that deserves suggestions). Clipanion compiles a parser over
+ * every registered command on each run, which costs more start-up than the rest of the CLI.
+ */
+export function commandsFor(argv: readonly string[]): typeof commands {
+  const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
+  if (named.length === 0) return commands;
+  return [...new Set([...named, Builtins.HelpCommand, Builtins.VersionCommand])];
+}
+
 /** Loads the config file and resolves what the composition root needs, by precedence. */
 export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.ProcessEnv): Promise<{ settings: Settings; runtime: RuntimeConfig }> {
   // Endpoint flags beat the environment: they travel as the variables the storage adapters read.
@@ -137,7 +148,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     binaryVersion: pkg.version,
     enableColors: process.stdout.isTTY === true,
   });
-  for (const c of commands) cli.register(c);
+  for (const c of commandsFor(argv)) cli.register(c);
 
   const controller = new AbortController();
   let signals = 0;

@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { stringify } from 'yaml';
 import { DbBackupError, ExitCode } from '../../domain/errors.js';
 import { SECRET_FIELDS, type Settings } from '../../infrastructure/config/settings.js';
 import { isEncrypted } from '../../infrastructure/config/secrets.js';
@@ -95,6 +94,7 @@ export class ConfigShowCommand extends BaseCommand {
       lines.push('', '# effective settings');
       for (const [k, v] of Object.entries(effective)) lines.push(`${k} = ${JSON.stringify(v.value)}    # ${v.origin}`);
     } else {
+      const { stringify } = await import('yaml');
       lines.push(stringify({ ...merged, effective: Object.fromEntries(Object.entries(effective).map(([k, v]) => [k, v.value])) }).trimEnd());
     }
     this.print(lines.join('\n'), {});

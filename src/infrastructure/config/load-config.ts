@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
 import { join, resolve } from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
 import type { ConfigFile, ConfigSection } from './schema.js';
@@ -49,14 +49,15 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   } catch (err) {
     throw new DbBackupError('E_CONFIG', `Cannot read the config file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}.`);
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // The YAML parser (like zod below) loads only when there is a file: commands without one start faster.
+  const yaml = await import('yaml');
+  const lineCounter = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     throw new DbBackupError('E_CONFIG', `${path} is not valid YAML/JSON:\n  ${doc.errors.map((e) => e.message.split('\n')[0]).join('\n  ')}`);
   }
   const lines = new Map<string, number>();
-  collectLines(doc.contents, [], lines, lineCounter);
-  // zod loads only when there is a file to check: commands without a config start faster.
+  collectLines(yaml, doc.contents, [], lines, lineCounter);
   const { ConfigSchema, SectionSchema } = await import('./schema.js');
   const raw: unknown = doc.toJS() ?? {};
   const interpolated = new Map<string, string[]>();
@@ -148,21 +149,22 @@ function markOrigins(value: unknown, srcPath: string[], at: string[], origins: M
   }
 }
 
-function collectLines(node: Node | null | undefined, path: string[], out: Map<string, number>, lc: LineCounter): void {
+function collectLines(yaml: typeof import('yaml'), node: Node | null | undefined, path: string[], out: Map<string, number>, lc: LineCounter): void {
+  const { isMap, isPair, isScalar, isSeq } = yaml;
   if (!node) return;
   if (isMap(node)) {
     for (const pair of node.items) {
       if (!isPair(pair) || !isScalar(pair.key)) continue;
       const key = [...path, String(pair.key.value)];
       if (pair.key.range) out.set(key.join('.'), lc.linePos(pair.key.range[0]).line);
-      collectLines(pair.value as Node, key, out, lc);
+      collectLines(yaml, pair.value as Node, key, out, lc);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const key = [...path, String(i)];
       const n = item as Node;
       if (n?.range) out.set(key.join('.'), lc.linePos(n.range[0]).line);
-      collectLines(n, key, out, lc);
+      collectLines(yaml, n, key, out, lc);
     });
   }
 }
