@@ -42,7 +42,7 @@ export class RestoreCommand extends DatabaseCommand {
   schemas = Option.String('--schemas', { description: 'PostgreSQL: only objects in these schemas (comma-separated)' });
   excludeTables = Option.String('--exclude-tables,--exclude-collections', { description: 'Leave these tables/views/collections out (comma-separated)' });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
-  restoreOwner = Option.Boolean('--restore-owner', false, { description: "PostgreSQL: give objects the backup's owners (the roles must exist)" });
+  restoreOwner = Option.Boolean('--restore-owner', false, { description: "Give objects the backup's owners (PostgreSQL: the roles must exist; MySQL: the DEFINERs, needs SET USER)" });
   restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
   targetDatabase = Option.String('--target-database', { description: 'MySQL/MongoDB: restore into a database of this name (renaming it)' });
   passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });

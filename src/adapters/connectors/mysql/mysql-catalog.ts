@@ -7,10 +7,20 @@ export interface Catalog {
   databases: DatabaseInfo[];
   tables: TableInfo[];
   views: ObjectRef[];
-  routines: (ObjectRef & { kind: 'PROCEDURE' | 'FUNCTION' })[];
+  routines: (ObjectRef & { kind: RoutineKind })[];
   triggers: (ObjectRef & { table: string })[];
-  events: ObjectRef[];
+  events: (ObjectRef & { overdue: boolean })[];
 }
+
+/** information_schema.ROUTINES types; packages are MariaDB's (sql_mode=ORACLE). */
+export type RoutineKind = 'PROCEDURE' | 'FUNCTION' | 'PACKAGE' | 'PACKAGE BODY';
+
+/**
+ * Engines whose rows live elsewhere (the MERGE union's MyISAM tables, another server): their
+ * definition is backed up but not their rows, which would be duplicated or sent to the remote on
+ * restore (as mysqldump does).
+ */
+const ENGINES_WITHOUT_OWN_DATA = ['mrg_myisam', 'mrg_isam', 'federated', 'spider', 'connect', 'blackhole'];
 
 export interface DatabaseInfo {
   name: string;
@@ -32,6 +42,13 @@ export interface TableInfo extends ObjectRef {
   systemVersioned: boolean;
   /** Columns that hold data (generated columns are left out), in table order. */
   columns: ColumnInfo[];
+  /** The rows are somewhere else (ENGINES_WITHOUT_OWN_DATA): no data is dumped. */
+  noData: boolean;
+  /**
+   * System-versioned by timestamp: the row start/end columns, dumped after `columns` with the
+   * history rows (FOR SYSTEM_TIME ALL). Undefined when not versioned or versioned by transaction id.
+   */
+  history?: { start: string; end: string };
 }
 
 export interface ColumnInfo {
@@ -68,6 +85,14 @@ export async function readCatalog(conn: MysqlConnection, flavor: ServerFlavor, n
       WHERE c.TABLE_SCHEMA IN (${inList}) AND ${flavor.storedColumnCondition}
       ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION`,
   );
+  // Explicit system-versioning period columns (implicit ones, row_start/row_end, are not listed).
+  const periodRows = tableRows.some((t) => t.type === 'SYSTEM VERSIONED')
+    ? await q<{ db: string; tbl: string; name: string; expr: string; dataType: string }>(
+        `SELECT c.TABLE_SCHEMA AS db, c.TABLE_NAME AS tbl, c.COLUMN_NAME AS name, c.GENERATION_EXPRESSION AS expr, c.DATA_TYPE AS dataType
+           FROM information_schema.COLUMNS c
+          WHERE c.TABLE_SCHEMA IN (${inList}) AND c.GENERATION_EXPRESSION IN ('ROW START', 'ROW END')`,
+      )
+    : [];
   const columns = new Map<string, ColumnInfo[]>();
   for (const c of columnRows) {
     const key = `${c.db}.${c.tbl}`;
@@ -85,21 +110,51 @@ export async function readCatalog(conn: MysqlConnection, flavor: ServerFlavor, n
       bytes: Number(t.bytes ?? 0),
       systemVersioned: t.type === 'SYSTEM VERSIONED',
       columns: columns.get(`${t.db}.${t.name}`) ?? [],
+      noData: ENGINES_WITHOUT_OWN_DATA.includes((t.engine ?? '').toLowerCase()),
+      history: t.type === 'SYSTEM VERSIONED' ? historyColumns(periodRows.filter((p) => p.db === t.db && p.tbl === t.name)) : undefined,
     }));
   const views = tableRows.filter((t) => t.type === 'VIEW').map((t) => ({ db: t.db, name: t.name }));
-  const routines = await q<ObjectRef & { kind: 'PROCEDURE' | 'FUNCTION' }>(
+  return { databases, tables, views, ...(await readStoredObjects(q, inList)) };
+}
+
+/** Routines (packages first, then functions and procedures), triggers in firing order, and events. */
+async function readStoredObjects(
+  q: <T>(sql: string) => Promise<T[]>,
+  inList: string,
+): Promise<Pick<Catalog, 'routines' | 'triggers' | 'events'>> {
+  // A package comes before its body (the type order below), and both before routines that may call them.
+  const routines = await q<ObjectRef & { kind: RoutineKind }>(
     `SELECT ROUTINE_SCHEMA AS db, ROUTINE_NAME AS name, ROUTINE_TYPE AS kind FROM information_schema.ROUTINES
-      WHERE ROUTINE_SCHEMA IN (${inList}) AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') ORDER BY ROUTINE_SCHEMA, ROUTINE_TYPE, ROUTINE_NAME`,
+      WHERE ROUTINE_SCHEMA IN (${inList})
+      ORDER BY ROUTINE_SCHEMA, FIELD(ROUTINE_TYPE, 'PACKAGE', 'PACKAGE BODY', 'FUNCTION', 'PROCEDURE'), ROUTINE_NAME`,
   );
   const triggers = await q<ObjectRef & { table: string }>(
     `SELECT TRIGGER_SCHEMA AS db, TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS \`table\` FROM information_schema.TRIGGERS
       WHERE TRIGGER_SCHEMA IN (${inList})
       ORDER BY TRIGGER_SCHEMA, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`,
   );
-  const events = await q<ObjectRef>(
-    `SELECT EVENT_SCHEMA AS db, EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN (${inList}) ORDER BY EVENT_SCHEMA, EVENT_NAME`,
-  );
-  return { databases, tables, views, routines, triggers, events };
+  // Overdue: a one-time event past its time that the server drops as soon as it is created again.
+  const events = (
+    await q<ObjectRef & { overdue: number | string }>(
+      `SELECT EVENT_SCHEMA AS db, EVENT_NAME AS name,
+              EVENT_TYPE = 'ONE TIME' AND ON_COMPLETION = 'NOT PRESERVE' AND EXECUTE_AT < NOW() AS overdue
+         FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN (${inList}) ORDER BY EVENT_SCHEMA, EVENT_NAME`,
+    )
+  ).map((e) => ({ db: e.db, name: e.name, overdue: Number(e.overdue) === 1 }));
+  return { routines, triggers, events };
+}
+
+/**
+ * The period columns of a table versioned by timestamp, whose history can be reloaded
+ * (system_versioning_insert_history); undefined when versioned by transaction id (BIGINT), whose
+ * history cannot be written back.
+ */
+function historyColumns(period: { name: string; expr: string; dataType: string }[]): { start: string; end: string } | undefined {
+  if (period.length === 0) return { start: 'row_start', end: 'row_end' };
+  const start = period.find((p) => p.expr === 'ROW START');
+  const end = period.find((p) => p.expr === 'ROW END');
+  if (!start || !end || start.dataType.toLowerCase() !== 'timestamp') return undefined;
+  return { start: start.name, end: end.name };
 }
 
 /**

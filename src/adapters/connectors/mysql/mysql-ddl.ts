@@ -77,22 +77,25 @@ export function alterAddStatement(table: string, deferred: string[]): string {
  * Returns the statement and the definer that was removed.
  */
 export function stripDefiner(sql: string): { sql: string; definer?: string } {
-  const head = /^(CREATE\b[^`']*?)\s+DEFINER\s*=\s*((?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@]+)(?:@(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s]+))?)/i.exec(sql);
+  // Quoted with backticks, or with double quotes when the object was made under ANSI_QUOTES.
+  const head = /^(CREATE\b[^`'"]*?)\s+DEFINER\s*=\s*((?:`(?:[^`]|``)*`|'(?:[^']|'')*'|"(?:[^"]|"")*"|[^\s@]+)(?:@(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|"(?:[^"]|"")*"|[^\s]+))?)/i.exec(sql);
   if (!head) return { sql };
   return { sql: sql.slice(0, head[1]!.length) + sql.slice(head[0].length), definer: head[2] };
 }
 
-const IDENT = '(?:`(?:[^`]|``)*`|[\\w$]+)';
+// Backquoted, or double-quoted when the trigger was made under ANSI_QUOTES (a trigger head holds no strings).
+const IDENT = '(?:`(?:[^`]|``)*`|"(?:[^"]|"")*"|[\\w$]+)';
 const TRIGGER_HEAD = new RegExp(
-  `^(CREATE\\s+(?:OR\\s+REPLACE\\s+)?TRIGGER\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?)(?:${IDENT}\\s*\\.\\s*)?(${IDENT})` +
+  `^((?:--[^\\n]*\\n)*CREATE\\s+(?:OR\\s+REPLACE\\s+)?TRIGGER\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?)(?:${IDENT}\\s*\\.\\s*)?(${IDENT})` +
     `(\\s+(?:BEFORE|AFTER)\\s+[\\s\\S]*?\\s+ON\\s+)(?:${IDENT}\\s*\\.\\s*)?(${IDENT})`,
   'i',
 );
 
 /**
  * SHOW CREATE TRIGGER returns the statement as the user typed it, so its name and table may be
- * qualified with the database (`shop`.`t`); a restore under another name needs them unqualified.
- * Everything else is kept as typed (so SHOW CREATE TRIGGER reads the same after a restore).
+ * qualified with the database (`shop`.`t`, as MySQL Workbench writes them); a restore under
+ * another name needs them unqualified. Everything else is kept as typed. Leading comment lines
+ * (the original-definer note) are kept.
  */
 export function unqualifyTrigger(sql: string): string {
   return sql.replace(TRIGGER_HEAD, (_m, head: string, name: string, middle: string, table: string) => `${head}${name}${middle}${table}`);
@@ -153,4 +156,88 @@ export function orderViews<T extends { db: string; name: string; sql: string }>(
     remaining = remaining.filter((v) => !done.has(key(v)));
   }
   return ordered;
+}
+
+const DEFINER_NOTE = /^-- original definer: (.*)\n/;
+
+/** The definer a statement's header comment records (what stripDefiner removed at backup time). */
+export function originalDefiner(statement: string): string | undefined {
+  return DEFINER_NOTE.exec(statement)?.[1];
+}
+
+/**
+ * Puts the recorded DEFINER back into the CREATE head (restore --restore-owner), where the server
+ * expects it: after CREATE [OR REPLACE] [ALGORITHM = …].
+ */
+export function withOriginalDefiner(statement: string): string {
+  const note = DEFINER_NOTE.exec(statement);
+  if (!note) return statement;
+  const body = statement.slice(note[0].length);
+  return note[0] + body.replace(/^(CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?)/i, `$1DEFINER=${note[1]} `);
+}
+
+/** `user@host` of a definer as SHOW CREATE writes it (`a`@`b`, "a"@"b", 'a'@'b' or a@b). */
+export function definerAccount(definer: string): { user: string; host: string } {
+  const part = /^(`(?:[^`]|``)*`|"(?:[^"]|"")*"|'(?:[^']|'')*'|[^@]*)(?:@(.*))?$/.exec(definer.trim());
+  const unquote = (s = '') => (/^[`"']/.test(s) ? s.slice(1, -1).replace(/``|""|''/g, (m) => m[0]!) : s);
+  return { user: unquote(part?.[1]), host: unquote(part?.[2] ?? '%') };
+}
+
+/**
+ * Rewrites references qualified with database `from` (`from`.`x`) to `to` in DDL the server
+ * wrote itself (SHOW CREATE TABLE/VIEW under sql_mode '', identifiers always backquoted), leaving
+ * string literals alone. The server qualifies some same-database references there, e.g.
+ * NEXTVAL(`db`.`seq`) in a DEFAULT or a view, which must follow a restore under a new name.
+ */
+export function requalify(sql: string, from: string, to: string): string {
+  const needle = `${qi(from)}.`;
+  if (from === to || !sql.includes(needle)) return sql;
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      const end = quotedEnd(sql, i, true);
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '`') {
+      if (sql.startsWith(needle, i)) {
+        out += `${qi(to)}.`;
+        i += needle.length;
+      } else {
+        const end = quotedEnd(sql, i, false);
+        out += sql.slice(i, end);
+        i = end;
+      }
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The index just past the quoted token starting at `start` (doubled quotes, and backslash escapes in strings). */
+function quotedEnd(sql: string, start: number, backslash: boolean): number {
+  const quote = sql[start];
+  for (let i = start + 1; i < sql.length; i++) {
+    if (backslash && sql[i] === '\\') i++;
+    else if (sql[i] === quote) {
+      if (sql[i + 1] === quote) i++;
+      else return i + 1;
+    }
+  }
+  return sql.length;
+}
+
+/**
+ * Whether user-written SQL (a routine, trigger or event body) names database `db` as a qualifier
+ * (`db`.x or db.x). Such bodies are kept as written, so after a restore under another name they
+ * still use the original database.
+ */
+export function mentionsDatabase(sql: string, db: string): boolean {
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const bare = /^[A-Za-z0-9_$]+$/.test(db) ? `|(?<![\\w$.\`"])${escape(db)}` : '';
+  const ansi = `"${db.replace(/"/g, '""')}"`;
+  return new RegExp(`(?:${escape(qi(db))}|${escape(ansi)}${bare})\\s*\\.\\s*[\`"\\w$]`).test(sql);
 }

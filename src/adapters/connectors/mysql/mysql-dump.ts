@@ -14,12 +14,24 @@ import { LOAD_DATA_OPTIONS } from './mysql-tsv.js';
 export const SCHEMA_PART = 'schema.sql';
 export const POST_DATA_PART = 'post-data.sql';
 
+/** A table whose rows are in the backup: the columns each data row holds, in order. */
+export interface MysqlTableEntry {
+  db: string;
+  name: string;
+  columns: { name: string; type: string }[];
+  /**
+   * System-versioned table dumped with its history: every row ends with these two period
+   * columns (row start, row end), loaded with system_versioning_insert_history.
+   */
+  history?: { start: string; end: string };
+}
+
 /** What a MySQL manifest's engineInfo holds; a restore reads it back. */
 export interface MysqlEngineInfo {
   flavor: 'mariadb' | 'mysql';
   databases: { name: string; charset: string; collation: string }[];
   /** object name → table and the columns its data parts hold, in order. */
-  tables: Record<string, { db: string; name: string; columns: { name: string; type: string }[] }>;
+  tables: Record<string, MysqlTableEntry>;
   /** How to load a data part with native tools. */
   loadData: string;
   timeZone: string;
@@ -57,10 +69,10 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
     const catalog = filterCatalog(await readCatalog(main, flavor, names), request.tables, request.excludeTables);
     const scripts = await buildScripts(main, catalog);
     await sink.write({ name: SCHEMA_PART, role: 'schema' }, textBody(renderScript('dbbackup MySQL schema (run first)', scripts.schema)));
-    const counted = await dumpTables(snapshot.sharing ? workers : [main], catalog.tables.filter((t) => t.kind === 'table'), sink, e.partSize);
+    const counted = await dumpTables(snapshot.sharing ? workers : [main], catalog.tables.filter(hasData), sink, e.partSize);
     await sink.write({ name: POST_DATA_PART, role: 'post-data' }, textBody(renderScript('dbbackup MySQL post-data (run after loading data)', scripts.postData)));
     await main.query('COMMIT').catch(() => undefined);
-    const warnings = [...snapshot.warnings, ...scripts.warnings];
+    const warnings = [...snapshot.warnings, ...scripts.warnings, ...(await grantWarnings(main, catalog.databases.map((d) => d.name)))];
     return {
       serverVersion: `${flavor.name === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.version}`,
       consistentAt: snapshot.at,
@@ -78,9 +90,14 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
   }
 }
 
+/**
+ * A neutral session whatever the server's defaults: sql_mode '' because ANSI_QUOTES would make
+ * SHOW CREATE quote with double quotes, ORACLE/NO_*_OPTIONS would drop table options from it, and
+ * PAD_CHAR_TO_FULL_LENGTH would pad CHAR values; routines keep their own stored sql_mode.
+ */
 async function prepareSession(c: MysqlConnection): Promise<void> {
   await c.query(
-    `SET SESSION TIME_ZONE = '${DUMP_TIME_ZONE}', SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, SESSION wait_timeout = 86400`,
+    `SET SESSION TIME_ZONE = '${DUMP_TIME_ZONE}', SESSION sql_mode = '', SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, SESSION wait_timeout = 86400`,
   );
   await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
 }
@@ -180,13 +197,41 @@ function engineInfo(flavor: ServerFlavor, catalog: Catalog, definers: Record<str
     databases: catalog.databases.map((d) => ({ name: d.name, charset: d.charset, collation: d.collation })),
     tables: Object.fromEntries(
       catalog.tables
-        .filter((t) => t.kind === 'table')
-        .map((t) => [tableObjectName(t), { db: t.db, name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: c.dataType })) }]),
+        .filter(hasData)
+        .map((t) => [
+          tableObjectName(t),
+          { db: t.db, name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: c.dataType })), ...(t.history ? { history: t.history } : {}) },
+        ]),
     ),
     loadData: `LOAD DATA LOCAL INFILE '<part>' INTO TABLE <table> ${LOAD_DATA_OPTIONS} (<columns>)`,
     timeZone: DUMP_TIME_ZONE,
     definers,
   };
+}
+
+/**
+ * Accounts and their GRANTs live at server level (the mysql schema), not in a database, so a
+ * backup of databases does not hold them (as mysqldump without --system=users): say which
+ * databases have grants a restore elsewhere will lack. Only grants the backup user may see count.
+ */
+async function grantWarnings(conn: MysqlConnection, names: string[]): Promise<string[]> {
+  const inList = names.map(() => '?').join(', ');
+  const [rows] = await conn.query(
+    `SELECT TABLE_SCHEMA AS db, COUNT(DISTINCT GRANTEE) AS n FROM (
+       SELECT TABLE_SCHEMA, GRANTEE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA IN (${inList})
+       UNION ALL SELECT TABLE_SCHEMA, GRANTEE FROM information_schema.TABLE_PRIVILEGES WHERE TABLE_SCHEMA IN (${inList})
+       UNION ALL SELECT TABLE_SCHEMA, GRANTEE FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA IN (${inList})
+     ) g GROUP BY TABLE_SCHEMA ORDER BY TABLE_SCHEMA`,
+    [...names, ...names, ...names],
+  );
+  return (rows as { db: string; n: number | string }[]).map(
+    (r) => `${r.n} account(s) hold GRANTs on database ${r.db}; accounts and grants are server-level and not part of this backup (recreate them on the target).`,
+  );
+}
+
+/** Tables whose rows the backup holds (not sequences, nor MERGE/FEDERATED-like tables whose rows live elsewhere). */
+function hasData(t: TableInfo): boolean {
+  return t.kind === 'table' && !t.noData;
 }
 
 function textBody(text: string): Readable {

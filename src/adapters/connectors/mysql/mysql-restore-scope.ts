@@ -157,7 +157,11 @@ export function buildPlan(
     warnings.push('The server has local_infile=OFF, so data will be loaded with multi-row INSERTs (slower); SET GLOBAL local_infile=1 allows LOAD DATA LOCAL.');
   }
   if (Object.keys(scope.info.definers ?? {}).length) {
-    warnings.push('Views, routines, triggers and events are created with the restoring user as DEFINER (their original definers are noted in schema.sql).');
+    warnings.push(
+      request.restoreOwner
+        ? 'Views, routines, triggers and events get their original DEFINERs (--restore-owner), which needs the SET USER (or SUPER) privilege.'
+        : 'Views, routines, triggers and events are created with the restoring user as DEFINER (their original definers are noted in schema.sql; --restore-owner keeps them).',
+    );
   }
   const renamed = [...scope.dbMap].filter(([s, t]) => s !== t).map(([s, t]) => `${s} → ${t}`);
   if (renamed.length) warnings.push(`Restoring into a database of another name: ${renamed.join(', ')}.`);

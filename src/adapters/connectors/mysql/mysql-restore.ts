@@ -3,10 +3,11 @@ import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../applic
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn } from './mysql-connection.js';
-import { sessionStatements } from './mysql-ddl.js';
+import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type LoadTarget } from './mysql-load.js';
 import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scopedObjects, type TargetDatabaseState } from './mysql-restore-scope.js';
+import { restoreNotes, restoreStatements } from './mysql-restore-notes.js';
 import { type BlockMeta, parseScript, type ScriptBlock } from './mysql-script.js';
 
 /**
@@ -29,7 +30,9 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     await prepareDatabases(ctl, scope, state, request);
     const schema = parseScript(await readText(parts, 'schema'));
     const postData = parseScript(await readText(parts, 'post-data'));
-    await runBlocks(ctl, schema.filter((b) => wanted(b.meta, scope, 'schema')), scope);
+    const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
+    const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
+    await runBlocks(ctl, schemaBlocks, scope, run);
     signal.throwIfAborted();
     const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? Math.min(4, availableParallelism()), 16));
     for (let i = 0; i < size; i++) {
@@ -39,12 +42,14 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     }
     const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal);
     const indexBlocks = postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post'));
-    await inParallel(pool, indexBlocks, (c, b) => runBlocks(c, [b], scope));
-    await runBlocks(ctl, postData.filter((b) => b.meta.kind !== 'indexes' && wanted(b.meta, scope, 'post')), scope);
+    await inParallel(pool, indexBlocks, (c, b) => runBlocks(c, [b], scope, run));
+    const postBlocks = postData.filter((b) => b.meta.kind !== 'indexes' && wanted(b.meta, scope, 'post'));
+    await runBlocks(ctl, postBlocks, scope, run);
     const objects = scopedObjects(parts.manifest, scope).map((o) => o.name);
     const warnings = insertFallback
       ? ['The server refuses LOAD DATA LOCAL INFILE (local_infile=OFF), so the data was loaded with multi-row INSERTs, which is slower; SET GLOBAL local_infile=1 allows the fast path.']
       : [];
+    warnings.push(...run.notes, ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
     return { objects, rows, warnings };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
@@ -89,7 +94,10 @@ async function prepareDatabases(conn: MysqlConnection, scope: RestoreScope, stat
       drops.push(`DROP ${kind === 'view' ? 'VIEW' : kind === 'sequence' ? 'SEQUENCE' : 'TABLE'} IF EXISTS ${qn(target, name)}`);
     }
     if (!chosen) {
-      for (const r of s.routines) drops.push(`DROP ${r.kind} IF EXISTS ${qn(target, r.name)}`);
+      for (const r of s.routines.filter((x) => !x.kind.startsWith('PACKAGE'))) drops.push(`DROP ${r.kind} IF EXISTS ${qn(target, r.name)}`);
+      // MariaDB parses DROP PACKAGE (which drops the body too) only under sql_mode ORACLE before 11.4.
+      const packages = s.routines.filter((x) => x.kind === 'PACKAGE');
+      if (packages.length) drops.push("SET SQL_MODE = 'ORACLE'", ...packages.map((p) => `DROP PACKAGE IF EXISTS ${qn(target, p.name)}`), `SET SQL_MODE = '${RESTORE_SQL_MODE}'`);
       for (const ev of s.events) drops.push(`DROP EVENT IF EXISTS ${qn(target, ev)}`);
     }
     await runStatements(conn, drops);
@@ -101,26 +109,62 @@ function wanted(meta: BlockMeta, scope: RestoreScope, phase: 'schema' | 'post'):
   if (meta.kind === 'session') return true;
   if (meta.kind === 'database' || !meta.db || !scope.dbMap.has(meta.db)) return false;
   if (!scope.tables) return true;
-  if (['function', 'procedure', 'event'].includes(meta.kind)) return false;
+  if (['function', 'procedure', 'package', 'package body', 'event'].includes(meta.kind)) return false;
   const owner = phase === 'post' ? (meta.table ?? meta.name) : meta.name;
   return scope.tables.has(`${meta.db}.${owner}`);
 }
 
-/** Runs blocks on `conn`, switching to each block's (renamed) database first. */
-async function runBlocks(conn: MysqlConnection, blocks: ScriptBlock[], scope: RestoreScope): Promise<void> {
+/**
+ * Sequences before tables (a table's DEFAULT may call NEXTVAL() on one); otherwise the script's
+ * order. Backups written before the dump put sequences first had them in name order.
+ */
+function sequencesFirst(blocks: ScriptBlock[]): ScriptBlock[] {
+  const rank = (b: ScriptBlock) => (b.meta.kind === 'session' ? 0 : b.meta.kind === 'sequence' ? 1 : 2);
+  return blocks.map((b, i) => ({ b, i })).sort((x, y) => rank(x.b) - rank(y.b) || x.i - y.i).map((x) => x.b);
+}
+
+/** How blocks run: with the original definers (--restore-owner); `notes` collects views that could not be created. */
+interface RunOptions {
+  restoreOwner: boolean;
+  notes: string[];
+}
+
+/** Errors that mean a view's definition refers to something that is not there (an invalid view in the source). */
+const INVALID_VIEW = new Set(['ER_NO_SUCH_TABLE', 'ER_VIEW_INVALID', 'ER_SP_DOES_NOT_EXIST', 'ER_BAD_FIELD_ERROR', 'ER_BAD_DB_ERROR']);
+
+/**
+ * Runs blocks on `conn`, switching to each block's (renamed) database first. A view that refers to
+ * something missing (invalid already in the source, or left out by --tables) is reported in
+ * `notes` and skipped; anything else that fails stops the restore.
+ */
+async function runBlocks(conn: MysqlConnection, blocks: ScriptBlock[], scope: RestoreScope, options: RunOptions): Promise<void> {
   for (const block of blocks) {
     const target = block.meta.db ? scope.dbMap.get(block.meta.db) : undefined;
     if (target) await conn.query(`USE ${qi(target)}`);
     try {
-      await runStatements(conn, block.statements);
+      await runStatements(conn, restoreStatements(block, scope, options.restoreOwner));
     } catch (err) {
-      throw new DbBackupError(
-        'E_RESTORE_FAILED',
-        `Could not create ${block.meta.kind} ${target ?? ''}.${block.meta.name ?? ''}: ${(err as Error).message}`,
-        { cause: err },
-      );
+      const what = `${block.meta.kind} ${target ?? ''}.${block.meta.name ?? ''}`;
+      if (block.meta.kind === 'view' && INVALID_VIEW.has((err as { code?: string }).code ?? '')) {
+        options.notes.push(`${what} could not be created (${(err as Error).message}); its definition is in schema.sql.`);
+        await runStatements(conn, sessionStatements());
+        continue;
+      }
+      throw new DbBackupError('E_RESTORE_FAILED', `Could not create ${what}: ${(err as Error).message}${hint(err)}`, { cause: err });
     }
   }
+}
+
+/** What to do about the failures a restore onto a differently configured server commonly meets. */
+function hint(err: unknown): string {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'ER_BINLOG_UNSAFE_ROUTINE' || code === 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER') {
+    return '. The target logs binary changes and refuses routines not declared DETERMINISTIC, NO SQL or READS SQL DATA (as the source allowed): SET GLOBAL log_bin_trust_function_creators = 1 on the target, then restore again with --clean.';
+  }
+  if (code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR' && /SET USER|SUPER/i.test((err as Error).message)) {
+    return '. Naming another DEFINER (--restore-owner) needs the SET USER (or SUPER) privilege; restore without --restore-owner to own the objects yourself.';
+  }
+  return '';
 }
 
 async function runStatements(conn: MysqlConnection, statements: string[]): Promise<void> {
@@ -158,6 +202,10 @@ async function loadData(
     signal.throwIfAborted();
     const table = scope.info.tables[object]!;
     const target = { db: scope.dbMap.get(table.db)!, table: table.name, columns: await columnsOf(conn, scope, object) };
+    if (table.history) {
+      await allowHistoryInsert(conn, object);
+      target.columns.push({ name: table.history.start, type: 'timestamp' }, { name: table.history.end, type: 'timestamp' });
+    }
     await conn.query('START TRANSACTION');
     try {
       let loaded = 0;
@@ -208,6 +256,20 @@ async function columnsOf(conn: MysqlConnection, scope: RestoreScope, object: str
     throw new DbBackupError('E_RESTORE_FAILED', `Table ${object} in the target lacks the column(s) ${missing.map((c) => c.name).join(', ')} that the backup holds data for.`);
   }
   return table.columns.map((c) => present.get(c.name)!);
+}
+
+/** Lets this session write the row start/end of a system-versioned table's rows (MariaDB 10.11+). */
+async function allowHistoryInsert(conn: MysqlConnection, object: string): Promise<void> {
+  try {
+    await conn.query('SET SESSION system_versioning_insert_history = 1');
+  } catch (err) {
+    throw new DbBackupError(
+      'E_RESTORE_FAILED',
+      `Table ${object} is system-versioned and its backup holds its history, which only MariaDB 10.11+ can load ` +
+        `(system_versioning_insert_history; ${(err as Error).message}); restore it into such a server, or leave it out with --exclude-tables.`,
+      { cause: err },
+    );
+  }
 }
 
 function loadError(err: unknown, db: string, table: string): unknown {

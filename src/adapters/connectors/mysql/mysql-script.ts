@@ -14,6 +14,8 @@ export type BlockKind =
   | 'sequence'
   | 'function'
   | 'procedure'
+  | 'package'
+  | 'package body'
   | 'view'
   | 'indexes'
   | 'sequence-value'

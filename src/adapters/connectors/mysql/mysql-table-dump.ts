@@ -24,12 +24,19 @@ export function tableObjectName(t: { db: string; name: string }): string {
 }
 
 /**
- * The SELECT list: stored columns only (generated ones are recomputed on load). FLOAT goes out as
- * DOUBLE because the server prints FLOAT with 6 significant digits; the DOUBLE text of a FLOAT
- * value converts back to exactly the same FLOAT.
+ * The SELECT list: stored columns only (generated ones are recomputed on load), then a versioned
+ * table's row start/end. FLOAT goes out as DOUBLE because the server prints FLOAT with 6
+ * significant digits; the DOUBLE text of a FLOAT value converts back to exactly the same FLOAT.
  */
 export function selectList(table: TableInfo): string {
-  return table.columns.map((c) => (c.dataType.toLowerCase() === 'float' ? `${qi(c.name)} * 1e0` : qi(c.name))).join(', ');
+  const list = table.columns.map((c) => (c.dataType.toLowerCase() === 'float' ? `${qi(c.name)} * 1e0` : qi(c.name)));
+  if (table.history) list.push(qi(table.history.start), qi(table.history.end));
+  return list.join(', ');
+}
+
+/** The FROM clause: a system-versioned table with its history rows too. */
+function fromClause(table: TableInfo): string {
+  return `${qn(table.db, table.name)}${table.history ? ' FOR SYSTEM_TIME ALL' : ''}`;
 }
 
 /**
@@ -61,7 +68,7 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
   await new Promise<void>((resolve, reject) => {
     fail = reject;
     openPart();
-    const sql = `SELECT ${selectList(table)} FROM ${qn(table.db, table.name)}`;
+    const sql = `SELECT ${selectList(table)} FROM ${fromClause(table)}`;
     // typeCast false: every value as the raw bytes the server sent (null for NULL), no decoding.
     const query = core.query({ sql, rowsAsArray: true, typeCast: false });
     const raw = rawRows(query, encoder);

@@ -142,45 +142,73 @@ function escapeInto(v: Buffer, out: Buffer, start: number): number {
  * not end with LF.
  */
 export class TsvDecoder {
-  private field: number[] = [];
+  /** The field being decoded: bytes [0, len) of a buffer that grows as needed. */
+  private field = Buffer.allocUnsafe(256);
+  private len = 0;
   private fields: (Buffer | null)[] = [];
   private escaped = false;
   private nullMark = false;
 
-  /** Decodes one chunk; calls `onRow` per complete row. */
+  /** Decodes one chunk; calls `onRow` per complete row. Runs of plain bytes are copied at once. */
   push(chunk: Buffer, onRow: (row: (Buffer | null)[]) => void): void {
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
       if (this.escaped) {
+        const c = chunk[i++]!;
         this.escaped = false;
-        if (c === 0x4e && this.field.length === 0) this.nullMark = true;
-        else this.field.push(unescapeByte(c));
-      } else if (c === BACKSLASH) {
+        if (c === 0x4e && this.len === 0) this.nullMark = true;
+        else this.append(chunk, i - 1, i, unescapeByte(c));
+        continue;
+      }
+      let j = i;
+      while (j < n) {
+        const c = chunk[j]!;
+        if (c === BACKSLASH || c === TAB || c === LF) break;
+        j++;
+      }
+      if (j > i) this.append(chunk, i, j);
+      if (j === n) return;
+      const c = chunk[j]!;
+      i = j + 1;
+      if (c === BACKSLASH) {
         this.escaped = true;
-      } else if (c === TAB) {
-        this.endField();
-      } else if (c === LF) {
-        this.endField();
-        onRow(this.fields);
-        this.fields = [];
       } else {
-        this.field.push(c);
+        this.endField();
+        if (c === LF) {
+          onRow(this.fields);
+          this.fields = [];
+        }
       }
     }
   }
 
   end(onRow: (row: (Buffer | null)[]) => void): void {
-    if (this.field.length || this.fields.length || this.nullMark) {
+    if (this.len || this.fields.length || this.nullMark) {
       this.endField();
       onRow(this.fields);
       this.fields = [];
     }
   }
 
+  /** Appends chunk[from, to), or the single byte `only` when given. */
+  private append(chunk: Buffer, from: number, to: number, only?: number): void {
+    const need = this.len + (to - from);
+    if (need > this.field.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.field.length * 2));
+      this.field.copy(grown, 0, 0, this.len);
+      this.field = grown;
+    }
+    if (only === undefined) this.len += chunk.copy(this.field, this.len, from, to);
+    else this.field[this.len++] = only;
+  }
+
   private endField(): void {
-    this.fields.push(this.nullMark && this.field.length === 0 ? null : Buffer.from(this.field));
-    this.field = [];
+    this.fields.push(this.nullMark && this.len === 0 ? null : Buffer.from(this.field.subarray(0, this.len)));
+    this.len = 0;
     this.nullMark = false;
+    // A very long value should not keep its buffer alive for the rest of the part.
+    if (this.field.length > 1 << 20) this.field = Buffer.allocUnsafe(256);
   }
 }
 
