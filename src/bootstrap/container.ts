@@ -1,3 +1,4 @@
+import { DbBackupError } from '../domain/errors.js';
 import { Container, ContainerModule } from 'inversify';
 import { ListBackups } from '../application/use-cases/list-backups.js';
 import { PinBackup } from '../application/use-cases/pin-backup.js';
@@ -64,7 +65,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
       )
       .inSingletonScope();
     bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
-    bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]));
+    bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec({ threads: zstdThreads(config.env ?? process.env) }), new GzipCodec(), new NoneCodec()]));
     bind(Tokens.Connectors).toConstantValue(new MapConnectorRegistry(connectorLoaders()));
   });
 }
@@ -212,4 +213,13 @@ export function appServices(container: Container): AppServices {
       if (container.isBound(Tokens.ScheduleStore)) container.get(Tokens.ScheduleStore).close();
     },
   };
+}
+
+/** DBBACKUP_ZSTD_THREADS: zstd worker threads per large part (0 = compress on the main thread); default: the codec's. */
+function zstdThreads(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.DBBACKUP_ZSTD_THREADS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new DbBackupError('E_CONFIG', `DBBACKUP_ZSTD_THREADS must be a whole number from 0 to 64, got "${raw}".`);
+  return n;
 }
