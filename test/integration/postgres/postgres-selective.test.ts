@@ -164,8 +164,7 @@ describe('PostgreSQL selective and guarded restore', () => {
   it('lists objects it cannot reproduce as warnings', async () => {
     await server.query('CREATE DATABASE odd');
     await server.query(
-      `CREATE FUNCTION public.eq3(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2';
-       CREATE OPERATOR public.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = public.eq3);
+      `CREATE CONVERSION public.my_conv FOR 'UTF8' TO 'LATIN1' FROM pg_catalog.utf8_to_iso8859_1;
        CREATE TABLE public.t (a int);`,
       [],
       'odd',
@@ -174,7 +173,7 @@ describe('PostgreSQL selective and guarded restore', () => {
       { target: pgTarget('odd'), repository: join(dir.path, 'repo-odd'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 },
       signal(),
     );
-    expect(manifest.warnings).toEqual(['1 operator not backed up: dbbackup cannot reproduce this kind yet.']);
+    expect(manifest.warnings).toEqual(['1 conversion not backed up: dbbackup cannot reproduce this kind yet.']);
   });
 
   it('maps connection failures to E_CONN_REFUSED and missing databases to E_NOT_FOUND', async () => {

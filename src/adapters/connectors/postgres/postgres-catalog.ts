@@ -1,4 +1,7 @@
 import type pg from 'pg';
+import { type CatalogObjects, readCatalogObjects } from './postgres-catalog-objects.js';
+import { type ExtConfigRow, readExtConfig } from './postgres-extconfig.js';
+import { type ForeignRows, OPTIONS, readForeignRows } from './postgres-foreign.js';
 
 /**
  * Catalog queries: what a schema dump needs, read in the backup's snapshot with search_path = ''
@@ -59,6 +62,8 @@ export interface TypeRow extends Owned {
   multirange: string | null;
   multirange_oid: number | null;
   attrs: string[] | null;
+  /** Composite types: comments on their attributes (COMMENT ON COLUMN type.attr). */
+  attr_comments: { name: string; comment: string }[] | null;
 }
 export interface FunctionRow extends Owned {
   oid: number;
@@ -109,6 +114,10 @@ export interface RelationRow extends Owned {
   viewdef: string | null;
   typed: boolean;
   relpages: number;
+  /** Typed tables (CREATE TABLE … OF type): the type. */
+  oftype: string | null;
+  /** Foreign tables: the server (quoted) and the table's options (`k 'v', …`). */
+  foreign: { server: string; options: string | null } | null;
 }
 export interface ColumnRow {
   attrelid: number;
@@ -120,12 +129,18 @@ export interface ColumnRow {
   attgenerated: string;
   attislocal: boolean;
   def: string | null;
+  /** pg_attrdef row of the default (or generation expression). */
+  defoid: number | null;
   collation: string | null;
   comment: string | null;
   storage: string | null;
   attstattarget: number;
   attcompression: string;
   acl: AclEntry[] | null;
+  /** Foreign table column options (`k 'v', …`). */
+  fdwoptions: string | null;
+  /** Attribute options (n_distinct …) as `k=v, …`. */
+  attoptions: string | null;
 }
 export interface ConstraintRow {
   oid: number;
@@ -186,6 +201,8 @@ export interface StatisticsRow {
   def: string;
   owner: string;
   comment: string | null;
+  /** ALTER STATISTICS … SET STATISTICS (-1 or null: the default). */
+  stattarget: number | null;
 }
 export interface DependRow {
   classid: number;
@@ -214,6 +231,10 @@ export interface CatalogRows {
   typeAliases: { oid: number; target: number; via: 'type' | 'class' }[];
   unsupported: { kind: string; n: number }[];
   classIds: Record<string, number>;
+  /** Collations, text search, operators, casts, event triggers, publications, default privileges, large objects. */
+  objects: CatalogObjects;
+  foreign: ForeignRows;
+  extConfig: ExtConfigRow[];
 }
 
 const Q = {
@@ -236,7 +257,10 @@ const Q = {
       format_type(r.rngmultitypid, NULL) AS multirange, r.rngmultitypid AS multirange_oid,
       CASE WHEN t.typtype = 'c' THEN (SELECT array_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
           CASE WHEN a.attcollation <> at.typcollation THEN ' COLLATE ' || ${COLLATION('a.attcollation')} ELSE '' END) ORDER BY a.attnum)
-        FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attrs
+        FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attrs,
+      CASE WHEN t.typtype = 'c' THEN (SELECT json_agg(json_build_object('name', quote_ident(a.attname), 'comment', d.description) ORDER BY a.attnum)
+        FROM pg_attribute a JOIN pg_description d ON d.objoid = t.typrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+        WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attr_comments
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_range r ON r.rngtypid = t.oid
       LEFT JOIN pg_opclass opc ON opc.oid = r.rngsubopc LEFT JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace
     WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_type', 't.oid')}
@@ -269,17 +293,22 @@ const Q = {
       (SELECT array_agg(format('%I.%I', pn.nspname, pc.relname) ORDER BY i.inhseqno) FROM pg_inherits i
         JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) AS parents,
       (SELECT array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent_oids,
-      array_to_string(c.reloptions, ', ') AS options, CASE WHEN am.amname <> 'heap' THEN am.amname END AS am,
+      NULLIF(concat_ws(', ', NULLIF(array_to_string(c.reloptions, ', '), ''),
+        (SELECT string_agg('toast.' || x, ', ') FROM pg_class tc, unnest(tc.reloptions) x WHERE tc.oid = c.reltoastrelid)), '') AS options, CASE WHEN am.amname <> 'heap' THEN am.amname END AS am,
       c.relrowsecurity, c.relforcerowsecurity, c.relreplident, c.relispopulated,
       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS viewdef, c.reloftype <> 0 AS typed, c.relpages,
+      CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS oftype,
+      CASE WHEN c.relkind = 'f' THEN (SELECT json_build_object('server', quote_ident(s.srvname), 'options', ${OPTIONS('ft.ftoptions')})
+        FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE ft.ftrelid = c.oid) END AS foreign,
       pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment, ${ACL('c.relacl')} AS acl
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}`,
   columns: `SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull, a.attidentity, a.attgenerated,
-      a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS def,
+      a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS def, d.oid AS defoid,
       CASE WHEN a.attcollation <> t.typcollation THEN ${COLLATION('a.attcollation')} END AS collation,
       col_description(a.attrelid, a.attnum) AS comment, CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
-      a.attstattarget, a.attcompression, ${ACL('a.attacl')} AS acl
+      a.attstattarget, a.attcompression, ${ACL('a.attacl')} AS acl, ${OPTIONS('a.attfdwoptions')} AS fdwoptions,
+      array_to_string(a.attoptions, ', ') AS attoptions
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum`,
   constraints: `SELECT co.oid, co.conname, co.contype, co.conrelid, co.contypid, co.confrelid, co.conindid, co.conparentid, co.convalidated,
@@ -299,46 +328,32 @@ const Q = {
       pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck, obj_description(p.oid, 'pg_policy') AS comment
     FROM pg_policy p WHERE p.polrelid = ANY($1::oid[])`,
   statistics: `SELECT s.oid, s.stxrelid, format('%I.%I', n.nspname, s.stxname) AS ident, pg_get_statisticsobjdef(s.oid) AS def,
-      pg_get_userbyid(s.stxowner) AS owner, obj_description(s.oid, 'pg_statistic_ext') AS comment
+      pg_get_userbyid(s.stxowner) AS owner, obj_description(s.oid, 'pg_statistic_ext') AS comment, (to_jsonb(s) ->> 'stxstattarget')::int AS stattarget
     FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = ANY($1::oid[])`,
   depends: `SELECT classid, objid, refclassid, refobjid, deptype FROM pg_depend
     WHERE deptype IN ('n', 'a', 'i', 'e', 'P', 'S') AND refobjid >= 16384`,
-  typeAliases: `SELECT t.oid, coalesce((SELECT e.oid FROM pg_type e WHERE e.typarray = t.oid),
-        (SELECT rngtypid FROM pg_range WHERE rngmultitypid = t.oid), t.typrelid) AS target,
+  /** An array type's element is found through typelem (indexed), never by scanning for typarray. */
+  typeAliases: `SELECT t.oid, coalesce(CASE WHEN e.typarray = t.oid THEN e.oid END,
+        (SELECT rngtypid FROM pg_range WHERE rngmultitypid = t.oid), NULLIF(t.typrelid, 0)) AS target,
       CASE WHEN t.typtype = 'c' THEN 'class' ELSE 'type' END AS via
-    FROM pg_type t WHERE t.oid >= 16384 AND (EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid) OR t.typtype IN ('m', 'c'))`,
+    FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND e.typarray = t.oid
+    WHERE t.oid >= 16384 AND (e.oid IS NOT NULL OR t.typtype IN ('m', 'c'))`,
   classIds: `SELECT json_object_agg(relname, oid) AS ids FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace
     AND relname IN ('pg_class', 'pg_type', 'pg_proc', 'pg_namespace', 'pg_constraint', 'pg_attrdef', 'pg_rewrite', 'pg_trigger',
-      'pg_extension', 'pg_policy', 'pg_statistic_ext')`,
+      'pg_extension', 'pg_policy', 'pg_statistic_ext', 'pg_collation', 'pg_ts_dict', 'pg_ts_config', 'pg_operator', 'pg_opfamily', 'pg_opclass',
+      'pg_cast', 'pg_event_trigger', 'pg_foreign_data_wrapper', 'pg_foreign_server', 'pg_user_mapping', 'pg_ts_parser', 'pg_ts_template', 'pg_publication', 'pg_publication_rel', 'pg_publication_namespace', 'pg_default_acl', 'pg_amop', 'pg_amproc')`,
 };
 
 /** Kinds of objects dbbackup does not reproduce; each non-zero count becomes a warning. */
 const UNSUPPORTED = `
-  SELECT 'foreign table' AS kind, count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'f' AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}
-  UNION ALL SELECT 'typed table (recreated as a plain table)', count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.reloftype <> 0 AND c.relkind IN ('r', 'p') AND ${USER_NS('n')} AND ${NOT_EXT('pg_class', 'c.oid')}
-  UNION ALL SELECT 'collation', count(*)::int FROM pg_collation x JOIN pg_namespace n ON n.oid = x.collnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_collation', 'x.oid')}
-  UNION ALL SELECT 'operator', count(*)::int FROM pg_operator x JOIN pg_namespace n ON n.oid = x.oprnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_operator', 'x.oid')}
-  UNION ALL SELECT 'operator class', count(*)::int FROM pg_opclass x JOIN pg_namespace n ON n.oid = x.opcnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_opclass', 'x.oid')}
-  UNION ALL SELECT 'operator family', count(*)::int FROM pg_opfamily x JOIN pg_namespace n ON n.oid = x.opfnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_opfamily', 'x.oid')}
-  UNION ALL SELECT 'text search configuration', count(*)::int FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_ts_config', 'x.oid')}
-  UNION ALL SELECT 'text search dictionary', count(*)::int FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_ts_dict', 'x.oid')}
+  SELECT 'subscription' AS kind, count(*)::int AS n FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
   UNION ALL SELECT 'conversion', count(*)::int FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_conversion', 'x.oid')}
   UNION ALL SELECT 'base type', count(*)::int FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
     WHERE x.typtype = 'b' AND x.typcategory <> 'A' AND ${USER_NS('n')} AND ${NOT_EXT('pg_type', 'x.oid')}
-  UNION ALL SELECT 'cast', count(*)::int FROM pg_cast x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_cast', 'x.oid')} AND ${NOT_INTERNAL('pg_cast', 'x.oid')}
   UNION ALL SELECT 'procedural language', count(*)::int FROM pg_language x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_language', 'x.oid')}
-  UNION ALL SELECT 'event trigger', count(*)::int FROM pg_event_trigger x WHERE ${NOT_EXT('pg_event_trigger', 'x.oid')}
-  UNION ALL SELECT 'publication', count(*)::int FROM pg_publication
-  UNION ALL SELECT 'foreign-data wrapper', count(*)::int FROM pg_foreign_data_wrapper x WHERE ${NOT_EXT('pg_foreign_data_wrapper', 'x.oid')}
-  UNION ALL SELECT 'foreign server', count(*)::int FROM pg_foreign_server x WHERE ${NOT_EXT('pg_foreign_server', 'x.oid')}
-  UNION ALL SELECT 'large object', count(*)::int FROM pg_largeobject_metadata
-  UNION ALL SELECT 'default privileges entry', count(*)::int FROM pg_default_acl
   UNION ALL SELECT 'security label', count(*)::int FROM pg_seclabel
   UNION ALL SELECT 'access method', count(*)::int FROM pg_am x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_am', 'x.oid')}
-  UNION ALL SELECT 'transform', count(*)::int FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}
-  UNION ALL SELECT 'extension configuration table (its rows are not dumped)', count(*)::int FROM pg_extension x WHERE x.extconfig IS NOT NULL`;
+  UNION ALL SELECT 'transform', count(*)::int FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}`;
 
 /** Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. */
 export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
@@ -369,5 +384,8 @@ export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
     typeAliases: await rows(Q.typeAliases),
     unsupported: (await rows<{ kind: string; n: number }>(UNSUPPORTED)).filter((u) => u.n > 0),
     classIds: (await rows<{ ids: Record<string, number> }>(Q.classIds))[0]!.ids,
+    foreign: await readForeignRows(client),
+    extConfig: await readExtConfig(client),
+    objects: await readCatalogObjects(client, Number((await rows<{ v: string }>(`SELECT current_setting('server_version_num') AS v`))[0]!.v)),
   };
 }

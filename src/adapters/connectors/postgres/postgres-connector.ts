@@ -89,6 +89,7 @@ class PostgresSession implements DatabaseSession {
         if (item.kind === 'table') out.push(size ? { name: item.name, type: 'table', rows: Number(size.rows), rawBytes: Number(size.bytes) } : { name: item.name, type: 'partitioned table' });
         else if (item.kind === 'view') out.push({ name: item.name, type: 'view' });
         else if (item.kind === 'matview') out.push({ name: item.name, type: 'materialized view' });
+        else if (item.kind === 'foreign-table') out.push({ name: item.name, type: 'foreign table' });
         else if (item.kind === 'sequence') out.push({ name: item.name, type: 'sequence' });
       }
       await client.query('COMMIT');

@@ -133,12 +133,35 @@ function columnSql(c: ColumnRow, identity: SequenceRow | undefined): string {
 }
 
 /** CREATE TABLE for a plain, partitioned, partition or inheriting table (pre-data part). */
-export function tableSql(r: RelationRow, columns: ColumnRow[], checks: ConstraintRow[], identities: Map<string, SequenceRow>): string {
+export function tableSql(
+  r: RelationRow,
+  columns: ColumnRow[],
+  checks: ConstraintRow[],
+  identities: Map<string, SequenceRow>,
+  parentColumns: ColumnRow[] = [],
+  inheritedChecks: ConstraintRow[] = [],
+): string {
   const unlogged = r.relpersistence === 'u' ? 'UNLOGGED ' : '';
   const elements: string[] = [];
   let head: string;
   let tail = '';
-  if (r.relispartition) {
+  let attach = '';
+  const names = (cs: ColumnRow[]) => cs.map((c) => c.attname).join('\u0000');
+  if (r.relispartition && names(columns) !== names(parentColumns)) {
+    // Columns in another order than the parent's (a table attached later, dropped columns): as
+    // pg_dump, a table of its own, then attached, so that the order survives.
+    head = `CREATE ${unlogged}TABLE ${r.ident}`;
+    for (const c of columns) elements.push(columnSql(c, undefined));
+    // ATTACH wants the parent's checks present; it then marks them (and the columns) inherited.
+    for (const c of inheritedChecks) elements.push(`CONSTRAINT ${qi(c.conname)} ${c.def}`);
+    attach = `\nALTER TABLE ONLY ${r.parents![0]} ATTACH PARTITION ${r.ident} ${r.bound};`;
+  } else if (r.oftype) {
+    head = `CREATE ${unlogged}TABLE ${r.ident} OF ${r.oftype}`;
+    for (const c of columns) {
+      const opts = [c.def !== null ? `DEFAULT ${c.def}` : '', c.attnotnull ? 'NOT NULL' : ''].filter(Boolean);
+      if (opts.length) elements.push(`${qi(c.attname)} WITH OPTIONS ${opts.join(' ')}`);
+    }
+  } else if (r.relispartition) {
     head = `CREATE ${unlogged}TABLE ${r.ident} PARTITION OF ${r.parents![0]}`;
     for (const c of columns) {
       if (c.attgenerated === 's' || c.attidentity) continue;
@@ -155,14 +178,34 @@ export function tableSql(r: RelationRow, columns: ColumnRow[], checks: Constrain
   if (r.partkey) tail += `\nPARTITION BY ${r.partkey}`;
   if (r.am && r.relkind === 'r') tail += `\nUSING ${qi(r.am)}`;
   if (r.options) tail += `\nWITH (${r.options})`;
-  const body = elements.length ? ` (\n    ${elements.join(',\n    ')}\n)` : r.relispartition ? '' : ' (\n)';
-  let sql = `${head}${body}${tail};`;
+  const body = elements.length ? ` (\n    ${elements.join(',\n    ')}\n)` : r.relispartition || r.oftype ? '' : ' (\n)';
+  let sql = `${head}${body}${tail};${attach}`;
+  if (!r.relispartition) sql += inheritedColumnsSql(r, columns, parentColumns);
   for (const c of columns) {
     if (c.storage) sql += `\nALTER TABLE ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)} SET STORAGE ${STORAGE[c.storage] ?? 'EXTENDED'};`;
     if (c.attstattarget >= 0) sql += `\nALTER TABLE ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)} SET STATISTICS ${c.attstattarget};`;
+    if (c.attoptions) sql += `\nALTER TABLE ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)} SET (${c.attoptions});`;
     if (c.attcompression === 'l' || c.attcompression === 'p') {
       sql += `\nALTER TABLE ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)} SET COMPRESSION ${c.attcompression === 'l' ? 'lz4' : 'pglz'};`;
     }
+  }
+  return sql;
+}
+
+/**
+ * An inherited (not local) column takes NOT NULL and its default from its parents at CREATE
+ * TABLE; one that was changed on the child since (SET NOT NULL, SET DEFAULT) needs it restated.
+ */
+function inheritedColumnsSql(r: RelationRow, columns: ColumnRow[], parentColumns: ColumnRow[]): string {
+  let sql = '';
+  for (const c of columns) {
+    if (c.attislocal || c.attgenerated) continue;
+    const fromParents = parentColumns.filter((p) => p.attname === c.attname);
+    const alter = `\nALTER TABLE ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)}`;
+    if (c.attnotnull && !fromParents.some((p) => p.attnotnull)) sql += `${alter} SET NOT NULL;`;
+    const parentDefaults = new Set(fromParents.map((p) => p.def));
+    if (c.def !== null && !(parentDefaults.size === 1 && parentDefaults.has(c.def))) sql += `${alter} SET DEFAULT ${c.def};`;
+    else if (c.def === null && fromParents.some((p) => p.def !== null)) sql += `${alter} DROP DEFAULT;`;
   }
   return sql;
 }

@@ -4,12 +4,13 @@ import type { DumpRequest, DumpResult, PartSink } from '../../../application/por
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
 import { type PgEndpoint, openClient, quoteLiteral } from './connection.js';
+import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
 import { type DataTable, buildSchema } from './postgres-schema.js';
 import { selectItems } from './postgres-select.js';
 import { sqlScript } from './postgres-script.js';
-import { TOC_PART, TOC_VERSION, type Toc, type TocItem, sortItems } from './postgres-toc.js';
+import { type DatabaseLocale, TOC_PART, TOC_VERSION, type Toc, type TocItem, sortItems } from './postgres-toc.js';
 
 export const MIN_SERVER_VERSION = 140000;
 
@@ -30,6 +31,7 @@ interface Snapshot {
   collate: string;
   ctype: string;
   database: string;
+  locale: DatabaseLocale;
 }
 
 /**
@@ -61,7 +63,11 @@ export async function dumpDatabase(
     await lockTables(leader, tables);
     const items = model.items.filter((i) => selection.keep.has(i.id));
     items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
-    const toc: Toc = { version: TOC_VERSION, serverVersion: snap.serverVersion, encoding: snap.encoding, collate: snap.collate, ctype: snap.ctype, items: sortItems(items) };
+    const toc: Toc = {
+      version: TOC_VERSION, serverVersion: snap.serverVersion, encoding: snap.encoding, collate: snap.collate, ctype: snap.ctype,
+      ...(snap.locale.provider && snap.locale.provider !== 'c' ? { locale: snap.locale } : {}),
+      items: sortItems(items),
+    };
     await writeSchemaParts(sink, toc, snap);
     signal.throwIfAborted();
 
@@ -73,13 +79,21 @@ export async function dumpDatabase(
     const jobs = planJobs(tables, await blockCounts(leader, tables), workers, options.chunkPages);
     workers = Math.max(1, Math.min(workers, jobs.length));
     for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!));
-    const results = await copyJobs(clients, jobs, sink, signal, options.partSize);
+    const results = await copyJobs(clients, jobs, sink, signal, options.partSize).catch((err: unknown) => {
+      throw permissionHint(err, endpoint.user);
+    });
+    const withBlobs = items.some((i) => i.kind === 'large-objects');
+    const blobs = withBlobs
+      ? await dumpLargeObjects(leader, model.largeObjects, sink, signal, options.partSize).catch((err: unknown) => {
+          throw permissionHint(err, endpoint.user);
+        })
+      : undefined;
     await Promise.all(clients.map((c) => c.query('COMMIT')));
     return {
       serverVersion: snap.serverVersion,
       consistentAt: snap.at,
       logPosition: snap.lsn ? { lsn: snap.lsn } : null,
-      objects: objectsOf(toc.items, results),
+      objects: [...objectsOf(toc.items, results), ...(blobs ? [blobs] : [])],
       warnings,
       engineInfo: {
         database: snap.database,
@@ -102,8 +116,10 @@ async function beginSnapshot(leader: pg.Client, database: string): Promise<Snaps
   const info = (
     await leader.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS num,
       pg_is_in_recovery() AS standby, clock_timestamp() AS at, pg_encoding_to_char(d.encoding) AS encoding,
-      d.datcollate AS collate, d.datctype AS ctype FROM pg_database d WHERE d.datname = current_database()`)
-  ).rows[0] as { v: string; num: number; standby: boolean; at: Date; encoding: string; collate: string; ctype: string };
+      d.datcollate AS collate, d.datctype AS ctype, to_jsonb(d) ->> 'datlocprovider' AS provider,
+      coalesce(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale') AS locale, to_jsonb(d) ->> 'daticurules' AS icu_rules
+      FROM pg_database d WHERE d.datname = current_database()`)
+  ).rows[0] as { v: string; num: number; standby: boolean; at: Date; encoding: string; collate: string; ctype: string } & DatabaseLocale;
   if (info.num < MIN_SERVER_VERSION) {
     throw new DbBackupError('E_UNSUPPORTED', `PostgreSQL ${info.v} is too old for dbbackup; it needs PostgreSQL 14 or newer.`);
   }
@@ -117,7 +133,8 @@ async function beginSnapshot(leader: pg.Client, database: string): Promise<Snaps
   }
   const lsnSql = info.standby ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn' : 'SELECT pg_current_wal_lsn()::text AS lsn';
   const lsn = ((await leader.query(lsnSql).catch(() => ({ rows: [{ lsn: null }] }))).rows[0] as { lsn: string | null }).lsn;
-  return { id, at: info.at, lsn, serverVersion: info.v, versionNum: info.num, encoding: info.encoding, collate: info.collate, ctype: info.ctype, database };
+  const locale: DatabaseLocale = { provider: info.provider, locale: info.locale, icu_rules: info.icu_rules };
+  return { id, at: info.at, lsn, serverVersion: info.v, versionNum: info.num, encoding: info.encoding, collate: info.collate, ctype: info.ctype, database, locale };
 }
 
 async function joinSnapshot(endpoint: PgEndpoint, id: string): Promise<pg.Client> {
@@ -176,7 +193,25 @@ function objectsOf(items: TocItem[], results: TableResult[]): ObjectEntry[] {
       out.push(r ? { name: item.name, type: 'table', rows: r.rows, rawBytes: r.bytes } : { name: item.name, type: 'partitioned table' });
     } else if (item.kind === 'view') out.push({ name: item.name, type: 'view' });
     else if (item.kind === 'matview') out.push({ name: item.name, type: 'materialized view' });
+        else if (item.kind === 'foreign-table') out.push({ name: item.name, type: 'foreign table' });
     else if (item.kind === 'sequence') out.push({ name: item.name, type: 'sequence' });
   }
   return out;
+}
+
+/**
+ * The server's refusals a backup role commonly meets, with what to do about them; any other error
+ * passes through unchanged. (pg_read_all_data reads every table, but neither bypasses row-level
+ * security nor reads large objects.)
+ */
+function permissionHint(err: unknown, user: string): unknown {
+  const e = err as { code?: string; message?: string };
+  if (e?.code !== '42501' || typeof e.message !== 'string') return err;
+  if (/row-level security/i.test(e.message)) {
+    return new DbBackupError('E_BACKUP_FAILED', `${e.message}: the role ${user} must see every row; give it BYPASSRLS (ALTER ROLE … BYPASSRLS), or back up as the table's owner or a superuser.`, { cause: err });
+  }
+  if (/large object/i.test(e.message)) {
+    return new DbBackupError('E_BACKUP_FAILED', `${e.message}: the role ${user} may not read it; grant it (GRANT SELECT ON LARGE OBJECT …), or back up as its owner or a superuser.`, { cause: err });
+  }
+  return err;
 }

@@ -5,12 +5,14 @@ import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
 import { type Task, partTask, partsOf, runTasks, statementTask, tableTask } from './postgres-load.js';
+import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
 import { createDatabase, existingRelations, inspectTarget } from './postgres-target.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
 
 const MAX_TOC_BYTES = 512 << 20;
+const RELATION_KINDS = new Set(['table', 'view', 'matview', 'foreign-table']);
 
 /** Reads and checks toc.json from a backup (verified as it streams). */
 export async function readToc(parts: PartSource): Promise<Toc> {
@@ -121,7 +123,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     const stuck = outcome.failed ?? (outcome.notRun.length ? { task: outcome.notRun[0]!, error: new Error('its dependencies could not be met') } : undefined);
     if (stuck) throw ledger.failure(stuck.task.label, stuck.error);
     return {
-      objects: items.filter((i) => i.kind === 'table' || i.kind === 'view' || i.kind === 'matview').map((i) => i.name),
+      objects: items.filter((i) => RELATION_KINDS.has(i.kind)).map((i) => i.name),
       rows: dataItems.reduce((n, i) => n + (manifest.objects.find((o) => o.name === i.copy!.object)?.rows ?? 0), 0),
       ...(warnings.length ? { warnings } : {}),
     };
@@ -160,6 +162,8 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
     byTable.set(object, made.map((t) => t.id));
     tasks.push(...made);
   }
+  const blobParts = partsOf(manifest.parts, LARGE_OBJECTS);
+  if (blobParts.length && items.some((i) => i.kind === 'large-objects')) tasks.push(largeObjectsTask(nextId++, blobParts, parts));
   const allData = [...tableOf.keys()];
   for (const item of items.filter((i) => i.section === 'data')) tasks.push(statementTask(item, []));
   for (const item of items.filter((i) => i.section === 'post-data')) {
@@ -206,7 +210,7 @@ function sortBySize(tasks: Task[], tableOf: Map<number, string>, bytes: Map<stri
 
 async function refuseOccupied(client: pg.Client, items: TocItem[], selective: boolean, count: number, objects: string[], endpoint: PgEndpoint) {
   if (selective) {
-    const clash = await existingRelations(client, items.filter((i) => i.kind === 'table' || i.kind === 'view' || i.kind === 'matview').map((i) => i.name));
+    const clash = await existingRelations(client, items.filter((i) => RELATION_KINDS.has(i.kind)).map((i) => i.name));
     if (clash.length) {
       throw new DbBackupError('E_TARGET_EXISTS', `${describeEndpoint(endpoint)} already has ${clash.slice(0, 10).join(', ')}; pass --clean to replace them.`);
     }

@@ -1,14 +1,11 @@
 import { quoteIdent as qi } from './connection.js';
-import type { CatalogRows, ColumnRow, RelationRow, SequenceRow } from './postgres-catalog.js';
+import type { CatalogRows, ColumnRow, ConstraintRow, RelationRow, SequenceRow } from './postgres-catalog.js';
 import {
-  RULE_ENABLE,
-  TRIGGER_ENABLE,
   aclSql,
   columnAclSql,
   comment,
   functionSql,
   ownerSql,
-  policySql,
   relationKeyword,
   sequenceSql,
   tableAttrsSql,
@@ -16,6 +13,12 @@ import {
   typeSql,
   viewSql,
 } from './postgres-ddl.js';
+import { buildLargeObjectItems } from './postgres-blobs.js';
+import { buildExtConfigItems } from './postgres-extconfig.js';
+import { buildForeignItems, foreignTableSql } from './postgres-foreign.js';
+import { buildCatalogObjects } from './postgres-objects.js';
+import { pinExtensionSearchPath, runLast, waitForAttachedIndexes } from './postgres-order.js';
+import { buildPostData } from './postgres-post-data.js';
 import type { TocItem } from './postgres-toc.js';
 
 /** A table whose rows the dump copies. */
@@ -34,6 +37,8 @@ export interface SchemaModel {
   /** Sequences whose current value the dump records (identity ones included). */
   sequences: { oid: number; ident: string; itemId: number }[];
   warnings: string[];
+  /** Large objects whose bytes the dump copies (their items are kind 'large-objects'). */
+  largeObjects: number[];
 }
 
 type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
@@ -57,18 +62,45 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
     for (const k of keys) keyToItem.set(k, full.id);
     return full;
   };
+  const db = rows.objects.database;
+  const extraWarnings = [
+    ...(db.role_settings ? [`${db.role_settings} per-role settings of this database (ALTER ROLE … IN DATABASE … SET) are not backed up; set them again after a restore.`] : []),
+    ...(db.has_acl ? ['The database\'s own privileges (GRANT … ON DATABASE) are not backed up; grant them again after a restore.'] : []),
+    ...(rows.foreign.hiddenMappings
+      ? [`${rows.foreign.hiddenMappings} user mappings are backed up without their options (remote user names, passwords): this role may not read them; back up as a superuser or the foreign servers' owner to keep them.`]
+      : []),
+    ...(db.tablespaced ? [`${db.tablespaced} tables, indexes or materialized views are in tablespaces of their own; a restore puts them in the target's default tablespace.`] : []),
+  ];
   const warnings = rows.unsupported.map((u) => `${u.n} ${u.kind}${u.n > 1 ? ' objects' : ''} not backed up: dbbackup cannot reproduce this kind yet.`);
 
   buildTypesAndRoutines(rows, add, key, keyToItem);
+  const extConfig = buildExtConfigItems(rows.extConfig, add, (oid) => keyToItem.get(key('pg_extension', oid)));
   const tables = buildRelations(rows, add, key, keyToItem);
-  const sequences = buildSequences(rows, add, key, keyToItem, tables.byOid);
-  buildPostData(rows, add, key, keyToItem, tables.byOid);
+  tables.data.push(...extConfig.tables);
+  const sequences = [...buildSequences(rows, add, key, keyToItem, tables.byOid), ...extConfig.sequences];
+  buildPostData(rows, add, key, tables.byOid);
+  const relationOf = (oid: number) => {
+    const r = tables.byOid.get(oid);
+    return r && { object: objectName(r), ident: r.ident };
+  };
+  buildForeignItems(rows.foreign, add, key);
+  buildCatalogObjects(rows.objects, add, key, relationOf, (oid) => keyToItem.get(key('pg_extension', oid)));
+  buildLargeObjectItems(rows.objects.largeObjects, add);
   wireDependencies(rows, items, keyToItem, key);
+  runLast(items, new Set(['event-trigger', 'default-acl', 'database']));
+  waitForAttachedIndexes(items, rows, (oid) => keyToItem.get(key('pg_class', oid)));
   addRefreshes(items, tables.matviews, add);
-  return { items, tables: tables.data, sequences, warnings };
+  pinExtensionSearchPath(items);
+  return { items, tables: tables.data, sequences, warnings: [...warnings, ...extraWarnings, ...extConfig.warnings], largeObjects: rows.objects.largeObjects.map((l) => l.oid) };
 }
 
 type Add = (item: NewItem, ...keys: string[]) => TocItem;
+
+function push<K, V>(map: Map<K, V[]>, k: K, v: V): void {
+  const list = map.get(k);
+  if (list) list.push(v);
+  else map.set(k, [v]);
+}
 type Key = (catalog: string, oid: number) => string;
 
 /** Schemas, extensions, types (with domain constraints) and functions: the start of pre-data. */
@@ -96,7 +128,7 @@ function buildTypesAndRoutines(rows: CatalogRows, add: Add, key: Key, keyToItem:
     );
   }
   const domainChecks = new Map<number, typeof rows.constraints>();
-  for (const c of rows.constraints) if (c.contypid) domainChecks.set(c.contypid, [...(domainChecks.get(c.contypid) ?? []), c]);
+  for (const c of rows.constraints) if (c.contypid) push(domainChecks, c.contypid, c);
   for (const t of rows.types) {
     const checks = domainChecks.get(t.oid) ?? [];
     const kw = t.typtype === 'd' ? 'DOMAIN' : 'TYPE';
@@ -104,7 +136,7 @@ function buildTypesAndRoutines(rows: CatalogRows, add: Add, key: Key, keyToItem:
     const item = add(
       {
         kind: t.typtype === 'd' ? 'domain' : 'type', section: 'pre-data', schema: t.schema, name: t.ident,
-        sql: `${typeSql(t, checks)}${comment(`${kw} ${t.ident}`, t.comment)}${comments}`,
+        sql: `${typeSql(t, checks)}${comment(`${kw} ${t.ident}`, t.comment)}${comments}${(t.attr_comments ?? []).map((a) => comment(`COLUMN ${t.ident}.${a.name}`, a.comment)).join('')}`,
         owner: ownerSql(kw, t.ident, t.owner), acl: aclSql(kw, t.ident, t.owner, t.acl),
         drop: `DROP ${kw} IF EXISTS ${t.ident} CASCADE;`,
       },
@@ -143,31 +175,44 @@ function objectName(r: { schema: string; name: string }): string {
 
 function buildRelations(rows: CatalogRows, add: Add, key: Key, keyToItem: Map<string, number>) {
   const columnsOf = new Map<number, ColumnRow[]>();
-  for (const c of rows.columns) columnsOf.set(c.attrelid, [...(columnsOf.get(c.attrelid) ?? []), c]);
+  const split = splitDefaults(rows);
+  const splitColumns = new Map<number, ColumnRow[]>();
+  for (const c of rows.columns) {
+    if (split.has(c.defoid ?? 0)) push(splitColumns, c.attrelid, c);
+    const column = split.has(c.defoid ?? 0) ? { ...c, def: null } : c;
+    push(columnsOf, c.attrelid, column);
+  }
   const identities = new Map<string, SequenceRow>();
-  for (const s of rows.sequences) if (s.deptype === 'i' && s.owned_table) identities.set(`${s.owned_table}:${s.owned_column}`, s);
-  const inlineChecks = (r: RelationRow) =>
-    rows.constraints.filter((c) => c.conrelid === r.oid && c.contype === 'c' && c.conislocal && c.convalidated);
+  const identitiesOf = new Map<number, SequenceRow[]>();
+  for (const s of rows.sequences) {
+    if (s.deptype !== 'i' || !s.owned_table) continue;
+    identities.set(`${s.owned_table}:${s.owned_column}`, s);
+    push(identitiesOf, s.owned_table, s);
+  }
+  const constraintsOf = new Map<number, ConstraintRow[]>();
+  for (const c of rows.constraints) if (c.conrelid) push(constraintsOf, c.conrelid, c);
+  const inlineChecks = (r: RelationRow) => (constraintsOf.get(r.oid) ?? []).filter((c) => c.contype === 'c' && c.conislocal && c.convalidated);
   const byOid = new Map<number, RelationRow>();
   const data: DataTable[] = [];
   const matviews: { oid: number; itemId: number; populated: boolean; ident: string; object: string }[] = [];
   const parentNames = new Map(rows.relations.map((r) => [r.oid, objectName(r)]));
   for (const r of rows.relations) {
-    if (r.relkind === 'f') continue;
     byOid.set(r.oid, r);
     const columns = columnsOf.get(r.oid) ?? [];
     const object = objectName(r);
     const kw = relationKeyword(r.relkind);
     const colComments = columns.map((c) => comment(`COLUMN ${r.ident}.${qi(c.attname)}`, c.comment)).join('');
     const isTable = r.relkind === 'r' || r.relkind === 'p';
-    const checks = isTable ? inlineChecks(r) : [];
+    const checks = isTable || r.relkind === 'f' ? inlineChecks(r) : [];
     const checkComments = checks.map((c) => comment(`CONSTRAINT ${qi(c.conname)} ON ${r.ident}`, c.comment)).join('');
-    const sql = isTable ? tableSql(r, columns, checks, identities) : viewSql(r);
+    const parentColumns = (r.parent_oids ?? []).flatMap((p) => columnsOf.get(p) ?? []);
+    const inherited = (constraintsOf.get(r.oid) ?? []).filter((c) => c.contype === 'c' && !c.conislocal);
+    const sql = isTable ? tableSql(r, columns, checks, identities, parentColumns, inherited) : r.relkind === 'f' ? foreignTableSql(r, columns, checks) : viewSql(r);
     const acl = [aclSql('TABLE', r.ident, r.owner, r.acl), ...columnAclSql(r.ident, columns)].filter(Boolean).join('\n');
     const copyColumns = columns.filter((c) => c.attgenerated === '').map((c) => qi(c.attname));
     const item = add(
       {
-        kind: isTable ? 'table' : r.relkind === 'v' ? 'view' : 'matview', section: 'pre-data', schema: r.schema, name: object,
+        kind: isTable ? 'table' : r.relkind === 'v' ? 'view' : r.relkind === 'f' ? 'foreign-table' : 'matview', section: 'pre-data', schema: r.schema, name: object,
         tables: [object], sql: `${sql}${comment(`${kw} ${r.ident}`, r.comment)}${colComments}${checkComments}`,
         owner: ownerSql(kw, r.ident, r.owner), acl: acl || undefined,
         drop: `DROP ${kw} IF EXISTS ${r.ident} CASCADE;`,
@@ -181,9 +226,33 @@ function buildRelations(rows: CatalogRows, add: Add, key: Key, keyToItem: Map<st
     if (r.relkind === 'm') matviews.push({ oid: r.oid, itemId: item.id, populated: r.relispopulated, ident: r.ident, object });
     const attrs = tableAttrsSql(r);
     if (attrs) add({ kind: 'table-attrs', section: 'post-data', schema: r.schema, name: object, tables: [object], sql: attrs }).deps.push(item.id);
-    for (const s of identities.values()) if (s.owned_table === r.oid) keyToItem.set(key('pg_class', s.oid), item.id);
+    for (const s of identitiesOf.get(r.oid) ?? []) keyToItem.set(key('pg_class', s.oid), item.id);
+    for (const c of splitColumns.get(r.oid) ?? []) {
+      const alter = r.relkind === 'f' ? 'FOREIGN TABLE' : 'TABLE';
+      add({ kind: 'default', section: 'pre-data', schema: r.schema, name: `${object}.${c.attname}`, tables: [object],
+        sql: `ALTER ${alter} ONLY ${r.ident} ALTER COLUMN ${qi(c.attname)} SET DEFAULT ${c.def};` }, key('pg_attrdef', c.defoid!)).deps.push(item.id);
+    }
   }
   return { byOid, data, matviews };
+}
+
+/**
+ * Column defaults set apart from their CREATE TABLE, as pg_dump does to break loops: a view's
+ * (CREATE VIEW has no place for one), and one that calls a user function, since that function may
+ * itself need the table (a BEGIN ATOMIC body reading it, a table-typed argument).
+ */
+function splitDefaults(rows: CatalogRows): Set<number> {
+  const attrdef = String(rows.classIds.pg_attrdef);
+  const proc = String(rows.classIds.pg_proc);
+  const userFunctions = new Set(rows.functions.map((f) => f.oid));
+  const out = new Set<number>();
+  for (const d of rows.depends) {
+    if (String(d.classid) === attrdef && String(d.refclassid) === proc && userFunctions.has(d.refobjid)) out.add(d.objid);
+  }
+  const views = new Set(rows.relations.filter((r) => r.relkind === 'v').map((r) => r.oid));
+  for (const c of rows.columns) if (c.defoid && views.has(c.attrelid)) out.add(c.defoid);
+  for (const c of rows.columns) if (c.attgenerated && c.defoid) out.delete(c.defoid);
+  return out;
 }
 
 function buildSequences(rows: CatalogRows, add: Add, key: Key, keyToItem: Map<string, number>, rels: Map<number, RelationRow>) {
@@ -216,92 +285,12 @@ function buildSequences(rows: CatalogRows, add: Add, key: Key, keyToItem: Map<st
   return out;
 }
 
-/** ALTER INDEX … ATTACH PARTITION and CLUSTER / REPLICA IDENTITY statements that follow an index. */
-function indexHelpers(rows: CatalogRows) {
-  const indexIdent = new Map(rows.indexes.map((i) => [i.oid, i]));
-  const attach = (indexOid: number) => {
-    const parent = indexIdent.get(indexOid)?.parent;
-    const p = parent ? indexIdent.get(parent) : undefined;
-    return p ? `\nALTER INDEX ${p.ident} ATTACH PARTITION ${indexIdent.get(indexOid)!.ident};` : '';
-  };
-  const indexExtras = (indexOid: number, table: RelationRow) => {
-    const i = indexIdent.get(indexOid);
-    if (!i) return '';
-    const name = i.ident.slice(i.ident.indexOf('.') + 1);
-    return (
-      (i.indisclustered ? `\nALTER TABLE ${table.ident} CLUSTER ON ${name};` : '') +
-      (i.indisreplident ? `\nALTER TABLE ONLY ${table.ident} REPLICA IDENTITY USING INDEX ${name};` : '')
-    );
-  };
-  return { attach, indexExtras };
-}
-
-function buildConstraints(rows: CatalogRows, add: Add, key: Key, rels: Map<number, RelationRow>): void {
-  const { attach, indexExtras } = indexHelpers(rows);
-  for (const c of rows.constraints) {
-    const t = rels.get(c.conrelid);
-    if (!t || c.contype === 't' || c.contype === 'n') continue;
-    const object = objectName(t);
-    const cmt = comment(`CONSTRAINT ${qi(c.conname)} ON ${t.ident}`, c.comment);
-    if (c.contype === 'c') {
-      if (!c.conislocal || c.convalidated) continue;
-      add({ kind: 'check', section: 'post-data', schema: t.schema, name: `${object} ${c.conname}`, tables: [object],
-        sql: `ALTER TABLE ${t.relkind === 'p' ? '' : 'ONLY '}${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${cmt}` }, key('pg_constraint', c.oid));
-    } else if (c.contype === 'f') {
-      if (c.conparentid) continue; // cloned from the partitioned parent's key
-      const ref = rels.get(c.confrelid);
-      add({ kind: 'fk', section: 'post-data', schema: t.schema, name: `${object} ${c.conname}`, tables: [object, ...(ref ? [objectName(ref)] : [])],
-        sql: `ALTER TABLE ${t.relkind === 'p' ? '' : 'ONLY '}${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${cmt}` }, key('pg_constraint', c.oid));
-    } else {
-      add({ kind: 'constraint', section: 'post-data', schema: t.schema, name: `${object} ${c.conname}`, tables: [object],
-        sql: `ALTER TABLE ONLY ${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${attach(c.conindid)}${indexExtras(c.conindid, t)}${cmt}` },
-        key('pg_constraint', c.oid), key('pg_class', c.conindid));
-    }
-  }
-}
-
-function buildPostData(rows: CatalogRows, add: Add, key: Key, keyToItem: Map<string, number>, rels: Map<number, RelationRow>) {
-  buildConstraints(rows, add, key, rels);
-  const { attach, indexExtras } = indexHelpers(rows);
-  for (const i of rows.indexes) {
-    const t = rels.get(i.indrelid);
-    if (!t || i.is_constraint) continue;
-    add({ kind: 'index', section: 'post-data', schema: t.schema, name: i.ident, tables: [objectName(t)],
-      sql: `${i.def};${attach(i.oid)}${indexExtras(i.oid, t)}${comment(`INDEX ${i.ident}`, i.comment)}` }, key('pg_class', i.oid));
-  }
-  for (const tg of rows.triggers) {
-    const t = rels.get(tg.tgrelid);
-    if (!t) continue;
-    const enable = TRIGGER_ENABLE[tg.tgenabled] ? `\nALTER TABLE ${t.ident} ${TRIGGER_ENABLE[tg.tgenabled]} ${qi(tg.tgname)};` : '';
-    add({ kind: 'trigger', section: 'post-data', schema: t.schema, name: `${objectName(t)} ${tg.tgname}`, tables: [objectName(t)],
-      sql: `${tg.def};${enable}${comment(`TRIGGER ${qi(tg.tgname)} ON ${t.ident}`, tg.comment)}` }, key('pg_trigger', tg.oid));
-  }
-  for (const r of rows.rules) {
-    const t = rels.get(r.ev_class);
-    if (!t) continue;
-    const enable = RULE_ENABLE[r.ev_enabled] ? `\nALTER TABLE ${t.ident} ${RULE_ENABLE[r.ev_enabled]} ${qi(r.rulename)};` : '';
-    add({ kind: 'rule', section: 'post-data', schema: t.schema, name: `${objectName(t)} ${r.rulename}`, tables: [objectName(t)],
-      sql: `${r.def.trim()}${enable}${comment(`RULE ${qi(r.rulename)} ON ${t.ident}`, r.comment)}` }, key('pg_rewrite', r.oid));
-  }
-  for (const p of rows.policies) {
-    const t = rels.get(p.polrelid);
-    if (!t) continue;
-    add({ kind: 'policy', section: 'post-data', schema: t.schema, name: `${objectName(t)} ${p.polname}`, tables: [objectName(t)],
-      sql: `${policySql(p, t.ident)}${comment(`POLICY ${qi(p.polname)} ON ${t.ident}`, p.comment)}` }, key('pg_policy', p.oid));
-  }
-  for (const s of rows.statistics) {
-    const t = rels.get(s.stxrelid);
-    if (!t) continue;
-    add({ kind: 'statistics', section: 'post-data', schema: t.schema, name: s.ident, tables: [objectName(t)],
-      sql: `${s.def};${comment(`STATISTICS ${s.ident}`, s.comment)}`, owner: ownerSql('STATISTICS', s.ident, s.owner) }, key('pg_statistic_ext', s.oid));
-  }
-}
-
 /**
  * Adds each item's dependencies from pg_depend. Objects without an item of their own (column
  * defaults, a view's rewrite rule, array types) stand for the item they belong to.
  */
 function wireDependencies(rows: CatalogRows, items: TocItem[], keyToItem: Map<string, number>, key: Key): void {
+  const cls = rows.classIds;
   const extMember = new Map<string, string>();
   const ownerOf = new Map<string, string>();
   const seqClass = new Set(rows.sequences.map((s) => key('pg_class', s.oid)));
@@ -321,11 +310,17 @@ function wireDependencies(rows: CatalogRows, items: TocItem[], keyToItem: Map<st
     return next ? resolve(next, depth + 1) : undefined;
   };
   const byId = new Map(items.map((i) => [i.id, i]));
+  // Constraints and triggers without an item of their own are not emitted (a partition's clone of
+  // its parent's foreign key or trigger, a constraint trigger's internal constraint, an inherited
+  // check): their needs must not become their table's, or a partition would wait for its parent's
+  // foreign key (post-data) and leave pre-data.
+  const derived = new Set([Number(cls.pg_constraint), Number(cls.pg_trigger)]);
   for (const d of rows.depends) {
     if (d.deptype === 'e') continue;
     const fromKey = `${d.classid}:${d.objid}`;
     // A sequence OWNED BY a column is handled by its 'sequence-owned' item, not as a dependency.
     if (d.deptype === 'a' && seqClass.has(fromKey)) continue;
+    if (derived.has(d.classid) && !keyToItem.has(fromKey)) continue;
     const from = resolve(fromKey);
     const to = resolve(`${d.refclassid}:${d.refobjid}`);
     if (from === undefined || to === undefined || from === to) continue;
@@ -370,6 +365,9 @@ function addRefreshes(items: TocItem[], matviews: { itemId: number; populated: b
   }
   for (const item of items) {
     if (item.kind !== 'index' && item.kind !== 'constraint') continue;
-    for (const [mv, r] of refreshOf) if (item.deps.includes(mv)) item.deps.push(r.id);
+    for (const d of [...item.deps]) {
+      const r = refreshOf.get(d);
+      if (r) item.deps.push(r.id);
+    }
   }
 }

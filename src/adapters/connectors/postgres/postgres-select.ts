@@ -12,7 +12,7 @@ export interface Selection {
   warnings: string[];
 }
 
-const RELATION_KINDS = new Set(['table', 'view', 'matview']);
+const RELATION_KINDS = new Set(['table', 'view', 'matview', 'foreign-table']);
 
 /**
  * Applies --tables / --schemas / --exclude-tables to TOC items.
@@ -63,26 +63,34 @@ export function selectItems(items: TocItem[], filter: ItemFilter): Selection {
 /** Items hanging off kept ones (indexes, constraints, triggers, sequence values …) whose needs are all kept. */
 function addDependents(items: TocItem[], keep: Set<number>, warnings: string[]): void {
   const byId = new Map(items.map((i) => [i.id, i]));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const item of items) {
-      if (keep.has(item.id) || item.deps.length === 0) continue;
-      if (item.section === 'pre-data' && item.kind !== 'sequence-owned') continue;
-      if (item.kind === 'view' || item.kind === 'matview') continue;
-      if (item.deps.every((d) => keep.has(d))) {
+  const dependents = new Map<number, TocItem[]>();
+  for (const item of items) {
+    for (const d of item.deps) {
+      const list = dependents.get(d);
+      if (list) list.push(item);
+      else dependents.set(d, [item]);
+    }
+  }
+  const eligible = (item: TocItem) =>
+    !keep.has(item.id) &&
+    item.deps.length > 0 &&
+    (item.section !== 'pre-data' || item.kind === 'sequence-owned' || item.kind === 'default') &&
+    item.kind !== 'view' && item.kind !== 'matview' && item.kind !== 'foreign-table';
+  // A worklist, not repeated passes: large schemas have tens of thousands of items.
+  const queue = [...keep];
+  while (queue.length) {
+    for (const item of dependents.get(queue.pop()!) ?? []) {
+      if (eligible(item) && item.deps.every((d) => keep.has(d))) {
         keep.add(item.id);
-        grew = true;
+        queue.push(item.id);
       }
     }
   }
+  const keptTables = new Set(items.filter((i) => i.kind === 'table' && keep.has(i.id)).map((i) => i.name));
   for (const item of items) {
-    if (item.kind !== 'fk' || keep.has(item.id)) continue;
-    const own = item.tables[0];
-    const ownItem = items.find((i) => i.kind === 'table' && i.name === own && keep.has(i.id));
-    if (ownItem) {
-      const missing = item.deps.map((d) => byId.get(d)!).filter((d) => !keep.has(d.id) && d.kind === 'table');
-      warnings.push(`Foreign key ${item.name} left out: it references ${missing.map((m) => m.name).join(', ') || 'a table'} that is not restored.`);
-    }
+    if (item.kind !== 'fk' || keep.has(item.id) || !keptTables.has(item.tables[0]!)) continue;
+    const missing = item.deps.map((d) => byId.get(d)!).filter((d) => !keep.has(d.id) && d.kind === 'table');
+    warnings.push(`Foreign key ${item.name} left out: it references ${missing.map((m) => m.name).join(', ') || 'a table'} that is not restored.`);
   }
 }
 

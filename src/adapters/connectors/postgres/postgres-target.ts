@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
+import type { DatabaseLocale } from './postgres-toc.js';
 
 export interface TargetState {
   exists: boolean;
@@ -61,7 +62,7 @@ export async function existingRelations(client: pg.Client, names: string[]): Pro
  * Creates the target database like the source (encoding and locale, from template0). Falls back to
  * the server's default locale, with a warning, when the source's locale does not exist here.
  */
-export async function createDatabase(endpoint: PgEndpoint, info: { encoding: string; collate: string; ctype: string }): Promise<string[]> {
+export async function createDatabase(endpoint: PgEndpoint, info: { encoding: string; collate: string; ctype: string; locale?: DatabaseLocale }): Promise<string[]> {
   const warnings: string[] = [];
   let admin: pg.Client | undefined;
   for (const db of ['postgres', 'template1']) {
@@ -76,11 +77,12 @@ export async function createDatabase(endpoint: PgEndpoint, info: { encoding: str
   const base = `CREATE DATABASE ${quoteIdent(endpoint.database)} TEMPLATE template0 ENCODING ${quoteLiteral(info.encoding)}`;
   try {
     try {
-      await admin.query(`${base} LC_COLLATE ${quoteLiteral(info.collate)} LC_CTYPE ${quoteLiteral(info.ctype)}`);
+      await admin.query(`${base} LC_COLLATE ${quoteLiteral(info.collate)} LC_CTYPE ${quoteLiteral(info.ctype)}${providerSql(info.locale)}`);
     } catch (err) {
       if (!/locale|collation|incompatible/i.test(String((err as Error).message))) throw err;
       await admin.query(base);
-      warnings.push(`The source's locale (${info.collate}/${info.ctype}) is not available here; ${endpoint.database} uses the server's default locale.`);
+      const what = info.locale?.locale ? `${info.collate}/${info.ctype}, ${info.locale.provider === 'i' ? 'ICU' : 'builtin'} ${info.locale.locale}` : `${info.collate}/${info.ctype}`;
+      warnings.push(`The source's locale (${what}) is not available here; ${endpoint.database} uses the server's default locale.`);
     }
   } catch (err) {
     throw new DbBackupError('E_RESTORE_FAILED', `Could not create the database ${describeEndpoint(endpoint)}: ${(err as Error).message}`, { cause: err });
@@ -88,4 +90,12 @@ export async function createDatabase(endpoint: PgEndpoint, info: { encoding: str
     await admin.end().catch(() => undefined);
   }
   return warnings;
+}
+
+/** LOCALE_PROVIDER clauses for an ICU (PostgreSQL 15+) or builtin (17+) database; empty for libc. */
+function providerSql(l: DatabaseLocale | undefined): string {
+  if (!l?.provider || l.provider === 'c' || !l.locale) return '';
+  if (l.provider === 'i') return ` LOCALE_PROVIDER icu ICU_LOCALE ${quoteLiteral(l.locale)}${l.icu_rules ? ` ICU_RULES ${quoteLiteral(l.icu_rules)}` : ''}`;
+  if (l.provider === 'b') return ` LOCALE_PROVIDER builtin BUILTIN_LOCALE ${quoteLiteral(l.locale)}`;
+  return '';
 }

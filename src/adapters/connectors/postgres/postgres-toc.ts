@@ -3,7 +3,12 @@
  * the SQL that recreates it, the section it belongs to (as pg_dump's), and the items it depends
  * on. Restore runs pre-data in dependency order, loads data, then builds post-data in parallel.
  */
-export const TOC_VERSION = 1;
+/**
+ * 2 added object kinds (collations, text search, operators, casts, foreign data, event triggers,
+ * publications, default privileges, database settings, split column defaults) and large objects
+ * with data parts of their own: a reader of version 1 would silently leave those out.
+ */
+export const TOC_VERSION = 2;
 export const TOC_PART = 'toc.json';
 
 export type Section = 'pre-data' | 'data' | 'post-data';
@@ -30,7 +35,28 @@ export type TocKind =
   | 'policy'
   | 'table-attrs'
   | 'statistics'
-  | 'refresh';
+  | 'refresh'
+  | 'collation'
+  | 'ts-dict'
+  | 'ts-config'
+  | 'operator'
+  | 'opfamily'
+  | 'opclass'
+  | 'cast'
+  | 'large-objects'
+  | 'publication'
+  | 'publication-member'
+  | 'event-trigger'
+  | 'default-acl'
+  | 'ts-parser'
+  | 'ts-template'
+  | 'fdw'
+  | 'server'
+  | 'user-mapping'
+  | 'foreign-table'
+  | 'database'
+  | 'default'
+  | 'extension-acl';
 
 /** Order of kinds when dependencies allow any order (close to pg_dump's). */
 const PRIORITY: Record<TocKind, number> = {
@@ -56,6 +82,27 @@ const PRIORITY: Record<TocKind, number> = {
   'table-attrs': 27,
   statistics: 28,
   refresh: 29,
+  collation: 2.5,
+  'ts-dict': 5.3,
+  'ts-config': 5.4,
+  operator: 5.5,
+  opfamily: 5.6,
+  opclass: 5.7,
+  cast: 5.8,
+  'large-objects': 12.5,
+  publication: 30,
+  'publication-member': 31,
+  'event-trigger': 40,
+  'default-acl': 41,
+  'ts-parser': 5.1,
+  'ts-template': 5.2,
+  fdw: 5.85,
+  server: 5.86,
+  'user-mapping': 5.87,
+  'foreign-table': 8.5,
+  database: 42,
+  default: 9.5,
+  'extension-acl': 39,
 };
 
 export interface CopyInfo {
@@ -91,12 +138,21 @@ export interface TocItem {
   copy?: CopyInfo;
 }
 
+/** The database's default collation provider beyond libc (PostgreSQL 15+: icu; 17+: builtin). */
+export interface DatabaseLocale {
+  provider: string | null;
+  locale: string | null;
+  icu_rules: string | null;
+}
+
 export interface Toc {
   version: number;
   serverVersion: string;
   encoding: string;
   collate: string;
   ctype: string;
+  /** Absent for a libc database. */
+  locale?: DatabaseLocale;
   items: TocItem[];
 }
 
@@ -122,17 +178,20 @@ export function sortItems(items: TocItem[]): TocItem[] {
     }
   }
   const compare = (a: TocItem, b: TocItem) => priority(a.kind) - priority(b.kind) || (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id);
-  const ready = items.filter((i) => waiting.get(i.id) === 0);
+  // A binary heap keeps this O(n log n): databases with tens of thousands of objects are common.
+  const ready = new Heap<TocItem>(compare);
+  for (const i of items) if (waiting.get(i.id) === 0) ready.push(i);
   const out: TocItem[] = [];
   const done = new Set<number>();
+  let rest: TocItem[] | undefined;
   while (out.length < items.length) {
-    if (ready.length === 0) {
+    if (ready.size === 0) {
       // A loop: take the first remaining item in priority order and carry on.
-      const rest = items.filter((i) => !done.has(i.id)).sort(compare);
+      rest ??= [...items].sort(compare);
+      while (done.has(rest[0]!.id)) rest.shift();
       ready.push(rest[0]!);
     }
-    ready.sort(compare);
-    const next = ready.shift()!;
+    const next = ready.pop()!;
     if (done.has(next.id)) continue;
     done.add(next.id);
     out.push(next);
@@ -143,6 +202,43 @@ export function sortItems(items: TocItem[]): TocItem[] {
     }
   }
   return out;
+}
+
+/** A minimal binary min-heap. */
+class Heap<T> {
+  private readonly a: T[] = [];
+  constructor(private readonly less: (x: T, y: T) => number) {}
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: T): void {
+    const a = this.a;
+    a.push(v);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (this.less(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.less(a[l]!, a[m]!) < 0) m = l;
+      if (r < a.length && this.less(a[r]!, a[m]!) < 0) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
 }
 
 /** Every item `roots` needs, following dependencies (roots included). */

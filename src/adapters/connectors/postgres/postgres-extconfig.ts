@@ -1,0 +1,69 @@
+import type pg from 'pg';
+import type { TocItem } from './postgres-toc.js';
+
+/**
+ * Extension configuration tables (pg_extension_config_dump): CREATE EXTENSION makes them, but
+ * their rows are the user's (pg_partman's part_config, say), so pg_dump dumps them. A table
+ * marked with no filter is dumped whole, as a data item that COPYs into the table the extension
+ * made; one with a filter (the extension ships rows of its own, as postgis does) cannot be copied
+ * with a plain COPY and is named in a warning. A configuration sequence gets its value restored.
+ */
+export interface ExtConfigRow {
+  oid: number;
+  relkind: string;
+  ext: number;
+  extension: string;
+  ident: string;
+  schema: string;
+  name: string;
+  cond: string | null;
+  relpages: number;
+  columns: string[] | null;
+}
+
+export async function readExtConfig(client: pg.Client): Promise<ExtConfigRow[]> {
+  return (
+    await client.query(`SELECT c.oid, c.relkind, x.oid AS ext, x.extname AS extension, format('%I.%I', n.nspname, c.relname) AS ident,
+        n.nspname AS schema, c.relname AS name, u.cond, c.relpages,
+        (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns
+      FROM pg_extension x CROSS JOIN LATERAL unnest(x.extconfig, x.extcondition) AS u(reloid, cond)
+        JOIN pg_class c ON c.oid = u.reloid JOIN pg_namespace n ON n.oid = c.relnamespace
+      ORDER BY 1`)
+  ).rows as ExtConfigRow[];
+}
+
+type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
+
+export interface ExtConfigData {
+  tables: { itemId: number; oid: number; object: string; ident: string; columns: string[]; relpages: number }[];
+  sequences: { oid: number; ident: string; itemId: number }[];
+  warnings: string[];
+}
+
+export function buildExtConfigItems(rows: ExtConfigRow[], add: (item: NewItem) => TocItem, extensionItem: (oid: number) => number | undefined): ExtConfigData {
+  const out: ExtConfigData = { tables: [], sequences: [], warnings: [] };
+  for (const r of rows) {
+    const ext = extensionItem(r.ext);
+    if (ext === undefined) continue;
+    if (r.relkind === 'S') {
+      out.sequences.push({ oid: r.oid, ident: r.ident, itemId: ext });
+      continue;
+    }
+    if (r.relkind !== 'r') continue;
+    const object = `${r.schema}.${r.name}`;
+    if (r.cond?.trim()) {
+      out.warnings.push(`Rows of ${object} (configuration of extension ${r.extension}) are not backed up: it keeps only the rows its filter selects (${r.cond.trim()}); copy them by hand.`);
+      continue;
+    }
+    const columns = r.columns ?? [];
+    const item = add({
+      kind: 'table', section: 'pre-data', schema: r.schema, name: object, tables: [object],
+      sql: `-- ${object} is made by extension ${r.extension}; only its rows are restored`,
+      copy: { object, ident: r.ident, columns },
+    });
+    item.deps.push(ext);
+    out.tables.push({ itemId: item.id, oid: r.oid, object, ident: r.ident, columns, relpages: r.relpages });
+  }
+  return out;
+}
