@@ -27,7 +27,12 @@ export class Tee extends Writable {
     super({ highWaterMark });
     for (let i = 0; i < branches; i++) {
       const controller = new AbortController();
-      this.live.add({ stream: new PassThrough({ highWaterMark }), signal: controller.signal, controller });
+      const stream = new PassThrough({ highWaterMark });
+      // A branch can fail before its consumer has attached (the source fails at its first byte while
+      // a store is still opening its file): that must not be an unhandled 'error' event that kills
+      // the process. The consumer still learns of it (a destroyed stream, and `signal`).
+      stream.on('error', () => undefined);
+      this.live.add({ stream, signal: controller.signal, controller });
     }
     this.branches = [...this.live];
   }

@@ -182,6 +182,26 @@ describe('PostgreSQL real-world schemas round-trip', () => {
     for (const w of warnings) expect(cli.stdout).toContain(w);
   });
 
+  it('a backup role that row-level security would filter fails cleanly with the fix, and leaves no parts', async () => {
+    await server.query(`CREATE DATABASE rls_db`);
+    await server.query(
+      `CREATE TABLE public.t (id int, v text); INSERT INTO public.t SELECT i, 'x' FROM generate_series(1, 5000) i;
+       ALTER TABLE public.t ENABLE ROW LEVEL SECURITY; ALTER TABLE public.t FORCE ROW LEVEL SECURITY;
+       CREATE POLICY few ON public.t USING (id < 10);
+       CREATE ROLE rls_reader LOGIN; GRANT pg_read_all_data TO rls_reader;`,
+      [],
+      'rls_db',
+    );
+    const out = join(dir.path, 'rls-repo');
+    const cli = await runCli(['backup', '--db', 'postgres', '--url', server.url('rls_db').replace('postgres@', 'rls_reader@'), '--out', out], {
+      env: { DBBACKUP_DATA_DIR: join(dir.path, 'cli-data') },
+    });
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/^error E_BACKUP_FAILED: .*row-level security.*BYPASSRLS/m);
+    expect(cli.stderr).not.toMatch(/Unhandled|node:events|\n\s+at /);
+    expect(execFileSync('find', [out, '-name', '*.copy*'], { encoding: 'utf8' })).toBe('');
+  });
+
   it('a database whose default collation is ICU is recreated with it', async () => {
     expect(await roundTrip('icu_db')).toEqual([]);
     const info = (database: string) =>

@@ -85,6 +85,24 @@ describe('Tee', () => {
     lonely.branches[0]!.stream.once('data', () => lonely.drop(lonely.branches[0]!, new Error('gone')));
     await expect(pipeline(Readable.from(chunksOf(data, 4096)), lonely)).rejects.toThrow('gone');
   });
+
+  it('a source failing before any branch has a reader is an error for the readers, not an unhandled event', async () => {
+    const unhandled: unknown[] = [];
+    const onUncaught = (err: unknown) => unhandled.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const tee = new Tee(2, 1024);
+      const failing = new Readable({ read() { this.destroy(new Error('permission denied for table t')); } });
+      await expect(pipeline(failing, tee)).rejects.toThrow('permission denied');
+      await sleep(10);
+      // A reader that attaches late sees the failure, and its signal says why.
+      await expect(collect(tee.branches[0]!.stream)).rejects.toThrow();
+      expect(tee.branches[1]!.signal.aborted).toBe(true);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
 });
 
 describe('PartWriter with several destinations', () => {

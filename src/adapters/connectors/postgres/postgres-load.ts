@@ -145,12 +145,16 @@ const SHARED_KINDS = new Set(['index', 'statistics', 'sequence-set']);
 export function statementTask(item: TocItem, extra: string[]): Task {
   const sql = [item.sql, ...extra].filter(Boolean).join('\n');
   const sharedKind = SHARED_KINDS.has(item.kind);
+  // A key or unique constraint of a partition lists its ancestors after its own table: ATTACH only
+  // needs them kept from a foreign key on the root (which locks every partition), so the keys of
+  // sibling partitions still build side by side.
+  const ownOnly = item.kind === 'constraint';
   return {
     id: item.id,
     label: `${item.kind} ${item.name}`,
     deps: item.deps,
-    exclusive: sharedKind ? [] : item.tables,
-    shared: sharedKind ? item.tables : [],
+    exclusive: sharedKind ? [] : ownOnly ? item.tables.slice(0, 1) : item.tables,
+    shared: sharedKind ? item.tables : ownOnly ? item.tables.slice(1) : [],
     async run(client) {
       await client.query(sql);
     },

@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { runTasks, statementTask } from '../../../src/adapters/connectors/postgres/postgres-load.js';
+import type { TocItem } from '../../../src/adapters/connectors/postgres/postgres-toc.js';
+
+/** A connection whose statements take `ms` and are logged with what else was running meanwhile. */
+function clients(n: number, ms = 20) {
+  const running = new Set<string>();
+  const overlaps: string[][] = [];
+  const order: string[] = [];
+  const make = () =>
+    ({
+      async query(sql: string) {
+        running.add(sql);
+        order.push(sql);
+        overlaps.push([...running].sort());
+        await new Promise((r) => setTimeout(r, ms));
+        running.delete(sql);
+        return { rows: [] };
+      },
+    }) as unknown as pg.Client;
+  return { pool: Array.from({ length: n }, make), overlaps, order };
+}
+
+let next = 1;
+const item = (kind: TocItem['kind'], sql: string, tables: string[], deps: number[] = []): TocItem => ({
+  id: next++,
+  kind,
+  section: 'post-data',
+  schema: 'public',
+  name: sql,
+  tables,
+  deps,
+  sql,
+});
+
+describe('restore task scheduling (locks like pg_restore -j)', () => {
+  it('builds the keys of sibling partitions side by side, but never beside a foreign key on their root', async () => {
+    const { pool, overlaps } = clients(3);
+    const pk1 = item('constraint', 'pk p1', ['public.p1', 'public.root']);
+    const pk2 = item('constraint', 'pk p2', ['public.p2', 'public.root']);
+    const fk = item('fk', 'fk root', ['public.root', 'public.users']);
+    const outcome = await runTasks(pool, [pk1, pk2, fk].map((i) => statementTask(i, [])), new AbortController().signal);
+    expect(outcome.failed).toBeUndefined();
+    expect(outcome.done).toHaveLength(3);
+    expect(overlaps).toContainEqual(['pk p1', 'pk p2']);
+    expect(overlaps.filter((o) => o.includes('fk root'))).toEqual([['fk root']]);
+  });
+
+  it('runs indexes of one table together, holds a table exclusively for a constraint, and honours dependencies', async () => {
+    const { pool, overlaps, order } = clients(3);
+    const i1 = item('index', 'index a1', ['public.a']);
+    const i2 = item('index', 'index a2', ['public.a']);
+    const check = item('check', 'check a', ['public.a']);
+    const trig = item('trigger', 'trigger a', ['public.a'], [check.id]);
+    const outcome = await runTasks(pool, [i1, i2, check, trig].map((i) => statementTask(i, [])), new AbortController().signal);
+    expect(outcome.done).toHaveLength(4);
+    expect(overlaps).toContainEqual(['index a1', 'index a2']);
+    for (const o of overlaps) if (o.includes('check a') || o.includes('trigger a')) expect(o).toHaveLength(1);
+    expect(order.indexOf('trigger a')).toBeGreaterThan(order.indexOf('check a'));
+  });
+
+  it('starts nothing new after a failure and says what did not run', async () => {
+    const failing = { query: async () => Promise.reject(new Error('boom')) } as unknown as pg.Client;
+    const a = item('check', 'check x', ['public.x']);
+    const b = item('check', 'check y', ['public.y'], [a.id]);
+    const outcome = await runTasks([failing], [a, b].map((i) => statementTask(i, [])), new AbortController().signal);
+    expect((outcome.failed?.error as Error).message).toBe('boom');
+    expect(outcome.notRun.map((t) => t.label)).toEqual(['check check y']);
+  });
+});
