@@ -106,6 +106,11 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
   }
   const parallel = Math.max(1, request.parallel ?? availableParallelism());
   const clients: pg.Client[] = [await restoreClient(endpoint)];
+  // The other connections open while the schema is created on the first.
+  const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
+  const connects = Array.from({ length: workers - 1 }, () => restoreClient(endpoint).then((c) => void clients.push(c)));
+  const opening = Promise.all(connects);
+  opening.catch(() => undefined);
   const onAbort = () => clients.forEach((c) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy());
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -113,8 +118,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
     await preData(main, items, request, ledger);
     signal.throwIfAborted();
-    const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
-    for (let i = 1; i < workers; i++) clients.push(await restoreClient(endpoint));
+    await opening;
     const extra = (item: TocItem) => [request.restoreOwner ? item.owner : undefined, request.restoreGrants ? item.acl : undefined].filter((s): s is string => !!s);
 
     const { tasks, tableOf } = restoreTasks(items, manifest, parts, workers, extra);
@@ -129,6 +133,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     };
   } finally {
     signal.removeEventListener('abort', onAbort);
+    await Promise.allSettled(connects); // every connection that opens is closed below
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }
