@@ -24,7 +24,8 @@ import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
 import { restoreTables } from './sqlite-restore-tables.js';
-import { describeObjects, quoteIdent, schemaRows, schemaSql, selectObjects, userTables } from './sqlite-schema.js';
+import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
+import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 
@@ -64,7 +65,8 @@ class SqliteSession implements DatabaseSession {
     try {
       const { keep, unknown } = selectObjects(schemaRows(db), filter.tables, filter.excludeTables);
       refuseUnknown(unknown, this.path);
-      const all = describeObjects(db);
+      const { size } = await stat(this.path);
+      const { objects: all } = describeObjects(db, { sizes: size <= SIZES_UP_TO_BYTES });
       return isFiltered(filter) ? all.filter((o) => keep.has(o.name)) : all;
     } finally {
       db.close();
@@ -85,38 +87,41 @@ class SqliteSession implements DatabaseSession {
         await source.backup(snapshot, { progress: () => 0x7fffffff });
         consistentAt = new Date();
       } catch (err) {
-        throw new DbBackupError('E_BACKUP_FAILED', `Could not snapshot ${this.path}: ${(err as Error).message}`, { cause: err });
+        const hint = snapshotHint(String((err as { code?: unknown }).code), dir);
+        throw new DbBackupError('E_BACKUP_FAILED', `Could not snapshot ${this.path}: ${(err as Error).message}.${hint}`, { cause: err });
       } finally {
         source.close();
       }
       signal.throwIfAborted();
-      const { objects, schema, engineInfo } = this.prepareSnapshot(snapshot, request);
       const { size } = await stat(snapshot);
+      const { objects, warnings, schema, engineInfo } = this.prepareSnapshot(snapshot, request, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
       await sink.write(
-        { name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size },
+        { name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size },
         createReadStream(snapshot, { highWaterMark: 1 << 20 }),
       );
-      return { serverVersion, consistentAt, logPosition: null, objects, warnings: [], engineInfo };
+      return { serverVersion, consistentAt, logPosition: null, objects, warnings, engineInfo };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 
-  /** Applies table filters to the snapshot (drop + VACUUM) and reads what the manifest records. */
-  private prepareSnapshot(snapshot: string, request: DumpRequest) {
-    const db = new Database(snapshot);
+  /**
+   * Applies table filters to the snapshot (drop + VACUUM) and reads what the manifest records:
+   * exact row counts always (count(*) walks the smallest b-tree of each table), bytes per table
+   * only for files up to SIZES_UP_TO_BYTES (dbstat reads every page: on large files it cost as
+   * much as the copy itself).
+   */
+  private prepareSnapshot(snapshot: string, request: DumpRequest, size: number) {
+    const filtered = isFiltered(request);
+    // No mmap here although scans would be a third faster: mapped pages count as the process's
+    // resident memory, which must not grow with the database's size.
+    const db = new Database(snapshot, { readonly: !filtered });
     try {
-      db.pragma('foreign_keys = OFF');
-      if (isFiltered(request)) {
-        const rows = schemaRows(db);
-        const { keep, unknown } = selectObjects(rows, request.tables, request.excludeTables);
-        refuseUnknown(unknown, this.path);
-        const drop = [...userTables(rows), ...rows.filter((r) => r.type === 'view')].filter((r) => !keep.has(r.name));
-        for (const r of drop) db.exec(`DROP ${r.type === 'view' ? 'VIEW' : 'TABLE'} IF EXISTS ${quoteIdent(r.name)}`);
-        db.exec('VACUUM');
-      }
-      const objects = describeObjects(db);
+      const filterWarnings = filtered ? dropUnselected(db, request, this.path) : [];
+      const sized = size <= SIZES_UP_TO_BYTES;
+      const { objects, warnings: countWarnings } = describeObjects(db, { sizes: sized });
+      const warnings = [...filterWarnings, ...countWarnings];
       const engineInfo = {
         pageSize: db.pragma('page_size', { simple: true }),
         pageCount: db.pragma('page_count', { simple: true }),
@@ -124,8 +129,17 @@ class SqliteSession implements DatabaseSession {
         userVersion: db.pragma('user_version', { simple: true }),
         applicationId: db.pragma('application_id', { simple: true }),
         journalMode: db.pragma('journal_mode', { simple: true }),
+        autoVacuum: db.pragma('auto_vacuum', { simple: true }),
+        objectSizes: sized ? 'dbstat' : `not measured (file over ${SIZES_UP_TO_BYTES >> 20} MiB)`,
       };
-      return { objects, schema: schemaSql(schemaRows(db)), engineInfo };
+      const settings = {
+        page_size: engineInfo.pageSize,
+        auto_vacuum: engineInfo.autoVacuum,
+        encoding: engineInfo.encoding,
+        user_version: engineInfo.userVersion,
+        application_id: engineInfo.applicationId,
+      };
+      return { objects, warnings, schema: schemaSql(schemaRows(db), settings), engineInfo };
     } finally {
       db.close();
     }
@@ -135,7 +149,7 @@ class SqliteSession implements DatabaseSession {
     const state = await inspectFile(this.path);
     const objects = manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table' || o.type === 'view');
     if (request.tables) {
-      const unknown = request.tables.filter((t) => !objects.some((o) => o.name === t));
+      const unknown = request.tables.filter((t) => !objects.some((o) => sameName(o.name, t)));
       if (unknown.length) {
         throw new DbBackupError(
           'E_USAGE',
@@ -143,9 +157,9 @@ class SqliteSession implements DatabaseSession {
         );
       }
     }
-    const chosen = request.tables ? objects.filter((o) => request.tables!.includes(o.name)) : objects;
+    const chosen = request.tables ? objects.filter((o) => request.tables!.some((t) => sameName(o.name, t))) : objects;
     const warnings: string[] = [];
-    const conflict = (name: string) => (request.tables ? state.objects.includes(name) : !state.empty);
+    const conflict = (name: string) => (request.tables ? state.objects.some((o) => sameName(o, name)) : !state.empty);
     if (!state.empty && !request.clean && (!request.tables || chosen.some((o) => conflict(o.name)))) {
       warnings.push(`${this.path} is not empty; the restore will refuse to run without --clean.`);
     }
@@ -200,18 +214,12 @@ class SqliteSession implements DatabaseSession {
         await rm(`${this.path}-shm`, { force: true });
         await rename(temp, this.path);
       } else if (state.isSqlite) {
-        // Replace through the backup API: it takes the target's locks and handles its WAL.
-        const db = new Database(temp, { readonly: true });
-        try {
-          await db.backup(this.path, { progress: () => 0x7fffffff });
-        } finally {
-          db.close();
-        }
+        await replaceInPlace(temp, this.path);
       } else {
         await rename(temp, this.path);
       }
     } finally {
-      await rm(temp, { force: true });
+      for (const f of [temp, `${temp}-wal`, `${temp}-shm`]) await rm(f, { force: true });
     }
     const objects = parts.manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table');
     return { objects: objects.map((o) => o.name), rows: objects.reduce((n, o) => n + (o.rows ?? 0), 0) };
@@ -235,16 +243,44 @@ class SqliteSession implements DatabaseSession {
   async close(): Promise<void> {}
 }
 
+/**
+ * Replaces a database that has content through the backup API, which takes the target's locks
+ * and handles its WAL. A WAL target is switched to rollback mode first: the backup API cannot
+ * write into a WAL database of another page size, and the copy then brings the backup's own
+ * journal mode (its header) with it.
+ */
+async function replaceInPlace(snapshot: string, target: string): Promise<void> {
+  const dest = new Database(target);
+  try {
+    dest.pragma('busy_timeout = 10000');
+    if (dest.pragma('journal_mode', { simple: true }) === 'wal' && dest.pragma('journal_mode = DELETE', { simple: true }) === 'wal') {
+      throw new DbBackupError('E_RESTORE_FAILED', `${target} is open in another program (it stays in WAL mode); close it and retry.`);
+    }
+  } finally {
+    dest.close();
+  }
+  const db = new Database(snapshot, { readonly: true });
+  try {
+    await db.backup(target, { progress: () => 0x7fffffff });
+  } finally {
+    db.close();
+  }
+}
+
+function snapshotHint(code: string, dir: string): string {
+  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) {
+    return ' Another connection held a lock for more than 10 s (EXCLUSIVE locking mode or a long write); retry when it is done.';
+  }
+  if (/^SQLITE_(FULL|IOERR)/.test(code)) {
+    return ` The snapshot is copied to ${dirname(dir)} first: set TMPDIR to a folder with room for a copy of the database.`;
+  }
+  return '';
+}
+
 async function hasSidecars(path: string): Promise<boolean> {
   return (await stat(`${path}-wal`).catch(() => undefined)) !== undefined;
 }
 
 function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean {
   return f.tables !== undefined || f.excludeTables !== undefined;
-}
-
-function refuseUnknown(unknown: string[], path: string): void {
-  if (unknown.length) {
-    throw new DbBackupError('E_USAGE', `${path} has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}; check --tables/--exclude-tables.`);
-  }
 }

@@ -49,7 +49,7 @@ export async function openSource(path: string): Promise<BetterSqlite3.Database> 
   if (!info) throw new DbBackupError('E_NOT_FOUND', `The SQLite database ${path} does not exist; check --file.`);
   if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file; --file names a SQLite database file.`);
   if (info.size > 0 && !(await hasSqliteHeader(path))) {
-    throw new DbBackupError('E_SOURCE_INVALID', `${path} is not a SQLite database (its header is wrong).`);
+    throw new DbBackupError('E_SOURCE_INVALID', `${path} is not a SQLite database (its header is wrong); an encrypted database (SQLCipher, SEE) cannot be backed up without its key.`);
   }
   try {
     const db = new Database(path, { fileMustExist: true });

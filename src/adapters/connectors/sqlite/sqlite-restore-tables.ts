@@ -1,24 +1,40 @@
+import { rmSync, statSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { RestoreOutcome } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { dependencyWarnings } from './sqlite-dependencies.js';
 import { Database } from './sqlite-file.js';
-import { isVirtual, quoteIdent, type SchemaRow, schemaRows, selectObjects } from './sqlite-schema.js';
+import { belongsTo, isKnownModule, isVirtual, moduleOf, quoteIdent, type SchemaRow, schemaRows, selectObjects, shadowTablesOf } from './sqlite-schema.js';
+
+type Db = BetterSqlite3.Database;
 
 interface ColumnInfo {
   name: string;
   hidden: number;
-  pk: number;
-  type: string;
 }
 
 /**
- * Copies chosen tables and views (with their indexes, triggers and AUTOINCREMENT counters) from a
- * verified snapshot file into `targetPath`, in one transaction: all of it lands, or none.
+ * Copies chosen tables, virtual tables and views (with their indexes, triggers and AUTOINCREMENT
+ * counters) from a verified snapshot file into `targetPath`, in one transaction: all of it lands,
+ * or none (and a target file this call created is removed again). Dependencies left behind
+ * (foreign-key parents, tables a view or trigger uses) are reported as warnings, not refused.
  */
 export function restoreTables(snapshot: string, targetPath: string, tables: string[], clean: boolean): RestoreOutcome {
+  const existed = statSync(targetPath, { throwIfNoEntry: false }) !== undefined;
+  try {
+    return restoreInto(snapshot, targetPath, tables, clean);
+  } catch (err) {
+    if (!existed) rmSync(targetPath, { force: true });
+    throw err;
+  }
+}
+
+function restoreInto(snapshot: string, targetPath: string, tables: string[], clean: boolean): RestoreOutcome {
   const db = new Database(targetPath);
   try {
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = OFF');
+    matchEncoding(db, snapshot);
     db.prepare('ATTACH DATABASE ? AS src').run(snapshot);
     try {
       const rows = schemaRows(db, 'src');
@@ -27,9 +43,11 @@ export function restoreTables(snapshot: string, targetPath: string, tables: stri
         throw new DbBackupError('E_USAGE', `The backup has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}.`);
       }
       const chosen = rows.filter((r) => keep.has(r.name));
-      const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && keep.has(r.tbl_name) && r.sql);
-      const existing = new Map(schemaRows(db, 'main').map((r) => [r.name, r]));
-      const clashes = [...chosen, ...related].filter((r) => existing.has(r.name));
+      refuseMissingModules(chosen);
+      const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep) && r.sql);
+      const shadows = chosen.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v));
+      const existing = new Map(schemaRows(db, 'main').map((r) => [r.name.toLowerCase(), r]));
+      const clashes = [...chosen, ...shadows, ...related].filter((r) => existing.has(r.name.toLowerCase()));
       if (clashes.length && !clean) {
         throw new DbBackupError(
           'E_TARGET_EXISTS',
@@ -37,18 +55,22 @@ export function restoreTables(snapshot: string, targetPath: string, tables: stri
         );
       }
       let total = 0;
-      db.transaction(() => {
-        for (const c of clashes) dropObject(db, existing.get(c.name)!);
-        for (const t of chosen.filter((r) => r.type === 'table')) {
-          db.exec(t.sql!);
-          total += copyRows(db, t);
-        }
-        for (const r of related.filter((x) => x.type === 'index')) db.exec(r.sql!);
-        for (const v of chosen.filter((r) => r.type === 'view')) db.exec(v.sql!);
-        for (const r of related.filter((x) => x.type === 'trigger')) db.exec(r.sql!);
-        copySequences(db, chosen.map((r) => r.name));
-      })();
-      return { objects: chosen.map((r) => r.name), rows: total };
+      // Writing shadow tables and sqlite_master needs SQLite's defensive mode off, for this connection only.
+      db.unsafeMode(true);
+      try {
+        db.transaction(() => {
+          for (const c of clashes) dropObject(db, existing.get(c.name.toLowerCase())!);
+          for (const t of chosen.filter((r) => r.type === 'table')) total += isVirtual(t) ? copyVirtualTable(db, rows, t) : createAndCopy(db, t);
+          for (const r of related.filter((x) => x.type === 'index')) db.exec(r.sql!);
+          for (const v of chosen.filter((r) => r.type === 'view')) db.exec(v.sql!);
+          for (const r of related.filter((x) => x.type === 'trigger')) db.exec(r.sql!);
+          copySequences(db, chosen.map((r) => r.name));
+        })();
+      } finally {
+        db.unsafeMode(false);
+      }
+      const warnings = dependencyWarnings(db, rows, [...chosen, ...related]);
+      return { objects: chosen.map((r) => r.name), rows: total, ...(warnings.length ? { warnings } : {}) };
     } finally {
       db.exec('DETACH DATABASE src');
     }
@@ -57,26 +79,76 @@ export function restoreTables(snapshot: string, targetPath: string, tables: stri
   }
 }
 
-function dropObject(db: InstanceType<typeof Database>, row: SchemaRow): void {
+/**
+ * SQLite attaches only databases of the main database's text encoding. A new (empty) target takes
+ * the backup's encoding; a target that has content keeps its own and the attach says why it fails.
+ */
+function matchEncoding(db: Db, snapshot: string): void {
+  if (db.prepare('SELECT 1 FROM main.sqlite_master LIMIT 1').get() !== undefined) return;
+  const src = new Database(snapshot, { readonly: true });
+  try {
+    const encoding = String(src.pragma('encoding', { simple: true }));
+    if (encoding !== db.pragma('encoding', { simple: true })) db.pragma(`encoding = '${encoding}'`);
+  } finally {
+    src.close();
+  }
+}
+
+/** A virtual table of an extension this build lacks cannot be rebuilt or checked here. */
+function refuseMissingModules(chosen: SchemaRow[]): void {
+  for (const v of chosen.filter(isVirtual)) {
+    if (!isKnownModule(moduleOf(v))) {
+      throw new DbBackupError(
+        'E_UNSUPPORTED',
+        `Virtual table "${v.name}" uses module ${moduleOf(v) ?? '?'} (an extension), so it cannot be restored on its own; ` +
+          'restore the whole database instead (its file keeps the table intact).',
+      );
+    }
+  }
+}
+
+function dropObject(db: Db, row: SchemaRow): void {
   if (row.type === 'index' && row.name.startsWith('sqlite_autoindex_')) return;
   db.exec(`DROP ${row.type.toUpperCase()} IF EXISTS main.${quoteIdent(row.name)}`);
 }
 
+function createAndCopy(db: Db, table: SchemaRow): number {
+  db.exec(table.sql!);
+  return copyRows(db, table);
+}
+
 /** INSERT … SELECT of the stored columns, keeping rowids (they may be referenced elsewhere). */
-function copyRows(db: InstanceType<typeof Database>, table: SchemaRow): number {
+function copyRows(db: Db, table: SchemaRow): number {
   const q = quoteIdent(table.name);
-  const columns = db.prepare(`SELECT name, hidden, pk, type FROM pragma_table_xinfo(?, 'src')`).all(table.name) as ColumnInfo[];
+  const columns = db.prepare(`SELECT name, hidden FROM pragma_table_xinfo(?, 'src')`).all(table.name) as ColumnInfo[];
   const stored = columns.filter((c) => c.hidden === 0).map((c) => quoteIdent(c.name));
   const withoutRowid = /\bWITHOUT\s+ROWID\b/i.test(table.sql ?? '');
   const names = new Set(columns.map((c) => c.name.toLowerCase()));
-  const rowidAlias = !withoutRowid && !isVirtual(table) ? ['rowid', 'oid', '_rowid_'].find((a) => !names.has(a)) : undefined;
+  const rowidAlias = !withoutRowid ? ['rowid', 'oid', '_rowid_'].find((a) => !names.has(a)) : undefined;
   const cols = rowidAlias ? [rowidAlias, ...stored] : stored;
   const list = cols.join(', ');
-  const info = db.prepare(`INSERT INTO main.${q} (${list}) SELECT ${list} FROM src.${q}`).run();
-  return info.changes;
+  return db.prepare(`INSERT INTO main.${q} (${list}) SELECT ${list} FROM src.${q}`).run().changes;
 }
 
-function copySequences(db: InstanceType<typeof Database>, tables: string[]): void {
+/**
+ * A built-in virtual table (FTS3/4/5, R*Tree) is restored the way `sqlite3 .dump` does it: its
+ * shadow tables are copied row for row, then its schema row is written. Re-inserting through the
+ * module instead would lose contentless FTS indexes and external-content rowids.
+ */
+function copyVirtualTable(db: Db, rows: SchemaRow[], vtab: SchemaRow): number {
+  for (const shadow of shadowTablesOf(rows, vtab)) createAndCopy(db, shadow);
+  db.pragma('writable_schema = ON');
+  try {
+    db.prepare("INSERT INTO main.sqlite_master (type, name, tbl_name, rootpage, sql) VALUES ('table', ?, ?, 0, ?)").run(vtab.name, vtab.tbl_name, vtab.sql);
+    // A new schema cookie makes SQLite re-read the schema and see the virtual table.
+    db.pragma(`main.schema_version = ${Number(db.pragma('main.schema_version', { simple: true })) + 1}`);
+  } finally {
+    db.pragma('writable_schema = OFF');
+  }
+  return (db.prepare(`SELECT count(*) AS n FROM main.${quoteIdent(vtab.name)}`).get() as { n: number }).n;
+}
+
+function copySequences(db: Db, tables: string[]): void {
   const hasSeq = (schema: string) =>
     db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE name = 'sqlite_sequence'`).get() !== undefined;
   if (!hasSeq('src') || !hasSeq('main')) return;

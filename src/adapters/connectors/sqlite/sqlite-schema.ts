@@ -19,24 +19,91 @@ export function schemaRows(db: BetterSqlite3.Database, schema = 'main'): SchemaR
     .all() as SchemaRow[];
 }
 
-/** User tables: not SQLite's own (sqlite_*) and not the shadow tables of virtual tables. */
-export function userTables(rows: SchemaRow[]): SchemaRow[] {
-  const virtuals = rows.filter((r) => r.type === 'table' && /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(r.sql ?? '')).map((r) => r.name);
-  return rows.filter(
-    (r) =>
-      r.type === 'table' &&
-      !r.name.startsWith('sqlite_') &&
-      !virtuals.some((v) => r.name !== v && r.name.startsWith(`${v}_`)),
-  );
-}
+/**
+ * Shadow tables each built-in virtual-table module creates (`<vtab>_<suffix>`). A module we do not
+ * know (an extension such as sqlite-vec's vec0) is assumed to own every `<vtab>_*` table.
+ */
+const SHADOW_SUFFIXES: Record<string, string[]> = {
+  fts5: ['data', 'idx', 'content', 'docsize', 'config'],
+  fts4: ['content', 'segments', 'segdir', 'docsize', 'stat'],
+  fts3: ['content', 'segments', 'segdir', 'docsize', 'stat'],
+  rtree: ['node', 'rowid', 'parent'],
+  rtree_i32: ['node', 'rowid', 'parent'],
+  geopoly: ['node', 'rowid', 'parent'],
+  // Built in, but keep no data of their own (they read another table).
+  fts5vocab: [],
+  fts4aux: [],
+  dbstat: [],
+};
 
 export function isVirtual(row: SchemaRow): boolean {
-  return /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(row.sql ?? '');
+  return row.type === 'table' && /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(row.sql ?? '');
 }
 
-/** Objects with row counts and (where dbstat is available) their bytes on disk. */
-export function describeObjects(db: BetterSqlite3.Database): ObjectEntry[] {
+/** The module of a virtual table (`fts5`, `rtree`, `vec0`, …), lower-cased. */
+export function moduleOf(row: SchemaRow): string | undefined {
+  return isVirtual(row) ? /\bUSING\s+([A-Za-z_][\w$]*)/i.exec(row.sql ?? '')?.[1]?.toLowerCase() : undefined;
+}
+
+/** Whether SQLite's own code (not an extension) implements this module, so every build has it. */
+export function isKnownModule(module: string | undefined): boolean {
+  return module !== undefined && module in SHADOW_SUFFIXES;
+}
+
+/** The shadow tables of virtual table `vtab` (they hold its data; SQLite creates and drops them with it). */
+export function shadowTablesOf(rows: SchemaRow[], vtab: SchemaRow): SchemaRow[] {
+  const prefix = `${vtab.name.toLowerCase()}_`;
+  const suffixes = SHADOW_SUFFIXES[moduleOf(vtab) ?? ''];
+  return rows.filter((r) => {
+    if (r.type !== 'table' || isVirtual(r)) return false;
+    const name = r.name.toLowerCase();
+    return name.startsWith(prefix) && (suffixes === undefined || suffixes.includes(name.slice(prefix.length)));
+  });
+}
+
+/** User tables: not SQLite's own (sqlite_*) and not the shadow tables of virtual tables. */
+export function userTables(rows: SchemaRow[]): SchemaRow[] {
+  const shadows = new Set(rows.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v)).map((r) => r.name));
+  return rows.filter((r) => r.type === 'table' && !r.name.startsWith('sqlite_') && !shadows.has(r.name));
+}
+
+/** Below this file size the manifest gets bytes per table from dbstat (a walk of every page). */
+export const SIZES_UP_TO_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Objects with exact row counts and, when `sizes` is set (and dbstat is compiled in), their bytes
+ * on disk. A virtual table whose module this build lacks cannot be counted: it gets no row count
+ * and a warning (its data is in the file all the same).
+ */
+export function describeObjects(db: BetterSqlite3.Database, options: { sizes: boolean } = { sizes: true }): { objects: ObjectEntry[]; warnings: string[] } {
   const rows = schemaRows(db);
+  const sizes = options.sizes ? tableSizes(db) : new Map<string, number>();
+  const tables = new Set(userTables(rows).map((r) => r.name));
+  const objects: ObjectEntry[] = [];
+  const warnings: string[] = [];
+  for (const r of rows) {
+    if (r.name.startsWith('sqlite_')) continue;
+    if (r.type === 'table' && !tables.has(r.name)) continue;
+    const entry: ObjectEntry = { name: r.name, type: isVirtual(r) ? 'virtual table' : r.type };
+    if (r.type === 'table') {
+      try {
+        entry.rows = (db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(r.name)}`).get() as { n: number }).n;
+      } catch (err) {
+        warnings.push(
+          `Virtual table "${r.name}" uses module ${moduleOf(r) ?? '?'}, which this SQLite build lacks (${(err as Error).message}): ` +
+            'it is in the backup, but its rows are not counted and it can only be restored with the whole database.',
+        );
+      }
+      const own = [r, ...(isVirtual(r) ? shadowTablesOf(rows, r) : [])].map((t) => t.name);
+      const indexes = rows.filter((i) => i.type === 'index' && own.some((t) => sameName(t, i.tbl_name))).map((i) => i.name);
+      if (sizes.has(r.name) || own.some((t) => sizes.has(t))) entry.rawBytes = [...own, ...indexes].reduce((n, x) => n + (sizes.get(x) ?? 0), 0);
+    }
+    objects.push(entry);
+  }
+  return { objects, warnings };
+}
+
+function tableSizes(db: BetterSqlite3.Database): Map<string, number> {
   const sizes = new Map<string, number>();
   try {
     // aggregate=TRUE: one row per b-tree, not one per page (about a quarter faster on large files).
@@ -46,42 +113,45 @@ export function describeObjects(db: BetterSqlite3.Database): ObjectEntry[] {
   } catch {
     /* dbstat not compiled in: sizes stay unknown */
   }
-  const tables = new Set(userTables(rows).map((r) => r.name));
-  const objects: ObjectEntry[] = [];
-  for (const r of rows) {
-    if (r.name.startsWith('sqlite_')) continue;
-    if (r.type === 'table' && !tables.has(r.name)) continue;
-    const entry: ObjectEntry = { name: r.name, type: r.type === 'table' && isVirtual(r) ? 'virtual table' : r.type };
-    if (r.type === 'table') {
-      entry.rows = (db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(r.name)}`).get() as { n: number }).n;
-      const indexBytes = rows.filter((i) => i.type === 'index' && i.tbl_name === r.name).reduce((n, i) => n + (sizes.get(i.name) ?? 0), 0);
-      if (sizes.has(r.name)) entry.rawBytes = (sizes.get(r.name) ?? 0) + indexBytes;
-    }
-    objects.push(entry);
-  }
-  return objects;
+  return sizes;
 }
 
 /** The schema as SQL a person (or the sqlite3 shell) can read and run. */
-export function schemaSql(rows: SchemaRow[]): string {
+export function schemaSql(rows: SchemaRow[], settings: Record<string, unknown> = {}): string {
   const order = { table: 0, index: 1, view: 2, trigger: 3 } as const;
-  return [...rows]
-    .filter((r) => r.sql && !r.name.startsWith('sqlite_autoindex_'))
+  // SQLite's own tables (sqlite_sequence, sqlite_stat1) and shadow tables are created for you:
+  // creating them again by hand fails.
+  const shadows = new Set(rows.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v)).map((r) => r.name));
+  // Settings first: page size, auto_vacuum and encoding only take effect before the first table.
+  const pragmas = Object.entries(settings).map(([k, v]) => `PRAGMA ${k} = ${typeof v === 'number' ? v : `'${String(v)}'`};\n`);
+  return pragmas.join('') + [...rows]
+    .filter((r) => r.sql && !r.name.startsWith('sqlite_') && !shadows.has(r.name))
     .sort((a, b) => order[a.type] - order[b.type])
     .map((r) => `${r.sql};\n`)
     .join('');
 }
 
+/** SQLite compares names without regard to (ASCII) case: `Track` and `track` are one table. */
+export function sameName(a: string, b: string): boolean {
+  return a === b || a.toLowerCase() === b.toLowerCase();
+}
+
+/** Whether an index or trigger belongs to one of `tables` (its tbl_name keeps the case it was written in). */
+export function belongsTo(row: SchemaRow, tables: Set<string>): boolean {
+  return [...tables].some((t) => sameName(t, row.tbl_name));
+}
+
 /**
  * Applies --tables / --exclude-tables to a schema: the chosen tables and views, plus the indexes
- * and triggers that belong to them. Unknown names are returned so the caller can refuse them.
+ * and triggers that belong to them. Names match as SQLite matches them (case-insensitively).
+ * Unknown names are returned so the caller can refuse them.
  */
 export function selectObjects(rows: SchemaRow[], include?: string[], exclude?: string[]): { keep: Set<string>; unknown: string[] } {
-  const candidates = [...userTables(rows), ...rows.filter((r) => r.type === 'view')];
-  const names = new Set(candidates.map((r) => r.name));
-  const unknown = [...(include ?? []), ...(exclude ?? [])].filter((n) => !names.has(n));
-  const chosen = new Set(
-    candidates.map((r) => r.name).filter((n) => (include === undefined || include.includes(n)) && !(exclude ?? []).includes(n)),
-  );
+  const candidates = [...userTables(rows), ...rows.filter((r) => r.type === 'view')].map((r) => r.name);
+  const resolve = (n: string) => candidates.find((c) => c === n) ?? candidates.find((c) => sameName(c, n));
+  const unknown = [...(include ?? []), ...(exclude ?? [])].filter((n) => resolve(n) === undefined);
+  const included = include?.map(resolve);
+  const excluded = (exclude ?? []).map(resolve);
+  const chosen = new Set(candidates.filter((n) => (included === undefined || included.includes(n)) && !excluded.includes(n)));
   return { keep: chosen, unknown };
 }
