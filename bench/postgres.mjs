@@ -83,7 +83,7 @@ try {
   // Times one command and the server's CPU over the same interval.
   const timed = async (cmd, cmdArgs, options) => {
     const before = treeCpuSeconds(server.pid);
-    const r = await timed(cmd, cmdArgs, options);
+    const r = await measure(cmd, cmdArgs, options);
     return { ...r, serverCpu: treeCpuSeconds(server.pid) - before };
   };
   const du = (path) => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]) / 1e6;
