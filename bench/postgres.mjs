@@ -40,8 +40,9 @@ const port = await new Promise((resolve) => {
 });
 execFileSync(join(PG_BIN, 'initdb'), ['-D', join(work, 'data'), '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...ids, stdio: 'ignore', cwd: '/tmp' });
 // Same server settings for both tools; maintenance_work_mem matches what dbbackup's restore sessions use.
+// Autovacuum is off: it would process one tool's freshly restored tables while the other tool is timed.
 const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
-  '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off'], { ...ids, stdio: 'ignore' });
+  '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'autovacuum=off'], { ...ids, stdio: 'ignore' });
 const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
 const client = async (db = 'postgres') => {
   for (let i = 0; ; i++) {
@@ -77,11 +78,15 @@ try {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const row = (operation, r, outMB) => {
     results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0),
-      'client CPU s': r.cpuSeconds.toFixed(1), 'server CPU s': r.serverCpu.toFixed(1), load: load() });
+      'client CPU s': r.cpuSeconds.toFixed(1), 'server CPU s': r.serverCpu === undefined ? '-' : r.serverCpu.toFixed(1), load: load() });
     return r;
   };
-  // Times one command and the server's CPU over the same interval.
+  // Times one command and the server's CPU over the same interval. A CHECKPOINT first (untimed), so
+  // that no step pays for writing out the pages the step before it dirtied.
   const timed = async (cmd, cmdArgs, options) => {
+    const c = await client();
+    await c.query('CHECKPOINT');
+    await c.end();
     const before = treeCpuSeconds(server.pid);
     const r = await measure(cmd, cmdArgs, options);
     return { ...r, serverCpu: treeCpuSeconds(server.pid) - before };
@@ -89,7 +94,7 @@ try {
   const du = (path) => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]) / 1e6;
   const dbb = (...a) => timed(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
 
-  row('dbbackup --version (CLI start-up only)', await timed(process.execPath, [bin, '--version'], { env }));
+  row('dbbackup --version (CLI start-up only)', await measure(process.execPath, [bin, '--version'], { env }));
   const fc = row('pg_dump -Fc', await timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), sizeMB(join(work, 'bench.dump')));
   const fp = row('pg_dump -Fp > /dev/null', await timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
   const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
