@@ -153,11 +153,14 @@ export class TarGzArchiveReader implements BlobStore {
     if (!target) throw new DbBackupError('E_NOT_FOUND', `${this.path} has no entry ${key}.`);
     const cached = this.small.get(key);
     if (cached) return Readable.from([cached]);
-    if (!this.cursor || this.cursor.busy || this.cursor.next > target.index) {
-      this.cursor?.close();
-      this.cursor = this.openCursor();
+    // The shared cursor reads the archive front to back (parts are read in archive order). When another
+    // reader holds it, this one gets a cursor of its own, closed when its entry has been read.
+    let cursor = this.cursor;
+    if (cursor?.busy) cursor = this.openCursor();
+    else if (!cursor || cursor.next > target.index) {
+      cursor?.close();
+      cursor = this.cursor = this.openCursor();
     }
-    const cursor = this.cursor;
     cursor.busy = true;
     try {
       for (;;) {
@@ -170,6 +173,7 @@ export class TarGzArchiveReader implements BlobStore {
           pipeline(entry, out)
             .then(() => {
               cursor.busy = false;
+              if (cursor !== this.cursor) cursor.close();
             })
             .catch(() => {
               cursor.close();
