@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ACL, NOT_EXT, USER_NS } from './postgres-sql.js';
 import type { AclEntry } from './postgres-catalog.js';
 
 /**
@@ -8,12 +9,6 @@ import type { AclEntry } from './postgres-catalog.js';
  * search_path = '' (so reg* casts and format_type print qualified names). Columns that differ
  * between server versions are read through to_jsonb(row), which never fails on a missing one.
  */
-const USER_NS = (n: string) => `${n}.nspname <> 'information_schema' AND ${n}.nspname !~ '^pg_'`;
-const NOT_EXT = (catalog: string, oid: string) =>
-  `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
-const ACL = (col: string) =>
-  `CASE WHEN ${col} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('g', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ` +
-  `ELSE quote_ident(pg_get_userbyid(a.grantee)) END, 'p', a.privilege_type, 'o', a.is_grantable)) FROM aclexplode(${col}) a), '[]'::json) END`;
 const OWNED = (owner: string, oid: string, catalog: string) => `pg_get_userbyid(${owner}) AS owner, obj_description(${oid}, '${catalog}') AS comment`;
 
 export interface CollationRow {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ACL, NOT_EXT, NOT_INTERNAL, USER_NS } from './postgres-sql.js';
 import { type CatalogObjects, readCatalogObjects } from './postgres-catalog-objects.js';
 import { type ExtConfigRow, readExtConfig } from './postgres-extconfig.js';
 import { type ForeignRows, OPTIONS, readForeignRows } from './postgres-foreign.js';
@@ -8,15 +9,6 @@ import { type ForeignRows, OPTIONS, readForeignRows } from './postgres-foreign.j
  * so every name the server prints (format_type, pg_get_*def, regclass) is schema-qualified.
  * Objects in system schemas and members of extensions are left out (the extension recreates them).
  */
-const USER_NS = (n: string) => `${n}.nspname <> 'information_schema' AND ${n}.nspname !~ '^pg_'`;
-const NOT_EXT = (catalog: string, oid: string) =>
-  `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
-/** Objects the server made as part of another (a range type's constructors and casts). */
-const NOT_INTERNAL = (catalog: string, oid: string) =>
-  `NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = '${catalog}'::regclass AND i.objid = ${oid} AND i.deptype = 'i')`;
-const ACL = (col: string) =>
-  `CASE WHEN ${col} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('g', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ` +
-  `ELSE quote_ident(pg_get_userbyid(a.grantee)) END, 'p', a.privilege_type, 'o', a.is_grantable)) FROM aclexplode(${col}) a), '[]'::json) END`;
 const COLLATION = (oid: string) =>
   `(SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = ${oid})`;
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ACL, NOT_EXT } from './postgres-sql.js';
 import { quoteIdent as qi } from './connection.js';
 import type { AclEntry, ColumnRow, ConstraintRow, RelationRow } from './postgres-catalog.js';
 import { aclSql, comment, ownerSql } from './postgres-ddl.js';
@@ -10,11 +11,6 @@ import type { TocItem } from './postgres-toc.js';
  * options are kept as pg_dump keeps them, passwords included: the backup holds what the catalog
  * holds, so encrypt backups of databases that keep remote passwords there.
  */
-const NOT_EXT = (catalog: string, oid: string) =>
-  `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
-const ACL = (col: string) =>
-  `CASE WHEN ${col} IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('g', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ` +
-  `ELSE quote_ident(pg_get_userbyid(a.grantee)) END, 'p', a.privilege_type, 'o', a.is_grantable)) FROM aclexplode(${col}) a), '[]'::json) END`;
 /** `k 'v', …` from an options array, as OPTIONS ( … ) takes it. */
 export const OPTIONS = (col: string) => `(SELECT string_agg(format('%I %L', o.option_name, o.option_value), ', ') FROM pg_options_to_table(${col}) o)`;
 
