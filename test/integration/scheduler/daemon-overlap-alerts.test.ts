@@ -26,17 +26,21 @@ async function workspace(prefix: string, schedules: string, extra = '') {
 describe('two daemons on one catalog', () => {
   it('never run a job twice at once (the run history proves it)', async () => {
     const w = await workspace('dbb-sched-two-', '  - { name: every-second, cron: "* * * * * *", task: backup, source: app, timezone: UTC }');
-    const a = startDaemon(['--stop-timeout', '90s'], { env: w.env, cwd: w.dir });
-    const b = startDaemon(['--stop-timeout', '90s'], { env: w.env, cwd: w.dir });
+    const a = startDaemon(['--stop-timeout', '90s', '--verbose'], { env: w.env, cwd: w.dir });
+    const b = startDaemon(['--stop-timeout', '90s', '--verbose'], { env: w.env, cwd: w.dir });
     daemons.push(a, b);
-    // Wait for three successes with both daemons in the history: on a loaded machine one daemon may
-    // start seconds after the other, so "both took part" is waited for, not raced.
+    // A daemon takes part when it runs a slot, records an overlap it avoided, or finds a slot already
+    // claimed by the other (a debug line). Which one wins each claim is up to the scheduler's timers:
+    // on a loaded machine one daemon may win every race, so the history alone cannot show both.
+    const contended = (d: Daemon) => d.stdout().includes('slot already handled by another daemon');
+    const tookPart = (d: Daemon, h: ReturnType<typeof runs>) => h.some((r) => r.owner.includes(`:${d.child.pid}:`)) || contended(d);
+    const bothTookPart = (h: ReturnType<typeof runs>) => tookPart(a, h) && tookPart(b, h);
     await waitFor(
       'three successful runs, both daemons active',
       110_000,
       () => {
         const h = runs(w.dataDir);
-        return h.filter((r) => r.outcome === 'success').length >= 3 && new Set(h.map((r) => r.owner)).size === 2;
+        return h.filter((r) => r.outcome === 'success').length >= 3 && bothTookPart(h);
       },
       w.dataDir,
     );
@@ -51,8 +55,8 @@ describe('two daemons on one catalog', () => {
     // Every slot was handled once: run or skipped, by one daemon or the other, never both.
     const slots = history.filter((r) => r.outcome !== 'missed').map((r) => r.slot);
     expect(new Set(slots).size).toBe(slots.length);
-    // Both daemons took part (one ran, the other recorded the overlap it avoided, or ran itself).
-    expect(new Set(history.map((r) => r.owner)).size).toBe(2);
+    // Both daemons took part: each ran or skipped a slot, or one found the other's claim first.
+    expect(bothTookPart(history)).toBe(true);
   });
 });
 
