@@ -100,8 +100,13 @@ describe('PostgreSQL selective and guarded restore', () => {
     await server.query('CREATE DATABASE sabotaged');
     await server.query(
       `CREATE SCHEMA trap;
-       CREATE FUNCTION trap.no_index() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'indexes are forbidden here'; END$$;
-       CREATE EVENT TRIGGER no_index ON ddl_command_start WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION trap.no_index();`,
+       CREATE FUNCTION trap.no_index() RETURNS event_trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'app.orders_amount_idx') THEN
+           RAISE EXCEPTION 'indexes are forbidden here';
+         END IF;
+       END$$;
+       CREATE EVENT TRIGGER no_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION trap.no_index();`,
       [],
       'sabotaged',
     );

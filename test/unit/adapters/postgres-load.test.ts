@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { runTasks, statementTask } from '../../../src/adapters/connectors/postgres/postgres-load.js';
+import { postDataTasks, runTasks, statementTask } from '../../../src/adapters/connectors/postgres/postgres-load.js';
 import type { TocItem } from '../../../src/adapters/connectors/postgres/postgres-toc.js';
 
 /** A connection whose statements take `ms` and are logged with what else was running meanwhile. */
@@ -58,6 +58,23 @@ describe('restore task scheduling (locks like pg_restore -j)', () => {
     expect(overlaps).toContainEqual(['index a1', 'index a2']);
     for (const o of overlaps) if (o.includes('check a') || o.includes('trigger a')) expect(o).toHaveLength(1);
     expect(order.indexOf('trigger a')).toBeGreaterThan(order.indexOf('check a'));
+  });
+
+  it('builds a key through its unique index beside the table\'s other indexes; dependents wait for the constraint', async () => {
+    const { pool, overlaps, order } = clients(3);
+    const pk = { ...item('constraint', 'pk a', ['public.a']), viaIndex: { index: 'unique index a', attach: 'attach pk a' } };
+    const other = item('index', 'index a2', ['public.a']);
+    const fk = item('fk', 'fk b', ['public.b', 'public.a'], [pk.id]);
+    let id = 1000;
+    const tasks = [...postDataTasks(pk, ['owner pk a'], [], () => id++), ...[other, fk].map((i) => postDataTasks(i, [], [], () => id++)).flat()];
+    expect(tasks.map((t) => t.id)).toEqual([1000, pk.id, other.id, fk.id]);
+    const outcome = await runTasks(pool, tasks, new AbortController().signal);
+    expect(outcome.done).toHaveLength(4);
+    expect(overlaps).toContainEqual(['index a2', 'unique index a']);
+    for (const o of overlaps) if (o.some((s) => s.startsWith('attach pk a'))) expect(o).toHaveLength(1);
+    expect(order.findIndex((s) => s.startsWith('attach pk a'))).toBeGreaterThan(order.indexOf('unique index a'));
+    expect(order.indexOf('fk b')).toBeGreaterThan(order.findIndex((s) => s.startsWith('attach pk a')));
+    expect(order).toContain('attach pk a\nowner pk a');
   });
 
   it('starts nothing new after a failure and says what did not run', async () => {

@@ -161,6 +161,24 @@ export function statementTask(item: TocItem, extra: string[]): Task {
   };
 }
 
+/**
+ * A post-data item's tasks, after `needs` (its tables' data). A key that can be built through its
+ * index (TocItem.viaIndex) is two: the unique index, built under a share lock beside the table's
+ * other indexes, then the constraint taking it over; everything that depends on the key waits for
+ * the second (it keeps the item's id).
+ */
+export function postDataTasks(item: TocItem, extra: string[], needs: number[], newId: () => number): Task[] {
+  if (!item.viaIndex) {
+    const task = statementTask(item, extra);
+    task.deps = [...task.deps, ...needs];
+    return [task];
+  }
+  const index = statementTask({ ...item, id: newId(), kind: 'index', sql: item.viaIndex.index, deps: [...item.deps, ...needs] }, []);
+  index.label = `index of ${item.kind} ${item.name}`;
+  const attach = statementTask({ ...item, sql: item.viaIndex.attach, deps: [...item.deps, ...needs, index.id] }, extra);
+  return [index, attach];
+}
+
 /** The data parts of `object`, in the order they were written (`…/<object>.<n>.copy…`). */
 export function partsOf(all: PartEntry[], object: string): PartEntry[] {
   const index = (p: PartEntry) => Number(/\.(\d+)\.copy(?:\.|$)/.exec(p.name)?.[1] ?? 0);

@@ -1,5 +1,5 @@
 import { quoteIdent as qi } from './connection.js';
-import type { CatalogRows, RelationRow } from './postgres-catalog.js';
+import type { CatalogRows, ConstraintRow, IndexRow, RelationRow } from './postgres-catalog.js';
 import { RULE_ENABLE, TRIGGER_ENABLE, comment, ownerSql, policySql } from './postgres-ddl.js';
 import type { TocItem } from './postgres-toc.js';
 
@@ -57,8 +57,24 @@ function lockSet(parentIndex: number | null, t: RelationRow, rels: Map<number, R
   return out;
 }
 
+/**
+ * A primary key or unique constraint of a plain table as CREATE UNIQUE INDEX plus ADD CONSTRAINT …
+ * USING INDEX, where PostgreSQL allows that (a b-tree over plain columns in default order, no
+ * INCLUDE, storage options, tablespace or deferral: the constraint's own definition lists nothing
+ * but its columns). The index keeps its name; USING INDEX renames it to the constraint's otherwise.
+ */
+export function keyViaIndex(c: ConstraintRow, t: RelationRow, index: IndexRow): { index: string; attach: string } | undefined {
+  const kind = /^(PRIMARY KEY|UNIQUE) \([^()]*\)$/.exec(c.def)?.[1];
+  if (!kind || t.relkind !== 'r' || index.parent) return undefined;
+  if (!/^CREATE UNIQUE INDEX \S+ ON (ONLY )?\S+ USING btree \([^()]*\)$/.test(index.def)) return undefined;
+  const name = index.ident.slice(index.ident.indexOf('.') + 1);
+  return { index: `${index.def};`, attach: `ALTER TABLE ONLY ${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${kind} USING INDEX ${name};` };
+}
+
 function buildConstraints(rows: CatalogRows, add: Add, key: Key, rels: Map<number, RelationRow>): void {
   const { attach, indexExtras, indexComment } = indexHelpers(rows);
+  const indexes = new Map(rows.indexes.map((i) => [i.oid, i]));
+  const indexOf = (oid: number) => indexes.get(oid);
   for (const c of rows.constraints) {
     const t = rels.get(c.conrelid);
     if (!t || c.contype === 't' || c.contype === 'n') continue;
@@ -74,8 +90,12 @@ function buildConstraints(rows: CatalogRows, add: Add, key: Key, rels: Map<numbe
       add({ kind: 'fk', section: 'post-data', schema: t.schema, name: `${object} ${c.conname}`, tables: [object, ...(ref ? [objectName(ref)] : [])],
         sql: `ALTER TABLE ${t.relkind === 'p' ? '' : 'ONLY '}${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${cmt}` }, key('pg_constraint', c.oid));
     } else {
+      const after = `${attach(c.conindid)}${indexExtras(c.conindid, t)}${cmt}${indexComment(c.conindid)}`;
+      const index = indexOf(c.conindid);
+      const viaIndex = index ? keyViaIndex(c, t, index) : undefined;
       add({ kind: 'constraint', section: 'post-data', schema: t.schema, name: `${object} ${c.conname}`, tables: lockSet(c.conindid, t, rels),
-        sql: `ALTER TABLE ONLY ${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${attach(c.conindid)}${indexExtras(c.conindid, t)}${cmt}${indexComment(c.conindid)}` },
+        sql: `ALTER TABLE ONLY ${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${c.def};${after}`,
+        ...(viaIndex ? { viaIndex: { index: viaIndex.index, attach: `${viaIndex.attach}${after}` } } : {}) },
         key('pg_constraint', c.oid), key('pg_class', c.conindid));
     }
   }

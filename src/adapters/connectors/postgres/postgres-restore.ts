@@ -4,7 +4,7 @@ import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../applic
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
-import { type Task, partTask, partsOf, runTasks, statementTask, tableTask } from './postgres-load.js';
+import { type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
 import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
@@ -172,10 +172,8 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
   const allData = [...tableOf.keys()];
   for (const item of items.filter((i) => i.section === 'data')) tasks.push(statementTask(item, []));
   for (const item of items.filter((i) => i.section === 'post-data')) {
-    const task = statementTask(item, extra(item));
     const needs = item.kind === 'refresh' || item.kind === 'view' || item.kind === 'matview' ? allData : item.tables.flatMap((t) => byTable.get(t) ?? []);
-    task.deps = [...task.deps, ...needs];
-    tasks.push(task);
+    tasks.push(...postDataTasks(item, extra(item), needs, () => nextId++));
   }
   return { tasks: sortBySize(tasks, tableOf, bytes), tableOf };
 }

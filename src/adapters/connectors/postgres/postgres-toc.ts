@@ -136,6 +136,13 @@ export interface TocItem {
   parents?: string[];
   /** Tables with data: how to COPY into them. */
   copy?: CopyInfo;
+  /**
+   * A primary key or unique constraint that restore may build in two steps: `index` (CREATE UNIQUE
+   * INDEX, which takes a share lock, so it builds beside the table's other indexes), then `attach`
+   * (ADD CONSTRAINT … USING INDEX, a moment's exclusive lock) in place of `sql`. Absent where the
+   * constraint cannot take over an index (partitioned tables, deferrable, INCLUDE, storage options).
+   */
+  viaIndex?: { index: string; attach: string };
 }
 
 /** The database's default collation provider beyond libc (PostgreSQL 15+: icu; 17+: builtin). */
