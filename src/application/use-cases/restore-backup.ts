@@ -70,12 +70,19 @@ export class RestoreBackup {
       const session = await connector.connect(input.target, 'restore');
       try {
         const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
-        const plan = await session.planRestore(manifest, request);
-        if (input.dryRun) return { manifest, plan, dryRun: true };
+        if (input.dryRun) return { manifest, plan: await session.planRestore(manifest, request), dryRun: true };
         const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
-        // The data key is opened before anything is touched: a wrong key fails here, cleanly.
+        // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
+        // stored bytes are checked while the plan looks at the target (neither changes anything).
         const encryption = this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
-        if (!connector.capabilities.atomicRestore) await this.verifyFirst(repo.store, manifest, signal, encryption);
+        const stopChecking = new AbortController();
+        const verified = connector.capabilities.atomicRestore ? undefined : this.verifyFirst(repo.store, manifest, AbortSignal.any([signal, stopChecking.signal]), encryption);
+        verified?.catch(() => undefined);
+        const plan = await session.planRestore(manifest, request).catch((err: unknown) => {
+          stopChecking.abort();
+          throw err;
+        });
+        await verified;
         log.info('restore started', { target: plan.target });
         this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
         // Stored bytes are checked by sha256 as they stream; decoded ones by the codecs' own checksums.
