@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible]
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible] [--timeline]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 // Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
 // (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
 // `compressible` ~9:1), then times: pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup,
 // pg_restore -j N, dbbackup restore. Each row shows the client's and the server's CPU seconds: on a
-// small machine both share the cores, so client CPU is taken from the server.
+// small machine both share the cores, so client CPU is taken from the server. --timeline logs every
+// statement on the server and prints, for both restores, what each connection ran and when.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const args = process.argv.slice(2);
 const dataAt = args.indexOf('--data');
 const profile = dataAt >= 0 ? args.splice(dataAt, 2)[1] : 'realistic';
+const timelineAt = args.indexOf('--timeline');
+const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
 const targetMB = Number(args[0] ?? 1000);
 const parallel = Number(args[1] ?? availableParallelism());
 const work = mkdtempSync('/tmp/pgb-');
@@ -42,7 +45,9 @@ execFileSync(join(PG_BIN, 'initdb'), ['-D', join(work, 'data'), '-U', 'postgres'
 // Same server settings for both tools; maintenance_work_mem matches what dbbackup's restore sessions use.
 // Autovacuum is off: it would process one tool's freshly restored tables while the other tool is timed.
 const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
-  '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'autovacuum=off'], { ...ids, stdio: 'ignore' });
+  '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'autovacuum=off',
+  ...(timeline ? ['-c', 'log_min_duration_statement=0', '-c', 'log_line_prefix=%m [%p] ', '-c', 'log_timezone=UTC'] : [])],
+  { ...ids, stdio: ['ignore', 'ignore', timeline ? openSync(join(work, 'server.log'), 'w') : 'ignore'] });
 const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
 const client = async (db = 'postgres') => {
   for (let i = 0; ; i++) {
@@ -102,10 +107,13 @@ try {
   // Both restores start from an existing empty database (createdb is not timed for either).
   execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_pg']);
   execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_ours']);
+  const marks = [['pg_restore', new Date()]];
   const pgr = row(`pg_restore -j ${parallel}`, await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
+  marks.push(['dbbackup restore', new Date()]);
   const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--parallel', String(parallel)));
 
   // Every table's row count in the source and in both restores.
+  marks.push(['end', new Date()]);
   const counts = async (name) => {
     const c = await client(name);
     const tables = (await c.query(`SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`)).rows.map((r) => r.relname);
@@ -117,6 +125,7 @@ try {
   const [source, restoredOurs, restoredPg] = [await counts('bench'), await counts('r_ours'), await counts('r_pg')];
 
   printTable(results);
+  if (timeline) printTimeline(readFileSync(join(work, 'server.log'), 'utf8'), marks);
   console.log(`\nrows: source ${source}`);
   console.log(`  dbbackup restore ${restoredOurs === source ? 'matches' : `DIFFERS: ${restoredOurs}`}; pg_restore ${restoredPg === source ? 'matches' : `DIFFERS: ${restoredPg}`}`);
   if (restoredOurs !== source) process.exitCode = 1;
@@ -136,4 +145,29 @@ try {
   server.kill('SIGINT');
   await new Promise((r) => server.once('exit', r));
   rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Statements over 50 ms between each pair of marks, from the server's log: start and end seconds
+ * after the mark, duration, backend pid, and the statement's start.
+ */
+function printTimeline(log, marks) {
+  const line = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[(\d+)\] LOG:  duration: ([\d.]+) ms  (?:statement|execute [^:]*): (.*)$/;
+  const rows = [];
+  for (const l of log.split('\n')) {
+    const m = line.exec(l);
+    if (!m) continue;
+    const end = new Date(`${m[1].replace(' ', 'T')}Z`).getTime();
+    const ms = Number(m[3]);
+    rows.push({ start: end - ms, end, ms, pid: m[2], sql: m[4].slice(0, 90) });
+  }
+  for (let i = 0; i + 1 < marks.length; i++) {
+    const [name, from] = marks[i];
+    const to = marks[i + 1][1];
+    console.log(`\ntimeline of ${name} (s from its start; statements over 50 ms):`);
+    for (const r of rows.filter((r) => r.start >= from.getTime() && r.start < to.getTime() && r.ms > 50).sort((a, b) => a.start - b.start)) {
+      const at = (t) => ((t - from.getTime()) / 1000).toFixed(2).padStart(7);
+      console.log(`${at(r.start)} ${at(r.end)} ${(r.ms / 1000).toFixed(2).padStart(6)}  [${r.pid}] ${r.sql}`);
+    }
+  }
 }
