@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServices, appServices, buildContainer } from '../../../src/bootstrap/container.js';
 import { runCli } from '../../helpers/cli.js';
-import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tempDir } from '../../helpers/temp.js';
 import { createDatabase, normalizedSchema, tableHashes } from './fixtures.js';
 import { CATALOG_SQL, EXTENSIONS_SQL, PAGILA_SQL, PATTERNS_SQL, UNSUPPORTED_SQL } from './real-world-fixtures.js';
@@ -213,5 +213,46 @@ describe('PostgreSQL real-world schemas round-trip', () => {
       );
     expect(await info('icu_db_r')).toEqual(await info('icu_db'));
     expect((await info('icu_db'))[0]).toEqual({ p: 'i', l: 'de-DE', sorted: 'a,ä,B,Z' });
+  });
+
+  it("an extension's configuration tables keep the user's rows: all of them, or those its filter picks beside the ones CREATE EXTENSION adds", async () => {
+    // An extension of our own in the server's share folder (contrib has none with configuration tables);
+    // its script marks them as postgis does spatial_ref_sys (shipped rows filtered out).
+    const sharedir = execFileSync(join(PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim();
+    const files = [join(sharedir, 'extension', 'dbbackup_cfgtest.control'), join(sharedir, 'extension', 'dbbackup_cfgtest--1.0.sql')];
+    await writeFile(files[0]!, "default_version = '1.0'\nrelocatable = false\nsuperuser = true\n");
+    await writeFile(
+      files[1]!,
+      `CREATE TABLE cfg_all (id int PRIMARY KEY, v text);
+       CREATE TABLE cfg_refs (code int PRIMARY KEY, name text NOT NULL, builtin boolean NOT NULL DEFAULT false);
+       INSERT INTO cfg_refs VALUES (1, 'shipped one', true), (2, 'shipped two', true);
+       CREATE SEQUENCE cfg_seq;
+       SELECT pg_catalog.pg_extension_config_dump('cfg_all', '');
+       SELECT pg_catalog.pg_extension_config_dump('cfg_refs', 'WHERE NOT builtin');
+       SELECT pg_catalog.pg_extension_config_dump('cfg_seq', '');\n`,
+    );
+    try {
+      await createDatabase(
+        server,
+        'cfgext',
+        `CREATE EXTENSION dbbackup_cfgtest;
+         INSERT INTO cfg_all VALUES (1, 'a'), (2, E'tab\\there');
+         INSERT INTO cfg_refs VALUES (100, 'mine', false), (101, 'also mine', false);
+         SELECT setval('cfg_seq', 42);`,
+      );
+      expect(await roundTrip('cfgext')).toEqual([]);
+      const rows = (database: string) =>
+        server.query<{ t: string }>(
+          `SELECT (SELECT string_agg(format('%s=%s', id, v), ',' ORDER BY id) FROM cfg_all) || ' | ' ||
+             (SELECT string_agg(format('%s=%s/%s', code, name, builtin), ',' ORDER BY code) FROM cfg_refs) || ' | ' ||
+             (SELECT last_value FROM cfg_seq) AS t`,
+          [],
+          database,
+        );
+      expect(await rows('cfgext_r')).toEqual(await rows('cfgext'));
+      expect((await rows('cfgext'))[0]!.t).toBe('1=a,2=tab\there | 1=shipped one/t,2=shipped two/t,100=mine/f,101=also mine/f | 42');
+    } finally {
+      await Promise.all(files.map((f) => rm(f, { force: true })));
+    }
   });
 });

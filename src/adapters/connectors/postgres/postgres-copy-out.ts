@@ -45,7 +45,7 @@ export function planJobs(tables: DataTable[], pages: Map<number, number>, worker
   const total = tables.reduce((sum, t) => sum + (pages.get(t.oid) ?? 0), 0);
   for (const table of tables) {
     const n = pages.get(table.oid) ?? 0;
-    if (workers < 2 || n <= 2 * chunkPages || n <= (1.5 * total) / workers) {
+    if (workers < 2 || table.filter || n <= 2 * chunkPages || n <= (1.5 * total) / workers) {
       jobs.push({ table, weight: n });
       continue;
     }
@@ -59,6 +59,7 @@ export function planJobs(tables: DataTable[], pages: Map<number, number>, worker
 
 function copySql(job: CopyJob): string {
   const { table, pages } = job;
+  if (table.filter) return `COPY (SELECT ${table.columns.join(', ')} FROM ONLY ${table.ident} ${table.filter}) TO STDOUT`;
   if (!pages) return `COPY ${table.ident}${table.columns.length ? ` (${table.columns.join(', ')})` : ''} TO STDOUT`;
   const range = `ctid >= '(${pages[0]},0)'::tid${pages[1] === null ? '' : ` AND ctid < '(${pages[1]},0)'::tid`}`;
   return `COPY (SELECT ${table.columns.join(', ')} FROM ONLY ${table.ident} WHERE ${range}) TO STDOUT`;

@@ -1,12 +1,14 @@
 import type pg from 'pg';
+import type { DataTable } from './postgres-schema.js';
 import type { TocItem } from './postgres-toc.js';
 
 /**
  * Extension configuration tables (pg_extension_config_dump): CREATE EXTENSION makes them, but
  * their rows are the user's (pg_partman's part_config, say), so pg_dump dumps them. A table
  * marked with no filter is dumped whole, as a data item that COPYs into the table the extension
- * made; one with a filter (the extension ships rows of its own, as postgis does) cannot be copied
- * with a plain COPY and is named in a warning. A configuration sequence gets its value restored.
+ * made. One with a filter (the extension ships rows of its own, as postgis's spatial_ref_sys does)
+ * is dumped through its filter, as pg_dump does, and its rows are added to the ones CREATE
+ * EXTENSION puts there. A configuration sequence gets its value restored.
  */
 export interface ExtConfigRow {
   oid: number;
@@ -36,7 +38,7 @@ export async function readExtConfig(client: pg.Client): Promise<ExtConfigRow[]> 
 type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
 
 export interface ExtConfigData {
-  tables: { itemId: number; oid: number; object: string; ident: string; columns: string[]; relpages: number }[];
+  tables: DataTable[];
   sequences: { oid: number; ident: string; itemId: number }[];
   warnings: string[];
 }
@@ -52,18 +54,15 @@ export function buildExtConfigItems(rows: ExtConfigRow[], add: (item: NewItem) =
     }
     if (r.relkind !== 'r') continue;
     const object = `${r.schema}.${r.name}`;
-    if (r.cond?.trim()) {
-      out.warnings.push(`Rows of ${object} (configuration of extension ${r.extension}) are not backed up: it keeps only the rows its filter selects (${r.cond.trim()}); copy them by hand.`);
-      continue;
-    }
+    const filter = r.cond?.trim() || undefined;
     const columns = r.columns ?? [];
     const item = add({
       kind: 'table', section: 'pre-data', schema: r.schema, name: object, tables: [object],
-      sql: `-- ${object} is made by extension ${r.extension}; only its rows are restored`,
-      copy: { object, ident: r.ident, columns },
+      sql: `-- ${object} is made by extension ${r.extension}; only its rows${filter ? ` (${filter.replace(/\s+/g, ' ')})` : ''} are restored`,
+      copy: { object, ident: r.ident, columns, ...(filter ? { append: true } : {}) },
     });
     item.deps.push(ext);
-    out.tables.push({ itemId: item.id, oid: r.oid, object, ident: r.ident, columns, relpages: r.relpages });
+    out.tables.push({ itemId: item.id, oid: r.oid, object, ident: r.ident, columns, relpages: r.relpages, ...(filter ? { filter } : {}) });
   }
   return out;
 }

@@ -84,7 +84,8 @@ export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSigna
 
 /**
  * Loads one table's parts in one transaction. TRUNCATE first lets COPY … FREEZE write frozen rows
- * (no later hint-bit or vacuum rewrite, and no WAL with wal_level=minimal), as pg_restore does.
+ * (no later hint-bit or vacuum rewrite, and no WAL with wal_level=minimal), as pg_restore does;
+ * rows that join an extension's own (CopyInfo.append) are copied in as they are.
  */
 export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource): Task {
   const copy = item.copy!;
@@ -98,13 +99,15 @@ export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource)
     async run(client, signal) {
       await client.query('BEGIN');
       try {
-        let freeze = true;
-        try {
-          await client.query('SAVEPOINT t');
-          await client.query(`TRUNCATE ONLY ${copy.ident}`);
-        } catch {
-          await client.query('ROLLBACK TO SAVEPOINT t');
-          freeze = false;
+        let freeze = !copy.append;
+        if (freeze) {
+          try {
+            await client.query('SAVEPOINT t');
+            await client.query(`TRUNCATE ONLY ${copy.ident}`);
+          } catch {
+            await client.query('ROLLBACK TO SAVEPOINT t');
+            freeze = false;
+          }
         }
         for (const part of parts) {
           const body = await source.open(part);

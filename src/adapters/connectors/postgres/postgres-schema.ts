@@ -29,6 +29,8 @@ export interface DataTable {
   ident: string;
   columns: string[];
   relpages: number;
+  /** `WHERE …` that picks the rows to dump (an extension's configuration table: the user's rows). */
+  filter?: string;
 }
 
 export interface SchemaModel {

@@ -111,6 +111,8 @@ export interface CopyInfo {
   ident: string;
   /** Quoted column list for COPY (generated columns left out). */
   columns: string[];
+  /** The rows join ones the table already holds (an extension's own): no TRUNCATE, no FREEZE. */
+  append?: boolean;
 }
 
 export interface TocItem {
