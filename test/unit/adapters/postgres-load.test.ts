@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { postDataTasks, runTasks, statementTask } from '../../../src/adapters/connectors/postgres/postgres-load.js';
+import { sortByLevel } from '../../../src/adapters/connectors/postgres/postgres-restore.js';
 import type { TocItem } from '../../../src/adapters/connectors/postgres/postgres-toc.js';
 
 /** A connection whose statements take `ms` and are logged with what else was running meanwhile. */
@@ -75,6 +76,22 @@ describe('restore task scheduling (locks like pg_restore -j)', () => {
     expect(order.findIndex((s) => s.startsWith('attach pk a'))).toBeGreaterThan(order.indexOf('unique index a'));
     expect(order.indexOf('fk b')).toBeGreaterThan(order.findIndex((s) => s.startsWith('attach pk a')));
     expect(order).toContain('attach pk a\nowner pk a');
+  });
+
+  it('orders by longest chain: a small table a foreign key on the largest one needs loads before a mid-sized table', () => {
+    const data = (name: string) => ({ ...statementTask(item('table', `data ${name}`, [name]), []), exclusive: [name] });
+    const [dB, dM, dS] = [data('big'), data('mid'), data('small')];
+    const iB = statementTask(item('index', 'index big', ['big'], [dB.id]), []);
+    const pkS = statementTask(item('constraint', 'pk small', ['small'], [dS.id]), []);
+    const fk = statementTask(item('fk', 'fk big', ['big', 'small'], [dB.id, pkS.id]), []);
+    // No dependency, but the key's exclusive lock on `small` waits for it.
+    const iS = statementTask(item('index', 'index small', ['small'], [dS.id]), []);
+    const tableOf = new Map([[dB.id, 'big'], [dM.id, 'mid'], [dS.id, 'small']]);
+    const bytes = new Map([['big', 100], ['mid', 60], ['small', 10]]);
+    const order = sortByLevel([dB, dM, dS, iB, pkS, fk, iS], tableOf, bytes).map((t) => t.label);
+    // The big table's chain first; then the small one's (its index before its key, which locks it
+    // exclusively), all before the mid-sized table that nothing waits for.
+    expect(order).toEqual(['table data big', 'index index big', 'table data small', 'index index small', 'constraint pk small', 'fk fk big', 'table data mid']);
   });
 
   it('starts nothing new after a failure and says what did not run', async () => {

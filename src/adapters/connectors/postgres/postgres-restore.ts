@@ -175,7 +175,7 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
     const needs = item.kind === 'refresh' || item.kind === 'view' || item.kind === 'matview' ? allData : item.tables.flatMap((t) => byTable.get(t) ?? []);
     tasks.push(...postDataTasks(item, extra(item), needs, () => nextId++));
   }
-  return { tasks: sortBySize(tasks, tableOf, bytes), tableOf };
+  return { tasks: sortByLevel(tasks, tableOf, bytes), tableOf };
 }
 
 /**
@@ -195,19 +195,41 @@ function tableBytes(manifest: Manifest): Map<string, number> {
 }
 
 /**
- * Largest first, so the longest chain starts early; an index, constraint or trigger ranks with its
- * largest table (as pg_restore -j orders them), so it starts as soon as that table is loaded
- * rather than after every smaller table's data. Equal sizes keep their order (data before post-data).
+ * Longest chain first (list scheduling by level): a task costs the size of the largest table it
+ * loads or works on, and its level is that cost plus the highest level among the tasks that wait
+ * for it. The largest table's load and its index builds still start first (as pg_restore -j orders
+ * them), but a small table that a foreign key on a large one needs is loaded early, not after every
+ * larger table's indexes, so the key does not wait at the end. Equal levels keep their order (data
+ * before post-data). Split loads (shared locks on their table) are data, not index builds, here.
  */
-function sortBySize(tasks: Task[], tableOf: Map<number, string>, bytes: Map<string, number>): Task[] {
-  const size = (t: Task) => {
+export function sortByLevel(tasks: Task[], tableOf: Map<number, string>, bytes: Map<string, number>): Task[] {
+  const cost = (t: Task) => {
     const object = tableOf.get(t.id);
     if (object !== undefined) return bytes.get(object) ?? 0;
     return Math.max(0, ...[...t.exclusive, ...t.shared].map((o) => bytes.get(o) ?? 0));
   };
+  const dependents = new Map<number, Task[]>();
+  const follow = (before: number, after: Task) => dependents.set(before, [...(dependents.get(before) ?? []), after]);
+  for (const t of tasks) for (const d of t.deps) follow(d, t);
+  // A task that locks a table exclusively (a foreign key, say) also waits for the index builds on
+  // that table, so those count as coming before it: an index that holds up a key is not left for last.
+  const exclusiveOn = new Map<string, Task[]>();
+  for (const t of tasks) if (!tableOf.has(t.id)) for (const o of t.exclusive) exclusiveOn.set(o, [...(exclusiveOn.get(o) ?? []), t]);
+  for (const t of tasks) if (!tableOf.has(t.id)) for (const o of t.shared) for (const x of exclusiveOn.get(o) ?? []) if (x !== t) follow(t.id, x);
+  const levels = new Map<number, number>();
+  const level = (t: Task, seen: Set<number>): number => {
+    const known = levels.get(t.id);
+    if (known !== undefined) return known;
+    if (seen.has(t.id)) return 0; // a dependency loop: count the rest of it once
+    seen.add(t.id);
+    const v = cost(t) + Math.max(0, ...(dependents.get(t.id) ?? []).map((d) => level(d, seen)));
+    seen.delete(t.id);
+    levels.set(t.id, v);
+    return v;
+  };
   return tasks
-    .map((task, order) => ({ task, order, size: size(task) }))
-    .sort((a, b) => b.size - a.size || a.order - b.order)
+    .map((task, order) => ({ task, order, level: level(task, new Set()) }))
+    .sort((a, b) => b.level - a.level || a.order - b.order)
     .map((e) => e.task);
 }
 
