@@ -11,6 +11,11 @@ type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
 type Add = (item: NewItem, ...keys: string[]) => TocItem;
 type Key = (catalog: string, oid: number) => string;
 
+/** `name` of a quoted `schema.name` (the schema may itself hold dots or quotes: `"a.b"."x"`). */
+export function unqualified(ident: string): string {
+  return ident.replace(/^(?:"(?:[^"]|"")*"|[^".]*)\./, '');
+}
+
 function objectName(r: { schema: string; name: string }): string {
   return `${r.schema}.${r.name}`;
 }
@@ -26,7 +31,7 @@ function indexHelpers(rows: CatalogRows) {
   const indexExtras = (indexOid: number, table: RelationRow) => {
     const i = indexIdent.get(indexOid);
     if (!i) return '';
-    const name = i.ident.slice(i.ident.indexOf('.') + 1);
+    const name = unqualified(i.ident);
     return (
       (i.indisclustered ? `\nALTER TABLE ${table.ident} CLUSTER ON ${name};` : '') +
       (i.indisreplident ? `\nALTER TABLE ONLY ${table.ident} REPLICA IDENTITY USING INDEX ${name};` : '')
@@ -67,7 +72,7 @@ export function keyViaIndex(c: ConstraintRow, t: RelationRow, index: IndexRow): 
   const kind = /^(PRIMARY KEY|UNIQUE) \([^()]*\)$/.exec(c.def)?.[1];
   if (!kind || t.relkind !== 'r' || index.parent) return undefined;
   if (!/^CREATE UNIQUE INDEX \S+ ON (ONLY )?\S+ USING btree \([^()]*\)$/.test(index.def)) return undefined;
-  const name = index.ident.slice(index.ident.indexOf('.') + 1);
+  const name = unqualified(index.ident);
   return { index: `${index.def};`, attach: `ALTER TABLE ONLY ${t.ident} ADD CONSTRAINT ${qi(c.conname)} ${kind} USING INDEX ${name};` };
 }
 
