@@ -42,7 +42,7 @@ function indexHelpers(rows: CatalogRows) {
     const i = indexIdent.get(indexOid);
     return i ? comment(`INDEX ${i.ident}`, i.comment) : '';
   };
-  return { attach, indexExtras, indexComment };
+  return { attach, indexExtras, indexComment, indexOf: (indexOid: number) => indexIdent.get(indexOid) };
 }
 
 /**
@@ -77,9 +77,7 @@ export function keyViaIndex(c: ConstraintRow, t: RelationRow, index: IndexRow): 
 }
 
 function buildConstraints(rows: CatalogRows, add: Add, key: Key, rels: Map<number, RelationRow>): void {
-  const { attach, indexExtras, indexComment } = indexHelpers(rows);
-  const indexes = new Map(rows.indexes.map((i) => [i.oid, i]));
-  const indexOf = (oid: number) => indexes.get(oid);
+  const { attach, indexExtras, indexComment, indexOf } = indexHelpers(rows);
   for (const c of rows.constraints) {
     const t = rels.get(c.conrelid);
     if (!t || c.contype === 't' || c.contype === 'n') continue;

@@ -209,12 +209,12 @@ export function sortByLevel(tasks: Task[], tableOf: Map<number, string>, bytes: 
     return Math.max(0, ...[...t.exclusive, ...t.shared].map((o) => bytes.get(o) ?? 0));
   };
   const dependents = new Map<number, Task[]>();
-  const follow = (before: number, after: Task) => dependents.set(before, [...(dependents.get(before) ?? []), after]);
+  const follow = (before: number, after: Task) => listIn(dependents, before).push(after);
   for (const t of tasks) for (const d of t.deps) follow(d, t);
   // A task that locks a table exclusively (a foreign key, say) also waits for the index builds on
   // that table, so those count as coming before it: an index that holds up a key is not left for last.
   const exclusiveOn = new Map<string, Task[]>();
-  for (const t of tasks) if (!tableOf.has(t.id)) for (const o of t.exclusive) exclusiveOn.set(o, [...(exclusiveOn.get(o) ?? []), t]);
+  for (const t of tasks) if (!tableOf.has(t.id)) for (const o of t.exclusive) listIn(exclusiveOn, o).push(t);
   for (const t of tasks) if (!tableOf.has(t.id)) for (const o of t.shared) for (const x of exclusiveOn.get(o) ?? []) if (x !== t) follow(t.id, x);
   const levels = new Map<number, number>();
   const level = (t: Task, seen: Set<number>): number => {
@@ -231,6 +231,12 @@ export function sortByLevel(tasks: Task[], tableOf: Map<number, string>, bytes: 
     .map((task, order) => ({ task, order, level: level(task, new Set()) }))
     .sort((a, b) => b.level - a.level || a.order - b.order)
     .map((e) => e.task);
+}
+
+function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
 }
 
 async function refuseOccupied(client: pg.Client, items: TocItem[], selective: boolean, count: number, objects: string[], endpoint: PgEndpoint) {
