@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
+import { SAMPLE_BYTES, ZstdEncodeStream } from '../../../src/adapters/compression/zstd-streams.js';
 
 /** Text-like data (compressible, not trivially) of `size` bytes in chunks of `chunk`. */
 function sample(size: number, seed = 1): Buffer {
@@ -81,6 +82,48 @@ describe('zstd codec (native binding, slab output, threads for large streams)', 
     await expect(run(codec.decoder(), badChecksum)).rejects.toThrow();
     await expect(run(codec.decoder(), packed.subarray(0, packed.length - 10))).rejects.toThrow(/middle of a zstd frame/);
     await expect(run(codec.decoder(), Buffer.from('not zstd at all'))).rejects.toThrow();
+  });
+
+  /** Event-log rows: long values repeated from a short list, between high-entropy tokens and numbers. */
+  function events(size: number): Buffer {
+    const agents = ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36', 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', 'curl/8.8.0', 'okhttp/4.12.0'];
+    const rows: string[] = [];
+    let n = 0;
+    for (let i = 0; n < size; i++) {
+      const r = randomBytes(8);
+      const row = `${i}\t${r.readUInt32LE(0) % 400000}\t2024-01-01 00:${String(i % 60).padStart(2, '0')}:01.${r.readUInt32LE(4) % 1000000}+00\t` +
+        `{"ms": ${r[0]! * 3}, "agent": "${agents[r[1]! % 4]}", "session": "${randomBytes(10).toString('hex')}"}\n`;
+      rows.push(row);
+      n += row.length;
+    }
+    return Buffer.from(rows.join('')).subarray(0, size);
+  }
+
+  for (const [label, make, expected] of [
+    ['word-like text (the denser match finder wins)', () => sample(6 << 20, 11), 'dense'],
+    ['event rows with random tokens (level 1 wins)', () => events(6 << 20), 'level1'],
+    ['a stream shorter than the sample', () => sample(200_000, 12), 'dense'],
+  ] as const) {
+    it(`level 1 picks its parameters from a sample: ${label}`, async () => {
+      const input = make();
+      for (const threads of [0, 2]) {
+        const adaptive = new ZstdEncodeStream({ level: 1, threads });
+        const packed = (await run(adaptive, input)).bytes;
+        const plain = (await run(new ZstdEncodeStream({ level: 1, threads, adaptive: false }), input)).bytes;
+        expect(adaptive.chosen).toBe(expected);
+        // Never worse than plain level 1 by more than the tie margin, and clearly better when dense.
+        expect(packed.length).toBeLessThanOrEqual(plain.length * 1.01);
+        if (expected === 'dense') expect(packed.length).toBeLessThan(plain.length * 0.97);
+        expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(input));
+        expect(sha((await run(new ZstdCodec().decoder(), packed)).bytes)).toBe(sha(input));
+      }
+    });
+  }
+
+  it('samples only at level 1', async () => {
+    const enc = new ZstdEncodeStream({ level: 3, threads: 0 });
+    await run(enc, sample(SAMPLE_BYTES * 2, 13));
+    expect(enc.chosen).toBe('level3');
   });
 
   it('refuses a level outside 1–19', () => {
