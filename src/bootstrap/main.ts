@@ -137,7 +137,8 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
         insecure: globals.insecure,
       },
     });
-  return { ...appServices(container), settings, scheduler };
+  // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
+  return Object.assign(appServices(container), { settings, scheduler });
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

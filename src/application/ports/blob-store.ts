@@ -18,6 +18,11 @@ export interface ByteRange {
   end?: number;
 }
 
+export interface BlobDigest {
+  size: number;
+  sha256: string;
+}
+
 /**
  * A flat key → bytes store (local folder, S3, GCS, Azure, an archive file). Keys are `/`-separated
  * and never start with `/`. Implementations stream: nothing is buffered whole.
@@ -33,6 +38,12 @@ export interface BlobStore {
   list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobInfo>;
   /** The object's info, or undefined if there is no object at `key`. */
   stat(key: string): Promise<BlobInfo | undefined>;
+  /**
+   * Optional: the object's size and the sha256 of its bytes, computed where it is cheapest (the local
+   * store hashes files on worker threads). Undefined if there is no object at `key`. Stores without
+   * it are read through `get`.
+   */
+  digest?(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined>;
   /** Removes the object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
 }

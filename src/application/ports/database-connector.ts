@@ -22,6 +22,12 @@ export interface ConnectorCapabilities {
   selectiveRestore: boolean;
   /** True when a failed restore leaves the target as it was (so parts may be verified while streaming). */
   atomicRestore: boolean;
+  /**
+   * True when the connector's restore honours PartSource.checked: it may read the schema part and
+   * look at the target while the stored bytes are checked, and awaits `checked` before it changes
+   * anything. Otherwise the restore starts only after the checks passed.
+   */
+  prepareDuringChecks?: boolean;
 }
 
 /** Filters of a dump; names are engine-qualified as in ObjectEntry.name. */
@@ -59,6 +65,11 @@ export interface DumpResult {
 export interface PartSource {
   readonly manifest: Manifest;
   open(part: PartEntry): Promise<Readable>;
+  /**
+   * Set while every part's stored bytes are still being checked (see prepareDuringChecks):
+   * resolves when all passed, rejects with the damage found. Nothing may change the target before.
+   */
+  readonly checked?: Promise<void>;
 }
 
 export interface RestoreRequest {

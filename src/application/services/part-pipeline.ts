@@ -189,6 +189,9 @@ export class FanOutSink implements PartSink {
  * so a consumer that commits only on a clean end never commits damaged data.
  */
 export class PartReader implements PartSource {
+  /** See PartSource.checked: set by a restore whose checks still run. */
+  checked?: Promise<void>;
+
   constructor(
     private readonly store: BlobStore,
     readonly manifest: Manifest,

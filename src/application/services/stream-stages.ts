@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
+import type { BlobDigest } from '../ports/blob-store.js';
 
 /** Passes bytes through unchanged, telling `onChunk` how many went by (no hashing). */
 export class ByteCounter extends Transform {
@@ -65,29 +66,37 @@ export class VerifyingStage extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.bytes < this.expectedSize) {
-      cb(
-        new DbBackupError(
-          'E_TRUNCATED',
-          `${this.what} is truncated: ${this.bytes} of ${this.expectedSize} bytes; the backup is damaged, restore another one.`,
-          { details: { part: this.what, bytes: this.bytes, expected: this.expectedSize } },
-        ),
-      );
-      return;
-    }
-    const actual = this.hash.digest('hex');
-    if (actual !== this.expectedSha256) {
-      cb(this.mismatch(`has sha256 ${actual.slice(0, 12)}…, the manifest records ${this.expectedSha256.slice(0, 12)}…`));
-      return;
-    }
-    cb();
+    cb(digestMismatch(this.what, { size: this.expectedSize, sha256: this.expectedSha256 }, { size: this.bytes, sha256: this.hash.digest('hex') }));
   }
 
   private mismatch(how: string): DbBackupError {
-    return new DbBackupError('E_CHECKSUM', `${this.what} ${how}; the backup is damaged, restore another one.`, {
-      details: { part: this.what },
-    });
+    return mismatch(this.what, how);
   }
+}
+
+function mismatch(what: string, how: string): DbBackupError {
+  return new DbBackupError('E_CHECKSUM', `${what} ${how}; the backup is damaged, restore another one.`, {
+    details: { part: what },
+  });
+}
+
+/**
+ * Compares stored bytes' size and sha256 with the manifest's: E_TRUNCATED for too few bytes,
+ * E_CHECKSUM for too many or another hash, undefined when they match.
+ */
+export function digestMismatch(what: string, expected: BlobDigest, actual: BlobDigest): DbBackupError | undefined {
+  if (actual.size < expected.size) {
+    return new DbBackupError(
+      'E_TRUNCATED',
+      `${what} is truncated: ${actual.size} of ${expected.size} bytes; the backup is damaged, restore another one.`,
+      { details: { part: what, bytes: actual.size, expected: expected.size } },
+    );
+  }
+  if (actual.size > expected.size) return mismatch(what, `is longer than the ${expected.size} bytes the manifest records`);
+  if (actual.sha256 !== expected.sha256) {
+    return mismatch(what, `has sha256 ${actual.sha256.slice(0, 12)}…, the manifest records ${expected.sha256.slice(0, 12)}…`);
+  }
+  return undefined;
 }
 
 /**

@@ -54,10 +54,15 @@ export class RestoreBackup {
   ) {}
 
   async execute(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
-    const connector = await this.deps.connectors.get(input.target.engine);
+    // The connector's code loads while the backup is found.
+    const loading = this.deps.connectors.get(input.target.engine);
+    loading.catch(() => undefined);
     const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
     const { repo, manifest, chain } = await this.find([location, ...(input.fallbacks ?? [])], input, signal);
+    const stopChecking = new AbortController();
+    let checks: Promise<void> | undefined;
     try {
+      const connector = await loading;
       if (manifest.engine !== connector.engine) {
         throw new DbBackupError(
           'E_USAGE',
@@ -67,27 +72,29 @@ export class RestoreBackup {
       if (chain.length > 1) {
         throw new DbBackupError('E_UNSUPPORTED', `Backup ${manifest.id} is ${manifest.kind}; restoring chains is not supported yet.`);
       }
+      // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
+      // stored bytes are then checked while the plan (and, where the connector can, the restore's
+      // own preparation) looks at the target; nothing changes it before the checks passed.
+      const encryption = !input.dryRun && this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
+      if (!input.dryRun && !connector.capabilities.atomicRestore) {
+        checks = this.verifyFirst(repo.store, manifest, AbortSignal.any([signal, stopChecking.signal]), encryption);
+        checks.catch(() => undefined);
+      }
       const session = await connector.connect(input.target, 'restore');
       try {
         const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
         if (input.dryRun) return { manifest, plan: await session.planRestore(manifest, request), dryRun: true };
         const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
-        // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
-        // stored bytes are checked while the plan looks at the target (neither changes anything).
-        const encryption = this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
-        const stopChecking = new AbortController();
-        const verified = connector.capabilities.atomicRestore ? undefined : this.verifyFirst(repo.store, manifest, AbortSignal.any([signal, stopChecking.signal]), encryption);
-        verified?.catch(() => undefined);
-        const plan = await session.planRestore(manifest, request).catch((err: unknown) => {
-          stopChecking.abort();
-          throw err;
-        });
-        await verified;
-        log.info('restore started', { target: plan.target });
-        this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
+        const plan = await session.planRestore(manifest, request);
         // Stored bytes are checked by sha256 as they stream; decoded ones by the codecs' own checksums.
         const reader = new PartReader(repo.store, manifest, this.deps.codecs, this.deps.progress, encryption, 'when-needed');
-        const outcome = await session.restore(reader, request, signal).catch((err: unknown) => {
+        if (checks && connector.capabilities.prepareDuringChecks) reader.checked = checks;
+        else await checks;
+        log.info('restore started', { target: plan.target });
+        this.deps.progress.start(`restore ${manifest.id}`, manifest.parts.reduce((n, p) => n + p.rawSize, 0));
+        const outcome = await session.restore(reader, request, signal).catch(async (err: unknown) => {
+          // A restore that stopped before it changed anything because the checks failed says so.
+          await checks;
           throw this.wrap(err, signal, connector.capabilities.atomicRestore);
         });
         this.deps.progress.stop();
@@ -98,6 +105,8 @@ export class RestoreBackup {
         await session.close();
       }
     } finally {
+      stopChecking.abort();
+      await checks?.catch(() => undefined);
       await repo.close();
     }
   }

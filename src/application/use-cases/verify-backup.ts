@@ -12,7 +12,7 @@ import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { openBackupKey } from '../services/backup-encryption.js';
 import { type PartEncryption, PartReader } from '../services/part-pipeline.js';
-import { VerifyingStage } from '../services/stream-stages.js';
+import { VerifyingStage, digestMismatch } from '../services/stream-stages.js';
 import { findBackup, locateRepository } from './select-backup.js';
 
 export interface VerifyBackupInput {
@@ -110,7 +110,13 @@ export async function verifyParts(
       const stat = await store.stat(partKey(manifest.source, manifest.id, part.name));
       if (!stat) throw new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
       const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
-      if (storedOnly) {
+      if (storedOnly && store.digest) {
+        const key = partKey(manifest.source, manifest.id, part.name);
+        const digest = await store.digest(key, signal);
+        if (!digest) throw new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
+        const bad = digestMismatch(`Part ${part.name} of backup ${manifest.id}`, { size: part.storedSize, sha256: part.sha256 }, digest);
+        if (bad) throw bad;
+      } else if (storedOnly) {
         const what = `Part ${part.name} of backup ${manifest.id}`;
         await pipeline(await store.get(partKey(manifest.source, manifest.id, part.name), undefined, signal), new VerifyingStage(part.sha256, part.storedSize, what), sink, { signal });
       } else {

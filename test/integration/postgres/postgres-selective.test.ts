@@ -1,3 +1,4 @@
+import { cpSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerModule } from 'inversify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,5 +191,29 @@ describe('PostgreSQL selective and guarded restore', () => {
       app.runBackup.execute({ target: pgTarget('missing_db'), repository: join(dir.path, 'r'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 }, signal()),
     ).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     await expect(restore('missing_too', { options: { create: false } })).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+
+  it('a damaged part stops the restore before it changes anything (checked while it prepares)', async () => {
+    // A copy of the repository whose last part of public.bulk has one flipped byte, and one whose
+    // part is cut short: the restore reads the schema and looks at the target while the stored bytes
+    // are checked, but creates nothing, not even the database --create asks for.
+    for (const [name, damage, code] of [
+      ['flipped', (f: string) => { const b = readFileSync(f); b[b.length >> 1] ^= 0x20; writeFileSync(f, b); }, 'E_CHECKSUM'],
+      ['truncated', (f: string) => truncateSync(f, 100), 'E_TRUNCATED'],
+    ] as const) {
+      const damaged = join(dir.path, `repo-${name}`);
+      cpSync(repository, damaged, { recursive: true });
+      const [backupDir] = readdirSync(join(damaged, 'shop'));
+      const data = join(damaged, 'shop', backupDir!, 'data');
+      const part = readdirSync(data).filter((f) => f.startsWith('public.bulk.')).sort().at(-1)!;
+      damage(join(data, part));
+      const run = (database: string) =>
+        app.restoreBackup.execute({ repository: damaged, backup: 'latest', target: pgTarget(database), clean: false, options: { create: true, parallel: 2 } }, signal());
+      await expect(run(`never_${name}`)).rejects.toMatchObject({ code, message: expect.stringMatching(new RegExp(`${part.replace(/\./g, '\\.')}.*nothing was restored`)) });
+      expect(await server.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [`never_${name}`])).toEqual([]);
+      await server.query(`CREATE DATABASE empty_${name}`);
+      await expect(run(`empty_${name}`)).rejects.toMatchObject({ code });
+      expect(await relations(`empty_${name}`)).toEqual([]);
+    }
   });
 });

@@ -40,6 +40,7 @@ export class PostgresConnector implements DatabaseConnector {
     pointInTime: false,
     selectiveRestore: true,
     atomicRestore: false,
+    prepareDuringChecks: true,
   };
 
   constructor(private readonly options: PostgresConnectorOptions = {}) {}

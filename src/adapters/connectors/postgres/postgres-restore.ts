@@ -8,7 +8,7 @@ import { type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, t
 import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
-import { createDatabase, existingRelations, inspectTarget } from './postgres-target.js';
+import { createDatabase, existingRelations, userObjects } from './postgres-target.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
 
 const MAX_TOC_BYTES = 512 << 20;
@@ -96,16 +96,29 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
   const post = items.filter((i) => i.section === 'post-data');
   const ledger = new Ledger(describeEndpoint(endpoint), dataItems.map((i) => i.copy!.object), post);
 
-  const state = await inspectTarget(endpoint);
-  if (!state.exists) {
+  // The first connection also looks at the target. Nothing changes it before the stored bytes are
+  // checked (parts.checked): reading the TOC, connecting and the look at the target overlap the checks.
+  let first = await restoreClient(endpoint).catch((err: unknown) => {
+    if (isDbBackupError(err, 'E_NOT_FOUND')) return undefined;
+    throw err;
+  });
+  let state = { count: 0, objects: [] as string[] };
+  if (first) {
+    state = await userObjects(first).catch(async (err: unknown) => {
+      await first!.end().catch(() => undefined);
+      throw err;
+    });
+  } else {
     if (!request.create) {
       throw new DbBackupError('E_NOT_FOUND', `The database "${endpoint.database}" does not exist on ${endpoint.host}:${endpoint.port}; pass --create to create it.`);
     }
+    await parts.checked;
     warnings.push(...(await createDatabase(endpoint, toc)));
     ledger.createdDatabase = true;
+    first = await restoreClient(endpoint);
   }
   const parallel = Math.max(1, request.parallel ?? availableParallelism());
-  const clients: pg.Client[] = [await restoreClient(endpoint)];
+  const clients: pg.Client[] = [first];
   // The other connections open while the schema is created on the first.
   const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
   const connects = Array.from({ length: workers - 1 }, () => restoreClient(endpoint).then((c) => void clients.push(c)));
@@ -116,6 +129,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
   try {
     const main = clients[0]!;
     if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
+    await parts.checked;
     await preData(main, items, request, ledger);
     signal.throwIfAborted();
     await opening;

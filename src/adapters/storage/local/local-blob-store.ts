@@ -4,9 +4,10 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/p
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
+import type { BlobDigest, BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
+import { hashPool } from '../../../infrastructure/hash-pool.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
 
@@ -47,6 +48,20 @@ export class LocalBlobStore implements BlobStore {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw notFound(this.root, key);
     return createReadStream(path, { start: range?.start, end: range?.end, highWaterMark: 256 << 10 });
+  }
+
+  /** Hashed on worker threads (several files at once, beside the event loop). */
+  async digest(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined> {
+    const path = this.pathOf(key);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) return undefined;
+    return hashPool()
+      .hashFile(path, signal)
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        if (signal?.aborted) throw err;
+        throw storageError(err, `read ${key}`);
+      });
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
