@@ -17,7 +17,7 @@ import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { type PgEndpoint, describeEndpoint, openClient, resolveEndpoint } from './connection.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
-import { restoreDatabase } from './postgres-restore.js';
+import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
 import { buildSchema } from './postgres-schema.js';
 import { resolveNames, selectItems } from './postgres-select.js';
 import { existingRelations, inspectTarget } from './postgres-target.js';
@@ -55,6 +55,9 @@ export class PostgresConnector implements DatabaseConnector {
 }
 
 class PostgresSession implements DatabaseSession {
+  /** The target as the last plan saw it, with its connection, until a restore takes it. */
+  private opened: OpenedTarget | undefined;
+
   constructor(
     private readonly endpoint: PgEndpoint,
     private readonly purpose: 'backup' | 'restore',
@@ -107,17 +110,14 @@ class PostgresSession implements DatabaseSession {
   /** Works from the manifest (objects, schemas) and a read-only look at the target. */
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
     const objects = chooseObjects(manifest, request);
-    const state = await inspectTarget(this.endpoint);
+    await this.release();
+    // The connection and the look at the target are kept for the restore that follows the plan.
+    this.opened = await openTarget(this.endpoint);
+    const { client } = this.opened;
+    const state = { exists: client !== undefined, ...this.opened.state };
     const target = describeEndpoint(this.endpoint);
     let present = new Set<string>();
-    if (state.exists && state.count > 0) {
-      const client = await openClient(this.endpoint);
-      try {
-        present = new Set(await existingRelations(client, objects.map((o) => o.name)));
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
+    if (client && state.count > 0) present = new Set(await existingRelations(client, objects.map((o) => o.name)));
     const selective = request.tables !== undefined || request.schemas !== undefined;
     const warnings: string[] = [];
     if (!state.exists && !request.create) warnings.push(`The database "${this.endpoint.database}" does not exist; pass --create to create it.`);
@@ -147,10 +147,21 @@ class PostgresSession implements DatabaseSession {
   }
 
   restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
-    return restoreDatabase(this.endpoint, parts, request, signal);
+    // The plan's connection is handed on (restoreDatabase closes it); it is fresh only once.
+    const opened = this.opened;
+    this.opened = undefined;
+    return restoreDatabase(this.endpoint, parts, request, signal, opened);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const client = this.opened?.client;
+    this.opened = undefined;
+    await client?.end().catch(() => undefined);
+  }
 }
 
 /** The manifest objects a restore with these filters touches (partitions of chosen tables included). */

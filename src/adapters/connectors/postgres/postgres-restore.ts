@@ -86,48 +86,46 @@ class Ledger {
  * Restores a backup: schema (pre-data) in one transaction, then table data over `parallel`
  * connections with COPY FROM STDIN, then indexes, constraints, triggers and the rest in parallel.
  */
-export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal, opened?: OpenedTarget): Promise<RestoreOutcome> {
   const manifest = parts.manifest;
-  const toc = await readToc(parts);
-  const selective = request.tables !== undefined || request.schemas !== undefined;
-  const { keep, warnings } = selectItems(toc.items, { tables: request.tables, excludeTables: request.excludeTables, schemas: request.schemas });
-  const items = toc.items.filter((i) => keep.has(i.id));
-  const dataItems = items.filter((i) => i.copy);
-  const post = items.filter((i) => i.section === 'post-data');
-  const ledger = new Ledger(describeEndpoint(endpoint), dataItems.map((i) => i.copy!.object), post);
-
-  // The first connection also looks at the target. Nothing changes it before the stored bytes are
-  // checked (parts.checked): reading the TOC, connecting and the look at the target overlap the checks.
-  let first = await restoreClient(endpoint).catch((err: unknown) => {
-    if (isDbBackupError(err, 'E_NOT_FOUND')) return undefined;
-    throw err;
-  });
-  let state = { count: 0, objects: [] as string[] };
-  if (first) {
-    state = await userObjects(first).catch(async (err: unknown) => {
-      await first!.end().catch(() => undefined);
-      throw err;
-    });
-  } else {
-    if (!request.create) {
-      throw new DbBackupError('E_NOT_FOUND', `The database "${endpoint.database}" does not exist on ${endpoint.host}:${endpoint.port}; pass --create to create it.`);
-    }
-    await parts.checked;
-    warnings.push(...(await createDatabase(endpoint, toc)));
-    ledger.createdDatabase = true;
-    first = await restoreClient(endpoint);
-  }
-  const parallel = Math.max(1, request.parallel ?? availableParallelism());
-  const clients: pg.Client[] = [first];
-  // The other connections open while the schema is created on the first.
-  const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
-  const connects = Array.from({ length: workers - 1 }, () => restoreClient(endpoint).then((c) => void clients.push(c)));
-  const opening = Promise.all(connects);
-  opening.catch(() => undefined);
+  // The TOC is read while the first connection opens and looks at the target (unless the plan did
+  // that already and handed its connection on). Nothing changes the target before the stored bytes
+  // are checked (parts.checked): all of this overlaps the checks.
+  const [tocRead, targetOpened] = await Promise.allSettled([readToc(parts), opened ?? openTarget(endpoint)]);
+  let first = targetOpened.status === 'fulfilled' ? targetOpened.value.client : undefined;
+  const clients: pg.Client[] = [];
+  const connects: Promise<void>[] = [];
   const onAbort = () => clients.forEach((c) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy());
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const main = clients[0]!;
+    if (tocRead.status === 'rejected') throw tocRead.reason;
+    if (targetOpened.status === 'rejected') throw targetOpened.reason;
+    const toc = tocRead.value;
+    const state = targetOpened.value.state;
+    const selective = request.tables !== undefined || request.schemas !== undefined;
+    const { keep, warnings } = selectItems(toc.items, { tables: request.tables, excludeTables: request.excludeTables, schemas: request.schemas });
+    const items = toc.items.filter((i) => keep.has(i.id));
+    const dataItems = items.filter((i) => i.copy);
+    const post = items.filter((i) => i.section === 'post-data');
+    const ledger = new Ledger(describeEndpoint(endpoint), dataItems.map((i) => i.copy!.object), post);
+
+    if (!first) {
+      if (!request.create) {
+        throw new DbBackupError('E_NOT_FOUND', `The database "${endpoint.database}" does not exist on ${endpoint.host}:${endpoint.port}; pass --create to create it.`);
+      }
+      await parts.checked;
+      warnings.push(...(await createDatabase(endpoint, toc)));
+      ledger.createdDatabase = true;
+      first = await restoreClient(endpoint);
+    }
+    clients.push(first);
+    const parallel = Math.max(1, request.parallel ?? availableParallelism());
+    // The other connections open while the schema is created on the first.
+    const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
+    for (let i = 1; i < workers; i++) connects.push(restoreClient(endpoint).then((c) => void clients.push(c)));
+    const opening = Promise.all(connects);
+    opening.catch(() => undefined);
+    const main = first;
     if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
     await parts.checked;
     await preData(main, items, request, ledger);
@@ -148,7 +146,30 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
   } finally {
     signal.removeEventListener('abort', onAbort);
     await Promise.allSettled(connects); // every connection that opens is closed below
+    if (first && !clients.includes(first)) clients.push(first);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+export interface OpenedTarget {
+  /** A restore connection to the target, or undefined when its database does not exist. */
+  client: pg.Client | undefined;
+  /** The target's user objects when it was looked at (none if it does not exist). */
+  state: { count: number; objects: string[] };
+}
+
+/** Connects to the restore target and looks at what it holds (read-only). */
+export async function openTarget(endpoint: PgEndpoint): Promise<OpenedTarget> {
+  const client = await restoreClient(endpoint).catch((err: unknown) => {
+    if (isDbBackupError(err, 'E_NOT_FOUND')) return undefined;
+    throw err;
+  });
+  if (!client) return { client, state: { count: 0, objects: [] } };
+  try {
+    return { client, state: await userObjects(client) };
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
   }
 }
 
