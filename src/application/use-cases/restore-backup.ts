@@ -62,23 +62,29 @@ export class RestoreBackup {
     const stopChecking = new AbortController();
     let checks: Promise<void> | undefined;
     try {
-      const connector = await loading;
-      if (manifest.engine !== connector.engine) {
+      if (manifest.engine !== input.target.engine) {
         throw new DbBackupError(
           'E_USAGE',
-          `Backup ${manifest.id} is a ${manifest.engine} backup; it cannot be restored with --db ${connector.engine}.`,
+          `Backup ${manifest.id} is a ${manifest.engine} backup; it cannot be restored with --db ${input.target.engine}.`,
         );
       }
       if (chain.length > 1) {
         throw new DbBackupError('E_UNSUPPORTED', `Backup ${manifest.id} is ${manifest.kind}; restoring chains is not supported yet.`);
       }
       // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
-      // stored bytes are then checked while the plan (and, where the connector can, the restore's
-      // own preparation) looks at the target; nothing changes it before the checks passed.
+      // stored bytes are then checked while the connector loads and the plan (and, where the
+      // connector can, the restore's own preparation) looks at the target; nothing changes it
+      // before the checks passed. A connector whose restore is atomic checks as it streams instead.
       const encryption = !input.dryRun && this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
-      if (!input.dryRun && !connector.capabilities.atomicRestore) {
+      if (!input.dryRun) {
         checks = this.verifyFirst(repo.store, manifest, AbortSignal.any([signal, stopChecking.signal]), encryption);
         checks.catch(() => undefined);
+      }
+      const connector = await loading;
+      if (connector.capabilities.atomicRestore && checks) {
+        stopChecking.abort();
+        await checks.catch(() => undefined);
+        checks = undefined;
       }
       const session = await connector.connect(input.target, 'restore');
       try {
