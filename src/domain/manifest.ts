@@ -17,8 +17,13 @@ export interface PartEntry {
   codecs: string[];
   rawSize: number;
   storedSize: number;
-  /** sha256 hex of the bytes as they were produced by the database, before any codec. */
-  rawSha256: string;
+  /**
+   * sha256 hex of the bytes as they were produced by the database, before any codec. Left out when
+   * the codec chain checks its own output on reading (zstd's content checksum, gzip's CRC, an AEAD
+   * cipher): the decoded bytes are proven by that, and hashing every raw byte would cost a backup
+   * about a sixth of its CPU. For a part stored as is it equals `sha256`.
+   */
+  rawSha256?: string;
   /** sha256 hex of the bytes as they are stored. */
   sha256: string;
 }
@@ -139,7 +144,7 @@ export function parseManifest(value: unknown, where: string): Manifest {
     const part = p as Record<string, unknown>;
     if (typeof part.name !== 'string' || !PART_NAME.test(part.name)) bad(`parts[${i}].name`);
     if (typeof part.sha256 !== 'string' || !SHA256.test(part.sha256)) bad(`parts[${i}].sha256`);
-    if (typeof part.rawSha256 !== 'string' || !SHA256.test(part.rawSha256)) bad(`parts[${i}].rawSha256`);
+    if (part.rawSha256 !== undefined && (typeof part.rawSha256 !== 'string' || !SHA256.test(part.rawSha256))) bad(`parts[${i}].rawSha256`);
     if (typeof part.storedSize !== 'number' || typeof part.rawSize !== 'number') bad(`parts[${i}].size`);
     if (!Array.isArray(part.codecs)) bad(`parts[${i}].codecs`);
   });

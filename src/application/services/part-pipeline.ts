@@ -86,7 +86,11 @@ export class PartWriter implements PartSink {
       this.codecs.map((c) => (c.codec.extension ? `.${c.codec.extension}` : '')).join('') +
       (this.encryption ? `.${this.encryption.cipher.extension}` : '');
     const key = partKey(this.source, this.backupId, name);
-    const raw = new HashCounter((n) => this.progress.advance(n, spec.object));
+    const identity = this.codecs.length === 0 && !this.encryption;
+    // The raw bytes are hashed only when nothing else proves them on reading (see PartEntry.rawSha256).
+    const first = this.codecs[0]?.codec;
+    const proven = first ? first.checksOutput : this.encryption !== undefined;
+    const raw = new HashCounter((n) => this.progress.advance(n, spec.object), { hash: !proven && !identity });
     const stored = new HashCounter();
     const encoders: Transform[] = this.codecs.map((c) => c.codec.encoder(c.level));
     if (this.encryption) {
@@ -96,7 +100,6 @@ export class PartWriter implements PartSink {
     const local = new AbortController();
     const onAbort = () => local.abort(this.signal.reason);
     this.signal.addEventListener('abort', onAbort, { once: true });
-    const identity = this.codecs.length === 0 && !this.encryption;
     const tee = new Tee(live.length);
     try {
       const puts = live.map((d, i) => {
@@ -133,8 +136,8 @@ export class PartWriter implements PartSink {
       codecs: [...this.codecs.map((c) => c.codec.id), ...(this.encryption ? [this.encryption.cipher.id] : [])],
       rawSize: raw.bytes,
       storedSize: stored.bytes,
-      rawSha256: raw.sha256,
-      sha256: stored.sha256,
+      ...(identity ? { rawSha256: stored.sha256! } : raw.sha256 === undefined ? {} : { rawSha256: raw.sha256 }),
+      sha256: stored.sha256!,
     };
     this.entries.push(entry);
     return entry;

@@ -15,25 +15,30 @@ export class ByteCounter extends Transform {
   }
 }
 
-/** Passes bytes through unchanged while counting them and computing their sha256. */
+/** Passes bytes through unchanged while counting them and (unless `hash` is false) computing their sha256. */
 export class HashCounter extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   bytes = 0;
   private digestHex: string | undefined;
 
-  constructor(private readonly onChunk?: (bytes: number) => void) {
+  constructor(
+    private readonly onChunk?: (bytes: number) => void,
+    options: { hash?: boolean } = {},
+  ) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = options.hash === false ? undefined : createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     this.onChunk?.(chunk.length);
     cb(null, chunk);
   }
 
-  /** The hex digest; valid once the stream has ended. */
-  get sha256(): string {
+  /** The hex digest; valid once the stream has ended (undefined when not hashing). */
+  get sha256(): string | undefined {
+    if (!this.hash) return undefined;
     this.digestHex ??= this.hash.digest('hex');
     return this.digestHex;
   }
@@ -44,15 +49,17 @@ export class HashCounter extends Transform {
  * exactly `expectedSize` bytes with the expected sha256 went by. It fails early on overlong input.
  */
 export class VerifyingStage extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private bytes = 0;
 
   constructor(
-    private readonly expectedSha256: string,
+    /** Undefined checks only the size (the bytes are proven otherwise, see PartEntry.rawSha256). */
+    private readonly expectedSha256: string | undefined,
     private readonly expectedSize: number,
     private readonly what: string,
   ) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = expectedSha256 === undefined ? undefined : createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -61,12 +68,13 @@ export class VerifyingStage extends Transform {
       cb(this.mismatch(`is longer than the ${this.expectedSize} bytes the manifest records`));
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    cb(digestMismatch(this.what, { size: this.expectedSize, sha256: this.expectedSha256 }, { size: this.bytes, sha256: this.hash.digest('hex') }));
+    const sha256 = this.hash?.digest('hex');
+    cb(digestMismatch(this.what, { size: this.expectedSize, sha256: this.expectedSha256 }, { size: this.bytes, sha256 }));
   }
 
   private mismatch(how: string): DbBackupError {
@@ -84,17 +92,17 @@ function mismatch(what: string, how: string): DbBackupError {
  * Compares stored bytes' size and sha256 with the manifest's: E_TRUNCATED for too few bytes,
  * E_CHECKSUM for too many or another hash, undefined when they match.
  */
-export function digestMismatch(what: string, expected: BlobDigest, actual: BlobDigest): DbBackupError | undefined {
-  if (actual.size < expected.size) {
+export function digestMismatch(what: string, expected: Partial<BlobDigest>, actual: Partial<BlobDigest>): DbBackupError | undefined {
+  if (expected.size !== undefined && actual.size !== undefined && actual.size < expected.size) {
     return new DbBackupError(
       'E_TRUNCATED',
       `${what} is truncated: ${actual.size} of ${expected.size} bytes; the backup is damaged, restore another one.`,
       { details: { part: what, bytes: actual.size, expected: expected.size } },
     );
   }
-  if (actual.size > expected.size) return mismatch(what, `is longer than the ${expected.size} bytes the manifest records`);
-  if (actual.sha256 !== expected.sha256) {
-    return mismatch(what, `has sha256 ${actual.sha256.slice(0, 12)}…, the manifest records ${expected.sha256.slice(0, 12)}…`);
+  if (expected.size !== undefined && actual.size !== undefined && actual.size > expected.size) return mismatch(what, `is longer than the ${expected.size} bytes the manifest records`);
+  if (expected.sha256 !== undefined && actual.sha256 !== expected.sha256) {
+    return mismatch(what, `has sha256 ${(actual.sha256 ?? '?').slice(0, 12)}…, the manifest records ${expected.sha256.slice(0, 12)}…`);
   }
   return undefined;
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -107,6 +107,23 @@ describe('part pipeline', () => {
     const key = `src/${ID}/${entry.name}`;
     store.objects.get(key)!.bytes[100]! ^= 1;
     await expect(drain(await trusting.open(lying))).rejects.toMatchObject({ code: 'E_CHECKSUM' });
+  });
+
+  it('hashes the raw bytes only when no codec proves them on reading; a wrong raw size still fails', async () => {
+    const store = new MemoryBlobStore();
+    const data = sample(300_000);
+    const zstd = await new PartWriter(store, 'src', ID, [{ codec: codecs.get('zstd') }], new NullProgress(), new AbortController().signal).write({ name: 'data/z.0.txt', role: 'data' }, Readable.from([data]));
+    expect(zstd.rawSha256).toBeUndefined();
+    expect(zstd.rawSize).toBe(data.length);
+    const plain = await new PartWriter(store, 'src', ID, [], new NullProgress(), new AbortController().signal).write({ name: 'data/p.0.txt', role: 'data' }, Readable.from([data]));
+    expect(plain.rawSha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(plain.sha256).toBe(plain.rawSha256);
+    // 'always' still checks the decoded size of a part without a raw hash.
+    const short = { ...zstd, rawSize: data.length + 1 };
+    await expect(drain(await new PartReader(store, manifestWith([short]), codecs).open(short))).rejects.toMatchObject({ code: 'E_TRUNCATED' });
+    const long = { ...zstd, rawSize: data.length - 1 };
+    await expect(drain(await new PartReader(store, manifestWith([long]), codecs).open(long))).rejects.toMatchObject({ code: 'E_CHECKSUM' });
+    expect((await drain(await new PartReader(store, manifestWith([zstd]), codecs).open(zstd))).equals(data)).toBe(true);
   });
 });
 
