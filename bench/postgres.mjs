@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible] [--timeline]
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible] [--timeline] [--rounds N]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 // Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
 // (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
@@ -8,6 +8,9 @@
 // pg_restore -j N, dbbackup restore. Each row shows the client's and the server's CPU seconds: on a
 // small machine both share the cores, so client CPU is taken from the server. --timeline logs every
 // statement on the server and prints, for both restores, what each connection ran and when.
+// --rounds N (default 3) times both restores N times, alternating which goes first, into fresh
+// databases, and compares the medians: on a small VM one restore's time moves by ±15 % from run to
+// run, so a single pair says little.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -26,6 +29,8 @@ const dataAt = args.indexOf('--data');
 const profile = dataAt >= 0 ? args.splice(dataAt, 2)[1] : 'realistic';
 const timelineAt = args.indexOf('--timeline');
 const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
+const roundsAt = args.indexOf('--rounds');
+const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
 const targetMB = Number(args[0] ?? 1000);
 const parallel = Number(args[1] ?? availableParallelism());
 const work = mkdtempSync('/tmp/pgb-');
@@ -104,16 +109,45 @@ try {
   const fp = row('pg_dump -Fp > /dev/null', await timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
   const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
   const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
-  // Both restores start from an existing empty database (createdb is not timed for either).
-  execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_pg']);
-  execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_ours']);
-  const marks = [['pg_restore', new Date()]];
-  const pgr = row(`pg_restore -j ${parallel}`, await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', 'r_pg', join(work, 'bench.dump')]));
-  marks.push(['dbbackup restore', new Date()]);
-  const rest = row(`dbbackup restore (--parallel ${parallel})`, await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url('r_ours'), '--parallel', String(parallel)));
+  // Both restores start from an existing empty database (createdb is not timed for either). Each
+  // round uses fresh databases; the order alternates so that neither tool always goes first.
+  const marks = [];
+  const pgTimes = [];
+  const ourTimes = [];
+  let pgr;
+  let rest;
+  for (let round = 0; round < rounds; round++) {
+    const suffix = round === 0 ? '' : `_${round}`;
+    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `r_pg${suffix}`]);
+    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `r_ours${suffix}`]);
+    const runPg = async () => {
+      const from = new Date();
+      const r = await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', `r_pg${suffix}`, join(work, 'bench.dump')]);
+      if (round === 0) marks.push(['pg_restore', from, new Date()]);
+      pgTimes.push(r.seconds);
+      pgr ??= r;
+    };
+    const runOurs = async () => {
+      const from = new Date();
+      const r = await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url(`r_ours${suffix}`), '--parallel', String(parallel));
+      if (round === 0) marks.push(['dbbackup restore', from, new Date()]);
+      ourTimes.push(r.seconds);
+      rest = rest && rest.peakRssMB >= r.peakRssMB ? rest : r; // the round with the highest peak RSS
+    };
+    if (round % 2 === 0) {
+      await runPg();
+      await runOurs();
+    } else {
+      await runOurs();
+      await runPg();
+    }
+    if (round > 0) for (const db of [`r_pg${suffix}`, `r_ours${suffix}`]) execFileSync(join(PG_BIN, 'dropdb'), [...pgArgs, db]);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  row(`pg_restore -j ${parallel} (median of ${rounds})`, { ...pgr, seconds: median(pgTimes) });
+  row(`dbbackup restore (--parallel ${parallel}, median of ${rounds})`, { ...rest, seconds: median(ourTimes) });
 
   // Every table's row count in the source and in both restores.
-  marks.push(['end', new Date()]);
   const counts = async (name) => {
     const c = await client(name);
     const tables = (await c.query(`SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`)).rows.map((r) => r.relname);
@@ -137,7 +171,9 @@ try {
   console.log(`  backup vs pg_dump -Fc:             ${(fc.seconds / ours.seconds).toFixed(2)}x  (goal >= 3x: ${verdict(fc.seconds / ours.seconds >= 3)})   --parallel 1: ${(fc.seconds / ours1.seconds).toFixed(2)}x`);
   console.log(`  backup output vs pg_dump -Fc:      ${sizeRatio.toFixed(2)}x  (goal <= 1: ${verdict(sizeRatio <= 1)})`);
   console.log(`  backup vs pg_dump -Fp > /dev/null: ${(fp.seconds / ours.seconds).toFixed(2)}x  (goal >= 1/1.2 = 0.83x: ${verdict(fp.seconds / ours.seconds >= 1 / 1.2)})   --parallel 1: ${(fp.seconds / ours1.seconds).toFixed(2)}x`);
-  console.log(`  restore vs pg_restore -j ${parallel}:        ${(pgr.seconds / rest.seconds).toFixed(2)}x  (goal >= 1x: ${verdict(pgr.seconds >= rest.seconds)})`);
+  const restoreRatio = median(pgTimes) / median(ourTimes);
+  console.log(`  restore vs pg_restore -j ${parallel}:        ${restoreRatio.toFixed(2)}x  (goal >= 1x: ${verdict(restoreRatio >= 1)})   medians of ${rounds}; each round: ${pgTimes.map((p, i) => (p / ourTimes[i]).toFixed(2)).join(' ')}`);
+  console.log(`    restore seconds, pg_restore: ${pgTimes.map((t) => t.toFixed(2)).join(' ')}; dbbackup: ${ourTimes.map((t) => t.toFixed(2)).join(' ')}`);
   const maxRss = Math.max(ours.peakRssMB, ours1.peakRssMB, rest.peakRssMB);
   console.log(`  dbbackup peak RSS:                 ${maxRss.toFixed(0)} MB (goal < 200 MB: ${verdict(maxRss < 200)})`);
   console.log(`  fastest backup ${best.toFixed(2)} s; CLI start-up alone ${results[0].seconds} s of it`);
@@ -148,8 +184,8 @@ try {
 }
 
 /**
- * Statements over 50 ms between each pair of marks, from the server's log: start and end seconds
- * after the mark, duration, backend pid, and the statement's start.
+ * Statements over 50 ms within each mark's [from, to] window, from the server's log: start and end
+ * seconds after `from`, duration, backend pid, and the statement's start.
  */
 function printTimeline(log, marks) {
   const line = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[(\d+)\] LOG:  duration: ([\d.]+) ms  (?:statement|execute [^:]*): (.*)$/;
@@ -161,9 +197,7 @@ function printTimeline(log, marks) {
     const ms = Number(m[3]);
     rows.push({ start: end - ms, end, ms, pid: m[2], sql: m[4].slice(0, 90) });
   }
-  for (let i = 0; i + 1 < marks.length; i++) {
-    const [name, from] = marks[i];
-    const to = marks[i + 1][1];
+  for (const [name, from, to] of marks) {
     console.log(`\ntimeline of ${name} (s from its start; statements over 50 ms):`);
     for (const r of rows.filter((r) => r.start >= from.getTime() && r.start < to.getTime() && r.ms > 50).sort((a, b) => a.start - b.start)) {
       const at = (t) => ((t - from.getTime()) / 1000).toFixed(2).padStart(7);
