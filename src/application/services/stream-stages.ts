@@ -65,7 +65,7 @@ export class VerifyingStage extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expectedSize) {
-      cb(this.mismatch(`is longer than the ${this.expectedSize} bytes the manifest records`));
+      cb(mismatch(this.what, `is longer than the ${this.expectedSize} bytes the manifest records`));
       return;
     }
     this.hash?.update(chunk);
@@ -76,10 +76,6 @@ export class VerifyingStage extends Transform {
     const sha256 = this.hash?.digest('hex');
     cb(digestMismatch(this.what, { size: this.expectedSize, sha256: this.expectedSha256 }, { size: this.bytes, sha256 }));
   }
-
-  private mismatch(how: string): DbBackupError {
-    return mismatch(this.what, how);
-  }
 }
 
 function mismatch(what: string, how: string): DbBackupError {
@@ -88,19 +84,22 @@ function mismatch(what: string, how: string): DbBackupError {
   });
 }
 
+/** A size and, where it is checked, a sha256 (a raw part without `rawSha256` has only its size). */
+type SizeAndHash = Pick<BlobDigest, 'size'> & { sha256?: string };
+
 /**
- * Compares stored bytes' size and sha256 with the manifest's: E_TRUNCATED for too few bytes,
+ * Compares bytes' size and sha256 with the manifest's: E_TRUNCATED for too few bytes,
  * E_CHECKSUM for too many or another hash, undefined when they match.
  */
-export function digestMismatch(what: string, expected: Partial<BlobDigest>, actual: Partial<BlobDigest>): DbBackupError | undefined {
-  if (expected.size !== undefined && actual.size !== undefined && actual.size < expected.size) {
+export function digestMismatch(what: string, expected: SizeAndHash, actual: SizeAndHash): DbBackupError | undefined {
+  if (actual.size < expected.size) {
     return new DbBackupError(
       'E_TRUNCATED',
       `${what} is truncated: ${actual.size} of ${expected.size} bytes; the backup is damaged, restore another one.`,
       { details: { part: what, bytes: actual.size, expected: expected.size } },
     );
   }
-  if (expected.size !== undefined && actual.size !== undefined && actual.size > expected.size) return mismatch(what, `is longer than the ${expected.size} bytes the manifest records`);
+  if (actual.size > expected.size) return mismatch(what, `is longer than the ${expected.size} bytes the manifest records`);
   if (expected.sha256 !== undefined && actual.sha256 !== expected.sha256) {
     return mismatch(what, `has sha256 ${(actual.sha256 ?? '?').slice(0, 12)}…, the manifest records ${expected.sha256.slice(0, 12)}…`);
   }

@@ -107,20 +107,20 @@ export async function verifyParts(
   const checkPart = async (part: Manifest['parts'][number]): Promise<PartCheck> => {
     signal.throwIfAborted();
     try {
-      const stat = await store.stat(partKey(manifest.source, manifest.id, part.name));
-      if (!stat) throw new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
-      const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+      const key = partKey(manifest.source, manifest.id, part.name);
+      const what = `Part ${part.name} of backup ${manifest.id}`;
+      const missing = () => new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
       if (storedOnly && store.digest) {
-        const key = partKey(manifest.source, manifest.id, part.name);
+        // The store hashes the object where it is cheapest (the local one: on worker threads).
         const digest = await store.digest(key, signal);
-        if (!digest) throw new DbBackupError('E_TRUNCATED', `part ${part.name} is missing from the repository`);
-        const bad = digestMismatch(`Part ${part.name} of backup ${manifest.id}`, { size: part.storedSize, sha256: part.sha256 }, digest);
+        if (!digest) throw missing();
+        const bad = digestMismatch(what, { size: part.storedSize, sha256: part.sha256 }, digest);
         if (bad) throw bad;
-      } else if (storedOnly) {
-        const what = `Part ${part.name} of backup ${manifest.id}`;
-        await pipeline(await store.get(partKey(manifest.source, manifest.id, part.name), undefined, signal), new VerifyingStage(part.sha256, part.storedSize, what), sink, { signal });
       } else {
-        await pipeline(await reader.open(part, signal), sink, { signal });
+        if (!(await store.stat(key))) throw missing();
+        const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+        const bytes = storedOnly ? [await store.get(key, undefined, signal), new VerifyingStage(part.sha256, part.storedSize, what)] : [await reader.open(part, signal)];
+        await pipeline([...bytes, sink], { signal });
       }
       return { backup: manifest.id, part: part.name, ok: true };
     } catch (err) {
