@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyOutQuery } from '../../../src/adapters/connectors/postgres/postgres-copy-reader.js';
 import { loadsInParallel } from '../../../src/adapters/connectors/postgres/postgres-restore.js';
 import { planJobs } from '../../../src/adapters/connectors/postgres/postgres-copy-out.js';
-import type { DataTable } from '../../../src/adapters/connectors/postgres/postgres-schema.js';
+import type { DataTable } from '../../../src/adapters/connectors/postgres/postgres-schema-model.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 
 const require = createRequire(import.meta.url);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConstraintRow, IndexRow, RelationRow } from '../../../src/adapters/connectors/postgres/postgres-catalog.js';
+import type { ConstraintRow, IndexRow, RelationRow } from '../../../src/adapters/connectors/postgres/postgres-catalog-types.js';
 import { keyViaIndex, unqualified } from '../../../src/adapters/connectors/postgres/postgres-post-data.js';
 
 const table = (relkind: RelationRow['relkind'] = 'r') => ({ ident: '"my.app".orders', relkind }) as RelationRow;

@@ -3,15 +3,12 @@ import type pg from 'pg';
 import type { PartSink, PartSource } from '../../../application/ports/database-connector.js';
 import type { ObjectEntry, PartEntry } from '../../../domain/manifest.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
-import type { LargeObjectRow } from './postgres-catalog-objects.js';
 import { splitParts } from './postgres-copy-out.js';
-import { aclSql, comment } from './postgres-ddl.js';
 import type { Task } from './postgres-load.js';
-import type { TocItem } from './postgres-toc.js';
 
 /**
  * Large objects (pg_largeobject), as pg_dump keeps them: their metadata (lo_create, owner, grants,
- * comment) as pre-data items in batches, their bytes as data parts in the text COPY format of
+ * comment) as pre-data items in batches (postgres-blob-items), their bytes as data parts in the text COPY format of
  * pg_largeobject itself (`loid  pageno  data`, 2 KiB pages as LOBLKSIZE), so a superuser could
  * load a part with `COPY pg_largeobject FROM` after the lo_create calls. Read with lo_get in the
  * backup's snapshot; written back with lo_put in runs of up to 1 MiB.
@@ -19,29 +16,6 @@ import type { TocItem } from './postgres-toc.js';
 export const LARGE_OBJECTS = 'pg_catalog.pg_largeobject';
 const PAGE = 2048;
 const READ = 1 << 20;
-const BATCH = 1000;
-
-type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
-
-export function buildLargeObjectItems(rows: LargeObjectRow[], add: (item: NewItem) => TocItem): void {
-  for (let i = 0; i < rows.length; i += BATCH) {
-    const batch = rows.slice(i, i + BATCH);
-    const list = `'{${batch.map((r) => r.oid).join(',')}}'::pg_catalog.oid[]`;
-    const comments = batch.map((r) => comment(`LARGE OBJECT ${r.oid}`, r.comment)).join('');
-    const acl = batch.map((r) => aclSql('LARGE OBJECT', String(r.oid), r.owner, r.acl)).filter(Boolean).join('\n');
-    add({
-      kind: 'large-objects', section: 'pre-data', schema: null, name: `large objects ${batch[0]!.oid}..${batch[batch.length - 1]!.oid}`,
-      sql: `SELECT pg_catalog.lo_create(o) FROM pg_catalog.unnest(${list}) o;${comments}`,
-      owner: batch.map((r) => `ALTER LARGE OBJECT ${r.oid} OWNER TO ${quote(r.owner)};`).join('\n'),
-      acl: acl || undefined,
-      drop: `SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = ANY (${list});`,
-    });
-  }
-}
-
-function quote(role: string): string {
-  return `"${role.replace(/"/g, '""')}"`;
-}
 
 /** Streams every large object's bytes into parts of about `partSize` bytes; returns the manifest entry. */
 export async function dumpLargeObjects(client: pg.Client, oids: number[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<ObjectEntry> {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ACL, NOT_EXT, USER_NS } from './postgres-sql.js';
-import type { AclEntry } from './postgres-catalog.js';
+import type { AclEntry } from './postgres-catalog-types.js';
 
 /**
  * Catalog queries for the objects that live beside tables: collations, text search dictionaries

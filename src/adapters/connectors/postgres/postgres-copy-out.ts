@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { PartSink } from '../../../application/ports/database-connector.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import { CopyOutQuery } from './postgres-copy-reader.js';
-import type { DataTable } from './postgres-schema.js';
+import type { DataTable } from './postgres-schema-model.js';
 
 /** Heap pages per chunk when a large table is read by several connections at once (64 MiB). */
 export const CHUNK_PAGES = 8192;

@@ -1,5 +1,5 @@
 import { quoteIdent as qi, quoteLiteral as ql } from './connection.js';
-import type { AclEntry, ColumnRow, ConstraintRow, FunctionRow, RelationRow, SequenceRow, TypeRow } from './postgres-catalog.js';
+import type { AclEntry, ColumnRow, ConstraintRow, FunctionRow, RelationRow, SequenceRow, TypeRow } from './postgres-catalog-types.js';
 
 /** SQL text builders for one catalog row each; the server's pg_get_*def functions do the hard parts. */
 

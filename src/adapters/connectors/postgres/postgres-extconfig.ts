@@ -1,5 +1,5 @@
-import type pg from 'pg';
-import type { DataTable } from './postgres-schema.js';
+import type { ExtConfigRow } from './postgres-catalog-extconfig.js';
+import type { DataTable } from './postgres-schema-model.js';
 import type { TocItem } from './postgres-toc.js';
 
 /**
@@ -10,30 +10,6 @@ import type { TocItem } from './postgres-toc.js';
  * is dumped through its filter, as pg_dump does, and its rows are added to the ones CREATE
  * EXTENSION puts there. A configuration sequence gets its value restored.
  */
-export interface ExtConfigRow {
-  oid: number;
-  relkind: string;
-  ext: number;
-  extension: string;
-  ident: string;
-  schema: string;
-  name: string;
-  cond: string | null;
-  relpages: number;
-  columns: string[] | null;
-}
-
-export async function readExtConfig(client: pg.Client): Promise<ExtConfigRow[]> {
-  return (
-    await client.query(`SELECT c.oid, c.relkind, x.oid AS ext, x.extname AS extension, format('%I.%I', n.nspname, c.relname) AS ident,
-        n.nspname AS schema, c.relname AS name, u.cond, c.relpages,
-        (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
-          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns
-      FROM pg_extension x CROSS JOIN LATERAL unnest(x.extconfig, x.extcondition) AS u(reloid, cond)
-        JOIN pg_class c ON c.oid = u.reloid JOIN pg_namespace n ON n.oid = c.relnamespace
-      ORDER BY 1`)
-  ).rows as ExtConfigRow[];
-}
 
 type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
 

@@ -1,5 +1,5 @@
 import { quoteIdent as qi, quoteLiteral as ql } from './connection.js';
-import type { AclEntry } from './postgres-catalog.js';
+import type { AclEntry } from './postgres-catalog-types.js';
 import type {
   CastRow,
   CatalogObjects,
@@ -22,7 +22,7 @@ type Key = (catalog: string, oid: number) => string;
 /** A table's manifest name and quoted name, or undefined when it is not in the dump. */
 type RelationOf = (oid: number) => { object: string; ident: string } | undefined;
 
-/** TOC items for the objects of CatalogObjects (see there); large objects are in postgres-blobs. */
+/** TOC items for the objects of CatalogObjects (see there); large objects are in postgres-blob-items. */
 export function buildCatalogObjects(o: CatalogObjects, add: Add, key: Key, relationOf: RelationOf, extensionItem: (oid: number) => number | undefined): void {
   buildCollationsAndTextSearch(o, add, key);
   buildOperatorsAndCasts(o, add, key);

@@ -1,5 +1,6 @@
 import { quoteIdent as qi } from './connection.js';
-import type { CatalogRows, ConstraintRow, IndexRow, RelationRow } from './postgres-catalog.js';
+import type { CatalogRows } from './postgres-catalog.js';
+import type { ConstraintRow, IndexRow, RelationRow } from './postgres-catalog-types.js';
 import { RULE_ENABLE, TRIGGER_ENABLE, comment, ownerSql, policySql } from './postgres-ddl.js';
 import type { TocItem } from './postgres-toc.js';
 

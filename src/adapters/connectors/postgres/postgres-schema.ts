@@ -1,5 +1,6 @@
 import { quoteIdent as qi } from './connection.js';
-import type { CatalogRows, ColumnRow, ConstraintRow, RelationRow, SequenceRow } from './postgres-catalog.js';
+import type { CatalogRows } from './postgres-catalog.js';
+import type { ColumnRow, ConstraintRow, RelationRow, SequenceRow } from './postgres-catalog-types.js';
 import {
   aclSql,
   columnAclSql,
@@ -13,35 +14,14 @@ import {
   typeSql,
   viewSql,
 } from './postgres-ddl.js';
-import { buildLargeObjectItems } from './postgres-blobs.js';
+import { buildLargeObjectItems } from './postgres-blob-items.js';
 import { buildExtConfigItems } from './postgres-extconfig.js';
 import { buildForeignItems, foreignTableSql } from './postgres-foreign.js';
 import { buildCatalogObjects } from './postgres-objects.js';
 import { pinExtensionSearchPath, runLast, waitForAttachedIndexes } from './postgres-order.js';
 import { buildPostData } from './postgres-post-data.js';
+import type { DataTable, SchemaModel } from './postgres-schema-model.js';
 import type { TocItem } from './postgres-toc.js';
-
-/** A table whose rows the dump copies. */
-export interface DataTable {
-  itemId: number;
-  oid: number;
-  object: string;
-  ident: string;
-  columns: string[];
-  relpages: number;
-  /** `WHERE …` that picks the rows to dump (an extension's configuration table: the user's rows). */
-  filter?: string;
-}
-
-export interface SchemaModel {
-  items: TocItem[];
-  tables: DataTable[];
-  /** Sequences whose current value the dump records (identity ones included). */
-  sequences: { oid: number; ident: string; itemId: number }[];
-  warnings: string[];
-  /** Large objects whose bytes the dump copies (their items are kind 'large-objects'). */
-  largeObjects: number[];
-}
 
 type NewItem = Omit<TocItem, 'id' | 'deps' | 'tables'> & { tables?: string[] };
 
