@@ -6,7 +6,7 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { writeJson } from './backup-repository.js';
-import type { PartEncryption } from './part-pipeline.js';
+import type { PartEncryption } from '../pipeline/part-encryption.js';
 
 /**
  * Checks that `kek` is the repository's active key (registering it when the repository has none

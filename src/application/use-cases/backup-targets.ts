@@ -1,45 +1,54 @@
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Engine } from '../../domain/backup-kind.js';
+import { DbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, type ManifestEncryption, type PartEntry, totalStoredSize } from '../../domain/manifest.js';
 import { manifestKey, partKey } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { CodecRegistry } from '../ports/codec.js';
-import type { DatabaseSession, DumpResult } from '../ports/database-connector.js';
+import type { DatabaseSession, DumpRequest, DumpResult } from '../ports/database-connector.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
-import { DbBackupError } from '../../domain/errors.js';
+import { copyParts } from '../pipeline/copy-parts.js';
+import { type StoreGroup, writeParts } from '../pipeline/fan-out.js';
+import type { PartEncryption } from '../pipeline/part-encryption.js';
+import { type CodecStep, removeWritten } from '../pipeline/part-writer.js';
 import { prepareEncryption } from '../services/backup-encryption.js';
 import { ensureMarker, newMarker, readMarker, writeJson } from '../services/backup-repository.js';
-import { type CodecStep, FanOutSink, type PartEncryption, PartDestination, PartWriter } from '../services/part-pipeline.js';
-import { VerifyingStage } from '../services/stream-stages.js';
-import type { RunBackupInput } from './run-backup.js';
 
-/** One repository of a backup run and how it fared. */
-export interface BackupTarget {
-  url: string;
-  /** Printable location (no credentials); the URL until the repository is open. */
-  location: string;
-  repo?: OpenedRepository;
-  destination?: PartDestination;
-  encryption?: { part: PartEncryption; manifest: ManifestEncryption };
+/** What every target of one run shares: one snapshot, one backup id, one data key. */
+export interface BackupRun {
+  source: string;
+  id: string;
+  engine: Engine;
+  request: DumpRequest;
+  compression: { codec: string; level?: number };
+  /** The key each repository wraps the run's data key with (an encrypted backup). */
+  encryption?: KeyEncryptionKey;
+  /** The data key every target's parts are encrypted with (each target wraps it itself). */
+  dataKey?: Buffer;
+  /** See RunBackupInput.fanout. */
+  fanout: 'concurrent' | 'sequential';
+  repositories: string[];
+  startedAt: Date;
+  signal: AbortSignal;
+}
+
+/** How one repository of a run fared. */
+export interface TargetResult {
+  repository: string;
+  ok: boolean;
   manifest?: Manifest;
   archiveSize?: number;
   error?: DbBackupError;
 }
 
-/** What every target of one run shares: one snapshot, one backup id, one data key. */
-export interface BackupRun {
-  input: RunBackupInput;
-  source: string;
-  id: string;
-  startedAt: Date;
-  signal: AbortSignal;
-  /** The data key every target's parts are encrypted with (each target wraps it itself). */
-  dataKey?: Buffer;
-  targets: BackupTarget[];
+/** Every target's result; `failure` when the run as a whole failed (the dump, an interrupt). */
+export interface BackupRunOutcome {
+  targets: TargetResult[];
+  failure?: DbBackupError;
 }
 
 export interface BackupTargetsDeps {
@@ -53,7 +62,19 @@ export interface BackupTargetsDeps {
   cipher?: StreamCipher;
 }
 
-const SILENT: ProgressReporter = { start: () => undefined, advance: () => undefined, stop: () => undefined };
+/** One repository of a run while it is written (this module's own state). */
+interface Target {
+  url: string;
+  /** Printable location (no credentials); the URL until the repository is open. */
+  location: string;
+  repo?: OpenedRepository;
+  encryption?: { part: PartEncryption; manifest: ManifestEncryption };
+  /** The parts that landed here; removed again if the manifest cannot be written. */
+  parts?: PartEntry[];
+  manifest?: Manifest;
+  archiveSize?: number;
+  error?: DbBackupError;
+}
 
 /**
  * Writes one dump into every target of a run. `concurrent`: the dump is read once and teed to all
@@ -68,52 +89,51 @@ export class BackupTargets {
     private readonly wrap: (err: unknown) => DbBackupError,
   ) {}
 
-  async concurrent(session: DatabaseSession, run: BackupRun, targets: BackupTarget[]): Promise<void> {
+  /** Writes the run's dump into its repositories; a failure comes back in the outcome, not thrown. */
+  async write(session: DatabaseSession, run: BackupRun): Promise<BackupRunOutcome> {
+    const targets: Target[] = run.repositories.map((url) => ({ url, location: url }));
+    try {
+      if (run.fanout === 'sequential' && targets.length > 1) await this.sequential(session, run, targets);
+      else await this.concurrent(session, run, targets, targets);
+      return { targets: targets.map((t) => result(t)) };
+    } catch (err) {
+      const failure = this.wrap(err);
+      return { targets: targets.map((t) => result(t, failure)), failure };
+    }
+  }
+
+  private async concurrent(session: DatabaseSession, run: BackupRun, all: Target[], targets: Target[]): Promise<void> {
     for (const t of targets) await this.open(run, t).catch((err: unknown) => this.fail(run, t, err));
     const live = targets.filter((t) => !t.error);
     if (live.length === 0) throw targets[0]!.error!;
-    const groups = new Map<string, BackupTarget[]>();
+    const groups = new Map<string, Target[]>();
     for (const t of live) {
       const signature = JSON.stringify(t.repo!.forcedCodecs ?? null);
       groups.set(signature, [...(groups.get(signature) ?? []), t]);
     }
-    const writers = [...groups.values()].map(
-      (ts, i) =>
-        new PartWriter(
-          ts.map((t) => t.destination!),
-          run.source,
-          run.id,
-          this.codecSteps(run.input, ts[0]!.repo!.forcedCodecs),
-          groups.size === 1 ? this.deps.progress : SILENT,
-          run.signal,
-          ts[0]!.encryption?.part,
-          (d, err) => {
-            const t = ts.find((x) => x.destination === d)!;
-            this.deps.logger.warn('a target failed; the backup carries on into the others', { repository: t.location, error: String(err) });
-          },
-        ),
-    );
+    const chains: StoreGroup[] = [...groups.values()].map((ts) => ({
+      codecs: this.codecSteps(run, ts[0]!.repo!.forcedCodecs),
+      encryption: ts[0]!.encryption?.part,
+      stores: ts.map((t) => t.repo!.store),
+    }));
     const log = this.deps.logger.child({ backupId: run.id, source: run.source });
     try {
-      log.info('backup started', { engine: run.input.target.engine, kind: run.input.kind, repositories: live.map((t) => t.location) });
+      log.info('backup started', { engine: run.engine, kind: run.request.kind, repositories: live.map((t) => t.location) });
       this.deps.progress.start(`backup ${run.source}`);
-      const { input } = run;
-      const dumped = await session.dump(
-        { kind: input.kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
-        writers.length === 1 ? writers[0]! : new FanOutSink(writers, this.deps.progress),
-        run.signal,
+      const { source, id: backupId, signal } = run;
+      const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
+        session.dump(run.request, sink, signal),
       );
-      run.signal.throwIfAborted();
       this.deps.progress.stop();
-      const parts = new Map<BackupTarget, PartEntry[]>();
-      [...groups.values()].forEach((ts, i) => {
-        for (const t of ts) {
-          if (t.destination!.failed) this.fail(run, t, t.destination!.failure);
-          else parts.set(t, writers[i]!.partsWritten());
-        }
-      });
-      for (const [t, p] of parts) {
-        await this.finish(run, t, this.manifest(run, dumped, p, t)).catch((err: unknown) => this.fail(run, t, err));
+      [...groups.values()].forEach((ts, i) =>
+        ts.forEach((t, j) => {
+          const outcome = outcomes[i]![j]!;
+          if (outcome.ok) t.parts = outcome.parts;
+          else this.fail(run, t, outcome.error);
+        }),
+      );
+      for (const t of live.filter((x) => x.parts)) {
+        await this.finish(run, t, this.manifest(run, dumped, t.parts!, t, all)).catch((err: unknown) => this.fail(run, t, err));
       }
     } catch (err) {
       this.deps.progress.stop();
@@ -124,16 +144,16 @@ export class BackupTargets {
     }
   }
 
-  async sequential(session: DatabaseSession, run: BackupRun): Promise<void> {
-    let primary: BackupTarget | undefined;
-    for (const t of run.targets) {
+  private async sequential(session: DatabaseSession, run: BackupRun, targets: Target[]): Promise<void> {
+    let primary: Target | undefined;
+    for (const t of targets) {
       if (primary) {
         await this.copy(run, primary, t);
         if (t.error?.code === 'E_INTERRUPTED') throw t.error;
         continue;
       }
       try {
-        await this.concurrent(session, run, [t]);
+        await this.concurrent(session, run, targets, [t]);
         if (t.manifest) primary = t;
       } catch (err) {
         if (this.wrap(err).code === 'E_INTERRUPTED') throw err;
@@ -143,33 +163,32 @@ export class BackupTargets {
   }
 
   /** Opens the repository, checks or creates its marker and wraps the run's data key for it. */
-  private async open(run: BackupRun, t: BackupTarget): Promise<void> {
-    const repo = await this.deps.opener.open(t.url, 'write', { level: run.input.compression.level });
+  private async open(run: BackupRun, t: Target): Promise<void> {
+    const repo = await this.deps.opener.open(t.url, 'write', { level: run.compression.level });
     t.repo = repo;
     t.location = repo.store.location;
     const existing = await readMarker(repo.store);
-    if (run.input.encryption) {
+    if (run.encryption) {
       if (!this.deps.cipher) throw new DbBackupError('E_UNSUPPORTED', 'This build has no cipher for --encrypt.');
       const marker = existing ?? newMarker(run.startedAt);
-      t.encryption = await prepareEncryption(repo.store, marker, !existing, run.input.encryption, this.deps.cipher, run.startedAt, run.dataKey);
+      t.encryption = await prepareEncryption(repo.store, marker, !existing, run.encryption, this.deps.cipher, run.startedAt, run.dataKey);
     } else if (!existing) {
       await ensureMarker(repo.store, run.startedAt);
     }
-    t.destination = new PartDestination(repo.store);
   }
 
   /** Copies every stored part of `from`'s backup into `to`, verifying each against the manifest. */
-  private async copy(run: BackupRun, from: BackupTarget, to: BackupTarget): Promise<void> {
+  private async copy(run: BackupRun, from: Target, to: Target): Promise<void> {
     let source: OpenedRepository | undefined;
     try {
       await this.open(run, to);
       source = await this.deps.opener.open(from.url, 'read');
-      for (const part of from.manifest!.parts) {
-        run.signal.throwIfAborted();
-        const key = partKey(run.source, run.id, part.name);
-        to.destination!.written.push(key);
-        await copyObject(source, to.repo!, key, part, `Part ${part.name} of backup ${run.id} in ${from.location}`, run.signal);
-      }
+      await copyParts(source.store, to.repo!.store, from.manifest!, {
+        describe: (part) => `Part ${part.name} of backup ${run.id} in ${from.location}`,
+        logger: this.deps.logger,
+        signal: run.signal,
+      });
+      to.parts = from.manifest!.parts;
       const { encryption: _e, targets: _t, ...manifest } = from.manifest!;
       const copied = { ...manifest, encryption: to.encryption?.manifest ?? null, copiedFrom: from.location, finishedAt: this.deps.clock.now().toISOString() };
       await this.finish(run, to, copied);
@@ -181,15 +200,15 @@ export class BackupTargets {
     }
   }
 
-  private manifest(run: BackupRun, dumped: DumpResult, parts: PartEntry[], t: BackupTarget): Manifest {
-    const many = run.targets.length > 1 && run.input.fanout !== 'sequential';
+  private manifest(run: BackupRun, dumped: DumpResult, parts: PartEntry[], t: Target, all: Target[]): Manifest {
+    const many = all.length > 1 && run.fanout !== 'sequential';
     return {
       formatVersion: MANIFEST_FORMAT_VERSION,
       id: run.id,
       source: run.source,
-      engine: run.input.target.engine,
+      engine: run.engine,
       serverVersion: dumped.serverVersion,
-      kind: run.input.kind,
+      kind: run.request.kind,
       parent: null,
       baseFull: null,
       startedAt: run.startedAt.toISOString(),
@@ -202,14 +221,12 @@ export class BackupTargets {
       toolVersion: this.deps.toolVersion,
       engineInfo: dumped.engineInfo,
       encryption: t.encryption?.manifest ?? null,
-      ...(many
-        ? { targets: run.targets.map((x) => ({ location: x.location, ok: !x.error, ...(x.error ? { error: `${x.error.code}: ${x.error.message}` } : {}) })) }
-        : {}),
+      ...(many ? { targets: all.map((x) => ({ location: x.location, ok: !x.error, ...(x.error ? { error: `${x.error.code}: ${x.error.message}` } : {}) })) } : {}),
     };
   }
 
   /** Writes the manifest (last: its presence is what makes the backup exist), commits, records. */
-  private async finish(run: BackupRun, t: BackupTarget, manifest: Manifest): Promise<void> {
+  private async finish(run: BackupRun, t: Target, manifest: Manifest): Promise<void> {
     await writeJson(t.repo!.store, manifestKey(run.source, run.id), manifest);
     const committed = await t.repo!.commit();
     t.archiveSize = committed ? committed.size : undefined;
@@ -231,58 +248,32 @@ export class BackupTargets {
     });
   }
 
-  private fail(run: BackupRun, t: BackupTarget, err: unknown): void {
+  private fail(run: BackupRun, t: Target, err: unknown): void {
     t.error ??= this.wrap(err);
-    if (run.targets.length > 1) this.deps.logger.warn('target failed', { repository: t.location, code: t.error.code, error: t.error.message });
+    if (run.repositories.length > 1) this.deps.logger.warn('target failed', { repository: t.location, code: t.error.code, error: t.error.message });
   }
 
-  /** Removes what failed targets wrote, then closes every repository. */
-  private async release(run: BackupRun, targets: BackupTarget[]): Promise<void> {
+  /** Removes the parts of targets that got no manifest (and aborts them), then closes every repository. */
+  private async release(run: BackupRun, targets: Target[]): Promise<void> {
     for (const t of targets) {
       if (!t.repo) continue;
       if (!t.manifest) {
-        for (const key of t.destination?.written ?? []) {
-          await t.repo.store
-            .delete(key)
-            .catch((err: unknown) => this.deps.logger.warn('could not remove a part of the failed backup', { key, backupId: run.id, error: String(err) }));
-        }
+        const keys = (t.parts ?? []).map((p) => partKey(run.source, run.id, p.name));
+        await removeWritten(t.repo.store, keys, this.deps.logger, run.id);
         await t.repo.abort().catch(() => undefined);
       }
       await t.repo.close().catch(() => undefined);
     }
   }
 
-  private codecSteps(input: RunBackupInput, forced: string[] | undefined): CodecStep[] {
-    const ids = forced ?? (input.compression.codec === 'none' ? [] : [input.compression.codec]);
-    return ids.map((id) => ({ codec: this.deps.codecs.get(id), level: forced ? undefined : input.compression.level }));
+  private codecSteps(run: BackupRun, forced: string[] | undefined): CodecStep[] {
+    const ids = forced ?? (run.compression.codec === 'none' ? [] : [run.compression.codec]);
+    return ids.map((id) => ({ codec: this.deps.codecs.get(id), level: forced ? undefined : run.compression.level }));
   }
 }
 
-/** Streams one stored object from a repository into another, failing on any checksum mismatch. */
-async function copyObject(
-  from: OpenedRepository,
-  to: OpenedRepository,
-  key: string,
-  part: PartEntry,
-  what: string,
-  signal: AbortSignal,
-): Promise<void> {
-  const local = new AbortController();
-  const onAbort = () => local.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const body = await from.store.get(key, undefined, local.signal);
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
-    const piping = pipeline(body, new VerifyingStage(part.sha256, part.storedSize, what), out, { signal: local.signal });
-    const putting = to.store.put(key, out, { size: part.storedSize, signal: local.signal });
-    try {
-      await Promise.all([piping, putting]);
-    } catch (err) {
-      local.abort(err);
-      await Promise.allSettled([piping, putting]);
-      throw signal.aborted ? (signal.reason ?? err) : err;
-    }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
+function result(t: Target, failure?: DbBackupError): TargetResult {
+  return t.manifest
+    ? { repository: t.location, ok: true, manifest: t.manifest, archiveSize: t.archiveSize }
+    : { repository: t.location, ok: false, error: t.error ?? failure };
 }

@@ -9,9 +9,9 @@ import type { OpenedRepository, RepositoryOpener } from '../ports/repository-ope
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { openBackupKey } from '../services/backup-encryption.js';
-import { type PartEncryption, PartReader } from '../services/part-pipeline.js';
+import type { PartEncryption } from '../pipeline/part-encryption.js';
+import { PartReader, verifyParts } from '../pipeline/part-reader.js';
 import { findBackup, locateRepository } from './select-backup.js';
-import { verifyParts } from './verify-backup.js';
 
 export interface RestoreBackupInput {
   /** Repository or archive; when omitted, the catalog's record of `backup` says where it is. */

@@ -9,7 +9,7 @@ import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../po
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import { notifyAll } from '../services/notify.js';
-import { type BackupRun, BackupTargets, type BackupTargetsDeps } from './backup-targets.js';
+import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
 export interface RunBackupInput {
   target: ConnectionTarget;
@@ -31,14 +31,6 @@ export interface RunBackupInput {
    * `sequential` writes the first, then copies its stored bytes to the others.
    */
   fanout?: 'concurrent' | 'sequential';
-}
-
-export interface TargetResult {
-  repository: string;
-  ok: boolean;
-  manifest?: Manifest;
-  archiveSize?: number;
-  error?: DbBackupError;
 }
 
 export interface RunBackupResult {
@@ -81,35 +73,41 @@ export class RunBackup {
     if (repositories.length === 0) throw new DbBackupError('E_USAGE', 'No repository to back up into; give --out or configure targets.');
     const started = this.deps.clock.now();
     const run: BackupRun = {
-      input,
       source,
       id: newBackupId(started, input.kind),
+      engine: input.target.engine,
+      request: { kind: input.kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
+      compression: input.compression,
+      encryption: input.encryption,
+      dataKey: input.encryption ? randomBytes(32) : undefined,
+      fanout: input.fanout ?? 'concurrent',
+      repositories,
       startedAt: started,
       signal,
-      dataKey: input.encryption ? randomBytes(32) : undefined,
-      targets: repositories.map((url) => ({ url, location: url })),
     };
-    const targets = new BackupTargets(this.deps, (err) => this.wrap(err, signal));
+    let outcome: BackupRunOutcome | undefined;
     try {
       const session = await connector.connect(input.target, 'backup');
       try {
         await session.test();
         if (input.dryRun) return await this.preview(session, input, source, repositories[0]!);
-        if (input.fanout === 'sequential' && run.targets.length > 1) await targets.sequential(session, run);
-        else await targets.concurrent(session, run, run.targets);
+        outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, signal)).write(session, run);
       } finally {
         await session.close();
       }
     } catch (err) {
-      const e = this.wrap(err, signal);
-      await this.finishRun(run, started, e);
-      throw e;
+      const failure = this.wrap(err, signal);
+      outcome = { targets: outcome?.targets ?? repositories.map((repository) => ({ repository, ok: false, error: failure })), failure };
     }
-    const results = this.results(run);
+    const results = outcome.targets;
+    if (outcome.failure) {
+      await this.finishRun(run, started, results, outcome.failure);
+      throw outcome.failure;
+    }
     const ok = results.filter((t) => t.ok);
     if (ok.length === 0) {
       const e = results[0]!.error ?? new DbBackupError('E_BACKUP_FAILED', 'The backup reached no target.');
-      await this.finishRun(run, started, e);
+      await this.finishRun(run, started, results, e);
       throw e;
     }
     const partial =
@@ -121,29 +119,20 @@ export class RunBackup {
             { details: { targets: results.map((t) => ({ repository: t.repository, ok: t.ok, id: t.manifest?.id, error: t.error?.code })) } },
           )
         : undefined;
-    await this.finishRun(run, started, partial);
+    await this.finishRun(run, started, results, partial);
     if (partial) throw partial;
     return { manifest: ok[0]!.manifest!, repository: ok[0]!.repository, dryRun: false, archiveSize: ok[0]!.archiveSize, targets: results };
   }
 
-  private results(run: BackupRun, error?: DbBackupError): TargetResult[] {
-    return run.targets.map((t) =>
-      t.manifest
-        ? { repository: t.location, ok: true, manifest: t.manifest, archiveSize: t.archiveSize }
-        : { repository: t.location, ok: false, error: t.error ?? error },
-    );
-  }
-
   /** Records each target's outcome (multi-target runs) and tells the notifiers. */
-  private async finishRun(run: BackupRun, started: Date, error: DbBackupError | undefined): Promise<void> {
-    const results = this.results(run, error);
-    if (run.targets.length > 1) {
+  private async finishRun(run: BackupRun, started: Date, results: TargetResult[], error: DbBackupError | undefined): Promise<void> {
+    if (results.length > 1) {
       const outcomes = results.map((t) => ({ repository: t.repository, ok: t.ok, errorCode: t.error?.code, errorMessage: t.error?.message }));
       await this.deps.catalog
         .recordOutcomes(run.source, run.id, outcomes)
         .catch((err: unknown) => this.deps.logger.warn("could not record the targets' outcomes in the catalog", { error: String(err) }));
     }
-    await this.report(run.input, run.source, started, results, error);
+    await this.report(run, started, results, error);
   }
 
   private async preview(session: DatabaseSession, input: RunBackupInput, source: string, repository: string): Promise<RunBackupResult> {
@@ -171,14 +160,14 @@ export class RunBackup {
     return { manifest, repository, dryRun: true, targets: [] };
   }
 
-  private async report(input: RunBackupInput, source: string, started: Date, targets: TargetResult[], error: DbBackupError | undefined): Promise<void> {
+  private async report(run: BackupRun, started: Date, targets: TargetResult[], error: DbBackupError | undefined): Promise<void> {
     if (!this.deps.notifiers?.length) return;
     const ok = targets.find((t) => t.ok);
     const event: OutcomeEvent = {
       outcome: error === undefined ? 'success' : ok ? 'partial' : 'failure',
       task: 'backup',
-      source,
-      kind: input.kind,
+      source: run.source,
+      kind: run.request.kind,
       backupId: ok?.manifest?.id,
       repository: ok?.repository,
       storedSize: ok?.manifest ? (ok.archiveSize ?? totalStoredSize(ok.manifest)) : undefined,

@@ -1,3 +1,5 @@
+// Contract: one writable copied into N readable branches with backpressure (the slowest sets the
+// pace); a failed branch is dropped and the rest carry on; the tee fails only when none is left.
 import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 

@@ -1,3 +1,5 @@
+// Contract: the stages bytes go through (count, hash, verify, decode); a stage fails its stream with
+// E_CHECKSUM or E_TRUNCATED, naming the part, as soon as the bytes differ from what the manifest records.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
