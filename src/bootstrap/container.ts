@@ -12,6 +12,7 @@ import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
+import { USE_CASES, type UseCases } from '../application/use-cases/use-cases.js';
 import { lazyStore } from '../adapters/catalog/lazy.js';
 import type { BackupCatalog } from '../application/ports/backup-catalog.js';
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
@@ -178,45 +179,24 @@ export function buildContainer(config: RuntimeConfig, overrides: ContainerModule
 }
 
 /** The use-cases a front end (CLI, scheduler worker) calls; built from a container. */
-export interface AppServices {
-  runBackup: RunBackup;
-  restoreBackup: RestoreBackup;
-  verifyBackup: VerifyBackup;
-  listBackups: ListBackups;
-  pruneBackups: PruneBackups;
-  pinBackup: PinBackup;
-  sendTestNotification: SendTestNotification;
-  checkConnections: CheckConnections;
-  storageUsage: StorageUsage;
-  manageKeys: ManageKeys;
-  keys: KeyFactory;
-  manageSchedules: ManageSchedules;
-  close(): void;
-}
+export type AppServices = UseCases & { keys: KeyFactory; close(): void };
 
 /**
  * The use-cases, each resolved on first use: a command pays only for what it runs (resolving the
  * schedule service, say, reads the machine's time zone through ICU, ~20 ms of every start-up).
  */
 export function appServices(container: Container): AppServices {
-  return {
-    get runBackup() { return container.get(RunBackup); },
-    get restoreBackup() { return container.get(RestoreBackup); },
-    get verifyBackup() { return container.get(VerifyBackup); },
-    get listBackups() { return container.get(ListBackups); },
-    get pruneBackups() { return container.get(PruneBackups); },
-    get pinBackup() { return container.get(PinBackup); },
-    get sendTestNotification() { return container.get(SendTestNotification); },
-    get checkConnections() { return container.get(CheckConnections); },
-    get storageUsage() { return container.get(StorageUsage); },
-    get manageKeys() { return container.get(ManageKeys); },
+  const services = {
     keys: new KeyFactory(),
-    get manageSchedules() { return container.get(ManageSchedules); },
     close: () => {
       if (container.isBound(Tokens.Catalog)) container.get(Tokens.Catalog).close();
       if (container.isBound(Tokens.ScheduleStore)) container.get(Tokens.ScheduleStore).close();
     },
   };
+  for (const [name, useCase] of Object.entries(USE_CASES)) {
+    Object.defineProperty(services, name, { get: () => container.get<object>(useCase), enumerable: true });
+  }
+  return services as AppServices;
 }
 
 /** DBBACKUP_ZSTD_THREADS: zstd worker threads per large part (0 = compress on the main thread); default: the codec's. */

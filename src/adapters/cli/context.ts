@@ -1,16 +1,6 @@
 import type { BaseContext } from 'clipanion';
-import type { ListBackups } from '../../application/use-cases/list-backups.js';
-import type { PinBackup } from '../../application/use-cases/pin-backup.js';
-import type { PruneBackups } from '../../application/use-cases/prune-backups.js';
-import type { RestoreBackup } from '../../application/use-cases/restore-backup.js';
-import type { RunBackup } from '../../application/use-cases/run-backup.js';
-import type { CheckConnections } from '../../application/use-cases/check-connections.js';
-import type { StorageUsage } from '../../application/use-cases/storage-usage.js';
-import type { ManageKeys } from '../../application/use-cases/manage-keys.js';
+import type { UseCases } from '../../application/use-cases/use-cases.js';
 import type { KeyFactory } from '../encryption/key-factory.js';
-import type { SendTestNotification } from '../../application/use-cases/send-test-notification.js';
-import type { VerifyBackup } from '../../application/use-cases/verify-backup.js';
-import type { ManageSchedules } from '../../application/use-cases/manage-schedules.js';
 import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 
@@ -31,20 +21,9 @@ export interface GlobalOptions {
   insecure?: boolean;
 }
 
-/** The use-cases, built by the composition root for one run. */
-export interface CliServices {
-  runBackup: RunBackup;
-  restoreBackup: RestoreBackup;
-  verifyBackup: VerifyBackup;
-  listBackups: ListBackups;
-  pruneBackups: PruneBackups;
-  pinBackup: PinBackup;
-  sendTestNotification: SendTestNotification;
-  checkConnections: CheckConnections;
-  storageUsage: StorageUsage;
-  manageKeys: ManageKeys;
+/** The use-cases, built by the composition root for one run, and what the commands share. */
+export interface CliServices extends UseCases {
   keys: KeyFactory;
-  manageSchedules: ManageSchedules;
   /** Builds the scheduler daemon of `schedule run` (jobs in worker threads, logs on stdout). */
   scheduler(request: DaemonRequest): RunScheduler;
   /** The merged configuration with precedence flag > env > file > default. */

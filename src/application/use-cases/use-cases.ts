@@ -1,0 +1,31 @@
+import { CheckConnections } from './check-connections.js';
+import { ListBackups } from './list-backups.js';
+import { ManageKeys } from './manage-keys.js';
+import { ManageSchedules } from './manage-schedules.js';
+import { PinBackup } from './pin-backup.js';
+import { PruneBackups } from './prune-backups.js';
+import { RestoreBackup } from './restore-backup.js';
+import { RunBackup } from './run-backup.js';
+import { SendTestNotification } from './send-test-notification.js';
+import { StorageUsage } from './storage-usage.js';
+import { VerifyBackup } from './verify-backup.js';
+
+/**
+ * The use-cases a front end (CLI, scheduler worker) calls, by the name it calls them under: the one
+ * list of them. The composition root binds each class and hands out a `UseCases` built from this.
+ */
+export const USE_CASES = {
+  runBackup: RunBackup,
+  restoreBackup: RestoreBackup,
+  verifyBackup: VerifyBackup,
+  listBackups: ListBackups,
+  pruneBackups: PruneBackups,
+  pinBackup: PinBackup,
+  sendTestNotification: SendTestNotification,
+  checkConnections: CheckConnections,
+  storageUsage: StorageUsage,
+  manageKeys: ManageKeys,
+  manageSchedules: ManageSchedules,
+} as const;
+
+export type UseCases = { readonly [K in keyof typeof USE_CASES]: InstanceType<(typeof USE_CASES)[K]> };
