@@ -99,40 +99,42 @@ export class RunBackup {
       const failure = this.wrap(err, signal);
       outcome = { targets: outcome?.targets ?? repositories.map((repository) => ({ repository, ok: false, error: failure })), failure };
     }
+    return this.conclude(run, outcome);
+  }
+
+  /**
+   * The run's result from its targets': success, E_PARTIAL when some failed, else the run's or the
+   * first target's error. Either way the outcome is recorded and the notifiers told before it returns.
+   */
+  private async conclude(run: BackupRun, outcome: BackupRunOutcome): Promise<RunBackupResult> {
     const results = outcome.targets;
-    if (outcome.failure) {
-      await this.finishRun(run, started, results, outcome.failure);
-      throw outcome.failure;
-    }
     const ok = results.filter((t) => t.ok);
-    if (ok.length === 0) {
-      const e = results[0]!.error ?? new DbBackupError('E_BACKUP_FAILED', 'The backup reached no target.');
-      await this.finishRun(run, started, results, e);
-      throw e;
-    }
-    const partial =
-      ok.length < results.length
-        ? new DbBackupError(
-            'E_PARTIAL',
-            `The backup reached ${ok.length} of ${results.length} targets; failed: ` +
-              results.filter((t) => !t.ok).map((t) => `${t.repository} (${t.error!.code}: ${t.error!.message})`).join('; '),
-            { details: { targets: results.map((t) => ({ repository: t.repository, ok: t.ok, id: t.manifest?.id, error: t.error?.code })) } },
-          )
-        : undefined;
-    await this.finishRun(run, started, results, partial);
-    if (partial) throw partial;
+    const error =
+      outcome.failure ??
+      (ok.length === 0
+        ? (results[0]!.error ?? new DbBackupError('E_BACKUP_FAILED', 'The backup reached no target.'))
+        : ok.length < results.length
+          ? new DbBackupError(
+              'E_PARTIAL',
+              `The backup reached ${ok.length} of ${results.length} targets; failed: ` +
+                results.filter((t) => !t.ok).map((t) => `${t.repository} (${t.error!.code}: ${t.error!.message})`).join('; '),
+              { details: { targets: results.map((t) => ({ repository: t.repository, ok: t.ok, id: t.manifest?.id, error: t.error?.code })) } },
+            )
+          : undefined);
+    await this.finishRun(run, results, error);
+    if (error) throw error;
     return { manifest: ok[0]!.manifest!, repository: ok[0]!.repository, dryRun: false, archiveSize: ok[0]!.archiveSize, targets: results };
   }
 
   /** Records each target's outcome (multi-target runs) and tells the notifiers. */
-  private async finishRun(run: BackupRun, started: Date, results: TargetResult[], error: DbBackupError | undefined): Promise<void> {
+  private async finishRun(run: BackupRun, results: TargetResult[], error: DbBackupError | undefined): Promise<void> {
     if (results.length > 1) {
       const outcomes = results.map((t) => ({ repository: t.repository, ok: t.ok, errorCode: t.error?.code, errorMessage: t.error?.message }));
       await this.deps.catalog
         .recordOutcomes(run.source, run.id, outcomes)
         .catch((err: unknown) => this.deps.logger.warn("could not record the targets' outcomes in the catalog", { error: String(err) }));
     }
-    await this.report(run, started, results, error);
+    await this.report(run, results, error);
   }
 
   private async preview(session: DatabaseSession, input: RunBackupInput, source: string, repository: string): Promise<RunBackupResult> {
@@ -160,7 +162,7 @@ export class RunBackup {
     return { manifest, repository, dryRun: true, targets: [] };
   }
 
-  private async report(run: BackupRun, started: Date, targets: TargetResult[], error: DbBackupError | undefined): Promise<void> {
+  private async report(run: BackupRun, targets: TargetResult[], error: DbBackupError | undefined): Promise<void> {
     if (!this.deps.notifiers?.length) return;
     const ok = targets.find((t) => t.ok);
     const event: OutcomeEvent = {
@@ -172,7 +174,7 @@ export class RunBackup {
       repository: ok?.repository,
       storedSize: ok?.manifest ? (ok.archiveSize ?? totalStoredSize(ok.manifest)) : undefined,
       rawSize: ok?.manifest ? totalRawSize(ok.manifest) : undefined,
-      durationMs: this.deps.clock.now().getTime() - started.getTime(),
+      durationMs: this.deps.clock.now().getTime() - run.startedAt.getTime(),
       error: error ? { code: error.code, message: error.message } : undefined,
       targets: targets.length > 1 ? targets.map((t) => ({ repository: t.repository, ok: t.ok, error: t.error?.code })) : undefined,
       at: this.deps.clock.now().toISOString(),
