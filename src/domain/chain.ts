@@ -44,6 +44,7 @@ export function resolveChain<T extends BackupSummary>(all: readonly T[], target:
       throw new DbBackupError(
         'E_BACKUP_NOT_FOUND',
         `Backup ${target.id} needs ${current.parent}, which is missing from the repository; the chain is broken.`,
+        { details: { backup: target.id, missing: current.parent } },
       );
     }
     if (chain.includes(parent)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup chain of ${target.id} loops at ${parent.id}.`);

@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'E_CONFIG'
   | 'E_NOT_FOUND'
   | 'E_BACKUP_NOT_FOUND'
+  | 'E_NO_PARENT'
+  | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
   | 'E_AUTH'
@@ -42,6 +44,10 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_CONFIG: ExitCode.usage,
   E_NOT_FOUND: ExitCode.failed,
   E_BACKUP_NOT_FOUND: ExitCode.failed,
+  /** An incremental/differential has no usable parent (none, a broken chain, changes gone). */
+  E_NO_PARENT: ExitCode.failed,
+  /** `restore --at TIME` before every restorable point. */
+  E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
   E_CONN_REFUSED: ExitCode.connection,
   E_AUTH: ExitCode.connection,

@@ -1,8 +1,10 @@
 import { type BackupKind, type Engine, isBackupKind, isEngine } from './backup-kind.js';
 import { isBackupId } from './backup-id.js';
 import { DbBackupError } from './errors.js';
+import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+/** 2 added the chain fields (ManifestChainFields); 1 is still read. */
+export const MANIFEST_FORMAT_VERSION = 2;
 
 /** What a part holds; restore uses it to order work (schema before data, data before post-data). */
 export type PartRole = 'schema' | 'data' | 'post-data' | 'changes';
@@ -59,7 +61,7 @@ export interface ObjectEntry {
   rawBytes?: number;
 }
 
-export interface Manifest {
+export interface Manifest extends ManifestChainFields {
   formatVersion: number;
   id: string;
   source: string;
@@ -123,7 +125,7 @@ export function parseManifest(value: unknown, where: string): Manifest {
   };
   if (typeof value !== 'object' || value === null) return bad('(root)');
   const m = value as Record<string, unknown>;
-  if (typeof m.formatVersion !== 'number') bad('formatVersion');
+  if (typeof m.formatVersion !== 'number' || !Number.isInteger(m.formatVersion) || m.formatVersion < 1) bad('formatVersion');
   if ((m.formatVersion as number) > MANIFEST_FORMAT_VERSION) {
     throw new DbBackupError(
       'E_FORMAT_VERSION',
@@ -148,6 +150,7 @@ export function parseManifest(value: unknown, where: string): Manifest {
     if (typeof part.storedSize !== 'number' || typeof part.rawSize !== 'number') bad(`parts[${i}].size`);
     if (!Array.isArray(part.codecs)) bad(`parts[${i}].codecs`);
   });
+  checkChainFields(m, bad);
   return {
     parent: null,
     baseFull: null,

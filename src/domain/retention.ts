@@ -1,5 +1,7 @@
 import type { BackupKind } from './backup-kind.js';
+import { parseDuration, subtractDuration } from './duration.js';
 import { DbBackupError } from './errors.js';
+import { type PitrCandidate, planPitrKeep } from './retention-pitr.js';
 
 /**
  * Retention (GFS) selection with restic's `forget` semantics (internal/restic/snapshot_policy.go):
@@ -17,6 +19,10 @@ import { DbBackupError } from './errors.js';
  *
  * Chain awareness (dbbackup's addition): a kept or pinned incremental/differential keeps every
  * backup its restore needs (`base of <id>`); pinned backups are never deleted.
+ *
+ * `keep-pitr D` (dbbackup's addition, see retention-pitr.ts) keeps what a restore to any instant
+ * of the last D — counted back from the clock — needs (`pitr D`). Continuous log segments count as
+ * backups for the other rules, and a kept one keeps its whole chain: use keep-pitr for them.
  */
 export interface RetentionPolicy {
   keepLast?: number;
@@ -27,11 +33,13 @@ export interface RetentionPolicy {
   keepYearly?: number;
   /** A duration `<n><unit>`, unit s|m|h|d|w|y (m = minutes, y = calendar years), e.g. `30d`. */
   keepWithin?: string;
+  /** A duration like keepWithin: every point of the last D stays restorable. */
+  keepPitr?: string;
   /** IANA time zone for the calendar periods (`Europe/Berlin`); UTC when omitted. */
   timeZone?: string;
 }
 
-export interface RetentionCandidate {
+export interface RetentionCandidate extends PitrCandidate {
   id: string;
   kind: BackupKind;
   /** Incremental: the previous backup; differential: its full; full: null. */
@@ -46,7 +54,7 @@ export interface RetentionDecision extends RetentionCandidate {
   /**
    * Why it is kept: `last`, `hourly 2026-11-20T14`, `daily 2026-11-20`, `weekly 2026-W47`,
    * `monthly 2026-11`, `yearly 2026` (suffixed ` (oldest)` for restic's oldest rule),
-   * `within 30d`, `pinned`, `base of <id>`. Empty when deleted.
+   * `within 30d`, `pitr 7d`, `pinned`, `base of <id>`. Empty when deleted.
    */
   reasons: string[];
 }
@@ -72,7 +80,7 @@ const COUNT_FIELDS: [PeriodRule, keyof RetentionPolicy][] = [
 
 /** True when the policy would keep everything (restic refuses to act on an empty policy too). */
 export function isEmptyPolicy(policy: RetentionPolicy): boolean {
-  return COUNT_FIELDS.every(([, f]) => !policy[f]) && !policy.keepWithin;
+  return COUNT_FIELDS.every(([, f]) => !policy[f]) && !policy.keepWithin && !policy.keepPitr;
 }
 
 /** Maps the config's kebab-case retention section (`keep-daily: 7`) to a policy. */
@@ -87,6 +95,7 @@ export function policyFromConfig(raw: Record<string, unknown> | undefined, timeZ
     keepMonthly: num('keep-monthly'),
     keepYearly: num('keep-yearly'),
     keepWithin: r['keep-within'] === undefined ? undefined : String(r['keep-within']),
+    keepPitr: r['keep-pitr'] === undefined ? undefined : String(r['keep-pitr']),
     timeZone: timeZone ?? (r['time-zone'] === undefined ? undefined : String(r['time-zone'])),
   };
   return Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined)) as RetentionPolicy;
@@ -96,6 +105,7 @@ export function policyFromConfig(raw: Record<string, unknown> | undefined, timeZ
 export function describePolicy(policy: RetentionPolicy): string {
   const rules = COUNT_FIELDS.filter(([, f]) => policy[f]).map(([rule, f]) => `keep-${rule} ${String(policy[f])}`);
   if (policy.keepWithin) rules.push(`keep-within ${policy.keepWithin}`);
+  if (policy.keepPitr) rules.push(`keep-pitr ${policy.keepPitr}`);
   return `${rules.join(', ') || 'keep everything'} (periods in ${policy.timeZone ?? 'UTC'})`;
 }
 
@@ -107,7 +117,8 @@ export function validatePolicy(policy: RetentionPolicy): void {
       throw new DbBackupError('E_USAGE', `keep-${rule} must be a whole number of 0 or more; got "${String(v)}".`);
     }
   }
-  if (policy.keepWithin !== undefined) parseWithin(policy.keepWithin);
+  if (policy.keepWithin !== undefined) parseDuration(policy.keepWithin, 'keep-within');
+  if (policy.keepPitr !== undefined) parseDuration(policy.keepPitr, 'keep-pitr');
   if (policy.timeZone !== undefined) calendarOf(policy.timeZone);
 }
 
@@ -126,13 +137,15 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   if (policy.keepWithin && reference === undefined && candidates.length) {
     warnings.push('Every backup is dated in the future of this clock; keep-within keeps them all. Check the system clock.');
   }
-  const cutoff = policy.keepWithin && reference !== undefined ? subtractWithin(reference, policy.keepWithin) : -Infinity;
+  const cutoff = policy.keepWithin && reference !== undefined ? subtractDuration(reference, parseDuration(policy.keepWithin, 'keep-within')) : -Infinity;
 
+  const pitr = planPitrKeep(candidates, policy.keepPitr ?? '0s', now);
   const calendar = calendarOf(policy.timeZone ?? 'UTC');
   const rules = COUNT_FIELDS.map(([rule, f]) => ({ rule, left: (policy[f] as number | undefined) ?? 0, last: undefined as string | undefined }));
   decisions.forEach((d, nr) => {
     if (d.pinned) d.reasons.push('pinned');
     if (policy.keepWithin && times.get(d.id)! > cutoff) d.reasons.push(`within ${policy.keepWithin}`);
+    if (policy.keepPitr && pitr.keep.has(d.id)) d.reasons.push(`pitr ${policy.keepPitr}`);
     const cal = calendar(times.get(d.id)!);
     for (const r of rules) {
       if (r.left <= 0) continue;
@@ -147,7 +160,7 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
     if (d.reasons.length) d.action = 'keep';
   });
 
-  protectChains(decisions, warnings);
+  protectChains(decisions, warnings, pitr.previous);
   return { decisions: decisions.reverse(), reference: reference === undefined ? undefined : new Date(reference).toISOString(), warnings };
 }
 
@@ -155,8 +168,9 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
  * Keeps every backup a kept one needs to be restored: walks parent links from each kept backup
  * ("anchor") and marks each base `base of <anchor>`, stopping at the next anchor (its own walk
  * covers the rest). A broken chain is reported, never fatal: deleting the dependant would not help.
+ * `previous` links a log segment whose parent was compacted away to the segment it follows by position.
  */
-function protectChains(decisions: RetentionDecision[], warnings: string[]): void {
+function protectChains(decisions: RetentionDecision[], warnings: string[], previous: ReadonlyMap<string, string>): void {
   const byId = new Map(decisions.map((d) => [d.id, d]));
   const anchors = new Set(decisions.filter((d) => d.action === 'keep').map((d) => d.id));
   for (const anchorId of anchors) {
@@ -168,7 +182,7 @@ function protectChains(decisions: RetentionDecision[], warnings: string[]): void
         warnings.push(`${current.id} is ${current.kind} but names no parent; it cannot be restored.`);
         break;
       }
-      const base = byId.get(current.parent);
+      const base = byId.get(current.parent) ?? byId.get(previous.get(current.id) ?? '');
       if (!base) {
         warnings.push(`${anchor.id} needs ${current.parent}, which is not in the repository; ${anchor.id} cannot be restored.`);
         break;
@@ -190,25 +204,6 @@ function timeOf(c: RetentionCandidate): number {
   const t = Date.parse(c.startedAt);
   if (Number.isNaN(t)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${c.id} has no valid start time ("${c.startedAt}").`);
   return t;
-}
-
-const UNIT_MS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
-
-function parseWithin(text: string): { n: number; unit: string } {
-  const m = /^(\d+)\s*(s|m|h|d|w|y)$/.exec(text.trim());
-  if (!m) {
-    throw new DbBackupError('E_USAGE', `keep-within must be a duration like 30d, 12h, 2w or 1y (m means minutes); got "${text}".`);
-  }
-  return { n: Number(m[1]), unit: m[2]! };
-}
-
-/** reference − duration; years are calendar years in UTC (Feb 29 − 1y = Mar 1), like Go's AddDate. */
-function subtractWithin(reference: number, text: string): number {
-  const { n, unit } = parseWithin(text);
-  if (unit !== 'y') return reference - n * UNIT_MS[unit]!;
-  const d = new Date(reference);
-  d.setUTCFullYear(d.getUTCFullYear() - n);
-  return d.getTime();
 }
 
 interface CalendarTime {
