@@ -139,7 +139,10 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   }
   const cutoff = policy.keepWithin && reference !== undefined ? subtractDuration(reference, parseDuration(policy.keepWithin, 'keep-within')) : -Infinity;
 
-  const pitr = planPitrKeep(candidates, policy.keepPitr ?? '0s', now);
+  // Chain facts are needed only for keep-pitr and for segments linked by position.
+  const pitr = policy.keepPitr || candidates.some((c) => c.continuous)
+    ? planPitrKeep(candidates, policy.keepPitr ?? '0s', now)
+    : { keep: new Set<string>(), previous: new Map<string, string>() };
   const calendar = calendarOf(policy.timeZone ?? 'UTC');
   const rules = COUNT_FIELDS.map(([rule, f]) => ({ rule, left: (policy[f] as number | undefined) ?? 0, last: undefined as string | undefined }));
   decisions.forEach((d, nr) => {
