@@ -28,10 +28,9 @@ export interface PitrKeep {
 /**
  * `keep-pitr D`: keeps what a restore to any instant in the last D needs, so that after pruning
  * `restore --at T` reaches the same point as before for every T in [now − D, now]. That is the
- * cheapest chain reaching the newest point at or before now − D, plus every intact backup whose
- * restorable range ends after now − D with its cheapest chain. A point at or before now − D in a
- * broken chain cannot be restored anyway and anchors nothing. Backups whose chain is broken but
- * whose range reaches into the period are kept too (and the chain rules warn about them).
+ * cheapest chain reaching the newest point at or before now − D (the anchor), plus every backup
+ * whose restorable range ends after now − D with its cheapest chain, plus every backup with a
+ * broken chain that ends at or after the anchor (the chain rules warn about those).
  */
 export function planPitrKeep(candidates: readonly PitrCandidate[], duration: string, now: Date): PitrKeep {
   const cutoff = subtractDuration(now.getTime(), parseDuration(duration, 'keep-pitr'));
@@ -62,6 +61,9 @@ export function planPitrKeep(candidates: readonly PitrCandidate[], duration: str
     }
   }
   if (anchor) keepChain(anchor.m);
+  // A broken backup newer than the anchor makes `restore --at` fail rather than silently restore
+  // an older state; deleting it would turn that error into the older state, so it stays.
+  for (const m of members) if (!paths.has(m.id) && restorableOf(m).to >= (anchor?.point ?? -Infinity)) keep.add(m.id);
   const previous = new Map<string, string>();
   for (const [id, p] of paths) if (p.prev) previous.set(id, p.prev.id);
   return { keep, previous };

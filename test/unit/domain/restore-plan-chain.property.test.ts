@@ -1,51 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BackupKind } from '../../../src/domain/backup-kind.js';
 import { resolveChain } from '../../../src/domain/chain.js';
 import { type ChainMember, restorableOf } from '../../../src/domain/chain-graph.js';
-import { chooseParent } from '../../../src/domain/chain-parent.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { planChainRestore } from '../../../src/domain/restore-plan-chain.js';
 import { restorableWindows } from '../../../src/domain/restorable-windows.js';
-import { member } from './chain-fixtures.js';
-
-const START = Date.parse('2026-01-01T00:00:00Z');
-const HOUR = 3600e3;
-
-type Step = { kind: BackupKind | 'segment'; replay: boolean; bytes: number };
-
-/**
- * A repository as dbbackup would write it, one backup an hour: parents chosen by chooseParent
- * (segments follow the newest link), replayable links restorable from their parent's point; then
- * some backups deleted to break chains.
- */
-function repository(steps: Step[], dropped: number[]): ChainMember[] {
-  const out: ChainMember[] = [];
-  steps.forEach((s, n) => {
-    const iso = new Date(START + n * HOUR).toISOString();
-    const tag = `t${String(n).padStart(3, '0')}`;
-    if (s.kind === 'full' || out.length === 0) return void out.push(member(iso, 'full', null, { bytes: s.bytes * 10, tag }));
-    const kind = s.kind === 'segment' ? 'incremental' : s.kind;
-    const parent =
-      s.kind === 'segment'
-        ? out.reduce((a, b) => (b.consistentAt > a.consistentAt ? b : a))
-        : s.kind === 'differential' && !out.some((b) => b.kind === 'full')
-          ? undefined
-          : chooseParent(kind, out)!.parent;
-    if (!parent) return;
-    out.push(member(iso, kind, parent, { bytes: s.bytes, tag, continuous: s.kind === 'segment', from: s.replay ? parent.consistentAt : undefined }));
-  });
-  return out.filter((_, i) => !dropped.includes(i));
-}
-
-const steps = fc.array(
-  fc.record({
-    kind: fc.constantFrom<Step['kind']>('full', 'incremental', 'incremental', 'differential', 'segment'),
-    replay: fc.boolean(),
-    bytes: fc.integer({ min: 1, max: 50 }),
-  }),
-  { minLength: 1, maxLength: 25 },
-);
+import { HOUR, repository, START, steps } from './chain-fixtures.js';
 
 function intactChain(all: ChainMember[], b: ChainMember): ChainMember[] | undefined {
   try {
