@@ -102,7 +102,7 @@ describe('keep-pitr policy', () => {
           expect(outcome(afterDirect, t), new Date(t).toISOString()).toEqual(outcome(all, t));
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 });
