@@ -111,7 +111,11 @@ function effectiveSettings(s: Settings, dataDirFlag: string | undefined) {
   };
 }
 
-/** Replaces secret values (and anything encrypted) with `[redacted]`. */
+/**
+ * Replaces secret values (secret fields, anything encrypted, a notification's URL and every HTTP
+ * header value) with `[redacted]`; other strings pass through redact() (URL passwords and secret
+ * query parameters, registered secrets).
+ */
 export function redactTree(value: unknown, key = ''): unknown {
   if (typeof value === 'string') {
     if (SECRET_FIELDS.has(key) || isEncrypted(value)) return '[redacted]';
@@ -119,6 +123,7 @@ export function redactTree(value: unknown, key = ''): unknown {
   }
   if (Array.isArray(value)) return value.map((v) => redactTree(v, key));
   if (typeof value === 'object' && value !== null) {
+    if (key === 'headers') return Object.fromEntries(Object.keys(value).map((k) => [k, '[redacted]']));
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [k, k === 'url' && isNotificationLike(value) ? '[redacted]' : redactTree(v, k)]),
     );

@@ -28,7 +28,7 @@ export abstract class DatabaseCommand extends BaseCommand {
     const engine = this.db ?? ((file ?? this.database) && serverless ? 'sqlite' : undefined);
     if (!engine) throw new DbBackupError('E_USAGE', 'Say which database engine with --db sqlite|postgres|mysql|mongodb.');
     if (!isEngine(engine)) throw new DbBackupError('E_USAGE', `Unknown --db "${engine}"; use sqlite, postgres, mysql or mongodb.`);
-    if (this.url && /^[a-z+]+:\/\/[^/@:]*:[^/@]*@/i.test(this.url)) {
+    if (this.url && urlHoldsPassword(this.url)) {
       this.context.stderr.write('warning: the --url holds a password, which other users can see in the process list; use --password-env instead.\n');
     }
     let password: string | undefined;
@@ -55,4 +55,9 @@ export abstract class DatabaseCommand extends BaseCommand {
 function definedOnly(values: Record<string, unknown>): Record<string, unknown> | undefined {
   const kept = Object.entries(values).filter(([, v]) => v !== undefined && v !== false);
   return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
+/** A password in the user-info (`user:pw@`, up to the last `@`) or in a query parameter (`?password=`). */
+function urlHoldsPassword(url: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:[^/?#]*@/i.test(url) || /[?&](password|pass|pwd|sslpassword)=[^&]/i.test(url);
 }

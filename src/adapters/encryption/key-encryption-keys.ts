@@ -14,7 +14,15 @@ function wrongKey(backupId: string, keyId: string, why: string): DbBackupError {
   return new DbBackupError('E_KEY', `Cannot open the data key of backup ${backupId} with key ${keyId}: ${why}.`, { details: { backupId, keyId } });
 }
 
-/** A passphrase, stretched with scrypt inside age's passphrase recipient (work factor stored in the stanza). */
+/** scrypt work factor (log2 N) of new passphrase wraps: age's own default. */
+export const SCRYPT_LOG_N = 18;
+/** The highest work factor a wrap may ask of a reader (as age): higher would let a file cost minutes and GiBs to open. */
+export const MAX_SCRYPT_LOG_N = 20;
+
+/**
+ * A passphrase, stretched with scrypt inside age's passphrase recipient (work factor stored in the
+ * stanza). Wraps made with a lower work factor (dbbackup before 18) still open.
+ */
 export class PassphraseKey implements KeyEncryptionKey {
   readonly scheme = 'age-scrypt' as const;
   readonly canWrap = true;
@@ -23,7 +31,7 @@ export class PassphraseKey implements KeyEncryptionKey {
   constructor(
     private readonly passphrase: string,
     readonly keyId = 'passphrase',
-    private readonly workFactor = 16,
+    private readonly workFactor = SCRYPT_LOG_N,
   ) {
     if (passphrase.length < 8) throw new DbBackupError('E_USAGE', 'The passphrase is too short: use at least 8 characters.');
   }
@@ -36,10 +44,15 @@ export class PassphraseKey implements KeyEncryptionKey {
   }
 
   async unwrap(wrapped: WrappedKey, backupId: string): Promise<Buffer> {
+    const data = Buffer.from(wrapped.data, 'base64');
+    const logN = scryptWorkFactor(data);
+    if (logN !== undefined && logN > MAX_SCRYPT_LOG_N) {
+      throw wrongKey(backupId, wrapped.keyId, `its scrypt work factor (log2 N = ${logN}) is above ${MAX_SCRYPT_LOG_N}, which dbbackup (like age) refuses to compute`);
+    }
     const d = new (await age()).Decrypter();
     d.addPassphrase(this.passphrase);
     try {
-      return Buffer.from(await d.decrypt(Buffer.from(wrapped.data, 'base64')));
+      return Buffer.from(await d.decrypt(data));
     } catch {
       throw wrongKey(backupId, wrapped.keyId, 'wrong passphrase');
     }
@@ -56,6 +69,14 @@ export class PassphraseKey implements KeyEncryptionKey {
       () => false,
     );
   }
+}
+
+/** The log2 N of an age file's `-> scrypt <salt> <logN>` stanza, read from its text header; undefined when there is none. */
+export function scryptWorkFactor(ageFile: Buffer): number | undefined {
+  const end = ageFile.indexOf('\n---');
+  const header = ageFile.subarray(0, end < 0 ? Math.min(ageFile.length, 4096) : end).toString('latin1');
+  const m = /^-> scrypt \S+ (\d{1,4})$/m.exec(header);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** 32 random bytes (base64) in a file only its owner can read (`dbbackup key generate --key-file`). */

@@ -1,4 +1,5 @@
 import { DbBackupError } from '../../domain/errors.js';
+import { redact } from '../../infrastructure/redact.js';
 import { withRetry } from '../../infrastructure/retry.js';
 
 export interface PostOptions {
@@ -41,7 +42,21 @@ export async function postWithRetry(url: string, body: string, options: PostOpti
         ? `it answered ${err.message}`
         : (err as Error).name === 'TimeoutError'
           ? `no answer within ${options.timeoutMs} ms`
-          : (err as Error).message;
+          : describeFailure(err, url, options.headers);
     throw new DbBackupError('E_NOTIFY', `Could not notify ${options.label}: ${why}.`, { cause: err });
   }
+}
+
+/**
+ * A network error's text (with its cause, where fetch keeps the reason), with the endpoint's URL,
+ * header values and anything redact() knows taken out: the URL of a Slack hook or a header may be
+ * the credential itself.
+ */
+function describeFailure(err: unknown, url: string, headers: Record<string, string> = {}): string {
+  const cause = (err as { cause?: { message?: unknown } }).cause?.message;
+  let text = `${(err as Error).message}${typeof cause === 'string' && cause !== '' ? ` (${cause})` : ''}`;
+  for (const secret of [url, ...Object.values(headers)].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length)) {
+    text = text.split(secret).join('[redacted]');
+  }
+  return redact(text);
 }

@@ -4,7 +4,7 @@ import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';
 import type { LoadedConfig } from './load-config.js';
 import type { BackupPolicy, EncryptionConfig, NotificationConfig, RetentionConfig, SourceConfig, TargetConfig } from './schema.js';
-import { decryptSecret, isEncrypted, requireMasterKey } from './secrets.js';
+import { decryptSecret, isEncrypted, isUnbound, requireMasterKey } from './secrets.js';
 
 export type Origin = `flag ${string}` | `env ${string}` | string | 'default';
 
@@ -30,9 +30,13 @@ export interface ResolvedSource {
  * flag > DBBACKUP_* environment > config file > built-in default.
  */
 export class Settings {
+  private readonly warned = new Set<string>();
+
   constructor(
     readonly config: LoadedConfig,
     private readonly env: NodeJS.ProcessEnv,
+    /** Where warnings about the config go (unbound enc: values); stderr, so --quiet and --json keep them. */
+    private readonly warn: (text: string) => void = (text) => void process.stderr.write(text),
   ) {}
 
   pick<T>(flag: { name: string; value: T | undefined }, envName: string | undefined, filePath: string | undefined, fallback: T, parse: (s: string) => T): Setting<T> {
@@ -110,21 +114,43 @@ export class Settings {
     return this.decryptFields(this.config.section.encryption ?? {}, 'encryption') as EncryptionConfig;
   }
 
+  /** Notification channels, secrets decrypted; the URL, the signing secret and every header value are registered for redaction. */
   notifications(): NotificationConfig[] {
-    return (this.config.section.notifications ?? []).map((n, i) => this.decryptFields(n, `notifications.${i}`) as NotificationConfig);
+    return (this.config.section.notifications ?? []).map((n, i) => {
+      const out = this.decryptFields(n, `notifications.${i}`) as NotificationConfig;
+      if (!n.headers) return out;
+      const headers = this.decryptFields(n.headers, `notifications.${i}.headers`, true);
+      return { ...out, headers };
+    });
   }
 
-  private decryptFields<T extends object>(obj: T, where: string): T {
+  /**
+   * Decrypts the enc: values among `obj`'s strings, each bound to `where.<key>`, and registers for
+   * redaction every secret field, notification URL and decrypted value (`allSecret`: every value).
+   */
+  private decryptFields<T extends object>(obj: T, where: string, allSecret = false): T {
     const out = { ...obj } as Record<string, unknown>;
     for (const [k, v] of Object.entries(out)) {
       if (typeof v !== 'string') continue;
+      const path = `${where}.${k}`;
       if (isEncrypted(v)) {
-        const key = requireMasterKey(this.env, this.fileValue('master-key-file') as string | undefined, `${where}.${k}`);
-        out[k] = decryptSecret(v, key, `${where}.${k}`);
+        const key = requireMasterKey(this.env, this.fileValue('master-key-file') as string | undefined, path);
+        out[k] = decryptSecret(v, key, path);
+        registerSecret(out[k] as string);
+        if (isUnbound(v)) this.warnUnbound(path);
       }
-      if (SECRET_FIELDS.has(k) || (k === 'url' && where.startsWith('notifications'))) registerSecret(out[k] as string);
+      if (allSecret || SECRET_FIELDS.has(k) || (k === 'url' && where.startsWith('notifications'))) registerSecret(out[k] as string);
     }
     return out as T;
+  }
+
+  private warnUnbound(path: string): void {
+    if (this.warned.has(path)) return;
+    this.warned.add(path);
+    this.warn(
+      `warning: ${path} holds an enc:v1: value, which is not bound to its field (it would open anywhere in the config). ` +
+        `Re-encrypt it: dbbackup secret encrypt --field ${path}\n`,
+    );
   }
 }
 
