@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MongoClient, type MongoClientOptions, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { isLoopbackHost, warnUnprotectedConnection } from '../connection-security.js';
 
 /**
  * Where and how to connect, resolved once from a ConnectionTarget. Everything the driver supports in
@@ -102,11 +103,21 @@ export async function openClient(e: MongoEndpoint): Promise<MongoClient> {
   try {
     await client.connect();
     await client.db('admin').command({ ping: 1 });
+    warnIfUnprotected(client, e);
     return client;
   } catch (err) {
     await client.close().catch(() => undefined);
     throw connectionError(err, e);
   }
+}
+
+/** From the driver's resolved options (TLS is off unless tls=true, mongodb+srv:// or a CA/certificate is given). */
+function warnIfUnprotected(client: MongoClient, e: MongoEndpoint): void {
+  const o = client.options as MongoClientOptions & { hosts?: { host?: string; socketPath?: string }[] };
+  const remote = (o.hosts ?? []).find((h) => h.socketPath === undefined && !isLoopbackHost(h.host));
+  const encrypted = o.tls === true;
+  const verified = encrypted && o.tlsInsecure !== true && o.tlsAllowInvalidCertificates !== true && o.tlsAllowInvalidHostnames !== true;
+  warnUnprotectedConnection('MongoDB', remote?.host, e.hosts, { encrypted, verified }, 'Use tls=true (and tlsCAFile=FILE for a private CA) in the --url.');
 }
 
 export function connectionError(err: unknown, e: MongoEndpoint): DbBackupError {

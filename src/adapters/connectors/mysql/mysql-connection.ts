@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 
 /** TLS modes as the mysql/mariadb clients name them (`--ssl-mode`). */
 export const sslModes = ['DISABLED', 'PREFERRED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'] as const;
@@ -70,6 +73,10 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
   if (!(sslModes as readonly string[]).includes(mode)) {
     throw new DbBackupError('E_USAGE', `--ssl-mode must be one of ${sslModes.join(', ')}; got "${sslMode}".`);
   }
+  if (mode === 'VERIFY_CA' && !stringOpt(opts.sslCa)) {
+    // As the mysql client: without a CA, "verify" would mean any public CA for any host.
+    throw new DbBackupError('E_USAGE', '--ssl-mode VERIFY_CA needs --ssl-ca FILE, the CA that signed the server certificate (or use VERIFY_IDENTITY, which also checks the host name).');
+  }
   const ssl = {
     ca: readPem(opts.sslCa, '--ssl-ca'),
     cert: readPem(opts.sslCert, '--ssl-cert'),
@@ -118,18 +125,48 @@ export async function openConnection(e: MysqlEndpoint, extra: mysql.ConnectionOp
     ...extra,
   };
   const tls = tlsOptions(e);
+  let conn: MysqlConnection;
   try {
-    return await mysql.createConnection({ ...base, ssl: tls });
+    conn = await mysql.createConnection({ ...base, ssl: tls });
   } catch (err) {
     // PREFERRED: use TLS when the server offers it, else connect in the clear (as the mysql client does).
-    if (e.sslMode === 'PREFERRED' && tls && /secure connection|SSL/i.test((err as Error).message)) {
-      try {
-        return await mysql.createConnection(base);
-      } catch (again) {
-        throw connectError(again, e);
-      }
+    if (!(e.sslMode === 'PREFERRED' && tls && /secure connection|SSL/i.test((err as Error).message))) throw connectError(err, e);
+    try {
+      conn = await mysql.createConnection(base);
+    } catch (again) {
+      throw connectError(again, e);
     }
-    throw connectError(err, e);
+  }
+  const socket = (conn as unknown as { connection: { stream?: unknown } }).connection.stream;
+  try {
+    checkIpIdentity(socket, e);
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+  warnUnprotectedConnection(
+    'MySQL',
+    e.socketPath ?? e.host,
+    describeEndpoint(e).replace(/^[^@]*@/, ''),
+    channelOf(socket, e.sslMode === 'VERIFY_CA' || e.sslMode === 'VERIFY_IDENTITY'),
+    `Use --ssl-mode VERIFY_IDENTITY (${e.sslMode} now) with the server's CA in --ssl-ca FILE.`,
+  );
+  return conn;
+}
+
+/**
+ * VERIFY_IDENTITY with an IP address: mysql2 checks the host name only for names, so the
+ * certificate's IP entries are checked here, once the handshake is done.
+ */
+function checkIpIdentity(socket: unknown, e: MysqlEndpoint): void {
+  if (e.sslMode !== 'VERIFY_IDENTITY' || !e.host || isIP(e.host) === 0 || (socket as Partial<TLSSocket>)?.encrypted !== true) return;
+  const failure = checkServerIdentity(e.host, (socket as TLSSocket).getPeerCertificate());
+  if (failure) {
+    throw new DbBackupError(
+      'E_CONN_REFUSED',
+      `The TLS certificate of the MySQL server at ${e.host}:${e.port} does not name ${e.host} (${failure.message}); connect with a name it lists, or use --ssl-mode VERIFY_CA to check the CA only.`,
+      { details: { tls: true } },
+    );
   }
 }
 
@@ -137,11 +174,8 @@ function tlsOptions(e: MysqlEndpoint): mysql.SslOptions | undefined {
   const local = e.socketPath !== undefined || e.host === 'localhost' || e.host === '127.0.0.1' || e.host === '::1';
   if (e.sslMode === 'DISABLED' || (e.sslMode === 'PREFERRED' && local && !e.ssl)) return undefined;
   const verify = e.sslMode === 'VERIFY_CA' || e.sslMode === 'VERIFY_IDENTITY';
-  return {
-    ...(e.ssl ?? {}),
-    rejectUnauthorized: verify,
-    ...(e.sslMode === 'VERIFY_CA' ? { checkServerIdentity: () => undefined } : {}),
-  } as mysql.SslOptions;
+  // mysql2 checks the host name only with verifyIdentity (its own checkServerIdentity replaces ours).
+  return { ...(e.ssl ?? {}), rejectUnauthorized: verify, verifyIdentity: e.sslMode === 'VERIFY_IDENTITY' } as mysql.SslOptions;
 }
 
 /**

@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { registerSecret } from '../../../infrastructure/redact.js';
+import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -134,6 +135,7 @@ export async function openClient(e: PgEndpoint, database = e.database): Promise<
     });
     try {
       await client.connect();
+      warnIfUnprotected(client, e);
       await client.query(SESSION_SETUP);
       return client;
     } catch (err) {
@@ -164,10 +166,21 @@ function sslOptions(e: PgEndpoint): false | ConnectionOptions {
   let ca: Buffer | undefined;
   if (verify) {
     const rootcert = e.sslrootcert ?? join(homedir(), '.postgresql', 'root.crt');
+    if (e.sslmode === 'verify-ca' && e.sslrootcert === 'system') {
+      // As libpq: any public CA vouches for any name, so the public roots need the host-name check.
+      throw new DbBackupError('E_USAGE', '--sslmode verify-ca cannot use sslrootcert=system (any public CA would do for any host); use --sslmode verify-full, or name the CA file.');
+    }
     try {
       ca = e.sslrootcert === 'system' ? undefined : readFileSync(rootcert);
     } catch {
       if (e.sslrootcert) throw new DbBackupError('E_USAGE', `Cannot read the sslrootcert file ${rootcert}.`);
+      if (e.sslmode === 'verify-ca') {
+        throw new DbBackupError(
+          'E_USAGE',
+          `--sslmode verify-ca needs the CA that signed the server certificate, and ${rootcert} does not exist: ` +
+            'name it with --sslrootcert FILE, sslrootcert=FILE in the --url or PGSSLROOTCERT (as libpq, dbbackup does not fall back to the public CAs without a host-name check).',
+        );
+      }
     }
   }
   return {
@@ -179,6 +192,18 @@ function sslOptions(e: PgEndpoint): false | ConnectionOptions {
     // verify-ca checks the chain only; verify-full (libpq's meaning) also checks the host name.
     ...(e.sslmode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
   };
+}
+
+/** Warns (once per endpoint) when a connection to another machine is in the clear or its certificate unchecked. */
+function warnIfUnprotected(client: pg.Client, e: PgEndpoint): void {
+  const socket = (client as unknown as { connection?: { stream?: unknown } }).connection?.stream;
+  warnUnprotectedConnection(
+    'PostgreSQL',
+    e.host,
+    `${e.host}:${e.port}`,
+    channelOf(socket, e.sslmode === 'verify-ca' || e.sslmode === 'verify-full'),
+    `Use --sslmode verify-full (sslmode ${e.sslmode} now) with the server's CA in --sslrootcert FILE.`,
+  );
 }
 
 /**
