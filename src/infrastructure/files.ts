@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DbBackupError, type ErrorCode } from '../domain/errors.js';
@@ -19,6 +19,22 @@ export function assertOwnerOnly(path: string, what: string, code: ErrorCode): vo
   const mode = statSync(path).mode & 0o777;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new DbBackupError(code, `${what} ${path} is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run \`chmod 600 ${path}\` and retry.`);
+  }
+}
+
+/**
+ * Makes `path` a file only its owner can read, before a library (SQLite) opens it: created 0600 in
+ * a 0700 folder when missing; an existing one of ours that others can read is narrowed to 0600.
+ */
+export function ensurePrivateFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    const info = fstatSync(fd);
+    const mine = typeof process.getuid !== 'function' || info.uid === process.getuid();
+    if (process.platform !== 'win32' && mine && (info.mode & 0o077) !== 0) chmodSync(path, info.mode & 0o700);
+  } finally {
+    closeSync(fd);
   }
 }
 

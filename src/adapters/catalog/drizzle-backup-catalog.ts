@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -8,6 +6,7 @@ import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../ap
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { ensurePrivateFile } from '../../infrastructure/files.js';
 import { redact } from '../../infrastructure/redact.js';
 import { migrateCatalog } from './migrate.js';
 import { backups, notificationState, repositories, targetOutcomes } from './schema.js';
@@ -23,7 +22,7 @@ export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle
 
   constructor(file: string) {
     try {
-      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+      if (file !== ':memory:') ensurePrivateFile(file);
       this.sqlite = new Database(file);
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 5000');

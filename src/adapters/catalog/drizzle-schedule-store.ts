@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, count, desc, eq, lt, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -19,6 +17,7 @@ import type {
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import type { CatchUpPolicy, ScheduleDefinition, ScheduleTask } from '../../domain/schedule.js';
+import { ensurePrivateFile } from '../../infrastructure/files.js';
 import { migrateCatalog } from './migrate.js';
 import { scheduleLocks, scheduleRuns, schedules, scheduleState, schedulerDaemons } from './schema.js';
 
@@ -46,7 +45,7 @@ export class DrizzleScheduleStore implements ScheduleStore {
   private get db(): Db {
     if (this.connection) return this.connection;
     try {
-      if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
+      if (this.file !== ':memory:') ensurePrivateFile(this.file);
       this.sqlite = new Database(this.file);
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 10000');

@@ -86,7 +86,7 @@ export class LocalRepositoryOpener implements RepositoryOpener {
     if (info && !info.isDirectory()) {
       throw new DbBackupError('E_USAGE', `${path} is a file, not a folder; give a folder, or a name ending in .tar.gz or .zip.`);
     }
-    await mkdir(path, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    await mkdir(path, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       throw new DbBackupError('E_STORAGE', `Cannot create the repository folder ${path}: ${err.message}`, { cause: err });
     });
     const store = new LocalBlobStore(path);

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -188,7 +188,7 @@ class SqliteSession implements DatabaseSession {
       try {
         const file = join(scratch, 'snapshot.db');
         await this.fetch(parts, data, file, signal);
-        return restoreTables(file, this.path, request.tables, request.clean);
+        return await this.intoPrivateFile(() => restoreTables(file, this.path, request.tables!, request.clean));
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
@@ -209,6 +209,8 @@ class SqliteSession implements DatabaseSession {
     const temp = join(dirname(this.path), `.${basename(this.path)}.dbbackup-tmp-${randomBytes(4).toString('hex')}`);
     try {
       await this.fetch(parts, data, temp, signal);
+      // The restored file keeps the mode of the one it replaces (0600 when new, from fetch).
+      if (state.exists) await chmod(temp, (await stat(this.path)).mode & 0o7777);
       if (!state.exists || (state.isSqlite && state.objects.length === 0 && !(await hasSidecars(this.path)))) {
         await rm(`${this.path}-wal`, { force: true });
         await rm(`${this.path}-shm`, { force: true });
@@ -225,9 +227,27 @@ class SqliteSession implements DatabaseSession {
     return { objects: objects.map((o) => o.name), rows: objects.reduce((n, o) => n + (o.rows ?? 0), 0) };
   }
 
-  /** Streams the verified database part into `file`, fsyncs it and checks it opens cleanly. */
+  /**
+   * Runs `restore` into this.path, created first with mode 0600 when it does not exist (SQLite would
+   * create it readable by everyone); a file created here is removed again if the restore fails.
+   */
+  private async intoPrivateFile(restore: () => RestoreOutcome): Promise<RestoreOutcome> {
+    // An existing file, or one that cannot be made here, is left to restoreTables (and its errors).
+    const created = await writeFile(this.path, '', { mode: 0o600, flag: 'wx' }).then(
+      () => true,
+      () => false,
+    );
+    try {
+      return restore();
+    } catch (err) {
+      if (created) await rm(this.path, { force: true });
+      throw err;
+    }
+  }
+
+  /** Streams the verified database part into `file` (mode 0600), fsyncs it and checks it opens cleanly. */
   private async fetch(parts: PartSource, data: PartEntry, file: string, signal: AbortSignal): Promise<void> {
-    await pipeline(await parts.open(data), createWriteStream(file, { highWaterMark: 1 << 20 }), { signal });
+    await pipeline(await parts.open(data), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
     await syncFile(file);
     const db = new Database(file, { readonly: true });
     try {

@@ -14,7 +14,7 @@ export async function spool(body: Readable, signal?: AbortSignal): Promise<{ siz
   const file = join(dir, 'part');
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
-    await pipeline(body, createWriteStream(file, { highWaterMark: 1 << 20 }), signal ? { signal } : {});
+    await pipeline(body, createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), signal ? { signal } : {});
     const { size } = await stat(file);
     return { size, open: () => createReadStream(file, { highWaterMark: 1 << 20 }), dispose };
   } catch (err) {

@@ -15,6 +15,7 @@ import { spool } from './spool.js';
 /**
  * Writes one backup as a `.tar.gz`: entries in the order they complete, the whole gzip-compressed.
  * The file appears at its final name only on `commit()`; until then it is a temp file beside it.
+ * The file and its entries are 0600 (a backup is the whole database).
  */
 export class TarGzArchiveWriter implements BlobStore {
   private readonly pack = tar.pack();
@@ -28,7 +29,7 @@ export class TarGzArchiveWriter implements BlobStore {
     level: number,
   ) {
     this.temp = `${path}.dbbackup-tmp-${randomBytes(4).toString('hex')}`;
-    this.done = pipeline(this.pack, createGzip({ level }), createWriteStream(this.temp, { flags: 'wx' }));
+    this.done = pipeline(this.pack, createGzip({ level }), createWriteStream(this.temp, { flags: 'wx', mode: 0o600 }));
     this.done.catch(() => undefined);
   }
 
@@ -48,7 +49,8 @@ export class TarGzArchiveWriter implements BlobStore {
 
   private async append(key: string, body: Readable, size: number, signal?: AbortSignal): Promise<BlobInfo> {
     const modifiedAt = new Date();
-    const entry = this.pack.entry({ name: key, size, mode: 0o644, mtime: modifiedAt });
+    // 0600: `tar xzf` by another user, or with -p, must not hand the database to every local user.
+    const entry = this.pack.entry({ name: key, size, mode: 0o600, mtime: modifiedAt });
     await pipeline(body, entry, signal ? { signal } : {});
     const info = { key, size, modifiedAt };
     this.entries.set(key, info);

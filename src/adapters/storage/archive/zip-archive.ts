@@ -16,7 +16,8 @@ const ZIP32_LIMIT = 0xffffffff;
 
 /**
  * Writes one backup as a `.zip` through fflate's streaming deflate, one entry at a time
- * (sizes go in data descriptors, so nothing is spooled). Visible at its name only after commit().
+ * (sizes go in data descriptors, so nothing is spooled). Visible at its name only after commit();
+ * the file is 0600 (a backup is the whole database).
  */
 export class ZipArchiveWriter implements BlobStore {
   private readonly zip: Zip;
@@ -34,7 +35,7 @@ export class ZipArchiveWriter implements BlobStore {
     private readonly level: number,
   ) {
     this.temp = `${path}.dbbackup-tmp-${randomBytes(4).toString('hex')}`;
-    this.file = createWriteStream(this.temp, { flags: 'wx', highWaterMark: 1 << 20 });
+    this.file = createWriteStream(this.temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     this.file.on('error', (err) => {
       this.failure ??= err;
     });
@@ -58,7 +59,10 @@ export class ZipArchiveWriter implements BlobStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     return this.lock.run(async () => {
+      // Unix mode 0600 (regular file), as the archive itself: `unzip` then gives owner-only files.
       const entry = new ZipDeflate(key, { level: this.level as 6 });
+      entry.os = 3;
+      entry.attrs = 0o100600 * 0x10000;
       this.zip.add(entry);
       let size = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {

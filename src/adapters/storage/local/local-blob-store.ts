@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,9 +11,15 @@ import { hashPool } from '../../../infrastructure/hash-pool.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
 
+/** Opening the final path component never follows a link (0 where the platform has no such flag). */
+const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
+
 /**
  * A repository in a local folder. A put writes to a temp name beside the target, fsyncs, then
  * renames, so a reader never sees a half-written object and a crash leaves only `*.dbbackup-tmp-*`.
+ * Private by default (as restic): folders it creates are 0700 and files 0600, whatever the umask.
+ * It never follows a symbolic link below the root: a key whose path crosses one is refused with
+ * E_STORAGE (a link could make a backup write, read or delete outside the repository).
  */
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
@@ -27,11 +33,12 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
-    const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
+    const path = await this.checkedPath(key);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
     try {
-      await pipeline(body, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }), options.signal ? { signal: options.signal } : {});
+      const sink = createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+      await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
       await syncFile(temp);
       await rename(temp, path);
       await syncDir(dirname(path));
@@ -44,16 +51,24 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
-    const path = this.pathOf(key);
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) throw notFound(this.root, key);
-    return createReadStream(path, { start: range?.start, end: range?.end, highWaterMark: 256 << 10 });
+    const path = await this.checkedPath(key);
+    const handle = await open(path, constants.O_RDONLY | NO_FOLLOW).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'EISDIR') return undefined;
+      if (err.code === 'ELOOP') throw linkRefused(path);
+      throw storageError(err, `read ${key}`);
+    });
+    if (!handle) throw notFound(this.root, key);
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw notFound(this.root, key);
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 << 10 });
   }
 
   /** Hashed on worker threads (several files at once, beside the event loop). */
   async digest(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined> {
-    const path = this.pathOf(key);
-    const info = await stat(path).catch(() => undefined);
+    const path = await this.checkedPath(key);
+    const info = await lstat(path).catch(() => undefined);
     if (!info?.isFile()) return undefined;
     return hashPool()
       .hashFile(path, signal)
@@ -80,22 +95,23 @@ export class LocalBlobStore implements BlobStore {
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const entry of entries) {
       const key = relDir + entry.name;
+      if (entry.isSymbolicLink() && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) throw linkRefused(join(dir, entry.name));
       if (entry.isDirectory()) {
         if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(`${key}/`, prefix);
       } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(TEMP_MARK)) {
-        const info = await stat(join(dir, entry.name)).catch(() => undefined);
-        if (info) yield { key, size: info.size, modifiedAt: info.mtime };
+        const info = await lstat(join(dir, entry.name)).catch(() => undefined);
+        if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime };
       }
     }
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {
-    const info = await stat(this.pathOf(key)).catch(() => undefined);
+    const info = await lstat(await this.checkedPath(key)).catch(() => undefined);
     return info?.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : undefined;
   }
 
   async delete(key: string): Promise<void> {
-    const path = this.pathOf(key);
+    const path = await this.checkedPath(key);
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw storageError(err, `delete ${key}`);
     });
@@ -104,6 +120,22 @@ export class LocalBlobStore implements BlobStore {
     for (let dir = dirname(path); dirname(dir).startsWith(this.root + sep); dir = dirname(dir)) {
       if (!(await rmdir(dir).then(() => true, () => false))) break;
     }
+  }
+
+  /** The path of `key`, after checking that no existing component below the root is a symbolic link. */
+  private async checkedPath(key: string): Promise<string> {
+    const path = this.pathOf(key);
+    let at = this.root;
+    for (const segment of key.split('/')) {
+      at = join(at, segment);
+      const info = await lstat(at).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+        throw storageError(err, `read ${at}`);
+      });
+      if (!info) break;
+      if (info.isSymbolicLink()) throw linkRefused(at);
+    }
+    return path;
   }
 
   private pathOf(key: string): string {
@@ -124,6 +156,14 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+function linkRefused(path: string): DbBackupError {
+  return new DbBackupError(
+    'E_STORAGE',
+    `${path} is a symbolic link; a repository folder never follows links (one could lead outside it). Replace it with the file or folder itself.`,
+    { details: { path } },
+  );
 }
 
 function notFound(root: string, key: string): DbBackupError {
