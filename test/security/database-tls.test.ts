@@ -72,19 +72,25 @@ async function serverTlsArgs(certs: { cert: string; key: string }): Promise<stri
 let lan: string;
 let pgLanPort: number;
 let mariaLanPort: number;
+/** 127.0.0.2, which the certificate does not name. */
+let mariaUnnamedPort: number;
 
 beforeAll(async () => {
   dir = await tempDir('dbb-sec-tls-');
   lan = lanAddress();
   const certs = makeCertificates(dir.path, lan);
   ca = certs.ca;
-  [pgServer, maria] = await Promise.all([startPostgres(await serverTlsArgs(certs)), startMariaDb()]);
+  [pgServer, maria] = await Promise.all([
+    startPostgres(await serverTlsArgs(certs)),
+    startMariaDb({ args: [`--ssl-ca=${certs.ca}`, `--ssl-cert=${certs.cert}`, `--ssl-key=${certs.key}`] }),
+  ]);
   await pgServer.query('CREATE DATABASE shop');
   await pgServer.query('CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2);', [], 'shop');
   await maria.query('CREATE DATABASE shop');
   await maria.query('CREATE TABLE shop.items (id INT PRIMARY KEY)');
   pgLanPort = await forward(lan, pgServer.port);
   mariaLanPort = await forward(lan, maria.port);
+  mariaUnnamedPort = await forward('127.0.0.2', maria.port);
   // No ~/.postgresql/root.crt, and no PG* variable of the machine, may change what is tested.
   const home = join(dir.path, 'home');
   await mkdir(home);
@@ -149,12 +155,29 @@ describe('6. TLS to databases', () => {
     expect(loopback.stderr).toBe('');
   });
 
-  it('a MySQL connection to another machine in the clear is said; over loopback it is not', async () => {
-    const [remote, loopback] = await Promise.all([my(lan, mariaLanPort), my('127.0.0.1', maria.port)]);
-    expect(remote.code, remote.stderr).toBe(0);
-    expect(loopback.code, loopback.stderr).toBe(0);
-    expect(remote.stderr).toContain(`warning: the connection to MySQL at ${lan}:${mariaLanPort} is NOT encrypted`);
-    expect(remote.stderr).toContain('--ssl-mode VERIFY_IDENTITY');
+  it('a MySQL connection to another machine in the clear, or over unverified TLS, is said; verified or loopback ones say nothing', async () => {
+    const [plain, unverified, verified, loopback] = await Promise.all([
+      my(lan, mariaLanPort, '--ssl-mode', 'DISABLED'),
+      my(lan, mariaLanPort),
+      my(lan, mariaLanPort, '--ssl-mode', 'VERIFY_IDENTITY', '--ssl-ca', ca),
+      my('127.0.0.1', maria.port),
+    ]);
+    for (const r of [plain, unverified, verified, loopback]) expect(r.code, r.stderr).toBe(0);
+    const at = `MySQL at ${lan}:${mariaLanPort}`;
+    expect(plain.stderr).toContain(`warning: the connection to ${at} is NOT encrypted`);
+    expect(unverified.stderr).toContain(`warning: the connection to ${at} is encrypted, but the server certificate is not verified`);
+    expect(unverified.stderr).toContain('--ssl-mode VERIFY_IDENTITY');
+    expect(verified.stderr).toBe('');
     expect(loopback.stderr).not.toContain('warning:');
+  });
+
+  it('MySQL VERIFY_IDENTITY refuses a certificate that does not name the address (exit 3); VERIFY_CA accepts it', async () => {
+    const [identity, caOnly] = await Promise.all([
+      my('127.0.0.2', mariaUnnamedPort, '--ssl-mode', 'VERIFY_IDENTITY', '--ssl-ca', ca),
+      my('127.0.0.2', mariaUnnamedPort, '--ssl-mode', 'VERIFY_CA', '--ssl-ca', ca),
+    ]);
+    expect(identity.code).toBe(3);
+    expect(identity.stderr).toMatch(/error E_CONN_REFUSED: The TLS certificate of the MySQL server at 127\.0\.0\.2:\d+ does not name 127\.0\.0\.2/);
+    expect(caOnly.code, caOnly.stderr).toBe(0);
   });
 });

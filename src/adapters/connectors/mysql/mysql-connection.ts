@@ -156,7 +156,8 @@ export async function openConnection(e: MysqlEndpoint, extra: mysql.ConnectionOp
 
 /**
  * VERIFY_IDENTITY with an IP address: mysql2 checks the host name only for names, so the
- * certificate's IP entries are checked here, once the handshake is done.
+ * certificate's IP entries are checked here, once the connection is made (the login went over TLS
+ * to a server whose certificate the CA signed).
  */
 function checkIpIdentity(socket: unknown, e: MysqlEndpoint): void {
   if (e.sslMode !== 'VERIFY_IDENTITY' || !e.host || isIP(e.host) === 0 || (socket as Partial<TLSSocket>)?.encrypted !== true) return;
@@ -174,8 +175,10 @@ function tlsOptions(e: MysqlEndpoint): mysql.SslOptions | undefined {
   const local = e.socketPath !== undefined || e.host === 'localhost' || e.host === '127.0.0.1' || e.host === '::1';
   if (e.sslMode === 'DISABLED' || (e.sslMode === 'PREFERRED' && local && !e.ssl)) return undefined;
   const verify = e.sslMode === 'VERIFY_CA' || e.sslMode === 'VERIFY_IDENTITY';
-  // mysql2 checks the host name only with verifyIdentity (its own checkServerIdentity replaces ours).
-  return { ...(e.ssl ?? {}), rejectUnauthorized: verify, verifyIdentity: e.sslMode === 'VERIFY_IDENTITY' } as mysql.SslOptions;
+  // mysql2 checks the host name only with verifyIdentity (its own checkServerIdentity replaces ours),
+  // and for an IP address it would check "localhost": IP hosts are checked by checkIpIdentity.
+  const verifyIdentity = e.sslMode === 'VERIFY_IDENTITY' && isIP(e.host ?? '') === 0;
+  return { ...(e.ssl ?? {}), rejectUnauthorized: verify, verifyIdentity } as mysql.SslOptions;
 }
 
 /**
