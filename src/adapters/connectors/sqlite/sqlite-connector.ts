@@ -236,7 +236,14 @@ class SqliteSession implements DatabaseSession {
     await syncFile(file);
     const db = new Database(file, { readonly: true });
     try {
-      const result = db.pragma('quick_check', { simple: true });
+      let result: unknown;
+      try {
+        result = db.pragma('quick_check', { simple: true });
+      } catch (err) {
+        // A schema SQLite cannot read (an index or trigger on another table than its row says, …).
+        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) throw err;
+        result = (err as Error).message;
+      }
       if (result !== 'ok') {
         throw new DbBackupError('E_CHECKSUM', `The database in backup ${parts.manifest.id} fails SQLite's quick_check: ${String(result)}.`);
       }
