@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_NOTIFY'
   | 'E_KEY'
   | 'E_DECRYPT'
+  | 'E_UNSAFE_BACKUP'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -65,6 +66,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_NOTIFY: ExitCode.failed,
   E_KEY: ExitCode.integrity,
   E_DECRYPT: ExitCode.integrity,
+  /** A backup holds SQL or options beyond the objects it declares (crafted or damaged): nothing ran. */
+  E_UNSAFE_BACKUP: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -62,7 +62,81 @@ export function indexesToBuild(meta: CollectionMetadata): Document[] {
     });
 }
 
-/** The `create` command for a collection, view or time-series collection with its recorded options. */
+/**
+ * The options of `create` a backup may carry (what listCollections reports for collections, views
+ * and time-series collections). Anything else — `create` itself, which would rename the
+ * collection, `$db`, `writeConcern`, `comment` and the like — is refused.
+ */
+const CREATE_OPTIONS = new Set([
+  'capped',
+  'size',
+  'max',
+  'autoIndexId',
+  'flags',
+  'storageEngine',
+  'validator',
+  'validationLevel',
+  'validationAction',
+  'indexOptionDefaults',
+  'viewOn',
+  'pipeline',
+  'collation',
+  'timeseries',
+  'expireAfterSeconds',
+  'clusteredIndex',
+  'changeStreamPreAndPostImages',
+  'recordPreImages',
+  'encryptedFields',
+]);
+
+/** Fields of an index specification (listIndexes output) that createIndexes takes. */
+const INDEX_FIELDS = new Set([
+  'v',
+  'key',
+  'name',
+  'unique',
+  'sparse',
+  'background',
+  'expireAfterSeconds',
+  'partialFilterExpression',
+  'collation',
+  'hidden',
+  'storageEngine',
+  'weights',
+  'default_language',
+  'language_override',
+  'textIndexVersion',
+  '2dsphereIndexVersion',
+  'bits',
+  'min',
+  'max',
+  'bucketSize',
+  'wildcardProjection',
+  'prepareUnique',
+  'dropDups',
+]);
+
+/**
+ * Refuses metadata that asks for more than the collection the manifest declares: options beyond
+ * CREATE_OPTIONS, index specifications with other fields or no name and key, or another kind
+ * (a view where the manifest has a collection).
+ */
+export function checkMetadata(meta: CollectionMetadata, declared: { ns: string; type: CollectionType }, where: string): void {
+  const refuse = (found: string): never => {
+    throw new DbBackupError('E_UNSAFE_BACKUP', `${where} ${found}: the backup was altered or damaged. Nothing was restored.`, { details: { ns: declared.ns, found } });
+  };
+  const extra = Object.keys(meta.options ?? {}).filter((k) => !CREATE_OPTIONS.has(k));
+  if (extra.length) refuse(`gives ${declared.ns} options a backup does not carry (${extra.join(', ')})`);
+  if (meta.type !== declared.type) refuse(`makes ${declared.ns} a ${meta.type}, but the manifest declares a ${declared.type}`);
+  for (const index of meta.indexes) {
+    if (!index || typeof index !== 'object' || typeof index.name !== 'string' || !index.key || typeof index.key !== 'object') refuse(`holds an index without a name and key`);
+    const bad = Object.keys(index).filter((k) => !INDEX_FIELDS.has(k) && k !== 'ns' && k !== 'clustered');
+    if (bad.length) refuse(`gives index ${String(index.name)} of ${declared.ns} fields createIndexes does not take (${bad.join(', ')})`);
+  }
+}
+
+/** The `create` command for a collection, view or time-series collection with its recorded options (see checkMetadata). */
 export function createCommand(name: string, meta: CollectionMetadata): Document {
-  return { create: name, ...(meta.options ?? {}) };
+  const options = Object.fromEntries(Object.entries(meta.options ?? {}).filter(([k]) => CREATE_OPTIONS.has(k)));
+  return { create: name, ...options };
 }

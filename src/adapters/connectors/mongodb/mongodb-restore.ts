@@ -5,7 +5,7 @@ import type { PartEntry } from '../../../domain/manifest.js';
 import { bsonDocuments } from './bson-stream.js';
 import { bucketsName, nsName } from './mongodb-catalog.js';
 import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
-import { type CollectionMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
+import { checkMetadata, type CollectionMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
 import { clashes, readTargetState, refuseNonEmpty, type RestoreItem, type RestoreScope } from './mongodb-restore-scope.js';
 import { runPool } from './work-pool.js';
 
@@ -66,7 +66,10 @@ async function readMetadata(parts: PartSource, item: RestoreItem, signal: AbortS
     signal.throwIfAborted();
     chunks.push(c as Buffer);
   }
-  return parseMetadata(Buffer.concat(chunks).toString('utf8'), `${item.metaPart.name} of backup ${parts.manifest.id}`);
+  const where = `${item.metaPart.name} of backup ${parts.manifest.id}`;
+  const meta = parseMetadata(Buffer.concat(chunks).toString('utf8'), where);
+  checkMetadata(meta, { ns: item.object, type: item.type }, where);
+  return meta;
 }
 
 async function create(db: Db, item: RestoreItem, meta: CollectionMetadata): Promise<void> {

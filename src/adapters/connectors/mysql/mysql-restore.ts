@@ -9,6 +9,7 @@ import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type L
 import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scopedObjects, type TargetDatabaseState } from './mysql-restore-scope.js';
 import { restoreNotes, restoreStatements } from './mysql-restore-notes.js';
 import { type BlockMeta, parseScript, type ScriptBlock } from './mysql-script.js';
+import { checkBlocks, checkCharsets } from './mysql-restore-check.js';
 
 /**
  * Restores a MySQL backup: refuses (or, with --clean, clears) what is in the way, creates the
@@ -26,10 +27,12 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const flavor = await detectFlavor(ctl);
     const state = await readTargetState(ctl, [...scope.dbMap.values()]);
     refuseConflicts(parts, scope, state, request);
-    await runStatements(ctl, sessionStatements());
-    await prepareDatabases(ctl, scope, state, request);
     const schema = parseScript(await readText(parts, 'schema'));
     const postData = parseScript(await readText(parts, 'post-data'));
+    checkBlocks([...schema, ...postData], parts.manifest);
+    await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
+    await runStatements(ctl, sessionStatements());
+    await prepareDatabases(ctl, scope, state, request);
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
     await runBlocks(ctl, schemaBlocks, scope, run);

@@ -68,7 +68,7 @@ export function parseScript(text: string): ScriptBlock[] {
   let lines: string[] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith(MARK)) {
-      current = { meta: JSON.parse(line.slice(MARK.length)) as BlockMeta, statements: [] };
+      current = { meta: parseMeta(line.slice(MARK.length)), statements: [] };
       blocks.push(current);
       lines = [];
     } else if (current && line === END) {
@@ -79,4 +79,17 @@ export function parseScript(text: string): ScriptBlock[] {
     }
   }
   return blocks;
+}
+
+function parseMeta(json: string): BlockMeta {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(json);
+  } catch {
+    meta = undefined;
+  }
+  if (!meta || typeof meta !== 'object' || typeof (meta as BlockMeta).kind !== 'string') {
+    throw new DbBackupError('E_UNSAFE_BACKUP', `A script of this backup has a block marker that dbbackup did not write (${json.slice(0, 80)}): the backup was altered or damaged.`);
+  }
+  return meta as BlockMeta;
 }

@@ -10,6 +10,7 @@ import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
 import { createDatabase, existingRelations, userObjects } from './postgres-target.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
+import { checkToc } from './postgres-toc-check.js';
 
 const MAX_TOC_BYTES = 512 << 20;
 const RELATION_KINDS = new Set(['table', 'view', 'matview', 'foreign-table']);
@@ -26,7 +27,7 @@ export async function readToc(parts: PartSource): Promise<Toc> {
   if (typeof toc.version !== 'number' || toc.version > TOC_VERSION || !Array.isArray(toc.items)) {
     throw new DbBackupError('E_FORMAT_VERSION', `Backup ${m.id} has a ${TOC_PART} of a newer format (${String(toc.version)}); upgrade dbbackup to restore it.`);
   }
-  return toc;
+  return checkToc(toc, m);
 }
 
 /** What happened so far, so that a failure can say exactly what was and was not restored. */

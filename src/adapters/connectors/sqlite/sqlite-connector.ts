@@ -24,6 +24,7 @@ import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
 import { restoreTables } from './sqlite-restore-tables.js';
+import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
@@ -188,7 +189,8 @@ class SqliteSession implements DatabaseSession {
       try {
         const file = join(scratch, 'snapshot.db');
         await this.fetch(parts, data, file, signal);
-        return await this.intoPrivateFile(() => restoreTables(file, this.path, request.tables!, request.clean));
+        const tables = request.tables;
+        return await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, parts.manifest));
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
@@ -245,16 +247,28 @@ class SqliteSession implements DatabaseSession {
     }
   }
 
-  /** Streams the verified database part into `file` (mode 0600), fsyncs it and checks it opens cleanly. */
+  /**
+   * Streams the verified database part into `file` (mode 0600), fsyncs it and checks it opens cleanly and
+   * holds only the objects the manifest declares. Opening a file runs none of its SQL (SQLite
+   * only parses the schema); its triggers and views run later, when the database is used.
+   */
   private async fetch(parts: PartSource, data: PartEntry, file: string, signal: AbortSignal): Promise<void> {
     await pipeline(await parts.open(data), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
     await syncFile(file);
     const db = new Database(file, { readonly: true });
     try {
-      const result = db.pragma('quick_check', { simple: true });
+      let result: unknown;
+      try {
+        result = db.pragma('quick_check', { simple: true });
+      } catch (err) {
+        // A schema SQLite cannot read (an index or trigger on another table than its row says, …).
+        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) throw err;
+        result = (err as Error).message;
+      }
       if (result !== 'ok') {
         throw new DbBackupError('E_CHECKSUM', `The database in backup ${parts.manifest.id} fails SQLite's quick_check: ${String(result)}.`);
       }
+      refuseUndeclared(declarableRows(schemaRows(db)), parts.manifest.objects, parts.manifest.id);
     } finally {
       db.close();
     }

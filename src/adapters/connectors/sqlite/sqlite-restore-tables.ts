@@ -2,7 +2,9 @@ import { rmSync, statSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { RestoreOutcome } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import type { Manifest } from '../../../domain/manifest.js';
 import { dependencyWarnings } from './sqlite-dependencies.js';
+import { checkObjectsSql, type ObjectsToCreate, refuseUndeclared } from './sqlite-schema-check.js';
 import { Database } from './sqlite-file.js';
 import { belongsTo, isKnownModule, isVirtual, moduleOf, quoteIdent, type SchemaRow, schemaRows, selectObjects, shadowTablesOf } from './sqlite-schema.js';
 
@@ -13,23 +15,69 @@ interface ColumnInfo {
   hidden: number;
 }
 
+/** What a partial restore creates, read from the backup's file and checked against its manifest. */
+interface Selection extends ObjectsToCreate {
+  rows: SchemaRow[];
+  /** The chosen tables, virtual tables and views. */
+  chosen: SchemaRow[];
+  /** Their indexes and triggers. */
+  related: SchemaRow[];
+  shadows: SchemaRow[];
+}
+
 /**
  * Copies chosen tables, virtual tables and views (with their indexes, triggers and AUTOINCREMENT
  * counters) from a verified snapshot file into `targetPath`, in one transaction: all of it lands,
  * or none (and a target file this call created is removed again). Dependencies left behind
  * (foreign-key parents, tables a view or trigger uses) are reported as warnings, not refused.
+ * The snapshot is untrusted: every object must be one `manifest` declares, and every statement
+ * passes checkObjectsSql before the target is opened.
  */
-export function restoreTables(snapshot: string, targetPath: string, tables: string[], clean: boolean): RestoreOutcome {
+export function restoreTables(snapshot: string, targetPath: string, tables: string[], clean: boolean, manifest: Pick<Manifest, 'id' | 'objects'>): RestoreOutcome {
+  const selection = selectFromSnapshot(snapshot, tables, manifest);
   const existed = statSync(targetPath, { throwIfNoEntry: false }) !== undefined;
   try {
-    return restoreInto(snapshot, targetPath, tables, clean);
+    return restoreInto(snapshot, targetPath, selection, clean);
   } catch (err) {
     if (!existed) rmSync(targetPath, { force: true });
     throw err;
   }
 }
 
-function restoreInto(snapshot: string, targetPath: string, tables: string[], clean: boolean): RestoreOutcome {
+function selectFromSnapshot(snapshot: string, tables: string[], manifest: Pick<Manifest, 'id' | 'objects'>): Selection {
+  const src = new Database(snapshot, { readonly: true });
+  let rows: SchemaRow[];
+  try {
+    rows = schemaRows(src);
+  } finally {
+    src.close();
+  }
+  const { keep, unknown } = selectObjects(rows, tables);
+  if (unknown.length) {
+    throw new DbBackupError('E_USAGE', `The backup has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}.`);
+  }
+  const chosen = rows.filter((r) => keep.has(r.name));
+  refuseMissingModules(chosen);
+  const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep) && r.sql);
+  refuseUndeclared([...chosen, ...related], manifest.objects, manifest.id);
+  const shadows = chosen.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v));
+  const selection: Selection = {
+    rows,
+    chosen,
+    related,
+    shadows,
+    tables: [...chosen.filter((r) => r.type === 'table' && !isVirtual(r)), ...shadows],
+    virtualTables: chosen.filter(isVirtual),
+    indexes: related.filter((r) => r.type === 'index'),
+    views: chosen.filter((r) => r.type === 'view'),
+    triggers: related.filter((r) => r.type === 'trigger'),
+  };
+  checkObjectsSql(selection, manifest.id);
+  return selection;
+}
+
+function restoreInto(snapshot: string, targetPath: string, selection: Selection, clean: boolean): RestoreOutcome {
+  const { rows, chosen, related, shadows } = selection;
   const db = new Database(targetPath);
   try {
     db.pragma('busy_timeout = 10000');
@@ -37,15 +85,6 @@ function restoreInto(snapshot: string, targetPath: string, tables: string[], cle
     matchEncoding(db, snapshot);
     db.prepare('ATTACH DATABASE ? AS src').run(snapshot);
     try {
-      const rows = schemaRows(db, 'src');
-      const { keep, unknown } = selectObjects(rows, tables);
-      if (unknown.length) {
-        throw new DbBackupError('E_USAGE', `The backup has no table or view ${unknown.map((u) => `"${u}"`).join(', ')}.`);
-      }
-      const chosen = rows.filter((r) => keep.has(r.name));
-      refuseMissingModules(chosen);
-      const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep) && r.sql);
-      const shadows = chosen.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v));
       const existing = new Map(schemaRows(db, 'main').map((r) => [r.name.toLowerCase(), r]));
       const clashes = [...chosen, ...shadows, ...related].filter((r) => existing.has(r.name.toLowerCase()));
       if (clashes.length && !clean) {
@@ -55,20 +94,27 @@ function restoreInto(snapshot: string, targetPath: string, tables: string[], cle
         );
       }
       let total = 0;
-      // Writing shadow tables and sqlite_master needs SQLite's defensive mode off, for this connection only.
-      db.unsafeMode(true);
-      try {
-        db.transaction(() => {
-          for (const c of clashes) dropObject(db, existing.get(c.name.toLowerCase())!);
-          for (const t of chosen.filter((r) => r.type === 'table')) total += isVirtual(t) ? copyVirtualTable(db, rows, t) : createAndCopy(db, t);
-          for (const r of related.filter((x) => x.type === 'index')) db.exec(r.sql!);
-          for (const v of chosen.filter((r) => r.type === 'view')) db.exec(v.sql!);
-          for (const r of related.filter((x) => x.type === 'trigger')) db.exec(r.sql!);
-          copySequences(db, chosen.map((r) => r.name));
-        })();
-      } finally {
-        db.unsafeMode(false);
-      }
+      // SQLite's defensive mode stays on while the backup's statements run; it is off (for this
+      // connection) only to drop what --clean replaces and to rebuild virtual tables, whose shadow
+      // tables and sqlite_master row cannot be written otherwise.
+      const unsafe = <T>(work: () => T): T => {
+        db.unsafeMode(true);
+        try {
+          return work();
+        } finally {
+          db.unsafeMode(false);
+        }
+      };
+      db.transaction(() => {
+        unsafe(() => clashes.forEach((c) => dropObject(db, existing.get(c.name.toLowerCase())!)));
+        for (const t of chosen.filter((r) => r.type === 'table')) {
+          total += isVirtual(t) ? unsafe(() => copyVirtualTable(db, rows, t)) : createAndCopy(db, t);
+        }
+        for (const r of selection.indexes) runCreate(db, r);
+        for (const v of selection.views) runCreate(db, v);
+        for (const r of selection.triggers) runCreate(db, r);
+        copySequences(db, chosen.map((r) => r.name));
+      })();
       const warnings = dependencyWarnings(db, rows, [...chosen, ...related]);
       return { objects: chosen.map((r) => r.name), rows: total, ...(warnings.length ? { warnings } : {}) };
     } finally {
@@ -77,6 +123,11 @@ function restoreInto(snapshot: string, targetPath: string, tables: string[], cle
   } finally {
     db.close();
   }
+}
+
+/** Runs one checked CREATE statement; prepare() compiles exactly one statement and refuses any tail. */
+function runCreate(db: Db, row: SchemaRow): void {
+  db.prepare(row.sql!).run();
 }
 
 /**
@@ -113,7 +164,7 @@ function dropObject(db: Db, row: SchemaRow): void {
 }
 
 function createAndCopy(db: Db, table: SchemaRow): number {
-  db.exec(table.sql!);
+  runCreate(db, table);
   return copyRows(db, table);
 }
 
