@@ -2,7 +2,7 @@ import { type Transform } from 'node:stream';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { limitOutput } from './output-limit.js';
+import { limitOutput } from '../../infrastructure/output-limit.js';
 
 /** gzip through node:zlib (measured ~1.6× faster than fflate here). Levels 1–9, default 6. */
 export class GzipCodec implements Codec {

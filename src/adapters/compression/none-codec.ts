@@ -1,6 +1,6 @@
 import { PassThrough, type Transform } from 'node:stream';
 import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
-import { limitOutput } from './output-limit.js';
+import { limitOutput } from '../../infrastructure/output-limit.js';
 
 /** Stores bytes as they are (`--compress none`). Never written into a manifest's codec list. */
 export class NoneCodec implements Codec {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
-import { outputTooLong } from './output-limit.js';
+import { outputTooLong } from '../../infrastructure/output-limit.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
 const require = createRequire(import.meta.url);

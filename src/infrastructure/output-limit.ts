@@ -6,11 +6,11 @@ export function outputTooLong(maxOutput: number): Error {
 }
 
 /**
- * Makes `decoder` fail with outputTooLong as soon as it pushes more than `maxOutput` bytes in
+ * Makes `decoder` fail with `tooLong` (default outputTooLong) as soon as it pushes more than `maxOutput` bytes in
  * all. For decoders built by node:zlib (whose streams have no output limit of their own); they
  * already stop producing when their reader stops reading, so nothing beyond one chunk is made.
  */
-export function limitOutput<T extends Transform>(decoder: T, maxOutput: number | undefined): T {
+export function limitOutput<T extends Transform>(decoder: T, maxOutput: number | undefined, tooLong: (max: number) => Error = outputTooLong): T {
   if (maxOutput === undefined) return decoder;
   let produced = 0;
   const push = decoder.push.bind(decoder);
@@ -18,7 +18,7 @@ export function limitOutput<T extends Transform>(decoder: T, maxOutput: number |
     if (chunk !== null && !decoder.destroyed) {
       produced += (chunk as Buffer).length;
       if (produced > maxOutput) {
-        decoder.destroy(outputTooLong(maxOutput));
+        decoder.destroy(tooLong(maxOutput));
         return false;
       }
     }
