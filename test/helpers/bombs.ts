@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
+import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
 
 type Binding = typeof import('zstd-napi/binding.js');
 const require = createRequire(import.meta.url);
@@ -51,4 +53,24 @@ export async function gzipZeros(size: number): Promise<Buffer> {
     }),
   );
   return Buffer.concat(chunks);
+}
+
+/** Writes a .tar.gz of `count` entries named by `name(i)`, each `size` zero bytes, streamed. */
+export async function tarGzOfZeros(path: string, count: number, name: (i: number) => string, size: number): Promise<void> {
+  const pack = tar.pack();
+  const writing = pipeline(pack, createGzip({ level: 1 }), createWriteStream(path));
+  const zeros = Buffer.alloc(STEP);
+  for (let i = 0; i < count; i++) {
+    const entry = pack.entry({ name: name(i), size });
+    await pipeline(
+      Readable.from(
+        (function* () {
+          for (let left = size; left > 0; left -= Math.min(left, STEP)) yield zeros.subarray(0, Math.min(left, STEP));
+        })(),
+      ),
+      entry,
+    );
+  }
+  pack.finalize();
+  await writing;
 }

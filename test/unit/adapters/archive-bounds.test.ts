@@ -1,37 +1,14 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, deflateRawSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_METADATA_LIMIT, TarGzArchiveReader } from '../../../src/adapters/storage/archive/tar-gz-archive.js';
 import { ZIP_DIRECTORY_LIMIT, ZipArchiveReader } from '../../../src/adapters/storage/archive/zip-archive.js';
+import { tarGzOfZeros } from '../../helpers/bombs.js';
 
 const MiB = 1 << 20;
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
-
-/** Writes a .tar.gz of `count` entries named by `name(i)`, each `size` zero bytes, streamed. */
-async function tarGzOfZeros(path: string, count: number, name: (i: number) => string, size: number): Promise<void> {
-  const pack = tar.pack();
-  const writing = pipeline(pack, createGzip({ level: 1 }), createWriteStream(path));
-  const zeros = Buffer.alloc(MiB);
-  for (let i = 0; i < count; i++) {
-    const entry = pack.entry({ name: name(i), size });
-    await pipeline(
-      Readable.from(
-        (function* () {
-          for (let left = size; left > 0; left -= Math.min(left, MiB)) yield zeros.subarray(0, Math.min(left, MiB));
-        })(),
-      ),
-      entry,
-    );
-  }
-  pack.finalize();
-  await writing;
-}
 
 async function list(reader: { list(prefix: string): AsyncIterable<unknown> }): Promise<unknown> {
   try {
