@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type pg from 'pg';
 import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
-import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, ExitCode, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
 import { type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
@@ -72,7 +72,9 @@ class Ledger {
         (postLeft.length ? `Not built: ${list(postLeft)}. ` : '') +
         `The database is incomplete: fix the cause, then restore again with --clean (or into a new database).`;
     }
-    return new DbBackupError('E_RESTORE_FAILED', `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
+    // A part found damaged mid-restore (decoded bytes past their declared size) stays an integrity failure (exit 4).
+    const code = isDbBackupError(err) && err.exitCode === ExitCode.integrity ? err.code : 'E_RESTORE_FAILED';
+    return new DbBackupError(code, `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
       cause: err,
       details: { step, tablesRestored: this.tablesDone, tablesPartlyLoaded: this.partial, tablesNotRestored: notLoaded, postDataNotBuilt: postLeft, schemaRestored: this.preData },
     });
