@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_CHECKSUM'
   | 'E_TRUNCATED'
   | 'E_FOREIGN_ARCHIVE'
+  | 'E_TOO_LARGE'
   | 'E_FORMAT_VERSION'
   | 'E_SOURCE_INVALID'
   | 'E_BACKUP_FAILED'
@@ -55,6 +56,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_CHECKSUM: ExitCode.integrity,
   E_TRUNCATED: ExitCode.integrity,
   E_FOREIGN_ARCHIVE: ExitCode.integrity,
+  /** Metadata (archive index, TOC, schema text) over a fixed limit: crafted or not ours. */
+  E_TOO_LARGE: ExitCode.integrity,
   E_FORMAT_VERSION: ExitCode.integrity,
   E_SOURCE_INVALID: ExitCode.failed,
   E_BACKUP_FAILED: ExitCode.failed,

@@ -147,7 +147,7 @@ export function isLockStale(heartbeatAt: Date, now: Date, staleAfterMs: number):
 
 /** Errors another attempt may cure; usage, config, integrity findings and interruptions are final. */
 export function isRetryableFailure(code: string): boolean {
-  return !['E_USAGE', 'E_CONFIG', 'E_UNSUPPORTED', 'E_CHECKSUM', 'E_TRUNCATED', 'E_FOREIGN_ARCHIVE', 'E_FORMAT_VERSION', 'E_INTERRUPTED', 'E_SOURCE_INVALID', 'E_BACKUP_NOT_FOUND'].includes(code);
+  return !['E_USAGE', 'E_CONFIG', 'E_UNSUPPORTED', 'E_CHECKSUM', 'E_TRUNCATED', 'E_FOREIGN_ARCHIVE', 'E_TOO_LARGE', 'E_FORMAT_VERSION', 'E_INTERRUPTED', 'E_SOURCE_INVALID', 'E_BACKUP_NOT_FOUND'].includes(code);
 }
 
 /** The wait before retry `n` (1-based): `baseMs`, doubling, at most one hour. */

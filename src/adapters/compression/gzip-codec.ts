@@ -1,7 +1,8 @@
 import { type Transform } from 'node:stream';
 import { constants, createGunzip, createGzip } from 'node:zlib';
-import type { Codec } from '../../application/ports/codec.js';
+import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
 import { DbBackupError } from '../../domain/errors.js';
+import { limitOutput } from '../../infrastructure/output-limit.js';
 
 /** gzip through node:zlib (measured ~1.6× faster than fflate here). Levels 1–9, default 6. */
 export class GzipCodec implements Codec {
@@ -17,7 +18,7 @@ export class GzipCodec implements Codec {
     return createGzip({ level, chunkSize: 1 << 16 });
   }
 
-  decoder(): Transform {
-    return createGunzip({ chunkSize: 1 << 16, finishFlush: constants.Z_SYNC_FLUSH });
+  decoder(options: DecoderOptions = {}): Transform {
+    return limitOutput(createGunzip({ chunkSize: 1 << 16, finishFlush: constants.Z_SYNC_FLUSH }), options.maxOutput);
   }
 }

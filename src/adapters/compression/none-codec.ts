@@ -1,5 +1,6 @@
 import { PassThrough, type Transform } from 'node:stream';
-import type { Codec } from '../../application/ports/codec.js';
+import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
+import { limitOutput } from '../../infrastructure/output-limit.js';
 
 /** Stores bytes as they are (`--compress none`). Never written into a manifest's codec list. */
 export class NoneCodec implements Codec {
@@ -11,7 +12,7 @@ export class NoneCodec implements Codec {
     return new PassThrough({ highWaterMark: 1 << 20 });
   }
 
-  decoder(): Transform {
-    return new PassThrough({ highWaterMark: 1 << 20 });
+  decoder(options: DecoderOptions = {}): Transform {
+    return limitOutput(new PassThrough({ highWaterMark: 1 << 20 }), options.maxOutput);
   }
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
-import type { Codec } from '../../application/ports/codec.js';
+import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { ZstdDecodeStream, ZstdEncodeStream } from './zstd-streams.js';
 
@@ -35,7 +35,7 @@ export class ZstdCodec implements Codec {
     return new ZstdEncodeStream({ level, threads: this.threads });
   }
 
-  decoder(): Transform {
-    return new ZstdDecodeStream();
+  decoder(options: DecoderOptions = {}): Transform {
+    return new ZstdDecodeStream(options.maxOutput);
   }
 }

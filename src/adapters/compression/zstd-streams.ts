@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
+import { outputTooLong } from '../../infrastructure/output-limit.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
 const require = createRequire(import.meta.url);
@@ -184,28 +185,60 @@ export class ZstdEncodeStream extends Transform {
   }
 }
 
-/** Streaming zstd decompression; fails on a damaged or truncated frame or a checksum mismatch. */
+/**
+ * The largest window a frame may ask the decoder to keep (2^25 = 32 MiB). Our encoder's levels
+ * 1–19 use at most 2^23; a crafted frame asking for more is refused instead of allocated.
+ */
+const WINDOW_LOG_MAX = 25;
+
+/**
+ * Streaming zstd decompression; fails on a damaged or truncated frame or a checksum mismatch, and
+ * once the output passes `maxOutput` bytes. Decodes at most one slab ahead of its reader: when
+ * push() says the reader is full, the rest of the input chunk waits for the next _read (a few KiB
+ * of zeros can expand to gigabytes, so an input chunk is never decoded whole in one go).
+ */
 export class ZstdDecodeStream extends Transform {
   private readonly dctx = new (load().DCtx)();
   private readonly slab = new Slab(1 << 20, 128 << 10);
   private inFrame = false;
+  private produced = 0;
+  /** The undecoded rest of an input chunk, and its callback, while the reader is full. */
+  private waiting: { src: Buffer; done: TransformCallback } | undefined;
 
-  constructor() {
+  constructor(private readonly maxOutput = Number.POSITIVE_INFINITY) {
     super({ highWaterMark: 1 << 20 });
+    this.dctx.setParameter(load().DParameter.windowLogMax, WINDOW_LOG_MAX);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.decode(chunk, done);
+  }
+
+  override _read(size: number): void {
+    const waiting = this.waiting;
+    if (!waiting) return super._read(size);
+    this.waiting = undefined;
+    this.decode(waiting.src, waiting.done);
+  }
+
+  private decode(input: Buffer, done: TransformCallback): void {
     try {
-      let src = chunk;
+      let src = input;
       for (;;) {
         const dst = this.slab.space();
         const [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
-        if (produced > 0) this.push(this.slab.take(produced));
         src = src.subarray(consumed);
-        if (src.length === 0 && (produced < dst.length || ret === 0)) {
-          this.inFrame = ret !== 0;
-          break;
+        const finished = src.length === 0 && (produced < dst.length || ret === 0);
+        if (finished) this.inFrame = ret !== 0;
+        if (produced > 0) {
+          this.produced += produced;
+          if (this.produced > this.maxOutput) throw outputTooLong(this.maxOutput);
+          if (!this.push(this.slab.take(produced)) && !finished) {
+            this.waiting = { src, done };
+            return;
+          }
         }
+        if (finished) break;
       }
       done();
     } catch (err) {
@@ -215,5 +248,10 @@ export class ZstdDecodeStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     done(this.inFrame ? new Error('the stream ends in the middle of a zstd frame') : undefined);
+  }
+
+  override _destroy(err: Error | null, done: (error: Error | null) => void): void {
+    this.waiting = undefined;
+    done(err);
   }
 }

@@ -7,6 +7,11 @@ const MAGIC = Buffer.from('DBBE', 'ascii');
 const VERSION = 1;
 const TAG = 16;
 export const DEFAULT_CHUNK = 64 * 1024;
+/**
+ * The largest chunk size a reader accepts (writers use DEFAULT_CHUNK). A chunk is held whole until
+ * its tag is checked, so a crafted header must not make the reader buffer more.
+ */
+export const MAX_CHUNK = 16 << 20;
 
 /*
  * Format (one part):
@@ -82,6 +87,14 @@ class Encryptor extends Transform {
 
 class Decryptor extends Transform {
   private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * Input not yet parsed, kept as it came until `needed` bytes are there: joining it on every
+   * write would copy a large (crafted) chunk size over and over.
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes needed before parsing can move on: the header, then one sealed chunk and a byte past it. */
+  private needed = 17;
   private header: { chunkSize: number; prefix: Buffer; aad: Buffer } | undefined;
   private index = 0;
 
@@ -94,21 +107,26 @@ class Decryptor extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < this.needed) return cb();
+    this.join();
     try {
-      if (!this.header && !this.readHeader()) return cb();
+      if (!this.header && !this.readHeader()) return cb(this.keep());
       const sealed = this.header!.chunkSize + TAG;
       while (this.buffer.length > sealed) {
         this.push(this.open(this.buffer.subarray(0, sealed), false));
         this.buffer = this.buffer.subarray(sealed);
       }
-      cb();
+      this.needed = sealed + 1;
+      cb(this.keep());
     } catch (err) {
       cb(err as Error);
     }
   }
 
   override _flush(cb: TransformCallback): void {
+    this.join();
     try {
       if (!this.header && !this.readHeader()) throw this.fail('is truncated inside its encryption header');
       if (this.buffer.length < TAG) throw this.fail('is truncated (its last encrypted chunk is missing)');
@@ -119,16 +137,34 @@ class Decryptor extends Transform {
     }
   }
 
+  /** Moves the pending input into `buffer`, one copy at most. */
+  private join(): void {
+    this.buffer = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Puts the unparsed rest of `buffer` back in front of the pending input. */
+  private keep(): undefined {
+    if (this.buffer.length > 0) {
+      this.pending = [this.buffer];
+      this.pendingBytes = this.buffer.length;
+    }
+    this.buffer = Buffer.alloc(0);
+    return undefined;
+  }
+
   private readHeader(): boolean {
     if (this.buffer.length < 17) return false;
     if (!this.buffer.subarray(0, 4).equals(MAGIC)) throw this.fail('does not start with a dbbackup encryption header');
     if (this.buffer[4] !== VERSION) throw this.fail(`uses encryption format ${this.buffer[4]}, unknown to this dbbackup`);
     const chunkSize = this.buffer.readUInt32BE(5);
     const idLength = this.buffer[16]!;
-    if (this.buffer.length < 17 + idLength) return false;
+    this.needed = 17 + idLength;
+    if (this.buffer.length < this.needed) return false;
     const keyId = this.buffer.toString('utf8', 17, 17 + idLength);
     if (keyId !== this.keyId) throw this.fail(`was encrypted with key ${keyId}, but the backup names key ${this.keyId}`);
-    if (chunkSize < 1 || chunkSize > 64 << 20) throw this.fail('has a damaged encryption header');
+    if (chunkSize < 1 || chunkSize > MAX_CHUNK) throw this.fail('has a damaged encryption header');
     const header = this.buffer.subarray(0, 17 + idLength);
     this.header = { chunkSize, prefix: Buffer.from(this.buffer.subarray(9, 16)), aad: Buffer.concat([header, Buffer.from(this.context, 'utf8')]) };
     this.buffer = this.buffer.subarray(17 + idLength);
@@ -141,7 +177,8 @@ class Decryptor extends Transform {
     decipher.setAAD(h.aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
-      const plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG)), decipher.final()]);
+      const plain = decipher.update(sealed.subarray(0, sealed.length - TAG));
+      decipher.final(); // GCM yields no bytes here; it checks the tag
       this.index++;
       return plain;
     } catch {
@@ -158,7 +195,11 @@ export class ChunkedAesGcm implements StreamCipher {
   readonly id = 'aes-256-gcm';
   readonly extension = 'enc';
 
-  constructor(private readonly chunkSize = DEFAULT_CHUNK) {}
+  constructor(private readonly chunkSize = DEFAULT_CHUNK) {
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) {
+      throw new DbBackupError('E_INTERNAL', `Encryption chunk size must be 1 B–16 MiB, got ${chunkSize}.`);
+    }
+  }
 
   encryptor(key: Buffer, keyId: string, context: string): Transform {
     return new Encryptor(key, keyId, context, this.chunkSize);

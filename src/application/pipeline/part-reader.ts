@@ -46,14 +46,16 @@ export class PartReader implements PartSource {
 
   async open(part: PartEntry, signal?: AbortSignal): Promise<Readable> {
     const what = partContext(this.manifest.id, part.name);
-    const decoders = [...part.codecs].reverse().map((id) => {
+    const decoders = [...part.codecs].reverse().map((id, i) => {
       if (this.manifest.encryption && id === this.manifest.encryption.cipher) {
         if (!this.encryption) {
           throw new DbBackupError('E_KEY', `Backup ${this.manifest.id} is encrypted with key ${this.manifest.encryption.keyId}; give its key to read it.`);
         }
         return this.encryption.cipher.decryptor(this.encryption.key, this.encryption.keyId, what);
       }
-      return new DecodeStage(this.codecs.get(id).decoder(), what);
+      // The outermost codec (decoded last) yields the raw bytes: it may produce no more than rawSize.
+      const last = i === part.codecs.length - 1;
+      return new DecodeStage(this.codecs.get(id).decoder(last ? { maxOutput: part.rawSize } : {}), what);
     });
     const body = await this.store.get(partKey(this.manifest.source, this.manifest.id, part.name), undefined, signal);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
@@ -63,7 +65,8 @@ export class PartReader implements PartSource {
         body,
         new VerifyingStage(part.sha256, part.storedSize, what),
         ...decoders,
-        ...(this.rawCheck === 'when-needed' && this.rawProven(part) ? [] : [new VerifyingStage(part.rawSha256, part.rawSize, what)]),
+        // The decoded size is always checked; the hash only where nothing else proves the bytes.
+        new VerifyingStage(this.rawCheck === 'when-needed' && this.rawProven(part) ? undefined : part.rawSha256, part.rawSize, what),
         counter,
         out,
       ],

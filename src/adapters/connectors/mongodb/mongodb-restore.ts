@@ -2,6 +2,7 @@ import type { Db, Document, MongoClient } from 'mongodb';
 import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
+import { readSmallPart } from '../read-small-part.js';
 import { bsonDocuments } from './bson-stream.js';
 import { bucketsName, nsName } from './mongodb-catalog.js';
 import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
@@ -61,13 +62,8 @@ export async function runRestore(client: MongoClient, scope: RestoreScope, parts
 
 async function readMetadata(parts: PartSource, item: RestoreItem, signal: AbortSignal): Promise<CollectionMetadata> {
   if (!item.metaPart) return { indexes: [], collectionName: item.target.coll, type: item.type };
-  const chunks: Buffer[] = [];
-  for await (const c of await parts.open(item.metaPart)) {
-    signal.throwIfAborted();
-    chunks.push(c as Buffer);
-  }
   const where = `${item.metaPart.name} of backup ${parts.manifest.id}`;
-  const meta = parseMetadata(Buffer.concat(chunks).toString('utf8'), where);
+  const meta = parseMetadata((await readSmallPart(parts, item.metaPart, signal)).toString('utf8'), where);
   checkMetadata(meta, { ns: item.object, type: item.type }, where);
   return meta;
 }

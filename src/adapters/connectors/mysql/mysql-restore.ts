@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
+import { readSmallPart } from '../read-small-part.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn } from './mysql-connection.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
@@ -177,9 +178,7 @@ async function runStatements(conn: MysqlConnection, statements: string[]): Promi
 async function readText(parts: PartSource, role: 'schema' | 'post-data'): Promise<string> {
   const entry = parts.manifest.parts.find((p) => p.role === role);
   if (!entry) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no ${role} part.`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of await parts.open(entry)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readSmallPart(parts, entry)).toString('utf8');
 }
 
 /**

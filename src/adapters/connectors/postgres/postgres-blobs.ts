@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { PartSink, PartSource } from '../../../application/ports/database-connector.js';
+import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry, PartEntry } from '../../../domain/manifest.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import { splitParts } from './postgres-copy-out.js';
@@ -63,7 +64,7 @@ export function largeObjectsTask(id: number, parts: PartEntry[], source: PartSou
         size = 0;
       };
       for (const part of parts) {
-        for await (const line of splitLines(await source.open(part))) {
+        for await (const line of splitLines(await source.open(part), `${part.name} of backup ${source.manifest.id}`)) {
           signal.throwIfAborted();
           const [o, p, hex] = line.split('\t');
           const loid = Number(o);
@@ -83,12 +84,18 @@ export function largeObjectsTask(id: number, parts: PartEntry[], source: PartSou
   };
 }
 
-async function* splitLines(stream: Readable): AsyncGenerator<string> {
+/** A page line is about 4 KiB (`loid pageno \\x` and 2 KiB in hex); anything far longer is not one. */
+const MAX_LINE = 1 << 20;
+
+async function* splitLines(stream: Readable, what: string): AsyncGenerator<string> {
   let rest = '';
   for await (const chunk of stream) {
     const text = rest + (chunk as Buffer).toString('latin1');
     const lines = text.split('\n');
     rest = lines.pop()!;
+    if (rest.length > MAX_LINE) {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} has a line over 1 MiB: it is not a large-object part; the backup is damaged.`);
+    }
     yield* lines;
   }
   if (rest) yield rest;

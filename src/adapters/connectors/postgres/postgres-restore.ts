@@ -1,18 +1,18 @@
 import { availableParallelism } from 'node:os';
 import type pg from 'pg';
 import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
-import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, ExitCode, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
 import { type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
 import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
+import { readSmallPart } from '../read-small-part.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
 import { createDatabase, existingRelations, userObjects } from './postgres-target.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
 import { checkToc } from './postgres-toc-check.js';
 
-const MAX_TOC_BYTES = 512 << 20;
 const RELATION_KINDS = new Set(['table', 'view', 'matview', 'foreign-table']);
 
 /** Reads and checks toc.json from a backup (verified as it streams). */
@@ -20,10 +20,7 @@ export async function readToc(parts: PartSource): Promise<Toc> {
   const m = parts.manifest;
   const part = m.parts.find((p) => p.role === 'schema' && (p.name === TOC_PART || p.name.startsWith(`${TOC_PART}.`)));
   if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${m.id} has no ${TOC_PART}; it was not written by the PostgreSQL connector.`);
-  if (part.rawSize > MAX_TOC_BYTES) throw new DbBackupError('E_FOREIGN_ARCHIVE', `The ${TOC_PART} of backup ${m.id} is implausibly large.`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of await parts.open(part)) chunks.push(chunk as Buffer);
-  const toc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Toc;
+  const toc = JSON.parse((await readSmallPart(parts, part)).toString('utf8')) as Toc;
   if (typeof toc.version !== 'number' || toc.version > TOC_VERSION || !Array.isArray(toc.items)) {
     throw new DbBackupError('E_FORMAT_VERSION', `Backup ${m.id} has a ${TOC_PART} of a newer format (${String(toc.version)}); upgrade dbbackup to restore it.`);
   }
@@ -76,7 +73,9 @@ class Ledger {
         (postLeft.length ? `Not built: ${list(postLeft)}. ` : '') +
         `The database is incomplete: fix the cause, then restore again with --clean (or into a new database).`;
     }
-    return new DbBackupError('E_RESTORE_FAILED', `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
+    // A part found damaged mid-restore (decoded bytes past their declared size) stays an integrity failure (exit 4).
+    const code = isDbBackupError(err) && err.exitCode === ExitCode.integrity ? err.code : 'E_RESTORE_FAILED';
+    return new DbBackupError(code, `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
       cause: err,
       details: { step, tablesRestored: this.tablesDone, tablesPartlyLoaded: this.partial, tablesNotRestored: notLoaded, postDataNotBuilt: postLeft, schemaRestored: this.preData },
     });

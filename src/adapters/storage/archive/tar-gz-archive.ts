@@ -91,12 +91,27 @@ export class TarGzArchiveWriter implements BlobStore {
 
 type TarSource = tar.ExtractEvents['entry'][1];
 
+function tooMuchMetadata(path: string): DbBackupError {
+  return new DbBackupError(
+    'E_TOO_LARGE',
+    `${path} holds more than ${ARCHIVE_METADATA_LIMIT >> 20} MiB of entry names and JSON files; it is not a dbbackup backup (or was crafted to exhaust memory).`,
+  );
+}
+
 interface TarEntry {
   info: BlobInfo;
   index: number;
 }
 
 const SMALL_JSON = 4 << 20;
+/**
+ * What an archive's index may hold in memory in all: the names of its entries (each counted with
+ * ENTRY_OVERHEAD bytes for its record) and the small JSON entries kept whole. A dbbackup backup
+ * needs a tiny fraction of it; a crafted archive (thousands of 4 MiB JSON entries or 4 MiB names,
+ * each compressed to a few KiB) is refused instead of filling memory.
+ */
+export const ARCHIVE_METADATA_LIMIT = 64 << 20;
+const ENTRY_OVERHEAD = 256;
 
 /**
  * Reads a `.tar.gz` archive as a read-only store. The first use scans it once (keeping small
@@ -122,12 +137,16 @@ export class TarGzArchiveReader implements BlobStore {
     reading.catch(() => undefined);
     try {
       let i = 0;
+      let held = 0;
       for await (const entry of extract) {
         const h = entry.header;
         if (h.type === 'file' || h.type === 'contiguous-file') {
           const info = { key: h.name, size: h.size ?? 0, modifiedAt: h.mtime ?? new Date(0) };
+          const small = h.name.endsWith('.json') && info.size <= SMALL_JSON;
+          held += h.name.length + ENTRY_OVERHEAD + (small ? info.size : 0);
+          if (held > ARCHIVE_METADATA_LIMIT) throw tooMuchMetadata(this.path);
           index.set(h.name, { info, index: i });
-          if (h.name.endsWith('.json') && info.size <= SMALL_JSON) {
+          if (small) {
             const chunks: Buffer[] = [];
             for await (const c of entry as AsyncIterable<Buffer>) chunks.push(c);
             this.small.set(h.name, Buffer.concat(chunks));

@@ -9,6 +9,7 @@ import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
+import { limitOutput } from '../../../infrastructure/output-limit.js';
 import { archiveReadError, readOnly, writeOnly } from './archive-errors.js';
 
 /** Classic zip (fflate writes no Zip64): entries and the whole file must stay under 4 GiB. */
@@ -130,6 +131,9 @@ interface ZipEntry {
   localHeaderOffset: number;
 }
 
+/** The largest central directory read into memory (a dbbackup archive's is a few KiB per part). */
+export const ZIP_DIRECTORY_LIMIT = 64 << 20;
+
 /** Reads a `.zip` through its central directory: every entry is a ranged read of the file. */
 export class ZipArchiveReader implements BlobStore {
   private index: Map<string, ZipEntry> | undefined;
@@ -163,6 +167,9 @@ export class ZipArchiveReader implements BlobStore {
       const cdSize = tail.readUInt32LE(eocd + 12);
       const cdOffset = tail.readUInt32LE(eocd + 16);
       if (cdOffset + cdSize > size) throw new DbBackupError('E_TRUNCATED', `${this.path} is truncated: its zip directory points past the end.`);
+      if (cdSize > ZIP_DIRECTORY_LIMIT) {
+        throw new DbBackupError('E_TOO_LARGE', `${this.path} has a zip directory of ${cdSize} bytes, over the ${ZIP_DIRECTORY_LIMIT >> 20} MiB a dbbackup archive may have.`);
+      }
       const cd = Buffer.alloc(cdSize);
       await handle.read(cd, 0, cdSize, cdOffset);
       const index = new Map<string, ZipEntry>();
@@ -225,7 +232,11 @@ export class ZipArchiveReader implements BlobStore {
     if (entry.method === 0) return raw;
     if (entry.method !== 8) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${this.path}: entry ${key} uses zip method ${entry.method}, not deflate.`);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
-    pipeline(raw, createInflateRaw(), out).catch((err: unknown) => out.destroy(archiveReadError(this.path, err) as Error));
+    // An entry inflates to its declared size at most (a zip bomb fails at that point).
+    const inflate = limitOutput(createInflateRaw(), entry.info.size === 0xffffffff ? undefined : entry.info.size, (max) =>
+      new DbBackupError('E_CHECKSUM', `${this.path}: entry ${key} inflates to more than the ${max} bytes its zip directory records; the archive is damaged.`),
+    );
+    pipeline(raw, inflate, out).catch((err: unknown) => out.destroy(archiveReadError(this.path, err) as Error));
     return out;
   }
 
