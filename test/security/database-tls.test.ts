@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { createServer, type Server, connect as tcpConnect } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -13,8 +12,9 @@ import { tempDir } from '../helpers/temp.js';
  * Issue 18 case 6: `verify-ca` / `VERIFY_CA` without a CA are refused (as libpq and the mysql client
  * do) instead of trusting any public CA for any host; and a connection to a database on another
  * machine that is not encrypted, or whose certificate is not checked, is said on stderr when made.
- * "Another machine" is this machine's own non-loopback address, forwarded to the test servers
- * (which listen on 127.0.0.1 only).
+ * "Another machine" is the host name db.remote.test (a reserved TLD): the CLI child resolves it to
+ * 127.0.0.1 through the test-only preload fake-remote-dns.mjs, so every packet stays on loopback
+ * while dbbackup sees a name that is not loopback. The test servers listen on 127.0.0.1 only.
  */
 let dir: { path: string; cleanup(): Promise<void> };
 let env: NodeJS.ProcessEnv;
@@ -23,16 +23,12 @@ let maria: MariaDbServer;
 let ca: string;
 const forwarders: Server[] = [];
 
-/** This machine's first non-loopback IPv4 address: a host that is not loopback for dbbackup. */
-function lanAddress(): string {
-  const address = Object.values(networkInterfaces())
-    .flat()
-    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-  if (!address) throw new Error('this test needs a non-loopback IPv4 address on the machine');
-  return address;
-}
+/** A host name of "another machine", resolved to 127.0.0.1 in the CLI child by the preload below. */
+const REMOTE = 'db.remote.test';
+/** Makes `*.remote.test` resolve to 127.0.0.1 in the CLI child (a file: URL, so no path quoting). */
+const FAKE_DNS = new URL('./fake-remote-dns.mjs', import.meta.url).href;
 
-/** A TCP forwarder listening on `host` (a free port) to 127.0.0.1:`port`. */
+/** A TCP forwarder listening on `host` (a free port; a loopback address) to 127.0.0.1:`port`. */
 async function forward(host: string, port: number): Promise<number> {
   const server = createServer((client) => {
     const upstream = tcpConnect(port, '127.0.0.1');
@@ -45,12 +41,12 @@ async function forward(host: string, port: number): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-/** A CA and a server certificate for 127.0.0.1, localhost and the LAN address. */
-function makeCertificates(folder: string, lan: string): { ca: string; cert: string; key: string } {
+/** A CA and a server certificate for 127.0.0.1, localhost and the remote host name (not 127.0.0.2). */
+function makeCertificates(folder: string): { ca: string; cert: string; key: string } {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: folder, stdio: 'pipe' });
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=dbbackup-sec-ca', '-keyout', 'ca.key', '-out', 'ca.pem');
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
-  execFileSync('sh', ['-c', `printf "subjectAltName=IP:127.0.0.1,IP:${lan},DNS:localhost\\n" > ext.cnf`], { cwd: folder });
+  execFileSync('sh', ['-c', `printf "subjectAltName=IP:127.0.0.1,DNS:${REMOTE},DNS:localhost\\n" > ext.cnf`], { cwd: folder });
   ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'ext.cnf', '-out', 'server.pem');
   return { ca: join(folder, 'ca.pem'), cert: join(folder, 'server.pem'), key: join(folder, 'server.key') };
 }
@@ -69,16 +65,12 @@ async function serverTlsArgs(certs: { cert: string; key: string }): Promise<stri
   return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`];
 }
 
-let lan: string;
-let pgLanPort: number;
-let mariaLanPort: number;
 /** 127.0.0.2, which the certificate does not name. */
 let mariaUnnamedPort: number;
 
 beforeAll(async () => {
   dir = await tempDir('dbb-sec-tls-');
-  lan = lanAddress();
-  const certs = makeCertificates(dir.path, lan);
+  const certs = makeCertificates(dir.path);
   ca = certs.ca;
   [pgServer, maria] = await Promise.all([
     startPostgres(await serverTlsArgs(certs)),
@@ -88,8 +80,6 @@ beforeAll(async () => {
   await pgServer.query('CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2);', [], 'shop');
   await maria.query('CREATE DATABASE shop');
   await maria.query('CREATE TABLE shop.items (id INT PRIMARY KEY)');
-  pgLanPort = await forward(lan, pgServer.port);
-  mariaLanPort = await forward(lan, maria.port);
   mariaUnnamedPort = await forward('127.0.0.2', maria.port);
   // No ~/.postgresql/root.crt, and no PG* variable of the machine, may change what is tested.
   const home = join(dir.path, 'home');
@@ -98,6 +88,7 @@ beforeAll(async () => {
     HOME: home,
     DBBACKUP_DATA_DIR: join(dir.path, 'data'),
     XDG_STATE_HOME: join(dir.path, 'state'),
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${FAKE_DNS}`].filter(Boolean).join(' '),
     ...Object.fromEntries(['PGPASSWORD', 'PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGSSLMODE', 'PGSSLROOTCERT'].map((k) => [k, undefined])),
   };
 }, 120_000);
@@ -116,34 +107,34 @@ const my = (host: string, port: number, ...flags: string[]) => backup('--db', 'm
 describe('6. TLS to databases', () => {
   it('PostgreSQL --sslmode verify-ca without a CA file is refused (exit 2), as is verify-ca with sslrootcert=system', async () => {
     const [none, system] = await Promise.all([
-      pg(lan, pgLanPort, '--sslmode', 'verify-ca'),
-      backup('--db', 'postgres', '--url', `postgres://postgres@${lan}:${pgLanPort}/shop?sslmode=verify-ca&sslrootcert=system`),
+      pg(REMOTE, pgServer.port, '--sslmode', 'verify-ca'),
+      backup('--db', 'postgres', '--url', `postgres://postgres@${REMOTE}:${pgServer.port}/shop?sslmode=verify-ca&sslrootcert=system`),
     ]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/error E_USAGE: --sslmode verify-ca needs the CA that signed the server certificate, and .*root\.crt does not exist/);
     expect(system.code).toBe(2);
     expect(system.stderr).toMatch(/error E_USAGE: --sslmode verify-ca cannot use sslrootcert=system/);
     // With the CA it connects and checks it.
-    const withCa = await pg(lan, pgLanPort, '--sslmode', 'verify-ca', '--sslrootcert', ca);
+    const withCa = await pg(REMOTE, pgServer.port, '--sslmode', 'verify-ca', '--sslrootcert', ca);
     expect(withCa.code, withCa.stderr).toBe(0);
     expect(withCa.stderr).toBe('');
   });
 
   it('MySQL --ssl-mode VERIFY_CA without --ssl-ca is refused (exit 2)', async () => {
-    const r = await my(lan, mariaLanPort, '--ssl-mode', 'VERIFY_CA');
+    const r = await my(REMOTE, maria.port, '--ssl-mode', 'VERIFY_CA');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error E_USAGE: --ssl-mode VERIFY_CA needs --ssl-ca FILE/);
   });
 
   it('a PostgreSQL connection to another machine says when it is not encrypted, or not verified; verified or loopback ones say nothing', async () => {
     const [plain, unverified, verified, loopback] = await Promise.all([
-      pg(lan, pgLanPort, '--sslmode', 'disable', '--json'),
-      pg(lan, pgLanPort, '--sslmode', 'require'),
-      pg(lan, pgLanPort, '--sslmode', 'verify-full', '--sslrootcert', ca),
+      pg(REMOTE, pgServer.port, '--sslmode', 'disable', '--json'),
+      pg(REMOTE, pgServer.port, '--sslmode', 'require'),
+      pg(REMOTE, pgServer.port, '--sslmode', 'verify-full', '--sslrootcert', ca),
       pg('127.0.0.1', pgServer.port, '--sslmode', 'disable'),
     ]);
     for (const r of [plain, unverified, verified, loopback]) expect(r.code, r.stderr).toBe(0);
-    const at = `PostgreSQL at ${lan}:${pgLanPort}`;
+    const at = `PostgreSQL at ${REMOTE}:${pgServer.port}`;
     // Once per run (a backup opens several connections), and beside --json's clean stdout.
     expect(plain.stderr.match(/warning:/g)).toHaveLength(1);
     expect(plain.stderr).toContain(`warning: the connection to ${at} is NOT encrypted`);
@@ -157,13 +148,13 @@ describe('6. TLS to databases', () => {
 
   it('a MySQL connection to another machine in the clear, or over unverified TLS, is said; verified or loopback ones say nothing', async () => {
     const [plain, unverified, verified, loopback] = await Promise.all([
-      my(lan, mariaLanPort, '--ssl-mode', 'DISABLED'),
-      my(lan, mariaLanPort),
-      my(lan, mariaLanPort, '--ssl-mode', 'VERIFY_IDENTITY', '--ssl-ca', ca),
+      my(REMOTE, maria.port, '--ssl-mode', 'DISABLED'),
+      my(REMOTE, maria.port),
+      my(REMOTE, maria.port, '--ssl-mode', 'VERIFY_IDENTITY', '--ssl-ca', ca),
       my('127.0.0.1', maria.port),
     ]);
     for (const r of [plain, unverified, verified, loopback]) expect(r.code, r.stderr).toBe(0);
-    const at = `MySQL at ${lan}:${mariaLanPort}`;
+    const at = `MySQL at ${REMOTE}:${maria.port}`;
     expect(plain.stderr).toContain(`warning: the connection to ${at} is NOT encrypted`);
     expect(unverified.stderr).toContain(`warning: the connection to ${at} is encrypted, but the server certificate is not verified`);
     expect(unverified.stderr).toContain('--ssl-mode VERIFY_IDENTITY');
