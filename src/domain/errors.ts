@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_NOTIFY'
   | 'E_KEY'
   | 'E_DECRYPT'
+  | 'E_MANIFEST_AUTH'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -65,6 +66,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_NOTIFY: ExitCode.failed,
   E_KEY: ExitCode.integrity,
   E_DECRYPT: ExitCode.integrity,
+  E_MANIFEST_AUTH: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
 

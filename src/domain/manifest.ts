@@ -1,10 +1,11 @@
 import { type BackupKind, type Engine, isBackupKind, isEngine } from './backup-kind.js';
 import { isBackupId } from './backup-id.js';
 import { DbBackupError } from './errors.js';
+import type { ManifestAuth } from './manifest-auth.js';
 import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
 
-/** 2 added the chain fields (ManifestChainFields); 1 is still read. */
-export const MANIFEST_FORMAT_VERSION = 2;
+/** 3 added `auth` (a MAC when encrypted, a signature when signed); 2 the chain fields (ManifestChainFields); 1 and 2 are still read. */
+export const MANIFEST_FORMAT_VERSION = 3;
 
 /** What a part holds; restore uses it to order work (schema before data, data before post-data). */
 export type PartRole = 'schema' | 'data' | 'post-data' | 'changes';
@@ -93,6 +94,8 @@ export interface Manifest extends ManifestChainFields {
   targets?: TargetOutcome[];
   /** `sequential` fan-out: this copy was made from the first target's stored bytes. */
   copiedFrom?: string;
+  /** The MAC and/or signature over everything else (domain/manifest-auth.ts); absent before format 3. */
+  auth?: ManifestAuth;
 }
 
 export function totalStoredSize(m: Manifest): number {
