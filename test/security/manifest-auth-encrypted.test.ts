@@ -126,7 +126,7 @@ describe('an encrypted repository against a storage writer', () => {
     for (const part of forged.parts) expect(sha256(readFileSync(join(folder, part.name)))).toBe(part.sha256);
     writeManifest('stripped', legit, forged);
     await expectRefused('stripped', legit);
-    const { auth: _auth, ...bare } = forged;
+    const { auth: _auth, ...bare } = forged as Json;
     writeManifest('stripped', legit, bare);
     await expectRefused('stripped', legit);
     // Also when the marker is rewritten to say the repository is not encrypted: the key given decides.
