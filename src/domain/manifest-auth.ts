@@ -28,7 +28,7 @@ export interface ManifestAuth {
 }
 
 /** The first manifest format that carries `auth`; older ones are "written before authentication". */
-export const AUTHENTICATED_FORMAT_VERSION = 3;
+export const AUTHENTICATED_FORMAT_VERSION = 2;
 export const MANIFEST_MAC_INFO = 'dbbackup manifest v1';
 const DOMAIN = 'dbbackup manifest v1\n';
 

@@ -4,8 +4,8 @@ import { DbBackupError } from './errors.js';
 import type { ManifestAuth } from './manifest-auth.js';
 import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
 
-/** 3 added `auth` (a MAC when encrypted, a signature when signed); 2 the chain fields (ManifestChainFields); 1 and 2 are still read. */
-export const MANIFEST_FORMAT_VERSION = 3;
+/** 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 1 is still read. */
+export const MANIFEST_FORMAT_VERSION = 2;
 
 /** What a part holds; restore uses it to order work (schema before data, data before post-data). */
 export type PartRole = 'schema' | 'data' | 'post-data' | 'changes';
@@ -94,7 +94,7 @@ export interface Manifest extends ManifestChainFields {
   targets?: TargetOutcome[];
   /** `sequential` fan-out: this copy was made from the first target's stored bytes. */
   copiedFrom?: string;
-  /** The MAC and/or signature over everything else (domain/manifest-auth.ts); absent before format 3. */
+  /** The MAC and/or signature over everything else (domain/manifest-auth.ts); absent before format 2. */
   auth?: ManifestAuth;
 }
 

@@ -116,13 +116,13 @@ export async function authenticateBackup(
     const encryption = (await openBackupKey(manifest, keys, cipher))!;
     if (auth.mac) {
       if (!macMatches(encryption.key, bytes, auth.mac.value)) throw authFailure(manifest, 'its manifest does not match its MAC (edited metadata, parts, hashes or links)');
-    } else if (manifest.formatVersion >= AUTHENTICATED_FORMAT_VERSION) {
-      throw authFailure(manifest, 'it is encrypted but its manifest carries no MAC');
     } else if (!trust.allowUnauthenticated) {
       throw authFailure(
         manifest,
-        'it was written before dbbackup authenticated manifests (format 1), so edits to it cannot be detected; ' +
-          'if you trust this storage, read it with --allow-unauthenticated (and `key rewrap` adds a MAC)',
+        manifest.formatVersion >= AUTHENTICATED_FORMAT_VERSION
+          ? 'it is encrypted but its manifest carries no MAC'
+          : 'it was written before dbbackup authenticated manifests (format 1), so edits to it cannot be detected; ' +
+              'if you trust this storage, read it with --allow-unauthenticated (and `key rewrap` adds a MAC)',
       );
     } else {
       logger?.warn('this encrypted backup predates authenticated manifests: edits to it cannot be detected', { backupId: manifest.id });
