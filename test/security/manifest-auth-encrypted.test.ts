@@ -87,11 +87,11 @@ describe('an encrypted repository against a storage writer', () => {
     expect(contentHashes(p('ok.db'))).toEqual(contentHashes(db));
   });
 
-  it('an edited manifest (metadata, parent link) fails with exit 4 naming the backup', async () => {
+  it('an edited manifest (snapshot time, row counts, a chain field) fails with exit 4 naming the backup', async () => {
     cpSync(p('repo'), p('edited'), { recursive: true });
     const m = readManifest('edited', legit);
     m.consistentAt = '2020-01-01T00:00:00.000Z';
-    m.parent = '20200101T000000Z-full-aaaa';
+    m.generation = 'planted';
     m.objects[0].rows = 1;
     writeManifest('edited', legit, m);
     await expectRefused('edited', legit);

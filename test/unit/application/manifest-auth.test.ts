@@ -51,7 +51,8 @@ describe('authenticateBackup', () => {
     const sealed = sealManifest(manifest(true), { dataKey });
     const store = new MemoryBlobStore();
     const edits: Manifest[] = [
-      { ...sealed, parent: '20251231T000000Z-full-zzzz' },
+      { ...sealed, baseFull: '20251231T000000Z-full-zzzz' },
+      { ...sealed, generation: 'other' },
       { ...sealed, parts: [{ ...sealed.parts[0]!, sha256: 'b'.repeat(64) }] },
       { ...sealed, auth: undefined },
       sealManifest(manifest(true), { dataKey: randomBytes(32) }),
