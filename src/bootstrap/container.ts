@@ -111,8 +111,8 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
       .inSingletonScope();
     bind(VerifyBackup)
       .toResolvedValue(
-        (opener, codecs, catalog, progress, cipher) => new VerifyBackup({ opener, codecs, catalog, progress, cipher }),
-        [Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Progress, Tokens.Cipher],
+        (opener, codecs, catalog, progress, cipher, logger) => new VerifyBackup({ opener, codecs, catalog, progress, cipher, logger }),
+        [Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Progress, Tokens.Cipher, Tokens.Logger],
       )
       .inSingletonScope();
     bind(ManageKeys)

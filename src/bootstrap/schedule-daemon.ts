@@ -48,6 +48,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
     throw new DbBackupError('E_CONFIG', `backups.${name} says encrypt: true, but the config has no encryption: key (passphrase, key-file or recipient).`);
   }
   const encryption = src.policy.encrypt === true ? await encryptionKey({ settings, keys }, {}, env) : undefined;
+  const signing = settings.signing();
   return {
     backup: {
       target: src.target,
@@ -59,8 +60,10 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
       parallel: settings.parallel(undefined, name).value,
       fanout: src.policy.fanout,
       ...(encryption ? { encryption } : {}),
+      ...(signing.key ? { signing: keys.signingKey(signing.key) } : {}),
     },
     keys: given,
+    trust: { expectEncrypted: src.policy.encrypt === true, verifier: signing['verify-key'] ? keys.verifyKey(signing['verify-key']) : undefined },
     defaultKind: src.policy.type,
     repositories: urls,
   };

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'E_KEY'
   | 'E_DECRYPT'
   | 'E_UNSAFE_BACKUP'
+  | 'E_MANIFEST_AUTH'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -71,6 +72,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_DECRYPT: ExitCode.integrity,
   /** A backup holds SQL or options beyond the objects it declares (crafted or damaged): nothing ran. */
   E_UNSAFE_BACKUP: ExitCode.integrity,
+  E_MANIFEST_AUTH: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -1,9 +1,10 @@
 import { type BackupKind, type Engine, isBackupKind, isEngine } from './backup-kind.js';
 import { isBackupId } from './backup-id.js';
 import { DbBackupError } from './errors.js';
+import type { ManifestAuth } from './manifest-auth.js';
 import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
 
-/** 2 added the chain fields (ManifestChainFields); 1 is still read. */
+/** 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 1 is still read. */
 export const MANIFEST_FORMAT_VERSION = 2;
 
 /** What a part holds; restore uses it to order work (schema before data, data before post-data). */
@@ -93,6 +94,8 @@ export interface Manifest extends ManifestChainFields {
   targets?: TargetOutcome[];
   /** `sequential` fan-out: this copy was made from the first target's stored bytes. */
   copiedFrom?: string;
+  /** The MAC and/or signature over everything else (domain/manifest-auth.ts); absent before format 2. */
+  auth?: ManifestAuth;
 }
 
 export function totalStoredSize(m: Manifest): number {

@@ -4,7 +4,7 @@ import { isBackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { listOption } from './base-command.js';
-import { encryptionKey } from './keys.js';
+import { encryptionKey, signerFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { formatBytes, formatDuration, table } from './render.js';
@@ -24,6 +24,9 @@ export class BackupCommand extends DatabaseCommand {
       copy checked against the checksums). A target that fails is dropped and the others carry on.
 
       The backup only exists once its manifest is written, so an interrupted run never looks complete.
+      Its manifest is authenticated: a MAC under the data key when encrypted, an Ed25519 signature
+      with \`--sign-key\`. An encrypted repository refuses a plaintext backup (\`--allow-unencrypted\`
+      overrides that, loudly, for a migration).
       Exit codes: 0 done, 1 failed, 2 bad usage, 3 cannot connect, 4 integrity failure,
       5 some targets failed (the others hold a complete backup).
     `,
@@ -35,6 +38,7 @@ export class BackupCommand extends DatabaseCommand {
       ['See what would be backed up', '$0 backup --file app.db --out ./backups --dry-run'],
       ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
       ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
+      ['Sign the backup (restore checks it with --verify-key)', '$0 backup --file app.db --out ./backups --sign-key /etc/dbbackup/sign.key'],
     ],
   });
 
@@ -53,6 +57,10 @@ export class BackupCommand extends DatabaseCommand {
   passphraseEnv = Option.String('--passphrase-env', { description: 'Encrypt with the passphrase in this environment variable' });
   keyFile = Option.String('--key-file', { description: 'Encrypt with this key file (mode 0600; `dbbackup key generate`)' });
   recipient = Option.String('--recipient', { description: 'Encrypt to this age public key (age1…) or file: the server cannot decrypt' });
+  signKey = Option.String('--sign-key', { description: 'Sign the manifest with this Ed25519 key (`dbbackup key generate --signing`)' });
+  allowUnencrypted = Option.Boolean('--allow-unencrypted', false, {
+    description: 'DANGEROUS: store a plaintext backup in an encrypted repository (a migration only)',
+  });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
   allDatabases = Option.Boolean('--all-databases', false, { description: 'MySQL: every database except the system schemas' });
 
@@ -78,6 +86,10 @@ export class BackupCommand extends DatabaseCommand {
     const encryption = encrypt
       ? await encryptionKey(services, { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, recipient: this.recipient }, this.context.env)
       : undefined;
+    const signing = signerFrom(services, this.signKey);
+    if (this.allowUnencrypted && !encryption) {
+      this.context.stderr.write('WARNING: --allow-unencrypted: this backup is stored in PLAINTEXT even where the repository is encrypted.\n');
+    }
     if (this.compress !== undefined && !['zstd', 'gzip', 'none'].includes(this.compress)) {
       throw new DbBackupError('E_USAGE', `--compress must be zstd, gzip or none; got "${this.compress}".`);
     }
@@ -98,6 +110,8 @@ export class BackupCommand extends DatabaseCommand {
         parallel,
         dryRun: this.dryRun,
         encryption,
+        signing,
+        allowUnencrypted: this.allowUnencrypted,
         fanout,
       },
       this.context.signal,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import { DbBackupError } from '../../domain/errors.js';
 import { writeNewSecretFile } from '../../infrastructure/files.js';
@@ -12,23 +13,30 @@ const writeSecretFile = (path: string, text: string) => writeNewSecretFile(path,
 export class KeyGenerateCommand extends BaseCommand {
   static override paths = [['key', 'generate']];
   static override usage = Command.Usage({
-    description: 'Create an encryption key: a key file, or an age identity and its public recipient',
+    description: 'Create a key: an encryption key file, an age identity and its recipient, or a signing key pair',
     details: `
       \`--key-file PATH\` writes 32 random bytes (mode 0600) for \`backup --encrypt --key-file PATH\`.
       \`--age PATH\` writes an age identity (private, for restores) to PATH and prints its recipient
       (public, for \`backup --encrypt --recipient age1…\`): servers that only back up never hold a key that decrypts.
+      \`--signing PATH\` writes an Ed25519 private key (mode 0600, for \`backup --sign-key PATH\`) and its
+      public key to PATH.pub (for \`restore --verify-key PATH.pub\`).
     `,
     examples: [
       ['A key file', '$0 key generate --key-file /etc/dbbackup/backup.key'],
       ['An age key pair', '$0 key generate --age ~/.config/dbbackup/restore-identity.txt'],
+      ['A signing key pair', '$0 key generate --signing /etc/dbbackup/sign.key'],
     ],
   });
 
   keyFile = Option.String('--key-file', { description: 'Write a key file here' });
   age = Option.String('--age', { description: 'Write an age identity here and print its recipient' });
+  signing = Option.String('--signing', { description: 'Write an Ed25519 signing key here and its public key to PATH.pub' });
 
   protected async run(services: CliServices): Promise<number> {
-    if (!this.keyFile === !this.age) throw new DbBackupError('E_USAGE', 'Give exactly one of --key-file PATH or --age PATH.');
+    if ([this.keyFile, this.age, this.signing].filter((v) => v !== undefined).length !== 1) {
+      throw new DbBackupError('E_USAGE', 'Give exactly one of --key-file PATH, --age PATH or --signing PATH.');
+    }
+    if (this.signing) return this.generateSigning(services, this.signing);
     if (this.keyFile) {
       writeSecretFile(this.keyFile, `${randomBytes(32).toString('base64')}\n`);
       const key = services.keys.keyFile(this.keyFile);
@@ -42,6 +50,20 @@ export class KeyGenerateCommand extends BaseCommand {
       identityFile: this.age,
       recipient: pair.recipient,
     });
+    return this.ok();
+  }
+
+  private generateSigning(services: CliServices, path: string): number {
+    const pub = `${path}.pub`;
+    if (existsSync(pub)) throw new DbBackupError('E_TARGET_EXISTS', `${pub} already exists; remove it first if you are sure.`);
+    const pair = services.keys.generateSigning();
+    writeNewSecretFile(path, pair.privatePem, 'it may sign backups.');
+    writeFileSync(pub, pair.publicPem, { mode: 0o644, flag: 'wx' });
+    this.print(
+      `Wrote the signing key to ${path} (mode 0600; for backup --sign-key) and its public key to ${pub} ` +
+        `(for restore/verify --verify-key), key id ${pair.keyId}. Keep the public key where backups are restored, not only beside the backups.`,
+      { ok: true, signingKey: path, verifyKey: pub, keyId: pair.keyId },
+    );
     return this.ok();
   }
 }

@@ -1,4 +1,6 @@
 import type { KeyEncryptionKey } from '../../application/ports/key-encryption-key.js';
+import type { ManifestSigner } from '../../application/ports/manifest-signer.js';
+import type { ManifestTrust } from '../../application/services/manifest-auth.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../../infrastructure/redact.js';
 import type { CliServices } from './context.js';
@@ -46,4 +48,51 @@ export async function encryptionKey(services: Pick<CliServices, 'settings' | 'ke
   }
   if (keys.length > 1) throw new DbBackupError('E_USAGE', 'Give one encryption key for a backup, not several.');
   return keys[0]!;
+}
+
+/** The manifest signing key: `--sign-key FILE`, else the config's `signing.key`. */
+export function signerFrom(services: Pick<CliServices, 'settings' | 'keys'>, flag: string | undefined): ManifestSigner | undefined {
+  const path = flag ?? services.settings.signing().key;
+  return path ? services.keys.signingKey(path) : undefined;
+}
+
+export interface TrustFlags {
+  verifyKey?: string;
+  requireSigned?: boolean;
+  allowUnencrypted?: boolean;
+  allowUnauthenticated?: boolean;
+}
+
+/**
+ * What verify/restore demand of a backup. A key given on the command line (or a config source with
+ * `encrypt: true`) means an encrypted backup is expected; a verify key (`--verify-key` or
+ * `signing.verify-key`) means a signed one. The two `--allow-*` escapes are printed loudly.
+ */
+export function trustFrom(
+  services: Pick<CliServices, 'settings' | 'keys'>,
+  flags: TrustFlags & { keyGiven: boolean; sourceEncrypted: boolean },
+  stderr: NodeJS.WritableStream,
+): ManifestTrust {
+  const cfg = services.settings.signing();
+  const verifyPath = flags.verifyKey ?? cfg['verify-key'];
+  if ((flags.requireSigned || cfg.require) && !verifyPath) {
+    throw new DbBackupError('E_USAGE', 'Signed backups are required, but no key checks them: give --verify-key FILE (or signing.verify-key in the config).');
+  }
+  if (flags.allowUnencrypted) {
+    stderr.write('WARNING: --allow-unencrypted: a plaintext backup is accepted where an encrypted one is expected; nothing proves who wrote it.\n');
+  }
+  if (flags.allowUnauthenticated) {
+    stderr.write('WARNING: --allow-unauthenticated: encrypted backups without a MAC (written by dbbackup before 2) are accepted; edits to them cannot be detected.\n');
+  }
+  return {
+    expectEncrypted: flags.keyGiven || flags.sourceEncrypted,
+    verifier: verifyPath ? services.keys.verifyKey(verifyPath) : undefined,
+    allowUnencrypted: flags.allowUnencrypted,
+    allowUnauthenticated: flags.allowUnauthenticated,
+  };
+}
+
+/** True when a key was named on the command line (not only in the config). */
+export function keyFlagGiven(flags: KeyFlags): boolean {
+  return flags.passphraseEnv !== undefined || flags.keyFile !== undefined || flags.recipient !== undefined || flags.identity !== undefined;
 }

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { DbBackupError } from '../../domain/errors.js';
 import { listOption } from './base-command.js';
-import { keysFrom } from './keys.js';
+import { keyFlagGiven, keysFrom, trustFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { formatBytes, table } from './render.js';
@@ -49,12 +49,21 @@ export class RestoreCommand extends DatabaseCommand {
   keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
   identity = Option.String('--identity', { description: 'age identity file (AGE-SECRET-KEY-1…) of an encrypted backup' });
   recipient = Option.String('--recipient', { description: 'age public key (only to be told it cannot decrypt: restores need --identity)' });
+  verifyKey = Option.String('--verify-key', { description: 'Require a valid signature by this Ed25519 public key (`key generate --signing` wrote it as .pub)' });
+  requireSigned = Option.Boolean('--require-signed', false, { description: 'Refuse a backup that is not signed (with --verify-key or signing.verify-key)' });
+  allowUnencrypted = Option.Boolean('--allow-unencrypted', false, {
+    description: 'DANGEROUS: accept a plaintext backup from an encrypted repository or where a key was given (a migration only)',
+  });
+  allowUnauthenticated = Option.Boolean('--allow-unauthenticated', false, {
+    description: 'Accept an encrypted backup written before manifests carried a MAC (edits to it cannot be detected)',
+  });
 
   protected async run(services: CliServices): Promise<number> {
     const located = this.locate();
     const configured =
       this.source && services.settings.config.section.sources?.[this.source] ? services.settings.source(this.source) : undefined;
     const repository = located.repository ?? configured?.repositories[0]?.url;
+    const keyFlags = { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity, recipient: this.recipient };
     const explicitTarget =
       located.targetFile !== undefined || this.db !== undefined || this.url !== undefined || this.database !== undefined || this.host !== undefined;
     const result = await services.restoreBackup.execute(
@@ -67,11 +76,8 @@ export class RestoreCommand extends DatabaseCommand {
         tables: listOption(this.tables),
         clean: this.clean,
         dryRun: this.dryRun,
-        keys: await keysFrom(
-          services,
-          { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity, recipient: this.recipient },
-          this.context.env,
-        ),
+        keys: await keysFrom(services, keyFlags, this.context.env),
+        trust: trustFrom(services, { ...this.trustFlags(), keyGiven: keyFlagGiven(keyFlags), sourceEncrypted: configured?.policy.encrypt === true }, this.context.stderr),
         options: {
           create: this.create || undefined,
           schemas: listOption(this.schemas),
@@ -113,6 +119,10 @@ export class RestoreCommand extends DatabaseCommand {
       warnings: outcome.warnings ?? [],
     });
     return this.ok();
+  }
+
+  private trustFlags() {
+    return { verifyKey: this.verifyKey, requireSigned: this.requireSigned, allowUnencrypted: this.allowUnencrypted, allowUnauthenticated: this.allowUnauthenticated };
   }
 
   /** Sorts the --file values into the archive to read and the SQLite file to write. */

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { KeyEncryptionKey } from '../../application/ports/key-encryption-key.js';
 import { DbBackupError } from '../../domain/errors.js';
+import type { ManifestSigner, ManifestVerifier } from '../../application/ports/manifest-signer.js';
+import { Ed25519SigningKey, Ed25519VerifyKey, generateSigningKeyPair } from './ed25519-signing-key.js';
 import { AgeKey, KeyFileKey, PassphraseKey } from './key-encryption-keys.js';
 
 /** Builds key-encryption keys from what a user gives on the command line or in the config. */
@@ -26,6 +28,20 @@ export class KeyFactory {
 
   generateAge(): Promise<{ identity: string; recipient: string }> {
     return AgeKey.generate();
+  }
+
+  /** A private Ed25519 key file (0600) that signs manifests. */
+  signingKey(path: string): ManifestSigner {
+    return new Ed25519SigningKey(path);
+  }
+
+  /** An Ed25519 public key file that checks manifest signatures. */
+  verifyKey(path: string): ManifestVerifier {
+    return new Ed25519VerifyKey(path);
+  }
+
+  generateSigning(): { privatePem: string; publicPem: string; keyId: string } {
+    return generateSigningKeyPair();
   }
 }
 

@@ -74,3 +74,21 @@ export async function openBackupKey(manifest: Manifest, keys: readonly KeyEncryp
   const key = await kek.unwrap(enc.wrapped, manifest.id);
   return { cipher, key, keyId: enc.keyId };
 }
+
+/**
+ * A backup without encryption into `marker`'s repository: refused when the repository is
+ * encrypted (E_USAGE), unless `allow` (a migration; the caller warns the user loudly).
+ */
+export function checkPlaintextAllowed(marker: RepositoryMarker | undefined, location: string, allow: boolean, logger?: { warn(msg: string, fields?: Record<string, unknown>): void }): void {
+  const keys = marker?.encryption?.keys ?? [];
+  if (keys.length === 0) return;
+  if (!allow) {
+    throw new DbBackupError(
+      'E_USAGE',
+      `${location} is an encrypted repository (key ${keys.find((k) => k.active)?.id ?? keys[0]!.id}); back up with --encrypt and its key, ` +
+        'or give --allow-unencrypted to store a plaintext backup on purpose (restores then need --allow-unencrypted too).',
+      { details: { repository: location } },
+    );
+  }
+  logger?.warn('storing a PLAINTEXT backup in an encrypted repository (--allow-unencrypted)', { repository: location });
+}

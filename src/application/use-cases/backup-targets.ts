@@ -1,7 +1,7 @@
 import type { Engine } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, type ManifestEncryption, type PartEntry, totalStoredSize } from '../../domain/manifest.js';
-import { manifestKey, partKey } from '../../domain/repository-layout.js';
+import { partKey } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { Clock } from '../ports/clock.js';
 import type { CodecRegistry } from '../ports/codec.js';
@@ -15,8 +15,10 @@ import { copyParts } from '../pipeline/copy-parts.js';
 import { type StoreGroup, writeParts } from '../pipeline/fan-out.js';
 import type { PartEncryption } from '../pipeline/part-encryption.js';
 import { type CodecStep, removeWritten } from '../pipeline/part-writer.js';
-import { prepareEncryption } from '../services/backup-encryption.js';
-import { ensureMarker, newMarker, readMarker, writeJson } from '../services/backup-repository.js';
+import type { ManifestSigner } from '../ports/manifest-signer.js';
+import { checkPlaintextAllowed, prepareEncryption } from '../services/backup-encryption.js';
+import { ensureMarker, newMarker, readMarker } from '../services/backup-repository.js';
+import { writeSealedManifest } from '../services/manifest-auth.js';
 
 /** What every target of one run shares: one snapshot, one backup id, one data key. */
 export interface BackupRun {
@@ -29,6 +31,10 @@ export interface BackupRun {
   encryption?: KeyEncryptionKey;
   /** The data key every target's parts are encrypted with (each target wraps it itself). */
   dataKey?: Buffer;
+  /** Signs every target's manifest. */
+  signing?: ManifestSigner;
+  /** See RunBackupInput.allowUnencrypted. */
+  allowUnencrypted?: boolean;
   /** See RunBackupInput.fanout. */
   fanout: 'concurrent' | 'sequential';
   repositories: string[];
@@ -172,8 +178,9 @@ export class BackupTargets {
       if (!this.deps.cipher) throw new DbBackupError('E_UNSUPPORTED', 'This build has no cipher for --encrypt.');
       const marker = existing ?? newMarker(run.startedAt);
       t.encryption = await prepareEncryption(repo.store, marker, !existing, run.encryption, this.deps.cipher, run.startedAt, run.dataKey);
-    } else if (!existing) {
-      await ensureMarker(repo.store, run.startedAt);
+    } else {
+      checkPlaintextAllowed(existing, repo.store.location, run.allowUnencrypted === true, this.deps.logger);
+      if (!existing) await ensureMarker(repo.store, run.startedAt);
     }
   }
 
@@ -226,8 +233,8 @@ export class BackupTargets {
   }
 
   /** Writes the manifest (last: its presence is what makes the backup exist), commits, records. */
-  private async finish(run: BackupRun, t: Target, manifest: Manifest): Promise<void> {
-    await writeJson(t.repo!.store, manifestKey(run.source, run.id), manifest);
+  private async finish(run: BackupRun, t: Target, unsealed: Manifest): Promise<void> {
+    const manifest = await writeSealedManifest(t.repo!.store, unsealed, { dataKey: t.encryption?.part.key, signer: run.signing });
     const committed = await t.repo!.commit();
     t.archiveSize = committed ? committed.size : undefined;
     t.manifest = manifest;

@@ -5,6 +5,7 @@ import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { Logger } from '../ports/logger.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
 import { readMarker, scanRepository, writeJson } from '../services/backup-repository.js';
+import { resealWithDataKey } from '../services/manifest-auth.js';
 
 /**
  * Key rotation for a repository. `rotate` makes a new key the active one (new backups must use
@@ -61,7 +62,9 @@ export class ManageKeys {
         const dataKey = await kek.unwrap(enc.wrapped, m.id);
         const wrapped = await next.wrap(dataKey);
         // The data stays bound to the old key id in its chunk headers; the manifest records both.
-        await writeJson(repo.store, manifestKey(m.source, m.id), { ...m, encryption: { ...enc, wrapped } });
+        // Its MAC is checked with the data key first: rewrap never blesses an edited manifest.
+        const resealed = resealWithDataKey(m, dataKey, { ...m, encryption: { ...enc, wrapped } }, this.deps.logger);
+        await writeJson(repo.store, manifestKey(m.source, m.id), resealed);
         rewrapped.push(m.id);
       }
       await repo.commit();

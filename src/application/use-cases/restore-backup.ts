@@ -8,7 +8,7 @@ import type { ProgressReporter } from '../ports/progress.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
-import { openBackupKey } from '../services/backup-encryption.js';
+import { type ManifestTrust, authenticateBackup } from '../services/manifest-auth.js';
 import type { PartEncryption } from '../pipeline/part-encryption.js';
 import { PartReader, verifyParts } from '../pipeline/part-reader.js';
 import { findBackup, locateRepository } from './select-backup.js';
@@ -26,6 +26,8 @@ export interface RestoreBackupInput {
   options?: Omit<RestoreRequest, 'tables' | 'clean'>;
   /** Keys that may open an encrypted backup. */
   keys?: KeyEncryptionKey[];
+  /** What the backup must prove before anything is restored (services/manifest-auth.ts). */
+  trust?: ManifestTrust;
   /**
    * The source's other targets: read from when `repository` cannot be reached or lacks the backup;
    * for `latest`, the newest backup among the reachable ones is restored.
@@ -75,7 +77,8 @@ export class RestoreBackup {
       // stored bytes are then checked while the connector loads and the plan (and, where the
       // connector can, the restore's own preparation) looks at the target; nothing changes it
       // before the checks passed. A connector whose restore is atomic checks as it streams instead.
-      const encryption = !input.dryRun && this.deps.cipher ? await openBackupKey(manifest, input.keys ?? [], this.deps.cipher) : undefined;
+      // The manifest is authenticated here too: nothing it says is acted on before.
+      const encryption = input.dryRun ? undefined : await authenticateBackup(repo.store, manifest, input.keys ?? [], this.deps.cipher, input.trust, this.deps.logger);
       if (!input.dryRun) {
         checks = this.verifyFirst(repo.store, manifest, AbortSignal.any([signal, stopChecking.signal]), encryption);
         checks.catch(() => undefined);

@@ -8,6 +8,7 @@ import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../ports/database-connector.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
+import type { ManifestSigner } from '../ports/manifest-signer.js';
 import { notifyAll } from '../services/notify.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
@@ -24,8 +25,12 @@ export interface RunBackupInput {
   parallel: number;
   /** Inspect and report what would be backed up; write nothing. */
   dryRun?: boolean;
-  /** Encrypt every part under a fresh data key wrapped by this key. */
+  /** Encrypt every part under a fresh data key wrapped by this key (the manifest is MACed with it). */
   encryption?: KeyEncryptionKey;
+  /** Sign the manifest with this key (restores check it with --verify-key). */
+  signing?: ManifestSigner;
+  /** Store a plaintext backup even in an encrypted repository (a migration; refused otherwise). */
+  allowUnencrypted?: boolean;
   /**
    * Several repositories: `concurrent` (default) tees the one dump into all of them at once;
    * `sequential` writes the first, then copies its stored bytes to the others.
@@ -80,6 +85,8 @@ export class RunBackup {
       compression: input.compression,
       encryption: input.encryption,
       dataKey: input.encryption ? randomBytes(32) : undefined,
+      signing: input.signing,
+      allowUnencrypted: input.allowUnencrypted,
       fanout: input.fanout ?? 'concurrent',
       repositories,
       startedAt: started,

@@ -4,6 +4,7 @@ import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import type { ScheduleTask } from '../../domain/schedule.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { JobOutcome } from '../ports/schedule-job-runner.js';
+import type { ManifestTrust } from '../services/manifest-auth.js';
 import type { RunBackup, RunBackupInput } from './run-backup.js';
 import type { VerifyBackup } from './verify-backup.js';
 
@@ -17,6 +18,8 @@ export interface ScheduledSource {
   repositories: string[];
   /** Keys that open its encrypted backups (for the verify task). */
   keys?: KeyEncryptionKey[];
+  /** What its backups must prove to the verify task (encrypted when the policy says so; signed with a verify key). */
+  trust?: ManifestTrust;
 }
 
 export interface RunScheduledTaskDeps {
@@ -75,7 +78,7 @@ export class RunScheduledTask {
   private async verify(source: ScheduledSource, name: string, signal: AbortSignal): Promise<JobOutcome> {
     let last: JobOutcome = { outcome: 'success' };
     for (const repository of source.repositories) {
-      const r = await this.deps.verifyBackup.execute({ repository, backup: 'latest', source: name, keys: source.keys }, signal);
+      const r = await this.deps.verifyBackup.execute({ repository, backup: 'latest', source: name, keys: source.keys, trust: source.trust }, signal);
       last = { outcome: 'success', backupId: r.manifest.id, repository: r.repository, kind: r.manifest.kind };
     }
     return last;

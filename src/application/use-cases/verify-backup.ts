@@ -7,7 +7,8 @@ import type { RepositoryOpener } from '../ports/repository-opener.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { type PartCheck, verifyParts } from '../pipeline/part-reader.js';
-import { openBackupKey } from '../services/backup-encryption.js';
+import type { Logger } from '../ports/logger.js';
+import { type ManifestTrust, authenticateBackup } from '../services/manifest-auth.js';
 import { findBackup, locateRepository } from './select-backup.js';
 
 export interface VerifyBackupInput {
@@ -18,6 +19,8 @@ export interface VerifyBackupInput {
   source?: string;
   /** Keys that may open encrypted backups. */
   keys?: KeyEncryptionKey[];
+  /** What every backup of the chain must prove (services/manifest-auth.ts). */
+  trust?: ManifestTrust;
 }
 
 export interface VerifyBackupResult {
@@ -36,6 +39,7 @@ export class VerifyBackup {
       catalog: BackupCatalog;
       progress: ProgressReporter;
       cipher?: StreamCipher;
+      logger?: Logger;
     },
   ) {}
 
@@ -48,7 +52,7 @@ export class VerifyBackup {
       this.deps.progress.start(`verify ${manifest.id}`, total);
       const checks: PartCheck[] = [];
       for (const m of chain) {
-        const encryption = this.deps.cipher ? await openBackupKey(m, input.keys ?? [], this.deps.cipher) : undefined;
+        const encryption = await authenticateBackup(repo.store, m, input.keys ?? [], this.deps.cipher, input.trust, this.deps.logger);
         checks.push(...(await verifyParts(repo.store, m, this.deps.codecs, this.deps.progress, signal, encryption)));
       }
       this.deps.progress.stop();

@@ -137,10 +137,21 @@ export const EncryptionSchema = z
   .partial()
   .strict();
 
+/** Manifest signing (README "Security model"): the private key where backups run, the public one where they are restored. */
+export const SigningSchema = z
+  .object({
+    key: z.string().min(1),
+    'verify-key': z.string().min(1),
+    require: z.boolean(),
+  })
+  .partial()
+  .strict();
+
 export const SectionSchema = z
   .object({
     defaults: DefaultsSchema,
     encryption: EncryptionSchema,
+    signing: SigningSchema,
     sources: z.record(z.string(), SourceSchema),
     targets: z.record(z.string(), TargetSchema),
     backups: z.record(z.string(), BackupPolicySchema),
@@ -176,3 +187,4 @@ export type NotificationConfig = z.infer<typeof NotificationSchema>;
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type RetentionConfig = z.infer<typeof RetentionSchema>;
 export type EncryptionConfig = z.infer<typeof EncryptionSchema>;
+export type SigningConfig = z.infer<typeof SigningSchema>;

@@ -3,7 +3,7 @@ import type { ConnectionTarget } from '../../application/ports/database-connecto
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';
 import type { LoadedConfig } from './load-config.js';
-import type { BackupPolicy, EncryptionConfig, NotificationConfig, RetentionConfig, SourceConfig, TargetConfig } from './schema.js';
+import type { BackupPolicy, EncryptionConfig, NotificationConfig, RetentionConfig, SigningConfig, SourceConfig, TargetConfig } from './schema.js';
 import { decryptSecret, isEncrypted, isUnbound, requireMasterKey } from './secrets.js';
 
 export type Origin = `flag ${string}` | `env ${string}` | string | 'default';
@@ -112,6 +112,11 @@ export class Settings {
   /** The config's `encryption:` section, secrets decrypted. */
   encryption(): EncryptionConfig {
     return this.decryptFields(this.config.section.encryption ?? {}, 'encryption') as EncryptionConfig;
+  }
+
+  /** The config's `signing:` section (file paths only; the keys are read where they are used). */
+  signing(): SigningConfig {
+    return this.config.section.signing ?? {};
   }
 
   /** Notification channels, secrets decrypted; the URL, the signing secret and every header value are registered for redaction. */
