@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Builtins, Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
@@ -22,6 +22,8 @@ import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
+import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
+import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
 import { ExitCode } from '../domain/errors.js';
 import { findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
@@ -33,6 +35,10 @@ import { buildScheduler, configuredSchedules } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
+
+// backup/restore take the built-in engines' options as flags; the config their source keys.
+declareEngineFlags(builtinPlugins);
+const engineKeys = new Map(builtinPlugins.map((p) => [p.engine, new Map(p.options.map((o) => [o.name, o.type]))]));
 
 export const commands = [
   BackupCommand,
@@ -86,7 +92,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
-  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env });
+  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: engineKeys });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
   const logging = config.section.logging ?? {};
@@ -116,6 +122,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     env,
     schedules: configuredSchedules(settings),
     sourceNames: Object.keys(config.section.sources ?? {}),
+    plugins: config.file.plugins && config.path ? { entries: config.file.plugins, baseDir: dirname(config.path) } : undefined,
   };
   return { settings, runtime };
 }

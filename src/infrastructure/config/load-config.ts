@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { LineCounter, Node } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
-import type { ConfigFile, ConfigSection } from './schema.js';
+import type { ConfigFile, ConfigSection, EngineKeys } from './schema.js';
 
 export interface LoadedConfig {
   /** The file read, or undefined when there is none (everything comes from flags, env, defaults). */
@@ -40,7 +40,8 @@ export function configDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'dbbackup');
 }
 
-export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv }): Promise<LoadedConfig> {
+/** `engines`: the source keys of the engines known before loading (the built-in plugins' options). */
+export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv; engines?: EngineKeys }): Promise<LoadedConfig> {
   const { path, env } = options;
   if (!path) return pick({ path: undefined, file: {}, lines: new Map(), interpolated: new Map() }, options.profile ?? env.DBBACKUP_PROFILE);
   let text: string;
@@ -58,7 +59,7 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   }
   const lines = new Map<string, number>();
   collectLines(yaml, doc.contents, [], lines, lineCounter);
-  const { ConfigSchema, SectionSchema } = await import('./schema.js');
+  const { ConfigSchema, SectionSchema } = (await import('./schema.js')).configSchemas(options.engines);
   const raw: unknown = doc.toJS() ?? {};
   const interpolated = new Map<string, string[]>();
   const problems: string[] = [];
@@ -81,7 +82,7 @@ export async function loadConfig(options: { path?: string; profile?: string; env
 function pick(
   c: { path: string | undefined; file: ConfigFile; lines: Map<string, number>; interpolated: Map<string, string[]> },
   requested: string | undefined,
-  sectionSchema?: typeof import('./schema.js').SectionSchema,
+  sectionSchema?: ReturnType<typeof import('./schema.js').configSchemas>['SectionSchema'],
 ): LoadedConfig {
   const profiles = c.file.profiles ?? {};
   const profile = requested ?? c.file['default-profile'];
@@ -94,7 +95,7 @@ function pick(
         (names.length ? `; profiles: ${names.join(', ')}${hint ? ` (did you mean "${hint}"?)` : ''}.` : '.'),
     );
   }
-  const { profiles: _p, 'data-dir': _d, 'default-profile': _dp, 'master-key-file': _m, ...shared } = c.file;
+  const { profiles: _p, 'data-dir': _d, 'default-profile': _dp, 'master-key-file': _m, plugins: _pl, ...shared } = c.file;
   const origins = new Map<string, string>();
   const where = (p: string) => (c.path && c.lines.has(p) ? `${c.path}:${c.lines.get(p)}` : (c.path ?? 'config'));
   const merged = mergeSections(shared, [], profile ? profiles[profile]! : undefined, profile ? ['profiles', profile] : [], origins, where);
