@@ -59,7 +59,13 @@ function sourceSchema(engines: EngineKeys, partial: boolean) {
       }
     }
     // Also when other keys of the source are wrong: every problem is reported at once.
-  }, { when: () => true });
+  }, { when: () => true }).transform((src) => {
+    // The engine's keys in their declared types ("true" from ${VAR} interpolation → true).
+    const own = typeof src.engine === 'string' ? engines.get(src.engine) : undefined;
+    const out: Record<string, unknown> = { ...src };
+    for (const [key, type] of own ?? []) if (out[key] !== undefined) out[key] = OPTION_VALUE[type].parse(out[key]);
+    return out as typeof src;
+  });
 }
 
 export const SourceSchema = sourceSchema(new Map(), false);
