@@ -24,8 +24,10 @@ import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.
 import { VerifyCommand } from '../adapters/cli/verify.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
+import { discoverPlugins } from '../adapters/connectors/plugin-loader.js';
+import type { ConnectorPlugin } from '../application/ports/connector-plugin.js';
 import { ExitCode } from '../domain/errors.js';
-import { findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
+import { type EngineResolver, findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
 import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, packagePath } from '../infrastructure/paths.js';
@@ -36,9 +38,19 @@ import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
 
-// backup/restore take the built-in engines' options as flags; the config their source keys.
+// backup/restore take the built-in engines' options as flags; config sources take them as keys.
 declareEngineFlags(builtinPlugins);
-const engineKeys = new Map(builtinPlugins.map((p) => [p.engine, new Map(p.options.map((o) => [o.name, o.type]))]));
+const keysOf = (p: ConnectorPlugin) => [p.engine, new Map(p.options.map((o) => [o.name, o.type]))] as const;
+const builtinKeys = new Map(builtinPlugins.map(keysOf));
+
+/** The engines a config may name: built in, and (only when it names others or lists plugins:) the plugins found. */
+function configEngines(env: NodeJS.ProcessEnv): EngineResolver {
+  return async ({ engines, plugins, baseDir }) => {
+    if (plugins.length === 0 && engines.every((e) => builtinKeys.has(e))) return builtinKeys;
+    const found = await discoverPlugins({ configured: plugins, baseDir, searchFrom: [process.cwd()], env });
+    return new Map([...found.map(keysOf).reverse(), ...builtinKeys]);
+  };
+}
 
 export const commands = [
   BackupCommand,
@@ -92,7 +104,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
-  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: engineKeys });
+  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: configEngines(env) });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
   const logging = config.section.logging ?? {};

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { LineCounter, Node } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
@@ -40,8 +40,11 @@ export function configDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'dbbackup');
 }
 
-/** `engines`: the source keys of the engines known before loading (the built-in plugins' options). */
-export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv; engines?: EngineKeys }): Promise<LoadedConfig> {
+/** The engines a config may name, with their source keys; asked with the engines and `plugins:` the file names. */
+export type EngineResolver = (used: { engines: string[]; plugins: string[]; baseDir: string }) => Promise<EngineKeys>;
+
+/** `engines`: the engines (their plugins' options) sources may name; any engine, common keys only, when not given. */
+export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv; engines?: EngineKeys | EngineResolver }): Promise<LoadedConfig> {
   const { path, env } = options;
   if (!path) return pick({ path: undefined, file: {}, lines: new Map(), interpolated: new Map() }, options.profile ?? env.DBBACKUP_PROFILE);
   let text: string;
@@ -59,11 +62,12 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   }
   const lines = new Map<string, number>();
   collectLines(yaml, doc.contents, [], lines, lineCounter);
-  const { ConfigSchema, SectionSchema } = (await import('./schema.js')).configSchemas(options.engines);
   const raw: unknown = doc.toJS() ?? {};
   const interpolated = new Map<string, string[]>();
   const problems: string[] = [];
   const data = interpolate(raw, [], env, interpolated, problems);
+  const engines = typeof options.engines === 'function' ? await options.engines({ ...namedEngines(data), baseDir: dirname(path) }) : options.engines;
+  const { ConfigSchema, SectionSchema } = (await import('./schema.js')).configSchemas(engines);
   const parsed = ConfigSchema.safeParse(data);
   if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, ConfigSchema, data));
   if (problems.length) {
@@ -77,6 +81,15 @@ export async function loadConfig(options: { path?: string; profile?: string; env
     });
   }
   return pick({ path, file: parsed.data!, lines, interpolated }, options.profile ?? env.DBBACKUP_PROFILE, SectionSchema);
+}
+
+/** The engines the file's sources name (shared and per profile) and its `plugins:` entries. */
+function namedEngines(data: unknown): { engines: string[]; plugins: string[] } {
+  const file = (data ?? {}) as { sources?: unknown; profiles?: unknown; plugins?: unknown };
+  const sections = [file, ...Object.values((file.profiles ?? {}) as Record<string, unknown>)] as { sources?: unknown }[];
+  const engines = sections.flatMap((s) => Object.values((s?.sources ?? {}) as Record<string, { engine?: unknown }>).map((src) => src?.engine));
+  const plugins = Array.isArray(file.plugins) ? file.plugins.filter((p): p is string => typeof p === 'string') : [];
+  return { engines: [...new Set(engines.filter((e): e is string => typeof e === 'string'))], plugins };
 }
 
 function pick(

@@ -34,16 +34,21 @@ const SOURCE_COMMON = {
   database: z.string(),
   options: z.record(z.string(), z.unknown()),
 };
-const OPTION_VALUE: Record<PluginOptionType, z.ZodType> = { string: z.string(), number: z.number(), boolean: bool, list: z.array(z.string()) };
+const num = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number());
+const OPTION_VALUE: Record<PluginOptionType, z.ZodType> = { string: z.string(), number: num, boolean: bool, list: z.array(z.string()) };
 
 /**
- * A source: the common keys, and those of its engine's plugin (a built-in engine's keys are
- * known here; a plugin found later takes its settings under `options:`).
+ * A source: the common keys, and those of its engine's plugin. With no engines given (a config
+ * read on its own) any engine passes, with only the common keys.
  */
 function sourceSchema(engines: EngineKeys, partial: boolean) {
   const base = z.object(SOURCE_COMMON).partial().catchall(z.unknown());
   return (partial ? base : base.required({ engine: true })).superRefine((src, ctx) => {
     if (typeof src.engine !== 'string') return;
+    if (engines.size && !engines.has(src.engine)) {
+      const known = [...engines.keys()].map((e) => JSON.stringify(e)).join(', ');
+      ctx.addIssue({ code: 'custom', path: ['engine'], message: `expected one of ${known}, got ${JSON.stringify(src.engine)} (other engines are plugins: npm install dbbackup-connector-${src.engine}, or list it under plugins:)` });
+    }
     const own = engines.get(src.engine) ?? new Map<string, PluginOptionType>();
     const allowed = [...Object.keys(SOURCE_COMMON), ...own.keys()];
     for (const [key, value] of Object.entries(src)) {

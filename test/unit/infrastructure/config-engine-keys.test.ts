@@ -35,11 +35,18 @@ describe("config sources take their engine plugin's options as keys", () => {
     expect(message).toContain('sources.b.all-databases: expected a boolean');
   });
 
-  it('accepts an engine no built-in plugin provides (a plugin loaded later), its settings under options:', async () => {
-    const config = await load('plugin.yaml', 'plugins: [dbbackup-connector-duckdb]\nsources:\n  d: { engine: duckdb, database: /data/a.duckdb, options: { threads: 2 } }\n');
-    expect(config.file.plugins).toEqual(['dbbackup-connector-duckdb']);
+  it("asks for the engines the config names (and its plugins:), and takes a plugin's keys like a built-in's; refuses engines none provides", async () => {
+    const asked: unknown[] = [];
+    const withDuckdb = async (used: { engines: string[]; plugins: string[]; baseDir: string }) => {
+      asked.push(used);
+      return new Map([...engines, ['duckdb', new Map([['threads', 'number' as const]])]]);
+    };
+    const path = join(dir.path, 'plugin.yaml');
+    await writeFile(path, 'plugins: [dbbackup-connector-duckdb]\nsources:\n  d: { engine: duckdb, database: /data/a.duckdb, threads: "2" }\nprofiles:\n  p: { sources: { e: { engine: sqlite, database: x.db } } }\n');
+    const config = await loadConfig({ path, env: {}, engines: withDuckdb });
+    expect(asked).toEqual([{ engines: ['duckdb', 'sqlite'], plugins: ['dbbackup-connector-duckdb'], baseDir: dir.path }]);
     expect(new Settings(config, {}).source('d').target).toMatchObject({ engine: 'duckdb', options: { threads: 2 } });
-    const err = await load('plugin-bad.yaml', 'sources:\n  d: { engine: duckdb, threads: 2 }\n').catch((e: unknown) => e);
-    expect((err as Error).message).toContain('sources.d.threads: unknown key (allowed: engine, url, host, port, user, password, database, options)');
+    const err = await load('oracle.yaml', 'sources:\n  o: { engine: oracle, database: x }\n').catch((e: unknown) => e);
+    expect((err as Error).message).toContain('sources.o.engine: expected one of "sqlite", "postgres", "mysql", "mongodb", got "oracle" (other engines are plugins: npm install dbbackup-connector-oracle');
   });
 });
