@@ -7,7 +7,7 @@
 // addons, packages that start worker threads from their own files (pino, bree) and the large
 // lazily loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads.
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -39,3 +39,31 @@ await build({
 if (existsSync(join(dist, 'bundle'))) renameSync(join(dist, 'bundle'), old);
 renameSync(fresh, join(dist, 'bundle'));
 rmSync(old, { recursive: true, force: true });
+
+// dbbackup/testing: the connector contract suite for plugin packages' own tests. Its imports of
+// src/ point at the compiled modules beside it (the same ones dbbackup/plugin is), the test
+// helpers it uses are inlined, and vitest comes from the plugin's own dev dependencies.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const testing = join(dist, 'testing');
+await build({
+  entryPoints: ['test/contracts/database-connector-contract.ts'],
+  outdir: testing,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+  plugins: [
+    {
+      name: 'compiled-src',
+      setup(b) {
+        b.onResolve({ filter: /\/src\// }, (args) => {
+          const file = resolve(args.resolveDir, args.path);
+          const rel = relative(join(root, 'src'), file);
+          return { path: relative(testing, join(dist, rel)).replace(/\\/g, '/').replace(/^(?!\.)/, './'), external: true };
+        });
+      },
+    },
+  ],
+});

@@ -1,17 +1,24 @@
-import type { DatabaseConnector } from '../application/ports/database-connector.js';
-import type { ConnectorLoader } from '../adapters/connectors/connector-registry.js';
+import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
+import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
+import { MapConnectorRegistry } from '../adapters/connectors/connector-registry.js';
+import { discoverPlugins } from '../adapters/connectors/plugin-loader.js';
 import { RetryingConnector } from '../adapters/connectors/retrying-connector.js';
+import type { RuntimeConfig } from './runtime-config.js';
 
 /**
- * Every database engine this build knows, loaded on first use. Adding an engine = its folder under
- * src/adapters/connectors/ and one line here.
+ * Every database engine of this run: the built-in plugins, then (looked for only when an engine is
+ * not built in) the config's `plugins:` and the installed `dbbackup-connector-*` packages. Each
+ * connector loads on first use and opens its sessions with retries.
  */
-export function connectorLoaders(): ConnectorLoader[] {
-  const retrying = (c: DatabaseConnector) => new RetryingConnector(c);
-  return [
-    { engine: 'sqlite', load: async () => new (await import('../adapters/connectors/sqlite/sqlite-connector.js')).SqliteConnector() },
-    { engine: 'postgres', load: async () => retrying(new (await import('../adapters/connectors/postgres/postgres-connector.js')).PostgresConnector()) },
-    { engine: 'mysql', load: async () => retrying(new (await import('../adapters/connectors/mysql/mysql-connector.js')).MysqlConnector()) },
-    { engine: 'mongodb', load: async () => retrying(new (await import('../adapters/connectors/mongodb/mongodb-connector.js')).MongodbConnector()) },
-  ];
+export function connectorRegistry(runtime: Pick<RuntimeConfig, 'plugins' | 'env'>, cwd = process.cwd()): ConnectorRegistry {
+  return new MapConnectorRegistry([...builtinPlugins], {
+    discover: () =>
+      discoverPlugins({
+        configured: runtime.plugins?.entries ?? [],
+        baseDir: runtime.plugins?.baseDir ?? cwd,
+        searchFrom: [cwd],
+        env: runtime.env ?? process.env,
+      }),
+    wrap: (connector) => new RetryingConnector(connector),
+  });
 }

@@ -15,6 +15,7 @@ import { VerifyBackup } from '../application/use-cases/verify-backup.js';
 import { USE_CASES, type UseCases } from '../application/use-cases/use-cases.js';
 import { lazyStore } from '../adapters/catalog/lazy.js';
 import type { BackupCatalog } from '../application/ports/backup-catalog.js';
+import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
 import { localZone } from './schedule-daemon.js';
@@ -22,7 +23,6 @@ import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
 import { GzipCodec } from '../adapters/compression/gzip-codec.js';
 import { NoneCodec } from '../adapters/compression/none-codec.js';
 import { ZstdCodec } from '../adapters/compression/zstd-codec.js';
-import { MapConnectorRegistry } from '../adapters/connectors/connector-registry.js';
 import { LocalRepositoryOpener } from '../adapters/storage/repository-opener.js';
 import type { NotificationThrottle } from '../application/ports/notifier.js';
 import { createLogger } from '../infrastructure/logging.js';
@@ -30,7 +30,7 @@ import { RotatingFile } from '../infrastructure/rotating-file.js';
 import { buildNotifiers } from './notifiers.js';
 import { catalogFile } from '../infrastructure/paths.js';
 import { NullProgress, TerminalProgress } from '../infrastructure/progress.js';
-import { connectorLoaders } from './connectors.js';
+import { connectorRegistry } from './connectors.js';
 import { storageOptionsFor } from './storage-options.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { Tokens } from './tokens.js';
@@ -67,7 +67,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
       .inSingletonScope();
     bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
     bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec({ threads: zstdThreads(config.env ?? process.env) }), new GzipCodec(), new NoneCodec()]));
-    bind(Tokens.Connectors).toConstantValue(new MapConnectorRegistry(connectorLoaders()));
+    bind(Tokens.Connectors).toConstantValue(connectorRegistry(config));
   });
 }
 
@@ -179,7 +179,7 @@ export function buildContainer(config: RuntimeConfig, overrides: ContainerModule
 }
 
 /** The use-cases a front end (CLI, scheduler worker) calls; built from a container. */
-export type AppServices = UseCases & { keys: KeyFactory; close(): void };
+export type AppServices = UseCases & { keys: KeyFactory; connectors: ConnectorRegistry; close(): void };
 
 /**
  * The use-cases, each resolved on first use: a command pays only for what it runs (resolving the
@@ -188,6 +188,9 @@ export type AppServices = UseCases & { keys: KeyFactory; close(): void };
 export function appServices(container: Container): AppServices {
   const services = {
     keys: new KeyFactory(),
+    get connectors() {
+      return container.get(Tokens.Connectors);
+    },
     close: () => {
       if (container.isBound(Tokens.Catalog)) container.get(Tokens.Catalog).close();
       if (container.isBound(Tokens.ScheduleStore)) container.get(Tokens.ScheduleStore).close();

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Builtins, Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
@@ -22,8 +22,12 @@ import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
+import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
+import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
+import { discoverPlugins } from '../adapters/connectors/plugin-loader.js';
+import type { ConnectorPlugin } from '../application/ports/connector-plugin.js';
 import { ExitCode } from '../domain/errors.js';
-import { findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
+import { type EngineResolver, findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
 import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, packagePath } from '../infrastructure/paths.js';
@@ -33,6 +37,20 @@ import { buildScheduler, configuredSchedules } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
+
+// backup/restore take the built-in engines' options as flags; config sources take them as keys.
+declareEngineFlags(builtinPlugins);
+const keysOf = (p: ConnectorPlugin) => [p.engine, new Map(p.options.map((o) => [o.name, o.type]))] as const;
+const builtinKeys = new Map(builtinPlugins.map(keysOf));
+
+/** The engines a config may name: built in, and (only when it names others or lists plugins:) the plugins found. */
+function configEngines(env: NodeJS.ProcessEnv): EngineResolver {
+  return async ({ engines, plugins, baseDir }) => {
+    if (plugins.length === 0 && engines.every((e) => builtinKeys.has(e))) return builtinKeys;
+    const found = await discoverPlugins({ configured: plugins, baseDir, searchFrom: [process.cwd()], env });
+    return new Map([...found.map(keysOf).reverse(), ...builtinKeys]);
+  };
+}
 
 export const commands = [
   BackupCommand,
@@ -86,7 +104,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
-  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env });
+  const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: configEngines(env) });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
   const logging = config.section.logging ?? {};
@@ -116,6 +134,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     env,
     schedules: configuredSchedules(settings),
     sourceNames: Object.keys(config.section.sources ?? {}),
+    plugins: config.file.plugins && config.path ? { entries: config.file.plugins, baseDir: dirname(config.path) } : undefined,
   };
   return { settings, runtime };
 }

@@ -22,4 +22,6 @@ export interface RuntimeConfig {
   /** The config file's `schedules:` (checked when used), and the names of its sources. */
   schedules?: ScheduleDefinition[];
   sourceNames?: string[];
+  /** The config's `plugins:` (package names or paths, relative to `baseDir`, the config file's folder). */
+  plugins?: { entries: string[]; baseDir: string };
 }

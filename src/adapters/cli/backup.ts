@@ -7,6 +7,7 @@ import { listOption } from './base-command.js';
 import { encryptionKey, signerFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
+import { withAliases } from './engine-flags.js';
 import { formatBytes, formatDuration, table } from './render.js';
 
 export class BackupCommand extends DatabaseCommand {
@@ -49,8 +50,8 @@ export class BackupCommand extends DatabaseCommand {
     description: 'A source from the config (connection, targets, policy), or the name to file the backups under',
   });
   type = Option.String('--type', { description: 'full (default), incremental or differential' });
-  tables = Option.String('--tables,--collections', { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
-  excludeTables = Option.String('--exclude-tables,--exclude-collections', { description: 'Skip these tables/views/collections (comma-separated)' });
+  tables = Option.String(withAliases('--tables'), { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
+  excludeTables = Option.String(withAliases('--exclude-tables'), { description: 'Skip these tables/views/collections (comma-separated)' });
   compress = Option.String('--compress', { description: 'zstd (default), gzip or none' });
   level = Option.String('--level', { validator: t.isNumber(), description: 'Compression level (zstd 1-19, default 1; gzip 1-9, default 6)' });
   encrypt = Option.Boolean('--encrypt', false, { description: 'Encrypt every part (AES-256-GCM, per-backup data key)' });
@@ -62,7 +63,6 @@ export class BackupCommand extends DatabaseCommand {
     description: 'DANGEROUS: store a plaintext backup in an encrypted repository (a migration only)',
   });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
-  allDatabases = Option.Boolean('--all-databases', false, { description: 'MySQL: every database except the system schemas' });
 
   protected async run(services: CliServices): Promise<number> {
     const settings = services.settings;
@@ -100,7 +100,7 @@ export class BackupCommand extends DatabaseCommand {
     const explicitTarget = this.db !== undefined || this.url !== undefined || this.file !== undefined || this.database !== undefined || this.host !== undefined;
     const result = await services.runBackup.execute(
       {
-        target: configured && !explicitTarget ? configured.target : this.withOptions(this.connectionTarget(this.file), { allDatabases: this.allDatabases }),
+        target: configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file),
         repository: repositories.length === 1 ? repositories[0]! : repositories,
         source: this.source,
         kind,

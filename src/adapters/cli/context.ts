@@ -1,4 +1,5 @@
 import type { BaseContext } from 'clipanion';
+import type { ConnectorRegistry } from '../../application/ports/connector-registry.js';
 import type { UseCases } from '../../application/use-cases/use-cases.js';
 import type { KeyFactory } from '../encryption/key-factory.js';
 import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
@@ -24,6 +25,8 @@ export interface GlobalOptions {
 /** The use-cases, built by the composition root for one run, and what the commands share. */
 export interface CliServices extends UseCases {
   keys: KeyFactory;
+  /** The engines (plugins) of this run. */
+  connectors: ConnectorRegistry;
   /** Builds the scheduler daemon of `schedule run` (jobs in worker threads, logs on stdout). */
   scheduler(request: DaemonRequest): RunScheduler;
   /** The merged configuration with precedence flag > env > file > default. */

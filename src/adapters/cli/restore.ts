@@ -5,6 +5,7 @@ import { listOption } from './base-command.js';
 import { keyFlagGiven, keysFrom, trustFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
+import { withAliases } from './engine-flags.js';
 import { formatBytes, table } from './render.js';
 
 const ARCHIVE = /\.(tar\.gz|tgz|zip)$/i;
@@ -36,15 +37,14 @@ export class RestoreCommand extends DatabaseCommand {
   source = Option.String('--source', {
     description: 'Which source: from the config (its first target and its connection), or among a repository\'s sources',
   });
-  tables = Option.String('--tables,--collections', { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
-  clean = Option.Boolean('--clean,--drop', false, { description: 'Replace what exists in the target (--drop: as mongorestore says it)' });
+  tables = Option.String(withAliases('--tables'), { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
+  clean = Option.Boolean(withAliases('--clean'), false, { description: 'Replace what exists in the target (--drop: as mongorestore says it)' });
   create = Option.Boolean('--create', false, { description: 'Create the target database when it does not exist' });
   schemas = Option.String('--schemas', { description: 'PostgreSQL: only objects in these schemas (comma-separated)' });
-  excludeTables = Option.String('--exclude-tables,--exclude-collections', { description: 'Leave these tables/views/collections out (comma-separated)' });
+  excludeTables = Option.String(withAliases('--exclude-tables'), { description: 'Leave these tables/views/collections out (comma-separated)' });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
   restoreOwner = Option.Boolean('--restore-owner', false, { description: "Give objects the backup's owners (PostgreSQL: the roles must exist; MySQL: the DEFINERs, needs SET USER)" });
   restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
-  targetDatabase = Option.String('--target-database', { description: 'MySQL/MongoDB: restore into a database of this name (renaming it)' });
   passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
   keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
   identity = Option.String('--identity', { description: 'age identity file (AGE-SECRET-KEY-1…) of an encrypted backup' });
@@ -72,7 +72,7 @@ export class RestoreCommand extends DatabaseCommand {
         fallbacks: located.repository ? undefined : configured?.repositories.slice(1).map((r) => r.url),
         backup: this.backup,
         source: this.source,
-        target: configured && !explicitTarget ? configured.target : this.withOptions(this.connectionTarget(located.targetFile), { targetDatabase: this.targetDatabase }),
+        target: configured && !explicitTarget ? configured.target : await this.connectionTarget(services, located.targetFile),
         tables: listOption(this.tables),
         clean: this.clean,
         dryRun: this.dryRun,

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { LineCounter, Node } from 'yaml';
 import { DbBackupError } from '../../domain/errors.js';
 import { formatIssues, suggest } from './errors-format.js';
-import type { ConfigFile, ConfigSection } from './schema.js';
+import type { ConfigFile, ConfigSection, EngineKeys } from './schema.js';
 
 export interface LoadedConfig {
   /** The file read, or undefined when there is none (everything comes from flags, env, defaults). */
@@ -40,7 +40,11 @@ export function configDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'dbbackup');
 }
 
-export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv }): Promise<LoadedConfig> {
+/** The engines a config may name, with their source keys; asked with the engines and `plugins:` the file names. */
+export type EngineResolver = (used: { engines: string[]; plugins: string[]; baseDir: string }) => Promise<EngineKeys>;
+
+/** `engines`: the engines (their plugins' options) sources may name; any engine, common keys only, when not given. */
+export async function loadConfig(options: { path?: string; profile?: string; env: NodeJS.ProcessEnv; engines?: EngineKeys | EngineResolver }): Promise<LoadedConfig> {
   const { path, env } = options;
   if (!path) return pick({ path: undefined, file: {}, lines: new Map(), interpolated: new Map() }, options.profile ?? env.DBBACKUP_PROFILE);
   let text: string;
@@ -58,11 +62,12 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   }
   const lines = new Map<string, number>();
   collectLines(yaml, doc.contents, [], lines, lineCounter);
-  const { ConfigSchema, SectionSchema } = await import('./schema.js');
   const raw: unknown = doc.toJS() ?? {};
   const interpolated = new Map<string, string[]>();
   const problems: string[] = [];
   const data = interpolate(raw, [], env, interpolated, problems);
+  const engines = typeof options.engines === 'function' ? await options.engines({ ...namedEngines(data), baseDir: dirname(path) }) : options.engines;
+  const { ConfigSchema, SectionSchema } = (await import('./schema.js')).configSchemas(engines);
   const parsed = ConfigSchema.safeParse(data);
   if (!parsed.success) problems.push(...formatIssues(parsed.error.issues, ConfigSchema, data));
   if (problems.length) {
@@ -78,10 +83,19 @@ export async function loadConfig(options: { path?: string; profile?: string; env
   return pick({ path, file: parsed.data!, lines, interpolated }, options.profile ?? env.DBBACKUP_PROFILE, SectionSchema);
 }
 
+/** The engines the file's sources name (shared and per profile) and its `plugins:` entries. */
+function namedEngines(data: unknown): { engines: string[]; plugins: string[] } {
+  const file = (data ?? {}) as { sources?: unknown; profiles?: unknown; plugins?: unknown };
+  const sections = [file, ...Object.values((file.profiles ?? {}) as Record<string, unknown>)] as { sources?: unknown }[];
+  const engines = sections.flatMap((s) => Object.values((s?.sources ?? {}) as Record<string, { engine?: unknown }>).map((src) => src?.engine));
+  const plugins = Array.isArray(file.plugins) ? file.plugins.filter((p): p is string => typeof p === 'string') : [];
+  return { engines: [...new Set(engines.filter((e): e is string => typeof e === 'string'))], plugins };
+}
+
 function pick(
   c: { path: string | undefined; file: ConfigFile; lines: Map<string, number>; interpolated: Map<string, string[]> },
   requested: string | undefined,
-  sectionSchema?: typeof import('./schema.js').SectionSchema,
+  sectionSchema?: ReturnType<typeof import('./schema.js').configSchemas>['SectionSchema'],
 ): LoadedConfig {
   const profiles = c.file.profiles ?? {};
   const profile = requested ?? c.file['default-profile'];
@@ -94,7 +108,7 @@ function pick(
         (names.length ? `; profiles: ${names.join(', ')}${hint ? ` (did you mean "${hint}"?)` : ''}.` : '.'),
     );
   }
-  const { profiles: _p, 'data-dir': _d, 'default-profile': _dp, 'master-key-file': _m, ...shared } = c.file;
+  const { profiles: _p, 'data-dir': _d, 'default-profile': _dp, 'master-key-file': _m, plugins: _pl, ...shared } = c.file;
   const origins = new Map<string, string>();
   const where = (p: string) => (c.path && c.lines.has(p) ? `${c.path}:${c.lines.get(p)}` : (c.path ?? 'config'));
   const merged = mergeSections(shared, [], profile ? profiles[profile]! : undefined, profile ? ['profiles', profile] : [], origins, where);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { engines } from '../../domain/backup-kind.js';
+import type { PluginOptionType } from '../../application/ports/connector-plugin.js';
+import { isEngine } from '../../domain/backup-kind.js';
+import { suggest } from './errors-format.js';
 
 /**
  * The config file's shape (DESIGN.md §6). Multi-word keys are kebab-case. Top-level sections are
@@ -19,22 +21,59 @@ export const DefaultsSchema = z
   .partial()
   .strict();
 
-export const SourceSchema = z
-  .object({
-    engine: z.enum(engines),
-    url: z.string(),
-    host: z.string(),
-    port: int(1, 65535),
-    user: z.string(),
-    password: z.string(),
-    database: z.string(),
-    socket: z.string(),
-    sslmode: z.string(),
-    options: z.record(z.string(), z.unknown()),
-  })
-  .partial()
-  .required({ engine: true })
-  .strict();
+/** The source keys an engine adds to the common ones (its plugin's option names), with their types. */
+export type EngineKeys = ReadonlyMap<string, ReadonlyMap<string, PluginOptionType>>;
+
+const SOURCE_COMMON = {
+  engine: z.string().refine(isEngine, 'expected an engine name (lower-case letters, digits, -)'),
+  url: z.string(),
+  host: z.string(),
+  port: int(1, 65535),
+  user: z.string(),
+  password: z.string(),
+  database: z.string(),
+  options: z.record(z.string(), z.unknown()),
+};
+const num = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number());
+const OPTION_VALUE: Record<PluginOptionType, z.ZodType> = { string: z.string(), number: num, boolean: bool, list: z.array(z.string()) };
+
+/**
+ * A source: the common keys, and those of its engine's plugin. With no engines given (a config
+ * read on its own) any engine passes, with only the common keys.
+ */
+function sourceSchema(engines: EngineKeys, partial: boolean) {
+  const base = z.object(SOURCE_COMMON).partial().catchall(z.unknown());
+  return (partial ? base : base.required({ engine: true })).superRefine((src, ctx) => {
+    if (typeof src.engine !== 'string') return;
+    if (engines.size && !engines.has(src.engine)) {
+      const known = [...engines.keys()].map((e) => JSON.stringify(e)).join(', ');
+      ctx.addIssue({ code: 'custom', path: ['engine'], message: `expected one of ${known}, got ${JSON.stringify(src.engine)} (other engines are plugins: npm install dbbackup-connector-${src.engine}, or list it under plugins:)` });
+    }
+    const own = engines.get(src.engine) ?? new Map<string, PluginOptionType>();
+    const allowed = [...Object.keys(SOURCE_COMMON), ...own.keys()];
+    for (const [key, value] of Object.entries(src)) {
+      if (key in SOURCE_COMMON) continue;
+      const type = own.get(key);
+      if (!type) {
+        const hint = suggest(key, allowed);
+        const elsewhere = [...engines].filter(([, keys]) => keys.has(key)).map(([engine]) => engine);
+        const why = elsewhere.length ? ` for ${src.engine} (${elsewhere.join(', ')} ${elsewhere.length > 1 ? 'have' : 'has'} it)` : '';
+        ctx.addIssue({ code: 'custom', path: [key], message: `unknown key${why}${hint ? ` (did you mean "${hint}"?)` : ` (allowed: ${allowed.join(', ')})`}` });
+      } else if (!OPTION_VALUE[type].safeParse(value).success) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `expected ${type === 'list' ? 'a list of strings' : `a ${type}`}` });
+      }
+    }
+    // Also when other keys of the source are wrong: every problem is reported at once.
+  }, { when: () => true }).transform((src) => {
+    // The engine's keys in their declared types ("true" from ${VAR} interpolation → true).
+    const own = typeof src.engine === 'string' ? engines.get(src.engine) : undefined;
+    const out: Record<string, unknown> = { ...src };
+    for (const [key, type] of own ?? []) if (out[key] !== undefined) out[key] = OPTION_VALUE[type].parse(out[key]);
+    return out as typeof src;
+  });
+}
+
+export const SourceSchema = sourceSchema(new Map(), false);
 
 export const TargetSchema = z
   .object({
@@ -147,36 +186,44 @@ export const SigningSchema = z
   .partial()
   .strict();
 
-export const SectionSchema = z
-  .object({
-    defaults: DefaultsSchema,
-    encryption: EncryptionSchema,
-    signing: SigningSchema,
-    sources: z.record(z.string(), SourceSchema),
-    targets: z.record(z.string(), TargetSchema),
-    backups: z.record(z.string(), BackupPolicySchema),
-    retention: RetentionSchema,
-    schedules: z.array(ScheduleSchema),
-    notifications: z.array(NotificationSchema),
-    logging: LoggingSchema,
+/** The config file's schemas, with the source keys of `engines` (their plugins' options). */
+export function configSchemas(engines: EngineKeys = new Map()) {
+  const SectionSchema = z
+    .object({
+      defaults: DefaultsSchema,
+      encryption: EncryptionSchema,
+      signing: SigningSchema,
+      sources: z.record(z.string(), sourceSchema(engines, false)),
+      targets: z.record(z.string(), TargetSchema),
+      backups: z.record(z.string(), BackupPolicySchema),
+      retention: RetentionSchema,
+      schedules: z.array(ScheduleSchema),
+      notifications: z.array(NotificationSchema),
+      logging: LoggingSchema,
+    })
+    .partial()
+    .strict();
+
+  /** A profile overrides key by key, so its sources and targets may give only what changes. */
+  const ProfileSectionSchema = SectionSchema.extend({
+    sources: z.record(z.string(), sourceSchema(engines, true)),
+    targets: z.record(z.string(), TargetSchema.partial()),
   })
-  .partial()
-  .strict();
+    .partial()
+    .strict();
 
-/** A profile overrides key by key, so its sources and targets may give only what changes. */
-export const ProfileSectionSchema = SectionSchema.extend({
-  sources: z.record(z.string(), SourceSchema.partial()),
-  targets: z.record(z.string(), TargetSchema.partial()),
-})
-  .partial()
-  .strict();
+  const ConfigSchema = SectionSchema.extend({
+    'data-dir': z.string().optional(),
+    'default-profile': z.string().optional(),
+    'master-key-file': z.string().optional(),
+    /** Connector plugins to load: package names or paths (relative to the config file). */
+    plugins: z.array(z.string().min(1)).optional(),
+    profiles: z.record(z.string(), ProfileSectionSchema).optional(),
+  }).strict();
+  return { SectionSchema, ConfigSchema };
+}
 
-export const ConfigSchema = SectionSchema.extend({
-  'data-dir': z.string().optional(),
-  'default-profile': z.string().optional(),
-  'master-key-file': z.string().optional(),
-  profiles: z.record(z.string(), ProfileSectionSchema).optional(),
-}).strict();
+export const { SectionSchema, ConfigSchema } = configSchemas();
 
 export type ConfigFile = z.infer<typeof ConfigSchema>;
 export type ConfigSection = z.infer<typeof SectionSchema>;

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { ConnectionTarget } from '../../application/ports/database-connector.js';
+import { optionKey } from '../../application/ports/connector-plugin.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';
 import type { LoadedConfig } from './load-config.js';
@@ -97,7 +98,7 @@ export class Settings {
     const s = this.decryptFields(src, `sources.${name}`) as SourceConfig;
     return {
       name,
-      target: { engine: s.engine, url: s.url, host: s.host, port: s.port, user: s.user, password: s.password, database: s.database, options: s.options },
+      target: sourceTarget(s),
       policy,
       repositories,
       retention: policy.retention ?? this.config.section.retention,
@@ -157,6 +158,14 @@ export class Settings {
         `Re-encrypt it: dbbackup secret encrypt --field ${path}\n`,
     );
   }
+}
+
+/** A configured source as a connection target: its engine's own keys go into `options` (`ssl-mode` → `sslMode`). */
+function sourceTarget(s: SourceConfig): ConnectionTarget {
+  const { engine, url, host, port, user, password, database, options, ...own } = s;
+  const merged = { ...Object.fromEntries(Object.entries(own).map(([k, v]) => [optionKey(k), v])), ...options };
+  const target: ConnectionTarget = { engine: engine!, url, host, port, user, password, database };
+  return Object.keys(merged).length || options ? { ...target, options: merged } : { ...target, options };
 }
 
 function intFromEnv(name: string, s: string): number {

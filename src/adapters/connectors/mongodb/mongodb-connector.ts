@@ -1,17 +1,12 @@
 import type { MongoClient } from 'mongodb';
-import type {
-  ConnectionTarget,
-  ConnectorCapabilities,
-  DatabaseConnector,
-  DatabaseSession,
-  DumpRequest,
-  DumpResult,
-  PartSink,
-  PartSource,
-  RestoreOutcome,
-  RestorePlan,
-  RestoreRequest,
-} from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
+import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
+import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../application/ports/database-session.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
+import { mongodbPlugin } from './mongodb-plugin.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -29,13 +24,8 @@ import { buildPlan, readTargetState, restoreScope } from './mongodb-restore-scop
  * (see MongoEndpoint).
  */
 export class MongodbConnector implements DatabaseConnector {
-  readonly engine = 'mongodb' as const;
-  readonly capabilities: ConnectorCapabilities = {
-    incremental: false,
-    pointInTime: false,
-    selectiveRestore: true,
-    atomicRestore: false,
-  };
+  readonly engine: string = mongodbPlugin.engine;
+  readonly capabilities: ConnectorCapabilities = mongodbPlugin.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     return new MongodbSession(resolveEndpoint(target));

@@ -1,16 +1,11 @@
-import type {
-  ConnectionTarget,
-  ConnectorCapabilities,
-  DatabaseConnector,
-  DatabaseSession,
-  DumpRequest,
-  DumpResult,
-  PartSink,
-  PartSource,
-  RestoreOutcome,
-  RestorePlan,
-  RestoreRequest,
-} from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
+import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
+import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../application/ports/database-session.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
+import { mysqlPlugin } from './mysql-plugin.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { filterCatalog, readCatalog } from './mysql-catalog.js';
@@ -27,13 +22,8 @@ import { buildPlan, readTargetState, restoreScope } from './mysql-restore-scope.
  * sslCert, sslKey, allDatabases, targetDatabase, create, parallel (restore) and partSize.
  */
 export class MysqlConnector implements DatabaseConnector {
-  readonly engine = 'mysql' as const;
-  readonly capabilities: ConnectorCapabilities = {
-    incremental: false,
-    pointInTime: false,
-    selectiveRestore: true,
-    atomicRestore: false,
-  };
+  readonly engine: string = mysqlPlugin.engine;
+  readonly capabilities: ConnectorCapabilities = mysqlPlugin.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     return new MysqlSession(resolveEndpoint(target));

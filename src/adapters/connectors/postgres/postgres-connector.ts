@@ -1,16 +1,11 @@
-import type {
-  ConnectionTarget,
-  ConnectorCapabilities,
-  DatabaseConnector,
-  DatabaseSession,
-  DumpRequest,
-  DumpResult,
-  PartSink,
-  PartSource,
-  RestoreOutcome,
-  RestorePlan,
-  RestoreRequest,
-} from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
+import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
+import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../application/ports/database-session.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
+import { postgresPlugin } from './postgres-plugin.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -34,14 +29,8 @@ export interface PostgresConnectorOptions {
  * the catalogs, data as COPY text, one exported snapshot shared by parallel workers.
  */
 export class PostgresConnector implements DatabaseConnector {
-  readonly engine = 'postgres' as const;
-  readonly capabilities: ConnectorCapabilities = {
-    incremental: false,
-    pointInTime: false,
-    selectiveRestore: true,
-    atomicRestore: false,
-    prepareDuringChecks: true,
-  };
+  readonly engine: string = postgresPlugin.engine;
+  readonly capabilities: ConnectorCapabilities = postgresPlugin.capabilities;
 
   constructor(private readonly options: PostgresConnectorOptions = {}) {}
 

@@ -5,19 +5,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import type {
-  ConnectionTarget,
-  ConnectorCapabilities,
-  DatabaseConnector,
-  DatabaseSession,
-  DumpRequest,
-  DumpResult,
-  PartSink,
-  PartSource,
-  RestoreOutcome,
-  RestorePlan,
-  RestoreRequest,
-} from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
+import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
+import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../application/ports/database-session.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
+import { sqlitePlugin } from './sqlite-plugin.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.js';
@@ -35,13 +30,8 @@ export const SQLITE_DATA_PART = 'data/main.0.sqlite';
  * consistent snapshot even while other connections write), stored as a plain database file.
  */
 export class SqliteConnector implements DatabaseConnector {
-  readonly engine = 'sqlite' as const;
-  readonly capabilities: ConnectorCapabilities = {
-    incremental: false,
-    pointInTime: false,
-    selectiveRestore: true,
-    atomicRestore: true,
-  };
+  readonly engine: string = sqlitePlugin.engine;
+  readonly capabilities: ConnectorCapabilities = sqlitePlugin.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');

@@ -11,13 +11,16 @@ export function refuseUnknown(unknown: string[], path: string): void {
 
 /**
  * Applies --tables / --exclude-tables to a private snapshot copy: drops every table and view not
- * chosen, then VACUUMs so the dropped data is gone from the file. A virtual table whose module
+ * chosen, with secure_delete on so that the dropped data is zeroed in the file. No VACUUM: it
+ * renumbers the rowids of tables without an INTEGER PRIMARY KEY, which are data (the connector
+ * contract caught a rowid gap closing). A virtual table whose module
  * this build lacks cannot be dropped with DROP TABLE; its schema row is removed directly (as
  * SQLite's documentation advises for such tables) and its shadow tables dropped as plain tables.
  * Returns warnings for what the kept objects still need from the dropped ones.
  */
 export function dropUnselected(db: BetterSqlite3.Database, request: { tables?: string[]; excludeTables?: string[] }, path: string): string[] {
   db.pragma('foreign_keys = OFF');
+  db.pragma('secure_delete = ON');
   const rows = schemaRows(db);
   const { keep, unknown } = selectObjects(rows, request.tables, request.excludeTables);
   refuseUnknown(unknown, path);
@@ -41,7 +44,6 @@ export function dropUnselected(db: BetterSqlite3.Database, request: { tables?: s
       db.exec(`DROP TABLE IF EXISTS ${quoteIdent(r.name)}`);
     }
   }
-  db.exec('VACUUM');
   const kept = rows.filter((r) => keep.has(r.name) || ((r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep)));
   return dependencyWarnings(db, rows, kept, FILTERED_BACKUP);
 }

@@ -1,0 +1,21 @@
+import type { BackupKind } from '../../domain/backup-kind.js';
+import type { ObjectEntry } from '../../domain/manifest.js';
+
+/** Filters of a dump; names are engine-qualified as in ObjectEntry.name. */
+export interface DumpRequest {
+  kind: BackupKind;
+  tables?: string[];
+  excludeTables?: string[];
+  parallel: number;
+}
+
+/** What a dump reports for the manifest (its parts went through the PartSink). */
+export interface DumpResult {
+  serverVersion: string;
+  consistentAt: Date;
+  /** Where the engine's change log stood at the snapshot (LSN, binlog, oplog time, page map); opaque to the core. */
+  logPosition: Record<string, unknown> | null;
+  objects: ObjectEntry[];
+  warnings: string[];
+  engineInfo: Record<string, unknown>;
+}

@@ -1,0 +1,44 @@
+/** What a restore should do; names are engine-qualified as in ObjectEntry.name. */
+export interface RestoreRequest {
+  /** Only these objects (engine-qualified); all when undefined. */
+  tables?: string[];
+  /** Replace what exists in the target instead of refusing. */
+  clean: boolean;
+  /** Leave these objects out (engine-qualified). */
+  excludeTables?: string[];
+  /** Only objects in these schemas (engines with schemas), with what they need. */
+  schemas?: string[];
+  /** Create the target database when it does not exist. */
+  create?: boolean;
+  /** Connections used to load data and build indexes (default: CPU cores). */
+  parallel?: number;
+  /** Also restore object owners / grants (off by default: the roles may not exist on the target). */
+  restoreOwner?: boolean;
+  restoreGrants?: boolean;
+}
+
+export interface RestorePlanItem {
+  object: string;
+  type: string;
+  rows?: number;
+  bytes: number;
+  action: 'create' | 'replace' | 'skip';
+}
+
+/** What a restore would do to the target, as `--dry-run` prints it. */
+export interface RestorePlan {
+  target: string;
+  targetExists: boolean;
+  targetEmpty: boolean;
+  /** What the restore would do to the target as a whole. */
+  effect: 'create' | 'replace' | 'merge';
+  items: RestorePlanItem[];
+  warnings: string[];
+}
+
+export interface RestoreOutcome {
+  objects: string[];
+  rows: number;
+  /** Things the user should know about how the restore went (e.g. a slower path taken, and why). */
+  warnings?: string[];
+}
