@@ -13,10 +13,11 @@ import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
 import { USE_CASES, type UseCases } from '../application/use-cases/use-cases.js';
-import { lazyStore } from '../adapters/catalog/lazy.js';
+import { closeStore, lazyStore } from '../adapters/catalog/lazy.js';
 import type { BackupCatalog } from '../application/ports/backup-catalog.js';
 import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
+import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
 import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
@@ -51,7 +52,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
     bind(Tokens.Progress).toConstantValue(config.progress ? new TerminalProgress() : new NullProgress());
     bind(Tokens.Catalog)
       .toDynamicValue(() =>
-        lazyStore<BackupCatalog & NotificationThrottle>(async () => {
+        lazyStore<BackupCatalog & TargetOutcomes & NotificationThrottle>(async () => {
           const { DrizzleBackupCatalog } = await import('../adapters/catalog/drizzle-backup-catalog.js');
           return new DrizzleBackupCatalog(catalogFile(config.dataDir));
         }),
@@ -192,8 +193,8 @@ export function appServices(container: Container): AppServices {
       return container.get(Tokens.Connectors);
     },
     close: () => {
-      if (container.isBound(Tokens.Catalog)) container.get(Tokens.Catalog).close();
-      if (container.isBound(Tokens.ScheduleStore)) container.get(Tokens.ScheduleStore).close();
+      if (container.isBound(Tokens.Catalog)) closeStore(container.get(Tokens.Catalog));
+      if (container.isBound(Tokens.ScheduleStore)) closeStore(container.get(Tokens.ScheduleStore));
     },
   };
   for (const [name, useCase] of Object.entries(USE_CASES)) {

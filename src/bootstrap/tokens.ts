@@ -9,13 +9,17 @@ import type { StreamCipher } from '../application/ports/stream-cipher.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
 import type { RepositoryOpener } from '../application/ports/repository-opener.js';
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
+import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 
-/** One typed token per port; use-cases are bound by their class. */
+/**
+ * One typed token per port; use-cases are bound by their class. The catalog file serves several
+ * ports from one adapter and connection: its tokens carry the ports that adapter provides together.
+ */
 export const Tokens = {
   Clock: Symbol.for('dbbackup.Clock') as ServiceIdentifier<Clock>,
   Logger: Symbol.for('dbbackup.Logger') as ServiceIdentifier<Logger>,
   Progress: Symbol.for('dbbackup.ProgressReporter') as ServiceIdentifier<ProgressReporter>,
-  Catalog: Symbol.for('dbbackup.BackupCatalog') as ServiceIdentifier<BackupCatalog>,
+  Catalog: Symbol.for('dbbackup.BackupCatalog') as ServiceIdentifier<BackupCatalog & TargetOutcomes>,
   RepositoryOpener: Symbol.for('dbbackup.RepositoryOpener') as ServiceIdentifier<RepositoryOpener>,
   Codecs: Symbol.for('dbbackup.CodecRegistry') as ServiceIdentifier<CodecRegistry>,
   Connectors: Symbol.for('dbbackup.ConnectorRegistry') as ServiceIdentifier<ConnectorRegistry>,

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../src/application/ports/backup-catalog.js';
+import type { BackupCatalog, CatalogBackup } from '../../src/application/ports/backup-catalog.js';
+import type { TargetOutcomeRecord } from '../../src/application/ports/target-outcomes.js';
 import type { BlobStore } from '../../src/application/ports/blob-store.js';
 import type {
   ConnectionTarget,

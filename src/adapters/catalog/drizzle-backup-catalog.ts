@@ -2,8 +2,9 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
-import type { BackupCatalog, CatalogBackup, TargetOutcomeRecord } from '../../application/ports/backup-catalog.js';
+import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
+import type { TargetOutcomeRecord, TargetOutcomes } from '../../application/ports/target-outcomes.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { durationMs, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { ensurePrivateFile } from '../../infrastructure/files.js';
@@ -16,7 +17,7 @@ const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
 
 /** The catalog in one SQLite file (drizzle over better-sqlite3); migrations run on open. */
-export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle {
+export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, NotificationThrottle {
   private readonly sqlite: BetterSqlite3.Database;
   private readonly db: BetterSQLite3Database;
 
@@ -138,6 +139,7 @@ export class DrizzleBackupCatalog implements BackupCatalog, NotificationThrottle
     });
   }
 
+  /** Releases the connection (no port has it: whoever opened the catalog closes it). */
   close(): void {
     if (this.sqlite.open) this.sqlite.close();
   }

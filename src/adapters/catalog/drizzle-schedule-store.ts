@@ -2,18 +2,11 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, count, desc, eq, lt, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
-import type {
-  ClaimRequest,
-  ClaimResult,
-  DaemonInfo,
-  NewRun,
-  RunOutcome,
-  RunResult,
-  ScheduleLock,
-  ScheduleRun,
-  ScheduleState,
-  ScheduleStore,
-} from '../../application/ports/schedule-store.js';
+import type { ScheduleDefinitions } from '../../application/ports/schedule-definitions.js';
+import type { NewRun, RunOutcome, RunResult, ScheduleHistory, ScheduleRun } from '../../application/ports/schedule-history.js';
+import type { ClaimRequest, ClaimResult, ScheduleLock, ScheduleLocks } from '../../application/ports/schedule-locks.js';
+import type { ScheduleState, ScheduleStates } from '../../application/ports/schedule-states.js';
+import type { DaemonInfo, SchedulerDaemons } from '../../application/ports/scheduler-daemons.js';
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import type { CatchUpPolicy, ScheduleDefinition, ScheduleTask } from '../../domain/schedule.js';
@@ -35,7 +28,7 @@ const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
  * it starts each hold one). `claim` runs in a BEGIN IMMEDIATE transaction: SQLite's write lock
  * makes it atomic across processes sharing the file.
  */
-export class DrizzleScheduleStore implements ScheduleStore {
+export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates, ScheduleLocks, ScheduleHistory, SchedulerDaemons {
   private sqlite: BetterSqlite3.Database | undefined;
   private connection: Db | undefined;
 
@@ -251,6 +244,7 @@ export class DrizzleScheduleStore implements ScheduleStore {
       .map((r) => ({ owner: r.owner, host: r.host, pid: r.pid, startedAt: new Date(r.startedAt), heartbeatAt: new Date(r.heartbeatAt) }));
   }
 
+  /** Releases the connection (no port has it: whoever opened the store closes it). */
   close(): void {
     if (this.sqlite?.open) this.sqlite.close();
     this.connection = undefined;

@@ -17,17 +17,10 @@ export interface CatalogBackup {
   partCount: number;
 }
 
-/** One target's outcome for one backup run, as the catalog keeps it. */
-export interface TargetOutcomeRecord {
-  repository: string;
-  ok: boolean;
-  errorCode?: string;
-  errorMessage?: string;
-}
-
 /**
  * The local index of backups (a cache: repositories are the truth, `list --refresh` rebuilds it).
- * Only complete backups are recorded.
+ * Only complete backups are recorded. Its connection is the adapter's and the composition root's
+ * to close, not a port method.
  */
 export interface BackupCatalog {
   /** Records (or replaces) a complete backup found in or written to `repository`. */
@@ -36,11 +29,6 @@ export interface BackupCatalog {
   list(filter?: { repository?: string; source?: string }): Promise<CatalogBackup[]>;
   /** Makes the catalog's view of `repository` exactly `manifests`. */
   replaceRepository(repository: string, manifests: Manifest[]): Promise<void>;
-  /** Records how each target of the backup run `backupId` of `source` fared (failed ones too). */
-  recordOutcomes(source: string, backupId: string, outcomes: TargetOutcomeRecord[]): Promise<void>;
-  /** The outcomes recorded for that run, in the order given. */
-  outcomes(source: string, backupId: string): Promise<TargetOutcomeRecord[]>;
   /** Every repository the catalog has seen. */
   repositories(): Promise<string[]>;
-  close(): void;
 }

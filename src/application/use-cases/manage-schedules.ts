@@ -2,7 +2,11 @@ import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { type CatchUpPolicy, compileSchedule, nextRunOf, type Schedule, type ScheduleTask } from '../../domain/schedule.js';
 import type { Clock } from '../ports/clock.js';
-import type { DaemonInfo, RunOutcome, ScheduleLock, ScheduleRun, ScheduleState } from '../ports/schedule-store.js';
+import type { RunOutcome, ScheduleRun } from '../ports/schedule-history.js';
+import type { ScheduleLock } from '../ports/schedule-locks.js';
+import type { ScheduleState } from '../ports/schedule-states.js';
+import type { DaemonInfo } from '../ports/scheduler-daemons.js';
+import type { ScheduleStore } from '../ports/schedule-store.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
 
 export interface AddScheduleInput {
@@ -45,6 +49,8 @@ export interface SchedulerStatus {
 }
 
 export interface ManageSchedulesDeps extends ScheduleSources {
+  /** Reads every scheduler port; writes definitions and states only. */
+  store: ScheduleStore;
   clock: Clock;
   /** The sources the config declares (a schedule must name one of them). */
   sourceNames: () => string[];

@@ -5,10 +5,12 @@ import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
+import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../ports/database-connector.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
+import type { TargetOutcomes } from '../ports/target-outcomes.js';
 import { notifyAll } from '../services/notify.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
@@ -49,6 +51,8 @@ export interface RunBackupResult {
 }
 
 export interface RunBackupDeps extends BackupTargetsDeps {
+  /** The backup index, and where a multi-target run's per-target outcomes go. */
+  catalog: BackupCatalog & TargetOutcomes;
   connectors: ConnectorRegistry;
   notifiers?: Notifier[];
   throttle?: NotificationThrottle;

@@ -3,7 +3,9 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { JobOutcome, RunningJob, ScheduleJobRunner } from '../ports/schedule-job-runner.js';
-import type { ClaimResult, DaemonInfo } from '../ports/schedule-store.js';
+import type { ClaimResult } from '../ports/schedule-locks.js';
+import type { DaemonInfo } from '../ports/scheduler-daemons.js';
+import type { ScheduleStore } from '../ports/schedule-store.js';
 import { notifyAll } from '../services/notify.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
 
@@ -40,6 +42,8 @@ export const DEFAULT_SCHEDULER_OPTIONS = {
 };
 
 export interface RunSchedulerDeps extends ScheduleSources {
+  /** Every scheduler port: states and locks decide a slot, history records it, daemons are reaped. */
+  store: ScheduleStore;
   clock: Clock;
   runner: ScheduleJobRunner;
   logger: Logger;

@@ -1,10 +1,10 @@
 import { DbBackupError } from '../../domain/errors.js';
 import { compileSchedule, type Schedule, type ScheduleDefinition } from '../../domain/schedule.js';
-import type { ScheduleStore } from '../ports/schedule-store.js';
+import type { ScheduleDefinitions } from '../ports/schedule-definitions.js';
 
 /** Where schedules come from: the catalog (`schedule add`) and the config file. */
 export interface ScheduleSources {
-  store: ScheduleStore;
+  store: ScheduleDefinitions;
   /** The config file's `schedules:` (origin 'config'), in file order. */
   configured: () => ScheduleDefinition[];
   /** The zone of schedules that name none (the machine's local zone). */

@@ -1,15 +1,8 @@
-import type {
-  ClaimRequest,
-  ClaimResult,
-  DaemonInfo,
-  NewRun,
-  RunOutcome,
-  RunResult,
-  ScheduleLock,
-  ScheduleRun,
-  ScheduleState,
-  ScheduleStore,
-} from '../../../src/application/ports/schedule-store.js';
+import type { NewRun, RunOutcome, RunResult, ScheduleRun } from '../../../src/application/ports/schedule-history.js';
+import type { ClaimRequest, ClaimResult, ScheduleLock } from '../../../src/application/ports/schedule-locks.js';
+import type { ScheduleState } from '../../../src/application/ports/schedule-states.js';
+import type { ScheduleStore } from '../../../src/application/ports/schedule-store.js';
+import type { DaemonInfo } from '../../../src/application/ports/scheduler-daemons.js';
 import { DbBackupError } from '../../../src/domain/errors.js';
 import type { ScheduleDefinition } from '../../../src/domain/schedule.js';
 

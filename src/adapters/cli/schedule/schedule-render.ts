@@ -1,6 +1,6 @@
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ScheduleView } from '../../../application/use-cases/manage-schedules.js';
-import type { ScheduleRun } from '../../../application/ports/schedule-store.js';
+import type { ScheduleRun } from '../../../application/ports/schedule-history.js';
 import { parseDuration } from '../../../infrastructure/rotating-file.js';
 
 /** `--flag 30s|10m|24h` as milliseconds, or undefined when not given. */
