@@ -4,6 +4,7 @@ import type { ScheduleDefinitions } from '../ports/schedule-definitions.js';
 
 /** Where schedules come from: the catalog (`schedule add`) and the config file. */
 export interface ScheduleSources {
+  /** The CLI-added definitions (use-cases that need more ports narrow this). */
   store: ScheduleDefinitions;
   /** The config file's `schedules:` (origin 'config'), in file order. */
   configured: () => ScheduleDefinition[];
