@@ -2,7 +2,7 @@ import type { ServiceIdentifier } from 'inversify';
 import type { BackupCatalog } from '../application/ports/backup-catalog.js';
 import type { Clock } from '../application/ports/clock.js';
 import type { CodecRegistry } from '../application/ports/codec.js';
-import type { ConnectorRegistry } from '../application/ports/database-connector.js';
+import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
 import type { Logger } from '../application/ports/logger.js';
 import type { Notifier } from '../application/ports/notifier.js';
 import type { StreamCipher } from '../application/ports/stream-cipher.js';

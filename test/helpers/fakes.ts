@@ -2,18 +2,12 @@ import { Readable } from 'node:stream';
 import type { BackupCatalog, CatalogBackup } from '../../src/application/ports/backup-catalog.js';
 import type { TargetOutcomeRecord } from '../../src/application/ports/target-outcomes.js';
 import type { BlobStore } from '../../src/application/ports/blob-store.js';
-import type {
-  ConnectionTarget,
-  DatabaseConnector,
-  DatabaseSession,
-  DumpRequest,
-  DumpResult,
-  PartSink,
-  PartSource,
-  RestoreOutcome,
-  RestorePlan,
-  RestoreRequest,
-} from '../../src/application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../src/application/ports/connection-target.js';
+import type { DatabaseConnector } from '../../src/application/ports/database-connector.js';
+import type { DatabaseSession } from '../../src/application/ports/database-session.js';
+import type { DumpRequest, DumpResult } from '../../src/application/ports/dump.js';
+import type { PartSink, PartSource } from '../../src/application/ports/parts.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../src/application/ports/restore-plan.js';
 import type { Logger } from '../../src/application/ports/logger.js';
 import type { OpenedRepository, RepositoryOpener } from '../../src/application/ports/repository-opener.js';
 import { durationMs, type Manifest, type ObjectEntry, totalRawSize, totalStoredSize } from '../../src/domain/manifest.js';

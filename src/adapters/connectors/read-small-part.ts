@@ -1,4 +1,4 @@
-import type { PartSource } from '../../application/ports/database-connector.js';
+import type { PartSource } from '../../application/ports/parts.js';
 import { DbBackupError } from '../../domain/errors.js';
 import type { PartEntry } from '../../domain/manifest.js';
 

@@ -1,4 +1,6 @@
-import type { ConnectionTarget, DatabaseConnector, DatabaseSession } from '../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../application/ports/connection-target.js';
+import type { DatabaseConnector } from '../../application/ports/database-connector.js';
+import type { DatabaseSession } from '../../application/ports/database-session.js';
 import { isDbBackupError } from '../../domain/errors.js';
 import { type RetryPolicy, withRetry } from '../../infrastructure/retry.js';
 

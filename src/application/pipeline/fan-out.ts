@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { DbBackupError } from '../../domain/errors.js';
 import type { PartEntry } from '../../domain/manifest.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { PartSink, PartSpec } from '../ports/database-connector.js';
+import type { PartSink, PartSpec } from '../ports/parts.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { PartEncryption } from './part-encryption.js';

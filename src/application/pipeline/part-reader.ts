@@ -8,7 +8,7 @@ import type { Manifest, PartEntry } from '../../domain/manifest.js';
 import { partKey } from '../../domain/repository-layout.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { CodecRegistry } from '../ports/codec.js';
-import type { PartSource } from '../ports/database-connector.js';
+import type { PartSource } from '../ports/parts.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import { type PartEncryption, partContext } from './part-encryption.js';
 import { ByteCounter, DecodeStage, VerifyingStage, digestMismatch } from './stream-stages.js';

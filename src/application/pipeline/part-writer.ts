@@ -7,7 +7,7 @@ import type { PartEntry } from '../../domain/manifest.js';
 import { partKey } from '../../domain/repository-layout.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { Codec } from '../ports/codec.js';
-import type { PartSink, PartSpec } from '../ports/database-connector.js';
+import type { PartSink, PartSpec } from '../ports/parts.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import { type PartEncryption, partContext } from './part-encryption.js';

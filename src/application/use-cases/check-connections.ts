@@ -1,5 +1,6 @@
 import { isDbBackupError } from '../../domain/errors.js';
-import type { ConnectionTarget, ConnectorRegistry } from '../ports/database-connector.js';
+import type { ConnectionTarget } from '../ports/connection-target.js';
+import type { ConnectorRegistry } from '../ports/connector-registry.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
 import { readMarker } from '../services/backup-repository.js';
 

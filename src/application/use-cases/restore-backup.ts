@@ -2,7 +2,9 @@ import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/error
 import type { Manifest } from '../../domain/manifest.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { CodecRegistry } from '../ports/codec.js';
-import type { ConnectionTarget, ConnectorRegistry, RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/database-connector.js';
+import type { ConnectionTarget } from '../ports/connection-target.js';
+import type { ConnectorRegistry } from '../ports/connector-registry.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/restore-plan.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';

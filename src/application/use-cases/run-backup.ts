@@ -6,7 +6,9 @@ import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/error
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
-import type { ConnectionTarget, ConnectorRegistry, DatabaseSession } from '../ports/database-connector.js';
+import type { ConnectionTarget } from '../ports/connection-target.js';
+import type { ConnectorRegistry } from '../ports/connector-registry.js';
+import type { DatabaseSession } from '../ports/database-session.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { ConnectionTarget } from '../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../application/ports/connection-target.js';
 import { optionKey } from '../../application/ports/connector-plugin.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';

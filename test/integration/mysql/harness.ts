@@ -1,4 +1,4 @@
-import type { ConnectionTarget } from '../../../src/application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import { RestoreBackup, type RestoreBackupInput } from '../../../src/application/use-cases/restore-backup.js';
 import { RunBackup, type RunBackupInput } from '../../../src/application/use-cases/run-backup.js';
 import { DrizzleBackupCatalog } from '../../../src/adapters/catalog/drizzle-backup-catalog.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DatabaseConnector, DatabaseSession } from '../../../src/application/ports/database-connector.js';
+import type { DatabaseConnector } from '../../../src/application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../src/application/ports/database-session.js';
 import { RetryingConnector } from '../../../src/adapters/connectors/retrying-connector.js';
 import { DbBackupError } from '../../../src/domain/errors.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { MongoClient, type MongoClientOptions, MongoServerError, MongoServerSelectionError } from 'mongodb';
-import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { isLoopbackHost, warnUnprotectedConnection } from '../connection-security.js';
 

@@ -1,5 +1,5 @@
 import type { MongoClient } from 'mongodb';
-import type { RestorePlan, RestoreRequest } from '../../../application/ports/database-connector.js';
+import type { RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, PartEntry } from '../../../domain/manifest.js';
 import { type CollectionType, isSystemNamespace, nsName, splitNs } from './mongodb-catalog.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
-import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 

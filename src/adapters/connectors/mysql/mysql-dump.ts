@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import type { DumpRequest, DumpResult, PartSink } from '../../../application/ports/database-connector.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
 import { type Catalog, filterCatalog, listDatabases, readCatalog, type TableInfo } from './mysql-catalog.js';

@@ -1,4 +1,4 @@
-import type { RestorePlan, RestorePlanItem, RestoreRequest } from '../../../application/ports/database-connector.js';
+import type { RestorePlan, RestorePlanItem, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { describeEndpoint, type MysqlConnection, type MysqlEndpoint } from './mysql-connection.js';

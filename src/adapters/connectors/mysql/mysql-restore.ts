@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
+import type { PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { PartSink } from '../../../application/ports/database-connector.js';
+import type { PartSink } from '../../../application/ports/parts.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import type { TableInfo } from './mysql-catalog.js';
 import { type MysqlConnection, qi, qn } from './mysql-connection.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import type { ConnectionTarget } from '../../../application/ports/database-connector.js';
+import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { registerSecret } from '../../../infrastructure/redact.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import type { PartSink, PartSource } from '../../../application/ports/database-connector.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry, PartEntry } from '../../../domain/manifest.js';
 import { dataPartName } from '../../../domain/repository-layout.js';

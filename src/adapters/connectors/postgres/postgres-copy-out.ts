@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
-import type { PartSink } from '../../../application/ports/database-connector.js';
+import type { PartSink } from '../../../application/ports/parts.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import { CopyOutQuery } from './postgres-copy-reader.js';
 import type { DataTable } from './postgres-schema-model.js';

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import type { PartSource } from '../../../application/ports/database-connector.js';
+import type { PartSource } from '../../../application/ports/parts.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import type { TocItem } from './postgres-toc.js';
 

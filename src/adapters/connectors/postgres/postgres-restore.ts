@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type pg from 'pg';
-import type { PartSource, RestoreOutcome, RestoreRequest } from '../../../application/ports/database-connector.js';
+import type { PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError, ExitCode, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';

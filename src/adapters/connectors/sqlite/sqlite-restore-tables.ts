@@ -1,6 +1,6 @@
 import { rmSync, statSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { RestoreOutcome } from '../../../application/ports/database-connector.js';
+import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { dependencyWarnings } from './sqlite-dependencies.js';
