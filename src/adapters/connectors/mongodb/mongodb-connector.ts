@@ -6,7 +6,7 @@ import type { DatabaseSession } from '../../../application/ports/database-sessio
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
-import { mongodbPlugin } from './mongodb-plugin.js';
+import { mongodbEngine } from './mongodb-engine.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -24,8 +24,8 @@ import { buildPlan, readTargetState, restoreScope } from './mongodb-restore-scop
  * (see MongoEndpoint).
  */
 export class MongodbConnector implements DatabaseConnector {
-  readonly engine: string = mongodbPlugin.engine;
-  readonly capabilities: ConnectorCapabilities = mongodbPlugin.capabilities;
+  readonly engine: string = mongodbEngine.engine;
+  readonly capabilities: ConnectorCapabilities = mongodbEngine.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     return new MongodbSession(resolveEndpoint(target));

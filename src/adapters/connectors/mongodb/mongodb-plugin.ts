@@ -1,10 +1,11 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
+import { mongodbEngine } from './mongodb-engine.js';
 import { TLS_FILE_OPTIONS } from '../tls-options.js';
 
 /** MongoDB through the official driver alone (no mongodump), in mongodump's layout. */
 export const mongodbPlugin: ConnectorPlugin = {
   apiVersion: PLUGIN_API_VERSION,
-  engine: 'mongodb',
+  engine: mongodbEngine.engine,
   description: 'MongoDB 4.4+ (raw-BSON cursors in one snapshot; mongodump-style .bson parts)',
   schemes: ['mongodb', 'mongodb+srv'],
   database: 'name',
@@ -13,6 +14,6 @@ export const mongodbPlugin: ConnectorPlugin = {
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
   ],
   flagAliases: { '--collections': '--tables', '--exclude-collections': '--exclude-tables', '--drop': '--clean' },
-  capabilities: { incremental: false, pointInTime: false, selectiveRestore: true, atomicRestore: false },
+  capabilities: mongodbEngine.capabilities,
   load: async () => new (await import('./mongodb-connector.js')).MongodbConnector(),
 };

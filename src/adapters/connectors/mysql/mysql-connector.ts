@@ -5,7 +5,7 @@ import type { DatabaseSession } from '../../../application/ports/database-sessio
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
-import { mysqlPlugin } from './mysql-plugin.js';
+import { mysqlEngine } from './mysql-engine.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { filterCatalog, readCatalog } from './mysql-catalog.js';
@@ -22,8 +22,8 @@ import { buildPlan, readTargetState, restoreScope } from './mysql-restore-scope.
  * sslCert, sslKey, allDatabases, targetDatabase, create, parallel (restore) and partSize.
  */
 export class MysqlConnector implements DatabaseConnector {
-  readonly engine: string = mysqlPlugin.engine;
-  readonly capabilities: ConnectorCapabilities = mysqlPlugin.capabilities;
+  readonly engine: string = mysqlEngine.engine;
+  readonly capabilities: ConnectorCapabilities = mysqlEngine.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     return new MysqlSession(resolveEndpoint(target));

@@ -5,7 +5,7 @@ import type { DatabaseSession } from '../../../application/ports/database-sessio
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
-import { postgresPlugin } from './postgres-plugin.js';
+import { postgresEngine } from './postgres-engine.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -29,8 +29,8 @@ export interface PostgresConnectorOptions {
  * the catalogs, data as COPY text, one exported snapshot shared by parallel workers.
  */
 export class PostgresConnector implements DatabaseConnector {
-  readonly engine: string = postgresPlugin.engine;
-  readonly capabilities: ConnectorCapabilities = postgresPlugin.capabilities;
+  readonly engine: string = postgresEngine.engine;
+  readonly capabilities: ConnectorCapabilities = postgresEngine.capabilities;
 
   constructor(private readonly options: PostgresConnectorOptions = {}) {}
 

@@ -12,7 +12,7 @@ import type { DatabaseSession } from '../../../application/ports/database-sessio
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
-import { sqlitePlugin } from './sqlite-plugin.js';
+import { sqliteEngine } from './sqlite-engine.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.js';
@@ -30,8 +30,8 @@ export const SQLITE_DATA_PART = 'data/main.0.sqlite';
  * consistent snapshot even while other connections write), stored as a plain database file.
  */
 export class SqliteConnector implements DatabaseConnector {
-  readonly engine: string = sqlitePlugin.engine;
-  readonly capabilities: ConnectorCapabilities = sqlitePlugin.capabilities;
+  readonly engine: string = sqliteEngine.engine;
+  readonly capabilities: ConnectorCapabilities = sqliteEngine.capabilities;
 
   async connect(target: ConnectionTarget): Promise<DatabaseSession> {
     if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');
