@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { DbBackupError } from '../../domain/errors.js';
 import { listOption } from './base-command.js';
-import { keyFlagGiven, keysFrom, trustFrom } from './keys.js';
+import { withBackupKeyFlags } from './backup-key-flags.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { withAliases } from './engine-flags.js';
@@ -10,7 +10,7 @@ import { formatBytes, table } from './render.js';
 
 const ARCHIVE = /\.(tar\.gz|tgz|zip)$/i;
 
-export class RestoreCommand extends DatabaseCommand {
+export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
   static override paths = [['restore']];
   static override usage = Command.Usage({
     description: 'Restore a backup into a database',
@@ -45,25 +45,13 @@ export class RestoreCommand extends DatabaseCommand {
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
   restoreOwner = Option.Boolean('--restore-owner', false, { description: "Give objects the backup's owners (PostgreSQL: the roles must exist; MySQL: the DEFINERs, needs SET USER)" });
   restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
-  passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
-  keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
-  identity = Option.String('--identity', { description: 'age identity file (AGE-SECRET-KEY-1…) of an encrypted backup' });
   recipient = Option.String('--recipient', { description: 'age public key (only to be told it cannot decrypt: restores need --identity)' });
-  verifyKey = Option.String('--verify-key', { description: 'Require a valid signature by this Ed25519 public key (`key generate --signing` wrote it as .pub)' });
-  requireSigned = Option.Boolean('--require-signed', false, { description: 'Refuse a backup that is not signed (with --verify-key or signing.verify-key)' });
-  allowUnencrypted = Option.Boolean('--allow-unencrypted', false, {
-    description: 'DANGEROUS: accept a plaintext backup from an encrypted repository or where a key was given (a migration only)',
-  });
-  allowUnauthenticated = Option.Boolean('--allow-unauthenticated', false, {
-    description: 'Accept an encrypted backup written before manifests carried a MAC (edits to it cannot be detected)',
-  });
 
   protected async run(services: CliServices): Promise<number> {
     const located = this.locate();
     const configured =
       this.source && services.settings.config.section.sources?.[this.source] ? services.settings.source(this.source) : undefined;
     const repository = located.repository ?? configured?.repositories[0]?.url;
-    const keyFlags = { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity, recipient: this.recipient };
     const explicitTarget =
       located.targetFile !== undefined || this.db !== undefined || this.url !== undefined || this.database !== undefined || this.host !== undefined;
     const result = await services.restoreBackup.execute(
@@ -76,8 +64,7 @@ export class RestoreCommand extends DatabaseCommand {
         tables: listOption(this.tables),
         clean: this.clean,
         dryRun: this.dryRun,
-        keys: await keysFrom(services, keyFlags, this.context.env),
-        trust: trustFrom(services, { ...this.trustFlags(), keyGiven: keyFlagGiven(keyFlags), sourceEncrypted: configured?.policy.encrypt === true }, this.context.stderr),
+        ...(await this.backupKeys(services, configured?.policy.encrypt === true, this.recipient)),
         options: {
           create: this.create || undefined,
           schemas: listOption(this.schemas),
@@ -119,10 +106,6 @@ export class RestoreCommand extends DatabaseCommand {
       warnings: outcome.warnings ?? [],
     });
     return this.ok();
-  }
-
-  private trustFlags() {
-    return { verifyKey: this.verifyKey, requireSigned: this.requireSigned, allowUnencrypted: this.allowUnencrypted, allowUnauthenticated: this.allowUnauthenticated };
   }
 
   /** Sorts the --file values into the archive to read and the SQLite file to write. */

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
-import { keyFlagGiven, keysFrom, trustFrom } from './keys.js';
+import { withBackupKeyFlags } from './backup-key-flags.js';
 import { formatBytes } from './render.js';
 
-export class VerifyCommand extends BaseCommand {
+export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
   static override paths = [['verify']];
   static override usage = Command.Usage({
     description: 'Check every checksum of a backup',
@@ -28,17 +28,6 @@ export class VerifyCommand extends BaseCommand {
   from = Option.String('--from', { description: 'Repository folder or URL' });
   file = Option.String('--file', { description: 'A backup archive file' });
   source = Option.String('--source', { description: 'Which source, when the repository holds several' });
-  passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
-  keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
-  identity = Option.String('--identity', { description: 'age identity file of an encrypted backup' });
-  verifyKey = Option.String('--verify-key', { description: 'Require a valid signature by this Ed25519 public key (`key generate --signing` wrote it as .pub)' });
-  requireSigned = Option.Boolean('--require-signed', false, { description: 'Refuse a backup that is not signed (with --verify-key or signing.verify-key)' });
-  allowUnencrypted = Option.Boolean('--allow-unencrypted', false, {
-    description: 'DANGEROUS: accept a plaintext backup from an encrypted repository or where a key was given (a migration only)',
-  });
-  allowUnauthenticated = Option.Boolean('--allow-unauthenticated', false, {
-    description: 'Accept an encrypted backup written before manifests carried a MAC (edits to it cannot be detected)',
-  });
 
   protected async run(services: CliServices): Promise<number> {
     let repository = this.from ?? this.file;
@@ -48,21 +37,8 @@ export class VerifyCommand extends BaseCommand {
       repository = this.target;
       backup = 'latest';
     }
-    const keyFlags = { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, identity: this.identity };
-    const keys = await keysFrom(services, keyFlags, this.context.env);
     const configured = this.source && services.settings.config.section.sources?.[this.source] ? services.settings.source(this.source) : undefined;
-    const trust = trustFrom(
-      services,
-      {
-        verifyKey: this.verifyKey,
-        requireSigned: this.requireSigned,
-        allowUnencrypted: this.allowUnencrypted,
-        allowUnauthenticated: this.allowUnauthenticated,
-        keyGiven: keyFlagGiven(keyFlags),
-        sourceEncrypted: configured?.policy.encrypt === true,
-      },
-      this.context.stderr,
-    );
+    const { keys, trust } = await this.backupKeys(services, configured?.policy.encrypt === true);
     const result = await services.verifyBackup.execute({ repository, backup, source: this.source, keys, trust }, this.context.signal);
     const bytes = result.chain.length;
     const parts = result.checks.length;
