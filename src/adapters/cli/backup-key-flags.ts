@@ -8,12 +8,18 @@ import { keyFlagGiven, keysFrom, trustFrom } from './keys.js';
 // A TypeScript mixin's base must be constructible from `...args: any[]`.
 type CommandClass = abstract new (...args: any[]) => BaseCommand;
 
+/** What withBackupKeyFlags adds to a command, as its type (the flags themselves are read only here). */
+export interface BackupKeyReader {
+  /** The keys given (flags, else the config) and what the backup must prove; `recipient` only for restore's hint. */
+  backupKeys(services: CliServices, sourceEncrypted: boolean, recipient?: string): Promise<{ keys: KeyEncryptionKey[]; trust: ManifestTrust }>;
+}
+
 /**
  * The flags of a command that reads a backup (`verify`, `restore`): the keys that decrypt it and
  * what it must prove (a signature, encryption, a MAC), declared once on top of `Base`.
  */
-export function withBackupKeyFlags<T extends CommandClass>(Base: T) {
-  abstract class BackupKeyFlags extends Base {
+export function withBackupKeyFlags<T extends CommandClass>(Base: T): T & (abstract new (...args: any[]) => BackupKeyReader) {
+  abstract class BackupKeyFlags extends Base implements BackupKeyReader {
     passphraseEnv = Option.String('--passphrase-env', { description: 'Passphrase of an encrypted backup, from this environment variable' });
     keyFile = Option.String('--key-file', { description: 'Key file of an encrypted backup' });
     identity = Option.String('--identity', { description: 'age identity file (AGE-SECRET-KEY-1…) of an encrypted backup' });
@@ -26,8 +32,7 @@ export function withBackupKeyFlags<T extends CommandClass>(Base: T) {
       description: 'Accept an encrypted backup written before manifests carried a MAC (edits to it cannot be detected)',
     });
 
-    /** The keys given (flags, else the config) and what the backup must prove; `recipient` only for restore's hint. */
-    protected async backupKeys(
+    async backupKeys(
       services: CliServices,
       sourceEncrypted: boolean,
       recipient?: string,
