@@ -45,7 +45,8 @@ export interface CatalogRows {
   depends: DependRow[];
   /** Type oid → the oid whose item stands for it (array → element, multirange → range, rowtype → relation). */
   typeAliases: { oid: number; target: number; via: 'type' | 'class' }[];
-  unsupported: { kind: string; n: number }[];
+  unsupported: UnsupportedRow[];
+  securityLabels: number;
   classIds: Record<string, number>;
   /** Collations, text search, operators, casts, event triggers, publications, default privileges, large objects. */
   objects: CatalogObjects;
@@ -157,19 +158,34 @@ const Q = {
   classIds: `SELECT json_object_agg(relname, oid) AS ids FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace
     AND relname IN ('pg_class', 'pg_type', 'pg_proc', 'pg_namespace', 'pg_constraint', 'pg_attrdef', 'pg_rewrite', 'pg_trigger',
       'pg_extension', 'pg_policy', 'pg_statistic_ext', 'pg_collation', 'pg_ts_dict', 'pg_ts_config', 'pg_operator', 'pg_opfamily', 'pg_opclass',
-      'pg_cast', 'pg_event_trigger', 'pg_foreign_data_wrapper', 'pg_foreign_server', 'pg_user_mapping', 'pg_ts_parser', 'pg_ts_template', 'pg_publication', 'pg_publication_rel', 'pg_publication_namespace', 'pg_default_acl', 'pg_amop', 'pg_amproc')`,
+      'pg_cast', 'pg_event_trigger', 'pg_foreign_data_wrapper', 'pg_foreign_server', 'pg_user_mapping', 'pg_ts_parser', 'pg_ts_template', 'pg_publication', 'pg_publication_rel', 'pg_publication_namespace', 'pg_default_acl', 'pg_amop', 'pg_amproc',
+      'pg_subscription', 'pg_conversion', 'pg_language', 'pg_am', 'pg_transform')`,
 };
 
-/** Kinds of objects dbbackup does not reproduce; each non-zero count becomes a warning. */
+/** An object of a kind dbbackup does not reproduce: it becomes a TOC item the restore skips, with what depends on it. */
+export interface UnsupportedRow {
+  catalog: string;
+  oid: number;
+  /** As pg_identify_object names them: `type`, `subscription`, `name` qualified. */
+  kind: string;
+  name: string;
+}
+
+const IDENTIFY = (catalog: string, oid: string) =>
+  `'${catalog}' AS catalog, ${oid} AS oid, (pg_identify_object('${catalog}'::regclass, ${oid}, 0)).type AS kind, (pg_identify_object('${catalog}'::regclass, ${oid}, 0)).identity AS name`;
+
+/** Objects of kinds dbbackup does not reproduce. */
 const UNSUPPORTED = `
-  SELECT 'subscription' AS kind, count(*)::int AS n FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  UNION ALL SELECT 'conversion', count(*)::int FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_conversion', 'x.oid')}
-  UNION ALL SELECT 'base type', count(*)::int FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
+  SELECT ${IDENTIFY('pg_subscription', 'x.oid')} FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  UNION ALL SELECT ${IDENTIFY('pg_conversion', 'x.oid')} FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_conversion', 'x.oid')}
+  UNION ALL SELECT ${IDENTIFY('pg_type', 'x.oid')} FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
     WHERE x.typtype = 'b' AND x.typcategory <> 'A' AND ${USER_NS('n')} AND ${NOT_EXT('pg_type', 'x.oid')}
-  UNION ALL SELECT 'procedural language', count(*)::int FROM pg_language x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_language', 'x.oid')}
-  UNION ALL SELECT 'security label', count(*)::int FROM pg_seclabel
-  UNION ALL SELECT 'access method', count(*)::int FROM pg_am x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_am', 'x.oid')}
-  UNION ALL SELECT 'transform', count(*)::int FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}`;
+  UNION ALL SELECT ${IDENTIFY('pg_language', 'x.oid')} FROM pg_language x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_language', 'x.oid')}
+  UNION ALL SELECT ${IDENTIFY('pg_am', 'x.oid')} FROM pg_am x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_am', 'x.oid')}
+  UNION ALL SELECT ${IDENTIFY('pg_transform', 'x.oid')} FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}`;
+
+/** Security labels are not objects of their own: only counted. */
+const SECURITY_LABELS = `SELECT count(*)::int AS n FROM pg_seclabel`;
 
 /** Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. */
 export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
@@ -198,7 +214,8 @@ export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
     statistics: await rows<StatisticsRow>(Q.statistics, [relOids]),
     depends: await rows<DependRow>(Q.depends),
     typeAliases: await rows(Q.typeAliases),
-    unsupported: (await rows<{ kind: string; n: number }>(UNSUPPORTED)).filter((u) => u.n > 0),
+    unsupported: await rows<UnsupportedRow>(UNSUPPORTED),
+    securityLabels: (await rows<{ n: number }>(SECURITY_LABELS))[0]!.n,
     classIds: (await rows<{ ids: Record<string, number> }>(Q.classIds))[0]!.ids,
     foreign: await readForeignRows(client),
     extConfig: await readExtConfig(client),

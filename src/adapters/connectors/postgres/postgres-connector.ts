@@ -15,6 +15,7 @@ import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
 import { buildSchema } from './postgres-schema.js';
 import { resolveNames, selectItems } from './postgres-select.js';
+import { skipWarnings } from './postgres-skips.js';
 import { existingRelations, inspectTarget } from './postgres-target.js';
 
 export interface PostgresConnectorOptions {
@@ -35,7 +36,8 @@ export class PostgresConnector implements DatabaseConnector {
   constructor(private readonly options: PostgresConnectorOptions = {}) {}
 
   async connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession> {
-    return new PostgresSession(resolveEndpoint(target), purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages });
+    const strict = target.options?.strict === true;
+    return new PostgresSession(resolveEndpoint(target), purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -51,6 +53,8 @@ class PostgresSession implements DatabaseSession {
     private readonly endpoint: PgEndpoint,
     private readonly purpose: 'backup' | 'restore',
     private readonly dumpOptions: DumpOptions,
+    /** --strict (a restore option of this plugin): any object that would be skipped fails the restore. */
+    private readonly strict = false,
   ) {}
 
   async test(): Promise<void> {
@@ -117,6 +121,7 @@ class PostgresSession implements DatabaseSession {
     if (!request.restoreOwner) warnings.push(`Objects will be owned by ${this.endpoint.user} (pass --restore-owner to keep the backup's owners).`);
     if (!request.restoreGrants) warnings.push('Grants are not restored (pass --restore-grants to apply them).');
     for (const w of manifest.warnings) warnings.push(`backup: ${w}`);
+    warnings.push(...skipWarnings(manifest, this.strict));
     const bytes = new Map<string, number>();
     for (const p of manifest.parts) if (p.object) bytes.set(p.object, (bytes.get(p.object) ?? 0) + p.rawSize);
     return {
@@ -139,7 +144,7 @@ class PostgresSession implements DatabaseSession {
     // The plan's connection is handed on (restoreDatabase closes it); it is fresh only once.
     const opened = this.opened;
     this.opened = undefined;
-    return restoreDatabase(this.endpoint, parts, request, signal, opened);
+    return restoreDatabase(this.endpoint, parts, { ...request, strict: this.strict }, signal, opened);
   }
 
   async close(): Promise<void> {

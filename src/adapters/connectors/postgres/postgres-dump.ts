@@ -12,6 +12,7 @@ import { buildSchema } from './postgres-schema.js';
 import type { DataTable } from './postgres-schema-model.js';
 import { selectItems } from './postgres-select.js';
 import { sqlScript } from './postgres-script.js';
+import { notReproducible } from './postgres-skips.js';
 import { type DatabaseLocale, TOC_PART, TOC_VERSION, type Toc, type TocItem, sortItems } from './postgres-toc.js';
 
 export const MIN_SERVER_VERSION = 140000;
@@ -71,6 +72,7 @@ export async function dumpDatabase(
       items: sortItems(items),
     };
     await writeSchemaParts(sink, toc, snap);
+    const skipped = notReproducible(toc.items);
     signal.throwIfAborted();
 
     let workers = Math.max(1, request.parallel);
@@ -105,6 +107,7 @@ export async function dumpDatabase(
         ctype: snap.ctype,
         schemas: [...new Set(toc.items.map((i) => i.schema).filter((s): s is string => s !== null))].sort(),
         tocItems: toc.items.length,
+        ...(skipped.length ? { notReproducible: skipped } : {}),
       },
     };
   } finally {

@@ -17,6 +17,8 @@ export interface Task {
   exclusive: string[];
   /** Tables the task reads or indexes; only exclusive holders conflict. */
   shared: string[];
+  /** The TOC item the task builds, when its id is not that item's (an index built for a key). */
+  item?: number;
   run(client: pg.Client, signal: AbortSignal): Promise<void>;
 }
 
@@ -24,14 +26,24 @@ export interface TaskOutcome {
   done: Task[];
   failed?: { task: Task; error: unknown };
   notRun: Task[];
+  /** Tasks given up (see runTasks' `skip`), the failed ones included. */
+  skipped: Task[];
 }
+
+/**
+ * Says whether a failed task is skipped rather than failing the run: the ids of the TOC items given
+ * up with it (it and its dependents), or undefined to fail.
+ */
+export type SkipFailed = (task: Task, error: unknown) => number[] | undefined;
 
 /**
  * Runs tasks over a pool of connections: a task starts when its dependencies among `tasks` are done
  * and no running task holds a conflicting lock on its tables (as pg_restore -j avoids lock waits
- * and deadlocks between foreign keys). After the first failure nothing new starts.
+ * and deadlocks between foreign keys). After the first failure nothing new starts, unless `skip`
+ * gives the task up: then the tasks of the items it names, and those that wait for a task given up,
+ * are dropped and the rest carries on.
  */
-export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSignal): Promise<TaskOutcome> {
+export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSignal, skip?: SkipFailed): Promise<TaskOutcome> {
   const ids = new Set(tasks.map((t) => t.id));
   const pending = [...tasks];
   const doneIds = new Set<number>();
@@ -44,6 +56,24 @@ export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSigna
   const ready = (t: Task) => t.deps.every((d) => !ids.has(d) || doneIds.has(d)) && free(t);
   let running = 0;
   let failed: TaskOutcome['failed'];
+  const skipped: Task[] = [];
+  const giveUp = (task: Task, items: number[]) => {
+    const gone = new Set([task.id]);
+    const itemIds = new Set(items);
+    skipped.push(task);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const t = pending[i]!;
+        if (itemIds.has(t.item ?? t.id) || t.deps.some((d) => gone.has(d))) {
+          pending.splice(i, 1);
+          gone.add(t.id);
+          skipped.push(t);
+          changed = true;
+        }
+      }
+    }
+  };
   return new Promise((resolve) => {
     const pump = () => {
       while (!failed && !signal.aborted && idle.length) {
@@ -62,7 +92,9 @@ export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSigna
               done.push(task);
             },
             (error: unknown) => {
-              failed ??= { task, error };
+              const items = failed || signal.aborted ? undefined : skip?.(task, error);
+              if (items) giveUp(task, items);
+              else failed ??= { task, error };
             },
           )
           .finally(() => {
@@ -75,7 +107,7 @@ export function runTasks(clients: pg.Client[], tasks: Task[], signal: AbortSigna
       }
       if (running === 0) {
         if (!failed && signal.aborted) failed = { task: pending[0] ?? tasks[0]!, error: signal.reason };
-        resolve({ done, failed, notRun: pending });
+        resolve({ done, failed, notRun: pending, skipped });
       }
     };
     pump();
@@ -178,6 +210,7 @@ export function postDataTasks(item: TocItem, extra: string[], needs: number[], n
   }
   const index = statementTask({ ...item, id: newId(), kind: 'index', sql: item.viaIndex.index, deps: [...item.deps, ...needs] }, []);
   index.label = `index of ${item.kind} ${item.name}`;
+  index.item = item.id;
   const attach = statementTask({ ...item, sql: item.viaIndex.attach, deps: [...item.deps, ...needs, index.id] }, extra);
   return [index, attach];
 }

@@ -12,6 +12,12 @@ export const postgresPlugin: ConnectorPlugin = {
   options: [
     { name: 'sslmode', type: 'string', description: 'TLS as libpq spells it: disable, allow, prefer, require, verify-ca, verify-full' },
     ...TLS_MODE_AND_FILE_OPTIONS,
+    {
+      name: 'strict',
+      type: 'boolean',
+      commands: ['restore'],
+      description: 'PostgreSQL: fail (and leave nothing restored) rather than skip an object the target cannot create',
+    },
   ],
   capabilities: postgresEngine.capabilities,
   load: async () => new (await import('./postgres-connector.js')).PostgresConnector(),

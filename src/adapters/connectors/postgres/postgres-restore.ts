@@ -5,16 +5,23 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError, ExitCode, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
-import { type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
+import { type SkipFailed, type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
 import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
 import { readSmallPart } from '../read-small-part.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
-import { createDatabase, existingRelations, userObjects } from './postgres-target.js';
+import { SkipList, label, reasonOf } from './postgres-skips.js';
+import { createDatabase, dropDatabase, existingRelations, userObjects } from './postgres-target.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
 import { checkToc } from './postgres-toc-check.js';
 
 const RELATION_KINDS = new Set(['table', 'view', 'matview', 'foreign-table']);
+
+/** A restore request with PostgreSQL's own choices (plugin options). */
+export interface PgRestoreRequest extends RestoreRequest {
+  /** Any object that would be skipped fails the restore instead, leaving nothing restored. */
+  strict?: boolean;
+}
 
 /** Reads and checks toc.json from a backup (verified as it streams). */
 export async function readToc(parts: PartSource): Promise<Toc> {
@@ -32,13 +39,15 @@ export async function readToc(parts: PartSource): Promise<Toc> {
 class Ledger {
   createdDatabase = false;
   preData = false;
+  /** --strict: a failure undoes the restore (drops the database it created, or what it created in it). */
+  undone = false;
   readonly tablesDone: string[] = [];
   readonly postDone: string[] = [];
   readonly partial: string[] = [];
   constructor(
     readonly target: string,
-    readonly tables: string[],
-    readonly post: TocItem[],
+    public tables: string[],
+    public post: TocItem[],
   ) {}
 
   /** Notes finished tasks: a table counts as restored once all its parts are in. */
@@ -63,7 +72,11 @@ class Ledger {
     const postLeft = this.post.filter((p) => !this.postDone.includes(p.name)).map((p) => `${p.kind} ${p.name}`);
     const list = (xs: string[]) => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
     let state: string;
-    if (!this.preData) {
+    if (this.undone) {
+      state = this.createdDatabase
+        ? `Nothing was restored (--strict): the database ${this.target} that --create made was dropped again.`
+        : `Nothing was restored (--strict): every object the restore had created was dropped again.`;
+    } else if (!this.preData) {
       state = `Nothing was restored (the schema step was rolled back)${this.createdDatabase ? `; the database ${this.target} was created and is empty` : ''}.`;
     } else {
       state =
@@ -86,8 +99,11 @@ class Ledger {
 /**
  * Restores a backup: schema (pre-data) in one transaction, then table data over `parallel`
  * connections with COPY FROM STDIN, then indexes, constraints, triggers and the rest in parallel.
+ * An object that fails on the target (a C function whose library is missing here) is skipped with
+ * everything that depends on it, and the rest restored: the restore then ends in E_PARTIAL naming
+ * each. With `strict`, the first such failure fails the restore and undoes it.
  */
-export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal, opened?: OpenedTarget): Promise<RestoreOutcome> {
+export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, request: PgRestoreRequest, signal: AbortSignal, opened?: OpenedTarget): Promise<RestoreOutcome> {
   const manifest = parts.manifest;
   // The TOC is read while the first connection opens and looks at the target (unless the plan did
   // that already and handed its connection on). Nothing changes the target before the stored bytes
@@ -98,6 +114,8 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
   const connects: Promise<void>[] = [];
   const onAbort = () => clients.forEach((c) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy());
   signal.addEventListener('abort', onAbort, { once: true });
+  let ledger: Ledger | undefined;
+  let items: TocItem[] = [];
   try {
     if (tocRead.status === 'rejected') throw tocRead.reason;
     if (targetOpened.status === 'rejected') throw targetOpened.reason;
@@ -105,10 +123,11 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     const state = targetOpened.value.state;
     const selective = request.tables !== undefined || request.schemas !== undefined;
     const { keep, warnings } = selectItems(toc.items, { tables: request.tables, excludeTables: request.excludeTables, schemas: request.schemas });
-    const items = toc.items.filter((i) => keep.has(i.id));
-    const dataItems = items.filter((i) => i.copy);
-    const post = items.filter((i) => i.section === 'post-data');
-    const ledger = new Ledger(describeEndpoint(endpoint), dataItems.map((i) => i.copy!.object), post);
+    items = toc.items.filter((i) => keep.has(i.id));
+    const skips = new SkipList(items);
+    for (const item of items) if (item.skip) skips.skip(item, item.skip);
+    if (request.strict && skips.size) throw strictRefusal(skips, describeEndpoint(endpoint));
+    ledger = new Ledger(describeEndpoint(endpoint), [], []);
 
     if (!first) {
       if (!request.create) {
@@ -122,33 +141,103 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     clients.push(first);
     const parallel = Math.max(1, request.parallel ?? availableParallelism());
     // The other connections open while the schema is created on the first.
-    const workers = Math.min(parallel, Math.max(1, dataItems.length, post.length));
+    const workers = Math.min(parallel, Math.max(1, items.filter((i) => i.copy).length, items.filter((i) => i.section === 'post-data').length));
     for (let i = 1; i < workers; i++) connects.push(restoreClient(endpoint).then((c) => void clients.push(c)));
     const opening = Promise.all(connects);
     opening.catch(() => undefined);
     const main = first;
     if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
     await parts.checked;
-    await preData(main, items, request, ledger);
+    await preData(main, items, request, ledger, skips);
     signal.throwIfAborted();
     await opening;
     const extra = (item: TocItem) => [request.restoreOwner ? item.owner : undefined, request.restoreGrants ? item.acl : undefined].filter((s): s is string => !!s);
 
-    const { tasks, tableOf } = restoreTasks(items, manifest, parts, workers, extra);
-    const outcome = await runTasks(clients, tasks, signal);
+    const left = items.filter((i) => !skips.has(i.id));
+    const dataItems = left.filter((i) => i.copy);
+    const post = left.filter((i) => i.section === 'post-data');
+    ledger.tables = dataItems.map((i) => i.copy!.object);
+    ledger.post = post;
+    const { tasks, tableOf } = restoreTasks(left, manifest, parts, workers, extra);
+    const byId = new Map(left.map((i) => [i.id, i]));
+    // A data load never is skipped: its rows would be lost without a trace of which.
+    const skip: SkipFailed | undefined = request.strict
+      ? undefined
+      : (task, error) => {
+          const item = tableOf.has(task.id) ? undefined : byId.get(task.item ?? task.id);
+          return item && skips.skip(item, reasonOf(error));
+        };
+    const outcome = await runTasks(clients, tasks, signal, skip);
     ledger.record(outcome.done, tableOf, new Map(post.map((p) => [p.id, p.name])));
     const stuck = outcome.failed ?? (outcome.notRun.length ? { task: outcome.notRun[0]!, error: new Error('its dependencies could not be met') } : undefined);
     if (stuck) throw ledger.failure(stuck.task.label, stuck.error);
-    return {
-      objects: items.filter((i) => RELATION_KINDS.has(i.kind)).map((i) => i.name),
+    const restored: RestoreOutcome = {
+      objects: left.filter((i) => RELATION_KINDS.has(i.kind) && !skips.has(i.id)).map((i) => i.name),
       rows: dataItems.reduce((n, i) => n + (manifest.objects.find((o) => o.name === i.copy!.object)?.rows ?? 0), 0),
       ...(warnings.length ? { warnings } : {}),
     };
+    if (skips.size) throw partialRestore(skips, ledger.target, restored);
+    return restored;
+  } catch (err) {
+    if (!request.strict || !ledger || isDbBackupError(err, 'E_PARTIAL') || (!ledger.createdDatabase && !ledger.preData)) throw err;
+    // --strict: what this restore made is undone before the failure is reported.
+    await Promise.allSettled(connects);
+    await undo(endpoint, clients, items, ledger);
+    if (!ledger.undone) throw err;
+    throw isDbBackupError(err) ? ledger.failure(String(err.details.step ?? 'the restore'), err.cause ?? err) : ledger.failure('the restore', err);
   } finally {
     signal.removeEventListener('abort', onAbort);
     await Promise.allSettled(connects); // every connection that opens is closed below
     if (first && !clients.includes(first)) clients.push(first);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
+}
+
+/** --strict before anything changed: the backup itself marks objects as not reproducible. */
+function strictRefusal(skips: SkipList, target: string): DbBackupError {
+  return new DbBackupError(
+    'E_RESTORE_FAILED',
+    `Restore into ${target} refused (--strict): the backup holds objects dbbackup cannot reproduce, which a restore would skip:\n  ${skips.lines().join('\n  ')}\nNothing was restored; restore without --strict to skip them.`,
+    { details: { skipped: skips.skipped } },
+  );
+}
+
+/** The restore finished without some objects: E_PARTIAL (exit 5), naming each and what was restored. */
+function partialRestore(skips: SkipList, target: string, restored: RestoreOutcome): DbBackupError {
+  const notes = (restored.warnings ?? []).map((w) => `\nwarning: ${w}`).join('');
+  return new DbBackupError(
+    'E_PARTIAL',
+    `Restored into ${target}: ${restored.objects.length} objects, ${restored.rows} rows, without ${skips.size} object(s) that failed on the target or need one that did:\n  ` +
+      `${skips.lines().join('\n  ')}\nFix the cause (a missing library or extension, say) and restore again with --clean, or pass --strict to refuse a partial restore.${notes}`,
+    { details: { skipped: skips.skipped, objects: restored.objects, rows: restored.rows, warnings: [...(restored.warnings ?? []), ...skips.lines().map((l) => `skipped ${l}`)] } },
+  );
+}
+
+/**
+ * --strict after a failure: drops the database the restore created, or else every object it made
+ * (the target was empty, or --clean had dropped them), in one transaction.
+ */
+async function undo(endpoint: PgEndpoint, clients: pg.Client[], items: TocItem[], ledger: Ledger): Promise<void> {
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  clients.length = 0;
+  try {
+    if (ledger.createdDatabase) {
+      await dropDatabase(endpoint);
+    } else {
+      const client = await restoreClient(endpoint);
+      clients.push(client);
+      await client.query('BEGIN');
+      for (const item of [...items].reverse()) {
+        if (!item.drop) continue;
+        await client.query('SAVEPOINT d');
+        await client.query(item.drop).catch(() => client.query('ROLLBACK TO SAVEPOINT d'));
+        await client.query('RELEASE SAVEPOINT d');
+      }
+      await client.query('COMMIT');
+    }
+    ledger.undone = true;
+  } catch {
+    // The failure is reported as it stands: the ledger says what was restored.
   }
 }
 
@@ -290,8 +379,11 @@ async function refuseOccupied(client: pg.Client, items: TocItem[], selective: bo
   }
 }
 
-/** --clean drops, then the schema, all in one transaction: it lands whole or not at all. */
-async function preData(client: pg.Client, items: TocItem[], request: RestoreRequest, ledger: Ledger): Promise<void> {
+/**
+ * --clean drops, then the schema, all in one transaction. Each object runs under a savepoint: one
+ * that fails is rolled back and skipped with its dependents (with --strict, the whole step is).
+ */
+async function preData(client: pg.Client, items: TocItem[], request: PgRestoreRequest, ledger: Ledger, skips: SkipList): Promise<void> {
   await client.query('BEGIN');
   let current = 'the schema';
   try {
@@ -308,12 +400,31 @@ async function preData(client: pg.Client, items: TocItem[], request: RestoreRequ
         await client.query('RELEASE SAVEPOINT d');
       }
     }
+    const attempt = async (sql: string): Promise<unknown> => {
+      // One round trip: the savepoint, the statements, its release (the rest of the string is skipped on an error).
+      try {
+        await client.query(`SAVEPOINT o;\n${sql}\n;\nRELEASE SAVEPOINT o;`);
+        return undefined;
+      } catch (err) {
+        if (request.strict) throw err;
+        await client.query('ROLLBACK TO SAVEPOINT o; RELEASE SAVEPOINT o;');
+        return err;
+      }
+    };
     for (const item of items) {
-      if (item.section !== 'pre-data') continue;
-      current = `${item.kind} ${item.name}`;
-      await client.query(item.sql);
-      if (request.restoreOwner && item.owner) await client.query(item.owner);
-      if (request.restoreGrants && item.acl) await client.query(item.acl);
+      if (item.section !== 'pre-data' || skips.has(item.id)) continue;
+      current = label(item);
+      const failed = await attempt(item.sql);
+      if (failed) {
+        skips.skip(item, reasonOf(failed));
+        continue;
+      }
+      for (const [what, sql] of [['owner', request.restoreOwner && item.owner], ['grants', request.restoreGrants && item.acl]] as const) {
+        if (!sql) continue;
+        current = `${what} of ${label(item)}`;
+        const err = await attempt(sql);
+        if (err) skips.note(current, reasonOf(err));
+      }
     }
     await client.query('COMMIT');
     ledger.preData = true;

@@ -53,7 +53,7 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
       : []),
     ...(db.tablespaced ? [`${db.tablespaced} tables, indexes or materialized views are in tablespaces of their own; a restore puts them in the target's default tablespace.`] : []),
   ];
-  const warnings = rows.unsupported.map((u) => `${u.n} ${u.kind}${u.n > 1 ? ' objects' : ''} not backed up: dbbackup cannot reproduce this kind yet.`);
+  const warnings = unsupportedWarnings(rows);
 
   buildTypesAndRoutines(rows, add, key, keyToItem);
   const extConfig = buildExtConfigItems(rows.extConfig, add, (oid) => keyToItem.get(key('pg_extension', oid)));
@@ -68,6 +68,10 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
   buildForeignItems(rows.foreign, add, key);
   buildCatalogObjects(rows.objects, add, key, relationOf, (oid) => keyToItem.get(key('pg_extension', oid)));
   buildLargeObjectItems(rows.objects.largeObjects, add);
+  for (const u of rows.unsupported) {
+    add({ kind: 'not-reproducible', section: 'pre-data', schema: null, name: `${u.kind} ${u.name}`,
+      sql: `-- ${u.kind} ${u.name.replace(/\n/g, ' ')}: not reproduced by dbbackup`, skip: `dbbackup cannot reproduce a ${u.kind} yet` }, key(u.catalog, u.oid));
+  }
   wireDependencies(rows, items, keyToItem, key);
   runLast(items, new Set(['event-trigger', 'default-acl', 'database']));
   waitForAttachedIndexes(items, rows, (oid) => keyToItem.get(key('pg_class', oid)));
@@ -77,6 +81,15 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
 }
 
 type Add = (item: NewItem, ...keys: string[]) => TocItem;
+
+/** One warning per kind the dump cannot reproduce: the restore skips those objects and what needs them. */
+function unsupportedWarnings(rows: CatalogRows): string[] {
+  const counts = new Map<string, number>();
+  for (const u of rows.unsupported) counts.set(u.kind, (counts.get(u.kind) ?? 0) + 1);
+  const out = [...counts].map(([kind, n]) => `${n} ${kind}${n > 1 ? ' objects' : ''} not backed up: dbbackup cannot reproduce this kind yet; a restore skips ${n > 1 ? 'them' : 'it'} and what depends on ${n > 1 ? 'them' : 'it'}.`);
+  if (rows.securityLabels) out.push(`${rows.securityLabels} security label${rows.securityLabels > 1 ? 's' : ''} not backed up: dbbackup cannot reproduce this kind yet.`);
+  return out;
+}
 
 function push<K, V>(map: Map<K, V[]>, k: K, v: V): void {
   const list = map.get(k);

@@ -58,22 +58,25 @@ export async function existingRelations(client: pg.Client, names: string[]): Pro
   return rows.map((r) => r.name);
 }
 
+/** A connection to the server's maintenance database (postgres, else template1). */
+async function maintenanceClient(endpoint: PgEndpoint): Promise<pg.Client> {
+  for (const db of ['postgres', 'template1']) {
+    try {
+      return await openClient(endpoint, db);
+    } catch (err) {
+      if (!isDbBackupError(err, 'E_NOT_FOUND')) throw err;
+    }
+  }
+  throw new DbBackupError('E_NOT_FOUND', `Cannot reach a maintenance database (postgres or template1) on ${endpoint.host}:${endpoint.port} to create or drop "${endpoint.database}".`);
+}
+
 /**
  * Creates the target database like the source (encoding and locale, from template0). Falls back to
  * the server's default locale, with a warning, when the source's locale does not exist here.
  */
 export async function createDatabase(endpoint: PgEndpoint, info: { encoding: string; collate: string; ctype: string; locale?: DatabaseLocale }): Promise<string[]> {
   const warnings: string[] = [];
-  let admin: pg.Client | undefined;
-  for (const db of ['postgres', 'template1']) {
-    try {
-      admin = await openClient(endpoint, db);
-      break;
-    } catch (err) {
-      if (!isDbBackupError(err, 'E_NOT_FOUND')) throw err;
-    }
-  }
-  if (!admin) throw new DbBackupError('E_NOT_FOUND', `Cannot reach a maintenance database (postgres or template1) on ${endpoint.host}:${endpoint.port} to create "${endpoint.database}".`);
+  const admin = await maintenanceClient(endpoint);
   const base = `CREATE DATABASE ${quoteIdent(endpoint.database)} TEMPLATE template0 ENCODING ${quoteLiteral(info.encoding)}`;
   try {
     try {
@@ -90,6 +93,16 @@ export async function createDatabase(endpoint: PgEndpoint, info: { encoding: str
     await admin.end().catch(() => undefined);
   }
   return warnings;
+}
+
+/** Drops the database a failed --strict restore created (its connections are closed first). */
+export async function dropDatabase(endpoint: PgEndpoint): Promise<void> {
+  const admin = await maintenanceClient(endpoint);
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(endpoint.database)} WITH (FORCE)`);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
 }
 
 /** LOCALE_PROVIDER clauses for an ICU (PostgreSQL 15+) or builtin (17+) database; empty for libc. */

@@ -32,7 +32,7 @@ export function checkToc(toc: Toc, manifest: Pick<Manifest, 'id' | 'objects'>): 
     if (typeof item.sql !== 'string' || typeof item.name !== 'string') bad(`${where} has no SQL`);
     if (!Array.isArray(item.deps) || !item.deps.every((d) => typeof d === 'number')) bad(`${where} has bad dependencies`);
     if (!Array.isArray(item.tables) || !item.tables.every((t) => typeof t === 'string')) bad(`${where} has bad tables`);
-    for (const f of ['owner', 'acl', 'drop'] as const) if (item[f] !== undefined && typeof item[f] !== 'string') bad(`${where} has a bad ${f}`);
+    for (const f of ['owner', 'acl', 'drop', 'skip'] as const) if (item[f] !== undefined && typeof item[f] !== 'string') bad(`${where} has a bad ${f}`);
     if (item.viaIndex !== undefined && (typeof item.viaIndex?.index !== 'string' || typeof item.viaIndex.attach !== 'string')) bad(`${where} has a bad viaIndex`);
     if (item.copy !== undefined) item.copy = checkCopy(item, tables, bad);
   }

@@ -8,7 +8,11 @@
  * publications, default privileges, database settings, split column defaults) and large objects
  * with data parts of their own: a reader of version 1 would silently leave those out.
  */
-export const TOC_VERSION = 2;
+/**
+ * 3 added items a restore skips (TocItem.skip, kind 'not-reproducible') and the kinds of issue 19
+ * (base types, languages, access methods, transforms, conversions, subscriptions, security labels).
+ */
+export const TOC_VERSION = 3;
 export const TOC_PART = 'toc.json';
 
 export type Section = 'pre-data' | 'data' | 'post-data';
@@ -56,7 +60,8 @@ export type TocKind =
   | 'foreign-table'
   | 'database'
   | 'default'
-  | 'extension-acl';
+  | 'extension-acl'
+  | 'not-reproducible';
 
 /** Order of kinds when dependencies allow any order (close to pg_dump's). */
 const PRIORITY: Record<TocKind, number> = {
@@ -103,6 +108,7 @@ const PRIORITY: Record<TocKind, number> = {
   database: 42,
   default: 9.5,
   'extension-acl': 39,
+  'not-reproducible': 5.9,
 };
 
 export interface CopyInfo {
@@ -145,6 +151,11 @@ export interface TocItem {
    * constraint cannot take over an index (partitioned tables, deferrable, INCLUDE, storage options).
    */
   viaIndex?: { index: string; attach: string };
+  /**
+   * Why the object cannot be reproduced (a kind dbbackup does not handle yet): the restore does not
+   * run it, and skips it with everything that depends on it.
+   */
+  skip?: string;
 }
 
 /** The database's default collation provider beyond libc (PostgreSQL 15+: icu; 17+: builtin). */
