@@ -19,6 +19,7 @@ import type {
 import { type CatalogObjects, readCatalogObjects } from './postgres-catalog-objects.js';
 import { type ExtConfigRow, readExtConfig } from './postgres-catalog-extconfig.js';
 import { type ForeignRows, OPTIONS, readForeignRows } from './postgres-catalog-foreign.js';
+import { type KindRows, readKindRows } from './postgres-catalog-kinds.js';
 
 /**
  * Catalog queries: what a schema dump needs, read in the backup's snapshot with search_path = ''
@@ -46,7 +47,8 @@ export interface CatalogRows {
   /** Type oid → the oid whose item stands for it (array → element, multirange → range, rowtype → relation). */
   typeAliases: { oid: number; target: number; via: 'type' | 'class' }[];
   unsupported: UnsupportedRow[];
-  securityLabels: number;
+  /** Base types, languages, access methods, transforms, conversions, subscriptions, security labels, database privileges. */
+  kinds: KindRows;
   classIds: Record<string, number>;
   /** Collations, text search, operators, casts, event triggers, publications, default privileges, large objects. */
   objects: CatalogObjects;
@@ -162,30 +164,24 @@ const Q = {
       'pg_subscription', 'pg_conversion', 'pg_language', 'pg_am', 'pg_transform')`,
 };
 
-/** An object of a kind dbbackup does not reproduce: it becomes a TOC item the restore skips, with what depends on it. */
+/** An object dbbackup cannot reproduce: it becomes a TOC item the restore skips, with what depends on it. */
 export interface UnsupportedRow {
   catalog: string;
   oid: number;
-  /** As pg_identify_object names them: `type`, `subscription`, `name` qualified. */
+  /** As pg_identify_object names them: `subscription`, with the name qualified. */
   kind: string;
   name: string;
+  reason: string;
 }
 
 const IDENTIFY = (catalog: string, oid: string) =>
   `'${catalog}' AS catalog, ${oid} AS oid, (pg_identify_object('${catalog}'::regclass, ${oid}, 0)).type AS kind, (pg_identify_object('${catalog}'::regclass, ${oid}, 0)).identity AS name`;
 
-/** Objects of kinds dbbackup does not reproduce. */
+/** Objects dbbackup cannot reproduce: subscriptions, when the backup role may not read their connection (superusers only). */
 const UNSUPPORTED = `
-  SELECT ${IDENTIFY('pg_subscription', 'x.oid')} FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  UNION ALL SELECT ${IDENTIFY('pg_conversion', 'x.oid')} FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace WHERE ${USER_NS('n')} AND ${NOT_EXT('pg_conversion', 'x.oid')}
-  UNION ALL SELECT ${IDENTIFY('pg_type', 'x.oid')} FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
-    WHERE x.typtype = 'b' AND x.typcategory <> 'A' AND ${USER_NS('n')} AND ${NOT_EXT('pg_type', 'x.oid')}
-  UNION ALL SELECT ${IDENTIFY('pg_language', 'x.oid')} FROM pg_language x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_language', 'x.oid')}
-  UNION ALL SELECT ${IDENTIFY('pg_am', 'x.oid')} FROM pg_am x WHERE x.oid >= 16384 AND ${NOT_EXT('pg_am', 'x.oid')}
-  UNION ALL SELECT ${IDENTIFY('pg_transform', 'x.oid')} FROM pg_transform x WHERE ${NOT_EXT('pg_transform', 'x.oid')}`;
-
-/** Security labels are not objects of their own: only counted. */
-const SECURITY_LABELS = `SELECT count(*)::int AS n FROM pg_seclabel`;
+  SELECT ${IDENTIFY('pg_subscription', 'x.oid')}, 'the backup role is not a superuser, so it could not read the subscription''s connection' AS reason
+    FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`;
 
 /** Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. */
 export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
@@ -215,7 +211,7 @@ export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
     depends: await rows<DependRow>(Q.depends),
     typeAliases: await rows(Q.typeAliases),
     unsupported: await rows<UnsupportedRow>(UNSUPPORTED),
-    securityLabels: (await rows<{ n: number }>(SECURITY_LABELS))[0]!.n,
+    kinds: await readKindRows(client),
     classIds: (await rows<{ ids: Record<string, number> }>(Q.classIds))[0]!.ids,
     foreign: await readForeignRows(client),
     extConfig: await readExtConfig(client),

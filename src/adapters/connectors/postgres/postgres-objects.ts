@@ -216,7 +216,7 @@ function buildPublications(o: CatalogObjects, add: Add, key: Key, relationOf: Re
 }
 
 /** Settings whose value is a list written unquoted (quoting would make it one element). */
-const LIST_SETTINGS = new Set(['search_path', 'temp_tablespaces', 'session_preload_libraries', 'local_preload_libraries']);
+export const LIST_SETTINGS = new Set(['search_path', 'temp_tablespaces', 'session_preload_libraries', 'local_preload_libraries']);
 
 /**
  * ALTER DATABASE … SET and COMMENT ON DATABASE for whatever database the restore runs in (its name

@@ -151,7 +151,9 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     await preData(main, items, request, ledger, skips);
     signal.throwIfAborted();
     await opening;
-    const extra = (item: TocItem) => [request.restoreOwner ? item.owner : undefined, request.restoreGrants ? item.acl : undefined].filter((s): s is string => !!s);
+    // The database's own grants and per-role settings come with a database the restore creates.
+    const grants = (item: TocItem) => request.restoreGrants || (item.kind === 'database' && ledger!.createdDatabase);
+    const extra = (item: TocItem) => [request.restoreOwner ? item.owner : undefined, grants(item) ? item.acl : undefined].filter((s): s is string => !!s);
 
     const left = items.filter((i) => !skips.has(i.id));
     const dataItems = left.filter((i) => i.copy);
@@ -171,6 +173,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     ledger.record(outcome.done, tableOf, new Map(post.map((p) => [p.id, p.name])));
     const stuck = outcome.failed ?? (outcome.notRun.length ? { task: outcome.notRun[0]!, error: new Error('its dependencies could not be met') } : undefined);
     if (stuck) throw ledger.failure(stuck.task.label, stuck.error);
+    warnings.push(...left.filter((i) => i.kind === 'subscription' && !skips.has(i.id)).map(subscriptionNote));
     const restored: RestoreOutcome = {
       objects: left.filter((i) => RELATION_KINDS.has(i.kind) && !skips.has(i.id)).map((i) => i.name),
       rows: dataItems.reduce((n, i) => n + (manifest.objects.find((o) => o.name === i.copy!.object)?.rows ?? 0), 0),
@@ -191,6 +194,14 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     if (first && !clients.includes(first)) clients.push(first);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
+}
+
+function subscriptionNote(item: TocItem): string {
+  return (
+    `The subscription ${item.name} was restored disabled and without a replication slot (connect = false, as pg_dump does); ` +
+    `to start it, create the slot on the publisher (or ALTER SUBSCRIPTION ${item.name} SET (slot_name = …)), then ALTER SUBSCRIPTION ${item.name} ENABLE ` +
+    `and ALTER SUBSCRIPTION ${item.name} REFRESH PUBLICATION.`
+  );
 }
 
 /** --strict before anything changed: the backup itself marks objects as not reproducible. */

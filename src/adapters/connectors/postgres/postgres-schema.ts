@@ -17,6 +17,7 @@ import {
 import { buildLargeObjectItems } from './postgres-blob-items.js';
 import { buildExtConfigItems } from './postgres-extconfig.js';
 import { buildForeignItems, foreignTableSql } from './postgres-foreign.js';
+import { buildKindItems, useShellTypes } from './postgres-kinds.js';
 import { buildCatalogObjects } from './postgres-objects.js';
 import { pinExtensionSearchPath, runLast, waitForAttachedIndexes } from './postgres-order.js';
 import { buildPostData } from './postgres-post-data.js';
@@ -46,8 +47,6 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
   };
   const db = rows.objects.database;
   const extraWarnings = [
-    ...(db.role_settings ? [`${db.role_settings} per-role settings of this database (ALTER ROLE … IN DATABASE … SET) are not backed up; set them again after a restore.`] : []),
-    ...(db.has_acl ? ['The database\'s own privileges (GRANT … ON DATABASE) are not backed up; grant them again after a restore.'] : []),
     ...(rows.foreign.hiddenMappings
       ? [`${rows.foreign.hiddenMappings} user mappings are backed up without their options (remote user names, passwords): this role may not read them; back up as a superuser or the foreign servers' owner to keep them.`]
       : []),
@@ -68,11 +67,13 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
   buildForeignItems(rows.foreign, add, key);
   buildCatalogObjects(rows.objects, add, key, relationOf, (oid) => keyToItem.get(key('pg_extension', oid)));
   buildLargeObjectItems(rows.objects.largeObjects, add);
+  const shells = buildKindItems(rows.kinds, add, key, (k) => keyToItem.get(k));
   for (const u of rows.unsupported) {
     add({ kind: 'not-reproducible', section: 'pre-data', schema: null, name: `${u.kind} ${u.name}`,
-      sql: `-- ${u.kind} ${u.name.replace(/\n/g, ' ')}: not reproduced by dbbackup`, skip: `dbbackup cannot reproduce a ${u.kind} yet` }, key(u.catalog, u.oid));
+      sql: `-- ${u.kind} ${u.name.replace(/\n/g, ' ')}: not reproduced by dbbackup`, skip: u.reason }, key(u.catalog, u.oid));
   }
   wireDependencies(rows, items, keyToItem, key);
+  useShellTypes(items, shells);
   runLast(items, new Set(['event-trigger', 'default-acl', 'database']));
   waitForAttachedIndexes(items, rows, (oid) => keyToItem.get(key('pg_class', oid)));
   addRefreshes(items, tables.matviews, add);
@@ -86,9 +87,8 @@ type Add = (item: NewItem, ...keys: string[]) => TocItem;
 function unsupportedWarnings(rows: CatalogRows): string[] {
   const counts = new Map<string, number>();
   for (const u of rows.unsupported) counts.set(u.kind, (counts.get(u.kind) ?? 0) + 1);
-  const out = [...counts].map(([kind, n]) => `${n} ${kind}${n > 1 ? ' objects' : ''} not backed up: dbbackup cannot reproduce this kind yet; a restore skips ${n > 1 ? 'them' : 'it'} and what depends on ${n > 1 ? 'them' : 'it'}.`);
-  if (rows.securityLabels) out.push(`${rows.securityLabels} security label${rows.securityLabels > 1 ? 's' : ''} not backed up: dbbackup cannot reproduce this kind yet.`);
-  return out;
+  const reasons = new Map(rows.unsupported.map((u) => [u.kind, u.reason]));
+  return [...counts].map(([kind, n]) => `${n} ${kind}${n > 1 ? ' objects' : ''} not backed up (${reasons.get(kind)}): a restore skips ${n > 1 ? 'them' : 'it'} and what depends on ${n > 1 ? 'them' : 'it'}.`);
 }
 
 function push<K, V>(map: Map<K, V[]>, k: K, v: V): void {

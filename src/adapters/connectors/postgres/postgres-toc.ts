@@ -61,7 +61,14 @@ export type TocKind =
   | 'database'
   | 'default'
   | 'extension-acl'
-  | 'not-reproducible';
+  | 'not-reproducible'
+  | 'shell-type'
+  | 'language'
+  | 'access-method'
+  | 'transform'
+  | 'conversion'
+  | 'subscription'
+  | 'security-label';
 
 /** Order of kinds when dependencies allow any order (close to pg_dump's). */
 const PRIORITY: Record<TocKind, number> = {
@@ -109,6 +116,13 @@ const PRIORITY: Record<TocKind, number> = {
   default: 9.5,
   'extension-acl': 39,
   'not-reproducible': 5.9,
+  'shell-type': 2.9,
+  language: 5.05,
+  'access-method': 5.45,
+  transform: 5.82,
+  conversion: 5.83,
+  subscription: 32,
+  'security-label': 43,
 };
 
 export interface CopyInfo {
