@@ -166,14 +166,19 @@ describe('PostgreSQL real-world schemas round-trip', () => {
 
   it('names every kind it does not reproduce in the manifest warnings, and still restores the rest', async () => {
     const warnings = await roundTrip('odd');
+    // Subscriptions, conversions, per-role settings and the database's grants are reproduced since issue 19.
     expect(warnings).toEqual([
-      '1 subscription not backed up: dbbackup cannot reproduce this kind yet.',
-      '1 conversion not backed up: dbbackup cannot reproduce this kind yet.',
-      '1 per-role settings of this database (ALTER ROLE … IN DATABASE … SET) are not backed up; set them again after a restore.',
-      "The database's own privileges (GRANT … ON DATABASE) are not backed up; grant them again after a restore.",
       "1 tables, indexes or materialized views are in tablespaces of their own; a restore puts them in the target's default tablespace.",
     ]);
     expect(await tableHashes(server, 'odd_r')).toEqual(await tableHashes(server, 'odd'));
+    const kinds = (database: string) =>
+      server.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname = current_database())::int
+           + (SELECT count(*) FROM pg_conversion WHERE conname = 'my_conv')::int AS n`,
+        [],
+        database,
+      );
+    expect(await kinds('odd_r')).toEqual([{ n: 2 }]);
     // The CLI, as a user runs it, says so too.
     const cli = await runCli(['backup', '--db', 'postgres', '--url', server.url('odd'), '--out', join(dir.path, 'odd-cli')], {
       env: { DBBACKUP_DATA_DIR: join(dir.path, 'cli-data') },
