@@ -97,7 +97,7 @@ describe('PostgreSQL selective and guarded restore', () => {
     expect(await relations('occupied')).toContain('public.keepme');
   });
 
-  it('a failure mid-restore says exactly what was and was not restored', async () => {
+  it('an object that fails on the target is skipped and named, and the rest restored (E_PARTIAL)', async () => {
     await server.query('CREATE DATABASE sabotaged');
     await server.query(
       `CREATE SCHEMA trap;
@@ -112,21 +112,39 @@ describe('PostgreSQL selective and guarded restore', () => {
       'sabotaged',
     );
     const err = await restore('sabotaged', { clean: true, options: { parallel: 1 } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_PARTIAL' });
+    const e = err as { message: string; details: { skipped: { object: string; reason: string }[] } };
+    expect(e.details.skipped).toEqual([{ object: 'index app.orders_amount_idx', reason: 'indexes are forbidden here' }]);
+    expect(e.message).toMatch(/index app\.orders_amount_idx: indexes are forbidden here/);
+    const plain = (hashes: Record<string, { rows: number; hash: string }>) => Object.fromEntries(Object.entries(hashes).map(([k, v]) => [k.replace(/"/g, ''), v]));
+    expect(plain(await tableHashes(server, 'sabotaged'))).toEqual(plain(await tableHashes(server, 'shop')));
+  });
+
+  it('a failure mid-restore (a table whose rows the target refuses) says exactly what was and was not restored', async () => {
+    await server.query('CREATE DATABASE sabotaged_rows');
+    await server.query(
+      `CREATE SCHEMA trap;
+       CREATE FUNCTION trap.no_rows() RETURNS event_trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'app.orders') THEN
+           ALTER TABLE app.orders ADD CONSTRAINT no_rows CHECK (false) NOT VALID;
+         END IF;
+       END$$;
+       CREATE EVENT TRIGGER no_rows ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION trap.no_rows();`,
+      [],
+      'sabotaged_rows',
+    );
+    const err = await restore('sabotaged_rows', { clean: true, options: { parallel: 1 } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'E_RESTORE_FAILED' });
     const e = err as { message: string; details: Record<string, string[]> };
-    expect(e.message).toMatch(/failed at index .*indexes are forbidden here/);
+    expect(e.message).toMatch(/failed at data of app\.orders: .*no_rows/);
     expect(e.message).toMatch(/data of \d+ of 10 tables/);
-    expect(e.message).toMatch(/Not built: /);
-    expect(e.details.postDataNotBuilt).toContain('index app.orders_amount_idx');
-    // Indexes start as soon as their table is loaded (largest first), so the failing index's
-    // table is in and the ledger's two lists cover every table exactly once.
-    expect(e.details.tablesRestored).toContain('app.orders');
+    expect(e.details.tablesNotRestored).toContain('app.orders');
     expect([...e.details.tablesRestored!, ...e.details.tablesNotRestored!].sort()).toHaveLength(10);
-    expect(e.details.postDataNotBuilt.length).toBeGreaterThan(0);
     // What the message calls restored holds the backup's rows; the rest holds none.
     const plain = (hashes: Record<string, { rows: number; hash: string }>) => Object.fromEntries(Object.entries(hashes).map(([k, v]) => [k.replace(/"/g, ''), v]));
     const src = plain(await tableHashes(server, 'shop'));
-    const got = plain(await tableHashes(server, 'sabotaged'));
+    const got = plain(await tableHashes(server, 'sabotaged_rows'));
     for (const t of e.details.tablesRestored!) expect(got[t], t).toEqual(src[t]);
     for (const t of e.details.tablesNotRestored!) expect(got[t], t).toMatchObject({ rows: 0 });
   });
@@ -167,19 +185,31 @@ describe('PostgreSQL selective and guarded restore', () => {
     expect(r.manifest.objects.map((o) => o.name)).not.toContain('app.log');
   });
 
-  it('lists objects it cannot reproduce as warnings', async () => {
+  it('lists objects it cannot reproduce as warnings, and a dry-run restore says it would skip them', async () => {
     await server.query('CREATE DATABASE odd');
     await server.query(
       `CREATE CONVERSION public.my_conv FOR 'UTF8' TO 'LATIN1' FROM pg_catalog.utf8_to_iso8859_1;
-       CREATE TABLE public.t (a int);`,
+       CREATE TABLE public.t (a int);
+       CREATE SUBSCRIPTION odd_sub CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere' PUBLICATION p WITH (connect = false);
+       CREATE ROLE odd_reader LOGIN; GRANT pg_read_all_data TO odd_reader;`,
       [],
       'odd',
     );
+    // A role that is not a superuser may not read a subscription's connection: the one kind left that it cannot reproduce.
+    const repo = join(dir.path, 'repo-odd');
     const { manifest } = await app.runBackup.execute(
-      { target: pgTarget('odd'), repository: join(dir.path, 'repo-odd'), kind: 'full', compression: { codec: 'zstd' }, parallel: 1 },
+      { target: { ...pgTarget('odd'), user: 'odd_reader' }, repository: repo, kind: 'full', compression: { codec: 'zstd' }, parallel: 1 },
       signal(),
     );
-    expect(manifest.warnings).toEqual(['1 conversion not backed up: dbbackup cannot reproduce this kind yet.']);
+    expect(manifest.warnings).toEqual([
+      "1 subscription not backed up (the backup role is not a superuser, so it could not read the subscription's connection): a restore skips it and what depends on it.",
+    ]);
+    const plan = await app.restoreBackup.execute({ repository: repo, backup: 'latest', target: pgTarget('odd_r'), clean: false, dryRun: true, options: { create: true } }, signal());
+    expect(plan.plan.warnings).toContain("would skip not-reproducible subscription odd_sub: the backup role is not a superuser, so it could not read the subscription's connection");
+    const strict = await app.restoreBackup.execute({ repository: repo, backup: 'latest', target: { ...pgTarget('odd_r'), options: { strict: true } }, clean: false, options: { create: true } }, signal()).catch((e: unknown) => e);
+    expect(strict).toMatchObject({ code: 'E_RESTORE_FAILED' });
+    expect((strict as Error).message).toMatch(/refused \(--strict\).*\n.*subscription odd_sub/);
+    expect((await server.query(`SELECT 1 FROM pg_database WHERE datname = 'odd_r'`)).length).toBe(0);
   });
 
   it('maps connection failures to E_CONN_REFUSED and missing databases to E_NOT_FOUND', async () => {
