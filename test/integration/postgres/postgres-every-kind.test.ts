@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppServices, appServices, buildContainer } from '../../../src/bootstrap/container.js';
 import { DbBackupError } from '../../../src/domain/errors.js';
+import { runCli } from '../../helpers/cli.js';
 import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tempDir } from '../../helpers/temp.js';
 import { createDatabase, normalizedSchema, tableHashes } from './fixtures.js';
@@ -262,5 +263,15 @@ describe('a restore never dies on one object', () => {
     expect(strict2.message).toMatch(/Nothing was restored/);
     const left = await server.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`, [], 'clib_empty');
     expect(left).toEqual([]);
+
+    // The CLI, as a user runs it: exit 5 naming what was skipped; --strict exit 1.
+    const env = { DBBACKUP_DATA_DIR: join(dir.path, 'cli-data') };
+    const cli = await runCli(['restore', '--from', repository, '--db', 'postgres', '--url', server.url('clib_cli'), '--create'], { env });
+    expect(cli.code, cli.stderr).toBe(5);
+    expect(cli.stderr).toMatch(/^error E_PARTIAL: .*\n\s+function public\.gone_distance\(point,point\): could not access file/m);
+    const cliStrict = await runCli(['restore', '--from', repository, '--db', 'postgres', '--url', server.url('clib_cli2'), '--create', '--strict'], { env });
+    expect(cliStrict.code, cliStrict.stderr).toBe(1);
+    expect(cliStrict.stderr).toMatch(/^error E_RESTORE_FAILED: .*Nothing was restored \(--strict\)/m);
+    expect(await exists('clib_cli2')).toBe(false);
   });
 });
