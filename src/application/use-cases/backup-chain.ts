@@ -46,6 +46,8 @@ export async function openParent(
   key: KeyEncryptionKey | undefined,
 ): Promise<ParentLink> {
   const repo = await deps.opener.open(repository, 'read').catch((err: unknown) => {
+    // A repository that does not exist yet holds no parent: chooseParent says so.
+    if (isDbBackupError(err, 'E_NOT_FOUND')) chooseParent(kind, []);
     throw noParent(kind, source, `${repository} cannot be read (${(err as Error).message})`, err);
   });
   try {

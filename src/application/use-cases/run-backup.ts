@@ -104,7 +104,7 @@ export class RunBackup {
       if (chain.parent && input.autoFull && outcome.failure?.code === 'E_NO_PARENT') {
         // The engine found the parent's position out of reach only while reading: start over as a full.
         this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: outcome.failure.message });
-        run = this.newRun(input, source, repositories, { positions: chain.positions, fallback: { requested: input.kind as 'incremental' | 'differential', reason: outcome.failure.message } }, signal);
+        run = this.newRun(input, source, repositories, { positions: chain.positions, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);
         outcome = (await this.attempt(connector, input, run, source)) as BackupRunOutcome;
       }
       return await this.conclude(run, outcome);
@@ -120,7 +120,7 @@ export class RunBackup {
     } catch (err) {
       if (!input.autoFull || !isDbBackupError(err, 'E_NO_PARENT')) throw err;
       this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: err.message });
-      return { ...chain, fallback: { requested: kind, reason: err.message } };
+      return { ...chain, fallback: { requested: kind, reason: withoutFix(err.message) } };
     }
   }
 
@@ -255,4 +255,9 @@ export class RunBackup {
     if (isDbBackupError(err)) return err;
     return new DbBackupError('E_BACKUP_FAILED', `The backup failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
+}
+
+/** An E_NO_PARENT message without its advice (which --auto-full just followed). */
+function withoutFix(message: string): string {
+  return message.replace(/\s*Take a full backup instead[\s\S]*$/, '').replace(/;?\s*take a full backup\.?$/, '');
 }

@@ -62,9 +62,9 @@ export class SqliteChangeCapture implements ChangeCapture {
         Readable.from(changedPages(file, size / pageSize, parent, builder, () => changes++, signal)),
       );
       const map = builder.finish();
-      await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(map)]));
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(map)]));
       const facts = describeFile(file, size);
-      const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: PAGE_MAP_PART };
+      const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name };
       return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, ...facts, serverVersion: snap.serverVersion };
     });
   }

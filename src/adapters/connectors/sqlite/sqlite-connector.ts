@@ -88,8 +88,8 @@ class SqliteSession implements DatabaseSession {
       let logPosition: SqlitePosition | null = null;
       if (map) {
         const built = map.finish();
-        await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
-        logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: PAGE_MAP_PART };
+        const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
+        logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
       }
       return { serverVersion, consistentAt, logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
     } finally {

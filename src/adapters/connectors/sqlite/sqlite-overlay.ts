@@ -28,8 +28,9 @@ export function dataPartOf(parts: PartSource): PartEntry {
   return data;
 }
 
+/** The part stored under base name `name` (the writer appends codec suffixes such as `.zst`). */
 export function partNamed(parts: PartSource, name: string): PartEntry {
-  const part = parts.manifest.parts.find((p) => p.name === name);
+  const part = parts.manifest.parts.find((p) => p.name === name) ?? parts.manifest.parts.find((p) => p.name.startsWith(`${name}.`));
   if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no part ${name}; it is damaged.`);
   return part;
 }
