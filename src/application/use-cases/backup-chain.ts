@@ -14,7 +14,7 @@ import type { StreamCipher } from '../ports/stream-cipher.js';
 import { PartReader } from '../pipeline/part-reader.js';
 import type { Logger } from '../ports/logger.js';
 import { authenticateBackup } from '../services/manifest-auth.js';
-import { scanRepository } from '../services/backup-repository.js';
+import { readManifest, scanRepository } from '../services/backup-repository.js';
 
 /** The parent a new incremental or differential records its changes against, and how to read it. */
 export interface ParentLink {
@@ -75,6 +75,28 @@ export async function openParent(
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * A multi-target link is written to every target: each must hold the parent, or the link would
+ * start a broken chain there. Throws E_NO_PARENT naming the first target that lacks it.
+ */
+export async function requireParentIn(
+  deps: { opener: RepositoryOpener },
+  repositories: readonly string[],
+  link: ParentLink,
+  kind: Exclude<BackupKind, 'full'>,
+): Promise<void> {
+  const { parent } = link;
+  for (const url of repositories) {
+    const repo = await deps.opener.open(url, 'read').catch(() => undefined);
+    try {
+      const found = repo ? await readManifest(repo.store, parent.source, parent.id).then(() => true, () => false) : false;
+      if (!found) throw noParent(kind, parent.source, `the target ${repo?.store.location ?? url} does not hold its parent ${parent.id} (it was written to the first target only)`);
+    } finally {
+      await repo?.close().catch(() => undefined);
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
 import type { TargetOutcomes } from '../ports/target-outcomes.js';
 import { notifyAll } from '../services/notify.js';
-import { openParent, type RunChain } from './backup-chain.js';
+import { openParent, type ParentLink, requireParentIn, type RunChain } from './backup-chain.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
 export interface RunBackupInput {
@@ -87,7 +87,7 @@ export class RunBackup {
       chain.fallback = { requested: input.kind, reason };
     } else if (input.kind !== 'full') {
       try {
-        chain = await this.withParent(chain, input, input.kind, source, repositories[0]!);
+        chain = await this.withParent(chain, input, input.kind, source, repositories);
       } catch (err) {
         // No parent: a failed backup like any other (recorded and notified), before any snapshot.
         const failure = this.wrap(err, signal);
@@ -103,7 +103,7 @@ export class RunBackup {
       let outcome = first;
       if (chain.parent && input.autoFull && outcome.failure?.code === 'E_NO_PARENT') {
         // The engine found the parent's position out of reach only while reading: start over as a full.
-        this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: outcome.failure.message });
+        this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(outcome.failure.message) });
         run = this.newRun(input, source, repositories, { positions: chain.positions, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);
         outcome = (await this.attempt(connector, input, run, source)) as BackupRunOutcome;
       }
@@ -114,12 +114,17 @@ export class RunBackup {
   }
 
   /** The chain of an incremental/differential: its parent, or with --auto-full a full's fallback when none is usable. */
-  private async withParent(chain: RunChain, input: RunBackupInput, kind: 'incremental' | 'differential', source: string, repository: string): Promise<RunChain> {
+  private async withParent(chain: RunChain, input: RunBackupInput, kind: 'incremental' | 'differential', source: string, repositories: string[]): Promise<RunChain> {
+    const repository = repositories[0]!;
+    let parent: ParentLink | undefined;
     try {
-      return { ...chain, parent: await openParent(this.deps, repository, source, kind, input.encryption) };
+      parent = await openParent(this.deps, repository, source, kind, input.encryption);
+      await requireParentIn(this.deps, repositories.slice(1), parent, kind);
+      return { ...chain, parent };
     } catch (err) {
+      await parent?.repo.close().catch(() => undefined);
       if (!input.autoFull || !isDbBackupError(err, 'E_NO_PARENT')) throw err;
-      this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: err.message });
+      this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(err.message) });
       return { ...chain, fallback: { requested: kind, reason: withoutFix(err.message) } };
     }
   }

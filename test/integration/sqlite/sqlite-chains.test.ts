@@ -37,7 +37,7 @@ function services() {
 }
 const app = services();
 
-async function backup(db: string, repo: string, kind: BackupKind, autoFull = false): Promise<Manifest> {
+async function backup(db: string, repo: string | string[], kind: BackupKind, autoFull = false): Promise<Manifest> {
   const { manifest } = await app.runBackup.execute(
     { target: { engine: 'sqlite', database: db }, repository: repo, kind, compression: { codec: 'zstd' }, parallel: 1, autoFull },
     signal,
@@ -296,6 +296,28 @@ describe('SQLite chains: no usable parent', () => {
     const m = await backup(db, repo, 'differential', true);
     expect(m.kind).toBe('full');
     expect(m.fallback).toMatchObject({ requested: 'differential', reason: expect.stringContaining('no complete full backup') });
+  });
+
+  it('a link written to several targets needs its parent in each of them', async () => {
+    const db = join(dir, 'multi.db');
+    createSource(db);
+    const [a, b] = [join(dir, 'multi-a'), join(dir, 'multi-b')];
+    await backup(db, [a, b], 'full');
+    mutate(db, 1);
+    const both = await backup(db, [a, b], 'incremental');
+    expect(both.kind).toBe('incremental');
+    await backup(db, a, 'full');
+    const err = await backup(db, [a, b], 'incremental').catch((e: unknown) => e);
+    expect(isDbBackupError(err, 'E_NO_PARENT')).toBe(true);
+    expect((err as Error).message).toContain('multi-b');
+    const full = await backup(db, [a, b], 'incremental', true);
+    expect(full.kind).toBe('full');
+    const state = stateOf(db);
+    for (const repo of [a, b]) {
+      const into = join(dir, `multi-restored-${repo.slice(-1)}.db`);
+      await restore(repo, into);
+      expect(stateOf(into)).toBe(state);
+    }
   });
 
   it('a changed page size (VACUUM) forces a full, said clearly; the chain after it restores', async () => {
