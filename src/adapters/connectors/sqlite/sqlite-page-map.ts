@@ -60,24 +60,32 @@ export function validPageSize(n: number): boolean {
 
 /** Collects the hashes of a file's pages as its bytes stream past (in any chunking). */
 export class PageMapBuilder {
-  private readonly hashes: Buffer[] = [];
+  /** HASH_BYTES per page, in one growing buffer (an object per page would cost ~10× the bytes). */
+  private hashes = Buffer.alloc(HASH_BYTES * 1024);
+  private count = 0;
   private pending: Buffer = Buffer.alloc(0);
 
   constructor(readonly pageSize: number) {}
 
   /** Feeds the next bytes of the file; calls `onPage(pgno, page, hash)` for each page completed. */
   push(chunk: Buffer, onPage?: (pgno: number, page: Buffer, hash: Buffer) => void): void {
-    let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let offset = 0;
     for (; offset + this.pageSize <= data.length; offset += this.pageSize) {
       const page = data.subarray(offset, offset + this.pageSize);
-      const h = hashPage(page).subarray(0, HASH_BYTES);
-      this.hashes.push(h);
-      onPage?.(this.hashes.length, page, h);
+      if ((this.count + 1) * HASH_BYTES > this.hashes.length) {
+        const grown = Buffer.alloc(this.hashes.length * 2);
+        this.hashes.copy(grown);
+        this.hashes = grown;
+      }
+      const at = this.count * HASH_BYTES;
+      hashPage(page).copy(this.hashes, at, 0, HASH_BYTES);
+      this.count++;
+      onPage?.(this.count, page, this.hashes.subarray(at, at + HASH_BYTES));
     }
     // Copied: the caller may reuse its buffer (fs streams do not, but a pooled reader could).
-    data = data.subarray(offset);
-    this.pending = data.length ? Buffer.from(data) : Buffer.alloc(0);
+    const rest = data.subarray(offset);
+    this.pending = rest.length ? Buffer.from(rest) : Buffer.alloc(0);
   }
 
   /** The map of every page fed; E_BACKUP_FAILED when the bytes did not end on a page boundary. */
@@ -85,7 +93,7 @@ export class PageMapBuilder {
     if (this.pending.length) {
       throw new DbBackupError('E_BACKUP_FAILED', `The database snapshot does not end on a page boundary (${this.pending.length} bytes left over); it is damaged.`);
     }
-    return { pageSize: this.pageSize, pageCount: this.hashes.length, hashes: Buffer.concat(this.hashes) };
+    return { pageSize: this.pageSize, pageCount: this.count, hashes: this.hashes.subarray(0, this.count * HASH_BYTES) };
   }
 }
 
