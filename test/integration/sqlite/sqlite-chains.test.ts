@@ -15,6 +15,7 @@ import { isDbBackupError } from '../../../src/domain/errors.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
 import { RestoreBackup, type RestoreBackupInput } from '../../../src/application/use-cases/restore-backup.js';
 import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
+import { RunScheduledTask } from '../../../src/application/use-cases/run-scheduled-task.js';
 import { VerifyBackup } from '../../../src/application/use-cases/verify-backup.js';
 import { NullProgress } from '../../../src/infrastructure/progress.js';
 import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
@@ -344,4 +345,38 @@ describe('SQLite chains: no usable parent', () => {
     await restore(repo, into);
     expect(stateOf(into)).toBe(state);
   });
+});
+
+describe('SQLite chains: a scheduled daily plan', () => {
+  it('weekly full, daily differential, hourly incremental: each run takes its kind and every point restores', async () => {
+    const db = join(dir, 'plan.db');
+    createSource(db);
+    const repo = join(dir, 'plan-repo');
+    const task = new RunScheduledTask({
+      runBackup: app.runBackup,
+      verifyBackup: app.verifyBackup,
+      source: () => ({
+        backup: { target: { engine: 'sqlite', database: db }, repository: repo, source: 'plan', compression: { codec: 'zstd' }, parallel: 1, autoFull: true },
+        repositories: [repo],
+      }),
+    });
+    // The schedules as they fire: the hourly incremental first (a new repository: --auto-full takes
+    // the full), then hours, a daily differential, more hours, the weekly full, an hour.
+    const kinds: BackupKind[] = ['incremental', 'incremental', 'incremental', 'differential', 'incremental', 'full', 'incremental'];
+    const runs: { id: string; kind: string; state: string }[] = [];
+    for (const [round, kind] of kinds.entries()) {
+      mutate(db, round + 1);
+      const state = stateOf(db);
+      const outcome = await task.execute({ task: 'backup', source: 'plan', kind }, signal);
+      expect(outcome.outcome, outcome.error?.message).toBe('success');
+      runs.push({ id: outcome.backupId!, kind: outcome.kind!, state });
+    }
+    expect(runs.map((r) => r.kind)).toEqual(['full', 'incremental', 'incremental', 'differential', 'incremental', 'full', 'incremental']);
+    expect((await task.execute({ task: 'verify', source: 'plan' }, signal)).outcome).toBe('success');
+    for (const r of runs) {
+      const into = join(dir, `plan-${r.id}.db`);
+      await restore(repo, into, { backup: r.id });
+      expect(stateOf(into)).toBe(r.state);
+    }
+  }, 60_000);
 });
