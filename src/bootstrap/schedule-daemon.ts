@@ -59,6 +59,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
       excludeTables: src.policy['exclude-tables'],
       parallel: settings.parallel(undefined, name).value,
       fanout: src.policy.fanout,
+      autoFull: src.policy['auto-full'],
       ...(encryption ? { encryption } : {}),
       ...(signing.key ? { signing: keys.signingKey(signing.key) } : {}),
     },

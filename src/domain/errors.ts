@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_BACKUP_NOT_FOUND'
   | 'E_NO_PARENT'
+  | 'E_CHAIN_BROKEN'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
@@ -49,6 +50,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_BACKUP_NOT_FOUND: ExitCode.failed,
   /** An incremental/differential has no usable parent (none, a broken chain, changes gone). */
   E_NO_PARENT: ExitCode.failed,
+  /** A backup's chain misses a link (deleted or never completed): damage in the repository. */
+  E_CHAIN_BROKEN: ExitCode.integrity,
   /** `restore --at TIME` before every restorable point. */
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,

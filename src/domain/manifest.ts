@@ -7,7 +7,11 @@ import { checkChainFields, type ManifestChainFields } from './manifest-chain.js'
 /** 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 1 is still read. */
 export const MANIFEST_FORMAT_VERSION = 2;
 
-/** What a part holds; restore uses it to order work (schema before data, data before post-data). */
+/**
+ * What a part holds; restore uses it to order work (schema before data, data before post-data).
+ * `changes` is what change capture writes and reads back: an engine's changes (log records, changed
+ * pages) and the state they are compared against (SQLite's page map, also stored by a full).
+ */
 export type PartRole = 'schema' | 'data' | 'post-data' | 'changes';
 
 export interface PartEntry {

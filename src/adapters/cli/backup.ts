@@ -37,6 +37,7 @@ export class BackupCommand extends DatabaseCommand {
       ['Only some tables, gzip level 9', '$0 backup --file app.db --out ./backups --tables users,orders --compress gzip --level 9'],
       ['One snapshot into a local folder and S3 at once', '$0 backup --file app.db --out ./backups --out s3://bucket/db'],
       ['See what would be backed up', '$0 backup --file app.db --out ./backups --dry-run'],
+      ['Only what changed since the newest backup (a full when there is none)', '$0 backup --file app.db --out ./backups --type incremental --auto-full'],
       ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
       ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
       ['Sign the backup (restore checks it with --verify-key)', '$0 backup --file app.db --out ./backups --sign-key /etc/dbbackup/sign.key'],
@@ -49,7 +50,8 @@ export class BackupCommand extends DatabaseCommand {
   source = Option.String('--source', {
     description: 'A source from the config (connection, targets, policy), or the name to file the backups under',
   });
-  type = Option.String('--type', { description: 'full (default), incremental or differential' });
+  type = Option.String('--type', { description: 'full (default), incremental (changes since the newest backup) or differential (since the newest full)' });
+  autoFull = Option.Boolean('--auto-full', false, { description: 'Take a full instead when an incremental/differential has no usable parent (said in the output and manifest)' });
   tables = Option.String(withAliases('--tables'), { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
   excludeTables = Option.String(withAliases('--exclude-tables'), { description: 'Skip these tables/views/collections (comma-separated)' });
   compress = Option.String('--compress', { description: 'zstd (default), gzip or none' });
@@ -113,6 +115,7 @@ export class BackupCommand extends DatabaseCommand {
         signing,
         allowUnencrypted: this.allowUnencrypted,
         fanout,
+        autoFull: this.autoFull || configured?.policy['auto-full'] === true,
       },
       this.context.signal,
     );
@@ -120,8 +123,9 @@ export class BackupCommand extends DatabaseCommand {
     if (result.dryRun) {
       const rows = m.objects.map((o) => [o.name, o.type, o.rows ?? '', o.rawBytes === undefined ? '' : formatBytes(o.rawBytes)]);
       this.print(
-        `Dry run: would back up ${m.objects.length} objects of ${m.source} into ${result.repository}; nothing was written.\n\n${table(['object', 'type', 'rows', 'size'], rows)}`,
-        { ok: true, dryRun: true, source: m.source, repository: result.repository, objects: m.objects },
+        `Dry run: would back up ${m.objects.length} objects of ${m.source} into ${result.repository}` +
+          `${m.parent ? ` as a ${m.kind} of ${m.parent}` : m.fallback ? ` as a full (--auto-full: ${m.fallback.reason})` : ''}; nothing was written.\n\n${table(['object', 'type', 'rows', 'size'], rows)}`,
+        { ok: true, dryRun: true, source: m.source, repository: result.repository, kind: m.kind, parent: m.parent, objects: m.objects },
       );
       return this.ok();
     }
@@ -131,9 +135,11 @@ export class BackupCommand extends DatabaseCommand {
       result.targets.length > 1
         ? `\n  repositories:\n${result.targets.map((t) => `    - ${t.repository}: complete, ${formatBytes(t.archiveSize ?? totalStoredSize(t.manifest!))}`).join('\n')}`
         : `\n  repository: ${result.repository}`;
+    const chain = m.parent ? `\n  parent: ${m.parent}${m.baseFull && m.baseFull !== m.parent ? ` (full: ${m.baseFull})` : ''}` : '';
+    const fallback = m.fallback ? `\n  note: took a full backup instead of the ${m.fallback.requested} asked for (--auto-full): ${m.fallback.reason}` : '';
     this.print(
       `Backup ${m.id} complete: ${m.objects.length} objects, ${formatBytes(raw)} → ${formatBytes(stored)} ` +
-        `in ${formatDuration(Date.parse(m.finishedAt) - Date.parse(m.startedAt))}${where}` +
+        `in ${formatDuration(Date.parse(m.finishedAt) - Date.parse(m.startedAt))}${chain}${fallback}${where}` +
         (m.warnings.length ? `\n  warnings:\n${m.warnings.map((w) => `    - ${w}`).join('\n')}` : ''),
       {
         ok: true,
@@ -142,6 +148,8 @@ export class BackupCommand extends DatabaseCommand {
         repository: result.repository,
         repositories: result.targets.map((t) => ({ repository: t.repository, ok: t.ok, storedSize: t.archiveSize ?? totalStoredSize(t.manifest!) })),
         kind: m.kind,
+        parent: m.parent,
+        ...(m.fallback ? { fallback: m.fallback } : {}),
         rawSize: raw,
         storedSize: stored,
         manifest: m,

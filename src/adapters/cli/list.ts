@@ -11,21 +11,26 @@ export class ListCommand extends BaseCommand {
       Without --from, shows the catalog: every backup this machine has made or seen, in every
       repository. With --from, reads that repository's manifests (the truth) and updates the catalog.
       --refresh rescans every repository the catalog knows. Interrupted backups never appear.
+      The parent column names the backup an incremental or differential applies on. --windows adds,
+      per source, the restorable windows: the times \`restore --at\` reaches exactly (a backup
+      whose chain misses a link adds none).
     `,
     examples: [
       ['Everything the catalog knows', '$0 list'],
       ['Backups in one repository, as JSON', '$0 list --from ./backups --json'],
       ['Rebuild the catalog from the repositories', '$0 list --refresh'],
+      ['The points in time each source can be restored to', '$0 list --from ./backups --windows'],
     ],
   });
 
   from = Option.String('--from', { description: 'Repository folder, URL or archive to read' });
   source = Option.String('--source', { description: 'Only backups of this source' });
   refresh = Option.Boolean('--refresh', false, { description: 'Rescan repositories and rebuild the catalog' });
+  windows = Option.Boolean('--windows', false, { description: 'Also show, per source, the times a restore can reach' });
 
   protected async run(services: CliServices): Promise<number> {
     const result = await services.listBackups.execute(
-      { repository: this.from, source: this.source, refresh: this.refresh },
+      { repository: this.from, source: this.source, refresh: this.refresh, windows: this.windows },
       this.context.signal,
     );
     for (const p of result.problems) this.context.stderr.write(`warning: ${p.repository}: ${p.message}\n`);
@@ -40,11 +45,15 @@ export class ListCommand extends BaseCommand {
       b.status,
       b.repository,
     ]);
+    const windows = (result.windows ?? []).flatMap((w) =>
+      (w.windows.length ? w.windows.map((x) => (x.from === x.to ? x.to : `${x.from} … ${x.to}`)) : ['none']).map((text) => [w.source, w.repository, text]),
+    );
     this.print(
-      result.backups.length === 0
+      (result.backups.length === 0
         ? 'No backups found.'
-        : table(['id', 'source', 'engine', 'kind', 'parent', 'size', 'duration', 'status', 'repository'], rows),
-      { ok: true, backups: result.backups, problems: result.problems },
+        : table(['id', 'source', 'engine', 'kind', 'parent', 'size', 'duration', 'status', 'repository'], rows)) +
+        (result.windows ? `\n\nRestorable windows:\n${table(['source', 'repository', 'restores to'], windows)}` : ''),
+      { ok: true, backups: result.backups, problems: result.problems, ...(result.windows ? { windows: result.windows } : {}) },
     );
     return this.ok();
   }

@@ -29,6 +29,7 @@ export class PruneCommand extends BaseCommand {
       ['See what a policy would delete', '$0 prune --from ./backups --source app --keep-daily 7 --keep-weekly 4 --dry-run'],
       ['Prune every target of a configured source with its policy', '$0 prune --source main'],
       ['Keep the last 3 and everything from the last 30 days', '$0 prune --from s3://bucket/db --source app --keep-last 3 --keep-within 30d'],
+      ['Keep every point of the last week restorable (fulls, differentials, incrementals)', '$0 prune --from ./backups --source app --keep-pitr 7d'],
     ],
   });
 
@@ -41,6 +42,7 @@ export class PruneCommand extends BaseCommand {
   keepMonthly = Option.String('--keep-monthly', { validator: t.isNumber(), description: 'Same per month' });
   keepYearly = Option.String('--keep-yearly', { validator: t.isNumber(), description: 'Same per year' });
   keepWithin = Option.String('--keep-within', { description: 'Keep all backups within this long of the newest (30d, 12h, 2w, 1y)' });
+  keepPitr = Option.String('--keep-pitr', { description: 'Keep what a restore to any point of the last D needs (7d): whole chains' });
   timeZone = Option.String('--time-zone', { description: 'IANA time zone for the periods (default UTC)' });
   orphanGrace = Option.String('--orphan-grace', { description: 'Age before an interrupted backup\'s parts are removed (default 24h)' });
 
@@ -98,6 +100,7 @@ export class PruneCommand extends BaseCommand {
       keepMonthly: this.keepMonthly,
       keepYearly: this.keepYearly,
       keepWithin: this.keepWithin,
+      keepPitr: this.keepPitr,
     };
     const given = Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
     if (Object.keys(given).length === 0) return undefined;

@@ -7,6 +7,23 @@ import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { withAliases } from './engine-flags.js';
 import { formatBytes, table } from './render.js';
+import { parseRestoreTime } from '../../domain/restore-time.js';
+import type { RestoreChainView } from '../../application/use-cases/restore-backup.js';
+
+/** The dry run's chain: every link with its kind, time range and stored bytes, and the point reached. */
+function chainLines(chain: RestoreChainView): string[] {
+  const rows = chain.links.map((l) => [
+    l.id,
+    l.kind,
+    l.from === l.to ? l.to : `${l.from} … ${l.to}`,
+    formatBytes(l.storedBytes),
+    l.changes === undefined ? '' : String(l.changes),
+  ]);
+  return [
+    `Chain of ${chain.links.length} backup${chain.links.length === 1 ? '' : 's'} (${formatBytes(chain.storedBytes)} stored); reaches ${chain.point}${chain.stopAt ? ' (replay stops there)' : ''}:`,
+    table(['backup', 'kind', 'restores to', 'stored', 'changes'], rows),
+  ];
+}
 
 const ARCHIVE = /\.(tar\.gz|tgz|zip)$/i;
 
@@ -19,6 +36,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       verifies every checksum, and restores it. An existing, non-empty target is refused unless
       \`--clean\` says to replace it. \`--dry-run\` prints the plan and changes nothing.
 
+      A chain restores whole: \`--backup ID\` of an incremental or differential applies its full and
+      every link up to it. \`--at TIME\` restores the newest state at or before TIME (RFC 3339 such
+      as 2026-11-25T14:30:00Z, a local time with \`--time-zone\`, or \`latest\`) through the cheapest
+      chain that reaches it; a TIME before every restorable point exits 1 naming the restorable
+      windows (\`dbbackup list --windows\`). \`--dry-run\` names every backup of the chain, with its
+      kind, time range and stored bytes, and the exact point the restore reaches.
+
       For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
       not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
     `,
@@ -28,11 +52,14 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       ['Restore from an archive file', '$0 restore --file app-backup.tar.gz --db sqlite --database restored.db'],
       ['Only two tables, replacing them', '$0 restore --from ./backups --db sqlite --database app.db --tables users,orders --clean'],
       ['Preview', '$0 restore --from ./backups --db sqlite --database app.db --dry-run'],
+      ['The state as of a time (newest backup point at or before it)', '$0 restore --from ./backups --database app.db --at "2026-11-25 14:30" --time-zone Europe/Berlin'],
     ],
   });
 
   from = Option.String('--from', { description: 'Repository folder or URL to restore from' });
   backup = Option.String('--backup', 'latest', { description: 'Backup id (or unique prefix), or latest' });
+  at = Option.String('--at', { description: 'Restore the newest state at or before this time (RFC 3339, local with --time-zone, or latest)' });
+  timeZone = Option.String('--time-zone', { description: 'IANA zone of an --at time given without offset (e.g. Europe/Berlin)' });
   files = Option.Array('--file', { description: 'A backup archive (.tar.gz/.zip); for SQLite also the target file' });
   source = Option.String('--source', {
     description: 'Which source: from the config (its first target and its connection), or among a repository\'s sources',
@@ -54,9 +81,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     const repository = located.repository ?? configured?.repositories[0]?.url;
     const explicitTarget =
       located.targetFile !== undefined || this.db !== undefined || this.url !== undefined || this.database !== undefined || this.host !== undefined;
+    if (this.timeZone !== undefined && this.at === undefined) throw new DbBackupError('E_USAGE', '--time-zone only applies to --at.');
+    const at = this.at === undefined ? undefined : parseRestoreTime(this.at, this.timeZone);
     const result = await services.restoreBackup.execute(
       {
         repository,
+        at,
+        now: new Date(),
         fallbacks: located.repository ? undefined : configured?.repositories.slice(1).map((r) => r.url),
         backup: this.backup,
         source: this.source,
@@ -85,21 +116,27 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
         [
           `Dry run: nothing was changed.`,
           `Backup ${manifest.id} (${manifest.engine}, ${manifest.kind}, taken ${manifest.consistentAt})`,
+          ...chainLines(result.chain),
           `Target ${plan.target} ${state}; the restore would ${plan.effect === 'create' ? 'create it' : plan.effect === 'replace' ? 'REPLACE it' : 'add or replace the chosen objects'}.`,
           `${plan.items.length} objects, ${totalRows} rows, ${formatBytes(manifest.parts.reduce((n, p) => n + p.rawSize, 0))} of data`,
           '',
           table(['object', 'type', 'rows', 'size', 'action'], rows),
           ...plan.warnings.map((w) => `warning: ${w}`),
         ].join('\n'),
-        { ok: true, dryRun: true, backup: manifest.id, plan },
+        { ok: true, dryRun: true, backup: manifest.id, plan, chain: result.chain },
       );
       return this.ok();
     }
     const outcome = result.outcome!;
     const notes = (outcome.warnings ?? []).map((w) => `\n  warning: ${w}`).join('');
-    this.print(`Restored backup ${manifest.id} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows.${notes}`, {
+    const links = result.chain.links.length > 1 ? ` (chain of ${result.chain.links.length}: ${result.chain.links.map((l) => l.id).join(' → ')})` : '';
+    this.print(
+      `Restored backup ${manifest.id}${links} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows; ` +
+        `the database is as of ${result.chain.point}.${notes}`, {
       ok: true,
       backup: manifest.id,
+      point: result.chain.point,
+      links: result.chain.links.map((l) => l.id),
       target: plan.target,
       objects: outcome.objects,
       rows: outcome.rows,

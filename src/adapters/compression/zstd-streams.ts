@@ -216,9 +216,15 @@ export class ZstdDecodeStream extends Transform {
 
   override _read(size: number): void {
     const waiting = this.waiting;
-    if (!waiting) return super._read(size);
-    this.waiting = undefined;
-    this.decode(waiting.src, waiting.done);
+    if (waiting) {
+      this.waiting = undefined;
+      this.decode(waiting.src, waiting.done);
+      if (this.waiting) return;
+    }
+    // The rest may have decoded to nothing more: its `done` then parked the write callback (the
+    // reader still held a high-water mark), and with no push the reader never calls _read again.
+    // Releasing it here keeps the input flowing; the next chunk decodes at most a slab ahead.
+    super._read(size);
   }
 
   private decode(input: Buffer, done: TransformCallback): void {

@@ -42,6 +42,7 @@ export function slackText(e: OutcomeEvent): string {
       : `${ICON[e.outcome]} dbbackup ${e.task} of *${e.source}* ${e.outcome === 'success' ? 'succeeded' : e.outcome === 'partial' ? 'partly failed' : 'FAILED'} on ${e.host}`;
   const facts = [
     e.kind && `kind: ${e.kind}`,
+    e.fallback && `took a full instead of ${/^[aeiou]/.test(e.fallback.requested) ? 'an' : 'a'} ${e.fallback.requested}: ${e.fallback.reason}`,
     e.backupId && `backup: ${e.backupId}`,
     e.storedSize !== undefined && `size: ${formatBytes(e.storedSize)}`,
     e.durationMs !== undefined && `duration: ${(e.durationMs / 1000).toFixed(1)} s`,

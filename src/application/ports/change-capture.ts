@@ -1,11 +1,12 @@
 import type { ObjectEntry } from '../../domain/manifest.js';
 import type { PartSink, PartSource } from './parts.js';
-import type { RestoreOutcome } from './restore-plan.js';
+import type { RestoreOutcome, RestoreRequest } from './restore-plan.js';
 
 /**
  * A place in an engine's change log, opaque to the core and stored in the manifest as is:
  * PostgreSQL `{ slot, lsn }` (logical decoding), MySQL `{ file, pos, gtid }` (binlog), MongoDB
- * `{ ts }` (oplog time), SQLite `{ pageMap, pageSize }` (a part holding each page's hash).
+ * `{ ts }` (oplog time), SQLite `{ pageSize, pageCount, pageMap }` (`pageMap` names a part of the
+ * backup that reached the position, holding each page's hash).
  */
 export type LogPosition = Record<string, unknown>;
 
@@ -26,6 +27,9 @@ export interface ChangeBatch {
   /** The objects the changes touched, with their row counts after them when known. */
   objects: ObjectEntry[];
   warnings: string[];
+  /** The server's version and engine facts, as a dump reports them (recorded in the manifest). */
+  serverVersion?: string;
+  engineInfo?: Record<string, unknown>;
 }
 
 /**
@@ -37,8 +41,19 @@ export interface ChangeBatch {
 export interface ChangeCapture {
   /** The log position now, kept reachable for the next read (a replication slot, binlog retention); changes no data. */
   position(): Promise<LogPosition>;
-  /** Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no longer reaches `since`. */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal): Promise<ChangeBatch>;
+  /**
+   * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
+   * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
+   * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
+   */
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch>;
   /** Applies a backup's change parts to this target in log order, stopping at `until` when given. */
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome>;
+  /**
+   * Optional: restores a full and the links after it (oldest first) in one go, as `restore` does
+   * for a full (refusing a non-empty target without `clean`, honouring `tables`); the target changes
+   * only once the whole chain applied. Engines whose changes are images (SQLite's pages) offer it;
+   * without it the core restores the full, then applies each link.
+   */
+  restoreChain?(links: PartSource[], request: RestoreRequest, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome>;
 }

@@ -12,6 +12,8 @@ export interface OutcomeEvent {
   rawSize?: number;
   durationMs?: number;
   error?: { code: string; message: string };
+  /** `--auto-full` took a full instead of the kind asked for, and why. */
+  fallback?: { requested: string; reason: string };
   /** Per-target results of a multi-target backup. */
   targets?: { repository: string; ok: boolean; error?: string }[];
   at: string;

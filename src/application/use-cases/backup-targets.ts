@@ -20,6 +20,7 @@ import type { ManifestSigner } from '../ports/manifest-signer.js';
 import { checkPlaintextAllowed, prepareEncryption } from '../services/backup-encryption.js';
 import { ensureMarker, newMarker, readMarker } from '../services/backup-repository.js';
 import { writeSealedManifest } from '../services/manifest-auth.js';
+import { chainFields, dumpOrChanges, type RunChain } from './backup-chain.js';
 
 /** What every target of one run shares: one snapshot, one backup id, one data key. */
 export interface BackupRun {
@@ -41,6 +42,8 @@ export interface BackupRun {
   repositories: string[];
   startedAt: Date;
   signal: AbortSignal;
+  /** The parent an incremental or differential reads changes against, and the manifest's chain fields. */
+  chain?: RunChain;
 }
 
 /** How one repository of a run fared. */
@@ -129,7 +132,7 @@ export class BackupTargets {
       this.deps.progress.start(`backup ${run.source}`);
       const { source, id: backupId, signal } = run;
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
-        session.dump(run.request, sink, signal),
+        dumpOrChanges(session, run.request, run.chain, sink, signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>
@@ -217,8 +220,7 @@ export class BackupTargets {
       engine: run.engine,
       serverVersion: dumped.serverVersion,
       kind: run.request.kind,
-      parent: null,
-      baseFull: null,
+      ...chainFields(run.chain, dumped),
       startedAt: run.startedAt.toISOString(),
       finishedAt: this.deps.clock.now().toISOString(),
       consistentAt: dumped.consistentAt.toISOString(),

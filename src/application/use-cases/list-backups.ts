@@ -3,6 +3,18 @@ import type { BackupCatalog, CatalogBackup } from '../ports/backup-catalog.js';
 import type { Logger } from '../ports/logger.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
 import { scanRepository } from '../services/backup-repository.js';
+import { chainMemberOf } from '../../domain/chain-graph.js';
+import type { Manifest } from '../../domain/manifest.js';
+import { type RestorableWindow, restorableWindows } from '../../domain/restorable-windows.js';
+
+/** Each source's restorable windows among `manifests` (only `source` when given). */
+function windowsOf(repository: string, manifests: Manifest[], source: string | undefined): SourceWindows[] {
+  const sources = [...new Set(manifests.map((m) => m.source))].filter((s) => source === undefined || s === source).sort();
+  return sources.map((s) => {
+    const members = manifests.filter((m) => m.source === s).map(chainMemberOf);
+    return { repository, source: s, windows: restorableWindows(members), backups: members.length };
+  });
+}
 
 export interface ListBackupsInput {
   /** Read this repository's manifests (and refresh the catalog's view of it). */
@@ -10,12 +22,24 @@ export interface ListBackupsInput {
   source?: string;
   /** Rescan every repository the catalog knows (and `repository`), rebuilding the catalog. */
   refresh?: boolean;
+  /** Also compute each source's restorable windows, from the manifests (the catalog does not keep them). */
+  windows?: boolean;
+}
+
+/** The instants a restore of one source in one repository can reach (`list --windows`). */
+export interface SourceWindows {
+  repository: string;
+  source: string;
+  windows: RestorableWindow[];
+  backups: number;
 }
 
 export interface ListBackupsResult {
   backups: CatalogBackup[];
   /** Repositories that could not be read during a refresh, with why. */
   problems: { repository: string; message: string }[];
+  /** With `windows`: per repository and source, oldest window first. */
+  windows?: SourceWindows[];
 }
 
 /** Lists complete backups: from a repository's manifests, or from the catalog. */
@@ -25,14 +49,16 @@ export class ListBackups {
   async execute(input: ListBackupsInput, _signal: AbortSignal): Promise<ListBackupsResult> {
     const problems: ListBackupsResult['problems'] = [];
     if (input.repository) {
-      const location = await this.rescan(input.repository);
-      const backups = await this.deps.catalog.list({ repository: location, source: input.source });
-      return { backups, problems };
+      const scanned = await this.rescan(input.repository);
+      const backups = await this.deps.catalog.list({ repository: scanned.location, source: input.source });
+      return { backups, problems, ...(input.windows ? { windows: windowsOf(scanned.location, scanned.manifests, input.source) } : {}) };
     }
+    const windows: SourceWindows[] = [];
     if (input.refresh) {
       for (const repository of await this.deps.catalog.repositories()) {
         try {
-          await this.rescan(repository);
+          const scanned = await this.rescan(repository);
+          if (input.windows) windows.push(...windowsOf(scanned.location, scanned.manifests, input.source));
         } catch (err) {
           if (!isDbBackupError(err)) throw err;
           problems.push({ repository, message: err.message });
@@ -40,16 +66,31 @@ export class ListBackups {
         }
       }
     }
-    return { backups: await this.deps.catalog.list({ source: input.source }), problems };
+    if (input.windows && !input.refresh) {
+      for (const repository of await this.deps.catalog.repositories()) {
+        try {
+          const repo = await this.deps.opener.open(repository, 'read');
+          try {
+            windows.push(...windowsOf(repo.store.location, (await scanRepository(repo.store, { source: input.source })).manifests, input.source));
+          } finally {
+            await repo.close();
+          }
+        } catch (err) {
+          if (!isDbBackupError(err)) throw err;
+          problems.push({ repository, message: err.message });
+        }
+      }
+    }
+    return { backups: await this.deps.catalog.list({ source: input.source }), problems, ...(input.windows ? { windows } : {}) };
   }
 
-  private async rescan(repository: string): Promise<string> {
+  private async rescan(repository: string): Promise<{ location: string; manifests: Manifest[] }> {
     const repo = await this.deps.opener.open(repository, 'read');
     try {
       const { manifests, damaged } = await scanRepository(repo.store);
       for (const d of damaged) this.deps.logger.warn('damaged manifest skipped', { key: d.key, code: d.error.code });
       await this.deps.catalog.replaceRepository(repo.store.location, manifests);
-      return repo.store.location;
+      return { location: repo.store.location, manifests };
     } finally {
       await repo.close();
     }

@@ -1,6 +1,6 @@
 import { isBackupId } from '../../domain/backup-id.js';
 import { DbBackupError } from '../../domain/errors.js';
-import type { Manifest } from '../../domain/manifest.js';
+import { type Manifest, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName, MANIFEST_NAME } from '../../domain/repository-layout.js';
 import { describePolicy, isEmptyPolicy, planRetention, type RetentionPlan, type RetentionPolicy, validatePolicy } from '../../domain/retention.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
@@ -68,7 +68,7 @@ export class PruneBackups {
     if (isEmptyPolicy(input.policy)) {
       throw new DbBackupError(
         'E_USAGE',
-        'No retention policy: give --keep-last/--keep-hourly/--keep-daily/--keep-weekly/--keep-monthly/--keep-yearly/--keep-within, ' +
+        'No retention policy: give --keep-last/--keep-hourly/--keep-daily/--keep-weekly/--keep-monthly/--keep-yearly/--keep-within/--keep-pitr, ' +
           'or set retention for the source in the config. Nothing was deleted.',
       );
     }
@@ -97,7 +97,20 @@ export class PruneBackups {
     const warnings = damaged.map((d) => `${d.key} could not be read and was left alone: ${d.error.message}`);
 
     const plan = planRetention(
-      manifests.map((m) => ({ id: m.id, kind: m.kind, parent: m.parent, startedAt: m.startedAt, pinned: folders.get(m.id)?.has(PIN_NAME) ?? false })),
+      manifests.map((m) => ({
+        id: m.id,
+        kind: m.kind,
+        parent: m.parent,
+        startedAt: m.startedAt,
+        pinned: folders.get(m.id)?.has(PIN_NAME) ?? false,
+        // What keep-pitr weighs: the point each backup restores to, how it links, what it costs.
+        consistentAt: m.consistentAt,
+        restorable: m.restorable,
+        position: m.position,
+        continuous: m.continuous,
+        generation: m.generation,
+        storedBytes: totalStoredSize(m),
+      })),
       input.policy,
       now,
     );

@@ -13,7 +13,8 @@ import type { StreamCipher } from '../ports/stream-cipher.js';
 import { type ManifestTrust, authenticateBackup } from '../services/manifest-auth.js';
 import type { PartEncryption } from '../pipeline/part-encryption.js';
 import { PartReader, verifyParts } from '../pipeline/part-reader.js';
-import { findBackup, locateRepository } from './select-backup.js';
+import { chainView, restoreChain } from './restore-chain.js';
+import { findChain, locateRepository } from './select-backup.js';
 
 export interface RestoreBackupInput {
   /** Repository or archive; when omitted, the catalog's record of `backup` says where it is. */
@@ -35,6 +36,39 @@ export interface RestoreBackupInput {
    * for `latest`, the newest backup among the reachable ones is restored.
    */
   fallbacks?: string[];
+  /**
+   * Restore the newest state at or before this instant (`latest`: the newest restorable point),
+   * through the cheapest chain that reaches it (see planChainRestore); `backup` then narrows the
+   * choice only when it is not `latest`.
+   */
+  at?: Date | 'latest';
+  /** The current time: an `at` after it is refused as a typo. */
+  now?: Date;
+}
+
+/** One backup a chain restore applies, as `--dry-run` shows it. */
+export interface RestoreLink {
+  id: string;
+  kind: Manifest['kind'];
+  /** The parent it applies on (null for the full). */
+  parent: string | null;
+  /** The instants it restores to (equal for a full or a link without replay). */
+  from: string;
+  to: string;
+  storedBytes: number;
+  /** Changes it holds (pages, statements, events), when the engine counted them. */
+  changes?: number;
+}
+
+/** The chain a restore uses and the exact point it reaches. */
+export interface RestoreChainView {
+  links: RestoreLink[];
+  /** ISO instant the restored state is consistent at. */
+  point: string;
+  /** Replay of the last link stops here (null: applied whole). */
+  stopAt: string | null;
+  storedBytes: number;
+  windows: { from: string; to: string }[];
 }
 
 export interface RestoreBackupResult {
@@ -42,6 +76,7 @@ export interface RestoreBackupResult {
   plan: RestorePlan;
   dryRun: boolean;
   outcome?: RestoreOutcome;
+  chain: RestoreChainView;
 }
 
 export class RestoreBackup {
@@ -61,8 +96,9 @@ export class RestoreBackup {
     // The connector's code loads while the backup is found.
     const loading = this.deps.connectors.get(input.target.engine);
     loading.catch(() => undefined);
-    const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
-    const { repo, manifest, chain } = await this.find([location, ...(input.fallbacks ?? [])], input, signal);
+    const location = await locateRepository(this.deps.catalog, input.repository, input.at === undefined ? input.backup : 'latest');
+    const { repo, manifest, chain, plan } = await this.find([location, ...(input.fallbacks ?? [])], input, signal);
+    const view = chainView(plan);
     const stopChecking = new AbortController();
     let checks: Promise<void> | undefined;
     try {
@@ -72,9 +108,7 @@ export class RestoreBackup {
           `Backup ${manifest.id} is a ${manifest.engine} backup; it cannot be restored with --db ${input.target.engine}.`,
         );
       }
-      if (chain.length > 1) {
-        throw new DbBackupError('E_UNSUPPORTED', `Backup ${manifest.id} is ${manifest.kind}; restoring chains is not supported yet.`);
-      }
+      if (chain.length > 1) return await restoreChain({ ...this.deps, wrap: (e, s, a) => this.wrap(e, s, a) }, repo.store, chain, view, input, loading, signal);
       // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
       // stored bytes are then checked while the connector loads and the plan (and, where the
       // connector can, the restore's own preparation) looks at the target; nothing changes it
@@ -94,7 +128,7 @@ export class RestoreBackup {
       const session = await connector.connect(input.target, 'restore');
       try {
         const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
-        if (input.dryRun) return { manifest, plan: await session.planRestore(manifest, request), dryRun: true };
+        if (input.dryRun) return { manifest, plan: await session.planRestore(manifest, request), dryRun: true, chain: view };
         const log = this.deps.logger.child({ backupId: manifest.id, source: manifest.source });
         const plan = await session.planRestore(manifest, request);
         // Stored bytes are checked by sha256 as they stream; decoded ones by the codecs' own checksums.
@@ -110,7 +144,7 @@ export class RestoreBackup {
         });
         this.deps.progress.stop();
         log.info('restore complete', { objects: outcome.objects.length, rows: outcome.rows });
-        return { manifest, plan, dryRun: false, outcome };
+        return { manifest, plan, dryRun: false, outcome, chain: view };
       } finally {
         this.deps.progress.stop();
         await session.close();
@@ -126,22 +160,24 @@ export class RestoreBackup {
    * Opens the first repository that holds the backup (for `latest`: the one holding the newest).
    * Unreachable ones are skipped with a warning; when none works, the first one's error is thrown.
    */
-  private async find(locations: string[], input: RestoreBackupInput, signal: AbortSignal): Promise<{ repo: OpenedRepository } & Awaited<ReturnType<typeof findBackup>>> {
-    let best: ({ repo: OpenedRepository } & Awaited<ReturnType<typeof findBackup>>) | undefined;
+  private async find(locations: string[], input: RestoreBackupInput, signal: AbortSignal): Promise<{ repo: OpenedRepository } & Awaited<ReturnType<typeof findChain>>> {
+    let best: ({ repo: OpenedRepository } & Awaited<ReturnType<typeof findChain>>) | undefined;
+    const newest = input.backup === 'latest' || input.at !== undefined;
     let firstError: unknown;
     for (const location of locations) {
       signal.throwIfAborted();
       let repo: OpenedRepository | undefined;
       try {
         repo = await this.deps.opener.open(location, 'read');
-        const found = await findBackup(repo.store, input.backup, input.source);
-        if (!best || (input.backup === 'latest' && found.manifest.id > best.manifest.id)) {
+        const found = await findChain(repo.store, input.backup, input.source, input.at, input.now);
+        const better = input.at === undefined ? found.manifest.id > (best?.manifest.id ?? '') : found.plan.point > (best?.plan.point ?? '');
+        if (!best || (newest && better)) {
           await best?.repo.close();
           best = { repo, ...found };
         } else {
           await repo.close();
         }
-        if (input.backup !== 'latest') break;
+        if (!newest) break;
       } catch (err) {
         await repo?.close().catch(() => undefined);
         if (locations.length === 1 || (isDbBackupError(err) && err.code === 'E_INTERRUPTED')) throw err;

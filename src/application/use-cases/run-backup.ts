@@ -9,11 +9,13 @@ import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { ConnectionTarget } from '../ports/connection-target.js';
 import type { ConnectorRegistry } from '../ports/connector-registry.js';
 import type { DatabaseSession } from '../ports/database-session.js';
+import type { DatabaseConnector } from '../ports/database-connector.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
 import type { TargetOutcomes } from '../ports/target-outcomes.js';
 import { notifyAll } from '../services/notify.js';
+import { openParent, type ParentLink, requireParentIn, type RunChain } from './backup-chain.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
 export interface RunBackupInput {
@@ -40,6 +42,8 @@ export interface RunBackupInput {
    * `sequential` writes the first, then copies its stored bytes to the others.
    */
   fanout?: 'concurrent' | 'sequential';
+  /** An incremental or differential with no usable parent (or an engine without change capture) takes a full instead. */
+  autoFull?: boolean;
 }
 
 export interface RunBackupResult {
@@ -70,24 +74,69 @@ export class RunBackup {
 
   async execute(input: RunBackupInput, signal: AbortSignal): Promise<RunBackupResult> {
     const connector = await this.deps.connectors.get(input.target.engine);
-    if (input.kind !== 'full' && !connector.capabilities.incremental) {
-      throw new DbBackupError(
-        'E_UNSUPPORTED',
-        `${input.kind} backups of ${connector.engine} databases are not supported yet; run a full backup (--type full).`,
-      );
-    }
     const source = input.source ?? connector.defaultSourceName(input.target);
     if (!isValidSourceName(source)) {
       throw new DbBackupError('E_USAGE', `Source name "${source}" is not valid: use letters, digits, '.', '_' and '-' (at most 100).`);
     }
     const repositories = Array.isArray(input.repository) ? input.repository : [input.repository];
     if (repositories.length === 0) throw new DbBackupError('E_USAGE', 'No repository to back up into; give --out or configure targets.');
+    let chain: RunChain = { positions: connector.capabilities.changes !== undefined };
+    if (input.kind !== 'full' && !connector.capabilities.changes) {
+      const reason = `${connector.engine} backups cannot capture changes yet`;
+      if (!input.autoFull) throw new DbBackupError('E_UNSUPPORTED', `${input.kind} backups of ${connector.engine} databases are not supported yet; run a full backup (--type full), or pass --auto-full.`);
+      chain.fallback = { requested: input.kind, reason };
+    } else if (input.kind !== 'full') {
+      try {
+        chain = await this.withParent(chain, input, input.kind, source, repositories);
+      } catch (err) {
+        // No parent: a failed backup like any other (recorded and notified), before any snapshot.
+        const failure = this.wrap(err, signal);
+        if (input.dryRun) throw failure;
+        const run = this.newRun(input, source, repositories, chain, signal);
+        return this.conclude(run, { targets: repositories.map((repository) => ({ repository, ok: false, error: failure })), failure });
+      }
+    }
+    try {
+      let run = this.newRun(input, source, repositories, chain, signal);
+      const first = await this.attempt(connector, input, run, source);
+      if ('dryRun' in first) return first;
+      let outcome = first;
+      if (chain.parent && input.autoFull && outcome.failure?.code === 'E_NO_PARENT') {
+        // The engine found the parent's position out of reach only while reading: start over as a full.
+        this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(outcome.failure.message) });
+        run = this.newRun(input, source, repositories, { positions: chain.positions, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);
+        outcome = (await this.attempt(connector, input, run, source)) as BackupRunOutcome;
+      }
+      return await this.conclude(run, outcome);
+    } finally {
+      await chain.parent?.repo.close().catch(() => undefined);
+    }
+  }
+
+  /** The chain of an incremental/differential: its parent, or with --auto-full a full's fallback when none is usable. */
+  private async withParent(chain: RunChain, input: RunBackupInput, kind: 'incremental' | 'differential', source: string, repositories: string[]): Promise<RunChain> {
+    const repository = repositories[0]!;
+    let parent: ParentLink | undefined;
+    try {
+      parent = await openParent(this.deps, repository, source, kind, input.encryption);
+      await requireParentIn(this.deps, repositories.slice(1), parent, kind);
+      return { ...chain, parent };
+    } catch (err) {
+      await parent?.repo.close().catch(() => undefined);
+      if (!input.autoFull || !isDbBackupError(err, 'E_NO_PARENT')) throw err;
+      this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(err.message) });
+      return { ...chain, fallback: { requested: kind, reason: withoutFix(err.message) } };
+    }
+  }
+
+  private newRun(input: RunBackupInput, source: string, repositories: string[], chain: RunChain, signal: AbortSignal): BackupRun {
+    const kind = chain.fallback ? 'full' : input.kind;
     const started = this.deps.clock.now();
-    const run: BackupRun = {
+    return {
       source,
-      id: newBackupId(started, input.kind),
+      id: newBackupId(started, kind),
       engine: input.target.engine,
-      request: { kind: input.kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
+      request: { kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
       compression: input.compression,
       encryption: input.encryption,
       dataKey: input.encryption ? randomBytes(32) : undefined,
@@ -97,22 +146,25 @@ export class RunBackup {
       repositories,
       startedAt: started,
       signal,
+      chain,
     };
-    let outcome: BackupRunOutcome | undefined;
+  }
+
+  /** Connects, dumps (or reads changes) into every target; a failure comes back in the outcome. */
+  private async attempt(connector: DatabaseConnector, input: RunBackupInput, run: BackupRun, source: string): Promise<BackupRunOutcome | RunBackupResult> {
     try {
       const session = await connector.connect(input.target, 'backup');
       try {
         await session.test();
-        if (input.dryRun) return await this.preview(session, input, source, repositories[0]!);
-        outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, signal)).write(session, run);
+        if (input.dryRun) return await this.preview(session, input, run, source, run.repositories[0]!);
+        return await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
       } finally {
         await session.close();
       }
     } catch (err) {
-      const failure = this.wrap(err, signal);
-      outcome = { targets: outcome?.targets ?? repositories.map((repository) => ({ repository, ok: false, error: failure })), failure };
+      const failure = this.wrap(err, run.signal);
+      return { targets: run.repositories.map((repository) => ({ repository, ok: false, error: failure })), failure };
     }
-    return this.conclude(run, outcome);
   }
 
   /**
@@ -150,18 +202,19 @@ export class RunBackup {
     await this.report(run, results, error);
   }
 
-  private async preview(session: DatabaseSession, input: RunBackupInput, source: string, repository: string): Promise<RunBackupResult> {
+  private async preview(session: DatabaseSession, input: RunBackupInput, run: BackupRun, source: string, repository: string): Promise<RunBackupResult> {
     const objects = await session.inspect({ tables: input.tables, excludeTables: input.excludeTables });
     const now = this.deps.clock.now();
     const manifest: Manifest = {
       formatVersion: MANIFEST_FORMAT_VERSION,
-      id: newBackupId(now, input.kind),
+      id: newBackupId(now, run.request.kind),
       source,
       engine: input.target.engine,
       serverVersion: '',
-      kind: input.kind,
-      parent: null,
-      baseFull: null,
+      kind: run.request.kind,
+      parent: run.chain?.parent?.parent.id ?? null,
+      baseFull: run.chain?.parent?.baseFull.id ?? null,
+      ...(run.chain?.fallback ? { fallback: run.chain.fallback } : {}),
       startedAt: now.toISOString(),
       finishedAt: now.toISOString(),
       consistentAt: now.toISOString(),
@@ -183,6 +236,7 @@ export class RunBackup {
       task: 'backup',
       source: run.source,
       kind: run.request.kind,
+      ...(run.chain?.fallback ? { fallback: run.chain.fallback } : {}),
       backupId: ok?.manifest?.id,
       repository: ok?.repository,
       storedSize: ok?.manifest ? (ok.archiveSize ?? totalStoredSize(ok.manifest)) : undefined,
@@ -206,4 +260,9 @@ export class RunBackup {
     if (isDbBackupError(err)) return err;
     return new DbBackupError('E_BACKUP_FAILED', `The backup failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
+}
+
+/** An E_NO_PARENT message without its advice (which --auto-full just followed). */
+function withoutFix(message: string): string {
+  return message.replace(/\s*Take a full backup instead[\s\S]*$/, '').replace(/;?\s*take a full backup\.?$/, '');
 }

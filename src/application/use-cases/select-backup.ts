@@ -1,32 +1,49 @@
-import { resolveChain, selectBackup } from '../../domain/chain.js';
-import { DbBackupError } from '../../domain/errors.js';
+import { selectBackup } from '../../domain/chain.js';
+import { type ChainMember, chainMemberOf } from '../../domain/chain-graph.js';
+import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
+import { type ChainRestorePlan, planChainRestore } from '../../domain/restore-plan-chain.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import { scanRepository } from '../services/backup-repository.js';
 
+export type PlannedMember = ChainMember & { manifest: Manifest };
+
 /**
- * Finds the backup `selector` ('latest', an id or a unique id prefix) in a repository, and the
- * chain of backups a restore of it needs (full first).
+ * Finds what a restore or verify of `selector` ('latest', an id or a unique id prefix) needs: that
+ * backup with its cheapest chain, or with `at` the chain reaching the newest point at or before it
+ * among the source's backups (see planChainRestore). `manifest` is the last link, `chain` every
+ * link, full first. A chain missing a link is E_CHAIN_BROKEN naming it.
  */
-export async function findBackup(
+export async function findChain(
   store: BlobStore,
   selector: string,
-  source?: string,
-): Promise<{ manifest: Manifest; chain: Manifest[] }> {
+  source: string | undefined,
+  at: Date | 'latest' | undefined,
+  now?: Date,
+): Promise<{ manifest: Manifest; chain: Manifest[]; plan: ChainRestorePlan<PlannedMember> }> {
   const { manifests } = await scanRepository(store, { source });
-  if (selector === 'latest' && !source) {
-    const sources = new Set(manifests.map((m) => m.source));
-    if (sources.size > 1) {
-      throw new DbBackupError(
-        'E_USAGE',
-        `${store.location} holds backups of several sources (${[...sources].join(', ')}); say which with --source NAME.`,
-      );
-    }
+  const sources = new Set(manifests.map((m) => m.source));
+  if (sources.size > 1 && (at !== undefined || selector === 'latest')) {
+    throw new DbBackupError('E_USAGE', `${store.location} holds backups of several sources (${[...sources].join(', ')}); say which with --source NAME.`);
   }
-  const manifest = selectBackup(manifests, selector);
-  const chain = resolveChain(manifests.filter((m) => m.source === manifest.source), manifest);
-  return { manifest, chain };
+  const named = at === undefined || selector !== 'latest' ? selectBackup(manifests, selector) : undefined;
+  const of = named?.source ?? manifests[0]?.source;
+  const members = manifests.filter((m) => m.source === of).map(chainMemberOf);
+  const plan = brokenAsIntegrity(() => planChainRestore(members, { ...(at !== undefined ? { at } : {}), ...(named ? { backupId: named.id } : {}), now }));
+  return { manifest: plan.target.manifest, chain: plan.links.map((l) => l.manifest), plan };
+}
+
+/** A chain missing a link is damage in the repository (exit 4), named as such. */
+function brokenAsIntegrity<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (isDbBackupError(err, 'E_BACKUP_NOT_FOUND') && err.details.missing !== undefined) {
+      throw new DbBackupError('E_CHAIN_BROKEN', err.message, { cause: err, details: err.details });
+    }
+    throw err;
+  }
 }
 
 /**

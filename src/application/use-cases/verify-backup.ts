@@ -9,7 +9,7 @@ import type { StreamCipher } from '../ports/stream-cipher.js';
 import { type PartCheck, verifyParts } from '../pipeline/part-reader.js';
 import type { Logger } from '../ports/logger.js';
 import { type ManifestTrust, authenticateBackup } from '../services/manifest-auth.js';
-import { findBackup, locateRepository } from './select-backup.js';
+import { findChain, locateRepository } from './select-backup.js';
 
 export interface VerifyBackupInput {
   /** Repository folder/URL or archive file; when omitted, the catalog says where `backup` is. */
@@ -47,7 +47,8 @@ export class VerifyBackup {
     const location = await locateRepository(this.deps.catalog, input.repository, input.backup);
     const repo = await this.deps.opener.open(location, 'read');
     try {
-      const { manifest, chain } = await findBackup(repo.store, input.backup, input.source);
+      // Every link the backup's restore needs (its cheapest chain), each checked whole.
+      const { manifest, chain } = await findChain(repo.store, input.backup, input.source, undefined);
       const total = chain.reduce((n, m) => n + m.parts.reduce((k, p) => k + p.rawSize, 0), 0);
       this.deps.progress.start(`verify ${manifest.id}`, total);
       const checks: PartCheck[] = [];
@@ -62,7 +63,7 @@ export class VerifyBackup {
         throw new DbBackupError(
           first.code === 'E_TRUNCATED' ? 'E_TRUNCATED' : 'E_CHECKSUM',
           `Backup ${manifest.id} is damaged: ${failed.length} of ${checks.length} parts failed verification ` +
-            `(first: ${first.part}: ${first.message ?? first.code}). Restore an older backup, and check the storage.`,
+            `(first: ${first.backup === manifest.id ? '' : `backup ${first.backup}, a link its chain needs: `}${first.part}: ${first.message ?? first.code}). Restore an older backup, and check the storage.`,
           { details: { failed } },
         );
       }

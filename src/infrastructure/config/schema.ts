@@ -107,6 +107,8 @@ export const RetentionSchema = z
     'keep-monthly': int(0),
     'keep-yearly': int(0),
     'keep-within': duration,
+    /** Keep what a restore to any point of the last D needs (`prune --keep-pitr`). */
+    'keep-pitr': duration,
   })
   .partial()
   .strict();
@@ -115,6 +117,8 @@ export const BackupPolicySchema = z
   .object({
     targets: z.array(z.string()).min(1),
     type: z.enum(['full', 'incremental', 'differential']),
+    /** An incremental/differential with no usable parent takes a full instead (`backup --auto-full`). */
+    'auto-full': bool,
     encrypt: bool,
     compression: CompressionSchema,
     level: int(1, 19),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqlitePlugin } from '../../../src/adapters/connectors/sqlite/sqlite-plugin.js';
 import { type Contents, databaseConnectorContract } from '../../contracts/database-connector-contract.js';
-import { contentHashes, createNastyDatabase } from '../../helpers/sqlite-fixtures.js';
+import { contentHashes, createNastyDatabase, Database } from '../../helpers/sqlite-fixtures.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'dbb-sqlite-contract-'));
 let n = 0;
@@ -31,5 +31,17 @@ databaseConnectorContract('sqlite', {
   },
   contents: async (t) => contents(t.database!),
   selective: ['no_pk', 'weird "name" table'],
+  async mutate(t) {
+    const db = new Database(t.database!);
+    try {
+      db.exec(`INSERT INTO orders (person_id, amount, placed_at) VALUES (2, 99.5, 'later');
+        UPDATE people SET bio = 'changed' WHERE name = 'edges';
+        DELETE FROM no_pk WHERE a = 1;
+        CREATE TABLE added (x);
+        INSERT INTO added VALUES (1), (2);`);
+    } finally {
+      db.close();
+    }
+  },
   cleanup: () => rm(dir, { recursive: true, force: true }),
 });

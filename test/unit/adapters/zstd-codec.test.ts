@@ -62,6 +62,34 @@ describe('zstd codec (native binding, slab output, threads for large streams)', 
     expect(chunks).toBeLessThan((8 << 20) / (128 << 10) / 2);
   });
 
+  it('keeps decoding for a slow reader (a pause after every chunk never stalls the stream)', async () => {
+    const codec = new ZstdCodec({ threads: 0 });
+    // Database pages of random text: zstd blocks that end between input chunks.
+    const input = Buffer.from(randomBytes(30 << 20).toString('base64'));
+    const { bytes: encoded } = await run(codec.encoder(1), input);
+    const decoded: Buffer[] = [];
+    const slow = new Writable({
+      highWaterMark: 1 << 20,
+      write(c: Buffer, _e, cb) {
+        decoded.push(Buffer.from(c));
+        let turns = 20;
+        const later = () => (--turns > 0 ? setImmediate(later) : cb());
+        setImmediate(later);
+      },
+    });
+    // Input arrives as a file's would: 64 KiB at a time, each a turn of the event loop later.
+    const source = Readable.from((async function* () {
+      for (let i = 0; i < encoded.length; i += 64 << 10) {
+        await new Promise((r) => setImmediate(r));
+        yield encoded.subarray(i, i + (64 << 10));
+      }
+    })());
+    // Before the fix, a slab that decoded to nothing parked the write callback with no push, and
+    // the pipeline stopped with the event loop empty (the test then never settles).
+    await pipeline(source, codec.decoder(), slow);
+    expect(sha(Buffer.concat(decoded))).toBe(sha(input));
+  }, 30_000);
+
   it('reads concatenated frames as one stream', async () => {
     const codec = new ZstdCodec({ threads: 0 });
     const a = sample(300_000, 5);

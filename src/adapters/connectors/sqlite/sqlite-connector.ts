@@ -1,9 +1,8 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
@@ -14,12 +13,14 @@ import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { sqliteEngine } from './sqlite-engine.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { syncFile } from '../../../infrastructure/files.js';
-import type { Manifest, ObjectEntry, PartEntry } from '../../../domain/manifest.js';
+import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
 import { restoreTables } from './sqlite-restore-tables.js';
-import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
+import { SqliteChangeCapture } from './sqlite-changes.js';
+import { assembleChain, dataPartOf, PAGE_MAP_PART, type SqlitePosition } from './sqlite-overlay.js';
+import { encodePageMap, PageMapBuilder } from './sqlite-page-map.js';
+import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
@@ -27,7 +28,8 @@ export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 
 /**
  * SQLite through better-sqlite3. A backup is the online backup API's copy of the database (a
- * consistent snapshot even while other connections write), stored as a plain database file.
+ * consistent snapshot even while other connections write), stored as a plain database file with
+ * its page map; incrementals and differentials store the pages that changed (sqlite-changes.ts).
  */
 export class SqliteConnector implements DatabaseConnector {
   readonly engine: string = sqliteEngine.engine;
@@ -44,7 +46,11 @@ export class SqliteConnector implements DatabaseConnector {
 }
 
 class SqliteSession implements DatabaseSession {
-  constructor(private readonly path: string) {}
+  readonly changes: SqliteChangeCapture;
+
+  constructor(private readonly path: string) {
+    this.changes = new SqliteChangeCapture(path, this);
+  }
 
   async test(): Promise<void> {
     const db = await openSource(this.path);
@@ -68,30 +74,24 @@ class SqliteSession implements DatabaseSession {
     const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
     const snapshot = join(dir, 'snapshot.db');
     try {
-      const source = await openSource(this.path);
-      let consistentAt: Date;
-      let serverVersion: string;
-      try {
-        serverVersion = (source.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-        // After the first step, copy everything that remains in one step: one read transaction,
-        // so the copy is consistent and finishes even under a steady stream of writes.
-        await source.backup(snapshot, { progress: () => 0x7fffffff });
-        consistentAt = new Date();
-      } catch (err) {
-        const hint = snapshotHint(String((err as { code?: unknown }).code), dir);
-        throw new DbBackupError('E_BACKUP_FAILED', `Could not snapshot ${this.path}: ${(err as Error).message}.${hint}`, { cause: err });
-      } finally {
-        source.close();
-      }
+      const { serverVersion, consistentAt } = await takeSnapshot(this.path, snapshot);
       signal.throwIfAborted();
       const { size } = await stat(snapshot);
       const { objects, warnings, schema, engineInfo } = this.prepareSnapshot(snapshot, request, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
+      // An unfiltered full also records its page map, the position incrementals compare with.
+      const map = isFiltered(request) ? undefined : new PageMapBuilder(engineInfo.pageSize as number);
       await sink.write(
         { name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size },
-        createReadStream(snapshot, { highWaterMark: 1 << 20 }),
+        Readable.from(hashing(snapshot, map)),
       );
-      return { serverVersion, consistentAt, logPosition: null, objects, warnings, engineInfo };
+      let logPosition: SqlitePosition | null = null;
+      if (map) {
+        const built = map.finish();
+        const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
+        logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
+      }
+      return { serverVersion, consistentAt, logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -113,16 +113,7 @@ class SqliteSession implements DatabaseSession {
       const sized = size <= SIZES_UP_TO_BYTES;
       const { objects, warnings: countWarnings } = describeObjects(db, { sizes: sized });
       const warnings = [...filterWarnings, ...countWarnings];
-      const engineInfo = {
-        pageSize: db.pragma('page_size', { simple: true }),
-        pageCount: db.pragma('page_count', { simple: true }),
-        encoding: db.pragma('encoding', { simple: true }),
-        userVersion: db.pragma('user_version', { simple: true }),
-        applicationId: db.pragma('application_id', { simple: true }),
-        journalMode: db.pragma('journal_mode', { simple: true }),
-        autoVacuum: db.pragma('auto_vacuum', { simple: true }),
-        objectSizes: sized ? 'dbstat' : `not measured (file over ${SIZES_UP_TO_BYTES >> 20} MiB)`,
-      };
+      const engineInfo = snapshotFacts(db, sized);
       const settings = {
         page_size: engineInfo.pageSize,
         auto_vacuum: engineInfo.autoVacuum,
@@ -172,23 +163,29 @@ class SqliteSession implements DatabaseSession {
   }
 
   async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
-    const data = parts.manifest.parts.find((p) => p.role === 'data' && p.object === 'main');
-    if (!data) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no SQLite database part.`);
+    return this.restoreChain([parts], request, signal);
+  }
+
+  /** Restores a full and the links after it: the database is built aside (see assembleChain), then put in place. */
+  async restoreChain(links: PartSource[], request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    const last = links.at(-1)!;
+    dataPartOf(links[0]!);
     if (request.tables) {
       const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
       try {
         const file = join(scratch, 'snapshot.db');
-        await this.fetch(parts, data, file, signal);
+        await assembleChain(links, file, signal);
         const tables = request.tables;
-        return await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, parts.manifest));
+        return await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, last.manifest));
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     }
-    return this.restoreWhole(parts, data, request, signal);
+    return this.restoreBuilt((file) => assembleChain(links, file, signal), request, last, signal);
   }
 
-  private async restoreWhole(parts: PartSource, data: PartEntry, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+  /** Puts the database `build` writes in place of the target, which must be empty unless `request.clean`. */
+  async restoreBuilt(build: (file: string) => Promise<void>, request: RestoreRequest, objectsFrom: PartSource, _signal: AbortSignal): Promise<RestoreOutcome> {
     const state = await inspectFile(this.path);
     if (!state.empty && !request.clean) {
       throw new DbBackupError(
@@ -200,8 +197,8 @@ class SqliteSession implements DatabaseSession {
     if (!parent?.isDirectory()) throw new DbBackupError('E_NOT_FOUND', `The folder ${dirname(this.path)} does not exist; create it first.`);
     const temp = join(dirname(this.path), `.${basename(this.path)}.dbbackup-tmp-${randomBytes(4).toString('hex')}`);
     try {
-      await this.fetch(parts, data, temp, signal);
-      // The restored file keeps the mode of the one it replaces (0600 when new, from fetch).
+      await build(temp);
+      // The restored file keeps the mode of the one it replaces (0600 when new, from the build).
       if (state.exists) await chmod(temp, (await stat(this.path)).mode & 0o7777);
       if (!state.exists || (state.isSqlite && state.objects.length === 0 && !(await hasSidecars(this.path)))) {
         await rm(`${this.path}-wal`, { force: true });
@@ -215,7 +212,7 @@ class SqliteSession implements DatabaseSession {
     } finally {
       for (const f of [temp, `${temp}-wal`, `${temp}-shm`]) await rm(f, { force: true });
     }
-    const objects = parts.manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table');
+    const objects = objectsFrom.manifest.objects.filter((o) => o.type === 'table' || o.type === 'virtual table');
     return { objects: objects.map((o) => o.name), rows: objects.reduce((n, o) => n + (o.rows ?? 0), 0) };
   }
 
@@ -234,33 +231,6 @@ class SqliteSession implements DatabaseSession {
     } catch (err) {
       if (created) await rm(this.path, { force: true });
       throw err;
-    }
-  }
-
-  /**
-   * Streams the verified database part into `file` (mode 0600), fsyncs it and checks it opens cleanly and
-   * holds only the objects the manifest declares. Opening a file runs none of its SQL (SQLite
-   * only parses the schema); its triggers and views run later, when the database is used.
-   */
-  private async fetch(parts: PartSource, data: PartEntry, file: string, signal: AbortSignal): Promise<void> {
-    await pipeline(await parts.open(data), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
-    await syncFile(file);
-    const db = new Database(file, { readonly: true });
-    try {
-      let result: unknown;
-      try {
-        result = db.pragma('quick_check', { simple: true });
-      } catch (err) {
-        // A schema SQLite cannot read (an index or trigger on another table than its row says, …).
-        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) throw err;
-        result = (err as Error).message;
-      }
-      if (result !== 'ok') {
-        throw new DbBackupError('E_CHECKSUM', `The database in backup ${parts.manifest.id} fails SQLite's quick_check: ${String(result)}.`);
-      }
-      refuseUndeclared(declarableRows(schemaRows(db)), parts.manifest.objects, parts.manifest.id);
-    } finally {
-      db.close();
     }
   }
 
@@ -291,18 +261,16 @@ async function replaceInPlace(snapshot: string, target: string): Promise<void> {
   }
 }
 
-function snapshotHint(code: string, dir: string): string {
-  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) {
-    return ' Another connection held a lock for more than 10 s (EXCLUSIVE locking mode or a long write); retry when it is done.';
-  }
-  if (/^SQLITE_(FULL|IOERR)/.test(code)) {
-    return ` The snapshot is copied to ${dirname(dir)} first: set TMPDIR to a folder with room for a copy of the database.`;
-  }
-  return '';
-}
-
 async function hasSidecars(path: string): Promise<boolean> {
   return (await stat(`${path}-wal`).catch(() => undefined)) !== undefined;
+}
+
+/** The file's bytes, fed to `map` (when given) as they pass. */
+async function* hashing(file: string, map: PageMapBuilder | undefined): AsyncGenerator<Buffer> {
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    map?.push(chunk as Buffer);
+    yield chunk as Buffer;
+  }
 }
 
 function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean {

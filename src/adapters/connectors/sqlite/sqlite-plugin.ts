@@ -5,7 +5,7 @@ import { sqliteEngine } from './sqlite-engine.js';
 export const sqlitePlugin: ConnectorPlugin = {
   apiVersion: PLUGIN_API_VERSION,
   engine: sqliteEngine.engine,
-  description: 'SQLite database files (online backup API; the backup is a database file)',
+  description: 'SQLite database files (online backup API; the backup is a database file; incrementals store changed pages)',
   schemes: [],
   database: 'file',
   options: [],

@@ -1,0 +1,154 @@
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { DbBackupError } from '../../../domain/errors.js';
+
+/**
+ * A page map: the hash of every page of a database file (16 bytes of each page's sha256, enough
+ * that a changed page is never taken for its old self). Stored as a part of its own:
+ *
+ *   "DBBPMAP1" | u32 pageSize | u32 pageCount | pageCount × 16-byte hash    (big-endian)
+ *
+ * 4 MiB per GiB of database; it is held in memory while a backup compares pages against it.
+ */
+export interface PageMap {
+  pageSize: number;
+  pageCount: number;
+  /** pageCount × HASH_BYTES. */
+  hashes: Buffer;
+}
+
+export const HASH_BYTES = 16;
+const MAP_MAGIC = Buffer.from('DBBPMAP1', 'latin1');
+const PAGES_MAGIC = Buffer.from('DBBPAGE1', 'latin1');
+const HEADER_BYTES = 16;
+
+/** sha256 is the fastest hash node offers here (SHA extensions): ~6 µs a 4 KiB page. */
+export const hashPage: (page: Uint8Array) => Buffer =
+  typeof oneShotHash === 'function'
+    ? (page) => oneShotHash('sha256', page, 'buffer') as unknown as Buffer
+    : (page) => createHash('sha256').update(page).digest();
+
+export function hashAt(map: PageMap, pgno: number): Buffer | undefined {
+  if (pgno < 1 || pgno > map.pageCount) return undefined;
+  return map.hashes.subarray((pgno - 1) * HASH_BYTES, pgno * HASH_BYTES);
+}
+
+export function encodePageMap(map: PageMap): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAP_MAGIC.copy(header, 0);
+  header.writeUInt32BE(map.pageSize, 8);
+  header.writeUInt32BE(map.pageCount, 12);
+  return Buffer.concat([header, map.hashes]);
+}
+
+/** Reads a page map part; E_FOREIGN_ARCHIVE when it is not one (`what` names it). */
+export async function readPageMap(body: Readable, what: string): Promise<PageMap> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
+  const raw = Buffer.concat(chunks);
+  const bad = () => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a dbbackup SQLite page map; the backup is damaged or foreign.`);
+  if (raw.length < HEADER_BYTES || !raw.subarray(0, 8).equals(MAP_MAGIC)) throw bad();
+  const pageSize = raw.readUInt32BE(8);
+  const pageCount = raw.readUInt32BE(12);
+  if (!validPageSize(pageSize) || raw.length !== HEADER_BYTES + pageCount * HASH_BYTES) throw bad();
+  return { pageSize, pageCount, hashes: raw.subarray(HEADER_BYTES) };
+}
+
+export function validPageSize(n: number): boolean {
+  return Number.isInteger(n) && n >= 512 && n <= 65536 && (n & (n - 1)) === 0;
+}
+
+/** Collects the hashes of a file's pages as its bytes stream past (in any chunking). */
+export class PageMapBuilder {
+  /** HASH_BYTES per page, in one growing buffer (an object per page would cost ~10× the bytes). */
+  private hashes = Buffer.alloc(HASH_BYTES * 1024);
+  private count = 0;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(readonly pageSize: number) {}
+
+  /** Feeds the next bytes of the file; calls `onPage(pgno, page, hash)` for each page completed. */
+  push(chunk: Buffer, onPage?: (pgno: number, page: Buffer, hash: Buffer) => void): void {
+    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = 0;
+    for (; offset + this.pageSize <= data.length; offset += this.pageSize) {
+      const page = data.subarray(offset, offset + this.pageSize);
+      if ((this.count + 1) * HASH_BYTES > this.hashes.length) {
+        const grown = Buffer.alloc(this.hashes.length * 2);
+        this.hashes.copy(grown);
+        this.hashes = grown;
+      }
+      const at = this.count * HASH_BYTES;
+      hashPage(page).copy(this.hashes, at, 0, HASH_BYTES);
+      this.count++;
+      onPage?.(this.count, page, this.hashes.subarray(at, at + HASH_BYTES));
+    }
+    // Copied: the caller may reuse its buffer (fs streams do not, but a pooled reader could).
+    const rest = data.subarray(offset);
+    this.pending = rest.length ? Buffer.from(rest) : Buffer.alloc(0);
+  }
+
+  /** The map of every page fed; E_BACKUP_FAILED when the bytes did not end on a page boundary. */
+  finish(): PageMap {
+    if (this.pending.length) {
+      throw new DbBackupError('E_BACKUP_FAILED', `The database snapshot does not end on a page boundary (${this.pending.length} bytes left over); it is damaged.`);
+    }
+    return { pageSize: this.pageSize, pageCount: this.count, hashes: this.hashes.subarray(0, this.count * HASH_BYTES) };
+  }
+}
+
+/**
+ * The pages part of an incremental or differential: the changed pages, in page order.
+ *
+ *   "DBBPAGE1" | u32 pageSize | u32 pageCount (of the file after them) | { u32 pgno | page }*
+ */
+export function pagesHeader(pageSize: number, pageCount: number): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  PAGES_MAGIC.copy(header, 0);
+  header.writeUInt32BE(pageSize, 8);
+  header.writeUInt32BE(pageCount, 12);
+  return header;
+}
+
+export function pageRecord(pgno: number, page: Buffer): Buffer[] {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(pgno, 0);
+  return [head, page];
+}
+
+/**
+ * Reads a pages part as it streams, calling `onPage` for each record (awaited, so the reader never
+ * holds more than a chunk). Returns the header; E_FOREIGN_ARCHIVE when the part is malformed.
+ */
+export async function readPages(
+  body: Readable,
+  what: string,
+  onPage: (pgno: number, page: Buffer) => Promise<void>,
+): Promise<{ pageSize: number; pageCount: number; pages: number }> {
+  const bad = (why: string) => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a valid dbbackup SQLite pages part (${why}); the backup is damaged or foreign.`);
+  let pending = Buffer.alloc(0);
+  let header: { pageSize: number; pageCount: number } | undefined;
+  let pages = 0;
+  for await (const c of body) {
+    pending = pending.length ? Buffer.concat([pending, c as Buffer]) : Buffer.from(c as Uint8Array);
+    if (!header) {
+      if (pending.length < HEADER_BYTES) continue;
+      if (!pending.subarray(0, 8).equals(PAGES_MAGIC)) throw bad('no header');
+      header = { pageSize: pending.readUInt32BE(8), pageCount: pending.readUInt32BE(12) };
+      if (!validPageSize(header.pageSize)) throw bad(`page size ${header.pageSize}`);
+      pending = pending.subarray(HEADER_BYTES);
+    }
+    const record = 4 + header.pageSize;
+    let offset = 0;
+    for (; offset + record <= pending.length; offset += record) {
+      const pgno = pending.readUInt32BE(offset);
+      if (pgno < 1 || pgno > header.pageCount) throw bad(`page ${pgno} beyond the page count ${header.pageCount}`);
+      await onPage(pgno, pending.subarray(offset + 4, offset + record));
+      pages++;
+    }
+    pending = Buffer.from(pending.subarray(offset));
+  }
+  if (!header) throw bad('no header');
+  if (pending.length) throw bad('it ends inside a page');
+  return { ...header, pages };
+}

@@ -1,0 +1,151 @@
+import type { BackupKind } from '../../domain/backup-kind.js';
+import { chainMemberOf } from '../../domain/chain-graph.js';
+import { chooseParent } from '../../domain/chain-parent.js';
+import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
+import type { Manifest } from '../../domain/manifest.js';
+import type { ManifestChainFields } from '../../domain/manifest-chain.js';
+import type { CodecRegistry } from '../ports/codec.js';
+import type { DatabaseSession } from '../ports/database-session.js';
+import type { DumpResult } from '../ports/dump.js';
+import type { PartSink } from '../ports/parts.js';
+import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
+import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import { PartReader } from '../pipeline/part-reader.js';
+import type { Logger } from '../ports/logger.js';
+import { authenticateBackup } from '../services/manifest-auth.js';
+import { readManifest, scanRepository } from '../services/backup-repository.js';
+
+/** The parent a new incremental or differential records its changes against, and how to read it. */
+export interface ParentLink {
+  parent: Manifest;
+  baseFull: Manifest;
+  /** Reads the parent's parts (for engines whose position names one of them). */
+  reader: PartReader;
+  repo: OpenedRepository;
+}
+
+/** The chain fields a run gives its manifest. */
+export interface RunChain {
+  /** The engine records positions (capabilities.changes): fulls get `position` and `restorable` too. */
+  positions: boolean;
+  parent?: ParentLink;
+  fallback?: ManifestChainFields['fallback'];
+}
+
+/**
+ * Finds the parent of a `kind` backup of `source` in `repository` (see chooseParent) and opens it
+ * for reading. Throws E_NO_PARENT when there is none, its chain is broken, it recorded no change
+ * position, or its parts cannot be read with the run's key.
+ */
+export async function openParent(
+  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger },
+  repository: string,
+  source: string,
+  kind: Exclude<BackupKind, 'full'>,
+  key: KeyEncryptionKey | undefined,
+): Promise<ParentLink> {
+  const repo = await deps.opener.open(repository, 'read').catch((err: unknown) => {
+    // A repository that does not exist yet holds no parent: chooseParent says so.
+    if (isDbBackupError(err, 'E_NOT_FOUND')) chooseParent(kind, []);
+    throw noParent(kind, source, `${repository} cannot be read (${(err as Error).message})`, err);
+  });
+  try {
+    const manifests = await scanRepository(repo.store, { source })
+      .then((r) => r.manifests)
+      .catch((err: unknown) => {
+        if (isDbBackupError(err, 'E_NOT_FOUND')) return [];
+        throw err;
+      });
+    const choice = chooseParent(kind, manifests.map(chainMemberOf))!;
+    const parent = choice.parent.manifest;
+    if (!parent.logPosition) {
+      throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
+    }
+    let encryption;
+    try {
+      // The parent is authenticated like a restore's backup: its page map decides what is stored.
+      encryption = await authenticateBackup(repo.store, parent, key ? [key] : [], deps.cipher, {}, deps.logger);
+    } catch (err) {
+      if (!isDbBackupError(err, 'E_KEY')) throw err;
+      throw noParent(kind, source, `its parent ${parent.id} cannot be read with this run's key (${(err as Error).message})`, err);
+    }
+    const reader = new PartReader(repo.store, parent, deps.codecs, undefined, encryption);
+    return { parent, baseFull: choice.baseFull.manifest, reader, repo };
+  } catch (err) {
+    await repo.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * A multi-target link is written to every target: each must hold the parent, or the link would
+ * start a broken chain there. Throws E_NO_PARENT naming the first target that lacks it.
+ */
+export async function requireParentIn(
+  deps: { opener: RepositoryOpener },
+  repositories: readonly string[],
+  link: ParentLink,
+  kind: Exclude<BackupKind, 'full'>,
+): Promise<void> {
+  const { parent } = link;
+  for (const url of repositories) {
+    const repo = await deps.opener.open(url, 'read').catch(() => undefined);
+    try {
+      const found = repo ? await readManifest(repo.store, parent.source, parent.id).then(() => true, () => false) : false;
+      if (!found) throw noParent(kind, parent.source, `the target ${repo?.store.location ?? url} does not hold its parent ${parent.id} (it was written to the first target only)`);
+    } finally {
+      await repo?.close().catch(() => undefined);
+    }
+  }
+}
+
+function noParent(kind: BackupKind, source: string, why: string, cause?: unknown): DbBackupError {
+  return new DbBackupError(
+    'E_NO_PARENT',
+    `${kind === 'incremental' ? 'An incremental' : 'A differential'} backup of "${source}" cannot be taken: ${why}. ` +
+      'Take a full backup instead (`--type full`), or pass `--auto-full` to take a full whenever no parent is usable.',
+    { cause, details: { kind, source } },
+  );
+}
+
+/**
+ * The run's snapshot: a dump, or (with a parent) the changes since the parent's position. An
+ * engine that cannot reach that position any more (E_UNSUPPORTED) fails with E_NO_PARENT.
+ */
+export async function dumpOrChanges(session: DatabaseSession, request: Parameters<DatabaseSession['dump']>[0], chain: RunChain | undefined, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+  const parent = chain?.parent;
+  if (!parent) return session.dump(request, sink, signal);
+  if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
+  try {
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader);
+    return {
+      serverVersion: batch.serverVersion ?? '',
+      consistentAt: batch.consistentAt,
+      logPosition: batch.to,
+      objects: batch.objects,
+      warnings: batch.warnings,
+      engineInfo: { ...batch.engineInfo, changes: batch.changes },
+    };
+  } catch (err) {
+    if (!isDbBackupError(err, 'E_UNSUPPORTED')) throw err;
+    throw new DbBackupError('E_NO_PARENT', `${request.kind === 'incremental' ? 'An incremental' : 'A differential'} backup against ${parent.parent.id} is not possible: ${err.message}`, {
+      cause: err,
+      details: { parent: parent.parent.id, ...err.details },
+    });
+  }
+}
+
+/** The manifest's chain fields for a run's result. */
+export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pick<Manifest, 'parent' | 'baseFull'> & ManifestChainFields {
+  const parent = chain?.parent;
+  const at = dumped.consistentAt.toISOString();
+  return {
+    parent: parent ? parent.parent.id : null,
+    baseFull: parent ? parent.baseFull.id : null,
+    ...(chain?.positions && dumped.logPosition
+      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: at, to: at } }
+      : {}),
+    ...(chain?.fallback ? { fallback: chain.fallback } : {}),
+  };
+}

@@ -1,0 +1,119 @@
+import { DbBackupError } from '../../domain/errors.js';
+import type { Manifest } from '../../domain/manifest.js';
+import type { ChainRestorePlan } from '../../domain/restore-plan-chain.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { CodecRegistry } from '../ports/codec.js';
+import type { DatabaseConnector } from '../ports/database-connector.js';
+import type { RestoreOutcome, RestoreRequest } from '../ports/restore-plan.js';
+import type { Logger } from '../ports/logger.js';
+import type { ProgressReporter } from '../ports/progress.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import { PartReader, verifyParts } from '../pipeline/part-reader.js';
+import { authenticateBackup } from '../services/manifest-auth.js';
+import type { RestoreBackupInput, RestoreBackupResult, RestoreChainView } from './restore-backup.js';
+import type { PlannedMember } from './select-backup.js';
+
+export function chainView(plan: ChainRestorePlan<PlannedMember>): RestoreChainView {
+  return {
+    links: plan.links.map((l) => {
+      const m = l.manifest;
+      const changes = m.engineInfo.changes;
+      return {
+        id: m.id,
+        kind: m.kind,
+        parent: m.parent,
+        from: m.restorable?.from ?? m.consistentAt,
+        to: m.restorable?.to ?? m.consistentAt,
+        storedBytes: l.storedBytes,
+        ...(typeof changes === 'number' ? { changes } : {}),
+      };
+    }),
+    point: plan.point,
+    stopAt: plan.stopAt,
+    storedBytes: plan.storedBytes,
+    windows: plan.windows,
+  };
+}
+
+export interface ChainRestoreDeps {
+  codecs: CodecRegistry;
+  logger: Logger;
+  progress: ProgressReporter;
+  cipher?: StreamCipher;
+  /** The use-case's error mapping (interrupts, failures). */
+  wrap(err: unknown, signal: AbortSignal, atomic: boolean): unknown;
+}
+
+/**
+ * Restores a chain (a full and the links after it, oldest first). Every link's stored bytes are
+ * checked before the target is touched, so a damaged or missing link fails naming it (exit 4).
+ * The engine restores the whole chain at once when it can (ChangeCapture.restoreChain, the target
+ * changes once), otherwise the full is restored and each link applied on it.
+ */
+export async function restoreChain(
+  deps: ChainRestoreDeps,
+  store: BlobStore,
+  chain: Manifest[],
+  view: RestoreChainView,
+  input: RestoreBackupInput,
+  loading: Promise<DatabaseConnector>,
+  signal: AbortSignal,
+): Promise<RestoreBackupResult> {
+  const target = chain.at(-1)!;
+  const connector = await loading;
+  const session = await connector.connect(input.target, 'restore');
+  try {
+    const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
+    const plan = await session.planRestore(target, request);
+    if (input.dryRun) return { manifest: target, plan, dryRun: true, chain: view };
+    const changes = session.changes;
+    if (!changes) {
+      throw new DbBackupError('E_UNSUPPORTED', `Backup ${target.id} is ${target.kind}; ${connector.engine} restores here cannot apply changes.`);
+    }
+    const readers: PartReader[] = [];
+    for (const m of chain) {
+      // Every link is authenticated before anything it says is acted on.
+      const encryption = await authenticateBackup(store, m, input.keys ?? [], deps.cipher, input.trust, deps.logger);
+      readers.push(new PartReader(store, m, deps.codecs, deps.progress, encryption, 'when-needed'));
+    }
+    await checkLinks(deps, store, chain, target, signal);
+    const log = deps.logger.child({ backupId: target.id, source: target.source });
+    log.info('restore started', { target: plan.target, links: chain.map((m) => m.id), point: view.point });
+    deps.progress.start(`restore ${target.id}`, chain.reduce((n, m) => n + m.parts.reduce((k, p) => k + p.rawSize, 0), 0));
+    const until = view.stopAt ? { time: new Date(view.stopAt) } : undefined;
+    const atomic = connector.capabilities.atomicRestore && changes.restoreChain !== undefined;
+    let outcome: RestoreOutcome;
+    try {
+      if (changes.restoreChain) {
+        outcome = await changes.restoreChain(readers, request, until, signal);
+      } else {
+        if (request.tables) throw new DbBackupError('E_UNSUPPORTED', `${connector.engine} cannot restore chosen tables from a chain; restore it whole into a new database.`);
+        outcome = await session.restore(readers[0]!, request, signal);
+        for (const [i, reader] of readers.entries()) {
+          if (i > 0) outcome = await changes.applyChanges(reader, i === readers.length - 1 ? until : undefined, signal);
+        }
+      }
+    } catch (err) {
+      throw deps.wrap(err, signal, atomic);
+    }
+    deps.progress.stop();
+    log.info('restore complete', { objects: outcome.objects.length, rows: outcome.rows, point: view.point });
+    return { manifest: target, plan, dryRun: false, outcome, chain: view };
+  } finally {
+    deps.progress.stop();
+    await session.close();
+  }
+}
+
+/** Checks the stored bytes of every link; E_CHECKSUM / E_TRUNCATED naming the first damaged one. */
+async function checkLinks(deps: ChainRestoreDeps, store: BlobStore, chain: Manifest[], target: Manifest, signal: AbortSignal): Promise<void> {
+  for (const m of chain) {
+    const bad = (await verifyParts(store, m, deps.codecs, undefined, signal, undefined, true)).find((c) => !c.ok);
+    if (bad) {
+      const which = m.id === target.id ? `Backup ${m.id}` : `Backup ${m.id} (${m.kind}, a link the chain of ${target.id} needs)`;
+      throw new DbBackupError(bad.code === 'E_TRUNCATED' ? 'E_TRUNCATED' : 'E_CHECKSUM', `${which} is damaged (${bad.part}: ${bad.message}); nothing was restored.`, {
+        details: { backup: target.id, link: m.id, part: bad.part },
+      });
+    }
+  }
+}
