@@ -19,6 +19,8 @@ const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
 
 type Db = BetterSQLite3Database;
+/** Takes the write lock at BEGIN, waiting busy_timeout for it (see the class comment). */
+const IMMEDIATE = { behavior: 'immediate' } as const;
 const iso = (d: Date) => d.toISOString();
 const date = (s: string | null) => (s === null ? undefined : new Date(s));
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
@@ -26,7 +28,9 @@ const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 /**
  * The scheduler's tables in the catalog file (its own connection, so a daemon and the workers
  * it starts each hold one). `claim` runs in a BEGIN IMMEDIATE transaction: SQLite's write lock
- * makes it atomic across processes sharing the file.
+ * makes it atomic across processes sharing the file. Every transaction that reads before it
+ * writes is IMMEDIATE too: a deferred one that must turn its read into a write while another
+ * connection writes fails at once with SQLITE_BUSY (busy_timeout does not apply to that upgrade).
  */
 export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates, ScheduleLocks, ScheduleHistory, SchedulerDaemons {
   private sqlite: BetterSqlite3.Database | undefined;
@@ -84,7 +88,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
         .run();
       tx.delete(scheduleState).where(eq(scheduleState.name, def.name)).run();
       tx.insert(scheduleState).values({ name: def.name, lastSlot: iso(now) }).run();
-    });
+    }, IMMEDIATE);
   }
 
   async removeDefinition(name: string): Promise<boolean> {
@@ -135,7 +139,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
         tx.insert(scheduleLocks).values(row).onConflictDoUpdate({ target: scheduleLocks.name, set: row }).run();
         return lock ? { kind: 'claimed' as const, tookOverFrom: lock.owner } : { kind: 'claimed' as const };
       },
-      { behavior: 'immediate' },
+      IMMEDIATE,
     );
   }
 
@@ -193,7 +197,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
         })
         .where(eq(scheduleState.name, run.schedule))
         .run();
-    });
+    }, IMMEDIATE);
   }
 
   async abandonRuns(owner: string, now: Date, name?: string): Promise<number> {

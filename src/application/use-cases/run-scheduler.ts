@@ -66,8 +66,9 @@ export interface SchedulerSummary {
  * `schedule run`: the daemon loop. Each tick plans every schedule's due and missed slots
  * (planDue), claims each slot through the store (so two daemons never run one slot, and a
  * schedule never overlaps itself), runs it through the job runner with retries, records the
- * outcome and notifies. On stop (the signal) it starts nothing new, lets running jobs finish for
- * stopTimeoutMs, then cancels them; `once` runs what is due now and returns.
+ * outcome and notifies. On stop (the signal) it starts nothing new from that moment (a slot
+ * claimed but not yet started is recorded as skipped), lets running jobs finish for stopTimeoutMs,
+ * then cancels them, and leaves no run of its own 'running'; `once` runs what is due now and returns.
  */
 export class RunScheduler {
   private readonly active = new Map<string, Promise<void>>();
@@ -90,6 +91,10 @@ export class RunScheduler {
     await store.registerDaemon({ owner: o.owner, host: o.host, pid: o.pid, startedAt, heartbeatAt: startedAt });
     logger.info('scheduler started', { owner: o.owner, schedules: schedules.map((s) => s.name), once: input.once === true });
     const heartbeat = setInterval(() => void this.beat(), o.heartbeatMs);
+    // Stop begins with the signal, not after the tick in progress: nothing is claimed or started from then on.
+    const stop = () => this.stopping.abort();
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
     try {
       await this.reapDeadDaemons();
       await this.tick(startedAt);
@@ -100,7 +105,9 @@ export class RunScheduler {
       if (input.once) await Promise.race([this.idle(), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
       if (signal.aborted) logger.info('scheduler stopping', { running: [...this.jobs.keys()], timeoutMs: o.stopTimeoutMs });
       await this.drain(o.stopTimeoutMs);
+      await this.abandonLeftovers();
     } finally {
+      signal.removeEventListener('abort', stop);
       clearInterval(heartbeat);
       await store.unregisterDaemon(o.owner).catch(() => undefined);
       await this.deps.runner.close();
@@ -152,6 +159,8 @@ export class RunScheduler {
   }
 
   private async launch(s: Schedule, slots: { slot: Date; trigger: RunTrigger }[]): Promise<void> {
+    // Stopping: claim nothing, so the slots stay unhandled (the next start catches them up by policy).
+    if (this.stopping.signal.aborted) return;
     if (!this.active.has(s.name)) {
       this.enqueue(s, async () => {
         for (const { slot, trigger } of slots) {
@@ -163,6 +172,7 @@ export class RunScheduler {
     }
     // Running here: a new slot is claimed now; busy (the usual case) records the skip at once.
     for (const { slot, trigger } of slots) {
+      if (this.stopping.signal.aborted) break;
       const claim = await this.claim(s, slot);
       if (claim.kind === 'claimed') this.enqueue(s, () => this.handleClaim(s, slot, trigger, claim));
       else await this.handleClaim(s, slot, trigger, claim);
@@ -210,7 +220,10 @@ export class RunScheduler {
       logger.warn('took over a stale lock (its owner stopped renewing it)', { schedule: s.name, previousOwner: claim.tookOverFrom, abandoned });
     }
     try {
-      await this.runClaimed(s, slot, trigger);
+      // Stop began while the slot was being claimed: it is ours and handled, so say why it did not run.
+      // No await between this check and startRun: a run either starts before the stop, or not at all.
+      if (this.stopping.signal.aborted) await this.recordNotStarted(s, slot, trigger);
+      else await this.runClaimed(s, slot, trigger);
     } finally {
       await store.release(s.name, this.options.owner);
     }
@@ -259,6 +272,14 @@ export class RunScheduler {
 
   private runBase(s: Schedule, slot: Date, trigger: RunTrigger) {
     return { schedule: s.name, task: s.task, source: s.source, slot, trigger, owner: this.options.owner };
+  }
+
+  private async recordNotStarted(s: Schedule, slot: Date, trigger: RunTrigger): Promise<void> {
+    const now = this.deps.clock.now();
+    const note = 'not started: the scheduler was stopping when this slot fell due';
+    await this.deps.store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: now, finishedAt: now, outcome: 'skipped', attempts: 0, note });
+    this.summary.skipped++;
+    this.deps.logger.warn('run not started: the scheduler is stopping', { schedule: s.name, slot: slot.toISOString() });
   }
 
   private async recordCoalesced(s: Schedule, slots: { count: number; more: boolean; first: Date; last: Date }, into: Date, now: Date): Promise<void> {
@@ -347,6 +368,20 @@ export class RunScheduler {
       this.deps.logger.warn('running jobs did not finish in time; cancelling them', { jobs: [...this.jobs.keys()] });
       for (const job of this.jobs.values()) job.cancel();
       await this.idle();
+    }
+  }
+
+  /**
+   * After the drain nothing of ours runs: a run of ours still 'running' is one whose outcome could
+   * not be recorded (the store failed at its finishRun); it is marked interrupted, never left running.
+   */
+  private async abandonLeftovers(): Promise<void> {
+    const { store, clock, logger } = this.deps;
+    try {
+      const abandoned = await store.abandonRuns(this.options.owner, clock.now());
+      if (abandoned > 0) logger.warn('runs whose outcome could not be recorded were marked interrupted', { abandoned });
+    } catch (err) {
+      logger.error('could not mark unfinished runs interrupted', { error: (err as Error).message });
     }
   }
 

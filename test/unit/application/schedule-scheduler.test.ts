@@ -43,6 +43,30 @@ class FakeRunner implements ScheduleJobRunner {
   async close() {}
 }
 
+/** A store whose `method` waits, at its first call, until the test opens it (`reached` says it was called). */
+class GatedStore extends MemoryScheduleStore {
+  reached: Promise<void>;
+  open!: () => void;
+  constructor(method: 'claim' | 'states' | 'startRun') {
+    super();
+    let arrive!: () => void;
+    this.reached = new Promise((r) => (arrive = r));
+    const gate = new Promise<void>((r) => (this.open = r));
+    const original = this[method].bind(this) as (...args: unknown[]) => Promise<unknown>;
+    let first = true;
+    Object.assign(this, {
+      [method]: async (...args: unknown[]) => {
+        if (first) {
+          first = false;
+          arrive();
+          await gate;
+        }
+        return original(...args);
+      },
+    });
+  }
+}
+
 class RecordingNotifier implements Notifier {
   readonly name = 'rec';
   readonly throttleMs = 0;
@@ -310,6 +334,65 @@ describe('RunScheduler: the daemon loop', () => {
     await done;
     expect(store.runs.map((r) => `${r.outcome} ${r.errorCode}`)).toEqual(['interrupted E_INTERRUPTED']);
     expect(notifier.events).toEqual([]);
+  });
+
+  it('a stop that arrives while a slot is being claimed starts no run: the slot is recorded as skipped, the lock released', async () => {
+    const store = new GatedStore('claim');
+    await store.ensureState('nightly', t('09:59:00'));
+    const { scheduler, runner } = setup({ store });
+    const stop = new AbortController();
+    const done = scheduler.execute({}, stop.signal);
+    await store.reached;
+    stop.abort();
+    store.open();
+    expect(await done).toMatchObject({ runs: 0, skipped: 1 });
+    expect(runner.started).toEqual([]);
+    expect(outcomes(store)).toEqual(['10:00:00 catch-up skipped']);
+    expect(store.runs[0]!.note).toMatch(/not started: the scheduler was stopping/);
+    expect(store.lockRows.size).toBe(0);
+  });
+
+  it('a stop that arrives during a tick claims nothing more: the slot stays unhandled for the next start', async () => {
+    const store = new GatedStore('states');
+    await store.ensureState('nightly', t('09:59:00'));
+    const { scheduler, runner } = setup({ store });
+    const stop = new AbortController();
+    const done = scheduler.execute({}, stop.signal);
+    await store.reached;
+    stop.abort();
+    store.open();
+    expect(await done).toEqual({ runs: 0, failures: 0, skipped: 0 });
+    expect(runner.started).toEqual([]);
+    expect(store.runs).toEqual([]);
+    expect(store.state.get('nightly')!.lastSlot).toEqual(t('09:59:00'));
+  });
+
+  it('a run started before the stop is let finish and recorded, even when the stop arrives while it is being recorded as started', async () => {
+    const store = new GatedStore('startRun');
+    await store.ensureState('nightly', t('09:59:00'));
+    const runner = new FakeRunner();
+    const { scheduler } = setup({ store, runner });
+    const stop = new AbortController();
+    const done = scheduler.execute({}, stop.signal);
+    await store.reached;
+    stop.abort();
+    store.open();
+    while (runner.started.length === 0) await new Promise((r) => setTimeout(r, 1));
+    runner.finishAll();
+    expect(await done).toMatchObject({ runs: 1, failures: 0 });
+    expect(outcomes(store)).toEqual(['10:00:00 catch-up success']);
+  });
+
+  it('a run whose outcome the store failed to record is marked interrupted at stop, never left running', async () => {
+    const store = new MemoryScheduleStore();
+    await store.ensureState('nightly', t('09:59:00'));
+    store.finishRun = async () => {
+      throw new Error('database is locked');
+    };
+    const { scheduler } = setup({ store });
+    await scheduler.execute({ once: true }, new AbortController().signal);
+    expect(store.runs.map((r) => `${r.outcome} ${r.errorCode} ${r.owner}`)).toEqual(['interrupted E_INTERRUPTED A']);
+    expect(store.runs[0]!.finishedAt).toBeDefined();
   });
 
   it('forgets a dead daemon on this host: releases its locks, marks its runs interrupted', async () => {
