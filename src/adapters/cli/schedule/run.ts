@@ -21,8 +21,9 @@ export class ScheduleRunCommand extends BaseCommand {
       skipped and recorded. A failed run is retried (\`--retries\`, transient errors only), then
       recorded and notified.
 
-      SIGTERM or SIGINT: no new runs start; running jobs get \`--stop-timeout\` to finish, then are
-      cancelled; exit 0. A second signal quits at once.
+      SIGTERM or SIGINT: no new runs start (a slot claimed at that moment is recorded as skipped);
+      running jobs get \`--stop-timeout\` to finish, then are cancelled; exit 0. A second signal quits
+      at once.
 
       \`--once\` runs what is due now (and missed runs, by policy) and exits: 0 when all succeeded,
       1 otherwise. Call it from cron every minute if you would rather not run a daemon.
