@@ -56,4 +56,8 @@ export interface ChangeCapture {
    * without it the core restores the full, then applies each link.
    */
   restoreChain?(links: PartSource[], request: RestoreRequest, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome>;
+  /** Lets the engine free its log before `position` (a backup's `to`); call only once that backup's manifest is complete in every target. */
+  confirm?(position: LogPosition): Promise<void>;
+  /** Releases what kept an older full's `position` reachable (its slot), once a newer full is complete in every target. */
+  retire?(position: LogPosition): Promise<void>;
 }

@@ -7,6 +7,8 @@ export interface DumpRequest {
   tables?: string[];
   excludeTables?: string[];
   parallel: number;
+  /** The source's name, for names an engine derives from it on the server (PostgreSQL's capture slot). */
+  source?: string;
 }
 
 /** What a dump reports for the manifest (its parts went through the PartSink). */

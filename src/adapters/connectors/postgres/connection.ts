@@ -114,9 +114,10 @@ const SESSION_SETUP = [
 /**
  * Opens a connection with our session settings. `database` overrides the endpoint's (used to reach
  * the maintenance database for CREATE DATABASE). Errors map to E_CONN_REFUSED / E_AUTH /
- * E_NOT_FOUND with messages that say what to try.
+ * E_NOT_FOUND with messages that say what to try. `replication` opens a walsender connection
+ * (`replication=database`) that also takes replication commands (postgres-replication.ts).
  */
-export async function openClient(e: PgEndpoint, database = e.database): Promise<pg.Client> {
+export async function openClient(e: PgEndpoint, database = e.database, replication = false): Promise<pg.Client> {
   const attempt = async (ssl: false | ConnectionOptions) => {
     const client = new pg.Client({
       host: e.host,
@@ -129,7 +130,8 @@ export async function openClient(e: PgEndpoint, database = e.database): Promise<
       application_name: 'dbbackup',
       connectionTimeoutMillis: 30_000,
       keepAlive: true,
-    });
+      ...(replication ? { replication: 'database' } : {}),
+    } as pg.ClientConfig);
     client.on('error', () => {
       /* a dropped connection surfaces on the next query */
     });

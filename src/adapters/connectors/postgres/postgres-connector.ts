@@ -11,6 +11,7 @@ import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { type PgEndpoint, describeEndpoint, openClient, resolveEndpoint } from './connection.js';
 import { readCatalogRows } from './postgres-catalog.js';
+import { PostgresChangeCapture, dumpWithCapture, wantsCapture } from './postgres-changes.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
 import { buildSchema } from './postgres-schema.js';
@@ -37,7 +38,9 @@ export class PostgresConnector implements DatabaseConnector {
 
   async connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession> {
     const strict = target.options?.strict === true;
-    return new PostgresSession(resolveEndpoint(target), purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict);
+    const endpoint = resolveEndpoint(target);
+    const capture = purpose === 'backup' && wantsCapture(target.options) ? sourceNameFrom(endpoint.database) : undefined;
+    return new PostgresSession(endpoint, purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict, capture);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -48,14 +51,19 @@ export class PostgresConnector implements DatabaseConnector {
 class PostgresSession implements DatabaseSession {
   /** The target as the last plan saw it, with its connection, until a restore takes it. */
   private opened: OpenedTarget | undefined;
+  readonly changes: PostgresChangeCapture;
 
+  /** `capture`: the default source name when a full must create a capture slot (`--capture changes`). */
   constructor(
     private readonly endpoint: PgEndpoint,
     private readonly purpose: 'backup' | 'restore',
     private readonly dumpOptions: DumpOptions,
     /** --strict (a restore option of this plugin): any object that would be skipped fails the restore. */
     private readonly strict = false,
-  ) {}
+    private readonly capture?: string,
+  ) {
+    this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
+  }
 
   async test(): Promise<void> {
     if (this.purpose === 'restore') {
@@ -97,6 +105,7 @@ class PostgresSession implements DatabaseSession {
   }
 
   dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    if (this.capture && request.kind === 'full') return dumpWithCapture(this.endpoint, request, request.source ?? this.capture, sink, signal, this.dumpOptions);
     return dumpDatabase(this.endpoint, request, sink, signal, this.dumpOptions);
   }
 

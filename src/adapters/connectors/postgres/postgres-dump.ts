@@ -37,10 +37,17 @@ interface Snapshot {
   locale: DatabaseLocale;
 }
 
+/** A snapshot exported elsewhere (a replication slot's, see postgres-changes.ts) to dump in, with its LSN. */
+export interface ImportedSnapshot {
+  id: string;
+  lsn: string;
+}
+
 /**
  * A consistent logical dump: one REPEATABLE READ READ ONLY transaction whose snapshot is exported
  * and imported by `parallel - 1` more connections; each connection streams one table at a time
- * with COPY … TO STDOUT into parts of at most `partSize` bytes (cut at row ends).
+ * with COPY … TO STDOUT into parts of at most `partSize` bytes (cut at row ends). With `imported`,
+ * every connection uses that snapshot instead (its exporter must stay open until this returns).
  */
 export async function dumpDatabase(
   endpoint: PgEndpoint,
@@ -48,6 +55,7 @@ export async function dumpDatabase(
   sink: PartSink,
   signal: AbortSignal,
   options: DumpOptions,
+  imported?: ImportedSnapshot,
 ): Promise<DumpResult> {
   const leader = await openClient(endpoint);
   const clients: pg.Client[] = [leader];
@@ -57,7 +65,7 @@ export async function dumpDatabase(
   };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const snap = await beginSnapshot(leader, endpoint.database);
+    const snap = await beginSnapshot(leader, endpoint.database, imported);
     const model = buildSchema(await readCatalogRows(leader));
     warnings.push(...model.warnings);
     const selection = selectItems(model.items, request);
@@ -116,8 +124,9 @@ export async function dumpDatabase(
   }
 }
 
-async function beginSnapshot(leader: pg.Client, database: string): Promise<Snapshot> {
+async function beginSnapshot(leader: pg.Client, database: string, imported?: ImportedSnapshot): Promise<Snapshot> {
   await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  if (imported) await leader.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(imported.id)}`);
   const info = (
     await leader.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS num,
       pg_is_in_recovery() AS standby, clock_timestamp() AS at, pg_encoding_to_char(d.encoding) AS encoding,
@@ -128,16 +137,18 @@ async function beginSnapshot(leader: pg.Client, database: string): Promise<Snaps
   if (info.num < MIN_SERVER_VERSION) {
     throw new DbBackupError('E_UNSUPPORTED', `PostgreSQL ${info.v} is too old for dbbackup; it needs PostgreSQL 14 or newer.`);
   }
-  let id: string | null = null;
-  try {
-    id = ((await leader.query('SELECT pg_export_snapshot() AS id')).rows[0] as { id: string }).id;
-  } catch {
-    // Some servers (old standbys, poolers) cannot export one: start over without it.
-    await leader.query('ROLLBACK');
-    await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+  let id: string | null = imported?.id ?? null;
+  if (!imported) {
+    try {
+      id = ((await leader.query('SELECT pg_export_snapshot() AS id')).rows[0] as { id: string }).id;
+    } catch {
+      // Some servers (old standbys, poolers) cannot export one: start over without it.
+      await leader.query('ROLLBACK');
+      await leader.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    }
   }
   const lsnSql = info.standby ? 'SELECT pg_last_wal_replay_lsn()::text AS lsn' : 'SELECT pg_current_wal_lsn()::text AS lsn';
-  const lsn = ((await leader.query(lsnSql).catch(() => ({ rows: [{ lsn: null }] }))).rows[0] as { lsn: string | null }).lsn;
+  const lsn = imported ? imported.lsn : ((await leader.query(lsnSql).catch(() => ({ rows: [{ lsn: null }] }))).rows[0] as { lsn: string | null }).lsn;
   const locale: DatabaseLocale = { provider: info.provider, locale: info.locale, icu_rules: info.icu_rules };
   return { id, at: info.at, lsn, serverVersion: info.v, versionNum: info.num, encoding: info.encoding, collate: info.collate, ctype: info.ctype, database, locale };
 }

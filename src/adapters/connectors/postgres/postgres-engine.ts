@@ -3,5 +3,13 @@ import type { DatabaseConnector } from '../../../application/ports/database-conn
 /** The PostgreSQL engine's name and capabilities: what postgres-plugin.ts and PostgresConnector both report. */
 export const postgresEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
   engine: 'postgres',
-  capabilities: { incremental: false, pointInTime: false, selectiveRestore: true, atomicRestore: false, prepareDuringChecks: true },
+  capabilities: {
+    incremental: true,
+    pointInTime: true,
+    selectiveRestore: true,
+    atomicRestore: false,
+    prepareDuringChecks: true,
+    // Logical decoding (postgres-changes.ts); a differential would need the stored changes since the full.
+    changes: { differential: false, pointInTime: true },
+  },
 };

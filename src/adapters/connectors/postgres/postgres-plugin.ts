@@ -18,6 +18,12 @@ export const postgresPlugin: ConnectorPlugin = {
       commands: ['restore'],
       description: 'PostgreSQL: fail (and leave nothing restored) rather than skip an object the target cannot create',
     },
+    {
+      name: 'capture',
+      type: 'string',
+      description: 'changes: a full backup also creates a logical replication slot and publication (dbbackup_<source>) so that incremental backups and --at restores can follow',
+      commands: ['backup'],
+    },
   ],
   capabilities: postgresEngine.capabilities,
   load: async () => new (await import('./postgres-connector.js')).PostgresConnector(),

@@ -1,0 +1,231 @@
+import { createInterface } from 'node:readline';
+import type pg from 'pg';
+import type { ChangeLimit } from '../../../application/ports/change-capture.js';
+import type { PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { type SequenceValue, checkLine } from './postgres-change-log.js';
+import type { Change, Column } from './postgres-pgoutput.js';
+import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
+
+/** Where applying stops: commit times in microseconds since the Unix epoch, commit LSNs. */
+interface Stop {
+  micros?: bigint;
+  lsn?: bigint;
+}
+
+/** What one apply did, for the outcome and its warnings. */
+interface Applied {
+  transactions: number;
+  rows: number;
+  objects: Set<string>;
+  /** Tables not in the target (a selective restore): their changes are skipped. */
+  skipped: Map<string, number>;
+  /** Updates and deletes that found no row: the target was not the state the changes follow. */
+  missing: number;
+  stopped: boolean;
+  lastTime?: string;
+  sequences?: SequenceValue[];
+}
+
+/**
+ * Applies the change-log parts of one backup to the target in commit order, each source
+ * transaction in a transaction of its own, stopping before the first commit after `until`. Rows are
+ * found by their replica identity with quoted identifiers and parameters only (the parts are
+ * untrusted: postgres-change-log.ts validates every line). Triggers and foreign keys are not fired
+ * (session_replication_role = replica), as a subscriber applies changes. Sequences are set to the
+ * values read at the end of the backup.
+ */
+export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+  const stop: Stop = {
+    ...(until?.time ? { micros: BigInt(until.time.getTime()) * 1000n } : {}),
+    ...(typeof until?.position?.lsn === 'string' ? { lsn: lsnToBigInt(until.position.lsn) } : {}),
+  };
+  const client = await openClient(endpoint);
+  const warnings: string[] = [];
+  const applier = new ChangeApplier(client);
+  try {
+    await client.query('SET session_replication_role = replica').catch(() => {
+      warnings.push('The restore role may not set session_replication_role (it needs superuser): triggers fired and foreign keys were checked while changes were applied.');
+    });
+    const applied: Applied = { transactions: 0, rows: 0, objects: new Set(), skipped: new Map(), missing: 0, stopped: false };
+    const changeParts = parts.manifest.parts.filter((p) => p.role === 'changes');
+    for (const part of changeParts) {
+      if (applied.stopped) break;
+      signal.throwIfAborted();
+      await applyPart(applier, await parts.open(part), `${part.name} of backup ${parts.manifest.id}`, stop, applied, signal);
+    }
+    // Stopped early: the sequences are in the last part (written alone there, after the changes).
+    const last = changeParts[changeParts.length - 1];
+    if (applied.stopped && last) applied.sequences = await sequencesOf(await parts.open(last), `${last.name} of backup ${parts.manifest.id}`);
+    if (applied.sequences) await applier.setSequences(applied.sequences, applied);
+    if (applied.stopped && applied.sequences) warnings.push('Sequences were set to their values at the end of the backup, past the point restored to (never below a value in use).');
+    for (const [table, n] of applied.skipped) warnings.push(`${n} change(s) to ${table} were skipped: the table is not in the target.`);
+    if (applied.missing > 0) warnings.push(`${applied.missing} update(s)/delete(s) found no row to change: the target was not in the state the changes follow.`);
+    return { objects: [...applied.objects].sort(), rows: applied.rows, warnings };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
+  let inTxn = false;
+  let first = true;
+  for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
+    if (text === '') continue;
+    const line = checkLine(text, where);
+    if (first !== (line.kind === 'header')) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} does not start with its header line: the backup was altered or damaged.`);
+    first = false;
+    if (line.kind === 'begin') {
+      if (inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} begins a transaction inside another.`);
+      if ((stop.micros !== undefined && isoToMicros(line.time) > stop.micros) || (stop.lsn !== undefined && lsnToBigInt(line.lsn) >= stop.lsn)) {
+        applied.stopped = true;
+        (body as unknown as { destroy?: () => void }).destroy?.();
+        return;
+      }
+      signal.throwIfAborted();
+      await applier.begin();
+      inTxn = true;
+    } else if (line.kind === 'change') {
+      if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} has a change outside a transaction.`);
+      await applier.apply(line.change, applied);
+    } else if (line.kind === 'commit') {
+      if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} commits no transaction.`);
+      await applier.commit();
+      inTxn = false;
+      applied.transactions++;
+      applied.lastTime = line.time;
+    } else if (line.kind === 'sequences') {
+      applied.sequences = line.sequences;
+    }
+  }
+  if (inTxn) throw new DbBackupError('E_TRUNCATED', `The change log ${where} ends inside a transaction: the backup is incomplete.`);
+}
+
+async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<SequenceValue[] | undefined> {
+  let found: SequenceValue[] | undefined;
+  for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
+    if (text === '') continue;
+    const line = checkLine(text, where);
+    if (line.kind === 'sequences') found = line.sequences;
+  }
+  return found;
+}
+
+/** Statements per table and shape, prepared once (named) so that replaying many rows parses each once. */
+class ChangeApplier {
+  private readonly statements = new Map<string, string>();
+  /** Per table present in the target: the columns whose type has no `=` of its own (compared as text). */
+  private readonly present = new Map<string, Set<string> | null>();
+
+  constructor(private readonly client: pg.Client) {}
+
+  async begin(): Promise<void> {
+    await this.client.query('BEGIN');
+  }
+
+  async commit(): Promise<void> {
+    await this.client.query('COMMIT');
+  }
+
+  async apply(change: Change, applied: Applied): Promise<void> {
+    if (change.op === 'T') {
+      const rels: string[] = [];
+      for (const rel of change.rels) if (await this.exists(rel, applied)) rels.push(ident(rel));
+      if (rels.length === 0) return;
+      await this.client.query(`TRUNCATE ONLY ${rels.join(', ')}${change.restartIdentity ? ' RESTART IDENTITY' : ''}${change.cascade ? ' CASCADE' : ''}`);
+      for (const rel of change.rels) applied.objects.add(`${rel[0]}.${rel[1]}`);
+      applied.rows++;
+      return;
+    }
+    const textual = await this.columnsAsText(change.rel, applied);
+    if (!textual) return;
+    const table = ident(change.rel);
+    let sql: string;
+    let values: (string | null)[];
+    if (change.op === 'I') {
+      sql = `INSERT INTO ${table} (${change.new.map((c) => quoteIdent(c[0])).join(', ')}) OVERRIDING SYSTEM VALUE VALUES (${change.new.map((_, i) => `$${i + 1}`).join(', ')})`;
+      values = change.new.map((c) => c[1]);
+    } else if (change.op === 'U') {
+      if (change.new.length === 0) return;
+      const set = change.new.map((c, i) => `${quoteIdent(c[0])} = $${i + 1}`).join(', ');
+      const where = match(change.key, change.new.length, textual);
+      sql = `UPDATE ${table} SET ${set} WHERE ctid = (SELECT ctid FROM ${table} WHERE ${where.sql} LIMIT 1)`;
+      values = [...change.new.map((c) => c[1]), ...where.values];
+    } else {
+      const where = match(change.key, 0, textual);
+      sql = `DELETE FROM ${table} WHERE ctid = (SELECT ctid FROM ${table} WHERE ${where.sql} LIMIT 1)`;
+      values = where.values;
+    }
+    const result = await this.client.query({ name: this.statementName(sql), text: sql, values });
+    if (change.op !== 'I' && result.rowCount === 0) applied.missing++;
+    applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
+    applied.rows++;
+  }
+
+  async setSequences(values: SequenceValue[], applied: Applied): Promise<void> {
+    for (const [schema, name, value, called] of values) {
+      if (!(await this.exists([schema, name], applied, false))) continue;
+      await this.client.query('SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)', [ident([schema, name]), value, called]);
+    }
+  }
+
+  /** Whether the target has the relation; a missing one is counted in `skipped` once per change. */
+  private async exists(rel: [string, string], applied: Applied, count = true): Promise<boolean> {
+    return (await this.columnsAsText(rel, applied, count)) !== null;
+  }
+
+  /**
+   * The table's columns whose type has no `=` operator of its own (json, point, xml …: they occur
+   * in the keys of REPLICA IDENTITY FULL tables and are compared by their text), or null when the
+   * target has no such table (counted in `skipped`).
+   */
+  private async columnsAsText(rel: [string, string], applied: Applied, count = true): Promise<Set<string> | null> {
+    const key = ident(rel);
+    let found = this.present.get(key);
+    if (found === undefined) {
+      const rows = (
+        await this.client.query(
+          `SELECT pg_catalog.to_regclass($1) IS NOT NULL AS ok, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprname = '=' AND o.oprleft = a.atttypid AND o.oprright = a.atttypid)) AS textual`,
+          [key],
+        )
+      ).rows[0] as { ok: boolean; textual: string[] };
+      found = rows.ok ? new Set(rows.textual) : null;
+      this.present.set(key, found);
+    }
+    if (!found && count) applied.skipped.set(`${rel[0]}.${rel[1]}`, (applied.skipped.get(`${rel[0]}.${rel[1]}`) ?? 0) + 1);
+    return found;
+  }
+
+  private statementName(sql: string): string {
+    let name = this.statements.get(sql);
+    if (!name) {
+      name = `dbbackup_apply_${this.statements.size}`;
+      this.statements.set(sql, name);
+    }
+    return name;
+  }
+}
+
+function ident(rel: [string, string]): string {
+  return `${quoteIdent(rel[0])}.${quoteIdent(rel[1])}`;
+}
+
+/** `a = $n AND b IS NULL …` for the key columns, numbering parameters after `offset`; `textual` columns compare as text. */
+function match(key: Column[], offset: number, textual: Set<string>): { sql: string; values: string[] } {
+  const values: string[] = [];
+  const sql = key
+    .map(([col, value]) => {
+      if (value === null) return `${quoteIdent(col)} IS NULL`;
+      values.push(value);
+      return textual.has(col) ? `${quoteIdent(col)}::text = $${offset + values.length}::text` : `${quoteIdent(col)} = $${offset + values.length}`;
+    })
+    .join(' AND ');
+  return { sql, values };
+}

@@ -1,0 +1,210 @@
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
+import type { PartSink } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { type SequenceValue, headerLine } from './postgres-change-log.js';
+import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
+import { ReplicationStream, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+
+/** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
+export interface CapturePosition {
+  slot: string;
+  publication: string;
+  lsn: string;
+  time?: string;
+}
+
+/** Validates a LogPosition this connector wrote (the manifest is authenticated, but say clearly what is wrong). */
+export function capturePosition(p: LogPosition | null | undefined, what: string): CapturePosition {
+  const ok = p && typeof p.slot === 'string' && typeof p.publication === 'string' && typeof p.lsn === 'string' && /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(p.lsn);
+  if (!ok) {
+    throw new DbBackupError('E_UNSUPPORTED', `The ${what} has no change-capture position (slot, publication, lsn): take a full backup with --capture changes first.`);
+  }
+  return { slot: p.slot as string, publication: p.publication as string, lsn: p.lsn as string, ...(typeof p.time === 'string' ? { time: p.time } : {}) };
+}
+
+/** What the stream of one readChanges produced so far. */
+interface ReadState {
+  changes: number;
+  objects: Map<string, number>;
+  /** The LSN the read is complete to: every transaction committing before it was read. */
+  reached: bigint;
+}
+
+/**
+ * Reads the slot from `since` up to the WAL flushed when the call starts, writing change-log parts
+ * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Nothing is confirmed to the
+ * server: the slot keeps every change until confirm() after the manifest is stored everywhere.
+ */
+export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+  const since = capturePosition(sinceRaw, "parent backup's log position");
+  const sql = await openClient(endpoint);
+  let repl: pg.Client | undefined;
+  let stream: ReplicationStream | undefined;
+  try {
+    await checkSlot(sql, since);
+    const now = (await sql.query('SELECT pg_current_wal_flush_lsn()::text AS lsn, clock_timestamp() AS at')).rows[0] as { lsn: string; at: Date };
+    const stop = lsnToBigInt(now.lsn);
+    const start = lsnToBigInt(since.lsn);
+    const state: ReadState = { changes: 0, objects: new Map(), reached: start };
+    let parts = 0;
+    if (stop > start) {
+      repl = await openReplication(endpoint);
+      stream = new ReplicationStream(repl, since.slot, start, since.publication);
+      const onAbort = () => void stream?.end();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        parts = await writeParts(decodeUntil(stream, stop, state), sink, partSize, signal);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      signal.throwIfAborted();
+    }
+    const last = headerLine() + sequencesLine(await sequenceValues(sql));
+    await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
+    const to = stop > start ? state.reached : start;
+    return {
+      from: { ...since },
+      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.at.toISOString() },
+      consistentAt: now.at,
+      changes: state.changes,
+      objects: [...state.objects.keys()].sort().map((name) => ({ name, type: 'table' })),
+      warnings: [],
+    };
+  } finally {
+    await stream?.end();
+    await sql.end().catch(() => undefined);
+  }
+}
+
+function partName(i: number): string {
+  return String(i).padStart(4, '0');
+}
+
+/** The slot exists, is valid, is free, and has not been confirmed past `since` (so no change since is gone). */
+async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> {
+  const state = await slotState(sql, since.slot);
+  if (!state) {
+    throw new DbBackupError('E_UNSUPPORTED', `The replication slot ${since.slot} of the parent backup no longer exists, so the changes since it are gone: take a full backup (--type full, or --auto-full).`);
+  }
+  if (state.walStatus === 'lost') {
+    throw new DbBackupError(
+      'E_UNSUPPORTED',
+      `The server invalidated the replication slot ${since.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the parent are gone: take a full backup (--auto-full does it), and drop the slot with SELECT pg_drop_replication_slot('${since.slot}').`,
+    );
+  }
+  if (state.active) throw new DbBackupError('E_BACKUP_FAILED', `The replication slot ${since.slot} is in use by another connection (another backup of this source running?); try again when it ends.`);
+  if (state.confirmedFlush && lsnToBigInt(state.confirmedFlush) > lsnToBigInt(since.lsn)) {
+    throw new DbBackupError(
+      'E_UNSUPPORTED',
+      `The replication slot ${since.slot} was confirmed up to ${state.confirmedFlush}, past the parent's end ${since.lsn}: the changes in between are gone from the server. Take a full backup (--type full, or --auto-full).`,
+    );
+  }
+}
+
+/** Keepalives (about one a second, see ReplicationStream) with no progress before the read counts as caught up. */
+const IDLE_KEEPALIVES = 3;
+
+/**
+ * The change-log lines of every transaction that commits before `stop`, each transaction as one
+ * array of lines (begin … commit). Ends at the first transaction at or past `stop`, or when the
+ * server's keepalive says its decoding has passed `stop` between transactions, or (the flushed WAL
+ * may end inside a record no commit follows) when its decoding stands still between transactions:
+ * state.reached then is the keepalive's position, before which every commit was sent.
+ */
+async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: ReadState): AsyncGenerator<string[]> {
+  const decoder = new PgOutputDecoder();
+  let txn: string[] | undefined;
+  let idle = { at: -1n, count: 0 };
+  for await (const msg of stream.messages()) {
+    if (msg.type === 'keepalive') {
+      if (txn) continue;
+      if (msg.walEnd >= stop) {
+        state.reached = stop;
+        return;
+      }
+      idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
+      if (idle.count >= IDLE_KEEPALIVES) {
+        if (msg.walEnd > state.reached) state.reached = msg.walEnd;
+        return;
+      }
+      continue;
+    }
+    idle = { at: -1n, count: 0 };
+    const m = decoder.decode(msg.body);
+    if (m.tag === 'begin') {
+      if (m.finalLsn >= stop) {
+        state.reached = stop;
+        return;
+      }
+      txn = [`${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`];
+    } else if (m.tag === 'change' && txn) {
+      txn.push(`${JSON.stringify(m.change)}\n`);
+      count(state, m.change);
+    } else if (m.tag === 'commit' && txn) {
+      txn.push(`${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`);
+      if (m.endLsn > state.reached) state.reached = m.endLsn;
+      yield txn;
+      txn = undefined;
+    }
+  }
+  throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the replication stream before the changes were read to the end; try again.');
+}
+
+function count(state: ReadState, change: Change): void {
+  state.changes++;
+  for (const rel of change.op === 'T' ? change.rels : [change.rel]) {
+    const name = `${rel[0]}.${rel[1]}`;
+    state.objects.set(name, (state.objects.get(name) ?? 0) + 1);
+  }
+}
+
+/**
+ * Writes the transactions as parts of about `partSize` bytes (a transaction is never split, and is
+ * held in memory whole until its commit arrives). Returns the number of parts written.
+ */
+async function writeParts(txns: AsyncGenerator<string[]>, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
+  let next = await txns.next();
+  let index = 0;
+  while (!next.done) {
+    signal.throwIfAborted();
+    const body = async function* () {
+      yield Buffer.from(headerLine());
+      let bytes = 0;
+      while (!next.done) {
+        const chunk = Buffer.from(next.value.join(''));
+        bytes += chunk.length;
+        yield chunk;
+        next = await txns.next();
+        if (bytes >= partSize) return;
+      }
+    };
+    await sink.write({ name: `changes/${partName(index++)}.jsonl`, role: 'changes' }, Readable.from(body()));
+  }
+  return index;
+}
+
+function sequencesLine(values: SequenceValue[]): string {
+  return `${JSON.stringify({ sequences: values })}\n`;
+}
+
+/** Every readable sequence's value now (sequences are not transactional, so "now" is the best there is). */
+export async function sequenceValues(sql: pg.Client): Promise<SequenceValue[]> {
+  const seqs = (
+    await sql.query(`SELECT n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+      AND CASE WHEN c.relkind = 'S' THEN pg_catalog.has_sequence_privilege(c.oid, 'SELECT') END ORDER BY 1, 2`)
+  ).rows as { schema: string; name: string }[];
+  const out: SequenceValue[] = [];
+  for (let i = 0; i < seqs.length; i += 200) {
+    const batch = seqs.slice(i, i + 200);
+    const text = batch.map((s, j) => `SELECT ${j} AS j, last_value::text AS v, is_called FROM ${quoteIdent(s.schema)}.${quoteIdent(s.name)}`).join(' UNION ALL ');
+    for (const row of (await sql.query(text)).rows as { j: number; v: string; is_called: boolean }[]) {
+      const s = batch[row.j]!;
+      out.push([s.schema, s.name, row.v, row.is_called]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,192 @@
+import type pg from 'pg';
+import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { applyChanges } from './postgres-change-apply.js';
+import { capturePosition, readChanges } from './postgres-change-read.js';
+import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
+import { confirmSlot, createSlot, dropSlot, openReplication } from './postgres-replication.js';
+
+/**
+ * Change capture for PostgreSQL by logical decoding (pgoutput): a full backup with `capture:
+ * changes` creates a publication and a logical slot and dumps in the slot's exported snapshot, so
+ * the slot's changes start exactly where the full ends; readChanges streams them into change-log
+ * parts; applyChanges replays them. The slot keeps the server's WAL until confirm() (after the
+ * manifest is complete in every target); retire() drops the slot of a full a newer one replaced.
+ */
+
+/** The names a source's capture uses on the server: `dbbackup_<source>` (slots add a suffix, one per full). */
+export function captureNames(source: string): { publication: string; slotPrefix: string } {
+  const base = `dbbackup_${source.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40)}`;
+  return { publication: base, slotPrefix: `${base}_` };
+}
+
+/** True when the connection target asks for change capture (`--capture changes`, `capture: changes`). */
+export function wantsCapture(options: Record<string, unknown> | undefined): boolean {
+  const v = options?.capture;
+  if (v === undefined || v === null || v === '' || v === 'none') return false;
+  if (v !== 'changes') throw new DbBackupError('E_USAGE', `--capture takes "changes" (or "none"); got "${String(v)}".`);
+  return true;
+}
+
+/**
+ * A full backup whose snapshot is a new logical slot's: checks the server's settings, brings the
+ * publication up to date, creates the slot (it waits for the transactions running now to end), and
+ * dumps in its snapshot. A failed dump drops the new slot; the previous full's slot stays until
+ * retire(). logPosition: { slot, publication, lsn (the slot's consistent point), time }.
+ */
+export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest, source: string, sink: PartSink, signal: AbortSignal, options: DumpOptions): Promise<DumpResult> {
+  const names = captureNames(source);
+  const sql = await openClient(endpoint);
+  let repl: pg.Client | undefined;
+  let slot: string | undefined;
+  try {
+    await checkRequirements(sql, endpoint.user);
+    const published = await syncPublication(sql, names.publication);
+    repl = await openReplication(endpoint);
+    slot = `${names.slotPrefix}${Date.now().toString(36)}`;
+    const created = await createSlot(repl, slot);
+    const result = await dumpDatabase(endpoint, request, sink, signal, options, { id: created.snapshotName, lsn: created.consistentPoint });
+    const warnings = [...result.warnings, ...published.unpublished.map(unpublishedWarning)];
+    const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString() };
+    slot = undefined;
+    return { ...result, logPosition, warnings, engineInfo: { ...result.engineInfo, capture: { slot: logPosition.slot, publication: names.publication, published: published.published.length } } };
+  } finally {
+    await repl?.end().catch(() => undefined);
+    if (slot) await dropSlot(sql, slot).catch(() => undefined);
+    await sql.end().catch(() => undefined);
+  }
+}
+
+function unpublishedWarning(table: string): string {
+  return `${table} has no primary key or replica identity, so its changes are not captured (capturing them could make UPDATE/DELETE on it fail on the server): incremental backups leave it as of this full. Give it a primary key, or ALTER TABLE … REPLICA IDENTITY FULL.`;
+}
+
+interface Requirements {
+  wal_level: string;
+  max_slots: number;
+  used_slots: number;
+  max_senders: number;
+  used_senders: number;
+  replication: boolean;
+}
+
+/** wal_level, the REPLICATION attribute, a free slot and WAL sender, each with the setting and its fix. */
+export async function checkRequirements(sql: pg.Client, user: string): Promise<void> {
+  const r = (
+    await sql.query(`SELECT current_setting('wal_level') AS wal_level, current_setting('max_replication_slots')::int AS max_slots,
+      (SELECT count(*) FROM pg_catalog.pg_replication_slots)::int AS used_slots, current_setting('max_wal_senders')::int AS max_senders,
+      (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walsender')::int AS used_senders,
+      (SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS replication`)
+  ).rows[0] as Requirements;
+  const fail = (msg: string): never => {
+    throw new DbBackupError('E_UNSUPPORTED', `Change capture (--capture changes) cannot start: ${msg}`);
+  };
+  if (r.wal_level !== 'logical') fail(`wal_level is ${r.wal_level}, and logical decoding needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server).`);
+  if (!r.replication) fail(`the role ${user} lacks the REPLICATION attribute (ALTER ROLE ${quoteIdent(user)} REPLICATION; on managed services grant their replication role, e.g. rds_replication).`);
+  if (r.used_slots >= r.max_slots) fail(`all ${r.max_slots} replication slots are taken (raise max_replication_slots and restart, or drop an unused slot with pg_drop_replication_slot).`);
+  if (r.used_senders >= r.max_senders) fail(`all ${r.max_senders} WAL senders are busy (raise max_wal_senders and restart).`);
+}
+
+/**
+ * Makes the publication list exactly the tables whose UPDATE/DELETE can be published safely: those
+ * with a primary key or a replica identity (FULL, or USING INDEX). A table without one is left out
+ * (in a publication its UPDATEs and DELETEs would fail on the server) and reported.
+ */
+export async function syncPublication(sql: pg.Client, publication: string): Promise<{ published: string[]; unpublished: string[] }> {
+  const tables = (
+    await sql.query(`SELECT n.nspname AS schema, c.relname AS name,
+        (c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+         OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident))) AS ok
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+      ORDER BY 1, 2`)
+  ).rows as { schema: string; name: string; ok: boolean }[];
+  const want = new Map(tables.filter((t) => t.ok).map((t) => [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`, `${t.schema}.${t.name}`]));
+  const exists = (await sql.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication])).rowCount! > 0;
+  try {
+    if (!exists) await sql.query(`CREATE PUBLICATION ${quoteIdent(publication)}`);
+    const have = new Set(
+      ((await sql.query('SELECT schemaname AS schema, tablename AS name FROM pg_catalog.pg_publication_tables WHERE pubname = $1', [publication])).rows as { schema: string; name: string }[]).map(
+        (t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+      ),
+    );
+    const add = [...want.keys()].filter((t) => !have.has(t));
+    const drop = [...have].filter((t) => !want.has(t));
+    for (let i = 0; i < add.length; i += 200) await sql.query(`ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ONLY ${add.slice(i, i + 200).join(', ONLY ')}`);
+    for (let i = 0; i < drop.length; i += 200) await sql.query(`ALTER PUBLICATION ${quoteIdent(publication)} DROP TABLE ONLY ${drop.slice(i, i + 200).join(', ONLY ')}`);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501') {
+      throw new DbBackupError('E_UNSUPPORTED', `Change capture cannot set up the publication ${publication}: ${(err as Error).message}. The backup role must own the tables (or be a superuser) and may create in the database.`, { cause: err });
+    }
+    throw err;
+  }
+  return { published: [...want.values()], unpublished: tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name}`) };
+}
+
+/**
+ * ChangeCapture of a PostgreSQL session. Beyond the port's three methods it offers confirm() and
+ * retire() (see their contracts), which the backup use-case calls once manifests are stored.
+ */
+export class PostgresChangeCapture implements ChangeCapture {
+  constructor(
+    private readonly endpoint: PgEndpoint,
+    private readonly partSize: number,
+    private readonly source: string,
+  ) {}
+
+  /**
+   * A new capture slot (and the publication, brought up to date) whose changes start now: the
+   * position { slot, publication, lsn, time } readChanges continues from. (A full with `capture:
+   * changes` makes its own, in its snapshot; this is for a copy taken by other means after it.)
+   */
+  async position(): Promise<LogPosition> {
+    const names = captureNames(this.source);
+    const sql = await openClient(this.endpoint);
+    let repl: pg.Client | undefined;
+    try {
+      await checkRequirements(sql, this.endpoint.user);
+      await syncPublication(sql, names.publication);
+      repl = await openReplication(this.endpoint);
+      const slot = `${names.slotPrefix}${Date.now().toString(36)}`;
+      const row = (await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput NOEXPORT_SNAPSHOT`)).rows[0] as { consistent_point: string };
+      return { slot, publication: names.publication, lsn: row.consistent_point, time: new Date().toISOString() };
+    } finally {
+      await repl?.end().catch(() => undefined);
+      await sql.end().catch(() => undefined);
+    }
+  }
+
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal): Promise<ChangeBatch> {
+    return readChanges(this.endpoint, since, sink, signal, this.partSize);
+  }
+
+  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+    return applyChanges(this.endpoint, parts, until, signal);
+  }
+
+  /** Lets the server free the WAL before `position` (a backup's `to`); only once its manifest is complete in every target. */
+  async confirm(position: LogPosition): Promise<void> {
+    const p = capturePosition(position, 'confirmed position');
+    const sql = await openClient(this.endpoint);
+    try {
+      await confirmSlot(sql, p.slot, p.lsn);
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  }
+
+  /** Drops the slot of `position` (an older full's), once a newer full is complete in every target; a missing slot is fine. */
+  async retire(position: LogPosition): Promise<void> {
+    const p = capturePosition(position, 'retired position');
+    const sql = await openClient(this.endpoint);
+    try {
+      await dropSlot(sql, p.slot);
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  }
+}

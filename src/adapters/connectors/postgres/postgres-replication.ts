@@ -1,0 +1,187 @@
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
+import type pg from 'pg';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
+
+const require = createRequire(import.meta.url);
+/** pg-copy-streams' CopyBoth query (its typings omit it): a Duplex of the CopyData payloads, one per chunk with these options. */
+const { both: copyBoth } = require('pg-copy-streams') as { both(text: string, options: { alignOnCopyDataFrame: boolean; readableObjectMode: boolean }): Duplex };
+
+/**
+ * The streaming replication protocol on a `pg` walsender connection (replication=database), as much
+ * as logical decoding needs: slot creation with an exported snapshot, START_REPLICATION in CopyBoth
+ * mode, the server's XLogData and keepalive messages, and our standby status updates. The status
+ * updates never report a flush position: confirming the slot is a separate, explicit step
+ * (confirmSlot), taken only once the changes are stored in every target.
+ */
+
+/** An LSN `X/Y` as a 64-bit integer (and back), so that positions compare exactly. */
+export function lsnToBigInt(lsn: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
+  if (!m) throw new DbBackupError('E_USAGE', `"${lsn}" is not a PostgreSQL LSN (X/Y in hexadecimal).`);
+  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+}
+
+export function lsnToString(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/** Microseconds since 2000-01-01 (PostgreSQL's epoch) as an ISO time with all six fraction digits. */
+export function pgTimeToIso(micros: bigint): string {
+  const unixMicros = micros + 946_684_800_000_000n;
+  const ms = unixMicros / 1000n;
+  const iso = new Date(Number(ms)).toISOString();
+  const frac = (((unixMicros % 1_000_000n) + 1_000_000n) % 1_000_000n).toString().padStart(6, '0');
+  return `${iso.slice(0, 19)}.${frac}Z`;
+}
+
+/** An ISO time (up to microseconds) as microseconds since the Unix epoch, for exact comparisons. */
+export function isoToMicros(iso: string): bigint {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(iso);
+  if (!m) throw new DbBackupError('E_UNSAFE_BACKUP', `"${iso}" is not an ISO 8601 time.`);
+  const whole = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(whole)) throw new DbBackupError('E_UNSAFE_BACKUP', `"${iso}" is not an ISO 8601 time.`);
+  return BigInt(whole) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0').slice(0, 6) || '0');
+}
+
+/** Opens a walsender connection to the endpoint's database (replication commands and SQL both work). */
+export function openReplication(endpoint: PgEndpoint): Promise<pg.Client> {
+  return openClient(endpoint, endpoint.database, true).catch((err: unknown) => {
+    if (err instanceof DbBackupError && /replication connection|pg_hba/i.test(err.message)) {
+      throw new DbBackupError(
+        'E_AUTH',
+        `${err.message} Change capture needs a replication connection: the role needs the REPLICATION attribute (ALTER ROLE … REPLICATION) and pg_hba.conf must admit it for the database (a "host <db> <user> …" line also admits replication=database).`,
+        { cause: err },
+      );
+    }
+    throw err;
+  });
+}
+
+export interface CreatedSlot {
+  slot: string;
+  /** The LSN from which the slot's changes are complete: every transaction committing at or after it is decoded, none before. */
+  consistentPoint: string;
+  /** The snapshot that sees exactly the transactions before consistentPoint; valid while `client` stays idle and open. */
+  snapshotName: string;
+}
+
+/**
+ * Creates a logical slot for pgoutput and exports its snapshot. The server waits for every
+ * transaction running at that moment to end first (a long-running transaction delays it).
+ */
+export async function createSlot(client: pg.Client, slot: string, temporary = false): Promise<CreatedSlot> {
+  const result = await client.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput EXPORT_SNAPSHOT`);
+  const row = result.rows[0] as { slot_name: string; consistent_point: string; snapshot_name: string };
+  return { slot: row.slot_name, consistentPoint: row.consistent_point, snapshotName: row.snapshot_name };
+}
+
+/** A message of the replication stream: decoded WAL (a pgoutput message) or the server's keepalive. */
+export type ReplicationMessage =
+  | { type: 'data'; start: bigint; walEnd: bigint; body: Buffer }
+  | { type: 'keepalive'; walEnd: bigint; replyRequested: boolean };
+
+/** START_REPLICATION of a logical slot in CopyBoth mode; iterate `messages()`, then `end()`. */
+export class ReplicationStream {
+  private readonly duplex: Duplex;
+  private received = 0n;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly client: pg.Client,
+    slot: string,
+    start: bigint,
+    publication: string,
+  ) {
+    const options = `("proto_version" '1', "publication_names" ${quoteLiteral(quoteIdent(publication))})`;
+    const query = copyBoth(`START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lsnToString(start)} ${options}`, { alignOnCopyDataFrame: true, readableObjectMode: true });
+    this.duplex = client.query(query as unknown as pg.Submittable) as unknown as Duplex;
+    // A status update every second keeps the server (wal_sender_timeout) content and asks it for a
+    // keepalive, whose WAL position tells the reader how far decoding has come when nothing commits.
+    this.timer = setInterval(() => this.status(true), 1000);
+    this.timer.unref();
+  }
+
+  async *messages(): AsyncGenerator<ReplicationMessage> {
+    for await (const chunk of this.duplex as AsyncIterable<Buffer>) {
+      const kind = chunk[0];
+      if (kind === 0x77 /* w */) {
+        const start = chunk.readBigUInt64BE(1);
+        const walEnd = chunk.readBigUInt64BE(9);
+        if (start > this.received) this.received = start;
+        yield { type: 'data', start, walEnd, body: chunk.subarray(25) };
+      } else if (kind === 0x6b /* k */) {
+        const walEnd = chunk.readBigUInt64BE(1);
+        const replyRequested = chunk[17] === 1;
+        if (replyRequested) this.status(false);
+        yield { type: 'keepalive', walEnd, replyRequested };
+      }
+    }
+  }
+
+  /**
+   * A standby status update: what was received (write), never a flush (0 leaves the slot's
+   * confirmed position where it is), and `reply` asks the server for a keepalive back.
+   */
+  status(reply: boolean): void {
+    const msg = Buffer.alloc(34);
+    msg[0] = 0x72; /* r */
+    msg.writeBigUInt64BE(this.received, 1);
+    msg.writeBigUInt64BE(0n, 9);
+    msg.writeBigUInt64BE(0n, 17);
+    msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
+    msg[33] = reply ? 1 : 0;
+    if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(msg);
+  }
+
+  /** Leaves CopyBoth mode (CopyDone) and waits briefly for the server to agree; the connection is closed either way after. */
+  async end(): Promise<void> {
+    clearInterval(this.timer);
+    // Messages still in flight are of no interest: nothing was confirmed, so nothing is lost.
+    this.duplex.on('error', () => undefined);
+    this.duplex.resume();
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+export interface SlotState {
+  slot: string;
+  active: boolean;
+  confirmedFlush: string | null;
+  walStatus: string | null;
+  retainedBytes: number | null;
+}
+
+/** The slot as pg_replication_slots shows it, or undefined when there is none of that name. */
+export async function slotState(client: pg.Client, slot: string): Promise<SlotState | undefined> {
+  const row = (
+    await client.query(
+      `SELECT slot_name, active, confirmed_flush_lsn::text AS confirmed, wal_status,
+        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
+        FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+      [slot],
+    )
+  ).rows[0] as { slot_name: string; active: boolean; confirmed: string | null; wal_status: string | null; retained: string | null } | undefined;
+  if (!row) return undefined;
+  return { slot: row.slot_name, active: row.active, confirmedFlush: row.confirmed, walStatus: row.wal_status, retainedBytes: row.retained === null ? null : Number(row.retained) };
+}
+
+/**
+ * Moves the slot's confirmed position to `lsn` (never back), so the server may free the WAL before
+ * it. Only for changes durably stored in every target: what lies before is never sent again.
+ */
+export async function confirmSlot(client: pg.Client, slot: string, lsn: string): Promise<void> {
+  const state = await slotState(client, slot);
+  if (!state) throw new DbBackupError('E_NOT_FOUND', `The replication slot ${slot} does not exist any more; take a full backup with --capture changes.`);
+  if (state.confirmedFlush && lsnToBigInt(state.confirmedFlush) >= lsnToBigInt(lsn)) return;
+  await client.query('SELECT pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)', [slot, lsn]);
+}
+
+/** Drops the slot if it exists and no one streams from it; returns false when it was busy or absent. */
+export async function dropSlot(client: pg.Client, slot: string): Promise<boolean> {
+  const state = await slotState(client, slot);
+  if (!state || state.active) return false;
+  await client.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot]);
+  return true;
+}

@@ -1,0 +1,211 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
+import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
+import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
+import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
+import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
+import type { ChangeBatch, LogPosition } from '../../../src/application/ports/change-capture.js';
+import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
+import type { PartSink, PartSource } from '../../../src/application/ports/parts.js';
+import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
+import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
+import { isDbBackupError } from '../../../src/domain/errors.js';
+import type { Manifest, PartEntry } from '../../../src/domain/manifest.js';
+import { NullProgress } from '../../../src/infrastructure/progress.js';
+import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
+import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { tableHashes } from './fixtures.js';
+
+let server: PostgresServer;
+let work: string;
+let n = 0;
+const signal = new AbortController().signal;
+const connector = new PostgresConnector({ partSize: 64 << 10 });
+
+beforeAll(async () => {
+  server = await startPostgres();
+  work = await mkdtemp(join(tmpdir(), 'dbb-pgchanges-'));
+});
+afterAll(async () => {
+  await server?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+const at = (database: string, options: Record<string, unknown> = {}): ConnectionTarget => ({ engine: 'postgres', host: '127.0.0.1', port: server.port, user: 'postgres', database, options });
+
+function services() {
+  const deps = {
+    connectors: new MapConnectorRegistry([connector]),
+    opener: new LocalRepositoryOpener(),
+    codecs: new MapCodecRegistry([new NoneCodec()]),
+    catalog: new MemoryCatalog(),
+    clock: { now: () => new Date() },
+    logger: silentLogger,
+    progress: new NullProgress(),
+  };
+  return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
+}
+
+/** A full backup with capture into a fresh repository, restored into a fresh database. */
+async function fullWithCapture(source: string): Promise<{ manifest: Manifest; copy: string }> {
+  const app = services();
+  const repository = join(work, `repo_${++n}`);
+  const { manifest } = await app.runBackup.execute({ target: at(source, { capture: 'changes' }), repository, kind: 'full', compression: { codec: 'none' }, parallel: 2 }, signal);
+  const copy = `copy_${n}`;
+  await app.restoreBackup.execute({ repository, backup: 'latest', target: at(copy), clean: false, options: { create: true } }, signal);
+  return { manifest, copy };
+}
+
+/** A sink that keeps the parts in memory, and a PartSource over them. */
+function memoryParts(manifest: Manifest) {
+  const bytes = new Map<string, Buffer>();
+  const parts: PartEntry[] = [];
+  const sink: PartSink = {
+    async write(spec, body) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
+      const raw = Buffer.concat(chunks);
+      const entry: PartEntry = { name: spec.name, role: spec.role, codecs: [], rawSize: raw.length, storedSize: raw.length, sha256: createHash('sha256').update(raw).digest('hex') };
+      bytes.set(spec.name, raw);
+      parts.push(entry);
+      return entry;
+    },
+  };
+  const source = (): PartSource => ({ manifest: { ...manifest, kind: 'incremental', parts }, open: async (p) => Readable.from([bytes.get(p.name)!]) });
+  return { sink, source, bytes, parts };
+}
+
+async function read(database: string, since: LogPosition, manifest: Manifest): Promise<{ batch: ChangeBatch; parts: ReturnType<typeof memoryParts> }> {
+  const session = await connector.connect(at(database), 'backup');
+  try {
+    const parts = memoryParts(manifest);
+    const batch = await session.changes!.readChanges(since, parts.sink, signal);
+    return { batch, parts };
+  } finally {
+    await session.close();
+  }
+}
+
+async function apply(database: string, parts: PartSource, until?: Date) {
+  const session = await connector.connect(at(database), 'restore');
+  try {
+    return await session.changes!.applyChanges(parts, until ? { time: until } : undefined, signal);
+  } finally {
+    await session.close();
+  }
+}
+
+/** The server's time now, rounded up to the next millisecond (a Date), then a pause so that later commits are later. */
+async function instant(): Promise<Date> {
+  const [row] = await server.query<{ ms: string }>("SELECT ceil(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS ms");
+  await new Promise((r) => setTimeout(r, 5));
+  return new Date(Number(row!.ms));
+}
+
+const SCHEMA = String.raw`
+CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL, note text, blob text, at timestamptz(6), price numeric);
+CREATE TABLE public."Odd ""Name""" ("key col" text PRIMARY KEY, "v;al" jsonb);
+CREATE TABLE public.nokey (a int, b text);
+CREATE TABLE public.full_ident (a int, b json);
+ALTER TABLE public.full_ident REPLICA IDENTITY FULL;
+CREATE TABLE public.gen (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+CREATE TABLE public.trunc (id serial PRIMARY KEY, v text);
+INSERT INTO public.items SELECT g, 'item ' || g, NULL, CASE WHEN g = 1 THEN repeat(md5(g::text), 4000) END, '2026-01-01 00:00:00.123456+00', g * 1.5 FROM generate_series(1, 500) g;
+INSERT INTO public."Odd ""Name""" VALUES ('a''b', '{"x": 1}');
+INSERT INTO public.nokey VALUES (1, 'one');
+INSERT INTO public.full_ident VALUES (1, '{"a": 1}'), (1, '{"a": 1}'), (2, NULL);
+INSERT INTO public.gen (v) VALUES ('g1');
+INSERT INTO public.trunc (v) SELECT 'x' FROM generate_series(1, 10);
+`;
+
+describe('PostgreSQL change capture (logical decoding)', () => {
+  it('a full with capture, then inserts/updates/deletes/truncate, TOAST-unchanged columns, keyless tables: applied onto the restored full, at two instants', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(SCHEMA, [], db);
+    const { manifest, copy } = await fullWithCapture(db);
+    const position = manifest.logPosition as LogPosition;
+    expect(position).toMatchObject({ slot: expect.stringMatching(/^dbbackup_src_\d+_/), publication: `dbbackup_${db}`, lsn: expect.stringMatching(/\//) });
+    expect(manifest.warnings.join('\n')).toMatch(/public\.nokey has no primary key/);
+    expect(await tableHashes(server, copy)).toEqual(await tableHashes(server, db));
+
+    await server.query(
+      String.raw`
+      INSERT INTO public.items VALUES (1001, 'new', 'n', NULL, '2026-02-02 10:00:00.000001+00', 0.1);
+      UPDATE public.items SET name = 'renamed' WHERE id = 1;            -- blob stays TOASTed and unchanged ('u')
+      UPDATE public.items SET id = 2000 WHERE id = 2;                   -- key change
+      DELETE FROM public.items WHERE id BETWEEN 10 AND 19;
+      UPDATE public."Odd ""Name""" SET "v;al" = '{"y": [1, 2]}' WHERE "key col" = 'a''b';
+      INSERT INTO public.full_ident VALUES (3, '{"b": 2}');
+      DELETE FROM public.full_ident WHERE ctid = (SELECT ctid FROM public.full_ident WHERE a = 1 LIMIT 1);
+      UPDATE public.full_ident SET b = '[1]' WHERE a = 2;
+      INSERT INTO public.gen (v) VALUES ('g2');
+      UPDATE public.nokey SET b = 'still writable' WHERE a = 1;
+      DELETE FROM public.nokey;
+      `,
+      [],
+      db,
+    );
+    const first = await instant();
+    const atFirst = await tableHashes(server, db);
+    await server.query(
+      `BEGIN; TRUNCATE public.trunc RESTART IDENTITY; INSERT INTO public.trunc (v) VALUES ('after'); UPDATE public.items SET note = 'late' WHERE id < 100; COMMIT;`,
+      [],
+      db,
+    );
+    const atEnd = await tableHashes(server, db);
+
+    const { batch, parts } = await read(db, position, manifest);
+    expect(batch.changes).toBeGreaterThan(100);
+    expect(batch.from).toEqual(position);
+    expect(batch.to).toMatchObject({ slot: position.slot, publication: position.publication });
+    expect(batch.objects.map((o) => o.name)).toContain('public.trunc');
+    expect(batch.objects.map((o) => o.name)).not.toContain('public.nokey');
+    expect(parts.parts.length).toBeGreaterThan(1);
+    const text = [...parts.bytes.values()].map((b) => b.toString()).join('');
+    expect(text).toContain('"op":"T"');
+    expect(text).toContain('"sequences"');
+
+    // Up to the first instant: exactly the source then (keyless table aside: it stays as of the full).
+    const early = `early_${n}`;
+    await copyDatabase(copy, early);
+    const firstOutcome = await apply(early, parts.source(), first);
+    expect(firstOutcome.warnings?.join('\n') ?? '').toMatch(/Sequences were set/);
+    expect(withoutKeyless(await tableHashes(server, early))).toEqual(withoutKeyless(atFirst));
+
+    // Everything: the source at the end.
+    await apply(copy, parts.source());
+    expect(withoutKeyless(await tableHashes(server, copy))).toEqual(withoutKeyless(atEnd));
+    const [seq] = await server.query<{ v: string }>(`SELECT last_value::text AS v FROM public.trunc_id_seq`, [], copy);
+    expect(seq!.v).toBe('1');
+    const [gen] = await server.query<{ id: number }>(`INSERT INTO public.gen (v) VALUES ('next') RETURNING id`, [], copy);
+    expect(gen!.id).toBe(3);
+
+    // Nothing was confirmed: the same changes can be read again; after confirm() they are gone.
+    const again = await read(db, position, manifest);
+    expect(again.batch.changes).toBe(batch.changes);
+    const session = await connector.connect(at(db), 'backup');
+    await (session.changes as unknown as { confirm(p: LogPosition): Promise<void> }).confirm(batch.to);
+    await session.close();
+    const gone = await read(db, position, manifest).catch((e: unknown) => e);
+    expect(isDbBackupError(gone, 'E_UNSUPPORTED')).toBe(true);
+    const next = await read(db, batch.to, manifest);
+    expect(next.batch.changes).toBe(0);
+  });
+});
+
+function withoutKeyless(h: Record<string, unknown>): Record<string, unknown> {
+  const { 'public.nokey': _, ...rest } = h;
+  return rest;
+}
+
+async function copyDatabase(from: string, to: string): Promise<void> {
+  await server.query(`CREATE DATABASE ${to} TEMPLATE ${from}`);
+}
+
