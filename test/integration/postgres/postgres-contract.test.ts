@@ -37,4 +37,15 @@ databaseConnectorContract('postgres', {
   selective: ['public.many', 'public.empty_table'],
   restoreOptions: { create: true },
   badCredentials: async () => ({ ...at('postgres'), password: 'not the password' }),
+  async mutate(t) {
+    await server.query(
+      `INSERT INTO public.nasty SELECT id + 100, t, b, j, jb, ia, ta, ma, c, r, tr, n, f8, f4, ts, tsn, d, iv, u, bo, x, ip, mac, bits, tv, pnt, money_, ch, vc FROM public.nasty;
+       UPDATE public.nasty SET n = n + 1, iv = iv - interval '1 day', t = coalesce(t, '') || 'ü' WHERE id IN (3, 6);
+       UPDATE public.nasty SET id = 1000 WHERE id = 4;
+       DELETE FROM public.many WHERE id <= 100;
+       UPDATE public.many SET v = v || E'\\n changed', w = -w WHERE id BETWEEN 101 AND 300;`,
+      [],
+      t.database,
+    );
+  },
 });

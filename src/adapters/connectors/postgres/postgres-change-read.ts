@@ -34,7 +34,7 @@ interface ReadState {
 }
 
 /**
- * Reads the slot from `since` up to the WAL flushed when the call starts, writing change-log parts
+ * Reads the slot from `since` up to the WAL written when the call starts, writing change-log parts
  * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Nothing is confirmed to the
  * server: the slot keeps every change until confirm() after the manifest is stored everywhere.
  */
@@ -45,7 +45,9 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
   let stream: ReplicationStream | undefined;
   try {
     await checkSlot(sql, since);
-    const now = (await sql.query('SELECT pg_current_wal_flush_lsn()::text AS lsn, clock_timestamp() AS at')).rows[0] as { lsn: string; at: Date };
+    // The insert position, not the flushed one: a commit made with synchronous_commit = off is
+    // visible before its WAL is flushed, and the WAL writer flushes it within a moment.
+    const now = (await sql.query('SELECT pg_current_wal_insert_lsn()::text AS lsn, clock_timestamp() AS at')).rows[0] as { lsn: string; at: Date };
     const stop = lsnToBigInt(now.lsn);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
