@@ -82,7 +82,7 @@ async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, wh
     first = false;
     if (line.kind === 'begin') {
       if (inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} begins a transaction inside another.`);
-      if ((stop.micros !== undefined && isoToMicros(line.time) > stop.micros) || (stop.lsn !== undefined && lsnToBigInt(line.lsn) >= stop.lsn)) {
+      if ((stop.micros !== undefined && isoToMicros(line.time) > stop.micros) || (stop.lsn !== undefined && lsnToBigInt(line.lsn) > stop.lsn)) {
         applied.stopped = true;
         (body as unknown as { destroy?: () => void }).destroy?.();
         return;
@@ -147,7 +147,13 @@ class ChangeApplier {
     const table = ident(change.rel);
     let sql: string;
     let values: (string | null)[];
-    if (change.op === 'I') {
+    if (change.op === 'R') {
+      sql = `DELETE FROM ONLY ${table}`;
+      values = [];
+    } else if (change.op === 'I' && change.new.length === 0) {
+      sql = `INSERT INTO ${table} DEFAULT VALUES`;
+      values = [];
+    } else if (change.op === 'I') {
       sql = `INSERT INTO ${table} (${change.new.map((c) => quoteIdent(c[0])).join(', ')}) OVERRIDING SYSTEM VALUE VALUES (${change.new.map((_, i) => `$${i + 1}`).join(', ')})`;
       values = change.new.map((c) => c[1]);
     } else if (change.op === 'U') {
@@ -162,7 +168,7 @@ class ChangeApplier {
       values = where.values;
     }
     const result = await this.client.query({ name: this.statementName(sql), text: sql, values });
-    if (change.op !== 'I' && result.rowCount === 0) applied.missing++;
+    if ((change.op === 'U' || change.op === 'D') && result.rowCount === 0) applied.missing++;
     applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
     applied.rows++;
   }

@@ -12,6 +12,7 @@ import type { Change, Column } from './postgres-pgoutput.js';
  *   {"op":"U","rel":["public","t"],"key":[["id","1"]],"new":[["id","1"],["note","b"]]}
  *   {"op":"D","rel":["public","t"],"key":[["id","1"]]}
  *   {"op":"T","rels":[["public","t"]],"cascade":false,"restartIdentity":false}
+ *   {"op":"R","rel":["public","keyless"]}
  *   {"commit":{"lsn":"0/1A2B3C8","end":"0/1A2B3F8","time":"2026-12-06T10:00:00.123456Z"}}
  *   {"sequences":[["public","t_id_seq","42",true]]}
  *
@@ -19,7 +20,9 @@ import type { Change, Column } from './postgres-pgoutput.js';
  * commit). Columns are `[name, value]` pairs with the server's text output (null for NULL); a
  * column left out of an update's `new` is an unchanged TOASTed value (keep the row's). `key` is the
  * row's replica identity before the change (its primary key, or the whole old row for REPLICA
- * IDENTITY FULL). Sequence values are read at the end of the batch (logical decoding has none).
+ * IDENTITY FULL). `R` deletes every row of a table whose rows follow as inserts: the tables without
+ * a replica identity, read whole at the batch's end in one last transaction (xid 0) whose lsn is the
+ * batch's end (postgres-change-tables.ts). Sequence values are read at the end of the batch (logical decoding has none).
  * Parts are untrusted input on restore: checkLine validates every line before anything uses it.
  */
 export const CHANGE_LOG_FORMAT = 'dbbackup-pg-changes';
@@ -89,6 +92,9 @@ function checkChange(v: Record<string, unknown>, bad: (what: string) => never): 
     case 'D':
       if (!isRel(v.rel) || !isColumns(v.key) || (v.key as Column[]).length === 0) bad('a bad delete');
       return { op: 'D', rel: v.rel as [string, string], key: v.key as Column[] };
+    case 'R':
+      if (!isRel(v.rel)) bad('a bad replace');
+      return { op: 'R', rel: v.rel as [string, string] };
     case 'T':
       if (!Array.isArray(v.rels) || !v.rels.every(isRel) || typeof v.cascade !== 'boolean' || typeof v.restartIdentity !== 'boolean') bad('a bad truncate');
       return { op: 'T', rels: v.rels as [string, string][], cascade: v.cascade as boolean, restartIdentity: v.restartIdentity as boolean };

@@ -5,8 +5,9 @@ import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, headerLine } from './postgres-change-log.js';
+import { type EndSnapshot, endSnapshot, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
 import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
-import { ReplicationStream, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 
 /** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
 export interface CapturePosition {
@@ -35,26 +36,29 @@ interface ReadState {
 
 /**
  * Reads the slot from `since` up to the WAL written when the call starts, writing change-log parts
- * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Nothing is confirmed to the
- * server: the slot keeps every change until confirm() after the manifest is stored everywhere.
+ * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Tables the publication leaves
+ * out are read whole at the end (postgres-change-tables.ts), and the read then ends at the
+ * snapshot they were read in. Nothing is confirmed to the server: the slot keeps every change
+ * until confirm(), after the manifest is stored everywhere.
  */
 export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
   const since = capturePosition(sinceRaw, "parent backup's log position");
   const sql = await openClient(endpoint);
-  let repl: pg.Client | undefined;
   let stream: ReplicationStream | undefined;
+  let end: EndSnapshot | undefined;
   try {
     await checkSlot(sql, since);
+    const whole = await unpublishedTables(sql, since.publication);
     // The insert position, not the flushed one: a commit made with synchronous_commit = off is
     // visible before its WAL is flushed, and the WAL writer flushes it within a moment.
-    const now = (await sql.query('SELECT pg_current_wal_insert_lsn()::text AS lsn, clock_timestamp() AS at')).rows[0] as { lsn: string; at: Date };
+    end = whole.length > 0 ? await endSnapshot(endpoint, sql) : undefined;
+    const now = end ?? (await currentPoint(sql));
     const stop = lsnToBigInt(now.lsn);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
     let parts = 0;
     if (stop > start) {
-      repl = await openReplication(endpoint);
-      stream = new ReplicationStream(repl, since.slot, start, since.publication);
+      stream = new ReplicationStream(await openReplication(endpoint), since.slot, start, since.publication);
       const onAbort = () => void stream?.end();
       signal.addEventListener('abort', onAbort, { once: true });
       try {
@@ -63,22 +67,39 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
         signal.removeEventListener('abort', onAbort);
       }
       signal.throwIfAborted();
+      await stream.end();
+    }
+    if (end) {
+      const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
+      await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
     }
     const last = headerLine() + sequencesLine(await sequenceValues(sql));
     await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
-    const to = stop > start ? state.reached : start;
+    const to = end ? stop : stop > start ? state.reached : start;
     return {
       from: { ...since },
-      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.at.toISOString() },
-      consistentAt: now.at,
+      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.time },
+      // Rounded up to the millisecond, so that a restore to this instant includes the batch's end.
+      consistentAt: new Date(Number((isoToMicros(now.time) + 999n) / 1000n)),
       changes: state.changes,
       objects: [...state.objects.keys()].sort().map((name) => ({ name, type: 'table' })),
       warnings: [],
     };
   } finally {
     await stream?.end();
+    await end?.client.end().catch(() => undefined);
     await sql.end().catch(() => undefined);
   }
+}
+
+async function currentPoint(sql: pg.Client): Promise<{ lsn: string; time: string }> {
+  const lsn = ((await sql.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0] as { lsn: string }).lsn;
+  return { lsn, time: await serverTime(sql) };
+}
+
+async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenerator<Buffer> {
+  yield Buffer.from(first);
+  for await (const s of rest) yield Buffer.from(s);
 }
 
 function partName(i: number): string {
@@ -155,11 +176,11 @@ async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: Read
   throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the replication stream before the changes were read to the end; try again.');
 }
 
-function count(state: ReadState, change: Change): void {
-  state.changes++;
+function count(state: ReadState, change: Change, n = 1): void {
+  state.changes += n;
   for (const rel of change.op === 'T' ? change.rels : [change.rel]) {
     const name = `${rel[0]}.${rel[1]}`;
-    state.objects.set(name, (state.objects.get(name) ?? 0) + 1);
+    state.objects.set(name, (state.objects.get(name) ?? 0) + n);
   }
 }
 

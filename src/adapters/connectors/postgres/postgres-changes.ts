@@ -62,7 +62,7 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
 }
 
 function unpublishedWarning(table: string): string {
-  return `${table} has no primary key or replica identity, so its changes are not captured (capturing them could make UPDATE/DELETE on it fail on the server): incremental backups leave it as of this full. Give it a primary key, or ALTER TABLE … REPLICA IDENTITY FULL.`;
+  return `${table} has no primary key or replica identity, so its changes cannot be decoded (publishing it would make UPDATE/DELETE on it fail on the server): each incremental backup reads it whole instead, and a restore to a time between two backups has it as of the earlier one. Give it a primary key (or ALTER TABLE … REPLICA IDENTITY FULL) to capture its every change.`;
 }
 
 interface Requirements {

@@ -33,7 +33,9 @@ export type Change =
   | { op: 'I'; rel: [string, string]; new: Column[] }
   | { op: 'U'; rel: [string, string]; key: Column[]; new: Column[] }
   | { op: 'D'; rel: [string, string]; key: Column[] }
-  | { op: 'T'; rels: [string, string][]; cascade: boolean; restartIdentity: boolean };
+  | { op: 'T'; rels: [string, string][]; cascade: boolean; restartIdentity: boolean }
+  /** Not from pgoutput: every row deleted, before a whole table's rows (postgres-change-tables.ts). */
+  | { op: 'R'; rel: [string, string] };
 
 type Tuple = ({ kind: 'n' } | { kind: 'u' } | { kind: 't'; text: string })[];
 

@@ -86,6 +86,7 @@ export type ReplicationMessage =
 export class ReplicationStream {
   private readonly duplex: Duplex;
   private received = 0n;
+  private ended = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -137,6 +138,8 @@ export class ReplicationStream {
 
   /** Leaves CopyBoth mode (CopyDone) and waits briefly for the server to agree; the connection is closed either way after. */
   async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
     clearInterval(this.timer);
     // Messages still in flight are of no interest: nothing was confirmed, so nothing is lost.
     this.duplex.on('error', () => undefined);
