@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -198,10 +198,57 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     const next = await read(db, batch.to, manifest);
     expect(next.batch.changes).toBe(0);
   });
+
+  it('pgbench writing during the full and after it: restores at two instants and at the end equal the source recorded then', async () => {
+    const db = `bench_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    server.bin('pgbench', ['-i', '-q', '-s', '1', db]);
+    const bench = pgbench(db, 6);
+    await new Promise((r) => setTimeout(r, 500));
+    const { manifest, copy } = await fullWithCapture(db);
+    expect(manifest.warnings.join('\n')).toMatch(/public\.pgbench_history has no primary key/);
+    const one = await bench.record();
+    await new Promise((r) => setTimeout(r, 700));
+    const two = await bench.record();
+    await bench.done;
+    const end = await tableHashes(server, db);
+    expect(two.hashes).not.toEqual(one.hashes);
+
+    const { batch, parts } = await read(db, manifest.logPosition as LogPosition, manifest);
+    expect(batch.changes).toBeGreaterThan(100);
+    for (const [name, state] of [['a', one], ['b', two]] as const) {
+      const target = `${copy}_${name}`;
+      await copyDatabase(copy, target);
+      await apply(target, parts.source(), state.at);
+      expect(withoutKeyless(await tableHashes(server, target))).toEqual(withoutKeyless(state.hashes));
+    }
+    await apply(copy, parts.source());
+    expect(await tableHashes(server, copy)).toEqual(end);
+  });
 });
 
+/** pgbench writing until stopped; `pause()` holds it (SIGSTOP) while the harness records a state. */
+function pgbench(db: string, seconds: number) {
+  const child = spawn(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-n', '-c', '2', '-T', String(seconds), db], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const done = new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pgbench exited ${code}: ${stderr}`)))));
+  return {
+    done,
+    /** The committed state at an instant: writers held, the instant read, every table hashed, writers resumed. */
+    async record(): Promise<{ at: Date; hashes: Record<string, { rows: number; hash: string }> }> {
+      child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 100));
+      const at = await instant();
+      const hashes = await tableHashes(server, db);
+      child.kill('SIGCONT');
+      return { at, hashes };
+    },
+  };
+}
+
 function withoutKeyless(h: Record<string, unknown>): Record<string, unknown> {
-  const { 'public.nokey': _, ...rest } = h;
+  const { 'public.nokey': _, 'public.pgbench_history': __, ...rest } = h;
   return rest;
 }
 
