@@ -199,18 +199,44 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(next.batch.changes).toBe(0);
   });
 
+  it('a second full takes a new slot and keeps the old one until retire(); a role without REPLICATION is refused up front, naming the fix', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'a');`, [], db);
+    const first = (await fullWithCapture(db)).manifest.logPosition as LogPosition;
+    const second = (await fullWithCapture(db)).manifest.logPosition as LogPosition;
+    expect(second.slot).not.toBe(first.slot);
+    expect(await slotsOf(db)).toEqual([first.slot, second.slot].sort());
+    const session = await connector.connect(at(db), 'backup');
+    const capture = session.changes as unknown as { retire(p: LogPosition): Promise<void> };
+    await capture.retire(first);
+    await capture.retire(first);
+    await session.close();
+    expect(await slotsOf(db)).toEqual([second.slot]);
+
+    await server.query(`CREATE ROLE plain LOGIN; GRANT ALL ON DATABASE ${db} TO plain; ALTER DATABASE ${db} OWNER TO plain`);
+    const app = services();
+    const refused = await app.runBackup
+      .execute({ target: { ...at(db, { capture: 'changes' }), user: 'plain' }, repository: join(work, `repo_${++n}`), kind: 'full', compression: { codec: 'none' }, parallel: 1 }, signal)
+      .catch((e: unknown) => e);
+    expect(isDbBackupError(refused, 'E_UNSUPPORTED')).toBe(true);
+    expect((refused as Error).message).toMatch(/REPLICATION attribute.*ALTER ROLE "plain" REPLICATION/);
+    expect(await slotsOf(db)).toEqual([second.slot]);
+  });
+
   it('pgbench writing during the full and after it: restores at two instants and at the end equal the source recorded then', async () => {
     const db = `bench_${++n}`;
     await server.query(`CREATE DATABASE ${db}`);
     server.bin('pgbench', ['-i', '-q', '-s', '1', db]);
-    const bench = pgbench(db, 6);
+    const bench = pgbench(db);
     await new Promise((r) => setTimeout(r, 500));
     const { manifest, copy } = await fullWithCapture(db);
     expect(manifest.warnings.join('\n')).toMatch(/public\.pgbench_history has no primary key/);
     const one = await bench.record();
     await new Promise((r) => setTimeout(r, 700));
     const two = await bench.record();
-    await bench.done;
+    await new Promise((r) => setTimeout(r, 700));
+    await bench.stop();
     const end = await tableHashes(server, db);
     expect(two.hashes).not.toEqual(one.hashes);
 
@@ -227,14 +253,18 @@ describe('PostgreSQL change capture (logical decoding)', () => {
   });
 });
 
-/** pgbench writing until stopped; `pause()` holds it (SIGSTOP) while the harness records a state. */
-function pgbench(db: string, seconds: number) {
-  const child = spawn(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-n', '-c', '2', '-T', String(seconds), db], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  const done = new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pgbench exited ${code}: ${stderr}`)))));
+/** pgbench writing until stop(); record() holds it (SIGSTOP) while the harness records a state. */
+function pgbench(db: string) {
+  const child = spawn(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-n', '-c', '2', '-T', '300', db], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return {
-    done,
+    /** Ends it (a transaction in flight is rolled back) and waits for it to exit. */
+    async stop(): Promise<void> {
+      child.kill('SIGKILL');
+      await exited;
+      // Its server sessions end (and roll back) when they see the closed socket.
+      while ((await server.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgbench'`))[0]!.n > 0) await new Promise((r) => setTimeout(r, 50));
+    },
     /** The committed state at an instant: writers held, the instant read, every table hashed, writers resumed. */
     async record(): Promise<{ at: Date; hashes: Record<string, { rows: number; hash: string }> }> {
       child.kill('SIGSTOP');
@@ -245,6 +275,10 @@ function pgbench(db: string, seconds: number) {
       return { at, hashes };
     },
   };
+}
+
+async function slotsOf(db: string): Promise<string[]> {
+  return (await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots WHERE database = $1 ORDER BY slot_name', [db])).map((r) => r.slot_name);
 }
 
 function withoutKeyless(h: Record<string, unknown>): Record<string, unknown> {

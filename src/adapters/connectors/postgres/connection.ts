@@ -114,10 +114,11 @@ const SESSION_SETUP = [
 /**
  * Opens a connection with our session settings. `database` overrides the endpoint's (used to reach
  * the maintenance database for CREATE DATABASE). Errors map to E_CONN_REFUSED / E_AUTH /
- * E_NOT_FOUND with messages that say what to try. `replication` opens a walsender connection
- * (`replication=database`) that also takes replication commands (postgres-replication.ts).
+ * E_NOT_FOUND with messages that say what to try. `mode.replication` opens a walsender connection
+ * (`replication=database`) that also takes replication commands (postgres-replication.ts);
+ * `mode.pipeline` sends queries without waiting for the previous results (postgres-change-apply.ts).
  */
-export async function openClient(e: PgEndpoint, database = e.database, replication = false): Promise<pg.Client> {
+export async function openClient(e: PgEndpoint, database = e.database, mode: { replication?: boolean; pipeline?: boolean } = {}): Promise<pg.Client> {
   const attempt = async (ssl: false | ConnectionOptions) => {
     const client = new pg.Client({
       host: e.host,
@@ -130,7 +131,8 @@ export async function openClient(e: PgEndpoint, database = e.database, replicati
       application_name: 'dbbackup',
       connectionTimeoutMillis: 30_000,
       keepAlive: true,
-      ...(replication ? { replication: 'database' } : {}),
+      ...(mode.replication ? { replication: 'database' } : {}),
+      ...(mode.pipeline ? { pipeline: true } : {}),
     } as pg.ClientConfig);
     client.on('error', () => {
       /* a dropped connection surfaces on the next query */

@@ -42,7 +42,7 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     ...(until?.time ? { micros: BigInt(until.time.getTime()) * 1000n } : {}),
     ...(typeof until?.position?.lsn === 'string' ? { lsn: lsnToBigInt(until.position.lsn) } : {}),
   };
-  const client = await openClient(endpoint);
+  const client = await openClient(endpoint, endpoint.database, { pipeline: true });
   const warnings: string[] = [];
   const applier = new ChangeApplier(client);
   try {
@@ -59,12 +59,15 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     // Stopped early: the sequences are in the last part (written alone there, after the changes).
     const last = changeParts[changeParts.length - 1];
     if (applied.stopped && last) applied.sequences = await sequencesOf(await parts.open(last), `${last.name} of backup ${parts.manifest.id}`);
+    await applier.close();
+    await applier.flush();
     if (applied.sequences) await applier.setSequences(applied.sequences, applied);
     if (applied.stopped && applied.sequences) warnings.push('Sequences were set to their values at the end of the backup, past the point restored to (never below a value in use).');
     for (const [table, n] of applied.skipped) warnings.push(`${n} change(s) to ${table} were skipped: the table is not in the target.`);
     if (applied.missing > 0) warnings.push(`${applied.missing} update(s)/delete(s) found no row to change: the target was not in the state the changes follow.`);
     return { objects: [...applied.objects].sort(), rows: applied.rows, warnings };
   } catch (err) {
+    await applier.flush().catch(() => undefined);
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
@@ -116,20 +119,69 @@ async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<
   return found;
 }
 
-/** Statements per table and shape, prepared once (named) so that replaying many rows parses each once. */
+/** Statements sent ahead of their results (the connection pipelines them) before waiting. */
+const WINDOW = 2000;
+/** Statements after which a group of whole source transactions is committed. */
+const GROUP = 1000;
+
+/**
+ * Statements per table and shape, prepared once (named) so that replaying many rows parses each
+ * once, and sent pipelined: up to WINDOW statements go out before their results are awaited (a
+ * failure fails the apply, and with it the restore, as any failed restore statement does).
+ */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
+  private pending: Promise<unknown>[] = [];
+  private failure: unknown;
+  private open = false;
+  private grouped = 0;
   /** Per table present in the target: the columns whose type has no `=` of its own (compared as text). */
   private readonly present = new Map<string, Set<string> | null>();
 
   constructor(private readonly client: pg.Client) {}
 
+  /**
+   * Source transactions are applied in groups, each group one target transaction of whole source
+   * transactions (so each stays atomic, and commits are fewer); a group closes after GROUP statements.
+   */
   async begin(): Promise<void> {
-    await this.client.query('BEGIN');
+    if (this.open) return;
+    this.open = true;
+    this.grouped = 0;
+    await this.send('BEGIN');
   }
 
   async commit(): Promise<void> {
-    await this.client.query('COMMIT');
+    if (this.grouped >= GROUP) await this.close();
+  }
+
+  /** Commits the open group, if any. */
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.send('COMMIT');
+  }
+
+  /** Waits for every statement sent; throws the first failure. */
+  async flush(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    await Promise.all(pending);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async send(query: string | pg.QueryConfig, then?: (result: pg.QueryResult) => void): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    this.grouped++;
+    this.pending.push(
+      this.client.query(query as pg.QueryConfig).then(
+        (result: pg.QueryResult) => then?.(result),
+        (err: unknown) => {
+          this.failure ??= err;
+        },
+      ),
+    );
+    if (this.pending.length >= WINDOW) await this.flush();
   }
 
   async apply(change: Change, applied: Applied): Promise<void> {
@@ -137,7 +189,7 @@ class ChangeApplier {
       const rels: string[] = [];
       for (const rel of change.rels) if (await this.exists(rel, applied)) rels.push(ident(rel));
       if (rels.length === 0) return;
-      await this.client.query(`TRUNCATE ONLY ${rels.join(', ')}${change.restartIdentity ? ' RESTART IDENTITY' : ''}${change.cascade ? ' CASCADE' : ''}`);
+      await this.send(`TRUNCATE ONLY ${rels.join(', ')}${change.restartIdentity ? ' RESTART IDENTITY' : ''}${change.cascade ? ' CASCADE' : ''}`);
       for (const rel of change.rels) applied.objects.add(`${rel[0]}.${rel[1]}`);
       applied.rows++;
       return;
@@ -167,8 +219,10 @@ class ChangeApplier {
       sql = `DELETE FROM ${table} WHERE ctid = (SELECT ctid FROM ${table} WHERE ${where.sql} LIMIT 1)`;
       values = where.values;
     }
-    const result = await this.client.query({ name: this.statementName(sql), text: sql, values });
-    if ((change.op === 'U' || change.op === 'D') && result.rowCount === 0) applied.missing++;
+    const counts = change.op === 'U' || change.op === 'D';
+    await this.send({ name: this.statementName(sql), text: sql, values }, (result) => {
+      if (counts && result.rowCount === 0) applied.missing++;
+    });
     applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
     applied.rows++;
   }

@@ -47,7 +47,7 @@ export function isoToMicros(iso: string): bigint {
 
 /** Opens a walsender connection to the endpoint's database (replication commands and SQL both work). */
 export function openReplication(endpoint: PgEndpoint): Promise<pg.Client> {
-  return openClient(endpoint, endpoint.database, true).catch((err: unknown) => {
+  return openClient(endpoint, endpoint.database, { replication: true }).catch((err: unknown) => {
     if (err instanceof DbBackupError && /replication connection|pg_hba/i.test(err.message)) {
       throw new DbBackupError(
         'E_AUTH',
