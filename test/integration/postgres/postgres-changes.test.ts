@@ -214,6 +214,14 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     await session.close();
     expect(await slotsOf(db)).toEqual([second.slot]);
 
+    // A schema change after the full: the changes cannot follow it.
+    const secondManifest = { id: 'x', parts: [] } as unknown as Manifest;
+    expect((await read(db, second, secondManifest)).batch.changes).toBe(0);
+    await server.query('ALTER TABLE public.t ADD COLUMN w int', [], db);
+    const changed = await read(db, second, secondManifest).catch((e: unknown) => e);
+    expect(isDbBackupError(changed, 'E_UNSUPPORTED')).toBe(true);
+    expect((changed as { details?: { reason?: string } }).details?.reason).toBe('schema-changed');
+
     await server.query(`CREATE ROLE plain LOGIN; GRANT ALL ON DATABASE ${db} TO plain; ALTER DATABASE ${db} OWNER TO plain`);
     const app = services();
     const refused = await app.runBackup
@@ -222,6 +230,32 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(isDbBackupError(refused, 'E_UNSUPPORTED')).toBe(true);
     expect((refused as Error).message).toMatch(/REPLICATION attribute.*ALTER ROLE "plain" REPLICATION/);
     expect(await slotsOf(db)).toEqual([second.slot]);
+  });
+
+  it('a slot the server invalidated (wal_status = lost) ends the chain with a clear error', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text)`, [], db);
+    const { manifest } = await fullWithCapture(db);
+    const position = manifest.logPosition as LogPosition;
+    try {
+      await server.query(`ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`);
+      await server.query('SELECT pg_reload_conf()');
+      for (let i = 0; i < 4; i++) {
+        await server.query(`INSERT INTO public.t SELECT g + ${i * 20000}, repeat('x', 100) FROM generate_series(1, 20000) g`, [], db);
+        await server.query('SELECT pg_switch_wal()');
+        await server.query('CHECKPOINT');
+      }
+      const [state] = await server.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [position.slot]);
+      expect(state!.wal_status).toBe('lost');
+    } finally {
+      await server.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+      await server.query('SELECT pg_reload_conf()');
+    }
+    const err = await read(db, position, manifest).catch((e: unknown) => e);
+    expect(isDbBackupError(err, 'E_UNSUPPORTED')).toBe(true);
+    expect((err as Error).message).toMatch(/invalidated.*wal_status = lost.*max_slot_wal_keep_size/);
+    await server.query('SELECT pg_drop_replication_slot($1)', [position.slot]);
   });
 
   it('pgbench writing during the full and after it: restores at two instants and at the end equal the source recorded then', async () => {

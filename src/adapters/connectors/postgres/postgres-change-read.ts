@@ -5,7 +5,7 @@ import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, headerLine } from './postgres-change-log.js';
-import { type EndSnapshot, endSnapshot, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
+import { type EndSnapshot, endSnapshot, schemaFingerprint, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
 import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
 import { ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 
@@ -15,6 +15,8 @@ export interface CapturePosition {
   publication: string;
   lsn: string;
   time?: string;
+  /** The tables' fingerprint at `lsn` (schemaFingerprint); absent in positions of older versions. */
+  schema?: string;
 }
 
 /** Validates a LogPosition this connector wrote (the manifest is authenticated, but say clearly what is wrong). */
@@ -23,7 +25,13 @@ export function capturePosition(p: LogPosition | null | undefined, what: string)
   if (!ok) {
     throw new DbBackupError('E_UNSUPPORTED', `The ${what} has no change-capture position (slot, publication, lsn): take a full backup with --capture changes first.`);
   }
-  return { slot: p.slot as string, publication: p.publication as string, lsn: p.lsn as string, ...(typeof p.time === 'string' ? { time: p.time } : {}) };
+  return {
+    slot: p.slot as string,
+    publication: p.publication as string,
+    lsn: p.lsn as string,
+    ...(typeof p.time === 'string' ? { time: p.time } : {}),
+    ...(typeof p.schema === 'string' ? { schema: p.schema } : {}),
+  };
 }
 
 /** What the stream of one readChanges produced so far. */
@@ -48,6 +56,7 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
   let end: EndSnapshot | undefined;
   try {
     await checkSlot(sql, since);
+    const schema = await checkSchema(sql, since.schema);
     const whole = await unpublishedTables(sql, since.publication);
     // The insert position, not the flushed one: a commit made with synchronous_commit = off is
     // visible before its WAL is flushed, and the WAL writer flushes it within a moment.
@@ -73,12 +82,13 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
     }
+    await checkSchema(sql, schema, ' while the changes were read');
     const last = headerLine() + sequencesLine(await sequenceValues(sql));
     await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
     const to = end ? stop : stop > start ? state.reached : start;
     return {
       from: { ...since },
-      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.time },
+      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.time, schema },
       // Rounded up to the millisecond, so that a restore to this instant includes the batch's end.
       consistentAt: new Date(Number((isoToMicros(now.time) + 999n) / 1000n)),
       changes: state.changes,
@@ -129,6 +139,22 @@ async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> 
 
 /** Keepalives (about one a second, see ReplicationStream) with no progress before the read counts as caught up. */
 const IDLE_KEEPALIVES = 3;
+
+/**
+ * The tables' fingerprint now, after checking it is `expected` (when known): logical decoding
+ * carries no DDL, so changes after a schema change would not apply to the parent's tables.
+ */
+async function checkSchema(sql: pg.Client, expected: string | undefined, when = ' since the parent backup'): Promise<string> {
+  const now = await schemaFingerprint(sql);
+  if (expected !== undefined && now !== expected) {
+    throw new DbBackupError(
+      'E_UNSUPPORTED',
+      `The tables of the database changed shape${when} (a table or column was created, altered or dropped): the change log carries no DDL, so this backup cannot follow its parent. Take a full backup (--type full, or --auto-full).`,
+      { details: { reason: 'schema-changed' } },
+    );
+  }
+  return now;
+}
 
 /**
  * The change-log lines of every transaction that commits before `stop`, each transaction as one

@@ -96,3 +96,34 @@ export async function* tableImageLines(endpoint: PgEndpoint, end: EndSnapshot, t
     await sql.end().catch(() => undefined);
   }
 }
+
+/**
+ * A digest of the user tables' shape (names, columns, types, replica identity, primary keys): the
+ * change log carries no DDL, so a read whose digest differs from its parent's cannot be applied to
+ * the parent's state. Read in the caller's transaction (a snapshot's view when it imported one).
+ */
+export async function schemaFingerprint(sql: pg.Client): Promise<string> {
+  const row = (
+    await sql.query(`SELECT md5(coalesce(string_agg(format('%I.%I %s %s %s (%s)', n.nspname, c.relname, c.relkind, c.relreplident,
+        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+        (SELECT string_agg(format('%I %s %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated), ', ' ORDER BY a.attnum)
+           FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)), E'\\n' ORDER BY n.nspname, c.relname), '')) AS fp
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`)
+  ).rows[0] as { fp: string };
+  return row.fp;
+}
+
+/** The fingerprint as of an exported snapshot (read on a connection of its own, which imports it). */
+export async function snapshotFingerprint(endpoint: PgEndpoint, snapshot: string): Promise<string> {
+  const sql = await openClient(endpoint);
+  try {
+    await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    await sql.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+    const fp = await schemaFingerprint(sql);
+    await sql.query('COMMIT');
+    return fp;
+  } finally {
+    await sql.end().catch(() => undefined);
+  }
+}

@@ -8,6 +8,7 @@ import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { applyChanges } from './postgres-change-apply.js';
 import { capturePosition, readChanges } from './postgres-change-read.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
+import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
 import { confirmSlot, createSlot, dropSlot, openReplication } from './postgres-replication.js';
 
 /**
@@ -36,7 +37,8 @@ export function wantsCapture(options: Record<string, unknown> | undefined): bool
  * A full backup whose snapshot is a new logical slot's: checks the server's settings, brings the
  * publication up to date, creates the slot (it waits for the transactions running now to end), and
  * dumps in its snapshot. A failed dump drops the new slot; the previous full's slot stays until
- * retire(). logPosition: { slot, publication, lsn (the slot's consistent point), time }.
+ * retire(). logPosition: { slot, publication, lsn (the slot's consistent point), time, schema
+ * (the tables' fingerprint in that snapshot, see schemaFingerprint) }.
  */
 export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest, source: string, sink: PartSink, signal: AbortSignal, options: DumpOptions): Promise<DumpResult> {
   const names = captureNames(source);
@@ -49,9 +51,10 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
     repl = await openReplication(endpoint);
     slot = `${names.slotPrefix}${Date.now().toString(36)}`;
     const created = await createSlot(repl, slot);
+    const schema = await snapshotFingerprint(endpoint, created.snapshotName);
     const result = await dumpDatabase(endpoint, request, sink, signal, options, { id: created.snapshotName, lsn: created.consistentPoint });
     const warnings = [...result.warnings, ...published.unpublished.map(unpublishedWarning)];
-    const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString() };
+    const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString(), schema };
     slot = undefined;
     return { ...result, logPosition, warnings, engineInfo: { ...result.engineInfo, capture: { slot: logPosition.slot, publication: names.publication, published: published.published.length } } };
   } finally {
@@ -152,8 +155,9 @@ export class PostgresChangeCapture implements ChangeCapture {
       await syncPublication(sql, names.publication);
       repl = await openReplication(this.endpoint);
       const slot = `${names.slotPrefix}${Date.now().toString(36)}`;
-      const row = (await repl.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput NOEXPORT_SNAPSHOT`)).rows[0] as { consistent_point: string };
-      return { slot, publication: names.publication, lsn: row.consistent_point, time: new Date().toISOString() };
+      const created = await createSlot(repl, slot);
+      const schema = await snapshotFingerprint(this.endpoint, created.snapshotName);
+      return { slot, publication: names.publication, lsn: created.consistentPoint, time: new Date().toISOString(), schema };
     } finally {
       await repl?.end().catch(() => undefined);
       await sql.end().catch(() => undefined);
