@@ -190,6 +190,9 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     // Nothing was confirmed: the same changes can be read again; after confirm() they are gone.
     const again = await read(db, position, manifest);
     expect(again.batch.changes).toBe(batch.changes);
+    // A crash after the batch was stored but before confirm(): the next read starts at its end and repeats nothing.
+    const after = await read(db, batch.to, manifest);
+    expect(after.batch.changes).toBe(0);
     const session = await connector.connect(at(db), 'backup');
     await (session.changes as unknown as { confirm(p: LogPosition): Promise<void> }).confirm(batch.to);
     await session.close();

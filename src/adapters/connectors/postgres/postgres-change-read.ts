@@ -43,7 +43,9 @@ interface ReadState {
 }
 
 /**
- * Reads the slot from `since` up to the WAL written when the call starts, writing change-log parts
+ * Reads the slot from `since` up to the WAL inserted when the call starts (not the flushed WAL: a
+ * commit made with synchronous_commit = off is visible before its WAL is flushed, and the WAL
+ * writer flushes it within a moment), writing change-log parts
  * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Tables the publication leaves
  * out are read whole at the end (postgres-change-tables.ts), and the read then ends at the
  * snapshot they were read in. Nothing is confirmed to the server: the slot keeps every change
@@ -52,32 +54,16 @@ interface ReadState {
 export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
   const since = capturePosition(sinceRaw, "parent backup's log position");
   const sql = await openClient(endpoint);
-  let stream: ReplicationStream | undefined;
   let end: EndSnapshot | undefined;
   try {
     await checkSlot(sql, since);
     const schema = await checkSchema(sql, since.schema);
     const whole = await unpublishedTables(sql, since.publication);
-    // The insert position, not the flushed one: a commit made with synchronous_commit = off is
-    // visible before its WAL is flushed, and the WAL writer flushes it within a moment.
     end = whole.length > 0 ? await endSnapshot(endpoint, sql) : undefined;
     const now = end ?? (await currentPoint(sql));
-    const stop = lsnToBigInt(now.lsn);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
-    let parts = 0;
-    if (stop > start) {
-      stream = new ReplicationStream(await openReplication(endpoint), since.slot, start, since.publication);
-      const onAbort = () => void stream?.end();
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        parts = await writeParts(decodeUntil(stream, stop, state), sink, partSize, signal);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
-      signal.throwIfAborted();
-      await stream.end();
-    }
+    let parts = await streamChanges(endpoint, since, lsnToBigInt(now.lsn), state, sink, partSize, signal);
     if (end) {
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
@@ -85,10 +71,9 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
     await checkSchema(sql, schema, ' while the changes were read');
     const last = headerLine() + sequencesLine(await sequenceValues(sql));
     await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
-    const to = end ? stop : stop > start ? state.reached : start;
     return {
       from: { ...since },
-      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(to), time: now.time, schema },
+      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(state.reached), time: now.time, schema },
       // Rounded up to the millisecond, so that a restore to this instant includes the batch's end.
       consistentAt: new Date(Number((isoToMicros(now.time) + 999n) / 1000n)),
       changes: state.changes,
@@ -96,9 +81,24 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
       warnings: [],
     };
   } finally {
-    await stream?.end();
     await end?.client.end().catch(() => undefined);
     await sql.end().catch(() => undefined);
+  }
+}
+
+/** Streams the slot's transactions from `since` to `stop` into parts; returns how many were written. */
+async function streamChanges(endpoint: PgEndpoint, since: CapturePosition, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
+  if (stop <= state.reached) return 0;
+  const stream = new ReplicationStream(await openReplication(endpoint), since.slot, state.reached, since.publication);
+  const onAbort = () => void stream.end();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const parts = await writeParts(decodeUntil(stream, stop, state), sink, partSize, signal);
+    signal.throwIfAborted();
+    return parts;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await stream.end();
   }
 }
 
