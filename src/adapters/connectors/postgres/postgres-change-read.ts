@@ -156,20 +156,29 @@ async function checkSchema(sql: pg.Client, expected: string | undefined, when = 
   return now;
 }
 
+/** A run of change-log lines; `commit` when it ends with a transaction's commit line (a place to cut a part). */
+interface Chunk {
+  text: string;
+  commit: boolean;
+}
+
+/** Lines of one transaction are handed on in runs of about this many characters (a transaction of any size streams). */
+const CHUNK = 64 << 10;
+
 /**
- * The change-log lines of every transaction that commits before `stop`, each transaction as one
- * array of lines (begin … commit). Ends at the first transaction at or past `stop`, or when the
+ * The change-log lines of every transaction that commits before `stop`, in runs (Chunk). Ends at the first transaction at or past `stop`, or when the
  * server's keepalive says its decoding has passed `stop` between transactions, or (the flushed WAL
  * may end inside a record no commit follows) when its decoding stands still between transactions:
  * state.reached then is the keepalive's position, before which every commit was sent.
  */
-async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: ReadState): AsyncGenerator<string[]> {
+async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: ReadState): AsyncGenerator<Chunk> {
   const decoder = new PgOutputDecoder();
-  let txn: string[] | undefined;
+  /** The open transaction's lines not handed on yet; undefined between transactions. */
+  let txn: string | undefined;
   let idle = { at: -1n, count: 0 };
   for await (const msg of stream.messages()) {
     if (msg.type === 'keepalive') {
-      if (txn) continue;
+      if (txn !== undefined) continue;
       if (msg.walEnd >= stop) {
         state.reached = stop;
         return;
@@ -188,14 +197,18 @@ async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: Read
         state.reached = stop;
         return;
       }
-      txn = [`${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`];
-    } else if (m.tag === 'change' && txn) {
-      txn.push(`${JSON.stringify(m.change)}\n`);
+      txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
+    } else if (m.tag === 'change' && txn !== undefined) {
+      txn += `${JSON.stringify(m.change)}\n`;
       count(state, m.change);
-    } else if (m.tag === 'commit' && txn) {
-      txn.push(`${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`);
+      if (txn.length >= CHUNK) {
+        yield { text: txn, commit: false };
+        txn = '';
+      }
+    } else if (m.tag === 'commit' && txn !== undefined) {
+      txn += `${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
       if (m.endLsn > state.reached) state.reached = m.endLsn;
-      yield txn;
+      yield { text: txn, commit: true };
       txn = undefined;
     }
   }
@@ -211,10 +224,10 @@ function count(state: ReadState, change: Change, n = 1): void {
 }
 
 /**
- * Writes the transactions as parts of about `partSize` bytes (a transaction is never split, and is
- * held in memory whole until its commit arrives). Returns the number of parts written.
+ * Writes the transactions as parts of about `partSize` bytes, cut only after a commit (a part holds
+ * whole transactions; a large one makes a large part). Returns the number of parts written.
  */
-async function writeParts(txns: AsyncGenerator<string[]>, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
+async function writeParts(txns: AsyncGenerator<Chunk>, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
   let next = await txns.next();
   let index = 0;
   while (!next.done) {
@@ -223,11 +236,12 @@ async function writeParts(txns: AsyncGenerator<string[]>, sink: PartSink, partSi
       yield Buffer.from(headerLine());
       let bytes = 0;
       while (!next.done) {
-        const chunk = Buffer.from(next.value.join(''));
+        const chunk = Buffer.from(next.value.text);
+        const cut = next.value.commit;
         bytes += chunk.length;
         yield chunk;
         next = await txns.next();
-        if (bytes >= partSize) return;
+        if (cut && bytes >= partSize) return;
       }
     };
     await sink.write({ name: `changes/${partName(index++)}.jsonl`, role: 'changes' }, Readable.from(body()));
