@@ -265,6 +265,30 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     await server.query('SELECT pg_drop_replication_slot($1)', [position.slot]);
   });
 
+  it('through the use-cases: a full with capture, two incrementals, then a chain restore to the latest point and to an instant between', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); CREATE TABLE public.bag (v text); INSERT INTO public.t SELECT g, 'v' || g FROM generate_series(1, 100) g;`, [], db);
+    const app = services();
+    const repository = join(work, `repo_${++n}`);
+    const backup = (kind: 'full' | 'incremental') =>
+      app.runBackup.execute({ target: at(db, { capture: 'changes' }), repository, kind, compression: { codec: 'none' }, parallel: 1 }, signal);
+    await backup('full');
+    await server.query(`UPDATE public.t SET v = 'one' WHERE id <= 10; DELETE FROM public.t WHERE id > 90; INSERT INTO public.bag VALUES ('a');`, [], db);
+    const one = await backup('incremental');
+    expect(one.manifest).toMatchObject({ kind: 'incremental', logPosition: { slot: expect.stringMatching(/^dbbackup_/) } });
+    const middle = await instant();
+    const atMiddle = await tableHashes(server, db);
+    await server.query(`TRUNCATE public.t; INSERT INTO public.t VALUES (1, 'after truncate'); INSERT INTO public.bag VALUES ('b');`, [], db);
+    await backup('incremental');
+    const atEnd = await tableHashes(server, db);
+
+    await app.restoreBackup.execute({ repository, backup: 'latest', target: at(`${db}_latest`), clean: false, options: { create: true } }, signal);
+    expect(await tableHashes(server, `${db}_latest`)).toEqual(atEnd);
+    await app.restoreBackup.execute({ repository, backup: 'latest', at: middle, target: at(`${db}_middle`), clean: false, options: { create: true } }, signal);
+    expect(await tableHashes(server, `${db}_middle`)).toEqual(atMiddle);
+  });
+
   it('pgbench writing during the full and after it: restores at two instants and at the end equal the source recorded then', async () => {
     const db = `bench_${++n}`;
     await server.query(`CREATE DATABASE ${db}`);

@@ -79,6 +79,8 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
       changes: state.changes,
       objects: [...state.objects.keys()].sort().map((name) => ({ name, type: 'table' })),
       warnings: [],
+      serverVersion: ((await sql.query(`SELECT current_setting('server_version') AS v`)).rows[0] as { v: string }).v,
+      engineInfo: { database: endpoint.database, capture: { slot: since.slot, publication: since.publication }, wholeTables: whole.map((r) => `${r[0]}.${r[1]}`) },
     };
   } finally {
     await end?.client.end().catch(() => undefined);
