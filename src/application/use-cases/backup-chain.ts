@@ -29,6 +29,8 @@ export interface ParentLink {
 export interface RunChain {
   /** The engine records positions (capabilities.changes): fulls get `position` and `restorable` too. */
   positions: boolean;
+  /** The engine's changes replay to any commit (capabilities.changes.pointInTime): a link restores to any time since its parent. */
+  pointInTime?: boolean;
   parent?: ParentLink;
   fallback?: ManifestChainFields['fallback'];
 }
@@ -144,8 +146,19 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
     parent: parent ? parent.parent.id : null,
     baseFull: parent ? parent.baseFull.id : null,
     ...(chain?.positions && dumped.logPosition
-      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: at, to: at } }
+      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: restorableFrom(chain, at), to: at } }
       : {}),
     ...(chain?.fallback ? { fallback: chain.fallback } : {}),
   };
+}
+
+/**
+ * Where a run's restorable range starts: its own end, or for a link of an engine whose changes replay
+ * to any commit the state its parent reached (so `restore --at` reaches every instant in between).
+ */
+function restorableFrom(chain: RunChain, at: string): string {
+  const parent = chain.parent?.parent;
+  if (!parent || !chain.pointInTime) return at;
+  const from = parent.restorable?.to ?? parent.consistentAt;
+  return Date.parse(from) < Date.parse(at) ? from : at;
 }

@@ -15,6 +15,7 @@ import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
 import type { TargetOutcomes } from '../ports/target-outcomes.js';
 import { notifyAll } from '../services/notify.js';
+import { releaseCapture } from './backup-capture.js';
 import { openParent, type ParentLink, requireParentIn, type RunChain } from './backup-chain.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
@@ -80,7 +81,7 @@ export class RunBackup {
     }
     const repositories = Array.isArray(input.repository) ? input.repository : [input.repository];
     if (repositories.length === 0) throw new DbBackupError('E_USAGE', 'No repository to back up into; give --out or configure targets.');
-    let chain: RunChain = { positions: connector.capabilities.changes !== undefined };
+    let chain: RunChain = { positions: connector.capabilities.changes !== undefined, pointInTime: connector.capabilities.changes?.pointInTime === true };
     if (input.kind !== 'full' && !connector.capabilities.changes) {
       const reason = `${connector.engine} backups cannot capture changes yet`;
       if (!input.autoFull) throw new DbBackupError('E_UNSUPPORTED', `${input.kind} backups of ${connector.engine} databases are not supported yet; run a full backup (--type full), or pass --auto-full.`);
@@ -104,7 +105,7 @@ export class RunBackup {
       if (chain.parent && input.autoFull && outcome.failure?.code === 'E_NO_PARENT') {
         // The engine found the parent's position out of reach only while reading: start over as a full.
         this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(outcome.failure.message) });
-        run = this.newRun(input, source, repositories, { positions: chain.positions, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);
+        run = this.newRun(input, source, repositories, { positions: chain.positions, pointInTime: chain.pointInTime, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);
         outcome = (await this.attempt(connector, input, run, source)) as BackupRunOutcome;
       }
       return await this.conclude(run, outcome);
@@ -136,7 +137,7 @@ export class RunBackup {
       source,
       id: newBackupId(started, kind),
       engine: input.target.engine,
-      request: { kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel },
+      request: { kind, tables: input.tables, excludeTables: input.excludeTables, parallel: input.parallel, source },
       compression: input.compression,
       encryption: input.encryption,
       dataKey: input.encryption ? randomBytes(32) : undefined,
@@ -157,7 +158,10 @@ export class RunBackup {
       try {
         await session.test();
         if (input.dryRun) return await this.preview(session, input, run, source, run.repositories[0]!);
-        return await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
+        const outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
+        // Before the session closes: the capture's position is released only once every target holds the backup.
+        await releaseCapture(this.deps, session, run, outcome);
+        return outcome;
       } finally {
         await session.close();
       }

@@ -9,7 +9,7 @@ import { applyChanges } from './postgres-change-apply.js';
 import { capturePosition, readChanges } from './postgres-change-read.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
-import { confirmSlot, createSlot, dropSlot, openReplication } from './postgres-replication.js';
+import { confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
 
 /**
  * Change capture for PostgreSQL by logical decoding (pgoutput): a full backup with `capture:
@@ -172,8 +172,12 @@ export class PostgresChangeCapture implements ChangeCapture {
     return applyChanges(this.endpoint, parts, until, signal);
   }
 
-  /** Lets the server free the WAL before `position` (a backup's `to`); only once its manifest is complete in every target. */
+  /**
+   * Lets the server free the WAL before `position` (a backup's `to`); only once its manifest is
+   * complete in every target. A position without a slot (a full without capture) holds nothing.
+   */
   async confirm(position: LogPosition): Promise<void> {
+    if (position.slot === undefined) return;
     const p = capturePosition(position, 'confirmed position');
     const sql = await openClient(this.endpoint);
     try {
@@ -183,12 +187,18 @@ export class PostgresChangeCapture implements ChangeCapture {
     }
   }
 
-  /** Drops the slot of `position` (an older full's), once a newer full is complete in every target; a missing slot is fine. */
+  /**
+   * Drops the slot of `position` (an older full's), once a newer full is complete in every target;
+   * a missing slot (or a position without one) is fine, a slot someone streams from is an error.
+   */
   async retire(position: LogPosition): Promise<void> {
+    if (position.slot === undefined) return;
     const p = capturePosition(position, 'retired position');
     const sql = await openClient(this.endpoint);
     try {
-      await dropSlot(sql, p.slot);
+      if (!(await dropSlot(sql, p.slot)) && (await slotState(sql, p.slot))?.active) {
+        throw new DbBackupError('E_UNSUPPORTED', `The replication slot ${p.slot} is in use by another connection, so it was not dropped; drop it with pg_drop_replication_slot once that ends.`);
+      }
     } finally {
       await sql.end().catch(() => undefined);
     }
