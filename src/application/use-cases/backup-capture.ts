@@ -10,8 +10,10 @@ import type { BackupRun, BackupRunOutcome } from './backup-targets.js';
 /**
  * What a backup's change capture keeps on the server (a PostgreSQL slot holds the WAL) is let go
  * only once the backup is complete in EVERY target: then confirm() its position (the server may
- * free the log before it) and, after a full, retire() the previous full's position (its slot: no
- * later incremental can chain to that full any more). A partial or failed run confirms nothing,
+ * free the log before it) and, after a full, retire() the positions of the older fulls in the run's
+ * repositories (their slots: a later incremental chains to the newest backup, so never to them).
+ * Every older full, not only the previous one: a slot a failed release or a partial run left is
+ * dropped by the next full that is complete everywhere. A partial or failed run confirms nothing,
  * since a failed target lacks the changes. Failures here are warnings: the backup is complete.
  */
 export async function releaseCapture(
@@ -39,35 +41,34 @@ export async function releaseCapture(
     );
   }
   if (manifest.kind !== 'full' || !changes.retire) return;
-  const previous = await previousFullPositions(deps, run, manifest, log);
-  for (const position of previous) {
+  for (const position of await olderFullPositions(deps, run, manifest, log)) {
     await changes.retire(position).then(
-      () => log.info('the previous full backup\'s change capture was released', { position: describe(position) }),
-      (err: unknown) => log.warn('could not release the previous full backup\'s change capture; drop it by hand if it is not needed', { position: describe(position), error: message(err) }),
+      () => log.info("an older full backup's change capture was released", { position: describe(position) }),
+      (err: unknown) => log.warn("could not release an older full backup's change capture; drop it by hand if it is not needed", { position: describe(position), error: message(err) }),
     );
   }
 }
 
 /**
- * The log positions of the newest full before `manifest` of the run's source, in each of the run's
- * repositories (found as chooseParent finds parents), that name another slot than the new full's.
+ * The log positions of the fulls before `manifest` of the run's source in the run's repositories
+ * (found as chooseParent finds parents), without those naming the new full's own slot.
  */
-async function previousFullPositions(deps: { opener: RepositoryOpener }, run: BackupRun, manifest: Manifest, log: Logger): Promise<LogPosition[]> {
+async function olderFullPositions(deps: { opener: RepositoryOpener }, run: BackupRun, manifest: Manifest, log: Logger): Promise<LogPosition[]> {
   const found = new Map<string, LogPosition>();
   for (const url of run.repositories) {
     const repo = await deps.opener.open(url, 'read').catch((err: unknown) => {
-      log.warn('could not look for the previous full backup to release its change capture', { repository: url, error: message(err) });
+      log.warn('could not look for older full backups to release their change capture', { repository: url, error: message(err) });
       return undefined;
     });
     if (!repo) continue;
     try {
       const { manifests } = await scanRepository(repo.store, { source: run.source });
-      const older = manifests.filter((m) => m.kind === 'full' && m.id !== manifest.id && !m.continuous && before(m, manifest));
-      const previous = older.reduce<Manifest | undefined>((a, m) => (!a || before(a, m) ? m : a), undefined);
-      const position = previous?.logPosition;
-      if (position && !sameSlot(position, manifest.logPosition!)) found.set(JSON.stringify(position), position);
+      for (const m of manifests) {
+        if (m.kind !== 'full' || m.id === manifest.id || !m.logPosition || !before(m, manifest)) continue;
+        if (!sameSlot(m.logPosition, manifest.logPosition!)) found.set(JSON.stringify(m.logPosition), m.logPosition);
+      }
     } catch (err) {
-      if (!isDbBackupError(err, 'E_NOT_FOUND')) log.warn('could not look for the previous full backup to release its change capture', { repository: repo.store.location, error: message(err) });
+      if (!isDbBackupError(err, 'E_NOT_FOUND')) log.warn('could not look for older full backups to release their change capture', { repository: repo.store.location, error: message(err) });
     } finally {
       await repo.close().catch(() => undefined);
     }

@@ -289,6 +289,85 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(await tableHashes(server, `${db}_middle`)).toEqual(atMiddle);
   });
 
+  it('through the use-cases: an incremental complete in every target confirms the slot to its end, restores to any instant since its parent, and the next full drops the old slot', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, 'v' || g FROM generate_series(1, 50) g;`, [], db);
+    const app = services();
+    const repository = join(work, `repo_${++n}`);
+    const backup = (kind: 'full' | 'incremental') =>
+      app.runBackup.execute({ target: at(db, { capture: 'changes' }), repository, source: `Shop.${db}`, kind, compression: { codec: 'none' }, parallel: 1 }, signal);
+    const full = (await backup('full')).manifest;
+    const slot = (full.logPosition as LogPosition).slot as string;
+    // The configured source names the slot, not the database.
+    expect(slot).toMatch(new RegExp(`^dbbackup_shop_${db}_[a-z0-9]+$`));
+    await server.query(`UPDATE public.t SET v = 'first' WHERE id <= 10; INSERT INTO public.t VALUES (100, 'first');`, [], db);
+    const between = await instant();
+    const atBetween = await tableHashes(server, db);
+    await server.query(`DELETE FROM public.t WHERE id > 40; UPDATE public.t SET v = 'second' WHERE id <= 5;`, [], db);
+    const inc = (await backup('incremental')).manifest;
+    const end = inc.logPosition as LogPosition;
+    expect(end.lsn).not.toBe((full.logPosition as LogPosition).lsn);
+    expect(await confirmedFlush(slot)).toBe(end.lsn);
+    expect(inc.restorable).toEqual({ from: full.consistentAt, to: inc.consistentAt });
+
+    await app.restoreBackup.execute({ repository, backup: 'latest', at: between, target: at(`${db}_between`), clean: false, options: { create: true } }, signal);
+    const restored = await tableHashes(server, `${db}_between`);
+    expect(restored).toEqual(atBetween);
+    expect(restored).not.toEqual(await tableHashes(server, db));
+
+    const second = (await backup('full')).manifest;
+    const secondSlot = (second.logPosition as LogPosition).slot as string;
+    expect(secondSlot).not.toBe(slot);
+    expect(await slotsOf(db)).toEqual([secondSlot]);
+    // The chain carries on from the new full's slot.
+    await server.query(`INSERT INTO public.t VALUES (200, 'third')`, [], db);
+    const next = (await backup('incremental')).manifest;
+    expect(next.parent).toBe(second.id);
+    expect(await confirmedFlush(secondSlot)).toBe((next.logPosition as LogPosition).lsn);
+  });
+
+  it('a backup that fails in one of its targets (E_PARTIAL) confirms nothing and drops no slot; the chain carries on from what the other target holds', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'a');`, [], db);
+    const app = services();
+    const folder = join(work, `repo_${++n}`);
+    // An archive that already exists cannot be written again: a real failure of that one target.
+    const archive = join(work, `repo_${n}.tar.gz`);
+    const backup = (kind: 'full' | 'incremental', repository: string | string[]) =>
+      app.runBackup.execute({ target: at(db, { capture: 'changes' }), repository, kind, compression: { codec: 'none' }, parallel: 1 }, signal);
+    const full = (await backup('full', [folder, archive])).manifest;
+    const slot = (full.logPosition as LogPosition).slot as string;
+    const confirmed = await confirmedFlush(slot);
+
+    await server.query(`INSERT INTO public.t VALUES (2, 'b')`, [], db);
+    const partial = await backup('incremental', [folder, archive]).catch((e: unknown) => e);
+    expect(isDbBackupError(partial, 'E_PARTIAL')).toBe(true);
+    expect((partial as Error).message).toMatch(/1 of 2 targets.*E_TARGET_EXISTS/);
+    expect(await confirmedFlush(slot)).toBe(confirmed);
+
+    const fullAgain = await backup('full', [folder, archive]).catch((e: unknown) => e);
+    expect(isDbBackupError(fullAgain, 'E_PARTIAL')).toBe(true);
+    const slots = await slotsOf(db);
+    expect(slots).toHaveLength(2);
+    expect(slots).toContain(slot);
+    expect(await confirmedFlush(slot)).toBe(confirmed);
+
+    // Into the folder alone every target holds it: its newest backup (the partial full) is the parent, and confirmed.
+    await server.query(`INSERT INTO public.t VALUES (3, 'c')`, [], db);
+    const inc = (await backup('incremental', folder)).manifest;
+    const newSlot = (inc.logPosition as LogPosition).slot as string;
+    expect(newSlot).not.toBe(slot);
+    expect(await confirmedFlush(newSlot)).toBe((inc.logPosition as LogPosition).lsn);
+    expect(await slotsOf(db)).toEqual(slots);
+    await app.restoreBackup.execute({ repository: folder, backup: 'latest', target: at(`${db}_copy`), clean: false, options: { create: true } }, signal);
+    expect(await tableHashes(server, `${db}_copy`)).toEqual(await tableHashes(server, db));
+    // A full complete in every target drops the slots of every older full there, the one the partial run left included.
+    const last = (await backup('full', folder)).manifest;
+    expect(await slotsOf(db)).toEqual([(last.logPosition as LogPosition).slot]);
+  });
+
   it('pgbench writing during the full and after it: restores at two instants and at the end equal the source recorded then', async () => {
     const db = `bench_${++n}`;
     await server.query(`CREATE DATABASE ${db}`);
@@ -340,6 +419,11 @@ function pgbench(db: string) {
       return { at, hashes };
     },
   };
+}
+
+async function confirmedFlush(slot: string): Promise<string | null> {
+  const [row] = await server.query<{ lsn: string | null }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return row ? row.lsn : null;
 }
 
 async function slotsOf(db: string): Promise<string[]> {
