@@ -61,6 +61,7 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
     const whole = await unpublishedTables(sql, since.publication);
     end = whole.length > 0 ? await endSnapshot(endpoint, sql) : undefined;
     const now = end ?? (await currentPoint(sql));
+    await flushPast(sql);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
     let parts = await streamChanges(endpoint, since, lsnToBigInt(now.lsn), state, sink, partSize, signal);
@@ -101,6 +102,24 @@ async function streamChanges(endpoint: PgEndpoint, since: CapturePosition, stop:
   } finally {
     signal.removeEventListener('abort', onAbort);
     await stream.end();
+  }
+}
+
+/**
+ * Makes the server flush its WAL past the read's stop point: the WAL sender decodes only flushed
+ * WAL, and a commit made with synchronous_commit = off may wait for the WAL writer for seconds
+ * (long enough for the stream to look idle and end before it). A synchronous commit of an empty
+ * logical message flushes everything before it; pgoutput (without `messages`) sends nothing for
+ * it. When it is refused the read goes on, relying on the WAL writer as before.
+ */
+async function flushPast(sql: pg.Client): Promise<void> {
+  try {
+    await sql.query('BEGIN');
+    await sql.query('SET LOCAL synchronous_commit = on');
+    await sql.query(`SELECT pg_catalog.pg_logical_emit_message(true, 'dbbackup', '')`);
+    await sql.query('COMMIT');
+  } catch {
+    await sql.query('ROLLBACK').catch(() => undefined);
   }
 }
 
