@@ -38,4 +38,36 @@ describe('dbbackup backup --capture changes (PostgreSQL)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--capture takes "changes"/);
   });
+
+  it('an incremental confirms the slot to its end, the next full drops the old slot, and restore --at reaches an instant between two backups', async () => {
+    const backup = async (...args: string[]) => {
+      const r = await cli(['backup', '--db', 'postgres', '--url', server.url('shop'), '--out', 'chain', '--capture', 'changes', '--json', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { manifest: { id: string; logPosition: Record<string, string>; restorable: unknown; consistentAt: string } }).manifest;
+    };
+    const orders = async (db: string) => (await server.query<{ id: number; total: string }>('SELECT id, total::text FROM public.orders ORDER BY id', [], db)).map((r) => `${r.id}:${r.total}`);
+    const full = await backup();
+    await server.query('INSERT INTO public.orders VALUES (2, 20); UPDATE public.orders SET total = 10 WHERE id = 1;', [], 'shop');
+    const [row] = await server.query<{ at: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at");
+    const between = new Date(Date.parse(row!.at) + 1).toISOString();
+    await new Promise((r) => setTimeout(r, 5));
+    const atBetween = await orders('shop');
+    await server.query('DELETE FROM public.orders WHERE id = 1; INSERT INTO public.orders VALUES (3, 30);', [], 'shop');
+    const inc = await backup('--type', 'incremental');
+    expect(inc.logPosition.slot).toBe(full.logPosition.slot);
+    expect(inc.restorable).toEqual({ from: full.consistentAt, to: inc.consistentAt });
+    const [slot] = await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [full.logPosition.slot]);
+    expect(slot!.lsn).toBe(inc.logPosition.lsn);
+
+    const r = await cli(['restore', '--from', 'chain', '--at', between, '--db', 'postgres', '--url', server.url('shop_between'), '--create']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await orders('shop_between')).toEqual(atBetween);
+    expect(atBetween).not.toEqual(await orders('shop'));
+
+    const second = await backup();
+    const slots = await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots ORDER BY 1');
+    // The first test's full (another repository) keeps its slot; this repository's older full lost its own.
+    expect(slots.map((s) => s.slot_name)).not.toContain(full.logPosition.slot);
+    expect(slots.map((s) => s.slot_name)).toContain(second.logPosition.slot);
+  });
 });
