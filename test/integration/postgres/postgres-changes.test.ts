@@ -361,7 +361,7 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(newSlot).not.toBe(slot);
     expect(await confirmedFlush(newSlot)).toBe((inc.logPosition as LogPosition).lsn);
     expect(await slotsOf(db)).toEqual(slots);
-    await app.restoreBackup.execute({ repository: folder, backup: 'latest', target: at(`${db}_copy`), clean: false, options: { create: true } }, signal);
+    await app.restoreBackup.execute({ repository: folder, backup: 'latest', at: 'latest', target: at(`${db}_copy`), clean: false, options: { create: true } }, signal);
     expect(await tableHashes(server, `${db}_copy`)).toEqual(await tableHashes(server, db));
     // A full complete in every target drops the slots of every older full there, the one the partial run left included.
     const last = (await backup('full', folder)).manifest;
