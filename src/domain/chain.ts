@@ -9,13 +9,25 @@ export interface BackupSummary {
   parent: string | null;
 }
 
-/** Picks `latest` (newest id) or the exact id among a source's backups. */
-export function selectBackup<T extends { id: string }>(backups: readonly T[], selector: string): T {
+/**
+ * Orders backups oldest first: by start time when known (milliseconds; an id only carries the second,
+ * so two backups of one second would otherwise be ordered by their random suffix), then by id.
+ */
+export function compareBackups(a: { id: string; startedAt?: string }, b: { id: string; startedAt?: string }): number {
+  if (a.startedAt !== undefined && b.startedAt !== undefined) {
+    const byTime = Date.parse(a.startedAt) - Date.parse(b.startedAt);
+    if (byTime !== 0 && !Number.isNaN(byTime)) return byTime;
+  }
+  return compareBackupIds(a.id, b.id);
+}
+
+/** Picks `latest` (the newest backup, see compareBackups) or the exact id among a source's backups. */
+export function selectBackup<T extends { id: string; startedAt?: string }>(backups: readonly T[], selector: string): T {
   if (backups.length === 0) {
     throw new DbBackupError('E_BACKUP_NOT_FOUND', 'The repository holds no complete backup; run `dbbackup backup` first.');
   }
   if (selector === 'latest') {
-    return [...backups].sort((a, b) => compareBackupIds(a.id, b.id)).at(-1)!;
+    return [...backups].sort(compareBackups).at(-1)!;
   }
   const exact = backups.filter((b) => b.id === selector);
   if (exact.length === 1) return exact[0]!;

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { compareBackupIds } from '../../domain/backup-id.js';
+import { compareBackups } from '../../domain/chain.js';
 import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
 import { type Manifest, parseManifest } from '../../domain/manifest.js';
 import {
@@ -113,6 +113,6 @@ export async function scanRepository(store: BlobStore, filter: { source?: string
       damaged.push({ key: k.key, error: err });
     }
   }
-  manifests.sort((a, b) => compareBackupIds(a.id, b.id));
+  manifests.sort(compareBackups);
   return { manifests, damaged };
 }

@@ -13,6 +13,14 @@ describe('selectBackup', () => {
     expect(selectBackup(all, '20260101T000000Z-full-aaaa').id).toBe('20260101T000000Z-full-aaaa');
     expect(selectBackup(all, '20260101').id).toBe('20260101T000000Z-full-aaaa');
   });
+  it('orders two backups of the same second by their start time, not by the random suffix of their ids', () => {
+    const older = { id: '20260102T000000Z-incremental-zzzz', startedAt: '2026-01-02T00:00:00.100Z' };
+    const newer = { id: '20260102T000000Z-incremental-aaaa', startedAt: '2026-01-02T00:00:00.900Z' };
+    expect(selectBackup([older, newer], 'latest')).toBe(newer);
+    expect(selectBackup([newer, older], 'latest')).toBe(newer);
+    // Without start times the id decides, as before.
+    expect(selectBackup([{ id: older.id }, { id: newer.id }], 'latest').id).toBe(older.id);
+  });
   it('refuses ambiguous prefixes, unknown ids and empty repositories with stable codes', () => {
     expect(() => selectBackup(all, '2026')).toThrowError(expect.objectContaining({ code: 'E_USAGE' }));
     expect(() => selectBackup(all, 'nope')).toThrowError(expect.objectContaining({ code: 'E_BACKUP_NOT_FOUND' }));
