@@ -10,7 +10,7 @@ import type { ProgressReporter } from '../ports/progress.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
 import { PartReader, verifyParts } from '../pipeline/part-reader.js';
 import { authenticateBackup } from '../services/manifest-auth.js';
-import type { RestoreBackupInput, RestoreBackupResult, RestoreChainView } from './restore-backup.js';
+import type { RestoreBackupInput, RestoreBackupResult, RestoreChainView } from './restore-types.js';
 import type { PlannedMember } from './select-backup.js';
 
 export function chainView(plan: ChainRestorePlan<PlannedMember>): RestoreChainView {
