@@ -14,10 +14,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (`npm run build` first) as a subprocess, as a user would. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CliResult> {
+/**
+ * Runs the built CLI (`npm run build` first) as a subprocess, as a user would; with `umask`, under
+ * `sh -c 'umask N; exec node dbbackup …'`.
+ */
+export function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; umask?: string } = {},
+): Promise<CliResult> {
+  const [command, argv] = options.umask
+    ? ['sh', ['-c', `umask ${options.umask}; exec "$0" "$@"`, process.execPath, BIN, ...args]]
+    : [process.execPath, [BIN, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, argv, {
       cwd: options.cwd,
       env: { ...process.env, XDG_STATE_HOME: STATE_HOME, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
