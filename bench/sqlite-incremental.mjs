@@ -13,6 +13,7 @@ import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readSync, rm
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSqliteBenchDb } from './sqlite-data.mjs';
 import { measure, printTable, sizeMB } from './measure.mjs';
 
 const require = createRequire(import.meta.url);
@@ -29,31 +30,10 @@ const work = join(root, 'bench', '.work', 'sqlite-incremental');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-// The database, built as bench/sqlite.mjs builds it: events with text, numbers and timestamps, plus an index.
+// The database, built as bench/sqlite.mjs builds it (bench/sqlite-data.mjs).
 const basePath = join(work, 'base.db');
 console.log(`building a ~${targetMB} MB SQLite database…`);
-{
-  const db = new Database(basePath);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = OFF');
-  db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, kind TEXT, payload TEXT, amount REAL, at TEXT);
-           CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT);`);
-  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
-  db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
-           INSERT INTO users SELECT x, 'user ' || x, 'user' || x || '@example.test' FROM c`);
-  const insert = db.prepare(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
-    INSERT INTO events (user_id, kind, payload, amount, at)
-    SELECT abs(random()) % 100000, ?, ? || ' ' || hex(randomblob(8)) || ' ' || (x * 7919 % 100003), (abs(random()) % 100000) / 100.0,
-           strftime('%Y-%m-%dT%H:%M:%fZ', 1700000000 + x, 'unixepoch') FROM c`);
-  const walMB = () => { try { return sizeMB(`${basePath}-wal`); } catch { return 0; } };
-  while (sizeMB(basePath) + walMB() < targetMB * 0.93) {
-    const w = words[Math.floor(Math.random() * words.length)];
-    insert.run(w, `${w} ${words.join(' ')} ${w.toUpperCase()}`);
-  }
-  db.exec('CREATE INDEX events_user ON events(user_id)');
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
-}
+buildSqliteBenchDb(basePath, targetMB);
 const dbMB = sizeMB(basePath);
 const baseRows = (() => { const db = new Database(basePath, { readonly: true }); const n = db.prepare('SELECT max(id) AS n FROM events').get().n; db.close(); return n; })();
 const changed = Math.round(baseRows / 100);

@@ -2,13 +2,11 @@
 // SQLite backup/restore benchmark: dbbackup against `sqlite3 .backup` + gzip/zstd, same file, same run.
 // Usage: node bench/sqlite.mjs [sizeMB=1000]   (needs `npm run build`, sqlite3, gzip, zstd)
 import { mkdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSqliteBenchDb } from './sqlite-data.mjs';
 import { measure, printTable, sizeMB } from './measure.mjs';
 
-const require = createRequire(import.meta.url);
-const Database = require('better-sqlite3');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'dbbackup.js');
 const targetMB = Number(process.argv[2] ?? 1000);
@@ -17,30 +15,10 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const env = { ...process.env, DBBACKUP_DATA_DIR: join(work, 'data') };
 
-// A realistic, compressible database: events with text, numbers and timestamps, plus an index.
+// A realistic, compressible database (bench/sqlite-data.mjs).
 const dbPath = join(work, 'bench.db');
 console.log(`building a ~${targetMB} MB SQLite database…`);
-const db = new Database(dbPath);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = OFF');
-db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, kind TEXT, payload TEXT, amount REAL, at TEXT);
-         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT);`);
-const rowsPerBatch = 100_000;
-const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
-db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
-         INSERT INTO users SELECT x, 'user ' || x, 'user' || x || '@example.test' FROM c`);
-const insert = db.prepare(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rowsPerBatch})
-  INSERT INTO events (user_id, kind, payload, amount, at)
-  SELECT abs(random()) % 100000, ?, ? || ' ' || hex(randomblob(8)) || ' ' || (x * 7919 % 100003), (abs(random()) % 100000) / 100.0,
-         strftime('%Y-%m-%dT%H:%M:%fZ', 1700000000 + x, 'unixepoch') FROM c`);
-while (sizeMB(dbPath) + sizeMB(`${dbPath}-wal`).valueOf() < targetMB * 0.93) {
-  const w = words[Math.floor(Math.random() * words.length)];
-  insert.run(w, `${w} ${words.join(' ')} ${w.toUpperCase()}`);
-  try { sizeMB(`${dbPath}-wal`); } catch {}
-}
-db.exec('CREATE INDEX events_user ON events(user_id)');
-db.pragma('wal_checkpoint(TRUNCATE)');
-db.close();
+buildSqliteBenchDb(dbPath, targetMB);
 const dbMB = sizeMB(dbPath);
 console.log(`database: ${dbMB.toFixed(0)} MB\n`);
 
