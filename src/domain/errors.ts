@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'E_BACKUP_NOT_FOUND'
   | 'E_NO_PARENT'
   | 'E_CHAIN_BROKEN'
+  | 'E_SLOT_LOST'
+  | 'E_SCHEMA_CHANGED'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
@@ -52,6 +54,13 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_NO_PARENT: ExitCode.failed,
   /** A backup's chain misses a link (deleted or never completed): damage in the repository. */
   E_CHAIN_BROKEN: ExitCode.integrity,
+  /**
+   * The server no longer keeps the change log an incremental/differential needs (PostgreSQL: the
+   * slot was invalidated, `wal_status = lost`, or dropped): the chain ends; the next backup is a full.
+   */
+  E_SLOT_LOST: ExitCode.failed,
+  /** Tables changed shape since the parent and the change log carries no DDL: take a full (or --auto-full, or --capture-ddl). */
+  E_SCHEMA_CHANGED: ExitCode.failed,
   /** `restore --at TIME` before every restorable point. */
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
@@ -78,6 +87,9 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_MANIFEST_AUTH: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
+
+/** Codes that say the chain cannot go on from its parent, so that `--auto-full` takes a full instead. */
+export const CHAIN_ENDING_CODES: readonly ErrorCode[] = ['E_NO_PARENT', 'E_SLOT_LOST', 'E_SCHEMA_CHANGED'];
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
   return exitCodes[code];

@@ -1,7 +1,7 @@
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { chainMemberOf } from '../../domain/chain-graph.js';
 import { chooseParent } from '../../domain/chain-parent.js';
-import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
+import { CHAIN_ENDING_CODES, DbBackupError, isDbBackupError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
 import type { ManifestChainFields } from '../../domain/manifest-chain.js';
 import type { CodecRegistry } from '../ports/codec.js';
@@ -113,7 +113,8 @@ function noParent(kind: BackupKind, source: string, why: string, cause?: unknown
 
 /**
  * The run's snapshot: a dump, or (with a parent) the changes since the parent's position. An
- * engine that cannot reach that position any more (E_UNSUPPORTED) fails with E_NO_PARENT.
+ * engine that cannot reach that position any more (E_UNSUPPORTED) fails with E_NO_PARENT; E_SLOT_LOST
+ * and E_SCHEMA_CHANGED (the engine's log was given up, the tables changed shape) keep their codes.
  */
 export async function dumpOrChanges(session: DatabaseSession, request: Parameters<DatabaseSession['dump']>[0], chain: RunChain | undefined, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
   const parent = chain?.parent;
@@ -130,8 +131,10 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
       engineInfo: { ...batch.engineInfo, changes: batch.changes },
     };
   } catch (err) {
-    if (!isDbBackupError(err, 'E_UNSUPPORTED')) throw err;
-    throw new DbBackupError('E_NO_PARENT', `${request.kind === 'incremental' ? 'An incremental' : 'A differential'} backup against ${parent.parent.id} is not possible: ${err.message}`, {
+    // E_SLOT_LOST / E_SCHEMA_CHANGED keep their own codes (scripts and alerts tell them apart).
+    const code = isDbBackupError(err, 'E_UNSUPPORTED') ? 'E_NO_PARENT' : isDbBackupError(err) && CHAIN_ENDING_CODES.includes(err.code) ? err.code : undefined;
+    if (!code || !isDbBackupError(err)) throw err;
+    throw new DbBackupError(code, `${request.kind === 'incremental' ? 'An incremental' : 'A differential'} backup against ${parent.parent.id} is not possible: ${err.message}`, {
       cause: err,
       details: { parent: parent.parent.id, ...err.details },
     });

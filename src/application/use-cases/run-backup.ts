@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { newBackupId } from '../../domain/backup-id.js';
 import type { BackupKind } from '../../domain/backup-kind.js';
-import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
+import { CHAIN_ENDING_CODES, DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
@@ -102,7 +102,7 @@ export class RunBackup {
       const first = await this.attempt(connector, input, run, source);
       if ('dryRun' in first) return first;
       let outcome = first;
-      if (chain.parent && input.autoFull && outcome.failure?.code === 'E_NO_PARENT') {
+      if (chain.parent && input.autoFull && outcome.failure && CHAIN_ENDING_CODES.includes(outcome.failure.code)) {
         // The engine found the parent's position out of reach only while reading: start over as a full.
         this.deps.logger.warn('no usable parent; taking a full backup instead (--auto-full)', { reason: withoutFix(outcome.failure.message) });
         run = this.newRun(input, source, repositories, { positions: chain.positions, pointInTime: chain.pointInTime, fallback: { requested: input.kind as 'incremental' | 'differential', reason: withoutFix(outcome.failure.message) } }, signal);

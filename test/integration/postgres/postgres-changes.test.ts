@@ -201,7 +201,7 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     await (session.changes as unknown as { confirm(p: LogPosition): Promise<void> }).confirm(batch.to);
     await session.close();
     const gone = await read(db, position, manifest).catch((e: unknown) => e);
-    expect(isDbBackupError(gone, 'E_UNSUPPORTED')).toBe(true);
+    expect(isDbBackupError(gone, 'E_SLOT_LOST')).toBe(true);
     const next = await read(db, batch.to, manifest);
     expect(next.batch.changes).toBe(0);
   });
@@ -226,7 +226,7 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect((await read(db, second, secondManifest)).batch.changes).toBe(0);
     await server.query('ALTER TABLE public.t ADD COLUMN w int', [], db);
     const changed = await read(db, second, secondManifest).catch((e: unknown) => e);
-    expect(isDbBackupError(changed, 'E_UNSUPPORTED')).toBe(true);
+    expect(isDbBackupError(changed, 'E_SCHEMA_CHANGED')).toBe(true);
     expect((changed as { details?: { reason?: string } }).details?.reason).toBe('schema-changed');
 
     await server.query(`CREATE ROLE plain LOGIN; GRANT ALL ON DATABASE ${db} TO plain; ALTER DATABASE ${db} OWNER TO plain`);
@@ -260,7 +260,7 @@ describe('PostgreSQL change capture (logical decoding)', () => {
       await server.query('SELECT pg_reload_conf()');
     }
     const err = await read(db, position, manifest).catch((e: unknown) => e);
-    expect(isDbBackupError(err, 'E_UNSUPPORTED')).toBe(true);
+    expect(isDbBackupError(err, 'E_SLOT_LOST')).toBe(true);
     expect((err as Error).message).toMatch(/invalidated.*wal_status = lost.*max_slot_wal_keep_size/);
     await server.query('SELECT pg_drop_replication_slot($1)', [position.slot]);
   });

@@ -137,26 +137,26 @@ function partName(i: number): string {
   return String(i).padStart(4, '0');
 }
 
-/** The slot exists, is valid, is free, and has not been confirmed past `since` (so no change since is gone). */
+/**
+ * The slot exists, is valid, is free, and has not been confirmed past `since` (so no change since is
+ * gone). A slot that is gone, invalidated or confirmed past the parent ends the chain: E_SLOT_LOST.
+ */
 async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> {
   const state = await slotState(sql, since.slot);
-  if (!state) {
-    throw new DbBackupError('E_UNSUPPORTED', `The replication slot ${since.slot} of the parent backup no longer exists, so the changes since it are gone: take a full backup (--type full, or --auto-full).`);
-  }
+  const lost = (why: string) => new DbBackupError('E_SLOT_LOST', `${why} ${TAKE_FULL}`, { details: { slot: since.slot, reason: 'slot-lost' } });
+  if (!state) throw lost(`The replication slot ${since.slot} of the parent backup no longer exists, so the changes since it are gone: the chain ends here.`);
   if (state.walStatus === 'lost') {
-    throw new DbBackupError(
-      'E_UNSUPPORTED',
-      `The server invalidated the replication slot ${since.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the parent are gone: take a full backup (--auto-full does it), and drop the slot with SELECT pg_drop_replication_slot('${since.slot}').`,
+    throw lost(
+      `The server invalidated the replication slot ${since.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the parent are gone and the chain ends here; drop the slot (dbbackup slot drop SOURCE).`,
     );
   }
   if (state.active) throw new DbBackupError('E_BACKUP_FAILED', `The replication slot ${since.slot} is in use by another connection (another backup of this source running?); try again when it ends.`);
   if (state.confirmedFlush && lsnToBigInt(state.confirmedFlush) > lsnToBigInt(since.lsn)) {
-    throw new DbBackupError(
-      'E_UNSUPPORTED',
-      `The replication slot ${since.slot} was confirmed up to ${state.confirmedFlush}, past the parent's end ${since.lsn}: the changes in between are gone from the server. Take a full backup (--type full, or --auto-full).`,
-    );
+    throw lost(`The replication slot ${since.slot} was confirmed up to ${state.confirmedFlush}, past the parent's end ${since.lsn}: the changes in between are gone from the server.`);
   }
 }
+
+const TAKE_FULL = 'Take a full backup instead (`--type full`), or pass `--auto-full` to take a full whenever the chain cannot go on.';
 
 /** Keepalives (about one a second, see ReplicationStream) with no progress before the read counts as caught up. */
 const IDLE_KEEPALIVES = 3;
@@ -169,8 +169,8 @@ async function checkSchema(sql: pg.Client, expected: string | undefined, when = 
   const now = await schemaFingerprint(sql);
   if (expected !== undefined && now !== expected) {
     throw new DbBackupError(
-      'E_UNSUPPORTED',
-      `The tables of the database changed shape${when} (a table or column was created, altered or dropped): the change log carries no DDL, so this backup cannot follow its parent. Take a full backup (--type full, or --auto-full).`,
+      'E_SCHEMA_CHANGED',
+      `The tables of the database changed shape${when} (a table or column was created, altered or dropped): the change log carries no DDL, so this backup cannot follow its parent (a full with --capture-ddl records DDL so that later incrementals can). ${TAKE_FULL}`,
       { details: { reason: 'schema-changed' } },
     );
   }
