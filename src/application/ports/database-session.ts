@@ -1,4 +1,5 @@
 import type { Manifest, ObjectEntry } from '../../domain/manifest.js';
+import type { CaptureSlots } from './capture-slots.js';
 import type { ChangeCapture } from './change-capture.js';
 import type { DumpRequest, DumpResult } from './dump.js';
 import type { PartSink, PartSource } from './parts.js';
@@ -20,4 +21,6 @@ export interface DatabaseSession {
   close(): Promise<void>;
   /** Change capture, present exactly when the connector's capabilities have `changes`. */
   readonly changes?: ChangeCapture;
+  /** What the engine's change capture keeps on the server (slots), offered by engines that keep any. */
+  readonly slots?: CaptureSlots;
 }

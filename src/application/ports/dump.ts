@@ -9,6 +9,12 @@ export interface DumpRequest {
   parallel: number;
   /** The source's name, for names an engine derives from it on the server (PostgreSQL's capture slot). */
   source?: string;
+  /**
+   * Told what the engine waits for on the server while nothing flows (PostgreSQL: creating the
+   * capture slot waits for the transactions running now), and `undefined` once it goes on: a
+   * progress line shows it on a terminal.
+   */
+  status?: (waitingFor: string | undefined) => void;
 }
 
 /** What a dump reports for the manifest (its parts went through the PartSink). */

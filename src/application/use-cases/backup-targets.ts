@@ -132,7 +132,7 @@ export class BackupTargets {
       this.deps.progress.start(`backup ${run.source}`);
       const { source, id: backupId, signal } = run;
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
-        dumpOrChanges(session, run.request, run.chain, sink, signal),
+        dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, sink, signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>
@@ -273,6 +273,15 @@ export class BackupTargets {
         await t.repo.abort().catch(() => undefined);
       }
       await t.repo.close().catch(() => undefined);
+    }
+  }
+
+  /** The engine waits on the server (or goes on): a progress line says what for, and the log. */
+  private waiting(run: BackupRun, log: Logger, waiting: string | undefined): void {
+    this.deps.progress.start(waiting ? `backup ${run.source}: ${waiting}` : `backup ${run.source}`);
+    if (waiting) {
+      this.deps.progress.advance(0);
+      log.info(waiting);
     }
   }
 

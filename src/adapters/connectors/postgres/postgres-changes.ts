@@ -9,7 +9,10 @@ import { applyChanges } from './postgres-change-apply.js';
 import { capturePosition, readChanges } from './postgres-change-read.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
-import { confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
+import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
+import { captureNames, requireCapture } from './postgres-slots.js';
+
+export { captureNames };
 
 /**
  * Change capture for PostgreSQL by logical decoding (pgoutput): a full backup with `capture:
@@ -18,12 +21,6 @@ import { confirmSlot, createSlot, dropSlot, openReplication, slotState } from '.
  * parts; applyChanges replays them. The slot keeps the server's WAL until confirm() (after the
  * manifest is complete in every target); retire() drops the slot of a full a newer one replaced.
  */
-
-/** The names a source's capture uses on the server: `dbbackup_<source>` (slots add a suffix, one per full). */
-export function captureNames(source: string): { publication: string; slotPrefix: string } {
-  const base = `dbbackup_${source.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40)}`;
-  return { publication: base, slotPrefix: `${base}_` };
-}
 
 /** True when the connection target asks for change capture (`--capture changes`, `capture: changes`). */
 export function wantsCapture(options: Record<string, unknown> | undefined): boolean {
@@ -46,14 +43,14 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
   let repl: pg.Client | undefined;
   let slot: string | undefined;
   try {
-    await checkRequirements(sql, endpoint.user);
+    const advice = await requireCapture(sql, endpoint.user);
     const published = await syncPublication(sql, names.publication);
     repl = await openReplication(endpoint);
     slot = `${names.slotPrefix}${Date.now().toString(36)}`;
-    const created = await createSlot(repl, slot);
+    const created = await createSlotTelling(repl, slot, request.status);
     const schema = await snapshotFingerprint(endpoint, created.snapshotName);
     const result = await dumpDatabase(endpoint, request, sink, signal, options, { id: created.snapshotName, lsn: created.consistentPoint });
-    const warnings = [...result.warnings, ...published.unpublished.map(unpublishedWarning)];
+    const warnings = [...result.warnings, ...advice, ...published.unpublished.map(unpublishedWarning)];
     const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString(), schema };
     slot = undefined;
     return { ...result, logPosition, warnings, engineInfo: { ...result.engineInfo, capture: { slot: logPosition.slot, publication: names.publication, published: published.published.length } } };
@@ -64,34 +61,21 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
   }
 }
 
+/**
+ * Creates the slot, saying meanwhile (on the progress line) that the server waits for the
+ * transactions running now to end: a long one (an idle-in-transaction session) holds it up.
+ */
+async function createSlotTelling(repl: pg.Client, slot: string, status: DumpRequest['status']): Promise<CreatedSlot> {
+  status?.('creating the capture slot: waiting for the transactions running now on the server to end');
+  try {
+    return await createSlot(repl, slot);
+  } finally {
+    status?.(undefined);
+  }
+}
+
 function unpublishedWarning(table: string): string {
   return `${table} has no primary key or replica identity, so its changes cannot be decoded (publishing it would make UPDATE/DELETE on it fail on the server): each incremental backup reads it whole instead, and a restore to a time between two backups has it as of the earlier one. Give it a primary key (or ALTER TABLE … REPLICA IDENTITY FULL) to capture its every change.`;
-}
-
-interface Requirements {
-  wal_level: string;
-  max_slots: number;
-  used_slots: number;
-  max_senders: number;
-  used_senders: number;
-  replication: boolean;
-}
-
-/** wal_level, the REPLICATION attribute, a free slot and WAL sender, each with the setting and its fix. */
-export async function checkRequirements(sql: pg.Client, user: string): Promise<void> {
-  const r = (
-    await sql.query(`SELECT current_setting('wal_level') AS wal_level, current_setting('max_replication_slots')::int AS max_slots,
-      (SELECT count(*) FROM pg_catalog.pg_replication_slots)::int AS used_slots, current_setting('max_wal_senders')::int AS max_senders,
-      (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walsender')::int AS used_senders,
-      (SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS replication`)
-  ).rows[0] as Requirements;
-  const fail = (msg: string): never => {
-    throw new DbBackupError('E_UNSUPPORTED', `Change capture (--capture changes) cannot start: ${msg}`);
-  };
-  if (r.wal_level !== 'logical') fail(`wal_level is ${r.wal_level}, and logical decoding needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server).`);
-  if (!r.replication) fail(`the role ${user} lacks the REPLICATION attribute (ALTER ROLE ${quoteIdent(user)} REPLICATION; on managed services grant their replication role, e.g. rds_replication).`);
-  if (r.used_slots >= r.max_slots) fail(`all ${r.max_slots} replication slots are taken (raise max_replication_slots and restart, or drop an unused slot with pg_drop_replication_slot).`);
-  if (r.used_senders >= r.max_senders) fail(`all ${r.max_senders} WAL senders are busy (raise max_wal_senders and restart).`);
 }
 
 /**
@@ -151,7 +135,7 @@ export class PostgresChangeCapture implements ChangeCapture {
     const sql = await openClient(this.endpoint);
     let repl: pg.Client | undefined;
     try {
-      await checkRequirements(sql, this.endpoint.user);
+      await requireCapture(sql, this.endpoint.user);
       await syncPublication(sql, names.publication);
       repl = await openReplication(this.endpoint);
       const slot = `${names.slotPrefix}${Date.now().toString(36)}`;

@@ -13,6 +13,7 @@ import { type PgEndpoint, describeEndpoint, openClient, resolveEndpoint } from '
 import { readCatalogRows } from './postgres-catalog.js';
 import { PostgresChangeCapture, dumpWithCapture, wantsCapture } from './postgres-changes.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
+import { PostgresCaptureSlots } from './postgres-slots.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
 import { buildSchema } from './postgres-schema.js';
 import { resolveNames, selectItems } from './postgres-select.js';
@@ -52,6 +53,7 @@ class PostgresSession implements DatabaseSession {
   /** The target as the last plan saw it, with its connection, until a restore takes it. */
   private opened: OpenedTarget | undefined;
   readonly changes: PostgresChangeCapture;
+  readonly slots: PostgresCaptureSlots;
 
   /** `capture`: the default source name when a full must create a capture slot (`--capture changes`). */
   constructor(
@@ -63,6 +65,7 @@ class PostgresSession implements DatabaseSession {
     private readonly capture?: string,
   ) {
     this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
+    this.slots = new PostgresCaptureSlots(endpoint);
   }
 
   async test(): Promise<void> {
