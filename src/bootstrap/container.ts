@@ -19,6 +19,7 @@ import type { ConnectorRegistry } from '../application/ports/connector-registry.
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
 import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
+import { ManageCaptureSlots } from '../application/use-cases/manage-capture-slots.js';
 import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
 import { GzipCodec } from '../adapters/compression/gzip-codec.js';
@@ -145,6 +146,13 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
         (store, clock) =>
           new ManageSchedules({ store, clock, configured: () => config.schedules ?? [], sourceNames: () => config.sourceNames ?? [], defaultZone: localZone() }),
         [Tokens.ScheduleStore, Tokens.Clock],
+      )
+      .inSingletonScope();
+    bind(ManageCaptureSlots)
+      .toResolvedValue(
+        (connectors, opener, logger, clock, notifiers, catalog) =>
+          new ManageCaptureSlots({ connectors, opener, logger, clock, notifiers, throttle: isThrottle(catalog) ? catalog : undefined }),
+        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Logger, Tokens.Clock, Tokens.Notifiers, Tokens.Catalog],
       )
       .inSingletonScope();
     bind(PinBackup)

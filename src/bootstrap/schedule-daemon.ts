@@ -60,6 +60,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
       parallel: settings.parallel(undefined, name).value,
       fanout: src.policy.fanout,
       autoFull: src.policy['auto-full'],
+      slotWarnBytes: settings.slotWarnBytes(name).value,
       ...(encryption ? { encryption } : {}),
       ...(signing.key ? { signing: keys.signingKey(signing.key) } : {}),
     },

@@ -116,6 +116,7 @@ export class BackupCommand extends DatabaseCommand {
         allowUnencrypted: this.allowUnencrypted,
         fanout,
         autoFull: this.autoFull || configured?.policy['auto-full'] === true,
+        slotWarnBytes: settings.slotWarnBytes(configured?.name).value,
       },
       this.context.signal,
     );

@@ -39,7 +39,9 @@ export function slackText(e: OutcomeEvent): string {
   const head =
     e.task === 'test'
       ? `:bell: dbbackup test message from ${e.host}`
-      : `${ICON[e.outcome]} dbbackup ${e.task} of *${e.source}* ${e.outcome === 'success' ? 'succeeded' : e.outcome === 'partial' ? 'partly failed' : 'FAILED'} on ${e.host}`;
+      : e.task === 'slot'
+        ? `${ICON[e.outcome]} dbbackup: the capture slot of *${e.source}* needs attention on ${e.host}`
+        : `${ICON[e.outcome]} dbbackup ${e.task} of *${e.source}* ${e.outcome === 'success' ? 'succeeded' : e.outcome === 'partial' ? 'partly failed' : 'FAILED'} on ${e.host}`;
   const facts = [
     e.kind && `kind: ${e.kind}`,
     e.fallback && `took a full instead of ${/^[aeiou]/.test(e.fallback.requested) ? 'an' : 'a'} ${e.fallback.requested}: ${e.fallback.reason}`,
@@ -48,6 +50,7 @@ export function slackText(e: OutcomeEvent): string {
     e.durationMs !== undefined && `duration: ${(e.durationMs / 1000).toFixed(1)} s`,
     e.repository && `repository: ${e.repository}`,
     e.error && `error: ${e.error.code}: ${e.error.message}`,
+    ...(e.error ? [] : (e.warnings ?? []).map((w) => `warning: ${w}`)),
     ...(e.targets ?? []).map((t) => `${t.ok ? 'ok' : 'FAILED'} → ${t.repository}${t.error ? ` (${t.error})` : ''}`),
   ].filter(Boolean);
   return [head, ...facts.map((f) => `• ${f}`)].join('\n');

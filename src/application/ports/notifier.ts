@@ -3,7 +3,8 @@ export type Outcome = 'success' | 'failure' | 'partial';
 /** What happened, for a person reading a chat message or a machine reading a webhook. No secrets. */
 export interface OutcomeEvent {
   outcome: Outcome;
-  task: 'backup' | 'restore' | 'verify' | 'prune' | 'test';
+  /** `slot`: a capture slot needs attention (holds too much log: outcome partial; lost: failure). */
+  task: 'backup' | 'restore' | 'verify' | 'prune' | 'test' | 'slot';
   source: string;
   kind?: string;
   backupId?: string;
@@ -16,6 +17,8 @@ export interface OutcomeEvent {
   fallback?: { requested: string; reason: string };
   /** Per-target results of a multi-target backup. */
   targets?: { repository: string; ok: boolean; error?: string }[];
+  /** What needs attention though nothing failed (a capture slot holding too much log). */
+  warnings?: string[];
   at: string;
   host: string;
 }

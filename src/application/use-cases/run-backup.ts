@@ -16,6 +16,7 @@ import type { ManifestSigner } from '../ports/manifest-signer.js';
 import type { TargetOutcomes } from '../ports/target-outcomes.js';
 import { notifyAll } from '../services/notify.js';
 import { releaseCapture } from './backup-capture.js';
+import { DEFAULT_SLOT_WARN_BYTES, alertSlots, slotWarnings } from '../services/slot-alerts.js';
 import { openParent, type ParentLink, requireParentIn, type RunChain } from './backup-chain.js';
 import { type BackupRun, type BackupRunOutcome, BackupTargets, type BackupTargetsDeps, type TargetResult } from './backup-targets.js';
 
@@ -45,6 +46,8 @@ export interface RunBackupInput {
   fanout?: 'concurrent' | 'sequential';
   /** An incremental or differential with no usable parent (or an engine without change capture) takes a full instead. */
   autoFull?: boolean;
+  /** Past this much retained log, the source's capture slots are warned about (log and notification); default 1 GiB. */
+  slotWarnBytes?: number;
 }
 
 export interface RunBackupResult {
@@ -161,6 +164,7 @@ export class RunBackup {
         const outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
         // Before the session closes: the capture's position is released only once every target holds the backup.
         await releaseCapture(this.deps, session, run, outcome);
+        if (outcome.targets.some((t) => t.manifest?.logPosition?.slot !== undefined)) await this.watchSlots(session, run, input.slotWarnBytes ?? DEFAULT_SLOT_WARN_BYTES);
         return outcome;
       } finally {
         await session.close();
@@ -168,6 +172,18 @@ export class RunBackup {
     } catch (err) {
       const failure = this.wrap(err, run.signal);
       return { targets: run.repositories.map((repository) => ({ repository, ok: false, error: failure })), failure };
+    }
+  }
+
+  /** After the release of a backup that captures changes: the source's capture slots that hold too much log (or were lost) are logged and notified. */
+  private async watchSlots(session: DatabaseSession, run: BackupRun, warnBytes: number): Promise<void> {
+    const slots = session.slots;
+    if (!slots) return;
+    try {
+      const found = await slots.list(slots.captureNameOf(run.source));
+      await alertSlots(this.deps, run.source, found, slotWarnings(found, warnBytes));
+    } catch (err) {
+      this.deps.logger.warn('could not look at the capture slots after the backup', { source: run.source, error: String((err as Error)?.message ?? err) });
     }
   }
 

@@ -1,5 +1,6 @@
 import { CheckConnections } from './check-connections.js';
 import { ListBackups } from './list-backups.js';
+import { ManageCaptureSlots } from './manage-capture-slots.js';
 import { ManageKeys } from './manage-keys.js';
 import { ManageSchedules } from './manage-schedules.js';
 import { PinBackup } from './pin-backup.js';
@@ -26,6 +27,7 @@ export const USE_CASES = {
   storageUsage: StorageUsage,
   manageKeys: ManageKeys,
   manageSchedules: ManageSchedules,
+  manageCaptureSlots: ManageCaptureSlots,
 } as const;
 
 export type UseCases = { readonly [K in keyof typeof USE_CASES]: InstanceType<(typeof USE_CASES)[K]> };

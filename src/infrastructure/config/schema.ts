@@ -16,8 +16,17 @@ const duration = z.string().regex(/^\d+\s*(s|m|h|d|w|y)$/, 'expected a duration 
 
 export const CompressionSchema = z.enum(['zstd', 'gzip', 'none']);
 
+/** A size in bytes: a whole number, or text like 512MiB, 1GiB, 2GB. */
+const size = z.union([int(0), z.string().regex(/^\s*\d+\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i, 'expected a size like 1GiB or 500MB')]);
+
 export const DefaultsSchema = z
-  .object({ compression: CompressionSchema, level: int(1, 19), parallel: int(1, 256) })
+  .object({
+    compression: CompressionSchema,
+    level: int(1, 19),
+    parallel: int(1, 256),
+    /** Past this much WAL (or log) a capture slot holds, a warning is logged and notified (default 1GiB). */
+    'slot-warn-bytes': size,
+  })
   .partial()
   .strict();
 
@@ -127,6 +136,7 @@ export const BackupPolicySchema = z
     'exclude-tables': z.array(z.string()),
     fanout: z.enum(['concurrent', 'sequential']),
     retention: RetentionSchema,
+    'slot-warn-bytes': size,
   })
   .partial()
   .strict();

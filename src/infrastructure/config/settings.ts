@@ -76,6 +76,16 @@ export class Settings {
     return this.pick({ name: '--parallel', value: flag }, 'DBBACKUP_PARALLEL', path, availableParallelism(), (s) => intFromEnv('DBBACKUP_PARALLEL', s));
   }
 
+  /**
+   * How much log a capture slot may hold before a warning (log, notification, metric): the
+   * source's `slot-warn-bytes`, else `defaults.slot-warn-bytes`, DBBACKUP_SLOT_WARN_BYTES, 1 GiB.
+   */
+  slotWarnBytes(source?: string): Setting<number> {
+    const path = source && this.fileValue(`backups.${source}.slot-warn-bytes`) !== undefined ? `backups.${source}.slot-warn-bytes` : 'defaults.slot-warn-bytes';
+    const setting = this.pick<number | string>({ name: 'slot-warn-bytes', value: undefined }, 'DBBACKUP_SLOT_WARN_BYTES', path, 1024 ** 3, (s) => s);
+    return { ...setting, value: sizeValue(setting.value, setting.origin) };
+  }
+
   /** Everything the config says about source `name`, secrets decrypted (and registered for redaction). */
   source(name: string): ResolvedSource {
     const sources = this.config.section.sources ?? {};
@@ -171,4 +181,13 @@ function sourceTarget(s: SourceConfig): ConnectionTarget {
 function intFromEnv(name: string, s: string): number {
   if (!/^\d+$/.test(s.trim())) throw new DbBackupError('E_CONFIG', `${name} must be a whole number; got "${s}".`);
   return Number(s);
+}
+
+/** A size setting (a number of bytes, or text like 1GiB / 500MB) in bytes. */
+function sizeValue(value: number | string, origin: string): number {
+  if (typeof value === 'number') return value;
+  const m = /^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i.exec(value);
+  if (!m) throw new DbBackupError('E_CONFIG', `slot-warn-bytes (${origin}) must be a size like 1GiB or 500MB; got "${value}".`);
+  const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+  return Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]!;
 }
