@@ -7,6 +7,8 @@ import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
 import { ListCommand } from '../adapters/cli/list.js';
+import { SlotDropCommand } from '../adapters/cli/slot/drop.js';
+import { SlotListCommand } from '../adapters/cli/slot/list.js';
 import { StorageUsageCommand } from '../adapters/cli/storage-usage.js';
 import { PinCommand, UnpinCommand } from '../adapters/cli/pin.js';
 import { PruneCommand } from '../adapters/cli/prune.js';
@@ -75,6 +77,8 @@ export const commands = [
   ScheduleHistoryCommand,
   ScheduleSystemdUnitCommand,
   StorageUsageCommand,
+  SlotListCommand,
+  SlotDropCommand,
   KeyGenerateCommand,
   KeyListCommand,
   KeyRotateCommand,

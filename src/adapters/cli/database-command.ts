@@ -36,6 +36,11 @@ export abstract class DatabaseCommand extends BaseCommand {
     }
   }
 
+  /** True when flags name a database (rather than a config source). */
+  protected namesDatabase(): boolean {
+    return this.db !== undefined || this.url !== undefined || this.host !== undefined || this.database !== undefined;
+  }
+
   /** Builds the connection target; `file` is the database file when given with --file. */
   protected async connectionTarget(services: CliServices, file?: string): Promise<ConnectionTarget> {
     const plugin = await this.enginePlugin(services, file);

@@ -2,6 +2,7 @@ import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
 import { formatBytes, formatDuration, table } from './render.js';
+import { configuredSlotSources, slotTable } from './slot/slot-sources.js';
 
 export class ListCommand extends BaseCommand {
   static override paths = [['list'], ['ls']];
@@ -13,7 +14,8 @@ export class ListCommand extends BaseCommand {
       --refresh rescans every repository the catalog knows. Interrupted backups never appear.
       The parent column names the backup an incremental or differential applies on. --windows adds,
       per source, the restorable windows: the times \`restore --at\` reaches exactly (a backup
-      whose chain misses a link adds none).
+      whose chain misses a link adds none). Sources that capture changes (capture: changes) also show
+      their capture slots: the WAL each keeps on the server (see \`slot list\`); --no-slots skips that.
     `,
     examples: [
       ['Everything the catalog knows', '$0 list'],
@@ -27,6 +29,7 @@ export class ListCommand extends BaseCommand {
   source = Option.String('--source', { description: 'Only backups of this source' });
   refresh = Option.Boolean('--refresh', false, { description: 'Rescan repositories and rebuild the catalog' });
   windows = Option.Boolean('--windows', false, { description: 'Also show, per source, the times a restore can reach' });
+  slots = Option.Boolean('--slots', true, { description: 'Show the capture slots of the config\'s sources that capture changes (--no-slots: do not connect to their servers)' });
 
   protected async run(services: CliServices): Promise<number> {
     const result = await services.listBackups.execute(
@@ -48,12 +51,15 @@ export class ListCommand extends BaseCommand {
     const windows = (result.windows ?? []).flatMap((w) =>
       (w.windows.length ? w.windows.map((x) => (x.from === x.to ? x.to : `${x.from} … ${x.to}`)) : ['none']).map((text) => [w.source, w.repository, text]),
     );
+    const captures = this.slots ? configuredSlotSources(services.settings).filter((s) => this.source === undefined || s.name === this.source) : [];
+    const slots = captures.length ? await services.manageCaptureSlots.status(captures) : undefined;
     this.print(
       (result.backups.length === 0
         ? 'No backups found.'
         : table(['id', 'source', 'engine', 'kind', 'parent', 'size', 'duration', 'status', 'repository'], rows)) +
-        (result.windows ? `\n\nRestorable windows:\n${table(['source', 'repository', 'restores to'], windows)}` : ''),
-      { ok: true, backups: result.backups, problems: result.problems, ...(result.windows ? { windows: result.windows } : {}) },
+        (result.windows ? `\n\nRestorable windows:\n${table(['source', 'repository', 'restores to'], windows)}` : '') +
+        (slots ? `\n\nCapture slots:\n${slotTable(slots)}` : ''),
+      { ok: true, backups: result.backups, problems: result.problems, ...(result.windows ? { windows: result.windows } : {}), ...(slots ? { slots } : {}) },
     );
     return this.ok();
   }

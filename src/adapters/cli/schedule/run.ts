@@ -5,6 +5,7 @@ import * as t from 'typanion';
 import { DbBackupError, ExitCode } from '../../../domain/errors.js';
 import { renderMetrics } from '../../scheduler/prometheus-metrics.js';
 import { BaseCommand } from '../base-command.js';
+import { configuredSlotSources } from '../slot/slot-sources.js';
 import type { CliServices } from '../context.js';
 import { durationFlag } from './schedule-render.js';
 
@@ -48,7 +49,11 @@ export class ScheduleRunCommand extends BaseCommand {
     if (this.retries !== undefined && (!Number.isInteger(this.retries) || this.retries < 0)) throw new DbBackupError('E_USAGE', '--retries must be 0 or more.');
     const lockStaleMs = durationFlag('--lock-timeout', this.lockTimeout);
     const metricsFile = this.metrics === undefined ? undefined : resolve(this.metrics);
-    const writeMetrics = metricsFile ? async () => writeAtomically(metricsFile, renderMetrics(await services.manageSchedules.status())) : undefined;
+    // The capture slots are looked at (and warned about: log, notification) each time the file is written.
+    const slotSources = configuredSlotSources(services.settings);
+    const writeMetrics = metricsFile
+      ? async () => writeAtomically(metricsFile, renderMetrics(await services.manageSchedules.status(), await services.manageCaptureSlots.status(slotSources, { notify: true })))
+      : undefined;
     const scheduler = services.scheduler({
       graceMs: durationFlag('--grace', this.grace),
       retries: this.retries,

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { renderMetrics } from '../../scheduler/prometheus-metrics.js';
 import { BaseCommand } from '../base-command.js';
+import { configuredSlotSources, slotTable } from '../slot/slot-sources.js';
 import type { CliServices } from '../context.js';
 import { formatBytes, formatDuration, table } from '../render.js';
 import { outcomeText, runJson, viewJson, when } from './schedule-render.js';
@@ -20,8 +21,9 @@ export class ScheduleStatusCommand extends BaseCommand {
 
   protected async run(services: CliServices): Promise<number> {
     const status = await services.manageSchedules.status();
+    const slots = await services.manageCaptureSlots.status(configuredSlotSources(services.settings));
     if (this.prometheus) {
-      this.context.stdout.write(renderMetrics(status));
+      this.context.stdout.write(renderMetrics(status, slots));
       return this.ok();
     }
     const daemons = status.daemons.length
@@ -39,7 +41,7 @@ export class ScheduleStatusCommand extends BaseCommand {
     ]);
     const problems = status.problems.map((p) => `warning: schedule "${p.name}" (${p.origin}) will not run: ${p.problem}`).join('\n');
     this.print(
-      [daemons, rows.length ? table(['schedule', 'state', 'last success', 'took', 'size', 'last outcome', 'failures', 'next run'], rows) : 'No schedules.', problems]
+      [daemons, rows.length ? table(['schedule', 'state', 'last success', 'took', 'size', 'last outcome', 'failures', 'next run'], rows) : 'No schedules.', problems, slots.length ? `Capture slots:\n${slotTable(slots)}` : '']
         .filter(Boolean)
         .join('\n\n'),
       {
@@ -49,6 +51,7 @@ export class ScheduleStatusCommand extends BaseCommand {
         schedules: status.schedules.map((v) => ({ ...viewJson(v), lastRun: v.lastRun && runJson(v.lastRun), lastSuccess: v.lastSuccess && runJson(v.lastSuccess) })),
         counts: status.counts,
         problems: status.problems,
+        slots,
       },
     );
     return this.ok();
