@@ -7,6 +7,8 @@ import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, headerLine } from './postgres-change-log.js';
 import { type EndSnapshot, endSnapshot, schemaFingerprint, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
 import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
+import { ddlCaptureActive } from './postgres-ddl-capture.js';
+import { largeObjectsDigest, largeObjectsWarning } from './postgres-large-objects.js';
 import { ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 
 /** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
@@ -17,6 +19,10 @@ export interface CapturePosition {
   time?: string;
   /** The tables' fingerprint at `lsn` (schemaFingerprint); absent in positions of older versions. */
   schema?: string;
+  /** The full captured DDL (--capture-ddl): the change log holds the DDL log's rows, so a schema change is followed. */
+  ddl?: boolean;
+  /** The large objects' digest at the chain's full (largeObjectsDigest), carried along unchanged. */
+  largeObjects?: string;
 }
 
 /** Validates a LogPosition this connector wrote (the manifest is authenticated, but say clearly what is wrong). */
@@ -31,6 +37,8 @@ export function capturePosition(p: LogPosition | null | undefined, what: string)
     lsn: p.lsn as string,
     ...(typeof p.time === 'string' ? { time: p.time } : {}),
     ...(typeof p.schema === 'string' ? { schema: p.schema } : {}),
+    ...(p.ddl === true ? { ddl: true } : {}),
+    ...(typeof p.largeObjects === 'string' ? { largeObjects: p.largeObjects } : {}),
   };
 }
 
@@ -57,7 +65,9 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
   let end: EndSnapshot | undefined;
   try {
     await checkSlot(sql, since);
-    const schema = await checkSchema(sql, since.schema);
+    // With DDL captured (and its trigger still firing) a schema change is in the log: only record the new shape.
+    const followsDdl = since.ddl === true && (await ddlCaptureActive(sql));
+    const schema = await checkSchema(sql, followsDdl ? undefined : since.schema);
     const whole = await unpublishedTables(sql, since.publication);
     end = whole.length > 0 ? await endSnapshot(endpoint, sql) : undefined;
     const now = end ?? (await currentPoint(sql));
@@ -69,17 +79,21 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
     }
-    await checkSchema(sql, schema, ' while the changes were read');
+    const endSchema = await checkSchema(sql, followsDdl ? undefined : schema, ' while the changes were read');
+    const largeObjectsChanged = since.largeObjects !== undefined && (await largeObjectsDigest(sql)) !== since.largeObjects;
     const last = headerLine() + sequencesLine(await sequenceValues(sql));
     await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
     return {
       from: { ...since },
-      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(state.reached), time: now.time, schema },
+      to: { slot: since.slot, publication: since.publication, lsn: lsnToString(state.reached), time: now.time, schema: endSchema, ...(since.ddl ? { ddl: true } : {}), ...(since.largeObjects !== undefined ? { largeObjects: since.largeObjects } : {}) },
       // Rounded up to the millisecond, so that a restore to this instant includes the batch's end.
       consistentAt: new Date(Number((isoToMicros(now.time) + 999n) / 1000n)),
       changes: state.changes,
       objects: [...state.objects.keys()].sort().map((name) => ({ name, type: 'table' })),
-      warnings: [],
+      warnings: [
+        ...(since.ddl && !followsDdl ? ['The DDL capture trigger dbbackup_ddl is missing or disabled: schema changes are no longer followed (a later one fails the incremental with E_SCHEMA_CHANGED).'] : []),
+        ...(largeObjectsChanged ? [largeObjectsWarning()] : []),
+      ],
       serverVersion: ((await sql.query(`SELECT current_setting('server_version') AS v`)).rows[0] as { v: string }).v,
       engineInfo: { database: endpoint.database, capture: { slot: since.slot, publication: since.publication }, wholeTables: whole.map((r) => `${r[0]}.${r[1]}`) },
     };

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { type PgEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
+import { largeObjectsDigest } from './postgres-large-objects.js';
 import { createSlot, openReplication } from './postgres-replication.js';
 
 /**
@@ -114,13 +115,13 @@ export async function schemaFingerprint(sql: pg.Client): Promise<string> {
   return row.fp;
 }
 
-/** The fingerprint as of an exported snapshot (read on a connection of its own, which imports it). */
-export async function snapshotFingerprint(endpoint: PgEndpoint, snapshot: string): Promise<string> {
+/** The tables' fingerprint and the large objects' digest as of an exported snapshot (read on a connection of its own, which imports it). */
+export async function snapshotFingerprint(endpoint: PgEndpoint, snapshot: string): Promise<{ schema: string; largeObjects: string }> {
   const sql = await openClient(endpoint);
   try {
     await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     await sql.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
-    const fp = await schemaFingerprint(sql);
+    const fp = { schema: await schemaFingerprint(sql), largeObjects: await largeObjectsDigest(sql) };
     await sql.query('COMMIT');
     return fp;
   } finally {

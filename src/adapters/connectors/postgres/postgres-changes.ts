@@ -11,6 +11,7 @@ import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
 import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
 import { captureNames, requireCapture } from './postgres-slots.js';
+import { installDdlCapture } from './postgres-ddl-capture.js';
 
 export { captureNames };
 
@@ -37,23 +38,38 @@ export function wantsCapture(options: Record<string, unknown> | undefined): bool
  * retire(). logPosition: { slot, publication, lsn (the slot's consistent point), time, schema
  * (the tables' fingerprint in that snapshot, see schemaFingerprint) }.
  */
-export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest, source: string, sink: PartSink, signal: AbortSignal, options: DumpOptions): Promise<DumpResult> {
+/** What the user consented to change on the source for capture (each its own flag). */
+export interface CaptureConsent {
+  /** --capture-ddl: install the DDL log and its event trigger (postgres-ddl-capture.ts). */
+  captureDdl?: boolean;
+  /** --replica-identity-full: give tables without a primary key REPLICA IDENTITY FULL, so their changes are captured. */
+  replicaIdentityFull?: boolean;
+}
+
+/** Reads the consent flags of a connection target's options. */
+export function captureConsent(options: Record<string, unknown> | undefined): CaptureConsent {
+  return { captureDdl: options?.captureDdl === true, replicaIdentityFull: options?.replicaIdentityFull === true };
+}
+
+export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest, source: string, sink: PartSink, signal: AbortSignal, options: DumpOptions, consent: CaptureConsent = {}): Promise<DumpResult> {
   const names = captureNames(source);
   const sql = await openClient(endpoint);
   let repl: pg.Client | undefined;
   let slot: string | undefined;
   try {
     const advice = await requireCapture(sql, endpoint.user);
+    if (consent.captureDdl) await installDdlCapture(sql);
+    if (consent.replicaIdentityFull) advice.push(...(await replicaIdentityFull(sql)));
     const published = await syncPublication(sql, names.publication);
     repl = await openReplication(endpoint);
     slot = `${names.slotPrefix}${Date.now().toString(36)}`;
     const created = await createSlotTelling(repl, slot, request.status);
-    const schema = await snapshotFingerprint(endpoint, created.snapshotName);
+    const { schema, largeObjects } = await snapshotFingerprint(endpoint, created.snapshotName);
     const result = await dumpDatabase(endpoint, request, sink, signal, options, { id: created.snapshotName, lsn: created.consistentPoint });
     const warnings = [...result.warnings, ...advice, ...published.unpublished.map(unpublishedWarning)];
-    const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString(), schema };
+    const logPosition = { slot, publication: names.publication, lsn: created.consistentPoint, time: result.consistentAt.toISOString(), schema, largeObjects, ...(consent.captureDdl ? { ddl: true } : {}) };
     slot = undefined;
-    return { ...result, logPosition, warnings, engineInfo: { ...result.engineInfo, capture: { slot: logPosition.slot, publication: names.publication, published: published.published.length } } };
+    return { ...result, logPosition, warnings, engineInfo: { ...result.engineInfo, capture: { slot: logPosition.slot, publication: names.publication, published: published.published.length, unpublished: published.unpublished, ddl: consent.captureDdl === true } } };
   } finally {
     await repl?.end().catch(() => undefined);
     if (slot) await dropSlot(sql, slot).catch(() => undefined);
@@ -72,6 +88,39 @@ async function createSlotTelling(repl: pg.Client, slot: string, status: DumpRequ
   } finally {
     status?.(undefined);
   }
+}
+
+/**
+ * --replica-identity-full: gives each permanent table without a primary key or replica identity
+ * REPLICA IDENTITY FULL (the user consented with the flag), so the publication can take it. Each
+ * ALTER waits at most 5 s for its lock and is skipped (left unpublished, read whole) when it cannot
+ * get it: a busy application is never held up. Returns what it did, for the manifest's warnings.
+ */
+async function replicaIdentityFull(sql: pg.Client): Promise<string[]> {
+  const tables = (
+    await sql.query(`SELECT n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        AND c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+      ORDER BY 1, 2`)
+  ).rows as { schema: string; name: string }[];
+  const done: string[] = [];
+  const failed: string[] = [];
+  for (const t of tables) {
+    try {
+      await sql.query('BEGIN');
+      await sql.query(`SET LOCAL lock_timeout = '5s'`);
+      await sql.query(`ALTER TABLE ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)} REPLICA IDENTITY FULL`);
+      await sql.query('COMMIT');
+      done.push(`${t.schema}.${t.name}`);
+    } catch (err) {
+      await sql.query('ROLLBACK').catch(() => undefined);
+      failed.push(`${t.schema}.${t.name} (${(err as Error).message})`);
+    }
+  }
+  return [
+    ...(done.length ? [`--replica-identity-full: ${done.join(', ')} now have REPLICA IDENTITY FULL (each UPDATE/DELETE on them writes the whole old row to the WAL), so their every change is captured.`] : []),
+    ...(failed.length ? [`--replica-identity-full could not alter ${failed.join('; ')}: left out of the publication and read whole at each incremental.`] : []),
+  ];
 }
 
 function unpublishedWarning(table: string): string {
@@ -140,8 +189,8 @@ export class PostgresChangeCapture implements ChangeCapture {
       repl = await openReplication(this.endpoint);
       const slot = `${names.slotPrefix}${Date.now().toString(36)}`;
       const created = await createSlot(repl, slot);
-      const schema = await snapshotFingerprint(this.endpoint, created.snapshotName);
-      return { slot, publication: names.publication, lsn: created.consistentPoint, time: new Date().toISOString(), schema };
+      const { schema, largeObjects } = await snapshotFingerprint(this.endpoint, created.snapshotName);
+      return { slot, publication: names.publication, lsn: created.consistentPoint, time: new Date().toISOString(), schema, largeObjects };
     } finally {
       await repl?.end().catch(() => undefined);
       await sql.end().catch(() => undefined);

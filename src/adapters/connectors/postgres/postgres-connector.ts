@@ -11,7 +11,7 @@ import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { type PgEndpoint, describeEndpoint, openClient, resolveEndpoint } from './connection.js';
 import { readCatalogRows } from './postgres-catalog.js';
-import { PostgresChangeCapture, dumpWithCapture, wantsCapture } from './postgres-changes.js';
+import { type CaptureConsent, PostgresChangeCapture, captureConsent, dumpWithCapture, wantsCapture } from './postgres-changes.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { PostgresCaptureSlots } from './postgres-slots.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
@@ -41,7 +41,7 @@ export class PostgresConnector implements DatabaseConnector {
     const strict = target.options?.strict === true;
     const endpoint = resolveEndpoint(target);
     const capture = purpose === 'backup' && wantsCapture(target.options) ? sourceNameFrom(endpoint.database) : undefined;
-    return new PostgresSession(endpoint, purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict, capture);
+    return new PostgresSession(endpoint, purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict, capture, captureConsent(target.options));
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -63,6 +63,8 @@ class PostgresSession implements DatabaseSession {
     /** --strict (a restore option of this plugin): any object that would be skipped fails the restore. */
     private readonly strict = false,
     private readonly capture?: string,
+    /** --capture-ddl / --replica-identity-full: what the user let a full with capture change on the source. */
+    private readonly consent: CaptureConsent = {},
   ) {
     this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
     this.slots = new PostgresCaptureSlots(endpoint);
@@ -108,7 +110,7 @@ class PostgresSession implements DatabaseSession {
   }
 
   dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
-    if (this.capture && request.kind === 'full') return dumpWithCapture(this.endpoint, request, request.source ?? this.capture, sink, signal, this.dumpOptions);
+    if (this.capture && request.kind === 'full') return dumpWithCapture(this.endpoint, request, request.source ?? this.capture, sink, signal, this.dumpOptions, this.consent);
     return dumpDatabase(this.endpoint, request, sink, signal, this.dumpOptions);
   }
 

@@ -24,6 +24,19 @@ export const postgresPlugin: ConnectorPlugin = {
       description: 'changes: a full backup also creates a logical replication slot and publication (dbbackup_<source>) so that incremental backups and --at restores can follow',
       commands: ['backup'],
     },
+    {
+      name: 'capture-ddl',
+      type: 'boolean',
+      description:
+        'with --capture changes: install an event trigger (needs a superuser) that logs DDL into dbbackup.ddl_log, a table of the publication, so incrementals follow schema changes and restores replay them in order',
+      commands: ['backup'],
+    },
+    {
+      name: 'replica-identity-full',
+      type: 'boolean',
+      description: 'with --capture changes: give tables without a primary key REPLICA IDENTITY FULL (ALTER TABLE on the source) so their every change is captured',
+      commands: ['backup'],
+    },
   ],
   capabilities: postgresEngine.capabilities,
   load: async () => new (await import('./postgres-connector.js')).PostgresConnector(),

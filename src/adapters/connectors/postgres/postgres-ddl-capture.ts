@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import { DbBackupError } from '../../../domain/errors.js';
+import type { Change } from './postgres-pgoutput.js';
+
+/**
+ * DDL capture (`--capture-ddl`, with the user's consent: it installs objects in the database).
+ * Logical decoding carries no DDL; an event trigger on ddl_command_end logs each DDL statement
+ * (the top-level query text, once per query and transaction, with the caller's search_path) into
+ * the table dbbackup.ddl_log. That table has a primary key and is in the publication, so its rows
+ * reach the change log in commit order, right where the DDL happened; a restore that meets one
+ * runs the statement (see ddlStatement) before the changes after it.
+ *
+ * The same trigger keeps every dbbackup publication safe: a table that gets a usable replica
+ * identity is added, one that loses it (its primary key dropped) is taken out in the same
+ * transaction, so an application's UPDATE/DELETE never fails because of the publication.
+ *
+ * Known limits: a query string holding DDL and other statements is replayed whole (send DDL as its
+ * own statement, as migration tools do); DDL run while the trigger is disabled is not logged (an
+ * incremental then fails with E_SCHEMA_CHANGED, as without capture).
+ */
+
+export const DDL_LOG: [string, string] = ['dbbackup', 'ddl_log'];
+const TRIGGER = 'dbbackup_ddl';
+
+const INSTALL = `
+CREATE SCHEMA IF NOT EXISTS dbbackup;
+COMMENT ON SCHEMA dbbackup IS 'dbbackup --capture-ddl: the DDL log and its event trigger (DROP EVENT TRIGGER dbbackup_ddl; DROP SCHEMA dbbackup CASCADE removes them)';
+CREATE TABLE IF NOT EXISTS dbbackup.ddl_log (
+  id bigserial PRIMARY KEY,
+  xid bigint NOT NULL DEFAULT pg_catalog.txid_current(),
+  at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  tag text NOT NULL,
+  search_path text NOT NULL,
+  query text NOT NULL
+);
+REVOKE ALL ON dbbackup.ddl_log FROM PUBLIC;
+CREATE OR REPLACE FUNCTION dbbackup.log_ddl() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+DECLARE
+  q text := pg_catalog.current_query();
+  r record;
+  ok boolean;
+  p record;
+BEGIN
+  IF tg_tag OPERATOR(pg_catalog.~~) '% PUBLICATION' THEN RETURN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM dbbackup.ddl_log l WHERE l.xid OPERATOR(pg_catalog.=) pg_catalog.txid_current() AND l.query OPERATOR(pg_catalog.=) q) THEN
+    INSERT INTO dbbackup.ddl_log (tag, search_path, query) VALUES (tg_tag, pg_catalog.current_setting('search_path'), q);
+  END IF;
+  FOR r IN SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+      JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.objid
+      WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND k.relkind OPERATOR(pg_catalog.=) 'r' AND k.relpersistence OPERATOR(pg_catalog.=) 'p'
+  LOOP
+    SELECT (k.relreplident OPERATOR(pg_catalog.=) 'f'
+        OR (k.relreplident OPERATOR(pg_catalog.=) 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) k.oid AND i.indisprimary))
+        OR (k.relreplident OPERATOR(pg_catalog.=) 'i' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) k.oid AND i.indisreplident)))
+      INTO ok FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) r.objid;
+    FOR p IN SELECT pub.oid, pub.pubname FROM pg_catalog.pg_publication pub
+        WHERE pub.pubname OPERATOR(pg_catalog.~~) 'dbbackup\\_%'
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr WHERE pr.prpubid OPERATOR(pg_catalog.=) pub.oid AND pr.prrelid OPERATOR(pg_catalog.=) 'dbbackup.ddl_log'::pg_catalog.regclass)
+    LOOP
+      IF ok AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr WHERE pr.prpubid OPERATOR(pg_catalog.=) p.oid AND pr.prrelid OPERATOR(pg_catalog.=) r.objid) THEN
+        EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE ONLY %s', p.pubname, r.objid::pg_catalog.regclass);
+      ELSIF NOT ok AND EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr WHERE pr.prpubid OPERATOR(pg_catalog.=) p.oid AND pr.prrelid OPERATOR(pg_catalog.=) r.objid) THEN
+        EXECUTE pg_catalog.format('ALTER PUBLICATION %I DROP TABLE ONLY %s', p.pubname, r.objid::pg_catalog.regclass);
+      END IF;
+    END LOOP;
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION dbbackup.log_ddl() FROM PUBLIC;
+DO $do$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = '${TRIGGER}') THEN
+    CREATE EVENT TRIGGER ${TRIGGER} ON ddl_command_end EXECUTE FUNCTION dbbackup.log_ddl();
+  END IF;
+END $do$;
+`;
+
+/** Installs (or updates) the DDL log, its function and the event trigger; needs a superuser (event triggers do). */
+export async function installDdlCapture(sql: pg.Client): Promise<void> {
+  try {
+    await sql.query('BEGIN');
+    // An event trigger installed before must not log its own update (its replay would need a superuser).
+    await sql.query('SET LOCAL session_replication_role = replica');
+    await sql.query(INSTALL);
+    await sql.query('COMMIT');
+  } catch (err) {
+    await sql.query('ROLLBACK').catch(() => undefined);
+    if ((err as { code?: string }).code === '42501') {
+      throw new DbBackupError('E_UNSUPPORTED', `--capture-ddl needs a superuser: it creates the event trigger ${TRIGGER} (${(err as Error).message}). Run the full backup with --capture-ddl as a superuser once, or leave --capture-ddl out (an incremental after DDL then fails with E_SCHEMA_CHANGED).`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** True when the DDL log's event trigger exists and fires (DDL since then is in the change log). */
+export async function ddlCaptureActive(sql: pg.Client): Promise<boolean> {
+  const r = await sql.query(`SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1 AND evtenabled IN ('O', 'A')`, [TRIGGER]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * The statement a change-log row of dbbackup.ddl_log stands for, or undefined for any other
+ * change. Run it (with its search_path) where the row stands in the log.
+ */
+export function ddlStatement(change: Change): { query: string; searchPath: string } | undefined {
+  if (change.op !== 'I' || change.rel[0] !== DDL_LOG[0] || change.rel[1] !== DDL_LOG[1]) return undefined;
+  const value = (name: string) => change.new.find((c) => c[0] === name)?.[1];
+  const query = value('query');
+  const searchPath = value('search_path');
+  if (typeof query !== 'string' || typeof searchPath !== 'string') return undefined;
+  return { query, searchPath };
+}
