@@ -268,14 +268,19 @@ const Q = {
       c.castcontext AS context, CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS fn, obj_description(c.oid, 'pg_cast') AS comment
     FROM pg_cast c WHERE c.oid >= 16384 AND ${NOT_EXT('pg_cast', 'c.oid')}
       AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_cast'::regclass AND i.objid = c.oid AND i.deptype = 'i')`,
+  /**
+   * dbbackup's own change-capture objects (the publications dbbackup_<source>, the DDL trigger
+   * dbbackup_ddl) belong to the source's capture, not to its data: a restored copy does not get them
+   * (a copy with the capture publication would refuse UPDATE/DELETE on a table that loses its key).
+   */
   eventTriggers: `SELECT et.oid, et.evtname AS name, et.evtevent AS event, et.evtfoid::regproc::text AS fn, et.evtenabled AS enabled, et.evttags AS tags,
       ${OWNED('et.evtowner', 'et.oid', 'pg_event_trigger')}
-    FROM pg_event_trigger et WHERE ${NOT_EXT('pg_event_trigger', 'et.oid')}`,
+    FROM pg_event_trigger et WHERE ${NOT_EXT('pg_event_trigger', 'et.oid')} AND et.evtname <> 'dbbackup_ddl'`,
   publications: `SELECT p.oid, p.pubname AS name, p.puballtables AS all_tables, p.pubviaroot AS via_root,
       concat_ws(', ', CASE WHEN p.pubinsert THEN 'insert' END, CASE WHEN p.pubupdate THEN 'update' END,
         CASE WHEN p.pubdelete THEN 'delete' END, CASE WHEN p.pubtruncate THEN 'truncate' END) AS publish,
       ${OWNED('p.pubowner', 'p.oid', 'pg_publication')}
-    FROM pg_publication p`,
+    FROM pg_publication p WHERE p.pubname NOT LIKE 'dbbackup\\_%'`,
   /** PostgreSQL 15 added column lists and row filters. */
   publicationTables: (v15: boolean) => `SELECT r.oid, r.prpubid AS pubid, r.prrelid AS relid, NULL AS schema,
       ${v15 ? `(SELECT array_agg(quote_ident(a.attname) ORDER BY k.i) FROM unnest(r.prattrs::int2[]) WITH ORDINALITY k(attnum, i)

@@ -6,7 +6,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, checkLine } from './postgres-change-log.js';
-import { ddlStatement } from './postgres-ddl-capture.js';
+import { type LoggedDdl, ddlStatement, ddlToRun } from './postgres-ddl-capture.js';
 import type { Change, Column } from './postgres-pgoutput.js';
 import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
 
@@ -235,13 +235,15 @@ class ChangeApplier {
   }
 
   /** A logged DDL statement, run where it stands in its transaction; the tables' cached shapes are forgotten after it. */
-  private async ddl(statement: { query: string; searchPath: string }): Promise<void> {
+  private async ddl(logged: LoggedDdl): Promise<void> {
+    const statement = ddlToRun(logged);
+    if (statement === undefined) return;
     await this.flush();
-    await this.client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [statement.searchPath]);
+    await this.client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [logged.searchPath]);
     // CONCURRENTLY cannot run in a transaction; a restore target has no one else to wait for.
-    const query = /^\s*(CREATE|DROP|REINDEX)\b/i.test(statement.query) ? statement.query.replace(/\bCONCURRENTLY\b/gi, '') : statement.query;
+    const query = /^\s*(CREATE|DROP|REINDEX)\b/i.test(statement) ? statement.replace(/\bCONCURRENTLY\b/gi, '') : statement;
     await this.client.query(query).catch((err: unknown) => {
-      throw new DbBackupError('E_RESTORE_FAILED', `A DDL statement the backup captured (--capture-ddl) failed on the target: ${(err as Error).message}. Statement: ${statement.query.slice(0, 200)}`, { cause: err });
+      throw new DbBackupError('E_RESTORE_FAILED', `A DDL statement the backup captured (--capture-ddl) failed on the target: ${(err as Error).message}. Statement: ${statement.slice(0, 200)}`, { cause: err });
     });
     await this.client.query(`SELECT pg_catalog.set_config('search_path', (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path'), true)`);
     this.present.clear();

@@ -1,12 +1,13 @@
 import type pg from 'pg';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Change } from './postgres-pgoutput.js';
+import { firstKeyword, splitStatements } from './postgres-statements.js';
 
 /**
  * DDL capture (`--capture-ddl`, with the user's consent: it installs objects in the database).
  * Logical decoding carries no DDL; an event trigger on ddl_command_end logs each DDL statement
- * (the top-level query text, once per query and transaction, with the caller's search_path) into
- * the table dbbackup.ddl_log. That table has a primary key and is in the publication, so its rows
+ * (its command tag, the top-level query text with the statement's number among the DDL statements
+ * of that text, and the caller's search_path) into the table dbbackup.ddl_log. That table has a primary key and is in the publication, so its rows
  * reach the change log in commit order, right where the DDL happened; a restore that meets one
  * runs the statement (see ddlStatement) before the changes after it.
  *
@@ -14,9 +15,10 @@ import type { Change } from './postgres-pgoutput.js';
  * identity is added, one that loses it (its primary key dropped) is taken out in the same
  * transaction, so an application's UPDATE/DELETE never fails because of the publication.
  *
- * Known limits: a query string holding DDL and other statements is replayed whole (send DDL as its
- * own statement, as migration tools do); DDL run while the trigger is disabled is not logged (an
- * incremental then fails with E_SCHEMA_CHANGED, as without capture).
+ * A query string may hold several statements (DDL and DML): the restore runs only the logged
+ * one, found by its number among the text's DDL statements (ddlToRun). Known limits: DDL run by a
+ * function or DO block replays that whole block (its other writes too); DDL run while the trigger
+ * is disabled is not logged (an incremental then fails with E_SCHEMA_CHANGED, as without capture).
  */
 
 export const DDL_LOG: [string, string] = ['dbbackup', 'ddl_log'];
@@ -28,6 +30,7 @@ COMMENT ON SCHEMA dbbackup IS 'dbbackup --capture-ddl: the DDL log and its event
 CREATE TABLE IF NOT EXISTS dbbackup.ddl_log (
   id bigserial PRIMARY KEY,
   xid bigint NOT NULL DEFAULT pg_catalog.txid_current(),
+  command int NOT NULL,
   at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
   tag text NOT NULL,
   search_path text NOT NULL,
@@ -42,9 +45,10 @@ DECLARE
   p record;
 BEGIN
   IF tg_tag OPERATOR(pg_catalog.~~) '% PUBLICATION' THEN RETURN; END IF;
-  IF NOT EXISTS (SELECT 1 FROM dbbackup.ddl_log l WHERE l.xid OPERATOR(pg_catalog.=) pg_catalog.txid_current() AND l.query OPERATOR(pg_catalog.=) q) THEN
-    INSERT INTO dbbackup.ddl_log (tag, search_path, query) VALUES (tg_tag, pg_catalog.current_setting('search_path'), q);
-  END IF;
+  -- One row per DDL statement; command numbers the DDL statements of one query string in one transaction.
+  INSERT INTO dbbackup.ddl_log (command, tag, search_path, query)
+    SELECT pg_catalog.count(*) OPERATOR(pg_catalog.+) 1, tg_tag, pg_catalog.current_setting('search_path'), q
+    FROM dbbackup.ddl_log l WHERE l.xid OPERATOR(pg_catalog.=) pg_catalog.txid_current() AND l.query OPERATOR(pg_catalog.=) q;
   FOR r IN SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
       JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.objid
       WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND k.relkind OPERATOR(pg_catalog.=) 'r' AND k.relpersistence OPERATOR(pg_catalog.=) 'p'
@@ -97,15 +101,37 @@ export async function ddlCaptureActive(sql: pg.Client): Promise<boolean> {
   return (r.rowCount ?? 0) > 0;
 }
 
-/**
- * The statement a change-log row of dbbackup.ddl_log stands for, or undefined for any other
- * change. Run it (with its search_path) where the row stands in the log.
- */
-export function ddlStatement(change: Change): { query: string; searchPath: string } | undefined {
+/** A logged DDL statement: its query string, the statement's number among the string's DDL statements, its tag and search_path. */
+export interface LoggedDdl {
+  query: string;
+  command: number;
+  tag: string;
+  searchPath: string;
+}
+
+/** The DDL a change-log row of dbbackup.ddl_log stands for, or undefined for any other change. */
+export function ddlStatement(change: Change): LoggedDdl | undefined {
   if (change.op !== 'I' || change.rel[0] !== DDL_LOG[0] || change.rel[1] !== DDL_LOG[1]) return undefined;
   const value = (name: string) => change.new.find((c) => c[0] === name)?.[1];
-  const query = value('query');
-  const searchPath = value('search_path');
-  if (typeof query !== 'string' || typeof searchPath !== 'string') return undefined;
-  return { query, searchPath };
+  const [query, searchPath, tag, command] = [value('query'), value('search_path'), value('tag'), Number(value('command') ?? '1')];
+  if (typeof query !== 'string' || typeof searchPath !== 'string' || typeof tag !== 'string' || !Number.isInteger(command) || command < 1) return undefined;
+  return { query, command, tag, searchPath };
+}
+
+/** First keywords of statements that fire ddl_command_end (SELECT INTO aside). */
+const DDL_KEYWORDS = new Set(['CREATE', 'ALTER', 'DROP', 'COMMENT', 'GRANT', 'REVOKE', 'SECURITY', 'IMPORT', 'REFRESH']);
+
+/**
+ * The statement to run for a logged DDL: the `command`-th DDL statement of its query string, whose
+ * first keyword must be the tag's; a string that is one statement (a DO block, a function call)
+ * runs whole for its first command and not again. Throws E_RESTORE_FAILED when it cannot be told.
+ */
+export function ddlToRun(ddl: LoggedDdl): string | undefined {
+  const statements = splitStatements(ddl.query);
+  const candidates = statements.filter((st) => DDL_KEYWORDS.has(firstKeyword(st)));
+  const chosen = candidates[ddl.command - 1];
+  const tagWord = ddl.tag.split(' ')[0]!.toUpperCase();
+  if (chosen && firstKeyword(chosen) === tagWord) return chosen;
+  if (statements.length === 1 && candidates.length === 0) return ddl.command === 1 ? statements[0] : undefined;
+  throw new DbBackupError('E_RESTORE_FAILED', `The captured DDL statement ${ddl.command} (${ddl.tag}) cannot be found in its logged query: ${ddl.query.slice(0, 200)}`);
 }
