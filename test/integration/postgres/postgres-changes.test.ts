@@ -15,6 +15,7 @@ import type { ConnectionTarget } from '../../../src/application/ports/connection
 import type { PartSink, PartSource } from '../../../src/application/ports/parts.js';
 import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
 import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
+import { slotWarnings } from '../../../src/application/services/slot-alerts.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import type { Manifest, PartEntry } from '../../../src/domain/manifest.js';
 import { NullProgress } from '../../../src/infrastructure/progress.js';
@@ -262,6 +263,12 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     const err = await read(db, position, manifest).catch((e: unknown) => e);
     expect(isDbBackupError(err, 'E_SLOT_LOST')).toBe(true);
     expect((err as Error).message).toMatch(/invalidated.*wal_status = lost.*max_slot_wal_keep_size/);
+    // The slot port shows it lost, with nothing retained: `slot list`, `schedule status` and the metrics say so.
+    const session = await connector.connect(at(db), 'backup');
+    const slots = await session.slots!.list(session.slots!.captureNameOf(db));
+    await session.close();
+    expect(slots).toEqual([expect.objectContaining({ name: position.slot, health: 'lost', serverStatus: 'lost', retainedBytes: null })]);
+    expect(slotWarnings(slots, 1 << 30)).toEqual([expect.stringMatching(/invalidated the capture slot .* next backup must be a full/)]);
     await server.query('SELECT pg_drop_replication_slot($1)', [position.slot]);
   });
 
