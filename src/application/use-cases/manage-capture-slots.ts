@@ -1,5 +1,5 @@
 import { DbBackupError, isDbBackupError } from '../../domain/errors.js';
-import type { CaptureSlot, CaptureSlots } from '../ports/capture-slots.js';
+import type { CaptureRequirement, CaptureSlot, CaptureSlots } from '../ports/capture-slots.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConnectionTarget } from '../ports/connection-target.js';
 import type { ConnectorRegistry } from '../ports/connector-registry.js';
@@ -75,6 +75,11 @@ export class ManageCaptureSlots {
       out.push(result);
     }
     return out;
+  }
+
+  /** What the source's server lacks for change capture, each naming the setting and its fix (for `doctor`). */
+  async requirements(source: SlotSource): Promise<CaptureRequirement[]> {
+    return this.withSlots(source, (slots) => slots.requirements());
   }
 
   /**
