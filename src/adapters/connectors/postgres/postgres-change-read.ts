@@ -93,6 +93,9 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
       warnings: [
         ...(since.ddl && !followsDdl ? ['The DDL capture trigger dbbackup_ddl is missing or disabled: schema changes are no longer followed (a later one fails the incremental with E_SCHEMA_CHANGED).'] : []),
         ...(largeObjectsChanged ? [largeObjectsWarning()] : []),
+        ...(whole.length
+          ? [`${whole.map((r) => `${r[0]}.${r[1]}`).join(', ')} ${whole.length > 1 ? 'have' : 'has'} no primary key or replica identity: read whole at this backup's end, so a restore to an instant before that end has ${whole.length > 1 ? 'them' : 'it'} as of the parent backup.`]
+          : []),
       ],
       serverVersion: ((await sql.query(`SELECT current_setting('server_version') AS v`)).rows[0] as { v: string }).v,
       engineInfo: { database: endpoint.database, capture: { slot: since.slot, publication: since.publication }, wholeTables: whole.map((r) => `${r[0]}.${r[1]}`) },
