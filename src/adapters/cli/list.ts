@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
 import { formatBytes, formatDuration, table } from './render.js';
-import { configuredSlotSources, slotTable } from './slot/slot-sources.js';
+import { configuredSlotSources, slotTable, warnOn } from './slot/slot-sources.js';
 
 export class ListCommand extends BaseCommand {
   static override paths = [['list'], ['ls']];
@@ -51,7 +51,7 @@ export class ListCommand extends BaseCommand {
     const windows = (result.windows ?? []).flatMap((w) =>
       (w.windows.length ? w.windows.map((x) => (x.from === x.to ? x.to : `${x.from} … ${x.to}`)) : ['none']).map((text) => [w.source, w.repository, text]),
     );
-    const captures = this.slots ? configuredSlotSources(services.settings).filter((s) => this.source === undefined || s.name === this.source) : [];
+    const captures = this.slots ? configuredSlotSources(services.settings, undefined, warnOn(this.context.stderr)).filter((s) => this.source === undefined || s.name === this.source) : [];
     const slots = captures.length ? await services.manageCaptureSlots.status(captures) : undefined;
     this.print(
       (result.backups.length === 0

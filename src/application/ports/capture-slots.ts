@@ -45,10 +45,11 @@ export interface CaptureSlots {
   /** The capture name a backup source's slots carry (`dbbackup_<source>`), as list() reports it. */
   captureNameOf(source: string): string;
   /**
-   * Drops every slot of `captureName` and what the capture set up with them (the publication);
-   * returns the names dropped. A slot someone reads from is not dropped: E_BACKUP_FAILED naming it.
+   * Drops every slot of `captureName` and what the capture set up with them (the publication, and
+   * the DDL capture once no capture is left); returns what was dropped. A slot someone reads from
+   * is not dropped: E_BACKUP_FAILED naming it.
    */
-  drop(captureName: string): Promise<{ slots: string[]; publication?: string }>;
+  drop(captureName: string): Promise<{ slots: string[]; publication?: string; ddlCapture?: boolean }>;
   /** The server's settings for change capture, each problem naming the setting and its fix (empty: all good). */
   requirements(): Promise<CaptureRequirement[]>;
 }

@@ -35,6 +35,8 @@ export interface DropSlotsResult {
   source: string;
   slots: string[];
   publication?: string;
+  /** The DDL capture (event trigger and log) was removed with the database's last capture. */
+  ddlCapture?: boolean;
   /** Backups whose chain went through the dropped slots: the next backup of the source must be a full. */
   dependents: { repository: string; backup: string }[];
 }

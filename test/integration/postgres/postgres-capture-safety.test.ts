@@ -161,6 +161,14 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     expect(await restore(`${db}_before`, before)).toEqual(atBefore);
     const [col] = await server.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 't' AND column_name = 'w'`, [], `${db}_before`);
     expect(col!.n).toBe(0);
+
+    // Dropping the database's last capture removes the DDL trigger and its log too.
+    const session = await connector.connect(at(db), 'backup');
+    const dropped = await session.slots!.drop(session.slots!.captureNameOf(db));
+    await session.close();
+    expect(dropped).toMatchObject({ publication: full.logPosition!.publication, ddlCapture: true });
+    expect(await server.query(`SELECT evtname FROM pg_event_trigger`, [], db)).toEqual([]);
+    expect(await server.query(`SELECT nspname FROM pg_namespace WHERE nspname = 'dbbackup'`, [], db)).toEqual([]);
   });
 
   it('a keyless table is never published, so application UPDATEs on it never fail, during a backup too; --replica-identity-full captures it with consent', async () => {

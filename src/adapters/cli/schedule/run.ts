@@ -5,7 +5,7 @@ import * as t from 'typanion';
 import { DbBackupError, ExitCode } from '../../../domain/errors.js';
 import { renderMetrics } from '../../scheduler/prometheus-metrics.js';
 import { BaseCommand } from '../base-command.js';
-import { configuredSlotSources } from '../slot/slot-sources.js';
+import { configuredSlotSources, warnOn } from '../slot/slot-sources.js';
 import type { CliServices } from '../context.js';
 import { durationFlag } from './schedule-render.js';
 
@@ -50,7 +50,7 @@ export class ScheduleRunCommand extends BaseCommand {
     const lockStaleMs = durationFlag('--lock-timeout', this.lockTimeout);
     const metricsFile = this.metrics === undefined ? undefined : resolve(this.metrics);
     // The capture slots are looked at (and warned about: log, notification) each time the file is written.
-    const slotSources = configuredSlotSources(services.settings);
+    const slotSources = configuredSlotSources(services.settings, undefined, warnOn(this.context.stderr));
     const writeMetrics = metricsFile
       ? async () => writeAtomically(metricsFile, renderMetrics(await services.manageSchedules.status(), await services.manageCaptureSlots.status(slotSources, { notify: true })))
       : undefined;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { renderMetrics } from '../../scheduler/prometheus-metrics.js';
 import { BaseCommand } from '../base-command.js';
-import { configuredSlotSources, slotTable } from '../slot/slot-sources.js';
+import { configuredSlotSources, slotTable, warnOn } from '../slot/slot-sources.js';
 import type { CliServices } from '../context.js';
 import { formatBytes, formatDuration, table } from '../render.js';
 import { outcomeText, runJson, viewJson, when } from './schedule-render.js';
@@ -21,7 +21,7 @@ export class ScheduleStatusCommand extends BaseCommand {
 
   protected async run(services: CliServices): Promise<number> {
     const status = await services.manageSchedules.status();
-    const slots = await services.manageCaptureSlots.status(configuredSlotSources(services.settings));
+    const slots = await services.manageCaptureSlots.status(configuredSlotSources(services.settings, undefined, warnOn(this.context.stderr)));
     if (this.prometheus) {
       this.context.stdout.write(renderMetrics(status, slots));
       return this.ok();

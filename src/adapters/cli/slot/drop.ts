@@ -41,7 +41,7 @@ export class SlotDropCommand extends DatabaseCommand {
       return this.ok();
     }
     const result = await services.manageCaptureSlots.drop(source, this.yes);
-    const what = [...result.slots, ...(result.publication ? [`publication ${result.publication}`] : [])];
+    const what = [...result.slots, ...(result.publication ? [`publication ${result.publication}`] : []), ...(result.ddlCapture ? ['the DDL capture (event trigger dbbackup_ddl, dbbackup.ddl_log)'] : [])];
     const next = result.dependents.length || result.slots.length ? ` The next backup of "${this.name}" must be a full (--type full, or --auto-full), taken with --capture changes to capture again.` : '';
     this.print(what.length ? `Dropped ${what.join(', ')} of "${this.name}".${next}` : `"${this.name}" has no capture slot or publication on its server; nothing to drop.`, { ok: true, ...result });
     return this.ok();

@@ -6,13 +6,25 @@ import { formatBytes, table } from '../render.js';
  * The config's sources that capture changes (`capture: changes`), or only `name` (whatever it
  * says), as the slot use-case takes them: connection, repositories and warning threshold.
  */
-export function configuredSlotSources(settings: Settings, name?: string): SlotSource[] {
+export function configuredSlotSources(settings: Settings, name?: string, onError?: (source: string, err: unknown) => void): SlotSource[] {
   const sources = settings.config.section.sources ?? {};
   const names = name !== undefined ? [name] : Object.keys(sources).filter((n) => (sources[n] as Record<string, unknown>).capture === 'changes');
-  return names.map((n) => {
-    const src = settings.source(n);
-    return { name: n, target: src.target, repositories: src.repositories.map((r) => r.url), warnBytes: settings.slotWarnBytes(n).value };
+  return names.flatMap((n) => {
+    try {
+      const src = settings.source(n);
+      return [{ name: n, target: src.target, repositories: src.repositories.map((r) => r.url), warnBytes: settings.slotWarnBytes(n).value }];
+    } catch (err) {
+      // A side view (list, schedule status) goes on without a source it cannot resolve (an enc: password without the key).
+      if (!onError) throw err;
+      onError(n, err);
+      return [];
+    }
   });
+}
+
+/** For side views: a source that cannot be resolved is a warning on stderr. */
+export function warnOn(stderr: NodeJS.WritableStream): (source: string, err: unknown) => void {
+  return (source, err) => void stderr.write(`warning: the capture slots of "${source}" are not shown: ${(err as Error)?.message ?? String(err)}\n`);
 }
 
 /** The slots of each source as a table (source, slot, state, retained, until lost, confirmed), then the warnings and problems. */

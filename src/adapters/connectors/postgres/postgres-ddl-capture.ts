@@ -95,6 +95,27 @@ export async function installDdlCapture(sql: pg.Client): Promise<void> {
   }
 }
 
+/**
+ * Removes the DDL capture (trigger, function, log table, and the schema when empty) once no
+ * dbbackup publication is left to feed; returns whether it did. Objects of others in the schema stay.
+ */
+export async function removeDdlCaptureIfUnused(sql: pg.Client): Promise<boolean> {
+  const left = await sql.query(`SELECT 1 FROM pg_catalog.pg_publication WHERE pubname LIKE 'dbbackup\\_%'`);
+  const installed = await sql.query(`SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1`, [TRIGGER]);
+  if ((left.rowCount ?? 0) > 0 || (installed.rowCount ?? 0) === 0) return false;
+  await sql.query('BEGIN');
+  try {
+    await sql.query(`DROP EVENT TRIGGER IF EXISTS ${TRIGGER}; DROP FUNCTION IF EXISTS dbbackup.log_ddl(); DROP TABLE IF EXISTS dbbackup.ddl_log`);
+    await sql.query('SAVEPOINT schema');
+    await sql.query('DROP SCHEMA IF EXISTS dbbackup').catch(() => sql.query('ROLLBACK TO SAVEPOINT schema'));
+    await sql.query('COMMIT');
+    return true;
+  } catch (err) {
+    await sql.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 /** True when the DDL log's event trigger exists and fires (DDL since then is in the change log). */
 export async function ddlCaptureActive(sql: pg.Client): Promise<boolean> {
   const r = await sql.query(`SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1 AND evtenabled IN ('O', 'A')`, [TRIGGER]);

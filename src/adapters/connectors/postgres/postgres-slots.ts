@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CaptureRequirement, CaptureSlot, CaptureSlots } from '../../../application/ports/capture-slots.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { removeDdlCaptureIfUnused } from './postgres-ddl-capture.js';
 
 /**
  * CaptureSlots for PostgreSQL: the logical slots named `dbbackup_<source>_<suffix>` in the
@@ -110,7 +111,7 @@ export async function requireCapture(sql: pg.Client, user: string): Promise<stri
 }
 
 /** Drops the slots of `captureName` (none may be in use) and its publication. */
-export async function dropCapture(sql: pg.Client, captureName: string): Promise<{ slots: string[]; publication?: string }> {
+export async function dropCapture(sql: pg.Client, captureName: string): Promise<{ slots: string[]; publication?: string; ddlCapture?: boolean }> {
   const slots = await listCaptureSlots(sql, captureName);
   const busy = slots.filter((s) => s.active);
   if (busy.length) {
@@ -123,7 +124,9 @@ export async function dropCapture(sql: pg.Client, captureName: string): Promise<
   }
   const pub = (await sql.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [captureName])).rowCount! > 0;
   if (pub) await sql.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(captureName)}`);
-  return { slots: dropped, ...(pub ? { publication: captureName } : {}) };
+  // The last capture of the database gone: its DDL trigger (--capture-ddl) would only log for no one.
+  const ddl = await removeDdlCaptureIfUnused(sql);
+  return { slots: dropped, ...(pub ? { publication: captureName } : {}), ...(ddl ? { ddlCapture: true } : {}) };
 }
 
 /** CaptureSlots of one PostgreSQL database; each call opens and closes its own connection. */
@@ -138,7 +141,7 @@ export class PostgresCaptureSlots implements CaptureSlots {
     return captureNames(source).publication;
   }
 
-  drop(captureName: string): Promise<{ slots: string[]; publication?: string }> {
+  drop(captureName: string): Promise<{ slots: string[]; publication?: string; ddlCapture?: boolean }> {
     if (!/^dbbackup_[a-z0-9_]+$/.test(captureName)) throw new DbBackupError('E_USAGE', `"${captureName}" is not the name of a dbbackup capture (dbbackup_<source>).`);
     return this.with((sql) => dropCapture(sql, captureName));
   }
