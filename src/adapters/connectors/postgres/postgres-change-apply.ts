@@ -6,7 +6,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, checkLine } from './postgres-change-log.js';
-import { type LoggedDdl, ddlStatement, ddlToRun } from './postgres-ddl-capture.js';
+import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import type { Change, Column } from './postgres-pgoutput.js';
 import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
 
@@ -45,8 +45,8 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
   };
   const client = await openClient(endpoint, endpoint.database, { pipeline: true });
   const warnings: string[] = [];
-  // Rows of the DDL log run their statement, only in backups that captured DDL (--capture-ddl).
-  const applier = new ChangeApplier(client, parts.manifest.logPosition?.ddl === true);
+  const applier = new ChangeApplier(client);
+  applier.runDdl = parts.manifest.logPosition?.ddl === true;
   try {
     await client.query('SET session_replication_role = replica').catch(() => {
       warnings.push('The restore role may not set session_replication_role (it needs superuser): triggers fired and foreign keys were checked while changes were applied.');
@@ -140,10 +140,10 @@ class ChangeApplier {
   /** Per table present in the target: the columns whose type has no `=` of its own (compared as text). */
   private readonly present = new Map<string, Set<string> | null>();
 
-  constructor(
-    private readonly client: pg.Client,
-    private readonly runDdl = false,
-  ) {}
+  /** Rows of the DDL log run their statement (set for backups that captured DDL, --capture-ddl). */
+  runDdl = false;
+
+  constructor(private readonly client: pg.Client) {}
 
   /**
    * Source transactions are applied in groups, each group one target transaction of whole source
@@ -236,16 +236,8 @@ class ChangeApplier {
 
   /** A logged DDL statement, run where it stands in its transaction; the tables' cached shapes are forgotten after it. */
   private async ddl(logged: LoggedDdl): Promise<void> {
-    const statement = ddlToRun(logged);
-    if (statement === undefined) return;
     await this.flush();
-    await this.client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [logged.searchPath]);
-    // CONCURRENTLY cannot run in a transaction; a restore target has no one else to wait for.
-    const query = /^\s*(CREATE|DROP|REINDEX)\b/i.test(statement) ? statement.replace(/\bCONCURRENTLY\b/gi, '') : statement;
-    await this.client.query(query).catch((err: unknown) => {
-      throw new DbBackupError('E_RESTORE_FAILED', `A DDL statement the backup captured (--capture-ddl) failed on the target: ${(err as Error).message}. Statement: ${statement.slice(0, 200)}`, { cause: err });
-    });
-    await this.client.query(`SELECT pg_catalog.set_config('search_path', (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path'), true)`);
+    await runLoggedDdl(this.client, logged);
     this.present.clear();
   }
 

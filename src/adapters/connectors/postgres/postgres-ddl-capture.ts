@@ -156,3 +156,19 @@ export function ddlToRun(ddl: LoggedDdl): string | undefined {
   if (statements.length === 1 && candidates.length === 0) return ddl.command === 1 ? statements[0] : undefined;
   throw new DbBackupError('E_RESTORE_FAILED', `The captured DDL statement ${ddl.command} (${ddl.tag}) cannot be found in its logged query: ${ddl.query.slice(0, 200)}`);
 }
+
+/**
+ * Runs a logged DDL statement (ddlToRun) on the restore target inside its open transaction, with the
+ * search_path it ran with on the source; the caller has flushed what it sent before.
+ */
+export async function runLoggedDdl(client: pg.Client, logged: LoggedDdl): Promise<void> {
+  const statement = ddlToRun(logged);
+  if (statement === undefined) return;
+  await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [logged.searchPath]);
+  // CONCURRENTLY cannot run in a transaction; a restore target has no one else to wait for.
+  const query = /^\s*(CREATE|DROP|REINDEX)\b/i.test(statement) ? statement.replace(/\bCONCURRENTLY\b/gi, '') : statement;
+  await client.query(query).catch((err: unknown) => {
+    throw new DbBackupError('E_RESTORE_FAILED', `A DDL statement the backup captured (--capture-ddl) failed on the target: ${(err as Error).message}. Statement: ${statement.slice(0, 200)}`, { cause: err });
+  });
+  await client.query(`SELECT pg_catalog.set_config('search_path', (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path'), true)`);
+}
