@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
 import { largeObjectsDigest } from './postgres-large-objects.js';
 import { createSlot, openReplication } from './postgres-replication.js';
@@ -47,6 +48,13 @@ export async function endSnapshot(endpoint: PgEndpoint, sql: pg.Client): Promise
     return { client, lsn: slot.consistentPoint, snapshot: slot.snapshotName, time };
   } catch (err) {
     await client.end().catch(() => undefined);
+    if ((err as { code?: string }).code === '53400') {
+      throw new DbBackupError(
+        'E_BACKUP_FAILED',
+        `Reading the tables without a replica identity needs one more (temporary) replication slot, and all are in use (${(err as Error).message}): raise max_replication_slots (and restart), drop an unused slot (dbbackup slot list), or give those tables a primary key.`,
+        { cause: err, details: { setting: 'max_replication_slots' } },
+      );
+    }
     throw err;
   }
 }
