@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'E_CHAIN_BROKEN'
   | 'E_SLOT_LOST'
   | 'E_SCHEMA_CHANGED'
+  | 'E_LOG_PURGED'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
@@ -61,6 +62,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_SLOT_LOST: ExitCode.failed,
   /** Tables changed shape since the parent and the change log carries no DDL: take a full (or --auto-full, or --capture-ddl). */
   E_SCHEMA_CHANGED: ExitCode.failed,
+  /** The server's change log no longer reaches the parent's end (MySQL binlogs purged): the chain ends; take a full. */
+  E_LOG_PURGED: ExitCode.failed,
   /** `restore --at TIME` before every restorable point. */
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
@@ -89,7 +92,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
 };
 
 /** Codes that say the chain cannot go on from its parent, so that `--auto-full` takes a full instead. */
-export const CHAIN_ENDING_CODES: readonly ErrorCode[] = ['E_NO_PARENT', 'E_SLOT_LOST', 'E_SCHEMA_CHANGED'];
+export const CHAIN_ENDING_CODES: readonly ErrorCode[] = ['E_NO_PARENT', 'E_SLOT_LOST', 'E_SCHEMA_CHANGED', 'E_LOG_PURGED'];
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
   return exitCodes[code];

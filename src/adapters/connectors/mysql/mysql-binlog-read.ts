@@ -1,0 +1,170 @@
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
+import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
+import type { PartEntry } from '../../../domain/manifest.js';
+import type { PartSink } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { BINLOG_MAGIC, comparePositions } from './mysql-binlog-events.js';
+import { binlogEvents, prepareDumpSession } from './mysql-binlog-stream.js';
+import { type FilePosition, TransactionSplitter, type Unit } from './mysql-binlog-transactions.js';
+import { binlogPositionOf, checkBinlogSettings, serverNow } from './mysql-binlog-settings.js';
+import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
+import { detectFlavor } from './mysql-flavor.js';
+
+/** The index part of a binlog incremental: a header line, then one line per transaction (see IndexLine). */
+export const INDEX_PART = 'changes/index.jsonl';
+export const INDEX_FORMAT = 'dbbackup-mysql-binlog-index';
+
+/** A transaction's line in the index: where it ends in which stored part, and what it is. */
+export interface IndexLine {
+  part: string;
+  /** Byte offsets in the stored binlog part where the transaction starts and ends. */
+  offset: number;
+  end: number;
+  file: string;
+  pos: number;
+  gtid?: string;
+  /** Commit time in seconds since the epoch. */
+  time: number;
+  timeMicros?: number;
+  tables: string[];
+  ddl?: boolean;
+}
+
+/**
+ * Reads the binary log from `since` (the parent's end) to the position the server reports when the
+ * read starts, over the replication protocol, into parts that are binlog files as the server
+ * writes them (`changes/NNNNNN.binlog`: the magic, a FORMAT_DESCRIPTION, whole transactions; a new
+ * part at each server file and after `partSize` bytes) and the index part. A log that no longer
+ * holds `since` ends the chain (E_LOG_PURGED).
+ */
+export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+  const since = binlogPositionOf(sinceRaw, "parent backup's log position");
+  const conn = await openConnection(e);
+  try {
+    const flavor = await detectFlavor(conn);
+    const warnings = await checkBinlogSettings(conn, flavor);
+    const end = await flavor.binlogPosition(conn);
+    const at = await serverNow(conn);
+    if (!end) throw new DbBackupError('E_UNSUPPORTED', 'Binary logging is off on the server (log_bin = OFF): start it with --log-bin (and --server-id) to take incremental backups.');
+    await checkNotPurged(conn, since);
+    if (comparePositions(since, end) > 0) {
+      throw new DbBackupError('E_LOG_PURGED', `The server's binary log ends at ${end.file}:${end.position}, before the parent's end ${since.file}:${since.position} (RESET MASTER, or another server): the chain ends here; take a full backup.`);
+    }
+    const index = new PassThrough();
+    const indexWrite = sink.write({ name: INDEX_PART, role: 'changes' }, index);
+    indexWrite.catch(() => undefined);
+    let read: { transactions: number; tables: Set<string> };
+    try {
+      await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
+      read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize);
+      index.end();
+    } catch (err) {
+      index.destroy(err as Error);
+      throw err;
+    }
+    await indexWrite;
+    const to = { ...end };
+    return {
+      from: { ...sinceRaw },
+      to,
+      consistentAt: at,
+      changes: read.transactions,
+      objects: [...read.tables].sort().map((name) => ({ name, type: 'table' })),
+      warnings,
+      serverVersion: `${flavor.name === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.version}`,
+      engineInfo: { flavor: flavor.name, binlog: { from: `${since.file}:${since.position}`, to: `${end.file}:${end.position}` } },
+    };
+  } finally {
+    await closeConnection(conn);
+  }
+}
+
+/** SHOW BINARY LOGS must still list the parent's file. */
+async function checkNotPurged(conn: Awaited<ReturnType<typeof openConnection>>, since: FilePosition): Promise<void> {
+  const [rows] = await conn.query('SHOW BINARY LOGS');
+  const files = (rows as { Log_name: string }[]).map((r) => r.Log_name);
+  if (!files.includes(since.file)) {
+    throw new DbBackupError(
+      'E_LOG_PURGED',
+      `The binary log file ${since.file} where the parent ends was purged from the server (it has ${files[0] ?? 'none'} … ${files.at(-1) ?? ''}): the chain ends here. Take a full backup (--type full, or --auto-full), and keep binlogs longer than the time between backups (binlog_expire_logs_seconds / expire_logs_days).`,
+      { details: { file: since.file } },
+    );
+  }
+}
+
+async function streamParts(
+  e: MysqlEndpoint,
+  mariadb: boolean,
+  since: FilePosition,
+  end: FilePosition,
+  sink: PartSink,
+  index: PassThrough,
+  signal: AbortSignal,
+  partSize: number,
+): Promise<{ transactions: number; tables: Set<string> }> {
+  const conn = await openConnection(e);
+  const { checksum } = await prepareDumpSession(conn, mariadb);
+  const splitter = new TransactionSplitter({ ...since }, checksum === 'CRC32' ? 4 : 0);
+  const events = binlogEvents(conn, { file: since.file, position: since.position, mariadb }, signal);
+  const state = { transactions: 0, tables: new Set<string>(), done: false };
+  let format: Buffer | undefined;
+  let pending: Unit | undefined;
+  const nextUnit = async (): Promise<Unit | undefined> => {
+    if (pending) {
+      const u = pending;
+      pending = undefined;
+      return u;
+    }
+    while (!state.done) {
+      const r = await events.next();
+      if (r.done) throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the binary log stream before the end position; try again.');
+      const unit = splitter.push(r.value);
+      if (!splitter.inTransaction && comparePositions(splitter.at, end) >= 0) state.done = true;
+      if (unit) return unit;
+    }
+    return undefined;
+  };
+  try {
+    let n = 0;
+    for (let unit = await nextUnit(); unit; unit = await nextUnit()) {
+      if (unit.kind === 'format') format = unit.event;
+      else pending = unit;
+      if (!format) throw new DbBackupError('E_BACKUP_FAILED', 'The binary log stream sent events before its FORMAT_DESCRIPTION; the server is not one this version reads.');
+      const name = `changes/${String(n++).padStart(6, '0')}.binlog`;
+      const fd = format;
+      const body = async function* (): AsyncGenerator<Buffer> {
+        let offset = BINLOG_MAGIC.length + fd.length;
+        let txStart = offset;
+        yield Buffer.concat([BINLOG_MAGIC, fd]);
+        for (;;) {
+          const u = await nextUnit();
+          if (!u) return;
+          if (u.kind === 'format') {
+            format = u.event;
+            if (offset > BINLOG_MAGIC.length + fd.length) return;
+            // The first FORMAT_DESCRIPTION of a resumed stream replaces the one just written? Never: keep going.
+            continue;
+          }
+          if (u.first) txStart = offset;
+          yield u.event;
+          offset += u.event.length;
+          if (u.commit) {
+            state.transactions++;
+            for (const t of u.commit.tables) state.tables.add(t);
+            await writeLine(index, { part: name, offset: txStart, end: offset, ...u.commit } satisfies IndexLine);
+          }
+          if (!splitter.inTransaction && offset >= partSize) return;
+        }
+      };
+      await sink.write({ name, role: 'changes' }, Readable.from(body())) as PartEntry;
+    }
+    return state;
+  } finally {
+    await events.return(undefined);
+  }
+}
+
+async function writeLine(stream: PassThrough, value: unknown): Promise<void> {
+  if (!stream.write(`${JSON.stringify(value)}\n`)) await once(stream, 'drain');
+}
