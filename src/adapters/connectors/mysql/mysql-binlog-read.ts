@@ -142,8 +142,8 @@ async function streamParts(
           if (!u) return;
           if (u.kind === 'format') {
             format = u.event;
+            // A new server file: a new stored file (a repeat right after the one written changes nothing).
             if (offset > BINLOG_MAGIC.length + fd.length) return;
-            // The first FORMAT_DESCRIPTION of a resumed stream replaces the one just written? Never: keep going.
             continue;
           }
           if (u.first) txStart = offset;

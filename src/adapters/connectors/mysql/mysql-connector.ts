@@ -12,6 +12,7 @@ import { filterCatalog, readCatalog } from './mysql-catalog.js';
 import { type MysqlEndpoint, openConnection, resolveEndpoint } from './mysql-connection.js';
 import { chooseDatabases, runDump } from './mysql-dump.js';
 import { detectFlavor } from './mysql-flavor.js';
+import { MysqlChangeCapture } from './mysql-changes.js';
 import { runRestore } from './mysql-restore.js';
 import { buildPlan, readTargetState, restoreScope } from './mysql-restore-scope.js';
 
@@ -37,7 +38,11 @@ export class MysqlConnector implements DatabaseConnector {
 }
 
 class MysqlSession implements DatabaseSession {
-  constructor(private readonly endpoint: MysqlEndpoint) {}
+  readonly changes: MysqlChangeCapture;
+
+  constructor(private readonly endpoint: MysqlEndpoint) {
+    this.changes = new MysqlChangeCapture(endpoint);
+  }
 
   async test(): Promise<void> {
     const conn = await openConnection(this.endpoint);
@@ -73,7 +78,11 @@ class MysqlSession implements DatabaseSession {
       const state = await readTargetState(conn, [...scope.dbMap.values()]);
       const [rows] = await conn.query('SELECT @@GLOBAL.local_infile AS v');
       const localInfile = Number((rows as { v: number | string }[])[0]?.v ?? 1) !== 0;
-      return buildPlan(manifest, this.endpoint, request, scope, state, localInfile);
+      const plan = buildPlan(manifest, this.endpoint, request, scope, state, localInfile);
+      if (manifest.kind !== 'full') {
+        plan.warnings.push('A binary log chain restores whole: its row events are replayed for every table (--tables cannot pick among them yet), into the databases they name (renamed by --target-database).');
+      }
+      return plan;
     } finally {
       await conn.end();
     }

@@ -128,7 +128,8 @@ async function takeSnapshot(main: MysqlConnection, workers: MysqlConnection[], f
   }
   try {
     for (const c of [main, ...workers]) await c.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-    const position = await readPosition(main, flavor, warnings);
+    // MariaDB names the snapshot's own binlog position (and its GTID state); under the lock it is also SHOW MASTER STATUS's.
+    const position = flavor.name === 'mariadb' ? await mariadbPosition(main, flavor, warnings) : await readPosition(main, flavor, warnings);
     return { at: new Date(), position, warnings, sharing: true };
   } finally {
     await main.query('UNLOCK TABLES');
@@ -144,6 +145,17 @@ async function readPosition(conn: MysqlConnection, flavor: ServerFlavor, warning
     warnings.push(`Could not read the binary log position (${(err as Error).message}); grant BINLOG MONITOR / REPLICATION CLIENT to record it.`);
     return null;
   }
+}
+
+async function mariadbPosition(conn: MysqlConnection, flavor: ServerFlavor, warnings: string[]): Promise<BinlogPosition | null> {
+  let position: BinlogPosition | null;
+  try {
+    position = await snapshotPosition(conn);
+  } catch {
+    return readPosition(conn, flavor, warnings);
+  }
+  if (!position) warnings.push('Binary logging is off on the server (no log-bin), so no log position was recorded; point-in-time recovery will not be possible.');
+  return position;
 }
 
 /** MariaDB: the binlog position of the current consistent snapshot, no lock needed. */

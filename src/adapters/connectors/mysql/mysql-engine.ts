@@ -3,5 +3,12 @@ import type { DatabaseConnector } from '../../../application/ports/database-conn
 /** The MySQL engine's name and capabilities: what mysql-plugin.ts and MysqlConnector both report. */
 export const mysqlEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
   engine: 'mysql',
-  capabilities: { incremental: false, pointInTime: false, selectiveRestore: true, atomicRestore: false },
+  capabilities: {
+    incremental: true,
+    pointInTime: true,
+    selectiveRestore: true,
+    atomicRestore: false,
+    // The binary log (mysql-changes.ts); a differential would need the stored changes since the full.
+    changes: { differential: false, pointInTime: true },
+  },
 };

@@ -59,6 +59,13 @@ class MySqlFlavor implements ServerFlavor {
   constructor(readonly version: string) {}
 
   async binlogPosition(conn: MysqlConnection): Promise<BinlogPosition | null> {
+    // performance_schema.log_status (8.0.22+, BACKUP_ADMIN) gives the file, position and GTID set in one
+    // consistent read; the caller holds FLUSH TABLES WITH READ LOCK (or LOCK INSTANCE FOR BACKUP) around it.
+    const fromLogStatus = await conn.query('SELECT LOCAL AS l FROM performance_schema.log_status').then(
+      ([rows]) => parseLogStatus((rows as { l: unknown }[])[0]?.l),
+      () => undefined,
+    );
+    if (fromLogStatus !== undefined) return fromLogStatus;
     // 8.2 added SHOW BINARY LOG STATUS and 8.4 removed SHOW MASTER STATUS.
     const [major, minor] = this.version.split('.').map((n) => Number.parseInt(n, 10));
     const modern = (major ?? 0) > 8 || ((major ?? 0) === 8 && (minor ?? 0) >= 2);
@@ -78,4 +85,28 @@ async function showStatus(conn: MysqlConnection, sql: string): Promise<{ File: s
   const [rows] = await conn.query(sql);
   const row = (rows as { File: string; Position: number | string; Executed_Gtid_Set?: string }[])[0];
   return row?.File ? row : null;
+}
+
+/**
+ * MySQL 8's performance_schema.log_status LOCAL column, e.g. `{"gtid_executed": "uuid:1-5",
+ * "binary_log_file": "binlog.000002", "binary_log_position": 3155}` (a JSON string or an object):
+ * the position, null when binary logging is off (no file), undefined when it is not that shape.
+ */
+export function parseLogStatus(local: unknown): BinlogPosition | null | undefined {
+  let v: unknown = local;
+  if (typeof v === 'string' || Buffer.isBuffer(v)) {
+    try {
+      v = JSON.parse(v.toString());
+    } catch {
+      return undefined;
+    }
+  }
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  if (o.binary_log_file === undefined) return 'gtid_executed' in o ? null : undefined;
+  const position = Number(o.binary_log_position);
+  if (typeof o.binary_log_file !== 'string' || !Number.isSafeInteger(position)) return undefined;
+  if (o.binary_log_file === '') return null;
+  const gtid = typeof o.gtid_executed === 'string' ? o.gtid_executed.replace(/\s+/g, '') : '';
+  return { file: o.binary_log_file, position, ...(gtid ? { gtid } : {}), flavor: 'mysql' };
 }

@@ -1,0 +1,216 @@
+import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import type { ChangeLimit } from '../../../application/ports/change-capture.js';
+import type { PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import {
+  BINLOG_MAGIC,
+  EventType,
+  type FormatDescription,
+  HEADER_LENGTH,
+  isRowsEvent,
+  readFormatDescription,
+  readGtid,
+  readHeader,
+  readQuery,
+  readRowsHeader,
+  readTableMap,
+  STMT_END_FLAG,
+} from './mysql-binlog-events.js';
+import { type ApplyStop, findStop } from './mysql-binlog-index.js';
+import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi } from './mysql-connection.js';
+
+/** Events above this size are refused (the server's own max_allowed_packet limit is 1 GiB). */
+const MAX_EVENT = 1 << 30;
+/** A BINLOG statement is sent once it holds this many bytes of base64 (or at a statement's end). */
+const BATCH = 1 << 20;
+
+/**
+ * Replays a link's stored binlog parts in one session (temporary tables live in it), as
+ * `mariadb-binlog | mariadb` would but without either: each part's FORMAT_DESCRIPTION and its
+ * TABLE_MAP + rows events go back as `BINLOG '<base64>'` statements, QUERY events run as SQL with
+ * their database, sql_mode, character set, time zone and timestamp, GTID/XID events become
+ * BEGIN/COMMIT. The replay stops after the last transaction the index puts at or before `until`.
+ * `dbMap` renames databases (TABLE_MAP events are rewritten, USE follows; a statement naming a
+ * renamed database itself is refused).
+ */
+export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, dbMap: Map<string, string>): Promise<RestoreOutcome> {
+  const stop = await findStop(parts, until);
+  const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const conn = await openConnection(e, { multipleStatements: false });
+  const applier = new BinlogApplier(conn, dbMap);
+  try {
+    if (stop !== 'nothing') {
+      for (const part of binlogs) {
+        signal.throwIfAborted();
+        const base = part.name.replace(/(\.binlog)\..*$/, '$1');
+        const done = await applier.applyPart(await parts.open(part), base, stop, `${part.name} of backup ${parts.manifest.id}`, signal);
+        if (done) break;
+      }
+    }
+    await applier.finish();
+    return { objects: [...applier.tables].sort(), rows: 0, warnings: [] };
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await closeConnection(conn);
+  }
+}
+
+class BinlogApplier {
+  readonly tables = new Set<string>();
+  private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
+  private batch: string[] = [];
+  private batchBytes = 0;
+  private open = false;
+
+  constructor(
+    private readonly conn: MysqlConnection,
+    private readonly dbMap: Map<string, string>,
+  ) {}
+
+  /** Applies one stored part; true when the stop point was reached in it. */
+  async applyPart(stream: Readable, base: string, stop: ApplyStop, where: string, signal: AbortSignal): Promise<boolean> {
+    let offset = BINLOG_MAGIC.length;
+    for await (const event of framedEvents(stream, where)) {
+      signal.throwIfAborted();
+      offset += event.length;
+      await this.apply(event, where);
+      if (stop && stop !== 'nothing' && stop.part === base && offset >= stop.end) return true;
+    }
+    return false;
+  }
+
+  async finish(): Promise<void> {
+    await this.flush();
+    if (this.open) await this.conn.query('ROLLBACK');
+    this.open = false;
+  }
+
+  private async apply(event: Buffer, where: string): Promise<void> {
+    const h = readHeader(event);
+    switch (h.type) {
+      case EventType.FORMAT_DESCRIPTION:
+        await this.flush();
+        this.fd = readFormatDescription(event);
+        await this.binlog([event]);
+        return;
+      case EventType.TABLE_MAP: {
+        const t = readTableMap(event, this.fd);
+        const target = this.dbMap.get(t.db) ?? t.db;
+        this.tables.add(`${target}.${t.table}`);
+        this.push(target === t.db ? event : renameTableMapDb(event, this.fd, target));
+        return;
+      }
+      case EventType.MARIADB_GTID:
+        await this.flush();
+        if (!readGtid(event, h, this.fd).standalone) await this.begin();
+        return;
+      case EventType.XID:
+        await this.commit('COMMIT');
+        return;
+      case EventType.QUERY:
+        await this.query(event);
+        return;
+      case EventType.TRANSACTION_PAYLOAD:
+      case EventType.QUERY_COMPRESSED:
+        throw new DbBackupError('E_UNSUPPORTED', `${where} holds a compressed binlog event (type ${h.type}), which this version cannot replay; turn off binlog compression on the source (log_bin_compress / binlog_transaction_compression).`);
+      default:
+        if (isRowsEvent(h.type)) {
+          this.push(event);
+          if ((readRowsHeader(event, this.fd).flags & STMT_END_FLAG) !== 0 || this.batchBytes >= BATCH) await this.flush();
+        }
+      // Everything else (ROTATE, GTID lists, checkpoints, annotations, MySQL GTIDs) changes no data.
+    }
+  }
+
+  private async query(event: Buffer): Promise<void> {
+    await this.flush();
+    const q = readQuery(event, this.fd);
+    const text = q.query.trim();
+    const upper = text.toUpperCase();
+    if (upper === 'BEGIN') return this.begin();
+    if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.commit(upper);
+    for (const [from, to] of this.dbMap) {
+      if (from !== to && (text.includes(`\`${from}\`.`) || new RegExp(`\\b${from.replace(/[^\w]/g, '\\$&')}\\.`).test(text))) {
+        throw new DbBackupError('E_UNSUPPORTED', `A statement in the binary log names the database ${from} itself, so it cannot be replayed into ${to}; restore the chain under its own database name.`);
+      }
+    }
+    const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];
+    if (q.sqlMode !== undefined) sets.push(`SET SESSION sql_mode = ${q.sqlMode.toString()}`);
+    if (q.charset) sets.push(`SET SESSION character_set_client = ${q.charset[0]}, SESSION collation_connection = ${q.charset[1]}, SESSION collation_server = ${q.charset[2]}`);
+    if (q.timeZone) sets.push(`SET SESSION time_zone = '${q.timeZone.replace(/'/g, "''")}'`);
+    for (const s of sets) await this.conn.query(s);
+    if (q.db !== '') await this.conn.query(`USE ${qi(this.dbMap.get(q.db) ?? q.db)}`);
+    await this.conn.query(text);
+    await this.conn.query('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
+  }
+
+  private async begin(): Promise<void> {
+    if (this.open) await this.conn.query('COMMIT');
+    await this.conn.query('BEGIN');
+    this.open = true;
+  }
+
+  private async commit(what: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    await this.flush();
+    await this.conn.query(what);
+    this.open = false;
+  }
+
+  private push(event: Buffer): void {
+    const b64 = event.toString('base64');
+    this.batch.push(b64);
+    this.batchBytes += b64.length;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const text = this.batch.join('\n');
+    this.batch = [];
+    this.batchBytes = 0;
+    await this.conn.query(`BINLOG '\n${text}\n'`);
+  }
+
+  private async binlog(events: Buffer[]): Promise<void> {
+    await this.conn.query(`BINLOG '\n${events.map((e) => e.toString('base64')).join('\n')}\n'`);
+  }
+}
+
+/** A TABLE_MAP with another database name, its length and checksum fixed up (its log position stays the server's). */
+export function renameTableMapDb(event: Buffer, fd: FormatDescription, db: string): Buffer {
+  const body = event.subarray(HEADER_LENGTH, event.length - fd.checksumLength);
+  const oldLength = body[8]!;
+  const name = Buffer.from(db, 'utf8');
+  if (name.length > 64) throw new DbBackupError('E_USAGE', `The database name ${db} is too long.`);
+  const newBody = Buffer.concat([body.subarray(0, 8), Buffer.from([name.length]), name, body.subarray(9 + oldLength)]);
+  const out = Buffer.concat([event.subarray(0, HEADER_LENGTH), newBody, Buffer.alloc(fd.checksumLength)]);
+  out.writeUInt32LE(out.length, 9);
+  if (fd.checksumLength === 4) out.writeUInt32LE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
+  return out;
+}
+
+/** The events of a stored binlog file (magic first), each a whole buffer; bounded sizes. */
+async function* framedEvents(stream: Readable, where: string): AsyncGenerator<Buffer> {
+  let buf: Buffer = Buffer.alloc(0);
+  let magic = false;
+  for await (const chunk of stream) {
+    buf = buf.length === 0 ? (chunk as Buffer) : Buffer.concat([buf, chunk as Buffer]);
+    if (!magic) {
+      if (buf.length < 4) continue;
+      if (!buf.subarray(0, 4).equals(BINLOG_MAGIC)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a binary log file.`);
+      buf = buf.subarray(4);
+      magic = true;
+    }
+    while (buf.length >= HEADER_LENGTH) {
+      const size = buf.readUInt32LE(9);
+      if (size < HEADER_LENGTH || size > MAX_EVENT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} holds an event of ${size} bytes: damaged or not a binary log.`);
+      if (buf.length < size) break;
+      yield Buffer.from(buf.subarray(0, size));
+      buf = buf.subarray(size);
+    }
+  }
+  if (buf.length > 0 || !magic) throw new DbBackupError('E_TRUNCATED', `${where} ends inside an event.`);
+}

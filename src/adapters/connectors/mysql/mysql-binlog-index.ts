@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import type { ChangeLimit } from '../../../application/ports/change-capture.js';
+import type { PartEntry } from '../../../domain/manifest.js';
+import type { PartSource } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { comparePositions } from './mysql-binlog-events.js';
+import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-read.js';
+
+/** Where applying a link's parts stops: after byte `end` of `part` (a transaction's end), or before anything. */
+export type ApplyStop = { part: string; end: number } | 'nothing' | undefined;
+
+const MAX_LINE = 1 << 20;
+
+/** The stored part whose base name (before the codec suffixes) is `base`. */
+export function partNamed(parts: PartEntry[], base: string): PartEntry | undefined {
+  return parts.find((p) => p.name === base || p.name.startsWith(`${base}.`));
+}
+
+/**
+ * Reads a link's index part (untrusted: lines are bounded, fields checked) and finds where a
+ * replay up to `until` stops: after the last transaction committed at or before `until.time`
+ * (the binlog's times have one-second resolution: a commit in the same second counts as at or
+ * before it) or ending at or before `until.position`. Undefined: replay everything.
+ */
+export async function findStop(parts: PartSource, until: ChangeLimit | undefined): Promise<ApplyStop> {
+  if (!until?.time && !until?.position) return undefined;
+  const entry = partNamed(parts.manifest.parts, INDEX_PART);
+  if (!entry) throw new DbBackupError('E_UNSUPPORTED', `Backup ${parts.manifest.id} has no binlog index part (${INDEX_PART}); it cannot be restored to a point in time.`);
+  const limitSeconds = until.time ? Math.floor(until.time.getTime() / 1000) : undefined;
+  const limitPos = until.position && typeof until.position.file === 'string' && typeof until.position.position === 'number' ? { file: until.position.file, position: until.position.position } : undefined;
+  let stop: ApplyStop = 'nothing';
+  let first = true;
+  for await (const line of lines(await parts.open(entry))) {
+    const value = JSON.parse(line) as Record<string, unknown>;
+    if (first) {
+      if (value.format !== INDEX_FORMAT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${entry.name} of backup ${parts.manifest.id} is not a binlog index.`);
+      first = false;
+      continue;
+    }
+    const tx = checkLine(value, entry.name);
+    const inTime = limitSeconds === undefined || tx.time <= limitSeconds;
+    const inPos = limitPos === undefined || comparePositions({ file: tx.file, position: tx.pos }, limitPos) <= 0;
+    if (inTime && inPos) stop = { part: tx.part, end: tx.end };
+  }
+  return stop;
+}
+
+function checkLine(v: Record<string, unknown>, where: string): IndexLine {
+  const ok =
+    typeof v.part === 'string' &&
+    /^changes\/\d{6}\.binlog$/.test(v.part) &&
+    Number.isSafeInteger(v.end) &&
+    Number.isSafeInteger(v.time) &&
+    typeof v.file === 'string' &&
+    Number.isSafeInteger(v.pos);
+  if (!ok) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} holds a line that is not a transaction of a binlog index.`);
+  return v as unknown as IndexLine;
+}
+
+/** Lines of a stream, each at most MAX_LINE bytes (E_TOO_LARGE beyond). */
+async function* lines(stream: Readable): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of stream) {
+    rest += (chunk as Buffer).toString('utf8');
+    let nl = rest.indexOf('\n');
+    while (nl >= 0) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      nl = rest.indexOf('\n');
+    }
+    if (rest.length > MAX_LINE) throw new DbBackupError('E_TOO_LARGE', `A binlog index line is over ${MAX_LINE} bytes.`);
+  }
+  if (rest !== '') yield rest;
+}

@@ -1,0 +1,51 @@
+import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
+import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { applyBinlogChanges } from './mysql-binlog-apply.js';
+import { readBinlogChanges } from './mysql-binlog-read.js';
+import { checkBinlogSettings } from './mysql-binlog-settings.js';
+import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
+import { detectFlavor } from './mysql-flavor.js';
+import { restoreScope } from './mysql-restore-scope.js';
+
+/**
+ * Change capture for MySQL and MariaDB from the binary log: every full records the binlog
+ * position of its snapshot (mysql-dump.ts), an incremental reads the log from its parent's end
+ * over the replication protocol (mysql-binlog-read.ts), and a restore replays it
+ * (mysql-binlog-apply.ts). The server keeps its log by its own retention (binlog_expire_logs_seconds),
+ * so there is nothing to confirm or retire; a log purged past a parent ends the chain (E_LOG_PURGED).
+ */
+export class MysqlChangeCapture implements ChangeCapture {
+  constructor(private readonly endpoint: MysqlEndpoint) {}
+
+  /** The binlog position now ({ file, position, gtid?, flavor }); E_UNSUPPORTED when binary logging is off. */
+  async position(): Promise<LogPosition> {
+    const conn = await openConnection(this.endpoint);
+    try {
+      const flavor = await detectFlavor(conn);
+      await checkBinlogSettings(conn, flavor);
+      const p = await flavor.binlogPosition(conn);
+      if (!p) throw new DbBackupError('E_UNSUPPORTED', 'Binary logging is off on the server (log_bin = OFF).');
+      return { ...p };
+    } finally {
+      await closeConnection(conn);
+    }
+  }
+
+  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch> {
+    const batch = await readBinlogChanges(this.endpoint, since, sink, signal, this.endpoint.partSize);
+    // The parent's databases and tables (as its full recorded them) let a restore plan read this link alone.
+    const inherited = base ? pick(base.manifest.engineInfo, ['databases', 'tables', 'loadData', 'timeZone', 'definers']) : {};
+    return { ...batch, engineInfo: { ...inherited, ...batch.engineInfo } };
+  }
+
+  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+    const scope = restoreScope(parts.manifest, this.endpoint, { clean: false });
+    return applyBinlogChanges(this.endpoint, parts, until, signal, scope.dbMap);
+  }
+}
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
