@@ -65,6 +65,7 @@ class BinlogApplier {
   private batch: string[] = [];
   private batchBytes = 0;
   private open = false;
+  private readonly collations = new Map<number, { name: string; charset: string }>();
 
   constructor(
     private readonly conn: MysqlConnection,
@@ -140,12 +141,28 @@ class BinlogApplier {
     }
     const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];
     if (q.sqlMode !== undefined) sets.push(`SET SESSION sql_mode = ${q.sqlMode.toString()}`);
-    if (q.charset) sets.push(`SET SESSION character_set_client = ${q.charset[0]}, SESSION collation_connection = ${q.charset[1]}, SESSION collation_server = ${q.charset[2]}`);
+    if (q.charset) {
+      const [client, connection, server] = await Promise.all(q.charset.map((id) => this.collation(id)));
+      sets.push(`SET SESSION character_set_client = ${client.charset}, SESSION collation_connection = ${connection.name}, SESSION collation_server = ${server.name}`);
+    }
     if (q.timeZone) sets.push(`SET SESSION time_zone = '${q.timeZone.replace(/'/g, "''")}'`);
     for (const s of sets) await this.conn.query(s);
     if (q.db !== '') await this.conn.query(`USE ${qi(this.dbMap.get(q.db) ?? q.db)}`);
     await this.conn.query(text);
     await this.conn.query('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
+  }
+
+  /** A collation id of a QUERY event's status, by name (MariaDB takes no ids for character_set_client). */
+  private async collation(id: number): Promise<{ name: string; charset: string }> {
+    let c = this.collations.get(id);
+    if (!c) {
+      const [rows] = await this.conn.query('SELECT COLLATION_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATIONS WHERE ID = ?', [id]);
+      const row = (rows as { name: string; charset: string }[])[0];
+      if (!row || !/^\w+$/.test(row.name) || !/^\w+$/.test(row.charset)) throw new DbBackupError('E_UNSUPPORTED', `The target server has no collation with id ${id}, which a statement in the binary log ran with.`);
+      c = row;
+      this.collations.set(id, c);
+    }
+    return c;
   }
 
   private async begin(): Promise<void> {
