@@ -19,7 +19,7 @@ let server: MariaDbServer;
 let work: string;
 
 beforeAll(async () => {
-  server = await startMariaDb();
+  server = await startMariaDb({ args: ['--max-allowed-packet=256M'] });
   work = await mkdtemp(join(tmpdir(), 'dbb-binlog-'));
 }, 120_000);
 afterAll(async () => {
@@ -160,6 +160,59 @@ describe('MySQL binlog incremental chain (MariaDB)', () => {
       await conn.end();
     }
   }, 300_000);
+
+  it('carries an event over 16 MB (a payload split over several packets) into the backup and back', async () => {
+    await server.query('CREATE DATABASE big');
+    await server.query('CREATE TABLE big.b (id INT PRIMARY KEY, data LONGBLOB)');
+    await server.query('CREATE DATABASE other');
+    await server.query('CREATE TABLE other.o (id INT AUTO_INCREMENT PRIMARY KEY)');
+    const repository = join(work, 'repo-big');
+    const dataDir = join(work, 'data-big');
+    await backup(dataDir, { target: target(server, 'big'), repository });
+    const conn = await server.connect('big');
+    try {
+      const blob = Buffer.alloc(20 << 20);
+      for (let i = 0; i < blob.length; i += 4) blob.writeUInt32LE((i * 2654435761) >>> 0, i);
+      await conn.query('INSERT INTO b VALUES (1, ?), (2, NULL)', [blob]);
+      await conn.query('UPDATE b SET data = ? WHERE id = 2', [blob.subarray(0, 1 << 20)]);
+      // Another database's changes are in the same log: neither counted nor replayed.
+      await conn.query('INSERT INTO other.o VALUES (), ()');
+      await conn.query('USE other');
+      await conn.query('CREATE TABLE made_later (x INT)');
+    } finally {
+      await conn.end();
+    }
+    const inc = await backup(dataDir, { target: target(server, 'big'), repository, kind: 'incremental', compression: { codec: 'none' } });
+    expect(inc.manifest.engineInfo.changes).toBe(2);
+    const expected = await tableFingerprints(server, 'big');
+    await restore(dataDir, { target: target(server, 'big_copy', { create: true }), repository });
+    expect(await tableFingerprints(server, 'big_copy')).toEqual(expected);
+    expect(await tableFingerprints(server, 'other')).toEqual({ made_later: { rows: 0, checksum: expect.any(String) }, o: { rows: 2, checksum: expect.any(String) } });
+  }, 300_000);
+
+  it('names the missing privileges: BINLOG MONITOR to read the position, REPLICATION SLAVE to read the log', async () => {
+    await server.query('CREATE DATABASE priv');
+    await server.query('CREATE TABLE priv.p (id INT PRIMARY KEY)');
+    await server.query("CREATE USER 'backup'@'%' IDENTIFIED BY 'pw-1'");
+    await server.query("GRANT SELECT, RELOAD, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER ON *.* TO 'backup'@'%'");
+    const as = { engine: 'mysql', host: '127.0.0.1', port: server.port, user: 'backup', password: 'pw-1', database: 'priv', options: {} };
+    const repository = join(work, 'repo-priv');
+    const dataDir = join(work, 'data-priv');
+    await backup(dataDir, { target: as, repository });
+    await server.query('INSERT INTO priv.p VALUES (1)');
+    const failure = (p: Promise<unknown>) => p.then(() => new Error('the incremental was taken'), (e: unknown) => e as Error);
+    const first = await failure(backup(dataDir, { target: as, repository, kind: 'incremental' }));
+    expect(isDbBackupError(first, 'E_AUTH'), first.message).toBe(true);
+    expect(first.message).toMatch(/BINLOG MONITOR/);
+    await server.query("GRANT BINLOG MONITOR ON *.* TO 'backup'@'%'");
+    const second = await failure(backup(dataDir, { target: as, repository, kind: 'incremental' }));
+    expect(isDbBackupError(second, 'E_AUTH'), second.message).toBe(true);
+    expect(second.message).toMatch(/REPLICATION SLAVE/);
+    expect(second.message).not.toMatch(/pw-1/);
+    await server.query("GRANT REPLICATION SLAVE ON *.* TO 'backup'@'%'");
+    const ok = await backup(dataDir, { target: as, repository, kind: 'incremental' });
+    expect(ok.manifest.engineInfo.changes).toBe(1);
+  }, 120_000);
 
   it('ends the chain with E_LOG_PURGED when the binlog past the parent was purged', async () => {
     await server.query('CREATE DATABASE purged');

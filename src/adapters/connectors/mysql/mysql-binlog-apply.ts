@@ -19,12 +19,11 @@ import {
   STMT_END_FLAG,
 } from './mysql-binlog-events.js';
 import { type ApplyStop, findStop } from './mysql-binlog-index.js';
+import { isAccessDenied } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi } from './mysql-connection.js';
 
 /** Events above this size are refused (the server's own max_allowed_packet limit is 1 GiB). */
 const MAX_EVENT = 1 << 30;
-/** A BINLOG statement is sent once it holds this many bytes of base64 (or at a statement's end). */
-const BATCH = 1 << 20;
 
 /**
  * Replays a link's stored binlog parts in one session (temporary tables live in it), as
@@ -32,8 +31,11 @@ const BATCH = 1 << 20;
  * TABLE_MAP + rows events go back as `BINLOG '<base64>'` statements, QUERY events run as SQL with
  * their database, sql_mode, character set, time zone and timestamp, GTID/XID events become
  * BEGIN/COMMIT. The replay stops after the last transaction the index puts at or before `until`.
- * `dbMap` renames databases (TABLE_MAP events are rewritten, USE follows; a statement naming a
- * renamed database itself is refused).
+ * Only the databases of `dbMap` are replayed (the log is the whole server's): row events by their
+ * TABLE_MAP's database, statements by their default database, as replicate-do-db filters. `dbMap`
+ * also renames (TABLE_MAP events are rewritten, USE follows; a statement naming a renamed database
+ * itself is refused). A statement's rows events go back in one BINLOG statement, so the target's
+ * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
  */
 export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, dbMap: Map<string, string>): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
@@ -53,6 +55,9 @@ export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, un
     return { objects: [...applier.tables].sort(), rows: 0, warnings: [] };
   } catch (err) {
     await conn.query('ROLLBACK').catch(() => undefined);
+    if (isAccessDenied(err)) {
+      throw new DbBackupError('E_AUTH', `The MySQL user may not replay binary log events (${(err as Error).message}); MariaDB needs GRANT BINLOG REPLAY ON *.*, MySQL the SUPER or BINLOG_ADMIN privilege (and the rights on the tables).`, { cause: err });
+    }
     throw err;
   } finally {
     await closeConnection(conn);
@@ -63,9 +68,10 @@ class BinlogApplier {
   readonly tables = new Set<string>();
   private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
   private batch: string[] = [];
-  private batchBytes = 0;
   private open = false;
   private readonly collations = new Map<number, { name: string; charset: string }>();
+  /** Table id → whether its rows are replayed (its database is one of the backup's). */
+  private readonly mapped = new Map<number, boolean>();
 
   constructor(
     private readonly conn: MysqlConnection,
@@ -100,7 +106,9 @@ class BinlogApplier {
         return;
       case EventType.TABLE_MAP: {
         const t = readTableMap(event, this.fd);
-        const target = this.dbMap.get(t.db) ?? t.db;
+        const target = this.dbMap.get(t.db);
+        this.mapped.set(t.tableId, target !== undefined);
+        if (target === undefined) return;
         this.tables.add(`${target}.${t.table}`);
         this.push(target === t.db ? event : renameTableMapDb(event, this.fd, target));
         return;
@@ -120,8 +128,10 @@ class BinlogApplier {
         throw new DbBackupError('E_UNSUPPORTED', `${where} holds a compressed binlog event (type ${h.type}), which this version cannot replay; turn off binlog compression on the source (log_bin_compress / binlog_transaction_compression).`);
       default:
         if (isRowsEvent(h.type)) {
-          this.push(event);
-          if ((readRowsHeader(event, this.fd).flags & STMT_END_FLAG) !== 0 || this.batchBytes >= BATCH) await this.flush();
+          // A statement's rows events go in one BINLOG statement: the server forgets its table maps after each.
+          const rows = readRowsHeader(event, this.fd);
+          if (this.mapped.get(rows.tableId)) this.push(event);
+          if ((rows.flags & STMT_END_FLAG) !== 0) await this.flush();
         }
       // Everything else (ROTATE, GTID lists, checkpoints, annotations, MySQL GTIDs) changes no data.
     }
@@ -134,6 +144,9 @@ class BinlogApplier {
     const upper = text.toUpperCase();
     if (upper === 'BEGIN') return this.begin();
     if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.commit(upper);
+    // As replicate-do-db: a statement belongs to its default database; those of others (and of none:
+    // GRANT, CREATE USER) are not the backup's.
+    if (!this.dbMap.has(q.db)) return;
     for (const [from, to] of this.dbMap) {
       if (from !== to && (text.includes(`\`${from}\`.`) || new RegExp(`\\b${from.replace(/[^\w]/g, '\\$&')}\\.`).test(text))) {
         throw new DbBackupError('E_UNSUPPORTED', `A statement in the binary log names the database ${from} itself, so it cannot be replayed into ${to}; restore the chain under its own database name.`);
@@ -180,14 +193,12 @@ class BinlogApplier {
   private push(event: Buffer): void {
     const b64 = event.toString('base64');
     this.batch.push(b64);
-    this.batchBytes += b64.length;
   }
 
   private async flush(): Promise<void> {
     if (this.batch.length === 0) return;
     const text = this.batch.join('\n');
     this.batch = [];
-    this.batchBytes = 0;
     await this.conn.query(`BINLOG '\n${text}\n'`);
   }
 

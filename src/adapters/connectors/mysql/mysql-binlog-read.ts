@@ -35,10 +35,12 @@ export interface IndexLine {
  * Reads the binary log from `since` (the parent's end) to the position the server reports when the
  * read starts, over the replication protocol, into parts that are binlog files as the server
  * writes them (`changes/NNNNNN.binlog`: the magic, a FORMAT_DESCRIPTION, whole transactions; a new
- * part at each server file and after `partSize` bytes) and the index part. A log that no longer
- * holds `since` ends the chain (E_LOG_PURGED).
+ * part at each server file and after `partSize` bytes) and the index part. The log is the whole
+ * server's, so the parts hold every database's events (a restore replays only the backup's
+ * `databases`, which the counts and objects here are limited to). A log that no longer holds
+ * `since` ends the chain (E_LOG_PURGED).
  */
-export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number, databases: string[] | undefined): Promise<ChangeBatch> {
   const since = binlogPositionOf(sinceRaw, "parent backup's log position");
   const conn = await openConnection(e);
   try {
@@ -57,7 +59,7 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
     let read: { transactions: number; tables: Set<string> };
     try {
       await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
-      read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize);
+      read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize, databases ? new Set(databases) : undefined);
       index.end();
     } catch (err) {
       index.destroy(err as Error);
@@ -102,6 +104,7 @@ async function streamParts(
   index: PassThrough,
   signal: AbortSignal,
   partSize: number,
+  databases: Set<string> | undefined,
 ): Promise<{ transactions: number; tables: Set<string> }> {
   const conn = await openConnection(e);
   const { checksum } = await prepareDumpSession(conn, mariadb);
@@ -150,8 +153,10 @@ async function streamParts(
           yield u.event;
           offset += u.event.length;
           if (u.commit) {
-            state.transactions++;
-            for (const t of u.commit.tables) state.tables.add(t);
+            // The log is the whole server's: the counts and objects are the backup's databases' only.
+            const ours = u.commit.tables.filter((t) => !databases || databases.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t));
+            if (ours.length > 0) state.transactions++;
+            for (const t of ours) if (t.includes('.')) state.tables.add(t);
             await writeLine(index, { part: name, offset: txStart, end: offset, ...u.commit } satisfies IndexLine);
           }
           if (!splitter.inTransaction && offset >= partSize) return;

@@ -30,6 +30,16 @@ export async function checkBinlogSettings(conn: MysqlConnection, flavor: ServerF
   if (Number(s.log_bin) !== 1 && String(s.log_bin).toUpperCase() !== 'ON') {
     throw new DbBackupError('E_UNSUPPORTED', 'Binary logging is off on the server (log_bin = OFF): start it with --log-bin --server-id=N --binlog-format=ROW to take incremental backups.');
   }
+  try {
+    await conn.query(flavor.name === 'mariadb' ? 'SHOW BINLOG STATUS' : 'SHOW BINARY LOGS');
+  } catch (err) {
+    if (!isAccessDenied(err)) throw err;
+    throw new DbBackupError(
+      'E_AUTH',
+      `The MySQL user may not look at the binary log (${(err as Error).message}); GRANT ${flavor.name === 'mariadb' ? 'BINLOG MONITOR, REPLICATION SLAVE' : 'REPLICATION CLIENT, REPLICATION SLAVE'} ON *.* TO the backup user for incremental backups.`,
+      { cause: err },
+    );
+  }
   const warnings: string[] = [];
   const format = String(s.format ?? '').toUpperCase();
   if (format !== 'ROW') {
@@ -53,4 +63,10 @@ export async function serverNow(conn: MysqlConnection): Promise<Date> {
   const [rows] = await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) AS t');
   const t = Number((rows as { t: string | number }[])[0]?.t);
   return Number.isFinite(t) ? new Date(Math.round(t * 1000)) : new Date();
+}
+
+/** The server refused for lack of a privilege. */
+export function isAccessDenied(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e.code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR' || e.code === 'ER_ACCESS_DENIED_ERROR' || e.code === 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER' || e.errno === 1227;
 }

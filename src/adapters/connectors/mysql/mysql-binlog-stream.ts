@@ -37,6 +37,7 @@ interface CoreConnection {
   pause(): void;
   resume(): void;
   destroy(): void;
+  stream: { destroy(): void };
 }
 
 const COM_BINLOG_DUMP = 0x12;
@@ -141,7 +142,9 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
   } finally {
     clearInterval(watchdog);
     signal.removeEventListener('abort', onAbort);
-    // A dump never ends by itself: the connection goes with it.
+    // A dump never ends by itself: the connection goes with it, closed hard (a half-closed, paused
+    // socket would leave the server's dump thread blocked on it, holding its binlog file).
+    core.stream.destroy();
     core.destroy();
   }
 }
