@@ -238,5 +238,9 @@ describe('MySQL binlog incremental chain (MariaDB)', () => {
       (e: unknown) => e,
     );
     expect(isDbBackupError(err, 'E_LOG_PURGED'), String((err as Error).message)).toBe(true);
+    expect((err as Error).message).toMatch(/purged.*full backup/s);
+    // --auto-full: the chain starts over with a full.
+    const fallback = await backup(dataDir, { target: src, repository, kind: 'incremental', autoFull: true });
+    expect(fallback.manifest.kind).toBe('full');
   }, 120_000);
 });

@@ -46,8 +46,9 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
   try {
     const flavor = await detectFlavor(conn);
     const warnings = await checkBinlogSettings(conn, flavor);
-    const end = await flavor.binlogPosition(conn);
+    // The time first: every commit up to it is before the end position read next.
     const at = await serverNow(conn);
+    const end = await flavor.binlogPosition(conn);
     if (!end) throw new DbBackupError('E_UNSUPPORTED', 'Binary logging is off on the server (log_bin = OFF): start it with --log-bin (and --server-id) to take incremental backups.');
     await checkNotPurged(conn, since);
     if (comparePositions(since, end) > 0) {
