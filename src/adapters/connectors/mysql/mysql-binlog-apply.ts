@@ -20,6 +20,7 @@ import {
 } from './mysql-binlog-events.js';
 import { type ApplyStop, findStop } from './mysql-binlog-index.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
+import { qualifyingDatabases, renameDatabases } from './mysql-sql-names.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi } from './mysql-connection.js';
 
 /** Events above this size are refused (the server's own max_allowed_packet limit is 1 GiB). */
@@ -32,9 +33,9 @@ const MAX_EVENT = 1 << 30;
  * their database, sql_mode, character set, time zone and timestamp, GTID/XID events become
  * BEGIN/COMMIT. The replay stops after the last transaction the index puts at or before `until`.
  * Only the databases of `dbMap` are replayed (the log is the whole server's): row events by their
- * TABLE_MAP's database, statements by their default database, as replicate-do-db filters. `dbMap`
- * also renames (TABLE_MAP events are rewritten, USE follows; a statement naming a renamed database
- * itself is refused). A statement's rows events go back in one BINLOG statement, so the target's
+ * TABLE_MAP's database, statements by their default database or a qualifier naming one of them.
+ * `dbMap` also renames: TABLE_MAP events are rewritten, USE follows, qualifiers in statements are
+ * rewritten (mysql-sql-names.ts). A statement's rows events go back in one BINLOG statement, so the target's
  * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
  */
 export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, dbMap: Map<string, string>): Promise<RestoreOutcome> {
@@ -144,14 +145,12 @@ class BinlogApplier {
     const upper = text.toUpperCase();
     if (upper === 'BEGIN') return this.begin();
     if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.commit(upper);
-    // As replicate-do-db: a statement belongs to its default database; those of others (and of none:
-    // GRANT, CREATE USER) are not the backup's.
-    if (!this.dbMap.has(q.db)) return;
-    for (const [from, to] of this.dbMap) {
-      if (from !== to && (text.includes(`\`${from}\`.`) || new RegExp(`\\b${from.replace(/[^\w]/g, '\\$&')}\\.`).test(text))) {
-        throw new DbBackupError('E_UNSUPPORTED', `A statement in the binary log names the database ${from} itself, so it cannot be replayed into ${to}; restore the chain under its own database name.`);
-      }
-    }
+    // A statement is the backup's when its default database is, or when it names one of the backup's
+    // databases as a qualifier (`ALTER TABLE shop.t` run from anywhere); others (GRANT, CREATE USER,
+    // other databases' DDL) are not replayed. Qualifiers are renamed as the databases are.
+    const named = qualifyingDatabases(text);
+    if (!this.dbMap.has(q.db) && ![...named].some((d) => this.dbMap.has(d))) return;
+    const sql = renameDatabases(text, this.dbMap);
     const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];
     if (q.sqlMode !== undefined) sets.push(`SET SESSION sql_mode = ${q.sqlMode.toString()}`);
     if (q.charset) {
@@ -160,8 +159,14 @@ class BinlogApplier {
     }
     if (q.timeZone) sets.push(`SET SESSION time_zone = '${q.timeZone.replace(/'/g, "''")}'`);
     for (const s of sets) await this.conn.query(s);
-    if (q.db !== '') await this.conn.query(`USE ${qi(this.dbMap.get(q.db) ?? q.db)}`);
-    await this.conn.query(text);
+    // A default database outside the backup stays as it was on the source: the target must have it.
+    const use = this.dbMap.get(q.db) ?? q.db;
+    if (use !== '') {
+      await this.conn.query(`USE ${qi(use)}`).catch((err: unknown) => {
+        throw new DbBackupError('E_UNSUPPORTED', `A statement in the binary log changes the backup's databases from the database ${use}, which the target lacks (${(err as Error).message}); create it (empty) on the target and restore again.`, { cause: err });
+      });
+    }
+    await this.conn.query(sql);
     await this.conn.query('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
   }
 
