@@ -134,7 +134,47 @@ describe('MySQL 8 binlog data (captured bytes)', () => {
     header.writeUInt32LE(19 + body.length, 9);
     const event = Buffer.concat([header, body]);
     const g = readGtid(event, readHeader(event), { serverVersion: '8.0.19', checksumLength: 0 });
-    expect(g).toEqual({ gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', standalone: false, commitMicros: 1583813191872618 });
+    expect(g).toEqual({ gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', standalone: true, commitMicros: 1583813191872618 });
+  });
+
+  it('splits MySQL-shaped groups: GTID + BEGIN … XID, and GTID + DDL alone, with the commit time of the GTID event', () => {
+    const fd = { serverVersion: '8.0.19', checksumLength: 0 };
+    let pos = 4;
+    const ev = (type: number, body: Buffer) => {
+      const h = Buffer.alloc(19);
+      h.writeUInt32LE(1583813190, 0);
+      h[4] = type;
+      h.writeUInt32LE(1, 5);
+      h.writeUInt32LE(19 + body.length, 9);
+      pos += 19 + body.length;
+      h.writeUInt32LE(pos, 13);
+      return Buffer.concat([h, body]);
+    };
+    const query = (db: string, sql: string) => {
+      const head = Buffer.alloc(13);
+      head[8] = db.length;
+      return ev(EventType.QUERY, Buffer.concat([head, Buffer.from(db), Buffer.from([0]), Buffer.from(sql)]));
+    };
+    const tableMap = (db: string, table: string) =>
+      ev(EventType.TABLE_MAP, Buffer.concat([Buffer.from([42, 0, 0, 0, 0, 0, 1, 0]), Buffer.from([db.length]), Buffer.from(db), Buffer.from([0, table.length]), Buffer.from(table), Buffer.from([0, 1, 3, 0])]));
+    const gtidBody = Buffer.from('005ccc103344a811eabd590242ac1900037700000000000000027800000000000000790000000000000' + '06a30b13e78a005fcc3039338010000', 'hex');
+    const stream = [
+      ev(EventType.FORMAT_DESCRIPTION, Buffer.alloc(2 + 50 + 4 + 1 + 40 + 1)),
+      ev(EventType.MYSQL_GTID, gtidBody),
+      query('shop', 'BEGIN'),
+      tableMap('shop', 'items'),
+      ev(EventType.WRITE_ROWS_V2, Buffer.from([42, 0, 0, 0, 0, 0, 1, 0, 2, 0, 1, 1, 0xfe, 7, 0, 0, 0])),
+      ev(EventType.XID, Buffer.from([9, 0, 0, 0, 0, 0, 0, 0])),
+      ev(EventType.MYSQL_GTID, gtidBody),
+      query('shop', 'ALTER TABLE items ADD COLUMN n INT'),
+    ];
+    const splitter = new TransactionSplitter({ file: 'binlog.000007', position: 4 }, fd.checksumLength);
+    const commits = stream.map((e) => splitter.push(e)).flatMap((u) => (u?.kind === 'event' && u.commit ? [u.commit] : []));
+    expect(commits).toEqual([
+      { file: 'binlog.000007', pos: readHeader(stream[5]!).logPos, gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', time: 1583813191, timeMicros: 1583813191872618, tables: ['shop.items'] },
+      { file: 'binlog.000007', pos, gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', time: 1583813191, timeMicros: 1583813191872618, tables: ['shop'], ddl: true },
+    ]);
+    expect(splitter.inTransaction).toBe(false);
   });
 
   it('reads performance_schema.log_status LOCAL', () => {

@@ -115,6 +115,7 @@ class BinlogApplier {
         return;
       }
       case EventType.MARIADB_GTID:
+        // A MariaDB transaction has no BEGIN query: its GTID event opens it (MySQL's GTID events change nothing here).
         await this.flush();
         if (!readGtid(event, h, this.fd).standalone) await this.begin();
         return;

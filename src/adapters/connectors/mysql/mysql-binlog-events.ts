@@ -104,7 +104,11 @@ export function readRotate(event: Buffer, fd: FormatDescription | undefined): { 
   return { position: Number(body.readBigUInt64LE(0)), file: body.subarray(8).toString('utf8') };
 }
 
-/** The GTID of a GTID event: MariaDB `domain-server-seq`, MySQL `uuid:gno`; standalone = a statement outside BEGIN…COMMIT. */
+/**
+ * The GTID of a GTID event: MariaDB `domain-server-seq`, MySQL `uuid:gno`. standalone: the next
+ * statement ends the group unless a BEGIN query comes first (MariaDB's FL_STANDALONE; always on
+ * MySQL, whose transactions start with a BEGIN query).
+ */
 export function readGtid(event: Buffer, header: EventHeader, fd: FormatDescription): { gtid?: string; standalone: boolean; commitMicros?: number } {
   const body = bodyOf(event, fd);
   if (header.type === EventType.MARIADB_GTID) {
@@ -125,7 +129,8 @@ export function readGtid(event: Buffer, header: EventHeader, fd: FormatDescripti
     if (raw > 0) commitMicros = raw;
   }
   const gtid = header.type === EventType.MYSQL_GTID ? `${uuid}:${gno}` : undefined;
-  return { ...(gtid ? { gtid } : {}), standalone: false, ...(commitMicros ? { commitMicros } : {}) };
+  // MySQL marks no standalone statements: a BEGIN query follows for a transaction, a DDL comes alone.
+  return { ...(gtid ? { gtid } : {}), standalone: true, ...(commitMicros ? { commitMicros } : {}) };
 }
 
 /** The session state a QUERY event ran with, as far as replaying its text needs it. */

@@ -19,8 +19,8 @@ export function partNamed(parts: PartEntry[], base: string): PartEntry | undefin
 /**
  * Reads a link's index part (untrusted: lines are bounded, fields checked) and finds where a
  * replay up to `until` stops: after the last transaction committed at or before `until.time`
- * (the binlog's times have one-second resolution: a commit in the same second counts as at or
- * before it) or ending at or before `until.position`. Undefined: replay everything.
+ * (MariaDB's binlog times have one-second resolution: a commit in the same second counts as at or
+ * before it; MySQL 8's GTID events carry microseconds) or ending at or before `until.position`. Undefined: replay everything.
  */
 export async function findStop(parts: PartSource, until: ChangeLimit | undefined): Promise<ApplyStop> {
   if (!until?.time && !until?.position) return undefined;
@@ -38,7 +38,8 @@ export async function findStop(parts: PartSource, until: ChangeLimit | undefined
       continue;
     }
     const tx = checkLine(value, entry.name);
-    const inTime = limitSeconds === undefined || tx.time <= limitSeconds;
+    // MySQL 8 records commit times in microseconds; MariaDB's binlog has whole seconds.
+    const inTime = limitSeconds === undefined || (Number.isSafeInteger(tx.timeMicros) ? tx.timeMicros! <= until.time!.getTime() * 1000 : tx.time <= limitSeconds);
     const inPos = limitPos === undefined || comparePositions({ file: tx.file, position: tx.pos }, limitPos) <= 0;
     if (inTime && inPos) stop = { part: tx.part, end: tx.end };
   }

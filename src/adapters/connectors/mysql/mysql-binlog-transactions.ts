@@ -83,6 +83,7 @@ export class TransactionSplitter {
       const text = q.query.trim().toUpperCase();
       if (text === 'BEGIN') {
         this.open ??= { standalone: false, tables: new Set(), ddl: false };
+        this.open.standalone = false;
         return { kind: 'event', event, first };
       }
       if (text === 'COMMIT' || text === 'ROLLBACK') return this.commit(event, h.timestamp, first);
