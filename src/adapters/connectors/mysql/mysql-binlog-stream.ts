@@ -53,14 +53,16 @@ export interface DumpStart {
   position: number;
   /** MariaDB: announce GTID support (GTID events instead of BEGIN queries). */
   mariadb: boolean;
+  /** Without any packet for this long the server is taken to have stalled (default 30 s; at least 2 heartbeats). */
+  stallSeconds?: number;
 }
 
 /** The checksum the server writes (NONE or CRC32); the stream carries it too. */
-export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean): Promise<{ checksum: string }> {
+export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean, heartbeatSeconds = HEARTBEAT_SECONDS): Promise<{ checksum: string }> {
   const [rows] = await conn.query('SELECT @@GLOBAL.binlog_checksum AS c');
   const checksum = String((rows as { c: string }[])[0]?.c ?? 'NONE').toUpperCase();
   await conn.query('SET @master_binlog_checksum = @@GLOBAL.binlog_checksum');
-  await conn.query(`SET @master_heartbeat_period = ${HEARTBEAT_SECONDS * 1_000_000_000}`);
+  await conn.query(`SET @master_heartbeat_period = ${Math.round(heartbeatSeconds * 1_000_000_000)}`);
   if (mariadb) await conn.query('SET @mariadb_slave_capability = 4');
   return { checksum };
 }
@@ -69,6 +71,7 @@ export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean
 export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, signal: AbortSignal): AsyncGenerator<Buffer> {
   const core = (conn as unknown as { connection: CoreConnection }).connection;
   const serverId = randomInt(0x40000000, 0x7fffffff);
+  const stall = start.stallSeconds ?? STALL_SECONDS;
   await simpleCommand(core, registerPacket(serverId));
   const queue: Buffer[] = [];
   let queued = 0;
@@ -116,11 +119,11 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
   };
   signal.addEventListener('abort', onAbort, { once: true });
   const watchdog = setInterval(() => {
-    if (!paused && Date.now() - lastPacket > STALL_SECONDS * 1000) {
-      failure ??= new DbBackupError('E_BACKUP_FAILED', `The MySQL server sent no binary log event nor heartbeat for ${STALL_SECONDS} s while the changes were read; try again (check the server's load and the network).`);
+    if (!paused && Date.now() - lastPacket > stall * 1000) {
+      failure ??= new DbBackupError('E_BACKUP_FAILED', `The MySQL server sent no binary log event nor heartbeat for ${stall} s while the changes were read; try again (check the server's load and the network).`);
       notify();
     }
-  }, 1000);
+  }, Math.min(1000, stall * 250));
   try {
     core.addCommand(cmd);
     for (;;) {
