@@ -124,7 +124,12 @@ describe('MySQL binlog incremental chain (MariaDB)', () => {
       await settle();
       const a = await instant(writer);
       await settle();
-      await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+      // The server starts a new binlog file: the incremental reads across it, one stored file per server file.
+      await server.query('FLUSH BINARY LOGS');
+      await settle();
+      const inc1 = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+      expect(inc1.manifest.parts.filter((p) => p.name.endsWith('.binlog')).length).toBeGreaterThanOrEqual(2);
+      expect(inc1.manifest.objects.map((o) => o.name)).toEqual(['app.t', 'app.t2']);
       await settle();
       await writer.pause();
       await conn.query('ALTER TABLE t ADD COLUMN extra INT NOT NULL DEFAULT 7, ADD KEY n_idx (n)');
@@ -153,8 +158,10 @@ describe('MySQL binlog incremental chain (MariaDB)', () => {
       const dir = join(repository, source, ids[0]!, 'changes');
       const files = (await readdir(dir)).filter((f) => f.endsWith('.binlog'));
       expect(files.length).toBeGreaterThan(0);
-      const { stdout } = await promisify(execFile)('mariadb-binlog', ['-v', join(dir, files[0]!)], { maxBuffer: 64 << 20 });
-      expect(stdout).toMatch(/### (INSERT INTO|UPDATE) `app`\.`t2?`/);
+      let printed = '';
+      for (const f of files) printed += (await promisify(execFile)('mariadb-binlog', ['-v', join(dir, f)], { maxBuffer: 64 << 20 })).stdout;
+      expect(printed).toMatch(/### (INSERT INTO|UPDATE) `app`\.`t2?`/);
+      expect(printed).toMatch(/Rotate to binlog\.\d+/);
     } finally {
       await writer.stop();
       await conn.end();

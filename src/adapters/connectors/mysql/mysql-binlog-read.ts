@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
-import type { PartEntry } from '../../../domain/manifest.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { BINLOG_MAGIC, comparePositions } from './mysql-binlog-events.js';
@@ -109,65 +108,92 @@ async function streamParts(
 ): Promise<{ transactions: number; tables: Set<string> }> {
   const conn = await openConnection(e);
   const { checksum } = await prepareDumpSession(conn, mariadb);
-  const splitter = new TransactionSplitter({ ...since }, checksum === 'CRC32' ? 4 : 0);
-  const events = binlogEvents(conn, { file: since.file, position: since.position, mariadb }, signal);
-  const state = { transactions: 0, tables: new Set<string>(), done: false };
-  let format: Buffer | undefined;
-  let pending: Unit | undefined;
-  const nextUnit = async (): Promise<Unit | undefined> => {
-    if (pending) {
-      const u = pending;
-      pending = undefined;
-      return u;
-    }
-    while (!state.done) {
-      const r = await events.next();
-      if (r.done) throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the binary log stream before the end position; try again.');
-      const unit = splitter.push(r.value);
-      if (!splitter.inTransaction && comparePositions(splitter.at, end) >= 0) state.done = true;
-      if (unit) return unit;
-    }
-    return undefined;
+  const units = new UnitReader(binlogEvents(conn, { file: since.file, position: since.position, mariadb }, signal), new TransactionSplitter({ ...since }, checksum === 'CRC32' ? 4 : 0), end);
+  const state = { transactions: 0, tables: new Set<string>() };
+  // The log is the whole server's: the counts and objects are the backup's databases' only.
+  const ours = (t: string) => !databases || databases.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t);
+  const onCommit = async (line: IndexLine) => {
+    const mine = line.tables.filter(ours);
+    if (mine.length > 0) state.transactions++;
+    for (const t of mine) if (t.includes('.')) state.tables.add(t);
+    await writeLine(index, line);
   };
   try {
-    let n = 0;
-    for (let unit = await nextUnit(); unit; unit = await nextUnit()) {
+    let format: Buffer | undefined;
+    for (let n = 0, unit = await units.next(); unit; unit = await units.next()) {
       if (unit.kind === 'format') format = unit.event;
-      else pending = unit;
+      else units.pushBack(unit);
       if (!format) throw new DbBackupError('E_BACKUP_FAILED', 'The binary log stream sent events before its FORMAT_DESCRIPTION; the server is not one this version reads.');
       const name = `changes/${String(n++).padStart(6, '0')}.binlog`;
-      const fd = format;
-      const body = async function* (): AsyncGenerator<Buffer> {
-        let offset = BINLOG_MAGIC.length + fd.length;
-        let txStart = offset;
-        yield Buffer.concat([BINLOG_MAGIC, fd]);
-        for (;;) {
-          const u = await nextUnit();
-          if (!u) return;
-          if (u.kind === 'format') {
-            format = u.event;
-            // A new server file: a new stored file (a repeat right after the one written changes nothing).
-            if (offset > BINLOG_MAGIC.length + fd.length) return;
-            continue;
-          }
-          if (u.first) txStart = offset;
-          yield u.event;
-          offset += u.event.length;
-          if (u.commit) {
-            // The log is the whole server's: the counts and objects are the backup's databases' only.
-            const ours = u.commit.tables.filter((t) => !databases || databases.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t));
-            if (ours.length > 0) state.transactions++;
-            for (const t of ours) if (t.includes('.')) state.tables.add(t);
-            await writeLine(index, { part: name, offset: txStart, end: offset, ...u.commit } satisfies IndexLine);
-          }
-          if (!splitter.inTransaction && offset >= partSize) return;
-        }
-      };
-      await sink.write({ name, role: 'changes' }, Readable.from(body())) as PartEntry;
+      await sink.write({ name, role: 'changes' }, Readable.from(partBody(units, format, name, partSize, onCommit)));
     }
     return state;
   } finally {
-    await events.return(undefined);
+    await units.close();
+  }
+}
+
+/**
+ * One stored binlog file: the magic, `format`, then whole transactions until the server starts a
+ * new file (its FORMAT_DESCRIPTION is pushed back for the next part) or `partSize` bytes are
+ * passed at a transaction's end. Each committed transaction's index line goes to `onCommit`.
+ */
+async function* partBody(units: UnitReader, format: Buffer, name: string, partSize: number, onCommit: (line: IndexLine) => Promise<void>): AsyncGenerator<Buffer> {
+  const head = BINLOG_MAGIC.length + format.length;
+  let offset = head;
+  let txStart = offset;
+  yield Buffer.concat([BINLOG_MAGIC, format]);
+  for (let u = await units.next(); u; u = await units.next()) {
+    if (u.kind === 'format') {
+      // A new server file starts a new stored file (a repeat right after the one written changes nothing).
+      if (offset > head) return units.pushBack(u);
+      continue;
+    }
+    if (u.first) txStart = offset;
+    yield u.event;
+    offset += u.event.length;
+    if (u.commit) await onCommit({ part: name, offset: txStart, end: offset, ...u.commit });
+    if (!units.inTransaction && offset >= partSize) return;
+  }
+}
+
+/** The dump's events as units (see TransactionSplitter), ending at the first transaction boundary at or past `end`. */
+class UnitReader {
+  private pending: Unit | undefined;
+  private done = false;
+
+  constructor(
+    private readonly events: AsyncGenerator<Buffer>,
+    private readonly splitter: TransactionSplitter,
+    private readonly end: FilePosition,
+  ) {}
+
+  get inTransaction(): boolean {
+    return this.splitter.inTransaction;
+  }
+
+  async next(): Promise<Unit | undefined> {
+    if (this.pending) {
+      const u = this.pending;
+      this.pending = undefined;
+      return u;
+    }
+    while (!this.done) {
+      const r = await this.events.next();
+      if (r.done) throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the binary log stream before the end position; try again.');
+      const unit = this.splitter.push(r.value);
+      if (!this.splitter.inTransaction && comparePositions(this.splitter.at, this.end) >= 0) this.done = true;
+      if (unit) return unit;
+    }
+    return undefined;
+  }
+
+  pushBack(unit: Unit): void {
+    this.pending = unit;
+  }
+
+  async close(): Promise<void> {
+    await this.events.return(undefined);
   }
 }
 
