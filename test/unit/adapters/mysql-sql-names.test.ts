@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { qualifyingDatabases, renameDatabases } from '../../../src/adapters/connectors/mysql/mysql-sql-names.js';
+import { qualifyingDatabases, renameDatabases, statementAction } from '../../../src/adapters/connectors/mysql/mysql-sql-names.js';
 
 describe('database qualifiers in SQL (binlog statements replayed under another name)', () => {
   const map = new Map([['shop', 'shop_copy']]);
@@ -21,5 +21,18 @@ describe('database qualifiers in SQL (binlog statements replayed under another n
     expect([...qualifyingDatabases('DROP TABLE IF EXISTS `we``ird`.t, shop.u, v')]).toEqual(['we`ird', 'shop']);
     expect(qualifyingDatabases("GRANT SELECT ON *.* TO 'u'@'%'").size).toBe(0);
     expect(renameDatabases('DROP TABLE `we``ird`.t', new Map([['we`ird', 'x`y']]))).toBe('DROP TABLE `x``y`.t');
+  });
+});
+
+describe('which binlog statements a replay runs', () => {
+  it('runs object DDL and DML, never accounts, grants or settings; stops at database DDL', () => {
+    for (const sql of ['ALTER TABLE t ADD c INT', '/* x */ CREATE OR REPLACE VIEW v AS SELECT 1', 'DROP TABLE IF EXISTS t', 'CREATE DEFINER=`a`@`%` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.x = 1', 'TRUNCATE t', 'rename table a to b', 'INSERT INTO t VALUES (1)']) {
+      expect(statementAction(sql), sql).toEqual({ action: 'replay' });
+    }
+    for (const sql of ["GRANT ALL ON *.* TO 'x'@'%'", "CREATE USER 'x'@'%'", 'DROP ROLE r', "SET PASSWORD FOR 'x' = 'y'", "INSTALL SONAME 'ha_connect'", 'FLUSH PRIVILEGES', 'CREATE SERVER s FOREIGN DATA WRAPPER mysql OPTIONS (HOST "h")', 'SET GLOBAL read_only = 1']) {
+      expect(statementAction(sql), sql).toEqual({ action: 'skip' });
+    }
+    expect(statementAction('DROP DATABASE shop')).toEqual({ action: 'database', name: 'shop' });
+    expect(statementAction('create schema if not exists `we``ird`')).toEqual({ action: 'database', name: 'we`ird' });
   });
 });

@@ -20,7 +20,7 @@ import {
 } from './mysql-binlog-events.js';
 import { type ApplyStop, findStop } from './mysql-binlog-index.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
-import { qualifyingDatabases, renameDatabases } from './mysql-sql-names.js';
+import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi } from './mysql-connection.js';
 
 /** Events above this size are refused (the server's own max_allowed_packet limit is 1 GiB). */
@@ -53,7 +53,8 @@ export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, un
       }
     }
     await applier.finish();
-    return { objects: [...applier.tables].sort(), rows: 0, warnings: [] };
+    const warnings = applier.skipped > 0 ? [`${applier.skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
+    return { objects: [...applier.tables].sort(), rows: 0, warnings };
   } catch (err) {
     await conn.query('ROLLBACK').catch(() => undefined);
     if (isAccessDenied(err)) {
@@ -70,6 +71,8 @@ class BinlogApplier {
   private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
   private batch: string[] = [];
   private open = false;
+  /** Statements left out: server-level (accounts, grants, plugins) or not a statement a replay runs. */
+  skipped = 0;
   private readonly collations = new Map<number, { name: string; charset: string }>();
   /** Table id → whether its rows are replayed (its database is one of the backup's). */
   private readonly mapped = new Map<number, boolean>();
@@ -151,6 +154,14 @@ class BinlogApplier {
     // other databases' DDL) are not replayed. Qualifiers are renamed as the databases are.
     const named = qualifyingDatabases(text);
     if (!this.dbMap.has(q.db) && ![...named].some((d) => this.dbMap.has(d))) return;
+    const action = statementAction(text);
+    if (action.action === 'database' && this.dbMap.has(action.name)) {
+      throw new DbBackupError('E_UNSUPPORTED', `The binary log creates, alters or drops the database ${action.name} of the backup (${text.slice(0, 80)}); such a chain cannot be replayed past it: restore to a point before it, or take a full backup after it.`);
+    }
+    if (action.action !== 'replay') {
+      this.skipped++;
+      return;
+    }
     const sql = renameDatabases(text, this.dbMap);
     const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];
     if (q.sqlMode !== undefined) sets.push(`SET SESSION sql_mode = ${q.sqlMode.toString()}`);
@@ -226,25 +237,33 @@ export function renameTableMapDb(event: Buffer, fd: FormatDescription, db: strin
   return out;
 }
 
-/** The events of a stored binlog file (magic first), each a whole buffer; bounded sizes. */
+/** The events of a stored binlog file (magic first), each a whole buffer; bounded sizes. Chunks are joined only once an event is complete. */
 async function* framedEvents(stream: Readable, where: string): AsyncGenerator<Buffer> {
-  let buf: Buffer = Buffer.alloc(0);
+  let chunks: Buffer[] = [];
+  let length = 0;
+  let need = BINLOG_MAGIC.length;
   let magic = false;
   for await (const chunk of stream) {
-    buf = buf.length === 0 ? (chunk as Buffer) : Buffer.concat([buf, chunk as Buffer]);
-    if (!magic) {
-      if (buf.length < 4) continue;
-      if (!buf.subarray(0, 4).equals(BINLOG_MAGIC)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a binary log file.`);
-      buf = buf.subarray(4);
-      magic = true;
-    }
-    while (buf.length >= HEADER_LENGTH) {
-      const size = buf.readUInt32LE(9);
-      if (size < HEADER_LENGTH || size > MAX_EVENT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} holds an event of ${size} bytes: damaged or not a binary log.`);
-      if (buf.length < size) break;
-      yield Buffer.from(buf.subarray(0, size));
-      buf = buf.subarray(size);
+    chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+    while (length >= need) {
+      let buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      if (!magic) {
+        if (!buf.subarray(0, 4).equals(BINLOG_MAGIC)) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a binary log file.`);
+        buf = buf.subarray(4);
+        magic = true;
+      }
+      while (buf.length >= HEADER_LENGTH) {
+        const size = buf.readUInt32LE(9);
+        if (size < HEADER_LENGTH || size > MAX_EVENT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} holds an event of ${size} bytes: damaged or not a binary log.`);
+        if (buf.length < size) break;
+        yield Buffer.from(buf.subarray(0, size));
+        buf = buf.subarray(size);
+      }
+      chunks = buf.length > 0 ? [buf] : [];
+      length = buf.length;
+      need = buf.length >= HEADER_LENGTH ? buf.readUInt32LE(9) : HEADER_LENGTH;
     }
   }
-  if (buf.length > 0 || !magic) throw new DbBackupError('E_TRUNCATED', `${where} ends inside an event.`);
+  if (length > 0 || !magic) throw new DbBackupError('E_TRUNCATED', `${where} ends inside an event.`);
 }

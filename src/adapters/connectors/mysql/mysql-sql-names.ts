@@ -95,3 +95,28 @@ export function renameDatabases(sql: string, map: Map<string, string>): string {
   }
   return out + sql.slice(at);
 }
+
+/** What replaying a binlog statement may do; `database` names the database a database-level statement is about. */
+export type StatementAction = { action: 'replay' } | { action: 'skip' } | { action: 'database'; name: string };
+
+const REPLAYED = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE', 'INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'SAVEPOINT', 'RELEASE', 'ANALYZE', 'OPTIMIZE', 'REPAIR']);
+const SERVER_LEVEL = /^(?:CREATE|ALTER|DROP|RENAME)\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(USER|ROLE|SERVER|TABLESPACE|LOGFILE|RESOURCE|DATABASE|SCHEMA)\b(?:\s+IF\s+(?:NOT\s+)?EXISTS)?\s*(`(?:[^`]|``)+`|[\w$]+)?/i;
+
+/**
+ * Which binlog statements a replay runs (the stored log is untrusted input like any part): the DDL
+ * and DML of objects; never accounts, grants, plugins, servers or settings (`skip`: server-level,
+ * as a full backup leaves them out too). A database-level statement names its database: one of
+ * the backup's cannot be followed under another name and stops the replay.
+ */
+export function statementAction(sql: string): StatementAction {
+  const text = sql.replace(/^(?:\s+|\/\*(?!!)[\s\S]*?\*\/|(?:--\s|#)[^\n]*\n?)*/, '');
+  const word = /^[A-Za-z]+/.exec(text)?.[0]?.toUpperCase() ?? '';
+  if (!REPLAYED.has(word)) return { action: 'skip' };
+  const m = SERVER_LEVEL.exec(text);
+  const level = m?.[1]?.toUpperCase();
+  if (level === 'DATABASE' || level === 'SCHEMA') {
+    const raw = m?.[2] ?? '';
+    return { action: 'database', name: raw.startsWith('`') ? raw.slice(1, -1).replace(/``/g, '`') : raw };
+  }
+  return level ? { action: 'skip' } : { action: 'replay' };
+}
