@@ -8,7 +8,7 @@ export const mysqlEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
     pointInTime: true,
     selectiveRestore: true,
     atomicRestore: false,
-    // The binary log (mysql-changes.ts); a differential would need the stored changes since the full.
-    changes: { differential: false, pointInTime: true },
+    // The binary log (mysql-changes.ts); a differential reads it from the full's position while the server still has it.
+    changes: { differential: true, pointInTime: true },
   },
 };
