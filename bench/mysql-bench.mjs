@@ -12,11 +12,11 @@
 // mariadb-dump | gzip, restore ≥2× faster than replaying the SQL, peak RSS < 200 MB.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { compare, generate, startBenchServer } from './mysql-data.mjs';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../bin/dbbackup.js', import.meta.url));
@@ -24,11 +24,10 @@ const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 1024);
 const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
 
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'mybench-')));
-const sock = join(dir, 'sock');
 let server;
 try {
-  server = await startServer();
-  const sql = (q) => run('mariadb', ['--no-defaults', '-S', sock, '-uroot', '-N', '-B', '-e', q], { maxBuffer: 1 << 26 }).then((r) => r.stdout.trim());
+  server = await startBenchServer(dir);
+  const { sql, sock } = server;
   if ((await sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'bench'")) === '0') {
     log(`generating ~${TARGET_MB} MB in database bench …`);
     const t0 = Date.now();
@@ -83,42 +82,6 @@ try {
   if (!KEEP) await rm(dir, { recursive: true, force: true });
 }
 
-/** Tables shaped like an application's: narrow rows with secondary keys, JSON-ish text, blobs. */
-async function generate(sql, targetMb) {
-  const scale = targetMb / 1024;
-  const n = (x) => Math.max(1000, Math.round(x * scale));
-  await sql(`CREATE DATABASE bench CHARACTER SET utf8mb4;
-    CREATE TABLE bench.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, created DATETIME(6) NOT NULL, amount DECIMAL(12,2),
-      status VARCHAR(16) NOT NULL, note VARCHAR(200), KEY k_customer (customer_id), KEY k_created (created));
-    CREATE TABLE bench.events (id BIGINT PRIMARY KEY, kind VARCHAR(20) NOT NULL, payload TEXT, at TIMESTAMP(3) NOT NULL, KEY k_kind (kind, at));
-    CREATE TABLE bench.users (id INT PRIMARY KEY, email VARCHAR(120) NOT NULL, name VARCHAR(80), bio TEXT, score DOUBLE, UNIQUE KEY u_email (email));
-    CREATE TABLE bench.files (id INT PRIMARY KEY, name VARCHAR(100), data BLOB);`);
-  const chunks = (total, step) => Array.from({ length: Math.ceil(total / step) }, (_, i) => [i * step + 1, Math.min(total, (i + 1) * step)]);
-  for (const [lo, hi] of chunks(n(3_000_000), 500_000)) {
-    await sql(`INSERT INTO bench.orders SELECT seq, seq % 100003, '2020-01-01' + INTERVAL seq SECOND + INTERVAL (seq % 999999) MICROSECOND,
-      (seq % 100000) / 100, ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'returned'), CONCAT('note for order ', seq, REPEAT(' lorem ipsum', seq % 6))
-      FROM bench.seq_${lo}_to_${hi}`);
-  }
-  for (const [lo, hi] of chunks(n(1_200_000), 300_000)) {
-    await sql(`INSERT INTO bench.events SELECT seq, ELT(1 + seq % 5, 'click', 'view', 'buy', 'login', 'logout'),
-      CONCAT('{"user": ', seq % 50000, ', "path": "/p/', seq, '", "tags": ["a\\\\tb", "ü"], "pad": "', REPEAT(MD5(seq), 6), '"}'),
-      '2021-01-01' + INTERVAL seq SECOND FROM bench.seq_${lo}_to_${hi}`);
-  }
-  for (const [lo, hi] of chunks(n(1_000_000), 500_000)) {
-    await sql(`INSERT INTO bench.users SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('User ', seq),
-      CONCAT('bio\\n', REPEAT(SHA1(seq), 2)), seq / 7 FROM bench.seq_${lo}_to_${hi}`);
-  }
-  for (const [lo, hi] of chunks(n(100_000), 50_000)) {
-    await sql(`INSERT INTO bench.files SELECT seq, CONCAT('file', seq, '.bin'), RANDOM_BYTES(1000) FROM bench.seq_${lo}_to_${hi}`);
-  }
-}
-
-async function compare(sql, dbs) {
-  const sums = [];
-  for (const db of dbs) sums.push(await sql(`CHECKSUM TABLE ${db}.orders, ${db}.events, ${db}.users, ${db}.files EXTENDED`));
-  return sums.every((s) => s.replace(/^\S+?\./gm, '') === sums[0].replace(/^\S+?\./gm, ''));
-}
-
 /** Runs a command under /usr/bin/time; returns wall seconds and peak RSS (KiB). Fails on a non-zero exit. */
 async function timed(cmd, args, env = process.env) {
   const out = join(dir, 'time.out');
@@ -148,45 +111,6 @@ async function folderSize(path) {
     if (entry.isFile()) total += (await stat(join(entry.parentPath ?? entry.path, entry.name))).size;
   }
   return total;
-}
-
-async function startServer() {
-  const datadir = join(dir, 'data');
-  const exists = await stat(datadir).then(() => true, () => false);
-  if (!exists) await run('mariadb-install-db', ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root']);
-  const port = await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-  const child = spawn('/usr/sbin/mariadbd', [
-    '--no-defaults', `--datadir=${datadir}`, `--socket=${sock}`, `--port=${port}`, '--bind-address=127.0.0.1',
-    `--pid-file=${join(dir, 'pid')}`, `--log-bin=${join(dir, 'binlog')}`, '--server-id=1', '--binlog-format=ROW', '--user=root',
-    '--innodb-buffer-pool-size=1G', '--innodb-log-file-size=512M', '--max-allowed-packet=256M',
-    '--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0', '--local-infile=1',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`mariadbd exited:\n${stderr}`);
-    try {
-      await run('mariadb', ['--no-defaults', '-S', sock, '-uroot', '-e', 'SELECT 1']);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    port,
-    pid: child.pid,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      }),
-  };
 }
 
 function mb(bytes) {

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// Benchmark: MySQL incremental backups from the binary log, on a throwaway MariaDB holding about
+// MYSQL_BENCH_MB (default 1024) MB (bench/mysql-data.mjs). A full, then 1 % of the rows changed,
+// then an incremental; restores of the full and of the chain, and the incremental's replay alone
+// (the connector's, timed in this process) against `mariadb-binlog <the stored files> | mariadb`.
+//
+//   npm run build && node bench/mysql-incremental.mjs     # ~1 GB, several minutes on 2 cores
+//   MYSQL_BENCH_MB=200 node bench/mysql-incremental.mjs     # quicker
+//   MYSQL_BENCH_DIR=/tmp/x node bench/mysql-incremental.mjs # keep the server's files and reuse the data
+//
+// Targets (issue 22): incremental ≤ 0.2× the full's time; replay ≥ 3× faster than mariadb-binlog | mariadb;
+// client peak RSS ≤ 200 MB.
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measure, printTable } from './measure.mjs';
+import { compare, generate, startBenchServer } from './mysql-data.mjs';
+
+const BIN = fileURLToPath(new URL('../bin/dbbackup.js', import.meta.url));
+const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 1024);
+const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
+const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myincbench-')));
+
+let server;
+try {
+  server = await startBenchServer(dir);
+  const { sql, sock } = server;
+  if ((await sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'bench'")) === '0') {
+    log(`generating ~${TARGET_MB} MB in database bench …`);
+    await generate(sql, TARGET_MB);
+  } else {
+    log('reusing database bench');
+  }
+  await sql('DROP DATABASE IF EXISTS mine_full; DROP DATABASE IF EXISTS mine_chain; DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS peer');
+  const repo = join(dir, 'inc-repo');
+  await rm(repo, { recursive: true, force: true });
+  await rm(join(dir, 'inc-catalog'), { recursive: true, force: true });
+  const env = { ...process.env, DBBACKUP_DATA_DIR: join(dir, 'inc-catalog'), MYSQL_PWD: '' };
+  const url = (db) => `mysql://root@127.0.0.1:${server.port}/${db}`;
+  const cli = (...args) => measure('node', [BIN, ...args, '--quiet'], { env });
+
+  log('full backup');
+  const full = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo);
+  log('changing 1 % of the rows');
+  const rows = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders) + (SELECT COUNT(*) FROM bench.events) + (SELECT COUNT(*) FROM bench.users)'));
+  await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE id % 100 = 7;
+    UPDATE bench.events SET kind = 'changed' WHERE id % 100 = 11;
+    UPDATE bench.users SET score = score * 2 WHERE id % 100 = 13;`);
+  const changed = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders WHERE id % 100 = 7) + (SELECT COUNT(*) FROM bench.events WHERE id % 100 = 11) + (SELECT COUNT(*) FROM bench.users WHERE id % 100 = 13)'));
+  log('incremental backup');
+  const inc = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo, '--type', 'incremental');
+  const ids = (await readdir(join(repo, 'bench'))).sort();
+  const fullId = ids.find((i) => i.includes('-full-'));
+  const incId = ids.find((i) => i.includes('-incremental-'));
+
+  log('restores: the full alone, the chain, and the replay of the incremental alone (timed in this process)');
+  const restoreFull = await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_full'), '--create');
+  const restoreChain = await cli('restore', '--from', repo, '--backup', incId, '--db', 'mysql', '--url', url('mine_chain'), '--create');
+  await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_replay'), '--create');
+  const replay = await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay');
+  log('peer: the full restored, then mariadb-binlog | mariadb on the stored binlog files');
+  await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('peer'), '--create');
+  const changes = join(repo, 'bench', incId, 'changes');
+  const files = (await readdir(changes)).filter((f) => /^\d{6}\.binlog/.test(f)).sort();
+  // mariadb-binlog seeks in its files: they are unpacked first (not timed).
+  const plain = [];
+  for (const f of files) {
+    plain.push(join(dir, `peer-${plain.length}.binlog`));
+    await measure('sh', ['-c', f.endsWith('.zst') ? `zstd -qdc ${join(changes, f)} > ${plain.at(-1)}` : `cp ${join(changes, f)} ${plain.at(-1)}`]);
+  }
+  const peer = await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]);
+  const same = await compare(sql, ['bench', 'mine_chain', 'mine_replay', 'peer']);
+
+  const fmt = (m) => ({ seconds: m.seconds.toFixed(2), 'peak RSS MB': m.peakRssMB.toFixed(0) });
+  printTable([
+    { step: 'full backup', ...fmt(full) },
+    { step: `incremental (${changed} of ${rows} rows changed)`, ...fmt(inc) },
+    { step: 'restore full', ...fmt(restoreFull) },
+    { step: 'restore full + incremental', ...fmt(restoreChain) },
+    { step: 'replay of the incremental (dbbackup)', seconds: replay.toFixed(2), 'peak RSS MB': '-' },
+    { step: 'mariadb-binlog | mariadb (same range)', ...fmt(peer) },
+  ]);
+  const incRatio = inc.seconds / full.seconds;
+  const replayRatio = peer.seconds / Math.max(replay, 0.001);
+  const peak = Math.max(full.peakRssMB, inc.peakRssMB, restoreFull.peakRssMB, restoreChain.peakRssMB);
+  console.log(`\nincremental / full: ${incRatio.toFixed(3)}× (target ≤ 0.2×) ${incRatio <= 0.2 ? 'OK' : 'MISSED'}`);
+  console.log(`replay: ${replayRatio.toFixed(2)}× faster than mariadb-binlog | mariadb (target ≥ 3×) ${replayRatio >= 3 ? 'OK' : 'MISSED'}`);
+  console.log(`dbbackup peak RSS: ${peak.toFixed(0)} MB (target ≤ 200 MB) ${peak <= 200 ? 'OK' : 'MISSED'}`);
+  console.log(`restored data equal (CHECKSUM TABLE, bench = mine_chain = mine_replay = peer): ${same ? 'yes' : 'NO'}`);
+} finally {
+  await server?.stop();
+  if (!KEEP) await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * The connector's replay of a stored incremental onto `db` (its full already restored there), timed
+ * alone: the built adapter with the backup's parts unpacked by zstd as they are read.
+ */
+async function replayAlone(backupDir, port, db) {
+  const { applyBinlogChanges } = await import('../dist/adapters/connectors/mysql/mysql-binlog-apply.js');
+  const { resolveEndpoint } = await import('../dist/adapters/connectors/mysql/mysql-connection.js');
+  const manifest = JSON.parse(await readFile(join(backupDir, 'manifest.json'), 'utf8'));
+  const parts = {
+    manifest,
+    open: async (part) => {
+      const file = join(backupDir, part.name);
+      if (!part.name.endsWith('.zst')) return createReadStream(file);
+      return spawn('zstd', ['-qdc', file], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout;
+    },
+  };
+  const endpoint = resolveEndpoint({ engine: 'mysql', host: '127.0.0.1', port, user: 'root', password: '', database: db });
+  const started = process.hrtime.bigint();
+  await applyBinlogChanges(endpoint, parts, undefined, new AbortController().signal, new Map([['bench', db]]));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function log(msg) {
+  process.stderr.write(`[mysql-incremental] ${msg}\n`);
+}
