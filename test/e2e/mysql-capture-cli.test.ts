@@ -56,7 +56,7 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
 
     const dry = await cli(['restore', '--from', 'chain', '--at', between, '--db', 'mysql', '--url', server.url('shop_at'), '--create', '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout + dry.stderr).toMatch(/chain restores whole/);
+    expect(dry.stdout + dry.stderr).toMatch(/replays the binary log of the backup's databases/);
 
     const r = await cli(['restore', '--from', 'chain', '--at', between, '--db', 'mysql', '--url', server.url('shop_at'), '--create']);
     expect(r.code, r.stderr).toBe(0);
@@ -68,7 +68,8 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
     expect(await tableFingerprints(server, 'shop_now')).toEqual(await tableFingerprints(server, 'shop'));
 
     const picked = await cli(['restore', '--from', 'chain', '--db', 'mysql', '--url', server.url('shop_t'), '--create', '--tables', 'items']);
+    // The chain holds an ALTER TABLE: a replay limited to chosen tables cannot follow it.
     expect(picked.code).toBe(2);
-    expect(picked.stderr).toMatch(/E_UNSUPPORTED/);
+    expect(picked.stderr).toMatch(/E_UNSUPPORTED.*without --tables/);
   });
 });

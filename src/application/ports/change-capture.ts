@@ -47,7 +47,10 @@ export interface ChangeCapture {
    * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
    */
   readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch>;
-  /** Applies a backup's change parts to this target in log order, stopping at `until` when given. */
+  /**
+   * Applies a backup's change parts to this target in log order, stopping at `until` when given;
+   * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).
+   */
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome>;
   /**
    * Optional: restores a full and the links after it (oldest first) in one go, as `restore` does

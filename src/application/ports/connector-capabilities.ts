@@ -17,5 +17,10 @@ export interface ConnectorCapabilities {
     differential: boolean;
     /** Applying changes can stop at a time (`restore --at`). */
     pointInTime: boolean;
+    /**
+     * applyChanges honours the tables of the session's last restore (`restore --tables`): a chain
+     * restores chosen tables by restoring them from the full, then applying only their changes.
+     */
+    selective?: boolean;
   };
 }

@@ -87,7 +87,9 @@ export async function restoreChain(
       if (changes.restoreChain) {
         outcome = await changes.restoreChain(readers, request, until, signal);
       } else {
-        if (request.tables) throw new DbBackupError('E_UNSUPPORTED', `${connector.engine} cannot restore chosen tables from a chain; restore it whole into a new database.`);
+        if (request.tables && !connector.capabilities.changes?.selective) {
+          throw new DbBackupError('E_UNSUPPORTED', `${connector.engine} cannot restore chosen tables from a chain; restore it whole into a new database.`);
+        }
         outcome = await session.restore(readers[0]!, request, signal);
         for (const [i, reader] of readers.entries()) {
           if (i > 0) outcome = await changes.applyChanges(reader, i === readers.length - 1 ? until : undefined, signal);

@@ -35,14 +35,22 @@ const MAX_EVENT = 1 << 30;
  * Only the databases of `dbMap` are replayed (the log is the whole server's): row events by their
  * TABLE_MAP's database, statements by their default database or a qualifier naming one of them.
  * `dbMap` also renames: TABLE_MAP events are rewritten, USE follows, qualifiers in statements are
- * rewritten (mysql-sql-names.ts). A statement's rows events go back in one BINLOG statement, so the target's
+ * rewritten (mysql-sql-names.ts). `tables` (--tables) limits row events to those tables and
+ * refuses any statement of the databases (its effect on the chosen tables is unknown). A statement's rows events go back in one BINLOG statement, so the target's
  * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
  */
-export async function applyBinlogChanges(e: MysqlEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, dbMap: Map<string, string>): Promise<RestoreOutcome> {
+export async function applyBinlogChanges(
+  e: MysqlEndpoint,
+  parts: PartSource,
+  until: ChangeLimit | undefined,
+  signal: AbortSignal,
+  dbMap: Map<string, string>,
+  tables?: Set<string>,
+): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
   const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
   const conn = await openConnection(e, { multipleStatements: false });
-  const applier = new BinlogApplier(conn, dbMap);
+  const applier = new BinlogApplier(conn, dbMap, tables);
   try {
     if (stop !== 'nothing') {
       for (const part of binlogs) {
@@ -80,6 +88,8 @@ class BinlogApplier {
   constructor(
     private readonly conn: MysqlConnection,
     private readonly dbMap: Map<string, string>,
+    /** `--tables`: only these tables' rows (`db.table`, source names); any DDL of the databases stops the replay. */
+    private readonly only?: Set<string>,
   ) {}
 
   /** Applies one stored part; true when the stop point was reached in it. */
@@ -110,7 +120,7 @@ class BinlogApplier {
         return;
       case EventType.TABLE_MAP: {
         const t = readTableMap(event, this.fd);
-        const target = this.dbMap.get(t.db);
+        const target = this.only && !this.only.has(`${t.db}.${t.table}`) ? undefined : this.dbMap.get(t.db);
         this.mapped.set(t.tableId, target !== undefined);
         if (target === undefined) return;
         this.tables.add(`${target}.${t.table}`);
@@ -161,6 +171,9 @@ class BinlogApplier {
     if (action.action !== 'replay') {
       this.skipped++;
       return;
+    }
+    if (this.only) {
+      throw new DbBackupError('E_UNSUPPORTED', `The binary log holds a DDL statement of the backup's databases (${text.slice(0, 80)}), which cannot be limited to chosen tables: restore the chain without --tables (or to a point before it).`);
     }
     const sql = renameDatabases(text, this.dbMap);
     const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];

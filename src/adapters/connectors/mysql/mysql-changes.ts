@@ -7,7 +7,7 @@ import { readBinlogChanges } from './mysql-binlog-read.js';
 import { checkBinlogSettings } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
 import { detectFlavor } from './mysql-flavor.js';
-import { restoreScope } from './mysql-restore-scope.js';
+import { type RestoreScope, restoreScope } from './mysql-restore-scope.js';
 
 /**
  * Change capture for MySQL and MariaDB from the binary log: every full records the binlog
@@ -17,7 +17,14 @@ import { restoreScope } from './mysql-restore-scope.js';
  * so there is nothing to confirm or retire; a log purged past a parent ends the chain (E_LOG_PURGED).
  */
 export class MysqlChangeCapture implements ChangeCapture {
-  constructor(private readonly endpoint: MysqlEndpoint) {}
+  /**
+   * `restored`: the scope (databases and their new names, chosen tables) of the session's last
+   * restore of a full, which the links of its chain follow (capabilities.changes.selective).
+   */
+  constructor(
+    private readonly endpoint: MysqlEndpoint,
+    private readonly restored: () => RestoreScope | undefined = () => undefined,
+  ) {}
 
   /** The binlog position now ({ file, position, gtid?, flavor }); E_UNSUPPORTED when binary logging is off. */
   async position(): Promise<LogPosition> {
@@ -42,8 +49,8 @@ export class MysqlChangeCapture implements ChangeCapture {
   }
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
-    const scope = restoreScope(parts.manifest, this.endpoint, { clean: false });
-    return applyBinlogChanges(this.endpoint, parts, until, signal, scope.dbMap);
+    const scope = this.restored() ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
+    return applyBinlogChanges(this.endpoint, parts, until, signal, scope.dbMap, scope.tables);
   }
 }
 

@@ -14,7 +14,7 @@ import { chooseDatabases, runDump } from './mysql-dump.js';
 import { detectFlavor } from './mysql-flavor.js';
 import { MysqlChangeCapture } from './mysql-changes.js';
 import { runRestore } from './mysql-restore.js';
-import { buildPlan, readTargetState, restoreScope } from './mysql-restore-scope.js';
+import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mysql-restore-scope.js';
 
 /**
  * MySQL and MariaDB through mysql2 alone (no mysqldump): a consistent snapshot shared by parallel
@@ -40,8 +40,11 @@ export class MysqlConnector implements DatabaseConnector {
 class MysqlSession implements DatabaseSession {
   readonly changes: MysqlChangeCapture;
 
+  /** The scope of the last restore, which applying the links of its chain follows. */
+  private restored: RestoreScope | undefined;
+
   constructor(private readonly endpoint: MysqlEndpoint) {
-    this.changes = new MysqlChangeCapture(endpoint);
+    this.changes = new MysqlChangeCapture(endpoint, () => this.restored);
   }
 
   async test(): Promise<void> {
@@ -72,7 +75,9 @@ class MysqlSession implements DatabaseSession {
   }
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
-    const scope = restoreScope(manifest, this.endpoint, request);
+    // A link lists the tables its changes touched; --tables names any table of its full (engineInfo.tables).
+    const tablesOf = (m: Manifest) => Object.keys((m.engineInfo.tables as Record<string, unknown> | undefined) ?? {}).map((name) => ({ name, type: 'table' }));
+    const scope = restoreScope(manifest.kind === 'full' ? manifest : { ...manifest, objects: tablesOf(manifest) }, this.endpoint, request);
     const conn = await openConnection(this.endpoint);
     try {
       const state = await readTargetState(conn, [...scope.dbMap.values()]);
@@ -80,7 +85,11 @@ class MysqlSession implements DatabaseSession {
       const localInfile = Number((rows as { v: number | string }[])[0]?.v ?? 1) !== 0;
       const plan = buildPlan(manifest, this.endpoint, request, scope, state, localInfile);
       if (manifest.kind !== 'full') {
-        plan.warnings.push('A binary log chain restores whole: its row events are replayed for every table (--tables cannot pick among them yet), into the databases they name (renamed by --target-database).');
+        plan.warnings.push(
+          request.tables || request.excludeTables
+            ? 'The chain replays the binary log for the chosen tables only; a DDL statement of the backup\'s databases in the range stops it (restore without --tables then).'
+            : 'The chain replays the binary log of the backup\'s databases (renamed by --target-database).',
+        );
       }
       return plan;
     } finally {
@@ -89,6 +98,7 @@ class MysqlSession implements DatabaseSession {
   }
 
   restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
+    this.restored = restoreScope(parts.manifest, this.endpoint, request);
     return runRestore(this.endpoint, parts, request, signal);
   }
 

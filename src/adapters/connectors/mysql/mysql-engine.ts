@@ -9,6 +9,6 @@ export const mysqlEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
     selectiveRestore: true,
     atomicRestore: false,
     // The binary log (mysql-changes.ts); a differential reads it from the full's position while the server still has it.
-    changes: { differential: true, pointInTime: true },
+    changes: { differential: true, pointInTime: true, selective: true },
   },
 };
