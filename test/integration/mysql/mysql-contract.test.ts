@@ -52,4 +52,28 @@ databaseConnectorContract('mysql', {
   selective: ['strs', 'bits'],
   restoreOptions: { create: true },
   badCredentials: async () => ({ ...at('mysql'), user: 'nobody', password: 'not the password' }),
+  // Row events of every type family (a table without a key, generated columns, a non-transactional
+  // Aria table, spatial, bits, JSON, latin1) and a DDL statement, for the binlog replay.
+  async mutate(t) {
+    const conn = await server.connect(t.database);
+    try {
+      await conn.query(`INSERT INTO strs SELECT id + 100, CONCAT(COALESCE(v, ''), 'ü'), c, t, e, s FROM strs;
+        UPDATE nums SET dn = 1.25, f = -f;
+        UPDATE bits SET b7 = b'0000001';
+        DELETE FROM latin ORDER BY id LIMIT 1;
+        UPDATE latin SET v = 'naïve';
+        UPDATE single SET v = CONCAT(COALESCE(v, ''), '!');
+        INSERT INTO gen (id, a) VALUES (999, 5);
+        UPDATE aria_t SET v = CONCAT(COALESCE(v, ''), 'x');
+        INSERT INTO keyed (u, n) VALUES ('new one', 1);
+        UPDATE times SET dt = '2030-01-02 03:04:05.678901';
+        UPDATE docs SET j = JSON_OBJECT('k', id, 'ü', JSON_ARRAY(1, 'two'));
+        UPDATE geo SET p = POINT(id, -id);
+        UPDATE bins SET vb = UNHEX('00FF27225C0A');
+        ALTER TABLE strs ADD COLUMN extra INT NOT NULL DEFAULT 3;
+        UPDATE strs SET extra = id WHERE id > 100;`);
+    } finally {
+      await conn.end();
+    }
+  },
 });
