@@ -1,5 +1,9 @@
 import { once } from 'node:events';
-import { PassThrough, Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -53,19 +57,22 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
     if (comparePositions(since, end) > 0) {
       throw new DbBackupError('E_LOG_PURGED', `The server's binary log ends at ${end.file}:${end.position}, before the parent's end ${since.file}:${since.position} (RESET MASTER, or another server): the chain ends here; take a full backup.`);
     }
-    const index = new PassThrough();
-    const indexWrite = sink.write({ name: INDEX_PART, role: 'changes' }, index);
-    indexWrite.catch(() => undefined);
+    // The index is spooled to a private temp file and stored after the binlog parts: one part at a time
+    // into the sink (a single-file archive takes its parts one by one), in constant memory.
+    const spool = await mkdtemp(join(tmpdir(), 'dbbackup-binlog-'));
     let read: { transactions: number; tables: Set<string> };
     try {
-      await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
-      read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize, databases ? new Set(databases) : undefined);
-      index.end();
-    } catch (err) {
-      index.destroy(err as Error);
-      throw err;
+      const index = createWriteStream(join(spool, 'index.jsonl'), { mode: 0o600 });
+      try {
+        await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
+        read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize, databases ? new Set(databases) : undefined);
+      } finally {
+        await new Promise<void>((resolve, reject) => index.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      }
+      await sink.write({ name: INDEX_PART, role: 'changes' }, createReadStream(join(spool, 'index.jsonl')));
+    } finally {
+      await rm(spool, { recursive: true, force: true });
     }
-    await indexWrite;
     const to = { ...end };
     return {
       from: { ...sinceRaw },
@@ -101,7 +108,7 @@ async function streamParts(
   since: FilePosition,
   end: FilePosition,
   sink: PartSink,
-  index: PassThrough,
+  index: Writable,
   signal: AbortSignal,
   partSize: number,
   databases: Set<string> | undefined,
@@ -197,6 +204,6 @@ class UnitReader {
   }
 }
 
-async function writeLine(stream: PassThrough, value: unknown): Promise<void> {
+async function writeLine(stream: Writable, value: unknown): Promise<void> {
   if (!stream.write(`${JSON.stringify(value)}\n`)) await once(stream, 'drain');
 }
