@@ -191,6 +191,25 @@ describe('MySQL binlog incremental chain (MariaDB)', () => {
     expect(await tableFingerprints(server, 'diff_d')).toEqual({ d: expected.d });
   }, 120_000);
 
+  it('after a crash between storing an incremental\'s parts and its manifest, the next incremental covers those changes', async () => {
+    await server.query('CREATE DATABASE crash; CREATE TABLE crash.c (id INT PRIMARY KEY, v INT)');
+    const repository = join(work, 'repo-crash');
+    const dataDir = join(work, 'data-crash');
+    const src = target(server, 'crash');
+    const full = await backup(dataDir, { target: src, repository });
+    await server.query('INSERT INTO crash.c VALUES (1, 1), (2, 2)');
+    const lost = await backup(dataDir, { target: src, repository, kind: 'incremental' });
+    // The crash: its parts are stored, its manifest (written last) is not.
+    await rm(join(repository, lost.manifest.source, lost.manifest.id, 'manifest.json'));
+    await server.query('UPDATE crash.c SET v = 20 WHERE id = 2');
+    const next = await backup(dataDir, { target: src, repository, kind: 'incremental' });
+    expect(next.manifest.parent).toBe(full.manifest.id);
+    expect(next.manifest.engineInfo.changes).toBe(2);
+    const expected = await tableFingerprints(server, 'crash');
+    await restore(dataDir, { target: target(server, 'crash_copy', { create: true }), repository });
+    expect(await tableFingerprints(server, 'crash_copy')).toEqual(expected);
+  }, 120_000);
+
   it('carries an event over 16 MB (a payload split over several packets) into the backup and back', async () => {
     await server.query('CREATE DATABASE big');
     await server.query('CREATE TABLE big.b (id INT PRIMARY KEY, data LONGBLOB)');
