@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_RESTORE_FAILED'
   | 'E_STORAGE'
   | 'E_UNSUPPORTED'
+  | 'E_JOURNAL_MODE'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
   | 'E_NOTIFY'
@@ -80,6 +81,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_RESTORE_FAILED: ExitCode.failed,
   E_STORAGE: ExitCode.failed,
   E_UNSUPPORTED: ExitCode.usage,
+  /** `replicate` of a SQLite database in rollback-journal mode: it must be switched to WAL first. */
+  E_JOURNAL_MODE: ExitCode.usage,
   E_INTERRUPTED: ExitCode.failed,
   E_PARTIAL: ExitCode.partial,
   E_NOTIFY: ExitCode.failed,

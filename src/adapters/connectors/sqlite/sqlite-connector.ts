@@ -76,54 +76,9 @@ class SqliteSession implements DatabaseSession {
     try {
       const { serverVersion, consistentAt } = await takeSnapshot(this.path, snapshot);
       signal.throwIfAborted();
-      const { size } = await stat(snapshot);
-      const { objects, warnings, schema, engineInfo } = this.prepareSnapshot(snapshot, request, size);
-      await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
-      // An unfiltered full also records its page map, the position incrementals compare with.
-      const map = isFiltered(request) ? undefined : new PageMapBuilder(engineInfo.pageSize as number);
-      await sink.write(
-        { name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size },
-        Readable.from(hashing(snapshot, map)),
-      );
-      let logPosition: SqlitePosition | null = null;
-      if (map) {
-        const built = map.finish();
-        const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
-        logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
-      }
-      return { serverVersion, consistentAt, logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
+      return { serverVersion, consistentAt, ...(await writeSnapshotParts(this.path, snapshot, request, sink)) };
     } finally {
       await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  /**
-   * Applies table filters to the snapshot (drop + VACUUM) and reads what the manifest records:
-   * exact row counts always (count(*) walks the smallest b-tree of each table), bytes per table
-   * only for files up to SIZES_UP_TO_BYTES (dbstat reads every page: on large files it cost as
-   * much as the copy itself).
-   */
-  private prepareSnapshot(snapshot: string, request: DumpRequest, size: number) {
-    const filtered = isFiltered(request);
-    // No mmap here although scans would be a third faster: mapped pages count as the process's
-    // resident memory, which must not grow with the database's size.
-    const db = new Database(snapshot, { readonly: !filtered });
-    try {
-      const filterWarnings = filtered ? dropUnselected(db, request, this.path) : [];
-      const sized = size <= SIZES_UP_TO_BYTES;
-      const { objects, warnings: countWarnings } = describeObjects(db, { sizes: sized });
-      const warnings = [...filterWarnings, ...countWarnings];
-      const engineInfo = snapshotFacts(db, sized);
-      const settings = {
-        page_size: engineInfo.pageSize,
-        auto_vacuum: engineInfo.autoVacuum,
-        encoding: engineInfo.encoding,
-        user_version: engineInfo.userVersion,
-        application_id: engineInfo.applicationId,
-      };
-      return { objects, warnings, schema: schemaSql(schemaRows(db), settings), engineInfo };
-    } finally {
-      db.close();
     }
   }
 
@@ -235,6 +190,55 @@ class SqliteSession implements DatabaseSession {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Writes a snapshot file's parts (schema, the database file, and for an unfiltered snapshot its
+ * page map, the position incrementals compare with); `path` is the source, named in warnings.
+ */
+export async function writeSnapshotParts(path: string, snapshot: string, request: DumpRequest, sink: PartSink): Promise<Omit<DumpResult, 'serverVersion' | 'consistentAt'>> {
+  const { size } = await stat(snapshot);
+  const { objects, warnings, schema, engineInfo } = prepareSnapshot(path, snapshot, request, size);
+  await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
+  const map = isFiltered(request) ? undefined : new PageMapBuilder(engineInfo.pageSize as number);
+  await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size }, Readable.from(hashing(snapshot, map)));
+  let logPosition: SqlitePosition | null = null;
+  if (map) {
+    const built = map.finish();
+    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
+    logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
+  }
+  return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
+}
+
+/**
+ * Applies table filters to the snapshot (drop + VACUUM) and reads what the manifest records:
+ * exact row counts always (count(*) walks the smallest b-tree of each table), bytes per table
+ * only for files up to SIZES_UP_TO_BYTES (dbstat reads every page: on large files it cost as
+ * much as the copy itself).
+ */
+function prepareSnapshot(path: string, snapshot: string, request: DumpRequest, size: number) {
+  const filtered = isFiltered(request);
+  // No mmap here although scans would be a third faster: mapped pages count as the process's
+  // resident memory, which must not grow with the database's size.
+  const db = new Database(snapshot, { readonly: !filtered });
+  try {
+    const filterWarnings = filtered ? dropUnselected(db, request, path) : [];
+    const sized = size <= SIZES_UP_TO_BYTES;
+    const { objects, warnings: countWarnings } = describeObjects(db, { sizes: sized });
+    const warnings = [...filterWarnings, ...countWarnings];
+    const engineInfo = snapshotFacts(db, sized);
+    const settings = {
+      page_size: engineInfo.pageSize,
+      auto_vacuum: engineInfo.autoVacuum,
+      encoding: engineInfo.encoding,
+      user_version: engineInfo.userVersion,
+      application_id: engineInfo.applicationId,
+    };
+    return { objects, warnings, schema: schemaSql(schemaRows(db), settings), engineInfo };
+  } finally {
+    db.close();
+  }
 }
 
 /**
