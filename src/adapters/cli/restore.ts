@@ -132,10 +132,10 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     const links = result.chain.links.length > 1 ? ` (chain of ${result.chain.links.length}: ${result.chain.links.map((l) => l.id).join(' → ')})` : '';
     this.print(
       `Restored backup ${manifest.id}${links} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows; ` +
-        `the database is as of ${result.chain.point}.${notes}`, {
+        `the database is as of ${outcome.point ?? result.chain.point}.${notes}`, {
       ok: true,
       backup: manifest.id,
-      point: result.chain.point,
+      point: outcome.point ?? result.chain.point,
       links: result.chain.links.map((l) => l.id),
       target: plan.target,
       objects: outcome.objects,

@@ -1,6 +1,7 @@
 import type { Manifest, ObjectEntry } from '../../domain/manifest.js';
 import type { CaptureSlots } from './capture-slots.js';
 import type { ChangeCapture } from './change-capture.js';
+import type { ContinuousCapture } from './continuous-capture.js';
 import type { DumpRequest, DumpResult } from './dump.js';
 import type { PartSink, PartSource } from './parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from './restore-plan.js';
@@ -23,4 +24,6 @@ export interface DatabaseSession {
   readonly changes?: ChangeCapture;
   /** What the engine's change capture keeps on the server (slots), offered by engines that keep any. */
   readonly slots?: CaptureSlots;
+  /** Continuous capture (`replicate`), for engines that can follow their log; one per session. */
+  readonly continuous?: ContinuousCapture;
 }

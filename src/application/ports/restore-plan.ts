@@ -41,4 +41,6 @@ export interface RestoreOutcome {
   rows: number;
   /** Things the user should know about how the restore went (e.g. a slower path taken, and why). */
   warnings?: string[];
+  /** ISO instant the restored state is exactly consistent at, when the engine knows it (the last commit it replayed). */
+  point?: string;
 }

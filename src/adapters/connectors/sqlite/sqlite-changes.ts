@@ -17,7 +17,7 @@ import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
 export interface SqliteRestoreHooks {
   /** Replaces the target with the file `build` writes (the session's atomic swap); `clean` as in RestoreRequest. */
   restoreBuilt(build: (file: string) => Promise<void>, request: RestoreRequest, objectsFrom: PartSource, signal: AbortSignal): Promise<RestoreOutcome>;
-  restoreChain(links: PartSource[], request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome>;
+  restoreChain(links: PartSource[], request: RestoreRequest, signal: AbortSignal, until?: ChangeLimit): Promise<RestoreOutcome>;
 }
 
 /**
@@ -82,8 +82,8 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 
   /** Restores a full and the links after it in one go: the chain is built aside, then swapped in. */
-  restoreChain(links: PartSource[], request: RestoreRequest, _until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
-    return this.hooks.restoreChain(links, request, signal);
+  restoreChain(links: PartSource[], request: RestoreRequest, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+    return this.hooks.restoreChain(links, request, signal, until);
   }
 }
 

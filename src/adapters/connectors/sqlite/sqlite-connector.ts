@@ -9,6 +9,7 @@ import type { ConnectorCapabilities } from '../../../application/ports/connector
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
 import type { DatabaseSession } from '../../../application/ports/database-session.js';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
+import type { ChangeLimit } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { sqliteEngine } from './sqlite-engine.js';
@@ -18,13 +19,17 @@ import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
 import { restoreTables } from './sqlite-restore-tables.js';
 import { SqliteChangeCapture } from './sqlite-changes.js';
-import { assembleChain, dataPartOf, PAGE_MAP_PART, type SqlitePosition } from './sqlite-overlay.js';
+import { assembleChain, checkDatabase, dataPartOf, PAGE_MAP_PART, type SqlitePosition } from './sqlite-overlay.js';
+import { isSegment, replaySegments } from './sqlite-wal-replay.js';
+import { SqliteWalCapture } from './sqlite-wal-capture.js';
 import { encodePageMap, PageMapBuilder } from './sqlite-page-map.js';
 import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
+/** `replicate` lets the WAL start over once it holds this much, all shipped (SQLite's own autocheckpoint is at ~4 MiB too). */
+const WAL_CHECKPOINT_BYTES = 4 << 20;
 
 /**
  * SQLite through better-sqlite3. A backup is the online backup API's copy of the database (a
@@ -47,9 +52,14 @@ export class SqliteConnector implements DatabaseConnector {
 
 class SqliteSession implements DatabaseSession {
   readonly changes: SqliteChangeCapture;
+  readonly continuous: SqliteWalCapture;
 
   constructor(private readonly path: string) {
     this.changes = new SqliteChangeCapture(path, this);
+    this.continuous = new SqliteWalCapture(path, {
+      checkpointBytes: WAL_CHECKPOINT_BYTES,
+      writeSnapshot: (snapshot, sink) => writeSnapshotParts(path, snapshot, { kind: 'full', parallel: 1 }, sink),
+    });
   }
 
   async test(): Promise<void> {
@@ -121,22 +131,32 @@ class SqliteSession implements DatabaseSession {
     return this.restoreChain([parts], request, signal);
   }
 
-  /** Restores a full and the links after it: the database is built aside (see assembleChain), then put in place. */
-  async restoreChain(links: PartSource[], request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
-    const last = links.at(-1)!;
+  /**
+   * Restores a full and the links after it: the database is built aside (see assembleChain; log
+   * segments replayed after the page links up to `until`, see buildWithSegments), then put in place.
+   */
+  async restoreChain(links: PartSource[], request: RestoreRequest, signal: AbortSignal, until?: ChangeLimit): Promise<RestoreOutcome> {
+    const pageLinks = links.filter((l) => !isSegment(l));
+    const last = pageLinks.at(-1)!;
     dataPartOf(links[0]!);
+    let point: string | undefined;
+    const build = async (file: string) => {
+      point = await buildWithSegments(pageLinks, links.filter(isSegment), file, until?.time, signal);
+    };
     if (request.tables) {
       const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
       try {
         const file = join(scratch, 'snapshot.db');
-        await assembleChain(links, file, signal);
+        await build(file);
         const tables = request.tables;
-        return await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, last.manifest));
+        const outcome = await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, last.manifest));
+        return point ? { ...outcome, point } : outcome;
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     }
-    return this.restoreBuilt((file) => assembleChain(links, file, signal), request, last, signal);
+    const outcome = await this.restoreBuilt(build, request, last, signal);
+    return point ? { ...outcome, point } : outcome;
   }
 
   /** Puts the database `build` writes in place of the target, which must be empty unless `request.clean`. */
@@ -190,6 +210,26 @@ class SqliteSession implements DatabaseSession {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Builds the database of a chain whose page links (a full, a differential, incrementals) may be
+ * followed by log segments: the page links as assembleChain does, then every commit of the
+ * segments up to `until`, then SQLite's integrity_check on the result. Returns the instant of the
+ * last commit replayed (undefined without segments: the page links' own point).
+ */
+async function buildWithSegments(pageLinks: PartSource[], segments: PartSource[], file: string, until: Date | undefined, signal: AbortSignal): Promise<string | undefined> {
+  await assembleChain(pageLinks, file, signal);
+  if (segments.length === 0) return undefined;
+  const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  try {
+    const reached = await replaySegments(segments, file, scratch, until, signal);
+    // Objects a replayed commit created are not declared anywhere: SQLite's own check is the proof here.
+    checkDatabase(file, segments.at(-1)!.manifest, 'integrity_check', false);
+    return reached.lastCommitAt ?? pageLinks.at(-1)!.manifest.consistentAt;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -88,6 +88,10 @@ export async function readCommits(
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<WalCursor> {
   const frameBytes = FRAME_HEADER_BYTES + header.pageSize;
+  // Most calls find nothing new (or a stale frame of an earlier cycle): one frame header says so.
+  const peek = Buffer.alloc(FRAME_HEADER_BYTES);
+  const first = await handle.read(peek, 0, FRAME_HEADER_BYTES, WAL_HEADER_BYTES + cursor.frame * frameBytes);
+  if (first.bytesRead < FRAME_HEADER_BYTES || peek.readUInt32BE(8) !== cursor.salt1 || peek.readUInt32BE(12) !== cursor.salt2) return cursor;
   const buf = Buffer.alloc(frameBytes * READ_FRAMES);
   let committed = cursor;
   let frame = cursor.frame;
