@@ -4,6 +4,7 @@ import { ListBackups } from '../application/use-cases/list-backups.js';
 import { PinBackup } from '../application/use-cases/pin-backup.js';
 import { PruneBackups } from '../application/use-cases/prune-backups.js';
 import { RestoreBackup } from '../application/use-cases/restore-backup.js';
+import { Replicate } from '../application/use-cases/replicate.js';
 import { RunBackup } from '../application/use-cases/run-backup.js';
 import { CheckConnections } from '../application/use-cases/check-connections.js';
 import { StorageUsage } from '../application/use-cases/storage-usage.js';
@@ -102,6 +103,13 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
           Tokens.Notifiers,
           Tokens.Cipher,
         ],
+      )
+      .inSingletonScope();
+    bind(Replicate)
+      .toResolvedValue(
+        (connectors, opener, codecs, catalog, clock, logger, progress, cipher) =>
+          new Replicate({ connectors, opener, codecs, catalog, clock, logger, progress, cipher, toolVersion: config.toolVersion }),
+        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Clock, Tokens.Logger, Tokens.Progress, Tokens.Cipher],
       )
       .inSingletonScope();
     bind(RestoreBackup)

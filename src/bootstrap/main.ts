@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Builtins, Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
+import { ReplicateCommand } from '../adapters/cli/replicate.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
@@ -56,6 +57,7 @@ function configEngines(env: NodeJS.ProcessEnv): EngineResolver {
 
 export const commands = [
   BackupCommand,
+  ReplicateCommand,
   RestoreCommand,
   ListCommand,
   VerifyCommand,

@@ -7,6 +7,7 @@ import type { Clock } from '../ports/clock.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { DumpRequest, DumpResult } from '../ports/dump.js';
+import type { PartSink } from '../ports/parts.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
@@ -44,6 +45,10 @@ export interface BackupRun {
   signal: AbortSignal;
   /** The parent an incremental or differential reads changes against, and the manifest's chain fields. */
   chain?: RunChain;
+  /** Writes the run's parts instead of the session's dump (replicate's snapshots, segments and compactions). */
+  produce?: (sink: PartSink, signal: AbortSignal) => Promise<DumpResult>;
+  /** Manifest fields set by the caller (replicate's chain fields), over those derived from `chain`. */
+  fields?: Partial<Pick<Manifest, 'parent' | 'baseFull' | 'position' | 'restorable' | 'continuous' | 'generation'>>;
 }
 
 /** How one repository of a run fared. */
@@ -132,7 +137,7 @@ export class BackupTargets {
       this.deps.progress.start(`backup ${run.source}`);
       const { source, id: backupId, signal } = run;
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
-        dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, sink, signal),
+        run.produce ? run.produce(sink, signal) : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, sink, signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>
@@ -221,6 +226,7 @@ export class BackupTargets {
       serverVersion: dumped.serverVersion,
       kind: run.request.kind,
       ...chainFields(run.chain, dumped),
+      ...run.fields,
       startedAt: run.startedAt.toISOString(),
       finishedAt: this.deps.clock.now().toISOString(),
       consistentAt: dumped.consistentAt.toISOString(),

@@ -5,6 +5,7 @@ import { ManageKeys } from './manage-keys.js';
 import { ManageSchedules } from './manage-schedules.js';
 import { PinBackup } from './pin-backup.js';
 import { PruneBackups } from './prune-backups.js';
+import { Replicate } from './replicate.js';
 import { RestoreBackup } from './restore-backup.js';
 import { RunBackup } from './run-backup.js';
 import { SendTestNotification } from './send-test-notification.js';
@@ -28,6 +29,7 @@ export const USE_CASES = {
   manageKeys: ManageKeys,
   manageSchedules: ManageSchedules,
   manageCaptureSlots: ManageCaptureSlots,
+  replicate: Replicate,
 } as const;
 
 export type UseCases = { readonly [K in keyof typeof USE_CASES]: InstanceType<(typeof USE_CASES)[K]> };
