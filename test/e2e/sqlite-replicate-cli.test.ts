@@ -1,0 +1,261 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, runCli } from '../helpers/cli.js';
+import { Database } from '../helpers/sqlite-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+
+/**
+ * `dbbackup replicate` through the built CLI (`npm run build` first), with real writer processes:
+ * restores at instants between segments equal (sqlite3 `.dump`) the source then; `kill -9` never
+ * leaves a listed half-written segment nor loses a reported one; a replaced file starts a new
+ * generation; a rollback-journal database is refused.
+ */
+let dir: { path: string; cleanup(): Promise<void> };
+let env: NodeJS.ProcessEnv;
+const children: ChildProcess[] = [];
+const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
+const dump = (file: string) => execFileSync('sqlite3', [join(dir.path, file), '.dump'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+
+interface Replicator {
+  child: ChildProcess;
+  events: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<number>;
+  /** Resolves with the first event (already seen or to come) that `match` accepts. */
+  waitFor(match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+}
+
+function replicate(db: string, repo: string, ...extra: string[]): Replicator {
+  const child = spawn(process.execPath, [BIN, 'replicate', '--db', 'sqlite', '--database', db, '--out', repo, '--json', '--interval', '200ms', ...extra], {
+    cwd: dir.path,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const events: Record<string, unknown>[] = [];
+  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
+  let buffer = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      if (!line.startsWith('{"event"')) continue; // the closing summary (pretty-printed JSON)
+      const e = JSON.parse(line) as Record<string, unknown>;
+      events.push(e);
+      for (const w of [...waiters]) if (w.match(e)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(e);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : -1))));
+  return {
+    child,
+    events,
+    stderr: () => stderr,
+    exited,
+    waitFor: (match) => {
+      const seen = events.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve });
+        void exited.then((code) => reject(new Error(`replicate exited (${code}) before the awaited event: ${stderr}`)));
+      });
+    },
+  };
+}
+
+/**
+ * A writer process: `bursts` bursts of `perBurst` one-row transactions (rows of `bytes` bytes).
+ * Before each burst it writes the instant and the source's `.dump` at that instant (the state after
+ * the previous burst) into `states.json`: it pauses `pauseMs` first, so every earlier commit was
+ * seen by replicate, and only then starts the next one.
+ */
+function writer(db: string, opts: { bursts: number; perBurst: number; bytes: number; pauseMs: number; forever?: boolean }): { child: ChildProcess; done: Promise<number> } {
+  const script = join(dir.path, `writer-${Math.random().toString(36).slice(2)}.cjs`);
+  writeFileSync(
+    script,
+    `
+const Database = require(${JSON.stringify(betterSqlite)});
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const db = new Database(${JSON.stringify(join(dir.path, db))});
+db.pragma('busy_timeout = 10000');
+const insert = db.prepare('INSERT INTO events (burst, body) VALUES (?, randomblob(?))');
+const states = [];
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+for (let b = 1; ${opts.forever ? 'true' : `b <= ${opts.bursts}`}; b++) {
+  sleep(${opts.pauseMs});
+  states.push({ at: new Date().toISOString(), dump: ${opts.forever ? "''" : `execFileSync('sqlite3', [${JSON.stringify(join(dir.path, db))}, '.dump'], { encoding: 'utf8', maxBuffer: 1 << 28 })`} });
+  for (let i = 0; i < ${opts.perBurst}; i++) insert.run(b, ${opts.bytes});
+  if (b % 50 === 0 || !${opts.forever ? 'true' : 'false'}) fs.writeFileSync(${JSON.stringify(join(dir.path, 'states.json'))}, JSON.stringify(states));
+}
+db.close();
+`,
+  );
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return { child, done: new Promise((resolve) => child.on('close', (code) => resolve(code ?? -1))) };
+}
+
+function createSource(file: string, journal: 'WAL' | 'DELETE' = 'WAL'): void {
+  const db = new Database(join(dir.path, file));
+  db.exec(`PRAGMA journal_mode = ${journal}; CREATE TABLE events (id INTEGER PRIMARY KEY, burst INTEGER, body BLOB);
+    INSERT INTO events (burst, body) SELECT 0, randomblob(100) FROM (SELECT 1 UNION ALL SELECT 2);`);
+  db.close();
+}
+
+async function stop(r: Replicator): Promise<void> {
+  r.child.kill('SIGTERM');
+  expect(await r.exited, r.stderr()).toBe(0);
+}
+
+async function restoreAt(repo: string, at: string, file: string): Promise<{ point: string; links: string[] }> {
+  await rm(join(dir.path, file), { force: true });
+  const r = await cli('restore', '--from', repo, '--database', file, '--at', at, '--json');
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { point: string; links: string[] };
+}
+
+/** Every listed backup (a manifest) has all its parts, whole: no half-written segment is ever listed. */
+function checkListedComplete(repo: string): number {
+  const root = join(dir.path, repo);
+  let listed = 0;
+  for (const source of readdirSync(root).filter((n) => statSync(join(root, n)).isDirectory())) {
+    for (const id of readdirSync(join(root, source))) {
+      const folder = join(root, source, id);
+      let manifest: { parts: { name: string; storedSize: number }[] };
+      try {
+        manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as typeof manifest;
+      } catch {
+        continue; // no manifest: not listed (an interrupted write, cleaned by prune)
+      }
+      listed++;
+      for (const p of manifest.parts) expect(statSync(join(folder, p.name)).size, `${id}/${p.name}`).toBe(p.storedSize);
+    }
+  }
+  return listed;
+}
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-replicate-cli-');
+  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data'), DBBACKUP_LOG_FILE: 'off', TMPDIR: tmpdir() };
+});
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  await dir?.cleanup();
+});
+
+describe('dbbackup replicate (built CLI)', () => {
+  it('ships the WAL under a writer; restore --at each instant equals the source then', async () => {
+    createSource('app.db');
+    const r = replicate('app.db', 'repo');
+    await r.waitFor((e) => e.event === 'generation');
+    // 4 bursts of 700 transactions of ~2 KiB: over 4 MiB of WAL, so the log is checkpointed and starts over mid-way.
+    const w = writer('app.db', { bursts: 4, perBurst: 700, bytes: 2000, pauseMs: 1500 });
+    expect(await w.done).toBe(0);
+    // The WAL header's checkpoint sequence counts restarts: the log did start over under replicate.
+    expect(readFileSync(join(dir.path, 'app.db-wal')).readUInt32BE(12)).toBeGreaterThan(0);
+    const final = dump('app.db');
+    await stop(r);
+    const segments = r.events.filter((e) => e.event === 'segment');
+    expect(segments.length).toBeGreaterThan(1);
+    const states = JSON.parse(readFileSync(join(dir.path, 'states.json'), 'utf8')) as { at: string; dump: string }[];
+    expect(states).toHaveLength(4);
+    for (const [i, s] of states.entries()) {
+      const out = await restoreAt('repo', s.at, `at-${i}.db`);
+      expect(Date.parse(out.point)).toBeLessThanOrEqual(Date.parse(s.at));
+      expect(dump(`at-${i}.db`), `state at ${s.at}`).toBe(s.dump);
+    }
+    await restoreAt('repo', 'latest', 'latest.db');
+    expect(dump('latest.db')).toBe(final);
+    const windows = await cli('list', '--from', 'repo', '--windows', '--json');
+    expect(windows.code, windows.stderr).toBe(0);
+    expect(windows.stdout).toContain(states[0]!.at.slice(0, 10));
+    checkListedComplete('repo');
+  }, 120_000);
+
+  it('kill -9 at random moments, then a restart: no listed half-written segment, no reported segment lost', async () => {
+    createSource('k.db');
+    const w = writer('k.db', { bursts: 0, perBurst: 5, bytes: 300, pauseMs: 5, forever: true });
+    const reported: { id: string; through: string }[] = [];
+    for (let round = 0; round < 3; round++) {
+      const r = replicate('k.db', 'krepo');
+      await r.waitFor((e) => e.event === 'segment');
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(Math.random() * 900)));
+      r.child.kill('SIGKILL');
+      await r.exited;
+      const last = r.events.filter((e) => e.event === 'segment').at(-1)!;
+      reported.push({ id: String(last.id), through: String(last.through) });
+      checkListedComplete('krepo');
+    }
+    const r = replicate('k.db', 'krepo');
+    await r.waitFor((e) => e.event === 'resumed' || e.event === 'generation');
+    w.child.kill('SIGTERM');
+    await w.done;
+    const final = dump('k.db');
+    await stop(r);
+    expect(checkListedComplete('krepo')).toBeGreaterThan(3);
+    let previous = 0;
+    for (const [i, rep] of reported.entries()) {
+      // The reported segment is still listed and restores with its whole chain.
+      const byId = await cli('restore', '--from', 'krepo', '--backup', rep.id, '--database', `kid-${i}.db`);
+      expect(byId.code, byId.stderr).toBe(0);
+      await restoreAt('krepo', rep.through, `k-${i}.db`);
+      const db = new Database(join(dir.path, `k-${i}.db`), { readonly: true });
+      const { n, max } = db.prepare('SELECT count(*) AS n, max(id) AS max FROM events').get() as { n: number; max: number };
+      db.close();
+      expect(n).toBe(max); // a prefix of the writer's transactions: a consistent state
+      expect(n).toBeGreaterThanOrEqual(previous);
+      previous = n;
+    }
+    await restoreAt('krepo', 'latest', 'k-latest.db');
+    expect(dump('k-latest.db')).toBe(final);
+  }, 180_000);
+
+  it('a source file replaced under replicate starts a new generation', async () => {
+    createSource('g.db');
+    const r = replicate('g.db', 'grepo');
+    const first = await r.waitFor((e) => e.event === 'generation');
+    const w1 = writer('g.db', { bursts: 1, perBurst: 20, bytes: 100, pauseMs: 10 });
+    expect(await w1.done).toBe(0);
+    await r.waitFor((e) => e.event === 'segment');
+    // Someone restores another database over it: a new file (new inode), the old WAL gone.
+    createSource('other.db');
+    const o = new Database(join(dir.path, 'other.db'));
+    o.exec("INSERT INTO events (burst, body) VALUES (99, x'00'); PRAGMA wal_checkpoint(TRUNCATE);");
+    o.close();
+    await rm(join(dir.path, 'g.db-wal'), { force: true });
+    await rm(join(dir.path, 'g.db-shm'), { force: true });
+    await rename(join(dir.path, 'other.db'), join(dir.path, 'g.db'));
+    const second = await r.waitFor((e) => e.event === 'generation' && e.generation !== first.generation);
+    expect(String(second.reason)).toContain('replaced');
+    const w2 = writer('g.db', { bursts: 1, perBurst: 10, bytes: 100, pauseMs: 10 });
+    expect(await w2.done).toBe(0);
+    const final = dump('g.db');
+    await stop(r);
+    await restoreAt('grepo', 'latest', 'g-latest.db');
+    expect(dump('g-latest.db')).toBe(final);
+    expect(final).toContain("99,X'00'");
+  }, 120_000);
+
+  it('refuses a rollback-journal database, saying how to switch it to WAL (exit 2, E_JOURNAL_MODE)', async () => {
+    createSource('j.db', 'DELETE');
+    const before = readFileSync(join(dir.path, 'j.db'));
+    const r = await cli('replicate', '--database', 'j.db', '--out', 'jrepo');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('E_JOURNAL_MODE');
+    expect(r.stderr).toContain('PRAGMA journal_mode=WAL');
+    expect(readFileSync(join(dir.path, 'j.db')).equals(before)).toBe(true);
+  }, 60_000);
+});
