@@ -36,7 +36,7 @@ import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
 import { appServices, buildContainer } from './container.js';
-import { buildScheduler, configuredSchedules } from './schedule-daemon.js';
+import { buildScheduler, configuredSchedules, daemonLogger, runReplicas } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
@@ -162,8 +162,11 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
         insecure: globals.insecure,
       },
     });
+  const app = appServices(container);
+  const replicas = (signal: AbortSignal) =>
+    runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
-  return Object.assign(appServices(container), { settings, scheduler });
+  return Object.assign(app, { settings, scheduler, replicas });
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

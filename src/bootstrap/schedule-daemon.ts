@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { Container } from 'inversify';
 import type { NotificationThrottle } from '../application/ports/notifier.js';
 import type { ScheduledSource } from '../application/use-cases/run-scheduled-task.js';
+import type { Replicate } from '../application/use-cases/replicate.js';
+import { parseInterval, parseSegmentSize } from '../domain/replicate-settings.js';
+import type { Logger } from '../application/ports/logger.js';
 import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
 import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
 import type { WorkerInput } from '../adapters/scheduler/worker-protocol.js';
@@ -131,5 +134,45 @@ export function buildScheduler(container: Container, runtime: RuntimeConfig, fla
       onRunFinished,
     },
     { ...DEFAULT_SCHEDULER_OPTIONS, ...options, owner: `${host}:${process.pid}:${randomBytes(3).toString('hex')}`, host, pid: process.pid },
+  );
+}
+
+/** After a replica fails, the daemon starts it again after this long (a snapshot, or a resume). */
+const REPLICA_RESTART_MS = 30_000;
+
+/**
+ * Runs the config's `replicate:` sources alongside the scheduler until `signal` aborts (each
+ * then ships what waits and returns). A replica that fails is logged, and started again after
+ * REPLICA_RESTART_MS: it resumes where its repository ends, or takes a new snapshot.
+ */
+export async function runReplicas(
+  deps: { settings: Settings; keys: KeyFactory; replicate: Replicate; logger: Logger; env: NodeJS.ProcessEnv },
+  signal: AbortSignal,
+): Promise<void> {
+  const entries = (deps.settings.config.section.replicate ?? []).filter((r) => r.enabled !== false);
+  await Promise.all(
+    entries.map(async (entry, i) => {
+      const log = deps.logger.child({ replica: entry.source });
+      const intervalMs = parseInterval(entry.interval ?? '1s', `replicate[${i}].interval`);
+      const segmentBytes = parseSegmentSize(entry['segment-size'] ?? '16MiB', `replicate[${i}].segment-size`);
+      while (!signal.aborted) {
+        try {
+          const { backup } = await scheduledSource(deps.settings, entry.source, deps.keys, deps.env);
+          log.info('replica started', {});
+          const result = await deps.replicate.execute(
+            { ...backup, intervalMs, segmentBytes, onEvent: (e) => (e.type === 'failed' ? log.warn('replica warning', e) : log.info(`replica ${e.type}`, e)) },
+            signal,
+          );
+          log.info('replica stopped', { ...result });
+        } catch (err) {
+          const e = err as DbBackupError;
+          log.error('replica failed; it starts again in 30 s', { code: e.code, error: e.message });
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, REPLICA_RESTART_MS);
+            signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+          });
+        }
+      }
+    }),
   );
 }

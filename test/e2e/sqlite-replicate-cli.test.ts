@@ -249,6 +249,34 @@ describe('dbbackup replicate (built CLI)', () => {
     expect(final).toContain("99,X'00'");
   }, 120_000);
 
+  it('`schedule run` replicates the config\'s `replicate:` sources and stops them cleanly on SIGTERM', async () => {
+    createSource('d.db');
+    writeFileSync(
+      join(dir.path, 'daemon.yaml'),
+      `sources:\n  d: { engine: sqlite, database: ${join(dir.path, 'd.db')} }\ntargets:\n  disk: { url: ${join(dir.path, 'drepo')} }\n` +
+        `backups:\n  d: { targets: [disk] }\nreplicate:\n  - { source: d, interval: 200ms }\n`,
+    );
+    const daemon = spawn(process.execPath, [BIN, 'schedule', 'run', '--config', 'daemon.yaml'], { cwd: dir.path, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(daemon);
+    let out = '';
+    daemon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number>((resolve) => daemon.on('close', (code) => resolve(code ?? -1)));
+    const seen = (what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => (out.includes(what) ? resolve() : daemon.exitCode !== null ? reject(new Error(out)) : setTimeout(check, 50));
+        check();
+      });
+    await seen('replica generation');
+    const w = writer('d.db', { bursts: 2, perBurst: 30, bytes: 100, pauseMs: 10 });
+    expect(await w.done).toBe(0);
+    const final = dump('d.db');
+    daemon.kill('SIGTERM');
+    expect(await exited, out).toBe(0);
+    expect(out).toContain('replica stopped');
+    await restoreAt('drepo', 'latest', 'd-latest.db');
+    expect(dump('d-latest.db')).toBe(final);
+  }, 120_000);
+
   it('refuses a rollback-journal database, saying how to switch it to WAL (exit 2, E_JOURNAL_MODE)', async () => {
     createSource('j.db', 'DELETE');
     const before = readFileSync(join(dir.path, 'j.db'));

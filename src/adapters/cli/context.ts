@@ -29,6 +29,8 @@ export interface CliServices extends UseCases {
   connectors: ConnectorRegistry;
   /** Builds the scheduler daemon of `schedule run` (jobs in worker threads, logs on stdout). */
   scheduler(request: DaemonRequest): RunScheduler;
+  /** Runs the config's `replicate:` sources until `signal` aborts (beside the daemon). */
+  replicas(signal: AbortSignal): Promise<void>;
   /** The merged configuration with precedence flag > env > file > default. */
   settings: Settings;
   close(): void;

@@ -154,6 +154,18 @@ export const ScheduleSchema = z
   })
   .strict();
 
+/** A source `schedule run` replicates continuously (`dbbackup replicate`), with its targets and keys from `backups:`. */
+export const ReplicateSchema = z
+  .object({
+    source: z.string().min(1),
+    /** A segment at least this often while changes wait: `1s` (default), `500ms`, `10s`. */
+    interval: z.string().optional(),
+    /** ...or once this much waits: `16MiB` (default). */
+    'segment-size': z.string().optional(),
+    enabled: bool.optional(),
+  })
+  .strict();
+
 export const NotificationSchema = z
   .object({
     type: z.enum(['slack', 'webhook']),
@@ -212,6 +224,7 @@ export function configSchemas(engines: EngineKeys = new Map()) {
       backups: z.record(z.string(), BackupPolicySchema),
       retention: RetentionSchema,
       schedules: z.array(ScheduleSchema),
+      replicate: z.array(ReplicateSchema),
       notifications: z.array(NotificationSchema),
       logging: LoggingSchema,
     })
@@ -246,6 +259,7 @@ export type TargetConfig = z.infer<typeof TargetSchema>;
 export type BackupPolicy = z.infer<typeof BackupPolicySchema>;
 export type NotificationConfig = z.infer<typeof NotificationSchema>;
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
+export type ReplicateConfig = z.infer<typeof ReplicateSchema>;
 export type RetentionConfig = z.infer<typeof RetentionSchema>;
 export type EncryptionConfig = z.infer<typeof EncryptionSchema>;
 export type SigningConfig = z.infer<typeof SigningSchema>;

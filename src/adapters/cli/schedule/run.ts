@@ -64,7 +64,10 @@ export class ScheduleRunCommand extends BaseCommand {
       onRunFinished: writeMetrics,
     });
     await writeMetrics?.();
+    // The config's `replicate:` sources run beside the daemon (not with --once: they never end).
+    const replicas = this.once ? undefined : services.replicas(this.context.signal);
     const summary = await scheduler.execute({ once: this.once }, this.context.signal);
+    await replicas;
     await writeMetrics?.();
     if (!this.once) return this.ok();
     this.print(`${summary.runs} run(s), ${summary.failures} failed, ${summary.skipped} skipped.`, { ok: summary.failures === 0, ...summary });
