@@ -116,8 +116,10 @@ export class Replicate {
         }
         const due = waiting >= opts.segmentBytes || (waiting > 0 && (signal.aborted || Date.now() - lastShip >= opts.intervalMs));
         if (due) {
+          // The interval runs from one segment's start to the next: shipping time does not add to the lag.
+          const started = Date.now();
           const batch = job.capture.take(job.shipped!.to, opts.segmentBytes)!;
-          if (await this.ship(job, batch)) lastShip = Date.now();
+          if (await this.ship(job, batch)) lastShip = started;
           else if (signal.aborted) break;
           continue;
         }
