@@ -5,7 +5,7 @@ import type { Container } from 'inversify';
 import type { NotificationThrottle } from '../application/ports/notifier.js';
 import type { ScheduledSource } from '../application/use-cases/run-scheduled-task.js';
 import type { Replicate } from '../application/use-cases/replicate.js';
-import { parseInterval, parseSegmentSize } from '../domain/replicate-settings.js';
+import { parseCompaction, parseInterval, parseSegmentSize } from '../domain/replicate-settings.js';
 import type { Logger } from '../application/ports/logger.js';
 import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
 import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
@@ -155,12 +155,13 @@ export async function runReplicas(
       const log = deps.logger.child({ replica: entry.source });
       const intervalMs = parseInterval(entry.interval ?? '1s', `replicate[${i}].interval`);
       const segmentBytes = parseSegmentSize(entry['segment-size'] ?? '16MiB', `replicate[${i}].segment-size`);
+      const compactionLevelsMs = parseCompaction(entry.compaction ?? '30s,5m,1h', intervalMs, `replicate[${i}].compaction`);
       while (!signal.aborted) {
         try {
           const { backup } = await scheduledSource(deps.settings, entry.source, deps.keys, deps.env);
           log.info('replica started', {});
           const result = await deps.replicate.execute(
-            { ...backup, intervalMs, segmentBytes, onEvent: (e) => (e.type === 'failed' ? log.warn('replica warning', e) : log.info(`replica ${e.type}`, e)) },
+            { ...backup, intervalMs, segmentBytes, compactionLevelsMs, onEvent: (e) => (e.type === 'failed' ? log.warn('replica warning', e) : log.info(`replica ${e.type}`, e)) },
             signal,
           );
           log.info('replica stopped', { ...result });

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import type { ReplicateEvent } from '../../application/use-cases/replicate.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { parseInterval, parseSegmentSize } from '../../domain/replicate-settings.js';
+import { parseCompaction, parseInterval, parseSegmentSize } from '../../domain/replicate-settings.js';
 import { encryptionKey, signerFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
@@ -43,6 +43,7 @@ export class ReplicateCommand extends DatabaseCommand {
   source = Option.String('--source', { description: 'A source from the config, or the name to file the segments under' });
   interval = Option.String('--interval', { description: 'Cut a segment at least this often while changes wait (default 1s; e.g. 500ms, 10s)' });
   segmentSize = Option.String('--segment-size', { description: 'Cut a segment as soon as this much waits (default 16MiB)' });
+  compaction = Option.String('--compaction', { description: 'Compaction levels by age after the first (default 30s,5m,1h; `none`: keep every segment)' });
   compress = Option.String('--compress', { description: 'zstd (default), gzip or none' });
   level = Option.String('--level', { validator: t.isNumber(), description: 'Compression level' });
   encrypt = Option.Boolean('--encrypt', false, { description: 'Encrypt every part (AES-256-GCM, per-segment data key)' });
@@ -64,6 +65,7 @@ export class ReplicateCommand extends DatabaseCommand {
       this.encrypt || configured?.policy.encrypt === true
         ? await encryptionKey(services, { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, recipient: this.recipient }, this.context.env)
         : undefined;
+    const intervalMs = parseInterval(this.interval ?? '1s', '--interval');
     const explicitTarget = this.db !== undefined || this.url !== undefined || this.file !== undefined || this.database !== undefined;
     const result = await services.replicate.execute(
       {
@@ -73,8 +75,9 @@ export class ReplicateCommand extends DatabaseCommand {
         compression: { codec: settings.compression(this.compress, configured?.name).value, level: settings.level(this.level, configured?.name).value },
         encryption,
         signing: signerFrom(services, this.signKey),
-        intervalMs: parseInterval(this.interval ?? '1s', '--interval'),
+        intervalMs,
         segmentBytes: parseSegmentSize(this.segmentSize ?? '16MiB', '--segment-size'),
+        compactionLevelsMs: parseCompaction(this.compaction ?? '30s,5m,1h', intervalMs, '--compaction'),
         onEvent: (e) => this.report(e),
       },
       this.context.signal,

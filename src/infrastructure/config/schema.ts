@@ -162,6 +162,8 @@ export const ReplicateSchema = z
     interval: z.string().optional(),
     /** ...or once this much waits: `16MiB` (default). */
     'segment-size': z.string().optional(),
+    /** Compaction levels after the first: `30s,5m,1h` (default) or `none`. */
+    compaction: z.string().optional(),
     enabled: bool.optional(),
   })
   .strict();
