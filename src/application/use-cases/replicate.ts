@@ -111,6 +111,10 @@ export class Replicate {
           waiting = await job.capture.poll(opts.segmentBytes, writes.signal);
         } catch (err) {
           if (!isDbBackupError(err, 'E_CHAIN_BROKEN') || signal.aborted) throw err;
+          // What was read of the old file still closes its generation, then a new one starts.
+          for (let b = job.capture.take(job.shipped!.to, opts.segmentBytes); b; b = job.capture.take(job.shipped!.to, opts.segmentBytes)) {
+            if (!(await this.ship(job, b))) break;
+          }
           await this.reopen(job, connector, signal, err.message);
           continue;
         }

@@ -153,9 +153,7 @@ export class SqliteWalCapture implements ContinuousCapture {
     if (i >= 0) {
       for (const w of this.waiting.splice(0, i + 1)) this.waitingBytes -= w.commit.payload.length;
     }
-    if (this.waiting.length === 0 && this.header && this.cursor.frame * (24 + this.header.pageSize) >= this.options.checkpointBytes) {
-      await this.checkpoint();
-    }
+    if (this.header && this.cursor.frame * (24 + this.header.pageSize) >= this.options.checkpointBytes) await this.checkpoint();
   }
 
   async close(): Promise<void> {
@@ -173,17 +171,19 @@ export class SqliteWalCapture implements ContinuousCapture {
     this.wal = undefined;
   }
 
-  /** PASSIVE checkpoint, then (all shipped, writers held off for the remainder) let the log start over. See the class comment. */
+  /**
+   * PASSIVE checkpoint, then (writers held off for the remainder) let the log start over. Commits
+   * read but not yet shipped are in memory already: the log need not keep them (only a crash
+   * before they ship then costs a resume: the next run starts a new generation). See the class comment.
+   */
   private async checkpoint(): Promise<void> {
     await this.pin(true);
-    if (this.waiting.length > 0) return;
     this.ctl!.pragma('wal_checkpoint(PASSIVE)');
     await this.underWriteLock(async () => {
       await this.readTail(true);
-      if (this.waiting.length > 0) return;
       for (const r of this.readers) if (r.inTransaction) r.exec('COMMIT');
-      // ctl holds the write lock in a transaction, so the checkpoint runs on the idle reader.
-      this.readers[1 - this.active]!.pragma('wal_checkpoint(PASSIVE)');
+      // ctl holds the write lock in a transaction, so the checkpoint runs on an idle reader.
+      this.readers[this.active]!.pragma('wal_checkpoint(PASSIVE)');
       await this.pin(true);
     }).catch(async (err: unknown) => {
       if (!this.readers[this.active]!.inTransaction) await this.pin(true);
