@@ -226,6 +226,28 @@ describe('dbbackup replicate (built CLI)', () => {
     expect(dump('k-latest.db')).toBe(final);
   }, 180_000);
 
+  it('after kill -9, a restart resumes the generation where the WAL still holds its last segment', async () => {
+    createSource('res.db');
+    const r1 = replicate('res.db', 'resrepo');
+    const generation = await r1.waitFor((e) => e.event === 'generation');
+    const w1 = writer('res.db', { bursts: 1, perBurst: 50, bytes: 100, pauseMs: 10 });
+    expect(await w1.done).toBe(0);
+    const last = dump('res.db');
+    await r1.waitFor((e) => e.event === 'segment' && r1.events.filter((x) => x.event === 'segment').reduce((n, x) => n + Number(x.commits), 0) >= 50);
+    r1.child.kill('SIGKILL');
+    await r1.exited;
+    const r2 = replicate('res.db', 'resrepo');
+    const resumed = await r2.waitFor((e) => e.event === 'resumed' || e.event === 'generation');
+    expect(resumed, String(resumed.reason)).toMatchObject({ event: 'resumed', generation: generation.generation });
+    const w2 = writer('res.db', { bursts: 1, perBurst: 20, bytes: 100, pauseMs: 10 });
+    expect(await w2.done).toBe(0);
+    const final = dump('res.db');
+    await stop(r2);
+    await restoreAt('resrepo', 'latest', 'res-latest.db');
+    expect(dump('res-latest.db')).toBe(final);
+    expect(final).not.toBe(last);
+  }, 120_000);
+
   it('a source file replaced under replicate starts a new generation', async () => {
     createSource('g.db');
     const r = replicate('g.db', 'grepo');

@@ -62,8 +62,13 @@ export class SqliteWalCapture implements ContinuousCapture {
   ) {}
 
   async start(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
+    // Every connection is opened before any of them reads: openSource reads the file's header
+    // through a file descriptor of its own, and closing that descriptor drops the process's POSIX
+    // locks on the file, the SHARED lock by which a closing connection elsewhere sees it is not
+    // the last one (which would checkpoint and delete the WAL under us).
     const first = await openSource(this.path);
-    this.readers.push(first);
+    this.readers.push(first, await openSource(this.path));
+    this.ctl = await openSource(this.path);
     const mode = String(first.pragma('journal_mode', { simple: true }));
     if (mode !== 'wal') {
       await this.close();
@@ -74,8 +79,6 @@ export class SqliteWalCapture implements ContinuousCapture {
         { details: { journalMode: mode } },
       );
     }
-    this.readers.push(await openSource(this.path));
-    this.ctl = await openSource(this.path);
     this.ctl.pragma('busy_timeout = 1000');
     this.identity = await this.fileIdentity();
     // Pinned and read to its end (skipping it): a snapshot starts here unless the resume point is still in the log.
@@ -129,6 +132,7 @@ export class SqliteWalCapture implements ContinuousCapture {
 
   async poll(maxBytes: number): Promise<number> {
     if ((await this.fileIdentity()) !== this.identity) throw this.replaced('its file was replaced');
+    if (this.wal && (await this.walMoved())) throw this.replaced('its write-ahead log was deleted and created anew (by a connection that believed it was the last one)');
     if (this.waitingBytes < maxBytes) await this.readTail(true, maxBytes - this.waitingBytes);
     return this.waitingBytes;
   }
@@ -252,6 +256,12 @@ export class SqliteWalCapture implements ContinuousCapture {
       },
       maxBytes,
     );
+  }
+
+  /** True when the -wal path no longer names the file this capture reads. */
+  private async walMoved(): Promise<boolean> {
+    const [held, named] = await Promise.all([this.wal!.stat(), stat(`${this.path}-wal`).catch(() => undefined)]);
+    return named !== undefined && (named.ino !== held.ino || named.dev !== held.dev);
   }
 
   private async fileIdentity(): Promise<string> {
