@@ -48,14 +48,20 @@ export async function openSource(path: string): Promise<BetterSqlite3.Database> 
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new DbBackupError('E_NOT_FOUND', `The SQLite database ${path} does not exist; check --file.`);
   if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file; --file names a SQLite database file.`);
-  if (info.size > 0 && !(await hasSqliteHeader(path))) {
-    throw new DbBackupError('E_SOURCE_INVALID', `${path} is not a SQLite database (its header is wrong); an encrypted database (SQLCipher, SEE) cannot be backed up without its key.`);
-  }
+  // The header is checked through SQLite (SQLITE_NOTADB), not a file descriptor of our own: closing
+  // one drops every POSIX lock this process holds on the file, such as `replicate`'s SHARED lock
+  // (SQLite defers closing its own descriptors while the process holds locks).
+  let db: BetterSqlite3.Database | undefined;
   try {
-    const db = new Database(path, { fileMustExist: true });
+    db = new Database(path, { fileMustExist: true });
     db.pragma('busy_timeout = 10000');
+    if (info.size > 0) db.pragma('schema_version');
     return db;
   } catch (err) {
+    db?.close();
+    if (String((err as { code?: unknown }).code) === 'SQLITE_NOTADB') {
+      throw new DbBackupError('E_SOURCE_INVALID', `${path} is not a SQLite database (its header is wrong); an encrypted database (SQLCipher, SEE) cannot be backed up without its key.`, { cause: err });
+    }
     throw new DbBackupError('E_SOURCE_INVALID', `Cannot open ${path} as a SQLite database: ${(err as Error).message}`, { cause: err });
   }
 }

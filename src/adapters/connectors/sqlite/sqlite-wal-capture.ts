@@ -62,10 +62,9 @@ export class SqliteWalCapture implements ContinuousCapture {
   ) {}
 
   async start(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
-    // Every connection is opened before any of them reads: openSource reads the file's header
-    // through a file descriptor of its own, and closing that descriptor drops the process's POSIX
-    // locks on the file, the SHARED lock by which a closing connection elsewhere sees it is not
-    // the last one (which would checkpoint and delete the WAL under us).
+    // Nothing here opens the database file outside SQLite: closing such a descriptor would drop the
+    // process's POSIX locks on it, the SHARED lock by which a connection closing elsewhere sees it
+    // is not the last one (it would checkpoint and delete the WAL under us). See openSource.
     const first = await openSource(this.path);
     this.readers.push(first, await openSource(this.path));
     this.ctl = await openSource(this.path);
