@@ -47,6 +47,12 @@ export interface BackupRun {
   chain?: RunChain;
   /** Writes the run's parts instead of the session's dump (replicate's snapshots, segments and compactions). */
   produce?: (sink: PartSink, signal: AbortSignal) => Promise<DumpResult>;
+  /**
+   * Targets whose marker was already checked (and data key wrapped) by an earlier run of the same
+   * caller, reused as they are: `replicate` writes a segment a second and must not read the marker
+   * nor stretch a passphrase each time. Filled by every run that carries it.
+   */
+  checkedTargets?: Map<string, { encryption?: Target['encryption'] }>;
   /** Manifest fields set by the caller (replicate's chain fields), over those derived from `chain`. */
   fields?: Partial<Pick<Manifest, 'parent' | 'baseFull' | 'position' | 'restorable' | 'continuous' | 'generation'>>;
 }
@@ -182,6 +188,11 @@ export class BackupTargets {
     const repo = await this.deps.opener.open(t.url, 'write', { level: run.compression.level });
     t.repo = repo;
     t.location = repo.store.location;
+    const checked = run.checkedTargets?.get(t.url);
+    if (checked) {
+      t.encryption = checked.encryption;
+      return;
+    }
     const existing = await readMarker(repo.store);
     if (run.encryption) {
       if (!this.deps.cipher) throw new DbBackupError('E_UNSUPPORTED', 'This build has no cipher for --encrypt.');
@@ -191,6 +202,7 @@ export class BackupTargets {
       checkPlaintextAllowed(existing, repo.store.location, run.allowUnencrypted === true, this.deps.logger);
       if (!existing) await ensureMarker(repo.store, run.startedAt);
     }
+    run.checkedTargets?.set(t.url, { encryption: t.encryption });
   }
 
   /** Copies every stored part of `from`'s backup into `to`, verifying each against the manifest. */

@@ -251,7 +251,7 @@ export class Replicate {
     const wrap = (err: unknown) =>
       isDbBackupError(err)
         ? err
-        : isAbortError(err)
+        : isAbortError(err) || run.signal.aborted
           ? new DbBackupError('E_INTERRUPTED', 'Replication was interrupted; the segment being written was removed.', { cause: err })
           : new DbBackupError('E_BACKUP_FAILED', `Replication failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     const outcome = await new BackupTargets(this.deps, wrap).write(job.session, run);
@@ -281,7 +281,15 @@ export class Replicate {
       startedAt: started,
       signal,
       produce,
+      checkedTargets: this.checkedTargets(job),
     };
+  }
+
+  /** The targets' checked markers and wrapped data key, shared by the runs of one hour (then a fresh data key). */
+  private checkedTargets(job: Job): NonNullable<BackupRun['checkedTargets']> {
+    const now = Date.now();
+    if (!job.checked || now - job.checked.since >= DATA_KEY_LIFETIME_MS) job.checked = { since: now, targets: new Map() };
+    return job.checked.targets;
   }
 
   /** The newest generation of the source in the first repository, as the chain to its newest point (listed once, at start). */
@@ -320,7 +328,11 @@ export interface Job {
   generation?: Generation;
   shipped?: Shipped;
   lastError?: DbBackupError;
+  checked?: { since: number; targets: NonNullable<BackupRun['checkedTargets']> };
 }
+
+/** Segments share a data key (wrapped once: a passphrase is stretched once) for at most this long. */
+const DATA_KEY_LIFETIME_MS = 3_600_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
