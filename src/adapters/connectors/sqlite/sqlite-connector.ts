@@ -63,7 +63,7 @@ class SqliteSession implements DatabaseSession {
   }
 
   async test(): Promise<void> {
-    const db = await openSource(this.path);
+    const db = await openSource(this.path, { probe: true });
     db.close();
   }
 

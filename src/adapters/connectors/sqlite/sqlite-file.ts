@@ -43,8 +43,13 @@ export async function hasSqliteHeader(path: string): Promise<boolean> {
   }
 }
 
-/** Opens a database for reading as a backup source, with errors that say what to fix. */
-export async function openSource(path: string): Promise<BetterSqlite3.Database> {
+/**
+ * Opens a database for reading as a backup source, with errors that say what to fix. With `probe`
+ * nothing is read (a connection that read a WAL database checkpoints and deletes its WAL when it
+ * closes as the last one: `replicate` could then not resume), so a file that is not SQLite is
+ * only found out by the first read.
+ */
+export async function openSource(path: string, options: { probe?: boolean } = {}): Promise<BetterSqlite3.Database> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new DbBackupError('E_NOT_FOUND', `The SQLite database ${path} does not exist; check --file.`);
   if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file; --file names a SQLite database file.`);
@@ -55,7 +60,7 @@ export async function openSource(path: string): Promise<BetterSqlite3.Database> 
   try {
     db = new Database(path, { fileMustExist: true });
     db.pragma('busy_timeout = 10000');
-    if (info.size > 0) db.pragma('schema_version');
+    if (info.size > 0 && !options.probe) db.pragma('schema_version');
     return db;
   } catch (err) {
     db?.close();
