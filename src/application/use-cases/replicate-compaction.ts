@@ -100,7 +100,7 @@ async function compactGroup(
         serverVersion: last.serverVersion,
         consistentAt: new Date(last.consistentAt),
         logPosition: last.logPosition,
-        objects: [],
+        objects: last.objects,
         warnings: [],
         engineInfo: { identity: generation.identity, commits, changes: commits, level, compactedFrom: members.length },
       };

@@ -201,7 +201,8 @@ export class Replicate {
         serverVersion: '',
         consistentAt: new Date(to),
         logPosition: batch.to,
-        objects: [],
+        // The objects as of the generation's snapshot (names and types; a segment does not count rows).
+        objects: job.generation!.full.objects.map((o) => ({ name: o.name, type: o.type })),
         warnings: [],
         engineInfo: { identity: job.generation!.identity, commits: batch.commits.length, changes: batch.commits.length, level: 0 },
       };
