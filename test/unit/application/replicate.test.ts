@@ -1,0 +1,165 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { LogPosition } from '../../../src/application/ports/change-capture.js';
+import type { ContinuousCapture, LogBatch } from '../../../src/application/ports/continuous-capture.js';
+import type { DatabaseConnector } from '../../../src/application/ports/database-connector.js';
+import type { DatabaseSession } from '../../../src/application/ports/database-session.js';
+import type { PartSink } from '../../../src/application/ports/parts.js';
+import { Replicate, type ReplicateEvent } from '../../../src/application/use-cases/replicate.js';
+import { PartReader } from '../../../src/application/pipeline/part-reader.js';
+import { readManifest, scanRepository } from '../../../src/application/services/backup-repository.js';
+import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
+import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
+import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
+import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
+import { LOG_SEGMENT_PART, type LogCommit, readLogSegment } from '../../../src/domain/log-segment.js';
+import { NullProgress } from '../../../src/infrastructure/progress.js';
+import { fixedClock, MemoryCatalog, MemoryOpener, silentLogger } from '../../helpers/fakes.js';
+import { MemoryBlobStore } from '../../helpers/memory-blob-store.js';
+
+const codecs = new MapCodecRegistry([new ZstdCodec(), new NoneCodec()]);
+
+/** A log the test appends commits to; positions are commit counts. */
+class FakeCapture implements ContinuousCapture {
+  log: LogCommit[] = [];
+  read = 0;
+  shipped = 0;
+  snapshots = 0;
+  released: LogPosition[] = [];
+  constructor(private readonly resumable: boolean) {}
+  async start() {
+    return { identity: 'inode-1', resumable: this.resumable };
+  }
+  async snapshot(sink: PartSink) {
+    this.snapshots++;
+    await sink.write({ name: 'data/main.0.bin', role: 'data', object: 'main' }, Readable.from([Buffer.from(`snapshot at ${this.log.length}`)]));
+    this.read = this.shipped = this.log.length;
+    return { serverVersion: '1', consistentAt: new Date(), logPosition: null, objects: [{ name: 'main', type: 'table', rows: 1 }], warnings: [], engineInfo: {}, at: { n: this.log.length } };
+  }
+  async poll() {
+    this.read = this.log.length;
+    return this.log.slice(this.shipped, this.read).reduce((n, c) => n + c.payload.length, 0);
+  }
+  take(from: LogPosition): LogBatch | null {
+    const commits = this.log.slice(this.shipped, this.read);
+    return commits.length ? { from, to: { n: this.read }, commits, bytes: commits.reduce((n, c) => n + c.payload.length, 0) } : null;
+  }
+  async release(position: LogPosition) {
+    this.released.push(position);
+    this.shipped = (position as { n: number }).n;
+  }
+  async close() {}
+  commit(text: string) {
+    this.log.push({ time: Date.now(), payload: Buffer.from(text) });
+  }
+}
+
+function setup(capture: FakeCapture, store = new MemoryBlobStore()) {
+  const connector: DatabaseConnector = {
+    engine: 'sqlite',
+    capabilities: { incremental: true, pointInTime: false, selectiveRestore: false, atomicRestore: true },
+    defaultSourceName: () => 'app',
+    connect: async () => ({ continuous: capture, close: async () => {} }) as unknown as DatabaseSession,
+  };
+  const deps = { connectors: new MapConnectorRegistry([connector]), opener: new MemoryOpener(store), codecs, catalog: new MemoryCatalog(), clock: fixedClock(), logger: silentLogger, progress: new NullProgress(), toolVersion: 'test' };
+  return { store, replicate: new Replicate(deps) };
+}
+
+const input = (events: ReplicateEvent[]) => ({
+  target: { engine: 'sqlite' as const, database: 'app.db' },
+  repository: 'mem',
+  compression: { codec: 'zstd' },
+  intervalMs: 10,
+  pollMs: 5,
+  compactionLevelsMs: [10],
+  onEvent: (e: ReplicateEvent) => events.push(e),
+});
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe('Replicate', () => {
+  it('snapshots an empty repository (a new generation), then ships commits as linked segments, and flushes on abort', async () => {
+    const capture = new FakeCapture(false);
+    const { store, replicate } = setup(capture);
+    const events: ReplicateEvent[] = [];
+    const stop = new AbortController();
+    const running = replicate.execute(input(events), stop.signal);
+    await until(() => capture.snapshots === 1);
+    capture.commit('one');
+    capture.commit('two');
+    await until(() => events.some((e) => e.type === 'segment'));
+    capture.commit('three');
+    stop.abort();
+    const result = await running;
+    expect(result).toMatchObject({ segments: 2, commits: 3, snapshots: 1 });
+    const { manifests } = await scanRepository(store, { source: 'app' });
+    const full = manifests.find((m) => m.kind === 'full');
+    const s1 = manifests.find((m) => m.parent === full?.id);
+    const s2 = manifests.find((m) => m.parent === s1?.id);
+    expect(manifests).toHaveLength(3);
+    expect(full).toMatchObject({ kind: 'full', generation: result.generation, position: { from: null, to: { n: 0 } } });
+    expect(s1).toMatchObject({ kind: 'incremental', continuous: true, parent: full!.id, baseFull: full!.id, generation: result.generation, position: { from: { n: 0 }, to: { n: 2 } } });
+    expect(s2).toMatchObject({ parent: s1!.id, position: { from: { n: 2 }, to: { n: 3 } }, restorable: { from: s1!.restorable!.to } });
+    expect(capture.released).toEqual([{ n: 2 }, { n: 3 }]);
+    const reader = new PartReader(store, s1!, codecs);
+    const commits: string[] = [];
+    for await (const c of readLogSegment(await reader.open(s1!.parts.find((p) => p.name.startsWith(LOG_SEGMENT_PART))!), 'segment')) commits.push(c.payload.toString());
+    expect(commits).toEqual(['one', 'two']);
+  });
+
+  it('makes no storage request while nothing changes', async () => {
+    const capture = new FakeCapture(false);
+    const store = new MemoryBlobStore();
+    let requests = 0;
+    const counting = new Proxy(store, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (...args: unknown[]) => (requests++, (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      },
+    });
+    const { replicate } = setup(capture, counting);
+    const stop = new AbortController();
+    const running = replicate.execute(input([]), stop.signal);
+    await until(() => capture.snapshots === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = requests;
+    let polls = 0;
+    const poll = capture.poll.bind(capture);
+    capture.poll = async () => (polls++, poll());
+    await until(() => polls >= 20);
+    expect(requests).toBe(after);
+    stop.abort();
+    expect((await running).segments).toBe(0);
+  });
+
+  it('resumes the newest generation when the log still reaches its last segment: no snapshot, the next segment follows it', async () => {
+    const first = new FakeCapture(false);
+    const { store, replicate } = setup(first);
+    const stop = new AbortController();
+    const running = replicate.execute(input([]), stop.signal);
+    await until(() => first.snapshots === 1);
+    first.commit('a');
+    stop.abort();
+    const one = await running;
+    const last = (await scanRepository(store, { source: 'app' })).manifests.find((m) => m.continuous)!;
+
+    const second = new FakeCapture(true);
+    second.log = [...first.log];
+    second.read = second.shipped = 1;
+    const again = setup(second, store).replicate;
+    const events: ReplicateEvent[] = [];
+    const stop2 = new AbortController();
+    const running2 = again.execute(input(events), stop2.signal);
+    await until(() => events.some((e) => e.type === 'resumed'));
+    second.commit('b');
+    await until(() => events.some((e) => e.type === 'segment'));
+    stop2.abort();
+    const two = await running2;
+    expect(two).toMatchObject({ generation: one.generation, snapshots: 0, segments: 1 });
+    expect(second.snapshots).toBe(0);
+    const id = (events.find((e) => e.type === 'segment') as { id: string }).id;
+    expect(await readManifest(store, 'app', id)).toMatchObject({ parent: last.id, position: { from: last.position!.to } });
+  });
+});
