@@ -103,6 +103,7 @@ export class Replicate {
       await this.open(job, connector, signal);
       let lastShip = Date.now();
       let lastCompaction = Date.now();
+      let [retryAt, failures] = [0, 0];
       for (;;) {
         const stopping = signal.aborted;
         if (!stopping) await sleep(opts.pollMs, signal);
@@ -119,12 +120,19 @@ export class Replicate {
           continue;
         }
         const due = waiting >= opts.segmentBytes || (waiting > 0 && (signal.aborted || Date.now() - lastShip >= opts.intervalMs));
-        if (due) {
+        if (due && Date.now() >= retryAt) {
           // The interval runs from one segment's start to the next: shipping time does not add to the lag.
           const started = Date.now();
           const batch = job.capture.take(job.shipped!.to, opts.segmentBytes)!;
-          if (await this.ship(job, batch)) lastShip = started;
-          else if (signal.aborted) break;
+          if (await this.ship(job, batch)) {
+            lastShip = started;
+            failures = 0;
+          } else if (signal.aborted) {
+            break;
+          } else {
+            // A target that failed is tried again later, not at every poll: 1 s, 2 s, 4 s … up to 1 min.
+            retryAt = Date.now() + Math.min(60_000, 1000 * 2 ** failures++);
+          }
           continue;
         }
         if (signal.aborted) break;

@@ -162,4 +162,41 @@ describe('Replicate', () => {
     const id = (events.find((e) => e.type === 'segment') as { id: string }).id;
     expect(await readManifest(store, 'app', id)).toMatchObject({ parent: last.id, position: { from: last.position!.to } });
   });
+
+  it('a segment that did not reach the target is shipped again later, from the same position, and only then released', async () => {
+    const capture = new FakeCapture(false);
+    const store = new MemoryBlobStore();
+    let failing = false;
+    let failed = 0;
+    const flaky = new Proxy(store, {
+      get: (target, prop, receiver) => {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'put' || typeof v !== 'function') return typeof v === 'function' ? (v as () => unknown).bind(target) : v;
+        return (...args: unknown[]) => {
+          if (failing) {
+            failed++;
+            return Promise.reject(new Error('storage down'));
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const { replicate } = setup(capture, flaky);
+    const events: ReplicateEvent[] = [];
+    const stop = new AbortController();
+    const running = replicate.execute(input(events), stop.signal);
+    await until(() => capture.snapshots === 1);
+    failing = true;
+    capture.commit('kept');
+    await until(() => events.some((e) => e.type === 'failed'));
+    expect(capture.released).toEqual([]);
+    failing = false;
+    await until(() => events.some((e) => e.type === 'segment'));
+    stop.abort();
+    await running;
+    expect(failed).toBeGreaterThan(0);
+    expect(capture.released).toEqual([{ n: 1 }]);
+    const segments = (await scanRepository(store, { source: 'app' })).manifests.filter((m) => m.continuous);
+    expect(segments.map((m) => m.position)).toEqual([{ from: { n: 0 }, to: { n: 1 } }]);
+  });
 });
