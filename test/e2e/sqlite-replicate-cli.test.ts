@@ -185,7 +185,11 @@ describe('dbbackup replicate (built CLI)', () => {
     expect(windows.code, windows.stderr).toBe(0);
     expect(windows.stdout).toContain(states[0]!.at.slice(0, 10));
     // Fewer objects than segments shipped: compaction replaced them (the snapshot is listed too).
-    expect(checkListedComplete('repo')).toBeLessThan(segments.length + 1);
+    const listed = checkListedComplete('repo');
+    expect(listed).toBeLessThan(segments.length + 1);
+    // The catalog (plain `list`) forgot the compacted segments as they were deleted.
+    const catalog = await cli('list', '--json');
+    expect((JSON.parse(catalog.stdout) as { backups: { repository: string }[] }).backups.filter((b) => b.repository.endsWith('/repo'))).toHaveLength(listed);
   }, 120_000);
 
   it('kill -9 at random moments, then a restart: no listed half-written segment, no reported segment lost', async () => {

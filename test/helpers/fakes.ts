@@ -49,6 +49,9 @@ export class MemoryCatalog implements BackupCatalog {
   async repositories(): Promise<string[]> {
     return [...this.repos];
   }
+  async forget(repository: string, ids: readonly string[]): Promise<void> {
+    this.rows = this.rows.filter((r) => !(r.repository === repository && ids.includes(r.id)));
+  }
   outcomeRows = new Map<string, TargetOutcomeRecord[]>();
   async recordOutcomes(source: string, backupId: string, outcomes: TargetOutcomeRecord[]): Promise<void> {
     this.outcomeRows.set(`${source}/${backupId}`, outcomes);

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import { and, asc, eq, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
@@ -55,6 +55,11 @@ export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, Noti
       tx.delete(backups).where(eq(backups.repository, repository)).run();
       for (const m of manifests) tx.insert(backups).values(row(repository, m)).run();
     });
+  }
+
+  async forget(repository: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.db.delete(backups).where(and(eq(backups.repository, repository), inArray(backups.id, [...ids]))).run();
   }
 
   async list(filter: { repository?: string; source?: string } = {}): Promise<CatalogBackup[]> {

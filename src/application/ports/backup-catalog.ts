@@ -31,4 +31,6 @@ export interface BackupCatalog {
   replaceRepository(repository: string, manifests: Manifest[]): Promise<void>;
   /** Every repository the catalog has seen. */
   repositories(): Promise<string[]>;
+  /** Drops backups just deleted from `repository` (replicate's compacted segments), without a rescan. */
+  forget(repository: string, ids: readonly string[]): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { LOG_SEGMENT_PART, logCommitRecord, logSegmentHeader, logSegmentTrailer,
 import type { Manifest } from '../../domain/manifest.js';
 import { MANIFEST_NAME, partKey } from '../../domain/repository-layout.js';
 import { planCompaction } from '../../domain/segment-compaction.js';
+import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { Logger } from '../ports/logger.js';
@@ -43,7 +44,7 @@ export interface CompactionJob {
  * which restores the same (the chain links segments by position, not only by parent id).
  */
 export async function compactSegments(
-  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger: Logger },
+  deps: { opener: RepositoryOpener; codecs: CodecRegistry; catalog: BackupCatalog; cipher?: StreamCipher; logger: Logger },
   job: CompactionJob,
 ): Promise<void> {
   const generation = job.generation;
@@ -67,7 +68,7 @@ export async function compactSegments(
 }
 
 async function compactGroup(
-  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger: Logger },
+  deps: { opener: RepositoryOpener; codecs: CodecRegistry; catalog: BackupCatalog; cipher?: StreamCipher; logger: Logger },
   job: CompactionJob,
   generation: Generation,
   members: Manifest[],
@@ -119,14 +120,15 @@ async function compactGroup(
   }
 }
 
-/** Deletes segments by their known keys (no listing): each manifest first, so none is half there. */
-async function deleteSegments(deps: { opener: RepositoryOpener; logger: Logger }, url: string, members: Manifest[]): Promise<void> {
+/** Deletes segments by their known keys (no listing): each manifest first, so none is half there; the catalog forgets them. */
+async function deleteSegments(deps: { opener: RepositoryOpener; catalog: BackupCatalog; logger: Logger }, url: string, members: Manifest[]): Promise<void> {
   const repo = await deps.opener.open(url, 'write');
   try {
     for (const m of members) {
       await repo.store.delete(partKey(m.source, m.id, MANIFEST_NAME));
       for (const p of m.parts) await repo.store.delete(partKey(m.source, m.id, p.name)).catch(() => undefined);
     }
+    await deps.catalog.forget(repo.store.location, members.map((m) => m.id));
   } catch (err) {
     deps.logger.warn('compacted segments could not all be deleted; `dbbackup prune` removes what is left', { repository: url, error: String((err as Error)?.message ?? err) });
   } finally {
