@@ -32,7 +32,7 @@ const EMPTY: WalCursor = { salt1: 0, salt2: 0, frame: 0, cksum: [0, 0] };
  * A reader that began when every frame was already copied into the database ("read mark 0")
  * allows one restart but blocks every later copy, so a second restart, the only way frames could
  * vanish, cannot happen while it is held; before the old reader ends, the log is read to its last
- * commit. Hence a restart seen in the log's header (sequence and salt-1 each one higher) always
+ * commit. Hence a restart seen in the log's header (salt-1 one higher) always
  * continues what was read; any other change means the file was replaced.
  *
  * Checkpoints are the capture's own: PASSIVE only (never RESTART, whose wait on readers hung
@@ -236,7 +236,9 @@ export class SqliteWalCapture implements ContinuousCapture {
     if (!header) return;
     const h = this.header;
     if (!h || header.salt1 !== h.salt1 || header.salt2 !== h.salt2) {
-      const restarted = h !== undefined && header.sequence === ((h.sequence + 1) >>> 0) && header.salt1 === ((h.salt1 + 1) >>> 0);
+      // A restart sets salt-1 to one more than before (from the shared WAL index); the checkpoint
+      // sequence is each connection's own count and says nothing across processes.
+      const restarted = h !== undefined && header.salt1 === ((h.salt1 + 1) >>> 0);
       if (h !== undefined && !restarted) throw this.replaced('its write-ahead log was rewritten by another program');
       this.header = header;
       this.cursor = cursorAtStart(header);

@@ -11,7 +11,7 @@ import { validPageSize } from './sqlite-page-map.js';
 export interface WalHeader {
   bigEndian: boolean;
   pageSize: number;
-  /** Checkpoint sequence: +1 at every restart of the log. */
+  /** Checkpoint sequence as the connection that wrote the header counted it (0 before any restart; not comparable across processes). */
   sequence: number;
   salt1: number;
   salt2: number;
