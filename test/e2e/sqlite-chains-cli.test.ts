@@ -141,7 +141,7 @@ describe('incremental and differential backups (built CLI)', () => {
   });
 
   it('an engine without change capture refuses --type incremental (exit 2)', async () => {
-    const r = await cli('backup', '--db', 'mysql', '--url', 'mysql://u@127.0.0.1:1/db', '--out', 'my-repo', '--type', 'incremental');
+    const r = await cli('backup', '--db', 'mongodb', '--url', 'mongodb://127.0.0.1:1/db', '--out', 'my-repo', '--type', 'incremental');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('E_UNSUPPORTED');
   });
