@@ -32,11 +32,9 @@ import type { ConnectorPlugin } from '../application/ports/connector-plugin.js';
 import { ExitCode } from '../domain/errors.js';
 import { type EngineResolver, findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
-import { defaultLogDir, type LogLevel } from '../infrastructure/logging.js';
-import { defaultDataDir, packagePath } from '../infrastructure/paths.js';
+import type { LogLevel } from '../infrastructure/logging.js';
+import { defaultDataDir, defaultLogDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
-import { appServices, buildContainer } from './container.js';
-import { buildScheduler, configuredSchedules, daemonLogger, runReplicas } from './schedule-daemon.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
@@ -110,6 +108,9 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
+  // Loaded here, not at the top: `--version`, help and usage errors never load the container, the
+  // logger or the scheduler (bench/startup.mjs measures it).
+  const { configuredSchedules } = await import('./schedule-daemon.js');
   const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: configEngines(env) });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
@@ -147,6 +148,7 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {
   const { settings, runtime } = await loadSettings(globals, env);
+  const [{ appServices, buildContainer }, { buildScheduler, daemonLogger, runReplicas }] = await Promise.all([import('./container.js'), import('./schedule-daemon.js')]);
   const container = buildContainer(runtime);
   const scheduler = (request: DaemonRequest) =>
     buildScheduler(container, runtime, {

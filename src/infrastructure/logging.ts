@@ -1,5 +1,3 @@
-import { homedir, platform } from 'node:os';
-import { join } from 'node:path';
 import { pino, type Logger as Pino } from 'pino';
 import type { Logger } from '../application/ports/logger.js';
 import { redact } from './redact.js';
@@ -44,11 +42,8 @@ class PinoLogger implements Logger {
   }
 }
 
-export function defaultLogDir(env: NodeJS.ProcessEnv): string {
-  if (platform() === 'darwin') return join(homedir(), 'Library', 'Logs', 'dbbackup');
-  if (platform() === 'win32') return join(env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local'), 'dbbackup', 'logs');
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dbbackup', 'logs');
-}
+/** Where log files go by default (kept in paths.ts so that finding it never loads pino). */
+export { defaultLogDir } from './paths.js';
 
 function readableLine(line: string): string {
   const rec = JSON.parse(line) as Record<string, unknown>;

@@ -41,3 +41,10 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 export function catalogFile(dataDir: string): string {
   return join(dataDir, 'catalog.db');
 }
+
+/** The folder for log files: XDG_STATE_HOME on Linux, the platform's convention elsewhere. */
+export function defaultLogDir(env: NodeJS.ProcessEnv): string {
+  if (platform() === 'darwin') return join(homedir(), 'Library', 'Logs', 'dbbackup');
+  if (platform() === 'win32') return join(env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local'), 'dbbackup', 'logs');
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dbbackup', 'logs');
+}
