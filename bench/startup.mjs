@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Start-up of the CLI: `dbbackup --version` and a backup of a tiny SQLite database (where start-up is
 // nearly all of the time), medians of --runs, and which files each loads from node_modules.
-// Usage: node bench/startup.mjs [--bin PATH] [--runs N]
+// Usage: node bench/startup.mjs [--bin PATH] [--runs N]   (needs GNU time, /usr/bin/time)
 //   --bin  the command to time: an installed `dbbackup` (npm install -g …), dist/sea/dbbackup, or
 //          (default) this clone's bin/dbbackup.js run with this Node.
 import { spawnSync } from 'node:child_process';
@@ -29,15 +29,19 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
+/** Wall time and CPU time (user + sys, from GNU time: steadier than wall time on a busy machine), medians. */
 function time(args) {
-  const ms = [];
+  const wall = [];
+  const cpu = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(command[0], [...command.slice(1), ...args], { cwd: work, env, encoding: 'utf8' });
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', ...command, ...args], { cwd: work, env, encoding: 'utf8' });
+    wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    const [, user, sys] = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr) ?? [];
+    cpu.push((Number(user) + Number(sys)) * 1000);
   }
-  return median(ms);
+  return { wall: median(wall), cpu: median(cpu) };
 }
 
 const cases = [
@@ -45,4 +49,7 @@ const cases = [
   ['backup (SQLite, 3 rows)', ['backup', '--db', 'sqlite', '--file', 'app.db', '--out', 'repo', '--compress', 'zstd']],
 ];
 console.log(`command: ${command.join(' ')}  (median of ${runs})`);
-for (const [name, args] of cases) console.log(`${name.padEnd(26)} ${time(args).toFixed(0).padStart(5)} ms`);
+for (const [name, args] of cases) {
+  const t = time(args);
+  console.log(`${name.padEnd(26)} wall ${t.wall.toFixed(0).padStart(5)} ms   cpu ${t.cpu.toFixed(0).padStart(5)} ms`);
+}
