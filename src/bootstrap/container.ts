@@ -21,6 +21,8 @@ import type { ScheduleStore } from '../application/ports/schedule-store.js';
 import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
 import { ManageCaptureSlots } from '../application/use-cases/manage-capture-slots.js';
+import { RunDoctor } from '../application/use-cases/run-doctor.js';
+import { FsHostProbe } from '../adapters/host/fs-host-probe.js';
 import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
 import { GzipCodec } from '../adapters/compression/gzip-codec.js';
@@ -161,6 +163,13 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
         (connectors, opener, logger, clock, notifiers, catalog) =>
           new ManageCaptureSlots({ connectors, opener, logger, clock, notifiers, throttle: isThrottle(catalog) ? catalog : undefined }),
         [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Logger, Tokens.Clock, Tokens.Notifiers, Tokens.Catalog],
+      )
+      .inSingletonScope();
+    bind(RunDoctor)
+      .toResolvedValue(
+        (connectors, opener, clock, schedules) =>
+          new RunDoctor({ connectors, opener, clock, host: new FsHostProbe(), history: async () => schedules as ScheduleStore }),
+        [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Clock, Tokens.ScheduleStore],
       )
       .inSingletonScope();
     bind(PinBackup)

@@ -5,6 +5,7 @@ import { Builtins, Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
 import { ReplicateCommand } from '../adapters/cli/replicate.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
+import { DoctorCommand } from '../adapters/cli/doctor.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
 import { ListCommand } from '../adapters/cli/list.js';
@@ -64,6 +65,7 @@ export const commands = [
   UnpinCommand,
   ConfigValidateCommand,
   ConfigShowCommand,
+  DoctorCommand,
   SecretInitCommand,
   SecretEncryptCommand,
   NotifyTestCommand,

@@ -1,6 +1,7 @@
 import type { ConnectionTarget } from '../../application/ports/connection-target.js';
 import type { DatabaseConnector } from '../../application/ports/database-connector.js';
 import type { DatabaseSession } from '../../application/ports/database-session.js';
+import { type DatabaseDiagnosis, diagnosisOf } from '../../application/ports/database-diagnosis.js';
 import { isDbBackupError } from '../../domain/errors.js';
 import { type RetryPolicy, withRetry } from '../../infrastructure/retry.js';
 
@@ -21,6 +22,11 @@ export class RetryingConnector implements DatabaseConnector {
 
   get capabilities() {
     return this.inner.capabilities;
+  }
+
+  /** The engine's doctor checks, unchanged (they report an unreachable server rather than retry). */
+  get diagnose(): DatabaseDiagnosis['diagnose'] | undefined {
+    return diagnosisOf(this.inner)?.diagnose;
   }
 
   defaultSourceName(target: ConnectionTarget): string {

@@ -6,6 +6,7 @@ import { ManageSchedules } from './manage-schedules.js';
 import { PinBackup } from './pin-backup.js';
 import { PruneBackups } from './prune-backups.js';
 import { Replicate } from './replicate.js';
+import { RunDoctor } from './run-doctor.js';
 import { RestoreBackup } from './restore-backup.js';
 import { RunBackup } from './run-backup.js';
 import { SendTestNotification } from './send-test-notification.js';
@@ -30,6 +31,7 @@ export const USE_CASES = {
   manageSchedules: ManageSchedules,
   manageCaptureSlots: ManageCaptureSlots,
   replicate: Replicate,
+  runDoctor: RunDoctor,
 } as const;
 
 export type UseCases = { readonly [K in keyof typeof USE_CASES]: InstanceType<(typeof USE_CASES)[K]> };

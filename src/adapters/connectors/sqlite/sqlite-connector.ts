@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseDiagnosis, DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import type { Finding } from '../../../domain/diagnosis.js';
 import type { DatabaseSession } from '../../../application/ports/database-session.js';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { ChangeLimit } from '../../../application/ports/change-capture.js';
@@ -36,7 +38,7 @@ const WAL_CHECKPOINT_BYTES = 4 << 20;
  * consistent snapshot even while other connections write), stored as a plain database file with
  * its page map; incrementals and differentials store the pages that changed (sqlite-changes.ts).
  */
-export class SqliteConnector implements DatabaseConnector {
+export class SqliteConnector implements DatabaseConnector, DatabaseDiagnosis {
   readonly engine: string = sqliteEngine.engine;
   readonly capabilities: ConnectorCapabilities = sqliteEngine.capabilities;
 
@@ -47,6 +49,11 @@ export class SqliteConnector implements DatabaseConnector {
 
   defaultSourceName(target: ConnectionTarget): string {
     return sourceNameFrom(basename(target.database ?? 'db'));
+  }
+
+  async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
+    if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');
+    return (await import('./sqlite-diagnosis.js')).diagnoseSqlite(resolve(target.database), request);
   }
 }
 
