@@ -1,6 +1,8 @@
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseDiagnosis, DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import type { Finding } from '../../../domain/diagnosis.js';
 import type { DatabaseSession } from '../../../application/ports/database-session.js';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
@@ -22,7 +24,7 @@ import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './m
  * Connection options beyond the common ones come in `target.options`: socket, sslMode, sslCa,
  * sslCert, sslKey, allDatabases, targetDatabase, create, parallel (restore) and partSize.
  */
-export class MysqlConnector implements DatabaseConnector {
+export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
   readonly engine: string = mysqlEngine.engine;
   readonly capabilities: ConnectorCapabilities = mysqlEngine.capabilities;
 
@@ -34,6 +36,10 @@ export class MysqlConnector implements DatabaseConnector {
     const e = resolveEndpoint(target);
     if (e.allDatabases || e.databases.length !== 1) return sourceNameFrom(`mysql-${e.socketPath ? 'local' : e.host}`);
     return sourceNameFrom(e.databases[0]!);
+  }
+
+  async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
+    return (await import('./mysql-diagnosis.js')).diagnoseMysql(resolveEndpoint(target), request);
   }
 }
 

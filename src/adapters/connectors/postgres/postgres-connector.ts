@@ -1,6 +1,8 @@
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
+import type { DatabaseDiagnosis, DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import type { Finding } from '../../../domain/diagnosis.js';
 import type { DatabaseSession } from '../../../application/ports/database-session.js';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
@@ -31,7 +33,7 @@ export interface PostgresConnectorOptions {
  * PostgreSQL through the `pg` driver and pg-copy-streams only (no pg_dump/psql needed): schema from
  * the catalogs, data as COPY text, one exported snapshot shared by parallel workers.
  */
-export class PostgresConnector implements DatabaseConnector {
+export class PostgresConnector implements DatabaseConnector, DatabaseDiagnosis {
   readonly engine: string = postgresEngine.engine;
   readonly capabilities: ConnectorCapabilities = postgresEngine.capabilities;
 
@@ -46,6 +48,11 @@ export class PostgresConnector implements DatabaseConnector {
 
   defaultSourceName(target: ConnectionTarget): string {
     return sourceNameFrom(resolveEndpoint(target).database);
+  }
+
+  async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
+    const endpoint = resolveEndpoint(target);
+    return (await import('./postgres-diagnosis.js')).diagnosePostgres(endpoint, target.options, request);
   }
 }
 
