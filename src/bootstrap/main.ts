@@ -6,6 +6,7 @@ import { BackupCommand } from '../adapters/cli/backup.js';
 import { ReplicateCommand } from '../adapters/cli/replicate.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
 import { DoctorCommand } from '../adapters/cli/doctor.js';
+import { SelfUpdateCommand } from '../adapters/cli/self-update.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
 import { ListCommand } from '../adapters/cli/list.js';
@@ -66,6 +67,7 @@ export const commands = [
   ConfigValidateCommand,
   ConfigShowCommand,
   DoctorCommand,
+  SelfUpdateCommand,
   SecretInitCommand,
   SecretEncryptCommand,
   NotifyTestCommand,
@@ -170,7 +172,8 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
   const replicas = (signal: AbortSignal) =>
     runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
-  return Object.assign(app, { settings, scheduler, replicas });
+  const selfUpdate = async (options: { updateUrl?: string; registry?: string }) => (await import('./self-update.js')).buildSelfUpdate(container, runtime, options);
+  return Object.assign(app, { settings, scheduler, replicas, selfUpdate });
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

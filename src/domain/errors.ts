@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'E_DECRYPT'
   | 'E_UNSAFE_BACKUP'
   | 'E_MANIFEST_AUTH'
+  | 'E_UPDATE'
+  | 'E_UPDATE_AUTH'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -91,6 +93,10 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   /** A backup holds SQL or options beyond the objects it declares (crafted or damaged): nothing ran. */
   E_UNSAFE_BACKUP: ExitCode.integrity,
   E_MANIFEST_AUTH: ExitCode.integrity,
+  /** self-update could not check, download or install (or refused: a downgrade, a job running). */
+  E_UPDATE: ExitCode.failed,
+  /** An update whose signature, size or digest does not match: nothing was replaced. */
+  E_UPDATE_AUTH: ExitCode.integrity,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -3,6 +3,7 @@ import type { ConnectorRegistry } from '../../application/ports/connector-regist
 import type { UseCases } from '../../application/use-cases/use-cases.js';
 import type { KeyFactory } from '../encryption/key-factory.js';
 import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
+import type { SelfUpdate } from '../../application/use-cases/self-update.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 
 /** The global flags every command takes. */
@@ -31,6 +32,8 @@ export interface CliServices extends UseCases {
   scheduler(request: DaemonRequest): RunScheduler;
   /** Runs the config's `replicate:` sources until `signal` aborts (beside the daemon). */
   replicas(signal: AbortSignal): Promise<void>;
+  /** `self-update`'s use-case, over the channel this copy was installed from (npm or the single executable). */
+  selfUpdate(options: { updateUrl?: string; registry?: string }): Promise<SelfUpdate>;
   /** The merged configuration with precedence flag > env > file > default. */
   settings: Settings;
   close(): void;
