@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installGlobal, localPrebuilds, packTarball, ROOT } from '../helpers/npm-package.js';
 import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
+import { startUpdateServer, type UpdateServer } from '../helpers/update-server.js';
 
 const run = promisify(execFile);
 
@@ -18,12 +21,13 @@ let dir: { path: string; cleanup(): Promise<void> };
 let tarball: string;
 let prefix: string;
 let installed: string;
+let prebuilds: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   dir = await tempDir('dbb-npm-');
   tarball = await packTarball(dir.path);
   prefix = join(dir.path, 'prefix');
-  const prebuilds = process.env.DBBACKUP_E2E_BUILD_FROM_SOURCE === '1' ? {} : await localPrebuilds(join(dir.path, 'prebuilds'));
+  prebuilds = process.env.DBBACKUP_E2E_BUILD_FROM_SOURCE === '1' ? {} : await localPrebuilds(join(dir.path, 'prebuilds'));
   await installGlobal(tarball, prefix, prebuilds);
   installed = join(prefix, 'lib', 'node_modules', 'dbbackup');
 }, 900_000);
@@ -36,9 +40,34 @@ afterAll(async () => {
 function dbbackup(cwd: string, ...args: string[]) {
   return run(join(prefix, 'bin', 'dbbackup'), args, {
     cwd,
-    env: { PATH: `${join(prefix, 'bin')}:${dirname(process.execPath)}`, HOME: cwd, DBBACKUP_DATA_DIR: join(cwd, 'data'), XDG_STATE_HOME: join(cwd, 'state') },
+    env: {
+      PATH: `${join(prefix, 'bin')}:${dirname(process.execPath)}`,
+      HOME: cwd,
+      DBBACKUP_DATA_DIR: join(cwd, 'data'),
+      XDG_STATE_HOME: join(cwd, 'state'),
+      // For self-update's `npm install -g`: this machine's npm cache and the addons' local prebuilds.
+      npm_config_cache: process.env.npm_config_cache ?? join(homedir(), '.npm'),
+      npm_config_prefer_offline: 'true',
+      npm_config_nodedir: '/usr',
+      ...prebuilds,
+    },
   });
 }
+
+/** `tarball` with another version in its package.json: what a newer release of the package looks like. */
+async function withVersion(tarball: string, version: string): Promise<Buffer> {
+  const work = join(dir.path, `repack-${version}`);
+  await mkdir(work);
+  await run('tar', ['xzf', tarball, '-C', work]);
+  const pkgFile = join(work, 'package', 'package.json');
+  const pkg = JSON.parse(await readFile(pkgFile, 'utf8')) as { version: string };
+  await writeFile(pkgFile, JSON.stringify({ ...pkg, version }, null, 2));
+  const out = join(dir.path, `dbbackup-${version}.tgz`);
+  await run('tar', ['czf', out, '-C', work, 'package']);
+  return readFile(out);
+}
+
+const integrity = (bytes: Buffer) => `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
 
 describe('the npm package', () => {
   it('ships compiled JavaScript and no sources, tests or TypeScript build step', async () => {
@@ -76,5 +105,54 @@ describe('the npm package', () => {
     expect(contentHashes(join(work, 'restored.db'))).toEqual(contentHashes(db));
     const list = JSON.parse((await dbbackup(work, 'list', '--json')).stdout) as { backups: { id: string }[] };
     expect(list.backups.map((x) => x.id)).toEqual([id]);
+  });
+
+  it('self-update installs the registry\'s newer version after checking its sha512, refuses a bad one, and rolls back', async () => {
+    const registry: UpdateServer = await startUpdateServer();
+    try {
+      const current = await readFile(tarball);
+      const next = await withVersion(tarball, '0.1.1');
+      const bad = await withVersion(tarball, '0.1.2');
+      const publish = (latest: string, versions: Record<string, { body: Buffer; integrity: string }>) => {
+        registry.files.set('/dbbackup', {
+          body: Buffer.from(
+            JSON.stringify({
+              name: 'dbbackup',
+              'dist-tags': { latest },
+              versions: Object.fromEntries(Object.entries(versions).map(([v, x]) => [v, { name: 'dbbackup', version: v, dist: { tarball: `${registry.url}/dbbackup-${v}.tgz`, integrity: x.integrity } }])),
+              time: Object.fromEntries(Object.keys(versions).map((v) => [v, '2026-12-01T00:00:00.000Z'])),
+            }),
+          ),
+        });
+        for (const [v, x] of Object.entries(versions)) registry.files.set(`/dbbackup-${v}.tgz`, { body: x.body });
+      };
+      const work = join(dir.path, 'update');
+      await mkdir(work);
+      const self = (...args: string[]) => dbbackup(work, 'self-update', '--registry', registry.url, ...args);
+      const version = async () => (await dbbackup(work, '--version')).stdout.trim();
+
+      publish('0.1.1', { '0.1.0': { body: current, integrity: integrity(current) }, '0.1.1': { body: next, integrity: integrity(next) } });
+      expect((await self('--check')).stdout).toMatch(/0\.1\.1 is available \(running 0\.1\.0\)[\s\S]*0\.1\.1 \(2026-12-01\)/);
+
+      // A tarball whose bytes are not what the registry's integrity says: exit 4, nothing installed.
+      publish('0.1.2', { '0.1.0': { body: current, integrity: integrity(current) }, '0.1.2': { body: bad, integrity: integrity(next) } });
+      const refused = await self().then(
+        () => undefined,
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(refused?.code).toBe(4);
+      expect(refused?.stderr).toMatch(/E_UPDATE_AUTH.*sha512/);
+      expect(await version()).toBe('0.1.0');
+
+      publish('0.1.1', { '0.1.0': { body: current, integrity: integrity(current) }, '0.1.1': { body: next, integrity: integrity(next) } });
+      expect((await self()).stdout).toMatch(/Updated dbbackup 0\.1\.0 → 0\.1\.1/);
+      expect(await version()).toBe('0.1.1');
+      expect((await self('--check')).stdout).toMatch(/0\.1\.1 is up to date/);
+
+      expect((await self('--rollback')).stdout).toMatch(/Rolled back from 0\.1\.1 to 0\.1\.0/);
+      expect(await version()).toBe('0.1.0');
+    } finally {
+      await registry.close();
+    }
   });
 });
