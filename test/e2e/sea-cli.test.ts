@@ -1,0 +1,82 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/npm-package.js';
+import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+
+const run = promisify(execFile);
+
+// The single executable (`npm run build:sea`, built here into the test's folder so that it tests this
+// checkout) run from an empty folder with nothing on PATH but itself: no node, no node_modules.
+let dir: { path: string; cleanup(): Promise<void> };
+let bin: string;
+let work: string;
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-sea-');
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-sea.mjs')], { cwd: ROOT, stdio: 'ignore' });
+  await mkdir(join(dir.path, 'bin'));
+  bin = join(dir.path, 'bin', 'dbbackup');
+  await copyFile(join(ROOT, 'dist', 'sea', 'dbbackup'), bin);
+  work = join(dir.path, 'work');
+  await mkdir(work);
+}, 300_000);
+
+afterAll(async () => {
+  await dir?.cleanup();
+});
+
+function dbbackup(...args: string[]) {
+  return run('dbbackup', args, { cwd: work, env: { PATH: join(dir.path, 'bin'), HOME: join(dir.path, 'home') } });
+}
+
+describe('the single executable', () => {
+  it('is one file that needs no node on PATH', async () => {
+    expect((await dbbackup('--version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    await expect(run('sh', ['-c', 'command -v node'], { env: { PATH: join(dir.path, 'bin') } })).rejects.toThrow();
+    expect((await stat(bin)).mode & 0o111).not.toBe(0);
+  });
+
+  it('backs up, lists, verifies and restores SQLite; native addons load from the per-version cache', async () => {
+    const db = join(work, 'app.db');
+    createNastyDatabase(db, { bigText: 1000 });
+    const b = await dbbackup('backup', '--db', 'sqlite', '--file', 'app.db', '--out', 'repo', '--compress', 'zstd', '--json');
+    const { id } = JSON.parse(b.stdout) as { id: string };
+    const list = JSON.parse((await dbbackup('list', '--json')).stdout) as { backups: { id: string }[] };
+    expect(list.backups.map((x) => x.id)).toContain(id);
+    expect((await dbbackup('verify', '--from', 'repo', id)).stdout).toContain('intact');
+    await dbbackup('restore', '--from', 'repo', '--backup', id, '--database', 'restored.db');
+    expect(schemaOf(join(work, 'restored.db'))).toEqual(schemaOf(db));
+    expect(contentHashes(join(work, 'restored.db'))).toEqual(contentHashes(db));
+    const [cache] = await readdir(join(dir.path, 'home', '.cache', 'dbbackup', 'sea'));
+    const addons = join(dir.path, 'home', '.cache', 'dbbackup', 'sea', cache!, 'node_modules');
+    expect((await stat(join(addons, 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))).isFile()).toBe(true);
+    expect((await stat(join(addons, 'zstd-napi', 'build', 'Release', 'binding.node'))).isFile()).toBe(true);
+  });
+
+  it('runs the scheduler, whose jobs run in worker threads', async () => {
+    await writeFile(
+      join(work, 'dbbackup.yaml'),
+      `sources:
+  app: { engine: sqlite, database: ${join(work, 'app.db')} }
+targets:
+  sched: { url: ${join(work, 'sched-repo')} }
+backups:
+  app: { targets: [sched] }
+schedules:
+  - { name: every-second, cron: "* * * * * *", task: backup, source: app, timezone: UTC }
+`,
+    );
+    // The first run records where the schedule starts from; the next one runs the slot since.
+    await dbbackup('schedule', 'run', '--once');
+    await new Promise((r) => setTimeout(r, 1_200));
+    await dbbackup('schedule', 'run', '--once');
+    const history = JSON.parse((await dbbackup('schedule', 'history', 'every-second', '--json')).stdout) as { runs: { outcome: string }[] };
+    expect(history.runs.map((r) => r.outcome)).toContain('success');
+    const sources = await readdir(join(work, 'sched-repo'));
+    expect(sources).toContain('app');
+  });
+});
