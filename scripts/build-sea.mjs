@@ -24,13 +24,28 @@ if (!existsSync(join(root, 'dist', 'bootstrap', 'main.js'))) throw new Error('ru
 rmSync(out, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 
-/** Packages that stay files under node_modules (native addons; worker threads started from their own files). */
-const KEEP = ['better-sqlite3', 'zstd-napi', 'pino', 'bree'];
+/**
+ * Packages that stay files under node_modules: native addons, those that start worker threads from
+ * their own files, and whatever our modules load through createRequire (esbuild cannot follow it).
+ */
+const KEEP = [...new Set(['better-sqlite3', 'zstd-napi', 'pino', 'bree', ...requiredAtRunTime(join(root, 'dist'))])];
 /** Of the native packages, only these files are needed at run time (no sources, no build intermediates). */
 const NATIVE_FILES = {
   'better-sqlite3': ['package.json', 'lib', 'build/Release/better_sqlite3.node'],
   'zstd-napi': ['package.json', 'binding.js', 'dist', 'build/Release/binding.node'],
 };
+
+/** Package names our compiled modules require() through createRequire(import.meta.url). */
+function requiredAtRunTime(dir) {
+  const names = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.js') || entry.parentPath.includes(`${'dist'}/bundle`) || entry.parentPath.includes('dist/sea')) continue;
+    const text = readFileSync(join(entry.parentPath, entry.name), 'utf8');
+    if (!text.includes('createRequire(import.meta.url)')) continue;
+    for (const m of text.matchAll(/(?:require|createRequire\(import\.meta\.url\))\('([^'.][^']*)'\)/g)) names.push(m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]);
+  }
+  return names.filter((n) => !n.startsWith('node:'));
+}
 
 const keys = (process.env.DBBACKUP_UPDATE_PUBLIC_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 await build({
@@ -55,6 +70,8 @@ await build({
 // The packages in KEEP and everything they depend on, found as Node would resolve them.
 const modules = join(root, 'node_modules');
 const copied = new Set();
+/** Dependencies only their install scripts use. */
+const INSTALL_ONLY = new Set(['prebuild-install', 'node-addon-api', 'node-gyp']);
 function copyPackage(name, from) {
   let dir = from;
   while (!existsSync(join(dir, 'node_modules', name, 'package.json'))) {
@@ -68,7 +85,7 @@ function copyPackage(name, from) {
   if (NATIVE_FILES[name]) for (const f of NATIVE_FILES[name]) cpSync(join(src, f), join(dest, f), { recursive: true });
   else cpSync(src, dest, { recursive: true, filter: (f) => !f.endsWith('.md') && !f.endsWith('.d.ts') && !f.endsWith('.map') });
   const meta = JSON.parse(readFileSync(join(src, 'package.json'), 'utf8'));
-  for (const dep of Object.keys({ ...meta.dependencies, ...meta.optionalDependencies })) {
+  for (const dep of Object.keys({ ...meta.dependencies, ...meta.optionalDependencies }).filter((d) => !INSTALL_ONLY.has(d))) {
     try {
       copyPackage(dep, src);
     } catch (err) {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/npm-package.js';
+import { startPostgres } from '../helpers/postgres-server.js';
+import { s3CliEnv, startS3Server } from '../helpers/s3-server.js';
 import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -30,7 +32,11 @@ afterAll(async () => {
 });
 
 function dbbackup(...args: string[]) {
-  return run('dbbackup', args, { cwd: work, env: { PATH: join(dir.path, 'bin'), HOME: join(dir.path, 'home') } });
+  return runWith({}, ...args);
+}
+
+function runWith(env: NodeJS.ProcessEnv, ...args: string[]) {
+  return run('dbbackup', args, { cwd: work, env: { PATH: join(dir.path, 'bin'), HOME: join(dir.path, 'home'), ...env } });
 }
 
 describe('the single executable', () => {
@@ -78,5 +84,24 @@ schedules:
     expect(history.runs.map((r) => r.outcome)).toContain('success');
     const sources = await readdir(join(work, 'sched-repo'));
     expect(sources).toContain('app');
+  });
+
+  it('loads the cloud SDK and the PostgreSQL driver it carries: a PostgreSQL backup into S3 restores', async () => {
+    const [pg, s3] = await Promise.all([startPostgres(), startS3Server(['backups'])]);
+    try {
+      await pg.query('CREATE DATABASE app');
+      await pg.query("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g;", [], 'app');
+      const env = s3CliEnv(s3, dir.path);
+      const b = await runWith(env, 'backup', '--db', 'postgres', '--url', pg.url('app'), '--out', 's3://backups/pg', '--json').catch((err: { stdout: string }) => {
+        throw new Error(err.stdout);
+      });
+      const { id } = JSON.parse(b.stdout) as { id: string };
+      await runWith(env, 'restore', '--from', 's3://backups/pg', '--backup', id, '--db', 'postgres', '--url', pg.url('copy'), '--create');
+      expect(await pg.query('SELECT count(*)::int AS n, md5(string_agg(v, \',\' ORDER BY id)) AS h FROM t', [], 'copy')).toEqual(
+        await pg.query('SELECT count(*)::int AS n, md5(string_agg(v, \',\' ORDER BY id)) AS h FROM t', [], 'app'),
+      );
+    } finally {
+      await Promise.allSettled([pg.stop(), s3.stop()]);
+    }
   });
 });
