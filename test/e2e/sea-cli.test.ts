@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { startPostgres } from '../helpers/postgres-server.js';
 import { s3CliEnv, startS3Server } from '../helpers/s3-server.js';
 import { contentHashes, createNastyDatabase, schemaOf } from '../helpers/sqlite-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
+import { signedManifest, startUpdateServer, testKey } from '../helpers/update-server.js';
 
 const run = promisify(execFile);
 
@@ -16,10 +17,12 @@ const run = promisify(execFile);
 let dir: { path: string; cleanup(): Promise<void> };
 let bin: string;
 let work: string;
+/** The update key built into this executable (a test key; release builds bake in the release key). */
+const key = testKey();
 
 beforeAll(async () => {
   dir = await tempDir('dbb-sea-');
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-sea.mjs')], { cwd: ROOT, stdio: 'ignore' });
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-sea.mjs')], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, DBBACKUP_UPDATE_PUBLIC_KEYS: key.publicKey } });
   await mkdir(join(dir.path, 'bin'));
   bin = join(dir.path, 'bin', 'dbbackup');
   await copyFile(join(ROOT, 'dist', 'sea', 'dbbackup'), bin);
@@ -102,6 +105,38 @@ schedules:
       );
     } finally {
       await Promise.allSettled([pg.stop(), s3.stop()]);
+    }
+  });
+
+  it('self-update replaces the executable with a signed release, refuses a bad signature, and rolls back', async () => {
+    const server = await startUpdateServer();
+    try {
+      const current = await readFile(bin);
+      const { stdout: version } = await dbbackup('--version');
+      const [major, minor, patch] = version.trim().split('.').map(Number);
+      const next = `${major}.${minor}.${patch! + 1}`;
+      // Bytes after the last segment change nothing when it runs: a file that differs and still works.
+      const body = Buffer.concat([current, Buffer.from(`\n# release ${next}\n`)]);
+      const name = `dbbackup-${next}-${process.platform}-${process.arch}`;
+      server.files.set(`/${name}`, { body });
+      const self = (...args: string[]) => dbbackup('self-update', '--update-url', server.url, ...args);
+
+      server.files.set('/manifest.json', { body: signedManifest(testKey().privateKey, next, { platform: `${process.platform}-${process.arch}`, name, body }) });
+      const refused = await self().catch((err: { code: number; stderr: string }) => err);
+      expect(refused).toMatchObject({ code: 4, stderr: expect.stringMatching(/E_UPDATE_AUTH.*not signed by a key this executable trusts/) });
+      expect((await readFile(bin)).equals(current)).toBe(true);
+
+      server.files.set('/manifest.json', { body: signedManifest(key.privateKey, next, { platform: `${process.platform}-${process.arch}`, name, body }, [`${next}: a test release`]) });
+      expect((await self('--check')).stdout).toMatch(new RegExp(`${next} is available[\\s\\S]*a test release`));
+      expect((await self()).stdout).toContain(`Updated dbbackup ${version.trim()} → ${next}`);
+      expect((await readFile(bin)).equals(body)).toBe(true);
+      expect((await readFile(`${bin}.previous`)).equals(current)).toBe(true);
+      expect((await dbbackup('--version')).stdout).toBe(version);
+
+      expect((await self('--rollback')).stdout).toMatch(/Rolled back/);
+      expect((await readFile(bin)).equals(current)).toBe(true);
+    } finally {
+      await server.close();
     }
   });
 });
