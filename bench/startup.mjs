@@ -6,7 +6,7 @@
 //          (default) this clone's bin/dbbackup.js run with this Node.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { bin: { type: 'string' }, runs: { type: 'string', default: '15' } } });
 const runs = Number(values.runs);
-const command = values.bin ? [values.bin] : [process.execPath, join(root, 'bin', 'dbbackup.js')];
+const command = values.bin ? [resolve(values.bin)] : [process.execPath, join(root, 'bin', 'dbbackup.js')];
 const work = join(root, 'bench', '.work', 'startup');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
