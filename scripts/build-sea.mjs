@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run build:sea`: dist/sea/dbbackup, one file that runs dbbackup with no Node and no
 // node_modules on the machine (a Node single executable application). It carries:
-//   - the CLI bundled with its pure-JS dependencies (esbuild, ESM, one file per entry point),
+//   - the CLI bundled with its pure-JS dependencies (esbuild, ESM, lazily loaded chunks kept apart),
 //   - the packages that must keep their files: the native addons (better-sqlite3, zstd-napi) and the
 //     ones that start worker threads from their own files (pino, bree), with what they depend on,
 //   - package.json and the catalog's migrations,
@@ -47,14 +47,33 @@ function requiredAtRunTime(dir) {
   return names.filter((n) => !n.startsWith('node:'));
 }
 
+/**
+ * With code splitting, esbuild gives `import('pkg')` of a CommonJS package a namespace holding only
+ * `default` (module.exports), where Node also offers its named exports: our modules' dynamic imports
+ * of packages get Node's shape back.
+ */
+const commonJsDynamicImports = {
+  name: 'commonjs-dynamic-imports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]dist[\\/](adapters|application|bootstrap|domain|infrastructure)[\\/].*\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const rewritten = text.replace(/\bimport\((['"])((?!node:|\.)[^'"]+)\1\)/g, (_, q, name) => `import(${q}${name}${q}).then(__nodeShape)`);
+      if (rewritten === text) return undefined;
+      const helper =
+        "const __nodeShape = (ns) => { const d = ns.default; return Object.keys(ns).length === 1 && d !== null && (typeof d === 'object' || typeof d === 'function') ? Object.assign({}, d, { default: d }) : ns; };\n";
+      return { contents: helper + rewritten, loader: 'js' };
+    });
+  },
+};
+
 const keys = (process.env.DBBACKUP_UPDATE_PUBLIC_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 await build({
   entryPoints: { main: join(root, 'dist/bootstrap/main.js'), 'schedule-worker': join(root, 'dist/bootstrap/schedule-worker.js') },
   outdir: join(stage, 'dist', 'bundle'),
   bundle: true,
-  // No splitting: a chunk of its own made of a CommonJS package (yaml, the drivers) would export only
-  // `default`, while inline its import() gets every named export as under Node.
-  splitting: false,
+  // Lazily loaded code (drivers, cloud SDKs) in chunks of its own, parsed only when a command needs it.
+  splitting: true,
+  plugins: [commonJsDynamicImports],
   format: 'esm',
   platform: 'node',
   target: 'node20',
