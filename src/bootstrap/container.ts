@@ -22,6 +22,8 @@ import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 import { ManageSchedules } from '../application/use-cases/manage-schedules.js';
 import { ManageCaptureSlots } from '../application/use-cases/manage-capture-slots.js';
 import { RunDoctor } from '../application/use-cases/run-doctor.js';
+import { DescribeLeastPrivilege } from '../application/use-cases/describe-least-privilege.js';
+import { accessPolicy } from '../adapters/storage/cloud/access-policy.js';
 import { FsHostProbe } from '../adapters/host/fs-host-probe.js';
 import { localZone } from './schedule-daemon.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
@@ -171,6 +173,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
           new RunDoctor({ connectors, opener, clock, host: new FsHostProbe(), history: async () => schedules as ScheduleStore }),
         [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Clock, Tokens.ScheduleStore],
       )
+      .inSingletonScope();
+    bind(DescribeLeastPrivilege)
+      .toResolvedValue((connectors) => new DescribeLeastPrivilege({ connectors, storagePolicy: accessPolicy }), [Tokens.Connectors])
       .inSingletonScope();
     bind(PinBackup)
       .toResolvedValue((opener, catalog, clock) => new PinBackup({ opener, catalog, clock }), [Tokens.RepositoryOpener, Tokens.Catalog, Tokens.Clock])

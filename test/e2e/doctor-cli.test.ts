@@ -139,4 +139,42 @@ describe('dbbackup doctor', () => {
     await chmod(join(dir.path, 'master.key'), 0o600);
     expect((await doctor('--source', 'lite')).code).toBe(0);
   });
+
+  it('--print-grants prints roles that work: created from the script, they pass the checks with nothing to spare', async () => {
+    const pgScript = await runCli(['doctor', '--print-grants', '--db', 'postgres'], { env, cwd: dir.path });
+    expect(pgScript.code).toBe(0);
+    expect(pgScript.stdout).toContain('GRANT pg_read_all_data TO dbbackup_backup;');
+    const statements = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.trim() && !l.startsWith('--') && !l.startsWith('###'))
+        .join('\n')
+        .split(/;\s*(?:--[^\n]*)?\n/)
+        .map((x) => x.trim())
+        .filter(Boolean);
+    for (const sql of statements(pgScript.stdout)) await pg.query(sql, [], 'app');
+    const myScript = await runCli(['doctor', '--print-grants', '--db', 'mysql'], { env, cwd: dir.path });
+    for (const sql of statements(myScript.stdout)) await maria.query(sql);
+    await writeFile(
+      join(dir.path, 'least.yaml'),
+      `sources:
+  pg: { engine: postgres, url: "postgres://dbbackup_backup@127.0.0.1:${pg.port}/app" }
+  maria: { engine: mysql, host: 127.0.0.1, port: ${maria.port}, user: dbbackup_backup, password: "change me", database: app }
+targets:
+  s3: { url: "s3://backups/least" }
+backups:
+  pg: { targets: [s3] }
+`,
+    );
+    const r = await runCli(['doctor', '--json', '--config', 'least.yaml'], { env, cwd: dir.path });
+    const findings = (JSON.parse(r.stdout) as { findings: Finding[] }).findings;
+    for (const source of ['source pg', 'source maria']) {
+      for (const check of ['privileges.backup', 'privileges.extra']) expect(one(findings, source, check), `${source} ${check}`).toEqual([expect.objectContaining({ status: 'ok' })]);
+    }
+    expect(r.code).toBe(0);
+
+    const forConfig = await runCli(['doctor', '--print-grants', '--json'], { env, cwd: dir.path });
+    const titles = (JSON.parse(forConfig.stdout) as { grants: { title: string; text: string }[] }).grants.map((g) => g.title);
+    expect(titles).toEqual(expect.arrayContaining(['source pg_super (postgres)', 'source maria (mysql)', 'source lite (sqlite)', 'target s3 (s3://backups/prod)']));
+  });
 });

@@ -21,14 +21,20 @@ export class DoctorCommand extends BaseCommand {
     `,
     examples: [
       ['Check everything in ./dbbackup.yaml', '$0 doctor'],
+      ['The least privileges for each source and target of the config', '$0 doctor --print-grants'],
+      ['A PostgreSQL backup role and restore role', '$0 doctor --print-grants --db postgres'],
       ['One source, as JSON', '$0 doctor --source main --json'],
     ],
   });
 
   source = Option.String('--source', { description: 'Only this source (and the targets of its backups)' });
+  printGrants = Option.Boolean('--print-grants', false, { description: 'Print the least privileges (SQL GRANTs, cloud policies) instead of checking' });
+  db = Option.String('--db', { description: 'With --print-grants: this engine\'s roles, with placeholder names (no config needed)' });
 
   protected async run(services: CliServices): Promise<number> {
     const s = services.settings;
+    if (this.printGrants) return this.grants(services);
+    if (this.db) throw new DbBackupError('E_USAGE', '--db goes with --print-grants.');
     const { input, findings } = this.doctorInput(s);
     if (this.source && !input.sources.some((x) => x.name === this.source) && !findings.length) {
       throw new DbBackupError('E_CONFIG', `No source "${this.source}" in ${s.config.path ?? 'the configuration'}.`);
@@ -37,6 +43,20 @@ export class DoctorCommand extends BaseCommand {
     const code = doctorExitCode(findings);
     this.print(render(findings), { ok: code === 0, exitCode: code, findings });
     return code;
+  }
+
+  /** `--print-grants`: with --db that engine's script; else every configured source's and target's (or one source's). */
+  private async grants(services: CliServices): Promise<number> {
+    const input = this.db
+      ? { engines: [this.db], sources: [], targets: [] }
+      : (() => {
+          const { input: d } = this.doctorInput(services.settings);
+          return { engines: [], sources: d.sources, targets: d.targets };
+        })();
+    if (!this.db && !input.sources.length && !input.targets.length) throw new DbBackupError('E_USAGE', 'Name an engine with --db ENGINE, or configure sources and targets.');
+    const scripts = await services.describeLeastPrivilege.execute(input);
+    this.print(scripts.map((x) => `### ${x.title}\n${x.text.trimEnd()}\n`).join('\n'), { ok: true, grants: scripts });
+    return this.ok();
   }
 
   /** The sources, targets and schedules to check, from the config; a source that cannot even be resolved is a finding already. */

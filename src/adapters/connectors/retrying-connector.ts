@@ -29,6 +29,10 @@ export class RetryingConnector implements DatabaseConnector {
     return diagnosisOf(this.inner)?.diagnose;
   }
 
+  get grants(): DatabaseDiagnosis['grants'] | undefined {
+    return diagnosisOf(this.inner)?.grants;
+  }
+
   defaultSourceName(target: ConnectionTarget): string {
     return this.inner.defaultSourceName(target);
   }

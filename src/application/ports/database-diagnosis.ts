@@ -22,10 +22,15 @@ export interface DatabaseDiagnosis {
    * rejection; only usage errors (a malformed target) reject.
    */
   diagnose(target: ConnectionTarget, request: DiagnosisRequest, signal?: AbortSignal): Promise<Finding[]>;
+  /**
+   * The least privileges for a backup role and a restore role, as a script the user runs (SQL with
+   * comments), for `target`'s database when given; connects to nothing.
+   */
+  grants(target?: ConnectionTarget): string;
 }
 
 /** The connector's diagnosis, when its engine has one. */
 export function diagnosisOf(connector: DatabaseConnector): DatabaseDiagnosis | undefined {
-  const d = (connector as Partial<DatabaseDiagnosis>).diagnose;
-  return typeof d === 'function' ? { diagnose: d.bind(connector) } : undefined;
+  const { diagnose, grants } = connector as Partial<DatabaseDiagnosis>;
+  return typeof diagnose === 'function' && typeof grants === 'function' ? { diagnose: diagnose.bind(connector), grants: grants.bind(connector) } : undefined;
 }

@@ -7,6 +7,7 @@ import { PinBackup } from './pin-backup.js';
 import { PruneBackups } from './prune-backups.js';
 import { Replicate } from './replicate.js';
 import { RunDoctor } from './run-doctor.js';
+import { DescribeLeastPrivilege } from './describe-least-privilege.js';
 import { RestoreBackup } from './restore-backup.js';
 import { RunBackup } from './run-backup.js';
 import { SendTestNotification } from './send-test-notification.js';
@@ -32,6 +33,7 @@ export const USE_CASES = {
   manageCaptureSlots: ManageCaptureSlots,
   replicate: Replicate,
   runDoctor: RunDoctor,
+  describeLeastPrivilege: DescribeLeastPrivilege,
 } as const;
 
 export type UseCases = { readonly [K in keyof typeof USE_CASES]: InstanceType<(typeof USE_CASES)[K]> };

@@ -8,6 +8,7 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { mysqlEngine } from './mysql-engine.js';
+import { mysqlGrants } from './mysql-grants.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { filterCatalog, readCatalog } from './mysql-catalog.js';
@@ -40,6 +41,10 @@ export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
 
   async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
     return (await import('./mysql-diagnosis.js')).diagnoseMysql(resolveEndpoint(target), request);
+  }
+
+  grants(target?: ConnectionTarget): string {
+    return mysqlGrants(target ? resolveEndpoint(target).databases[0] : undefined);
   }
 }
 

@@ -8,6 +8,7 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { postgresEngine } from './postgres-engine.js';
+import { postgresGrants } from './postgres-grants.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -53,6 +54,10 @@ export class PostgresConnector implements DatabaseConnector, DatabaseDiagnosis {
   async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
     const endpoint = resolveEndpoint(target);
     return (await import('./postgres-diagnosis.js')).diagnosePostgres(endpoint, target.options, request);
+  }
+
+  grants(target?: ConnectionTarget): string {
+    return postgresGrants(target ? resolveEndpoint(target).database : undefined);
   }
 }
 

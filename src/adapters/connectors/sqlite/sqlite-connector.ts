@@ -15,6 +15,7 @@ import type { ChangeLimit } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { sqliteEngine } from './sqlite-engine.js';
+import { sqliteGrants } from './sqlite-grants.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -54,6 +55,10 @@ export class SqliteConnector implements DatabaseConnector, DatabaseDiagnosis {
   async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
     if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');
     return (await import('./sqlite-diagnosis.js')).diagnoseSqlite(resolve(target.database), request);
+  }
+
+  grants(target?: ConnectionTarget): string {
+    return sqliteGrants(target?.database ? resolve(target.database) : undefined);
   }
 }
 
