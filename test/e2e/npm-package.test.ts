@@ -154,5 +154,6 @@ describe('the npm package', () => {
     } finally {
       await registry.close();
     }
-  });
+    // Three `npm install -g` runs: about 100 s on a busy machine.
+  }, 900_000);
 });

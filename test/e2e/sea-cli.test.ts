@@ -106,7 +106,7 @@ schedules:
     } finally {
       await Promise.allSettled([pg.stop(), s3.stop()]);
     }
-  });
+  }, 300_000);
 
   it('self-update replaces the executable with a signed release, refuses a bad signature, and rolls back', async () => {
     const server = await startUpdateServer();
@@ -138,5 +138,5 @@ schedules:
     } finally {
       await server.close();
     }
-  });
+  }, 300_000);
 });
