@@ -92,6 +92,8 @@ describe('dbbackup doctor', () => {
     expect(one(findings, 'source maria', 'privileges.backup')).toEqual([expect.objectContaining({ status: 'ok' })]);
     expect(one(findings, 'source maria', 'privileges.extra')[0]).toMatchObject({ status: 'ok' });
     expect(one(findings, 'source maria', 'privileges.restore')[0]).toMatchObject({ status: 'ok', message: expect.stringMatching(/backup-only user/) });
+    // Only full backups of it: a binary log it may not read is told, with the grant.
+    expect(one(findings, 'source maria', 'incremental')[0]).toMatchObject({ status: 'ok', message: expect.stringMatching(/bk may not read the binary log/), fix: "GRANT REPLICATION SLAVE ON *.* TO 'bk'@'<host>';" });
     expect(one(findings, 'source maria_min', 'privileges.backup').map((f) => [f.status, f.fix])).toEqual([
       ['warn', "GRANT RELOAD ON *.* TO 'bk_min'@'<host>';"],
       ['warn', "GRANT BINLOG MONITOR ON *.* TO 'bk_min'@'<host>'; (MySQL: REPLICATION CLIENT)"],
@@ -171,6 +173,8 @@ backups:
     for (const source of ['source pg', 'source maria']) {
       for (const check of ['privileges.backup', 'privileges.extra']) expect(one(findings, source, check), `${source} ${check}`).toEqual([expect.objectContaining({ status: 'ok' })]);
     }
+    expect(one(findings, 'source maria', 'incremental')[0]!.message).toMatch(/^ready for incremental backups/);
+    expect(one(findings, 'source pg', 'incremental')[0]!.message).toMatch(/wal_level is replica/); // the server's setting, not the role's
     expect(r.code).toBe(0);
 
     const forConfig = await runCli(['doctor', '--print-grants', '--json'], { env, cwd: dir.path });

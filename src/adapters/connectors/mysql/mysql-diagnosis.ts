@@ -16,6 +16,8 @@ export interface MysqlCheckContext {
   subject: string;
   databases: string[];
   grants: Grants;
+  /** The config takes incremental/differential backups of it: missing binlog settings fail. */
+  incremental: boolean;
 }
 
 /** One MySQL/MariaDB doctor check; MYSQL_CHECKS is the list `doctor` runs. */
@@ -113,12 +115,23 @@ const extraPrivileges: MysqlCheck = async ({ endpoint, grants, subject }) => {
   ];
 };
 
-/** The binary log: where a backup's position is recorded (the base a later point-in-time restore needs). */
-const binlog: MysqlCheck = async ({ conn, subject }) => {
-  const [rows] = await conn.query('SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.binlog_format AS format');
-  const r = (rows as { log_bin: number | string; format: string }[])[0]!;
-  if (Number(r.log_bin) === 1) return [ok(subject, 'settings', `binary log on (binlog_format=${r.format}): each backup records its position`)];
-  return [{ ...ok(subject, 'settings', 'binary log off: backups record no position to replay changes from'), fix: 'Start the server with log_bin and binlog_format=ROW.' }];
+/** Incrementals read the binary log: it must be on, in ROW format with full row images, and readable by the user. */
+const binlog: MysqlCheck = async ({ conn, endpoint, grants, subject, incremental }) => {
+  const [rows] = await conn.query('SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.binlog_format AS format, @@GLOBAL.binlog_row_image AS image');
+  const r = (rows as { log_bin: number | string; format: string; image: string }[])[0]!;
+  const problems: [string, string][] = [];
+  if (Number(r.log_bin) !== 1 && String(r.log_bin).toUpperCase() !== 'ON') problems.push(['the binary log is off', 'Start the server with --log-bin --server-id=N --binlog-format=ROW.']);
+  else {
+    if (r.format !== 'ROW') problems.push([`binlog_format is ${r.format}, not ROW`, "SET GLOBAL binlog_format = 'ROW'; (and in the server's config)."]);
+    if (r.image && r.image !== 'FULL') problems.push([`binlog_row_image is ${r.image}, not FULL`, "SET GLOBAL binlog_row_image = 'FULL'; (and in the server's config)."]);
+  }
+  const user = `'${endpoint.user}'@'<host>'`;
+  if (!['REPLICATION SLAVE', 'REPLICATION REPLICA', 'SUPER'].some((p) => has(grants, p))) problems.push([`${endpoint.user} may not read the binary log`, `GRANT REPLICATION SLAVE ON *.* TO ${user};`]);
+  if (!problems.length) return [ok(subject, 'incremental', `ready for incremental backups: binary log on, ROW format${r.image ? `, ${r.image} row images` : ''}, readable by ${endpoint.user}`)];
+  const message = `incremental backups need the binary log: ${problems.map((p) => p[0]).join('; ')}`;
+  const fix = problems.map((p) => p[1]).join(' ');
+  if (incremental) return [fail(subject, 'incremental', message, fix)];
+  return [{ ...ok(subject, 'incremental', `${message} (only full backups are configured, so nothing breaks now)`), fix }];
 };
 
 /** The MySQL/MariaDB checks, in order. */
@@ -138,7 +151,7 @@ export async function diagnoseMysql(endpoint: MysqlEndpoint, request: DiagnosisR
   try {
     const [rows] = await conn.query('SHOW GRANTS');
     const grants = parseGrants((rows as Record<string, string>[]).map((r) => Object.values(r)[0]!));
-    const ctx: MysqlCheckContext = { conn, endpoint, subject, grants, databases: await chooseDatabases(conn, endpoint) };
+    const ctx: MysqlCheckContext = { conn, endpoint, subject, grants, databases: await chooseDatabases(conn, endpoint), incremental: request.incremental };
     const out = [ok(subject, 'reachability', `connected as ${describeEndpoint(endpoint)}`)];
     for (const check of MYSQL_CHECKS) {
       try {

@@ -8,6 +8,8 @@ GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON ${db}.* TO 'dbbackup_backup'@'%';
 GRANT RELOAD, BINLOG MONITOR ON *.* TO 'dbbackup_backup'@'%';   -- MySQL: RELOAD, REPLICATION CLIENT
 -- routines' bodies: MariaDB shows them to their definer or with SELECT on mysql.proc
 GRANT SELECT ON mysql.proc TO 'dbbackup_backup'@'%';             -- MariaDB only; MySQL 8: SHOW_ROUTINE
+-- only for incremental and differential backups (they read the binary log as a replica would):
+GRANT REPLICATION SLAVE ON *.* TO 'dbbackup_backup'@'%';
 
 -- MySQL / MariaDB: a restore user
 CREATE USER 'dbbackup_restore'@'%' IDENTIFIED BY 'change me';
