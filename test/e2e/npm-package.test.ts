@@ -76,7 +76,7 @@ describe('the npm package', () => {
     expect(files).toContain('package/bin/dbbackup.js');
     expect(files).toContain('package/dist/bundle/main.js');
     expect(files).toContain('package/drizzle/meta/_journal.json');
-    expect(files.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /^package\/(src|test|bench|scripts|dist\/sea)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     // Nothing runs at install time but the native addons' own scripts.
