@@ -15,6 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { injectSeaBlob } from './sea-inject.mjs';
+import { gitCommit } from './bundle-commit.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -81,7 +82,7 @@ await build({
   minifySyntax: true,
   keepNames: true,
   external: KEEP.flatMap((name) => [name, `${name}/*`]),
-  define: { __DBBACKUP_UPDATE_KEYS__: JSON.stringify(keys) },
+  define: { __DBBACKUP_UPDATE_KEYS__: JSON.stringify(keys), __DBBACKUP_COMMIT__: JSON.stringify(gitCommit()) },
   logLevel: 'error',
   banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
 });

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { gitCommit } from './bundle-commit.mjs';
 
 const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm']);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -31,6 +32,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external,
+  define: { __DBBACKUP_COMMIT__: JSON.stringify(gitCommit()) },
   sourcemap: 'linked',
   logLevel: 'warning',
   // Bundled CommonJS packages call require() for Node's built-ins; ESM has none of its own.

@@ -27,6 +27,7 @@ import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
+import { VersionCommand } from '../adapters/cli/version.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
 import { discoverPlugins } from '../adapters/connectors/plugin-loader.js';
@@ -88,7 +89,7 @@ export const commands = [
   KeyRotateCommand,
   KeyRewrapCommand,
   Builtins.HelpCommand,
-  Builtins.VersionCommand,
+  VersionCommand,
 ];
 
 /**
@@ -99,7 +100,7 @@ export const commands = [
 export function commandsFor(argv: readonly string[]): typeof commands {
   const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
   if (named.length === 0) return commands;
-  return [...new Set([...named, Builtins.HelpCommand, Builtins.VersionCommand])];
+  return [...new Set([...named, Builtins.HelpCommand, VersionCommand])];
 }
 
 /** Loads the config file and resolves what the composition root needs, by precedence. */
@@ -205,6 +206,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     env,
     signal: controller.signal,
     services: (globals) => services(globals, env),
+    runtimeInfo: async () => (await import('../infrastructure/runtime-info.js')).runtimeInfo(pkg.version, packagePath()),
   };
   try {
     let command;

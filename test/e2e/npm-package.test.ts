@@ -89,7 +89,11 @@ describe('the npm package', () => {
     expect(modules).toContain('better-sqlite3');
     const { stdout } = await dbbackup(dir.path, '--version');
     const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    expect(stdout.trim()).toBe(version);
+    expect(stdout).toMatch(new RegExp(`^dbbackup ${version.replaceAll('.', '\\.')} \\(commit [0-9a-f]{7,}\\) on Node v\\d+.*, npm\n`));
+    expect(stdout).toMatch(/native zstd \(zstd-napi\)\s+loads/);
+    expect(stdout).toMatch(/SQLite \(better-sqlite3\)\s+loads/);
+    expect(stdout).toMatch(/S3 \(@aws-sdk\/client-s3\)\s+installed/);
+    expect((await dbbackup(dir.path, '--version', '--short')).stdout).toBe(`${version}\n`);
   });
 
   it('backs up and restores a SQLite database with the installed command', async () => {
@@ -129,7 +133,7 @@ describe('the npm package', () => {
       const work = join(dir.path, 'update');
       await mkdir(work);
       const self = (...args: string[]) => dbbackup(work, 'self-update', '--registry', registry.url, ...args);
-      const version = async () => (await dbbackup(work, '--version')).stdout.trim();
+      const version = async () => (await dbbackup(work, '--version', '--short')).stdout.trim();
 
       publish('0.1.1', { '0.1.0': { body: current, integrity: integrity(current) }, '0.1.1': { body: next, integrity: integrity(next) } });
       expect((await self('--check')).stdout).toMatch(/0\.1\.1 is available \(running 0\.1\.0\)[\s\S]*0\.1\.1 \(2026-12-01\)/);

@@ -5,6 +5,7 @@ import type { KeyFactory } from '../encryption/key-factory.js';
 import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
 import type { SelfUpdate } from '../../application/use-cases/self-update.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
+import type { RuntimeInfo } from '../../infrastructure/runtime-info.js';
 
 /** The global flags every command takes. */
 export interface GlobalOptions {
@@ -48,6 +49,8 @@ export interface DaemonRequest extends Partial<Pick<SchedulerOptions, 'graceMs' 
 export interface CliContext extends BaseContext {
   services(globals: GlobalOptions): Promise<CliServices>;
   env: NodeJS.ProcessEnv;
+  /** `--version`'s facts (no config needed). */
+  runtimeInfo(): Promise<RuntimeInfo>;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
 }
