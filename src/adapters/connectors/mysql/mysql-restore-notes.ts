@@ -1,17 +1,21 @@
 import { definerAccount, mentionsDatabase, originalDefiner, requalify, unqualifyTrigger, withOriginalDefiner } from './mysql-ddl.js';
 import type { MysqlConnection } from './mysql-connection.js';
+import { renameDatabases } from './mysql-sql-names.js';
 import type { RestoreScope } from './mysql-restore-scope.js';
 import type { BlockKind, ScriptBlock } from './mysql-script.js';
 
 /** Blocks whose text the server wrote (SHOW CREATE TABLE/VIEW): their database qualifiers can be rewritten safely. */
 const SERVER_WRITTEN: BlockKind[] = ['table', 'sequence', 'view', 'indexes'];
-/** Blocks whose bodies the user wrote: kept as they are. */
+/** Blocks whose bodies the user wrote: qualifiers outside string literals are renamed by the statement scanner. */
 const USER_WRITTEN: BlockKind[] = ['function', 'procedure', 'package', 'package body', 'trigger', 'event'];
 
 /**
  * The statements of `block` as this restore runs them: under a new database name the server's
- * own qualifiers (NEXTVAL(`db`.`seq`)) and a trigger's qualified name and table follow the
- * rename; with --restore-owner the original DEFINER goes back into the CREATE.
+ * own qualifiers (NEXTVAL(`db`.`seq`)), a trigger's qualified name and table, and the qualifiers
+ * naming the source database in routine, trigger and event bodies (`db`.t, db.t) follow the
+ * rename, so a copy never reads or writes the original database behind the user's back; names in
+ * string literals (dynamic SQL) cannot be followed and are reported by restoreNotes. With
+ * --restore-owner the original DEFINER goes back into the CREATE.
  */
 export function restoreStatements(block: ScriptBlock, scope: RestoreScope, restoreOwner: boolean): string[] {
   const source = block.meta.db;
@@ -21,6 +25,7 @@ export function restoreStatements(block: ScriptBlock, scope: RestoreScope, resto
     let out = renamed && block.meta.kind === 'trigger' ? unqualifyTrigger(sql) : sql;
     if (restoreOwner) out = withOriginalDefiner(out);
     if (renamed && SERVER_WRITTEN.includes(block.meta.kind)) out = requalify(out, source, target);
+    if (renamed && USER_WRITTEN.includes(block.meta.kind)) out = renameDatabases(out, new Map([[source, target]]));
     return out;
   });
 }
@@ -28,7 +33,8 @@ export function restoreStatements(block: ScriptBlock, scope: RestoreScope, resto
 /**
  * What the user should know about what the restore could not reproduce as it was: objects now
  * owned by another definer (or whose definer does not exist on the target), and bodies that
- * still name the original database after a restore under a new name.
+ * still name the original database after a restore under a new name (in a string literal, as
+ * dynamic SQL does, or "db".t under ANSI_QUOTES).
  */
 export async function restoreNotes(conn: MysqlConnection, blocks: ScriptBlock[], scope: RestoreScope, restoreOwner: boolean): Promise<string[]> {
   const notes: string[] = [];
@@ -60,11 +66,13 @@ export async function restoreNotes(conn: MysqlConnection, blocks: ScriptBlock[],
   notes.push(...(await droppedEvents(conn, blocks, scope)));
   const renamed = [...scope.dbMap].filter(([source, target]) => source !== target);
   for (const [source, target] of renamed) {
-    const naming = blocks.filter((b) => b.meta.db === source && USER_WRITTEN.includes(b.meta.kind) && b.statements.some((s) => mentionsDatabase(b.meta.kind === 'trigger' ? unqualifyTrigger(s) : s, source)));
+    const naming = blocks.filter(
+      (b) => b.meta.db === source && USER_WRITTEN.includes(b.meta.kind) && restoreStatements(b, scope, false).some((s) => mentionsDatabase(s, source)),
+    );
     if (naming.length) {
       notes.push(
-        `Restored as ${target}, ${list(naming.map((b) => describe(b, scope)))} still name the database ${source} in their bodies, ` +
-          `so they use ${source}, not ${target}; edit them if that is not intended.`,
+        `Restored as ${target}, ${list(naming.map((b) => describe(b, scope)))} still name the database ${source} in their bodies ` +
+          `where it could not be renamed (a string literal, such as dynamic SQL, or a "quoted" name), so they use ${source}, not ${target}; edit them if that is not intended.`,
       );
     }
   }
