@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliResult, runCli } from '../../helpers/cli.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { type TerminalRun, runOnTerminal } from '../../helpers/terminal.js';
 import { tempDir } from '../../helpers/temp.js';
 import { tableHashes } from './fixtures.js';
 
@@ -90,44 +91,8 @@ function expectFailure(r: CliResult, exit: number, code: string): void {
   for (const secret of [PASSWORD, SUPERUSER_PASSWORD, 'wrong-pass-123']) expect(r.stderr + r.stdout).not.toContain(secret);
 }
 
-interface TerminalRun {
-  code: number | null;
-  /** Everything the terminal showed (stdout and stderr of the CLI, and any echo of typed input). */
-  output: string;
-}
-
-/**
- * Runs `argv` on a pseudo-terminal (util-linux `script`; its default `--echo auto` leaves the
- * terminal's echo ON, as a user's terminal has it) and types `keys` once `prompt` has appeared.
- * Killed after `timeoutMs` (code null then).
- */
-function runOnTerminal(argv: string[], extra: NodeJS.ProcessEnv, prompt: RegExp, keys: string, timeoutMs = 60_000): Promise<TerminalRun> {
-  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', argv.map(quote).join(' '), '/dev/null'], {
-      cwd: dir.path,
-      env: { ...process.env, ...env, ...extra, TERM: 'dumb' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let typed = false;
-    const onOutput = (d: Buffer) => {
-      output += d.toString();
-      if (!typed && prompt.test(output)) {
-        typed = true;
-        child.stdin.write(keys);
-      }
-    };
-    child.stdout.on('data', onOutput);
-    child.stderr.on('data', onOutput);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      child.stdin.destroy();
-      resolve({ code, output });
-    });
-  });
+function onTerminal(argv: string[], extra: NodeJS.ProcessEnv, prompt: RegExp, keys: string, timeoutMs?: number): Promise<TerminalRun> {
+  return runOnTerminal(argv, { cwd: dir.path, env: { ...env, ...extra } }, prompt, keys, timeoutMs);
 }
 
 /** How many backups the repository folder `out` holds (`<source>/<id>/manifest.json`), read from disk. */
@@ -270,7 +235,7 @@ describe('PostgreSQL password sources', () => {
 
 describe('PostgreSQL password prompt on a terminal', () => {
   it('the pseudo-terminal echoes typed input unless the program turns echo off (control)', async () => {
-    const r = await runOnTerminal(['sh', '-c', 'echo ready; read line; echo "got $line"'], {}, /ready/, 'visible-123\n', 20_000);
+    const r = await onTerminal(['sh', '-c', 'echo ready; read line; echo "got $line"'], {}, /ready/, 'visible-123\n', 20_000);
     expect(r.code).toBe(0);
     expect(r.output).toContain('got visible-123');
     // Once as the echo of the typing, once from the program.
@@ -279,7 +244,7 @@ describe('PostgreSQL password prompt on a terminal', () => {
 
   it('asks once, does not echo the password, and the backup succeeds', async () => {
     const argv = [process.execPath, BIN, 'backup', '--db', 'postgres', '--url', `postgres://backup_user@127.0.0.1:${server.port}/shop`, '--sslmode', 'verify-full', '--out', 'prompted', '--parallel', '2'];
-    const r = await runOnTerminal(argv, { PGSSLROOTCERT: certs.ca }, /Password for backup_user@127\.0\.0\.1: /, `${PASSWORD}\r`);
+    const r = await onTerminal(argv, { PGSSLROOTCERT: certs.ca }, /Password for backup_user@127\.0\.0\.1: /, `${PASSWORD}\r`);
     expect(r.code, r.output).toBe(0);
     expect(r.output.match(/Password for /g)).toHaveLength(1);
     expect(r.output).not.toContain(PASSWORD);
@@ -289,7 +254,7 @@ describe('PostgreSQL password prompt on a terminal', () => {
 
   it('a wrong password at the prompt fails with exit 3 and is not shown', async () => {
     const argv = [process.execPath, BIN, 'backup', '--db', 'postgres', '--url', `postgres://backup_user@127.0.0.1:${server.port}/shop`, '--sslmode', 'require', '--out', 'prompted-bad'];
-    const r = await runOnTerminal(argv, {}, /Password for /, 'wrong-pass-123\r');
+    const r = await onTerminal(argv, {}, /Password for /, 'wrong-pass-123\r');
     expect(r.code, r.output).toBe(3);
     expect(r.output).toMatch(/error E_AUTH: .*password authentication failed/);
     expect(r.output).not.toContain('wrong-pass-123');
@@ -298,7 +263,7 @@ describe('PostgreSQL password prompt on a terminal', () => {
   it('Ctrl-C at the prompt ends the command instead of hanging', async () => {
     const argv = [process.execPath, BIN, 'backup', '--db', 'postgres', '--url', `postgres://backup_user@127.0.0.1:${server.port}/shop`, '--sslmode', 'require', '--out', 'prompted-cancel'];
     const started = Date.now();
-    const r = await runOnTerminal(argv, {}, /Password for /, '\u0003', 20_000);
+    const r = await onTerminal(argv, {}, /Password for /, '\u0003', 20_000);
     expect(r.code, r.output).toBe(1);
     expect(r.output).toMatch(/error E_INTERRUPTED: Cancelled at the password prompt/);
     expect(Date.now() - started).toBeLessThan(15_000);

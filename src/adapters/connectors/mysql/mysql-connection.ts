@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 
 /** TLS modes as the mysql/mariadb clients name them (`--ssl-mode`). */
 export const sslModes = ['DISABLED', 'PREFERRED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'] as const;
@@ -107,9 +108,28 @@ export function describeEndpoint(e: MysqlEndpoint): string {
 
 /**
  * Opens one connection. Strings come back as raw bytes only where a caller asks (typeCast per
- * query); numbers and dates as text, so nothing is rounded or shifted on the way.
+ * query); numbers and dates as text, so nothing is rounded or shifted on the way. With no password
+ * from any source (--password-env, the URL, MYSQL_PWD, the config), a login the server refuses for
+ * want of one is retried once with a password typed at a terminal prompt (asked once per run and
+ * endpoint; kept on `e` for the run's other connections), as the PostgreSQL connector does.
  */
 export async function openConnection(e: MysqlEndpoint, extra: mysql.ConnectionOptions = {}): Promise<MysqlConnection> {
+  try {
+    return await connectOnce(e, extra);
+  } catch (err) {
+    if (e.password !== undefined || !needsPassword(err) || !canPrompt()) throw err;
+    e.password = await promptPasswordOnce(`mysql ${describeEndpoint(e)}`, `Password for ${describeEndpoint(e)}: `);
+    return connectOnce(e, extra);
+  }
+}
+
+/** A refused login that gave no password ("using password: NO"). */
+function needsPassword(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause ?? (err as { code?: string; message?: string });
+  return /ACCESS_DENIED/.test(cause.code ?? '') && /using password: NO/i.test(cause.message ?? '');
+}
+
+async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Promise<MysqlConnection> {
   const base: mysql.ConnectionOptions = {
     host: e.host,
     port: e.port,
@@ -201,7 +221,7 @@ export function connectError(err: unknown, e: MysqlEndpoint): unknown {
   if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
     return new DbBackupError(
       'E_AUTH',
-      `MySQL refused the login ${where}; check the user and the password (--password-env VAR or MYSQL_PWD).`,
+      `MySQL refused the login ${where}; check the user and the password (--password-env VAR or MYSQL_PWD, or run in a terminal to be prompted).`,
       { cause: err, details: { code } },
     );
   }

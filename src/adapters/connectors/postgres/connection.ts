@@ -1,13 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { registerSecret } from '../../../infrastructure/redact.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -220,7 +219,7 @@ async function passwordFor(e: PgEndpoint, database: string): Promise<string> {
   if (process.env.PGPASSWORD !== undefined) return process.env.PGPASSWORD;
   const fromFile = pgpassLookup(e, database);
   if (fromFile !== undefined) return fromFile;
-  if (process.stdin.isTTY && process.stderr.isTTY) return promptOnce(e);
+  if (canPrompt()) return promptOnce(e);
   const file = pgpassFile();
   const ignored = pgpassTooOpen(file) ? ` (${file} was ignored because group or others can read it: chmod 0600 it)` : '';
   throw new DbBackupError(
@@ -230,23 +229,8 @@ async function passwordFor(e: PgEndpoint, database: string): Promise<string> {
   );
 }
 
-/**
- * One prompt per user@host:port for the whole process: a backup opens many connections (leader,
- * parallel workers, the maintenance database), and each must not ask again, nor race for stdin.
- */
-const prompted = new Map<string, Promise<string>>();
-
 function promptOnce(e: PgEndpoint): Promise<string> {
-  const key = `${e.user}@${e.host}:${e.port}`;
-  let answer = prompted.get(key);
-  if (!answer) {
-    answer = promptPassword(`Password for ${e.user}@${e.host}: `).then((pw) => {
-      registerSecret(pw);
-      return pw;
-    });
-    prompted.set(key, answer);
-  }
-  return answer;
+  return promptPasswordOnce(`postgres ${e.user}@${e.host}:${e.port}`, `Password for ${e.user}@${e.host}: `);
 }
 
 function pgpassFile(): string {
@@ -290,31 +274,6 @@ export function pgpassLookup(e: PgEndpoint, database: string, file = pgpassFile(
     if (want.every((w, i) => fields[i] === '*' || fields[i] === w)) return fields[4];
   }
   return undefined;
-}
-
-/**
- * Asks on the terminal with echo off. The terminal is in raw mode meanwhile, so Ctrl-C arrives as a
- * key, not a signal: it (or Ctrl-D on an empty line) rejects instead of leaving the prompt hanging.
- */
-function promptPassword(question: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
-      if (s.startsWith(question)) write(question);
-    };
-    let answered = false;
-    rl.on('SIGINT', () => rl.close());
-    rl.on('close', () => {
-      process.stderr.write('\n');
-      if (!answered) reject(new DbBackupError('E_INTERRUPTED', 'Cancelled at the password prompt; nothing was done.'));
-    });
-    rl.question(question, (answer) => {
-      answered = true;
-      rl.close();
-      resolve(answer);
-    });
-  });
 }
 
 /** Maps a driver error at connect time to a DbBackupError that says what to do (never the password). */
