@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -71,5 +72,78 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
     // The chain holds an ALTER TABLE: a replay limited to chosen tables cannot follow it.
     expect(picked.code).toBe(2);
     expect(picked.stderr).toMatch(/E_UNSUPPORTED.*without --tables/);
+  });
+
+  it('restores up to a GTID (--at-gtid) or a binary log position (--at-position) across two incrementals; outside the chain: E_NO_RESTORE_POINT', async () => {
+    await server.query('CREATE DATABASE ledger; CREATE TABLE ledger.t (id INT PRIMARY KEY, v INT); INSERT INTO ledger.t VALUES (1, 1), (2, 2);');
+    const out = ['--db', 'mysql', '--url', server.url('ledger'), '--out', 'gchain', '--json'];
+    const take = async (...args: string[]) => {
+      const r = await cli(['backup', ...out, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    const point = async () => {
+      const [g] = await server.query<{ g: string }>('SELECT @@GLOBAL.gtid_binlog_pos AS g');
+      const [s] = await server.query<{ File: string; Position: number }>('SHOW MASTER STATUS');
+      return { gtid: g!.g, position: `${s!.File}:${s!.Position}`, tables: await tableFingerprints(server, 'ledger') };
+    };
+    const restoreTo = (db: string, ...flags: string[]) => cli(['restore', '--from', 'gchain', '--db', 'mysql', '--url', server.url(db), '--create', ...flags]);
+
+    await take();
+    const inFull = await point();
+    await server.query('INSERT INTO ledger.t VALUES (3, 3)');
+    const p1 = await point();
+    await server.query('UPDATE ledger.t SET v = v * 10');
+    const p2 = await point();
+    await server.query('DELETE FROM ledger.t WHERE id = 1');
+    await take('--type', 'incremental');
+    await server.query('INSERT INTO ledger.t VALUES (4, 4), (5, 5)');
+    const p4 = await point();
+    await server.query('UPDATE ledger.t SET v = 0 WHERE id = 5');
+    await take('--type', 'incremental');
+    expect(new Set([p1.gtid, p2.gtid, p4.gtid]).size).toBe(3);
+
+    for (const [db, flags, want] of [
+      ['l_g2', ['--at-gtid', p2.gtid], p2],
+      ['l_g4', ['--at-gtid', p4.gtid], p4],
+      ['l_p1', ['--at-position', p1.position], p1],
+      ['l_p4', ['--at-position', p4.position], p4],
+    ] as const) {
+      const r = await restoreTo(db, ...flags);
+      expect(r.code, `${flags.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(await tableFingerprints(server, db), flags.join(' ')).toEqual(want.tables);
+    }
+
+    // The full's own point restores the full; a GTID inside the full, or past the chain, is no restore point.
+    const atFull = await restoreTo('l_full', '--at-gtid', inFull.gtid);
+    expect(atFull.code, atFull.stderr).toBe(0);
+    expect(await tableFingerprints(server, 'l_full')).toEqual(inFull.tables);
+    const seq = Number(inFull.gtid.split('-')[2]);
+    for (const gtid of [`0-1-${seq - 1}`, `0-1-${seq + 1000}`]) {
+      const r = await restoreTo('l_none', '--at-gtid', gtid);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^error E_NO_RESTORE_POINT: GTID ${gtid} is not in the chain of backup .*, which restores from binlog\\.\\d+:\\d+ to `));
+    }
+    const far = await restoreTo('l_none', '--at-position', 'binlog.999999:4');
+    expect(far.code, far.stderr).toBe(1);
+    expect(far.stderr).toMatch(/E_NO_RESTORE_POINT: binlog\.999999:4 is not in the chain/);
+    expect(await server.query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'l_none'")).toEqual([]);
+
+    const both = await restoreTo('l_none', '--at-gtid', p1.gtid, '--at', 'latest');
+    expect(both.code).toBe(2);
+    const bad = await restoreTo('l_none', '--at-position', 'nocolon');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/E_USAGE: --at-position takes FILE:POS/);
+  });
+
+  it('--at-gtid on an engine without log positions (SQLite) is refused as unsupported', async () => {
+    const sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };
+    const db = new sqlite(join(dir.path, 'src.db'));
+    db.exec('CREATE TABLE t (x INT); INSERT INTO t VALUES (1);');
+    db.close();
+    const b = await cli(['backup', '--db', 'sqlite', '--file', 'src.db', '--out', 'sq']);
+    expect(b.code, b.stderr).toBe(0);
+    const r = await cli(['restore', '--from', 'sq', '--db', 'sqlite', '--database', 'out.db', '--at-gtid', '0-1-5']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^error E_UNSUPPORTED: sqlite restores cannot stop at a log position \(--at-gtid, --at-position\); use --at TIME\./);
   });
 });

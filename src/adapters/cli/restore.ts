@@ -43,6 +43,11 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       windows (\`dbbackup list --windows\`). \`--dry-run\` names every backup of the chain, with its
       kind, time range and stored bytes, and the exact point the restore reaches.
 
+      \`--at-gtid GTID\` or \`--at-position FILE:POS\` (engines whose log has them: MySQL/MariaDB)
+      restores the chain of \`--backup\` (default latest) up to and including the transaction with
+      that GTID, or the transactions ending at or before that binary log position; one outside the
+      chain's range exits 1 (E_NO_RESTORE_POINT) naming the range.
+
       For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
       not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
     `,
@@ -53,12 +58,15 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       ['Only two tables, replacing them', '$0 restore --from ./backups --db sqlite --database app.db --tables users,orders --clean'],
       ['Preview', '$0 restore --from ./backups --db sqlite --database app.db --dry-run'],
       ['The state as of a time (newest backup point at or before it)', '$0 restore --from ./backups --database app.db --at "2026-11-25 14:30" --time-zone Europe/Berlin'],
+      ['MySQL: up to a transaction, or a binary log position', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --at-gtid 0-1-4711'],
     ],
   });
 
   from = Option.String('--from', { description: 'Repository folder or URL to restore from' });
   backup = Option.String('--backup', 'latest', { description: 'Backup id (or unique prefix), or latest' });
   at = Option.String('--at', { description: 'Restore the newest state at or before this time (RFC 3339, local with --time-zone, or latest)' });
+  atGtid = Option.String('--at-gtid', { description: 'Restore up to and including the transaction with this GTID (MySQL/MariaDB)' });
+  atPosition = Option.String('--at-position', { description: 'Restore the transactions ending at or before this log position, FILE:POS (MySQL/MariaDB)' });
   timeZone = Option.String('--time-zone', { description: 'IANA zone of an --at time given without offset (e.g. Europe/Berlin)' });
   files = Option.Array('--file', { description: 'A backup archive (.tar.gz/.zip); for SQLite also the target file' });
   source = Option.String('--source', {
@@ -83,10 +91,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       located.targetFile !== undefined || this.db !== undefined || this.url !== undefined || this.database !== undefined || this.host !== undefined;
     if (this.timeZone !== undefined && this.at === undefined) throw new DbBackupError('E_USAGE', '--time-zone only applies to --at.');
     const at = this.at === undefined ? undefined : parseRestoreTime(this.at, this.timeZone);
+    const atLog = this.logPoint();
+    if (atLog && at !== undefined) throw new DbBackupError('E_USAGE', 'Give one restore point: --at, --at-gtid or --at-position.');
     const result = await services.restoreBackup.execute(
       {
         repository,
         at,
+        atLog,
         now: new Date(),
         fallbacks: located.repository ? undefined : configured?.repositories.slice(1).map((r) => r.url),
         backup: this.backup,
@@ -146,6 +157,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
   }
 
   /** Sorts the --file values into the archive to read and the SQLite file to write. */
+  /** --at-gtid / --at-position as the engine reads them (the CLI does not parse engine positions). */
+  private logPoint(): { gtid: string } | { position: string } | undefined {
+    if (this.atGtid !== undefined && this.atPosition !== undefined) throw new DbBackupError('E_USAGE', 'Give one restore point: --at-gtid or --at-position.');
+    if (this.atGtid !== undefined) return { gtid: this.atGtid };
+    return this.atPosition === undefined ? undefined : { position: this.atPosition };
+  }
+
   private locate(): { repository?: string; targetFile?: string } {
     const files = this.files ?? [];
     if (files.length > 2) throw new DbBackupError('E_USAGE', '--file was given more than twice; give one archive and one target at most.');

@@ -37,6 +37,10 @@ export class RetryingConnector implements DatabaseConnector {
     return this.inner.defaultSourceName(target);
   }
 
+  get locateLogPosition() {
+    return this.inner.locateLogPosition?.bind(this.inner);
+  }
+
   async connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession> {
     return withRetry(
       async () => {

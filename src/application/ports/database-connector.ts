@@ -1,3 +1,5 @@
+import type { Manifest } from '../../domain/manifest.js';
+import type { LogPosition } from './change-capture.js';
 import type { ConnectionTarget } from './connection-target.js';
 import type { ConnectorCapabilities } from './connector-capabilities.js';
 import type { DatabaseSession } from './database-session.js';
@@ -10,4 +12,11 @@ export interface DatabaseConnector {
   connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession>;
   /** A default source name for backups of `target` (e.g. the database name). */
   defaultSourceName(target: ConnectionTarget): string;
+  /**
+   * Optional, for engines whose restores stop at a place in their log (`restore --at-gtid`,
+   * `--at-position`; `at` is `{ gtid }` or `{ position }` as typed): which link of `chain` (a full
+   * and its links, oldest first) reaches it, 0 for the full's own point. Reads only the manifests.
+   * Throws E_NO_RESTORE_POINT when the chain does not hold it, E_USAGE when `at` is malformed.
+   */
+  locateLogPosition?(chain: Manifest[], at: LogPosition): number;
 }

@@ -2,6 +2,7 @@ import { DbBackupError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
 import type { ChainRestorePlan } from '../../domain/restore-plan-chain.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { ChangeLimit } from '../ports/change-capture.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { DatabaseConnector } from '../ports/database-connector.js';
 import type { RestoreOutcome, RestoreRequest } from '../ports/restore-plan.js';
@@ -59,8 +60,18 @@ export async function restoreChain(
   loading: Promise<DatabaseConnector>,
   signal: AbortSignal,
 ): Promise<RestoreBackupResult> {
-  const target = chain.at(-1)!;
   const connector = await loading;
+  let until: ChangeLimit | undefined = view.stopAt ? { time: new Date(view.stopAt) } : undefined;
+  if (input.atLog) {
+    if (!connector.locateLogPosition) {
+      throw new DbBackupError('E_UNSUPPORTED', `${connector.engine} restores cannot stop at a log position (--at-gtid, --at-position); use --at TIME.`);
+    }
+    const reach = connector.locateLogPosition(chain, input.atLog);
+    chain = chain.slice(0, reach + 1);
+    view = { ...view, links: view.links.slice(0, reach + 1) };
+    until = reach > 0 ? { position: input.atLog } : undefined;
+  }
+  const target = chain.at(-1)!;
   const session = await connector.connect(input.target, 'restore');
   try {
     const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
@@ -80,7 +91,6 @@ export async function restoreChain(
     const log = deps.logger.child({ backupId: target.id, source: target.source });
     log.info('restore started', { target: plan.target, links: chain.map((m) => m.id), point: view.point });
     deps.progress.start(`restore ${target.id}`, chain.reduce((n, m) => n + m.parts.reduce((k, p) => k + p.rawSize, 0), 0));
-    const until = view.stopAt ? { time: new Date(view.stopAt) } : undefined;
     const atomic = connector.capabilities.atomicRestore && changes.restoreChain !== undefined;
     let outcome: RestoreOutcome;
     try {

@@ -1,4 +1,5 @@
 import type { Manifest } from '../../domain/manifest.js';
+import type { LogPosition } from '../ports/change-capture.js';
 import type { ConnectionTarget } from '../ports/connection-target.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/restore-plan.js';
@@ -31,6 +32,12 @@ export interface RestoreBackupInput {
    * choice only when it is not `latest`.
    */
   at?: Date | 'latest';
+  /**
+   * Restore the state at a place in the engine's change log instead (`--at-gtid` → `{ gtid }`,
+   * `--at-position` → `{ position }`, as typed): the chain to `backup`, up to the link that reaches
+   * it (DatabaseConnector.locateLogPosition), replayed up to it. Not with `at`.
+   */
+  atLog?: LogPosition;
   /** The current time: an `at` after it is refused as a typo. */
   now?: Date;
 }

@@ -4,6 +4,7 @@ import type { PartEntry } from '../../../domain/manifest.js';
 import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { comparePositions } from './mysql-binlog-events.js';
+import { binlogTarget } from './mysql-binlog-locate.js';
 import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-read.js';
 
 /** Where applying a link's parts stops: after byte `end` of `part` (a transaction's end), or before anything. */
@@ -20,14 +21,18 @@ export function partNamed(parts: PartEntry[], base: string): PartEntry | undefin
  * Reads a link's index part (untrusted: lines are bounded, fields checked) and finds where a
  * replay up to `until` stops: after the last transaction committed at or before `until.time`
  * (MariaDB's binlog times have one-second resolution: a commit in the same second counts as at or
- * before it; MySQL 8's GTID events carry microseconds) or ending at or before `until.position`. Undefined: replay everything.
+ * before it; MySQL 8's GTID events carry microseconds), ending at or before `until.position`
+ * (`{ position: 'FILE:POS' }` or `{ file, position }`), or after the transaction with the GTID
+ * `until.position.gtid` (E_NO_RESTORE_POINT when this link has none). Undefined: replay everything.
  */
 export async function findStop(parts: PartSource, until: ChangeLimit | undefined): Promise<ApplyStop> {
   if (!until?.time && !until?.position) return undefined;
   const entry = partNamed(parts.manifest.parts, INDEX_PART);
   if (!entry) throw new DbBackupError('E_UNSUPPORTED', `Backup ${parts.manifest.id} has no binlog index part (${INDEX_PART}); it cannot be restored to a point in time.`);
   const limitSeconds = until.time ? Math.floor(until.time.getTime() / 1000) : undefined;
-  const limitPos = until.position && typeof until.position.file === 'string' && typeof until.position.position === 'number' ? { file: until.position.file, position: until.position.position } : undefined;
+  const target = until.position ? binlogTarget(until.position) : undefined;
+  const limitPos = target && 'file' in target ? target : undefined;
+  const limitGtid = target && 'gtid' in target ? target.gtid : undefined;
   let stop: ApplyStop = 'nothing';
   let first = true;
   for await (const line of lines(await parts.open(entry))) {
@@ -38,10 +43,18 @@ export async function findStop(parts: PartSource, until: ChangeLimit | undefined
       continue;
     }
     const tx = checkLine(value, entry.name);
+    if (limitGtid !== undefined) {
+      stop = { part: tx.part, end: tx.end };
+      if (tx.gtid?.toLowerCase() === limitGtid) return stop;
+      continue;
+    }
     // MySQL 8 records commit times in microseconds; MariaDB's binlog has whole seconds.
     const inTime = limitSeconds === undefined || (Number.isSafeInteger(tx.timeMicros) ? tx.timeMicros! <= until.time!.getTime() * 1000 : tx.time <= limitSeconds);
     const inPos = limitPos === undefined || comparePositions({ file: tx.file, position: tx.pos }, limitPos) <= 0;
     if (inTime && inPos) stop = { part: tx.part, end: tx.end };
+  }
+  if (limitGtid !== undefined) {
+    throw new DbBackupError('E_NO_RESTORE_POINT', `Backup ${parts.manifest.id} holds no transaction with GTID ${limitGtid}; nothing after its parent was replayed.`);
   }
   return stop;
 }

@@ -1,3 +1,4 @@
+import type { LogPosition } from '../../../application/ports/change-capture.js';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
@@ -16,6 +17,7 @@ import { type MysqlEndpoint, openConnection, resolveEndpoint } from './mysql-con
 import { chooseDatabases, runDump } from './mysql-dump.js';
 import { detectFlavor } from './mysql-flavor.js';
 import { MysqlChangeCapture } from './mysql-changes.js';
+import { locateBinlogTarget } from './mysql-binlog-locate.js';
 import { runRestore } from './mysql-restore.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mysql-restore-scope.js';
 
@@ -45,6 +47,10 @@ export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
 
   grants(target?: ConnectionTarget): string {
     return mysqlGrants(target ? resolveEndpoint(target).databases[0] : undefined);
+  }
+
+  locateLogPosition(chain: Manifest[], at: LogPosition): number {
+    return locateBinlogTarget(chain, at);
   }
 }
 
