@@ -1,4 +1,5 @@
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
+import type { RepositoryOpener } from '../../../src/application/ports/repository-opener.js';
 import { RestoreBackup, type RestoreBackupInput } from '../../../src/application/use-cases/restore-backup.js';
 import { RunBackup, type RunBackupInput } from '../../../src/application/use-cases/run-backup.js';
 import { DrizzleBackupCatalog } from '../../../src/adapters/catalog/drizzle-backup-catalog.js';
@@ -18,11 +19,11 @@ import type { MariaDbServer } from '../../helpers/mariadb-server.js';
  * The real use-cases with the real repository, codecs, catalog and the MySQL connector, wired
  * here directly (not through bootstrap) so these tests depend on nothing but the MySQL adapter.
  */
-export function services(dataDir: string) {
+export function services(dataDir: string, opener: RepositoryOpener = new LocalRepositoryOpener()) {
   const catalog = new DrizzleBackupCatalog(catalogFile(dataDir));
   const deps = {
     connectors: new MapConnectorRegistry([new MysqlConnector()]),
-    opener: new LocalRepositoryOpener(),
+    opener,
     codecs: new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]),
     catalog,
     clock: { now: () => new Date() },
@@ -40,8 +41,8 @@ export function target(server: MariaDbServer, database?: string, options: Record
   return { engine: 'mysql', host: '127.0.0.1', port: server.port, user: 'root', database, options };
 }
 
-export async function backup(dataDir: string, input: Partial<RunBackupInput> & { target: ConnectionTarget; repository: string }) {
-  const app = services(dataDir);
+export async function backup(dataDir: string, input: Partial<RunBackupInput> & { target: ConnectionTarget; repository: string }, opener?: RepositoryOpener) {
+  const app = services(dataDir, opener);
   try {
     return await app.runBackup.execute({ kind: 'full', compression: { codec: 'zstd' }, parallel: 2, ...input }, new AbortController().signal);
   } finally {

@@ -8,7 +8,7 @@ import type { ChangeBatch, LogPosition } from '../../../application/ports/change
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { BINLOG_MAGIC, comparePositions } from './mysql-binlog-events.js';
-import { binlogEvents, prepareDumpSession } from './mysql-binlog-stream.js';
+import { ResumingDump } from './mysql-binlog-resume.js';
 import { type FilePosition, TransactionSplitter, type Unit } from './mysql-binlog-transactions.js';
 import { binlogPositionOf, checkBinlogSettings, serverNow } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
@@ -60,7 +60,7 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
     // The index is spooled to a private temp file and stored after the binlog parts: one part at a time
     // into the sink (a single-file archive takes its parts one by one), in constant memory.
     const spool = await mkdtemp(join(tmpdir(), 'dbbackup-binlog-'));
-    let read: { transactions: number; tables: Set<string> };
+    let read: { transactions: number; tables: Set<string>; dump?: ResumingDump };
     try {
       const index = createWriteStream(join(spool, 'index.jsonl'), { mode: 0o600 });
       try {
@@ -80,7 +80,9 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
       consistentAt: at,
       changes: read.transactions,
       objects: [...read.tables].sort().map((name) => ({ name, type: 'table' })),
-      warnings,
+      warnings: read.dump?.reconnects
+        ? [...warnings, `The binary log connection dropped ${read.dump.reconnects} time(s) during the read; it was resumed each time from the last event read.`]
+        : warnings,
       serverVersion: `${flavor.name === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.version}`,
       engineInfo: { flavor: flavor.name, binlog: { from: `${since.file}:${since.position}`, to: `${end.file}:${end.position}` } },
     };
@@ -112,11 +114,13 @@ async function streamParts(
   signal: AbortSignal,
   partSize: number,
   databases: Set<string> | undefined,
-): Promise<{ transactions: number; tables: Set<string> }> {
-  const conn = await openConnection(e);
-  const { checksum } = await prepareDumpSession(conn, mariadb);
-  const units = new UnitReader(binlogEvents(conn, { file: since.file, position: since.position, mariadb }, signal), new TransactionSplitter({ ...since }, checksum === 'CRC32' ? 4 : 0), end);
-  const state = { transactions: 0, tables: new Set<string>() };
+): Promise<{ transactions: number; tables: Set<string>; dump?: ResumingDump }> {
+  const dump = await ResumingDump.open(e, mariadb, since, signal);
+  const splitter = new TransactionSplitter({ ...since }, dump.checksum === 'CRC32' ? 4 : 0);
+  // A dropped connection resumes after the last event handed to the splitter (already in a stored part).
+  dump.position = () => ({ ...splitter.at });
+  const units = new UnitReader(dump.events(), splitter, end);
+  const state = { transactions: 0, tables: new Set<string>(), dump };
   // The log is the whole server's: the counts and objects are the backup's databases' only.
   const ours = (t: string) => !databases || databases.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t);
   const onCommit = async (line: IndexLine) => {
@@ -137,6 +141,7 @@ async function streamParts(
     return state;
   } finally {
     await units.close();
+    await dump.close();
   }
 }
 

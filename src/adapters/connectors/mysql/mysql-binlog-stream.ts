@@ -118,6 +118,16 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
     notify();
   };
   signal.addEventListener('abort', onAbort, { once: true });
+  // mysql2 does not fail a running command when the server closes the socket (a KILLed dump thread):
+  // the end of the stream is a failure of its own, seen once the events before it were taken.
+  const onClose = () => {
+    if (ended) return;
+    failure ??= new DbBackupError('E_BACKUP_FAILED', 'The MySQL server closed the binary log connection while the changes were read; try again.');
+    notify();
+  };
+  const socket = core.stream as unknown as NodeJS.EventEmitter;
+  socket.once('end', onClose);
+  socket.once('close', onClose);
   const watchdog = setInterval(() => {
     if (!paused && Date.now() - lastPacket > stall * 1000) {
       failure ??= new DbBackupError('E_BACKUP_FAILED', `The MySQL server sent no binary log event nor heartbeat for ${stall} s while the changes were read; try again (check the server's load and the network).`);
@@ -145,6 +155,8 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
   } finally {
     clearInterval(watchdog);
     signal.removeEventListener('abort', onAbort);
+    socket.off('end', onClose);
+    socket.off('close', onClose);
     // A dump never ends by itself: the connection goes with it, closed hard (a half-closed, paused
     // socket would leave the server's dump thread blocked on it, holding its binlog file).
     core.stream.destroy();
