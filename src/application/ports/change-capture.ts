@@ -45,8 +45,10 @@ export interface ChangeCapture {
    * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
    * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
    * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
+   * `segments` (a differential only): the stored links after that full on the newest chain, oldest
+   * first, which an engine may copy the start of its changes from when its log no longer reaches `since`.
    */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch>;
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, segments?: PartSource[]): Promise<ChangeBatch>;
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).

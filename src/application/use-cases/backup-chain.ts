@@ -22,6 +22,8 @@ export interface ParentLink {
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
   reader: PartReader;
+  /** A differential's stored links since its full on the newest chain, oldest first (see ChangeCapture.readChanges). */
+  segments?: PartReader[];
   repo: OpenedRepository;
 }
 
@@ -73,11 +75,40 @@ export async function openParent(
       throw noParent(kind, source, `its parent ${parent.id} cannot be read with this run's key (${(err as Error).message})`, err);
     }
     const reader = new PartReader(repo.store, parent, deps.codecs, undefined, encryption);
-    return { parent, baseFull: choice.baseFull.manifest, reader, repo };
+    const segments = kind === 'differential' ? await segmentsSince(deps, repo, parent, manifests, key) : undefined;
+    return { parent, baseFull: choice.baseFull.manifest, reader, repo, ...(segments?.length ? { segments } : {}) };
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The links after `full` on the chain an incremental would extend now (oldest first), each
+ * authenticated like the parent; none when that chain starts at another full, is broken, or a link
+ * cannot be read with the run's key (the engine then reads its own log only).
+ */
+async function segmentsSince(
+  deps: { codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger },
+  repo: OpenedRepository,
+  full: Manifest,
+  manifests: Manifest[],
+  key: KeyEncryptionKey | undefined,
+): Promise<PartReader[]> {
+  let chain: Manifest[];
+  try {
+    chain = chooseParent('incremental', manifests.map(chainMemberOf))!.chain.map((m) => m.manifest);
+  } catch {
+    return [];
+  }
+  if (chain[0]?.id !== full.id) return [];
+  const readers: PartReader[] = [];
+  for (const link of chain.slice(1)) {
+    const encryption = await authenticateBackup(repo.store, link, key ? [key] : [], deps.cipher, {}, deps.logger).catch(() => null);
+    if (encryption === null) return [];
+    readers.push(new PartReader(repo.store, link, deps.codecs, undefined, encryption));
+  }
+  return readers;
 }
 
 /**
@@ -121,7 +152,7 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
   if (!parent) return session.dump(request, sink, signal);
   if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
   try {
-    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader);
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, parent.segments);
     return {
       serverVersion: batch.serverVersion ?? '',
       consistentAt: batch.consistentAt,

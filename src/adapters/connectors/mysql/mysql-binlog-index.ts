@@ -34,15 +34,7 @@ export async function findStop(parts: PartSource, until: ChangeLimit | undefined
   const limitPos = target && 'file' in target ? target : undefined;
   const limitGtid = target && 'gtid' in target ? target.gtid : undefined;
   let stop: ApplyStop = 'nothing';
-  let first = true;
-  for await (const line of lines(await parts.open(entry))) {
-    const value = JSON.parse(line) as Record<string, unknown>;
-    if (first) {
-      if (value.format !== INDEX_FORMAT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${entry.name} of backup ${parts.manifest.id} is not a binlog index.`);
-      first = false;
-      continue;
-    }
-    const tx = checkLine(value, entry.name);
+  for await (const tx of readIndex(parts)) {
     if (limitGtid !== undefined) {
       stop = { part: tx.part, end: tx.end };
       if (tx.gtid?.toLowerCase() === limitGtid) return stop;
@@ -57,6 +49,31 @@ export async function findStop(parts: PartSource, until: ChangeLimit | undefined
     throw new DbBackupError('E_NO_RESTORE_POINT', `Backup ${parts.manifest.id} holds no transaction with GTID ${limitGtid}; nothing after its parent was replayed.`);
   }
   return stop;
+}
+
+/**
+ * The transactions of a link's index part (untrusted: lines bounded, fields checked), after
+ * `onHeader` saw its header line ({ format, version, from, to }).
+ */
+export async function* readIndex(parts: PartSource, onHeader?: (header: Record<string, unknown>) => void): AsyncGenerator<IndexLine> {
+  const entry = partNamed(parts.manifest.parts, INDEX_PART);
+  if (!entry) throw new DbBackupError('E_UNSUPPORTED', `Backup ${parts.manifest.id} has no binlog index part (${INDEX_PART}).`);
+  let first = true;
+  for await (const line of lines(await parts.open(entry))) {
+    let value: Record<string, unknown>;
+    try {
+      value = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `${entry.name} of backup ${parts.manifest.id} holds a line that is not JSON.`);
+    }
+    if (first) {
+      if (value?.format !== INDEX_FORMAT) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${entry.name} of backup ${parts.manifest.id} is not a binlog index.`);
+      first = false;
+      onHeader?.(value);
+      continue;
+    }
+    yield checkLine(value, entry.name);
+  }
 }
 
 function checkLine(v: Record<string, unknown>, where: string): IndexLine {

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
-import type { PartSink } from '../../../application/ports/parts.js';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { BINLOG_MAGIC, comparePositions } from './mysql-binlog-events.js';
 import { ResumingDump } from './mysql-binlog-resume.js';
+import { copySegments, segmentsToCopy } from './mysql-binlog-segments.js';
 import { type FilePosition, TransactionSplitter, type Unit } from './mysql-binlog-transactions.js';
 import { binlogPositionOf, checkBinlogSettings, serverNow } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
@@ -43,7 +44,15 @@ export interface IndexLine {
  * `databases`, which the counts and objects here are limited to). A log that no longer holds
  * `since` ends the chain (E_LOG_PURGED).
  */
-export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number, databases: string[] | undefined): Promise<ChangeBatch> {
+export async function readBinlogChanges(
+  e: MysqlEndpoint,
+  sinceRaw: LogPosition,
+  sink: PartSink,
+  signal: AbortSignal,
+  partSize: number,
+  databases: string[] | undefined,
+  segments: PartSource[] = [],
+): Promise<ChangeBatch> {
   const since = binlogPositionOf(sinceRaw, "parent backup's log position");
   const conn = await openConnection(e);
   try {
@@ -53,8 +62,10 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
     const at = await serverNow(conn);
     const end = await flavor.binlogPosition(conn);
     if (!end) throw new DbBackupError('E_UNSUPPORTED', 'Binary logging is off on the server (log_bin = OFF): start it with --log-bin (and --server-id) to take incremental backups.');
-    await checkNotPurged(conn, since);
-    if (comparePositions(since, end) > 0) {
+    // A differential whose start was purged begins with the stored incrementals since the full.
+    const copy = await checkNotPurged(conn, since, segments);
+    const fromServer = copy ? binlogPositionOf(copy.at(-1)!.manifest.logPosition, 'log position of the last stored incremental') : since;
+    if (comparePositions(fromServer, end) > 0) {
       throw new DbBackupError('E_LOG_PURGED', `The server's binary log ends at ${end.file}:${end.position}, before the parent's end ${since.file}:${since.position} (RESET MASTER, or another server): the chain ends here; take a full backup.`);
     }
     // The index is spooled to a private temp file and stored after the binlog parts: one part at a time
@@ -65,7 +76,19 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
       const index = createWriteStream(join(spool, 'index.jsonl'), { mode: 0o600 });
       try {
         await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
-        read = comparePositions(since, end) === 0 ? { transactions: 0, tables: new Set() } : await streamParts(e, flavor.name === 'mariadb', since, end, sink, index, signal, partSize, databases ? new Set(databases) : undefined);
+        const ours = oursOf(databases);
+        const copied = copy ? await copySegments(copy, since, sink, index, ours, signal) : { parts: 0, transactions: 0, tables: new Set<string>() };
+        read =
+          comparePositions(fromServer, end) === 0
+            ? { transactions: 0, tables: new Set() }
+            : await streamParts(e, flavor.name === 'mariadb', fromServer, end, sink, index, signal, partSize, ours, copied.parts);
+        read.transactions += copied.transactions;
+        for (const t of copied.tables) read.tables.add(t);
+        if (copy) {
+          warnings.push(
+            `The server no longer has the binary log since the full (purged): this differential holds the ${copy.length} stored incremental(s) since it (${copy.map((c) => c.manifest.id).join(', ')}) and the server's log from ${fromServer.file}:${fromServer.position}.`,
+          );
+        }
       } finally {
         await new Promise<void>((resolve, reject) => index.end((err?: Error | null) => (err ? reject(err) : resolve())));
       }
@@ -91,17 +114,27 @@ export async function readBinlogChanges(e: MysqlEndpoint, sinceRaw: LogPosition,
   }
 }
 
-/** SHOW BINARY LOGS must still list the parent's file. */
-async function checkNotPurged(conn: Awaited<ReturnType<typeof openConnection>>, since: FilePosition): Promise<void> {
+/** The log is the whole server's: the counts and objects are the backup's databases' only. */
+function oursOf(databases: string[] | undefined): (table: string) => boolean {
+  const set = databases ? new Set(databases) : undefined;
+  return (t) => !set || set.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t);
+}
+
+/**
+ * SHOW BINARY LOGS must still list the parent's file; else the stored `segments` since it that
+ * reach a file the server has are returned (to be copied), or E_LOG_PURGED.
+ */
+async function checkNotPurged(conn: Awaited<ReturnType<typeof openConnection>>, since: FilePosition, segments: PartSource[]): Promise<PartSource[] | undefined> {
   const [rows] = await conn.query('SHOW BINARY LOGS');
   const files = (rows as { Log_name: string }[]).map((r) => r.Log_name);
-  if (!files.includes(since.file)) {
-    throw new DbBackupError(
-      'E_LOG_PURGED',
-      `The binary log file ${since.file} where the parent ends was purged from the server (it has ${files[0] ?? 'none'} … ${files.at(-1) ?? ''}): the chain ends here. Take a full backup (--type full, or --auto-full), and keep binlogs longer than the time between backups (binlog_expire_logs_seconds / expire_logs_days).`,
-      { details: { file: since.file } },
-    );
-  }
+  if (files.includes(since.file)) return undefined;
+  const copy = segmentsToCopy(segments, files);
+  if (copy) return copy;
+  throw new DbBackupError(
+    'E_LOG_PURGED',
+    `The binary log file ${since.file} where the parent ends was purged from the server (it has ${files[0] ?? 'none'} … ${files.at(-1) ?? ''}): the chain ends here. Take a full backup (--type full, or --auto-full), and keep binlogs longer than the time between backups (binlog_expire_logs_seconds / expire_logs_days).`,
+    { details: { file: since.file } },
+  );
 }
 
 async function streamParts(
@@ -113,7 +146,8 @@ async function streamParts(
   index: Writable,
   signal: AbortSignal,
   partSize: number,
-  databases: Set<string> | undefined,
+  ours: (table: string) => boolean,
+  firstPart: number,
 ): Promise<{ transactions: number; tables: Set<string>; dump?: ResumingDump }> {
   const dump = await ResumingDump.open(e, mariadb, since, signal);
   const splitter = new TransactionSplitter({ ...since }, dump.checksum === 'CRC32' ? 4 : 0);
@@ -121,8 +155,6 @@ async function streamParts(
   dump.position = () => ({ ...splitter.at });
   const units = new UnitReader(dump.events(), splitter, end);
   const state = { transactions: 0, tables: new Set<string>(), dump };
-  // The log is the whole server's: the counts and objects are the backup's databases' only.
-  const ours = (t: string) => !databases || databases.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t);
   const onCommit = async (line: IndexLine) => {
     const mine = line.tables.filter(ours);
     if (mine.length > 0) state.transactions++;
@@ -131,7 +163,7 @@ async function streamParts(
   };
   try {
     let format: Buffer | undefined;
-    for (let n = 0, unit = await units.next(); unit; unit = await units.next()) {
+    for (let n = firstPart, unit = await units.next(); unit; unit = await units.next()) {
       if (unit.kind === 'format') format = unit.event;
       else units.pushBack(unit);
       if (!format) throw new DbBackupError('E_BACKUP_FAILED', 'The binary log stream sent events before its FORMAT_DESCRIPTION; the server is not one this version reads.');
