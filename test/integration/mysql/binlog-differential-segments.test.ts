@@ -1,6 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
@@ -60,15 +62,21 @@ describe('MySQL differential from stored segments (MariaDB)', () => {
     await server.query('FLUSH BINARY LOGS');
     await server.query("INSERT INTO app.t (v, n) VALUES ('d', 4)");
     await purgeBefore(inc2File, fullFile);
-    const files = (await server.query<{ Log_name: string }>('SHOW BINARY LOGS')).map((l) => l.Log_name);
-    expect(files).not.toContain(fullFile);
-    expect(files).toContain(inc2File);
+    const serverFiles = (await server.query<{ Log_name: string }>('SHOW BINARY LOGS')).map((l) => l.Log_name);
+    expect(serverFiles).not.toContain(fullFile);
+    expect(serverFiles).toContain(inc2File);
 
-    const diff = await backup(dataDir, { target: src, repository, kind: 'differential' });
+    const diff = await backup(dataDir, { target: src, repository, kind: 'differential', compression: { codec: 'none' } });
     expect(diff.manifest.kind).toBe('differential');
     expect(diff.manifest.parent).toBe(full.manifest.id);
     expect(diff.manifest.warnings.join('\n')).toContain(`holds the 2 stored incremental(s) since it (${inc1.manifest.id}, ${inc2.manifest.id}) and the server's log from ${inc2File}:`);
     expect(diff.manifest.objects.map((o) => o.name)).toEqual(['app.t', 'app.u']);
+
+    // Every stored part (copied from the incrementals, then the server's tail) is a binlog file mariadb-binlog reads.
+    const dir = join(repository, 'app', diff.manifest.id, 'changes');
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.binlog')).sort();
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) expect((await promisify(execFile)('mariadb-binlog', [join(dir, f)])).stdout).toMatch(/# End of log file/);
 
     await restore(dataDir, { target: target(server, 'app', { targetDatabase: 'copy', create: true }), repository, backup: diff.manifest.id });
     expect(await tableFingerprints(server, 'copy')).toEqual(await tableFingerprints(server, 'app'));

@@ -1,7 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenedRepository, RepositoryOpener } from '../../../src/application/ports/repository-opener.js';
@@ -118,6 +120,11 @@ describe('MySQL binlog read on a dropped connection (MariaDB)', () => {
       expect(killed).toBe(1);
       expect(inc.manifest.warnings.join('\n')).toMatch(/The binary log connection dropped 1 time\(s\) during the read; it was resumed/);
       await writer.stop();
+      // The part written across the reconnect is still one valid binlog file (no repeated or missing event).
+      const parts = join(repository, 'app', inc.manifest.id, 'changes');
+      const first = (await readdir(parts)).filter((f) => f.endsWith('.binlog')).sort()[0]!;
+      const printed = (await promisify(execFile)('mariadb-binlog', [join(parts, first)], { maxBuffer: 256 << 20 })).stdout;
+      expect(printed).toMatch(/# End of log file/);
 
       await restore(dataDir, { target: target(server, 'app', { targetDatabase: 'copy', create: true }), repository });
       const [state] = await server.query<{ v: number; n: number; top: number | null }>('SELECT (SELECT v FROM copy.c) AS v, COUNT(*) AS n, MAX(id) AS top FROM copy.w');
