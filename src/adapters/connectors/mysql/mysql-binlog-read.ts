@@ -68,33 +68,11 @@ export async function readBinlogChanges(
     if (comparePositions(fromServer, end) > 0) {
       throw new DbBackupError('E_LOG_PURGED', `The server's binary log ends at ${end.file}:${end.position}, before the parent's end ${since.file}:${since.position} (RESET MASTER, or another server): the chain ends here; take a full backup.`);
     }
-    // The index is spooled to a private temp file and stored after the binlog parts: one part at a time
-    // into the sink (a single-file archive takes its parts one by one), in constant memory.
-    const spool = await mkdtemp(join(tmpdir(), 'dbbackup-binlog-'));
-    let read: { transactions: number; tables: Set<string>; dump?: ResumingDump };
-    try {
-      const index = createWriteStream(join(spool, 'index.jsonl'), { mode: 0o600 });
-      try {
-        await writeLine(index, { format: INDEX_FORMAT, version: 1, from: since, to: { file: end.file, position: end.position } });
-        const ours = oursOf(databases);
-        const copied = copy ? await copySegments(copy, since, sink, index, ours, signal) : { parts: 0, transactions: 0, tables: new Set<string>() };
-        read =
-          comparePositions(fromServer, end) === 0
-            ? { transactions: 0, tables: new Set() }
-            : await streamParts(e, flavor.name === 'mariadb', fromServer, end, sink, index, signal, partSize, ours, copied.parts);
-        read.transactions += copied.transactions;
-        for (const t of copied.tables) read.tables.add(t);
-        if (copy) {
-          warnings.push(
-            `The server no longer has the binary log since the full (purged): this differential holds the ${copy.length} stored incremental(s) since it (${copy.map((c) => c.manifest.id).join(', ')}) and the server's log from ${fromServer.file}:${fromServer.position}.`,
-          );
-        }
-      } finally {
-        await new Promise<void>((resolve, reject) => index.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      }
-      await sink.write({ name: INDEX_PART, role: 'changes' }, createReadStream(join(spool, 'index.jsonl')));
-    } finally {
-      await rm(spool, { recursive: true, force: true });
+    const read = await writeParts({ e, mariadb: flavor.name === 'mariadb', since, fromServer, end, copy, sink, signal, partSize, ours: oursOf(databases) });
+    if (copy) {
+      warnings.push(
+        `The server no longer has the binary log since the full (purged): this differential holds the ${copy.length} stored incremental(s) since it (${copy.map((c) => c.manifest.id).join(', ')}) and the server's log from ${fromServer.file}:${fromServer.position}.`,
+      );
     }
     const to = { ...end };
     return {
@@ -111,6 +89,49 @@ export async function readBinlogChanges(
     };
   } finally {
     await closeConnection(conn);
+  }
+}
+
+interface ReadPlan {
+  e: MysqlEndpoint;
+  mariadb: boolean;
+  since: FilePosition;
+  /** Where the server's log is read from: `since`, or the end of the last stored link copied. */
+  fromServer: FilePosition;
+  end: FilePosition;
+  copy: PartSource[] | undefined;
+  sink: PartSink;
+  signal: AbortSignal;
+  partSize: number;
+  ours: (table: string) => boolean;
+}
+
+/**
+ * The binlog parts (copied links first, then the server's log) and the index. The index is spooled
+ * to a private temp file and stored after the binlog parts: one part at a time into the sink (a
+ * single-file archive takes its parts one by one), in constant memory.
+ */
+async function writeParts(p: ReadPlan): Promise<{ transactions: number; tables: Set<string>; dump?: ResumingDump }> {
+  const spool = await mkdtemp(join(tmpdir(), 'dbbackup-binlog-'));
+  try {
+    const index = createWriteStream(join(spool, 'index.jsonl'), { mode: 0o600 });
+    let read: { transactions: number; tables: Set<string>; dump?: ResumingDump };
+    try {
+      await writeLine(index, { format: INDEX_FORMAT, version: 1, from: p.since, to: { file: p.end.file, position: p.end.position } });
+      const copied = p.copy ? await copySegments(p.copy, p.since, p.sink, index, p.ours, p.signal) : { parts: 0, transactions: 0, tables: new Set<string>() };
+      read =
+        comparePositions(p.fromServer, p.end) === 0
+          ? { transactions: 0, tables: new Set() }
+          : await streamParts(p.e, p.mariadb, p.fromServer, p.end, p.sink, index, p.signal, p.partSize, p.ours, copied.parts);
+      read.transactions += copied.transactions;
+      for (const t of copied.tables) read.tables.add(t);
+    } finally {
+      await new Promise<void>((resolve, reject) => index.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    }
+    await p.sink.write({ name: INDEX_PART, role: 'changes' }, createReadStream(join(spool, 'index.jsonl')));
+    return read;
+  } finally {
+    await rm(spool, { recursive: true, force: true });
   }
 }
 
