@@ -45,8 +45,11 @@ export interface ChangeCapture {
    * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
    * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
    * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
+   * `links` (a differential's): the stored backups after the full `since` belongs to, up to the
+   * newest, oldest first, for engines whose log cannot be read again from the full: the batch then
+   * folds their changes with the log's since the newest one (PostgreSQL's net change per row).
    */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch>;
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, links?: readonly PartSource[]): Promise<ChangeBatch>;
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).

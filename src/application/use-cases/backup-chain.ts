@@ -22,6 +22,11 @@ export interface ParentLink {
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
   reader: PartReader;
+  /**
+   * A differential's: the backups after its full up to the newest (the newest backup's chain, when
+   * it starts at that full), oldest first, with readers; empty for an incremental.
+   */
+  links: { manifest: Manifest; reader: PartReader }[];
   repo: OpenedRepository;
 }
 
@@ -64,19 +69,37 @@ export async function openParent(
     if (!parent.logPosition) {
       throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
     }
-    let encryption;
-    try {
-      // The parent is authenticated like a restore's backup: its page map decides what is stored.
-      encryption = await authenticateBackup(repo.store, parent, key ? [key] : [], deps.cipher, {}, deps.logger);
-    } catch (err) {
-      if (!isDbBackupError(err, 'E_KEY')) throw err;
-      throw noParent(kind, source, `its parent ${parent.id} cannot be read with this run's key (${(err as Error).message})`, err);
-    }
-    const reader = new PartReader(repo.store, parent, deps.codecs, undefined, encryption);
-    return { parent, baseFull: choice.baseFull.manifest, reader, repo };
+    const open = async (m: Manifest): Promise<PartReader> => {
+      let encryption;
+      try {
+        // The parent is authenticated like a restore's backup: its page map decides what is stored.
+        encryption = await authenticateBackup(repo.store, m, key ? [key] : [], deps.cipher, {}, deps.logger);
+      } catch (err) {
+        if (!isDbBackupError(err, 'E_KEY')) throw err;
+        throw noParent(kind, source, `its ${m.id === parent.id ? 'parent' : 'chain link'} ${m.id} cannot be read with this run's key (${(err as Error).message})`, err);
+      }
+      return new PartReader(repo.store, m, deps.codecs, undefined, encryption);
+    };
+    const links = [];
+    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: await open(m) });
+    return { parent, baseFull: choice.baseFull.manifest, reader: await open(parent), links, repo };
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * The backups after `full` up to the newest backup of the source, oldest first: the cheapest chain
+ * of the newest backup (continuous segments aside) when it starts at `full`; otherwise none.
+ */
+function linksSince(full: Manifest, manifests: Manifest[]): Manifest[] {
+  try {
+    const newest = chooseParent('incremental', manifests.map(chainMemberOf));
+    return newest && newest.baseFull.id === full.id ? newest.chain.slice(1).map((m) => m.manifest) : [];
+  } catch {
+    // The newest chain is broken: the engine reads from the full, as far as its log still reaches.
+    return [];
   }
 }
 
@@ -121,7 +144,8 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
   if (!parent) return session.dump(request, sink, signal);
   if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
   try {
-    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader);
+    const links = parent.links.map((l) => l.reader);
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, links.length > 0 ? links : undefined);
     return {
       serverVersion: batch.serverVersion ?? '',
       consistentAt: batch.consistentAt,
@@ -158,9 +182,12 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
 /**
  * Where a run's restorable range starts: its own end, or for a link of an engine whose changes replay
  * to any commit the state its parent reached (so `restore --at` reaches every instant in between).
+ * A differential that folded stored links (see ParentLink.links) holds their net change, which
+ * replays only whole: it reaches the instants since the newest of them; earlier ones are reached
+ * through those links, which the restore planner then picks.
  */
 function restorableFrom(chain: RunChain, at: string): string {
-  const parent = chain.parent?.parent;
+  const parent = chain.parent?.links.at(-1)?.manifest ?? chain.parent?.parent;
   if (!parent || !chain.pointInTime) return at;
   const from = parent.restorable?.to ?? parent.consistentAt;
   return Date.parse(from) < Date.parse(at) ? from : at;
