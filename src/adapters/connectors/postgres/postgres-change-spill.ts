@@ -88,11 +88,13 @@ export class SpillFold implements FoldStore {
    * The folded rows in the order they are written back: `deletes` (tombstones and images of keys
    * that may exist before), then `updates` (partial rows), then `images`; by relation and key.
    */
-  *entries(sweep: 'deletes' | 'updates' | 'images'): Generator<{ rel: string; key: string; cols: Column[] | null }> {
+  *entries(sweep: 'deletes' | 'updates' | 'images'): Generator<{ rel: string; key: string; cols: Column[] | null; tombstone: boolean }> {
     this.commit();
     const where = sweep === 'deletes' ? `kind = ${KIND.delete} OR (kind = ${KIND.image} AND base = 1)` : sweep === 'updates' ? `kind = ${KIND.update}` : `kind = ${KIND.image}`;
-    const rows = this.db.prepare<[], { rel: string; key: string; cols: string | null }>(`SELECT rel, key, ${sweep === 'deletes' ? 'NULL AS cols' : 'cols'} FROM entries WHERE ${where} ORDER BY rel, key`);
-    for (const row of rows.iterate()) yield { rel: row.rel, key: row.key, cols: row.cols === null ? null : (JSON.parse(row.cols) as Column[]) };
+    const rows = this.db.prepare<[], { rel: string; key: string; kind: number; cols: string | null }>(
+      `SELECT rel, key, kind, ${sweep === 'deletes' ? 'NULL AS cols' : 'cols'} FROM entries WHERE ${where} ORDER BY rel, key`,
+    );
+    for (const row of rows.iterate()) yield { rel: row.rel, key: row.key, cols: row.cols === null ? null : (JSON.parse(row.cols) as Column[]), tombstone: row.kind === KIND.delete };
   }
 
   close(): void {

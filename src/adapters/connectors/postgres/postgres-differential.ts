@@ -9,7 +9,6 @@ import { type CapturePosition, capturePosition, readChanges } from './postgres-c
 import { foldChange, keyColumns } from './postgres-change-fold.js';
 import { type TableInfo, tableInfo } from './postgres-change-sets.js';
 import { SpillFold } from './postgres-change-spill.js';
-import { unpublishedTables } from './postgres-change-tables.js';
 import type { Change } from './postgres-pgoutput.js';
 
 /**
@@ -34,9 +33,9 @@ import type { Change } from './postgres-pgoutput.js';
  *
  * So the differential restores to any commit from P to its end (its restorable range starts at the
  * newest link's end, not at the full's): the net section is applied whole, the tail up to TIME.
- * Instants between the full and P are reached through the incrementals, as before. Changes of
- * tables read whole at every backup (no key, not published) are left out of the net section: the
- * tail's image replaces them anyway.
+ * Instants between the full and P are reached through the incrementals, as before. A table read
+ * whole at every backup (no key, not published) comes to the net section as its newest image only
+ * (a replace drops what came before), so an instant in the tail has it as of P, as an incremental would.
  */
 export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
   const newest = links[links.length - 1]!;
@@ -46,7 +45,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
   try {
     const sql = await openClient(endpoint);
     try {
-      const folder = new Folder(fold, sql, new Set((await unpublishedTables(sql, since.publication)).map((r) => relId(r))));
+      const folder = new Folder(fold, sql);
       for (const link of links) {
         for (const part of link.manifest.parts.filter((p) => p.role === 'changes')) {
           signal.throwIfAborted();
@@ -81,7 +80,6 @@ class Folder {
   constructor(
     private readonly fold: SpillFold,
     private readonly sql: pg.Client,
-    private readonly whole: Set<string>,
   ) {}
 
   async addPart(body: Readable, where: string): Promise<void> {
@@ -95,18 +93,16 @@ class Folder {
   private async add(change: Change): Promise<void> {
     const text = JSON.stringify(change);
     if (change.op === 'T') {
-      const rels = change.rels.filter((r) => !this.whole.has(relId(r)));
-      if (rels.length === 0) return;
+      const rels = change.rels;
       const late = rels.some((r) => this.late.has(relId(r)));
       for (const r of rels) {
         this.fold.dropRelation(relId(r));
         if (late) this.late.add(relId(r));
       }
-      this.fold.addOp(late ? 'late' : 'early', null, JSON.stringify({ ...change, rels }));
+      this.fold.addOp(late ? 'late' : 'early', null, text);
       return;
     }
     const rel = relId(change.rel);
-    if (this.whole.has(rel)) return;
     const late = this.late.has(rel);
     if (change.op === 'R') {
       this.fold.dropRelation(rel);
@@ -132,27 +128,30 @@ class Folder {
   }
 }
 
-/** The net section's change-log lines, in the order a restore applies them. */
-function* netLines(fold: SpillFold, tables: Map<string, TableInfo | null>, objects: Set<string>): Generator<string> {
+/**
+ * The net section's change-log lines, in the order a restore applies them; `counted` is false for
+ * the delete that clears the way for a row's image (the row counts once, as its image).
+ */
+function* netLines(fold: SpillFold, tables: Map<string, TableInfo | null>, objects: Set<string>): Generator<{ line: string; counted: boolean }> {
   const keyOf = (rel: string) => tables.get(rel)!.key!;
   const touched = (rel: [string, string]) => objects.add(`${rel[0]}.${rel[1]}`);
-  for (const line of fold.ops('early')) yield line;
+  for (const line of fold.ops('early')) yield { line, counted: true };
   for (const e of fold.entries('deletes')) {
     const rel = JSON.parse(e.rel) as [string, string];
     touched(rel);
-    yield JSON.stringify({ op: 'D', rel, key: keyColumns(e.key, keyOf(e.rel)) });
+    yield { line: JSON.stringify({ op: 'D', rel, key: keyColumns(e.key, keyOf(e.rel)) }), counted: e.tombstone };
   }
   for (const e of fold.entries('updates')) {
     const rel = JSON.parse(e.rel) as [string, string];
     touched(rel);
-    yield JSON.stringify({ op: 'U', rel, key: keyColumns(e.key, keyOf(e.rel)), new: e.cols });
+    yield { line: JSON.stringify({ op: 'U', rel, key: keyColumns(e.key, keyOf(e.rel)), new: e.cols }), counted: true };
   }
   for (const e of fold.entries('images')) {
     const rel = JSON.parse(e.rel) as [string, string];
     touched(rel);
-    yield JSON.stringify({ op: 'I', rel, new: e.cols });
+    yield { line: JSON.stringify({ op: 'I', rel, new: e.cols }), counted: true };
   }
-  for (const line of fold.ops('late')) yield line;
+  for (const line of fold.ops('late')) yield { line, counted: true };
 }
 
 /**
@@ -182,9 +181,9 @@ async function writeNet(
       let bytes = 0;
       let chunk = '';
       while (!next.done && bytes < partSize) {
-        chunk += `${next.value}\n`;
-        bytes += next.value.length + 1;
-        changes++;
+        chunk += `${next.value.line}\n`;
+        bytes += next.value.line.length + 1;
+        if (next.value.counted) changes++;
         next = lines.next();
         if (chunk.length >= 64 << 10) {
           yield Buffer.from(chunk);
