@@ -133,7 +133,7 @@ const WINDOW = 2000;
 /** Statements after which a group of whole source transactions is committed. */
 const GROUP = 1000;
 /** Folded rows after which a group of whole source transactions is written and committed. */
-const GROUP_ROWS = 10_000;
+const GROUP_ROWS = 5_000;
 /** Folded rows after which they are written even inside a source transaction (memory stays bounded). */
 const FOLD_LIMIT = 50_000;
 

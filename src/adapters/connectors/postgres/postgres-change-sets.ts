@@ -12,6 +12,12 @@ export interface TableInfo extends RelationShape {
   types: Map<string, string>;
   /** Columns whose type has no `=` operator (json, point, xml …): compared as text in per-row matches. */
   textual: Set<string>;
+  /**
+   * True when no unique index or exclusion constraint but the key's: a row's new image may then be
+   * written over it in place (UPDATE; about half the work of DELETE and INSERT), as no other row can
+   * hold a value it takes.
+   */
+  inPlace: boolean;
 }
 
 /**
@@ -31,14 +37,16 @@ export async function tableInfo(client: pg.Client, rel: [string, string]): Promi
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprname = '=' AND o.oprleft = a.atttypid AND o.oprright = a.atttypid)) AS textual,
         (SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.ord)
           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class r ON r.oid = i.indrelid
-          WHERE i.indrelid = c.oid AND (CASE WHEN r.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END) AND 0 <> ALL (i.indkey::int2[]) LIMIT 1) AS key
+          WHERE i.indrelid = c.oid AND (CASE WHEN r.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END) AND 0 <> ALL (i.indkey::int2[]) LIMIT 1) AS key,
+        (SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion))::int AS uniques
       FROM (SELECT pg_catalog.to_regclass($1)::oid AS oid) c`,
       [ident],
     )
-  ).rows[0] as { ok: boolean; names: string[]; types: string[]; generated: boolean[]; textual: string[]; key: string[] | null };
+  ).rows[0] as { ok: boolean; names: string[]; types: string[]; generated: boolean[]; textual: string[]; key: string[] | null; uniques: number };
   if (!row.ok) return null;
   const types = new Map(row.names.map((n, i) => [n, row.types[i]!]));
-  return { ident, key: row.key && row.key.length > 0 ? row.key : null, columns: row.generated.filter((g) => !g).length, types, textual: new Set(row.textual) };
+  const key = row.key && row.key.length > 0 ? row.key : null;
+  return { ident, key, columns: row.generated.filter((g) => !g).length, types, textual: new Set(row.textual), inPlace: key !== null && row.uniques === 1 };
 }
 
 /** A statement over arrays of text values, one array per column; `expected` rows should be affected. */
@@ -54,8 +62,10 @@ const T = 'dbbackup_t';
 /**
  * The statements that write one relation's folded entries: one DELETE of every key that may
  * exist before (images and tombstones), an UPDATE per shape of partial rows, an INSERT per shape of
- * images. Values travel as text arrays (unnest) cast to each column's type, so a statement's text
- * depends only on the table and the columns, and is prepared once.
+ * images. A table whose only unique index is its key (TableInfo.inPlace) has the new images of
+ * existing rows UPDATEd in place instead of deleted and inserted. Values travel as text arrays
+ * (unnest) cast to each column's type, so a statement's text depends only on the table and the
+ * columns, and is prepared once.
  */
 export function setStatements(info: TableInfo, entries: Iterable<[string, Entry]>): SetStatement[] {
   const key = info.key ?? [];
@@ -69,9 +79,10 @@ export function setStatements(info: TableInfo, entries: Iterable<[string, Entry]
     else m.set(shape, [cols]);
   };
   for (const [k, e] of entries) {
-    if (e.kind === 'delete' || (e.kind === 'image' && e.base)) deletes.push(k);
-    if (e.kind === 'image') add(inserts, e.cols);
-    else if (e.kind === 'update') add(updates, [...e.cols.filter((c) => !key.includes(c[0])), ...keyColumns(k, key)]);
+    const over = e.kind === 'image' && e.base && info.inPlace;
+    if (e.kind === 'delete' || (e.kind === 'image' && e.base && !over)) deletes.push(k);
+    if (e.kind === 'image' && !over) add(inserts, e.cols);
+    else if (e.kind !== 'delete') add(updates, [...e.cols.filter((c) => !key.includes(c[0])), ...keyColumns(k, key)]);
   }
   const out: SetStatement[] = [];
   if (deletes.length > 0) {
