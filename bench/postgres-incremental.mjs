@@ -118,9 +118,11 @@ async function applyLinks(repo, manifests, db) {
   try {
     const signal = new AbortController().signal;
     const started = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     let rows = 0;
     for (const m of manifests) rows += (await session.changes.applyChanges(new PartReader(store, m, codecs, undefined, undefined, 'when-needed'), undefined, signal)).rows;
-    return { rows, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    const used = process.cpuUsage(cpu);
+    return { rows, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6 };
   } finally {
     await session.close();
   }
@@ -154,7 +156,7 @@ try {
   const dbMB = Number((await sql('bench', `SELECT pg_database_size('bench') AS s`))[0].s) / 1e6;
   console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s)\n`);
 
-  const figures = { full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
+  const figures = { incCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
   let mismatches = 0;
   for (let run = 0; run < runs; run++) {
     const repo = join(work, `repo_${run}`);
@@ -183,6 +185,7 @@ try {
     const inc = await applyLinks(repo, incs, `inc_${run}`);
     const dif = await applyLinks(repo, [diff], `diff_${run}`);
     figures.incApply.push(inc.seconds);
+    figures.incCpu.push(inc.cpu);
     figures.incRows.push(inc.rows);
     figures.incRate.push(inc.rows / inc.seconds);
     figures.diffApply.push(dif.seconds);
@@ -238,7 +241,7 @@ try {
     { operation: 'restore of the full (CLI)', seconds: s(figures.fullRestore) },
     { operation: `restore full + ${rounds} incrementals (CLI)`, seconds: s(figures.chainRestore) },
     { operation: 'restore full + differential (CLI)', seconds: s(figures.diffRestore) },
-    { operation: `apply ${rounds} incrementals (in process): ${median(figures.incRows)} rows`, seconds: s(figures.incApply) },
+    { operation: `apply ${rounds} incrementals (in process): ${median(figures.incRows)} rows, client CPU ${s(figures.incCpu)} s`, seconds: s(figures.incApply) },
     { operation: `apply the differential (in process): ${median(figures.diffRows)} rows`, seconds: s(figures.diffApply) },
   ]);
   const verdict = (ok) => (ok ? 'OK' : 'MISSED');
