@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
-// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3]
+// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 //
 // Starts its own throwaway server (initdb in a temp dir, a free port, wal_level = logical) and builds a
-// pgbench database of scale S (S = 20: 2 M accounts, ~300 MB; fixed so runs compare). Each run, in a
+// pgbench database of scale S (S = 20: 2 M accounts, ~320 MB; fixed so runs compare). pgbench_history has no
+// key: unless --keyless-history, it gets REPLICA IDENTITY FULL (as the backup's warning advises), so its
+// inserts are decoded instead of the whole table being read again at every backup. Each run, in a
 // fresh repository (zstd-1, the CLI as a user runs it):
 //   full (--capture changes) → R × [pgbench changes ~1 % of the accounts (S × 1,000 transactions of
 //   `pgbench -t`, each one account, teller, branch update and one history insert), then an incremental]
 //   → a differential (the net change of the R incrementals, plus the tail since the last).
 // Then the change apply: the full restored once (CLI), copied per measurement (CREATE DATABASE … TEMPLATE),
 // and the incrementals (one after the other) or the differential applied to a copy in this process
-// through the connector (dist/), timed alone: rows/s = changes applied / seconds. The copies are compared
+// through the connector (dist/), timed alone: rows/s = changes applied / seconds, with the client's and
+// the server's CPU seconds (on 2 shared cores the wall time mostly says how busy the machine was). The copies are compared
 // with the source (every table's content hash). Last, pgbench TPS for 10 s alone and for 10 s while
 // incrementals (and, separately, fulls) of the source run back to back.
 // Figures are medians over runs; peak RSS is the highest of every CLI run.
@@ -23,7 +26,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { measure, printTable } from './measure.mjs';
+import { measure, printTable, treeCpuSeconds } from './measure.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'dbbackup.js');
@@ -46,6 +49,7 @@ const scale = opt('--scale', 20);
 const runs = opt('--runs', 3);
 const rounds = opt('--rounds', 3);
 const perRound = scale * 1000; // pgbench transactions per round: ~1 % of the accounts
+const keylessHistory = args.includes('--keyless-history');
 const work = mkdtempSync('/tmp/pgi-');
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -89,9 +93,13 @@ const sql = async (db, text) => {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pgbench = (...a) => execFileSync(join(PG_BIN, 'pgbench'), [...pgArgs, ...a], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 let peakRss = 0;
+/** Peak RSS per command (backup full/incremental/differential, restore). */
+const peaks = {};
 const cli = async (...a) => {
   const r = await measure(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
   peakRss = Math.max(peakRss, r.peakRssMB);
+  const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : a[0];
+  peaks[label] = Math.max(peaks[label] ?? 0, r.peakRssMB);
   return r;
 };
 
@@ -119,10 +127,11 @@ async function applyLinks(repo, manifests, db) {
     const signal = new AbortController().signal;
     const started = process.hrtime.bigint();
     const cpu = process.cpuUsage();
+    const serverBefore = treeCpuSeconds(server.pid);
     let rows = 0;
     for (const m of manifests) rows += (await session.changes.applyChanges(new PartReader(store, m, codecs, undefined, undefined, 'when-needed'), undefined, signal)).rows;
     const used = process.cpuUsage(cpu);
-    return { rows, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6 };
+    return { rows, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6, serverCpu: treeCpuSeconds(server.pid) - serverBefore };
   } finally {
     await session.close();
   }
@@ -152,11 +161,12 @@ try {
   await sql('postgres', 'CREATE DATABASE bench');
   console.log(`building a pgbench database of scale ${scale}…`);
   pgbench('-i', '-q', '-s', String(scale), 'bench');
+  if (!keylessHistory) await sql('bench', 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
   await sql('bench', 'VACUUM ANALYZE');
   const dbMB = Number((await sql('bench', `SELECT pg_database_size('bench') AS s`))[0].s) / 1e6;
-  console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s)\n`);
+  console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s); pgbench_history ${keylessHistory ? 'keyless (read whole at every backup)' : 'REPLICA IDENTITY FULL'}\n`);
 
-  const figures = { incCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
+  const figures = { incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
   let mismatches = 0;
   for (let run = 0; run < runs; run++) {
     const repo = join(work, `repo_${run}`);
@@ -186,6 +196,9 @@ try {
     const dif = await applyLinks(repo, [diff], `diff_${run}`);
     figures.incApply.push(inc.seconds);
     figures.incCpu.push(inc.cpu);
+    figures.incServerCpu.push(inc.serverCpu);
+    figures.diffCpu.push(dif.cpu);
+    figures.diffServerCpu.push(dif.serverCpu);
     figures.incRows.push(inc.rows);
     figures.incRate.push(inc.rows / inc.seconds);
     figures.diffApply.push(dif.seconds);
@@ -241,8 +254,8 @@ try {
     { operation: 'restore of the full (CLI)', seconds: s(figures.fullRestore) },
     { operation: `restore full + ${rounds} incrementals (CLI)`, seconds: s(figures.chainRestore) },
     { operation: 'restore full + differential (CLI)', seconds: s(figures.diffRestore) },
-    { operation: `apply ${rounds} incrementals (in process): ${median(figures.incRows)} rows, client CPU ${s(figures.incCpu)} s`, seconds: s(figures.incApply) },
-    { operation: `apply the differential (in process): ${median(figures.diffRows)} rows`, seconds: s(figures.diffApply) },
+    { operation: `apply ${rounds} incrementals (in process): ${median(figures.incRows)} rows; CPU s client ${s(figures.incCpu)}, server ${s(figures.incServerCpu)}`, seconds: s(figures.incApply) },
+    { operation: `apply the differential (in process): ${median(figures.diffRows)} rows; CPU s client ${s(figures.diffCpu)}, server ${s(figures.diffServerCpu)}`, seconds: s(figures.diffApply) },
   ]);
   const verdict = (ok) => (ok ? 'OK' : 'MISSED');
   const ratio = median(figures.incremental) / median(figures.full);
@@ -250,13 +263,16 @@ try {
   console.log(`\nscale ${scale} (${dbMB.toFixed(0)} MB), ${runs} run(s), medians:`);
   console.log(`  incremental / full time:          ${ratio.toFixed(3)}x  (goal <= 0.2x: ${verdict(ratio <= 0.2)})`);
   console.log(`  apply rows/s (incrementals):      ${rate.toFixed(0)}  (goal >= 50,000: ${verdict(rate >= 50_000)}); differential: ${median(figures.diffRate).toFixed(0)} rows/s`);
-  console.log(`  client peak RSS (every CLI run):  ${peakRss.toFixed(0)} MB  (goal <= 200 MB: ${verdict(peakRss <= 200)})`);
+  const cpuBound = median(figures.incRows) / Math.max(median(figures.incCpu), median(figures.incServerCpu));
+  console.log(`    rows per CPU second of the busier side (client and server pipelined, each on a core): ${cpuBound.toFixed(0)}`);
+  console.log(`  client peak RSS (every CLI run):  ${peakRss.toFixed(0)} MB  (goal <= 200 MB: ${verdict(peakRss <= 200)}); by command: ${Object.entries(peaks).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
   const tpsAlone = median(alone);
   const tpsInc = median(withInc);
   const tpsFull = median(withFull);
   console.log(`  pgbench TPS alone ${tpsAlone.toFixed(0)}; with incrementals back to back ${tpsInc.toFixed(0)} (${((tpsInc / tpsAlone) * 100).toFixed(0)} %, ${incs} backups; goal >= 90 %: ${verdict(tpsInc >= 0.9 * tpsAlone)}); with fulls back to back ${tpsFull.toFixed(0)} (${((tpsFull / tpsAlone) * 100).toFixed(0)} %, ${fulls} backups)`);
   console.log(`    TPS per run, alone: ${alone.map((x) => x.toFixed(0)).join(' ')}; with incrementals: ${withInc.map((x) => x.toFixed(0)).join(' ')}; with fulls: ${withFull.map((x) => x.toFixed(0)).join(' ')}`);
   console.log(`  restores equal to the source: ${mismatches === 0 ? 'all' : `${mismatches} DIFFER`}`);
+  console.log(`  load average (1/5/15 min) at the end: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   if (mismatches > 0) process.exitCode = 1;
 } finally {
   server.kill('SIGINT');

@@ -130,6 +130,8 @@ async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<
 
 /** Statements sent ahead of their results (the connection pipelines them) before waiting. */
 const WINDOW = 2000;
+/** Rows in the statements sent ahead before waiting (set statements carry many: memory stays bounded). */
+const WINDOW_ROWS = 20_000;
 /** Statements after which a group of whole source transactions is committed. */
 const GROUP = 1000;
 /** Folded rows after which a group of whole source transactions is written and committed. */
@@ -145,12 +147,13 @@ const FOLD_LIMIT = 50_000;
  * with a few set-based statements; a change that does not fold (a truncate, a table without a
  * key, …) writes the fold so far, then goes alone, in order. Without it every change is a
  * statement of its own, in order. Statements are prepared once (named) and sent pipelined: up to
- * WINDOW go out before their results are awaited (a failure fails the apply, and with it the
+ * WINDOW (or WINDOW_ROWS rows' worth) go out before their results are awaited (a failure fails the apply, and with it the
  * restore, as any failed restore statement does).
  */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
   private pending: Promise<unknown>[] = [];
+  private pendingRows = 0;
   private failure: unknown;
   private open = false;
   private grouped = 0;
@@ -190,13 +193,15 @@ class ChangeApplier {
   async flush(): Promise<void> {
     const pending = this.pending;
     this.pending = [];
+    this.pendingRows = 0;
     await Promise.all(pending);
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private async send(query: string | pg.QueryConfig, then?: (result: pg.QueryResult) => void): Promise<void> {
+  private async send(query: string | pg.QueryConfig, then?: (result: pg.QueryResult) => void, rows = 1): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     this.grouped++;
+    this.pendingRows += rows;
     this.pending.push(
       this.client.query(query as pg.QueryConfig).then(
         (result: pg.QueryResult) => then?.(result),
@@ -205,7 +210,7 @@ class ChangeApplier {
         },
       ),
     );
-    if (this.pending.length >= WINDOW) await this.flush();
+    if (this.pending.length >= WINDOW || this.pendingRows >= WINDOW_ROWS) await this.flush();
   }
 
   async apply(change: Change): Promise<void> {
@@ -253,9 +258,13 @@ class ChangeApplier {
       const info = this.tables.get(rel)!;
       for (const st of setStatements(info, entries)) {
         const expected = st.expected;
-        await this.send({ name: this.statementName(st.text), text: st.text, values: st.values }, (result) => {
-          if (expected !== undefined && (result.rowCount ?? 0) < expected) this.applied.missing += expected - (result.rowCount ?? 0);
-        });
+        await this.send(
+          { name: this.statementName(st.text), text: st.text, values: st.values },
+          (result) => {
+            if (expected !== undefined && (result.rowCount ?? 0) < expected) this.applied.missing += expected - (result.rowCount ?? 0);
+          },
+          st.values[0]?.length ?? 1,
+        );
       }
     }
   }
