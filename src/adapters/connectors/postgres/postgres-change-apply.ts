@@ -137,7 +137,7 @@ const GROUP = 1000;
 /** Folded rows after which a group of whole source transactions is written and committed. */
 const GROUP_ROWS = 5_000;
 /** Folded rows after which they are written even inside a source transaction (memory stays bounded). */
-const FOLD_LIMIT = 50_000;
+const FOLD_LIMIT = 20_000;
 
 /**
  * Source transactions are applied in groups, each group one target transaction of whole source
