@@ -96,9 +96,9 @@ let peakRss = 0;
 /** Peak RSS per command (backup full/incremental/differential, restore). */
 const peaks = {};
 const cli = async (...a) => {
-  const r = await measure(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
+  const r = await measure(process.execPath, [bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env, cwd: work });
   peakRss = Math.max(peakRss, r.peakRssMB);
-  const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : a[0];
+  const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : `restore ${a.find((x) => x.startsWith('#'))?.slice(1) ?? ''}`;
   peaks[label] = Math.max(peaks[label] ?? 0, r.peakRssMB);
   return r;
 };
@@ -187,7 +187,7 @@ try {
     const diff = manifests.find((m) => m.kind === 'differential');
     const base = `base_${run}`;
     execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, base]);
-    figures.fullRestore.push((await cli('restore', '--from', repo, '--backup', full.id, '--db', 'postgres', '--url', url(base))).seconds);
+    figures.fullRestore.push((await cli('restore', '#full', '--from', repo, '--backup', full.id, '--db', 'postgres', '--url', url(base))).seconds);
     // The differential reaches the source's final state; the incrementals (which end before its tail) are
     // checked against the CLI's chain restore to the same point below.
     await sql('postgres', `CREATE DATABASE inc_${run} TEMPLATE ${base}`);
@@ -210,13 +210,13 @@ try {
     }
     // Chain restores through the CLI: full + every incremental (to the last incremental's end), full + differential.
     execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `chain_${run}`]);
-    figures.chainRestore.push((await cli('restore', '--from', repo, '--backup', incs.at(-1).id, '--db', 'postgres', '--url', url(`chain_${run}`))).seconds);
+    figures.chainRestore.push((await cli('restore', '#incrementals', '--from', repo, '--backup', incs.at(-1).id, '--db', 'postgres', '--url', url(`chain_${run}`))).seconds);
     if ((await hashes(`chain_${run}`)) !== (await hashes(`inc_${run}`))) {
       mismatches++;
       console.log(`run ${run}: the CLI chain restore and the in-process apply of the incrementals DIFFER`);
     }
     execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `dr_${run}`]);
-    figures.diffRestore.push((await cli('restore', '--from', repo, '--backup', diff.id, '--db', 'postgres', '--url', url(`dr_${run}`))).seconds);
+    figures.diffRestore.push((await cli('restore', '#differential', '--from', repo, '--backup', diff.id, '--db', 'postgres', '--url', url(`dr_${run}`))).seconds);
     if ((await hashes(`dr_${run}`)) !== source) {
       mismatches++;
       console.log(`run ${run}: the CLI restore of the differential DIFFERS from the source`);
