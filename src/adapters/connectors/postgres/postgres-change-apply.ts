@@ -232,7 +232,7 @@ class ChangeApplier {
     applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
     applied.rows++;
     if (this.folding) {
-      if (info.key === null && change.op === 'I') this.fold.put(info.ident, `#${this.serial++}`, { kind: 'image', cols: change.new, base: false });
+      if (info.key === null && change.op === 'I' && change.new.length > 0) this.fold.put(info.ident, `#${this.serial++}`, { kind: 'image', cols: change.new, base: false });
       else if (!foldChange(this.fold, info.ident, info, change)) {
         await this.writeFold();
         await this.applyOne(change, info);
