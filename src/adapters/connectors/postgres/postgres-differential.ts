@@ -9,6 +9,8 @@ import { type CapturePosition, capturePosition, readChanges } from './postgres-c
 import { foldChange, keyColumns } from './postgres-change-fold.js';
 import { type TableInfo, tableInfo } from './postgres-change-sets.js';
 import { SpillFold } from './postgres-change-spill.js';
+import { ddlStatement } from './postgres-ddl-capture.js';
+import { DbBackupError } from '../../../domain/errors.js';
 import type { Change } from './postgres-pgoutput.js';
 
 /**
@@ -36,6 +38,8 @@ import type { Change } from './postgres-pgoutput.js';
  * Instants between the full and P are reached through the incrementals, as before. A table read
  * whole at every backup (no key, not published) comes to the net section as its newest image only
  * (a replace drops what came before), so an instant in the tail has it as of P, as an incremental would.
+ * Stored links holding captured DDL (--capture-ddl) are refused (E_UNSUPPORTED, so E_NO_PARENT):
+ * rows folded across a schema change fit neither shape.
  */
 export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
   const newest = links[links.length - 1]!;
@@ -49,7 +53,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
       for (const link of links) {
         for (const part of link.manifest.parts.filter((p) => p.role === 'changes')) {
           signal.throwIfAborted();
-          await folder.addPart(await link.open(part), `${part.name} of backup ${link.manifest.id}`);
+          await folder.addPart(await link.open(part), `${part.name} of backup ${link.manifest.id}`, link.manifest.logPosition?.ddl === true ? link.manifest.id : undefined);
         }
       }
       written = await writeNet(fold, folder.tables, { ...since, time: since.time ?? newest.manifest.consistentAt.replace(/Z$/, '000Z') }, sink, partSize, signal);
@@ -82,11 +86,17 @@ class Folder {
     private readonly sql: pg.Client,
   ) {}
 
-  async addPart(body: Readable, where: string): Promise<void> {
+  /** `ddlOf`: the id of the backup when it captured DDL (--capture-ddl): a logged DDL statement then ends the fold. */
+  async addPart(body: Readable, where: string, ddlOf?: string): Promise<void> {
     for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
       if (text === '') continue;
       const line = checkLine(text, where);
-      if (line.kind === 'change') await this.add(line.change);
+      if (line.kind !== 'change') continue;
+      if (ddlOf !== undefined && ddlStatement(line.change)) {
+        // Rows folded across a schema change would be written back in the shape of neither side.
+        throw new DbBackupError('E_UNSUPPORTED', `backup ${ddlOf} holds a schema change (captured DDL), which a differential does not fold: take an incremental, or a full (--type full, or --auto-full).`);
+      }
+      await this.add(line.change);
     }
   }
 
