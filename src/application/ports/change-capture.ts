@@ -30,6 +30,11 @@ export interface ChangeBatch {
   /** The server's version and engine facts, as a dump reports them (recorded in the manifest). */
   serverVersion?: string;
   engineInfo?: Record<string, unknown>;
+  /**
+   * A differential that folded stored links: the instant (the newest link's end) from which its
+   * commits replay one by one; what came before is applied only whole. Absent: from its parent.
+   */
+  replaysFrom?: Date;
 }
 
 /**

@@ -153,6 +153,7 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
       objects: batch.objects,
       warnings: batch.warnings,
       engineInfo: { ...batch.engineInfo, changes: batch.changes },
+      ...(batch.replaysFrom ? { replaysFrom: batch.replaysFrom } : {}),
     };
   } catch (err) {
     // E_SLOT_LOST / E_SCHEMA_CHANGED keep their own codes (scripts and alerts tell them apart).
@@ -173,7 +174,7 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
     parent: parent ? parent.parent.id : null,
     baseFull: parent ? parent.baseFull.id : null,
     ...(chain?.positions && dumped.logPosition
-      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: restorableFrom(chain, at), to: at } }
+      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: restorableFrom(chain, at, dumped.replaysFrom), to: at } }
       : {}),
     ...(chain?.fallback ? { fallback: chain.fallback } : {}),
   };
@@ -182,13 +183,13 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
 /**
  * Where a run's restorable range starts: its own end, or for a link of an engine whose changes replay
  * to any commit the state its parent reached (so `restore --at` reaches every instant in between).
- * A differential that folded stored links (see ParentLink.links) holds their net change, which
- * replays only whole: it reaches the instants since the newest of them; earlier ones are reached
- * through those links, which the restore planner then picks.
+ * A differential that folded stored links (PostgreSQL's, see ChangeBatch.replaysFrom) holds their
+ * net change, which replays only whole: it reaches the instants since the newest of them; earlier
+ * ones are reached through those links, which the restore planner then picks.
  */
-function restorableFrom(chain: RunChain, at: string): string {
-  const parent = chain.parent?.links.at(-1)?.manifest ?? chain.parent?.parent;
+function restorableFrom(chain: RunChain, at: string, replaysFrom: Date | undefined): string {
+  const parent = chain.parent?.parent;
   if (!parent || !chain.pointInTime) return at;
-  const from = parent.restorable?.to ?? parent.consistentAt;
+  const from = replaysFrom?.toISOString() ?? parent.restorable?.to ?? parent.consistentAt;
   return Date.parse(from) < Date.parse(at) ? from : at;
 }

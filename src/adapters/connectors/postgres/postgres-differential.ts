@@ -70,6 +70,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
     changes: tail.changes + written.changes,
     objects: [...objects].sort().map((name) => ({ name, type: 'table' })),
     engineInfo: { ...tail.engineInfo, differential: { folded: links.map((l) => l.manifest.id), netChanges: written.changes, from: since.lsn } },
+    replaysFrom: new Date(newest.manifest.restorable?.to ?? newest.manifest.consistentAt),
   };
 }
 
