@@ -70,4 +70,32 @@ describe('dbbackup backup --capture changes (PostgreSQL)', () => {
     expect(slots.map((s) => s.slot_name)).not.toContain(full.logPosition.slot);
     expect(slots.map((s) => s.slot_name)).toContain(second.logPosition.slot);
   });
+
+  it('--type differential after incrementals: one link after the full restores the source; restore --at before it goes through the incrementals', async () => {
+    await server.query('CREATE DATABASE diffs');
+    await server.query('CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, $$v$$ || g FROM generate_series(1, 200) g;', [], 'diffs');
+    const backup = async (...args: string[]) => {
+      const r = await cli(['backup', '--db', 'postgres', '--url', server.url('diffs'), '--out', 'diffs', '--json', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { manifest: { id: string; kind: string; parent: string; restorable: { from: string; to: string } } }).manifest;
+    };
+    const rows = async (db: string) => (await server.query<{ r: string }>('SELECT string_agg(id || $$=$$ || v, $$,$$ ORDER BY id) AS r FROM public.t', [], db))[0]!.r;
+    const full = await backup('--capture', 'changes');
+    await server.query('UPDATE public.t SET v = $$one$$ WHERE id <= 50; DELETE FROM public.t WHERE id > 190;', [], 'diffs');
+    const inc = await backup('--type', 'incremental');
+    const afterInc = await rows('diffs');
+    await new Promise((r) => setTimeout(r, 20));
+    await server.query('UPDATE public.t SET v = $$two$$ WHERE id <= 100; INSERT INTO public.t VALUES (500, $$new$$);', [], 'diffs');
+    const diff = await backup('--type', 'differential');
+    expect(diff).toMatchObject({ kind: 'differential', parent: full.id });
+    expect(diff.restorable.from).toBe(inc.restorable.to);
+
+    const latest = await cli(['restore', '--from', 'diffs', '--db', 'postgres', '--url', server.url('diffs_latest'), '--create', '--json']);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect((JSON.parse(latest.stdout) as { links: string[] }).links).toEqual([full.id, diff.id]);
+    expect(await rows('diffs_latest')).toBe(await rows('diffs'));
+    const before = await cli(['restore', '--from', 'diffs', '--at', inc.restorable.to, '--db', 'postgres', '--url', server.url('diffs_inc'), '--create']);
+    expect(before.code, before.stderr).toBe(0);
+    expect(await rows('diffs_inc')).toBe(afterInc);
+  });
 });

@@ -30,6 +30,11 @@ export interface ChangeBatch {
   /** The server's version and engine facts, as a dump reports them (recorded in the manifest). */
   serverVersion?: string;
   engineInfo?: Record<string, unknown>;
+  /**
+   * A differential that folded stored links: the instant (the newest link's end) from which its
+   * commits replay one by one; what came before is applied only whole. Absent: from its parent.
+   */
+  replaysFrom?: Date;
 }
 
 /**
@@ -45,10 +50,11 @@ export interface ChangeCapture {
    * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
    * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
    * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
-   * `segments` (a differential only): the stored links after that full on the newest chain, oldest
-   * first, which an engine may copy the start of its changes from when its log no longer reaches `since`.
+   * `links` (a differential's): the stored backups after the full `since` belongs to, up to the
+   * newest, oldest first, for engines whose log cannot be read again from the full: the batch then
+   * folds their changes with the log's since the newest one (PostgreSQL's net change per row).
    */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, segments?: PartSource[]): Promise<ChangeBatch>;
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, links?: readonly PartSource[]): Promise<ChangeBatch>;
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).

@@ -26,4 +26,6 @@ export interface DumpResult {
   objects: ObjectEntry[];
   warnings: string[];
   engineInfo: Record<string, unknown>;
+  /** Set by a differential that folded stored links (ChangeBatch.replaysFrom): its restorable range starts there. */
+  replaysFrom?: Date;
 }

@@ -22,8 +22,11 @@ export interface ParentLink {
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
   reader: PartReader;
-  /** A differential's stored links since its full on the newest chain, oldest first (see ChangeCapture.readChanges). */
-  segments?: PartReader[];
+  /**
+   * A differential's: the backups after its full up to the newest (the newest backup's chain, when
+   * it starts at that full), oldest first, with readers; empty for an incremental.
+   */
+  links: { manifest: Manifest; reader: PartReader }[];
   repo: OpenedRepository;
 }
 
@@ -66,17 +69,20 @@ export async function openParent(
     if (!parent.logPosition) {
       throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
     }
-    let encryption;
-    try {
-      // The parent is authenticated like a restore's backup: its page map decides what is stored.
-      encryption = await authenticateBackup(repo.store, parent, key ? [key] : [], deps.cipher, {}, deps.logger);
-    } catch (err) {
-      if (!isDbBackupError(err, 'E_KEY')) throw err;
-      throw noParent(kind, source, `its parent ${parent.id} cannot be read with this run's key (${(err as Error).message})`, err);
-    }
-    const reader = new PartReader(repo.store, parent, deps.codecs, undefined, encryption);
-    const segments = kind === 'differential' ? await segmentsSince(deps, repo, parent, manifests, key) : undefined;
-    return { parent, baseFull: choice.baseFull.manifest, reader, repo, ...(segments?.length ? { segments } : {}) };
+    const open = async (m: Manifest): Promise<PartReader> => {
+      let encryption;
+      try {
+        // The parent is authenticated like a restore's backup: its page map decides what is stored.
+        encryption = await authenticateBackup(repo.store, m, key ? [key] : [], deps.cipher, {}, deps.logger);
+      } catch (err) {
+        if (!isDbBackupError(err, 'E_KEY')) throw err;
+        throw noParent(kind, source, `its ${m.id === parent.id ? 'parent' : 'chain link'} ${m.id} cannot be read with this run's key (${(err as Error).message})`, err);
+      }
+      return new PartReader(repo.store, m, deps.codecs, undefined, encryption);
+    };
+    const links = [];
+    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: await open(m) });
+    return { parent, baseFull: choice.baseFull.manifest, reader: await open(parent), links, repo };
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
@@ -84,31 +90,17 @@ export async function openParent(
 }
 
 /**
- * The links after `full` on the chain an incremental would extend now (oldest first), each
- * authenticated like the parent; none when that chain starts at another full, is broken, or a link
- * cannot be read with the run's key (the engine then reads its own log only).
+ * The backups after `full` up to the newest backup of the source, oldest first: the cheapest chain
+ * of the newest backup (continuous segments aside) when it starts at `full`; otherwise none.
  */
-async function segmentsSince(
-  deps: { codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger },
-  repo: OpenedRepository,
-  full: Manifest,
-  manifests: Manifest[],
-  key: KeyEncryptionKey | undefined,
-): Promise<PartReader[]> {
-  let chain: Manifest[];
+function linksSince(full: Manifest, manifests: Manifest[]): Manifest[] {
   try {
-    chain = chooseParent('incremental', manifests.map(chainMemberOf))!.chain.map((m) => m.manifest);
+    const newest = chooseParent('incremental', manifests.map(chainMemberOf));
+    return newest && newest.baseFull.id === full.id ? newest.chain.slice(1).map((m) => m.manifest) : [];
   } catch {
+    // The newest chain is broken: the engine reads from the full, as far as its log still reaches.
     return [];
   }
-  if (chain[0]?.id !== full.id) return [];
-  const readers: PartReader[] = [];
-  for (const link of chain.slice(1)) {
-    const encryption = await authenticateBackup(repo.store, link, key ? [key] : [], deps.cipher, {}, deps.logger).catch(() => null);
-    if (encryption === null) return [];
-    readers.push(new PartReader(repo.store, link, deps.codecs, undefined, encryption));
-  }
-  return readers;
 }
 
 /**
@@ -152,7 +144,8 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
   if (!parent) return session.dump(request, sink, signal);
   if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
   try {
-    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, parent.segments);
+    const links = parent.links.map((l) => l.reader);
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, links.length > 0 ? links : undefined);
     return {
       serverVersion: batch.serverVersion ?? '',
       consistentAt: batch.consistentAt,
@@ -160,6 +153,7 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
       objects: batch.objects,
       warnings: batch.warnings,
       engineInfo: { ...batch.engineInfo, changes: batch.changes },
+      ...(batch.replaysFrom ? { replaysFrom: batch.replaysFrom } : {}),
     };
   } catch (err) {
     // E_SLOT_LOST / E_SCHEMA_CHANGED keep their own codes (scripts and alerts tell them apart).
@@ -180,7 +174,7 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
     parent: parent ? parent.parent.id : null,
     baseFull: parent ? parent.baseFull.id : null,
     ...(chain?.positions && dumped.logPosition
-      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: restorableFrom(chain, at), to: at } }
+      ? { position: { from: parent ? (parent.parent.position?.to ?? parent.parent.logPosition) : null, to: dumped.logPosition }, restorable: { from: restorableFrom(chain, at, dumped.replaysFrom), to: at } }
       : {}),
     ...(chain?.fallback ? { fallback: chain.fallback } : {}),
   };
@@ -189,10 +183,13 @@ export function chainFields(chain: RunChain | undefined, dumped: DumpResult): Pi
 /**
  * Where a run's restorable range starts: its own end, or for a link of an engine whose changes replay
  * to any commit the state its parent reached (so `restore --at` reaches every instant in between).
+ * A differential that folded stored links (PostgreSQL's, see ChangeBatch.replaysFrom) holds their
+ * net change, which replays only whole: it reaches the instants since the newest of them; earlier
+ * ones are reached through those links, which the restore planner then picks.
  */
-function restorableFrom(chain: RunChain, at: string): string {
+function restorableFrom(chain: RunChain, at: string, replaysFrom: Date | undefined): string {
   const parent = chain.parent?.parent;
   if (!parent || !chain.pointInTime) return at;
-  const from = parent.restorable?.to ?? parent.consistentAt;
+  const from = replaysFrom?.toISOString() ?? parent.restorable?.to ?? parent.consistentAt;
   return Date.parse(from) < Date.parse(at) ? from : at;
 }

@@ -104,6 +104,18 @@ describe('planChainRestore — replayable ranges and continuous segments', () =>
     expect(restorableWindows([f1, i1, i2])).toEqual([{ from: T('00:00'), to: T('12:00') }]);
   });
 
+  it('a differential that folded incrementals replays only since the newest of them: earlier instants go through the incrementals', () => {
+    // PostgreSQL: the differential at 15:00 folded i1 and i2 (ends 12:00), then the log from 12:00 on.
+    const d = member(T('15:00'), 'differential', f1, { from: T('12:00'), bytes: 25 });
+    const i4 = member(T('18:00'), 'incremental', d, { from: T('15:00'), bytes: 5, tag: 'iiii' });
+    const repo = [f1, i1, i2, d, i4];
+    expect(ids(planChainRestore(repo, { at: at('09:30') }).links)).toEqual([f1.id, i1.id, i2.id]);
+    expect(planChainRestore(repo, { at: at('13:00') })).toMatchObject({ links: [f1, d], stopAt: T('13:00') });
+    expect(planChainRestore(repo, { at: at('15:00') })).toMatchObject({ links: [f1, d], stopAt: null });
+    expect(ids(planChainRestore(repo).links)).toEqual([f1.id, d.id, i4.id]);
+    expect(restorableWindows(repo)).toEqual([{ from: T('00:00'), to: T('18:00') }]);
+  });
+
   const seg = (from: string, to: string, parent: ChainMember | string, pos: [number, number], bytes: number, tag: string, generation = 'g1') =>
     member(T(to), 'incremental', parent, { from: T(from), continuous: true, position: { from: pos[0], to: pos[1] }, bytes, tag, generation });
   const s1 = seg('00:00', '01:00', f1, [100, 200], 40, 'sss1');

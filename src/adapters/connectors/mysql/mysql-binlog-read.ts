@@ -51,7 +51,7 @@ export async function readBinlogChanges(
   signal: AbortSignal,
   partSize: number,
   databases: string[] | undefined,
-  segments: PartSource[] = [],
+  segments: readonly PartSource[] = [],
 ): Promise<ChangeBatch> {
   const since = binlogPositionOf(sinceRaw, "parent backup's log position");
   const conn = await openConnection(e);
@@ -99,7 +99,7 @@ interface ReadPlan {
   /** Where the server's log is read from: `since`, or the end of the last stored link copied. */
   fromServer: FilePosition;
   end: FilePosition;
-  copy: PartSource[] | undefined;
+  copy: readonly PartSource[] | undefined;
   sink: PartSink;
   signal: AbortSignal;
   partSize: number;
@@ -145,7 +145,7 @@ function oursOf(databases: string[] | undefined): (table: string) => boolean {
  * SHOW BINARY LOGS must still list the parent's file; else the stored `segments` since it that
  * reach a file the server has are returned (to be copied), or E_LOG_PURGED.
  */
-async function checkNotPurged(conn: Awaited<ReturnType<typeof openConnection>>, since: FilePosition, segments: PartSource[]): Promise<PartSource[] | undefined> {
+async function checkNotPurged(conn: Awaited<ReturnType<typeof openConnection>>, since: FilePosition, segments: readonly PartSource[]): Promise<readonly PartSource[] | undefined> {
   const [rows] = await conn.query('SHOW BINARY LOGS');
   const files = (rows as { Log_name: string }[]).map((r) => r.Log_name);
   if (files.includes(since.file)) return undefined;

@@ -17,7 +17,7 @@ import type { FilePosition } from './mysql-binlog-transactions.js';
  * The shortest run of `segments` (oldest first) whose end the server still has (`files`, SHOW
  * BINARY LOGS): the server's log goes on from there. Undefined when none ends in a file it has.
  */
-export function segmentsToCopy(segments: PartSource[], files: string[]): PartSource[] | undefined {
+export function segmentsToCopy(segments: readonly PartSource[], files: string[]): readonly PartSource[] | undefined {
   for (const [i, s] of segments.entries()) {
     const to = binlogPositionOf(s.manifest.logPosition, `log position of backup ${s.manifest.id}`);
     if (files.includes(to.file)) return segments.slice(0, i + 1);
@@ -32,7 +32,7 @@ export function segmentsToCopy(segments: PartSource[], files: string[]): PartSou
  * tables of `ours` (the backup's databases) they hold.
  */
 export async function copySegments(
-  segments: PartSource[],
+  segments: readonly PartSource[],
   since: FilePosition,
   sink: PartSink,
   index: Writable,

@@ -40,7 +40,7 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
   }
 
-  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, segments?: PartSource[]): Promise<ChangeBatch> {
+  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, segments?: readonly PartSource[]): Promise<ChangeBatch> {
     const databases = (base?.manifest.engineInfo.databases as { name: string }[] | undefined)?.map((d) => d.name);
     const batch = await readBinlogChanges(this.endpoint, since, sink, signal, this.endpoint.partSize, databases, segments);
     // The parent's databases and tables (as its full recorded them) let a restore plan read this link alone.

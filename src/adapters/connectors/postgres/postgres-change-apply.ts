@@ -7,6 +7,8 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { type SequenceValue, checkLine } from './postgres-change-log.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
+import { MemoryFold, foldChange } from './postgres-change-fold.js';
+import { type TableInfo, setStatements, tableInfo } from './postgres-change-sets.js';
 import type { Change, Column } from './postgres-pgoutput.js';
 import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
 
@@ -45,13 +47,18 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
   };
   const client = await openClient(endpoint, endpoint.database, { pipeline: true });
   const warnings: string[] = [];
-  const applier = new ChangeApplier(client);
-  applier.runDdl = parts.manifest.logPosition?.ddl === true;
+  const applied: Applied = { transactions: 0, rows: 0, objects: new Set(), skipped: new Map(), missing: 0, stopped: false };
+  let applier: ChangeApplier | undefined;
   try {
-    await client.query('SET session_replication_role = replica').catch(() => {
-      warnings.push('The restore role may not set session_replication_role (it needs superuser): triggers fired and foreign keys were checked while changes were applied.');
-    });
-    const applied: Applied = { transactions: 0, rows: 0, objects: new Set(), skipped: new Map(), missing: 0, stopped: false };
+    const replica = await client.query('SET session_replication_role = replica').then(
+      () => true,
+      () => {
+        warnings.push('The restore role may not set session_replication_role (it needs superuser): triggers fired and foreign keys were checked while changes were applied, one statement per change.');
+        return false;
+      },
+    );
+    applier = new ChangeApplier(client, replica, applied);
+    applier.runDdl = parts.manifest.logPosition?.ddl === true;
     const changeParts = parts.manifest.parts.filter((p) => p.role === 'changes');
     for (const part of changeParts) {
       if (applied.stopped) break;
@@ -63,13 +70,13 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     if (applied.stopped && last) applied.sequences = await sequencesOf(await parts.open(last), `${last.name} of backup ${parts.manifest.id}`);
     await applier.close();
     await applier.flush();
-    if (applied.sequences) await applier.setSequences(applied.sequences, applied);
+    if (applied.sequences) await applier.setSequences(applied.sequences);
     if (applied.stopped && applied.sequences) warnings.push('Sequences were set to their values at the end of the backup, past the point restored to (never below a value in use).');
     for (const [table, n] of applied.skipped) warnings.push(`${n} change(s) to ${table} were skipped: the table is not in the target.`);
     if (applied.missing > 0) warnings.push(`${applied.missing} update(s)/delete(s) found no row to change: the target was not in the state the changes follow.`);
     return { objects: [...applied.objects].sort(), rows: applied.rows, warnings };
   } catch (err) {
-    await applier.flush().catch(() => undefined);
+    await applier?.flush().catch(() => undefined);
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
@@ -97,7 +104,7 @@ async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, wh
       inTxn = true;
     } else if (line.kind === 'change') {
       if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} has a change outside a transaction.`);
-      await applier.apply(line.change, applied);
+      await applier.apply(line.change);
     } else if (line.kind === 'commit') {
       if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} commits no transaction.`);
       await applier.commit();
@@ -123,32 +130,46 @@ async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<
 
 /** Statements sent ahead of their results (the connection pipelines them) before waiting. */
 const WINDOW = 2000;
+/** Rows in the statements sent ahead before waiting (set statements carry many: memory stays bounded). */
+const WINDOW_ROWS = 20_000;
 /** Statements after which a group of whole source transactions is committed. */
 const GROUP = 1000;
+/** Folded rows after which a group of whole source transactions is written and committed. */
+const GROUP_ROWS = 5_000;
+/** Folded rows after which they are written even inside a source transaction (memory stays bounded). */
+const FOLD_LIMIT = 20_000;
 
 /**
- * Statements per table and shape, prepared once (named) so that replaying many rows parses each
- * once, and sent pipelined: up to WINDOW statements go out before their results are awaited (a
- * failure fails the apply, and with it the restore, as any failed restore statement does).
+ * Source transactions are applied in groups, each group one target transaction of whole source
+ * transactions (so each stays atomic, and commits are fewer). With session_replication_role =
+ * replica (no triggers, no foreign key checks, so the order between tables does not matter) the
+ * row changes of a group are folded per row key (postgres-change-fold.ts) and written per table
+ * with a few set-based statements; a change that does not fold (a truncate, a table without a
+ * key, …) writes the fold so far, then goes alone, in order. Without it every change is a
+ * statement of its own, in order. Statements are prepared once (named) and sent pipelined: up to
+ * WINDOW (or WINDOW_ROWS rows' worth) go out before their results are awaited (a failure fails the apply, and with it the
+ * restore, as any failed restore statement does).
  */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
   private pending: Promise<unknown>[] = [];
+  private pendingRows = 0;
   private failure: unknown;
   private open = false;
   private grouped = 0;
-  /** Per table present in the target: the columns whose type has no `=` of its own (compared as text). */
-  private readonly present = new Map<string, Set<string> | null>();
-
+  private readonly fold = new MemoryFold();
+  private serial = 0;
+  /** Per table: what the target has (null: no such table). */
+  private readonly tables = new Map<string, TableInfo | null>();
   /** Rows of the DDL log run their statement (set for backups that captured DDL, --capture-ddl). */
   runDdl = false;
 
-  constructor(private readonly client: pg.Client) {}
+  constructor(
+    private readonly client: pg.Client,
+    private readonly folding: boolean,
+    private readonly applied: Applied,
+  ) {}
 
-  /**
-   * Source transactions are applied in groups, each group one target transaction of whole source
-   * transactions (so each stays atomic, and commits are fewer); a group closes after GROUP statements.
-   */
   async begin(): Promise<void> {
     if (this.open) return;
     this.open = true;
@@ -157,11 +178,12 @@ class ChangeApplier {
   }
 
   async commit(): Promise<void> {
-    if (this.grouped >= GROUP) await this.close();
+    if (this.grouped >= GROUP || this.fold.size >= GROUP_ROWS) await this.close();
   }
 
-  /** Commits the open group, if any. */
+  /** Writes what is folded and commits the open group, if any. */
   async close(): Promise<void> {
+    await this.writeFold();
     if (!this.open) return;
     this.open = false;
     await this.send('COMMIT');
@@ -171,13 +193,15 @@ class ChangeApplier {
   async flush(): Promise<void> {
     const pending = this.pending;
     this.pending = [];
+    this.pendingRows = 0;
     await Promise.all(pending);
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private async send(query: string | pg.QueryConfig, then?: (result: pg.QueryResult) => void): Promise<void> {
+  private async send(query: string | pg.QueryConfig, then?: (result: pg.QueryResult) => void, rows = 1): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     this.grouped++;
+    this.pendingRows += rows;
     this.pending.push(
       this.client.query(query as pg.QueryConfig).then(
         (result: pg.QueryResult) => then?.(result),
@@ -186,24 +210,68 @@ class ChangeApplier {
         },
       ),
     );
-    if (this.pending.length >= WINDOW) await this.flush();
+    if (this.pending.length >= WINDOW || this.pendingRows >= WINDOW_ROWS) await this.flush();
   }
 
-  async apply(change: Change, applied: Applied): Promise<void> {
-    const ddl = this.runDdl ? ddlStatement(change) : undefined;
-    if (ddl) await this.ddl(ddl);
+  async apply(change: Change): Promise<void> {
+    const logged = this.runDdl ? ddlStatement(change) : undefined;
+    if (logged) await this.ddl(logged);
+    const applied = this.applied;
     if (change.op === 'T') {
+      await this.writeFold();
       const rels: string[] = [];
-      for (const rel of change.rels) if (await this.exists(rel, applied)) rels.push(ident(rel));
+      for (const rel of change.rels) if (await this.table(rel)) rels.push(ident(rel));
       if (rels.length === 0) return;
       await this.send(`TRUNCATE ONLY ${rels.join(', ')}${change.restartIdentity ? ' RESTART IDENTITY' : ''}${change.cascade ? ' CASCADE' : ''}`);
       for (const rel of change.rels) applied.objects.add(`${rel[0]}.${rel[1]}`);
       applied.rows++;
       return;
     }
-    const textual = await this.columnsAsText(change.rel, applied);
-    if (!textual) return;
-    const table = ident(change.rel);
+    const info = await this.table(change.rel);
+    if (!info) return;
+    applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
+    applied.rows++;
+    if (this.folding) {
+      if (info.key === null && change.op === 'I' && change.new.length > 0) this.fold.put(info.ident, `#${this.serial++}`, { kind: 'image', cols: change.new, base: false });
+      else if (!foldChange(this.fold, info.ident, info, change)) {
+        await this.writeFold();
+        await this.applyOne(change, info);
+        return;
+      }
+      if (this.fold.size >= FOLD_LIMIT) await this.writeFold();
+      return;
+    }
+    await this.applyOne(change, info);
+  }
+
+  /** A logged DDL statement, run where it stands in its transaction (after what was folded before it); the tables' cached shapes are forgotten after it. */
+  private async ddl(logged: LoggedDdl): Promise<void> {
+    await this.writeFold();
+    await this.flush();
+    await runLoggedDdl(this.client, logged);
+    this.tables.clear();
+  }
+
+  /** Writes the folded changes, table by table (see setStatements). */
+  private async writeFold(): Promise<void> {
+    for (const [rel, entries] of this.fold.drain()) {
+      const info = this.tables.get(rel)!;
+      for (const st of setStatements(info, entries)) {
+        const expected = st.expected;
+        await this.send(
+          { name: this.statementName(st.text), text: st.text, values: st.values },
+          (result) => {
+            if (expected !== undefined && (result.rowCount ?? 0) < expected) this.applied.missing += expected - (result.rowCount ?? 0);
+          },
+          st.values[0]?.length ?? 1,
+        );
+      }
+    }
+  }
+
+  /** One change as a statement of its own; rows are found by their replica identity. */
+  private async applyOne(change: Exclude<Change, { op: 'T' }>, info: TableInfo): Promise<void> {
+    const table = info.ident;
     let sql: string;
     let values: (string | null)[];
     if (change.op === 'R') {
@@ -218,62 +286,37 @@ class ChangeApplier {
     } else if (change.op === 'U') {
       if (change.new.length === 0) return;
       const set = change.new.map((c, i) => `${quoteIdent(c[0])} = $${i + 1}`).join(', ');
-      const where = match(change.key, change.new.length, textual);
+      const where = match(change.key, change.new.length, info.textual);
       sql = `UPDATE ${table} SET ${set} WHERE ctid = (SELECT ctid FROM ${table} WHERE ${where.sql} LIMIT 1)`;
       values = [...change.new.map((c) => c[1]), ...where.values];
     } else {
-      const where = match(change.key, 0, textual);
+      const where = match(change.key, 0, info.textual);
       sql = `DELETE FROM ${table} WHERE ctid = (SELECT ctid FROM ${table} WHERE ${where.sql} LIMIT 1)`;
       values = where.values;
     }
     const counts = change.op === 'U' || change.op === 'D';
     await this.send({ name: this.statementName(sql), text: sql, values }, (result) => {
-      if (counts && result.rowCount === 0) applied.missing++;
+      if (counts && result.rowCount === 0) this.applied.missing++;
     });
-    applied.objects.add(`${change.rel[0]}.${change.rel[1]}`);
-    applied.rows++;
   }
 
-  /** A logged DDL statement, run where it stands in its transaction; the tables' cached shapes are forgotten after it. */
-  private async ddl(logged: LoggedDdl): Promise<void> {
-    await this.flush();
-    await runLoggedDdl(this.client, logged);
-    this.present.clear();
-  }
-
-  async setSequences(values: SequenceValue[], applied: Applied): Promise<void> {
+  async setSequences(values: SequenceValue[]): Promise<void> {
     for (const [schema, name, value, called] of values) {
-      if (!(await this.exists([schema, name], applied, false))) continue;
+      if (!(await this.table([schema, name], false))) continue;
       await this.client.query('SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)', [ident([schema, name]), value, called]);
     }
   }
 
-  /** Whether the target has the relation; a missing one is counted in `skipped` once per change. */
-  private async exists(rel: [string, string], applied: Applied, count = true): Promise<boolean> {
-    return (await this.columnsAsText(rel, applied, count)) !== null;
-  }
-
-  /**
-   * The table's columns whose type has no `=` operator of its own (json, point, xml …: they occur
-   * in the keys of REPLICA IDENTITY FULL tables and are compared by their text), or null when the
-   * target has no such table (counted in `skipped`).
-   */
-  private async columnsAsText(rel: [string, string], applied: Applied, count = true): Promise<Set<string> | null> {
+  /** What the target has of `rel`, or null when it has no such relation (then counted in `skipped`, once per change). */
+  private async table(rel: [string, string], count = true): Promise<TableInfo | null> {
     const key = ident(rel);
-    let found = this.present.get(key);
+    let found = this.tables.get(key);
     if (found === undefined) {
-      const rows = (
-        await this.client.query(
-          `SELECT pg_catalog.to_regclass($1) IS NOT NULL AS ok, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprname = '=' AND o.oprleft = a.atttypid AND o.oprright = a.atttypid)) AS textual`,
-          [key],
-        )
-      ).rows[0] as { ok: boolean; textual: string[] };
-      found = rows.ok ? new Set(rows.textual) : null;
-      this.present.set(key, found);
+      await this.flush();
+      found = await tableInfo(this.client, rel);
+      this.tables.set(key, found);
     }
-    if (!found && count) applied.skipped.set(`${rel[0]}.${rel[1]}`, (applied.skipped.get(`${rel[0]}.${rel[1]}`) ?? 0) + 1);
+    if (!found && count) this.applied.skipped.set(`${rel[0]}.${rel[1]}`, (this.applied.skipped.get(`${rel[0]}.${rel[1]}`) ?? 0) + 1);
     return found;
   }
 

@@ -126,11 +126,15 @@ function isRel(v: unknown): boolean {
 
 function isColumns(v: unknown): boolean {
   if (!Array.isArray(v)) return false;
-  const seen = new Set<string>();
   for (const c of v) {
     if (!Array.isArray(c) || c.length !== 2 || !isName(c[0]) || (c[1] !== null && typeof c[1] !== 'string')) return false;
-    if (seen.has(c[0] as string)) return false;
-    seen.add(c[0] as string);
   }
+  return uniqueNames(v as [string, unknown][]);
+}
+
+/** No column twice (a pairwise scan below 32 columns: this runs for every line of a restore). */
+function uniqueNames(cols: [string, unknown][]): boolean {
+  if (cols.length >= 32) return new Set(cols.map((c) => c[0])).size === cols.length;
+  for (let i = 1; i < cols.length; i++) for (let j = 0; j < i; j++) if (cols[i]![0] === cols[j]![0]) return false;
   return true;
 }

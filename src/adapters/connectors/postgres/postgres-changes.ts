@@ -7,6 +7,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import { applyChanges } from './postgres-change-apply.js';
 import { capturePosition, readChanges } from './postgres-change-read.js';
+import { readDifferential } from './postgres-differential.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
 import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
@@ -197,7 +198,9 @@ export class PostgresChangeCapture implements ChangeCapture {
     }
   }
 
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal): Promise<ChangeBatch> {
+  /** With `links` (a differential after stored incrementals), the net change since the full: postgres-differential.ts. */
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, _base?: PartSource, links?: readonly PartSource[]): Promise<ChangeBatch> {
+    if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize);
     return readChanges(this.endpoint, since, sink, signal, this.partSize);
   }
 

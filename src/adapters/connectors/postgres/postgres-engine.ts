@@ -9,7 +9,7 @@ export const postgresEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> 
     selectiveRestore: true,
     atomicRestore: false,
     prepareDuringChecks: true,
-    // Logical decoding (postgres-changes.ts); a differential would need the stored changes since the full.
-    changes: { differential: false, pointInTime: true },
+    // Logical decoding (postgres-changes.ts); a differential folds the stored links since the full (postgres-differential.ts).
+    changes: { differential: true, pointInTime: true },
   },
 };

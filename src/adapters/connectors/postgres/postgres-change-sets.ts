@@ -1,0 +1,121 @@
+import type pg from 'pg';
+import { quoteIdent } from './connection.js';
+import type { Entry, RelationShape } from './postgres-change-fold.js';
+import { keyColumns } from './postgres-change-fold.js';
+import type { Column } from './postgres-pgoutput.js';
+
+/** A table as the apply (or the differential) sees it in a database. */
+export interface TableInfo extends RelationShape {
+  /** `"schema"."name"` */
+  ident: string;
+  /** Column name → its type as `format_type` spells it without a modifier (values are cast to it from text). */
+  types: Map<string, string>;
+  /** Columns whose type has no `=` operator (json, point, xml …): compared as text in per-row matches. */
+  textual: Set<string>;
+  /**
+   * True when no unique index or exclusion constraint but the key's: a row's new image may then be
+   * written over it in place (UPDATE; about half the work of DELETE and INSERT), as no other row can
+   * hold a value it takes.
+   */
+  inPlace: boolean;
+}
+
+/**
+ * The table `rel` in the database of `client`, or null when it has none. Its key is the replica
+ * identity index's columns (REPLICA IDENTITY USING INDEX), else the primary key's; none when it
+ * has neither (its changes are then applied one by one, in order).
+ */
+export async function tableInfo(client: pg.Client, rel: [string, string]): Promise<TableInfo | null> {
+  const ident = `${quoteIdent(rel[0])}.${quoteIdent(rel[1])}`;
+  const row = (
+    await client.query(
+      `SELECT c.oid IS NOT NULL AS ok,
+        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS names,
+        ARRAY(SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS types,
+        ARRAY(SELECT a.attgenerated <> '' FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS generated,
+        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprname = '=' AND o.oprleft = a.atttypid AND o.oprright = a.atttypid)) AS textual,
+        (SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.ord)
+          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class r ON r.oid = i.indrelid
+          WHERE i.indrelid = c.oid AND (CASE WHEN r.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END) AND 0 <> ALL (i.indkey::int2[]) LIMIT 1) AS key,
+        (SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion))::int AS uniques
+      FROM (SELECT pg_catalog.to_regclass($1)::oid AS oid) c`,
+      [ident],
+    )
+  ).rows[0] as { ok: boolean; names: string[]; types: string[]; generated: boolean[]; textual: string[]; key: string[] | null; uniques: number };
+  if (!row.ok) return null;
+  const types = new Map(row.names.map((n, i) => [n, row.types[i]!]));
+  const key = row.key && row.key.length > 0 ? row.key : null;
+  return { ident, key, columns: row.generated.filter((g) => !g).length, types, textual: new Set(row.textual), inPlace: key !== null && row.uniques === 1 };
+}
+
+/** A statement over arrays of text values, one array per column; `expected` rows should be affected. */
+export interface SetStatement {
+  text: string;
+  values: (string | null)[][];
+  /** Rows an update or delete should find; undefined for inserts. */
+  expected?: number;
+}
+
+const T = 'dbbackup_t';
+
+/**
+ * The statements that write one relation's folded entries: one DELETE of every key that may
+ * exist before (images and tombstones), an UPDATE per shape of partial rows, an INSERT per shape of
+ * images. A table whose only unique index is its key (TableInfo.inPlace) has the new images of
+ * existing rows UPDATEd in place instead of deleted and inserted. Values travel as text arrays
+ * (unnest) cast to each column's type, so a statement's text depends only on the table and the
+ * columns, and is prepared once.
+ */
+export function setStatements(info: TableInfo, entries: Iterable<[string, Entry]>): SetStatement[] {
+  const key = info.key ?? [];
+  const deletes: string[] = [];
+  const updates = new Map<string, Column[][]>();
+  const inserts = new Map<string, Column[][]>();
+  const add = (m: Map<string, Column[][]>, cols: Column[]) => {
+    const shape = JSON.stringify(cols.map((c) => c[0]));
+    const list = m.get(shape);
+    if (list) list.push(cols);
+    else m.set(shape, [cols]);
+  };
+  for (const [k, e] of entries) {
+    const over = e.kind === 'image' && e.base && info.inPlace;
+    if (e.kind === 'delete' || (e.kind === 'image' && e.base && !over)) deletes.push(k);
+    if (e.kind === 'image' && !over) add(inserts, e.cols);
+    else if (e.kind !== 'delete') add(updates, [...e.cols.filter((c) => !key.includes(c[0])), ...keyColumns(k, key)]);
+  }
+  const out: SetStatement[] = [];
+  if (deletes.length > 0) {
+    const values = key.map((_, i) => deletes.map((k) => (JSON.parse(k) as string[])[i]!));
+    out.push({ text: `DELETE FROM ONLY ${info.ident} AS ${T} USING ${unnest(info, key)} WHERE ${matchAll(info, key, 0)}`, values, expected: deletes.length });
+  }
+  for (const rows of updates.values()) {
+    const names = rows[0]!.map((c) => c[0]);
+    const set = names.slice(0, names.length - key.length);
+    if (set.length === 0) continue;
+    const sets = set.map((n, i) => `${quoteIdent(n)} = u.c${i}::${info.types.get(n) ?? 'text'}`).join(', ');
+    out.push({
+      text: `UPDATE ONLY ${info.ident} AS ${T} SET ${sets} FROM ${unnest(info, names)} WHERE ${matchAll(info, key, set.length)}`,
+      values: names.map((_, i) => rows.map((r) => r[i]![1])),
+      expected: rows.length,
+    });
+  }
+  for (const rows of inserts.values()) {
+    const names = rows[0]!.map((c) => c[0]);
+    if (names.length === 0) continue;
+    const list = names.map(quoteIdent).join(', ');
+    const cast = names.map((n, i) => `u.c${i}::${info.types.get(n) ?? 'text'}`).join(', ');
+    out.push({ text: `INSERT INTO ${info.ident} (${list}) OVERRIDING SYSTEM VALUE SELECT ${cast} FROM ${unnest(info, names)}`, values: names.map((_, i) => rows.map((r) => r[i]![1])) });
+  }
+  return out;
+}
+
+/** `unnest($1::text[], …) AS u(c0, …)`: one text array per column. */
+function unnest(_info: TableInfo, names: readonly string[]): string {
+  return `unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${names.map((_, i) => `c${i}`).join(', ')})`;
+}
+
+/** `dbbackup_t.k = u.cN::type AND …` for the key columns, which are the arrays from `offset` on. */
+function matchAll(info: TableInfo, key: readonly string[], offset: number): string {
+  return key.map((n, i) => `${T}.${quoteIdent(n)} = u.c${offset + i}::${info.types.get(n) ?? 'text'}`).join(' AND ');
+}
