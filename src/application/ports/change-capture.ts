@@ -44,9 +44,10 @@ export interface ChangeCapture {
   /**
    * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
    * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
-   * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
+   * whose position `since` is, for engines whose position refers to one of them (SQLite's page map);
+   * `full` those of its chain's full (SQLite's link maps are stored as deltas from the full's).
    */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch>;
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, full?: PartSource): Promise<ChangeBatch>;
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).

@@ -22,6 +22,8 @@ export interface ParentLink {
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
   reader: PartReader;
+  /** Reads the base full's parts (the parent's own reader when the parent is the full). */
+  fullReader: PartReader;
   repo: OpenedRepository;
 }
 
@@ -64,16 +66,20 @@ export async function openParent(
     if (!parent.logPosition) {
       throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
     }
-    let encryption;
-    try {
-      // The parent is authenticated like a restore's backup: its page map decides what is stored.
-      encryption = await authenticateBackup(repo.store, parent, key ? [key] : [], deps.cipher, {}, deps.logger);
-    } catch (err) {
-      if (!isDbBackupError(err, 'E_KEY')) throw err;
-      throw noParent(kind, source, `its parent ${parent.id} cannot be read with this run's key (${(err as Error).message})`, err);
-    }
-    const reader = new PartReader(repo.store, parent, deps.codecs, undefined, encryption);
-    return { parent, baseFull: choice.baseFull.manifest, reader, repo };
+    const readerOf = async (backup: Manifest) => {
+      try {
+        // Authenticated like a restore's backup: its page map decides what is stored.
+        const encryption = await authenticateBackup(repo.store, backup, key ? [key] : [], deps.cipher, {}, deps.logger);
+        return new PartReader(repo.store, backup, deps.codecs, undefined, encryption);
+      } catch (err) {
+        if (!isDbBackupError(err, 'E_KEY')) throw err;
+        throw noParent(kind, source, `its ${backup === parent ? 'parent' : 'base full'} ${backup.id} cannot be read with this run's key (${(err as Error).message})`, err);
+      }
+    };
+    const reader = await readerOf(parent);
+    const baseFull = choice.baseFull.manifest;
+    const fullReader = baseFull.id === parent.id ? reader : await readerOf(baseFull);
+    return { parent, baseFull, reader, fullReader, repo };
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
@@ -121,7 +127,7 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
   if (!parent) return session.dump(request, sink, signal);
   if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
   try {
-    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader);
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, parent.fullReader);
     return {
       serverVersion: batch.serverVersion ?? '',
       consistentAt: batch.consistentAt,

@@ -47,7 +47,7 @@ function fieldOf(value: unknown): string {
 
 describe('manifest format 2: chain fields', () => {
   it('writes format 2 and still reads format 1 with no chain fields', () => {
-    expect(MANIFEST_FORMAT_VERSION).toBe(2);
+    expect(MANIFEST_FORMAT_VERSION).toBe(3);
     const m = parseManifest(v1, 'm.json');
     expect(m).toMatchObject({ formatVersion: 1, kind: 'full', parent: null });
     expect(m.restorable).toBeUndefined();

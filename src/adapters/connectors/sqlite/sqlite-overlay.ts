@@ -8,7 +8,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { PageMapBuilder, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
+import { hashPage, PageMapBuilder, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
 
 /** The parts of an incremental or differential (role `changes`), and of a full's page map. */
 export const PAGES_PART = 'changes/pages.bin';
@@ -20,6 +20,8 @@ export interface SqlitePosition {
   pageCount: number;
   /** Part name of the page map in that backup. */
   pageMap: string;
+  /** Set when that part is a delta from the map of this full (backup id): format 3 links. */
+  mapBase?: string;
 }
 
 export function dataPartOf(parts: PartSource): PartEntry {
@@ -35,29 +37,122 @@ export function partNamed(parts: PartSource, name: string): PartEntry {
   return part;
 }
 
-/** The page map a backup recorded (a full's or a link's), read from its parts. */
-export async function pageMapOf(parts: PartSource): Promise<PageMap> {
+/** The page map a backup recorded (a full's or a link's), read from its parts; `full` gives its chain full's map when it is a delta. */
+export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>): Promise<PageMap> {
   const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
   const name = typeof position?.pageMap === 'string' ? position.pageMap : PAGE_MAP_PART;
-  return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`);
+  return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
 }
 
 /**
- * Builds in `file` the database a chain restores to: the full's file, then each link's changed
- * pages written over it in order, the file cut to the last link's page count. With more than one
- * link the result is proven: its page map must equal the last link's, and `PRAGMA integrity_check`
- * must pass. A single full keeps the lighter quick_check it always had.
+ * Builds in `file` the database a chain restores to. A single full is its database part as is.
+ * A chain writes each page once, from the newest backup that holds it: the links' pages newest
+ * first, then the full's pages no link replaced, in a file cut to the last link's page count, with
+ * one fsync at the end. The result is proven: the hashes of the pages written (a link's, hashed as
+ * written; the full's, as its own map recorded them, its bytes being checked against the part's
+ * checksum) must make the last link's page map, so the file is, page for page, the snapshot that
+ * link read. Then SQLite's quick_check runs, as for a full: a full integrity_check (index against
+ * table) would cost 2–4× the whole restore and could only find damage the source already had.
  */
 export async function assembleChain(links: readonly PartSource[], file: string, signal: AbortSignal): Promise<void> {
   const full = links[0]!;
-  await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
-  for (const link of links.slice(1)) {
-    signal.throwIfAborted();
-    await overlayPages(link, file);
+  const last = links.at(-1)!;
+  if (links.length === 1) {
+    await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
+    await syncFile(file);
+    checkDatabase(file, last.manifest, 'quick_check');
+    return;
   }
-  await syncFile(file);
-  if (links.length > 1) await proveAssembled(links.at(-1)!, file, signal);
-  checkDatabase(file, links.at(-1)!.manifest, links.length > 1 ? 'integrity_check' : 'quick_check');
+  const fullMap = pageMapOf(full);
+  fullMap.catch(() => undefined);
+  const handle = await open(file, 'w', 0o600);
+  let built: PageMap;
+  try {
+    built = await writeNewestPages(links, await fullMap, handle, signal);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const expected = await pageMapOf(last, () => fullMap);
+  if (built.pageCount !== expected.pageCount || !built.hashes.equals(expected.hashes)) {
+    throw new DbBackupError(
+      'E_CHECKSUM',
+      `The database rebuilt from the chain of backup ${last.manifest.id} differs from what that backup recorded (page ${firstDifference(built, expected)}); a link is damaged. Nothing was restored.`,
+    );
+  }
+  checkDatabase(file, last.manifest, 'quick_check');
+}
+
+/** Writes every page of the chain's result once into `handle`; returns the map of what it wrote. */
+async function writeNewestPages(links: readonly PartSource[], fullMap: PageMap, handle: FileHandle, signal: AbortSignal): Promise<PageMap> {
+  const full = links[0]!;
+  let target: ReturnType<typeof newTarget> | undefined;
+  for (const link of links.slice(1).reverse()) {
+    signal.throwIfAborted();
+    const part = partNamed(link, PAGES_PART);
+    const what = `Part ${part.name} of backup ${link.manifest.id}`;
+    const header = await readPages(await link.open(part), what, async (pgno, page, head) => {
+      target ??= newTarget(links, head, handle, what);
+      if (page.length !== target.pageSize) {
+        throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} holds ${page.length}-byte pages but the chain's last link has ${target.pageSize}-byte pages; the chain is malformed.`);
+      }
+      if (pgno > target.pageCount || target.written[pgno]) return;
+      target.written[pgno] = 1;
+      hashPage(page).copy(target.hashes, (pgno - 1) * HASH_BYTES, 0, HASH_BYTES);
+      await target.writer.write(pgno, page);
+    });
+    target ??= newTarget(links, header, handle, what);
+  }
+  const t = target!;
+  if (fullMap.pageSize !== t.pageSize) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${full.manifest.id} has ${fullMap.pageSize}-byte pages but its chain's links have ${t.pageSize}-byte pages; the chain is malformed.`);
+  }
+  // The full's pages that no link replaced, up to the final page count.
+  let pgno = 0;
+  let pending = Buffer.alloc(0);
+  for await (const chunk of await full.open(dataPartOf(full))) {
+    signal.throwIfAborted();
+    const data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    let offset = 0;
+    for (; offset + t.pageSize <= data.length; offset += t.pageSize) {
+      pgno++;
+      if (pgno > t.pageCount || t.written[pgno]) continue;
+      if (pgno > fullMap.pageCount) break;
+      t.written[pgno] = 1;
+      fullMap.hashes.copy(t.hashes, (pgno - 1) * HASH_BYTES, (pgno - 1) * HASH_BYTES, pgno * HASH_BYTES);
+      await t.writer.write(pgno, data.subarray(offset, offset + t.pageSize));
+    }
+    // The pages point into this chunk: written before the next one arrives.
+    await t.writer.flush();
+    pending = Buffer.from(data.subarray(offset));
+  }
+  if (pgno !== fullMap.pageCount || pending.length) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `The database part of backup ${full.manifest.id} holds ${pgno} pages, but its page map ${fullMap.pageCount}; it is damaged.`);
+  }
+  const missing = t.written.indexOf(0, 1);
+  if (missing > 0) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `No backup of the chain of ${links.at(-1)!.manifest.id} holds page ${missing}; the chain is malformed.`);
+  }
+  await handle.truncate(t.pageCount * t.pageSize);
+  return { pageSize: t.pageSize, pageCount: t.pageCount, hashes: t.hashes };
+}
+
+/**
+ * The page size and count of the chain's result, from its newest link's pages header. Bounded: the
+ * result cannot hold more pages than the full's file and all the links' pages together.
+ */
+function newTarget(links: readonly PartSource[], head: { pageSize: number; pageCount: number }, handle: FileHandle, what: string) {
+  const full = dataPartOf(links[0]!);
+  const most = Math.ceil(full.rawSize / head.pageSize) + links.slice(1).reduce((n, l) => n + Math.ceil(partNamed(l, PAGES_PART).rawSize / head.pageSize), 0);
+  if (head.pageCount > most) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} says the database has ${head.pageCount} pages, more than its chain holds (${most}); the chain is malformed.`);
+  }
+  return {
+    ...head,
+    writer: new PageRunWriter(handle, head.pageSize),
+    written: new Uint8Array(head.pageCount + 1),
+    hashes: Buffer.alloc(head.pageCount * HASH_BYTES),
+  };
 }
 
 /** Writes one link's changed pages into `file` and cuts it to the link's page count. */
@@ -116,19 +211,6 @@ class PageRunWriter {
     const bytes = Buffer.concat(this.run);
     await this.handle.write(bytes, 0, bytes.length, (this.first - 1) * this.pageSize);
     this.run = [];
-  }
-}
-
-/** The page map of the file a chain built must be the one its last link recorded. */
-async function proveAssembled(last: PartSource, file: string, signal: AbortSignal): Promise<void> {
-  const expected = await pageMapOf(last);
-  const built = await mapOfFile(file, expected.pageSize, signal);
-  if (built.pageCount !== expected.pageCount || !built.hashes.equals(expected.hashes)) {
-    const first = firstDifference(built, expected);
-    throw new DbBackupError(
-      'E_CHECKSUM',
-      `The database rebuilt from the chain of backup ${last.manifest.id} differs from what that backup recorded (page ${first}); a link is damaged. Nothing was restored.`,
-    );
   }
 }
 
