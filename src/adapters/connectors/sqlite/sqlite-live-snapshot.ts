@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { Database, openSource } from './sqlite-file.js';
+import { PageReaderProcess } from './sqlite-page-reader.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
 
 /**
@@ -17,10 +18,12 @@ import { takeSnapshot } from './sqlite-snapshot.js';
  *   lock for the instant it takes to begin the read and read the wal-index header (136 bytes of
  *   the -shm file; https://www.sqlite.org/walformat.html); no page is read under it. The read
  *   lock then keeps checkpoints from copying later frames into the file and keeps the WAL from
- *   being restarted, so frames 1..mxFrame stay as they were.
+ *   being restarted, so frames 1..mxFrame stay as they were. Frames up to nBackfill are in the file
+ *   already; when that is all of them, SQLite reads the file alone (read lock 0), which blocks
+ *   every checkpoint, and no frame is read.
  *
- * File handles on the database, -wal and -shm are closed only after SQLite's connections are:
- * closing any descriptor of a file drops every POSIX lock the process holds on it.
+ * The files are read by a helper process (sqlite-page-reader.ts): closing a descriptor of a file
+ * drops every POSIX lock its process holds on it, SQLite's included.
  */
 export interface LiveSnapshot {
   /** The connection holding the read transaction; its queries see the snapshot. */
@@ -29,7 +32,7 @@ export interface LiveSnapshot {
   pageCount: number;
   serverVersion: string;
   consistentAt: Date;
-  /** The snapshot's pages in order, `pagesPerChunk` at a time (the last chunk may hold fewer). */
+  /** The snapshot's pages 1..pageCount in order, in chunks of whole pages. */
   pages(signal: AbortSignal): AsyncGenerator<Buffer>;
 }
 
@@ -60,7 +63,7 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
     try {
       const pageSize = Number(db.pragma('page_size', { simple: true }));
       const pageCount = Number(db.pragma('page_count', { simple: true }));
-      const pages = (signal: AbortSignal) => readPages(handle, undefined, new Map(), pageSize, pageCount, signal);
+      const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
       return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages });
     } finally {
       db.close();
@@ -71,16 +74,11 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
   }
 }
 
-const CHUNK_BYTES = 1 << 20;
-const WAL_HEADER_BYTES = 32;
-const FRAME_HEADER_BYTES = 24;
 
 async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => Promise<T>): Promise<T> {
-  const handles: FileHandle[] = [];
   const connections: BetterSqlite3.Database[] = [];
+  let files: PageReaderProcess | undefined;
   try {
-    const dbFile = await open(path, 'r');
-    handles.push(dbFile);
     const reader = await openSource(path);
     connections.push(reader);
     const mode = String(reader.pragma('journal_mode', { simple: true }));
@@ -89,39 +87,38 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       throw new LiveSnapshotUnavailable(`journal mode ${mode}, locking mode ${locking}`);
     }
     const serverVersion = (reader.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-    let overlay = new Map<number, number>();
-    let walFile: FileHandle | undefined;
+    files = await PageReaderProcess.start(path);
+    let wal: WalIndexHeader | undefined;
     if (mode === 'wal') {
       const writer = await openSource(path);
       connections.push(writer);
       try {
-        ({ overlay, walFile } = await beginWalRead(path, writer, reader, handles));
+        wal = await beginWalRead(writer, reader, files);
       } catch (err) {
-        // No -shm file (heap-memory wal-index), a read-only file (no write lock), a WAL it cannot follow.
+        // A read-only file (no write lock), a heap-memory wal-index (no -shm file).
         if (err instanceof DbBackupError) throw err;
         throw new LiveSnapshotUnavailable((err as Error).message);
       }
-      writer.close();
-      connections.splice(connections.indexOf(writer), 1);
     } else {
       beginRead(reader);
     }
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
+    const reading = files;
     const snap: LiveSnapshot = {
       db: reader,
       pageSize,
       pageCount,
       serverVersion,
       consistentAt: new Date(),
-      pages: (signal) => readPages(dbFile, walFile, overlay, pageSize, pageCount, signal),
+      pages: (signal) => reading.pages(pageSize, pageCount, wal && wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
     };
     const result = await work(snap);
     reader.prepare('COMMIT').run();
     return result;
   } finally {
+    files?.stop();
     for (const c of connections) c.close();
-    for (const h of handles) await h.close().catch(() => undefined);
   }
 }
 
@@ -131,25 +128,17 @@ function beginRead(db: BetterSqlite3.Database): void {
 }
 
 /**
- * Begins `reader`'s read transaction while `writer` holds the write lock, reads the wal-index
- * header it saw, and returns where in the WAL the newest copy of each page the file lacks lives.
+ * Begins `reader`'s read transaction while `writer` holds the write lock, and reads the
+ * wal-index header it saw (the write lock is held for just that).
  */
-async function beginWalRead(path: string, writer: BetterSqlite3.Database, reader: BetterSqlite3.Database, handles: FileHandle[]) {
+async function beginWalRead(writer: BetterSqlite3.Database, reader: BetterSqlite3.Database, files: PageReaderProcess): Promise<WalIndexHeader> {
   writer.prepare('BEGIN IMMEDIATE').run();
-  let header: WalIndexHeader;
-  let walFile: FileHandle;
   try {
     beginRead(reader);
-    const shm = await open(`${path}-shm`, 'r');
-    handles.push(shm);
-    walFile = await open(`${path}-wal`, 'r');
-    handles.push(walFile);
-    header = await readWalIndexHeader(shm);
+    return parseWalIndexHeader(await files.shmHeader());
   } finally {
     writer.prepare('ROLLBACK').run();
   }
-  const pageSize = Number(reader.pragma('page_size', { simple: true }));
-  return { overlay: await walOverlay(walFile, header, pageSize), walFile };
 }
 
 interface WalIndexHeader {
@@ -158,11 +147,10 @@ interface WalIndexHeader {
   salt: Buffer;
 }
 
-async function readWalIndexHeader(shm: FileHandle): Promise<WalIndexHeader> {
-  const buf = Buffer.alloc(136);
-  const { bytesRead } = await shm.read(buf, 0, 136, 0);
+/** The fields of the -shm file's first 136 bytes this reader needs (https://www.sqlite.org/walformat.html). */
+export function parseWalIndexHeader(buf: Buffer): WalIndexHeader {
   // Two copies of the header that a writer keeps equal; isInit (byte 12) once it is valid.
-  if (bytesRead < 136 || !buf.subarray(0, 48).equals(buf.subarray(48, 96)) || buf[12] !== 1) {
+  if (buf.length < 136 || !buf.subarray(0, 48).equals(buf.subarray(48, 96)) || buf[12] !== 1) {
     throw new LiveSnapshotUnavailable('the wal-index header is not readable');
   }
   // Native byte order: the -shm file is only shared between processes of one machine.
@@ -172,59 +160,14 @@ async function readWalIndexHeader(shm: FileHandle): Promise<WalIndexHeader> {
 
 const endianLittle = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** pgno → byte offset (in the WAL) of the newest frame of that page among nBackfill+1..mxFrame. */
-async function walOverlay(wal: FileHandle, header: WalIndexHeader, pageSize: number): Promise<Map<number, number>> {
-  const overlay = new Map<number, number>();
-  if (header.nBackfill >= header.mxFrame) return overlay;
-  const frameBytes = FRAME_HEADER_BYTES + pageSize;
-  const framesPerRead = Math.max(1, Math.floor(CHUNK_BYTES / frameBytes));
-  const buf = Buffer.alloc(framesPerRead * frameBytes);
-  for (let first = header.nBackfill + 1; first <= header.mxFrame; first += framesPerRead) {
-    const count = Math.min(framesPerRead, header.mxFrame - first + 1);
-    const at = WAL_HEADER_BYTES + (first - 1) * frameBytes;
-    const { bytesRead } = await wal.read(buf, 0, count * frameBytes, at);
-    if (bytesRead < count * frameBytes) throw new LiveSnapshotUnavailable('the WAL is shorter than its index says');
-    for (let i = 0; i < count; i++) {
-      const frame = buf.subarray(i * frameBytes, i * frameBytes + FRAME_HEADER_BYTES);
-      if (!frame.subarray(8, 16).equals(header.salt)) throw new LiveSnapshotUnavailable('a WAL frame has a foreign salt');
-      overlay.set(frame.readUInt32BE(0), at + i * frameBytes + FRAME_HEADER_BYTES);
-    }
-  }
-  return overlay;
-}
-
-async function* readPages(
-  dbFile: FileHandle,
-  walFile: FileHandle | undefined,
-  overlay: Map<number, number>,
-  pageSize: number,
-  pageCount: number,
-  signal: AbortSignal,
-): AsyncGenerator<Buffer> {
-  const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / pageSize));
-  const pending = [...overlay.keys()].sort((a, b) => a - b);
-  let next = 0;
+/** Pages 1..pageCount of a private file (the fallback copy), a megabyte at a time. */
+async function* filePages(handle: FileHandle, pageSize: number, pageCount: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const perChunk = Math.max(1, Math.floor((1 << 20) / pageSize));
   for (let first = 1; first <= pageCount; first += perChunk) {
     signal.throwIfAborted();
-    const count = Math.min(perChunk, pageCount - first + 1);
-    // A fresh buffer per chunk: the consumer may keep it (a compressor's queue).
-    const chunk = Buffer.allocUnsafe(count * pageSize);
-    const { bytesRead } = await dbFile.read(chunk, 0, chunk.length, (first - 1) * pageSize);
-    const filled = Math.floor(bytesRead / pageSize);
-    while (next < pending.length && pending[next]! < first) next++;
-    const last = first + count - 1;
-    let fromWal = 0;
-    for (; next < pending.length && pending[next]! <= last; next++) {
-      const pgno = pending[next]!;
-      const offset = (pgno - first) * pageSize;
-      const { bytesRead: n } = await walFile!.read(chunk, offset, pageSize, overlay.get(pgno)!);
-      if (n !== pageSize) throw new DbBackupError('E_BACKUP_FAILED', `Page ${pgno} of the WAL could not be read whole; retry the backup.`);
-      if (pgno - first >= filled) fromWal++;
-    }
-    if (filled + fromWal < count) {
-      // Pages past the end of the file that no frame holds: the snapshot would be incomplete.
-      throw new DbBackupError('E_BACKUP_FAILED', `The database file ends before page ${first + filled} of ${pageCount} and the WAL does not hold it; retry the backup.`);
-    }
+    const chunk = Buffer.allocUnsafe(Math.min(perChunk, pageCount - first + 1) * pageSize);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, (first - 1) * pageSize);
+    if (bytesRead !== chunk.length) throw new DbBackupError('E_BACKUP_FAILED', `The snapshot copy ends before page ${pageCount}; retry the backup.`);
     yield chunk;
   }
 }

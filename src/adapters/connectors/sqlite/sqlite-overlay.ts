@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { PartSource } from '../../../application/ports/parts.js';
@@ -122,7 +122,7 @@ async function writeNewestPages(links: readonly PartSource[], fullMap: PageMap, 
       fullMap.hashes.copy(t.hashes, (pgno - 1) * HASH_BYTES, (pgno - 1) * HASH_BYTES, pgno * HASH_BYTES);
       await t.writer.write(pgno, data.subarray(offset, offset + t.pageSize));
     }
-    // The pages point into this chunk: written before the next one arrives.
+    // A run ends with its chunk (the next chunk's pages lie in another buffer).
     await t.writer.flush();
     pending = Buffer.from(data.subarray(offset));
   }
@@ -133,6 +133,7 @@ async function writeNewestPages(links: readonly PartSource[], fullMap: PageMap, 
   if (missing > 0) {
     throw new DbBackupError('E_FOREIGN_ARCHIVE', `No backup of the chain of ${links.at(-1)!.manifest.id} holds page ${missing}; the chain is malformed.`);
   }
+  await t.writer.drain();
   await handle.truncate(t.pageCount * t.pageSize);
   return { pageSize: t.pageSize, pageCount: t.pageCount, hashes: t.hashes };
 }
@@ -170,7 +171,7 @@ export async function overlayPages(link: PartSource, file: string): Promise<void
       await writer.write(pgno, page);
     });
     if (header.pageSize !== pageSize) throw mismatch(header.pageSize);
-    await writer.flush();
+    await writer.drain();
     await handle.truncate(header.pageCount * pageSize);
     await handle.sync();
   } finally {
@@ -187,10 +188,18 @@ async function pageSizeOf(handle: FileHandle, file: string): Promise<number> {
   return raw === 1 ? 65536 : raw;
 }
 
-/** Writes pages, merging runs of consecutive ones into one write of up to 1 MiB. */
+/**
+ * Writes pages, merging runs of consecutive ones into one write of up to 1 MiB. A run of a few
+ * pages is written at once, synchronously: a restore writes tens of thousands of scattered pages,
+ * and a trip through the thread pool each cost more than the write (a page-cache copy of a few
+ * µs). A long run goes through the thread pool while the next one is prepared (one in flight).
+ * The pages passed must not change until `drain()`; each page is written once, so writes never
+ * overlap.
+ */
 class PageRunWriter {
   private run: Buffer[] = [];
   private first = 0;
+  private inflight: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly handle: FileHandle,
@@ -208,10 +217,29 @@ class PageRunWriter {
 
   async flush(): Promise<void> {
     if (this.run.length === 0) return;
-    const bytes = Buffer.concat(this.run);
-    await this.handle.write(bytes, 0, bytes.length, (this.first - 1) * this.pageSize);
+    const bytes = joined(this.run);
+    const at = (this.first - 1) * this.pageSize;
     this.run = [];
+    if (bytes.length < 64 << 10) {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.handle.fd, bytes, done, bytes.length - done, at + done);
+      return;
+    }
+    await this.inflight;
+    this.inflight = this.handle.write(bytes, 0, bytes.length, at);
   }
+
+  /** Flushes and waits until every write is done. */
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.inflight;
+  }
+}
+
+/** The pages as one buffer: a view when they lie one after another in memory (pages of one chunk), else a copy. */
+function joined(pages: Buffer[]): Buffer {
+  const first = pages[0]!;
+  const adjacent = pages.every((p, i) => p.buffer === first.buffer && p.byteOffset === first.byteOffset + i * first.length);
+  return adjacent ? Buffer.from(first.buffer, first.byteOffset, first.length * pages.length) : Buffer.concat(pages);
 }
 
 export async function mapOfFile(file: string, pageSize: number, signal?: AbortSignal): Promise<PageMap> {
