@@ -32,6 +32,8 @@ export interface LiveSnapshot {
   pageCount: number;
   serverVersion: string;
   consistentAt: Date;
+  /** How the pages are read: from the live files, or from a copy (see withPageSnapshot). */
+  source: 'live' | 'copy';
   /** The snapshot's pages 1..pageCount in order, in chunks of whole pages. */
   pages(signal: AbortSignal): AsyncGenerator<Buffer>;
 }
@@ -40,9 +42,10 @@ export interface LiveSnapshot {
 class LiveSnapshotUnavailable extends Error {}
 
 /**
- * Runs `work` on a snapshot of the database at `path`: read live (withLiveSnapshot) when its
- * journal and locking modes allow, else from a copy made with the online backup API in a
- * temporary folder (EXCLUSIVE locking mode, a read-only file, a journal mode of MEMORY or OFF).
+ * Runs `work` on a snapshot of the database at `path`: read live (withLiveSnapshot), or when that
+ * cannot be (a WAL database this process may not write to, so cannot take the write lock for an
+ * instant; a wal-index it cannot read) from a copy made with the online backup API in a
+ * temporary folder.
  */
 export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapshot) => Promise<T>): Promise<T> {
   let started = false;
@@ -64,7 +67,7 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
       const pageSize = Number(db.pragma('page_size', { simple: true }));
       const pageCount = Number(db.pragma('page_count', { simple: true }));
       const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
-      return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages });
+      return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, source: 'copy' });
     } finally {
       db.close();
       await handle.close();
@@ -81,11 +84,8 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
   try {
     const reader = await openSource(path);
     connections.push(reader);
+    // WAL, or a rollback journal (the modes a file records; MEMORY and OFF are a connection's own).
     const mode = String(reader.pragma('journal_mode', { simple: true }));
-    const locking = String(reader.pragma('locking_mode', { simple: true }));
-    if (locking !== 'normal' || !['wal', 'delete', 'truncate', 'persist'].includes(mode)) {
-      throw new LiveSnapshotUnavailable(`journal mode ${mode}, locking mode ${locking}`);
-    }
     const serverVersion = (reader.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
     files = await PageReaderProcess.start(path);
     let wal: WalIndexHeader | undefined;
@@ -111,6 +111,7 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       pageCount,
       serverVersion,
       consistentAt: new Date(),
+      source: 'live',
       pages: (signal) => reading.pages(pageSize, pageCount, wal && wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
     };
     const result = await work(snap);
