@@ -7,7 +7,9 @@ import type { ManifestChainFields } from '../../domain/manifest-chain.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { DumpResult } from '../ports/dump.js';
-import type { PartSink } from '../ports/parts.js';
+import type { PartSink, PartSource } from '../ports/parts.js';
+import type { PartCache } from '../ports/part-cache.js';
+import { CachedPartSource } from '../pipeline/keep-local-sink.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
@@ -21,9 +23,9 @@ export interface ParentLink {
   parent: Manifest;
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
-  reader: PartReader;
+  reader: PartSource;
   /** Reads the base full's parts (the parent's own reader when the parent is the full). */
-  fullReader: PartReader;
+  fullReader: PartSource;
   repo: OpenedRepository;
 }
 
@@ -43,7 +45,7 @@ export interface RunChain {
  * position, or its parts cannot be read with the run's key.
  */
 export async function openParent(
-  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger },
+  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger; partCache?: PartCache },
   repository: string,
   source: string,
   kind: Exclude<BackupKind, 'full'>,
@@ -66,14 +68,24 @@ export async function openParent(
     if (!parent.logPosition) {
       throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
     }
-    const readerOf = async (backup: Manifest) => {
+    const readerOf = async (backup: Manifest): Promise<PartSource> => {
       try {
         // Authenticated like a restore's backup: its page map decides what is stored.
         const encryption = await authenticateBackup(repo.store, backup, key ? [key] : [], deps.cipher, {}, deps.logger);
         return new PartReader(repo.store, backup, deps.codecs, undefined, encryption);
       } catch (err) {
         if (!isDbBackupError(err, 'E_KEY')) throw err;
-        throw noParent(kind, source, `its ${backup === parent ? 'parent' : 'base full'} ${backup.id} cannot be read with this run's key (${(err as Error).message})`, err);
+        const which = `its ${backup === parent ? 'parent' : 'base full'} ${backup.id}`;
+        if (!key || key.canUnwrap) throw noParent(kind, source, `${which} cannot be read with this run's key (${(err as Error).message})`, err);
+        // Encrypted to age recipients only: this host cannot decrypt the repository, but the run
+        // that wrote the backup kept a copy of what a later backup reads back (PartCache).
+        if (deps.partCache && (await deps.partCache.has(backup.source, backup.id))) return new CachedPartSource(backup, deps.partCache);
+        throw noParent(
+          kind,
+          source,
+          `${which} is encrypted to age recipients only, and this host keeps no copy of its page map (kept in the data folder by the backup that wrote it, on the host that took it)`,
+          err,
+        );
       }
     };
     const reader = await readerOf(parent);

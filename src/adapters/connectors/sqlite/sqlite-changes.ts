@@ -69,7 +69,7 @@ export class SqliteChangeCapture implements ChangeCapture {
       const map = builder.finish();
       const fullMap = await maps.fullMap();
       const delta = fullMap && encodePageMapDelta(map, fullMap.map);
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([delta ?? encodePageMap(map)]));
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
       const facts = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name, ...(delta ? { mapBase: fullMap.id } : {}) };
       return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, ...facts, serverVersion: snap.serverVersion };

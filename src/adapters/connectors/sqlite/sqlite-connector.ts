@@ -257,7 +257,7 @@ export async function writeSnapshotParts(path: string, snapshot: string, request
   let logPosition: SqlitePosition | null = null;
   if (map) {
     const built = map.finish();
-    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
+    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
     logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
   }
   return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
