@@ -172,6 +172,19 @@ describe('incremental and differential backups (built CLI)', () => {
     expect(lost.stderr).toMatch(/E_NO_PARENT.*encrypted to age recipients only.*keeps no copy of its page map/);
   });
 
+  it('a filtered full cannot be a parent (exit 1, E_NO_PARENT says why and what to do); a filtered link is refused (exit 2)', async () => {
+    const filtered = await cli('backup', '--file', 'app.db', '--out', 'filtered-repo', '--tables', 'users');
+    expect(filtered.code, filtered.stderr).toBe(0);
+    for (const type of ['incremental', 'differential']) {
+      const r = await cli('backup', '--file', 'app.db', '--out', 'filtered-repo', '--type', type);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/E_NO_PARENT.*filtered with --tables.*unfiltered full.*--source/);
+    }
+    const link = await cli('backup', '--file', 'app.db', '--out', 'repo', '--type', 'incremental', '--tables', 'users');
+    expect(link.code).toBe(2);
+    expect(link.stderr).toMatch(/E_USAGE.*apply to full backups only.*restore --tables/);
+  });
+
   it('an engine without change capture refuses --type incremental (exit 2)', async () => {
     const r = await cli('backup', '--db', 'mongodb', '--url', 'mongodb://127.0.0.1:1/db', '--out', 'my-repo', '--type', 'incremental');
     expect(r.code).toBe(2);

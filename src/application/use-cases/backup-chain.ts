@@ -66,7 +66,13 @@ export async function openParent(
     const choice = chooseParent(kind, manifests.map(chainMemberOf))!;
     const parent = choice.parent.manifest;
     if (!parent.logPosition) {
-      throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
+      throw new DbBackupError(
+        'E_NO_PARENT',
+        `${kind === 'incremental' ? 'An incremental' : 'A differential'} backup of "${source}" cannot be taken: its parent ${parent.id} recorded no change position to compare with ` +
+          '(a full filtered with --tables or --exclude-tables holds only some tables; a backup from an older dbbackup recorded none). ' +
+          'Take an unfiltered full (`--type full` without --tables), or pass `--auto-full`; give filtered backups a --source name of their own so they do not become the parent of this chain.',
+        { details: { kind, source, parent: parent.id, reason: 'no-position' } },
+      );
     }
     const readerOf = async (backup: Manifest): Promise<PartSource> => {
       try {
