@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type BetterSqlite3 from 'better-sqlite3';
 import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
@@ -8,8 +7,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { checkDatabase, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
 import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { encodePageMap, encodePageMapDelta, hashAt, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
-import { describeObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
-import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
+import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
 export interface SqliteRestoreHooks {
@@ -70,9 +68,9 @@ export class SqliteChangeCapture implements ChangeCapture {
       const fullMap = await maps.fullMap();
       const delta = fullMap && encodePageMapDelta(map, fullMap.map);
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
-      const facts = describeSnapshot(snap.db, snap.pageCount * pageSize);
+      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name, ...(delta ? { mapBase: fullMap.id } : {}) };
-      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, ...facts, serverVersion: snap.serverVersion };
+      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, objects, warnings, engineInfo, serverVersion: snap.serverVersion };
     });
   }
 
@@ -176,9 +174,4 @@ export async function filePageSize(file: string): Promise<number> {
   }
 }
 
-/** What the manifest records of the snapshot `db` reads (inside its read transaction). */
-function describeSnapshot(db: BetterSqlite3.Database, size: number) {
-  const sized = size <= SIZES_UP_TO_BYTES;
-  const { objects, warnings } = describeObjects(db, { sizes: sized });
-  return { objects, warnings, engineInfo: snapshotFacts(db, sized) };
-}
+

@@ -8,12 +8,11 @@ import { PageReaderProcess } from './sqlite-page-reader.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
 
 /**
- * A consistent view of a live database read straight from its files, with no temporary copy: the
- * pages a read transaction sees, and that transaction's connection (for row counts and schema).
+ * A consistent view of a live WAL-mode database read straight from its files, with no temporary
+ * copy: the pages a read transaction sees, and that transaction's connection (for row counts and
+ * schema). Writers carry on meanwhile.
  *
- * - Rollback-journal modes: the read transaction's SHARED lock keeps every writer from changing
- *   the database file until it ends, so the file is the snapshot.
- * - WAL mode: the snapshot is the database file overlaid with the WAL frames up to the
+ * - The snapshot is the database file overlaid with the WAL frames up to the
  *   transaction's last frame (mxFrame). To learn that frame, a second connection takes the write
  *   lock for the instant it takes to begin the read and read the wal-index header (136 bytes of
  *   the -shm file; https://www.sqlite.org/walformat.html); no page is read under it. The read
@@ -42,10 +41,10 @@ export interface LiveSnapshot {
 class LiveSnapshotUnavailable extends Error {}
 
 /**
- * Runs `work` on a snapshot of the database at `path`: read live (withLiveSnapshot), or when that
- * cannot be (a WAL database this process may not write to, so cannot take the write lock for an
- * instant; a wal-index it cannot read) from a copy made with the online backup API in a
- * temporary folder.
+ * Runs `work` on a snapshot of the database at `path`: read live (withLiveSnapshot) in WAL mode,
+ * else (a rollback journal; a WAL database this process may not write to, so cannot take the
+ * write lock for an instant; a wal-index it cannot read) from a copy made with the online backup
+ * API in a temporary folder.
  */
 export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapshot) => Promise<T>): Promise<T> {
   let started = false;
@@ -84,23 +83,21 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
   try {
     const reader = await openSource(path);
     connections.push(reader);
-    // WAL, or a rollback journal (the modes a file records; MEMORY and OFF are a connection's own).
+    // A rollback-journal database is copied instead: its readers hold off every writer, and a
+    // backup reads, compresses and uploads for far longer than the backup API copies a file.
     const mode = String(reader.pragma('journal_mode', { simple: true }));
+    if (mode !== 'wal') throw new LiveSnapshotUnavailable(`journal mode ${mode}`);
     const serverVersion = (reader.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
     files = await PageReaderProcess.start(path);
-    let wal: WalIndexHeader | undefined;
-    if (mode === 'wal') {
-      const writer = await openSource(path);
-      connections.push(writer);
-      try {
-        wal = await beginWalRead(writer, reader, files);
-      } catch (err) {
-        // A read-only file (no write lock), a heap-memory wal-index (no -shm file).
-        if (err instanceof DbBackupError) throw err;
-        throw new LiveSnapshotUnavailable((err as Error).message);
-      }
-    } else {
-      beginRead(reader);
+    let wal: WalIndexHeader;
+    const writer = await openSource(path);
+    connections.push(writer);
+    try {
+      wal = await beginWalRead(writer, reader, files);
+    } catch (err) {
+      // A read-only file (no write lock), a heap-memory wal-index (no -shm file).
+      if (err instanceof DbBackupError) throw err;
+      throw new LiveSnapshotUnavailable((err as Error).message);
     }
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
@@ -112,7 +109,7 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       serverVersion,
       consistentAt: new Date(),
       source: 'live',
-      pages: (signal) => reading.pages(pageSize, pageCount, wal && wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
+      pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
     };
     const result = await work(snap);
     reader.prepare('COMMIT').run();
