@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
@@ -160,18 +159,3 @@ async function* changedPages(
     if (out.length) yield Buffer.concat(out);
   }
 }
-
-/** The page size in a database file's header (bytes 16–17; 1 means 65536). */
-export async function filePageSize(file: string): Promise<number> {
-  const handle = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(2);
-    await handle.read(buf, 0, 2, 16);
-    const raw = buf.readUInt16BE(0);
-    return raw === 1 ? 65536 : raw;
-  } finally {
-    await handle.close();
-  }
-}
-
-

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, writeSync } from 'node:fs';
+import { createWriteStream, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { PartSource } from '../../../application/ports/parts.js';
@@ -8,7 +8,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { hashPage, PageMapBuilder, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
+import { hashPage, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
 
 /** The parts of an incremental or differential (role `changes`), and of a full's page map. */
 export const PAGES_PART = 'changes/pages.bin';
@@ -242,11 +242,6 @@ function joined(pages: Buffer[]): Buffer {
   return adjacent ? Buffer.from(first.buffer, first.byteOffset, first.length * pages.length) : Buffer.concat(pages);
 }
 
-export async function mapOfFile(file: string, pageSize: number, signal?: AbortSignal): Promise<PageMap> {
-  const builder = new PageMapBuilder(pageSize);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, signal })) builder.push(chunk as Buffer);
-  return builder.finish();
-}
 
 function firstDifference(a: PageMap, b: PageMap): number {
   const n = Math.min(a.pageCount, b.pageCount);
