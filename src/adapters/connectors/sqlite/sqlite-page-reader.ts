@@ -17,8 +17,10 @@ const SOURCE = String.raw`
 const fs = require('node:fs');
 const path = process.argv[1];
 const fail = (why) => { process.stderr.write(why); process.exit(2); };
-const write = (buf) => new Promise((resolve) => (process.stdout.write(buf) ? resolve() : process.stdout.once('drain', resolve)));
-async function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
+// Blocking writes of one reused buffer: the process stays at its start-up size (a fresh megabyte per
+// chunk let the heap grow by tens of MB before a collection). fd 1 is made blocking with process.stdout.
+const write = (buf) => { for (let done = 0; done < buf.length; ) done += fs.writeSync(1, buf, done); };
+function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
   const overlay = new Map();
   if (mxFrame > nBackfill) {
     const wal = fs.openSync(path + '-wal', 'r');
@@ -40,9 +42,11 @@ async function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
   const db = fs.openSync(path, 'r');
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
   let next = 0;
+  const whole = Buffer.alloc(per * pageSize);
   for (let first = 1; first <= pageCount; first += per) {
     const count = Math.min(per, pageCount - first + 1);
-    const chunk = Buffer.alloc(count * pageSize);
+    const chunk = whole.subarray(0, count * pageSize);
+    chunk.fill(0);
     const filled = Math.floor(fs.readSync(db, chunk, 0, chunk.length, (first - 1) * pageSize) / pageSize);
     let fromWal = 0;
     for (; next < pending.length && pending[next] < first + count; next++) {
@@ -52,7 +56,7 @@ async function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
       if (pgno - first >= filled) fromWal++;
     }
     if (filled + fromWal < count) fail('the database file ends before page ' + (first + filled) + ' of ' + pageCount + ' and the WAL does not hold it');
-    await write(chunk);
+    write(chunk);
   }
   process.stdin.destroy();
 }
@@ -66,11 +70,12 @@ process.stdin.on('data', (d) => {
       try { const fd = fs.openSync(path + '-shm', 'r'); fs.readSync(fd, buf, 0, 136, 0); fs.closeSync(fd); } catch { buf.fill(0); }
       process.stdout.write(buf);
     } else if (cmd === 'read') {
-      read(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), a[4]).catch((e) => fail(String(e && e.message)));
+      try { read(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), a[4]); } catch (e) { fail(String(e && e.message)); }
     }
   }
 });
 process.stdin.on('end', () => { if (!process.exitCode) process.stdin.destroy(); });
+process.stdout._handle?.setBlocking?.(true);
 process.stdout.write('R');
 `;
 
