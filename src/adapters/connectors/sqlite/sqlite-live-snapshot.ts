@@ -88,7 +88,10 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
     const mode = String(reader.pragma('journal_mode', { simple: true }));
     if (mode !== 'wal') throw new LiveSnapshotUnavailable(`journal mode ${mode}`);
     const serverVersion = (reader.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-    files = await PageReaderProcess.start(path);
+    // A build whose executable does not run `node -e` (a single-executable bundle) copies instead.
+    files = await PageReaderProcess.start(path).catch((err: unknown) => {
+      throw new LiveSnapshotUnavailable((err as Error).message);
+    });
     let wal: WalIndexHeader;
     const writer = await openSource(path);
     connections.push(writer);

@@ -101,7 +101,7 @@ export class PageReaderProcess {
   static async start(path: string): Promise<PageReaderProcess> {
     const reader = new PageReaderProcess(path);
     try {
-      await reader.take(1);
+      if ((await reader.take(1))[0] !== 0x52) throw new Error('the page reader printed something else than its ready mark');
       return reader;
     } catch (err) {
       reader.stop();
