@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // SQLite incremental benchmark: full vs incremental backups and chain restores, on the same files, same run.
-// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3]   (needs `npm run build`, sqlite3, zstd)
+// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--base FILE] [--baseline DIR]
+//        (needs `npm run build`, sqlite3, zstd)
+//   --base FILE     back up a copy of FILE instead of building a database (the same data for a before/after)
+//   --baseline DIR  also run the dbbackup built in DIR (DIR/bin/dbbackup.js, e.g. a checkout of main) on the
+//                   same files in the same runs, interleaved, and print its figures beside ours
 //
 // One database is built once (as bench/sqlite.mjs builds it). For every run and change profile a fresh copy of
 // it is taken and backed up: `sqlite3 .backup` + `zstd -1` (the peer) and a dbbackup full of that same file,
@@ -23,6 +27,10 @@ const bin = join(root, 'bin', 'dbbackup.js');
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
+const option = (name) => { const at = args.indexOf(name); return at >= 0 ? args.splice(at, 2)[1] : undefined; };
+const baseFile = option('--base');
+const baselineDir = option('--baseline');
+const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
 const targetMB = Number(args[0] ?? 1000);
 if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N]');
 const ROUNDS = 7;
@@ -32,8 +40,12 @@ mkdirSync(work, { recursive: true });
 
 // The database, built as bench/sqlite.mjs builds it (bench/sqlite-data.mjs).
 const basePath = join(work, 'base.db');
-console.log(`building a ~${targetMB} MB SQLite database…`);
-buildSqliteBenchDb(basePath, targetMB);
+if (baseFile) {
+  copyFileSync(baseFile, basePath);
+} else {
+  console.log(`building a ~${targetMB} MB SQLite database…`);
+  buildSqliteBenchDb(basePath, targetMB);
+}
 const dbMB = sizeMB(basePath);
 const baseRows = (() => { const db = new Database(basePath, { readonly: true }); const n = db.prepare('SELECT max(id) AS n FROM events').get().n; db.close(); return n; })();
 const changed = Math.round(baseRows / 100);
@@ -123,7 +135,7 @@ function dirBytes(dir) {
 }
 
 /** Runs a dbbackup backup and returns its measure() figures with the new backup's id and stored bytes (all its files). */
-async function backup(env, dbPath, repo, type) {
+async function backup(bin, env, dbPath, repo, type) {
   const sourceDir = join(repo, 'db');
   const before = new Set(safeList(sourceDir));
   const r = await measure(process.execPath, [bin, 'backup', '--type', type, '--file', dbPath, '--out', repo, '--quiet'], { env });
@@ -136,7 +148,7 @@ async function backup(env, dbPath, repo, type) {
 const safeList = (dir) => { try { return readdirSync(dir); } catch { return []; } };
 const safeSize = (path) => { try { return statSync(path).size; } catch { return 0; } };
 
-async function restore(env, repo, id, outPath) {
+async function restore(bin, env, repo, id, outPath) {
   rmSync(outPath, { force: true });
   return measure(process.execPath, [bin, 'restore', '--from', repo, '--backup', id, '--db', 'sqlite', '--database', outPath, '--quiet'], { env });
 }
@@ -148,47 +160,50 @@ const mismatches = [];
 
 for (let run = 1; run <= runs; run++) {
   for (const profile of Object.keys(profiles)) {
-    process.stdout.write(`run ${run}/${runs}, ${profile}…`);
-    const dir = join(work, 'run');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const env = { ...process.env, DBBACKUP_DATA_DIR: join(dir, 'data') };
-    const dbPath = join(dir, 'db.sqlite'); // source name "db"
-    const repo = join(dir, 'repo');
-    copyFileSync(basePath, dbPath);
+    for (const [who, bin] of Object.entries(bins)) {
+      process.stdout.write(`run ${run}/${runs}, ${profile}, ${who}…`);
+      const dir = join(work, 'run');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      const env = { ...process.env, DBBACKUP_DATA_DIR: join(dir, 'data') };
+      const dbPath = join(dir, 'db.sqlite'); // source name "db"
+      const repo = join(dir, 'repo');
+      copyFileSync(basePath, dbPath);
+      const key = baselineDir ? `${profile} (${who})` : profile;
 
-    const peer = await measure('bash', ['-c', `sqlite3 '${dbPath}' ".backup '${dir}/peer.db'" && zstd -q -1 -c '${dir}/peer.db' > '${dir}/peer.db.zst'`]);
-    add(profile, 'sqlite3 .backup + zstd -1 (peer full)', { ...peer, storedBytes: statSync(`${dir}/peer.db.zst`).size });
-    rmSync(`${dir}/peer.db`);
-    rmSync(`${dir}/peer.db.zst`);
-    const full = await backup(env, dbPath, repo, 'full');
-    add(profile, 'dbbackup full', full);
+      const peer = await measure('bash', ['-c', `sqlite3 '${dbPath}' ".backup '${dir}/peer.db'" && zstd -q -1 -c '${dir}/peer.db' > '${dir}/peer.db.zst'`]);
+      add(key, 'sqlite3 .backup + zstd -1 (peer full)', { ...peer, storedBytes: statSync(`${dir}/peer.db.zst`).size });
+      rmSync(`${dir}/peer.db`);
+      rmSync(`${dir}/peer.db.zst`);
+      const full = await backup(bin, env, dbPath, repo, 'full');
+      add(key, 'dbbackup full', full);
 
-    let hashes = pageHashes(dbPath);
-    let last;
-    for (let round = 1; round <= ROUNDS; round++) {
-      change(dbPath, profile, round);
-      const now = pageHashes(dbPath);
-      const delta = changedPages(dbPath, hashes, now);
-      hashes = now;
-      last = await backup(env, dbPath, repo, 'incremental');
-      add(profile, `dbbackup incremental ${round}`, { ...last, changedPages: delta.pages, changedZstdBytes: delta.zstdBytes });
+      let hashes = pageHashes(dbPath);
+      let last;
+      for (let round = 1; round <= ROUNDS; round++) {
+        change(dbPath, profile, round);
+        const now = pageHashes(dbPath);
+        const delta = changedPages(dbPath, hashes, now);
+        hashes = now;
+        last = await backup(bin, env, dbPath, repo, 'incremental');
+        add(key, `dbbackup incremental ${round}`, { ...last, changedPages: delta.pages, changedZstdBytes: delta.zstdBytes });
+      }
+      const fullAfter = await backup(bin, env, dbPath, repo, 'full');
+      add(key, `dbbackup full after round ${ROUNDS}`, fullAfter);
+      const restoredFull = join(dir, 'restored-full.db');
+      const restoredChain = join(dir, 'restored-chain.db');
+      add(key, `dbbackup restore full after round ${ROUNDS}`, await restore(bin, env, repo, fullAfter.id, restoredFull));
+      add(key, `dbbackup restore chain: full + ${ROUNDS} incrementals`, await restore(bin, env, repo, last.id, restoredChain));
+      // Both restores must be the source database (same pages; page 1 may differ only in its change counters).
+      for (const [what, path] of [['full', restoredFull], ['chain', restoredChain]]) {
+        const got = pageHashes(path).hashes;
+        const want = hashes.hashes;
+        const differing = want.filter((h, i) => i > 0 && got[i] !== h).length + Math.abs(got.length - want.length);
+        if (differing) mismatches.push(`run ${run} ${key}: the ${what} restore differs from the source in ${differing} page(s)`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      console.log(' done');
     }
-    const fullAfter = await backup(env, dbPath, repo, 'full');
-    add(profile, `dbbackup full after round ${ROUNDS}`, fullAfter);
-    const restoredFull = join(dir, 'restored-full.db');
-    const restoredChain = join(dir, 'restored-chain.db');
-    add(profile, `dbbackup restore full after round ${ROUNDS}`, await restore(env, repo, fullAfter.id, restoredFull));
-    add(profile, `dbbackup restore chain: full + ${ROUNDS} incrementals`, await restore(env, repo, last.id, restoredChain));
-    // Both restores must be the source database (same pages; page 1 may differ only in its change counters).
-    for (const [what, path] of [['full', restoredFull], ['chain', restoredChain]]) {
-      const got = pageHashes(path).hashes;
-      const want = hashes.hashes;
-      const differing = want.filter((h, i) => i > 0 && got[i] !== h).length + Math.abs(got.length - want.length);
-      if (differing) mismatches.push(`run ${run} ${profile}: the ${what} restore differs from the source in ${differing} page(s)`);
-    }
-    rmSync(dir, { recursive: true, force: true });
-    console.log(' done');
   }
 }
 
@@ -208,6 +223,7 @@ for (const [profile, ops] of Object.entries(samples)) {
       profile,
       operation: op,
       seconds: med(list, 'seconds').toFixed(2),
+      'cpu s': med(list, 'cpuSeconds').toFixed(2),
       'stored MB': list[0].storedBytes !== undefined ? MB(med(list, 'storedBytes')) : '-',
       'pages part MB': incr ? MB(med(list, 'pagesBytes')) : '-',
       'changed pages': incr ? String(med(list, 'changedPages')) : '-',
@@ -223,15 +239,22 @@ for (const [profile, ops] of Object.entries(samples)) {
   const restoreFull = med(ops[`dbbackup restore full after round ${ROUNDS}`], 'seconds');
   const restoreChain = med(ops[`dbbackup restore chain: full + ${ROUNDS} incrementals`], 'seconds');
   const peer = med(ops['sqlite3 .backup + zstd -1 (peer full)'], 'seconds');
+  // CPU seconds (the process tree's user + system time) move far less than wall time on a busy machine.
+  const cpu = (list) => med(list, 'cpuSeconds');
+  const incrCpu = median(incrs.map(cpu));
+  const fullCpu = cpu(ops['dbbackup full']);
+  const restoreFullCpu = cpu(ops[`dbbackup restore full after round ${ROUNDS}`]);
+  const restoreChainCpu = cpu(ops[`dbbackup restore chain: full + ${ROUNDS} incrementals`]);
   const ok = (good) => (good ? 'OK' : 'MISSED');
   verdicts.push(`  ${profile}:`);
   verdicts.push(`    incremental / full time: ${(incrS / fullS).toFixed(2)}x (median incremental ${incrS.toFixed(2)} s, full ${fullS.toFixed(2)} s; goal <= 0.3x): ${ok(incrS / fullS <= 0.3)}`);
   verdicts.push(`    incremental stored / changed pages zstd-1: median ${median(storedRatios).toFixed(2)}x, worst ${Math.max(...storedRatios).toFixed(2)}x (goal <= 1.5x): ${ok(Math.max(...storedRatios) <= 1.5)}`);
   verdicts.push(`    restore full + ${ROUNDS} incrementals / restore full: ${(restoreChain / restoreFull).toFixed(2)}x (${restoreChain.toFixed(2)} s vs ${restoreFull.toFixed(2)} s; goal <= 1.5x): ${ok(restoreChain / restoreFull <= 1.5)}`);
+  verdicts.push(`    by CPU seconds: incremental / full ${(incrCpu / fullCpu).toFixed(2)}x (${incrCpu.toFixed(2)} vs ${fullCpu.toFixed(2)}); restore chain / full ${(restoreChainCpu / restoreFullCpu).toFixed(2)}x (${restoreChainCpu.toFixed(2)} vs ${restoreFullCpu.toFixed(2)})`);
   verdicts.push(`    dbbackup full vs peer (sqlite3 .backup + zstd -1): ${(peer / fullS).toFixed(2)}x (peer time / dbbackup time; >1 means dbbackup is faster)`);
 }
 
-console.log(`\nmedians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
+console.log(`\n${baselineDir ? `ours: ${root}; baseline: ${baselineDir}; ` : ''}medians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
 printTable(rows);
 console.log('\ngoals:');
 for (const v of verdicts) console.log(v);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { DbBackupError } from '../domain/errors.js';
 import { Container, ContainerModule } from 'inversify';
 import { ListBackups } from '../application/use-cases/list-backups.js';
@@ -10,6 +11,7 @@ import { CheckConnections } from '../application/use-cases/check-connections.js'
 import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
+import { FilePartCache } from '../adapters/cache/file-part-cache.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
@@ -55,6 +57,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
     );
     bind(Tokens.Notifiers).toConstantValue(buildNotifiers(config.notifications));
     bind(Tokens.Cipher).toConstantValue(new ChunkedAesGcm());
+    bind(Tokens.PartCache).toConstantValue(new FilePartCache(join(config.dataDir, 'part-cache')));
     bind(Tokens.Progress).toConstantValue(config.progress ? new TerminalProgress() : new NullProgress());
     bind(Tokens.Catalog)
       .toDynamicValue(() =>
@@ -82,9 +85,10 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(RunBackup)
       .toResolvedValue(
-        (connectors, opener, codecs, catalog, clock, logger, progress, notifiers, cipher) =>
+        (connectors, opener, codecs, catalog, clock, logger, progress, notifiers, cipher, partCache) =>
           new RunBackup({
             cipher,
+            partCache,
             connectors,
             opener,
             codecs,
@@ -106,6 +110,7 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
           Tokens.Progress,
           Tokens.Notifiers,
           Tokens.Cipher,
+          Tokens.PartCache,
         ],
       )
       .inSingletonScope();

@@ -5,6 +5,7 @@ import type { CodecRegistry } from '../application/ports/codec.js';
 import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
 import type { Logger } from '../application/ports/logger.js';
 import type { Notifier } from '../application/ports/notifier.js';
+import type { PartCache } from '../application/ports/part-cache.js';
 import type { StreamCipher } from '../application/ports/stream-cipher.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
 import type { RepositoryOpener } from '../application/ports/repository-opener.js';
@@ -25,5 +26,6 @@ export const Tokens = {
   Connectors: Symbol.for('dbbackup.ConnectorRegistry') as ServiceIdentifier<ConnectorRegistry>,
   Notifiers: Symbol.for('dbbackup.Notifiers') as ServiceIdentifier<Notifier[]>,
   Cipher: Symbol.for('dbbackup.StreamCipher') as ServiceIdentifier<StreamCipher>,
+  PartCache: Symbol.for('dbbackup.PartCache') as ServiceIdentifier<PartCache>,
   ScheduleStore: Symbol.for('dbbackup.ScheduleStore') as ServiceIdentifier<ScheduleStore>,
 } as const;

@@ -4,8 +4,12 @@ import { DbBackupError } from './errors.js';
 import type { ManifestAuth } from './manifest-auth.js';
 import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
 
-/** 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 1 is still read. */
-export const MANIFEST_FORMAT_VERSION = 2;
+/**
+ * 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 3 lets an
+ * engine's change parts refer to its chain's full (SQLite link page maps stored as deltas from the
+ * full's, `logPosition.mapBase`), which a format 2 reader would take for damage. 1 and 2 are still read.
+ */
+export const MANIFEST_FORMAT_VERSION = 3;
 
 /**
  * What a part holds; restore uses it to order work (schema before data, data before post-data).

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +139,50 @@ describe('incremental and differential backups (built CLI)', () => {
     const r2 = await cli('restore', '--from', 'repo', '--database', 'after-prune.db');
     expect(r2.code, r2.stderr).toBe(0);
     expect(dump('after-prune.db')).toBe(i2!.dump);
+  });
+
+  it('a chain encrypted to age recipients only: links read their parent from the local copy of its page map', async () => {
+    expect((await cli('key', 'generate', '--age', 'identity.txt')).code).toBe(0);
+    const recipient = /age1[0-9a-z]+/.exec(readFileSync(join(dir.path, 'identity.txt'), 'utf8'))![0];
+    const take = async (type: string) => {
+      const r = await cli('backup', '--file', 'app.db', '--out', 'age-repo', '--type', type, '--encrypt', '--recipient', recipient, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { id: string }).id;
+    };
+    const full = await take('full');
+    change("UPDATE users SET name = 'age ' || id WHERE id % 11 = 0");
+    await take('incremental');
+    change('DELETE FROM users WHERE id % 13 = 0');
+    await take('incremental');
+    change("INSERT INTO users (name, score) VALUES ('after', 1)");
+    const diff = await take('differential');
+    const want = dump('app.db');
+    const r = await cli('restore', '--from', 'age-repo', '--backup', diff, '--database', 'age.db', '--identity', 'identity.txt');
+    expect(r.code, r.stderr).toBe(0);
+    expect(dump('age.db')).toBe(want);
+    // Only what the next link reads is kept: the last backup and its full.
+    const cache = join(dir.path, 'data', 'part-cache', 'app');
+    expect(readdirSync(cache).sort()).toEqual([full, diff].sort());
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
+
+    // Another host (no local copy): a clear E_NO_PARENT that says why.
+    rmSync(join(dir.path, 'data', 'part-cache'), { recursive: true });
+    const lost = await cli('backup', '--file', 'app.db', '--out', 'age-repo', '--type', 'incremental', '--encrypt', '--recipient', recipient);
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toMatch(/E_NO_PARENT.*encrypted to age recipients only.*keeps no copy of its page map/);
+  });
+
+  it('a filtered full cannot be a parent (exit 1, E_NO_PARENT says why and what to do); a filtered link is refused (exit 2)', async () => {
+    const filtered = await cli('backup', '--file', 'app.db', '--out', 'filtered-repo', '--tables', 'users');
+    expect(filtered.code, filtered.stderr).toBe(0);
+    for (const type of ['incremental', 'differential']) {
+      const r = await cli('backup', '--file', 'app.db', '--out', 'filtered-repo', '--type', type);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/E_NO_PARENT.*filtered with --tables.*unfiltered full.*--source/);
+    }
+    const link = await cli('backup', '--file', 'app.db', '--out', 'repo', '--type', 'incremental', '--tables', 'users');
+    expect(link.code).toBe(2);
+    expect(link.stderr).toMatch(/E_USAGE.*apply to full backups only.*restore --tables/);
   });
 
   it('an engine without change capture refuses --type incremental (exit 2)', async () => {

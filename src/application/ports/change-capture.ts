@@ -37,6 +37,21 @@ export interface ChangeBatch {
   replaysFrom?: Date;
 }
 
+/** What the repository holds of the chain a backup extends, for engines whose changes refer to it. */
+export interface StoredChain {
+  /** The parent's parts (the backup whose position `since` is): SQLite's page map. */
+  parent?: PartSource;
+  /** The parts of the chain's full (the parent's own when the parent is the full): SQLite's link maps are deltas from the full's. */
+  full?: PartSource;
+  /**
+   * A differential's: the stored backups after the full `since` belongs to, up to the newest, oldest
+   * first, for engines whose log cannot be read again from the full: PostgreSQL folds their changes
+   * with the log's since the newest one (net change per row); MySQL copies them when the server
+   * purged its log since the full.
+   */
+  links?: readonly PartSource[];
+}
+
 /**
  * Change capture, the optional capability behind incremental and differential backups and
  * point-in-time restores. A session offers it as `session.changes` when its connector's
@@ -48,13 +63,10 @@ export interface ChangeCapture {
   position(): Promise<LogPosition>;
   /**
    * Writes every change after `since` up to now as parts into `sink`; E_UNSUPPORTED when the log no
-   * longer reaches `since` (or cannot be compared with it). `base` reads the parts of the backup
-   * whose position `since` is, for engines whose position refers to one of them (SQLite's page map).
-   * `links` (a differential's): the stored backups after the full `since` belongs to, up to the
-   * newest, oldest first, for engines whose log cannot be read again from the full: the batch then
-   * folds their changes with the log's since the newest one (PostgreSQL's net change per row).
+   * longer reaches `since` (or cannot be compared with it). `stored` reads what the repository holds
+   * of the chain being extended (see StoredChain).
    */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, links?: readonly PartSource[]): Promise<ChangeBatch>;
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch>;
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).

@@ -8,6 +8,11 @@ export interface PartSpec {
   object?: string;
   /** Exact raw size when known up front. */
   rawSize?: number;
+  /**
+   * A later backup reads this part back (SQLite's page map): when the run cannot read its
+   * repository (encrypted to age recipients only), a copy of its raw bytes is kept (PartCache).
+   */
+  keepLocal?: boolean;
 }
 
 /** Where a connector sends its parts: each call runs the whole pipeline for that part. */

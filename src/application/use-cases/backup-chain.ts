@@ -7,7 +7,9 @@ import type { ManifestChainFields } from '../../domain/manifest-chain.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { DumpResult } from '../ports/dump.js';
-import type { PartSink } from '../ports/parts.js';
+import type { PartSink, PartSource } from '../ports/parts.js';
+import type { PartCache } from '../ports/part-cache.js';
+import { CachedPartSource } from '../pipeline/keep-local-sink.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
@@ -21,12 +23,14 @@ export interface ParentLink {
   parent: Manifest;
   baseFull: Manifest;
   /** Reads the parent's parts (for engines whose position names one of them). */
-  reader: PartReader;
+  reader: PartSource;
+  /** Reads the base full's parts (the parent's own reader when the parent is the full). */
+  fullReader: PartSource;
   /**
    * A differential's: the backups after its full up to the newest (the newest backup's chain, when
    * it starts at that full), oldest first, with readers; empty for an incremental.
    */
-  links: { manifest: Manifest; reader: PartReader }[];
+  links: { manifest: Manifest; reader: PartSource }[];
   repo: OpenedRepository;
 }
 
@@ -46,7 +50,7 @@ export interface RunChain {
  * position, or its parts cannot be read with the run's key.
  */
 export async function openParent(
-  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger },
+  deps: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher; logger?: Logger; partCache?: PartCache },
   repository: string,
   source: string,
   kind: Exclude<BackupKind, 'full'>,
@@ -67,22 +71,40 @@ export async function openParent(
     const choice = chooseParent(kind, manifests.map(chainMemberOf))!;
     const parent = choice.parent.manifest;
     if (!parent.logPosition) {
-      throw noParent(kind, source, `its parent ${parent.id} recorded no change position (a backup taken with --tables or --exclude-tables, or by an older dbbackup)`);
+      throw new DbBackupError(
+        'E_NO_PARENT',
+        `${kind === 'incremental' ? 'An incremental' : 'A differential'} backup of "${source}" cannot be taken: its parent ${parent.id} recorded no change position to compare with ` +
+          '(a full filtered with --tables or --exclude-tables holds only some tables; a backup from an older dbbackup recorded none). ' +
+          'Take an unfiltered full (`--type full` without --tables), or pass `--auto-full`; give filtered backups a --source name of their own so they do not become the parent of this chain.',
+        { details: { kind, source, parent: parent.id, reason: 'no-position' } },
+      );
     }
-    const open = async (m: Manifest): Promise<PartReader> => {
-      let encryption;
+    const readerOf = async (backup: Manifest): Promise<PartSource> => {
       try {
-        // The parent is authenticated like a restore's backup: its page map decides what is stored.
-        encryption = await authenticateBackup(repo.store, m, key ? [key] : [], deps.cipher, {}, deps.logger);
+        // Authenticated like a restore's backup: its page map decides what is stored.
+        const encryption = await authenticateBackup(repo.store, backup, key ? [key] : [], deps.cipher, {}, deps.logger);
+        return new PartReader(repo.store, backup, deps.codecs, undefined, encryption);
       } catch (err) {
         if (!isDbBackupError(err, 'E_KEY')) throw err;
-        throw noParent(kind, source, `its ${m.id === parent.id ? 'parent' : 'chain link'} ${m.id} cannot be read with this run's key (${(err as Error).message})`, err);
+        const which = `its ${backup === parent ? 'parent' : backup === choice.baseFull.manifest ? 'base full' : 'chain link'} ${backup.id}`;
+        if (!key || key.canUnwrap) throw noParent(kind, source, `${which} cannot be read with this run's key (${(err as Error).message})`, err);
+        // Encrypted to age recipients only: this host cannot decrypt the repository, but the run
+        // that wrote the backup kept a copy of what a later backup reads back (PartCache).
+        if (deps.partCache && (await deps.partCache.has(backup.source, backup.id))) return new CachedPartSource(backup, deps.partCache);
+        throw noParent(
+          kind,
+          source,
+          `${which} is encrypted to age recipients only, and this host keeps no copy of its page map (kept in the data folder by the backup that wrote it, on the host that took it)`,
+          err,
+        );
       }
-      return new PartReader(repo.store, m, deps.codecs, undefined, encryption);
     };
+    const reader = await readerOf(parent);
+    const baseFull = choice.baseFull.manifest;
+    const fullReader = baseFull.id === parent.id ? reader : await readerOf(baseFull);
     const links = [];
-    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: await open(m) });
-    return { parent, baseFull: choice.baseFull.manifest, reader: await open(parent), links, repo };
+    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: await readerOf(m) });
+    return { parent, baseFull, reader, fullReader, links, repo };
   } catch (err) {
     await repo.close().catch(() => undefined);
     throw err;
@@ -145,7 +167,8 @@ export async function dumpOrChanges(session: DatabaseSession, request: Parameter
   if (!session.changes) throw new DbBackupError('E_UNSUPPORTED', 'This engine does not capture changes; take a full backup.');
   try {
     const links = parent.links.map((l) => l.reader);
-    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, parent.reader, links.length > 0 ? links : undefined);
+    const stored = { parent: parent.reader, full: parent.fullReader, ...(links.length > 0 ? { links } : {}) };
+    const batch = await session.changes.readChanges(parent.parent.logPosition!, sink, signal, stored);
     return {
       serverVersion: batch.serverVersion ?? '',
       consistentAt: batch.consistentAt,

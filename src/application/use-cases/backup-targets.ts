@@ -13,6 +13,8 @@ import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
+import type { PartCache } from '../ports/part-cache.js';
+import { keepingLocal } from '../pipeline/keep-local-sink.js';
 import { copyParts } from '../pipeline/copy-parts.js';
 import { type StoreGroup, writeParts } from '../pipeline/fan-out.js';
 import type { PartEncryption } from '../pipeline/part-encryption.js';
@@ -81,6 +83,8 @@ export interface BackupTargetsDeps {
   progress: ProgressReporter;
   toolVersion: string;
   cipher?: StreamCipher;
+  /** Where a run that cannot read its repository back keeps the parts a later backup reads (see PartCache). */
+  partCache?: PartCache;
 }
 
 /** One repository of a run while it is written (this module's own state). */
@@ -143,7 +147,9 @@ export class BackupTargets {
       this.deps.progress.start(`backup ${run.source}`);
       const { source, id: backupId, signal } = run;
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
-        run.produce ? run.produce(sink, signal) : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, sink, signal),
+        run.produce
+          ? run.produce(this.keepingLocal(run, sink), signal)
+          : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, this.keepingLocal(run, sink), signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>
@@ -156,6 +162,7 @@ export class BackupTargets {
       for (const t of live.filter((x) => x.parts)) {
         await this.finish(run, t, this.manifest(run, dumped, t.parts!, t, all)).catch((err: unknown) => this.fail(run, t, err));
       }
+      if (live.some((t) => t.manifest)) await this.retainLocal(run);
     } catch (err) {
       this.deps.progress.stop();
       for (const t of live) if (!t.manifest) t.error ??= this.wrap(err);
@@ -181,6 +188,30 @@ export class BackupTargets {
         this.deps.logger.warn('the first target failed; dumping into the next one', { repository: t.location, error: String(err) });
       }
     }
+  }
+
+  /** Whether the run keeps local copies of `keepLocal` parts: it could not read them back from its repository. */
+  private keepsLocal(run: BackupRun): boolean {
+    return this.deps.partCache !== undefined && run.encryption !== undefined && !run.encryption.canUnwrap;
+  }
+
+  private keepingLocal(run: BackupRun, sink: PartSink): PartSink {
+    const cache = this.deps.partCache;
+    if (!cache || !this.keepsLocal(run)) return sink;
+    return keepingLocal(sink, (entry, bytes) =>
+      cache.put(run.source, run.id, entry.name, bytes).catch((err: unknown) => {
+        this.deps.logger.warn('could not keep a local copy of a part; the next incremental of this source needs a full first', { part: entry.name, error: String(err) });
+      }),
+    );
+  }
+
+  /** Once the backup exists: keeps the copies of it and of its base full (what the next link reads), forgets older ones. */
+  private async retainLocal(run: BackupRun): Promise<void> {
+    if (!this.keepsLocal(run)) return;
+    const baseFull = run.chain?.parent?.baseFull.id ?? run.id;
+    await this.deps.partCache!.retain(run.source, [run.id, baseFull]).catch((err: unknown) => {
+      this.deps.logger.warn('could not prune the local copies of parts', { error: String(err) });
+    });
   }
 
   /** Opens the repository, checks or creates its marker and wraps the run's data key for it. */

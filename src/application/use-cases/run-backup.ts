@@ -84,6 +84,13 @@ export class RunBackup {
     }
     const repositories = Array.isArray(input.repository) ? input.repository : [input.repository];
     if (repositories.length === 0) throw new DbBackupError('E_USAGE', 'No repository to back up into; give --out or configure targets.');
+    if (input.kind !== 'full' && (input.tables !== undefined || input.excludeTables !== undefined)) {
+      // The engines capture the whole database's changes (pages, log records): a filter would be ignored.
+      throw new DbBackupError(
+        'E_USAGE',
+        `--tables and --exclude-tables apply to full backups only: ${input.kind === 'incremental' ? 'an incremental' : 'a differential'} holds every change to the database since its parent. Take it without them; \`restore --tables\` picks tables from any chain.`,
+      );
+    }
     let chain: RunChain = { positions: connector.capabilities.changes !== undefined, pointInTime: connector.capabilities.changes?.pointInTime === true };
     if (input.kind !== 'full' && !connector.capabilities.changes) {
       const reason = `${connector.engine} backups cannot capture changes yet`;

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
   encodePageMap,
+  encodePageMapDelta,
   hashAt,
   PageMapBuilder,
   pageRecord,
@@ -41,6 +42,44 @@ describe('SQLite page maps and pages parts', () => {
     expect(differing).toEqual([6]);
     expect(hashAt(a, 0)).toBeUndefined();
     expect(hashAt(a, 38)).toBeUndefined();
+  });
+
+  it('stores a map as its delta from the full while that is small, and reads it back only with that full', async () => {
+    const mapOf = (bytes: Buffer) => {
+      const b = new PageMapBuilder(512);
+      b.push(bytes);
+      return b.finish();
+    };
+    const fullFile = randomBytes(512 * 100);
+    const full = mapOf(fullFile);
+    // Pages 3 and 50 changed, two pages added, the file otherwise the same.
+    const linkFile = Buffer.concat([fullFile, randomBytes(512 * 2)]);
+    randomBytes(512).copy(linkFile, 2 * 512);
+    randomBytes(512).copy(linkFile, 49 * 512);
+    const link = mapOf(linkFile);
+    const delta = encodePageMapDelta(link, full)!;
+    expect(delta.length).toBe(16 + 4 * 20);
+    const back = await readPageMap(Readable.from([delta]), 'delta', async () => full);
+    expect(back.pageCount).toBe(102);
+    expect(back.hashes.equals(link.hashes)).toBe(true);
+    // A shrunk file: only the count changes.
+    const shrunk = mapOf(fullFile.subarray(0, 512 * 60));
+    expect((await readPageMap(Readable.from([encodePageMapDelta(shrunk, full)!]), 'delta', async () => full)).hashes.equals(shrunk.hashes)).toBe(true);
+    // Most pages changed: no delta (the caller stores the whole map).
+    expect(encodePageMapDelta(mapOf(randomBytes(512 * 100)), full)).toBeUndefined();
+
+    const refused = async (bytes: Buffer, withFull = true) =>
+      readPageMap(Readable.from([bytes]), 'delta', withFull ? async () => full : undefined).then(
+        () => 'read',
+        (e: unknown) => (isDbBackupError(e, 'E_FOREIGN_ARCHIVE') ? 'refused' : String(e)),
+      );
+    expect(await refused(delta, false)).toBe('refused');
+    const unordered = Buffer.from(delta);
+    unordered.writeUInt32BE(60, 16 + 20); // 3, 60, 101, 102: out of order after 50 is replaced
+    unordered.writeUInt32BE(40, 16 + 40);
+    expect(await refused(unordered)).toBe('refused');
+    expect(await refused(delta.subarray(0, delta.length - 20))).toBe('refused'); // page 102 missing
+    expect(await refused(delta.subarray(0, delta.length - 3))).toBe('refused');
   });
 
   it('refuses a snapshot that does not end on a page boundary', () => {

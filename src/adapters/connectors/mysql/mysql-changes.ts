@@ -1,4 +1,4 @@
-import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
+import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -40,7 +40,9 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
   }
 
-  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource, segments?: readonly PartSource[]): Promise<ChangeBatch> {
+  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    const base = stored?.parent;
+    const segments = stored?.links;
     const databases = (base?.manifest.engineInfo.databases as { name: string }[] | undefined)?.map((d) => d.name);
     const batch = await readBinlogChanges(this.endpoint, since, sink, signal, this.endpoint.partSize, databases, segments);
     // The parent's databases and tables (as its full recorded them) let a restore plan read this link alone.

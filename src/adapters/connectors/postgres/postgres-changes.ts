@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
+import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
@@ -199,7 +199,8 @@ export class PostgresChangeCapture implements ChangeCapture {
   }
 
   /** With `links` (a differential after stored incrementals), the net change since the full: postgres-differential.ts. */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, _base?: PartSource, links?: readonly PartSource[]): Promise<ChangeBatch> {
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    const links = stored?.links;
     if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize);
     return readChanges(this.endpoint, since, sink, signal, this.partSize);
   }

@@ -1,17 +1,12 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
+import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { Database } from './sqlite-file.js';
-import { checkDatabase, mapOfFile, overlayPages, PAGE_MAP_PART, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
-import { encodePageMap, hashAt, type PageMap, PageMapBuilder, pageRecord, pagesHeader, readPageMap, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
-import { describeObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
-import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
+import { checkDatabase, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
+import { withPageSnapshot } from './sqlite-live-snapshot.js';
+import { encodePageMap, encodePageMapDelta, hashAt, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
 export interface SqliteRestoreHooks {
@@ -36,17 +31,27 @@ export class SqliteChangeCapture implements ChangeCapture {
   ) {}
 
   async position(): Promise<LogPosition> {
-    return withSnapshot(this.path, async (file) => {
-      const map = await mapOfFile(file, await filePageSize(file));
+    return withPageSnapshot(this.path, async (snap) => {
+      const builder = new PageMapBuilder(snap.pageSize);
+      for await (const chunk of snap.pages(new AbortController().signal)) builder.push(chunk);
+      const map = builder.finish();
       return { pageSize: map.pageSize, pageCount: map.pageCount, hashes: map.hashes.toString('base64') };
     });
   }
 
-  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, base?: PartSource): Promise<ChangeBatch> {
-    const parent = await parentMap(since, base);
-    return withSnapshot(this.path, async (file, snap) => {
+  /**
+   * The pages that differ from the parent's map, read from a live snapshot (no copy of the file); the
+   * new map is stored as a delta from the chain's full's
+   * while that is much smaller, else whole.
+   */
+  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    const base = stored?.parent;
+    const full = stored?.full;
+    const maps = new ChainMaps(base, full);
+    const parent = await maps.parentMap(since);
+    return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
-      const pageSize = await filePageSize(file);
+      const { pageSize } = snap;
       if (pageSize !== parent.pageSize) {
         throw new DbBackupError(
           'E_UNSUPPORTED',
@@ -55,17 +60,18 @@ export class SqliteChangeCapture implements ChangeCapture {
         );
       }
       const builder = new PageMapBuilder(pageSize);
-      const { size } = await stat(file);
       let changes = 0;
       await sink.write(
         { name: PAGES_PART, role: 'changes', object: 'main' },
-        Readable.from(changedPages(file, size / pageSize, parent, builder, () => changes++, signal)),
+        Readable.from(changedPages(snap.pages(signal), snap.pageCount, parent, builder, () => changes++)),
       );
       const map = builder.finish();
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(map)]));
-      const facts = describeFile(file, size);
-      const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name };
-      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, ...facts, serverVersion: snap.serverVersion };
+      const fullMap = await maps.fullMap();
+      const delta = fullMap && encodePageMapDelta(map, fullMap.map);
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
+      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
+      const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name, ...(delta ? { mapBase: fullMap.id } : {}) };
+      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, objects, warnings, engineInfo, serverVersion: snap.serverVersion };
     });
   }
 
@@ -87,77 +93,71 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 }
 
-/** The map the changes are compared with: inline in the position, or the part it names in `base`. */
-async function parentMap(since: LogPosition, base: PartSource | undefined): Promise<PageMap> {
-  const p = since as Partial<SqlitePosition> & { hashes?: unknown };
-  if (typeof p.hashes === 'string' && typeof p.pageSize === 'number' && validPageSize(p.pageSize)) {
-    const hashes = Buffer.from(p.hashes, 'base64');
-    return { pageSize: p.pageSize, pageCount: hashes.length / HASH_BYTES, hashes };
+/** The parent's map and the chain full's map, each read at most once. */
+class ChainMaps {
+  private full?: Promise<PageMap>;
+
+  constructor(
+    private readonly base: PartSource | undefined,
+    private readonly fullSource: PartSource | undefined,
+  ) {}
+
+  /** The map the changes are compared with: inline in the position, or the part it names in `base`. */
+  async parentMap(since: LogPosition): Promise<PageMap> {
+    const p = since as Partial<SqlitePosition> & { hashes?: unknown };
+    if (typeof p.hashes === 'string' && typeof p.pageSize === 'number' && validPageSize(p.pageSize)) {
+      const hashes = Buffer.from(p.hashes, 'base64');
+      return { pageSize: p.pageSize, pageCount: hashes.length / HASH_BYTES, hashes };
+    }
+    const base = this.base;
+    const which = base ? `Backup ${base.manifest.id}` : 'The position';
+    if (typeof p.pageMap !== 'string') {
+      throw new DbBackupError(
+        'E_UNSUPPORTED',
+        `${which} holds no SQLite page map (a backup filtered with --tables, or one taken by an older dbbackup), so no changes can be taken against it; take a full backup.`,
+        { details: { reason: 'no-page-map' } },
+      );
+    }
+    if (!base) throw new DbBackupError('E_UNSUPPORTED', `The position names page map ${p.pageMap}, but the backup holding it was not given.`);
+    const map = await pageMapOf(base, () => this.fullOf(p.mapBase));
+    if (base.manifest.kind === 'full') this.full = Promise.resolve(map);
+    return map;
   }
-  const which = base ? `Backup ${base.manifest.id}` : 'The position';
-  if (typeof p.pageMap !== 'string') {
-    throw new DbBackupError(
-      'E_UNSUPPORTED',
-      `${which} holds no SQLite page map (a backup filtered with --tables, or one taken by an older dbbackup), so no changes can be taken against it; take a full backup.`,
-      { details: { reason: 'no-page-map' } },
-    );
+
+  /** The chain's full map, when a full is known (`base` itself, or the `full` given). */
+  async fullMap(): Promise<{ id: string; map: PageMap } | undefined> {
+    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullSource;
+    if (!source || source.manifest.kind !== 'full') return undefined;
+    return { id: source.manifest.id, map: await this.fullOf(source.manifest.id) };
   }
-  if (!base) throw new DbBackupError('E_UNSUPPORTED', `The position names page map ${p.pageMap}, but the backup holding it was not given.`);
-  return readPageMap(await base.open(partNamed(base, p.pageMap)), `Part ${p.pageMap} of backup ${base.manifest.id}`);
+
+  private fullOf(id: string | undefined): Promise<PageMap> {
+    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullSource;
+    if (!source || source.manifest.id !== id) {
+      return Promise.reject(new DbBackupError('E_UNSUPPORTED', `The page map of backup ${this.base?.manifest.id ?? '?'} is stored against full ${String(id)}, which was not given; take a full backup.`));
+    }
+    this.full ??= pageMapOf(source);
+    return this.full;
+  }
 }
 
 /** The pages part: its header, then every page whose hash differs from the parent's (or is new). */
 async function* changedPages(
-  file: string,
+  pages: AsyncIterable<Buffer>,
   pageCount: number,
   parent: PageMap,
   builder: PageMapBuilder,
   counted: () => void,
-  signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
   yield pagesHeader(parent.pageSize, pageCount);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, signal })) {
+  for await (const chunk of pages) {
     const out: Buffer[] = [];
-    builder.push(chunk as Buffer, (pgno, page, hash) => {
+    builder.push(chunk, (pgno, page, hash) => {
       const old = hashAt(parent, pgno);
       if (old && old.equals(hash)) return;
       out.push(...pageRecord(pgno, page));
       counted();
     });
     if (out.length) yield Buffer.concat(out);
-  }
-}
-
-async function withSnapshot<T>(path: string, work: (file: string, snap: Awaited<ReturnType<typeof takeSnapshot>>) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
-  try {
-    const file = join(dir, 'snapshot.db');
-    return await work(file, await takeSnapshot(path, file));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The page size in a database file's header (bytes 16–17; 1 means 65536). */
-export async function filePageSize(file: string): Promise<number> {
-  const handle = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(2);
-    await handle.read(buf, 0, 2, 16);
-    const raw = buf.readUInt16BE(0);
-    return raw === 1 ? 65536 : raw;
-  } finally {
-    await handle.close();
-  }
-}
-
-function describeFile(file: string, size: number) {
-  const db = new Database(file, { readonly: true });
-  try {
-    const sized = size <= SIZES_UP_TO_BYTES;
-    const { objects, warnings } = describeObjects(db, { sizes: sized });
-    return { objects, warnings, engineInfo: snapshotFacts(db, sized) };
-  } finally {
-    db.close();
   }
 }

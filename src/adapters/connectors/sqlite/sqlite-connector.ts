@@ -26,9 +26,10 @@ import { assembleChain, checkDatabase, dataPartOf, PAGE_MAP_PART, type SqlitePos
 import { isSegment, replaySegments } from './sqlite-wal-replay.js';
 import { SqliteWalCapture } from './sqlite-wal-capture.js';
 import { encodePageMap, PageMapBuilder } from './sqlite-page-map.js';
-import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
+import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
+import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
-import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
+import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 /** `replicate` lets the WAL start over once it holds this much, all shipped (SQLite's own autocheckpoint is at ~4 MiB too). */
@@ -92,7 +93,14 @@ class SqliteSession implements DatabaseSession {
     }
   }
 
+  /**
+   * An unfiltered full reads the live database (withPageSnapshot: in WAL mode no copy of the file
+   * is made) and records its page map, the position incrementals compare with. A filtered one is
+   * copied with the backup API, trimmed and VACUUMed (writeSnapshotParts): it records no page map
+   * (its pages are not the source's), so it cannot be a parent.
+   */
   async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    if (!isFiltered(request)) return this.dumpLive(sink, signal);
     const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
     const snapshot = join(dir, 'snapshot.db');
     try {
@@ -102,6 +110,21 @@ class SqliteSession implements DatabaseSession {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  private dumpLive(sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    return withPageSnapshot(this.path, async (snap) => {
+      signal.throwIfAborted();
+      const size = snap.pageCount * snap.pageSize;
+      const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
+      await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
+      const map = new PageMapBuilder(snap.pageSize);
+      await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
+      const built = map.finish();
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
+      const logPosition: SqlitePosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
+      return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
+    });
   }
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
@@ -257,7 +280,7 @@ export async function writeSnapshotParts(path: string, snapshot: string, request
   let logPosition: SqlitePosition | null = null;
   if (map) {
     const built = map.finish();
-    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes' }, Readable.from([encodePageMap(built)]));
+    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
     logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
   }
   return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
@@ -276,18 +299,8 @@ function prepareSnapshot(path: string, snapshot: string, request: DumpRequest, s
   const db = new Database(snapshot, { readonly: !filtered });
   try {
     const filterWarnings = filtered ? dropUnselected(db, request, path) : [];
-    const sized = size <= SIZES_UP_TO_BYTES;
-    const { objects, warnings: countWarnings } = describeObjects(db, { sizes: sized });
-    const warnings = [...filterWarnings, ...countWarnings];
-    const engineInfo = snapshotFacts(db, sized);
-    const settings = {
-      page_size: engineInfo.pageSize,
-      auto_vacuum: engineInfo.autoVacuum,
-      encoding: engineInfo.encoding,
-      user_version: engineInfo.userVersion,
-      application_id: engineInfo.applicationId,
-    };
-    return { objects, warnings, schema: schemaSql(schemaRows(db), settings), engineInfo };
+    const described = describeSnapshot(db, size);
+    return { ...described, warnings: [...filterWarnings, ...described.warnings] };
   } finally {
     db.close();
   }
@@ -331,4 +344,12 @@ async function* hashing(file: string, map: PageMapBuilder | undefined): AsyncGen
 
 function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean {
   return f.tables !== undefined || f.excludeTables !== undefined;
+}
+
+/** The snapshot's pages, fed to `map` as they pass. */
+async function* hashingPages(pages: AsyncIterable<Buffer>, map: PageMapBuilder): AsyncGenerator<Buffer> {
+  for await (const chunk of pages) {
+    map.push(chunk);
+    yield chunk;
+  }
 }

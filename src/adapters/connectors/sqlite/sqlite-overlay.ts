@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { PartSource } from '../../../application/ports/parts.js';
@@ -8,7 +8,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { PageMapBuilder, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
+import { hashPage, readPageMap, readPages, type PageMap, HASH_BYTES } from './sqlite-page-map.js';
 
 /** The parts of an incremental or differential (role `changes`), and of a full's page map. */
 export const PAGES_PART = 'changes/pages.bin';
@@ -20,6 +20,8 @@ export interface SqlitePosition {
   pageCount: number;
   /** Part name of the page map in that backup. */
   pageMap: string;
+  /** Set when that part is a delta from the map of this full (backup id): format 3 links. */
+  mapBase?: string;
 }
 
 export function dataPartOf(parts: PartSource): PartEntry {
@@ -35,29 +37,123 @@ export function partNamed(parts: PartSource, name: string): PartEntry {
   return part;
 }
 
-/** The page map a backup recorded (a full's or a link's), read from its parts. */
-export async function pageMapOf(parts: PartSource): Promise<PageMap> {
+/** The page map a backup recorded (a full's or a link's), read from its parts; `full` gives its chain full's map when it is a delta. */
+export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>): Promise<PageMap> {
   const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
   const name = typeof position?.pageMap === 'string' ? position.pageMap : PAGE_MAP_PART;
-  return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`);
+  return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
 }
 
 /**
- * Builds in `file` the database a chain restores to: the full's file, then each link's changed
- * pages written over it in order, the file cut to the last link's page count. With more than one
- * link the result is proven: its page map must equal the last link's, and `PRAGMA integrity_check`
- * must pass. A single full keeps the lighter quick_check it always had.
+ * Builds in `file` the database a chain restores to. A single full is its database part as is.
+ * A chain writes each page once, from the newest backup that holds it: the links' pages newest
+ * first, then the full's pages no link replaced, in a file cut to the last link's page count, with
+ * one fsync at the end. The result is proven: the hashes of the pages written (a link's, hashed as
+ * written; the full's, as its own map recorded them, its bytes being checked against the part's
+ * checksum) must make the last link's page map, so the file is, page for page, the snapshot that
+ * link read. Then SQLite's quick_check runs, as for a full: a full integrity_check (index against
+ * table) would cost 2–4× the whole restore and could only find damage the source already had.
  */
 export async function assembleChain(links: readonly PartSource[], file: string, signal: AbortSignal): Promise<void> {
   const full = links[0]!;
-  await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
-  for (const link of links.slice(1)) {
-    signal.throwIfAborted();
-    await overlayPages(link, file);
+  const last = links.at(-1)!;
+  if (links.length === 1) {
+    await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
+    await syncFile(file);
+    checkDatabase(file, last.manifest, 'quick_check');
+    return;
   }
-  await syncFile(file);
-  if (links.length > 1) await proveAssembled(links.at(-1)!, file, signal);
-  checkDatabase(file, links.at(-1)!.manifest, links.length > 1 ? 'integrity_check' : 'quick_check');
+  const fullMap = pageMapOf(full);
+  fullMap.catch(() => undefined);
+  const handle = await open(file, 'w', 0o600);
+  let built: PageMap;
+  try {
+    built = await writeNewestPages(links, await fullMap, handle, signal);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const expected = await pageMapOf(last, () => fullMap);
+  if (built.pageCount !== expected.pageCount || !built.hashes.equals(expected.hashes)) {
+    throw new DbBackupError(
+      'E_CHECKSUM',
+      `The database rebuilt from the chain of backup ${last.manifest.id} differs from what that backup recorded (page ${firstDifference(built, expected)}); a link is damaged. Nothing was restored.`,
+    );
+  }
+  checkDatabase(file, last.manifest, 'quick_check');
+}
+
+/** Writes every page of the chain's result once into `handle`; returns the map of what it wrote. */
+async function writeNewestPages(links: readonly PartSource[], fullMap: PageMap, handle: FileHandle, signal: AbortSignal): Promise<PageMap> {
+  const full = links[0]!;
+  let target: ReturnType<typeof newTarget> | undefined;
+  for (const link of links.slice(1).reverse()) {
+    signal.throwIfAborted();
+    const part = partNamed(link, PAGES_PART);
+    const what = `Part ${part.name} of backup ${link.manifest.id}`;
+    const header = await readPages(await link.open(part), what, async (pgno, page, head) => {
+      target ??= newTarget(links, head, handle, what);
+      if (page.length !== target.pageSize) {
+        throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} holds ${page.length}-byte pages but the chain's last link has ${target.pageSize}-byte pages; the chain is malformed.`);
+      }
+      if (pgno > target.pageCount || target.written[pgno]) return;
+      target.written[pgno] = 1;
+      hashPage(page).copy(target.hashes, (pgno - 1) * HASH_BYTES, 0, HASH_BYTES);
+      await target.writer.write(pgno, page);
+    });
+    target ??= newTarget(links, header, handle, what);
+  }
+  const t = target!;
+  if (fullMap.pageSize !== t.pageSize) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${full.manifest.id} has ${fullMap.pageSize}-byte pages but its chain's links have ${t.pageSize}-byte pages; the chain is malformed.`);
+  }
+  // The full's pages that no link replaced, up to the final page count.
+  let pgno = 0;
+  let pending = Buffer.alloc(0);
+  for await (const chunk of await full.open(dataPartOf(full))) {
+    signal.throwIfAborted();
+    const data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    let offset = 0;
+    for (; offset + t.pageSize <= data.length; offset += t.pageSize) {
+      pgno++;
+      if (pgno > t.pageCount || t.written[pgno]) continue;
+      if (pgno > fullMap.pageCount) break;
+      t.written[pgno] = 1;
+      fullMap.hashes.copy(t.hashes, (pgno - 1) * HASH_BYTES, (pgno - 1) * HASH_BYTES, pgno * HASH_BYTES);
+      await t.writer.write(pgno, data.subarray(offset, offset + t.pageSize));
+    }
+    // A run ends with its chunk (the next chunk's pages lie in another buffer).
+    await t.writer.flush();
+    pending = Buffer.from(data.subarray(offset));
+  }
+  if (pgno !== fullMap.pageCount || pending.length) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `The database part of backup ${full.manifest.id} holds ${pgno} pages, but its page map ${fullMap.pageCount}; it is damaged.`);
+  }
+  const missing = t.written.indexOf(0, 1);
+  if (missing > 0) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `No backup of the chain of ${links.at(-1)!.manifest.id} holds page ${missing}; the chain is malformed.`);
+  }
+  await t.writer.drain();
+  await handle.truncate(t.pageCount * t.pageSize);
+  return { pageSize: t.pageSize, pageCount: t.pageCount, hashes: t.hashes };
+}
+
+/**
+ * The page size and count of the chain's result, from its newest link's pages header. Bounded: the
+ * result cannot hold more pages than the full's file and all the links' pages together.
+ */
+function newTarget(links: readonly PartSource[], head: { pageSize: number; pageCount: number }, handle: FileHandle, what: string) {
+  const full = dataPartOf(links[0]!);
+  const most = Math.ceil(full.rawSize / head.pageSize) + links.slice(1).reduce((n, l) => n + Math.ceil(partNamed(l, PAGES_PART).rawSize / head.pageSize), 0);
+  if (head.pageCount > most) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} says the database has ${head.pageCount} pages, more than its chain holds (${most}); the chain is malformed.`);
+  }
+  return {
+    ...head,
+    writer: new PageRunWriter(handle, head.pageSize),
+    written: new Uint8Array(head.pageCount + 1),
+    hashes: Buffer.alloc(head.pageCount * HASH_BYTES),
+  };
 }
 
 /** Writes one link's changed pages into `file` and cuts it to the link's page count. */
@@ -75,7 +171,7 @@ export async function overlayPages(link: PartSource, file: string): Promise<void
       await writer.write(pgno, page);
     });
     if (header.pageSize !== pageSize) throw mismatch(header.pageSize);
-    await writer.flush();
+    await writer.drain();
     await handle.truncate(header.pageCount * pageSize);
     await handle.sync();
   } finally {
@@ -92,10 +188,18 @@ async function pageSizeOf(handle: FileHandle, file: string): Promise<number> {
   return raw === 1 ? 65536 : raw;
 }
 
-/** Writes pages, merging runs of consecutive ones into one write of up to 1 MiB. */
+/**
+ * Writes pages, merging runs of consecutive ones into one write of up to 1 MiB. A run of a few
+ * pages is written at once, synchronously: a restore writes tens of thousands of scattered pages,
+ * and a trip through the thread pool each cost more than the write (a page-cache copy of a few
+ * µs). A long run goes through the thread pool while the next one is prepared (one in flight).
+ * The pages passed must not change until `drain()`; each page is written once, so writes never
+ * overlap.
+ */
 class PageRunWriter {
   private run: Buffer[] = [];
   private first = 0;
+  private inflight: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly handle: FileHandle,
@@ -113,30 +217,31 @@ class PageRunWriter {
 
   async flush(): Promise<void> {
     if (this.run.length === 0) return;
-    const bytes = Buffer.concat(this.run);
-    await this.handle.write(bytes, 0, bytes.length, (this.first - 1) * this.pageSize);
+    const bytes = joined(this.run);
+    const at = (this.first - 1) * this.pageSize;
     this.run = [];
+    if (bytes.length < 64 << 10) {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.handle.fd, bytes, done, bytes.length - done, at + done);
+      return;
+    }
+    await this.inflight;
+    this.inflight = this.handle.write(bytes, 0, bytes.length, at);
+  }
+
+  /** Flushes and waits until every write is done. */
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.inflight;
   }
 }
 
-/** The page map of the file a chain built must be the one its last link recorded. */
-async function proveAssembled(last: PartSource, file: string, signal: AbortSignal): Promise<void> {
-  const expected = await pageMapOf(last);
-  const built = await mapOfFile(file, expected.pageSize, signal);
-  if (built.pageCount !== expected.pageCount || !built.hashes.equals(expected.hashes)) {
-    const first = firstDifference(built, expected);
-    throw new DbBackupError(
-      'E_CHECKSUM',
-      `The database rebuilt from the chain of backup ${last.manifest.id} differs from what that backup recorded (page ${first}); a link is damaged. Nothing was restored.`,
-    );
-  }
+/** The pages as one buffer: a view when they lie one after another in memory (pages of one chunk), else a copy. */
+function joined(pages: Buffer[]): Buffer {
+  const first = pages[0]!;
+  const adjacent = pages.every((p, i) => p.buffer === first.buffer && p.byteOffset === first.byteOffset + i * first.length);
+  return adjacent ? Buffer.from(first.buffer, first.byteOffset, first.length * pages.length) : Buffer.concat(pages);
 }
 
-export async function mapOfFile(file: string, pageSize: number, signal?: AbortSignal): Promise<PageMap> {
-  const builder = new PageMapBuilder(pageSize);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, signal })) builder.push(chunk as Buffer);
-  return builder.finish();
-}
 
 function firstDifference(a: PageMap, b: PageMap): number {
   const n = Math.min(a.pageCount, b.pageCount);

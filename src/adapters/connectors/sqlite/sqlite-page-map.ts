@@ -41,17 +41,73 @@ export function encodePageMap(map: PageMap): Buffer {
   return Buffer.concat([header, map.hashes]);
 }
 
-/** Reads a page map part; E_FOREIGN_ARCHIVE when it is not one (`what` names it). */
-export async function readPageMap(body: Readable, what: string): Promise<PageMap> {
+/**
+ * A link's page map stored as the difference from its chain's full (format 3 backups): the pages
+ * whose hash differs from the full's map, or that are new, with their hashes, in page order.
+ *
+ *   "DBBPMAPD" | u32 pageSize | u32 pageCount | { u32 pgno | 16-byte hash }*
+ *
+ * 20 bytes per page changed since the full, instead of 16 bytes per page of the database.
+ */
+const DELTA_MAGIC = Buffer.from('DBBPMAPD', 'latin1');
+const DELTA_ENTRY_BYTES = 4 + HASH_BYTES;
+
+/** The delta from `full` to `map`, or undefined when it would not be much smaller than `map` itself. */
+export function encodePageMapDelta(map: PageMap, full: PageMap): Buffer | undefined {
+  const changed: number[] = [];
+  const limit = (map.pageCount * HASH_BYTES) / (2 * DELTA_ENTRY_BYTES);
+  for (let pgno = 1; pgno <= map.pageCount; pgno++) {
+    const old = hashAt(full, pgno);
+    if (old && old.equals(hashAt(map, pgno)!)) continue;
+    changed.push(pgno);
+    if (changed.length > limit) return undefined;
+  }
+  const out = Buffer.alloc(HEADER_BYTES + changed.length * DELTA_ENTRY_BYTES);
+  DELTA_MAGIC.copy(out, 0);
+  out.writeUInt32BE(map.pageSize, 8);
+  out.writeUInt32BE(map.pageCount, 12);
+  changed.forEach((pgno, i) => {
+    const at = HEADER_BYTES + i * DELTA_ENTRY_BYTES;
+    out.writeUInt32BE(pgno, at);
+    hashAt(map, pgno)!.copy(out, at + 4);
+  });
+  return out;
+}
+
+/**
+ * Reads a page map part, whole or (format 3 links) a delta applied to `full()`, the map of the
+ * chain's full; E_FOREIGN_ARCHIVE when it is not one (`what` names it). Memory: the map, once.
+ */
+export async function readPageMap(body: Readable, what: string, full?: () => Promise<PageMap>): Promise<PageMap> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
   const raw = Buffer.concat(chunks);
-  const bad = () => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a dbbackup SQLite page map; the backup is damaged or foreign.`);
-  if (raw.length < HEADER_BYTES || !raw.subarray(0, 8).equals(MAP_MAGIC)) throw bad();
+  const bad = (why = '') => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a dbbackup SQLite page map${why}; the backup is damaged or foreign.`);
+  if (raw.length < HEADER_BYTES) throw bad();
   const pageSize = raw.readUInt32BE(8);
   const pageCount = raw.readUInt32BE(12);
-  if (!validPageSize(pageSize) || raw.length !== HEADER_BYTES + pageCount * HASH_BYTES) throw bad();
-  return { pageSize, pageCount, hashes: raw.subarray(HEADER_BYTES) };
+  if (!validPageSize(pageSize)) throw bad();
+  if (raw.subarray(0, 8).equals(MAP_MAGIC)) {
+    if (raw.length !== HEADER_BYTES + pageCount * HASH_BYTES) throw bad();
+    return { pageSize, pageCount, hashes: raw.subarray(HEADER_BYTES) };
+  }
+  if (!raw.subarray(0, 8).equals(DELTA_MAGIC) || (raw.length - HEADER_BYTES) % DELTA_ENTRY_BYTES !== 0) throw bad();
+  if (!full) throw bad(' (a delta, and its full was not given)');
+  const base = await full();
+  if (base.pageSize !== pageSize) throw bad(` (its page size ${pageSize} differs from its full's, ${base.pageSize})`);
+  const hashes = Buffer.alloc(pageCount * HASH_BYTES);
+  base.hashes.copy(hashes, 0, 0, Math.min(base.pageCount, pageCount) * HASH_BYTES);
+  let previous = 0;
+  let added = 0;
+  for (let at = HEADER_BYTES; at < raw.length; at += DELTA_ENTRY_BYTES) {
+    const pgno = raw.readUInt32BE(at);
+    if (pgno <= previous || pgno > pageCount) throw bad(` (page ${pgno} out of order or beyond ${pageCount})`);
+    if (pgno > base.pageCount) added++;
+    raw.copy(hashes, (pgno - 1) * HASH_BYTES, at + 4, at + DELTA_ENTRY_BYTES);
+    previous = pgno;
+  }
+  if (added !== Math.max(0, pageCount - base.pageCount)) throw bad(' (it misses pages its full lacks)');
+  return { pageSize, pageCount, hashes };
 }
 
 export function validPageSize(n: number): boolean {
@@ -123,7 +179,7 @@ export function pageRecord(pgno: number, page: Buffer): Buffer[] {
 export async function readPages(
   body: Readable,
   what: string,
-  onPage: (pgno: number, page: Buffer) => Promise<void>,
+  onPage: (pgno: number, page: Buffer, header: { pageSize: number; pageCount: number }) => Promise<void>,
 ): Promise<{ pageSize: number; pageCount: number; pages: number }> {
   const bad = (why: string) => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a valid dbbackup SQLite pages part (${why}); the backup is damaged or foreign.`);
   let pending = Buffer.alloc(0);
@@ -143,7 +199,7 @@ export async function readPages(
     for (; offset + record <= pending.length; offset += record) {
       const pgno = pending.readUInt32BE(offset);
       if (pgno < 1 || pgno > header.pageCount) throw bad(`page ${pgno} beyond the page count ${header.pageCount}`);
-      await onPage(pgno, pending.subarray(offset + 4, offset + record));
+      await onPage(pgno, pending.subarray(offset + 4, offset + record), header);
       pages++;
     }
     pending = Buffer.from(pending.subarray(offset));

@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { DbBackupError } from '../../../domain/errors.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { openSource } from './sqlite-file.js';
-import { SIZES_UP_TO_BYTES } from './sqlite-schema.js';
+import { describeObjects, schemaRows, schemaSql, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 
 export interface Snapshot {
   serverVersion: string;
@@ -53,4 +53,24 @@ export function snapshotFacts(db: BetterSqlite3.Database, sized: boolean): Recor
     autoVacuum: db.pragma('auto_vacuum', { simple: true }),
     objectSizes: sized ? 'dbstat' : `not measured (file over ${SIZES_UP_TO_BYTES >> 20} MiB)`,
   };
+}
+
+/**
+ * What the manifest records of the database `db` reads (a snapshot's read transaction, or a
+ * filtered copy): exact row counts always (count(*) walks the smallest b-tree of each table),
+ * bytes per table only for files up to SIZES_UP_TO_BYTES (dbstat reads every page: on large files
+ * it cost as much as the backup itself), the engine facts and the schema as SQL.
+ */
+export function describeSnapshot(db: BetterSqlite3.Database, size: number) {
+  const sized = size <= SIZES_UP_TO_BYTES;
+  const { objects, warnings } = describeObjects(db, { sizes: sized });
+  const engineInfo = snapshotFacts(db, sized);
+  const settings = {
+    page_size: engineInfo.pageSize,
+    auto_vacuum: engineInfo.autoVacuum,
+    encoding: engineInfo.encoding,
+    user_version: engineInfo.userVersion,
+    application_id: engineInfo.applicationId,
+  };
+  return { objects, warnings, engineInfo, schema: schemaSql(schemaRows(db), settings) };
 }

@@ -1,0 +1,174 @@
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DbBackupError } from '../../../domain/errors.js';
+import { Database, openSource } from './sqlite-file.js';
+import { PageReaderProcess } from './sqlite-page-reader.js';
+import { takeSnapshot } from './sqlite-snapshot.js';
+
+/**
+ * A consistent view of a live WAL-mode database read straight from its files, with no temporary
+ * copy: the pages a read transaction sees, and that transaction's connection (for row counts and
+ * schema). Writers carry on meanwhile.
+ *
+ * - The snapshot is the database file overlaid with the WAL frames up to the
+ *   transaction's last frame (mxFrame). To learn that frame, a second connection takes the write
+ *   lock for the instant it takes to begin the read and read the wal-index header (136 bytes of
+ *   the -shm file; https://www.sqlite.org/walformat.html); no page is read under it. The read
+ *   lock then keeps checkpoints from copying later frames into the file and keeps the WAL from
+ *   being restarted, so frames 1..mxFrame stay as they were. Frames up to nBackfill are in the file
+ *   already; when that is all of them, SQLite reads the file alone (read lock 0), which blocks
+ *   every checkpoint, and no frame is read.
+ *
+ * The files are read by a helper process (sqlite-page-reader.ts): closing a descriptor of a file
+ * drops every POSIX lock its process holds on it, SQLite's included.
+ */
+export interface LiveSnapshot {
+  /** The connection holding the read transaction; its queries see the snapshot. */
+  db: BetterSqlite3.Database;
+  pageSize: number;
+  pageCount: number;
+  serverVersion: string;
+  consistentAt: Date;
+  /** How the pages are read: from the live files, or from a copy (see withPageSnapshot). */
+  source: 'live' | 'copy';
+  /** The snapshot's pages 1..pageCount in order, in chunks of whole pages. */
+  pages(signal: AbortSignal): AsyncGenerator<Buffer>;
+}
+
+/** The database is in a state the live reader does not handle: withPageSnapshot copies it instead. */
+class LiveSnapshotUnavailable extends Error {}
+
+/**
+ * Runs `work` on a snapshot of the database at `path`: read live (withLiveSnapshot) in WAL mode,
+ * else (a rollback journal; a WAL database this process may not write to, so cannot take the
+ * write lock for an instant; a wal-index it cannot read) from a copy made with the online backup
+ * API in a temporary folder.
+ */
+export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapshot) => Promise<T>): Promise<T> {
+  let started = false;
+  try {
+    return await withLiveSnapshot(path, (snap) => {
+      started = true;
+      return work(snap);
+    });
+  } catch (err) {
+    if (started || !(err instanceof LiveSnapshotUnavailable)) throw err;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  try {
+    const file = join(dir, 'snapshot.db');
+    const { serverVersion, consistentAt } = await takeSnapshot(path, file);
+    const handle = await open(file, 'r');
+    const db = new Database(file, { readonly: true });
+    try {
+      const pageSize = Number(db.pragma('page_size', { simple: true }));
+      const pageCount = Number(db.pragma('page_count', { simple: true }));
+      const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
+      return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, source: 'copy' });
+    } finally {
+      db.close();
+      await handle.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+
+async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => Promise<T>): Promise<T> {
+  const connections: BetterSqlite3.Database[] = [];
+  let files: PageReaderProcess | undefined;
+  try {
+    const reader = await openSource(path);
+    connections.push(reader);
+    // A rollback-journal database is copied instead: its readers hold off every writer, and a
+    // backup reads, compresses and uploads for far longer than the backup API copies a file.
+    const mode = String(reader.pragma('journal_mode', { simple: true }));
+    if (mode !== 'wal') throw new LiveSnapshotUnavailable(`journal mode ${mode}`);
+    const serverVersion = (reader.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+    // A build whose executable does not run `node -e` (a single-executable bundle) copies instead.
+    files = await PageReaderProcess.start(path).catch((err: unknown) => {
+      throw new LiveSnapshotUnavailable((err as Error).message);
+    });
+    let wal: WalIndexHeader;
+    const writer = await openSource(path);
+    connections.push(writer);
+    try {
+      wal = await beginWalRead(writer, reader, files);
+    } catch (err) {
+      // A read-only file (no write lock), a heap-memory wal-index (no -shm file).
+      if (err instanceof DbBackupError) throw err;
+      throw new LiveSnapshotUnavailable((err as Error).message);
+    }
+    const pageSize = Number(reader.pragma('page_size', { simple: true }));
+    const pageCount = Number(reader.pragma('page_count', { simple: true }));
+    const reading = files;
+    const snap: LiveSnapshot = {
+      db: reader,
+      pageSize,
+      pageCount,
+      serverVersion,
+      consistentAt: new Date(),
+      source: 'live',
+      pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
+    };
+    const result = await work(snap);
+    reader.prepare('COMMIT').run();
+    return result;
+  } finally {
+    files?.stop();
+    for (const c of connections) c.close();
+  }
+}
+
+function beginRead(db: BetterSqlite3.Database): void {
+  db.prepare('BEGIN').run();
+  db.prepare('SELECT count(*) FROM sqlite_master').get();
+}
+
+/**
+ * Begins `reader`'s read transaction while `writer` holds the write lock, and reads the
+ * wal-index header it saw (the write lock is held for just that).
+ */
+async function beginWalRead(writer: BetterSqlite3.Database, reader: BetterSqlite3.Database, files: PageReaderProcess): Promise<WalIndexHeader> {
+  writer.prepare('BEGIN IMMEDIATE').run();
+  try {
+    beginRead(reader);
+    return parseWalIndexHeader(await files.shmHeader());
+  } finally {
+    writer.prepare('ROLLBACK').run();
+  }
+}
+
+interface WalIndexHeader {
+  mxFrame: number;
+  nBackfill: number;
+  salt: Buffer;
+}
+
+/** The fields of the -shm file's first 136 bytes this reader needs (https://www.sqlite.org/walformat.html). */
+export function parseWalIndexHeader(buf: Buffer): WalIndexHeader {
+  // Two copies of the header that a writer keeps equal; isInit (byte 12) once it is valid.
+  if (buf.length < 136 || !buf.subarray(0, 48).equals(buf.subarray(48, 96)) || buf[12] !== 1) {
+    throw new LiveSnapshotUnavailable('the wal-index header is not readable');
+  }
+  // Native byte order: the -shm file is only shared between processes of one machine.
+  const u32 = (at: number) => (endianLittle ? buf.readUInt32LE(at) : buf.readUInt32BE(at));
+  return { mxFrame: u32(16), nBackfill: u32(96), salt: Buffer.from(buf.subarray(32, 40)) };
+}
+
+const endianLittle = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Pages 1..pageCount of a private file (the fallback copy), a megabyte at a time. */
+async function* filePages(handle: FileHandle, pageSize: number, pageCount: number, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const perChunk = Math.max(1, Math.floor((1 << 20) / pageSize));
+  for (let first = 1; first <= pageCount; first += perChunk) {
+    signal.throwIfAborted();
+    const chunk = Buffer.allocUnsafe(Math.min(perChunk, pageCount - first + 1) * pageSize);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, (first - 1) * pageSize);
+    if (bytesRead !== chunk.length) throw new DbBackupError('E_BACKUP_FAILED', `The snapshot copy ends before page ${pageCount}; retry the backup.`);
+    yield chunk;
+  }
+}
