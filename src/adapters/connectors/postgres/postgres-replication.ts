@@ -86,6 +86,8 @@ export type ReplicationMessage =
 export class ReplicationStream {
   private readonly duplex: Duplex;
   private received = 0n;
+  /** What the status updates report as flushed (0: nothing, the slot stays where it is); see confirm(). */
+  private flushed = 0n;
   private ended = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -122,15 +124,27 @@ export class ReplicationStream {
   }
 
   /**
-   * A standby status update: what was received (write), never a flush (0 leaves the slot's
-   * confirmed position where it is), and `reply` asks the server for a keepalive back.
+   * Lets the slot move to `lsn` (never back): every status update from now on reports it as
+   * flushed. Only for a commit boundary whose changes are stored in every target (replicate), or
+   * an idle keepalive's WAL end with nothing unshipped. Sent at once.
+   */
+  confirm(lsn: bigint): void {
+    if (lsn <= this.flushed) return;
+    this.flushed = lsn;
+    if (lsn > this.received) this.received = lsn;
+    this.status(false);
+  }
+
+  /**
+   * A standby status update: what was received (write), the flush confirm() allowed (0 leaves the
+   * slot's confirmed position where it is), and `reply` asks the server for a keepalive back.
    */
   status(reply: boolean): void {
     const msg = Buffer.alloc(34);
     msg[0] = 0x72; /* r */
     msg.writeBigUInt64BE(this.received, 1);
-    msg.writeBigUInt64BE(0n, 9);
-    msg.writeBigUInt64BE(0n, 17);
+    msg.writeBigUInt64BE(this.flushed, 9);
+    msg.writeBigUInt64BE(this.flushed, 17);
     msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
     msg[33] = reply ? 1 : 0;
     if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(msg);
