@@ -116,6 +116,24 @@ async function createSource(db: string): Promise<void> {
   );
 }
 
+/**
+ * The WAL position after every commit so far, once flushed: the harness's server runs with
+ * synchronous_commit = off, and the server decodes only flushed WAL; a synchronous commit flushes
+ * all before it.
+ */
+async function flushedEnd(): Promise<string> {
+  const client = await server.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL synchronous_commit = on');
+    await client.query(`SELECT pg_catalog.pg_logical_emit_message(true, 'test', '')`);
+    await client.query('COMMIT');
+    return ((await client.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0] as { lsn: string }).lsn;
+  } finally {
+    await client.end();
+  }
+}
+
 async function stop(r: Replicator): Promise<void> {
   r.child.kill('SIGTERM');
   expect(await r.exited, r.stderr()).toBe(0);
@@ -186,7 +204,7 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
     await write('k', next, 10);
     const final = await contentHash('k');
     // The slot is confirmed only for what is listed in the repository (or, idle, past what was all shipped).
-    const [{ lsn: end }] = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')) as [{ lsn: string }];
+    const end = await flushedEnd();
     const confirmed = async () => (await server.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = 'k'`, [end]))[0]?.ok === true;
     while (!(await confirmed())) await new Promise((resolve) => setTimeout(resolve, 100));
     await stop(r);
@@ -200,6 +218,29 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
       expect(await applied(`k_at_${i}`)).toBeGreaterThanOrEqual(rep.commits);
     }
   }, 240_000);
+
+  it('a table changing shape under replicate ends the generation; the next one starts with a snapshot, the old slot dropped', async () => {
+    await createSource('ddl');
+    const r = replicate('ddl', 'drepo');
+    const first = await r.waitFor((e) => e.event === 'generation');
+    await write('ddl', 1, 20);
+    await r.waitFor(() => r.shipped() >= 20);
+    const before = { at: new Date().toISOString(), hash: await contentHash('ddl') };
+    await server.query("ALTER TABLE public.items ADD COLUMN extra text DEFAULT 'x'; INSERT INTO public.items (note, extra) VALUES ('new shape', 'y')", [], 'ddl');
+    const second = await r.waitFor((e) => e.event === 'generation' && e.generation !== first.generation);
+    expect(String(second.reason)).toMatch(/changed shape/);
+    await write('ddl', 21, 10);
+    const final = await contentHash('ddl');
+    const end = await flushedEnd();
+    const slots = async () => server.query<{ slot_name: string; ok: boolean }>(`SELECT slot_name, confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = 'ddl'`, [end]);
+    while (!(await slots()).every((s) => s.ok)) await new Promise((resolve) => setTimeout(resolve, 100));
+    await stop(r);
+    expect(await slots()).toHaveLength(1);
+    await restoreAt('drepo', 'latest', 'ddl_latest');
+    expect(await contentHash('ddl_latest')).toBe(final);
+    await restoreAt('drepo', before.at, 'ddl_before');
+    expect(await contentHash('ddl_before')).toBe(before.hash);
+  }, 120_000);
 
   it('an idle source: the slot is confirmed forward (no WAL retained for it)', async () => {
     await createSource('idle');

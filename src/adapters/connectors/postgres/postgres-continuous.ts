@@ -7,10 +7,14 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { type LogCommit, MAX_COMMIT_BYTES } from '../../../domain/log-segment.js';
 import { type PgEndpoint, openClient } from './connection.js';
 import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
+import { schemaFingerprint } from './postgres-change-tables.js';
 import { type CaptureConsent, dumpWithCapture } from './postgres-changes.js';
 import type { DumpOptions } from './postgres-dump.js';
 import { PgOutputDecoder, type Relation } from './postgres-pgoutput.js';
 import { type ReplicationMessage, ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+
+/** How often the tables' shape is compared with the generation's while nothing else calls for it (ms). */
+const SCHEMA_CHECK_MS = 5000;
 
 /** A commit read from the slot, waiting to be shipped: its payload and the LSN after it. */
 interface Waiting {
@@ -55,6 +59,11 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   /** Set when the generation cannot go on (its slot is then dropped at close). */
   private broken = false;
   private pumping?: Promise<void>;
+  /** The pump waits at a relation message until poll() checked the tables' shape (see watchSchema). */
+  private verify?: () => void;
+  private schemaCheckedAt = 0;
+  /** An older generation's slot, dropped once the new generation's snapshot is listed (the first poll after it). */
+  private retire?: string;
 
   constructor(
     private readonly endpoint: PgEndpoint,
@@ -66,14 +75,20 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   async start(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
     this.sql = await openClient(this.endpoint);
     this.identity = await this.systemIdentity();
-    if (resumeFrom === undefined || identity !== this.identity) return { identity: this.identity, resumable: false };
+    if (resumeFrom === undefined) return { identity: this.identity, resumable: false };
+    if (identity !== this.identity) return { identity: this.identity, resumable: false, reason: 'the database is another one than the generation’s (another cluster, or dropped and created anew)' };
     const p = capturePosition(resumeFrom, 'last segment shipped');
     const state = await slotState(this.sql, p.slot);
-    if (!state) return { identity: this.identity, resumable: false };
+    if (!state) return { identity: this.identity, resumable: false, reason: `the generation's replication slot ${p.slot} no longer exists` };
+    if (!p.ddl && p.schema !== undefined && (await schemaFingerprint(this.sql)) !== p.schema) {
+      // Tables changed shape while replicate was not running: the slot's changes may not apply to the generation's tables.
+      if (!state.active) this.retire = p.slot;
+      return { identity: this.identity, resumable: false, reason: 'the tables changed shape while replicate was not running (logical decoding carries no DDL)' };
+    }
     if (state.walStatus === 'lost') {
       // The server invalidated it (max_slot_wal_keep_size): useless, and the chain ends; a new generation starts.
-      await this.sql.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [p.slot]).catch(() => undefined);
-      return { identity: this.identity, resumable: false };
+      await dropWhenFree(this.sql, p.slot);
+      return { identity: this.identity, resumable: false, reason: `the server invalidated the replication slot ${p.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the last segment are gone` };
     }
     if (state.active) {
       throw new DbBackupError('E_BACKUP_FAILED', `The replication slot ${p.slot} is in use by another connection (is another replicate of this source running?); stop it first.`, {
@@ -97,6 +112,13 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   }
 
   async poll(maxBytes: number): Promise<number> {
+    if (this.failure) throw this.failure;
+    if (this.retire) {
+      const slot = this.retire;
+      this.retire = undefined;
+      await dropWhenFree(this.sql!, slot);
+    }
+    await this.watchSchema();
     if (this.failure) throw this.failure;
     this.limit = Math.max(1, maxBytes);
     if (this.waitingBytes < this.limit) this.wake?.();
@@ -139,7 +161,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     await this.stop();
     if (this.broken && this.position && this.sql) {
       // The generation ended (its tables changed shape): its slot would only keep WAL.
-      await this.sql.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [this.position.slot]).catch(() => undefined);
+      await dropWhenFree(this.sql, this.position.slot);
     }
     await this.sql?.end().catch(() => undefined);
     this.sql = undefined;
@@ -159,7 +181,33 @@ export class PostgresContinuousCapture implements ContinuousCapture {
 
   private positionAt(lsn: bigint): LogPosition {
     const p = this.position!;
-    return { slot: p.slot, publication: p.publication, lsn: lsnToString(lsn), ...(p.ddl ? { ddl: true } : {}) };
+    return { slot: p.slot, publication: p.publication, lsn: lsnToString(lsn), ...(p.schema !== undefined ? { schema: p.schema } : {}), ...(p.ddl ? { ddl: true } : {}) };
+  }
+
+  /**
+   * Logical decoding carries no DDL, and a table created later is not in the publication: the
+   * tables' fingerprint is compared with the generation's (its snapshot's) whenever the stream
+   * brought a relation message (the pump waits there, so no change of a new shape is queued), and
+   * every SCHEMA_CHECK_MS. A difference ends the generation (E_CHAIN_BROKEN): what waits is shipped,
+   * then a new snapshot starts one. With --capture-ddl the DDL replays in order: no check.
+   */
+  private async watchSchema(): Promise<void> {
+    const p = this.position;
+    if (!p || p.ddl || p.schema === undefined || !this.sql) return;
+    if (!this.verify && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    this.schemaCheckedAt = Date.now();
+    if ((await schemaFingerprint(this.sql)) !== p.schema) {
+      this.broken = true;
+      this.failure = new DbBackupError(
+        'E_CHAIN_BROKEN',
+        'The tables of the database changed shape (a table or column was created, altered or dropped; logical decoding does not carry DDL): a new generation starts with a snapshot (replicate with --capture-ddl to follow schema changes).',
+        { details: { reason: 'schema-changed' } },
+      );
+      return;
+    }
+    const resume = this.verify;
+    this.verify = undefined;
+    resume?.();
   }
 
   private acknowledge(lsn: bigint): void {
@@ -183,6 +231,8 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     const stream = this.stream;
     this.stream = undefined;
     this.wake?.();
+    this.verify?.();
+    this.verify = undefined;
     await stream?.end();
     await this.pumping;
     this.pumping = undefined;
@@ -205,6 +255,8 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       const m = decoder.decode(msg.body);
       if (m.tag === 'relation') {
         this.checkShape(shapes, m.relation);
+        if (!this.position?.ddl) await new Promise<void>((resolve) => (this.verify = resolve));
+        if (this.stream !== stream) return;
       } else if (m.tag === 'begin') {
         txn = [Buffer.from(`${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`)];
         txnBytes = txn[0]!.length;
@@ -260,5 +312,22 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       });
     }
     return new DbBackupError('E_BACKUP_FAILED', `Streaming the replication slot failed: ${message}`, { cause: err });
+  }
+}
+
+/**
+ * Drops a slot of this capture's that nothing will follow again, waiting up to 10 s for the server
+ * to see our own stream gone (a walsender outlives its connection briefly); best effort: a slot
+ * still in use then stays (`dbbackup slot drop SOURCE` lists and drops it).
+ */
+async function dropWhenFree(sql: pg.Client, slot: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const state = await slotState(sql, slot).catch(() => undefined);
+    if (!state) return;
+    if (!state.active) {
+      await sql.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
+      if (!(await slotState(sql, slot).catch(() => undefined))) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
