@@ -106,7 +106,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     await this.follow(capturePosition(at, 'snapshot'));
     const unpublished = ((result.engineInfo.capture as { unpublished?: string[] } | undefined)?.unpublished ?? []).filter((t) => typeof t === 'string');
     const warnings = unpublished.length
-      ? [...result.warnings, `replicate does not follow ${unpublished.join(', ')} (no primary key or replica identity): a restore has ${unpublished.length > 1 ? 'them' : 'it'} as of this snapshot. Give ${unpublished.length > 1 ? 'them' : 'it'} a primary key, or replicate with --replica-identity-full.`]
+      ? [...result.warnings, `replicate does not follow ${unpublished.join(', ')} (no primary key or replica identity): a restore has ${unpublished.length > 1 ? 'them' : 'it'} as of this snapshot. Give ${unpublished.length > 1 ? 'them' : 'it'} a primary key (or REPLICA IDENTITY FULL).`]
       : result.warnings;
     return { ...result, warnings, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
   }
@@ -200,7 +200,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       this.broken = true;
       this.failure = new DbBackupError(
         'E_CHAIN_BROKEN',
-        'The tables of the database changed shape (a table or column was created, altered or dropped; logical decoding does not carry DDL): a new generation starts with a snapshot (replicate with --capture-ddl to follow schema changes).',
+        'The tables of the database changed shape (a table or column was created, altered or dropped; logical decoding does not carry DDL): a new generation starts with a snapshot (capture-ddl in the source’s options follows schema changes).',
         { details: { reason: 'schema-changed' } },
       );
       return;
@@ -296,7 +296,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     this.broken = true;
     throw new DbBackupError(
       'E_CHAIN_BROKEN',
-      `The table ${r.schema}.${r.table} changed shape (DDL, which logical decoding does not carry): a new generation starts with a snapshot (replicate with --capture-ddl to follow schema changes).`,
+      `The table ${r.schema}.${r.table} changed shape (DDL, which logical decoding does not carry): a new generation starts with a snapshot (capture-ddl in the source's options follows schema changes).`,
       { details: { reason: 'schema-changed' } },
     );
   }

@@ -12,7 +12,8 @@ const { both: copyBoth } = require('pg-copy-streams') as { both(text: string, op
  * The streaming replication protocol on a `pg` walsender connection (replication=database), as much
  * as logical decoding needs: slot creation with an exported snapshot, START_REPLICATION in CopyBoth
  * mode, the server's XLogData and keepalive messages, and our standby status updates. The status
- * updates never report a flush position: confirming the slot is a separate, explicit step
+ * updates report a flush position only once ReplicationStream.confirm() allowed it (replicate, at a
+ * segment listed in every target); a backup confirms the slot in a separate, explicit step
  * (confirmSlot), taken only once the changes are stored in every target.
  */
 
