@@ -4,7 +4,7 @@ import type { ContinuousCapture, FollowStart, LogBatch } from '../../../applicat
 import type { DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type LogCommit, MAX_COMMIT_BYTES } from '../../../domain/log-segment.js';
+import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain/log-segment.js';
 import { type PgEndpoint, openClient } from './connection.js';
 import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
 import { schemaFingerprint } from './postgres-change-tables.js';
@@ -135,18 +135,10 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   }
 
   take(from: LogPosition, maxBytes: number): LogBatch | null {
-    if (this.waiting.length === 0) return null;
-    const commits: LogCommit[] = [];
-    let bytes = 0;
-    let end = this.waiting[0]!.end;
-    for (const w of this.waiting) {
-      if (commits.length > 0 && bytes + w.commit.payload.length > maxBytes) break;
-      commits.push(w.commit);
-      bytes += w.commit.payload.length;
-      end = w.end;
-    }
-    return { from, to: this.positionAt(end), commits, bytes };
+    const taken = oldestCommits(this.waiting, maxBytes);
+    return taken ? { from, to: this.positionAt(taken.last.end), commits: taken.commits, bytes: taken.bytes } : null;
   }
+
 
   async release(position: LogPosition): Promise<void> {
     const lsn = lsnToBigInt(capturePosition(position, 'released position').lsn);
