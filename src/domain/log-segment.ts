@@ -43,6 +43,24 @@ export function logSegmentTrailer(commits: number): Buffer {
   return b;
 }
 
+/**
+ * The oldest of the commits waiting to be shipped, about `maxBytes` of payload (at least one), and
+ * the entry of the last one taken (whose log position ends the batch); undefined when none wait.
+ */
+export function oldestCommits<T extends { commit: LogCommit }>(waiting: readonly T[], maxBytes: number): { commits: LogCommit[]; bytes: number; last: T } | undefined {
+  if (waiting.length === 0) return undefined;
+  const commits: LogCommit[] = [];
+  let bytes = 0;
+  let last = waiting[0]!;
+  for (const w of waiting) {
+    if (commits.length > 0 && bytes + w.commit.payload.length > maxBytes) break;
+    commits.push(w.commit);
+    bytes += w.commit.payload.length;
+    last = w;
+  }
+  return { commits, bytes, last };
+}
+
 /** A whole segment part's bytes, for commits held in memory. */
 export function* encodeLogSegment(commits: Iterable<LogCommit>): Generator<Buffer> {
   yield logSegmentHeader();

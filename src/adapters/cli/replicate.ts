@@ -11,7 +11,7 @@ import { formatBytes } from './render.js';
 export class ReplicateCommand extends DatabaseCommand {
   static override paths = [['replicate']];
   static override usage = Command.Usage({
-    description: 'Ship a SQLite database’s write-ahead log continuously into a repository (point-in-time restores)',
+    description: 'Ship a SQLite or PostgreSQL database’s changes continuously into a repository (point-in-time restores)',
     details: `
       Runs in the foreground until Ctrl-C or SIGTERM, which ship what is waiting, then exit 0.
       Every second (\`--interval\`), or as soon as \`--segment-size\` of changes wait, the commits
@@ -28,12 +28,18 @@ export class ReplicateCommand extends DatabaseCommand {
       checkpointed before it is shipped, runs PASSIVE checkpoints itself and writes nothing into
       the database. A rollback-journal database is refused (E_JOURNAL_MODE, exit 2); switch it once
       with \`sqlite3 app.db "PRAGMA journal_mode=WAL;"\`.
+      PostgreSQL: the first generation is a full with change capture (a publication and a logical
+      slot, as \`backup --capture changes\`); the slot is then streamed, each transaction a commit of a
+      segment, and acknowledged only once a segment is listed in every \`--out\` (or, idle, at the
+      server's WAL end). A restart resumes from the last listed segment while the slot exists; a
+      table changing shape starts a new generation (unless the source's config asks for capture-ddl).
       Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or not in WAL mode, 4 integrity failure.
     `,
     examples: [
       ['Replicate app.db into a folder', '$0 replicate --db sqlite --database app.db --out ./backups'],
       ['Every 5 seconds, or 8 MiB', '$0 replicate --database app.db --out ./backups --interval 5s --segment-size 8MiB'],
       ['Into a folder and S3 at once, encrypted', 'KEY=… $0 replicate --database app.db --out ./backups --out s3://bucket/db --encrypt --passphrase-env KEY'],
+      ['Replicate a PostgreSQL database', '$0 replicate --db postgres --url postgres://backup@db/shop --out ./backups'],
       ['Restore the state of 14:30 UTC', '$0 restore --from ./backups --database restored.db --at 2026-11-25T14:30:00Z'],
     ],
   });

@@ -20,6 +20,8 @@ export interface FollowStart {
   identity: string;
   /** Whether reading may go on from `resumeFrom` (the log still holds every change after it). */
   resumable: boolean;
+  /** Why not, when a resume point was given but cannot be resumed from (for the new generation's event). */
+  reason?: string;
 }
 
 /**

@@ -166,7 +166,7 @@ export class Replicate {
       job.input.onEvent?.({ type: 'resumed', generation: found.name, from: last.id });
       return;
     }
-    const reason = forceNew ?? (found ? 'the log no longer reaches the last segment shipped (the file was replaced, or checkpointed while replicate was not running)' : 'the repository holds no replicated generation of this source');
+    const reason = forceNew ?? (found ? started.reason ?? 'the log no longer reaches the last segment shipped (the file was replaced, or checkpointed while replicate was not running)' : 'the repository holds no replicated generation of this source');
     await this.snapshot(job, signal, reason, started.identity);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeLogSegment, type LogCommit, MAX_COMMIT_BYTES, readLogSegment } from '../../../src/domain/log-segment.js';
+import { encodeLogSegment, type LogCommit, MAX_COMMIT_BYTES, oldestCommits, readLogSegment } from '../../../src/domain/log-segment.js';
 
 async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
@@ -49,5 +49,17 @@ describe('log segment framing', () => {
     const huge = Buffer.concat([...encodeLogSegment([{ time: 1, payload: Buffer.from('x') }])]);
     huge.writeUInt32BE(MAX_COMMIT_BYTES + 1, 8 + 1 + 8);
     await expect(decode(huge)).rejects.toThrow(/a commit of \d+ bytes/);
+  });
+});
+
+describe('oldestCommits', () => {
+  const waiting = [10, 20, 30].map((n, i) => ({ commit: { time: i, payload: Buffer.alloc(n) }, end: i }));
+
+  it('takes the oldest commits up to maxBytes, always at least one', () => {
+    expect(oldestCommits([], 100)).toBeUndefined();
+    expect(oldestCommits(waiting, 30)).toMatchObject({ bytes: 30, last: { end: 1 } });
+    expect(oldestCommits(waiting, 29)!.commits).toHaveLength(1);
+    expect(oldestCommits(waiting, 1)).toMatchObject({ bytes: 10, last: { end: 0 } });
+    expect(oldestCommits(waiting, 1000)).toMatchObject({ bytes: 60, last: { end: 2 } });
   });
 });

@@ -15,6 +15,7 @@ import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { type PgEndpoint, describeEndpoint, openClient, resolveEndpoint } from './connection.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type CaptureConsent, PostgresChangeCapture, captureConsent, dumpWithCapture, wantsCapture } from './postgres-changes.js';
+import { PostgresContinuousCapture } from './postgres-continuous.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { PostgresCaptureSlots } from './postgres-slots.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
@@ -66,6 +67,8 @@ class PostgresSession implements DatabaseSession {
   private opened: OpenedTarget | undefined;
   readonly changes: PostgresChangeCapture;
   readonly slots: PostgresCaptureSlots;
+  /** `replicate`: the slot streamed into log segments (a backup session only). */
+  readonly continuous?: PostgresContinuousCapture;
 
   /** `capture`: the default source name when a full must create a capture slot (`--capture changes`). */
   constructor(
@@ -80,6 +83,7 @@ class PostgresSession implements DatabaseSession {
   ) {
     this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
     this.slots = new PostgresCaptureSlots(endpoint);
+    if (purpose === 'backup') this.continuous = new PostgresContinuousCapture(endpoint, capture ?? sourceNameFrom(endpoint.database), dumpOptions, consent);
   }
 
   async test(): Promise<void> {

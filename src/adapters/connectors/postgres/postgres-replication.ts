@@ -12,7 +12,8 @@ const { both: copyBoth } = require('pg-copy-streams') as { both(text: string, op
  * The streaming replication protocol on a `pg` walsender connection (replication=database), as much
  * as logical decoding needs: slot creation with an exported snapshot, START_REPLICATION in CopyBoth
  * mode, the server's XLogData and keepalive messages, and our standby status updates. The status
- * updates never report a flush position: confirming the slot is a separate, explicit step
+ * updates report a flush position only once ReplicationStream.confirm() allowed it (replicate, at a
+ * segment listed in every target); a backup confirms the slot in a separate, explicit step
  * (confirmSlot), taken only once the changes are stored in every target.
  */
 
@@ -86,6 +87,8 @@ export type ReplicationMessage =
 export class ReplicationStream {
   private readonly duplex: Duplex;
   private received = 0n;
+  /** What the status updates report as flushed (0: nothing, the slot stays where it is); see confirm(). */
+  private flushed = 0n;
   private ended = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -122,15 +125,27 @@ export class ReplicationStream {
   }
 
   /**
-   * A standby status update: what was received (write), never a flush (0 leaves the slot's
-   * confirmed position where it is), and `reply` asks the server for a keepalive back.
+   * Lets the slot move to `lsn` (never back): every status update from now on reports it as
+   * flushed. Only for a commit boundary whose changes are stored in every target (replicate), or
+   * an idle keepalive's WAL end with nothing unshipped. Sent at once.
+   */
+  confirm(lsn: bigint): void {
+    if (lsn <= this.flushed) return;
+    this.flushed = lsn;
+    if (lsn > this.received) this.received = lsn;
+    this.status(false);
+  }
+
+  /**
+   * A standby status update: what was received (write), the flush confirm() allowed (0 leaves the
+   * slot's confirmed position where it is), and `reply` asks the server for a keepalive back.
    */
   status(reply: boolean): void {
     const msg = Buffer.alloc(34);
     msg[0] = 0x72; /* r */
     msg.writeBigUInt64BE(this.received, 1);
-    msg.writeBigUInt64BE(0n, 9);
-    msg.writeBigUInt64BE(0n, 17);
+    msg.writeBigUInt64BE(this.flushed, 9);
+    msg.writeBigUInt64BE(this.flushed, 17);
     msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
     msg[33] = reply ? 1 : 0;
     if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(msg);

@@ -7,7 +7,7 @@ import type { ContinuousCapture, FollowStart, LogBatch } from '../../../applicat
 import type { DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import type { LogCommit } from '../../../domain/log-segment.js';
+import { type LogCommit, oldestCommits } from '../../../domain/log-segment.js';
 import { openSource } from './sqlite-file.js';
 import { cursorAtStart, cursorToPosition, positionToCursor, readCommits, readWalHeader, type WalCursor, type WalHeader } from './sqlite-wal.js';
 import { encodeCommit } from './sqlite-wal-replay.js';
@@ -137,18 +137,10 @@ export class SqliteWalCapture implements ContinuousCapture {
   }
 
   take(from: LogPosition, maxBytes: number): LogBatch | null {
-    if (this.waiting.length === 0) return null;
-    const commits: LogCommit[] = [];
-    let bytes = 0;
-    let end = this.waiting[0]!.end;
-    for (const w of this.waiting) {
-      if (commits.length > 0 && bytes + w.commit.payload.length > maxBytes) break;
-      commits.push(w.commit);
-      bytes += w.commit.payload.length;
-      end = w.end;
-    }
-    return { from, to: cursorToPosition(end), commits, bytes };
+    const taken = oldestCommits(this.waiting, maxBytes);
+    return taken ? { from, to: cursorToPosition(taken.last.end), commits: taken.commits, bytes: taken.bytes } : null;
   }
+
 
   async release(position: LogPosition): Promise<void> {
     const key = JSON.stringify(position);

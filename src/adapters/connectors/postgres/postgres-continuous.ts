@@ -1,0 +1,325 @@
+import type pg from 'pg';
+import type { LogPosition } from '../../../application/ports/change-capture.js';
+import type { ContinuousCapture, FollowStart, LogBatch } from '../../../application/ports/continuous-capture.js';
+import type { DumpResult } from '../../../application/ports/dump.js';
+import type { PartSink } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain/log-segment.js';
+import { type PgEndpoint, openClient } from './connection.js';
+import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
+import { schemaFingerprint } from './postgres-change-tables.js';
+import { type CaptureConsent, dumpWithCapture } from './postgres-changes.js';
+import type { DumpOptions } from './postgres-dump.js';
+import { PgOutputDecoder, type Relation } from './postgres-pgoutput.js';
+import { type ReplicationMessage, ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+
+/** How often the tables' shape is compared with the generation's while nothing else calls for it (ms). */
+const SCHEMA_CHECK_MS = 5000;
+
+/** A commit read from the slot, waiting to be shipped: its payload and the LSN after it. */
+interface Waiting {
+  commit: LogCommit;
+  end: bigint;
+}
+
+/**
+ * Continuous capture of a PostgreSQL database (what `replicate` ships): the logical slot of a full
+ * with capture (postgres-changes.ts, EXPORT_SNAPSHOT) streamed without end (START_REPLICATION).
+ * Each source transaction becomes one commit of a log segment whose payload is its change-log
+ * lines (postgres-change-log.ts: begin, changes, commit; the commit time with microseconds), so a
+ * segment restores through the same apply path as an incremental (postgres-stream-segment.ts).
+ *
+ * Acknowledgements: the slot is confirmed (the standby status update's flush LSN) only by
+ * release(), the end of a segment listed in every target, always a commit's end; and, when
+ * nothing waits to be shipped and no transaction is half read, at an idle keepalive's WAL end, so
+ * an idle source (or one writing only to tables outside the publication) retains no WAL. Resuming
+ * asks for the last shipped commit's end: the server skips every transaction committed before it
+ * (a crash between a segment's listing and its acknowledgement repeats nothing).
+ *
+ * Sequences (logical decoding carries none) are read after each poll that brought commits, and
+ * appended to the last of them: a restore sets them to values at least those of that commit.
+ * A table's shape changing under the stream (a relation message with other columns, without
+ * --capture-ddl) ends the generation: E_CHAIN_BROKEN, and replicate starts a new one.
+ */
+export class PostgresContinuousCapture implements ContinuousCapture {
+  private sql?: pg.Client;
+  private stream?: ReplicationStream;
+  private position?: CapturePosition;
+  private identity = '';
+  private waiting: Waiting[] = [];
+  private waitingBytes = 0;
+  /** The pump reads no further while this many bytes wait (poll's maxBytes). */
+  private limit = 16 << 20;
+  private wake?: () => void;
+  private failure?: Error;
+  private fresh = false;
+  private lastTime = 0;
+  /** The slot's confirmed position as this capture moved it. */
+  private confirmed = 0n;
+  /** Set when the generation cannot go on (its slot is then dropped at close). */
+  private broken = false;
+  private pumping?: Promise<void>;
+  /** The pump waits at a relation message until poll() checked the tables' shape (see watchSchema). */
+  private verify?: () => void;
+  private schemaCheckedAt = 0;
+  /** An older generation's slot, dropped once the new generation's snapshot is listed (the first poll after it). */
+  private retire?: string;
+
+  constructor(
+    private readonly endpoint: PgEndpoint,
+    private readonly source: string,
+    private readonly dumpOptions: DumpOptions,
+    private readonly consent: CaptureConsent,
+  ) {}
+
+  async start(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
+    this.sql = await openClient(this.endpoint);
+    this.identity = await this.systemIdentity();
+    if (resumeFrom === undefined) return { identity: this.identity, resumable: false };
+    if (identity !== this.identity) return { identity: this.identity, resumable: false, reason: 'the database is another one than the generation’s (another cluster, or dropped and created anew)' };
+    const p = capturePosition(resumeFrom, 'last segment shipped');
+    const state = await slotState(this.sql, p.slot);
+    if (!state) return { identity: this.identity, resumable: false, reason: `the generation's replication slot ${p.slot} no longer exists` };
+    if (!p.ddl && p.schema !== undefined && (await schemaFingerprint(this.sql)) !== p.schema) {
+      // Tables changed shape while replicate was not running: the slot's changes may not apply to the generation's tables.
+      if (!state.active) this.retire = p.slot;
+      return { identity: this.identity, resumable: false, reason: 'the tables changed shape while replicate was not running (logical decoding carries no DDL)' };
+    }
+    if (state.walStatus === 'lost') {
+      // The server invalidated it (max_slot_wal_keep_size): useless, and the chain ends; a new generation starts.
+      await dropWhenFree(this.sql, p.slot);
+      return { identity: this.identity, resumable: false, reason: `the server invalidated the replication slot ${p.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the last segment are gone` };
+    }
+    if (state.active) {
+      throw new DbBackupError('E_BACKUP_FAILED', `The replication slot ${p.slot} is in use by another connection (is another replicate of this source running?); stop it first.`, {
+        details: { slot: p.slot },
+      });
+    }
+    await this.follow(p);
+    return { identity: this.identity, resumable: true };
+  }
+
+  async snapshot(sink: PartSink, signal: AbortSignal): Promise<DumpResult & { at: LogPosition }> {
+    await this.stop();
+    const result = await dumpWithCapture(this.endpoint, { kind: 'full', parallel: 2, source: this.source }, this.source, sink, signal, this.dumpOptions, this.consent);
+    const at = result.logPosition!;
+    await this.follow(capturePosition(at, 'snapshot'));
+    const unpublished = ((result.engineInfo.capture as { unpublished?: string[] } | undefined)?.unpublished ?? []).filter((t) => typeof t === 'string');
+    const warnings = unpublished.length
+      ? [...result.warnings, `replicate does not follow ${unpublished.join(', ')} (no primary key or replica identity): a restore has ${unpublished.length > 1 ? 'them' : 'it'} as of this snapshot. Give ${unpublished.length > 1 ? 'them' : 'it'} a primary key (or REPLICA IDENTITY FULL).`]
+      : result.warnings;
+    return { ...result, warnings, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
+  }
+
+  async poll(maxBytes: number): Promise<number> {
+    if (this.failure) throw this.failure;
+    if (this.retire) {
+      const slot = this.retire;
+      this.retire = undefined;
+      await dropWhenFree(this.sql!, slot);
+    }
+    await this.watchSchema();
+    if (this.failure) throw this.failure;
+    this.limit = Math.max(1, maxBytes);
+    if (this.waitingBytes < this.limit) this.wake?.();
+    if (this.fresh && this.waiting.length > 0) {
+      this.fresh = false;
+      // Read after the commits arrived: at least their values (sequences are not transactional).
+      const line = `${JSON.stringify({ sequences: await sequenceValues(this.sql!) })}\n`;
+      const last = this.waiting.at(-1)!;
+      const payload = Buffer.concat([last.commit.payload, Buffer.from(line)]);
+      this.waitingBytes += payload.length - last.commit.payload.length;
+      last.commit = { time: last.commit.time, payload };
+    }
+    return this.waitingBytes;
+  }
+
+  take(from: LogPosition, maxBytes: number): LogBatch | null {
+    const taken = oldestCommits(this.waiting, maxBytes);
+    return taken ? { from, to: this.positionAt(taken.last.end), commits: taken.commits, bytes: taken.bytes } : null;
+  }
+
+
+  async release(position: LogPosition): Promise<void> {
+    const lsn = lsnToBigInt(capturePosition(position, 'released position').lsn);
+    let n = 0;
+    while (n < this.waiting.length && this.waiting[n]!.end <= lsn) this.waitingBytes -= this.waiting[n++]!.commit.payload.length;
+    this.waiting.splice(0, n);
+    this.acknowledge(lsn);
+    if (this.waitingBytes < this.limit) this.wake?.();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.broken && this.position && this.sql) {
+      // The generation ended (its tables changed shape): its slot would only keep WAL.
+      await dropWhenFree(this.sql, this.position.slot);
+    }
+    await this.sql?.end().catch(() => undefined);
+    this.sql = undefined;
+  }
+
+  /** `${system identifier}:${database oid}`: another cluster, or the database dropped and created anew, is another source. */
+  private async systemIdentity(): Promise<string> {
+    const repl = await openReplication(this.endpoint);
+    try {
+      const id = (await repl.query('IDENTIFY_SYSTEM')).rows[0] as { systemid: string };
+      const oid = ((await this.sql!.query('SELECT oid::text AS oid FROM pg_catalog.pg_database WHERE datname = current_database()')).rows[0] as { oid: string }).oid;
+      return `${id.systemid}:${oid}`;
+    } finally {
+      await repl.end().catch(() => undefined);
+    }
+  }
+
+  private positionAt(lsn: bigint): LogPosition {
+    const p = this.position!;
+    return { slot: p.slot, publication: p.publication, lsn: lsnToString(lsn), ...(p.schema !== undefined ? { schema: p.schema } : {}), ...(p.ddl ? { ddl: true } : {}) };
+  }
+
+  /**
+   * Logical decoding carries no DDL, and a table created later is not in the publication: the
+   * tables' fingerprint is compared with the generation's (its snapshot's) whenever the stream
+   * brought a relation message (the pump waits there, so no change of a new shape is queued), and
+   * every SCHEMA_CHECK_MS. A difference ends the generation (E_CHAIN_BROKEN): what waits is shipped,
+   * then a new snapshot starts one. With --capture-ddl the DDL replays in order: no check.
+   */
+  private async watchSchema(): Promise<void> {
+    const p = this.position;
+    if (!p || p.ddl || p.schema === undefined || !this.sql) return;
+    if (!this.verify && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    this.schemaCheckedAt = Date.now();
+    if ((await schemaFingerprint(this.sql)) !== p.schema) {
+      this.broken = true;
+      this.failure = new DbBackupError(
+        'E_CHAIN_BROKEN',
+        'The tables of the database changed shape (a table or column was created, altered or dropped; logical decoding does not carry DDL): a new generation starts with a snapshot (capture-ddl in the source’s options follows schema changes).',
+        { details: { reason: 'schema-changed' } },
+      );
+      return;
+    }
+    const resume = this.verify;
+    this.verify = undefined;
+    resume?.();
+  }
+
+  private acknowledge(lsn: bigint): void {
+    if (lsn <= this.confirmed) return;
+    this.confirmed = lsn;
+    this.stream?.confirm(lsn);
+  }
+
+  /** Starts streaming the slot from `p.lsn` (the server skips the transactions committed before it). */
+  private async follow(p: CapturePosition): Promise<void> {
+    this.position = p;
+    this.confirmed = lsnToBigInt(p.lsn);
+    this.stream = new ReplicationStream(await openReplication(this.endpoint), p.slot, this.confirmed, p.publication);
+    const stream = this.stream;
+    this.pumping = this.pump(stream).catch((err: unknown) => {
+      if (this.stream === stream) this.failure = this.failed(err);
+    });
+  }
+
+  private async stop(): Promise<void> {
+    const stream = this.stream;
+    this.stream = undefined;
+    this.wake?.();
+    this.verify?.();
+    this.verify = undefined;
+    await stream?.end();
+    await this.pumping;
+    this.pumping = undefined;
+  }
+
+  /** Reads the stream into `waiting`, pausing while `limit` bytes wait. */
+  private async pump(stream: ReplicationStream): Promise<void> {
+    const decoder = new PgOutputDecoder();
+    const shapes = new Map<number, string>();
+    let txn: Buffer[] | undefined;
+    let txnBytes = 0;
+    let changes = 0;
+    for await (const msg of stream.messages() as AsyncIterable<ReplicationMessage>) {
+      if (this.stream !== stream) return;
+      if (msg.type === 'keepalive') {
+        // Idle: nothing unshipped, no transaction half read, so no change before walEnd is still to come.
+        if (txn === undefined && this.waiting.length === 0) this.acknowledge(msg.walEnd);
+        continue;
+      }
+      const m = decoder.decode(msg.body);
+      if (m.tag === 'relation') {
+        this.checkShape(shapes, m.relation);
+        if (!this.position?.ddl) await new Promise<void>((resolve) => (this.verify = resolve));
+        if (this.stream !== stream) return;
+      } else if (m.tag === 'begin') {
+        txn = [Buffer.from(`${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`)];
+        txnBytes = txn[0]!.length;
+        changes = 0;
+      } else if (m.tag === 'change' && txn !== undefined) {
+        const line = Buffer.from(`${JSON.stringify(m.change)}\n`);
+        txn.push(line);
+        txnBytes += line.length;
+        changes++;
+        if (txnBytes > MAX_COMMIT_BYTES - (1 << 20)) {
+          throw new DbBackupError('E_BACKUP_FAILED', `A transaction of more than ${MAX_COMMIT_BYTES >> 20} MiB of changes cannot be one commit of a log segment; back it up with a full (or incrementals) instead.`);
+        }
+      } else if (m.tag === 'commit' && txn !== undefined) {
+        const lines = txn;
+        txn = undefined;
+        // A transaction that changed nothing published (pgoutput < 15 sends them) is not shipped; an idle keepalive confirms past it.
+        if (changes === 0) continue;
+        lines.push(Buffer.from(`${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`));
+        // Commit times need not grow in commit order by a few microseconds; a segment's must.
+        this.lastTime = Math.max(this.lastTime, Number((isoToMicros(m.time) + 999n) / 1000n));
+        const payload = Buffer.concat(lines);
+        this.waiting.push({ commit: { time: this.lastTime, payload }, end: m.endLsn });
+        this.waitingBytes += payload.length;
+        this.fresh = true;
+        while (this.waitingBytes >= this.limit && this.stream === stream) await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    }
+    if (this.stream === stream) throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the replication stream; replicate stops (run it again to resume).');
+  }
+
+  /** A table's columns changing under the stream ends the generation, unless DDL is captured (it then replays in order). */
+  private checkShape(shapes: Map<number, string>, r: Relation): void {
+    const shape = JSON.stringify([r.schema, r.table, r.columns.map((c) => [c.name, c.typeOid])]);
+    const before = shapes.get(r.id);
+    shapes.set(r.id, shape);
+    if (before === undefined || before === shape || this.position?.ddl) return;
+    this.broken = true;
+    throw new DbBackupError(
+      'E_CHAIN_BROKEN',
+      `The table ${r.schema}.${r.table} changed shape (DDL, which logical decoding does not carry): a new generation starts with a snapshot (capture-ddl in the source's options follows schema changes).`,
+      { details: { reason: 'schema-changed' } },
+    );
+  }
+
+  private failed(err: unknown): Error {
+    if (err instanceof DbBackupError) return err;
+    const message = (err as Error)?.message ?? String(err);
+    if (/can no longer get changes|has been invalidated|does not exist/i.test(message)) {
+      this.broken = true;
+      return new DbBackupError('E_CHAIN_BROKEN', `The replication slot ${this.position?.slot} can no longer be followed (${message}); a new generation starts with a snapshot.`, {
+        details: { reason: 'slot-lost' },
+        cause: err,
+      });
+    }
+    return new DbBackupError('E_BACKUP_FAILED', `Streaming the replication slot failed: ${message}`, { cause: err });
+  }
+}
+
+/**
+ * Drops a slot of this capture's that nothing will follow again, waiting up to 10 s for the server
+ * to see our own stream gone (a walsender outlives its connection briefly); best effort: a slot
+ * still in use then stays (`dbbackup slot drop SOURCE` lists and drops it).
+ */
+async function dropWhenFree(sql: pg.Client, slot: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const state = await slotState(sql, slot).catch(() => undefined);
+    if (!state) return;
+    if (!state.active) {
+      await sql.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
+      if (!(await slotState(sql, slot).catch(() => undefined))) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
