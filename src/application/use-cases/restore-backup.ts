@@ -59,9 +59,12 @@ export class RestoreBackup {
       }
       const connector = await loading;
       if (connector.capabilities.atomicRestore && checks) {
+        // An atomic restore checks the data parts it streams; every other part (schema, page map…)
+        // is checked whole before it starts, whether this restore reads it or not.
         stopChecking.abort();
         await checks.catch(() => undefined);
         checks = undefined;
+        await this.verifyFirst(repo.store, { ...manifest, parts: manifest.parts.filter((p) => p.role !== 'data') }, signal, encryption);
       }
       const session = await connector.connect(input.target, 'restore');
       try {
