@@ -1,0 +1,48 @@
+// The reliability suite (issue 24). `npm test` runs it in a bounded CI mode (a few trials per family);
+// `npm run test:reliability -- --trials N` runs N trials per family. Each family's table row and
+// its failures (with the seed that reproduces them) are printed and written as JSON.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp.js';
+import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
+import { corruptionBench, DAMAGES } from './corruption.js';
+import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
+
+const seed = baseSeed();
+const results: FamilyResult[] = [];
+let dir: { path: string; cleanup(): Promise<void> };
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-rel-');
+});
+
+afterAll(async () => {
+  const path = await writeReport(results, { mode: process.env.RELIABILITY_TRIALS ? 'long' : 'ci', seed, trials: trialsFor(0) });
+  process.stdout.write(`\nReliability (seed ${seed}):\n${renderTable(results)}\nJSON: ${path}\n`);
+  await dir.cleanup();
+});
+
+const failuresOf = (r: FamilyResult) => r.failures.map((f) => `trial ${f.trial} (seed ${f.seed}) ${f.what}:\n  ${f.problems.join('\n  ')}`);
+
+describe('reliability', () => {
+  it('kill -9 during SQLite backup (folder, .tar.gz, .zip), restore and prune', async () => {
+    const bench: KillBench = await killBench(join(dir.path, 'kill'));
+    // CI: each operation at least twice; the long mode spreads N trials per operation.
+    const perOperation = trialsFor(2);
+    const r = await runFamily('kill -9 (sqlite)', perOperation * KILL_OPERATIONS.length, seed, (i, s) =>
+      bench.trial(i, s, KILL_OPERATIONS[i % KILL_OPERATIONS.length]),
+    );
+    const left = await bench.leftovers();
+    results.push(r);
+    if (left.length) process.stdout.write(`kill -9: ${left.length} temp file(s) left by killed runs:\n  ${left.slice(0, 10).join('\n  ')}\n`);
+    expect(failuresOf(r)).toEqual([]);
+  });
+
+  it('corruption in a repository and in archives: verify and restore exit 4 naming the part, target untouched', async () => {
+    const bench = await corruptionBench(join(dir.path, 'corruption'));
+    // CI: every kind of damage once; the long mode N times each.
+    const r = await runFamily('corruption (sqlite)', trialsFor(1) * DAMAGES.length, seed, (i, s) => bench.trial(i, s, DAMAGES[i % DAMAGES.length]));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  });
+});
