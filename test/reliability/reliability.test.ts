@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
 import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
 import { corruptionBench, DAMAGES } from './corruption.js';
+import { hostileBench } from './hostile.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 
 const seed = baseSeed();
@@ -42,6 +43,23 @@ describe('reliability', () => {
     const bench = await corruptionBench(join(dir.path, 'corruption'));
     // CI: every kind of damage once; the long mode N times each.
     const r = await runFamily('corruption (sqlite)', trialsFor(1) * DAMAGES.length, seed, (i, s) => bench.trial(i, s, DAMAGES[i % DAMAGES.length]));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  });
+
+  it('hostile input (fast-check): configs, manifests, .tar.gz and .zip readers, archive entry traversal', async () => {
+    const bench = await hostileBench(join(dir.path, 'hostile'));
+    const started = Date.now();
+    // CI: 25 inputs per property; the long mode N × 25.
+    const runs = trialsFor(1) * 25;
+    const properties = [...(await bench.properties(runs, seed)), await bench.traversal(), await bench.cliConfigs(Math.max(3, trialsFor(1) * 3), seed)];
+    const r: FamilyResult = {
+      family: 'hostile input',
+      trials: properties.reduce((n, p) => n + p.runs, 0),
+      failures: properties.flatMap((p) => p.failures.map((f, k) => ({ trial: k, ...f }))),
+      variants: Object.fromEntries(properties.map((p) => [p.variant, p.runs])),
+      ms: Date.now() - started,
+    };
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
   });
