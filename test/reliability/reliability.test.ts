@@ -23,6 +23,9 @@ afterAll(async () => {
   await dir.cleanup();
 });
 
+/** Each family's time limit grows with its trials (the CI mode stays within vitest's default). */
+const limit = (perTrialMs: number, trials: number) => Math.max(120_000, 60_000 + perTrialMs * trials);
+
 const failuresOf = (r: FamilyResult) => r.failures.map((f) => `trial ${f.trial} (seed ${f.seed}) ${f.what}:\n  ${f.problems.join('\n  ')}`);
 
 describe('reliability', () => {
@@ -37,7 +40,7 @@ describe('reliability', () => {
     results.push(r);
     if (left.length) process.stdout.write(`kill -9: ${left.length} temp file(s) left by killed runs:\n  ${left.slice(0, 10).join('\n  ')}\n`);
     expect(failuresOf(r)).toEqual([]);
-  });
+  }, limit(20_000, trialsFor(2) * KILL_OPERATIONS.length));
 
   it('corruption in a repository and in archives: verify and restore exit 4 naming the part, target untouched', async () => {
     const bench = await corruptionBench(join(dir.path, 'corruption'));
@@ -45,7 +48,7 @@ describe('reliability', () => {
     const r = await runFamily('corruption (sqlite)', trialsFor(1) * DAMAGES.length, seed, (i, s) => bench.trial(i, s, DAMAGES[i % DAMAGES.length]));
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
-  });
+  }, limit(10_000, trialsFor(1) * DAMAGES.length));
 
   it('hostile input (fast-check): configs, manifests, .tar.gz and .zip readers, archive entry traversal', async () => {
     const bench = await hostileBench(join(dir.path, 'hostile'));
@@ -62,5 +65,5 @@ describe('reliability', () => {
     };
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
-  });
+  }, limit(30_000, trialsFor(1)));
 });
