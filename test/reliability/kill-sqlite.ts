@@ -20,7 +20,7 @@ export interface KillBench {
 }
 
 /** Builds the source database, a template backup, and the time each operation takes when not killed. */
-export async function killBench(dir: string, rows = 12_000): Promise<KillBench> {
+export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
   const tmp = join(dir, 'tmp');
   await mkdir(tmp, { recursive: true });
   const dataDir = join(dir, 'data');
