@@ -1,12 +1,14 @@
 // The reliability suite (issue 24). `npm test` runs it in a bounded CI mode (a few trials per family);
 // `npm run test:reliability -- --trials N` runs N trials per family. Each family's table row and
 // its failures (with the seed that reproduces them) are printed and written as JSON.
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
 import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
 import { corruptionBench, DAMAGES } from './corruption.js';
 import { hostileBench } from './hostile.js';
+import { secretsCanary } from './secrets.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 
 const seed = baseSeed();
@@ -66,4 +68,15 @@ describe('reliability', () => {
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
   }, limit(30_000, trialsFor(1)));
+
+  it('secrets canary: no passphrase, password or webhook secret in outputs, logs, catalog, repository, temp files or notifications', async () => {
+    const where = join(dir.path, 'secrets');
+    await mkdir(where, { recursive: true });
+    const r = await runFamily('secrets canary', 1, seed, async () => {
+      const c = await secretsCanary(where);
+      return { variant: `${c.runs} runs`, what: c.what, problems: c.problems };
+    });
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  });
 });

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition } from '../../../application/ports/change-capture.js';
@@ -12,6 +11,7 @@ import { checkDatabase, mapOfFile, overlayPages, PAGE_MAP_PART, PAGES_PART, part
 import { encodePageMap, hashAt, type PageMap, PageMapBuilder, pageRecord, pagesHeader, readPageMap, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import { describeObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
 export interface SqliteRestoreHooks {
@@ -129,7 +129,7 @@ async function* changedPages(
 }
 
 async function withSnapshot<T>(path: string, work: (file: string, snap: Awaited<ReturnType<typeof takeSnapshot>>) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  const dir = await makeScratchDir('dbbackup-sqlite-');
   try {
     const file = join(dir, 'snapshot.db');
     return await work(file, await takeSnapshot(path, file));

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { chmod, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +28,7 @@ import { encodePageMap, PageMapBuilder } from './sqlite-page-map.js';
 import { snapshotFacts, takeSnapshot } from './sqlite-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, schemaSql, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 /** `replicate` lets the WAL start over once it holds this much, all shipped (SQLite's own autocheckpoint is at ~4 MiB too). */
@@ -93,7 +93,7 @@ class SqliteSession implements DatabaseSession {
   }
 
   async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
-    const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+    const dir = await makeScratchDir('dbbackup-sqlite-');
     const snapshot = join(dir, 'snapshot.db');
     try {
       const { serverVersion, consistentAt } = await takeSnapshot(this.path, snapshot);
@@ -156,7 +156,7 @@ class SqliteSession implements DatabaseSession {
       point = await buildWithSegments(pageLinks, links.filter(isSegment), file, until?.time, signal);
     };
     if (request.tables) {
-      const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+      const scratch = await makeScratchDir('dbbackup-sqlite-');
       try {
         const file = join(scratch, 'snapshot.db');
         await build(file);
