@@ -9,6 +9,7 @@ import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeRe
 import { corruptionBench, DAMAGES } from './corruption.js';
 import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
+import { type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 
 const seed = baseSeed();
@@ -79,4 +80,18 @@ describe('reliability', () => {
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
   });
+
+  for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
+    it(`kill -9 during a ${engine} backup (a real server)`, async () => {
+      const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
+      try {
+        // CI: one trial per engine (a server start and two backups each); the long mode N.
+        const r = await runFamily(`kill -9 (${engine})`, trialsFor(1), seed, (i, s) => bench.trial(i, s));
+        results.push(r);
+        expect(failuresOf(r)).toEqual([]);
+      } finally {
+        await bench.stop();
+      }
+    }, limit(20_000, trialsFor(1)));
+  }
 });
