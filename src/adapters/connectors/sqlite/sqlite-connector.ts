@@ -233,7 +233,7 @@ class SqliteSession implements DatabaseSession {
 async function buildWithSegments(pageLinks: PartSource[], segments: PartSource[], file: string, until: Date | undefined, signal: AbortSignal): Promise<string | undefined> {
   await assembleChain(pageLinks, file, signal);
   if (segments.length === 0) return undefined;
-  const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  const scratch = await makeScratchDir('dbbackup-sqlite-');
   try {
     const reached = await replaySegments(segments, file, scratch, until, signal);
     // Objects a replayed commit created are not declared anywhere: SQLite's own check is the proof here.
