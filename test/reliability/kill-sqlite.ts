@@ -152,9 +152,13 @@ export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
         const left = await checkRepository(join(dir, 'prune-repo'));
         problems.push(...left.problems);
         if (left.ids.length !== 1) problems.push(`after the next prune ${left.ids.length} backups are left, not 1`);
+        // The folders a killed prune left without a manifest are orphans, removed once past the grace
+        // period (24 h by default, as for an interrupted backup): with no grace, the next prune removes them.
+        const sweep = await cli('prune', '--from', 'prune-repo', '--keep-last', '1', '--orphan-grace', '0s');
+        if (sweep.code !== 0) problems.push(`prune --orphan-grace 0s failed (${sweep.code}): ${sweep.stderr.slice(0, 300)}`);
         const folders = await readdir(join(dir, 'prune-repo', source));
         const orphans = folders.filter((f) => !left.ids.includes(f));
-        if (orphans.length) problems.push(`the next prune left manifest-less folders: ${orphans.join(', ')}`);
+        if (orphans.length) problems.push(`prune --orphan-grace 0s left manifest-less folders: ${orphans.join(', ')}`);
       }
       return { variant: `${operation}${ended.killed ? '' : ' (finished first)'}`, what, problems };
     },
