@@ -154,12 +154,16 @@ export function parseManifest(value: unknown, where: string): Manifest {
   if (!Array.isArray(m.parts)) bad('parts');
   if (!Array.isArray(m.objects)) bad('objects');
   (m.parts as unknown[]).forEach((p, i) => {
+    if (typeof p !== 'object' || p === null) bad(`parts[${i}]`);
     const part = p as Record<string, unknown>;
     if (typeof part.name !== 'string' || !PART_NAME.test(part.name)) bad(`parts[${i}].name`);
     if (typeof part.sha256 !== 'string' || !SHA256.test(part.sha256)) bad(`parts[${i}].sha256`);
     if (part.rawSha256 !== undefined && (typeof part.rawSha256 !== 'string' || !SHA256.test(part.rawSha256))) bad(`parts[${i}].rawSha256`);
     if (typeof part.storedSize !== 'number' || typeof part.rawSize !== 'number') bad(`parts[${i}].size`);
     if (!Array.isArray(part.codecs)) bad(`parts[${i}].codecs`);
+  });
+  (m.objects as unknown[]).forEach((o, i) => {
+    if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string') bad(`objects[${i}]`);
   });
   checkChainFields(m, bad);
   return {

@@ -43,7 +43,7 @@ describe('dbbackup CLI with --db mysql (MariaDB)', () => {
     const repo = join(dir.path, 'repo');
     const b = await cli(['backup', '--db', 'mysql', '--url', server.url('shop'), '--out', repo, '--json']);
     expect(b.code, b.stderr).toBe(0);
-    const out = JSON.parse(b.stdout) as { id: string; manifest: { logPosition: { file: string }; engine: string } };
+    const out = JSON.parse(b.stdout) as { id: string; manifest: { logPosition: { file: string }; engine: string; objects: { rows?: number }[] } };
     expect(out.manifest.engine).toBe('mysql');
     expect(out.manifest.logPosition.file).toMatch(/^binlog\./);
     const schema = await readFile(join(repo, 'shop', out.id, 'schema.sql.zst')).catch(() => undefined);
@@ -57,7 +57,8 @@ describe('dbbackup CLI with --db mysql (MariaDB)', () => {
 
     const r = await cli(['restore', '--from', repo, '--db', 'mysql', '--url', server.url(), '--target-database', 'shop2', '--create']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Restored backup .* 3 objects?|Restored backup/);
+    // Exactly this backup, the objects its manifest lists, and the 3 + 1 rows of shop.items and shop.log.
+    expect(r.stdout).toMatch(new RegExp(`^Restored backup ${out.id} into .+: ${out.manifest.objects.length} objects, 4 rows; `, 'm'));
     expect(await tableFingerprints(server, 'shop2')).toEqual(await tableFingerprints(server, 'shop'));
     const [restored, original] = [await showCreateAll(server, 'shop2'), await showCreateAll(server, 'shop')];
     // The trigger was created as `shop.items_ai … ON shop.items`: a renaming restore drops the qualifier.

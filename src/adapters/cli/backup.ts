@@ -78,7 +78,7 @@ export class BackupCommand extends DatabaseCommand {
       throw new DbBackupError(
         'E_USAGE',
         configured
-          ? `Source "${this.source}" has no targets in the config (backups.${this.source}.targets); add some or give --out.`
+          ? `Source "${this.source}" has no targets in the config (backups.${this.source}.targets; with several targets defined, none is the default); add some or give --out.`
           : 'Say where the backup goes with --out FOLDER or --out FILE.tar.gz (or --source NAME from the config).',
       );
     }

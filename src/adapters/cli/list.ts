@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
+import { ExitCode } from '../../domain/errors.js';
 import { formatBytes, formatDuration, table } from './render.js';
 import { configuredSlotSources, slotTable, warnOn } from './slot/slot-sources.js';
 
@@ -11,7 +12,8 @@ export class ListCommand extends BaseCommand {
     details: `
       Without --from, shows the catalog: every backup this machine has made or seen, in every
       repository. With --from, reads that repository's manifests (the truth) and updates the catalog.
-      --refresh rescans every repository the catalog knows. Interrupted backups never appear.
+      --refresh rescans every repository the catalog knows. Interrupted backups never appear; a
+      backup whose manifest is damaged is shown with status "damaged" and its path, and list exits 5.
       The parent column names the backup an incremental or differential applies on. --windows adds,
       per source, the restorable windows: the times \`restore --at\` reaches exactly (a backup
       whose chain misses a link adds none). Sources that capture changes (capture: changes) also show
@@ -53,14 +55,17 @@ export class ListCommand extends BaseCommand {
     );
     const captures = this.slots ? configuredSlotSources(services.settings, undefined, warnOn(this.context.stderr)).filter((s) => this.source === undefined || s.name === this.source) : [];
     const slots = captures.length ? await services.manageCaptureSlots.status(captures) : undefined;
+    // Damaged backups are listed as such (never as restorable), with where their manifest is.
+    rows.push(...result.damaged.map((d) => [d.id, d.source, '-', '-', '-', '-', '-', 'damaged', `${d.repository}/${d.path}`]));
     this.print(
-      (result.backups.length === 0
+      (rows.length === 0
         ? 'No backups found.'
         : table(['id', 'source', 'engine', 'kind', 'parent', 'size', 'duration', 'status', 'repository'], rows)) +
         (result.windows ? `\n\nRestorable windows:\n${table(['source', 'repository', 'restores to'], windows)}` : '') +
         (slots ? `\n\nCapture slots:\n${slotTable(slots)}` : ''),
-      { ok: true, backups: result.backups, problems: result.problems, ...(result.windows ? { windows: result.windows } : {}), ...(slots ? { slots } : {}) },
+      { ok: result.damaged.length === 0, backups: result.backups, problems: result.problems, damaged: result.damaged, ...(result.windows ? { windows: result.windows } : {}), ...(slots ? { slots } : {}) },
     );
-    return this.ok();
+    // Some backups could not be listed: a partial answer (exit 5).
+    return result.damaged.length ? ExitCode.partial : this.ok();
   }
 }

@@ -32,11 +32,11 @@ export class PassphraseKey implements KeyEncryptionKey {
     private readonly passphrase: string,
     readonly keyId = 'passphrase',
     private readonly workFactor = SCRYPT_LOG_N,
-  ) {
-    if (passphrase.length < 8) throw new DbBackupError('E_USAGE', 'The passphrase is too short: use at least 8 characters.');
-  }
+  ) {}
 
+  /** The minimum length holds for new wraps only: a short passphrase given to read is tried, and fails as a wrong key. */
   async wrap(dataKey: Buffer): Promise<WrappedKey> {
+    if (this.passphrase.length < 8) throw new DbBackupError('E_USAGE', 'The passphrase is too short: use at least 8 characters.');
     const e = new (await age()).Encrypter();
     e.setScryptWorkFactor(this.workFactor);
     e.setPassphrase(this.passphrase);

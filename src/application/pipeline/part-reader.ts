@@ -57,7 +57,10 @@ export class PartReader implements PartSource {
       const last = i === part.codecs.length - 1;
       return new DecodeStage(this.codecs.get(id).decoder(last ? { maxOutput: part.rawSize } : {}), what);
     });
-    const body = await this.store.get(partKey(this.manifest.source, this.manifest.id, part.name), undefined, signal);
+    // A part the manifest lists but the store lacks is damage to the backup (exit 4), not a wrong path.
+    const body = await this.store.get(partKey(this.manifest.source, this.manifest.id, part.name), undefined, signal).catch((err: unknown) => {
+      throw isDbBackupError(err, 'E_NOT_FOUND') ? new DbBackupError('E_TRUNCATED', `Backup ${this.manifest.id} is damaged: ${missing(part).message}.`, { cause: err }) : err;
+    });
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const counter = new ByteCounter((n) => this.progress?.advance(n, part.object));
     pipeline(

@@ -175,6 +175,6 @@ export async function removeWritten(store: BlobStore, keys: readonly string[], l
   for (const key of keys) {
     await store
       .delete(key)
-      .catch((err: unknown) => logger.warn('could not remove a part of the failed backup', { key, backupId, error: String(err) }));
+      .catch((err: unknown) => logger.warn('could not remove a part of the failed backup', { part: key, backupId, error: String(err) }));
   }
 }

@@ -83,7 +83,7 @@ export async function readManifest(store: BlobStore, source: string, id: string)
 export interface ScanResult {
   manifests: Manifest[];
   /** Manifests that could not be read, with why (listed, never fatal for a scan). */
-  damaged: { key: string; error: DbBackupError }[];
+  damaged: { key: string; source: string; id: string; error: DbBackupError }[];
 }
 
 /**
@@ -110,7 +110,7 @@ export async function scanRepository(store: BlobStore, filter: { source?: string
       manifests.push(await readManifest(store, k.source, k.id));
     } catch (err) {
       if (!isDbBackupError(err)) throw err;
-      damaged.push({ key: k.key, error: err });
+      damaged.push({ ...k, error: err });
     }
   }
   manifests.sort(compareBackups);

@@ -40,6 +40,18 @@ export interface ListBackupsResult {
   problems: { repository: string; message: string }[];
   /** With `windows`: per repository and source, oldest window first. */
   windows?: SourceWindows[];
+  /** Backups whose manifest could not be read (never listed as complete): where, and why. */
+  damaged: DamagedBackup[];
+}
+
+/** A backup folder whose manifest is damaged: its repository, the manifest's key, the error. */
+export interface DamagedBackup {
+  repository: string;
+  source: string;
+  id: string;
+  path: string;
+  code: string;
+  message: string;
 }
 
 /** Lists complete backups: from a repository's manifests, or from the catalog. */
@@ -48,16 +60,17 @@ export class ListBackups {
 
   async execute(input: ListBackupsInput, _signal: AbortSignal): Promise<ListBackupsResult> {
     const problems: ListBackupsResult['problems'] = [];
+    const damaged: DamagedBackup[] = [];
     if (input.repository) {
-      const scanned = await this.rescan(input.repository);
+      const scanned = await this.rescan(input.repository, damaged);
       const backups = await this.deps.catalog.list({ repository: scanned.location, source: input.source });
-      return { backups, problems, ...(input.windows ? { windows: windowsOf(scanned.location, scanned.manifests, input.source) } : {}) };
+      return { backups, problems, damaged: damaged.filter((d) => input.source === undefined || d.source === input.source), ...(input.windows ? { windows: windowsOf(scanned.location, scanned.manifests, input.source) } : {}) };
     }
     const windows: SourceWindows[] = [];
     if (input.refresh) {
       for (const repository of await this.deps.catalog.repositories()) {
         try {
-          const scanned = await this.rescan(repository);
+          const scanned = await this.rescan(repository, damaged);
           if (input.windows) windows.push(...windowsOf(scanned.location, scanned.manifests, input.source));
         } catch (err) {
           if (!isDbBackupError(err)) throw err;
@@ -81,14 +94,18 @@ export class ListBackups {
         }
       }
     }
-    return { backups: await this.deps.catalog.list({ source: input.source }), problems, ...(input.windows ? { windows } : {}) };
+    return { backups: await this.deps.catalog.list({ source: input.source }), problems, damaged: damaged.filter((d) => input.source === undefined || d.source === input.source), ...(input.windows ? { windows } : {}) };
   }
 
-  private async rescan(repository: string): Promise<{ location: string; manifests: Manifest[] }> {
+  private async rescan(repository: string, found: DamagedBackup[]): Promise<{ location: string; manifests: Manifest[] }> {
     const repo = await this.deps.opener.open(repository, 'read');
     try {
       const { manifests, damaged } = await scanRepository(repo.store);
-      for (const d of damaged) this.deps.logger.warn('damaged manifest skipped', { key: d.key, code: d.error.code });
+      for (const d of damaged) {
+        // An object key names where the manifest is; it is no secret (a `key` field would be redacted).
+        this.deps.logger.warn('damaged manifest skipped', { manifest: d.key, code: d.error.code });
+        found.push({ repository: repo.store.location, source: d.source, id: d.id, path: d.key, code: d.error.code, message: d.error.message });
+      }
       await this.deps.catalog.replaceRepository(repo.store.location, manifests);
       return { location: repo.store.location, manifests };
     } finally {

@@ -59,9 +59,12 @@ export class RestoreBackup {
       }
       const connector = await loading;
       if (connector.capabilities.atomicRestore && checks) {
+        // An atomic restore checks the data parts it streams; every other part (schema, page map…)
+        // is checked whole before it starts, whether this restore reads it or not.
         stopChecking.abort();
         await checks.catch(() => undefined);
         checks = undefined;
+        await this.verifyFirst(repo.store, { ...manifest, parts: manifest.parts.filter((p) => p.role !== 'data') }, signal, encryption, false);
       }
       const session = await connector.connect(input.target, 'restore');
       try {
@@ -127,8 +130,9 @@ export class RestoreBackup {
     return best;
   }
 
-  private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal, encryption?: PartEncryption): Promise<void> {
-    const checks = await verifyParts(store, manifest, this.deps.codecs, undefined, signal, encryption, true);
+  /** Checks the parts' stored bytes (`storedOnly`), or decodes them too (the small parts an atomic restore may not read). */
+  private async verifyFirst(store: Parameters<typeof verifyParts>[0], manifest: Manifest, signal: AbortSignal, encryption?: PartEncryption, storedOnly = true): Promise<void> {
+    const checks = await verifyParts(store, manifest, this.deps.codecs, undefined, signal, encryption, storedOnly);
     const bad = checks.find((c) => !c.ok);
     if (bad) {
       throw new DbBackupError(

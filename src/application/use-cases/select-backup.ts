@@ -22,7 +22,11 @@ export async function findChain(
   at: Date | 'latest' | undefined,
   now?: Date,
 ): Promise<{ manifest: Manifest; chain: Manifest[]; plan: ChainRestorePlan<PlannedMember> }> {
-  const { manifests } = await scanRepository(store, { source });
+  const { manifests, damaged } = await scanRepository(store, { source });
+  // A backup asked for whose manifest is damaged (or, with nothing intact, any damaged one) fails
+  // as damage naming the manifest (exit 4), not as a backup that does not exist.
+  const asked = damaged.find((d) => selector !== 'latest' && d.id === selector) ?? (manifests.length === 0 ? damaged.at(-1) : undefined);
+  if (asked) throw asked.error;
   const sources = new Set(manifests.map((m) => m.source));
   if (sources.size > 1 && (at !== undefined || selector === 'latest')) {
     throw new DbBackupError('E_USAGE', `${store.location} holds backups of several sources (${[...sources].join(', ')}); say which with --source NAME.`);

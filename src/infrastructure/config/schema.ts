@@ -53,7 +53,8 @@ const OPTION_VALUE: Record<PluginOptionType, z.ZodType> = { string: z.string(), 
 function sourceSchema(engines: EngineKeys, partial: boolean) {
   const base = z.object(SOURCE_COMMON).partial().catchall(z.unknown());
   return (partial ? base : base.required({ engine: true })).superRefine((src, ctx) => {
-    if (typeof src.engine !== 'string') return;
+    // Runs even when the value is not an object at all (`when` below): that is reported already.
+    if (typeof src !== 'object' || src === null || typeof src.engine !== 'string') return;
     if (engines.size && !engines.has(src.engine)) {
       const known = [...engines.keys()].map((e) => JSON.stringify(e)).join(', ');
       ctx.addIssue({ code: 'custom', path: ['engine'], message: `expected one of ${known}, got ${JSON.stringify(src.engine)} (other engines are plugins: npm install dbbackup-connector-${src.engine}, or list it under plugins:)` });

@@ -100,7 +100,9 @@ export class Settings {
     }
     const policy = this.config.section.backups?.[name] ?? {};
     const targets = this.config.section.targets ?? {};
-    const repositories = (policy.targets ?? []).map((t) => {
+    // With no backups.<name>.targets, a config holding exactly one target means that one.
+    const only = Object.keys(targets).length === 1 ? Object.keys(targets) : [];
+    const repositories = (policy.targets ?? only).map((t) => {
       const target = targets[t];
       if (!target) throw new DbBackupError('E_CONFIG', `backups.${name}.targets names "${t}", which is not under targets.`);
       return { name: t, url: target.url, options: this.decryptFields(target, `targets.${t}`) as TargetConfig };

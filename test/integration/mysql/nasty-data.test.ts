@@ -75,11 +75,21 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       await server.query("CREATE DATABASE slow; CREATE TABLE slow.t (id INT PRIMARY KEY, v CHAR(20)); INSERT INTO slow.t SELECT seq, 'abcdefghij' FROM slow.seq_1_to_200000");
       const catalog = await readCatalog(conn, await detectFlavor(conn), ['slow']);
       const table = catalog.tables.find((t) => t.name === 't')!;
+      // The connection under the promise wrapper: count its pauses (the socket stops reading, the server waits).
+      const core = (conn as unknown as { connection: { pause(): void } }).connection;
+      const pause = core.pause.bind(core);
+      let pauses = 0;
+      core.pause = () => {
+        pauses++;
+        pause();
+      };
       let bytes = 0;
+      let buffered = 0;
       const slowSink = {
         async write(_spec: unknown, body: NodeJS.ReadableStream) {
           for await (const chunk of body) {
             bytes += (chunk as Buffer).length;
+            buffered = Math.max(buffered, (body as unknown as { readableLength: number }).readableLength);
             await new Promise((r) => setTimeout(r, 2));
           }
           return {} as never;
@@ -88,6 +98,9 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       const result = await dumpTable(conn, table, slowSink, 1 << 30);
       expect(result.bytes).toBe(bytes);
       expect(bytes).toBeGreaterThan(2_000_000);
+      expect(pauses).toBeGreaterThan(0);
+      // What waits in the part stream stays near its 1 MiB high-water mark, not the table's size.
+      expect(buffered).toBeLessThan(4 << 20);
       const [rows] = await conn.query('SELECT 1 AS ok');
       expect(rows).toEqual([{ ok: 1 }]);
     } finally {

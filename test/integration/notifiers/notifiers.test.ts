@@ -1,10 +1,13 @@
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutcomeEvent } from '../../../src/application/ports/notifier.js';
 import { notifyAll } from '../../../src/application/services/notify.js';
 import { SlackNotifier } from '../../../src/adapters/notifiers/slack-notifier.js';
 import { WebhookNotifier } from '../../../src/adapters/notifiers/webhook-notifier.js';
-import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
+import { DrizzleBackupCatalog } from '../../../src/adapters/catalog/drizzle-backup-catalog.js';
+import { silentLogger } from '../../helpers/fakes.js';
+import { tempDir } from '../../helpers/temp.js';
 import { startRecorder } from '../../helpers/http-recorder.js';
 
 const event = (outcome: OutcomeEvent['outcome'], extra: Partial<OutcomeEvent> = {}): OutcomeEvent => ({
@@ -105,31 +108,44 @@ describe('slack notifier', () => {
 });
 
 describe('notifyAll', () => {
+  let dir: { path: string; cleanup(): Promise<void> };
+  beforeAll(async () => {
+    dir = await tempDir('dbb-notify-');
+  });
+  afterAll(() => dir.cleanup());
+
   it('filters by outcome, throttles repeats, and never throws for a failing channel', async () => {
     const ok = await startRecorder();
     const broken = await startRecorder(() => 500);
     try {
       const failuresOnly = new WebhookNotifier({ ...base, on: ['failure'], throttleMs: 3_600_000, url: ok.url });
       const down = new WebhookNotifier({ ...base, retries: 0, url: broken.url });
-      const throttle = new (class extends MemoryCatalog {
-        sent = new Map<string, number>();
-        async claim(key: string, windowMs: number, now: Date) {
-          const last = this.sent.get(key);
-          if (last !== undefined && now.getTime() - last < windowMs) return false;
-          this.sent.set(key, now.getTime());
-          return true;
-        }
-      })();
+      // The real catalog's claim (a row per key in SQLite), reopened between runs as separate CLI runs would.
+      const file = join(dir.path, 'catalog.db');
+      let throttle = new DrizzleBackupCatalog(file);
+      const reopen = () => {
+        throttle.close();
+        throttle = new DrizzleBackupCatalog(file);
+      };
       const deps = (t: string) => ({ logger: silentLogger, throttle, now: new Date(t) });
-      const r1 = await notifyAll([failuresOnly, down], event('success'), deps('2026-11-25T02:00:00Z'));
-      expect(r1.sent).toEqual([]);
-      expect(r1.failed).toEqual([down.name]);
-      expect(ok.requests).toHaveLength(0);
-      await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T02:00:00Z'));
-      const r3 = await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T02:30:00Z'));
-      expect(r3.throttled).toEqual([failuresOnly.name]);
-      await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T03:30:00Z'));
-      expect(ok.requests).toHaveLength(2);
+      try {
+        const r1 = await notifyAll([failuresOnly, down], event('success'), deps('2026-11-25T02:00:00Z'));
+        expect(r1.sent).toEqual([]);
+        expect(r1.failed).toEqual([down.name]);
+        expect(ok.requests).toHaveLength(0);
+        const r2 = await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T02:00:00Z'));
+        expect(r2.sent).toEqual([failuresOnly.name]);
+        reopen();
+        const r3 = await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T02:30:00Z'));
+        expect(r3.throttled).toEqual([failuresOnly.name]);
+        expect(ok.requests).toHaveLength(1);
+        reopen();
+        const r4 = await notifyAll([failuresOnly], event('failure', { error: { code: 'E_X', message: 'x' } }), deps('2026-11-25T03:30:00Z'));
+        expect(r4.sent).toEqual([failuresOnly.name]);
+        expect(ok.requests).toHaveLength(2);
+      } finally {
+        throttle.close();
+      }
     } finally {
       await ok.close();
       await broken.close();

@@ -262,11 +262,10 @@ describe('PostgreSQL password prompt on a terminal', () => {
 
   it('Ctrl-C at the prompt ends the command instead of hanging', async () => {
     const argv = [process.execPath, BIN, 'backup', '--db', 'postgres', '--url', `postgres://backup_user@127.0.0.1:${server.port}/shop`, '--sslmode', 'require', '--out', 'prompted-cancel'];
-    const started = Date.now();
+    // A hang is killed at 20 s (SIGKILL): its exit code would not be 1.
     const r = await onTerminal(argv, {}, /Password for /, '\u0003', 20_000);
     expect(r.code, r.output).toBe(1);
     expect(r.output).toMatch(/error E_INTERRUPTED: Cancelled at the password prompt/);
-    expect(Date.now() - started).toBeLessThan(15_000);
     await expect(readdir(join(dir.path, 'prompted-cancel'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -60,7 +60,7 @@ describe('SQLite backup and restore', () => {
     expect(contentHashes(target)).toEqual(contentHashes(source));
   });
 
-  it('restores chosen tables with their indexes, triggers and AUTOINCREMENT counter, in one transaction', async () => {
+  it('restores chosen tables with their indexes, triggers and AUTOINCREMENT counter, all or nothing', async () => {
     const repository = join(dir.path, 'repo');
     const target = join(dir.path, 'partial.db');
     const r = await app.restoreBackup.execute(
@@ -80,6 +80,13 @@ describe('SQLite backup and restore', () => {
     await expect(
       app.restoreBackup.execute({ repository, backup: 'latest', target: sqlite(target), clean: false, tables: ['orders'] }, signal()),
     ).rejects.toMatchObject({ code: 'E_TARGET_EXISTS' });
+    // All or nothing: a restore of a new table and a clashing one leaves the target as it was.
+    const before = contentHashes(target);
+    await expect(
+      app.restoreBackup.execute({ repository, backup: 'latest', target: sqlite(target), clean: false, tables: ['no_pk', 'orders'] }, signal()),
+    ).rejects.toMatchObject({ code: 'E_TARGET_EXISTS' });
+    expect(schemaOf(target).map((r) => (r as { name: string }).name)).not.toContain('no_pk');
+    expect(contentHashes(target)).toEqual(before);
     await app.restoreBackup.execute({ repository, backup: 'latest', target: sqlite(target), clean: true, tables: ['no_pk'] }, signal());
     expect(contentHashes(target).no_pk).toEqual(full.no_pk);
     await expect(

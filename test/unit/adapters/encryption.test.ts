@@ -115,6 +115,13 @@ describe('key-encryption keys', () => {
     expect(await new PassphraseKey('wrong horse battery', 'passphrase', 10).matchesCheck(await right.checkValue())).toBe(false);
   });
 
+  it('a passphrase shorter than the minimum cannot wrap, but is tried on unwrap and fails as a wrong key', async () => {
+    const wrapped = await new PassphraseKey('correct horse battery', 'passphrase', 10).wrap(dataKey);
+    const short = new PassphraseKey('wrong', 'passphrase', 10);
+    await expect(short.unwrap(wrapped, 'B1')).rejects.toMatchObject({ code: 'E_KEY', message: expect.stringMatching(/wrong passphrase/) });
+    await expect(short.wrap(dataKey)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/too short/) });
+  });
+
   it('a key file must be 0600 and unwraps only its own wrapping', async () => {
     const a = join(dir.path, 'a.key');
     const b = join(dir.path, 'b.key');

@@ -91,6 +91,13 @@ describe('manifest format 2: chain fields', () => {
     expect(fieldOf({ ...v1, fallback: { requested: 'differential' } })).toBe('fallback.reason');
   });
 
+  it('names a part or object entry that is not an object (found by the reliability suite: a TypeError before)', () => {
+    expect(fieldOf({ ...v2incr, parts: [null] })).toBe('parts[0]');
+    expect(fieldOf({ ...v2incr, parts: [7] })).toBe('parts[0]');
+    expect(fieldOf({ ...v2incr, objects: [null] })).toBe('objects[0]');
+    expect(fieldOf({ ...v2incr, objects: [{ rows: 1 }] })).toBe('objects[0]');
+  });
+
   it('keeps the message that names the field', () => {
     expect(() => parseManifest({ ...v2incr, generation: '' }, 'repo/app/x/manifest.json')).toThrowError(/field "generation"/);
   });

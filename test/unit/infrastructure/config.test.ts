@@ -44,6 +44,11 @@ describe('config loading', () => {
     expect(c.interpolated.get('profiles.dev.sources.app.port')).toEqual(['DEV_PORT']);
   });
 
+  it('a source with no value (a truncated file) is a config error naming it, not a crash', async () => {
+    const path = await file('null-source.yaml', 'sources:\n  app: { engine: sqlite, database: /tmp/x.db }\n  pg:\n');
+    await expect(loadConfig({ path, env: {} })).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/sources\.pg/) });
+  });
+
   it('applies precedence flag > env > file > default for every layer', async () => {
     const path = await file('b.yaml', YAML);
     const s = (env: NodeJS.ProcessEnv, profile?: string) => loadConfig({ path, profile, env: { APP_PW: 'x', ...env } }).then((c) => new Settings(c, { APP_PW: 'x', ...env }));

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { chmod, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +29,7 @@ import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 /** `replicate` lets the WAL start over once it holds this much, all shipped (SQLite's own autocheckpoint is at ~4 MiB too). */
@@ -101,7 +101,7 @@ class SqliteSession implements DatabaseSession {
    */
   async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
     if (!isFiltered(request)) return this.dumpLive(sink, signal);
-    const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+    const dir = await makeScratchDir('dbbackup-sqlite-');
     const snapshot = join(dir, 'snapshot.db');
     try {
       const { serverVersion, consistentAt } = await takeSnapshot(this.path, snapshot);
@@ -179,7 +179,7 @@ class SqliteSession implements DatabaseSession {
       point = await buildWithSegments(pageLinks, links.filter(isSegment), file, until?.time, signal);
     };
     if (request.tables) {
-      const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+      const scratch = await makeScratchDir('dbbackup-sqlite-');
       try {
         const file = join(scratch, 'snapshot.db');
         await build(file);
@@ -256,7 +256,7 @@ class SqliteSession implements DatabaseSession {
 async function buildWithSegments(pageLinks: PartSource[], segments: PartSource[], file: string, until: Date | undefined, signal: AbortSignal): Promise<string | undefined> {
   await assembleChain(pageLinks, file, signal);
   if (segments.length === 0) return undefined;
-  const scratch = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  const scratch = await makeScratchDir('dbbackup-sqlite-');
   try {
     const reached = await replaySegments(segments, file, scratch, until, signal);
     // Objects a replayed commit created are not declared anywhere: SQLite's own check is the proof here.

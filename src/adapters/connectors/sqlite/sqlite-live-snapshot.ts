@@ -1,5 +1,5 @@
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -56,7 +56,7 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
   } catch (err) {
     if (started || !(err instanceof LiveSnapshotUnavailable)) throw err;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+  const dir = await makeScratchDir('dbbackup-sqlite-');
   try {
     const file = join(dir, 'snapshot.db');
     const { serverVersion, consistentAt } = await takeSnapshot(path, file);

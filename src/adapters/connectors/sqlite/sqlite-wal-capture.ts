@@ -1,5 +1,5 @@
-import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { LogPosition } from '../../../application/ports/change-capture.js';
@@ -114,7 +114,7 @@ export class SqliteWalCapture implements ContinuousCapture {
     this.waiting = [];
     this.waitingBytes = 0;
     signal.throwIfAborted();
-    const dir = await mkdtemp(join(tmpdir(), 'dbbackup-sqlite-'));
+    const dir = await makeScratchDir('dbbackup-sqlite-');
     try {
       const file = join(dir, 'snapshot.db');
       const reader = this.readers[this.active]!;

@@ -23,3 +23,13 @@ export function readOnly(path: string): DbBackupError {
 export function writeOnly(path: string): DbBackupError {
   return new DbBackupError('E_UNSUPPORTED', `${path} is being written; it cannot be read until it is complete.`);
 }
+
+/**
+ * Refuses an archive entry whose name would climb out of the backup's folder or is not a plain
+ * `/`-separated relative path: `..` segments, absolute paths, backslashes, NUL (crafted archives).
+ */
+export function checkEntryName(path: string, name: string): void {
+  if (name.startsWith('/') || name.includes('\\') || name.includes('\0') || /^[a-z]:/i.test(name) || name.split('/').includes('..')) {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `${path} holds an entry named ${JSON.stringify(name)}, outside any backup folder; it is not a dbbackup archive.`);
+  }
+}

@@ -9,7 +9,7 @@ import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
-import { archiveReadError, readOnly, writeOnly } from './archive-errors.js';
+import { archiveReadError, checkEntryName, readOnly, writeOnly } from './archive-errors.js';
 import { spool } from './spool.js';
 
 /**
@@ -140,6 +140,7 @@ export class TarGzArchiveReader implements BlobStore {
       let held = 0;
       for await (const entry of extract) {
         const h = entry.header;
+        checkEntryName(this.path, h.name);
         if (h.type === 'file' || h.type === 'contiguous-file') {
           const info = { key: h.name, size: h.size ?? 0, modifiedAt: h.mtime ?? new Date(0) };
           const small = h.name.endsWith('.json') && info.size <= SMALL_JSON;

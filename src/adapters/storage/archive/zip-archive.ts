@@ -10,7 +10,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
 import { limitOutput } from '../../../infrastructure/output-limit.js';
-import { archiveReadError, readOnly, writeOnly } from './archive-errors.js';
+import { archiveReadError, checkEntryName, readOnly, writeOnly } from './archive-errors.js';
 
 /** Classic zip (fflate writes no Zip64): entries and the whole file must stay under 4 GiB. */
 const ZIP32_LIMIT = 0xffffffff;
@@ -196,6 +196,7 @@ export class ZipArchiveReader implements BlobStore {
           (dosTime >> 5) & 63,
           (dosTime & 31) * 2,
         );
+        checkEntryName(this.path, key);
         if (!key.endsWith('/')) index.set(key, { info: { key, size, modifiedAt }, method, compressedSize, localHeaderOffset });
         p += 46 + nameLength + extraLength + commentLength;
       }

@@ -35,6 +35,8 @@ async function collect(stream: Readable, delayMs = 0): Promise<Buffer> {
 
 /** A store that reads slowly, or fails after some bytes, and records how much it buffered. */
 class SlowStore extends MemoryBlobStore {
+  /** Bytes taken from the pipeline so far. */
+  received = 0;
   constructor(
     location: string,
     private readonly delayMs: number,
@@ -46,6 +48,7 @@ class SlowStore extends MemoryBlobStore {
     void (async () => {
       for await (const c of body as AsyncIterable<Buffer>) {
         await sleep(this.delayMs);
+        this.received += c.length;
         slowed.push(c);
       }
       slowed.push(null);
@@ -266,15 +269,37 @@ describe('RunBackup into several targets', () => {
   });
 
   it('a slow target gets every byte; the fast one waits for it', async () => {
-    const stores: Record<string, BlobStore> = { fast: new MemoryBlobStore('fast'), slow: new SlowStore('slow', 2) };
+    const slow = new SlowStore('slow', 2);
+    // The fast target notes how far ahead of the slow one it ever got.
+    let lead = 0;
+    const fast = new (class extends MemoryBlobStore {
+      override async put(key: string, body: Readable, options?: PutOptions) {
+        let got = 0;
+        const watched = new Readable({ read() {} });
+        void (async () => {
+          for await (const c of body as AsyncIterable<Buffer>) {
+            got += c.length;
+            lead = Math.max(lead, got - slow.received);
+            watched.push(c);
+          }
+          watched.push(null);
+        })().catch((err: unknown) => watched.destroy(err as Error));
+        return super.put(key, watched, options);
+      }
+    })('fast');
+    const stores: Record<string, BlobStore> = { fast, slow };
     const opener = new MemoryOpenerMap(stores);
-    const big = { big: Array.from({ length: 20_000 }, (_, i) => `${i}\t${randomBytes(24).toString('hex')}`) };
+    const big = { big: Array.from({ length: 200_000 }, (_, i) => `${i}\t${randomBytes(24).toString('hex')}`) };
     const connector = new FakeConnector(big);
     const deps = { connectors: new MapConnectorRegistry([connector]), opener, codecs, catalog: new MemoryCatalog(), clock: fixedClock(), logger: silentLogger, progress: new NullProgress() };
     const r = await new RunBackup({ ...deps, toolVersion: 't' }).execute(input(['fast', 'slow'], { compression: { codec: 'none' } }), signal());
     expect(r.targets.map((x) => x.ok)).toEqual([true, true]);
     const key = `fake/${r.manifest.id}/${r.manifest.parts[0]!.name}`;
-    expect((stores.slow as MemoryBlobStore).objects.get(key)!.bytes.equals((stores.fast as MemoryBlobStore).objects.get(key)!.bytes)).toBe(true);
+    const size = (stores.fast as MemoryBlobStore).objects.get(key)!.bytes.length;
+    expect(slow.objects.get(key)!.bytes.equals((stores.fast as MemoryBlobStore).objects.get(key)!.bytes)).toBe(true);
+    // ~11 MB in all: the fast target never ran more than a few buffers ahead of the slow one.
+    expect(size).toBeGreaterThan(10_000_000);
+    expect(lead).toBeLessThan(size / 3);
   });
 
   it("restore reads the source's other targets when the first is down, and takes the newest latest", async () => {

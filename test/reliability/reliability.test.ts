@@ -1,0 +1,97 @@
+// The reliability suite (issue 24). `npm test` runs it in a bounded CI mode (a few trials per family);
+// `npm run test:reliability -- --trials N` runs N trials per family. Each family's table row and
+// its failures (with the seed that reproduces them) are printed and written as JSON.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp.js';
+import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
+import { corruptionBench, DAMAGES } from './corruption.js';
+import { hostileBench } from './hostile.js';
+import { secretsCanary } from './secrets.js';
+import { type ServerEngine, serverKillBench } from './kill-server.js';
+import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
+
+const seed = baseSeed();
+const results: FamilyResult[] = [];
+let dir: { path: string; cleanup(): Promise<void> };
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-rel-');
+});
+
+afterAll(async () => {
+  const path = await writeReport(results, { mode: process.env.RELIABILITY_TRIALS ? 'long' : 'ci', seed, trials: trialsFor(0) });
+  process.stdout.write(`\nReliability (seed ${seed}):\n${renderTable(results)}\nJSON: ${path}\n`);
+  await dir.cleanup();
+});
+
+/** Each family's time limit grows with its trials (the CI mode stays within vitest's default). */
+const limit = (perTrialMs: number, trials: number) => Math.max(120_000, 60_000 + perTrialMs * trials);
+
+const failuresOf = (r: FamilyResult) => r.failures.map((f) => `trial ${f.trial} (seed ${f.seed}) ${f.what}:\n  ${f.problems.join('\n  ')}`);
+
+describe('reliability', () => {
+  it('kill -9 during SQLite backup (folder, .tar.gz, .zip), restore and prune', async () => {
+    const bench: KillBench = await killBench(join(dir.path, 'kill'));
+    // CI: each operation at least twice; the long mode spreads N trials per operation.
+    const perOperation = trialsFor(2);
+    const r = await runFamily('kill -9 (sqlite)', perOperation * KILL_OPERATIONS.length, seed, (i, s) =>
+      bench.trial(i, s, KILL_OPERATIONS[i % KILL_OPERATIONS.length]),
+    );
+    const left = await bench.leftovers();
+    results.push(r);
+    if (left.length) process.stdout.write(`kill -9: ${left.length} temp file(s) left by killed runs:\n  ${left.slice(0, 10).join('\n  ')}\n`);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(20_000, trialsFor(2) * KILL_OPERATIONS.length));
+
+  it('corruption in a repository and in archives: verify and restore exit 4 naming the part, target untouched', async () => {
+    const bench = await corruptionBench(join(dir.path, 'corruption'));
+    // CI: every kind of damage once; the long mode N times each.
+    const r = await runFamily('corruption (sqlite)', trialsFor(1) * DAMAGES.length, seed, (i, s) => bench.trial(i, s, DAMAGES[i % DAMAGES.length]));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(10_000, trialsFor(1) * DAMAGES.length));
+
+  it('hostile input (fast-check): configs, manifests, .tar.gz and .zip readers, archive entry traversal', async () => {
+    const bench = await hostileBench(join(dir.path, 'hostile'));
+    const started = Date.now();
+    // CI: 25 inputs per property; the long mode N × 25.
+    const runs = trialsFor(1) * 25;
+    const properties = [...(await bench.properties(runs, seed)), await bench.traversal(), await bench.cliConfigs(Math.max(3, trialsFor(1) * 3), seed)];
+    const r: FamilyResult = {
+      family: 'hostile input',
+      trials: properties.reduce((n, p) => n + p.runs, 0),
+      failures: properties.flatMap((p) => p.failures.map((f, k) => ({ trial: k, ...f }))),
+      variants: Object.fromEntries(properties.map((p) => [p.variant, p.runs])),
+      ms: Date.now() - started,
+    };
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(30_000, trialsFor(1)));
+
+  it('secrets canary: no passphrase, password or webhook secret in outputs, logs, catalog, repository, temp files or notifications', async () => {
+    const where = join(dir.path, 'secrets');
+    await mkdir(where, { recursive: true });
+    const r = await runFamily('secrets canary', 1, seed, async () => {
+      const c = await secretsCanary(where);
+      return { variant: `${c.runs} runs`, what: c.what, problems: c.problems };
+    });
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  });
+
+  for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
+    it(`kill -9 during a ${engine} backup (a real server)`, async () => {
+      const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
+      try {
+        // CI: one trial per engine (a server start and two backups each); the long mode N.
+        const r = await runFamily(`kill -9 (${engine})`, trialsFor(1), seed, (i, s) => bench.trial(i, s));
+        results.push(r);
+        expect(failuresOf(r)).toEqual([]);
+      } finally {
+        await bench.stop();
+      }
+    }, limit(20_000, trialsFor(1)));
+  }
+});
