@@ -103,7 +103,9 @@ export async function openParent(
     const baseFull = choice.baseFull.manifest;
     const fullReader = baseFull.id === parent.id ? reader : await readerOf(baseFull);
     const links = [];
-    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: await readerOf(m) });
+    // Authenticated when first read: only engines that fold or copy stored links read them (SQLite does not,
+    // and with age recipients only this host keeps no copy of their page maps).
+    for (const m of kind === 'differential' ? linksSince(parent, manifests) : []) links.push({ manifest: m, reader: lazySource(m, () => readerOf(m)) });
     return { parent, baseFull, reader, fullReader, links, repo };
   } catch (err) {
     await repo.close().catch(() => undefined);
@@ -215,4 +217,16 @@ function restorableFrom(chain: RunChain, at: string, replaysFrom: Date | undefin
   if (!parent || !chain.pointInTime) return at;
   const from = replaysFrom?.toISOString() ?? parent.restorable?.to ?? parent.consistentAt;
   return Date.parse(from) < Date.parse(at) ? from : at;
+}
+
+/** A PartSource that opens its backup (authentication included) only when a part is first read. */
+function lazySource(manifest: Manifest, open: () => Promise<PartSource>): PartSource {
+  let source: Promise<PartSource> | undefined;
+  return {
+    manifest,
+    open: async (part) => {
+      source ??= open();
+      return (await source).open(part);
+    },
+  };
 }
