@@ -1,4 +1,4 @@
-// Contract: `--profile-stages` / DBBACKUP_PROFILE on backup and restore: turns the stage profiler on
+// Contract: `--profile-stages` / DBBACKUP_STAGE_PROFILE on backup and restore: (DBBACKUP_PROFILE names a config profile) turns the stage profiler on
 // for the one command, and at its end prints the per-stage table on stderr or writes it as JSON
 // (file mode 0600). When neither is given nothing is installed and the pipeline runs untimed.
 import { writeFile } from 'node:fs/promises';
@@ -11,11 +11,11 @@ export const profileStagesOption = () =>
   Option.String('--profile-stages', {
     tolerateBoolean: true,
     description:
-      'Time every stage (server read, parse, hash, compress, encrypt, store write / their restore twins) and print a table on stderr at the end; =FILE writes JSON instead. Same as DBBACKUP_PROFILE=1 (or =FILE)',
+      'Time every stage (server read, parse, hash, compress, encrypt, store write / their restore twins) and print a table on stderr at the end; =FILE writes JSON instead. Same as DBBACKUP_STAGE_PROFILE=1 (or =FILE)',
   });
 
 /** Where the profile goes: 'stderr', a JSON file, or undefined when profiling is off. */
-export function profileDestination(flag: string | boolean | undefined, env = process.env['DBBACKUP_PROFILE']): string | undefined {
+export function profileDestination(flag: string | boolean | undefined, env = process.env['DBBACKUP_STAGE_PROFILE']): string | undefined {
   const value = flag ?? env;
   if (value === undefined || value === false || value === '' || value === '0' || value === 'false') return undefined;
   return value === true || value === '1' || value === 'true' ? 'stderr' : value;
