@@ -69,35 +69,46 @@ const sizeOf = (chunk: unknown): number => (chunk && typeof (chunk as Buffer).le
 
 /**
  * Times `t`'s `_transform` and `_flush` (from the call to its callback) as `stage`'s busy time, and
- * the time its output sat over the high-water mark until the next stage read again as its wait.
+ * the time from a refused push until the next stage reads again as its wait. A transform that holds
+ * its callback while the reader is full (zstd decoding a slab at a time) has that time counted as
+ * wait, not busy.
  */
 export function profiled<T extends Transform>(stage: ProfileStage, t: T, p: Profiler = active): T {
   if (!p.enabled) return t;
   const transform = t._transform;
   const flush = t._flush as ((cb: TransformCallback) => void) | undefined;
   const read = t._read;
+  const push = t.push;
   let blockedAt: number | undefined;
-  t._transform = function (this: T, chunk: unknown, enc: BufferEncoding, cb: TransformCallback): void {
-    const start = now();
-    transform.call(this, chunk, enc, (err?: Error | null, data?: unknown) => {
-      const end = now();
-      p.busy(stage, end - start, sizeOf(chunk));
-      if (this.readableLength + sizeOf(data) >= this.readableHighWaterMark) blockedAt = end;
+  let callStart: number | undefined;
+  let blockedInCall = 0;
+  const timedCallback = (bytes: number, cb: TransformCallback): TransformCallback => {
+    callStart = now();
+    blockedInCall = 0;
+    return (err?: Error | null, data?: unknown) => {
+      p.busy(stage, now() - callStart! - blockedInCall, bytes);
+      callStart = undefined;
       cb(err, data);
-    });
+    };
+  };
+  t._transform = function (this: T, chunk: unknown, enc: BufferEncoding, cb: TransformCallback): void {
+    transform.call(this, chunk, enc, timedCallback(sizeOf(chunk), cb));
   };
   if (typeof flush === 'function') {
     t._flush = function (this: T, cb: TransformCallback): void {
-      const start = now();
-      flush.call(this, (err?: Error | null, data?: unknown) => {
-        p.busy(stage, now() - start, 0);
-        cb(err, data);
-      });
+      flush.call(this, timedCallback(0, cb));
     };
   }
+  t.push = function (this: T, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const more = push.call(this, chunk, encoding);
+    if (!more && chunk !== null) blockedAt ??= now();
+    return more;
+  };
   t._read = function (this: T, size: number): void {
     if (blockedAt !== undefined) {
-      p.waited(stage, now() - blockedAt);
+      const ms = now() - blockedAt;
+      p.waited(stage, ms);
+      if (callStart !== undefined) blockedInCall += ms;
       blockedAt = undefined;
     }
     read.call(this, size);

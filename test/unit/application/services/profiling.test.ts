@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Transform, Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import {
@@ -96,5 +96,37 @@ describe('stage profiler', () => {
     expect(totals['encrypt']).toMatchObject({ bytes: 30, calls: 4 });
     expect(totals['encrypt']!.busyMs).toBeGreaterThan(0);
     expect(totals['parse']).toMatchObject({ bytes: 10, calls: 2 });
+  });
+
+  it('counts a callback held while the reader is full (as zstd decoding does) as wait, not busy', async () => {
+    const p = new StageProfiler();
+    const stop = useProfiler(p);
+    /** Pushes each chunk in two halves and, when the reader is full, keeps the rest and its callback until _read. */
+    class Holding extends Transform {
+      private held: { rest: Buffer; cb: TransformCallback } | undefined;
+      constructor() {
+        super({ highWaterMark: 16 });
+      }
+      override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+        if (!this.push(chunk.subarray(0, 50))) this.held = { rest: chunk.subarray(50), cb };
+        else cb(null, chunk.subarray(50));
+      }
+      override _read(size: number): void {
+        const held = this.held;
+        this.held = undefined;
+        if (held) held.cb(null, held.rest);
+        else super._read(size);
+      }
+    }
+    try {
+      await pipeline(Readable.from(chunks(20, 100), { objectMode: false }), profiled('decompress', new Holding()), profiledSink('server-load', slowSink()));
+    } finally {
+      stop();
+    }
+    const row = p.totals().find((s) => s.stage === 'decompress')!;
+    expect(row.bytes).toBe(2000);
+    expect(row.waitMs).toBeGreaterThan(0);
+    // The slow sink kept it waiting; what is left as busy is the (tiny) work of slicing buffers.
+    expect(row.busyMs).toBeLessThan(row.waitMs);
   });
 });
