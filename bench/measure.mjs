@@ -95,7 +95,7 @@ export function printTable(rows) {
  * of the wall time (stages and parts overlap, so the shares add up to more than 100 %), MB and MB/s.
  */
 export function printStageProfile(title, processSeconds, report) {
-  console.log(`\nwhere the time goes: ${title}: ${processSeconds.toFixed(2)} s whole process, ${(report.wallMs / 1000).toFixed(2)} s inside the command`);
+  console.log(`\nwhere the time goes: ${title}: ${processSeconds.toFixed(2)} s whole process, ${(report.wallMs / 1000).toFixed(2)} s inside the command; main thread busy ${((report.mainThreadBusyMs ?? 0) / 1000).toFixed(2)} s, process CPU ${((report.processCpuMs ?? 0) / 1000).toFixed(2)} s`);
   printTable(
     report.stages.map((s) => ({
       stage: s.stage,

@@ -36,6 +36,8 @@ function parseTable(stderr: string): { wallMs: number; stages: Row[] } {
   const title = lines.findIndex((l) => l.startsWith('stage profile of '));
   expect(title).toBeGreaterThanOrEqual(0);
   const wallMs = Number(/: ([\d.]+) s wall/.exec(lines[title]!)![1]) * 1000;
+  expect(lines[title + 1]).toMatch(/^main thread busy [\d.]+ s, process CPU [\d.]+ s$/);
+  lines.splice(title + 1, 1);
   expect(lines[title + 1]).toMatch(/^stage\s+busy s\s+wait s\s+MB\s+MB\/s\s+calls$/);
   const stages: Row[] = [];
   for (const line of lines.slice(title + 2)) {
@@ -79,8 +81,11 @@ describe('--profile-stages', () => {
     expect(r.stderr).not.toContain('stage profile');
     const path = join(dir.path, 'restore-profile.json');
     expect((await stat(path)).mode & 0o777).toBe(0o600);
-    const restore = JSON.parse(await readFile(path, 'utf8')) as { command: string; wallMs: number; stages: Row[] };
+    const restore = JSON.parse(await readFile(path, 'utf8')) as { command: string; wallMs: number; mainThreadBusyMs: number; processCpuMs: number; stages: Row[] };
     expect(restore.command).toBe('restore');
+    expect(restore.mainThreadBusyMs).toBeGreaterThanOrEqual(0);
+    expect(restore.mainThreadBusyMs).toBeLessThanOrEqual(restore.wallMs + 5);
+    expect(restore.processCpuMs).toBeGreaterThan(0);
     expect(restore.stages.map((s) => s.stage)).toEqual(['store-read', 'verify-stored', 'decrypt', 'decompress', 'verify-raw', 'server-load']);
     expectSensible(restore);
     const got = Object.fromEntries(restore.stages.map((s) => [s.stage, s]));

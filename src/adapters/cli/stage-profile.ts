@@ -25,6 +25,10 @@ export function profileDestination(flag: string | boolean | undefined, env = pro
 export interface StageProfileReport {
   command: string;
   wallMs: number;
+  /** Milliseconds the main thread (event loop) was busy: when near wallMs, async stages' times include queueing behind it. */
+  mainThreadBusyMs: number;
+  /** CPU milliseconds of the whole process (every thread: zlib, crypto, worker threads). */
+  processCpuMs: number;
   stages: StageTotals[];
 }
 
@@ -33,11 +37,20 @@ export async function withStageProfile<T>(command: string, destination: string, 
   const profiler = new StageProfiler();
   const restore = useProfiler(profiler);
   const start = performance.now();
+  const loop = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
   try {
     return await work();
   } finally {
     restore();
-    const report: StageProfileReport = { command, wallMs: round(performance.now() - start), stages: profiler.totals().map(rounded) };
+    const used = process.cpuUsage(cpu);
+    const report: StageProfileReport = {
+      command,
+      wallMs: round(performance.now() - start),
+      mainThreadBusyMs: round(performance.eventLoopUtilization(loop).active),
+      processCpuMs: round((used.user + used.system) / 1000),
+      stages: profiler.totals().map(rounded),
+    };
     if (destination === 'stderr') stderr.write(renderStageProfile(report));
     else await writeFile(destination, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
   }
@@ -58,6 +71,7 @@ export function renderStageProfile(report: StageProfileReport): string {
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
     `stage profile of ${report.command}: ${(report.wallMs / 1000).toFixed(3)} s wall (stages overlap: parts and stages run at once)`,
+    `main thread busy ${(report.mainThreadBusyMs / 1000).toFixed(3)} s, process CPU ${(report.processCpuMs / 1000).toFixed(3)} s`,
     line(head),
     ...rows.map(line),
     '',
