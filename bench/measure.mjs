@@ -89,3 +89,22 @@ export function printTable(rows) {
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   for (const r of cells) console.log(r.map((c, i) => c.padStart(widths[i])).join('  '));
 }
+
+/**
+ * Prints a `--profile-stages=FILE` report: each stage's busy and backpressure-wait seconds, its share
+ * of the wall time (stages and parts overlap, so the shares add up to more than 100 %), MB and MB/s.
+ */
+export function printStageProfile(title, processSeconds, report) {
+  console.log(`\nwhere the time goes: ${title}: ${processSeconds.toFixed(2)} s whole process, ${(report.wallMs / 1000).toFixed(2)} s inside the command; main thread busy ${((report.mainThreadBusyMs ?? 0) / 1000).toFixed(2)} s, process CPU ${((report.processCpuMs ?? 0) / 1000).toFixed(2)} s`);
+  printTable(
+    report.stages.map((s) => ({
+      stage: s.stage,
+      'busy s': (s.busyMs / 1000).toFixed(2),
+      'busy % of wall': ((100 * s.busyMs) / report.wallMs).toFixed(0),
+      'wait s': (s.waitMs / 1000).toFixed(2),
+      MB: (s.bytes / 1e6).toFixed(1),
+      'MB/s': s.busyMs > 0 ? (s.bytes / 1e3 / s.busyMs).toFixed(0) : '-',
+      calls: s.calls,
+    })),
+  );
+}

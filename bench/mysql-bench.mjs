@@ -6,6 +6,8 @@
 //   MYSQL_BENCH_MB=200 node bench/mysql-bench.mjs          # quicker
 //   MYSQL_BENCH_DIR=/tmp/x node bench/mysql-bench.mjs      # keep the server's files there and reuse
 //                                                          # the generated data on the next run
+//   node bench/mysql-bench.mjs --stage-profile             # then one more backup and restore with
+//                                                          # --profile-stages: where their time goes
 //
 // Every command runs as a subprocess under /usr/bin/time (wall seconds, peak RSS of the process;
 // for a shell pipeline the largest member). Targets (issue 4): backup ≥1.5× faster than
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { printStageProfile } from './measure.mjs';
 import { compare, generate, startBenchServer } from './mysql-data.mjs';
 
 const run = promisify(execFile);
@@ -54,6 +57,20 @@ try {
   const oursRestore = await timed('node', [BIN, 'restore', '--from', repo, '--db', 'mysql', '--url', url('mine'), '--create', '--quiet'], env);
 
   const same = await compare(sql, ['bench', 'peer', 'mine']);
+  const profiles = [];
+  if (process.argv.includes('--stage-profile')) {
+    // Untimed by the table below: one more backup and restore with the stage profiler on.
+    for (const [what, a] of [
+      ['backup', ['backup', '--db', 'mysql', '--url', url('bench'), '--out', join(dir, 'repo-profile')]],
+      ['restore', ['restore', '--from', join(dir, 'repo-profile'), '--db', 'mysql', '--url', url('mine_profile'), '--create']],
+    ]) {
+      const file = join(dir, `profile-${what}.json`);
+      const t = await timed('node', [BIN, ...a, '--quiet', `--profile-stages=${file}`], env);
+      profiles.push([`dbbackup ${what}`, t.seconds, JSON.parse(await readFile(file, 'utf8'))]);
+    }
+    await sql('DROP DATABASE IF EXISTS mine_profile');
+    await rm(join(dir, 'repo-profile'), { recursive: true, force: true });
+  }
   const repoBytes = await folderSize(repo);
   const rows = [
     ['backup', 'mariadb-dump | gzip', peerBackup, (await stat(dumpGz)).size],
@@ -77,6 +94,7 @@ try {
   const peak = Math.max(ours.rssKb, oursRestore.rssKb) * 1024;
   console.log(`dbbackup peak RSS: ${mb(peak)}  (target < 200 MB) ${peak < 200 * 1024 * 1024 ? 'OK' : 'MISSED'}`);
   console.log(`restored data equal (CHECKSUM TABLE, bench = peer = mine): ${same ? 'yes' : 'NO'}`);
+  for (const [title, seconds, report] of profiles) printStageProfile(title, seconds, report);
 } finally {
   await server?.stop();
   if (!KEEP) await rm(dir, { recursive: true, force: true });

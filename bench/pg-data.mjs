@@ -38,7 +38,19 @@ export function buildSql(profile, scale) {
     CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
     INSERT INTO docs SELECT i, 'doc ' || i, repeat(md5(i::text) || ' lorem ipsum dolor sit amet ', 12) FROM generate_series(1, ${n(150_000)}) i;`;
   }
-  if (profile !== 'realistic') throw new Error(`unknown data profile ${profile}: realistic or compressible`);
+  if (profile === 'sysbench') {
+    // As `sysbench oltp_common prepare` makes them: 2 tables of 2 M × scale rows (scale 0.25 = the
+    // 2 × 500 k of issue 23), c and pad made of random 11-digit groups joined by '-', an index on k.
+    const rows = n(2_000_000);
+    const digits = (groups) => `array_to_string(ARRAY(SELECT lpad(floor(random() * 1e11)::bigint::text, 11, '0') FROM generate_series(1, ${groups}) WHERE i > 0), '-')`;
+    return [1, 2]
+      .map((t) => `
+    CREATE TABLE sbtest${t} (id serial PRIMARY KEY, k integer NOT NULL DEFAULT 0, c char(120) NOT NULL DEFAULT '', pad char(60) NOT NULL DEFAULT '');
+    INSERT INTO sbtest${t} (k, c, pad) SELECT floor(random() * ${rows})::int, ${digits(10)}, ${digits(5)} FROM generate_series(1, ${rows}) i;
+    CREATE INDEX k_${t} ON sbtest${t} (k);`)
+      .join('');
+  }
+  if (profile !== 'realistic') throw new Error(`unknown data profile ${profile}: realistic, compressible, sysbench or pgbench`);
   const users = n(400_000);
   return `
     SELECT setseed(0.42);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible] [--timeline] [--rounds N]
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible|sysbench|pgbench] [--timeline] [--rounds N] [--stage-profile]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 // Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
 // (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
@@ -18,7 +18,7 @@ import { availableParallelism, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { measure, printTable, sizeMB, treeCpuSeconds } from './measure.mjs';
+import { measure, printStageProfile, printTable, sizeMB, treeCpuSeconds } from './measure.mjs';
 import { buildSql } from './pg-data.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -31,6 +31,8 @@ const timelineAt = args.indexOf('--timeline');
 const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
 const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
+const stageProfileAt = args.indexOf('--stage-profile');
+const stageProfile = stageProfileAt >= 0 && args.splice(stageProfileAt, 1).length > 0;
 const targetMB = Number(args[0] ?? 1000);
 const parallel = Number(args[1] ?? availableParallelism());
 const work = mkdtempSync('/tmp/pgb-');
@@ -76,7 +78,11 @@ try {
   const scale = targetMB / 1000;
   console.log(`building a ~${targetMB} MB database (${profile} data, scale ${scale})…`);
   const t0 = Date.now();
-  await db.query(buildSql(profile, scale));
+  if (profile === 'pgbench') {
+    execFileSync(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-i', '-q', '-s', String(Math.max(1, Math.round(targetMB / 15))), 'bench'], { stdio: 'ignore' });
+  } else {
+    await db.query(buildSql(profile, scale));
+  }
   await db.query('VACUUM ANALYZE');
   const dbMB = Number((await db.query(`SELECT pg_database_size('bench') AS s`)).rows[0].s) / 1e6;
   await db.end();
@@ -177,6 +183,18 @@ try {
   const maxRss = Math.max(ours.peakRssMB, ours1.peakRssMB, rest.peakRssMB);
   console.log(`  dbbackup peak RSS:                 ${maxRss.toFixed(0)} MB (goal < 200 MB: ${verdict(maxRss < 200)})`);
   console.log(`  fastest backup ${best.toFixed(2)} s; CLI start-up alone ${results[0].seconds} s of it`);
+  if (stageProfile) {
+    // One more backup and restore with the stage profiler on: where their seconds go.
+    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_profile']);
+    for (const [what, a] of [
+      ['backup', ['backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo-profile'), '--parallel', String(parallel)]],
+      ['restore', ['restore', '--from', join(work, 'repo-profile'), '--db', 'postgres', '--url', url('r_profile'), '--parallel', String(parallel)]],
+    ]) {
+      const out = join(work, `profile-${what}.json`);
+      const r = await dbb(...a, `--profile-stages=${out}`);
+      printStageProfile(`dbbackup ${what} (--parallel ${parallel}, ${profile} data)`, r.seconds, JSON.parse(readFileSync(out, 'utf8')));
+    }
+  }
 } finally {
   server.kill('SIGINT');
   await new Promise((r) => server.once('exit', r));

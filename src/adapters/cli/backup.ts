@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { profileDestination, profileStagesOption } from './stage-profile.js';
 import * as t from 'typanion';
 import { isBackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError } from '../../domain/errors.js';
@@ -65,6 +66,12 @@ export class BackupCommand extends DatabaseCommand {
     description: 'DANGEROUS: store a plaintext backup in an encrypted repository (a migration only)',
   });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
+
+  profileStages = profileStagesOption();
+
+  protected override stageProfile(): string | undefined {
+    return profileDestination(this.profileStages);
+  }
 
   protected async run(services: CliServices): Promise<number> {
     const settings = services.settings;

@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DbBackupError, ExitCode, isDbBackupError } from '../../domain/errors.js';
 import { redact } from '../../infrastructure/redact.js';
+import { withStageProfile } from './stage-profile.js';
 import type { CliContext, CliServices, GlobalOptions } from './context.js';
 
 /**
@@ -25,6 +26,11 @@ export abstract class BaseCommand extends Command<CliContext> {
 
   protected abstract run(services: CliServices): Promise<number>;
 
+  /** Where this command's stage profile goes (see stage-profile.ts); only backup and restore have one. */
+  protected stageProfile(): string | undefined {
+    return undefined;
+  }
+
   get globals(): GlobalOptions {
     return {
       config: this.config,
@@ -46,7 +52,10 @@ export abstract class BaseCommand extends Command<CliContext> {
     try {
       if (this.verbose && this.quiet) throw new DbBackupError('E_USAGE', '--verbose and --quiet cannot be used together.');
       services = await this.context.services(this.globals);
-      return await this.run(services);
+      const live = services;
+      const profile = this.stageProfile();
+      if (profile === undefined) return await this.run(live);
+      return await withStageProfile(this.path.join(' '), profile, this.context.stderr, () => this.run(live));
     } catch (err) {
       return this.fail(err);
     } finally {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import { profileDestination, profileStagesOption } from './stage-profile.js';
 import * as t from 'typanion';
 import { DbBackupError } from '../../domain/errors.js';
 import { listOption } from './base-command.js';
@@ -81,6 +82,12 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
   restoreOwner = Option.Boolean('--restore-owner', false, { description: "Give objects the backup's owners (PostgreSQL: the roles must exist; MySQL: the DEFINERs, needs SET USER)" });
   restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
   recipient = Option.String('--recipient', { description: 'age public key (only to be told it cannot decrypt: restores need --identity)' });
+
+  profileStages = profileStagesOption();
+
+  protected override stageProfile(): string | undefined {
+    return profileDestination(this.profileStages);
+  }
 
   protected async run(services: CliServices): Promise<number> {
     const located = this.locate();

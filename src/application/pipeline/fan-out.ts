@@ -11,6 +11,7 @@ import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { PartEncryption } from './part-encryption.js';
 import { type CodecStep, type DestinationResult, PartDestination, PartWriter, removeWritten } from './part-writer.js';
+import { copyOfTimedSource, profiledSource } from '../services/profiling.js';
 import { ByteCounter } from './stream-stages.js';
 import { Tee } from './tee.js';
 
@@ -33,14 +34,14 @@ export class FanOutSink implements PartSink {
     const tee = new Tee(live.length);
     const errors: unknown[] = [];
     const writes = live.map((w, i) =>
-      w.write(spec, tee.branches[i]!.stream).catch((err: unknown) => {
+      w.write(spec, copyOfTimedSource(tee.branches[i]!.stream)).catch((err: unknown) => {
         errors[i] = err;
         tee.drop(tee.branches[i]!, err);
         return undefined;
       }),
     );
     try {
-      await pipeline(body, counter, tee);
+      await pipeline(profiledSource('server-read', body), counter, tee);
     } catch (err) {
       await Promise.allSettled(writes);
       throw err;

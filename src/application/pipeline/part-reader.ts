@@ -11,6 +11,7 @@ import type { CodecRegistry } from '../ports/codec.js';
 import type { PartSource } from '../ports/parts.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import { type PartEncryption, partContext } from './part-encryption.js';
+import { profiled, profiledConsumer, profiledSource } from '../services/profiling.js';
 import { ByteCounter, DecodeStage, VerifyingStage, digestMismatch } from './stream-stages.js';
 
 /**
@@ -51,25 +52,25 @@ export class PartReader implements PartSource {
         if (!this.encryption) {
           throw new DbBackupError('E_KEY', `Backup ${this.manifest.id} is encrypted with key ${this.manifest.encryption.keyId}; give its key to read it.`);
         }
-        return this.encryption.cipher.decryptor(this.encryption.key, this.encryption.keyId, what);
+        return profiled('decrypt', this.encryption.cipher.decryptor(this.encryption.key, this.encryption.keyId, what));
       }
       // The outermost codec (decoded last) yields the raw bytes: it may produce no more than rawSize.
       const last = i === part.codecs.length - 1;
-      return new DecodeStage(this.codecs.get(id).decoder(last ? { maxOutput: part.rawSize } : {}), what);
+      return new DecodeStage(profiled('decompress', this.codecs.get(id).decoder(last ? { maxOutput: part.rawSize } : {})), what);
     });
     // A part the manifest lists but the store lacks is damage to the backup (exit 4), not a wrong path.
     const body = await this.store.get(partKey(this.manifest.source, this.manifest.id, part.name), undefined, signal).catch((err: unknown) => {
       throw isDbBackupError(err, 'E_NOT_FOUND') ? new DbBackupError('E_TRUNCATED', `Backup ${this.manifest.id} is damaged: ${missing(part).message}.`, { cause: err }) : err;
     });
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const out = profiledConsumer('server-load', new PassThrough({ highWaterMark: 1 << 20 }));
     const counter = new ByteCounter((n) => this.progress?.advance(n, part.object));
     pipeline(
       [
-        body,
-        new VerifyingStage(part.sha256, part.storedSize, what),
+        profiledSource('store-read', body),
+        profiled('verify-stored', new VerifyingStage(part.sha256, part.storedSize, what)),
         ...decoders,
         // The decoded size is always checked; the hash only where nothing else proves the bytes.
-        new VerifyingStage(this.rawCheck === 'when-needed' && this.rawProven(part) ? undefined : part.rawSha256, part.rawSize, what),
+        profiled('verify-raw', new VerifyingStage(this.rawCheck === 'when-needed' && this.rawProven(part) ? undefined : part.rawSha256, part.rawSize, what)),
         counter,
         out,
       ],

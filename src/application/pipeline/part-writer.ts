@@ -11,6 +11,7 @@ import type { PartSink, PartSpec } from '../ports/parts.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import { type PartEncryption, partContext } from './part-encryption.js';
+import { profiled, profiledSink, profiledSource } from '../services/profiling.js';
 import { HashCounter } from './stream-stages.js';
 import { Tee } from './tee.js';
 
@@ -101,15 +102,16 @@ export class PartWriter implements PartSink {
     // The raw bytes are hashed only when nothing else proves them on reading (see PartEntry.rawSha256).
     const first = this.codecs[0]?.codec;
     const proven = first ? first.checksOutput : this.encryption !== undefined;
-    const raw = new HashCounter((n) => this.progress.advance(n, spec.object), { hash: !proven && !identity });
-    const stored = new HashCounter();
-    const encoders: Transform[] = this.codecs.map((c) => c.codec.encoder(c.level));
+    const raw = profiled('hash-raw', new HashCounter((n) => this.progress.advance(n, spec.object), { hash: !proven && !identity }));
+    const stored = profiled('hash-stored', new HashCounter());
+    const encoders: Transform[] = this.codecs.map((c) => profiled('compress', c.codec.encoder(c.level)));
     if (this.encryption) {
       const { cipher, key: dataKey, keyId } = this.encryption;
-      encoders.push(cipher.encryptor(dataKey, keyId, partContext(this.backupId, name)));
+      encoders.push(profiled('encrypt', cipher.encryptor(dataKey, keyId, partContext(this.backupId, name))));
     }
     const key = partKey(this.source, this.backupId, name);
-    await this.put(key, live, identity ? spec.rawSize : undefined, [body, raw, ...encoders, stored]);
+    const source = profiledSource('server-read', body);
+    await this.put(key, live, identity ? spec.rawSize : undefined, [source, raw, ...encoders, stored]);
     const entry: PartEntry = {
       name,
       role: spec.role,
@@ -138,7 +140,7 @@ export class PartWriter implements PartSink {
     const local = new AbortController();
     const onAbort = () => local.abort(this.signal.reason);
     this.signal.addEventListener('abort', onAbort, { once: true });
-    const tee = new Tee(live.length);
+    const tee = profiledSink('store-write', new Tee(live.length));
     try {
       const puts = live.map((d, i) => {
         const branch = tee.branches[i]!;

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { activeProfiler, timeSync } from '../../../application/services/profiling.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import type { TableInfo } from './mysql-catalog.js';
@@ -111,9 +112,13 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
  */
 function rawRows(query: NodeJS.EventEmitter, encoder: TsvEncoder): { ok: boolean } {
   const state = { ok: true };
+  const profiler = activeProfiler();
+  const encode = profiler.enabled
+    ? (b: Buffer, start: number, end: number) => timeSync('parse', end - start, () => encoder.packetRow(b, start, end), profiler)
+    : (b: Buffer, start: number, end: number) => encoder.packetRow(b, start, end);
   const parser = {
     next(packet: { buffer: Buffer; offset: number; end: number }) {
-      if (!encoder.packetRow(packet.buffer, packet.offset, packet.end)) {
+      if (!encode(packet.buffer, packet.offset, packet.end)) {
         state.ok = false;
         throw new Error('Unexpected result row format from the server.');
       }

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { activeProfiler, timeSync } from '../../../application/services/profiling.js';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
@@ -336,8 +337,9 @@ async function hasSidecars(path: string): Promise<boolean> {
 
 /** The file's bytes, fed to `map` (when given) as they pass. */
 async function* hashing(file: string, map: PageMapBuilder | undefined): AsyncGenerator<Buffer> {
+  const profiler = activeProfiler();
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    map?.push(chunk as Buffer);
+    if (map) timeSync('parse', (chunk as Buffer).length, () => map.push(chunk as Buffer), profiler);
     yield chunk as Buffer;
   }
 }
@@ -348,8 +350,9 @@ function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean
 
 /** The snapshot's pages, fed to `map` as they pass. */
 async function* hashingPages(pages: AsyncIterable<Buffer>, map: PageMapBuilder): AsyncGenerator<Buffer> {
+  const profiler = activeProfiler();
   for await (const chunk of pages) {
-    map.push(chunk);
+    timeSync('parse', chunk.length, () => map.push(chunk), profiler);
     yield chunk;
   }
 }
