@@ -4,6 +4,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { applyBinlogChanges } from './mysql-binlog-apply.js';
 import { readBinlogChanges } from './mysql-binlog-read.js';
+import { segmentAsBinlog } from './mysql-binlog-segment.js';
 import { checkBinlogSettings } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
 import { detectFlavor } from './mysql-flavor.js';
@@ -52,7 +53,8 @@ export class MysqlChangeCapture implements ChangeCapture {
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
     const scope = this.restored() ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
-    return applyBinlogChanges(this.endpoint, parts, until, signal, scope.dbMap, scope.tables);
+    // A continuous segment (replicate) reads as a binlog incremental.
+    return applyBinlogChanges(this.endpoint, segmentAsBinlog(parts), until, signal, scope.dbMap, scope.tables);
   }
 }
 

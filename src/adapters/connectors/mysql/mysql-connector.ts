@@ -17,6 +17,7 @@ import { type MysqlEndpoint, openConnection, resolveEndpoint } from './mysql-con
 import { chooseDatabases, runDump } from './mysql-dump.js';
 import { detectFlavor } from './mysql-flavor.js';
 import { MysqlChangeCapture } from './mysql-changes.js';
+import { MysqlContinuousCapture } from './mysql-continuous.js';
 import { locateBinlogTarget } from './mysql-binlog-locate.js';
 import { runRestore } from './mysql-restore.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mysql-restore-scope.js';
@@ -31,8 +32,8 @@ export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
   readonly engine: string = mysqlEngine.engine;
   readonly capabilities: ConnectorCapabilities = mysqlEngine.capabilities;
 
-  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
-    return new MysqlSession(resolveEndpoint(target));
+  async connect(target: ConnectionTarget, purpose: 'backup' | 'restore' = 'backup'): Promise<DatabaseSession> {
+    return new MysqlSession(resolveEndpoint(target), purpose);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -56,12 +57,18 @@ export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
 
 class MysqlSession implements DatabaseSession {
   readonly changes: MysqlChangeCapture;
+  /** `replicate`'s binlog follower (backup sessions only). */
+  readonly continuous?: MysqlContinuousCapture;
 
   /** The scope of the last restore, which applying the links of its chain follows. */
   private restored: RestoreScope | undefined;
 
-  constructor(private readonly endpoint: MysqlEndpoint) {
+  constructor(
+    private readonly endpoint: MysqlEndpoint,
+    purpose: 'backup' | 'restore',
+  ) {
     this.changes = new MysqlChangeCapture(endpoint, () => this.restored);
+    if (purpose === 'backup') this.continuous = new MysqlContinuousCapture(endpoint);
   }
 
   async test(): Promise<void> {
