@@ -23,8 +23,7 @@ interface Waiting {
  * over the replication protocol (mysql-binlog-resume.ts: heartbeats, reconnects from the last event
  * read) that never stops at "now". Each committed transaction becomes one commit of a log segment
  * whose payload is the FORMAT_DESCRIPTION of its binlog file followed by the transaction's raw
- * events (GTID/BEGIN … XID/COMMIT), timed by its commit (MySQL 8's GTID event microseconds, else
- * the binlog's whole seconds); a restore replays segments through the same BINLOG path as an
+ * events (GTID/BEGIN … XID/COMMIT), timed by its commit (see commitTime); a restore replays segments through the same BINLOG path as an
  * incremental (mysql-binlog-segment.ts). Transactions touching none of the source's databases are
  * not shipped (the log is the whole server's).
  *
@@ -156,7 +155,7 @@ export class MysqlContinuousCapture implements ContinuousCapture {
         txn = undefined;
         if (!this.ours(unit.commit.tables)) continue;
         if (!format) throw new DbBackupError('E_BACKUP_FAILED', 'The binary log stream sent events before its FORMAT_DESCRIPTION; the server is not one this version reads.');
-        const t = Number.isSafeInteger(unit.commit.timeMicros) ? Math.floor(unit.commit.timeMicros! / 1000) : unit.commit.time * 1000;
+        const t = commitTime(unit.commit.time, unit.commit.timeMicros, Date.now());
         // Commit times need not grow in log order (a clock step); a segment's must.
         this.lastTime = Math.max(this.lastTime, t);
         const payload = Buffer.concat([format, ...events]);
@@ -175,6 +174,17 @@ export class MysqlContinuousCapture implements ContinuousCapture {
     if (!this.databases || tables.length === 0) return true;
     return tables.some((t) => this.databases!.has(t.includes('.') ? t.slice(0, t.indexOf('.')) : t));
   }
+}
+
+/**
+ * A commit's time in ms: MySQL 8's GTID event microseconds; else (MariaDB) the binlog's whole
+ * second, refined by when replicate read it, kept within that second. Two segments cut in the same
+ * second then still end at distinct instants, and a commit is never timed before its second.
+ */
+export function commitTime(seconds: number, micros: number | undefined, seen: number): number {
+  if (Number.isSafeInteger(micros)) return Math.floor(micros! / 1000);
+  const start = seconds * 1000;
+  return Math.min(Math.max(seen, start), start + 999);
 }
 
 /** The server and its log: another server, or one whose log was renamed, is another source. */
