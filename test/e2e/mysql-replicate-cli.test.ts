@@ -164,7 +164,7 @@ afterAll(async () => {
 describe('dbbackup replicate --db mysql (built CLI, MariaDB)', () => {
   it('follows the binary log under a writer; restore --at each instant equals the source then', async () => {
     await createSource('shop');
-    const r = replicate('shop', 'repo', '--compaction', process.env.COMPACT ?? '1s,3s');
+    const r = replicate('shop', 'repo', '--compaction', '1s,3s');
     await r.waitFor((e) => e.event === 'generation');
     const states = [{ at: await instant(), tables: await tableFingerprints(server, 'shop') }];
     let next = 1;
@@ -176,10 +176,8 @@ describe('dbbackup replicate --db mysql (built CLI, MariaDB)', () => {
       states.push({ at: await instant(), tables: await tableFingerprints(server, 'shop') });
     }
     await stop(r);
-    if (process.env.DEBUG_REPL) console.log((await cli('list', '--from', 'repo')).stdout, JSON.stringify(r.events), JSON.stringify(states.map((s) => s.at)));
     for (const [i, s] of states.entries()) {
       const out = await restoreAt('repo', s.at, `shop_at_${i}`);
-      if (process.env.DEBUG_REPL) console.log(JSON.stringify(out));
       expect(Date.parse(out.point)).toBeLessThanOrEqual(Date.parse(s.at));
       expect(await tableFingerprints(server, `shop_at_${i}`), `state at ${s.at}`).toEqual(s.tables);
     }
@@ -235,10 +233,15 @@ describe('dbbackup replicate --db mysql (built CLI, MariaDB)', () => {
     const before = { at: await instant(), tables: await tableFingerprints(server, 'p') };
     await stop(r1);
     await write('p', 21, 20);
-    // The file the last segment ends in goes away.
-    await server.query('FLUSH BINARY LOGS');
-    const { file } = await masterEnd();
-    await server.query(`PURGE BINARY LOGS TO '${file}'`);
+    // The file the last segment ends in goes away (MariaDB keeps a file until InnoDB checkpointed it: retried).
+    const gone = (await listedEnd('prepo'))!.file;
+    const present = async () => (await server.query<{ Log_name: string }>('SHOW BINARY LOGS')).some((l) => l.Log_name === gone);
+    for (let i = 0; i < 100 && (await present()); i++) {
+      await server.query('FLUSH BINARY LOGS');
+      await server.query(`PURGE BINARY LOGS TO '${(await masterEnd()).file}'`);
+      if (await present()) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await present()).toBe(false);
     const r2 = replicate('p', 'prepo');
     const second = await r2.waitFor((e) => e.event === 'generation');
     expect(second.generation).not.toBe(first.generation);
