@@ -11,7 +11,7 @@ import { formatBytes } from './render.js';
 export class ReplicateCommand extends DatabaseCommand {
   static override paths = [['replicate']];
   static override usage = Command.Usage({
-    description: 'Ship a SQLite or PostgreSQL database’s changes continuously into a repository (point-in-time restores)',
+    description: 'Ship a SQLite, PostgreSQL or MySQL/MariaDB database’s changes continuously into a repository (point-in-time restores)',
     details: `
       Runs in the foreground until Ctrl-C or SIGTERM, which ship what is waiting, then exit 0.
       Every second (\`--interval\`), or as soon as \`--segment-size\` of changes wait, the commits
@@ -33,6 +33,10 @@ export class ReplicateCommand extends DatabaseCommand {
       segment, and acknowledged only once a segment is listed in every \`--out\` (or, idle, at the
       server's WAL end). A restart resumes from the last listed segment while the slot exists; a
       table changing shape starts a new generation (unless the source's config asks for capture-ddl).
+      MySQL/MariaDB: the first generation is a full (recording its binary log position); the binary
+      log is then followed as a replica would (heartbeats, reconnects), each transaction a commit of
+      a segment. A restart resumes from the last listed segment while the server still has its
+      binlog file; a purged one starts a new generation.
       Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or not in WAL mode, 4 integrity failure.
     `,
     examples: [
@@ -40,6 +44,7 @@ export class ReplicateCommand extends DatabaseCommand {
       ['Every 5 seconds, or 8 MiB', '$0 replicate --database app.db --out ./backups --interval 5s --segment-size 8MiB'],
       ['Into a folder and S3 at once, encrypted', 'KEY=… $0 replicate --database app.db --out ./backups --out s3://bucket/db --encrypt --passphrase-env KEY'],
       ['Replicate a PostgreSQL database', '$0 replicate --db postgres --url postgres://backup@db/shop --out ./backups'],
+      ['Replicate a MariaDB database', '$0 replicate --db mysql --url mysql://backup@db/shop --out ./backups'],
       ['Restore the state of 14:30 UTC', '$0 restore --from ./backups --database restored.db --at 2026-11-25T14:30:00Z'],
     ],
   });
