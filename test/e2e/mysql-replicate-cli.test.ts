@@ -13,7 +13,8 @@ import { tableFingerprints } from '../integration/mysql/harness.js';
  * TABLE of every table) the source then, an instant being recorded only once replicate reported
  * every commit before it shipped (and once the binlog's second of it is over: its times are whole
  * seconds); kill -9 and a restart lose nothing reported and apply nothing twice; a binlog purged
- * while replicate was stopped starts a new generation that says why.
+ * while replicate was stopped starts a new generation that says why; a killed dump connection is
+ * resumed.
  */
 let server: MariaDbServer;
 let dir: { path: string; cleanup(): Promise<void> };
@@ -255,4 +256,23 @@ describe('dbbackup replicate --db mysql (built CLI, MariaDB)', () => {
     await restoreAt('prepo', before.at, 'p_before');
     expect(await tableFingerprints(server, 'p_before')).toEqual(before.tables);
   }, 180_000);
+
+  it('a dump connection killed on the server is resumed from the last event read: nothing lost, nothing applied twice', async () => {
+    await createSource('rc');
+    const r = replicate('rc', 'rcrepo');
+    await r.waitFor((e) => e.event === 'generation');
+    const writing = write('rc', 1, 60);
+    await r.waitFor((e) => e.event === 'segment');
+    const dumps = await server.query<{ id: number }>("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'");
+    expect(dumps.length).toBeGreaterThan(0);
+    for (const d of dumps) await server.query(`KILL ${Number(d.id)}`);
+    await writing;
+    await listedThroughNow('rc', 'rcrepo');
+    const final = await tableFingerprints(server, 'rc');
+    await stop(r);
+    expect(r.events.filter((e) => e.event === 'generation')).toHaveLength(1);
+    await restoreAt('rcrepo', 'latest', 'rc_latest');
+    expect(await tableFingerprints(server, 'rc_latest')).toEqual(final);
+    expect(await applied('rc_latest')).toBe(60);
+  }, 120_000);
 });
