@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PartSource } from '../../../src/application/ports/parts.js';
 import { BINLOG_MAGIC, EventType, readHeader } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
-import { INDEX_PART } from '../../../src/adapters/connectors/mysql/mysql-binlog-read.js';
+import { INDEX_PART } from '../../../src/adapters/connectors/mysql/mysql-binlog-index.js';
 import { segmentAsBinlog } from '../../../src/adapters/connectors/mysql/mysql-binlog-segment.js';
 import { TransactionSplitter } from '../../../src/adapters/connectors/mysql/mysql-binlog-transactions.js';
 import { commitTime } from '../../../src/adapters/connectors/mysql/mysql-continuous.js';

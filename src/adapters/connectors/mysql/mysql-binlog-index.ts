@@ -5,7 +5,26 @@ import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { comparePositions } from './mysql-binlog-events.js';
 import { binlogTarget } from './mysql-binlog-locate.js';
-import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-read.js';
+
+/** The index part of a binlog incremental: a header line, then one line per transaction (see IndexLine). */
+export const INDEX_PART = 'changes/index.jsonl';
+export const INDEX_FORMAT = 'dbbackup-mysql-binlog-index';
+
+/** A transaction's line in the index: where it ends in which stored part, and what it is. */
+export interface IndexLine {
+  part: string;
+  /** Byte offsets in the stored binlog part where the transaction starts and ends. */
+  offset: number;
+  end: number;
+  file: string;
+  pos: number;
+  gtid?: string;
+  /** Commit time in seconds since the epoch. */
+  time: number;
+  timeMicros?: number;
+  tables: string[];
+  ddl?: boolean;
+}
 
 /** Where applying a link's parts stops: after byte `end` of `part` (a transaction's end), or before anything. */
 export type ApplyStop = { part: string; end: number } | 'nothing' | undefined;

@@ -8,32 +8,13 @@ import type { ChangeBatch, LogPosition } from '../../../application/ports/change
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { BINLOG_MAGIC, comparePositions } from './mysql-binlog-events.js';
+import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-index.js';
 import { ResumingDump } from './mysql-binlog-resume.js';
 import { copySegments, segmentsToCopy } from './mysql-binlog-segments.js';
 import { type FilePosition, TransactionSplitter, type Unit } from './mysql-binlog-transactions.js';
 import { binlogPositionOf, checkBinlogSettings, serverNow } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
 import { detectFlavor } from './mysql-flavor.js';
-
-/** The index part of a binlog incremental: a header line, then one line per transaction (see IndexLine). */
-export const INDEX_PART = 'changes/index.jsonl';
-export const INDEX_FORMAT = 'dbbackup-mysql-binlog-index';
-
-/** A transaction's line in the index: where it ends in which stored part, and what it is. */
-export interface IndexLine {
-  part: string;
-  /** Byte offsets in the stored binlog part where the transaction starts and ends. */
-  offset: number;
-  end: number;
-  file: string;
-  pos: number;
-  gtid?: string;
-  /** Commit time in seconds since the epoch. */
-  time: number;
-  timeMicros?: number;
-  tables: string[];
-  ddl?: boolean;
-}
 
 /**
  * Reads the binary log from `since` (the parent's end) to the position the server reports when the

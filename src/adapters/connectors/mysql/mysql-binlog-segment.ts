@@ -4,7 +4,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { LOG_SEGMENT_PART, readLogSegment } from '../../../domain/log-segment.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { BINLOG_MAGIC, EventType, type FormatDescription, HEADER_LENGTH, isGtidEvent, readFormatDescription, readGtid, readHeader } from './mysql-binlog-events.js';
-import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-read.js';
+import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-index.js';
 
 /** The one binlog part a segment reads as. */
 const SEGMENT_BINLOG = 'changes/000000.binlog';
