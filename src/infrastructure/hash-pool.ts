@@ -42,13 +42,18 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | undefined;
+  /** Ends the idle thread (set while it waits for work). */
+  retire?: NodeJS.Timeout;
 }
+
+/** A thread idle this long is ended: each holds tens of MB (its own heap) that the rest of a restore (a change apply) needs more. */
+const IDLE_MS = 250;
 
 /**
  * sha256 of whole files on worker threads (up to `size` at once, default: the cores, at most 4).
  * A restore's pre-pass over a local repository hashes its parts here: ~2.5× faster than streaming
- * them through the event loop on two cores. Workers start on first use and keep the process alive
- * only while they have work.
+ * them through the event loop on two cores. Workers start on first use, keep the process alive
+ * only while they have work, and end after IDLE_MS without any.
  */
 export class HashPool {
   private readonly slots: Slot[] = [];
@@ -86,6 +91,7 @@ export class HashPool {
       if (!slot && this.slots.length < this.size) slot = this.spawn();
       if (!slot) return;
       const job = this.queue.shift()!;
+      clearTimeout(slot.retire);
       slot.job = job;
       slot.worker.ref();
       slot.worker.postMessage({ id: job.id, path: job.path });
@@ -102,6 +108,7 @@ export class HashPool {
       if (m.error) job.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else job.resolve({ size: m.size!, sha256: m.sha256! });
       this.pump();
+      if (!slot.job) slot.retire = setTimeout(() => this.retire(slot), IDLE_MS).unref();
     });
     const fail = (err: Error) => {
       this.drop(slot);
@@ -127,7 +134,14 @@ export class HashPool {
     job.reject(reason);
   }
 
+  private retire(slot: Slot): void {
+    if (slot.job) return;
+    this.drop(slot);
+    void slot.worker.terminate();
+  }
+
   private drop(slot: Slot): void {
+    clearTimeout(slot.retire);
     const at = this.slots.indexOf(slot);
     if (at >= 0) this.slots.splice(at, 1);
   }

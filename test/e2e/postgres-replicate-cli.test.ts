@@ -242,6 +242,33 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
     expect(await contentHash('ddl_before')).toBe(before.hash);
   }, 120_000);
 
+  it('replicate --capture-ddl (a plugin option declared for replicate): a table changing shape stays in the generation and replays in order', async () => {
+    await createSource('cddl');
+    const r = replicate('cddl', 'crepo', '--capture-ddl');
+    const first = await r.waitFor((e) => e.event === 'generation');
+    await write('cddl', 1, 20);
+    await r.waitFor(() => r.shipped() >= 20);
+    const before = { at: new Date().toISOString(), hash: await contentHash('cddl') };
+    await server.query("ALTER TABLE public.items ADD COLUMN extra text DEFAULT 'x'; INSERT INTO public.items (note, extra) VALUES ('new shape', 'y')", [], 'cddl');
+    await write('cddl', 21, 10);
+    const final = await contentHash('cddl');
+    await r.waitFor(() => r.shipped() >= 31);
+    await stop(r);
+    // One generation throughout: the DDL was logged and shipped, not a reason to start over.
+    expect(r.events.filter((e) => e.event === 'generation').map((e) => e.generation)).toEqual([first.generation]);
+    expect((await server.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_catalog.pg_event_trigger WHERE evtname LIKE 'dbbackup%'", [], 'cddl'))[0]!.n).toBeGreaterThan(0);
+    await restoreAt('crepo', 'latest', 'cddl_latest');
+    expect(await contentHash('cddl_latest')).toBe(final);
+    await restoreAt('crepo', before.at, 'cddl_before');
+    expect(await contentHash('cddl_before')).toBe(before.hash);
+  }, 120_000);
+
+  it('replicate refuses an engine option not declared for it', async () => {
+    const r = await cli('replicate', '--db', 'postgres', '--url', server.url('postgres'), '--out', 'nrepo', '--option', 'strict=true');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not an option of replicate for the postgres engine; its options: capture-ddl, replica-identity-full/);
+  });
+
   it('an idle source: the slot is confirmed forward (no WAL retained for it)', async () => {
     await createSource('idle');
     const r = replicate('idle', 'irepo');

@@ -1,6 +1,6 @@
-import { type CommonFlag, type ConnectorPlugin, type PluginOptionType, optionKey } from '../../application/ports/connector-plugin.js';
+import { type CommonFlag, type ConnectorPlugin, type PluginOptionType, type PluginVerb, optionKey } from '../../application/ports/connector-plugin.js';
 
-export type DatabaseVerb = 'backup' | 'restore';
+export type DatabaseVerb = PluginVerb;
 
 /** One engine-specific CLI flag: an option that one or more built-in plugins declare. */
 export interface EngineFlag {
@@ -16,8 +16,8 @@ export interface EngineFlag {
 
 /**
  * Clipanion needs every flag when a command class registers, before any config or package is
- * read. So the composition root declares the built-in plugins here first, and `backup`/`restore`
- * get one flag per option they declare (the union over engines); a plugin found later (installed or
+ * read. So the composition root declares the built-in plugins here first, and `backup`/`restore`/
+ * `replicate` get one flag per option they declare (the union over engines); a plugin found later (installed or
  * configured) takes its options as `--option NAME=VALUE` or from the config's source keys.
  */
 let declared: readonly ConnectorPlugin[] = [];

@@ -12,6 +12,9 @@ export function optionKey(name: string): string {
 
 export type PluginOptionType = 'string' | 'number' | 'boolean' | 'list';
 
+/** The commands whose CLI may take an engine option as a flag of its own. */
+export type PluginVerb = 'backup' | 'restore' | 'replicate';
+
 /**
  * An engine-specific choice. One kebab-case `name` gives the CLI flag `--<name>`, the config
  * source key `<name>` and the key in ConnectionTarget.options (camelCase: `ssl-mode` → `sslMode`).
@@ -22,8 +25,8 @@ export interface PluginOption {
   aliases?: readonly string[];
   type: PluginOptionType;
   description: string;
-  /** The commands whose CLI takes the flag (default: backup and restore). */
-  commands?: readonly ('backup' | 'restore')[];
+  /** The commands whose CLI takes the flag (default: backup and restore; `replicate` only when named). */
+  commands?: readonly PluginVerb[];
 }
 
 /** Common flags an engine may add its own spelling of (`--collections` for `--tables`). */

@@ -28,14 +28,14 @@ export const postgresPlugin: ConnectorPlugin = {
       name: 'capture-ddl',
       type: 'boolean',
       description:
-        'with --capture changes: install an event trigger (needs a superuser) that logs DDL into dbbackup.ddl_log, a table of the publication, so incrementals follow schema changes and restores replay them in order',
-      commands: ['backup'],
+        'with --capture changes (or replicate): install an event trigger (needs a superuser) that logs DDL into dbbackup.ddl_log, a table of the publication, so incrementals and replication follow schema changes and restores replay them in order',
+      commands: ['backup', 'replicate'],
     },
     {
       name: 'replica-identity-full',
       type: 'boolean',
-      description: 'with --capture changes: give tables without a primary key REPLICA IDENTITY FULL (ALTER TABLE on the source) so their every change is captured',
-      commands: ['backup'],
+      description: 'with --capture changes (or replicate): give tables without a primary key REPLICA IDENTITY FULL (ALTER TABLE on the source) so their every change is captured',
+      commands: ['backup', 'replicate'],
     },
   ],
   capabilities: postgresEngine.capabilities,
