@@ -73,7 +73,7 @@ export class DoctorCommand extends BaseCommand {
       try {
         const r = s.source(name);
         const incremental = r.target.options?.capture === 'changes' || schedules.some((x) => x.source === name && (x.type === 'incremental' || x.type === 'differential'));
-        sources.push({ name, target: r.target, incremental });
+        sources.push({ name, target: r.target, incremental, slotWarnBytes: s.slotWarnBytes(name).value });
         for (const t of r.repositories) targetNames.add(t.name);
       } catch (err) {
         findings.push(fail(`source ${name}`, 'config', (err as Error).message, 'Fix the source in the config (`dbbackup config validate` shows every problem).'));

@@ -7,6 +7,10 @@ export interface DiagnosisRequest {
   subject: string;
   /** The config takes incremental/differential backups of it: missing capture settings fail instead of informing. */
   incremental: boolean;
+  /** The config's name of the source (its capture slots are named after it). */
+  source?: string;
+  /** Past this many bytes of retained log a capture slot is a warning (default 1 GiB). */
+  slotWarnBytes?: number;
 }
 
 /**

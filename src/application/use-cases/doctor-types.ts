@@ -8,7 +8,8 @@ import type { ScheduleHistory } from '../ports/schedule-history.js';
 
 /** What `doctor` looks at, resolved from the config by the front end. */
 export interface DoctorInput {
-  sources: { name: string; target: ConnectionTarget; incremental: boolean }[];
+  /** `slotWarnBytes`: past this much retained log a capture slot is a warning (the source's slot-warn-bytes). */
+  sources: { name: string; target: ConnectionTarget; incremental: boolean; slotWarnBytes?: number }[];
   targets: { name: string; url: string }[];
   /** The schedules that back up these sources (their last successful run is checked). */
   schedules: { name: string; source: string }[];

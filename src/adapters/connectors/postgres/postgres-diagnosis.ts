@@ -4,6 +4,9 @@ import { fail, type Finding, ok, warn } from '../../../domain/diagnosis.js';
 import { isDbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
 import { wantsCapture } from './postgres-changes.js';
+import { PostgresCaptureSlots } from './postgres-slots.js';
+import type { CaptureSlots } from '../../../application/ports/capture-slots.js';
+import { DEFAULT_SLOT_WARN_BYTES, slotWarnings } from '../../../application/services/slot-alerts.js';
 
 export interface PgCheckContext {
   client: pg.Client;
@@ -13,6 +16,10 @@ export interface PgCheckContext {
   incremental: boolean;
   /** server_version_num, e.g. 150010. */
   versionNum: number;
+  /** The config's source name, when doctor checks a configured source. */
+  source?: string;
+  /** Past this many bytes of retained WAL a capture slot is a warning. */
+  slotWarnBytes: number;
 }
 
 /** One PostgreSQL doctor check; POSTGRES_CHECKS is the list `doctor` runs (append to add one, e.g. slot details). */
@@ -141,8 +148,33 @@ const capture: PgCheck = async ({ client, endpoint, subject, incremental }) => {
   return [{ ...ok(subject, 'incremental', `${message} (only full backups are configured, so nothing breaks now)`), fix }];
 };
 
+/**
+ * The capture slots of the source (CaptureSlots.list, of its capture name; every dbbackup slot of
+ * the database when doctor names no source): each one's retained WAL and wal_status, a warning past
+ * the slot-warn-bytes threshold or when at risk, a failure when the server invalidated it.
+ */
+const slots: PgCheck = async ({ endpoint, subject, incremental, source, slotWarnBytes }) => {
+  const port: CaptureSlots = new PostgresCaptureSlots(endpoint);
+  const found = await port.list(source === undefined ? undefined : port.captureNameOf(source));
+  if (found.length === 0) {
+    return incremental ? [ok(subject, 'slots', 'no capture slot yet: the next full backup with capture (--capture changes) creates one')] : [];
+  }
+  return found.map((s) => {
+    const held = s.retainedBytes === null ? 'no WAL retained (none reserved)' : `${mib(s.retainedBytes)} of WAL retained`;
+    const text = `slot ${s.name}: ${held}, wal_status ${s.serverStatus ?? 'unknown'}${s.safeBytes !== null ? `, ${mib(s.safeBytes)} more before the server may invalidate it` : ''}${s.active ? ', in use now' : ''}`;
+    const [problem] = slotWarnings([s], slotWarnBytes);
+    if (!problem) return ok(subject, 'slots', `${text} (under the ${mib(slotWarnBytes)} warning threshold)`);
+    if (s.health === 'lost') return fail(subject, 'slots', text, problem);
+    return warn(subject, 'slots', text, problem);
+  });
+};
+
+function mib(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
 /** The PostgreSQL checks, in order. */
-export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture];
+export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture, slots];
 
 /** `doctor` for a PostgreSQL source: connects as a backup does, then runs POSTGRES_CHECKS on the one connection. */
 export async function diagnosePostgres(endpoint: PgEndpoint, options: Record<string, unknown> | undefined, request: DiagnosisRequest, checks = POSTGRES_CHECKS): Promise<Finding[]> {
@@ -159,7 +191,15 @@ export async function diagnosePostgres(endpoint: PgEndpoint, options: Record<str
   }
   try {
     const versionNum = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
-    const ctx: PgCheckContext = { client, endpoint, subject, incremental: request.incremental || wantsCapture(options), versionNum };
+    const ctx: PgCheckContext = {
+      client,
+      endpoint,
+      subject,
+      incremental: request.incremental || wantsCapture(options),
+      versionNum,
+      ...(request.source !== undefined ? { source: request.source } : {}),
+      slotWarnBytes: request.slotWarnBytes ?? DEFAULT_SLOT_WARN_BYTES,
+    };
     const out = [ok(subject, 'reachability', `connected as ${describeEndpoint(endpoint)}`)];
     for (const check of checks) {
       try {
