@@ -104,7 +104,9 @@ async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, wh
       inTxn = true;
     } else if (line.kind === 'change') {
       if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} has a change outside a transaction.`);
-      await applier.apply(line.change);
+      // Most changes only fold (no I/O): awaited only when the applier has something to wait for.
+      const sending = applier.apply(line.change);
+      if (sending) await sending;
     } else if (line.kind === 'commit') {
       if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} commits no transaction.`);
       await applier.commit();
@@ -166,6 +168,8 @@ class ChangeApplier {
   private serial = 0;
   /** Per table: what the target has (null: no such table). */
   private readonly tables = new Map<string, TableInfo | null>();
+  /** The same by schema then name, with the `schema.name` reported (no string built per change). */
+  private readonly byRel = new Map<string, Map<string, { info: TableInfo; name: string } | null>>();
   /** Rows of the DDL log run their statement (set for backups that captured DDL, --capture-ddl). */
   runDdl = false;
 
@@ -218,7 +222,29 @@ class ChangeApplier {
     if (this.pending.length >= WINDOW || this.pendingRows >= WINDOW_ROWS) await this.flush();
   }
 
-  async apply(change: Change): Promise<void> {
+  /**
+   * Applies (or folds) one change; a promise only when it has to wait (a statement, a table
+   * looked up): a change that only folds allocates no async frame, which kept a differential's
+   * hundreds of thousands of rows from churning the heap.
+   */
+  apply(change: Change): Promise<void> | undefined {
+    if (this.runDdl && ddlStatement(change)) return this.applyAsync(change);
+    if (change.op === 'T' || !this.folding) return this.applyAsync(change);
+    const known = this.known(change.rel);
+    if (known === undefined) return this.applyAsync(change);
+    if (known === null) {
+      this.skip(change.rel);
+      return undefined;
+    }
+    const { info, name } = known;
+    if (info.key === null && change.op === 'I' && change.new.length > 0) this.fold.put(info.ident, `#${this.serial++}`, { kind: 'image', cols: change.new, base: false });
+    else if (!foldChange(this.fold, info.ident, info, change)) return this.applyAsync(change);
+    this.applied.objects.add(name);
+    this.applied.rows++;
+    return this.fold.size >= FOLD_LIMIT ? this.writeFold() : undefined;
+  }
+
+  private async applyAsync(change: Change): Promise<void> {
     const logged = this.runDdl ? ddlStatement(change) : undefined;
     if (logged) await this.ddl(logged);
     const applied = this.applied;
@@ -255,6 +281,7 @@ class ChangeApplier {
     await this.flush();
     await runLoggedDdl(this.client, logged);
     this.tables.clear();
+    this.byRel.clear();
   }
 
   /** Writes the folded changes, table by table (see setStatements). */
@@ -320,9 +347,22 @@ class ChangeApplier {
       await this.flush();
       found = await tableInfo(this.client, rel);
       this.tables.set(key, found);
+      let names = this.byRel.get(rel[0]);
+      if (!names) this.byRel.set(rel[0], (names = new Map()));
+      names.set(rel[1], found && { info: found, name: `${rel[0]}.${rel[1]}` });
     }
-    if (!found && count) this.applied.skipped.set(`${rel[0]}.${rel[1]}`, (this.applied.skipped.get(`${rel[0]}.${rel[1]}`) ?? 0) + 1);
+    if (!found && count) this.skip(rel);
     return found;
+  }
+
+  /** What table() found of `rel` before, without waiting; undefined when it was not looked up yet. */
+  private known(rel: [string, string]): { info: TableInfo; name: string } | null | undefined {
+    return this.byRel.get(rel[0])?.get(rel[1]);
+  }
+
+  private skip(rel: [string, string]): void {
+    const name = `${rel[0]}.${rel[1]}`;
+    this.applied.skipped.set(name, (this.applied.skipped.get(name) ?? 0) + 1);
   }
 
   private statementName(sql: string): string {
