@@ -62,7 +62,7 @@ async function source(sql: string, options: Record<string, unknown> = {}, notifi
   await server.query(sql, [], db);
   const app = services(notifiers);
   const repository = join(work, `repo_${n}`);
-  const backup = (kind: 'full' | 'incremental', more: { autoFull?: boolean; slotWarnBytes?: number } = {}) =>
+  const backup = (kind: 'full' | 'incremental' | 'differential', more: { autoFull?: boolean; slotWarnBytes?: number } = {}) =>
     app.runBackup.execute({ target: at(db, { capture: 'changes', ...options }), repository, kind, compression: { codec: 'none' }, parallel: 1, ...more }, signal);
   const restore = async (name: string, when?: Date) => {
     await app.restoreBackup.execute({ repository, backup: 'latest', ...(when ? { at: when } : {}), target: at(name), clean: false, options: { create: true } }, signal);
@@ -169,6 +169,24 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     expect(dropped).toMatchObject({ publication: full.logPosition!.publication, ddlCapture: true });
     expect(await server.query(`SELECT evtname FROM pg_event_trigger`, [], db)).toEqual([]);
     expect(await server.query(`SELECT nspname FROM pg_namespace WHERE nspname = 'dbbackup'`, [], db)).toEqual([]);
+  });
+
+  it('with --capture-ddl a differential refuses to fold stored links holding captured DDL: E_NO_PARENT (exit 1) with the fix; an incremental follows; --auto-full takes a full', async () => {
+    const { db, backup, restore } = await source('CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, \'v\' || g FROM generate_series(1, 20) g;', { captureDdl: true });
+    await backup('full');
+    await server.query(`UPDATE public.t SET v = 'one' WHERE id = 1; ALTER TABLE public.t ADD COLUMN w int DEFAULT 7; UPDATE public.t SET w = 1 WHERE id = 2;`, [], db);
+    const inc = await backup('incremental');
+    await server.query(`UPDATE public.t SET v = 'two' WHERE id = 3`, [], db);
+    const refused = await backup('differential').catch((e: unknown) => e);
+    expect(isDbBackupError(refused, 'E_NO_PARENT'), String(refused)).toBe(true);
+    expect(exitCodeFor('E_NO_PARENT')).toBe(exitCodeFor('E_BACKUP_FAILED'));
+    expect((refused as Error).message).toMatch(new RegExp(`A differential backup against .* is not possible: backup ${inc.manifest.id} holds a schema change \\(captured DDL\\), which a differential does not fold: take an incremental, or a full \\(--type full, or --auto-full\\)`));
+    // Nothing was written for it: the chain goes on with an incremental, which replays the DDL in order.
+    expect((await backup('incremental')).manifest.kind).toBe('incremental');
+    const atEnd = await tableHashes(server, db);
+    expect(await restore(`${db}_latest`)).toEqual(atEnd);
+    await server.query(`UPDATE public.t SET v = 'three' WHERE id = 4`, [], db);
+    expect((await backup('differential', { autoFull: true })).manifest.kind).toBe('full');
   });
 
   it('a keyless table is never published, so application UPDATEs on it never fail, during a backup too; --replica-identity-full captures it with consent', async () => {
