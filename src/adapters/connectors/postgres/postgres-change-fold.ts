@@ -48,6 +48,17 @@ export function keyOf(cols: readonly Column[], key: readonly string[]): string |
   return JSON.stringify(values);
 }
 
+/** keyOf the row after an update: each key column from `after` (the new image), else from `before` (the old key); no merged row is built. */
+function keyAfter(before: readonly Column[], after: readonly Column[], key: readonly string[]): string | undefined {
+  const values: string[] = [];
+  for (const name of key) {
+    const c = after.find((x) => x[0] === name) ?? before.find((x) => x[0] === name);
+    if (!c || c[1] === null) return undefined;
+    values.push(c[1]);
+  }
+  return JSON.stringify(values);
+}
+
 /** The key columns' `[name, value]` pairs of a key made by keyOf. */
 export function keyColumns(key: string, names: readonly string[]): Column[] {
   const values = JSON.parse(key) as string[];
@@ -86,7 +97,7 @@ export function foldChange(store: FoldStore, rel: string, shape: RelationShape, 
     return true;
   }
   const oldKey = keyOf(change.key, key) ?? keyOf(change.new, key);
-  const newKey = keyOf(mergeColumns(change.key, change.new), key);
+  const newKey = keyAfter(change.key, change.new, key);
   if (oldKey === undefined || newKey === undefined) return false;
   const prev = store.get(rel, oldKey);
   if (prev?.kind === 'delete') return false;
