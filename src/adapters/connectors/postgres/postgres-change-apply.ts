@@ -134,17 +134,19 @@ async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<
 const WINDOW = 2000;
 /**
  * Rows in the statements sent ahead before waiting (set statements carry many: memory stays
- * bounded). Rows held here and in the fold (FOLD_LIMIT) live long enough to be promoted to V8's
- * old space, where they linger as garbage until a full collection: with 20,000 each, a
- * differential's restore peaked at 260–280 MB RSS; with 5,000, ~180–210 MB at the same speed.
+ * bounded). Rows held here and in the fold (GROUP_ROWS, FOLD_LIMIT) live long enough to be
+ * promoted to V8's old space, where they linger as garbage until a full collection: with 20,000
+ * rows (and 5,000 per group), a restore of a differential peaked at 255–280 MB RSS and of an
+ * incremental chain at ~216 MB (bench/postgres-incremental.mjs, scale 20); with 2,000 each, at
+ * 176–183 MB, at the same speed.
  */
-const WINDOW_ROWS = 5_000;
+const WINDOW_ROWS = 2_000;
 /** Statements after which a group of whole source transactions is committed. */
 const GROUP = 1000;
 /** Folded rows after which a group of whole source transactions is written and committed. */
-const GROUP_ROWS = 5_000;
+const GROUP_ROWS = 2_000;
 /** Folded rows after which they are written even inside a source transaction (memory stays bounded; see WINDOW_ROWS). */
-const FOLD_LIMIT = 5_000;
+const FOLD_LIMIT = 2_000;
 
 /**
  * Source transactions are applied in groups, each group one target transaction of whole source
