@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Entry, MemoryFold, foldChange, keyOf } from '../../../src/adapters/connectors/postgres/postgres-change-fold.js';
-import { type TableInfo, setStatements } from '../../../src/adapters/connectors/postgres/postgres-change-sets.js';
+import { STATEMENT_ROWS, type TableInfo, setStatements, textArray } from '../../../src/adapters/connectors/postgres/postgres-change-sets.js';
 import type { Change } from '../../../src/adapters/connectors/postgres/postgres-pgoutput.js';
 
 const rel: [string, string] = ['public', 't'];
@@ -66,5 +66,23 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     const inPlace = setStatements({ ...info, inPlace: true }, entries);
     expect(inPlace.map((s) => s.text.split(' ')[0])).toEqual(['DELETE', 'UPDATE', 'UPDATE', 'INSERT']);
     expect(inPlace[0]!.values).toEqual([['2']]);
+  });
+
+  it('writes a large fold in statements of at most STATEMENT_ROWS rows, deletes before updates before inserts', () => {
+    const store = new MemoryFold();
+    const n = STATEMENT_ROWS * 2 + 500;
+    for (let i = 0; i < n; i++) {
+      expect(foldChange(store, 't', shape, U(String(i), `u${i}`))).toBe(true);
+      expect(foldChange(store, 't', shape, I(String(n + i), `i${i}`))).toBe(true);
+    }
+    const info: TableInfo = { ident: '"public"."t"', key: ['id'], columns: 3, types: new Map([['id', 'integer'], ['v', 'text'], ['blob', 'text']]), textual: new Set(), inPlace: false };
+    const [[, entries]] = store.drain() as [[string, Map<string, Entry>]];
+    const out = setStatements(info, entries);
+    expect(out.map((s) => `${s.text.split(' ')[0]} ${s.values[0]!.length}`)).toEqual(['DELETE 1000', 'DELETE 1000', 'DELETE 500', 'INSERT 1000', 'INSERT 1000', 'INSERT 1000', 'INSERT 1000', 'INSERT 1000']);
+    expect(out.slice(0, 3).reduce((k, s) => k + s.expected!, 0)).toBe(n);
+  });
+
+  it('textArray: a PostgreSQL array literal with quotes and backslashes escaped, NULL unquoted', () => {
+    expect(textArray(['a', 'b"c', 'd\\e', null, ''])).toBe('{"a","b\\"c","d\\\\e",NULL,""}');
   });
 });
