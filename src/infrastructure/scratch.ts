@@ -2,9 +2,10 @@
 // ever: each is named after its process, and making one removes the stale ones of the same prefix
 // whose process is gone and which are older than STALE_MS (another machine or container sharing
 // the folder could reuse a pid number: the age bounds that case).
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** A scratch folder untouched this long, whose process is gone, is a leftover. */
 export const STALE_MS = 6 * 3600_000;
@@ -37,4 +38,39 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+const TEMP_MARK = '.dbbackup-tmp-';
+
+/**
+ * A temp file beside `path` (an archive or a restored database written aside, then renamed into
+ * place): `<dir>/[.]<name>.dbbackup-tmp-<pid>-<random>`, so the next run can tell a killed run's.
+ */
+export function tempBeside(path: string, hidden = false): string {
+  return join(dirname(path), `${hidden ? '.' : ''}${basename(path)}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Removes the temp files beside `path` (as tempBeside names them, with SQLite's -wal, -shm and
+ * -journal of one) that a killed run left: those whose process is gone, and any older than
+ * STALE_MS (also the names without a pid that earlier versions wrote). Unlike scratch folders in
+ * the shared temp folder, a dead pid alone is enough here: two machines writing one archive or
+ * restoring into one database at once would already overwrite each other.
+ */
+export async function sweepTempBeside(path: string, hidden = false, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  const prefix = `${hidden ? '.' : ''}${basename(path)}${TEMP_MARK}`;
+  for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = /^(\d+)-/.exec(name.slice(prefix.length))?.[1];
+    if (pid !== undefined && Number(pid) === process.pid) continue;
+    const file = join(dirname(path), name);
+    const info = await lstat(file).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    if ((pid !== undefined && !alive(Number(pid))) || now - info.mtimeMs >= STALE_MS) {
+      await rm(file, { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
 }

@@ -3,7 +3,7 @@
 // listed, the catalog opens, the next run of the same operation succeeds with no manual cleanup,
 // and a killed restore's target is untouched or complete (never half-restored).
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { contentHashes, Database } from '../helpers/sqlite-fixtures.js';
 import { checkCatalog, checkRepository, runAndKill, strays } from './checks.js';
@@ -70,6 +70,12 @@ export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
     }
   };
 
+  /** `*.dbbackup-tmp-*` files beside `path` (what a killed run leaves and the next run must remove). */
+  const tempsBeside = async (path: string, dot = '') => {
+    const prefix = `${dot}${basename(path)}.dbbackup-tmp-`;
+    return (await readdir(dirname(path))).filter((n) => n.startsWith(prefix));
+  };
+
   const sameAsSource = (file: string): string[] => {
     try {
       const got = contentHashes(file);
@@ -109,11 +115,12 @@ export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
           problems.push(...p);
           if (ids.length !== 1) problems.push(`${out} exists but lists ${ids.length} backups`);
         }
-        const nextOut = join(dir, `next-${i}.${ext}`);
-        const next = await cli('backup', '--file', db, '--out', nextOut);
+        // The next backup writes the same archive: it removes the temp file the killed one left beside it.
+        await rm(out, { force: true });
+        const next = await cli('backup', '--file', db, '--out', out);
         if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
-        else problems.push(...(await checkRepository(nextOut)).problems);
-        await rm(nextOut, { force: true });
+        else problems.push(...(await checkRepository(out)).problems);
+        problems.push(...(await tempsBeside(out)).map((f) => `the next backup left the killed run's ${f}`));
         await rm(out, { force: true });
       } else if (operation === 'restore') {
         // Half the trials restore over an existing database (--clean): it must stay as it was or be whole.
@@ -126,21 +133,29 @@ export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
         }
         ended = await runAndKill(['restore', '--from', 'repo', '--backup', templateId, '--database', target, ...(over ? ['--clean'] : [])], env, dir, at);
         if (await stat(target).catch(() => undefined)) {
+          // Looked at through a copy (with its journal), opened as any SQLite program opens a file:
+          // read-write, which rolls back a copy the kill stopped in the middle of. The next restore
+          // must do that itself on the target (a read-only open fails on a hot journal).
+          const copy = join(dir, `check-${i}.db`);
+          await cp(target, copy);
+          await cp(`${target}-journal`, `${copy}-journal`).catch(() => undefined);
           let previous = false;
           try {
-            const t = new Database(target, { readonly: true });
+            const t = new Database(copy);
             previous = (t.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'previous'").get() as { n: number }).n === 1;
             t.close();
           } catch {
             /* reported below */
           }
-          if (!(over && previous)) problems.push(...sameAsSource(target));
+          if (!(over && previous)) problems.push(...sameAsSource(copy));
+          for (const f of [copy, `${copy}-journal`]) await rm(f, { force: true });
         } else if (over) {
           problems.push(`the killed restore removed ${target}, which existed before`);
         }
         const next = await cli('restore', '--from', 'repo', '--backup', templateId, '--database', target, '--clean');
         if (next.code !== 0) problems.push(`the next restore failed (${next.code}): ${next.stderr.slice(0, 300)}`);
         else problems.push(...sameAsSource(target));
+        problems.push(...(await tempsBeside(target, '.')).map((f) => `the next restore left the killed run's ${f}`));
         await rm(target, { force: true });
       } else {
         await addPrunable(3);

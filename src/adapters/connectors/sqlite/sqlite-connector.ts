@@ -3,7 +3,6 @@ import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { activeProfiler, timeSync } from '../../../application/services/profiling.js';
-import { randomBytes } from 'node:crypto';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
@@ -30,7 +29,7 @@ import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
-import { makeScratchDir } from '../../../infrastructure/scratch.js';
+import { makeScratchDir, sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
 /** `replicate` lets the WAL start over once it holds this much, all shipped (SQLite's own autocheckpoint is at ~4 MiB too). */
@@ -206,7 +205,10 @@ class SqliteSession implements DatabaseSession {
     }
     const parent = await stat(dirname(this.path)).catch(() => undefined);
     if (!parent?.isDirectory()) throw new DbBackupError('E_NOT_FOUND', `The folder ${dirname(this.path)} does not exist; create it first.`);
-    const temp = join(dirname(this.path), `.${basename(this.path)}.dbbackup-tmp-${randomBytes(4).toString('hex')}`);
+    // A killed restore's file built aside (and its -journal) goes now; a copy it stopped in the middle
+    // of was rolled back by inspectFile above.
+    await sweepTempBeside(this.path, true).catch(() => undefined);
+    const temp = tempBeside(this.path, true);
     try {
       await build(temp);
       // The restored file keeps the mode of the one it replaces (0600 when new, from the build).

@@ -16,20 +16,56 @@ export interface FileState {
   objects: string[];
 }
 
-/** Looks at a path without changing it. */
+/** Looks at a path without changing it (but for rolling back a hot journal a killed writer left, as any SQLite opener does). */
 export async function inspectFile(path: string): Promise<FileState> {
   const info = await stat(path).catch(() => undefined);
   if (!info) return { exists: false, empty: true, isSqlite: false, objects: [] };
   if (!info.isFile()) throw new DbBackupError('E_USAGE', `${path} is not a file.`);
   if (info.size === 0) return { exists: true, empty: true, isSqlite: true, objects: [] };
   if (!(await hasSqliteHeader(path))) return { exists: true, empty: false, isSqlite: false, objects: [] };
+  let objects: string[];
+  try {
+    objects = listObjects(path);
+  } catch (err) {
+    if (sqliteCode(err) !== 'SQLITE_READONLY_ROLLBACK') throw unreadable(path, err);
+    // A hot journal: a writer (such as a restore killed mid-copy) stopped inside a transaction. A
+    // read-only connection cannot roll it back; one read-write connection does, which puts the
+    // file back as it was before that transaction, as any SQLite program opening it would.
+    try {
+      rollBackHotJournal(path);
+      objects = listObjects(path);
+    } catch (again) {
+      throw unreadable(path, again);
+    }
+  }
+  return { exists: true, empty: objects.length === 0, isSqlite: true, objects };
+}
+
+function listObjects(path: string): string[] {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const objects = (db.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
-    return { exists: true, empty: objects.length === 0, isSqlite: true, objects };
+    return (db.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
   } finally {
     db.close();
   }
+}
+
+function rollBackHotJournal(path: string): void {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    db.pragma('schema_version');
+  } finally {
+    db.close();
+  }
+}
+
+function sqliteCode(err: unknown): string {
+  return String((err as { code?: unknown }).code);
+}
+
+function unreadable(path: string, err: unknown): DbBackupError {
+  return new DbBackupError('E_RESTORE_FAILED', `Cannot open ${path} as a SQLite database: ${(err as Error).message}`, { cause: err });
 }
 
 export async function hasSqliteHeader(path: string): Promise<boolean> {

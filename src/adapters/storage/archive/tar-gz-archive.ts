@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
@@ -9,6 +8,7 @@ import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
+import { sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
 import { archiveReadError, checkEntryName, readOnly, writeOnly } from './archive-errors.js';
 import { spool } from './spool.js';
 
@@ -20,6 +20,7 @@ import { spool } from './spool.js';
 export class TarGzArchiveWriter implements BlobStore {
   private readonly pack = tar.pack();
   private readonly temp: string;
+  private readonly swept: Promise<unknown>;
   private readonly done: Promise<void>;
   private readonly lock = new Mutex();
   private readonly entries = new Map<string, BlobInfo>();
@@ -28,7 +29,9 @@ export class TarGzArchiveWriter implements BlobStore {
     private readonly path: string,
     level: number,
   ) {
-    this.temp = `${path}.dbbackup-tmp-${randomBytes(4).toString('hex')}`;
+    this.temp = tempBeside(path);
+    // What a killed run left beside the archive goes now (awaited before the rename).
+    this.swept = sweepTempBeside(path).catch(() => []);
     this.done = pipeline(this.pack, createGzip({ level }), createWriteStream(this.temp, { flags: 'wx', mode: 0o600 }));
     this.done.catch(() => undefined);
   }
@@ -61,6 +64,7 @@ export class TarGzArchiveWriter implements BlobStore {
     this.pack.finalize();
     await this.done;
     const size = await syncFile(this.temp);
+    await this.swept;
     await rename(this.temp, this.path);
     return { size };
   }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
@@ -9,6 +8,7 @@ import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports
 import { DbBackupError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
+import { sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
 import { limitOutput } from '../../../infrastructure/output-limit.js';
 import { archiveReadError, checkEntryName, readOnly, writeOnly } from './archive-errors.js';
 
@@ -24,6 +24,7 @@ export class ZipArchiveWriter implements BlobStore {
   private readonly zip: Zip;
   private readonly file: WriteStream;
   private readonly temp: string;
+  private readonly swept: Promise<unknown>;
   private readonly lock = new Mutex();
   private readonly entries = new Map<string, BlobInfo>();
   private written = 0;
@@ -35,7 +36,9 @@ export class ZipArchiveWriter implements BlobStore {
     private readonly path: string,
     private readonly level: number,
   ) {
-    this.temp = `${path}.dbbackup-tmp-${randomBytes(4).toString('hex')}`;
+    this.temp = tempBeside(path);
+    // What a killed run left beside the archive goes now (awaited before the rename).
+    this.swept = sweepTempBeside(path).catch(() => []);
     this.file = createWriteStream(this.temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     this.file.on('error', (err) => {
       this.failure ??= err;
@@ -96,6 +99,7 @@ export class ZipArchiveWriter implements BlobStore {
       await new Promise<void>((resolve, reject) => this.file.end((err?: Error | null) => (err ? reject(err) : resolve())));
       if (this.failure) throw this.failure;
       await syncFile(this.temp);
+      await this.swept;
       await rename(this.temp, this.path);
       return { size: this.written };
     });
