@@ -78,14 +78,23 @@ export interface DuePlan {
   /** Slots to run now, oldest first. */
   run: { slot: Date; trigger: RunTrigger }[];
   /** Slots that will not run (missed beyond the grace window or by policy), for the history. */
-  missed?: { count: number; more: boolean; first: Date; last: Date };
+  missed?: SlotSpan;
   /**
    * Due slots (not missed) that a newer due slot supersedes: a tick came late by more than one
    * period, and only the newest runs. For the history, so that no slot goes unaccounted for.
    */
-  coalesced?: { count: number; more: boolean; first: Date; last: Date };
+  coalesced?: SlotSpan;
   /** The newest slot considered: the caller marks everything up to it handled. */
   handledUpTo?: Date;
+}
+
+/** Slots that will not run: each one (`more`: some past the first 1000 are not listed) and the span. */
+export interface SlotSpan {
+  count: number;
+  more: boolean;
+  first: Date;
+  last: Date;
+  slots: Date[];
 }
 
 export interface DueOptions {
@@ -127,17 +136,21 @@ export function planDue(schedule: Schedule, o: DueOptions): DuePlan {
     const skipped = runsBetween(e, zone, o.lastSlot.getTime(), lastMissed, 1000);
     const notRun = skipped.runs.filter((t) => !catchUp.includes(t));
     if (notRun.length > 0) {
-      plan.missed = { count: notRun.length, more: skipped.more, first: new Date(notRun[0]!), last: new Date(notRun.at(-1)!) };
+      plan.missed = span(notRun, skipped.more);
     }
   }
   if (latest >= missedBefore) {
     const superseded = runsBetween(e, zone, Math.max(o.lastSlot.getTime(), missedBefore - 1), latest - 1, 1000);
     if (superseded.runs.length > 0) {
-      plan.coalesced = { count: superseded.runs.length, more: superseded.more, first: new Date(superseded.runs[0]!), last: new Date(superseded.runs.at(-1)!) };
+      plan.coalesced = span(superseded.runs, superseded.more);
     }
     plan.run.push({ slot: new Date(latest), trigger: 'schedule' });
   }
   return plan;
+}
+
+function span(runs: number[], more: boolean): SlotSpan {
+  return { count: runs.length, more, first: new Date(runs[0]!), last: new Date(runs.at(-1)!), slots: runs.map((t) => new Date(t)) };
 }
 
 /** A lock whose owner has not renewed it for `staleAfterMs` belongs to a dead owner and may be taken over. */

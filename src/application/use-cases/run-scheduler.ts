@@ -1,4 +1,4 @@
-import { isRetryableFailure, isLockStale, nextRunOf, planDue, retryDelay, type RunTrigger, type Schedule } from '../../domain/schedule.js';
+import { isRetryableFailure, isLockStale, nextRunOf, planDue, retryDelay, type RunTrigger, type Schedule, type SlotSpan } from '../../domain/schedule.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
@@ -142,7 +142,7 @@ export class RunScheduler {
           await store.markHandled(s.name, plan.handledUpTo);
           continue;
         }
-        if (plan.missed && (await store.markHandled(s.name, plan.missed.last))) await this.recordMissed(s, plan.missed, now);
+        if (plan.missed && (await store.markHandled(s.name, plan.missed.last))) await this.recordMissed(s, plan.missed, now, missedBefore !== undefined);
         if (plan.coalesced && (await store.markHandled(s.name, plan.coalesced.last))) await this.recordCoalesced(s, plan.coalesced, plan.handledUpTo, now);
         if (plan.run.length > 0) await this.launch(s, plan.run);
       }
@@ -282,21 +282,30 @@ export class RunScheduler {
     this.deps.logger.warn('run not started: the scheduler is stopping', { schedule: s.name, slot: slot.toISOString() });
   }
 
-  private async recordCoalesced(s: Schedule, slots: { count: number; more: boolean; first: Date; last: Date }, into: Date, now: Date): Promise<void> {
-    const note =
-      `${slots.count}${slots.more ? '+' : ''} run(s) due between ${slots.first.toISOString()} and ${slots.last.toISOString()} were folded into ` +
-      `the run for ${into.toISOString()}: the scheduler looked more than one period late (machine busy or suspended)`;
-    await this.deps.store.recordRun({ ...this.runBase(s, slots.last, 'schedule'), startedAt: now, finishedAt: now, outcome: 'skipped', attempts: 0, note });
-    this.summary.skipped++;
+  /** One skipped record per slot folded into the run for `into` (a tick more than one period late). */
+  private async recordCoalesced(s: Schedule, slots: SlotSpan, into: Date, now: Date): Promise<void> {
+    const why = `folded into the run for ${into.toISOString()}: the scheduler looked more than one period late (machine busy or suspended)`;
+    await this.recordEach(s, slots, 'schedule', 'skipped', now, why);
+    this.summary.skipped += slots.count;
     this.deps.logger.warn('late tick: due runs folded into the newest', { schedule: s.name, count: slots.count, first: slots.first.toISOString(), last: slots.last.toISOString() });
   }
 
-  private async recordMissed(s: Schedule, missed: { count: number; more: boolean; first: Date; last: Date }, now: Date): Promise<void> {
-    const note =
-      `${missed.count}${missed.more ? '+' : ''} run(s) missed between ${missed.first.toISOString()} and ${missed.last.toISOString()} ` +
-      `while no daemon was running (catch-up: ${s.catchUp})`;
-    await this.deps.store.recordRun({ ...this.runBase(s, missed.last, 'catch-up'), startedAt: now, finishedAt: now, outcome: 'missed', attempts: 0, note });
-    this.deps.logger.warn('runs missed', { schedule: s.name, count: missed.count, first: missed.first.toISOString(), last: missed.last.toISOString() });
+  /** One missed record per slot that will not run: no daemon was running then (`atStart`), or a tick came past the late tolerance. */
+  private async recordMissed(s: Schedule, missed: SlotSpan, now: Date, atStart: boolean): Promise<void> {
+    const why = atStart
+      ? `missed while no daemon was running (catch-up: ${s.catchUp})`
+      : `missed: the scheduler looked at it more than ${this.options.lateToleranceMs} ms late (machine busy or suspended; catch-up: ${s.catchUp})`;
+    await this.recordEach(s, missed, 'catch-up', 'missed', now, why);
+    this.deps.logger.warn('runs missed', { schedule: s.name, count: missed.count, first: missed.first.toISOString(), last: missed.last.toISOString(), lateTick: !atStart });
+  }
+
+  /** A history row for every slot of `span`, each with its own slot, so that no slot goes unaccounted for. */
+  private async recordEach(s: Schedule, span: SlotSpan, trigger: RunTrigger, outcome: 'skipped' | 'missed', now: Date, why: string): Promise<void> {
+    for (const [k, slot] of span.slots.entries()) {
+      const last = k === span.slots.length - 1;
+      const note = `${why}${last ? ` (${span.count}${span.more ? '+' : ''} slot(s) from ${span.first.toISOString()} to ${span.last.toISOString()}${span.more ? ', more after it not listed' : ''})` : ''}`;
+      await this.deps.store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: now, finishedAt: now, outcome, attempts: 0, note });
+    }
   }
 
   private async notify(s: Schedule, o: JobOutcome, durationMs: number): Promise<void> {

@@ -141,8 +141,10 @@ describe('RunScheduler: due runs', () => {
     await scheduler.tick();
     await scheduler.idle();
     expect(runner.started.map((j) => j.slot.toISOString().slice(11, 19))).toEqual(['10:00:04']);
-    expect(outcomes(store)).toEqual(['10:00:03 schedule skipped', '10:00:04 schedule success']);
-    expect(store.runs[0]!.note).toMatch(/3 run\(s\) due between .*10:00:01.* and .*10:00:03.* were folded into the run for .*10:00:04/);
+    // One record per folded slot, each with its own slot.
+    expect(outcomes(store)).toEqual(['10:00:01 schedule skipped', '10:00:02 schedule skipped', '10:00:03 schedule skipped', '10:00:04 schedule success']);
+    for (const r of store.runs.slice(0, 3)) expect(r.note).toMatch(/^folded into the run for .*10:00:04.*more than one period late/);
+    expect(store.runs[2]!.note).toMatch(/3 slot\(s\) from .*10:00:01.* to .*10:00:03/);
     expect(store.state.get('nightly')!.lastSlot).toEqual(t('10:00:04'));
   });
 
@@ -171,8 +173,10 @@ describe('RunScheduler: missed runs at start', () => {
   it('once (default): exactly one catch-up run, and one record of what was missed', async () => {
     const { store, runner } = await downFor10Minutes();
     expect(runner.started).toHaveLength(1);
-    expect(outcomes(store)).toEqual(['10:09:00 catch-up missed', '10:10:00 catch-up success']);
-    expect(store.runs[0]!.note).toMatch(/^9 run\(s\) missed between 2026-11-25T10:01:00.000Z and 2026-11-25T10:09:00.000Z/);
+    const missed = ['01', '02', '03', '04', '05', '06', '07', '08', '09'].map((m) => `10:${m}:00 catch-up missed`);
+    expect(outcomes(store)).toEqual([...missed, '10:10:00 catch-up success']);
+    for (const r of store.runs.slice(0, 9)) expect(r.note).toMatch(/^missed while no daemon was running \(catch-up: once\)/);
+    expect(store.runs[8]!.note).toMatch(/9 slot\(s\) from 2026-11-25T10:01:00.000Z to 2026-11-25T10:09:00.000Z/);
   });
 
   it('none: no run; all: every missed slot, one after another', async () => {
@@ -192,7 +196,33 @@ describe('RunScheduler: missed runs at start', () => {
     await Promise.all([a.scheduler.tick(clock.now()), b.scheduler.tick(clock.now())]);
     await Promise.all([a.scheduler.idle(), b.scheduler.idle()]);
     expect(runner.started).toHaveLength(1);
-    expect(store.runs.filter((r) => r.outcome === 'missed')).toHaveLength(1);
+    expect(store.runs.filter((r) => r.outcome === 'missed')).toHaveLength(9);
+  });
+});
+
+describe('RunScheduler: a late tick (the daemon was running, the machine busy or suspended)', () => {
+  it('records every slot it will not run, each with its own slot and the reason', async () => {
+    const { scheduler, clock, store, runner } = setup();
+    await scheduler.tick();
+    clock.set('10:01:00.200');
+    await scheduler.tick();
+    await scheduler.idle();
+    // Suspended for over 4 minutes: 10:02 to 10:05 are past the late tolerance (60 s), 10:06 is due.
+    clock.set('10:06:00.500');
+    await scheduler.tick();
+    await scheduler.idle();
+    expect(runner.started.map((j) => j.slot.toISOString().slice(11, 19))).toEqual(['10:01:00', '10:06:00']);
+    expect(outcomes(store)).toEqual([
+      '10:01:00 schedule success',
+      '10:02:00 catch-up missed',
+      '10:03:00 catch-up missed',
+      '10:04:00 catch-up missed',
+      '10:05:00 catch-up missed',
+      '10:06:00 schedule success',
+    ]);
+    for (const r of store.runs.slice(1, 5)) expect(r.note).toMatch(/^missed: the scheduler looked at it more than 60000 ms late/);
+    // Every slot from 10:01 to 10:06 has exactly one record.
+    expect(new Set(store.runs.map((r) => r.slot!.toISOString())).size).toBe(store.runs.length);
   });
 });
 

@@ -29,7 +29,7 @@ describe('planDue: regular ticks', () => {
     const p = planDue(everySecond, { lastSlot: d('10:00:00'), now: d('10:00:04.2'), missedBefore: d('09:59:34.2'), graceMs: HOUR });
     expect(p.run.map((r) => r.slot.toISOString().slice(11, 19))).toEqual(['10:00:04']);
     expect(p.missed).toBeUndefined();
-    expect(p.coalesced).toEqual({ count: 3, more: false, first: d('10:00:01'), last: d('10:00:03') });
+    expect(p.coalesced).toEqual({ count: 3, more: false, first: d('10:00:01'), last: d('10:00:03'), slots: [d('10:00:01'), d('10:00:02'), d('10:00:03')] });
     // An on-time tick folds nothing.
     expect(planDue(everySecond, { lastSlot: d('10:00:03'), now: d('10:00:04.2'), missedBefore: d('09:59:34.2'), graceMs: HOUR }).coalesced).toBeUndefined();
   });
