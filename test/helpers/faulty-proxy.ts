@@ -20,8 +20,12 @@ export interface FaultyProxy {
 }
 
 export type Matcher = (req: IncomingMessage) => boolean;
-/** A status to answer with; 'drop' cuts the connection mid-request-body; 'cut' mid-response-body. */
-export type Fault = number | 'drop' | 'cut';
+/**
+ * A status to answer with; 'drop' cuts the connection mid-request-body; 'cut' mid-response-body
+ * (after 256 KiB); 'truncate' sends half the response body (headers as the server sent them,
+ * Content-Length included) and closes; 'stall' reads the request and never answers (until stop).
+ */
+export type Fault = number | 'drop' | 'cut' | 'truncate' | 'stall';
 
 export async function startFaultyProxy(target: { host?: string; port: number }): Promise<FaultyProxy> {
   const host = target.host ?? '127.0.0.1';
@@ -30,14 +34,21 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
   let rewrites: { match: Matcher; rewrite: (h: IncomingHttpHeaders) => IncomingHttpHeaders }[] = [];
   const injected: FaultyProxy['injected'] = [];
   const state = { forwarded: 0 };
+  const stalled = new Set<ServerResponse>();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const f = faults.find((x) => x.count > 0 && x.match(req));
-    let cut = false;
-    if (f?.fault === 'cut') {
+    let cut: 'cut' | 'truncate' | undefined;
+    if (f?.fault === 'cut' || f?.fault === 'truncate') {
       f.count--;
-      injected.push({ method: req.method ?? '', url: req.url ?? '', fault: 'cut' });
-      cut = true;
+      injected.push({ method: req.method ?? '', url: req.url ?? '', fault: f.fault });
+      cut = f.fault;
+    } else if (f?.fault === 'stall') {
+      f.count--;
+      injected.push({ method: req.method ?? '', url: req.url ?? '', fault: 'stall' });
+      req.resume();
+      stalled.add(res);
+      return;
     } else if (f) {
       f.count--;
       injected.push({ method: req.method ?? '', url: req.url ?? '', fault: f.fault });
@@ -66,6 +77,21 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
       (up) => {
         const headers = rewrite ? rewrite.rewrite({ ...up.headers }) : up.headers;
         res.writeHead(up.statusCode ?? 502, headers);
+        if (cut === 'truncate') {
+          const length = Number(up.headers['content-length'] ?? 0);
+          let sent = 0;
+          up.on('data', (d: Buffer) => {
+            const room = Math.floor(length / 2) - sent;
+            if (room > 0) res.write(d.subarray(0, room));
+            sent += Math.min(d.length, Math.max(0, room));
+            if (sent >= Math.floor(length / 2)) {
+              up.destroy();
+              res.socket?.end();
+            }
+          });
+          up.once('end', () => res.socket?.end());
+          return;
+        }
         if (cut) {
           // Send part of the body, then cut the connection.
           let sent = 0;
@@ -109,6 +135,7 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
       rewrites = [];
     },
     stop: async () => {
+      for (const r of stalled) r.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();

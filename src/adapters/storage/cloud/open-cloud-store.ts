@@ -76,6 +76,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         prefix: url.prefix,
         ...(options.partSize ? { partSize: options.partSize } : {}),
         partAttempts: retry.attempts,
+        ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         insecure: options.insecure ?? false,
       });
       return { store, endpoint };

@@ -29,6 +29,8 @@ export interface StorageOptions {
   retry?: Partial<RetryPolicy>;
   /** A download that stalls this long counts as broken and is resumed (GCS; default 60 s). */
   readIdleMs?: number;
+  /** S3: a request whose socket is idle this long fails (and is retried); default 120 s. */
+  requestTimeoutMs?: number;
   /**
    * Skip TLS certificate verification (S3 and Azure; refused for GCS); only by explicit choice,
    * and loudly logged. Unset means verify.
@@ -83,6 +85,7 @@ export function storageOptionsFromEnv(env: NodeJS.ProcessEnv): StorageOptions {
     },
     ...(partMiB ? { partSize: partMiB * MiB } : {}),
     ...defined('concurrency', number(env, 'DBBACKUP_STORAGE_CONCURRENCY')),
+    ...defined('requestTimeoutMs', number(env, 'DBBACKUP_STORAGE_TIMEOUT_MS')),
     ...(attempts || baseDelayMs !== undefined
       ? { retry: { ...(attempts ? { attempts } : {}), ...(baseDelayMs !== undefined ? { baseDelayMs } : {}) } }
       : {}),

@@ -45,6 +45,8 @@ export interface S3BlobStoreOptions {
   pageSize?: number;
   /** Tries per part request inside a multipart upload (the SDK's retry; parts are buffers). */
   partAttempts?: number;
+  /** A request whose socket is idle this long fails (the SDK and our retries try again); default 120 s. */
+  requestTimeoutMs?: number;
   /** Skip TLS certificate verification (only by explicit choice). */
   insecure?: boolean;
 }
@@ -234,7 +236,7 @@ function clientConfig(options: S3BlobStoreOptions, concurrency: number): S3Clien
     // NodeHttpHandler options; requestTimeout is the socket idle timeout.
     requestHandler: {
       connectionTimeout: 10_000,
-      requestTimeout: 120_000,
+      requestTimeout: options.requestTimeoutMs ?? 120_000,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent({ ...agentOptions, rejectUnauthorized: options.insecure !== true }),
     },
