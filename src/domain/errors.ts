@@ -124,6 +124,9 @@ export class DbBackupError extends Error {
   }
 
   get exitCode(): ExitCode {
+    // A storage service or network that kept failing (5xx, resets, timeouts) after every retry
+    // could not be reached, as far as the caller can tell: exit 3, as for a refused connection.
+    if (this.code === 'E_STORAGE' && this.details.retryable === true) return ExitCode.connection;
     return exitCodeFor(this.code);
   }
 

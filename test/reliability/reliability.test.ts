@@ -11,6 +11,7 @@ import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
 import { type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
+import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
 const seed = baseSeed();
 const results: FamilyResult[] = [];
@@ -80,6 +81,18 @@ describe('reliability', () => {
     results.push(r);
     expect(failuresOf(r)).toEqual([]);
   });
+
+  it('storage faults (S3 emulator behind a fault-injecting proxy): healed by retry, or exit 3/4 naming the target, never a listed incomplete backup', async () => {
+    const bench = await storageFaultBench(join(dir.path, 'storage-faults'));
+    try {
+      // CI: every fault once; the long mode N times each.
+      const r = await runFamily('storage faults (s3)', trialsFor(1) * STORAGE_FAULTS.length, seed, (i, s) => bench.trial(i, s, STORAGE_FAULTS[i % STORAGE_FAULTS.length]));
+      results.push(r);
+      expect(failuresOf(r)).toEqual([]);
+    } finally {
+      await bench.stop();
+    }
+  }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
 
   for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
     it(`kill -9 during a ${engine} backup (a real server)`, async () => {

@@ -237,6 +237,8 @@ function clientConfig(options: S3BlobStoreOptions, concurrency: number): S3Clien
     requestHandler: {
       connectionTimeout: 10_000,
       requestTimeout: options.requestTimeoutMs ?? 120_000,
+      // Without it the SDK only logs a warning and a stalled request hangs the run for ever.
+      throwOnRequestTimeout: true,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent({ ...agentOptions, rejectUnauthorized: options.insecure !== true }),
     },
