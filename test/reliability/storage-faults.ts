@@ -90,8 +90,10 @@ export async function storageFaultBench(dir: string): Promise<StorageFaultBench>
       // Whatever happened, with the faults gone: every listed backup is complete and verifies.
       proxy.clearFaults();
       const list = await cli('list', '--from', repo, '--json');
-      if (list.code !== 0) problems.push(`list failed (${list.code}): ${list.stderr.slice(0, 300)}`);
-      else {
+      if (list.code !== 0) {
+        // A backup that failed before the repository existed leaves nothing to list.
+        if (id || !/E_NOT_FOUND|E_BACKUP_NOT_FOUND/.test(list.stdout + list.stderr)) problems.push(`list failed (${list.code}): ${(list.stdout + list.stderr).slice(0, 300)}`);
+      } else {
         const listed = (JSON.parse(list.stdout) as { id: string }[] | { backups: { id: string }[] });
         const ids = (Array.isArray(listed) ? listed : listed.backups).map((b) => b.id);
         if (id && !ids.includes(id)) problems.push(`the backup ${id} that succeeded is not listed`);
@@ -114,9 +116,10 @@ export async function storageFaultBench(dir: string): Promise<StorageFaultBench>
 }
 
 /** A failure is well-formed: exit 3 or 4, one `error E_…` line naming the target. */
-function failedWell(step: string, r: { code: number | null; stderr: string }, repo: string): string[] {
+function failedWell(step: string, r: { code: number | null; stdout: string; stderr: string }, repo: string): string[] {
   const problems: string[] = [];
-  const line = r.stderr.split('\n').find((l) => /^error E_/.test(l)) ?? r.stderr.slice(-300);
+  // With --json the error is a JSON object on stdout; otherwise one `error E_…` line on stderr.
+  const line = r.stderr.split('\n').find((l) => /^error E_/.test(l)) ?? (/"code":"E_/.test(r.stdout) ? r.stdout.trim() : r.stderr.slice(-300));
   if (r.code !== 3 && r.code !== 4) problems.push(`${step} failed with exit ${r.code}, not 3 or 4: ${line}`);
   if (!line.includes(repo) && !line.includes(`s3://${BUCKET}`)) problems.push(`${step}'s error does not name the target ${repo}: ${line}`);
   return problems;

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../application/ports/blob-store.js';
 import type { Logger } from '../../application/ports/logger.js';
 import { type RetryPolicy, backoffDelay, retryPolicy, sleep, withRetry } from '../../infrastructure/retry.js';
+import { DbBackupError } from '../../domain/errors.js';
 import { isRetryableStorageError } from './cloud/cloud-errors.js';
 
 /**
@@ -55,7 +56,8 @@ export class RetryingBlobStore implements BlobStore {
       } catch (err) {
         current.destroy();
         failures++;
-        if (failures >= this.policy.attempts || signal?.aborted || !isRetryableStorageError(err)) throw err;
+        if (signal?.aborted || !isRetryableStorageError(err)) throw err;
+        if (failures >= this.policy.attempts) throw this.brokenRead(err, key, failures);
         if (range?.end !== undefined && offset > range.end) return;
         const delay = backoffDelay(failures, this.policy);
         this.logger?.warn('storage read broke; resuming', { key, offset, attempt: failures, delayMs: delay, error: String(err) });
@@ -92,6 +94,16 @@ export class RetryingBlobStore implements BlobStore {
 
   delete(key: string): Promise<void> {
     return this.retry(`delete ${key}`, () => this.inner.delete(key));
+  }
+
+  /** A read that kept breaking (a raw socket error such as "aborted" otherwise): E_STORAGE naming the object, exit 3. */
+  private brokenRead(err: unknown, key: string, failures: number): unknown {
+    if (err instanceof DbBackupError) return err;
+    return new DbBackupError(
+      'E_STORAGE',
+      `Could not read ${key} at ${this.location}: the download broke ${failures} times (${(err as Error).message}). The service or network failed; it was retried and may work later.`,
+      { cause: err, details: { location: this.location, retryable: true } },
+    );
   }
 
   /** Releases the inner store's connections, where it has any. */
