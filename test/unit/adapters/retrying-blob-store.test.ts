@@ -113,6 +113,18 @@ describe('RetryingBlobStore', () => {
     expect(inner.calls).toEqual(['get 200-299', 'get 210-299']);
   });
 
+  it('a download that keeps breaking fails E_STORAGE naming the object (exit 3), not a raw socket error', async () => {
+    const bytes = Buffer.alloc(1000, 7);
+    const inner = new FlakyStore(new Map([['k', bytes]]));
+    inner.cuts = [100, 100, 100, 100, 100];
+    const store = new RetryingBlobStore(inner, policy);
+    const err = await readAll(await store.get('k')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DbBackupError);
+    expect(err).toMatchObject({ code: 'E_STORAGE', exitCode: 3 });
+    expect((err as Error).message).toMatch(/^Could not read k at mem:\/\/flaky: the download broke 4 times \(socket hang up\)/);
+    expect(inner.calls).toHaveLength(4);
+  });
+
   it('restarts a broken listing without repeating keys', async () => {
     const inner = new FlakyStore(new Map(['a', 'b', 'c', 'd'].map((k) => [k, Buffer.from(k)])));
     inner.listFailAfter = [2, 3];
