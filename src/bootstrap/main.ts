@@ -29,6 +29,7 @@ import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.
 import { VerifyCommand } from '../adapters/cli/verify.js';
 import { VersionCommand } from '../adapters/cli/version.js';
 import { HelpCommand } from '../adapters/cli/help.js';
+import { CompletionCommand } from '../adapters/cli/completion.js';
 import { helpArgv } from '../adapters/cli/help-text.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
@@ -90,6 +91,7 @@ export const commands = [
   KeyListCommand,
   KeyRotateCommand,
   KeyRewrapCommand,
+  CompletionCommand,
   HelpCommand,
   VersionCommand,
 ];
@@ -100,7 +102,7 @@ export const commands = [
  * every registered command on each run, which costs more start-up than the rest of the CLI.
  */
 export function commandsFor(argv: readonly string[]): typeof commands {
-  if (argv[0] === 'help') return commands;
+  if (argv[0] === 'help' || argv[0] === 'completion') return commands;
   const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
   if (named.length === 0) return commands;
   return [...new Set([...named, HelpCommand, VersionCommand])];
