@@ -3,6 +3,7 @@ import type { ProgressReporter } from '../application/ports/progress.js';
 export class NullProgress implements ProgressReporter {
   start(): void {}
   advance(): void {}
+  expect(): void {}
   stop(): void {}
 }
 
@@ -34,6 +35,10 @@ export class TerminalProgress implements ProgressReporter {
       this.lastDraw = now;
       this.draw(now);
     }
+  }
+
+  expect(bytes: number): void {
+    if (bytes > 0) this.total = (this.total ?? 0) + bytes;
   }
 
   stop(): void {

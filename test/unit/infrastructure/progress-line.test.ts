@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, progressLine } from '../../../src/infrastructure/progress.js';
+import { formatDuration, progressLine, TerminalProgress } from '../../../src/infrastructure/progress.js';
 
 const MiB = 1024 * 1024;
 
@@ -27,5 +27,18 @@ describe('progress line', () => {
     expect(formatDuration(125)).toBe('2m05s');
     expect(formatDuration(3 * 3600 + 4 * 60 + 9)).toBe('3h04m');
     expect(formatDuration(200 * 3600)).toBe('200h');
+  });
+});
+
+describe('TerminalProgress', () => {
+  it('a part of known size gives the line a total (a SQLite backup shows its percentage)', () => {
+    let written = '';
+    const out = { columns: 200, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+    const p = new TerminalProgress(out);
+    p.start('backup app');
+    p.expect(4 * MiB);
+    p.advance(MiB, 'main');
+    expect(written).toContain('1.0 MiB of 4.0 MiB 25.0%');
+    p.stop();
   });
 });
