@@ -30,7 +30,7 @@ export class FanOutSink implements PartSink {
   async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
     const live = this.writers.filter((w) => w.alive);
     if (live.length === 0) return this.writers[0]!.write(spec, body);
-    if (spec.rawSize !== undefined) this.progress?.expect(spec.rawSize);
+    if (spec.role === 'data' && spec.rawSize !== undefined) this.progress?.expect(spec.rawSize);
     const counter = new ByteCounter((n) => this.progress?.advance(n, spec.object));
     const tee = new Tee(live.length);
     const errors: unknown[] = [];
