@@ -17,6 +17,12 @@ export class HelpCommand extends Command<CliContext> {
       return 0;
     }
     const entry = findEntry(all, this.words);
+    const under = all.filter((e) => this.words.every((w, i) => e.words[i] === w));
+    if (!entry && under.length > 0) {
+      // `dbbackup help schedule`: the commands under that word.
+      this.context.stdout.write(renderOverview(under, this.cli.binaryName, this.cli.binaryVersion ?? ''));
+      return 0;
+    }
     if (!entry) {
       this.context.stderr.write(`error E_USAGE: no command '${this.words.join(' ')}'; '${this.cli.binaryName} help' lists them.\n`);
       return ExitCode.usage;

@@ -73,6 +73,14 @@ describe('help', () => {
     }
   });
 
+  it('a group word lists the commands under it', async () => {
+    const r = await run(['schedule', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('\nScheduling:\n');
+    expect(r.out).toContain('schedule systemd-unit');
+    expect(r.out).not.toContain('  backup ');
+  });
+
   it('an unknown command is a usage error', async () => {
     const r = await run(['help', 'bogus']);
     expect(r.code).toBe(2);
