@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Builtins, Cli } from 'clipanion';
+import { Cli } from 'clipanion';
 import { BackupCommand } from '../adapters/cli/backup.js';
 import { ReplicateCommand } from '../adapters/cli/replicate.js';
 import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
@@ -28,6 +28,9 @@ import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-uni
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
 import { VersionCommand } from '../adapters/cli/version.js';
+import { HelpCommand } from '../adapters/cli/help.js';
+import { CompletionCommand } from '../adapters/cli/completion.js';
+import { helpArgv } from '../adapters/cli/help-text.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
 import { discoverPlugins } from '../adapters/connectors/plugin-loader.js';
@@ -88,7 +91,8 @@ export const commands = [
   KeyListCommand,
   KeyRotateCommand,
   KeyRewrapCommand,
-  Builtins.HelpCommand,
+  CompletionCommand,
+  HelpCommand,
   VersionCommand,
 ];
 
@@ -98,9 +102,10 @@ export const commands = [
  * every registered command on each run, which costs more start-up than the rest of the CLI.
  */
 export function commandsFor(argv: readonly string[]): typeof commands {
+  if (argv[0] === 'help' || argv[0] === 'completion') return commands;
   const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
   if (named.length === 0) return commands;
-  return [...new Set([...named, Builtins.HelpCommand, VersionCommand])];
+  return [...new Set([...named, HelpCommand, VersionCommand])];
 }
 
 /** Loads the config file and resolves what the composition root needs, by precedence. */
@@ -178,7 +183,8 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(given: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const argv = helpArgv(given);
   const cli = new Cli<CliContext>({
     binaryLabel: 'dbbackup',
     binaryName: 'dbbackup',

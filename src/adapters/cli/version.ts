@@ -7,7 +7,7 @@ import type { CliContext } from './context.js';
  * this copy has. Needs no config; `--short` prints the bare version for scripts.
  */
 export class VersionCommand extends Command<CliContext> {
-  static override paths = [['--version'], ['version']];
+  static override paths = [['version'], ['--version']];
   static override usage = Command.Usage({ description: 'Print the version, the build and the optional parts this copy has' });
 
   short = Option.Boolean('--short', false, { description: 'Only the version number' });

@@ -30,6 +30,7 @@ export class FanOutSink implements PartSink {
   async write(spec: PartSpec, body: Readable): Promise<PartEntry> {
     const live = this.writers.filter((w) => w.alive);
     if (live.length === 0) return this.writers[0]!.write(spec, body);
+    if (spec.role === 'data' && spec.rawSize !== undefined) this.progress?.expect(spec.rawSize);
     const counter = new ByteCounter((n) => this.progress?.advance(n, spec.object));
     const tee = new Tee(live.length);
     const errors: unknown[] = [];
@@ -71,7 +72,7 @@ export interface WritePartsOptions {
   signal: AbortSignal;
 }
 
-const SILENT: ProgressReporter = { start: () => undefined, advance: () => undefined, stop: () => undefined };
+const SILENT: ProgressReporter = { start: () => undefined, advance: () => undefined, expect: () => undefined, stop: () => undefined };
 
 /**
  * Gives `dump` one sink that writes every part into every store of `groups`, and returns what

@@ -102,6 +102,8 @@ export class PartWriter implements PartSink {
     // The raw bytes are hashed only when nothing else proves them on reading (see PartEntry.rawSha256).
     const first = this.codecs[0]?.codec;
     const proven = first ? first.checksOutput : this.encryption !== undefined;
+    // Data parts only: a total of a few metadata files would read as done long before the end.
+    if (spec.role === 'data' && spec.rawSize !== undefined) this.progress.expect(spec.rawSize);
     const raw = profiled('hash-raw', new HashCounter((n) => this.progress.advance(n, spec.object), { hash: !proven && !identity }));
     const stored = profiled('hash-stored', new HashCounter());
     const encoders: Transform[] = this.codecs.map((c) => profiled('compress', c.codec.encoder(c.level)));

@@ -15,6 +15,11 @@ export interface DumpRequest {
    * progress line shows it on a terminal.
    */
   status?: (waitingFor: string | undefined) => void;
+  /**
+   * Told the engine's estimate of the raw bytes its data parts will hold, when it has one (a
+   * server's table sizes): a progress line then shows a percentage and the time left.
+   */
+  estimate?: (bytes: number) => void;
 }
 
 /** What a dump reports for the manifest (its parts went through the PartSink). */

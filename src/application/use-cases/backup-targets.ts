@@ -149,7 +149,7 @@ export class BackupTargets {
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
         run.produce
           ? run.produce(this.keepingLocal(run, sink), signal)
-          : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting) }, run.chain, this.keepingLocal(run, sink), signal),
+          : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting), estimate: (n) => this.deps.progress.expect(n) }, run.chain, this.keepingLocal(run, sink), signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>

@@ -80,7 +80,7 @@ export class Replicate {
 
   constructor(deps: ReplicateDeps) {
     // A segment a second would make a progress bar flicker: replicate reports events instead.
-    this.deps = { ...deps, progress: { start() {}, advance() {}, stop() {} } };
+    this.deps = { ...deps, progress: { start() {}, advance() {}, expect() {}, stop() {} } };
   }
 
   async execute(input: ReplicateInput, signal: AbortSignal): Promise<ReplicateResult> {

@@ -70,7 +70,10 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
     const catalog = filterCatalog(await readCatalog(main, flavor, names), request.tables, request.excludeTables);
     const scripts = await buildScripts(main, catalog);
     await sink.write({ name: SCHEMA_PART, role: 'schema' }, textBody(renderScript('dbbackup MySQL schema (run first)', scripts.schema)));
-    const counted = await dumpTables(snapshot.sharing ? workers : [main], catalog.tables.filter(hasData), sink, e.partSize);
+    const withData = catalog.tables.filter(hasData);
+    // information_schema's sizes (data and indexes, InnoDB's estimate): enough for a percentage and a time left.
+    request.estimate?.(withData.reduce((n, t) => n + t.bytes, 0));
+    const counted = await dumpTables(snapshot.sharing ? workers : [main], withData, sink, e.partSize);
     await sink.write({ name: POST_DATA_PART, role: 'post-data' }, textBody(renderScript('dbbackup MySQL post-data (run after loading data)', scripts.postData)));
     await main.query('COMMIT').catch(() => undefined);
     const warnings = [...snapshot.warnings, ...scripts.warnings, ...(await grantWarnings(main, catalog.databases.map((d) => d.name)))];

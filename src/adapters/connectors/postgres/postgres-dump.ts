@@ -88,7 +88,10 @@ export async function dumpDatabase(
       warnings.push('The server could not export a snapshot; the data was dumped over one connection.');
       workers = 1;
     }
-    const jobs = planJobs(tables, await blockCounts(leader, tables), workers, options.chunkPages);
+    const pages = await blockCounts(leader, tables);
+    // Heap pages of the default 8 KiB: near enough to what COPY streams for a percentage and a time left.
+    request.estimate?.([...pages.values()].reduce((n, p) => n + p, 0) * 8192);
+    const jobs = planJobs(tables, pages, workers, options.chunkPages);
     workers = Math.max(1, Math.min(workers, jobs.length));
     for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!));
     const results = await copyJobs(clients, jobs, sink, signal, options.partSize).catch((err: unknown) => {

@@ -355,7 +355,7 @@ describe('RunBackup into several targets', () => {
   it('reports progress once per raw byte, however many codec chains there are', async () => {
     const t = setup(['one', 'two', 'arch'], { arch: [] });
     let advanced = 0;
-    const progress = { start: () => undefined, stop: () => undefined, advance: (n: number) => void (advanced += n) };
+    const progress = { start: () => undefined, stop: () => undefined, expect: () => undefined, advance: (n: number) => void (advanced += n) };
     const r = await new RunBackup({ ...t.deps, progress, toolVersion: 't' }).execute(input(['one', 'two', 'arch']), signal());
     expect(advanced).toBe(r.manifest.parts.reduce((n, p) => n + p.rawSize, 0));
   });
