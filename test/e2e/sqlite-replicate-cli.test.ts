@@ -165,7 +165,12 @@ describe('dbbackup replicate (built CLI)', () => {
     }
     // The WAL header's checkpoint sequence is 0 until the log first starts over: it did, under replicate.
     expect(readFileSync(join(dir.path, 'app.db-wal')).readUInt32BE(12)).toBeGreaterThan(0);
-    // Compaction runs by age: wait for the 3 s level (it comes once its bucket is old enough), then stop.
+    // Then a trickle of small commits for ~7.5 s: a segment every second, so whole 3 s buckets hold several
+    // segments however long the bursts took, and the 3 s level compacts them once they are old enough.
+    const trickle = writer('app.db', { bursts: 25, perBurst: 1, bytes: 100, pauseMs: 300 });
+    expect(await trickle.done).toBe(0);
+    await r.waitFor(() => shipped() >= 4 * 700 + 25);
+    states.push({ at: new Date().toISOString(), dump: dump('app.db') });
     await r.waitFor((e) => e.event === 'compacted' && e.level === 2);
     await stop(r);
     for (const [i, s] of states.entries()) {
