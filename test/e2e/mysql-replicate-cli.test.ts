@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
+import { type Replicator, startReplicate, stopReplicate } from '../helpers/replicate-process.js';
 import { tempDir } from '../helpers/temp.js';
 import { tableFingerprints } from '../integration/mysql/harness.js';
 
@@ -22,55 +23,8 @@ let env: NodeJS.ProcessEnv;
 const children: ChildProcess[] = [];
 const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
 
-interface Replicator {
-  child: ChildProcess;
-  events: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<number>;
-  waitFor(match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  /** Commits reported shipped so far. */
-  shipped(): number;
-}
-
 function replicate(db: string, repo: string, ...extra: string[]): Replicator {
-  const child = spawn(process.execPath, [BIN, 'replicate', '--db', 'mysql', '--url', server.url(db), '--out', repo, '--json', '--interval', '200ms', ...extra], {
-    cwd: dir.path,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const events: Record<string, unknown>[] = [];
-  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      if (!line.startsWith('{"event"')) continue;
-      const e = JSON.parse(line) as Record<string, unknown>;
-      events.push(e);
-      for (const w of [...waiters]) if (w.match(e)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(e);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : -1))));
-  return {
-    child,
-    events,
-    stderr: () => stderr,
-    exited,
-    shipped: () => events.filter((e) => e.event === 'segment').reduce((n, e) => n + Number(e.commits), 0),
-    waitFor: (match) => {
-      const seen = events.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        void exited.then((code) => reject(new Error(`replicate exited (${code}) before the awaited event: ${stderr}`)));
-      });
-    },
-  };
+  return startReplicate(['--db', 'mysql', '--url', server.url(db), '--out', repo, '--interval', '200ms', ...extra], { cwd: dir.path, env, children });
 }
 
 /** `n` transactions (an insert, every third an update of an older row, every fifth a delete, a counter bumped) on a connection of their own. */
@@ -141,10 +95,7 @@ async function listedThroughNow(db: string, repo: string): Promise<void> {
   }
 }
 
-async function stop(r: Replicator): Promise<void> {
-  r.child.kill('SIGTERM');
-  expect(await r.exited, r.stderr()).toBe(0);
-}
+const stop = stopReplicate;
 
 const applied = async (db: string) => Number((await server.query<{ n: string }>(`SELECT COALESCE(SUM(v), 0) AS n FROM ${db}.counters`))[0]!.n);
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from '../helpers/cli.js';
 import { Database } from '../helpers/sqlite-fixtures.js';
+import { type Replicator, startReplicate, stopReplicate } from '../helpers/replicate-process.js';
 import { tempDir } from '../helpers/temp.js';
 
 /**
@@ -22,53 +23,8 @@ const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
 const dump = (file: string) => execFileSync('sqlite3', [join(dir.path, file), '.dump'], { encoding: 'utf8', maxBuffer: 1 << 28 });
 const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
 
-interface Replicator {
-  child: ChildProcess;
-  events: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<number>;
-  /** Resolves with the first event (already seen or to come) that `match` accepts. */
-  waitFor(match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-}
-
 function replicate(db: string, repo: string, ...extra: string[]): Replicator {
-  const child = spawn(process.execPath, [BIN, 'replicate', '--db', 'sqlite', '--database', db, '--out', repo, '--json', '--interval', '200ms', ...extra], {
-    cwd: dir.path,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const events: Record<string, unknown>[] = [];
-  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      if (!line.startsWith('{"event"')) continue; // the closing summary (pretty-printed JSON)
-      const e = JSON.parse(line) as Record<string, unknown>;
-      events.push(e);
-      for (const w of [...waiters]) if (w.match(e)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(e);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig === 'SIGKILL' ? 137 : -1))));
-  return {
-    child,
-    events,
-    stderr: () => stderr,
-    exited,
-    waitFor: (match) => {
-      const seen = events.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ match, resolve });
-        void exited.then((code) => reject(new Error(`replicate exited (${code}) before the awaited event: ${stderr}`)));
-      });
-    },
-  };
+  return startReplicate(['--db', 'sqlite', '--database', db, '--out', repo, '--interval', '200ms', ...extra], { cwd: dir.path, env, children });
 }
 
 /** A writer process: `bursts` bursts (or bursts forever) of `perBurst` one-row transactions of `bytes` bytes, `pauseMs` before each. */
@@ -101,10 +57,7 @@ function createSource(file: string, journal: 'WAL' | 'DELETE' = 'WAL'): void {
   db.close();
 }
 
-async function stop(r: Replicator): Promise<void> {
-  r.child.kill('SIGTERM');
-  expect(await r.exited, r.stderr()).toBe(0);
-}
+const stop = stopReplicate;
 
 async function restoreAt(repo: string, at: string, file: string): Promise<{ point: string; links: string[] }> {
   await rm(join(dir.path, file), { force: true });
