@@ -3,20 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
-import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
-import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
-import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import type { Notifier, OutcomeEvent } from '../../../src/application/ports/notifier.js';
-import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
-import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
 import { exitCodeFor, isDbBackupError } from '../../../src/domain/errors.js';
-import { NullProgress } from '../../../src/infrastructure/progress.js';
-import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tableHashes } from './fixtures.js';
+import { captureUseCases } from './use-cases.js';
 
 /**
  * Change capture must never harm the source and must say clearly when it cannot go on: requirement
@@ -41,19 +34,7 @@ afterAll(async () => {
 
 const at = (database: string, options: Record<string, unknown> = {}, port = server.port): ConnectionTarget => ({ engine: 'postgres', host: '127.0.0.1', port, user: 'postgres', database, options });
 
-function services(notifiers: Notifier[] = []) {
-  const deps = {
-    connectors: new MapConnectorRegistry([connector]),
-    opener: new LocalRepositoryOpener(),
-    codecs: new MapCodecRegistry([new NoneCodec()]),
-    catalog: new MemoryCatalog(),
-    clock: { now: () => new Date() },
-    logger: silentLogger,
-    progress: new NullProgress(),
-    notifiers,
-  };
-  return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
-}
+const services = (notifiers: Notifier[] = []) => captureUseCases(connector, notifiers);
 
 /** A source database and a backup function of it into a fresh repository. */
 async function source(sql: string, options: Record<string, unknown> = {}, notifiers: Notifier[] = []) {

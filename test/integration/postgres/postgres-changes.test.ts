@@ -5,23 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
-import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
-import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
-import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { ChangeBatch, LogPosition } from '../../../src/application/ports/change-capture.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import type { PartSink, PartSource } from '../../../src/application/ports/parts.js';
-import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
-import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
 import { slotWarnings } from '../../../src/application/services/slot-alerts.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import type { Manifest, PartEntry } from '../../../src/domain/manifest.js';
-import { NullProgress } from '../../../src/infrastructure/progress.js';
-import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
 import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tableHashes } from './fixtures.js';
+import { captureUseCases } from './use-cases.js';
 
 let server: PostgresServer;
 let work: string;
@@ -40,18 +33,7 @@ afterAll(async () => {
 
 const at = (database: string, options: Record<string, unknown> = {}): ConnectionTarget => ({ engine: 'postgres', host: '127.0.0.1', port: server.port, user: 'postgres', database, options });
 
-function services() {
-  const deps = {
-    connectors: new MapConnectorRegistry([connector]),
-    opener: new LocalRepositoryOpener(),
-    codecs: new MapCodecRegistry([new NoneCodec()]),
-    catalog: new MemoryCatalog(),
-    clock: { now: () => new Date() },
-    logger: silentLogger,
-    progress: new NullProgress(),
-  };
-  return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
-}
+const services = () => captureUseCases(connector);
 
 /** A full backup with capture into a fresh repository, restored into a fresh database. */
 async function fullWithCapture(source: string): Promise<{ manifest: Manifest; copy: string }> {

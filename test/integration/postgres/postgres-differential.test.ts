@@ -3,18 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
-import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
-import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
-import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
-import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
-import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
-import { NullProgress } from '../../../src/infrastructure/progress.js';
-import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
 import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tableHashes } from './fixtures.js';
+import { captureUseCases } from './use-cases.js';
 
 let server: PostgresServer;
 let work: string;
@@ -35,17 +28,7 @@ afterAll(async () => {
 const at = (database: string, options: Record<string, unknown> = {}): ConnectionTarget => ({ engine: 'postgres', host: '127.0.0.1', port: server.port, user: 'postgres', database, options });
 
 function chainOf(db: string) {
-  const deps = {
-    connectors: new MapConnectorRegistry([connector]),
-    opener: new LocalRepositoryOpener(),
-    codecs: new MapCodecRegistry([new NoneCodec()]),
-    catalog: new MemoryCatalog(),
-    clock: { now: () => new Date() },
-    logger: silentLogger,
-    progress: new NullProgress(),
-  };
-  const runBackup = new RunBackup({ ...deps, toolVersion: 'test' });
-  const restoreBackup = new RestoreBackup(deps);
+  const { runBackup, restoreBackup } = captureUseCases(connector);
   const repository = join(work, `repo_${++n}`);
   return {
     backup: async (kind: 'full' | 'incremental' | 'differential') =>
