@@ -172,7 +172,14 @@ export async function killBench(dir: string, rows = 8_000): Promise<KillBench> {
         const sweep = await cli('prune', '--from', 'prune-repo', '--keep-last', '1', '--orphan-grace', '0s');
         if (sweep.code !== 0) problems.push(`prune --orphan-grace 0s failed (${sweep.code}): ${sweep.stderr.slice(0, 300)}`);
         const folders = await readdir(join(dir, 'prune-repo', source));
-        const orphans = folders.filter((f) => !left.ids.includes(f));
+        // A kill between a folder's last unlink and its rmdir leaves an empty directory: no object, so
+        // nothing a store lists or bills (the local store's folders are an artefact of keys). Any file
+        // left inside one (a part, a temp file) is a leftover.
+        const orphans: string[] = [];
+        for (const f of folders.filter((f) => !left.ids.includes(f))) {
+          const files = (await readdir(join(dir, 'prune-repo', source, f), { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory());
+          if (files.length > 0) orphans.push(`${f} (${files.map((e) => e.name).join(', ')})`);
+        }
         if (orphans.length) problems.push(`prune --orphan-grace 0s left manifest-less folders: ${orphans.join(', ')}`);
       }
       return { variant: `${operation}${ended.killed ? '' : ' (finished first)'}`, what, problems };
