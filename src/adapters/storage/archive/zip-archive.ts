@@ -1,7 +1,6 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { Zip, ZipDeflate } from 'fflate';
 import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports/blob-store.js';
@@ -241,7 +240,20 @@ export class ZipArchiveReader implements BlobStore {
     const inflate = limitOutput(createInflateRaw(), entry.info.size === 0xffffffff ? undefined : entry.info.size, (max) =>
       new DbBackupError('E_CHECKSUM', `${this.path}: entry ${key} inflates to more than the ${max} bytes its zip directory records; the archive is damaged.`),
     );
-    pipeline(raw, inflate, out).catch((err: unknown) => out.destroy(archiveReadError(this.path, err) as Error));
+    // Piped by hand, not by pipeline(): pipeline would destroy `out` with zlib's raw error ("invalid
+    // distances set") before it could be mapped, and the reader would see no error code.
+    const fail = (err: unknown) => {
+      if (!out.destroyed) out.destroy(archiveReadError(this.path, err) as Error);
+      raw.destroy();
+      inflate.destroy();
+    };
+    raw.on('error', fail);
+    inflate.on('error', fail);
+    out.on('close', () => {
+      raw.destroy();
+      inflate.destroy();
+    });
+    raw.pipe(inflate).pipe(out);
     return out;
   }
 
