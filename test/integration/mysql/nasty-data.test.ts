@@ -87,6 +87,10 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       let buffered = 0;
       const slowSink = {
         async write(_spec: unknown, body: NodeJS.ReadableStream) {
+          // Read nothing until the part holds its high-water mark: the push that fills it must pause
+          // the connection, however fast or slow the server is today (no race on timing).
+          const stream = body as unknown as { readableLength: number; readableHighWaterMark: number; readableEnded: boolean };
+          while (stream.readableLength < stream.readableHighWaterMark && !stream.readableEnded) await new Promise((r) => setTimeout(r, 5));
           for await (const chunk of body) {
             bytes += (chunk as Buffer).length;
             buffered = Math.max(buffered, (body as unknown as { readableLength: number }).readableLength);
