@@ -14,6 +14,7 @@ import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { FilePartCache } from '../adapters/cache/file-part-cache.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
+import { ShowManifest } from '../application/use-cases/show-manifest.js';
 import { VerifyBackup } from '../application/use-cases/verify-backup.js';
 import { USE_CASES, type UseCases } from '../application/use-cases/use-cases.js';
 import { closeStore, lazyStore } from '../adapters/catalog/lazy.js';
@@ -184,6 +185,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
       .inSingletonScope();
     bind(PinBackup)
       .toResolvedValue((opener, catalog, clock) => new PinBackup({ opener, catalog, clock }), [Tokens.RepositoryOpener, Tokens.Catalog, Tokens.Clock])
+      .inSingletonScope();
+    bind(ShowManifest)
+      .toResolvedValue((opener, catalog) => new ShowManifest({ opener, catalog }), [Tokens.RepositoryOpener, Tokens.Catalog])
       .inSingletonScope();
   });
 }

@@ -28,6 +28,7 @@ import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-uni
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
 import { VersionCommand } from '../adapters/cli/version.js';
+import { UiCommand } from '../adapters/cli/ui.js';
 import { HelpCommand } from '../adapters/cli/help.js';
 import { CompletionCommand } from '../adapters/cli/completion.js';
 import { helpArgv } from '../adapters/cli/help-text.js';
@@ -85,6 +86,7 @@ export const commands = [
   ScheduleHistoryCommand,
   ScheduleSystemdUnitCommand,
   StorageUsageCommand,
+  UiCommand,
   SlotListCommand,
   SlotDropCommand,
   KeyGenerateCommand,
@@ -179,7 +181,8 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
     runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
   const selfUpdate = async (options: { updateUrl?: string; registry?: string }) => (await import('./self-update.js')).buildSelfUpdate(container, runtime, options);
-  return Object.assign(app, { settings, scheduler, replicas, selfUpdate });
+  const dashboard: CliServices['dashboard'] = async (request, signal) => (await import('./ui.js')).runDashboard(settings, runtime, globals, request, signal);
+  return Object.assign(app, { settings, scheduler, replicas, selfUpdate, dashboard });
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

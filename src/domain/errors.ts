@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'E_MANIFEST_AUTH'
   | 'E_UPDATE'
   | 'E_UPDATE_AUTH'
+  | 'E_BUSY'
   | 'E_INTERNAL';
 
 /** Exit codes of DESIGN.md §1. */
@@ -97,6 +98,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_UPDATE: ExitCode.failed,
   /** An update whose signature, size or digest does not match: nothing was replaced. */
   E_UPDATE_AUTH: ExitCode.integrity,
+  /** The dashboard runs one action at a time: another was asked for while one ran. */
+  E_BUSY: ExitCode.failed,
   E_INTERNAL: ExitCode.failed,
 };
 

@@ -6,6 +6,8 @@ import type { RunScheduler, SchedulerOptions } from '../../application/use-cases
 import type { SelfUpdate } from '../../application/use-cases/self-update.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 import type { RuntimeInfo } from '../../infrastructure/runtime-info.js';
+import type { DashboardOptions, RunningDashboard } from '../ui/server.js';
+import type { LogLevel } from '../../infrastructure/logging.js';
 
 /** The global flags every command takes. */
 export interface GlobalOptions {
@@ -35,6 +37,8 @@ export interface CliServices extends UseCases {
   replicas(signal: AbortSignal): Promise<void>;
   /** `self-update`'s use-case, over the channel this copy was installed from (npm or the single executable). */
   selfUpdate(options: { updateUrl?: string; registry?: string }): Promise<SelfUpdate>;
+  /** Starts `dbbackup ui`'s dashboard over this run's catalog and config; it serves until closed. */
+  dashboard(request: Omit<DashboardOptions, 'assetsDir'> & { logLevel: LogLevel }, signal: AbortSignal): Promise<RunningDashboard>;
   /** The merged configuration with precedence flag > env > file > default. */
   settings: Settings;
   close(): void;

@@ -5,6 +5,7 @@ const GROUPS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['Backups', ['backup', 'restore', 'verify', 'list', 'prune', 'pin', 'unpin']],
   ['Continuous', ['replicate', 'slot']],
   ['Scheduling', ['schedule']],
+  ['Dashboard', ['ui']],
   ['Setup', ['config', 'doctor', 'key', 'secret', 'storage', 'notify', 'self-update', 'completion', 'help', 'version']],
 ];
 

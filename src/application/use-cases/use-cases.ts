@@ -11,6 +11,7 @@ import { DescribeLeastPrivilege } from './describe-least-privilege.js';
 import { RestoreBackup } from './restore-backup.js';
 import { RunBackup } from './run-backup.js';
 import { SendTestNotification } from './send-test-notification.js';
+import { ShowManifest } from './show-manifest.js';
 import { StorageUsage } from './storage-usage.js';
 import { VerifyBackup } from './verify-backup.js';
 
@@ -25,6 +26,7 @@ export const USE_CASES = {
   listBackups: ListBackups,
   pruneBackups: PruneBackups,
   pinBackup: PinBackup,
+  showManifest: ShowManifest,
   sendTestNotification: SendTestNotification,
   checkConnections: CheckConnections,
   storageUsage: StorageUsage,
