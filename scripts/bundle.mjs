@@ -6,7 +6,7 @@
 // Dependencies stay external (loaded from node_modules as usual) unless listed in BUNDLED: native
 // addons, packages that start worker threads from their own files (pino, bree) and the large
 // lazily loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads.
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -69,3 +69,23 @@ await build({
     },
   ],
 });
+
+// The dashboard's front-end (`dbbackup ui`): vanilla TypeScript and uPlot, one app.js and one
+// app.css beside index.html in dist/ui/, swapped in the same way. A browser runs it, not Node.
+const uiFresh = join(dist, `.ui-${process.pid}`);
+const uiOld = join(dist, `.ui-old-${process.pid}`);
+await build({
+  entryPoints: { app: 'src/adapters/ui/web/main.ts' },
+  outdir: uiFresh,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  minify: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
+copyFileSync('src/adapters/ui/web/index.html', join(uiFresh, 'index.html'));
+if (existsSync(join(dist, 'ui'))) renameSync(join(dist, 'ui'), uiOld);
+renameSync(uiFresh, join(dist, 'ui'));
+rmSync(uiOld, { recursive: true, force: true });

@@ -69,7 +69,9 @@ export function apiRoutes(deps: DashboardDeps, jobs: DashboardJobs): Hono<UiEnv>
   });
   api.get('/manifest', async (c) => {
     const r = await uc.showManifest.execute({ id: plainName(c.req.query('id'), 'backup id'), repository: c.req.query('repository') });
-    return json({ ok: true, ...r, restore: restoreCommand(deps, r.repository, r.manifest.source, r.manifest.id) });
+    // A wrapped data key is no secret in the clear, but a passphrase-wrapped one can be attacked offline: it stays on the server.
+    const encryption = r.manifest.encryption ? { cipher: r.manifest.encryption.cipher, keyId: r.manifest.encryption.keyId, scheme: r.manifest.encryption.wrapped.scheme } : null;
+    return json({ ok: true, ...r, manifest: { ...r.manifest, encryption }, restore: restoreCommand(deps, r.repository, r.manifest.source, r.manifest.id) });
   });
   api.get('/jobs', () => json({ ok: true, jobs: jobs.list() }));
   return api;

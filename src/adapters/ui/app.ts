@@ -44,7 +44,7 @@ export function dashboardApp(options: {
   signal: AbortSignal;
 }): DashboardApp {
   const { deps, gate, assets, secure } = options;
-  const log = deps.logger.child({ module: 'ui' });
+  const log = deps.logger;
   const jobs = new DashboardJobs(deps, options.signal);
   const app = new Hono<UiEnv>();
 

@@ -69,7 +69,7 @@ export class DashboardJobs {
     this.running = job;
     this.jobs.unshift(job);
     this.jobs.length = Math.min(this.jobs.length, KEEP_JOBS);
-    const log = this.deps.logger.child({ module: 'ui', job: job.id, action, subject });
+    const log = this.deps.logger.child({ job: job.id, action, subject });
     log.info('action started');
     this.deps.events.currentJob = job.id;
     this.deps.events.publish({ type: 'job', job: { ...job } });
@@ -87,7 +87,7 @@ export class DashboardJobs {
     Object.assign(job, result, { finishedAt: new Date().toISOString() });
     this.running = undefined;
     this.deps.events.currentJob = undefined;
-    const log = this.deps.logger.child({ module: 'ui', job: job.id, action: job.action, subject: job.subject });
+    const log = this.deps.logger.child({ job: job.id, action: job.action, subject: job.subject });
     if (job.state === 'succeeded') log.info('action finished', { summary: job.summary?.slice(0, 500) });
     else log.warn('action failed', { code: job.errorCode, message: job.summary?.slice(0, 500) });
     this.onFinished();

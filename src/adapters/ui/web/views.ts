@@ -1,0 +1,87 @@
+import { get } from './api.js';
+import { runAction } from './actions.js';
+import { durationChart, sizeChart } from './charts.js';
+import { button, bytes, duration, h, table, when } from './dom.js';
+
+interface SourceOverview {
+  name: string;
+  engine: string;
+  configured: boolean;
+  targets: string[];
+  backups: number;
+  lastSuccess?: { id: string; kind: string; finishedAt: string; storedSize: number; repository: string };
+  ageMs?: number;
+  nextRun?: string;
+  windows: { repository: string; windows: { from: string; to: string }[] }[];
+  failures: { schedule: string; count: number; code?: string; message?: string }[];
+  warnings: string[];
+}
+
+interface Backup {
+  id: string;
+  repository: string;
+  source: string;
+  kind: string;
+  parent: string | null;
+  finishedAt: string;
+  storedSize: number;
+  rawSize: number;
+  durationMs: number;
+  status: string;
+}
+
+const link = (href: string, text: string) => h('a', { href }, text);
+const backupHref = (id: string, repository: string) => `#/backup/${encodeURIComponent(id)}?repository=${encodeURIComponent(repository)}`;
+
+function windowsText(s: SourceOverview): string {
+  const all = s.windows.flatMap((w) => w.windows.map((x) => (x.from === x.to ? x.to : `${x.from} … ${x.to}`)));
+  if (all.length === 0) return s.backups ? 'none' : '-';
+  return all.length > 3 ? `${all.slice(-3).join('; ')} (+${all.length - 3} older)` : all.join('; ');
+}
+
+export async function overviewView(): Promise<HTMLElement> {
+  const { sources } = await get<{ sources: SourceOverview[] }>('/overview');
+  const rows = sources.map((s) => [
+    link(`#/source/${encodeURIComponent(s.name)}`, s.name),
+    s.engine,
+    s.lastSuccess ? link(backupHref(s.lastSuccess.id, s.lastSuccess.repository), s.lastSuccess.id) : 'never',
+    s.ageMs === undefined ? '-' : duration(s.ageMs),
+    when(s.nextRun),
+    windowsText(s),
+    h(
+      'span',
+      { class: s.failures.length ? 'bad' : s.warnings.length ? 'warn' : 'ok' },
+      [...s.failures.map((f) => `${f.schedule}: ${f.count} failure(s)${f.code ? ` ${f.code}: ${f.message ?? ''}` : ''}`), ...s.warnings].join('\n') || 'ok',
+    ),
+    s.configured ? button('Backup now', () => void runAction(`Run a backup of ${s.name} now (to ${s.targets.join(', ') || 'its targets'})?`, '/actions/backup', { source: s.name }), { 'data-backup': s.name }) : '',
+  ]);
+  return h(
+    'section',
+    { id: 'overview' },
+    h('h1', {}, 'Sources'),
+    sources.length ? table(['source', 'engine', 'last success', 'age', 'next run', 'restorable windows', 'failures / warnings', ''], rows) : h('p', {}, 'No sources in the config and no backups in the catalog.'),
+  );
+}
+
+export async function sourceView(name: string): Promise<HTMLElement> {
+  const { backups } = await get<{ backups: Backup[] }>(`/sources/${encodeURIComponent(name)}/backups`);
+  const sorted = [...backups].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  const rows = [...sorted].reverse().map((b) => [
+    link(backupHref(b.id, b.repository), b.id),
+    b.kind,
+    when(b.finishedAt),
+    bytes(b.storedSize),
+    duration(b.durationMs),
+    h('span', { class: b.status }, b.status),
+    b.repository,
+    h('span', {}, button('Verify', () => void runAction(`Verify backup ${b.id} (reads every part)?`, '/actions/verify', { id: b.id, repository: b.repository })), ' ', button('Pin', () => void runAction(`Pin backup ${b.id} so that prune keeps it?`, '/actions/pin', { id: b.id, pinned: true })), ' ', button('Unpin', () => void runAction(`Unpin backup ${b.id}?`, '/actions/pin', { id: b.id, pinned: false }))),
+  ]);
+  return h(
+    'section',
+    { id: 'source', 'data-source': name },
+    h('h1', {}, `Source ${name}`),
+    h('div', { class: 'charts' }, sizeChart(sorted.map((b) => ({ at: b.finishedAt, value: b.storedSize }))), durationChart(sorted.map((b) => ({ at: b.finishedAt, value: b.durationMs })))),
+    h('h2', {}, `Timeline (${backups.length} backups)`),
+    table(['backup', 'kind', 'finished', 'size', 'took', 'outcome', 'repository', ''], rows, [3, 4]),
+  );
+}
