@@ -79,7 +79,7 @@ export function apiRoutes(deps: DashboardDeps, jobs: DashboardJobs): Hono<UiEnv>
 
 /** `dbbackup restore …` for one backup, as the user would type it (this dashboard's config and catalog). */
 export function restoreCommand(deps: DashboardDeps, repository: string, source: string, id: string): { args: string[]; text: string; note: string } {
-  const args = [...deps.cliGlobals, 'restore', '--from', repository, '--backup', id, '--source', source];
+  const args = ['restore', '--from', repository, '--backup', id, '--source', source, ...deps.cliGlobals];
   const configured = deps.sources.some((s) => s.name === source);
   return {
     args,

@@ -55,11 +55,13 @@ export async function overviewView(): Promise<HTMLElement> {
     ),
     s.configured ? button('Backup now', () => void runAction(`Run a backup of ${s.name} now (to ${s.targets.join(', ') || 'its targets'})?`, '/actions/backup', { source: s.name }), { 'data-backup': s.name }) : '',
   ]);
+  const list = table(['source', 'engine', 'last success', 'age', 'next run', 'restorable windows', 'failures / warnings', ''], rows);
+  list.classList.add('sources');
   return h(
     'section',
     { id: 'overview' },
     h('h1', {}, 'Sources'),
-    sources.length ? table(['source', 'engine', 'last success', 'age', 'next run', 'restorable windows', 'failures / warnings', ''], rows) : h('p', {}, 'No sources in the config and no backups in the catalog.'),
+    sources.length ? list : h('p', {}, 'No sources in the config and no backups in the catalog.'),
   );
 }
 
@@ -76,12 +78,14 @@ export async function sourceView(name: string): Promise<HTMLElement> {
     b.repository,
     h('span', {}, button('Verify', () => void runAction(`Verify backup ${b.id} (reads every part)?`, '/actions/verify', { id: b.id, repository: b.repository })), ' ', button('Pin', () => void runAction(`Pin backup ${b.id} so that prune keeps it?`, '/actions/pin', { id: b.id, pinned: true })), ' ', button('Unpin', () => void runAction(`Unpin backup ${b.id}?`, '/actions/pin', { id: b.id, pinned: false }))),
   ]);
+  const timeline = table(['backup', 'kind', 'finished', 'size', 'took', 'outcome', 'repository', ''], rows, [3, 4]);
+  timeline.classList.add('timeline');
   return h(
     'section',
     { id: 'source', 'data-source': name },
     h('h1', {}, `Source ${name}`),
     h('div', { class: 'charts' }, sizeChart(sorted.map((b) => ({ at: b.finishedAt, value: b.storedSize }))), durationChart(sorted.map((b) => ({ at: b.finishedAt, value: b.durationMs })))),
     h('h2', {}, `Timeline (${backups.length} backups)`),
-    table(['backup', 'kind', 'finished', 'size', 'took', 'outcome', 'repository', ''], rows, [3, 4]),
+    timeline,
   );
 }
