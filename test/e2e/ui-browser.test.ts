@@ -80,10 +80,12 @@ describe('dbbackup ui in a real browser (chromium)', () => {
   it('runs a backup from the page after a confirmation, shows its progress and its end', async () => {
     await page.goto(`${ui.origin}/#/`);
     // Every text the live line shows is recorded, so the test can check the progress figures after the fact.
-    await page.evaluate(() => {
-      const seen: string[] = ((window as unknown as { seen: string[] }).seen = []);
-      new MutationObserver(() => seen.push(document.getElementById('live')!.textContent ?? '')).observe(document.getElementById('live')!, { childList: true, characterData: true, subtree: true });
-    });
+    // (A string: this runs in the page, whose DOM types the test's compiler does not load.)
+    await page.evaluate(`(() => {
+      const live = document.getElementById('live');
+      const seen = (window.seen = []);
+      new MutationObserver(() => seen.push(live.textContent || '')).observe(live, { childList: true, characterData: true, subtree: true });
+    })()`);
     await page.locator('button[data-backup="main"]').click();
     await expect(page.locator('#confirm-text').textContent()).resolves.toMatch(/^Run a backup of main now/);
     await page.locator('#confirm-ok').click();
@@ -91,7 +93,7 @@ describe('dbbackup ui in a real browser (chromium)', () => {
     const summary = await page.locator('#job-list li[data-action="backup"]').textContent();
     const id = /backup (\d{8}T\d{6}Z-full-[a-z0-9]{4})/.exec(summary ?? '')?.[1];
     expect(id, summary ?? '').toBeDefined();
-    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    const seen = (await page.evaluate('window.seen')) as string[];
     expect(seen.some((line) => /^backup main: .* at .*\/s/.test(line)), seen.join('\n')).toBe(true);
     // The overview re-reads the catalog: the new backup is the last success.
     await page.locator('#overview table.sources > tbody > tr td a', { hasText: id! }).waitFor();

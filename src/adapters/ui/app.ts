@@ -5,11 +5,9 @@ import { redact } from '../../infrastructure/redact.js';
 import { actionRoutes } from './action-routes.js';
 import { apiRoutes } from './api-routes.js';
 import { type DashboardAssets, loginPage } from './assets.js';
-import type { DashboardDeps } from './dashboard-deps.js';
+import type { DashboardDeps, UiEnv } from './dashboard-deps.js';
 import { DashboardJobs } from './jobs.js';
 import { SESSION_COOKIE, type SessionGate } from './security.js';
-
-export type UiEnv = { Variables: { session: { id: string; csrf: string } } };
 
 export interface DashboardApp {
   fetch: Hono<UiEnv>['fetch'];

@@ -28,3 +28,6 @@ export interface DashboardDeps {
   events: LiveEvents;
   version: string;
 }
+
+/** Hono's context variables of a signed-in request. */
+export type UiEnv = { Variables: { session: { id: string; csrf: string } } };

@@ -15,6 +15,7 @@ export class DashboardJobs {
   private readonly jobs: JobView[] = [];
   private nextId = 1;
   private running: JobView | undefined;
+  private settled: Promise<void> = Promise.resolve();
   /** Set after every finished job, so that cached views (windows) are read again. */
   onFinished: () => void = () => {};
 
@@ -22,6 +23,11 @@ export class DashboardJobs {
     private readonly deps: DashboardDeps,
     private readonly signal: AbortSignal,
   ) {}
+
+  /** Resolves once no action runs (at shutdown: an aborted backup cleans up before the catalog closes). */
+  idle(): Promise<void> {
+    return this.settled;
+  }
 
   list(): JobView[] {
     return [...this.jobs];
@@ -73,7 +79,7 @@ export class DashboardJobs {
     log.info('action started');
     this.deps.events.currentJob = job.id;
     this.deps.events.publish({ type: 'job', job: { ...job } });
-    void work(this.signal).then(
+    this.settled = work(this.signal).then(
       (summary) => this.finish(job, { state: 'succeeded', summary: redact(summary) }),
       (err: unknown) => {
         const code = isDbBackupError(err) ? err.code : 'E_INTERNAL';

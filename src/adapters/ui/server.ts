@@ -64,11 +64,13 @@ export async function startDashboard(options: DashboardOptions, deps: DashboardD
   const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
   return {
     origin: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Open event streams would hold close() forever.
         server.closeAllConnections();
-      }),
+      });
+      await app.jobs.idle();
+    },
   };
 }

@@ -65,6 +65,10 @@ async function start(): Promise<void> {
     },
   });
   window.addEventListener('hashchange', () => void render());
+  // Runs of the scheduler daemon (another process) and ages change without an event here: the overview re-reads itself.
+  setInterval(() => {
+    if (document.visibilityState === 'visible' && (location.hash === '' || location.hash === '#/')) void render();
+  }, 30_000);
   await render();
 }
 
