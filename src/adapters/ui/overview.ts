@@ -2,20 +2,9 @@ import type { CatalogBackup } from '../../application/ports/backup-catalog.js';
 import type { SourceWindows } from '../../application/use-cases/list-backups.js';
 import type { SchedulerStatus } from '../../application/use-cases/manage-schedules.js';
 import type { SourceSummary } from './dashboard-deps.js';
+import type { SourceOverview } from './wire.js';
 
-export interface SourceOverview {
-  name: string;
-  engine: string;
-  configured: boolean;
-  targets: string[];
-  backups: number;
-  lastSuccess?: { id: string; kind: string; finishedAt: string; storedSize: number; repository: string };
-  ageMs?: number;
-  nextRun?: string;
-  windows: { repository: string; windows: { from: string; to: string }[] }[];
-  failures: { schedule: string; count: number; code?: string; message?: string }[];
-  warnings: string[];
-}
+export type { SourceOverview };
 
 /**
  * Every source's health at a glance, from what the use-cases return: the catalog's backups, the

@@ -2,20 +2,8 @@ import { get } from './api.js';
 import { runAction } from './actions.js';
 import { durationChart, sizeChart } from './charts.js';
 import { button, bytes, duration, h, table, when } from './dom.js';
-
-interface SourceOverview {
-  name: string;
-  engine: string;
-  configured: boolean;
-  targets: string[];
-  backups: number;
-  lastSuccess?: { id: string; kind: string; finishedAt: string; storedSize: number; repository: string };
-  ageMs?: number;
-  nextRun?: string;
-  windows: { repository: string; windows: { from: string; to: string }[] }[];
-  failures: { schedule: string; count: number; code?: string; message?: string }[];
-  warnings: string[];
-}
+// The server's answer types (type-only: nothing of the server is bundled).
+import type { SourceOverview } from '../wire.js';
 
 interface Backup {
   id: string;
