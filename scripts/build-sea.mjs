@@ -4,7 +4,7 @@
 //   - the CLI bundled with its pure-JS dependencies (esbuild, ESM, lazily loaded chunks kept apart),
 //   - the packages that must keep their files: the native addons (better-sqlite3, zstd-napi) and the
 //     ones that start worker threads from their own files (pino, bree), with what they depend on,
-//   - package.json and the catalog's migrations,
+//   - package.json, the catalog's migrations and the dashboard's page (dist/ui),
 // as SEA assets, unpacked on first run into ~/.cache/dbbackup/sea/<version>-<id>/ (scripts/sea-main.cjs).
 // The blob goes into a copy of this Node binary with scripts/sea-inject.mjs (postject's job).
 // DBBACKUP_UPDATE_PUBLIC_KEYS (comma-separated Ed25519 public keys, raw base64) are baked in for self-update.
@@ -118,6 +118,8 @@ void modules;
 
 cpSync(join(root, 'bin', 'dbbackup.js'), join(stage, 'bin', 'dbbackup.js'));
 cpSync(join(root, 'drizzle'), join(stage, 'drizzle'), { recursive: true });
+// The dashboard's page (`dbbackup ui`), read from beside package.json as in a package install.
+cpSync(join(root, 'dist', 'ui'), join(stage, 'dist', 'ui'), { recursive: true });
 writeFileSync(join(stage, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', license: pkg.license }, null, 2));
 writeFileSync(join(stage, 'sea-loader.cjs'), "import(require('node:url').pathToFileURL(require('node:path').join(__dirname, 'bin', 'dbbackup.js')).href);\n");
 
