@@ -54,6 +54,8 @@ describe('dbbackup ui: the security model', () => {
           .end(),
       );
       expect(foreign).toBe(421);
+      const huge = await fetch(`${ui.origin}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${'x'.repeat(100_000)}` });
+      expect(huge.status).toBe(413);
       const cookie = await signIn(ui.url);
       expect((await fetch(`${ui.origin}/api/overview`, { headers: { cookie } })).status).toBe(200);
       const post = (headers: Record<string, string>) =>

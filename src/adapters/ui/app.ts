@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { isDbBackupError } from '../../domain/errors.js';
 import { redact } from '../../infrastructure/redact.js';
@@ -57,6 +58,8 @@ export function dashboardApp(options: {
     log.info('request', { method: c.req.method, path: redact(c.req.path), status: c.res.status, ms: Math.round(performance.now() - started) });
   });
   app.onError((err, c) => errorResponse(c, err, log));
+  // Sign-in forms and actions are a few bytes: nothing larger is read into memory.
+  app.use('*', bodyLimit({ maxSize: 64 << 10, onError: (c) => c.text('Request body too large.', 413) }));
 
   const startSession = (c: Context, session: { id: string }) =>
     setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: 'Strict', secure, path: '/' });
