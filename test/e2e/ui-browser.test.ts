@@ -75,6 +75,13 @@ describe('dbbackup ui in a real browser (chromium)', () => {
     await page.locator('figure.chart canvas').nth(1).waitFor();
     expect(await page.locator('figure.chart .u-title').allTextContents()).toEqual(['Stored size', 'Duration']);
     await page.screenshot({ path: join(ARTIFACTS, '2-source.png'), fullPage: true });
+
+    await page.locator('header nav a', { hasText: 'Storage' }).click();
+    await page.locator('#storage figure.chart canvas').waitFor();
+    await expect(page.locator('#storage figure.chart .u-title').allTextContents()).resolves.toEqual([`Stored in ${join(dir.path, 'repo')}`]);
+    await page.locator('header nav a', { hasText: 'Schedules' }).click();
+    await page.locator('#schedules td', { hasText: 'main-nightly' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, '2-schedules.png'), fullPage: true });
   });
 
   it('runs a backup from the page after a confirmation, shows its progress and its end', async () => {

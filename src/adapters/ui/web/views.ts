@@ -49,6 +49,8 @@ export async function overviewView(): Promise<HTMLElement> {
     'section',
     { id: 'overview' },
     h('h1', {}, 'Sources'),
+    // Windows and damaged manifests come from reading every repository, done once and after each action.
+    h('p', {}, button('Rescan repositories', () => void get('/overview?rescan=1').then(() => window.dispatchEvent(new HashChangeEvent('hashchange'))))),
     sources.length ? list : h('p', {}, 'No sources in the config and no backups in the catalog.'),
   );
 }
