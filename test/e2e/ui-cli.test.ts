@@ -70,6 +70,35 @@ describe('dbbackup ui: the security model', () => {
     }
   });
 
+  it('sends no secret of the config to the page', async () => {
+    writeFileSync(
+      join(dir.path, 'secret.yaml'),
+      `sources:
+  app: { engine: postgres, url: "postgres://backup:pg-secret-P4ss@127.0.0.1:1/app" }
+  lite: { engine: sqlite, database: ${join(dir.path, 'lite.db')}, password: "lite-secret-P4ss" }
+targets:
+  remote: { url: "s3://AKIDEXAMPLE:s3-secret-P4ss@bucket/prefix?X-Amz-Signature=sig-secret-P4ss" }
+  local: { url: ${join(dir.path, 'repo')} }
+backups:
+  app: { targets: [remote] }
+  lite: { targets: [local] }
+notifications:
+  - { type: webhook, url: "http://127.0.0.1:1/hook?token=hook-secret-P4ss", on: [failure] }
+`,
+    );
+    const ui = await startUi(['--config', 'secret.yaml', '--listen', '127.0.0.1:0'], { env, cwd: dir.path });
+    try {
+      const cookie = await signIn(ui.url);
+      const answers = await Promise.all(['/api/session', '/api/overview', '/api/storage', '/api/schedules', '/api/jobs'].map(async (path) => `${path}: ${await (await fetch(`${ui.origin}${path}`, { headers: { cookie } })).text()}`));
+      const text = answers.join('\n');
+      expect(text).toContain('"name":"app","engine":"postgres"');
+      expect(text).toContain('s3://AKIDEXAMPLE:[redacted]@bucket/prefix?X-Amz-Signature=[redacted]');
+      expect(text.match(/secret-P4ss/g), text).toBeNull();
+    } finally {
+      expect(await ui.stop()).toBe(0);
+    }
+  });
+
   it('serves over TLS with a Secure cookie, and signs in with a password whose hash is all it keeps', async () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(dir.path, 'key.pem'), '-out', join(dir.path, 'cert.pem')], { stdio: 'ignore' });
     const hashed = await runCli(['ui', '--hash-password'], { env, cwd: dir.path, input: 'correct horse battery\n' });
