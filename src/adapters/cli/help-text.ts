@@ -37,6 +37,10 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--exclude-tables': 'LIST',
   '--option': 'NAME=VALUE',
   '--compress': 'ALGO',
+  '--listen': 'HOST:PORT',
+  '--cert': 'FILE',
+  '--key': 'FILE',
+  '--password-hash-file': 'FILE',
 };
 
 /** A command as help shows it: its words after the binary, the line that says what it does, its flags. */

@@ -18,8 +18,8 @@ export class UiCommand extends BaseCommand {
 
       It listens on 127.0.0.1:8787 by default. Any other address must be given --cert and --key
       (TLS). With --password-hash-file, a password (its scrypt hash, from \`--hash-password\`)
-      signs in instead of a printed token. Actions (backup now, verify, pin/unpin, restore
-      --dry-run) are confirmed in the page, checked against a CSRF token, run one at a time and
+      signs in instead of a printed token. Actions (backup now, verify, pin or unpin, a restore
+      dry run) are confirmed in the page, checked against a CSRF token, run one at a time and
       logged; every request is logged (JSON lines on stderr and in the log file), never the token.
       Restores stay in the CLI: the page shows the exact command.
       Exit codes: 0 stopped by Ctrl-C/SIGTERM, 2 bad usage (an address that needs TLS, a port in use).
