@@ -49,8 +49,10 @@ export function apiRoutes(deps: DashboardDeps, jobs: DashboardJobs): Hono<UiEnv>
   });
   api.get('/sources/:name/backups', async (c) => {
     const source = plainName(c.req.param('name'), 'source name');
-    const { backups } = await uc.listBackups.execute({ source }, c.req.raw.signal);
-    return json({ ok: true, source, backups });
+    const [{ backups }, runs] = await Promise.all([uc.listBackups.execute({ source }, c.req.raw.signal), uc.manageSchedules.history(undefined, 500)]);
+    // The catalog holds complete backups only: the scheduled runs that made none fill in the timeline's failures.
+    const failed = runs.filter((r) => r.source === source && r.task === 'backup' && r.outcome !== 'success' && r.outcome !== 'running');
+    return json({ ok: true, source, backups, failed });
   });
   api.get('/storage', async (c) => {
     const [usage, list] = await Promise.all([uc.storageUsage.execute({}), uc.listBackups.execute({}, c.req.raw.signal)]);

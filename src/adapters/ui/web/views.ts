@@ -55,27 +55,48 @@ export async function overviewView(): Promise<HTMLElement> {
   );
 }
 
+interface FailedRun {
+  id: number;
+  schedule: string;
+  startedAt: string;
+  durationMs?: number;
+  outcome: string;
+  errorCode?: string;
+  errorMessage?: string;
+  note?: string;
+}
+
+function backupActions(b: Backup): HTMLElement {
+  return h(
+    'span',
+    {},
+    button('Verify', () => void runAction(`Verify backup ${b.id} (reads every part)?`, '/actions/verify', { id: b.id, repository: b.repository })),
+    ' ',
+    button('Pin', () => void runAction(`Pin backup ${b.id} so that prune keeps it?`, '/actions/pin', { id: b.id, pinned: true })),
+    ' ',
+    button('Unpin', () => void runAction(`Unpin backup ${b.id}?`, '/actions/pin', { id: b.id, pinned: false })),
+  );
+}
+
 export async function sourceView(name: string): Promise<HTMLElement> {
-  const { backups } = await get<{ backups: Backup[] }>(`/sources/${encodeURIComponent(name)}/backups`);
+  const { backups, failed } = await get<{ backups: Backup[]; failed: FailedRun[] }>(`/sources/${encodeURIComponent(name)}/backups`);
   const sorted = [...backups].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
-  const rows = [...sorted].reverse().map((b) => [
-    link(backupHref(b.id, b.repository), b.id),
-    b.kind,
-    when(b.finishedAt),
-    bytes(b.storedSize),
-    duration(b.durationMs),
-    h('span', { class: b.status }, b.status),
-    b.repository,
-    h('span', {}, button('Verify', () => void runAction(`Verify backup ${b.id} (reads every part)?`, '/actions/verify', { id: b.id, repository: b.repository })), ' ', button('Pin', () => void runAction(`Pin backup ${b.id} so that prune keeps it?`, '/actions/pin', { id: b.id, pinned: true })), ' ', button('Unpin', () => void runAction(`Unpin backup ${b.id}?`, '/actions/pin', { id: b.id, pinned: false }))),
-  ]);
-  const timeline = table(['backup', 'kind', 'finished', 'size', 'took', 'outcome', 'repository', ''], rows, [3, 4]);
+  const entries = [
+    ...sorted.map((b) => ({ at: b.finishedAt, row: [link(backupHref(b.id, b.repository), b.id), b.kind, when(b.finishedAt), bytes(b.storedSize), duration(b.durationMs), h('span', { class: b.status }, b.status), b.repository, backupActions(b)] })),
+    ...failed.map((r) => ({
+      at: r.startedAt,
+      row: [`run ${r.id} of ${r.schedule}`, '-', when(r.startedAt), '-', duration(r.durationMs), h('span', { class: r.outcome === 'partial' ? 'warn' : 'failure' }, r.outcome), r.errorCode ? `${r.errorCode}: ${r.errorMessage ?? ''}` : (r.note ?? ''), ''],
+    })),
+  ].sort((a, b) => b.at.localeCompare(a.at));
+  const rows = entries.map((e) => e.row);
+  const timeline = table(['backup', 'kind', 'finished', 'size', 'took', 'outcome', 'repository / error', ''], rows, [3, 4]);
   timeline.classList.add('timeline');
   return h(
     'section',
     { id: 'source', 'data-source': name },
     h('h1', {}, `Source ${name}`),
     h('div', { class: 'charts' }, sizeChart(sorted.map((b) => ({ at: b.finishedAt, value: b.storedSize }))), durationChart(sorted.map((b) => ({ at: b.finishedAt, value: b.durationMs })))),
-    h('h2', {}, `Timeline (${backups.length} backups)`),
+    h('h2', {}, `Timeline (${backups.length} backups${failed.length ? `, ${failed.length} runs without one` : ''})`),
     timeline,
   );
 }
