@@ -91,7 +91,7 @@ describe('dbbackup ui in a real browser (chromium)', () => {
     await page.evaluate(`(() => {
       const live = document.getElementById('live');
       const seen = (window.seen = []);
-      new MutationObserver(() => seen.push(live.textContent || '')).observe(live, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() => seen.push((live.textContent || '').trim())).observe(live, { childList: true, characterData: true, subtree: true });
     })()`);
     await page.locator('button[data-backup="main"]').click();
     await expect(page.locator('#confirm-text').textContent()).resolves.toMatch(/^Run a backup of main now/);

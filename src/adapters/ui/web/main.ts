@@ -61,7 +61,8 @@ async function start(): Promise<void> {
       const live = document.getElementById('live')!;
       live.hidden = false;
       live.dataset.state = p.done ? 'stopped' : 'running';
-      live.textContent = p.line;
+      const bar = p.total ? h('progress', { max: String(p.total), value: String(Math.min(p.bytes, p.total)) }) : null;
+      live.replaceChildren(...(bar ? [bar, ' '] : []), p.line);
     },
   });
   window.addEventListener('hashchange', () => void render());
