@@ -93,6 +93,7 @@ describe('dbbackup ui in a real browser (chromium)', () => {
       const seen = (window.seen = []);
       new MutationObserver(() => seen.push((live.textContent || '').trim())).observe(live, { childList: true, characterData: true, subtree: true });
     })()`);
+    await page.locator('body[data-live="open"]').waitFor();
     await page.locator('button[data-backup="main"]').click();
     await expect(page.locator('#confirm-text').textContent()).resolves.toMatch(/^Run a backup of main now/);
     await page.locator('#confirm-ok').click();

@@ -55,7 +55,11 @@ async function start(): Promise<void> {
   document.getElementById('version')!.textContent = `v${session.version}`;
   document.getElementById('logout')!.addEventListener('click', () => void post('/logout', {}).finally(() => location.assign('/')));
   liveEvents({
-    hello: (jobs) => [...jobs].reverse().forEach(showJob),
+    hello: (jobs) => {
+      [...jobs].reverse().forEach(showJob);
+      // The event stream is open: what runs from now on shows live (tests wait for this too).
+      document.body.dataset.live = 'open';
+    },
     job: onJob,
     progress: (p) => {
       const live = document.getElementById('live')!;
