@@ -19,7 +19,8 @@ let page: Page;
 
 beforeAll(async () => {
   dir = await tempDir('dbb-ui-');
-  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data'), DBBACKUP_LOG_FILE: join(dir.path, 'dbbackup.log') };
+  // TZ: the schedule's 02:00 is in the machine's zone, and the page shows UTC.
+  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data'), DBBACKUP_LOG_FILE: join(dir.path, 'dbbackup.log'), TZ: 'UTC' };
   createNastyDatabase(join(dir.path, 'app.db'), { bigText: 2 << 20 });
   await writeFile(
     join(dir.path, 'dbbackup.yaml'),
