@@ -61,32 +61,7 @@ export function dashboardApp(options: {
   // Sign-in forms and actions are a few bytes: nothing larger is read into memory.
   app.use('*', bodyLimit({ maxSize: 64 << 10, onError: (c) => c.text('Request body too large.', 413) }));
 
-  const startSession = (c: Context, session: { id: string }) =>
-    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: 'Strict', secure, path: '/' });
-
-  app.get('/', async (c) => {
-    if (gate.session(getCookie(c, SESSION_COOKIE))) return c.html(assets.get('index.html')!.body);
-    const token = c.req.query('token');
-    if (token !== undefined) {
-      const session = await gate.login({ token });
-      if (!session) return c.html(loginPage({ password: gate.usesPassword, message: 'That token is not valid (or too many tries: wait a minute).' }), 401);
-      startSession(c, session);
-      return c.redirect('/', 303);
-    }
-    return c.html(loginPage({ password: gate.usesPassword }), 401);
-  });
-  app.post('/login', async (c) => {
-    const form = await c.req.parseBody();
-    const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : undefined);
-    const session = await gate.login({ token: field('token'), password: field('password') });
-    if (!session) return c.html(loginPage({ password: gate.usesPassword, message: 'Wrong password or token (or too many tries: wait a minute).' }), 401);
-    startSession(c, session);
-    return c.redirect('/', 303);
-  });
-  app.get('/assets/:name', (c) => {
-    const file = assets.get(c.req.param('name'));
-    return file ? c.body(file.body, 200, { 'content-type': file.type }) : c.text('Not found', 404);
-  });
+  app.route('/', signInRoutes(gate, assets, secure));
 
   app.use('/api/*', async (c, next) => {
     const session = gate.session(getCookie(c, SESSION_COOKIE));
@@ -103,6 +78,36 @@ export function dashboardApp(options: {
   app.route('/api', actionRoutes(deps, jobs));
   app.notFound((c) => c.json({ ok: false, error: { code: 'E_NOT_FOUND', message: `No such page: ${c.req.path}` } }, 404));
   return { fetch: app.fetch, jobs };
+}
+
+/** The page, its sign-in (token in the URL, or the form: token or password) and its static files. */
+function signInRoutes(gate: SessionGate, assets: DashboardAssets, secure: boolean): Hono<UiEnv> {
+  const routes = new Hono<UiEnv>();
+  const startSession = (c: Context, session: { id: string }) => {
+    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: 'Strict', secure, path: '/' });
+    // The token leaves the address bar (and the history) at once.
+    return c.redirect('/', 303);
+  };
+  routes.get('/', async (c) => {
+    if (gate.session(getCookie(c, SESSION_COOKIE))) return c.html(assets.get('index.html')!.body);
+    const token = c.req.query('token');
+    if (token === undefined) return c.html(loginPage({ password: gate.usesPassword }), 401);
+    const session = await gate.login({ token });
+    if (!session) return c.html(loginPage({ password: gate.usesPassword, message: 'That token is not valid (or too many tries: wait a minute).' }), 401);
+    return startSession(c, session);
+  });
+  routes.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : undefined);
+    const session = await gate.login({ token: field('token'), password: field('password') });
+    if (!session) return c.html(loginPage({ password: gate.usesPassword, message: 'Wrong password or token (or too many tries: wait a minute).' }), 401);
+    return startSession(c, session);
+  });
+  routes.get('/assets/:name', (c) => {
+    const file = assets.get(c.req.param('name'));
+    return file ? c.body(file.body, 200, { 'content-type': file.type }) : c.text('Not found', 404);
+  });
+  return routes;
 }
 
 /** An error as JSON the page shows: its code and (redacted) message; 4xx for the user's mistakes. */
