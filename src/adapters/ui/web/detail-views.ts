@@ -124,6 +124,7 @@ export async function schedulesView(): Promise<HTMLElement> {
     ...r.problems.map((p) => h('p', { class: 'warn' }, `schedule ${p.name} will not run: ${p.problem}`)),
     table(['schedule', 'task', 'cron', 'state', 'last success', 'last outcome', 'failures', 'next run'], r.schedules.map((s) => [s.name, `${s.task} ${s.source}`, `${s.cron} (${s.timezone})`, s.enabled ? 'enabled' : 'disabled', when(s.lastSuccessAt), s.lastOutcome ?? '-', s.consecutiveFailures, when(s.nextRun)])),
     h('h2', {}, 'Last runs'),
+    r.runs.length === 0 ? h('p', {}, 'No runs yet.') : null,
     table(['run', 'schedule', 'trigger', 'started', 'took', 'outcome', 'backup / error', ''], r.runs.map((x) => [x.id, x.schedule, x.trigger, when(x.startedAt), duration(x.durationMs), h('span', { class: x.outcome }, x.outcome), x.backupId ?? (x.errorCode ? `${x.errorCode}: ${x.errorMessage ?? ''}` : (x.note ?? '')), button('Log', () => void showLog(x))])),
     log,
   );
