@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +41,16 @@ describe('dbbackup ui: the security model', () => {
     const bad = await runCli(['ui', '--listen', 'nonsense'], { env, cwd: dir.path });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error E_USAGE: --listen takes HOST:PORT/);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const busy = await runCli(['ui', '--listen', `127.0.0.1:${port}`], { env, cwd: dir.path });
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toBe(`error E_USAGE: Cannot listen on 127.0.0.1:${port} (EADDRINUSE); choose another --listen.\n`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('answers 401 without a session, 421 to a foreign Host, 403 to an action without the CSRF token', async () => {
