@@ -111,6 +111,16 @@ describe('dbbackup ui in a real browser (chromium)', () => {
     await page.locator('#overview table.sources > tbody > tr td a', { hasText: id! }).click();
     await page.locator('#manifest h2', { hasText: 'Parts' }).waitFor();
     await expect(page.locator('#restore-command').textContent()).resolves.toMatch(new RegExp(`^dbbackup restore --from \\S+repo --backup ${id} --source main --config \\S+dbbackup\\.yaml --data-dir \\S+$`));
+
+    // Pin from the page: the manifest view re-reads the backup and shows the pin.
+    await page.locator('#manifest button', { hasText: /^Pin$/ }).click();
+    await page.locator('#confirm-ok').click();
+    await page.locator('#manifest td', { hasText: /^since \d{4}-\d\d-\d\d / }).waitFor();
+    // The restore's --dry-run output, from the exact command shown, run by the CLI.
+    await page.locator('#manifest button', { hasText: 'Show --dry-run output' }).click();
+    await page.locator('#confirm-ok').click();
+    await page.locator('#dry-run:not([hidden])').waitFor({ timeout: 60_000 });
+    await expect(page.locator('#dry-run').textContent()).resolves.toMatch(new RegExp(`^Dry run: nothing was changed\\.\\nBackup ${id} \\(sqlite, full,`));
     await page.screenshot({ path: join(ARTIFACTS, '4-manifest.png'), fullPage: true });
   });
 
