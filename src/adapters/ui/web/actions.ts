@@ -30,7 +30,8 @@ export function showJob(job: Job): void {
     { id, class: job.state, 'data-state': job.state, 'data-action': job.action },
     h('strong', {}, `${job.action} ${job.subject}`),
     ` — ${job.state}`,
-    job.summary ? h('div', {}, job.summary) : null,
+    // A dry run's whole output goes to the backup's page; the panel keeps its first line.
+    job.summary ? h('div', {}, job.action === 'restore-dry-run' ? job.summary.split('\n')[0]! : job.summary) : null,
   );
   const old = job.id ? document.getElementById(id) : null;
   if (old) old.replaceWith(item);
