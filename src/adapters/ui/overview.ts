@@ -42,6 +42,7 @@ export function sourcesOverview(input: {
           }
         : {}),
       ...(next ? { nextRun: next } : {}),
+      ...running(schedules),
       windows: input.windows.filter((w) => w.source === name).map((w) => ({ repository: w.repository, windows: w.windows })),
       failures: schedules
         .filter((s) => s.consecutiveFailures > 0)
@@ -54,6 +55,11 @@ export function sourcesOverview(input: {
       ],
     };
   });
+}
+
+function running(schedules: SchedulerStatus['schedules']): Pick<SourceOverview, 'running'> {
+  const s = schedules.find((x) => x.running);
+  return s?.running ? { running: { schedule: s.name, since: s.running.since.toISOString() } } : {};
 }
 
 /** Per repository: bytes stored over time (cumulative, by finish time), for the growth chart. */

@@ -13,6 +13,8 @@ export interface SourceOverview {
   lastSuccess?: { id: string; kind: string; finishedAt: string; storedSize: number; repository: string };
   ageMs?: number;
   nextRun?: string;
+  /** A schedule of this source a scheduler daemon is running now (its lock), and since when. */
+  running?: { schedule: string; since: string };
   windows: { repository: string; windows: { from: string; to: string }[] }[];
   failures: { schedule: string; count: number; code?: string; message?: string }[];
   warnings: string[];

@@ -48,6 +48,7 @@ describe('dashboard overview', () => {
         schedule('a-nightly', 'a', { nextRun: new Date('2026-01-02T02:00:00Z') }),
         schedule('a-hourly', 'a', { nextRun: new Date('2026-01-01T13:00:00Z') }),
         schedule('a-off', 'a', { enabled: false, nextRun: new Date('2026-01-01T12:30:00Z') }),
+        schedule('c-daily', 'c', { running: { owner: 'd1', since: new Date('2026-01-01T11:59:00Z'), heartbeatAt: new Date('2026-01-01T11:59:30Z') } }),
         schedule('b-hourly', 'b', { consecutiveFailures: 2, lastRun: { errorCode: 'E_CONN_REFUSED', errorMessage: 'no server' } as never }),
       ],
     };
@@ -67,7 +68,8 @@ describe('dashboard overview', () => {
     expect(a!.windows).toEqual([{ repository: '/r', windows: [{ from: 'x', to: 'y' }] }]);
     expect(b).toMatchObject({ name: 'b', engine: 'sqlite', configured: false, targets: ['/s'], failures: [{ schedule: 'b-hourly', count: 2, code: 'E_CONN_REFUSED', message: 'no server' }] });
     expect(b!.warnings).toEqual(['schedule b-hourly: source b is not in the config', 'damaged backup b0: bad manifest']);
-    expect(c).toMatchObject({ name: 'c', backups: 0, warnings: ['no backup yet'] });
+    expect(c).toMatchObject({ name: 'c', backups: 0, warnings: ['no backup yet'], running: { schedule: 'c-daily', since: '2026-01-01T11:59:00.000Z' } });
+    expect(a!.running).toBeUndefined();
     expect(c!.lastSuccess).toBeUndefined();
   });
 
