@@ -39,6 +39,8 @@ export function duration(ms: number | undefined): string {
   if (ms === undefined) return '-';
   const s = Math.round(ms / 1000);
   if (ms < 1000) return `${Math.round(ms)} ms`;
+  // One decimal below 10 s, so that a chart's axis steps (1.2 s, 1.4 s …) do not all read "1s".
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
   if (s < 120) return `${s}s`;
   if (s < 7200) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   if (s < 172_800) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
