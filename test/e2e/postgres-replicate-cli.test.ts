@@ -217,7 +217,7 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
   it('replicate refuses an engine option not declared for it', async () => {
     const r = await cli('replicate', '--db', 'postgres', '--url', server.url('postgres'), '--out', 'nrepo', '--option', 'strict=true');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/not an option of replicate for the postgres engine; its options: capture-ddl, replica-identity-full/);
+    expect(r.stderr).toMatch(/not an option of replicate for the postgres engine; its options: sslmode, ssl-mode, ssl-ca, ssl-cert, ssl-key, capture-ddl, replica-identity-full/);
   });
 
   it('an idle source: the slot is confirmed forward (no WAL retained for it)', async () => {

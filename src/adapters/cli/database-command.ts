@@ -1,7 +1,7 @@
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import type { ConnectionTarget } from '../../application/ports/connection-target.js';
-import { type ConnectorPlugin, optionKey } from '../../application/ports/connector-plugin.js';
+import { type ConnectorPlugin, optionKey, optionTakenBy } from '../../application/ports/connector-plugin.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../../infrastructure/redact.js';
 import { BaseCommand } from './base-command.js';
@@ -11,8 +11,9 @@ import { type DatabaseVerb, declaredPlugins, engineFlags } from './engine-flags.
 const FIELD = 'engineOption:';
 
 /**
- * Flags that name a database, shared by `backup` and `restore`: the common ones here, and one
- * per engine-specific option the built-in plugins declare (added when the command is built).
+ * Flags that name a database, shared by `backup`, `restore` and `replicate`: the common ones here,
+ * and one per engine-specific option the built-in plugins declare for the command (added when the
+ * command is built), so the connection options (TLS and the like) are the same on all three.
  */
 export abstract class DatabaseCommand extends BaseCommand {
   db = Option.String('--db', { description: `Engine: ${declaredPlugins().map((p) => p.engine).join(', ') || 'sqlite, postgres, mysql, mongodb'}, or an installed plugin's` });
@@ -94,9 +95,9 @@ export abstract class DatabaseCommand extends BaseCommand {
     if (given.length === 0) return undefined;
     const options: Record<string, unknown> = {};
     for (const g of given) {
-      const decl = plugin.options.find((o) => optionKey(o.name) === g.key && (o.commands ?? ['backup', 'restore']).includes(verb));
+      const decl = plugin.options.find((o) => optionKey(o.name) === g.key && optionTakenBy(o, verb));
       if (!decl) {
-        const known = plugin.options.filter((o) => (o.commands ?? ['backup', 'restore']).includes(verb)).map((o) => o.name);
+        const known = plugin.options.filter((o) => optionTakenBy(o, verb)).map((o) => o.name);
         throw new DbBackupError('E_USAGE', `${g.flag} is not an option of ${verb} for the ${plugin.engine} engine${known.length ? `; its options: ${known.join(', ')}` : ''}.`);
       }
       options[g.key] = typed(decl.type, g.value, g.flag);

@@ -1,4 +1,4 @@
-import { type CommonFlag, type ConnectorPlugin, type PluginOptionType, type PluginVerb, optionKey } from '../../application/ports/connector-plugin.js';
+import { type CommonFlag, type ConnectorPlugin, type PluginOptionType, type PluginVerb, optionKey, optionTakenBy } from '../../application/ports/connector-plugin.js';
 
 export type DatabaseVerb = PluginVerb;
 
@@ -36,7 +36,7 @@ export function engineFlags(verb: DatabaseVerb): EngineFlag[] {
   const byKey = new Map<string, EngineFlag>();
   for (const plugin of declared) {
     for (const o of plugin.options) {
-      if (!(o.commands ?? ['backup', 'restore']).includes(verb)) continue;
+      if (!optionTakenBy(o, verb)) continue;
       const key = optionKey(o.name);
       const flags = [o.name, ...(o.aliases ?? [])].map((f) => `--${f}`);
       const known = byKey.get(key);

@@ -37,6 +37,8 @@ export class ReplicateCommand extends DatabaseCommand {
       log is then followed as a replica would (heartbeats, reconnects), each transaction a commit of
       a segment. A restart resumes from the last listed segment while the server still has its
       binlog file; a purged one starts a new generation.
+      The connection flags are backup's: \`--sslmode\`/\`--ssl-mode\`, \`--sslrootcert\`, \`--sslcert\`,
+      \`--sslkey\` (and \`--socket\` for MySQL), \`--password-env\`, or a config source's keys.
       Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or not in WAL mode, 4 integrity failure.
     `,
     examples: [
@@ -44,6 +46,7 @@ export class ReplicateCommand extends DatabaseCommand {
       ['Every 5 seconds, or 8 MiB', '$0 replicate --database app.db --out ./backups --interval 5s --segment-size 8MiB'],
       ['Into a folder and S3 at once, encrypted', 'KEY=… $0 replicate --database app.db --out ./backups --out s3://bucket/db --encrypt --passphrase-env KEY'],
       ['Replicate a PostgreSQL database', '$0 replicate --db postgres --url postgres://backup@db/shop --out ./backups'],
+      ['Over TLS, checking the server certificate', '$0 replicate --db postgres --url postgres://backup@db/shop --sslmode verify-full --sslrootcert ca.pem --out ./backups'],
       ['Replicate a MariaDB database', '$0 replicate --db mysql --url mysql://backup@db/shop --out ./backups'],
       ['Restore the state of 14:30 UTC', '$0 restore --from ./backups --database restored.db --at 2026-11-25T14:30:00Z'],
     ],
@@ -77,7 +80,7 @@ export class ReplicateCommand extends DatabaseCommand {
         ? await encryptionKey(services, { passphraseEnv: this.passphraseEnv, keyFile: this.keyFile, recipient: this.recipient }, this.context.env)
         : undefined;
     const intervalMs = parseInterval(this.interval ?? '1s', '--interval');
-    const explicitTarget = this.db !== undefined || this.url !== undefined || this.file !== undefined || this.database !== undefined;
+    const explicitTarget = this.namesDatabase() || this.file !== undefined;
     const result = await services.replicate.execute(
       {
         target: configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file),

@@ -25,8 +25,19 @@ export interface PluginOption {
   aliases?: readonly string[];
   type: PluginOptionType;
   description: string;
-  /** The commands whose CLI takes the flag (default: backup and restore; `replicate` only when named). */
+  /**
+   * The commands whose CLI takes the flag. Default: every command that connects (backup, restore,
+   * replicate), which is what a connection option (TLS mode, certificate files, socket) needs; name
+   * the commands for an option that only means something to some of them.
+   */
   commands?: readonly PluginVerb[];
+}
+
+const CONNECTING_VERBS: readonly PluginVerb[] = ['backup', 'restore', 'replicate'];
+
+/** True when `verb`'s CLI takes `option` (its `commands`, or every connecting command). */
+export function optionTakenBy(option: PluginOption, verb: PluginVerb): boolean {
+  return (option.commands ?? CONNECTING_VERBS).includes(verb);
 }
 
 /** Common flags an engine may add its own spelling of (`--collections` for `--tables`). */

@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type CliResult, runCli } from '../../helpers/cli.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { startReplicate, stopReplicate } from '../../helpers/replicate-process.js';
 import { type TerminalRun, runOnTerminal } from '../../helpers/terminal.js';
 import { tempDir } from '../../helpers/temp.js';
 import { tableHashes } from './fixtures.js';
@@ -12,7 +13,8 @@ import { tableHashes } from './fixtures.js';
  * The PostgreSQL connection options of issue #3 against one real server that accepts TCP logins
  * only over TLS (pg_hba `hostssl`) with scram-sha-256: --sslmode as libpq spells it (verify-full
  * checks the CA and the host name, verify-ca only the CA) and the password sources (--password-env,
- * PGPASSWORD, PGPASSFILE/~/.pgpass, an interactive prompt on a terminal). Runs the built CLI
+ * PGPASSWORD, PGPASSFILE/~/.pgpass, an interactive prompt on a terminal); `replicate` takes the same
+ * connection flags (its walsender connection included). Runs the built CLI
  * (`npm run build` first). The server listens on 127.0.0.1 and 127.0.0.2; its certificate names only
  * 127.0.0.1 and localhost, so 127.0.0.2 is a host that the certificate does not cover.
  */
@@ -268,4 +270,51 @@ describe('PostgreSQL password prompt on a terminal', () => {
     expect(r.output).toMatch(/error E_INTERRUPTED: Cancelled at the password prompt/);
     await expect(readdir(join(dir.path, 'prompted-cancel'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+});
+
+describe('replicate over TLS: the same connection flags as backup', () => {
+  const children: ChildProcess[] = [];
+  const url = (host: string, db: string) => `postgres://backup_user@${host}:${server.port}/${db}`;
+  const tlsEnv = () => ({ PW: PASSWORD, PGSSLROOTCERT: certs.ca });
+
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
+  it('--sslmode verify-full --sslrootcert --password-env: the slot streams over TLS and restores equal the source', async () => {
+    await server.query('CREATE DATABASE feed');
+    await server.query('CREATE TABLE public.events (id serial PRIMARY KEY, note text); INSERT INTO public.events (note) SELECT md5(i::text) FROM generate_series(1, 100) i', [], 'feed');
+    const r = startReplicate(
+      ['--db', 'postgres', '--url', url('localhost', 'feed'), '--sslmode', 'verify-full', '--sslrootcert', certs.ca, '--password-env', 'PW', '--out', 'replicated', '--interval', '200ms'],
+      { cwd: dir.path, env: { ...env, PW: PASSWORD }, children },
+    );
+    await r.waitFor((e) => e.event === 'generation');
+    for (let i = 0; i < 5; i++) await server.query("INSERT INTO public.events (note) VALUES ('after ' || $1::text)", [i], 'feed');
+    await server.query("UPDATE public.events SET note = 'changed' WHERE id <= 10; DELETE FROM public.events WHERE id > 95 AND id <= 100", [], 'feed');
+    // Six transactions: the five inserts, then the update and delete sent as one query (one implicit transaction).
+    await r.waitFor(() => r.shipped() >= 6);
+    // The walsender replicate streams from is a TLS connection.
+    const [walsender] = await server.query<{ ssl: boolean }>(
+      "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'dbbackup' AND r.usename = 'backup_user'",
+    );
+    expect(walsender?.ssl).toBe(true);
+    await stopReplicate(r);
+    const restored = await cli(['restore', '--from', 'replicated', '--at', 'latest', '--db', 'postgres', '--url', url('localhost', 'feed_copy'), '--sslmode', 'verify-full', '--password-env', 'PW', '--create'], tlsEnv());
+    expectSuccess(restored);
+    const copy = await tableHashes(server, 'feed_copy');
+    expect(copy['public.events']?.rows).toBe(100);
+    expect(copy).toEqual(await tableHashes(server, 'feed'));
+    await server.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'feed'");
+  }, 120_000);
+
+  it('replicate refuses a certificate another CA signed, and a plain connection, as backup does: exit 3, nothing stored', async () => {
+    const run = (flags: string[]) => cli(['replicate', '--db', 'postgres', '--url', url('127.0.0.1', 'shop'), '--password-env', 'PW', '--out', 'replicated-bad', ...flags], tlsEnv());
+    const [otherCa, plain] = await Promise.all([run(['--sslmode', 'verify-full', '--ssl-ca', certs.otherCa]), run(['--ssl-mode', 'DISABLED'])]);
+    expectFailure(otherCa, 3, 'E_CONN_REFUSED');
+    expect(otherCa.stderr).toMatch(/TLS certificate of the PostgreSQL server at 127\.0\.0\.1:\d+ failed verification with --sslmode verify-full/);
+    expectFailure(plain, 3, 'E_AUTH');
+    expect(plain.stderr).toContain('no encryption');
+    expect(await backupCount('replicated-bad')).toBe(0);
+    expect(await server.query("SELECT 1 FROM pg_replication_slots WHERE database = 'shop'")).toHaveLength(0);
+  }, 60_000);
 });

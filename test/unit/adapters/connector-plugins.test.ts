@@ -7,7 +7,7 @@ import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector
 import { checkPlugin } from '../../../src/adapters/connectors/plugin-check.js';
 import { discoverPlugins } from '../../../src/adapters/connectors/plugin-loader.js';
 import { engineFlags, declareEngineFlags, withAliases } from '../../../src/adapters/cli/engine-flags.js';
-import type { ConnectorPlugin } from '../../../src/application/ports/connector-plugin.js';
+import { type ConnectorPlugin, optionKey } from '../../../src/application/ports/connector-plugin.js';
 import type { DatabaseConnector } from '../../../src/application/ports/database-connector.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -49,6 +49,22 @@ describe('built-in connector plugins', () => {
     expect(engineFlags('restore').find((f) => f.key === 'targetDatabase')?.engines).toEqual(['mysql', 'mongodb']);
     expect(withAliases('--clean')).toBe('--clean,--drop');
     expect(withAliases('--tables')).toBe('--tables,--collections');
+  });
+
+  it('gives replicate the same connection options as backup and restore (the same declarations, not copies)', () => {
+    declareEngineFlags(builtinPlugins);
+    const connection = (verb: 'backup' | 'restore' | 'replicate') =>
+      engineFlags(verb)
+        .filter((f) => builtinPlugins.every((p) => p.options.every((o) => o.commands === undefined || optionKey(o.name) !== f.key)))
+        .map((f) => `${f.key}:${f.flags.join(',')}:${f.engines.join(',')}`)
+        .sort();
+    const backup = connection('backup');
+    expect(backup).toEqual(expect.arrayContaining(['sslmode:--sslmode:postgres', 'sslMode:--ssl-mode:postgres,mysql', 'sslCert:--ssl-cert,--sslcert:postgres,mysql,mongodb', 'socket:--socket:mysql']));
+    expect(connection('replicate')).toEqual(backup);
+    expect(connection('restore')).toEqual(backup);
+    // Options that only mean something to some commands stay theirs.
+    expect(engineFlags('replicate').map((f) => f.key)).toEqual(expect.arrayContaining(['captureDdl', 'replicaIdentityFull']));
+    expect(engineFlags('replicate').some((f) => ['capture', 'strict', 'allDatabases', 'targetDatabase'].includes(f.key))).toBe(false);
   });
 });
 
