@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'E_CHAIN_BROKEN'
   | 'E_SLOT_LOST'
   | 'E_SCHEMA_CHANGED'
+  | 'E_KEYLESS_TABLES'
   | 'E_LOG_PURGED'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
@@ -66,6 +67,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_SLOT_LOST: ExitCode.failed,
   /** Tables changed shape since the parent and the change log carries no DDL: take a full (or --auto-full, or --capture-ddl). */
   E_SCHEMA_CHANGED: ExitCode.failed,
+  /** `replicate` of PostgreSQL tables it cannot follow (no primary key or replica identity) without --replica-identity-full. */
+  E_KEYLESS_TABLES: ExitCode.usage,
   /** The server's change log no longer reaches the parent's end (MySQL binlogs purged): the chain ends; take a full. */
   E_LOG_PURGED: ExitCode.failed,
   /** `restore --at TIME` before every restorable point. */

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { runCli } from '../helpers/cli.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
 import { type Replicator, startReplicate, stopReplicate } from '../helpers/replicate-process.js';
 import { tempDir } from '../helpers/temp.js';
+import { tableHashes } from '../integration/postgres/fixtures.js';
 
 /**
  * `dbbackup replicate --db postgres` through the built CLI (`npm run build` first), against the
@@ -235,4 +237,87 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
     expect(r.shipped()).toBe(0);
     await stop(r);
   }, 120_000);
+});
+
+describe('replicate and tables without a primary key or replica identity', () => {
+  /** A source with a keyed table and a keyless one holding duplicate rows, NULLs and columns without an equality operator (json, point). */
+  async function keylessSource(db: string): Promise<void> {
+    await createSource(db);
+    await server.query(
+      `CREATE TABLE public.bag (a int, b text, j json, p point);
+       INSERT INTO public.bag VALUES (1, 'same', '{"k": 1}', '(1,1)'), (1, 'same', '{"k": 1}', '(1,1)'), (2, NULL, NULL, NULL), (3, 'x', '[1, 2]', '(0,0)');`,
+      [],
+      db,
+    );
+  }
+
+  const slotsOf = async (db: string) => server.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE database = $1`, [db]);
+
+  it('without --replica-identity-full: refused before anything is created (E_KEYLESS_TABLES, exit 2), naming the table and the fix', async () => {
+    await keylessSource('kl_refused');
+    const r = await cli('replicate', '--db', 'postgres', '--url', server.url('kl_refused'), '--out', 'kl_refused_repo');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^error E_KEYLESS_TABLES: replicate cannot follow public\.bag: no primary key or replica identity/);
+    expect(r.stderr).toMatch(/Give it a primary key, or run replicate with --replica-identity-full/);
+    // The source is as it was: no slot, no publication, the table's replica identity untouched; the repository holds no generation.
+    expect(await slotsOf('kl_refused')).toEqual([]);
+    expect(await server.query(`SELECT pubname FROM pg_publication`, [], 'kl_refused')).toEqual([]);
+    expect(await server.query(`SELECT relreplident FROM pg_class WHERE relname = 'bag'`, [], 'kl_refused')).toEqual([{ relreplident: 'd' }]);
+    const stored = await readdir(join(dir.path, 'kl_refused_repo'), { recursive: true }).catch(() => [] as string[]);
+    expect(stored.filter((f) => f.endsWith('manifest.json'))).toEqual([]);
+  }, 60_000);
+
+  it('with --replica-identity-full: followed by whole-row match (one of identical rows, NULLs, json and point columns); restores at instants equal the source', async () => {
+    await keylessSource('kl_full');
+    const r = replicate('kl_full', 'kl_full_repo', '--replica-identity-full');
+    await r.waitFor((e) => e.event === 'generation');
+    expect(await server.query(`SELECT relreplident FROM pg_class WHERE relname = 'bag'`, [], 'kl_full')).toEqual([{ relreplident: 'f' }]);
+    const states = [{ at: new Date().toISOString(), hash: await tableHashes(server, 'kl_full') }];
+    const steps = [
+      // One of the two identical rows changes; the other stays.
+      `UPDATE public.bag SET b = 'changed' WHERE ctid = (SELECT min(ctid) FROM public.bag WHERE a = 1)`,
+      `UPDATE public.bag SET b = 'was null', p = '(5,5)' WHERE a = 2`,
+      `UPDATE public.bag SET j = '{"k": 2}' WHERE a = 3; INSERT INTO public.bag VALUES (1, 'same', '{"k": 1}', '(1,1)')`,
+      // Two identical rows left (a = 1, 'same'): deleting one leaves one.
+      `DELETE FROM public.bag WHERE ctid = (SELECT max(ctid) FROM public.bag WHERE a = 1 AND b = 'same')`,
+      `DELETE FROM public.bag WHERE b IS NOT DISTINCT FROM 'was null'`,
+    ];
+    for (const [i, sql] of steps.entries()) {
+      await server.query(sql, [], 'kl_full');
+      await r.waitFor(() => r.shipped() >= i + 1);
+      states.push({ at: new Date().toISOString(), hash: await tableHashes(server, 'kl_full') });
+    }
+    await stop(r);
+    expect(new Set(states.map((s) => JSON.stringify(s.hash))).size).toBe(states.length);
+    for (const [i, s] of states.entries()) {
+      await restoreAt('kl_full_repo', s.at, `kl_full_at_${i}`);
+      expect(await tableHashes(server, `kl_full_at_${i}`), `state ${i}`).toEqual(s.hash);
+    }
+  }, 180_000);
+
+  it('--capture-ddl: a keyless table created under the stream ends the generation; the next snapshot refuses it without consent, follows it with --replica-identity-full', async () => {
+    for (const consent of [false, true]) {
+      const db = consent ? 'kl_ddl_yes' : 'kl_ddl_no';
+      await createSource(db);
+      const r = replicate(db, `${db}_repo`, '--capture-ddl', ...(consent ? ['--replica-identity-full'] : []));
+      const first = await r.waitFor((e) => e.event === 'generation');
+      await server.query(`CREATE TABLE public.late (a int, b text); INSERT INTO public.late VALUES (1, 'one'), (1, 'one')`, [], db);
+      if (!consent) {
+        expect(await r.exited).toBe(2);
+        const last = r.stdout().trim().split('\n').at(-1)!;
+        expect(JSON.parse(last)).toMatchObject({ ok: false, error: { code: 'E_KEYLESS_TABLES', message: expect.stringMatching(/replicate cannot follow public\.late/), details: { tables: ['public.late'] } } });
+        continue;
+      }
+      const second = await r.waitFor((e) => e.event === 'generation' && e.generation !== first.generation);
+      expect(String(second.reason)).toMatch(/public\.late has no primary key or replica identity/);
+      await server.query(`UPDATE public.late SET b = 'uno' WHERE ctid = (SELECT min(ctid) FROM public.late); INSERT INTO public.items (note) VALUES ('after')`, [], db);
+      await r.waitFor(() => r.shipped() >= 1);
+      await stop(r);
+      await restoreAt(`${db}_repo`, 'latest', `${db}_latest`);
+      // The user's tables (the DDL log itself is dbbackup's, not restored as data).
+      const mine = async (d: string) => Object.fromEntries(Object.entries(await tableHashes(server, d)).filter(([t]) => t.startsWith('public.')));
+      expect(Object.keys(await mine(db))).toEqual(['public.counters', 'public.items', 'public.late']);
+      expect(await mine(`${db}_latest`)).toEqual(await mine(db));
+    }
+  }, 180_000);
 });

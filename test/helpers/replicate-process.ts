@@ -7,6 +7,8 @@ export interface Replicator {
   child: ChildProcess;
   events: Record<string, unknown>[];
   stderr: () => string;
+  /** Everything printed on stdout so far (the events, then the closing summary or error as JSON). */
+  stdout: () => string;
   exited: Promise<number>;
   /** Resolves with the first event (already seen or to come) that `match` accepts; rejects if the process exits first. */
   waitFor(match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
@@ -29,9 +31,11 @@ export function startReplicate(args: string[], opts: { cwd: string; env: NodeJS.
   const events: Record<string, unknown>[] = [];
   const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let buffer = '';
+  let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => {
     buffer += d.toString();
+    stdout += d.toString();
     for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
       const line = buffer.slice(0, i);
       buffer = buffer.slice(i + 1);
@@ -47,6 +51,7 @@ export function startReplicate(args: string[], opts: { cwd: string; env: NodeJS.
     child,
     events,
     stderr: () => stderr,
+    stdout: () => stdout,
     exited,
     shipped: () => events.filter((e) => e.event === 'segment').reduce((n, e) => n + Number(e.commits), 0),
     waitFor: (match) => {

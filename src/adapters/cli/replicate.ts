@@ -33,13 +33,15 @@ export class ReplicateCommand extends DatabaseCommand {
       segment, and acknowledged only once a segment is listed in every \`--out\` (or, idle, at the
       server's WAL end). A restart resumes from the last listed segment while the slot exists; a
       table changing shape starts a new generation (unless the source's config asks for capture-ddl).
+      Tables without a primary key or replica identity are refused (E_KEYLESS_TABLES, exit 2)
+      unless \`--replica-identity-full\` lets replicate give them REPLICA IDENTITY FULL.
       MySQL/MariaDB: the first generation is a full (recording its binary log position); the binary
       log is then followed as a replica would (heartbeats, reconnects), each transaction a commit of
       a segment. A restart resumes from the last listed segment while the server still has its
       binlog file; a purged one starts a new generation.
       The connection flags are backup's: \`--sslmode\`/\`--ssl-mode\`, \`--sslrootcert\`, \`--sslcert\`,
       \`--sslkey\` (and \`--socket\` for MySQL), \`--password-env\`, or a config source's keys.
-      Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage or not in WAL mode, 4 integrity failure.
+      Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage, not in WAL mode or keyless tables, 4 integrity failure.
     `,
     examples: [
       ['Replicate app.db into a folder', '$0 replicate --db sqlite --database app.db --out ./backups'],

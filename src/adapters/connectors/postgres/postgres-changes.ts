@@ -46,6 +46,12 @@ export interface CaptureConsent {
   captureDdl?: boolean;
   /** --replica-identity-full: give tables without a primary key REPLICA IDENTITY FULL, so their changes are captured. */
   replicaIdentityFull?: boolean;
+  /**
+   * replicate: every table must be followed by decoding (nothing re-reads a table whole between
+   * segments), so a table still without a replica identity is refused (E_KEYLESS_TABLES) before
+   * the publication or a slot is touched.
+   */
+  everyTable?: boolean;
 }
 
 /** Reads the consent flags of a connection target's options. */
@@ -62,6 +68,10 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
     const advice = await requireCapture(sql, endpoint.user);
     if (consent.captureDdl) await installDdlCapture(sql);
     if (consent.replicaIdentityFull) advice.push(...(await replicaIdentityFull(sql)));
+    if (consent.everyTable) {
+      const left = await unfollowedTables(sql);
+      if (left.length) throw keylessRefusal(left, consent.replicaIdentityFull === true);
+    }
     const published = await syncPublication(sql, names.publication);
     repl = await openReplication(endpoint);
     slot = `${names.slotPrefix}${Date.now().toString(36)}`;
@@ -129,13 +139,9 @@ function unpublishedWarning(table: string): string {
   return `${table} has no primary key or replica identity, so its changes cannot be decoded (publishing it would make UPDATE/DELETE on it fail on the server): each incremental backup reads it whole instead, and a restore to a time between two backups has it as of the earlier one. Give it a primary key (or ALTER TABLE … REPLICA IDENTITY FULL) to capture its every change.`;
 }
 
-/**
- * Makes the publication list exactly the tables whose UPDATE/DELETE can be published safely: those
- * with a primary key or a replica identity (FULL, or USING INDEX). A table without one is left out
- * (in a publication its UPDATEs and DELETEs would fail on the server) and reported.
- */
-export async function syncPublication(sql: pg.Client, publication: string): Promise<{ published: string[]; unpublished: string[] }> {
-  const tables = (
+/** The user's permanent tables, each with whether its UPDATE/DELETE can be published (`ok`: a primary key or a usable replica identity). */
+async function captureTables(sql: pg.Client): Promise<{ schema: string; name: string; ok: boolean }[]> {
+  return (
     await sql.query(`SELECT n.nspname AS schema, c.relname AS name,
         (c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
          OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident))) AS ok
@@ -143,6 +149,36 @@ export async function syncPublication(sql: pg.Client, publication: string): Prom
       WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
       ORDER BY 1, 2`)
   ).rows as { schema: string; name: string; ok: boolean }[];
+}
+
+/** The tables logical decoding cannot follow (no primary key nor replica identity), as `schema.name`. */
+export async function unfollowedTables(sql: pg.Client): Promise<string[]> {
+  return (await captureTables(sql)).filter((t) => !t.ok).map((t) => `${t.schema}.${t.name}`);
+}
+
+/**
+ * replicate's refusal of tables it cannot follow: a restore --at would have them as of the
+ * snapshot, not as of the instant asked for. The fix: a primary key, or --replica-identity-full.
+ */
+export function keylessRefusal(tables: string[], consented: boolean): DbBackupError {
+  const list = tables.join(', ');
+  const them = tables.length > 1 ? 'them' : 'it';
+  return new DbBackupError(
+    'E_KEYLESS_TABLES',
+    consented
+      ? `replicate cannot follow ${list}: --replica-identity-full could not give ${them} REPLICA IDENTITY FULL (each ALTER waits at most 5 s for its lock, and a table set to REPLICA IDENTITY NOTHING is left as it is). Run replicate again when ${them} ${tables.length > 1 ? 'are' : 'is'} not locked, or give ${them} a primary key.`
+      : `replicate cannot follow ${list}: no primary key or replica identity, so logical decoding cannot carry ${tables.length > 1 ? 'their' : 'its'} UPDATEs and DELETEs, and a restore --at would have ${them} as of the snapshot. Give ${them} a primary key, or run replicate with --replica-identity-full (\`replica-identity-full: true\` on the source in the config), which sets REPLICA IDENTITY FULL on ${them} (each UPDATE/DELETE then logs the whole old row). Incremental backups instead read such tables whole at each backup.`,
+    { details: { tables } },
+  );
+}
+
+/**
+ * Makes the publication list exactly the tables whose UPDATE/DELETE can be published safely: those
+ * with a primary key or a replica identity (FULL, or USING INDEX). A table without one is left out
+ * (in a publication its UPDATEs and DELETEs would fail on the server) and reported.
+ */
+export async function syncPublication(sql: pg.Client, publication: string): Promise<{ published: string[]; unpublished: string[] }> {
+  const tables = await captureTables(sql);
   const want = new Map(tables.filter((t) => t.ok).map((t) => [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`, `${t.schema}.${t.name}`]));
   const exists = (await sql.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication])).rowCount! > 0;
   try {

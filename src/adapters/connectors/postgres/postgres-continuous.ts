@@ -8,7 +8,7 @@ import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain
 import { type PgEndpoint, openClient } from './connection.js';
 import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
 import { schemaFingerprint } from './postgres-change-tables.js';
-import { type CaptureConsent, dumpWithCapture } from './postgres-changes.js';
+import { type CaptureConsent, dumpWithCapture, keylessRefusal, unfollowedTables } from './postgres-changes.js';
 import type { DumpOptions } from './postgres-dump.js';
 import { PgOutputDecoder, type Relation } from './postgres-pgoutput.js';
 import { type ReplicationMessage, ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
@@ -75,19 +75,31 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   async start(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
     this.sql = await openClient(this.endpoint);
     this.identity = await this.systemIdentity();
+    const started = await this.resume(resumeFrom, identity);
+    if (!started.resumable && !this.consent.replicaIdentityFull) {
+      // A snapshot follows: refused up front, before it creates anything, when a table cannot be followed.
+      const left = await unfollowedTables(this.sql);
+      if (left.length) throw keylessRefusal(left, false);
+    }
+    return started;
+  }
+
+  /** Follows the generation from `resumeFrom` when its slot still can; else says why not. */
+  private async resume(resumeFrom: LogPosition | undefined, identity: string | undefined): Promise<FollowStart> {
+    const sql = this.sql!;
     if (resumeFrom === undefined) return { identity: this.identity, resumable: false };
     if (identity !== this.identity) return { identity: this.identity, resumable: false, reason: 'the database is another one than the generation’s (another cluster, or dropped and created anew)' };
     const p = capturePosition(resumeFrom, 'last segment shipped');
-    const state = await slotState(this.sql, p.slot);
+    const state = await slotState(sql, p.slot);
     if (!state) return { identity: this.identity, resumable: false, reason: `the generation's replication slot ${p.slot} no longer exists` };
-    if (!p.ddl && p.schema !== undefined && (await schemaFingerprint(this.sql)) !== p.schema) {
+    if (!p.ddl && p.schema !== undefined && (await schemaFingerprint(sql)) !== p.schema) {
       // Tables changed shape while replicate was not running: the slot's changes may not apply to the generation's tables.
       if (!state.active) this.retire = p.slot;
       return { identity: this.identity, resumable: false, reason: 'the tables changed shape while replicate was not running (logical decoding carries no DDL)' };
     }
     if (state.walStatus === 'lost') {
       // The server invalidated it (max_slot_wal_keep_size): useless, and the chain ends; a new generation starts.
-      await dropWhenFree(this.sql, p.slot);
+      await dropWhenFree(sql, p.slot);
       return { identity: this.identity, resumable: false, reason: `the server invalidated the replication slot ${p.slot} (wal_status = lost: it kept more WAL than max_slot_wal_keep_size allows), so the changes since the last segment are gone` };
     }
     if (state.active) {
@@ -101,14 +113,11 @@ export class PostgresContinuousCapture implements ContinuousCapture {
 
   async snapshot(sink: PartSink, signal: AbortSignal): Promise<DumpResult & { at: LogPosition }> {
     await this.stop();
-    const result = await dumpWithCapture(this.endpoint, { kind: 'full', parallel: 2, source: this.source }, this.source, sink, signal, this.dumpOptions, this.consent);
+    // Every table must be followed (E_KEYLESS_TABLES otherwise): nothing re-reads a table between segments.
+    const result = await dumpWithCapture(this.endpoint, { kind: 'full', parallel: 2, source: this.source }, this.source, sink, signal, this.dumpOptions, { ...this.consent, everyTable: true });
     const at = result.logPosition!;
     await this.follow(capturePosition(at, 'snapshot'));
-    const unpublished = ((result.engineInfo.capture as { unpublished?: string[] } | undefined)?.unpublished ?? []).filter((t) => typeof t === 'string');
-    const warnings = unpublished.length
-      ? [...result.warnings, `replicate does not follow ${unpublished.join(', ')} (no primary key or replica identity): a restore has ${unpublished.length > 1 ? 'them' : 'it'} as of this snapshot. Give ${unpublished.length > 1 ? 'them' : 'it'} a primary key (or REPLICA IDENTITY FULL).`]
-      : result.warnings;
-    return { ...result, warnings, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
+    return { ...result, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
   }
 
   async poll(maxBytes: number): Promise<number> {
@@ -185,7 +194,9 @@ export class PostgresContinuousCapture implements ContinuousCapture {
    */
   private async watchSchema(): Promise<void> {
     const p = this.position;
-    if (!p || p.ddl || p.schema === undefined || !this.sql) return;
+    if (!p || !this.sql) return;
+    if (p.ddl) return this.watchFollowed();
+    if (p.schema === undefined) return;
     if (!this.verify && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
     this.schemaCheckedAt = Date.now();
     if ((await schemaFingerprint(this.sql)) !== p.schema) {
@@ -200,6 +211,26 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     const resume = this.verify;
     this.verify = undefined;
     resume?.();
+  }
+
+  /**
+   * With --capture-ddl the DDL replays in order, but a table created (or that lost its primary key)
+   * without a replica identity is not in the publication, so its rows would be missing from every
+   * instant: checked every SCHEMA_CHECK_MS, such a table ends the generation (E_CHAIN_BROKEN), and
+   * the next snapshot either gives it REPLICA IDENTITY FULL (--replica-identity-full) or refuses it
+   * (E_KEYLESS_TABLES). Its rows of the few seconds before are in that snapshot, not in this generation.
+   */
+  private async watchFollowed(): Promise<void> {
+    if (Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    this.schemaCheckedAt = Date.now();
+    const left = await unfollowedTables(this.sql!);
+    if (left.length === 0) return;
+    this.broken = true;
+    this.failure = new DbBackupError(
+      'E_CHAIN_BROKEN',
+      `${left.join(', ')} ${left.length > 1 ? 'have' : 'has'} no primary key or replica identity, so the stream cannot follow ${left.length > 1 ? 'them' : 'it'}: a new generation starts with a snapshot.`,
+      { details: { reason: 'keyless-table', tables: left } },
+    );
   }
 
   private acknowledge(lsn: bigint): void {
