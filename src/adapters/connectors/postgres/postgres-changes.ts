@@ -12,7 +12,7 @@ import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
 import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
 import { captureNames, requireCapture } from './postgres-slots.js';
-import { installDdlCapture } from './postgres-ddl-capture.js';
+import { installDdlCapture, trimDdlLog } from './postgres-ddl-capture.js';
 import { segmentAsChangeLog } from './postgres-stream-segment.js';
 
 export { captureNames };
@@ -256,6 +256,8 @@ export class PostgresChangeCapture implements ChangeCapture {
     const sql = await openClient(this.endpoint);
     try {
       await confirmSlot(sql, p.slot, p.lsn);
+      // Best effort: a log not trimmed now is trimmed at a later confirmation.
+      if (p.ddl) await trimDdlLog(sql).catch(() => 0);
     } finally {
       await sql.end().catch(() => undefined);
     }

@@ -8,6 +8,7 @@ import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain
 import { type PgEndpoint, openClient } from './connection.js';
 import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
 import { schemaFingerprint } from './postgres-change-tables.js';
+import { trimDdlLog } from './postgres-ddl-capture.js';
 import { type CaptureConsent, dumpWithCapture, keylessRefusal, unfollowedTables } from './postgres-changes.js';
 import type { DumpOptions } from './postgres-dump.js';
 import { PgOutputDecoder, type Relation } from './postgres-pgoutput.js';
@@ -15,6 +16,8 @@ import { type ReplicationMessage, ReplicationStream, isoToMicros, lsnToBigInt, l
 
 /** How often the tables' shape is compared with the generation's while nothing else calls for it (ms). */
 const SCHEMA_CHECK_MS = 5000;
+/** How often, with --capture-ddl, the DDL log is trimmed of what every capture slot consumed (ms). */
+const DDL_TRIM_MS = 10_000;
 
 /** A commit read from the slot, waiting to be shipped: its payload and the LSN after it. */
 interface Waiting {
@@ -62,6 +65,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   /** The pump waits at a relation message until poll() checked the tables' shape (see watchSchema). */
   private verify?: () => void;
   private schemaCheckedAt = 0;
+  private trimmedAt = Date.now();
   /** An older generation's slot, dropped once the new generation's snapshot is listed (the first poll after it). */
   private retire?: string;
 
@@ -129,6 +133,11 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     }
     await this.watchSchema();
     if (this.failure) throw this.failure;
+    if (this.position?.ddl && Date.now() - this.trimmedAt >= DDL_TRIM_MS) {
+      this.trimmedAt = Date.now();
+      // Best effort (the next try is DDL_TRIM_MS later); its DELETE reaches the stream like any change.
+      await trimDdlLog(this.sql!).catch(() => 0);
+    }
     this.limit = Math.max(1, maxBytes);
     if (this.waitingBytes < this.limit) this.wake?.();
     if (this.fresh && this.waiting.length > 0) {

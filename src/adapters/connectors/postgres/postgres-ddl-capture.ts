@@ -116,6 +116,30 @@ export async function removeDdlCaptureIfUnused(sql: pg.Client): Promise<boolean>
   }
 }
 
+/**
+ * Trims dbbackup.ddl_log of the rows every capture slot of this database has consumed, so the log
+ * does not grow forever; returns how many it deleted. A row is consumed by a slot once its
+ * transaction (`xid`) is older than the slot's catalog_xmin: the server moves that only past
+ * transactions that ended before the slot's restart_lsn, which is at or before its confirmed
+ * position, so such a row was decoded and confirmed (stored in every target) — and no transaction
+ * running now or later, nor any slot created later, has an xid below it. Every logical slot named
+ * dbbackup_* counts (other sources' and temporary ones too); an invalidated one (wal_status lost)
+ * follows nothing; with no slot left nothing is trimmed (a full with capture makes a new one).
+ * The DELETE is itself decoded: a restore deletes the same rows from its copy of the log.
+ */
+export async function trimDdlLog(sql: pg.Client): Promise<number> {
+  const exists = await sql.query(`SELECT pg_catalog.to_regclass('dbbackup.ddl_log') IS NOT NULL AS ok`);
+  if (!(exists.rows[0] as { ok: boolean }).ok) return 0;
+  // catalog_xmin is a 32-bit xid; the log's xid is txid_current() (with its epoch): widened against the next xid.
+  const deleted = await sql.query(`WITH horizon AS (
+      SELECT pg_catalog.min(n.next OPERATOR(pg_catalog.-) (((n.next OPERATOR(pg_catalog.%) 4294967296) OPERATOR(pg_catalog.-) s.catalog_xmin::text::bigint OPERATOR(pg_catalog.+) 4294967296) OPERATOR(pg_catalog.%) 4294967296)) AS xid
+      FROM pg_catalog.pg_replication_slots s, (SELECT pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot()) AS next) n
+      WHERE s.database OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.slot_type OPERATOR(pg_catalog.=) 'logical'
+        AND s.slot_name OPERATOR(pg_catalog.~~) 'dbbackup\\_%' AND s.catalog_xmin IS NOT NULL AND s.wal_status IS DISTINCT FROM 'lost')
+    DELETE FROM dbbackup.ddl_log WHERE xid OPERATOR(pg_catalog.<) (SELECT xid FROM horizon)`);
+  return deleted.rowCount ?? 0;
+}
+
 /** True when the DDL log's event trigger exists and fires (DDL since then is in the change log). */
 export async function ddlCaptureActive(sql: pg.Client): Promise<boolean> {
   const r = await sql.query(`SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1 AND evtenabled IN ('O', 'A')`, [TRIGGER]);
