@@ -134,9 +134,10 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     await server.query(`UPDATE public.k SET v = 'updated without a key' WHERE id = 1; DELETE FROM public.k WHERE id = 2;`, [], db);
     const publication = await server.query<{ tablename: string }>(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [full.logPosition!.publication], db);
     expect(publication.map((p) => p.tablename)).toEqual(['ddl_log', 'fresh', 't']);
+    // The state the incremental ends at (its confirmation may then trim the source's DDL log: a later change).
+    const atEnd = await tableHashes(server, db);
     const inc = await backup('incremental');
     expect(inc.manifest.kind).toBe('incremental');
-    const atEnd = await tableHashes(server, db);
 
     expect(await restore(`${db}_latest`)).toEqual(atEnd);
     expect(await restore(`${db}_before`, before)).toEqual(atBefore);
@@ -152,6 +153,65 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     expect(await server.query(`SELECT nspname FROM pg_namespace WHERE nspname = 'dbbackup'`, [], db)).toEqual([]);
   });
 
+  it('with --capture-ddl the DDL log is trimmed of the rows every capture slot consumed, never of rows another chain still needs', async () => {
+    const db = `safe_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, 'v' || g FROM generate_series(1, 20) g;`, [], db);
+    // Two sources of one database (two chains, two slots, one DDL log).
+    const app = services();
+    const chain = (name: string) => {
+      const repository = join(work, `repo_${db}_${name}`);
+      return {
+        backup: (kind: 'full' | 'incremental') => app.runBackup.execute({ source: name, target: at(db, { capture: 'changes', captureDdl: true }), repository, kind, compression: { codec: 'none' }, parallel: 1 }, signal),
+        restore: async (into: string) => {
+          await app.restoreBackup.execute({ repository, backup: 'latest', target: at(into), clean: false, options: { create: true } }, signal);
+          return tableHashes(server, into);
+        },
+      };
+    };
+    const [a, b] = [chain('ta'), chain('tb')];
+    await a.backup('full');
+    await b.backup('full');
+    await server.query(`ALTER TABLE public.t ADD COLUMN c1 int DEFAULT 1; ALTER TABLE public.t ADD COLUMN c2 text; UPDATE public.t SET c2 = 'x' WHERE id < 5`, [], db);
+    const logged = async () => (await server.query<{ n: number }>(`SELECT count(*)::int AS n FROM dbbackup.ddl_log`, [], db))[0]!.n;
+    const newest = (await server.query<{ xid: string }>(`SELECT max(xid)::text AS xid FROM dbbackup.ddl_log`, [], db))[0]!.xid;
+    expect(await logged()).toBe(2);
+    // The slot's catalog_xmin (widened to 64 bits) passing the logged transactions is what lets a row go.
+    const passed = async (source: string) =>
+      (
+        await server.query<{ ok: boolean }>(
+          `SELECT n.next - (((n.next % 4294967296) - s.catalog_xmin::text::bigint + 4294967296) % 4294967296) > $1::bigint AS ok
+           FROM pg_replication_slots s, (SELECT txid_snapshot_xmax(txid_current_snapshot()) AS next) n WHERE s.slot_name LIKE $2`,
+          [newest, `dbbackup_${source}\\_%`],
+          db,
+        )
+      )[0]?.ok === true;
+    // Chain A alone moves on (a checkpoint logs the running transactions its slot advances by): B still needs the rows.
+    for (let round = 0; !(await passed('ta')); round++) {
+      expect(round, 'slot ta never passed the DDL transactions').toBeLessThan(20);
+      await server.query('CHECKPOINT', [], db);
+      await server.query(`UPDATE public.t SET v = v || '.' WHERE id = 1`, [], db);
+      await a.backup('incremental');
+    }
+    expect(await passed('tb')).toBe(false);
+    expect(await logged()).toBe(2);
+    // Once B's chain has them too, the next confirmation trims them.
+    for (let round = 0; (await logged()) > 0; round++) {
+      expect(round, 'the DDL log was never trimmed').toBeLessThan(20);
+      await server.query('CHECKPOINT', [], db);
+      await server.query(`UPDATE public.t SET v = v || '.' WHERE id = 2`, [], db);
+      await b.backup('incremental');
+      await a.backup('incremental');
+    }
+    // Both chains restore the schema change and the data; the trimming's DELETE, a change like any other,
+    // reaches the chains whose backups end after it (B's last one ended before its own confirmation trimmed).
+    await b.backup('incremental');
+    const source = await tableHashes(server, db);
+    expect(source['dbbackup.ddl_log']).toEqual({ rows: 0, hash: expect.any(String) });
+    expect(await a.restore(`${db}_a`)).toEqual(source);
+    expect(await b.restore(`${db}_b`)).toEqual(source);
+  });
+
   it('with --capture-ddl a differential refuses to fold stored links holding captured DDL: E_NO_PARENT (exit 1) with the fix; an incremental follows; --auto-full takes a full', async () => {
     const { db, backup, restore } = await source('CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, \'v\' || g FROM generate_series(1, 20) g;', { captureDdl: true });
     await backup('full');
@@ -163,8 +223,8 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     expect(exitCodeFor('E_NO_PARENT')).toBe(exitCodeFor('E_BACKUP_FAILED'));
     expect((refused as Error).message).toMatch(new RegExp(`A differential backup against .* is not possible: backup ${inc.manifest.id} holds a schema change \\(captured DDL\\), which a differential does not fold: take an incremental, or a full \\(--type full, or --auto-full\\)`));
     // Nothing was written for it: the chain goes on with an incremental, which replays the DDL in order.
-    expect((await backup('incremental')).manifest.kind).toBe('incremental');
     const atEnd = await tableHashes(server, db);
+    expect((await backup('incremental')).manifest.kind).toBe('incremental');
     expect(await restore(`${db}_latest`)).toEqual(atEnd);
     await server.query(`UPDATE public.t SET v = 'three' WHERE id = 4`, [], db);
     expect((await backup('differential', { autoFull: true })).manifest.kind).toBe('full');
