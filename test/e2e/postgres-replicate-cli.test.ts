@@ -204,14 +204,30 @@ describe('dbbackup replicate --db postgres (built CLI)', () => {
     const before = { at: new Date().toISOString(), hash: await contentHash('cddl') };
     await server.query("ALTER TABLE public.items ADD COLUMN extra text DEFAULT 'x'; INSERT INTO public.items (note, extra) VALUES ('new shape', 'y')", [], 'cddl');
     await write('cddl', 21, 10);
-    const final = await contentHash('cddl');
     await r.waitFor(() => r.shipped() >= 31);
+    // The DDL log is trimmed once the slot consumed its row (replicate tries every 10 s; a checkpoint
+    // logs the running transactions the slot's catalog_xmin moves by, a write moves the stream).
+    const logged = async () => (await server.query<{ n: number }>('SELECT count(*)::int AS n FROM dbbackup.ddl_log', [], 'cddl'))[0]!.n;
+    expect(await logged()).toBe(1);
+    let next = 31;
+    while ((await logged()) > 0) {
+      await server.query('CHECKPOINT');
+      await write('cddl', next++, 1);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const final = await contentHash('cddl');
+    // Everything written is shipped (the slot is confirmed only past what is listed in the repository).
+    const end = await flushedEnd();
+    const confirmed = async () => (await server.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = 'cddl'`, [end]))[0]?.ok === true;
+    while (!(await confirmed())) await new Promise((resolve) => setTimeout(resolve, 100));
     await stop(r);
     // One generation throughout: the DDL was logged and shipped, not a reason to start over.
     expect(r.events.filter((e) => e.event === 'generation').map((e) => e.generation)).toEqual([first.generation]);
     expect((await server.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_catalog.pg_event_trigger WHERE evtname LIKE 'dbbackup%'", [], 'cddl'))[0]!.n).toBeGreaterThan(0);
     await restoreAt('crepo', 'latest', 'cddl_latest');
     expect(await contentHash('cddl_latest')).toBe(final);
+    // The trimming's DELETE reached the copy's DDL log too.
+    expect((await server.query<{ n: number }>('SELECT count(*)::int AS n FROM dbbackup.ddl_log', [], 'cddl_latest'))[0]!.n).toBe(0);
     await restoreAt('crepo', before.at, 'cddl_before');
     expect(await contentHash('cddl_before')).toBe(before.hash);
   }, 120_000);
