@@ -51,4 +51,22 @@ describe('doctor: PostgreSQL capture slots', () => {
     const all = slotFindings(await connector.diagnose(target(), { subject: 'postgres', incremental: false }));
     expect(all.map((f) => /^slot (\S+):/.exec(f.message)?.[1])).toEqual(['dbbackup_other_k2', 'dbbackup_shop_k1']);
   });
+
+  it('names the tables change capture cannot follow (no primary key or replica identity), with the fix, when the source takes incrementals', async () => {
+    const keyless = async (incremental: boolean) => (await connector.diagnose(target(), { subject: 'source shop', incremental, source: 'shop' })).filter((f) => f.check === 'keyless');
+    expect(await keyless(true)).toEqual([expect.objectContaining({ status: 'ok', message: expect.stringMatching(/every table has a primary key or replica identity/) })]);
+    await server.query('CREATE TABLE public.bag (a int); CREATE TABLE public.full_bag (a int); ALTER TABLE public.full_bag REPLICA IDENTITY FULL', [], 'shop');
+    try {
+      expect(await keyless(true)).toEqual([
+        expect.objectContaining({
+          status: 'warn',
+          message: expect.stringMatching(/^1 table without a primary key or replica identity \(public\.bag\): .*replicate refuses it \(E_KEYLESS_TABLES\)/),
+          fix: expect.stringMatching(/--replica-identity-full/),
+        }),
+      ]);
+      expect(await keyless(false)).toEqual([]);
+    } finally {
+      await server.query('DROP TABLE public.bag, public.full_bag', [], 'shop');
+    }
+  });
 });

@@ -3,7 +3,7 @@ import type { DiagnosisRequest } from '../../../application/ports/database-diagn
 import { fail, type Finding, ok, warn } from '../../../domain/diagnosis.js';
 import { isDbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
-import { wantsCapture } from './postgres-changes.js';
+import { unfollowedTables, wantsCapture } from './postgres-changes.js';
 import { PostgresCaptureSlots } from './postgres-slots.js';
 import type { CaptureSlots } from '../../../application/ports/capture-slots.js';
 import { DEFAULT_SLOT_WARN_BYTES, slotWarnings } from '../../../application/services/slot-alerts.js';
@@ -169,12 +169,32 @@ const slots: PgCheck = async ({ endpoint, subject, incremental, source, slotWarn
   });
 };
 
+/**
+ * Tables logical decoding cannot follow (no primary key or replica identity), when the source takes
+ * incrementals: incrementals read them whole at each backup (no point in time between two backups),
+ * replicate refuses them (E_KEYLESS_TABLES) unless --replica-identity-full.
+ */
+const keyless: PgCheck = async ({ client, subject, incremental }) => {
+  if (!incremental) return [];
+  const left = await unfollowedTables(client);
+  if (left.length === 0) return [ok(subject, 'keyless', 'every table has a primary key or replica identity: change capture follows them all')];
+  const shown = `${left.slice(0, 5).join(', ')}${left.length > 5 ? `, … ${left.length - 5} more` : ''}`;
+  return [
+    warn(
+      subject,
+      'keyless',
+      `${left.length} table${left.length > 1 ? 's' : ''} without a primary key or replica identity (${shown}): incrementals read ${left.length > 1 ? 'them' : 'it'} whole at each backup, and replicate refuses ${left.length > 1 ? 'them' : 'it'} (E_KEYLESS_TABLES)`,
+      'Give each a primary key, or take the capture full (or replicate) with --replica-identity-full, which sets REPLICA IDENTITY FULL on them with your consent.',
+    ),
+  ];
+};
+
 function mib(n: number): string {
   return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 /** The PostgreSQL checks, in order. */
-export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture, slots];
+export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture, slots, keyless];
 
 /** `doctor` for a PostgreSQL source: connects as a backup does, then runs POSTGRES_CHECKS on the one connection. */
 export async function diagnosePostgres(endpoint: PgEndpoint, options: Record<string, unknown> | undefined, request: DiagnosisRequest, checks = POSTGRES_CHECKS): Promise<Finding[]> {
