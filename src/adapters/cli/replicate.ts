@@ -48,7 +48,6 @@ export class ReplicateCommand extends DatabaseCommand {
       ['Every 5 seconds, or 8 MiB', '$0 replicate --database app.db --out ./backups --interval 5s --segment-size 8MiB'],
       ['Into a folder and S3 at once, encrypted', 'KEY=… $0 replicate --database app.db --out ./backups --out s3://bucket/db --encrypt --passphrase-env KEY'],
       ['Replicate a PostgreSQL database', '$0 replicate --db postgres --url postgres://backup@db/shop --out ./backups'],
-      ['Over TLS, checking the server certificate', '$0 replicate --db postgres --url postgres://backup@db/shop --sslmode verify-full --sslrootcert ca.pem --out ./backups'],
       ['Replicate a MariaDB database', '$0 replicate --db mysql --url mysql://backup@db/shop --out ./backups'],
       ['Restore the state of 14:30 UTC', '$0 restore --from ./backups --database restored.db --at 2026-11-25T14:30:00Z'],
     ],
