@@ -79,6 +79,11 @@ describe('pgoutput v1 decoding', () => {
   it('converts LSNs and times exactly', () => {
     expect(lsnToString(lsnToBigInt('1A/FF000028'))).toBe('1A/FF000028');
     expect(pgTimeToIso(-1n)).toBe('1999-12-31T23:59:59.999999Z');
+    // The second's text is reused between calls in the same second, never across seconds.
+    const at = (iso: string) => pgTimeToIso(isoToMicros(iso) - 946_684_800_000_000n);
+    for (const iso of ['2026-12-06T10:00:00.000001Z', '2026-12-06T10:00:00.999999Z', '2026-12-06T10:00:01.000000Z', '2026-12-06T10:00:00.500000Z', '2000-01-01T00:00:00.000000Z']) {
+      expect(at(iso)).toBe(iso);
+    }
     expect(isoToMicros('2026-12-06T10:00:00.123456Z') - isoToMicros('2026-12-06T10:00:00.123Z')).toBe(456n);
   });
 });

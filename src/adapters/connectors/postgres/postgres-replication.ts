@@ -31,11 +31,17 @@ export function lsnToString(lsn: bigint): string {
 /** Microseconds since 2000-01-01 (PostgreSQL's epoch) as an ISO time with all six fraction digits. */
 export function pgTimeToIso(micros: bigint): string {
   const unixMicros = micros + 946_684_800_000_000n;
-  const ms = unixMicros / 1000n;
-  const iso = new Date(Number(ms)).toISOString();
-  const frac = (((unixMicros % 1_000_000n) + 1_000_000n) % 1_000_000n).toString().padStart(6, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  const frac = (((unixMicros % 1_000_000n) + 1_000_000n) % 1_000_000n);
+  const second = (unixMicros - frac) / 1_000_000n;
+  // Every begin and commit is timed: consecutive ones mostly share their second, so its text is kept.
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondText = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+  }
+  return `${lastSecondText}.${frac.toString().padStart(6, '0')}Z`;
 }
+let lastSecond: bigint | undefined;
+let lastSecondText = '';
 
 /** An ISO time (up to microseconds) as microseconds since the Unix epoch, for exact comparisons. */
 export function isoToMicros(iso: string): bigint {
