@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
-// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history]
+// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 //
 // Starts its own throwaway server (initdb in a temp dir, a free port, wal_level = logical) and builds a
@@ -17,7 +17,9 @@
 // through the connector (dist/), timed alone: rows/s = changes applied / seconds, with the client's and
 // the server's CPU seconds (on 2 shared cores the wall time mostly says how busy the machine was). The copies are compared
 // with the source (every table's content hash). Last, pgbench TPS for 10 s alone and for 10 s while
-// incrementals (and, separately, fulls) of the source run back to back.
+// incrementals (and, separately, fulls) of the source run back to back (--no-tps leaves that out).
+// Beside wall times, each backup's CPU seconds (the CLI's process tree, and the server's during it): on a
+// loaded machine the CPU ratio says more than the wall-clock one.
 // Figures are medians over runs; peak RSS is the highest of every CLI run.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
@@ -50,6 +52,7 @@ const runs = opt('--runs', 3);
 const rounds = opt('--rounds', 3);
 const perRound = scale * 1000; // pgbench transactions per round: ~1 % of the accounts
 const keylessHistory = args.includes('--keyless-history');
+const measureTps = !args.includes('--no-tps');
 const work = mkdtempSync('/tmp/pgi-');
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -96,7 +99,9 @@ let peakRss = 0;
 /** Peak RSS per command (backup full/incremental/differential, restore). */
 const peaks = {};
 const cli = async (...a) => {
+  const serverBefore = treeCpuSeconds(server.pid);
   const r = await measure(process.execPath, [bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env, cwd: work });
+  r.serverCpuSeconds = treeCpuSeconds(server.pid) - serverBefore;
   peakRss = Math.max(peakRss, r.peakRssMB);
   const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : `restore ${a.find((x) => x.startsWith('#'))?.slice(1) ?? ''}`;
   peaks[label] = Math.max(peaks[label] ?? 0, r.peakRssMB);
@@ -166,15 +171,21 @@ try {
   const dbMB = Number((await sql('bench', `SELECT pg_database_size('bench') AS s`))[0].s) / 1e6;
   console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s); pgbench_history ${keylessHistory ? 'keyless (read whole at every backup)' : 'REPLICA IDENTITY FULL'}\n`);
 
-  const figures = { incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
+  const figures = { fullCliCpu: [], fullSrvCpu: [], incCliCpu: [], incSrvCpu: [], incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
   let mismatches = 0;
   for (let run = 0; run < runs; run++) {
     const repo = join(work, `repo_${run}`);
     const backup = (...a) => cli('backup', '--db', 'postgres', '--url', url('bench'), '--out', repo, ...a);
-    figures.full.push((await backup('--capture', 'changes')).seconds);
+    const f = await backup('--capture', 'changes');
+    figures.full.push(f.seconds);
+    figures.fullCliCpu.push(f.cpuSeconds);
+    figures.fullSrvCpu.push(f.serverCpuSeconds);
     for (let r = 0; r < rounds; r++) {
       pgbench('-n', '-c', '2', '-t', String(perRound / 2), 'bench');
-      figures.incremental.push((await backup('--type', 'incremental')).seconds);
+      const i = await backup('--type', 'incremental');
+      figures.incremental.push(i.seconds);
+      figures.incCliCpu.push(i.cpuSeconds);
+      figures.incSrvCpu.push(i.serverCpuSeconds);
     }
     pgbench('-n', '-c', '2', '-t', '100', 'bench');
     figures.differential.push((await backup('--type', 'differential')).seconds);
@@ -229,13 +240,13 @@ try {
   // pgbench throughput alone, and while backups of the source run back to back (alternating order).
   const repo = join(work, 'repo_tps');
   const backup = (...a) => cli('backup', '--db', 'postgres', '--url', url('bench'), '--out', repo, ...a);
-  await backup('--capture', 'changes');
+  if (measureTps) await backup('--capture', 'changes');
   const alone = [];
   const withInc = [];
   const withFull = [];
   let incs = 0;
   let fulls = 0;
-  for (let run = 0; run < runs; run++) {
+  for (let run = 0; run < (measureTps ? runs : 0); run++) {
     alone.push((await tps(10)).tps);
     const i = await tps(10, () => backup('--type', 'incremental'));
     withInc.push(i.tps);
@@ -248,8 +259,8 @@ try {
 
   const s = (xs) => median(xs).toFixed(2);
   printTable([
-    { operation: 'full backup (--capture changes)', seconds: s(figures.full) },
-    { operation: `incremental (~1 % of the accounts changed; median of ${figures.incremental.length})`, seconds: s(figures.incremental) },
+    { operation: `full backup (--capture changes); CPU s CLI ${s(figures.fullCliCpu)}, server ${s(figures.fullSrvCpu)}`, seconds: s(figures.full) },
+    { operation: `incremental (~1 % of the accounts changed; median of ${figures.incremental.length}); CPU s CLI ${s(figures.incCliCpu)}, server ${s(figures.incSrvCpu)}`, seconds: s(figures.incremental) },
     { operation: `differential (folds ${rounds} incrementals + a small tail)`, seconds: s(figures.differential) },
     { operation: 'restore of the full (CLI)', seconds: s(figures.fullRestore) },
     { operation: `restore full + ${rounds} incrementals (CLI)`, seconds: s(figures.chainRestore) },
@@ -262,15 +273,19 @@ try {
   const rate = median(figures.incRate);
   console.log(`\nscale ${scale} (${dbMB.toFixed(0)} MB), ${runs} run(s), medians:`);
   console.log(`  incremental / full time:          ${ratio.toFixed(3)}x  (goal <= 0.2x: ${verdict(ratio <= 0.2)})`);
+  const cpuRatio = (median(figures.incCliCpu) + median(figures.incSrvCpu)) / (median(figures.fullCliCpu) + median(figures.fullSrvCpu));
+  console.log(`  incremental / full CPU (CLI + server): ${cpuRatio.toFixed(3)}x; CLI alone ${(median(figures.incCliCpu) / median(figures.fullCliCpu)).toFixed(3)}x`);
   console.log(`  apply rows/s (incrementals):      ${rate.toFixed(0)}  (goal >= 50,000: ${verdict(rate >= 50_000)}); differential: ${median(figures.diffRate).toFixed(0)} rows/s`);
   const cpuBound = median(figures.incRows) / Math.max(median(figures.incCpu), median(figures.incServerCpu));
   console.log(`    rows per CPU second of the busier side (client and server pipelined, each on a core): ${cpuBound.toFixed(0)}`);
   console.log(`  client peak RSS (every CLI run):  ${peakRss.toFixed(0)} MB  (goal <= 200 MB: ${verdict(peakRss <= 200)}); by command: ${Object.entries(peaks).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
-  const tpsAlone = median(alone);
-  const tpsInc = median(withInc);
-  const tpsFull = median(withFull);
-  console.log(`  pgbench TPS alone ${tpsAlone.toFixed(0)}; with incrementals back to back ${tpsInc.toFixed(0)} (${((tpsInc / tpsAlone) * 100).toFixed(0)} %, ${incs} backups; goal >= 90 %: ${verdict(tpsInc >= 0.9 * tpsAlone)}); with fulls back to back ${tpsFull.toFixed(0)} (${((tpsFull / tpsAlone) * 100).toFixed(0)} %, ${fulls} backups)`);
-  console.log(`    TPS per run, alone: ${alone.map((x) => x.toFixed(0)).join(' ')}; with incrementals: ${withInc.map((x) => x.toFixed(0)).join(' ')}; with fulls: ${withFull.map((x) => x.toFixed(0)).join(' ')}`);
+  if (measureTps) {
+    const tpsAlone = median(alone);
+    const tpsInc = median(withInc);
+    const tpsFull = median(withFull);
+    console.log(`  pgbench TPS alone ${tpsAlone.toFixed(0)}; with incrementals back to back ${tpsInc.toFixed(0)} (${((tpsInc / tpsAlone) * 100).toFixed(0)} %, ${incs} backups; goal >= 90 %: ${verdict(tpsInc >= 0.9 * tpsAlone)}); with fulls back to back ${tpsFull.toFixed(0)} (${((tpsFull / tpsAlone) * 100).toFixed(0)} %, ${fulls} backups)`);
+    console.log(`    TPS per run, alone: ${alone.map((x) => x.toFixed(0)).join(' ')}; with incrementals: ${withInc.map((x) => x.toFixed(0)).join(' ')}; with fulls: ${withFull.map((x) => x.toFixed(0)).join(' ')}`);
+  }
   console.log(`  restores equal to the source: ${mismatches === 0 ? 'all' : `${mismatches} DIFFER`}`);
   console.log(`  load average (1/5/15 min) at the end: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   if (mismatches > 0) process.exitCode = 1;
