@@ -84,6 +84,17 @@ async function listedEnd(repo: string): Promise<{ file: string; position: number
   return best;
 }
 
+/** Every position (`FILE:POS`) a segment or full of `repo` ends at. */
+async function segmentEnds(repo: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const entry of await readdir(join(dir.path, repo), { recursive: true })) {
+    if (!String(entry).endsWith('manifest.json')) continue;
+    const m = JSON.parse(await readFile(join(dir.path, repo, String(entry)), 'utf8')) as { logPosition?: { file?: string; position?: number } };
+    if (typeof m.logPosition?.file === 'string') out.add(`${m.logPosition.file}:${m.logPosition.position}`);
+  }
+  return out;
+}
+
 /** Waits until the repository lists every commit of `db` made so far (a transaction of its own marks the end). */
 async function listedThroughNow(db: string, repo: string): Promise<void> {
   await server.query(`INSERT INTO ${db}.counters (k, v) VALUES (1000, 0) ON DUPLICATE KEY UPDATE v = v`);
@@ -139,6 +150,40 @@ describe('dbbackup replicate --db mysql (built CLI, MariaDB)', () => {
     // AUTO_INCREMENT goes on in the restored copy.
     await server.query("INSERT INTO shop_latest.items (note) VALUES ('after restore')");
   }, 240_000);
+
+  it('restore --at-gtid / --at-position stops inside a replicated segment, equal to the source after that transaction', async () => {
+    await createSource('g');
+    // A long interval: a burst lands in few segments, so some transactions end inside one.
+    const r = replicate('g', 'grepo', '--interval', '3s');
+    await r.waitFor((e) => e.event === 'generation');
+    const after: { gtid: string; end: { file: string; position: number }; tables: Awaited<ReturnType<typeof tableFingerprints>> }[] = [];
+    for (let i = 1; i <= 24; i++) {
+      await write('g', i, 1);
+      // One writer: the state now is the state right after transaction i.
+      const [g] = await server.query<{ g: string }>("SELECT SUBSTRING_INDEX(@@GLOBAL.gtid_binlog_pos, ',', -1) AS g");
+      after.push({ gtid: g!.g, end: await masterEnd(), tables: await tableFingerprints(server, 'g') });
+    }
+    await listedThroughNow('g', 'grepo');
+    await stop(r);
+    const bounds = await segmentEnds('grepo');
+    // Transactions whose end is no segment's end: inside one (each shipped segment holds several).
+    const inside = after.filter((a) => !bounds.has(`${a.end.file}:${a.end.position}`));
+    expect(inside.length).toBeGreaterThanOrEqual(2);
+    const byGtid = inside[Math.floor(inside.length / 3)]!;
+    const byPosition = inside[Math.floor((2 * inside.length) / 3)]!;
+    expect(byGtid.gtid).not.toBe(byPosition.gtid);
+    const viaGtid = await cli('restore', '--from', 'grepo', '--at-gtid', byGtid.gtid, '--db', 'mysql', '--url', server.url('g_gtid'), '--create', '--json');
+    expect(viaGtid.code, viaGtid.stderr).toBe(0);
+    expect(await tableFingerprints(server, 'g_gtid'), `state after GTID ${byGtid.gtid}`).toEqual(byGtid.tables);
+    const pos = `${byPosition.end.file}:${byPosition.end.position}`;
+    const viaPos = await cli('restore', '--from', 'grepo', '--at-position', pos, '--db', 'mysql', '--url', server.url('g_pos'), '--create', '--json');
+    expect(viaPos.code, viaPos.stderr).toBe(0);
+    expect(await tableFingerprints(server, 'g_pos'), `state at ${pos}`).toEqual(byPosition.tables);
+    // A GTID the chain never had names its range.
+    const none = await cli('restore', '--from', 'grepo', '--at-gtid', '0-1-99999999', '--db', 'mysql', '--url', server.url('g_none'), '--create');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/E_NO_RESTORE_POINT|not in the chain/);
+  }, 180_000);
 
   it('kill -9 then a restart resumes from the last listed segment: nothing reported shipped is lost, nothing is applied twice', async () => {
     await createSource('k');

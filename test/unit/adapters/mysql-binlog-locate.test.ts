@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binlogTarget, gtidReached, locateBinlogTarget } from '../../../src/adapters/connectors/mysql/mysql-binlog-locate.js';
+import { addGtid, binlogTarget, gtidReached, locateBinlogTarget } from '../../../src/adapters/connectors/mysql/mysql-binlog-locate.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
 
 /** Where restore --at-gtid / --at-position stops, from the manifests alone (MySQL 8 GTID sets cannot be run here). */
@@ -16,6 +16,18 @@ describe('binlog restore points', () => {
     expect(gtidReached(state, 'aaaaaaaa-0000-0000-0000-000000000000:4')).toBe(false);
     expect(gtidReached('0-1-57,1-2-3', '0-1-57')).toBe(true);
     expect(gtidReached('0-1-57,1-2-3', '1-2-4')).toBe(false);
+  });
+
+  it('adds a transaction to a GTID state as the server would (replicate\'s segments carry it)', () => {
+    expect(addGtid('0-1-57,1-2-3', '0-1-58')).toBe('0-1-58,1-2-3');
+    expect(addGtid('1-2-3', '0-5-1')).toBe('0-5-1,1-2-3');
+    expect(addGtid(undefined, '0-1-1')).toBe('0-1-1');
+    expect(addGtid(`${UUID}:1-5:7-9`, `${UUID}:6`)).toBe(`${UUID}:1-9`);
+    expect(addGtid(`${UUID}:1-5`, `${UUID}:7`)).toBe(`${UUID}:1-5:7`);
+    expect(addGtid(`${UUID}:1-5`, `${UUID}:3`)).toBe(`${UUID}:1-5`);
+    expect(addGtid(`${UUID}:2-5`, `${UUID}:1`)).toBe(`${UUID}:1-5`);
+    expect(addGtid(`${UUID}:1-5`, 'aaaaaaaa-0000-0000-0000-000000000000:1')).toBe(`${UUID}:1-5,aaaaaaaa-0000-0000-0000-000000000000:1`);
+    expect(gtidReached(addGtid(`${UUID}:1-5`, `${UUID}:7`), `${UUID}:7`)).toBe(true);
   });
 
   it('finds the link a MySQL GTID or a position is in; the full point is 0; outside: E_NO_RESTORE_POINT', () => {

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { PartSource } from '../../../src/application/ports/parts.js';
-import { BINLOG_MAGIC, EventType, readHeader } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
-import { INDEX_PART } from '../../../src/adapters/connectors/mysql/mysql-binlog-index.js';
+import { BINLOG_MAGIC, EventType, fileMarker, readHeader } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
+import { findStop, INDEX_PART } from '../../../src/adapters/connectors/mysql/mysql-binlog-index.js';
 import { segmentAsBinlog } from '../../../src/adapters/connectors/mysql/mysql-binlog-segment.js';
 import { TransactionSplitter } from '../../../src/adapters/connectors/mysql/mysql-binlog-transactions.js';
 import { commitTime } from '../../../src/adapters/connectors/mysql/mysql-continuous.js';
@@ -80,6 +80,23 @@ describe('a MySQL log segment read as a binlog incremental', () => {
       offset += size;
     }
     expect(lines).toHaveLength(c.txns.length + 1);
+  });
+
+  it('reads replicate\'s file marker into each index line (not into the binlog); --at-position stops inside the segment, refused on unmarked ones', async () => {
+    const c = commits();
+    const marked = c.commits.map((m, i) => ({ ...m, payload: Buffer.concat([fileMarker(i < 2 ? 'binlog.000001' : 'binlog.000002'), m.payload]) }));
+    const parts = segmentAsBinlog(source(Buffer.concat([...encodeLogSegment(marked)])));
+    expect((await read(parts, 'changes/000000.binlog')).equals(Buffer.concat([BINLOG_MAGIC, c.format, ...c.txns.flat()]))).toBe(true);
+    const lines = (await read(parts, INDEX_PART)).toString().trim().split('\n').slice(1).map((l) => JSON.parse(l) as { file: string; pos: number; end: number; gtid?: string });
+    expect(lines.map((l) => l.file)).toEqual(lines.map((_, i) => (i < 2 ? 'binlog.000001' : 'binlog.000002')));
+    const inside = lines[1]!;
+    expect(await findStop(parts, { position: { position: `binlog.000001:${inside.pos}` } })).toEqual({ part: 'changes/000000.binlog', end: inside.end });
+    expect(await findStop(parts, { position: { position: `binlog.000001:${inside.pos - 1}` } })).toEqual({ part: 'changes/000000.binlog', end: lines[0]!.end });
+    const withGtid = lines.find((l, i) => i > 0 && l.gtid)!;
+    expect(await findStop(parts, { position: { gtid: withGtid.gtid! } })).toEqual({ part: 'changes/000000.binlog', end: withGtid.end });
+    const old = segmentAsBinlog(source(Buffer.concat([...encodeLogSegment(c.commits)])));
+    const err = await findStop(old, { position: { position: 'binlog.000001:400' } }).catch((e: unknown) => e);
+    expect(isDbBackupError(err, 'E_UNSUPPORTED'), String(err)).toBe(true);
   });
 
   it('refuses a payload whose events do not fit it, or without its FORMAT_DESCRIPTION', async () => {

@@ -105,6 +105,22 @@ export function readRotate(event: Buffer, fd: FormatDescription | undefined): { 
 }
 
 /**
+ * An artificial ROTATE (no checksum, log position 0) naming the server's binlog file, as the
+ * stream's own fake ROTATE does: replicate puts one before each transaction of a log segment so a
+ * restore knows the file of every position it holds. Never replayed.
+ */
+export function fileMarker(file: string): Buffer {
+  const name = Buffer.from(file, 'utf8');
+  const event = Buffer.alloc(HEADER_LENGTH + 8 + name.length);
+  event[4] = EventType.ROTATE;
+  event.writeUInt32LE(event.length, 9);
+  event.writeUInt16LE(ARTIFICIAL_FLAG, 17);
+  event.writeBigUInt64LE(4n, HEADER_LENGTH);
+  name.copy(event, HEADER_LENGTH + 8);
+  return event;
+}
+
+/**
  * The GTID of a GTID event: MariaDB `domain-server-seq`, MySQL `uuid:gno`. standalone: the next
  * statement ends the group unless a BEGIN query comes first (MariaDB's FL_STANDALONE; always on
  * MySQL, whose transactions start with a BEGIN query).

@@ -61,6 +61,9 @@ export async function findStop(parts: PartSource, until: ChangeLimit | undefined
     }
     // MySQL 8 records commit times in microseconds; MariaDB's binlog has whole seconds.
     const inTime = limitSeconds === undefined || (Number.isSafeInteger(tx.timeMicros) ? tx.timeMicros! <= until.time!.getTime() * 1000 : tx.time <= limitSeconds);
+    if (limitPos !== undefined && tx.file === '') {
+      throw new DbBackupError('E_UNSUPPORTED', `Backup ${parts.manifest.id} is a log segment written before segments named their binary log files, so --at-position cannot stop inside it; use --at TIME or --at-gtid.`);
+    }
     const inPos = limitPos === undefined || comparePositions({ file: tx.file, position: tx.pos }, limitPos) <= 0;
     if (inTime && inPos) stop = { part: tx.part, end: tx.end };
   }

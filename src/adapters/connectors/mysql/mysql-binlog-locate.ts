@@ -86,3 +86,36 @@ function gtidIsLast(state: string | undefined, gtid: string): boolean {
   const n = gtid.slice(gtid.lastIndexOf(':') + 1);
   return (state ?? '').toLowerCase().split(',').some((s) => s.trim().startsWith(gtid.slice(0, gtid.lastIndexOf(':'))) && s.trim().split(':').some((r) => r.split('-').at(-1) === n));
 }
+
+/**
+ * The GTID state `state` once the transaction `gtid` is in it: MariaDB's gtid_binlog_pos keeps the
+ * newest GTID per domain; a MySQL GTID set gains `gtid`'s number in its uuid's ranges (merged with
+ * a neighbour). A state cut short (replicate counting from an unknown start) only lacks domains.
+ */
+export function addGtid(state: string | undefined, gtid: string): string {
+  const maria = MARIADB_GTID.exec(gtid);
+  const parts = (state ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (maria) {
+    const rest = parts.filter((g) => MARIADB_GTID.exec(g)?.[1] !== maria[1]);
+    return [...rest, gtid].sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0])).join(',');
+  }
+  const at = gtid.lastIndexOf(':');
+  const [uuid, n] = [gtid.slice(0, at).toLowerCase(), BigInt(gtid.slice(at + 1))];
+  const i = parts.findIndex((s) => s.toLowerCase().startsWith(`${uuid}:`));
+  const ranges = (i >= 0 ? parts[i]!.split(':').slice(1) : [])
+    .map((r) => r.split('-'))
+    .filter(([lo, hi = lo]) => /^\d+$/.test(lo!) && /^\d+$/.test(hi!))
+    .map(([lo, hi = lo]) => [BigInt(lo!), BigInt(hi!)] as [bigint, bigint]);
+  ranges.push([n, n]);
+  ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const merged: [bigint, bigint][] = [];
+  for (const r of ranges) {
+    const last = merged.at(-1);
+    if (last && r[0] <= last[1] + 1n) last[1] = r[1] > last[1] ? r[1] : last[1];
+    else merged.push([...r]);
+  }
+  const set = `${uuid}:${merged.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(':')}`;
+  if (i >= 0) parts[i] = set;
+  else parts.push(set);
+  return parts.join(',');
+}

@@ -3,7 +3,7 @@ import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { LOG_SEGMENT_PART, readLogSegment } from '../../../domain/log-segment.js';
 import type { PartEntry } from '../../../domain/manifest.js';
-import { BINLOG_MAGIC, EventType, type FormatDescription, HEADER_LENGTH, isGtidEvent, readFormatDescription, readGtid, readHeader } from './mysql-binlog-events.js';
+import { ARTIFICIAL_FLAG, BINLOG_MAGIC, EventType, type FormatDescription, HEADER_LENGTH, isGtidEvent, readFormatDescription, readGtid, readHeader, readRotate } from './mysql-binlog-events.js';
 import { INDEX_FORMAT, INDEX_PART, type IndexLine } from './mysql-binlog-index.js';
 
 /** The one binlog part a segment reads as. */
@@ -11,10 +11,12 @@ const SEGMENT_BINLOG = 'changes/000000.binlog';
 
 /**
  * A log segment (what `replicate` ships, mysql-continuous.ts) read as a binlog incremental: its
- * commits' payloads (a FORMAT_DESCRIPTION, then one transaction's raw events) become one binlog
+ * commits' payloads (the marker naming its binlog file, a FORMAT_DESCRIPTION, then one
+ * transaction's raw events; segments written before the marker lack it) become one binlog
  * file (the magic, each FORMAT_DESCRIPTION once while it does not change, the transactions) and an
- * index part with one line per commit timed by the segment's commit time, so the BINLOG replay
- * path (mysql-binlog-apply.ts) restores it and stops at the last commit at or before `--at`.
+ * index part with one line per commit timed by the segment's commit time, with its GTID and server
+ * position (file from the marker, '' without one), so the BINLOG replay path
+ * (mysql-binlog-apply.ts) restores it and stops at `--at`, `--at-gtid` or `--at-position` inside it.
  * Both parts are produced from the stored segment as they are read (constant memory); every
  * event's length is checked against its payload (untrusted). Other backups pass through unchanged.
  */
@@ -55,6 +57,8 @@ async function* segmentRecords(body: Readable, what: string): AsyncGenerator<{ b
   let fd: FormatDescription | undefined;
   for await (const commit of readLogSegment(body, what)) {
     const events = splitEvents(commit.payload, bad);
+    const file = markedFile(events[0]!, bad);
+    if (file !== undefined) events.shift();
     const format = events[0];
     if (!format || readHeader(format).type !== EventType.FORMAT_DESCRIPTION || events.length < 2) throw bad('a commit without its FORMAT_DESCRIPTION and events');
     if (!lastFormat?.equals(format)) {
@@ -73,9 +77,18 @@ async function* segmentRecords(body: Readable, what: string): AsyncGenerator<{ b
       yield { bytes: event };
       offset += event.length;
     }
-    const line: IndexLine = { part: SEGMENT_BINLOG, offset: start, end: offset, file: '', pos, ...(gtid ? { gtid } : {}), time: Math.floor(commit.time / 1000), timeMicros: Math.round(commit.time * 1000), tables: [] };
+    const line: IndexLine = { part: SEGMENT_BINLOG, offset: start, end: offset, file: file ?? '', pos, ...(gtid ? { gtid } : {}), time: Math.floor(commit.time / 1000), timeMicros: Math.round(commit.time * 1000), tables: [] };
     yield { line };
   }
+}
+
+/** The binlog file an artificial ROTATE (replicate's marker) names, or undefined for any other event. */
+function markedFile(event: Buffer, bad: (why: string) => Error): string | undefined {
+  const h = readHeader(event);
+  if (h.type !== EventType.ROTATE || (h.flags & ARTIFICIAL_FLAG) === 0) return undefined;
+  const file = readRotate(event, undefined).file;
+  if (!/^[\w.-]{1,255}\.\d+$/.test(file)) throw bad('a marker that names no binary log file');
+  return file;
 }
 
 /** The events of one commit's payload, each within it. */

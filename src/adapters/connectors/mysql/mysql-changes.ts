@@ -53,10 +53,7 @@ export class MysqlChangeCapture implements ChangeCapture {
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
     const scope = this.restored() ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
-    if (parts.manifest.continuous && until?.position) {
-      throw new DbBackupError('E_UNSUPPORTED', `Backup ${parts.manifest.id} is a replicated log segment, which --at-gtid and --at-position cannot stop inside yet; restore it with --at TIME.`);
-    }
-    // A continuous segment (replicate) reads as a binlog incremental.
+    // A continuous segment (replicate) reads as a binlog incremental, stopping inside it at a time, GTID or position.
     return applyBinlogChanges(this.endpoint, segmentAsBinlog(parts), until, signal, scope.dbMap, scope.tables);
   }
 }

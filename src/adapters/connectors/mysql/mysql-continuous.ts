@@ -4,7 +4,8 @@ import type { DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain/log-segment.js';
-import { comparePositions } from './mysql-binlog-events.js';
+import { comparePositions, fileMarker } from './mysql-binlog-events.js';
+import { addGtid } from './mysql-binlog-locate.js';
 import { ResumingDump } from './mysql-binlog-resume.js';
 import { binlogPositionOf, checkBinlogSettings } from './mysql-binlog-settings.js';
 import { type FilePosition, TransactionSplitter } from './mysql-binlog-transactions.js';
@@ -16,14 +17,16 @@ import { detectFlavor } from './mysql-flavor.js';
 interface Waiting {
   commit: LogCommit;
   end: FilePosition;
+  /** The GTID state after it (gtid_binlog_pos / GTID set), when the start's was known. */
+  gtid?: string;
 }
 
 /**
  * Continuous capture of a MySQL/MariaDB server's binary log (what `replicate` ships): a binlog dump
  * over the replication protocol (mysql-binlog-resume.ts: heartbeats, reconnects from the last event
  * read) that never stops at "now". Each committed transaction becomes one commit of a log segment
- * whose payload is the FORMAT_DESCRIPTION of its binlog file followed by the transaction's raw
- * events (GTID/BEGIN … XID/COMMIT), timed by its commit (see commitTime); a restore replays segments through the same BINLOG path as an
+ * whose payload is an artificial ROTATE naming its binlog file (fileMarker), the
+ * FORMAT_DESCRIPTION of that file and the transaction's raw events (GTID/BEGIN … XID/COMMIT), timed by its commit (see commitTime); a restore replays segments through the same BINLOG path as an
  * incremental (mysql-binlog-segment.ts). Transactions touching none of the source's databases are
  * not shipped (the log is the whole server's).
  *
@@ -44,6 +47,8 @@ export class MysqlContinuousCapture implements ContinuousCapture {
   private wake?: () => void;
   private failure?: Error;
   private lastTime = 0;
+  /** The GTID state after the last transaction read (segments' `to` carry it: --at-gtid finds its segment). */
+  private gtidState?: string;
   private following?: { stop: AbortController; done: Promise<void> };
 
   constructor(private readonly endpoint: MysqlEndpoint) {}
@@ -63,6 +68,7 @@ export class MysqlContinuousCapture implements ContinuousCapture {
     const from = binlogPositionOf(resumeFrom, 'last segment shipped');
     const missing = await missingFrom(this.conn, from);
     if (missing) return { identity: this.identity, resumable: false, reason: missing };
+    this.gtidState = typeof resumeFrom.gtid === 'string' ? resumeFrom.gtid : undefined;
     this.follow(from);
     return { identity: this.identity, resumable: true };
   }
@@ -72,6 +78,7 @@ export class MysqlContinuousCapture implements ContinuousCapture {
     const result = await runDump(this.endpoint, { kind: 'full', parallel: 2 }, sink, signal);
     if (!result.logPosition) throw new DbBackupError('E_UNSUPPORTED', 'The full did not record a binary log position (binary logging off?); replicate needs --log-bin.');
     const at = { ...result.logPosition } as LogPosition;
+    this.gtidState = typeof at.gtid === 'string' ? at.gtid : undefined;
     this.follow(binlogPositionOf(at, 'snapshot'));
     return { ...result, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
   }
@@ -86,7 +93,8 @@ export class MysqlContinuousCapture implements ContinuousCapture {
   take(from: LogPosition, maxBytes: number): LogBatch | null {
     const taken = oldestCommits(this.waiting, maxBytes);
     if (!taken) return null;
-    const to = { file: taken.last.end.file, position: taken.last.end.position, flavor: this.mariadb ? 'mariadb' : 'mysql' };
+    const last = taken.last;
+    const to = { file: last.end.file, position: last.end.position, ...(last.gtid ? { gtid: last.gtid } : {}), flavor: this.mariadb ? 'mariadb' : 'mysql' };
     return { from, to, commits: taken.commits, bytes: taken.bytes };
   }
 
@@ -153,13 +161,15 @@ export class MysqlContinuousCapture implements ContinuousCapture {
         }
         const events = txn;
         txn = undefined;
+        if (unit.commit.gtid && this.gtidState !== undefined) this.gtidState = addGtid(this.gtidState, unit.commit.gtid);
         if (!this.ours(unit.commit.tables)) continue;
         if (!format) throw new DbBackupError('E_BACKUP_FAILED', 'The binary log stream sent events before its FORMAT_DESCRIPTION; the server is not one this version reads.');
         const t = commitTime(unit.commit.time, unit.commit.timeMicros, Date.now());
         // Commit times need not grow in log order (a clock step); a segment's must.
         this.lastTime = Math.max(this.lastTime, t);
-        const payload = Buffer.concat([format, ...events]);
-        this.waiting.push({ commit: { time: this.lastTime, payload }, end: { file: unit.commit.file, position: unit.commit.pos } });
+        const payload = Buffer.concat([fileMarker(unit.commit.file), format, ...events]);
+        const end = { file: unit.commit.file, position: unit.commit.pos };
+        this.waiting.push({ commit: { time: this.lastTime, payload }, end, ...(this.gtidState !== undefined ? { gtid: this.gtidState } : {}) });
         this.waitingBytes += payload.length;
         while (this.waitingBytes >= this.limit && !stop.aborted) await new Promise<void>((resolve) => (this.wake = resolve));
         if (stop.aborted) return;
