@@ -19,6 +19,7 @@ import {
   STMT_END_FLAG,
 } from './mysql-binlog-events.js';
 import { type ApplyStop, findStop } from './mysql-binlog-index.js';
+import { payloadEvents } from './mysql-binlog-payload.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
 import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi } from './mysql-connection.js';
@@ -139,8 +140,14 @@ class BinlogApplier {
         await this.query(event);
         return;
       case EventType.TRANSACTION_PAYLOAD:
+        // MySQL 8's compressed transaction: its events, decoded one at a time, replay as the log's own.
+        for (const inner of payloadEvents(event, this.fd, where)) {
+          if (readHeader(inner).type === EventType.TRANSACTION_PAYLOAD) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} holds a compressed transaction inside another.`);
+          await this.apply(inner, where);
+        }
+        return;
       case EventType.QUERY_COMPRESSED:
-        throw new DbBackupError('E_UNSUPPORTED', `${where} holds a compressed binlog event (type ${h.type}), which this version cannot replay; turn off binlog compression on the source (log_bin_compress / binlog_transaction_compression).`);
+        throw new DbBackupError('E_UNSUPPORTED', `${where} holds a compressed statement (MariaDB log_bin_compress, event type ${h.type}), which this version cannot replay; turn off log_bin_compress on the source.`);
       default:
         if (isRowsEvent(h.type)) {
           // A statement's rows events go in one BINLOG statement: the server forgets its table maps after each.

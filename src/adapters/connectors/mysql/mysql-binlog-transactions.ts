@@ -10,6 +10,7 @@ import {
   readRotate,
   readTableMap,
 } from './mysql-binlog-events.js';
+import { payloadEvents } from './mysql-binlog-payload.js';
 
 /** A binlog position: a file of the server and the offset after an event in it. */
 export interface FilePosition {
@@ -93,6 +94,7 @@ export class TransactionSplitter {
       return tx.standalone ? this.commit(event, h.timestamp, first) : { kind: 'event', event, first };
     }
     if (h.type === EventType.XID) return this.commit(event, h.timestamp, first);
+    if (h.type === EventType.TRANSACTION_PAYLOAD) return this.payload(event, h.timestamp, first);
     if (h.type === EventType.TABLE_MAP && this.open) {
       const t = readTableMap(event, this.fd);
       this.addTable(this.open.tables, `${t.db}.${t.table}`);
@@ -105,6 +107,25 @@ export class TransactionSplitter {
   /** True while events of an unfinished transaction were seen. */
   get inTransaction(): boolean {
     return this.open !== undefined;
+  }
+
+  /** MySQL 8's compressed transaction (after its GTID event) holds the whole transaction: its tables are read from inside, and it ends it. */
+  private payload(event: Buffer, timestamp: number, first: boolean): Unit {
+    const tx = (this.open ??= { standalone: true, tables: new Set(), ddl: false });
+    for (const inner of payloadEvents(event, this.fd, 'the binary log stream')) {
+      const type = readHeader(inner).type;
+      if (type === EventType.TABLE_MAP) {
+        const t = readTableMap(inner, this.fd);
+        this.addTable(tx.tables, `${t.db}.${t.table}`);
+      } else if (type === EventType.QUERY) {
+        const q = readQuery(inner, this.fd);
+        if (!/^(BEGIN|COMMIT|ROLLBACK)$/i.test(q.query.trim())) {
+          tx.ddl = true;
+          if (q.db !== '') this.addTable(tx.tables, q.db);
+        }
+      }
+    }
+    return this.commit(event, timestamp, first);
   }
 
   private commit(event: Buffer, timestamp: number, first: boolean): Unit {
