@@ -4,6 +4,7 @@
 //
 //   npm run build && node bench/mysql-replicate.mjs              # every profile, 20 s each
 //   node bench/mysql-replicate.mjs 60 steady,bulk                # 60 s each, chosen profiles
+//   node bench/mysql-replicate.mjs 20 light 200ms                # replicate --interval 200ms (default 1s)
 //
 // A throwaway MariaDB (bench/mysql-data.mjs: --log-bin, ROW, sync-binlog=0); per profile a fresh
 // database and repository (local folder), `dbbackup replicate --json` following it, and a writer (one
@@ -43,6 +44,7 @@ const PROFILES = {
   },
 };
 const chosen = (process.argv[3] ?? Object.keys(PROFILES).join(',')).split(',');
+const interval = process.argv[4] ?? '1s';
 
 const TICK = 100; // USER_HZ
 const cpuOf = (pid) => {
@@ -66,7 +68,7 @@ try {
   await server.stop();
   await rm(dir, { recursive: true, force: true });
 }
-console.log(`\nreplicate (MariaDB 10.11) lag from commit to segment listed, ${seconds} s per profile, local folder, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(`\nreplicate (MariaDB 10.11, --interval ${interval}) lag from commit to segment listed, ${seconds} s per profile, local folder, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 console.log('| profile | tx/s asked → done | rows/s | segments | p50 ms | p95 ms | p99 ms | max ms | unlisted | CPU % of a core | peak RSS MB |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) console.log(`| ${r.name} | ${r.rate} → ${r.done.toFixed(0)} | ${r.rowsPerSecond.toFixed(0)} | ${r.segments} | ${r.p50} | ${r.p95} | ${r.p99} | ${r.max} | ${r.unlisted} | ${r.cpu.toFixed(1)} | ${r.rss.toFixed(0)} |`);
@@ -75,7 +77,7 @@ async function run(name, profile) {
   const db = `r_${name}`;
   await server.sql(`CREATE DATABASE ${db}; ${['a', 'b', 'c'].map((t) => `CREATE TABLE ${db}.${t} (id BIGINT AUTO_INCREMENT PRIMARY KEY, n BIGINT, body VARCHAR(200))`).join('; ')}`);
   const repo = join(dir, `repo-${name}`);
-  const replicate = spawn(process.execPath, [BIN, 'replicate', '--db', 'mysql', '--url', `mysql://root@127.0.0.1:${server.port}/${db}`, '--out', repo, '--json'], {
+  const replicate = spawn(process.execPath, [BIN, 'replicate', '--db', 'mysql', '--url', `mysql://root@127.0.0.1:${server.port}/${db}`, '--out', repo, '--interval', interval, '--json'], {
     env: { ...process.env, DBBACKUP_DATA_DIR: join(dir, `catalog-${name}`), DBBACKUP_LOG_FILE: 'off', MYSQL_PWD: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
