@@ -14,7 +14,8 @@ import { chooseDatabases, type CollectionInfo, listCollectionInfos, nsName, sele
 import { runDump } from './mongodb-dump.js';
 import { connectionError, type MongoEndpoint, openClient, resolveEndpoint } from './mongodb-endpoint.js';
 import { runRestore } from './mongodb-restore.js';
-import { buildPlan, readTargetState, restoreScope } from './mongodb-restore-scope.js';
+import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mongodb-restore-scope.js';
+import { collectionsOf, MongodbChangeCapture } from './mongodb-changes.js';
 
 /**
  * MongoDB through the official driver alone (no mongodump): collections streamed with raw-BSON
@@ -40,8 +41,13 @@ export class MongodbConnector implements DatabaseConnector {
 
 class MongodbSession implements DatabaseSession {
   private client: MongoClient | undefined;
+  /** The scope of the last restore of a full, which a chain's links replay into. */
+  private restored: RestoreScope | undefined;
+  readonly changes: MongodbChangeCapture;
 
-  constructor(private readonly endpoint: MongoEndpoint) {}
+  constructor(private readonly endpoint: MongoEndpoint) {
+    this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored);
+  }
 
   private async open(): Promise<MongoClient> {
     this.client ??= await openClient(this.endpoint);
@@ -78,13 +84,17 @@ class MongodbSession implements DatabaseSession {
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
     const client = await this.open();
-    const scope = restoreScope(manifest, request, this.endpoint);
+    // A link lists the namespaces its entries touched; --collections names any collection of its full (engineInfo.collections).
+    const planned = manifest.kind === 'full' ? manifest : { ...manifest, objects: Object.entries(collectionsOf(manifest)).map(([name, type]) => ({ name, type })) };
+    const scope = restoreScope(planned, request, this.endpoint);
     return buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
   }
 
   async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
     const client = await this.open();
     const scope = restoreScope(parts.manifest, request, this.endpoint);
+    this.restored = scope;
+    this.changes.reset();
     const parallel = request.parallel ?? this.endpoint.restoreParallel ?? 4;
     return this.guard(() => runRestore(client, scope, parts, request, parallel, signal), 'E_RESTORE_FAILED', 'The restore failed');
   }
