@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { freePort } from './free-port.js';
+import { patchReplicaSet, type RecordedOplog } from './congodb-oplog.js';
 
 /**
  * CongoDB, the MongoDB wire-protocol server in `@push.rocks/smartmongo` (TESTING.md): no mongod can
@@ -80,7 +81,8 @@ interface CongoModule {
   plugins: { bson: Doc };
 }
 
-export async function startCongo(): Promise<CongoHandle> {
+/** `replicaSet`: answer as a replica set's primary whose oplog holds the recorded entries (congodb-oplog.ts). */
+export async function startCongo(options: { replicaSet?: RecordedOplog } = {}): Promise<CongoHandle> {
   const mod = (await import(pathToFileURL(ensureCongo()).href)) as CongoModule;
   patchExactDocumentSequences(mod);
   for (let attempt = 0; ; attempt++) {
@@ -95,6 +97,7 @@ export async function startCongo(): Promise<CongoHandle> {
     const internals = server as unknown as { commandRouter: { handlers: Map<string, Handler> } };
     patchStorageIds(server.getStorage(), mod.plugins.bson);
     patchCatalog(internals.commandRouter.handlers, mod.plugins.bson);
+    if (options.replicaSet) patchReplicaSet(internals.commandRouter.handlers, mod.plugins.bson, options.replicaSet, port);
     const url = (database = '') => `mongodb://127.0.0.1:${port}/${database}?directConnection=true&serverMonitoringMode=poll`;
     const client = new MongoClient(url(), { serverSelectionTimeoutMS: 5000 });
     await client.connect();
@@ -145,7 +148,9 @@ function exactSequences(buffer: Buffer, bson: Doc): Map<string, Doc[]> {
     const docs: Doc[] = [];
     while (p < sectionEnd) {
       const n = buffer.readInt32LE(p);
-      docs.push(bson.deserialize(buffer.subarray(p, p + n), { promoteValues: false, bsonRegExp: true }));
+      // Inserted documents keep their types; updates go through CongoDB's update engine, which
+      // clones values as plain objects (an Int32 would become { value }), so they decode as it expects.
+      docs.push(bson.deserialize(buffer.subarray(p, p + n), id === 'documents' ? { promoteValues: false, bsonRegExp: true } : {}));
       p += n;
     }
     out.set(id, docs);
@@ -165,6 +170,19 @@ function patchStorageIds(storage: Doc, bson: Doc): void {
     if (collection.has(key)) throw new Error(`Duplicate key error: _id ${key}`);
     collection.set(key, stored);
     return stored;
+  };
+  // Updates and deletes (the oplog replay's upserts) find documents by the same key.
+  storage.findById = async function (this: Doc, db: string, coll: string, id: unknown) {
+    return (this.ensureCollection(db, coll) as Map<string, Doc>).get(keyOf(id)) ?? null;
+  };
+  storage.updateById = async function (this: Doc, db: string, coll: string, id: unknown, doc: Doc) {
+    const collection = this.ensureCollection(db, coll) as Map<string, Doc>;
+    if (!collection.has(keyOf(id))) return false;
+    collection.set(keyOf(id), doc);
+    return true;
+  };
+  storage.deleteById = async function (this: Doc, db: string, coll: string, id: unknown) {
+    return (this.ensureCollection(db, coll) as Map<string, Doc>).delete(keyOf(id));
   };
 }
 
@@ -228,6 +246,15 @@ function patchCatalog(handlers: Map<string, Handler>, bson: Doc): void {
     }
     indexes.set(key, list);
     return { ok: 1, numIndexesBefore: before, numIndexesAfter: list.length + 1, createdCollectionAutomatically: false };
+  });
+  wrap('dropIndexes', async (ctx) => {
+    const key = ns(ctx.database, ctx.command.dropIndexes);
+    const list = indexes.get(key) ?? [];
+    const which = ctx.command.index;
+    const keep = which === '*' ? [] : list.filter((i) => (typeof which === 'string' ? i.name !== which : JSON.stringify(i.key) !== JSON.stringify(which)));
+    if (keep.length === list.length && which !== '*') return { ok: 0, errmsg: `index not found with name [${String(which)}]`, code: 27, codeName: 'IndexNotFound' };
+    indexes.set(key, keep);
+    return { ok: 1, nIndexesWas: list.length + 1 };
   });
   wrap('listIndexes', async (ctx) => {
     const key = ns(ctx.database, ctx.command.listIndexes);

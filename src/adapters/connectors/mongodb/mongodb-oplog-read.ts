@@ -106,7 +106,7 @@ export async function readOplogChanges(r: OplogRead): Promise<ChangeBatch> {
  */
 async function linksToCopy(r: OplogRead, since: OplogTime, window: OplogWindow): Promise<readonly PartSource[]> {
   const reached = async (t: OplogTime, atEntry: boolean) =>
-    compareTimes(window.oldest, t) <= 0 && (!atEntry || (await r.client.db('local').collection('oplog.rs').countDocuments({ ts: toTimestamp(t) }, { limit: 1 })) > 0);
+    compareTimes(window.oldest, t) <= 0 && (!atEntry || (await r.client.db('local').collection('oplog.rs').find({ ts: toTimestamp(t) }, { limit: 1, projection: { ts: 1 } }).next()) !== null);
   if (await reached(since, r.since.entry === true)) return [];
   const newest = r.links.at(-1)?.manifest.logPosition;
   if (newest && (await reached(positionTime(newest, 'last stored incremental'), newest.entry === true))) {
