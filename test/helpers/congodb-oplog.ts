@@ -13,6 +13,43 @@
 export interface RecordedOplog {
   name: string;
   entries: Buffer[];
+  /**
+   * Also append an entry for every write the server stores (recordWrites): inserts as "i", every
+   * update as a replacement "u" (the whole new document, a form real oplogs hold too), deletes as
+   * "d", collection creates and drops as "c". For the connector contract, whose change-capture
+   * case needs live writes to show up in the oplog; the formats a real mongod writes ($v:2 deltas,
+   * transactions, index builds) are covered by the recorded entries.
+   */
+  recordWrites?: boolean;
+}
+
+/** Wraps CongoDB's storage so that each write it stores appends an oplog entry to `rs`. */
+export function recordWrites(storage: Doc, bson: Doc, rs: RecordedOplog): void {
+  let last = { t: 0, i: 0 };
+  const append = (op: string, ns: string, o: Doc, o2?: Doc) => {
+    const t = Math.floor(Date.now() / 1000);
+    last = t > last.t ? { t, i: 1 } : { t: last.t, i: last.i + 1 };
+    const entry = { op, ns, o, ...(o2 ? { o2 } : {}), ts: new bson.Timestamp(last), t: bson.Long.fromNumber(1), v: bson.Long.fromNumber(2), wall: new Date() };
+    rs.entries.push(Buffer.from(bson.serialize(entry)));
+  };
+  const around = (name: string, after: (args: any[], result: any) => void) => {
+    const inner = storage[name] as (...a: any[]) => Promise<any>;
+    storage[name] = async function (this: Doc, ...args: any[]) {
+      const result = await inner.apply(this, args);
+      after(args, result);
+      return result;
+    };
+  };
+  around('insertOne', ([db, coll], stored) => append('i', `${db}.${coll}`, stored));
+  around('updateById', ([db, coll, id, doc], ok) => ok && append('u', `${db}.${coll}`, doc, { _id: id }));
+  around('deleteById', ([db, coll, id], ok) => ok && append('d', `${db}.${coll}`, { _id: id }));
+  const create = storage.createCollection as (db: string, coll: string) => Promise<void>;
+  storage.createCollection = async function (this: Doc, db: string, coll: string) {
+    const existed = (this.databases as Map<string, Map<string, unknown>>).get(db)?.has(coll) === true;
+    await create.call(this, db, coll);
+    if (!existed) append('c', `${db}.$cmd`, { create: coll });
+  };
+  around('dropCollection', ([db, coll], ok) => ok && append('c', `${db}.$cmd`, { drop: coll }));
 }
 
 type Doc = Record<string, any>;
