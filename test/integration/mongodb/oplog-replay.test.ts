@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongodbConnector } from '../../../src/adapters/connectors/mongodb/mongodb-connector.js';
 import type { DatabaseSession } from '../../../src/application/ports/database-session.js';
 import { type CongoHandle, startCongo } from '../../helpers/congodb.js';
-import { bsonEntries, jsonEntries, MONGO_TOOLS, oplogLink, PBM, txnCases, wallOf } from './oplog-fixtures.js';
+import { bsonEntries, jsonEntries, MONGO_TOOLS, oplogLink, PBM, txnCases, wallOf } from '../../helpers/oplog-fixtures.js';
 
 /**
  * The oplog replay (restore of an incremental, `restore --at`) on entries recorded from real

@@ -8,7 +8,7 @@ import type { Manifest } from '../../../src/domain/manifest.js';
 import { type CongoHandle, startCongo } from '../../helpers/congodb.js';
 import type { RecordedOplog } from '../../helpers/congodb-oplog.js';
 import { tempDir } from '../../helpers/temp.js';
-import { jsonEntries, MONGO_TOOLS, PBM, wallOf } from './oplog-fixtures.js';
+import { jsonEntries, MONGO_TOOLS, PBM, wallOf } from '../../helpers/oplog-fixtures.js';
 
 /**
  * Incremental and differential MongoDB backups tailing local.oplog.rs, and restores of their chain

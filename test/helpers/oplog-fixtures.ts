@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BSON, type Document } from 'mongodb';
-import { OPLOG_INDEX_PART, OPLOG_PART, OplogTally } from '../../../src/adapters/connectors/mongodb/mongodb-oplog-index.js';
-import type { PartSource } from '../../../src/application/ports/parts.js';
-import type { Manifest } from '../../../src/domain/manifest.js';
+import { OPLOG_INDEX_PART, OPLOG_PART, OplogTally } from '../../src/adapters/connectors/mongodb/mongodb-oplog-index.js';
+import type { PartSource } from '../../src/application/ports/parts.js';
+import type { Manifest } from '../../src/domain/manifest.js';
 
 /**
  * Oplog entries recorded from real mongod servers (test/fixtures/oplog/README.md says where each
  * file came from: mongodb/mongo-tools and percona/percona-backup-mongodb, Apache-2.0).
  */
-export const FIXTURES = fileURLToPath(new URL('../../fixtures/oplog/', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../fixtures/oplog/', import.meta.url));
 export const MONGO_TOOLS = `${FIXTURES}mongo-tools/`;
 export const PBM = `${FIXTURES}percona-backup-mongodb/pbm/oplog/testdata/`;
 
