@@ -3,6 +3,7 @@ import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain 
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { LOG_SEGMENT_PART, readLogSegment } from '../../../domain/log-segment.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { bsonDocuments } from './bson-stream.js';
 import type { MongoEndpoint } from './mongodb-endpoint.js';
@@ -71,14 +72,11 @@ export class MongodbChangeCapture implements ChangeCapture {
 
   async applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
     if (until?.position) throw new DbBackupError('E_UNSUPPORTED', 'MongoDB restores stop at a time (--at TIME), not at a log position.');
-    const part = oplogPart(parts, OPLOG_PART);
-    if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no oplog part (${OPLOG_PART}).`);
-    await readOplogIndex(parts, signal);
+    const { entries, where } = await linkEntries(parts, signal);
     const restored = this.restored();
     const scope = restored ? replayScopeOf(restored) : replayScopeFromManifest(parts.manifest, this.endpoint);
     const applier = new OplogApplier(await this.open(), scope);
-    const where = `${part.name} of backup ${parts.manifest.id}`;
-    const stopped = await replayEntries(bsonDocuments(await parts.open(part), where), applier, this.state, { ...(until?.time ? { until: until.time.getTime() } : {}), where, signal });
+    const stopped = await replayEntries(entries, applier, this.state, { ...(until?.time ? { until: until.time.getTime() } : {}), where, signal });
     const warnings = applier.warnings.slice(0, MAX_WARNINGS);
     if (applier.warnings.length > MAX_WARNINGS) warnings.push(`… and ${applier.warnings.length - MAX_WARNINGS} more entries not replayed.`);
     if (stopped && this.state.pending.size) warnings.push(`${this.state.pending.size} transaction(s) open at the restore point were left out (they committed after it).`);
@@ -89,6 +87,29 @@ export class MongodbChangeCapture implements ChangeCapture {
       ...(this.state.lastTime !== undefined ? { point: new Date(this.state.lastTime).toISOString() } : {}),
     };
   }
+}
+
+/**
+ * The raw entries of a link: an incremental's oplog part (its index checked first), or the
+ * commits of a log segment `replicate` shipped (one entry each).
+ */
+async function linkEntries(parts: PartSource, signal: AbortSignal): Promise<{ entries: AsyncIterable<Buffer>; where: string }> {
+  const segment = oplogPart(parts, LOG_SEGMENT_PART);
+  if (segment) {
+    const where = `${segment.name} of segment ${parts.manifest.id}`;
+    const body = await parts.open(segment);
+    return {
+      where,
+      entries: (async function* () {
+        for await (const commit of readLogSegment(body, where)) yield commit.payload;
+      })(),
+    };
+  }
+  const part = oplogPart(parts, OPLOG_PART);
+  if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no oplog part (${OPLOG_PART}).`);
+  await readOplogIndex(parts, signal);
+  const where = `${part.name} of backup ${parts.manifest.id}`;
+  return { where, entries: bsonDocuments(await parts.open(part), where) };
 }
 
 /** The databases a chain's full holds (a link inherits them). */

@@ -16,6 +16,7 @@ import { connectionError, type MongoEndpoint, openClient, resolveEndpoint } from
 import { runRestore } from './mongodb-restore.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mongodb-restore-scope.js';
 import { collectionsOf, MongodbChangeCapture } from './mongodb-changes.js';
+import { MongodbContinuousCapture } from './mongodb-continuous.js';
 
 /**
  * MongoDB through the official driver alone (no mongodump): collections streamed with raw-BSON
@@ -28,8 +29,8 @@ export class MongodbConnector implements DatabaseConnector {
   readonly engine: string = mongodbEngine.engine;
   readonly capabilities: ConnectorCapabilities = mongodbEngine.capabilities;
 
-  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
-    return new MongodbSession(resolveEndpoint(target));
+  async connect(target: ConnectionTarget, purpose: 'backup' | 'restore' = 'backup'): Promise<DatabaseSession> {
+    return new MongodbSession(resolveEndpoint(target), purpose);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -44,9 +45,20 @@ class MongodbSession implements DatabaseSession {
   /** The scope of the last restore of a full, which a chain's links replay into. */
   private restored: RestoreScope | undefined;
   readonly changes: MongodbChangeCapture;
+  readonly continuous?: MongodbContinuousCapture;
 
-  constructor(private readonly endpoint: MongoEndpoint) {
+  constructor(
+    private readonly endpoint: MongoEndpoint,
+    purpose: 'backup' | 'restore',
+  ) {
     this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored);
+    if (purpose === 'backup') {
+      this.continuous = new MongodbContinuousCapture(
+        () => this.open(),
+        (sink, signal) => this.dump({ kind: 'full', parallel: 2 }, sink, signal),
+        async () => chooseDatabases(await this.open(), this.endpoint.databases),
+      );
+    }
   }
 
   private async open(): Promise<MongoClient> {

@@ -150,7 +150,7 @@ async function* tallied(entries: AsyncIterable<Buffer>, tally: OplogTally, signa
 }
 
 /** Only the chain's databases, and admin commands (transactions' applyOps, renames across databases). */
-function nsFilter(databases: string[]): Document {
+export function nsFilter(databases: string[]): Document {
   if (databases.length === 0) return {};
   const escaped = databases.map((d) => d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return { $or: [{ ns: { $regex: `^(?:${escaped.join('|')})\\.` } }, { ns: 'admin.$cmd' }] };
