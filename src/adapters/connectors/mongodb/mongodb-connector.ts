@@ -7,6 +7,9 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { mongodbEngine } from './mongodb-engine.js';
+import { mongodbGrants } from './mongodb-diagnosis.js';
+import type { DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import type { Finding } from '../../../domain/diagnosis.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -31,6 +34,15 @@ export class MongodbConnector implements DatabaseConnector {
 
   async connect(target: ConnectionTarget, purpose: 'backup' | 'restore' = 'backup'): Promise<DatabaseSession> {
     return new MongodbSession(resolveEndpoint(target), purpose);
+  }
+
+  /** `doctor`: reachability, server and topology, the oplog window against the schedules' intervals (mongodb-diagnosis.ts). */
+  async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
+    return (await import('./mongodb-diagnosis.js')).diagnoseMongodb(resolveEndpoint(target), request);
+  }
+
+  grants(target?: ConnectionTarget): string {
+    return mongodbGrants(target ? resolveEndpoint(target).databases[0] : undefined);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
