@@ -17,6 +17,9 @@ import { describeServer } from './mongodb-server.js';
 
 const MAX_WARNINGS = 20;
 
+/** Runs `run`, mapping what the driver throws to a DbBackupError with `code` (the session's guard). */
+export type Guard = <T>(run: () => Promise<T>, code: 'E_BACKUP_FAILED' | 'E_RESTORE_FAILED', what: string) => Promise<T>;
+
 /**
  * Change capture for MongoDB from the oplog (local.oplog.rs), as PBM and `mongodump --oplog` read
  * it: every full records the cluster time of its snapshot (mongodb-dump.ts), an incremental holds
@@ -29,10 +32,12 @@ export class MongodbChangeCapture implements ChangeCapture {
   private state = new ReplayState();
 
   /** `restored`: the scope of the session's last restore of a full, which the links of its chain follow. */
+  /** `guard` maps driver errors as the session does (connection and credentials to E_CONN_REFUSED / E_AUTH). */
   constructor(
     private readonly open: () => Promise<MongoClient>,
     private readonly endpoint: MongoEndpoint,
     private readonly restored: () => RestoreScope | undefined = () => undefined,
+    private readonly guard: Guard = (run) => run(),
   ) {}
 
   /** A new chain is being restored: transactions held from the last one are dropped. */
@@ -46,7 +51,15 @@ export class MongodbChangeCapture implements ChangeCapture {
     return { clusterTime: w.newest, entry: true };
   }
 
-  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    return this.guard(() => this.read(since, sink, signal, stored), 'E_BACKUP_FAILED', 'Reading the oplog failed');
+  }
+
+  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+    return this.guard(() => this.apply(parts, until, signal), 'E_RESTORE_FAILED', 'Replaying the oplog failed');
+  }
+
+  private async read(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const client = await this.open();
     const parent = stored?.parent?.manifest;
     const server = await describeServer(client);
@@ -70,7 +83,7 @@ export class MongodbChangeCapture implements ChangeCapture {
     };
   }
 
-  async applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+  private async apply(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
     if (until?.position) throw new DbBackupError('E_UNSUPPORTED', 'MongoDB restores stop at a time (--at TIME), not at a log position.');
     const { entries, where } = await linkEntries(parts, signal);
     const restored = this.restored();

@@ -63,7 +63,7 @@ class MongodbSession implements DatabaseSession {
     private readonly endpoint: MongoEndpoint,
     purpose: 'backup' | 'restore',
   ) {
-    this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored);
+    this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored, (run, code, what) => this.guard(run, code, what));
     if (purpose === 'backup') {
       this.continuous = new MongodbContinuousCapture(
         () => this.open(),

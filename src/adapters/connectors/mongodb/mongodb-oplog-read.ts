@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Document, MongoClient } from 'mongodb';
+import { type Document, type MongoClient, MongoServerError } from 'mongodb';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -34,7 +34,16 @@ export async function oplogWindow(client: MongoClient): Promise<OplogWindow> {
   }
   const oplog = client.db('local').collection('oplog.rs');
   const end = async (dir: 1 | -1) => (await oplog.find({}, { sort: { $natural: dir }, limit: 1, projection: { ts: 1, wall: 1 } }).next()) as Document | null;
-  const [first, last] = [await end(1), await end(-1)];
+  let first: Document | null;
+  let last: Document | null;
+  try {
+    [first, last] = [await end(1), await end(-1)];
+  } catch (err) {
+    if (err instanceof MongoServerError && (err.code === 13 || err.codeName === 'Unauthorized')) {
+      throw new DbBackupError('E_UNSUPPORTED', 'The backup user may not read the oplog (local.oplog.rs): grant it the role "read" on the database "local" (dbbackup doctor --print-grants --db mongodb).', { cause: err });
+    }
+    throw err;
+  }
   if (!first || !last) throw new DbBackupError('E_UNSUPPORTED', 'The server\'s oplog (local.oplog.rs) is empty or cannot be read: the backup user needs read access to the local database.');
   const wall = last.wall instanceof Date ? last.wall.getTime() : last.ts.t * 1000;
   return { oldest: { t: first.ts.t, i: first.ts.i }, newest: { t: last.ts.t, i: last.ts.i }, newestTime: wall };

@@ -22,8 +22,6 @@ export class ReplayState {
 export interface ReplayOptions {
   /** Stop before the first entry later than this (ms since the epoch): `restore --at`. */
   until?: number;
-  /** Entries at or before this time were in the parent already (a differential that copied stored links). */
-  after?: OplogTime;
   where: string;
   signal: AbortSignal;
 }
@@ -40,7 +38,6 @@ export async function replayEntries(entries: AsyncIterable<Buffer>, applier: Opl
   for await (const raw of entries) {
     opts.signal.throwIfAborted();
     const e = parseEntry(raw, opts.where);
-    if (opts.after && compareTimes(e.ts, opts.after) <= 0) continue;
     if (state.last && compareTimes(e.ts, state.last) <= 0) {
       throw new DbBackupError('E_FOREIGN_ARCHIVE', `${opts.where} holds entries out of order (${timeText(e.ts)} after ${timeText(state.last)}).`);
     }
