@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deltaToUpdate } from '../../../src/adapters/connectors/mongodb/mongodb-oplog-diff.js';
 import { parseEntry, txnMeta } from '../../../src/adapters/connectors/mongodb/mongodb-oplog-entry.js';
 import { writesOf } from '../../../src/adapters/connectors/mongodb/mongodb-oplog-apply.js';
+import { targetOf } from '../../../src/adapters/connectors/mongodb/mongodb-oplog-scope.js';
 import { jsonEntries, PBM, txnCases } from '../../helpers/oplog-fixtures.js';
 
 const entry = (doc: Record<string, unknown>) => parseEntry(Buffer.from(BSON.serialize({ ts: new Timestamp({ t: 1, i: 1 }), ...doc })), 'test');
@@ -58,5 +59,24 @@ describe('oplog entries: writes and transactions', () => {
     expect(() => parseEntry(Buffer.from(BSON.serialize({ hello: 1 })), 'x')).toThrow(expect.objectContaining({ code: 'E_FOREIGN_ARCHIVE' }));
     expect(() => entry({ op: 'i', ns: 'a.b' })).toThrow(expect.objectContaining({ code: 'E_FOREIGN_ARCHIVE' }));
     expect(() => parseEntry(Buffer.from([5, 0, 0, 0, 1]), 'x')).toThrow(expect.objectContaining({ code: 'E_FOREIGN_ARCHIVE' }));
+  });
+});
+
+describe('which namespaces a replay writes, and where', () => {
+  const all = { dbMap: new Map([['app', 'copy']]) };
+  const chosen = { dbMap: new Map([['app', 'copy']]), collections: new Set(['app.metrics', 'app.users']) };
+  it('renames the database, leaves out other databases, config.*, local.* and system.* but buckets and system.js', () => {
+    expect(targetOf(all, 'app', 'users')).toEqual({ db: 'copy', coll: 'users' });
+    expect(targetOf(all, 'other', 'users')).toBeUndefined();
+    expect(targetOf({ dbMap: new Map([['config', 'config']]) }, 'config', 'databases')).toBeUndefined();
+    expect(targetOf(all, 'app', 'system.views')).toBeUndefined();
+    expect(targetOf(all, 'app', 'system.js')).toEqual({ db: 'copy', coll: 'system.js' });
+    expect(targetOf(all, 'app', 'system.buckets.metrics')).toEqual({ db: 'copy', coll: 'system.buckets.metrics' });
+  });
+  it('with --collections, only the chosen ones (a time-series collection chosen by its name takes its buckets)', () => {
+    expect(targetOf(chosen, 'app', 'users')).toEqual({ db: 'copy', coll: 'users' });
+    expect(targetOf(chosen, 'app', 'orders')).toBeUndefined();
+    expect(targetOf(chosen, 'app', 'system.buckets.metrics')).toEqual({ db: 'copy', coll: 'system.buckets.metrics' });
+    expect(targetOf(chosen, 'app', 'system.buckets.other')).toBeUndefined();
   });
 });

@@ -29,11 +29,18 @@ export function replayScopeFromManifest(m: Manifest, e: MongoEndpoint): ReplaySc
   return { dbMap: new Map(chosen.map((d) => [d, rename ?? d])) };
 }
 
-/** The target namespace of a source one, or undefined when the replay leaves it out (config.*, system.*, other databases). */
+/**
+ * The target namespace of a source one, or undefined when the replay leaves it out: config.*,
+ * local.*, other databases, and system.* but a time-series collection's buckets
+ * (`system.buckets.<name>`, where its data is written, chosen by `<name>`) and `system.js`, which
+ * a backup holds too.
+ */
 export function targetOf(scope: ReplayScope, db: string, coll: string): { db: string; coll: string } | undefined {
-  if (db === 'config' || db === 'local' || coll.startsWith('system.')) return undefined;
+  if (db === 'config' || db === 'local') return undefined;
+  const buckets = coll.startsWith('system.buckets.') ? coll.slice('system.buckets.'.length) : undefined;
+  if (coll.startsWith('system.') && buckets === undefined && coll !== 'system.js') return undefined;
   const target = scope.dbMap.get(db);
   if (target === undefined) return undefined;
-  if (scope.collections && !scope.collections.has(`${db}.${coll}`)) return undefined;
+  if (scope.collections && !scope.collections.has(`${db}.${buckets ?? coll}`)) return undefined;
   return { db: target, coll };
 }
