@@ -130,6 +130,18 @@ describe('MongoDB oplog replay on recorded entries', () => {
     await client.db('txntest').dropDatabase();
   });
 
+  it('a transaction split across two links (mongo-tools "large, unprepared") is applied whole at its commit in the second', async () => {
+    const c = txnCases().find((t) => t.name === 'large, unprepared')!;
+    const target = `replay${++n}`;
+    const session = await new MongodbConnector().connect({ engine: 'mongodb', url: congo.url(), options: { targetDatabase: target } });
+    sessions.push(session);
+    const first = await session.changes!.applyChanges(oplogLink(c.ops.slice(0, 2), { engineInfo: { databases: ['txntest'] } }), undefined, signal());
+    expect(first.rows).toBe(0);
+    expect(await client.db(target).collection('d').countDocuments()).toBe(0);
+    await session.changes!.applyChanges(oplogLink(c.ops.slice(2), { engineInfo: { databases: ['txntest'] } }), undefined, signal());
+    expect(byId(await client.db(target).collection('d').find().toArray())).toEqual(byId(c.postimage!));
+  });
+
   it('refuses a damaged link: a cut entry (E_TRUNCATED) and entries out of order (E_FOREIGN_ARCHIVE)', async () => {
     const entries = jsonEntries(`${PBM}oplog_test.json`);
     const cut = [...entries.slice(0, 2), entries[2]!.subarray(0, 20)];

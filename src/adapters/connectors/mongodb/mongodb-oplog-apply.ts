@@ -5,8 +5,9 @@ import { deltaToUpdate } from './mongodb-oplog-diff.js';
 import { type OplogEntry, timeText } from './mongodb-oplog-entry.js';
 import { type ReplayScope, targetOf } from './mongodb-oplog-scope.js';
 
-/** Writes queued per namespace before they are sent as one ordered bulkWrite. */
+/** Writes queued per namespace before they are sent as one ordered bulkWrite, or this many bytes of entries. */
 const BATCH = 1000;
+const BATCH_BYTES = 8 << 20;
 
 /**
  * Applies single oplog entries to a target with applyOps semantics, through ordinary driver writes
@@ -16,7 +17,7 @@ const BATCH = 1000;
  * bulkWrite; a command (DDL) first flushes what is queued, so entries apply in log order.
  */
 export class OplogApplier {
-  private queued: { ns: string; db: string; coll: string; ops: AnyBulkWriteOperation[] } | undefined;
+  private queued: { ns: string; db: string; coll: string; ops: AnyBulkWriteOperation[]; bytes: number } | undefined;
   applied = 0;
   skipped = 0;
   /** Target namespaces written to. */
@@ -51,11 +52,13 @@ export class OplogApplier {
     }
     const ns = `${target.db}.${target.coll}`;
     if (this.queued && this.queued.ns !== ns) await this.flush();
-    this.queued ??= { ns, db: target.db, coll: target.coll, ops: [] };
+    this.queued ??= { ns, db: target.db, coll: target.coll, ops: [], bytes: 0 };
     this.queued.ops.push(...writesOf(e));
+    // A nested entry's size is its container's: an overestimate, which only flushes sooner.
+    this.queued.bytes += e.raw.length;
     this.touched.add(ns);
     this.applied++;
-    if (this.queued.ops.length >= BATCH) await this.flush();
+    if (this.queued.ops.length >= BATCH || this.queued.bytes >= BATCH_BYTES) await this.flush();
   }
 
   /** Sends what is queued. */

@@ -11,7 +11,8 @@ export const MAX_PENDING_TXN_BYTES = 512 << 20;
  * and commit in a later one (a link ends wherever the log was when it was read).
  */
 export class ReplayState {
-  readonly pending = new Map<string, OplogEntry[]>();
+  /** Each open transaction's entries, raw (copies: the entries read are views into larger chunks). */
+  readonly pending = new Map<string, Buffer[]>();
   pendingBytes = 0;
   /** The last entry applied or passed over, and its time. */
   last: OplogTime | undefined;
@@ -72,7 +73,11 @@ async function applyEntry(e: OplogEntry, applier: OplogApplier, state: ReplaySta
   if (!meta.commit) return;
   const held = state.pending.get(meta.key) ?? [];
   drop(state, meta.key);
-  for (const entry of held) for (const inner of innerOps(entry)) await applier.apply(inner);
+  for (const raw of held) {
+    // Decoded again only now: held transactions cost their raw size in memory.
+    const entry = parseEntry(raw, `a transaction entry held until ${timeText(e.ts)}`);
+    for (const inner of innerOps(entry)) await applier.apply(inner);
+  }
 }
 
 function innerOps(e: OplogEntry): OplogEntry[] {
@@ -81,7 +86,7 @@ function innerOps(e: OplogEntry): OplogEntry[] {
 
 function hold(state: ReplayState, key: string, e: OplogEntry): void {
   const list = state.pending.get(key) ?? [];
-  list.push(e);
+  list.push(Buffer.from(e.raw));
   state.pending.set(key, list);
   state.pendingBytes += e.raw.length;
   if (state.pendingBytes > MAX_PENDING_TXN_BYTES) {
@@ -90,6 +95,6 @@ function hold(state: ReplayState, key: string, e: OplogEntry): void {
 }
 
 function drop(state: ReplayState, key: string): void {
-  for (const e of state.pending.get(key) ?? []) state.pendingBytes -= e.raw.length;
+  for (const raw of state.pending.get(key) ?? []) state.pendingBytes -= raw.length;
   state.pending.delete(key);
 }
