@@ -1,4 +1,4 @@
-import { type Document, type MongoClient } from 'mongodb';
+import { BSON, type Document, type MongoClient, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongodbConnector } from '../../../src/adapters/connectors/mongodb/mongodb-connector.js';
 import type { DatabaseSession } from '../../../src/application/ports/database-session.js';
@@ -140,6 +140,18 @@ describe('MongoDB oplog replay on recorded entries', () => {
     expect(await client.db(target).collection('d').countDocuments()).toBe(0);
     await session.changes!.applyChanges(oplogLink(c.ops.slice(2), { engineInfo: { databases: ['txntest'] } }), undefined, signal());
     expect(byId(await client.db(target).collection('d').find().toArray())).toEqual(byId(c.postimage!));
+  });
+
+  it('passes on only the options a backup may carry: a crafted create/createIndexes entry loses the rest, with a warning', async () => {
+    const [create] = jsonEntries(`${PBM}oplog_test.json`).map((raw) => BSON.deserialize(raw, { promoteValues: false }));
+    const crafted = { ...create!, o: { ...create!.o, capped: true, size: 4096, lockdown: true } };
+    const index = { ...create!, ts: new Timestamp({ t: create!.ts.t, i: 9 }), o: { createIndexes: 'c5', v: 2, key: { a: 1 }, name: 'a_1', storageEngine: {}, runAs: 'root' } };
+    const r = await replay('mydb', [Buffer.from(BSON.serialize(crafted)), Buffer.from(BSON.serialize(index))]);
+    expect(r.outcome.warnings?.join(' ')).toMatch(/without lockdown[\s\S]*without runAs/);
+    const info = (await r.db.listCollections({ name: 'c5' }).toArray())[0] as Document;
+    expect(info.options).toMatchObject({ capped: true });
+    expect(info.options).not.toHaveProperty('lockdown');
+    expect((await r.db.collection('c5').listIndexes().toArray()).find((i) => i.name === 'a_1')).not.toHaveProperty('runAs');
   });
 
   it('refuses a damaged link: a cut entry (E_TRUNCATED) and entries out of order (E_FOREIGN_ARCHIVE)', async () => {

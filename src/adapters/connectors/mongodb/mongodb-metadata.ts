@@ -68,7 +68,7 @@ export function indexesToBuild(meta: CollectionMetadata): Document[] {
  * and time-series collections). Anything else — `create` itself, which would rename the
  * collection, `$db`, `writeConcern`, `comment` and the like — is refused.
  */
-const CREATE_OPTIONS = new Set([
+export const CREATE_OPTIONS: ReadonlySet<string> = new Set([
   'capped',
   'size',
   'max',
@@ -91,7 +91,7 @@ const CREATE_OPTIONS = new Set([
 ]);
 
 /** Fields of an index specification (listIndexes output) that createIndexes takes. */
-const INDEX_FIELDS = new Set([
+export const INDEX_FIELDS: ReadonlySet<string> = new Set([
   'v',
   'key',
   'name',

@@ -1,4 +1,5 @@
 import { type Document, type MongoClient, MongoServerError } from 'mongodb';
+import { CREATE_OPTIONS, INDEX_FIELDS } from './mongodb-metadata.js';
 import { type OplogEntry, timeText } from './mongodb-oplog-entry.js';
 import { type ReplayScope, targetOf } from './mongodb-oplog-scope.js';
 
@@ -28,7 +29,9 @@ export async function applyCommand(client: MongoClient, scope: ReplayScope, e: O
     if (coll === undefined && scope.dbMap.has(db)) warnings.push(`The oplog entry at ${timeText(e.ts)} (${name} on ${db}) was not replayed: it is not a command a restore replays.`);
     return false;
   }
-  const command = commandFor(name, target.coll, o);
+  const dropped: string[] = [];
+  const command = commandFor(name, target.coll, o, dropped);
+  if (dropped.length) warnings.push(`The oplog entry at ${timeText(e.ts)} (${name} on ${db}.${coll}) was replayed without ${dropped.join(', ')}: not an option this restore passes on.`);
   if (!command) {
     warnings.push(`The oplog entry at ${timeText(e.ts)} (${name} on ${db}.${coll}) was not replayed: it is not a command a restore replays.`);
     return false;
@@ -36,22 +39,35 @@ export async function applyCommand(client: MongoClient, scope: ReplayScope, e: O
   return run(client, target.db, command);
 }
 
-function commandFor(name: string, coll: string, o: Document): Document | undefined {
-  const rest = (skip: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== name && !skip.includes(k)));
+/**
+ * The command an entry stands for, on the target collection. What the entry carries is untrusted
+ * (it was read back from storage): only the options a backup's metadata may carry are passed on
+ * (CREATE_OPTIONS, INDEX_FIELDS, COLLMOD_OPTIONS); the others are named in `dropped`.
+ */
+function commandFor(name: string, coll: string, o: Document, dropped: string[]): Document | undefined {
+  const only = (doc: Document, allowed: ReadonlySet<string>, skip: string[] = []) =>
+    Object.fromEntries(
+      Object.entries(doc).filter(([k]) => {
+        if (k === name || skip.includes(k)) return false;
+        if (allowed.has(k)) return true;
+        dropped.push(k);
+        return false;
+      }),
+    );
   switch (name) {
     case 'create':
-      return { create: coll, ...rest(['idIndex']) };
+      return { create: coll, ...only(o, CREATE_OPTIONS, ['idIndex']) };
     case 'drop':
       return { drop: coll };
     case 'createIndexes':
-      return { createIndexes: coll, indexes: [indexSpec(rest([]))] };
+      return { createIndexes: coll, indexes: [only(o, INDEX_FIELDS, ['ns'])] };
     case 'commitIndexBuild':
-      return { createIndexes: coll, indexes: ((o.indexes as Document[] | undefined) ?? []).map(indexSpec) };
+      return { createIndexes: coll, indexes: ((o.indexes as Document[] | undefined) ?? []).map((spec) => only(spec, INDEX_FIELDS, ['ns'])) };
     case 'dropIndexes':
     case 'deleteIndexes':
-      return { dropIndexes: coll, index: o.index };
+      return typeof o.index === 'string' || (typeof o.index === 'object' && o.index !== null) ? { dropIndexes: coll, index: o.index } : undefined;
     case 'collMod':
-      return { collMod: coll, ...rest([]) };
+      return { collMod: coll, ...only(o, COLLMOD_OPTIONS) };
     case 'emptycapped':
       return { emptycapped: coll };
     default:
@@ -59,11 +75,21 @@ function commandFor(name: string, coll: string, o: Document): Document | undefin
   }
 }
 
-/** An index spec as the oplog stores it, minus what createIndexes refuses (`ns` of pre-4.4 entries). */
-function indexSpec(spec: Document): Document {
-  const { ns: _ns, ...rest } = spec;
-  return rest;
-}
+/** What collMod may change on replay: index TTL/hidden/unique, validation, TTL, pre/post images, time-series, views. */
+const COLLMOD_OPTIONS: ReadonlySet<string> = new Set([
+  'index',
+  'validator',
+  'validationLevel',
+  'validationAction',
+  'expireAfterSeconds',
+  'changeStreamPreAndPostImages',
+  'timeseries',
+  'viewOn',
+  'pipeline',
+  'cappedSize',
+  'cappedMax',
+  'recordPreImages',
+]);
 
 async function rename(client: MongoClient, scope: ReplayScope, o: Document): Promise<boolean> {
   const [from, to] = [String(o.renameCollection), String(o.to)].map((ns) => {
