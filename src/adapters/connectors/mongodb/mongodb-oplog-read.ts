@@ -93,6 +93,9 @@ export async function readOplogChanges(r: OplogRead): Promise<ChangeBatch> {
     r.signal.removeEventListener('abort', onAbort);
     await cursor.close().catch(() => undefined);
   }
+  // The oplog only loses its oldest entries: still reaching `from` now, it reached it while being read.
+  const after = await oplogWindow(r.client);
+  if (compareTimes(after.oldest, from) > 0) throw rolled(after.oldest, from, 'while this backup read it');
   const index = Buffer.from(`${JSON.stringify(tally.index(since, end))}\n`, 'utf8');
   await r.sink.write({ name: OPLOG_INDEX_PART, role: 'changes', rawSize: index.length }, Readable.from([index]));
   const warnings = copy.length
@@ -121,15 +124,20 @@ async function linksToCopy(r: OplogRead, since: OplogTime, window: OplogWindow):
   if (newest && (await reached(positionTime(newest, 'last stored incremental'), newest.entry === true))) {
     let at = since;
     for (const link of r.links) {
-      const index = await readOplogIndex(link, r.signal);
-      if (index.from === null || compareTimes(index.from, at) !== 0) break;
+      // A link without an oplog index (a replicated segment) cannot be copied: the chain then ends.
+      const index = await readOplogIndex(link, r.signal).catch(() => undefined);
+      if (!index || index.from === null || compareTimes(index.from, at) !== 0) break;
       at = index.to;
     }
     if (compareTimes(at, positionTime(newest, 'last stored incremental')) === 0) return r.links;
   }
-  throw new DbBackupError(
+  throw rolled(window.oldest, since, '(the oplog rolled over, or the replica set rolled back)');
+}
+
+function rolled(oldest: OplogTime, needed: OplogTime, how: string): DbBackupError {
+  return new DbBackupError(
     'E_OPLOG_ROLLED',
-    `The server's oplog starts at ${timeText(window.oldest)}, and the entry at the parent's end ${timeText(since)} is no longer in it (the oplog rolled over, or the replica set rolled back): the chain ends here; take a full backup and size the oplog (replSetResizeOplog, or oplogMinRetentionHours) for longer than the time between backups.`,
+    `The server's oplog starts at ${timeText(oldest)}, and the entry at the parent's end ${timeText(needed)} is no longer in it ${how}: the chain ends here; take a full backup and size the oplog (replSetResizeOplog, or oplogMinRetentionHours) for longer than the time between backups.`,
   );
 }
 
