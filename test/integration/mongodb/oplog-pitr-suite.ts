@@ -46,9 +46,9 @@ export function mongoOplogPitrSuite(label: string, connect: () => Promise<{ url:
       await client.db(src).command({ ping: 1 });
       const last = (await client.db('local').collection('oplog.rs').find({}, { sort: { $natural: -1 }, limit: 1 }).next()) as Document;
       points.push({ at: last.wall as Date, state: await snapshot(client, src) });
-      // The next write must be at a later millisecond than this mark.
+      // The next write must be at a later millisecond than this mark, by the server's clock.
       const until = (last.wall as Date).getTime() + 2;
-      while (Date.now() < until) await new Promise((r) => setTimeout(r, 1));
+      while (((await client.db('admin').command({ hello: 1 })).localTime as Date).getTime() < until) await new Promise((r) => setTimeout(r, 1));
     }
 
     beforeAll(async () => {
