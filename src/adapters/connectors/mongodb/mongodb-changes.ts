@@ -67,7 +67,9 @@ export class MongodbChangeCapture implements ChangeCapture {
     if (typeof parentSet === 'string' && server.setName !== undefined && parentSet !== server.setName) {
       throw new DbBackupError('E_UNSUPPORTED', `The parent backup was taken from replica set "${parentSet}", this server is in "${server.setName}": its oplog does not continue the chain.`);
     }
-    const databases = parent ? databasesOf(parent) : this.endpoint.databases;
+    // The full's databases (a database created after it is not in its chain: take a full to add it).
+    const fromParent = parent ? databasesOf(parent) : [];
+    const databases = fromParent.length ? fromParent : this.endpoint.databases;
     const batch = await readOplogChanges({ client, since, databases, links: stored?.links ?? [], sink, signal });
     return {
       ...batch,
