@@ -21,6 +21,8 @@ export interface RecordedOplog {
    * transactions, index builds) are covered by the recorded entries.
    */
   recordWrites?: boolean;
+  /** Called after each reply to a read of entries after a time (a tail): a test rolls the oplog over there. */
+  afterTailRead?: () => void;
 }
 
 /** Wraps CongoDB's storage so that each write it stores appends an oplog entry to `rs`. */
@@ -93,6 +95,7 @@ export function patchReplicaSet(handlers: Map<string, Handler>, bson: Doc, rs: R
     if (natural !== undefined && Number(natural) < 0) docs = docs.reverse();
     const limit = Number(ctx.command.limit ?? 0);
     if (limit > 0) docs = docs.slice(0, limit);
+    if (ctx.command.filter?.ts?.$gt !== undefined) rs.afterTailRead?.();
     return { ok: 1, cursor: { id: bson.Long.fromNumber(0), ns: 'local.oplog.rs', firstBatch: docs } };
   });
 }

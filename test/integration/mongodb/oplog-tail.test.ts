@@ -104,6 +104,18 @@ describe('MongoDB incrementals from the oplog (CongoDB + recorded oplog double)'
     expect(diff.logPosition).toEqual({ clusterTime: { t: 1732706500, i: 1 }, entry: true });
   });
 
+  it('an oplog that rolls past the parent\'s end while the incremental reads it: E_OPLOG_ROLLED, not a link with a gap', async () => {
+    const end = rs.entries.at(-1)!;
+    rs.entries.push(noop(1732706550));
+    rs.afterTailRead = () => rs.entries.splice(0, rs.entries.length, noop(1732706560));
+    try {
+      await expect(backup('incremental')).rejects.toMatchObject({ code: 'E_OPLOG_ROLLED', message: expect.stringMatching(/while this backup read it/) });
+    } finally {
+      rs.afterTailRead = undefined;
+    }
+    rs.entries.splice(0, rs.entries.length, end, noop(1732706560));
+  });
+
   it('an oplog that rolled past the parent\'s end ends the chain with E_OPLOG_ROLLED', async () => {
     rs.entries.splice(0, rs.entries.length, noop(1732706600));
     await expect(backup('incremental')).rejects.toMatchObject({ code: 'E_OPLOG_ROLLED', message: expect.stringMatching(/rolled over/) });
