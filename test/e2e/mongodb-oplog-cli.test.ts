@@ -43,6 +43,11 @@ describe('dbbackup CLI: MongoDB incrementals and --at from the oplog', () => {
     expect(link.manifest.parts.map((p) => p.name.replace(/\.zst$/, '')).sort()).toEqual(['changes/oplog-index.json', 'changes/oplog.bson']);
     expect((await cli('verify', '--from', 'repo', 'latest')).code).toBe(0);
 
+    const plan = await cli('restore', '--from', 'repo', '--db', 'mongodb', '--url', congo.url(), '--database', 'mydb', '--target-database', 'planned', '--dry-run');
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(`${plan.stdout}${plan.stderr}`).toMatch(/replays the oplog entries of the full's databases/);
+    expect(await congo.client.db('planned').listCollections().toArray()).toEqual([]);
+
     const at = await cli('restore', '--from', 'repo', '--db', 'mongodb', '--url', congo.url(), '--database', 'mydb', '--target-database', 'at_update', '--at', wallOf(entries[2]!).toISOString());
     expect(at.code, at.stderr).toBe(0);
     expect(await congo.client.db('at_update').collection('c5').find({}, { projection: { _id: 0 } }).toArray()).toEqual([{ person: 'jure', age: 37, city: 'split' }]);

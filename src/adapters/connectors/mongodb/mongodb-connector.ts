@@ -111,7 +111,15 @@ class MongodbSession implements DatabaseSession {
     // A link lists the namespaces its entries touched; --collections names any collection of its full (engineInfo.collections).
     const planned = manifest.kind === 'full' ? manifest : { ...manifest, objects: Object.entries(collectionsOf(manifest)).map(([name, type]) => ({ name, type })) };
     const scope = restoreScope(planned, request, this.endpoint);
-    return buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+    const plan = buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+    if (manifest.kind !== 'full') {
+      plan.warnings.push(
+        scope.selective
+          ? "The chain replays the oplog entries of the chosen collections only, after the full's (renamed by --target-database)."
+          : "The chain replays the oplog entries of the full's databases after it (renamed by --target-database), collections created since included.",
+      );
+    }
+    return plan;
   }
 
   async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
