@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_SCHEMA_CHANGED'
   | 'E_KEYLESS_TABLES'
   | 'E_LOG_PURGED'
+  | 'E_OPLOG_ROLLED'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
@@ -71,6 +72,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_KEYLESS_TABLES: ExitCode.usage,
   /** The server's change log no longer reaches the parent's end (MySQL binlogs purged): the chain ends; take a full. */
   E_LOG_PURGED: ExitCode.failed,
+  /** The MongoDB oplog no longer holds the entry at the parent's end (rolled over, or the set rolled back): the chain ends; take a full. */
+  E_OPLOG_ROLLED: ExitCode.failed,
   /** `restore --at TIME` before every restorable point. */
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
@@ -107,7 +110,7 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
 };
 
 /** Codes that say the chain cannot go on from its parent, so that `--auto-full` takes a full instead. */
-export const CHAIN_ENDING_CODES: readonly ErrorCode[] = ['E_NO_PARENT', 'E_SLOT_LOST', 'E_SCHEMA_CHANGED', 'E_LOG_PURGED'];
+export const CHAIN_ENDING_CODES: readonly ErrorCode[] = ['E_NO_PARENT', 'E_SLOT_LOST', 'E_SCHEMA_CHANGED', 'E_LOG_PURGED', 'E_OPLOG_ROLLED'];
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
   return exitCodes[code];

@@ -57,3 +57,14 @@ export function runsBetween(expr: CronExpression, zone: string, since: number, u
   }
   return { runs, more: false };
 }
+
+/**
+ * The longest wait between two firings over the `days` after `from` (ms), or undefined when it fires
+ * fewer than twice then: how long a log must keep changes for the next run of a schedule.
+ */
+export function longestGap(expr: CronExpression, zone: string, from: number, days = 8): number | undefined {
+  const { runs } = runsBetween(expr, zone, from, from + days * 86_400_000, 5000);
+  let gap: number | undefined;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap ?? 0, runs[i]! - runs[i - 1]!);
+  return gap;
+}

@@ -185,9 +185,11 @@ describe('incremental and differential backups (built CLI)', () => {
     expect(link.stderr).toMatch(/E_USAGE.*apply to full backups only.*restore --tables/);
   });
 
-  it('an engine without change capture refuses --type incremental (exit 2)', async () => {
+  // Every built-in engine captures changes now (MongoDB from the oplog); the refusal of an engine
+  // without change capture (E_UNSUPPORTED, exit 2) is covered in test/unit/application/backup-kinds.test.ts.
+  it('an incremental of another engine with no full in the repository refuses before connecting (E_NO_PARENT, exit 1)', async () => {
     const r = await cli('backup', '--db', 'mongodb', '--url', 'mongodb://127.0.0.1:1/db', '--out', 'my-repo', '--type', 'incremental');
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('E_UNSUPPORTED');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_NO_PARENT');
   });
 });

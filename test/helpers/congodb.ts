@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { freePort } from './free-port.js';
+import { patchReplicaSet, type RecordedOplog, recordWrites } from './congodb-oplog.js';
 
 /**
  * CongoDB, the MongoDB wire-protocol server in `@push.rocks/smartmongo` (TESTING.md): no mongod can
@@ -19,7 +20,8 @@ import { freePort } from './free-port.js';
  *  1. inserted documents keep their exact BSON types (CongoDB decodes with promoteValues, so a
  *     Double 1.0 came back as Int32 1 and an Int64 5 as Int32 5) — document sequences are re-decoded
  *     with promoteValues:false / bsonRegExp:true;
- *  2. `_id` of any type (CongoDB turned every `_id` into an ObjectId);
+ *  2. `_id` of any type (CongoDB turned every `_id` into an ObjectId), also when an update or delete
+ *     names it (`{ _id: 1 }` finds a document inserted as Int32 1: the oplog replay's writes);
  *  3. collection options and types (`create` options, views, time-series) as listCollections shows them;
  *  4. index specs as given (CongoDB dropped partialFilterExpression, collation, weights, …).
  */
@@ -80,7 +82,8 @@ interface CongoModule {
   plugins: { bson: Doc };
 }
 
-export async function startCongo(): Promise<CongoHandle> {
+/** `replicaSet`: answer as a replica set's primary whose oplog holds the recorded entries (congodb-oplog.ts). */
+export async function startCongo(options: { replicaSet?: RecordedOplog } = {}): Promise<CongoHandle> {
   const mod = (await import(pathToFileURL(ensureCongo()).href)) as CongoModule;
   patchExactDocumentSequences(mod);
   for (let attempt = 0; ; attempt++) {
@@ -95,6 +98,9 @@ export async function startCongo(): Promise<CongoHandle> {
     const internals = server as unknown as { commandRouter: { handlers: Map<string, Handler> } };
     patchStorageIds(server.getStorage(), mod.plugins.bson);
     patchCatalog(internals.commandRouter.handlers, mod.plugins.bson);
+    patchIdFilters(internals.commandRouter.handlers);
+    if (options.replicaSet) patchReplicaSet(internals.commandRouter.handlers, mod.plugins.bson, options.replicaSet, port);
+    if (options.replicaSet?.recordWrites) recordWrites(server.getStorage(), mod.plugins.bson, options.replicaSet);
     const url = (database = '') => `mongodb://127.0.0.1:${port}/${database}?directConnection=true&serverMonitoringMode=poll`;
     const client = new MongoClient(url(), { serverSelectionTimeoutMS: 5000 });
     await client.connect();
@@ -145,7 +151,9 @@ function exactSequences(buffer: Buffer, bson: Doc): Map<string, Doc[]> {
     const docs: Doc[] = [];
     while (p < sectionEnd) {
       const n = buffer.readInt32LE(p);
-      docs.push(bson.deserialize(buffer.subarray(p, p + n), { promoteValues: false, bsonRegExp: true }));
+      // Inserted documents keep their types; updates go through CongoDB's update engine, which
+      // clones values as plain objects (an Int32 would become { value }), so they decode as it expects.
+      docs.push(bson.deserialize(buffer.subarray(p, p + n), id === 'documents' ? { promoteValues: false, bsonRegExp: true } : {}));
       p += n;
     }
     out.set(id, docs);
@@ -166,6 +174,43 @@ function patchStorageIds(storage: Doc, bson: Doc): void {
     collection.set(key, stored);
     return stored;
   };
+  // Updates and deletes (the oplog replay's upserts) find documents by the same key.
+  storage.findById = async function (this: Doc, db: string, coll: string, id: unknown) {
+    return (this.ensureCollection(db, coll) as Map<string, Doc>).get(keyOf(id)) ?? null;
+  };
+  storage.updateById = async function (this: Doc, db: string, coll: string, id: unknown, doc: Doc) {
+    const collection = this.ensureCollection(db, coll) as Map<string, Doc>;
+    if (!collection.has(keyOf(id))) return false;
+    collection.set(keyOf(id), doc);
+    return true;
+  };
+  storage.deleteById = async function (this: Doc, db: string, coll: string, id: unknown) {
+    return (this.ensureCollection(db, coll) as Map<string, Doc>).delete(keyOf(id));
+  };
+}
+
+/**
+ * Shim 2, for updates and deletes: a filter `{ _id: value, … }` is pointed at the stored document's
+ * own `_id` (found by its canonical key), so that a value decoded in another form (an Int32 kept
+ * exact on insert, a plain number in a filter) still matches, as it does on mongod.
+ */
+function patchIdFilters(handlers: Map<string, Handler>): void {
+  for (const [name, list] of [['update', 'updates'], ['delete', 'deletes']] as const) {
+    const inner = handlers.get(name)!;
+    handlers.set(name, {
+      async handle(ctx) {
+        const coll = ctx.command[name] as string;
+        const sequences = (ctx as Ctx & { documentSequences?: Map<string, Doc[]> }).documentSequences;
+        for (const spec of (sequences?.get(list) ?? ctx.command[list] ?? []) as Doc[]) {
+          const id = spec.q?._id;
+          if (id === undefined || (typeof id === 'object' && id !== null && id._bsontype === undefined && !Array.isArray(id))) continue;
+          const found = (await ctx.storage.findById(ctx.database, coll, id)) as Doc | null;
+          if (found) spec.q = { ...spec.q, _id: found._id };
+        }
+        return inner.handle(ctx);
+      },
+    });
+  }
 }
 
 const GENERIC_FIELDS = new Set(['$db', 'lsid', '$clusterTime', '$readPreference', 'writeConcern', 'comment', 'apiVersion', 'apiStrict', 'apiDeprecationErrors', 'txnNumber', 'autocommit', 'maxTimeMS']);
@@ -228,6 +273,15 @@ function patchCatalog(handlers: Map<string, Handler>, bson: Doc): void {
     }
     indexes.set(key, list);
     return { ok: 1, numIndexesBefore: before, numIndexesAfter: list.length + 1, createdCollectionAutomatically: false };
+  });
+  wrap('dropIndexes', async (ctx) => {
+    const key = ns(ctx.database, ctx.command.dropIndexes);
+    const list = indexes.get(key) ?? [];
+    const which = ctx.command.index;
+    const keep = which === '*' ? [] : list.filter((i) => (typeof which === 'string' ? i.name !== which : JSON.stringify(i.key) !== JSON.stringify(which)));
+    if (keep.length === list.length && which !== '*') return { ok: 0, errmsg: `index not found with name [${String(which)}]`, code: 27, codeName: 'IndexNotFound' };
+    indexes.set(key, keep);
+    return { ok: 1, nIndexesWas: list.length + 1 };
   });
   wrap('listIndexes', async (ctx) => {
     const key = ns(ctx.database, ctx.command.listIndexes);

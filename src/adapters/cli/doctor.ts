@@ -6,6 +6,8 @@ import { DbBackupError } from '../../domain/errors.js';
 import { defaultKeyFile, isEncrypted } from '../../infrastructure/config/secrets.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 import { defaultDataDir } from '../../infrastructure/paths.js';
+import { parseCron } from '../../domain/schedule-cron.js';
+import { longestGap } from '../../domain/schedule-time.js';
 import { BaseCommand } from './base-command.js';
 import type { CliServices } from './context.js';
 
@@ -73,7 +75,8 @@ export class DoctorCommand extends BaseCommand {
       try {
         const r = s.source(name);
         const incremental = r.target.options?.capture === 'changes' || schedules.some((x) => x.source === name && (x.type === 'incremental' || x.type === 'differential'));
-        sources.push({ name, target: r.target, incremental, slotWarnBytes: s.slotWarnBytes(name).value });
+        const intervalMs = longestInterval(schedules.filter((x) => x.source === name && (x.type === 'incremental' || x.type === 'differential')));
+        sources.push({ name, target: r.target, incremental, slotWarnBytes: s.slotWarnBytes(name).value, ...(intervalMs !== undefined ? { intervalMs } : {}) });
         for (const t of r.repositories) targetNames.add(t.name);
       } catch (err) {
         findings.push(fail(`source ${name}`, 'config', (err as Error).message, 'Fix the source in the config (`dbbackup config validate` shows every problem).'));
@@ -121,4 +124,18 @@ function hasEncrypted(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(hasEncrypted);
   if (value && typeof value === 'object') return Object.values(value).some(hasEncrypted);
   return false;
+}
+
+/** The longest wait between two runs of any of these schedules (ms): how long a change log must reach back. Schedules that do not parse are left to `config validate`. */
+function longestInterval(schedules: { cron: string; timezone?: string }[]): number | undefined {
+  let longest: number | undefined;
+  for (const x of schedules) {
+    try {
+      const gap = longestGap(parseCron(x.cron), x.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone, Date.now());
+      if (gap !== undefined) longest = Math.max(longest ?? 0, gap);
+    } catch {
+      // an invalid cron expression is a config finding of its own
+    }
+  }
+  return longest;
 }

@@ -11,6 +11,8 @@ export interface DiagnosisRequest {
   source?: string;
   /** Past this many bytes of retained log a capture slot is a warning (default 1 GiB). */
   slotWarnBytes?: number;
+  /** The longest wait between two of the source's scheduled incremental/differential backups (ms), when the config schedules any: a log that keeps less breaks the chain. */
+  intervalMs?: number;
 }
 
 /**

@@ -30,7 +30,7 @@ const databases: DoctorCheck = {
         }
         const diagnosis = diagnosisOf(connector);
         if (diagnosis) {
-          out.push(...(await diagnosis.diagnose(s.target, { subject, incremental: s.incremental, source: s.name, ...(s.slotWarnBytes !== undefined ? { slotWarnBytes: s.slotWarnBytes } : {}) }, signal)));
+          out.push(...(await diagnosis.diagnose(s.target, { subject, incremental: s.incremental, source: s.name, ...(s.slotWarnBytes !== undefined ? { slotWarnBytes: s.slotWarnBytes } : {}), ...(s.intervalMs !== undefined ? { intervalMs: s.intervalMs } : {}) }, signal)));
           continue;
         }
         const session = await connector.connect(s.target, 'backup');

@@ -8,8 +8,11 @@ import type { ScheduleHistory } from '../ports/schedule-history.js';
 
 /** What `doctor` looks at, resolved from the config by the front end. */
 export interface DoctorInput {
-  /** `slotWarnBytes`: past this much retained log a capture slot is a warning (the source's slot-warn-bytes). */
-  sources: { name: string; target: ConnectionTarget; incremental: boolean; slotWarnBytes?: number }[];
+  /**
+   * `slotWarnBytes`: past this much retained log a capture slot is a warning (the source's
+   * slot-warn-bytes); `intervalMs`: the longest wait between its scheduled incrementals/differentials.
+   */
+  sources: { name: string; target: ConnectionTarget; incremental: boolean; slotWarnBytes?: number; intervalMs?: number }[];
   targets: { name: string; url: string }[];
   /** The schedules that back up these sources (their last successful run is checked). */
   schedules: { name: string; source: string }[];

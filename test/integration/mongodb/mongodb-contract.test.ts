@@ -12,7 +12,9 @@ let congo: CongoHandle;
 let n = 0;
 
 beforeAll(async () => {
-  congo = await startCongo();
+  // A replica set whose oplog the double writes from the server's own writes (congodb-oplog.ts),
+  // so the change-capture case sees live changes; recorded-entry formats: oplog-*.test.ts.
+  congo = await startCongo({ replicaSet: { name: 'rs0', entries: [], recordWrites: true } });
 });
 afterAll(() => congo?.stop());
 
@@ -45,4 +47,11 @@ databaseConnectorContract('mongodb (CongoDB)', {
     return out;
   },
   selective: ['things', 'empty'],
+  async mutate(t) {
+    const db = anyDb(congo.client, t.database!);
+    await db.collection('we ird/na%me.x').insertOne({ _id: new Int32(2), s: 'new' });
+    await db.collection('we ird/na%me.x').updateOne({ _id: new Int32(1) }, { $set: { s: 'changed' } });
+    await db.collection('things').deleteOne({ _id: new Int32(3) });
+    await db.collection('fresh').insertOne({ _id: new Int32(1), s: 'created after the full' });
+  },
 });

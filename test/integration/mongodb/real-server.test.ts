@@ -1,11 +1,13 @@
 import { MongoClient } from 'mongodb';
 import { describe } from 'vitest';
+import { mongoOplogPitrSuite } from './oplog-pitr-suite.js';
 import { mongoRoundTripSuite } from './roundtrip-suite.js';
 
 /**
  * The same checks against a real mongod/mongos, when MONGODB_URI names one (the only suite that may
  * be absent: no MongoDB server can be installed on the CI machines). A replica set also proves the
- * snapshot read; the suite creates and drops databases named `dbb<random>_*` only.
+ * snapshot read and runs the oplog point-in-time checks (oplog-pitr-suite.ts; they refuse a
+ * standalone server); the suite creates and drops databases named `dbb<random>_*` only.
  *   MONGODB_URI='mongodb://user:pass@host:27017/?replicaSet=rs0&authSource=admin' npx vitest run test/integration/mongodb/real-server.test.ts
  */
 const uri = process.env.MONGODB_URI;
@@ -15,5 +17,10 @@ describe.runIf(uri !== undefined && uri !== '')('real MongoDB server (MONGODB_UR
     const client = new MongoClient(uri!);
     await client.connect();
     return { url: uri!, client, congodb: false, stop: () => client.close() };
+  });
+  mongoOplogPitrSuite('MongoDB incrementals and point-in-time restores from the oplog (real replica set)', async () => {
+    const client = new MongoClient(uri!);
+    await client.connect();
+    return { url: uri!, client, stop: () => client.close() };
   });
 });

@@ -7,6 +7,9 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { mongodbEngine } from './mongodb-engine.js';
+import { mongodbGrants } from './mongodb-diagnosis.js';
+import type { DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import type { Finding } from '../../../domain/diagnosis.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
@@ -14,7 +17,9 @@ import { chooseDatabases, type CollectionInfo, listCollectionInfos, nsName, sele
 import { runDump } from './mongodb-dump.js';
 import { connectionError, type MongoEndpoint, openClient, resolveEndpoint } from './mongodb-endpoint.js';
 import { runRestore } from './mongodb-restore.js';
-import { buildPlan, readTargetState, restoreScope } from './mongodb-restore-scope.js';
+import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mongodb-restore-scope.js';
+import { collectionsOf, MongodbChangeCapture } from './mongodb-changes.js';
+import { MongodbContinuousCapture } from './mongodb-continuous.js';
 
 /**
  * MongoDB through the official driver alone (no mongodump): collections streamed with raw-BSON
@@ -27,8 +32,17 @@ export class MongodbConnector implements DatabaseConnector {
   readonly engine: string = mongodbEngine.engine;
   readonly capabilities: ConnectorCapabilities = mongodbEngine.capabilities;
 
-  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
-    return new MongodbSession(resolveEndpoint(target));
+  async connect(target: ConnectionTarget, purpose: 'backup' | 'restore' = 'backup'): Promise<DatabaseSession> {
+    return new MongodbSession(resolveEndpoint(target), purpose);
+  }
+
+  /** `doctor`: reachability, server and topology, the oplog window against the schedules' intervals (mongodb-diagnosis.ts). */
+  async diagnose(target: ConnectionTarget, request: DiagnosisRequest): Promise<Finding[]> {
+    return (await import('./mongodb-diagnosis.js')).diagnoseMongodb(resolveEndpoint(target), request);
+  }
+
+  grants(target?: ConnectionTarget): string {
+    return mongodbGrants(target ? resolveEndpoint(target).databases[0] : undefined);
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -40,8 +54,24 @@ export class MongodbConnector implements DatabaseConnector {
 
 class MongodbSession implements DatabaseSession {
   private client: MongoClient | undefined;
+  /** The scope of the last restore of a full, which a chain's links replay into. */
+  private restored: RestoreScope | undefined;
+  readonly changes: MongodbChangeCapture;
+  readonly continuous?: MongodbContinuousCapture;
 
-  constructor(private readonly endpoint: MongoEndpoint) {}
+  constructor(
+    private readonly endpoint: MongoEndpoint,
+    purpose: 'backup' | 'restore',
+  ) {
+    this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored, (run, code, what) => this.guard(run, code, what));
+    if (purpose === 'backup') {
+      this.continuous = new MongodbContinuousCapture(
+        () => this.open(),
+        (sink, signal) => this.dump({ kind: 'full', parallel: 2 }, sink, signal),
+        async () => chooseDatabases(await this.open(), this.endpoint.databases),
+      );
+    }
+  }
 
   private async open(): Promise<MongoClient> {
     this.client ??= await openClient(this.endpoint);
@@ -78,13 +108,25 @@ class MongodbSession implements DatabaseSession {
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
     const client = await this.open();
-    const scope = restoreScope(manifest, request, this.endpoint);
-    return buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+    // A link lists the namespaces its entries touched; --collections names any collection of its full (engineInfo.collections).
+    const planned = manifest.kind === 'full' ? manifest : { ...manifest, objects: Object.entries(collectionsOf(manifest)).map(([name, type]) => ({ name, type })) };
+    const scope = restoreScope(planned, request, this.endpoint);
+    const plan = buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+    if (manifest.kind !== 'full') {
+      plan.warnings.push(
+        scope.selective
+          ? "The chain replays the oplog entries of the chosen collections only, after the full's (renamed by --target-database)."
+          : "The chain replays the oplog entries of the full's databases after it (renamed by --target-database), collections created since included.",
+      );
+    }
+    return plan;
   }
 
   async restore(parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
     const client = await this.open();
     const scope = restoreScope(parts.manifest, request, this.endpoint);
+    this.restored = scope;
+    this.changes.reset();
     const parallel = request.parallel ?? this.endpoint.restoreParallel ?? 4;
     return this.guard(() => runRestore(client, scope, parts, request, parallel, signal), 'E_RESTORE_FAILED', 'The restore failed');
   }

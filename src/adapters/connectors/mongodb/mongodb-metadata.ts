@@ -52,14 +52,15 @@ export function parseMetadata(text: string, where: string): CollectionMetadata {
   return { options, indexes: m.indexes, uuid: m.uuid, collectionName: String(m.collectionName ?? ''), type };
 }
 
-/** The indexes a restore builds after the data: all but `_id` (and a clustered collection's key), without the legacy `ns`. */
+/**
+ * Fields of old servers' listIndexes replies that createIndexes refuses since 3.4: `ns` (before 4.4)
+ * and `safe` (a 2.x write option stored with the index). A restore leaves them out.
+ */
+const LEGACY_INDEX_FIELDS = new Set(['ns', 'safe']);
+
+/** The indexes a restore builds after the data: all but `_id` (and a clustered collection's key), without the legacy fields. */
 export function indexesToBuild(meta: CollectionMetadata): Document[] {
-  return meta.indexes
-    .filter((i) => i.name !== '_id_' && i.clustered !== true)
-    .map((i) => {
-      const { ns: _ns, ...rest } = i;
-      return rest;
-    });
+  return meta.indexes.filter((i) => i.name !== '_id_' && i.clustered !== true).map((i) => Object.fromEntries(Object.entries(i).filter(([k]) => !LEGACY_INDEX_FIELDS.has(k))));
 }
 
 /**
@@ -67,7 +68,7 @@ export function indexesToBuild(meta: CollectionMetadata): Document[] {
  * and time-series collections). Anything else — `create` itself, which would rename the
  * collection, `$db`, `writeConcern`, `comment` and the like — is refused.
  */
-const CREATE_OPTIONS = new Set([
+export const CREATE_OPTIONS: ReadonlySet<string> = new Set([
   'capped',
   'size',
   'max',
@@ -90,7 +91,7 @@ const CREATE_OPTIONS = new Set([
 ]);
 
 /** Fields of an index specification (listIndexes output) that createIndexes takes. */
-const INDEX_FIELDS = new Set([
+export const INDEX_FIELDS: ReadonlySet<string> = new Set([
   'v',
   'key',
   'name',
@@ -130,7 +131,7 @@ export function checkMetadata(meta: CollectionMetadata, declared: { ns: string; 
   if (meta.type !== declared.type) refuse(`makes ${declared.ns} a ${meta.type}, but the manifest declares a ${declared.type}`);
   for (const index of meta.indexes) {
     if (!index || typeof index !== 'object' || typeof index.name !== 'string' || !index.key || typeof index.key !== 'object') refuse(`holds an index without a name and key`);
-    const bad = Object.keys(index).filter((k) => !INDEX_FIELDS.has(k) && k !== 'ns' && k !== 'clustered');
+    const bad = Object.keys(index).filter((k) => !INDEX_FIELDS.has(k) && !LEGACY_INDEX_FIELDS.has(k) && k !== 'clustered');
     if (bad.length) refuse(`gives index ${String(index.name)} of ${declared.ns} fields createIndexes does not take (${bad.join(', ')})`);
   }
 }
