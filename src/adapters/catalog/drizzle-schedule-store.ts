@@ -143,6 +143,16 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
     );
   }
 
+  async reclaim(r: ClaimRequest): Promise<ClaimResult> {
+    return this.db.transaction((tx) => {
+      const lock = tx.select().from(scheduleLocks).where(eq(scheduleLocks.name, r.name)).get();
+      if (!lock || lock.owner === r.owner || lock.slot !== iso(r.slot)) return { kind: 'taken' as const };
+      if (lock.heartbeatAt >= iso(r.staleBefore)) return { kind: 'busy' as const, holder: toLock(lock) };
+      tx.update(scheduleLocks).set({ owner: r.owner, acquiredAt: iso(r.now), heartbeatAt: iso(r.now) }).where(eq(scheduleLocks.name, r.name)).run();
+      return { kind: 'claimed' as const, tookOverFrom: lock.owner };
+    }, IMMEDIATE);
+  }
+
   async heartbeat(owner: string, now: Date): Promise<string[]> {
     return this.db.transaction((tx) => {
       tx.update(schedulerDaemons).set({ heartbeatAt: iso(now) }).where(eq(schedulerDaemons.owner, owner)).run();

@@ -26,6 +26,13 @@ export type ClaimResult = { kind: 'claimed'; tookOverFrom?: string } | { kind: '
 export interface ScheduleLocks {
   /** Atomically (across processes): decides a slot's fate and takes the lock, see ClaimResult. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * For a slot already claimed (a queue delivered it again because its worker stopped answering):
+   * 'claimed' with tookOverFrom when `name`'s lock is held for this very slot by another owner whose
+   * heartbeat is older than staleBefore (its run died: the slot runs again); 'busy' when that owner
+   * is live (ask again later); 'taken' otherwise (the slot was handled). Never marks anything handled.
+   */
+  reclaim(request: ClaimRequest): Promise<ClaimResult>;
   /** Renews every lock `owner` holds and its daemon record; returns the names of the locks renewed. */
   heartbeat(owner: string, now: Date): Promise<string[]>;
   /** Releases `name`'s lock if `owner` holds it; does nothing otherwise. */

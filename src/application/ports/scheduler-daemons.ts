@@ -4,6 +4,8 @@ export interface DaemonInfo {
   pid: number;
   startedAt: Date;
   heartbeatAt: Date;
+  /** 'worker' for a fleet worker (`dbbackup worker`); undefined for a `schedule run` daemon. */
+  role?: 'worker';
 }
 
 /** The `schedule run` daemons working on one catalog (heartbeats renew them, see ScheduleLocks). */

@@ -1,13 +1,10 @@
-import { isRetryableFailure, isLockStale, nextRunOf, planDue, retryDelay, type RunTrigger, type Schedule, type SlotSpan } from '../../domain/schedule.js';
-import type { Clock } from '../ports/clock.js';
-import type { Logger } from '../ports/logger.js';
-import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
-import type { JobOutcome, RunningJob, ScheduleJobRunner } from '../ports/schedule-job-runner.js';
-import type { ClaimResult } from '../ports/schedule-locks.js';
+import { isLockStale, nextRunOf, type RunTrigger, type Schedule } from '../../domain/schedule.js';
 import type { DaemonInfo } from '../ports/scheduler-daemons.js';
-import type { ScheduleStore } from '../ports/schedule-store.js';
-import { notifyAll } from '../services/notify.js';
+import type { ScheduleDaemon, SchedulerSummary } from '../ports/schedule-daemon.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
+import { ScheduleSlots, sleepUnlessAborted, type SlotRunDeps } from './schedule-slots.js';
+
+export type { SchedulerSummary } from '../ports/schedule-daemon.js';
 
 export interface SchedulerOptions {
   /** This daemon's unique id (host:pid:random): lock owner and history column. */
@@ -41,25 +38,9 @@ export const DEFAULT_SCHEDULER_OPTIONS = {
   pollMs: 5_000,
 };
 
-export interface RunSchedulerDeps extends ScheduleSources {
-  /** Every scheduler port: states and locks decide a slot, history records it, daemons are reaped. */
-  store: ScheduleStore;
-  clock: Clock;
-  runner: ScheduleJobRunner;
-  logger: Logger;
-  notifiers: Notifier[];
-  throttle?: NotificationThrottle;
+export interface RunSchedulerDeps extends Omit<ScheduleSources, 'store'>, SlotRunDeps {
   /** True/false when it can tell whether a daemon process is alive (same host), else undefined. */
   isAlive?: (daemon: DaemonInfo) => boolean | undefined;
-  /** Called after every finished run (writes the metrics file). */
-  onRunFinished?: () => Promise<void>;
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-}
-
-export interface SchedulerSummary {
-  runs: number;
-  failures: number;
-  skipped: number;
 }
 
 /**
@@ -70,17 +51,26 @@ export interface SchedulerSummary {
  * claimed but not yet started is recorded as skipped), lets running jobs finish for stopTimeoutMs,
  * then cancels them, and leaves no run of its own 'running'; `once` runs what is due now and returns.
  */
-export class RunScheduler {
+export class RunScheduler implements ScheduleDaemon {
   private readonly active = new Map<string, Promise<void>>();
-  private readonly jobs = new Map<string, RunningJob>();
   private readonly stopping = new AbortController();
-  private readonly summary: SchedulerSummary = { runs: 0, failures: 0, skipped: 0 };
+  private readonly slots: ScheduleSlots;
   private nextDue: number | undefined;
 
   constructor(
     private readonly deps: RunSchedulerDeps,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.slots = new ScheduleSlots(deps, options, this.stopping.signal);
+  }
+
+  private get jobs() {
+    return this.slots.jobs;
+  }
+
+  private get summary(): SchedulerSummary {
+    return this.slots.summary;
+  }
 
   async execute(input: { once?: boolean }, signal: AbortSignal): Promise<SchedulerSummary> {
     const { store, logger, clock } = this.deps;
@@ -131,20 +121,8 @@ export class RunScheduler {
         const state = states.get(s.name) ?? (await store.ensureState(s.name, now));
         const enabled = state.enabled ?? s.enabled ?? true;
         if (enabled) next = Math.min(next, nextRunOf(s, now)?.getTime() ?? next);
-        const plan = planDue(s, {
-          lastSlot: state.lastSlot,
-          now,
-          missedBefore: missedBefore ?? new Date(now.getTime() - this.options.lateToleranceMs),
-          graceMs: this.options.graceMs,
-        });
-        if (!plan.handledUpTo) continue;
-        if (!enabled) {
-          await store.markHandled(s.name, plan.handledUpTo);
-          continue;
-        }
-        if (plan.missed && (await store.markHandled(s.name, plan.missed.last))) await this.recordMissed(s, plan.missed, now, missedBefore !== undefined);
-        if (plan.coalesced && (await store.markHandled(s.name, plan.coalesced.last))) await this.recordCoalesced(s, plan.coalesced, plan.handledUpTo, now);
-        if (plan.run.length > 0) await this.launch(s, plan.run);
+        const run = await this.slots.plan(s, state, { enabled, now, missedBefore });
+        if (run.length > 0) await this.launch(s, run);
       }
       this.nextDue = next;
     } catch (err) {
@@ -165,7 +143,7 @@ export class RunScheduler {
       this.enqueue(s, async () => {
         for (const { slot, trigger } of slots) {
           if (this.stopping.signal.aborted) break;
-          await this.handleClaim(s, slot, trigger, await this.claim(s, slot));
+          await this.slots.handleClaim(s, slot, trigger, await this.slots.claim(s, slot));
         }
       });
       return;
@@ -173,9 +151,9 @@ export class RunScheduler {
     // Running here: a new slot is claimed now; busy (the usual case) records the skip at once.
     for (const { slot, trigger } of slots) {
       if (this.stopping.signal.aborted) break;
-      const claim = await this.claim(s, slot);
-      if (claim.kind === 'claimed') this.enqueue(s, () => this.handleClaim(s, slot, trigger, claim));
-      else await this.handleClaim(s, slot, trigger, claim);
+      const claim = await this.slots.claim(s, slot);
+      if (claim.kind === 'claimed') this.enqueue(s, () => this.slots.handleClaim(s, slot, trigger, claim));
+      else await this.slots.handleClaim(s, slot, trigger, claim);
     }
   }
 
@@ -188,144 +166,6 @@ export class RunScheduler {
         if (this.active.get(s.name) === chain) this.active.delete(s.name);
       });
     this.active.set(s.name, chain);
-  }
-
-  private claim(s: Schedule, slot: Date): Promise<ClaimResult> {
-    const now = this.deps.clock.now();
-    return this.deps.store.claim({
-      name: s.name,
-      slot,
-      owner: this.options.owner,
-      now,
-      staleBefore: new Date(now.getTime() - this.options.lockStaleMs),
-    });
-  }
-
-  private async handleClaim(s: Schedule, slot: Date, trigger: RunTrigger, claim: ClaimResult): Promise<void> {
-    const { store, logger, clock } = this.deps;
-    if (claim.kind === 'taken') {
-      logger.debug('slot already handled by another daemon', { schedule: s.name, slot: slot.toISOString() });
-      return;
-    }
-    if (claim.kind === 'busy') {
-      const holder = claim.holder;
-      const note = `overlap: the previous run${holder.slot ? ` (for ${holder.slot.toISOString()})` : ''} by ${holder.owner} is still in progress`;
-      await store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: clock.now(), finishedAt: clock.now(), outcome: 'skipped', attempts: 0, note });
-      this.summary.skipped++;
-      logger.warn('run skipped: the previous one is still running', { schedule: s.name, slot: slot.toISOString(), holder: holder.owner });
-      return;
-    }
-    if (claim.tookOverFrom) {
-      const abandoned = await store.abandonRuns(claim.tookOverFrom, clock.now(), s.name);
-      logger.warn('took over a stale lock (its owner stopped renewing it)', { schedule: s.name, previousOwner: claim.tookOverFrom, abandoned });
-    }
-    try {
-      // Stop began while the slot was being claimed: it is ours and handled, so say why it did not run.
-      // No await between this check and startRun: a run either starts before the stop, or not at all.
-      if (this.stopping.signal.aborted) await this.recordNotStarted(s, slot, trigger);
-      else await this.runClaimed(s, slot, trigger);
-    } finally {
-      await store.release(s.name, this.options.owner);
-    }
-  }
-
-  private async runClaimed(s: Schedule, slot: Date, trigger: RunTrigger): Promise<void> {
-    const { store, logger, clock, runner } = this.deps;
-    const startedAt = clock.now();
-    const runId = await store.startRun({ ...this.runBase(s, slot, trigger), startedAt, outcome: 'running', attempts: 0 });
-    const log = logger.child({ schedule: s.name, task: s.task, source: s.source, slot: slot.toISOString(), run: runId });
-    log.info('run started', { trigger });
-    let outcome: JobOutcome;
-    let attempts = 0;
-    for (;;) {
-      attempts++;
-      const job = runner.start({ id: `${s.name}@${slot.toISOString()}#${attempts}`, schedule: s.name, task: s.task, source: s.source, kind: s.kind, slot });
-      this.jobs.set(s.name, job);
-      outcome = await job.done;
-      this.jobs.delete(s.name);
-      const code = outcome.error?.code ?? 'E_INTERNAL';
-      if (outcome.outcome !== 'failure' || attempts > this.options.retries || !isRetryableFailure(code) || this.stopping.signal.aborted) break;
-      const delay = retryDelay(attempts, this.options.retryDelayMs);
-      log.warn('attempt failed; retrying', { attempt: attempts, code, error: outcome.error?.message, retryInMs: delay });
-      if (!(await this.sleep(delay, this.stopping.signal))) break;
-    }
-    const finishedAt = clock.now();
-    const durationMs = finishedAt.getTime() - startedAt.getTime();
-    await store.finishRun(runId, {
-      finishedAt,
-      outcome: outcome.outcome,
-      attempts,
-      backupId: outcome.backupId,
-      errorCode: outcome.error?.code,
-      errorMessage: outcome.error?.message,
-      durationMs,
-      storedSize: outcome.storedSize,
-    });
-    this.summary.runs++;
-    if (outcome.outcome !== 'success') this.summary.failures++;
-    const fields = { outcome: outcome.outcome, attempts, durationMs, backupId: outcome.backupId, code: outcome.error?.code, error: outcome.error?.message };
-    if (outcome.outcome === 'success') log.info('run finished', fields);
-    else log.error('run failed', fields);
-    await this.notify(s, outcome, durationMs);
-    await this.deps.onRunFinished?.().catch((err: unknown) => log.warn('after-run hook failed', { error: (err as Error).message }));
-  }
-
-  private runBase(s: Schedule, slot: Date, trigger: RunTrigger) {
-    return { schedule: s.name, task: s.task, source: s.source, slot, trigger, owner: this.options.owner };
-  }
-
-  private async recordNotStarted(s: Schedule, slot: Date, trigger: RunTrigger): Promise<void> {
-    const now = this.deps.clock.now();
-    const note = 'not started: the scheduler was stopping when this slot fell due';
-    await this.deps.store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: now, finishedAt: now, outcome: 'skipped', attempts: 0, note });
-    this.summary.skipped++;
-    this.deps.logger.warn('run not started: the scheduler is stopping', { schedule: s.name, slot: slot.toISOString() });
-  }
-
-  /** One skipped record per slot folded into the run for `into` (a tick more than one period late). */
-  private async recordCoalesced(s: Schedule, slots: SlotSpan, into: Date, now: Date): Promise<void> {
-    const why = `folded into the run for ${into.toISOString()}: the scheduler looked more than one period late (machine busy or suspended)`;
-    await this.recordEach(s, slots, 'schedule', 'skipped', now, why);
-    this.summary.skipped += slots.count;
-    this.deps.logger.warn('late tick: due runs folded into the newest', { schedule: s.name, count: slots.count, first: slots.first.toISOString(), last: slots.last.toISOString() });
-  }
-
-  /** One missed record per slot that will not run: no daemon was running then (`atStart`), or a tick came past the late tolerance. */
-  private async recordMissed(s: Schedule, missed: SlotSpan, now: Date, atStart: boolean): Promise<void> {
-    const why = atStart
-      ? `missed while no daemon was running (catch-up: ${s.catchUp})`
-      : `missed: the scheduler looked at it more than ${this.options.lateToleranceMs} ms late (machine busy or suspended; catch-up: ${s.catchUp})`;
-    await this.recordEach(s, missed, 'catch-up', 'missed', now, why);
-    this.deps.logger.warn('runs missed', { schedule: s.name, count: missed.count, first: missed.first.toISOString(), last: missed.last.toISOString(), lateTick: !atStart });
-  }
-
-  /** A history row for every slot of `span`, each with its own slot, so that no slot goes unaccounted for. */
-  private async recordEach(s: Schedule, span: SlotSpan, trigger: RunTrigger, outcome: 'skipped' | 'missed', now: Date, why: string): Promise<void> {
-    for (const [k, slot] of span.slots.entries()) {
-      const last = k === span.slots.length - 1;
-      const note = `${why}${last ? ` (${span.count}${span.more ? '+' : ''} slot(s) from ${span.first.toISOString()} to ${span.last.toISOString()}${span.more ? ', more after it not listed' : ''})` : ''}`;
-      await this.deps.store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: now, finishedAt: now, outcome, attempts: 0, note });
-    }
-  }
-
-  private async notify(s: Schedule, o: JobOutcome, durationMs: number): Promise<void> {
-    if (o.outcome === 'interrupted' || this.deps.notifiers.length === 0) return;
-    const now = this.deps.clock.now();
-    const event: OutcomeEvent = {
-      outcome: o.outcome,
-      task: s.task,
-      source: s.source,
-      kind: o.kind ?? s.kind,
-      backupId: o.backupId,
-      repository: o.repository,
-      storedSize: o.storedSize,
-      rawSize: o.rawSize,
-      durationMs,
-      error: o.error,
-      at: now.toISOString(),
-      host: this.options.host,
-    };
-    await notifyAll(this.deps.notifiers, event, { logger: this.deps.logger, throttle: this.deps.throttle, now });
   }
 
   /** Renews our locks and daemon record; a lock we hold for a running job but failed to renew was taken from us. */
@@ -394,26 +234,7 @@ export class RunScheduler {
     }
   }
 
-  /** Sleeps; false when `signal` ended the wait early. */
-  private async sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-    const sleep = this.deps.sleep ?? defaultSleep;
-    try {
-      await sleep(ms, signal);
-      return !signal.aborted;
-    } catch {
-      return false;
-    }
+  private sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+    return sleepUnlessAborted(this.deps.sleep, ms, signal);
   }
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -43,6 +43,14 @@ export class MemoryScheduleStore implements ScheduleStore {
     s.lastSlot = slot;
     return true;
   }
+  async reclaim(r: ClaimRequest): Promise<ClaimResult> {
+    const lock = this.lockRows.get(r.name);
+    if (!lock || lock.owner === r.owner || lock.slot?.getTime() !== r.slot.getTime()) return { kind: 'taken' };
+    if (lock.heartbeatAt >= r.staleBefore) return { kind: 'busy', holder: { ...lock } };
+    this.lockRows.set(r.name, { ...lock, owner: r.owner, acquiredAt: r.now, heartbeatAt: r.now });
+    return { kind: 'claimed', tookOverFrom: lock.owner };
+  }
+
   async claim(r: ClaimRequest): Promise<ClaimResult> {
     const s = await this.ensureState(r.name, r.now);
     if (s.lastSlot >= r.slot) return { kind: 'taken' };
