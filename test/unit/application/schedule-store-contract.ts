@@ -51,6 +51,20 @@ export function scheduleStoreContract(make: () => Promise<ScheduleStore & { clos
     expect((await s.claim(claimAt('x', '10:06:00', 'C', '10:06:00', '10:04:30'))).kind).toBe('busy');
   });
 
+  it('reclaims a claimed slot only from a stale holder of that very slot', async () => {
+    const s = await make();
+    await s.ensureState('x', t('10:00:00'));
+    await s.claim(claimAt('x', '10:01:00', 'A', '10:01:00'));
+    expect(await s.reclaim(claimAt('x', '10:01:00', 'B', '10:01:10', '10:01:00'))).toMatchObject({ kind: 'busy', holder: { owner: 'A' } });
+    expect(await s.reclaim(claimAt('x', '10:00:00', 'B', '10:01:10', '10:01:05'))).toEqual({ kind: 'taken' });
+    expect(await s.reclaim(claimAt('x', '10:01:00', 'B', '10:02:00', '10:01:30'))).toEqual({ kind: 'claimed', tookOverFrom: 'A' });
+    expect((await s.locks()).map((l) => l.owner)).toEqual(['B']);
+    expect(await s.reclaim(claimAt('x', '10:01:00', 'B', '10:02:00', '10:01:30'))).toEqual({ kind: 'taken' });
+    await s.release('x', 'B');
+    expect(await s.reclaim(claimAt('x', '10:01:00', 'C', '10:03:00', '10:02:30'))).toEqual({ kind: 'taken' });
+    expect(await s.claim(claimAt('x', '10:01:00', 'C', '10:03:00'))).toEqual({ kind: 'taken' });
+  });
+
   it('never moves lastSlot backwards', async () => {
     const s = await make();
     await s.ensureState('x', t('10:00:00'));
