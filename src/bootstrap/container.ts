@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { DbBackupError } from '../domain/errors.js';
-import { Container, ContainerModule } from 'inversify';
+import { Container, ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
 import { ListBackups } from '../application/use-cases/list-backups.js';
 import { PinBackup } from '../application/use-cases/pin-backup.js';
 import { PruneBackups } from '../application/use-cases/prune-backups.js';
@@ -42,6 +42,7 @@ import { catalogFile } from '../infrastructure/paths.js';
 import { NullProgress, TerminalProgress } from '../infrastructure/progress.js';
 import { connectorRegistry } from './connectors.js';
 import { storageOptionsFor } from './storage-options.js';
+import type { QueueRuntime } from './queue.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { Tokens } from './tokens.js';
 
@@ -68,18 +69,49 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
         }),
       )
       .inSingletonScope();
-    bind(Tokens.ScheduleStore)
-      .toDynamicValue(() =>
-        lazyStore<ScheduleStore>(async () => {
-          const { DrizzleScheduleStore } = await import('../adapters/catalog/drizzle-schedule-store.js');
-          return new DrizzleScheduleStore(catalogFile(config.dataDir));
-        }),
-      )
-      .inSingletonScope();
+    if (config.queue) bindFleet(bind, config.queue);
+    else
+      bind(Tokens.ScheduleStore)
+        .toDynamicValue(() =>
+          lazyStore<ScheduleStore>(async () => {
+            const { DrizzleScheduleStore } = await import('../adapters/catalog/drizzle-schedule-store.js');
+            return new DrizzleScheduleStore(catalogFile(config.dataDir));
+          }),
+        )
+        .inSingletonScope();
     bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
     bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec({ threads: zstdThreads(config.env ?? process.env) }), new GzipCodec(), new NoneCodec()]));
     bind(Tokens.Connectors).toConstantValue(connectorRegistry(config));
   });
+}
+
+/**
+ * Fleet mode: the scheduler ports live in the queue's Redis (every machine sees one history and one
+ * set of locks), beside the queue and the per-target permits. Each opens its own connection on first use.
+ */
+function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime): void {
+  const where = q.where;
+  const prefix = q.prefix;
+  bind(Tokens.ScheduleStore)
+    .toDynamicValue((ctx) =>
+      lazyStore<ScheduleStore>(async () => {
+        const [{ RedisScheduleStore }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-schedule-store.js'), import('../adapters/queue/redis-commands.js')]);
+        return new RedisScheduleStore(redisClient(q.endpoint, ctx.get(Tokens.Logger)), { prefix, where });
+      }),
+    )
+    .inSingletonScope();
+  bind(Tokens.JobQueue)
+    .toDynamicValue(async (ctx) => {
+      const { BullmqJobQueue } = await import('../adapters/queue/bullmq-job-queue.js');
+      return new BullmqJobQueue({ endpoint: q.endpoint, prefix: `{${prefix}}`, stallMs: q.lockTimeoutMs, logger: ctx.get(Tokens.Logger) });
+    })
+    .inSingletonScope();
+  bind(Tokens.TargetPermits)
+    .toDynamicValue(async (ctx) => {
+      const [{ RedisTargetPermits }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-target-permits.js'), import('../adapters/queue/redis-commands.js')]);
+      return new RedisTargetPermits(redisClient(q.endpoint, ctx.get(Tokens.Logger)), { prefix, where });
+    })
+    .inSingletonScope();
 }
 
 function useCasesModule(config: RuntimeConfig): ContainerModule {

@@ -1,5 +1,6 @@
 import type { ScheduleDefinition } from '../domain/schedule.js';
 import type { NotificationConfig, TargetConfig } from '../infrastructure/config/schema.js';
+import type { QueueRuntime } from './queue.js';
 import type { LogLevel } from '../infrastructure/logging.js';
 import type { RotationPolicy } from '../infrastructure/rotating-file.js';
 
@@ -22,6 +23,8 @@ export interface RuntimeConfig {
   /** The config file's `schedules:` (checked when used), and the names of its sources. */
   schedules?: ScheduleDefinition[];
   sourceNames?: string[];
+  /** Fleet mode: the Redis of the queue and the shared scheduler store (`--queue`, DBBACKUP_QUEUE, `queue:`). */
+  queue?: QueueRuntime;
   /** The config's `plugins:` (package names or paths, relative to `baseDir`, the config file's folder). */
   plugins?: { entries: string[]; baseDir: string };
 }

@@ -112,11 +112,7 @@ export interface DaemonFlags extends Partial<Omit<SchedulerOptions, 'owner' | 'h
 export function buildScheduler(container: Container, runtime: RuntimeConfig, flags: DaemonFlags): RunScheduler {
   const logger = daemonLogger(runtime, flags.logLevel);
   const catalog = container.get(Tokens.Catalog);
-  const runner = new BreeJobRunner({
-    workerPath: WORKER,
-    context: { globals: flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'],
-    logger,
-  });
+  const runner = jobRunner(logger, flags);
   const { logLevel: _l, globals: _g, onRunFinished, ...given } = flags;
   const options = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<SchedulerOptions>;
   const host = hostname();
@@ -135,6 +131,11 @@ export function buildScheduler(container: Container, runtime: RuntimeConfig, fla
     },
     { ...DEFAULT_SCHEDULER_OPTIONS, ...options, owner: `${host}:${process.pid}:${randomBytes(3).toString('hex')}`, host, pid: process.pid },
   );
+}
+
+/** Each attempt in a worker thread of its own (the compiled schedule-worker.js), loading the daemon's configuration. */
+export function jobRunner(logger: Logger, flags: Pick<DaemonFlags, 'globals' | 'logLevel'>): BreeJobRunner {
+  return new BreeJobRunner({ workerPath: WORKER, context: { globals: flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'], logger });
 }
 
 /** After a replica fails, the daemon starts it again after this long (a snapshot, or a resume). */

@@ -10,6 +10,8 @@ import type { StreamCipher } from '../application/ports/stream-cipher.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
 import type { RepositoryOpener } from '../application/ports/repository-opener.js';
 import type { ScheduleStore } from '../application/ports/schedule-store.js';
+import type { JobQueue } from '../application/ports/job-queue.js';
+import type { TargetPermits } from '../application/ports/target-permits.js';
 import type { TargetOutcomes } from '../application/ports/target-outcomes.js';
 
 /**
@@ -28,4 +30,7 @@ export const Tokens = {
   Cipher: Symbol.for('dbbackup.StreamCipher') as ServiceIdentifier<StreamCipher>,
   PartCache: Symbol.for('dbbackup.PartCache') as ServiceIdentifier<PartCache>,
   ScheduleStore: Symbol.for('dbbackup.ScheduleStore') as ServiceIdentifier<ScheduleStore>,
+  /** Fleet mode only (bound when a queue is set): the distributed queue and the per-target permits. */
+  JobQueue: Symbol.for('dbbackup.JobQueue') as ServiceIdentifier<JobQueue>,
+  TargetPermits: Symbol.for('dbbackup.TargetPermits') as ServiceIdentifier<TargetPermits>,
 } as const;

@@ -1,6 +1,6 @@
 import type { RunTrigger } from '../../domain/schedule.js';
 import type { QueuedSlot, SlotDisposition } from '../ports/job-queue.js';
-import type { ScheduleDaemon } from '../ports/schedule-daemon.js';
+import type { SchedulerSummary } from '../ports/schedule-daemon.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
 import { ScheduleSlots, type SlotRunDeps, type SlotRunOptions } from './schedule-slots.js';
 
@@ -26,7 +26,7 @@ export class RunQueuedSlot {
     this.slots = new ScheduleSlots(deps, options, stopping);
   }
 
-  get summary(): ReturnType<ScheduleDaemon['execute']> extends Promise<infer S> ? S : never {
+  get summary(): SchedulerSummary {
     return this.slots.summary;
   }
 
@@ -60,8 +60,13 @@ export class RunQueuedSlot {
     return { kind: 'done' };
   }
 
-  /** Renews the locks of the runs in progress here (call every heartbeat). */
+  /** The schedules running here now. */
   running(): string[] {
     return [...this.slots.jobs.keys()];
+  }
+
+  /** Cancels the attempts running here (a stop that ran out of time); each still records its outcome. */
+  cancel(): void {
+    for (const job of this.slots.jobs.values()) job.cancel();
   }
 }

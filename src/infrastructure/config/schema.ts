@@ -215,6 +215,26 @@ export const SigningSchema = z
   .partial()
   .strict();
 
+/** Fleet mode (README "Fleet mode"): the Redis that holds the queue and the shared run history. */
+export const QueueSchema = z
+  .object({
+    /** `redis://[user:password@]host:port/db` or `rediss://…` (TLS, verified). */
+    url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port'),
+    username: z.string().min(1),
+    /** Prefer `${VAR}` or an `enc:` value; never put it in the URL of a shared file. */
+    password: z.string().min(1),
+    /** Key prefix, so one Redis can hold several fleets (default `dbbackup`). */
+    prefix: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"'),
+    /** A PEM file of the CA that signed the server's certificate (rediss://). */
+    'ca-file': z.string().min(1),
+    /** A worker silent for this long is dead: its job goes to another worker (default 60s). */
+    'lock-timeout': z.string().regex(/^\d+\s*(ms|s|m|h)$/, 'expected a duration like 60s or 2m'),
+    /** At most this many runs at once writing to a target, across the fleet: `{ s3: 4 }`. */
+    'target-limits': z.record(z.string(), int(1, 100_000)),
+  })
+  .partial()
+  .strict();
+
 /** The config file's schemas, with the source keys of `engines` (their plugins' options). */
 export function configSchemas(engines: EngineKeys = new Map()) {
   const SectionSchema = z
@@ -230,6 +250,7 @@ export function configSchemas(engines: EngineKeys = new Map()) {
       replicate: z.array(ReplicateSchema),
       notifications: z.array(NotificationSchema),
       logging: LoggingSchema,
+      queue: QueueSchema,
     })
     .partial()
     .strict();
@@ -258,6 +279,7 @@ export const { SectionSchema, ConfigSchema } = configSchemas();
 export type ConfigFile = z.infer<typeof ConfigSchema>;
 export type ConfigSection = z.infer<typeof SectionSchema>;
 export type SourceConfig = z.infer<typeof SourceSchema>;
+export type QueueConfig = z.infer<typeof QueueSchema>;
 export type TargetConfig = z.infer<typeof TargetSchema>;
 export type BackupPolicy = z.infer<typeof BackupPolicySchema>;
 export type NotificationConfig = z.infer<typeof NotificationSchema>;

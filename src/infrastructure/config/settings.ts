@@ -5,6 +5,7 @@ import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../redact.js';
 import type { LoadedConfig } from './load-config.js';
 import type { BackupPolicy, EncryptionConfig, NotificationConfig, RetentionConfig, SigningConfig, SourceConfig, TargetConfig } from './schema.js';
+import type { QueueConfig } from './schema.js';
 import { decryptSecret, isEncrypted, isUnbound, requireMasterKey } from './secrets.js';
 
 export type Origin = `flag ${string}` | `env ${string}` | string | 'default';
@@ -125,6 +126,28 @@ export class Settings {
   /** The config's `encryption:` section, secrets decrypted. */
   encryption(): EncryptionConfig {
     return this.decryptFields(this.config.section.encryption ?? {}, 'encryption') as EncryptionConfig;
+  }
+
+  /**
+   * Fleet mode's queue: `--queue` > DBBACKUP_QUEUE > `queue.url`, the password from
+   * DBBACKUP_QUEUE_PASSWORD or `queue.password` (`enc:`/`${VAR}`), else the URL's; undefined when
+   * none is set. Every secret is registered for redaction, the URL's password included.
+   */
+  queue(flag?: string): (QueueConfig & { url: string; origin: string }) | undefined {
+    const file = this.decryptFields(this.config.section.queue ?? {}, 'queue') as QueueConfig;
+    const url = this.pick<string | undefined>({ name: '--queue', value: flag }, 'DBBACKUP_QUEUE', 'queue.url', undefined, String);
+    if (!url.value) return undefined;
+    if (!/^rediss?:\/\//.test(url.value)) throw new DbBackupError('E_USAGE', `The queue URL (${url.origin}) must start with redis:// or rediss://.`);
+    try {
+      const inUrl = decodeURIComponent(new URL(url.value).password);
+      if (inUrl) registerSecret(inUrl);
+    } catch {
+      throw new DbBackupError('E_USAGE', `The queue URL (${url.origin}) is not a valid URL.`);
+    }
+    registerSecret(url.value);
+    const password = this.env.DBBACKUP_QUEUE_PASSWORD || file.password;
+    if (password) registerSecret(password);
+    return { ...file, url: url.value, origin: url.origin, ...(password ? { password } : {}) };
   }
 
   /** The config's `signing:` section (file paths only; the keys are read where they are used). */

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Container } from 'inversify';
+import type { ScheduleDaemon } from '../application/ports/schedule-daemon.js';
+import type { NotificationThrottle } from '../application/ports/notifier.js';
+import { PermitJobRunner } from '../application/services/permit-job-runner.js';
+import { PublishSchedules } from '../application/use-cases/publish-schedules.js';
+import { RunFleetWorker } from '../application/use-cases/run-fleet-worker.js';
+import { DEFAULT_SCHEDULER_OPTIONS } from '../application/use-cases/run-scheduler.js';
+import { DbBackupError } from '../domain/errors.js';
+import type { Settings } from '../infrastructure/config/settings.js';
+import type { QueueRuntime } from './queue.js';
+import type { RuntimeConfig } from './runtime-config.js';
+import { daemonLogger, jobRunner, localZone, type DaemonFlags } from './schedule-daemon.js';
+import { Tokens } from './tokens.js';
+
+function owner(role: string): { owner: string; host: string; pid: number } {
+  const host = hostname();
+  return { owner: `${role}:${host}:${process.pid}:${randomBytes(3).toString('hex')}`, host, pid: process.pid };
+}
+
+function requireQueue(runtime: RuntimeConfig): QueueRuntime {
+  if (!runtime.queue) throw new DbBackupError('E_USAGE', 'No queue is set: pass --queue redis://host:6379, set DBBACKUP_QUEUE, or add queue: { url: … } to the config.');
+  return runtime.queue;
+}
+
+/** `schedule run --queue`: publishes the schedules to the queue and keeps them in step. */
+export async function buildPublisher(container: Container, runtime: RuntimeConfig, flags: Pick<DaemonFlags, 'logLevel'>): Promise<ScheduleDaemon> {
+  requireQueue(runtime);
+  return new PublishSchedules(
+    {
+      store: container.get(Tokens.ScheduleStore),
+      queue: await container.getAsync(Tokens.JobQueue),
+      clock: container.get(Tokens.Clock),
+      logger: daemonLogger(runtime, flags.logLevel),
+      configured: () => runtime.schedules ?? [],
+      defaultZone: localZone(),
+    },
+    { ...owner('scheduler'), pollMs: DEFAULT_SCHEDULER_OPTIONS.pollMs },
+  );
+}
+
+export interface WorkerFlags extends DaemonFlags {
+  concurrency: number;
+}
+
+/**
+ * `dbbackup worker`: RunFleetWorker over the queue and the shared store; each attempt runs in a
+ * worker thread (the daemon's job runner and use-cases), behind the per-target permits.
+ */
+export async function buildFleetWorker(container: Container, runtime: RuntimeConfig, settings: Settings, flags: WorkerFlags): Promise<RunFleetWorker> {
+  const q = requireQueue(runtime);
+  const logger = daemonLogger(runtime, flags.logLevel);
+  const id = owner('worker');
+  const lockStaleMs = q.lockTimeoutMs;
+  const limitsFor = (source: string) => {
+    try {
+      return settings
+        .source(source)
+        .repositories.filter((r) => q.targetLimits[r.name] !== undefined)
+        .map((r) => ({ key: r.name, limit: q.targetLimits[r.name]! }));
+    } catch {
+      return []; // an unknown source fails in the job itself, with its own message
+    }
+  };
+  const runner = new PermitJobRunner(jobRunner(logger, flags), await container.getAsync(Tokens.TargetPermits), {
+    limitsFor,
+    holder: (job) => `${id.owner}:${job.id}`,
+    ttlMs: lockStaleMs,
+    pollMs: 250,
+    logger,
+  });
+  const catalog = container.get(Tokens.Catalog);
+  return new RunFleetWorker(
+    {
+      store: container.get(Tokens.ScheduleStore),
+      queue: await container.getAsync(Tokens.JobQueue),
+      clock: container.get(Tokens.Clock),
+      runner,
+      logger,
+      notifiers: container.get(Tokens.Notifiers),
+      throttle: typeof (catalog as Partial<NotificationThrottle>).claim === 'function' ? (catalog as unknown as NotificationThrottle) : undefined,
+      onRunFinished: flags.onRunFinished,
+      configured: () => runtime.schedules ?? [],
+      defaultZone: localZone(),
+    },
+    {
+      ...id,
+      graceMs: flags.graceMs ?? DEFAULT_SCHEDULER_OPTIONS.graceMs,
+      lateToleranceMs: DEFAULT_SCHEDULER_OPTIONS.lateToleranceMs,
+      lockStaleMs,
+      heartbeatMs: flags.heartbeatMs ?? Math.max(250, Math.floor(lockStaleMs / 4)),
+      retries: flags.retries ?? DEFAULT_SCHEDULER_OPTIONS.retries,
+      retryDelayMs: flags.retryDelayMs ?? DEFAULT_SCHEDULER_OPTIONS.retryDelayMs,
+      stopTimeoutMs: flags.stopTimeoutMs ?? DEFAULT_SCHEDULER_OPTIONS.stopTimeoutMs,
+      concurrency: flags.concurrency,
+    },
+  );
+}
