@@ -46,7 +46,7 @@ import type { QueueRuntime } from './queue.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { Tokens } from './tokens.js';
 
-function adaptersModule(config: RuntimeConfig): ContainerModule {
+function adaptersModule(config: RuntimeConfig, closers: (() => Promise<unknown>)[]): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(Tokens.Clock).toConstantValue({ now: () => new Date() });
     bind(Tokens.Logger).toConstantValue(
@@ -69,7 +69,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
         }),
       )
       .inSingletonScope();
-    if (config.queue) bindFleet(bind, config.queue);
+    if (config.queue) bindFleet(bind, config.queue, closers);
     else
       bind(Tokens.ScheduleStore)
         .toDynamicValue(() =>
@@ -89,7 +89,7 @@ function adaptersModule(config: RuntimeConfig): ContainerModule {
  * Fleet mode: the scheduler ports live in the queue's Redis (every machine sees one history and one
  * set of locks), beside the queue and the per-target permits. Each opens its own connection on first use.
  */
-function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime): void {
+function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, closers: (() => Promise<unknown>)[]): void {
   const where = q.where;
   const prefix = q.prefix;
   bind(Tokens.ScheduleStore)
@@ -103,13 +103,17 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime): v
   bind(Tokens.JobQueue)
     .toDynamicValue(async (ctx) => {
       const { BullmqJobQueue } = await import('../adapters/queue/bullmq-job-queue.js');
-      return new BullmqJobQueue({ endpoint: q.endpoint, prefix: `{${prefix}}`, stallMs: q.lockTimeoutMs, logger: ctx.get(Tokens.Logger) });
+      const queue = new BullmqJobQueue({ endpoint: q.endpoint, prefix: `{${prefix}}`, stallMs: q.lockTimeoutMs, logger: ctx.get(Tokens.Logger) });
+      closers.push(() => queue.close());
+      return queue;
     })
     .inSingletonScope();
   bind(Tokens.TargetPermits)
     .toDynamicValue(async (ctx) => {
       const [{ RedisTargetPermits }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-target-permits.js'), import('../adapters/queue/redis-commands.js')]);
-      return new RedisTargetPermits(redisClient(q.endpoint, ctx.get(Tokens.Logger)), { prefix, where });
+      const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
+      closers.push(() => client.quit());
+      return new RedisTargetPermits(client, { prefix, where });
     })
     .inSingletonScope();
 }
@@ -245,10 +249,15 @@ function isThrottle(value: object): value is NotificationThrottle {
  */
 export function buildContainer(config: RuntimeConfig, overrides: ContainerModule[] = []): Container {
   const container = new Container();
-  container.load(adaptersModule(config), useCasesModule(config));
+  const closers: (() => Promise<unknown>)[] = [];
+  CLOSERS.set(container, closers);
+  container.load(adaptersModule(config, closers), useCasesModule(config));
   if (overrides.length) container.load(...overrides);
   return container;
 }
+
+/** Connections opened by a container's fleet adapters (the queue, the permits), closed with its services. */
+const CLOSERS = new WeakMap<Container, (() => Promise<unknown>)[]>();
 
 /** The use-cases a front end (CLI, scheduler worker) calls; built from a container. */
 export type AppServices = UseCases & { keys: KeyFactory; connectors: ConnectorRegistry; close(): void };
@@ -266,6 +275,7 @@ export function appServices(container: Container): AppServices {
     close: () => {
       if (container.isBound(Tokens.Catalog)) closeStore(container.get(Tokens.Catalog));
       if (container.isBound(Tokens.ScheduleStore)) closeStore(container.get(Tokens.ScheduleStore));
+      for (const close of (CLOSERS.get(container) ?? []).splice(0)) void close().catch(() => undefined);
     },
   };
   for (const [name, useCase] of Object.entries(USE_CASES)) {

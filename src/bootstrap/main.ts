@@ -24,6 +24,8 @@ import { ScheduleListCommand } from '../adapters/cli/schedule/list.js';
 import { ScheduleRemoveCommand } from '../adapters/cli/schedule/remove.js';
 import { ScheduleRunCommand } from '../adapters/cli/schedule/run.js';
 import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
+import { WorkerCommand } from '../adapters/cli/worker.js';
+import { FleetStatusCommand } from '../adapters/cli/fleet/status.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
@@ -85,6 +87,8 @@ export const commands = [
   ScheduleStatusCommand,
   ScheduleHistoryCommand,
   ScheduleSystemdUnitCommand,
+  WorkerCommand,
+  FleetStatusCommand,
   StorageUsageCommand,
   UiCommand,
   SlotListCommand,
@@ -153,36 +157,48 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     env,
     schedules: configuredSchedules(settings),
     sourceNames: Object.keys(config.section.sources ?? {}),
+    queue: await queueRuntimeOf(settings, globals.queue),
     plugins: config.file.plugins && config.path ? { entries: config.file.plugins, baseDir: dirname(config.path) } : undefined,
   };
   return { settings, runtime };
+}
+
+/** The queue settings when one is set (loads nothing of fleet mode otherwise). */
+async function queueRuntimeOf(settings: Settings, flag: string | undefined) {
+  const q = settings.queue(flag);
+  return q ? (await import('./queue.js')).queueRuntime(q) : undefined;
 }
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {
   const { settings, runtime } = await loadSettings(globals, env);
   const [{ appServices, buildContainer }, { buildScheduler, daemonLogger, runReplicas }] = await Promise.all([import('./container.js'), import('./schedule-daemon.js')]);
   const container = buildContainer(runtime);
-  const scheduler = (request: DaemonRequest) =>
-    buildScheduler(container, runtime, {
-      ...request,
-      logLevel: globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info',
-      globals: {
-        config: settings.config.path,
-        profile: settings.config.profile,
-        dataDir: runtime.dataDir,
-        s3Endpoint: globals.s3Endpoint,
-        gcsEndpoint: globals.gcsEndpoint,
-        azureEndpoint: globals.azureEndpoint,
-        insecure: globals.insecure,
-      },
-    });
+  const daemonFlags = <R extends DaemonRequest>(request: R) => ({
+    ...request,
+    logLevel: globals.verbose ? ('debug' as const) : globals.quiet ? ('warn' as const) : ('info' as const),
+    // Job worker threads load the configuration again: the same file, profile, data dir and queue.
+    globals: {
+      config: settings.config.path,
+      profile: settings.config.profile,
+      dataDir: runtime.dataDir,
+      s3Endpoint: globals.s3Endpoint,
+      gcsEndpoint: globals.gcsEndpoint,
+      azureEndpoint: globals.azureEndpoint,
+      insecure: globals.insecure,
+    },
+  });
+  const fleet = () => import('./schedule-fleet.js');
+  const scheduler = async (request: DaemonRequest) =>
+    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : buildScheduler(container, runtime, daemonFlags(request));
+  const worker = async (request: DaemonRequest & { concurrency: number }) => (await fleet()).buildFleetWorker(container, runtime, settings, daemonFlags(request));
+  const fleetStatus = async () => (await fleet()).fleetStatus(container, runtime);
   const app = appServices(container);
   const replicas = (signal: AbortSignal) =>
     runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
   const selfUpdate = async (options: { updateUrl?: string; registry?: string }) => (await import('./self-update.js')).buildSelfUpdate(container, runtime, options);
   const dashboard: CliServices['dashboard'] = async (request, signal) => (await import('./ui.js')).runDashboard(settings, runtime, globals, request, signal);
-  return Object.assign(app, { settings, scheduler, replicas, selfUpdate, dashboard });
+  return Object.assign(app, { settings, scheduler, worker, fleetStatus, replicas, selfUpdate, dashboard });
 }
 
 /** Runs the CLI with `argv`; resolves to the exit code. */

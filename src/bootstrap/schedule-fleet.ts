@@ -4,6 +4,7 @@ import type { Container } from 'inversify';
 import type { ScheduleDaemon } from '../application/ports/schedule-daemon.js';
 import type { NotificationThrottle } from '../application/ports/notifier.js';
 import { PermitJobRunner } from '../application/services/permit-job-runner.js';
+import { FleetStatus, type FleetStatusView } from '../application/use-cases/fleet-status.js';
 import { PublishSchedules } from '../application/use-cases/publish-schedules.js';
 import { RunFleetWorker } from '../application/use-cases/run-fleet-worker.js';
 import { DEFAULT_SCHEDULER_OPTIONS } from '../application/use-cases/run-scheduler.js';
@@ -96,4 +97,17 @@ export async function buildFleetWorker(container: Container, runtime: RuntimeCon
       concurrency: flags.concurrency,
     },
   );
+}
+
+/** `dbbackup fleet status`: the shared store and the queue's counts. */
+export async function fleetStatus(container: Container, runtime: RuntimeConfig): Promise<FleetStatusView> {
+  const q = requireQueue(runtime);
+  return new FleetStatus({
+    store: container.get(Tokens.ScheduleStore),
+    queue: () => container.getAsync(Tokens.JobQueue),
+    clock: container.get(Tokens.Clock),
+    staleMs: q.lockTimeoutMs,
+    configured: () => runtime.schedules ?? [],
+    defaultZone: localZone(),
+  }).execute();
 }

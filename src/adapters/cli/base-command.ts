@@ -44,6 +44,8 @@ export abstract class BaseCommand extends Command<CliContext> {
       gcsEndpoint: this.gcsEndpoint,
       azureEndpoint: this.azureEndpoint,
       insecure: this.insecure,
+      // Declared (as --queue) only by the commands that can work on a fleet's queue.
+      queue: (this as { queue?: string }).queue,
     };
   }
 

@@ -2,7 +2,10 @@ import type { BaseContext } from 'clipanion';
 import type { ConnectorRegistry } from '../../application/ports/connector-registry.js';
 import type { UseCases } from '../../application/use-cases/use-cases.js';
 import type { KeyFactory } from '../encryption/key-factory.js';
-import type { RunScheduler, SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
+import type { ScheduleDaemon } from '../../application/ports/schedule-daemon.js';
+import type { SchedulerOptions } from '../../application/use-cases/run-scheduler.js';
+import type { RunFleetWorker } from '../../application/use-cases/run-fleet-worker.js';
+import type { FleetStatusView } from '../../application/use-cases/fleet-status.js';
 import type { SelfUpdate } from '../../application/use-cases/self-update.js';
 import type { Settings } from '../../infrastructure/config/settings.js';
 import type { RuntimeInfo } from '../../infrastructure/runtime-info.js';
@@ -24,6 +27,8 @@ export interface GlobalOptions {
   azureEndpoint?: string;
   /** `--insecure` (true) / `--no-insecure` (false): the same as DBBACKUP_STORAGE_INSECURE. */
   insecure?: boolean;
+  /** Fleet mode's Redis (`--queue`, on the commands that take it); else DBBACKUP_QUEUE or `queue.url`. */
+  queue?: string;
 }
 
 /** The use-cases, built by the composition root for one run, and what the commands share. */
@@ -31,8 +36,15 @@ export interface CliServices extends UseCases {
   keys: KeyFactory;
   /** The engines (plugins) of this run. */
   connectors: ConnectorRegistry;
-  /** Builds the scheduler daemon of `schedule run` (jobs in worker threads, logs on stdout). */
-  scheduler(request: DaemonRequest): RunScheduler;
+  /**
+   * Builds what `schedule run` runs: the local daemon (jobs in worker threads, logs on stdout), or,
+   * with a queue set, the fleet publisher (the queue fires the schedules; workers run them).
+   */
+  scheduler(request: DaemonRequest): Promise<ScheduleDaemon>;
+  /** Builds `dbbackup worker` (a queue must be set). */
+  worker(request: DaemonRequest & { concurrency: number }): Promise<RunFleetWorker>;
+  /** `dbbackup fleet status` (a queue must be set). */
+  fleetStatus(): Promise<FleetStatusView>;
   /** Runs the config's `replicate:` sources until `signal` aborts (beside the daemon). */
   replicas(signal: AbortSignal): Promise<void>;
   /** `self-update`'s use-case, over the channel this copy was installed from (npm or the single executable). */

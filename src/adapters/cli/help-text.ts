@@ -4,7 +4,7 @@ import type { Definition } from 'clipanion';
 const GROUPS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['Backups', ['backup', 'restore', 'verify', 'list', 'prune', 'pin', 'unpin']],
   ['Continuous', ['replicate', 'slot']],
-  ['Scheduling', ['schedule']],
+  ['Scheduling', ['schedule', 'worker', 'fleet']],
   ['Dashboard', ['ui']],
   ['Setup', ['config', 'doctor', 'key', 'secret', 'storage', 'notify', 'self-update', 'completion', 'help', 'version']],
 ];
@@ -25,6 +25,8 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--level': 'N',
   '--parallel': 'N',
   '--limit': 'N',
+  '--concurrency': 'N',
+  '--queue': 'URL',
   '--passphrase-env': 'VAR',
   '--db': 'ENGINE',
   '--socket': 'FILE',

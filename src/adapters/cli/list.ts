@@ -1,7 +1,8 @@
 import { Command, Option } from 'clipanion';
 import type { CliServices } from './context.js';
 import { BaseCommand } from './base-command.js';
-import { ExitCode } from '../../domain/errors.js';
+import { DbBackupError, ExitCode } from '../../domain/errors.js';
+import { historyTable, runJson } from './schedule/schedule-render.js';
 import { formatBytes, formatDuration, table } from './render.js';
 import { configuredSlotSources, slotTable, warnOn } from './slot/slot-sources.js';
 
@@ -31,9 +32,13 @@ export class ListCommand extends BaseCommand {
   source = Option.String('--source', { description: 'Only backups of this source' });
   refresh = Option.Boolean('--refresh', false, { description: 'Rescan repositories and rebuild the catalog' });
   windows = Option.Boolean('--windows', false, { description: 'Also show, per source, the times a restore can reach' });
+  runs = Option.Boolean('--runs', false, { description: 'Show the scheduled runs (the fleet\'s, with a queue set) instead of backups' });
+  limit = Option.String('--limit', { description: 'With --runs: how many (default 50)' });
+  queue = Option.String('--queue', { description: 'With --runs, fleet mode: read the runs from this Redis' });
   slots = Option.Boolean('--slots', true, { description: 'Show the capture slots of the config\'s sources that capture changes (--no-slots: do not connect to their servers)' });
 
   protected async run(services: CliServices): Promise<number> {
+    if (this.runs) return this.listRuns(services);
     const result = await services.listBackups.execute(
       { repository: this.from, source: this.source, refresh: this.refresh, windows: this.windows },
       this.context.signal,
@@ -67,5 +72,16 @@ export class ListCommand extends BaseCommand {
     );
     // Some backups could not be listed: a partial answer (exit 5).
     return result.damaged.length ? ExitCode.partial : this.ok();
+  }
+
+  /** `list --runs`: the scheduled runs, newest first (of --source's schedules only, when given). */
+  private async listRuns(services: CliServices): Promise<number> {
+    const limit = this.limit === undefined ? 50 : Number(this.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new DbBackupError('E_USAGE', '--limit must be a whole number of at least 1.');
+    const runs = (await services.manageSchedules.history(undefined, this.source === undefined ? limit : Math.max(limit, 1000)))
+      .filter((r) => this.source === undefined || r.source === this.source)
+      .slice(0, limit);
+    this.print(runs.length ? historyTable(runs) : 'No runs yet.', { ok: true, runs: runs.map(runJson) });
+    return this.ok();
   }
 }

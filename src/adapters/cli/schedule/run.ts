@@ -1,13 +1,10 @@
-import { rename, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { DbBackupError, ExitCode } from '../../../domain/errors.js';
-import { renderMetrics } from '../../scheduler/prometheus-metrics.js';
 import { BaseCommand } from '../base-command.js';
-import { configuredSlotSources, warnOn } from '../slot/slot-sources.js';
 import type { CliServices } from '../context.js';
 import { durationFlag } from './schedule-render.js';
+import { metricsWriter } from './metrics-file.js';
 
 export class ScheduleRunCommand extends BaseCommand {
   static override paths = [['schedule', 'run']];
@@ -28,11 +25,17 @@ export class ScheduleRunCommand extends BaseCommand {
 
       \`--once\` runs what is due now (and missed runs, by policy) and exits: 0 when all succeeded,
       1 otherwise. Call it from cron every minute if you would rather not run a daemon.
+
+      Fleet mode (\`--queue redis://…\`, DBBACKUP_QUEUE or \`queue:\` in the config): the schedules
+      become the queue's job schedulers and this process runs nothing itself; \`dbbackup worker\`
+      processes on any number of machines run the jobs. Any number of \`schedule run --queue\` may
+      run (each slot is one job); \`--once\` publishes and exits.
     `,
     examples: [
       ['Run the daemon', '$0 schedule run'],
       ['From cron, every minute', '$0 schedule run --once --quiet'],
       ['Write Prometheus metrics for node_exporter', '$0 schedule run --metrics /var/lib/node_exporter/dbbackup.prom'],
+      ['Fleet mode: publish the schedules to Redis', '$0 schedule run --queue redis://redis.internal:6379'],
     ],
   });
 
@@ -43,18 +46,14 @@ export class ScheduleRunCommand extends BaseCommand {
   stopTimeout = Option.String('--stop-timeout', { description: 'On stop, how long running jobs may take to finish (default 10m)' });
   lockTimeout = Option.String('--lock-timeout', { description: 'A lock not renewed for this long is a dead daemon\'s and is taken over (default 60s)' });
   metrics = Option.String('--metrics', { description: 'Keep a Prometheus text file with the schedules\' state up to date' });
+  queue = Option.String('--queue', { description: 'Fleet mode: publish the schedules to this Redis (redis:// or rediss://); `dbbackup worker` runs them' });
 
   protected async run(services: CliServices): Promise<number> {
     if (this.dryRun) throw new DbBackupError('E_USAGE', '`schedule run` has no --dry-run; `schedule list` shows what would run and when.');
     if (this.retries !== undefined && (!Number.isInteger(this.retries) || this.retries < 0)) throw new DbBackupError('E_USAGE', '--retries must be 0 or more.');
     const lockStaleMs = durationFlag('--lock-timeout', this.lockTimeout);
-    const metricsFile = this.metrics === undefined ? undefined : resolve(this.metrics);
-    // The capture slots are looked at (and warned about: log, notification) each time the file is written.
-    const slotSources = configuredSlotSources(services.settings, undefined, warnOn(this.context.stderr));
-    const writeMetrics = metricsFile
-      ? async () => writeAtomically(metricsFile, renderMetrics(await services.manageSchedules.status(), await services.manageCaptureSlots.status(slotSources, { notify: true })))
-      : undefined;
-    const scheduler = services.scheduler({
+    const writeMetrics = metricsWriter(services, this.metrics, this.context.stderr);
+    const scheduler = await services.scheduler({
       graceMs: durationFlag('--grace', this.grace),
       retries: this.retries,
       retryDelayMs: durationFlag('--retry-delay', this.retryDelay),
@@ -73,10 +72,4 @@ export class ScheduleRunCommand extends BaseCommand {
     this.print(`${summary.runs} run(s), ${summary.failures} failed, ${summary.skipped} skipped.`, { ok: summary.failures === 0, ...summary });
     return summary.failures > 0 ? ExitCode.failed : this.ok();
   }
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await writeFile(temp, text, 'utf8');
-  await rename(temp, file);
 }

@@ -2,6 +2,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import type { ScheduleView } from '../../../application/use-cases/manage-schedules.js';
 import type { ScheduleRun } from '../../../application/ports/schedule-history.js';
 import { parseDuration } from '../../../infrastructure/rotating-file.js';
+import { formatDuration, table } from '../render.js';
 
 /** `--flag 30s|10m|24h` as milliseconds, or undefined when not given. */
 export function durationFlag(flag: string, text: string | undefined): number | undefined {
@@ -35,4 +36,21 @@ export function runJson(r: ScheduleRun): Record<string, unknown> {
 
 export function describeSchedule(v: ScheduleView): string {
   return `${v.task} of ${v.source}${v.kind ? ` (${v.kind})` : ''} at "${v.cron}" (${v.timezone})`;
+}
+
+/** The run history as a table (`schedule history`, `list --runs`). */
+export function historyTable(runs: ScheduleRun[]): string {
+  const rows = runs.map((r) => [
+    String(r.id),
+    r.schedule,
+    when(r.slot),
+    r.trigger,
+    when(r.startedAt),
+    r.durationMs === undefined ? '-' : formatDuration(r.durationMs),
+    r.outcome,
+    r.attempts ? String(r.attempts) : '-',
+    r.backupId ?? (r.errorCode ? `${r.errorCode}: ${r.errorMessage ?? ''}` : (r.note ?? '')),
+    r.owner,
+  ]);
+  return table(['id', 'schedule', 'slot', 'trigger', 'started', 'took', 'outcome', 'tries', 'backup / error', 'by'], rows);
 }

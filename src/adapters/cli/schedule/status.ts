@@ -18,6 +18,7 @@ export class ScheduleStatusCommand extends BaseCommand {
   });
 
   prometheus = Option.Boolean('--prometheus', false, { description: 'Print Prometheus metrics instead' });
+  queue = Option.String('--queue', { description: 'Fleet mode: the fleet\'s status from this Redis (else DBBACKUP_QUEUE or queue: in the config)' });
 
   protected async run(services: CliServices): Promise<number> {
     const status = await services.manageSchedules.status();
@@ -27,7 +28,7 @@ export class ScheduleStatusCommand extends BaseCommand {
       return this.ok();
     }
     const daemons = status.daemons.length
-      ? status.daemons.map((d) => `daemon ${d.owner} (pid ${d.pid} on ${d.host}) since ${when(d.startedAt)}, last heartbeat ${when(d.heartbeatAt)}`).join('\n')
+      ? status.daemons.map((d) => `${d.role ?? 'daemon'} ${d.owner} (pid ${d.pid} on ${d.host}) since ${when(d.startedAt)}, last heartbeat ${when(d.heartbeatAt)}`).join('\n')
       : 'No scheduler daemon is running on this catalog.';
     const rows = status.schedules.map((v) => [
       v.name,
