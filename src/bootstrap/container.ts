@@ -116,6 +116,14 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
       return new RedisTargetPermits(client, { prefix, where });
     })
     .inSingletonScope();
+  bind(Tokens.FleetThrottle)
+    .toDynamicValue(async (ctx) => {
+      const [{ RedisNotificationThrottle }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-notification-throttle.js'), import('../adapters/queue/redis-commands.js')]);
+      const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
+      closers.push(() => client.quit());
+      return new RedisNotificationThrottle(client, { prefix, where });
+    })
+    .inSingletonScope();
 }
 
 function useCasesModule(config: RuntimeConfig): ContainerModule {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Container } from 'inversify';
 import type { ScheduleDaemon } from '../application/ports/schedule-daemon.js';
-import type { NotificationThrottle } from '../application/ports/notifier.js';
 import { PermitJobRunner } from '../application/services/permit-job-runner.js';
 import { FleetStatus, type FleetStatusView } from '../application/use-cases/fleet-status.js';
 import { PublishSchedules } from '../application/use-cases/publish-schedules.js';
@@ -71,7 +70,6 @@ export async function buildFleetWorker(container: Container, runtime: RuntimeCon
     pollMs: 250,
     logger,
   });
-  const catalog = container.get(Tokens.Catalog);
   return new RunFleetWorker(
     {
       store: container.get(Tokens.ScheduleStore),
@@ -80,7 +78,7 @@ export async function buildFleetWorker(container: Container, runtime: RuntimeCon
       runner,
       logger,
       notifiers: container.get(Tokens.Notifiers),
-      throttle: typeof (catalog as Partial<NotificationThrottle>).claim === 'function' ? (catalog as unknown as NotificationThrottle) : undefined,
+      throttle: await container.getAsync(Tokens.FleetThrottle),
       onRunFinished: flags.onRunFinished,
       configured: () => runtime.schedules ?? [],
       defaultZone: localZone(),

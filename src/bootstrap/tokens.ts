@@ -4,7 +4,7 @@ import type { Clock } from '../application/ports/clock.js';
 import type { CodecRegistry } from '../application/ports/codec.js';
 import type { ConnectorRegistry } from '../application/ports/connector-registry.js';
 import type { Logger } from '../application/ports/logger.js';
-import type { Notifier } from '../application/ports/notifier.js';
+import type { Notifier, NotificationThrottle } from '../application/ports/notifier.js';
 import type { PartCache } from '../application/ports/part-cache.js';
 import type { StreamCipher } from '../application/ports/stream-cipher.js';
 import type { ProgressReporter } from '../application/ports/progress.js';
@@ -33,4 +33,5 @@ export const Tokens = {
   /** Fleet mode only (bound when a queue is set): the distributed queue and the per-target permits. */
   JobQueue: Symbol.for('dbbackup.JobQueue') as ServiceIdentifier<JobQueue>,
   TargetPermits: Symbol.for('dbbackup.TargetPermits') as ServiceIdentifier<TargetPermits>,
+  FleetThrottle: Symbol.for('dbbackup.FleetNotificationThrottle') as ServiceIdentifier<NotificationThrottle>,
 } as const;

@@ -86,7 +86,7 @@ export class BullmqJobQueue implements JobQueue {
   async stats(now: Date): Promise<QueueStats> {
     const queue = this.queue();
     const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-    const candidates = [...(await queue.getJobs(['waiting'], 0, 0, true)), ...(await queue.getJobs(['delayed'], 0, 0, true))] as Job[];
+    const candidates = [...(await queue.getJobs(['wait'], 0, 0, true)), ...(await queue.getJobs(['delayed'], 0, 0, true))] as Job[];
     const due = candidates
       .map((j) => ({ schedule: String((j.data as { schedule?: unknown })?.schedule ?? j.name), dueAt: new Date(slotOf(j)) }))
       .filter((d) => d.dueAt.getTime() <= now.getTime())

@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ScheduleRun } from '../../../src/application/ports/schedule-history.js';
+import { redisClient } from '../../../src/adapters/queue/redis-commands.js';
+import { RedisScheduleStore } from '../../../src/adapters/queue/redis-schedule-store.js';
+import { BIN } from '../../helpers/cli.js';
+import { silentLogger } from '../../helpers/fakes.js';
+import { Database } from '../../helpers/sqlite-fixtures.js';
+
+export interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number>;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** Starts the built CLI with `args` as a subprocess (a fleet worker or publisher). */
+export function startCli(args: string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-200_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? -1 : -2))));
+  return {
+    child,
+    out: () => out,
+    exited,
+    stop: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface FleetSetup {
+  /** Env for a process of "machine" `name`: its own data dir (catalog), the shared config. */
+  env(name: string): NodeJS.ProcessEnv;
+  sources: string[];
+  repo: string;
+}
+
+/**
+ * A fleet's config in `dir`: `count` small SQLite sources (`db0`…), one `big` source slow enough
+ * to be caught mid-backup, one `broken` source (its file is missing: every run fails), all on
+ * `cron`, into one local target limited to `targetLimit` runs at once; failures notified to `hook`.
+ */
+export async function fleetSetup(dir: string, o: { count: number; cron: string; redisUrl: string; lockTimeout: string; targetLimit: number; hook: string; bigMiB: number }): Promise<FleetSetup> {
+  const sources: string[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const db = new Database(join(dir, `db${i}.db`));
+    db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 200) INSERT INTO t (v) SELECT 'row ' || x || ' of db${i}' FROM n;`);
+    db.close();
+    sources.push(`db${i}`);
+  }
+  const big = new Database(join(dir, 'big.db'));
+  big.exec(`CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ${o.bigMiB * 256}) INSERT INTO b (v) SELECT randomblob(4096) FROM n;`);
+  big.close();
+  const all = [...sources, 'big', 'broken'];
+  const repo = join(dir, 'repo');
+  const config = `
+sources:
+${sources.map((s) => `  ${s}: { engine: sqlite, database: ${join(dir, `${s}.db`)} }`).join('\n')}
+  big: { engine: sqlite, database: ${join(dir, 'big.db')} }
+  broken: { engine: sqlite, database: ${join(dir, 'missing', 'gone.db')} }
+targets:
+  local: { url: ${repo} }
+backups:
+${all.map((s) => `  ${s}: { targets: [local], compression: ${s === 'big' ? 'gzip' : 'zstd'} }`).join('\n')}
+schedules:
+${all.map((s) => `  - { name: ${s}-job, cron: "${o.cron}", task: backup, source: ${s}, timezone: UTC }`).join('\n')}
+notifications:
+  - { type: webhook, url: "${o.hook}", on: [failure], retries: 0 }
+queue:
+  url: ${o.redisUrl}
+  lock-timeout: ${o.lockTimeout}
+  target-limits: { local: ${o.targetLimit} }
+`;
+  await writeFile(join(dir, 'dbbackup.yaml'), config);
+  await mkdir(join(dir, 'machines'), { recursive: true });
+  return {
+    sources: all,
+    repo,
+    env: (name) => ({
+      DBBACKUP_CONFIG: join(dir, 'dbbackup.yaml'),
+      DBBACKUP_DATA_DIR: join(dir, 'machines', name, 'data'),
+      XDG_STATE_HOME: join(dir, 'machines', name, 'state'),
+      XDG_CONFIG_HOME: join(dir, 'machines', name, 'config'),
+      DBBACKUP_LOG_FILE: 'off',
+    }),
+  };
+}
+
+/** The fleet's run history, oldest first, read from Redis as any machine would. */
+export async function fleetRuns(port: number): Promise<ScheduleRun[]> {
+  const store = new RedisScheduleStore(redisClient({ host: '127.0.0.1', port }, silentLogger), { prefix: 'dbbackup', where: `127.0.0.1:${port}`, outageMs: 5_000 });
+  try {
+    return (await store.history({ limit: 1_000_000 })).reverse();
+  } finally {
+    await store.close();
+  }
+}
+
+/** Polls `check` every 200 ms until it returns something truthy; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The pid in an owner id (`worker:host:pid:random`). */
+export function pidOf(owner: string): number {
+  return Number(owner.split(':').at(-2));
+}
