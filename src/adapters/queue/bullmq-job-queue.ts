@@ -24,8 +24,9 @@ const KEEP = { count: 1000 };
  * The schedules' slots as BullMQ job schedulers: one scheduler per schedule (its name), whose
  * next job id is `repeat:<name>:<slot ms>`, so however many publishers upsert it, each slot is one
  * job. Slots are computed with our own cron rules and zone (repeatStrategy), exactly as the local
- * daemon computes them. A job's lock is renewed by its worker; one not renewed for stallMs is
- * handed to another worker (up to 1000 times: a stall is a dead worker, not a bad job).
+ * daemon computes them. A job's lock is renewed by its worker; one not renewed for half of stallMs
+ * is handed to another worker (up to 1000 times: a stall is a dead worker, not a bad job), which
+ * waits for the run's own lock (stallMs) to go stale before it runs the slot again.
  */
 export class BullmqJobQueue implements JobQueue {
   private readonly clients: RedisCommands[] = [];
@@ -67,8 +68,9 @@ export class BullmqJobQueue implements JobQueue {
         connection: this.client() as never,
         prefix: this.options.prefix,
         concurrency,
-        lockDuration: this.options.stallMs,
-        stalledInterval: Math.max(500, Math.floor(this.options.stallMs / 2)),
+        // Redelivered well before our own lock of the run goes stale, so that the slot runs again then.
+        lockDuration: Math.max(1000, Math.floor(this.options.stallMs / 2)),
+        stalledInterval: Math.max(500, Math.floor(this.options.stallMs / 4)),
         maxStalledCount: 1000,
         settings: { repeatStrategy },
         autorun: false,

@@ -17,6 +17,12 @@ export interface RedisScheduleStoreOptions {
   maxRuns?: number;
   /** For messages: host:port, never the URL (it may hold a password). */
   where: string;
+  /**
+   * No lock counts as stale until Redis has been up for the lock timeout (default true): a holder
+   * cannot renew while Redis is down, so a restart must not make every live lock look dead.
+   * Off only where the clock is fake (the store contract's tests).
+   */
+  restartGrace?: boolean;
 }
 
 /** Largest record read back from Redis that we parse (what is read back is untrusted and bounded). */
@@ -74,11 +80,21 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   async claim(r: ClaimRequest): Promise<ClaimResult> {
-    return toClaim(await this.script(lua.CLAIM, claimArgs(r)));
+    return toClaim(await this.script(lua.CLAIM, claimArgs(await this.graced(r))));
   }
 
   async reclaim(r: ClaimRequest): Promise<ClaimResult> {
-    return toClaim(await this.script(lua.RECLAIM, claimArgs(r)));
+    return toClaim(await this.script(lua.RECLAIM, claimArgs(await this.graced(r))));
+  }
+
+  /** `r` with nothing stale while Redis has been up for less than the lock timeout (see restartGrace). */
+  private async graced(r: ClaimRequest): Promise<ClaimRequest> {
+    if (this.options.restartGrace === false) return r;
+    const info = String(await this.cmd('INFO', ['server']));
+    const uptime = /uptime_in_seconds:(\d+)/.exec(info);
+    if (!uptime) return r;
+    const upSince = r.now.getTime() - (Number(uptime[1]) + 1) * 1000;
+    return upSince > r.staleBefore.getTime() ? { ...r, staleBefore: new Date(0) } : r;
   }
 
   async heartbeat(owner: string, now: Date): Promise<string[]> {

@@ -52,7 +52,11 @@ export class RunQueuedSlot {
       now: clock.now(),
       staleBefore: new Date(clock.now().getTime() - this.options.lockStaleMs),
     });
-    if (reclaim.kind === 'busy') return { kind: 'retry', afterMs: Math.max(250, Math.floor(this.options.lockStaleMs / 2)) };
+    if (reclaim.kind === 'busy') {
+      // Ask again just after the holder's lock would go stale (it renews it while it lives).
+      const staleIn = reclaim.holder.heartbeatAt.getTime() + this.options.lockStaleMs - clock.now().getTime();
+      return { kind: 'retry', afterMs: Math.min(this.options.lockStaleMs, Math.max(250, staleIn + 100)) };
+    }
     if (reclaim.kind === 'claimed') {
       logger.warn('a delivery came again after its worker stopped answering; running its slot again', { schedule: s.name, slot: delivery.slot.toISOString() });
       await this.slots.handleClaim(s, delivery.slot, 'schedule', reclaim);

@@ -43,10 +43,11 @@ export interface FleetSetup {
 
 /**
  * A fleet's config in `dir`: `count` small SQLite sources (`db0`…), one `big` source slow enough
- * to be caught mid-backup, one `broken` source (its file is missing: every run fails), all on
- * `cron`, into one local target limited to `targetLimit` runs at once; failures notified to `hook`.
+ * to be caught mid-backup (on `bigCron`: its period must exceed the lock timeout, or its next slot
+ * takes the dead worker's lock over before the stalled job comes back), one `broken` source (its
+ * file is missing: every run fails), the others on `cron`, into one local target limited to `targetLimit` runs at once; failures notified to `hook`.
  */
-export async function fleetSetup(dir: string, o: { count: number; cron: string; redisUrl: string; lockTimeout: string; targetLimit: number; hook: string; bigMiB: number }): Promise<FleetSetup> {
+export async function fleetSetup(dir: string, o: { count: number; cron: string; bigCron: string; redisUrl: string; lockTimeout: string; targetLimit: number; hook: string; bigMiB: number }): Promise<FleetSetup> {
   const sources: string[] = [];
   for (let i = 0; i < o.count; i++) {
     const db = new Database(join(dir, `db${i}.db`));
@@ -69,7 +70,7 @@ targets:
 backups:
 ${all.map((s) => `  ${s}: { targets: [local], compression: ${s === 'big' ? 'gzip' : 'zstd'} }`).join('\n')}
 schedules:
-${all.map((s) => `  - { name: ${s}-job, cron: "${o.cron}", task: backup, source: ${s}, timezone: UTC }`).join('\n')}
+${all.map((s) => `  - { name: ${s}-job, cron: "${s === 'big' ? o.bigCron : o.cron}", task: backup, source: ${s}, timezone: UTC }`).join('\n')}
 notifications:
   - { type: webhook, url: "${o.hook}", on: [failure], retries: 0 }
 queue:
@@ -103,12 +104,12 @@ export async function fleetRuns(port: number): Promise<ScheduleRun[]> {
 }
 
 /** Polls `check` every 200 ms until it returns something truthy; fails naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false, explain?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${explain ? `\n${await explain()}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -1,0 +1,154 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScheduleRun } from '../../../src/application/ports/schedule-history.js';
+import { runCli } from '../../helpers/cli.js';
+import { startRecorder } from '../../helpers/http-recorder.js';
+import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { tempDir } from '../../helpers/temp.js';
+import { fleetRuns, fleetSetup, pidOf, startCli, until, type FleetSetup, type Proc } from './fleet-harness.js';
+
+// Fleet mode end to end (issue #28): the built CLI as separate processes — one publisher
+// (`schedule run` with a queue), three workers, a throwaway redis-server — on a cron every 3 s.
+// Needs `npm run build`. Every wait is on a condition, never on a timing race.
+const PERIOD_MS = 3000;
+const CRON = '*/3 * * * * *';
+
+let redis: RedisServer;
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let hook: Awaited<ReturnType<typeof startRecorder>>;
+let fleet: FleetSetup;
+const procs: Proc[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  dir = await tempDir('fleet-');
+  hook = await startRecorder();
+  fleet = await fleetSetup(dir.path, { count: 6, cron: CRON, bigCron: '*/30 * * * * *', redisUrl: redis.url, lockTimeout: '6s', targetLimit: 2, hook: hook.url, bigMiB: 24 });
+});
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  await hook?.close();
+  await redis?.remove();
+  await dir?.cleanup();
+});
+
+const worker = (name: string) => {
+  const p = startCli(['worker', '--concurrency', '2', '--retries', '0'], fleet.env(name));
+  procs.push(p);
+  return p;
+};
+const terminal = (r: ScheduleRun) => r.outcome !== 'running' && r.outcome !== 'interrupted';
+const executed = (r: ScheduleRun) => r.outcome !== 'skipped' && r.outcome !== 'missed';
+const log = (msg: string) => process.stderr.write(`[fleet test ${new Date().toISOString()}] ${msg}\n`);
+const dump = async () => (await fleetRuns(redis.port)).map((r) => `${r.id} ${r.schedule} ${r.slot?.toISOString()} ${r.outcome} ${r.owner} ${r.startedAt.toISOString()} ${r.finishedAt?.toISOString() ?? ''} ${r.note ?? r.errorCode ?? ''}`).join('\n');
+
+describe('fleet mode: a publisher, three workers and Redis', () => {
+  it('runs every slot once, never overlaps a source, survives a killed worker and a Redis restart', async () => {
+    const publisher = startCli(['schedule', 'run'], fleet.env('scheduler'));
+    procs.push(publisher);
+    const workers = [worker('m1'), worker('m2'), worker('m3')];
+
+    // Steady state: every small source has succeeded twice.
+    await until('two successes of every small source', 90_000, async () => {
+      const runs = await fleetRuns(redis.port);
+      return fleet.sources.filter((s) => s.startsWith('db')).every((s) => runs.filter((r) => r.source === s && r.outcome === 'success').length >= 2);
+    }, dump);
+    log('steady state reached');
+
+    // kill -9 of the worker backing up `big`, mid-backup: another worker runs that slot again.
+    let killed: ScheduleRun | undefined;
+    const killedOwners: string[] = [];
+    for (let attempt = 0; attempt < 4 && !killed; attempt++) {
+      const running = await until('a running backup of big', 60_000, async () => (await fleetRuns(redis.port)).find((r) => r.source === 'big' && r.outcome === 'running'), dump);
+      log(`killing ${running.owner} (run ${running.id}, slot ${running.slot?.toISOString()})`);
+      const victim = workers.find((w) => w.child.pid === pidOf(running.owner));
+      expect(victim, `the owner ${running.owner} is one of our workers`).toBeDefined();
+      killedOwners.push(running.owner);
+      victim!.child.kill('SIGKILL');
+      await victim!.exited;
+      workers.splice(workers.indexOf(victim!), 1, worker(`m${4 + attempt}`));
+      // It had finished just before the kill? Then try the next slot.
+      const after = (await fleetRuns(redis.port)).find((r) => r.id === running.id);
+      if (after?.outcome === 'running' || after?.outcome === 'interrupted') killed = running;
+    }
+    expect(killed, 'a backup of big was caught running').toBeDefined();
+    await until('the killed slot run again by another worker', 90_000, async () => {
+      const runs = await fleetRuns(redis.port);
+      const again = runs.find((r) => r.source === 'big' && r.slot?.getTime() === killed!.slot!.getTime() && r.outcome === 'success' && r.owner !== killed!.owner);
+      return again && runs.find((r) => r.id === killed!.id)?.outcome === 'interrupted';
+    }, dump);
+    log('the killed slot ran again; stopping Redis');
+
+    // Redis stops for a while (less than the lock timeout) and comes back with its data.
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 4000));
+    await redis.start();
+    const back = Date.now();
+    await until('every schedule handled a slot after Redis came back', 90_000, async () => {
+      const runs = await fleetRuns(redis.port);
+      return fleet.sources.every((s) => runs.some((r) => r.source === s && terminal(r) && r.slot!.getTime() > back + (s === 'big' ? 0 : PERIOD_MS)));
+    }, dump);
+    log('every schedule ran after Redis came back; stopping the fleet');
+
+    const status = await runCli(['fleet', 'status', '--json'], { env: fleet.env('ops') });
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    const view = JSON.parse(status.stdout) as { workers: { alive: boolean }[]; sources: { source: string; lastSuccessAt?: string }[]; queue: { failed: number } };
+    expect(view.workers.filter((w) => w.alive).length).toBe(3);
+    expect(view.sources.find((s) => s.source === 'db0')?.lastSuccessAt).toBeDefined();
+
+    // A clean stop: exit 0, nothing left running.
+    expect(await Promise.all([publisher, ...workers].map((p) => p.stop('SIGTERM')))).toEqual([0, 0, 0, 0]);
+    const runs = await fleetRuns(redis.port);
+    expect(runs.filter((r) => r.outcome === 'running')).toEqual([]);
+
+    for (const s of fleet.sources) {
+      const mine = runs.filter((r) => r.source === s);
+      // Every slot exactly once: one final record per slot. A run that died with the killed worker
+      // is 'interrupted'; its slot then has that record only, or (taken over) one more final one.
+      const slots = mine.filter(terminal).map((r) => r.slot!.getTime());
+      expect(new Set(slots).size, `${s}: a slot recorded twice`).toBe(slots.length);
+      const interrupted = mine.filter((r) => r.outcome === 'interrupted');
+      expect(interrupted.filter((r) => !killedOwners.includes(r.owner)), `${s}: interrupted though its worker lived`).toEqual([]);
+      // No slot lost: every slot from the first to the last has its record.
+      const accounted = new Set([...slots, ...interrupted.map((r) => r.slot!.getTime())]);
+      const sorted = [...accounted].sort((a, b) => a - b);
+      const period = s === 'big' ? 30_000 : PERIOD_MS;
+      const missing: string[] = [];
+      for (let t = sorted[0]!; t <= sorted.at(-1)!; t += period) if (!accounted.has(t)) missing.push(new Date(t).toISOString());
+      expect(missing, `${s}: slots with no record\n${await dump()}`).toEqual([]);
+      // Never two runs of a source at once.
+      const spans = mine.filter(executed).map((r) => [r.startedAt.getTime(), r.finishedAt!.getTime()] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < spans.length; i++) expect(spans[i]![0], `${s}: runs overlap\n${await dump()}`).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    }
+
+    // Alerts once per failure, not once per worker: `broken` fails every run it starts.
+    const failures = runs.filter((r) => r.source === 'broken' && r.outcome === 'failure').length;
+    expect(failures).toBeGreaterThan(0);
+    expect(hook.requests.length).toBe(failures);
+
+    // No half backup is listed: the repository lists exactly the successful runs' backups.
+    const listed = JSON.parse((await runCli(['list', '--from', fleet.repo, '--json', '--no-slots'], { env: fleet.env('ops') })).stdout) as { backups: { id: string }[] };
+    const succeeded = runs.filter((r) => r.outcome === 'success').map((r) => r.backupId);
+    expect(listed.backups.map((b) => b.id).sort()).toEqual([...succeeded].sort());
+
+    // Per-target limit (2 at once into `local`): no instant had more than 2 backups in progress.
+    const windows: [number, number][] = [];
+    for (const source of await readdir(fleet.repo, { withFileTypes: true })) {
+      if (!source.isDirectory()) continue;
+      for (const id of listed.backups.map((b) => b.id)) {
+        const text = await readFile(join(fleet.repo, source.name, id, 'manifest.json'), 'utf8').catch(() => undefined);
+        if (!text) continue;
+        const m = JSON.parse(text) as { startedAt: string; finishedAt: string };
+        windows.push([Date.parse(m.startedAt), Date.parse(m.finishedAt)]);
+      }
+    }
+    const peak = Math.max(...windows.map(([start]) => windows.filter(([a, b]) => a <= start && start < b).length));
+    expect(peak).toBeLessThanOrEqual(2);
+
+    // The fleet's history reads the same from any machine.
+    const history = await runCli(['list', '--runs', '--json', '--limit', '5'], { env: fleet.env('ops') });
+    expect((JSON.parse(history.stdout) as { runs: unknown[] }).runs).toHaveLength(5);
+  }, 420_000);
+});
