@@ -24,7 +24,7 @@ beforeAll(async () => {
   redis = await startRedis();
   dir = await tempDir('fleet-');
   hook = await startRecorder();
-  fleet = await fleetSetup(dir.path, { count: 6, cron: CRON, bigCron: '*/30 * * * * *', redisUrl: redis.url, lockTimeout: '6s', targetLimit: 2, hook: hook.url, bigMiB: 24 });
+  fleet = await fleetSetup(dir.path, { count: 6, cron: CRON, bigCron: '*/30 * * * * *', redisUrl: redis.url, lockTimeout: '6s', targetLimit: 2, hook: hook.url, bigMiB: 16 });
 });
 
 afterAll(async () => {
@@ -50,10 +50,10 @@ describe('fleet mode: a publisher, three workers and Redis', () => {
     procs.push(publisher);
     const workers = [worker('m1'), worker('m2'), worker('m3')];
 
-    // Steady state: every small source has succeeded twice.
-    await until('two successes of every small source', 90_000, async () => {
+    // Steady state: every small source has succeeded.
+    await until('a success of every small source', 90_000, async () => {
       const runs = await fleetRuns(redis.port);
-      return fleet.sources.filter((s) => s.startsWith('db')).every((s) => runs.filter((r) => r.source === s && r.outcome === 'success').length >= 2);
+      return fleet.sources.filter((s) => s.startsWith('db')).every((s) => runs.some((r) => r.source === s && r.outcome === 'success'));
     }, dump);
     log('steady state reached');
 
