@@ -26,6 +26,7 @@ import { ScheduleRunCommand } from '../adapters/cli/schedule/run.js';
 import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
 import { WorkerCommand } from '../adapters/cli/worker.js';
 import { FleetStatusCommand } from '../adapters/cli/fleet/status.js';
+import { K8sRenderCommand } from '../adapters/cli/k8s/render.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
@@ -89,6 +90,7 @@ export const commands = [
   ScheduleSystemdUnitCommand,
   WorkerCommand,
   FleetStatusCommand,
+  K8sRenderCommand,
   StorageUsageCommand,
   UiCommand,
   SlotListCommand,

@@ -4,7 +4,7 @@ import type { Definition } from 'clipanion';
 const GROUPS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['Backups', ['backup', 'restore', 'verify', 'list', 'prune', 'pin', 'unpin']],
   ['Continuous', ['replicate', 'slot']],
-  ['Scheduling', ['schedule', 'worker', 'fleet']],
+  ['Scheduling', ['schedule', 'worker', 'fleet', 'k8s']],
   ['Dashboard', ['ui']],
   ['Setup', ['config', 'doctor', 'key', 'secret', 'storage', 'notify', 'self-update', 'completion', 'help', 'version']],
 ];
@@ -27,6 +27,10 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--limit': 'N',
   '--concurrency': 'N',
   '--queue': 'URL',
+  '--image': 'IMAGE',
+  '--namespace': 'NAME',
+  '--config-map': 'NAME',
+  '--secret': 'NAME',
   '--passphrase-env': 'VAR',
   '--db': 'ENGINE',
   '--socket': 'FILE',
