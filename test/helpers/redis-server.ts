@@ -24,12 +24,23 @@ export interface RedisServer {
 
 const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
-export async function startRedis(): Promise<RedisServer> {
+export interface RedisOptions {
+  /** TLS only (no plain port): the server's certificate and key files (PEM). */
+  tls?: { cert: string; key: string; ca: string };
+  /** `requirepass`. */
+  password?: string;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'redis-'));
   let child: ChildProcess | undefined;
   let port = 0;
   const launch = async (): Promise<boolean> => {
-    const c = spawn(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no'], {
+    const listen = options.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    const auth = options.password ? ['--requirepass', options.password] : [];
+    const c = spawn(REDIS, [...listen, ...auth, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -59,7 +70,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     dir,
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     stop,
     start: async () => {
       for (let attempt = 0; !(await launch()); attempt++) {

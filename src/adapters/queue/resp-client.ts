@@ -1,4 +1,4 @@
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { isIP, connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 /** Where and how to reach Redis (from the `queue:` config; the password never appears in a message). */
@@ -40,7 +40,7 @@ export class RespClient {
     if (this.connected) return;
     const e = this.endpoint;
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = e.tls ? tlsConnect({ host: e.host, port: e.port, servername: e.tls.servername ?? e.host, ...e.tls }) : tcpConnect({ host: e.host, port: e.port });
+      const s = e.tls ? tlsConnect({ host: e.host, port: e.port, servername: e.tls.servername ?? (isIP(e.host) ? undefined : e.host), ...e.tls }) : tcpConnect({ host: e.host, port: e.port });
       const timer = setTimeout(() => s.destroy(new Error(`Redis at ${e.host}:${e.port} did not answer within ${e.connectTimeoutMs ?? 10_000} ms`)), e.connectTimeoutMs ?? 10_000);
       s.once(e.tls ? 'secureConnect' : 'connect', () => (clearTimeout(timer), resolve(s)));
       s.once('error', (err) => (clearTimeout(timer), reject(err)));

@@ -33,7 +33,7 @@ export class RunFleetWorker {
     await store.registerDaemon({ owner: o.owner, host: o.host, pid: o.pid, startedAt, heartbeatAt: startedAt, role: 'worker' });
     logger.info('worker started', { owner: o.owner, concurrency: o.concurrency });
     const heartbeat = setInterval(() => {
-      void store.heartbeat(o.owner, clock.now()).catch((err: unknown) => logger.warn('heartbeat failed', { error: (err as Error).message }));
+      void this.beat().catch((err: unknown) => logger.warn('heartbeat failed', { error: (err as Error).message }));
     }, o.heartbeatMs);
     let cancelTimer: NodeJS.Timeout | undefined;
     const stop = () => {
@@ -57,5 +57,22 @@ export class RunFleetWorker {
     }
     logger.info('worker stopped', { ...slots.summary });
     return { ...slots.summary };
+  }
+
+  /**
+   * Renews this worker's locks and record; forgets processes silent for ten lock timeouts (at least
+   * 10 min: a killed worker never unregisters), marking their unfinished runs interrupted.
+   */
+  private async beat(): Promise<void> {
+    const { store, clock, logger } = this.deps;
+    const now = clock.now();
+    await store.heartbeat(this.options.owner, now);
+    const forgetAfter = Math.max(10 * this.options.lockStaleMs, 600_000);
+    for (const d of await store.daemons()) {
+      if (d.owner === this.options.owner || now.getTime() - d.heartbeatAt.getTime() <= forgetAfter) continue;
+      const abandoned = await store.abandonRuns(d.owner, now);
+      await store.unregisterDaemon(d.owner);
+      logger.warn('forgot a fleet process that stopped answering', { process: d.owner, abandoned });
+    }
   }
 }
