@@ -18,7 +18,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'dbbackup.js');
 const SOURCES = Number(process.argv[2] ?? 300);
 const MINUTES = Number(process.argv[3] ?? 2);
-const WORKERS = (process.argv[4] ?? '1,2,4').split(',').map(Number);
+const WORKERS = (process.argv[4] ?? '1,2,4').split(',').filter(Boolean).map(Number);
 const CONCURRENCY = Number(process.argv[5] ?? 2);
 const work = join(root, 'bench', '.work', 'fleet');
 rmSync(work, { recursive: true, force: true });
@@ -107,7 +107,7 @@ for (const w of WORKERS) {
   throughput.push({ workers: w, 'jobs at once': w * CONCURRENCY, 'jobs/min': perMin.toFixed(0), 'median run': `${median(runs.map((r) => r.finishedAt - r.startedAt)).toFixed(0)} ms` });
   console.log(`${w} worker(s): ${perMin.toFixed(0)} jobs/min`);
 }
-printTable(throughput);
+if (throughput.length) printTable(throughput);
 
 // 2. Overhead per job: a light load (10 sources every 10 s) on the local daemon and on the fleet (1 worker).
 const LIGHT = Math.min(10, SOURCES);
@@ -120,8 +120,8 @@ for (const mode of ['local daemon', 'fleet (1 worker)']) {
     : [start(['schedule', 'run'], env('ops'))];
   await sleep(65_000);
   await stop(procs);
-  redis?.stop();
   const runs = history(env('ops')).filter((r) => r.outcome === 'success');
+  redis?.stop();
   const latency = median(runs.map((r) => r.startedAt - r.slot));
   const total = median(runs.map((r) => r.finishedAt - r.slot));
   overhead.push({ mode, runs: runs.length, 'slot → start': `${latency.toFixed(0)} ms`, run: `${median(runs.map((r) => r.finishedAt - r.startedAt)).toFixed(0)} ms`, 'slot → done': total, total });

@@ -96,7 +96,7 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
     .toDynamicValue((ctx) =>
       lazyStore<ScheduleStore>(async () => {
         const [{ RedisScheduleStore }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-schedule-store.js'), import('../adapters/queue/redis-commands.js')]);
-        return new RedisScheduleStore(redisClient(q.endpoint, ctx.get(Tokens.Logger)), { prefix, where });
+        return new RedisScheduleStore(redisClient(q.endpoint, ctx.get(Tokens.Logger)), { prefix, where, outageMs: q.outageMs });
       }),
     )
     .inSingletonScope();
@@ -113,7 +113,7 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
       const [{ RedisTargetPermits }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-target-permits.js'), import('../adapters/queue/redis-commands.js')]);
       const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
       closers.push(() => client.quit());
-      return new RedisTargetPermits(client, { prefix, where });
+      return new RedisTargetPermits(client, { prefix, where, outageMs: q.outageMs });
     })
     .inSingletonScope();
   bind(Tokens.FleetThrottle)
@@ -121,7 +121,7 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
       const [{ RedisNotificationThrottle }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-notification-throttle.js'), import('../adapters/queue/redis-commands.js')]);
       const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
       closers.push(() => client.quit());
-      return new RedisNotificationThrottle(client, { prefix, where });
+      return new RedisNotificationThrottle(client, { prefix, where, outageMs: q.outageMs });
     })
     .inSingletonScope();
 }

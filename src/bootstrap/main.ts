@@ -159,16 +159,16 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     env,
     schedules: configuredSchedules(settings),
     sourceNames: Object.keys(config.section.sources ?? {}),
-    queue: await queueRuntimeOf(settings, globals.queue),
+    queue: await queueRuntimeOf(settings, globals.queue, globals.queueOutageMs),
     plugins: config.file.plugins && config.path ? { entries: config.file.plugins, baseDir: dirname(config.path) } : undefined,
   };
   return { settings, runtime };
 }
 
 /** The queue settings when one is set (loads nothing of fleet mode otherwise). */
-async function queueRuntimeOf(settings: Settings, flag: string | undefined) {
+async function queueRuntimeOf(settings: Settings, flag: string | undefined, outageMs: number | undefined) {
   const q = settings.queue(flag);
-  return q ? (await import('./queue.js')).queueRuntime(q) : undefined;
+  return q ? { ...(await import('./queue.js')).queueRuntime(q), ...(outageMs ? { outageMs } : {}) } : undefined;
 }
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {

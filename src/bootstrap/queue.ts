@@ -11,6 +11,8 @@ export interface QueueRuntime {
   prefix: string;
   lockTimeoutMs: number;
   targetLimits: Record<string, number>;
+  /** How long a call waits for an unreachable Redis before it fails (E_CONN_REFUSED). */
+  outageMs: number;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -44,5 +46,6 @@ export function queueRuntime(q: QueueConfig & { url: string; origin: string }): 
     prefix: q.prefix ?? 'dbbackup',
     lockTimeoutMs: Number(m[1]) * UNITS[m[2]!]!,
     targetLimits: q['target-limits'] ?? {},
+    outageMs: 20_000,
   };
 }

@@ -46,6 +46,7 @@ export abstract class BaseCommand extends Command<CliContext> {
       insecure: this.insecure,
       // Declared (as --queue) only by the commands that can work on a fleet's queue.
       queue: (this as { queue?: string }).queue,
+      queueOutageMs: (this as { queueOutageMs?: number }).queueOutageMs,
     };
   }
 

@@ -29,6 +29,8 @@ export interface GlobalOptions {
   insecure?: boolean;
   /** Fleet mode's Redis (`--queue`, on the commands that take it); else DBBACKUP_QUEUE or `queue.url`. */
   queue?: string;
+  /** How long a call waits for an unreachable Redis: long for the worker and publisher, short (default) for a one-off command. */
+  queueOutageMs?: number;
 }
 
 /** The use-cases, built by the composition root for one run, and what the commands share. */

@@ -35,6 +35,8 @@ export class WorkerCommand extends BaseCommand {
   retryDelay = Option.String('--retry-delay', { description: 'Wait before the first retry, doubling after (default 30s)' });
   stopTimeout = Option.String('--stop-timeout', { description: 'On stop, how long running jobs may take to finish (default 10m)' });
   grace = Option.String('--grace', { description: 'Catch up missed runs at most this old (default 24h)' });
+  /** A worker waits out a Redis restart (5 min) rather than failing its run. */
+  readonly queueOutageMs = 300_000;
   metrics = Option.String('--metrics', { description: 'Keep a Prometheus text file with the fleet\'s schedules up to date' });
 
   protected async run(services: CliServices): Promise<number> {

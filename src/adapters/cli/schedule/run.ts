@@ -46,6 +46,8 @@ export class ScheduleRunCommand extends BaseCommand {
   stopTimeout = Option.String('--stop-timeout', { description: 'On stop, how long running jobs may take to finish (default 10m)' });
   lockTimeout = Option.String('--lock-timeout', { description: 'A lock not renewed for this long is a dead daemon\'s and is taken over (default 60s)' });
   metrics = Option.String('--metrics', { description: 'Keep a Prometheus text file with the schedules\' state up to date' });
+  /** The fleet publisher waits out a Redis restart (5 min). */
+  readonly queueOutageMs = 300_000;
   queue = Option.String('--queue', { description: 'Fleet mode: publish the schedules to this Redis (redis:// or rediss://); `dbbackup worker` runs them' });
 
   protected async run(services: CliServices): Promise<number> {
