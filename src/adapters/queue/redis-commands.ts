@@ -8,6 +8,8 @@ export interface RedisCommands {
   sendCommand(command: string, args: string[]): Promise<unknown>;
   quit(): Promise<unknown>;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  /** The last connection error (a refused login, a certificate the CA did not sign), for messages. */
+  lastError?: string;
 }
 
 /** A client (BullMQ's adapter over RespClient) that reconnects by itself and logs, rather than throws, connection errors. */
@@ -15,6 +17,7 @@ export function redisClient(endpoint: RedisEndpoint, logger: Logger): RedisComma
   const client = createBunRedisClient(new RespClient(endpoint) as never) as unknown as RedisCommands;
   let last = 0;
   client.on('error', (err) => {
+    client.lastError = err.message;
     // One line per 10 s at most while Redis is away (every reconnect attempt fails the same way).
     if (Date.now() - last < 10_000) return;
     last = Date.now();
@@ -33,14 +36,21 @@ export function isConnectionError(err: unknown): boolean {
  * Runs `command` and retries it while Redis is unreachable (a restart, a failover), for at most
  * `outageMs`; then fails with E_CONN_REFUSED. Other errors are thrown at once.
  */
-export async function withReconnect<T>(what: () => Promise<T>, outageMs: number, where: string): Promise<T> {
+export async function withReconnect<T>(what: () => Promise<T>, outageMs: number, where: string, lastError?: () => string | undefined): Promise<T> {
   const deadline = Date.now() + outageMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
     try {
       return await what();
     } catch (err) {
       if (!isConnectionError(err)) throw err;
-      if (Date.now() > deadline) throw new DbBackupError('E_CONN_REFUSED', `Redis at ${where} has not answered for ${Math.round(outageMs / 1000)} s; check that it runs and that the queue URL is right.`, { cause: err });
+      if (Date.now() > deadline) {
+        const last = lastError?.();
+        throw new DbBackupError(
+          'E_CONN_REFUSED',
+          `Redis at ${where} has not answered for ${Math.round(outageMs / 1000)} s${last ? ` (last error: ${last})` : ''}; check that it runs, the queue URL, its password and CA.`,
+          { cause: err },
+        );
+      }
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -179,7 +179,7 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   private cmd(command: string, args: string[]): Promise<unknown> {
-    return withReconnect(() => this.redis.sendCommand(command, args), this.options.outageMs ?? 300_000, this.options.where);
+    return withReconnect(() => this.redis.sendCommand(command, args), this.options.outageMs ?? 300_000, this.options.where, () => this.redis.lastError);
   }
 }
 

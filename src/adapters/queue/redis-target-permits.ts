@@ -50,6 +50,6 @@ export class RedisTargetPermits implements TargetPermits {
   }
 
   private run(command: string, args: string[]): Promise<unknown> {
-    return withReconnect(() => this.redis.sendCommand(command, args), this.options.outageMs ?? 300_000, this.options.where);
+    return withReconnect(() => this.redis.sendCommand(command, args), this.options.outageMs ?? 300_000, this.options.where, () => this.redis.lastError);
   }
 }

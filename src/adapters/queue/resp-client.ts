@@ -31,6 +31,8 @@ export class RespClient {
   onclose: ((...args: unknown[]) => void) | null = null;
   onerror: ((...args: unknown[]) => void) | null = null;
   private socket?: Socket;
+  /** Why the connection is being closed (a refused login), reported instead of "Connection closed". */
+  private failure?: Error;
   private buffer: Buffer = Buffer.alloc(0);
   private readonly pending: { resolve(v: Reply): void; reject(e: Error): void }[] = [];
 
@@ -39,29 +41,42 @@ export class RespClient {
   async connect(): Promise<void> {
     if (this.connected) return;
     const e = this.endpoint;
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = e.tls ? tlsConnect({ host: e.host, port: e.port, servername: e.tls.servername ?? (isIP(e.host) ? undefined : e.host), ...e.tls }) : tcpConnect({ host: e.host, port: e.port });
-      const timer = setTimeout(() => s.destroy(new Error(`Redis at ${e.host}:${e.port} did not answer within ${e.connectTimeoutMs ?? 10_000} ms`)), e.connectTimeoutMs ?? 10_000);
-      s.once(e.tls ? 'secureConnect' : 'connect', () => (clearTimeout(timer), resolve(s)));
-      s.once('error', (err) => (clearTimeout(timer), reject(err)));
-    });
+    let socket: Socket;
+    try {
+      socket = await this.open();
+    } catch (err) {
+      // A connect that fails is a close too: BullMQ's adapter then schedules the next attempt.
+      this.onclose?.(err);
+      throw err;
+    }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
     this.socket = socket;
     this.buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.onerror?.(err));
-    socket.on('close', () => this.closed(new Error(`${CLOSED} (Redis at ${e.host}:${e.port})`)));
+    socket.on('close', () => this.closed(this.failure ?? new Error(`${CLOSED} (Redis at ${e.host}:${e.port})`)));
     this.connected = true;
     try {
       if (e.password !== undefined) await this.send('AUTH', e.username ? [e.username, e.password] : [e.password]);
       if (e.db) await this.send('SELECT', [String(e.db)]);
     } catch (err) {
-      this.close();
       // The server's own words (WRONGPASS…) hold no secret; the password is never echoed.
-      throw new Error(`Redis at ${e.host}:${e.port} refused the login: ${(err as Error).message}`);
+      this.failure = new Error(`Redis at ${e.host}:${e.port} refused the login: ${(err as Error).message}`);
+      this.close();
+      throw this.failure;
     }
     this.onconnect?.();
+  }
+
+  private open(): Promise<Socket> {
+    const e = this.endpoint;
+    return new Promise<Socket>((resolve, reject) => {
+      const s = e.tls ? tlsConnect({ host: e.host, port: e.port, servername: e.tls.servername ?? (isIP(e.host) ? undefined : e.host), ...e.tls }) : tcpConnect({ host: e.host, port: e.port });
+      const timer = setTimeout(() => s.destroy(new Error(`Redis at ${e.host}:${e.port} did not answer within ${e.connectTimeoutMs ?? 10_000} ms`)), e.connectTimeoutMs ?? 10_000);
+      s.once(e.tls ? 'secureConnect' : 'connect', () => (clearTimeout(timer), resolve(s)));
+      s.once('error', (err) => (clearTimeout(timer), reject(err)));
+    });
   }
 
   send<T = unknown>(command: string, args: (string | Buffer)[]): Promise<T> {
