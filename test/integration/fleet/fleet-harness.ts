@@ -45,9 +45,10 @@ export interface FleetSetup {
  * A fleet's config in `dir`: `count` small SQLite sources (`db0`…), one `big` source slow enough
  * to be caught mid-backup (on `bigCron`: its period must exceed the lock timeout, or its next slot
  * takes the dead worker's lock over before the stalled job comes back), one `broken` source (its
- * file is missing: every run fails), the others on `cron`, into one local target limited to `targetLimit` runs at once; failures notified to `hook`.
+ * file is missing: every run fails), `servers` (name → source config: databases on the harness's
+ * PostgreSQL and MariaDB), the others on `cron`, into one local target limited to `targetLimit` runs at once; failures notified to `hook`.
  */
-export async function fleetSetup(dir: string, o: { count: number; cron: string; bigCron: string; redisUrl: string; lockTimeout: string; targetLimit: number; hook: string; bigMiB: number }): Promise<FleetSetup> {
+export async function fleetSetup(dir: string, o: { count: number; cron: string; bigCron: string; servers?: Record<string, string>; redisUrl: string; lockTimeout: string; targetLimit: number; hook: string; bigMiB: number }): Promise<FleetSetup> {
   const sources: string[] = [];
   for (let i = 0; i < o.count; i++) {
     const db = new Database(join(dir, `db${i}.db`));
@@ -58,11 +59,14 @@ export async function fleetSetup(dir: string, o: { count: number; cron: string; 
   const big = new Database(join(dir, 'big.db'));
   big.exec(`CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ${o.bigMiB * 256}) INSERT INTO b (v) SELECT randomblob(4096) FROM n;`);
   big.close();
+  const servers = Object.entries(o.servers ?? {});
+  sources.push(...servers.map(([name]) => name));
   const all = [...sources, 'big', 'broken'];
   const repo = join(dir, 'repo');
   const config = `
 sources:
-${sources.map((s) => `  ${s}: { engine: sqlite, database: ${join(dir, `${s}.db`)} }`).join('\n')}
+${sources.filter((s) => s.startsWith('db')).map((s) => `  ${s}: { engine: sqlite, database: ${join(dir, `${s}.db`)} }`).join('\n')}
+${servers.map(([name, line]) => `  ${name}: ${line}`).join('\n')}
   big: { engine: sqlite, database: ${join(dir, 'big.db')} }
   broken: { engine: sqlite, database: ${join(dir, 'missing', 'gone.db')} }
 targets:
