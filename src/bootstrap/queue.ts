@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RedisEndpoint } from '../adapters/queue/resp-client.js';
+import type { RedisEndpoint } from '../adapters/queue/redis-commands.js';
 import { DbBackupError } from '../domain/errors.js';
 import type { QueueConfig } from '../infrastructure/config/schema.js';
 

@@ -4,8 +4,8 @@ import type { Logger } from '../../application/ports/logger.js';
 import { parseCron } from '../../domain/schedule-cron.js';
 import { nextRun } from '../../domain/schedule-time.js';
 import type { Schedule } from '../../domain/schedule.js';
-import { redisClient, type RedisCommands } from './redis-commands.js';
-import type { RedisEndpoint } from './resp-client.js';
+import type { Redis } from 'ioredis';
+import { redisConnection, type RedisEndpoint } from './redis-commands.js';
 
 export interface BullmqJobQueueOptions {
   endpoint: RedisEndpoint;
@@ -29,7 +29,7 @@ const KEEP = { count: 1000 };
  * waits for the run's own lock (stallMs) to go stale before it runs the slot again.
  */
 export class BullmqJobQueue implements JobQueue {
-  private readonly clients: RedisCommands[] = [];
+  private readonly clients: Redis[] = [];
   private queueHandle?: Queue;
 
   constructor(private readonly options: BullmqJobQueueOptions) {}
@@ -115,10 +115,10 @@ export class BullmqJobQueue implements JobQueue {
     return this.queueHandle;
   }
 
-  private client(): RedisCommands {
-    const c = redisClient(this.options.endpoint, this.options.logger);
-    this.clients.push(c);
-    return c;
+  private client(): Redis {
+    const { redis } = redisConnection(this.options.endpoint, this.options.logger, true);
+    this.clients.push(redis);
+    return redis;
   }
 }
 
