@@ -32,9 +32,12 @@ class FakeCapture implements ContinuousCapture {
   }
   async snapshot(sink: PartSink) {
     this.snapshots++;
-    await sink.write({ name: 'data/main.0.bin', role: 'data', object: 'main' }, Readable.from([Buffer.from(`snapshot at ${this.log.length}`)]));
-    this.read = this.shipped = this.log.length;
-    return { serverVersion: '1', consistentAt: new Date(), logPosition: null, objects: [{ name: 'main', type: 'table', rows: 1 }], warnings: [], engineInfo: {}, at: { n: this.log.length } };
+    // The snapshot is at the log's length when it starts: a commit made while it is written (the
+    // tests commit as soon as they see the snapshot begin) comes after it, as with a real engine.
+    const at = this.log.length;
+    await sink.write({ name: 'data/main.0.bin', role: 'data', object: 'main' }, Readable.from([Buffer.from(`snapshot at ${at}`)]));
+    this.read = this.shipped = at;
+    return { serverVersion: '1', consistentAt: new Date(), logPosition: null, objects: [{ name: 'main', type: 'table', rows: 1 }], warnings: [], engineInfo: {}, at: { n: at } };
   }
   async poll() {
     this.read = this.log.length;
