@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible|sysbench|pgbench] [--timeline] [--rounds N] [--stage-profile]
+// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible|sysbench|pgbench] [--timeline] [--rounds N]
+//          [--backup-rounds N] [--baseline path/to/bin/dbbackup.js] [--stage-profile]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 // Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
 // (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
@@ -10,7 +11,10 @@
 // statement on the server and prints, for both restores, what each connection ran and when.
 // --rounds N (default 3) times both restores N times, alternating which goes first, into fresh
 // databases, and compares the medians: on a small VM one restore's time moves by ±15 % from run to
-// run, so a single pair says little.
+// run, so a single pair says little. --backup-rounds N (default 3) does the same for the backups
+// (pg_dump -Fc, pg_dump -Fp and dbbackup, in a rotating order). --baseline BIN times another build's
+// CLI (e.g. a copy of main's bin/ + dist/) in the same rounds, on the same database: before/after
+// figures of an optimisation from one invocation.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,6 +35,10 @@ const timelineAt = args.indexOf('--timeline');
 const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
 const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
+const backupRoundsAt = args.indexOf('--backup-rounds');
+const backupRounds = backupRoundsAt >= 0 ? Number(args.splice(backupRoundsAt, 2)[1]) : 3;
+const baselineAt = args.indexOf('--baseline');
+const baseline = baselineAt >= 0 ? args.splice(baselineAt, 2)[1] : undefined;
 const stageProfileAt = args.indexOf('--stage-profile');
 const stageProfile = stageProfileAt >= 0 && args.splice(stageProfileAt, 1).length > 0;
 const targetMB = Number(args[0] ?? 1000);
@@ -111,9 +119,32 @@ try {
   const dbb = (...a) => timed(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
 
   row('dbbackup --version (CLI start-up only)', await measure(process.execPath, [bin, '--version'], { env }));
-  const fc = row('pg_dump -Fc', await timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), sizeMB(join(work, 'bench.dump')));
-  const fp = row('pg_dump -Fp > /dev/null', await timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`]));
-  const ours = row(`dbbackup backup (zstd-1, --parallel ${parallel})`, await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel)), du(join(work, 'repo')));
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  // Each backup step runs backupRounds times, the order rotating each round; a row shows the median
+  // time (peak RSS: the highest of the rounds).
+  const steps = [
+    ['pg_dump -Fc', () => timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), () => sizeMB(join(work, 'bench.dump'))],
+    ['pg_dump -Fp > /dev/null', () => timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`])],
+    [`dbbackup backup (zstd-1, --parallel ${parallel})`, () => (rmSync(join(work, 'repo'), { recursive: true, force: true }), dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel))), () => du(join(work, 'repo'))],
+    ...(baseline
+      ? [[`baseline backup (zstd-1, --parallel ${parallel})`, () => (rmSync(join(work, 'repo-base'), { recursive: true, force: true }), timed(process.execPath, [baseline, 'backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo-base'), '--parallel', String(parallel), '--quiet'], { env, cwd: work })), () => du(join(work, 'repo-base'))]]
+      : []),
+  ];
+  const runs = steps.map(() => []);
+  for (let round = 0; round < backupRounds; round++) {
+    for (let k = 0; k < steps.length; k++) {
+      const i = (k + round) % steps.length;
+      runs[i].push(await steps[i][1]());
+    }
+  }
+  const backupRows = steps.map(([name, , out], i) => {
+    const times = runs[i].map((r) => r.seconds);
+    const peak = runs[i].reduce((a, b) => (a.peakRssMB >= b.peakRssMB ? a : b));
+    console.log(`${name}: ${times.map((t) => t.toFixed(2)).join(' ')} s`);
+    return row(`${name} (median of ${backupRounds})`, { ...runs[i][0], seconds: median(times), peakRssMB: peak.peakRssMB }, out?.());
+  });
+  const [fc, fp, ours] = backupRows;
+  const base = baseline ? backupRows[3] : undefined;
   const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
   // Both restores start from an existing empty database (createdb is not timed for either). Each
   // round uses fresh databases; the order alternates so that neither tool always goes first.
@@ -149,7 +180,6 @@ try {
     }
     if (round > 0) for (const db of [`r_pg${suffix}`, `r_ours${suffix}`]) execFileSync(join(PG_BIN, 'dropdb'), [...pgArgs, db]);
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   row(`pg_restore -j ${parallel} (median of ${rounds})`, { ...pgr, seconds: median(pgTimes) });
   row(`dbbackup restore (--parallel ${parallel}, median of ${rounds})`, { ...rest, seconds: median(ourTimes) });
 
@@ -177,6 +207,9 @@ try {
   console.log(`  backup vs pg_dump -Fc:             ${(fc.seconds / ours.seconds).toFixed(2)}x  (goal >= 3x: ${verdict(fc.seconds / ours.seconds >= 3)})   --parallel 1: ${(fc.seconds / ours1.seconds).toFixed(2)}x`);
   console.log(`  backup output vs pg_dump -Fc:      ${sizeRatio.toFixed(2)}x  (goal <= 1: ${verdict(sizeRatio <= 1)})`);
   console.log(`  backup vs pg_dump -Fp > /dev/null: ${(fp.seconds / ours.seconds).toFixed(2)}x  (goal >= 1/1.2 = 0.83x: ${verdict(fp.seconds / ours.seconds >= 1 / 1.2)})   --parallel 1: ${(fp.seconds / ours1.seconds).toFixed(2)}x`);
+  if (base) {
+    console.log(`  baseline backup vs pg_dump -Fc:    ${(fc.seconds / base.seconds).toFixed(2)}x;  vs pg_dump -Fp > /dev/null: ${(fp.seconds / base.seconds).toFixed(2)}x;  this build / baseline time: ${(ours.seconds / base.seconds).toFixed(2)}`);
+  }
   const restoreRatio = median(pgTimes) / median(ourTimes);
   console.log(`  restore vs pg_restore -j ${parallel}:        ${restoreRatio.toFixed(2)}x  (goal >= 1x: ${verdict(restoreRatio >= 1)})   medians of ${rounds}; each round: ${pgTimes.map((p, i) => (p / ourTimes[i]).toFixed(2)).join(' ')}`);
   console.log(`    restore seconds, pg_restore: ${pgTimes.map((t) => t.toFixed(2)).join(' ')}; dbbackup: ${ourTimes.map((t) => t.toFixed(2)).join(' ')}`);
