@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import { outputTooLong } from '../../infrastructure/output-limit.js';
+import { type RemoteStream, ZstdPool } from './zstd-pool.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
 const require = createRequire(import.meta.url);
@@ -48,9 +49,10 @@ class Slab {
 export interface ZstdEncoderOptions {
   level: number;
   /**
-   * Compression threads for a large stream (zstd's own worker pool, off the event loop); 0
-   * compresses on the calling thread. Used only once the stream has passed `threadsAfter` bytes,
-   * so that the many small parts of a database spawn no threads.
+   * Compression threads (a process-wide pool of worker threads, see ZstdPool) that large streams
+   * are compressed on, off the event loop; 0 compresses on the calling thread. A stream moves to a
+   * thread once it has passed `threadsAfter` bytes (default 1 MiB), so that the many small parts
+   * of a database are compressed where they are, without a round trip.
    */
   threads: number;
   threadsAfter?: number;
@@ -106,9 +108,30 @@ export function chooseParameters(sample: Buffer): 'level1' | 'dense' {
   return dense < plain * 0.995 ? 'dense' : 'level1';
 }
 
+const pools = new Map<number, ZstdPool>();
+
+function pool(threads: number): ZstdPool {
+  let p = pools.get(threads);
+  if (!p) pools.set(threads, (p = new ZstdPool(threads, SAMPLE_BYTES, { ...DENSE })));
+  return p;
+}
+
+/** Input bytes copied into one message to a compression thread. */
+const BATCH_BYTES = 256 << 10;
+/** Input bytes sent to a compression thread and not yet compressed before the writer is held back. */
+const IN_FLIGHT_BYTES = 4 * BATCH_BYTES;
+
 /** Streaming zstd compression with a content checksum in every frame (the decoder verifies it). */
 export class ZstdEncodeStream extends Transform {
   private cctx: InstanceType<Binding['CCtx']> | undefined;
+  /** The stream on a compression thread, once this one passed `holdUntil` bytes with threads > 0. */
+  private remote: RemoteStream | undefined;
+  private batch: Uint8Array | undefined;
+  private batchLength = 0;
+  private inFlight = 0;
+  /** The write callback held while too much is in flight; the flush callback until the thread is done. */
+  private heldBack: TransformCallback | undefined;
+  private finishing: TransformCallback | undefined;
   private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private readonly slab = new Slab(512 << 10, 64 << 10);
@@ -121,18 +144,21 @@ export class ZstdEncodeStream extends Transform {
   constructor(private readonly options: ZstdEncoderOptions) {
     super({ highWaterMark: 1 << 20 });
     this.adaptive = options.level === 1 && options.adaptive !== false;
-    this.holdUntil = Math.max(this.adaptive ? SAMPLE_BYTES : 0, options.threads > 0 ? (options.threadsAfter ?? 4 << 20) : 0);
+    this.holdUntil = options.threads > 0 ? (options.threadsAfter ?? SAMPLE_BYTES) : this.adaptive ? SAMPLE_BYTES : 0;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
+      if (this.remote) return this.send(chunk, done);
       if (this.cctx) {
         this.compress(chunk, load().EndDirective.continue);
         return done();
       }
       this.held.push(chunk);
       this.heldBytes += chunk.length;
-      if (this.heldBytes >= this.holdUntil) this.start(this.options.threads);
+      if (this.heldBytes < this.holdUntil) return done();
+      if (this.options.threads > 0) return this.offload(done);
+      this.start();
       done();
     } catch (err) {
       done(err as Error);
@@ -141,7 +167,13 @@ export class ZstdEncodeStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      if (!this.cctx) this.start(0);
+      if (this.remote) {
+        this.post();
+        this.finishing = done;
+        this.remote.end();
+        return;
+      }
+      if (!this.cctx) this.start();
       this.compress(Buffer.alloc(0), load().EndDirective.end);
       done();
     } catch (err) {
@@ -149,8 +181,71 @@ export class ZstdEncodeStream extends Transform {
     }
   }
 
-  /** Creates the context and compresses what was held back while sampling and deciding on threads. */
-  private start(threads: number): void {
+  override _destroy(err: Error | null, done: (error: Error | null) => void): void {
+    this.remote?.close();
+    done(err);
+  }
+
+  /** Moves the stream to a compression thread, with what was held back (the thread samples it). */
+  private offload(done: TransformCallback): void {
+    this.remote = pool(this.options.threads).open(this.options.level, this.adaptive, {
+      output: (chunk) => this.push(chunk),
+      chosen: (p) => (this.chosen = p as ZstdEncodeStream['chosen']),
+      acked: (n) => {
+        this.inFlight -= n;
+        const held = this.heldBack;
+        if (held && this.inFlight <= IN_FLIGHT_BYTES) {
+          this.heldBack = undefined;
+          held();
+        }
+      },
+      done: () => {
+        this.remote = undefined;
+        this.finishing?.();
+      },
+      failed: (err) => {
+        this.remote = undefined;
+        const cb = this.heldBack ?? this.finishing;
+        this.heldBack = this.finishing = undefined;
+        if (cb) cb(err);
+        else this.destroy(err);
+      },
+    });
+    const held = this.held.splice(0);
+    this.heldBytes = 0;
+    for (const chunk of held.slice(0, -1)) this.copy(chunk);
+    this.send(held[held.length - 1]!, done);
+  }
+
+  /** Copies `chunk` into batches for the thread; calls `done` now, or once little enough is in flight. */
+  private send(chunk: Buffer, done: TransformCallback): void {
+    this.copy(chunk);
+    if (this.inFlight > IN_FLIGHT_BYTES) this.heldBack = done;
+    else done();
+  }
+
+  private copy(chunk: Buffer): void {
+    for (let at = 0; at < chunk.length; ) {
+      this.batch ??= new Uint8Array(new ArrayBuffer(BATCH_BYTES));
+      const n = Math.min(chunk.length - at, BATCH_BYTES - this.batchLength);
+      this.batch.set(chunk.subarray(at, at + n), this.batchLength);
+      this.batchLength += n;
+      at += n;
+      if (this.batchLength === BATCH_BYTES) this.post();
+    }
+  }
+
+  /** Sends the batch so far (its buffer is transferred, not copied). */
+  private post(): void {
+    if (!this.batch || this.batchLength === 0) return;
+    this.inFlight += this.batchLength;
+    this.remote!.data(this.batch.buffer as ArrayBuffer, this.batchLength);
+    this.batch = undefined;
+    this.batchLength = 0;
+  }
+
+  /** Creates the context and compresses what was held back while sampling (calling thread only). */
+  private start(): void {
     const held = this.held.splice(0);
     this.heldBytes = 0;
     let choice: 'level1' | 'dense' | undefined;
@@ -159,17 +254,16 @@ export class ZstdEncodeStream extends Transform {
       choice = sample.length > 0 ? chooseParameters(sample) : 'level1';
     }
     this.chosen = choice ?? `level${this.options.level}`;
-    this.cctx = this.context(threads, choice === 'dense');
+    this.cctx = this.context(choice === 'dense');
     for (const chunk of held) this.compress(chunk, load().EndDirective.continue);
   }
 
-  private context(threads: number, dense: boolean): InstanceType<Binding['CCtx']> {
+  private context(dense: boolean): InstanceType<Binding['CCtx']> {
     const z = load();
     const cctx = new z.CCtx();
     cctx.setParameter(z.CParameter.compressionLevel, this.options.level);
     if (dense) useDense(cctx);
     cctx.setParameter(z.CParameter.checksumFlag, 1);
-    if (threads > 0) cctx.setParameter(z.CParameter.nbWorkers, threads);
     return cctx;
   }
 

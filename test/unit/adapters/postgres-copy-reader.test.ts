@@ -94,6 +94,21 @@ describe('parallel plans', () => {
     expect(planJobs([table(1)], dominant, 1).length).toBe(1);
   });
 
+  it('cuts a dominant table into about two ranges per connection, whatever its size', () => {
+    // pgbench -s 10: pgbench_accounts is 16,394 pages, the three other tables a few.
+    for (const accounts of [16_394, 16_000, 9_000]) {
+      const pages = new Map([[1, accounts], [2, 1], [3, 1], [4, 0]]);
+      const ranges = planJobs([table(1), table(2), table(3), table(4)], pages, 2).filter((j) => j.table.oid === 1);
+      expect(ranges.length).toBe(4);
+      expect(ranges.map((j) => j.pages![0]).sort((a, b) => a - b)[0]).toBe(0);
+      expect(Math.max(...ranges.map((j) => j.weight)) - Math.min(...ranges.map((j) => j.weight))).toBeLessThanOrEqual(3);
+      expect(ranges.reduce((n, j) => n + j.weight, 0)).toBe(accounts);
+    }
+    // Ranges never get much smaller than MIN_CHUNK_PAGES: a 3,000-page table gets three even ones, a 2,000-page one none.
+    expect(planJobs([table(1), table(2)], new Map([[1, 3_000], [2, 10]]), 4).map((j) => j.weight)).toEqual([1_000, 1_000, 1_000, 10]);
+    expect(planJobs([table(1), table(2)], new Map([[1, 2_000], [2, 10]]), 4).length).toBe(2);
+  });
+
   it('loads a table over several connections only when it dwarfs an even share of the data', () => {
     expect(loadsInParallel(350, 690, 2)).toBe(false);
     expect(loadsInParallel(600, 690, 2)).toBe(true);

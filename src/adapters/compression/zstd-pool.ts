@@ -1,0 +1,213 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
+ * bundle; the binding's path comes in workerData). A thread holds any number of streams, each with
+ * its own zstd context, and handles their messages in order:
+ *   open {id, level, adaptive} · data {id, buf, len} · end {id} · close {id}
+ * and answers {id, out?, ack?, chosen?, done?, error?}. `ack` gives back the input bytes a data
+ * message carried once they are compressed (the sender's bound on what is in flight).
+ */
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const z = require(workerData.binding);
+const { sampleBytes, dense } = workerData;
+const scratch = Buffer.allocUnsafe(1 << 20);
+const streams = new Map();
+let sampler;
+function context(level, useDense) {
+  const c = new z.CCtx();
+  c.setParameter(z.CParameter.compressionLevel, level);
+  if (useDense) {
+    c.setParameter(z.CParameter.strategy, z.Strategy[dense.strategy]);
+    for (const k of ['hashLog', 'chainLog', 'minMatch', 'windowLog']) c.setParameter(z.CParameter[k], dense[k]);
+  }
+  return c;
+}
+function choose(sample) {
+  if (!sampler) sampler = { plain: context(1, false), dense: context(1, true), out: Buffer.allocUnsafe(z.compressBound(sampleBytes)) };
+  const input = sample.subarray(0, sampleBytes);
+  const plain = sampler.plain.compress2(sampler.out, input);
+  const packed = sampler.dense.compress2(sampler.out, input);
+  return packed < plain * 0.995 ? 'dense' : 'level1';
+}
+function compress(id, s, src, directive) {
+  const flushing = directive !== z.EndDirective.continue;
+  for (;;) {
+    const [ret, produced, consumed] = s.cctx.compressStream2(scratch, src, directive);
+    if (produced > 0) {
+      const out = new Uint8Array(produced);
+      out.set(scratch.subarray(0, produced));
+      parentPort.postMessage({ id, out }, [out.buffer]);
+    }
+    src = src.subarray(consumed);
+    if (src.length === 0 && (!flushing || ret === 0)) return;
+  }
+}
+function start(id, s) {
+  let chosen = 'level' + s.level;
+  if (s.adaptive) {
+    const sample = s.held.length === 1 ? s.held[0] : Buffer.concat(s.held);
+    chosen = sample.length > 0 ? choose(sample) : 'level1';
+  }
+  s.cctx = context(s.level, chosen === 'dense');
+  s.cctx.setParameter(z.CParameter.checksumFlag, 1);
+  parentPort.postMessage({ id, chosen });
+  for (const b of s.held.splice(0)) compress(id, s, b, z.EndDirective.continue);
+  s.heldBytes = 0;
+}
+parentPort.on('message', (m) => {
+  const s = streams.get(m.id);
+  try {
+    if (m.op === 'open') {
+      streams.set(m.id, { level: m.level, adaptive: m.adaptive, cctx: undefined, held: [], heldBytes: 0 });
+    } else if (m.op === 'data' && s) {
+      const b = Buffer.from(m.buf, 0, m.len);
+      if (s.cctx) compress(m.id, s, b, z.EndDirective.continue);
+      else {
+        s.held.push(b);
+        s.heldBytes += b.length;
+        if (!s.adaptive || s.heldBytes >= sampleBytes) start(m.id, s);
+      }
+      parentPort.postMessage({ id: m.id, ack: m.len });
+    } else if (m.op === 'end' && s) {
+      if (!s.cctx) start(m.id, s);
+      compress(m.id, s, Buffer.alloc(0), z.EndDirective.end);
+      streams.delete(m.id);
+      parentPort.postMessage({ id: m.id, done: true });
+    } else if (m.op === 'close') {
+      streams.delete(m.id);
+    }
+  } catch (err) {
+    streams.delete(m.id);
+    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
+  }
+});
+`;
+
+/** What a stream on a compression thread is told. */
+export interface RemoteListener {
+  output(chunk: Buffer): void;
+  acked(bytes: number): void;
+  chosen(parameters: string): void;
+  done(): void;
+  failed(error: Error): void;
+}
+
+interface Reply {
+  id: number;
+  out?: Uint8Array;
+  ack?: number;
+  chosen?: string;
+  done?: boolean;
+  error?: string;
+}
+
+interface Slot {
+  worker: Worker;
+  streams: Map<number, RemoteListener>;
+  retire?: NodeJS.Timeout;
+}
+
+/** A thread with no stream this long is ended (each holds its own heap, ~10 MB). */
+const IDLE_MS = 250;
+
+/** One stream on a compression thread: the calls go to its thread in order. */
+export interface RemoteStream {
+  /** Sends `len` bytes of `buf` (transferred: the caller must not touch it again). */
+  data(buf: ArrayBuffer, len: number): void;
+  end(): void;
+  close(): void;
+}
+
+/**
+ * zstd compression on worker threads (up to `size`, default given by the codec), so that the
+ * thread reading the database never waits on a compression call: a stream goes to the thread with
+ * the fewest streams, keeps it to its end (its context lives there), and its bytes travel as
+ * transferred buffers. Threads start on first use, keep the process alive only while they hold a
+ * stream, and end after IDLE_MS without one.
+ */
+export class ZstdPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 0;
+  private readonly workerData: { binding: string; sampleBytes: number; dense: Record<string, string | number> };
+
+  constructor(
+    private readonly size: number,
+    sampleBytes: number,
+    dense: Record<string, string | number>,
+  ) {
+    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), sampleBytes, dense };
+  }
+
+  open(level: number, adaptive: boolean, listener: RemoteListener): RemoteStream {
+    const slot = this.pick();
+    const id = this.nextId++;
+    clearTimeout(slot.retire);
+    slot.streams.set(id, listener);
+    slot.worker.ref();
+    slot.worker.postMessage({ op: 'open', id, level, adaptive });
+    return {
+      data: (buf, len) => slot.worker.postMessage({ op: 'data', id, buf, len }, [buf]),
+      end: () => slot.worker.postMessage({ op: 'end', id }),
+      close: () => {
+        if (!slot.streams.delete(id)) return;
+        slot.worker.postMessage({ op: 'close', id });
+        this.idle(slot);
+      },
+    };
+  }
+
+  private pick(): Slot {
+    const least = this.slots.reduce<Slot | undefined>((a, b) => (a && a.streams.size <= b.streams.size ? a : b), undefined);
+    if (least && (least.streams.size === 0 || this.slots.length >= this.size)) return least;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData }), streams: new Map() };
+    slot.worker.on('message', (m: Reply) => {
+      const listener = slot.streams.get(m.id);
+      if (!listener) return;
+      if (m.out) listener.output(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
+      if (m.chosen) listener.chosen(m.chosen);
+      if (m.ack) listener.acked(m.ack);
+      if (m.error !== undefined) {
+        slot.streams.delete(m.id);
+        this.idle(slot);
+        listener.failed(new Error(`zstd compression failed: ${m.error}`));
+      }
+      if (m.done) {
+        slot.streams.delete(m.id);
+        this.idle(slot);
+        listener.done();
+      }
+    });
+    const fail = (err: Error) => {
+      const at = this.slots.indexOf(slot);
+      if (at >= 0) this.slots.splice(at, 1);
+      clearTimeout(slot.retire);
+      const listeners = [...slot.streams.values()];
+      slot.streams.clear();
+      for (const l of listeners) l.failed(err);
+    };
+    slot.worker.on('error', fail);
+    slot.worker.on('exit', (code) => fail(new Error(`a compression thread stopped (exit code ${code})`)));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  /** A thread without streams lets the process exit, and ends after IDLE_MS unless it gets one. */
+  private idle(slot: Slot): void {
+    if (slot.streams.size > 0) return;
+    slot.worker.unref();
+    clearTimeout(slot.retire);
+    slot.retire = setTimeout(() => {
+      if (slot.streams.size > 0) return;
+      const at = this.slots.indexOf(slot);
+      if (at >= 0) this.slots.splice(at, 1);
+      void slot.worker.terminate();
+    }, IDLE_MS).unref();
+  }
+}
