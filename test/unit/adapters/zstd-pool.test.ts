@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
+import { ZstdEncodeStream } from '../../../src/adapters/compression/zstd-streams.js';
+
+// Large zstd streams are compressed on worker threads (ZstdPool): several streams share a thread,
+// each keeps its own context there, and the writer is held back by what is in flight.
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function text(size: number, seed: number): Buffer {
+  const out: string[] = [];
+  let x = seed;
+  let n = 0;
+  while (n < size) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    const row = `${x}\tname-${x % 977}\t${(x % 100000) / 100}\tline\\nbreak ${'abc'.repeat(x % 9)}\n`;
+    out.push(row);
+    n += row.length;
+  }
+  return Buffer.from(out.join('')).subarray(0, size);
+}
+
+async function encode(enc: NodeJS.ReadWriteStream, input: Buffer, chunk: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const source = Readable.from((async function* () {
+    for (let i = 0; i < input.length; i += chunk) {
+      // Turns of the event loop between chunks, so that the streams' messages interleave.
+      await new Promise((r) => setImmediate(r));
+      yield input.subarray(i, i + chunk);
+    }
+  })());
+  await pipeline(source, enc, new Writable({ write(c: Buffer, _e, cb) { parts.push(Buffer.from(c)); cb(); } }));
+  return Buffer.concat(parts);
+}
+
+describe('zstd on compression threads', () => {
+  it('keeps six interleaved streams apart on two threads (odd chunk sizes, one large chunk)', async () => {
+    const codec = new ZstdCodec({ threads: 2 });
+    const inputs = [0, 1, 2, 3, 4, 5].map((i) => (i === 5 ? randomBytes(3 << 20) : text((2 << 20) + i * 77_777, i + 1)));
+    const chunks = [7919, 65_536, 1 << 20, 100_003, 3 << 20, 31_337];
+    const packed = await Promise.all(inputs.map((input, i) => encode(codec.encoder(i % 2 === 0 ? 1 : 3), input, chunks[i]!)));
+    for (const [i, input] of inputs.entries()) {
+      expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed[i], maxBuffer: 64 << 20 })), `stream ${i}`).toBe(sha(input));
+    }
+  });
+
+  it('holds the writer back while the reader is slow: what was accepted stays a few MiB ahead of what was read', async () => {
+    const enc = new ZstdEncodeStream({ level: 1, threads: 2 });
+    // Incompressible input: its compressed size is its size, so bytes read measure bytes compressed.
+    const input = randomBytes(24 << 20);
+    let accepted = 0;
+    let read = 0;
+    let ahead = 0;
+    const source = Readable.from((function* () {
+      for (let i = 0; i < input.length; i += 64 << 10) {
+        accepted += 64 << 10;
+        ahead = Math.max(ahead, accepted - read);
+        yield input.subarray(i, i + (64 << 10));
+      }
+    })());
+    const parts: Buffer[] = [];
+    const slow = new Writable({
+      highWaterMark: 64 << 10,
+      write(c: Buffer, _e, cb) {
+        parts.push(Buffer.from(c));
+        read += c.length;
+        let turns = 5;
+        const later = () => (--turns > 0 ? setImmediate(later) : cb());
+        setImmediate(later);
+      },
+    });
+    await pipeline(source, enc, slow);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(parts), maxBuffer: 64 << 20 }))).toBe(sha(input));
+    // Stream buffers (1 MiB each side, 64 KiB for the reader) plus 1 MiB in flight and a batch; without
+    // the bound the writer would run to the end of the input at memcpy speed.
+    expect(ahead).toBeLessThan(6 << 20);
+  }, 60_000);
+
+  it('a destroyed stream frees its place: the next streams still compress', async () => {
+    const codec = new ZstdCodec({ threads: 1 });
+    const enc = codec.encoder(1);
+    enc.on('error', () => undefined);
+    enc.write(text(3 << 20, 9));
+    enc.destroy(new Error('stop'));
+    const input = text(2 << 20, 10);
+    const packed = await encode(codec.encoder(1), input, 1 << 16);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(input));
+  });
+});
