@@ -6,8 +6,9 @@ import { Worker } from 'node:worker_threads';
  * bundle; the binding's path comes in workerData). A thread holds any number of streams, each with
  * its own zstd context, and handles their messages in order:
  *   open {id, level, adaptive} · data {id, buf, len} · end {id} · close {id}
- * and answers {id, out?, ack?, chosen?, done?, error?}. `ack` gives back the input bytes a data
- * message carried once they are compressed (the sender's bound on what is in flight).
+ * and answers {id, out?, ack?, buf?, chosen?, done?, error?}. `ack` counts the input bytes of a data
+ * message once they are compressed (the sender's bound on what is in flight); `buf` hands its
+ * buffer back for the next batch.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -70,7 +71,9 @@ parentPort.on('message', (m) => {
         s.heldBytes += b.length;
         if (!s.adaptive || s.heldBytes >= sampleBytes) start(m.id, s);
       }
-      parentPort.postMessage({ id: m.id, ack: m.len });
+      // The batch goes back to its sender for reuse once compressed (a held one is still needed).
+      if (s.cctx) parentPort.postMessage({ id: m.id, ack: m.len, buf: m.buf }, [m.buf]);
+      else parentPort.postMessage({ id: m.id, ack: m.len });
     } else if (m.op === 'end' && s) {
       if (!s.cctx) start(m.id, s);
       compress(m.id, s, Buffer.alloc(0), z.EndDirective.end);
@@ -89,7 +92,7 @@ parentPort.on('message', (m) => {
 /** What a stream on a compression thread is told. */
 export interface RemoteListener {
   output(chunk: Buffer): void;
-  acked(bytes: number): void;
+  acked(bytes: number, buffer?: ArrayBuffer): void;
   chosen(parameters: string): void;
   done(): void;
   failed(error: Error): void;
@@ -99,6 +102,7 @@ interface Reply {
   id: number;
   out?: Uint8Array;
   ack?: number;
+  buf?: ArrayBuffer;
   chosen?: string;
   done?: boolean;
   error?: string;
@@ -112,6 +116,12 @@ interface Slot {
 
 /** A thread with no stream this long is ended (each holds its own heap, ~10 MB). */
 const IDLE_MS = 250;
+
+/**
+ * A thread's own heap stays small: it holds a few buffers (outside the heap) and message objects;
+ * a small young generation makes it collect those often instead of growing.
+ */
+const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
 
 /** One stream on a compression thread: the calls go to its thread in order. */
 export interface RemoteStream {
@@ -166,13 +176,13 @@ export class ZstdPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData }), streams: new Map() };
+    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map() };
     slot.worker.on('message', (m: Reply) => {
       const listener = slot.streams.get(m.id);
       if (!listener) return;
       if (m.out) listener.output(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
       if (m.chosen) listener.chosen(m.chosen);
-      if (m.ack) listener.acked(m.ack);
+      if (m.ack) listener.acked(m.ack, m.buf);
       if (m.error !== undefined) {
         slot.streams.delete(m.id);
         this.idle(slot);

@@ -127,6 +127,8 @@ export class ZstdEncodeStream extends Transform {
   /** The stream on a compression thread, once this one passed `holdUntil` bytes with threads > 0. */
   private remote: RemoteStream | undefined;
   private batch: Uint8Array | undefined;
+  /** Batches handed back by the thread, for reuse. */
+  private readonly spare: ArrayBuffer[] = [];
   private batchLength = 0;
   private inFlight = 0;
   /** The write callback held while too much is in flight; the flush callback until the thread is done. */
@@ -191,8 +193,9 @@ export class ZstdEncodeStream extends Transform {
     this.remote = pool(this.options.threads).open(this.options.level, this.adaptive, {
       output: (chunk) => this.push(chunk),
       chosen: (p) => (this.chosen = p as ZstdEncodeStream['chosen']),
-      acked: (n) => {
+      acked: (n, buffer) => {
         this.inFlight -= n;
+        if (buffer) this.spare.push(buffer);
         const held = this.heldBack;
         if (held && this.inFlight <= IN_FLIGHT_BYTES) {
           this.heldBack = undefined;
@@ -226,7 +229,7 @@ export class ZstdEncodeStream extends Transform {
 
   private copy(chunk: Buffer): void {
     for (let at = 0; at < chunk.length; ) {
-      this.batch ??= new Uint8Array(new ArrayBuffer(BATCH_BYTES));
+      this.batch ??= new Uint8Array(this.spare.pop() ?? new ArrayBuffer(BATCH_BYTES));
       const n = Math.min(chunk.length - at, BATCH_BYTES - this.batchLength);
       this.batch.set(chunk.subarray(at, at + n), this.batchLength);
       this.batchLength += n;
