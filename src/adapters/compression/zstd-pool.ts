@@ -14,7 +14,7 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const z = require(workerData.binding);
 const { sampleBytes, dense } = workerData;
-const scratch = Buffer.allocUnsafe(1 << 20);
+const scratch = Buffer.allocUnsafe(z.compressBound(1 << 20));
 const streams = new Map();
 let sampler;
 function context(level, useDense) {

@@ -117,9 +117,12 @@ function pool(threads: number): ZstdPool {
 }
 
 /** Input bytes copied into one message to a compression thread. */
-const BATCH_BYTES = 256 << 10;
-/** Input bytes sent to a compression thread and not yet compressed before the writer is held back. */
-const IN_FLIGHT_BYTES = 4 * BATCH_BYTES;
+const BATCH_BYTES = 1 << 20;
+/**
+ * The writer is held back once more than this is sent and not yet compressed: two batches at most,
+ * one being compressed while the next is filled (fewer, larger messages cost the least CPU).
+ */
+const IN_FLIGHT_BYTES = BATCH_BYTES;
 
 /** Streaming zstd compression with a content checksum in every frame (the decoder verifies it). */
 export class ZstdEncodeStream extends Transform {
