@@ -4,19 +4,19 @@ import { Worker } from 'node:worker_threads';
 /**
  * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
  * bundle; the binding's path comes in workerData). A thread holds any number of streams, each with
- * its own zstd context, and handles their messages in order:
- *   open {id, level, adaptive} · data {id, buf, len} · end {id} · close {id}
- * and answers {id, out?, ack?, buf?, chosen?, done?, error?}. `ack` counts the input bytes of a data
+ * its own zstd context (level, and DENSE's parameters when the sample chose them), and handles
+ * their messages in order:
+ *   open {id, level, dense} · data {id, buf, len} · end {id} · close {id}
+ * and answers {id, out?, ack?, buf?, done?, error?}. `ack` counts the input bytes of a data
  * message once they are compressed (the sender's bound on what is in flight); `buf` hands its
  * buffer back for the next batch.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const z = require(workerData.binding);
-const { sampleBytes, dense } = workerData;
+const { dense } = workerData;
 const scratch = Buffer.allocUnsafe(z.compressBound(1 << 20));
 const streams = new Map();
-let sampler;
 function context(level, useDense) {
   const c = new z.CCtx();
   c.setParameter(z.CParameter.compressionLevel, level);
@@ -24,19 +24,13 @@ function context(level, useDense) {
     c.setParameter(z.CParameter.strategy, z.Strategy[dense.strategy]);
     for (const k of ['hashLog', 'chainLog', 'minMatch', 'windowLog']) c.setParameter(z.CParameter[k], dense[k]);
   }
+  c.setParameter(z.CParameter.checksumFlag, 1);
   return c;
 }
-function choose(sample) {
-  if (!sampler) sampler = { plain: context(1, false), dense: context(1, true), out: Buffer.allocUnsafe(z.compressBound(sampleBytes)) };
-  const input = sample.subarray(0, sampleBytes);
-  const plain = sampler.plain.compress2(sampler.out, input);
-  const packed = sampler.dense.compress2(sampler.out, input);
-  return packed < plain * 0.995 ? 'dense' : 'level1';
-}
-function compress(id, s, src, directive) {
+function compress(id, cctx, src, directive) {
   const flushing = directive !== z.EndDirective.continue;
   for (;;) {
-    const [ret, produced, consumed] = s.cctx.compressStream2(scratch, src, directive);
+    const [ret, produced, consumed] = cctx.compressStream2(scratch, src, directive);
     if (produced > 0) {
       const out = new Uint8Array(produced);
       out.set(scratch.subarray(0, produced));
@@ -46,37 +40,16 @@ function compress(id, s, src, directive) {
     if (src.length === 0 && (!flushing || ret === 0)) return;
   }
 }
-function start(id, s) {
-  let chosen = 'level' + s.level;
-  if (s.adaptive) {
-    const sample = s.held.length === 1 ? s.held[0] : Buffer.concat(s.held);
-    chosen = sample.length > 0 ? choose(sample) : 'level1';
-  }
-  s.cctx = context(s.level, chosen === 'dense');
-  s.cctx.setParameter(z.CParameter.checksumFlag, 1);
-  parentPort.postMessage({ id, chosen });
-  for (const b of s.held.splice(0)) compress(id, s, b, z.EndDirective.continue);
-  s.heldBytes = 0;
-}
 parentPort.on('message', (m) => {
-  const s = streams.get(m.id);
+  const cctx = streams.get(m.id);
   try {
     if (m.op === 'open') {
-      streams.set(m.id, { level: m.level, adaptive: m.adaptive, cctx: undefined, held: [], heldBytes: 0 });
-    } else if (m.op === 'data' && s) {
-      const b = Buffer.from(m.buf, 0, m.len);
-      if (s.cctx) compress(m.id, s, b, z.EndDirective.continue);
-      else {
-        s.held.push(b);
-        s.heldBytes += b.length;
-        if (!s.adaptive || s.heldBytes >= sampleBytes) start(m.id, s);
-      }
-      // The batch goes back to its sender for reuse once compressed (a held one is still needed).
-      if (s.cctx) parentPort.postMessage({ id: m.id, ack: m.len, buf: m.buf }, [m.buf]);
-      else parentPort.postMessage({ id: m.id, ack: m.len });
-    } else if (m.op === 'end' && s) {
-      if (!s.cctx) start(m.id, s);
-      compress(m.id, s, Buffer.alloc(0), z.EndDirective.end);
+      streams.set(m.id, context(m.level, m.dense));
+    } else if (m.op === 'data' && cctx) {
+      compress(m.id, cctx, Buffer.from(m.buf, 0, m.len), z.EndDirective.continue);
+      parentPort.postMessage({ id: m.id, ack: m.len, buf: m.buf }, [m.buf]);
+    } else if (m.op === 'end' && cctx) {
+      compress(m.id, cctx, Buffer.alloc(0), z.EndDirective.end);
       streams.delete(m.id);
       parentPort.postMessage({ id: m.id, done: true });
     } else if (m.op === 'close') {
@@ -93,7 +66,6 @@ parentPort.on('message', (m) => {
 export interface RemoteListener {
   output(chunk: Buffer): void;
   acked(bytes: number, buffer?: ArrayBuffer): void;
-  chosen(parameters: string): void;
   done(): void;
   failed(error: Error): void;
 }
@@ -103,7 +75,6 @@ interface Reply {
   out?: Uint8Array;
   ack?: number;
   buf?: ArrayBuffer;
-  chosen?: string;
   done?: boolean;
   error?: string;
 }
@@ -148,23 +119,22 @@ export interface RemoteStream {
 export class ZstdPool {
   private readonly slots: Slot[] = [];
   private nextId = 0;
-  private readonly workerData: { binding: string; sampleBytes: number; dense: Record<string, string | number> };
+  private readonly workerData: { binding: string; dense: Record<string, string | number> };
 
   constructor(
     private readonly size: number,
-    sampleBytes: number,
     dense: Record<string, string | number>,
   ) {
-    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), sampleBytes, dense };
+    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), dense };
   }
 
-  open(level: number, adaptive: boolean, listener: RemoteListener): RemoteStream {
+  open(level: number, dense: boolean, listener: RemoteListener): RemoteStream {
     const slot = this.pick(level <= FAST_LEVEL ? 2 : 1);
     const id = this.nextId++;
     clearTimeout(slot.retire);
     slot.streams.set(id, listener);
     slot.worker.ref();
-    slot.worker.postMessage({ op: 'open', id, level, adaptive });
+    slot.worker.postMessage({ op: 'open', id, level, dense });
     return {
       data: (buf, len) => slot.worker.postMessage({ op: 'data', id, buf, len }, [buf]),
       end: () => slot.worker.postMessage({ op: 'end', id }),
@@ -189,7 +159,6 @@ export class ZstdPool {
       const listener = slot.streams.get(m.id);
       if (!listener) return;
       if (m.out) listener.output(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
-      if (m.chosen) listener.chosen(m.chosen);
       if (m.ack) listener.acked(m.ack, m.buf);
       if (m.error !== undefined) {
         slot.streams.delete(m.id);

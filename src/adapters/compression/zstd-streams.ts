@@ -93,6 +93,11 @@ let sampler: { plain: InstanceType<Binding['CCtx']>; dense: InstanceType<Binding
  * cheaper one.
  */
 export function chooseParameters(sample: Buffer): 'level1' | 'dense' {
+  return sampleParameters(sample).choice;
+}
+
+/** chooseParameters, and how many times smaller the sample packed (the better of the two). */
+export function sampleParameters(sample: Buffer): { choice: 'level1' | 'dense'; ratio: number } {
   const z = load();
   if (!sampler) {
     const plain = new z.CCtx();
@@ -105,16 +110,23 @@ export function chooseParameters(sample: Buffer): 'level1' | 'dense' {
   const input = sample.subarray(0, SAMPLE_BYTES);
   const plain = sampler.plain.compress2(sampler.out, input);
   const dense = sampler.dense.compress2(sampler.out, input);
-  return dense < plain * 0.995 ? 'dense' : 'level1';
+  return { choice: dense < plain * 0.995 ? 'dense' : 'level1', ratio: input.length / Math.max(1, Math.min(plain, dense)) };
 }
 
 const pools = new Map<number, ZstdPool>();
 
 function pool(threads: number): ZstdPool {
   let p = pools.get(threads);
-  if (!p) pools.set(threads, (p = new ZstdPool(threads, SAMPLE_BYTES, { ...DENSE })));
+  if (!p) pools.set(threads, (p = new ZstdPool(threads, { ...DENSE })));
   return p;
 }
+
+/**
+ * A level-1 stream whose sample packs at least this many times smaller stays on the calling thread:
+ * zstd runs at GB/s on such data (pgbench's blank-padded rows pack ~90:1), less than the cost of
+ * handing its batches to a thread and back.
+ */
+const INLINE_RATIO = 8;
 
 /** Input bytes copied into one message to a compression thread. */
 const BATCH_BYTES = 1 << 20;
@@ -137,6 +149,8 @@ export class ZstdEncodeStream extends Transform {
   /** The write callback held while too much is in flight; the flush callback until the thread is done. */
   private heldBack: TransformCallback | undefined;
   private finishing: TransformCallback | undefined;
+  /** True once the stream went to a compression thread (for tests and logs). */
+  offloaded = false;
   private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private readonly slab = new Slab(512 << 10, 64 << 10);
@@ -162,8 +176,9 @@ export class ZstdEncodeStream extends Transform {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       if (this.heldBytes < this.holdUntil) return done();
-      if (this.options.threads > 0) return this.offload(done);
-      this.start();
+      const verdict = this.sample();
+      if (this.options.threads > 0 && !(verdict && verdict.ratio >= INLINE_RATIO)) return this.offload(verdict?.choice, done);
+      this.start(verdict?.choice);
       done();
     } catch (err) {
       done(err as Error);
@@ -178,7 +193,7 @@ export class ZstdEncodeStream extends Transform {
         this.remote.end();
         return;
       }
-      if (!this.cctx) this.start();
+      if (!this.cctx) this.start(this.sample()?.choice);
       this.compress(Buffer.alloc(0), load().EndDirective.end);
       done();
     } catch (err) {
@@ -191,11 +206,20 @@ export class ZstdEncodeStream extends Transform {
     done(err);
   }
 
-  /** Moves the stream to a compression thread, with what was held back (the thread samples it). */
-  private offload(done: TransformCallback): void {
-    this.remote = pool(this.options.threads).open(this.options.level, this.adaptive, {
+  /** The sampled choice of a level-1 stream (on what was held back); undefined at other levels. */
+  private sample(): { choice: 'level1' | 'dense'; ratio: number } | undefined {
+    if (!this.adaptive) return undefined;
+    const held = this.held;
+    const sample = held.length === 1 ? held[0]! : Buffer.concat(held, Math.min(SAMPLE_BYTES, this.heldBytes));
+    return sample.length > 0 ? sampleParameters(sample) : { choice: 'level1', ratio: 1 };
+  }
+
+  /** Moves the stream, with what was held back, to a compression thread. */
+  private offload(choice: 'level1' | 'dense' | undefined, done: TransformCallback): void {
+    this.chosen = choice ?? `level${this.options.level}`;
+    this.offloaded = true;
+    this.remote = pool(this.options.threads).open(this.options.level, choice === 'dense', {
       output: (chunk) => this.push(chunk),
-      chosen: (p) => (this.chosen = p as ZstdEncodeStream['chosen']),
       acked: (n, buffer) => {
         this.inFlight -= n;
         if (buffer) this.spare.push(buffer);
@@ -250,15 +274,10 @@ export class ZstdEncodeStream extends Transform {
     this.batchLength = 0;
   }
 
-  /** Creates the context and compresses what was held back while sampling (calling thread only). */
-  private start(): void {
+  /** Creates the context here and compresses what was held back. */
+  private start(choice: 'level1' | 'dense' | undefined): void {
     const held = this.held.splice(0);
     this.heldBytes = 0;
-    let choice: 'level1' | 'dense' | undefined;
-    if (this.adaptive) {
-      const sample = held.length === 1 ? held[0]! : Buffer.concat(held, Math.min(SAMPLE_BYTES, held.reduce((n, c) => n + c.length, 0)));
-      choice = sample.length > 0 ? chooseParameters(sample) : 'level1';
-    }
     this.chosen = choice ?? `level${this.options.level}`;
     this.cctx = this.context(choice === 'dense');
     for (const chunk of held) this.compress(chunk, load().EndDirective.continue);

@@ -11,13 +11,14 @@ import { ZstdEncodeStream } from '../../../src/adapters/compression/zstd-streams
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Rows with a random token each: they pack ~2–3:1, so a level-1 stream goes to a thread (below 8:1). */
 function text(size: number, seed: number): Buffer {
   const out: string[] = [];
   let x = seed;
   let n = 0;
   while (n < size) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
-    const row = `${x}\tname-${x % 977}\t${(x % 100000) / 100}\tline\\nbreak ${'abc'.repeat(x % 9)}\n`;
+    const row = `${x}\tname-${x % 977}\t${randomBytes(12).toString('hex')}\tline\\nbreak ${'abc'.repeat(x % 9)}\n`;
     out.push(row);
     n += row.length;
   }
@@ -42,7 +43,9 @@ describe('zstd on compression threads', () => {
     const codec = new ZstdCodec({ threads: 2 });
     const inputs = [0, 1, 2, 3, 4, 5].map((i) => (i === 5 ? randomBytes(3 << 20) : text((2 << 20) + i * 77_777, i + 1)));
     const chunks = [7919, 65_536, 1 << 20, 100_003, 3 << 20, 31_337];
-    const packed = await Promise.all(inputs.map((input, i) => encode(codec.encoder(i % 2 === 0 ? 1 : 3), input, chunks[i]!)));
+    const encoders = inputs.map((_, i) => codec.encoder(i % 2 === 0 ? 1 : 3) as ZstdEncodeStream);
+    const packed = await Promise.all(inputs.map((input, i) => encode(encoders[i]!, input, chunks[i]!)));
+    expect(encoders.map((e) => e.offloaded)).toEqual(inputs.map(() => true));
     for (const [i, input] of inputs.entries()) {
       expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed[i], maxBuffer: 64 << 20 })), `stream ${i}`).toBe(sha(input));
     }
@@ -74,11 +77,21 @@ describe('zstd on compression threads', () => {
       },
     });
     await pipeline(source, enc, slow);
+    expect(enc.offloaded).toBe(true);
     expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(parts), maxBuffer: 64 << 20 }))).toBe(sha(input));
     // Stream buffers (1 MiB each side, 64 KiB for the reader), the batch being filled (1 MiB) and two
     // in flight (2 MiB): ~5 MiB. Without the bound the writer runs to the end of the input (24 MiB).
     expect(ahead).toBeLessThan(8 << 20);
   }, 60_000);
+
+  it('keeps a stream that packs very small on the calling thread (a thread round trip costs more)', async () => {
+    // pgbench's rows: numbers and a blank filler, ~90:1.
+    const rows = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `${i}\t${i % 10}\t0\t${' '.repeat(84)}\n`).join(''));
+    const enc = new ZstdEncodeStream({ level: 1, threads: 2 });
+    const packed = await encode(enc, rows, 1 << 16);
+    expect(enc.offloaded).toBe(false);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(rows));
+  });
 
   it('a destroyed stream frees its place: the next streams still compress', async () => {
     const codec = new ZstdCodec({ threads: 1 });
