@@ -6,8 +6,9 @@ import { ZstdDecodeStream, ZstdEncodeStream } from './zstd-streams.js';
 
 export interface ZstdCodecOptions {
   /**
-   * zstd worker threads per large stream (default: the machine's cores, at most 4): compression
-   * then runs beside the event loop, which keeps reading the database. 0 = on the main thread.
+   * Compression threads shared by the large streams (default: the machine's cores, at most 4; see
+   * ZstdPool): compression then runs beside the event loop, which keeps reading the database.
+   * 0 = on the main thread.
    */
   threads?: number;
 }
