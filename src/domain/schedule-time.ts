@@ -48,6 +48,13 @@ export function lastRunBetween(expr: CronExpression, zone: string, since: number
   return last && last.getTime() > since ? last.getTime() : undefined;
 }
 
+/** The newest `limit` firings in (`since`, `until`], oldest first. */
+export function lastRunsBetween(expr: CronExpression, zone: string, since: number, until: number, limit: number): number[] {
+  if (limit <= 0) return [];
+  const runs = cron(expr, zone).previousRuns(limit, new Date(Math.floor(until / 1000) * 1000 + 1000));
+  return runs.map((d) => d.getTime()).filter((t) => t > since && t <= until).reverse();
+}
+
 /** The firings in (`since`, `until`], oldest first, at most `limit`; `more` says some were left out. */
 export function runsBetween(expr: CronExpression, zone: string, since: number, until: number, limit: number): { runs: number[]; more: boolean } {
   const runs: number[] = [];

@@ -1,7 +1,7 @@
 import { backupKinds, type BackupKind } from './backup-kind.js';
 import { DbBackupError, type ErrorCode } from './errors.js';
 import { type CronExpression, parseCron } from './schedule-cron.js';
-import { isValidTimeZone, lastRunBetween, nextRun, runsBetween } from './schedule-time.js';
+import { isValidTimeZone, lastRunBetween, lastRunsBetween, nextRun, runsBetween } from './schedule-time.js';
 
 export const scheduleTasks = ['backup', 'prune', 'verify'] as const;
 export type ScheduleTask = (typeof scheduleTasks)[number];
@@ -113,7 +113,8 @@ export interface DueOptions {
  * What to do with the slots in (lastSlot, now]. A slot at or after `missedBefore` is due and
  * runs (several due at once — a slow tick — run once, as the newest; the others are `coalesced`). Older slots were missed:
  * `none` runs none of them; `once` (the default) runs the newest one within the grace window
- * once, and not at all when a due slot runs anyway; `all` runs each one within the grace window.
+ * once, and not at all when a due slot runs anyway; `all` runs each one within the grace window,
+ * at most the newest `maxCatchUp` (50), and records the older ones as missed.
  */
 export function planDue(schedule: Schedule, o: DueOptions): DuePlan {
   const { expression: e, zone } = schedule;
@@ -126,17 +127,22 @@ export function planDue(schedule: Schedule, o: DueOptions): DuePlan {
   if (lastMissed !== undefined) {
     const graceStart = now - o.graceMs;
     const limit = o.maxCatchUp ?? 50;
+    // `all` runs the newest `limit` slots within the grace window: a long outage catches up on its
+    // most recent state, and the older slots are recorded as missed.
     const catchUp: number[] =
       schedule.catchUp === 'all'
-        ? runsBetween(e, zone, Math.max(o.lastSlot.getTime(), graceStart - 1), lastMissed, limit).runs
+        ? lastRunsBetween(e, zone, Math.max(o.lastSlot.getTime(), graceStart - 1), lastMissed, limit)
         : schedule.catchUp === 'once' && latest === lastMissed && lastMissed >= graceStart
           ? [lastMissed]
           : [];
     plan.run.push(...catchUp.map((t) => ({ slot: new Date(t), trigger: 'catch-up' as const })));
-    const skipped = runsBetween(e, zone, o.lastSlot.getTime(), lastMissed, 1000);
-    const notRun = skipped.runs.filter((t) => !catchUp.includes(t));
-    if (notRun.length > 0) {
-      plan.missed = span(notRun, skipped.more);
+    // What does not run is every missed slot before the first catch-up run (the catch-up runs are the newest).
+    const notRunUntil = catchUp.length ? catchUp[0]! - 1 : lastMissed;
+    const skipped = runsBetween(e, zone, o.lastSlot.getTime(), notRunUntil, 1000);
+    if (skipped.runs.length > 0) {
+      plan.missed = span(skipped.runs, skipped.more);
+      // Past the listed ones, the span still ends at the newest slot that does not run.
+      if (skipped.more) plan.missed.last = new Date(lastRunBetween(e, zone, o.lastSlot.getTime(), notRunUntil)!);
     }
   }
   if (latest >= missedBefore) {

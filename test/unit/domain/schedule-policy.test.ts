@@ -57,6 +57,34 @@ describe('planDue: runs missed while the daemon was down', () => {
     });
   });
 
+  it('all, more missed slots than the catch-up limit: the newest 50 run, every older one is recorded as missed', () => {
+    // Down from 10:00 to 12:00: 120 missed slots (10:01 … 12:00).
+    const p = planDue(everyMinute('all'), { lastSlot: d('10:00:00'), now: d('12:00:30'), missedBefore: d('12:00:30'), graceMs: 24 * HOUR });
+    expect(p.run).toHaveLength(50);
+    expect(p.run[0]!.slot).toEqual(d('11:11:00'));
+    expect(p.run.at(-1)!.slot).toEqual(d('12:00:00'));
+    expect(p.run.every((r) => r.trigger === 'catch-up')).toBe(true);
+    expect(show(p).missed).toBe('70 10:01-11:10');
+    expect(p.missed!.more).toBe(false);
+    expect(p.handledUpTo).toEqual(d('12:00:00'));
+    // Each slot either runs or is recorded, once.
+    const all = [...p.missed!.slots, ...p.run.map((r) => r.slot)].map((t) => t.getTime());
+    expect(new Set(all).size).toBe(120);
+    // A smaller limit moves the line; the grace window still bounds what runs.
+    expect(show(planDue(everyMinute('all'), { lastSlot: d('10:00:00'), now: d('12:00:30'), missedBefore: d('12:00:30'), graceMs: 24 * HOUR, maxCatchUp: 3 }))).toEqual({
+      run: ['11:58 catch-up', '11:59 catch-up', '12:00 catch-up'],
+      missed: '117 10:01-11:57',
+      upTo: '12:00',
+    });
+  });
+
+  it('all, beyond the 1000 listed missed slots: the span ends at the newest slot that does not run', () => {
+    // Down a whole day: 1440 slots; 50 run, 1390 do not (1000 listed, the span says more).
+    const p = planDue(everyMinute('all'), { lastSlot: new Date('2026-11-24T10:00:00Z'), now: d('10:00:30'), missedBefore: d('10:00:30'), graceMs: 48 * HOUR });
+    expect(p.run.map((r) => r.slot.toISOString().slice(11, 16))).toEqual(Array.from({ length: 50 }, (_, k) => new Date(d('09:11:00').getTime() + k * 60_000).toISOString().slice(11, 16)));
+    expect(p.missed).toMatchObject({ count: 1000, more: true, first: new Date('2026-11-24T10:01:00Z'), last: d('09:10:00') });
+  });
+
   it('once: a missed slot older than the grace window is not caught up', () => {
     expect(down('once', 10_000)).toEqual({ run: [], missed: '10 10:01-10:10', upTo: '10:10' });
   });
