@@ -1,4 +1,6 @@
 import type { DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
+import { readTargetState } from './mysql-restore-scope.js';
+import { describeMarker } from '../restore-marker.js';
 import { fail, type Finding, ok, warn } from '../../../domain/diagnosis.js';
 import { isDbBackupError } from '../../../domain/errors.js';
 import { type MysqlConnection, type MysqlEndpoint, closeConnection, describeEndpoint, openConnection } from './mysql-connection.js';
@@ -135,7 +137,17 @@ const binlog: MysqlCheck = async ({ conn, endpoint, grants, subject, incremental
 };
 
 /** The MySQL/MariaDB checks, in order. */
-export const MYSQL_CHECKS: MysqlCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, binlog];
+/** A restore into these databases that was killed or failed part-way left its mark (restore-marker.ts). */
+const incompleteRestore: MysqlCheck = async ({ conn, databases, subject }) => {
+  const state = databases.length ? await readTargetState(conn, databases) : new Map();
+  const marked = [...state].filter(([, s]) => s.incomplete);
+  if (!marked.length) return [ok(subject, 'incomplete-restore', 'no unfinished restore')];
+  return marked.map(([db, s]) =>
+    fail(subject, 'incomplete-restore', `database ${db} holds an incomplete restore: ${describeMarker(s.incomplete!)}`, 'Restore it again with --clean (or into a new database).'),
+  );
+};
+
+export const MYSQL_CHECKS: MysqlCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, binlog, incompleteRestore];
 
 /** `doctor` for a MySQL/MariaDB source: connects as a backup does, then MYSQL_CHECKS on that connection. */
 export async function diagnoseMysql(endpoint: MysqlEndpoint, request: DiagnosisRequest): Promise<Finding[]> {

@@ -1,7 +1,8 @@
 import type { RestorePlan, RestorePlanItem, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
-import { describeEndpoint, type MysqlConnection, type MysqlEndpoint } from './mysql-connection.js';
+import { describeEndpoint, type MysqlConnection, type MysqlEndpoint, qn } from './mysql-connection.js';
+import { incompleteTargetWarning, MARKER_TABLE_FLAT, markerFromRow, type RestoreMarker } from '../restore-marker.js';
 import type { MysqlEngineInfo } from './mysql-dump.js';
 
 /** What a restore touches: which backed-up databases go where, and which objects. */
@@ -21,6 +22,8 @@ export interface TargetDatabaseState {
   relations: Map<string, string>;
   routines: { name: string; kind: string }[];
   events: string[];
+  /** The mark of a restore into it that did not finish (restore-marker.ts); not among `relations`. */
+  incomplete?: RestoreMarker;
 }
 
 export function engineInfoOf(manifest: Manifest): MysqlEngineInfo {
@@ -101,6 +104,11 @@ export async function readTargetState(conn: MysqlConnection, dbs: string[]): Pro
   for (const r of await q<{ db: string; name: string; type: string }>(
     `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${inList})`,
   )) {
+    if (r.name === MARKER_TABLE_FLAT && r.type !== 'VIEW') {
+      const [rows] = await conn.query(`SELECT backup_id, source, started_at, host, pid FROM ${qn(r.db, MARKER_TABLE_FLAT)} LIMIT 1`);
+      state.get(r.db)!.incomplete = markerFromRow((rows as Record<string, unknown>[])[0] ?? {});
+      continue;
+    }
     state.get(r.db)!.relations.set(r.name, r.type === 'VIEW' ? 'view' : r.type === 'SEQUENCE' ? 'sequence' : 'table');
   }
   for (const r of await q<{ db: string; name: string; kind: string }>(
@@ -148,6 +156,10 @@ export function buildPlan(
     action: conflicts(o, scope, state) ? (request.clean ? 'replace' : 'skip') : 'create',
   }));
   const warnings: string[] = [];
+  for (const d of targets) {
+    const marker = state.get(d)?.incomplete;
+    if (marker) warnings.push(incompleteTargetWarning(`Database ${d}`, marker));
+  }
   const missing = targets.filter((d) => !state.get(d)?.exists);
   if (missing.length && !scope.create) warnings.push(`Database ${missing.join(', ')} does not exist; the restore will refuse to run without --create.`);
   if (!request.clean && items.some((i) => i.action === 'skip')) {

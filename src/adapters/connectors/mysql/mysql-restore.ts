@@ -4,7 +4,7 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
-import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn } from './mysql-connection.js';
+import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type LoadTarget } from './mysql-load.js';
@@ -12,6 +12,7 @@ import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scop
 import { restoreNotes, restoreStatements } from './mysql-restore-notes.js';
 import { type BlockMeta, parseScript, type ScriptBlock } from './mysql-script.js';
 import { checkBlocks, checkCharsets } from './mysql-restore-check.js';
+import { incompleteTargetError, MARKER_COMMENT, MARKER_TABLE_FLAT, newMarker, type RestoreMarker } from '../restore-marker.js';
 
 /**
  * Restores a MySQL backup: refuses (or, with --clean, clears) what is in the way, creates the
@@ -34,7 +35,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     checkBlocks([...schema, ...postData], parts.manifest);
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
     await runStatements(ctl, sessionStatements());
-    await prepareDatabases(ctl, scope, state, request);
+    await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
     await runBlocks(ctl, schemaBlocks, scope, run);
@@ -55,6 +56,8 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
       ? ['The server refuses LOAD DATA LOCAL INFILE (local_infile=OFF), so the data was loaded with multi-row INSERTs, which is slower; SET GLOBAL local_infile=1 allows the fast path.']
       : [];
     warnings.push(...run.notes, ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
+    // The last step ran: the target databases are no longer half-restored.
+    await runStatements(ctl, [...scope.dbMap.values()].map((d) => `DROP TABLE IF EXISTS ${qn(d, MARKER_TABLE_FLAT)}`));
     return { objects, rows, warnings };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
@@ -71,6 +74,10 @@ function refuseConflicts(parts: PartSource, scope: RestoreScope, state: Map<stri
     throw new DbBackupError('E_NOT_FOUND', `Database ${missing.join(', ')} does not exist on the server; pass --create to create it.`);
   }
   if (request.clean) return;
+  for (const d of scope.dbMap.values()) {
+    const marker = state.get(d)!.incomplete;
+    if (marker) throw incompleteTargetError(`Database ${d}`, marker);
+  }
   const clashing = scopedObjects(parts.manifest, scope).filter((o) => conflicts(o, scope, state));
   if (clashing.length) {
     throw new DbBackupError(
@@ -82,16 +89,20 @@ function refuseConflicts(parts: PartSource, scope: RestoreScope, state: Map<stri
   }
 }
 
-/** Creates missing databases; with --clean removes what the restore replaces (everything, or the chosen objects). */
-async function prepareDatabases(conn: MysqlConnection, scope: RestoreScope, state: Map<string, TargetDatabaseState>, request: RestoreRequest): Promise<void> {
+/**
+ * Creates missing databases and marks each target as being restored before its first change (DDL
+ * commits at once here, so the mark comes first; see restore-marker.ts); with --clean removes what
+ * the restore replaces (everything, or the chosen objects).
+ */
+async function prepareDatabases(conn: MysqlConnection, scope: RestoreScope, state: Map<string, TargetDatabaseState>, request: RestoreRequest, marker: RestoreMarker): Promise<void> {
   for (const [source, target] of scope.dbMap) {
     const s = state.get(target)!;
     if (!s.exists) {
       const d = scope.info.databases.find((x) => x.name === source)!;
       await conn.query(`CREATE DATABASE ${qi(target)} CHARACTER SET ${d.charset} COLLATE ${d.collation}`);
-      continue;
     }
-    if (!request.clean) continue;
+    await markIncomplete(conn, target, marker);
+    if (!s.exists || !request.clean) continue;
     const drops: string[] = [];
     const chosen = scope.tables ? [...scope.tables].filter((o) => o.startsWith(`${source}.`)).map((o) => o.slice(source.length + 1)) : undefined;
     for (const [name, kind] of s.relations) {
@@ -107,6 +118,15 @@ async function prepareDatabases(conn: MysqlConnection, scope: RestoreScope, stat
     }
     await runStatements(conn, drops);
   }
+}
+
+async function markIncomplete(conn: MysqlConnection, db: string, m: RestoreMarker): Promise<void> {
+  const table = qn(db, MARKER_TABLE_FLAT);
+  await conn.query(
+    `CREATE TABLE IF NOT EXISTS ${table} (backup_id VARCHAR(200), source VARCHAR(200), started_at VARCHAR(40), host VARCHAR(200), pid INT) COMMENT ${sqlString(MARKER_COMMENT)}`,
+  );
+  await conn.query(`DELETE FROM ${table}`);
+  await conn.query(`INSERT INTO ${table} VALUES (?, ?, ?, ?, ?)`, [m.backupId, m.source, m.startedAt, m.host, m.pid]);
 }
 
 /** Whether a script block belongs to this restore. Routines and events come only with whole databases. */

@@ -1,3 +1,4 @@
+import { incompleteTargetWarning } from '../restore-marker.js';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
@@ -146,6 +147,7 @@ class PostgresSession implements DatabaseSession {
     if (!state.exists && !request.create) warnings.push(`The database "${this.endpoint.database}" does not exist; pass --create to create it.`);
     if (!state.exists && request.create) warnings.push(`The database "${this.endpoint.database}" will be created.`);
     const occupied = selective ? present.size > 0 : state.count > 0;
+    if (this.opened.state.incomplete) warnings.push(incompleteTargetWarning(target, this.opened.state.incomplete));
     if (occupied && !request.clean) warnings.push(`${target} is not empty (${state.count} objects); the restore will refuse to run without --clean.`);
     if (occupied && request.clean) warnings.push(`--clean drops and recreates every object of the backup that exists in ${target} (with CASCADE).`);
     if (!request.restoreOwner) warnings.push(`Objects will be owned by ${this.endpoint.user} (pass --restore-owner to keep the backup's owners).`);

@@ -4,6 +4,8 @@ import { fail, type Finding, ok, warn } from '../../../domain/diagnosis.js';
 import { isDbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
 import { unfollowedTables, wantsCapture } from './postgres-changes.js';
+import { readMarker } from './postgres-target.js';
+import { describeMarker } from '../restore-marker.js';
 import { PostgresCaptureSlots } from './postgres-slots.js';
 import type { CaptureSlots } from '../../../application/ports/capture-slots.js';
 import { DEFAULT_SLOT_WARN_BYTES, slotWarnings } from '../../../application/services/slot-alerts.js';
@@ -193,8 +195,15 @@ function mib(n: number): string {
   return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
 
+/** A restore into this database that was killed or failed part-way left its mark (restore-marker.ts). */
+const incompleteRestore: PgCheck = async ({ client, subject }) => {
+  const marker = await readMarker(client);
+  if (!marker) return [ok(subject, 'incomplete-restore', 'no unfinished restore')];
+  return [fail(subject, 'incomplete-restore', `the database holds an incomplete restore: ${describeMarker(marker)}`, 'Restore it again with --clean (or drop the database and restore with --create).')];
+};
+
 /** The PostgreSQL checks, in order. */
-export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture, slots, keyless];
+export const POSTGRES_CHECKS: PgCheck[] = [version, tls, backupPrivileges, restorePrivileges, extraPrivileges, capture, slots, keyless, incompleteRestore];
 
 /** `doctor` for a PostgreSQL source: connects as a backup does, then runs POSTGRES_CHECKS on the one connection. */
 export async function diagnosePostgres(endpoint: PgEndpoint, options: Record<string, unknown> | undefined, request: DiagnosisRequest, checks = POSTGRES_CHECKS): Promise<Finding[]> {

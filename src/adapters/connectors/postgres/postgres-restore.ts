@@ -12,7 +12,8 @@ import { RESTORE_SETTINGS } from './postgres-script.js';
 import { selectItems } from './postgres-select.js';
 import { Ledger, partialRestore, strictRefusal, subscriptionNote } from './postgres-restore-report.js';
 import { SkipList, label, reasonOf } from './postgres-skips.js';
-import { createDatabase, dropDatabase, existingRelations, userObjects } from './postgres-target.js';
+import { CLEAR_MARKER_SQL, createDatabase, dropDatabase, existingRelations, readMarker, userObjects, writeMarkerSql } from './postgres-target.js';
+import { incompleteTargetError, newMarker, type RestoreMarker } from '../restore-marker.js';
 import { TOC_PART, TOC_VERSION, type Toc, type TocItem } from './postgres-toc.js';
 import { checkToc } from './postgres-toc-check.js';
 
@@ -86,9 +87,12 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     const opening = Promise.all(connects);
     opening.catch(() => undefined);
     const main = first;
+    if (!request.clean && state.incomplete) throw incompleteTargetError(describeEndpoint(endpoint), state.incomplete);
     if (!request.clean) await refuseOccupied(main, items, selective, state.count, state.objects, endpoint);
     await parts.checked;
-    await preData(main, items, request, ledger, skips);
+    // The incomplete-restore mark commits with the schema (the first change) and goes with the last step.
+    const unmarked = await preData(main, items, request, ledger, skips, writeMarkerSql(newMarker(manifest)));
+    if (unmarked) warnings.push(unmarked);
     signal.throwIfAborted();
     await opening;
     // The database's own grants and per-role settings come with a database the restore creates.
@@ -113,6 +117,8 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     ledger.record(outcome.done, tableOf, new Map(post.map((p) => [p.id, p.name])));
     const stuck = outcome.failed ?? (outcome.notRun.length ? { task: outcome.notRun[0]!, error: new Error('its dependencies could not be met') } : undefined);
     if (stuck) throw ledger.failure(stuck.task.label, stuck.error);
+    // Every step ran (skips are reported below, by name): the target is no longer half-restored.
+    await main.query(CLEAR_MARKER_SQL);
     warnings.push(...left.filter((i) => i.kind === 'subscription' && !skips.has(i.id)).map(subscriptionNote));
     const restored: RestoreOutcome = {
       objects: left.filter((i) => RELATION_KINDS.has(i.kind) && !skips.has(i.id)).map((i) => i.name),
@@ -150,6 +156,7 @@ async function undo(endpoint: PgEndpoint, clients: pg.Client[], items: TocItem[]
       const client = await restoreClient(endpoint);
       clients.push(client);
       await client.query('BEGIN');
+      await client.query(CLEAR_MARKER_SQL);
       for (const item of [...items].reverse()) {
         if (!item.drop) continue;
         await client.query('SAVEPOINT d');
@@ -167,8 +174,8 @@ async function undo(endpoint: PgEndpoint, clients: pg.Client[], items: TocItem[]
 export interface OpenedTarget {
   /** A restore connection to the target, or undefined when its database does not exist. */
   client: pg.Client | undefined;
-  /** The target's user objects when it was looked at (none if it does not exist). */
-  state: { count: number; objects: string[] };
+  /** The target's user objects when it was looked at (none if it does not exist), and the mark of an unfinished restore. */
+  state: { count: number; objects: string[]; incomplete?: RestoreMarker };
 }
 
 /** Connects to the restore target and looks at what it holds (read-only). */
@@ -179,7 +186,8 @@ export async function openTarget(endpoint: PgEndpoint): Promise<OpenedTarget> {
   });
   if (!client) return { client, state: { count: 0, objects: [] } };
   try {
-    return { client, state: await userObjects(client) };
+    const [objects, incomplete] = await Promise.all([userObjects(client), readMarker(client)]);
+    return { client, state: { ...objects, ...(incomplete ? { incomplete } : {}) } };
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;
@@ -306,7 +314,7 @@ async function refuseOccupied(client: pg.Client, items: TocItem[], selective: bo
  * --clean drops, then the schema, all in one transaction. Each object runs under a savepoint: one
  * that fails is rolled back and skipped with its dependents (with --strict, the whole step is).
  */
-async function preData(client: pg.Client, items: TocItem[], request: PgRestoreRequest, ledger: Ledger, skips: SkipList): Promise<void> {
+async function preData(client: pg.Client, items: TocItem[], request: PgRestoreRequest, ledger: Ledger, skips: SkipList, marker: string): Promise<string | undefined> {
   await client.query('BEGIN');
   let current = 'the schema';
   try {
@@ -349,8 +357,17 @@ async function preData(client: pg.Client, items: TocItem[], request: PgRestoreRe
         if (err) skips.note(current, reasonOf(err));
       }
     }
+    // A role that may not create a schema here still restores, unmarked, with a warning.
+    let unmarked: string | undefined;
+    try {
+      await client.query(`SAVEPOINT m;\n${marker};\nRELEASE SAVEPOINT m;`);
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT m; RELEASE SAVEPOINT m;');
+      unmarked = `The target could not be marked as being restored (${reasonOf(err)}): had this restore been interrupted, nothing in the target would have said so.`;
+    }
     await client.query('COMMIT');
     ledger.preData = true;
+    return unmarked;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw ledger.failure(current, err);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
 import type { DatabaseLocale } from './postgres-toc.js';
+import { MARKER_COMMENT, MARKER_SCHEMA, MARKER_TABLE, markerFromRow, type RestoreMarker } from '../restore-marker.js';
 
 export interface TargetState {
   exists: boolean;
@@ -30,7 +31,7 @@ export async function inspectTarget(endpoint: PgEndpoint): Promise<TargetState> 
 const USER_OBJECTS = `
   WITH o AS (
     SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('information_schema', '${MARKER_SCHEMA}') AND n.nspname !~ '^pg_'
       AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
     UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
@@ -44,6 +45,30 @@ export async function userObjects(client: pg.Client): Promise<{ objects: string[
   const row = (await client.query(USER_OBJECTS)).rows[0] as { count: number; objects: string[] };
   return row;
 }
+
+const MARKER = `${quoteIdent(MARKER_SCHEMA)}.${quoteIdent(MARKER_TABLE)}`;
+
+/** The incomplete-restore mark the target holds (see restore-marker.ts), if any. */
+export async function readMarker(client: pg.Client): Promise<RestoreMarker | undefined> {
+  const found = (await client.query('SELECT to_regclass($1) IS NOT NULL AS found', [MARKER])).rows[0] as { found: boolean };
+  if (!found.found) return undefined;
+  const row = (await client.query(`SELECT backup_id, source, started_at, host, pid FROM ${MARKER} LIMIT 1`)).rows[0] as Record<string, unknown> | undefined;
+  return markerFromRow(row ?? {});
+}
+
+/** SQL that sets the mark, run in the transaction of the restore's first change. */
+export function writeMarkerSql(m: RestoreMarker): string {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(MARKER_SCHEMA)}`,
+    `COMMENT ON SCHEMA ${quoteIdent(MARKER_SCHEMA)} IS ${quoteLiteral(MARKER_COMMENT)}`,
+    `CREATE TABLE IF NOT EXISTS ${MARKER} (backup_id text, source text, started_at timestamptz, host text, pid integer)`,
+    `DELETE FROM ${MARKER}`,
+    `INSERT INTO ${MARKER} VALUES (${[m.backupId, m.source, m.startedAt, m.host].map(quoteLiteral).join(', ')}, ${Math.trunc(m.pid)})`,
+  ].join(';\n');
+}
+
+/** SQL that removes the mark once the restore's last change is made. */
+export const CLEAR_MARKER_SQL = `DROP SCHEMA IF EXISTS ${quoteIdent(MARKER_SCHEMA)} CASCADE`;
 
 /** Names (manifest style `schema.table`) of the given relations that exist in the target. */
 export async function existingRelations(client: pg.Client, names: string[]): Promise<string[]> {
