@@ -1,50 +1,194 @@
-// Kill -9 at a random moment of a PostgreSQL or MariaDB backup into a repository folder; then every
-// listed backup verifies, nothing half-written is listed, the catalog opens, and the next backup
-// succeeds without cleanup. (A killed restore into a server is not covered yet: nothing marks a
-// half-restored database as incomplete — see the issue's closing note.)
+// Kill -9 at a random moment of a PostgreSQL or MariaDB backup into a repository folder, or of a
+// restore into a database on the server. After a killed backup: every listed backup verifies,
+// nothing half-written is listed, the catalog opens, and the next backup succeeds without cleanup.
+// After a killed restore: the target is untouched, complete, or carries the incomplete-restore mark
+// (never silently half-restored); a marked target is refused without --clean, naming the unfinished
+// restore; the next restore --clean makes it whole and removes the mark.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { startMariaDb } from '../helpers/mariadb-server.js';
-import { startPostgres } from '../helpers/postgres-server.js';
+import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
 import { checkCatalog, checkRepository, runAndKill } from './checks.js';
 import { rng } from './harness.js';
 
 export type ServerEngine = 'postgres' | 'mysql';
+export const SERVER_KILL_OPERATIONS = ['backup', 'restore'] as const;
+export type ServerKillOperation = (typeof SERVER_KILL_OPERATIONS)[number];
+
+/** What a database on the server holds: per table, rows and a content checksum; and the mark, if any. */
+interface DbState {
+  exists: boolean;
+  tables: Record<string, string>;
+  marked: boolean;
+}
+
+/** Looks at one database of the server (in-process, as root), the same way for both engines. */
+function stateReader(engine: ServerEngine, server: PostgresServer | MariaDbServer): (db: string) => Promise<DbState> {
+  if (engine === 'postgres') {
+    const pgs = server as PostgresServer;
+    return async (db) => {
+      const [found] = await pgs.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_database WHERE datname = $1', [db]);
+      if (!found!.n) return { exists: false, tables: {}, marked: false };
+      const names = await pgs.query<{ s: string; t: string }>(
+        "SELECT table_schema AS s, table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' ORDER BY 1, 2",
+        [],
+        db,
+      );
+      const tables: Record<string, string> = {};
+      let marked = false;
+      for (const { s, t } of names) {
+        if (s === 'dbbackup_restore') {
+          marked = true;
+          continue;
+        }
+        const [r] = await pgs.query<{ n: number; h: string }>(`SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM "${s}"."${t}" x`, [], db);
+        tables[`${s}.${t}`] = `${r!.n} ${r!.h}`;
+      }
+      return { exists: true, tables, marked };
+    };
+  }
+  const my = server as MariaDbServer;
+  return async (db) => {
+    const found = await my.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]);
+    if (!found.length) return { exists: false, tables: {}, marked: false };
+    const names = await my.query<{ t: string }>("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", [db]);
+    const tables: Record<string, string> = {};
+    let marked = false;
+    for (const { t } of names) {
+      if (t === 'dbbackup_restore_incomplete') {
+        marked = true;
+        continue;
+      }
+      const [c] = await my.query<{ n: number }>(`SELECT COUNT(*) AS n FROM \`${db}\`.\`${t}\``);
+      const [sum] = await my.query<{ Checksum: string | number }>(`CHECKSUM TABLE \`${db}\`.\`${t}\` EXTENDED`);
+      tables[t] = `${Number(c!.n)} ${String(sum!.Checksum)}`;
+    }
+    return { exists: true, tables, marked };
+  };
+}
 
 export async function serverKillBench(engine: ServerEngine, dir: string, rows = 150_000) {
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const server = engine === 'postgres' ? await startPostgres() : await startMariaDb();
   if (engine === 'postgres') {
     await server.query('CREATE DATABASE app');
-    await server.query(`CREATE TABLE t AS SELECT i, md5(i::text) AS h, repeat(md5(i::text), 4) AS pad FROM generate_series(1, ${rows}) i; CREATE TABLE u AS SELECT * FROM t WHERE i % 3 = 0`, [], 'app');
+    await server.query(
+      `CREATE TABLE t AS SELECT i, md5(i::text) AS h, repeat(md5(i::text), 4) AS pad FROM generate_series(1, ${rows}) i; CREATE TABLE u AS SELECT * FROM t WHERE i % 3 = 0;
+       ALTER TABLE t ADD PRIMARY KEY (i); CREATE INDEX ON u (h)`,
+      [],
+      'app',
+    );
   } else {
     await server.query('CREATE DATABASE app');
     await server.query(`CREATE TABLE app.t (i INT PRIMARY KEY, h CHAR(32), pad TEXT) SELECT seq AS i, md5(seq) AS h, repeat(md5(seq), 4) AS pad FROM app.seq_1_to_${rows}`);
-    await server.query('CREATE TABLE app.u (i INT PRIMARY KEY, h CHAR(32), pad TEXT) SELECT * FROM app.t WHERE i % 3 = 0');
+    await server.query('CREATE TABLE app.u (i INT PRIMARY KEY, h CHAR(32), pad TEXT, KEY (h)) SELECT * FROM app.t WHERE i % 3 = 0');
   }
+  const read = stateReader(engine, server);
   const dataDir = join(dir, 'data');
   const env = { DBBACKUP_DATA_DIR: dataDir, XDG_STATE_HOME: join(dir, 'state'), TMPDIR: join(dir, 'tmp') };
+  const cli = (args: string[]) => runCli(args, { env, cwd: dir });
   const args = ['backup', '--db', engine, '--url', server.url('app'), '--out', 'repo'];
-  const started = Date.now();
-  const first = await runCli([...args, '--json'], { env, cwd: dir });
+  let started = Date.now();
+  const first = await cli([...args, '--json']);
   if (first.code !== 0) throw new Error(`the first ${engine} backup failed: ${first.stderr}`);
-  const ms = Date.now() - started;
+  const backupMs = Date.now() - started;
+  const backupId = (JSON.parse(first.stdout) as { id: string }).id;
   const repo = join(dir, 'repo');
+
+  // Restores go into the database `restored` (created by the restore with --create, or there
+  // already holding a table of its own, restored over with --clean).
+  const restoreArgs = (clean: boolean) => [
+    'restore', '--from', 'repo', '--backup', backupId, '--db', engine,
+    ...(engine === 'postgres' ? ['--url', server.url('restored')] : ['--url', server.url(), '--target-database', 'restored']),
+    ...(clean ? ['--clean'] : ['--create']),
+  ];
+  const dropTarget = () => server.query(engine === 'postgres' ? 'DROP DATABASE IF EXISTS restored WITH (FORCE)' : 'DROP DATABASE IF EXISTS restored');
+  const occupyTarget = async () => {
+    await dropTarget();
+    await server.query('CREATE DATABASE restored');
+    if (engine === 'postgres') await server.query("CREATE TABLE previous (x text); INSERT INTO previous VALUES ('before the restore')", [], 'restored');
+    else await server.query("CREATE TABLE restored.previous (x TEXT) SELECT 'before the restore' AS x");
+  };
+  const source = await read('app');
+  const sourceTables = source.tables;
+  await dropTarget();
+  started = Date.now();
+  const baseline = await cli(restoreArgs(false));
+  if (baseline.code !== 0) throw new Error(`the first ${engine} restore failed: ${baseline.stderr}`);
+  const restoreMs = Date.now() - started;
+  const complete = await read('restored');
+  if (JSON.stringify(complete.tables) !== JSON.stringify(sourceTables) || complete.marked) {
+    throw new Error(`the first ${engine} restore is not the source: ${JSON.stringify(complete)} vs ${JSON.stringify(sourceTables)}`);
+  }
+
+  const backupTrial = async (seed: number) => {
+    const random = rng(seed);
+    const at = Math.round(backupMs * (0.15 + random() * 0.95));
+    const problems: string[] = [];
+    const ended = await runAndKill(args, env, dir, at);
+    const after = await checkRepository(repo);
+    problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
+    const next = await cli([...args, '--json']);
+    if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+    else problems.push(...(await checkRepository(repo, { expectIds: [(JSON.parse(next.stdout) as { id: string }).id] })).problems);
+    return { variant: `${engine} backup${ended.killed ? '' : ' (finished first)'}`, what: `${engine} backup, SIGKILL after ${at} ms (an untouched run takes ${backupMs} ms)`, problems };
+  };
+
+  const restoreTrial = async (seed: number) => {
+    const random = rng(seed);
+    const clean = random() < 0.5;
+    const at = Math.round(restoreMs * (0.1 + random() * 1.0));
+    const problems: string[] = [];
+    if (clean) await occupyTarget();
+    else await dropTarget();
+    const before = await read('restored');
+    const ended = await runAndKill(restoreArgs(clean), env, dir, at);
+    const after = await read('restored');
+    const same = (a: Record<string, string>, b: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
+    const whole = clean ? { ...before.tables, ...sourceTables } : sourceTables;
+    let outcome: string;
+    if (after.marked) {
+      outcome = 'marked';
+      // Marked: a restore without --clean refuses it and says why; nothing is changed by that.
+      const refused = await cli(restoreArgs(false).filter((a) => a !== '--create'));
+      if (refused.code !== 1 || !/E_TARGET_EXISTS: .*holds an incomplete restore: a restore of backup /.test(refused.stderr)) {
+        problems.push(`a restore without --clean over the marked target did not refuse it as an incomplete restore (exit ${refused.code}): ${refused.stderr.slice(0, 300)}`);
+      }
+    } else if (!after.exists || (same(after.tables, before.tables) && after.exists === before.exists) || (!clean && Object.keys(after.tables).length === 0)) {
+      // Untouched (an empty database a killed --create made is no partial restore: nothing is in it).
+      outcome = 'untouched';
+    } else if (same(sortKeys(after.tables), sortKeys(whole))) {
+      outcome = 'complete';
+    } else {
+      outcome = 'half-restored';
+      problems.push(`the killed restore left the target half-restored with no mark: ${JSON.stringify(after.tables).slice(0, 400)}`);
+    }
+    // The next restore, as a user would run it after any outcome: --clean, and --create if it is gone.
+    const next = await cli([...restoreArgs(true), '--create']);
+    if (next.code !== 0) problems.push(`the next restore --clean --create failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+    else {
+      const last = await read('restored');
+      if (last.marked) problems.push('the next restore --clean finished but left the incomplete-restore mark');
+      const got = Object.fromEntries(Object.entries(last.tables).filter(([k]) => k in sourceTables));
+      if (!same(sortKeys(got), sortKeys(sourceTables))) problems.push(`after the next restore --clean the tables differ from the source: ${JSON.stringify(last.tables).slice(0, 400)}`);
+    }
+    const how = ended.killed ? outcome : 'finished first';
+    return {
+      variant: `${engine} restore ${how}`,
+      what: `${engine} restore${clean ? ' --clean over a database' : ' --create'}, SIGKILL after ${at} ms (an untouched run takes ${restoreMs} ms)`,
+      problems,
+    };
+  };
 
   return {
     stop: () => server.stop(),
-    async trial(_i: number, seed: number) {
-      const random = rng(seed);
-      const at = Math.round(ms * (0.15 + random() * 0.95));
-      const problems: string[] = [];
-      const ended = await runAndKill(args, env, dir, at);
-      const after = await checkRepository(repo);
-      problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
-      const next = await runCli([...args, '--json'], { env, cwd: dir });
-      if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
-      else problems.push(...(await checkRepository(repo, { expectIds: [(JSON.parse(next.stdout) as { id: string }).id] })).problems);
-      return { variant: `${engine} backup${ended.killed ? '' : ' (finished first)'}`, what: `${engine} backup, SIGKILL after ${at} ms (an untouched run takes ${ms} ms)`, problems };
+    async trial(_i: number, seed: number, operation: ServerKillOperation = 'backup') {
+      return operation === 'backup' ? backupTrial(seed) : restoreTrial(seed);
     },
   };
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }

@@ -9,7 +9,7 @@ import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeRe
 import { corruptionBench, DAMAGES } from './corruption.js';
 import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
-import { type ServerEngine, serverKillBench } from './kill-server.js';
+import { SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -95,16 +95,18 @@ describe('reliability', () => {
   }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
 
   for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
-    it(`kill -9 during a ${engine} backup (a real server)`, async () => {
+    it(`kill -9 during a ${engine} backup and a restore into the server (a real server)`, async () => {
       const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
       try {
-        // CI: one trial per engine (a server start and two backups each); the long mode N.
-        const r = await runFamily(`kill -9 (${engine})`, trialsFor(1), seed, (i, s) => bench.trial(i, s));
+        // CI: one backup and one restore per engine (a server start, two backups and three restores); the long mode N of each.
+        const r = await runFamily(`kill -9 (${engine})`, trialsFor(1) * SERVER_KILL_OPERATIONS.length, seed, (i, s) =>
+          bench.trial(i, s, SERVER_KILL_OPERATIONS[i % SERVER_KILL_OPERATIONS.length]),
+        );
         results.push(r);
         expect(failuresOf(r)).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(20_000, trialsFor(1)));
+    }, limit(25_000, trialsFor(1) * SERVER_KILL_OPERATIONS.length));
   }
 });
