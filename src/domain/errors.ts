@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'E_BACKUP_FAILED'
   | 'E_RESTORE_FAILED'
   | 'E_STORAGE'
+  | 'E_NO_SPACE'
   | 'E_UNSUPPORTED'
   | 'E_JOURNAL_MODE'
   | 'E_INTERRUPTED'
@@ -89,6 +90,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_BACKUP_FAILED: ExitCode.failed,
   E_RESTORE_FAILED: ExitCode.failed,
   E_STORAGE: ExitCode.failed,
+  /** A local file system (repository, archive, temp folder, restore target) ran out of space or hit a size limit; what the run wrote was removed. */
+  E_NO_SPACE: ExitCode.failed,
   E_UNSUPPORTED: ExitCode.usage,
   /** `replicate` of a SQLite database in rollback-journal mode: it must be switched to WAL first. */
   E_JOURNAL_MODE: ExitCode.usage,
@@ -142,6 +145,37 @@ export class DbBackupError extends Error {
   toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message, exitCode: this.exitCode, details: this.details };
   }
+}
+
+/** Error codes (errno, SQLite) that mean a file system is full, a quota is reached or a file grew past its limit. */
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL']);
+
+/** True when `err`, or an error in its `cause` chain, says a file system is full (see NO_SPACE_CODES). */
+export function isNoSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isDbBackupError(e, 'E_NO_SPACE')) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * E_NO_SPACE naming where: `where` is the path (or folder) written to, `fix` what to do. The errno's
+ * own words are kept ("no space left on device", "file too large").
+ */
+export function noSpaceError(err: unknown, where: string, fix: string): DbBackupError {
+  if (isDbBackupError(err, 'E_NO_SPACE')) return err;
+  let code = 'ENOSPC';
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && NO_SPACE_CODES.has(c)) {
+      code = c;
+      break;
+    }
+  }
+  const why = code === 'EFBIG' ? 'a file grew past the size limit of the file system or process (EFBIG)' : code === 'EDQUOT' ? 'the disk quota is used up (EDQUOT)' : `the file system is full (${code})`;
+  return new DbBackupError('E_NO_SPACE', `No space to write ${where}: ${why}. What this run wrote there was removed; ${fix}`, { cause: err, details: { path: where, errno: code } });
 }
 
 export function isDbBackupError(err: unknown, code?: ErrorCode): err is DbBackupError {

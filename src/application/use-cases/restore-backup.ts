@@ -1,4 +1,4 @@
-import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
+import { DbBackupError, isAbortError, isDbBackupError, isNoSpace, noSpaceError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { CodecRegistry } from '../ports/codec.js';
@@ -153,6 +153,7 @@ export class RestoreBackup {
       );
     }
     if (isDbBackupError(err)) return err;
+    if (isNoSpace(err)) return noSpaceError(err, 'the restore target', 'free space where the target is (and in TMPDIR) and restore again.');
     return new DbBackupError('E_RESTORE_FAILED', `The restore failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }

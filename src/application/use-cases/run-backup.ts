@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { newBackupId } from '../../domain/backup-id.js';
 import type { BackupKind } from '../../domain/backup-kind.js';
-import { CHAIN_ENDING_CODES, DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
+import { CHAIN_ENDING_CODES, DbBackupError, isAbortError, isDbBackupError, isNoSpace, noSpaceError } from '../../domain/errors.js';
 import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
@@ -285,6 +285,7 @@ export class RunBackup {
       });
     }
     if (isDbBackupError(err)) return err;
+    if (isNoSpace(err)) return noSpaceError(err, 'the backup', 'free space (in the repository or archive folder, or TMPDIR for temp copies) or choose another --out.');
     return new DbBackupError('E_BACKUP_FAILED', `The backup failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }

@@ -15,7 +15,7 @@ import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { sqliteEngine } from './sqlite-engine.js';
 import { sqliteGrants } from './sqlite-grants.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import type { Manifest, ObjectEntry } from '../../../domain/manifest.js';
 import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
@@ -210,7 +210,9 @@ class SqliteSession implements DatabaseSession {
     await sweepTempBeside(this.path, true).catch(() => undefined);
     const temp = tempBeside(this.path, true);
     try {
-      await build(temp);
+      await build(temp).catch((err: unknown) => {
+        throw isNoSpace(err) ? noSpaceError(err, `the restored database beside ${this.path}`, `free space in ${dirname(this.path)} (a restore builds the new file beside the target before it replaces it).`) : err;
+      });
       // The restored file keeps the mode of the one it replaces (0600 when new, from the build).
       if (state.exists) await chmod(temp, (await stat(this.path)).mode & 0o7777);
       if (!state.exists || (state.isSqlite && state.objects.length === 0 && !(await hasSidecars(this.path)))) {

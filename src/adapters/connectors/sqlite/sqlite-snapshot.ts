@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { openSource } from './sqlite-file.js';
 import { describeObjects, schemaRows, schemaSql, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
@@ -24,6 +24,7 @@ export async function takeSnapshot(path: string, file: string): Promise<Snapshot
     await source.backup(file, { progress: () => 0x7fffffff });
     return { serverVersion, consistentAt: new Date() };
   } catch (err) {
+    if (isNoSpace(err)) throw noSpaceError(err, `the snapshot of ${path} in ${dirname(dirname(file))}`, 'set TMPDIR to a folder with room for a copy of the database.');
     const hint = snapshotHint(String((err as { code?: unknown }).code), dirname(file));
     throw new DbBackupError('E_BACKUP_FAILED', `Could not snapshot ${path}: ${(err as Error).message}.${hint}`, { cause: err });
   } finally {

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports/blob-store.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
 import { sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
@@ -24,6 +24,7 @@ export class TarGzArchiveWriter implements BlobStore {
   private readonly done: Promise<void>;
   private readonly lock = new Mutex();
   private readonly entries = new Map<string, BlobInfo>();
+  private failure: unknown;
 
   constructor(
     private readonly path: string,
@@ -32,8 +33,12 @@ export class TarGzArchiveWriter implements BlobStore {
     this.temp = tempBeside(path);
     // What a killed run left beside the archive goes now (awaited before the rename).
     this.swept = sweepTempBeside(path).catch(() => []);
-    this.done = pipeline(this.pack, createGzip({ level }), createWriteStream(this.temp, { flags: 'wx', mode: 0o600 }));
-    this.done.catch(() => undefined);
+    this.done = pipeline(this.pack, createGzip({ level }), createWriteStream(this.temp, { flags: 'wx', mode: 0o600 })).catch((err: unknown) => {
+      throw isNoSpace(err) ? noSpaceError(err, path, 'free space in that folder or choose another --out.') : err;
+    });
+    this.done.catch((err: unknown) => {
+      this.failure = err;
+    });
   }
 
   get location(): string {
@@ -54,7 +59,10 @@ export class TarGzArchiveWriter implements BlobStore {
     const modifiedAt = new Date();
     // 0600: `tar xzf` by another user, or with -p, must not hand the database to every local user.
     const entry = this.pack.entry({ name: key, size, mode: 0o600, mtime: modifiedAt });
-    await pipeline(body, entry, signal ? { signal } : {});
+    // A write that failed (a full disk) is what stopped the entry: that error, not the entry's.
+    await pipeline(body, entry, signal ? { signal } : {}).catch((err: unknown) => {
+      throw this.failure ?? err;
+    });
     const info = { key, size, modifiedAt };
     this.entries.set(key, info);
     return info;

@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import { Zip, ZipDeflate } from 'fflate';
 import type { BlobInfo, BlobStore, PutOptions } from '../../../application/ports/blob-store.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Mutex } from '../../../infrastructure/mutex.js';
 import { sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
@@ -70,7 +70,7 @@ export class ZipArchiveWriter implements BlobStore {
       let size = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         options.signal?.throwIfAborted();
-        if (this.failure) throw this.failure;
+        if (this.failure) throw this.failed();
         size += chunk.length;
         if (size > ZIP32_LIMIT || this.written > ZIP32_LIMIT) {
           throw new DbBackupError(
@@ -79,8 +79,9 @@ export class ZipArchiveWriter implements BlobStore {
           );
         }
         entry.push(chunk, false);
-        if (this.file.writableNeedDrain) await new Promise<void>((r) => this.file.once('drain', () => r()));
+        if (this.file.writableNeedDrain) await this.drained();
       }
+      if (this.failure) throw this.failed();
       entry.push(new Uint8Array(0), true);
       const info = { key, size, modifiedAt: new Date() };
       this.entries.set(key, info);
@@ -96,12 +97,31 @@ export class ZipArchiveWriter implements BlobStore {
         throw new DbBackupError('E_UNSUPPORTED', `${this.path}: the archive passed 4 GiB; a .zip cannot hold it. Use .tar.gz.`);
       }
       await new Promise<void>((resolve, reject) => this.file.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      if (this.failure) throw this.failure;
+      if (this.failure) throw this.failed();
       await syncFile(this.temp);
       await this.swept;
       await rename(this.temp, this.path);
       return { size: this.written };
     });
+  }
+
+  /** Resolves when the file takes more bytes, or failed (a full disk never drains). */
+  private drained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.file.off('drain', done);
+        this.file.off('error', done);
+        resolve();
+      };
+      this.file.once('drain', done);
+      this.file.once('error', done);
+    });
+  }
+
+  /** The write failure, as E_NO_SPACE naming the archive when the disk is full. */
+  private failed(): Error {
+    const err = this.failure!;
+    return isNoSpace(err) ? noSpaceError(err, this.path, 'free space in that folder or choose another --out.') : err;
   }
 
   async abort(): Promise<void> {

@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobDigest, BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { hashPool } from '../../../infrastructure/hash-pool.js';
 
@@ -34,7 +34,9 @@ export class LocalBlobStore implements BlobStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const path = await this.checkedPath(key);
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw storageError(err, `write ${path}`);
+    });
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
     try {
       const sink = createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
@@ -174,10 +176,9 @@ export function storageError(err: unknown, what: string): unknown {
   if (err instanceof DbBackupError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.name === 'AbortError') return err;
+  if (isNoSpace(err)) return noSpaceError(err, what.replace(/^write /, ''), 'free space there or choose another --out.');
   const hint =
-    e?.code === 'ENOSPC'
-      ? ' The disk is full; free space or choose another --out.'
-      : e?.code === 'EACCES' || e?.code === 'EPERM'
+    e?.code === 'EACCES' || e?.code === 'EPERM'
         ? ' Permission denied; check the folder permissions.'
         : e?.code === 'EROFS'
           ? ' The file system is read-only.'
