@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
 import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
 import { corruptionBench, DAMAGES } from './corruption.js';
+import { FULL_DISK_PLACES, fullDiskBench } from './full-disk.js';
 import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
 import { SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
@@ -93,6 +94,14 @@ describe('reliability', () => {
       await bench.stop();
     }
   }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
+
+  it('full disk (a small tmpfs): repository, .tar.gz, .zip, temp folder and restore target fail E_NO_SPACE naming the path, leave nothing, list nothing, and succeed with room', async () => {
+    const bench = await fullDiskBench(join(dir.path, 'full-disk'));
+    // CI: every place once; the long mode N times each.
+    const r = await runFamily('full disk', trialsFor(1) * FULL_DISK_PLACES.length, seed, (i, s) => bench.trial(i, s, FULL_DISK_PLACES[i % FULL_DISK_PLACES.length]!));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(10_000, trialsFor(1) * FULL_DISK_PLACES.length));
 
   for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
     it(`kill -9 during a ${engine} backup and a restore into the server (a real server)`, async () => {
