@@ -46,11 +46,17 @@ export async function loadDataPart(conn: MysqlConnection, body: Readable, target
     `LOAD DATA LOCAL INFILE 'dbbackup-part' INTO TABLE ${qn(target.db, target.table)} ${LOAD_DATA_OPTIONS} (${vars.join(', ')})` +
     (sets.length ? ` SET ${sets.join(', ')}` : '');
   const paced = socketPaced(socket);
-  pipeline(body, paced).catch(() => {
-    /* the error reaches mysql2 through `paced`, which fails the query */
-  });
+  // The body flows only once mysql2 asks for the file and listens on `paced`: a body that failed
+  // before (a damaged or unreadable first chunk) would otherwise destroy `paced` unheard, mysql2 would
+  // never end the file, and the server would wait out net_read_timeout and drop the connection.
+  const infileStreamFactory = () => {
+    pipeline(body, paced).catch(() => {
+      /* the error reaches mysql2 through `paced`: it ends the file and fails the query with it */
+    });
+    return paced;
+  };
   try {
-    const [result] = await conn.query({ sql, infileStreamFactory: () => paced } as unknown as string);
+    const [result] = await conn.query({ sql, infileStreamFactory } as unknown as string);
     const header = result as { affectedRows: number; warningStatus: number };
     if (header.warningStatus > 0) await failOnWarnings(conn, target);
     return header.affectedRows;

@@ -1,0 +1,174 @@
+// A PostgreSQL or MariaDB restore that stops after its first change (here: a data part that fails
+// mid-stream, as a killed or broken restore would) leaves the incomplete-restore mark in the target;
+// the next restore refuses the target without --clean naming the unfinished restore, --dry-run
+// warns, doctor's check fails; a restore with --clean makes it whole and removes the mark. A
+// restore that finishes leaves no mark. Against real servers.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MapCodecRegistry } from '../../src/adapters/compression/codec-registry.js';
+import { NoneCodec } from '../../src/adapters/compression/none-codec.js';
+import { MapConnectorRegistry } from '../../src/adapters/connectors/connector-registry.js';
+import { MysqlConnector } from '../../src/adapters/connectors/mysql/mysql-connector.js';
+import { PostgresConnector } from '../../src/adapters/connectors/postgres/postgres-connector.js';
+import { LocalRepositoryOpener } from '../../src/adapters/storage/repository-opener.js';
+import { PartReader } from '../../src/application/pipeline/part-reader.js';
+import type { ConnectionTarget } from '../../src/application/ports/connection-target.js';
+import type { DatabaseConnector } from '../../src/application/ports/database-connector.js';
+import { diagnosisOf } from '../../src/application/ports/database-diagnosis.js';
+import type { PartSource } from '../../src/application/ports/parts.js';
+import { RestoreBackup } from '../../src/application/use-cases/restore-backup.js';
+import { RunBackup } from '../../src/application/use-cases/run-backup.js';
+import type { Manifest } from '../../src/domain/manifest.js';
+import { NullProgress } from '../../src/infrastructure/progress.js';
+import { MemoryCatalog, silentLogger } from '../helpers/fakes.js';
+import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+
+const signal = new AbortController().signal;
+const codecs = new MapCodecRegistry([new NoneCodec()]);
+
+interface Engine {
+  name: 'postgres' | 'mysql';
+  connector: DatabaseConnector;
+  start(): Promise<PostgresServer | MariaDbServer>;
+  /** Makes the database `app` with a table `t` of 2000 rows. */
+  seed(s: PostgresServer | MariaDbServer): Promise<void>;
+  target(s: PostgresServer | MariaDbServer, db: string): ConnectionTarget;
+  /** The mark's backup id in `db`, or undefined. */
+  mark(s: PostgresServer | MariaDbServer, db: string): Promise<string | undefined>;
+  rows(s: PostgresServer | MariaDbServer, db: string): Promise<number>;
+}
+
+const engines: Engine[] = [
+  {
+    name: 'postgres',
+    connector: new PostgresConnector(),
+    start: () => startPostgres(),
+    async seed(s) {
+      await s.query('CREATE DATABASE app');
+      await (s as PostgresServer).query('CREATE TABLE t (i int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i', [], 'app');
+    },
+    target: (s, db) => ({ engine: 'postgres', host: '127.0.0.1', port: s.port, user: 'postgres', database: db, options: {} }),
+    async mark(s, db) {
+      const [found] = await (s as PostgresServer).query<{ r: string | null }>("SELECT to_regclass('dbbackup_restore.incomplete')::text AS r", [], db);
+      if (!found!.r) return undefined;
+      return (await (s as PostgresServer).query<{ backup_id: string }>('SELECT backup_id FROM dbbackup_restore.incomplete', [], db))[0]?.backup_id ?? '';
+    },
+    rows: async (s, db) => (await (s as PostgresServer).query<{ n: number }>('SELECT count(*)::int AS n FROM t', [], db))[0]!.n,
+  },
+  {
+    name: 'mysql',
+    connector: new MysqlConnector(),
+    start: () => startMariaDb(),
+    async seed(s) {
+      await s.query('CREATE DATABASE app');
+      await s.query('CREATE TABLE app.t (i INT PRIMARY KEY, v CHAR(32)) SELECT seq AS i, md5(seq) AS v FROM app.seq_1_to_2000');
+    },
+    target: (s, db) => ({ engine: 'mysql', host: '127.0.0.1', port: s.port, user: 'root', database: db, options: {} }),
+    async mark(s, db) {
+      const found = await s.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [db, 'dbbackup_restore_incomplete']);
+      if (!found.length) return undefined;
+      return (await s.query<{ backup_id: string }>(`SELECT backup_id FROM \`${db}\`.dbbackup_restore_incomplete`))[0]?.backup_id ?? '';
+    },
+    rows: async (s, db) => Number((await s.query<{ n: number }>(`SELECT COUNT(*) AS n FROM \`${db}\`.t`))[0]!.n),
+  },
+];
+
+/** The backup's parts, except that every data part fails after its first bytes. */
+function failingData(reader: PartReader): PartSource {
+  return {
+    manifest: reader.manifest,
+    async open(part) {
+      if (part.role !== 'data') return reader.open(part);
+      const real = await reader.open(part);
+      real.destroy();
+      return Readable.from(
+        (async function* () {
+          yield Buffer.from('');
+          throw new Error('the data stream broke (as a killed or failing restore)');
+        })(),
+      );
+    },
+  };
+}
+
+describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
+  let server: PostgresServer | MariaDbServer;
+  let work: string;
+  let manifest: Manifest;
+  const repository = () => join(work, 'repo');
+  const useCases = () => {
+    const deps = {
+      connectors: new MapConnectorRegistry([engine.connector]),
+      opener: new LocalRepositoryOpener(),
+      codecs,
+      catalog: new MemoryCatalog(),
+      clock: { now: () => new Date() },
+      logger: silentLogger,
+      progress: new NullProgress(),
+    };
+    return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
+  };
+
+  beforeAll(async () => {
+    server = await engine.start();
+    work = await mkdtemp(join(tmpdir(), 'dbb-mark-'));
+    await engine.seed(server);
+    manifest = (await useCases().runBackup.execute({ target: engine.target(server, 'app'), repository: repository(), kind: 'full', compression: { codec: 'none' }, parallel: 1 }, signal)).manifest;
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const restoreInput = (clean: boolean, dryRun = false) => ({
+    repository: repository(),
+    backup: manifest.id,
+    target: engine.target(server, 'copy'),
+    clean,
+    dryRun,
+    options: { create: true },
+  });
+
+  it('a restore that stops after its first change leaves the mark; the next is refused without --clean, warned in --dry-run, failed by doctor; --clean clears it', async () => {
+    const opened = await new LocalRepositoryOpener().open(repository(), 'read');
+    try {
+      const session = await engine.connector.connect(engine.target(server, 'copy'), 'restore');
+      try {
+        await session.planRestore(manifest, { clean: false, create: true });
+        const reader = new PartReader(opened.store, manifest, codecs, undefined, undefined, 'when-needed');
+        // The stream's own error, not a connection the server dropped after waiting for the rest of the data.
+        await expect(session.restore(failingData(reader), { clean: false, create: true }, signal)).rejects.toThrow(/the data stream broke/);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await opened.close();
+    }
+    expect(await engine.mark(server, 'copy')).toBe(manifest.id);
+
+    const refused = useCases().restoreBackup.execute(restoreInput(false), signal);
+    await expect(refused).rejects.toMatchObject({ code: 'E_TARGET_EXISTS', message: expect.stringMatching(new RegExp(`holds an incomplete restore: a restore of backup ${manifest.id} \\(source [^)]+\\) started .+ and did not finish`)) });
+    const dry = await useCases().restoreBackup.execute(restoreInput(false, true), signal);
+    expect(dry.plan.warnings.join('\n')).toMatch(/holds an incomplete restore .*will refuse to run without --clean/);
+
+    const doctor = diagnosisOf(engine.connector)!;
+    const findings = await doctor.diagnose(engine.target(server, 'copy'), { subject: 'source copy', incremental: false }, signal);
+    expect(findings.find((f) => f.check === 'incomplete-restore')).toMatchObject({ status: 'fail', message: expect.stringContaining(manifest.id) });
+
+    await useCases().restoreBackup.execute(restoreInput(true), signal);
+    expect(await engine.mark(server, 'copy')).toBeUndefined();
+    expect(await engine.rows(server, 'copy')).toBe(2000);
+    const healthy = await doctor.diagnose(engine.target(server, 'copy'), { subject: 'source copy', incremental: false }, signal);
+    expect(healthy.find((f) => f.check === 'incomplete-restore')).toMatchObject({ status: 'ok' });
+  });
+
+  it('a restore that finishes leaves no mark, and the mark is no object the emptiness check counts', async () => {
+    await useCases().restoreBackup.execute({ ...restoreInput(false), target: engine.target(server, 'fresh') }, signal);
+    expect(await engine.mark(server, 'fresh')).toBeUndefined();
+    expect(await engine.rows(server, 'fresh')).toBe(2000);
+  });
+});
