@@ -4,17 +4,21 @@
 // After a killed restore: the target is untouched, complete, or carries the incomplete-restore mark
 // (never silently half-restored); a marked target is refused without --clean, naming the unfinished
 // restore; the next restore --clean makes it whole and removes the mark.
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { BIN, type CliResult, runCli } from '../helpers/cli.js';
 import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
-import { checkCatalog, checkRepository, runAndKill } from './checks.js';
+import { checkCatalog, checkRepository, cliShapeProblems, runAndKill } from './checks.js';
 import { rng } from './harness.js';
 
 export type ServerEngine = 'postgres' | 'mysql';
 export const SERVER_KILL_OPERATIONS = ['backup', 'restore'] as const;
 export type ServerKillOperation = (typeof SERVER_KILL_OPERATIONS)[number];
+/** Database faults: the server ends the CLI's connections (pg_terminate_backend, KILL) mid-run. */
+export const CONNECTION_FAULTS = ['backup', 'restore'] as const;
+export type ConnectionFault = (typeof CONNECTION_FAULTS)[number];
 
 /** What a database on the server holds: per table, rows and a content checksum; and the mark, if any. */
 interface DbState {
@@ -68,7 +72,7 @@ function stateReader(engine: ServerEngine, server: PostgresServer | MariaDbServe
   };
 }
 
-export async function serverKillBench(engine: ServerEngine, dir: string, rows = 150_000) {
+export async function serverKillBench(engine: ServerEngine, dir: string, rows = process.env.RELIABILITY_TRIALS ? 150_000 : 60_000) {
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const server = engine === 'postgres' ? await startPostgres() : await startMariaDb();
   if (engine === 'postgres') {
@@ -146,7 +150,10 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     const ended = await runAndKill(restoreArgs(clean), env, dir, at);
     const after = await read('restored');
     const same = (a: Record<string, string>, b: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
-    const whole = clean ? { ...before.tables, ...sourceTables } : sourceTables;
+    // Complete: the backup's tables as in the source; anything else is what the target held before
+    // (PostgreSQL's --clean replaces the backup's objects only, MariaDB's the database's contents).
+    const isComplete = (t: Record<string, string>) =>
+      Object.entries(sourceTables).every(([k, v]) => t[k] === v) && Object.entries(t).every(([k, v]) => k in sourceTables || before.tables[k] === v);
     let outcome: string;
     if (after.marked) {
       outcome = 'marked';
@@ -158,7 +165,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     } else if (!after.exists || (same(after.tables, before.tables) && after.exists === before.exists) || (!clean && Object.keys(after.tables).length === 0)) {
       // Untouched (an empty database a killed --create made is no partial restore: nothing is in it).
       outcome = 'untouched';
-    } else if (same(sortKeys(after.tables), sortKeys(whole))) {
+    } else if (isComplete(after.tables)) {
       outcome = 'complete';
     } else {
       outcome = 'half-restored';
@@ -181,12 +188,83 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     };
   };
 
+  /** Ends every connection of the server's clients to `db` but the one asking (as an operator or a failover would). */
+  const dropConnections = async (db: string): Promise<number> => {
+    if (engine === 'postgres') {
+      const rows = await (server as PostgresServer).query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = $2', [db, 'client backend']);
+      await (server as PostgresServer).query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = $2', [db, 'client backend']);
+      return rows.length;
+    }
+    const ids = await (server as MariaDbServer).query<{ id: number }>("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND COMMAND <> 'Binlog Dump'", [db]);
+    for (const { id } of ids) await server.query(`KILL ${Number(id)}`).catch(() => undefined);
+    return ids.length;
+  };
+
+  const faultTrial = async (seed: number, operation: ConnectionFault) => {
+    const random = rng(seed);
+    const ms = operation === 'backup' ? backupMs : restoreMs;
+    const at = Math.round(ms * (0.1 + random() * 0.8));
+    const problems: string[] = [];
+    const db = operation === 'backup' ? 'app' : 'restored';
+    if (operation === 'restore') await occupyTarget();
+    const before = operation === 'restore' ? await read(db) : undefined;
+    let dropped = 0;
+    const run = await runWithFault(operation === 'backup' ? args : restoreArgs(true), env, dir, at, async () => {
+      dropped = await dropConnections(db);
+    });
+    const hit = run.code !== 0;
+    if (hit) {
+      // A clear failure: exit 1 or 3, one `error E_…` line, no stack trace.
+      problems.push(...cliShapeProblems(run, [1, 3]));
+    }
+    if (operation === 'backup') {
+      const after = await checkRepository(repo);
+      problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
+      const next = await cli([...args, '--json']);
+      if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+    } else {
+      const after = await read('restored');
+      const untouched = JSON.stringify(after.tables) === JSON.stringify(before!.tables);
+      if (hit && !after.marked && !untouched) problems.push(`the restore failed (${run.stderr.split('\n')[0]}) and left the target unmarked: ${JSON.stringify(after.tables).slice(0, 300)}`);
+      const next = await cli([...restoreArgs(true), '--create']);
+      if (next.code !== 0) problems.push(`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+      else if ((await read('restored')).marked) problems.push('the next restore --clean left the mark');
+    }
+    const code = /error (E_[A-Z_]+)/.exec(run.stderr)?.[1];
+    return {
+      variant: `${engine} ${operation} ${hit ? `failed ${code ?? run.code}` : dropped ? 'healed' : 'missed'}`,
+      what: `${engine} ${operation}, its connections ended after ${at} ms (an untouched run takes ${ms} ms)`,
+      problems,
+    };
+  };
+
   return {
     stop: () => server.stop(),
     async trial(_i: number, seed: number, operation: ServerKillOperation = 'backup') {
       return operation === 'backup' ? backupTrial(seed) : restoreTrial(seed);
     },
+    fault: (_i: number, seed: number, operation: ConnectionFault) => faultTrial(seed, operation),
   };
+}
+
+/** Runs the built CLI and calls `fault` after `afterMs` if it is still running; resolves with its result. */
+function runWithFault(args: string[], env: NodeJS.ProcessEnv, cwd: string, afterMs: number, fault: () => Promise<void>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let faulting: Promise<void> = Promise.resolve();
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      faulting = fault().catch(() => undefined);
+    }, afterMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      void faulting.then(() => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  });
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

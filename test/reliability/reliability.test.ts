@@ -10,7 +10,7 @@ import { corruptionBench, DAMAGES } from './corruption.js';
 import { FULL_DISK_PLACES, fullDiskBench } from './full-disk.js';
 import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
-import { SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
+import { CONNECTION_FAULTS, SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -104,7 +104,7 @@ describe('reliability', () => {
   }, limit(10_000, trialsFor(1) * FULL_DISK_PLACES.length));
 
   for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
-    it(`kill -9 during a ${engine} backup and a restore into the server (a real server)`, async () => {
+    it(`kill -9 and dropped connections during a ${engine} backup and a restore into the server (a real server)`, async () => {
       const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
       try {
         // CI: one backup and one restore per engine (a server start, two backups and three restores); the long mode N of each.
@@ -112,10 +112,15 @@ describe('reliability', () => {
           bench.trial(i, s, SERVER_KILL_OPERATIONS[i % SERVER_KILL_OPERATIONS.length]),
         );
         results.push(r);
-        expect(failuresOf(r)).toEqual([]);
+        // Database faults on the same server: its connections ended mid-backup and mid-restore.
+        const f = await runFamily(`database faults (${engine})`, trialsFor(1) * CONNECTION_FAULTS.length, seed, (i, s) =>
+          bench.fault(i, s, CONNECTION_FAULTS[i % CONNECTION_FAULTS.length]!),
+        );
+        results.push(f);
+        expect([...failuresOf(r), ...failuresOf(f)]).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(25_000, trialsFor(1) * SERVER_KILL_OPERATIONS.length));
+    }, limit(50_000, trialsFor(1) * SERVER_KILL_OPERATIONS.length));
   }
 });
