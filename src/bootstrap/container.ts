@@ -8,6 +8,7 @@ import { RestoreBackup } from '../application/use-cases/restore-backup.js';
 import { Replicate } from '../application/use-cases/replicate.js';
 import { RunBackup } from '../application/use-cases/run-backup.js';
 import { CheckConnections } from '../application/use-cases/check-connections.js';
+import { CompareDatabases } from '../application/use-cases/compare-databases.js';
 import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
@@ -184,6 +185,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
       .inSingletonScope();
     bind(StorageUsage)
       .toResolvedValue((catalog, clock) => new StorageUsage({ catalog, clock }), [Tokens.Catalog, Tokens.Clock])
+      .inSingletonScope();
+    bind(CompareDatabases)
+      .toResolvedValue((connectors) => new CompareDatabases({ connectors }), [Tokens.Connectors])
       .inSingletonScope();
     bind(CheckConnections)
       .toResolvedValue((connectors, opener) => new CheckConnections({ connectors, opener }), [Tokens.Connectors, Tokens.RepositoryOpener])

@@ -30,6 +30,7 @@ import { K8sRenderCommand } from '../adapters/cli/k8s/render.js';
 import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
 import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
 import { VerifyCommand } from '../adapters/cli/verify.js';
+import { CompareCommand } from '../adapters/cli/compare.js';
 import { VersionCommand } from '../adapters/cli/version.js';
 import { UiCommand } from '../adapters/cli/ui.js';
 import { HelpCommand } from '../adapters/cli/help.js';
@@ -69,6 +70,7 @@ export const commands = [
   RestoreCommand,
   ListCommand,
   VerifyCommand,
+  CompareCommand,
   PruneCommand,
   PinCommand,
   UnpinCommand,

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'E_RESTORE_FAILED'
   | 'E_STORAGE'
   | 'E_NO_SPACE'
+  | 'E_DIFFERENT'
   | 'E_UNSUPPORTED'
   | 'E_JOURNAL_MODE'
   | 'E_INTERRUPTED'
@@ -92,6 +93,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_STORAGE: ExitCode.failed,
   /** A local file system (repository, archive, temp folder, restore target) ran out of space or hit a size limit; what the run wrote was removed. */
   E_NO_SPACE: ExitCode.failed,
+  /** `compare`: a table differs (rows or content) or is on one side only. */
+  E_DIFFERENT: ExitCode.integrity,
   E_UNSUPPORTED: ExitCode.usage,
   /** `replicate` of a SQLite database in rollback-journal mode: it must be switched to WAL first. */
   E_JOURNAL_MODE: ExitCode.usage,

@@ -233,7 +233,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     const code = /error (E_[A-Z_]+)/.exec(run.stderr)?.[1];
     return {
       variant: `${engine} ${operation} ${hit ? `failed ${code ?? run.code}` : dropped ? 'healed' : 'missed'}`,
-      what: `${engine} ${operation}, its connections ended after ${at} ms (an untouched run takes ${ms} ms)`,
+      what: `${engine} ${operation}, its connections ended after ${at} ms (an untouched run takes ${ms} ms)${hit ? `: ${run.stderr.split('\n').find((l) => l.startsWith('error ')) ?? run.stderr.slice(0, 200)}` : ''}`,
       problems,
     };
   };

@@ -2,7 +2,7 @@ import type { Definition } from 'clipanion';
 
 /** The overview's groups, by a command's first word; a word not named here lands in "Other". */
 const GROUPS: ReadonlyArray<readonly [string, readonly string[]]> = [
-  ['Backups', ['backup', 'restore', 'verify', 'list', 'prune', 'pin', 'unpin']],
+  ['Backups', ['backup', 'restore', 'verify', 'compare', 'list', 'prune', 'pin', 'unpin']],
   ['Continuous', ['replicate', 'slot']],
   ['Scheduling', ['schedule', 'worker', 'fleet', 'k8s']],
   ['Dashboard', ['ui']],

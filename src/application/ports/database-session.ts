@@ -5,6 +5,7 @@ import type { ContinuousCapture } from './continuous-capture.js';
 import type { DumpRequest, DumpResult } from './dump.js';
 import type { PartSink, PartSource } from './parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from './restore-plan.js';
+import type { TableContents } from './table-contents.js';
 
 /** One connection's worth of work against one database (a backup source or a restore target). */
 export interface DatabaseSession {
@@ -26,4 +27,6 @@ export interface DatabaseSession {
   readonly slots?: CaptureSlots;
   /** Continuous capture (`replicate`), for engines that can follow their log; one per session. */
   readonly continuous?: ContinuousCapture;
+  /** Per-table row counts and content hashes (`compare`), for engines that can read them. */
+  readonly contents?: TableContents;
 }

@@ -1,4 +1,5 @@
 import { CheckConnections } from './check-connections.js';
+import { CompareDatabases } from './compare-databases.js';
 import { ListBackups } from './list-backups.js';
 import { ManageCaptureSlots } from './manage-capture-slots.js';
 import { ManageKeys } from './manage-keys.js';
@@ -29,6 +30,7 @@ export const USE_CASES = {
   showManifest: ShowManifest,
   sendTestNotification: SendTestNotification,
   checkConnections: CheckConnections,
+  compareDatabases: CompareDatabases,
   storageUsage: StorageUsage,
   manageKeys: ManageKeys,
   manageSchedules: ManageSchedules,

@@ -20,6 +20,7 @@ import { MysqlChangeCapture } from './mysql-changes.js';
 import { MysqlContinuousCapture } from './mysql-continuous.js';
 import { locateBinlogTarget } from './mysql-binlog-locate.js';
 import { runRestore } from './mysql-restore.js';
+import { MysqlContents } from './mysql-contents.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mysql-restore-scope.js';
 
 /**
@@ -59,6 +60,7 @@ class MysqlSession implements DatabaseSession {
   readonly changes: MysqlChangeCapture;
   /** `replicate`'s binlog follower (backup sessions only). */
   readonly continuous?: MysqlContinuousCapture;
+  readonly contents: MysqlContents;
 
   /** The scope of the last restore, which applying the links of its chain follows. */
   private restored: RestoreScope | undefined;
@@ -68,6 +70,7 @@ class MysqlSession implements DatabaseSession {
     purpose: 'backup' | 'restore',
   ) {
     this.changes = new MysqlChangeCapture(endpoint, () => this.restored);
+    this.contents = new MysqlContents(endpoint);
     if (purpose === 'backup') this.continuous = new MysqlContinuousCapture(endpoint);
   }
 

@@ -1,4 +1,5 @@
 import { incompleteTargetWarning } from '../restore-marker.js';
+import { PostgresContents } from './postgres-contents.js';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
@@ -70,6 +71,7 @@ class PostgresSession implements DatabaseSession {
   readonly slots: PostgresCaptureSlots;
   /** `replicate`: the slot streamed into log segments (a backup session only). */
   readonly continuous?: PostgresContinuousCapture;
+  readonly contents: PostgresContents;
 
   /** `capture`: the default source name when a full must create a capture slot (`--capture changes`). */
   constructor(
@@ -84,6 +86,7 @@ class PostgresSession implements DatabaseSession {
   ) {
     this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
     this.slots = new PostgresCaptureSlots(endpoint);
+    this.contents = new PostgresContents(endpoint);
     if (purpose === 'backup') this.continuous = new PostgresContinuousCapture(endpoint, capture ?? sourceNameFrom(endpoint.database), dumpOptions, consent);
   }
 

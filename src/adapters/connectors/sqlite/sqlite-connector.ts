@@ -29,6 +29,7 @@ import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
+import { SqliteContents } from './sqlite-contents.js';
 import { makeScratchDir, sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
@@ -66,8 +67,10 @@ export class SqliteConnector implements DatabaseConnector, DatabaseDiagnosis {
 class SqliteSession implements DatabaseSession {
   readonly changes: SqliteChangeCapture;
   readonly continuous: SqliteWalCapture;
+  readonly contents: SqliteContents;
 
   constructor(private readonly path: string) {
+    this.contents = new SqliteContents(path);
     this.changes = new SqliteChangeCapture(path, this);
     this.continuous = new SqliteWalCapture(path, {
       checkpointBytes: WAL_CHECKPOINT_BYTES,

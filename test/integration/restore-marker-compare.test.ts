@@ -2,7 +2,8 @@
 // mid-stream, as a killed or broken restore would) leaves the incomplete-restore mark in the target;
 // the next restore refuses the target without --clean naming the unfinished restore, --dry-run
 // warns, doctor's check fails; a restore with --clean makes it whole and removes the mark. A
-// restore that finishes leaves no mark. Against real servers.
+// restore that finishes leaves no mark. And `compare` (CompareDatabases) of the source and a restored
+// copy: the same, then one changed value, a NULL for an empty string, a dropped table. Against real servers.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import type { ConnectionTarget } from '../../src/application/ports/connection-ta
 import type { DatabaseConnector } from '../../src/application/ports/database-connector.js';
 import { diagnosisOf } from '../../src/application/ports/database-diagnosis.js';
 import type { PartSource } from '../../src/application/ports/parts.js';
+import { CompareDatabases } from '../../src/application/use-cases/compare-databases.js';
 import { RestoreBackup } from '../../src/application/use-cases/restore-backup.js';
 import { RunBackup } from '../../src/application/use-cases/run-backup.js';
 import type { Manifest } from '../../src/domain/manifest.js';
@@ -37,6 +39,8 @@ interface Engine {
   /** Makes the database `app` with a table `t` of 2000 rows. */
   seed(s: PostgresServer | MariaDbServer): Promise<void>;
   target(s: PostgresServer | MariaDbServer, db: string): ConnectionTarget;
+  /** Runs SQL in `db`. */
+  exec(s: PostgresServer | MariaDbServer, db: string, sql: string): Promise<unknown>;
   /** The mark's backup id in `db`, or undefined. */
   mark(s: PostgresServer | MariaDbServer, db: string): Promise<string | undefined>;
   rows(s: PostgresServer | MariaDbServer, db: string): Promise<number>;
@@ -52,6 +56,7 @@ const engines: Engine[] = [
       await (s as PostgresServer).query('CREATE TABLE t (i int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i', [], 'app');
     },
     target: (s, db) => ({ engine: 'postgres', host: '127.0.0.1', port: s.port, user: 'postgres', database: db, options: {} }),
+    exec: (s, db, sql) => (s as PostgresServer).query(sql, [], db),
     async mark(s, db) {
       const [found] = await (s as PostgresServer).query<{ r: string | null }>("SELECT to_regclass('dbbackup_restore.incomplete')::text AS r", [], db);
       if (!found!.r) return undefined;
@@ -68,6 +73,7 @@ const engines: Engine[] = [
       await s.query('CREATE TABLE app.t (i INT PRIMARY KEY, v CHAR(32)) SELECT seq AS i, md5(seq) AS v FROM app.seq_1_to_2000');
     },
     target: (s, db) => ({ engine: 'mysql', host: '127.0.0.1', port: s.port, user: 'root', database: db, options: {} }),
+    exec: (s, db, sql) => s.query(sql.replace(/\bt\b/g, `\`${db}\`.t`)),
     async mark(s, db) {
       const found = await s.query('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [db, 'dbbackup_restore_incomplete']);
       if (!found.length) return undefined;
@@ -170,5 +176,31 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     await useCases().restoreBackup.execute({ ...restoreInput(false), target: engine.target(server, 'fresh') }, signal);
     expect(await engine.mark(server, 'fresh')).toBeUndefined();
     expect(await engine.rows(server, 'fresh')).toBe(2000);
+  });
+
+  it('compare: the source and its restored copy are the same; a changed value, NULL for an empty string, or a missing table differ', async () => {
+    const compare = new CompareDatabases({ connectors: new MapConnectorRegistry([engine.connector]) });
+    const run = () => compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh') }, signal);
+    const same = await run();
+    expect(same.same).toBe(true);
+    const t = engine.name === 'postgres' ? 'public.t' : 't';
+    expect(same.tables).toEqual([{ table: t, left: { rows: 2000, hash: expect.stringMatching(/^[0-9a-f]{32}$/) }, right: same.tables[0]!.left, same: true }]);
+
+    await engine.exec(server, 'fresh', "UPDATE t SET v = '' WHERE i = 7");
+    await engine.exec(server, 'app', "UPDATE t SET v = NULL WHERE i = 7");
+    const nullVsEmpty = await run();
+    expect(nullVsEmpty.same).toBe(false);
+    expect(nullVsEmpty.tables[0]).toMatchObject({ table: t, left: { rows: 2000 }, right: { rows: 2000 }, same: false });
+    await engine.exec(server, 'app', "UPDATE t SET v = '' WHERE i = 7");
+    expect((await run()).same).toBe(true);
+
+    // Only the chosen tables; a table on one side only differs.
+    await engine.exec(server, 'app', engine.name === 'postgres' ? 'CREATE TABLE extra (x int)' : 'CREATE TABLE `app`.extra (x INT)');
+    const extra = await run();
+    expect(extra.same).toBe(false);
+    expect(extra.tables.find((x) => x.table.endsWith('extra'))).toMatchObject({ left: { rows: 0 }, same: false });
+    expect(extra.tables.find((x) => x.table.endsWith('extra'))!.right).toBeUndefined();
+    expect((await compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh'), tables: ['t'] }, signal)).same).toBe(true);
+    await expect(compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh'), tables: ['nope'] }, signal)).rejects.toMatchObject({ code: 'E_USAGE' });
   });
 });

@@ -1,0 +1,58 @@
+import { createRequire } from 'node:module';
+import type { TableContents, TableDigest } from '../../../application/ports/table-contents.js';
+import { chooseTables, RowDigest } from '../table-digest.js';
+import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
+import { MARKER_SCHEMA } from '../restore-marker.js';
+
+const require = createRequire(import.meta.url);
+const { to: copyTo } = require('pg-copy-streams') as typeof import('pg-copy-streams');
+
+/** Plain tables (partitions included, partitioned parents not: their rows are the partitions'), outside system schemas, not extension members. */
+const TABLES = `
+  SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', $1) AND n.nspname !~ '^pg_'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
+  ORDER BY 1, 2`;
+
+/**
+ * PostgreSQL tables' digests, all read in one REPEATABLE READ snapshot. Each row is hashed as COPY
+ * text gives it (one line per row: a newline inside a value is escaped), which is the server's
+ * canonical text of every type.
+ */
+export class PostgresContents implements TableContents {
+  constructor(private readonly endpoint: PgEndpoint) {}
+
+  async digest(filter: { tables?: string[] }, signal: AbortSignal): Promise<TableDigest[]> {
+    const client = await openClient(this.endpoint);
+    const onAbort = () => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const rows = (await client.query(TABLES, [MARKER_SCHEMA])).rows as { schema: string; name: string }[];
+      const names = new Map(rows.map((r) => [`${r.schema}.${r.name}`, r]));
+      const chosen = chooseTables([...names.keys()], filter.tables, describeEndpoint(this.endpoint), (t, want) => t === want || t === `public.${want}`);
+      const out: TableDigest[] = [];
+      for (const table of chosen) {
+        const r = names.get(table)!;
+        const digest = new RowDigest();
+        let rest: Buffer = Buffer.alloc(0);
+        const stream = client.query(copyTo(`COPY ${quoteIdent(r.schema)}.${quoteIdent(r.name)} TO STDOUT`));
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+          for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10)) {
+            digest.add(data.subarray(0, nl));
+            data = data.subarray(nl + 1);
+          }
+          rest = Buffer.from(data);
+          signal.throwIfAborted();
+        }
+        out.push({ table, rows: digest.rows, hash: digest.hash });
+      }
+      await client.query('COMMIT');
+      return out;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await client.end().catch(() => undefined);
+    }
+  }
+}
