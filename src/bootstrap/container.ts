@@ -9,6 +9,7 @@ import { Replicate } from '../application/use-cases/replicate.js';
 import { RunBackup } from '../application/use-cases/run-backup.js';
 import { CheckConnections } from '../application/use-cases/check-connections.js';
 import { CompareDatabases } from '../application/use-cases/compare-databases.js';
+import { VerifyRestore } from '../application/use-cases/verify-restore.js';
 import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
@@ -185,6 +186,9 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
       .inSingletonScope();
     bind(StorageUsage)
       .toResolvedValue((catalog, clock) => new StorageUsage({ catalog, clock }), [Tokens.Catalog, Tokens.Clock])
+      .inSingletonScope();
+    bind(VerifyRestore)
+      .toResolvedValue((connectors, restoreBackup, logger) => new VerifyRestore({ connectors, restoreBackup, logger }), [Tokens.Connectors, RestoreBackup, Tokens.Logger])
       .inSingletonScope();
     bind(CompareDatabases)
       .toResolvedValue((connectors) => new CompareDatabases({ connectors }), [Tokens.Connectors])

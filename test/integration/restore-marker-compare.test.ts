@@ -22,6 +22,8 @@ import { diagnosisOf } from '../../src/application/ports/database-diagnosis.js';
 import type { PartSource } from '../../src/application/ports/parts.js';
 import { CompareDatabases } from '../../src/application/use-cases/compare-databases.js';
 import { RestoreBackup } from '../../src/application/use-cases/restore-backup.js';
+import { VerifyRestore } from '../../src/application/use-cases/verify-restore.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { RunBackup } from '../../src/application/use-cases/run-backup.js';
 import type { Manifest } from '../../src/domain/manifest.js';
 import { NullProgress } from '../../src/infrastructure/progress.js';
@@ -116,8 +118,13 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
       logger: silentLogger,
       progress: new NullProgress(),
     };
-    return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
+    const restoreBackup = new RestoreBackup(deps);
+    return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup, verifyRestore: new VerifyRestore({ ...deps, restoreBackup }) };
   };
+  const scratchDatabases = async () =>
+    engine.name === 'postgres'
+      ? (await (server as PostgresServer).query<{ d: string }>("SELECT datname AS d FROM pg_database WHERE datname LIKE 'dbbackup_verify_%'")).map((r) => r.d)
+      : (await server.query<{ d: string }>("SELECT SCHEMA_NAME AS d FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'dbbackup_verify_%'")).map((r) => r.d);
 
   beforeAll(async () => {
     server = await engine.start();
@@ -202,5 +209,30 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     expect(extra.tables.find((x) => x.table.endsWith('extra'))!.right).toBeUndefined();
     expect((await compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh'), tables: ['t'] }, signal)).same).toBe(true);
     await expect(compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh'), tables: ['nope'] }, signal)).rejects.toMatchObject({ code: 'E_USAGE' });
+  });
+
+  it('verify --deep: restores into a scratch database on the named server, checks every table against the recorded counts, drops it', async () => {
+    const { port } = server;
+    const scratch = { host: '127.0.0.1', port, user: engine.name === 'postgres' ? 'postgres' : 'root' };
+    const ok = await useCases().verifyRestore.execute({ repository: repository(), manifest, scratch }, signal);
+    expect(ok.tables).toEqual([{ table: engine.name === 'postgres' ? 'public.t' : 'app.t', expectedRows: 2000, rows: 2000, hash: expect.any(String), ok: true }]);
+    expect(await scratchDatabases()).toEqual([]);
+    // A backup that recorded another count (its manifest edited: parts intact) fails, and the scratch still goes.
+    const path = join(repository(), manifest.source, manifest.id, 'manifest.json');
+    const original = await readFile(path, 'utf8');
+    const edited = JSON.parse(original) as Manifest;
+    edited.objects.find((o) => o.type === 'table')!.rows = 1999;
+    await writeFile(path, JSON.stringify(edited));
+    try {
+      await expect(useCases().verifyRestore.execute({ repository: repository(), manifest: edited, scratch }, signal)).rejects.toMatchObject({
+        code: 'E_DIFFERENT',
+        message: expect.stringMatching(/t has 2000 rows, not 1999/),
+      });
+    } finally {
+      await writeFile(path, original);
+    }
+    expect(await scratchDatabases()).toEqual([]);
+    // A server engine needs --scratch.
+    await expect(useCases().verifyRestore.execute({ repository: repository(), manifest }, signal)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/--scratch URL/) });
   });
 });

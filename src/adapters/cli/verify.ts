@@ -15,11 +15,17 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
       sha256, stored and decoded, after authenticating its manifest (its MAC when encrypted, its
       signature with \`--verify-key\`). Exits 4 on any mismatch, truncation, missing part or failed
       authentication.
+
+      With \`--deep\`, it then restores the backup into a scratch database (a temp file for SQLite;
+      for a server engine a new database on the server \`--scratch URL\` names), reads every table
+      back and checks its row count against what the backup recorded, and drops the scratch. A
+      table missing or of another count exits 4 (E_DIFFERENT).
     `,
     examples: [
       ['Verify the newest backup in a folder', '$0 verify --from ./backups latest'],
       ['Verify a backup the catalog knows, by id', '$0 verify 20261125T020000Z-full-ab12'],
       ['Verify an archive file', '$0 verify backup.tar.gz'],
+      ['Restore into a scratch database and check every table', '$0 verify --from ./backups latest --deep --scratch postgres://verify@db2:5432/postgres'],
     ],
   });
 
@@ -28,6 +34,8 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
   from = Option.String('--from', { description: 'Repository folder or URL' });
   file = Option.String('--file', { description: 'A backup archive file' });
   source = Option.String('--source', { description: 'Which source, when the repository holds several' });
+  deep = Option.Boolean('--deep', false, { description: 'Also restore into a scratch database and check every table against the backup' });
+  scratch = Option.String('--scratch', { description: 'With --deep: the server URL a scratch database is created on (and dropped); SQLite needs none' });
 
   protected async run(services: CliServices): Promise<number> {
     let repository = this.from ?? this.file;
@@ -43,12 +51,18 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
     const bytes = result.chain.length;
     const parts = result.checks.length;
     const size = result.manifest.parts.reduce((n, p) => n + p.storedSize, 0);
-    this.print(`Backup ${result.manifest.id} is intact: ${parts} parts (${formatBytes(size)}) in ${bytes} backup(s) verified.`, {
+    if (this.scratch && !this.deep) throw new DbBackupError('E_USAGE', '--scratch goes with --deep.');
+    const deep = this.deep
+      ? await services.verifyRestore.execute({ repository: result.repository, manifest: result.manifest, scratch: this.scratch ? { url: this.scratch } : undefined, keys, trust }, this.context.signal)
+      : undefined;
+    const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, as the backup recorded.` : '';
+    this.print(`Backup ${result.manifest.id} is intact: ${parts} parts (${formatBytes(size)}) in ${bytes} backup(s) verified.${restored}`, {
       ok: true,
       backup: result.manifest.id,
       repository: result.repository,
       chain: result.chain,
       checks: result.checks,
+      ...(deep ? { deep } : {}),
     });
     return this.ok();
   }

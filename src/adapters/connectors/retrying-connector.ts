@@ -37,6 +37,10 @@ export class RetryingConnector implements DatabaseConnector {
     return this.inner.defaultSourceName(target);
   }
 
+  get scratch() {
+    return this.inner.scratch;
+  }
+
   get locateLogPosition() {
     return this.inner.locateLogPosition?.bind(this.inner);
   }

@@ -2,6 +2,7 @@ import type { Manifest } from '../../domain/manifest.js';
 import type { LogPosition } from './change-capture.js';
 import type { ConnectionTarget } from './connection-target.js';
 import type { ConnectorCapabilities } from './connector-capabilities.js';
+import type { ScratchDatabases } from './scratch-databases.js';
 import type { DatabaseSession } from './database-session.js';
 
 /** One database engine: opens sessions against its databases. */
@@ -19,4 +20,6 @@ export interface DatabaseConnector {
    * Throws E_NO_RESTORE_POINT when the chain does not hold it, E_USAGE when `at` is malformed.
    */
   locateLogPosition?(chain: Manifest[], at: LogPosition): number;
+  /** Optional: throwaway restore targets (`verify --deep`). */
+  readonly scratch?: ScratchDatabases;
 }

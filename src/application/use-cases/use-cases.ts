@@ -15,6 +15,7 @@ import { SendTestNotification } from './send-test-notification.js';
 import { ShowManifest } from './show-manifest.js';
 import { StorageUsage } from './storage-usage.js';
 import { VerifyBackup } from './verify-backup.js';
+import { VerifyRestore } from './verify-restore.js';
 
 /**
  * The use-cases a front end (CLI, scheduler worker) calls, by the name it calls them under: the one
@@ -24,6 +25,7 @@ export const USE_CASES = {
   runBackup: RunBackup,
   restoreBackup: RestoreBackup,
   verifyBackup: VerifyBackup,
+  verifyRestore: VerifyRestore,
   listBackups: ListBackups,
   pruneBackups: PruneBackups,
   pinBackup: PinBackup,

@@ -1,4 +1,5 @@
 import type { LogPosition } from '../../../application/ports/change-capture.js';
+import { MysqlScratch } from './mysql-scratch.js';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
 import type { DatabaseConnector } from '../../../application/ports/database-connector.js';
@@ -30,6 +31,8 @@ import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './m
  * sslCert, sslKey, allDatabases, targetDatabase, create, parallel (restore) and partSize.
  */
 export class MysqlConnector implements DatabaseConnector, DatabaseDiagnosis {
+  /** Throwaway restore targets for `verify --deep`. */
+  readonly scratch = new MysqlScratch();
   readonly engine: string = mysqlEngine.engine;
   readonly capabilities: ConnectorCapabilities = mysqlEngine.capabilities;
 

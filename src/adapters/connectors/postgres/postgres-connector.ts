@@ -1,4 +1,5 @@
 import { incompleteTargetWarning } from '../restore-marker.js';
+import { PostgresScratch } from './postgres-scratch.js';
 import { PostgresContents } from './postgres-contents.js';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import type { ConnectorCapabilities } from '../../../application/ports/connector-capabilities.js';
@@ -38,6 +39,8 @@ export interface PostgresConnectorOptions {
  * the catalogs, data as COPY text, one exported snapshot shared by parallel workers.
  */
 export class PostgresConnector implements DatabaseConnector, DatabaseDiagnosis {
+  /** Throwaway restore targets for `verify --deep`. */
+  readonly scratch = new PostgresScratch();
   readonly engine: string = postgresEngine.engine;
   readonly capabilities: ConnectorCapabilities = postgresEngine.capabilities;
 

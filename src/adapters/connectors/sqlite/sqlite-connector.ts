@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { SqliteScratch } from './sqlite-scratch.js';
 import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -42,6 +43,8 @@ const WAL_CHECKPOINT_BYTES = 4 << 20;
  * its page map; incrementals and differentials store the pages that changed (sqlite-changes.ts).
  */
 export class SqliteConnector implements DatabaseConnector, DatabaseDiagnosis {
+  /** Throwaway restore targets for `verify --deep`. */
+  readonly scratch = new SqliteScratch();
   readonly engine: string = sqliteEngine.engine;
   readonly capabilities: ConnectorCapabilities = sqliteEngine.capabilities;
 
