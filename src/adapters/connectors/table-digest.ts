@@ -26,21 +26,26 @@ export class RowDigest {
 }
 
 /**
- * One row's canonical text from driver values (SQLite, MySQL): typed, so that NULL, '' and 'NULL',
- * 1 and '1', and blobs and text never meet.
+ * One row's canonical text from driver values (SQLite, MySQL): each value typed and length-prefixed,
+ * so that NULL, '' and 'NULL', 1 and '1', blobs and text, and ('a', 'b') and ('a\0b') never meet.
  */
 export function rowText(values: readonly unknown[]): string {
-  return values.map(valueText).join('\u0000');
+  return values.map(valueText).join('');
 }
 
 function valueText(v: unknown): string {
-  if (v === null || v === undefined) return 'n';
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return `x${Buffer.from(v).toString('hex')}`;
-  if (typeof v === 'bigint') return `i${v.toString()}`;
-  if (typeof v === 'number') return `f${v}`;
-  if (v instanceof Date) return `d${v.toISOString()}`;
-  if (typeof v === 'object') return `j${JSON.stringify(v)}`;
-  return `s${String(v)}`;
+  const [tag, body] = typed(v);
+  return `${tag}${body.length}:${body}`;
+}
+
+function typed(v: unknown): [string, string] {
+  if (v === null || v === undefined) return ['n', ''];
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return ['x', Buffer.from(v).toString('hex')];
+  if (typeof v === 'bigint') return ['i', v.toString()];
+  if (typeof v === 'number') return ['f', String(v)];
+  if (v instanceof Date) return ['d', v.toISOString()];
+  if (typeof v === 'object') return ['j', JSON.stringify(v)];
+  return ['s', String(v)];
 }
 
 /** Refuses names in `chosen` that are not tables of the database (E_USAGE), else returns the chosen ones (all when undefined). */

@@ -1,0 +1,64 @@
+// `dbbackup compare` and `verify --deep` as a user runs them, on SQLite files (the server engines
+// are covered against real servers in test/integration/restore-marker-compare.test.ts).
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { createNastyDatabase, Database } from '../helpers/sqlite-fixtures.js';
+import { tempDir } from '../helpers/temp.js';
+
+let dir: { path: string; cleanup(): Promise<void> };
+let env: NodeJS.ProcessEnv;
+const cli = (...args: string[]) => runCli(args, { env, cwd: dir.path });
+
+beforeAll(async () => {
+  dir = await tempDir('dbb-cmp-');
+  env = { DBBACKUP_DATA_DIR: join(dir.path, 'data'), XDG_STATE_HOME: join(dir.path, 'state'), TMPDIR: dir.path };
+  createNastyDatabase(join(dir.path, 'app.db'));
+});
+afterAll(async () => {
+  await dir.cleanup();
+});
+
+describe('compare and verify --deep (SQLite)', () => {
+  it('compare: a restored copy is the same; a changed value or a NULL for an empty string differs (exit 4)', async () => {
+    expect((await cli('backup', '--file', 'app.db', '--out', 'repo')).code).toBe(0);
+    expect((await cli('restore', '--from', 'repo', '--database', 'copy.db')).code).toBe(0);
+    const same = await cli('compare', 'app.db', 'copy.db');
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toMatch(/All \d+ table\(s\) are the same\./);
+
+    const copy = new Database(join(dir.path, 'copy.db'));
+    const [table] = copy.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name").pluck().all() as string[];
+    copy.close();
+
+    const edit = new Database(join(dir.path, 'copy.db'));
+    edit.exec(`CREATE TABLE plain (x TEXT); INSERT INTO plain VALUES ('')`);
+    edit.close();
+    const src = new Database(join(dir.path, 'app.db'));
+    src.exec(`CREATE TABLE plain (x TEXT); INSERT INTO plain VALUES (NULL)`);
+    src.close();
+    const differs = await cli('compare', 'app.db', 'copy.db', '--json');
+    expect(differs.code).toBe(4);
+    const out = JSON.parse(differs.stdout) as { same: boolean; tables: { table: string; same: boolean }[]; error: { code: string } };
+    expect(out.same).toBe(false);
+    expect(out.error.code).toBe('E_DIFFERENT');
+    expect(out.tables.filter((t) => !t.same).map((t) => t.table)).toEqual(['plain']);
+    expect((await cli('compare', 'app.db', 'copy.db', '--tables', table!)).code).toBe(0);
+    const human = await cli('compare', 'app.db', 'copy.db');
+    expect(human.stderr.trim()).toBe('error E_DIFFERENT: 1 of ' + out.tables.length + ' table(s) differ: plain.');
+    const unknown = await cli('compare', 'app.db', 'copy.db', '--tables', 'nope');
+    expect([unknown.code, unknown.stderr.trim()]).toEqual([2, `error E_USAGE: ${join(dir.path, 'app.db')} has no table nope.`]);
+  });
+
+  it('verify --deep restores into a scratch file, checks every table, and removes it', async () => {
+    const r = await cli('verify', '--from', 'repo', 'latest', '--deep', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { deep: { tables: { ok: boolean; rows: number; expectedRows: number }[] } };
+    expect(out.deep.tables.length).toBeGreaterThan(0);
+    for (const t of out.deep.tables) expect(t).toMatchObject({ ok: true, rows: t.expectedRows });
+    expect((await readdir(dir.path)).filter((n) => n.startsWith('dbbackup-verify-'))).toEqual([]);
+    const usage = await cli('verify', '--from', 'repo', 'latest', '--scratch', 'postgres://x@127.0.0.1/db');
+    expect([usage.code, usage.stderr.trim()]).toEqual([2, 'error E_USAGE: --scratch goes with --deep.']);
+  });
+});
