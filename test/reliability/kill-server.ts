@@ -216,6 +216,8 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     if (hit) {
       // A clear failure: exit 1 or 3, one `error E_…` line, no stack trace.
       problems.push(...cliShapeProblems(run, [1, 3]));
+      // The server dropping the connection is expected, not an internal error.
+      if (/error E_INTERNAL/.test(run.stderr)) problems.push(`an unexpected (E_INTERNAL) error: ${run.stderr.slice(0, 400)}`);
     }
     if (operation === 'backup') {
       const after = await checkRepository(repo);

@@ -31,6 +31,15 @@ export class RestoreBackup {
   ) {}
 
   async execute(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
+    // A driver's own error before the restore started (the server dropped the connection while the
+    // plan looked at the target) is a failed restore of an untouched target, not an internal error;
+    // errors of the restore itself are mapped where it runs.
+    return this.run(input, signal).catch((err: unknown) => {
+      throw this.wrap(err, signal, true);
+    });
+  }
+
+  private async run(input: RestoreBackupInput, signal: AbortSignal): Promise<RestoreBackupResult> {
     // The connector's code loads while the backup is found.
     const loading = this.deps.connectors.get(input.target.engine);
     loading.catch(() => undefined);

@@ -132,6 +132,21 @@ describe('RestoreBackup / VerifyBackup / ListBackups', () => {
     expect(t.connector.restoreCalls).toBe(0);
   });
 
+  it('a driver error while planning (the server dropped the connection) is E_RESTORE_FAILED, not an internal error', async () => {
+    const t = setup();
+    await t.backup.execute(input, signal());
+    const connect = t.connector.connect.bind(t.connector);
+    t.connector.connect = async (target) => {
+      const session = await connect(target);
+      return { ...session, planRestore: async () => Promise.reject(new Error('terminating connection due to administrator command')) };
+    };
+    await expect(t.restore.execute({ repository: 'mem', backup: 'latest', target: { engine: 'postgres' }, clean: false }, signal())).rejects.toMatchObject({
+      code: 'E_RESTORE_FAILED',
+      message: 'The restore failed: terminating connection due to administrator command',
+    });
+    expect(t.connector.restoreCalls).toBe(0);
+  });
+
   it('finds a backup by id through the catalog when no repository is given', async () => {
     const t = setup();
     const { manifest } = await t.backup.execute(input, signal());
