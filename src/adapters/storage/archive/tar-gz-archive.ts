@@ -57,24 +57,39 @@ export class TarGzArchiveWriter implements BlobStore {
 
   private async append(key: string, body: Readable, size: number, signal?: AbortSignal): Promise<BlobInfo> {
     const modifiedAt = new Date();
-    // 0600: `tar xzf` by another user, or with -p, must not hand the database to every local user.
-    const entry = this.pack.entry({ name: key, size, mode: 0o600, mtime: modifiedAt });
-    // A write that failed (a full disk) is what stopped the entry: that error, not the entry's.
-    await pipeline(body, entry, signal ? { signal } : {}).catch((err: unknown) => {
-      throw this.failure ?? err;
-    });
+    try {
+      // 0600: `tar xzf` by another user, or with -p, must not hand the database to every local user.
+      const entry = this.pack.entry({ name: key, size, mode: 0o600, mtime: modifiedAt });
+      await pipeline(body, entry, signal ? { signal } : {});
+    } catch (err) {
+      throw await this.writeFailure(err);
+    }
     const info = { key, size, modifiedAt };
     this.entries.set(key, info);
     return info;
   }
 
   async commit(): Promise<{ size: number }> {
-    this.pack.finalize();
-    await this.done;
+    try {
+      this.pack.finalize();
+      await this.done;
+    } catch (err) {
+      throw await this.writeFailure(err);
+    }
     const size = await syncFile(this.temp);
     await this.swept;
     await rename(this.temp, this.path);
     return { size };
+  }
+
+  /**
+   * A write that failed (a full disk) destroys the pack, and whatever touches the pack next (an
+   * entry, finalize) fails with tar-stream's "already finalized or destroyed": the write's own
+   * error, once the pipeline settled, is the one to report.
+   */
+  private async writeFailure(err: unknown): Promise<unknown> {
+    if (this.pack.destroying) await this.done.catch(() => undefined);
+    return this.failure ?? err;
   }
 
   async abort(): Promise<void> {
