@@ -16,7 +16,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, printTable } from './measure.mjs';
+import { measure, printTable, treeCpuSeconds } from './measure.mjs';
 import { compare, generate, startBenchServer } from './mysql-data.mjs';
 
 const BIN = fileURLToPath(new URL('../bin/dbbackup.js', import.meta.url));
@@ -77,16 +77,29 @@ try {
   }
   const ours = [];
   const peers = [];
+  const oursCpu = [];
+  const peersCpu = [];
   for (let round = 0; round < ROUNDS; round++) {
     log(`replay round ${round + 1}/${ROUNDS}: the full restored into mine_replay and peer (not timed), then ours and mariadb-binlog | mariadb`);
     await sql('DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS peer');
     await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_replay'), '--create');
     await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('peer'), '--create');
-    const runOurs = async () => ours.push(await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay'));
-    const runPeer = async () => peers.push(await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]));
+    // CPU seconds (the server's, plus the client's: this process or the peer's pipeline) tell more than wall time on a loaded machine.
+    const runOurs = async () => {
+      const s0 = treeCpuSeconds(server.pid);
+      const c0 = process.cpuUsage();
+      ours.push(await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay'));
+      const c = process.cpuUsage(c0);
+      oursCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: (c.user + c.system) / 1e6 });
+    };
+    const runPeer = async () => {
+      const s0 = treeCpuSeconds(server.pid);
+      peers.push(await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]));
+      peersCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: peers.at(-1).cpuSeconds });
+    };
     // Alternate who goes first, so that neither always meets a warmer server.
     if (round % 2 === 0) { await runOurs(); await runPeer(); } else { await runPeer(); await runOurs(); }
-    log(`  ours ${ours.at(-1).toFixed(2)} s, peer ${peers.at(-1).seconds.toFixed(2)} s, load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
+    log(`  ours ${ours.at(-1).toFixed(2)} s (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
   }
   const replay = median(ours);
   const peer = { ...peers[0], seconds: median(peers.map((p) => p.seconds)), peakRssMB: Math.max(...peers.map((p) => p.peakRssMB)) };
@@ -103,6 +116,8 @@ try {
   ]);
   const incRatio = inc.seconds / full.seconds;
   if (ROUNDS > 1) console.log(`replay rounds (s): ours ${ours.map((x) => x.toFixed(2)).join(' ')}; peer ${peers.map((p) => p.seconds.toFixed(2)).join(' ')}; medians ${replay.toFixed(2)} / ${peer.seconds.toFixed(2)}`);
+  const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
+  console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}`);
   const replayRatio = peer.seconds / Math.max(replay, 0.001);
   const peak = Math.max(full.peakRssMB, inc.peakRssMB, restoreFull.peakRssMB, restoreChain.peakRssMB);
   console.log(`\nincremental / full: ${incRatio.toFixed(3)}× (target ≤ 0.2×) ${incRatio <= 0.2 ? 'OK' : 'MISSED'}`);

@@ -53,7 +53,7 @@ export async function applyBinlogChanges(
   const conn = await openConnection(e, { multipleStatements: false });
   const applier = new BinlogApplier(conn, dbMap, tables);
   try {
-    await applier.start();
+    const logged = await applier.start();
     if (stop !== 'nothing') {
       for (const part of binlogs) {
         signal.throwIfAborted();
@@ -64,6 +64,7 @@ export async function applyBinlogChanges(
     }
     await applier.finish();
     const warnings = applier.skipped > 0 ? [`${applier.skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
+    if (logged) warnings.push(logged);
     return { objects: [...applier.tables].sort(), rows: 0, warnings };
   } catch (err) {
     await conn.query('ROLLBACK').catch(() => undefined);
@@ -126,11 +127,25 @@ class BinlogApplier {
     private readonly only?: Set<string>,
   ) {}
 
-  /** Reads the target's max_allowed_packet, which bounds a batch. */
-  async start(): Promise<void> {
-    const [rows] = await this.conn.query('SELECT @@max_allowed_packet AS m');
-    const max = Number((rows as { m: number | string }[])[0]?.m ?? 0);
+  /**
+   * Reads the target's max_allowed_packet, which bounds a batch, and keeps the replay out of the
+   * target's binary log when it has one and the user may (sql_log_bin needs SUPER or BINLOG ADMIN):
+   * writing every row image again costs the server about as much as applying it. Returns a note
+   * when the replay goes to the target's binary log after all.
+   */
+  async start(): Promise<string | undefined> {
+    const [rows] = await this.conn.query('SELECT @@max_allowed_packet AS m, @@log_bin AS b');
+    const row = (rows as { m: number | string; b: number | string }[])[0];
+    const max = Number(row?.m ?? 0);
     if (Number.isFinite(max) && max > 0) this.batchLimit = Math.max(64 << 10, Math.min(BATCH_BYTES, Math.floor(max / 2)));
+    if (Number(row?.b ?? 0) !== 1) return undefined;
+    try {
+      await this.conn.query('SET SESSION sql_log_bin = 0');
+      return undefined;
+    } catch (err) {
+      if (!isAccessDenied(err)) throw err;
+      return `The replayed changes were also written to the target's binary log (the user may not SET sql_log_bin = 0, which needs SUPER or BINLOG ADMIN); the replay is slower for it.`;
+    }
   }
 
   /** Applies one stored part; true when the stop point was reached in it. */
