@@ -31,14 +31,18 @@ const MAX_EVENT = 1 << 30;
  * Replays a link's stored binlog parts in one session (temporary tables live in it), as
  * `mariadb-binlog | mariadb` would but without either: each part's FORMAT_DESCRIPTION and its
  * TABLE_MAP + rows events go back as `BINLOG '<base64>'` statements, QUERY events run as SQL with
- * their database, sql_mode, character set, time zone and timestamp, GTID/XID events become
- * BEGIN/COMMIT. The replay stops after the last transaction the index puts at or before `until`.
+ * their database, sql_mode, character set, time zone and timestamp. Transactions replay in their
+ * order, several in one target transaction and their row events in few BINLOG statements (see
+ * BinlogApplier); the session does not write the target's binary log when the user may turn it off.
+ * The replay stops after the last transaction the index puts at or before `until`, and commits there.
  * Only the databases of `dbMap` are replayed (the log is the whole server's): row events by their
  * TABLE_MAP's database, statements by their default database or a qualifier naming one of them.
  * `dbMap` also renames: TABLE_MAP events are rewritten, USE follows, qualifiers in statements are
  * rewritten (mysql-sql-names.ts). `tables` (--tables) limits row events to those tables and
  * refuses any statement of the databases (its effect on the chosen tables is unknown). A statement's rows events go back in one BINLOG statement, so the target's
  * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
+ * A failure rolls back the open target transaction and throws: the target then holds the source's
+ * state at some earlier transaction, and the restore has failed.
  */
 export async function applyBinlogChanges(
   e: MysqlEndpoint,
@@ -50,7 +54,14 @@ export async function applyBinlogChanges(
 ): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
   const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const conn = await openConnection(e, { multipleStatements: false });
+  // The first part opens (storage, decompression) while the connection is made.
+  let first = stop !== 'nothing' && binlogs.length > 0 ? parts.open(binlogs[0]!) : undefined;
+  first?.catch(() => undefined);
+  const unused = () => void first?.then((s) => s.destroy(), () => undefined);
+  const conn = await openConnection(e, { multipleStatements: false }).catch((err: unknown) => {
+    unused();
+    throw err;
+  });
   const applier = new BinlogApplier(conn, dbMap, tables);
   try {
     const logged = await applier.start();
@@ -58,7 +69,9 @@ export async function applyBinlogChanges(
       for (const part of binlogs) {
         signal.throwIfAborted();
         const base = part.name.replace(/(\.binlog)\..*$/, '$1');
-        const done = await applier.applyPart(await parts.open(part), base, stop, `${part.name} of backup ${parts.manifest.id}`, signal);
+        const stream = first ? await first : await parts.open(part);
+        first = undefined;
+        const done = await applier.applyPart(stream, base, stop, `${part.name} of backup ${parts.manifest.id}`, signal);
         if (done) break;
       }
     }
@@ -73,6 +86,7 @@ export async function applyBinlogChanges(
     }
     throw err;
   } finally {
+    unused();
     await closeConnection(conn);
   }
 }
