@@ -16,11 +16,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, printTable } from './measure.mjs';
+import { measure, printTable, treeCpuSeconds } from './measure.mjs';
 import { compare, generate, startBenchServer } from './mysql-data.mjs';
 
 const BIN = fileURLToPath(new URL('../bin/dbbackup.js', import.meta.url));
 const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 1024);
+/** Rounds of the replay comparison (ours and the peer's alternate, each onto a freshly restored full); medians are reported. */
+const ROUNDS = Math.max(1, Number(process.env.MYSQL_BENCH_ROUNDS ?? 1));
+/** Extra small transactions (one row each) written after the big updates, so that per-commit costs show. */
+const SMALL_TXNS = Number(process.env.MYSQL_BENCH_SMALL_TXNS ?? 0);
 const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myincbench-')));
 
@@ -49,6 +53,10 @@ try {
   await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE id % 100 = 7;
     UPDATE bench.events SET kind = 'changed' WHERE id % 100 = 11;
     UPDATE bench.users SET score = score * 2 WHERE id % 100 = 13;`);
+  for (let i = 0; i < SMALL_TXNS; i += 500) {
+    const n = Math.min(500, SMALL_TXNS - i);
+    await sql(Array.from({ length: n }, (_, k) => `UPDATE bench.users SET score = score + 1 WHERE id = ${1 + ((i + k) * 37) % 1000};`).join('\n'));
+  }
   const changed = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders WHERE id % 100 = 7) + (SELECT COUNT(*) FROM bench.events WHERE id % 100 = 11) + (SELECT COUNT(*) FROM bench.users WHERE id % 100 = 13)'));
   log('incremental backup');
   const inc = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo, '--type', 'incremental');
@@ -59,10 +67,6 @@ try {
   log('restores: the full alone, the chain, and the replay of the incremental alone (timed in this process)');
   const restoreFull = await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_full'), '--create');
   const restoreChain = await cli('restore', '--from', repo, '--backup', incId, '--db', 'mysql', '--url', url('mine_chain'), '--create');
-  await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_replay'), '--create');
-  const replay = await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay');
-  log('peer: the full restored, then mariadb-binlog | mariadb on the stored binlog files');
-  await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('peer'), '--create');
   const changes = join(repo, 'bench', incId, 'changes');
   const files = (await readdir(changes)).filter((f) => /^\d{6}\.binlog/.test(f)).sort();
   // mariadb-binlog seeks in its files: they are unpacked first (not timed).
@@ -71,7 +75,34 @@ try {
     plain.push(join(dir, `peer-${plain.length}.binlog`));
     await measure('sh', ['-c', f.endsWith('.zst') ? `zstd -qdc ${join(changes, f)} > ${plain.at(-1)}` : `cp ${join(changes, f)} ${plain.at(-1)}`]);
   }
-  const peer = await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]);
+  const ours = [];
+  const peers = [];
+  const oursCpu = [];
+  const peersCpu = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    log(`replay round ${round + 1}/${ROUNDS}: the full restored into mine_replay and peer (not timed), then ours and mariadb-binlog | mariadb`);
+    await sql('DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS peer');
+    await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_replay'), '--create');
+    await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('peer'), '--create');
+    // CPU seconds (the server's, plus the client's: this process or the peer's pipeline) tell more than wall time on a loaded machine.
+    const runOurs = async () => {
+      const s0 = treeCpuSeconds(server.pid);
+      const c0 = process.cpuUsage();
+      ours.push(await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay'));
+      const c = process.cpuUsage(c0);
+      oursCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: (c.user + c.system) / 1e6 });
+    };
+    const runPeer = async () => {
+      const s0 = treeCpuSeconds(server.pid);
+      peers.push(await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]));
+      peersCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: peers.at(-1).cpuSeconds });
+    };
+    // Alternate who goes first, so that neither always meets a warmer server.
+    if (round % 2 === 0) { await runOurs(); await runPeer(); } else { await runPeer(); await runOurs(); }
+    log(`  ours ${ours.at(-1).toFixed(2)} s (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
+  }
+  const replay = median(ours);
+  const peer = { ...peers[0], seconds: median(peers.map((p) => p.seconds)), peakRssMB: Math.max(...peers.map((p) => p.peakRssMB)) };
   const same = await compare(sql, ['bench', 'mine_chain', 'mine_replay', 'peer']);
 
   const fmt = (m) => ({ seconds: m.seconds.toFixed(2), 'peak RSS MB': m.peakRssMB.toFixed(0) });
@@ -80,10 +111,13 @@ try {
     { step: `incremental (${changed} of ${rows} rows changed)`, ...fmt(inc) },
     { step: 'restore full', ...fmt(restoreFull) },
     { step: 'restore full + incremental', ...fmt(restoreChain) },
-    { step: 'replay of the incremental (dbbackup)', seconds: replay.toFixed(2), 'peak RSS MB': '-' },
-    { step: 'mariadb-binlog | mariadb (same range)', ...fmt(peer) },
+    { step: `replay of the incremental (dbbackup${ROUNDS > 1 ? `, median of ${ROUNDS}` : ''})`, seconds: replay.toFixed(2), 'peak RSS MB': '-' },
+    { step: `mariadb-binlog | mariadb (same range${ROUNDS > 1 ? `, median of ${ROUNDS}` : ''})`, ...fmt(peer) },
   ]);
   const incRatio = inc.seconds / full.seconds;
+  if (ROUNDS > 1) console.log(`replay rounds (s): ours ${ours.map((x) => x.toFixed(2)).join(' ')}; peer ${peers.map((p) => p.seconds.toFixed(2)).join(' ')}; medians ${replay.toFixed(2)} / ${peer.seconds.toFixed(2)}`);
+  const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
+  console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}`);
   const replayRatio = peer.seconds / Math.max(replay, 0.001);
   const peak = Math.max(full.peakRssMB, inc.peakRssMB, restoreFull.peakRssMB, restoreChain.peakRssMB);
   console.log(`\nincremental / full: ${incRatio.toFixed(3)}× (target ≤ 0.2×) ${incRatio <= 0.2 ? 'OK' : 'MISSED'}`);
@@ -115,6 +149,11 @@ async function replayAlone(backupDir, port, db) {
   const started = process.hrtime.bigint();
   await applyBinlogChanges(endpoint, parts, undefined, new AbortController().signal, new Map([['bench', db]]));
   return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function log(msg) {

@@ -31,14 +31,18 @@ const MAX_EVENT = 1 << 30;
  * Replays a link's stored binlog parts in one session (temporary tables live in it), as
  * `mariadb-binlog | mariadb` would but without either: each part's FORMAT_DESCRIPTION and its
  * TABLE_MAP + rows events go back as `BINLOG '<base64>'` statements, QUERY events run as SQL with
- * their database, sql_mode, character set, time zone and timestamp, GTID/XID events become
- * BEGIN/COMMIT. The replay stops after the last transaction the index puts at or before `until`.
+ * their database, sql_mode, character set, time zone and timestamp. Transactions replay in their
+ * order, several in one target transaction and their row events in few BINLOG statements (see
+ * BinlogApplier); the session does not write the target's binary log when the user may turn it off.
+ * The replay stops after the last transaction the index puts at or before `until`, and commits there.
  * Only the databases of `dbMap` are replayed (the log is the whole server's): row events by their
  * TABLE_MAP's database, statements by their default database or a qualifier naming one of them.
  * `dbMap` also renames: TABLE_MAP events are rewritten, USE follows, qualifiers in statements are
  * rewritten (mysql-sql-names.ts). `tables` (--tables) limits row events to those tables and
  * refuses any statement of the databases (its effect on the chosen tables is unknown). A statement's rows events go back in one BINLOG statement, so the target's
  * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
+ * A failure rolls back the open target transaction and throws: the target then holds the source's
+ * state at some earlier transaction, and the restore has failed.
  */
 export async function applyBinlogChanges(
   e: MysqlEndpoint,
@@ -50,19 +54,30 @@ export async function applyBinlogChanges(
 ): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
   const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const conn = await openConnection(e, { multipleStatements: false });
+  // The first part opens (storage, decompression) while the connection is made.
+  let first = stop !== 'nothing' && binlogs.length > 0 ? parts.open(binlogs[0]!) : undefined;
+  first?.catch(() => undefined);
+  const unused = () => void first?.then((s) => s.destroy(), () => undefined);
+  const conn = await openConnection(e, { multipleStatements: false }).catch((err: unknown) => {
+    unused();
+    throw err;
+  });
   const applier = new BinlogApplier(conn, dbMap, tables);
   try {
+    const logged = await applier.start();
     if (stop !== 'nothing') {
       for (const part of binlogs) {
         signal.throwIfAborted();
         const base = part.name.replace(/(\.binlog)\..*$/, '$1');
-        const done = await applier.applyPart(await parts.open(part), base, stop, `${part.name} of backup ${parts.manifest.id}`, signal);
+        const stream = first ? await first : await parts.open(part);
+        first = undefined;
+        const done = await applier.applyPart(stream, base, stop, `${part.name} of backup ${parts.manifest.id}`, signal);
         if (done) break;
       }
     }
     await applier.finish();
     const warnings = applier.skipped > 0 ? [`${applier.skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
+    if (logged) warnings.push(logged);
     return { objects: [...applier.tables].sort(), rows: 0, warnings };
   } catch (err) {
     await conn.query('ROLLBACK').catch(() => undefined);
@@ -71,15 +86,48 @@ export async function applyBinlogChanges(
     }
     throw err;
   } finally {
+    unused();
     await closeConnection(conn);
   }
 }
 
+/** Source transactions replayed into one target transaction until it holds this many bytes of events (one commit's flush per group, not per transaction). */
+const GROUP_BYTES = 32 << 20;
+/** …or this many source transactions. */
+const GROUP_TRANSACTIONS = 2000;
+/** Row events of consecutive statements (and transactions) go in one BINLOG statement up to this many bytes of base64 (and half the target's max_allowed_packet). */
+const BATCH_BYTES = 8 << 20;
+/** The savepoint before a source transaction whose events reached the server while earlier ones wait in the target transaction. */
+const SAVEPOINT = 'dbbackup_tx';
+
+/**
+ * The replay's transactions: the source's transactions are applied in their order, but several go in
+ * one target transaction (committed every GROUP_BYTES / GROUP_TRANSACTIONS, before any statement
+ * outside a transaction such as DDL, and at the end), and their row events in one BINLOG statement
+ * per BATCH_BYTES. The target's state after each commit is the source's after its last transaction.
+ * A source transaction left incomplete at the end of the log (or rolled back in it) is undone alone:
+ * its events are held back until its end, or, once too big to hold, a savepoint precedes them.
+ */
 class BinlogApplier {
   readonly tables = new Set<string>();
   private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
+  /** base64 row events not yet sent, in log order; those from `txStart` on belong to the open source transaction. */
   private batch: string[] = [];
-  private open = false;
+  private batchBytes = 0;
+  private txStart = 0;
+  /** The last event put in the batch ended its statement (a BINLOG statement must end at a statement's end). */
+  private statementEnded = true;
+  /** A target transaction is open (BEGIN sent) … */
+  private targetOpen = false;
+  /** … holding this many complete source transactions (sent or in the batch) and about this many bytes of events. */
+  private groupTransactions = 0;
+  private groupBytes = 0;
+  /** A source transaction is open (its BEGIN or GTID seen, its end not yet). */
+  private sourceOpen = false;
+  /** Some of the open source transaction's events were sent to the server (with a savepoint before them when `savepoint`). */
+  private spilled = false;
+  private savepoint = false;
+  private batchLimit = BATCH_BYTES;
   /** Statements left out: server-level (accounts, grants, plugins) or not a statement a replay runs. */
   skipped = 0;
   private readonly collations = new Map<number, { name: string; charset: string }>();
@@ -93,31 +141,64 @@ class BinlogApplier {
     private readonly only?: Set<string>,
   ) {}
 
+  /**
+   * Reads the target's max_allowed_packet, which bounds a batch, and keeps the replay out of the
+   * target's binary log when it has one and the user may (sql_log_bin needs SUPER or BINLOG ADMIN):
+   * writing every row image again costs the server about as much as applying it. Returns a note
+   * when the replay goes to the target's binary log after all.
+   */
+  async start(): Promise<string | undefined> {
+    const [rows] = await this.conn.query('SELECT @@max_allowed_packet AS m, @@log_bin AS b');
+    const row = (rows as { m: number | string; b: number | string }[])[0];
+    const max = Number(row?.m ?? 0);
+    if (Number.isFinite(max) && max > 0) this.batchLimit = Math.max(64 << 10, Math.min(BATCH_BYTES, Math.floor(max / 2)));
+    if (Number(row?.b ?? 0) !== 1) return undefined;
+    try {
+      await this.conn.query('SET SESSION sql_log_bin = 0');
+      return undefined;
+    } catch (err) {
+      if (!isAccessDenied(err)) throw err;
+      return `The replayed changes were also written to the target's binary log (the user may not SET sql_log_bin = 0, which needs SUPER or BINLOG ADMIN); the replay is slower for it.`;
+    }
+  }
+
   /** Applies one stored part; true when the stop point was reached in it. */
   async applyPart(stream: Readable, base: string, stop: ApplyStop, where: string, signal: AbortSignal): Promise<boolean> {
     let offset = BINLOG_MAGIC.length;
     for await (const event of framedEvents(stream, where)) {
       signal.throwIfAborted();
       offset += event.length;
+      this.groupBytes += event.length;
       await this.apply(event, where);
       if (stop && stop !== 'nothing' && stop.part === base && offset >= stop.end) return true;
     }
     return false;
   }
 
+  /** Commits what the log completed; a source transaction the log left open is undone alone. */
   async finish(): Promise<void> {
-    await this.flush();
-    if (this.open) await this.conn.query('ROLLBACK');
-    this.open = false;
+    if (this.sourceOpen && !this.spilled) {
+      this.batch.length = this.txStart;
+      this.sourceOpen = false;
+    }
+    if (this.sourceOpen) {
+      await this.sendBatch();
+      await this.conn.query(this.savepoint ? `ROLLBACK TO SAVEPOINT ${SAVEPOINT}` : 'ROLLBACK');
+      if (!this.savepoint) this.targetOpen = false;
+      this.sourceOpen = false;
+    }
+    await this.sendBatch();
+    if (this.targetOpen) await this.conn.query('COMMIT');
+    this.targetOpen = false;
   }
 
   private async apply(event: Buffer, where: string): Promise<void> {
     const h = readHeader(event);
     switch (h.type) {
       case EventType.FORMAT_DESCRIPTION:
-        await this.flush();
+        await this.sendBatch();
         this.fd = readFormatDescription(event);
-        await this.binlog([event]);
+        await this.binlog([event.toString('base64')]);
         return;
       case EventType.TABLE_MAP: {
         const t = readTableMap(event, this.fd);
@@ -125,16 +206,15 @@ class BinlogApplier {
         this.mapped.set(t.tableId, target !== undefined);
         if (target === undefined) return;
         this.tables.add(`${target}.${t.table}`);
-        this.push(target === t.db ? event : renameTableMapDb(event, this.fd, target));
+        this.push(target === t.db ? event : renameTableMapDb(event, this.fd, target), false);
         return;
       }
       case EventType.MARIADB_GTID:
         // A MariaDB transaction has no BEGIN query: its GTID event opens it (MySQL's GTID events change nothing here).
-        await this.flush();
         if (!readGtid(event, h, this.fd).standalone) await this.begin();
         return;
       case EventType.XID:
-        await this.commit('COMMIT');
+        await this.end('COMMIT');
         return;
       case EventType.QUERY:
         await this.query(event);
@@ -152,20 +232,22 @@ class BinlogApplier {
         if (isRowsEvent(h.type)) {
           // A statement's rows events go in one BINLOG statement: the server forgets its table maps after each.
           const rows = readRowsHeader(event, this.fd);
-          if (this.mapped.get(rows.tableId)) this.push(event);
-          if ((rows.flags & STMT_END_FLAG) !== 0) await this.flush();
+          const ends = (rows.flags & STMT_END_FLAG) !== 0;
+          if (this.mapped.get(rows.tableId)) this.push(event, ends);
+          // A statement whose last rows event is not replayed ends with its BINLOG statement.
+          if (ends && !this.statementEnded) await this.sendBatch();
+          else if (ends && this.batchBytes >= this.batchLimit) await this.sendBatch();
         }
       // Everything else (ROTATE, GTID lists, checkpoints, annotations, MySQL GTIDs) changes no data.
     }
   }
 
   private async query(event: Buffer): Promise<void> {
-    await this.flush();
     const q = readQuery(event, this.fd);
     const text = q.query.trim();
     const upper = text.toUpperCase();
     if (upper === 'BEGIN') return this.begin();
-    if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.commit(upper);
+    if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.end(upper);
     // A statement is the backup's when its default database is, or when it names one of the backup's
     // databases as a qualifier (`ALTER TABLE shop.t` run from anywhere); others (GRANT, CREATE USER,
     // other databases' DDL) are not replayed. Qualifiers are renamed as the databases are.
@@ -183,6 +265,9 @@ class BinlogApplier {
       throw new DbBackupError('E_UNSUPPORTED', `The binary log holds a DDL statement of the backup's databases (${text.slice(0, 80)}), which cannot be limited to chosen tables: restore the chain without --tables (or to a point before it).`);
     }
     const sql = renameDatabases(text, this.dbMap);
+    // What came before runs first; a statement outside a transaction (DDL) also commits the group, as the server would.
+    await this.sendBatch();
+    if (!this.sourceOpen) await this.commitGroup();
     const sets = [`SET TIMESTAMP = ${readHeader(event).timestamp}`];
     if (q.sqlMode !== undefined) sets.push(`SET SESSION sql_mode = ${q.sqlMode.toString()}`);
     if (q.charset) {
@@ -215,32 +300,83 @@ class BinlogApplier {
     return c;
   }
 
+  /** A source transaction opens: the target's is opened when none is, else the events join it. */
   private async begin(): Promise<void> {
-    if (this.open) await this.conn.query('COMMIT');
-    await this.conn.query('BEGIN');
-    this.open = true;
+    if (this.sourceOpen) await this.end('COMMIT'); // the previous one never said it ended: it ran to its end
+    if (!this.targetOpen) {
+      await this.sendBatch();
+      await this.conn.query('BEGIN');
+      this.targetOpen = true;
+    }
+    this.sourceOpen = true;
+    this.spilled = false;
+    this.savepoint = false;
+    this.txStart = this.batch.length;
   }
 
-  private async commit(what: 'COMMIT' | 'ROLLBACK'): Promise<void> {
-    await this.flush();
-    await this.conn.query(what);
-    this.open = false;
+  /** A source transaction ends: committed ones stay in the group until it is full. */
+  private async end(what: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    if (what === 'ROLLBACK') {
+      // Its non-transactional changes stay, as on the source: its events run, then what they did in a transaction is undone.
+      await this.sendBatch();
+      if (this.savepoint) await this.conn.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+      else if (this.targetOpen) {
+        await this.conn.query('ROLLBACK');
+        this.targetOpen = false;
+        this.groupTransactions = 0;
+        this.groupBytes = 0;
+      }
+    } else if (this.sourceOpen || this.targetOpen) {
+      this.groupTransactions++;
+    }
+    this.sourceOpen = false;
+    this.txStart = this.batch.length;
+    if (this.groupBytes >= GROUP_BYTES || this.groupTransactions >= GROUP_TRANSACTIONS) await this.commitGroup();
+    else if (this.batchBytes >= this.batchLimit) await this.sendBatch();
   }
 
-  private push(event: Buffer): void {
+  private async commitGroup(): Promise<void> {
+    await this.sendBatch();
+    if (this.targetOpen) await this.conn.query('COMMIT');
+    this.targetOpen = false;
+    this.groupTransactions = 0;
+    this.groupBytes = 0;
+  }
+
+  private push(event: Buffer, endsStatement: boolean): void {
     const b64 = event.toString('base64');
     this.batch.push(b64);
+    this.batchBytes += b64.length + 1;
+    this.statementEnded = endsStatement;
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Sends the batch's events. When they include the open source transaction's and complete ones wait
+   * in the target transaction, a savepoint goes between, so that the open one can be undone alone.
+   */
+  private async sendBatch(): Promise<void> {
     if (this.batch.length === 0) return;
-    const text = this.batch.join('\n');
+    const events = this.batch;
     this.batch = [];
-    await this.conn.query(`BINLOG '\n${text}\n'`);
+    this.batchBytes = 0;
+    this.statementEnded = true;
+    const split = this.sourceOpen && !this.spilled ? this.txStart : events.length;
+    this.txStart = 0;
+    if (split < events.length) {
+      this.spilled = true;
+      if (this.groupTransactions > 0) {
+        if (split > 0) await this.binlog(events.slice(0, split));
+        await this.conn.query(`SAVEPOINT ${SAVEPOINT}`);
+        this.savepoint = true;
+        await this.binlog(events.slice(split));
+        return;
+      }
+    }
+    await this.binlog(events);
   }
 
-  private async binlog(events: Buffer[]): Promise<void> {
-    await this.conn.query(`BINLOG '\n${events.map((e) => e.toString('base64')).join('\n')}\n'`);
+  private async binlog(events: string[]): Promise<void> {
+    await this.conn.query(`BINLOG '\n${events.join('\n')}\n'`);
   }
 }
 
