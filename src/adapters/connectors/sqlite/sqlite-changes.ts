@@ -41,9 +41,13 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 
   /**
-   * The pages that differ from the parent's map, read from a live snapshot (no copy of the file); the
-   * new map is stored as a delta from the chain's full's
-   * while that is much smaller, else whole.
+   * The pages that differ from the parent's map, read from a live snapshot (no copy of the file).
+   * While the WAL still holds every frame written since the parent's snapshot (same file, same WAL
+   * salt: no checkpoint restarted it since), only the pages of those frames are read and hashed;
+   * otherwise every page is (in the page reader process, so unchanged pages never cross the pipe).
+   * The manifest says which (`engineInfo.changedPagesFrom`: 'wal' or 'every page', and
+   * `pagesExamined`). The new map is the parent's with the changed pages' hashes, stored as a delta
+   * from the chain's full's while that is much smaller, else whole.
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const base = stored?.parent;
