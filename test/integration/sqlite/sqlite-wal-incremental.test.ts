@@ -178,3 +178,46 @@ describe('SQLite incrementals from the WAL since the parent', () => {
     }
   }, 60_000);
 });
+
+describe('SQLite incrementals at other page sizes and in rollback-journal mode', () => {
+  for (const [pageSize, journal] of [[512, 'WAL'], [65536, 'WAL'], [4096, 'DELETE']] as const) {
+    it(`page size ${pageSize}, ${journal}: each incremental restores exactly`, async () => {
+      const file = join(dir, `p${pageSize}-${journal}.db`);
+      const other = join(dir, `p${pageSize}-${journal}-repo`);
+      const db = new Database(file);
+      db.pragma(`page_size = ${pageSize}`);
+      db.pragma(`journal_mode = ${journal}`);
+      db.pragma('wal_autocheckpoint = 0');
+      db.exec(`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);
+        WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 800) INSERT INTO a SELECT x, hex(randomblob(300)) FROM c;
+        INSERT INTO b VALUES (1, 'one')`);
+      const points: { id: string; state: string; from: unknown }[] = [];
+      const run = async (kind: BackupKind) => {
+        const { manifest } = await runBackup.execute({ target: { engine: 'sqlite', database: file }, repository: other, kind, compression: { codec: 'zstd' }, parallel: 1 }, signal);
+        points.push({ id: manifest.id, state: stateOf(db), from: manifest.engineInfo.changedPagesFrom });
+      };
+      try {
+        await run('full');
+        db.exec(`UPDATE a SET v = 'x' || v WHERE id % 50 = 0; INSERT INTO b VALUES (2, 'two')`);
+        await run('incremental');
+        if (journal === 'WAL') db.pragma('wal_checkpoint(TRUNCATE)');
+        db.exec(`UPDATE a SET v = 'y' || v WHERE id % 70 = 0; DELETE FROM a WHERE id > 700`);
+        await run('incremental');
+        expect(points.map((p) => p.from)).toEqual(journal === 'WAL' ? [undefined, 'wal', 'every page'] : [undefined, 'every page', 'every page']);
+      } finally {
+        db.close();
+      }
+      for (const [i, p] of points.entries()) {
+        const into = join(dir, `p${pageSize}-${journal}-restored-${i}.db`);
+        await restoreBackup.execute({ repository: other, backup: p.id, target: { engine: 'sqlite', database: into }, clean: false }, signal);
+        const r = new Database(into, { readonly: true });
+        try {
+          expect(stateOf(r), `backup ${i}`).toBe(p.state);
+          expect(r.pragma('page_size', { simple: true })).toBe(pageSize);
+        } finally {
+          r.close();
+        }
+      }
+    });
+  }
+});

@@ -149,12 +149,20 @@ function walIndexSalts() {
   const h = shmHeader();
   return [h.toString('hex', 32, 40), h.toString('hex', 80, 88)];
 }
-let input = Buffer.alloc(0);
+// Input chunks are joined only once a whole command (a diff's map included) may have arrived: a
+// join per 64 KiB chunk would copy a large map over and over.
+let parts = [];
+let total = 0;
+let need = 1;
 process.stdin.on('data', (d) => {
-  input = Buffer.concat([input, d]);
+  parts.push(d);
+  total += d.length;
+  if (total < need) return;
+  let input = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  need = 1;
   for (let nl; (nl = input.indexOf(10)) >= 0; ) {
     const [cmd, ...a] = input.toString('latin1', 0, nl).split(' ');
-    if (cmd === 'diff' && input.length < nl + 1 + Number(a[6])) return;
+    if (cmd === 'diff' && input.length < nl + 1 + Number(a[6])) { need = nl + 1 + Number(a[6]); break; }
     const body = input.subarray(nl + 1, nl + 1 + (cmd === 'diff' ? Number(a[6]) : 0));
     input = input.subarray(nl + 1 + body.length);
     if (cmd === 'shm') {
@@ -167,6 +175,8 @@ process.stdin.on('data', (d) => {
       } catch (e) { fail(String(e && e.message)); }
     }
   }
+  parts = input.length ? [input] : [];
+  total = input.length;
 });
 process.stdin.on('end', () => { if (!process.exitCode) process.stdin.destroy(); });
 process.stdout._handle?.setBlocking?.(true);
