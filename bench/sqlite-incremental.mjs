@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // SQLite incremental benchmark: full vs incremental backups and chain restores, on the same files, same run.
-// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--base FILE] [--baseline DIR]
-//        (needs `npm run build`, sqlite3, zstd)
+// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--base FILE] [--baseline DIR] [--keep-wal]
+//        [--profiles a,b]   (needs `npm run build`, sqlite3, zstd)
 //   --base FILE     back up a copy of FILE instead of building a database (the same data for a before/after)
 //   --baseline DIR  also run the dbbackup built in DIR (DIR/bin/dbbackup.js, e.g. a checkout of main) on the
 //                   same files in the same runs, interleaved, and print its figures beside ours
+//   --keep-wal      the changes come from one connection that stays open with wal_autocheckpoint=0 (an application
+//                   that runs its own checkpoints), so the WAL since each backup is still there at the next one;
+//                   by default each round's writer runs a TRUNCATE checkpoint and closes (the WAL is gone)
+//   --profiles      only these change profiles (random, clustered, append)
 //
 // One database is built once (as bench/sqlite.mjs builds it). For every run and change profile a fresh copy of
 // it is taken and backed up: `sqlite3 .backup` + `zstd -1` (the peer) and a dbbackup full of that same file,
@@ -30,6 +34,9 @@ const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
 const option = (name) => { const at = args.indexOf(name); return at >= 0 ? args.splice(at, 2)[1] : undefined; };
 const baseFile = option('--base');
 const baselineDir = option('--baseline');
+const keepWalAt = args.indexOf('--keep-wal');
+const keepWal = keepWalAt >= 0 && Boolean(args.splice(keepWalAt, 1));
+const onlyProfiles = option('--profiles')?.split(',');
 const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
 const targetMB = Number(args[0] ?? 1000);
 if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N]');
@@ -82,12 +89,27 @@ const profiles = {
   },
 };
 
+/** The application's connection with --keep-wal (open for a whole run), else undefined. */
+let app;
 function change(path, profile, round) {
+  if (app) {
+    app.transaction(() => profiles[profile](app, round))();
+    return;
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.transaction(() => profiles[profile](db, round))();
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
+}
+
+/** The file whose pages are the database's: the file itself after a TRUNCATE checkpoint, else a `.backup` copy. */
+function databaseImage(path) {
+  if (!app) return path;
+  const copy = join(work, 'image.db');
+  rmSync(copy, { force: true });
+  execFileSync('sqlite3', [path, `.backup '${copy}'`]);
+  return copy;
 }
 
 /** sha1 of every page of a database file (after a checkpoint, the file is the database). */
@@ -159,7 +181,7 @@ const add = (profile, op, s) => ((samples[profile] ??= {})[op] ??= []).push(s);
 const mismatches = [];
 
 for (let run = 1; run <= runs; run++) {
-  for (const profile of Object.keys(profiles)) {
+  for (const profile of Object.keys(profiles).filter((p) => !onlyProfiles || onlyProfiles.includes(p))) {
     for (const [who, bin] of Object.entries(bins)) {
       process.stdout.write(`run ${run}/${runs}, ${profile}, ${who}…`);
       const dir = join(work, 'run');
@@ -175,20 +197,29 @@ for (let run = 1; run <= runs; run++) {
       add(key, 'sqlite3 .backup + zstd -1 (peer full)', { ...peer, storedBytes: statSync(`${dir}/peer.db.zst`).size });
       rmSync(`${dir}/peer.db`);
       rmSync(`${dir}/peer.db.zst`);
+      if (keepWal) {
+        // A running application: its connection is open and its WAL has begun (a rewrite of one row, same values).
+        app = new Database(dbPath);
+        app.pragma('wal_autocheckpoint = 0');
+        app.prepare('UPDATE users SET name = name WHERE id = 1').run();
+      }
       const full = await backup(bin, env, dbPath, repo, 'full');
       add(key, 'dbbackup full', full);
 
-      let hashes = pageHashes(dbPath);
+      let hashes = pageHashes(databaseImage(dbPath));
       let last;
       for (let round = 1; round <= ROUNDS; round++) {
         change(dbPath, profile, round);
-        const now = pageHashes(dbPath);
-        const delta = changedPages(dbPath, hashes, now);
+        const image = databaseImage(dbPath);
+        const now = pageHashes(image);
+        const delta = changedPages(image, hashes, now);
         hashes = now;
         last = await backup(bin, env, dbPath, repo, 'incremental');
         add(key, `dbbackup incremental ${round}`, { ...last, changedPages: delta.pages, changedZstdBytes: delta.zstdBytes });
       }
       const fullAfter = await backup(bin, env, dbPath, repo, 'full');
+      app?.close();
+      app = undefined;
       add(key, `dbbackup full after round ${ROUNDS}`, fullAfter);
       const restoredFull = join(dir, 'restored-full.db');
       const restoredChain = join(dir, 'restored-chain.db');
@@ -254,7 +285,7 @@ for (const [profile, ops] of Object.entries(samples)) {
   verdicts.push(`    dbbackup full vs peer (sqlite3 .backup + zstd -1): ${(peer / fullS).toFixed(2)}x (peer time / dbbackup time; >1 means dbbackup is faster)`);
 }
 
-console.log(`\n${baselineDir ? `ours: ${root}; baseline: ${baselineDir}; ` : ''}medians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
+console.log(`\n${keepWal ? 'WAL kept between backups (--keep-wal); ' : 'WAL checkpointed (TRUNCATE) after each round; '}${baselineDir ? `ours: ${root}; baseline: ${baselineDir}; ` : ''}medians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
 printTable(rows);
 console.log('\ngoals:');
 for (const v of verdicts) console.log(v);

@@ -14,6 +14,7 @@ import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { FilePartCache } from '../adapters/cache/file-part-cache.js';
+import { FileRunLocks } from '../adapters/locks/file-run-locks.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
 import { ShowManifest } from '../application/use-cases/show-manifest.js';
@@ -164,7 +165,18 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
     bind(Replicate)
       .toResolvedValue(
         (connectors, opener, codecs, catalog, clock, logger, progress, cipher) =>
-          new Replicate({ connectors, opener, codecs, catalog, clock, logger, progress, cipher, toolVersion: config.toolVersion }),
+          new Replicate({
+            connectors,
+            opener,
+            codecs,
+            catalog,
+            clock,
+            logger,
+            progress,
+            cipher,
+            locks: new FileRunLocks(join(config.dataDir, 'locks')),
+            toolVersion: config.toolVersion,
+          }),
         [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Clock, Tokens.Logger, Tokens.Progress, Tokens.Cipher],
       )
       .inSingletonScope();

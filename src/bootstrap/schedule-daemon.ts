@@ -1,3 +1,4 @@
+import { isAliveOnThisHost } from '../infrastructure/processes.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -88,17 +89,6 @@ export function daemonLogger(runtime: RuntimeConfig, level: LogLevel, stream: No
     file: runtime.logFile ? new RotatingFile(runtime.logFile.path, runtime.logFile.rotation) : undefined,
     fileLevel: runtime.logFile ? (level === 'debug' ? 'debug' : runtime.logFile.level) : undefined,
   }).child({ module: 'scheduler' });
-}
-
-/** A daemon on this host is alive iff its process exists; elsewhere we cannot tell. */
-export function isAliveOnThisHost(daemon: { host: string; pid: number }): boolean | undefined {
-  if (daemon.host !== hostname()) return undefined;
-  try {
-    process.kill(daemon.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface DaemonFlags extends Partial<Omit<SchedulerOptions, 'owner' | 'host' | 'pid'>> {

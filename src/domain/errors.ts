@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'E_DIFFERENT'
   | 'E_UNSUPPORTED'
   | 'E_JOURNAL_MODE'
+  | 'E_LOCKED'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
   | 'E_NOTIFY'
@@ -98,6 +99,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_UNSUPPORTED: ExitCode.usage,
   /** `replicate` of a SQLite database in rollback-journal mode: it must be switched to WAL first. */
   E_JOURNAL_MODE: ExitCode.usage,
+  /** Another process runs the same job (`replicate` of that source into that repository): stop it or wait. */
+  E_LOCKED: ExitCode.failed,
   E_INTERRUPTED: ExitCode.failed,
   E_PARTIAL: ExitCode.partial,
   E_NOTIFY: ExitCode.failed,

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { isProcessAlive } from './processes.js';
 
 /** A scratch folder untouched this long, whose process is gone, is a leftover. */
 export const STALE_MS = 6 * 3600_000;
@@ -21,7 +22,7 @@ export async function sweepScratch(prefix: string, now = Date.now()): Promise<st
   const removed: string[] = [];
   for (const name of await readdir(tmpdir())) {
     const pid = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    if (pid === undefined || Number(pid) === process.pid || isProcessAlive(Number(pid))) continue;
     const path = join(tmpdir(), name);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isDirectory() || now - info.mtimeMs < STALE_MS) continue;
@@ -31,14 +32,6 @@ export async function sweepScratch(prefix: string, now = Date.now()): Promise<st
   return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const TEMP_MARK = '.dbbackup-tmp-';
 
@@ -67,7 +60,7 @@ export async function sweepTempBeside(path: string, hidden = false, now = Date.n
     const file = join(dirname(path), name);
     const info = await lstat(file).catch(() => undefined);
     if (!info?.isFile()) continue;
-    if ((pid !== undefined && !alive(Number(pid))) || now - info.mtimeMs >= STALE_MS) {
+    if ((pid !== undefined && !isProcessAlive(Number(pid))) || now - info.mtimeMs >= STALE_MS) {
       await rm(file, { force: true });
       removed.push(file);
     }

@@ -258,6 +258,22 @@ describe('dbbackup replicate (built CLI)', () => {
     expect(dump('d-latest.db')).toBe(final);
   }, 120_000);
 
+  it('a second replicate of one source into one repository exits 1 (E_LOCKED, naming the holder); after kill -9 of the holder the next one runs', async () => {
+    createSource('lock.db');
+    const r1 = replicate('lock.db', 'lockrepo');
+    await r1.waitFor((e) => e.event === 'generation');
+    // The same repository named another way (./lockrepo) is the same lock.
+    const second = await cli('replicate', '--database', 'lock.db', '--out', './lockrepo');
+    expect(second.code, second.stderr).toBe(1);
+    expect(second.stderr).toContain('E_LOCKED');
+    expect(second.stderr).toContain(`process ${String(r1.child.pid)}`);
+    r1.child.kill('SIGKILL');
+    await r1.exited;
+    const r2 = replicate('lock.db', 'lockrepo');
+    expect(await r2.waitFor((e) => e.event === 'resumed' || e.event === 'generation')).toBeTruthy();
+    await stop(r2);
+  }, 120_000);
+
   it('refuses a rollback-journal database, saying how to switch it to WAL (exit 2, E_JOURNAL_MODE)', async () => {
     createSource('j.db', 'DELETE');
     const before = readFileSync(join(dir.path, 'j.db'));

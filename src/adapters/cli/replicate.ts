@@ -41,7 +41,9 @@ export class ReplicateCommand extends DatabaseCommand {
       binlog file; a purged one starts a new generation.
       The connection flags are backup's: \`--sslmode\`/\`--ssl-mode\`, \`--sslrootcert\`, \`--sslcert\`,
       \`--sslkey\` (and \`--socket\` for MySQL), \`--password-env\`, or a config source's keys.
-      Exit codes: 0 stopped cleanly, 1 failed, 2 bad usage, not in WAL mode or keyless tables, 4 integrity failure.
+      One replicate per source and repository runs at a time: another one exits 1 (E_LOCKED) naming
+      the process that holds the lock; a killed one's lock is taken over.
+      Exit codes: 0 stopped cleanly, 1 failed or E_LOCKED, 2 bad usage, not in WAL mode or keyless tables, 4 integrity failure.
     `,
     examples: [
       ['Replicate app.db into a folder', '$0 replicate --db sqlite --database app.db --out ./backups'],

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { newBackupId } from '../../domain/backup-id.js';
 import { chainMemberOf, cheapestPaths, pathTo } from '../../domain/chain-graph.js';
@@ -14,6 +15,7 @@ import type { ContinuousCapture, LogBatch } from '../ports/continuous-capture.js
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
+import type { HeldLock, RunLocks } from '../ports/run-locks.js';
 import { scanRepository } from '../services/backup-repository.js';
 import { type BackupRun, BackupTargets, type BackupTargetsDeps } from './backup-targets.js';
 import { type Generation, compactSegments } from './replicate-compaction.js';
@@ -55,7 +57,8 @@ export interface ReplicateResult {
   through: string;
 }
 
-export type ReplicateDeps = BackupTargetsDeps & { connectors: ConnectorRegistry };
+/** `locks`: one replicate per source and repository at a time (two would ship the same log twice, and race on checkpoints). */
+export type ReplicateDeps = BackupTargetsDeps & { connectors: ConnectorRegistry; locks: RunLocks };
 
 /** What is needed to link the next segment. */
 interface Shipped {
@@ -99,7 +102,12 @@ export class Replicate {
     // Writes run under their own signal: an abort stops following, then what waits is still shipped.
     const writes = new AbortController();
     const job: Job = { input, source, repositories, session: undefined!, capture: undefined!, writes: writes.signal, result };
+    const locks: HeldLock[] = [];
     try {
+      // One lock per repository, in a fixed order; a repository is named as given, a folder by its absolute path.
+      for (const repository of [...new Set(repositories.map(lockName))].sort()) {
+        locks.push(await this.deps.locks.acquire(`replicate\0${source}\0${repository}`, `replicate of source "${source}" into ${describeRepository(repository)}`));
+      }
       await this.open(job, connector, signal);
       let lastShip = Date.now();
       let lastCompaction = Date.now();
@@ -145,6 +153,7 @@ export class Replicate {
     } finally {
       await job.capture?.close().catch(() => undefined);
       await job.session?.close().catch(() => undefined);
+      for (const l of locks) await l.release().catch(() => undefined);
     }
   }
 
@@ -353,4 +362,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** A repository as a lock name: a URL as given, a folder by its absolute path. */
+function lockName(repository: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(repository) ? repository : resolve(repository);
+}
+
+/** A repository for a message: a URL without its user info or query (they may hold credentials). */
+function describeRepository(repository: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(repository)) return repository;
+  try {
+    const u = new URL(repository);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'its repository';
+  }
 }

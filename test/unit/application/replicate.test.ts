@@ -1,5 +1,9 @@
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileRunLocks } from '../../../src/adapters/locks/file-run-locks.js';
 import type { LogPosition } from '../../../src/application/ports/change-capture.js';
 import type { ContinuousCapture, LogBatch } from '../../../src/application/ports/continuous-capture.js';
 import type { DatabaseConnector } from '../../../src/application/ports/database-connector.js';
@@ -18,6 +22,8 @@ import { fixedClock, MemoryCatalog, MemoryOpener, silentLogger } from '../../hel
 import { MemoryBlobStore } from '../../helpers/memory-blob-store.js';
 
 const codecs = new MapCodecRegistry([new ZstdCodec(), new NoneCodec()]);
+const locksDir = mkdtempSync(join(tmpdir(), 'dbbackup-replicate-locks-'));
+afterAll(() => rmSync(locksDir, { recursive: true, force: true }));
 
 /** A log the test appends commits to; positions are commit counts. */
 class FakeCapture implements ContinuousCapture {
@@ -64,7 +70,17 @@ function setup(capture: FakeCapture, store = new MemoryBlobStore()) {
     defaultSourceName: () => 'app',
     connect: async () => ({ continuous: capture, close: async () => {} }) as unknown as DatabaseSession,
   };
-  const deps = { connectors: new MapConnectorRegistry([connector]), opener: new MemoryOpener(store), codecs, catalog: new MemoryCatalog(), clock: fixedClock(), logger: silentLogger, progress: new NullProgress(), toolVersion: 'test' };
+  const deps = {
+    connectors: new MapConnectorRegistry([connector]),
+    opener: new MemoryOpener(store),
+    codecs,
+    catalog: new MemoryCatalog(),
+    clock: fixedClock(),
+    logger: silentLogger,
+    progress: new NullProgress(),
+    locks: new FileRunLocks(locksDir),
+    toolVersion: 'test',
+  };
   return { store, replicate: new Replicate(deps) };
 }
 
@@ -110,6 +126,26 @@ describe('Replicate', () => {
     const commits: string[] = [];
     for await (const c of readLogSegment(await reader.open(s1!.parts.find((p) => p.name.startsWith(LOG_SEGMENT_PART))!), 'segment')) commits.push(c.payload.toString());
     expect(commits).toEqual(['one', 'two']);
+  });
+
+  it('a second replicate of the same source into the same repository fails with E_LOCKED while the first runs; the lock is freed when it stops', async () => {
+    const capture = new FakeCapture(false);
+    const { replicate } = setup(capture);
+    const stop = new AbortController();
+    const running = replicate.execute(input([]), stop.signal);
+    await until(() => capture.snapshots === 1);
+    const other = setup(new FakeCapture(false));
+    const err = await other.replicate.execute(input([]), new AbortController().signal).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_LOCKED', message: expect.stringContaining(`process ${process.pid}`) });
+    stop.abort();
+    await running;
+    // Freed: the next one runs (its snapshot taken, it stops cleanly).
+    const again = new AbortController();
+    const nextCapture = new FakeCapture(false);
+    const next = setup(nextCapture).replicate.execute(input([]), again.signal);
+    await until(() => nextCapture.snapshots === 1);
+    again.abort();
+    await expect(next).resolves.toMatchObject({ source: 'app', snapshots: 1 });
   });
 
   it('makes no storage request while nothing changes', async () => {

@@ -4,8 +4,9 @@ import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { checkDatabase, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
-import { withPageSnapshot } from './sqlite-live-snapshot.js';
-import { encodePageMap, encodePageMapDelta, hashAt, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import { walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
+import { encodePageMap, encodePageMapDelta, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import type { ChangeScan, PageChange } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
@@ -40,9 +41,13 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 
   /**
-   * The pages that differ from the parent's map, read from a live snapshot (no copy of the file); the
-   * new map is stored as a delta from the chain's full's
-   * while that is much smaller, else whole.
+   * The pages that differ from the parent's map, read from a live snapshot (no copy of the file).
+   * While the WAL still holds every frame written since the parent's snapshot (same file, same WAL
+   * salt: no checkpoint restarted it since), only the pages of those frames are read and hashed;
+   * otherwise every page is (in the page reader process, so unchanged pages never cross the pipe).
+   * The manifest says which (`engineInfo.changedPagesFrom`: 'wal' or 'every page', and
+   * `pagesExamined`). The new map is the parent's with the changed pages' hashes, stored as a delta
+   * from the chain's full's while that is much smaller, else whole.
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const base = stored?.parent;
@@ -59,19 +64,34 @@ export class SqliteChangeCapture implements ChangeCapture {
           { details: { reason: 'page-size', from: parent.pageSize, to: pageSize } },
         );
       }
-      const builder = new PageMapBuilder(pageSize);
-      let changes = 0;
+      // The new map: the parent's, cut or grown to the new page count, with the changed pages' hashes.
+      const hashes = Buffer.alloc(snap.pageCount * HASH_BYTES);
+      parent.hashes.copy(hashes, 0, 0, Math.min(parent.pageCount, snap.pageCount) * HASH_BYTES);
+      const tally = { changes: 0, added: 0, scan: { examined: 0, walOnly: false } };
+      const changed = snap.changedPages(parent, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
       await sink.write(
         { name: PAGES_PART, role: 'changes', object: 'main' },
-        Readable.from(changedPages(snap.pages(signal), snap.pageCount, parent, builder, () => changes++)),
+        Readable.from(changedPages(changed, snap.pageCount, parent, hashes, tally)),
       );
-      const map = builder.finish();
+      if (tally.added !== Math.max(0, snap.pageCount - parent.pageCount)) {
+        throw new DbBackupError('E_BACKUP_FAILED', `Reading the changed pages of ${this.path} missed pages it grew by; retry the backup.`);
+      }
+      const changes = tally.changes;
+      const map: PageMap = { pageSize, pageCount: snap.pageCount, hashes };
       const fullMap = await maps.fullMap();
       const delta = fullMap && encodePageMapDelta(map, fullMap.map);
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
-      const to: SqlitePosition = { pageSize, pageCount: map.pageCount, pageMap: stored.name, ...(delta ? { mapBase: fullMap.id } : {}) };
-      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, objects, warnings, engineInfo, serverVersion: snap.serverVersion };
+      const to: SqlitePosition = {
+        pageSize,
+        pageCount: map.pageCount,
+        pageMap: stored.name,
+        ...(delta ? { mapBase: fullMap.id } : {}),
+        ...(snap.walMark ? { wal: snap.walMark } : {}),
+      };
+      // How the changed pages were found: only the WAL's since the parent, or every page compared.
+      const found = { pagesExamined: tally.scan.examined, changedPagesFrom: tally.scan.walOnly ? 'wal' : 'every page' };
+      return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, objects, warnings, engineInfo: { ...engineInfo, ...found }, serverVersion: snap.serverVersion };
     });
   }
 
@@ -141,23 +161,28 @@ class ChainMaps {
   }
 }
 
-/** The pages part: its header, then every page whose hash differs from the parent's (or is new). */
+/** The pages part: its header, then every page whose hash differs from the parent's (or is new); their hashes go into `hashes`. */
 async function* changedPages(
-  pages: AsyncIterable<Buffer>,
+  changed: AsyncGenerator<PageChange[], ChangeScan>,
   pageCount: number,
   parent: PageMap,
-  builder: PageMapBuilder,
-  counted: () => void,
+  hashes: Buffer,
+  tally: { changes: number; added: number; scan: ChangeScan },
 ): AsyncGenerator<Buffer> {
   yield pagesHeader(parent.pageSize, pageCount);
-  for await (const chunk of pages) {
+  for (;;) {
+    const next = await changed.next();
+    if (next.done) {
+      tally.scan = next.value;
+      return;
+    }
     const out: Buffer[] = [];
-    builder.push(chunk, (pgno, page, hash) => {
-      const old = hashAt(parent, pgno);
-      if (old && old.equals(hash)) return;
+    for (const { pgno, hash, page } of next.value) {
+      hash.copy(hashes, (pgno - 1) * HASH_BYTES);
       out.push(...pageRecord(pgno, page));
-      counted();
-    });
-    if (out.length) yield Buffer.concat(out);
+      tally.changes++;
+      if (pgno > parent.pageCount) tally.added++;
+    }
+    yield Buffer.concat(out);
   }
 }

@@ -128,7 +128,7 @@ class SqliteSession implements DatabaseSession {
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
       const built = map.finish();
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
-      const logPosition: SqlitePosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
+      const logPosition: SqlitePosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name, ...(snap.walMark ? { wal: snap.walMark } : {}) };
       return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
     });
   }

@@ -1,10 +1,11 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { makeScratchDir } from '../../../infrastructure/scratch.js';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { Database, openSource } from './sqlite-file.js';
-import { PageReaderProcess } from './sqlite-page-reader.js';
+import { type ChangeScan, type PageChange, PageReaderProcess } from './sqlite-page-reader.js';
+import { hashAt, hashPage, HASH_BYTES, type PageMap } from './sqlite-page-map.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
 
 /**
@@ -35,6 +36,38 @@ export interface LiveSnapshot {
   source: 'live' | 'copy';
   /** The snapshot's pages 1..pageCount in order, in chunks of whole pages. */
   pages(signal: AbortSignal): AsyncGenerator<Buffer>;
+  /**
+   * The snapshot's pages whose hash differs from `parent` (or that it lacks), in page order. With
+   * `since` (the WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL
+   * frames written after it are read and hashed; otherwise every page is.
+   */
+  changedPages(parent: PageMap, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<PageChange[], ChangeScan>;
+  /** Where in the WAL this snapshot is (live reads only): the mark a later snapshot reads the changes since. */
+  walMark?: WalMark;
+}
+
+/**
+ * A snapshot's place in its database's WAL: the file (device:inode), the WAL generation (its salt:
+ * a restart of the WAL adds one to its first half and draws the second at random; a new WAL draws
+ * both) and the last frame it saw. While the WAL has that salt, every page changed after the
+ * snapshot is in frames past `frame` (committed frames are only ever appended within a generation).
+ */
+export interface WalMark {
+  file: string;
+  salt: string;
+  frame: number;
+}
+
+/** A mark read back from a manifest (untrusted): its fields checked, else undefined. */
+export function walMarkOf(value: unknown): WalMark | undefined {
+  const m = value as Partial<WalMark> | null | undefined;
+  if (!m || typeof m !== 'object') return undefined;
+  if (typeof m.file !== 'string' || !/^\d{1,20}:\d{1,20}$/.test(m.file)) return undefined;
+  // A zero salt is a wal-index with no WAL generation begun (a new or deleted WAL): every such state
+  // has it, so it names none; the first frame written gets a random salt.
+  if (typeof m.salt !== 'string' || !/^[0-9a-f]{16}$/.test(m.salt) || /^0{16}$/.test(m.salt)) return undefined;
+  if (typeof m.frame !== 'number' || !Number.isInteger(m.frame) || m.frame < 0 || m.frame > 0xffffffff) return undefined;
+  return { file: m.file, salt: m.salt, frame: m.frame };
 }
 
 /** The database is in a state the live reader does not handle: withPageSnapshot copies it instead. */
@@ -66,7 +99,8 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
       const pageSize = Number(db.pragma('page_size', { simple: true }));
       const pageCount = Number(db.pragma('page_count', { simple: true }));
       const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
-      return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, source: 'copy' });
+      const changedPages = (parent: PageMap, _since: WalMark | undefined, signal: AbortSignal) => scanChanges(pages(signal), pageSize, parent);
+      return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, changedPages, source: 'copy' });
     } finally {
       db.close();
       await handle.close();
@@ -105,6 +139,9 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
     const pageSize = Number(reader.pragma('page_size', { simple: true }));
     const pageCount = Number(reader.pragma('page_count', { simple: true }));
     const reading = files;
+    const id = await stat(path, { bigint: true });
+    const mark: WalMark = { file: `${id.dev}:${id.ino}`, salt: wal.salt.toString('hex'), frame: wal.mxFrame };
+    const walMark = walMarkOf(mark);
     const snap: LiveSnapshot = {
       db: reader,
       pageSize,
@@ -112,7 +149,13 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       serverVersion,
       consistentAt: new Date(),
       source: 'live',
+      ...(walMark ? { walMark } : {}),
       pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
+      changedPages: (parent, since, signal) => {
+        // The same file and WAL generation, not behind it: the frames since `since` hold every change.
+        const valid = since && walMark && since.file === walMark.file && since.salt === walMark.salt && since.frame <= wal.mxFrame;
+        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent.hashes, signal);
+      },
     };
     const result = await work(snap);
     reader.prepare('COMMIT').run();
@@ -171,4 +214,21 @@ async function* filePages(handle: FileHandle, pageSize: number, pageCount: numbe
     if (bytesRead !== chunk.length) throw new DbBackupError('E_BACKUP_FAILED', `The snapshot copy ends before page ${pageCount}; retry the backup.`);
     yield chunk;
   }
+}
+
+/** changedPages of a private copy: every page hashed here. */
+async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap): AsyncGenerator<PageChange[], ChangeScan> {
+  let pgno = 0;
+  for await (const chunk of pages) {
+    const batch: PageChange[] = [];
+    for (let at = 0; at + pageSize <= chunk.length; at += pageSize) {
+      pgno++;
+      const page = chunk.subarray(at, at + pageSize);
+      const hash = hashPage(page).subarray(0, HASH_BYTES);
+      const old = hashAt(parent, pgno);
+      if (!old || !old.equals(hash)) batch.push({ pgno, hash, page });
+    }
+    if (batch.length) yield batch;
+  }
+  return { examined: pgno, walOnly: false };
 }

@@ -22,6 +22,8 @@ export interface SqlitePosition {
   pageMap: string;
   /** Set when that part is a delta from the map of this full (backup id): format 3 links. */
   mapBase?: string;
+  /** Where the snapshot was in the WAL (live reads): a later link reads only the frames after it while they last. */
+  wal?: { file: string; salt: string; frame: number };
 }
 
 export function dataPartOf(parts: PartSource): PartEntry {

@@ -12,72 +12,196 @@ import { DbBackupError } from '../../../domain/errors.js';
  * missing). Line `read <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex>` → pages
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
+ * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n>` followed by n bytes
+ * (a parent's page map: 16 bytes of each page's sha256) → a record `u32 pgno | 16-byte hash | page`
+ * for each page of that same snapshot whose hash differs from the map's or that the map lacks, then
+ * `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. With since >= 0 the pages examined
+ * are those of WAL frames since+1..mxFrame (the caller vouches that the WAL was not restarted since
+ * frame `since` was read), else every page. Hashing in the helper uses a second core and keeps
+ * unchanged pages off the pipe.
  */
 const SOURCE = String.raw`
 const fs = require('node:fs');
+const crypto = require('node:crypto');
 const path = process.argv[1];
 const fail = (why) => { process.stderr.write(why); process.exit(2); };
 // Blocking writes of one reused buffer: the process stays at its start-up size (a fresh megabyte per
 // chunk let the heap grow by tens of MB before a collection). fd 1 is made blocking with process.stdout.
 const write = (buf) => { for (let done = 0; done < buf.length; ) done += fs.writeSync(1, buf, done); };
-function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
+const sha256 = typeof crypto.hash === 'function' ? (b) => crypto.hash('sha256', b, 'buffer') : (b) => crypto.createHash('sha256').update(b).digest();
+// Frames from+1..mxFrame (from = min(nBackfill, since)): the newest frame of each page past nBackfill
+// (overlay), and the pages of the frames past since (touched; undefined when since < 0).
+function walFrames(pageSize, nBackfill, mxFrame, salt, since) {
   const overlay = new Map();
-  if (mxFrame > nBackfill) {
-    const wal = fs.openSync(path + '-wal', 'r');
-    const frameBytes = 24 + pageSize;
-    const per = Math.max(1, Math.floor((1 << 20) / frameBytes));
-    const buf = Buffer.alloc(per * frameBytes);
-    for (let first = nBackfill + 1; first <= mxFrame; first += per) {
-      const count = Math.min(per, mxFrame - first + 1);
-      const at = 32 + (first - 1) * frameBytes;
-      if (fs.readSync(wal, buf, 0, count * frameBytes, at) < count * frameBytes) fail('the WAL is shorter than its index says');
-      for (let i = 0; i < count; i++) {
-        const f = i * frameBytes;
-        if (buf.toString('hex', f + 8, f + 16) !== salt) fail('a WAL frame has a foreign salt');
-        overlay.set(buf.readUInt32BE(f), { fd: wal, at: at + f + 24 });
-      }
+  const touched = since >= 0 ? new Set() : undefined;
+  const from = since >= 0 ? Math.min(nBackfill, since) : nBackfill;
+  if (mxFrame <= from) return { overlay, touched };
+  const wal = fs.openSync(path + '-wal', 'r');
+  const frameBytes = 24 + pageSize;
+  const per = Math.max(1, Math.floor((1 << 20) / frameBytes));
+  const buf = Buffer.alloc(per * frameBytes);
+  for (let first = from + 1; first <= mxFrame; first += per) {
+    const count = Math.min(per, mxFrame - first + 1);
+    const at = 32 + (first - 1) * frameBytes;
+    if (fs.readSync(wal, buf, 0, count * frameBytes, at) < count * frameBytes) fail('the WAL is shorter than its index says');
+    for (let i = 0; i < count; i++) {
+      const f = i * frameBytes;
+      if (buf.toString('hex', f + 8, f + 16) !== salt) fail('a WAL frame has a foreign salt');
+      const pgno = buf.readUInt32BE(f);
+      if (first + i > nBackfill) overlay.set(pgno, { fd: wal, at: at + f + 24 });
+      if (touched && first + i > since) touched.add(pgno);
     }
   }
+  return { overlay, touched };
+}
+// Pages first..first+count-1 into chunk: the file's bytes overlaid with the WAL's; fails when a page is in neither.
+function readRun(db, overlay, pending, cursor, chunk, first, count, pageSize, pageCount) {
+  chunk.fill(0, 0, count * pageSize);
+  const filled = Math.floor(fs.readSync(db, chunk, 0, count * pageSize, (first - 1) * pageSize) / pageSize);
+  let fromWal = 0;
+  for (; cursor.next < pending.length && pending[cursor.next] < first + count; cursor.next++) {
+    const pgno = pending[cursor.next];
+    if (pgno < first) continue;
+    const { fd, at } = overlay.get(pgno);
+    if (fs.readSync(fd, chunk, (pgno - first) * pageSize, pageSize, at) !== pageSize) fail('page ' + pgno + ' of the WAL could not be read whole');
+    if (pgno - first >= filled) fromWal++;
+  }
+  if (filled + fromWal < count) fail('the database file ends before page ' + (first + filled) + ' of ' + pageCount + ' and the WAL does not hold it');
+}
+function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
+  const { overlay } = walFrames(pageSize, nBackfill, mxFrame, salt, -1);
   const pending = [...overlay.keys()].sort((a, b) => a - b);
   const db = fs.openSync(path, 'r');
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
-  let next = 0;
+  const cursor = { next: 0 };
   const whole = Buffer.alloc(per * pageSize);
   for (let first = 1; first <= pageCount; first += per) {
     const count = Math.min(per, pageCount - first + 1);
-    const chunk = whole.subarray(0, count * pageSize);
-    chunk.fill(0);
-    const filled = Math.floor(fs.readSync(db, chunk, 0, chunk.length, (first - 1) * pageSize) / pageSize);
-    let fromWal = 0;
-    for (; next < pending.length && pending[next] < first + count; next++) {
-      const pgno = pending[next];
-      const { fd, at } = overlay.get(pgno);
-      if (fs.readSync(fd, chunk, (pgno - first) * pageSize, pageSize, at) !== pageSize) fail('page ' + pgno + ' of the WAL could not be read whole');
-      if (pgno - first >= filled) fromWal++;
-    }
-    if (filled + fromWal < count) fail('the database file ends before page ' + (first + filled) + ' of ' + pageCount + ' and the WAL does not hold it');
-    write(chunk);
+    readRun(db, overlay, pending, cursor, whole, first, count, pageSize, pageCount);
+    write(whole.subarray(0, count * pageSize));
   }
   process.stdin.destroy();
 }
-let line = '';
-process.stdin.on('data', (d) => {
-  line += d;
-  for (let nl; (nl = line.indexOf('\n')) >= 0; line = line.slice(nl + 1)) {
-    const [cmd, ...a] = line.slice(0, nl).split(' ');
-    if (cmd === 'shm') {
-      const buf = Buffer.alloc(136);
-      try { const fd = fs.openSync(path + '-shm', 'r'); fs.readSync(fd, buf, 0, 136, 0); fs.closeSync(fd); } catch { buf.fill(0); }
-      process.stdout.write(buf);
-    } else if (cmd === 'read') {
-      try { read(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), a[4]); } catch (e) { fail(String(e && e.message)); }
+// The pages whose sha256 (first 16 bytes) differs from the parent's map, or that it lacks: every page
+// is hashed, or with since >= 0 only those of the WAL frames written after frame since.
+function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map) {
+  const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
+  const parentCount = map.length / 16;
+  let candidates;
+  if (touched) {
+    candidates = [...touched].filter((p) => p <= pageCount).sort((a, b) => a - b);
+    // A page past the parent's end that no frame wrote cannot happen in WAL mode: compare every page then.
+    const added = candidates.filter((p) => p > parentCount).length;
+    if (added !== Math.max(0, pageCount - parentCount)) candidates = undefined;
+  }
+  // Without a WAL read mark (every frame was in the file) the WAL may restart under us: the frames read
+  // are ours only if the wal-index still has our salt after reading them (a restart changes it first).
+  if (candidates && !walIndexSalts().every((s) => s === salt)) candidates = undefined;
+  const pending = [...overlay.keys()].sort((a, b) => a - b);
+  const db = fs.openSync(path, 'r');
+  const per = Math.max(1, Math.floor((1 << 20) / pageSize));
+  const whole = Buffer.alloc(per * pageSize);
+  const out = Buffer.alloc(per * (20 + pageSize));
+  let used = 0;
+  const flush = () => { write(out.subarray(0, used)); used = 0; };
+  const consider = (pgno, page) => {
+    const hash = sha256(page);
+    if (pgno <= parentCount && hash.compare(map, (pgno - 1) * 16, pgno * 16, 0, 16) === 0) return;
+    if (used + 20 + pageSize > out.length) flush();
+    out.writeUInt32BE(pgno, used);
+    hash.copy(out, used + 4, 0, 16);
+    page.copy(out, used + 20);
+    used += 20 + pageSize;
+  };
+  const cursor = { next: 0 };
+  if (candidates) {
+    // Runs of consecutive candidates are read at once.
+    for (let i = 0; i < candidates.length; ) {
+      let j = i + 1;
+      while (j < candidates.length && j - i < per && candidates[j] === candidates[j - 1] + 1) j++;
+      const first = candidates[i];
+      while (cursor.next < pending.length && pending[cursor.next] < first) cursor.next++;
+      readRun(db, overlay, pending, cursor, whole, first, j - i, pageSize, pageCount);
+      for (let k = 0; k < j - i; k++) consider(first + k, whole.subarray(k * pageSize, (k + 1) * pageSize));
+      i = j;
+    }
+  } else {
+    for (let first = 1; first <= pageCount; first += per) {
+      const count = Math.min(per, pageCount - first + 1);
+      readRun(db, overlay, pending, cursor, whole, first, count, pageSize, pageCount);
+      for (let k = 0; k < count; k++) consider(first + k, whole.subarray(k * pageSize, (k + 1) * pageSize));
     }
   }
+  flush();
+  const end = Buffer.alloc(12);
+  end.writeUInt32BE(candidates ? candidates.length : pageCount, 4);
+  end.writeUInt32BE(candidates ? 1 : 0, 8);
+  write(end);
+  process.stdin.destroy();
+}
+function shmHeader() {
+  const buf = Buffer.alloc(136);
+  try { const fd = fs.openSync(path + '-shm', 'r'); fs.readSync(fd, buf, 0, 136, 0); fs.closeSync(fd); } catch { buf.fill(0); }
+  return buf;
+}
+// The salt of both copies of the wal-index header.
+function walIndexSalts() {
+  const h = shmHeader();
+  return [h.toString('hex', 32, 40), h.toString('hex', 80, 88)];
+}
+// Input chunks are joined only once a whole command (a diff's map included) may have arrived: a
+// join per 64 KiB chunk would copy a large map over and over.
+let parts = [];
+let total = 0;
+let need = 1;
+process.stdin.on('data', (d) => {
+  parts.push(d);
+  total += d.length;
+  if (total < need) return;
+  let input = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  need = 1;
+  for (let nl; (nl = input.indexOf(10)) >= 0; ) {
+    const [cmd, ...a] = input.toString('latin1', 0, nl).split(' ');
+    if (cmd === 'diff' && input.length < nl + 1 + Number(a[6])) { need = nl + 1 + Number(a[6]); break; }
+    const body = input.subarray(nl + 1, nl + 1 + (cmd === 'diff' ? Number(a[6]) : 0));
+    input = input.subarray(nl + 1 + body.length);
+    if (cmd === 'shm') {
+      process.stdout.write(shmHeader());
+    } else {
+      const n = a.slice(0, 4).map(Number);
+      try {
+        if (cmd === 'read') read(n[0], n[1], n[2], n[3], a[4]);
+        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), body);
+      } catch (e) { fail(String(e && e.message)); }
+    }
+  }
+  parts = input.length ? [input] : [];
+  total = input.length;
 });
 process.stdin.on('end', () => { if (!process.exitCode) process.stdin.destroy(); });
 process.stdout._handle?.setBlocking?.(true);
 process.stdout.write('R');
 `;
+
+/** The WAL frames a snapshot sees: nBackfill+1..mxFrame, with the salt of their generation. */
+export interface WalRange {
+  nBackfill: number;
+  mxFrame: number;
+  salt: Buffer;
+}
+
+/** A page that differs from the parent's map: its number, the first 16 bytes of its sha256, its bytes. */
+export interface PageChange {
+  pgno: number;
+  hash: Buffer;
+  page: Buffer;
+}
+
+/** How a diff went: how many pages were hashed, and whether they were only the WAL's since the parent. */
+export interface ChangeScan {
+  examined: number;
+  walOnly: boolean;
+}
 
 /** A running page reader: ask for the -shm header, then stream the pages. */
 export class PageReaderProcess {
@@ -116,7 +240,7 @@ export class PageReaderProcess {
   }
 
   /** The snapshot's pages (see the protocol above), in chunks of whole pages. */
-  async *pages(pageSize: number, pageCount: number, wal: { nBackfill: number; mxFrame: number; salt: Buffer } | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
+  async *pages(pageSize: number, pageCount: number, wal: WalRange | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
     const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
     this.child.stdin.write(`read ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')}\n`);
     let left = pageCount * pageSize;
@@ -134,17 +258,58 @@ export class PageReaderProcess {
     if (code !== 0) throw this.failure(code);
   }
 
+  /** The snapshot's pages that differ from `parent` (see `diff` above), in batches. */
+  async *changes(
+    pageSize: number,
+    pageCount: number,
+    wal: WalRange | undefined,
+    since: number,
+    parent: Buffer,
+    signal: AbortSignal,
+  ): AsyncGenerator<PageChange[], ChangeScan> {
+    const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
+    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.length}\n`);
+    this.child.stdin.write(parent);
+    const record = 20 + pageSize;
+    for (;;) {
+      signal.throwIfAborted();
+      const batch: PageChange[] = [];
+      // Whatever has arrived, in whole records (at least one, or the end mark).
+      await this.fill(4);
+      while (this.held.length >= 4 && batch.length < 256) {
+        const pgno = this.held.readUInt32BE(0);
+        if (pgno === 0) {
+          if (batch.length) break;
+          const end = await this.take(12);
+          const code = await this.exited;
+          if (code !== 0) throw this.failure(code);
+          return { examined: end.readUInt32BE(4), walOnly: end.readUInt32BE(8) === 1 };
+        }
+        if (pgno > pageCount) throw this.failure(null);
+        if (this.held.length < record && batch.length) break;
+        const r = await this.take(record);
+        batch.push({ pgno, hash: r.subarray(4, 20), page: r.subarray(20) });
+      }
+      if (batch.length) yield batch;
+    }
+  }
+
   stop(): void {
     this.child.kill('SIGKILL');
   }
 
-  /** `n` bytes exactly, or with `upTo` whatever arrived next (at most `n`). */
-  private async take(n: number, upTo = false): Promise<Buffer> {
-    while (this.held.length < (upTo ? 1 : n)) {
+  /** Waits until at least `n` bytes are held. */
+  private async fill(n: number): Promise<void> {
+    while (this.held.length < n) {
       const next = await this.out.next();
       if (next.done) throw this.failure(await this.exited);
       this.held = this.held.length ? Buffer.concat([this.held, next.value]) : next.value;
     }
+  }
+
+  /** `n` bytes exactly, or with `upTo` whatever arrived next (at most `n`). */
+  private async take(n: number, upTo = false): Promise<Buffer> {
+    await this.fill(upTo ? 1 : n);
     const size = Math.min(n, this.held.length);
     const out = this.held.subarray(0, size);
     this.held = this.held.subarray(size);
