@@ -225,48 +225,50 @@ async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: Read
   let done = '';
   let idle = { at: -1n, count: 0 };
   let finished = false;
-  for await (const msg of stream.messages()) {
-    if (msg.type === 'keepalive') {
-      if (txn !== undefined) continue;
-      if (msg.walEnd >= stop) {
-        state.reached = stop;
-        finished = true;
-        break;
+  read: for await (const batch of stream.batches()) {
+    for (const msg of batch) {
+      if (msg.type === 'keepalive') {
+        if (txn !== undefined) continue;
+        if (msg.walEnd >= stop) {
+          state.reached = stop;
+          finished = true;
+          break read;
+        }
+        idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
+        if (idle.count >= IDLE_KEEPALIVES) {
+          if (msg.walEnd > state.reached) state.reached = msg.walEnd;
+          finished = true;
+          break read;
+        }
+        continue;
       }
-      idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
-      if (idle.count >= IDLE_KEEPALIVES) {
-        if (msg.walEnd > state.reached) state.reached = msg.walEnd;
-        finished = true;
-        break;
-      }
-      continue;
-    }
-    idle = { at: -1n, count: 0 };
-    const m = decoder.decode(msg.body);
-    if (m.tag === 'begin') {
-      if (m.finalLsn >= stop) {
-        state.reached = stop;
-        finished = true;
-        break;
-      }
-      txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
-    } else if (m.tag === 'change' && txn !== undefined) {
-      txn += `${JSON.stringify(m.change)}\n`;
-      count(state, m.change);
-      if (txn.length >= CHUNK) {
-        // A large transaction streams: what was complete before it goes first.
-        if (done !== '') yield { text: done, commit: true };
-        done = '';
-        yield { text: txn, commit: false };
-        txn = '';
-      }
-    } else if (m.tag === 'commit' && txn !== undefined) {
-      done += `${txn}${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
-      txn = undefined;
-      if (m.endLsn > state.reached) state.reached = m.endLsn;
-      if (done.length >= CHUNK) {
-        yield { text: done, commit: true };
-        done = '';
+      idle = { at: -1n, count: 0 };
+      const m = decoder.decode(msg.body);
+      if (m.tag === 'begin') {
+        if (m.finalLsn >= stop) {
+          state.reached = stop;
+          finished = true;
+          break read;
+        }
+        txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
+      } else if (m.tag === 'change' && txn !== undefined) {
+        txn += `${JSON.stringify(m.change)}\n`;
+        count(state, m.change);
+        if (txn.length >= CHUNK) {
+          // A large transaction streams: what was complete before it goes first.
+          if (done !== '') yield { text: done, commit: true };
+          done = '';
+          yield { text: txn, commit: false };
+          txn = '';
+        }
+      } else if (m.tag === 'commit' && txn !== undefined) {
+        done += `${txn}${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
+        txn = undefined;
+        if (m.endLsn > state.reached) state.reached = m.endLsn;
+        if (done.length >= CHUNK) {
+          yield { text: done, commit: true };
+          done = '';
+        }
       }
     }
   }
