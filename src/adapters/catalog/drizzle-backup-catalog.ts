@@ -26,6 +26,10 @@ export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, Noti
       if (file !== ':memory:') ensurePrivateFile(file);
       this.sqlite = new Database(file);
       this.sqlite.pragma('journal_mode = WAL');
+      // In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut may lose the last
+      // records, never corrupt the file, and the catalog is a cache of the repositories (`list
+      // --refresh` rebuilds it). A backup's record no longer waits for an fsync.
+      this.sqlite.pragma('synchronous = NORMAL');
       this.sqlite.pragma('busy_timeout = 5000');
       this.db = drizzle(this.sqlite);
       migrateCatalog(this.db);

@@ -103,16 +103,36 @@ export async function scanRepository(store: BlobStore, filter: { source?: string
     const parsed = parseManifestKey(info.key);
     if (parsed && (!filter.source || parsed.source === filter.source)) keys.push({ key: info.key, ...parsed });
   }
-  const manifests: Manifest[] = [];
-  const damaged: ScanResult['damaged'] = [];
-  for (const k of keys) {
-    try {
-      manifests.push(await readManifest(store, k.source, k.id));
-    } catch (err) {
-      if (!isDbBackupError(err)) throw err;
-      damaged.push({ ...k, error: err });
-    }
-  }
+  // Read a few at a time: a chain's every backup is read before each incremental, and on a cloud
+  // store each read is a round trip.
+  const read = await mapBounded(keys, SCAN_READS, (k) =>
+    readManifest(store, k.source, k.id).then(
+      (manifest) => ({ manifest }),
+      (err: unknown) => {
+        if (!isDbBackupError(err)) throw err;
+        return { damaged: { ...k, error: err } };
+      },
+    ),
+  );
+  const manifests = read.flatMap((r) => ('manifest' in r ? [r.manifest] : []));
+  const damaged: ScanResult['damaged'] = read.flatMap((r) => ('damaged' in r ? [r.damaged] : []));
   manifests.sort(compareBackups);
   return { manifests, damaged };
+}
+
+/** Manifest reads a scan keeps in flight. */
+const SCAN_READS = 8;
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the items' order; the first failure rejects. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

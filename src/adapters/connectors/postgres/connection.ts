@@ -2,11 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
+import { PgClient } from './pg-driver.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -119,7 +120,7 @@ const SESSION_SETUP = [
  */
 export async function openClient(e: PgEndpoint, database = e.database, mode: { replication?: boolean; pipeline?: boolean } = {}): Promise<pg.Client> {
   const attempt = async (ssl: false | ConnectionOptions) => {
-    const client = new pg.Client({
+    const client = new PgClient({
       host: e.host,
       port: e.port,
       user: e.user,

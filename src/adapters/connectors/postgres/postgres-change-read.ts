@@ -3,13 +3,14 @@ import type pg from 'pg';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { type PgEndpoint, quoteIdent } from './connection.js';
 import { type SequenceValue, headerLine } from './postgres-change-log.js';
 import { type EndSnapshot, endSnapshot, schemaFingerprint, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
 import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
 import { ddlCaptureActive } from './postgres-ddl-capture.js';
 import { largeObjectsDigest, largeObjectsWarning } from './postgres-large-objects.js';
 import { ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { SessionClient } from './postgres-session-client.js';
 
 /** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
 export interface CapturePosition {
@@ -59,10 +60,16 @@ interface ReadState {
  * snapshot they were read in. Nothing is confirmed to the server: the slot keeps every change
  * until confirm(), after the manifest is stored everywhere.
  */
-export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number, client = new SessionClient(endpoint, false)): Promise<ChangeBatch> {
   const since = capturePosition(sinceRaw, "parent backup's log position");
-  const sql = await openClient(endpoint);
+  return client.use((sql) => readWith(endpoint, sql, since, sink, signal, partSize));
+}
+
+async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
   let end: EndSnapshot | undefined;
+  // The stream's connection is opened while the checks run (its errors surface where it is used).
+  const replication = openReplication(endpoint);
+  replication.catch(() => undefined);
   try {
     await checkSlot(sql, since);
     // With DDL captured (and its trigger still firing) a schema change is in the log: only record the new shape.
@@ -74,7 +81,7 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
     await flushPast(sql);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
-    let parts = await streamChanges(endpoint, since, lsnToBigInt(now.lsn), state, sink, partSize, signal);
+    let parts = await streamChanges(replication, since, lsnToBigInt(now.lsn), state, sink, partSize, signal);
     if (end) {
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
@@ -102,14 +109,14 @@ export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, s
     };
   } finally {
     await end?.client.end().catch(() => undefined);
-    await sql.end().catch(() => undefined);
+    await replication.then((c) => c.end(), () => undefined).catch(() => undefined);
   }
 }
 
 /** Streams the slot's transactions from `since` to `stop` into parts; returns how many were written. */
-async function streamChanges(endpoint: PgEndpoint, since: CapturePosition, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
+async function streamChanges(replication: Promise<pg.Client>, since: CapturePosition, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
   if (stop <= state.reached) return 0;
-  const stream = new ReplicationStream(await openReplication(endpoint), since.slot, state.reached, since.publication);
+  const stream = new ReplicationStream(await replication, since.slot, state.reached, since.publication);
   const onAbort = () => void stream.end();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -131,10 +138,8 @@ async function streamChanges(endpoint: PgEndpoint, since: CapturePosition, stop:
  */
 async function flushPast(sql: pg.Client): Promise<void> {
   try {
-    await sql.query('BEGIN');
-    await sql.query('SET LOCAL synchronous_commit = on');
-    await sql.query(`SELECT pg_catalog.pg_logical_emit_message(true, 'dbbackup', '')`);
-    await sql.query('COMMIT');
+    // One round trip (the simple protocol runs the statements in order and stops at an error).
+    await sql.query(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.pg_logical_emit_message(true, 'dbbackup', ''); COMMIT`);
   } catch {
     await sql.query('ROLLBACK').catch(() => undefined);
   }
@@ -220,48 +225,50 @@ async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: Read
   let done = '';
   let idle = { at: -1n, count: 0 };
   let finished = false;
-  for await (const msg of stream.messages()) {
-    if (msg.type === 'keepalive') {
-      if (txn !== undefined) continue;
-      if (msg.walEnd >= stop) {
-        state.reached = stop;
-        finished = true;
-        break;
+  read: for await (const batch of stream.batches()) {
+    for (const msg of batch) {
+      if (msg.type === 'keepalive') {
+        if (txn !== undefined) continue;
+        if (msg.walEnd >= stop) {
+          state.reached = stop;
+          finished = true;
+          break read;
+        }
+        idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
+        if (idle.count >= IDLE_KEEPALIVES) {
+          if (msg.walEnd > state.reached) state.reached = msg.walEnd;
+          finished = true;
+          break read;
+        }
+        continue;
       }
-      idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
-      if (idle.count >= IDLE_KEEPALIVES) {
-        if (msg.walEnd > state.reached) state.reached = msg.walEnd;
-        finished = true;
-        break;
-      }
-      continue;
-    }
-    idle = { at: -1n, count: 0 };
-    const m = decoder.decode(msg.body);
-    if (m.tag === 'begin') {
-      if (m.finalLsn >= stop) {
-        state.reached = stop;
-        finished = true;
-        break;
-      }
-      txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
-    } else if (m.tag === 'change' && txn !== undefined) {
-      txn += `${JSON.stringify(m.change)}\n`;
-      count(state, m.change);
-      if (txn.length >= CHUNK) {
-        // A large transaction streams: what was complete before it goes first.
-        if (done !== '') yield { text: done, commit: true };
-        done = '';
-        yield { text: txn, commit: false };
-        txn = '';
-      }
-    } else if (m.tag === 'commit' && txn !== undefined) {
-      done += `${txn}${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
-      txn = undefined;
-      if (m.endLsn > state.reached) state.reached = m.endLsn;
-      if (done.length >= CHUNK) {
-        yield { text: done, commit: true };
-        done = '';
+      idle = { at: -1n, count: 0 };
+      const m = decoder.decode(msg.body);
+      if (m.tag === 'begin') {
+        if (m.finalLsn >= stop) {
+          state.reached = stop;
+          finished = true;
+          break read;
+        }
+        txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
+      } else if (m.tag === 'change' && txn !== undefined) {
+        txn += `${JSON.stringify(m.change)}\n`;
+        count(state, m.change);
+        if (txn.length >= CHUNK) {
+          // A large transaction streams: what was complete before it goes first.
+          if (done !== '') yield { text: done, commit: true };
+          done = '';
+          yield { text: txn, commit: false };
+          txn = '';
+        }
+      } else if (m.tag === 'commit' && txn !== undefined) {
+        done += `${txn}${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
+        txn = undefined;
+        if (m.endLsn > state.reached) state.reached = m.endLsn;
+        if (done.length >= CHUNK) {
+          yield { text: done, commit: true };
+          done = '';
+        }
       }
     }
   }

@@ -14,6 +14,7 @@ import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, s
 import { captureNames, requireCapture } from './postgres-slots.js';
 import { installDdlCapture, trimDdlLog } from './postgres-ddl-capture.js';
 import { segmentAsChangeLog } from './postgres-stream-segment.js';
+import { SessionClient } from './postgres-session-client.js';
 
 export { captureNames };
 
@@ -210,6 +211,8 @@ export class PostgresChangeCapture implements ChangeCapture {
     private readonly endpoint: PgEndpoint,
     private readonly partSize: number,
     private readonly source: string,
+    /** The session's connection for the short steps (readChanges' checks, confirm, retire). */
+    private readonly client = new SessionClient(endpoint, false),
   ) {}
 
   /**
@@ -238,8 +241,8 @@ export class PostgresChangeCapture implements ChangeCapture {
   /** With `links` (a differential after stored incrementals), the net change since the full: postgres-differential.ts. */
   readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const links = stored?.links;
-    if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize);
-    return readChanges(this.endpoint, since, sink, signal, this.partSize);
+    if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize, this.client);
+    return readChanges(this.endpoint, since, sink, signal, this.partSize, this.client);
   }
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
@@ -253,14 +256,11 @@ export class PostgresChangeCapture implements ChangeCapture {
   async confirm(position: LogPosition): Promise<void> {
     if (position.slot === undefined) return;
     const p = capturePosition(position, 'confirmed position');
-    const sql = await openClient(this.endpoint);
-    try {
+    await this.client.use(async (sql) => {
       await confirmSlot(sql, p.slot, p.lsn);
       // Best effort: a log not trimmed now is trimmed at a later confirmation.
       if (p.ddl) await trimDdlLog(sql).catch(() => 0);
-    } finally {
-      await sql.end().catch(() => undefined);
-    }
+    });
   }
 
   /**
@@ -270,13 +270,10 @@ export class PostgresChangeCapture implements ChangeCapture {
   async retire(position: LogPosition): Promise<void> {
     if (position.slot === undefined) return;
     const p = capturePosition(position, 'retired position');
-    const sql = await openClient(this.endpoint);
-    try {
+    await this.client.use(async (sql) => {
       if (!(await dropSlot(sql, p.slot)) && (await slotState(sql, p.slot))?.active) {
         throw new DbBackupError('E_UNSUPPORTED', `The replication slot ${p.slot} is in use by another connection, so it was not dropped; drop it with pg_drop_replication_slot once that ends.`);
       }
-    } finally {
-      await sql.end().catch(() => undefined);
-    }
+    });
   }
 }

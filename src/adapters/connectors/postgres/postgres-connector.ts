@@ -26,6 +26,7 @@ import { buildSchema } from './postgres-schema.js';
 import { resolveNames, selectItems } from './postgres-select.js';
 import { skipWarnings } from './postgres-skips.js';
 import { existingRelations, inspectTarget } from './postgres-target.js';
+import { SessionClient } from './postgres-session-client.js';
 
 export interface PostgresConnectorOptions {
   /** Data parts are cut at the first row end after this many bytes (default 256 MiB). */
@@ -72,6 +73,8 @@ class PostgresSession implements DatabaseSession {
   private opened: OpenedTarget | undefined;
   readonly changes: PostgresChangeCapture;
   readonly slots: PostgresCaptureSlots;
+  /** The backup session's SQL connection for short steps (test, checks, confirm, slot list). */
+  private readonly client: SessionClient;
   /** `replicate`: the slot streamed into log segments (a backup session only). */
   readonly continuous?: PostgresContinuousCapture;
   readonly contents: PostgresContents;
@@ -87,8 +90,9 @@ class PostgresSession implements DatabaseSession {
     /** --capture-ddl / --replica-identity-full: what the user let a full with capture change on the source. */
     private readonly consent: CaptureConsent = {},
   ) {
-    this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database));
-    this.slots = new PostgresCaptureSlots(endpoint);
+    this.client = new SessionClient(endpoint, purpose === 'backup');
+    this.changes = new PostgresChangeCapture(endpoint, dumpOptions.partSize, sourceNameFrom(endpoint.database), this.client);
+    this.slots = new PostgresCaptureSlots(endpoint, this.client);
     this.contents = new PostgresContents(endpoint);
     if (purpose === 'backup') this.continuous = new PostgresContinuousCapture(endpoint, capture ?? sourceNameFrom(endpoint.database), dumpOptions, consent);
   }
@@ -98,8 +102,8 @@ class PostgresSession implements DatabaseSession {
       await inspectTarget(this.endpoint);
       return;
     }
-    const client = await openClient(this.endpoint);
-    await client.end();
+    // The connection stays open for the session's next steps (see SessionClient).
+    await this.client.use(async () => undefined);
   }
 
   async inspect(filter: { tables?: string[]; excludeTables?: string[] }): Promise<ObjectEntry[]> {
@@ -187,6 +191,7 @@ class PostgresSession implements DatabaseSession {
 
   async close(): Promise<void> {
     await this.release();
+    await this.client.close();
   }
 
   private async release(): Promise<void> {

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { ChangeBatch } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { type PgEndpoint, openClient } from './connection.js';
+import type { SessionClient } from './postgres-session-client.js';
 import { headerLine, checkLine } from './postgres-change-log.js';
 import { type CapturePosition, capturePosition, readChanges } from './postgres-change-read.js';
 import { foldChange, keyColumns } from './postgres-change-fold.js';
@@ -41,7 +42,7 @@ import type { Change } from './postgres-pgoutput.js';
  * Stored links holding captured DDL (--capture-ddl) are refused (E_UNSUPPORTED, so E_NO_PARENT):
  * rows folded across a schema change fit neither shape.
  */
-export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number, client?: SessionClient): Promise<ChangeBatch> {
   const newest = links[links.length - 1]!;
   const since = capturePosition(newest.manifest.logPosition, `log position of ${newest.manifest.id}`);
   const fold = new SpillFold();
@@ -63,7 +64,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
   } finally {
     fold.close();
   }
-  const tail = await readChanges(endpoint, newest.manifest.logPosition!, offsetSink(sink, written.parts), signal, partSize);
+  const tail = await readChanges(endpoint, newest.manifest.logPosition!, offsetSink(sink, written.parts), signal, partSize, client);
   const objects = new Set([...written.objects, ...tail.objects.map((o) => o.name)]);
   return {
     ...tail,

@@ -89,7 +89,10 @@ export type ReplicationMessage =
   | { type: 'data'; start: bigint; walEnd: bigint; body: Buffer }
   | { type: 'keepalive'; walEnd: bigint; replyRequested: boolean };
 
-/** START_REPLICATION of a logical slot in CopyBoth mode; iterate `messages()`, then `end()`. */
+/** Messages ReplicationStream.batches() hands on at once, at most. */
+const BATCH = 1024;
+
+/** START_REPLICATION of a logical slot in CopyBoth mode; iterate `messages()` (or `batches()`), then `end()`. */
 export class ReplicationStream {
   private readonly duplex: Duplex;
   private received = 0n;
@@ -114,20 +117,76 @@ export class ReplicationStream {
   }
 
   async *messages(): AsyncGenerator<ReplicationMessage> {
-    for await (const chunk of this.duplex as AsyncIterable<Buffer>) {
-      const kind = chunk[0];
-      if (kind === 0x77 /* w */) {
-        const start = chunk.readBigUInt64BE(1);
-        const walEnd = chunk.readBigUInt64BE(9);
-        if (start > this.received) this.received = start;
-        yield { type: 'data', start, walEnd, body: chunk.subarray(25) };
-      } else if (kind === 0x6b /* k */) {
-        const walEnd = chunk.readBigUInt64BE(1);
-        const replyRequested = chunk[17] === 1;
-        if (replyRequested) this.status(false);
-        yield { type: 'keepalive', walEnd, replyRequested };
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /**
+   * The messages in runs: whatever the connection has buffered is taken at once (up to BATCH), so
+   * that a run of small transactions costs one await, not one per message (that was most of an
+   * incremental's per-change client time). Ends when the stream ends; rejects on its error.
+   */
+  async *batches(): AsyncGenerator<ReplicationMessage[]> {
+    const d = this.duplex;
+    let wake: (() => void) | undefined;
+    let failure: Error | undefined;
+    let ended = false;
+    const next = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const onError = (err: Error) => {
+      failure ??= err;
+      next();
+    };
+    const onEnd = () => {
+      ended = true;
+      next();
+    };
+    d.on('readable', next);
+    d.on('error', onError);
+    d.on('end', onEnd);
+    d.on('close', onEnd);
+    try {
+      for (;;) {
+        const batch: ReplicationMessage[] = [];
+        let chunk: Buffer | null;
+        while (batch.length < BATCH && !d.destroyed && (chunk = d.read() as Buffer | null) !== null) {
+          const msg = this.parse(chunk);
+          if (msg) batch.push(msg);
+        }
+        if (batch.length > 0) {
+          yield batch;
+          continue;
+        }
+        if (failure) throw failure;
+        if (ended || d.destroyed || d.readableEnded) return;
+        await new Promise<void>((resolve) => (wake = resolve));
       }
+    } finally {
+      d.off('readable', next);
+      d.off('error', onError);
+      d.off('end', onEnd);
+      d.off('close', onEnd);
     }
+  }
+
+  /** One CopyData payload: XLogData or a keepalive (answered at once when the server asks); undefined for others. */
+  private parse(chunk: Buffer): ReplicationMessage | undefined {
+    const kind = chunk[0];
+    if (kind === 0x77 /* w */) {
+      const start = chunk.readBigUInt64BE(1);
+      const walEnd = chunk.readBigUInt64BE(9);
+      if (start > this.received) this.received = start;
+      return { type: 'data', start, walEnd, body: chunk.subarray(25) };
+    }
+    if (kind === 0x6b /* k */) {
+      const walEnd = chunk.readBigUInt64BE(1);
+      const replyRequested = chunk[17] === 1;
+      if (replyRequested) this.status(false);
+      return { type: 'keepalive', walEnd, replyRequested };
+    }
+    return undefined;
   }
 
   /**

@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import type { CaptureRequirement, CaptureSlot, CaptureSlots } from '../../../application/ports/capture-slots.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
+import { type PgEndpoint, quoteIdent } from './connection.js';
 import { removeDdlCaptureIfUnused } from './postgres-ddl-capture.js';
+import { SessionClient } from './postgres-session-client.js';
 
 /**
  * CaptureSlots for PostgreSQL: the logical slots named `dbbackup_<source>_<suffix>` in the
@@ -131,7 +132,11 @@ export async function dropCapture(sql: pg.Client, captureName: string): Promise<
 
 /** CaptureSlots of one PostgreSQL database; each call opens and closes its own connection. */
 export class PostgresCaptureSlots implements CaptureSlots {
-  constructor(private readonly endpoint: PgEndpoint) {}
+  constructor(
+    private readonly endpoint: PgEndpoint,
+    /** The session's connection (a backup session's is kept between steps). */
+    private readonly client = new SessionClient(endpoint, false),
+  ) {}
 
   list(captureName?: string): Promise<CaptureSlot[]> {
     return this.with((sql) => listCaptureSlots(sql, captureName));
@@ -150,12 +155,7 @@ export class PostgresCaptureSlots implements CaptureSlots {
     return this.with((sql) => captureRequirements(sql, this.endpoint.user));
   }
 
-  private async with<T>(fn: (sql: pg.Client) => Promise<T>): Promise<T> {
-    const sql = await openClient(this.endpoint);
-    try {
-      return await fn(sql);
-    } finally {
-      await sql.end().catch(() => undefined);
-    }
+  private with<T>(fn: (sql: pg.Client) => Promise<T>): Promise<T> {
+    return this.client.use(fn);
   }
 }
