@@ -40,7 +40,7 @@ try {
     const db = profile === 'app' ? 'bench' : `bench_${profile}`;
     if ((await sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}'`)) === '0') {
       log(`generating profile ${profile} (~${TARGET_MB} MB) …`);
-      await GENERATORS[profile](sql, db, TARGET_MB);
+      await ({ app: (q, _db, mb) => generate(q, mb), sysbench, wide })[profile](sql, db, TARGET_MB);
     }
     const dumpSql = join(dir, `${db}.sql`);
     const repo = join(dir, `repo-${db}`);
@@ -132,7 +132,6 @@ async function wide(sql, db, mb) {
   }
 }
 
-const GENERATORS = { app: (sql, _db, mb) => generate(sql, mb), sysbench, wide };
 
 async function tablesOf(sql, source, db) {
   const names = (await sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${source}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1`)).split('\n');

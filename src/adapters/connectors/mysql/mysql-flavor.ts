@@ -16,6 +16,12 @@ export interface ServerFlavor {
    * undefined = directly; otherwise an expression over `?`/`@var` (MySQL's JSON refuses binary strings).
    */
   loadExpression(dataType: string): string | undefined;
+  /**
+   * Settings for a session that loads a consistent backup into empty tables: unique_checks = 0 where
+   * it is safe (on MariaDB it also turns on InnoDB's bulk insert into an empty table: table-level
+   * undo and sorted index pages).
+   */
+  bulkLoadStatements(): string[];
 }
 
 export interface BinlogPosition {
@@ -51,6 +57,15 @@ class MariaDbFlavor implements ServerFlavor {
   loadExpression(): string | undefined {
     return undefined;
   }
+
+  bulkLoadStatements(): string[] {
+    // MDEV-34703 (bulk insert with unique_checks = 0 going wrong on large loads) is fixed in
+    // 10.11.11, 11.4.5 and 11.7.2, which is where mariadb-import turns it on too.
+    const [major = 0, minor = 0, patch = 0] = this.version.split(/[.-]/).map((n) => Number.parseInt(n, 10));
+    const v = major * 10000 + minor * 100 + patch;
+    const fixed = v >= 110702 || (v >= 110405 && v < 110500) || (v >= 101111 && v < 101200);
+    return fixed ? ['SET SESSION UNIQUE_CHECKS = 0'] : [];
+  }
 }
 
 class MySqlFlavor implements ServerFlavor {
@@ -78,6 +93,10 @@ class MySqlFlavor implements ServerFlavor {
   loadExpression(dataType: string): string | undefined {
     // MySQL 8: "Cannot create a JSON value from a string with CHARACTER SET 'binary'".
     return dataType.toLowerCase() === 'json' ? 'CONVERT(? USING utf8mb4)' : undefined;
+  }
+
+  bulkLoadStatements(): string[] {
+    return ['SET SESSION UNIQUE_CHECKS = 0'];
   }
 }
 

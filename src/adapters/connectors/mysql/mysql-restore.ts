@@ -6,6 +6,7 @@ import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
+import { binlogNotes, type RestoreSession, startRestoreSession } from './mysql-restore-session.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type LoadTarget } from './mysql-load.js';
 import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scopedObjects, type TargetDatabaseState } from './mysql-restore-scope.js';
@@ -34,7 +35,8 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const postData = parseScript(await readText(parts, 'post-data'));
     checkBlocks([...schema, ...postData], parts.manifest);
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
-    await runStatements(ctl, sessionStatements());
+    const session: RestoreSession = { keepBinlog: e.restoreBinlog };
+    await startRestoreSession(ctl, flavor, session);
     await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
@@ -44,7 +46,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     for (let i = 0; i < size; i++) {
       const c = await openConnection(e);
       pool.push(c);
-      await runStatements(c, sessionStatements());
+      await startRestoreSession(c, flavor, session);
     }
     const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal);
     const indexBlocks = postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post'));
@@ -55,7 +57,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const warnings = insertFallback
       ? ['The server refuses LOAD DATA LOCAL INFILE (local_infile=OFF), so the data was loaded with multi-row INSERTs, which is slower; SET GLOBAL local_infile=1 allows the fast path.']
       : [];
-    warnings.push(...run.notes, ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
+    warnings.push(...run.notes, ...(await binlogNotes(ctl, session)), ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
     // The last step ran: the target databases are no longer half-restored.
     await runStatements(ctl, [...scope.dbMap.values()].map((d) => `DROP TABLE IF EXISTS ${qn(d, MARKER_TABLE_FLAT)}`));
     return { objects, rows, warnings };
