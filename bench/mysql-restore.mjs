@@ -112,7 +112,7 @@ async function sysbench(sql, db, mb) {
       pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k)) ENGINE=InnoDB`);
     for (let lo = 1; lo <= rows; lo += 250_000) {
       const hi = Math.min(rows, lo + 249_999);
-      await sql(`INSERT INTO ${db}.${t} (id, k, c, pad) SELECT seq, FLOOR(1 + RAND() * ${rows}), ${digits(10)}, ${digits(5)} FROM seq_${lo}_to_${hi}`);
+      await sql(`INSERT INTO ${db}.${t} (id, k, c, pad) SELECT seq, FLOOR(1 + RAND() * ${rows}), ${digits(10)}, ${digits(5)} FROM ${db}.seq_${lo}_to_${hi}`);
     }
   }
 }
@@ -128,7 +128,7 @@ async function wide(sql, db, mb) {
     const hi = Math.min(rows, lo + 49_999);
     await sql(`INSERT INTO ${db}.docs SELECT seq, UUID(), seq % 7919, '2022-01-01' + INTERVAL seq SECOND + INTERVAL (seq % 999999) MICROSECOND,
       (seq % 1000003) / 7, JSON_OBJECT('id', seq, 'name', CONCAT('doc "', seq, '"\\t'), 'tags', JSON_ARRAY('x', 'ü', seq % 13), 'pad', REPEAT(MD5(seq), 8)),
-      RANDOM_BYTES(100), RANDOM_BYTES(600), IF(seq % 5 = 0, NULL, CONCAT('line1\\nline2\\\\', SHA1(seq))) FROM seq_${lo}_to_${hi}`);
+      RANDOM_BYTES(100), RANDOM_BYTES(600), IF(seq % 5 = 0, NULL, CONCAT('line1\\nline2\\\\', SHA1(seq))) FROM ${db}.seq_${lo}_to_${hi}`);
   }
 }
 
