@@ -7,7 +7,9 @@
 //   npm run build && node bench/mysql-restore.mjs
 //   MYSQL_BENCH_MB=100 RUNS=3 MYSQL_BENCH_DIR=/tmp/x node bench/mysql-restore.mjs   # reuse data next time
 //   PROFILES=sysbench,app node bench/mysql-restore.mjs
-//   DBBACKUP_BIN=/path/to/bin/dbbackup.js …   # time another build (before/after on the same data)
+//   DBBACKUP_BIN=/path/to/bin/dbbackup.js …   # time another build
+//   BASE_BIN=/copy/of/old/bin/dbbackup.js …   # also time that build in the same rounds (before/after
+//                                              # on the same data, under the same load)
 //
 // Profiles (≈ MYSQL_BENCH_MB of dump text each):
 //   app       bench/mysql-data.mjs's tables (orders, events, users, files; secondary and unique keys)
@@ -26,6 +28,7 @@ const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 100);
 const RUNS = Math.max(1, Number(process.env.RUNS ?? 3));
 const PROFILES = (process.env.PROFILES ?? 'app,sysbench,wide').split(',');
 const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
+const BASE = process.env.BASE_BIN;
 const EXTRA = (process.env.RESTORE_ARGS ?? '').split(' ').filter(Boolean);
 
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myrestore-')));
@@ -51,21 +54,31 @@ try {
       await rm(repo, { recursive: true, force: true });
       await measure('node', [BIN, 'backup', '--db', 'mysql', '--url', url(db), '--out', repo, '--quiet'], { env });
     }
-    const peer = [];
-    const ours = [];
+    const times = { peer: [], ours: [], base: [] };
+    let last;
+    const tools = BASE ? ['peer', 'ours', 'base'] : ['peer', 'ours'];
     for (let i = 0; i < RUNS; i++) {
-      const order = i % 2 === 0 ? ['peer', 'ours'] : ['ours', 'peer'];
-      for (const who of order) {
+      // Rotate which goes first (peer, ours[, base]), then reverse on odd rounds.
+      const rotated = tools.map((_, j) => tools[(j + i) % tools.length]);
+      for (const who of i % 2 ? rotated.reverse() : rotated) {
         await sql('DROP DATABASE IF EXISTS r_peer; DROP DATABASE IF EXISTS r_mine');
         if (who === 'peer') {
           await sql(`CREATE DATABASE r_peer`);
-          peer.push(await timed('sh', ['-c', `mariadb --no-defaults -S ${sock} -uroot r_peer < ${dumpSql}`], process.env));
+          times.peer.push(await timed('sh', ['-c', `mariadb --no-defaults -S ${sock} -uroot r_peer < ${dumpSql}`], process.env));
         } else {
-          ours.push(await timed('node', [BIN, 'restore', '--from', repo, '--db', 'mysql', '--url', url('r_mine'), '--create', '--quiet', ...EXTRA], env));
+          const bin = who === 'ours' ? BIN : BASE;
+          times[who].push(await timed('node', [bin, 'restore', '--from', repo, '--db', 'mysql', '--url', url('r_mine'), '--create', '--quiet', ...EXTRA], env));
         }
-        log(`${profile} ${who}: ${(who === 'peer' ? peer : ours).at(-1).seconds.toFixed(2)} s`);
+        log(`${profile} ${who}: ${times[who].at(-1).seconds.toFixed(2)} s`);
+        last = who;
       }
     }
+    if (last !== 'ours') {
+      // The checks below are of this build's restore: make one more (untimed) if another went last.
+      await sql('DROP DATABASE IF EXISTS r_mine');
+      await timed('node', [BIN, 'restore', '--from', repo, '--db', 'mysql', '--url', url('r_mine'), '--create', '--quiet', ...EXTRA], env);
+    }
+    const { peer, ours, base } = times;
     const same = (await sql(`CHECKSUM TABLE ${await tablesOf(sql, db, 'r_mine')} EXTENDED`)).replace(/^\S+?\./gm, '') ===
       (await sql(`CHECKSUM TABLE ${await tablesOf(sql, db, db)} EXTENDED`)).replace(/^\S+?\./gm, '');
     const ddlSame = (await showCreates(sql, db)) === (await showCreates(sql, 'r_mine'));
@@ -76,6 +89,7 @@ try {
       peer: summary(peer),
       dbbackup: summary(ours),
       ratio: median(peer.map((t) => t.seconds)) / median(ours.map((t) => t.seconds)),
+      ...(BASE ? { base: summary(base), baseRatio: median(peer.map((t) => t.seconds)) / median(base.map((t) => t.seconds)) } : {}),
       dataEqual: same,
       showCreateEqual: ddlSame,
       loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' '),
@@ -92,10 +106,11 @@ try {
         ` ${r.ratio.toFixed(2).padStart(5)}×  ${r.peer.serverCpu.toFixed(1).padStart(6)}/${r.dbbackup.serverCpu.toFixed(1).padEnd(6)}` +
         `      ${r.dbbackup.peakRssMB.toFixed(0).padStart(5)}  ${r.dataEqual && r.showCreateEqual ? 'yes' : 'NO'}    ${r.loadavg}`,
     );
+    if (r.base) console.log(`  base build: ${r.base.median.toFixed(2)} s (${r.base.runs.join(' ')}), ratio ${r.baseRatio.toFixed(2)}×, server CPU ${r.base.serverCpu.toFixed(1)} s, RSS ${r.base.peakRssMB.toFixed(0)} MB`);
   }
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   const out = new URL(`./results/mysql-restore-${new Date().toISOString().replace(/[:.]/g, '')}.json`, import.meta.url);
-  await writeFile(out, JSON.stringify({ bin: BIN, targetMB: TARGET_MB, runs: RUNS, results }, null, 2));
+  await writeFile(out, JSON.stringify({ bin: BIN, base: BASE, targetMB: TARGET_MB, runs: RUNS, results }, null, 2));
   console.log(`written ${fileURLToPath(out)}`);
 } finally {
   await server?.stop();
