@@ -18,8 +18,8 @@ import { incompleteTargetError, MARKER_COMMENT, MARKER_TABLE_FLAT, newMarker, ty
 /**
  * Restores a MySQL backup: refuses (or, with --clean, clears) what is in the way, creates the
  * databases (--create), runs the schema, loads the data parts in parallel with LOAD DATA LOCAL
- * (multi-row INSERT where the server forbids it), then builds the secondary keys table by table in
- * parallel and creates triggers and events last.
+ * (multi-row INSERT where the server forbids it), building each table's secondary keys right after
+ * its data, and creates triggers and events last.
  */
 export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
   const scope = restoreScope(parts.manifest, e, request);
@@ -48,9 +48,17 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
       pool.push(c);
       await startRestoreSession(c, flavor, session);
     }
-    const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal);
-    const indexBlocks = postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post'));
-    await inParallel(pool, indexBlocks, (c, b) => runBlocks(c, [b], scope, run));
+    // A table's secondary keys are built on its connection as soon as its data is in, while the
+    // other connections still load: no connection waits idle for the largest table at the end.
+    const indexBlocks = new Map(postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post')).map((b) => [`${b.meta.db}.${b.meta.table}`, b]));
+    const buildKeys = async (conn: MysqlConnection, table: { db: string; name: string }) => {
+      const block = indexBlocks.get(`${table.db}.${table.name}`);
+      if (!block) return;
+      indexBlocks.delete(`${table.db}.${table.name}`);
+      await runBlocks(conn, [block], scope, run);
+    };
+    const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal, buildKeys);
+    await inParallel(pool, [...indexBlocks.values()], (c, b) => runBlocks(c, [b], scope, run));
     const postBlocks = postData.filter((b) => b.meta.kind !== 'indexes' && wanted(b.meta, scope, 'post'));
     await runBlocks(ctl, postBlocks, scope, run);
     const objects = scopedObjects(parts.manifest, scope).map((o) => o.name);
@@ -206,8 +214,8 @@ async function readText(parts: PartSource, role: 'schema' | 'post-data'): Promis
 
 /**
  * Loads every chosen table, several tables at once, each in one transaction over all its parts (a
- * part that fails its checksum leaves the table empty). Switches to INSERTs if the server refuses
- * LOAD DATA LOCAL.
+ * part that fails its checksum leaves the table empty), then runs `afterTable` for it on the same
+ * connection. Switches to INSERTs if the server refuses LOAD DATA LOCAL.
  */
 async function loadData(
   pool: MysqlConnection[],
@@ -215,6 +223,7 @@ async function loadData(
   scope: RestoreScope,
   flavor: ServerFlavor,
   signal: AbortSignal,
+  afterTable: (conn: MysqlConnection, table: { db: string; name: string }) => Promise<void>,
 ): Promise<{ rows: number; insertFallback: boolean }> {
   const chosen = parts.manifest.parts.filter((p) => p.role === 'data' && p.object && scope.info.tables[p.object] && wanted(tableMeta(p, scope), scope, 'schema'));
   const byTable = new Map<string, PartEntry[]>();
@@ -243,6 +252,7 @@ async function loadData(
       await conn.query('ROLLBACK').catch(() => undefined);
       throw loadError(err, target.db, target.table);
     }
+    await afterTable(conn, table);
   });
   return { rows: total, insertFallback: mode.insert };
 }
