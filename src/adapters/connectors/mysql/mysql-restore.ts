@@ -42,7 +42,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
     await runBlocks(ctl, schemaBlocks, scope, run);
     signal.throwIfAborted();
-    const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? Math.min(4, availableParallelism()), 16));
+    const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? (await serverCores(ctl)), 16));
     for (let i = 0; i < size; i++) {
       const c = await openConnection(e);
       pool.push(c);
@@ -76,6 +76,19 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     signal.removeEventListener('abort', onAbort);
     await Promise.all([ctl, ...pool].map(closeConnection));
   }
+}
+
+/**
+ * The default number of restore connections: the loading is the server's work, so its cores
+ * (MariaDB's thread_pool_size defaults to them), at least 2 and at most 8; where the server does
+ * not say, this machine's (at most 4).
+ */
+async function serverCores(conn: MysqlConnection): Promise<number> {
+  const cores = await conn.query('SELECT @@GLOBAL.thread_pool_size AS n').then(
+    ([rows]) => Number((rows as { n: number | string | null }[])[0]?.n ?? 0),
+    () => 0,
+  );
+  return cores > 0 ? Math.max(2, Math.min(cores, 8)) : Math.min(4, availableParallelism());
 }
 
 function refuseConflicts(parts: PartSource, scope: RestoreScope, state: Map<string, TargetDatabaseState>, request: RestoreRequest): void {
