@@ -9,6 +9,7 @@ import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { binlogNotes, type RestoreSession, startRestoreSession } from './mysql-restore-session.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type LoadTarget } from './mysql-load.js';
+import { loadSplit, rowChunks, SPLIT_CHUNK } from './mysql-load-split.js';
 import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scopedObjects, type TargetDatabaseState } from './mysql-restore-scope.js';
 import { restoreNotes, restoreStatements } from './mysql-restore-notes.js';
 import { type BlockMeta, parseScript, type ScriptBlock } from './mysql-script.js';
@@ -227,8 +228,9 @@ async function readText(parts: PartSource, role: 'schema' | 'post-data'): Promis
 
 /**
  * Loads every chosen table, several tables at once, each in one transaction over all its parts (a
- * part that fails its checksum leaves the table empty), then runs `afterTable` for it on the same
- * connection. Switches to INSERTs if the server refuses LOAD DATA LOCAL.
+ * part that fails its checksum leaves the table empty; a table split over several connections has
+ * one transaction on each, all rolled back), then runs `afterTable` for it. Switches to INSERTs if
+ * the server refuses LOAD DATA LOCAL.
  */
 async function loadData(
   pool: MysqlConnection[],
@@ -245,27 +247,40 @@ async function loadData(
   const [rows] = await pool[0]!.query('SELECT @@GLOBAL.local_infile AS v');
   const mode = { insert: Number((rows as { v: number | string }[])[0]?.v ?? 1) === 0 };
   let total = 0;
-  await inParallel(pool, tasks, async (conn, [object, tableParts]) => {
-    signal.throwIfAborted();
-    const table = scope.info.tables[object]!;
-    const target = { db: scope.dbMap.get(table.db)!, table: table.name, columns: await columnsOf(conn, scope, object) };
-    if (table.history) {
-      await allowHistoryInsert(conn, object);
-      target.columns.push({ name: table.history.start, type: 'timestamp' }, { name: table.history.end, type: 'timestamp' });
-    }
+  const loadTable = async (conn: MysqlConnection, object: string, tableParts: PartEntry[]) => {
+    const target = await loadTarget(conn, scope, object);
     await conn.query('START TRANSACTION');
     try {
       let loaded = 0;
-      for (const part of tableParts.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))) {
-        loaded += await loadPart(conn, parts, part, target, flavor, mode);
-      }
+      for (const part of inOrder(tableParts)) loaded += await loadPart(conn, parts, part, target, flavor, mode);
       await conn.query('COMMIT');
       total += loaded;
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => undefined);
       throw loadError(err, target.db, target.table);
     }
-    await afterTable(conn, table);
+  };
+  // A table larger than a connection's share of the whole is loaded over every connection at once
+  // (row-aligned pieces of its parts), one such table after another; the rest one table per connection.
+  const all = tasks.reduce((n, [, p]) => n + size(p), 0);
+  const split = pool.length > 1 && !mode.insert ? tasks.filter(([, p]) => size(p) >= 2 * SPLIT_CHUNK && size(p) > all / pool.length) : [];
+  for (const [object, tableParts] of split) {
+    signal.throwIfAborted();
+    const target = await loadTarget(pool[0]!, scope, object);
+    for (const c of pool.slice(1)) if (scope.info.tables[object]!.history) await allowHistoryInsert(c, object);
+    try {
+      total += await loadSplit(pool, piecesOf(parts, tableParts), target, flavor);
+    } catch (err) {
+      if (!isLocalInfileRefused(err)) throw loadError(err, target.db, target.table);
+      mode.insert = true;
+      await loadTable(pool[0]!, object, tableParts);
+    }
+  }
+  const jobs: { object: string; tableParts?: PartEntry[] }[] = [...split.map(([object]) => ({ object })), ...tasks.filter((t) => !split.includes(t)).map(([object, tableParts]) => ({ object, tableParts }))];
+  await inParallel(pool, jobs, async (conn, job) => {
+    signal.throwIfAborted();
+    if (job.tableParts) await loadTable(conn, job.object, job.tableParts);
+    await afterTable(conn, scope.info.tables[job.object]!);
   });
   return { rows: total, insertFallback: mode.insert };
 }
@@ -280,6 +295,26 @@ async function loadPart(conn: MysqlConnection, parts: PartSource, part: PartEntr
     }
   }
   return insertPart(conn, await parts.open(part), target, flavor);
+}
+
+function inOrder(parts: PartEntry[]): PartEntry[] {
+  return [...parts].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** A table's parts, in order, as row-aligned pieces. */
+async function* piecesOf(parts: PartSource, tableParts: PartEntry[]): AsyncGenerator<Buffer> {
+  for (const part of inOrder(tableParts)) yield* rowChunks(await parts.open(part));
+}
+
+/** Where one table's rows go, with this session allowed to write a system-versioned table's history. */
+async function loadTarget(conn: MysqlConnection, scope: RestoreScope, object: string): Promise<LoadTarget> {
+  const table = scope.info.tables[object]!;
+  const target = { db: scope.dbMap.get(table.db)!, table: table.name, columns: await columnsOf(conn, scope, object) };
+  if (table.history) {
+    await allowHistoryInsert(conn, object);
+    target.columns.push({ name: table.history.start, type: 'timestamp' }, { name: table.history.end, type: 'timestamp' });
+  }
+  return target;
 }
 
 function size(parts: PartEntry[]): number {
