@@ -4,7 +4,7 @@ import type { ServerFlavor } from './mysql-flavor.js';
 import { loadDataPart, type LoadTarget } from './mysql-load.js';
 
 /** Raw bytes per LOAD DATA statement when one table is loaded over several connections. */
-export const SPLIT_CHUNK = 8 * 1024 * 1024;
+export const SPLIT_CHUNK = 4 * 1024 * 1024;
 
 /**
  * Cuts a TSV data stream into pieces of about `size` bytes that end at a row's end (a raw LF only
