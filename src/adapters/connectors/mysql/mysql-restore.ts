@@ -260,10 +260,14 @@ async function loadData(
       throw loadError(err, target.db, target.table);
     }
   };
-  // A table larger than a connection's share of the whole is loaded over every connection at once
-  // (row-aligned pieces of its parts), one such table after another; the rest one table per connection.
+  // A table well over a connection's share of the whole is loaded over every connection at once
+  // (row-aligned pieces of its parts), one such table after another; the rest one table per
+  // connection. Not a table with an AUTO_INCREMENT column under innodb_autoinc_lock_mode < 2: each
+  // LOAD DATA holds its table-level AUTO-INC lock, so the pieces would load one at a time anyway.
   const all = tasks.reduce((n, [, p]) => n + size(p), 0);
-  const split = pool.length > 1 && !mode.insert ? tasks.filter(([, p]) => size(p) >= 2 * SPLIT_CHUNK && size(p) > all / pool.length) : [];
+  const big = pool.length > 1 && !mode.insert ? tasks.filter(([, p]) => size(p) >= 2 * SPLIT_CHUNK && size(p) > (1.5 * all) / pool.length) : [];
+  const split: typeof big = [];
+  for (const task of big) if (!(await autoIncLocked(pool[0]!, scope, task[0]))) split.push(task);
   for (const [object, tableParts] of split) {
     signal.throwIfAborted();
     const target = await loadTarget(pool[0]!, scope, object);
@@ -295,6 +299,17 @@ async function loadPart(conn: MysqlConnection, parts: PartSource, part: PartEntr
     }
   }
   return insertPart(conn, await parts.open(part), target, flavor);
+}
+
+/** Whether concurrent LOAD DATA into this (target) table would queue on InnoDB's AUTO-INC table lock. */
+async function autoIncLocked(conn: MysqlConnection, scope: RestoreScope, object: string): Promise<boolean> {
+  const table = scope.info.tables[object]!;
+  const [rows] = await conn.query(
+    "SELECT @@GLOBAL.innodb_autoinc_lock_mode AS m, (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA LIKE '%auto_increment%') AS n",
+    [scope.dbMap.get(table.db), table.name],
+  );
+  const row = (rows as { m: number | string; n: number | string }[])[0]!;
+  return Number(row.n) > 0 && Number(row.m) < 2;
 }
 
 function inOrder(parts: PartEntry[]): PartEntry[] {
