@@ -7,6 +7,8 @@ import { readCatalog } from '../../../src/adapters/connectors/mysql/mysql-catalo
 import { openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
 import { detectFlavor } from '../../../src/adapters/connectors/mysql/mysql-flavor.js';
 import { dumpTable } from '../../../src/adapters/connectors/mysql/mysql-table-dump.js';
+import { sessionStatements } from '../../../src/adapters/connectors/mysql/mysql-ddl.js';
+import { loadSplit, rowChunks } from '../../../src/adapters/connectors/mysql/mysql-load-split.js';
 import { backup, restore, tableFingerprints, target } from './harness.js';
 import { valueTypesSql } from './value-types.js';
 
@@ -54,6 +56,62 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
     expect(Number(ai!.a)).toBe(6);
     const [ts] = await server.query<{ v: string }>("SELECT CAST(CONVERT_TZ(ts, @@session.time_zone, '+00:00') AS CHAR) AS v FROM copy.times WHERE id = 1");
     expect(ts!.v).toBe('1970-01-01 00:00:01.000001'); // the instant is kept
+  });
+
+  it('keeps a privileged restore out of the binary log (and says so) unless binlog=on', async () => {
+    const repo = join(dir.path, 'repo');
+    const position = async () => (await server.query<{ File: string; Position: number }>('SHOW MASTER STATUS')).map((r) => `${r.File}:${r.Position}`)[0];
+    const before = await position();
+    const quiet = await restore(dir.path, { target: target(server, 'nolog', { create: true }), repository: repo, tables: ['nasty.keyed'] });
+    expect(await position()).toBe(before);
+    expect(quiet.outcome?.warnings?.join('\n')).toMatch(/not written to the server's binary log/);
+    const logged = await restore(dir.path, { target: target(server, 'logged', { create: true, binlog: 'on' }), repository: repo, tables: ['nasty.keyed'] });
+    expect(await position()).not.toBe(before);
+    expect(logged.outcome?.warnings?.join('\n') ?? '').not.toMatch(/binary log/);
+    expect((await tableFingerprints(server, 'nolog')).keyed?.rows).toBe(5000);
+    expect(await tableFingerprints(server, 'nolog')).toEqual(await tableFingerprints(server, 'logged'));
+  });
+
+  it('loads one table over several connections at once (small row-aligned pieces) exactly, and rolls all back on a failure', async () => {
+    const conns = await Promise.all([0, 1, 2].map(() => openConnection(resolveEndpoint(target(server, 'nasty')))));
+    try {
+      for (const c of conns) for (const sql of sessionStatements()) await c.query(sql);
+      const flavor = await detectFlavor(conns[0]!);
+      const catalog = await readCatalog(conns[0]!, flavor, ['nasty']);
+      await server.query('CREATE DATABASE split');
+      const tables = catalog.tables.filter((t) => t.kind === 'table' && !t.noData && !t.history);
+      expect(tables.length).toBeGreaterThan(5);
+      for (const t of tables) {
+        const chunks: Buffer[] = [];
+        const sink = {
+          async write(_spec: unknown, body: NodeJS.ReadableStream) {
+            for await (const c of body) chunks.push(c as Buffer);
+            return {} as never;
+          },
+        };
+        await conns[2]!.query('SET SESSION character_set_results = binary');
+        await dumpTable(conns[2]!, t, sink, 1 << 30);
+        await server.query(`CREATE TABLE split.\`${t.name}\` LIKE nasty.\`${t.name}\``);
+        const columns = t.columns.map((c) => ({ name: c.name, type: c.dataType }));
+        const pieces = rowChunks((async function* () { yield* chunks; })(), 4096);
+        await loadSplit(conns.slice(0, 2), pieces, { db: 'split', table: t.name, columns }, flavor);
+      }
+      const [a, b] = [await tableFingerprints(server, 'nasty'), await tableFingerprints(server, 'split')];
+      for (const t of tables) expect(b[t.name], t.name).toEqual(a[t.name]);
+      // A source that fails after some pieces went in: every connection rolls back, the table stays empty.
+      await server.query('CREATE TABLE split.again LIKE nasty.keyed');
+      async function* failing() {
+        yield Buffer.from('1\tu1\t2\n');
+        yield Buffer.from('3\tu3\t4\n');
+        throw new Error('checksum mismatch');
+      }
+      const keyed = tables.find((t) => t.name === 'keyed')!;
+      const columns = keyed.columns.map((c) => ({ name: c.name, type: c.dataType }));
+      await expect(loadSplit(conns.slice(1), failing(), { db: 'split', table: 'again', columns }, flavor)).rejects.toThrow(/checksum mismatch/);
+      expect(Number((await server.query<{ n: number }>('SELECT COUNT(*) AS n FROM split.again'))[0]!.n)).toBe(0);
+    } finally {
+      await Promise.all(conns.map((c) => c.end()));
+    }
   });
 
   it('falls back to multi-row INSERT when the server forbids LOAD DATA LOCAL, with the same result', async () => {

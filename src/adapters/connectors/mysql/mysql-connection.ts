@@ -32,6 +32,8 @@ export interface MysqlEndpoint {
   create: boolean;
   /** Connections used at once by a restore. */
   restoreParallel?: number;
+  /** Restore only: write the restore to the binary log (`?binlog=on`); by default a privileged user's restore is not logged. */
+  restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
   partSize: number;
 }
@@ -50,6 +52,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
   let database = target.database;
   let sslMode = stringOpt(opts.sslMode);
   let socketPath = stringOpt(opts.socket);
+  let binlog = stringOpt(opts.binlog);
   if (target.url) {
     let url: URL;
     try {
@@ -68,6 +71,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     database ??= path || undefined;
     sslMode ??= url.searchParams.get('ssl-mode') ?? url.searchParams.get('sslmode') ?? undefined;
     socketPath ??= url.searchParams.get('socket') ?? undefined;
+    binlog ??= url.searchParams.get('binlog') ?? undefined;
   }
   password ??= env.MYSQL_PWD;
   const mode = (sslMode ?? 'PREFERRED').toUpperCase().replace(/-/g, '_');
@@ -97,8 +101,16 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     targetDatabase: stringOpt(opts.targetDatabase),
     create: opts.create === true,
     restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
+    restoreBinlog: onOff(binlog, 'binlog'),
     partSize,
   };
+}
+
+function onOff(value: string | undefined, name: string): boolean {
+  if (value === undefined) return false;
+  if (/^(on|1|true|yes)$/i.test(value)) return true;
+  if (/^(off|0|false|no)$/i.test(value)) return false;
+  throw new DbBackupError('E_USAGE', `${name} must be on or off; got "${value}".`);
 }
 
 /** `user@host:port` or `user@socket` for messages; never the password. */

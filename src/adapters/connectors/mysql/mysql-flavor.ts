@@ -16,6 +16,8 @@ export interface ServerFlavor {
    * undefined = directly; otherwise an expression over `?`/`@var` (MySQL's JSON refuses binary strings).
    */
   loadExpression(dataType: string): string | undefined;
+  /** Settings for a session that loads a consistent backup into empty tables (beyond the dump's session settings). */
+  bulkLoadStatements(): string[];
 }
 
 export interface BinlogPosition {
@@ -51,6 +53,14 @@ class MariaDbFlavor implements ServerFlavor {
   loadExpression(): string | undefined {
     return undefined;
   }
+
+  bulkLoadStatements(): string[] {
+    // Not unique_checks = 0: with foreign_key_checks = 0 it turns on InnoDB's bulk insert into an
+    // empty table (MDEV-24621), which sorts the rows again at commit. Measured on 10.11.19 with
+    // LOAD DATA of 300 k rows in primary-key order (as a backup's parts are): 1.7–1.8 s of server
+    // CPU against 0.74–0.87 s for row inserts, and slower wall time too.
+    return [];
+  }
 }
 
 class MySqlFlavor implements ServerFlavor {
@@ -78,6 +88,10 @@ class MySqlFlavor implements ServerFlavor {
   loadExpression(dataType: string): string | undefined {
     // MySQL 8: "Cannot create a JSON value from a string with CHARACTER SET 'binary'".
     return dataType.toLowerCase() === 'json' ? 'CONVERT(? USING utf8mb4)' : undefined;
+  }
+
+  bulkLoadStatements(): string[] {
+    return ['SET SESSION UNIQUE_CHECKS = 0'];
   }
 }
 

@@ -6,8 +6,10 @@ import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
 import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
+import { binlogNotes, type RestoreSession, startRestoreSession } from './mysql-restore-session.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { insertPart, isLocalInfileRefused, type LoadColumn, loadDataPart, type LoadTarget } from './mysql-load.js';
+import { loadSplit, rowChunks, SPLIT_CHUNK } from './mysql-load-split.js';
 import { conflicts, dbOf, readTargetState, type RestoreScope, restoreScope, scopedObjects, type TargetDatabaseState } from './mysql-restore-scope.js';
 import { restoreNotes, restoreStatements } from './mysql-restore-notes.js';
 import { type BlockMeta, parseScript, type ScriptBlock } from './mysql-script.js';
@@ -17,8 +19,8 @@ import { incompleteTargetError, MARKER_COMMENT, MARKER_TABLE_FLAT, newMarker, ty
 /**
  * Restores a MySQL backup: refuses (or, with --clean, clears) what is in the way, creates the
  * databases (--create), runs the schema, loads the data parts in parallel with LOAD DATA LOCAL
- * (multi-row INSERT where the server forbids it), then builds the secondary keys table by table in
- * parallel and creates triggers and events last.
+ * (multi-row INSERT where the server forbids it), building each table's secondary keys right after
+ * its data, and creates triggers and events last.
  */
 export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: RestoreRequest, signal: AbortSignal): Promise<RestoreOutcome> {
   const scope = restoreScope(parts.manifest, e, request);
@@ -34,28 +36,37 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const postData = parseScript(await readText(parts, 'post-data'));
     checkBlocks([...schema, ...postData], parts.manifest);
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
-    await runStatements(ctl, sessionStatements());
+    const session: RestoreSession = { keepBinlog: e.restoreBinlog };
+    await startRestoreSession(ctl, flavor, session);
     await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
     await runBlocks(ctl, schemaBlocks, scope, run);
     signal.throwIfAborted();
-    const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? Math.min(4, availableParallelism()), 16));
+    const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? (await serverCores(ctl)), 16));
     for (let i = 0; i < size; i++) {
       const c = await openConnection(e);
       pool.push(c);
-      await runStatements(c, sessionStatements());
+      await startRestoreSession(c, flavor, session);
     }
-    const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal);
-    const indexBlocks = postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post'));
-    await inParallel(pool, indexBlocks, (c, b) => runBlocks(c, [b], scope, run));
+    // A table's secondary keys are built on its connection as soon as its data is in, while the
+    // other connections still load: no connection waits idle for the largest table at the end.
+    const indexBlocks = new Map(postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post')).map((b) => [`${b.meta.db}.${b.meta.table}`, b]));
+    const buildKeys = async (conn: MysqlConnection, table: { db: string; name: string }) => {
+      const block = indexBlocks.get(`${table.db}.${table.name}`);
+      if (!block) return;
+      indexBlocks.delete(`${table.db}.${table.name}`);
+      await runBlocks(conn, [block], scope, run);
+    };
+    const { rows, insertFallback } = await loadData(pool, parts, scope, flavor, signal, buildKeys);
+    await inParallel(pool, [...indexBlocks.values()], (c, b) => runBlocks(c, [b], scope, run));
     const postBlocks = postData.filter((b) => b.meta.kind !== 'indexes' && wanted(b.meta, scope, 'post'));
     await runBlocks(ctl, postBlocks, scope, run);
     const objects = scopedObjects(parts.manifest, scope).map((o) => o.name);
     const warnings = insertFallback
       ? ['The server refuses LOAD DATA LOCAL INFILE (local_infile=OFF), so the data was loaded with multi-row INSERTs, which is slower; SET GLOBAL local_infile=1 allows the fast path.']
       : [];
-    warnings.push(...run.notes, ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
+    warnings.push(...run.notes, ...(await binlogNotes(ctl, session)), ...(await restoreNotes(ctl, [...schemaBlocks, ...postBlocks], scope, run.restoreOwner)));
     // The last step ran: the target databases are no longer half-restored.
     await runStatements(ctl, [...scope.dbMap.values()].map((d) => `DROP TABLE IF EXISTS ${qn(d, MARKER_TABLE_FLAT)}`));
     return { objects, rows, warnings };
@@ -66,6 +77,19 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     signal.removeEventListener('abort', onAbort);
     await Promise.all([ctl, ...pool].map(closeConnection));
   }
+}
+
+/**
+ * The default number of restore connections: the loading is the server's work, so its cores
+ * (MariaDB's thread_pool_size defaults to them), at least 2 and at most 8; where the server does
+ * not say, this machine's (at most 4).
+ */
+async function serverCores(conn: MysqlConnection): Promise<number> {
+  const cores = await conn.query('SELECT @@GLOBAL.thread_pool_size AS n').then(
+    ([rows]) => Number((rows as { n: number | string | null }[])[0]?.n ?? 0),
+    () => 0,
+  );
+  return cores > 0 ? Math.max(2, Math.min(cores, 8)) : Math.min(4, availableParallelism());
 }
 
 function refuseConflicts(parts: PartSource, scope: RestoreScope, state: Map<string, TargetDatabaseState>, request: RestoreRequest): void {
@@ -204,8 +228,9 @@ async function readText(parts: PartSource, role: 'schema' | 'post-data'): Promis
 
 /**
  * Loads every chosen table, several tables at once, each in one transaction over all its parts (a
- * part that fails its checksum leaves the table empty). Switches to INSERTs if the server refuses
- * LOAD DATA LOCAL.
+ * part that fails its checksum leaves the table empty; a table split over several connections has
+ * one transaction on each, all rolled back), then runs `afterTable` for it. Switches to INSERTs if
+ * the server refuses LOAD DATA LOCAL.
  */
 async function loadData(
   pool: MysqlConnection[],
@@ -213,6 +238,7 @@ async function loadData(
   scope: RestoreScope,
   flavor: ServerFlavor,
   signal: AbortSignal,
+  afterTable: (conn: MysqlConnection, table: { db: string; name: string }) => Promise<void>,
 ): Promise<{ rows: number; insertFallback: boolean }> {
   const chosen = parts.manifest.parts.filter((p) => p.role === 'data' && p.object && scope.info.tables[p.object] && wanted(tableMeta(p, scope), scope, 'schema'));
   const byTable = new Map<string, PartEntry[]>();
@@ -221,26 +247,44 @@ async function loadData(
   const [rows] = await pool[0]!.query('SELECT @@GLOBAL.local_infile AS v');
   const mode = { insert: Number((rows as { v: number | string }[])[0]?.v ?? 1) === 0 };
   let total = 0;
-  await inParallel(pool, tasks, async (conn, [object, tableParts]) => {
-    signal.throwIfAborted();
-    const table = scope.info.tables[object]!;
-    const target = { db: scope.dbMap.get(table.db)!, table: table.name, columns: await columnsOf(conn, scope, object) };
-    if (table.history) {
-      await allowHistoryInsert(conn, object);
-      target.columns.push({ name: table.history.start, type: 'timestamp' }, { name: table.history.end, type: 'timestamp' });
-    }
+  const loadTable = async (conn: MysqlConnection, object: string, tableParts: PartEntry[]) => {
+    const target = await loadTarget(conn, scope, object);
     await conn.query('START TRANSACTION');
     try {
       let loaded = 0;
-      for (const part of tableParts.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))) {
-        loaded += await loadPart(conn, parts, part, target, flavor, mode);
-      }
+      for (const part of inOrder(tableParts)) loaded += await loadPart(conn, parts, part, target, flavor, mode);
       await conn.query('COMMIT');
       total += loaded;
     } catch (err) {
       await conn.query('ROLLBACK').catch(() => undefined);
       throw loadError(err, target.db, target.table);
     }
+  };
+  // A table well over a connection's share of the whole is loaded over every connection at once
+  // (row-aligned pieces of its parts), one such table after another; the rest one table per
+  // connection. Not a table with an AUTO_INCREMENT column under innodb_autoinc_lock_mode < 2: each
+  // LOAD DATA holds its table-level AUTO-INC lock, so the pieces would load one at a time anyway.
+  const all = tasks.reduce((n, [, p]) => n + size(p), 0);
+  const big = pool.length > 1 && !mode.insert ? tasks.filter(([, p]) => size(p) >= 2 * SPLIT_CHUNK && size(p) > (1.5 * all) / pool.length) : [];
+  const split: typeof big = [];
+  for (const task of big) if (!(await autoIncLocked(pool[0]!, scope, task[0]))) split.push(task);
+  for (const [object, tableParts] of split) {
+    signal.throwIfAborted();
+    const target = await loadTarget(pool[0]!, scope, object);
+    for (const c of pool.slice(1)) if (scope.info.tables[object]!.history) await allowHistoryInsert(c, object);
+    try {
+      total += await loadSplit(pool, piecesOf(parts, tableParts), target, flavor);
+    } catch (err) {
+      if (!isLocalInfileRefused(err)) throw loadError(err, target.db, target.table);
+      mode.insert = true;
+      await loadTable(pool[0]!, object, tableParts);
+    }
+  }
+  const jobs: { object: string; tableParts?: PartEntry[] }[] = [...split.map(([object]) => ({ object })), ...tasks.filter((t) => !split.includes(t)).map(([object, tableParts]) => ({ object, tableParts }))];
+  await inParallel(pool, jobs, async (conn, job) => {
+    signal.throwIfAborted();
+    if (job.tableParts) await loadTable(conn, job.object, job.tableParts);
+    await afterTable(conn, scope.info.tables[job.object]!);
   });
   return { rows: total, insertFallback: mode.insert };
 }
@@ -255,6 +299,37 @@ async function loadPart(conn: MysqlConnection, parts: PartSource, part: PartEntr
     }
   }
   return insertPart(conn, await parts.open(part), target, flavor);
+}
+
+/** Whether concurrent LOAD DATA into this (target) table would queue on InnoDB's AUTO-INC table lock. */
+async function autoIncLocked(conn: MysqlConnection, scope: RestoreScope, object: string): Promise<boolean> {
+  const table = scope.info.tables[object]!;
+  const [rows] = await conn.query(
+    "SELECT @@GLOBAL.innodb_autoinc_lock_mode AS m, (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA LIKE '%auto_increment%') AS n",
+    [scope.dbMap.get(table.db), table.name],
+  );
+  const row = (rows as { m: number | string; n: number | string }[])[0]!;
+  return Number(row.n) > 0 && Number(row.m) < 2;
+}
+
+function inOrder(parts: PartEntry[]): PartEntry[] {
+  return [...parts].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** A table's parts, in order, as row-aligned pieces. */
+async function* piecesOf(parts: PartSource, tableParts: PartEntry[]): AsyncGenerator<Buffer> {
+  for (const part of inOrder(tableParts)) yield* rowChunks(await parts.open(part));
+}
+
+/** Where one table's rows go, with this session allowed to write a system-versioned table's history. */
+async function loadTarget(conn: MysqlConnection, scope: RestoreScope, object: string): Promise<LoadTarget> {
+  const table = scope.info.tables[object]!;
+  const target = { db: scope.dbMap.get(table.db)!, table: table.name, columns: await columnsOf(conn, scope, object) };
+  if (table.history) {
+    await allowHistoryInsert(conn, object);
+    target.columns.push({ name: table.history.start, type: 'timestamp' }, { name: table.history.end, type: 'timestamp' });
+  }
+  return target;
 }
 
 function size(parts: PartEntry[]): number {
