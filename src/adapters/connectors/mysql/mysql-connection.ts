@@ -32,7 +32,7 @@ export interface MysqlEndpoint {
   create: boolean;
   /** Connections used at once by a restore. */
   restoreParallel?: number;
-  /** Restore only: write the restore to the binary log (`?binlog=on`); by default a privileged user's restore is not logged. */
+  /** Restore only: write the restore to the binary log (the default, so replicas of the target follow it); `?binlog=off` skips it when the user may. */
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
   partSize: number;
@@ -101,7 +101,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     targetDatabase: stringOpt(opts.targetDatabase),
     create: opts.create === true,
     restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
-    restoreBinlog: onOff(binlog, 'binlog'),
+    restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
   };
 }

@@ -4,7 +4,7 @@ import type { ServerFlavor } from './mysql-flavor.js';
 
 /** How the restore's sessions are set up; `binlog` is what became of binary logging for them. */
 export interface RestoreSession {
-  /** Keep writing the restore to the binary log (the endpoint's `binlog=on`). */
+  /** Keep writing the restore to the binary log (the default; the endpoint's `binlog=off` turns it off). */
   keepBinlog: boolean;
   /** 'off' once a session turned sql_log_bin off; 'denied' when the user may not. */
   binlog?: 'off' | 'denied';
@@ -16,8 +16,8 @@ const ACCESS_DENIED = new Set([1227, 1044, 1045]);
 /**
  * Sets up one restore session: the dump's session settings (names, time zone, SQL mode, no
  * foreign-key checks: the backup is consistent), the flavor's bulk-load settings (unique_checks),
- * and, unless asked to keep it, no binary logging of the restore (as myloader): a user without the
- * privilege to turn it off gets it logged, and `state.binlog` says so.
+ * and, when asked (`binlog=off`, as myloader's default), no binary logging of the restore: a user
+ * without the privilege to turn it off gets it logged, and `state.binlog` says so.
  */
 export async function startRestoreSession(conn: MysqlConnection, flavor: ServerFlavor, state: RestoreSession): Promise<void> {
   for (const sql of [...sessionStatements(), ...flavor.bulkLoadStatements()]) await conn.query(sql);
@@ -36,10 +36,10 @@ export async function binlogNotes(conn: MysqlConnection, state: RestoreSession):
   const [rows] = await conn.query('SELECT @@GLOBAL.log_bin AS b');
   if (Number((rows as { b: number | string }[])[0]?.b ?? 0) !== 1) return [];
   if (state.binlog === 'off') {
-    return ['The restore was not written to the server\'s binary log (faster; replicas of this server do not receive it); add binlog=on to the target URL (?binlog=on) to log it.'];
+    return ['The restore was not written to the server\'s binary log (binlog=off): replicas of this server did not receive it.'];
   }
   if (state.binlog === 'denied') {
-    return ['The restore was written to the binary log because this user may not turn it off for its session (SUPER or BINLOG ADMIN); with that privilege a restore is faster.'];
+    return ['binlog=off was asked, but the restore was written to the binary log: this user may not turn it off for its session (SUPER or BINLOG ADMIN).'];
   }
   return [];
 }
