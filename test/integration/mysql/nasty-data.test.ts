@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
 import { tempDir } from '../../helpers/temp.js';
 import { readCatalog } from '../../../src/adapters/connectors/mysql/mysql-catalog.js';
-import { openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
+import { destroyConnection, openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
 import { detectFlavor } from '../../../src/adapters/connectors/mysql/mysql-flavor.js';
 import { dumpTable } from '../../../src/adapters/connectors/mysql/mysql-table-dump.js';
 import { sessionStatements } from '../../../src/adapters/connectors/mysql/mysql-ddl.js';
@@ -125,6 +125,32 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       await server.query('SET GLOBAL local_infile = 1');
     }
     expect(await tableFingerprints(server, 'viainsert')).toEqual(await tableFingerprints(server, 'nasty'));
+  });
+
+  it('fails a table read (E_BACKUP_FAILED) when its connection is destroyed mid-read, instead of waiting forever', async () => {
+    const conn = await openConnection(resolveEndpoint(target(server, 'nasty')));
+    await server.query("CREATE DATABASE cut; CREATE TABLE cut.t (id INT PRIMARY KEY, v CHAR(20)); INSERT INTO cut.t SELECT seq, 'abcdefghij' FROM cut.seq_1_to_200000");
+    const catalog = await readCatalog(conn, await detectFlavor(conn), ['cut']);
+    const table = catalog.tables.find((t) => t.name === 't')!;
+    let filled!: () => void;
+    const full = new Promise<void>((resolve) => (filled = resolve));
+    // A sink that never reads: the part fills to its high-water mark, the connection pauses mid-result.
+    const stuckSink = {
+      write(_spec: unknown, body: NodeJS.ReadableStream) {
+        const stream = body as unknown as { readableLength: number; readableHighWaterMark: number };
+        const check = setInterval(() => {
+          if (stream.readableLength < stream.readableHighWaterMark) return;
+          clearInterval(check);
+          filled();
+        }, 5);
+        return new Promise((_resolve, reject) => body.on('error', (err) => (clearInterval(check), reject(err))));
+      },
+    };
+    const dumping = dumpTable(conn, table, stuckSink as never, 1 << 30);
+    dumping.catch(() => undefined);
+    await full;
+    destroyConnection(conn);
+    await expect(dumping).rejects.toMatchObject({ code: 'E_BACKUP_FAILED' });
   });
 
   it('streams with backpressure: a slow sink pauses the connection, which works again afterwards', async () => {

@@ -217,13 +217,23 @@ function tlsOptions(e: MysqlEndpoint): mysql.SslOptions | undefined {
  * Ends a connection politely (COM_QUIT), but never hangs on it: a connection left paused by
  * stream backpressure is resumed first, and one that does not close within 5 s is destroyed.
  */
+/**
+ * Closes a connection at once, whatever it is doing. mysql2's destroy() only half-closes the socket:
+ * a server busy writing a result to a paused connection never sees it, and the running query is
+ * never settled; destroying the socket too ends both.
+ */
+export function destroyConnection(conn: MysqlConnection): void {
+  conn.destroy();
+  (conn as unknown as { connection: { stream?: { destroy?(): void } } }).connection.stream?.destroy?.();
+}
+
 export async function closeConnection(conn: MysqlConnection): Promise<void> {
   (conn as unknown as { connection: { resume(): void } }).connection.resume();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 5000)));
   const outcome = await Promise.race([conn.end().then(() => 'ok' as const, () => 'failed' as const), late]);
   clearTimeout(timer);
-  if (outcome !== 'ok') conn.destroy();
+  if (outcome !== 'ok') destroyConnection(conn);
 }
 
 /** Maps driver errors to E_CONN_REFUSED / E_AUTH with what to check; other errors pass through. */

@@ -1,6 +1,6 @@
 import type { TableContents, TableDigest } from '../../../application/ports/table-contents.js';
 import { chooseTables, RowDigest, rowText } from '../table-digest.js';
-import { closeConnection, describeEndpoint, type MysqlEndpoint, openConnection, qn } from './mysql-connection.js';
+import { closeConnection, destroyConnection, describeEndpoint, type MysqlEndpoint, openConnection, qn } from './mysql-connection.js';
 import { chooseDatabases } from './mysql-dump.js';
 import { MARKER_TABLE_FLAT } from '../restore-marker.js';
 
@@ -20,7 +20,7 @@ export class MysqlContents implements TableContents {
 
   async digest(filter: { tables?: string[] }, signal: AbortSignal): Promise<TableDigest[]> {
     const conn = await openConnection(this.endpoint);
-    const onAbort = () => conn.destroy();
+    const onAbort = () => destroyConnection(conn);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const dbs = await chooseDatabases(conn, this.endpoint);

@@ -4,7 +4,7 @@ import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
 import { type Catalog, filterCatalog, listDatabases, readCatalog, type TableInfo } from './mysql-catalog.js';
-import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
+import { closeConnection, destroyConnection, type MysqlConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
 import { DUMP_TIME_ZONE } from './mysql-ddl.js';
 import { type BinlogPosition, detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { buildScripts } from './mysql-schema-dump.js';
@@ -57,7 +57,7 @@ export async function chooseDatabases(conn: MysqlConnection, e: MysqlEndpoint): 
 export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
   const main = await openConnection(e);
   const workers: MysqlConnection[] = [];
-  const onAbort = () => [main, ...workers].forEach((c) => c.destroy());
+  const onAbort = () => [main, ...workers].forEach(destroyConnection);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const flavor = await detectFlavor(main);
@@ -184,7 +184,7 @@ async function dumpTables(conns: MysqlConnection[], tables: TableInfo[], sink: P
         counted.set(tableObjectName(t), { rows: r.rows, bytes: r.bytes });
       } catch (err) {
         queue.length = 0;
-        conn.destroy();
+        destroyConnection(conn);
         throw err;
       }
     }

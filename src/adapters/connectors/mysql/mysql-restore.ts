@@ -4,7 +4,7 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
-import { closeConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
+import { closeConnection, destroyConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { binlogNotes, type RestoreSession, startRestoreSession } from './mysql-restore-session.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
@@ -26,7 +26,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
   const scope = restoreScope(parts.manifest, e, request);
   const ctl = await openConnection(e);
   const pool: MysqlConnection[] = [];
-  const onAbort = () => [ctl, ...pool].forEach((c) => c.destroy());
+  const onAbort = () => [ctl, ...pool].forEach(destroyConnection);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const flavor = await detectFlavor(ctl);

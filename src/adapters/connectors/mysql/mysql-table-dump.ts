@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { activeProfiler, timeSync } from '../../../application/services/profiling.js';
 import type { PartSink } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import type { TableInfo } from './mysql-catalog.js';
 import { type MysqlConnection, qi, qn } from './mysql-connection.js';
@@ -17,6 +18,8 @@ interface CoreConnection {
   query(options: Record<string, unknown>): NodeJS.EventEmitter;
   pause(): void;
   resume(): void;
+  /** The socket. */
+  stream: NodeJS.EventEmitter;
 }
 
 /** The object name a table's parts and manifest entry carry. */
@@ -89,12 +92,23 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
     });
     // The last push may have paused the connection; nothing will read again to resume it, and a
     // paused connection would hang the next query (or the final QUIT): resume once the query is over.
+    // mysql2 settles no running query when its connection is destroyed (by another worker's failure,
+    // an abort, or a close that timed out): without this the part would wait forever, and so would
+    // everything waiting for it.
+    const onClose = () => {
+      const err = new DbBackupError('E_BACKUP_FAILED', `The connection to the MySQL server closed while ${object} was read; try again.`);
+      part!.destroy(err);
+      reject(err);
+    };
+    core.stream.once('close', onClose);
     query.on('error', (err: Error) => {
+      core.stream.off('close', onClose);
       part!.destroy(err);
       core.resume();
       reject(err);
     });
     query.on('end', () => {
+      core.stream.off('close', onClose);
       encoder.flush();
       part!.push(null);
       core.resume();
