@@ -4,6 +4,7 @@ import { ContainerModule } from 'inversify';
 import type { JobOutcome } from '../application/ports/schedule-job-runner.js';
 import { RunScheduledTask } from '../application/use-cases/run-scheduled-task.js';
 import type { WorkerInput, WorkerResult } from '../adapters/scheduler/worker-protocol.js';
+import { FileProgress, progressFolder } from '../adapters/progress/progress-file.js';
 import { policyFromConfig } from '../domain/retention.js';
 import { appServices, buildContainer } from './container.js';
 import { loadSettings } from './main.js';
@@ -28,10 +29,13 @@ async function run(): Promise<JobOutcome> {
   const { settings, runtime } = await loadSettings(globals, process.env);
   // Logs go where the daemon's go (stdout and the log file); no notifiers (see above).
   const logger = daemonLogger(runtime, context.logLevel).child({ schedule: task.schedule, slot: task.slot });
+  // Progress goes to a small file the dashboard (`dbbackup ui`, another process) shows live.
+  const progress = new FileProgress(progressFolder(runtime.dataDir), { schedule: task.schedule, source: task.source });
   const services = appServices(
     buildContainer({ ...runtime, logFile: undefined, progress: false, notifications: [] }, [
       new ContainerModule(({ rebind }) => {
         rebind(Tokens.Logger).toConstantValue(logger);
+        rebind(Tokens.Progress).toConstantValue(progress);
       }),
     ]),
   );
@@ -47,6 +51,7 @@ async function run(): Promise<JobOutcome> {
     });
     return await runner.execute({ task: task.task, source: task.source, kind: task.kind }, controller.signal);
   } finally {
+    progress.close();
     services.close();
   }
 }

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { ContainerModule } from 'inversify';
 import type { DashboardDeps, SourceSummary } from '../adapters/ui/dashboard-deps.js';
+import { watchDaemonProgress } from '../adapters/ui/daemon-progress.js';
 import { BroadcastProgress, LiveEvents } from '../adapters/ui/live-events.js';
+import { progressFolder } from '../adapters/progress/progress-file.js';
 import { type DashboardOptions, type RunningDashboard, startDashboard } from '../adapters/ui/server.js';
 import type { GlobalOptions } from '../adapters/cli/context.js';
 import type { Settings } from '../infrastructure/config/settings.js';
@@ -45,9 +47,12 @@ export async function runDashboard(
     version: runtime.toolVersion,
   };
   const running = await startDashboard({ ...request, assetsDir: packagePath('dist', 'ui') }, deps, signal);
+  // The scheduler daemon's runs (another process) publish their progress as files: forwarded to the pages.
+  const stopWatching = watchDaemonProgress(progressFolder(runtime.dataDir), events);
   return {
     origin: running.origin,
     close: async () => {
+      stopWatching();
       await running.close();
       app.close();
     },

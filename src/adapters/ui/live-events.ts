@@ -4,7 +4,21 @@ import { progressLine } from '../../infrastructure/progress.js';
 
 /** What the page receives over server-sent events. */
 export type LiveEvent =
-  | { type: 'progress'; job?: number; label: string; bytes: number; total?: number; elapsedMs: number; object?: string; line: string; done: boolean }
+  | {
+      type: 'progress';
+      /** A job of this dashboard; or `run` (with its schedule and source): a scheduler daemon's run, read from its progress file. */
+      job?: number;
+      run?: string;
+      schedule?: string;
+      source?: string;
+      label: string;
+      bytes: number;
+      total?: number;
+      elapsedMs: number;
+      object?: string;
+      line: string;
+      done: boolean;
+    }
   | { type: 'job'; job: JobView };
 
 export interface JobView {

@@ -59,6 +59,10 @@ export interface Job {
 
 export interface Progress {
   job?: number;
+  /** Set for a scheduler daemon's run (another process), with its schedule and source. */
+  run?: string;
+  schedule?: string;
+  source?: string;
   line: string;
   bytes: number;
   total?: number;

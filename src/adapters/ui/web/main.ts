@@ -50,6 +50,13 @@ function onJob(job: Job): void {
   }
 }
 
+/** A scheduler daemon's run: its line in the source's row; its end (a new backup, a failure) re-reads the view. */
+function daemonProgress(source: string | undefined, line: string, done: boolean): void {
+  if (done) return void render();
+  const cell = [...document.querySelectorAll<HTMLElement>('[data-running]')].find((e) => e.dataset.running === source);
+  if (cell) cell.textContent = line;
+}
+
 async function start(): Promise<void> {
   const session = await startSession();
   document.getElementById('version')!.textContent = `v${session.version}`;
@@ -66,7 +73,9 @@ async function start(): Promise<void> {
       live.hidden = false;
       live.dataset.state = p.done ? 'stopped' : 'running';
       const bar = p.total ? h('progress', { max: String(p.total), value: String(Math.min(p.bytes, p.total)) }) : null;
-      live.replaceChildren(...(bar ? [bar, ' '] : []), p.line);
+      const line = p.run ? `schedule ${p.schedule ?? '?'}: ${p.line}${p.done ? ' (finished)' : ''}` : p.line;
+      live.replaceChildren(...(bar ? [bar, ' '] : []), line);
+      if (p.run) daemonProgress(p.source, line, p.done);
     },
   });
   window.addEventListener('hashchange', () => void render());

@@ -34,7 +34,7 @@ export async function overviewView(): Promise<HTMLElement> {
     s.engine,
     s.lastSuccess ? link(backupHref(s.lastSuccess.id, s.lastSuccess.repository), s.lastSuccess.id) : 'never',
     s.ageMs === undefined ? '-' : duration(s.ageMs),
-    s.running ? h('span', { class: 'running' }, `running now (${s.running.schedule}, since ${when(s.running.since)})`) : when(s.nextRun),
+    s.running ? h('span', { class: 'running', 'data-running': s.name }, `running now (${s.running.schedule}, since ${when(s.running.since)})`) : when(s.nextRun),
     windowsText(s),
     h(
       'span',
