@@ -13,6 +13,10 @@ local function put(h, f, t) redis.call('HSET', P .. h, f, cjson.encode(t)) end
 /** ARGV: name, slot, owner, now, staleBefore. */
 export const CLAIM = `${DECODE}
 local name, slot, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local mine = get('locks', name)
+-- Our own claim of this very slot, sent again because its reply was lost (Redis went away between
+-- running it and answering; the client resends): the same answer, not "taken" with the lock held.
+if mine and mine.owner == ARGV[3] and mine.slot == slot then return '{"kind":"claimed"}' end
 local s = get('states', name) or { lastSlot = now, consecutiveFailures = 0 }
 if s.lastSlot >= slot then put('states', name, s) return '{"kind":"taken"}' end
 s.lastSlot = slot

@@ -91,6 +91,14 @@ export class ScheduleSlots {
       logger.warn('run skipped: the previous one is still running', { schedule: s.name, slot: slot.toISOString(), holder: holder.owner });
       return;
     }
+    if (this.jobs.has(s.name)) {
+      // "claimed" while this process still runs the schedule (a resent claim, or our own lock gone
+      // stale): never a second run at once; the slot gets its skip record.
+      const note = 'overlap: the previous run in this process is still in progress';
+      await store.recordRun({ ...this.runBase(s, slot, trigger), startedAt: clock.now(), finishedAt: clock.now(), outcome: 'skipped', attempts: 0, note });
+      this.summary.skipped++;
+      return;
+    }
     if (claim.tookOverFrom) {
       const abandoned = await store.abandonRuns(claim.tookOverFrom, clock.now(), s.name);
       logger.warn('took over a stale lock (its owner stopped renewing it)', { schedule: s.name, previousOwner: claim.tookOverFrom, abandoned });

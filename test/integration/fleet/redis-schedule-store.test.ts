@@ -33,6 +33,21 @@ describe('RedisScheduleStore (the fleet\'s shared store) keeps the ScheduleStore
   });
 });
 
+describe('RedisScheduleStore claims', () => {
+  it('answers a resent claim (its first reply lost) as claimed for the same owner and slot, and as taken for anyone else', async () => {
+    const store = new RedisScheduleStore(redisClient({ host: '127.0.0.1', port: redis.port }, silentLogger), { prefix: `c${randomBytes(4).toString('hex')}`, where: `127.0.0.1:${redis.port}`, restartGrace: false });
+    stores.push(store);
+    const now = new Date(10_000);
+    await store.ensureState('s', new Date(0));
+    const request = { name: 's', slot: new Date(5_000), owner: 'w1', now, staleBefore: new Date(0) };
+    expect(await store.claim(request)).toEqual({ kind: 'claimed' });
+    expect(await store.claim(request)).toEqual({ kind: 'claimed' });
+    expect(await store.claim({ ...request, owner: 'w2' })).toEqual({ kind: 'taken' });
+    await store.release('s', 'w1');
+    expect(await store.claim(request)).toEqual({ kind: 'taken' });
+  });
+});
+
 describe('RedisScheduleStore before Redis is up', () => {
   it('waits for a Redis that starts after it (a worker started first), then works', async () => {
     const port = await freePort();
