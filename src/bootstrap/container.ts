@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DbBackupError } from '../domain/errors.js';
-import { Container, ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
+import { Container, ContainerModule, type ContainerModuleLoadOptions, type ResolutionContext } from 'inversify';
+import type { RedisCommands } from '../adapters/queue/redis-commands.js';
 import { ListBackups } from '../application/use-cases/list-backups.js';
 import { PinBackup } from '../application/use-cases/pin-backup.js';
 import { PruneBackups } from '../application/use-cases/prune-backups.js';
@@ -111,21 +112,19 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
       return queue;
     })
     .inSingletonScope();
+  /** An adapter on its own Redis connection, closed with the container. */
+  const onRedis = <T>(make: (client: RedisCommands) => Promise<T>) => async (ctx: ResolutionContext) => {
+    const { redisClient } = await import('../adapters/queue/redis-commands.js');
+    const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
+    closers.push(() => client.quit());
+    return make(client);
+  };
+  const options = { prefix, where, outageMs: q.outageMs };
   bind(Tokens.TargetPermits)
-    .toDynamicValue(async (ctx) => {
-      const [{ RedisTargetPermits }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-target-permits.js'), import('../adapters/queue/redis-commands.js')]);
-      const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
-      closers.push(() => client.quit());
-      return new RedisTargetPermits(client, { prefix, where, outageMs: q.outageMs });
-    })
+    .toDynamicValue(onRedis(async (client) => new (await import('../adapters/queue/redis-target-permits.js')).RedisTargetPermits(client, options)))
     .inSingletonScope();
   bind(Tokens.FleetThrottle)
-    .toDynamicValue(async (ctx) => {
-      const [{ RedisNotificationThrottle }, { redisClient }] = await Promise.all([import('../adapters/queue/redis-notification-throttle.js'), import('../adapters/queue/redis-commands.js')]);
-      const client = redisClient(q.endpoint, ctx.get(Tokens.Logger));
-      closers.push(() => client.quit());
-      return new RedisNotificationThrottle(client, { prefix, where, outageMs: q.outageMs });
-    })
+    .toDynamicValue(onRedis(async (client) => new (await import('../adapters/queue/redis-notification-throttle.js')).RedisNotificationThrottle(client, options)))
     .inSingletonScope();
 }
 
