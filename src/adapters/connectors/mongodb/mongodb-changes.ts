@@ -10,7 +10,9 @@ import type { MongoEndpoint } from './mongodb-endpoint.js';
 import { OplogApplier } from './mongodb-oplog-apply.js';
 import { OPLOG_PART, oplogPart, readOplogIndex } from './mongodb-oplog-index.js';
 import { oplogWindow, readOplogChanges } from './mongodb-oplog-read.js';
+import { mergeByClusterTime, type ShardEntries } from './mongodb-oplog-merge.js';
 import { replayEntries, ReplayState } from './mongodb-oplog-replay.js';
+import { readShardedChanges, SHARD_PART } from './mongodb-oplog-shards.js';
 import { replayScopeFromManifest, replayScopeOf } from './mongodb-oplog-scope.js';
 import type { RestoreScope } from './mongodb-restore-scope.js';
 import { describeServer } from './mongodb-server.js';
@@ -63,6 +65,9 @@ export class MongodbChangeCapture implements ChangeCapture {
     const client = await this.open();
     const parent = stored?.parent?.manifest;
     const server = await describeServer(client);
+    if (parent && (server.topology === 'sharded') !== (parent.engineInfo.topology === 'sharded')) {
+      throw new DbBackupError('E_UNSUPPORTED', `The parent backup was taken from a ${String(parent.engineInfo.topology)}, this server is a ${server.topology}: its oplog does not continue the chain; take a full backup.`);
+    }
     const parentSet = parent?.engineInfo.replicaSet;
     if (typeof parentSet === 'string' && server.setName !== undefined && parentSet !== server.setName) {
       throw new DbBackupError('E_UNSUPPORTED', `The parent backup was taken from replica set "${parentSet}", this server is in "${server.setName}": its oplog does not continue the chain.`);
@@ -70,7 +75,10 @@ export class MongodbChangeCapture implements ChangeCapture {
     // The full's databases (a database created after it is not in its chain: take a full to add it).
     const fromParent = parent ? databasesOf(parent) : [];
     const databases = fromParent.length ? fromParent : this.endpoint.databases;
-    const batch = await readOplogChanges({ client, since, databases, links: stored?.links ?? [], sink, signal });
+    const batch =
+      server.topology === 'sharded'
+        ? await readShardedChanges({ mongos: client, endpoint: this.endpoint, since, ...(parent ? { parent } : {}), databases, sink, signal })
+        : await readOplogChanges({ client, since, databases, links: stored?.links ?? [], sink, signal });
     return {
       ...batch,
       serverVersion: server.version,
@@ -91,7 +99,8 @@ export class MongodbChangeCapture implements ChangeCapture {
     const restored = this.restored();
     const scope = restored ? replayScopeOf(restored) : replayScopeFromManifest(parts.manifest, this.endpoint);
     const applier = new OplogApplier(await this.open(), scope);
-    const stopped = await replayEntries(entries, applier, this.state, { ...(until?.time ? { until: until.time.getTime() } : {}), where, signal });
+    const sharded = parts.manifest.engineInfo.topology === 'sharded';
+    const stopped = await replayEntries(entries, applier, this.state, { ...(until?.time ? { until: until.time.getTime() } : {}), where, signal, sharded });
     const warnings = applier.warnings.slice(0, MAX_WARNINGS);
     if (applier.warnings.length > MAX_WARNINGS) warnings.push(`… and ${applier.warnings.length - MAX_WARNINGS} more entries not replayed.`);
     if (stopped && this.state.pending.size) warnings.push(`${this.state.pending.size} transaction(s) open at the restore point were left out (they committed after it).`);
@@ -119,6 +128,16 @@ async function linkEntries(parts: PartSource, signal: AbortSignal): Promise<{ en
         for await (const commit of readLogSegment(body, where)) yield commit.payload;
       })(),
     };
+  }
+  const shards = parts.manifest.parts.filter((p) => SHARD_PART.test(p.name));
+  if (shards.length) {
+    await readOplogIndex(parts, signal);
+    const sources: ShardEntries[] = [];
+    for (const p of shards) {
+      const where = `${p.name} of backup ${parts.manifest.id}`;
+      sources.push({ shard: SHARD_PART.exec(p.name)![1]!, where, entries: bsonDocuments(await parts.open(p), where) });
+    }
+    return { where: `the shards' oplog parts of backup ${parts.manifest.id} (merged by cluster time)`, entries: mergeByClusterTime(sources) };
   }
   const part = oplogPart(parts, OPLOG_PART);
   if (!part) throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} has no oplog part (${OPLOG_PART}).`);

@@ -8,6 +8,7 @@ import { packDocuments } from './bson-stream.js';
 import { bucketsName, type CollectionInfo, nsName, partBase } from './mongodb-catalog.js';
 import { buildMetadata, metadataJson, readIndexes } from './mongodb-metadata.js';
 import { describeServer, type ServerInfo, timestampJson } from './mongodb-server.js';
+import { type BalancerState, balancerState, balancerWarning, listShards } from './mongodb-shards.js';
 import { runPool } from './work-pool.js';
 
 /** Documents asked for per getMore; mongod caps each batch at 16 MiB anyway. */
@@ -24,6 +25,8 @@ export async function runDump(client: MongoClient, collections: CollectionInfo[]
   const startedAt = new Date();
   const oplogStart = await lastOplogTime(client, server);
   const warnings: string[] = [];
+  const cluster = server.topology === 'sharded' ? await describeCluster(client) : {};
+  if (cluster.balancer) warnings.push(...balancerWarning(cluster.balancer));
   const session = server.topology === 'standalone' ? undefined : client.startSession({ snapshot: true });
   try {
     let snapshotTime: Timestamp | undefined;
@@ -62,6 +65,7 @@ export async function runDump(client: MongoClient, collections: CollectionInfo[]
         layout: 'mongodump',
         topology: server.topology,
         ...(server.setName ? { replicaSet: server.setName } : {}),
+        ...cluster,
         readConcern: snapshotTime ? 'snapshot' : 'local',
         databases: [...new Set(collections.map((c) => c.db))],
       },
@@ -122,6 +126,15 @@ async function lastOplogTime(client: MongoClient, server: ServerInfo): Promise<{
   } catch {
     return null; // no read access to local: the oplog range is simply not recorded
   }
+}
+
+/**
+ * A sharded cluster's shards and balancer state, recorded in a full taken through a mongos (its
+ * incrementals tail each shard's oplog). A user who may not list the shards still gets the full.
+ */
+async function describeCluster(client: MongoClient): Promise<{ shards?: { id: string; replicaSet: string }[]; balancer?: BalancerState }> {
+  const shards = await listShards(client).catch(() => undefined);
+  return { ...(shards ? { shards: shards.map((s) => ({ id: s.id, replicaSet: s.replicaSet })) } : {}), balancer: await balancerState(client) };
 }
 
 function snapshotError(err: unknown): unknown {

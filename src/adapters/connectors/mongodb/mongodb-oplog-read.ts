@@ -30,8 +30,13 @@ export async function oplogWindow(client: MongoClient): Promise<OplogWindow> {
     );
   }
   if (server.topology === 'sharded') {
-    throw new DbBackupError('E_UNSUPPORTED', 'This is a mongos: incremental backups of a sharded cluster are not supported yet; back up each shard\'s replica set (and the config servers) on its own.');
+    throw new DbBackupError('E_UNSUPPORTED', 'This is a mongos, which has no oplog of its own: take incremental backups of a sharded cluster with `backup --type incremental` (it tails each shard\'s replica set); `replicate` and `doctor`\'s oplog checks need a replica set (point them at a shard).');
   }
+  return readWindow(client);
+}
+
+/** The oplog window of the replica set member `client` reads from (no topology check). */
+export async function readWindow(client: MongoClient): Promise<OplogWindow> {
   const oplog = client.db('local').collection('oplog.rs');
   const end = async (dir: 1 | -1) => (await oplog.find({}, { sort: { $natural: dir }, limit: 1, projection: { ts: 1, wall: 1 } }).next()) as Document | null;
   let first: Document | null;
@@ -81,18 +86,7 @@ export async function readOplogChanges(r: OplogRead): Promise<ChangeBatch> {
   const from = copy.length ? positionTime(copy.at(-1)!.manifest.logPosition ?? {}, 'last stored incremental') : since;
   const end = compareTimes(window.newest, from) > 0 ? window.newest : from;
   const tally = new OplogTally();
-  const filter: Document = { ts: { $gt: toTimestamp(from), $lte: toTimestamp(end) }, ...nsFilter(r.databases) };
-  const cursor = r.client.db('local').collection('oplog.rs').find(filter, { raw: true, sort: { $natural: 1 }, batchSize: BATCH_SIZE });
-  const onAbort = () => void cursor.close().catch(() => undefined);
-  r.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const counted = { documents: 0, bytes: 0 };
-    const entries = tallied(concat(copy, r.signal, cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>), tally, r.signal);
-    await r.sink.write({ name: OPLOG_PART, role: 'changes' }, Readable.from(packDocuments(entries, counted)));
-  } finally {
-    r.signal.removeEventListener('abort', onAbort);
-    await cursor.close().catch(() => undefined);
-  }
+  await tailOplog({ client: r.client, from, end, databases: r.databases, sink: r.sink, part: OPLOG_PART, tallies: [tally], before: copy, signal: r.signal });
   // The oplog only loses its oldest entries: still reaching `from` now, it reached it while being read.
   const after = await oplogWindow(r.client);
   if (compareTimes(after.oldest, from) > 0) throw rolled(after.oldest, from, 'while this backup read it');
@@ -117,8 +111,7 @@ export async function readOplogChanges(r: OplogRead): Promise<ChangeBatch> {
  * still reaches the newest link's; none when the oplog reaches `since`. E_OPLOG_ROLLED otherwise.
  */
 async function linksToCopy(r: OplogRead, since: OplogTime, window: OplogWindow): Promise<readonly PartSource[]> {
-  const reached = async (t: OplogTime, atEntry: boolean) =>
-    compareTimes(window.oldest, t) <= 0 && (!atEntry || (await r.client.db('local').collection('oplog.rs').find({ ts: toTimestamp(t) }, { limit: 1, projection: { ts: 1 } }).next()) !== null);
+  const reached = (t: OplogTime, atEntry: boolean) => reaches(r.client, window, t, atEntry);
   if (await reached(since, r.since.entry === true)) return [];
   const newest = r.links.at(-1)?.manifest.logPosition;
   if (newest && (await reached(positionTime(newest, 'last stored incremental'), newest.entry === true))) {
@@ -134,10 +127,47 @@ async function linksToCopy(r: OplogRead, since: OplogTime, window: OplogWindow):
   throw rolled(window.oldest, since, '(the oplog rolled over, or the replica set rolled back)');
 }
 
-function rolled(oldest: OplogTime, needed: OplogTime, how: string): DbBackupError {
+/** Whether the oplog still holds `t`: its oldest entry is at or before it, and when `atEntry`, the entry at `t` is there. */
+export async function reaches(client: MongoClient, window: OplogWindow, t: OplogTime, atEntry: boolean): Promise<boolean> {
+  if (compareTimes(window.oldest, t) > 0) return false;
+  return !atEntry || (await client.db('local').collection('oplog.rs').find({ ts: toTimestamp(t) }, { limit: 1, projection: { ts: 1 } }).next()) !== null;
+}
+
+/** One oplog read into one part: the entries after `from` up to `end` (the chain's databases only), after the stored `before` links' entries. */
+export interface OplogTail {
+  client: MongoClient;
+  from: OplogTime;
+  end: OplogTime;
+  databases: string[];
+  sink: PartSink;
+  part: string;
+  /** Each entry written is counted in every one of these. */
+  tallies: OplogTally[];
+  before?: readonly PartSource[];
+  signal: AbortSignal;
+}
+
+/** Streams the entries raw (never re-encoded) into the part, checking they come in log order. */
+export async function tailOplog(t: OplogTail): Promise<void> {
+  const filter: Document = { ts: { $gt: toTimestamp(t.from), $lte: toTimestamp(t.end) }, ...nsFilter(t.databases) };
+  const cursor = t.client.db('local').collection('oplog.rs').find(filter, { raw: true, sort: { $natural: 1 }, batchSize: BATCH_SIZE });
+  const onAbort = () => void cursor.close().catch(() => undefined);
+  t.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const counted = { documents: 0, bytes: 0 };
+    const entries = tallied(concat(t.before ?? [], t.signal, cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>), t.tallies, t.signal);
+    await t.sink.write({ name: t.part, role: 'changes' }, Readable.from(packDocuments(entries, counted)));
+  } finally {
+    t.signal.removeEventListener('abort', onAbort);
+    await cursor.close().catch(() => undefined);
+  }
+}
+
+/** E_OPLOG_ROLLED: the oplog (of `shard`, on a sharded cluster) no longer reaches `needed`. */
+export function rolled(oldest: OplogTime, needed: OplogTime, how: string, shard?: string): DbBackupError {
   return new DbBackupError(
     'E_OPLOG_ROLLED',
-    `The server's oplog starts at ${timeText(oldest)}, and the entry at the parent's end ${timeText(needed)} is no longer in it ${how}: the chain ends here; take a full backup and size the oplog (replSetResizeOplog, or oplogMinRetentionHours) for longer than the time between backups.`,
+    `${shard ? `Shard "${shard}": its` : "The server's"} oplog starts at ${timeText(oldest)}, and the entry at the parent's end ${timeText(needed)} is no longer in it ${how}: the chain ends here; take a full backup and size the oplog (replSetResizeOplog, or oplogMinRetentionHours) for longer than the time between backups.`,
   );
 }
 
@@ -154,13 +184,13 @@ async function* concat(links: readonly PartSource[], signal: AbortSignal, server
   yield* server;
 }
 
-async function* tallied(entries: AsyncIterable<Buffer>, tally: OplogTally, signal: AbortSignal): AsyncGenerator<Buffer> {
+async function* tallied(entries: AsyncIterable<Buffer>, tallies: OplogTally[], signal: AbortSignal): AsyncGenerator<Buffer> {
   let last: OplogEntry | undefined;
   for await (const raw of entries) {
     signal.throwIfAborted();
     const e = parseEntry(raw, 'the oplog');
     if (last && compareTimes(e.ts, last.ts) <= 0) throw new DbBackupError('E_BACKUP_FAILED', `The oplog returned entries out of order (${timeText(e.ts)} after ${timeText(last.ts)}).`);
-    tally.add(e);
+    for (const tally of tallies) tally.add(e);
     last = e;
     yield raw;
   }

@@ -25,6 +25,12 @@ export interface ReplayOptions {
   until?: number;
   where: string;
   signal: AbortSignal;
+  /**
+   * A sharded cluster's merged entries (mongodb-oplog-merge.ts): entries of equal time may follow
+   * each other (from different shards), and `until` cuts at the cluster time (ts, to the second)
+   * so that every shard stops at the same point, not at its own wall clock.
+   */
+  sharded?: boolean;
 }
 
 /**
@@ -39,10 +45,10 @@ export async function replayEntries(entries: AsyncIterable<Buffer>, applier: Opl
   for await (const raw of entries) {
     opts.signal.throwIfAborted();
     const e = parseEntry(raw, opts.where);
-    if (state.last && compareTimes(e.ts, state.last) <= 0) {
+    if (state.last && compareTimes(e.ts, state.last) < (opts.sharded ? 0 : 1)) {
       throw new DbBackupError('E_FOREIGN_ARCHIVE', `${opts.where} holds entries out of order (${timeText(e.ts)} after ${timeText(state.last)}).`);
     }
-    if (opts.until !== undefined && e.time > opts.until) {
+    if (opts.until !== undefined && (opts.sharded ? e.ts.t * 1000 : e.time) > opts.until) {
       await applier.flush();
       return true;
     }
@@ -56,6 +62,9 @@ export async function replayEntries(entries: AsyncIterable<Buffer>, applier: Opl
 }
 
 async function applyEntry(e: OplogEntry, applier: OplogApplier, state: ReplayState): Promise<void> {
+  // A chunk migration's own writes (the copy onto the recipient, the donor's range deletion) move
+  // documents between shards and change no data: skipped, as PBM and mongorestore skip them.
+  if (fromMigrate(e)) return;
   const meta = txnMeta(e);
   if (!meta) {
     if (e.op === 'c' && Array.isArray((e.doc.o as Document).applyOps)) {
@@ -81,7 +90,11 @@ async function applyEntry(e: OplogEntry, applier: OplogApplier, state: ReplaySta
 }
 
 function innerOps(e: OplogEntry): OplogEntry[] {
-  return ((e.doc.o as Document).applyOps as Document[]).map((d) => nestedEntry(d, e));
+  return ((e.doc.o as Document).applyOps as Document[]).map((d) => nestedEntry(d, e)).filter((inner) => !fromMigrate(inner));
+}
+
+function fromMigrate(e: OplogEntry): boolean {
+  return e.doc.fromMigrate === true;
 }
 
 function hold(state: ReplayState, key: string, e: OplogEntry): void {
