@@ -100,6 +100,42 @@ export function patchReplicaSet(handlers: Map<string, Handler>, bson: Doc, rs: R
   });
 }
 
+/**
+ * The mongos double: a sharded cluster's router, for tests of backups through a mongos. It answers
+ * `hello` as a mongos does (`msg: "isdbgrid"`, no setName, a `$clusterTime`), serves its own data
+ * (CongoDB's storage: what the full reads, at `clusterTime` when the read is a snapshot read), and
+ * answers `listShards` with the shards (each one another CongoDB instance started as a replica set's
+ * primary with its own recorded oplog, see patchReplicaSet) and `balancerStatus` with `balancer`.
+ */
+export interface RecordedCluster {
+  shards: { id: string; rs: RecordedOplog; port: number }[];
+  balancer: 'off' | 'full';
+  /** The cluster time the router reports: the snapshot a full reads at. */
+  clusterTime: { t: number; i: number };
+}
+
+export function patchMongos(handlers: Map<string, Handler>, bson: Doc, cluster: RecordedCluster): void {
+  const now = () => new bson.Timestamp(cluster.clusterTime);
+  const wrap = (name: string, fn: (ctx: Ctx, next: (c: Ctx) => Promise<Doc>) => Promise<Doc>) => {
+    const inner = handlers.get(name)!;
+    handlers.set(name, { handle: (ctx) => fn(ctx, (c) => inner.handle(c)) });
+  };
+  for (const name of ['hello', 'ismaster', 'isMaster']) {
+    wrap(name, async (ctx, next) => {
+      const { setName: _s, hosts: _h, primary: _p, me: _m, ...reply } = await next(ctx);
+      return { ...reply, msg: 'isdbgrid', $clusterTime: { clusterTime: now(), signature: { hash: new bson.Binary(Buffer.alloc(20)), keyId: bson.Long.fromNumber(0) } }, operationTime: now() };
+    });
+  }
+  wrap('find', async (ctx, next) => {
+    const reply = await next(ctx);
+    if (ctx.database === 'local') throw new Error('The mongos double has no local database: read the shards');
+    return ctx.command.readConcern?.level === 'snapshot' && reply.cursor ? { ...reply, atClusterTime: now(), cursor: { ...reply.cursor, atClusterTime: now() } } : reply;
+  });
+  const answer = (reply: () => Doc): Handler => ({ handle: async () => ({ ok: 1, ...reply() }) });
+  handlers.set('listShards', answer(() => ({ shards: cluster.shards.map((s) => ({ _id: s.id, host: `${s.rs.name}/127.0.0.1:${s.port}`, state: 1 })) })));
+  handlers.set('balancerStatus', answer(() => ({ mode: cluster.balancer, inBalancerRound: false, numBalancerRounds: bson.Long.fromNumber(0) })));
+}
+
 function matches(doc: Doc, filter: Doc): boolean {
   for (const [key, cond] of Object.entries(filter)) {
     if (key === '$or') {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { freePort } from './free-port.js';
-import { patchReplicaSet, type RecordedOplog, recordWrites } from './congodb-oplog.js';
+import { patchMongos, patchReplicaSet, type RecordedCluster, type RecordedOplog, recordWrites } from './congodb-oplog.js';
 
 /**
  * CongoDB, the MongoDB wire-protocol server in `@push.rocks/smartmongo` (TESTING.md): no mongod can
@@ -82,8 +82,11 @@ interface CongoModule {
   plugins: { bson: Doc };
 }
 
-/** `replicaSet`: answer as a replica set's primary whose oplog holds the recorded entries (congodb-oplog.ts). */
-export async function startCongo(options: { replicaSet?: RecordedOplog } = {}): Promise<CongoHandle> {
+/**
+ * `replicaSet`: answer as a replica set's primary whose oplog holds the recorded entries; `mongos`:
+ * answer as a sharded cluster's router listing those shards (congodb-oplog.ts).
+ */
+export async function startCongo(options: { replicaSet?: RecordedOplog; mongos?: RecordedCluster } = {}): Promise<CongoHandle> {
   const mod = (await import(pathToFileURL(ensureCongo()).href)) as CongoModule;
   patchExactDocumentSequences(mod);
   for (let attempt = 0; ; attempt++) {
@@ -100,6 +103,7 @@ export async function startCongo(options: { replicaSet?: RecordedOplog } = {}): 
     patchCatalog(internals.commandRouter.handlers, mod.plugins.bson);
     patchIdFilters(internals.commandRouter.handlers);
     if (options.replicaSet) patchReplicaSet(internals.commandRouter.handlers, mod.plugins.bson, options.replicaSet, port);
+    if (options.mongos) patchMongos(internals.commandRouter.handlers, mod.plugins.bson, options.mongos);
     if (options.replicaSet?.recordWrites) recordWrites(server.getStorage(), mod.plugins.bson, options.replicaSet);
     const url = (database = '') => `mongodb://127.0.0.1:${port}/${database}?directConnection=true&serverMonitoringMode=poll`;
     const client = new MongoClient(url(), { serverSelectionTimeoutMS: 5000 });
