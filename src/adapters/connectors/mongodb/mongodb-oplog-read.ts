@@ -6,9 +6,9 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { bsonDocuments, packDocuments } from './bson-stream.js';
 import { compareTimes, type OplogEntry, type OplogTime, oplogTimeOf, parseEntry, timeText, toTimestamp } from './mongodb-oplog-entry.js';
 import { OPLOG_INDEX_PART, OPLOG_PART, oplogPart, OplogTally, readOplogIndex } from './mongodb-oplog-index.js';
+import { BATCH_SIZE } from './mongodb-dump.js';
 import { describeServer } from './mongodb-server.js';
 
-const BATCH_SIZE = 10_000;
 
 /** The oplog's oldest and newest entries' times, or undefined when the server has no readable oplog. */
 export interface OplogWindow {
