@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BSON, type Document, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongodbConnector } from '../../../src/adapters/connectors/mongodb/mongodb-connector.js';
 import { appServices, type AppServices, buildContainer } from '../../../src/bootstrap/container.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
@@ -113,6 +114,14 @@ describe('MongoDB incrementals of a sharded cluster through mongos (doubles: a m
     const db = target.client.db('latest');
     expect(await db.collection('c5').find({}, { projection: { _id: 0 } }).toArray()).toEqual([{ person: 'jure', age: 37, city: 'split' }]);
     expect(await db.collection('c1').find({}, { projection: { _id: 0 } }).toArray()).toEqual([{ person: 'jure', age: 37, city: 'split' }]);
+  });
+
+  it('doctor on the mongos reports the intersection of the shards\' oplog windows', async () => {
+    const findings = await new MongodbConnector().diagnose(source(), { subject: 'source m', incremental: true });
+    expect(findings.find((f) => f.check === 'oplog')).toMatchObject({
+      status: 'ok',
+      message: expect.stringContaining(`(the intersection of 2 shards' windows) (${new Date((B + 8) * 1000).toISOString()} … ${new Date((B + 60) * 1000).toISOString()})`),
+    });
   });
 
   it('a shard whose oplog rolled past the parent\'s end ends the chain with E_OPLOG_ROLLED naming the shard', async () => {

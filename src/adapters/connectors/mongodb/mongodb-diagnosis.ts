@@ -3,7 +3,8 @@ import type { DiagnosisRequest } from '../../../application/ports/database-diagn
 import { fail, type Finding, ok, warn } from '../../../domain/diagnosis.js';
 import { isDbBackupError } from '../../../domain/errors.js';
 import { connectionError, type MongoEndpoint, openClient } from './mongodb-endpoint.js';
-import { oplogWindow } from './mongodb-oplog-read.js';
+import { type OplogWindow, oplogWindow } from './mongodb-oplog-read.js';
+import { clusterOplogWindow } from './mongodb-oplog-shards.js';
 import { describeServer, type ServerInfo } from './mongodb-server.js';
 
 /** A schedule's interval past this share of the oplog window is a warning: one slow night and the chain ends. */
@@ -24,7 +25,7 @@ export async function diagnoseMongodb(endpoint: MongoEndpoint, request: Diagnosi
   try {
     const server = await describeServer(client);
     const out = [ok(subject, 'reachability', `connected to ${endpoint.hosts}`), ok(subject, 'version', `MongoDB ${server.version}, ${topologyText(server)}`)];
-    out.push(await oplogFinding(client, server, request));
+    out.push(await oplogFinding(client, server, request, endpoint));
     return out;
   } catch (err) {
     return [fail(subject, 'check', `a check could not run: ${(err as Error).message}`, 'Rerun with --verbose.')];
@@ -41,20 +42,27 @@ function topologyText(s: ServerInfo): string {
  * Incrementals read the oplog: the window it holds (oldest to newest entry) must be longer than the
  * longest wait between two scheduled incrementals, with room to spare.
  */
-async function oplogFinding(client: MongoClient, server: ServerInfo, request: DiagnosisRequest): Promise<Finding> {
+async function oplogFinding(client: MongoClient, server: ServerInfo, request: DiagnosisRequest, endpoint: MongoEndpoint): Promise<Finding> {
   const { subject } = request;
-  let window;
+  let window: OplogWindow;
+  let shards = 0;
   try {
-    window = await oplogWindow(client);
+    // A sharded cluster's window is the intersection of its shards' (each shard's replica set is asked).
+    if (server.topology === 'sharded') {
+      const cluster = await clusterOplogWindow(client, endpoint);
+      [window, shards] = [cluster, cluster.shards];
+    } else {
+      window = await oplogWindow(client);
+    }
   } catch (err) {
     const message = `incremental backups need the oplog: ${(err as Error).message}`;
-    const fix = server.topology === 'standalone' ? 'Run mongod as a replica set (a single-node one is enough: --replSet rs0, then rs.initiate()).' : 'Grant the backup user read on the local database (role "read" on "local"), or back up each shard\'s replica set.';
+    const fix = server.topology === 'standalone' ? 'Run mongod as a replica set (a single-node one is enough: --replSet rs0, then rs.initiate()).' : 'Grant the backup user read on the local database (role "read" on "local"; on a sharded cluster, on every shard, and clusterMonitor to list the shards).';
     if (request.incremental) return fail(subject, 'oplog', message, fix);
     return { ...ok(subject, 'oplog', `${message} (only full backups are configured, so nothing breaks now)`), fix };
   }
   const spanMs = Math.max(0, (window.newest.t - window.oldest.t) * 1000);
   const hours = (ms: number) => `${(ms / 3_600_000).toFixed(1)} h`;
-  const text = `oplog window ${hours(spanMs)} (${new Date(window.oldest.t * 1000).toISOString()} … ${new Date(window.newest.t * 1000).toISOString()})`;
+  const text = `oplog window ${hours(spanMs)}${shards ? ` (the intersection of ${shards} shards' windows)` : ''} (${new Date(window.oldest.t * 1000).toISOString()} … ${new Date(window.newest.t * 1000).toISOString()})`;
   const size = await oplogSize(client);
   const sized = size ? `, ${Math.round(size / 1048576)} MiB` : '';
   if (request.intervalMs === undefined) return ok(subject, 'oplog', `${text}${sized}`);

@@ -138,3 +138,21 @@ function shardedIndex(all: OplogTally, since: OplogTime, end: OplogTime, section
   };
 }
 
+
+/**
+ * A sharded cluster's oplog window (doctor): the intersection of its shards' windows, the newest
+ * of their oldest entries to the oldest of their newest, which is what a chain can rely on.
+ */
+export async function clusterOplogWindow(mongos: MongoClient, endpoint: MongoEndpoint): Promise<OplogWindow & { shards: number }> {
+  const shards = await listShards(mongos);
+  const opened = await openShards(endpoint, shards);
+  try {
+    const windows: OplogWindow[] = [];
+    for (const shard of shards) windows.push(await readWindow(opened.clients.get(shard.id)!));
+    const oldest = windows.map((w) => w.oldest).reduce((a, b) => (compareTimes(b, a) > 0 ? b : a));
+    const newest = windows.reduce((a, w) => (compareTimes(w.newest, a.newest) < 0 ? w : a));
+    return { oldest, newest: newest.newest, newestTime: newest.newestTime, shards: windows.length };
+  } finally {
+    await opened.close();
+  }
+}
