@@ -9,7 +9,7 @@ import type { Manifest } from '../../../src/domain/manifest.js';
 import { type CongoHandle, startCongo } from '../../helpers/congodb.js';
 import type { RecordedCluster, RecordedOplog } from '../../helpers/congodb-oplog.js';
 import { tempDir } from '../../helpers/temp.js';
-import { jsonEntries, PBM } from '../../helpers/oplog-fixtures.js';
+import { jsonEntries, PBM, txnCases } from '../../helpers/oplog-fixtures.js';
 
 /**
  * Incrementals of a sharded cluster through a mongos, and their point-in-time restore, against
@@ -122,6 +122,27 @@ describe('MongoDB incrementals of a sharded cluster through mongos (doubles: a m
       status: 'ok',
       message: expect.stringContaining(`(the intersection of 2 shards' windows) (${new Date((B + 8) * 1000).toISOString()} … ${new Date((B + 60) * 1000).toISOString()})`),
     });
+  });
+
+  it('a cross-shard transaction: each shard\'s prepared part is held until the commit (one time on every shard), then applied whole', async () => {
+    // mongo-tools' recorded "large, prepared, committed" (common/txn/testdata/oplog_entries.json),
+    // split across the shards: its ops moved to mydb.g, re-stamped, the middle part made shard B's prepare.
+    const g = txnCases().find((t) => t.name === 'large, prepared, committed')!;
+    const part = (k: number, t: number, extra: Document = {}) => {
+      const doc = BSON.deserialize(g.ops[k]!, { promoteValues: false, bsonRegExp: true });
+      const o = { ...doc.o, ...extra };
+      if (Array.isArray(o.applyOps)) o.applyOps = (o.applyOps as Document[]).map((op) => ({ ...op, ns: 'mydb.g' }));
+      return at(Buffer.from(BSON.serialize({ ...doc, o })), t);
+    };
+    const { partialTxn: _p, ...middle } = BSON.deserialize(g.ops[1]!, { promoteValues: false }).o as Document;
+    rsA.entries.push(part(0, 62), part(2, 64), part(3, 66));
+    rsB.entries.splice(rsB.entries.length - 1, 0, part(1, 63, { ...middle, prepare: true }), part(3, 66));
+    const link = await backup('incremental');
+    expect(link.logPosition).toEqual({ clusterTime: time(66), shards: { shardA: time(66), shardB: time(66) } });
+    await app.restoreBackup.execute({ repository: repo(), backup: 'latest', at: new Date((B + 65) * 1000), target: into('txn65'), clean: false }, signal());
+    expect(await target.client.db('txn65').collection('g').countDocuments()).toBe(0);
+    await app.restoreBackup.execute({ repository: repo(), backup: 'latest', target: into('txn'), clean: false }, signal());
+    expect(await target.client.db('txn').collection('g').find({}).sort({ _id: 1 }).toArray()).toEqual(g.postimage);
   });
 
   it('a shard whose oplog rolled past the parent\'s end ends the chain with E_OPLOG_ROLLED naming the shard', async () => {
