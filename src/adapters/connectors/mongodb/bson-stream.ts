@@ -1,5 +1,14 @@
 import { DbBackupError } from '../../../domain/errors.js';
 
+/**
+ * Documents asked for per getMore (mongod caps each batch at 16 MiB anyway). Not more: the driver
+ * keeps a JS object per document of a batch until the whole batch is consumed, so with 10 000 per
+ * batch those outlive the young generation and pile up in the old one until a full GC (bench on
+ * 1 M documents of ~210 bytes: the driver's raw read alone peaked at 239 MB RSS with 10 000, at
+ * 99 MB with 1 000, and was not slower).
+ */
+export const BATCH_SIZE = 1000;
+
 /** The largest document a .bson stream may hold: BSON's 16 MiB plus the 16 KiB mongod allows internally. */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 + 16 * 1024;
 

@@ -4,21 +4,13 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
-import { packDocuments } from './bson-stream.js';
+import { BATCH_SIZE, packDocuments } from './bson-stream.js';
 import { bucketsName, type CollectionInfo, nsName, partBase } from './mongodb-catalog.js';
 import { buildMetadata, metadataJson, readIndexes } from './mongodb-metadata.js';
 import { describeServer, type ServerInfo, timestampJson } from './mongodb-server.js';
 import { type BalancerState, balancerState, balancerWarning, listShards } from './mongodb-shards.js';
 import { runPool } from './work-pool.js';
 
-/**
- * Documents asked for per getMore (mongod caps each batch at 16 MiB anyway). Not more: the driver
- * keeps a JS object per document of a batch until the whole batch is consumed, so with 10 000 per
- * batch those outlive the young generation and pile up in the old one until a full GC (bench on
- * 1 M documents of ~210 bytes: the driver's raw read alone peaked at 239 MB RSS with 10 000, at
- * 99 MB with 1 000, and was not slower).
- */
-export const BATCH_SIZE = 1000;
 
 /**
  * Dumps `collections` (already chosen and filtered) into `sink`, mongodump's layout and bytes.

@@ -3,10 +3,9 @@ import { type Document, type MongoClient, MongoServerError } from 'mongodb';
 import type { ChangeBatch, LogPosition } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { bsonDocuments, packDocuments } from './bson-stream.js';
+import { BATCH_SIZE, bsonDocuments, packDocuments } from './bson-stream.js';
 import { compareTimes, type OplogEntry, type OplogTime, oplogTimeOf, parseEntry, timeText, toTimestamp } from './mongodb-oplog-entry.js';
 import { OPLOG_INDEX_PART, OPLOG_PART, oplogPart, OplogTally, readOplogIndex } from './mongodb-oplog-index.js';
-import { BATCH_SIZE } from './mongodb-dump.js';
 import { describeServer } from './mongodb-server.js';
 
 
