@@ -11,8 +11,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The real-mongod suite needs a server this machine cannot install: it is part of the run only
-    // when MONGODB_URI names one (see README), and never shows up as a skipped test otherwise.
-    exclude: ['**/node_modules/**', ...(process.env.MONGODB_URI ? [] : ['test/integration/mongodb/real-server.test.ts'])],
+    // when MONGODB_URI (or MONGODB_SHARDED_URI, a mongos) names one (see README), and never shows up as a skipped test otherwise.
+    exclude: ['**/node_modules/**', ...(process.env.MONGODB_URI || process.env.MONGODB_SHARDED_URI ? [] : ['test/integration/mongodb/real-server.test.ts'])],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,
