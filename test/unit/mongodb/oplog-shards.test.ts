@@ -61,8 +61,8 @@ describe('a shard\'s endpoint from the mongos\'', () => {
     expect(e.clientOptions.auth).toEqual({ username: 'backup', password: 's3cret' });
   });
 
-  it('a mongodb+srv:// URL becomes mongodb:// with tls=true (SRV implies TLS)', () => {
+  it('a mongodb+srv:// URL becomes mongodb:// with tls=true and authSource=admin (what SRV and its TXT record imply)', () => {
     const e = shardEndpoint(resolveEndpoint({ engine: 'mongodb', url: 'mongodb+srv://cluster0.example.net/?retryWrites=true' }), shard);
-    expect(e.url).toBe('mongodb://db1:27018,db2:27018/?retryWrites=true&replicaSet=rs1&tls=true');
+    expect(e.url).toBe('mongodb://db1:27018,db2:27018/?retryWrites=true&replicaSet=rs1&tls=true&authSource=admin');
   });
 });

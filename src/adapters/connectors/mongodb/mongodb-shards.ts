@@ -19,6 +19,7 @@ export interface BalancerState {
 
 /** A shard id safe as a part path segment (ids are user-chosen names; config.shards is not trusted blindly). */
 const SHARD_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const HOSTS = /^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:,(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)*$/;
 
 /**
  * The cluster's shards (listShards, run on a mongos), sorted by id. Each shard must be a replica
@@ -36,7 +37,10 @@ export async function listShards(client: MongoClient): Promise<ShardInfo[]> {
     if (slash <= 0 || slash === host.length - 1) {
       throw new DbBackupError('E_UNSUPPORTED', `Shard "${id}" is not a replica set (its host is "${host.slice(0, 200)}"): a single mongod keeps no oplog. Every shard must be a replica set for incremental backups.`);
     }
-    return { id, replicaSet: host.slice(0, slash), hosts: host.slice(slash + 1) };
+    const hosts = host.slice(slash + 1);
+    // The shard's hosts go into a connection string that carries our credentials: plain host:port lists only.
+    if (!HOSTS.test(hosts)) throw new DbBackupError('E_UNSUPPORTED', `Shard "${id}" lists hosts that are not host:port names (${JSON.stringify(hosts.slice(0, 200))}).`);
+    return { id, replicaSet: host.slice(0, slash), hosts };
   });
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -51,6 +55,7 @@ export async function balancerState(client: MongoClient): Promise<BalancerState>
 /** The warning a backup of a sharded cluster carries while the balancer runs. */
 export function balancerWarning(b: BalancerState): string[] {
   if (b.stopped) return [];
+  if (b.mode === 'unknown') return ['The balancer\'s state could not be read (balancerStatus needs the clusterMonitor role): if it runs, chunks may migrate while the backup reads them; stop it around backups (sh.stopBalancer()).'];
   return [
     `The balancer was not stopped (balancerStatus mode "${b.mode}"): chunks may migrate between shards while the backup reads them. ` +
       'Migration entries (fromMigrate) are skipped on replay, as PBM does, but stop the balancer around backups (sh.stopBalancer(), then sh.startBalancer()) for a clean cut.',
@@ -62,7 +67,7 @@ const URL_SHAPE = /^(mongodb(?:\+srv)?):\/\/(?:([^@/]*)@)?([^/?]*)(\/[^?]*)?(\?.
 /**
  * The endpoint of one shard's replica set, from the mongos endpoint: the same credentials and TLS
  * options, the shard's hosts and `replicaSet` (a mongodb+srv:// URL becomes mongodb:// with
- * tls=true, as SRV implies). The oplog is read from the set's primary.
+ * tls=true and authSource=admin unless given). The oplog is read from the set's primary.
  */
 export function shardEndpoint(mongos: MongoEndpoint, shard: ShardInfo): MongoEndpoint {
   const m = URL_SHAPE.exec(mongos.url);
@@ -71,7 +76,11 @@ export function shardEndpoint(mongos: MongoEndpoint, shard: ShardInfo): MongoEnd
   const params = new URLSearchParams((query ?? '').replace(/^\?/, ''));
   for (const key of [...params.keys()]) if (/^(directConnection|replicaSet|loadBalanced|srvServiceName|srvMaxHosts)$/i.test(key)) params.delete(key);
   params.set('replicaSet', shard.replicaSet);
-  if (scheme!.toLowerCase() === 'mongodb+srv' && ![...params.keys()].some((k) => /^(tls|ssl)$/i.test(k))) params.set('tls', 'true');
+  // SRV implies TLS, and its TXT record usually carries authSource=admin (as Atlas's does): kept explicit here.
+  if (scheme!.toLowerCase() === 'mongodb+srv') {
+    if (![...params.keys()].some((k) => /^(tls|ssl)$/i.test(k))) params.set('tls', 'true');
+    if (![...params.keys()].some((k) => /^authSource$/i.test(k))) params.set('authSource', 'admin');
+  }
   const url = `mongodb://${userInfo ? `${userInfo}@` : ''}${shard.hosts}${path ?? '/'}?${params.toString()}`;
   return { ...mongos, url, hosts: shard.hosts };
 }
