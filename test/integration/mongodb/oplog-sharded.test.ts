@@ -145,6 +145,15 @@ describe('MongoDB incrementals of a sharded cluster through mongos (doubles: a m
     expect(await target.client.db('txn').collection('g').find({}).sort({ _id: 1 }).toArray()).toEqual(g.postimage);
   });
 
+  it('replicate from a mongos is refused, saying what works instead', async () => {
+    const session = await new MongodbConnector().connect(source(), 'backup');
+    try {
+      await expect(session.continuous!.start(undefined, undefined, signal())).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/backup --type incremental.*`replicate` of a sharded cluster is not supported yet/) });
+    } finally {
+      await session.close();
+    }
+  });
+
   it('a shard whose oplog rolled past the parent\'s end ends the chain with E_OPLOG_ROLLED naming the shard', async () => {
     rsB.entries.splice(0, rsB.entries.length, noop(80), noop(90));
     rsA.entries.push(noop(90));

@@ -8,7 +8,6 @@ import { compareTimes, type OplogEntry, type OplogTime, oplogTimeOf, parseEntry,
 import { OPLOG_INDEX_PART, OPLOG_PART, oplogPart, OplogTally, readOplogIndex } from './mongodb-oplog-index.js';
 import { describeServer } from './mongodb-server.js';
 
-
 /** The oplog's oldest and newest entries' times, or undefined when the server has no readable oplog. */
 export interface OplogWindow {
   oldest: OplogTime;
@@ -29,7 +28,7 @@ export async function oplogWindow(client: MongoClient): Promise<OplogWindow> {
     );
   }
   if (server.topology === 'sharded') {
-    throw new DbBackupError('E_UNSUPPORTED', 'This is a mongos, which has no oplog of its own: take incremental backups of a sharded cluster with `backup --type incremental` (it tails each shard\'s replica set); `replicate` and `doctor`\'s oplog checks need a replica set (point them at a shard).');
+    throw new DbBackupError('E_UNSUPPORTED', 'This is a mongos, which has no oplog of its own: take incremental backups of a sharded cluster with `backup --type incremental` (it tails each shard\'s replica set); `replicate` of a sharded cluster is not supported yet.');
   }
   return readWindow(client);
 }
