@@ -4,9 +4,9 @@ import { Worker } from 'node:worker_threads';
 /**
  * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
  * bundle; the binding's path comes in workerData). A thread holds any number of streams, each with
- * its own zstd context (level, and DENSE's parameters when the sample chose them), and handles
- * their messages in order:
- *   open {id, level, dense} · data {id, buf, len} · end {id} · close {id}
+ * its own zstd context (made from the [ZSTD_cParameter, value] pairs it was opened with), and
+ * handles their messages in order:
+ *   open {id, params} · data {id, buf, len} · end {id} · close {id}
  * and answers {id, out?, ack?, buf?, done?, error?}. `ack` counts the input bytes of a data
  * message once they are compressed (the sender's bound on what is in flight); `buf` hands its
  * buffer back for the next batch.
@@ -14,17 +14,11 @@ import { Worker } from 'node:worker_threads';
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const z = require(workerData.binding);
-const { dense } = workerData;
 const scratch = Buffer.allocUnsafe(z.compressBound(1 << 20));
 const streams = new Map();
-function context(level, useDense) {
+function context(params) {
   const c = new z.CCtx();
-  c.setParameter(z.CParameter.compressionLevel, level);
-  if (useDense) {
-    c.setParameter(z.CParameter.strategy, z.Strategy[dense.strategy]);
-    for (const k of ['hashLog', 'chainLog', 'minMatch', 'windowLog']) c.setParameter(z.CParameter[k], dense[k]);
-  }
-  c.setParameter(z.CParameter.checksumFlag, 1);
+  for (const [k, v] of params) c.setParameter(k, v);
   return c;
 }
 function compress(id, cctx, src, directive) {
@@ -44,7 +38,7 @@ parentPort.on('message', (m) => {
   const cctx = streams.get(m.id);
   try {
     if (m.op === 'open') {
-      streams.set(m.id, context(m.level, m.dense));
+      streams.set(m.id, context(m.params));
     } else if (m.op === 'data' && cctx) {
       compress(m.id, cctx, Buffer.from(m.buf, 0, m.len), z.EndDirective.continue);
       parentPort.postMessage({ id: m.id, ack: m.len, buf: m.buf }, [m.buf]);
@@ -119,22 +113,20 @@ export interface RemoteStream {
 export class ZstdPool {
   private readonly slots: Slot[] = [];
   private nextId = 0;
-  private readonly workerData: { binding: string; dense: Record<string, string | number> };
+  private readonly workerData: { binding: string };
 
-  constructor(
-    private readonly size: number,
-    dense: Record<string, string | number>,
-  ) {
-    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), dense };
+  constructor(private readonly size: number) {
+    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding') };
   }
 
-  open(level: number, dense: boolean, listener: RemoteListener): RemoteStream {
+  /** A stream at `level` (it decides how many streams share a thread) whose context gets `params`. */
+  open(level: number, params: [number, number][], listener: RemoteListener): RemoteStream {
     const slot = this.pick(level <= FAST_LEVEL ? 2 : 1);
     const id = this.nextId++;
     clearTimeout(slot.retire);
     slot.streams.set(id, listener);
     slot.worker.ref();
-    slot.worker.postMessage({ op: 'open', id, level, dense });
+    slot.worker.postMessage({ op: 'open', id, params });
     return {
       data: (buf, len) => slot.worker.postMessage({ op: 'data', id, buf, len }, [buf]),
       end: () => slot.worker.postMessage({ op: 'end', id }),

@@ -57,67 +57,94 @@ export interface ZstdEncoderOptions {
   threads: number;
   threadsAfter?: number;
   /**
-   * Level 1 only: compress the stream with level 1's parameters or with DENSE ones, whichever packs
-   * a sample of its first SAMPLE_BYTES smaller (see `chooseParameters`). Default true.
+   * Level 1 only: compress the stream with level 1's parameters, DENSE ones or LITERAL ones,
+   * whichever suits a sample of its first SAMPLE_BYTES (see `sampleParameters`). Default true.
    */
   adaptive?: boolean;
 }
 
-/** How much of a stream's start `adaptive` compresses twice to choose its parameters. */
+/** How much of a stream's start `adaptive` compresses with each parameter set to choose one. */
 export const SAMPLE_BYTES = 1 << 20;
+
+/** The parameter sets level 1 chooses from, cheapest first when they pack alike. */
+export type ZstdChoice = 'literal' | 'level1' | 'dense';
+
+/** zstd's experimental ZSTD_c_literalCompressionMode, and ZSTD_ps_enable (zstd.h, 1.5.x). */
+const LITERAL_COMPRESSION_MODE = 1002;
+const PS_ENABLE = 1;
 
 /**
  * Level 3's match finder (zstd's "dfast": two hash tables, 2^17 and 2^16 entries) with level 1's
  * window (512 KiB) and minimum match (6). On prose, names and e-mail addresses it packs 5–12 %
- * smaller than level 1 at about 1.4× its CPU; on high-entropy data (tokens, hashes, random ids)
- * level 1's small table and cheaper matches pack up to 3 % smaller. Neither wins everywhere, so
- * level 1 samples each stream (measured on the PostgreSQL bench's tables: 219 → 209 MB, 0.98× of
- * gzip-6, for about 15 % more compression CPU).
+ * smaller than level 1 at about 1.4× its CPU (3× on data with few repeats); on high-entropy data
+ * (tokens, hashes, random ids) level 1's small table and cheaper matches pack up to 3 % smaller.
  */
 const DENSE = { strategy: 'dfast', hashLog: 17, chainLog: 16, minMatch: 6, windowLog: 19 } as const;
 
-function useDense(cctx: InstanceType<Binding['CCtx']>): void {
+/**
+ * zstd's fast level -8 (its match finder skips ahead 8 positions at a time where nothing
+ * matches) with the literals still Huffman-coded, which negative levels otherwise leave raw. On
+ * data with few repeats, whose gain is the literals' entropy (digit strings such as sysbench's,
+ * hex tokens), it packs within 1 % of level 1 in about 55 % of its CPU (measured: 98 MB of
+ * sysbench rows, 44.9 against 44.5 MB, 131 against 240 ms); on data with repeats it packs far worse,
+ * so it is only ever chosen by the sample.
+ */
+const LITERAL_LEVEL = -8;
+/** LITERAL is chosen when its sample is at most this much larger than the best of the others. */
+const LITERAL_MARGIN = 1.015;
+
+/** The [ZSTD_cParameter, value] pairs of `choice` (levels other than 1: `level`'s defaults). */
+export function zstdParameters(level: number, choice: ZstdChoice | undefined): [number, number][] {
   const z = load();
-  cctx.setParameter(z.CParameter.strategy, z.Strategy[DENSE.strategy]);
-  cctx.setParameter(z.CParameter.hashLog, DENSE.hashLog);
-  cctx.setParameter(z.CParameter.chainLog, DENSE.chainLog);
-  cctx.setParameter(z.CParameter.minMatch, DENSE.minMatch);
-  cctx.setParameter(z.CParameter.windowLog, DENSE.windowLog);
+  const C = z.CParameter;
+  if (choice === 'literal') return [[C.compressionLevel, LITERAL_LEVEL], [LITERAL_COMPRESSION_MODE, PS_ENABLE], [C.checksumFlag, 1]];
+  const out: [number, number][] = [[C.compressionLevel, level]];
+  if (choice === 'dense') {
+    out.push([C.strategy, z.Strategy[DENSE.strategy]], [C.hashLog, DENSE.hashLog], [C.chainLog, DENSE.chainLog], [C.minMatch, DENSE.minMatch], [C.windowLog, DENSE.windowLog]);
+  }
+  out.push([C.checksumFlag, 1]);
+  return out;
 }
 
-let sampler: { plain: InstanceType<Binding['CCtx']>; dense: InstanceType<Binding['CCtx']>; out: Buffer } | undefined;
+function contextFor(params: [number, number][]): InstanceType<Binding['CCtx']> {
+  const cctx = new (load().CCtx)();
+  for (const [k, v] of params) cctx.setParameter(k, v);
+  return cctx;
+}
+
+let sampler: { plain: InstanceType<Binding['CCtx']>; dense: InstanceType<Binding['CCtx']>; literal: InstanceType<Binding['CCtx']>; out: Buffer } | undefined;
 
 /**
- * Compresses `sample` with level 1 and with DENSE (one-shot, on shared contexts: the calls are
- * synchronous) and says which was smaller. Ties and near-ties (under 0.5 %) keep level 1, the
- * cheaper one.
+ * Compresses `sample` with each parameter set (one-shot, on shared contexts: the calls are
+ * synchronous) and says which to use: LITERAL when it packs within LITERAL_MARGIN of the best
+ * (it costs the least CPU), else DENSE when it packs at least 0.5 % smaller than level 1.
  */
-export function chooseParameters(sample: Buffer): 'level1' | 'dense' {
+export function chooseParameters(sample: Buffer): ZstdChoice {
   return sampleParameters(sample).choice;
 }
 
-/** chooseParameters, and how many times smaller the sample packed (the better of the two). */
-export function sampleParameters(sample: Buffer): { choice: 'level1' | 'dense'; ratio: number } {
-  const z = load();
-  if (!sampler) {
-    const plain = new z.CCtx();
-    plain.setParameter(z.CParameter.compressionLevel, 1);
-    const dense = new z.CCtx();
-    dense.setParameter(z.CParameter.compressionLevel, 1);
-    useDense(dense);
-    sampler = { plain, dense, out: Buffer.allocUnsafe(z.compressBound(SAMPLE_BYTES)) };
-  }
+/** chooseParameters, and how many times smaller the sample packed (the better of level 1 and DENSE). */
+export function sampleParameters(sample: Buffer): { choice: ZstdChoice; ratio: number } {
+  sampler ??= {
+    plain: contextFor(zstdParameters(1, 'level1')),
+    dense: contextFor(zstdParameters(1, 'dense')),
+    literal: contextFor(zstdParameters(1, 'literal')),
+    out: Buffer.allocUnsafe(load().compressBound(SAMPLE_BYTES)),
+  };
   const input = sample.subarray(0, SAMPLE_BYTES);
   const plain = sampler.plain.compress2(sampler.out, input);
   const dense = sampler.dense.compress2(sampler.out, input);
-  return { choice: dense < plain * 0.995 ? 'dense' : 'level1', ratio: input.length / Math.max(1, Math.min(plain, dense)) };
+  const best = Math.min(plain, dense);
+  const ratio = input.length / Math.max(1, best);
+  if (sampler.literal.compress2(sampler.out, input) <= best * LITERAL_MARGIN) return { choice: 'literal', ratio };
+  return { choice: dense < plain * 0.995 ? 'dense' : 'level1', ratio };
 }
 
 const pools = new Map<number, ZstdPool>();
 
 function pool(threads: number): ZstdPool {
   let p = pools.get(threads);
-  if (!p) pools.set(threads, (p = new ZstdPool(threads, { ...DENSE })));
+  if (!p) pools.set(threads, (p = new ZstdPool(threads)));
   return p;
 }
 
@@ -158,7 +185,7 @@ export class ZstdEncodeStream extends Transform {
   private readonly holdUntil: number;
   private readonly adaptive: boolean;
   /** The parameters chosen (for tests and logs); undefined until the context exists. */
-  chosen: 'level1' | 'dense' | `level${number}` | undefined;
+  chosen: ZstdChoice | `level${number}` | undefined;
 
   constructor(private readonly options: ZstdEncoderOptions) {
     super({ highWaterMark: 1 << 20 });
@@ -207,7 +234,7 @@ export class ZstdEncodeStream extends Transform {
   }
 
   /** The sampled choice of a level-1 stream (on what was held back); undefined at other levels. */
-  private sample(): { choice: 'level1' | 'dense'; ratio: number } | undefined {
+  private sample(): { choice: ZstdChoice; ratio: number } | undefined {
     if (!this.adaptive) return undefined;
     const held = this.held;
     const sample = held.length === 1 ? held[0]! : Buffer.concat(held, Math.min(SAMPLE_BYTES, this.heldBytes));
@@ -215,10 +242,10 @@ export class ZstdEncodeStream extends Transform {
   }
 
   /** Moves the stream, with what was held back, to a compression thread. */
-  private offload(choice: 'level1' | 'dense' | undefined, done: TransformCallback): void {
+  private offload(choice: ZstdChoice | undefined, done: TransformCallback): void {
     this.chosen = choice ?? `level${this.options.level}`;
     this.offloaded = true;
-    this.remote = pool(this.options.threads).open(this.options.level, choice === 'dense', {
+    this.remote = pool(this.options.threads).open(this.options.level, zstdParameters(this.options.level, choice), {
       output: (chunk) => this.push(chunk),
       acked: (n, buffer) => {
         this.inFlight -= n;
@@ -275,21 +302,12 @@ export class ZstdEncodeStream extends Transform {
   }
 
   /** Creates the context here and compresses what was held back. */
-  private start(choice: 'level1' | 'dense' | undefined): void {
+  private start(choice: ZstdChoice | undefined): void {
     const held = this.held.splice(0);
     this.heldBytes = 0;
     this.chosen = choice ?? `level${this.options.level}`;
-    this.cctx = this.context(choice === 'dense');
+    this.cctx = contextFor(zstdParameters(this.options.level, choice));
     for (const chunk of held) this.compress(chunk, load().EndDirective.continue);
-  }
-
-  private context(dense: boolean): InstanceType<Binding['CCtx']> {
-    const z = load();
-    const cctx = new z.CCtx();
-    cctx.setParameter(z.CParameter.compressionLevel, this.options.level);
-    if (dense) useDense(cctx);
-    cctx.setParameter(z.CParameter.checksumFlag, 1);
-    return cctx;
   }
 
   private compress(input: Buffer, end: number): void {
