@@ -1,5 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { stringify } from 'yaml';
 import { BaseCommand } from '../base-command.js';
 import type { CliServices } from '../context.js';
 import { renderCronJobs } from '../../k8s/cron-jobs.js';
@@ -38,7 +37,11 @@ export class K8sRenderCommand extends BaseCommand {
     });
     const docs = renderCronJobs(schedules, { image: this.image, namespace: this.namespace, configMap: this.configMap, secret: this.secret, profile: this.profile });
     if (this.json) this.context.stdout.write(`${JSON.stringify({ ok: true, items: docs }, null, 2)}\n`);
-    else this.context.stdout.write(docs.map((d) => stringify(d)).join('---\n'));
+    else {
+      // Loaded here, not at the top: every other command would pay for parsing the YAML package.
+      const { stringify } = await import('yaml');
+      this.context.stdout.write(docs.map((d) => stringify(d)).join('---\n'));
+    }
     return this.ok();
   }
 }
