@@ -1,4 +1,5 @@
-import { pino, type Logger as Pino } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger as Pino } from 'pino';
 import type { Logger } from '../application/ports/logger.js';
 import { redact } from './redact.js';
 import type { RotatingFile } from './rotating-file.js';
@@ -42,6 +43,41 @@ class PinoLogger implements Logger {
   }
 }
 
+/**
+ * A logger whose pino instance is made on the first record at or above `min` (the lower of the
+ * console's and the file's levels): most runs log nothing that passes (a --quiet backup with no
+ * log file), and loading pino is a sizeable share of a short command's start-up.
+ */
+class LazyLogger implements Logger {
+  private real: Logger | undefined;
+
+  constructor(
+    private readonly make: () => Logger,
+    private readonly min: number,
+  ) {}
+
+  private get log(): Logger {
+    this.real ??= this.make();
+    return this.real;
+  }
+
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.debug >= this.min) this.log.debug(msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.info >= this.min) this.log.info(msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.warn >= this.min) this.log.warn(msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.error >= this.min) this.log.error(msg, fields);
+  }
+  child(fields: Record<string, unknown>): Logger {
+    return new LazyLogger(() => this.log.child(fields), this.min);
+  }
+}
+
 /** Where log files go by default (kept in paths.ts so that finding it never loads pino). */
 export { defaultLogDir } from './paths.js';
 
@@ -79,9 +115,17 @@ export function createLogger(options: {
       if (options.file && n >= fileMin) options.file.write(line);
     },
   };
-  const log = pino(
+  const min = options.file ? Math.min(consoleMin, fileMin) : consoleMin;
+  const level = (['debug', 'info', 'warn', 'error'] as LogLevel[]).find((l) => LEVELS[l] === min)!;
+  return new LazyLogger(() => new PinoLogger(pinoLogger(level, destination)), min);
+}
+
+/** pino (loaded now: CommonJS, so synchronously) writing JSON lines at `level` and above into `destination`. */
+function pinoLogger(level: LogLevel, destination: { write(raw: string): void }): Pino {
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
+  return pino(
     {
-      level: options.file ? (['debug', 'info', 'warn', 'error'] as LogLevel[]).find((l) => LEVELS[l] === Math.min(consoleMin, fileMin))! : options.level,
+      level,
       base: { module: 'cli', pid: process.pid },
       redact: { paths: redactPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
@@ -89,5 +133,4 @@ export function createLogger(options: {
     },
     destination as NodeJS.WritableStream,
   );
-  return new PinoLogger(log);
 }

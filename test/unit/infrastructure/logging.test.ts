@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,31 @@ beforeAll(async () => {
   dir = await tempDir('dbb-log-');
 });
 afterAll(() => dir.cleanup());
+
+// First in the file: the tests below load pino (this file's process is its own, pool: 'forks').
+describe('logger start-up cost', () => {
+  it('loads pino only for the first record that passes a sink level, and still writes every passing record and child field', () => {
+    const cache = createRequire(import.meta.url).cache;
+    const pinoLoaded = () => Object.keys(cache).some((k) => /[\\/]node_modules[\\/]pino[\\/]pino\.js$/.test(k));
+    expect(pinoLoaded()).toBe(false);
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const log = createLogger({ level: 'warn', json: true, stream: out });
+    const child = log.child({ backupId: 'b2' });
+    log.debug('not shown');
+    child.info('not shown either');
+    expect(pinoLoaded()).toBe(false);
+    child.warn('shown', { n: 1 });
+    log.error('also shown');
+    expect(pinoLoaded()).toBe(true);
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.level, l.msg, l.backupId])).toEqual([
+      ['warn', 'shown', 'b2'],
+      ['error', 'also shown', undefined],
+    ]);
+  });
+});
 
 describe('rotating log file', () => {
   it('rotates past the size limit and keeps at most N files', () => {
