@@ -82,14 +82,14 @@ const PS_ENABLE = 1;
 const DENSE = { strategy: 'dfast', hashLog: 17, chainLog: 16, minMatch: 6, windowLog: 19 } as const;
 
 /**
- * zstd's fast level -8 (its match finder skips ahead 8 positions at a time where nothing
+ * zstd's fast level -16 (its match finder skips ahead 16 positions at a time where nothing
  * matches) with the literals still Huffman-coded, which negative levels otherwise leave raw. On
  * data with few repeats, whose gain is the literals' entropy (digit strings such as sysbench's,
- * hex tokens), it packs within 1 % of level 1 in about 55 % of its CPU (measured: 98 MB of
- * sysbench rows, 44.9 against 44.5 MB, 131 against 240 ms); on data with repeats it packs far worse,
- * so it is only ever chosen by the sample.
+ * hex tokens), it packs within 1 % of level 1 in about half its CPU (measured: 98 MB of sysbench
+ * rows, 44.8 against 44.5 MB, 126 against 237 ms; -8 packed 44.9 MB in 135 ms); on data with
+ * repeats it packs far worse, so it is only ever chosen by the sample.
  */
-const LITERAL_LEVEL = -8;
+const LITERAL_LEVEL = -16;
 /** LITERAL is chosen when its sample is at most this much larger than the best of the others. */
 const LITERAL_MARGIN = 1.015;
 
