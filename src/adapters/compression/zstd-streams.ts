@@ -106,13 +106,24 @@ export function zstdParameters(level: number, choice: ZstdChoice | undefined): [
   return out;
 }
 
-function contextFor(params: [number, number][]): InstanceType<Binding['CCtx']> {
+type CCtx = InstanceType<Binding['CCtx']>;
+
+function contextFor(params: [number, number][]): CCtx {
   const cctx = new (load().CCtx)();
   for (const [k, v] of params) cctx.setParameter(k, v);
   return cctx;
 }
 
-let sampler: { plain: InstanceType<Binding['CCtx']>; dense: InstanceType<Binding['CCtx']>; literal: InstanceType<Binding['CCtx']>; out: Buffer } | undefined;
+let sampler: { plain: CCtx; dense: CCtx; literal: CCtx | undefined; out: Buffer } | undefined;
+
+/** LITERAL's context, or undefined when the zstd library refuses its experimental parameter (then it is never chosen). */
+function literalContext(): CCtx | undefined {
+  try {
+    return contextFor(zstdParameters(1, 'literal'));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Compresses `sample` with each parameter set (one-shot, on shared contexts: the calls are
@@ -128,7 +139,7 @@ export function sampleParameters(sample: Buffer): { choice: ZstdChoice; ratio: n
   sampler ??= {
     plain: contextFor(zstdParameters(1, 'level1')),
     dense: contextFor(zstdParameters(1, 'dense')),
-    literal: contextFor(zstdParameters(1, 'literal')),
+    literal: literalContext(),
     out: Buffer.allocUnsafe(load().compressBound(SAMPLE_BYTES)),
   };
   const input = sample.subarray(0, SAMPLE_BYTES);
@@ -136,7 +147,7 @@ export function sampleParameters(sample: Buffer): { choice: ZstdChoice; ratio: n
   const dense = sampler.dense.compress2(sampler.out, input);
   const best = Math.min(plain, dense);
   const ratio = input.length / Math.max(1, best);
-  if (sampler.literal.compress2(sampler.out, input) <= best * LITERAL_MARGIN) return { choice: 'literal', ratio };
+  if (sampler.literal && sampler.literal.compress2(sampler.out, input) <= best * LITERAL_MARGIN) return { choice: 'literal', ratio };
   return { choice: dense < plain * 0.995 ? 'dense' : 'level1', ratio };
 }
 
