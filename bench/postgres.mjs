@@ -102,7 +102,7 @@ try {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const row = (operation, r, outMB) => {
     results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0),
-      'client CPU s': r.cpuSeconds.toFixed(1), 'server CPU s': r.serverCpu === undefined ? '-' : r.serverCpu.toFixed(1), load: load() });
+      'client CPU s': r.cpuSeconds.toFixed(2), 'server CPU s': r.serverCpu === undefined ? '-' : r.serverCpu.toFixed(2), load: load() });
     return r;
   };
   // Times one command and the server's CPU over the same interval. A CHECKPOINT first (untimed), so
@@ -141,7 +141,9 @@ try {
     const times = runs[i].map((r) => r.seconds);
     const peak = runs[i].reduce((a, b) => (a.peakRssMB >= b.peakRssMB ? a : b));
     console.log(`${name}: ${times.map((t) => t.toFixed(2)).join(' ')} s`);
-    return row(`${name} (median of ${backupRounds})`, { ...runs[i][0], seconds: median(times), peakRssMB: peak.peakRssMB }, out?.());
+    // CPU seconds (medians too): on a shared machine they move less with the load than wall time does.
+    const cpu = { cpuSeconds: median(runs[i].map((r) => r.cpuSeconds)), serverCpu: median(runs[i].map((r) => r.serverCpu)) };
+    return row(`${name} (median of ${backupRounds})`, { ...runs[i][0], ...cpu, seconds: median(times), peakRssMB: peak.peakRssMB }, out?.());
   });
   const [fc, fp, ours] = backupRows;
   const base = baseline ? backupRows[3] : undefined;
@@ -151,6 +153,8 @@ try {
   const marks = [];
   const pgTimes = [];
   const ourTimes = [];
+  const pgCpu = [];
+  const ourCpu = [];
   let pgr;
   let rest;
   for (let round = 0; round < rounds; round++) {
@@ -162,6 +166,7 @@ try {
       const r = await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', `r_pg${suffix}`, join(work, 'bench.dump')]);
       if (round === 0) marks.push(['pg_restore', from, new Date()]);
       pgTimes.push(r.seconds);
+      pgCpu.push(r);
       pgr ??= r;
     };
     const runOurs = async () => {
@@ -169,6 +174,7 @@ try {
       const r = await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url(`r_ours${suffix}`), '--parallel', String(parallel));
       if (round === 0) marks.push(['dbbackup restore', from, new Date()]);
       ourTimes.push(r.seconds);
+      ourCpu.push(r);
       rest = rest && rest.peakRssMB >= r.peakRssMB ? rest : r; // the round with the highest peak RSS
     };
     if (round % 2 === 0) {
@@ -180,8 +186,9 @@ try {
     }
     if (round > 0) for (const db of [`r_pg${suffix}`, `r_ours${suffix}`]) execFileSync(join(PG_BIN, 'dropdb'), [...pgArgs, db]);
   }
-  row(`pg_restore -j ${parallel} (median of ${rounds})`, { ...pgr, seconds: median(pgTimes) });
-  row(`dbbackup restore (--parallel ${parallel}, median of ${rounds})`, { ...rest, seconds: median(ourTimes) });
+  const cpuOf = (rs) => ({ cpuSeconds: median(rs.map((r) => r.cpuSeconds)), serverCpu: median(rs.map((r) => r.serverCpu)) });
+  const pgRow = row(`pg_restore -j ${parallel} (median of ${rounds})`, { ...pgr, ...cpuOf(pgCpu), seconds: median(pgTimes) });
+  const ourRow = row(`dbbackup restore (--parallel ${parallel}, median of ${rounds})`, { ...rest, ...cpuOf(ourCpu), seconds: median(ourTimes) });
 
   // Every table's row count in the source and in both restores.
   const counts = async (name) => {
@@ -213,6 +220,11 @@ try {
   const restoreRatio = median(pgTimes) / median(ourTimes);
   console.log(`  restore vs pg_restore -j ${parallel}:        ${restoreRatio.toFixed(2)}x  (goal >= 1x: ${verdict(restoreRatio >= 1)})   medians of ${rounds}; each round: ${pgTimes.map((p, i) => (p / ourTimes[i]).toFixed(2)).join(' ')}`);
   console.log(`    restore seconds, pg_restore: ${pgTimes.map((t) => t.toFixed(2)).join(' ')}; dbbackup: ${ourTimes.map((t) => t.toFixed(2)).join(' ')}`);
+  // The same comparisons in CPU seconds (client + server, medians): what decides wall time once other
+  // work shares the cores; near the wall-time ratio only on an idle machine.
+  const cpuSum = (r) => r.cpuSeconds + r.serverCpu;
+  console.log(`  CPU s (client + server): backup ${cpuSum(ours).toFixed(2)}, pg_dump -Fp ${cpuSum(fp).toFixed(2)} (ratio ${(cpuSum(fp) / cpuSum(ours)).toFixed(2)}x), pg_dump -Fc ${cpuSum(fc).toFixed(2)} (${(cpuSum(fc) / cpuSum(ours)).toFixed(2)}x)${base ? `; baseline backup ${cpuSum(base).toFixed(2)}` : ''}`);
+  console.log(`  CPU s (client + server): restore ${cpuSum(ourRow).toFixed(2)}, pg_restore -j ${parallel} ${cpuSum(pgRow).toFixed(2)} (ratio ${(cpuSum(pgRow) / cpuSum(ourRow)).toFixed(2)}x)`);
   const maxRss = Math.max(ours.peakRssMB, ours1.peakRssMB, rest.peakRssMB);
   console.log(`  dbbackup peak RSS:                 ${maxRss.toFixed(0)} MB (goal < 200 MB: ${verdict(maxRss < 200)})`);
   console.log(`  fastest backup ${best.toFixed(2)} s; CLI start-up alone ${results[0].seconds} s of it`);
