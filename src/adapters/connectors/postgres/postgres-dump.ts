@@ -4,7 +4,7 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
-import { type PgEndpoint, openClient, quoteLiteral } from './connection.js';
+import { type PgEndpoint, describeEndpoint, openClient, quoteLiteral } from './connection.js';
 import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
@@ -156,11 +156,27 @@ async function beginSnapshot(leader: pg.Client, database: string, imported?: Imp
   return { id, at: info.at, lsn, serverVersion: info.v, versionNum: info.num, encoding: info.encoding, collate: info.collate, ctype: info.ctype, database, locale };
 }
 
+/**
+ * A worker connection in the leader's snapshot. A connection that fails to join is closed here (it
+ * is in no list that a caller closes: left open, it would keep the process alive after the backup
+ * failed). The snapshot is gone when the leader's connection ended meanwhile (the server ended it,
+ * or restarted): that is said plainly rather than as "invalid snapshot identifier".
+ */
 async function joinSnapshot(endpoint: PgEndpoint, id: string): Promise<pg.Client> {
   const client = await openClient(endpoint);
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
-  return client;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    if ((err as { code?: string }).code !== '22023') throw err;
+    throw new DbBackupError(
+      'E_BACKUP_FAILED',
+      `The connection to ${describeEndpoint(endpoint)} that holds the backup's snapshot ended before another connection could join it (the server ended it, or restarted); nothing was recorded: run the backup again.`,
+      { cause: err },
+    );
+  }
 }
 
 /** ACCESS SHARE locks keep the dumped tables from being dropped or altered until the dump ends. */
