@@ -354,3 +354,29 @@ export function quoteIdent(name: string): string {
 export function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/**
+ * SQLSTATEs and driver messages that mean the connection itself ended: the server ended it
+ * (pg_terminate_backend, a shutdown or restart, a crash) or the network dropped it.
+ */
+const LOST_STATES = new Set(['57P01', '57P02', '57P03', '57P05', '08000', '08003', '08006']);
+const LOST_MESSAGE = /Connection terminated|not queryable|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i;
+
+/** True when `err` says the connection ended rather than that a statement failed. */
+export function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return (typeof e?.code === 'string' && (LOST_STATES.has(e.code) || /^(ECONNRESET|EPIPE|ETIMEDOUT)$/.test(e.code))) || (typeof e?.message === 'string' && LOST_MESSAGE.test(e.message));
+}
+
+/**
+ * A backup's connection that ended while `what` (e.g. "table public.t was read") as E_BACKUP_FAILED
+ * that says so and what to do; any other error (and a DbBackupError) passes through unchanged.
+ */
+export function connectionLost(err: unknown, what: string): unknown {
+  if (err instanceof DbBackupError || !isConnectionLost(err)) return err;
+  return new DbBackupError(
+    'E_BACKUP_FAILED',
+    `The connection to the PostgreSQL server ended while ${what} (${String((err as Error).message)}): the server ended it (pg_terminate_backend, a restart or failover) or the network dropped it. Nothing was recorded; run the backup again.`,
+    { cause: err, details: { code: (err as { code?: string }).code } },
+  );
+}

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
+import { connectionLost } from './connection.js';
 import { CopyOutQuery } from './postgres-copy-reader.js';
 import type { DataTable } from './postgres-schema-model.js';
 
@@ -74,19 +75,30 @@ function copySql(job: CopyJob): string {
   return `COPY (SELECT ${table.columns.join(', ')} FROM ONLY ${table.ident} WHERE ${range}) TO STDOUT`;
 }
 
-/** Runs the jobs over the clients (one job per client at a time); the first failure stops the rest. */
+/**
+ * Runs the jobs over the clients (one job per client at a time). The first failure stops the rest:
+ * the COPYs still running are aborted (their connections closed) rather than read to their end, so
+ * that no COPY waits on a connection nobody reads any more. A connection the server ended (or the
+ * network dropped) fails with E_BACKUP_FAILED naming the table it was reading.
+ */
 export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: PartSink, signal: AbortSignal, partSize: number): Promise<TableResult[]> {
   const queue = [...jobs];
   const results = new Map<string, TableResult>();
   const nextPart = new Map<string, number>();
   for (const job of jobs) results.set(job.table.object, { object: job.table.object, rows: 0, bytes: 0 });
   let failed: unknown;
+  const running = new Set<CopyOutQuery>();
+  const stop = (err: unknown) => {
+    failed ??= err;
+    for (const copy of running) copy.abort(failed);
+  };
   const worker = async (client: pg.Client) => {
     while (queue.length && failed === undefined) {
       signal.throwIfAborted();
       const job = queue.shift()!;
       const result = results.get(job.table.object)!;
       const copy = client.query(new CopyOutQuery(copySql(job)));
+      running.add(copy);
       try {
         await splitParts(copy, partSize, async (body) => {
           const n = nextPart.get(job.table.object) ?? 0;
@@ -94,21 +106,17 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
           const entry = await sink.write({ name: dataPartName(job.table.object, n, 'copy'), role: 'data', object: job.table.object }, body);
           result.bytes += entry.rawSize;
         });
+        // The row count arrives with CommandComplete, just before ReadyForQuery.
+        result.rows += await copy.finished;
       } catch (err) {
         copy.abort(err);
-        throw err;
+        throw failed ?? connectionLost(err, `table ${job.table.object} was read`);
+      } finally {
+        running.delete(copy);
       }
-      // The row count arrives with CommandComplete, just before ReadyForQuery.
-      result.rows += await copy.finished;
     }
   };
-  await Promise.all(
-    clients.map((c) =>
-      worker(c).catch((err: unknown) => {
-        failed ??= err;
-      }),
-    ),
-  );
+  await Promise.all(clients.map((c) => worker(c).catch(stop)));
   if (failed !== undefined) throw failed;
   return [...results.values()];
 }

@@ -4,7 +4,7 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
-import { type PgEndpoint, describeEndpoint, openClient, quoteLiteral } from './connection.js';
+import { type PgEndpoint, connectionLost, describeEndpoint, openClient, quoteLiteral } from './connection.js';
 import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
@@ -121,6 +121,8 @@ export async function dumpDatabase(
         ...(skipped.length ? { notReproducible: skipped } : {}),
       },
     };
+  } catch (err) {
+    throw connectionLost(err, `the backup of ${describeEndpoint(endpoint)} ran`);
   } finally {
     signal.removeEventListener('abort', onAbort);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));

@@ -1,0 +1,155 @@
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
+import { dumpDatabase } from '../../../src/adapters/connectors/postgres/postgres-dump.js';
+import type { PartSink, PartSpec } from '../../../src/application/ports/parts.js';
+import type { PartEntry } from '../../../src/domain/manifest.js';
+import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
+import { type TcpGate, startTcpGate } from '../../helpers/tcp-gate.js';
+
+// The server ends a backup's connections (pg_terminate_backend, as an operator or a failover does)
+// at exact points of the dump, found by conditions on the server, never by timers: every such dump
+// fails with E_BACKUP_FAILED saying what happened, and leaves no connection of its own open (one
+// left open kept the CLI alive after it had printed its error: the reliability suite's CI hang).
+
+let server: PostgresServer;
+const DB = 'faults';
+
+beforeAll(async () => {
+  server = await startPostgres();
+  await server.query(`CREATE DATABASE ${DB}`);
+  // Two tables of ~20 MB of COPY text each: more than the socket buffers hold, so a COPY nobody reads blocks the server.
+  await server.query(
+    `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 6) AS pad FROM generate_series(1, 100000) i;
+     CREATE TABLE u AS SELECT * FROM t;`,
+    [],
+    DB,
+  );
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const endpointAt = (port: number) => resolveEndpoint({ engine: 'postgres', url: `postgres://postgres@127.0.0.1:${port}/${DB}?sslmode=disable` });
+const request = { kind: 'full' as const, parallel: 2 };
+const OPTIONS = { partSize: 256 << 20 };
+
+/** Backends of dbbackup connections (application_name 'dbbackup') on the test database, with what they wait for. */
+const ours = () =>
+  server.query<{ pid: number; query: string; wait: string | null }>(
+    "SELECT pid, query, wait_event AS wait FROM pg_stat_activity WHERE datname = $1 AND application_name = 'dbbackup' AND pid <> pg_backend_pid()",
+    [DB],
+  );
+
+/** Polls `check` until it holds (at most ~30 s, then false): a condition, not a timing. */
+async function until(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Ends every dbbackup connection to the test database and waits until the server has none. */
+async function terminateOurs(): Promise<void> {
+  await server.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'dbbackup' AND pid <> pg_backend_pid()", [DB]);
+  expect(await until(async () => (await ours()).length === 0)).toBe(true);
+}
+
+const entry = (spec: PartSpec, rawSize: number): PartEntry => ({ name: spec.name, role: spec.role, codecs: [], rawSize, storedSize: rawSize, sha256: '0'.repeat(64) });
+
+/** Reads a body to its end (or its error) and counts its bytes. */
+async function drain(body: Readable): Promise<number> {
+  let n = 0;
+  for await (const chunk of body) n += (chunk as Buffer).length;
+  return n;
+}
+
+describe('PostgreSQL backup: connections the server ends', () => {
+  let gate: TcpGate | undefined;
+  afterAll(async () => {
+    await gate?.stop();
+  });
+
+  it('a worker joining the snapshot after the server ended the leader: E_BACKUP_FAILED naming the snapshot, and no connection left open', async () => {
+    // Connection 1 is the leader (it exports the snapshot); as connection 2 (a worker) opens, the
+    // leader is ended, so its snapshot is gone when the worker imports it.
+    gate = await startTcpGate({ port: server.port }, async (n) => {
+      if (n === 2) await terminateOurs();
+    });
+    const sink: PartSink = { write: async (spec, body) => entry(spec, await drain(body)) };
+    const failure = await dumpDatabase(endpointAt(gate.port), request, sink, new AbortController().signal, OPTIONS).then(
+      () => undefined,
+      (err: unknown) => err as { code?: string; message?: string },
+    );
+    expect(failure?.code).toBe('E_BACKUP_FAILED');
+    expect(failure?.message).toMatch(/holds the backup's snapshot ended before another connection could join it/);
+    // The worker's connection (the server never ended it) is closed too: nothing of ours stays.
+    expect(await until(async () => (await ours()).length === 0)).toBe(true);
+    expect(gate.opened).toBe(2);
+  });
+
+  it('COPY streams paused by backpressure (the server blocked writing to them) whose connections end: E_BACKUP_FAILED naming the table, once the sink reads on', async () => {
+    // The sink reads no data part until both COPYs have filled every buffer and the server waits
+    // to write (ClientWrite); then the server ends the connections, and only then the sink reads.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const bodies: Promise<number>[] = [];
+    const sink: PartSink = {
+      write: async (spec, body) => {
+        if (spec.role !== 'data') return entry(spec, await drain(body));
+        await released;
+        const read = drain(body);
+        bodies.push(read);
+        return entry(spec, await read);
+      },
+    };
+    const dump = dumpDatabase(endpointAt(server.port), request, sink, new AbortController().signal, OPTIONS).then(
+      () => undefined,
+      (err: unknown) => err as { code?: string; message?: string },
+    );
+    const blocked = await until(async () => (await ours()).filter((b) => /^COPY/.test(b.query) && b.wait === 'ClientWrite').length === 2);
+    expect(blocked).toBe(true);
+    await terminateOurs();
+    release();
+    const failure = await dump;
+    expect(failure?.code).toBe('E_BACKUP_FAILED');
+    expect(failure?.message).toMatch(/The connection to the PostgreSQL server ended while table public\.[tu] was read/);
+    // The data parts' bodies ended in an error, not as if their tables were complete.
+    for (const read of bodies) await expect(read).rejects.toThrow();
+  });
+
+  it('the first COPY that fails stops the other: its connection is closed, not read to its end', async () => {
+    // Table t's part is not read at all (its COPY fills the buffers and waits); the sink then fails
+    // table u's part. t's COPY must be aborted for that (the server shows it gone), and t's body
+    // ends in an error. Without the abort it would wait for a reader forever.
+    let failU!: () => void;
+    const uMayFail = new Promise<void>((r) => (failU = r));
+    let tGone: boolean | undefined;
+    let tBody: Promise<number> | undefined;
+    const copyOfT = (q: string) => /^COPY /.test(q) && /(^|[\s.])"?t"?[\s(]/.test(q.replace(/^COPY /, ' '));
+    const sink: PartSink = {
+      write: async (spec, body) => {
+        if (spec.role !== 'data') return entry(spec, await drain(body));
+        if (spec.object === 'public.u') {
+          await uMayFail;
+          body.destroy();
+          throw new Error('the store for u failed');
+        }
+        expect(await until(async () => (await ours()).some((b) => copyOfT(b.query)))).toBe(true);
+        failU();
+        tGone = await until(async () => !(await ours()).some((b) => copyOfT(b.query)));
+        tBody = drain(body);
+        return entry(spec, await tBody);
+      },
+    };
+    const failure = await dumpDatabase(endpointAt(server.port), request, sink, new AbortController().signal, OPTIONS).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(failure?.message).toBe('the store for u failed');
+    expect(tGone).toBe(true);
+    await expect(tBody).rejects.toThrow();
+    expect(await until(async () => (await ours()).length === 0)).toBe(true);
+  });
+});
