@@ -1,6 +1,5 @@
 // What must hold after any kill or damage, checked in-process against the repository and the
 // catalog (fast, so a trial's time goes to the operation it kills): each returns its problems.
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MapCodecRegistry } from '../../src/adapters/compression/codec-registry.js';
@@ -14,6 +13,7 @@ import { scanRepository } from '../../src/application/services/backup-repository
 import { isDbBackupError } from '../../src/domain/errors.js';
 import { catalogFile } from '../../src/infrastructure/paths.js';
 import { BIN, type CliResult } from '../helpers/cli.js';
+import { spawnWatched } from './cli-watch.js';
 
 export const codecs = new MapCodecRegistry([new ZstdCodec(), new GzipCodec(), new NoneCodec()]);
 const opener = new LocalRepositoryOpener();
@@ -80,14 +80,9 @@ export async function strays(dir: string): Promise<string[]> {
  * Starts the built CLI and SIGKILLs it after `afterMs` (if it is still running). Resolves with how
  * it ended: killed, or its exit code when it finished first.
  */
-export function runAndKill(args: string[], env: NodeJS.ProcessEnv, cwd: string, afterMs: number): Promise<{ killed: boolean; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: signal === 'SIGKILL', code });
-    });
-  });
+export async function runAndKill(args: string[], env: NodeJS.ProcessEnv, cwd: string, afterMs: number): Promise<{ killed: boolean; code: number | null }> {
+  const { child, done } = spawnWatched(process.execPath, [BIN, ...args], { cwd, env, output: 'ignore' });
+  const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
+  const r = await done.finally(() => clearTimeout(timer));
+  return { killed: r.signal === 'SIGKILL' && !r.overrun, code: r.signal ? null : r.code };
 }

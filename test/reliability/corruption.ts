@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from './cli-watch.js';
 import { contentHashes, createNastyDatabase, Database } from '../helpers/sqlite-fixtures.js';
 import { cliShapeProblems } from './checks.js';
 import { pick, rng } from './harness.js';

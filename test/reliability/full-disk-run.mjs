@@ -32,7 +32,7 @@ for (const [from, to] of spec.copies ?? []) copyFileSync(from, join(spec.mnt, to
 const steps = [];
 for (const step of spec.steps) {
   if (step.grow) mount(step.grow, true);
-  const r = spawnSync(process.execPath, [spec.bin, ...step.args], { cwd: spec.cwd, env: { ...process.env, ...step.env }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [spec.bin, ...step.args], { cwd: spec.cwd, env: { ...process.env, ...step.env }, encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   steps.push({ code: r.status, stdout: r.stdout, stderr: r.stderr, files: files(spec.mnt) });
 }
 process.stdout.write(JSON.stringify(steps));

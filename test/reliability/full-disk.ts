@@ -11,12 +11,12 @@
 // cannot fill a repository made of many parts, and it would cap the catalog and logs as well; a
 // fault-injecting store would not exercise the real file system calls (write, fsync, rename,
 // SQLite's own I/O). The EFBIG and EDQUOT answers go through the same mapping (isNoSpace).
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN } from '../helpers/cli.js';
+import { DEFAULT_LIMIT_MS, runCli, spawnWatched } from './cli-watch.js';
 import { Database } from '../helpers/sqlite-fixtures.js';
 import { checkRepository } from './checks.js';
 import { rng } from './harness.js';
@@ -33,19 +33,15 @@ interface StepResult {
   files: { path: string; size: number }[];
 }
 
-function inNamespace(spec: unknown): Promise<StepResult[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['-rm', process.execPath, RUNNER, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`unshare -rm (a tmpfs in a private mount namespace) failed (${code}): ${err.slice(0, 400)}`));
-      else resolve(JSON.parse(out) as StepResult[]);
-    });
+/** Runs the steps in the namespace; the runner (and the CLI runs in it, its process group) gets the trial's limit per step. */
+async function inNamespace(spec: { steps: unknown[] } & Record<string, unknown>): Promise<StepResult[]> {
+  const { done } = spawnWatched('unshare', ['-rm', process.execPath, RUNNER, JSON.stringify(spec)], {
+    limitMs: DEFAULT_LIMIT_MS * Math.max(1, spec.steps.length),
+    shown: `unshare -rm full-disk-run.mjs (${spec.steps.length} CLI steps)`,
   });
+  const r = await done;
+  if (r.code !== 0) throw new Error(`unshare -rm (a tmpfs in a private mount namespace) failed (${r.signal ?? r.code}): ${r.stderr.slice(0, 400)}`);
+  return JSON.parse(r.stdout) as StepResult[];
 }
 
 export async function fullDiskBench(dir: string, rows = 1_200) {

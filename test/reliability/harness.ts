@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_LIMIT_MS, watchTrial } from './cli-watch.js';
 
 /** mulberry32: small, seeded, good enough to pick kill moments and mutations. */
 export function rng(seed: number): () => number {
@@ -37,24 +38,29 @@ export interface FamilyResult {
 
 /**
  * Runs `trials` trials of a family; `trial(i, seed)` returns the problems found (empty: it held) and
- * the variant it exercised. A trial that throws is a failure too (its message is the problem).
+ * the variant it exercised. A trial that throws is a failure too (its message is the problem). Each
+ * process a trial starts through cli-watch.ts has `limitMs` (default DEFAULT_LIMIT_MS): one past it
+ * is killed with its process group and the trial fails naming it; none outlives its trial.
  */
 export async function runFamily(
   family: string,
   trials: number,
   baseSeed: number,
   trial: (i: number, seed: number) => Promise<{ variant: string; what: string; problems: string[] }>,
+  options: { limitMs?: number } = {},
 ): Promise<FamilyResult> {
   const started = Date.now();
   const result: FamilyResult = { family, trials: 0, failures: [], variants: {}, ms: 0 };
   for (let i = 0; i < trials; i++) {
     const seed = (baseSeed + i * 7919) >>> 0;
-    let outcome: { variant: string; what: string; problems: string[] };
-    try {
-      outcome = await trial(i, seed);
-    } catch (err) {
-      outcome = { variant: 'error', what: `trial ${i}`, problems: [`the trial itself failed: ${(err as Error)?.stack ?? String(err)}`] };
-    }
+    const watched = await watchTrial(`${family} trial ${i}`, seed, options.limitMs ?? DEFAULT_LIMIT_MS, () => trial(i, seed));
+    const outcome = watched.value ?? {
+      variant: 'error',
+      what: `trial ${i}`,
+      problems: [`the trial itself failed: ${(watched.error as Error)?.stack ?? String(watched.error)}`],
+    };
+    outcome.problems.push(...watched.overruns);
+    if (watched.overruns.length) outcome.variant = `${outcome.variant} (overrun)`;
     result.trials++;
     result.variants[outcome.variant] = (result.variants[outcome.variant] ?? 0) + 1;
     if (outcome.problems.length) result.failures.push({ trial: i, seed, what: outcome.what, problems: outcome.problems });

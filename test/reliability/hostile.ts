@@ -15,7 +15,7 @@ import { verifyParts } from '../../src/application/pipeline/part-reader.js';
 import { readManifest, scanRepository } from '../../src/application/services/backup-repository.js';
 import { exitCodeFor, type ErrorCode, isDbBackupError } from '../../src/domain/errors.js';
 import { loadConfig } from '../../src/infrastructure/config/load-config.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from './cli-watch.js';
 import { createNastyDatabase } from '../helpers/sqlite-fixtures.js';
 import { cliShapeProblems, codecs } from './checks.js';
 

@@ -4,10 +4,10 @@
 // After a killed restore: the target is untouched, complete, or carries the incomplete-restore mark
 // (never silently half-restored); a marked target is refused without --clean, naming the unfinished
 // restore; the next restore --clean makes it whole and removes the mark.
-import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BIN, type CliResult, runCli } from '../helpers/cli.js';
+import { BIN, type CliResult } from '../helpers/cli.js';
+import { runCli, setPhase, spawnWatched } from './cli-watch.js';
 import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
 import { checkCatalog, checkRepository, cliShapeProblems, runAndKill } from './checks.js';
@@ -130,9 +130,11 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     const random = rng(seed);
     const at = Math.round(backupMs * (0.15 + random() * 0.95));
     const problems: string[] = [];
+    setPhase(`backup killed after ${at} ms`);
     const ended = await runAndKill(args, env, dir, at);
     const after = await checkRepository(repo);
     problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
+    setPhase('the next backup');
     const next = await cli([...args, '--json']);
     if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
     else problems.push(...(await checkRepository(repo, { expectIds: [(JSON.parse(next.stdout) as { id: string }).id] })).problems);
@@ -147,6 +149,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     if (clean) await occupyTarget();
     else await dropTarget();
     const before = await read('restored');
+    setPhase(`restore killed after ${at} ms`);
     const ended = await runAndKill(restoreArgs(clean), env, dir, at);
     const after = await read('restored');
     const same = (a: Record<string, string>, b: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
@@ -158,6 +161,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     if (after.marked) {
       outcome = 'marked';
       // Marked: a restore without --clean refuses it and says why; nothing is changed by that.
+      setPhase('a restore without --clean over the marked target');
       const refused = await cli(restoreArgs(false).filter((a) => a !== '--create'));
       if (refused.code !== 1 || !/E_TARGET_EXISTS: .*holds an incomplete restore: a restore of backup /.test(refused.stderr)) {
         problems.push(`a restore without --clean over the marked target did not refuse it as an incomplete restore (exit ${refused.code}): ${refused.stderr.slice(0, 300)}`);
@@ -172,6 +176,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
       problems.push(`the killed restore left the target half-restored with no mark: ${JSON.stringify(after.tables).slice(0, 400)}`);
     }
     // The next restore, as a user would run it after any outcome: --clean, and --create if it is gone.
+    setPhase('the next restore --clean --create');
     const next = await cli([...restoreArgs(true), '--create']);
     if (next.code !== 0) problems.push(`the next restore --clean --create failed (${next.code}): ${next.stderr.slice(0, 300)}`);
     else {
@@ -217,6 +222,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     if (operation === 'restore') await occupyTarget();
     const before = operation === 'restore' ? await read(db) : undefined;
     let dropped = 0;
+    setPhase(`${operation} whose connections the server ends after ${at} ms`);
     const run = await runWithFault(operation === 'backup' ? args : restoreArgs(true), env, dir, async (running) => {
       while (running() && (await connections(db)) === 0) await sleep(20);
       await sleep(at);
@@ -234,12 +240,14 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
     if (operation === 'backup') {
       const after = await checkRepository(repo);
       problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
+      setPhase('the next backup');
       const next = await cli([...args, '--json']);
       if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
     } else {
       const after = await read('restored');
       const untouched = JSON.stringify(after.tables) === JSON.stringify(before!.tables);
       if (hit && !after.marked && !untouched) problems.push(`the restore failed (${run.stderr.split('\n')[0]}) and left the target unmarked: ${JSON.stringify(after.tables).slice(0, 300)}`);
+      setPhase('the next restore --clean');
       const next = await cli([...restoreArgs(true), '--create']);
       if (next.code !== 0) problems.push(`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`);
       else if ((await read('restored')).marked) problems.push('the next restore --clean left the mark');
@@ -264,21 +272,13 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the built CLI while `fault(running)` runs beside it; resolves with the CLI's result once both are done. */
-function runWithFault(args: string[], env: NodeJS.ProcessEnv, cwd: string, fault: (running: () => boolean) => Promise<void>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let closed = false;
-    const faulting = fault(() => !closed).catch(() => undefined);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      closed = true;
-      void faulting.then(() => resolve({ code: code ?? -1, stdout, stderr }));
-    });
-  });
+async function runWithFault(args: string[], env: NodeJS.ProcessEnv, cwd: string, fault: (running: () => boolean) => Promise<void>): Promise<CliResult> {
+  const { done } = spawnWatched(process.execPath, [BIN, ...args], { cwd, env });
+  let closed = false;
+  const faulting = fault(() => !closed).catch(() => undefined);
+  const r = await done.finally(() => (closed = true));
+  await faulting;
+  return r;
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -4,7 +4,7 @@
 // and a killed restore's target is untouched or complete (never half-restored).
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from './cli-watch.js';
 import { contentHashes, Database } from '../helpers/sqlite-fixtures.js';
 import { checkCatalog, checkRepository, runAndKill, strays } from './checks.js';
 import { pick, rng } from './harness.js';

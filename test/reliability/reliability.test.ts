@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
+import { DEFAULT_LIMIT_MS, killAll, watchTrial } from './cli-watch.js';
 import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
 import { corruptionBench, DAMAGES } from './corruption.js';
 import { FULL_DISK_PLACES, fullDiskBench } from './full-disk.js';
@@ -23,13 +24,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Whatever a failed family left running (its processes were killed after each trial already).
+  killAll();
   const path = await writeReport(results, { mode: process.env.RELIABILITY_TRIALS ? 'long' : 'ci', seed, trials: trialsFor(0) });
   process.stdout.write(`\nReliability (seed ${seed}):\n${renderTable(results)}\nJSON: ${path}\n`);
   await dir.cleanup();
 });
 
-/** Each family's time limit grows with its trials (the CI mode stays within vitest's default). */
-const limit = (perTrialMs: number, trials: number) => Math.max(120_000, 60_000 + perTrialMs * trials);
+/**
+ * Each family's time limit grows with its trials (the CI mode stays within vitest's default), with
+ * room for one process killed at its limit (DEFAULT_LIMIT_MS): that trial then fails naming it.
+ */
+const limit = (perTrialMs: number, trials: number) => Math.max(120_000, 60_000 + perTrialMs * trials) + DEFAULT_LIMIT_MS;
 
 const failuresOf = (r: FamilyResult) => r.failures.map((f) => `trial ${f.trial} (seed ${f.seed}) ${f.what}:\n  ${f.problems.join('\n  ')}`);
 
@@ -60,11 +66,21 @@ describe('reliability', () => {
     const started = Date.now();
     // CI: 25 inputs per property; the long mode N × 25.
     const runs = trialsFor(1) * 25;
-    const properties = [...(await bench.properties(runs, seed)), await bench.traversal(), await bench.cliConfigs(Math.max(3, trialsFor(1) * 3), seed)];
+    // One watched run: a CLI past its limit is killed and named as a failure of its own.
+    const watched = await watchTrial('hostile input', seed, DEFAULT_LIMIT_MS, async () => [
+      ...(await bench.properties(runs, seed)),
+      await bench.traversal(),
+      await bench.cliConfigs(Math.max(3, trialsFor(1) * 3), seed),
+    ]);
+    if (watched.error !== undefined) throw watched.error;
+    const properties = watched.value!;
     const r: FamilyResult = {
       family: 'hostile input',
       trials: properties.reduce((n, p) => n + p.runs, 0),
-      failures: properties.flatMap((p) => p.failures.map((f, k) => ({ trial: k, ...f }))),
+      failures: [
+        ...properties.flatMap((p) => p.failures.map((f, k) => ({ trial: k, ...f }))),
+        ...watched.overruns.map((o, k) => ({ trial: k, seed, what: 'a CLI run past its limit', problems: [o] })),
+      ],
       variants: Object.fromEntries(properties.map((p) => [p.variant, p.runs])),
       ms: Date.now() - started,
     };

@@ -4,7 +4,7 @@
 // may hold any of them, in plain text, URL-encoded or base64.
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from './cli-watch.js';
 import { startRecorder } from '../helpers/http-recorder.js';
 import { createNastyDatabase } from '../helpers/sqlite-fixtures.js';
 

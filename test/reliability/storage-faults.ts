@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from './cli-watch.js';
 import { type Fault, type FaultyProxy, startFaultyProxy } from '../helpers/faulty-proxy.js';
 import { s3CliEnv, type S3Server, startS3Server } from '../helpers/s3-server.js';
 import { Database } from '../helpers/sqlite-fixtures.js';
