@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'E_UNSUPPORTED'
   | 'E_JOURNAL_MODE'
   | 'E_LOCKED'
+  | 'E_LOCK_TIMEOUT'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
   | 'E_NOTIFY'
@@ -101,6 +102,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_JOURNAL_MODE: ExitCode.usage,
   /** Another process runs the same job (`replicate` of that source into that repository): stop it or wait. */
   E_LOCKED: ExitCode.failed,
+  /** A backup waited past its lock wait limit for a table another session holds locked: the message names the table, the lock and its holder. */
+  E_LOCK_TIMEOUT: ExitCode.failed,
   E_INTERRUPTED: ExitCode.failed,
   E_PARTIAL: ExitCode.partial,
   E_NOTIFY: ExitCode.failed,

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
 import { dumpDatabase } from '../../../src/adapters/connectors/postgres/postgres-dump.js';
+import { lockWaitMs } from '../../../src/adapters/connectors/postgres/postgres-lock-wait.js';
 import type { PartSink, PartSpec } from '../../../src/application/ports/parts.js';
 import type { PartEntry } from '../../../src/domain/manifest.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
@@ -151,5 +152,32 @@ describe('PostgreSQL backup: connections the server ends', () => {
     expect(tGone).toBe(true);
     await expect(tBody).rejects.toThrow();
     expect(await until(async () => (await ours()).length === 0)).toBe(true);
+  });
+});
+
+describe('PostgreSQL backup: a table another session holds locked', () => {
+  it('fails E_LOCK_TIMEOUT after the lock wait limit, naming the table, the lock and the session; nothing of ours stays connected', async () => {
+    const holder = await server.connect(DB);
+    try {
+      await holder.query("SET application_name = 'migration'; BEGIN; LOCK TABLE u IN ACCESS EXCLUSIVE MODE");
+      const sink: PartSink = { write: async (spec, body) => entry(spec, await drain(body)) };
+      const failure = await dumpDatabase(endpointAt(server.port), request, sink, new AbortController().signal, { ...OPTIONS, lockWaitMs: 300 }).then(
+        () => undefined,
+        (err: unknown) => err as { code?: string; message?: string },
+      );
+      expect(failure?.code).toBe('E_LOCK_TIMEOUT');
+      expect(failure?.message).toMatch(
+        /waited 300ms \(--lock-wait-timeout\) for a lock on table public\.u: another session holds it in ACCESS EXCLUSIVE mode \(pid \d+, user postgres, application migration, state idle in transaction\)/,
+      );
+      expect(await until(async () => (await ours()).length === 0)).toBe(true);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('reads --lock-wait-timeout as a duration; a bare number other than 0 is refused', () => {
+    expect([lockWaitMs(undefined), lockWaitMs('30s'), lockWaitMs('500ms'), lockWaitMs('5m'), lockWaitMs('1h'), lockWaitMs('0')]).toEqual([60_000, 30_000, 500, 300_000, 3_600_000, 0]);
+    expect(() => lockWaitMs('30')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => lockWaitMs('soon')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
 });

@@ -20,6 +20,7 @@ import { readCatalogRows } from './postgres-catalog.js';
 import { type CaptureConsent, PostgresChangeCapture, captureConsent, dumpWithCapture, wantsCapture } from './postgres-changes.js';
 import { PostgresContinuousCapture } from './postgres-continuous.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
+import { lockWaitMs } from './postgres-lock-wait.js';
 import { PostgresCaptureSlots } from './postgres-slots.js';
 import { type OpenedTarget, openTarget, restoreDatabase } from './postgres-restore.js';
 import { buildSchema } from './postgres-schema.js';
@@ -51,7 +52,8 @@ export class PostgresConnector implements DatabaseConnector, DatabaseDiagnosis {
     const strict = target.options?.strict === true;
     const endpoint = resolveEndpoint(target);
     const capture = purpose === 'backup' && wantsCapture(target.options) ? sourceNameFrom(endpoint.database) : undefined;
-    return new PostgresSession(endpoint, purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages }, strict, capture, captureConsent(target.options));
+    const lockWait = lockWaitMs(target.options?.lockWaitTimeout);
+    return new PostgresSession(endpoint, purpose, { partSize: this.options.partSize ?? 256 << 20, chunkPages: this.options.chunkPages, lockWaitMs: lockWait }, strict, capture, captureConsent(target.options));
   }
 
   defaultSourceName(target: ConnectionTarget): string {

@@ -8,8 +8,8 @@ import { type PgEndpoint, connectionLost, describeEndpoint, openClient, quoteLit
 import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
+import { DEFAULT_LOCK_WAIT_MS, lockTables } from './postgres-lock-wait.js';
 import { buildSchema } from './postgres-schema.js';
-import type { DataTable } from './postgres-schema-model.js';
 import { selectItems } from './postgres-select.js';
 import { sqlScript } from './postgres-script.js';
 import { notReproducible } from './postgres-skips.js';
@@ -22,6 +22,8 @@ export interface DumpOptions {
   partSize: number;
   /** Heap pages per chunk of a large table read in parallel (default 8192, 64 MiB). */
   chunkPages?: number;
+  /** How long to wait for a table's lock (0: no limit; default DEFAULT_LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
 
 interface Snapshot {
@@ -71,7 +73,7 @@ export async function dumpDatabase(
     const selection = selectItems(model.items, request);
     warnings.push(...selection.warnings);
     const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
-    await lockTables(leader, tables);
+    await lockTables(leader, endpoint, tables, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
     const items = model.items.filter((i) => selection.keep.has(i.id));
     items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
     const toc: Toc = {
@@ -178,14 +180,6 @@ async function joinSnapshot(endpoint: PgEndpoint, id: string): Promise<pg.Client
       `The connection to ${describeEndpoint(endpoint)} that holds the backup's snapshot ended before another connection could join it (the server ended it, or restarted); nothing was recorded: run the backup again.`,
       { cause: err },
     );
-  }
-}
-
-/** ACCESS SHARE locks keep the dumped tables from being dropped or altered until the dump ends. */
-async function lockTables(leader: pg.Client, tables: DataTable[]): Promise<void> {
-  for (let i = 0; i < tables.length; i += 500) {
-    const batch = tables.slice(i, i + 500);
-    await leader.query(`LOCK TABLE ${batch.map((t) => `ONLY ${t.ident}`).join(', ')} IN ACCESS SHARE MODE`);
   }
 }
 

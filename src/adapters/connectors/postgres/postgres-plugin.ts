@@ -19,6 +19,13 @@ export const postgresPlugin: ConnectorPlugin = {
       description: 'PostgreSQL: fail (and leave nothing restored) rather than skip an object the target cannot create',
     },
     {
+      name: 'lock-wait-timeout',
+      type: 'string',
+      commands: ['backup'],
+      description:
+        'PostgreSQL: how long a backup waits for a table that another session holds locked (ACCESS EXCLUSIVE: a migration, VACUUM FULL), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
+    },
+    {
       name: 'capture',
       type: 'string',
       description: 'changes: a full backup also creates a logical replication slot and publication (dbbackup_<source>) so that incremental backups and --at restores can follow',

@@ -1,0 +1,94 @@
+import type pg from 'pg';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
+import type { DataTable } from './postgres-schema-model.js';
+
+/** How long a backup waits for its table locks unless told otherwise (as MySQL's lock_wait_timeout here). */
+export const DEFAULT_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Reads `--lock-wait-timeout` (`30s`, `500ms`, `5m`, `1h`; `0` waits as long as it takes) into
+ * milliseconds; undefined gives the default. Anything else is E_USAGE.
+ */
+export function lockWaitMs(value: unknown): number {
+  if (value === undefined || value === null || value === '') return DEFAULT_LOCK_WAIT_MS;
+  const m = /^\s*(\d+)\s*(ms|s|min|m|h)?\s*$/.exec(String(value));
+  if (!m || (m[2] === undefined && m[1] !== '0')) {
+    throw new DbBackupError('E_USAGE', `--lock-wait-timeout takes a duration such as 30s, 500ms, 5m or 1h (0 waits as long as it takes), not "${String(value)}".`);
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!;
+  return Number(m[1]) * unit;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
+ * ACCESS SHARE locks keep the dumped tables from being dropped or altered until the dump ends (as
+ * pg_dump takes them). A table another session holds in ACCESS EXCLUSIVE mode (or waits to) makes
+ * this wait; past `waitMs` (0: no limit) the backup fails with E_LOCK_TIMEOUT naming the table, the
+ * lock and the session that holds it, instead of waiting as long as that session lives.
+ */
+export async function lockTables(leader: pg.Client, endpoint: PgEndpoint, tables: DataTable[], waitMs: number): Promise<void> {
+  if (tables.length === 0) return;
+  // Inside the snapshot's transaction: SET LOCAL ends with it.
+  await leader.query(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(waitMs))}`);
+  for (let i = 0; i < tables.length; i += 500) {
+    const batch = tables.slice(i, i + 500);
+    try {
+      await leader.query(`LOCK TABLE ${batch.map((t) => `ONLY ${t.ident}`).join(', ')} IN ACCESS SHARE MODE`);
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      throw await lockTimeout(endpoint, batch, waitMs, err);
+    }
+  }
+}
+
+interface Holder {
+  rel: string;
+  mode: string;
+  granted: boolean;
+  pid: number;
+  usename: string | null;
+  application_name: string | null;
+  state: string | null;
+}
+
+/** E_LOCK_TIMEOUT naming who holds (or waits for) a conflicting lock on the batch's tables, looked up on a connection of its own. */
+async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[], waitMs: number, cause: unknown): Promise<DbBackupError> {
+  let holders: Holder[] = [];
+  try {
+    const sql = await openClient(endpoint);
+    try {
+      holders = (
+        await sql.query(
+          `SELECT l.relation::regclass::text AS rel, l.mode, l.granted, l.pid, a.usename, a.application_name, a.state
+             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'relation' AND l.relation = ANY($1::oid[]) AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
+            ORDER BY l.granted DESC, l.pid LIMIT 5`,
+          [batch.map((t) => t.oid)],
+        )
+      ).rows as Holder[];
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  } catch {
+    // Who holds it is a help, not the error: the tables are named either way.
+  }
+  const waited = `${waitMs >= 1000 && waitMs % 1000 === 0 ? `${waitMs / 1000}s` : `${waitMs}ms`} (--lock-wait-timeout)`;
+  const fix = 'Nothing was recorded; end or wait for that session, or raise --lock-wait-timeout (0 waits as long as it takes).';
+  const h = holders[0];
+  if (h) {
+    const who = [`pid ${h.pid}`, h.usename && `user ${h.usename}`, h.application_name && `application ${h.application_name}`, h.state && `state ${h.state}`].filter(Boolean).join(', ');
+    return new DbBackupError(
+      'E_LOCK_TIMEOUT',
+      `The backup of ${describeEndpoint(endpoint)} waited ${waited} for a lock on table ${h.rel}: another session ${h.granted ? 'holds' : 'waits for'} it in ACCESS EXCLUSIVE mode (${who}). ${fix}`,
+      { cause, details: { table: h.rel, mode: 'AccessExclusiveLock', pid: h.pid } },
+    );
+  }
+  const names = batch.slice(0, 5).map((t) => t.object);
+  return new DbBackupError(
+    'E_LOCK_TIMEOUT',
+    `The backup of ${describeEndpoint(endpoint)} waited ${waited} for an ACCESS SHARE lock on ${names.length === 1 ? `table ${names[0]}` : `one of the tables ${names.join(', ')}${batch.length > 5 ? ' …' : ''}`}, which another session holds in a conflicting mode. ${fix}`,
+    { cause, details: { tables: names } },
+  );
+}
