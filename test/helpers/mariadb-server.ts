@@ -20,6 +20,8 @@ export interface MariaDbServer {
   connect(database?: string): Promise<mysql.Connection>;
   /** Runs SQL as root on a short-lived connection and returns the rows. */
   query<T = Record<string, unknown>>(sql: string, values?: unknown[]): Promise<T[]>;
+  /** Stops the server (every session ended) and starts it again on the same port and data; resolves once it accepts connections. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,8 +51,7 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaD
     await rm(dir, { recursive: true, force: true });
     throw err;
   });
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+  const launch = (port: number) => {
     const child = spawn(
       MARIADBD,
       [
@@ -73,17 +74,31 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaD
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const ready = await waitReady(child, socket);
-    if (ready) return server(dir, port, socket, child);
-    if (attempt < 3 && /already in use|bind on TCP/i.test(stderr)) continue;
+    const out = { child, stderr: '' };
+    child.stderr!.on('data', (d: Buffer) => (out.stderr = (out.stderr + d.toString()).slice(-4000)));
+    return out;
+  };
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const started = launch(port);
+    const ready = await waitReady(started.child, socket);
+    if (ready) return server(dir, port, socket, started.child, () => launch(port));
+    if (attempt < 3 && /already in use|bind on TCP/i.test(started.stderr)) continue;
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`mariadbd did not start:\n${stderr}`);
+    throw new Error(`mariadbd did not start:\n${started.stderr}`);
   }
 }
 
-function server(dir: string, port: number, socket: string, child: ChildProcess): MariaDbServer {
+function server(dir: string, port: number, socket: string, first: ChildProcess, relaunch: () => { child: ChildProcess; stderr: string }): MariaDbServer {
+  let child = first;
+  const shutdown = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
   const connect = (database?: string) =>
     mysql.createConnection({ socketPath: socket, user: 'root', database, multipleStatements: true, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   return {
@@ -101,14 +116,14 @@ function server(dir: string, port: number, socket: string, child: ChildProcess):
         await conn.end();
       }
     },
+    async restart() {
+      await shutdown();
+      const again = relaunch();
+      child = again.child;
+      if (!(await waitReady(child, socket))) throw new Error(`mariadbd did not start again on port ${port}:\n${again.stderr}`);
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await shutdown();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -23,6 +23,11 @@ export interface PostgresServer {
   query<T = Record<string, unknown>>(sql: string, values?: unknown[], database?: string): Promise<T[]>;
   /** Runs a binary from the server's bin dir (pg_dump, psql …) and returns stdout. */
   bin(name: string, args: string[]): string;
+  /**
+   * Stops the server (a fast shutdown: every session ended, as an operator's restart or a failover
+   * does) and starts it again on the same port and data; resolves once it accepts connections.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,8 +61,7 @@ export async function startPostgres(extraArgs: string[] = [], options: PostgresS
     throw err;
   }
   const login = loginOptions(options);
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+  const launch = (port: number) => {
     const child = spawn(
       join(PG_BIN, 'postgres'),
       [
@@ -69,12 +73,17 @@ export async function startPostgres(extraArgs: string[] = [], options: PostgresS
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], uid: ids.uid, gid: ids.gid },
     );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    if (await waitReady(child, port, login)) return server(dir, port, child, login);
-    if (attempt < 3 && /could not bind|already in use/i.test(stderr)) continue;
+    const out = { child, stderr: '' };
+    child.stderr!.on('data', (d: Buffer) => (out.stderr = (out.stderr + d.toString()).slice(-4000)));
+    return out;
+  };
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const started = launch(port);
+    if (await waitReady(started.child, port, login)) return server(dir, port, started.child, login, () => launch(port));
+    if (attempt < 3 && /could not bind|already in use/i.test(started.stderr)) continue;
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`postgres did not start:\n${stderr}`);
+    throw new Error(`postgres did not start:\n${started.stderr}`);
   }
 }
 
@@ -119,7 +128,16 @@ function loginOptions(options: PostgresServerOptions): HarnessLogin {
   return { ...(options.password ? { password: options.password } : {}), ...(options.ssl ? { ssl: { rejectUnauthorized: false } } : {}) };
 }
 
-function server(dir: string, port: number, child: ChildProcess, login: HarnessLogin): PostgresServer {
+function server(dir: string, port: number, first: ChildProcess, login: HarnessLogin, relaunch: () => { child: ChildProcess; stderr: string }): PostgresServer {
+  let child = first;
+  const shutdown = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
   const connect = async (database = 'postgres') => {
     const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database, ...login });
     await client.connect();
@@ -148,14 +166,14 @@ function server(dir: string, port: number, child: ChildProcess, login: HarnessLo
         maxBuffer: 1 << 30,
       });
     },
+    async restart() {
+      await shutdown();
+      const again = relaunch();
+      child = again.child;
+      if (!(await waitReady(child, port, login))) throw new Error(`postgres did not start again on port ${port}:\n${again.stderr}`);
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await shutdown();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -91,7 +91,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
   const read = stateReader(engine, server);
   const dataDir = join(dir, 'data');
   const env = { DBBACKUP_DATA_DIR: dataDir, XDG_STATE_HOME: join(dir, 'state'), TMPDIR: join(dir, 'tmp') };
-  const cli = (args: string[]) => runCli(args, { env, cwd: dir });
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runCli(args, { env: { ...env, ...extraEnv }, cwd: dir });
   const args = ['backup', '--db', engine, '--url', server.url('app'), '--out', 'repo'];
   let started = Date.now();
   const first = await cli([...args, '--json']);
@@ -261,6 +261,8 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
   };
 
   return {
+    /** What other fault families (server-faults.ts) build on: the server, the CLI and its commands, the checks. */
+    ctx: { engine, server, dir, env, dataDir, repo, args, restoreArgs, cli, read, occupyTarget, connections, backupMs, restoreMs, sourceTables },
     stop: () => server.stop(),
     async trial(_i: number, seed: number, operation: ServerKillOperation = 'backup') {
       return operation === 'backup' ? backupTrial(seed) : restoreTrial(seed);
@@ -272,7 +274,7 @@ export async function serverKillBench(engine: ServerEngine, dir: string, rows = 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the built CLI while `fault(running)` runs beside it; resolves with the CLI's result once both are done. */
-async function runWithFault(args: string[], env: NodeJS.ProcessEnv, cwd: string, fault: (running: () => boolean) => Promise<void>): Promise<CliResult> {
+export async function runWithFault(args: string[], env: NodeJS.ProcessEnv, cwd: string, fault: (running: () => boolean) => Promise<void>): Promise<CliResult> {
   const { done } = spawnWatched(process.execPath, [BIN, ...args], { cwd, env });
   let closed = false;
   const faulting = fault(() => !closed).catch(() => undefined);

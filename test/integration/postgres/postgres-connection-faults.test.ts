@@ -19,10 +19,11 @@ const DB = 'faults';
 beforeAll(async () => {
   server = await startPostgres();
   await server.query(`CREATE DATABASE ${DB}`);
-  // Two tables of ~20 MB of COPY text each: more than the socket buffers hold, so a COPY nobody reads blocks the server.
+  // Two tables of ~20 MB of COPY text each: more than the socket buffers hold, so a COPY nobody reads
+  // blocks the server. The index: reading the catalog (pg_get_indexdef) waits for a locked table too.
   await server.query(
     `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 6) AS pad FROM generate_series(1, 100000) i;
-     CREATE TABLE u AS SELECT * FROM t;`,
+     CREATE TABLE u AS SELECT * FROM t; CREATE INDEX ON u (i);`,
     [],
     DB,
   );

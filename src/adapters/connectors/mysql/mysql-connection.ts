@@ -247,6 +247,13 @@ export function connectError(err: unknown, e: MysqlEndpoint): unknown {
       { cause: err, details: { code } },
     );
   }
+  // An account locked by an administrator (ALTER USER … ACCOUNT LOCK): MariaDB's errno 4151, MySQL's 3118.
+  if (code === 'ER_ACCOUNT_HAS_BEEN_LOCKED' || ((err as { errno?: number }).errno === 4151 && /locked/i.test((err as Error).message ?? ''))) {
+    return new DbBackupError('E_AUTH', `MySQL refused the login ${where}: the account is locked; ask the server's administrator to unlock it (ALTER USER … ACCOUNT UNLOCK).`, {
+      cause: err,
+      details: { code: code || 'ER_ACCOUNT_HAS_BEEN_LOCKED' },
+    });
+  }
   if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'EACCES', 'ECONNRESET'].includes(code) || /secure connection|SSL|certificate/i.test((err as Error).message ?? '')) {
     return new DbBackupError(
       'E_CONN_REFUSED',

@@ -292,6 +292,13 @@ export function connectionError(err: unknown, e: PgEndpoint, database = e.databa
       { cause: err, details: { code } },
     );
   }
+  if (code === '42501') {
+    // CONNECT revoked (REVOKE CONNECT ON DATABASE …), or never granted to this role.
+    return new DbBackupError('E_AUTH', `PostgreSQL refused ${where}: ${msg}. Ask for CONNECT on the database (GRANT CONNECT ON DATABASE … TO ${e.user}), or check the user.`, {
+      cause: err,
+      details: { code },
+    });
+  }
   if (code === '3D000') {
     return new DbBackupError('E_NOT_FOUND', `The database "${database}" does not exist on ${e.host}:${e.port}; create it, or pass --create on restore.`, {
       cause: err,

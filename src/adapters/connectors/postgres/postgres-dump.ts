@@ -8,7 +8,7 @@ import { type PgEndpoint, connectionLost, describeEndpoint, openClient, quoteLit
 import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
-import { DEFAULT_LOCK_WAIT_MS, lockTables } from './postgres-lock-wait.js';
+import { DEFAULT_LOCK_WAIT_MS, limitLockWaits, lockTables, lockWaitFailure } from './postgres-lock-wait.js';
 import { buildSchema } from './postgres-schema.js';
 import { selectItems } from './postgres-select.js';
 import { sqlScript } from './postgres-script.js';
@@ -59,6 +59,7 @@ export async function dumpDatabase(
   options: DumpOptions,
   imported?: ImportedSnapshot,
 ): Promise<DumpResult> {
+  const lockWait = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
   const leader = await openClient(endpoint);
   const clients: pg.Client[] = [leader];
   const warnings: string[] = [];
@@ -68,12 +69,13 @@ export async function dumpDatabase(
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const snap = await beginSnapshot(leader, endpoint.database, imported);
+    await limitLockWaits(leader, lockWait);
     const model = buildSchema(await readCatalogRows(leader));
     warnings.push(...model.warnings);
     const selection = selectItems(model.items, request);
     warnings.push(...selection.warnings);
     const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
-    await lockTables(leader, endpoint, tables, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+    await lockTables(leader, endpoint, tables, lockWait);
     const items = model.items.filter((i) => selection.keep.has(i.id));
     items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
     const toc: Toc = {
@@ -95,7 +97,7 @@ export async function dumpDatabase(
     request.estimate?.([...pages.values()].reduce((n, p) => n + p, 0) * 8192);
     const jobs = planJobs(tables, pages, workers, options.chunkPages);
     workers = Math.max(1, Math.min(workers, jobs.length));
-    for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!));
+    for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!, lockWait));
     const results = await copyJobs(clients, jobs, sink, signal, options.partSize).catch((err: unknown) => {
       throw permissionHint(err, endpoint.user);
     });
@@ -124,7 +126,7 @@ export async function dumpDatabase(
       },
     };
   } catch (err) {
-    throw connectionLost(err, `the backup of ${describeEndpoint(endpoint)} ran`);
+    throw connectionLost(await lockWaitFailure(err, endpoint, lockWait), `the backup of ${describeEndpoint(endpoint)} ran`);
   } finally {
     signal.removeEventListener('abort', onAbort);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
@@ -166,11 +168,12 @@ async function beginSnapshot(leader: pg.Client, database: string, imported?: Imp
  * failed). The snapshot is gone when the leader's connection ended meanwhile (the server ended it,
  * or restarted): that is said plainly rather than as "invalid snapshot identifier".
  */
-async function joinSnapshot(endpoint: PgEndpoint, id: string): Promise<pg.Client> {
+async function joinSnapshot(endpoint: PgEndpoint, id: string, lockWait: number): Promise<pg.Client> {
   const client = await openClient(endpoint);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(id)}`);
+    await limitLockWaits(client, lockWait);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

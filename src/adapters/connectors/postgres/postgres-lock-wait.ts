@@ -23,15 +23,23 @@ export function lockWaitMs(value: unknown): number {
 const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
+ * Bounds every lock wait of the transaction `client` is in (SET LOCAL ends with it) to `waitMs`
+ * (0: no limit). Every connection of a dump does this: the catalog reads lock relations too
+ * (pg_get_indexdef), and a worker's COPY queued behind another session's ACCESS EXCLUSIVE request,
+ * itself queued behind the leader's lock, would wait forever where the server sees no deadlock.
+ */
+export async function limitLockWaits(client: pg.Client, waitMs: number): Promise<void> {
+  await client.query(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(waitMs))}`);
+}
+
+/**
  * ACCESS SHARE locks keep the dumped tables from being dropped or altered until the dump ends (as
  * pg_dump takes them). A table another session holds in ACCESS EXCLUSIVE mode (or waits to) makes
- * this wait; past `waitMs` (0: no limit) the backup fails with E_LOCK_TIMEOUT naming the table, the
- * lock and the session that holds it, instead of waiting as long as that session lives.
+ * this wait; past the transaction's limit (limitLockWaits) the backup fails with E_LOCK_TIMEOUT
+ * naming the table, the lock and the session that holds it, instead of waiting as long as that
+ * session lives.
  */
 export async function lockTables(leader: pg.Client, endpoint: PgEndpoint, tables: DataTable[], waitMs: number): Promise<void> {
-  if (tables.length === 0) return;
-  // Inside the snapshot's transaction: SET LOCAL ends with it.
-  await leader.query(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(waitMs))}`);
   for (let i = 0; i < tables.length; i += 500) {
     const batch = tables.slice(i, i + 500);
     try {
@@ -53,8 +61,18 @@ interface Holder {
   state: string | null;
 }
 
-/** E_LOCK_TIMEOUT naming who holds (or waits for) a conflicting lock on the batch's tables, looked up on a connection of its own. */
-async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[], waitMs: number, cause: unknown): Promise<DbBackupError> {
+/** `err` as E_LOCK_TIMEOUT when it is a lock wait past the limit (any step of the dump); any other error unchanged. */
+export async function lockWaitFailure(err: unknown, endpoint: PgEndpoint, waitMs: number): Promise<unknown> {
+  if ((err as { code?: string })?.code !== LOCK_NOT_AVAILABLE) return err;
+  return lockTimeout(endpoint, undefined, waitMs, err);
+}
+
+/**
+ * E_LOCK_TIMEOUT naming who holds (or waits for) an ACCESS EXCLUSIVE lock on the batch's tables (or
+ * on any relation of the database when the step is not a LOCK of known tables), looked up on a
+ * connection of its own.
+ */
+async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[] | undefined, waitMs: number, cause: unknown): Promise<DbBackupError> {
   let holders: Holder[] = [];
   try {
     const sql = await openClient(endpoint);
@@ -63,9 +81,11 @@ async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[], waitMs: num
         await sql.query(
           `SELECT l.relation::regclass::text AS rel, l.mode, l.granted, l.pid, a.usename, a.application_name, a.state
              FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'relation' AND l.relation = ANY($1::oid[]) AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
+            WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND ($1::oid[] IS NULL OR l.relation = ANY($1::oid[]))
             ORDER BY l.granted DESC, l.pid LIMIT 5`,
-          [batch.map((t) => t.oid)],
+          [batch ? batch.map((t) => t.oid) : null],
         )
       ).rows as Holder[];
     } finally {
@@ -85,10 +105,11 @@ async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[], waitMs: num
       { cause, details: { table: h.rel, mode: 'AccessExclusiveLock', pid: h.pid } },
     );
   }
-  const names = batch.slice(0, 5).map((t) => t.object);
+  const names = (batch ?? []).slice(0, 5).map((t) => t.object);
+  const what = names.length === 0 ? 'a table' : names.length === 1 ? `table ${names[0]}` : `one of the tables ${names.join(', ')}${batch!.length > 5 ? ' …' : ''}`;
   return new DbBackupError(
     'E_LOCK_TIMEOUT',
-    `The backup of ${describeEndpoint(endpoint)} waited ${waited} for an ACCESS SHARE lock on ${names.length === 1 ? `table ${names[0]}` : `one of the tables ${names.join(', ')}${batch.length > 5 ? ' …' : ''}`}, which another session holds in a conflicting mode. ${fix}`,
+    `The backup of ${describeEndpoint(endpoint)} waited ${waited} for a lock on ${what}, which another session holds in a conflicting mode. ${fix}`,
     { cause, details: { tables: names } },
   );
 }

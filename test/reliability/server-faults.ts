@@ -1,0 +1,157 @@
+// Database faults beyond a dropped connection (kill-server.ts has those), on the same server:
+// - the server restarted (a fast shutdown, then started again) while a backup or a restore runs;
+// - a table held in ACCESS EXCLUSIVE mode by another session while a PostgreSQL backup wants it;
+// - the backup role's credentials revoked between runs (PostgreSQL: NOLOGIN, or CONNECT revoked;
+//   MariaDB: the password changed, or the account locked).
+// Each must end as a clear failure with its stable code (or heal, for a restart the retries ride
+// out), list nothing incomplete (repository and catalog), and the next run, with the fault gone,
+// must succeed. Trials of a restart pick its moment from the seed.
+import type { PostgresServer } from '../helpers/postgres-server.js';
+import { checkCatalog, checkRepository, cliShapeProblems } from './checks.js';
+import { setPhase } from './cli-watch.js';
+import { rng } from './harness.js';
+import type { serverKillBench } from './kill-server.js';
+import { runWithFault } from './kill-server.js';
+
+export const SERVER_FAULTS = ['restart during backup', 'restart during restore', 'lock wait', 'credentials revoked'] as const;
+export type ServerFault = (typeof SERVER_FAULTS)[number];
+
+type Bench = Awaited<ReturnType<typeof serverKillBench>>['ctx'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errorLine = (stderr: string) => stderr.split('\n').find((l) => l.startsWith('error ')) ?? stderr.slice(0, 200);
+
+/**
+ * The faults an engine's server gets (MariaDB's backup waits a fixed 60 s for locks: not a trial).
+ * `ci`: one restart only, during a backup or a restore as the seed says (a MariaDB restart costs
+ * seconds); the long mode has both.
+ */
+export function serverFaultsFor(engine: 'postgres' | 'mysql', ci = false, seed = 0): ServerFault[] {
+  const all = engine === 'postgres' ? [...SERVER_FAULTS] : SERVER_FAULTS.filter((f) => f !== 'lock wait');
+  return ci ? all.filter((f) => f !== (seed % 2 ? 'restart during backup' : 'restart during restore')) : all;
+}
+
+export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFault): Promise<{ variant: string; what: string; problems: string[] }> {
+  const random = rng(seed);
+  const problems: string[] = [];
+  /** Nothing incomplete is listed, the catalog opens; the ids the repository lists. */
+  const listed = async () => {
+    const after = await checkRepository(b.repo);
+    problems.push(...after.problems, ...(await checkCatalog(b.dataDir, b.repo, after.ids)));
+    return after.ids;
+  };
+  const nextBackup = async () => {
+    setPhase('the next backup');
+    const next = await b.cli([...b.args, '--json']);
+    if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+  };
+
+  if (fault === 'restart during backup' || fault === 'restart during restore') {
+    const backup = fault === 'restart during backup';
+    const db = backup ? 'app' : 'restored';
+    const at = Math.round((backup ? b.backupMs : b.restoreMs) * random() * 0.8);
+    if (!backup) await b.occupyTarget();
+    let restarted = false;
+    setPhase(`${backup ? 'backup' : 'restore'} with the server restarted after ${at} ms`);
+    const run = await runWithFault(backup ? b.args : b.restoreArgs(true), b.env, b.dir, async (running) => {
+      while (running() && (await b.connections(db).catch(() => 0)) === 0) await sleep(20);
+      await sleep(at);
+      if (!running()) return;
+      await b.server.restart();
+      restarted = true;
+    });
+    if (run.code !== 0) {
+      problems.push(...cliShapeProblems(run, [1, 3]));
+      if (/error E_INTERNAL/.test(run.stderr)) problems.push(`an unexpected (E_INTERNAL) error: ${run.stderr.slice(0, 400)}`);
+    }
+    if (backup) {
+      await listed();
+      await nextBackup();
+    } else {
+      setPhase('the next restore --clean');
+      const next = await b.cli([...b.restoreArgs(true), '--create']);
+      if (next.code !== 0) problems.push(`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`);
+      else {
+        const last = await b.read('restored');
+        if (last.marked) problems.push('the next restore --clean left the incomplete-restore mark');
+        for (const [t, v] of Object.entries(b.sourceTables)) if (last.tables[t] !== v) problems.push(`after the next restore --clean, ${t} differs from the source`);
+      }
+    }
+    const how = run.code === 0 ? (restarted ? 'rode it out' : 'finished first') : `failed ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? run.code}`;
+    return {
+      variant: `${b.engine} ${fault}: ${how}`,
+      what: `${b.engine} ${backup ? 'backup' : 'restore --clean'}, the server restarted ${at} ms after the run first held a connection${run.code ? `: ${errorLine(run.stderr)}` : ''}`,
+      problems,
+    };
+  }
+
+  if (fault === 'lock wait') {
+    // PostgreSQL only: another session holds table u in ACCESS EXCLUSIVE mode for the whole run.
+    const before = await listed();
+    const holder = await (b.server as PostgresServer).connect('app');
+    let run;
+    try {
+      await holder.query("SET application_name = 'reliability-lock'; BEGIN; LOCK TABLE u IN ACCESS EXCLUSIVE MODE");
+      setPhase('backup while table u is held in ACCESS EXCLUSIVE mode');
+      run = await b.cli([...b.args, '--lock-wait-timeout', '1s']);
+    } finally {
+      await holder.end().catch(() => undefined);
+    }
+    problems.push(...cliShapeProblems(run, [1]));
+    if (!/^error E_LOCK_TIMEOUT: .*waited 1s \(--lock-wait-timeout\) for a lock on table public\.u: another session holds it in ACCESS EXCLUSIVE mode \(pid \d+.*application reliability-lock/m.test(run.stderr)) {
+      problems.push(`not an E_LOCK_TIMEOUT naming table public.u, the lock and the session: ${run.stderr.slice(0, 400)}`);
+    }
+    const after = await listed();
+    if (after.length !== before.length) problems.push(`the failed backup changed what is listed: ${before.length} backups before, ${after.length} after`);
+    await nextBackup();
+    return { variant: `${b.engine} lock wait: ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? `exit ${run.code}`}`, what: `${b.engine} backup with --lock-wait-timeout 1s while table u is held in ACCESS EXCLUSIVE mode: ${errorLine(run.stderr)}`, problems };
+  }
+
+  // Credentials revoked between two runs of the same backup (a role of its own; the suite's root/postgres stay).
+  const how = random() < 0.5 ? 0 : 1;
+  const pg = b.engine === 'postgres';
+  const kinds = pg ? ['NOLOGIN', 'CONNECT revoked'] : ['password changed', 'account locked'];
+  const kind = kinds[how]!;
+  const user = `rel_backup_${seed % 100_000}`;
+  const url = new URL(b.args[b.args.indexOf('--url') + 1]!);
+  url.username = user;
+  const args = [...b.args];
+  args[args.indexOf('--url') + 1] = url.toString();
+  const env = { ...b.env, REL_PASSWORD: 'first-secret' };
+  const withPassword = pg ? args : [...args, '--password-env', 'REL_PASSWORD'];
+  const sql = (s: string) => b.server.query(s);
+  if (pg) {
+    await sql(`CREATE ROLE ${user} LOGIN IN ROLE pg_read_all_data`);
+    await sql(`GRANT CONNECT ON DATABASE app TO ${user}`);
+  } else {
+    await sql(`CREATE USER ${user}@'%' IDENTIFIED BY 'first-secret'`);
+    await sql(`GRANT ALL PRIVILEGES ON *.* TO ${user}@'%'`);
+  }
+  try {
+    setPhase(`backup as ${user} before its credentials are revoked`);
+    const first = await b.cli([...withPassword, '--json'], env);
+    if (first.code !== 0) {
+      problems.push(`the backup as ${user} failed before anything was revoked (${first.code}): ${first.stderr.slice(0, 300)}`);
+      return { variant: `${b.engine} credentials revoked: setup failed`, what: `${b.engine} backup as ${user}, then ${kind}`, problems };
+    }
+    const before = await listed();
+    if (pg) await sql(kind === 'NOLOGIN' ? `ALTER ROLE ${user} NOLOGIN` : `REVOKE CONNECT ON DATABASE app FROM ${user}, PUBLIC`);
+    else await sql(kind === 'password changed' ? `ALTER USER ${user}@'%' IDENTIFIED BY 'second-secret'` : `ALTER USER ${user}@'%' ACCOUNT LOCK`);
+    setPhase(`backup as ${user} after ${kind}`);
+    const run = await b.cli(withPassword, env);
+    problems.push(...cliShapeProblems(run, [3]));
+    if (!/^error E_AUTH: /m.test(run.stderr)) problems.push(`not an E_AUTH error after ${kind}: ${run.stderr.slice(0, 400)}`);
+    if (/first-secret|second-secret/.test(run.stderr + run.stdout)) problems.push('the password appears in the output');
+    const after = await listed();
+    if (after.length !== before.length) problems.push(`the refused backup changed what is listed: ${before.length} backups before, ${after.length} after`);
+    // The credentials back: the same command works again.
+    if (pg) await sql(kind === 'NOLOGIN' ? `ALTER ROLE ${user} LOGIN` : `GRANT CONNECT ON DATABASE app TO ${user}, PUBLIC`);
+    else await sql(kind === 'password changed' ? `ALTER USER ${user}@'%' IDENTIFIED BY 'first-secret'` : `ALTER USER ${user}@'%' ACCOUNT UNLOCK`);
+    setPhase(`backup as ${user} with its credentials back`);
+    const again = await b.cli(withPassword, env);
+    if (again.code !== 0) problems.push(`the backup with the credentials back failed (${again.code}): ${again.stderr.slice(0, 300)}`);
+    return { variant: `${b.engine} credentials revoked (${kind}): ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? `exit ${run.code}`}`, what: `${b.engine} backup as ${user} after ${kind}: ${errorLine(run.stderr)}`, problems };
+  } finally {
+    if (pg) await sql(`GRANT CONNECT ON DATABASE app TO PUBLIC; DROP OWNED BY ${user}; DROP ROLE ${user}`).catch(() => undefined);
+    else await sql(`DROP USER ${user}@'%'`).catch(() => undefined);
+  }
+}
