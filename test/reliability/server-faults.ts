@@ -48,7 +48,8 @@ export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFaul
   if (fault === 'restart during backup' || fault === 'restart during restore') {
     const backup = fault === 'restart during backup';
     const db = backup ? 'app' : 'restored';
-    const at = Math.round((backup ? b.backupMs : b.restoreMs) * random() * 0.8);
+    // Within the first half of an untouched run (timed from its start, so most restarts meet it running).
+    const at = Math.round((backup ? b.backupMs : b.restoreMs) * random() * 0.5);
     if (!backup) await b.occupyTarget();
     let restarted = false;
     setPhase(`${backup ? 'backup' : 'restore'} with the server restarted after ${at} ms`);
