@@ -2,18 +2,21 @@
 // - the server restarted (a fast shutdown, then started again) while a backup or a restore runs;
 // - a table held in ACCESS EXCLUSIVE mode by another session while a PostgreSQL backup wants it;
 // - the backup role's credentials revoked between runs (PostgreSQL: NOLOGIN, or CONNECT revoked;
-//   MariaDB: the password changed, or the account locked).
+//   MariaDB: the password changed, or the account locked);
+// - PostgreSQL: the snapshot's leader ended by the server just as a worker joins it (through a TCP
+//   gate that holds the worker's connection until then: an exact moment, not a timed one).
 // Each must end as a clear failure with its stable code (or heal, for a restart the retries ride
 // out), list nothing incomplete (repository and catalog), and the next run, with the fault gone,
 // must succeed. Trials of a restart pick its moment from the seed.
 import type { PostgresServer } from '../helpers/postgres-server.js';
+import { startTcpGate } from '../helpers/tcp-gate.js';
 import { checkCatalog, checkRepository, cliShapeProblems } from './checks.js';
 import { setPhase } from './cli-watch.js';
 import { rng } from './harness.js';
 import type { serverKillBench } from './kill-server.js';
 import { runWithFault } from './kill-server.js';
 
-export const SERVER_FAULTS = ['restart during backup', 'restart during restore', 'lock wait', 'credentials revoked'] as const;
+export const SERVER_FAULTS = ['restart during backup', 'restart during restore', 'lock wait', 'credentials revoked', 'snapshot leader ended'] as const;
 export type ServerFault = (typeof SERVER_FAULTS)[number];
 
 type Bench = Awaited<ReturnType<typeof serverKillBench>>['ctx'];
@@ -26,7 +29,7 @@ const errorLine = (stderr: string) => stderr.split('\n').find((l) => l.startsWit
  * seconds); the long mode has both.
  */
 export function serverFaultsFor(engine: 'postgres' | 'mysql', ci = false, seed = 0): ServerFault[] {
-  const all = engine === 'postgres' ? [...SERVER_FAULTS] : SERVER_FAULTS.filter((f) => f !== 'lock wait');
+  const all = engine === 'postgres' ? [...SERVER_FAULTS] : SERVER_FAULTS.filter((f) => f !== 'lock wait' && f !== 'snapshot leader ended');
   return ci ? all.filter((f) => f !== (seed % 2 ? 'restart during backup' : 'restart during restore')) : all;
 }
 
@@ -83,6 +86,40 @@ export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFaul
       what: `${b.engine} ${backup ? 'backup' : 'restore --clean'}, the server restarted ${at} ms after the run first held a connection${run.code ? `: ${errorLine(run.stderr)}` : ''}`,
       problems,
     };
+  }
+
+  if (fault === 'snapshot leader ended') {
+    // PostgreSQL, the CI hang of seed 1335744750 made exact: as the backup's third connection opens
+    // (1: the session's test, 2: the leader that exports the snapshot, 3: a worker that imports it),
+    // the server ends the others, so the snapshot is gone when the worker asks for it. The CLI must
+    // exit E_BACKUP_FAILED saying so (it once printed that and then never exited: the worker's
+    // connection was left open).
+    const pgs = b.server as PostgresServer;
+    const ours = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND application_name = 'dbbackup'";
+    const gate = await startTcpGate({ port: pgs.port }, async (n) => {
+      if (n !== 3) return;
+      await pgs.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'app' AND application_name = 'dbbackup'");
+      while ((await pgs.query<{ n: number }>(ours))[0]!.n > 0) await sleep(20);
+    });
+    const before = await listed();
+    let run;
+    try {
+      const args = [...b.args, '--parallel', '2'];
+      args[args.indexOf('--url') + 1] = `postgres://postgres@127.0.0.1:${gate.port}/app?sslmode=disable`;
+      setPhase('backup whose snapshot leader the server ends as a worker joins');
+      run = await b.cli(args);
+    } finally {
+      await gate.stop();
+    }
+    problems.push(...cliShapeProblems(run, [1]));
+    if (gate.opened < 3) problems.push(`the backup opened ${gate.opened} connections, not the 3 the fault needs`);
+    else if (!/^error E_BACKUP_FAILED: .*holds the backup's snapshot ended before another connection could join it/m.test(run.stderr)) {
+      problems.push(`not an E_BACKUP_FAILED saying the snapshot's connection ended: ${run.stderr.slice(0, 400)}`);
+    }
+    const after = await listed();
+    if (after.length !== before.length) problems.push(`the failed backup changed what is listed: ${before.length} backups before, ${after.length} after`);
+    await nextBackup();
+    return { variant: `${b.engine} snapshot leader ended: ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? `exit ${run.code}`}`, what: `${b.engine} backup --parallel 2 whose leader the server ends as the worker joins its snapshot: ${errorLine(run.stderr)}`, problems };
   }
 
   if (fault === 'lock wait') {
