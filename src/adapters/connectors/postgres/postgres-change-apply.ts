@@ -1,11 +1,11 @@
-import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import type { ChangeLimit } from '../../../application/ports/change-capture.js';
 import type { PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
-import { type SequenceValue, checkLine } from './postgres-change-log.js';
+import type { SequenceValue } from './postgres-change-log.js';
+import { changeLines } from './postgres-change-records.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import { MemoryFold, foldChange } from './postgres-change-fold.js';
 import { type TableInfo, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
@@ -36,7 +36,7 @@ interface Applied {
  * Applies the change-log parts of one backup to the target in commit order, each source
  * transaction in a transaction of its own, stopping before the first commit after `until`. Rows are
  * found by their replica identity with quoted identifiers and parameters only (the parts are
- * untrusted: postgres-change-log.ts validates every line). Triggers and foreign keys are not fired
+ * untrusted: changeLines validates every line and record). Triggers and foreign keys are not fired
  * (session_replication_role = replica), as a subscriber applies changes. Sequences are set to the
  * values read at the end of the backup.
  */
@@ -87,9 +87,7 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
 async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
   let inTxn = false;
   let first = true;
-  for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
-    if (text === '') continue;
-    const line = checkLine(text, where);
+  for await (const line of changeLines(body as AsyncIterable<unknown>, where)) {
     if (first !== (line.kind === 'header')) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} does not start with its header line: the backup was altered or damaged.`);
     first = false;
     if (line.kind === 'begin') {
@@ -122,9 +120,7 @@ async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, wh
 
 async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<SequenceValue[] | undefined> {
   let found: SequenceValue[] | undefined;
-  for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
-    if (text === '') continue;
-    const line = checkLine(text, where);
+  for await (const line of changeLines(body as AsyncIterable<unknown>, where)) {
     if (line.kind === 'sequences') found = line.sequences;
   }
   return found;

@@ -24,6 +24,9 @@ import type { Change, Column } from './postgres-pgoutput.js';
  * a replica identity, read whole at the batch's end in one last transaction (xid 0) whose lsn is the
  * batch's end (postgres-change-tables.ts). Sequence values are read at the end of the batch (logical decoding has none).
  * Parts are untrusted input on restore: checkLine validates every line before anything uses it.
+ * Format version 2 (postgres-change-records.ts) stores the decoded stream's parts as the server's
+ * pgoutput messages instead; version 1 parts (the whole-table images, the sequences, a
+ * differential's net section, and every part written before) stay as here. changeLines reads both.
  */
 export const CHANGE_LOG_FORMAT = 'dbbackup-pg-changes';
 export const CHANGE_LOG_VERSION = 1;
@@ -46,10 +49,15 @@ const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 const INTEGER = /^-?\d{1,20}$/;
 
+/** The error for a change-log part that is not as dbbackup writes it (`what` says how). */
+export function unsafeChangeLog(where: string, what: string): DbBackupError {
+  return new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} is not as dbbackup writes it (${what}): the backup was altered or damaged.`, { details: { found: what } });
+}
+
 /** Parses and validates one line of a change-log part; E_UNSAFE_BACKUP for anything dbbackup does not write. */
 export function checkLine(text: string, where: string): ChangeLine {
   const bad = (what: string): never => {
-    throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} is not as dbbackup writes it (${what}): the backup was altered or damaged.`, { details: { found: what } });
+    throw unsafeChangeLog(where, what);
   };
   let v: Record<string, unknown>;
   try {

@@ -6,10 +6,10 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, quoteIdent } from './connection.js';
 import { type SequenceValue, headerLine } from './postgres-change-log.js';
 import { type EndSnapshot, endSnapshot, schemaFingerprint, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
-import { type Change, PgOutputDecoder } from './postgres-pgoutput.js';
 import { ddlCaptureActive } from './postgres-ddl-capture.js';
 import { largeObjectsDigest, largeObjectsWarning } from './postgres-large-objects.js';
-import { ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { type ReadState, partName, streamRecords } from './postgres-slot-records.js';
 import { SessionClient } from './postgres-session-client.js';
 
 /** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
@@ -43,19 +43,12 @@ export function capturePosition(p: LogPosition | null | undefined, what: string)
   };
 }
 
-/** What the stream of one readChanges produced so far. */
-interface ReadState {
-  changes: number;
-  objects: Map<string, number>;
-  /** The LSN the read is complete to: every transaction committing before it was read. */
-  reached: bigint;
-}
-
 /**
  * Reads the slot from `since` up to the WAL inserted when the call starts (not the flushed WAL: a
  * commit made with synchronous_commit = off is visible before its WAL is flushed, and the WAL
- * writer flushes it within a moment), writing change-log parts
- * (postgres-change-log.ts) of about `partSize` bytes into `sink`. Tables the publication leaves
+ * writer flushes it within a moment), writing change-log parts of about `partSize` bytes into
+ * `sink`: the slot's pgoutput messages as they came (format 2, postgres-slot-records.ts), then
+ * the whole tables and the sequences as JSON lines (format 1, postgres-change-log.ts). Tables the publication leaves
  * out are read whole at the end (postgres-change-tables.ts), and the read then ends at the
  * snapshot they were read in. Nothing is confirmed to the server: the slot keeps every change
  * until confirm(), after the manifest is stored everywhere.
@@ -81,9 +74,10 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
     await flushPast(sql);
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
-    let parts = await streamChanges(replication, since, lsnToBigInt(now.lsn), state, sink, partSize, signal);
+    const stop = lsnToBigInt(now.lsn);
+    let parts = stop > start ? await streamRecords(await replication, since.slot, since.publication, stop, state, sink, partSize, signal) : 0;
     if (end) {
-      const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, { op: 'T', rels: [rel], cascade: false, restartIdentity: false }, rows));
+      const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, rel, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
     }
     const endSchema = await checkSchema(sql, followsDdl ? undefined : schema, ' while the changes were read');
@@ -113,22 +107,6 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
   }
 }
 
-/** Streams the slot's transactions from `since` to `stop` into parts; returns how many were written. */
-async function streamChanges(replication: Promise<pg.Client>, since: CapturePosition, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
-  if (stop <= state.reached) return 0;
-  const stream = new ReplicationStream(await replication, since.slot, state.reached, since.publication);
-  const onAbort = () => void stream.end();
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const parts = await writeParts(decodeUntil(stream, stop, state), sink, partSize, signal);
-    signal.throwIfAborted();
-    return parts;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    await stream.end();
-  }
-}
-
 /**
  * Makes the server flush its WAL past the read's stop point: the WAL sender decodes only flushed
  * WAL, and a commit made with synchronous_commit = off may wait for the WAL writer for seconds
@@ -155,10 +133,6 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
   for await (const s of rest) yield Buffer.from(s);
 }
 
-function partName(i: number): string {
-  return String(i).padStart(4, '0');
-}
-
 /**
  * The slot exists, is valid, is free, and has not been confirmed past `since` (so no change since is
  * gone). A slot that is gone, invalidated or confirmed past the parent ends the chain: E_SLOT_LOST.
@@ -180,9 +154,6 @@ async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> 
 
 const TAKE_FULL = 'Take a full backup instead (`--type full`), or pass `--auto-full` to take a full whenever the chain cannot go on.';
 
-/** Keepalives (about one a second, see ReplicationStream) with no progress before the read counts as caught up. */
-const IDLE_KEEPALIVES = 3;
-
 /**
  * The tables' fingerprint now, after checking it is `expected` (when known): logical decoding
  * carries no DDL, so changes after a schema change would not apply to the parent's tables.
@@ -199,117 +170,10 @@ async function checkSchema(sql: pg.Client, expected: string | undefined, when = 
   return now;
 }
 
-/** A run of change-log lines; `commit` when it ends with a transaction's commit line (a place to cut a part). */
-interface Chunk {
-  text: string;
-  commit: boolean;
-}
-
-/** Lines of one transaction are handed on in runs of about this many characters (a transaction of any size streams). */
-const CHUNK = 64 << 10;
-
-/**
- * The change-log lines of every transaction that commits before `stop`, in runs (Chunk). Ends at the first transaction at or past `stop`, or when the
- * server's keepalive says its decoding has passed `stop` between transactions, or (the flushed WAL
- * may end inside a record no commit follows) when its decoding stands still between transactions:
- * state.reached then is the keepalive's position, before which every commit was sent.
- */
-async function* decodeUntil(stream: ReplicationStream, stop: bigint, state: ReadState): AsyncGenerator<Chunk> {
-  const decoder = new PgOutputDecoder();
-  /** The open transaction's lines not handed on yet; undefined between transactions. */
-  let txn: string | undefined;
-  /**
-   * Whole transactions not handed on yet: small ones travel together, CHUNK at a time (a chunk per
-   * one-row transaction cost a pass through the part pipeline each: most of an incremental's CPU).
-   */
-  let done = '';
-  let idle = { at: -1n, count: 0 };
-  let finished = false;
-  read: for await (const batch of stream.batches()) {
-    for (const msg of batch) {
-      if (msg.type === 'keepalive') {
-        if (txn !== undefined) continue;
-        if (msg.walEnd >= stop) {
-          state.reached = stop;
-          finished = true;
-          break read;
-        }
-        idle = msg.walEnd === idle.at ? { at: idle.at, count: idle.count + 1 } : { at: msg.walEnd, count: 1 };
-        if (idle.count >= IDLE_KEEPALIVES) {
-          if (msg.walEnd > state.reached) state.reached = msg.walEnd;
-          finished = true;
-          break read;
-        }
-        continue;
-      }
-      idle = { at: -1n, count: 0 };
-      const m = decoder.decode(msg.body);
-      if (m.tag === 'begin') {
-        if (m.finalLsn >= stop) {
-          state.reached = stop;
-          finished = true;
-          break read;
-        }
-        txn = `${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`;
-      } else if (m.tag === 'change' && txn !== undefined) {
-        txn += `${JSON.stringify(m.change)}\n`;
-        count(state, m.change);
-        if (txn.length >= CHUNK) {
-          // A large transaction streams: what was complete before it goes first.
-          if (done !== '') yield { text: done, commit: true };
-          done = '';
-          yield { text: txn, commit: false };
-          txn = '';
-        }
-      } else if (m.tag === 'commit' && txn !== undefined) {
-        done += `${txn}${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`;
-        txn = undefined;
-        if (m.endLsn > state.reached) state.reached = m.endLsn;
-        if (done.length >= CHUNK) {
-          yield { text: done, commit: true };
-          done = '';
-        }
-      }
-    }
-  }
-  if (!finished) {
-    throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the replication stream before the changes were read to the end; try again.');
-  }
-  if (done !== '') yield { text: done, commit: true };
-}
-
-function count(state: ReadState, change: Change, n = 1): void {
+function count(state: ReadState, rel: [string, string], n: number): void {
   state.changes += n;
-  for (const rel of change.op === 'T' ? change.rels : [change.rel]) {
-    const name = `${rel[0]}.${rel[1]}`;
-    state.objects.set(name, (state.objects.get(name) ?? 0) + n);
-  }
-}
-
-/**
- * Writes the transactions as parts of about `partSize` bytes, cut only after a commit (a part holds
- * whole transactions; a large one makes a large part). Returns the number of parts written.
- */
-async function writeParts(txns: AsyncGenerator<Chunk>, sink: PartSink, partSize: number, signal: AbortSignal): Promise<number> {
-  let next = await txns.next();
-  let index = 0;
-  while (!next.done) {
-    signal.throwIfAborted();
-    const body = async function* () {
-      yield Buffer.from(headerLine());
-      let bytes = 0;
-      while (!next.done) {
-        const chunk = Buffer.from(next.value.text);
-        const cut = next.value.commit;
-        bytes += chunk.length;
-        yield chunk;
-        next = await txns.next();
-        if (cut && bytes >= partSize) return;
-      }
-    };
-    await sink.write({ name: `changes/${partName(index++)}.jsonl`, role: 'changes' }, Readable.from(body()));
-  }
-  return index;
+  const name = `${rel[0]}.${rel[1]}`;
+  state.objects.set(name, (state.objects.get(name) ?? 0) + n);
 }
 
 function sequencesLine(values: SequenceValue[]): string {

@@ -1,11 +1,12 @@
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { ChangeBatch } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { type PgEndpoint, openClient } from './connection.js';
 import type { SessionClient } from './postgres-session-client.js';
-import { headerLine, checkLine } from './postgres-change-log.js';
+import { headerLine } from './postgres-change-log.js';
+import { changeLines } from './postgres-change-records.js';
+import { partName } from './postgres-slot-records.js';
 import { type CapturePosition, capturePosition, readChanges } from './postgres-change-read.js';
 import { foldChange, keyColumns } from './postgres-change-fold.js';
 import { type TableInfo, tableInfo } from './postgres-change-sets.js';
@@ -90,9 +91,7 @@ class Folder {
 
   /** `ddlOf`: the id of the backup when it captured DDL (--capture-ddl): a logged DDL statement then ends the fold. */
   async addPart(body: Readable, where: string, ddlOf?: string): Promise<void> {
-    for await (const text of createInterface({ input: body, crlfDelay: Infinity })) {
-      if (text === '') continue;
-      const line = checkLine(text, where);
+    for await (const line of changeLines(body, where)) {
       if (line.kind !== 'change') continue;
       if (ddlOf !== undefined && ddlStatement(line.change)) {
         // Rows folded across a schema change would be written back in the shape of neither side.
@@ -209,16 +208,12 @@ async function writeNet(
   return { parts, changes, objects };
 }
 
-function partName(i: number): string {
-  return String(i).padStart(4, '0');
-}
-
-/** A sink that numbers the `changes/NNNN.jsonl` parts written through it from `offset` on. */
+/** A sink that numbers the `changes/NNNN.jsonl` (and `.pgo`) parts written through it from `offset` on. */
 function offsetSink(sink: PartSink, offset: number): PartSink {
   return {
     write(spec, body) {
-      const m = /^changes\/(\d+)\.jsonl$/.exec(spec.name);
-      return sink.write(m ? { ...spec, name: `changes/${partName(Number(m[1]) + offset)}.jsonl` } : spec, body);
+      const m = /^changes\/(\d+)\.(jsonl|pgo)$/.exec(spec.name);
+      return sink.write(m ? { ...spec, name: `changes/${partName(Number(m[1]) + offset)}.${m[2]}` } : spec, body);
     },
   };
 }

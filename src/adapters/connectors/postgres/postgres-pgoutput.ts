@@ -39,52 +39,101 @@ export type Change =
 
 type Tuple = ({ kind: 'n' } | { kind: 'u' } | { kind: 't'; text: string })[];
 
+/** Says what is wrong with a message: the error to throw (live: E_BACKUP_FAILED; read back from storage: E_UNSAFE_BACKUP). */
+export type DecodeFailure = (what: string) => Error;
+
+const liveFailure: DecodeFailure = (what) => new DbBackupError('E_BACKUP_FAILED', `pgoutput sent ${what}.`);
+
+/** Reads a message's fields, never past its end (a short message is `fail`ed, not read as zeros or cut strings). */
 class Reader {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
+  at = 0;
+  constructor(
+    private readonly buf: Buffer,
+    private readonly fail: DecodeFailure,
+  ) {}
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) throw this.fail('a message shorter than its fields');
+  }
   byte(): number {
-    return this.buf.readUInt8(this.at++);
+    this.need(1);
+    return this.buf[this.at++]!;
   }
   int16(): number {
+    this.need(2);
     const v = this.buf.readInt16BE(this.at);
     this.at += 2;
     return v;
   }
   int32(): number {
+    this.need(4);
     const v = this.buf.readInt32BE(this.at);
     this.at += 4;
     return v;
   }
   uint32(): number {
+    this.need(4);
     const v = this.buf.readUInt32BE(this.at);
     this.at += 4;
     return v;
   }
   int64(): bigint {
+    this.need(8);
     const v = this.buf.readBigInt64BE(this.at);
     this.at += 8;
     return v;
   }
   cstring(): string {
     const end = this.buf.indexOf(0, this.at);
-    if (end < 0) throw new DbBackupError('E_BACKUP_FAILED', 'A pgoutput message has an unterminated string.');
+    if (end < 0) throw this.fail('an unterminated string');
     const s = this.buf.toString('utf8', this.at, end);
     this.at = end + 1;
     return s;
   }
   text(n: number): string {
+    if (n < 0) throw this.fail('a value of negative length');
+    this.need(n);
     const s = this.buf.toString('utf8', this.at, this.at + n);
     this.at += n;
     return s;
   }
+  /** Stored messages are exactly their fields: nothing may follow. */
+  done(): void {
+    if (this.at !== this.buf.length) throw this.fail('bytes after a message');
+  }
 }
 
-/** Keeps the relations the server described in this session; decodes each message's body. */
+/** Most columns a PostgreSQL row has (MaxTupleAttributeNumber). */
+const MAX_COLUMNS = 1664;
+
+/**
+ * Keeps the relations the server described in this session; decodes each message's body. With
+ * `stored` (messages read back from a backup, postgres-change-records.ts: untrusted) every message
+ * must be exactly its fields, names must be names, a tuple must have its relation's columns, and an
+ * update or delete must carry a key; failures are `fail`'s errors.
+ */
 export class PgOutputDecoder {
   private readonly relations = new Map<number, Relation>();
 
+  constructor(
+    private readonly fail: DecodeFailure = liveFailure,
+    private readonly stored = false,
+  ) {}
+
   decode(body: Buffer): PgOutputMessage {
-    const r = new Reader(body);
+    const r = new Reader(body, this.fail);
+    let out: PgOutputMessage;
+    try {
+      out = this.message(r);
+    } catch (err) {
+      // A time no Date can hold (only in damaged input).
+      if (err instanceof RangeError) throw this.fail('a value out of range');
+      throw err;
+    }
+    if (this.stored) r.done();
+    return out;
+  }
+
+  private message(r: Reader): PgOutputMessage {
     const tag = String.fromCharCode(r.byte());
     switch (tag) {
       case 'B': {
@@ -102,25 +151,28 @@ export class PgOutputDecoder {
         return { tag: 'relation', relation: this.relation(r) };
       case 'I': {
         const rel = this.rel(r.uint32());
-        r.byte(); // 'N'
-        return { tag: 'change', change: { op: 'I', rel: name(rel), new: columns(rel, tuple(r), () => true) } };
+        if (r.byte() !== 0x4e /* N */ && this.stored) throw this.fail('an insert without its new row');
+        return { tag: 'change', change: { op: 'I', rel: name(rel), new: this.columns(rel, this.tuple(r, rel), () => true) } };
       }
       case 'U':
         return { tag: 'change', change: this.update(r) };
       case 'D': {
         const rel = this.rel(r.uint32());
         const kind = String.fromCharCode(r.byte());
-        return { tag: 'change', change: { op: 'D', rel: name(rel), key: columns(rel, tuple(r), (i) => kind === 'O' || rel.columns[i]!.key) } };
+        if (this.stored && kind !== 'K' && kind !== 'O') throw this.fail('a delete without its old key');
+        return { tag: 'change', change: { op: 'D', rel: name(rel), key: this.key(this.columns(rel, this.tuple(r, rel), (i) => kind === 'O' || rel.columns[i]!.key)) } };
       }
       case 'T': {
         const n = r.int32();
+        if (this.stored && n < 1) throw this.fail('a truncate of no relation');
         const flags = r.byte();
         const rels: [string, string][] = [];
         for (let i = 0; i < n; i++) rels.push(name(this.rel(r.uint32())));
         return { tag: 'change', change: { op: 'T', rels, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 } };
       }
       default:
-        // 'O' origin, 'Y' type, 'M' message: nothing a restore needs (values stay text).
+        // 'O' origin, 'Y' type, 'M' message: nothing a restore needs (values stay text). Never stored.
+        if (this.stored) throw this.fail(`a message of unknown kind ${JSON.stringify(tag)}`);
         return { tag: 'other' };
     }
   }
@@ -131,12 +183,16 @@ export class PgOutputDecoder {
     const table = r.cstring();
     const replicaIdentity = String.fromCharCode(r.byte());
     const n = r.int16();
+    if (this.stored && (!isName(schema) || !isName(table) || !'dnfi'.includes(replicaIdentity) || n < 0 || n > MAX_COLUMNS)) throw this.fail('a bad relation');
     const cols: Relation['columns'] = [];
+    const names = new Set<string>();
     for (let i = 0; i < n; i++) {
       const flags = r.byte();
       const colName = r.cstring();
       const typeOid = r.uint32();
       r.int32();
+      if (this.stored && (!isName(colName) || names.has(colName))) throw this.fail('a bad or repeated column name');
+      names.add(colName);
       cols.push({ name: colName, key: (flags & 1) !== 0, typeOid });
     }
     const relation = { id, schema, table, replicaIdentity, columns: cols };
@@ -150,48 +206,65 @@ export class PgOutputDecoder {
     let kind = String.fromCharCode(r.byte());
     let old: { kind: string; values: Tuple } | undefined;
     if (kind === 'K' || kind === 'O') {
-      old = { kind, values: tuple(r) };
+      old = { kind, values: this.tuple(r, rel) };
       kind = String.fromCharCode(r.byte());
     }
-    const next = tuple(r);
-    const key = old ? columns(rel, old.values, (i) => old.kind === 'O' || rel.columns[i]!.key) : columns(rel, next, (i) => rel.columns[i]!.key);
-    return { op: 'U', rel: name(rel), key, new: columns(rel, next, () => true) };
+    if (this.stored && kind !== 'N') throw this.fail('an update without its new row');
+    const next = this.tuple(r, rel);
+    const key = old ? this.columns(rel, old.values, (i) => old.kind === 'O' || rel.columns[i]!.key) : this.columns(rel, next, (i) => rel.columns[i]!.key);
+    return { op: 'U', rel: name(rel), key: this.key(key), new: this.columns(rel, next, () => true) };
   }
 
   private rel(id: number): Relation {
     const rel = this.relations.get(id);
-    if (!rel) throw new DbBackupError('E_BACKUP_FAILED', `pgoutput sent a change of relation ${id} before describing it.`);
+    if (!rel) throw this.fail(`a change of relation ${id} before describing it`);
     return rel;
   }
+
+  private tuple(r: Reader, rel: Relation): Tuple {
+    const n = r.int16();
+    if (this.stored && n !== rel.columns.length) throw this.fail('a row of another width than its relation');
+    const out: Tuple = [];
+    for (let i = 0; i < n; i++) {
+      const kind = r.byte();
+      if (kind === 0x74 /* t */) out.push({ kind: 't', text: r.text(r.int32()) });
+      else if (kind === 0x6e /* n */) out.push(NULL);
+      else if (kind === 0x75 /* u */) out.push(UNCHANGED);
+      else throw this.fail(`a column of unknown kind "${String.fromCharCode(kind)}" (binary values are not asked for)`);
+    }
+    return out;
+  }
+
+  /**
+   * The tuple's columns that `pick` keeps, as pairs; 'u' (unchanged TOAST) columns are left out.
+   * For a 'K' old tuple the server sends nulls in the non-key places, so those are left out too.
+   */
+  private columns(rel: Relation, values: Tuple, pick: (i: number) => boolean): Column[] {
+    const out: Column[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const col = rel.columns[i];
+      const v = values[i]!;
+      if (!col || v.kind === 'u' || !pick(i)) continue;
+      out.push([col.name, v.kind === 't' ? v.text : null]);
+    }
+    return out;
+  }
+
+  /** An update's or delete's key: a stored one must find a row by something. */
+  private key(cols: Column[]): Column[] {
+    if (this.stored && cols.length === 0) throw this.fail('an update or delete without a key');
+    return cols;
+  }
 }
+
+const NULL = { kind: 'n' } as const;
+const UNCHANGED = { kind: 'u' } as const;
 
 function name(rel: Relation): [string, string] {
   return [rel.schema, rel.table];
 }
 
-function tuple(r: Reader): Tuple {
-  const n = r.int16();
-  const out: Tuple = [];
-  for (let i = 0; i < n; i++) {
-    const kind = String.fromCharCode(r.byte());
-    if (kind === 't') out.push({ kind: 't', text: r.text(r.int32()) });
-    else if (kind === 'n') out.push({ kind: 'n' });
-    else if (kind === 'u') out.push({ kind: 'u' });
-    else throw new DbBackupError('E_BACKUP_FAILED', `pgoutput sent a column of unknown kind "${kind}" (binary values are not asked for).`);
-  }
-  return out;
-}
-
-/**
- * The tuple's columns that `pick` keeps, as pairs; 'u' (unchanged TOAST) columns are left out.
- * For a 'K' old tuple the server sends nulls in the non-key places, so those are left out too.
- */
-function columns(rel: Relation, values: Tuple, pick: (i: number) => boolean): Column[] {
-  const out: Column[] = [];
-  values.forEach((v, i) => {
-    const col = rel.columns[i];
-    if (!col || !pick(i) || v.kind === 'u') return;
-    out.push([col.name, v.kind === 't' ? v.text : null]);
-  });
-  return out;
+/** A PostgreSQL identifier as the change log accepts it (as postgres-change-log.ts does): 1–128 characters. */
+function isName(v: string): boolean {
+  return v.length > 0 && v.length <= 128;
 }

@@ -84,6 +84,27 @@ export async function createSlot(client: pg.Client, slot: string, temporary = fa
   return { slot: row.slot_name, consistentPoint: row.consistent_point, snapshotName: row.snapshot_name };
 }
 
+/** START_REPLICATION of a logical slot from `start`, with pgoutput protocol 1 and the publication. */
+export function startReplication(slot: string, start: bigint, publication: string): string {
+  const options = `("proto_version" '1', "publication_names" ${quoteLiteral(quoteIdent(publication))})`;
+  return `START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lsnToString(start)} ${options}`;
+}
+
+/**
+ * A standby status update: what was received (write), the flush the caller allows (0 leaves the
+ * slot's confirmed position where it is), and `reply` asks the server for a keepalive back.
+ */
+export function standbyStatus(received: bigint, flushed: bigint, reply: boolean): Buffer {
+  const msg = Buffer.alloc(34);
+  msg[0] = 0x72; /* r */
+  msg.writeBigUInt64BE(received, 1);
+  msg.writeBigUInt64BE(flushed, 9);
+  msg.writeBigUInt64BE(flushed, 17);
+  msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
+  msg[33] = reply ? 1 : 0;
+  return msg;
+}
+
 /** A message of the replication stream: decoded WAL (a pgoutput message) or the server's keepalive. */
 export type ReplicationMessage =
   | { type: 'data'; start: bigint; walEnd: bigint; body: Buffer }
@@ -107,8 +128,7 @@ export class ReplicationStream {
     start: bigint,
     publication: string,
   ) {
-    const options = `("proto_version" '1', "publication_names" ${quoteLiteral(quoteIdent(publication))})`;
-    const query = copyBoth(`START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lsnToString(start)} ${options}`, { alignOnCopyDataFrame: true, readableObjectMode: true });
+    const query = copyBoth(startReplication(slot, start, publication), { alignOnCopyDataFrame: true, readableObjectMode: true });
     this.duplex = client.query(query as unknown as pg.Submittable) as unknown as Duplex;
     // A status update every second keeps the server (wal_sender_timeout) content and asks it for a
     // keepalive, whose WAL position tells the reader how far decoding has come when nothing commits.
@@ -206,14 +226,7 @@ export class ReplicationStream {
    * slot's confirmed position where it is), and `reply` asks the server for a keepalive back.
    */
   status(reply: boolean): void {
-    const msg = Buffer.alloc(34);
-    msg[0] = 0x72; /* r */
-    msg.writeBigUInt64BE(this.received, 1);
-    msg.writeBigUInt64BE(this.flushed, 9);
-    msg.writeBigUInt64BE(this.flushed, 17);
-    msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
-    msg[33] = reply ? 1 : 0;
-    if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(msg);
+    if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(standbyStatus(this.received, this.flushed, reply));
   }
 
   /** Leaves CopyBoth mode (CopyDone) and waits briefly for the server to agree; the connection is closed either way after. */

@@ -1,0 +1,116 @@
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { DbBackupError } from '../../../domain/errors.js';
+import { ByteReader } from '../../../domain/log-segment.js';
+import { CHANGE_LOG_FORMAT, CHANGE_LOG_VERSION, type ChangeLine, checkLine, unsafeChangeLog } from './postgres-change-log.js';
+import { PgOutputDecoder } from './postgres-pgoutput.js';
+import { lsnToString } from './postgres-replication.js';
+
+/**
+ * Change-log parts, format version 2 (`changes/NNNN.pgo`): the slot's pgoutput messages kept as
+ * the server sent them, so a backup copies bytes instead of decoding every row into objects and
+ * encoding it again as JSON (that was most of an incremental's client time); decoding happens once,
+ * at restore. A header line, then length-prefixed records, then an end record:
+ *
+ *   {"format":"dbbackup-pg-changes","version":2,"encoding":"pgoutput-1"}\n
+ *   per record: u32 length (big-endian, > 0) | one pgoutput protocol-1 message (tag byte first)
+ *   u32 0                                      (the end: a part without it was cut off)
+ *
+ * Records are Relation ('R'), Begin ('B'), Insert/Update/Delete/Truncate ('I' 'U' 'D' 'T') and
+ * Commit ('C'), in commit order; parts are cut only after a commit, and each part starts with the
+ * Relation messages of the relations described before it, so a part decodes on its own. Begin
+ * carries the commit's LSN and time (microseconds), Commit its LSN, end LSN and time: the index a
+ * restore --at needs, per transaction. Values are the server's text output. Read back they are
+ * untrusted: every record is bounded and decoded strictly (PgOutputDecoder's `stored` mode).
+ */
+export const RECORDS_VERSION = 2;
+export const RECORDS_EXTENSION = 'pgo';
+/** A record larger than this is not one dbbackup writes (a row is at most 1 GiB). */
+const MAX_RECORD = (1 << 30) + (1 << 20);
+/** The header line is short: a first line longer than this is not a change log. */
+const MAX_HEADER = 256;
+
+export function recordsHeader(): Buffer {
+  return Buffer.from(`${JSON.stringify({ format: CHANGE_LOG_FORMAT, version: RECORDS_VERSION, encoding: 'pgoutput-1' })}\n`);
+}
+
+export const END_RECORD: Buffer = Buffer.alloc(4);
+
+/**
+ * The lines of a change-log part of either version, validated (E_UNSAFE_BACKUP for anything
+ * dbbackup does not write, E_TRUNCATED for a version 2 part cut off): the header first, then
+ * begin, change, commit (and, in version 1 parts, sequences) lines as checkLine returns them.
+ */
+export async function* changeLines(body: AsyncIterable<unknown>, where: string): AsyncGenerator<ChangeLine> {
+  const it = body[Symbol.asyncIterator]();
+  const { line, rest } = await headerLine(it, where);
+  const version = headerVersion(line, where);
+  if (version === CHANGE_LOG_VERSION) {
+    yield checkLine(line, where);
+    for await (const text of createInterface({ input: Readable.from(resume(rest, it)), crlfDelay: Infinity })) {
+      if (text !== '') yield checkLine(text, where);
+    }
+    return;
+  }
+  yield { kind: 'header' };
+  yield* recordLines(new ByteReader(resume(rest, it)[Symbol.asyncIterator]()), where);
+}
+
+async function* recordLines(r: ByteReader, where: string): AsyncGenerator<ChangeLine> {
+  const cut = () => new DbBackupError('E_TRUNCATED', `The change log ${where} ends in the middle of a record: the backup is incomplete.`);
+  const decoder = new PgOutputDecoder((what) => unsafeChangeLog(where, what), true);
+  for (;;) {
+    const head = await r.take(4, cut);
+    if (!head) throw new DbBackupError('E_TRUNCATED', `The change log ${where} has no end record: the backup is incomplete.`);
+    const length = head.readUInt32BE(0);
+    if (length === 0) {
+      if (await r.take(1, cut)) throw unsafeChangeLog(where, 'bytes after its end record');
+      return;
+    }
+    if (length > MAX_RECORD) throw unsafeChangeLog(where, `a record of ${length} bytes`);
+    const record = await r.take(length, cut);
+    if (!record) throw cut();
+    const m = decoder.decode(record);
+    if (m.tag === 'begin') yield { kind: 'begin', xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time };
+    else if (m.tag === 'commit') yield { kind: 'commit', lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time };
+    else if (m.tag === 'change') yield { kind: 'change', change: m.change };
+  }
+}
+
+/** The part's first line (without its newline) and the bytes read after it. */
+async function headerLine(it: AsyncIterator<unknown>, where: string): Promise<{ line: string; rest: Buffer }> {
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const end = buf.indexOf(0x0a);
+    if (end >= 0) return { line: buf.toString('utf8', 0, end), rest: buf.subarray(end + 1) };
+    if (buf.length > MAX_HEADER) throw unsafeChangeLog(where, 'no header line');
+    const next = await it.next();
+    if (next.done) {
+      if (buf.length === 0) throw unsafeChangeLog(where, 'an empty part');
+      return { line: buf.toString('utf8'), rest: Buffer.alloc(0) };
+    }
+    buf = Buffer.concat([buf, Buffer.from(next.value as Uint8Array)]);
+  }
+}
+
+function headerVersion(line: string, where: string): number {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw unsafeChangeLog(where, 'a header that is not JSON');
+  }
+  const h = v as { format?: unknown; version?: unknown; encoding?: unknown } | null;
+  if (h?.format === CHANGE_LOG_FORMAT && h.version === RECORDS_VERSION && h.encoding === 'pgoutput-1') return RECORDS_VERSION;
+  if (h?.format === CHANGE_LOG_FORMAT && h.version === CHANGE_LOG_VERSION) return CHANGE_LOG_VERSION;
+  throw unsafeChangeLog(where, `format ${String(h?.format)} version ${String(h?.version)}`);
+}
+
+async function* resume(first: Buffer, it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  if (first.length) yield first;
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return;
+    yield Buffer.from(next.value as Uint8Array);
+  }
+}

@@ -1,0 +1,204 @@
+import type { Connection } from 'pg';
+
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = 0x63; // 'c'
+const COPY_BOTH_RESPONSE = 0x57; // 'W'
+const NOTICE = 0x4e; // 'N'
+const PARAMETER_STATUS = 0x53; // 'S'
+const NOTIFICATION = 0x41; // 'A'
+/** A CopyData message larger than this is not one the server sends (a WAL record's decoded row is at most 1 GiB). */
+const MAX_MESSAGE = (1 << 30) + (1 << 20);
+
+type DataHandler = (chunk: Buffer) => void;
+interface SocketLike {
+  listeners(event: 'data'): DataHandler[];
+  removeListener(event: 'data', fn: DataHandler): void;
+  on(event: 'data', fn: DataHandler): void;
+  pause(): void;
+  resume(): void;
+  write(chunk: Buffer): boolean;
+  destroy(): void;
+  readonly destroyed: boolean;
+}
+
+/**
+ * Receives each CopyData payload as `buf[start, end)`, synchronously, while the socket's chunk is
+ * being read (the bytes are only valid during the call: copy what must outlive it). A throw stops
+ * the stream: it becomes `finished`'s rejection.
+ */
+export type CopyDataHandler = (buf: Buffer, start: number, end: number) => void;
+
+/**
+ * A CopyBoth query (START_REPLICATION) as a pg Submittable that reads the connection's socket
+ * itself: the framing is parsed in place and each CopyData payload handed to `onData` without an
+ * allocation (a payload cut by the end of a socket chunk is gathered first), instead of one stream
+ * chunk and one object per message. `send()` writes CopyData to the server. An ErrorResponse goes
+ * back to pg's parser, which rejects `finished` through handleError; CopyDone from the server ends
+ * it. The connection cannot be reused after `stop()`: close it.
+ */
+export class CopyBothQuery {
+  /** Settles when the stream ends: the server's CopyDone, its error, a handler's throw, or stop(). */
+  readonly finished: Promise<void>;
+  private resolveFinished!: () => void;
+  private rejectFinished!: (err: unknown) => void;
+  private socket: SocketLike | undefined;
+  private pgHandler: DataHandler | undefined;
+  private readonly onChunk: DataHandler = (chunk) => this.parse(chunk);
+  private stopped = false;
+  private paused = false;
+  /** Parser state: a payload being gathered (`gather`, filled to `gathered`), `skipping` bytes of another message, `carry` a cut header. */
+  private gather: Buffer | undefined;
+  private gathered = 0;
+  private skipping = 0;
+  private carry: Buffer | undefined;
+
+  constructor(
+    readonly text: string,
+    private readonly onData: CopyDataHandler,
+  ) {
+    this.finished = new Promise((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    this.finished.catch(() => undefined);
+  }
+
+  /** Called by pg when the query is due: take the socket over, then send the query. */
+  submit(connection: Connection): void {
+    const socket = (connection as unknown as { stream: SocketLike }).stream;
+    const handlers = socket.listeners('data');
+    if (handlers.length !== 1) throw new Error(`START_REPLICATION expects one data listener on the connection, found ${handlers.length}`);
+    this.socket = socket;
+    this.pgHandler = handlers[0]!;
+    socket.removeListener('data', this.pgHandler);
+    socket.on('data', this.onChunk);
+    (connection as unknown as { query(text: string): void }).query(this.text);
+  }
+
+  handleError(err: unknown): void {
+    this.end(err);
+  }
+
+  handleReadyForQuery(): void {
+    this.end();
+  }
+
+  handleCommandComplete(): void {}
+
+  /** Sends one CopyData message (a standby status update); false once the stream is over. */
+  send(payload: Buffer): boolean {
+    const socket = this.socket;
+    if (!socket || socket.destroyed || this.stopped) return false;
+    const head = Buffer.allocUnsafe(5);
+    head[0] = COPY_DATA;
+    head.writeUInt32BE(payload.length + 4, 1);
+    socket.write(Buffer.concat([head, payload]));
+    return true;
+  }
+
+  /** Stops reading (backpressure) until resume(). */
+  pause(): void {
+    if (this.paused || this.stopped) return;
+    this.paused = true;
+    this.socket?.pause();
+  }
+
+  resume(): void {
+    if (!this.paused || this.stopped) return;
+    this.paused = false;
+    this.socket?.resume();
+  }
+
+  /**
+   * Ends the stream here: nothing more is handed on (what still arrives is read and dropped, so the
+   * connection can close), and `finished` resolves (or rejects with `err`).
+   */
+  stop(err?: unknown): void {
+    if (this.stopped) return;
+    this.end(err);
+    if (this.paused) {
+      this.paused = false;
+      this.socket?.resume();
+    }
+  }
+
+  private end(err?: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (err === undefined) this.resolveFinished();
+    else this.rejectFinished(err);
+  }
+
+  /** Parses one socket chunk: CopyData payloads to the handler; anything else but the few harmless messages goes back to pg. */
+  private parse(input: Buffer): void {
+    if (this.stopped) return;
+    let buf = input;
+    if (this.carry) {
+      buf = Buffer.concat([this.carry, input]);
+      this.carry = undefined;
+    }
+    const n = buf.length;
+    let i = 0;
+    try {
+      while (i < n && !this.stopped) {
+        if (this.gather) {
+          const take = Math.min(this.gather.length - this.gathered, n - i);
+          buf.copy(this.gather, this.gathered, i, i + take);
+          this.gathered += take;
+          i += take;
+          if (this.gathered === this.gather.length) {
+            const whole = this.gather;
+            this.gather = undefined;
+            this.onData(whole, 0, whole.length);
+          }
+          continue;
+        }
+        if (this.skipping > 0) {
+          const take = Math.min(this.skipping, n - i);
+          i += take;
+          this.skipping -= take;
+          continue;
+        }
+        const code = buf[i]!;
+        if (code !== COPY_DATA && code !== COPY_BOTH_RESPONSE && code !== NOTICE && code !== PARAMETER_STATUS && code !== NOTIFICATION && code !== COPY_DONE) {
+          // ErrorResponse (or anything unexpected): pg's parser takes it from here.
+          this.detach(buf.subarray(i));
+          return;
+        }
+        if (n - i < 5) {
+          this.carry = Buffer.from(buf.subarray(i));
+          return;
+        }
+        const length = buf.readUInt32BE(i + 1) - 4;
+        if (length < 0 || length > MAX_MESSAGE) throw new Error(`the server sent a message of ${length} bytes in the replication stream`);
+        i += 5;
+        if (code === COPY_DATA) {
+          if (n - i >= length) {
+            this.onData(buf, i, i + length);
+            i += length;
+          } else {
+            this.gather = Buffer.allocUnsafe(length);
+            this.gathered = 0;
+          }
+        } else if (code === COPY_DONE) {
+          this.detach(buf.subarray(i));
+          return;
+        } else this.skipping = length;
+      }
+    } catch (err) {
+      this.stop(err);
+    }
+  }
+
+  /** Gives the socket back to pg's parser, starting with `rest`. */
+  private detach(rest: Buffer): void {
+    const socket = this.socket!;
+    socket.removeListener('data', this.onChunk);
+    socket.on('data', this.pgHandler!);
+    if (this.paused) {
+      this.paused = false;
+      socket.resume();
+    }
+    if (rest.length) this.pgHandler!(rest);
+  }
+}
