@@ -83,6 +83,27 @@ describe('change-log parts, format 2 (pgoutput records)', () => {
     expect(await lines(v1, 5)).toEqual([{ kind: 'header' }, { kind: 'sequences', sequences: [['public', 's', '42', true]] }]);
   });
 
+  it('lets the consumer stop early and destroy the body (restore --at) without an error left behind, in either format', async () => {
+    const v1 = Buffer.from(`{"format":"dbbackup-pg-changes","version":1}\n${'{"sequences":[]}\n'.repeat(5000)}`);
+    for (const bytes of [good, v1]) {
+      const body = Readable.from((function* () {
+        for (let i = 0; i < bytes.length; i += 16) yield bytes.subarray(i, i + 16);
+      })());
+      const errors: unknown[] = [];
+      body.on('error', (e) => errors.push(e));
+      let seen = 0;
+      for await (const _ of changeLines(body, where)) {
+        if (++seen === 2) {
+          body.destroy();
+          break;
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(seen).toBe(2);
+      expect(errors).toEqual([]);
+    }
+  });
+
   it.each([
     ['a part cut before its end record', good.subarray(0, good.length - 4), 'E_TRUNCATED'],
     ['a part cut inside a record', good.subarray(0, good.length - 10), 'E_TRUNCATED'],

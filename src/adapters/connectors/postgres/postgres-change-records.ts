@@ -1,5 +1,4 @@
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { DbBackupError } from '../../../domain/errors.js';
 import { ByteReader } from '../../../domain/log-segment.js';
 import { CHANGE_LOG_FORMAT, CHANGE_LOG_VERSION, type ChangeLine, checkLine, unsafeChangeLog } from './postgres-change-log.js';
@@ -47,13 +46,39 @@ export async function* changeLines(body: AsyncIterable<unknown>, where: string):
   const version = headerVersion(line, where);
   if (version === CHANGE_LOG_VERSION) {
     yield checkLine(line, where);
-    for await (const text of createInterface({ input: Readable.from(resume(rest, it)), crlfDelay: Infinity })) {
-      if (text !== '') yield checkLine(text, where);
-    }
+    yield* jsonLines(rest, it, where);
     return;
   }
   yield { kind: 'header' };
   yield* recordLines(new ByteReader(resume(rest, it)[Symbol.asyncIterator]()), where);
+}
+
+/** Longest line read (V8's longest string): a longer one is not a line dbbackup wrote. */
+const MAX_LINE = (1 << 29) - 24;
+
+/**
+ * Format 1's lines after the header. Read only as the consumer asks (nothing is pending on the
+ * body when the consumer stops early and destroys it, as the apply does at `--at`).
+ */
+async function* jsonLines(first: Buffer, it: AsyncIterator<unknown>, where: string): AsyncGenerator<ChangeLine> {
+  const decoder = new StringDecoder('utf8');
+  let pending = decoder.write(first);
+  for (;;) {
+    let start = 0;
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
+      const text = pending.slice(start, nl);
+      start = nl + 1;
+      if (text !== '') yield checkLine(text, where);
+    }
+    pending = pending.slice(start);
+    const next = await it.next();
+    if (next.done) break;
+    const chunk = Buffer.from(next.value as Uint8Array);
+    if (pending.length + chunk.length > MAX_LINE) throw unsafeChangeLog(where, 'a line longer than any dbbackup writes');
+    pending += decoder.write(chunk);
+  }
+  pending += decoder.end();
+  if (pending !== '') yield checkLine(pending, where);
 }
 
 async function* recordLines(r: ByteReader, where: string): AsyncGenerator<ChangeLine> {
