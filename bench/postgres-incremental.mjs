@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
-// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps]
+// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps] [--baseline DIR]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 //
 // Starts its own throwaway server (initdb in a temp dir, a free port, wal_level = logical) and builds a
@@ -21,6 +21,10 @@
 // Beside wall times, each backup's CPU seconds (the CLI's process tree, and the server's during it): on a
 // loaded machine the CPU ratio says more than the wall-clock one.
 // Figures are medians over runs; peak RSS is the highest of every CLI run.
+// --baseline DIR (another build: DIR/bin/dbbackup.js with its dist/, e.g. a copy of main's) compares
+// before/after in the same invocation: each run also takes a full with that build (its own catalog, so
+// its own slot), and after each pgbench round both builds take their incremental of the same changes,
+// in alternating order; the baseline's full and incremental times and CPU are reported beside.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -32,6 +36,8 @@ import { measure, printTable, treeCpuSeconds } from './measure.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'dbbackup.js');
+const baselineAt = process.argv.indexOf('--baseline');
+const baselineBin = baselineAt >= 0 ? join(process.argv[baselineAt + 1], 'bin', 'dbbackup.js') : undefined;
 const dist = (p) => import(join(root, 'dist', p));
 const { PostgresConnector } = await dist('adapters/connectors/postgres/postgres-connector.js');
 const { LocalRepositoryOpener } = await dist('adapters/storage/repository-opener.js');
@@ -98,10 +104,14 @@ const pgbench = (...a) => execFileSync(join(PG_BIN, 'pgbench'), [...pgArgs, ...a
 let peakRss = 0;
 /** Peak RSS per command (backup full/incremental/differential, restore). */
 const peaks = {};
+const baselineEnv = { ...env, DBBACKUP_DATA_DIR: join(work, 'catalog-baseline') };
 const cli = async (...a) => {
   const serverBefore = treeCpuSeconds(server.pid);
-  const r = await measure(process.execPath, [bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env, cwd: work });
+  const base = a[0] === '#baseline';
+  const r = await measure(process.execPath, [base ? baselineBin : bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env: base ? baselineEnv : env, cwd: work });
+  if (r.code !== 0) throw new Error(`dbbackup ${a.join(' ')} failed: ${r.stderr}`);
   r.serverCpuSeconds = treeCpuSeconds(server.pid) - serverBefore;
+  if (base) return r;
   peakRss = Math.max(peakRss, r.peakRssMB);
   const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : `restore ${a.find((x) => x.startsWith('#'))?.slice(1) ?? ''}`;
   peaks[label] = Math.max(peaks[label] ?? 0, r.peakRssMB);
@@ -171,18 +181,34 @@ try {
   const dbMB = Number((await sql('bench', `SELECT pg_database_size('bench') AS s`))[0].s) / 1e6;
   console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s); pgbench_history ${keylessHistory ? 'keyless (read whole at every backup)' : 'REPLICA IDENTITY FULL'}\n`);
 
+  const before = { full: [], fullCpu: [], incremental: [], incCpu: [] };
   const figures = { fullCliCpu: [], fullSrvCpu: [], incCliCpu: [], incSrvCpu: [], incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
   let mismatches = 0;
   for (let run = 0; run < runs; run++) {
     const repo = join(work, `repo_${run}`);
     const backup = (...a) => cli('backup', '--db', 'postgres', '--url', url('bench'), '--out', repo, ...a);
+    const baseRepo = join(work, `base_repo_${run}`);
+    const baseline = (...a) => cli('#baseline', 'backup', '--db', 'postgres', '--url', url('bench'), '--out', baseRepo, ...a);
+    if (baselineBin) {
+      const b = await baseline('--capture', 'changes');
+      before.full.push(b.seconds);
+      before.fullCpu.push(b.cpuSeconds + b.serverCpuSeconds);
+    }
     const f = await backup('--capture', 'changes');
     figures.full.push(f.seconds);
     figures.fullCliCpu.push(f.cpuSeconds);
     figures.fullSrvCpu.push(f.serverCpuSeconds);
     for (let r = 0; r < rounds; r++) {
       pgbench('-n', '-c', '2', '-t', String(perRound / 2), 'bench');
+      const old = async () => {
+        if (!baselineBin) return;
+        const b = await baseline('--type', 'incremental');
+        before.incremental.push(b.seconds);
+        before.incCpu.push(b.cpuSeconds + b.serverCpuSeconds);
+      };
+      if (r % 2 === 0) await old();
       const i = await backup('--type', 'incremental');
+      if (r % 2 === 1) await old();
       figures.incremental.push(i.seconds);
       figures.incCliCpu.push(i.cpuSeconds);
       figures.incSrvCpu.push(i.serverCpuSeconds);
@@ -275,6 +301,12 @@ try {
   console.log(`  incremental / full time:          ${ratio.toFixed(3)}x  (goal <= 0.2x: ${verdict(ratio <= 0.2)})`);
   const cpuRatio = (median(figures.incCliCpu) + median(figures.incSrvCpu)) / (median(figures.fullCliCpu) + median(figures.fullSrvCpu));
   console.log(`  incremental / full CPU (CLI + server): ${cpuRatio.toFixed(3)}x; CLI alone ${(median(figures.incCliCpu) / median(figures.fullCliCpu)).toFixed(3)}x`);
+  if (baselineBin) {
+    const m = (xs) => median(xs).toFixed(2);
+    console.log(`  baseline (${baselineBin}), same changes, alternating: full ${m(before.full)} s (CPU CLI + server ${m(before.fullCpu)}), incremental ${m(before.incremental)} s (CPU ${m(before.incCpu)}):`);
+    console.log(`    incremental / full time ${(median(before.incremental) / median(before.full)).toFixed(3)}x, CPU ${(median(before.incCpu) / median(before.fullCpu)).toFixed(3)}x; this build's incremental CPU (CLI + server) ${(median(figures.incCliCpu) + median(figures.incSrvCpu)).toFixed(2)} s`);
+    console.log(`    per run, baseline incremental s: ${before.incremental.map((x) => x.toFixed(2)).join(' ')}; this build: ${figures.incremental.map((x) => x.toFixed(2)).join(' ')}`);
+  }
   console.log(`  apply rows/s (incrementals):      ${rate.toFixed(0)}  (goal >= 50,000: ${verdict(rate >= 50_000)}); differential: ${median(figures.diffRate).toFixed(0)} rows/s`);
   const cpuBound = median(figures.incRows) / Math.max(median(figures.incCpu), median(figures.incServerCpu));
   console.log(`    rows per CPU second of the busier side (client and server pipelined, each on a core): ${cpuBound.toFixed(0)}`);
