@@ -73,7 +73,7 @@ export function* encodeLogSegment(commits: Iterable<LogCommit>): Generator<Buffe
 }
 
 /** Pulls exact byte counts out of a stream of chunks. */
-export class ByteReader {
+class ByteReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
 

@@ -5,7 +5,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import type { SequenceValue } from './postgres-change-log.js';
-import { changeLines } from './postgres-change-records.js';
+import { changeBatches, changeLines } from './postgres-change-records.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import { MemoryFold, foldChange } from './postgres-change-fold.js';
 import { type TableInfo, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
@@ -87,32 +87,34 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
 async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
   let inTxn = false;
   let first = true;
-  for await (const line of changeLines(body as AsyncIterable<unknown>, where)) {
-    if (first !== (line.kind === 'header')) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} does not start with its header line: the backup was altered or damaged.`);
-    first = false;
-    if (line.kind === 'begin') {
-      if (inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} begins a transaction inside another.`);
-      if ((stop.micros !== undefined && isoToMicros(line.time) > stop.micros) || (stop.lsn !== undefined && lsnToBigInt(line.lsn) > stop.lsn)) {
-        applied.stopped = true;
-        (body as unknown as { destroy?: () => void }).destroy?.();
-        return;
+  for await (const batch of changeBatches(body as AsyncIterable<unknown>, where)) {
+    for (const line of batch) {
+      if (first !== (line.kind === 'header')) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} does not start with its header line: the backup was altered or damaged.`);
+      first = false;
+      if (line.kind === 'begin') {
+        if (inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} begins a transaction inside another.`);
+        if ((stop.micros !== undefined && isoToMicros(line.time) > stop.micros) || (stop.lsn !== undefined && lsnToBigInt(line.lsn) > stop.lsn)) {
+          applied.stopped = true;
+          (body as unknown as { destroy?: () => void }).destroy?.();
+          return;
+        }
+        signal.throwIfAborted();
+        await applier.begin();
+        inTxn = true;
+      } else if (line.kind === 'change') {
+        if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} has a change outside a transaction.`);
+        // Most changes only fold (no I/O): awaited only when the applier has something to wait for.
+        const sending = applier.apply(line.change);
+        if (sending) await sending;
+      } else if (line.kind === 'commit') {
+        if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} commits no transaction.`);
+        await applier.commit();
+        inTxn = false;
+        applied.transactions++;
+        applied.lastTime = line.time;
+      } else if (line.kind === 'sequences') {
+        applied.sequences = line.sequences;
       }
-      signal.throwIfAborted();
-      await applier.begin();
-      inTxn = true;
-    } else if (line.kind === 'change') {
-      if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} has a change outside a transaction.`);
-      // Most changes only fold (no I/O): awaited only when the applier has something to wait for.
-      const sending = applier.apply(line.change);
-      if (sending) await sending;
-    } else if (line.kind === 'commit') {
-      if (!inTxn) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} commits no transaction.`);
-      await applier.commit();
-      inTxn = false;
-      applied.transactions++;
-      applied.lastTime = line.time;
-    } else if (line.kind === 'sequences') {
-      applied.sequences = line.sequences;
     }
   }
   if (inTxn) throw new DbBackupError('E_TRUNCATED', `The change log ${where} ends inside a transaction: the backup is incomplete.`);

@@ -1,6 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
 import { DbBackupError } from '../../../domain/errors.js';
-import { ByteReader } from '../../../domain/log-segment.js';
 import { CHANGE_LOG_FORMAT, CHANGE_LOG_VERSION, type ChangeLine, checkLine, unsafeChangeLog } from './postgres-change-log.js';
 import { PgOutputDecoder } from './postgres-pgoutput.js';
 import { lsnToString } from './postgres-replication.js';
@@ -41,36 +40,45 @@ export const END_RECORD: Buffer = Buffer.alloc(4);
  * begin, change, commit (and, in version 1 parts, sequences) lines as checkLine returns them.
  */
 export async function* changeLines(body: AsyncIterable<unknown>, where: string): AsyncGenerator<ChangeLine> {
+  for await (const batch of changeBatches(body, where)) yield* batch;
+}
+
+/**
+ * changeLines in runs: the lines of what one read of the body brought, decoded at once (an await
+ * per run, not two per record: the apply's reading cost that much per row). The body is read only
+ * as the consumer asks, so nothing is pending on it when the consumer stops early and destroys it
+ * (as the apply does at `--at`).
+ */
+export async function* changeBatches(body: AsyncIterable<unknown>, where: string): AsyncGenerator<ChangeLine[]> {
   const it = body[Symbol.asyncIterator]();
   const { line, rest } = await headerLine(it, where);
   const version = headerVersion(line, where);
   if (version === CHANGE_LOG_VERSION) {
-    yield checkLine(line, where);
+    yield [checkLine(line, where)];
     yield* jsonLines(rest, it, where);
     return;
   }
-  yield { kind: 'header' };
-  yield* recordLines(new ByteReader(resume(rest, it)[Symbol.asyncIterator]()), where);
+  yield [{ kind: 'header' }];
+  yield* recordBatches(rest, it, where);
 }
 
 /** Longest line read (V8's longest string): a longer one is not a line dbbackup wrote. */
 const MAX_LINE = (1 << 29) - 24;
 
-/**
- * Format 1's lines after the header. Read only as the consumer asks (nothing is pending on the
- * body when the consumer stops early and destroys it, as the apply does at `--at`).
- */
-async function* jsonLines(first: Buffer, it: AsyncIterator<unknown>, where: string): AsyncGenerator<ChangeLine> {
+/** Format 1's lines after the header. */
+async function* jsonLines(first: Buffer, it: AsyncIterator<unknown>, where: string): AsyncGenerator<ChangeLine[]> {
   const decoder = new StringDecoder('utf8');
   let pending = decoder.write(first);
   for (;;) {
+    const out: ChangeLine[] = [];
     let start = 0;
     for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
       const text = pending.slice(start, nl);
       start = nl + 1;
-      if (text !== '') yield checkLine(text, where);
+      if (text !== '') out.push(checkLine(text, where));
     }
     pending = pending.slice(start);
+    if (out.length) yield out;
     const next = await it.next();
     if (next.done) break;
     const chunk = Buffer.from(next.value as Uint8Array);
@@ -78,27 +86,55 @@ async function* jsonLines(first: Buffer, it: AsyncIterator<unknown>, where: stri
     pending += decoder.write(chunk);
   }
   pending += decoder.end();
-  if (pending !== '') yield checkLine(pending, where);
+  if (pending !== '') yield [checkLine(pending, where)];
 }
 
-async function* recordLines(r: ByteReader, where: string): AsyncGenerator<ChangeLine> {
-  const cut = () => new DbBackupError('E_TRUNCATED', `The change log ${where} ends in the middle of a record: the backup is incomplete.`);
+/** Format 2's records after the header: every whole record of a read decoded at once. */
+async function* recordBatches(first: Buffer, it: AsyncIterator<unknown>, where: string): AsyncGenerator<ChangeLine[]> {
   const decoder = new PgOutputDecoder((what) => unsafeChangeLog(where, what), true);
+  let buf = first;
+  let ended = false;
   for (;;) {
-    const head = await r.take(4, cut);
-    if (!head) throw new DbBackupError('E_TRUNCATED', `The change log ${where} has no end record: the backup is incomplete.`);
-    const length = head.readUInt32BE(0);
-    if (length === 0) {
-      if (await r.take(1, cut)) throw unsafeChangeLog(where, 'bytes after its end record');
-      return;
+    const out: ChangeLine[] = [];
+    let at = 0;
+    /** Bytes the record cut by the end of `buf` still needs. */
+    let wanted = 0;
+    while (!ended && buf.length - at >= 4) {
+      const length = buf.readUInt32BE(at);
+      if (length === 0) {
+        ended = true;
+        at += 4;
+        break;
+      }
+      if (length > MAX_RECORD) throw unsafeChangeLog(where, `a record of ${length} bytes`);
+      if (buf.length - at - 4 < length) {
+        wanted = length + 4 - (buf.length - at);
+        break;
+      }
+      const m = decoder.decode(buf, at + 4, at + 4 + length);
+      at += 4 + length;
+      if (m.tag === 'begin') out.push({ kind: 'begin', xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time });
+      else if (m.tag === 'commit') out.push({ kind: 'commit', lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time });
+      else if (m.tag === 'change') out.push({ kind: 'change', change: m.change });
     }
-    if (length > MAX_RECORD) throw unsafeChangeLog(where, `a record of ${length} bytes`);
-    const record = await r.take(length, cut);
-    if (!record) throw cut();
-    const m = decoder.decode(record);
-    if (m.tag === 'begin') yield { kind: 'begin', xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time };
-    else if (m.tag === 'commit') yield { kind: 'commit', lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time };
-    else if (m.tag === 'change') yield { kind: 'change', change: m.change };
+    if (ended && at < buf.length) throw unsafeChangeLog(where, 'bytes after its end record');
+    buf = buf.subarray(at);
+    if (out.length) yield out;
+    // One read more, or as many as the cut record needs (gathered, then joined once).
+    const more = [buf];
+    let have = buf.length;
+    do {
+      const next = await it.next();
+      if (next.done) {
+        if (ended) return;
+        throw new DbBackupError('E_TRUNCATED', `The change log ${where} ${have === 0 ? 'has no end record' : 'ends in the middle of a record'}: the backup is incomplete.`);
+      }
+      const chunk = Buffer.from(next.value as Uint8Array);
+      if (ended && chunk.length > 0) throw unsafeChangeLog(where, 'bytes after its end record');
+      more.push(chunk);
+      have += chunk.length;
+    } while (have - buf.length < wanted);
+    buf = more.length === 1 ? more[0]! : Buffer.concat(more);
   }
 }
 
@@ -129,13 +165,4 @@ function headerVersion(line: string, where: string): number {
   if (h?.format === CHANGE_LOG_FORMAT && h.version === RECORDS_VERSION && h.encoding === 'pgoutput-1') return RECORDS_VERSION;
   if (h?.format === CHANGE_LOG_FORMAT && h.version === CHANGE_LOG_VERSION) return CHANGE_LOG_VERSION;
   throw unsafeChangeLog(where, `format ${String(h?.format)} version ${String(h?.version)}`);
-}
-
-async function* resume(first: Buffer, it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  if (first.length) yield first;
-  for (;;) {
-    const next = await it.next();
-    if (next.done) return;
-    yield Buffer.from(next.value as Uint8Array);
-  }
 }

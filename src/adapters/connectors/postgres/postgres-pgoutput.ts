@@ -46,13 +46,17 @@ const liveFailure: DecodeFailure = (what) => new DbBackupError('E_BACKUP_FAILED'
 
 /** Reads a message's fields, never past its end (a short message is `fail`ed, not read as zeros or cut strings). */
 class Reader {
-  at = 0;
+  at: number;
   constructor(
     private readonly buf: Buffer,
     private readonly fail: DecodeFailure,
-  ) {}
+    start: number,
+    private readonly end: number,
+  ) {
+    this.at = start;
+  }
   private need(n: number): void {
-    if (this.at + n > this.buf.length) throw this.fail('a message shorter than its fields');
+    if (this.at + n > this.end) throw this.fail('a message shorter than its fields');
   }
   byte(): number {
     this.need(1);
@@ -84,7 +88,7 @@ class Reader {
   }
   cstring(): string {
     const end = this.buf.indexOf(0, this.at);
-    if (end < 0) throw this.fail('an unterminated string');
+    if (end < 0 || end >= this.end) throw this.fail('an unterminated string');
     const s = this.buf.toString('utf8', this.at, end);
     this.at = end + 1;
     return s;
@@ -98,7 +102,7 @@ class Reader {
   }
   /** Stored messages are exactly their fields: nothing may follow. */
   done(): void {
-    if (this.at !== this.buf.length) throw this.fail('bytes after a message');
+    if (this.at !== this.end) throw this.fail('bytes after a message');
   }
 }
 
@@ -119,8 +123,9 @@ export class PgOutputDecoder {
     private readonly stored = false,
   ) {}
 
-  decode(body: Buffer): PgOutputMessage {
-    const r = new Reader(body, this.fail);
+  /** Decodes the message `body[start, end)` (the whole buffer by default). */
+  decode(body: Buffer, start = 0, end = body.length): PgOutputMessage {
+    const r = new Reader(body, this.fail, start, end);
     let out: PgOutputMessage;
     try {
       out = this.message(r);
