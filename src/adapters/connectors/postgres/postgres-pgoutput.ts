@@ -55,36 +55,27 @@ class Reader {
   ) {
     this.at = start;
   }
-  private need(n: number): void {
-    if (this.at + n > this.end) throw this.fail('a message shorter than its fields');
+  /** The position of the next `n` bytes, which are then read. */
+  private skip(n: number): number {
+    const at = this.at;
+    if (at + n > this.end) throw this.fail('a message shorter than its fields');
+    this.at = at + n;
+    return at;
   }
   byte(): number {
-    this.need(1);
-    return this.buf[this.at++]!;
+    return this.buf[this.skip(1)]!;
   }
   int16(): number {
-    this.need(2);
-    const v = this.buf.readInt16BE(this.at);
-    this.at += 2;
-    return v;
+    return this.buf.readInt16BE(this.skip(2));
   }
   int32(): number {
-    this.need(4);
-    const v = this.buf.readInt32BE(this.at);
-    this.at += 4;
-    return v;
+    return this.buf.readInt32BE(this.skip(4));
   }
   uint32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.at);
-    this.at += 4;
-    return v;
+    return this.buf.readUInt32BE(this.skip(4));
   }
   int64(): bigint {
-    this.need(8);
-    const v = this.buf.readBigInt64BE(this.at);
-    this.at += 8;
-    return v;
+    return this.buf.readBigInt64BE(this.skip(8));
   }
   cstring(): string {
     const end = this.buf.indexOf(0, this.at);
@@ -95,10 +86,8 @@ class Reader {
   }
   text(n: number): string {
     if (n < 0) throw this.fail('a value of negative length');
-    this.need(n);
-    const s = this.buf.toString('utf8', this.at, this.at + n);
-    this.at += n;
-    return s;
+    const at = this.skip(n);
+    return this.buf.toString('utf8', at, at + n);
   }
   /** Stored messages are exactly their fields: nothing may follow. */
   done(): void {
