@@ -133,6 +133,7 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     await server.query(
       String.raw`
       INSERT INTO public.items VALUES (1001, 'new', 'n', NULL, '2026-02-02 10:00:00.000001+00', 0.1);
+      INSERT INTO public.items (id, name, blob) SELECT 1002, 'big', string_agg(md5(g::text), '') FROM generate_series(1, 40000) g; -- 1.3 MB: one message over many socket reads
       UPDATE public.items SET name = 'renamed' WHERE id = 1;            -- blob stays TOASTed and unchanged ('u')
       UPDATE public.items SET id = 2000 WHERE id = 2;                   -- key change
       DELETE FROM public.items WHERE id BETWEEN 10 AND 19;
