@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
 import { changeLines } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
+import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import type { ChangeBatch, LogPosition } from '../../../src/application/ports/change-capture.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import type { PartSink, PartSource } from '../../../src/application/ports/parts.js';
@@ -65,15 +66,19 @@ function memoryParts(manifest: Manifest) {
   return { sink, source, bytes, parts };
 }
 
+/** A line as change-log format 1 (the JSON lines dbbackup wrote before format 2) has it. */
+function formatOne(line: ChangeLine): string {
+  const { kind, ...rest } = line as ChangeLine & Record<string, unknown>;
+  if (line.kind === 'header') return `${JSON.stringify({ format: 'dbbackup-pg-changes', version: 1 })}\n`;
+  if (line.kind === 'change') return `${JSON.stringify(line.change)}\n`;
+  return `${JSON.stringify({ [kind]: line.kind === 'sequences' ? line.sequences : rest })}\n`;
+}
+
 /** Every part's lines (either format) as format 1's JSON lines. */
 async function logText(bytes: Map<string, Buffer>): Promise<string> {
-  const out: string[] = [];
-  for (const [name, b] of bytes) {
-    for await (const line of changeLines(Readable.from([b]), name)) {
-      out.push(line.kind === 'change' ? JSON.stringify(line.change) : line.kind === 'sequences' ? JSON.stringify({ sequences: line.sequences }) : JSON.stringify(line));
-    }
-  }
-  return `${out.join('\n')}\n`;
+  let out = '';
+  for (const [name, b] of bytes) for await (const line of changeLines(Readable.from([b]), name)) out += formatOne(line);
+  return out;
 }
 
 async function read(database: string, since: LogPosition, manifest: Manifest): Promise<{ batch: ChangeBatch; parts: ReturnType<typeof memoryParts> }> {
@@ -202,6 +207,31 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(isDbBackupError(gone, 'E_SLOT_LOST')).toBe(true);
     const next = await read(db, batch.to, manifest);
     expect(next.batch.changes).toBe(0);
+  });
+
+  it('a chain whose older incremental is in change-log format 1 (as dbbackup wrote it before format 2) applies with a newer one in format 2 to the source state', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text, big text); INSERT INTO public.t SELECT g, 'v' || g, NULL FROM generate_series(1, 100) g;`, [], db);
+    const { manifest, copy } = await fullWithCapture(db);
+    await server.query(String.raw`UPDATE public.t SET v = 'a' || id WHERE id <= 50; DELETE FROM public.t WHERE id > 90; INSERT INTO public.t VALUES (500, E'tab	here
+nl \ "q"', repeat('x', 5000));`, [], db);
+    const first = await read(db, manifest.logPosition as LogPosition, manifest);
+    await server.query(`UPDATE public.t SET id = 1001 WHERE id = 1; UPDATE public.t SET v = 'toast kept' WHERE id = 500; DELETE FROM public.t WHERE id = 2;`, [], db);
+    const second = await read(db, first.batch.to, manifest);
+    const atEnd = await tableHashes(server, db);
+    // The first incremental as the previous version wrote it: each part rewritten as format 1's JSON lines.
+    const older = memoryParts(manifest);
+    for (const p of first.parts.parts) {
+      let text = '';
+      for await (const line of changeLines(Readable.from([first.parts.bytes.get(p.name)!]), p.name)) text += formatOne(line);
+      await older.sink.write({ name: p.name.replace(/\.pgo$/, '.jsonl'), role: 'changes' }, Readable.from([Buffer.from(text)]));
+    }
+    expect(older.parts.map((p) => p.name.split('.').pop())).toEqual(first.parts.parts.map(() => 'jsonl'));
+    expect(second.parts.parts.some((p) => p.name.endsWith('.pgo'))).toBe(true);
+    await apply(copy, older.source());
+    await apply(copy, second.parts.source());
+    expect(await tableHashes(server, copy)).toEqual(atEnd);
   });
 
   it('a second full takes a new slot and keeps the old one until retire(); a role without REPLICATION is refused up front, naming the fix', async () => {
