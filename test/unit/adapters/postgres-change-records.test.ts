@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { END_RECORD, changeLines, recordsHeader } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
+import { END_RECORD, changeBatches, changeLines, recordsHeader } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 
@@ -76,6 +76,25 @@ describe('change-log parts, format 2 (pgoutput records)', () => {
     expect(await lines(good)).toEqual(expected);
     expect(await lines(good, 1)).toEqual(expected);
     expect(await lines(good, 7)).toEqual(expected);
+  });
+
+  it('hands a large read on in runs of at most 256 lines, in order, in either format', async () => {
+    const many = part(relation, ...Array.from({ length: 400 }, () => [begin, insert, commit]).flat());
+    const v1 = Buffer.from(`{"format":"dbbackup-pg-changes","version":1}\n${'{"sequences":[]}\n'.repeat(1200)}`);
+    for (const [bytes, kinds] of [[many, ['begin', 'change', 'commit']], [v1, ['sequences']]] as const) {
+      for (const chunk of [bytes.length, 1000, 3]) {
+        const runs: number[] = [];
+        const seen: string[] = [];
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < bytes.length; i += chunk) chunks.push(bytes.subarray(i, i + chunk));
+        for await (const run of changeBatches(Readable.from(chunks), where)) {
+          runs.push(run.length);
+          for (const line of run) seen.push(line.kind);
+        }
+        expect(Math.max(...runs)).toBeLessThanOrEqual(256);
+        expect(seen).toEqual(['header', ...Array.from({ length: 1200 / kinds.length }, () => kinds).flat()]);
+      }
+    }
   });
 
   it('still reads format 1 (JSON lines), as every part written before and the sequences part are', async () => {
