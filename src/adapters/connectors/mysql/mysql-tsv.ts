@@ -11,6 +11,11 @@ const LF = 0x0a;
 const BACKSLASH = 0x5c;
 const NUL = 0x00;
 const CHUNK = 256 * 1024;
+/**
+ * Chunks are cut from slabs of this size, one after the other: a row never waits for a copy of
+ * what is pending (a grown buffer), and there is one allocation per few chunks.
+ */
+const SLAB = 1024 * 1024;
 
 /** Bytes the format escapes, and what follows the backslash for each (0 = copied as is). */
 const ESCAPE = new Uint8Array(256);
@@ -21,7 +26,9 @@ ESCAPE[NUL] = 0x30; // 0
 
 /** Encodes rows into chunks of about 256 KiB, handed to `emit` as they fill. */
 export class TsvEncoder {
-  private buf = Buffer.allocUnsafe(CHUNK);
+  private buf = Buffer.allocUnsafe(SLAB);
+  /** The pending chunk is buf[start, pos). */
+  private start = 0;
   private pos = 0;
   /** Bytes encoded so far (emitted or pending). */
   bytes = 0;
@@ -32,7 +39,7 @@ export class TsvEncoder {
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const need = (v === null ? 2 : v.length * 2) + 1;
-      if (this.pos + need > this.buf.length) this.grow(need);
+      if (this.pos + need > this.buf.length) this.room(need);
       if (i > 0) this.buf[this.pos++] = TAB;
       if (v === null) {
         this.buf[this.pos++] = BACKSLASH;
@@ -43,9 +50,9 @@ export class TsvEncoder {
         this.pos = escapeInto(v, this.buf, this.pos);
       }
     }
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    if (this.pos + 1 > this.buf.length) this.room(1);
     this.buf[this.pos++] = LF;
-    if (this.pos >= CHUNK) this.flush();
+    if (this.pos - this.start >= CHUNK) this.flush();
   }
 
   /**
@@ -56,7 +63,7 @@ export class TsvEncoder {
   packetRow(buf: Buffer, start: number, end: number): boolean {
     // Worst case every byte doubles, plus a separator per value: reserve once for the whole row.
     const need = (end - start) * 2 + 2;
-    if (this.pos + need > this.buf.length) this.grow(need);
+    if (this.pos + need > this.buf.length) this.room(need);
     const out = this.buf;
     let pos = this.pos;
     let i = start;
@@ -101,24 +108,23 @@ export class TsvEncoder {
     }
     out[pos++] = LF;
     this.pos = pos;
-    if (this.pos >= CHUNK) this.flush();
+    if (pos - this.start >= CHUNK) this.flush();
     return true;
   }
 
-  /** Emits what is pending (call at the end of a part). */
+  /** Emits what is pending (call at the end of a part). The chunk is never written again. */
   flush(): void {
-    if (this.pos === 0) return;
-    this.bytes += this.pos;
-    this.emit(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(CHUNK);
-    this.pos = 0;
+    if (this.pos === this.start) return;
+    this.bytes += this.pos - this.start;
+    this.emit(this.buf.subarray(this.start, this.pos));
+    this.start = this.pos;
   }
 
-  /** Room for `need` more bytes: a bigger buffer (a value longer than a chunk) keeping what is pending. */
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(CHUNK, this.pos + need));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+  /** Room for `need` more bytes: what is pending goes out (even mid-row), then a new slab, bigger for a long value. */
+  private room(need: number): void {
+    this.flush();
+    this.buf = Buffer.allocUnsafe(Math.max(SLAB, need));
+    this.start = this.pos = 0;
   }
 }
 
