@@ -87,7 +87,7 @@ try {
       peers: Object.fromEntries(PEERS.map((p) => [p, { ...summary(times[p]), sizeMB: sizes[p] / 2 ** 20 }])),
       dbbackup: ours,
       ratios: Object.fromEntries(PEERS.map((p) => [p, summary(times[p]).median / ours.median])),
-      ...(BASE ? { base: summary(times.base), baseRatios: Object.fromEntries(PEERS.map((p) => [p, summary(times[p]).median / summary(times.base).median])) } : {}),
+      ...(BASE ? { base: summary(times.base), baseMB: sizes.base / 2 ** 20, baseRatios: Object.fromEntries(PEERS.map((p) => [p, summary(times[p]).median / summary(times.base).median])) } : {}),
       loadavg: await loadAverage(),
     });
     for (const who of ['ours', 'base', 'profile']) await rm(repo(who), { recursive: true, force: true });
@@ -104,7 +104,7 @@ try {
       );
     for (const [p, s] of Object.entries(r.peers)) line(PEER_NAMES[p], s, s.sizeMB * 2 ** 20, `   ratio ${r.ratios[p].toFixed(2)}×`);
     line('dbbackup backup (zstd)', r.dbbackup, r.repoMB * 2 ** 20);
-    if (r.base) line('base build', r.base, 0, `   ratios ${Object.entries(r.baseRatios).map(([p, x]) => `${p} ${x.toFixed(2)}×`).join(', ')}`);
+    if (r.base) line('base build', r.base, r.baseMB * 2 ** 20, `   ratios ${Object.entries(r.baseRatios).map(([p, x]) => `${p} ${x.toFixed(2)}×`).join(', ')}`);
   }
   for (const [title, seconds, report] of stageProfiles) printStageProfile(title, seconds, report);
   console.log(`\nwritten ${await writeResults('mysql-backup', { bin: BIN, base: BASE, targetMB: TARGET_MB, runs: RUNS, results })}`);

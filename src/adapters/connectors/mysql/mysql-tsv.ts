@@ -17,6 +17,10 @@ const CHUNK = 256 * 1024;
  */
 const SLAB = 1024 * 1024;
 
+/** Values at least this long are copied in runs (see nextEscape); shorter ones byte by byte. */
+const RUN_MIN = 32;
+const found = (at: number): number => (at < 0 ? Infinity : at);
+
 /** Bytes the format escapes, and what follows the backslash for each (0 = copied as is). */
 const ESCAPE = new Uint8Array(256);
 ESCAPE[BACKSLASH] = BACKSLASH;
@@ -29,6 +33,12 @@ export class TsvEncoder {
   private buf = Buffer.allocUnsafe(SLAB);
   /** The pending chunk is buf[start, pos). */
   private start = 0;
+  /** nextEscape's source buffer and the next position of each escaped byte in it (-1: not searched). */
+  private source: Buffer | undefined;
+  private nextNul = -1;
+  private nextTab = -1;
+  private nextLf = -1;
+  private nextBackslash = -1;
   private pos = 0;
   /** Bytes encoded so far (emitted or pending). */
   bytes = 0;
@@ -95,6 +105,19 @@ export class TsvEncoder {
       }
       const stop = i + len;
       if (stop > end) return false;
+      // A long value is copied in runs between the bytes to escape, found by native scans.
+      while (stop - i >= RUN_MIN) {
+        const m = this.nextEscape(buf, i);
+        if (m >= stop) {
+          pos += buf.copy(out, pos, i, stop);
+          i = stop;
+          break;
+        }
+        if (m > i) pos += buf.copy(out, pos, i, m);
+        out[pos++] = BACKSLASH;
+        out[pos++] = ESCAPE[buf[m]!]!;
+        i = m + 1;
+      }
       for (; i < stop; i++) {
         const c = buf[i]!;
         const e = ESCAPE[c]!;
@@ -110,6 +133,29 @@ export class TsvEncoder {
     this.pos = pos;
     if (pos - this.start >= CHUNK) this.flush();
     return true;
+  }
+
+  /**
+   * The position of the first byte at or after `from` in `src` that the format escapes (Infinity if
+   * none). Each of the four bytes' next position is remembered per source buffer and searched again
+   * (Buffer.indexOf, a native scan) only once passed: a run of plain text costs a memcpy, not a
+   * JavaScript loop. The source's bytes must not change while it is being read (socket chunks do not).
+   */
+  private nextEscape(src: Buffer, from: number): number {
+    if (this.source !== src) {
+      this.source = src;
+      this.nextNul = this.nextTab = this.nextLf = this.nextBackslash = -1;
+    }
+    // Four plain fields, not an array: this runs once per long value and V8 keeps them in registers.
+    let a = this.nextNul;
+    if (a < from) this.nextNul = a = found(src.indexOf(NUL, from));
+    let b = this.nextTab;
+    if (b < from) this.nextTab = b = found(src.indexOf(TAB, from));
+    let c = this.nextLf;
+    if (c < from) this.nextLf = c = found(src.indexOf(LF, from));
+    let d = this.nextBackslash;
+    if (d < from) this.nextBackslash = d = found(src.indexOf(BACKSLASH, from));
+    return Math.min(a, b, c, d);
   }
 
   /** Emits what is pending (call at the end of a part). The chunk is never written again. */
