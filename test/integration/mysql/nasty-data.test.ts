@@ -101,8 +101,8 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       // A source that fails after some pieces went in: every connection rolls back, the table stays empty.
       await server.query('CREATE TABLE split.again LIKE nasty.keyed');
       async function* failing() {
-        yield Buffer.from('1\tu1\t2\n');
-        yield Buffer.from('3\tu3\t4\n');
+        yield [Buffer.from('1\tu1\t2\n')];
+        yield [Buffer.from('3\tu3\t4\n')];
         throw new Error('checksum mismatch');
       }
       const keyed = tables.find((t) => t.name === 'keyed')!;
