@@ -14,6 +14,7 @@
 //   BACKUP_ARGS='--parallel 4' …              # extra flags for both builds' backups
 //   node bench/mysql-backup.mjs --stage-profile   # then one more backup per profile with --profile-stages
 //   node bench/mysql-backup.mjs --compare [BEFORE.json [AFTER.json]]   # runs nothing: two stored results
+//   node bench/mysql-backup.mjs --compare-base [FILE.json]   # runs nothing: a BASE_BIN run's base build → this one
 //
 // Each tool writes to a file on the same disk (the dump file, the repository); both start from a
 // warm buffer pool (the generation or the previous round read every table).

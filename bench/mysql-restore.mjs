@@ -12,6 +12,7 @@
 //                                              # on the same data, under the same load)
 //   node bench/mysql-restore.mjs --compare [BEFORE.json [AFTER.json]]   # runs nothing: prints two stored
 //                                              # results (default: the newest two) before → after
+//   node bench/mysql-restore.mjs --compare-base [FILE.json]   # a BASE_BIN run: its base build → this build
 //
 // Profiles (≈ MYSQL_BENCH_MB of dump text each):
 //   app       bench/mysql-data.mjs's tables (orders, events, users, files; secondary and unique keys)

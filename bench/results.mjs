@@ -50,10 +50,19 @@ export async function writeResults(bench, data) {
 
 /**
  * `--compare [BEFORE.json [AFTER.json]]` in a bench's argv: the two files to compare (paths, or
- * names under bench/results/), defaulting to the bench's two newest stored results. Returns
- * undefined when argv has no --compare.
+ * names under bench/results/), defaulting to the bench's two newest stored results;
+ * `--compare-base [FILE.json]`: one run's BASE_BIN build against its own (default: the newest).
+ * Returns undefined when argv has neither.
  */
 export async function compareArgs(bench, argv = process.argv.slice(2)) {
+  const base = argv.indexOf('--compare-base');
+  if (base >= 0) {
+    // One file holding both builds (a run with BASE_BIN): its base build is "before".
+    const named = argv[base + 1] && !argv[base + 1].startsWith('--') ? argv[base + 1] : undefined;
+    const stored = (await readdir(RESULTS_DIR).catch(() => [])).filter((f) => f.startsWith(`${bench}-`) && f.endsWith('.json')).sort();
+    const file = named ? (named.includes('/') ? named : join(RESULTS_DIR, named)) : join(RESULTS_DIR, stored.at(-1) ?? '');
+    return [`${file}#base`, file];
+  }
   const at = argv.indexOf('--compare');
   if (at < 0) return undefined;
   const named = argv.slice(at + 1).filter((a) => !a.startsWith('--'));
@@ -68,7 +77,7 @@ export async function compareArgs(bench, argv = process.argv.slice(2)) {
 
 /** Prints, per profile, dbbackup's median, CPU and RSS and each ratio, before → after. */
 export async function printComparison([beforePath, afterPath]) {
-  const [before, after] = await Promise.all([beforePath, afterPath].map(async (p) => JSON.parse(await readFile(p, 'utf8'))));
+  const [before, after] = await Promise.all([beforePath, afterPath].map(async (p) => readResults(p)));
   console.log(`before: ${beforePath}\n        ${before.bin ?? ''}, ${before.runs ?? '?'} runs, ~${before.targetMB ?? '?'} MB`);
   console.log(`after:  ${afterPath}\n        ${after.bin ?? ''}, ${after.runs ?? '?'} runs, ~${after.targetMB ?? '?'} MB`);
   if (before.targetMB !== after.targetMB) console.log('WARNING: different data sizes; the figures are not comparable');
@@ -99,6 +108,19 @@ export async function printComparison([beforePath, afterPath]) {
     console.log(`\n${r.profile}`);
     for (const [k, v] of Object.entries(r)) if (k !== 'profile') console.log(`  ${k.padEnd(22)} ${v}`);
   }
+}
+
+/** A results file, or with `#base` its BASE_BIN build's figures in place of dbbackup's. */
+async function readResults(path) {
+  const [file, which] = path.split('#');
+  const data = JSON.parse(await readFile(file, 'utf8'));
+  if (which !== 'base') return data;
+  if (!data.results.every((r) => r.base)) throw new Error(`${file} has no base build's figures (run with BASE_BIN)`);
+  return {
+    ...data,
+    bin: data.base,
+    results: data.results.map((r) => ({ ...r, dbbackup: r.base, ratios: r.baseRatios ?? (r.baseRatio !== undefined ? { peer: r.baseRatio } : undefined) })),
+  };
 }
 
 function ratiosOf(row) {
