@@ -1,5 +1,5 @@
-// The MySQL bench server and database, shared by bench/mysql-bench.mjs and bench/mysql-incremental.mjs:
-// a throwaway MariaDB (binary log on, ROW) in `dir`, and tables shaped like an application's.
+// The MySQL bench server and databases, shared by the MariaDB benches: a throwaway MariaDB (binary
+// log on, ROW) in `dir`, and three data profiles (app, sysbench, wide) each bench generates itself.
 import { execFile, spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -89,3 +89,52 @@ export async function compare(sql, dbs) {
   return sums.every((s) => s.replace(/^\S+?\./gm, '') === sums[0].replace(/^\S+?\./gm, ''));
 }
 
+
+/** The database holding a profile's tables. */
+export function profileDatabase(profile) {
+  return profile === 'app' ? 'bench' : `bench_${profile}`;
+}
+
+/**
+ * Creates profile `profile` (app | sysbench | wide, ≈ `mb` MB of dump text) unless its database
+ * exists; returns true when it generated it. The data never changes once made: a kept bench folder
+ * (MYSQL_BENCH_DIR) gives before/after runs the same rows.
+ */
+export async function generateProfile(sql, profile, mb) {
+  const db = profileDatabase(profile);
+  if ((await sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}'`)) !== '0') return false;
+  const make = { app: (q, _db, m) => generate(q, m), sysbench, wide }[profile];
+  if (!make) throw new Error(`unknown profile ${profile}: app, sysbench or wide`);
+  await make(sql, db, mb);
+  return true;
+}
+
+/** The sysbench oltp prepare shape: sbtest1..2, random digit groups in c and pad, KEY k_1(k). */
+async function sysbench(sql, db, mb) {
+  const rows = Math.max(1000, Math.round((mb * 2 ** 20) / 2 / 200));
+  const digits = (groups) => `CONCAT_WS('-', ${Array.from({ length: groups }, () => 'LPAD(FLOOR(RAND() * 99999999999), 11, 0)').join(', ')})`;
+  await sql(`CREATE DATABASE ${db}`);
+  for (const t of ['sbtest1', 'sbtest2']) {
+    await sql(`CREATE TABLE ${db}.${t} (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '',
+      pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k)) ENGINE=InnoDB`);
+    for (let lo = 1; lo <= rows; lo += 250_000) {
+      const hi = Math.min(rows, lo + 249_999);
+      await sql(`INSERT INTO ${db}.${t} (id, k, c, pad) SELECT seq, FLOOR(1 + RAND() * ${rows}), ${digits(10)}, ${digits(5)} FROM ${db}.seq_${lo}_to_${hi}`);
+    }
+  }
+}
+
+/** Wide rows with JSON, binary, decimal and temporal columns and two secondary keys (one unique). */
+async function wide(sql, db, mb) {
+  const rows = Math.max(1000, Math.round((mb * 2 ** 20) / 1500));
+  await sql(`CREATE DATABASE ${db} CHARACTER SET utf8mb4;
+    CREATE TABLE ${db}.docs (id BIGINT PRIMARY KEY, ref CHAR(36) NOT NULL, owner INT NOT NULL, created DATETIME(6) NOT NULL,
+      price DECIMAL(20,6), doc JSON, raw VARBINARY(255), thumb BLOB, note TEXT,
+      UNIQUE KEY u_ref (ref) COMMENT 'external id', KEY k_owner_created (owner, created)) ENGINE=InnoDB`);
+  for (let lo = 1; lo <= rows; lo += 50_000) {
+    const hi = Math.min(rows, lo + 49_999);
+    await sql(`INSERT INTO ${db}.docs SELECT seq, UUID(), seq % 7919, '2022-01-01' + INTERVAL seq SECOND + INTERVAL (seq % 999999) MICROSECOND,
+      (seq % 1000003) / 7, JSON_OBJECT('id', seq, 'name', CONCAT('doc "', seq, '"\\t'), 'tags', JSON_ARRAY('x', 'ü', seq % 13), 'pad', REPEAT(MD5(seq), 8)),
+      RANDOM_BYTES(100), RANDOM_BYTES(600), IF(seq % 5 = 0, NULL, CONCAT('line1\\nline2\\\\', SHA1(seq))) FROM ${db}.seq_${lo}_to_${hi}`);
+  }
+}

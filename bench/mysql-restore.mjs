@@ -10,18 +10,22 @@
 //   DBBACKUP_BIN=/path/to/bin/dbbackup.js …   # time another build
 //   BASE_BIN=/copy/of/old/bin/dbbackup.js …   # also time that build in the same rounds (before/after
 //                                              # on the same data, under the same load)
+//   node bench/mysql-restore.mjs --compare [BEFORE.json [AFTER.json]]   # runs nothing: prints two stored
+//                                              # results (default: the newest two) before → after
+//   node bench/mysql-restore.mjs --compare-base [FILE.json]   # a BASE_BIN run: its base build → this build
 //
 // Profiles (≈ MYSQL_BENCH_MB of dump text each):
 //   app       bench/mysql-data.mjs's tables (orders, events, users, files; secondary and unique keys)
 //   sysbench  2 tables shaped as `sysbench oltp` prepare makes them (id, k, c CHAR(120), pad CHAR(60),
 //             KEY k_1(k)) with random digit strings
 //   wide      wide rows: JSON, VARBINARY/BLOB, DECIMAL, DATETIME(6), two secondary keys
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measure, treeCpuSeconds } from './measure.mjs';
-import { generate, startBenchServer } from './mysql-data.mjs';
+import { alternating, compareArgs, folderSize, loadAverage, median, printComparison, summary, writeResults } from './results.mjs';
+import { generateProfile, profileDatabase, startBenchServer } from './mysql-data.mjs';
 
 const BIN = process.env.DBBACKUP_BIN ?? fileURLToPath(new URL('../bin/dbbackup.js', import.meta.url));
 const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 100);
@@ -31,6 +35,11 @@ const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
 const BASE = process.env.BASE_BIN;
 const EXTRA = (process.env.RESTORE_ARGS ?? '').split(' ').filter(Boolean);
 
+const comparing = await compareArgs('mysql-restore');
+if (comparing) {
+  await printComparison(comparing);
+  process.exit(0);
+}
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myrestore-')));
 let server;
 const results = [];
@@ -40,11 +49,8 @@ try {
   const env = { ...process.env, DBBACKUP_DATA_DIR: join(dir, 'catalog'), MYSQL_PWD: '' };
   const url = (db) => `mysql://root@127.0.0.1:${server.port}/${db}`;
   for (const profile of PROFILES) {
-    const db = profile === 'app' ? 'bench' : `bench_${profile}`;
-    if ((await sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}'`)) === '0') {
-      log(`generating profile ${profile} (~${TARGET_MB} MB) …`);
-      await ({ app: (q, _db, mb) => generate(q, mb), sysbench, wide })[profile](sql, db, TARGET_MB);
-    }
+    const db = profileDatabase(profile);
+    if (await generateProfile(sql, profile, TARGET_MB)) log(`generated profile ${profile} (~${TARGET_MB} MB)`);
     const dumpSql = join(dir, `${db}.sql`);
     const repo = join(dir, `repo-${db}`);
     if (!(await exists(dumpSql))) {
@@ -55,24 +61,17 @@ try {
       await measure('node', [BIN, 'backup', '--db', 'mysql', '--url', url(db), '--out', repo, '--quiet'], { env });
     }
     const times = { peer: [], ours: [], base: [] };
-    let last;
-    const tools = BASE ? ['peer', 'ours', 'base'] : ['peer', 'ours'];
-    for (let i = 0; i < RUNS; i++) {
-      // Rotate which goes first (peer, ours[, base]), then reverse on odd rounds.
-      const rotated = tools.map((_, j) => tools[(j + i) % tools.length]);
-      for (const who of i % 2 ? rotated.reverse() : rotated) {
-        await sql('DROP DATABASE IF EXISTS r_peer; DROP DATABASE IF EXISTS r_mine');
-        if (who === 'peer') {
-          await sql(`CREATE DATABASE r_peer`);
-          times.peer.push(await timed('sh', ['-c', `mariadb --no-defaults -S ${sock} -uroot r_peer < ${dumpSql}`], process.env));
-        } else {
-          const bin = who === 'ours' ? BIN : BASE;
-          times[who].push(await timed('node', [bin, 'restore', '--from', repo, '--db', 'mysql', '--url', url('r_mine'), '--create', '--quiet', ...EXTRA], env));
-        }
-        log(`${profile} ${who}: ${times[who].at(-1).seconds.toFixed(2)} s`);
-        last = who;
+    const last = await alternating(BASE ? ['peer', 'ours', 'base'] : ['peer', 'ours'], RUNS, async (who) => {
+      await sql('DROP DATABASE IF EXISTS r_peer; DROP DATABASE IF EXISTS r_mine');
+      if (who === 'peer') {
+        await sql(`CREATE DATABASE r_peer`);
+        times.peer.push(await timed('sh', ['-c', `mariadb --no-defaults -S ${sock} -uroot r_peer < ${dumpSql}`], process.env));
+      } else {
+        const bin = who === 'ours' ? BIN : BASE;
+        times[who].push(await timed('node', [bin, 'restore', '--from', repo, '--db', 'mysql', '--url', url('r_mine'), '--create', '--quiet', ...EXTRA], env));
       }
-    }
+      log(`${profile} ${who}: ${times[who].at(-1).seconds.toFixed(2)} s`);
+    });
     if (last !== 'ours') {
       // The checks below are of this build's restore: make one more (untimed) if another went last.
       await sql('DROP DATABASE IF EXISTS r_mine');
@@ -92,7 +91,7 @@ try {
       ...(BASE ? { base: summary(base), baseRatio: median(peer.map((t) => t.seconds)) / median(base.map((t) => t.seconds)) } : {}),
       dataEqual: same,
       showCreateEqual: ddlSame,
-      loadavg: (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' '),
+      loadavg: await loadAverage(),
     };
     results.push(row);
     await sql('DROP DATABASE IF EXISTS r_peer; DROP DATABASE IF EXISTS r_mine');
@@ -108,45 +107,11 @@ try {
     );
     if (r.base) console.log(`  base build: ${r.base.median.toFixed(2)} s (${r.base.runs.join(' ')}), ratio ${r.baseRatio.toFixed(2)}×, server CPU ${r.base.serverCpu.toFixed(1)} s, RSS ${r.base.peakRssMB.toFixed(0)} MB`);
   }
-  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-  const out = new URL(`./results/mysql-restore-${new Date().toISOString().replace(/[:.]/g, '')}.json`, import.meta.url);
-  await writeFile(out, JSON.stringify({ bin: BIN, base: BASE, targetMB: TARGET_MB, runs: RUNS, results }, null, 2));
-  console.log(`written ${fileURLToPath(out)}`);
+  console.log(`written ${await writeResults('mysql-restore', { bin: BIN, base: BASE, targetMB: TARGET_MB, runs: RUNS, results })}`);
 } finally {
   await server?.stop();
   if (!KEEP) await rm(dir, { recursive: true, force: true });
 }
-
-/** The sysbench oltp prepare shape: sbtest1..2, random digit groups in c and pad, KEY k_1(k). */
-async function sysbench(sql, db, mb) {
-  const rows = Math.max(1000, Math.round((mb * 2 ** 20) / 2 / 200));
-  const digits = (groups) => `CONCAT_WS('-', ${Array.from({ length: groups }, () => 'LPAD(FLOOR(RAND() * 99999999999), 11, 0)').join(', ')})`;
-  await sql(`CREATE DATABASE ${db}`);
-  for (const t of ['sbtest1', 'sbtest2']) {
-    await sql(`CREATE TABLE ${db}.${t} (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '',
-      pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k)) ENGINE=InnoDB`);
-    for (let lo = 1; lo <= rows; lo += 250_000) {
-      const hi = Math.min(rows, lo + 249_999);
-      await sql(`INSERT INTO ${db}.${t} (id, k, c, pad) SELECT seq, FLOOR(1 + RAND() * ${rows}), ${digits(10)}, ${digits(5)} FROM ${db}.seq_${lo}_to_${hi}`);
-    }
-  }
-}
-
-/** Wide rows with JSON, binary, decimal and temporal columns and two secondary keys (one unique). */
-async function wide(sql, db, mb) {
-  const rows = Math.max(1000, Math.round((mb * 2 ** 20) / 1500));
-  await sql(`CREATE DATABASE ${db} CHARACTER SET utf8mb4;
-    CREATE TABLE ${db}.docs (id BIGINT PRIMARY KEY, ref CHAR(36) NOT NULL, owner INT NOT NULL, created DATETIME(6) NOT NULL,
-      price DECIMAL(20,6), doc JSON, raw VARBINARY(255), thumb BLOB, note TEXT,
-      UNIQUE KEY u_ref (ref) COMMENT 'external id', KEY k_owner_created (owner, created)) ENGINE=InnoDB`);
-  for (let lo = 1; lo <= rows; lo += 50_000) {
-    const hi = Math.min(rows, lo + 49_999);
-    await sql(`INSERT INTO ${db}.docs SELECT seq, UUID(), seq % 7919, '2022-01-01' + INTERVAL seq SECOND + INTERVAL (seq % 999999) MICROSECOND,
-      (seq % 1000003) / 7, JSON_OBJECT('id', seq, 'name', CONCAT('doc "', seq, '"\\t'), 'tags', JSON_ARRAY('x', 'ü', seq % 13), 'pad', REPEAT(MD5(seq), 8)),
-      RANDOM_BYTES(100), RANDOM_BYTES(600), IF(seq % 5 = 0, NULL, CONCAT('line1\\nline2\\\\', SHA1(seq))) FROM ${db}.seq_${lo}_to_${hi}`);
-  }
-}
-
 
 async function tablesOf(sql, source, db) {
   const names = (await sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${source}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1`)).split('\n');
@@ -168,26 +133,8 @@ async function timed(cmd, args, env) {
   return { seconds: r.seconds, peakRssMB: r.peakRssMB, clientCpu: r.cpuSeconds, serverCpu: treeCpuSeconds(server.pid) - before };
 }
 
-function summary(ts) {
-  const m = (f) => median(ts.map(f));
-  return { median: m((t) => t.seconds), runs: ts.map((t) => t.seconds.toFixed(2)), clientCpu: m((t) => t.clientCpu), serverCpu: m((t) => t.serverCpu), peakRssMB: Math.max(...ts.map((t) => t.peakRssMB)) };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function exists(p) {
   return stat(p).then(() => true, () => false);
-}
-
-async function folderSize(path) {
-  let total = 0;
-  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath ?? entry.path, entry.name))).size;
-  }
-  return total;
 }
 
 function log(msg) {

@@ -101,8 +101,8 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       // A source that fails after some pieces went in: every connection rolls back, the table stays empty.
       await server.query('CREATE TABLE split.again LIKE nasty.keyed');
       async function* failing() {
-        yield Buffer.from('1\tu1\t2\n');
-        yield Buffer.from('3\tu3\t4\n');
+        yield [Buffer.from('1\tu1\t2\n')];
+        yield [Buffer.from('3\tu3\t4\n')];
         throw new Error('checksum mismatch');
       }
       const keyed = tables.find((t) => t.name === 'keyed')!;
@@ -159,11 +159,11 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
       await server.query("CREATE DATABASE slow; CREATE TABLE slow.t (id INT PRIMARY KEY, v CHAR(20)); INSERT INTO slow.t SELECT seq, 'abcdefghij' FROM slow.seq_1_to_200000");
       const catalog = await readCatalog(conn, await detectFlavor(conn), ['slow']);
       const table = catalog.tables.find((t) => t.name === 't')!;
-      // The connection under the promise wrapper: count its pauses (the socket stops reading, the server waits).
-      const core = (conn as unknown as { connection: { pause(): void } }).connection;
-      const pause = core.pause.bind(core);
+      // The connection's socket under the promise wrapper: count its pauses (it stops reading, the server waits).
+      const socket = (conn as unknown as { connection: { stream: { pause(): void } } }).connection.stream;
+      const pause = socket.pause.bind(socket);
       let pauses = 0;
-      core.pause = () => {
+      socket.pause = () => {
         pauses++;
         pause();
       };

@@ -46,6 +46,41 @@ describe('MySQL part formats', () => {
     }
   });
 
+  it('TSV from packets: long values copied in runs between escapes match the byte-by-byte encoding, many rows per buffer', () => {
+    // Values biased to the escaped bytes (and to lengths 0, 9, 10 and 92, whose length byte is one of them).
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const pick = [0x00, 0x09, 0x0a, 0x5c, 0x4e, 0x61, 0xfe, 0xff];
+    const value = (): Buffer | null => {
+      if (rand(10) === 0) return null;
+      const len = [0, 9, 10, 31, 32, 33, 92, 200, 300, 70_000][rand(10)]!;
+      const b = Buffer.alloc(len);
+      const dense = rand(3);
+      for (let i = 0; i < len; i++) b[i] = dense === 0 ? pick[rand(pick.length)]! : rand(40) === 0 ? pick[rand(4)]! : 0x61 + rand(26);
+      return b;
+    };
+    const table = Array.from({ length: 400 }, () => Array.from({ length: 1 + rand(5) }, value));
+    const viaArrays: Buffer[] = [];
+    const viaPackets: Buffer[] = [];
+    const a = new TsvEncoder((c) => viaArrays.push(Buffer.from(c)));
+    const p = new TsvEncoder((c) => viaPackets.push(Buffer.from(c)));
+    for (const r of table) a.row(r);
+    // Several rows in one buffer (as in one socket chunk), read one after another.
+    for (let i = 0; i < table.length; i += 50) {
+      const packets = table.slice(i, i + 50).map(packet);
+      const buf = Buffer.concat(packets);
+      let at = 0;
+      for (const pk of packets) {
+        expect(p.packetRow(buf, at, at + pk.length)).toBe(true);
+        at += pk.length;
+      }
+    }
+    a.flush();
+    p.flush();
+    expect(Buffer.concat(viaPackets).equals(Buffer.concat(viaArrays))).toBe(true);
+    expect(p.bytes).toBe(a.bytes);
+  });
+
   it('schema scripts: blocks and statements survive render → parse; a ";;" line is refused', () => {
     const blocks = [
       { meta: { kind: 'session' as const }, statements: ['SET NAMES utf8mb4'] },

@@ -3,7 +3,7 @@ import { rowChunks } from '../../../src/adapters/connectors/mysql/mysql-load-spl
 
 async function collect(input: Buffer[], size: number): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const piece of rowChunks((async function* () { yield* input; })(), size)) out.push(piece);
+  for await (const piece of rowChunks((async function* () { yield* input; })(), size)) out.push(Buffer.concat(piece));
   return out;
 }
 
@@ -18,6 +18,14 @@ describe('rowChunks', () => {
     expect(pieces.length).toBeGreaterThan(2);
     for (const p of pieces.slice(0, -1)) expect(p[p.length - 1]).toBe(0x0a);
     expect(pieces.some((p) => p.toString().includes('y'.repeat(50)))).toBe(true);
+  });
+
+  it('makes pieces of the reads themselves (no copy), each at least the size asked unless last', async () => {
+    const reads = ['a\tb\n', 'cc\ndd', 'd\n', 'e\n'].map((r) => Buffer.from(r));
+    const pieces: Buffer[][] = [];
+    for await (const piece of rowChunks((async function* () { yield* reads; })(), 6)) pieces.push(piece);
+    expect(pieces.map((p) => p.map((c) => c.toString()))).toEqual([['a\tb\n', 'cc\n'], ['dd', 'd\n', 'e\n']]);
+    expect(pieces[0]![0]!.buffer).toBe(reads[0]!.buffer);
   });
 
   it('gives nothing for an empty stream', async () => {

@@ -8,26 +8,31 @@ export const SPLIT_CHUNK = 4 * 1024 * 1024;
 
 /**
  * Cuts a TSV data stream into pieces of about `size` bytes that end at a row's end (a raw LF only
- * ever ends a row: LFs inside values are written as `\n`). Holds at most one piece and one read.
+ * ever ends a row: LFs inside values are written as `\n`). A piece is the list of its chunks, the
+ * last one cut at its last LF: no byte is copied. Holds at most one piece and one read.
  */
-export async function* rowChunks(body: AsyncIterable<Buffer>, size: number = SPLIT_CHUNK): AsyncGenerator<Buffer> {
+export async function* rowChunks(body: AsyncIterable<Buffer>, size: number = SPLIT_CHUNK): AsyncGenerator<Buffer[]> {
   let held: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of body) {
-    held.push(chunk);
+    if (chunk.length === 0) continue;
     bytes += chunk.length;
-    if (bytes < size) continue;
-    const all = Buffer.concat(held, bytes);
-    const cut = all.lastIndexOf(0x0a) + 1;
-    if (cut === 0) {
-      held = [all];
+    if (bytes < size) {
+      held.push(chunk);
       continue;
     }
-    yield all.subarray(0, cut);
-    held = cut < all.length ? [all.subarray(cut)] : [];
-    bytes = all.length - cut;
+    // A row longer than the rest of the piece ends in a later chunk: keep gathering until one has an LF.
+    const cut = chunk.lastIndexOf(0x0a) + 1;
+    if (cut === 0) {
+      held.push(chunk);
+      continue;
+    }
+    held.push(chunk.subarray(0, cut));
+    yield held;
+    held = cut < chunk.length ? [chunk.subarray(cut)] : [];
+    bytes = chunk.length - cut;
   }
-  if (bytes > 0) yield Buffer.concat(held, bytes);
+  if (bytes > 0) yield held;
 }
 
 /**
@@ -38,7 +43,7 @@ export async function* rowChunks(body: AsyncIterable<Buffer>, size: number = SPL
  * column takes InnoDB's table-level AUTO-INC lock for a whole LOAD DATA, so long statements fed in
  * turn would wait on each other forever. Returns the rows loaded.
  */
-export async function loadSplit(pool: MysqlConnection[], pieces: AsyncIterable<Buffer>, target: LoadTarget, flavor: ServerFlavor): Promise<number> {
+export async function loadSplit(pool: MysqlConnection[], pieces: AsyncIterable<Buffer[]>, target: LoadTarget, flavor: ServerFlavor): Promise<number> {
   const next = pieces[Symbol.asyncIterator]();
   let loaded = 0;
   let failed = false;
@@ -50,7 +55,7 @@ export async function loadSplit(pool: MysqlConnection[], pieces: AsyncIterable<B
       try {
         // Async generators queue concurrent next() calls, so each piece goes to exactly one worker.
         for (let piece = await next.next(); !piece.done && !failed; piece = await next.next()) {
-          loaded += await loadDataPart(conn, Readable.from([piece.value]), target, flavor);
+          loaded += await loadDataPart(conn, Readable.from(piece.value), target, flavor);
         }
       } catch (err) {
         failed = true;

@@ -317,7 +317,7 @@ function inOrder(parts: PartEntry[]): PartEntry[] {
 }
 
 /** A table's parts, in order, as row-aligned pieces. */
-async function* piecesOf(parts: PartSource, tableParts: PartEntry[]): AsyncGenerator<Buffer> {
+async function* piecesOf(parts: PartSource, tableParts: PartEntry[]): AsyncGenerator<Buffer[]> {
   for (const part of inOrder(tableParts)) yield* rowChunks(await parts.open(part));
 }
 

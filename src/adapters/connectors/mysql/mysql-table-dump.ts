@@ -5,6 +5,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import type { TableInfo } from './mysql-catalog.js';
 import { type MysqlConnection, qi, qn } from './mysql-connection.js';
+import { rawQuery, rawQueryAvailable } from './mysql-raw-query.js';
 import { TsvEncoder } from './mysql-tsv.js';
 
 export interface TableDumpResult {
@@ -57,88 +58,86 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
   let partStart = 0;
   let rows = 0;
 
+  // How the rows' flow is paused and resumed: the socket under a raw query, else mysql2's connection.
+  let flow: { pause(): void; resume(): void } = core;
   let fail: (err: unknown) => void = () => undefined;
+  // Settles (rejects) only when the table must stop early: a part write failed, or the connection closed.
+  const failed = new Promise<never>((_resolve, reject) => (fail = reject));
+  failed.catch(() => undefined);
   const openPart = () => {
-    part = new Readable({ highWaterMark: 1 << 20, read: () => core.resume() });
+    part = new Readable({ highWaterMark: 1 << 20, read: () => flow.resume() });
     const write = sink.write({ name: dataPartName(object, partIndex++, 'tsv'), role: 'data', object }, part);
     // A failed part write must stop the table: otherwise the paused query would wait forever.
     write.catch((err: unknown) => fail(err));
     writes.push(write);
   };
   const encoder = new TsvEncoder((chunk) => {
-    if (!part!.push(chunk)) core.pause();
+    if (!part!.push(chunk)) flow.pause();
   });
+  // mysql2 settles no running query when its connection is destroyed (by another worker's failure,
+  // an abort, or a close that timed out): without this the part would wait forever, and so would
+  // everything waiting for it.
+  const onClose = () => fail(new DbBackupError('E_BACKUP_FAILED', `The connection to the MySQL server closed while ${object} was read; try again.`));
+  core.stream.once('close', onClose);
 
-  await new Promise<void>((resolve, reject) => {
-    fail = reject;
-    openPart();
-    const sql = `SELECT ${selectList(table)} FROM ${fromClause(table)}`;
-    // typeCast false: every value as the raw bytes the server sent (null for NULL), no decoding.
-    const query = core.query({ sql, rowsAsArray: true, typeCast: false });
-    const raw = rawRows(query, encoder);
-    const rowDone = () => {
-      rows++;
-      if (encoder.bytes >= partStart + partSize) {
-        encoder.flush();
-        partStart = encoder.bytes;
-        part!.push(null);
-        openPart();
-      }
-    };
-    query.on('result', (row: (Buffer | null)[] | null) => {
-      if (row !== null && row !== undefined) encoder.row(row);
-      else if (!raw.ok) return;
-      rowDone();
-    });
-    // The last push may have paused the connection; nothing will read again to resume it, and a
-    // paused connection would hang the next query (or the final QUIT): resume once the query is over.
-    // mysql2 settles no running query when its connection is destroyed (by another worker's failure,
-    // an abort, or a close that timed out): without this the part would wait forever, and so would
-    // everything waiting for it.
-    const onClose = () => {
-      const err = new DbBackupError('E_BACKUP_FAILED', `The connection to the MySQL server closed while ${object} was read; try again.`);
-      part!.destroy(err);
-      reject(err);
-    };
-    core.stream.once('close', onClose);
-    query.on('error', (err: Error) => {
-      core.stream.off('close', onClose);
-      part!.destroy(err);
-      core.resume();
-      reject(err);
-    });
-    query.on('end', () => {
-      core.stream.off('close', onClose);
+  const sql = `SELECT ${selectList(table)} FROM ${fromClause(table)}`;
+  const columns = table.columns.length + (table.history ? 2 : 0);
+  const rowDone = () => {
+    rows++;
+    if (encoder.bytes >= partStart + partSize) {
       encoder.flush();
+      partStart = encoder.bytes;
       part!.push(null);
-      core.resume();
-      resolve();
-    });
-  });
+      openPart();
+    }
+  };
+  try {
+    openPart();
+    if (rawQueryAvailable(conn)) {
+      const q = rawQuery(conn, sql, { row: rowEncoder(encoder, rowDone) }, { columns });
+      flow = q;
+      await Promise.race([q.done, failed]);
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        // typeCast false: every value as the raw bytes the server sent (null for NULL), no decoding.
+        const query = core.query({ sql, rowsAsArray: true, typeCast: false });
+        query.on('result', (row: (Buffer | null)[]) => {
+          encoder.row(row);
+          rowDone();
+        });
+        query.on('error', reject);
+        query.on('end', resolve);
+        failed.catch(reject);
+      });
+    }
+    encoder.flush();
+    part!.push(null);
+  } catch (err) {
+    part!.destroy(err as Error);
+    throw err;
+  } finally {
+    // The last push may have paused the connection; nothing will read again to resume it, and a
+    // paused connection would hang the next query (or the final QUIT).
+    flow.resume();
+    core.stream.off('close', onClose);
+  }
   await Promise.all(writes);
   return { rows, bytes: encoder.bytes, parts: partIndex };
 }
 
-/**
- * Fast path: has mysql2 hand each result row's packet to `encoder.packetRow` instead of building an
- * array of Buffers per row (about 3× less CPU and garbage). It takes over the query's row parser
- * (a mysql2 internal); if that ever changes, rows arrive as arrays and the slow path encodes them.
- */
-function rawRows(query: NodeJS.EventEmitter, encoder: TsvEncoder): { ok: boolean } {
-  const state = { ok: true };
+/** The raw reader's row handler: encode the packet (timed as 'parse' under --profile-stages), then count it. */
+function rowEncoder(encoder: TsvEncoder, rowDone: () => void): (b: Buffer, start: number, end: number) => boolean {
   const profiler = activeProfiler();
-  const encode = profiler.enabled
-    ? (b: Buffer, start: number, end: number) => timeSync('parse', end - start, () => encoder.packetRow(b, start, end), profiler)
-    : (b: Buffer, start: number, end: number) => encoder.packetRow(b, start, end);
-  const parser = {
-    next(packet: { buffer: Buffer; offset: number; end: number }) {
-      if (!encode(packet.buffer, packet.offset, packet.end)) {
-        state.ok = false;
-        throw new Error('Unexpected result row format from the server.');
-      }
-      return null;
-    },
+  if (!profiler.enabled) {
+    return (b, start, end) => {
+      if (!encoder.packetRow(b, start, end)) return false;
+      rowDone();
+      return true;
+    };
+  }
+  return (b, start, end) => {
+    if (!timeSync('parse', end - start, () => encoder.packetRow(b, start, end), profiler)) return false;
+    rowDone();
+    return true;
   };
-  Object.defineProperty(query, '_rowParser', { configurable: true, get: () => parser, set: () => undefined });
-  return state;
 }

@@ -11,6 +11,17 @@ const LF = 0x0a;
 const BACKSLASH = 0x5c;
 const NUL = 0x00;
 const CHUNK = 256 * 1024;
+/**
+ * Chunks are cut from slabs of this size, one after the other: a row never waits for a copy of
+ * what is pending (a grown buffer), and there is one allocation per few chunks.
+ */
+const SLAB = 1024 * 1024;
+
+/** Values at least this long are copied in runs (see nextEscape); shorter ones byte by byte. */
+const RUN_MIN = 32;
+/** Runs at least this long are copied with Buffer.copy, shorter ones by a loop (see copyRun). */
+const COPY_MIN = 64;
+const found = (at: number): number => (at < 0 ? Infinity : at);
 
 /** Bytes the format escapes, and what follows the backslash for each (0 = copied as is). */
 const ESCAPE = new Uint8Array(256);
@@ -21,7 +32,15 @@ ESCAPE[NUL] = 0x30; // 0
 
 /** Encodes rows into chunks of about 256 KiB, handed to `emit` as they fill. */
 export class TsvEncoder {
-  private buf = Buffer.allocUnsafe(CHUNK);
+  private buf = Buffer.allocUnsafe(SLAB);
+  /** The pending chunk is buf[start, pos). */
+  private start = 0;
+  /** nextEscape's source buffer and the next position of each escaped byte in it (-1: not searched). */
+  private source: Buffer | undefined;
+  private nextNul = -1;
+  private nextTab = -1;
+  private nextLf = -1;
+  private nextBackslash = -1;
   private pos = 0;
   /** Bytes encoded so far (emitted or pending). */
   bytes = 0;
@@ -32,7 +51,7 @@ export class TsvEncoder {
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const need = (v === null ? 2 : v.length * 2) + 1;
-      if (this.pos + need > this.buf.length) this.grow(need);
+      if (this.pos + need > this.buf.length) this.room(need);
       if (i > 0) this.buf[this.pos++] = TAB;
       if (v === null) {
         this.buf[this.pos++] = BACKSLASH;
@@ -43,9 +62,9 @@ export class TsvEncoder {
         this.pos = escapeInto(v, this.buf, this.pos);
       }
     }
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    if (this.pos + 1 > this.buf.length) this.room(1);
     this.buf[this.pos++] = LF;
-    if (this.pos >= CHUNK) this.flush();
+    if (this.pos - this.start >= CHUNK) this.flush();
   }
 
   /**
@@ -56,7 +75,7 @@ export class TsvEncoder {
   packetRow(buf: Buffer, start: number, end: number): boolean {
     // Worst case every byte doubles, plus a separator per value: reserve once for the whole row.
     const need = (end - start) * 2 + 2;
-    if (this.pos + need > this.buf.length) this.grow(need);
+    if (this.pos + need > this.buf.length) this.room(need);
     const out = this.buf;
     let pos = this.pos;
     let i = start;
@@ -88,6 +107,19 @@ export class TsvEncoder {
       }
       const stop = i + len;
       if (stop > end) return false;
+      // A long value is copied in runs between the bytes to escape, found by native scans.
+      while (stop - i >= RUN_MIN) {
+        const m = this.nextEscape(buf, i);
+        if (m >= stop) {
+          pos = copyRun(buf, i, stop, out, pos);
+          i = stop;
+          break;
+        }
+        pos = copyRun(buf, i, m, out, pos);
+        out[pos++] = BACKSLASH;
+        out[pos++] = ESCAPE[buf[m]!]!;
+        i = m + 1;
+      }
       for (; i < stop; i++) {
         const c = buf[i]!;
         const e = ESCAPE[c]!;
@@ -101,25 +133,57 @@ export class TsvEncoder {
     }
     out[pos++] = LF;
     this.pos = pos;
-    if (this.pos >= CHUNK) this.flush();
+    if (pos - this.start >= CHUNK) this.flush();
     return true;
   }
 
-  /** Emits what is pending (call at the end of a part). */
-  flush(): void {
-    if (this.pos === 0) return;
-    this.bytes += this.pos;
-    this.emit(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(CHUNK);
-    this.pos = 0;
+  /**
+   * The position of the first byte at or after `from` in `src` that the format escapes (Infinity if
+   * none). Each of the four bytes' next position is remembered per source buffer and searched again
+   * (Buffer.indexOf, a native scan) only once passed: a run of plain text costs a memcpy, not a
+   * JavaScript loop. The source's bytes must not change while it is being read (socket chunks do not).
+   */
+  private nextEscape(src: Buffer, from: number): number {
+    if (this.source !== src) {
+      this.source = src;
+      this.nextNul = this.nextTab = this.nextLf = this.nextBackslash = -1;
+    }
+    // Four plain fields, not an array: this runs once per long value and V8 keeps them in registers.
+    let a = this.nextNul;
+    if (a < from) this.nextNul = a = found(src.indexOf(NUL, from));
+    let b = this.nextTab;
+    if (b < from) this.nextTab = b = found(src.indexOf(TAB, from));
+    let c = this.nextLf;
+    if (c < from) this.nextLf = c = found(src.indexOf(LF, from));
+    let d = this.nextBackslash;
+    if (d < from) this.nextBackslash = d = found(src.indexOf(BACKSLASH, from));
+    return Math.min(a, b, c, d);
   }
 
-  /** Room for `need` more bytes: a bigger buffer (a value longer than a chunk) keeping what is pending. */
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(CHUNK, this.pos + need));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+  /** Emits what is pending (call at the end of a part). The chunk is never written again. */
+  flush(): void {
+    if (this.pos === this.start) return;
+    this.bytes += this.pos - this.start;
+    this.emit(this.buf.subarray(this.start, this.pos));
+    this.start = this.pos;
   }
+
+  /** Room for `need` more bytes: what is pending goes out (even mid-row), then a new slab, bigger for a long value. */
+  private room(need: number): void {
+    this.flush();
+    this.buf = Buffer.allocUnsafe(Math.max(SLAB, need));
+    this.start = this.pos = 0;
+  }
+}
+
+/**
+ * Copies src[from, to) to out at pos; returns the new pos. Buffer.copy makes a view object per
+ * call (Node 20), which costs more than a plain loop for short runs.
+ */
+function copyRun(src: Buffer, from: number, to: number, out: Buffer, pos: number): number {
+  if (to - from >= COPY_MIN) return pos + src.copy(out, pos, from, to);
+  for (let i = from; i < to; i++) out[pos++] = src[i]!;
+  return pos;
 }
 
 function escapeInto(v: Buffer, out: Buffer, start: number): number {
