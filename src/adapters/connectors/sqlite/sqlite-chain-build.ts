@@ -4,6 +4,7 @@ import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { HASH_BYTES, hashPage, PAGES_HEADER_BYTES, parsePagesHeader, type PageMap } from './sqlite-page-map.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
+import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 
 /** What the merge needs of a chain: its backups (full first) and where their pages and maps are. */
 export interface ChainSources {
@@ -259,55 +260,5 @@ class PageCursor {
 
   private bad(why: string): DbBackupError {
     return new DbBackupError('E_FOREIGN_ARCHIVE', `${this.what} is not a valid dbbackup SQLite part (${why}); the backup is damaged or foreign.`);
-  }
-}
-
-/**
- * A byte stream's chunks as they were pushed, one at a time. (An async iterator over a Readable
- * calls read(), which joins every buffered chunk into a new buffer: a copy of all the bytes.)
- */
-class ChunkReader {
-  private readonly queue: Buffer[] = [];
-  private ended = false;
-  private failure: unknown;
-  private wake: (() => void) | undefined;
-
-  constructor(private readonly body: Readable) {
-    body.on('data', (chunk: Buffer) => {
-      this.queue.push(chunk);
-      body.pause();
-      this.notify();
-    });
-    body.once('end', () => {
-      this.ended = true;
-      this.notify();
-    });
-    body.once('error', (err) => {
-      this.failure = err;
-      this.notify();
-    });
-  }
-
-  /** The next chunk, or undefined at the end; rejects with the stream's error. */
-  async next(): Promise<Buffer | undefined> {
-    for (;;) {
-      if (this.failure) throw this.failure;
-      const chunk = this.queue.shift();
-      if (chunk) return chunk;
-      if (this.ended) return undefined;
-      const waiting = new Promise<void>((resolve) => (this.wake = resolve));
-      this.body.resume();
-      await waiting;
-    }
-  }
-
-  destroy(): void {
-    if (!this.ended) this.body.destroy();
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 }
