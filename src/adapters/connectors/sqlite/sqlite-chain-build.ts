@@ -72,7 +72,7 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
       const pgno = cursor.pgno;
       if (pgno === Infinity) break;
       if (pgno > last.pageCount || owner[pgno] !== index) continue;
-      const page = cursor.page;
+      const page = cursor.page();
       const proven = index === 0 ? sameEntry(plan.fullMap.hashes, last.hashes, pgno) : hashPage(page).compare(last.hashes, (pgno - 1) * HASH_BYTES, pgno * HASH_BYTES, 0, HASH_BYTES) === 0;
       if (!proven) {
         throw new DbBackupError(
@@ -161,9 +161,10 @@ function sameEntry(a: Buffer, b: Buffer, pgno: number): boolean {
  * more from the bytes in memory; when those run out it returns false and `fill()` reads more.
  */
 class PageCursor {
-  /** The current page's number (0 before the first, Infinity after the last) and bytes. */
+  /** The current page's number (0 before the first, Infinity after the last). */
   pgno = 0;
-  page: Buffer = Buffer.alloc(0);
+  /** Where the current page's bytes start in `chunk` (a view is made only for the pages used). */
+  private start = 0;
   /** Pages read so far. */
   pages = 0;
   private chunk: Buffer = Buffer.alloc(0);
@@ -205,6 +206,11 @@ class PageCursor {
     }
   }
 
+  /** The current page's bytes (valid until the next `reach`). */
+  page(): Buffer {
+    return this.chunk.subarray(this.start, this.start + this.pageSize);
+  }
+
   reach(p: number): boolean {
     const record = this.numbered ? 4 + this.pageSize : this.pageSize;
     while (this.pgno < p) {
@@ -222,8 +228,7 @@ class PageCursor {
       }
       const next = this.numbered ? this.chunk.readUInt32BE(this.at) : this.pgno + 1;
       if (next <= this.pgno || next > this.pageCount) throw this.bad(`page ${next} out of order or beyond the page count ${this.pageCount}`);
-      const start = this.numbered ? this.at + 4 : this.at;
-      this.page = this.chunk.subarray(start, start + this.pageSize);
+      this.start = this.numbered ? this.at + 4 : this.at;
       this.pgno = next;
       this.at += record;
       this.pages++;
