@@ -6,7 +6,7 @@ import { HASH_BYTES, hashPage, PAGES_HEADER_BYTES, parsePagesHeader, type PageMa
 import { PageRunWriter } from './sqlite-page-writer.js';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 
-/** What the merge needs of a chain: its backups (full first) and where their pages and maps are. */
+/** What the build needs of a chain: its backups (full first) and where their pages and maps are. */
 export interface ChainSources {
   links: readonly PartSource[];
   /** The full's map and the map of each later link, in chain order, read one after another. */
@@ -119,7 +119,7 @@ async function ownersOf(sources: ChainSources, signal: AbortSignal): Promise<Cha
     previous = map;
     index++;
   }
-  if (!fullMap || !previous || index !== sources.links.length) throw new Error('mergeChain: a map per backup of the chain');
+  if (!fullMap || !previous || index !== sources.links.length) throw new Error('buildChain: one map per backup of the chain');
   const owned = new Array<number>(sources.links.length).fill(0);
   const last = previous;
   for (let p = 1; p <= last.pageCount; p++) owned[owner![p]!]!++;
