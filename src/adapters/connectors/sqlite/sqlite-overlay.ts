@@ -49,8 +49,8 @@ export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>
 }
 
 /**
- * Builds in `file` the database a chain restores to. A single full is its database part as is; a
- * chain is merged, each page written once from the newest backup that holds it (mergeChain), in a
+ * Builds in `file` the database a chain restores to. A single full is its database part as is; for
+ * a chain each page is written once, from the newest backup that holds it (buildChain), in a
  * file cut to the last link's page count, with one fsync at the end, proven page by page against
  * the last link's page map. Then SQLite's integrity_check runs on the result (unless `check` is
  * false: --no-integrity-check), for a single full as for a chain: a restore promises a checked
