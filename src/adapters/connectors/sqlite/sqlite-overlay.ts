@@ -137,9 +137,10 @@ async function pageSizeOf(handle: FileHandle, file: string): Promise<number> {
  * Opens the built file and runs SQLite's own check (E_CHECKSUM when it fails; 'none' skips it:
  * --no-integrity-check), then checks that it holds only the objects `manifest` declares (unless
  * `declared` is false). Opening a file runs none of its SQL (SQLite only parses the schema); its
- * triggers and views run later, when the database is used. The check gets a 16 MiB page cache
- * (SQLite's default is 2 MiB): it looks up every row's index entries, and re-reading index pages
- * from the OS cost it a third more time; the cache is bounded whatever the database's size.
+ * triggers and views run later, when the database is used. The check gets a 64 MiB page cache
+ * (SQLite's default is 2 MiB): it looks up every row's index entries, and with the default cache it
+ * re-read index pages through the OS for half its time (1 GB bench database: 14.1 → 12.2 CPU s,
+ * 26.6 → 15.3 s wall; restore peak RSS 133 → 162 MB); the cache is bounded whatever the size.
  */
 export function checkDatabase(file: string, manifest: Pick<Manifest, 'id' | 'objects'>, check: 'integrity_check' | 'none', declared = true): void {
   const db = new Database(file, { readonly: true });
@@ -163,4 +164,4 @@ export function checkDatabase(file: string, manifest: Pick<Manifest, 'id' | 'obj
 }
 
 /** The page cache of checkDatabase's connection, KiB. */
-const CHECK_CACHE_KIB = 16 << 10;
+const CHECK_CACHE_KIB = 64 << 10;
