@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SQLite incremental benchmark: full vs incremental backups and chain restores, on the same files, same run.
 // Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--base FILE] [--baseline DIR] [--keep-wal]
-//        [--profiles a,b]   (needs `npm run build`, sqlite3, zstd)
+//        [--profiles a,b] [--unchecked]   (needs `npm run build`, sqlite3, zstd)
 //   --base FILE     back up a copy of FILE instead of building a database (the same data for a before/after)
 //   --baseline DIR  also run the dbbackup built in DIR (DIR/bin/dbbackup.js, e.g. a checkout of main) on the
 //                   same files in the same runs, interleaved, and print its figures beside ours
@@ -9,6 +9,8 @@
 //                   that runs its own checkpoints), so the WAL since each backup is still there at the next one;
 //                   by default each round's writer runs a TRUNCATE checkpoint and closes (the WAL is gone)
 //   --profiles      only these change profiles (random, clustered, append)
+//   --unchecked     also time both restores with --no-integrity-check (what the rebuild costs without SQLite's
+//                   check; every restore runs PRAGMA integrity_check by default, so the goal compares like with like)
 //
 // One database is built once (as bench/sqlite.mjs builds it). For every run and change profile a fresh copy of
 // it is taken and backed up: `sqlite3 .backup` + `zstd -1` (the peer) and a dbbackup full of that same file,
@@ -19,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSqliteBenchDb } from './sqlite-data.mjs';
@@ -37,6 +40,8 @@ const baselineDir = option('--baseline');
 const keepWalAt = args.indexOf('--keep-wal');
 const keepWal = keepWalAt >= 0 && Boolean(args.splice(keepWalAt, 1));
 const onlyProfiles = option('--profiles')?.split(',');
+const uncheckedAt = args.indexOf('--unchecked');
+const unchecked = uncheckedAt >= 0 && Boolean(args.splice(uncheckedAt, 1));
 const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
 const targetMB = Number(args[0] ?? 1000);
 if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N]');
@@ -170,9 +175,9 @@ async function backup(bin, env, dbPath, repo, type) {
 const safeList = (dir) => { try { return readdirSync(dir); } catch { return []; } };
 const safeSize = (path) => { try { return statSync(path).size; } catch { return 0; } };
 
-async function restore(bin, env, repo, id, outPath) {
+async function restore(bin, env, repo, id, outPath, ...extra) {
   rmSync(outPath, { force: true });
-  return measure(process.execPath, [bin, 'restore', '--from', repo, '--backup', id, '--db', 'sqlite', '--database', outPath, '--quiet'], { env });
+  return measure(process.execPath, [bin, 'restore', '--from', repo, '--backup', id, '--db', 'sqlite', '--database', outPath, '--quiet', ...extra], { env });
 }
 
 // samples[profile][operation] = [{ seconds, storedBytes, peakRssMB, … }, …] (one per run)
@@ -225,6 +230,11 @@ for (let run = 1; run <= runs; run++) {
       const restoredChain = join(dir, 'restored-chain.db');
       add(key, `dbbackup restore full after round ${ROUNDS}`, await restore(bin, env, repo, fullAfter.id, restoredFull));
       add(key, `dbbackup restore chain: full + ${ROUNDS} incrementals`, await restore(bin, env, repo, last.id, restoredChain));
+      if (unchecked && who === 'ours') {
+        // (a baseline build may not know the flag)
+        add(key, `dbbackup restore full, --no-integrity-check`, await restore(bin, env, repo, fullAfter.id, join(dir, 'unchecked.db'), '--no-integrity-check'));
+        add(key, `dbbackup restore chain, --no-integrity-check`, await restore(bin, env, repo, last.id, join(dir, 'unchecked.db'), '--no-integrity-check'));
+      }
       // Both restores must be the source database (same pages; page 1 may differ only in its change counters).
       for (const [what, path] of [['full', restoredFull], ['chain', restoredChain]]) {
         const got = pageHashes(path).hashes;
@@ -282,10 +292,16 @@ for (const [profile, ops] of Object.entries(samples)) {
   verdicts.push(`    incremental stored / changed pages zstd-1: median ${median(storedRatios).toFixed(2)}x, worst ${Math.max(...storedRatios).toFixed(2)}x (goal <= 1.5x): ${ok(Math.max(...storedRatios) <= 1.5)}`);
   verdicts.push(`    restore full + ${ROUNDS} incrementals / restore full: ${(restoreChain / restoreFull).toFixed(2)}x (${restoreChain.toFixed(2)} s vs ${restoreFull.toFixed(2)} s; goal <= 1.5x): ${ok(restoreChain / restoreFull <= 1.5)}`);
   verdicts.push(`    by CPU seconds: incremental / full ${(incrCpu / fullCpu).toFixed(2)}x (${incrCpu.toFixed(2)} vs ${fullCpu.toFixed(2)}); restore chain / full ${(restoreChainCpu / restoreFullCpu).toFixed(2)}x (${restoreChainCpu.toFixed(2)} vs ${restoreFullCpu.toFixed(2)})`);
+  if (ops['dbbackup restore chain, --no-integrity-check']) {
+    const u = (op) => ({ s: med(ops[op], 'seconds'), cpu: cpu(ops[op]) });
+    const [f, c] = [u('dbbackup restore full, --no-integrity-check'), u('dbbackup restore chain, --no-integrity-check')];
+    verdicts.push(`    without integrity_check: restore chain / full ${(c.s / f.s).toFixed(2)}x (${c.s.toFixed(2)} s vs ${f.s.toFixed(2)} s), by CPU ${(c.cpu / f.cpu).toFixed(2)}x (${c.cpu.toFixed(2)} vs ${f.cpu.toFixed(2)})`);
+  }
   verdicts.push(`    dbbackup full vs peer (sqlite3 .backup + zstd -1): ${(peer / fullS).toFixed(2)}x (peer time / dbbackup time; >1 means dbbackup is faster)`);
 }
 
-console.log(`\n${keepWal ? 'WAL kept between backups (--keep-wal); ' : 'WAL checkpointed (TRUNCATE) after each round; '}${baselineDir ? `ours: ${root}; baseline: ${baselineDir}; ` : ''}medians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
+console.log(`\nboth restores end with PRAGMA integrity_check (dbbackup's default)${unchecked ? '; the --no-integrity-check rows skip it' : ''}; load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`${keepWal ? 'WAL kept between backups (--keep-wal); ' : 'WAL checkpointed (TRUNCATE) after each round; '}${baselineDir ? `ours: ${root}; baseline: ${baselineDir}; ` : ''}medians of ${runs} run(s); peak RSS is the highest of the runs; database ${dbMB.toFixed(0)} MB, ${changed} rows changed per round`);
 printTable(rows);
 console.log('\ngoals:');
 for (const v of verdicts) console.log(v);

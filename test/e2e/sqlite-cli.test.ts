@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,26 @@ describe('dbbackup CLI with SQLite', () => {
     const plan = (JSON.parse(json.stdout) as { plan: { targetExists: boolean; targetEmpty: boolean; items: unknown[] } }).plan;
     expect(plan).toMatchObject({ targetExists: true, targetEmpty: false });
     expect(plan.items.length).toBeGreaterThan(3);
+  });
+
+  it('every restore runs integrity_check: a full whose index misses a row fails (exit 4); --no-integrity-check restores it and says so', async () => {
+    // quick_check passes this file; only integrity_check compares the index with its table.
+    const bad = join(dir.path, 'bad-index.db');
+    execFileSync('sqlite3', [
+      bad,
+      "CREATE TABLE t(a TEXT); CREATE INDEX i ON t(a); INSERT INTO t VALUES ('b'),('A'),('c'),('B'),('a'); PRAGMA writable_schema=1; UPDATE sqlite_schema SET sql='CREATE INDEX i ON t(a COLLATE NOCASE)' WHERE name='i';",
+    ]);
+    expect(execFileSync('sqlite3', [bad, 'PRAGMA quick_check']).toString().trim()).toBe('ok');
+    const b = await cli('backup', '--db', 'sqlite', '--file', bad, '--out', 'bad-index', '--json');
+    expect(b.code).toBe(0);
+    const checked = await cli('restore', '--from', 'bad-index', '--db', 'sqlite', '--file', 'bad-restored.db');
+    expect(checked.code).toBe(4);
+    expect(checked.stderr).toContain('E_CHECKSUM');
+    expect(checked.stderr).toContain('integrity_check: row 4 missing from index i');
+    await expect(stat(join(dir.path, 'bad-restored.db'))).rejects.toThrow();
+    const unchecked = await cli('restore', '--from', 'bad-index', '--db', 'sqlite', '--file', 'bad-restored.db', '--no-integrity-check', '--json');
+    expect(unchecked.code).toBe(0);
+    expect((JSON.parse(unchecked.stdout) as { warnings: string[] }).warnings).toEqual([expect.stringContaining('--no-integrity-check')]);
   });
 
   it('verify and restore exit 4 when one stored byte is flipped', async () => {

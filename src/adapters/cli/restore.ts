@@ -51,6 +51,8 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
 
       For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
       not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
+      Every SQLite restore ends with \`PRAGMA integrity_check\` on the restored file (exit 4 when it
+      fails; nothing replaced); \`--no-integrity-check\` skips it, unsafely, and says so.
     `,
     examples: [
       ['Restore the newest backup from a folder', '$0 restore --from ./backups --db sqlite --database restored.db'],
@@ -81,6 +83,9 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
   restoreOwner = Option.Boolean('--restore-owner', false, { description: "Give objects the backup's owners (PostgreSQL: the roles must exist; MySQL: the DEFINERs, needs SET USER)" });
   restoreGrants = Option.Boolean('--restore-grants', false, { description: "PostgreSQL: apply the backup's GRANTs (the roles must exist)" });
+  noIntegrityCheck = Option.Boolean('--no-integrity-check', false, {
+    description: "SQLite: skip PRAGMA integrity_check of the restored database (UNSAFE: damage goes unnoticed; it costs about as much as the rest of a full's restore)",
+  });
   recipient = Option.String('--recipient', { description: 'age public key (only to be told it cannot decrypt: restores need --identity)' });
 
   profileStages = profileStagesOption();
@@ -121,6 +126,7 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
           parallel: this.parallel,
           restoreOwner: this.restoreOwner || undefined,
           restoreGrants: this.restoreGrants || undefined,
+          integrityCheck: this.noIntegrityCheck ? false : undefined,
         },
       },
       this.context.signal,

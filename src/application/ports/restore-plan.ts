@@ -15,6 +15,11 @@ export interface RestoreRequest {
   /** Also restore object owners / grants (off by default: the roles may not exist on the target). */
   restoreOwner?: boolean;
   restoreGrants?: boolean;
+  /**
+   * false skips the engine's check of the restored database (SQLite: PRAGMA integrity_check, run
+   * on every restore otherwise): faster, but damage the backup carried goes unnoticed.
+   */
+  integrityCheck?: boolean;
 }
 
 export interface RestorePlanItem {

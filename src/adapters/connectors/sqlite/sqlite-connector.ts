@@ -182,7 +182,7 @@ class SqliteSession implements DatabaseSession {
     dataPartOf(links[0]!);
     let point: string | undefined;
     const build = async (file: string) => {
-      point = await buildWithSegments(pageLinks, links.filter(isSegment), file, until?.time, signal);
+      point = await buildWithSegments(pageLinks, links.filter(isSegment), file, until?.time, signal, request.integrityCheck !== false);
     };
     if (request.tables) {
       const scratch = await makeScratchDir('dbbackup-sqlite-');
@@ -191,13 +191,15 @@ class SqliteSession implements DatabaseSession {
         await build(file);
         const tables = request.tables;
         const outcome = await this.intoPrivateFile(() => restoreTables(file, this.path, tables, request.clean, last.manifest));
-        return point ? { ...outcome, point } : outcome;
+        const unchecked = request.integrityCheck === false ? { warnings: [...(outcome.warnings ?? []), UNCHECKED] } : {};
+        return { ...outcome, ...unchecked, ...(point ? { point } : {}) };
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
     }
     const outcome = await this.restoreBuilt(build, request, last, signal);
-    return point ? { ...outcome, point } : outcome;
+    const unchecked = request.integrityCheck === false ? { warnings: [...(outcome.warnings ?? []), UNCHECKED] } : {};
+    return { ...outcome, ...unchecked, ...(point ? { point } : {}) };
   }
 
   /** Puts the database `build` writes in place of the target, which must be empty unless `request.clean`. */
@@ -258,20 +260,24 @@ class SqliteSession implements DatabaseSession {
   async close(): Promise<void> {}
 }
 
+/** What a restore with --no-integrity-check says. */
+const UNCHECKED = "SQLite's integrity_check was skipped (--no-integrity-check): damage in the restored database would go unnoticed.";
+
 /**
  * Builds the database of a chain whose page links (a full, a differential, incrementals) may be
  * followed by log segments: the page links as assembleChain does, then every commit of the
- * segments up to `until`, then SQLite's integrity_check on the result. Returns the instant of the
- * last commit replayed (undefined without segments: the page links' own point).
+ * segments up to `until`, then SQLite's integrity_check on the result (once: after the segments
+ * when there are any; none when `check` is false). Returns the instant of the last commit
+ * replayed (undefined without segments: the page links' own point).
  */
-async function buildWithSegments(pageLinks: PartSource[], segments: PartSource[], file: string, until: Date | undefined, signal: AbortSignal): Promise<string | undefined> {
-  await assembleChain(pageLinks, file, signal);
+async function buildWithSegments(pageLinks: PartSource[], segments: PartSource[], file: string, until: Date | undefined, signal: AbortSignal, check: boolean): Promise<string | undefined> {
+  await assembleChain(pageLinks, file, signal, check && segments.length === 0);
   if (segments.length === 0) return undefined;
   const scratch = await makeScratchDir('dbbackup-sqlite-');
   try {
     const reached = await replaySegments(segments, file, scratch, until, signal);
     // Objects a replayed commit created are not declared anywhere: SQLite's own check is the proof here.
-    checkDatabase(file, segments.at(-1)!.manifest, 'integrity_check', false);
+    checkDatabase(file, segments.at(-1)!.manifest, check ? 'integrity_check' : 'none', false);
     return reached.lastCommitAt ?? pageLinks.at(-1)!.manifest.consistentAt;
   } finally {
     await rm(scratch, { recursive: true, force: true });

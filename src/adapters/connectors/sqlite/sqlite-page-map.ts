@@ -172,6 +172,17 @@ export function pageRecord(pgno: number, page: Buffer): Buffer[] {
   return [head, page];
 }
 
+export const PAGES_HEADER_BYTES = HEADER_BYTES;
+
+/** The header at the start of `head` (a pages part's first bytes); E_FOREIGN_ARCHIVE when it is not one. */
+export function parsePagesHeader(head: Buffer, what: string): { pageSize: number; pageCount: number } {
+  const bad = (why: string) => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a valid dbbackup SQLite pages part (${why}); the backup is damaged or foreign.`);
+  if (head.length < HEADER_BYTES || !head.subarray(0, 8).equals(PAGES_MAGIC)) throw bad('no header');
+  const header = { pageSize: head.readUInt32BE(8), pageCount: head.readUInt32BE(12) };
+  if (!validPageSize(header.pageSize)) throw bad(`page size ${header.pageSize}`);
+  return header;
+}
+
 /**
  * Reads a pages part as it streams, calling `onPage` for each record (awaited, so the reader never
  * holds more than a chunk). Returns the header; E_FOREIGN_ARCHIVE when the part is malformed.
@@ -189,9 +200,7 @@ export async function readPages(
     pending = pending.length ? Buffer.concat([pending, c as Buffer]) : Buffer.from(c as Uint8Array);
     if (!header) {
       if (pending.length < HEADER_BYTES) continue;
-      if (!pending.subarray(0, 8).equals(PAGES_MAGIC)) throw bad('no header');
-      header = { pageSize: pending.readUInt32BE(8), pageCount: pending.readUInt32BE(12) };
-      if (!validPageSize(header.pageSize)) throw bad(`page size ${header.pageSize}`);
+      header = parsePagesHeader(pending, what);
       pending = pending.subarray(HEADER_BYTES);
     }
     const record = 4 + header.pageSize;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 import { DbBackupError } from '../../../domain/errors.js';
 
 /**
@@ -206,7 +207,7 @@ export interface ChangeScan {
 /** A running page reader: ask for the -shm header, then stream the pages. */
 export class PageReaderProcess {
   private readonly child: ChildProcessWithoutNullStreams;
-  private readonly out: AsyncIterator<Buffer>;
+  private readonly out: ChunkReader;
   private held: Buffer = Buffer.alloc(0);
   private stderr = '';
   private readonly exited: Promise<number | null>;
@@ -218,7 +219,7 @@ export class PageReaderProcess {
       this.child.on('close', (code) => resolve(code));
       this.child.on('error', () => resolve(-1));
     });
-    this.out = this.child.stdout[Symbol.asyncIterator]();
+    this.out = new ChunkReader(this.child.stdout);
   }
 
   /** Starts the reader for the database at `path` and waits until it is ready. */
@@ -301,9 +302,9 @@ export class PageReaderProcess {
   /** Waits until at least `n` bytes are held. */
   private async fill(n: number): Promise<void> {
     while (this.held.length < n) {
-      const next = await this.out.next();
-      if (next.done) throw this.failure(await this.exited);
-      this.held = this.held.length ? Buffer.concat([this.held, next.value]) : next.value;
+      const next = await this.out.next().catch(() => undefined);
+      if (!next) throw this.failure(await this.exited);
+      this.held = this.held.length ? Buffer.concat([this.held, next]) : next;
     }
   }
 
