@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { renameTableMapDb } from '../../../src/adapters/connectors/mysql/mysql-binlog-apply.js';
+import { renameTableMapDb } from '../../../src/adapters/connectors/mysql/mysql-binlog-applier.js';
 import {
   BINLOG_MAGIC,
   BinlogFormatError,

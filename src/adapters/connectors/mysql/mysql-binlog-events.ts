@@ -1,3 +1,5 @@
+import { inflateSync } from 'node:zlib';
+
 /**
  * The little of the binary log format the connector reads (MariaDB's and MySQL's
  * log_event.h): the 19-byte event header, and from a few events only what the change index and
@@ -166,9 +168,35 @@ export function readQuery(event: Buffer, fd: FormatDescription): QueryEvent {
   const varsLength = body.readUInt16LE(11);
   const varsEnd = 13 + varsLength;
   if (varsEnd + dbLength + 1 > body.length) throw new BinlogFormatError('a QUERY event is shorter than its fields');
-  const out: QueryEvent = { db: body.subarray(varsEnd, varsEnd + dbLength).toString('utf8'), query: body.subarray(varsEnd + dbLength + 1).toString('utf8') };
+  const text = body.subarray(varsEnd + dbLength + 1);
+  const query = event[4] === EventType.QUERY_COMPRESSED ? inflateQuery(text) : text;
+  const out: QueryEvent = { db: body.subarray(varsEnd, varsEnd + dbLength).toString('utf8'), query: query.toString('utf8') };
   readStatusVars(body.subarray(13, varsEnd), out);
   return out;
+}
+
+/** A compressed statement's text is at most this long (the server's max_allowed_packet limit). */
+const MAX_QUERY = 1 << 30;
+
+/**
+ * The text of MariaDB's QUERY_COMPRESSED event (log_bin_compress): one byte 0x80 | n (the
+ * algorithm in bits 4–6, 0 = zlib), the text's length in n big-endian bytes, then the zlib stream.
+ * Bounded by the declared length, which must be met exactly.
+ */
+export function inflateQuery(data: Buffer): Buffer {
+  const head = data[0] ?? 0;
+  const n = head & 0x07;
+  if ((head & 0x80) === 0 || (head & 0x70) !== 0 || n < 1 || n > 4 || data.length < 1 + n) throw new BinlogFormatError('a compressed statement has an unknown header');
+  const length = data.readUIntBE(1, n);
+  if (length > MAX_QUERY) throw new BinlogFormatError(`a compressed statement declares ${length} bytes`);
+  let text: Buffer;
+  try {
+    text = inflateSync(data.subarray(1 + n), { maxOutputLength: Math.max(1, length) });
+  } catch (err) {
+    throw new BinlogFormatError(`a compressed statement does not inflate to its declared ${length} bytes (${(err as Error).message})`);
+  }
+  if (text.length !== length) throw new BinlogFormatError(`a compressed statement inflates to ${text.length} bytes, not its declared ${length}`);
+  return text;
 }
 
 /** The status variables replay needs; stops at the first code it does not know (their lengths differ). */

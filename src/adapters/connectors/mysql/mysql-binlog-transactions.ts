@@ -79,7 +79,7 @@ export class TransactionSplitter {
       this.open = { gtid: g.gtid, standalone: g.standalone, tables: new Set(), ddl: false, micros: g.commitMicros };
       return { kind: 'event', event, first };
     }
-    if (h.type === EventType.QUERY) {
+    if (h.type === EventType.QUERY || h.type === EventType.QUERY_COMPRESSED) {
       const q = readQuery(event, this.fd);
       const text = q.query.trim().toUpperCase();
       if (text === 'BEGIN') {
@@ -117,7 +117,7 @@ export class TransactionSplitter {
       if (type === EventType.TABLE_MAP) {
         const t = readTableMap(inner, this.fd);
         this.addTable(tx.tables, `${t.db}.${t.table}`);
-      } else if (type === EventType.QUERY) {
+      } else if (type === EventType.QUERY || type === EventType.QUERY_COMPRESSED) {
         const q = readQuery(inner, this.fd);
         if (!/^(BEGIN|COMMIT|ROLLBACK)$/i.test(q.query.trim())) {
           tx.ddl = true;

@@ -32,6 +32,8 @@ export interface MysqlEndpoint {
   create: boolean;
   /** Connections used at once by a restore. */
   restoreParallel?: number;
+  /** Restore only: connections replaying a chain's binary log at once (`--replay-connections`). */
+  replayConnections?: number;
   /** Restore only: write the restore to the binary log (the default, so replicas of the target follow it); `?binlog=off` skips it when the user may. */
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
@@ -101,6 +103,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     targetDatabase: stringOpt(opts.targetDatabase),
     create: opts.create === true,
     restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
+    replayConnections: typeof opts.replayConnections === 'number' && opts.replayConnections >= 1 ? Math.floor(opts.replayConnections) : undefined,
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
   };

@@ -14,6 +14,7 @@ export const mysqlPlugin: ConnectorPlugin = {
     ...TLS_MODE_AND_FILE_OPTIONS,
     { name: 'all-databases', type: 'boolean', commands: ['backup'], description: 'Every database except the system schemas' },
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
+    { name: 'replay-connections', type: 'number', commands: ['restore'], description: 'Connections replaying the binary log of a chain at once (default 4; 1 = one session, in order)' },
   ],
   capabilities: mysqlEngine.capabilities,
   load: async () => new (await import('./mysql-connector.js')).MysqlConnector(),
