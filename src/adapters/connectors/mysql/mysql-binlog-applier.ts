@@ -4,6 +4,8 @@ import {
   EventType,
   type FormatDescription,
   HEADER_LENGTH,
+  inflateRowsEvent,
+  isCompressedRowsEvent,
   isRowsEvent,
   readFormatDescription,
   readGtid,
@@ -148,7 +150,7 @@ export class BinlogApplier {
           // A statement's rows events go in one BINLOG statement: the server forgets its table maps after each.
           const rows = readRowsHeader(event, this.fd);
           const ends = (rows.flags & STMT_END_FLAG) !== 0;
-          if (this.mapped.get(rows.tableId)) this.push(event, ends);
+          if (this.mapped.get(rows.tableId)) this.push(isCompressedRowsEvent(h.type) ? inflateRowsEvent(event, this.fd) : event, ends);
           // A statement whose last rows event is not replayed ends with its BINLOG statement.
           if (ends && !this.statementEnded) await this.sendBatch();
           else if (ends && this.batchBytes >= this.batchLimit) await this.sendBatch();

@@ -1,4 +1,4 @@
-import { inflateSync } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 
 /**
  * The little of the binary log format the connector reads (MariaDB's and MySQL's
@@ -183,20 +183,53 @@ const MAX_QUERY = 1 << 30;
  * algorithm in bits 4–6, 0 = zlib), the text's length in n big-endian bytes, then the zlib stream.
  * Bounded by the declared length, which must be met exactly.
  */
-export function inflateQuery(data: Buffer): Buffer {
+export function inflateQuery(data: Buffer, what = 'statement'): Buffer {
   const head = data[0] ?? 0;
   const n = head & 0x07;
-  if ((head & 0x80) === 0 || (head & 0x70) !== 0 || n < 1 || n > 4 || data.length < 1 + n) throw new BinlogFormatError('a compressed statement has an unknown header');
+  if ((head & 0x80) === 0 || (head & 0x70) !== 0 || n < 1 || n > 4 || data.length < 1 + n) throw new BinlogFormatError(`a compressed ${what} has an unknown header`);
   const length = data.readUIntBE(1, n);
-  if (length > MAX_QUERY) throw new BinlogFormatError(`a compressed statement declares ${length} bytes`);
+  if (length > MAX_QUERY) throw new BinlogFormatError(`a compressed ${what} declares ${length} bytes`);
   let text: Buffer;
   try {
     text = inflateSync(data.subarray(1 + n), { maxOutputLength: Math.max(1, length) });
   } catch (err) {
-    throw new BinlogFormatError(`a compressed statement does not inflate to its declared ${length} bytes (${(err as Error).message})`);
+    throw new BinlogFormatError(`a compressed ${what} does not inflate to its declared ${length} bytes (${(err as Error).message})`);
   }
-  if (text.length !== length) throw new BinlogFormatError(`a compressed statement inflates to ${text.length} bytes, not its declared ${length}`);
+  if (text.length !== length) throw new BinlogFormatError(`a compressed ${what} inflates to ${text.length} bytes, not its declared ${length}`);
   return text;
+}
+
+/** MariaDB's compressed rows events (log_bin_compress): WRITE/UPDATE/DELETE _V1 (166–168) and V2 (169–171). */
+export function isCompressedRowsEvent(type: number): boolean {
+  return type >= 166 && type <= 171;
+}
+
+/**
+ * A compressed rows event as the plain one it stands for (a BINLOG statement takes only these):
+ * post-header, column count and bitmaps as they are, the row images inflated (inflateQuery's
+ * framing), the type and length set and the CRC32 recomputed.
+ */
+export function inflateRowsEvent(event: Buffer, fd: FormatDescription): Buffer {
+  const type = event[4]!;
+  const v2 = type >= 169;
+  const body = bodyOf(event, fd);
+  let at = 8;
+  if (v2) {
+    if (body.length < 10) throw new BinlogFormatError('a compressed rows event is too short');
+    at = 8 + body.readUInt16LE(8);
+  }
+  if (body.length < at + 1) throw new BinlogFormatError('a compressed rows event is too short');
+  const first = body[at]!;
+  const [width, size] = first < 251 ? [first, 1] : first === 252 ? [body.readUInt16LE(at + 1), 3] : first === 253 ? [body.readUIntLE(at + 1, 3), 4] : [Number.NaN, 0];
+  if (!Number.isFinite(width) || at + size > body.length) throw new BinlogFormatError('a compressed rows event has a bad column count');
+  at += size + Math.ceil(width / 8) * (type === 167 || type === 170 ? 2 : 1);
+  if (at >= body.length) throw new BinlogFormatError('a compressed rows event is shorter than its column bitmaps');
+  const rows = inflateQuery(body.subarray(at), 'rows event');
+  const out = Buffer.concat([event.subarray(0, HEADER_LENGTH), body.subarray(0, at), rows, Buffer.alloc(fd.checksumLength)]);
+  out[4] = (v2 ? EventType.WRITE_ROWS_V2 : EventType.WRITE_ROWS_V1) + ((type - 166) % 3);
+  out.writeUInt32LE(out.length, 9);
+  if (fd.checksumLength === 4) out.writeUInt32LE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
+  return out;
 }
 
 /** The status variables replay needs; stops at the first code it does not know (their lengths differ). */

@@ -77,15 +77,23 @@ class Worker {
           r.tick.notify();
           return;
         }
-        if (this.demand > this.committed && this.applied > this.committed) await this.commit();
+        if (this.waitedFor()) await this.commit();
         else await r.tick.wait();
         continue;
       }
       if (!job.deps.every(([w, seq]) => w === this.index || r.workers[w]!.committed >= seq)) {
         // What this worker applied is committed before it waits: a worker waited for never waits for it in turn.
         if (this.applied > this.committed) await this.commit();
-        for (const [w, seq] of job.deps) r.workers[w]!.demand = Math.max(r.workers[w]!.demand, seq);
-        r.tick.notify();
+        // Only a new demand wakes the others (a wake-up that leads to another would spin without I/O).
+        let asked = false;
+        for (const [w, seq] of job.deps) {
+          const other = r.workers[w]!;
+          if (w !== this.index && other.committed < seq && other.demand < seq) {
+            other.demand = seq;
+            asked = true;
+          }
+        }
+        if (asked) r.tick.notify();
         await r.tick.wait();
         continue;
       }
@@ -104,8 +112,13 @@ class Worker {
       }
       this.queue.shift();
       this.applied = job.seq;
-      if (this.demand >= job.seq) await this.commit();
+      if (this.waitedFor()) await this.commit();
     }
+  }
+
+  /** Another waits for a transaction this one applied but did not commit yet. */
+  private waitedFor(): boolean {
+    return this.demand > this.committed && this.demand <= this.applied;
   }
 
   private async commit(): Promise<void> {
