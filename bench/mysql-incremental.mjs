@@ -7,6 +7,9 @@
 //   npm run build && node bench/mysql-incremental.mjs     # ~1 GB, several minutes on 2 cores
 //   MYSQL_BENCH_MB=200 node bench/mysql-incremental.mjs     # quicker
 //   MYSQL_BENCH_DIR=/tmp/x node bench/mysql-incremental.mjs # keep the server's files and reuse the data
+//   MYSQL_BENCH_ROUNDS=3 MYSQL_BENCH_CHANGE_PCT=10 MYSQL_BENCH_SMALL_TXNS=20000 MYSQL_BENCH_SMALL_SPREAD=1 \
+//   MYSQL_BENCH_REPLAY_CONNECTIONS=4 MYSQL_BENCH_BASE_DIST=/tmp/main-dist node bench/mysql-incremental.mjs
+//     # data profiles; another build's replay (a copy of its dist/) in the same rounds, on the same data
 //
 // Targets (issue 22): incremental ≤ 0.2× the full's time; replay ≥ 3× faster than mariadb-binlog | mariadb;
 // client peak RSS ≤ 200 MB.
@@ -25,6 +28,14 @@ const TARGET_MB = Number(process.env.MYSQL_BENCH_MB ?? 1024);
 const ROUNDS = Math.max(1, Number(process.env.MYSQL_BENCH_ROUNDS ?? 1));
 /** Extra small transactions (one row each) written after the big updates, so that per-commit costs show. */
 const SMALL_TXNS = Number(process.env.MYSQL_BENCH_SMALL_TXNS ?? 0);
+/** The small transactions go round the three tables (else all to users), so that a parallel replay can spread them. */
+const SMALL_SPREAD = process.env.MYSQL_BENCH_SMALL_SPREAD === '1';
+/** Which rows the big updates change: id % 100 < CHANGE_PCT (1 = 1 %). */
+const CHANGE_PCT = Math.max(1, Math.min(100, Number(process.env.MYSQL_BENCH_CHANGE_PCT ?? 1)));
+/** Another build's dist/ (e.g. main's), replayed in the same rounds onto its own copy: before/after on the same data. */
+const BASE_DIST = process.env.MYSQL_BENCH_BASE_DIST;
+/** Connections of our replay (--replay-connections); unset = the connector's default. */
+const REPLAY_CONNECTIONS = process.env.MYSQL_BENCH_REPLAY_CONNECTIONS === undefined ? undefined : Number(process.env.MYSQL_BENCH_REPLAY_CONNECTIONS);
 const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myincbench-')));
 
@@ -38,7 +49,7 @@ try {
   } else {
     log('reusing database bench');
   }
-  await sql('DROP DATABASE IF EXISTS mine_full; DROP DATABASE IF EXISTS mine_chain; DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS peer');
+  await sql('DROP DATABASE IF EXISTS mine_full; DROP DATABASE IF EXISTS mine_chain; DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS base_replay; DROP DATABASE IF EXISTS peer');
   const repo = join(dir, 'inc-repo');
   await rm(repo, { recursive: true, force: true });
   await rm(join(dir, 'inc-catalog'), { recursive: true, force: true });
@@ -50,14 +61,20 @@ try {
   const full = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo);
   log('changing 1 % of the rows');
   const rows = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders) + (SELECT COUNT(*) FROM bench.events) + (SELECT COUNT(*) FROM bench.users)'));
-  await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE id % 100 = 7;
-    UPDATE bench.events SET kind = 'changed' WHERE id % 100 = 11;
-    UPDATE bench.users SET score = score * 2 WHERE id % 100 = 13;`);
+  const picked = (k) => `(id + ${k}) % 100 < ${CHANGE_PCT}`;
+  await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE ${picked(7)};
+    UPDATE bench.events SET kind = 'changed' WHERE ${picked(11)};
+    UPDATE bench.users SET score = score * 2 WHERE ${picked(13)};`);
+  const small = [
+    (r) => `UPDATE bench.users SET score = score + 1 WHERE id = ${r};`,
+    (r) => `UPDATE bench.orders SET amount = amount + 1 WHERE id = ${r};`,
+    (r) => `UPDATE bench.events SET at = at + INTERVAL 1 SECOND WHERE id = ${r};`,
+  ];
   for (let i = 0; i < SMALL_TXNS; i += 500) {
     const n = Math.min(500, SMALL_TXNS - i);
-    await sql(Array.from({ length: n }, (_, k) => `UPDATE bench.users SET score = score + 1 WHERE id = ${1 + ((i + k) * 37) % 1000};`).join('\n'));
+    await sql(Array.from({ length: n }, (_, k) => small[SMALL_SPREAD ? (i + k) % 3 : 0](1 + ((i + k) * 37) % 1000)).join('\n'));
   }
-  const changed = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders WHERE id % 100 = 7) + (SELECT COUNT(*) FROM bench.events WHERE id % 100 = 11) + (SELECT COUNT(*) FROM bench.users WHERE id % 100 = 13)'));
+  const changed = Number(await sql(`SELECT (SELECT COUNT(*) FROM bench.orders WHERE ${picked(7)}) + (SELECT COUNT(*) FROM bench.events WHERE ${picked(11)}) + (SELECT COUNT(*) FROM bench.users WHERE ${picked(13)})`)) + SMALL_TXNS;
   log('incremental backup');
   const inc = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo, '--type', 'incremental');
   const ids = (await readdir(join(repo, 'bench'))).sort();
@@ -76,19 +93,21 @@ try {
     await measure('sh', ['-c', f.endsWith('.zst') ? `zstd -qdc ${join(changes, f)} > ${plain.at(-1)}` : `cp ${join(changes, f)} ${plain.at(-1)}`]);
   }
   const ours = [];
+  const bases = [];
   const peers = [];
   const oursCpu = [];
   const peersCpu = [];
   for (let round = 0; round < ROUNDS; round++) {
     log(`replay round ${round + 1}/${ROUNDS}: the full restored into mine_replay and peer (not timed), then ours and mariadb-binlog | mariadb`);
-    await sql('DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS peer');
+    await sql('DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS base_replay; DROP DATABASE IF EXISTS peer');
     await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('mine_replay'), '--create');
+    if (BASE_DIST) await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('base_replay'), '--create');
     await cli('restore', '--from', repo, '--backup', fullId, '--db', 'mysql', '--url', url('peer'), '--create');
     // CPU seconds (the server's, plus the client's: this process or the peer's pipeline) tell more than wall time on a loaded machine.
     const runOurs = async () => {
       const s0 = treeCpuSeconds(server.pid);
       const c0 = process.cpuUsage();
-      ours.push(await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay'));
+      ours.push(await replayAlone(join(repo, 'bench', incId), server.port, 'mine_replay', '../dist', REPLAY_CONNECTIONS));
       const c = process.cpuUsage(c0);
       oursCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: (c.user + c.system) / 1e6 });
     };
@@ -97,13 +116,17 @@ try {
       peers.push(await measure('bash', ['-c', `set -o pipefail; mariadb-binlog --rewrite-db='bench->peer' ${plain.join(' ')} | mariadb --no-defaults -S ${sock} -uroot`]));
       peersCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: peers.at(-1).cpuSeconds });
     };
-    // Alternate who goes first, so that neither always meets a warmer server.
-    if (round % 2 === 0) { await runOurs(); await runPeer(); } else { await runPeer(); await runOurs(); }
-    log(`  ours ${ours.at(-1).toFixed(2)} s (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
+    const runBase = async () => {
+      if (BASE_DIST) bases.push(await replayAlone(join(repo, 'bench', incId), server.port, 'base_replay', BASE_DIST));
+    };
+    // Rotate who goes first, so that none always meets a warmer server.
+    const order = [[runOurs, runPeer, runBase], [runPeer, runBase, runOurs], [runBase, runOurs, runPeer]][round % 3];
+    for (const run of order) await run();
+    log(`  ours ${ours.at(-1).toFixed(2)} s${BASE_DIST ? `, base ${bases.at(-1).toFixed(2)} s` : ''} (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
   }
   const replay = median(ours);
   const peer = { ...peers[0], seconds: median(peers.map((p) => p.seconds)), peakRssMB: Math.max(...peers.map((p) => p.peakRssMB)) };
-  const same = await compare(sql, ['bench', 'mine_chain', 'mine_replay', 'peer']);
+  const same = await compare(sql, ['bench', 'mine_chain', 'mine_replay', 'peer', ...(BASE_DIST ? ['base_replay'] : [])]);
 
   const fmt = (m) => ({ seconds: m.seconds.toFixed(2), 'peak RSS MB': m.peakRssMB.toFixed(0) });
   printTable([
@@ -116,6 +139,8 @@ try {
   ]);
   const incRatio = inc.seconds / full.seconds;
   if (ROUNDS > 1) console.log(`replay rounds (s): ours ${ours.map((x) => x.toFixed(2)).join(' ')}; peer ${peers.map((p) => p.seconds.toFixed(2)).join(' ')}; medians ${replay.toFixed(2)} / ${peer.seconds.toFixed(2)}`);
+  if (BASE_DIST) console.log(`base build (${BASE_DIST}) replay rounds (s): ${bases.map((x) => x.toFixed(2)).join(' ')}; median ${median(bases).toFixed(2)}; peer / base ${(peer.seconds / median(bases)).toFixed(2)}×`);
+  console.log(`profile: ${TARGET_MB} MB, ${CHANGE_PCT} % of rows in 3 big transactions, ${SMALL_TXNS} small ones${SMALL_SPREAD ? ' over 3 tables' : ' on users'}, replay connections ${REPLAY_CONNECTIONS ?? 'default'}`);
   const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
   console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}`);
   const replayRatio = peer.seconds / Math.max(replay, 0.001);
@@ -133,9 +158,10 @@ try {
  * The connector's replay of a stored incremental onto `db` (its full already restored there), timed
  * alone: the built adapter with the backup's parts unpacked by zstd as they are read.
  */
-async function replayAlone(backupDir, port, db) {
-  const { applyBinlogChanges } = await import('../dist/adapters/connectors/mysql/mysql-binlog-apply.js');
-  const { resolveEndpoint } = await import('../dist/adapters/connectors/mysql/mysql-connection.js');
+async function replayAlone(backupDir, port, db, dist = '../dist', replayConnections = undefined) {
+  const from = (m) => (dist.startsWith('.') ? new URL(`${dist}/${m}`, import.meta.url).href : `file://${dist}/${m}`);
+  const { applyBinlogChanges } = await import(from('adapters/connectors/mysql/mysql-binlog-apply.js'));
+  const { resolveEndpoint } = await import(from('adapters/connectors/mysql/mysql-connection.js'));
   const manifest = JSON.parse(await readFile(join(backupDir, 'manifest.json'), 'utf8'));
   const parts = {
     manifest,
@@ -145,7 +171,7 @@ async function replayAlone(backupDir, port, db) {
       return spawn('zstd', ['-qdc', file], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout;
     },
   };
-  const endpoint = resolveEndpoint({ engine: 'mysql', host: '127.0.0.1', port, user: 'root', password: '', database: db });
+  const endpoint = resolveEndpoint({ engine: 'mysql', host: '127.0.0.1', port, user: 'root', password: '', database: db, options: replayConnections ? { replayConnections } : {} });
   const started = process.hrtime.bigint();
   await applyBinlogChanges(endpoint, parts, undefined, new AbortController().signal, new Map([['bench', db]]));
   return Number(process.hrtime.bigint() - started) / 1e9;
