@@ -83,7 +83,12 @@ class Worker {
       }
       if (!job.deps.every(([w, seq]) => w === this.index || r.workers[w]!.committed >= seq)) {
         // What this worker applied is committed before it waits: a worker waited for never waits for it in turn.
-        if (this.applied > this.committed) await this.commit();
+        // Then the check again: what it waits for may have committed meanwhile, and no wake-up would say so.
+        if (this.applied > this.committed) {
+          await this.commit();
+          continue;
+        }
+        // From this check to the wait nothing yields, so no commit can slip between them unseen.
         // Only a new demand wakes the others (a wake-up that leads to another would spin without I/O).
         let asked = false;
         for (const [w, seq] of job.deps) {
