@@ -1,7 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyBinlogChanges } from '../../../src/adapters/connectors/mysql/mysql-binlog-apply.js';
+import { resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
+import type { PartSource } from '../../../src/application/ports/parts.js';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
 import { backup, restore, tableFingerprints, target } from './harness.js';
 
@@ -49,26 +53,26 @@ describe('MySQL binlog replay on several connections (MariaDB)', () => {
     const src = target(server, 'pr');
     await backup(dataDir, { target: src, repository });
     const points: Record<string, Awaited<ReturnType<typeof point>>> = {};
-    for (let i = 1; i <= 40; i++) {
+    for (let i = 1; i <= 24; i++) {
       await server.query(`UPDATE pr.a SET v = (v * 3 + ${i}) % 1000033 WHERE id <= 5`);
       await server.query(`UPDATE pr.b SET v = (v * 5 - ${i}) % 1000003 WHERE id <= 5`);
       await server.query(`INSERT INTO pr.c (id, v) VALUES (${i}, ${i}); INSERT INTO pr.parent VALUES (${i}, ${i}); INSERT INTO pr.child VALUES (${i}, ${i})`);
       // Across tables: after its predecessors on a and on b, before their successors.
       if (i % 4 === 0) await server.query(`BEGIN; UPDATE pr.a SET v = v - 7 * ${i} WHERE id = 1; UPDATE pr.b SET v = v + 11 WHERE id = 2; UPDATE pr.c SET v = (v * 2) % 1000037; COMMIT`);
       // Deletes children by cascade on the target: must not overtake the child's insert.
-      if (i % 10 === 0) await server.query(`DELETE FROM pr.parent WHERE id = ${i - 1}`);
-      if (i === 20) await server.query('ALTER TABLE pr.c ADD COLUMN w INT NOT NULL DEFAULT 7');
-      if (i === 13) points.mid = await point('pr');
-      if (i === 27) points.afterDdl = await point('pr');
+      if (i % 6 === 0) await server.query(`DELETE FROM pr.parent WHERE id = ${i - 1}`);
+      if (i === 12) await server.query('ALTER TABLE pr.c ADD COLUMN w INT NOT NULL DEFAULT 7');
+      if (i === 7) points.mid = await point('pr');
+      if (i === 16) points.afterDdl = await point('pr');
       // Over the 16 MiB a transaction is held whole: streamed once all before it committed.
-      if (i === 33) {
+      if (i === 19) {
         await server.query(`SET SESSION max_recursive_iterations = 100000; BEGIN;
           INSERT INTO pr.big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 9000) SELECT n, REPEAT('y', 2050) FROM s;
           UPDATE pr.a SET v = v + 1000 WHERE id = 3; COMMIT`);
       }
     }
     points.end = await point('pr');
-    await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+    const inc = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
     expect(new Set(Object.values(points).map((p) => p.gtid)).size).toBe(3);
 
     const restoreAt = async (db: string, want: { gtid: string }, replayConnections: number) => {
@@ -86,7 +90,14 @@ describe('MySQL binlog replay on several connections (MariaDB)', () => {
     expect(await tableFingerprints(server, 'pr_ser')).toEqual(points.end!.tables);
     // The parallel replay opened its three extra connections (the restores are otherwise the same).
     expect(parallel - serial).toBe(3);
-    expect((await tableFingerprints(server, 'pr_par')).child!.rows).toBe(36);
+    expect((await tableFingerprints(server, 'pr_par')).child!.rows).toBe(20);
+
+    // A failing connection (no tables on this target) fails the whole replay, rolled back, without waiting forever.
+    await server.query('CREATE DATABASE pr_empty');
+    const endpoint = resolveEndpoint({ ...target(server, 'pr_empty', { replayConnections: 4 }), password: '' });
+    const dir = join(repository, (await readdir(repository)).find((d) => !d.endsWith('.json'))!, inc.manifest.id);
+    const parts: PartSource = { manifest: inc.manifest, open: async (p) => createReadStream(join(dir, p.name)) };
+    await expect(applyBinlogChanges(endpoint, parts, undefined, new AbortController().signal, new Map([['pr', 'pr_empty']]))).rejects.toThrow(/pr_empty|doesn't exist/);
   }, 120_000);
 
   it("replays MariaDB's compressed binary log (log_bin_compress): statements and row events", async () => {
