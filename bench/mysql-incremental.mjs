@@ -36,6 +36,8 @@ const CHANGE_PCT = Math.max(1, Math.min(100, Number(process.env.MYSQL_BENCH_CHAN
 const BASE_DIST = process.env.MYSQL_BENCH_BASE_DIST;
 /** Connections of our replay (--replay-connections); unset = the connector's default. */
 const REPLAY_CONNECTIONS = process.env.MYSQL_BENCH_REPLAY_CONNECTIONS === undefined ? undefined : Number(process.env.MYSQL_BENCH_REPLAY_CONNECTIONS);
+/** Connections of the base build's replay (e.g. this build's dist/ with 1: serial against parallel). */
+const BASE_CONNECTIONS = process.env.MYSQL_BENCH_BASE_CONNECTIONS === undefined ? undefined : Number(process.env.MYSQL_BENCH_BASE_CONNECTIONS);
 const KEEP = process.env.MYSQL_BENCH_DIR !== undefined;
 const dir = process.env.MYSQL_BENCH_DIR ?? (await mkdtemp(join(tmpdir(), 'myincbench-')));
 
@@ -122,7 +124,7 @@ try {
       peersCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: peers.at(-1).cpuSeconds });
     };
     const runBase = async () => {
-      if (BASE_DIST) bases.push(await replayAlone(join(repo, 'bench', incId), server.port, 'base_replay', BASE_DIST));
+      if (BASE_DIST) bases.push(await replayAlone(join(repo, 'bench', incId), server.port, 'base_replay', BASE_DIST, BASE_CONNECTIONS));
     };
     // Rotate who goes first, so that none always meets a warmer server.
     const order = [[runOurs, runPeer, runBase], [runPeer, runBase, runOurs], [runBase, runOurs, runPeer]][round % 3];
@@ -144,7 +146,7 @@ try {
   ]);
   const incRatio = inc.seconds / full.seconds;
   if (ROUNDS > 1) console.log(`replay rounds (s): ours ${ours.map((x) => x.toFixed(2)).join(' ')}; peer ${peers.map((p) => p.seconds.toFixed(2)).join(' ')}; medians ${replay.toFixed(2)} / ${peer.seconds.toFixed(2)}`);
-  if (BASE_DIST) console.log(`base build (${BASE_DIST}) replay rounds (s): ${bases.map((x) => x.toFixed(2)).join(' ')}; median ${median(bases).toFixed(2)}; peer / base ${(peer.seconds / median(bases)).toFixed(2)}×`);
+  if (BASE_DIST) console.log(`base build (${BASE_DIST}, connections ${BASE_CONNECTIONS ?? 'default'}) replay rounds (s): ${bases.map((x) => x.toFixed(2)).join(' ')}; median ${median(bases).toFixed(2)}; peer / base ${(peer.seconds / median(bases)).toFixed(2)}×`);
   console.log(`profile: ${TARGET_MB} MB, ${CHANGE_PCT} % of rows in 3 big transactions, ${SMALL_TXNS} small ones${SMALL_SPREAD ? ' over 3 tables' : ' on users'}, replay connections ${REPLAY_CONNECTIONS ?? 'default'}`);
   const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
   console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}`);
