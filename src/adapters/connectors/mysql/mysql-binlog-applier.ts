@@ -67,6 +67,8 @@ export class BinlogApplier {
     private readonly dbMap: Map<string, string>,
     /** `--tables`: only these tables' rows (`db.table`, source names); any DDL of the databases stops the replay. */
     private readonly only?: Set<string>,
+    /** Connections replaying at once: the batch limit is shared among them, so that memory stays that of one. */
+    private readonly sharedBy = 1,
   ) {}
 
   /**
@@ -81,7 +83,8 @@ export class BinlogApplier {
   async start(): Promise<string | undefined> {
     const [rows] = await this.conn.query('SELECT @@max_allowed_packet AS m');
     const max = Number((rows as { m: number | string }[])[0]?.m ?? 0);
-    if (Number.isFinite(max) && max > 0) this.batchLimit = Math.max(64 << 10, Math.min(BATCH_BYTES, Math.floor(max / 2)));
+    const limit = Number.isFinite(max) && max > 0 ? Math.min(BATCH_BYTES, Math.floor(max / 2)) : BATCH_BYTES;
+    this.batchLimit = Math.max(64 << 10, Math.floor(limit / this.sharedBy));
     for (const v of ['binlog_annotate_row_events', 'binlog_rows_query_log_events']) {
       await this.conn.query(`SET SESSION ${v} = OFF`).catch(() => undefined); // unknown on the other server kind
     }

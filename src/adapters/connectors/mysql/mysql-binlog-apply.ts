@@ -51,7 +51,7 @@ export async function applyBinlogChanges(
   const count = stop === 'nothing' || binlogs.length === 0 ? 1 : Math.max(1, Math.min(e.replayConnections ?? DEFAULT_CONNECTIONS, 16));
   const opened = await Promise.allSettled(Array.from({ length: count }, () => openConnection(e, { multipleStatements: false })));
   const conns = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-  const appliers = conns.map((c) => new BinlogApplier(c, dbMap, tables));
+  const appliers = conns.map((c) => new BinlogApplier(c, dbMap, tables, conns.length));
   let parallel: ParallelReplay | undefined;
   try {
     const refused = opened.find((o) => o.status === 'rejected');

@@ -4,7 +4,7 @@ import type { BinlogApplier } from './mysql-binlog-applier.js';
 /** A source transaction is held whole (to learn its tables before it is given to a connection) up to this many bytes; a bigger one streams once all before it committed. */
 const HOLD_BYTES = 16 << 20;
 /** Bytes of held transactions waiting for their connections; the log's reading waits above it. */
-const QUEUED_BYTES = 32 << 20;
+const QUEUED_BYTES = 24 << 20;
 
 /** A transaction given to a worker (a connection with its own BinlogApplier). */
 interface Job {
