@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NewRun, RunOutcome, RunResult, ScheduleRun } from '../../application/ports/schedule-history.js';
 import type { ClaimRequest, ClaimResult, ScheduleLock } from '../../application/ports/schedule-locks.js';
 import type { ScheduleState } from '../../application/ports/schedule-states.js';
@@ -174,8 +175,14 @@ export class RedisScheduleStore implements ScheduleStore {
     return `${this.prefix}${name}`;
   }
 
+  /**
+   * Runs a script with a fresh request id after its arguments (and how long the server keeps it):
+   * the writes made `once` (see redis-schedule-scripts.ts) are applied once however often this
+   * very command is resent, by ioredis on reconnect or by `cmd` through an outage.
+   */
   private script(source: string, args: string[]): Promise<unknown> {
-    return this.cmd('EVAL', [source, '1', this.prefix, ...args]);
+    const rememberS = Math.ceil((2 * (this.options.outageMs ?? 300_000)) / 1000) + 60;
+    return this.cmd('EVAL', [source, '1', this.prefix, ...args, String(rememberS), randomUUID()]);
   }
 
   private cmd(command: string, args: string[]): Promise<unknown> {
