@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ScheduleRun } from '../../../src/application/ports/schedule-history.js';
 import { redisClient } from '../../../src/adapters/queue/redis-commands.js';
@@ -121,4 +121,53 @@ export async function until<T>(what: string, timeoutMs: number, check: () => Pro
 /** The pid in an owner id (`worker:host:pid:random`). */
 export function pidOf(owner: string): number {
   return Number(owner.split(':').at(-2));
+}
+
+const terminal = (r: ScheduleRun) => r.outcome !== 'running' && r.outcome !== 'interrupted';
+const executed = (r: ScheduleRun) => r.outcome !== 'skipped' && r.outcome !== 'missed';
+
+/**
+ * The fleet's guarantees over a finished run history (oldest first), as a list of violations (empty
+ * when all hold): every slot of every source recorded exactly once (a run that died with a killed
+ * worker is 'interrupted': its slot has that record only, or one more final one when another worker
+ * took it over), no slot lost between a source's first and last, nothing left running, nothing
+ * interrupted but the killed owners' runs, and never two runs of a source at once.
+ */
+export function fleetViolations(runs: ScheduleRun[], o: { sources: string[]; periodMs: (source: string) => number; killedOwners: string[] }): string[] {
+  const out: string[] = [];
+  for (const r of runs.filter((x) => x.outcome === 'running')) out.push(`${r.source}: run ${r.id} (slot ${r.slot?.toISOString()}) left running`);
+  for (const s of o.sources) {
+    const mine = runs.filter((r) => r.source === s);
+    const slots = mine.filter(terminal).map((r) => r.slot!.getTime());
+    const seen = new Set<number>();
+    for (const t of slots) {
+      if (seen.has(t)) out.push(`${s}: slot ${new Date(t).toISOString()} recorded twice`);
+      seen.add(t);
+    }
+    const interrupted = mine.filter((r) => r.outcome === 'interrupted');
+    for (const r of interrupted.filter((x) => !o.killedOwners.includes(x.owner))) out.push(`${s}: run ${r.id} interrupted though its worker ${r.owner} lived`);
+    const accounted = new Set([...slots, ...interrupted.map((r) => r.slot!.getTime())]);
+    const sorted = [...accounted].sort((a, b) => a - b);
+    if (sorted.length === 0) continue;
+    for (let t = sorted[0]!; t <= sorted.at(-1)!; t += o.periodMs(s)) if (!accounted.has(t)) out.push(`${s}: slot ${new Date(t).toISOString()} has no record`);
+    const spans = mine.filter((r) => executed(r) && r.finishedAt).map((r) => [r.startedAt.getTime(), r.finishedAt!.getTime(), r.id] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) if (spans[i]![0] < spans[i - 1]![1]) out.push(`${s}: runs ${spans[i - 1]![2]} and ${spans[i]![2]} overlap`);
+  }
+  return out;
+}
+
+/** The most backups that were in progress at one instant, from the manifests of the `listed` backups in `repo`. */
+export async function peakAtOnce(repo: string, listed: string[]): Promise<number> {
+  const windows: [number, number][] = [];
+  const wanted = new Set(listed);
+  for (const source of await readdir(repo, { withFileTypes: true })) {
+    if (!source.isDirectory()) continue;
+    for (const id of (await readdir(join(repo, source.name))).filter((x) => wanted.has(x))) {
+      const text = await readFile(join(repo, source.name, id, 'manifest.json'), 'utf8').catch(() => undefined);
+      if (!text) continue;
+      const m = JSON.parse(text) as { startedAt: string; finishedAt: string };
+      windows.push([Date.parse(m.startedAt), Date.parse(m.finishedAt)]);
+    }
+  }
+  return Math.max(0, ...windows.map(([start]) => windows.filter(([a, b]) => a <= start && start < b).length));
 }

@@ -1,5 +1,3 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScheduleRun } from '../../../src/application/ports/schedule-history.js';
 import { runCli } from '../../helpers/cli.js';
@@ -8,7 +6,7 @@ import { startMariaDb, type MariaDbServer } from '../../helpers/mariadb-server.j
 import { startPostgres, type PostgresServer } from '../../helpers/postgres-server.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
 import { tempDir } from '../../helpers/temp.js';
-import { fleetRuns, fleetSetup, pidOf, startCli, until, type FleetSetup, type Proc } from './fleet-harness.js';
+import { fleetRuns, fleetSetup, fleetViolations, peakAtOnce, pidOf, startCli, until, type FleetSetup, type Proc } from './fleet-harness.js';
 
 // Fleet mode end to end (issue #28): the built CLI as separate processes — one publisher
 // (`schedule run` with a queue), three workers, a throwaway redis-server — on a cron every 3 s,
@@ -50,7 +48,6 @@ const worker = (name: string) => {
   return p;
 };
 const terminal = (r: ScheduleRun) => r.outcome !== 'running' && r.outcome !== 'interrupted';
-const executed = (r: ScheduleRun) => r.outcome !== 'skipped' && r.outcome !== 'missed';
 const log = (msg: string) => process.stderr.write(`[fleet test ${new Date().toISOString()}] ${msg}\n`);
 const dump = async () => (await fleetRuns(redis.port)).map((r) => `${r.id} ${r.schedule} ${r.slot?.toISOString()} ${r.outcome} ${r.owner} ${r.startedAt.toISOString()} ${r.finishedAt?.toISOString() ?? ''} ${r.note ?? r.errorCode ?? ''}`).join('\n');
 
@@ -114,25 +111,8 @@ describe('fleet mode: a publisher, three workers and Redis', () => {
     const runs = await fleetRuns(redis.port);
     expect(runs.filter((r) => r.outcome === 'running')).toEqual([]);
 
-    for (const s of fleet.sources) {
-      const mine = runs.filter((r) => r.source === s);
-      // Every slot exactly once: one final record per slot. A run that died with the killed worker
-      // is 'interrupted'; its slot then has that record only, or (taken over) one more final one.
-      const slots = mine.filter(terminal).map((r) => r.slot!.getTime());
-      expect(new Set(slots).size, `${s}: a slot recorded twice`).toBe(slots.length);
-      const interrupted = mine.filter((r) => r.outcome === 'interrupted');
-      expect(interrupted.filter((r) => !killedOwners.includes(r.owner)), `${s}: interrupted though its worker lived`).toEqual([]);
-      // No slot lost: every slot from the first to the last has its record.
-      const accounted = new Set([...slots, ...interrupted.map((r) => r.slot!.getTime())]);
-      const sorted = [...accounted].sort((a, b) => a - b);
-      const period = s === 'big' ? 30_000 : PERIOD_MS;
-      const missing: string[] = [];
-      for (let t = sorted[0]!; t <= sorted.at(-1)!; t += period) if (!accounted.has(t)) missing.push(new Date(t).toISOString());
-      expect(missing, `${s}: slots with no record\n${await dump()}`).toEqual([]);
-      // Never two runs of a source at once.
-      const spans = mine.filter(executed).map((r) => [r.startedAt.getTime(), r.finishedAt!.getTime()] as const).sort((a, b) => a[0] - b[0]);
-      for (let i = 1; i < spans.length; i++) expect(spans[i]![0], `${s}: runs overlap\n${await dump()}`).toBeGreaterThanOrEqual(spans[i - 1]![1]);
-    }
+    // Every slot exactly once, none lost, no overlap, nothing interrupted but the killed worker's runs.
+    expect(fleetViolations(runs, { sources: fleet.sources, periodMs: (s) => (s === 'big' ? 30_000 : PERIOD_MS), killedOwners }), await dump()).toEqual([]);
 
     // Alerts once per failure, not once per worker: `broken` fails every run it starts.
     const failures = runs.filter((r) => r.source === 'broken' && r.outcome === 'failure').length;
@@ -145,17 +125,7 @@ describe('fleet mode: a publisher, three workers and Redis', () => {
     expect(listed.backups.map((b) => b.id).sort()).toEqual([...succeeded].sort());
 
     // Per-target limit (2 at once into `local`): no instant had more than 2 backups in progress.
-    const windows: [number, number][] = [];
-    for (const source of await readdir(fleet.repo, { withFileTypes: true })) {
-      if (!source.isDirectory()) continue;
-      for (const id of listed.backups.map((b) => b.id)) {
-        const text = await readFile(join(fleet.repo, source.name, id, 'manifest.json'), 'utf8').catch(() => undefined);
-        if (!text) continue;
-        const m = JSON.parse(text) as { startedAt: string; finishedAt: string };
-        windows.push([Date.parse(m.startedAt), Date.parse(m.finishedAt)]);
-      }
-    }
-    const peak = Math.max(...windows.map(([start]) => windows.filter(([a, b]) => a <= start && start < b).length));
+    const peak = await peakAtOnce(fleet.repo, listed.backups.map((b) => b.id));
     expect(peak).toBeLessThanOrEqual(2);
 
     // The fleet's history reads the same from any machine.
