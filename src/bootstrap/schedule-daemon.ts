@@ -9,6 +9,7 @@ import type { Replicate } from '../application/use-cases/replicate.js';
 import { parseCompaction, parseInterval, parseSegmentSize } from '../domain/replicate-settings.js';
 import type { Logger } from '../application/ports/logger.js';
 import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
+import { ThreadPoolJobRunner } from '../adapters/scheduler/thread-pool-job-runner.js';
 import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
 import type { WorkerInput } from '../adapters/scheduler/worker-protocol.js';
 import { encryptionKey, keysFrom } from '../adapters/cli/keys.js';
@@ -81,12 +82,17 @@ export function localZone(): string {
 }
 
 /** Daemon logs: JSON lines on stdout (readable on a terminal) and in the rotating log file. */
-export function daemonLogger(runtime: RuntimeConfig, level: LogLevel, stream: NodeJS.WritableStream = process.stdout) {
+export function daemonLogger(
+  runtime: RuntimeConfig,
+  level: LogLevel,
+  stream: NodeJS.WritableStream = process.stdout,
+  file = runtime.logFile ? new RotatingFile(runtime.logFile.path, runtime.logFile.rotation) : undefined,
+) {
   return createLogger({
     level,
     json: runtime.json,
     stream,
-    file: runtime.logFile ? new RotatingFile(runtime.logFile.path, runtime.logFile.rotation) : undefined,
+    file,
     fileLevel: runtime.logFile ? (level === 'debug' ? 'debug' : runtime.logFile.level) : undefined,
   }).child({ module: 'scheduler' });
 }
@@ -126,6 +132,11 @@ export function buildScheduler(container: Container, runtime: RuntimeConfig, fla
 /** Each attempt in a worker thread of its own (the compiled schedule-worker.js), loading the daemon's configuration. */
 export function jobRunner(logger: Logger, flags: Pick<DaemonFlags, 'globals' | 'logLevel'>): BreeJobRunner {
   return new BreeJobRunner({ workerPath: WORKER, context: { globals: flags.globals, logLevel: flags.logLevel } satisfies WorkerInput['context'], logger });
+}
+
+/** A fleet worker's attempts in `size` warm threads (the compiled schedule-worker.js, loaded once per thread). */
+export function pooledJobRunner(logger: Logger, flags: Pick<DaemonFlags, 'globals' | 'logLevel'>, size: number): ThreadPoolJobRunner {
+  return new ThreadPoolJobRunner({ workerPath: WORKER, context: { globals: flags.globals, logLevel: flags.logLevel }, logger, size });
 }
 
 /** After a replica fails, the daemon starts it again after this long (a snapshot, or a resume). */

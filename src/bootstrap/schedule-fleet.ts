@@ -11,7 +11,7 @@ import { DbBackupError } from '../domain/errors.js';
 import type { Settings } from '../infrastructure/config/settings.js';
 import type { QueueRuntime } from './queue.js';
 import type { RuntimeConfig } from './runtime-config.js';
-import { daemonLogger, jobRunner, localZone, type DaemonFlags } from './schedule-daemon.js';
+import { daemonLogger, localZone, pooledJobRunner, type DaemonFlags } from './schedule-daemon.js';
 import { Tokens } from './tokens.js';
 
 function owner(role: string): { owner: string; host: string; pid: number } {
@@ -45,8 +45,8 @@ export interface WorkerFlags extends DaemonFlags {
 }
 
 /**
- * `dbbackup worker`: RunFleetWorker over the queue and the shared store; each attempt runs in a
- * worker thread (the daemon's job runner and use-cases), behind the per-target permits.
+ * `dbbackup worker`: RunFleetWorker over the queue and the shared store; each attempt runs in one
+ * of --concurrency warm worker threads (the daemon's use-cases), behind the per-target permits.
  */
 export async function buildFleetWorker(container: Container, runtime: RuntimeConfig, settings: Settings, flags: WorkerFlags): Promise<RunFleetWorker> {
   const q = requireQueue(runtime);
@@ -63,7 +63,7 @@ export async function buildFleetWorker(container: Container, runtime: RuntimeCon
       return []; // an unknown source fails in the job itself, with its own message
     }
   };
-  const runner = new PermitJobRunner(jobRunner(logger, flags), await container.getAsync(Tokens.TargetPermits), {
+  const runner = new PermitJobRunner(pooledJobRunner(logger, flags, flags.concurrency), await container.getAsync(Tokens.TargetPermits), {
     limitsFor,
     holder: (job) => `${id.owner}:${job.id}`,
     ttlMs: lockStaleMs,
