@@ -83,7 +83,8 @@ const isLoginError = (err: unknown) => /NOAUTH|WRONGPASS|invalid username-passwo
 
 /**
  * Runs `command` and retries it while Redis is unreachable (a restart, a failover), for at most
- * `outageMs`; then fails with E_CONN_REFUSED. A refused login fails at once; other errors are thrown as they are.
+ * `outageMs`; then fails with E_CONN_REFUSED. A refused login fails at once with E_AUTH (the server's
+ * reason, never the password); other errors are thrown as they are.
  */
 export async function withReconnect<T>(what: () => Promise<T>, outageMs: number, where: string, lastError?: () => string | undefined): Promise<T> {
   const deadline = Date.now() + outageMs;
@@ -91,12 +92,13 @@ export async function withReconnect<T>(what: () => Promise<T>, outageMs: number,
     try {
       return await what();
     } catch (err) {
-      const login = isLoginError(err);
-      if (!login && !isConnectionError(err)) throw err;
+      if (!isLoginError(err) && !isConnectionError(err)) throw err;
+      // The command's own error, or (past the deadline) why the connection kept failing: a refused login.
+      const login = isLoginError(err) || (Date.now() > deadline && isLoginError({ message: lastError?.() }));
       if (login || Date.now() > deadline) {
         const last = lastError?.() ?? (login ? (err as Error).message : undefined);
         throw new DbBackupError(
-          'E_CONN_REFUSED',
+          login ? 'E_AUTH' : 'E_CONN_REFUSED',
           login
             ? `Redis at ${where} refused the login (last error: ${last}); check the queue's username and password.`
             : `Redis at ${where} has not answered for ${Math.round(outageMs / 1000)} s${last ? ` (last error: ${last})` : ''}; check that it runs, the queue URL, its password and CA.`,
