@@ -12,7 +12,9 @@ export class ListCommand extends BaseCommand {
     description: 'List complete backups',
     details: `
       Without --from, shows the catalog: every backup this machine has made or seen, in every
-      repository. With --from, reads that repository's manifests (the truth) and updates the catalog.
+      repository. In fleet mode (a queue set: --queue, DBBACKUP_QUEUE or queue: in the config) it
+      first reads the config's targets, which every worker writes to, so it shows the fleet's
+      backups from any machine. With --from, reads that repository's manifests (the truth) and updates the catalog.
       --refresh rescans every repository the catalog knows. Interrupted backups never appear; a
       backup whose manifest is damaged is shown with status "damaged" and its path, and list exits 5.
       The parent column names the backup an incremental or differential applies on. --windows adds,
@@ -34,13 +36,15 @@ export class ListCommand extends BaseCommand {
   windows = Option.Boolean('--windows', false, { description: 'Also show, per source, the times a restore can reach' });
   runs = Option.Boolean('--runs', false, { description: 'Show the scheduled runs (the fleet\'s, with a queue set) instead of backups' });
   limit = Option.String('--limit', { description: 'With --runs: how many (default 50)' });
-  queue = Option.String('--queue', { description: 'With --runs, fleet mode: read the runs from this Redis' });
+  queue = Option.String('--queue', { description: 'Fleet mode: read the runs from this Redis (--runs), the backups from the config\'s targets' });
   slots = Option.Boolean('--slots', true, { description: 'Show the capture slots of the config\'s sources that capture changes (--no-slots: do not connect to their servers)' });
 
   protected async run(services: CliServices): Promise<number> {
     if (this.runs) return this.listRuns(services);
+    // Fleet mode (a queue set): the workers' backups are in the config's targets, not in this machine's catalog.
+    const shared = this.from === undefined && services.settings.queue(this.queue) ? services.settings.targets().map((t) => t.url) : undefined;
     const result = await services.listBackups.execute(
-      { repository: this.from, source: this.source, refresh: this.refresh, windows: this.windows },
+      { repository: this.from, source: this.source, refresh: this.refresh, windows: this.windows, shared },
       this.context.signal,
     );
     for (const p of result.problems) this.context.stderr.write(`warning: ${p.repository}: ${p.message}\n`);

@@ -22,6 +22,11 @@ export interface ListBackupsInput {
   source?: string;
   /** Rescan every repository the catalog knows (and `repository`), rebuilding the catalog. */
   refresh?: boolean;
+  /**
+   * Without `repository`: rescan these first (fleet mode: the config's targets, which every worker
+   * writes to), so that the list holds what any machine backed up, not only this machine's catalog.
+   */
+  shared?: string[];
   /** Also compute each source's restorable windows, from the manifests (the catalog does not keep them). */
   windows?: boolean;
 }
@@ -67,8 +72,12 @@ export class ListBackups {
       return { backups, problems, damaged: damaged.filter((d) => input.source === undefined || d.source === input.source), ...(input.windows ? { windows: windowsOf(scanned.location, scanned.manifests, input.source) } : {}) };
     }
     const windows: SourceWindows[] = [];
-    if (input.refresh) {
-      for (const repository of await this.deps.catalog.repositories()) {
+    const rescans = [...(input.shared ?? []), ...(input.refresh ? await this.deps.catalog.repositories() : [])];
+    if (rescans.length > 0) {
+      const seen = new Set<string>();
+      for (const repository of rescans) {
+        if (seen.has(repository)) continue;
+        seen.add(repository);
         try {
           const scanned = await this.rescan(repository, damaged);
           if (input.windows) windows.push(...windowsOf(scanned.location, scanned.manifests, input.source));
@@ -79,7 +88,7 @@ export class ListBackups {
         }
       }
     }
-    if (input.windows && !input.refresh) {
+    if (input.windows && rescans.length === 0) {
       for (const repository of await this.deps.catalog.repositories()) {
         try {
           const repo = await this.deps.opener.open(repository, 'read');

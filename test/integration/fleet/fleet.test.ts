@@ -123,6 +123,9 @@ describe('fleet mode: a publisher, three workers and Redis', () => {
     const listed = JSON.parse((await runCli(['list', '--from', fleet.repo, '--json', '--no-slots'], { env: fleet.env('ops') })).stdout) as { backups: { id: string }[] };
     const succeeded = runs.filter((r) => r.outcome === 'success').map((r) => r.backupId);
     expect(listed.backups.map((b) => b.id).sort()).toEqual([...succeeded].sort());
+    // `list` without --from on a machine that ran nothing: the fleet's backups (read from the config's targets).
+    const fleetView = JSON.parse((await runCli(['list', '--json', '--no-slots'], { env: fleet.env('ops') })).stdout) as { backups: { id: string }[] };
+    expect(fleetView.backups.map((b) => b.id).sort()).toEqual([...succeeded].sort());
 
     // Per-target limit (2 at once into `local`): no instant had more than 2 backups in progress.
     const peak = await peakAtOnce(fleet.repo, listed.backups.map((b) => b.id));
