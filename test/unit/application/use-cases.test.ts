@@ -163,6 +163,15 @@ describe('RestoreBackup / VerifyBackup / ListBackups', () => {
     const r = await t.list.execute({ repository: 'mem' }, signal());
     expect(r.backups.map((b) => b.id)).toEqual([manifest.id]);
   });
+
+  it('without a repository, reads the shared ones first (fleet mode: what another machine backed up)', async () => {
+    const t = setup();
+    const { manifest } = await t.backup.execute(input, signal());
+    t.catalog.rows = []; // this machine's catalog has never seen it
+    expect((await t.list.execute({}, signal())).backups).toEqual([]);
+    const r = await t.list.execute({ shared: ['mem'] }, signal());
+    expect(r.backups.map((b) => b.id)).toEqual([manifest.id]);
+  });
 });
 
 describe('buildContainer', () => {
