@@ -1,7 +1,7 @@
 import type { RunTrigger } from '../../domain/schedule.js';
 import type { QueuedSlot, SlotDisposition } from '../ports/job-queue.js';
 import type { SchedulerSummary } from '../ports/schedule-daemon.js';
-import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
+import { loadSchedules, ScheduleCache, type ScheduleSources } from './schedule-definitions.js';
 import { ScheduleSlots, type SlotRunDeps, type SlotRunOptions } from './schedule-slots.js';
 
 export interface RunQueuedSlotDeps extends Omit<ScheduleSources, 'store'>, SlotRunDeps {}
@@ -17,6 +17,7 @@ export interface RunQueuedSlotDeps extends Omit<ScheduleSources, 'store'>, SlotR
  */
 export class RunQueuedSlot {
   private readonly slots: ScheduleSlots;
+  private readonly compiled = new ScheduleCache();
 
   constructor(
     private readonly deps: RunQueuedSlotDeps,
@@ -32,7 +33,7 @@ export class RunQueuedSlot {
 
   async execute(delivery: QueuedSlot): Promise<SlotDisposition> {
     const { store, clock, logger } = this.deps;
-    const { schedules } = await loadSchedules({ ...this.deps, store });
+    const { schedules } = await loadSchedules({ ...this.deps, store }, this.compiled);
     const s = schedules.find((x) => x.name === delivery.schedule);
     if (!s) {
       logger.warn('the queue fired a schedule the config no longer has; ignored', { schedule: delivery.schedule });
