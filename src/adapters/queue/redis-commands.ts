@@ -109,3 +109,9 @@ export async function withReconnect<T>(what: () => Promise<T>, outageMs: number,
     }
   }
 }
+
+/** When the Redis server last started (epoch ms, from INFO's uptime), or undefined when it does not say. */
+export function upSince(info: unknown, nowMs: number): number | undefined {
+  const uptime = /uptime_in_seconds:(\d+)/.exec(String(info));
+  return uptime ? nowMs - (Number(uptime[1]) + 1) * 1000 : undefined;
+}

@@ -6,7 +6,7 @@ import type { ScheduleStore } from '../../application/ports/schedule-store.js';
 import type { DaemonInfo } from '../../application/ports/scheduler-daemons.js';
 import { DbBackupError } from '../../domain/errors.js';
 import type { ScheduleDefinition } from '../../domain/schedule.js';
-import { type RedisCommands, withReconnect } from './redis-commands.js';
+import { type RedisCommands, upSince, withReconnect } from './redis-commands.js';
 import * as lua from './redis-schedule-scripts.js';
 
 export interface RedisScheduleStoreOptions {
@@ -91,11 +91,8 @@ export class RedisScheduleStore implements ScheduleStore {
   /** `r` with nothing stale while Redis has been up for less than the lock timeout (see restartGrace). */
   private async graced(r: ClaimRequest): Promise<ClaimRequest> {
     if (this.options.restartGrace === false) return r;
-    const info = String(await this.cmd('INFO', ['server']));
-    const uptime = /uptime_in_seconds:(\d+)/.exec(info);
-    if (!uptime) return r;
-    const upSince = r.now.getTime() - (Number(uptime[1]) + 1) * 1000;
-    return upSince > r.staleBefore.getTime() ? { ...r, staleBefore: new Date(0) } : r;
+    const since = upSince(await this.cmd('INFO', ['server']), r.now.getTime());
+    return since !== undefined && since > r.staleBefore.getTime() ? { ...r, staleBefore: new Date(0) } : r;
   }
 
   async heartbeat(owner: string, now: Date): Promise<string[]> {

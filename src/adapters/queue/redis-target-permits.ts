@@ -1,15 +1,16 @@
 import type { PermitRequest, TargetPermits } from '../../application/ports/target-permits.js';
-import { type RedisCommands, withReconnect } from './redis-commands.js';
+import { type RedisCommands, upSince, withReconnect } from './redis-commands.js';
 
 /**
- * ARGV: now, expiry, holder, then (key, limit) pairs. A permit is a member of the target's sorted
- * set scored by its expiry: expired ones are dropped first, then all are taken or none.
+ * ARGV: expired (permits that expired before this are dropped), expiry, holder, then (key, limit)
+ * pairs. A permit is a member of the target's sorted set scored by its expiry: expired ones are
+ * dropped first, then all are taken or none.
  */
 const ACQUIRE = `
-local now, expiry, holder = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local expired, expiry, holder = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 for i = 4, #ARGV, 2 do
   local key = KEYS[1] .. ARGV[i]
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', expired)
   if not redis.call('ZSCORE', key, holder) and redis.call('ZCARD', key) >= tonumber(ARGV[i + 1]) then return 0 end
 end
 for i = 4, #ARGV, 2 do redis.call('ZADD', KEYS[1] .. ARGV[i], expiry, holder) end
@@ -31,10 +32,17 @@ export class RedisTargetPermits implements TargetPermits {
     this.prefix = `{${options.prefix}}:permits:`;
   }
 
+  /**
+   * No permit counts as expired until Redis has been up for ttlMs: a holder cannot renew while Redis
+   * is down, so after an outage longer than the TTL every live holder's permit would look dead and
+   * the limit would be exceeded (as the schedule store's locks, see restartGrace).
+   */
   async tryAcquire(requests: PermitRequest[], holder: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
+    const since = upSince(await this.run('INFO', ['server']), now);
+    const expired = since !== undefined && since > now - ttlMs ? 0 : now;
     const args = requests.flatMap((r) => [r.key, String(r.limit)]);
-    return (await this.eval(ACQUIRE, [String(now), String(now + ttlMs), holder, ...args])) === 1;
+    return (await this.eval(ACQUIRE, [String(expired), String(now + ttlMs), holder, ...args])) === 1;
   }
 
   async renew(keys: string[], holder: string, ttlMs: number): Promise<void> {

@@ -167,3 +167,19 @@ describe('fleet writes sent twice (a resend after a lost reply) are applied once
     expect(await permits.tryAcquire([{ key: 'bucket', limit: 2 }], 'h3', 60_000)).toBe(true);
   });
 });
+
+describe('target permits across a Redis restart', () => {
+  it('no permit counts as expired until Redis has been up for the TTL (its holder could not renew while Redis was away)', async () => {
+    const { prefix, plain } = stores();
+    const permits = new RedisTargetPermits(plain, { prefix, where: `127.0.0.1:${redis.port}` });
+    // h1's permit has expired by its score (as if its renewals were lost to an outage).
+    expect(await permits.tryAcquire([{ key: 'bucket', limit: 1 }], 'h1', 1)).toBe(true);
+    const uptime = async () => Number(/uptime_in_seconds:(\d+)/.exec(String(await plain.sendCommand('INFO', ['server'])))![1]);
+    // This server has been up for less than a 10-minute TTL: h1 still holds the only permit.
+    expect(await uptime()).toBeLessThan(600);
+    expect(await permits.tryAcquire([{ key: 'bucket', limit: 1 }], 'h2', 600_000)).toBe(false);
+    // Up for longer than a 1 s TTL: the expired permit is dropped.
+    for (let i = 0; (await uptime()) < 3 && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await permits.tryAcquire([{ key: 'bucket', limit: 1 }], 'h2', 1000)).toBe(true);
+  });
+});

@@ -8,7 +8,7 @@ describe('ScheduleCache (a fleet worker loads the schedules for every delivery)'
   it('gives the same compiled schedule for the same definition, and compiles a changed one anew', async () => {
     const cache = new ScheduleCache();
     let configured = [def('a'), def('b')];
-    const src = { store: { definitions: async () => [] }, configured: () => configured, defaultZone: 'UTC' };
+    const src = { store: { definitions: async () => [], addDefinition: async () => undefined, removeDefinition: async () => false }, configured: () => configured, defaultZone: 'UTC' };
     const first = await loadSchedules(src, cache);
     const again = await loadSchedules(src, cache);
     expect(again.schedules[0]).toBe(first.schedules[0]);
@@ -21,7 +21,7 @@ describe('ScheduleCache (a fleet worker loads the schedules for every delivery)'
 
   it('never keeps an invalid definition: it fails every time, naming where it is', async () => {
     const cache = new ScheduleCache();
-    const src = { store: { definitions: async () => [] }, configured: () => [def('a', 'not a cron')], defaultZone: 'UTC' };
+    const src = { store: { definitions: async () => [], addDefinition: async () => undefined, removeDefinition: async () => false }, configured: () => [def('a', 'not a cron')], defaultZone: 'UTC' };
     await expect(loadSchedules(src, cache)).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringContaining('schedules.0') });
     await expect(loadSchedules(src, cache)).rejects.toMatchObject({ code: 'E_CONFIG' });
   });
