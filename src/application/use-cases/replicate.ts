@@ -324,7 +324,14 @@ export class Replicate {
       const members = ours.filter((m) => m.generation === newestFull.generation).map(chainMemberOf);
       const paths = cheapestPaths(members);
       const reachable = members.filter((m) => paths.has(m.id));
-      const end = reachable.reduce((a, b) => (Date.parse(b.restorable?.to ?? b.consistentAt) > Date.parse(a.restorable?.to ?? a.consistentAt) ? b : a));
+      // The newest point; on equal times the link further down its chain (a segment whose last commit
+      // falls in the same millisecond as its full's snapshot still follows it).
+      const reach = (m: (typeof reachable)[number]): [number, number] => [Date.parse(m.restorable?.to ?? m.consistentAt), paths.get(m.id)?.links ?? 0];
+      const end = reachable.reduce((a, b) => {
+        const [tb, lb] = reach(b);
+        const [ta, la] = reach(a);
+        return tb > ta || (tb === ta && lb > la) ? b : a;
+      });
       const chain = pathTo(paths, end).map((m) => m.manifest);
       const identity = String(chain.at(-1)!.engineInfo.identity ?? '');
       return { name: newestFull.generation!, identity, full: chain[0]!, chain };

@@ -40,10 +40,13 @@ class FakeCapture implements ContinuousCapture {
     this.snapshots++;
     // The snapshot is at the log's length when it starts: a commit made while it is written (the
     // tests commit as soon as they see the snapshot begin) comes after it, as with a real engine.
+    // Its consistent time is taken then too (a real snapshot's time is its start, not when it is written).
     const at = this.log.length;
+    const consistentAt = new Date();
+    this.lastSnapshotAt = consistentAt.getTime();
     await sink.write({ name: 'data/main.0.bin', role: 'data', object: 'main' }, Readable.from([Buffer.from(`snapshot at ${at}`)]));
     this.read = this.shipped = at;
-    return { serverVersion: '1', consistentAt: new Date(), logPosition: null, objects: [{ name: 'main', type: 'table', rows: 1 }], warnings: [], engineInfo: {}, at: { n: at } };
+    return { serverVersion: '1', consistentAt, logPosition: null, objects: [{ name: 'main', type: 'table', rows: 1 }], warnings: [], engineInfo: {}, at: { n: at } };
   }
   async poll() {
     this.read = this.log.length;
@@ -58,8 +61,9 @@ class FakeCapture implements ContinuousCapture {
     this.shipped = (position as { n: number }).n;
   }
   async close() {}
-  commit(text: string) {
-    this.log.push({ time: Date.now(), payload: Buffer.from(text) });
+  lastSnapshotAt = 0;
+  commit(text: string, time = Date.now()) {
+    this.log.push({ time, payload: Buffer.from(text) });
   }
 }
 
@@ -200,6 +204,31 @@ describe('Replicate', () => {
     expect(second.snapshots).toBe(0);
     const id = (events.find((e) => e.type === 'segment') as { id: string }).id;
     expect(await readManifest(store, 'app', id)).toMatchObject({ parent: last.id, position: { from: last.position!.to } });
+  });
+
+  it('resumes after a segment whose last commit has the same time as its full (same millisecond): it still follows the segment', async () => {
+    const first = new FakeCapture(false);
+    const { store, replicate } = setup(first);
+    const stop = new AbortController();
+    const running = replicate.execute(input([]), stop.signal);
+    await until(() => first.lastSnapshotAt > 0);
+    first.commit('a', first.lastSnapshotAt);
+    await until(() => first.released.length > 0);
+    stop.abort();
+    await running;
+    const segment = (await scanRepository(store, { source: 'app' })).manifests.find((m) => m.kind !== 'full')!;
+    expect(Date.parse(segment.restorable!.to)).toBe(first.lastSnapshotAt);
+
+    const second = new FakeCapture(true);
+    second.log = [...first.log];
+    second.read = second.shipped = 1;
+    const events: ReplicateEvent[] = [];
+    const stop2 = new AbortController();
+    const running2 = setup(second, store).replicate.execute(input(events), stop2.signal);
+    await until(() => events.some((e) => e.type === 'resumed'));
+    stop2.abort();
+    await running2;
+    expect(events.find((e) => e.type === 'resumed')).toMatchObject({ from: segment.id });
   });
 
   it('a segment that did not reach the target is shipped again later, from the same position, and only then released', async () => {
