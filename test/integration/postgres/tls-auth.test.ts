@@ -309,7 +309,10 @@ describe('replicate over TLS: the same connection flags as backup', () => {
 
   it('replicate refuses a certificate another CA signed, and a plain connection, as backup does: exit 3, nothing stored', async () => {
     const run = (flags: string[]) => cli(['replicate', '--db', 'postgres', '--url', url('127.0.0.1', 'shop'), '--password-env', 'PW', '--out', 'replicated-bad', ...flags], tlsEnv());
-    const [otherCa, plain] = await Promise.all([run(['--sslmode', 'verify-full', '--ssl-ca', certs.otherCa]), run(['--ssl-mode', 'DISABLED'])]);
+    // One after the other: two replicate runs of one source into one repository at once would meet
+    // each other's run lock (E_LOCKED) before either reached the server.
+    const otherCa = await run(['--sslmode', 'verify-full', '--ssl-ca', certs.otherCa]);
+    const plain = await run(['--ssl-mode', 'DISABLED']);
     expectFailure(otherCa, 3, 'E_CONN_REFUSED');
     expect(otherCa.stderr).toMatch(/TLS certificate of the PostgreSQL server at 127\.0\.0\.1:\d+ failed verification with --sslmode verify-full/);
     expectFailure(plain, 3, 'E_AUTH');
