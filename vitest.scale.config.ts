@@ -4,9 +4,9 @@ import { defineConfig } from 'vitest/config';
 const require = createRequire(import.meta.url);
 
 /**
- * The long checks run by `npm run test:fleet-scale` (not part of `npm test`: the suite must stay
- * well under 20 min). Their files end in `.scale.ts`, so the default suite never sees them at all
- * (no skipped test); here they run alone, one at a time. (Not merged with vitest.config.ts:
+ * The long checks: run by `npm run test:fleet-scale`, and by `npm test` after the default suite (so
+ * they never share the machine with it). Their files end in `.scale.ts`, so the default suite never
+ * sees them; here they run alone, one at a time. (Not merged with vitest.config.ts:
  * mergeConfig would add the default suite's `include` to this one.)
  */
 export default defineConfig({
