@@ -1,25 +1,9 @@
 import type { Connection } from 'pg';
+import { COPY_DATA, COPY_DONE, NOTICE, NOTIFICATION, PARAMETER_STATUS, type DataHandler, SocketTakeover } from './postgres-socket-takeover.js';
 
-const COPY_DATA = 0x64; // 'd'
-const COPY_DONE = 0x63; // 'c'
 const COPY_BOTH_RESPONSE = 0x57; // 'W'
-const NOTICE = 0x4e; // 'N'
-const PARAMETER_STATUS = 0x53; // 'S'
-const NOTIFICATION = 0x41; // 'A'
 /** A CopyData message larger than this is not one the server sends (a WAL record's decoded row is at most 1 GiB). */
 const MAX_MESSAGE = (1 << 30) + (1 << 20);
-
-type DataHandler = (chunk: Buffer) => void;
-interface SocketLike {
-  listeners(event: 'data'): DataHandler[];
-  removeListener(event: 'data', fn: DataHandler): void;
-  on(event: 'data', fn: DataHandler): void;
-  pause(): void;
-  resume(): void;
-  write(chunk: Buffer): boolean;
-  destroy(): void;
-  readonly destroyed: boolean;
-}
 
 /**
  * Receives each CopyData payload as `buf[start, end)`, synchronously, while the socket's chunk is
@@ -41,9 +25,8 @@ export class CopyBothQuery {
   readonly finished: Promise<void>;
   private resolveFinished!: () => void;
   private rejectFinished!: (err: unknown) => void;
-  private socket: SocketLike | undefined;
-  private pgHandler: DataHandler | undefined;
   private readonly onChunk: DataHandler = (chunk) => this.parse(chunk);
+  private readonly takeover = new SocketTakeover('START_REPLICATION', this.onChunk);
   private stopped = false;
   private paused = false;
   /** Parser state: a payload being gathered (`gather`, filled to `gathered`), `skipping` bytes of another message, `carry` a cut header. */
@@ -65,14 +48,7 @@ export class CopyBothQuery {
 
   /** Called by pg when the query is due: take the socket over, then send the query. */
   submit(connection: Connection): void {
-    const socket = (connection as unknown as { stream: SocketLike }).stream;
-    const handlers = socket.listeners('data');
-    if (handlers.length !== 1) throw new Error(`START_REPLICATION expects one data listener on the connection, found ${handlers.length}`);
-    this.socket = socket;
-    this.pgHandler = handlers[0]!;
-    socket.removeListener('data', this.pgHandler);
-    socket.on('data', this.onChunk);
-    (connection as unknown as { query(text: string): void }).query(this.text);
+    this.takeover.take(connection, this.text);
   }
 
   handleError(err: unknown): void {
@@ -87,7 +63,7 @@ export class CopyBothQuery {
 
   /** Sends one CopyData message (a standby status update); false once the stream is over. */
   send(payload: Buffer): boolean {
-    const socket = this.socket;
+    const socket = this.takeover.socket;
     if (!socket || socket.destroyed || this.stopped) return false;
     const head = Buffer.allocUnsafe(5);
     head[0] = COPY_DATA;
@@ -100,13 +76,13 @@ export class CopyBothQuery {
   pause(): void {
     if (this.paused || this.stopped) return;
     this.paused = true;
-    this.socket?.pause();
+    this.takeover.socket?.pause();
   }
 
   resume(): void {
     if (!this.paused || this.stopped) return;
     this.paused = false;
-    this.socket?.resume();
+    this.takeover.socket?.resume();
   }
 
   /**
@@ -118,7 +94,7 @@ export class CopyBothQuery {
     this.end(err);
     if (this.paused) {
       this.paused = false;
-      this.socket?.resume();
+      this.takeover.socket?.resume();
     }
   }
 
@@ -192,13 +168,8 @@ export class CopyBothQuery {
 
   /** Gives the socket back to pg's parser, starting with `rest`. */
   private detach(rest: Buffer): void {
-    const socket = this.socket!;
-    socket.removeListener('data', this.onChunk);
-    socket.on('data', this.pgHandler!);
-    if (this.paused) {
-      this.paused = false;
-      socket.resume();
-    }
-    if (rest.length) this.pgHandler!(rest);
+    const paused = this.paused;
+    this.paused = false;
+    this.takeover.giveBack(rest, paused);
   }
 }

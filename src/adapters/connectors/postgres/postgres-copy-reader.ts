@@ -1,5 +1,6 @@
 import type { Connection } from 'pg';
 import { activeProfiler, timeSync } from '../../../application/services/profiling.js';
+import { COPY_DATA, COPY_DONE, NOTICE, NOTIFICATION, PARAMETER_STATUS, type DataHandler, SocketTakeover } from './postgres-socket-takeover.js';
 
 /** Chunks smaller than this are gathered into buffers of OUT_CHUNK bytes before they are handed on. */
 const MIN_CHUNK = 32 << 10;
@@ -14,22 +15,7 @@ function profiledParse(parse: DataHandler): DataHandler {
   return profiler.enabled ? (chunk) => timeSync('parse', chunk.length, () => parse(chunk), profiler) : parse;
 }
 
-const COPY_DATA = 0x64; // 'd'
-const COPY_DONE = 0x63; // 'c'
 const COPY_OUT_RESPONSE = 0x48; // 'H'
-const NOTICE = 0x4e; // 'N'
-const PARAMETER_STATUS = 0x53; // 'S'
-const NOTIFICATION = 0x41; // 'A'
-
-type DataHandler = (chunk: Buffer) => void;
-interface SocketLike {
-  listeners(event: 'data'): DataHandler[];
-  removeListener(event: 'data', fn: DataHandler): void;
-  on(event: 'data', fn: DataHandler): void;
-  pause(): void;
-  resume(): void;
-  destroy(): void;
-}
 
 /**
  * `COPY … TO STDOUT` as a pg Submittable that reads the connection's socket itself and strips the
@@ -48,9 +34,8 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
   readonly finished: Promise<number>;
   private resolveFinished!: (rows: number) => void;
   private rejectFinished!: (err: unknown) => void;
-  private socket: SocketLike | undefined;
-  private pgHandler: DataHandler | undefined;
   private readonly onData: DataHandler = profiledParse((chunk) => this.parse(chunk));
+  private readonly takeover = new SocketTakeover('COPY OUT', this.onData);
   private paused = false;
   // Parser state: `copying` bytes of a CopyData payload or `skipping` bytes of another message
   // still to come; `carry` holds a message header cut by the end of a socket chunk.
@@ -76,14 +61,7 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
 
   /** Called by pg when the query is due: take the socket over, then send the query. */
   submit(connection: Connection): void {
-    const socket = (connection as unknown as { stream: SocketLike }).stream;
-    const handlers = socket.listeners('data');
-    if (handlers.length !== 1) throw new Error(`COPY OUT expects one data listener on the connection, found ${handlers.length}`);
-    this.socket = socket;
-    this.pgHandler = handlers[0]!;
-    socket.removeListener('data', this.pgHandler);
-    socket.on('data', this.onData);
-    (connection as unknown as { query(text: string): void }).query(this.text);
+    this.takeover.take(connection, this.text);
   }
 
   handleCommandComplete(msg: { text?: string }): void {
@@ -104,7 +82,7 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
   /** Stops a COPY the consumer gave up on: the connection is closed (mid-COPY it cannot be reused). */
   abort(reason: unknown): void {
     this.fail(reason);
-    this.socket?.destroy();
+    this.takeover.socket?.destroy();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
@@ -113,7 +91,7 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
       if (chunk) {
         if (this.paused && this.queue.length < MAX_QUEUED) {
           this.paused = false;
-          this.socket?.resume();
+          this.takeover.socket?.resume();
         }
         yield chunk;
         continue;
@@ -207,7 +185,7 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
       this.notify();
       if (this.queue.length >= MAX_QUEUED && !this.paused) {
         this.paused = true;
-        this.socket?.pause();
+        this.takeover.socket?.pause();
       }
     }
   }
@@ -222,13 +200,8 @@ export class CopyOutQuery implements AsyncIterable<Buffer> {
 
   /** Gives the socket back to pg's parser, starting with `rest` (the bytes after the COPY data). */
   private detach(rest: Buffer): void {
-    const socket = this.socket!;
-    socket.removeListener('data', this.onData);
-    socket.on('data', this.pgHandler!);
-    if (this.paused) {
-      this.paused = false;
-      socket.resume();
-    }
-    if (rest.length) this.pgHandler!(rest);
+    const paused = this.paused;
+    this.paused = false;
+    this.takeover.giveBack(rest, paused);
   }
 }

@@ -1,0 +1,56 @@
+import type { Connection } from 'pg';
+
+/** Protocol message codes the raw COPY readers recognise (the rest go back to pg's parser). */
+export const COPY_DATA = 0x64; // 'd'
+export const COPY_DONE = 0x63; // 'c'
+export const NOTICE = 0x4e; // 'N'
+export const PARAMETER_STATUS = 0x53; // 'S'
+export const NOTIFICATION = 0x41; // 'A'
+
+export type DataHandler = (chunk: Buffer) => void;
+export interface SocketLike {
+  listeners(event: 'data'): DataHandler[];
+  removeListener(event: 'data', fn: DataHandler): void;
+  on(event: 'data', fn: DataHandler): void;
+  pause(): void;
+  resume(): void;
+  write(chunk: Buffer): boolean;
+  destroy(): void;
+  readonly destroyed: boolean;
+}
+
+/**
+ * The connection's socket read by `ours` instead of pg's parser while a COPY runs: `take` swaps the
+ * data listener and sends the query, `giveBack` restores pg's parser and hands it the bytes not yet
+ * read (CopyDone's tail, an ErrorResponse), resuming a paused socket first.
+ */
+export class SocketTakeover {
+  socket: SocketLike | undefined;
+  private pgHandler: DataHandler | undefined;
+
+  constructor(
+    private readonly what: string,
+    private readonly ours: DataHandler,
+  ) {}
+
+  /** Called from a Submittable's submit(): take the socket over, then send the query. */
+  take(connection: Connection, text: string): void {
+    const socket = (connection as unknown as { stream: SocketLike }).stream;
+    const handlers = socket.listeners('data');
+    if (handlers.length !== 1) throw new Error(`${this.what} expects one data listener on the connection, found ${handlers.length}`);
+    this.socket = socket;
+    this.pgHandler = handlers[0]!;
+    socket.removeListener('data', this.pgHandler);
+    socket.on('data', this.ours);
+    (connection as unknown as { query(text: string): void }).query(text);
+  }
+
+  /** Gives the socket back to pg's parser, starting with `rest`; `paused` says the socket was paused by us. */
+  giveBack(rest: Buffer, paused: boolean): void {
+    const socket = this.socket!;
+    socket.removeListener('data', this.ours);
+    socket.on('data', this.pgHandler!);
+    if (paused) socket.resume();
+    if (rest.length) this.pgHandler!(rest);
+  }
+}
