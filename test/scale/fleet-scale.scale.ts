@@ -8,7 +8,7 @@ import { startMariaDb, type MariaDbServer } from '../helpers/mariadb-server.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { tempDir } from '../helpers/temp.js';
-import { fleetRuns, fleetSetup, fleetViolations, peakAtOnce, pidOf, startCli, until, type FleetSetup, type Proc } from '../integration/fleet/fleet-harness.js';
+import { fleetRuns, fleetRunsText, fleetSetup, fleetViolations, peakAtOnce, pidOf, startCli, until, type FleetSetup, type Proc } from '../integration/fleet/fleet-harness.js';
 
 // Issue #28's scale check (`npm run test:fleet-scale`; needs `npm run build`): 300 sources due every
 // minute (290 SQLite files, 5 PostgreSQL and 5 MariaDB databases on the harness's servers, plus the
@@ -62,7 +62,7 @@ const worker = (name: string) => {
   procs.push(p);
   return p;
 };
-const dump = async () => (await fleetRuns(redis.port)).slice(-300).map((r) => `${r.id} ${r.schedule} ${r.slot?.toISOString()} ${r.outcome} ${r.owner} ${r.startedAt.toISOString()} ${r.finishedAt?.toISOString() ?? ''} ${r.note ?? r.errorCode ?? ''}`).join('\n');
+const dump = () => fleetRunsText(redis.port, 300);
 
 describe('fleet mode at scale (issue #28): 300 sources every minute, 3 workers, a kill -9, a 30 s Redis outage', () => {
   it('runs or records every slot once, never overlaps a source, survives the kill and the outage', async () => {

@@ -107,6 +107,14 @@ export async function fleetRuns(port: number): Promise<ScheduleRun[]> {
   }
 }
 
+/** The fleet's run history as text, one run a line (the newest `last` runs when given), for a failing check's message. */
+export async function fleetRunsText(port: number, last?: number): Promise<string> {
+  const runs = await fleetRuns(port);
+  return (last ? runs.slice(-last) : runs)
+    .map((r) => `${r.id} ${r.schedule} ${r.slot?.toISOString()} ${r.outcome} ${r.owner} ${r.startedAt.toISOString()} ${r.finishedAt?.toISOString() ?? ''} ${r.note ?? r.errorCode ?? ''}`)
+    .join('\n');
+}
+
 /** Polls `check` every 200 ms until it returns something truthy; fails naming `what` after `timeoutMs`. */
 export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false, explain?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

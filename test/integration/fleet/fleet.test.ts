@@ -6,7 +6,7 @@ import { startMariaDb, type MariaDbServer } from '../../helpers/mariadb-server.j
 import { startPostgres, type PostgresServer } from '../../helpers/postgres-server.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
 import { tempDir } from '../../helpers/temp.js';
-import { fleetRuns, fleetSetup, fleetViolations, peakAtOnce, pidOf, startCli, until, type FleetSetup, type Proc } from './fleet-harness.js';
+import { fleetRuns, fleetRunsText, fleetSetup, fleetViolations, peakAtOnce, pidOf, startCli, until, type FleetSetup, type Proc } from './fleet-harness.js';
 
 // Fleet mode end to end (issue #28): the built CLI as separate processes — one publisher
 // (`schedule run` with a queue), three workers, a throwaway redis-server — on a cron every 3 s,
@@ -49,7 +49,7 @@ const worker = (name: string) => {
 };
 const terminal = (r: ScheduleRun) => r.outcome !== 'running' && r.outcome !== 'interrupted';
 const log = (msg: string) => process.stderr.write(`[fleet test ${new Date().toISOString()}] ${msg}\n`);
-const dump = async () => (await fleetRuns(redis.port)).map((r) => `${r.id} ${r.schedule} ${r.slot?.toISOString()} ${r.outcome} ${r.owner} ${r.startedAt.toISOString()} ${r.finishedAt?.toISOString() ?? ''} ${r.note ?? r.errorCode ?? ''}`).join('\n');
+const dump = () => fleetRunsText(redis.port);
 
 describe('fleet mode: a publisher, three workers and Redis', () => {
   it('runs every slot once, never overlaps a source, survives a killed worker and a Redis restart', async () => {
