@@ -68,6 +68,12 @@ export interface ObjectEntry {
   type: string;
   rows?: number;
   rawBytes?: number;
+  /**
+   * An order-independent digest of the table's rows (16 hex digits; the connector's
+   * table-digest.ts), computed while dumping, so that `verify --deep` compares contents and not
+   * only counts. Absent (older backups, engines or kinds that do not compute it): counts only.
+   */
+  contentHash?: string;
 }
 
 export interface Manifest extends ManifestChainFields {
@@ -119,6 +125,7 @@ export function durationMs(m: Manifest): number {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const CONTENT_HASH = /^[0-9a-f]{16}$/;
 const PART_NAME = /^(?!\/)(?!.*\.\.)[A-Za-z0-9._\-/%@+=]+$/;
 
 /**
@@ -164,6 +171,9 @@ export function parseManifest(value: unknown, where: string): Manifest {
   });
   (m.objects as unknown[]).forEach((o, i) => {
     if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string') bad(`objects[${i}]`);
+    const { rows, contentHash } = o as { rows?: unknown; contentHash?: unknown };
+    if (rows !== undefined && (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0)) bad(`objects[${i}].rows`);
+    if (contentHash !== undefined && (typeof contentHash !== 'string' || !CONTENT_HASH.test(contentHash))) bad(`objects[${i}].contentHash`);
   });
   checkChainFields(m, bad);
   return {

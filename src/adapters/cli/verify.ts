@@ -18,8 +18,10 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
 
       With \`--deep\`, it then restores the backup into a scratch database (a temp file for SQLite;
       for a server engine a new database on the server \`--scratch URL\` names), reads every table
-      back and checks its row count against what the backup recorded, and drops the scratch. A
-      table missing or of another count exits 4 (E_DIFFERENT).
+      back and checks its row count and the hash of its contents against what the backup recorded
+      while dumping (PostgreSQL and MySQL backups record both; SQLite backups and backups made
+      before this check record counts only), and drops the scratch. A table missing, of another
+      count or of other contents exits 4 (E_DIFFERENT) naming it.
     `,
     examples: [
       ['Verify the newest backup in a folder', '$0 verify --from ./backups latest'],
@@ -55,7 +57,7 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
     const deep = this.deep
       ? await services.verifyRestore.execute({ repository: result.repository, manifest: result.manifest, scratch: this.scratch ? { url: this.scratch } : undefined, keys, trust }, this.context.signal)
       : undefined;
-    const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, as the backup recorded.` : '';
+    const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, ${deep.tables.filter((t) => t.expectedHash).length} of them with contents hashed, as the backup recorded.` : '';
     this.print(`Backup ${result.manifest.id} is intact: ${parts} parts (${formatBytes(size)}) in ${bytes} backup(s) verified.${restored}`, {
       ok: true,
       backup: result.manifest.id,

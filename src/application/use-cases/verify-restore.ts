@@ -23,6 +23,8 @@ export interface RestoredTable {
   expectedRows?: number;
   /** What the scratch copy holds (undefined: the table is not there). */
   rows?: number;
+  /** What the backup recorded of its contents (undefined: counts only, see ObjectEntry.contentHash). */
+  expectedHash?: string;
   hash?: string;
   ok: boolean;
 }
@@ -35,8 +37,10 @@ export interface VerifyRestoreResult {
 /**
  * `verify --deep`: restores the backup into a scratch database (a temp file for SQLite, a new
  * database on the server `scratch` names), reads every table of it back (row counts and content
- * hashes) and checks each against the row counts the backup recorded; the scratch is dropped
- * after, whatever happened. A table missing or of another count fails E_DIFFERENT (exit 4).
+ * hashes) and checks each against the row counts and content hashes the backup recorded while
+ * dumping (a backup that recorded no hash of a table — older ones, SQLite — is checked by its
+ * count); the scratch is dropped after, whatever happened. A table missing, of another count or
+ * of other contents fails E_DIFFERENT (exit 4) naming it.
  */
 export class VerifyRestore {
   constructor(private readonly deps: { connectors: ConnectorRegistry; restoreBackup: RestoreBackup; logger: Logger }) {}
@@ -67,14 +71,15 @@ export class VerifyRestore {
         .filter((o) => o.type === 'table')
         .map((o) => {
           const d = find(o.name);
-          return { table: o.name, expectedRows: o.rows, rows: d?.rows, hash: d?.hash, ok: d !== undefined && (o.rows === undefined || o.rows === d.rows) };
+          const ok = d !== undefined && (o.rows === undefined || o.rows === d.rows) && (o.contentHash === undefined || o.contentHash === d.hash);
+          return { table: o.name, expectedRows: o.rows, rows: d?.rows, ...(o.contentHash ? { expectedHash: o.contentHash } : {}), hash: d?.hash, ok };
         });
       const bad = tables.filter((t) => !t.ok);
       if (bad.length) {
         throw new DbBackupError(
           'E_DIFFERENT',
           `Backup ${manifest.id} restored into a scratch database does not hold what it recorded: ` +
-            bad.slice(0, 10).map((t) => (t.rows === undefined ? `${t.table} is missing` : `${t.table} has ${t.rows} rows, not ${t.expectedRows}`)).join('; ') +
+            bad.slice(0, 10).map(difference).join('; ') +
             '.',
           { details: { tables: bad } },
         );
@@ -86,4 +91,10 @@ export class VerifyRestore {
       );
     }
   }
+}
+
+function difference(t: RestoredTable): string {
+  if (t.rows === undefined) return `${t.table} is missing`;
+  if (t.expectedRows !== undefined && t.rows !== t.expectedRows) return `${t.table} has ${t.rows} rows, not ${t.expectedRows}`;
+  return `${t.table} holds other contents (hash ${t.hash}, the backup recorded ${t.expectedHash})`;
 }

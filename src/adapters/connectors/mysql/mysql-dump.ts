@@ -9,7 +9,7 @@ import { DUMP_TIME_ZONE } from './mysql-ddl.js';
 import { type BinlogPosition, detectFlavor, type ServerFlavor } from './mysql-flavor.js';
 import { buildScripts } from './mysql-schema-dump.js';
 import { renderScript } from './mysql-script.js';
-import { dumpTable, tableObjectName } from './mysql-table-dump.js';
+import { dumpTable, type TableDumpResult, tableObjectName } from './mysql-table-dump.js';
 import { LOAD_DATA_OPTIONS } from './mysql-tsv.js';
 
 export const SCHEMA_PART = 'schema.sql';
@@ -99,7 +99,7 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
  * SHOW CREATE quote with double quotes, ORACLE/NO_*_OPTIONS would drop table options from it, and
  * PAD_CHAR_TO_FULL_LENGTH would pad CHAR values; routines keep their own stored sql_mode.
  */
-async function prepareSession(c: MysqlConnection): Promise<void> {
+export async function prepareSession(c: MysqlConnection): Promise<void> {
   await c.query(
     `SET SESSION TIME_ZONE = '${DUMP_TIME_ZONE}', SESSION sql_mode = '', SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, SESSION wait_timeout = 86400`,
   );
@@ -172,16 +172,17 @@ async function snapshotPosition(conn: MysqlConnection): Promise<BinlogPosition |
 }
 
 /** Runs the tables on the connections, biggest first, one table per connection at a time. */
-async function dumpTables(conns: MysqlConnection[], tables: TableInfo[], sink: PartSink, partSize: number): Promise<Map<string, { rows: number; bytes: number }>> {
+/** Raw bytes in each column's own character set: no conversion on the way out (nor in: LOAD DATA … CHARACTER SET binary). */
+export const RAW_RESULTS = 'SET SESSION character_set_results = binary';
+
+async function dumpTables(conns: MysqlConnection[], tables: TableInfo[], sink: PartSink, partSize: number): Promise<Map<string, TableDumpResult>> {
   const queue = [...tables].sort((a, b) => b.bytes - a.bytes);
-  const counted = new Map<string, { rows: number; bytes: number }>();
+  const counted = new Map<string, TableDumpResult>();
   const worker = async (conn: MysqlConnection) => {
-    // Raw bytes in each column's own character set: no conversion on the way out (nor in: LOAD DATA … CHARACTER SET binary).
-    await conn.query('SET SESSION character_set_results = binary');
+    await conn.query(RAW_RESULTS);
     for (let t = queue.shift(); t; t = queue.shift()) {
       try {
-        const r = await dumpTable(conn, t, sink, partSize);
-        counted.set(tableObjectName(t), { rows: r.rows, bytes: r.bytes });
+        counted.set(tableObjectName(t), await dumpTable(conn, t, sink, partSize));
       } catch (err) {
         queue.length = 0;
         destroyConnection(conn);
@@ -193,12 +194,12 @@ async function dumpTables(conns: MysqlConnection[], tables: TableInfo[], sink: P
   return counted;
 }
 
-function objectEntries(catalog: Catalog, counted: Map<string, { rows: number; bytes: number }>): ObjectEntry[] {
+function objectEntries(catalog: Catalog, counted: Map<string, TableDumpResult>): ObjectEntry[] {
   const name = (o: { db: string; name: string }) => `${o.db}.${o.name}`;
   return [
     ...catalog.tables.map((t) => {
       const c = counted.get(name(t));
-      return { name: name(t), type: t.kind, ...(c ? { rows: c.rows, rawBytes: c.bytes } : {}) };
+      return { name: name(t), type: t.kind, ...(c ? { rows: c.rows, rawBytes: c.bytes, ...(c.contentHash ? { contentHash: c.contentHash } : {}) } : {}) };
     }),
     ...catalog.views.map((v) => ({ name: name(v), type: 'view' })),
     ...catalog.routines.map((r) => ({ name: name(r), type: r.kind.toLowerCase() })),
@@ -246,7 +247,7 @@ async function grantWarnings(conn: MysqlConnection, names: string[]): Promise<st
 }
 
 /** Tables whose rows the backup holds (not sequences, nor MERGE/FEDERATED-like tables whose rows live elsewhere). */
-function hasData(t: TableInfo): boolean {
+export function hasData(t: TableInfo): boolean {
   return t.kind === 'table' && !t.noData;
 }
 

@@ -7,11 +7,14 @@ import type { TableInfo } from './mysql-catalog.js';
 import { type MysqlConnection, qi, qn } from './mysql-connection.js';
 import { rawQuery, rawQueryAvailable } from './mysql-raw-query.js';
 import { TsvEncoder } from './mysql-tsv.js';
+import { LineDigest } from '../table-digest.js';
 
 export interface TableDumpResult {
   rows: number;
   bytes: number;
   parts: number;
+  /** The rows' content digest (each TSV line hashed as it is encoded), hex; absent if it did not count every row. */
+  contentHash?: string;
 }
 
 /** mysql2's callback-style connection under the promise wrapper (streaming and pause/resume live there). */
@@ -71,7 +74,9 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
     write.catch((err: unknown) => fail(err));
     writes.push(write);
   };
+  const lines = new LineDigest();
   const encoder = new TsvEncoder((chunk) => {
+    lines.push(chunk);
     if (!part!.push(chunk)) flow.pause();
   });
   // mysql2 settles no running query when its connection is destroyed (by another worker's failure,
@@ -122,7 +127,8 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
     core.stream.off('close', onClose);
   }
   await Promise.all(writes);
-  return { rows, bytes: encoder.bytes, parts: partIndex };
+  const digest = lines.end();
+  return { rows, bytes: encoder.bytes, parts: partIndex, ...(digest.rows === rows ? { contentHash: digest.hash } : {}) };
 }
 
 /** The raw reader's row handler: encode the packet (timed as 'parse' under --profile-stages), then count it. */

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { TableContents, TableDigest } from '../../../application/ports/table-contents.js';
-import { chooseTables, RowDigest } from '../table-digest.js';
+import { chooseTables, LineDigest } from '../table-digest.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
 import { MARKER_SCHEMA } from '../restore-marker.js';
 
@@ -17,7 +17,9 @@ const TABLES = `
 /**
  * PostgreSQL tables' digests, all read in one REPEATABLE READ snapshot. Each row is hashed as COPY
  * text gives it (one line per row: a newline inside a value is escaped), which is the server's
- * canonical text of every type.
+ * canonical text of every type and what a backup's data parts hold: a backup records the same
+ * digest of each table as it dumps it (postgres-copy-out.ts), with the same columns (COPY leaves
+ * generated columns out, as the dump's column list does).
  */
 export class PostgresContents implements TableContents {
   constructor(private readonly endpoint: PgEndpoint) {}
@@ -34,18 +36,13 @@ export class PostgresContents implements TableContents {
       const out: TableDigest[] = [];
       for (const table of chosen) {
         const r = names.get(table)!;
-        const digest = new RowDigest();
-        let rest: Buffer = Buffer.alloc(0);
+        const lines = new LineDigest();
         const stream = client.query(copyTo(`COPY ${quoteIdent(r.schema)}.${quoteIdent(r.name)} TO STDOUT`));
         for await (const chunk of stream as AsyncIterable<Buffer>) {
-          let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-          for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10)) {
-            digest.add(data.subarray(0, nl));
-            data = data.subarray(nl + 1);
-          }
-          rest = Buffer.from(data);
+          lines.push(chunk);
           signal.throwIfAborted();
         }
+        const digest = lines.end();
         out.push({ table, rows: digest.rows, hash: digest.hash });
       }
       await client.query('COMMIT');

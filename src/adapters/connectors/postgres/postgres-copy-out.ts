@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
+import { digestLines, LineDigest, RowDigest } from '../table-digest.js';
 import { connectionLost } from './connection.js';
 import { CopyOutQuery } from './postgres-copy-reader.js';
 import type { DataTable } from './postgres-schema-model.js';
@@ -21,6 +22,8 @@ export interface TableResult {
   object: string;
   rows: number;
   bytes: number;
+  /** The rows' content digest (each COPY line hashed as it streams by; the ranges of a table merged). */
+  digest: RowDigest;
 }
 
 /** Heap size in pages of each table, read after the tables are locked (their size can only grow). */
@@ -85,7 +88,7 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
   const queue = [...jobs];
   const results = new Map<string, TableResult>();
   const nextPart = new Map<string, number>();
-  for (const job of jobs) results.set(job.table.object, { object: job.table.object, rows: 0, bytes: 0 });
+  for (const job of jobs) results.set(job.table.object, { object: job.table.object, rows: 0, bytes: 0, digest: new RowDigest() });
   let failed: unknown;
   const running = new Set<CopyOutQuery>();
   const stop = (err: unknown) => {
@@ -99,8 +102,9 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
       const result = results.get(job.table.object)!;
       const copy = client.query(new CopyOutQuery(copySql(job)));
       running.add(copy);
+      const lines = new LineDigest();
       try {
-        await splitParts(copy, partSize, async (body) => {
+        await splitParts(digestLines(copy, lines), partSize, async (body) => {
           const n = nextPart.get(job.table.object) ?? 0;
           nextPart.set(job.table.object, n + 1);
           const entry = await sink.write({ name: dataPartName(job.table.object, n, 'copy'), role: 'data', object: job.table.object }, body);
@@ -108,6 +112,7 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
         });
         // The row count arrives with CommandComplete, just before ReadyForQuery.
         result.rows += await copy.finished;
+        result.digest.merge(lines.digest);
       } catch (err) {
         copy.abort(err);
         throw failed ?? connectionLost(err, `table ${job.table.object} was read`);

@@ -224,7 +224,9 @@ function objectsOf(items: TocItem[], results: TableResult[]): ObjectEntry[] {
   for (const item of items) {
     if (item.kind === 'table') {
       const r = data.get(item.name);
-      out.push(r ? { name: item.name, type: 'table', rows: r.rows, rawBytes: r.bytes } : { name: item.name, type: 'partitioned table' });
+      // The digest counts the lines it hashed: equal to the server's row count unless the stream was not one row per line.
+      const hash = r && r.digest.rows === r.rows ? { contentHash: r.digest.hash } : {};
+      out.push(r ? { name: item.name, type: 'table', rows: r.rows, rawBytes: r.bytes, ...hash } : { name: item.name, type: 'partitioned table' });
     } else if (item.kind === 'view') out.push({ name: item.name, type: 'view' });
     else if (item.kind === 'matview') out.push({ name: item.name, type: 'materialized view' });
         else if (item.kind === 'foreign-table') out.push({ name: item.name, type: 'foreign table' });
