@@ -56,6 +56,16 @@ const engines: Engine[] = [
     async seed(s) {
       await s.query('CREATE DATABASE app');
       await (s as PostgresServer).query('CREATE TABLE t (i int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i', [], 'app');
+      // Values whose text form a hash could get wrong: the recorded hash must equal the restored copy's.
+      await (s as PostgresServer).query(
+        `CREATE TABLE kinds (id int, n numeric, f float8, r real, ts timestamptz, b bytea, j jsonb, a text[], tx text, g int GENERATED ALWAYS AS (id * 2) STORED);
+         INSERT INTO kinds (id, n, f, r, ts, b, j, a, tx) VALUES
+           (1, 12345678901234567890.123456789, 'NaN', '-Infinity', '2026-12-07 10:00:00.123456+05:30', '\\x00ff0a', '{"b": [1, 2], "a": "x"}', ARRAY['a', NULL, 'c,d'], E'tab\there\nnew line \\ back'),
+           (2, NULL, 0.1, 1.5, NULL, '', 'null', '{}', ''),
+           (3, -0.0, -0, 3.4e38, '1970-01-01 00:00:00+00', NULL, NULL, NULL, NULL)`,
+        [],
+        'app',
+      );
     },
     target: (s, db) => ({ engine: 'postgres', host: '127.0.0.1', port: s.port, user: 'postgres', database: db, options: {} }),
     exec: (s, db, sql) => (s as PostgresServer).query(sql, [], db),
@@ -73,6 +83,15 @@ const engines: Engine[] = [
     async seed(s) {
       await s.query('CREATE DATABASE app');
       await s.query('CREATE TABLE app.t (i INT PRIMARY KEY, v CHAR(32)) SELECT seq AS i, md5(seq) AS v FROM app.seq_1_to_2000');
+      await s.query(
+        `CREATE TABLE app.kinds (id INT PRIMARY KEY, f FLOAT, d DOUBLE, dc DECIMAL(30, 10), dt DATETIME(6), ts TIMESTAMP(3) NULL, b BLOB, j JSON, bits BIT(5), e ENUM('a', 'b'), tx TEXT, g INT AS (id * 2) VIRTUAL)`,
+      );
+      await s.query(
+        `INSERT INTO app.kinds (id, f, d, dc, dt, ts, b, j, bits, e, tx) VALUES
+           (1, 0.1, 1e308, 12345678901234567890.0123456789, '2026-12-07 10:00:00.123456', '2026-12-07 10:00:00.123', x'00ff0a5c09', '{"b": [1, 2], "a": "x"}', b'10101', 'b', 'tab\there\nnew line \\ back'),
+           (2, NULL, -0, NULL, NULL, NULL, '', 'null', b'0', 'a', ''),
+           (3, 3.4e38, 2.5, -0.5, '1000-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL)`,
+      );
     },
     target: (s, db) => ({ engine: 'mysql', host: '127.0.0.1', port: s.port, user: 'root', database: db, options: {} }),
     exec: (s, db, sql) => s.query(sql.replace(/\bt\b/g, `\`${db}\`.t`)),
@@ -191,13 +210,17 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     const same = await run();
     expect(same.same).toBe(true);
     const t = engine.name === 'postgres' ? 'public.t' : 't';
-    expect(same.tables).toEqual([{ table: t, left: { rows: 2000, hash: expect.stringMatching(/^[0-9a-f]{32}$/) }, right: same.tables[0]!.left, same: true }]);
+    const kinds = engine.name === 'postgres' ? 'public.kinds' : 'kinds';
+    expect(same.tables).toEqual([
+      { table: kinds, left: { rows: 3, hash: expect.stringMatching(/^[0-9a-f]{16}$/) }, right: same.tables[0]!.left, same: true },
+      { table: t, left: { rows: 2000, hash: expect.stringMatching(/^[0-9a-f]{16}$/) }, right: same.tables[1]!.left, same: true },
+    ]);
 
     await engine.exec(server, 'fresh', "UPDATE t SET v = '' WHERE i = 7");
     await engine.exec(server, 'app', "UPDATE t SET v = NULL WHERE i = 7");
     const nullVsEmpty = await run();
     expect(nullVsEmpty.same).toBe(false);
-    expect(nullVsEmpty.tables[0]).toMatchObject({ table: t, left: { rows: 2000 }, right: { rows: 2000 }, same: false });
+    expect(nullVsEmpty.tables[1]).toMatchObject({ table: t, left: { rows: 2000 }, right: { rows: 2000 }, same: false });
     await engine.exec(server, 'app', "UPDATE t SET v = '' WHERE i = 7");
     expect((await run()).same).toBe(true);
 
@@ -211,23 +234,59 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     await expect(compare.execute({ left: engine.target(server, 'app'), right: engine.target(server, 'fresh'), tables: ['nope'] }, signal)).rejects.toMatchObject({ code: 'E_USAGE' });
   });
 
-  it('verify --deep: restores into a scratch database on the named server, checks every table against the recorded counts, drops it', async () => {
+  it('verify --deep: restores into a scratch database on the named server, checks every table against the recorded counts and content hashes, drops it', async () => {
     const { port } = server;
     const scratch = { host: '127.0.0.1', port, user: engine.name === 'postgres' ? 'postgres' : 'root' };
     const ok = await useCases().verifyRestore.execute({ repository: repository(), manifest, scratch }, signal);
-    expect(ok.tables).toEqual([{ table: engine.name === 'postgres' ? 'public.t' : 'app.t', expectedRows: 2000, rows: 2000, hash: expect.any(String), ok: true }]);
+    const name = (table: string) => (engine.name === 'postgres' ? `public.${table}` : `app.${table}`);
+    const hashed = (rows: number) => ({ expectedRows: rows, rows, expectedHash: expect.stringMatching(/^[0-9a-f]{16}$/), hash: expect.any(String), ok: true });
+    expect(ok.tables.map((x) => ({ ...x }))).toEqual([{ table: name('kinds'), ...hashed(3) }, { table: name('t'), ...hashed(2000) }].sort((a, b) => (a.table < b.table ? -1 : 1)));
+    // The hash the backup recorded while dumping is the one read back from the restored copy.
+    for (const x of ok.tables) expect(x.hash).toBe(x.expectedHash);
+    expect(new Set(ok.tables.map((x) => x.hash)).size).toBe(2);
     expect(await scratchDatabases()).toEqual([]);
-    // A backup that recorded another count (its manifest edited: parts intact) fails, and the scratch still goes.
+
+    // A value changed in the restored copy, same row count: the contents differ (exit 4), the table named.
+    const real = useCases();
+    const altering = {
+      execute: async (input: Parameters<RestoreBackup['execute']>[0], sig: AbortSignal) => {
+        const r = await real.restoreBackup.execute(input, sig);
+        await engine.exec(server, input.target.database!, "UPDATE t SET v = 'changed' WHERE i = 5");
+        return r;
+      },
+    } as unknown as RestoreBackup;
+    const altered = new VerifyRestore({ connectors: new MapConnectorRegistry([engine.connector]), restoreBackup: altering, logger: silentLogger });
+    await expect(altered.execute({ repository: repository(), manifest, scratch }, signal)).rejects.toMatchObject({
+      code: 'E_DIFFERENT',
+      message: expect.stringMatching(new RegExp(`: ${name('t').replace('.', '\\.')} holds other contents \\(hash [0-9a-f]{16}, the backup recorded [0-9a-f]{16}\\)\\.$`)),
+    });
+    expect(await scratchDatabases()).toEqual([]);
+
+    // A backup that recorded another count, or a hash of other contents (its manifest edited: parts intact), fails; the scratch still goes.
     const path = join(repository(), manifest.source, manifest.id, 'manifest.json');
     const original = await readFile(path, 'utf8');
-    const edited = JSON.parse(original) as Manifest;
-    edited.objects.find((o) => o.type === 'table')!.rows = 1999;
-    await writeFile(path, JSON.stringify(edited));
     try {
+      const edited = JSON.parse(original) as Manifest;
+      edited.objects.find((o) => o.name === name('t'))!.rows = 1999;
+      await writeFile(path, JSON.stringify(edited));
       await expect(useCases().verifyRestore.execute({ repository: repository(), manifest: edited, scratch }, signal)).rejects.toMatchObject({
         code: 'E_DIFFERENT',
         message: expect.stringMatching(/t has 2000 rows, not 1999/),
       });
+      const otherHash = JSON.parse(original) as Manifest;
+      const kindsEntry = otherHash.objects.find((o) => o.name === name('kinds'))!;
+      kindsEntry.contentHash = otherHash.objects.find((o) => o.name === name('t'))!.contentHash;
+      await writeFile(path, JSON.stringify(otherHash));
+      await expect(useCases().verifyRestore.execute({ repository: repository(), manifest: otherHash, scratch }, signal)).rejects.toMatchObject({
+        code: 'E_DIFFERENT',
+        message: expect.stringMatching(new RegExp(`: ${name('kinds').replace('.', '\\.')} holds other contents`)),
+      });
+      // A manifest without hashes (an older backup) is checked by its counts.
+      const older = JSON.parse(original) as Manifest;
+      for (const o of older.objects) delete o.contentHash;
+      await writeFile(path, JSON.stringify(older));
+      const counts = await useCases().verifyRestore.execute({ repository: repository(), manifest: older, scratch }, signal);
+      expect(counts.tables.every((x) => x.ok && x.expectedHash === undefined)).toBe(true);
     } finally {
       await writeFile(path, original);
     }
