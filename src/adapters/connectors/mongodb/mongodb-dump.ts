@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { RowDigest } from '../table-digest.js';
 import { type ClientSession, type Document, type MongoClient, MongoServerError, type Timestamp } from 'mongodb';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
@@ -86,21 +87,25 @@ async function dumpCollection(client: MongoClient, info: CollectionInfo, session
   const file = info.type === 'timeseries' ? partBase(info.db, source) : base;
   const cursor = db.collection(source).find({}, { raw: true, batchSize: BATCH_SIZE, ...(session ? { session } : {}) });
   const tally = { documents: 0, bytes: 0 };
+  const digest = new RowDigest();
   const onStop = () => void cursor.close().catch(() => undefined);
   stop.addEventListener('abort', onStop, { once: true });
   try {
-    await sink.write({ name: `${file}.bson`, role: 'data', object: name }, Readable.from(packDocuments(abortable(cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>, stop), tally)));
+    await sink.write({ name: `${file}.bson`, role: 'data', object: name }, Readable.from(packDocuments(hashedDocuments(cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>, stop, digest), tally)));
   } finally {
     stop.removeEventListener('abort', onStop);
     await cursor.close().catch(() => undefined);
   }
-  return { name, type: info.type, rows: tally.documents, rawBytes: tally.bytes };
+  const hash = digest.rows === tally.documents ? { contentHash: digest.hash } : {};
+  return { name, type: info.type, rows: tally.documents, rawBytes: tally.bytes, ...hash };
 }
 
-async function* abortable<T>(source: AsyncIterable<T>, stop: AbortSignal): AsyncGenerator<T> {
-  for await (const item of source) {
+/** The documents, each hashed as its raw BSON bytes (the order-free digest of table-digest.ts); stops when `stop` fires. */
+async function* hashedDocuments(source: AsyncIterable<Buffer>, stop: AbortSignal, digest: RowDigest): AsyncGenerator<Buffer> {
+  for await (const doc of source) {
     stop.throwIfAborted();
-    yield item;
+    digest.addRange(doc, 0, doc.length);
+    yield doc;
   }
 }
 
