@@ -73,6 +73,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
     trust: { expectEncrypted: src.policy.encrypt === true, verifier: signing['verify-key'] ? keys.verifyKey(signing['verify-key']) : undefined },
     defaultKind: src.policy.type,
     repositories: urls,
+    ...(src.scratch ? { scratch: src.scratch } : {}),
   };
 }
 

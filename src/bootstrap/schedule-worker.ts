@@ -42,6 +42,7 @@ async function run(context: WorkerContext, task: WorkerTask, signal: AbortSignal
     const runner = new RunScheduledTask({
       runBackup: services.runBackup,
       verifyBackup: services.verifyBackup,
+      verifyRestore: services.verifyRestore,
       source: (name) => scheduledSource(settings, name, services.keys, process.env),
       prune: async (source, name, signal) => {
         const policy = policyFromConfig(settings.source(name).retention as Record<string, unknown> | undefined);

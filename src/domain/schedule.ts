@@ -3,7 +3,8 @@ import { DbBackupError, type ErrorCode } from './errors.js';
 import { type CronExpression, parseCron } from './schedule-cron.js';
 import { isValidTimeZone, lastRunBetween, lastRunsBetween, nextRun, runsBetween } from './schedule-time.js';
 
-export const scheduleTasks = ['backup', 'prune', 'verify'] as const;
+/** `verify-restore`: `verify --deep` of the source's newest backup (restored into a scratch database, every table checked). */
+export const scheduleTasks = ['backup', 'prune', 'verify', 'verify-restore'] as const;
 export type ScheduleTask = (typeof scheduleTasks)[number];
 
 /** What to do about runs missed while no daemon was running. */
@@ -166,7 +167,7 @@ export function isLockStale(heartbeatAt: Date, now: Date, staleAfterMs: number):
 
 /** Errors another attempt may cure; usage, config, integrity findings and interruptions are final. */
 export function isRetryableFailure(code: string): boolean {
-  return !['E_USAGE', 'E_CONFIG', 'E_UNSUPPORTED', 'E_CHECKSUM', 'E_TRUNCATED', 'E_FOREIGN_ARCHIVE', 'E_TOO_LARGE', 'E_FORMAT_VERSION', 'E_INTERRUPTED', 'E_SOURCE_INVALID', 'E_BACKUP_NOT_FOUND'].includes(code);
+  return !['E_USAGE', 'E_CONFIG', 'E_UNSUPPORTED', 'E_CHECKSUM', 'E_TRUNCATED', 'E_FOREIGN_ARCHIVE', 'E_TOO_LARGE', 'E_FORMAT_VERSION', 'E_INTERRUPTED', 'E_SOURCE_INVALID', 'E_BACKUP_NOT_FOUND', 'E_DIFFERENT'].includes(code);
 }
 
 /** The wait before retry `n` (1-based): `baseMs`, doubling, at most one hour. */

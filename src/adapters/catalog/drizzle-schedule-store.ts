@@ -191,6 +191,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
           errorMessage: r.errorMessage,
           durationMs: r.durationMs,
           storedSize: r.storedSize,
+          ...(r.note !== undefined ? { note: r.note } : {}),
         })
         .where(eq(scheduleRuns.id, id))
         .run();

@@ -37,7 +37,7 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
   file = Option.String('--file', { description: 'A backup archive file' });
   source = Option.String('--source', { description: 'Which source, when the repository holds several' });
   deep = Option.Boolean('--deep', false, { description: 'Also restore into a scratch database and check every table against the backup' });
-  scratch = Option.String('--scratch', { description: 'With --deep: the server URL a scratch database is created on (and dropped); SQLite needs none' });
+  scratch = Option.String('--scratch', { description: 'With --deep: the server URL a scratch database is created on (and dropped); SQLite needs none; default: the --source\'s scratch: in the config' });
 
   protected async run(services: CliServices): Promise<number> {
     let repository = this.from ?? this.file;
@@ -54,8 +54,10 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
     const parts = result.checks.length;
     const size = result.manifest.parts.reduce((n, p) => n + p.storedSize, 0);
     if (this.scratch && !this.deep) throw new DbBackupError('E_USAGE', '--scratch goes with --deep.');
+    // Without --scratch, the configured source's `scratch:` server.
+    const scratch = this.scratch ?? configured?.scratch;
     const deep = this.deep
-      ? await services.verifyRestore.execute({ repository: result.repository, manifest: result.manifest, scratch: this.scratch ? { url: this.scratch } : undefined, keys, trust }, this.context.signal)
+      ? await services.verifyRestore.execute({ repository: result.repository, manifest: result.manifest, scratch: scratch ? { url: scratch } : undefined, keys, trust }, this.context.signal)
       : undefined;
     const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, ${deep.tables.filter((t) => t.expectedHash).length} of them with contents hashed, as the backup recorded.` : '';
     this.print(`Backup ${result.manifest.id} is intact: ${parts} parts (${formatBytes(size)}) in ${bytes} backup(s) verified.${restored}`, {

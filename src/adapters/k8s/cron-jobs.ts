@@ -104,5 +104,9 @@ function taskArgs(s: K8sSchedule): string[] {
     case 'verify':
       if (!s.repository) throw new DbBackupError('E_CONFIG', `Schedule "${s.name}" verifies source "${s.source}", which has no targets in the config.`);
       return ['verify', 'latest', '--from', s.repository, '--source', s.source];
+    case 'verify-restore':
+      if (!s.repository) throw new DbBackupError('E_CONFIG', `Schedule "${s.name}" verifies source "${s.source}", which has no targets in the config.`);
+      // The scratch server comes from the config (sources.<name>.scratch): a URL with a password stays out of the CronJob.
+      return ['verify', 'latest', '--from', s.repository, '--source', s.source, '--deep'];
   }
 }

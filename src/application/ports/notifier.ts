@@ -4,7 +4,7 @@ export type Outcome = 'success' | 'failure' | 'partial';
 export interface OutcomeEvent {
   outcome: Outcome;
   /** `slot`: a capture slot needs attention (holds too much log: outcome partial; lost: failure). */
-  task: 'backup' | 'restore' | 'verify' | 'prune' | 'test' | 'slot';
+  task: 'backup' | 'restore' | 'verify' | 'verify-restore' | 'prune' | 'test' | 'slot';
   source: string;
   kind?: string;
   backupId?: string;

@@ -33,6 +33,8 @@ export interface RunResult {
   errorMessage?: string;
   durationMs: number;
   storedSize?: number;
+  /** What the run found, in a few words (a verify-restore's tables and rows). */
+  note?: string;
 }
 
 /** Every scheduled run, skip and miss, as `schedule history|status` show them. */

@@ -22,6 +22,8 @@ export interface JobOutcome {
   /** Backup kind actually taken (backup tasks). */
   kind?: string;
   error?: { code: string; message: string };
+  /** What the attempt found, for the run's history (a verify-restore's tables and rows). */
+  note?: string;
 }
 
 export interface RunningJob {

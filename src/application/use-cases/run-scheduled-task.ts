@@ -7,6 +7,7 @@ import type { JobOutcome } from '../ports/schedule-job-runner.js';
 import type { ManifestTrust } from '../services/manifest-auth.js';
 import type { RunBackup, RunBackupInput } from './run-backup.js';
 import type { VerifyBackup } from './verify-backup.js';
+import type { VerifyRestore } from './verify-restore.js';
 
 /** A configured source as a scheduled task needs it (from the config, secrets resolved). */
 export interface ScheduledSource {
@@ -20,11 +21,15 @@ export interface ScheduledSource {
   keys?: KeyEncryptionKey[];
   /** What its backups must prove to the verify task (encrypted when the policy says so; signed with a verify key). */
   trust?: ManifestTrust;
+  /** The server the verify-restore task makes its scratch database on (the source's `scratch:`); file engines need none. */
+  scratch?: string;
 }
 
 export interface RunScheduledTaskDeps {
   runBackup: RunBackup;
   verifyBackup: VerifyBackup;
+  /** `verify --deep` (the verify-restore task; without it that task fails with E_UNSUPPORTED). */
+  verifyRestore?: VerifyRestore;
   /** Resolves a source name; throws E_CONFIG when the config does not declare it (or its keys are missing). */
   source: (name: string) => ScheduledSource | Promise<ScheduledSource>;
   /** Applies the source's retention policy to each of its repositories (without it, `prune` fails with E_UNSUPPORTED). */
@@ -33,7 +38,9 @@ export interface RunScheduledTaskDeps {
 
 /**
  * One attempt of a scheduled task, inside a job worker: backup (the source's configured
- * targets and policy), verify (the latest backup in each of its repositories) or prune.
+ * targets and policy), verify (the latest backup in each of its repositories), verify-restore
+ * (the latest backup in its first repository, checked and restored into a scratch database whose
+ * every table is compared with what the backup recorded) or prune.
  * Never throws: the outcome carries the error code and message.
  */
 export class RunScheduledTask {
@@ -50,6 +57,8 @@ export class RunScheduledTask {
           return await this.backup(source, input.kind ?? source.defaultKind ?? 'full', signal);
         case 'verify':
           return await this.verify(source, input.source, signal);
+        case 'verify-restore':
+          return await this.verifyRestore(source, input.source, signal);
         case 'prune':
           if (!this.deps.prune) {
             throw new DbBackupError('E_UNSUPPORTED', 'The prune (retention) task is not available here; disable this schedule.');
@@ -82,6 +91,21 @@ export class RunScheduledTask {
       last = { outcome: 'success', backupId: r.manifest.id, repository: r.repository, kind: r.manifest.kind };
     }
     return last;
+  }
+
+  private async verifyRestore(source: ScheduledSource, name: string, signal: AbortSignal): Promise<JobOutcome> {
+    if (!this.deps.verifyRestore) throw new DbBackupError('E_UNSUPPORTED', 'The verify-restore task is not available here; disable this schedule.');
+    const { keys, trust } = source;
+    const r = await this.deps.verifyBackup.execute({ repository: source.repositories[0]!, backup: 'latest', source: name, keys, trust }, signal);
+    const deep = await this.deps.verifyRestore.execute({ repository: r.repository, manifest: r.manifest, scratch: source.scratch ? { url: source.scratch } : undefined, keys, trust }, signal);
+    const rows = deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0);
+    return {
+      outcome: 'success',
+      backupId: r.manifest.id,
+      repository: r.repository,
+      kind: r.manifest.kind,
+      note: `restored into ${deep.scratch}: ${deep.tables.length} table(s), ${rows} rows, as recorded (${deep.tables.filter((t) => t.expectedHash).length} with contents hashed)`,
+    };
   }
 }
 

@@ -144,6 +144,7 @@ export class ScheduleSlots {
       errorMessage: outcome.error?.message,
       durationMs,
       storedSize: outcome.storedSize,
+      ...(outcome.note !== undefined ? { note: outcome.note } : {}),
     });
     this.summary.runs++;
     if (outcome.outcome !== 'success') this.summary.failures++;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PluginOptionType } from '../../application/ports/connector-plugin.js';
 import { isEngine } from '../../domain/backup-kind.js';
+import { scheduleTasks } from '../../domain/schedule.js';
 import { suggest } from './errors-format.js';
 
 /**
@@ -42,6 +43,8 @@ const SOURCE_COMMON = {
   password: z.string(),
   database: z.string(),
   options: z.record(z.string(), z.unknown()),
+  /** The server a scheduled `verify-restore` creates its scratch database on (`verify --deep --scratch URL`). */
+  scratch: z.string(),
 };
 const num = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number());
 const OPTION_VALUE: Record<PluginOptionType, z.ZodType> = { string: z.string(), number: num, boolean: bool, list: z.array(z.string()) };
@@ -146,7 +149,7 @@ export const ScheduleSchema = z
   .object({
     name: z.string().min(1),
     cron: z.string().min(1),
-    task: z.enum(['backup', 'prune', 'verify']),
+    task: z.enum(scheduleTasks),
     source: z.string().min(1),
     type: z.enum(['full', 'incremental', 'differential']).optional(),
     timezone: z.string().optional(),

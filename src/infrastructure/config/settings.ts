@@ -25,6 +25,8 @@ export interface ResolvedSource {
   /** Repository URLs of the policy's targets, in order. */
   repositories: { name: string; url: string; options: TargetConfig }[];
   retention: RetentionConfig | undefined;
+  /** The server `verify --deep` (and a scheduled verify-restore) makes its scratch database on (`scratch:`); its password registered as a secret. */
+  scratch?: string;
 }
 
 /**
@@ -115,6 +117,7 @@ export class Settings {
       policy,
       repositories,
       retention: policy.retention ?? this.config.section.retention,
+      ...(s.scratch ? { scratch: withSecretPassword(s.scratch) } : {}),
     };
   }
 
@@ -196,8 +199,19 @@ export class Settings {
 }
 
 /** A configured source as a connection target: its engine's own keys go into `options` (`ssl-mode` → `sslMode`). */
+/** A server URL whose password (if any) is registered for redaction. */
+function withSecretPassword(url: string): string {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    if (password) registerSecret(password);
+  } catch {
+    // Not a URL: the connector says so when it is used.
+  }
+  return url;
+}
+
 function sourceTarget(s: SourceConfig): ConnectionTarget {
-  const { engine, url, host, port, user, password, database, options, ...own } = s;
+  const { engine, url, host, port, user, password, database, options, scratch: _scratch, ...own } = s;
   const merged = { ...Object.fromEntries(Object.entries(own).map(([k, v]) => [optionKey(k), v])), ...options };
   const target: ConnectionTarget = { engine: engine!, url, host, port, user, password, database };
   return Object.keys(merged).length || options ? { ...target, options: merged } : { ...target, options };

@@ -13,7 +13,10 @@ export class ScheduleAddCommand extends BaseCommand {
     description: 'Add a schedule (kept in the catalog; the daemon picks it up within seconds)',
     details: `
       Runs a task for a source from the config on a cron schedule: \`backup\` (to the source's
-      targets, with its policy), \`verify\` (the latest backup in each target) or \`prune\` (its
+      targets, with its policy), \`verify\` (the latest backup in each target), \`verify-restore\`
+      (\`verify --deep\` of the latest backup in its first target: restored into a scratch database
+      on the server the source's \`scratch:\` URL names — SQLite needs none — and every table's
+      row count and content hash compared with what the backup recorded) or \`prune\` (its
       retention policy). Cron: 5 fields (minute hour day-of-month month day-of-week), 6 with a
       leading seconds field, or @hourly, @daily, @weekly, @monthly, @yearly. Times are in
       \`--timezone\` (default: this machine's zone); across DST changes a skipped time runs when
@@ -25,12 +28,13 @@ export class ScheduleAddCommand extends BaseCommand {
     examples: [
       ['Full backup of "main" every night at 02:00', '$0 schedule add --cron "0 2 * * *" --task backup --source main --type full'],
       ['Verify every Sunday at 05:30 Berlin time', '$0 schedule add --cron "30 5 * * SUN" --task verify --source main --timezone Europe/Berlin'],
+      ['Restore-test the newest backup every night at 04:00', '$0 schedule add --cron "0 4 * * *" --task verify-restore --source main'],
       ['Prune daily, never catching up', '$0 schedule add --cron @daily --task prune --source main --catch-up none --name main-prune'],
     ],
   });
 
   cron = Option.String('--cron', { required: true, description: 'When: a cron expression or @daily-style macro' });
-  task = Option.String('--task', 'backup', { validator: t.isEnum(scheduleTasks), description: 'backup (default), verify or prune' });
+  task = Option.String('--task', 'backup', { validator: t.isEnum(scheduleTasks), description: 'backup (default), verify, verify-restore or prune' });
   source = Option.String('--source', { required: true, description: 'A source from the config' });
   type = Option.String('--type', { validator: t.isEnum(backupKinds), description: 'Backup kind: full, incremental or differential (default: the source\'s policy, else full)' });
   name = Option.String('--name', { description: 'Schedule name (default: SOURCE-TASK)' });
