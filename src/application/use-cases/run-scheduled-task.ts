@@ -97,7 +97,12 @@ export class RunScheduledTask {
     if (!this.deps.verifyRestore) throw new DbBackupError('E_UNSUPPORTED', 'The verify-restore task is not available here; disable this schedule.');
     const { keys, trust } = source;
     const r = await this.deps.verifyBackup.execute({ repository: source.repositories[0]!, backup: 'latest', source: name, keys, trust }, signal);
-    const deep = await this.deps.verifyRestore.execute({ repository: r.repository, manifest: r.manifest, scratch: source.scratch ? { url: source.scratch } : undefined, keys, trust }, signal);
+    const deep = await this.deps.verifyRestore
+      .execute({ repository: r.repository, manifest: r.manifest, scratch: source.scratch ? { url: source.scratch } : undefined, keys, trust }, signal)
+      .catch((err: unknown) => {
+        if (source.scratch || !isDbBackupError(err, 'E_USAGE')) throw err;
+        throw new DbBackupError('E_CONFIG', `verify-restore of source "${name}" needs a server for its scratch database: set sources.${name}.scratch to a server URL (a database is created there and dropped after). ${(err as Error).message}`, { cause: err });
+      });
     const rows = deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0);
     return {
       outcome: 'success',

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findConfigFile, loadConfig } from '../../../src/infrastructure/config/load-config.js';
 import { decryptSecret, encryptSecret, initKeyFile, loadMasterKey } from '../../../src/infrastructure/config/secrets.js';
 import { Settings } from '../../../src/infrastructure/config/settings.js';
+import { redact } from '../../../src/infrastructure/redact.js';
 import { tempDir } from '../../helpers/temp.js';
 
 let dir: { path: string; cleanup(): Promise<void> };
@@ -131,6 +132,23 @@ describe('secrets', () => {
     const envKey = Buffer.alloc(32, 1).toString('base64');
     expect(loadMasterKey({ DBBACKUP_MASTER_KEY: envKey }, keyFile)!.equals(Buffer.alloc(32, 1))).toBe(true);
     expect(() => loadMasterKey({ DBBACKUP_MASTER_KEY: 'short' }, keyFile)).toThrow(/not a master key/);
+  });
+
+  it('takes a source\'s scratch: server (not a connection option; its password a secret) and the verify-restore task', async () => {
+    const path = await file('scratch.yaml', `
+sources:
+  app: { engine: postgres, host: db1, user: backup, database: app, scratch: "postgres://verify:scratch-pw-canary@db2:5432/postgres" }
+schedules:
+  - { name: nightly-check, cron: "0 4 * * *", task: verify-restore, source: app }
+`);
+    const s = new Settings(await loadConfig({ path, env: {} }), {});
+    const app = s.source('app');
+    expect(app.scratch).toBe('postgres://verify:scratch-pw-canary@db2:5432/postgres');
+    expect(app.target.options ?? {}).toEqual({});
+    expect(redact('connecting with scratch-pw-canary')).not.toContain('scratch-pw-canary');
+    expect(s.config.section.schedules).toEqual([expect.objectContaining({ task: 'verify-restore' })]);
+    const bad = await file('bad-task.yaml', 'schedules:\n  - { name: x, cron: "0 4 * * *", task: restore-check, source: app }\n');
+    await expect(loadConfig({ path: bad, env: {} })).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/schedules\.0\.task.*verify-restore/s) });
   });
 
   it('decrypts enc: values in sources through Settings', async () => {

@@ -49,7 +49,7 @@ export function historyTable(runs: ScheduleRun[]): string {
     r.durationMs === undefined ? '-' : formatDuration(r.durationMs),
     r.outcome,
     r.attempts ? String(r.attempts) : '-',
-    r.backupId ?? (r.errorCode ? `${r.errorCode}: ${r.errorMessage ?? ''}` : (r.note ?? '')),
+    r.backupId ? `${r.backupId}${r.note ? ` (${r.note})` : ''}` : r.errorCode ? `${r.errorCode}: ${r.errorMessage ?? ''}` : (r.note ?? ''),
     r.owner,
   ]);
   return table(['id', 'schedule', 'slot', 'trigger', 'started', 'took', 'outcome', 'tries', 'backup / error', 'by'], rows);
