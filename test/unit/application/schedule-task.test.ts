@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
 import { RunScheduledTask, type ScheduledSource } from '../../../src/application/use-cases/run-scheduled-task.js';
 import { VerifyBackup } from '../../../src/application/use-cases/verify-backup.js';
+import type { VerifyRestore, VerifyRestoreResult } from '../../../src/application/use-cases/verify-restore.js';
 import { MapCodecRegistry } from '../../../src/adapters/compression/codec-registry.js';
 import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
@@ -33,8 +34,13 @@ function setup() {
     if (name !== 'app') throw new DbBackupError('E_CONFIG', `No source "${name}"`);
     return source;
   };
-  const task = new RunScheduledTask({ runBackup: new RunBackup({ ...deps, toolVersion: 't' }), verifyBackup: new VerifyBackup(deps), source: sources });
-  return { task, connector };
+  const runBackup = new RunBackup({ ...deps, toolVersion: 't' });
+  const verifyBackup = new VerifyBackup(deps);
+  const task = new RunScheduledTask({ runBackup, verifyBackup, source: sources });
+  /** The task with `verify --deep` answered by `deep` (the real one is tested against servers in test/integration). */
+  const withDeep = (deep: (input: { repository: string; manifest: { id: string }; scratch?: { url?: string } }) => Promise<VerifyRestoreResult>) =>
+    new RunScheduledTask({ runBackup, verifyBackup, source: sources, verifyRestore: { execute: deep } as unknown as VerifyRestore });
+  return { task, connector, source, withDeep };
 }
 
 const signal = () => new AbortController().signal;
@@ -47,6 +53,38 @@ describe('RunScheduledTask (one attempt, inside a job worker)', () => {
     expect(backup.backupId).toMatch(/-full-/);
     expect(backup.storedSize).toBeGreaterThan(0);
     expect(await task.execute({ task: 'verify', source: 'app' }, signal())).toMatchObject({ outcome: 'success', backupId: backup.backupId });
+  });
+
+  it('verify-restore: checks the newest backup, then restores it into the source\'s scratch server; without one, a config error that says what to set', async () => {
+    const { task, source, withDeep } = setup();
+    const backup = await task.execute({ task: 'backup', source: 'app' }, signal());
+    expect(await task.execute({ task: 'verify-restore', source: 'app' }, signal())).toMatchObject({ outcome: 'failure', error: { code: 'E_UNSUPPORTED' } });
+    const seen: { backup: string; scratch?: string }[] = [];
+    const ok = withDeep(async (input) => {
+      seen.push({ backup: input.manifest.id, scratch: input.scratch?.url });
+      return { scratch: 'dbbackup_verify_x on the --scratch server', tables: [{ table: 'users', expectedRows: 1, rows: 1, expectedHash: '0123456789abcdef', hash: '0123456789abcdef', ok: true }] };
+    });
+    source.scratch = 'postgres://verify@db2/postgres';
+    expect(await ok.execute({ task: 'verify-restore', source: 'app' }, signal())).toEqual({
+      outcome: 'success',
+      backupId: backup.backupId,
+      repository: 'memory://test',
+      kind: 'full',
+      note: 'restored into dbbackup_verify_x on the --scratch server: 1 table(s), 1 rows, as recorded (1 with contents hashed)',
+    });
+    expect(seen).toEqual([{ backup: backup.backupId, scratch: 'postgres://verify@db2/postgres' }]);
+    delete source.scratch;
+    const noServer = withDeep(async () => {
+      throw new DbBackupError('E_USAGE', 'verify --deep of a postgres backup needs --scratch URL.');
+    });
+    expect(await noServer.execute({ task: 'verify-restore', source: 'app' }, signal())).toMatchObject({
+      outcome: 'failure',
+      error: { code: 'E_CONFIG', message: expect.stringMatching(/^verify-restore of source "app" needs a server for its scratch database: set sources\.app\.scratch /) },
+    });
+    const differs = withDeep(async () => {
+      throw new DbBackupError('E_DIFFERENT', 'users has 2 rows, not 1.');
+    });
+    expect(await differs.execute({ task: 'verify-restore', source: 'app' }, signal())).toMatchObject({ outcome: 'failure', error: { code: 'E_DIFFERENT' } });
   });
 
   it('never throws: failures, unknown sources, prune without retention and cancellation become outcomes', async () => {
