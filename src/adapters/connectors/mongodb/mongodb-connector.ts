@@ -6,6 +6,7 @@ import type { DatabaseSession } from '../../../application/ports/database-sessio
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
+import { MongodbContents } from './mongodb-contents.js';
 import { mongodbEngine } from './mongodb-engine.js';
 import { mongodbGrants } from './mongodb-diagnosis.js';
 import type { DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
@@ -58,11 +59,13 @@ class MongodbSession implements DatabaseSession {
   private restored: RestoreScope | undefined;
   readonly changes: MongodbChangeCapture;
   readonly continuous?: MongodbContinuousCapture;
+  readonly contents: MongodbContents;
 
   constructor(
     private readonly endpoint: MongoEndpoint,
     purpose: 'backup' | 'restore',
   ) {
+    this.contents = new MongodbContents(() => this.open(), (client, filter) => this.choose(client, filter));
     this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored, (run, code, what) => this.guard(run, code, what));
     if (purpose === 'backup') {
       this.continuous = new MongodbContinuousCapture(
