@@ -19,8 +19,9 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
       With \`--deep\`, it then restores the backup into a scratch database (a temp file for SQLite;
       for a server engine a new database on the server \`--scratch URL\` names), reads every table
       back and checks its row count and the hash of its contents against what the backup recorded
-      while dumping (PostgreSQL and MySQL backups record both; SQLite backups and backups made
-      before this check record counts only), and drops the scratch. A table missing, of another
+      while dumping (PostgreSQL, MySQL and MongoDB backups record both; SQLite backups and backups
+      made before this check record counts only), and drops the scratch. A MongoDB or MySQL backup
+      must hold one database. A table missing, of another
       count or of other contents exits 4 (E_DIFFERENT) naming it.
     `,
     examples: [

@@ -7,6 +7,9 @@ import type { Logger } from '../ports/logger.js';
 import type { ManifestTrust } from '../services/manifest-auth.js';
 import type { RestoreBackup } from './restore-backup.js';
 
+/** The object types that hold rows a scratch copy is read back for (tables; MongoDB's collections). */
+const DATA_OBJECTS = new Set(['table', 'collection', 'timeseries']);
+
 export interface VerifyRestoreInput {
   /** Where the backup is (VerifyBackup's result) and the backup itself. */
   repository: string;
@@ -65,10 +68,10 @@ export class VerifyRestore {
         await session.close();
       }
       const byName = new Map(digests.map((d) => [d.table, d]));
-      // MySQL names tables `db.t` in the manifest and `t` in the one scratch database.
+      // MySQL and MongoDB name tables `db.t` in the manifest and `t` in the one scratch database.
       const find = (name: string) => byName.get(name) ?? byName.get(name.slice(name.indexOf('.') + 1));
       const tables: RestoredTable[] = manifest.objects
-        .filter((o) => o.type === 'table')
+        .filter((o) => DATA_OBJECTS.has(o.type))
         .map((o) => {
           const d = find(o.name);
           const ok = d !== undefined && (o.rows === undefined || o.rows === d.rows) && (o.contentHash === undefined || o.contentHash === d.hash);

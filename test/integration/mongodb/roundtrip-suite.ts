@@ -104,6 +104,24 @@ export function mongoRoundTripSuite(label: string, start: () => Promise<MongoUnd
       if (!server.congodb) expect(ordered.equals(orderedRawDocument())).toBe(true);
     });
 
+    it('verify --deep: restores a one-database backup into a scratch database, checks every collection by count and content hash, drops it', async () => {
+      const out = join(dir.path, 'deep');
+      const { manifest } = await app.runBackup.execute({ target: target({ database: dbs.second }), repository: out, kind: 'full', compression: { codec: 'zstd' }, parallel: 2 }, signal());
+      const scratchDbs = async () => (await server.client.db('admin').admin().listDatabases()).databases.map((d) => d.name).filter((n) => n.startsWith('dbbackup_verify_'));
+      const ok = await app.verifyRestore.execute({ repository: out, manifest, scratch: { url: server.url } }, signal());
+      expect(ok.tables.map((t) => t.table)).toContain(`${dbs.second}.things`);
+      for (const t of ok.tables) expect(t).toMatchObject({ ok: true, rows: t.expectedRows, hash: t.expectedHash, expectedHash: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      expect(await scratchDbs()).toEqual([]);
+      // A backup whose recorded hash is of other contents fails naming the collection; the scratch still goes.
+      const edited = structuredClone(manifest);
+      edited.objects.find((o) => o.name === `${dbs.second}.things`)!.contentHash = '0123456789abcdef';
+      await expect(app.verifyRestore.execute({ repository: out, manifest: edited, scratch: { url: server.url } }, signal())).rejects.toMatchObject({
+        code: 'E_DIFFERENT',
+        message: expect.stringContaining(`${dbs.second}.things holds other contents (hash ${ok.tables.find((t) => t.table === `${dbs.second}.things`)!.hash}, the backup recorded 0123456789abcdef)`),
+      });
+      expect(await scratchDbs()).toEqual([]);
+    });
+
     it('writes mongodump files: raw BSON exactly as the server returned it, and metadata.json', async () => {
       const out = join(dir.path, 'plain');
       const { manifest } = await app.runBackup.execute(

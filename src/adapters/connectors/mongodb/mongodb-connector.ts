@@ -7,6 +7,7 @@ import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { MongodbContents } from './mongodb-contents.js';
+import { MongodbScratch } from './mongodb-scratch.js';
 import { mongodbEngine } from './mongodb-engine.js';
 import { mongodbGrants } from './mongodb-diagnosis.js';
 import type { DiagnosisRequest } from '../../../application/ports/database-diagnosis.js';
@@ -32,6 +33,9 @@ import { MongodbContinuousCapture } from './mongodb-continuous.js';
 export class MongodbConnector implements DatabaseConnector {
   readonly engine: string = mongodbEngine.engine;
   readonly capabilities: ConnectorCapabilities = mongodbEngine.capabilities;
+
+  /** `verify --deep`: a scratch database on the named server. */
+  readonly scratch = new MongodbScratch();
 
   async connect(target: ConnectionTarget, purpose: 'backup' | 'restore' = 'backup'): Promise<DatabaseSession> {
     return new MongodbSession(resolveEndpoint(target), purpose);
