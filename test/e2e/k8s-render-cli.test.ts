@@ -62,7 +62,7 @@ beforeAll(async () => {
     join(dir.path, 'dbbackup.yaml'),
     `
 sources:
-  main: { engine: postgres, url: "postgres://backup@db1:5432/app", password: "hunter2-not-for-output" }
+  main: { engine: postgres, url: "postgres://backup@db1:5432/app", password: "hunter2-not-for-output", scratch: "postgres://verify:scratch-secret-value@db2:5432/postgres" }
   app.db: { engine: sqlite, database: /var/lib/app/app.db }
 targets:
   s3: { url: "s3://acme-backups/prod", region: eu-west-1, secret-access-key: "also-secret-value" }
@@ -73,6 +73,7 @@ schedules:
   - { name: main-nightly, cron: "0 2 * * *", task: backup, source: main, type: full, timezone: Europe/Berlin }
   - { name: Main_Verify, cron: "30 5 * * SUN", task: verify, source: main, timezone: UTC }
   - { name: app.db-prune, cron: "@daily", task: prune, source: app.db, enabled: false }
+  - { name: main-restore-test, cron: "0 4 * * *", task: verify-restore, source: main, timezone: UTC }
 `,
   );
   env = { DBBACKUP_CONFIG: join(dir.path, 'dbbackup.yaml'), DBBACKUP_DATA_DIR: join(dir.path, 'data'), DBBACKUP_LOG_FILE: 'off' };
@@ -83,17 +84,21 @@ it('prints one CronJob per schedule that passes the schema: Forbid, the zone, se
   const r = await runCli(['k8s', 'render', '--image', 'registry.example/dbbackup:1.0', '--namespace', 'backups'], { env });
   expect(r.code, r.stderr).toBe(0);
   const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as unknown);
-  expect(docs).toHaveLength(3);
+  expect(docs).toHaveLength(4);
   const jobs = docs.map((d) => CronJob.parse(d));
   expect(jobs.map((j) => [j.metadata.name, j.spec.schedule, j.spec.timeZone, j.spec.suspend])).toEqual([
     ['dbbackup-main-nightly', '0 2 * * *', 'Europe/Berlin', false],
     ['dbbackup-main-verify', '30 5 * * SUN', 'UTC', false],
     ['dbbackup-app-db-prune', '@daily', expect.any(String), true],
+    ['dbbackup-main-restore-test', '0 4 * * *', 'UTC', false],
   ]);
   const args = jobs.map((j) => j.spec.jobTemplate.spec.template.spec.containers[0]!.args.join(' '));
   expect(args[0]).toMatch(/^backup --source main --type full --config \/etc\/dbbackup\/dbbackup.yaml/);
   expect(args[1]).toMatch(/^verify latest --from s3:\/\/acme-backups\/prod --source main/);
   expect(args[2]).toMatch(/^prune --source app.db/);
+  // The scratch server comes from the mounted config: its URL (with a password) is not in the CronJob.
+  expect(args[3]).toMatch(/^verify latest --from s3:\/\/acme-backups\/prod --source main --deep --config \/etc\/dbbackup\/dbbackup.yaml/);
+  expect(r.stdout).not.toContain('scratch-secret-value');
   expect(r.stdout).not.toContain('hunter2');
   expect(r.stdout).not.toContain('also-secret-value');
 });
