@@ -75,6 +75,14 @@ describe('PostgreSQL backup of a table in page ranges', () => {
       signal(),
     );
     expect(await digest('static_copy')).toEqual(await digest('ranges'));
+    // The content hash merged from the ranges' digests is the one the restored table gives back, read whole.
+    const session = await new PostgresConnector().connect(pgTarget('static_copy'), 'backup');
+    try {
+      const [wide] = await session.contents!.digest({ tables: ['public.wide'] }, signal());
+      expect(manifest.objects.find((o) => o.name === 'public.wide')).toMatchObject({ rows: wide!.rows, contentHash: wide!.hash });
+    } finally {
+      await session.close();
+    }
     expect(await server.query('SELECT k, v FROM tiny ORDER BY k', [], 'static_copy')).toEqual([{ k: 1, v: 'a' }, { k: 2, v: null }]);
     expect(await server.query('SELECT count(*)::int AS n FROM empty_t', [], 'static_copy')).toEqual([{ n: 0 }]);
   });
