@@ -15,6 +15,7 @@ import {
   readTableMap,
   STMT_END_FLAG,
 } from './mysql-binlog-events.js';
+import { type GtidState, holds, mariaGtidOf } from './mysql-binlog-gtids.js';
 import { payloadEvents } from './mysql-binlog-payload.js';
 import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
 import { type MysqlConnection, qi } from './mysql-connection.js';
@@ -61,6 +62,9 @@ export class BinlogApplier {
   private readonly collations = new Map<number, { name: string; charset: string }>();
   /** Table id → whether its rows are replayed (its database is one of the backup's). */
   private readonly mapped = new Map<number, boolean>();
+  /** The open source transaction carries its GTID (it commits alone), and the session's GTID variables are the source's. */
+  private carrying = false;
+  private sessionGtid = false;
 
   constructor(
     private readonly conn: MysqlConnection,
@@ -69,6 +73,12 @@ export class BinlogApplier {
     private readonly only?: Set<string>,
     /** Connections replaying at once: the batch limit is shared among them, so that memory stays that of one. */
     private readonly sharedBy = 1,
+    /**
+     * `--replay-gtids keep` where allowed: the target's GTID state. Each source transaction whose
+     * MariaDB GTID it does not hold is committed alone with that GTID (SET SESSION gtid_domain_id,
+     * server_id, gtid_seq_no before it, as mariadb-binlog writes), so the target records it.
+     */
+    private readonly carry?: GtidState,
   ) {}
 
   /**
@@ -138,6 +148,7 @@ export class BinlogApplier {
         return;
       }
       case EventType.MARIADB_GTID:
+        if (this.carry) await this.carryGtid(event);
         // A MariaDB transaction has no BEGIN query: its GTID event opens it (MySQL's GTID events change nothing here).
         if (!readGtid(event, h, this.fd).standalone) await this.begin();
         return;
@@ -214,6 +225,26 @@ export class BinlogApplier {
     await this.conn.query('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
   }
 
+  /**
+   * Before a source transaction (its GTID event): what the target transactions hold so far is
+   * committed, then the session takes the source's GTID when the target does not hold it yet (the
+   * transaction then commits alone), else the target's own again.
+   */
+  private async carryGtid(event: Buffer): Promise<void> {
+    const g = mariaGtidOf(event, this.fd);
+    if (!g) return;
+    if (this.sourceOpen) await this.end('COMMIT'); // the previous one never said it ended: it ran to its end
+    await this.commitGroup();
+    this.carrying = !holds(this.carry!, g);
+    if (this.carrying) {
+      await this.conn.query(`SET SESSION gtid_domain_id = ${g.domain}, SESSION server_id = ${g.server}, SESSION gtid_seq_no = ${g.seq.toString()}`);
+      this.sessionGtid = true;
+    } else if (this.sessionGtid) {
+      await this.conn.query('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT');
+      this.sessionGtid = false;
+    }
+  }
+
   /** A collation id of a QUERY event's status, by name (MariaDB takes no ids for character_set_client). */
   private async collation(id: number): Promise<{ name: string; charset: string }> {
     let c = this.collations.get(id);
@@ -258,7 +289,10 @@ export class BinlogApplier {
     }
     this.sourceOpen = false;
     this.txStart = this.batch.length;
-    if (this.groupBytes >= GROUP_BYTES || this.groupTransactions >= GROUP_TRANSACTIONS) await this.commitGroup();
+    if (this.carrying) {
+      this.carrying = false;
+      await this.commitGroup();
+    } else if (this.groupBytes >= GROUP_BYTES || this.groupTransactions >= GROUP_TRANSACTIONS) await this.commitGroup();
     else if (this.batchBytes >= this.batchLimit) await this.sendBatch();
   }
 

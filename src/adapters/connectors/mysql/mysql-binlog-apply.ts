@@ -5,6 +5,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { BinlogApplier } from './mysql-binlog-applier.js';
 import { BINLOG_MAGIC, HEADER_LENGTH } from './mysql-binlog-events.js';
+import { GtidSkipper, type GtidState, gtidReplayPlan } from './mysql-binlog-gtids.js';
 import { findStop } from './mysql-binlog-index.js';
 import { ParallelReplay } from './mysql-binlog-parallel.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
@@ -33,6 +34,11 @@ const MAX_EVENT = 1 << 30;
  * max_allowed_packet must hold the largest statement's row images (base64, 4/3 of their size).
  * A failure rolls back the open target transaction and throws: the target then holds the source's
  * state at some earlier transaction, and the restore has failed.
+ * With `--replay-gtids keep` (e.replayGtids, MariaDB): source transactions whose GTID the target
+ * already holds are skipped, unless `reset` says a full was restored into the target in this
+ * session (its data is then the full's, whatever its GTID state says), and the others carry their
+ * GTID where the target allows it (mysql-binlog-gtids.ts) — one connection, each such transaction
+ * committed alone, so that the target's GTID state only moves forward and always matches its data.
  */
 export async function applyBinlogChanges(
   e: MysqlEndpoint,
@@ -41,21 +47,33 @@ export async function applyBinlogChanges(
   signal: AbortSignal,
   dbMap: Map<string, string>,
   tables?: Set<string>,
+  reset = false,
 ): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
+  const keep = e.replayGtids === 'keep';
   const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
   // The first part opens (storage, decompression) while the connections are made.
   let first = stop !== 'nothing' && binlogs.length > 0 ? parts.open(binlogs[0]!) : undefined;
   first?.catch(() => undefined);
   const unused = () => void first?.then((s) => s.destroy(), () => undefined);
-  const count = stop === 'nothing' || binlogs.length === 0 ? 1 : Math.max(1, Math.min(e.replayConnections ?? DEFAULT_CONNECTIONS, 16));
+  const count = keep || stop === 'nothing' || binlogs.length === 0 ? 1 : Math.max(1, Math.min(e.replayConnections ?? DEFAULT_CONNECTIONS, 16));
   const opened = await Promise.allSettled(Array.from({ length: count }, () => openConnection(e, { multipleStatements: false })));
   const conns = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-  const appliers = conns.map((c) => new BinlogApplier(c, dbMap, tables, conns.length));
+  const appliers: BinlogApplier[] = [];
   let parallel: ParallelReplay | undefined;
+  let skipper: GtidSkipper | undefined;
+  const notes: string[] = [];
   try {
     const refused = opened.find((o) => o.status === 'rejected');
     if (refused) throw refused.reason;
+    let carry: GtidState | undefined;
+    if (keep) {
+      const plan = await gtidReplayPlan(conns[0]!, e);
+      notes.push(...plan.notes);
+      if (plan.carry) carry = plan.state;
+      if (!reset) skipper = new GtidSkipper(plan.state);
+    }
+    appliers.push(...conns.map((c) => new BinlogApplier(c, dbMap, tables, conns.length, carry)));
     for (const a of appliers) await a.start();
     const where = `the binary log of backup ${parts.manifest.id}`;
     let sink: { event(event: Buffer, where: string): Promise<void>; finish(): Promise<void> } = appliers[0]!;
@@ -77,7 +95,7 @@ export async function applyBinlogChanges(
         for await (const event of framedEvents(stream, `${part.name} of backup ${parts.manifest.id}`)) {
           signal.throwIfAborted();
           offset += event.length;
-          await sink.event(event, `${part.name} of backup ${parts.manifest.id}`);
+          if (!skipper || skipper.pass(event)) await sink.event(event, `${part.name} of backup ${parts.manifest.id}`);
           if (stop && stop.part === base && offset >= stop.end) {
             done = true;
             stream.destroy();
@@ -90,6 +108,8 @@ export async function applyBinlogChanges(
     await sink.finish();
     const skipped = appliers.reduce((n, a) => n + a.skipped, 0);
     const warnings = skipped > 0 ? [`${skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
+    warnings.push(...notes);
+    if (skipper?.skipped) warnings.push(`${skipper.skipped} transaction(s) of the binary log were skipped: the target already holds their GTIDs (--replay-gtids keep).`);
     return { objects: [...new Set(appliers.flatMap((a) => [...a.tables]))].sort(), rows: 0, warnings };
   } catch (err) {
     await parallel?.halt(err);

@@ -52,9 +52,11 @@ export class MysqlChangeCapture implements ChangeCapture {
   }
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
-    const scope = this.restored() ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
+    const restored = this.restored();
+    const scope = restored ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
     // A continuous segment (replicate) reads as a binlog incremental, stopping inside it at a time, GTID or position.
-    return applyBinlogChanges(this.endpoint, segmentAsBinlog(parts), until, signal, scope.dbMap, scope.tables);
+    // After a full restored in this session the target's data is the full's: no GTID it holds is skipped.
+    return applyBinlogChanges(this.endpoint, segmentAsBinlog(parts), until, signal, scope.dbMap, scope.tables, restored !== undefined);
   }
 }
 

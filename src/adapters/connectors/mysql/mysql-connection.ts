@@ -34,6 +34,8 @@ export interface MysqlEndpoint {
   restoreParallel?: number;
   /** Restore only: connections replaying a chain's binary log at once (`--replay-connections`). */
   replayConnections?: number;
+  /** Restore only: `keep` skips the source transactions whose GTID the target holds and carries the others' (`--replay-gtids`, MariaDB). */
+  replayGtids: 'keep' | 'off';
   /** Restore only: write the restore to the binary log (the default, so replicas of the target follow it); `?binlog=off` skips it when the user may. */
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
@@ -104,9 +106,16 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     create: opts.create === true,
     restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
     replayConnections: typeof opts.replayConnections === 'number' && opts.replayConnections >= 1 ? Math.floor(opts.replayConnections) : undefined,
+    replayGtids: replayGtids(opts.replayGtids),
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
   };
+}
+
+function replayGtids(value: unknown): 'keep' | 'off' {
+  if (value === undefined || value === 'off') return 'off';
+  if (value === 'keep') return 'keep';
+  throw new DbBackupError('E_USAGE', `--replay-gtids is keep or off; got "${String(value)}".`);
 }
 
 function onOff(value: string | undefined, name: string): boolean {

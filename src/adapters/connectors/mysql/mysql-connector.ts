@@ -16,6 +16,7 @@ import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { filterCatalog, readCatalog } from './mysql-catalog.js';
 import { type MysqlEndpoint, openConnection, resolveEndpoint } from './mysql-connection.js';
 import { chooseDatabases, runDump } from './mysql-dump.js';
+import { gtidReplayPlan } from './mysql-binlog-gtids.js';
 import { detectFlavor } from './mysql-flavor.js';
 import { MysqlChangeCapture } from './mysql-changes.js';
 import { MysqlContinuousCapture } from './mysql-continuous.js';
@@ -120,6 +121,15 @@ class MysqlSession implements DatabaseSession {
             ? 'The chain replays the binary log for the chosen tables only; a DDL statement of the backup\'s databases in the range stops it (restore without --tables then).'
             : 'The chain replays the binary log of the backup\'s databases (renamed by --target-database).',
         );
+        if (this.endpoint.replayGtids === 'keep') {
+          const gtids = await gtidReplayPlan(conn, this.endpoint);
+          plan.warnings.push(
+            ...gtids.notes,
+            gtids.carry
+              ? '--replay-gtids keep: the replay runs on one connection and commits each source transaction alone with its GTID (the target records them); after the full restored here, none is skipped.'
+              : '--replay-gtids keep: the replay goes on without carrying GTIDs.',
+          );
+        }
       }
       return plan;
     } finally {

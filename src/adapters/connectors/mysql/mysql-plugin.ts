@@ -15,6 +15,12 @@ export const mysqlPlugin: ConnectorPlugin = {
     { name: 'all-databases', type: 'boolean', commands: ['backup'], description: 'Every database except the system schemas' },
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
     { name: 'replay-connections', type: 'number', commands: ['restore'], description: 'Connections replaying the binary log of a chain at once (default 4; 1 = one session, in order)' },
+    {
+      name: 'replay-gtids',
+      type: 'string',
+      commands: ['restore'],
+      description: "MariaDB: keep = skip the chain's transactions whose GTID the target holds, replay the others with their GTIDs (one connection); off (default)",
+    },
   ],
   capabilities: mysqlEngine.capabilities,
   load: async () => new (await import('./mysql-connector.js')).MysqlConnector(),
