@@ -44,8 +44,14 @@ describe('MySQL binlog replay keeping GTIDs (MariaDB)', () => {
     const [{ g: at1 }] = (await source.query<{ g: string }>('SELECT @@GLOBAL.gtid_binlog_pos AS g')) as [{ g: string }];
     const want1 = await tableFingerprints(source, 'k');
 
-    // The chain restore (full, then the link) onto the replica: the link's transactions carry their GTIDs.
+    // --dry-run says what keep will do, and why it cannot carry GTIDs where it cannot.
     const keep = { replayGtids: 'keep' };
+    const dry = await restore(dataDir, { target: target(replica, 'k', { create: true, ...keep }), repository, dryRun: true });
+    expect(dry.plan.warnings.join('\n')).toMatch(/--replay-gtids keep: the replay runs on one connection and commits each source transaction alone with its GTID/);
+    const dryOff = await restore(dataDir, { target: target(replica, 'k', { create: true, binlog: 'off', ...keep }), repository, dryRun: true });
+    expect(dryOff.plan.warnings.join('\n')).toMatch(/does not write the target's binary log \(\?binlog=off\), so the replayed transactions do not carry their GTIDs[^]*goes on without carrying/);
+
+    // The chain restore (full, then the link) onto the replica: the link's transactions carry their GTIDs.
     const restored = await restore(dataDir, { target: target(replica, 'k', { create: true, ...keep }), repository });
     expect(await tableFingerprints(replica, 'k')).toEqual(want1);
     const state = async () => (await replica.query<{ s: string }>('SELECT @@GLOBAL.gtid_binlog_state AS s'))[0]!.s;
