@@ -17,6 +17,7 @@ import {
 } from './mysql-binlog-events.js';
 import { type GtidState, holds, mariaGtidOf } from './mysql-binlog-gtids.js';
 import { payloadEvents } from './mysql-binlog-payload.js';
+import { verbatimQuery } from './mysql-raw-query.js';
 import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
 import { type MysqlConnection, qi } from './mysql-connection.js';
 
@@ -40,8 +41,8 @@ const SAVEPOINT = 'dbbackup_tx';
 export class BinlogApplier {
   readonly tables = new Set<string>();
   private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
-  /** base64 row events not yet sent, in log order; those from `txStart` on belong to the open source transaction. */
-  private batch: string[] = [];
+  /** Row events not yet sent, in log order; those from `txStart` on belong to the open source transaction. */
+  private batch: Buffer[] = [];
   private batchBytes = 0;
   private txStart = 0;
   /** The last event put in the batch ended its statement (a BINLOG statement must end at a statement's end). */
@@ -136,7 +137,7 @@ export class BinlogApplier {
       case EventType.FORMAT_DESCRIPTION:
         await this.sendBatch();
         this.fd = readFormatDescription(event);
-        await this.binlog([event.toString('base64')]);
+        await this.binlog([event]);
         return;
       case EventType.TABLE_MAP: {
         const t = readTableMap(event, this.fd);
@@ -305,9 +306,8 @@ export class BinlogApplier {
   }
 
   private push(event: Buffer, endsStatement: boolean): void {
-    const b64 = event.toString('base64');
-    this.batch.push(b64);
-    this.batchBytes += b64.length + 1;
+    this.batch.push(event);
+    this.batchBytes += Math.ceil(event.length / 3) * 4; // its share of the statement's base64
     this.statementEnded = endsStatement;
   }
 
@@ -336,8 +336,13 @@ export class BinlogApplier {
     await this.binlog(events);
   }
 
-  private async binlog(events: string[]): Promise<void> {
-    await this.conn.query(`BINLOG '\n${events.join('\n')}\n'`);
+  /**
+   * One BINLOG statement: the events' bytes back to back in one base64 string (the server decodes
+   * it whole and walks the events by their lengths, as it does mariadb-binlog's one string per event
+   * joined by newlines; one encoding and no join saved a third of the client's CPU).
+   */
+  private async binlog(events: Buffer[]): Promise<void> {
+    await verbatimQuery(this.conn, `BINLOG '${(events.length === 1 ? events[0]! : Buffer.concat(events)).toString('base64')}'`);
   }
 }
 
