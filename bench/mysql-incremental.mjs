@@ -103,6 +103,7 @@ try {
   const peers = [];
   const oursCpu = [];
   const peersCpu = [];
+  const basesCpu = [];
   for (let round = 0; round < ROUNDS; round++) {
     log(`replay round ${round + 1}/${ROUNDS}: the full restored into mine_replay and peer (not timed), then ours and mariadb-binlog | mariadb`);
     await sql('DROP DATABASE IF EXISTS mine_replay; DROP DATABASE IF EXISTS base_replay; DROP DATABASE IF EXISTS peer');
@@ -124,12 +125,17 @@ try {
       peersCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: peers.at(-1).cpuSeconds });
     };
     const runBase = async () => {
-      if (BASE_DIST) bases.push(await replayAlone(join(repo, 'bench', incId), server.port, 'base_replay', BASE_DIST, BASE_CONNECTIONS));
+      if (!BASE_DIST) return;
+      const s0 = treeCpuSeconds(server.pid);
+      const c0 = process.cpuUsage();
+      bases.push(await replayAlone(join(repo, 'bench', incId), server.port, 'base_replay', BASE_DIST, BASE_CONNECTIONS));
+      const c = process.cpuUsage(c0);
+      basesCpu.push({ server: treeCpuSeconds(server.pid) - s0, client: (c.user + c.system) / 1e6 });
     };
     // Rotate who goes first, so that none always meets a warmer server.
     const order = [[runOurs, runPeer, runBase], [runPeer, runBase, runOurs], [runBase, runOurs, runPeer]][round % 3];
     for (const run of order) await run();
-    log(`  ours ${ours.at(-1).toFixed(2)} s${BASE_DIST ? `, base ${bases.at(-1).toFixed(2)} s` : ''} (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
+    log(`  ours ${ours.at(-1).toFixed(2)} s${BASE_DIST ? `, base ${bases.at(-1).toFixed(2)} s (CPU server ${basesCpu.at(-1).server.toFixed(2)} + client ${basesCpu.at(-1).client.toFixed(2)})` : ''} (CPU server ${oursCpu.at(-1).server.toFixed(2)} + client ${oursCpu.at(-1).client.toFixed(2)}), peer ${peers.at(-1).seconds.toFixed(2)} s (CPU server ${peersCpu.at(-1).server.toFixed(2)} + client ${peersCpu.at(-1).client.toFixed(2)}), load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`);
   }
   const replay = median(ours);
   const peer = { ...peers[0], seconds: median(peers.map((p) => p.seconds)), peakRssMB: Math.max(...peers.map((p) => p.peakRssMB)) };
@@ -149,7 +155,7 @@ try {
   if (BASE_DIST) console.log(`base build (${BASE_DIST}, connections ${BASE_CONNECTIONS ?? 'default'}) replay rounds (s): ${bases.map((x) => x.toFixed(2)).join(' ')}; median ${median(bases).toFixed(2)}; peer / base ${(peer.seconds / median(bases)).toFixed(2)}×`);
   console.log(`profile: ${TARGET_MB} MB, ${CHANGE_PCT} % of rows in 3 big transactions, ${SMALL_TXNS} small ones${SMALL_SPREAD ? ' over 3 tables' : ' on users'}, replay connections ${REPLAY_CONNECTIONS ?? 'default'}`);
   const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
-  console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}`);
+  console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}${BASE_DIST ? `; base ${cpu(basesCpu)}` : ''}`);
   const replayRatio = peer.seconds / Math.max(replay, 0.001);
   const peak = Math.max(full.peakRssMB, inc.peakRssMB, restoreFull.peakRssMB, restoreChain.peakRssMB);
   console.log(`\nincremental / full: ${incRatio.toFixed(3)}× (target ≤ 0.2×) ${incRatio <= 0.2 ? 'OK' : 'MISSED'}`);

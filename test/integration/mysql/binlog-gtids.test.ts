@@ -58,6 +58,11 @@ describe('MySQL binlog replay keeping GTIDs (MariaDB)', () => {
     expect((await state()).split(',')).toContain(at1);
     expect((restored.outcome?.warnings ?? []).join('\n') ?? '').not.toMatch(/skipped/);
 
+    // Onto the source server itself (it holds every GTID of the chain): after the full restored there, nothing is skipped or carried.
+    const copy = await restore(dataDir, { target: target(source, 'k', { create: true, targetDatabase: 'k_copy', ...keep }), repository });
+    expect(await tableFingerprints(source, 'k_copy')).toEqual(want1);
+    expect((copy.outcome?.warnings ?? []).join('\n')).not.toMatch(/skipped/);
+
     // The same link again onto the same target (no full in between): every transaction is skipped.
     const endpoint = resolveEndpoint(target(replica, 'k', keep));
     const again = await applyBinlogChanges(endpoint, await partsOf(repository, inc1.manifest), undefined, new AbortController().signal, new Map([['k', 'k']]));

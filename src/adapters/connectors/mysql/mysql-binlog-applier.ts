@@ -241,7 +241,8 @@ export class BinlogApplier {
       await this.conn.query(`SET SESSION gtid_domain_id = ${g.domain}, SESSION server_id = ${g.server}, SESSION gtid_seq_no = ${g.seq.toString()}`);
       this.sessionGtid = true;
     } else if (this.sessionGtid) {
-      await this.conn.query('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT');
+      // gtid_seq_no too: the server clears it only once a transaction used it, and one of another database's rows logs nothing.
+      await this.conn.query('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT, SESSION gtid_seq_no = 0');
       this.sessionGtid = false;
     }
   }
