@@ -19,7 +19,7 @@ export const mysqlPlugin: ConnectorPlugin = {
       name: 'replay-gtids',
       type: 'string',
       commands: ['restore'],
-      description: "MariaDB: keep = skip the chain's transactions whose GTID the target holds, replay the others with their GTIDs (one connection); off (default)",
+      description: "MariaDB: keep = replayed transactions carry their source GTIDs (one connection, each committed alone); those the target holds are skipped unless this restore loaded the full; off (default)",
     },
   ],
   capabilities: mysqlEngine.capabilities,
