@@ -5,7 +5,7 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent } from './connection.js';
 import type { SequenceValue } from './postgres-change-log.js';
-import { changeBatches, changeLines } from './postgres-change-records.js';
+import { partBatches, partLines } from './postgres-stream-segment.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import { MemoryFold, foldChange } from './postgres-change-fold.js';
 import { type TableInfo, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
@@ -63,11 +63,11 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     for (const part of changeParts) {
       if (applied.stopped) break;
       signal.throwIfAborted();
-      await applyPart(applier, await parts.open(part), `${part.name} of backup ${parts.manifest.id}`, stop, applied, signal);
+      await applyPart(applier, part.name, await parts.open(part), `${part.name} of backup ${parts.manifest.id}`, stop, applied, signal);
     }
     // Stopped early: the sequences are in the last part (written alone there, after the changes).
     const last = changeParts[changeParts.length - 1];
-    if (applied.stopped && last) applied.sequences = await sequencesOf(await parts.open(last), `${last.name} of backup ${parts.manifest.id}`);
+    if (applied.stopped && last) applied.sequences = await sequencesOf(last.name, await parts.open(last), `${last.name} of backup ${parts.manifest.id}`);
     await applier.close();
     await applier.flush();
     if (applied.sequences) await applier.setSequences(applied.sequences);
@@ -84,10 +84,10 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
   }
 }
 
-async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
+async function applyPart(applier: ChangeApplier, name: string, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
   let inTxn = false;
   let first = true;
-  for await (const batch of changeBatches(body as AsyncIterable<unknown>, where)) {
+  for await (const batch of partBatches(name, body as AsyncIterable<unknown>, where)) {
     for (const line of batch) {
       if (first !== (line.kind === 'header')) throw new DbBackupError('E_UNSAFE_BACKUP', `The change log ${where} does not start with its header line: the backup was altered or damaged.`);
       first = false;
@@ -120,9 +120,9 @@ async function applyPart(applier: ChangeApplier, body: NodeJS.ReadableStream, wh
   if (inTxn) throw new DbBackupError('E_TRUNCATED', `The change log ${where} ends inside a transaction: the backup is incomplete.`);
 }
 
-async function sequencesOf(body: NodeJS.ReadableStream, where: string): Promise<SequenceValue[] | undefined> {
+async function sequencesOf(name: string, body: NodeJS.ReadableStream, where: string): Promise<SequenceValue[] | undefined> {
   let found: SequenceValue[] | undefined;
-  for await (const line of changeLines(body as AsyncIterable<unknown>, where)) {
+  for await (const line of partLines(name, body as AsyncIterable<unknown>, where)) {
     if (line.kind === 'sequences') found = line.sequences;
   }
   return found;

@@ -80,13 +80,15 @@ export function checkLine(text: string, where: string): ChangeLine {
     if (!isObject(c) || !isLsn(c.lsn) || !isLsn(c.end) || !isTime(c.time)) bad('a bad commit');
     return { kind: 'commit', lsn: c.lsn as string, end: c.end as string, time: c.time as string };
   }
-  if (v.sequences !== undefined) {
-    const s = v.sequences;
-    const ok = Array.isArray(s) && s.every((e) => Array.isArray(e) && e.length === 4 && isName(e[0]) && isName(e[1]) && typeof e[2] === 'string' && INTEGER.test(e[2]) && typeof e[3] === 'boolean');
-    if (!ok) bad('bad sequence values');
-    return { kind: 'sequences', sequences: s as SequenceValue[] };
-  }
+  if (v.sequences !== undefined) return { kind: 'sequences', sequences: checkSequences(v.sequences, where) };
   return { kind: 'change', change: checkChange(v, bad) };
+}
+
+/** Validates sequence values read back (`[[schema, name, value, is_called], …]`); E_UNSAFE_BACKUP otherwise. */
+export function checkSequences(s: unknown, where: string): SequenceValue[] {
+  const ok = Array.isArray(s) && s.every((e) => Array.isArray(e) && e.length === 4 && isName(e[0]) && isName(e[1]) && typeof e[2] === 'string' && INTEGER.test(e[2]) && typeof e[3] === 'boolean');
+  if (!ok) throw unsafeChangeLog(where, 'bad sequence values');
+  return s as SequenceValue[];
 }
 
 function checkChange(v: Record<string, unknown>, bad: (what: string) => never): Change {

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { DbBackupError } from '../../../domain/errors.js';
-import { CHANGE_LOG_FORMAT, CHANGE_LOG_VERSION, type ChangeLine, checkLine, unsafeChangeLog } from './postgres-change-log.js';
+import { CHANGE_LOG_FORMAT, CHANGE_LOG_VERSION, type ChangeLine, type SequenceValue, checkLine, checkSequences, unsafeChangeLog } from './postgres-change-log.js';
 import { PgOutputDecoder } from './postgres-pgoutput.js';
 import { lsnToString } from './postgres-replication.js';
 
@@ -120,11 +120,9 @@ async function* recordBatches(first: Buffer, it: AsyncIterator<unknown>, where: 
         wanted = length + 4 - (buf.length - at);
         break;
       }
-      const m = decoder.decode(buf, at + 4, at + 4 + length);
+      const line = recordLine(decoder, buf, at + 4, at + 4 + length, where);
       at += 4 + length;
-      if (m.tag === 'begin') out.push({ kind: 'begin', xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time });
-      else if (m.tag === 'commit') out.push({ kind: 'commit', lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time });
-      else if (m.tag === 'change') out.push({ kind: 'change', change: m.change });
+      if (line) out.push(line);
     }
     if (ended && at < buf.length) throw unsafeChangeLog(where, 'bytes after its end record');
     if (out.length) yield out;
@@ -148,6 +146,73 @@ async function* recordBatches(first: Buffer, it: AsyncIterator<unknown>, where: 
     } while (have - buf.length < wanted);
     buf = more.length === 1 ? more[0]! : Buffer.concat(more, have);
   }
+}
+
+/**
+ * One record's message `buf[start, end)` as the line the apply reads; undefined for a Relation
+ * (kept by the decoder). A logical message is dbbackup's own: the sequences (sequencesRecord).
+ */
+function recordLine(decoder: PgOutputDecoder, buf: Buffer, start: number, end: number, where: string): ChangeLine | undefined {
+  const m = decoder.decode(buf, start, end);
+  switch (m.tag) {
+    case 'begin':
+      return { kind: 'begin', xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time };
+    case 'commit':
+      return { kind: 'commit', lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time };
+    case 'change':
+      return { kind: 'change', change: m.change };
+    case 'message':
+      if (m.prefix !== SEQUENCES_PREFIX || m.content.length > MAX_SEQUENCES) throw unsafeChangeLog(where, 'a logical message dbbackup does not write');
+      return { kind: 'sequences', sequences: checkSequences(parseJson(m.content, where), where) };
+    default:
+      return undefined;
+  }
+}
+
+function parseJson(content: Buffer, where: string): unknown {
+  try {
+    return JSON.parse(content.toString('utf8'));
+  } catch {
+    throw unsafeChangeLog(where, 'sequence values that are not JSON');
+  }
+}
+
+/**
+ * The records of one commit of a replicate segment (postgres-stream-segment.ts), all of
+ * `buf[start, end)` (a payload has no header and no end record: the segment frames it), decoded
+ * with `decoder`, which keeps the relations described by the segment's earlier records.
+ */
+export function payloadLines(decoder: PgOutputDecoder, buf: Buffer, start: number, end: number, where: string, out: ChangeLine[]): void {
+  let at = start;
+  while (at < end) {
+    if (end - at < 4) throw unsafeChangeLog(where, 'a commit cut in the middle of a record');
+    const length = buf.readUInt32BE(at);
+    if (length === 0 || length > end - at - 4) throw unsafeChangeLog(where, `a record of ${length} bytes in a commit`);
+    const line = recordLine(decoder, buf, at + 4, at + 4 + length, where);
+    at += 4 + length;
+    if (line) out.push(line);
+  }
+}
+
+/** The prefix of the logical message that holds the sequences' values (a record of format 2). */
+const SEQUENCES_PREFIX = 'dbbackup.sequences';
+/** Sequence values longer than this are not ours (200 bytes per sequence: a million sequences). */
+const MAX_SEQUENCES = 200 << 20;
+
+/**
+ * The sequences' values as a record of format 2: a pgoutput logical message (non-transactional,
+ * LSN 0) with the prefix `dbbackup.sequences` and the JSON `[[schema, name, last_value, is_called], …]`
+ * as its content (the same values a format 1 `sequences` line holds).
+ */
+export function sequencesRecord(values: SequenceValue[]): Buffer {
+  const content = Buffer.from(JSON.stringify(values));
+  const prefix = Buffer.from(`${SEQUENCES_PREFIX}\0`);
+  const head = Buffer.alloc(4 + 1 + 1 + 8);
+  head.writeUInt32BE(1 + 1 + 8 + prefix.length + 4 + content.length, 0);
+  head[4] = 0x4d; /* M */
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(content.length, 0);
+  return Buffer.concat([head, prefix, length, content]);
 }
 
 /** The part's first line (without its newline) and the bytes read after it. */

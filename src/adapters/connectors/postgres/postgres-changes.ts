@@ -13,7 +13,6 @@ import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables
 import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
 import { captureNames, requireCapture } from './postgres-slots.js';
 import { installDdlCapture, trimDdlLog } from './postgres-ddl-capture.js';
-import { segmentAsChangeLog } from './postgres-stream-segment.js';
 import { SessionClient } from './postgres-session-client.js';
 
 export { captureNames };
@@ -246,7 +245,7 @@ export class PostgresChangeCapture implements ChangeCapture {
   }
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
-    return applyChanges(this.endpoint, segmentAsChangeLog(parts), until, signal);
+    return applyChanges(this.endpoint, parts, until, signal);
   }
 
   /**

@@ -4,33 +4,29 @@ import type { ContinuousCapture, FollowStart, LogBatch } from '../../../applicat
 import type { DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type LogCommit, MAX_COMMIT_BYTES, oldestCommits } from '../../../domain/log-segment.js';
 import { type PgEndpoint, openClient } from './connection.js';
 import { type CapturePosition, capturePosition, sequenceValues } from './postgres-change-read.js';
 import { schemaFingerprint } from './postgres-change-tables.js';
 import { trimDdlLog } from './postgres-ddl-capture.js';
 import { type CaptureConsent, dumpWithCapture, keylessRefusal, unfollowedTables } from './postgres-changes.js';
 import type { DumpOptions } from './postgres-dump.js';
-import { PgOutputDecoder, type Relation } from './postgres-pgoutput.js';
-import { type ReplicationMessage, ReplicationStream, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { SlotFollower } from './postgres-continuous-reader.js';
+import type { Relation } from './postgres-pgoutput.js';
+import { lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 
 /** How often the tables' shape is compared with the generation's while nothing else calls for it (ms). */
 const SCHEMA_CHECK_MS = 5000;
 /** How often, with --capture-ddl, the DDL log is trimmed of what every capture slot consumed (ms). */
 const DDL_TRIM_MS = 10_000;
 
-/** A commit read from the slot, waiting to be shipped: its payload and the LSN after it. */
-interface Waiting {
-  commit: LogCommit;
-  end: bigint;
-}
-
 /**
  * Continuous capture of a PostgreSQL database (what `replicate` ships): the logical slot of a full
  * with capture (postgres-changes.ts, EXPORT_SNAPSHOT) streamed without end (START_REPLICATION).
- * Each source transaction becomes one commit of a log segment whose payload is its change-log
- * lines (postgres-change-log.ts: begin, changes, commit; the commit time with microseconds), so a
- * segment restores through the same apply path as an incremental (postgres-stream-segment.ts).
+ * Each source transaction becomes one commit of a log segment whose payload is its pgoutput records
+ * in change-log format 2, as an incremental's parts hold them (SlotFollower, PgoRecorder: begin,
+ * changes, commit, the commit time with microseconds), so a segment restores through the same
+ * apply path as an incremental (postgres-stream-segment.ts, which also reads the format 1 segments
+ * of older versions).
  *
  * Acknowledgements: the slot is confirmed (the standby status update's flush LSN) only by
  * release(), the end of a segment listed in every target, always a commit's end; and, when
@@ -46,24 +42,14 @@ interface Waiting {
  */
 export class PostgresContinuousCapture implements ContinuousCapture {
   private sql?: pg.Client;
-  private stream?: ReplicationStream;
+  private follower?: SlotFollower;
   private position?: CapturePosition;
   private identity = '';
-  private waiting: Waiting[] = [];
-  private waitingBytes = 0;
-  /** The pump reads no further while this many bytes wait (poll's maxBytes). */
-  private limit = 16 << 20;
-  private wake?: () => void;
   private failure?: Error;
-  private fresh = false;
-  private lastTime = 0;
-  /** The slot's confirmed position as this capture moved it. */
-  private confirmed = 0n;
   /** Set when the generation cannot go on (its slot is then dropped at close). */
   private broken = false;
-  private pumping?: Promise<void>;
-  /** The pump waits at a relation message until poll() checked the tables' shape (see watchSchema). */
-  private verify?: () => void;
+  /** The tables' shapes the stream described (checkShape). */
+  private shapes = new Map<number, string>();
   private schemaCheckedAt = 0;
   private trimmedAt = Date.now();
   /** An older generation's slot, dropped once the new generation's snapshot is listed (the first poll after it). */
@@ -125,6 +111,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
   }
 
   async poll(maxBytes: number): Promise<number> {
+    this.failure ??= this.follower?.failure;
     if (this.failure) throw this.failure;
     if (this.retire) {
       const slot = this.retire;
@@ -138,33 +125,22 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       // Best effort (the next try is DDL_TRIM_MS later); its DELETE reaches the stream like any change.
       await trimDdlLog(this.sql!).catch(() => 0);
     }
-    this.limit = Math.max(1, maxBytes);
-    if (this.waitingBytes < this.limit) this.wake?.();
-    if (this.fresh && this.waiting.length > 0) {
-      this.fresh = false;
-      // Read after the commits arrived: at least their values (sequences are not transactional).
-      const line = `${JSON.stringify({ sequences: await sequenceValues(this.sql!) })}\n`;
-      const last = this.waiting.at(-1)!;
-      const payload = Buffer.concat([last.commit.payload, Buffer.from(line)]);
-      this.waitingBytes += payload.length - last.commit.payload.length;
-      last.commit = { time: last.commit.time, payload };
-    }
-    return this.waitingBytes;
+    const f = this.follower;
+    if (!f) return 0;
+    f.limit = Math.max(1, maxBytes);
+    f.flow();
+    // Read after the commits arrived: at least their values (sequences are not transactional).
+    if (f.fresh && f.waitingBytes > 0) f.appendSequences(await sequenceValues(this.sql!));
+    return f.waitingBytes;
   }
 
   take(from: LogPosition, maxBytes: number): LogBatch | null {
-    const taken = oldestCommits(this.waiting, maxBytes);
-    return taken ? { from, to: this.positionAt(taken.last.end), commits: taken.commits, bytes: taken.bytes } : null;
+    const taken = this.follower?.take(maxBytes);
+    return taken ? { from, to: this.positionAt(taken.end), commits: taken.commits, bytes: taken.bytes } : null;
   }
 
-
   async release(position: LogPosition): Promise<void> {
-    const lsn = lsnToBigInt(capturePosition(position, 'released position').lsn);
-    let n = 0;
-    while (n < this.waiting.length && this.waiting[n]!.end <= lsn) this.waitingBytes -= this.waiting[n++]!.commit.payload.length;
-    this.waiting.splice(0, n);
-    this.acknowledge(lsn);
-    if (this.waitingBytes < this.limit) this.wake?.();
+    this.follower?.release(lsnToBigInt(capturePosition(position, 'released position').lsn));
   }
 
   async close(): Promise<void> {
@@ -206,7 +182,8 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     if (!p || !this.sql) return;
     if (p.ddl) return this.watchFollowed();
     if (p.schema === undefined) return;
-    if (!this.verify && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    const checking = this.follower?.checking === true;
+    if (!checking && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
     this.schemaCheckedAt = Date.now();
     if ((await schemaFingerprint(this.sql)) !== p.schema) {
       this.broken = true;
@@ -217,9 +194,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       );
       return;
     }
-    const resume = this.verify;
-    this.verify = undefined;
-    resume?.();
+    if (checking) this.follower?.checked();
   }
 
   /**
@@ -242,88 +217,28 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     );
   }
 
-  private acknowledge(lsn: bigint): void {
-    if (lsn <= this.confirmed) return;
-    this.confirmed = lsn;
-    this.stream?.confirm(lsn);
-  }
-
   /** Starts streaming the slot from `p.lsn` (the server skips the transactions committed before it). */
   private async follow(p: CapturePosition): Promise<void> {
     this.position = p;
-    this.confirmed = lsnToBigInt(p.lsn);
-    this.stream = new ReplicationStream(await openReplication(this.endpoint), p.slot, this.confirmed, p.publication);
-    const stream = this.stream;
-    this.pumping = this.pump(stream).catch((err: unknown) => {
-      if (this.stream === stream) this.failure = this.failed(err);
+    this.shapes = new Map();
+    this.follower = new SlotFollower(await openReplication(this.endpoint), p, {
+      followsDdl: p.ddl === true,
+      described: (r) => this.checkShape(r),
+      failed: (err) => this.failed(err),
     });
   }
 
   private async stop(): Promise<void> {
-    const stream = this.stream;
-    this.stream = undefined;
-    this.wake?.();
-    this.verify?.();
-    this.verify = undefined;
-    await stream?.end();
-    await this.pumping;
-    this.pumping = undefined;
-  }
-
-  /** Reads the stream into `waiting`, pausing while `limit` bytes wait. */
-  private async pump(stream: ReplicationStream): Promise<void> {
-    const decoder = new PgOutputDecoder();
-    const shapes = new Map<number, string>();
-    let txn: Buffer[] | undefined;
-    let txnBytes = 0;
-    let changes = 0;
-    for await (const msg of stream.messages() as AsyncIterable<ReplicationMessage>) {
-      if (this.stream !== stream) return;
-      if (msg.type === 'keepalive') {
-        // Idle: nothing unshipped, no transaction half read, so no change before walEnd is still to come.
-        if (txn === undefined && this.waiting.length === 0) this.acknowledge(msg.walEnd);
-        continue;
-      }
-      const m = decoder.decode(msg.body);
-      if (m.tag === 'relation') {
-        this.checkShape(shapes, m.relation);
-        if (!this.position?.ddl) await new Promise<void>((resolve) => (this.verify = resolve));
-        if (this.stream !== stream) return;
-      } else if (m.tag === 'begin') {
-        txn = [Buffer.from(`${JSON.stringify({ begin: { xid: m.xid, lsn: lsnToString(m.finalLsn), time: m.time } })}\n`)];
-        txnBytes = txn[0]!.length;
-        changes = 0;
-      } else if (m.tag === 'change' && txn !== undefined) {
-        const line = Buffer.from(`${JSON.stringify(m.change)}\n`);
-        txn.push(line);
-        txnBytes += line.length;
-        changes++;
-        if (txnBytes > MAX_COMMIT_BYTES - (1 << 20)) {
-          throw new DbBackupError('E_BACKUP_FAILED', `A transaction of more than ${MAX_COMMIT_BYTES >> 20} MiB of changes cannot be one commit of a log segment; back it up with a full (or incrementals) instead.`);
-        }
-      } else if (m.tag === 'commit' && txn !== undefined) {
-        const lines = txn;
-        txn = undefined;
-        // A transaction that changed nothing published (pgoutput < 15 sends them) is not shipped; an idle keepalive confirms past it.
-        if (changes === 0) continue;
-        lines.push(Buffer.from(`${JSON.stringify({ commit: { lsn: lsnToString(m.commitLsn), end: lsnToString(m.endLsn), time: m.time } })}\n`));
-        // Commit times need not grow in commit order by a few microseconds; a segment's must.
-        this.lastTime = Math.max(this.lastTime, Number((isoToMicros(m.time) + 999n) / 1000n));
-        const payload = Buffer.concat(lines);
-        this.waiting.push({ commit: { time: this.lastTime, payload }, end: m.endLsn });
-        this.waitingBytes += payload.length;
-        this.fresh = true;
-        while (this.waitingBytes >= this.limit && this.stream === stream) await new Promise<void>((resolve) => (this.wake = resolve));
-      }
-    }
-    if (this.stream === stream) throw new DbBackupError('E_BACKUP_FAILED', 'The server ended the replication stream; replicate stops (run it again to resume).');
+    const follower = this.follower;
+    this.follower = undefined;
+    await follower?.stop();
   }
 
   /** A table's columns changing under the stream ends the generation, unless DDL is captured (it then replays in order). */
-  private checkShape(shapes: Map<number, string>, r: Relation): void {
+  private checkShape(r: Relation): void {
     const shape = JSON.stringify([r.schema, r.table, r.columns.map((c) => [c.name, c.typeOid])]);
-    const before = shapes.get(r.id);
-    shapes.set(r.id, shape);
+    const before = this.shapes.get(r.id);
+    this.shapes.set(r.id, shape);
     if (before === undefined || before === shape || this.position?.ddl) return;
     this.broken = true;
     throw new DbBackupError(

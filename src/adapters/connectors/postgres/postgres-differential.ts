@@ -5,7 +5,7 @@ import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { type PgEndpoint, openClient } from './connection.js';
 import type { SessionClient } from './postgres-session-client.js';
 import { headerLine } from './postgres-change-log.js';
-import { changeLines } from './postgres-change-records.js';
+import { partLines } from './postgres-stream-segment.js';
 import { partName } from './postgres-slot-records.js';
 import { type CapturePosition, capturePosition, readChanges } from './postgres-change-read.js';
 import { foldChange, keyColumns } from './postgres-change-fold.js';
@@ -55,7 +55,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
       for (const link of links) {
         for (const part of link.manifest.parts.filter((p) => p.role === 'changes')) {
           signal.throwIfAborted();
-          await folder.addPart(await link.open(part), `${part.name} of backup ${link.manifest.id}`, link.manifest.logPosition?.ddl === true ? link.manifest.id : undefined);
+          await folder.addPart(part.name, await link.open(part), `${part.name} of backup ${link.manifest.id}`, link.manifest.logPosition?.ddl === true ? link.manifest.id : undefined);
         }
       }
       written = await writeNet(fold, folder.tables, { ...since, time: since.time ?? newest.manifest.consistentAt.replace(/Z$/, '000Z') }, sink, partSize, signal);
@@ -90,8 +90,8 @@ class Folder {
   ) {}
 
   /** `ddlOf`: the id of the backup when it captured DDL (--capture-ddl): a logged DDL statement then ends the fold. */
-  async addPart(body: Readable, where: string, ddlOf?: string): Promise<void> {
-    for await (const line of changeLines(body, where)) {
+  async addPart(name: string, body: Readable, where: string, ddlOf?: string): Promise<void> {
+    for await (const line of partLines(name, body, where)) {
       if (line.kind !== 'change') continue;
       if (ddlOf !== undefined && ddlStatement(line.change)) {
         // Rows folded across a schema change would be written back in the shape of neither side.

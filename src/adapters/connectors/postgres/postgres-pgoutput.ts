@@ -26,6 +26,8 @@ export type PgOutputMessage =
   | { tag: 'commit'; commitLsn: bigint; endLsn: bigint; time: string }
   | { tag: 'relation'; relation: Relation }
   | { tag: 'change'; change: Change }
+  /** A logical decoding message (read back from storage only: dbbackup's own, see postgres-change-records.ts). */
+  | { tag: 'message'; prefix: string; content: Buffer }
   | { tag: 'other' };
 
 /** One row change as the change-log parts store it (see postgres-changes.ts for the format). */
@@ -88,6 +90,12 @@ class Reader {
     if (n < 0) throw this.fail('a value of negative length');
     const at = this.skip(n);
     return this.buf.toString('utf8', at, at + n);
+  }
+  /** `n` bytes as they are (not copied). */
+  bytes(n: number): Buffer {
+    if (n < 0) throw this.fail('a value of negative length');
+    const at = this.skip(n);
+    return this.buf.subarray(at, at + n);
   }
   /** Stored messages are exactly their fields: nothing may follow. */
   done(): void {
@@ -164,11 +172,22 @@ export class PgOutputDecoder {
         for (let i = 0; i < n; i++) rels.push(name(this.rel(r.uint32())));
         return { tag: 'change', change: { op: 'T', rels, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 } };
       }
+      case 'M':
+        if (!this.stored) return { tag: 'other' };
+        return this.logicalMessage(r);
       default:
-        // 'O' origin, 'Y' type, 'M' message: nothing a restore needs (values stay text). Never stored.
+        // 'O' origin, 'Y' type (and, live, 'M' message): nothing a restore needs (values stay text). Never stored.
         if (this.stored) throw this.fail(`a message of unknown kind ${JSON.stringify(tag)}`);
         return { tag: 'other' };
     }
+  }
+
+  /** A non-transactional logical message (protocol 1, not streamed): flags, LSN, prefix, content. */
+  private logicalMessage(r: Reader): PgOutputMessage {
+    r.byte();
+    r.int64();
+    const prefix = r.cstring();
+    return { tag: 'message', prefix, content: r.bytes(r.int32()) };
   }
 
   private relation(r: Reader): Relation {

@@ -1,18 +1,12 @@
-import { createRequire } from 'node:module';
-import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient, quoteIdent, quoteLiteral } from './connection.js';
 
-const require = createRequire(import.meta.url);
-/** pg-copy-streams' CopyBoth query (its typings omit it): a Duplex of the CopyData payloads, one per chunk with these options. */
-const { both: copyBoth } = require('pg-copy-streams') as { both(text: string, options: { alignOnCopyDataFrame: boolean; readableObjectMode: boolean }): Duplex };
-
 /**
  * The streaming replication protocol on a `pg` walsender connection (replication=database), as much
  * as logical decoding needs: slot creation with an exported snapshot, START_REPLICATION in CopyBoth
- * mode, the server's XLogData and keepalive messages, and our standby status updates. The status
- * updates report a flush position only once ReplicationStream.confirm() allowed it (replicate, at a
+ * mode (read by SlotStream, postgres-slot-stream.ts), and our standby status updates. The status
+ * updates report a flush position only once SlotStream.confirm() allowed it (replicate, at a
  * segment listed in every target); a backup confirms the slot in a separate, explicit step
  * (confirmSlot), taken only once the changes are stored in every target.
  */
@@ -103,142 +97,6 @@ export function standbyStatus(received: bigint, flushed: bigint, reply: boolean)
   msg.writeBigInt64BE(BigInt(Date.now() - 946_684_800_000) * 1000n, 25);
   msg[33] = reply ? 1 : 0;
   return msg;
-}
-
-/** A message of the replication stream: decoded WAL (a pgoutput message) or the server's keepalive. */
-export type ReplicationMessage =
-  | { type: 'data'; start: bigint; walEnd: bigint; body: Buffer }
-  | { type: 'keepalive'; walEnd: bigint; replyRequested: boolean };
-
-/** Messages ReplicationStream.batches() hands on at once, at most. */
-const BATCH = 1024;
-
-/** START_REPLICATION of a logical slot in CopyBoth mode; iterate `messages()` (or `batches()`), then `end()`. */
-export class ReplicationStream {
-  private readonly duplex: Duplex;
-  private received = 0n;
-  /** What the status updates report as flushed (0: nothing, the slot stays where it is); see confirm(). */
-  private flushed = 0n;
-  private ended = false;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly client: pg.Client,
-    slot: string,
-    start: bigint,
-    publication: string,
-  ) {
-    const query = copyBoth(startReplication(slot, start, publication), { alignOnCopyDataFrame: true, readableObjectMode: true });
-    this.duplex = client.query(query as unknown as pg.Submittable) as unknown as Duplex;
-    // A status update every second keeps the server (wal_sender_timeout) content and asks it for a
-    // keepalive, whose WAL position tells the reader how far decoding has come when nothing commits.
-    this.timer = setInterval(() => this.status(true), 1000);
-    this.timer.unref();
-  }
-
-  async *messages(): AsyncGenerator<ReplicationMessage> {
-    for await (const batch of this.batches()) yield* batch;
-  }
-
-  /**
-   * The messages in runs: whatever the connection has buffered is taken at once (up to BATCH), so
-   * that a run of small transactions costs one await, not one per message (that was most of an
-   * incremental's per-change client time). Ends when the stream ends; rejects on its error.
-   */
-  async *batches(): AsyncGenerator<ReplicationMessage[]> {
-    const d = this.duplex;
-    let wake: (() => void) | undefined;
-    let failure: Error | undefined;
-    let ended = false;
-    const next = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const onError = (err: Error) => {
-      failure ??= err;
-      next();
-    };
-    const onEnd = () => {
-      ended = true;
-      next();
-    };
-    d.on('readable', next);
-    d.on('error', onError);
-    d.on('end', onEnd);
-    d.on('close', onEnd);
-    try {
-      for (;;) {
-        const batch: ReplicationMessage[] = [];
-        let chunk: Buffer | null;
-        while (batch.length < BATCH && !d.destroyed && (chunk = d.read() as Buffer | null) !== null) {
-          const msg = this.parse(chunk);
-          if (msg) batch.push(msg);
-        }
-        if (batch.length > 0) {
-          yield batch;
-          continue;
-        }
-        if (failure) throw failure;
-        if (ended || d.destroyed || d.readableEnded) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    } finally {
-      d.off('readable', next);
-      d.off('error', onError);
-      d.off('end', onEnd);
-      d.off('close', onEnd);
-    }
-  }
-
-  /** One CopyData payload: XLogData or a keepalive (answered at once when the server asks); undefined for others. */
-  private parse(chunk: Buffer): ReplicationMessage | undefined {
-    const kind = chunk[0];
-    if (kind === 0x77 /* w */) {
-      const start = chunk.readBigUInt64BE(1);
-      const walEnd = chunk.readBigUInt64BE(9);
-      if (start > this.received) this.received = start;
-      return { type: 'data', start, walEnd, body: chunk.subarray(25) };
-    }
-    if (kind === 0x6b /* k */) {
-      const walEnd = chunk.readBigUInt64BE(1);
-      const replyRequested = chunk[17] === 1;
-      if (replyRequested) this.status(false);
-      return { type: 'keepalive', walEnd, replyRequested };
-    }
-    return undefined;
-  }
-
-  /**
-   * Lets the slot move to `lsn` (never back): every status update from now on reports it as
-   * flushed. Only for a commit boundary whose changes are stored in every target (replicate), or
-   * an idle keepalive's WAL end with nothing unshipped. Sent at once.
-   */
-  confirm(lsn: bigint): void {
-    if (lsn <= this.flushed) return;
-    this.flushed = lsn;
-    if (lsn > this.received) this.received = lsn;
-    this.status(false);
-  }
-
-  /**
-   * A standby status update: what was received (write), the flush confirm() allowed (0 leaves the
-   * slot's confirmed position where it is), and `reply` asks the server for a keepalive back.
-   */
-  status(reply: boolean): void {
-    if (!this.duplex.writableEnded && !this.duplex.destroyed) this.duplex.write(standbyStatus(this.received, this.flushed, reply));
-  }
-
-  /** Leaves CopyBoth mode (CopyDone) and waits briefly for the server to agree; the connection is closed either way after. */
-  async end(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.timer);
-    // Messages still in flight are of no interest: nothing was confirmed, so nothing is lost.
-    this.duplex.on('error', () => undefined);
-    this.duplex.resume();
-    await this.client.end().catch(() => undefined);
-  }
 }
 
 export interface SlotState {
