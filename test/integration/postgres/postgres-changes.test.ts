@@ -7,12 +7,15 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
 import { changeLines } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
+import { partLines } from '../../../src/adapters/connectors/postgres/postgres-stream-segment.js';
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import type { ChangeBatch, LogPosition } from '../../../src/application/ports/change-capture.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
+import type { LogBatch } from '../../../src/application/ports/continuous-capture.js';
 import type { PartSink, PartSource } from '../../../src/application/ports/parts.js';
 import { slotWarnings } from '../../../src/application/services/slot-alerts.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
+import { LOG_SEGMENT_PART, type LogCommit, encodeLogSegment } from '../../../src/domain/log-segment.js';
 import type { Manifest, PartEntry } from '../../../src/domain/manifest.js';
 import { PG_BIN, type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { tableHashes } from './fixtures.js';
@@ -79,6 +82,25 @@ async function logText(bytes: Map<string, Buffer>): Promise<string> {
   let out = '';
   for (const [name, b] of bytes) for await (const line of changeLines(Readable.from([b]), name)) out += formatOne(line);
   return out;
+}
+
+/** A replicate segment's commits as a backup's parts. */
+function segment(manifest: Manifest, commits: LogCommit[]): PartSource {
+  const bytes = Buffer.concat([...encodeLogSegment(commits)]);
+  const part: PartEntry = { name: LOG_SEGMENT_PART, role: 'changes', codecs: [], rawSize: bytes.length, storedSize: bytes.length, sha256: '' };
+  return { manifest: { ...manifest, kind: 'incremental', parts: [part] }, open: async () => Readable.from([bytes]) };
+}
+
+/** The commits as replicate wrote them before change-log format 2: each transaction's JSON lines (format 1). */
+async function formatOneCommits(manifest: Manifest, commits: LogCommit[]): Promise<LogCommit[]> {
+  const texts: string[] = [];
+  const seg = segment(manifest, commits);
+  for await (const line of partLines(LOG_SEGMENT_PART, await seg.open(seg.manifest.parts[0]!), 'test')) {
+    if (line.kind === 'begin') texts.push(formatOne(line));
+    else if (line.kind !== 'header') texts[texts.length - 1] += formatOne(line);
+  }
+  expect(texts).toHaveLength(commits.length);
+  return commits.map((c, i) => ({ time: c.time, payload: Buffer.from(texts[i]!) }));
 }
 
 async function read(database: string, since: LogPosition, manifest: Manifest): Promise<{ batch: ChangeBatch; parts: ReturnType<typeof memoryParts> }> {
@@ -429,11 +451,73 @@ nl \ "q"', repeat('x', 5000));`, [], db);
     await apply(copy, parts.source());
     expect(await tableHashes(server, copy)).toEqual(end);
   });
+
+  it('replicate segments hold the pgoutput records (format 2); a generation of format 1 then format 2 segments, and a compacted part of both, restore to the source state at an instant and at the end', async () => {
+    await server.query('CREATE DATABASE segs');
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text, big text); CREATE TABLE public.u (k text PRIMARY KEY, n bigserial); INSERT INTO public.t SELECT g, 'v' || g, NULL FROM generate_series(1, 50) g;`, [], 'segs');
+    const app = services();
+    const repository = join(work, `repo_${++n}`);
+    const { manifest } = await app.runBackup.execute({ target: at('segs', { capture: 'changes' }), repository, kind: 'full', compression: { codec: 'none' }, parallel: 2 }, signal);
+    for (const copy of ['whole', 'mixed']) await app.restoreBackup.execute({ repository, backup: 'latest', target: at(copy), clean: false, options: { create: true } }, signal);
+
+    const session = await connector.connect(at('segs'), 'backup');
+    const capture = session.continuous!;
+    try {
+      const { identity } = await capture.start(undefined, undefined, signal);
+      await capture.close();
+      expect((await capture.start(manifest.logPosition as LogPosition, identity, signal)).resumable).toBe(true);
+      // Waits until `n` commits wait to be taken (sequences appended), and takes them as one batch.
+      let from = manifest.logPosition as LogPosition;
+      const batch = async (n: number): Promise<LogBatch> => {
+        for (;;) {
+          await capture.poll(64 << 20, signal);
+          const b = capture.take(from, 64 << 20);
+          if (b && b.commits.length >= n) {
+            expect(b.commits).toHaveLength(n);
+            await capture.release(b.to);
+            from = b.to;
+            return b;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      await server.query(String.raw`UPDATE public.t SET v = 'a' || id WHERE id <= 20; INSERT INTO public.u (k) VALUES ('x'), ('y');`, [], 'segs');
+      await server.query(String.raw`INSERT INTO public.t VALUES (500, E'tab	here\nnl \\ "q"', repeat('x', 5000)); DELETE FROM public.t WHERE id > 45;`, [], 'segs');
+      const first = await batch(2);
+      const [{ ms }] = await server.query<{ ms: string }>('SELECT ceil(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS ms');
+      const middle = new Date(Number(ms));
+      const atMiddle = await tableHashes(server, 'segs');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await server.query(`UPDATE public.t SET id = 1001 WHERE id = 1; UPDATE public.t SET v = 'toast kept' WHERE id = 500; TRUNCATE public.u; INSERT INTO public.u (k) VALUES ('z');`, [], 'segs');
+      const second = await batch(1);
+      const atEnd = await tableHashes(server, 'segs');
+
+      // Format 2: records, not JSON lines. The stream describes each relation once (inside the first
+      // transaction that uses it): a later segment's first commit starts with those Relation records.
+      for (const c of [...first.commits, ...second.commits]) expect(c.payload[0]).not.toBe(0x7b);
+      expect(String.fromCharCode(first.commits[0]!.payload[4]!)).toBe('B');
+      expect(String.fromCharCode(second.commits[0]!.payload[4]!)).toBe('R');
+      const older = await formatOneCommits(manifest, first.commits);
+      await apply('whole', segment(manifest, older));
+      await apply('whole', segment(manifest, second.commits));
+      expect(await tableHashes(server, 'whole')).toEqual(atEnd);
+      const [{ n }] = await server.query<{ n: string }>(`SELECT nextval('public.u_n_seq')::text AS n`, [], 'whole');
+      expect(Number(n)).toBeGreaterThan(3);
+
+      const compacted = segment(manifest, [...older, ...second.commits]);
+      await apply('mixed', compacted, middle);
+      expect(await tableHashes(server, 'mixed')).toEqual(atMiddle);
+    } finally {
+      await capture.close();
+      await session.close();
+    }
+  }, 60_000);
 });
 
 /** pgbench writing until stop(); record() holds it (SIGSTOP) while the harness records a state. */
 function pgbench(db: string) {
-  const child = spawn(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-n', '-c', '2', '-T', '300', db], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-n', '-c', '2', '-T', '300', db], { stdio: ['ignore', 'ignore', 'ignore'] 
+});
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return {
     /** Ends it (a transaction in flight is rolled back) and waits for it to exit. */
