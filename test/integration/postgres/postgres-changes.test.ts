@@ -231,6 +231,33 @@ describe('PostgreSQL change capture (logical decoding)', () => {
     expect(next.batch.changes).toBe(0);
   });
 
+  it('the slot is confirmed over the read’s own stream, held open by the session until confirm(); a session closed without confirming leaves the slot as it was, free', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query('CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, g::text FROM generate_series(1, 20) g;', [], db);
+    const { manifest } = await fullWithCapture(db);
+    const position = manifest.logPosition as LogPosition;
+    const slot = async () => (await server.query<{ active: boolean; confirmed: string }>(`SELECT active, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`, [position.slot]))[0]!;
+    await server.query(`UPDATE public.t SET v = 'x' WHERE id <= 10; DELETE FROM public.t WHERE id > 15;`, [], db);
+    // Not confirmed: the session ends, its stream with it; the slot is free and where it was.
+    const unconfirmed = await read(db, position, manifest);
+    expect(unconfirmed.batch.changes).toBe(15);
+    expect(await slot()).toEqual({ active: false, confirmed: position.lsn });
+    const session = await connector.connect(at(db), 'backup');
+    try {
+      const parts = memoryParts(manifest);
+      const batch = await session.changes!.readChanges(position, parts.sink, signal);
+      expect(batch.changes).toBe(15);
+      // The read's stream is held (the slot is in use) until the batch is stored everywhere and confirmed.
+      expect(await slot()).toEqual({ active: true, confirmed: position.lsn });
+      await (session.changes as unknown as { confirm(p: LogPosition): Promise<void> }).confirm(batch.to);
+      expect(await slot()).toEqual({ active: false, confirmed: batch.to.lsn });
+    } finally {
+      await session.close();
+    }
+    expect((await read(db, position, manifest).catch((e: unknown) => e)) instanceof Error).toBe(true);
+  });
+
   it('a chain whose older incremental is in change-log format 1 (as dbbackup wrote it before format 2) applies with a newer one in format 2 to the source state', async () => {
     const db = `src_${++n}`;
     await server.query(`CREATE DATABASE ${db}`);

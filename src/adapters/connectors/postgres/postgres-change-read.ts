@@ -10,6 +10,7 @@ import { ddlCaptureActive } from './postgres-ddl-capture.js';
 import { largeObjectsDigest, largeObjectsWarning } from './postgres-large-objects.js';
 import { isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 import { type ReadState, partName, streamRecords } from './postgres-slot-records.js';
+import type { SlotStream } from './postgres-slot-stream.js';
 import { SessionClient } from './postgres-session-client.js';
 
 /** Where a capture stands: the slot and publication a full created, and an LSN with the time it was reached. */
@@ -51,15 +52,23 @@ export function capturePosition(p: LogPosition | null | undefined, what: string)
  * the whole tables and the sequences as JSON lines (format 1, postgres-change-log.ts). Tables the publication leaves
  * out are read whole at the end (postgres-change-tables.ts), and the read then ends at the
  * snapshot they were read in. Nothing is confirmed to the server: the slot keeps every change
- * until confirm(), after the manifest is stored everywhere.
+ * until confirm(), after the manifest is stored everywhere. With `keep`, a read that ends well
+ * hands its replication stream on, held open, with the slot and the LSN the batch ends at: the
+ * caller confirms the slot over it once the batch is stored everywhere (SlotStream.confirmAndEnd),
+ * or ends it.
  */
-export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number, client = new SessionClient(endpoint, false)): Promise<ChangeBatch> {
+export async function readChanges(endpoint: PgEndpoint, sinceRaw: LogPosition, sink: PartSink, signal: AbortSignal, partSize: number, client = new SessionClient(endpoint, false), keep?: KeepStream): Promise<ChangeBatch> {
   const since = capturePosition(sinceRaw, "parent backup's log position");
-  return client.use((sql) => readWith(endpoint, sql, since, sink, signal, partSize));
+  return client.use((sql) => readWith(endpoint, sql, since, sink, signal, partSize, keep));
 }
 
-async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosition, sink: PartSink, signal: AbortSignal, partSize: number): Promise<ChangeBatch> {
+/** Takes a read's replication stream, held open, for a confirmation over it (see readChanges). */
+export type KeepStream = (stream: SlotStream, slot: string, lsn: bigint) => void;
+
+async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosition, sink: PartSink, signal: AbortSignal, partSize: number, keep?: KeepStream): Promise<ChangeBatch> {
   let end: EndSnapshot | undefined;
+  const held: { stream?: SlotStream } | undefined = keep ? {} : undefined;
+  let kept = false;
   // The stream's connection is opened while the checks run (its errors surface where it is used).
   const replication = openReplication(endpoint);
   replication.catch(() => undefined);
@@ -75,7 +84,7 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
     const stop = lsnToBigInt(now.lsn);
-    let parts = stop > start ? await streamRecords(await replication, since.slot, since.publication, stop, state, sink, partSize, signal) : 0;
+    let parts = stop > start ? await streamRecords(await replication, since.slot, since.publication, stop, state, sink, partSize, signal, 0, held) : 0;
     if (end) {
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, rel, rows));
       await sink.write({ name: `changes/${partName(parts++)}.jsonl`, role: 'changes' }, Readable.from(prepend(headerLine(), image)));
@@ -84,7 +93,7 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
     const largeObjectsChanged = since.largeObjects !== undefined && (await largeObjectsDigest(sql)) !== since.largeObjects;
     const last = headerLine() + sequencesLine(await sequenceValues(sql));
     await sink.write({ name: `changes/${partName(parts)}.jsonl`, role: 'changes' }, Readable.from([Buffer.from(last)]));
-    return {
+    const batch: ChangeBatch = {
       from: { ...since },
       to: { slot: since.slot, publication: since.publication, lsn: lsnToString(state.reached), time: now.time, schema: endSchema, ...(since.ddl ? { ddl: true } : {}), ...(since.largeObjects !== undefined ? { largeObjects: since.largeObjects } : {}) },
       // Rounded up to the millisecond, so that a restore to this instant includes the batch's end.
@@ -101,9 +110,17 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
       serverVersion: ((await sql.query(`SELECT current_setting('server_version') AS v`)).rows[0] as { v: string }).v,
       engineInfo: { database: endpoint.database, capture: { slot: since.slot, publication: since.publication }, wholeTables: whole.map((r) => `${r[0]}.${r[1]}`) },
     };
+    if (held?.stream) {
+      keep!(held.stream, since.slot, state.reached);
+      kept = true;
+    }
+    return batch;
   } finally {
     await end?.client.end().catch(() => undefined);
-    await replication.then((c) => c.end(), () => undefined).catch(() => undefined);
+    if (!kept) {
+      held?.stream?.stop();
+      await replication.then((c) => c.end(), () => undefined).catch(() => undefined);
+    }
   }
 }
 

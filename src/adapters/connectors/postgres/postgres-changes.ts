@@ -10,7 +10,8 @@ import { capturePosition, readChanges } from './postgres-change-read.js';
 import { readDifferential } from './postgres-differential.js';
 import { type DumpOptions, dumpDatabase } from './postgres-dump.js';
 import { schemaFingerprint, snapshotFingerprint } from './postgres-change-tables.js';
-import { type CreatedSlot, confirmSlot, createSlot, dropSlot, openReplication, slotState } from './postgres-replication.js';
+import { type CreatedSlot, confirmSlot, createSlot, dropSlot, lsnToBigInt, openReplication, slotState, waitSlotFree } from './postgres-replication.js';
+import type { SlotStream } from './postgres-slot-stream.js';
 import { captureNames, requireCapture } from './postgres-slots.js';
 import { installDdlCapture, trimDdlLog } from './postgres-ddl-capture.js';
 import { SessionClient } from './postgres-session-client.js';
@@ -201,11 +202,27 @@ export async function syncPublication(sql: pg.Client, publication: string): Prom
   return { published: [...want.values()], unpublished: tables.filter((t) => !t.ok).map((t) => `${t.schema}.${t.name}`) };
 }
 
+interface Held {
+  stream: SlotStream;
+  slot: string;
+  lsn: bigint;
+}
+
+/** Ends a held stream and waits until its slot is free (the next backup finds it so). */
+async function endHeld(sql: pg.Client, held: Held): Promise<void> {
+  await held.stream.end();
+  await waitSlotFree(sql, held.slot);
+}
+
 /**
  * ChangeCapture of a PostgreSQL session. Beyond the port's three methods it offers confirm() and
- * retire() (see their contracts), which the backup use-case calls once manifests are stored.
+ * retire() (see their contracts), which the backup use-case calls once manifests are stored, and
+ * close() (the session's end), which ends a read's stream still held for confirm().
  */
 export class PostgresChangeCapture implements ChangeCapture {
+  /** The last read's replication stream, held open for confirm() (see readChanges in postgres-change-read.ts). */
+  private held: Held | undefined;
+
   constructor(
     private readonly endpoint: PgEndpoint,
     private readonly partSize: number,
@@ -237,11 +254,16 @@ export class PostgresChangeCapture implements ChangeCapture {
     }
   }
 
-  /** With `links` (a differential after stored incrementals), the net change since the full: postgres-differential.ts. */
-  readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+  /**
+   * With `links` (a differential after stored incrementals), the net change since the full:
+   * postgres-differential.ts. The read's replication stream is kept, held, for confirm().
+   */
+  async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    await this.close();
+    const keep = (stream: SlotStream, slot: string, lsn: bigint) => (this.held = { stream, slot, lsn });
     const links = stored?.links;
-    if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize, this.client);
-    return readChanges(this.endpoint, since, sink, signal, this.partSize, this.client);
+    if (links && links.length > 0) return readDifferential(this.endpoint, links, sink, signal, this.partSize, this.client, keep);
+    return readChanges(this.endpoint, since, sink, signal, this.partSize, this.client, keep);
   }
 
   applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
@@ -251,15 +273,32 @@ export class PostgresChangeCapture implements ChangeCapture {
   /**
    * Lets the server free the WAL before `position` (a backup's `to`); only once its manifest is
    * complete in every target. A position without a slot (a full without capture) holds nothing.
+   * The position this session's read ended at is confirmed over the read's stream, held open
+   * since (a status update: nothing is decoded again); any other, or when that fails, with
+   * pg_replication_slot_advance (which decodes the WAL up to it once more).
    */
   async confirm(position: LogPosition): Promise<void> {
     if (position.slot === undefined) return;
     const p = capturePosition(position, 'confirmed position');
+    const held = this.held;
+    this.held = undefined;
     await this.client.use(async (sql) => {
-      await confirmSlot(sql, p.slot, p.lsn);
+      const lsn = lsnToBigInt(p.lsn);
+      const streamed = held?.slot === p.slot && held.lsn === lsn ? await held.stream.confirmAndEnd(sql, p.slot, lsn) : false;
+      if (!streamed) {
+        if (held) await endHeld(sql, held);
+        await confirmSlot(sql, p.slot, p.lsn);
+      }
       // Best effort: a log not trimmed now is trimmed at a later confirmation.
       if (p.ddl) await trimDdlLog(sql).catch(() => 0);
     });
+  }
+
+  /** Ends a read's stream still held (the backup did not complete everywhere: nothing is confirmed). */
+  async close(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (held) await this.client.use((sql) => endHeld(sql, held));
   }
 
   /**

@@ -193,6 +193,7 @@ class PostgresSession implements DatabaseSession {
 
   async close(): Promise<void> {
     await this.release();
+    await this.changes.close().catch(() => undefined);
     await this.client.close();
   }
 

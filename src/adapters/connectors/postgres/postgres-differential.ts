@@ -7,7 +7,7 @@ import type { SessionClient } from './postgres-session-client.js';
 import { headerLine } from './postgres-change-log.js';
 import { partLines } from './postgres-stream-segment.js';
 import { partName } from './postgres-slot-records.js';
-import { type CapturePosition, capturePosition, readChanges } from './postgres-change-read.js';
+import { type CapturePosition, type KeepStream, capturePosition, readChanges } from './postgres-change-read.js';
 import { foldChange, keyColumns } from './postgres-change-fold.js';
 import { type TableInfo, tableInfo } from './postgres-change-sets.js';
 import { SpillFold } from './postgres-change-spill.js';
@@ -43,7 +43,7 @@ import type { Change } from './postgres-pgoutput.js';
  * Stored links holding captured DDL (--capture-ddl) are refused (E_UNSUPPORTED, so E_NO_PARENT):
  * rows folded across a schema change fit neither shape.
  */
-export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number, client?: SessionClient): Promise<ChangeBatch> {
+export async function readDifferential(endpoint: PgEndpoint, links: readonly PartSource[], sink: PartSink, signal: AbortSignal, partSize: number, client?: SessionClient, keep?: KeepStream): Promise<ChangeBatch> {
   const newest = links[links.length - 1]!;
   const since = capturePosition(newest.manifest.logPosition, `log position of ${newest.manifest.id}`);
   const fold = new SpillFold();
@@ -65,7 +65,7 @@ export async function readDifferential(endpoint: PgEndpoint, links: readonly Par
   } finally {
     fold.close();
   }
-  const tail = await readChanges(endpoint, newest.manifest.logPosition!, offsetSink(sink, written.parts), signal, partSize, client);
+  const tail = await readChanges(endpoint, newest.manifest.logPosition!, offsetSink(sink, written.parts), signal, partSize, client, keep);
   const objects = new Set([...written.objects, ...tail.objects.map((o) => o.name)]);
   return {
     ...tail,

@@ -132,6 +132,17 @@ export async function confirmSlot(client: pg.Client, slot: string, lsn: string):
   await client.query('SELECT pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)', [slot, lsn]);
 }
 
+/**
+ * Waits (at most `ms`) until no one streams from the slot: a walsender outlives the connection we
+ * closed by a moment, and the slot stays active (so busy for the next backup) until it exits.
+ */
+export async function waitSlotFree(client: pg.Client, slot: string, ms = 10_000): Promise<void> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+    if (!(await slotState(client, slot))?.active) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Drops the slot if it exists and no one streams from it; returns false when it was busy or absent. */
 export async function dropSlot(client: pg.Client, slot: string): Promise<boolean> {
   const state = await slotState(client, slot);

@@ -35,10 +35,12 @@ export function partName(i: number): string {
  * at or past `stop`, or when a keepalive between transactions says decoding has passed `stop`, or
  * (the flushed WAL may end inside a record no commit follows) when decoding stands still between
  * transactions: then `state.reached` is the keepalive's position, before which every commit was sent.
+ * With `held`, a read that ends well leaves the stream open (SlotStream.hold) in `held.stream`:
+ * the caller confirms the slot over it (confirmAndEnd) or ends it.
  */
-export async function streamRecords(client: pg.Client, slot: string, publication: string, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal, first = 0): Promise<number> {
+export async function streamRecords(client: pg.Client, slot: string, publication: string, stop: bigint, state: ReadState, sink: PartSink, partSize: number, signal: AbortSignal, first = 0, held?: { stream?: SlotStream }): Promise<number> {
   if (stop <= state.reached) return 0;
-  const writer = new RecordWriter(stop, state, partSize);
+  const writer = new RecordWriter(stop, state, partSize, held !== undefined);
   const stream = new SlotStream(client, slot, state.reached, publication, writer);
   writer.attach(stream);
   const onAbort = () => stream.stop(signal.reason);
@@ -50,12 +52,13 @@ export async function streamRecords(client: pg.Client, slot: string, publication
       await sink.write({ name: `changes/${partName(index++)}.${RECORDS_EXTENSION}`, role: 'changes' }, Readable.from(writer.part()));
     }
     signal.throwIfAborted();
+    if (held) held.stream = stream;
     return index - first;
   } catch (err) {
     stream.stop(err);
     throw err;
   } finally {
-    stream.stop();
+    if (held?.stream !== stream) stream.stop();
     signal.removeEventListener('abort', onAbort);
   }
 }
@@ -77,6 +80,8 @@ class RecordWriter implements SlotReader {
     private readonly stop: bigint,
     private readonly state: ReadState,
     private readonly partSize: number,
+    /** At the end the stream is held (for a confirmation over it), not stopped. */
+    private readonly hold: boolean,
   ) {
     this.recorder = new PgoRecorder((bytes) => this.queued(bytes), state);
   }
@@ -168,7 +173,8 @@ class RecordWriter implements SlotReader {
     if (this.partOpen) this.closePart();
     this.recorder.flushCounts();
     this.done = true;
-    this.stream.stop();
+    if (this.hold) this.stream.hold();
+    else this.stream.stop();
     this.notify();
   }
 

@@ -1,12 +1,14 @@
 import type pg from 'pg';
 import { DbBackupError } from '../../../domain/errors.js';
 import { CopyBothQuery } from './postgres-copy-both.js';
-import { standbyStatus, startReplication } from './postgres-replication.js';
+import { lsnToBigInt, slotState, standbyStatus, startReplication, waitSlotFree } from './postgres-replication.js';
 
 /** A status update asking for a keepalive goes out this often (wal_sender_timeout stays content). */
 const STATUS_MS = 1000;
 /** XLogData's header before the pgoutput message: 'w', start, end, send time. */
 const XLOG_HEADER = 25;
+/** How long confirmAndEnd waits for the server to show the slot confirmed (it answers within milliseconds). */
+const CONFIRM_MS = 10_000;
 
 /** What a slot's reader is handed, synchronously, while the socket's chunk is read (copy what must outlive the call). */
 export interface SlotReader {
@@ -30,6 +32,8 @@ export class SlotStream {
   private received = 0n;
   private flushed = 0n;
   private readonly timer: NodeJS.Timeout;
+  /** Set by hold(): the reader is handed nothing more. */
+  private holding = false;
 
   constructor(
     readonly client: pg.Client,
@@ -69,12 +73,48 @@ export class SlotStream {
     return this.query.send(standbyStatus(this.received, this.flushed, reply));
   }
 
+  /**
+   * The read is over but the stream is kept for confirmAndEnd (once the changes read are stored in
+   * every target): the reader is handed nothing more and the socket is paused, so the server,
+   * whose sending blocks, decodes no further; the status updates go on (it still reads them).
+   */
+  hold(): void {
+    this.holding = true;
+    this.query.pause();
+  }
+
+  /**
+   * Confirms `lsn` over this stream (a standby status update: the server moves the slot without
+   * decoding anything, where pg_replication_slot_advance decodes the WAL up to it again), waits
+   * until the slot shows it, then ends the stream and waits until the slot is free again. False
+   * when the slot did not show it (the stream had ended, or the server did not within CONFIRM_MS):
+   * the slot is then free for confirmSlot.
+   */
+  async confirmAndEnd(sql: pg.Client, slot: string, lsn: bigint): Promise<boolean> {
+    let shown = false;
+    try {
+      if (this.confirm(lsn)) {
+        const deadline = Date.now() + CONFIRM_MS;
+        for (;;) {
+          const state = await slotState(sql, slot);
+          shown = state?.confirmedFlush != null && lsnToBigInt(state.confirmedFlush) >= lsn;
+          if (shown || !state || !state.active || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    } finally {
+      await this.end();
+      await waitSlotFree(sql, slot);
+    }
+    return shown;
+  }
+
   pause(): void {
     this.query.pause();
   }
 
   resume(): void {
-    this.query.resume();
+    if (!this.holding) this.query.resume();
   }
 
   /** Stops the stream here (nothing more reaches the reader); the connection must then be closed. */
@@ -90,6 +130,7 @@ export class SlotStream {
   }
 
   private take(buf: Buffer, start: number, end: number): void {
+    if (this.holding) return;
     const kind = buf[start];
     if (kind === 0x6b /* k: keepalive */) {
       if (end - start < 18) throw new DbBackupError('E_BACKUP_FAILED', 'The server sent a short keepalive message.');
