@@ -16,7 +16,10 @@ import { lsnToString } from './postgres-replication.js';
  *
  * Records are Relation ('R'), Begin ('B'), Insert/Update/Delete/Truncate ('I' 'U' 'D' 'T') and
  * Commit ('C'), in commit order; parts are cut only after a commit, and each part starts with the
- * Relation messages of the relations described before it, so a part decodes on its own. Begin
+ * Relation messages of the relations described before it, so a part decodes on its own. One record
+ * is dbbackup's own, in pgoutput's shape: the sequences' values as a logical message ('M', prefix
+ * `dbbackup.sequences`, sequencesRecord), which replicate's segments end a poll's commits with (the
+ * same records make up their commits, without header or end record: postgres-stream-segment.ts). Begin
  * carries the commit's LSN and time (microseconds), Commit its LSN, end LSN and time: the index a
  * restore --at needs, per transaction. Values are the server's text output. Read back they are
  * untrusted: every record is bounded and decoded strictly (PgOutputDecoder's `stored` mode).
