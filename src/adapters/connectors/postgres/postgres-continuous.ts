@@ -181,7 +181,8 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     const p = this.position;
     if (!p || !this.sql) return;
     if (p.ddl) return this.watchFollowed();
-    if (p.schema === undefined) return;
+    // A position of an older version has no fingerprint: nothing to compare with.
+    if (p.schema === undefined) return this.follower?.checked();
     const checking = this.follower?.checking === true;
     if (!checking && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
     this.schemaCheckedAt = Date.now();
