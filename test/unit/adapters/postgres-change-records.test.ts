@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { END_RECORD, changeBatches, changeLines, recordsHeader } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
+import { END_RECORD, changeBatches, changeLines, recordsHeader, sequencesRecord } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 
@@ -97,6 +97,16 @@ describe('change-log parts, format 2 (pgoutput records)', () => {
     }
   });
 
+  it('reads the sequences record (a logical message of dbbackup’s own); refuses any other logical message', async () => {
+    const seq = sequencesRecord([['public', 's', '42', true]]);
+    const out = await lines(Buffer.concat([recordsHeader(), record(relation), record(begin), record(insert), record(commit), seq, END_RECORD]), 3);
+    expect(out.at(-1)).toEqual({ kind: 'sequences', sequences: [['public', 's', '42', true]] });
+    const foreign = Buffer.concat([Buffer.from('M'), Buffer.from([0]), u64(0n), Buffer.from('other\0'), u32(2), Buffer.from('[]')]);
+    expect(isDbBackupError(await failure(part(foreign)), 'E_UNSAFE_BACKUP')).toBe(true);
+    const badValues = Buffer.concat([Buffer.from('M'), Buffer.from([0]), u64(0n), Buffer.from('dbbackup.sequences\0'), u32(7), Buffer.from('[["x"]]')]);
+    expect(isDbBackupError(await failure(part(badValues)), 'E_UNSAFE_BACKUP')).toBe(true);
+  });
+
   it('still reads format 1 (JSON lines), as every part written before and the sequences part are', async () => {
     const v1 = Buffer.from('{"format":"dbbackup-pg-changes","version":1}\n{"sequences":[["public","s","42",true]]}\n');
     expect(await lines(v1, 5)).toEqual([{ kind: 'header' }, { kind: 'sequences', sequences: [['public', 's', '42', true]] }]);
@@ -129,7 +139,7 @@ describe('change-log parts, format 2 (pgoutput records)', () => {
     ['bytes after the end record', Buffer.concat([good, Buffer.from([0])]), 'E_UNSAFE_BACKUP'],
     ['a record longer than any row', Buffer.concat([recordsHeader(), u32(0xfffffff0), END_RECORD]), 'E_UNSAFE_BACKUP'],
     ['a change of a relation never described', part(begin, insert, commit), 'E_UNSAFE_BACKUP'],
-    ['a message of a kind dbbackup never stores', part(Buffer.from('Mxyz')), 'E_UNSAFE_BACKUP'],
+    ['a message of a kind dbbackup never stores', part(Buffer.from('Yxyz')), 'E_UNSAFE_BACKUP'],
     ['a message shorter than its fields', part(Buffer.from('B12')), 'E_UNSAFE_BACKUP'],
     ['bytes after a message', part(Buffer.concat([begin, Buffer.from('x')])), 'E_UNSAFE_BACKUP'],
     ['a value longer than its record', part(relation, Buffer.concat([Buffer.from('I'), u32(16384), Buffer.from('N'), u16(2), Buffer.from('t'), u32(1000), Buffer.from('1n')])), 'E_UNSAFE_BACKUP'],
