@@ -54,6 +54,8 @@ export class SlotFollower implements SlotReader {
   private held: Waiting[] = [];
   private heldBytes = 0;
   private unchecked = false;
+  /** Relation messages read: a check is good only for those read before it started. */
+  private relationsRead = 0;
   private lastTime = 0;
   private confirmed: bigint;
   private stopped = false;
@@ -79,9 +81,9 @@ export class SlotFollower implements SlotReader {
     );
   }
 
-  /** True while a Relation message waits for the owner's check (then checked()). */
-  get checking(): boolean {
-    return this.unchecked;
+  /** While a Relation message waits for the owner's check: the number to give checked(); else undefined. */
+  get checking(): number | undefined {
+    return this.unchecked ? this.relationsRead : undefined;
   }
 
   keepalive(walEnd: bigint): void {
@@ -100,6 +102,7 @@ export class SlotFollower implements SlotReader {
     } else if (tag === TAG.commit) {
       this.commit(buf, at);
     } else if (tag === TAG.relation) {
+      this.relationsRead++;
       const m = this.decoder.decode(buf, at, end);
       if (m.tag === 'relation') this.hooks.described(m.relation);
       if (!this.recorder.inTxn) this.describeNext = true;
@@ -112,8 +115,13 @@ export class SlotFollower implements SlotReader {
     }
   }
 
-  /** The owner found the tables' shape unchanged: the held commits are offered, reading goes on. */
-  checked(): void {
+  /**
+   * The owner found the tables' shape unchanged, looking after `seen` relation messages (checking's
+   * value when its check started; none: whatever came): the held commits are offered and reading
+   * goes on, unless another relation message came since (then its check decides).
+   */
+  checked(seen?: number): void {
+    if (seen !== undefined && seen !== this.relationsRead) return;
     this.unchecked = false;
     for (const w of this.held) this.waiting.push(w);
     this.waitingBytes += this.heldBytes;

@@ -183,8 +183,8 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     if (p.ddl) return this.watchFollowed();
     // A position of an older version has no fingerprint: nothing to compare with.
     if (p.schema === undefined) return this.follower?.checked();
-    const checking = this.follower?.checking === true;
-    if (!checking && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    const checking = this.follower?.checking;
+    if (checking === undefined && Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
     this.schemaCheckedAt = Date.now();
     if ((await schemaFingerprint(this.sql)) !== p.schema) {
       this.broken = true;
@@ -195,7 +195,7 @@ export class PostgresContinuousCapture implements ContinuousCapture {
       );
       return;
     }
-    if (checking) this.follower?.checked();
+    if (checking !== undefined) this.follower?.checked(checking);
   }
 
   /**
