@@ -62,6 +62,16 @@ describe('encrypted backups', () => {
     expect(v.code, v.stderr).toBe(0);
     const list = await cli('key', 'list', '--from', 'repo', '--json');
     expect((JSON.parse(list.stdout) as { keys: { active: boolean }[] }).keys.filter((k) => k.active)).toHaveLength(1);
+
+    // The same rewrap again (what a user runs after one was killed half-way) has nothing left to
+    // do: every backup already opens with the new key. It once compared the chunk-binding key id,
+    // not the wrapping one, and unwrapped with the old key again: E_KEY, exit 4.
+    const again = await cli('key', 'rewrap', '--from', 'repo', '--passphrase-env', 'PASS_A', '--new-key-file', 'new.key', '--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { rewrapped: string[] }).rewrapped).toEqual([]);
+    const byKey = JSON.parse((await cli('key', 'list', '--from', 'repo', '--json')).stdout) as { backups: { id: string; keyId: string }[] };
+    const newKeyId = (JSON.parse((await cli('key', 'list', '--from', 'repo', '--json')).stdout) as { keys: { id: string; active: boolean }[] }).keys.find((k) => k.active)!.id;
+    expect(byKey.backups.find((b) => b.id === first)?.keyId).toBe(newKeyId);
   });
 
   it('works the same against S3 (s3rver): encrypted backup, rotation, restore of both', async () => {

@@ -59,10 +59,10 @@ export async function openBackupKey(manifest: Manifest, keys: readonly KeyEncryp
   if (!kek) {
     throw new DbBackupError(
       'E_KEY',
-      `Backup ${manifest.id} is encrypted with key ${enc.keyId}` +
+      `Backup ${manifest.id} is encrypted with key ${enc.wrapped.keyId}` +
         (keys.length ? `, and no key given is that one (given: ${keys.map((k) => k.keyId).join(', ')})` : '; give it with --passphrase-env, --key-file or --identity') +
         '.',
-      { details: { backupId: manifest.id, keyId: enc.keyId } },
+      { details: { backupId: manifest.id, keyId: enc.wrapped.keyId } },
     );
   }
   if (!kek.canUnwrap) {

@@ -1,4 +1,5 @@
 import { DbBackupError } from '../../domain/errors.js';
+import type { Manifest } from '../../domain/manifest.js';
 import { manifestKey, REPO_MARKER_KEY, type RepositoryKey } from '../../domain/repository-layout.js';
 import type { Clock } from '../ports/clock.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
@@ -20,7 +21,7 @@ export class ManageKeys {
     try {
       const marker = await readMarker(repo.store);
       const { manifests } = await scanRepository(repo.store);
-      return { keys: marker?.encryption?.keys ?? [], backups: manifests.map((m) => ({ id: m.id, source: m.source, keyId: m.encryption?.keyId ?? null })) };
+      return { keys: marker?.encryption?.keys ?? [], backups: manifests.map((m) => ({ id: m.id, source: m.source, keyId: openingKey(m) })) };
     } finally {
       await repo.close();
     }
@@ -53,12 +54,13 @@ export class ManageKeys {
       const skipped: string[] = [];
       for (const m of manifests) {
         const enc = m.encryption;
-        if (!enc || enc.keyId === next.keyId) {
+        // Done already (by an earlier run, maybe one killed half-way): its data key opens with `next`.
+        if (!enc || enc.wrapped.keyId === next.keyId) {
           skipped.push(m.id);
           continue;
         }
         const kek = old.find((k) => k.keyId === enc.wrapped.keyId) ?? (old.length === 1 ? old[0] : undefined);
-        if (!kek) throw new DbBackupError('E_KEY', `Backup ${m.id} uses key ${enc.keyId}; give that key as an old key to rewrap it.`);
+        if (!kek) throw new DbBackupError('E_KEY', `Backup ${m.id} opens with key ${enc.wrapped.keyId}; give that key as an old key to rewrap it.`);
         const dataKey = await kek.unwrap(enc.wrapped, m.id);
         const wrapped = await next.wrap(dataKey);
         // The data stays bound to the old key id in its chunk headers; the manifest records both.
@@ -74,4 +76,12 @@ export class ManageKeys {
       await repo.close();
     }
   }
+}
+
+/**
+ * The key that opens a backup: the one its data key is wrapped under. After a rewrap that is no
+ * longer `encryption.keyId` (the key the chunk headers stay bound to).
+ */
+function openingKey(m: Manifest): string | null {
+  return m.encryption?.wrapped.keyId ?? null;
 }
