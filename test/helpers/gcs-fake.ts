@@ -23,6 +23,8 @@ export interface GcsFake {
   clearFaults(): void;
   /** The next completed upload reports an MD5 that differs from the stored bytes. */
   corruptNextUploadChecksum(): void;
+  /** Resumable upload sessions begun and not finished (what a killed upload leaves), as `bucket/name`. */
+  openSessions(): string[];
   /** Requests seen, for assertions. */
   readonly requests: { method: string; url: string; status: number }[];
   stop(): Promise<void>;
@@ -284,6 +286,7 @@ export async function startGcsFake(): Promise<GcsFake> {
     createBucket: (name) => void buckets.set(name, buckets.get(name) ?? new Map()),
     failNext: (count, status, match = () => true) => void faults.push({ count, status, match }),
     clearFaults: () => void faults.splice(0),
+    openSessions: () => [...sessions.values()].map((x) => `${x.bucket}/${x.name}`).sort(),
     corruptNextUploadChecksum: () => {
       corruptNext = true;
     },

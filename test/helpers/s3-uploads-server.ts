@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +60,7 @@ process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 `;
 
 export interface S3UploadsServer extends S3Server {
-  /** Multipart uploads begun and neither completed nor aborted in `bucket` (read from s3rver's folder). */
+  /** Object keys of the multipart uploads begun and neither completed nor aborted in `bucket` (read from s3rver's folder). */
   pendingUploads(bucket: string): Promise<string[]>;
 }
 
@@ -72,7 +72,13 @@ export async function startS3UploadsServer(buckets: string[]): Promise<S3Uploads
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    pendingUploads: async (bucket) => (await readdir(join(dir, bucket, '._S3rver_uploads')).catch(() => [] as string[])).sort(),
+    pendingUploads: async (bucket) => {
+      const uploads = join(dir, bucket, '._S3rver_uploads');
+      const ids = await readdir(uploads).catch(() => [] as string[]);
+      // An upload whose key file is not written yet is one all the same (its id names it).
+      const keys = await Promise.all(ids.map((id) => readFile(join(uploads, id, 'key'), 'utf8').catch(() => `(upload ${id})`)));
+      return keys.sort();
+    },
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });

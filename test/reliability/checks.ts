@@ -23,14 +23,19 @@ const opener = new LocalRepositoryOpener();
  * manifest is half-written (a damaged one is a backup listed incompletely). `expectIds` are ids that
  * must be there. Returns the listed ids and the problems.
  */
-export async function checkRepository(location: string, options: { expectIds?: string[] } = {}): Promise<{ ids: string[]; problems: string[] }> {
+export async function checkRepository(
+  location: string,
+  options: { expectIds?: string[]; opener?: LocalRepositoryOpener; storedOnly?: boolean } = {},
+): Promise<{ ids: string[]; problems: string[] }> {
   const problems: string[] = [];
-  const repo = await opener.open(location, 'read');
+  // `opener`: one that reaches cloud repositories (its storage settings); `storedOnly`: encrypted
+  // backups, checked by the stored bytes' hashes (no key here).
+  const repo = await (options.opener ?? opener).open(location, 'read');
   try {
     const { manifests, damaged } = await scanRepository(repo.store);
     for (const d of damaged) problems.push(`a half-written or damaged manifest is in the repository: ${d.key} (${d.error.code})`);
     for (const m of manifests) {
-      const bad = (await verifyParts(repo.store, m, codecs, undefined, AbortSignal.timeout(120_000))).filter((c) => !c.ok);
+      const bad = (await verifyParts(repo.store, m, codecs, undefined, AbortSignal.timeout(120_000), undefined, options.storedOnly)).filter((c) => !c.ok);
       for (const b of bad) problems.push(`listed backup ${m.id} does not verify: ${b.part} ${b.code} ${b.message}`);
     }
     const ids = manifests.map((m) => m.id);

@@ -13,6 +13,9 @@ import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
 import { CONNECTION_FAULTS, SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
+import { CLOUD_KILL_OPERATIONS, cloudKillBench } from './kill-cloud.js';
+import { MONGO_KILL_OPERATIONS, mongoKillBench } from './kill-mongo.js';
+import { CHAIN_KILL_OPERATIONS, chainKillBench } from './kill-chains.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -53,6 +56,42 @@ describe('reliability', () => {
     if (left.length) process.stdout.write(`kill -9: ${left.length} temp file(s) left by killed runs:\n  ${left.slice(0, 10).join('\n  ')}\n`);
     expect(failuresOf(r)).toEqual([]);
   }, limit(20_000, trialsFor(2) * KILL_OPERATIONS.length));
+
+  it('kill -9 during a backup fanned out to two cloud stores (S3, Azure, GCS), a prune and a key rewrap on one', async () => {
+    const bench = await cloudKillBench(join(dir.path, 'kill-cloud'));
+    try {
+      // The long mode: N of each operation (the providers and pairs in turn). CI: one trial, its
+      // operation chosen by the seed (each CI run covers another; the stores it needs start lazily).
+      const ops = CLOUD_KILL_OPERATIONS;
+      const long = Boolean(process.env.RELIABILITY_TRIALS);
+      const offset = long ? 0 : seed % ops.length;
+      const r = await runFamily('kill -9 (cloud)', long ? trialsFor(1) * ops.length : 1, seed, (i, s) => bench.trial(i, s, ops[(i + offset) % ops.length]!));
+      results.push(r);
+      expect(failuresOf(r)).toEqual([]);
+    } finally {
+      await bench.stop();
+    }
+  }, limit(25_000, trialsFor(1) * CLOUD_KILL_OPERATIONS.length));
+
+  it('kill -9 during SQLite incremental and differential links of a chain, and during replicate under a writer', async () => {
+    const bench = await chainKillBench(join(dir.path, 'kill-chains'));
+    // CI: each operation once; the long mode N of each.
+    const r = await runFamily('kill -9 (sqlite chains)', trialsFor(1) * CHAIN_KILL_OPERATIONS.length, seed, (i, s) => bench.trial(i, s, CHAIN_KILL_OPERATIONS[i % CHAIN_KILL_OPERATIONS.length]!));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(15_000, trialsFor(1) * CHAIN_KILL_OPERATIONS.length));
+
+  it('kill -9 during a MongoDB backup and a restore (CongoDB, a wire-protocol double, not a mongod)', async () => {
+    const bench = await mongoKillBench(join(dir.path, 'kill-mongo'));
+    try {
+      // CI: one backup and one restore; the long mode N of each.
+      const r = await runFamily('kill -9 (mongodb double)', trialsFor(1) * MONGO_KILL_OPERATIONS.length, seed, (i, s) => bench.trial(i, s, MONGO_KILL_OPERATIONS[i % MONGO_KILL_OPERATIONS.length]!));
+      results.push(r);
+      expect(failuresOf(r)).toEqual([]);
+    } finally {
+      await bench.stop();
+    }
+  }, limit(15_000, trialsFor(1) * MONGO_KILL_OPERATIONS.length));
 
   it('corruption in a repository and in archives: verify and restore exit 4 naming the part, target untouched', async () => {
     const bench = await corruptionBench(join(dir.path, 'corruption'));

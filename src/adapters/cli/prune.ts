@@ -110,7 +110,9 @@ export class PruneCommand extends BaseCommand {
   private render(r: PruneBackupsResult): string {
     const rows = r.plan.decisions.map((d) => [d.id, d.kind, d.startedAt.replace(/\.\d{3}Z$/, 'Z'), decisionText(d.action, d.reasons, r.dryRun)]);
     const orphanRows = r.orphans.map((o) => [o.prefix, `${o.objects} objects`, formatBytes(o.bytes), r.dryRun ? 'orphan: would be removed' : 'orphan: removed']);
-    const what = `${r.deleted.length} backup(s)${r.orphans.length ? ` and ${r.orphans.length} orphan folder(s)` : ''}`;
+    const what =
+      `${r.deleted.length} backup(s)${r.orphans.length ? ` and ${r.orphans.length} orphan folder(s)` : ''}` +
+      (r.incompleteUploads ? `, ${r.dryRun ? 'and would abort' : 'aborted'} ${r.incompleteUploads} unfinished upload(s)` : '');
     const summary = r.dryRun
       ? `Dry run: would delete ${what} (${formatBytes(r.bytesFreed)}) and keep ${r.kept}; nothing was deleted.`
       : `Deleted ${what}, freed ${formatBytes(r.bytesFreed)}; kept ${r.kept}.`;

@@ -1,4 +1,5 @@
 import type { BlobStore } from './blob-store.js';
+import type { IncompleteUploads } from './incomplete-uploads.js';
 
 /**
  * A repository opened for one use. A folder or bucket is written in place; a single-file archive
@@ -10,6 +11,8 @@ export interface OpenedRepository {
   readonly kind: string;
   /** For archives: the only codec chain the format allows (the archive compresses as a whole). */
   readonly forcedCodecs?: string[];
+  /** Where the store keeps unfinished uploads apart from its objects (S3): prune sweeps them. */
+  readonly uploads?: IncompleteUploads;
   /** Makes everything written visible (archives: finalize and rename into place; returns the file size). */
   commit(): Promise<{ size?: number } | void>;
   /** Drops what was written by this handle, where the store can (archives: delete the temp file). */

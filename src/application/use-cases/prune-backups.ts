@@ -6,6 +6,7 @@ import { describePolicy, isEmptyPolicy, planRetention, type RetentionPlan, type 
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { BlobInfo, BlobStore } from '../ports/blob-store.js';
 import type { Clock } from '../ports/clock.js';
+import type { IncompleteUploads } from '../ports/incomplete-uploads.js';
 import type { Logger } from '../ports/logger.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
 import { scanRepository } from '../services/backup-repository.js';
@@ -43,6 +44,8 @@ export interface PruneBackupsResult {
   /** Ids deleted (with --dry-run: that would be deleted), newest first. */
   deleted: string[];
   orphans: OrphanFolder[];
+  /** Unfinished uploads (S3 multipart) past the orphan grace aborted (with --dry-run: that would be). */
+  incompleteUploads: number;
   /** Bytes of every object removed (or that would be), backups and orphans together. */
   bytesFreed: number;
   /** Damaged manifests left alone, chain problems. */
@@ -81,13 +84,13 @@ export class PruneBackups {
       if (repo.kind === 'archive') {
         throw new DbBackupError('E_UNSUPPORTED', `${input.repository} is a single-file archive; prune works on repository folders and buckets.`);
       }
-      return await this.prune(repo.store, input, signal);
+      return await this.prune(repo.store, input, signal, repo.uploads);
     } finally {
       await repo.close();
     }
   }
 
-  private async prune(store: BlobStore, input: PruneBackupsInput, signal: AbortSignal): Promise<PruneBackupsResult> {
+  private async prune(store: BlobStore, input: PruneBackupsInput, signal: AbortSignal, uploads?: IncompleteUploads): Promise<PruneBackupsResult> {
     const now = this.deps.clock.now();
     const scan = await scanRepository(store);
     const source = input.source ?? onlySource(store, scan.manifests);
@@ -132,6 +135,13 @@ export class PruneBackups {
       );
     }
     if (!input.dryRun) await removeAll(store, this.deps.catalog, { source, doomed, orphans, folders, all: scan.manifests }, signal);
+    // Uploads a killed run began and never finished, past the same grace as orphan folders.
+    const incompleteUploads = uploads
+      ? await uploads.sweep(`${source}/`, new Date(now.getTime() - grace), { dryRun: input.dryRun, signal }).catch((err: unknown) => {
+          warnings.push(`unfinished uploads under ${source}/ could not be swept: ${(err as Error).message}`);
+          return 0;
+        })
+      : 0;
     const result: PruneBackupsResult = {
       repository: store.location,
       source,
@@ -141,6 +151,7 @@ export class PruneBackups {
       kept: plan.decisions.length - doomed.length,
       deleted: doomed,
       orphans,
+      incompleteUploads,
       bytesFreed,
       warnings,
     };
@@ -150,6 +161,7 @@ export class PruneBackups {
       kept: result.kept,
       deleted: doomed.length,
       orphans: orphans.length,
+      incompleteUploads,
       bytesFreed,
     });
     return result;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BSON, type Db, type Document, type MongoClient } from 'mongodb';
 import { DbBackupError } from '../../../domain/errors.js';
+import { MARKER_TABLE_FLAT } from '../restore-marker.js';
 import { encodeObjectName } from '../../../domain/repository-layout.js';
 
 /** Values decoded exactly as stored: Int32/Int64/Double stay distinct, regexes keep every flag. */
@@ -43,6 +44,8 @@ export async function chooseDatabases(client: MongoClient, named: string[]): Pro
  * createUser/createRole, not inserts): back them up with the server's own tools.
  */
 export function isSystemNamespace(db: string, coll: string): boolean {
+  // The mark of an unfinished restore (mongodb-restore-marker.ts): the tool's, not the user's.
+  if (coll === MARKER_TABLE_FLAT) return true;
   if (db === 'config' && (['transactions', 'transaction_coordinators', 'image_collection', 'mongos'].includes(coll) || coll.startsWith('cache.'))) return true;
   if (coll === 'system.js') return false;
   if (coll.startsWith('system.')) return true;

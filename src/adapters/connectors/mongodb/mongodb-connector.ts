@@ -20,6 +20,8 @@ import { runDump } from './mongodb-dump.js';
 import { connectionError, type MongoEndpoint, openClient, resolveEndpoint } from './mongodb-endpoint.js';
 import { runRestore } from './mongodb-restore.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mongodb-restore-scope.js';
+import { readMarkers } from './mongodb-restore-marker.js';
+import { incompleteTargetWarning } from '../restore-marker.js';
 import { collectionsOf, MongodbChangeCapture } from './mongodb-changes.js';
 import { MongodbContinuousCapture } from './mongodb-continuous.js';
 
@@ -119,6 +121,7 @@ class MongodbSession implements DatabaseSession {
     const planned = manifest.kind === 'full' ? manifest : { ...manifest, objects: Object.entries(collectionsOf(manifest)).map(([name, type]) => ({ name, type })) };
     const scope = restoreScope(planned, request, this.endpoint);
     const plan = buildPlan(scope, await readTargetState(client, scope.targetDbs), request, this.endpoint);
+    for (const [db, m] of await readMarkers(client, scope.targetDbs)) plan.warnings.push(incompleteTargetWarning(`database ${db}`, m));
     if (manifest.kind !== 'full') {
       plan.warnings.push(
         scope.selective

@@ -8,6 +8,8 @@ import { bsonDocuments } from './bson-stream.js';
 import { bucketsName, nsName } from './mongodb-catalog.js';
 import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
 import { checkMetadata, type CollectionMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
+import { incompleteTargetError, newMarker } from '../restore-marker.js';
+import { placeMarkers, readMarkers, removeMarkers } from './mongodb-restore-marker.js';
 import { clashes, readTargetState, refuseNonEmpty, type RestoreItem, type RestoreScope } from './mongodb-restore-scope.js';
 import { runPool } from './work-pool.js';
 
@@ -31,10 +33,15 @@ interface CollectionReport {
  * E_PARTIAL, with examples.
  */
 export async function runRestore(client: MongoClient, scope: RestoreScope, parts: PartSource, request: RestoreRequest, parallel: number, signal: AbortSignal): Promise<RestoreOutcome> {
+  const marks = await readMarkers(client, scope.targetDbs);
+  const marked = [...marks.entries()][0];
+  if (marked && !request.clean) throw incompleteTargetError(`database ${marked[0]}`, marked[1]);
   const state = await readTargetState(client, scope.targetDbs);
   refuseNonEmpty(scope, state, request.clean);
   const metas = new Map<string, CollectionMetadata>();
   for (const item of scope.items) metas.set(item.object, await readMetadata(parts, item, signal));
+  // From here on the target holds part of a restore until the mark is removed at the end.
+  await placeMarkers(client, scope.targetDbs, newMarker(parts.manifest));
   if (request.clean) {
     for (const item of clashes(scope, state)) await client.db(item.target.db).collection(item.target.coll).drop().catch(() => false);
   }
@@ -57,6 +64,8 @@ export async function runRestore(client: MongoClient, scope: RestoreScope, parts
     await create(client.db(item.target.db), item, metas.get(item.object)!).catch((err: unknown) => viewFailures.push(`view ${nsName(item.target.db, item.target.coll)}: ${(err as Error).message}`));
   }
   const rows = reports.reduce((n, r) => n + r.inserted, 0);
+  // Finished (documents the server refused are reported below, as E_PARTIAL): no longer incomplete.
+  await removeMarkers(client, scope.targetDbs);
   reportProblems(reports, viewFailures, rows);
   return { objects: scope.items.map((i) => nsName(i.target.db, i.target.coll)), rows };
 }

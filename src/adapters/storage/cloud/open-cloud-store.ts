@@ -2,6 +2,7 @@ import type { OpenedRepository } from '../../../application/ports/repository-ope
 import { DbBackupError } from '../../../domain/errors.js';
 import { retryPolicy } from '../../../infrastructure/retry.js';
 import type { BlobStore } from '../../../application/ports/blob-store.js';
+import type { IncompleteUploads } from '../../../application/ports/incomplete-uploads.js';
 import { RetryingBlobStore } from '../retrying-blob-store.js';
 import { type WarningSink, warnInsecure } from './insecure-warning.js';
 import { CLOUD_SCHEMES, type CloudScheme, type StorageOptions } from './storage-options.js';
@@ -43,12 +44,13 @@ export function parseCloudUrl(url: string): CloudUrl {
  */
 export async function openCloudRepository(url: string, options: StorageOptions, warn?: WarningSink): Promise<OpenedRepository> {
   const parsed = parseCloudUrl(url);
-  const { store: inner, endpoint } = await openStore(parsed, options);
+  const { store: inner, endpoint, uploads } = await openStore(parsed, options);
   if (options.insecure) warnInsecure(parsed.scheme, endpoint, warn);
   const store = new RetryingBlobStore(inner, options.retry);
   return {
     store,
     kind: parsed.scheme === 'gs' ? 'gcs' : parsed.scheme,
+    ...(uploads ? { uploads } : {}),
     commit: async () => undefined,
     abort: async () => undefined,
     close: async () => store.close(),
@@ -59,7 +61,7 @@ export async function openCloudRepository(url: string, options: StorageOptions, 
  * Each SDK is loaded only when its scheme is used: together they cost seconds of CLI start-up.
  * `endpoint` is where requests go, for the insecure warning.
  */
-async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ store: BlobStore; endpoint: string }> {
+async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ store: BlobStore; endpoint: string; uploads?: IncompleteUploads }> {
   const retry = retryPolicy(options.retry);
   const common = {
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -79,7 +81,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         insecure: options.insecure ?? false,
       });
-      return { store, endpoint };
+      return { store, endpoint, uploads: { sweep: (prefix, before, o) => store.sweepIncomplete(prefix, before, o) } };
     }
     case 'gs': {
       const { GcsBlobStore } = await import('../gcs/gcs-blob-store.js');

@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
@@ -175,6 +176,51 @@ export class S3BlobStore implements BlobStore {
       if (isMissing(err) && !isMissingBucket(err)) return;
       throw this.fail(err, `delete ${key}`);
     }
+  }
+
+  /**
+   * Aborts the multipart uploads under `prefix` begun before `startedBefore` (what a killed put
+   * leaves: invisible to list, its parts billed until aborted); returns how many. A service that
+   * cannot list them (NotImplemented, MethodNotAllowed: s3rver, older S3-compatible servers) has 0.
+   */
+  async sweepIncomplete(prefix: string, startedBefore: Date, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+    let count = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      options.signal?.throwIfAborted();
+      let page;
+      try {
+        page = await this.control.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.options.bucket,
+            Prefix: this.keys.listPrefix(prefix),
+            ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+          options.signal ? { abortSignal: options.signal } : {},
+        );
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e?.name === 'NotImplemented' || e?.name === 'MethodNotAllowed' || e?.$metadata?.httpStatusCode === 501) return count;
+        throw this.fail(err, `list unfinished uploads under ${prefix || 'the repository'}`);
+      }
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= startedBefore.getTime()) continue;
+        if (this.keys.keyOf(u.Key) === undefined) continue;
+        count++;
+        if (options.dryRun) continue;
+        await this.control
+          .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: u.Key, UploadId: u.UploadId }))
+          .catch((err: unknown) => {
+            // Gone meanwhile (completed or aborted by its own run) is what we wanted.
+            if ((err as { name?: string })?.name !== 'NoSuchUpload') throw this.fail(err, `abort an unfinished upload of ${u.Key}`);
+          });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return count;
   }
 
   close(): void {
