@@ -20,7 +20,7 @@ const MARK = 'dbbackup_restore_incomplete';
 
 type Trial = { variant: string; what: string; problems: string[] };
 
-export async function mongoKillBench(dir: string, docs = process.env.RELIABILITY_TRIALS ? 30_000 : 12_000) {
+export async function mongoKillBench(dir: string, docs = process.env.RELIABILITY_TRIALS ? 12_000 : 4_000) {
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const congo: CongoHandle = await startCongo();
   try {
