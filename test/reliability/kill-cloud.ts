@@ -222,7 +222,8 @@ export async function cloudKillBench(dir: string, bigMiB = 12) {
         }
       }
       return {
-        variant: `backup ${pair.join('+')}${ended.killed ? '' : ' (finished first)'}`,
+        // Which stores held something outside the objects right after the kill (a figure).
+        variant: `backup ${pair.join('+')}${ended.killed ? '' : ' (finished first)'}${left.length ? `, left: ${[...new Set(left.map((x) => x.split(':')[0]))].join('+')}` : ''}`,
         what: `backup to ${pair.join(' + ')}, SIGKILL after ${at} ms (an untouched run takes ${ms} ms); left outside the objects: ${left.length ? left.join(', ') : 'nothing'}`,
         problems,
       };
