@@ -16,8 +16,22 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'string', default: 'reliability-report.json' },
     family: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+if (values.help) {
+  console.log(`Usage: npm run test:reliability -- [--trials N] [--seed S] [--json FILE] [--family TEXT]
+
+Runs test/reliability with N trials per family and operation (default 50; run \`npm run build\` first),
+prints the table of trials and failures per family and writes it as JSON (default reliability-report.json).
+  --trials N     trials per family and operation (the CI mode of \`npm test\` runs a few)
+  --seed S       the base seed (a failing trial prints the seed that reproduces it)
+  --json FILE    where the JSON report goes
+  --family TEXT  only the families whose test title matches TEXT (a vitest -t pattern), e.g.
+                 "SQLite backup", "cloud stores", "SQLite incremental", "MongoDB backup", "postgres", "mysql",
+                 "corruption", "hostile", "storage faults", "full disk", "secrets"`);
+  process.exit(0);
+}
 const trials = Number(values.trials);
 if (!Number.isInteger(trials) || trials < 1) {
   console.error('error E_USAGE: --trials must be a whole number of at least 1.');
