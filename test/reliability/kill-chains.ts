@@ -6,7 +6,7 @@
 // repository checks; `restore latest` gives a whole prefix of the writer's transactions holding at
 // least every one replicate reported shipped; a restarted replicate catches up and `restore latest`
 // equals the source.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BIN } from '../helpers/cli.js';
 import { contentHashes, Database } from '../helpers/sqlite-fixtures.js';
@@ -64,7 +64,7 @@ export async function chainKillBench(dir: string) {
     try {
       return { hashes: hashes(target) };
     } finally {
-      await import('node:fs/promises').then((fs) => Promise.all(['', '-wal', '-shm'].map((s) => fs.rm(`${target}${s}`, { force: true }))));
+      await Promise.all(['', '-wal', '-shm'].map((s) => rm(`${target}${s}`, { force: true })));
     }
   };
 
