@@ -213,3 +213,40 @@ describe('PruneBackups', () => {
     expect(keysOf(t.store, 'app/')).toHaveLength(8);
   });
 });
+
+describe('PruneBackups and unfinished uploads (S3 multipart)', () => {
+  /** A store whose repository keeps unfinished uploads apart (as S3 does): records each sweep. */
+  async function withUploads(fail = false) {
+    const t = await setup(3);
+    const sweeps: { prefix: string; before: string; dryRun: boolean }[] = [];
+    const uploads = {
+      sweep: async (prefix: string, before: Date, o: { dryRun?: boolean } = {}) => {
+        if (fail) throw new Error('ListMultipartUploads: AccessDenied');
+        sweeps.push({ prefix, before: before.toISOString(), dryRun: o.dryRun === true });
+        return 2;
+      },
+    };
+    const opener: RepositoryOpener = { open: async (): Promise<OpenedRepository> => ({ ...(await new MemoryOpener(t.store).open()), uploads }) };
+    return { sweeps, prune: new PruneBackups({ opener, catalog: t.catalog, clock, logger: silentLogger }) };
+  }
+
+  it('aborts those of the source begun before the orphan grace, and says how many; --dry-run only counts', async () => {
+    const u = await withUploads();
+    const r = await u.prune.execute({ repository: 'mem', source: 'app', policy: { keepLast: 3 }, orphanGraceMs: 3600e3 }, signal());
+    expect(r.incompleteUploads).toBe(2);
+    const dry = await u.prune.execute({ repository: 'mem', source: 'app', policy: { keepLast: 3 }, dryRun: true }, signal());
+    expect(dry.incompleteUploads).toBe(2);
+    expect(u.sweeps).toEqual([
+      { prefix: 'app/', before: '2026-11-25T11:00:00.000Z', dryRun: false },
+      { prefix: 'app/', before: '2026-11-24T12:00:00.000Z', dryRun: true },
+    ]);
+  });
+
+  it('a sweep that fails is a warning: the prune itself has done its work', async () => {
+    const u = await withUploads(true);
+    const r = await u.prune.execute({ repository: 'mem', source: 'app', policy: { keepLast: 1 } }, signal());
+    expect(r.deleted).toHaveLength(2);
+    expect(r.incompleteUploads).toBe(0);
+    expect(r.warnings.join('\n')).toMatch(/unfinished uploads under app\/ could not be swept: ListMultipartUploads: AccessDenied/);
+  });
+});
