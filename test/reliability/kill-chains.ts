@@ -20,7 +20,7 @@ export type ChainKillOperation = (typeof CHAIN_KILL_OPERATIONS)[number];
 type Trial = { variant: string; what: string; problems: string[] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function chainKillBench(dir: string) {
+export async function chainKillBench(dir: string, rows = process.env.RELIABILITY_TRIALS ? 6000 : 3000) {
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const dataDir = join(dir, 'data');
   const env = { DBBACKUP_DATA_DIR: dataDir, XDG_STATE_HOME: join(dir, 'state'), TMPDIR: join(dir, 'tmp') };
@@ -31,16 +31,16 @@ export async function chainKillBench(dir: string) {
   const db = join(dir, 'chain.db');
   const d = new Database(db);
   d.exec(`PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB, v INTEGER);
-    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000) INSERT INTO t SELECT x, randomblob(1500), 0 FROM c;`);
+    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${rows}) INSERT INTO t SELECT x, randomblob(1500), 0 FROM c;`);
   d.close();
   let version = 0;
   /** Rewrites a random slice of the rows and adds some: the next link has pages to carry. */
   const change = (random: () => number) => {
     version++;
     const w = new Database(db);
-    const from = Math.floor(random() * 5000);
-    w.exec(`UPDATE t SET data = randomblob(1500), v = ${version} WHERE id BETWEEN ${from} AND ${from + 2500};
-      INSERT INTO t (data, v) SELECT randomblob(1500), ${version} FROM t LIMIT 300;`);
+    const from = Math.floor(random() * rows * 0.8);
+    w.exec(`UPDATE t SET data = randomblob(1500), v = ${version} WHERE id BETWEEN ${from} AND ${from + Math.round(rows * 0.4)};
+      INSERT INTO t (data, v) SELECT randomblob(1500), ${version} FROM t LIMIT ${Math.round(rows / 20)};`);
     w.close();
   };
   const repo = join(dir, 'chain-repo');

@@ -35,7 +35,7 @@ const BUCKET = 'kills';
 
 type Trial = { variant: string; what: string; problems: string[] };
 
-export async function cloudKillBench(dir: string, bigMiB = 12) {
+export async function cloudKillBench(dir: string, bigMiB = process.env.RELIABILITY_TRIALS ? 12 : 6) {
   await mkdir(join(dir, 'tmp'), { recursive: true });
   // Each store starts when a trial first needs it (the CI mode runs one operation: it starts one or two).
   let s3: S3UploadsServer | undefined;
@@ -78,7 +78,7 @@ export async function cloudKillBench(dir: string, bigMiB = 12) {
     const url = (p: Provider, name: string) =>
       p === 's3' ? `s3://${BUCKET}/${name}` : p === 'azure' ? `azure://devstoreaccount1/${BUCKET}/${name}` : `gs://${BUCKET}/${name}`;
 
-    // Incompressible rows: the data part is about `bigMiB` MiB however it is compressed.
+    // Incompressible rows: the data part is about `bigMiB` MiB however it is compressed (over 5 MiB: several parts).
     const big = join(dir, 'big.db');
     const small = join(dir, 'small.db');
     for (const [file, rows, size] of [[big, Math.round((bigMiB * 1024) / 2), 2048], [small, 200, 500]] as const) {
