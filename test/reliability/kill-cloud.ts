@@ -218,13 +218,15 @@ export async function cloudKillBench(dir: string, bigMiB = process.env.RELIABILI
       setPhase('the next backup');
       const next = await cli(...fanArgs(pair), '--json');
       if (next.code !== 0) problems.push(`the next backup failed (${next.code}): ${next.stderr.slice(0, 300)}`);
-      else for (const p of pair) problems.push(...(await checkRepository(url(p, 'fan'), { opener, expectIds: [idOf(next.stdout).id] })).problems.map((x) => `${p}: ${x}`));
+      const nextIds = next.code === 0 ? [idOf(next.stdout).id] : [];
       // The next prune past the orphan grace (0 s here) removes the killed run's objects and its unfinished S3 upload.
       for (const p of pair) {
         setPhase(`prune ${p} --orphan-grace 0s`);
         const sweep = await cli('prune', '--from', url(p, 'fan'), '--keep-last', '1000', '--orphan-grace', '0s');
         if (sweep.code !== 0) problems.push(`${p}: prune --orphan-grace 0s failed (${sweep.code}): ${sweep.stderr.slice(0, 300)}`);
-        const { ids } = await checkRepository(url(p, 'fan'), { opener });
+        // Every listed backup verifies, the next backup's among them.
+        const { ids, problems: listed } = await checkRepository(url(p, 'fan'), { opener, expectIds: nextIds });
+        problems.push(...listed.map((x) => `${p}: ${x}`));
         const stray = await unlisted(url(p, 'fan'), ids);
         if (stray.length) problems.push(`${p}: after prune --orphan-grace 0s objects of no listed backup are left: ${stray.slice(0, 5).join(', ')}`);
         if (p === 's3') {
