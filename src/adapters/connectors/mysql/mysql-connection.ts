@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { lockWaitMs } from '../lock-wait-timeout.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 
 /** TLS modes as the mysql/mariadb clients name them (`--ssl-mode`). */
@@ -40,6 +41,8 @@ export interface MysqlEndpoint {
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
   partSize: number;
+  /** Backup only: how long a lock wait may last (`--lock-wait-timeout`; 0: as long as it takes). */
+  lockWaitMs: number;
 }
 
 export type MysqlConnection = mysql.Connection;
@@ -109,6 +112,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     replayGtids: replayGtids(opts.replayGtids),
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
+    lockWaitMs: lockWaitMs(opts.lockWaitTimeout),
   };
 }
 

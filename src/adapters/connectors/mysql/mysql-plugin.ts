@@ -12,6 +12,13 @@ export const mysqlPlugin: ConnectorPlugin = {
   options: [
     { name: 'socket', type: 'string', description: 'Unix socket file instead of host/port' },
     ...TLS_MODE_AND_FILE_OPTIONS,
+    {
+      name: 'lock-wait-timeout',
+      type: 'string',
+      commands: ['backup'],
+      description:
+        'MySQL/MariaDB: how long a backup waits for a metadata lock another session holds (LOCK TABLES … WRITE, an ALTER TABLE, a long query blocking FLUSH TABLES WITH READ LOCK), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming the table; 0 waits as long as it takes (default 60s)',
+    },
     { name: 'all-databases', type: 'boolean', commands: ['backup'], description: 'Every database except the system schemas' },
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
     { name: 'replay-connections', type: 'number', commands: ['restore'], description: 'Connections replaying the binary log of a chain at once (default 4; 1 = one session, in order)' },
