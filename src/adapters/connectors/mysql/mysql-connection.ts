@@ -4,7 +4,9 @@ import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { isQuietStatement, sendsBody, statementHead, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { DEFAULT_IO_TIMEOUT_MS, ioTimeoutMs, KEEPALIVE_IDLE_MS, networkTimeout } from '../io-timeout.js';
 import { lockWaitMs } from '../lock-wait-timeout.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 
@@ -43,6 +45,8 @@ export interface MysqlEndpoint {
   partSize: number;
   /** Backup only: how long a lock wait may last (`--lock-wait-timeout`; 0: as long as it takes). */
   lockWaitMs: number;
+  /** The idle-read timeout of every connection (`--io-timeout`; 0: none); unset: the default. */
+  ioTimeoutMs?: number;
 }
 
 export type MysqlConnection = mysql.Connection;
@@ -113,6 +117,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
     lockWaitMs: lockWaitMs(opts.lockWaitTimeout),
+    ioTimeoutMs: ioTimeoutMs(opts.ioTimeout, env),
   };
 }
 
@@ -169,7 +174,9 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
     supportBigNumbers: true,
     bigNumberStrings: true,
     decimalNumbers: false,
-    connectTimeout: 20_000,
+    connectTimeout: Math.min(20_000, e.ioTimeoutMs || 20_000),
+    enableKeepAlive: true,
+    keepAliveInitialDelay: KEEPALIVE_IDLE_MS,
     ...extra,
   };
   const tls = tlsOptions(e);
@@ -185,6 +192,7 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
       throw connectError(again, e);
     }
   }
+  watchIdleReads(conn, e);
   const socket = (conn as unknown as { connection: { stream?: unknown } }).connection.stream;
   try {
     checkIpIdentity(socket, e);
@@ -200,6 +208,42 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
     `Use --ssl-mode VERIFY_IDENTITY (${e.sslMode} now) with the server's CA in --ssl-ca FILE.`,
   );
   return conn;
+}
+
+interface CoreState {
+  stream?: WatchedStream;
+  _closing?: boolean;
+  _command?: { sql?: string; description?: string } | null;
+}
+
+/**
+ * The connection's idle-read timeout (read-watchdog.ts): a command waiting for its answer (the
+ * binary log stream included: the server's heartbeats keep it talking) with no byte for
+ * --io-timeout fails with E_NETWORK_TIMEOUT. The login itself is bounded by connectTimeout.
+ */
+function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
+  const core = (conn as unknown as { connection: CoreState }).connection;
+  const timeoutMs = e.ioTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS;
+  ioTimeouts.set(conn, timeoutMs);
+  watchReads({
+    stream: () => core.stream,
+    waitingFor: () => {
+      const cmd = core._command;
+      if (!cmd) return core._closing ? { what: 'closing the connection' } : undefined;
+      const text = cmd.sql ?? '';
+      if (isQuietStatement(text)) return undefined;
+      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: sendsBody(text) };
+    },
+    timeoutMs,
+    onTimeout: (what) => networkTimeout('MySQL', describeEndpoint(e).replace(/^[^@]*@/, ''), what, timeoutMs),
+  });
+}
+
+const ioTimeouts = new WeakMap<object, number>();
+
+/** The idle-read timeout `conn` was opened with (0: none): the binary log stream sizes its heartbeats by it. */
+export function ioTimeoutOf(conn: MysqlConnection): number {
+  return ioTimeouts.get(conn) ?? DEFAULT_IO_TIMEOUT_MS;
 }
 
 /**

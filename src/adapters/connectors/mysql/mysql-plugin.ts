@@ -1,5 +1,6 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { mysqlEngine } from './mysql-engine.js';
+import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
 import { TLS_MODE_AND_FILE_OPTIONS } from '../tls-options.js';
 
 /** MySQL and MariaDB through mysql2 alone (no mysqldump). */
@@ -12,6 +13,7 @@ export const mysqlPlugin: ConnectorPlugin = {
   options: [
     { name: 'socket', type: 'string', description: 'Unix socket file instead of host/port' },
     ...TLS_MODE_AND_FILE_OPTIONS,
+    IO_TIMEOUT_OPTION,
     {
       name: 'lock-wait-timeout',
       type: 'string',

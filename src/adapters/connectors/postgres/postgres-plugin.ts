@@ -1,5 +1,6 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { postgresEngine } from './postgres-engine.js';
+import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
 import { TLS_MODE_AND_FILE_OPTIONS } from '../tls-options.js';
 
 /** PostgreSQL through `pg` and COPY: no pg_dump needed. */
@@ -12,6 +13,7 @@ export const postgresPlugin: ConnectorPlugin = {
   options: [
     { name: 'sslmode', type: 'string', description: 'TLS as libpq spells it: disable, allow, prefer, require, verify-ca, verify-full' },
     ...TLS_MODE_AND_FILE_OPTIONS,
+    IO_TIMEOUT_OPTION,
     {
       name: 'strict',
       type: 'boolean',
