@@ -41,7 +41,7 @@ export function networkTimeout(engine: string, where: string, what: string, time
   return new DbBackupError(
     'E_NETWORK_TIMEOUT',
     `The connection to the ${engine} server at ${where} passed no byte for ${duration(timeoutMs)} (--io-timeout) while ${what}, and was not closed either: ` +
-      'the network between here and the server stopped passing data (a partition, a dropped firewall or NAT entry) or the server froze. Nothing was recorded; check the network and the server, then run again.',
+      'the network between here and the server stopped passing data (a partition, a dropped firewall or NAT entry) or the server froze. Check the network and the server, then run again.',
     { details: { where, timeoutMs } },
   );
 }

@@ -228,6 +228,8 @@ function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
   watchReads({
     stream: () => core.stream,
     waitingFor: () => {
+      const raw = rawRunning.get(conn);
+      if (raw !== undefined) return { what: `a query waited for its answer (${statementHead(raw)})` };
       const cmd = core._command;
       if (!cmd) return core._closing ? { what: 'closing the connection' } : undefined;
       const text = cmd.sql ?? '';
@@ -240,6 +242,26 @@ function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
 }
 
 const ioTimeouts = new WeakMap<object, number>();
+const rawRunning = new WeakMap<object, string>();
+
+/**
+ * Marks `conn` as running `sql` outside mysql2's command queue (mysql-raw-query.ts), so that its
+ * idle-read timeout applies; undefined when it is done.
+ */
+export function runningOutsideDriver(conn: MysqlConnection, sql: string | undefined): void {
+  if (sql === undefined) rawRunning.delete(conn);
+  else rawRunning.set(conn, sql);
+}
+
+/**
+ * Why a connection's socket closed, when it was destroyed with an error of ours (the idle-read
+ * timeout's E_NETWORK_TIMEOUT); undefined for a plain close. Readers that see only 'close' report it
+ * instead of a generic "the connection closed".
+ */
+export function closeReason(stream: unknown): DbBackupError | undefined {
+  const errored = (stream as { errored?: unknown } | undefined)?.errored;
+  return errored instanceof DbBackupError ? errored : undefined;
+}
 
 /** The idle-read timeout `conn` was opened with (0: none): the binary log stream sizes its heartbeats by it. */
 export function ioTimeoutOf(conn: MysqlConnection): number {
