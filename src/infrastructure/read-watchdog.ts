@@ -8,7 +8,8 @@
  * COPY FROM STDIN, a LOAD DATA file) and only once the kernel took them: a small request or ping
  * written into a dead path still "succeeds" into the kernel's buffer, while a body stalls once that
  * buffer is full (the peer stopped acknowledging). It waits for nothing, and so never fires, while
- * the connection is idle or paused by backpressure (a slow consumer is not a dead network), and while
+ * the connection is idle or holds received bytes its consumer has not taken yet (backpressure: a
+ * slow consumer is not a dead network), and while
  * `waitingFor()` says the server may work without a word (an index build, a lock wait with its own
  * limit): TCP keepalive covers those. It polls (at most every second) rather than hooking 'data',
  * so it does not care who reads the socket, nor that a TLS socket replaced the plain one.
@@ -32,7 +33,7 @@ export interface Waiting {
 export interface WatchedStream {
   readonly bytesRead: number;
   readonly destroyed: boolean;
-  isPaused(): boolean;
+  readonly readableLength: number;
   destroy(err?: Error): void;
 }
 
@@ -45,7 +46,8 @@ export function watchReads(w: ReadWatch): () => void {
     () => {
       const s = w.stream();
       if (!s || s.destroyed) return clearInterval(timer);
-      const waiting = s.isPaused() ? undefined : w.waitingFor();
+      // Bytes that arrived and wait for the consumer (paused by backpressure, or read by pulling): the consumer's turn, not the network's.
+      const waiting = s.readableLength > 0 ? undefined : w.waitingFor();
       const now = Date.now();
       const moved = progress(s, waiting?.sending === true);
       if (moved !== last || waiting === undefined) {

@@ -21,7 +21,12 @@ export interface TcpGate {
   readonly passed: { toClient: number; toServer: number };
   /** True once the gate has gone silent. */
   readonly silent: boolean;
-  blackhole(): void;
+  /**
+   * Goes silent; with `match`, only the open connections whose first bytes from the client (up to
+   * 16 KiB: the startup packet, the first statements) it accepts — one connection of several, e.g.
+   * a replication stream — and the others pass on as before. Returns how many it silenced.
+   */
+  blackhole(match?: (head: Buffer) => boolean): number;
   stop(): Promise<void>;
 }
 
@@ -36,7 +41,7 @@ export async function startTcpGate(
   options: TcpGateOptions = {},
 ): Promise<TcpGate> {
   const sockets = new Set<Socket>();
-  const pairs: [Socket, Socket][] = [];
+  const pairs: { client: Socket; upstream: Socket; head: Buffer[]; headBytes: number; silent: boolean }[] = [];
   const passed = { toClient: 0, toServer: 0 };
   let opened = 0;
   let silent = false;
@@ -45,29 +50,38 @@ export async function startTcpGate(
     s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
   };
-  const blackhole = () => {
-    if (silent) return;
-    silent = true;
-    for (const [client, upstream] of pairs) {
-      client.pause();
-      upstream.pause();
+  const blackhole = (match?: (head: Buffer) => boolean) => {
+    if (silent) return 0;
+    if (!match) silent = true;
+    let n = 0;
+    for (const p of pairs) {
+      if (p.silent || p.client.destroyed || (match && !match(Buffer.concat(p.head)))) continue;
+      n++;
+      p.silent = true;
+      p.client.pause();
+      p.upstream.pause();
     }
+    return n;
   };
   const after = options.blackholeAfter ?? {};
   /** Forwards `from` → `to` by hand (no pipe: a silent gate must hold bytes it has not passed yet). */
-  const forward = (from: Socket, to: Socket, count: 'toClient' | 'toServer') => {
+  const forward = (pair: (typeof pairs)[number], from: Socket, to: Socket, count: 'toClient' | 'toServer') => {
     from.on('data', (chunk: Buffer) => {
-      if (silent) return;
+      if (silent || pair.silent) return;
       passed[count] += chunk.length;
+      if (count === 'toServer' && pair.headBytes < 16 << 10) {
+        pair.head.push(chunk);
+        pair.headBytes += chunk.length;
+      }
       if (!to.write(chunk)) {
         from.pause();
-        to.once('drain', () => !silent && from.resume());
+        to.once('drain', () => !silent && !pair.silent && from.resume());
       }
       const limit = after[count];
       if (limit !== undefined && passed[count] >= limit) blackhole();
     });
     // A half-close passes on while the gate forwards; a silent gate passes nothing, not even that.
-    from.on('end', () => !silent && to.end());
+    from.on('end', () => !silent && !pair.silent && to.end());
   };
   const server: Server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
     track(client);
@@ -82,12 +96,13 @@ export async function startTcpGate(
       if (client.destroyed || silent) return;
       const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port, allowHalfOpen: true });
       track(upstream);
-      pairs.push([client, upstream]);
+      const pair = { client, upstream, head: [], headBytes: 0, silent: false };
+      pairs.push(pair);
       // Either side closing closes the other (as a server's process ending closes its socket).
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
-      forward(client, upstream, 'toServer');
-      forward(upstream, client, 'toClient');
+      forward(pair, client, upstream, 'toServer');
+      forward(pair, upstream, client, 'toClient');
       client.resume();
     })();
   });

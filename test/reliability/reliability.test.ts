@@ -13,6 +13,7 @@ import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
 import { CONNECTION_FAULTS, SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
+import { partitionOperationsFor, partitionTrial } from './partition.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -138,10 +139,14 @@ describe('reliability', () => {
         const faults = serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed);
         const s = await runFamily(`server faults (${engine})`, trialsFor(1) * faults.length, seed, (i, x) => serverFaultTrial(bench.ctx, x, faults[i % faults.length]!));
         results.push(s);
-        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s)]).toEqual([]);
+        // A silent network partition (no FIN, no RST) mid-backup and mid-restore: E_NETWORK_TIMEOUT within --io-timeout.
+        const cuts = partitionOperationsFor(!process.env.RELIABILITY_TRIALS, seed);
+        const p = await runFamily(`network partition (${engine})`, trialsFor(1) * cuts.length, seed, (i, x) => partitionTrial(bench.ctx, x, cuts[i % cuts.length]!));
+        results.push(p);
+        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s), ...failuresOf(p)]).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length)));
+    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(!process.env.RELIABILITY_TRIALS, seed).length)));
   }
 });

@@ -162,6 +162,11 @@ function needsPassword(err: unknown): boolean {
   return /ACCESS_DENIED/.test(cause.code ?? '') && /using password: NO/i.test(cause.message ?? '');
 }
 
+/** The login's limit: 20 s, or the idle-read timeout when that is shorter. */
+function connectTimeoutOf(e: MysqlEndpoint): number {
+  return Math.min(20_000, e.ioTimeoutMs || 20_000);
+}
+
 async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Promise<MysqlConnection> {
   const base: mysql.ConnectionOptions = {
     host: e.host,
@@ -174,7 +179,7 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
     supportBigNumbers: true,
     bigNumberStrings: true,
     decimalNumbers: false,
-    connectTimeout: Math.min(20_000, e.ioTimeoutMs || 20_000),
+    connectTimeout: connectTimeoutOf(e),
     enableKeepAlive: true,
     keepAliveInitialDelay: KEEPALIVE_IDLE_MS,
     ...extra,
@@ -335,6 +340,10 @@ export function connectError(err: unknown, e: MysqlEndpoint): unknown {
       cause: err,
       details: { code: code || 'ER_ACCOUNT_HAS_BEEN_LOCKED' },
     });
+  }
+  if (code === 'ETIMEDOUT' && !(err instanceof DbBackupError)) {
+    // No answer to the login within connectTimeout (the network passes nothing): as a silent connection.
+    return networkTimeout('MySQL', where.replace(/^[^@]*@/, ''), 'connecting', connectTimeoutOf(e));
   }
   if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'EACCES', 'ECONNRESET'].includes(code) || /secure connection|SSL|certificate/i.test((err as Error).message ?? '')) {
     return new DbBackupError(
