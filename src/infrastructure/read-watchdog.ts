@@ -42,15 +42,21 @@ export function watchReads(w: ReadWatch): () => void {
   if (!(w.timeoutMs > 0)) return () => undefined;
   let last = -1;
   let lastAt = Date.now();
+  let lastTick = lastAt;
+  const every = Math.max(50, Math.min(1000, Math.floor(w.timeoutMs / 4)));
   const timer = setInterval(
     () => {
       const s = w.stream();
       if (!s || s.destroyed) return clearInterval(timer);
+      const now = Date.now();
+      // This process stalled (a blocked event loop, a suspended machine): bytes that arrived meanwhile
+      // are not read yet, so the network is not to blame; the count starts again.
+      const stalled = now - lastTick > every * 3;
+      lastTick = now;
       // Bytes that arrived and wait for the consumer (paused by backpressure, or read by pulling): the consumer's turn, not the network's.
       const waiting = s.readableLength > 0 ? undefined : w.waitingFor();
-      const now = Date.now();
       const moved = progress(s, waiting?.sending === true);
-      if (moved !== last || waiting === undefined) {
+      if (moved !== last || waiting === undefined || stalled) {
         last = moved;
         lastAt = now;
         return;
@@ -59,7 +65,7 @@ export function watchReads(w: ReadWatch): () => void {
       clearInterval(timer);
       s.destroy(w.onTimeout(waiting.what));
     },
-    Math.max(50, Math.min(1000, Math.floor(w.timeoutMs / 4))),
+    every,
   );
   timer.unref();
   return () => clearInterval(timer);
