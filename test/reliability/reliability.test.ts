@@ -14,6 +14,7 @@ import { secretsCanary } from './secrets.js';
 import { CONNECTION_FAULTS, SERVER_KILL_OPERATIONS, type ServerEngine, serverKillBench } from './kill-server.js';
 import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 import { partitionOperationsFor, partitionTrial } from './partition.js';
+import { storagePartitionBench } from './partition-storage.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -112,6 +113,19 @@ describe('reliability', () => {
       await bench.stop();
     }
   }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
+
+  it('network partition before a storage target (S3 emulator behind a TCP gate that goes silent mid-upload): exit 3 naming the target, nothing listed, the next backup fine', async () => {
+    // Long mode only (CI lists the family with 0 trials): each trial waits out the request timeout on every retry (~17 s).
+    const n = process.env.RELIABILITY_TRIALS ? trialsFor(1) : 0;
+    const bench = n ? await storagePartitionBench(join(dir.path, 'partition-s3')) : undefined;
+    try {
+      const r = await runFamily('network partition (s3)', n, seed, (i, s) => bench!.trial(i, s));
+      results.push(r);
+      expect(failuresOf(r)).toEqual([]);
+    } finally {
+      await bench?.stop();
+    }
+  }, limit(20_000, process.env.RELIABILITY_TRIALS ? trialsFor(1) : 0));
 
   it('full disk (a small tmpfs): repository, .tar.gz, .zip, temp folder and restore target fail E_NO_SPACE naming the path, leave nothing, list nothing, and succeed with room', async () => {
     const bench = await fullDiskBench(join(dir.path, 'full-disk'));

@@ -2,18 +2,18 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
 import { serverKillBench } from './kill-server.js';
-import { serverFaultTrial, type ServerFault } from './server-faults.js';
+import { partitionTrial, type PartitionOperation } from './partition.js';
 
-const engine = (process.env.SCRATCH_ENGINE ?? 'mysql') as 'mysql' | 'postgres';
-const faults = (process.env.SCRATCH_FAULTS ?? 'lock wait').split(',') as ServerFault[];
+const engine = (process.env.SCRATCH_ENGINE ?? 'postgres') as 'mysql' | 'postgres';
+const ops = (process.env.SCRATCH_OPS ?? 'backup,restore').split(',') as PartitionOperation[];
 it('scratch', async () => {
   const dir = await tempDir('dbb-scr-');
   const bench = await serverKillBench(engine, join(dir.path, 'k'));
   const out = [];
   try {
-    for (const [i, f] of faults.entries()) {
+    for (const [i, f] of ops.entries()) {
       const t0 = Date.now();
-      const r = await serverFaultTrial(bench.ctx, 100 + i, f);
+      const r = await partitionTrial(bench.ctx, 100 + i * 7, f);
       out.push({ ...r, ms: Date.now() - t0 });
     }
   } finally {
