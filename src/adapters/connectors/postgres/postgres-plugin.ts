@@ -25,7 +25,7 @@ export const postgresPlugin: ConnectorPlugin = {
       type: 'string',
       commands: ['backup'],
       description:
-        'PostgreSQL: how long a backup waits for a table that another session holds locked (ACCESS EXCLUSIVE: a migration, VACUUM FULL), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
+        'How long a backup waits for a table that another session holds locked (PostgreSQL: ACCESS EXCLUSIVE, a migration or VACUUM FULL; MySQL/MariaDB: a metadata lock, LOCK TABLES … WRITE or an ALTER TABLE), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
     },
     {
       name: 'capture',
