@@ -154,13 +154,13 @@ describe('reliability', () => {
         const s = await runFamily(`server faults (${engine})`, trialsFor(1) * faults.length, seed, (i, x) => serverFaultTrial(bench.ctx, x, faults[i % faults.length]!));
         results.push(s);
         // A silent network partition (no FIN, no RST) mid-backup and mid-restore: E_NETWORK_TIMEOUT within --io-timeout.
-        const cuts = partitionOperationsFor(!process.env.RELIABILITY_TRIALS, seed);
+        const cuts = partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed);
         const p = await runFamily(`network partition (${engine})`, trialsFor(1) * cuts.length, seed, (i, x) => partitionTrial(bench.ctx, x, cuts[i % cuts.length]!));
         results.push(p);
         expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s), ...failuresOf(p)]).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(!process.env.RELIABILITY_TRIALS, seed).length)));
+    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length)));
   }
 });
