@@ -1,7 +1,17 @@
+import type { PluginOption } from '../../application/ports/connector-plugin.js';
 import { DbBackupError } from '../../domain/errors.js';
 
 /** How long a backup waits for its table locks unless told otherwise (either engine). */
 export const DEFAULT_LOCK_WAIT_MS = 60_000;
+
+/** `--lock-wait-timeout` (source key `lock-wait-timeout`), shared by the server engines' backups. */
+export const LOCK_WAIT_OPTION = {
+  name: 'lock-wait-timeout',
+  type: 'string',
+  commands: ['backup'],
+  description:
+    'How long a backup waits for a table that another session holds locked (PostgreSQL: ACCESS EXCLUSIVE, a migration or VACUUM FULL; MySQL/MariaDB: a metadata lock, LOCK TABLES … WRITE or an ALTER TABLE), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
+} as const satisfies PluginOption;
 
 /**
  * Reads `--lock-wait-timeout` (`30s`, `500ms`, `5m`, `1h`; `0` waits as long as it takes) into

@@ -1,6 +1,7 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { postgresEngine } from './postgres-engine.js';
 import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
+import { LOCK_WAIT_OPTION } from '../lock-wait-timeout.js';
 import { TLS_MODE_AND_FILE_OPTIONS } from '../tls-options.js';
 
 /** PostgreSQL through `pg` and COPY: no pg_dump needed. */
@@ -13,19 +14,11 @@ export const postgresPlugin: ConnectorPlugin = {
   options: [
     { name: 'sslmode', type: 'string', description: 'TLS as libpq spells it: disable, allow, prefer, require, verify-ca, verify-full' },
     ...TLS_MODE_AND_FILE_OPTIONS,
-    IO_TIMEOUT_OPTION,
     {
       name: 'strict',
       type: 'boolean',
       commands: ['restore'],
       description: 'PostgreSQL: fail (and leave nothing restored) rather than skip an object the target cannot create',
-    },
-    {
-      name: 'lock-wait-timeout',
-      type: 'string',
-      commands: ['backup'],
-      description:
-        'How long a backup waits for a table that another session holds locked (PostgreSQL: ACCESS EXCLUSIVE, a migration or VACUUM FULL; MySQL/MariaDB: a metadata lock, LOCK TABLES … WRITE or an ALTER TABLE), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
     },
     {
       name: 'capture',
@@ -46,6 +39,8 @@ export const postgresPlugin: ConnectorPlugin = {
       description: 'with --capture changes (or replicate): give tables without a primary key REPLICA IDENTITY FULL (ALTER TABLE on the source) so their every change is captured',
       commands: ['backup', 'replicate'],
     },
+    LOCK_WAIT_OPTION,
+    IO_TIMEOUT_OPTION,
   ],
   capabilities: postgresEngine.capabilities,
   load: async () => new (await import('./postgres-connector.js')).PostgresConnector(),
