@@ -5,7 +5,8 @@
 // (a hang is killed at the CLI limit and named) as exit 3 with one `error E_NETWORK_TIMEOUT` line
 // naming the gate's host:port, list nothing incomplete, leave a restore target untouched or marked,
 // and the next run, with the network back (straight to the server), must succeed. The stream
-// variant partitions a running `replicate` while its change stream idles (PostgreSQL's replication
+// variant lets a running `replicate` idle on a healthy network for three timeouts (it must go on),
+// then partitions it while its change stream idles (PostgreSQL's replication
 // connection, MariaDB's binlog dump): the server's keepalives / heartbeats stop, and it must exit
 // the same way; the next replicate resumes from what the repository holds.
 import { join } from 'node:path';
@@ -147,10 +148,18 @@ async function streamTrial(b: Bench, seed: number): Promise<{ variant: string; w
     // session's settings), so that it is the stream that must notice.
     setPhase('replicate with its change stream silent');
     const marker = b.engine === 'postgres' ? 'replication\0database' : '@mariadb_slave_capability';
-    // The stream's connection may open after the generation event (MariaDB: once the snapshot is in): wait for it.
-    let silenced = 0;
     let running = true;
     void r.done.then(() => (running = false));
+    // Healthy but idle for three timeouts first: the keepalives (heartbeats) must keep it alive.
+    setPhase('replicate idle, the network healthy');
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    if (!running) {
+      const failed = await r.done;
+      problems.push(`replicate exited (${failed.code}) while idle on a healthy network: ${failed.stdout.slice(-300)} ${failed.stderr.slice(0, 300)}`);
+      return { variant: `${b.engine} replicate stream: failed idle`, what: `${b.engine} replicate --io-timeout ${IO_TIMEOUT}, idle on a healthy network`, problems };
+    }
+    // The stream's connection may open after the generation event (MariaDB: once the snapshot is in): wait for it.
+    let silenced = 0;
     while (running && (silenced = gate.blackhole((head) => head.includes(marker))) === 0) await new Promise((resolve) => setTimeout(resolve, 50));
     if (silenced !== 1) problems.push(`the gate silenced ${silenced} connections as the change stream's, not 1`);
     // Either it stops (E_NETWORK_TIMEOUT) or the stream heals on a connection of its own (MariaDB's
