@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'E_TARGET_EXISTS'
   | 'E_CONN_REFUSED'
   | 'E_AUTH'
+  | 'E_NETWORK_TIMEOUT'
   | 'E_CHECKSUM'
   | 'E_TRUNCATED'
   | 'E_FOREIGN_ARCHIVE'
@@ -83,6 +84,12 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_TARGET_EXISTS: ExitCode.failed,
   E_CONN_REFUSED: ExitCode.connection,
   E_AUTH: ExitCode.connection,
+  /**
+   * A connection (database or storage) passed no byte for the I/O timeout while an answer was due,
+   * and was not closed either (a silent network partition, a dead middlebox, a frozen server): the
+   * message names host:port and what was waited for.
+   */
+  E_NETWORK_TIMEOUT: ExitCode.connection,
   E_CHECKSUM: ExitCode.integrity,
   E_TRUNCATED: ExitCode.integrity,
   E_FOREIGN_ARCHIVE: ExitCode.integrity,

@@ -16,6 +16,8 @@ import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 import { CLOUD_KILL_OPERATIONS, cloudKillBench } from './kill-cloud.js';
 import { MONGO_KILL_OPERATIONS, mongoKillBench } from './kill-mongo.js';
 import { CHAIN_KILL_OPERATIONS, chainKillBench } from './kill-chains.js';
+import { partitionOperationsFor, partitionTrial } from './partition.js';
+import { storagePartitionBench } from './partition-storage.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
 import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
@@ -160,6 +162,19 @@ describe('reliability', () => {
     }
   }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
 
+  it('network partition before a storage target (S3 emulator behind a TCP gate that goes silent mid-upload): exit 3 naming the target, nothing listed, the next backup fine', async () => {
+    // Long mode only (CI lists the family with 0 trials): each trial waits out the request timeout on every retry (~17 s).
+    const n = process.env.RELIABILITY_TRIALS ? trialsFor(1) : 0;
+    const bench = n ? await storagePartitionBench(join(dir.path, 'partition-s3')) : undefined;
+    try {
+      const r = await runFamily('network partition (s3)', n, seed, (i, s) => bench!.trial(i, s));
+      results.push(r);
+      expect(failuresOf(r)).toEqual([]);
+    } finally {
+      await bench?.stop();
+    }
+  }, limit(20_000, process.env.RELIABILITY_TRIALS ? trialsFor(1) : 0));
+
   it('full disk (a small tmpfs): repository, .tar.gz, .zip, temp folder and restore target fail E_NO_SPACE naming the path, leave nothing, list nothing, and succeed with room', async () => {
     const bench = await fullDiskBench(join(dir.path, 'full-disk'));
     // CI: every place once; the long mode N times each.
@@ -186,10 +201,14 @@ describe('reliability', () => {
         const faults = serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed);
         const s = await runFamily(`server faults (${engine})`, trialsFor(1) * faults.length, seed, (i, x) => serverFaultTrial(bench.ctx, x, faults[i % faults.length]!));
         results.push(s);
-        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s)]).toEqual([]);
+        // A silent network partition (no FIN, no RST) mid-backup and mid-restore: E_NETWORK_TIMEOUT within --io-timeout.
+        const cuts = partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed);
+        const p = await runFamily(`network partition (${engine})`, trialsFor(1) * cuts.length, seed, (i, x) => partitionTrial(bench.ctx, x, cuts[i % cuts.length]!));
+        results.push(p);
+        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s), ...failuresOf(p)]).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length)));
+    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length)));
   }
 });

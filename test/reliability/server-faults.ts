@@ -1,6 +1,7 @@
 // Database faults beyond a dropped connection (kill-server.ts has those), on the same server:
 // - the server restarted (a fast shutdown, then started again) while a backup or a restore runs;
-// - a table held in ACCESS EXCLUSIVE mode by another session while a PostgreSQL backup wants it;
+// - a table held by another session while a backup wants it (PostgreSQL: ACCESS EXCLUSIVE mode;
+//   MariaDB: LOCK TABLES … WRITE, with and without the metadata_lock_info plugin that names the holder);
 // - the backup role's credentials revoked between runs (PostgreSQL: NOLOGIN, or CONNECT revoked;
 //   MariaDB: the password changed, or the account locked);
 // - PostgreSQL: the snapshot's leader ended by the server just as a worker joins it (through a TCP
@@ -15,6 +16,7 @@ import { setPhase } from './cli-watch.js';
 import { rng } from './harness.js';
 import type { serverKillBench } from './kill-server.js';
 import { runWithFault } from './kill-server.js';
+import { lockWaitTrial } from './lock-wait.js';
 
 export const SERVER_FAULTS = ['restart during backup', 'restart during restore', 'lock wait', 'credentials revoked', 'snapshot leader ended'] as const;
 export type ServerFault = (typeof SERVER_FAULTS)[number];
@@ -24,12 +26,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errorLine = (stderr: string) => stderr.split('\n').find((l) => l.startsWith('error ')) ?? stderr.slice(0, 200);
 
 /**
- * The faults an engine's server gets (MariaDB's backup waits a fixed 60 s for locks: not a trial).
+ * The faults an engine's server gets.
  * `ci`: one restart only, during a backup or a restore as the seed says (a MariaDB restart costs
  * seconds); the long mode has both.
  */
 export function serverFaultsFor(engine: 'postgres' | 'mysql', ci = false, seed = 0): ServerFault[] {
-  const all = engine === 'postgres' ? [...SERVER_FAULTS] : SERVER_FAULTS.filter((f) => f !== 'lock wait' && f !== 'snapshot leader ended');
+  const all = engine === 'postgres' ? [...SERVER_FAULTS] : SERVER_FAULTS.filter((f) => f !== 'snapshot leader ended');
   return ci ? all.filter((f) => f !== (seed % 2 ? 'restart during backup' : 'restart during restore')) : all;
 }
 
@@ -122,27 +124,7 @@ export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFaul
     return { variant: `${b.engine} snapshot leader ended: ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? `exit ${run.code}`}`, what: `${b.engine} backup --parallel 2 whose leader the server ends as the worker joins its snapshot: ${errorLine(run.stderr)}`, problems };
   }
 
-  if (fault === 'lock wait') {
-    // PostgreSQL only: another session holds table u in ACCESS EXCLUSIVE mode for the whole run.
-    const before = await listed();
-    const holder = await (b.server as PostgresServer).connect('app');
-    let run;
-    try {
-      await holder.query("SET application_name = 'reliability-lock'; BEGIN; LOCK TABLE u IN ACCESS EXCLUSIVE MODE");
-      setPhase('backup while table u is held in ACCESS EXCLUSIVE mode');
-      run = await b.cli([...b.args, '--lock-wait-timeout', '1s']);
-    } finally {
-      await holder.end().catch(() => undefined);
-    }
-    problems.push(...cliShapeProblems(run, [1]));
-    if (!/^error E_LOCK_TIMEOUT: .*waited 1s \(--lock-wait-timeout\) for a lock on table public\.u: another session holds it in ACCESS EXCLUSIVE mode \(pid \d+.*application reliability-lock/m.test(run.stderr)) {
-      problems.push(`not an E_LOCK_TIMEOUT naming table public.u, the lock and the session: ${run.stderr.slice(0, 400)}`);
-    }
-    const after = await listed();
-    if (after.length !== before.length) problems.push(`the failed backup changed what is listed: ${before.length} backups before, ${after.length} after`);
-    await nextBackup();
-    return { variant: `${b.engine} lock wait: ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? `exit ${run.code}`}`, what: `${b.engine} backup with --lock-wait-timeout 1s while table u is held in ACCESS EXCLUSIVE mode: ${errorLine(run.stderr)}`, problems };
-  }
+  if (fault === 'lock wait') return lockWaitTrial(b, seed, problems, listed, nextBackup);
 
   // Credentials revoked between two runs of the same backup (a role of its own; the suite's root/postgres stay).
   const how = random() < 0.5 ? 0 : 1;

@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binlogEvents, prepareDumpSession } from '../../../src/adapters/connectors/mysql/mysql-binlog-stream.js';
-import { openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
+import { closeConnection, destroyConnection, openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
 import { EventType, readHeader } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
+import { startTcpGate } from '../../helpers/tcp-gate.js';
 import { target } from './harness.js';
 
 /** The COM_BINLOG_DUMP stream itself: heartbeats keep an idle stream alive, and their absence is an error. */
@@ -46,4 +47,48 @@ describe('binlog dump stream (MariaDB)', () => {
       process.kill(pid, 'SIGCONT');
     }
   }, 60_000);
+});
+
+// The idle-read timeout (--io-timeout) on a real MariaDB's connections, reading mysql2's own state:
+// a query waiting through a silent network fails E_NETWORK_TIMEOUT naming host:port and the query; a
+// login into silence too; a statement the server works on silently (SLEEP, as an ALTER TABLE) and an
+// idle connection are left alone.
+
+const ioEndpoint = (port: number, ioTimeout: string) => resolveEndpoint({ engine: 'mysql', host: '127.0.0.1', port, user: 'root', options: { ioTimeout } });
+
+describe('MySQL --io-timeout', () => {
+  it('fails a query, and a login, whose network went silent with E_NETWORK_TIMEOUT naming host:port', async () => {
+    const gate = await startTcpGate({ port: server.port });
+    try {
+      const conn = await openConnection(ioEndpoint(gate.port, '500ms'));
+      gate.blackhole();
+      const err = await conn.query('SELECT COUNT(*) FROM information_schema.TABLES').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDbBackupError(err, 'E_NETWORK_TIMEOUT'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(`MySQL server at 127.0.0.1:${gate.port} passed no byte for 500 ms (--io-timeout) while a query waited for its answer (SELECT COUNT(*) FROM information_schema.TABLES)`);
+      destroyConnection(conn);
+      const login = await openConnection(ioEndpoint(gate.port, '500ms')).then(
+        (c) => (destroyConnection(c), undefined),
+        (e: unknown) => e,
+      );
+      expect(isDbBackupError(login, 'E_NETWORK_TIMEOUT'), String(login)).toBe(true);
+      expect((login as Error).message).toContain('while connecting');
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  it('leaves a silent statement the server works on, and an idle connection, alone', async () => {
+    const conn = await openConnection(ioEndpoint(server.port, '300ms'));
+    try {
+      await conn.query('SELECT SLEEP(1.5)');
+      await new Promise((r) => setTimeout(r, 1000));
+      const [rows] = await conn.query('SELECT 1 AS one');
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await closeConnection(conn);
+    }
+  });
 });

@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
+import { openClient, resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
 import { dumpDatabase } from '../../../src/adapters/connectors/postgres/postgres-dump.js';
 import { lockWaitMs } from '../../../src/adapters/connectors/postgres/postgres-lock-wait.js';
 import type { PartSink, PartSpec } from '../../../src/application/ports/parts.js';
+import { isDbBackupError } from '../../../src/domain/errors.js';
 import type { PartEntry } from '../../../src/domain/manifest.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { type TcpGate, startTcpGate } from '../../helpers/tcp-gate.js';
@@ -180,5 +181,42 @@ describe('PostgreSQL backup: a table another session holds locked', () => {
     expect([lockWaitMs(undefined), lockWaitMs('30s'), lockWaitMs('500ms'), lockWaitMs('5m'), lockWaitMs('1h'), lockWaitMs('0')]).toEqual([60_000, 30_000, 500, 300_000, 3_600_000, 0]);
     expect(() => lockWaitMs('30')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
     expect(() => lockWaitMs('soon')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+  });
+});
+
+// The idle-read timeout (--io-timeout) on a real server's connections, reading pg's own state: a
+// query waiting through a silent network fails E_NETWORK_TIMEOUT naming host:port and the query; a
+// statement the server works on silently (here pg_sleep, as an index build) and an idle connection
+// are left alone however long they are silent.
+
+const ioEndpoint = (port: number, ioTimeout: string) => resolveEndpoint({ engine: 'postgres', url: `postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable`, options: { ioTimeout } });
+
+describe('PostgreSQL --io-timeout', () => {
+  it('fails a query whose network went silent with E_NETWORK_TIMEOUT naming host:port and the query', async () => {
+    const gate = await startTcpGate({ port: server.port });
+    try {
+      const client = await openClient(ioEndpoint(gate.port, '500ms'));
+      gate.blackhole();
+      const err = await client.query('SELECT count(*) FROM pg_class').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDbBackupError(err, 'E_NETWORK_TIMEOUT'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(`PostgreSQL server at 127.0.0.1:${gate.port} passed no byte for 500 ms (--io-timeout) while a query waited for its answer (SELECT count(*) FROM pg_class)`);
+      await client.end().catch(() => undefined);
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  it('leaves a silent statement the server works on, and an idle connection, alone', async () => {
+    const client = await openClient(ioEndpoint(server.port, '300ms'));
+    try {
+      await client.query('SELECT pg_sleep(1.5)');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await client.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
+    } finally {
+      await client.end();
+    }
   });
 });

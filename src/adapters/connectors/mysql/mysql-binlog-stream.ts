@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DbBackupError } from '../../../domain/errors.js';
-import type { MysqlConnection } from './mysql-connection.js';
+import { ioTimeoutOf, type MysqlConnection } from './mysql-connection.js';
 
 /**
  * The replication protocol's COM_BINLOG_DUMP on a mysql2 connection, keeping every event's raw
@@ -57,8 +57,17 @@ export interface DumpStart {
   stallSeconds?: number;
 }
 
+/**
+ * The heartbeat period: 5 s, or a third of the connection's --io-timeout when that is shorter, so
+ * that an idle but healthy stream always talks within the timeout (read-watchdog.ts).
+ */
+function heartbeatFor(conn: MysqlConnection): number {
+  const io = ioTimeoutOf(conn);
+  return io > 0 ? Math.max(0.1, Math.min(HEARTBEAT_SECONDS, io / 3000)) : HEARTBEAT_SECONDS;
+}
+
 /** The checksum the server writes (NONE or CRC32); the stream carries it too. */
-export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean, heartbeatSeconds = HEARTBEAT_SECONDS): Promise<{ checksum: string }> {
+export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean, heartbeatSeconds = heartbeatFor(conn)): Promise<{ checksum: string }> {
   const [rows] = await conn.query('SELECT @@GLOBAL.binlog_checksum AS c');
   const checksum = String((rows as { c: string }[])[0]?.c ?? 'NONE').toUpperCase();
   await conn.query('SET @master_binlog_checksum = @@GLOBAL.binlog_checksum');
@@ -71,7 +80,9 @@ export async function prepareDumpSession(conn: MysqlConnection, mariadb: boolean
 export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, signal: AbortSignal): AsyncGenerator<Buffer> {
   const core = (conn as unknown as { connection: CoreConnection }).connection;
   const serverId = randomInt(0x40000000, 0x7fffffff);
-  const stall = start.stallSeconds ?? STALL_SECONDS;
+  // The connection's idle-read timeout (E_NETWORK_TIMEOUT) comes first; this catches a stall when it is off.
+  const io = ioTimeoutOf(conn);
+  const stall = start.stallSeconds ?? (io > 0 ? io / 1000 + 5 : STALL_SECONDS);
   await simpleCommand(core, registerPacket(serverId));
   const queue: Buffer[] = [];
   let queued = 0;
@@ -85,7 +96,8 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
     wake = undefined;
     w?.();
   };
-  const cmd = new Command() as CommandLike & { start(p: unknown, c: CoreConnection): unknown; data(p: PacketLike): unknown };
+  const cmd = new Command() as CommandLike & { start(p: unknown, c: CoreConnection): unknown; data(p: PacketLike): unknown; description: string };
+  cmd.description = `the binary log stream (COM_BINLOG_DUMP from ${start.file}:${start.position}) waited for events or heartbeats`;
   cmd.start = (_p, c) => {
     c.writePacket(dumpPacket(start, serverId));
     return cmd.data;

@@ -4,7 +4,10 @@ import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { isQuietStatement, sendsBody, statementHead, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { DEFAULT_IO_TIMEOUT_MS, ioTimeoutMs, KEEPALIVE_IDLE_MS, networkTimeout } from '../io-timeout.js';
+import { lockWaitMs } from '../lock-wait-timeout.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 
 /** TLS modes as the mysql/mariadb clients name them (`--ssl-mode`). */
@@ -40,6 +43,10 @@ export interface MysqlEndpoint {
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
   partSize: number;
+  /** Backup only: how long a lock wait may last (`--lock-wait-timeout`; 0: as long as it takes). */
+  lockWaitMs: number;
+  /** The idle-read timeout of every connection (`--io-timeout`; 0: none); unset: the default. */
+  ioTimeoutMs?: number;
 }
 
 export type MysqlConnection = mysql.Connection;
@@ -109,6 +116,8 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     replayGtids: replayGtids(opts.replayGtids),
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
+    lockWaitMs: lockWaitMs(opts.lockWaitTimeout),
+    ioTimeoutMs: ioTimeoutMs(opts.ioTimeout, env),
   };
 }
 
@@ -153,6 +162,11 @@ function needsPassword(err: unknown): boolean {
   return /ACCESS_DENIED/.test(cause.code ?? '') && /using password: NO/i.test(cause.message ?? '');
 }
 
+/** The login's limit: 20 s, or the idle-read timeout when that is shorter. */
+function connectTimeoutOf(e: MysqlEndpoint): number {
+  return Math.min(20_000, e.ioTimeoutMs || 20_000);
+}
+
 async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Promise<MysqlConnection> {
   const base: mysql.ConnectionOptions = {
     host: e.host,
@@ -165,7 +179,9 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
     supportBigNumbers: true,
     bigNumberStrings: true,
     decimalNumbers: false,
-    connectTimeout: 20_000,
+    connectTimeout: connectTimeoutOf(e),
+    enableKeepAlive: true,
+    keepAliveInitialDelay: KEEPALIVE_IDLE_MS,
     ...extra,
   };
   const tls = tlsOptions(e);
@@ -181,6 +197,7 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
       throw connectError(again, e);
     }
   }
+  watchIdleReads(conn, e);
   const socket = (conn as unknown as { connection: { stream?: unknown } }).connection.stream;
   try {
     checkIpIdentity(socket, e);
@@ -196,6 +213,64 @@ async function connectOnce(e: MysqlEndpoint, extra: mysql.ConnectionOptions): Pr
     `Use --ssl-mode VERIFY_IDENTITY (${e.sslMode} now) with the server's CA in --ssl-ca FILE.`,
   );
   return conn;
+}
+
+interface CoreState {
+  stream?: WatchedStream;
+  _closing?: boolean;
+  _command?: { sql?: string; description?: string } | null;
+}
+
+/**
+ * The connection's idle-read timeout (read-watchdog.ts): a command waiting for its answer (the
+ * binary log stream included: the server's heartbeats keep it talking) with no byte for
+ * --io-timeout fails with E_NETWORK_TIMEOUT. The login itself is bounded by connectTimeout.
+ */
+function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
+  const core = (conn as unknown as { connection: CoreState }).connection;
+  const timeoutMs = e.ioTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS;
+  ioTimeouts.set(conn, timeoutMs);
+  watchReads({
+    stream: () => core.stream,
+    waitingFor: () => {
+      const raw = rawRunning.get(conn);
+      if (raw !== undefined) return { what: `a query waited for its answer (${statementHead(raw)})` };
+      const cmd = core._command;
+      if (!cmd) return core._closing ? { what: 'closing the connection' } : undefined;
+      const text = cmd.sql ?? '';
+      if (isQuietStatement(text)) return undefined;
+      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: sendsBody(text) };
+    },
+    timeoutMs,
+    onTimeout: (what) => networkTimeout('MySQL', describeEndpoint(e).replace(/^[^@]*@/, ''), what, timeoutMs),
+  });
+}
+
+const ioTimeouts = new WeakMap<object, number>();
+const rawRunning = new WeakMap<object, string>();
+
+/**
+ * Marks `conn` as running `sql` outside mysql2's command queue (mysql-raw-query.ts), so that its
+ * idle-read timeout applies; undefined when it is done.
+ */
+export function runningOutsideDriver(conn: MysqlConnection, sql: string | undefined): void {
+  if (sql === undefined) rawRunning.delete(conn);
+  else rawRunning.set(conn, sql);
+}
+
+/**
+ * Why a connection's socket closed, when it was destroyed with an error of ours (the idle-read
+ * timeout's E_NETWORK_TIMEOUT); undefined for a plain close. Readers that see only 'close' report it
+ * instead of a generic "the connection closed".
+ */
+export function closeReason(stream: unknown): DbBackupError | undefined {
+  const errored = (stream as { errored?: unknown } | undefined)?.errored;
+  return errored instanceof DbBackupError ? errored : undefined;
+}
+
+/** The idle-read timeout `conn` was opened with (0: none): the binary log stream sizes its heartbeats by it. */
+export function ioTimeoutOf(conn: MysqlConnection): number {
+  return ioTimeouts.get(conn) ?? DEFAULT_IO_TIMEOUT_MS;
 }
 
 /**
@@ -265,6 +340,10 @@ export function connectError(err: unknown, e: MysqlEndpoint): unknown {
       cause: err,
       details: { code: code || 'ER_ACCOUNT_HAS_BEEN_LOCKED' },
     });
+  }
+  if (code === 'ETIMEDOUT' && !(err instanceof DbBackupError)) {
+    // No answer to the login within connectTimeout (the network passes nothing): as a silent connection.
+    return networkTimeout('MySQL', where.replace(/^[^@]*@/, ''), 'connecting', connectTimeoutOf(e));
   }
   if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT', 'EACCES', 'ECONNRESET'].includes(code) || /secure connection|SSL|certificate/i.test((err as Error).message ?? '')) {
     return new DbBackupError(

@@ -10,6 +10,7 @@ import { type BinlogPosition, detectFlavor, type ServerFlavor } from './mysql-fl
 import { buildScripts } from './mysql-schema-dump.js';
 import { renderScript } from './mysql-script.js';
 import { dumpTable, type TableDumpResult, tableObjectName } from './mysql-table-dump.js';
+import { isLockWaitTimeout, limitLockWaits, lockWaitFailure } from './mysql-lock-wait.js';
 import { LOAD_DATA_OPTIONS } from './mysql-tsv.js';
 
 export const SCHEMA_PART = 'schema.sql';
@@ -57,14 +58,15 @@ export async function chooseDatabases(conn: MysqlConnection, e: MysqlEndpoint): 
 export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
   const main = await openConnection(e);
   const workers: MysqlConnection[] = [];
+  let names: string[] = [];
   const onAbort = () => [main, ...workers].forEach(destroyConnection);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const flavor = await detectFlavor(main);
-    const names = await chooseDatabases(main, e);
+    names = await chooseDatabases(main, e);
     const count = Math.max(1, request.parallel);
     for (let i = 0; i < count; i++) workers.push(await openConnection(e));
-    for (const c of [main, ...workers]) await prepareSession(c);
+    for (const c of [main, ...workers]) await prepareSession(c, e.lockWaitMs);
     const snapshot = await takeSnapshot(main, workers, flavor);
     signal.throwIfAborted();
     const catalog = filterCatalog(await readCatalog(main, flavor, names), request.tables, request.excludeTables);
@@ -87,7 +89,7 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
     };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
-    throw asDumpError(err);
+    throw asDumpError(await lockWaitFailure(err, e, names, e.lockWaitMs));
   } finally {
     signal.removeEventListener('abort', onAbort);
     await Promise.all([main, ...workers].map(closeConnection));
@@ -97,13 +99,15 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
 /**
  * A neutral session whatever the server's defaults: sql_mode '' because ANSI_QUOTES would make
  * SHOW CREATE quote with double quotes, ORACLE/NO_*_OPTIONS would drop table options from it, and
- * PAD_CHAR_TO_FULL_LENGTH would pad CHAR values; routines keep their own stored sql_mode.
+ * PAD_CHAR_TO_FULL_LENGTH would pad CHAR values; routines keep their own stored sql_mode. A
+ * backup's sessions also bound their metadata-lock waits (`lockWaitMs`, --lock-wait-timeout).
  */
-export async function prepareSession(c: MysqlConnection): Promise<void> {
+export async function prepareSession(c: MysqlConnection, lockWaitMs?: number): Promise<void> {
   await c.query(
     `SET SESSION TIME_ZONE = '${DUMP_TIME_ZONE}', SESSION sql_mode = '', SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, SESSION wait_timeout = 86400`,
   );
   await c.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  if (lockWaitMs !== undefined) await limitLockWaits(c, lockWaitMs);
 }
 
 interface Snapshot {
@@ -116,11 +120,11 @@ interface Snapshot {
 
 async function takeSnapshot(main: MysqlConnection, workers: MysqlConnection[], flavor: ServerFlavor): Promise<Snapshot> {
   const warnings: string[] = [];
-  await main.query('SET SESSION lock_wait_timeout = 60');
   try {
     await main.query('FLUSH TABLES WITH READ LOCK');
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
+    if (isLockWaitTimeout(err)) throw err;
     if (!/ACCESS_DENIED/.test(code)) throw lockError(err);
     // Without RELOAD: one connection, one snapshot; MariaDB still knows the snapshot's binlog position.
     await main.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');

@@ -1,5 +1,7 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { mysqlEngine } from './mysql-engine.js';
+import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
+import { LOCK_WAIT_OPTION } from '../lock-wait-timeout.js';
 import { TLS_MODE_AND_FILE_OPTIONS } from '../tls-options.js';
 
 /** MySQL and MariaDB through mysql2 alone (no mysqldump). */
@@ -12,6 +14,8 @@ export const mysqlPlugin: ConnectorPlugin = {
   options: [
     { name: 'socket', type: 'string', description: 'Unix socket file instead of host/port' },
     ...TLS_MODE_AND_FILE_OPTIONS,
+    IO_TIMEOUT_OPTION,
+    LOCK_WAIT_OPTION,
     { name: 'all-databases', type: 'boolean', commands: ['backup'], description: 'Every database except the system schemas' },
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
     { name: 'replay-connections', type: 'number', commands: ['restore'], description: 'Connections replaying the binary log of a chain at once (default 4; 1 = one session, in order)' },

@@ -1,5 +1,5 @@
 import { DbBackupError } from '../../../domain/errors.js';
-import type { MysqlConnection } from './mysql-connection.js';
+import { closeReason, type MysqlConnection, runningOutsideDriver } from './mysql-connection.js';
 
 /**
  * Reads one text-protocol result set straight off a mysql2 connection's socket: the client sends
@@ -68,6 +68,7 @@ export function rawQuery(conn: MysqlConnection, sql: string, handler: RawRowHand
     handler,
     options.columns,
     (err, rows) => {
+      runningOutsideDriver(conn, undefined);
       stream.off('close', onClose);
       c.off('error', swallow);
       if (err && !serverErrors.has(err)) {
@@ -83,13 +84,14 @@ export function rawQuery(conn: MysqlConnection, sql: string, handler: RawRowHand
     },
     (rest) => saved.execute(rest),
   );
-  const onClose = () => reader.fail(new DbBackupError('E_BACKUP_FAILED', 'The connection to the MySQL server closed during a query; try again.'));
+  const onClose = () => reader.fail(closeReason(stream) ?? new DbBackupError('E_BACKUP_FAILED', 'The connection to the MySQL server closed during a query; try again.'));
   // mysql2 sees no command running, so a lost connection would be an 'error' event nobody listens to
   // (an uncaught exception): it is reported by onClose instead.
   const swallow = () => undefined;
   c.on('error', swallow);
   stream.once('close', onClose);
   c.packetParser = reader;
+  runningOutsideDriver(conn, sql);
   stream.write(queryPacket(sql, (c.config.clientFlags & (c.serverCapabilityFlags ?? 0) & CLIENT_QUERY_ATTRIBUTES) !== 0));
   return { done, pause: () => stream.pause(), resume: () => stream.resume() };
 }

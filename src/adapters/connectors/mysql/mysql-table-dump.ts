@@ -4,7 +4,7 @@ import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { dataPartName } from '../../../domain/repository-layout.js';
 import type { TableInfo } from './mysql-catalog.js';
-import { type MysqlConnection, qi, qn } from './mysql-connection.js';
+import { closeReason, type MysqlConnection, qi, qn } from './mysql-connection.js';
 import { rawQuery, rawQueryAvailable } from './mysql-raw-query.js';
 import { TsvEncoder } from './mysql-tsv.js';
 import { LineDigest } from '../table-digest.js';
@@ -82,7 +82,7 @@ export async function dumpTable(conn: MysqlConnection, table: TableInfo, sink: P
   // mysql2 settles no running query when its connection is destroyed (by another worker's failure,
   // an abort, or a close that timed out): without this the part would wait forever, and so would
   // everything waiting for it.
-  const onClose = () => fail(new DbBackupError('E_BACKUP_FAILED', `The connection to the MySQL server closed while ${object} was read; try again.`));
+  const onClose = () => fail(closeReason(core.stream) ?? new DbBackupError('E_BACKUP_FAILED', `The connection to the MySQL server closed while ${object} was read; try again.`));
   core.stream.once('close', onClose);
 
   const sql = `SELECT ${selectList(table)} FROM ${fromClause(table)}`;

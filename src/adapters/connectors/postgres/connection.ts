@@ -5,7 +5,9 @@ import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { isQuietStatement, sendsBody, statementHead, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
+import { DEFAULT_IO_TIMEOUT_MS, ioTimeoutMs, KEEPALIVE_IDLE_MS, networkTimeout } from '../io-timeout.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
 import { PgClient } from './pg-driver.js';
 
@@ -32,6 +34,8 @@ export interface PgEndpoint {
   sslkey?: string;
   /** Explicit password (--password-env or the URL); otherwise PGPASSWORD, ~/.pgpass, a prompt. */
   password?: string;
+  /** The idle-read timeout of every connection (`--io-timeout`; 0: none); unset: the default. */
+  ioTimeoutMs?: number;
 }
 
 /**
@@ -79,6 +83,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     sslcert: str(options.sslcert) ?? str(options.sslCert) ?? fromUrl.params?.get('sslcert') ?? env.PGSSLCERT,
     sslkey: str(options.sslkey) ?? str(options.sslKey) ?? fromUrl.params?.get('sslkey') ?? env.PGSSLKEY,
     password: target.password ?? fromUrl.password,
+    ioTimeoutMs: ioTimeoutMs(options.ioTimeout, env),
   };
 }
 
@@ -131,12 +136,14 @@ export async function openClient(e: PgEndpoint, database = e.database, mode: { r
       application_name: 'dbbackup',
       connectionTimeoutMillis: 30_000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
       ...(mode.replication ? { replication: 'database' } : {}),
       ...(mode.pipeline ? { pipeline: true } : {}),
     } as pg.ClientConfig);
     client.on('error', () => {
       /* a dropped connection surfaces on the next query */
     });
+    watchIdleReads(client, e);
     try {
       await client.connect();
       warnIfUnprotected(client, e);
@@ -161,6 +168,38 @@ export async function openClient(e: PgEndpoint, database = e.database, mode: { r
   } catch (err) {
     throw connectionError(err, e, database);
   }
+}
+
+interface PgClientState {
+  connection?: { stream?: WatchedStream };
+  _connecting?: boolean;
+  _ending?: boolean;
+  _activeQuery?: { text?: string } | null;
+  _queryQueue?: { text?: string }[];
+}
+
+/**
+ * The connection's idle-read timeout (read-watchdog.ts): connecting, closing, or a query waiting
+ * for its answer (a COPY or replication stream included: the server's keepalives answer the
+ * stream's status updates) with no byte for --io-timeout fails with E_NETWORK_TIMEOUT.
+ */
+function watchIdleReads(client: pg.Client, e: PgEndpoint): void {
+  const c = client as unknown as PgClientState;
+  const timeoutMs = e.ioTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS;
+  watchReads({
+    stream: () => c.connection?.stream,
+    waitingFor: () => {
+      if (c._connecting) return { what: 'connecting' };
+      if (c._ending) return { what: 'closing the connection' };
+      const q = c._activeQuery ?? c._queryQueue?.[0];
+      if (!q) return undefined;
+      const text = typeof q.text === 'string' ? q.text : '';
+      if (isQuietStatement(text)) return undefined;
+      return { what: `a query waited for its answer (${statementHead(text) || 'a statement'})`, sending: sendsBody(text) };
+    },
+    timeoutMs,
+    onTimeout: (what) => networkTimeout('PostgreSQL', `${e.host}:${e.port}`, what, timeoutMs),
+  });
 }
 
 function sslOptions(e: PgEndpoint): false | ConnectionOptions {

@@ -1,24 +1,10 @@
 import type pg from 'pg';
 import { DbBackupError } from '../../../domain/errors.js';
+import { waitedText } from '../lock-wait-timeout.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
 import type { DataTable } from './postgres-schema-model.js';
 
-/** How long a backup waits for its table locks unless told otherwise (as MySQL's lock_wait_timeout here). */
-export const DEFAULT_LOCK_WAIT_MS = 60_000;
-
-/**
- * Reads `--lock-wait-timeout` (`30s`, `500ms`, `5m`, `1h`; `0` waits as long as it takes) into
- * milliseconds; undefined gives the default. Anything else is E_USAGE.
- */
-export function lockWaitMs(value: unknown): number {
-  if (value === undefined || value === null || value === '') return DEFAULT_LOCK_WAIT_MS;
-  const m = /^\s*(\d+)\s*(ms|s|min|m|h)?\s*$/.exec(String(value));
-  if (!m || (m[2] === undefined && m[1] !== '0')) {
-    throw new DbBackupError('E_USAGE', `--lock-wait-timeout takes a duration such as 30s, 500ms, 5m or 1h (0 waits as long as it takes), not "${String(value)}".`);
-  }
-  const unit = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!;
-  return Number(m[1]) * unit;
-}
+export { DEFAULT_LOCK_WAIT_MS, lockWaitMs } from '../lock-wait-timeout.js';
 
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -94,7 +80,7 @@ async function lockTimeout(endpoint: PgEndpoint, batch: DataTable[] | undefined,
   } catch {
     // Who holds it is a help, not the error: the tables are named either way.
   }
-  const waited = `${waitMs >= 1000 && waitMs % 1000 === 0 ? `${waitMs / 1000}s` : `${waitMs}ms`} (--lock-wait-timeout)`;
+  const waited = waitedText(waitMs);
   const fix = 'Nothing was recorded; end or wait for that session, or raise --lock-wait-timeout (0 waits as long as it takes).';
   const h = holders[0];
   if (h) {

@@ -1,5 +1,7 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { postgresEngine } from './postgres-engine.js';
+import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
+import { LOCK_WAIT_OPTION } from '../lock-wait-timeout.js';
 import { TLS_MODE_AND_FILE_OPTIONS } from '../tls-options.js';
 
 /** PostgreSQL through `pg` and COPY: no pg_dump needed. */
@@ -17,13 +19,6 @@ export const postgresPlugin: ConnectorPlugin = {
       type: 'boolean',
       commands: ['restore'],
       description: 'PostgreSQL: fail (and leave nothing restored) rather than skip an object the target cannot create',
-    },
-    {
-      name: 'lock-wait-timeout',
-      type: 'string',
-      commands: ['backup'],
-      description:
-        'PostgreSQL: how long a backup waits for a table that another session holds locked (ACCESS EXCLUSIVE: a migration, VACUUM FULL), e.g. 30s or 5m, before it fails with E_LOCK_TIMEOUT naming it; 0 waits as long as it takes (default 60s)',
     },
     {
       name: 'capture',
@@ -44,6 +39,8 @@ export const postgresPlugin: ConnectorPlugin = {
       description: 'with --capture changes (or replicate): give tables without a primary key REPLICA IDENTITY FULL (ALTER TABLE on the source) so their every change is captured',
       commands: ['backup', 'replicate'],
     },
+    LOCK_WAIT_OPTION,
+    IO_TIMEOUT_OPTION,
   ],
   capabilities: postgresEngine.capabilities,
   load: async () => new (await import('./postgres-connector.js')).PostgresConnector(),

@@ -58,9 +58,10 @@ export class Ledger {
         (postLeft.length ? `Not built: ${list(postLeft)}. ` : '') +
         `The database is incomplete: fix the cause, then restore again with --clean (or into a new database).`;
     }
-    // A part found damaged mid-restore (decoded bytes past their declared size) stays an integrity failure (exit 4).
-    const code = isDbBackupError(err) && err.exitCode === ExitCode.integrity ? err.code : 'E_RESTORE_FAILED';
-    return new DbBackupError(code, `Restore into ${this.target} failed at ${step}: ${cause}. ${state}`, {
+    // A part found damaged mid-restore (decoded bytes past their declared size) stays an integrity
+    // failure (exit 4), and a connection gone silent a network timeout (exit 3).
+    const code = isDbBackupError(err) && (err.exitCode === ExitCode.integrity || err.code === 'E_NETWORK_TIMEOUT') ? err.code : 'E_RESTORE_FAILED';
+    return new DbBackupError(code, `Restore into ${this.target} failed at ${step}: ${cause.replace(/\.$/, '')}. ${state}`, {
       cause: err,
       details: { step, tablesRestored: this.tablesDone, tablesPartlyLoaded: this.partial, tablesNotRestored: notLoaded, postDataNotBuilt: postLeft, schemaRestored: this.preData },
     });

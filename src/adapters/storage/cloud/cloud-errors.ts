@@ -67,8 +67,26 @@ export function cloudError(err: unknown, failure: ServiceFailure, what: string, 
       details,
     });
   }
+  if (status === undefined && isRequestTimeout(err)) {
+    // The socket passed no byte for the request timeout (a silent network, a stalled service): retried like any network failure.
+    const ms = /(\d+) ?ms requestTimeout/.exec(sdkMessage)?.[1];
+    return new DbBackupError(
+      'E_NETWORK_TIMEOUT',
+      `${base}: the storage endpoint passed no byte for ${ms ? `${ms} ms` : 'the request timeout'} (DBBACKUP_STORAGE_TIMEOUT_MS), and did not close the connection either: ` +
+        'the network stopped passing data or the service stalled. It was retried and may work later; check the network.',
+      { cause: err, details: { ...details, retryable: true } },
+    );
+  }
   const hint = retryable ? ' The service or network failed; it was retried and may work later.' : '';
   return new DbBackupError('E_STORAGE', `${base}: ${sdkMessage}${status ? ` (HTTP ${status})` : ''}.${hint}`, { cause: err, details });
+}
+
+/** The SDK's own idle timeout on a request's socket (smithy's requestTimeout: a TimeoutError). */
+function isRequestTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { name?: unknown }).name === 'TimeoutError' && /requestTimeout|timed? ?out/i.test(String((e as { message?: unknown }).message ?? ''))) return true;
+  }
+  return false;
 }
 
 /** True for an E_STORAGE/E_CONN_REFUSED error (or a raw network error) that another try may cure. */
