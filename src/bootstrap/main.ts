@@ -1,40 +1,8 @@
-import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Cli } from 'clipanion';
-import { BackupCommand } from '../adapters/cli/backup.js';
-import { ReplicateCommand } from '../adapters/cli/replicate.js';
-import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
-import { DoctorCommand } from '../adapters/cli/doctor.js';
-import { SelfUpdateCommand } from '../adapters/cli/self-update.js';
+import { commandsFor } from './commands.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
-import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
-import { ListCommand } from '../adapters/cli/list.js';
-import { SlotDropCommand } from '../adapters/cli/slot/drop.js';
-import { SlotListCommand } from '../adapters/cli/slot/list.js';
-import { StorageUsageCommand } from '../adapters/cli/storage-usage.js';
-import { PinCommand, UnpinCommand } from '../adapters/cli/pin.js';
-import { PruneCommand } from '../adapters/cli/prune.js';
-import { NotifyTestCommand } from '../adapters/cli/notify.js';
-import { RestoreCommand } from '../adapters/cli/restore.js';
-import { ScheduleAddCommand } from '../adapters/cli/schedule/add.js';
-import { ScheduleDisableCommand, ScheduleEnableCommand } from '../adapters/cli/schedule/enable.js';
-import { ScheduleHistoryCommand } from '../adapters/cli/schedule/history.js';
-import { ScheduleListCommand } from '../adapters/cli/schedule/list.js';
-import { ScheduleRemoveCommand } from '../adapters/cli/schedule/remove.js';
-import { ScheduleRunCommand } from '../adapters/cli/schedule/run.js';
-import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
-import { WorkerCommand } from '../adapters/cli/worker.js';
-import { FleetStatusCommand } from '../adapters/cli/fleet/status.js';
-import { K8sRenderCommand } from '../adapters/cli/k8s/render.js';
-import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
-import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
-import { VerifyCommand } from '../adapters/cli/verify.js';
-import { CompareCommand } from '../adapters/cli/compare.js';
-import { VersionCommand } from '../adapters/cli/version.js';
-import { UiCommand } from '../adapters/cli/ui.js';
-import { HelpCommand } from '../adapters/cli/help.js';
-import { CompletionCommand } from '../adapters/cli/completion.js';
 import { helpArgv } from '../adapters/cli/help-text.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
@@ -64,59 +32,8 @@ function configEngines(env: NodeJS.ProcessEnv): EngineResolver {
   };
 }
 
-export const commands = [
-  BackupCommand,
-  ReplicateCommand,
-  RestoreCommand,
-  ListCommand,
-  VerifyCommand,
-  CompareCommand,
-  PruneCommand,
-  PinCommand,
-  UnpinCommand,
-  ConfigValidateCommand,
-  ConfigShowCommand,
-  DoctorCommand,
-  SelfUpdateCommand,
-  SecretInitCommand,
-  SecretEncryptCommand,
-  NotifyTestCommand,
-  ScheduleAddCommand,
-  ScheduleListCommand,
-  ScheduleRemoveCommand,
-  ScheduleEnableCommand,
-  ScheduleDisableCommand,
-  ScheduleRunCommand,
-  ScheduleStatusCommand,
-  ScheduleHistoryCommand,
-  ScheduleSystemdUnitCommand,
-  WorkerCommand,
-  FleetStatusCommand,
-  K8sRenderCommand,
-  StorageUsageCommand,
-  UiCommand,
-  SlotListCommand,
-  SlotDropCommand,
-  KeyGenerateCommand,
-  KeyListCommand,
-  KeyRotateCommand,
-  KeyRewrapCommand,
-  CompletionCommand,
-  HelpCommand,
-  VersionCommand,
-];
-
-/**
- * The commands `argv` names (by their leading words), with help and version; every command when
- * it names none (plain help, a typo that deserves suggestions). Clipanion compiles a parser over
- * every registered command on each run, which costs more start-up than the rest of the CLI.
- */
-export function commandsFor(argv: readonly string[]): typeof commands {
-  if (argv[0] === 'help' || argv[0] === 'completion') return commands;
-  const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
-  if (named.length === 0) return commands;
-  return [...new Set([...named, HelpCommand, VersionCommand])];
-}
+// Every command class (help's and completion's tests register them all; loading this module first declares the engine flags).
+export { allCommands } from './commands.js';
 
 /** Loads the config file and resolves what the composition root needs, by precedence. */
 export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.ProcessEnv): Promise<{ settings: Settings; runtime: RuntimeConfig }> {
@@ -214,7 +131,7 @@ export async function main(given: string[], env: NodeJS.ProcessEnv = process.env
     binaryVersion: pkg.version,
     enableColors: process.stdout.isTTY === true,
   });
-  for (const c of commandsFor(argv)) cli.register(c);
+  for (const c of await commandsFor(argv)) cli.register(c);
 
   const controller = new AbortController();
   let signals = 0;

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ALWAYS, COMMAND_MODULES, commandsFor } from '../../../src/bootstrap/commands.js';
+import { allCommands } from '../../../src/bootstrap/main.js';
+
+const names = (cs: readonly { name: string }[]) => cs.map((c) => c.name).sort();
+
+describe('the command table', () => {
+  it('lists each command under the first word of its paths, and every word of every path', async () => {
+    for (const [word, load] of Object.entries(COMMAND_MODULES)) {
+      for (const c of await load()) expect((c.paths ?? []).map((p) => p[0]), `${c.name} under "${word}"`).toContain(word);
+    }
+    for (const c of await allCommands()) {
+      if (ALWAYS.includes(c)) continue;
+      for (const path of c.paths ?? []) expect(Object.keys(COMMAND_MODULES), `${c.name} ${path.join(' ')}`).toContain(path[0]);
+    }
+  });
+
+  it('loads the commands the first word names (or the word after help), with help and version', async () => {
+    expect(names(await commandsFor(['backup', '--db', 'sqlite']))).toEqual(['BackupCommand', 'HelpCommand', 'VersionCommand']);
+    expect(names(await commandsFor(['help', 'restore']))).toEqual(['HelpCommand', 'RestoreCommand', 'VersionCommand']);
+    expect(names(await commandsFor(['ls']))).toEqual(['HelpCommand', 'ListCommand', 'VersionCommand']);
+    expect(names(await commandsFor(['--version']))).toEqual(['HelpCommand', 'VersionCommand']);
+    expect(await commandsFor(['schedule', 'add'])).toHaveLength(9 + ALWAYS.length);
+  });
+
+  it('loads every command for the overview, completion and a word it does not know', async () => {
+    const all = names(await allCommands());
+    expect(all.length).toBeGreaterThan(30);
+    for (const argv of [['help'], [], ['completion', 'bash'], ['bakcup'], ['help', 'nothing']]) expect(names(await commandsFor(argv))).toEqual(all);
+  });
+});
