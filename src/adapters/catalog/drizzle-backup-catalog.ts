@@ -32,7 +32,7 @@ export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, Noti
       this.sqlite.pragma('synchronous = NORMAL');
       this.sqlite.pragma('busy_timeout = 5000');
       this.db = drizzle(this.sqlite);
-      migrateCatalog(this.db);
+      migrateCatalog(this.db, this.sqlite);
     } catch (err) {
       throw new DbBackupError(
         'E_CONFIG',

@@ -47,7 +47,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 10000');
       const db = drizzle(this.sqlite);
-      migrateCatalog(db);
+      migrateCatalog(db, this.sqlite);
       this.connection = db;
       return db;
     } catch (err) {
