@@ -4,15 +4,17 @@
 // stores, the catalog) stays in chunks of its own and loads on first use, as before.
 //
 // Dependencies stay external (loaded from node_modules as usual) unless listed in BUNDLED: native
-// addons, packages that start worker threads from their own files (pino, bree) and the large
-// lazily loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads.
+// addons, packages that start worker threads from their own files (bree) and the large lazily
+// loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads. pino is
+// one of them: only its transports start threads from its files, and dbbackup uses none (it writes
+// to a destination object); logging.ts requires it lazily, so it runs only when a line is logged.
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { gitCommit } from './bundle-commit.mjs';
 
-const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm']);
+const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm', 'pino']);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const external = Object.keys(pkg.dependencies)
   .filter((name) => !BUNDLED.has(name))
