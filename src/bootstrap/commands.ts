@@ -82,13 +82,24 @@ export async function allCommands(): Promise<CliCommand[]> {
 }
 
 /**
- * The commands `argv` (after helpArgv) can name: those under its first word, or under the word
- * after `help`; every command when it names none (plain help, completion, a typo that deserves
+ * The commands `argv` (after helpArgv) can name: those under its first word; every command when it
+ * names none (help and completion, which read every command's definition, or a typo that deserves
  * suggestions).
  */
 export async function commandsFor(argv: readonly string[]): Promise<CliCommand[]> {
-  const word = argv[0] === 'help' ? argv[1] : argv[0];
-  const load = word === undefined || argv[0] === 'completion' ? undefined : Object.hasOwn(COMMAND_MODULES, word) ? COMMAND_MODULES[word] : undefined;
-  if (word !== undefined && ALWAYS.some((c) => (c.paths ?? []).some((p) => p.length === 1 && p[0] === word))) return [...ALWAYS];
-  return load ? [...(await load()), ...ALWAYS] : allCommands();
+  const word = argv[0];
+  if (VersionCommand.paths.some((p) => p[0] === word)) return [...ALWAYS];
+  if (word === undefined || word === 'help' || word === 'completion' || !Object.hasOwn(COMMAND_MODULES, word)) return allCommands();
+  return [...(await COMMAND_MODULES[word]!()), ...ALWAYS];
+}
+
+/**
+ * For help and completion (they read every command's definition, a command's help to tell its own
+ * flags from the global ones): the commands to parse `argv` with, theirs alone. Else undefined: the
+ * registered commands parse it.
+ */
+export async function ownParser(argv: readonly string[]): Promise<CliCommand[] | undefined> {
+  if (argv[0] === 'completion') return [...(await COMMAND_MODULES.completion!()), ...ALWAYS];
+  if (argv[0] === 'help') return [...ALWAYS];
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Cli } from 'clipanion';
-import { commandsFor } from './commands.js';
+import { type CliCommand, commandsFor, ownParser } from './commands.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
 import { helpArgv } from '../adapters/cli/help-text.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
@@ -125,13 +125,21 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
 /** Runs the CLI with `argv`; resolves to the exit code. */
 export async function main(given: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const argv = helpArgv(given);
-  const cli = new Cli<CliContext>({
-    binaryLabel: 'dbbackup',
-    binaryName: 'dbbackup',
-    binaryVersion: pkg.version,
-    enableColors: process.stdout.isTTY === true,
-  });
-  for (const c of await commandsFor(argv)) cli.register(c);
+  const newCli = (commands: readonly CliCommand[]) => {
+    const made = new Cli<CliContext>({
+      binaryLabel: 'dbbackup',
+      binaryName: 'dbbackup',
+      binaryVersion: pkg.version,
+      enableColors: process.stdout.isTTY === true,
+    });
+    for (const c of commands) made.register(c);
+    return made;
+  };
+  const cli = newCli(await commandsFor(argv));
+  // Help and completion read every command's definition from `cli` but parse only their own words:
+  // clipanion's parser over every command costs more than the rest of `--help`.
+  const own = await ownParser(argv);
+  const parser = own ? newCli(own) : cli;
 
   const controller = new AbortController();
   let signals = 0;
@@ -157,9 +165,9 @@ export async function main(given: string[], env: NodeJS.ProcessEnv = process.env
   try {
     let command;
     try {
-      command = cli.process(argv, context);
+      command = parser.process(argv, context);
     } catch (err) {
-      process.stderr.write(cli.error(err as Error));
+      process.stderr.write(parser.error(err as Error));
       return ExitCode.usage;
     }
     return await cli.run(command, context);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALWAYS, COMMAND_MODULES, commandsFor } from '../../../src/bootstrap/commands.js';
+import { ALWAYS, COMMAND_MODULES, commandsFor, ownParser } from '../../../src/bootstrap/commands.js';
 import { allCommands } from '../../../src/bootstrap/main.js';
 
 const names = (cs: readonly { name: string }[]) => cs.map((c) => c.name).sort();
@@ -15,17 +15,19 @@ describe('the command table', () => {
     }
   });
 
-  it('loads the commands the first word names (or the word after help), with help and version', async () => {
+  it('loads the commands the first word names, with help and version', async () => {
     expect(names(await commandsFor(['backup', '--db', 'sqlite']))).toEqual(['BackupCommand', 'HelpCommand', 'VersionCommand']);
-    expect(names(await commandsFor(['help', 'restore']))).toEqual(['HelpCommand', 'RestoreCommand', 'VersionCommand']);
     expect(names(await commandsFor(['ls']))).toEqual(['HelpCommand', 'ListCommand', 'VersionCommand']);
     expect(names(await commandsFor(['--version']))).toEqual(['HelpCommand', 'VersionCommand']);
     expect(await commandsFor(['schedule', 'add'])).toHaveLength(9 + ALWAYS.length);
   });
 
-  it('loads every command for the overview, completion and a word it does not know', async () => {
+  it('loads every command for help, completion and a word it does not know; help and completion parse with theirs alone', async () => {
     const all = names(await allCommands());
     expect(all.length).toBeGreaterThan(30);
-    for (const argv of [['help'], [], ['completion', 'bash'], ['bakcup'], ['help', 'nothing']]) expect(names(await commandsFor(argv))).toEqual(all);
+    for (const argv of [['help'], ['help', 'restore'], [], ['completion', 'bash'], ['bakcup'], ['help', 'nothing']]) expect(names(await commandsFor(argv))).toEqual(all);
+    expect(names((await ownParser(['help', 'restore']))!)).toEqual(['HelpCommand', 'VersionCommand']);
+    expect(names((await ownParser(['completion', 'zsh']))!)).toEqual(['CompletionCommand', 'HelpCommand', 'VersionCommand']);
+    expect(await ownParser(['backup'])).toBeUndefined();
   });
 });
