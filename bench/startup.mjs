@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { treeCpuSeconds } from './measure.mjs';
+import { sizeMB, treeCpuSeconds } from './measure.mjs';
 import { alternating, loadAverage, median, writeResults } from './results.mjs';
 import { buildSqliteBenchDb } from './sqlite-data.mjs';
 
@@ -98,9 +98,9 @@ async function timeWithServer(argv, env) {
   return { ...t, server: treeCpuSeconds(serverPid) - before };
 }
 
-const sqlite = { empty: join(work, 'empty.db'), [`${values.mb}mb`]: join(work, 'ten.db') };
+const sqlite = { empty: join(work, 'empty.db'), [`${values.mb} MB`]: join(work, 'ten.db') };
 execFileSync('sqlite3', [sqlite.empty, 'CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);']);
-buildSqliteBenchDb(sqlite[`${values.mb}mb`], Number(values.mb));
+buildSqliteBenchDb(sqlite[`${values.mb} MB`], Number(values.mb), { step: 10000 });
 
 let n = 0;
 const fresh = (name) => join(work, `${name}-${++n}`);
@@ -146,7 +146,8 @@ for (const [build, cmd] of Object.entries(builds)) timeOnce([...cmd, 'backup', '
 
 const results = [];
 const fmt = (s) => (s === undefined ? '     -' : s.toFixed(3).padStart(6));
-console.log(`dbbackup: ${builds.dbbackup.join(' ')}${builds.base ? `\nbase:     ${builds.base.join(' ')}` : ''}\nmedians of ${runs} runs, CPU s (wall s); load ${await loadAverage()}\n`);
+console.log(`dbbackup: ${builds.dbbackup.join(' ')}${builds.base ? `\nbase:     ${builds.base.join(' ')}` : ''}\nmedians of ${runs} runs, CPU s (wall s); load ${await loadAverage()}`);
+console.log(`SQLite: ${Object.entries(sqlite).map(([label, db]) => `${label} ${sizeMB(db).toFixed(1)} MB (${execFileSync('sqlite3', [db, 'PRAGMA journal_mode']).toString().trim()} mode)`).join(', ')}\n`);
 console.log(`${'case'.padEnd(26)} ${'peer'.padEnd(16)} ${'dbbackup'.padEnd(16)} ${'overhead'.padEnd(16)} ${builds.base ? 'base (overhead)' : ''}`);
 for (const c of cases) {
   c.before?.();
