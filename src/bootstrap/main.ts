@@ -15,6 +15,7 @@ import type { LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, defaultLogDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { configuredSchedules } from './schedules.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
 
@@ -45,9 +46,6 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
-  // Loaded here, not at the top: `--version`, help and usage errors never load the container, the
-  // logger or the scheduler (bench/startup.mjs measures it).
-  const { configuredSchedules } = await import('./schedule-daemon.js');
   const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: configEngines(env) });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
@@ -92,7 +90,10 @@ async function queueRuntimeOf(settings: Settings, flag: string | undefined, outa
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {
   const { settings, runtime } = await loadSettings(globals, env);
-  const [{ appServices, buildContainer }, { buildScheduler, daemonLogger, runReplicas }] = await Promise.all([import('./container.js'), import('./schedule-daemon.js')]);
+  // The container here; the daemon's parts (scheduler, job runners, replicas) when a command asks
+  // for them: `--version`, help and usage errors load none of it (bench/startup.mjs measures it).
+  const { appServices, buildContainer } = await import('./container.js');
+  const daemon = () => import('./schedule-daemon.js');
   const container = buildContainer(runtime);
   const daemonFlags = <R extends DaemonRequest>(request: R) => ({
     ...request,
@@ -110,12 +111,14 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
   });
   const fleet = () => import('./schedule-fleet.js');
   const scheduler = async (request: DaemonRequest) =>
-    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : buildScheduler(container, runtime, daemonFlags(request));
+    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : (await daemon()).buildScheduler(container, runtime, daemonFlags(request));
   const worker = async (request: DaemonRequest & { concurrency: number }) => (await fleet()).buildFleetWorker(container, runtime, settings, daemonFlags(request));
   const fleetStatus = async () => (await fleet()).fleetStatus(container, runtime);
   const app = appServices(container);
-  const replicas = (signal: AbortSignal) =>
-    runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
+  const replicas = async (signal: AbortSignal) => {
+    const { daemonLogger, runReplicas } = await daemon();
+    return runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
+  };
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
   const selfUpdate = async (options: { updateUrl?: string; registry?: string }) => (await import('./self-update.js')).buildSelfUpdate(container, runtime, options);
   const dashboard: CliServices['dashboard'] = async (request, signal) => (await import('./ui.js')).runDashboard(settings, runtime, globals, request, signal);
