@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALWAYS, COMMAND_MODULES, commandsFor, ownParser } from '../../../src/bootstrap/commands.js';
 import { allCommands } from '../../../src/bootstrap/main.js';
@@ -13,6 +15,18 @@ describe('the command table', () => {
       if (ALWAYS.includes(c)) continue;
       for (const path of c.paths ?? []) expect(Object.keys(COMMAND_MODULES), `${c.name} ${path.join(' ')}`).toContain(path[0]);
     }
+  });
+
+  it('has every command class of src/adapters/cli (a new command needs its line in the table)', async () => {
+    const dir = join(import.meta.dirname, '../../../src/adapters/cli');
+    const declared = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => {
+        const text = readFileSync(join(dir, f), 'utf8');
+        return text.includes('static override paths') ? [...text.matchAll(/export class (\w+Command) extends/g)].map((m) => m[1]!) : [];
+      });
+    expect(declared.length).toBeGreaterThan(30);
+    expect(names(await allCommands())).toEqual(expect.arrayContaining(declared));
   });
 
   it('loads the commands the first word names, with help and version', async () => {
