@@ -6,8 +6,11 @@ import { sizeMB } from './measure.mjs';
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
 
-/** Builds `path` (WAL mode, checkpointed) until it holds about `targetMB` megabytes. */
-export function buildSqliteBenchDb(path, targetMB) {
+/**
+ * Builds `path` (WAL mode, checkpointed) until it holds about `targetMB` megabytes, adding events
+ * `step` rows at a time (the default overshoots a small target: ~10 MB a step).
+ */
+export function buildSqliteBenchDb(path, targetMB, { step = 100000 } = {}) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
@@ -16,7 +19,7 @@ export function buildSqliteBenchDb(path, targetMB) {
   const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
   db.exec(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
            INSERT INTO users SELECT x, 'user ' || x, 'user' || x || '@example.test' FROM c`);
-  const insert = db.prepare(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
+  const insert = db.prepare(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${Number(step)})
     INSERT INTO events (user_id, kind, payload, amount, at)
     SELECT abs(random()) % 100000, ?, ? || ' ' || hex(randomblob(8)) || ' ' || (x * 7919 % 100003), (abs(random()) % 100000) / 100.0,
            strftime('%Y-%m-%dT%H:%M:%fZ', 1700000000 + x, 'unixepoch') FROM c`);

@@ -4,19 +4,24 @@
 // stores, the catalog) stays in chunks of its own and loads on first use, as before.
 //
 // Dependencies stay external (loaded from node_modules as usual) unless listed in BUNDLED: native
-// addons, packages that start worker threads from their own files (pino, bree) and the large
-// lazily loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads.
+// addons, packages that start worker threads from their own files (bree) and the large lazily
+// loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads. pino is
+// one of them: only its transports start threads from its files, and dbbackup uses none (it writes
+// to a destination object); logging.ts requires it lazily, so it runs only when a line is logged.
+// pg and pg-copy-streams are bundled into the PostgreSQL connector's chunk (see pg-driver.ts).
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { gitCommit } from './bundle-commit.mjs';
 
-const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm']);
+const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm', 'pino', 'pg', 'pg-copy-streams']);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const external = Object.keys(pkg.dependencies)
   .filter((name) => !BUNDLED.has(name))
-  .flatMap((name) => [name, `${name}/*`]);
+  .flatMap((name) => [name, `${name}/*`])
+  // pg's optional native driver and its Cloudflare Workers socket: required only where they exist.
+  .concat(['pg-native', 'pg-cloudflare', 'cloudflare:sockets']);
 
 // Built beside and swapped in with renames, so that a CLI started meanwhile (a test run, a
 // scheduler worker) never finds the folder half-written.

@@ -32,7 +32,7 @@ import { RunDoctor } from '../application/use-cases/run-doctor.js';
 import { DescribeLeastPrivilege } from '../application/use-cases/describe-least-privilege.js';
 import { accessPolicy } from '../adapters/storage/cloud/access-policy.js';
 import { FsHostProbe } from '../adapters/host/fs-host-probe.js';
-import { localZone } from './schedule-daemon.js';
+import { localZone } from './schedules.js';
 import { MapCodecRegistry } from '../adapters/compression/codec-registry.js';
 import { GzipCodec } from '../adapters/compression/gzip-codec.js';
 import { NoneCodec } from '../adapters/compression/none-codec.js';

@@ -1,40 +1,8 @@
-import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Cli } from 'clipanion';
-import { BackupCommand } from '../adapters/cli/backup.js';
-import { ReplicateCommand } from '../adapters/cli/replicate.js';
-import { ConfigShowCommand, ConfigValidateCommand } from '../adapters/cli/config.js';
-import { DoctorCommand } from '../adapters/cli/doctor.js';
-import { SelfUpdateCommand } from '../adapters/cli/self-update.js';
+import { type CliCommand, commandsFor, ownParser } from './commands.js';
 import type { CliContext, CliServices, DaemonRequest, GlobalOptions } from '../adapters/cli/context.js';
-import { KeyGenerateCommand, KeyListCommand, KeyRewrapCommand, KeyRotateCommand } from '../adapters/cli/key.js';
-import { ListCommand } from '../adapters/cli/list.js';
-import { SlotDropCommand } from '../adapters/cli/slot/drop.js';
-import { SlotListCommand } from '../adapters/cli/slot/list.js';
-import { StorageUsageCommand } from '../adapters/cli/storage-usage.js';
-import { PinCommand, UnpinCommand } from '../adapters/cli/pin.js';
-import { PruneCommand } from '../adapters/cli/prune.js';
-import { NotifyTestCommand } from '../adapters/cli/notify.js';
-import { RestoreCommand } from '../adapters/cli/restore.js';
-import { ScheduleAddCommand } from '../adapters/cli/schedule/add.js';
-import { ScheduleDisableCommand, ScheduleEnableCommand } from '../adapters/cli/schedule/enable.js';
-import { ScheduleHistoryCommand } from '../adapters/cli/schedule/history.js';
-import { ScheduleListCommand } from '../adapters/cli/schedule/list.js';
-import { ScheduleRemoveCommand } from '../adapters/cli/schedule/remove.js';
-import { ScheduleRunCommand } from '../adapters/cli/schedule/run.js';
-import { ScheduleStatusCommand } from '../adapters/cli/schedule/status.js';
-import { WorkerCommand } from '../adapters/cli/worker.js';
-import { FleetStatusCommand } from '../adapters/cli/fleet/status.js';
-import { K8sRenderCommand } from '../adapters/cli/k8s/render.js';
-import { ScheduleSystemdUnitCommand } from '../adapters/cli/schedule/systemd-unit.js';
-import { SecretEncryptCommand, SecretInitCommand } from '../adapters/cli/secret.js';
-import { VerifyCommand } from '../adapters/cli/verify.js';
-import { CompareCommand } from '../adapters/cli/compare.js';
-import { VersionCommand } from '../adapters/cli/version.js';
-import { UiCommand } from '../adapters/cli/ui.js';
-import { HelpCommand } from '../adapters/cli/help.js';
-import { CompletionCommand } from '../adapters/cli/completion.js';
 import { helpArgv } from '../adapters/cli/help-text.js';
 import { declareEngineFlags } from '../adapters/cli/engine-flags.js';
 import { builtinPlugins } from '../adapters/connectors/builtin-plugins.js';
@@ -47,6 +15,7 @@ import type { LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, defaultLogDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { configuredSchedules } from './schedules.js';
 
 const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string };
 
@@ -64,59 +33,8 @@ function configEngines(env: NodeJS.ProcessEnv): EngineResolver {
   };
 }
 
-export const commands = [
-  BackupCommand,
-  ReplicateCommand,
-  RestoreCommand,
-  ListCommand,
-  VerifyCommand,
-  CompareCommand,
-  PruneCommand,
-  PinCommand,
-  UnpinCommand,
-  ConfigValidateCommand,
-  ConfigShowCommand,
-  DoctorCommand,
-  SelfUpdateCommand,
-  SecretInitCommand,
-  SecretEncryptCommand,
-  NotifyTestCommand,
-  ScheduleAddCommand,
-  ScheduleListCommand,
-  ScheduleRemoveCommand,
-  ScheduleEnableCommand,
-  ScheduleDisableCommand,
-  ScheduleRunCommand,
-  ScheduleStatusCommand,
-  ScheduleHistoryCommand,
-  ScheduleSystemdUnitCommand,
-  WorkerCommand,
-  FleetStatusCommand,
-  K8sRenderCommand,
-  StorageUsageCommand,
-  UiCommand,
-  SlotListCommand,
-  SlotDropCommand,
-  KeyGenerateCommand,
-  KeyListCommand,
-  KeyRotateCommand,
-  KeyRewrapCommand,
-  CompletionCommand,
-  HelpCommand,
-  VersionCommand,
-];
-
-/**
- * The commands `argv` names (by their leading words), with help and version; every command when
- * it names none (plain help, a typo that deserves suggestions). Clipanion compiles a parser over
- * every registered command on each run, which costs more start-up than the rest of the CLI.
- */
-export function commandsFor(argv: readonly string[]): typeof commands {
-  if (argv[0] === 'help' || argv[0] === 'completion') return commands;
-  const named = commands.filter((c) => (c.paths ?? []).some((path) => path.length > 0 && path.every((word, i) => argv[i] === word)));
-  if (named.length === 0) return commands;
-  return [...new Set([...named, HelpCommand, VersionCommand])];
-}
+// Every command class (help's and completion's tests register them all; loading this module first declares the engine flags).
+export { allCommands } from './commands.js';
 
 /** Loads the config file and resolves what the composition root needs, by precedence. */
 export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.ProcessEnv): Promise<{ settings: Settings; runtime: RuntimeConfig }> {
@@ -128,9 +46,6 @@ export async function loadSettings(globals: GlobalOptions, processEnv: NodeJS.Pr
     ...(globals.azureEndpoint ? { DBBACKUP_AZURE_ENDPOINT: globals.azureEndpoint } : {}),
     ...(globals.insecure !== undefined ? { DBBACKUP_STORAGE_INSECURE: globals.insecure ? '1' : '0' } : {}),
   };
-  // Loaded here, not at the top: `--version`, help and usage errors never load the container, the
-  // logger or the scheduler (bench/startup.mjs measures it).
-  const { configuredSchedules } = await import('./schedule-daemon.js');
   const config = await loadConfig({ path: findConfigFile(globals.config, env), profile: globals.profile, env, engines: configEngines(env) });
   const settings = new Settings(config, env);
   const dataDir = settings.pick({ name: '--data-dir', value: globals.dataDir }, 'DBBACKUP_DATA_DIR', 'data-dir', '', String).value || defaultDataDir(env);
@@ -175,7 +90,10 @@ async function queueRuntimeOf(settings: Settings, flag: string | undefined, outa
 
 async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise<CliServices> {
   const { settings, runtime } = await loadSettings(globals, env);
-  const [{ appServices, buildContainer }, { buildScheduler, daemonLogger, runReplicas }] = await Promise.all([import('./container.js'), import('./schedule-daemon.js')]);
+  // The container here; the daemon's parts (scheduler, job runners, replicas) when a command asks
+  // for them: `--version`, help and usage errors load none of it (bench/startup.mjs measures it).
+  const { appServices, buildContainer } = await import('./container.js');
+  const daemon = () => import('./schedule-daemon.js');
   const container = buildContainer(runtime);
   const daemonFlags = <R extends DaemonRequest>(request: R) => ({
     ...request,
@@ -193,12 +111,14 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
   });
   const fleet = () => import('./schedule-fleet.js');
   const scheduler = async (request: DaemonRequest) =>
-    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : buildScheduler(container, runtime, daemonFlags(request));
+    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : (await daemon()).buildScheduler(container, runtime, daemonFlags(request));
   const worker = async (request: DaemonRequest & { concurrency: number }) => (await fleet()).buildFleetWorker(container, runtime, settings, daemonFlags(request));
   const fleetStatus = async () => (await fleet()).fleetStatus(container, runtime);
   const app = appServices(container);
-  const replicas = (signal: AbortSignal) =>
-    runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
+  const replicas = async (signal: AbortSignal) => {
+    const { daemonLogger, runReplicas } = await daemon();
+    return runReplicas({ settings, keys: app.keys, replicate: app.replicate, logger: daemonLogger(runtime, globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info'), env }, signal);
+  };
   // Assigned, not spread: a spread would resolve every use-case now instead of on first use.
   const selfUpdate = async (options: { updateUrl?: string; registry?: string }) => (await import('./self-update.js')).buildSelfUpdate(container, runtime, options);
   const dashboard: CliServices['dashboard'] = async (request, signal) => (await import('./ui.js')).runDashboard(settings, runtime, globals, request, signal);
@@ -208,13 +128,21 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
 /** Runs the CLI with `argv`; resolves to the exit code. */
 export async function main(given: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const argv = helpArgv(given);
-  const cli = new Cli<CliContext>({
-    binaryLabel: 'dbbackup',
-    binaryName: 'dbbackup',
-    binaryVersion: pkg.version,
-    enableColors: process.stdout.isTTY === true,
-  });
-  for (const c of commandsFor(argv)) cli.register(c);
+  const newCli = (commands: readonly CliCommand[]) => {
+    const made = new Cli<CliContext>({
+      binaryLabel: 'dbbackup',
+      binaryName: 'dbbackup',
+      binaryVersion: pkg.version,
+      enableColors: process.stdout.isTTY === true,
+    });
+    for (const c of commands) made.register(c);
+    return made;
+  };
+  const cli = newCli(await commandsFor(argv));
+  // Help and completion read every command's definition from `cli` but parse only their own words:
+  // clipanion's parser over every command costs more than the rest of `--help`.
+  const own = await ownParser(argv);
+  const parser = own ? newCli(own) : cli;
 
   const controller = new AbortController();
   let signals = 0;
@@ -240,9 +168,9 @@ export async function main(given: string[], env: NodeJS.ProcessEnv = process.env
   try {
     let command;
     try {
-      command = cli.process(argv, context);
+      command = parser.process(argv, context);
     } catch (err) {
-      process.stderr.write(cli.error(err as Error));
+      process.stderr.write(parser.error(err as Error));
       return ExitCode.usage;
     }
     return await cli.run(command, context);

@@ -15,30 +15,16 @@ import type { WorkerInput } from '../adapters/scheduler/worker-protocol.js';
 import { encryptionKey, keysFrom } from '../adapters/cli/keys.js';
 import type { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { DbBackupError } from '../domain/errors.js';
-import type { ScheduleDefinition } from '../domain/schedule.js';
 import type { Settings } from '../infrastructure/config/settings.js';
 import { createLogger, type LogLevel } from '../infrastructure/logging.js';
 import { RotatingFile } from '../infrastructure/rotating-file.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { localZone } from './schedules.js';
 import { Tokens } from './tokens.js';
 
 /** The compiled job worker, beside this file (dist/bootstrap/, or dist/bundle/ where it is an entry point of its own). */
 const WORKER = fileURLToPath(new URL('./schedule-worker.js', import.meta.url));
 
-/** The config file's `schedules:` as definitions (origin 'config'). */
-export function configuredSchedules(settings: Settings): ScheduleDefinition[] {
-  return (settings.config.section.schedules ?? []).map((s) => ({
-    name: s.name,
-    cron: s.cron,
-    task: s.task,
-    source: s.source,
-    kind: s.type,
-    timezone: s.timezone,
-    catchUp: s['catch-up'],
-    enabled: s.enabled,
-    origin: 'config' as const,
-  }));
-}
 
 /**
  * What a scheduled task needs of configured source `name` (throws E_CONFIG when it is not
@@ -77,10 +63,6 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
   };
 }
 
-/** The machine's zone, for schedules that name none. */
-export function localZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-}
 
 /** Daemon logs: JSON lines on stdout (readable on a terminal) and in the rotating log file. */
 export function daemonLogger(

@@ -11,7 +11,8 @@ import { DbBackupError } from '../domain/errors.js';
 import type { Settings } from '../infrastructure/config/settings.js';
 import type { QueueRuntime } from './queue.js';
 import type { RuntimeConfig } from './runtime-config.js';
-import { daemonLogger, localZone, pooledJobRunner, type DaemonFlags } from './schedule-daemon.js';
+import { daemonLogger, pooledJobRunner, type DaemonFlags } from './schedule-daemon.js';
+import { localZone } from './schedules.js';
 import { Tokens } from './tokens.js';
 
 function owner(role: string): { owner: string; host: string; pid: number } {

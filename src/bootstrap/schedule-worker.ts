@@ -1,4 +1,3 @@
-import 'reflect-metadata';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ContainerModule } from 'inversify';
 import type { JobOutcome } from '../application/ports/schedule-job-runner.js';

@@ -120,9 +120,14 @@ export function createLogger(options: {
   return new LazyLogger(() => new PinoLogger(pinoLogger(level, destination)), min);
 }
 
-/** pino (loaded now: CommonJS, so synchronously) writing JSON lines at `level` and above into `destination`. */
+/**
+ * pino (loaded now: CommonJS, so synchronously) writing JSON lines at `level` and above into
+ * `destination`. In a bundle chunk `require` exists (its banner defines it) and this literal call
+ * lets esbuild bundle pino and its helpers into the chunk: one file to load instead of ~30, half of
+ * pino's load time. Elsewhere (tsc's output, tests) Node loads it from node_modules.
+ */
 function pinoLogger(level: LogLevel, destination: { write(raw: string): void }): Pino {
-  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
+  const { pino } = (typeof require === 'function' ? require('pino') : createRequire(import.meta.url)('pino')) as typeof import('pino');
   return pino(
     {
       level,

@@ -20,8 +20,10 @@ export async function makeScratchDir(prefix: string, now = Date.now()): Promise<
 /** Removes `<tmp>/<prefix><pid>-*` folders whose process is not running and that are older than STALE_MS. */
 export async function sweepScratch(prefix: string, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];
+  // One pattern for the whole listing: the shared temp folder can hold thousands of entries.
+  const ours = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d+)-`);
   for (const name of await readdir(tmpdir())) {
-    const pid = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d+)-`).exec(name)?.[1];
+    const pid = ours.exec(name)?.[1];
     if (pid === undefined || Number(pid) === process.pid || isProcessAlive(Number(pid))) continue;
     const path = join(tmpdir(), name);
     const info = await stat(path).catch(() => undefined);

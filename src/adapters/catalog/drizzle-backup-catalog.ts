@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, eq, inArray, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -11,9 +10,8 @@ import { ensurePrivateFile } from '../../infrastructure/files.js';
 import { redact } from '../../infrastructure/redact.js';
 import { migrateCatalog } from './migrate.js';
 import { backups, notificationState, repositories, targetOutcomes } from './schema.js';
+import { Database } from '../../infrastructure/sqlite-driver.js';
 
-const require = createRequire(import.meta.url);
-const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
 
 /** The catalog in one SQLite file (drizzle over better-sqlite3); migrations run on open. */
@@ -32,7 +30,7 @@ export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, Noti
       this.sqlite.pragma('synchronous = NORMAL');
       this.sqlite.pragma('busy_timeout = 5000');
       this.db = drizzle(this.sqlite);
-      migrateCatalog(this.db);
+      migrateCatalog(this.db, this.sqlite);
     } catch (err) {
       throw new DbBackupError(
         'E_CONFIG',

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, count, desc, eq, lt, sql } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -13,9 +12,8 @@ import type { CatchUpPolicy, ScheduleDefinition, ScheduleTask } from '../../doma
 import { ensurePrivateFile } from '../../infrastructure/files.js';
 import { migrateCatalog } from './migrate.js';
 import { scheduleLocks, scheduleRuns, schedules, scheduleState, schedulerDaemons } from './schema.js';
+import { Database } from '../../infrastructure/sqlite-driver.js';
 
-const require = createRequire(import.meta.url);
-const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
 
 type Db = BetterSQLite3Database;
@@ -47,7 +45,7 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
       this.sqlite.pragma('journal_mode = WAL');
       this.sqlite.pragma('busy_timeout = 10000');
       const db = drizzle(this.sqlite);
-      migrateCatalog(db);
+      migrateCatalog(db, this.sqlite);
       this.connection = db;
       return db;
     } catch (err) {

@@ -6,7 +6,9 @@ import { PassThrough } from 'node:stream';
 import { Cli } from 'clipanion';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../../../src/adapters/cli/context.js';
-import { commands } from '../../../src/bootstrap/main.js';
+import { allCommands } from '../../../src/bootstrap/main.js';
+
+const commands = await allCommands();
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const cli = new Cli<CliContext>({ binaryLabel: 'dbbackup', binaryName: 'dbbackup', binaryVersion: '9.9.9' });

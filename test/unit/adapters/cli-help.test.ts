@@ -3,7 +3,9 @@ import { Cli } from 'clipanion';
 import { describe, expect, it } from 'vitest';
 import type { CliContext } from '../../../src/adapters/cli/context.js';
 import { helpArgv, nameValues } from '../../../src/adapters/cli/help-text.js';
-import { commands } from '../../../src/bootstrap/main.js';
+import { allCommands } from '../../../src/bootstrap/main.js';
+
+const commands = await allCommands();
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const cli = new Cli<CliContext>({ binaryLabel: 'dbbackup', binaryName: 'dbbackup', binaryVersion: '9.9.9' });

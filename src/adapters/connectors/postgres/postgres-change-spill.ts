@@ -1,13 +1,11 @@
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Entry, FoldStore } from './postgres-change-fold.js';
 import type { Column } from './postgres-pgoutput.js';
+import { Database } from '../../../infrastructure/sqlite-driver.js';
 
-const require = createRequire(import.meta.url);
-const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
 const KIND = { image: 0, update: 1, delete: 2 } as const;
 /** Statements per SQLite transaction while folding. */

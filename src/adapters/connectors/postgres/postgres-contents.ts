@@ -1,11 +1,10 @@
-import { createRequire } from 'node:module';
 import type { TableContents, TableDigest } from '../../../application/ports/table-contents.js';
 import { chooseTables, LineDigest } from '../table-digest.js';
 import { type PgEndpoint, describeEndpoint, openClient, quoteIdent } from './connection.js';
 import { MARKER_SCHEMA } from '../restore-marker.js';
+import { copyStreams } from './pg-driver.js';
 
-const require = createRequire(import.meta.url);
-const { to: copyTo } = require('pg-copy-streams') as typeof import('pg-copy-streams');
+const { to: copyTo } = copyStreams;
 
 /** Plain tables (partitions included, partitioned parents not: their rows are the partitions'), outside system schemas, not extension members. */
 const TABLES = `

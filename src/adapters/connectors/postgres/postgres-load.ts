@@ -1,12 +1,11 @@
-import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { PartSource } from '../../../application/ports/parts.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import type { TocItem } from './postgres-toc.js';
+import { copyStreams } from './pg-driver.js';
 
-const require = createRequire(import.meta.url);
-const { from: copyFrom } = require('pg-copy-streams') as typeof import('pg-copy-streams');
+const { from: copyFrom } = copyStreams;
 
 /** One unit of restore work run on a free connection once its dependencies are done. */
 export interface Task {

@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module';
 import { open, stat } from 'node:fs/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
+import { Database } from '../../../infrastructure/sqlite-driver.js';
 
-const require = createRequire(import.meta.url);
-export const Database = require('better-sqlite3') as typeof BetterSqlite3;
+export { Database };
+
 
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
