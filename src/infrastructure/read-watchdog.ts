@@ -20,12 +20,22 @@ export interface ReadWatch {
   /** What the connection waits for now (for the message), and whether it sends a body; undefined when it waits for nothing. */
   waitingFor(): Waiting | undefined;
   timeoutMs: number;
-  /** The error the stream is destroyed with; `what` is the last waitingFor() answer's. */
-  onTimeout(what: string): Error;
+  /** The error the stream is destroyed with; `what` is the last waitingFor() answer's, `waitedMs` the silence that was too long. */
+  onTimeout(what: string, waitedMs: number): Error;
 }
+
+/**
+ * Before the first byte of a request's answer, the silence allowed is this many times the timeout:
+ * a statement the server works on before it answers (a big sort, a statement-based event replayed,
+ * a commit writing a large binary log) is not a partition, and the statements known to work
+ * silently are not timed at all. Once the answer flows, a gap of one timeout is a partition.
+ */
+export const FIRST_ANSWER_FACTOR = 10;
 
 export interface Waiting {
   what: string;
+  /** The request waited on (its identity): until a byte of its answer arrived, FIRST_ANSWER_FACTOR × the timeout applies. Absent: the timeout applies from the start (connecting, closing). */
+  request?: unknown;
   /** Sending a body: bytes the kernel took count as progress too. */
   sending?: boolean;
 }
@@ -42,6 +52,8 @@ export function watchReads(w: ReadWatch): () => void {
   if (!(w.timeoutMs > 0)) return () => undefined;
   let last = -1;
   let lastAt = Date.now();
+  let request: unknown;
+  let requestBaseline = -1;
   let lastTick = lastAt;
   const every = Math.max(50, Math.min(1000, Math.floor(w.timeoutMs / 4)));
   const timer = setInterval(
@@ -56,14 +68,20 @@ export function watchReads(w: ReadWatch): () => void {
       // Bytes that arrived and wait for the consumer (paused by backpressure, or read by pulling): the consumer's turn, not the network's.
       const waiting = s.readableLength > 0 ? undefined : w.waitingFor();
       const moved = progress(s, waiting?.sending === true);
+      if (waiting?.request !== request) {
+        request = waiting?.request;
+        requestBaseline = s.bytesRead;
+      }
       if (moved !== last || waiting === undefined || stalled) {
         last = moved;
         lastAt = now;
         return;
       }
-      if (now - lastAt < w.timeoutMs) return;
+      const answered = waiting.request === undefined || waiting.sending === true || s.bytesRead > requestBaseline;
+      const limit = answered ? w.timeoutMs : w.timeoutMs * FIRST_ANSWER_FACTOR;
+      if (now - lastAt < limit) return;
       clearInterval(timer);
-      s.destroy(w.onTimeout(waiting.what));
+      s.destroy(w.onTimeout(waiting.what, limit));
     },
     every,
   );

@@ -18,6 +18,7 @@ import { rng } from './harness.js';
 import type { serverKillBench } from './kill-server.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
 import { checkCatalog, checkRepository } from './checks.js';
+import { FIRST_ANSWER_FACTOR } from '../../src/infrastructure/read-watchdog.js';
 
 type Bench = Awaited<ReturnType<typeof serverKillBench>>['ctx'];
 
@@ -67,7 +68,7 @@ export async function partitionTrial(b: Bench, seed: number, operation: Partitio
   if (run.code === 0 && gate.silent) problems.push(`the ${operation} succeeded although the network went silent after ${after} bytes`);
   if (run.code !== 0) {
     problems.push(...cliShapeProblems(run, [3]));
-    const expected = new RegExp(`^error E_NETWORK_TIMEOUT: (.* )?The connection to the ${engine} server at 127\\.0\\.0\\.1:${gate.port} passed no byte for 2 s \\(--io-timeout\\) while .+`, 'm');
+    const expected = new RegExp(`^error E_NETWORK_TIMEOUT: (.* )?The connection to the ${engine} server at 127\\.0\\.0\\.1:${gate.port} passed no byte for (2|${2 * FIRST_ANSWER_FACTOR}) s \\(--io-timeout\\) while .+`, 'm');
     if (!expected.test(run.stderr)) problems.push(`not an E_NETWORK_TIMEOUT naming 127.0.0.1:${gate.port} and the 2 s: ${run.stderr.slice(0, 400)}`);
   }
   if (backup) {
@@ -185,7 +186,7 @@ async function streamTrial(b: Bench, seed: number): Promise<{ variant: string; w
   } catch {
     problems.push(`no closing JSON on stdout: ${run.stdout.slice(-400)}`);
   }
-  const expected = new RegExp(`^(.* )?The connection to the ${engine} server at 127\\.0\\.0\\.1:${gate.port} passed no byte for 2 s \\(--io-timeout\\) while .+`);
+  const expected = new RegExp(`^(.* )?The connection to the ${engine} server at 127\\.0\\.0\\.1:${gate.port} passed no byte for (2|${2 * FIRST_ANSWER_FACTOR}) s \\(--io-timeout\\) while .+`);
   if (!healed && (error.code !== 'E_NETWORK_TIMEOUT' || !expected.test(error.message ?? ''))) problems.push(`not an E_NETWORK_TIMEOUT naming 127.0.0.1:${gate.port} and the 2 s: ${run.stdout.slice(-400)} ${run.stderr.slice(0, 300)}`);
   const held = await checkRepository(repo);
   problems.push(...held.problems);

@@ -12,7 +12,7 @@ export const IO_TIMEOUT_OPTION = {
   name: 'io-timeout',
   type: 'string',
   description:
-    'How long a database connection may pass no byte while an answer is due (a silent network partition) before the run fails with E_NETWORK_TIMEOUT naming host:port, e.g. 30s or 5m; 0 turns it off (default 60s, or DBBACKUP_IO_TIMEOUT). Index builds and lock waits, where the server works silently, are left to TCP keepalive.',
+    'How long a database connection may pass no byte while an answer is due (a silent network partition) before the run fails with E_NETWORK_TIMEOUT naming host:port, e.g. 30s or 5m; 0 turns it off (default 60s, or DBBACKUP_IO_TIMEOUT). Before the first byte of an answer, 10 times as long is allowed; index builds and lock waits, where the server works silently, are left to TCP keepalive.',
 } as const satisfies PluginOption;
 
 /**
@@ -41,7 +41,8 @@ export function networkTimeout(engine: string, where: string, what: string, time
   return new DbBackupError(
     'E_NETWORK_TIMEOUT',
     `The connection to the ${engine} server at ${where} passed no byte for ${duration(timeoutMs)} (--io-timeout) while ${what}, and was not closed either: ` +
-      'the network between here and the server stopped passing data (a partition, a dropped firewall or NAT entry) or the server froze. Check the network and the server, then run again.',
+      'the network between here and the server stopped passing data (a partition, a dropped firewall or NAT entry) or the server froze. Check the network and the server, then run again ' +
+      '(if the server was only working on a long statement, raise --io-timeout, or 0 to turn it off).',
     { details: { where, timeoutMs } },
   );
 }

@@ -8,6 +8,7 @@ import { isDbBackupError } from '../../../src/domain/errors.js';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
 import { startTcpGate } from '../../helpers/tcp-gate.js';
 import { target } from './harness.js';
+import { FIRST_ANSWER_FACTOR } from '../../../src/infrastructure/read-watchdog.js';
 
 /** The COM_BINLOG_DUMP stream itself: heartbeats keep an idle stream alive, and their absence is an error. */
 let server: MariaDbServer;
@@ -67,7 +68,7 @@ describe('MySQL --io-timeout', () => {
         (e: unknown) => e,
       );
       expect(isDbBackupError(err, 'E_NETWORK_TIMEOUT'), String(err)).toBe(true);
-      expect((err as Error).message).toContain(`MySQL server at 127.0.0.1:${gate.port} passed no byte for 500 ms (--io-timeout) while a query waited for its answer (SELECT COUNT(*) FROM information_schema.TABLES)`);
+      expect((err as Error).message).toContain(`MySQL server at 127.0.0.1:${gate.port} passed no byte for ${(500 * FIRST_ANSWER_FACTOR) / 1000} s (--io-timeout) while a query waited for its answer (SELECT COUNT(*) FROM information_schema.TABLES)`);
       destroyConnection(conn);
       const login = await openConnection(ioEndpoint(gate.port, '500ms')).then(
         (c) => (destroyConnection(c), undefined),

@@ -8,6 +8,7 @@ import { isDbBackupError } from '../../../src/domain/errors.js';
 import type { PartEntry } from '../../../src/domain/manifest.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { type TcpGate, startTcpGate } from '../../helpers/tcp-gate.js';
+import { FIRST_ANSWER_FACTOR } from '../../../src/infrastructure/read-watchdog.js';
 
 // The server ends a backup's connections (pg_terminate_backend, as an operator or a failover does)
 // at exact points of the dump, found by conditions on the server, never by timers: every such dump
@@ -202,7 +203,7 @@ describe('PostgreSQL --io-timeout', () => {
         (e: unknown) => e,
       );
       expect(isDbBackupError(err, 'E_NETWORK_TIMEOUT'), String(err)).toBe(true);
-      expect((err as Error).message).toContain(`PostgreSQL server at 127.0.0.1:${gate.port} passed no byte for 500 ms (--io-timeout) while a query waited for its answer (SELECT count(*) FROM pg_class)`);
+      expect((err as Error).message).toContain(`PostgreSQL server at 127.0.0.1:${gate.port} passed no byte for ${(500 * FIRST_ANSWER_FACTOR) / 1000} s (--io-timeout) while a query waited for its answer (SELECT count(*) FROM pg_class)`);
       await client.end().catch(() => undefined);
     } finally {
       await gate.stop();

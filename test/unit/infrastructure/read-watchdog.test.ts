@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ioTimeoutMs, networkTimeout } from '../../../src/adapters/connectors/io-timeout.js';
-import { isQuietStatement, sendsBody, statementHead, type Waiting, watchReads } from '../../../src/infrastructure/read-watchdog.js';
+import { FIRST_ANSWER_FACTOR, isQuietStatement, sendsBody, statementHead, type Waiting, watchReads } from '../../../src/infrastructure/read-watchdog.js';
 
 // Real sockets on 127.0.0.1: a server that answers as each test says (or never), a client watched.
 const servers: Server[] = [];
@@ -27,7 +27,7 @@ async function pair(onServer: (s: Socket) => void = () => undefined): Promise<So
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const timeoutError = (what: string) => networkTimeout('Test', '127.0.0.1:1', what, 200);
+const timeoutError = (what: string, waitedMs: number) => networkTimeout('Test', '127.0.0.1:1', what, waitedMs);
 
 /**
  * Watches `client` with a 200 ms timeout (tests where it must fire) or a 1 s one (tests where it must
@@ -119,5 +119,22 @@ describe('the idle-read timeout', () => {
     watchReads({ stream: () => client, waitingFor: () => ({ what: 'x' }), timeoutMs: 0, onTimeout: timeoutError });
     await sleep(500);
     expect(client.destroyed).toBe(false);
+  });
+  it('gives a request FIRST_ANSWER_FACTOR times the timeout before its first answer byte (the server may be working), one timeout once the answer flows', async () => {
+    const request = {};
+    // No byte of the answer: the silence allowed is 10 × 100 ms (the message says how long it waited).
+    const silent = await pair();
+    watch(silent, () => ({ what: 'a query waited for its answer (SELECT big)', request }), 100);
+    silent.write('SELECT big');
+    const [first] = (await once(silent, 'error')) as [Error];
+    expect(first.message).toMatch(new RegExp(`passed no byte for ${(100 * FIRST_ANSWER_FACTOR) / 1000} s \\(--io-timeout\\)`));
+    expect(first.message).toMatch(/raise --io-timeout/);
+    // The answer began (one byte after the request was seen), then silence: one timeout.
+    const answered = await pair((s) => s.once('data', () => setTimeout(() => s.write('row 1'), 300)));
+    answered.on('data', () => undefined);
+    watch(answered, () => ({ what: 'a query waited for its answer (SELECT big)', request }), 100);
+    answered.write('SELECT big');
+    const [second] = (await once(answered, 'error')) as [Error];
+    expect(second.message).toMatch(/passed no byte for 100 ms \(--io-timeout\)/);
   });
 });

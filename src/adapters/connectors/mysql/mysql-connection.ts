@@ -234,15 +234,15 @@ function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
     stream: () => core.stream,
     waitingFor: () => {
       const raw = rawRunning.get(conn);
-      if (raw !== undefined) return { what: `a query waited for its answer (${statementHead(raw)})` };
+      if (raw !== undefined) return { what: `a query waited for its answer (${statementHead(raw)})`, request: raw };
       const cmd = core._command;
       if (!cmd) return core._closing ? { what: 'closing the connection' } : undefined;
       const text = cmd.sql ?? '';
       if (isQuietStatement(text)) return undefined;
-      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: sendsBody(text) };
+      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: sendsBody(text), request: cmd };
     },
     timeoutMs,
-    onTimeout: (what) => networkTimeout('MySQL', describeEndpoint(e).replace(/^[^@]*@/, ''), what, timeoutMs),
+    onTimeout: (what, waitedMs) => networkTimeout('MySQL', describeEndpoint(e).replace(/^[^@]*@/, ''), what, waitedMs),
   });
 }
 

@@ -195,10 +195,10 @@ function watchIdleReads(client: pg.Client, e: PgEndpoint): void {
       if (!q) return undefined;
       const text = typeof q.text === 'string' ? q.text : '';
       if (isQuietStatement(text)) return undefined;
-      return { what: `a query waited for its answer (${statementHead(text) || 'a statement'})`, sending: sendsBody(text) };
+      return { what: `a query waited for its answer (${statementHead(text) || 'a statement'})`, sending: sendsBody(text), request: q };
     },
     timeoutMs,
-    onTimeout: (what) => networkTimeout('PostgreSQL', `${e.host}:${e.port}`, what, timeoutMs),
+    onTimeout: (what, waitedMs) => networkTimeout('PostgreSQL', `${e.host}:${e.port}`, what, waitedMs),
   });
 }
 
