@@ -16,7 +16,7 @@ import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../applic
 import { DbBackupError } from '../../../domain/errors.js';
 import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
 import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
-import { TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest } from '../cloud/upload-digest.js';
 
@@ -30,7 +30,7 @@ export interface AzureBlobStoreOptions {
   accountKey?: string;
   /** A SAS token (with or without the leading `?`). */
   sasToken?: string;
-  /** Block size in bytes; memory is about blockSize × (concurrency + 1). */
+  /** Block size in bytes (default 4 MiB); memory is about blockSize × (concurrency + 1). */
   blockSize?: number;
   concurrency?: number;
   pageSize?: number;
@@ -66,7 +66,7 @@ export class AzureBlobStore implements BlobStore {
     this.location = `azure://${options.account}/${options.container}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
     const url = new URL(container.url);
     this.endpoint = `${url.origin}${url.pathname.replace(/\/[^/]*\/?$/, '')}`;
-    this.blockSize = Math.max(64 * 1024, options.blockSize ?? 8 * MiB);
+    this.blockSize = Math.max(64 * 1024, options.blockSize ?? 4 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
   }
 
@@ -82,12 +82,14 @@ export class AzureBlobStore implements BlobStore {
     const token = randomBytes(6).toString('hex');
     const ids: string[] = [];
     const pool = new TaskPool(this.concurrency);
+    const blocks = new BlockPool(this.blockSize);
     try {
-      for await (const block of fixedChunks(digest.tap(body), this.blockSize)) {
+      for await (const block of fixedChunks(digest.tap(body), this.blockSize, blocks)) {
         signal?.throwIfAborted();
         const id = Buffer.from(`${token}-${String(ids.length).padStart(6, '0')}`).toString('base64');
         ids.push(id);
-        await pool.add(() => this.stageBlock(key, blob, id, block, signal));
+        // A block goes back to the pool once staged (its request has been answered, so fully sent).
+        await pool.add(() => this.stageBlock(key, blob, id, block, signal).finally(() => blocks.give(block)));
       }
       await pool.drain();
       signal?.throwIfAborted();

@@ -1,8 +1,34 @@
 /**
- * Re-slices a byte stream into buffers of exactly `size` bytes (the last may be shorter; an empty
- * stream yields nothing). Holds at most one slice plus one incoming chunk.
+ * Buffers of one size, handed out and taken back: an upload reuses its blocks instead of leaving
+ * each to the garbage collector (V8 frees a Buffer only when a collection finds its small wrapper
+ * dead, so dead blocks of several MiB would pile up between collections). Holds at most as many
+ * blocks as were out at once.
  */
-export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+export class BlockPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(readonly size: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** Gives back a block from `take` (or a slice of one, as `fixedChunks` yields the last) once nothing reads it. */
+  give(block: Buffer): void {
+    this.free.push(Buffer.from(block.buffer, block.byteOffset, this.size));
+  }
+}
+
+/**
+ * Re-slices a byte stream into buffers of exactly `size` bytes (the last may be shorter; an empty
+ * stream yields nothing). With a `pool`, each buffer is taken from it (the consumer gives it back
+ * when done with it) and filled by copying; without, it holds at most one slice plus one chunk.
+ */
+export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: number, pool?: BlockPool): AsyncGenerator<Buffer> {
+  if (pool) {
+    yield* pooledChunks(source, pool);
+    return;
+  }
   let pending: Buffer[] = [];
   let length = 0;
   for await (const raw of source) {
@@ -21,6 +47,28 @@ export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: numb
     }
   }
   if (length > 0) yield Buffer.concat(pending, length);
+}
+
+async function* pooledChunks(source: AsyncIterable<Uint8Array>, pool: BlockPool): AsyncGenerator<Buffer> {
+  let block: Buffer | undefined;
+  let length = 0;
+  for await (const chunk of source) {
+    let offset = 0;
+    while (offset < chunk.length) {
+      block ??= pool.take();
+      const n = Math.min(pool.size - length, chunk.length - offset);
+      block.set(chunk.subarray(offset, offset + n), length);
+      length += n;
+      offset += n;
+      if (length === pool.size) {
+        const full = block;
+        block = undefined;
+        length = 0;
+        yield full;
+      }
+    }
+  }
+  if (block && length > 0) yield block.subarray(0, length);
 }
 
 /**
