@@ -7,7 +7,7 @@
 // CLI tree and of the server.
 //
 //   npm run build && node bench/rss.mjs [--cases sqlite,pg,mysql,cloud] [--sqlite-mb 1000] [--pg-mb 300]
-//     [--mysql-mb 300] [--cloud-mb 300] [--runs 3] [--work /tmp/rss] [--baseline DIR] [--keep] [--json FILE]
+//     [--mysql-mb 300] [--cloud-mb 300] [--cloud-cases fanout,s3,azure,restore] [--runs 3] [--work /tmp/rss] [--baseline DIR] [--keep] [--json FILE]
 // --baseline DIR also runs DIR/bin/dbbackup.js (a copy of another build) in the same rounds, alternating
 // which goes first: before/after figures from one invocation on the same data.
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +32,7 @@ const { values: o } = parseArgs({
     'pg-mb': { type: 'string', default: '300' },
     'mysql-mb': { type: 'string', default: '300' },
     'cloud-mb': { type: 'string', default: '300' },
+    'cloud-cases': { type: 'string', default: 'fanout,s3,azure,restore' },
     runs: { type: 'string', default: '3' },
     work: { type: 'string', default: '/tmp/rss' },
     baseline: { type: 'string' },
@@ -253,10 +254,11 @@ async function cloudCases(sqliteDb) {
       const prefix = `${who}-${run}-${n++}`;
       return cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', `s3://bench/${prefix}`, '--out', `azure://devstoreaccount1/bench/${prefix}`], cloudEnv);
     };
-    await bench('sqlite backup → s3 + azure (fan-out)', both, { server: undefined });
-    await bench('sqlite backup → s3', (bin, who, run) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', `s3://bench/s3only-${who}-${run}`], cloudEnv));
-    await bench('sqlite backup → azure', (bin, who, run) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', `azure://devstoreaccount1/bench/azonly-${who}-${run}`], cloudEnv));
-    await bench('sqlite restore ← s3', (bin, who) => cli(bin, ['restore', '--from', `s3://bench/s3only-${who}-0`, '--backup', 'latest', '--db', 'sqlite', '--database', join(dir, 'restored.db')], cloudEnv), {
+    const want = o['cloud-cases'].split(',');
+    if (want.includes('fanout')) await bench('sqlite backup → s3 + azure (fan-out)', both);
+    if (want.includes('s3') || want.includes('restore')) await bench('sqlite backup → s3', (bin, who, run) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', `s3://bench/s3only-${who}-${run}`], cloudEnv));
+    if (want.includes('azure')) await bench('sqlite backup → azure', (bin, who, run) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', `azure://devstoreaccount1/bench/azonly-${who}-${run}`], cloudEnv));
+    if (want.includes('restore')) await bench('sqlite restore ← s3', (bin, who) => cli(bin, ['restore', '--from', `s3://bench/s3only-${who}-0`, '--backup', 'latest', '--db', 'sqlite', '--database', join(dir, 'restored.db')], cloudEnv), {
       prepare: () => rmSync(join(dir, 'restored.db'), { force: true }),
     });
   } finally {

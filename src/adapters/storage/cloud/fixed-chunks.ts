@@ -1,3 +1,5 @@
+import type { UploadBudget } from './upload-budget.js';
+
 /**
  * Buffers of one size, handed out and taken back: an upload reuses its blocks instead of leaving
  * each to the garbage collector (V8 frees a Buffer only when a collection finds its small wrapper
@@ -79,19 +81,29 @@ export class TaskPool {
   private readonly running = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    /** Shared with other pools: a task also waits for its `bytes` to fit in it. */
+    private readonly budget?: UploadBudget,
+  ) {}
 
-  async add(task: () => Promise<void>): Promise<void> {
+  async add(task: () => Promise<void>, bytes = 0, signal?: AbortSignal): Promise<void> {
     this.throwIfFailed();
     while (this.running.size >= this.limit) {
       await Promise.race(this.running);
       this.throwIfFailed();
     }
+    const release = this.budget ? await this.budget.take(bytes, signal) : () => undefined;
+    if (this.failure) release();
+    this.throwIfFailed();
     const p: Promise<void> = task()
       .catch((error: unknown) => {
         this.failure ??= { error };
       })
-      .finally(() => this.running.delete(p));
+      .finally(() => {
+        release();
+        this.running.delete(p);
+      });
     this.running.add(p);
   }
 

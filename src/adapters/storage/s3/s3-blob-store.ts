@@ -21,6 +21,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import { parseContentRange, servesExactly, sliceServed } from '../cloud/byte-range.js';
 import { checksumMismatch, cloudError } from '../cloud/cloud-errors.js';
 import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest, md5OfStream } from '../cloud/upload-digest.js';
 
@@ -45,7 +46,8 @@ export interface S3BlobStoreOptions {
   kmsKeyId?: string;
   /**
    * Multipart part size in bytes (≥ 5 MiB, default 8 MiB: an object of up to 10,000 parts, 78 GiB);
-   * memory is about partSize × (concurrency + 1).
+   * memory is about partSize × (concurrency + 1), and every upload of the process shares one
+   * window of max(32 MiB, partSize × concurrency) in flight (cloud/upload-budget.ts).
    */
   partSize?: number;
   concurrency?: number;
@@ -81,6 +83,7 @@ export class S3BlobStore implements BlobStore {
     this.location = `s3://${options.bucket}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
     this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    uploadBudget.fit(this.partSize * this.concurrency);
     // The SDK warns on every run under Node 20 that its future versions need Node 22: a note for
     // us (package.json pins the SDK), not for the user, so keep it off their terminal.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -132,7 +135,7 @@ export class S3BlobStore implements BlobStore {
     }
     upload.id = (await this.transfer.send(new CreateMultipartUploadCommand(params), send)).UploadId;
     const etags: { ETag: string | undefined; PartNumber: number }[] = [];
-    const pool = new TaskPool(this.concurrency);
+    const pool = new TaskPool(this.concurrency, uploadBudget);
     const part = (block: Buffer) => {
       const PartNumber = etags.length + 1;
       if (PartNumber > 10_000) {
@@ -146,7 +149,7 @@ export class S3BlobStore implements BlobStore {
         } finally {
           blocks.give(block);
         }
-      });
+      }, block.length, signal);
     };
     try {
       await part(first.value!);
