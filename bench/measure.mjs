@@ -77,7 +77,7 @@ export function measure(cmd, args, options = {}) {
       clearInterval(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      else resolve({ seconds, peakRssMB: peakKb / 1024, mainPeakRssMB: mainPeakKb / 1024, cpuSeconds: cpu, code });
+      else resolve({ seconds, peakRssMB: peakKb / 1024, mainPeakRssMB: mainPeakKb / 1024, cpuSeconds: cpu, code, stderr: stderr.slice(-4000) });
     });
   });
 }

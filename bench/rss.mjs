@@ -83,7 +83,13 @@ async function bench(name, step, { prepare, server } = {}) {
   }
 }
 
-const cli = (bin, args, extraEnv = {}) => measure(process.execPath, [bin, ...args, '--quiet'], { env: { ...env, ...extraEnv }, cwd: work });
+// RSS_NODE_ARGS: node options for the CLI runs (e.g. `--import probe.mjs`, whose stderr lines starting `[mem]` are shown).
+const nodeArgs = (process.env.RSS_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const cli = async (bin, args, extraEnv = {}) => {
+  const r = await measure(process.execPath, [...nodeArgs, bin, ...args, '--quiet'], { env: { ...env, ...extraEnv }, cwd: work });
+  for (const line of r.stderr.split('\n')) if (line.startsWith('[mem]')) console.log(`  ${line}`);
+  return r;
+};
 
 async function sqliteCases() {
   const dir = join(work, 'sqlite');

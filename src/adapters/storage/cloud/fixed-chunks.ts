@@ -3,8 +3,7 @@ import type { UploadBudget } from './upload-budget.js';
 /**
  * Buffers of one size, handed out and taken back: an upload reuses its blocks instead of leaving
  * each to the garbage collector (V8 frees a Buffer only when a collection finds its small wrapper
- * dead, so dead blocks of several MiB would pile up between collections). Holds at most as many
- * blocks as were out at once.
+ * dead, so dead blocks of several MiB would pile up between collections).
  */
 export class BlockPool {
   private readonly free: Buffer[] = [];
@@ -15,9 +14,13 @@ export class BlockPool {
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
 
-  /** Gives back a block from `take` (or a slice of one, as `fixedChunks` yields the last) once nothing reads it. */
+  /**
+   * Gives back a block from `take` (or a slice of one, as `fixedChunks` yields the last) once nothing
+   * reads it. One idle block is kept (the next to fill); more are let go, so a pool that once had
+   * many blocks out (before other uploads took the shared budget) does not keep them all.
+   */
   give(block: Buffer): void {
-    this.free.push(Buffer.from(block.buffer, block.byteOffset, this.size));
+    if (this.free.length === 0) this.free.push(Buffer.from(block.buffer, block.byteOffset, this.size));
   }
 }
 
