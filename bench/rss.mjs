@@ -7,7 +7,7 @@
 // CLI tree and of the server.
 //
 //   npm run build && node bench/rss.mjs [--cases sqlite,pg,mysql,cloud] [--sqlite-mb 1000] [--pg-mb 300]
-//     [--mysql-mb 300] [--cloud-mb 300] [--cloud-cases fanout,s3,azure,restore] [--runs 3] [--work /tmp/rss] [--baseline DIR] [--keep] [--json FILE]
+//     [--mysql-mb 300] [--cloud-mb 300] [--sqlite-cases backup,restore,chain] [--cloud-cases fanout,s3,azure,restore] [--runs 3] [--work /tmp/rss] [--baseline DIR] [--keep] [--json FILE]
 // --baseline DIR also runs DIR/bin/dbbackup.js (a copy of another build) in the same rounds, alternating
 // which goes first: before/after figures from one invocation on the same data.
 import { execFileSync, spawn } from 'node:child_process';
@@ -33,6 +33,7 @@ const { values: o } = parseArgs({
     'mysql-mb': { type: 'string', default: '300' },
     'cloud-mb': { type: 'string', default: '300' },
     'cloud-cases': { type: 'string', default: 'fanout,s3,azure,restore' },
+    'sqlite-cases': { type: 'string', default: 'backup,restore,chain' },
     runs: { type: 'string', default: '3' },
     work: { type: 'string', default: '/tmp/rss' },
     baseline: { type: 'string' },
@@ -103,13 +104,14 @@ async function sqliteCases() {
   const repo = (who) => join(dir, `repo-${who}`);
   const restored = join(dir, 'restored.db');
   const clean = () => ['', '-wal', '-shm'].forEach((s) => rmSync(restored + s, { force: true }));
-  await bench('sqlite full backup', (bin, who) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', repo(who)]), {
+  const want = o['sqlite-cases'].split(',');
+  if (want.includes('backup') || (want.includes('restore') && !Object.keys(bins).every((who) => existsSync(repo(who))))) await bench('sqlite full backup', (bin, who) => cli(bin, ['backup', '--db', 'sqlite', '--file', db, '--out', repo(who)]), {
     prepare: (who) => rmSync(repo(who), { recursive: true, force: true }),
   });
-  await bench('sqlite full restore', (bin, who) => cli(bin, ['restore', '--from', repo(who), '--backup', 'latest', '--db', 'sqlite', '--database', restored]), { prepare: clean });
+  if (want.includes('restore')) await bench('sqlite full restore', (bin, who) => cli(bin, ['restore', '--from', repo(who), '--backup', 'latest', '--db', 'sqlite', '--database', restored]), { prepare: clean });
   // Two incrementals over 1 % changed rows each, on a copy (the source file stays as it was for the next build).
   const Database = require('better-sqlite3');
-  for (const who of Object.keys(bins)) {
+  for (const who of want.includes('chain') ? Object.keys(bins) : []) {
     const copy = join(dir, `chain-${who}.db`);
     execFileSync('cp', [db, copy]);
     rmSync(repo(`chain-${who}`), { recursive: true, force: true });
@@ -122,7 +124,7 @@ async function sqliteCases() {
     }
     rmSync(copy, { force: true });
   }
-  await bench('sqlite chain restore (full + 2 incr)', (bin, who) => cli(bin, ['restore', '--from', repo(`chain-${who}`), '--backup', 'latest', '--db', 'sqlite', '--database', restored]), { prepare: clean });
+  if (want.includes('chain')) await bench('sqlite chain restore (full + 2 incr)', (bin, who) => cli(bin, ['restore', '--from', repo(`chain-${who}`), '--backup', 'latest', '--db', 'sqlite', '--database', restored]), { prepare: clean });
   clean();
   return db;
 }
