@@ -37,7 +37,8 @@ export function treeCpuSeconds(pid) {
 }
 
 /**
- * Runs `cmd args` (optionally through a shell), returns { seconds, peakRssMB, cpuSeconds, code }.
+ * Runs `cmd args` (optionally through a shell), returns { seconds, peakRssMB, mainPeakRssMB, cpuSeconds, code }
+ * (peakRssMB: the sum of the process's and its children's peaks; mainPeakRssMB: the process's own).
  * cpuSeconds (user + system of the process and its children) is sampled every 25 ms, so it may miss
  * the last few milliseconds.
  */
@@ -48,6 +49,7 @@ export function measure(cmd, args, options = {}) {
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d.toString()));
     let peakKb = 0;
+    let mainPeakKb = 0;
     let cpu = 0;
     const pids = () => {
       // The process and its descendants (a shell pipeline's members).
@@ -63,6 +65,7 @@ export function measure(cmd, args, options = {}) {
         try {
           const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
           if (m) total += Number(m[1]);
+          if (m && pid === child.pid) mainPeakKb = Math.max(mainPeakKb, Number(m[1]));
         } catch {}
       }
       peakKb = Math.max(peakKb, total);
@@ -74,7 +77,7 @@ export function measure(cmd, args, options = {}) {
       clearInterval(timer);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      else resolve({ seconds, peakRssMB: peakKb / 1024, cpuSeconds: cpu, code });
+      else resolve({ seconds, peakRssMB: peakKb / 1024, mainPeakRssMB: mainPeakKb / 1024, cpuSeconds: cpu, code, stderr: stderr.slice(-4000) });
     });
   });
 }

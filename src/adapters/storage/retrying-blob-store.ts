@@ -16,7 +16,7 @@ import { isRetryableStorageError } from './cloud/cloud-errors.js';
  * - list: a listing that breaks mid-way starts again and skips the keys already yielded.
  * - put: passed through once. Its body is a one-shot stream, so the only re-sendable unit is the
  *   part buffer the adapter holds: S3 parts are retried by the SDK's retry strategy inside
- *   lib-storage, GCS resumable chunks by the SDK's resumable upload, Azure blocks by the adapter
+ *   the adapter (parts of a multipart upload), GCS resumable chunks by the SDK's resumable upload, Azure blocks by the adapter
  *   with `withRetry`. Each adapter takes those attempts from the same RetryPolicy.
  */
 export class RetryingBlobStore implements BlobStore {

@@ -16,7 +16,8 @@ import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../applic
 import { DbBackupError } from '../../../domain/errors.js';
 import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
 import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
-import { TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest } from '../cloud/upload-digest.js';
 
@@ -30,7 +31,7 @@ export interface AzureBlobStoreOptions {
   accountKey?: string;
   /** A SAS token (with or without the leading `?`). */
   sasToken?: string;
-  /** Block size in bytes; memory is about blockSize × (concurrency + 1). */
+  /** Block size in bytes (default 4 MiB); memory is about blockSize × (concurrency + 1), within the process's upload budget. */
   blockSize?: number;
   concurrency?: number;
   pageSize?: number;
@@ -66,8 +67,9 @@ export class AzureBlobStore implements BlobStore {
     this.location = `azure://${options.account}/${options.container}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
     const url = new URL(container.url);
     this.endpoint = `${url.origin}${url.pathname.replace(/\/[^/]*\/?$/, '')}`;
-    this.blockSize = Math.max(64 * 1024, options.blockSize ?? 8 * MiB);
+    this.blockSize = Math.max(64 * 1024, options.blockSize ?? 4 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    uploadBudget.fit(this.blockSize * this.concurrency);
   }
 
   /** Builds the client from a connection string, an account key, a SAS token or DefaultAzureCredential. */
@@ -81,13 +83,15 @@ export class AzureBlobStore implements BlobStore {
     const digest = new UploadDigest(this.blockSize);
     const token = randomBytes(6).toString('hex');
     const ids: string[] = [];
-    const pool = new TaskPool(this.concurrency);
+    const pool = new TaskPool(this.concurrency, uploadBudget);
+    const blocks = new BlockPool(this.blockSize);
     try {
-      for await (const block of fixedChunks(digest.tap(body), this.blockSize)) {
+      for await (const block of fixedChunks(digest.tap(body), this.blockSize, blocks)) {
         signal?.throwIfAborted();
         const id = Buffer.from(`${token}-${String(ids.length).padStart(6, '0')}`).toString('base64');
         ids.push(id);
-        await pool.add(() => this.stageBlock(key, blob, id, block, signal));
+        // A block goes back to the pool once staged (its request has been answered, so fully sent).
+        await pool.add(() => this.stageBlock(key, blob, id, block, signal).finally(() => blocks.give(block)), block.length, signal);
       }
       await pool.drain();
       signal?.throwIfAborted();

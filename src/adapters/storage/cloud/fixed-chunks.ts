@@ -1,8 +1,39 @@
+import type { UploadBudget } from './upload-budget.js';
+
+/**
+ * Buffers of one size, handed out and taken back: an upload reuses its blocks instead of leaving
+ * each to the garbage collector (V8 frees a Buffer only when a collection finds its small wrapper
+ * dead, so dead blocks of several MiB would pile up between collections).
+ */
+export class BlockPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(readonly size: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /**
+   * Gives back a block from `take` (or a slice of one, as `fixedChunks` yields the last) once nothing
+   * reads it. One idle block is kept (the next to fill); more are let go, so a pool that once had
+   * many blocks out (before other uploads took the shared budget) does not keep them all.
+   */
+  give(block: Buffer): void {
+    if (this.free.length === 0) this.free.push(Buffer.from(block.buffer, block.byteOffset, this.size));
+  }
+}
+
 /**
  * Re-slices a byte stream into buffers of exactly `size` bytes (the last may be shorter; an empty
- * stream yields nothing). Holds at most one slice plus one incoming chunk.
+ * stream yields nothing). With a `pool`, each buffer is taken from it (the consumer gives it back
+ * when done with it) and filled by copying; without, it holds at most one slice plus one chunk.
  */
-export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: number, pool?: BlockPool): AsyncGenerator<Buffer> {
+  if (pool) {
+    yield* pooledChunks(source, pool);
+    return;
+  }
   let pending: Buffer[] = [];
   let length = 0;
   for await (const raw of source) {
@@ -23,6 +54,28 @@ export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: numb
   if (length > 0) yield Buffer.concat(pending, length);
 }
 
+async function* pooledChunks(source: AsyncIterable<Uint8Array>, pool: BlockPool): AsyncGenerator<Buffer> {
+  let block: Buffer | undefined;
+  let length = 0;
+  for await (const chunk of source) {
+    let offset = 0;
+    while (offset < chunk.length) {
+      block ??= pool.take();
+      const n = Math.min(pool.size - length, chunk.length - offset);
+      block.set(chunk.subarray(offset, offset + n), length);
+      length += n;
+      offset += n;
+      if (length === pool.size) {
+        const full = block;
+        block = undefined;
+        length = 0;
+        yield full;
+      }
+    }
+  }
+  if (block && length > 0) yield block.subarray(0, length);
+}
+
 /**
  * Runs at most `limit` tasks at once; `add` waits for a free slot, so a producer that awaits it is
  * paced by the slowest task. The first failure is kept and rethrown by `add` and `drain`.
@@ -31,19 +84,29 @@ export class TaskPool {
   private readonly running = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    /** Shared with other pools: a task also waits for its `bytes` to fit in it. */
+    private readonly budget?: UploadBudget,
+  ) {}
 
-  async add(task: () => Promise<void>): Promise<void> {
+  async add(task: () => Promise<void>, bytes = 0, signal?: AbortSignal): Promise<void> {
     this.throwIfFailed();
     while (this.running.size >= this.limit) {
       await Promise.race(this.running);
       this.throwIfFailed();
     }
+    const release = this.budget ? await this.budget.take(bytes, signal) : () => undefined;
+    if (this.failure) release();
+    this.throwIfFailed();
     const p: Promise<void> = task()
       .catch((error: unknown) => {
         this.failure ??= { error };
       })
-      .finally(() => this.running.delete(p));
+      .finally(() => {
+        release();
+        this.running.delete(p);
+      });
     this.running.add(p);
   }
 

@@ -3,20 +3,25 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
   type StorageClass,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { parseContentRange, servesExactly, sliceServed } from '../cloud/byte-range.js';
 import { checksumMismatch, cloudError } from '../cloud/cloud-errors.js';
+import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest, md5OfStream } from '../cloud/upload-digest.js';
 
@@ -39,7 +44,11 @@ export interface S3BlobStoreOptions {
   storageClass?: string;
   sse?: 'AES256' | 'aws:kms';
   kmsKeyId?: string;
-  /** Multipart part size in bytes (≥ 5 MiB); memory is about partSize × (concurrency + 1). */
+  /**
+   * Multipart part size in bytes (≥ 5 MiB, default 8 MiB: an object of up to 10,000 parts, 78 GiB);
+   * memory is about partSize × (concurrency + 1), and every upload of the process shares one
+   * window of max(32 MiB, partSize × concurrency) in flight (cloud/upload-budget.ts).
+   */
   partSize?: number;
   concurrency?: number;
   /** ListObjectsV2 page size (≤ 1000). */
@@ -55,8 +64,9 @@ export interface S3BlobStoreOptions {
 const MiB = 1 << 20;
 
 /**
- * A repository in an S3 bucket (or an S3-compatible service). Uploads stream through lib-storage
- * multipart with bounded part size and concurrency; the stored ETag is checked against the MD5 we
+ * A repository in an S3 bucket (or an S3-compatible service). Uploads are streamed: one PUT when
+ * the body fits in a part, else a multipart upload with bounded part size and concurrency, its part
+ * buffers reused; the stored ETag is checked against the MD5 we
  * computed (a read-back where the ETag is not an MD5, as with SSE-KMS). Non-upload requests make
  * one try each: RetryingBlobStore retries them.
  */
@@ -71,8 +81,9 @@ export class S3BlobStore implements BlobStore {
   constructor(private readonly options: S3BlobStoreOptions) {
     this.keys = new KeySpace(options.prefix ?? '');
     this.location = `s3://${options.bucket}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
-    this.partSize = Math.max(5 * MiB, options.partSize ?? 16 * MiB);
+    this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    uploadBudget.fit(this.partSize * this.concurrency);
     // The SDK warns on every run under Node 20 that its future versions need Node 22: a note for
     // us (package.json pins the SDK), not for the user, so keep it off their terminal.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -84,37 +95,73 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const name = this.keys.objectName(key);
     const digest = new UploadDigest(this.partSize);
-    const upload = new Upload({
-      client: this.transfer,
-      params: {
-        Bucket: this.options.bucket,
-        Key: name,
-        Body: Readable.from(digest.tap(body), { objectMode: false }),
-        ...(this.options.storageClass ? { StorageClass: this.options.storageClass as StorageClass } : {}),
-        ...(this.options.sse ? { ServerSideEncryption: this.options.sse } : {}),
-        ...(this.options.kmsKeyId ? { SSEKMSKeyId: this.options.kmsKeyId } : {}),
-      },
-      partSize: this.partSize,
-      queueSize: this.concurrency,
-      // We abort ourselves so a failing AbortMultipartUpload cannot hide the real error.
-      leavePartsOnError: true,
-    });
-    // Aborting destroys the body: lib-storage stops reading, its in-flight parts settle, done() rejects.
+    // Aborting destroys the body: the upload stops reading, its in-flight parts settle, put rejects.
     const onAbort = () => body.destroy(abortErrorOf(options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    const upload: { id?: string } = {};
     let etag: string | undefined;
     try {
       options.signal?.throwIfAborted();
-      etag = (await upload.done()).ETag;
+      etag = await this.upload(name, digest.tap(body), upload, options.signal);
     } catch (err) {
       body.destroy();
-      if (upload.uploadId) await this.abortMultipart(name, upload.uploadId);
+      // We abort ourselves so a failing AbortMultipartUpload cannot hide the real error.
+      if (upload.id) await this.abortMultipart(name, upload.id);
       throw options.signal?.aborted ? abortErrorOf(options.signal) : this.fail(err, `upload ${key}`);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
     await this.verify(key, name, etag, digest);
     return { key, size: digest.bytes, modifiedAt: new Date() };
+  }
+
+  /** Sends `body` as `name` (one PUT when it fits in a part) and returns the ETag; `upload.id` names a multipart upload once started. */
+  private async upload(name: string, body: AsyncIterable<Buffer>, upload: { id?: string }, signal?: AbortSignal): Promise<string | undefined> {
+    const params = {
+      Bucket: this.options.bucket,
+      Key: name,
+      ...(this.options.storageClass ? { StorageClass: this.options.storageClass as StorageClass } : {}),
+      ...(this.options.sse ? { ServerSideEncryption: this.options.sse } : {}),
+      ...(this.options.kmsKeyId ? { SSEKMSKeyId: this.options.kmsKeyId } : {}),
+    };
+    const send = { abortSignal: signal };
+    const blocks = new BlockPool(this.partSize);
+    const parts = fixedChunks(body, this.partSize, blocks)[Symbol.asyncIterator]();
+    const first = await parts.next();
+    const second = first.done ? first : await parts.next();
+    if (second.done) {
+      const whole = first.done ? Buffer.alloc(0) : first.value;
+      return (await this.transfer.send(new PutObjectCommand({ ...params, Body: whole, ContentLength: whole.length }), send)).ETag;
+    }
+    upload.id = (await this.transfer.send(new CreateMultipartUploadCommand(params), send)).UploadId;
+    const etags: { ETag: string | undefined; PartNumber: number }[] = [];
+    const pool = new TaskPool(this.concurrency, uploadBudget);
+    const part = (block: Buffer) => {
+      const PartNumber = etags.length + 1;
+      if (PartNumber > 10_000) {
+        throw new DbBackupError('E_STORAGE', `${this.location}: an object of over 10,000 parts of ${this.partSize >> 20} MiB; raise DBBACKUP_STORAGE_PART_SIZE_MIB.`);
+      }
+      etags.push({ ETag: undefined, PartNumber });
+      return pool.add(async () => {
+        try {
+          const out = await this.transfer.send(new UploadPartCommand({ ...pick(params), UploadId: upload.id, PartNumber, Body: block, ContentLength: block.length }), send);
+          etags[PartNumber - 1]!.ETag = out.ETag;
+        } finally {
+          blocks.give(block);
+        }
+      }, block.length, signal);
+    };
+    try {
+      await part(first.value!);
+      await part(second.value);
+      for (let next = await parts.next(); !next.done; next = await parts.next()) await part(next.value);
+      await pool.drain();
+    } catch (err) {
+      await pool.settle();
+      throw err;
+    }
+    const done = await this.transfer.send(new CompleteMultipartUploadCommand({ ...pick(params), UploadId: upload.id, MultipartUpload: { Parts: etags } }), send);
+    return done.ETag;
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
@@ -268,6 +315,11 @@ export class S3BlobStore implements BlobStore {
       'bucket',
     );
   }
+}
+
+/** Bucket and key of an upload's parameters (what its part and completion requests take). */
+function pick(params: { Bucket: string; Key: string }): { Bucket: string; Key: string } {
+  return { Bucket: params.Bucket, Key: params.Key };
 }
 
 function clientConfig(options: S3BlobStoreOptions, concurrency: number): S3ClientConfig {
