@@ -1,9 +1,37 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { BlockPool, TaskPool, fixedChunks } from '../../../src/adapters/storage/cloud/fixed-chunks.js';
+import { createHash } from 'node:crypto';
+import { BlockPool, TaskPool, fixedChunks, growingChunks, growingPartSize } from '../../../src/adapters/storage/cloud/fixed-chunks.js';
+import { UploadDigest } from '../../../src/adapters/storage/cloud/upload-digest.js';
 import { UploadBudget } from '../../../src/adapters/storage/cloud/upload-budget.js';
 
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+
+describe('growing parts (any object fits in a part count limit)', () => {
+  it('doubles the part size every `every` parts up to the maximum', () => {
+    const at = growingPartSize(8, 3, 40);
+    expect(Array.from({ length: 13 }, (_, i) => at(i))).toEqual([8, 8, 8, 16, 16, 16, 32, 32, 32, 40, 40, 40, 40]);
+  });
+
+  it('re-slices a stream into blocks of the schedule, and the digest computes the multipart ETag of exactly those blocks', async () => {
+    const input = Array.from({ length: 40 }, (_, i) => bytes(1 + ((i * 7) % 23), i));
+    const at = growingPartSize(4, 2, 1 << 20);
+    const digest = new UploadDigest(at);
+    const out: Buffer[] = [];
+    for await (const { block, pool } of growingChunks(digest.tap(Readable.from(input)), at)) {
+      expect(pool.size).toBe(at(out.length));
+      out.push(Buffer.from(block));
+      pool.give(block);
+    }
+    const total = Buffer.concat(input);
+    expect(Buffer.concat(out)).toEqual(total);
+    expect(out.slice(0, -1).map((b) => b.length)).toEqual(out.slice(0, -1).map((_, i) => at(i)));
+    const md5 = (b: Buffer) => createHash('md5').update(b).digest();
+    const etag = `${createHash('md5').update(Buffer.concat(out.map(md5))).digest('hex')}-${out.length}`;
+    expect(digest.multipartEtag()).toBe(etag);
+    expect(digest.md5Hex()).toBe(md5(total).toString('hex'));
+  });
+});
 
 describe('pooled fixed chunks', () => {
   it('re-slices any chunking into blocks of the pool size, reusing given-back blocks', async () => {

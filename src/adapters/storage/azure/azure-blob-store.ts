@@ -16,7 +16,7 @@ import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../applic
 import { DbBackupError } from '../../../domain/errors.js';
 import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
 import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
-import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { TaskPool, growingChunks, growingPartSize } from '../cloud/fixed-chunks.js';
 import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest } from '../cloud/upload-digest.js';
@@ -84,9 +84,9 @@ export class AzureBlobStore implements BlobStore {
     const token = randomBytes(6).toString('hex');
     const ids: string[] = [];
     const pool = new TaskPool(this.concurrency, uploadBudget);
-    const blocks = new BlockPool(this.blockSize);
     try {
-      for await (const block of fixedChunks(digest.tap(body), this.blockSize, blocks)) {
+      // 4 MiB blocks reach 40 GB, then the size doubles every 10,000 blocks: any object fits in 50,000.
+      for await (const { block, pool: blocks } of growingChunks(digest.tap(body), growingPartSize(this.blockSize, 10_000, 4000 * MiB))) {
         signal?.throwIfAborted();
         const id = Buffer.from(`${token}-${String(ids.length).padStart(6, '0')}`).toString('base64');
         ids.push(id);

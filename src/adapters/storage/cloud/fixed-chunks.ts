@@ -55,6 +55,27 @@ export async function* fixedChunks(source: AsyncIterable<Uint8Array>, size: numb
 }
 
 async function* pooledChunks(source: AsyncIterable<Uint8Array>, pool: BlockPool): AsyncGenerator<Buffer> {
+  for await (const { block } of growingChunks(source, () => pool.size, pool)) yield block;
+}
+
+/**
+ * Part `index` (from 0) of an upload whose parts start at `base` bytes and double every `every`
+ * parts, up to `max`: an object of unknown length fits in a service's part count limit (S3 10,000
+ * parts, Azure 50,000 blocks) whatever its size, while the common object keeps small parts (memory
+ * grows only for objects past `base × every` bytes).
+ */
+export function growingPartSize(base: number, every: number, max: number): (index: number) => number {
+  return (index) => Math.min(max, base * 2 ** Math.floor(index / every));
+}
+
+/**
+ * Re-slices a byte stream into blocks of `sizeAt(i)` bytes for block i (the last may be shorter),
+ * each taken from a pool of its size (a new pool when the size changes) and yielded with it: the
+ * consumer gives the block back to that pool when done with it.
+ */
+export async function* growingChunks(source: AsyncIterable<Uint8Array>, sizeAt: (index: number) => number, first?: BlockPool): AsyncGenerator<{ block: Buffer; pool: BlockPool }> {
+  let index = 0;
+  let pool = first && first.size === sizeAt(0) ? first : new BlockPool(sizeAt(0));
   let block: Buffer | undefined;
   let length = 0;
   for await (const chunk of source) {
@@ -69,11 +90,14 @@ async function* pooledChunks(source: AsyncIterable<Uint8Array>, pool: BlockPool)
         const full = block;
         block = undefined;
         length = 0;
-        yield full;
+        yield { block: full, pool };
+        index++;
+        const next = sizeAt(index);
+        if (next !== pool.size) pool = new BlockPool(next);
       }
     }
   }
-  if (block && length > 0) yield block.subarray(0, length);
+  if (block && length > 0) yield { block: block.subarray(0, length), pool };
 }
 
 /**

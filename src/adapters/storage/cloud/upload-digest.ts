@@ -3,7 +3,8 @@ import type { Readable } from 'node:stream';
 
 /**
  * Hashes an upload on its way to the service: MD5 of the whole object and, for S3-style multipart
- * ETags, the MD5 of every `partSize` slice. Memory is constant (hash states only).
+ * ETags, the MD5 of every part (`partSize` bytes, or `partSize(i)` for part i when parts grow).
+ * Memory is constant (hash states only).
  */
 export class UploadDigest {
   bytes = 0;
@@ -12,7 +13,11 @@ export class UploadDigest {
   private partBytes = 0;
   private readonly partDigests: Buffer[] = [];
 
-  constructor(private readonly partSize: number) {}
+  private readonly partSize: (index: number) => number;
+
+  constructor(partSize: number | ((index: number) => number)) {
+    this.partSize = typeof partSize === 'number' ? () => partSize : partSize;
+  }
 
   /** Yields `body`'s chunks unchanged while hashing them. */
   async *tap(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
@@ -28,11 +33,12 @@ export class UploadDigest {
     this.bytes += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
-      const take = Math.min(this.partSize - this.partBytes, chunk.length - offset);
+      const size = this.partSize(this.partDigests.length);
+      const take = Math.min(size - this.partBytes, chunk.length - offset);
       this.part.update(chunk.subarray(offset, offset + take));
       this.partBytes += take;
       offset += take;
-      if (this.partBytes === this.partSize) this.closePart();
+      if (this.partBytes === size) this.closePart();
     }
   }
 

@@ -20,10 +20,13 @@ import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../applic
 import { DbBackupError } from '../../../domain/errors.js';
 import { parseContentRange, servesExactly, sliceServed } from '../cloud/byte-range.js';
 import { checksumMismatch, cloudError } from '../cloud/cloud-errors.js';
-import { BlockPool, TaskPool, fixedChunks } from '../cloud/fixed-chunks.js';
+import { type BlockPool, TaskPool, growingChunks, growingPartSize } from '../cloud/fixed-chunks.js';
 import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest, md5OfStream } from '../cloud/upload-digest.js';
+
+/** S3 parts of one size before the size doubles: 8 MiB parts reach 16 GB, 16 MiB 48 GB, ... 496 GB in 10,000 parts. */
+const S3_PARTS_PER_SIZE = 2000;
 
 export type ChecksumMode = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
 
@@ -76,12 +79,15 @@ export class S3BlobStore implements BlobStore {
   private readonly control: S3Client;
   private readonly transfer: S3Client;
   private readonly partSize: number;
+  /** Part i's size: `partSize`, doubled every S3_PARTS_PER_SIZE parts (an object of any size fits in 10,000 parts). */
+  private readonly partSizeAt: (index: number) => number;
   private readonly concurrency: number;
 
   constructor(private readonly options: S3BlobStoreOptions) {
     this.keys = new KeySpace(options.prefix ?? '');
     this.location = `s3://${options.bucket}${this.keys.prefix ? `/${this.keys.prefix}` : ''}`;
     this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
+    this.partSizeAt = growingPartSize(this.partSize, S3_PARTS_PER_SIZE, 5 * 1024 * MiB);
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     uploadBudget.fit(this.partSize * this.concurrency);
     // The SDK warns on every run under Node 20 that its future versions need Node 22: a note for
@@ -94,7 +100,7 @@ export class S3BlobStore implements BlobStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const name = this.keys.objectName(key);
-    const digest = new UploadDigest(this.partSize);
+    const digest = new UploadDigest(this.partSizeAt);
     // Aborting destroys the body: the upload stops reading, its in-flight parts settle, put rejects.
     const onAbort = () => body.destroy(abortErrorOf(options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -125,21 +131,20 @@ export class S3BlobStore implements BlobStore {
       ...(this.options.kmsKeyId ? { SSEKMSKeyId: this.options.kmsKeyId } : {}),
     };
     const send = { abortSignal: signal };
-    const blocks = new BlockPool(this.partSize);
-    const parts = fixedChunks(body, this.partSize, blocks)[Symbol.asyncIterator]();
+    const parts = growingChunks(body, this.partSizeAt)[Symbol.asyncIterator]();
     const first = await parts.next();
     const second = first.done ? first : await parts.next();
     if (second.done) {
-      const whole = first.done ? Buffer.alloc(0) : first.value;
+      const whole = first.done ? Buffer.alloc(0) : first.value.block;
       return (await this.transfer.send(new PutObjectCommand({ ...params, Body: whole, ContentLength: whole.length }), send)).ETag;
     }
     upload.id = (await this.transfer.send(new CreateMultipartUploadCommand(params), send)).UploadId;
     const etags: { ETag: string | undefined; PartNumber: number }[] = [];
     const pool = new TaskPool(this.concurrency, uploadBudget);
-    const part = (block: Buffer) => {
+    const part = ({ block, pool: blocks }: { block: Buffer; pool: BlockPool }) => {
       const PartNumber = etags.length + 1;
       if (PartNumber > 10_000) {
-        throw new DbBackupError('E_STORAGE', `${this.location}: an object of over 10,000 parts of ${this.partSize >> 20} MiB; raise DBBACKUP_STORAGE_PART_SIZE_MIB.`);
+        throw new DbBackupError('E_STORAGE', `${this.location}: an object of over 10,000 parts (from ${this.partSize >> 20} MiB, doubling every ${S3_PARTS_PER_SIZE}); raise DBBACKUP_STORAGE_PART_SIZE_MIB.`);
       }
       etags.push({ ETag: undefined, PartNumber });
       return pool.add(async () => {
