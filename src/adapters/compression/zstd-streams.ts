@@ -90,6 +90,12 @@ const DENSE = { strategy: 'dfast', hashLog: 17, chainLog: 16, minMatch: 6, windo
  * repeats it packs far worse, so it is only ever chosen by the sample.
  */
 const LITERAL_LEVEL = -16;
+/**
+ * DENSE is chosen when its sample packs at least 2 % smaller than level 1's: it costs 1.4–3× level
+ * 1's CPU, a poor trade for less (SQLite pages of the incremental bench: 1.4 % smaller for 2.6× the
+ * CPU, which made a 20 %-of-pages incremental cost as much compression as half a full).
+ */
+const DENSE_MARGIN = 0.98;
 /** LITERAL is chosen when its sample is at most this much larger than the best of the others. */
 const LITERAL_MARGIN = 1.015;
 
@@ -128,7 +134,7 @@ function literalContext(): CCtx | undefined {
 /**
  * Compresses `sample` with each parameter set (one-shot, on shared contexts: the calls are
  * synchronous) and says which to use: LITERAL when it packs within LITERAL_MARGIN of the best
- * (it costs the least CPU), else DENSE when it packs at least 0.5 % smaller than level 1.
+ * (it costs the least CPU), else DENSE when it packs at least DENSE_MARGIN smaller than level 1.
  */
 export function chooseParameters(sample: Buffer): ZstdChoice {
   return sampleParameters(sample).choice;
@@ -148,7 +154,7 @@ export function sampleParameters(sample: Buffer): { choice: ZstdChoice; ratio: n
   const best = Math.min(plain, dense);
   const ratio = input.length / Math.max(1, best);
   if (sampler.literal && sampler.literal.compress2(sampler.out, input) <= best * LITERAL_MARGIN) return { choice: 'literal', ratio };
-  return { choice: dense < plain * 0.995 ? 'dense' : 'level1', ratio };
+  return { choice: dense < plain * DENSE_MARGIN ? 'dense' : 'level1', ratio };
 }
 
 const pools = new Map<number, ZstdPool>();

@@ -3,9 +3,9 @@ import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain 
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { checkDatabase, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
+import { checkDatabase, FAST_MAP_PART, fastMapOf, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
 import { walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
-import { encodePageMap, encodePageMapDelta, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import { encodeFastMap, encodePageMap, encodePageMapDelta, type FastMap, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import type { ChangeScan, PageChange } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
@@ -46,14 +46,17 @@ export class SqliteChangeCapture implements ChangeCapture {
    * salt: no checkpoint restarted it since), only the pages of those frames are read and hashed;
    * otherwise every page is (in the page reader process, so unchanged pages never cross the pipe).
    * The manifest says which (`engineInfo.changedPagesFrom`: 'wal' or 'every page', and
-   * `pagesExamined`). The new map is the parent's with the changed pages' hashes, stored as a delta
-   * from the chain's full's while that is much smaller, else whole.
+   * `pagesExamined`). Pages are compared by the parent's fast map when it has one (fulls since
+   * this format have; sqlite-fast-hash.ts), only changed pages then get a sha256; else by sha256.
+   * The new maps are the parent's with the changed pages' hashes, stored as deltas from the chain's
+   * full's while that is much smaller, else whole.
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const base = stored?.parent;
     const full = stored?.full;
     const maps = new ChainMaps(base, full);
     const parent = await maps.parentMap(since);
+    const parentFast = await maps.parentFastMap(since, parent);
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const { pageSize } = snap;
@@ -65,13 +68,16 @@ export class SqliteChangeCapture implements ChangeCapture {
         );
       }
       // The new map: the parent's, cut or grown to the new page count, with the changed pages' hashes.
+      const kept = Math.min(parent.pageCount, snap.pageCount) * HASH_BYTES;
       const hashes = Buffer.alloc(snap.pageCount * HASH_BYTES);
-      parent.hashes.copy(hashes, 0, 0, Math.min(parent.pageCount, snap.pageCount) * HASH_BYTES);
+      parent.hashes.copy(hashes, 0, 0, kept);
+      const fastHashes = parentFast && Buffer.alloc(snap.pageCount * HASH_BYTES);
+      if (parentFast) parentFast.map.hashes.copy(fastHashes!, 0, 0, kept);
       const tally = { changes: 0, added: 0, scan: { examined: 0, walOnly: false } };
-      const changed = snap.changedPages(parent, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
+      const changed = snap.changedPages(parent, parentFast, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
       await sink.write(
         { name: PAGES_PART, role: 'changes', object: 'main' },
-        Readable.from(changedPages(changed, snap.pageCount, parent, hashes, tally)),
+        Readable.from(changedPages(changed, snap.pageCount, parent, { hashes, fastHashes }, tally)),
       );
       if (tally.added !== Math.max(0, snap.pageCount - parent.pageCount)) {
         throw new DbBackupError('E_BACKUP_FAILED', `Reading the changed pages of ${this.path} missed pages it grew by; retry the backup.`);
@@ -81,16 +87,18 @@ export class SqliteChangeCapture implements ChangeCapture {
       const fullMap = await maps.fullMap();
       const delta = fullMap && encodePageMapDelta(map, fullMap.map);
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
+      const fast = parentFast && (await writeFastMap(sink, { key: parentFast.key, map: { pageSize, pageCount: snap.pageCount, hashes: fastHashes! } }, await maps.fullFastMap()));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = {
         pageSize,
         pageCount: map.pageCount,
         pageMap: stored.name,
         ...(delta ? { mapBase: fullMap.id } : {}),
+        ...fast,
         ...(snap.walMark ? { wal: snap.walMark } : {}),
       };
       // How the changed pages were found: only the WAL's since the parent, or every page compared.
-      const found = { pagesExamined: tally.scan.examined, changedPagesFrom: tally.scan.walOnly ? 'wal' : 'every page' };
+      const found = { pagesExamined: tally.scan.examined, changedPagesFrom: tally.scan.walOnly ? 'wal' : 'every page', pagesComparedBy: parentFast ? 'fast hash' : 'sha256' };
       return { from: since, to: { ...to }, consistentAt: snap.consistentAt, changes, objects, warnings, engineInfo: { ...engineInfo, ...found }, serverVersion: snap.serverVersion };
     });
   }
@@ -113,13 +121,22 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 }
 
-/** The parent's map and the chain full's map, each read at most once. */
+/** A link's fast map, stored as a delta from its full's when that full has one under the same key; its position fields. */
+async function writeFastMap(sink: PartSink, fast: FastMap, full: { id: string; fast: FastMap } | undefined): Promise<Pick<SqlitePosition, 'fastMap' | 'fastMapBase'>> {
+  const delta = full && full.fast.key.equals(fast.key) ? encodePageMapDelta(fast.map, full.fast.map) : undefined;
+  const body = encodeFastMap(fast.key, delta ?? encodePageMap(fast.map));
+  const stored = await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([body]));
+  return { fastMap: stored.name, ...(delta ? { fastMapBase: full!.id } : {}) };
+}
+
+/** The parent's maps and the chain full's maps, each read at most once. */
 class ChainMaps {
   private full?: Promise<PageMap>;
+  private fullFast?: Promise<FastMap | undefined>;
 
   constructor(
     private readonly base: PartSource | undefined,
-    private readonly fullSource: PartSource | undefined,
+    private readonly fullBackup: PartSource | undefined,
   ) {}
 
   /** The map the changes are compared with: inline in the position, or the part it names in `base`. */
@@ -144,15 +161,55 @@ class ChainMaps {
     return map;
   }
 
+  /**
+   * The parent's fast map, when it has one (a position given inline has none). It must describe
+   * the same pages as `parent`, else the backup is damaged.
+   */
+  async parentFastMap(since: LogPosition, parent: PageMap): Promise<FastMap | undefined> {
+    const p = since as Partial<SqlitePosition> & { hashes?: unknown };
+    if (typeof p.hashes === 'string' || !this.base || typeof p.fastMap !== 'string') return undefined;
+    const base = this.base;
+    const fast = await fastMapOf(base, async () => {
+      const full = await this.fullFastOf(p.fastMapBase);
+      if (!full) throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${base.manifest.id} is stored against full ${String(p.fastMapBase)}, which has none; the backup is damaged.`);
+      return full;
+    });
+    if (fast && (fast.map.pageSize !== parent.pageSize || fast.map.pageCount !== parent.pageCount)) {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${base.manifest.id} does not describe the pages of its page map; the backup is damaged.`);
+    }
+    if (base.manifest.kind === 'full') this.fullFast = Promise.resolve(fast);
+    return fast;
+  }
+
+  /** The chain's full fast map, when a full is known and has one. */
+  async fullFastMap(): Promise<{ id: string; fast: FastMap } | undefined> {
+    const source = this.fullSource();
+    if (!source) return undefined;
+    const fast = await this.fullFastOf(source.manifest.id);
+    return fast && { id: source.manifest.id, fast };
+  }
+
+  private fullFastOf(id: string | undefined): Promise<FastMap | undefined> {
+    const source = this.fullSource();
+    if (!source || source.manifest.id !== id) return Promise.resolve(undefined);
+    this.fullFast ??= fastMapOf(source);
+    return this.fullFast;
+  }
+
+  private fullSource(): PartSource | undefined {
+    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullBackup;
+    return source?.manifest.kind === 'full' ? source : undefined;
+  }
+
   /** The chain's full map, when a full is known (`base` itself, or the `full` given). */
   async fullMap(): Promise<{ id: string; map: PageMap } | undefined> {
-    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullSource;
-    if (!source || source.manifest.kind !== 'full') return undefined;
+    const source = this.fullSource();
+    if (!source) return undefined;
     return { id: source.manifest.id, map: await this.fullOf(source.manifest.id) };
   }
 
   private fullOf(id: string | undefined): Promise<PageMap> {
-    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullSource;
+    const source = this.base?.manifest.kind === 'full' ? this.base : this.fullBackup;
     if (!source || source.manifest.id !== id) {
       return Promise.reject(new DbBackupError('E_UNSUPPORTED', `The page map of backup ${this.base?.manifest.id ?? '?'} is stored against full ${String(id)}, which was not given; take a full backup.`));
     }
@@ -166,7 +223,7 @@ async function* changedPages(
   changed: AsyncGenerator<PageChange[], ChangeScan>,
   pageCount: number,
   parent: PageMap,
-  hashes: Buffer,
+  into: { hashes: Buffer; fastHashes: Buffer | undefined },
   tally: { changes: number; added: number; scan: ChangeScan },
 ): AsyncGenerator<Buffer> {
   yield pagesHeader(parent.pageSize, pageCount);
@@ -177,8 +234,12 @@ async function* changedPages(
       return;
     }
     const out: Buffer[] = [];
-    for (const { pgno, hash, page } of next.value) {
-      hash.copy(hashes, (pgno - 1) * HASH_BYTES);
+    for (const { pgno, hash, fast, page } of next.value) {
+      hash.copy(into.hashes, (pgno - 1) * HASH_BYTES);
+      if (into.fastHashes) {
+        if (!fast) throw new DbBackupError('E_BACKUP_FAILED', `Page ${pgno} came without its fast hash; retry the backup.`);
+        fast.copy(into.fastHashes, (pgno - 1) * HASH_BYTES);
+      }
       out.push(...pageRecord(pgno, page));
       tally.changes++;
       if (pgno > parent.pageCount) tally.added++;

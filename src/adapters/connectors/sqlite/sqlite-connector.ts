@@ -22,10 +22,11 @@ import { sourceNameFrom } from '../../../domain/repository-layout.js';
 import { Database, inspectFile, openSource } from './sqlite-file.js';
 import { restoreTables } from './sqlite-restore-tables.js';
 import { SqliteChangeCapture } from './sqlite-changes.js';
-import { assembleChain, checkDatabase, dataPartOf, PAGE_MAP_PART, type SqlitePosition } from './sqlite-overlay.js';
+import { assembleChain, checkDatabase, dataPartOf, type SqlitePosition, writeFullMaps } from './sqlite-overlay.js';
+import { FastPageHasher } from './sqlite-fast-hash.js';
 import { isSegment, replaySegments } from './sqlite-wal-replay.js';
 import { SqliteWalCapture } from './sqlite-wal-capture.js';
-import { encodePageMap, PageMapBuilder } from './sqlite-page-map.js';
+import { PageMapBuilder } from './sqlite-page-map.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
@@ -124,11 +125,9 @@ class SqliteSession implements DatabaseSession {
       const size = snap.pageCount * snap.pageSize;
       const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
-      const map = new PageMapBuilder(snap.pageSize);
+      const map = new PageMapBuilder(snap.pageSize, FastPageHasher.newKey(snap.pageSize));
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
-      const built = map.finish();
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
-      const logPosition: SqlitePosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name, ...(snap.walMark ? { wal: snap.walMark } : {}) };
+      const logPosition: SqlitePosition = { ...(await writeFullMaps(sink, map)), ...(snap.walMark ? { wal: snap.walMark } : {}) };
       return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
     });
   }
@@ -292,14 +291,10 @@ export async function writeSnapshotParts(path: string, snapshot: string, request
   const { size } = await stat(snapshot);
   const { objects, warnings, schema, engineInfo } = prepareSnapshot(path, snapshot, request, size);
   await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
-  const map = isFiltered(request) ? undefined : new PageMapBuilder(engineInfo.pageSize as number);
+  const pageSize = engineInfo.pageSize as number;
+  const map = isFiltered(request) ? undefined : new PageMapBuilder(pageSize, FastPageHasher.newKey(pageSize));
   await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size }, Readable.from(hashing(snapshot, map)));
-  let logPosition: SqlitePosition | null = null;
-  if (map) {
-    const built = map.finish();
-    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
-    logPosition = { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name };
-  }
+  const logPosition: SqlitePosition | null = map ? await writeFullMaps(sink, map) : null;
   return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
 }
 

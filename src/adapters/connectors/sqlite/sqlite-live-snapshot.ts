@@ -5,7 +5,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { Database, openSource } from './sqlite-file.js';
 import { type ChangeScan, type PageChange, PageReaderProcess } from './sqlite-page-reader.js';
-import { hashAt, hashPage, HASH_BYTES, type PageMap } from './sqlite-page-map.js';
+import { type FastMap, hashAt, hashPage, HASH_BYTES, type PageMap } from './sqlite-page-map.js';
+import { FastPageHasher } from './sqlite-fast-hash.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
 
 /**
@@ -37,11 +38,12 @@ export interface LiveSnapshot {
   /** The snapshot's pages 1..pageCount in order, in chunks of whole pages. */
   pages(signal: AbortSignal): AsyncGenerator<Buffer>;
   /**
-   * The snapshot's pages whose hash differs from `parent` (or that it lacks), in page order. With
-   * `since` (the WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL
-   * frames written after it are read and hashed; otherwise every page is.
+   * The snapshot's pages whose hash differs from `parent` (or that it lacks), in page order: by
+   * their fast hash when `fast` (the parent's fast map) is given, else by sha256. With `since` (the
+   * WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL frames written
+   * after it are read and hashed; otherwise every page is.
    */
-  changedPages(parent: PageMap, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<PageChange[], ChangeScan>;
+  changedPages(parent: PageMap, fast: FastMap | undefined, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<PageChange[], ChangeScan>;
   /** Where in the WAL this snapshot is (live reads only): the mark a later snapshot reads the changes since. */
   walMark?: WalMark;
 }
@@ -99,7 +101,7 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
       const pageSize = Number(db.pragma('page_size', { simple: true }));
       const pageCount = Number(db.pragma('page_count', { simple: true }));
       const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
-      const changedPages = (parent: PageMap, _since: WalMark | undefined, signal: AbortSignal) => scanChanges(pages(signal), pageSize, parent);
+      const changedPages = (parent: PageMap, fast: FastMap | undefined, _since: WalMark | undefined, signal: AbortSignal) => scanChanges(pages(signal), pageSize, parent, fast);
       return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, changedPages, source: 'copy' });
     } finally {
       db.close();
@@ -151,10 +153,10 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       source: 'live',
       ...(walMark ? { walMark } : {}),
       pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
-      changedPages: (parent, since, signal) => {
+      changedPages: (parent, fast, since, signal) => {
         // The same file and WAL generation, not behind it: the frames since `since` hold every change.
         const valid = since && walMark && since.file === walMark.file && since.salt === walMark.salt && since.frame <= wal.mxFrame;
-        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent.hashes, signal);
+        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent, fast, signal);
       },
     };
     const result = await work(snap);
@@ -216,17 +218,23 @@ async function* filePages(handle: FileHandle, pageSize: number, pageCount: numbe
   }
 }
 
-/** changedPages of a private copy: every page hashed here. */
-async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap): AsyncGenerator<PageChange[], ChangeScan> {
+/** changedPages of a private copy: every page hashed here (as the page reader's `diff` does). */
+async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap, fast: FastMap | undefined): AsyncGenerator<PageChange[], ChangeScan> {
+  const hasher = fast && new FastPageHasher(pageSize, fast.key);
   let pgno = 0;
   for await (const chunk of pages) {
     const batch: PageChange[] = [];
+    const fastHashes = hasher && Buffer.alloc((chunk.length / pageSize) * HASH_BYTES);
+    if (hasher) hasher.hashPages(chunk, fastHashes!);
     for (let at = 0; at + pageSize <= chunk.length; at += pageSize) {
       pgno++;
       const page = chunk.subarray(at, at + pageSize);
+      const fastHash = fastHashes?.subarray((at / pageSize) * HASH_BYTES, (at / pageSize + 1) * HASH_BYTES);
+      const oldFast = fast && hashAt(fast.map, pgno);
+      if (fastHash && oldFast?.equals(fastHash)) continue;
       const hash = hashPage(page).subarray(0, HASH_BYTES);
       const old = hashAt(parent, pgno);
-      if (!old || !old.equals(hash)) batch.push({ pgno, hash, page });
+      if (fastHash || !old || !old.equals(hash)) batch.push({ pgno, hash, ...(fastHash ? { fast: fastHash } : {}), page });
     }
     if (batch.length) yield batch;
   }

@@ -1,20 +1,22 @@
 import { createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import type { PartSource } from '../../../application/ports/parts.js';
+import { Readable } from 'node:stream';
+import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest, PartEntry } from '../../../domain/manifest.js';
 import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
+import { encodeFastMap, encodePageMap, type FastMap, type PageMapBuilder, readFastMap, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 
 /** The parts of an incremental or differential (role `changes`), and of a full's page map. */
 export const PAGES_PART = 'changes/pages.bin';
 export const PAGE_MAP_PART = 'changes/pagemap.bin';
+export const FAST_MAP_PART = 'changes/fastmap.bin';
 
 /** The SQLite position a full or a link is consistent at: its file's page size and count, and the part holding its page map. */
 export interface SqlitePosition {
@@ -24,6 +26,10 @@ export interface SqlitePosition {
   pageMap: string;
   /** Set when that part is a delta from the map of this full (backup id): format 3 links. */
   mapBase?: string;
+  /** Part name of the fast map (change-detection hashes, sqlite-fast-hash.ts), when the backup has one. */
+  fastMap?: string;
+  /** Set when that part is a delta from the fast map of this full (backup id). */
+  fastMapBase?: string;
   /** Where the snapshot was in the WAL (live reads): a later link reads only the frames after it while they last. */
   wal?: { file: string; salt: string; frame: number };
 }
@@ -46,6 +52,23 @@ export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>
   const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
   const name = typeof position?.pageMap === 'string' ? position.pageMap : PAGE_MAP_PART;
   return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
+}
+
+/** The fast map a backup recorded, or undefined when it has none (taken by an older dbbackup); `full` as in pageMapOf. */
+export async function fastMapOf(parts: PartSource, full?: () => Promise<FastMap>): Promise<FastMap | undefined> {
+  const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
+  if (typeof position?.fastMap !== 'string') return undefined;
+  const name = position.fastMap;
+  return readFastMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
+}
+
+/** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
+export async function writeFullMaps(sink: PartSink, builder: PageMapBuilder): Promise<Pick<SqlitePosition, 'pageSize' | 'pageCount' | 'pageMap' | 'fastMap'>> {
+  const built = builder.finish();
+  const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
+  const fast = builder.fastMap();
+  const fastStored = fast && (await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodeFastMap(fast.key, encodePageMap(fast.map))])));
+  return { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name, ...(fastStored ? { fastMap: fastStored.name } : {}) };
 }
 
 /**

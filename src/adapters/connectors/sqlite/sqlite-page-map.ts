@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DbBackupError } from '../../../domain/errors.js';
+import { fastKeyBytes, FastPageHasher } from './sqlite-fast-hash.js';
 
 /**
  * A page map: the hash of every page of a database file (16 bytes of each page's sha256, enough
@@ -79,9 +80,16 @@ export function encodePageMapDelta(map: PageMap, full: PageMap): Buffer | undefi
  * chain's full; E_FOREIGN_ARCHIVE when it is not one (`what` names it). Memory: the map, once.
  */
 export async function readPageMap(body: Readable, what: string, full?: () => Promise<PageMap>): Promise<PageMap> {
+  return decodePageMap(await readAll(body), what, full);
+}
+
+async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(Buffer.from(c as Uint8Array));
-  const raw = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+async function decodePageMap(raw: Buffer, what: string, full?: () => Promise<PageMap>): Promise<PageMap> {
   const bad = (why = '') => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a dbbackup SQLite page map${why}; the backup is damaged or foreign.`);
   if (raw.length < HEADER_BYTES) throw bad();
   const pageSize = raw.readUInt32BE(8);
@@ -114,18 +122,67 @@ export function validPageSize(n: number): boolean {
   return Number.isInteger(n) && n >= 512 && n <= 65536 && (n & (n - 1)) === 0;
 }
 
+/**
+ * A fast map: the change-detection hash of every page (sqlite-fast-hash.ts) and the chain's key,
+ * beside the sha256 page map. An incremental compares pages with its parent's fast map when there
+ * is one, and hashes only the pages that changed with sha256.
+ *
+ *   "DBBFMAP1" | u32 key length | key | a page map or a delta of one (as above) of the fast hashes
+ */
+export interface FastMap {
+  key: Buffer;
+  map: PageMap;
+}
+
+const FAST_MAGIC = Buffer.from('DBBFMAP1', 'latin1');
+
+/** `inner` is encodePageMap or encodePageMapDelta of the fast hashes. */
+export function encodeFastMap(key: Buffer, inner: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  FAST_MAGIC.copy(head, 0);
+  head.writeUInt32BE(key.length, 8);
+  return Buffer.concat([head, key, inner]);
+}
+
+/** Reads a fast map part; a delta is applied to `full()`, its full's fast map. E_FOREIGN_ARCHIVE when it is not one. */
+export async function readFastMap(body: Readable, what: string, full?: () => Promise<FastMap>): Promise<FastMap> {
+  const raw = await readAll(body);
+  const bad = () => new DbBackupError('E_FOREIGN_ARCHIVE', `${what} is not a dbbackup SQLite fast map; the backup is damaged or foreign.`);
+  if (raw.length < 12 || !raw.subarray(0, 8).equals(FAST_MAGIC)) throw bad();
+  const keyLength = raw.readUInt32BE(8);
+  if (raw.length < 12 + keyLength + HEADER_BYTES) throw bad();
+  const key = raw.subarray(12, 12 + keyLength);
+  let base: FastMap | undefined;
+  const map = await decodePageMap(raw.subarray(12 + keyLength), what, async () => {
+    const got = await (full ? full() : Promise.reject(bad()));
+    base = got;
+    return got.map;
+  });
+  const baseKey = (base as FastMap | undefined)?.key;
+  if (keyLength !== fastKeyBytes(map.pageSize) || (baseKey && !baseKey.equals(key))) throw bad();
+  return { key, map };
+}
+
 /** Collects the hashes of a file's pages as its bytes stream past (in any chunking). */
 export class PageMapBuilder {
   /** HASH_BYTES per page, in one growing buffer (an object per page would cost ~10× the bytes). */
   private hashes = Buffer.alloc(HASH_BYTES * 1024);
   private count = 0;
   private pending: Buffer = Buffer.alloc(0);
+  private fast?: { hasher: FastPageHasher; hashes: Buffer };
 
-  constructor(readonly pageSize: number) {}
+  /** With `fastKey`, the fast map under that key is built too. */
+  constructor(
+    readonly pageSize: number,
+    fastKey?: Buffer,
+  ) {
+    if (fastKey) this.fast = { hasher: new FastPageHasher(pageSize, fastKey), hashes: Buffer.alloc(HASH_BYTES * 1024) };
+  }
 
   /** Feeds the next bytes of the file; calls `onPage(pgno, page, hash)` for each page completed. */
   push(chunk: Buffer, onPage?: (pgno: number, page: Buffer, hash: Buffer) => void): void {
     const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.fast) this.pushFast(data.subarray(0, data.length - (data.length % this.pageSize)));
     let offset = 0;
     for (; offset + this.pageSize <= data.length; offset += this.pageSize) {
       const page = data.subarray(offset, offset + this.pageSize);
@@ -142,6 +199,23 @@ export class PageMapBuilder {
     // Copied: the caller may reuse its buffer (fs streams do not, but a pooled reader could).
     const rest = data.subarray(offset);
     this.pending = rest.length ? Buffer.from(rest) : Buffer.alloc(0);
+  }
+
+  private pushFast(pages: Buffer): void {
+    const fast = this.fast!;
+    const need = (this.count + pages.length / this.pageSize) * HASH_BYTES;
+    if (need > fast.hashes.length) {
+      const grown = Buffer.alloc(Math.max(need, fast.hashes.length * 2));
+      fast.hashes.copy(grown);
+      fast.hashes = grown;
+    }
+    fast.hasher.hashPages(pages, fast.hashes, this.count * HASH_BYTES);
+  }
+
+  /** The fast map of every page fed (call after finish), when the builder was given a key. */
+  fastMap(): FastMap | undefined {
+    if (!this.fast) return undefined;
+    return { key: this.fast.hasher.key, map: { pageSize: this.pageSize, pageCount: this.count, hashes: this.fast.hashes.subarray(0, this.count * HASH_BYTES) } };
   }
 
   /** The map of every page fed; E_BACKUP_FAILED when the bytes did not end on a page boundary. */

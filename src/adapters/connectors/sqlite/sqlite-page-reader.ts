@@ -1,6 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { FAST_HASH_WASM } from './sqlite-fast-hash.js';
+import type { FastMap, PageMap } from './sqlite-page-map.js';
 
 /**
  * The helper process that reads a live database's files for withLiveSnapshot. It runs apart
@@ -13,13 +15,16 @@ import { DbBackupError } from '../../../domain/errors.js';
  * missing). Line `read <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex>` → pages
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
- * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n>` followed by n bytes
- * (a parent's page map: 16 bytes of each page's sha256) → a record `u32 pgno | 16-byte hash | page`
- * for each page of that same snapshot whose hash differs from the map's or that the map lacks, then
- * `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. With since >= 0 the pages examined
- * are those of WAL frames since+1..mxFrame (the caller vouches that the WAL was not restarted since
- * frame `since` was read), else every page. Hashing in the helper uses a second core and keeps
- * unchanged pages off the pipe.
+ * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n> <f>` followed by n bytes
+ * (a parent's page map: 16 bytes of each page's sha256) and f bytes (none, or the parent's fast map:
+ * its key, then 16 bytes per page) → a record `u32 pgno | 16-byte sha256 | 16-byte fast hash | page`
+ * for each page of that same snapshot that changed, then `u32 0 | u32 pages examined | u32 1 when
+ * only WAL pages were`. A page changed when its fast hash differs from the fast map's (with a fast
+ * map: sha256 only for those), else when its sha256 differs from the page map's (the fast hash is
+ * then zeros), or when the maps lack it. With since >= 0 the pages examined are those of WAL frames
+ * since+1..mxFrame (the caller vouches that the WAL was not restarted since frame `since` was
+ * read), else every page. Hashing in the helper uses a second core and keeps unchanged pages off
+ * the pipe.
  */
 const SOURCE = String.raw`
 const fs = require('node:fs');
@@ -29,6 +34,17 @@ const fail = (why) => { process.stderr.write(why); process.exit(2); };
 // Blocking writes of one reused buffer: the process stays at its start-up size (a fresh megabyte per
 // chunk let the heap grow by tens of MB before a collection). fd 1 is made blocking with process.stdout.
 const write = (buf) => { for (let done = 0; done < buf.length; ) done += fs.writeSync(1, buf, done); };
+// The fast hash (sqlite-fast-hash.ts): pages are read straight into the module's memory, hashed a run at a time.
+const nhModule = new WebAssembly.Module(Buffer.from('${FAST_HASH_WASM.toString('base64')}', 'base64'));
+function fastHasher(pageSize, per, key) {
+  const keyRoom = 65536 + 64;
+  const mem = new WebAssembly.Memory({ initial: Math.ceil((keyRoom + per * (pageSize + 16)) / 65536) });
+  const nh = new WebAssembly.Instance(nhModule, { m: { mem } }).exports.nh;
+  const buf = Buffer.from(mem.buffer);
+  key.copy(buf, 0);
+  const hashesAt = keyRoom + per * pageSize;
+  return { pages: buf.subarray(keyRoom, hashesAt), hashes: buf.subarray(hashesAt), run: (count) => nh(0, keyRoom, pageSize, count, hashesAt) };
+}
 const sha256 = typeof crypto.hash === 'function' ? (b) => crypto.hash('sha256', b, 'buffer') : (b) => crypto.createHash('sha256').update(b).digest();
 // Frames from+1..mxFrame (from = min(nBackfill, since)): the newest frame of each page past nBackfill
 // (overlay), and the pages of the frames past since (touched; undefined when since < 0).
@@ -85,7 +101,7 @@ function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
 }
 // The pages whose sha256 (first 16 bytes) differs from the parent's map, or that it lacks: every page
 // is hashed, or with since >= 0 only those of the WAL frames written after frame since.
-function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map) {
+function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap) {
   const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
   const parentCount = map.length / 16;
   let candidates;
@@ -101,18 +117,27 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map) {
   const pending = [...overlay.keys()].sort((a, b) => a - b);
   const db = fs.openSync(path, 'r');
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
-  const whole = Buffer.alloc(per * pageSize);
-  const out = Buffer.alloc(per * (20 + pageSize));
+  const fast = fastMap.length ? fastHasher(pageSize, per, fastMap.subarray(0, pageSize + 32)) : undefined;
+  const fastHashes = fastMap.subarray(pageSize + 32);
+  const whole = fast ? fast.pages : Buffer.alloc(per * pageSize);
+  const record = 36 + pageSize;
+  const out = Buffer.alloc(per * record);
   let used = 0;
   const flush = () => { write(out.subarray(0, used)); used = 0; };
-  const consider = (pgno, page) => {
+  // Page k of the run in whole, numbered pgno.
+  const consider = (pgno, k) => {
+    const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
+    const known = pgno <= parentCount;
+    if (fast && known && fast.hashes.compare(fastHashes, (pgno - 1) * 16, pgno * 16, k * 16, k * 16 + 16) === 0) return;
     const hash = sha256(page);
-    if (pgno <= parentCount && hash.compare(map, (pgno - 1) * 16, pgno * 16, 0, 16) === 0) return;
-    if (used + 20 + pageSize > out.length) flush();
+    if (!fast && known && hash.compare(map, (pgno - 1) * 16, pgno * 16, 0, 16) === 0) return;
+    if (used + record > out.length) flush();
     out.writeUInt32BE(pgno, used);
     hash.copy(out, used + 4, 0, 16);
-    page.copy(out, used + 20);
-    used += 20 + pageSize;
+    if (fast) fast.hashes.copy(out, used + 20, k * 16, k * 16 + 16);
+    else out.fill(0, used + 20, used + 36);
+    page.copy(out, used + 36);
+    used += record;
   };
   const cursor = { next: 0 };
   if (candidates) {
@@ -123,14 +148,16 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map) {
       const first = candidates[i];
       while (cursor.next < pending.length && pending[cursor.next] < first) cursor.next++;
       readRun(db, overlay, pending, cursor, whole, first, j - i, pageSize, pageCount);
-      for (let k = 0; k < j - i; k++) consider(first + k, whole.subarray(k * pageSize, (k + 1) * pageSize));
+      fast?.run(j - i);
+      for (let k = 0; k < j - i; k++) consider(first + k, k);
       i = j;
     }
   } else {
     for (let first = 1; first <= pageCount; first += per) {
       const count = Math.min(per, pageCount - first + 1);
       readRun(db, overlay, pending, cursor, whole, first, count, pageSize, pageCount);
-      for (let k = 0; k < count; k++) consider(first + k, whole.subarray(k * pageSize, (k + 1) * pageSize));
+      fast?.run(count);
+      for (let k = 0; k < count; k++) consider(first + k, k);
     }
   }
   flush();
@@ -163,8 +190,9 @@ process.stdin.on('data', (d) => {
   need = 1;
   for (let nl; (nl = input.indexOf(10)) >= 0; ) {
     const [cmd, ...a] = input.toString('latin1', 0, nl).split(' ');
-    if (cmd === 'diff' && input.length < nl + 1 + Number(a[6])) { need = nl + 1 + Number(a[6]); break; }
-    const body = input.subarray(nl + 1, nl + 1 + (cmd === 'diff' ? Number(a[6]) : 0));
+    const bodyLength = cmd === 'diff' ? Number(a[6]) + Number(a[7]) : 0;
+    if (input.length < nl + 1 + bodyLength) { need = nl + 1 + bodyLength; break; }
+    const body = input.subarray(nl + 1, nl + 1 + bodyLength);
     input = input.subarray(nl + 1 + body.length);
     if (cmd === 'shm') {
       process.stdout.write(shmHeader());
@@ -172,7 +200,7 @@ process.stdin.on('data', (d) => {
       const n = a.slice(0, 4).map(Number);
       try {
         if (cmd === 'read') read(n[0], n[1], n[2], n[3], a[4]);
-        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), body);
+        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), body.subarray(0, Number(a[6])), body.subarray(Number(a[6])));
       } catch (e) { fail(String(e && e.message)); }
     }
   }
@@ -191,10 +219,11 @@ export interface WalRange {
   salt: Buffer;
 }
 
-/** A page that differs from the parent's map: its number, the first 16 bytes of its sha256, its bytes. */
+/** A page that differs from the parent's maps: its number, the first 16 bytes of its sha256, its fast hash (when the parent has a fast map), its bytes. */
 export interface PageChange {
   pgno: number;
   hash: Buffer;
+  fast?: Buffer;
   page: Buffer;
 }
 
@@ -265,13 +294,19 @@ export class PageReaderProcess {
     pageCount: number,
     wal: WalRange | undefined,
     since: number,
-    parent: Buffer,
+    parent: PageMap,
+    fast: FastMap | undefined,
     signal: AbortSignal,
   ): AsyncGenerator<PageChange[], ChangeScan> {
     const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
-    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.length}\n`);
-    this.child.stdin.write(parent);
-    const record = 20 + pageSize;
+    const fastBytes = fast ? fast.key.length + fast.map.hashes.length : 0;
+    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.hashes.length} ${fastBytes}\n`);
+    this.child.stdin.write(parent.hashes);
+    if (fast) {
+      this.child.stdin.write(fast.key);
+      this.child.stdin.write(fast.map.hashes);
+    }
+    const record = 36 + pageSize;
     for (;;) {
       signal.throwIfAborted();
       const batch: PageChange[] = [];
@@ -289,7 +324,7 @@ export class PageReaderProcess {
         if (pgno > pageCount) throw this.failure(null);
         if (this.held.length < record && batch.length) break;
         const r = await this.take(record);
-        batch.push({ pgno, hash: r.subarray(4, 20), page: r.subarray(20) });
+        batch.push({ pgno, hash: r.subarray(4, 20), ...(fast ? { fast: r.subarray(20, 36) } : {}), page: r.subarray(36) });
       }
       if (batch.length) yield batch;
     }
