@@ -183,7 +183,10 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
     // An incremental stores the changed pages, not the database.
     expect(inc1!.engineInfo.changes).toBeGreaterThan(0);
     expect(inc1!.engineInfo.changes).toBeLessThan(inc1!.engineInfo.pageCount as number);
-    expect(inc1!.parts.map((p) => p.role)).toEqual(['changes', 'changes']);
+    expect(inc1!.parts.map((p) => p.role)).toEqual(['changes', 'changes', 'changes']);
+    // Compared by the full's fast map; the link carries its own (a delta from the full's) for the next one.
+    expect(inc1!.engineInfo.pagesComparedBy).toBe('fast hash');
+    expect(inc1!.position?.to).toMatchObject({ fastMap: expect.stringMatching(/^changes\/fastmap\.bin/), fastMapBase: full!.id });
   });
 
   it('restores every backup of every shape to exactly the state it was taken at (a writer ran during each)', async () => {
@@ -244,7 +247,8 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
     const ids = taken.map((t) => t.manifest.id);
     const result = await app.verifyBackup.execute({ repository: repo(), backup: ids[5]! }, signal);
     expect(result.chain).toEqual([ids[0], ids[3], ids[4], ids[5]]);
-    expect(result.checks.length).toBe(taken[0]!.manifest.parts.length + 6);
+    // The full's parts, then each link's three (pages, page map, fast map).
+    expect(result.checks.length).toBe(taken[0]!.manifest.parts.length + 9);
   });
 
   it('a damaged middle link fails with exit 4 naming it, and leaves the target alone', async () => {
