@@ -81,7 +81,7 @@ describe('SQLite fast page hash (NH in WebAssembly)', () => {
     const hasher = new FastPageHasher(size, key);
     expect(full.map.hashes.subarray(16 * 7, 16 * 8)).toEqual(hasher.hash(file.subarray(7 * size, 8 * size)));
 
-    const read = await readFastMap(Readable.from([encodeFastMap(key, encodePageMap(full.map))]), 'the map');
+    const read = await readFastMap(Readable.from(encodeFastMap(key, encodePageMap(full.map))), 'the map');
     expect(read.key).toEqual(key);
     expect(read.map.hashes).toEqual(full.map.hashes);
 
@@ -90,11 +90,11 @@ describe('SQLite fast page hash (NH in WebAssembly)', () => {
     hasher.hash(randomBytes(size)).copy(next, 16 * 2);
     const link = { pageSize: size, pageCount: 41, hashes: next };
     const delta = encodePageMapDelta(link, full.map)!;
-    const back = await readFastMap(Readable.from([encodeFastMap(key, delta)]), 'the link map', async () => full);
+    const back = await readFastMap(Readable.from(encodeFastMap(key, delta)), 'the link map', async () => full);
     expect(back.map.hashes).toEqual(next);
 
-    const refused = async (body: Buffer, fullOf?: () => Promise<typeof full>) => {
-      const err = await readFastMap(Readable.from([body]), 'the map', fullOf).catch((e: unknown) => e);
+    const refused = async (body: Buffer | Buffer[], fullOf?: () => Promise<typeof full>) => {
+      const err = await readFastMap(Readable.from(Array.isArray(body) ? body : [body]), 'the map', fullOf).catch((e: unknown) => e);
       expect(isDbBackupError(err) && err.code).toBe('E_FOREIGN_ARCHIVE');
     };
     await refused(encodePageMap(full.map)); // a page map, not a fast map

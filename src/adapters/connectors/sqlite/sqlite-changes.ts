@@ -5,8 +5,8 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import { checkDatabase, FAST_MAP_PART, fastMapOf, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
 import { walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
-import { encodeFastMap, encodePageMap, encodePageMapDelta, type FastMap, type PageMap, PageMapBuilder, pageRecord, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
-import type { ChangeScan, PageChange } from './sqlite-page-reader.js';
+import { encodeFastMap, encodePageMapDelta, pageMapChunks, type FastMap, type PageMap, PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
@@ -67,12 +67,13 @@ export class SqliteChangeCapture implements ChangeCapture {
           { details: { reason: 'page-size', from: parent.pageSize, to: pageSize } },
         );
       }
-      // The new map: the parent's, cut or grown to the new page count, with the changed pages' hashes.
-      const kept = Math.min(parent.pageCount, snap.pageCount) * HASH_BYTES;
-      const hashes = Buffer.alloc(snap.pageCount * HASH_BYTES);
-      parent.hashes.copy(hashes, 0, 0, kept);
-      const fastHashes = parentFast && Buffer.alloc(snap.pageCount * HASH_BYTES);
-      if (parentFast) parentFast.map.hashes.copy(fastHashes!, 0, 0, kept);
+      // The new maps: the parent's, cut or grown to the new page count, with the changed pages' hashes.
+      // A link's maps are its own (read from its parts), so they are updated in place when the page
+      // count stays (each page's entry is changed only after it was compared); a full's are the
+      // chain's base, copied.
+      const ownMaps = base?.manifest.kind !== 'full';
+      const hashes = nextHashes(parent, snap.pageCount, ownMaps);
+      const fastHashes = parentFast && nextHashes(parentFast.map, snap.pageCount, ownMaps);
       const tally = { changes: 0, added: 0, scan: { examined: 0, walOnly: false } };
       const changed = snap.changedPages(parent, parentFast, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
       await sink.write(
@@ -86,7 +87,7 @@ export class SqliteChangeCapture implements ChangeCapture {
       const map: PageMap = { pageSize, pageCount: snap.pageCount, hashes };
       const fullMap = await maps.fullMap();
       const delta = fullMap && encodePageMapDelta(map, fullMap.map);
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([delta ?? encodePageMap(map)]));
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(delta ? [delta] : pageMapChunks(map)));
       const fast = parentFast && (await writeFastMap(sink, { key: parentFast.key, map: { pageSize, pageCount: snap.pageCount, hashes: fastHashes! } }, await maps.fullFastMap()));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = {
@@ -121,11 +122,19 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 }
 
+/** The hashes of `map` for a file of `pageCount` pages: its own buffer when it may be changed and fits, else a copy cut or grown. */
+function nextHashes(map: PageMap, pageCount: number, mayChange: boolean): Buffer {
+  if (mayChange && map.pageCount === pageCount) return map.hashes;
+  const hashes = Buffer.alloc(pageCount * HASH_BYTES);
+  map.hashes.copy(hashes, 0, 0, Math.min(map.pageCount, pageCount) * HASH_BYTES);
+  return hashes;
+}
+
 /** A link's fast map, stored as a delta from its full's when that full has one under the same key; its position fields. */
 async function writeFastMap(sink: PartSink, fast: FastMap, full: { id: string; fast: FastMap } | undefined): Promise<Pick<SqlitePosition, 'fastMap' | 'fastMapBase'>> {
   const delta = full && full.fast.key.equals(fast.key) ? encodePageMapDelta(fast.map, full.fast.map) : undefined;
-  const body = encodeFastMap(fast.key, delta ?? encodePageMap(fast.map));
-  const stored = await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([body]));
+  const body = encodeFastMap(fast.key, delta ?? pageMapChunks(fast.map));
+  const stored = await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body));
   return { fastMap: stored.name, ...(delta ? { fastMapBase: full!.id } : {}) };
 }
 
@@ -220,30 +229,31 @@ class ChainMaps {
 
 /** The pages part: its header, then every page whose hash differs from the parent's (or is new); their hashes go into `hashes`. */
 async function* changedPages(
-  changed: AsyncGenerator<PageChange[], ChangeScan>,
+  changed: AsyncGenerator<ChangedPages, ChangeScan>,
   pageCount: number,
   parent: PageMap,
   into: { hashes: Buffer; fastHashes: Buffer | undefined },
   tally: { changes: number; added: number; scan: ChangeScan },
 ): AsyncGenerator<Buffer> {
   yield pagesHeader(parent.pageSize, pageCount);
+  let last = 0;
   for (;;) {
     const next = await changed.next();
     if (next.done) {
       tally.scan = next.value;
       return;
     }
-    const out: Buffer[] = [];
-    for (const { pgno, hash, fast, page } of next.value) {
-      hash.copy(into.hashes, (pgno - 1) * HASH_BYTES);
-      if (into.fastHashes) {
-        if (!fast) throw new DbBackupError('E_BACKUP_FAILED', `Page ${pgno} came without its fast hash; retry the backup.`);
-        fast.copy(into.fastHashes, (pgno - 1) * HASH_BYTES);
-      }
-      out.push(...pageRecord(pgno, page));
+    const { meta, records } = next.value;
+    for (let at = 0; at < meta.length; at += CHANGE_META_BYTES) {
+      const pgno = meta.readUInt32BE(at);
+      if (pgno <= last || pgno > pageCount) throw new DbBackupError('E_BACKUP_FAILED', `The page reader sent page ${pgno} out of order; retry the backup.`);
+      last = pgno;
+      meta.copy(into.hashes, (pgno - 1) * HASH_BYTES, at + 4, at + 20);
+      if (into.fastHashes) meta.copy(into.fastHashes, (pgno - 1) * HASH_BYTES, at + 20, at + 36);
       tally.changes++;
       if (pgno > parent.pageCount) tally.added++;
     }
-    yield Buffer.concat(out);
+    // The records as they came, laid out as the part stores them.
+    yield* records;
   }
 }

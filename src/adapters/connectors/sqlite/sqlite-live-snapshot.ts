@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { Database, openSource } from './sqlite-file.js';
-import { type ChangeScan, type PageChange, PageReaderProcess } from './sqlite-page-reader.js';
+import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan, PageReaderProcess } from './sqlite-page-reader.js';
 import { type FastMap, hashAt, hashPage, HASH_BYTES, type PageMap } from './sqlite-page-map.js';
 import { FastPageHasher } from './sqlite-fast-hash.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
@@ -43,7 +43,7 @@ export interface LiveSnapshot {
    * WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL frames written
    * after it are read and hashed; otherwise every page is.
    */
-  changedPages(parent: PageMap, fast: FastMap | undefined, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<PageChange[], ChangeScan>;
+  changedPages(parent: PageMap, fast: FastMap | undefined, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<ChangedPages, ChangeScan>;
   /** Where in the WAL this snapshot is (live reads only): the mark a later snapshot reads the changes since. */
   walMark?: WalMark;
 }
@@ -219,11 +219,12 @@ async function* filePages(handle: FileHandle, pageSize: number, pageCount: numbe
 }
 
 /** changedPages of a private copy: every page hashed here (as the page reader's `diff` does). */
-async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap, fast: FastMap | undefined): AsyncGenerator<PageChange[], ChangeScan> {
+async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap, fast: FastMap | undefined): AsyncGenerator<ChangedPages, ChangeScan> {
   const hasher = fast && new FastPageHasher(pageSize, fast.key);
   let pgno = 0;
   for await (const chunk of pages) {
-    const batch: PageChange[] = [];
+    const meta: Buffer[] = [];
+    const records: Buffer[] = [];
     const fastHashes = hasher && Buffer.alloc((chunk.length / pageSize) * HASH_BYTES);
     if (hasher) hasher.hashPages(chunk, fastHashes!);
     for (let at = 0; at + pageSize <= chunk.length; at += pageSize) {
@@ -234,9 +235,17 @@ async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, pare
       if (fastHash && oldFast?.equals(fastHash)) continue;
       const hash = hashPage(page).subarray(0, HASH_BYTES);
       const old = hashAt(parent, pgno);
-      if (fastHash || !old || !old.equals(hash)) batch.push({ pgno, hash, ...(fastHash ? { fast: fastHash } : {}), page });
+      if (!fastHash && old?.equals(hash)) continue;
+      const m = Buffer.alloc(CHANGE_META_BYTES);
+      m.writeUInt32BE(pgno, 0);
+      hash.copy(m, 4);
+      fastHash?.copy(m, 20);
+      meta.push(m);
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(pgno, 0);
+      records.push(head, page);
     }
-    if (batch.length) yield batch;
+    if (meta.length) yield { meta: Buffer.concat(meta), records };
   }
   return { examined: pgno, walOnly: false };
 }

@@ -9,7 +9,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { encodeFastMap, encodePageMap, type FastMap, type PageMapBuilder, readFastMap, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
+import { encodeFastMap, type FastMap, pageMapChunks, type PageMapBuilder, readFastMap, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 
@@ -65,9 +65,9 @@ export async function fastMapOf(parts: PartSource, full?: () => Promise<FastMap>
 /** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
 export async function writeFullMaps(sink: PartSink, builder: PageMapBuilder): Promise<Pick<SqlitePosition, 'pageSize' | 'pageCount' | 'pageMap' | 'fastMap'>> {
   const built = builder.finish();
-  const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodePageMap(built)]));
+  const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(pageMapChunks(built)));
   const fast = builder.fastMap();
-  const fastStored = fast && (await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from([encodeFastMap(fast.key, encodePageMap(fast.map))])));
+  const fastStored = fast && (await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(encodeFastMap(fast.key, pageMapChunks(fast.map)))));
   return { pageSize: built.pageSize, pageCount: built.pageCount, pageMap: stored.name, ...(fastStored ? { fastMap: fastStored.name } : {}) };
 }
 

@@ -35,11 +35,16 @@ export function hashAt(map: PageMap, pgno: number): Buffer | undefined {
 }
 
 export function encodePageMap(map: PageMap): Buffer {
+  return Buffer.concat(pageMapChunks(map));
+}
+
+/** encodePageMap's bytes as its header and the map's own buffer (no copy of a map of megabytes). */
+export function pageMapChunks(map: PageMap): Buffer[] {
   const header = Buffer.alloc(HEADER_BYTES);
   MAP_MAGIC.copy(header, 0);
   header.writeUInt32BE(map.pageSize, 8);
   header.writeUInt32BE(map.pageCount, 12);
-  return Buffer.concat([header, map.hashes]);
+  return [header, map.hashes];
 }
 
 /**
@@ -136,12 +141,12 @@ export interface FastMap {
 
 const FAST_MAGIC = Buffer.from('DBBFMAP1', 'latin1');
 
-/** `inner` is encodePageMap or encodePageMapDelta of the fast hashes. */
-export function encodeFastMap(key: Buffer, inner: Buffer): Buffer {
+/** `inner` is encodePageMap (or its chunks) or encodePageMapDelta of the fast hashes. */
+export function encodeFastMap(key: Buffer, inner: Buffer | Buffer[]): Buffer[] {
   const head = Buffer.alloc(12);
   FAST_MAGIC.copy(head, 0);
   head.writeUInt32BE(key.length, 8);
-  return Buffer.concat([head, key, inner]);
+  return [head, key, ...(Array.isArray(inner) ? inner : [inner])];
 }
 
 /** Reads a fast map part; a delta is applied to `full()`, its full's fast map. E_FOREIGN_ARCHIVE when it is not one. */

@@ -16,10 +16,10 @@ import type { FastMap, PageMap } from './sqlite-page-map.js';
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
  * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n> <f>` followed by n bytes
- * (a parent's page map: 16 bytes of each page's sha256) and f bytes (none, or the parent's fast map:
- * its key, then 16 bytes per page) → a record `u32 pgno | 16-byte sha256 | 16-byte fast hash | page`
- * for each page of that same snapshot that changed, then `u32 0 | u32 pages examined | u32 1 when
- * only WAL pages were`. A page changed when its fast hash differs from the fast map's (with a fast
+ * (a parent's page map: 16 bytes of each page's sha256; none when a fast map is given) and f bytes
+ * (none, or the parent's fast map: its key, then 16 bytes per page) → the pages of that same snapshot
+ * that changed, in batches `u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n × (u32
+ * pgno | page)`, then `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. A page changed when its fast hash differs from the fast map's (with a fast
  * map: sha256 only for those), else when its sha256 differs from the page map's (the fast hash is
  * then zeros), or when the maps lack it. With since >= 0 the pages examined are those of WAL frames
  * since+1..mxFrame (the caller vouches that the WAL was not restarted since frame `since` was
@@ -103,7 +103,8 @@ function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
 // is hashed, or with since >= 0 only those of the WAL frames written after frame since.
 function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap) {
   const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
-  const parentCount = map.length / 16;
+  const fastHashes = fastMap.subarray(pageSize + 32);
+  const parentCount = (fastMap.length ? fastHashes.length : map.length) / 16;
   let candidates;
   if (touched) {
     candidates = [...touched].filter((p) => p <= pageCount).sort((a, b) => a - b);
@@ -118,12 +119,19 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap
   const db = fs.openSync(path, 'r');
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
   const fast = fastMap.length ? fastHasher(pageSize, per, fastMap.subarray(0, pageSize + 32)) : undefined;
-  const fastHashes = fastMap.subarray(pageSize + 32);
   const whole = fast ? fast.pages : Buffer.alloc(per * pageSize);
-  const record = 36 + pageSize;
-  const out = Buffer.alloc(per * record);
-  let used = 0;
-  const flush = () => { write(out.subarray(0, used)); used = 0; };
+  // A batch: u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n × (u32 pgno | page),
+  // the last part laid out as the pages part stores it, so the caller passes it on without a copy.
+  const meta = Buffer.alloc(4 + per * 36);
+  const records = Buffer.alloc(per * (4 + pageSize));
+  let n = 0;
+  const flush = () => {
+    if (!n) return;
+    meta.writeUInt32BE(n, 0);
+    write(meta.subarray(0, 4 + n * 36));
+    write(records.subarray(0, n * (4 + pageSize)));
+    n = 0;
+  };
   // Page k of the run in whole, numbered pgno.
   const consider = (pgno, k) => {
     const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
@@ -131,13 +139,15 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap
     if (fast && known && fast.hashes.compare(fastHashes, (pgno - 1) * 16, pgno * 16, k * 16, k * 16 + 16) === 0) return;
     const hash = sha256(page);
     if (!fast && known && hash.compare(map, (pgno - 1) * 16, pgno * 16, 0, 16) === 0) return;
-    if (used + record > out.length) flush();
-    out.writeUInt32BE(pgno, used);
-    hash.copy(out, used + 4, 0, 16);
-    if (fast) fast.hashes.copy(out, used + 20, k * 16, k * 16 + 16);
-    else out.fill(0, used + 20, used + 36);
-    page.copy(out, used + 36);
-    used += record;
+    const m = 4 + n * 36;
+    meta.writeUInt32BE(pgno, m);
+    hash.copy(meta, m + 4, 0, 16);
+    if (fast) fast.hashes.copy(meta, m + 20, k * 16, k * 16 + 16);
+    else meta.fill(0, m + 20, m + 36);
+    const r = n * (4 + pageSize);
+    records.writeUInt32BE(pgno, r);
+    page.copy(records, r + 4);
+    if (++n === per) flush();
   };
   const cursor = { next: 0 };
   if (candidates) {
@@ -219,13 +229,15 @@ export interface WalRange {
   salt: Buffer;
 }
 
-/** A page that differs from the parent's maps: its number, the first 16 bytes of its sha256, its fast hash (when the parent has a fast map), its bytes. */
-export interface PageChange {
-  pgno: number;
-  hash: Buffer;
-  fast?: Buffer;
-  page: Buffer;
+/** Pages that differ from the parent's maps, in page order. */
+export interface ChangedPages {
+  /** n × (u32 pgno | first 16 bytes of the page's sha256 | its 16-byte fast hash, zeros without a fast map). */
+  meta: Buffer;
+  /** n × (u32 pgno | page), laid out as the pages part stores them, in one or more pieces. */
+  records: Buffer[];
 }
+
+export const CHANGE_META_BYTES = 36;
 
 /** How a diff went: how many pages were hashed, and whether they were only the WAL's since the parent. */
 export interface ChangeScan {
@@ -297,36 +309,29 @@ export class PageReaderProcess {
     parent: PageMap,
     fast: FastMap | undefined,
     signal: AbortSignal,
-  ): AsyncGenerator<PageChange[], ChangeScan> {
+  ): AsyncGenerator<ChangedPages, ChangeScan> {
     const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
+    // With a fast map the page map is not needed there: only the fast map goes.
     const fastBytes = fast ? fast.key.length + fast.map.hashes.length : 0;
-    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.hashes.length} ${fastBytes}\n`);
-    this.child.stdin.write(parent.hashes);
+    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${fast ? 0 : parent.hashes.length} ${fastBytes}\n`);
+    if (!fast) this.child.stdin.write(parent.hashes);
     if (fast) {
       this.child.stdin.write(fast.key);
       this.child.stdin.write(fast.map.hashes);
     }
-    const record = 36 + pageSize;
+    const record = 4 + pageSize;
     for (;;) {
       signal.throwIfAborted();
-      const batch: PageChange[] = [];
-      // Whatever has arrived, in whole records (at least one, or the end mark).
-      await this.fill(4);
-      while (this.held.length >= 4 && batch.length < 256) {
-        const pgno = this.held.readUInt32BE(0);
-        if (pgno === 0) {
-          if (batch.length) break;
-          const end = await this.take(12);
-          const code = await this.exited;
-          if (code !== 0) throw this.failure(code);
-          return { examined: end.readUInt32BE(4), walOnly: end.readUInt32BE(8) === 1 };
-        }
-        if (pgno > pageCount) throw this.failure(null);
-        if (this.held.length < record && batch.length) break;
-        const r = await this.take(record);
-        batch.push({ pgno, hash: r.subarray(4, 20), ...(fast ? { fast: r.subarray(20, 36) } : {}), page: r.subarray(36) });
+      const n = (await this.take(4)).readUInt32BE(0);
+      if (n === 0) {
+        const end = await this.take(8);
+        const code = await this.exited;
+        if (code !== 0) throw this.failure(code);
+        return { examined: end.readUInt32BE(0), walOnly: end.readUInt32BE(4) === 1 };
       }
-      if (batch.length) yield batch;
+      if (n > (1 << 20) / 512) throw this.failure(null);
+      const meta = Buffer.concat(await this.pieces(n * CHANGE_META_BYTES));
+      yield { meta, records: await this.pieces(n * record) };
     }
   }
 
@@ -341,6 +346,19 @@ export class PageReaderProcess {
       if (!next) throw this.failure(await this.exited);
       this.held = this.held.length ? Buffer.concat([this.held, next]) : next;
     }
+  }
+
+  /** The next `n` bytes, as the pieces of the chunks they arrived in (no copy). */
+  private async pieces(n: number): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    while (n > 0) {
+      await this.fill(1);
+      const k = Math.min(n, this.held.length);
+      out.push(this.held.subarray(0, k));
+      this.held = this.held.subarray(k);
+      n -= k;
+    }
+    return out;
   }
 
   /** `n` bytes exactly, or with `upTo` whatever arrived next (at most `n`). */
