@@ -76,6 +76,9 @@ describe('a SQLite repository of manifest format 2', () => {
     expect(first.formatVersion).toBe(MANIFEST_FORMAT_VERSION);
     // Its map is whole (most pages changed since the full), as a format 2 link's.
     expect((first.logPosition as { mapBase?: string }).mapBase).toBeUndefined();
+    // Its parent has no fast map: pages compared by sha256, and the link has none either.
+    expect(first.engineInfo.pagesComparedBy).toBe('sha256');
+    expect((first.logPosition as { fastMap?: string }).fastMap).toBeUndefined();
     expect(await restored(first.id)).toBe(dumpOf(join(dir, 'app.db')));
 
     const again = new Database(join(dir, 'app.db'));
@@ -95,6 +98,41 @@ describe('a SQLite repository of manifest format 2', () => {
     db.close();
     const link = await backup('incremental');
     expect((link.logPosition as { mapBase?: string }).mapBase).toBe(full.id);
+    expect(link.engineInfo.pagesComparedBy).toBe('fast hash');
     expect(await restored(link.id)).toBe(dumpOf(join(dir, 'app.db')));
+    // The next link compares with that link's fast map, stored as a delta from the full's.
+    expect((link.logPosition as { fastMapBase?: string }).fastMapBase).toBe(full.id);
+    const again = new Database(join(dir, 'app.db'));
+    again.exec("UPDATE notes SET body = 'two' WHERE id = 5");
+    again.close();
+    const next = await backup('incremental');
+    expect(next.parent).toBe(link.id);
+    expect(next.engineInfo.pagesComparedBy).toBe('fast hash');
+    expect(next.engineInfo.changes).toBeGreaterThan(0);
+    expect(await restored(next.id)).toBe(dumpOf(join(dir, 'app.db')));
+  });
+
+  it('a page changed, then changed back to its bytes at the full, is seen (each link records the new fast hashes)', async () => {
+    const edit = (sql: string, ...values: string[]) => {
+      const db = new Database(join(dir, 'app.db'));
+      try {
+        return db.prepare(sql).run(...values);
+      } finally {
+        db.close();
+      }
+    };
+    const db = new Database(join(dir, 'app.db'));
+    const { body } = db.prepare('SELECT body FROM notes WHERE id = 4').get() as { body: string };
+    db.close();
+    await backup('full');
+    // A value of the same length is written in place: changing it back gives the full's page again.
+    edit('UPDATE notes SET body = ? WHERE id = 4', 'x'.repeat(body.length));
+    const changed = await backup('incremental');
+    expect(changed.engineInfo.changes).toBeGreaterThan(0);
+    edit('UPDATE notes SET body = ? WHERE id = 4', body);
+    const reverted = await backup('incremental');
+    expect(reverted.engineInfo.pagesComparedBy).toBe('fast hash');
+    expect(reverted.engineInfo.changes).toBeGreaterThan(0);
+    expect(await restored(reverted.id)).toBe(dumpOf(join(dir, 'app.db')));
   });
 });
