@@ -15,16 +15,16 @@ import type { FastMap, PageMap } from './sqlite-page-map.js';
  * missing). Line `read <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex>` → pages
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
- * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n> <f>` followed by n bytes
- * (a parent's page map: 16 bytes of each page's sha256; none when a fast map is given) and f bytes
- * (none, or the parent's fast map: its key, then 16 bytes per page) → the pages of that same snapshot
- * that changed, in batches `u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n × (u32
- * pgno | page)`, then `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. A page changed when its fast hash differs from the fast map's (with a fast
- * map: sha256 only for those), else when its sha256 differs from the page map's (the fast hash is
- * then zeros), or when the maps lack it. With since >= 0 the pages examined are those of WAL frames
- * since+1..mxFrame (the caller vouches that the WAL was not restarted since frame `since` was
- * read), else every page. Hashing in the helper uses a second core and keeps unchanged pages off
- * the pipe.
+ * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n> <f>` followed by n
+ * bytes (a parent's page map: 16 bytes of each page's sha256; none when a fast map is given) and f
+ * bytes (none, or the parent's fast map: its key, then 16 bytes per page) → the pages of that same
+ * snapshot that changed, in batches `u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) |
+ * n × (u32 pgno | page)`, then `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. A page
+ * changed when its fast hash differs from the fast map's (with a fast map; sha256 only for those),
+ * else when its sha256 differs from the page map's (the fast hash is then zeros), or when the maps
+ * lack it. With since >= 0 the pages examined are those of WAL frames since+1..mxFrame (the caller
+ * vouches that the WAL was not restarted since frame `since` was read), else every page. Hashing in
+ * the helper uses a second core and keeps unchanged pages off the pipe.
  */
 const SOURCE = String.raw`
 const fs = require('node:fs');
@@ -99,8 +99,9 @@ function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
   }
   process.stdin.destroy();
 }
-// The pages whose sha256 (first 16 bytes) differs from the parent's map, or that it lacks: every page
-// is hashed, or with since >= 0 only those of the WAL frames written after frame since.
+// The pages whose fast hash (with a fast map) or sha256 (first 16 bytes) differs from the parent's
+// map, or that it lacks: every page is hashed, or with since >= 0 only those of the WAL frames
+// written after frame since.
 function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap) {
   const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
   const fastHashes = fastMap.subarray(pageSize + 32);
