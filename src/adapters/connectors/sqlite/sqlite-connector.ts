@@ -125,7 +125,7 @@ class SqliteSession implements DatabaseSession {
       const size = snap.pageCount * snap.pageSize;
       const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
-      const map = new PageMapBuilder(snap.pageSize, FastPageHasher.newKey(snap.pageSize));
+      const map = new PageMapBuilder(snap.pageSize, FastPageHasher.keyIfAvailable(snap.pageSize));
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
       const logPosition: SqlitePosition = { ...(await writeFullMaps(sink, map)), ...(snap.walMark ? { wal: snap.walMark } : {}) };
       return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
@@ -292,7 +292,7 @@ export async function writeSnapshotParts(path: string, snapshot: string, request
   const { objects, warnings, schema, engineInfo } = prepareSnapshot(path, snapshot, request, size);
   await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
   const pageSize = engineInfo.pageSize as number;
-  const map = isFiltered(request) ? undefined : new PageMapBuilder(pageSize, FastPageHasher.newKey(pageSize));
+  const map = isFiltered(request) ? undefined : new PageMapBuilder(pageSize, FastPageHasher.keyIfAvailable(pageSize));
   await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size }, Readable.from(hashing(snapshot, map)));
   const logPosition: SqlitePosition | null = map ? await writeFullMaps(sink, map) : null;
   return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };

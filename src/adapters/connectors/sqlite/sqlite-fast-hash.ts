@@ -102,6 +102,8 @@ interface Wasm {
 }
 const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
+let available: boolean | undefined;
+
 /** Bytes of wasm memory per call: up to a mebibyte of pages, their hashes and the key (≤ 64 KiB + 16). */
 const CHUNK = 1 << 20;
 const KEY_ROOM = 65536 + 64;
@@ -129,6 +131,22 @@ export class FastPageHasher {
   /** A new random key for `pageSize`-byte pages (each full draws one). */
   static newKey(pageSize: number): Buffer {
     return randomBytes(fastKeyBytes(pageSize));
+  }
+
+  /**
+   * A new key when this runtime compiles the module (WebAssembly SIMD needs SSE4.1 on x86), else
+   * undefined: the full then records no fast map and its links compare pages by sha256.
+   */
+  static keyIfAvailable(pageSize: number): Buffer | undefined {
+    available ??= (() => {
+      try {
+        new wasm.Module(FAST_HASH_WASM);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    return available ? FastPageHasher.newKey(pageSize) : undefined;
   }
 
   /** The hashes of the whole pages in `pages`, FAST_HASH_BYTES each, written into `out` from `outAt`. */
