@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // SQLite incremental benchmark: full vs incremental backups and chain restores, on the same files, same run.
-// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--base FILE] [--baseline DIR] [--keep-wal]
-//        [--profiles a,b] [--unchecked]   (needs `npm run build`, sqlite3, zstd)
+// Usage: node bench/sqlite-incremental.mjs [sizeMB=1000] [--runs N=3] [--rounds N=7] [--base FILE] [--baseline DIR]
+//        [--keep-wal] [--profiles a,b] [--unchecked]   (needs `npm run build`, sqlite3, zstd)
+//   --rounds N      incrementals per chain (default 7, as the goal's chain restore; fewer for a quicker look)
 //   --base FILE     back up a copy of FILE instead of building a database (the same data for a before/after)
 //   --baseline DIR  also run the dbbackup built in DIR (DIR/bin/dbbackup.js, e.g. a checkout of main) on the
 //                   same files in the same runs, interleaved, and print its figures beside ours
@@ -45,7 +46,9 @@ const unchecked = uncheckedAt >= 0 && Boolean(args.splice(uncheckedAt, 1));
 const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
 const targetMB = Number(args[0] ?? 1000);
 if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N]');
-const ROUNDS = 7;
+const roundsAt = args.indexOf('--rounds');
+const ROUNDS = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 7;
+if (!(ROUNDS >= 1)) throw new Error('--rounds N: N >= 1');
 const work = join(root, 'bench', '.work', 'sqlite-incremental');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
