@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp.js';
 import { DEFAULT_LIMIT_MS, killAll, watchTrial } from './cli-watch.js';
 import { baseSeed, type FamilyResult, renderTable, runFamily, trialsFor, writeReport } from './harness.js';
+import { concurrencyBench } from './concurrency.js';
 import { corruptionBench, DAMAGES } from './corruption.js';
+import { daemonLoadTrial } from './daemon-load.js';
 import { FULL_DISK_PLACES, fullDiskBench } from './full-disk.js';
 import { hostileBench } from './hostile.js';
 import { secretsCanary } from './secrets.js';
@@ -103,6 +105,23 @@ describe('reliability', () => {
       await bench.stop();
     }
   }, limit(15_000, trialsFor(1) * MONGO_KILL_OPERATIONS.length));
+
+  it('concurrency and load: 20 backups of different sources into one repository at once, with a prune and a verify among them', async () => {
+    const where = join(dir.path, 'concurrency');
+    await mkdir(where, { recursive: true });
+    const bench = await concurrencyBench(where, 20);
+    const r = await runFamily('concurrency (20 backups + prune + verify)', trialsFor(1), seed, (i, s) => bench.trial(i, s));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(60_000, trialsFor(1)));
+
+  it('the scheduler daemon under load: 200 schedules due every minute for 10 simulated minutes, late ticks, long and failing jobs', async () => {
+    const where = join(dir.path, 'daemon-load');
+    await mkdir(where, { recursive: true });
+    const r = await runFamily('daemon load (200 schedules, 10 min)', trialsFor(1), seed, (_i, s) => daemonLoadTrial(where, s));
+    results.push(r);
+    expect(failuresOf(r)).toEqual([]);
+  }, limit(60_000, trialsFor(1)));
 
   it('corruption in a repository and in archives: verify and restore exit 4 naming the part, target untouched', async () => {
     const bench = await corruptionBench(join(dir.path, 'corruption'));
