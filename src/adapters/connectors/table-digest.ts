@@ -3,43 +3,36 @@ import { DbBackupError } from '../../domain/errors.js';
 const TWO_32 = 4294967296;
 const LF = 0x0a;
 
-/** The two 32-bit halves of the last rowHash64 (module state: no allocation per row). */
+/** The two 32-bit halves of the last hash (module state: no allocation per row). */
 let outLo = 0;
 let outHi = 0;
+/** The two lanes while a hash runs (module state, loaded and stored by RowHasher around its updates). */
+let h1 = 0;
+let h2 = 0;
+const SEED1 = 0x9747b28c | 0;
+const SEED2 = 0x85ebca6b | 0;
 
-/**
- * A 64-bit hash of buf[start, end) into outLo/outHi: two 32-bit multiply-rotate lanes fed 4 bytes
- * each per 8-byte step (MurmurHash3's block mixing), the length, then MurmurHash3's finalizer on
- * both. Not a cryptographic hash: it detects a changed value, not a forged one (a manifest is
- * authenticated by its MAC/signature). Plain JavaScript over the bytes costs ~0.7 ns a byte here,
- * where a sha256 per row (node:crypto, ~3 µs a row) tripled a backup's CPU. `view` is a DataView
- * over `b` (same offsets).
- */
-function rowHash64(b: Uint8Array, view: DataView, start: number, end: number): void {
-  let h1 = 0x9747b28c | 0;
-  let h2 = 0x85ebca6b | 0;
-  let i = start;
-  const blocks = end - ((end - start) & 7);
-  for (; i < blocks; i += 8) {
-    // Little-endian words read through a DataView: a third less CPU than assembling them from bytes.
-    let k1 = view.getInt32(i, true);
-    let k2 = view.getInt32(i + 4, true);
-    k1 = Math.imul(k1, 0xcc9e2d51);
-    k1 = (k1 << 15) | (k1 >>> 17);
-    h1 ^= Math.imul(k1, 0x1b873593);
-    h1 = (h1 << 13) | (h1 >>> 19);
-    h1 = (h1 + h2) | 0;
-    h1 = (Math.imul(h1, 5) + 0x52dce729) | 0;
-    k2 = Math.imul(k2, 0x1b873593);
-    k2 = (k2 << 17) | (k2 >>> 15);
-    h2 ^= Math.imul(k2, 0xcc9e2d51);
-    h2 = (h2 << 15) | (h2 >>> 17);
-    h2 = (h2 + h1) | 0;
-    h2 = (Math.imul(h2, 5) + 0x38495ab5) | 0;
-  }
+/** One 8-byte block (two little-endian 32-bit words) into the lanes: MurmurHash3's block mixing. */
+function mix(k1: number, k2: number): void {
+  k1 = Math.imul(k1, 0xcc9e2d51);
+  k1 = (k1 << 15) | (k1 >>> 17);
+  h1 ^= Math.imul(k1, 0x1b873593);
+  h1 = (h1 << 13) | (h1 >>> 19);
+  h1 = (h1 + h2) | 0;
+  h1 = (Math.imul(h1, 5) + 0x52dce729) | 0;
+  k2 = Math.imul(k2, 0x1b873593);
+  k2 = (k2 << 17) | (k2 >>> 15);
+  h2 ^= Math.imul(k2, 0xcc9e2d51);
+  h2 = (h2 << 15) | (h2 >>> 17);
+  h2 = (h2 + h1) | 0;
+  h2 = (Math.imul(h2, 5) + 0x38495ab5) | 0;
+}
+
+/** The last 0–7 bytes b[start, end), the length `n`, and the finalizer: the hash into outLo/outHi. */
+function finish(b: Uint8Array, start: number, end: number, n: number): void {
   let k1 = 0;
   let k2 = 0;
-  for (let j = 0; i < end; i++, j++) {
+  for (let i = start, j = 0; i < end; i++, j++) {
     if (j < 4) k1 |= b[i]! << (8 * j);
     else k2 |= b[i]! << (8 * (j - 4));
   }
@@ -49,7 +42,6 @@ function rowHash64(b: Uint8Array, view: DataView, start: number, end: number): v
   k2 = Math.imul(k2, 0x1b873593);
   k2 = (k2 << 17) | (k2 >>> 15);
   h2 ^= Math.imul(k2, 0xcc9e2d51);
-  const n = end - start;
   h1 ^= n;
   h2 ^= n;
   h1 = (h1 + h2) | 0;
@@ -60,6 +52,67 @@ function rowHash64(b: Uint8Array, view: DataView, start: number, end: number): v
   h2 = (h2 + h1) | 0;
   outLo = h1 >>> 0;
   outHi = h2 >>> 0;
+}
+
+/**
+ * A 64-bit hash of buf[start, end) into outLo/outHi: two 32-bit multiply-rotate lanes fed 4 bytes
+ * each per 8-byte step (MurmurHash3's block mixing), the length, then MurmurHash3's finalizer on
+ * both. Not a cryptographic hash: it detects a changed value, not a forged one (a manifest is
+ * authenticated by its MAC/signature). Plain JavaScript over the bytes costs ~0.7 ns a byte here,
+ * where a sha256 per row (node:crypto, ~3 µs a row) tripled a backup's CPU. `view` is a DataView
+ * over `b` (same offsets). RowHasher computes the same hash over bytes that come in pieces.
+ */
+function rowHash64(b: Uint8Array, view: DataView, start: number, end: number): void {
+  h1 = SEED1;
+  h2 = SEED2;
+  let i = start;
+  // Little-endian words read through a DataView: a third less CPU than assembling them from bytes.
+  for (const blocks = end - ((end - start) & 7); i < blocks; i += 8) mix(view.getInt32(i, true), view.getInt32(i + 4, true));
+  finish(b, i, end, end - start);
+}
+
+/**
+ * rowHash64 of one row whose bytes come in pieces (a value of any size cut across chunks), in
+ * constant memory: the lanes, the length and at most 7 bytes not yet in a block.
+ */
+class RowHasher {
+  private l1 = SEED1;
+  private l2 = SEED2;
+  private n = 0;
+  private readonly pending = new Uint8Array(8);
+  private readonly pendingView = new DataView(this.pending.buffer);
+  private pendingLength = 0;
+
+  update(b: Uint8Array, view: DataView, start: number, end: number): void {
+    h1 = this.l1;
+    h2 = this.l2;
+    this.n += end - start;
+    let i = start;
+    if (this.pendingLength > 0) {
+      while (this.pendingLength < 8 && i < end) this.pending[this.pendingLength++] = b[i++]!;
+      if (this.pendingLength === 8) {
+        mix(this.pendingView.getInt32(0, true), this.pendingView.getInt32(4, true));
+        this.pendingLength = 0;
+      }
+    }
+    if (this.pendingLength === 0) {
+      for (const blocks = end - ((end - i) & 7); i < blocks; i += 8) mix(view.getInt32(i, true), view.getInt32(i + 4, true));
+      while (i < end) this.pending[this.pendingLength++] = b[i++]!;
+    }
+    this.l1 = h1;
+    this.l2 = h2;
+  }
+
+  /** The row's hash into outLo/outHi; the hasher starts over. */
+  end(): void {
+    h1 = this.l1;
+    h2 = this.l2;
+    finish(this.pending, 0, this.pendingLength, this.n);
+    this.l1 = SEED1;
+    this.l2 = SEED2;
+    this.n = 0;
+    this.pendingLength = 0;
+  }
 }
 
 function fmix32(h: number): number {
@@ -97,6 +150,13 @@ export class RowDigest {
     this.rows++;
   }
 
+  /** One row hashed in pieces by `hasher` (its end() is called here). */
+  addFrom(hasher: RowHasher): void {
+    hasher.end();
+    this.sum(outLo, outHi);
+    this.rows++;
+  }
+
   /** Adds another digest's rows (the same table read in ranges by several connections). */
   merge(other: RowDigest): void {
     this.sum(other.lo, other.hi);
@@ -126,36 +186,40 @@ export class RowDigest {
  * end is carried to the next; `end()` takes a last line that has no LF.
  */
 export class LineDigest {
-  private carry: Buffer | undefined;
+  /** A line cut by a chunk's end is hashed on in the next chunks, never held: a value of any size costs no memory. */
+  private readonly open = new RowHasher();
+  private carrying = false;
 
   constructor(readonly digest = new RowDigest()) {}
 
   push(chunk: Buffer): void {
     let start = 0;
-    if (this.carry) {
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.carrying) {
       const nl = chunk.indexOf(LF);
       if (nl < 0) {
-        this.carry = Buffer.concat([this.carry, chunk]);
+        this.open.update(chunk, view, 0, chunk.length);
         return;
       }
-      const line = Buffer.concat([this.carry, chunk.subarray(0, nl)]);
-      this.carry = undefined;
-      this.digest.addRange(line, 0, line.length);
+      this.open.update(chunk, view, 0, nl);
+      this.digest.addFrom(this.open);
+      this.carrying = false;
       start = nl + 1;
     }
-    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     for (let nl = chunk.indexOf(LF, start); nl >= 0; nl = chunk.indexOf(LF, start)) {
       this.digest.addRange(chunk, start, nl, view);
       start = nl + 1;
     }
-    // Copied: the caller may reuse the chunk's memory once it has been passed on.
-    if (start < chunk.length) this.carry = Buffer.from(chunk.subarray(start));
+    if (start < chunk.length) {
+      this.open.update(chunk, view, start, chunk.length);
+      this.carrying = true;
+    }
   }
 
   end(): RowDigest {
-    if (this.carry) {
-      this.digest.addRange(this.carry, 0, this.carry.length);
-      this.carry = undefined;
+    if (this.carrying) {
+      this.digest.addFrom(this.open);
+      this.carrying = false;
     }
     return this.digest;
   }

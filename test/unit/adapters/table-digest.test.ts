@@ -109,5 +109,23 @@ describe('LineDigest', () => {
   });
 });
 
+describe('LineDigest on a value cut across many chunks', () => {
+  it('hashes a line of any length in pieces exactly as whole (every split, tiny and large pieces)', () => {
+    let seed = 7;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const long = Buffer.alloc((1 << 20) + 3, 0);
+    for (let i = 0; i < long.length; i++) long[i] = 0x20 + Math.floor(random() * 90);
+    const text = Buffer.concat([Buffer.from('1\tshort\n2\t'), long, Buffer.from('\n3\tafter')]);
+    const whole = new RowDigest();
+    for (const line of text.toString('latin1').split('\n')) whole.add(Buffer.from(line, 'latin1'));
+    for (const maxPiece of [1, 3, 7, 9, 4096, 100_000]) {
+      const cuts: number[] = [];
+      for (let at = 0; at < text.length; at += 1 + Math.floor(random() * maxPiece)) cuts.push(at);
+      expect(linesOf(text, cuts.slice(1))).toEqual({ rows: whole.rows, hash: whole.hash });
+    }
+  });
+});
+
+
 const KNOWN_EMPTY = '3a9cabc8ee0a6994';
 const KNOWN_TWO = 'e8cdaa5038bd2314';
