@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { FAST_HASH_WASM } from './sqlite-fast-hash.js';
-import type { FastMap, PageMap } from './sqlite-page-map.js';
+import type { MapFile } from './sqlite-map-file.js';
 
 /**
  * The helper process that reads a live database's files for withLiveSnapshot. It runs apart
@@ -15,9 +15,10 @@ import type { FastMap, PageMap } from './sqlite-page-map.js';
  * missing). Line `read <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex>` → pages
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
- * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <n> <f>` followed by n
- * bytes (a parent's page map: 16 bytes of each page's sha256; none when a fast map is given) and f
- * bytes (none, or the parent's fast map: its key, then 16 bytes per page) → the pages of that same
+ * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <parentCount> <k> <map path hex>`
+ * followed by k bytes (none, or the fast-hash key) names the parent's map, a file of parentCount ×
+ * 16 bytes (with a key its fast map, else its page map: 16 bytes of each page's sha256), read a
+ * window at a time as the pages go by (memory does not grow with the page count) → the pages of that same
  * snapshot that changed, in batches `u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) |
  * n × (u32 pgno | page)`, then `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. A page
  * changed when its fast hash differs from the fast map's (with a fast map; sha256 only for those),
@@ -102,10 +103,26 @@ function read(pageSize, pageCount, nBackfill, mxFrame, salt) {
 // The pages whose fast hash (with a fast map) or sha256 (first 16 bytes) differs from the parent's
 // map, or that it lacks: every page is hashed, or with since >= 0 only those of the WAL frames
 // written after frame since.
-function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap) {
+// The parent's map file, read forward through a window of 65536 entries.
+function mapWindow(file, count) {
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(Math.min(65536, Math.max(1, count)) * 16);
+  let first = 0;
+  let n = 0;
+  // The offset in buf of page pgno's entry (1 <= pgno <= count).
+  const at = (pgno) => {
+    if (pgno < first || pgno >= first + n) {
+      n = Math.min(buf.length / 16, count - pgno + 1);
+      if (fs.readSync(fd, buf, 0, n * 16, (pgno - 1) * 16) !== n * 16) fail('the parent map file is shorter than its page count');
+      first = pgno;
+    }
+    return (pgno - first) * 16;
+  };
+  return { buf, at };
+}
+function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount, key, mapFile) {
   const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
-  const fastHashes = fastMap.subarray(pageSize + 32);
-  const parentCount = (fastMap.length ? fastHashes.length : map.length) / 16;
+  const parentMap = mapWindow(mapFile, parentCount);
   let candidates;
   if (touched) {
     candidates = [...touched].filter((p) => p <= pageCount).sort((a, b) => a - b);
@@ -119,7 +136,7 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap
   const pending = [...overlay.keys()].sort((a, b) => a - b);
   const db = fs.openSync(path, 'r');
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
-  const fast = fastMap.length ? fastHasher(pageSize, per, fastMap.subarray(0, pageSize + 32)) : undefined;
+  const fast = key.length ? fastHasher(pageSize, per, key) : undefined;
   const whole = fast ? fast.pages : Buffer.alloc(per * pageSize);
   // A batch: u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n × (u32 pgno | page),
   // the last part laid out as the pages part stores it, so the caller passes it on without a copy.
@@ -137,9 +154,10 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, map, fastMap
   const consider = (pgno, k) => {
     const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
     const known = pgno <= parentCount;
-    if (fast && known && fast.hashes.compare(fastHashes, (pgno - 1) * 16, pgno * 16, k * 16, k * 16 + 16) === 0) return;
+    const old = known ? parentMap.at(pgno) : -1;
+    if (fast && known && fast.hashes.compare(parentMap.buf, old, old + 16, k * 16, k * 16 + 16) === 0) return;
     const hash = sha256(page);
-    if (!fast && known && hash.compare(map, (pgno - 1) * 16, pgno * 16, 0, 16) === 0) return;
+    if (!fast && known && hash.compare(parentMap.buf, old, old + 16, 0, 16) === 0) return;
     const m = 4 + n * 36;
     meta.writeUInt32BE(pgno, m);
     hash.copy(meta, m + 4, 0, 16);
@@ -201,7 +219,7 @@ process.stdin.on('data', (d) => {
   need = 1;
   for (let nl; (nl = input.indexOf(10)) >= 0; ) {
     const [cmd, ...a] = input.toString('latin1', 0, nl).split(' ');
-    const bodyLength = cmd === 'diff' ? Number(a[6]) + Number(a[7]) : 0;
+    const bodyLength = cmd === 'diff' ? Number(a[7]) : 0;
     if (input.length < nl + 1 + bodyLength) { need = nl + 1 + bodyLength; break; }
     const body = input.subarray(nl + 1, nl + 1 + bodyLength);
     input = input.subarray(nl + 1 + body.length);
@@ -211,7 +229,7 @@ process.stdin.on('data', (d) => {
       const n = a.slice(0, 4).map(Number);
       try {
         if (cmd === 'read') read(n[0], n[1], n[2], n[3], a[4]);
-        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), body.subarray(0, Number(a[6])), body.subarray(Number(a[6])));
+        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), Number(a[6]), body, Buffer.from(a[8], 'hex').toString());
       } catch (e) { fail(String(e && e.message)); }
     }
   }
@@ -301,25 +319,20 @@ export class PageReaderProcess {
     if (code !== 0) throw this.failure(code);
   }
 
-  /** The snapshot's pages that differ from `parent` (see `diff` above), in batches. */
+  /** The snapshot's pages that differ from `parent` (a fast map file when it has a key, else a page map file; see `diff` above), in batches. */
   async *changes(
     pageSize: number,
     pageCount: number,
     wal: WalRange | undefined,
     since: number,
-    parent: PageMap,
-    fast: FastMap | undefined,
+    parent: MapFile,
     signal: AbortSignal,
   ): AsyncGenerator<ChangedPages, ChangeScan> {
     const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
-    // With a fast map the page map is not needed there: only the fast map goes.
-    const fastBytes = fast ? fast.key.length + fast.map.hashes.length : 0;
-    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${fast ? 0 : parent.hashes.length} ${fastBytes}\n`);
-    if (!fast) this.child.stdin.write(parent.hashes);
-    if (fast) {
-      this.child.stdin.write(fast.key);
-      this.child.stdin.write(fast.map.hashes);
-    }
+    const key = parent.key ?? Buffer.alloc(0);
+    const file = Buffer.from(parent.path).toString('hex');
+    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.pageCount} ${key.length} ${file}\n`);
+    this.child.stdin.write(key);
     const record = 4 + pageSize;
     for (;;) {
       signal.throwIfAborted();
