@@ -1,11 +1,15 @@
+import { copyFile, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
 import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { checkDatabase, FAST_MAP_PART, fastMapOf, overlayPages, PAGE_MAP_PART, pageMapOf, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
+import { checkDatabase, FAST_MAP_PART, overlayPages, PAGE_MAP_PART, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
 import { walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
-import { encodeFastMap, encodePageMapDelta, pageMapChunks, type FastMap, type PageMap, PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
+import { EntryWrites, mapFileOf, type MapFile, mapPartBody, storeFastMap, storePageMap } from './sqlite-map-file.js';
+import { PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
 
@@ -52,9 +56,16 @@ export class SqliteChangeCapture implements ChangeCapture {
    * full's while that is much smaller, else whole.
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
-    const base = stored?.parent;
-    const full = stored?.full;
-    const maps = new ChainMaps(base, full);
+    const dir = await makeScratchDir('dbbackup-sqlite-maps-');
+    try {
+      return await this.readChangesWith(since, sink, signal, new ChainMaps(stored?.parent, stored?.full, dir));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async readChangesWith(since: LogPosition, sink: PartSink, signal: AbortSignal, maps: ChainMaps): Promise<ChangeBatch> {
+    const base = maps.base;
     const parent = await maps.parentMap(since);
     const parentFast = await maps.parentFastMap(since, parent);
     return withPageSnapshot(this.path, async (snap) => {
@@ -67,34 +78,33 @@ export class SqliteChangeCapture implements ChangeCapture {
           { details: { reason: 'page-size', from: parent.pageSize, to: pageSize } },
         );
       }
-      // The new maps: the parent's, cut or grown to the new page count, with the changed pages' hashes.
-      // A link's maps are its own (read from its parts), so they are updated in place when the page
-      // count stays (each page's entry is changed only after it was compared); a full's are the
-      // chain's base, copied.
-      const ownMaps = base?.manifest.kind !== 'full';
-      const hashes = nextHashes(parent, snap.pageCount, ownMaps);
-      const fastHashes = parentFast && nextHashes(parentFast.map, snap.pageCount, ownMaps);
+      // The new maps are the parent's files (private copies), cut or grown to the new page count,
+      // with the changed pages' hashes written in as they come: a page's entry is rewritten only
+      // after it was compared, and the comparer reads the map only forward.
+      const files = await MapUpdate.open(parent, parentFast, snap.pageCount);
       const tally = { changes: 0, added: 0, scan: { examined: 0, walOnly: false } };
-      const changed = snap.changedPages(parent, parentFast, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
-      await sink.write(
-        { name: PAGES_PART, role: 'changes', object: 'main' },
-        Readable.from(changedPages(changed, snap.pageCount, parent, { hashes, fastHashes }, tally)),
-      );
+      try {
+        const compared = parentFast ?? parent;
+        const changed = snap.changedPages({ ...compared, pageCount: Math.min(compared.pageCount, snap.pageCount) }, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
+        await sink.write({ name: PAGES_PART, role: 'changes', object: 'main' }, Readable.from(changedPages(changed, snap.pageCount, parent, files, tally)));
+      } finally {
+        await files.close();
+      }
       if (tally.added !== Math.max(0, snap.pageCount - parent.pageCount)) {
         throw new DbBackupError('E_BACKUP_FAILED', `Reading the changed pages of ${this.path} missed pages it grew by; retry the backup.`);
       }
       const changes = tally.changes;
-      const map: PageMap = { pageSize, pageCount: snap.pageCount, hashes };
+      const map: MapFile = { ...parent, pageCount: snap.pageCount };
       const fullMap = await maps.fullMap();
-      const delta = fullMap && encodePageMapDelta(map, fullMap.map);
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(delta ? [delta] : pageMapChunks(map)));
-      const fast = parentFast && (await writeFastMap(sink, { key: parentFast.key, map: { pageSize, pageCount: snap.pageCount, hashes: fastHashes! } }, await maps.fullFastMap()));
+      const body = await mapPartBody(map, fullMap?.map, join(maps.dir, 'delta.map'));
+      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
+      const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = {
         pageSize,
         pageCount: map.pageCount,
         pageMap: stored.name,
-        ...(delta ? { mapBase: fullMap.id } : {}),
+        ...(body.delta ? { mapBase: fullMap!.id } : {}),
         ...fast,
         ...(snap.walMark ? { wal: snap.walMark } : {}),
       };
@@ -122,38 +132,67 @@ export class SqliteChangeCapture implements ChangeCapture {
   }
 }
 
-/** The hashes of `map` for a file of `pageCount` pages: its own buffer when it may be changed and fits, else a copy cut or grown. */
-function nextHashes(map: PageMap, pageCount: number, mayChange: boolean): Buffer {
-  if (mayChange && map.pageCount === pageCount) return map.hashes;
-  const hashes = Buffer.alloc(pageCount * HASH_BYTES);
-  map.hashes.copy(hashes, 0, 0, Math.min(map.pageCount, pageCount) * HASH_BYTES);
-  return hashes;
+/** The parent's map files, opened for the changed pages' hashes; cut or grown to the new page count. */
+class MapUpdate {
+  private constructor(
+    private readonly handles: FileHandle[],
+    readonly hashes: EntryWrites,
+    readonly fastHashes: EntryWrites | undefined,
+  ) {}
+
+  static async open(parent: MapFile, fast: MapFile | undefined, pageCount: number): Promise<MapUpdate> {
+    const handles: FileHandle[] = [];
+    try {
+      for (const file of fast ? [parent, fast] : [parent]) {
+        const handle = await open(file.path, 'r+');
+        handles.push(handle);
+        await handle.truncate(pageCount * HASH_BYTES);
+      }
+    } catch (err) {
+      for (const h of handles) await h.close();
+      throw err;
+    }
+    return new MapUpdate(handles, new EntryWrites(handles[0]!), handles[1] && new EntryWrites(handles[1]));
+  }
+
+  async flush(): Promise<void> {
+    await this.hashes.flush();
+    await this.fastHashes?.flush();
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.handles) await h.close();
+  }
 }
 
 /** A link's fast map, stored as a delta from its full's when that full has one under the same key; its position fields. */
-async function writeFastMap(sink: PartSink, fast: FastMap, full: { id: string; fast: FastMap } | undefined): Promise<Pick<SqlitePosition, 'fastMap' | 'fastMapBase'>> {
-  const delta = full && full.fast.key.equals(fast.key) ? encodePageMapDelta(fast.map, full.fast.map) : undefined;
-  const body = encodeFastMap(fast.key, delta ?? pageMapChunks(fast.map));
-  const stored = await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body));
-  return { fastMap: stored.name, ...(delta ? { fastMapBase: full!.id } : {}) };
+async function writeFastMap(sink: PartSink, fast: MapFile, full: { id: string; fast: MapFile } | undefined, dir: string): Promise<Pick<SqlitePosition, 'fastMap' | 'fastMapBase'>> {
+  const sameKey = full && full.fast.key && fast.key && full.fast.key.equals(fast.key);
+  const body = await mapPartBody(fast, sameKey ? full.fast : undefined, join(dir, 'delta.fast'));
+  const stored = await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
+  return { fastMap: stored.name, ...(body.delta ? { fastMapBase: full!.id } : {}) };
 }
 
-/** The parent's maps and the chain full's maps, each read at most once. */
+/**
+ * The parent's maps and the chain full's maps, each read at most once, into files in `dir`: the
+ * parent's are private copies (the new maps are made from them in place), the full's stay as read.
+ */
 class ChainMaps {
-  private full?: Promise<PageMap>;
-  private fullFast?: Promise<FastMap | undefined>;
+  private full?: Promise<MapFile>;
+  private fullFast?: Promise<MapFile | undefined>;
 
   constructor(
-    private readonly base: PartSource | undefined,
+    readonly base: PartSource | undefined,
     private readonly fullBackup: PartSource | undefined,
+    readonly dir: string,
   ) {}
 
   /** The map the changes are compared with: inline in the position, or the part it names in `base`. */
-  async parentMap(since: LogPosition): Promise<PageMap> {
+  async parentMap(since: LogPosition): Promise<MapFile> {
     const p = since as Partial<SqlitePosition> & { hashes?: unknown };
+    const path = join(this.dir, 'parent.map');
     if (typeof p.hashes === 'string' && typeof p.pageSize === 'number' && validPageSize(p.pageSize)) {
-      const hashes = Buffer.from(p.hashes, 'base64');
-      return { pageSize: p.pageSize, pageCount: hashes.length / HASH_BYTES, hashes };
+      return mapFileOf(Buffer.from(p.hashes, 'base64'), p.pageSize, path);
     }
     const base = this.base;
     const which = base ? `Backup ${base.manifest.id}` : 'The position';
@@ -165,43 +204,52 @@ class ChainMaps {
       );
     }
     if (!base) throw new DbBackupError('E_UNSUPPORTED', `The position names page map ${p.pageMap}, but the backup holding it was not given.`);
-    const map = await pageMapOf(base, () => this.fullOf(p.mapBase));
-    if (base.manifest.kind === 'full') this.full = Promise.resolve(map);
-    return map;
+    if (base.manifest.kind === 'full') return privateCopy(await this.fullOf(base.manifest.id), path);
+    return storePageMap(await openMapPart(base, p.pageMap), `Part ${p.pageMap} of backup ${base.manifest.id}`, path, () => this.fullOf(p.mapBase));
   }
 
   /**
    * The parent's fast map, when it has one (a position given inline has none). It must describe
    * the same pages as `parent`, else the backup is damaged.
    */
-  async parentFastMap(since: LogPosition, parent: PageMap): Promise<FastMap | undefined> {
+  async parentFastMap(since: LogPosition, parent: MapFile): Promise<MapFile | undefined> {
     const p = since as Partial<SqlitePosition> & { hashes?: unknown };
     if (typeof p.hashes === 'string' || !this.base || typeof p.fastMap !== 'string') return undefined;
     const base = this.base;
-    const fast = await fastMapOf(base, async () => {
-      const full = await this.fullFastOf(p.fastMapBase);
-      if (!full) throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${base.manifest.id} is stored against full ${String(p.fastMapBase)}, which has none; the backup is damaged.`);
-      return full;
-    });
-    if (fast && (fast.map.pageSize !== parent.pageSize || fast.map.pageCount !== parent.pageCount)) {
+    const path = join(this.dir, 'parent.fast');
+    let fast: MapFile | undefined;
+    if (base.manifest.kind === 'full') {
+      const full = await this.fullFastOf(base.manifest.id);
+      fast = full && (await privateCopy(full, path));
+    } else {
+      fast = await storeFastMap(await openMapPart(base, p.fastMap), `Part ${p.fastMap} of backup ${base.manifest.id}`, path, async () => {
+        const full = await this.fullFastOf(p.fastMapBase);
+        if (!full) throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${base.manifest.id} is stored against full ${String(p.fastMapBase)}, which has none; the backup is damaged.`);
+        return full;
+      });
+    }
+    if (fast && (fast.pageSize !== parent.pageSize || fast.pageCount !== parent.pageCount)) {
       throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${base.manifest.id} does not describe the pages of its page map; the backup is damaged.`);
     }
-    if (base.manifest.kind === 'full') this.fullFast = Promise.resolve(fast);
     return fast;
   }
 
   /** The chain's full fast map, when a full is known and has one. */
-  async fullFastMap(): Promise<{ id: string; fast: FastMap } | undefined> {
+  async fullFastMap(): Promise<{ id: string; fast: MapFile } | undefined> {
     const source = this.fullSource();
     if (!source) return undefined;
     const fast = await this.fullFastOf(source.manifest.id);
     return fast && { id: source.manifest.id, fast };
   }
 
-  private fullFastOf(id: string | undefined): Promise<FastMap | undefined> {
+  private fullFastOf(id: string | undefined): Promise<MapFile | undefined> {
     const source = this.fullSource();
     if (!source || source.manifest.id !== id) return Promise.resolve(undefined);
-    this.fullFast ??= fastMapOf(source);
+    this.fullFast ??= (async () => {
+      const p = source.manifest.position as Partial<SqlitePosition> | undefined;
+      if (typeof p?.fastMap !== 'string') return undefined;
+      return storeFastMap(await openMapPart(source, p.fastMap), `Part ${p.fastMap} of backup ${source.manifest.id}`, join(this.dir, 'full.fast'));
+    })();
     return this.fullFast;
   }
 
@@ -211,28 +259,43 @@ class ChainMaps {
   }
 
   /** The chain's full map, when a full is known (`base` itself, or the `full` given). */
-  async fullMap(): Promise<{ id: string; map: PageMap } | undefined> {
+  async fullMap(): Promise<{ id: string; map: MapFile } | undefined> {
     const source = this.fullSource();
     if (!source) return undefined;
     return { id: source.manifest.id, map: await this.fullOf(source.manifest.id) };
   }
 
-  private fullOf(id: string | undefined): Promise<PageMap> {
+  private fullOf(id: string | undefined): Promise<MapFile> {
     const source = this.base?.manifest.kind === 'full' ? this.base : this.fullBackup;
     if (!source || source.manifest.id !== id) {
       return Promise.reject(new DbBackupError('E_UNSUPPORTED', `The page map of backup ${this.base?.manifest.id ?? '?'} is stored against full ${String(id)}, which was not given; take a full backup.`));
     }
-    this.full ??= pageMapOf(source);
+    this.full ??= (async () => {
+      const p = source.manifest.position as Partial<SqlitePosition> | undefined;
+      const name = typeof p?.pageMap === 'string' ? p.pageMap : PAGE_MAP_PART;
+      return storePageMap(await openMapPart(source, name), `Part ${name} of backup ${source.manifest.id}`, join(this.dir, 'full.map'));
+    })();
     return this.full;
   }
+}
+
+/** A part of `parts` holding a map, opened. */
+async function openMapPart(parts: PartSource, name: string): Promise<Readable> {
+  return parts.open(partNamed(parts, name));
+}
+
+/** A copy of a map file at `path`, to be changed in place. */
+async function privateCopy(map: MapFile, path: string): Promise<MapFile> {
+  await copyFile(map.path, path);
+  return { ...map, path };
 }
 
 /** The pages part: its header, then every page whose hash differs from the parent's (or is new); their hashes go into `hashes`. */
 async function* changedPages(
   changed: AsyncGenerator<ChangedPages, ChangeScan>,
   pageCount: number,
-  parent: PageMap,
-  into: { hashes: Buffer; fastHashes: Buffer | undefined },
+  parent: MapFile,
+  into: MapUpdate,
   tally: { changes: number; added: number; scan: ChangeScan },
 ): AsyncGenerator<Buffer> {
   yield pagesHeader(parent.pageSize, pageCount);
@@ -248,11 +311,13 @@ async function* changedPages(
       const pgno = meta.readUInt32BE(at);
       if (pgno <= last || pgno > pageCount) throw new DbBackupError('E_BACKUP_FAILED', `The page reader sent page ${pgno} out of order; retry the backup.`);
       last = pgno;
-      meta.copy(into.hashes, (pgno - 1) * HASH_BYTES, at + 4, at + 20);
-      if (into.fastHashes) meta.copy(into.fastHashes, (pgno - 1) * HASH_BYTES, at + 20, at + 36);
+      into.hashes.set(pgno, meta.subarray(at + 4, at + 20));
+      into.fastHashes?.set(pgno, meta.subarray(at + 20, at + 36));
       tally.changes++;
       if (pgno > parent.pageCount) tally.added++;
     }
+    // A batch holds at most a mebibyte of pages: its entries are written before the next one is read.
+    await into.flush();
     // The records as they came, laid out as the part stores them.
     yield* records;
   }

@@ -5,7 +5,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { Database, openSource } from './sqlite-file.js';
 import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan, PageReaderProcess } from './sqlite-page-reader.js';
-import { type FastMap, hashAt, hashPage, HASH_BYTES, type PageMap } from './sqlite-page-map.js';
+import { hashPage, HASH_BYTES } from './sqlite-page-map.js';
+import { MapCursor, type MapFile } from './sqlite-map-file.js';
 import { FastPageHasher } from './sqlite-fast-hash.js';
 import { takeSnapshot } from './sqlite-snapshot.js';
 
@@ -39,11 +40,13 @@ export interface LiveSnapshot {
   pages(signal: AbortSignal): AsyncGenerator<Buffer>;
   /**
    * The snapshot's pages whose hash differs from `parent` (or that it lacks), in page order: by
-   * their fast hash when `fast` (the parent's fast map) is given, else by sha256. With `since` (the
+   * their fast hash when `parent` is a fast map (has a key), else by sha256. `parent` is read a
+   * window at a time, and only at pages not yet compared (an entry may be rewritten once its page
+   * was yielded). With `since` (the
    * WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL frames written
    * after it are read and hashed; otherwise every page is.
    */
-  changedPages(parent: PageMap, fast: FastMap | undefined, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<ChangedPages, ChangeScan>;
+  changedPages(parent: MapFile, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<ChangedPages, ChangeScan>;
   /** Where in the WAL this snapshot is (live reads only): the mark a later snapshot reads the changes since. */
   walMark?: WalMark;
 }
@@ -101,7 +104,7 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
       const pageSize = Number(db.pragma('page_size', { simple: true }));
       const pageCount = Number(db.pragma('page_count', { simple: true }));
       const pages = (signal: AbortSignal) => filePages(handle, pageSize, pageCount, signal);
-      const changedPages = (parent: PageMap, fast: FastMap | undefined, _since: WalMark | undefined, signal: AbortSignal) => scanChanges(pages(signal), pageSize, parent, fast);
+      const changedPages = (parent: MapFile, _since: WalMark | undefined, signal: AbortSignal) => scanChanges(pages(signal), pageSize, parent);
       return await work({ db, pageSize, pageCount, serverVersion, consistentAt, pages, changedPages, source: 'copy' });
     } finally {
       db.close();
@@ -153,10 +156,10 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       source: 'live',
       ...(walMark ? { walMark } : {}),
       pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
-      changedPages: (parent, fast, since, signal) => {
+      changedPages: (parent, since, signal) => {
         // The same file and WAL generation, not behind it: the frames since `since` hold every change.
         const valid = since && walMark && since.file === walMark.file && since.salt === walMark.salt && since.frame <= wal.mxFrame;
-        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent, fast, signal);
+        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent, signal);
       },
     };
     const result = await work(snap);
@@ -219,33 +222,38 @@ async function* filePages(handle: FileHandle, pageSize: number, pageCount: numbe
 }
 
 /** changedPages of a private copy: every page hashed here (as the page reader's `diff` does). */
-async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: PageMap, fast: FastMap | undefined): AsyncGenerator<ChangedPages, ChangeScan> {
-  const hasher = fast && new FastPageHasher(pageSize, fast.key);
-  let pgno = 0;
-  for await (const chunk of pages) {
-    const meta: Buffer[] = [];
-    const records: Buffer[] = [];
-    const fastHashes = hasher && Buffer.alloc((chunk.length / pageSize) * HASH_BYTES);
-    if (hasher) hasher.hashPages(chunk, fastHashes!);
-    for (let at = 0; at + pageSize <= chunk.length; at += pageSize) {
-      pgno++;
-      const page = chunk.subarray(at, at + pageSize);
-      const fastHash = fastHashes?.subarray((at / pageSize) * HASH_BYTES, (at / pageSize + 1) * HASH_BYTES);
-      const oldFast = fast && hashAt(fast.map, pgno);
-      if (fastHash && oldFast?.equals(fastHash)) continue;
-      const hash = hashPage(page).subarray(0, HASH_BYTES);
-      const old = hashAt(parent, pgno);
-      if (!fastHash && old?.equals(hash)) continue;
-      const m = Buffer.alloc(CHANGE_META_BYTES);
-      m.writeUInt32BE(pgno, 0);
-      hash.copy(m, 4);
-      fastHash?.copy(m, 20);
-      meta.push(m);
-      const head = Buffer.alloc(4);
-      head.writeUInt32BE(pgno, 0);
-      records.push(head, page);
+async function* scanChanges(pages: AsyncIterable<Buffer>, pageSize: number, parent: MapFile): AsyncGenerator<ChangedPages, ChangeScan> {
+  const hasher = parent.key && new FastPageHasher(pageSize, parent.key);
+  const map = await MapCursor.open(parent);
+  try {
+    let pgno = 0;
+    for await (const chunk of pages) {
+      const meta: Buffer[] = [];
+      const records: Buffer[] = [];
+      const fastHashes = hasher && Buffer.alloc((chunk.length / pageSize) * HASH_BYTES);
+      if (hasher) hasher.hashPages(chunk, fastHashes!);
+      for (let at = 0; at + pageSize <= chunk.length; at += pageSize) {
+        pgno++;
+        const page = chunk.subarray(at, at + pageSize);
+        const fastHash = fastHashes?.subarray((at / pageSize) * HASH_BYTES, (at / pageSize + 1) * HASH_BYTES);
+        if (!map.has(pgno)) await map.load(pgno);
+        const old = map.get(pgno);
+        if (fastHash && old?.equals(fastHash)) continue;
+        const hash = hashPage(page).subarray(0, HASH_BYTES);
+        if (!fastHash && old?.equals(hash)) continue;
+        const m = Buffer.alloc(CHANGE_META_BYTES);
+        m.writeUInt32BE(pgno, 0);
+        hash.copy(m, 4);
+        fastHash?.copy(m, 20);
+        meta.push(m);
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(pgno, 0);
+        records.push(head, page);
+      }
+      if (meta.length) yield { meta: Buffer.concat(meta), records };
     }
-    if (meta.length) yield { meta: Buffer.concat(meta), records };
+    return { examined: pgno, walOnly: false };
+  } finally {
+    await map.close();
   }
-  return { examined: pgno, walOnly: false };
 }

@@ -31,7 +31,7 @@ const FAST_MAGIC = Buffer.from('DBBFMAP1', 'latin1');
 
 /** Exact reads from a stream, holding at most one chunk beyond what was asked. */
 class StreamBytes {
-  private held = Buffer.alloc(0);
+  private held: Buffer = Buffer.alloc(0);
   private readonly chunks: ChunkReader;
 
   constructor(body: Readable) {
@@ -205,13 +205,11 @@ export class MapCursor {
   /** The window from page `pgno` on (call when !has(pgno)). */
   async load(pgno: number): Promise<void> {
     if (this.has(pgno) || pgno < 1) return;
-    {
-      const n = Math.min(this.buf.length / HASH_BYTES, this.pageCount - pgno + 1);
+    const n = Math.min(this.buf.length / HASH_BYTES, this.pageCount - pgno + 1);
       const { bytesRead } = await this.handle.read(this.buf, 0, n * HASH_BYTES, (pgno - 1) * HASH_BYTES);
       if (bytesRead !== n * HASH_BYTES) throw new DbBackupError('E_BACKUP_FAILED', 'A scratch page map file is shorter than its page count; retry the backup.');
-      this.first = pgno;
-      this.count = n;
-    }
+    this.first = pgno;
+    this.count = n;
   }
 
   /** The entry of page `pgno` (a view into the window, valid until the next load), or undefined past the map; load() it first. */
@@ -243,10 +241,10 @@ export async function mapFileOf(hashes: Buffer, pageSize: number, path: string):
  * size (written to `deltaPath` first, reading both files a window at a time), else the whole map.
  * With `key`, wrapped as a fast map part. Memory: a window of each file.
  */
-export async function mapPartBody(map: MapFile, full: MapFile | undefined, deltaPath: string): Promise<AsyncIterable<Buffer>> {
+export async function mapPartBody(map: MapFile, full: MapFile | undefined, deltaPath: string): Promise<{ chunks: AsyncIterable<Buffer>; delta: boolean }> {
   const delta = full && full.pageSize === map.pageSize ? await writeDelta(map, full, deltaPath) : undefined;
   const header = Buffer.alloc(HEADER_BYTES);
-  (delta ? DELTA_MAGIC : MAP_MAGIC).copy(header, 0);
+  (delta !== undefined ? DELTA_MAGIC : MAP_MAGIC).copy(header, 0);
   header.writeUInt32BE(map.pageSize, 8);
   header.writeUInt32BE(map.pageCount, 12);
   const prefix: Buffer[] = [];
@@ -256,11 +254,12 @@ export async function mapPartBody(map: MapFile, full: MapFile | undefined, delta
     fast.writeUInt32BE(map.key.length, 8);
     prefix.push(fast, map.key);
   }
-  return (async function* () {
+  const chunks = (async function* () {
     yield* prefix;
     yield header;
-    yield* fileChunks(delta ? deltaPath : map.path, delta ?? map.pageCount * HASH_BYTES);
+    yield* fileChunks(delta !== undefined ? deltaPath : map.path, delta ?? map.pageCount * HASH_BYTES);
   })();
+  return { chunks, delta: delta !== undefined };
 }
 
 async function* fileChunks(path: string, length: number): AsyncGenerator<Buffer> {
