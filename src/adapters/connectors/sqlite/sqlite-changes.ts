@@ -246,7 +246,7 @@ class ChainMaps {
     const source = this.fullSource();
     if (!source || source.manifest.id !== id) return Promise.resolve(undefined);
     this.fullFast ??= (async () => {
-      const p = source.manifest.position as Partial<SqlitePosition> | undefined;
+      const p = source.manifest.logPosition as Partial<SqlitePosition> | null;
       if (typeof p?.fastMap !== 'string') return undefined;
       return storeFastMap(await openMapPart(source, p.fastMap), `Part ${p.fastMap} of backup ${source.manifest.id}`, join(this.dir, 'full.fast'));
     })();
@@ -271,7 +271,7 @@ class ChainMaps {
       return Promise.reject(new DbBackupError('E_UNSUPPORTED', `The page map of backup ${this.base?.manifest.id ?? '?'} is stored against full ${String(id)}, which was not given; take a full backup.`));
     }
     this.full ??= (async () => {
-      const p = source.manifest.position as Partial<SqlitePosition> | undefined;
+      const p = source.manifest.logPosition as Partial<SqlitePosition> | null;
       const name = typeof p?.pageMap === 'string' ? p.pageMap : PAGE_MAP_PART;
       return storePageMap(await openMapPart(source, name), `Part ${name} of backup ${source.manifest.id}`, join(this.dir, 'full.map'));
     })();
