@@ -197,6 +197,11 @@ export class MapCursor {
     return new MapCursor(await open(map.path, 'r'), map.pageCount);
   }
 
+  /** Entries held (at most MAP_WINDOW). */
+  get windowEntries(): number {
+    return this.buf.length / HASH_BYTES;
+  }
+
   /** Whether page `pgno`'s entry is in the window (or past the map): then get() needs no load(). */
   has(pgno: number): boolean {
     return pgno > this.pageCount || (pgno >= this.first && pgno < this.first + this.count);
