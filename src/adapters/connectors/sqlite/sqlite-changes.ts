@@ -87,6 +87,7 @@ export class SqliteChangeCapture implements ChangeCapture {
         const compared = parentFast ?? parent;
         const changed = snap.changedPages({ ...compared, pageCount: Math.min(compared.pageCount, snap.pageCount) }, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
         await sink.write({ name: PAGES_PART, role: 'changes', object: 'main' }, Readable.from(changedPages(changed, snap.pageCount, parent, files, tally)));
+        await files.flush();
       } finally {
         await files.close();
       }
@@ -152,7 +153,7 @@ class MapUpdate {
       for (const h of handles) await h.close();
       throw err;
     }
-    return new MapUpdate(handles, new EntryWrites(handles[0]!), handles[1] && new EntryWrites(handles[1]));
+    return new MapUpdate(handles, new EntryWrites(handles[0]!, pageCount), handles[1] && new EntryWrites(handles[1], pageCount));
   }
 
   async flush(): Promise<void> {
@@ -311,13 +312,11 @@ async function* changedPages(
       const pgno = meta.readUInt32BE(at);
       if (pgno <= last || pgno > pageCount) throw new DbBackupError('E_BACKUP_FAILED', `The page reader sent page ${pgno} out of order; retry the backup.`);
       last = pgno;
-      into.hashes.set(pgno, meta.subarray(at + 4, at + 20));
-      into.fastHashes?.set(pgno, meta.subarray(at + 20, at + 36));
+      await into.hashes.set(pgno, meta.subarray(at + 4, at + 20));
+      await into.fastHashes?.set(pgno, meta.subarray(at + 20, at + 36));
       tally.changes++;
       if (pgno > parent.pageCount) tally.added++;
     }
-    // A batch holds at most a mebibyte of pages: its entries are written before the next one is read.
-    await into.flush();
     // The records as they came, laid out as the part stores them.
     yield* records;
   }

@@ -22,6 +22,8 @@ export interface MapFile {
 
 /** Entries read or written at a time: a mebibyte of hashes. */
 export const MAP_WINDOW = 65536;
+/** Entries rewritten at a time (EntryWrites): 256 KiB, so that a few pages changed rewrite little. */
+const WRITE_WINDOW = 16384;
 
 const HEADER_BYTES = 16;
 const DELTA_ENTRY_BYTES = 4 + HASH_BYTES;
@@ -116,22 +118,22 @@ async function storeMap(bytes: StreamBytes, what: string, path: string, full?: (
   const out = await open(path, 'r+');
   try {
     await out.truncate(pageCount * HASH_BYTES);
+    const writes = new EntryWrites(out, pageCount);
     let previous = 0;
     let added = 0;
     for (;;) {
       const chunk = await bytes.take(MAP_WINDOW * DELTA_ENTRY_BYTES);
       if (chunk.length % DELTA_ENTRY_BYTES) throw bad();
       if (!chunk.length) break;
-      const writes = new EntryWrites(out);
       for (let at = 0; at < chunk.length; at += DELTA_ENTRY_BYTES) {
         const pgno = chunk.readUInt32BE(at);
         if (pgno <= previous || pgno > pageCount) throw bad(` (page ${pgno} out of order or beyond ${pageCount})`);
         if (pgno > base.pageCount) added++;
-        writes.set(pgno, chunk.subarray(at + 4, at + DELTA_ENTRY_BYTES));
+        await writes.set(pgno, chunk.subarray(at + 4, at + DELTA_ENTRY_BYTES));
         previous = pgno;
       }
-      await writes.flush();
     }
+    await writes.flush();
     if (added !== Math.max(0, pageCount - base.pageCount)) throw bad(' (it misses pages its full lacks)');
   } finally {
     await out.close();
@@ -140,43 +142,43 @@ async function storeMap(bytes: StreamBytes, what: string, path: string, full?: (
 }
 
 /**
- * Writes of entries in increasing page order, runs of consecutive pages joined into one write.
- * The caller awaits flush() at least every MAP_WINDOW entries (what is pending is bounded by that).
+ * Rewrites entries of a map file in increasing page order, through one window of WRITE_WINDOW
+ * entries: the window holding a page is read, changed, and written back once the pages pass it
+ * (one read and one write per window touched, however many of its entries change; memory: the
+ * window). Entries of pages not set are written back as they were read.
  */
 export class EntryWrites {
-  private readonly buf = Buffer.alloc(MAP_WINDOW * HASH_BYTES);
+  private readonly buf = Buffer.alloc(WRITE_WINDOW * HASH_BYTES);
+  /** First page of the window held, 0 when none. */
   private first = 0;
   private count = 0;
-  private pending: Promise<void>[] = [];
-  private failure: unknown;
+  private dirty = false;
 
-  constructor(private readonly handle: FileHandle) {}
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly pageCount: number,
+  ) {}
 
-  set(pgno: number, hash: Buffer): void {
-    if (this.count && (pgno !== this.first + this.count || this.count === MAP_WINDOW)) this.startRun();
-    if (!this.count) this.first = pgno;
-    hash.copy(this.buf, this.count * HASH_BYTES, 0, HASH_BYTES);
-    this.count++;
+  async set(pgno: number, hash: Buffer): Promise<void> {
+    if (pgno < 1 || pgno > this.pageCount) throw new Error(`page ${pgno} is beyond the map's ${this.pageCount}`);
+    if (!this.first || pgno < this.first || pgno >= this.first + this.count) {
+      await this.flush();
+      const first = pgno - ((pgno - 1) % WRITE_WINDOW);
+      const count = Math.min(WRITE_WINDOW, this.pageCount - first + 1);
+      const { bytesRead } = await this.handle.read(this.buf, 0, count * HASH_BYTES, (first - 1) * HASH_BYTES);
+      this.buf.fill(0, bytesRead, count * HASH_BYTES);
+      this.first = first;
+      this.count = count;
+    }
+    hash.copy(this.buf, (pgno - this.first) * HASH_BYTES, 0, HASH_BYTES);
+    this.dirty = true;
   }
 
-  private startRun(): void {
-    // The run is copied out: the buffer is reused.
-    const run = Buffer.from(this.buf.subarray(0, this.count * HASH_BYTES));
-    this.pending.push(
-      this.handle.write(run, 0, run.length, (this.first - 1) * HASH_BYTES).then(
-        () => undefined,
-        (err: unknown) => void (this.failure ??= err),
-      ),
-    );
-    this.count = 0;
-  }
-
+  /** Writes the window back, if changed. */
   async flush(): Promise<void> {
-    if (this.count) this.startRun();
-    const all = this.pending;
-    this.pending = [];
-    await Promise.all(all);
-    if (this.failure) throw this.failure;
+    if (!this.dirty) return;
+    await this.handle.write(this.buf, 0, this.count * HASH_BYTES, (this.first - 1) * HASH_BYTES);
+    this.dirty = false;
   }
 }
 
