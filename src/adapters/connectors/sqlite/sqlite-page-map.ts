@@ -9,7 +9,8 @@ import { fastKeyBytes, FastPageHasher } from './sqlite-fast-hash.js';
  *
  *   "DBBPMAP1" | u32 pageSize | u32 pageCount | pageCount × 16-byte hash    (big-endian)
  *
- * 4 MiB per GiB of database; it is held in memory while a backup compares pages against it.
+ * 4 MiB per GiB of database. An incremental keeps its parent's in a scratch file and reads it a
+ * window at a time (sqlite-map-file.ts); a chain restore holds the maps it compares in memory.
  */
 export interface PageMap {
   pageSize: number;
