@@ -9,7 +9,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { encodeFastMap, type FastMap, pageMapChunks, type PageMapBuilder, readFastMap, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
+import { encodeFastMap, pageMapChunks, type PageMapBuilder, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 
@@ -52,14 +52,6 @@ export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>
   const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
   const name = typeof position?.pageMap === 'string' ? position.pageMap : PAGE_MAP_PART;
   return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
-}
-
-/** The fast map a backup recorded, or undefined when it has none (taken by an older dbbackup); `full` as in pageMapOf. */
-export async function fastMapOf(parts: PartSource, full?: () => Promise<FastMap>): Promise<FastMap | undefined> {
-  const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
-  if (typeof position?.fastMap !== 'string') return undefined;
-  const name = position.fastMap;
-  return readFastMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
 }
 
 /** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
