@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAP_WINDOW, MapCursor, mapPartBody, storeFastMap, storePageMap } from '../../../src/adapters/connectors/sqlite/sqlite-map-file.js';
-import { encodeFastMap, encodePageMap, encodePageMapDelta, HASH_BYTES, type PageMap, readPageMap } from '../../../src/adapters/connectors/sqlite/sqlite-page-map.js';
+import { encodeFastMap, encodePageMap, encodePageMapDelta, HASH_BYTES, type PageMap, PageMapBuilder, readPageMap } from '../../../src/adapters/connectors/sqlite/sqlite-page-map.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 
 let dir: string;
@@ -126,5 +126,28 @@ describe('SQLite page maps kept in files', () => {
     expect(total).toBe(16 + pageCount * HASH_BYTES);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(MAP_WINDOW * HASH_BYTES);
     await rm(file.path);
+  });
+
+  it('a full builds its maps into files, in pieces, with the same hashes as in memory', async () => {
+    // 2 × 65536 + 5 pages of 512 bytes fed in chunks that straddle pages and the builder's spill size.
+    const pageCount = 2 * 65536 + 5;
+    const file = Buffer.alloc(pageCount * 512);
+    for (let p = 0; p < pageCount; p++) file.writeUInt32BE(p * 2654435761 >>> 0, p * 512 + (p % 500));
+    const key = randomBytes(512 + 32);
+    const inMemory = new PageMapBuilder(512, key);
+    const spilled = new PageMapBuilder(512, key, dir);
+    for (let at = 0; at < file.length; at += 777_777) {
+      inMemory.push(file.subarray(at, at + 777_777));
+      spilled.push(file.subarray(at, at + 777_777));
+    }
+    const { map, fast } = spilled.finishFiles();
+    expect(map.pageCount).toBe(pageCount);
+    expect((await readFile(map.path)).equals(inMemory.finish().hashes)).toBe(true);
+    expect((await readFile(fast!.path)).equals(inMemory.fastMap()!.map.hashes)).toBe(true);
+    expect(fast!.key!.equals(key)).toBe(true);
+    // A snapshot that does not end on a page boundary is refused, as in memory.
+    const torn = new PageMapBuilder(512, undefined, dir);
+    torn.push(file.subarray(0, 1000));
+    expect(() => torn.finishFiles()).toThrow(/page boundary/);
   });
 });

@@ -119,13 +119,23 @@ class SqliteSession implements DatabaseSession {
     }
   }
 
-  private dumpLive(sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+  private async dumpLive(sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+    // The maps are built in files there (16 bytes a page each), not in memory.
+    const spill = await makeScratchDir('dbbackup-sqlite-maps-');
+    try {
+      return await this.dumpLiveInto(sink, signal, spill);
+    } finally {
+      await rm(spill, { recursive: true, force: true });
+    }
+  }
+
+  private dumpLiveInto(sink: PartSink, signal: AbortSignal, spill: string): Promise<DumpResult> {
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const size = snap.pageCount * snap.pageSize;
       const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
-      const map = new PageMapBuilder(snap.pageSize, FastPageHasher.keyIfAvailable(snap.pageSize));
+      const map = new PageMapBuilder(snap.pageSize, FastPageHasher.keyIfAvailable(snap.pageSize), spill);
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
       const logPosition: SqlitePosition = { ...(await writeFullMaps(sink, map)), ...(snap.walMark ? { wal: snap.walMark } : {}) };
       return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };

@@ -9,6 +9,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
+import { mapPartBody } from './sqlite-map-file.js';
 import { encodeFastMap, pageMapChunks, type PageMapBuilder, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
@@ -56,6 +57,13 @@ export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>
 
 /** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
 export async function writeFullMaps(sink: PartSink, builder: PageMapBuilder): Promise<Pick<SqlitePosition, 'pageSize' | 'pageCount' | 'pageMap' | 'fastMap'>> {
+  if (builder.spills) {
+    // From the builder's files, a window at a time (mapPartBody with no full writes no delta).
+    const files = builder.finishFiles();
+    const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from((await mapPartBody(files.map, undefined, '')).chunks));
+    const fastStored = files.fast && (await sink.write({ name: FAST_MAP_PART, role: 'changes', keepLocal: true }, Readable.from((await mapPartBody(files.fast, undefined, '')).chunks)));
+    return { pageSize: files.map.pageSize, pageCount: files.map.pageCount, pageMap: stored.name, ...(fastStored ? { fastMap: fastStored.name } : {}) };
+  }
   const built = builder.finish();
   const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(pageMapChunks(built)));
   const fast = builder.fastMap();

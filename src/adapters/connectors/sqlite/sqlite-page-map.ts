@@ -1,4 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DbBackupError } from '../../../domain/errors.js';
 import { fastKeyBytes, FastPageHasher } from './sqlite-fast-hash.js';
@@ -169,35 +171,117 @@ export async function readFastMap(body: Readable, what: string, full?: () => Pro
   return { key, map };
 }
 
-/** Collects the hashes of a file's pages as its bytes stream past (in any chunking). */
+/** Pages whose hashes a spilling builder holds before writing them to its files. */
+const SPILL_PAGES = 65536;
+
+/** A built map in a file (sqlite-map-file.ts's MapFile): pageCount × HASH_BYTES, no header. */
+export interface BuiltMapFile {
+  path: string;
+  pageSize: number;
+  pageCount: number;
+  key?: Buffer;
+}
+
+/**
+ * Collects the hashes of a file's pages as its bytes stream past (in any chunking). With a spill
+ * folder, the hashes go to files there SPILL_PAGES at a time (finishFiles), so memory does not
+ * grow with the page count; else they stay in memory (finish, fastMap).
+ */
 export class PageMapBuilder {
   /** HASH_BYTES per page, in one growing buffer (an object per page would cost ~10× the bytes). */
   private hashes = Buffer.alloc(HASH_BYTES * 1024);
   private count = 0;
   private pending: Buffer = Buffer.alloc(0);
   private fast?: { hasher: FastPageHasher; hashes: Buffer };
+  /** With a spill folder: its files, and the number of pages already written to them. */
+  private spill?: { map: number; fast: number | undefined; mapPath: string; fastPath: string; written: number };
 
-  /** With `fastKey`, the fast map under that key is built too. */
+  /** With `fastKey`, the fast map under that key is built too; with `spillDir`, into files there. */
   constructor(
     readonly pageSize: number,
     fastKey?: Buffer,
+    spillDir?: string,
   ) {
     if (fastKey) this.fast = { hasher: new FastPageHasher(pageSize, fastKey), hashes: Buffer.alloc(HASH_BYTES * 1024) };
+    if (spillDir) {
+      const mapPath = join(spillDir, 'built.map');
+      const fastPath = join(spillDir, 'built.fast');
+      this.spill = { map: openSync(mapPath, 'w', 0o600), fast: fastKey && openSync(fastPath, 'w', 0o600), mapPath, fastPath, written: 0 };
+      this.hashes = Buffer.alloc(HASH_BYTES * SPILL_PAGES);
+      if (this.fast) this.fast.hashes = Buffer.alloc(HASH_BYTES * SPILL_PAGES);
+    }
+  }
+
+  /** Writes the hashes held to the spill files (blocking: a mebibyte at most, every SPILL_PAGES pages). */
+  private spillHeld(): void {
+    const spill = this.spill!;
+    const held = (this.count - spill.written) * HASH_BYTES;
+    for (const [fd, buf] of [[spill.map, this.hashes], [spill.fast, this.fast?.hashes]] as const) {
+      if (fd === undefined || !buf) continue;
+      for (let done = 0; done < held; ) done += writeSync(fd, buf, done, held - done);
+    }
+    spill.written = this.count;
+  }
+
+  /** Whether the maps go to files (finishFiles) rather than memory (finish). */
+  get spills(): boolean {
+    return this.spill !== undefined;
+  }
+
+  private checkEnd(): void {
+    if (this.pending.length) {
+      throw new DbBackupError('E_BACKUP_FAILED', `The database snapshot does not end on a page boundary (${this.pending.length} bytes left over); it is damaged.`);
+    }
+  }
+
+  /** The maps of every page fed, in the spill files (the builder must have been given a folder). */
+  finishFiles(): { map: BuiltMapFile; fast?: BuiltMapFile } {
+    const spill = this.spill;
+    if (!spill) throw new Error('PageMapBuilder.finishFiles: no spill folder');
+    try {
+      this.checkEnd();
+      this.spillHeld();
+    } finally {
+      closeSync(spill.map);
+      if (spill.fast !== undefined) closeSync(spill.fast);
+    }
+    const map = { path: spill.mapPath, pageSize: this.pageSize, pageCount: this.count };
+    return { map, ...(this.fast ? { fast: { ...map, path: spill.fastPath, key: this.fast.hasher.key } } : {}) };
   }
 
   /** Feeds the next bytes of the file; calls `onPage(pgno, page, hash)` for each page completed. */
   push(chunk: Buffer, onPage?: (pgno: number, page: Buffer, hash: Buffer) => void): void {
     const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.spill) {
+      // A chunk at a time, in pieces that fit what the spill buffers have left.
+      const whole = data.length - (data.length % this.pageSize);
+      let offset = 0;
+      while (offset < whole) {
+        if (this.count - this.spill.written === SPILL_PAGES) this.spillHeld();
+        const room = (SPILL_PAGES - (this.count - this.spill.written)) * this.pageSize;
+        const piece = data.subarray(offset, Math.min(whole, offset + room));
+        this.pushPages(piece, onPage);
+        offset += piece.length;
+      }
+      this.pending = data.length > whole ? Buffer.from(data.subarray(whole)) : Buffer.alloc(0);
+      return;
+    }
+    this.pushPages(data, onPage);
+  }
+
+  /** Hashes the whole pages of `data` (keeping the rest as pending). */
+  private pushPages(data: Buffer, onPage?: (pgno: number, page: Buffer, hash: Buffer) => void): void {
     if (this.fast) this.pushFast(data.subarray(0, data.length - (data.length % this.pageSize)));
     let offset = 0;
+    const base = this.spill?.written ?? 0;
     for (; offset + this.pageSize <= data.length; offset += this.pageSize) {
       const page = data.subarray(offset, offset + this.pageSize);
-      if ((this.count + 1) * HASH_BYTES > this.hashes.length) {
+      if ((this.count - base + 1) * HASH_BYTES > this.hashes.length) {
         const grown = Buffer.alloc(this.hashes.length * 2);
         this.hashes.copy(grown);
         this.hashes = grown;
       }
-      const at = this.count * HASH_BYTES;
+      const at = (this.count - base) * HASH_BYTES;
       hashPage(page).copy(this.hashes, at, 0, HASH_BYTES);
       this.count++;
       onPage?.(this.count, page, this.hashes.subarray(at, at + HASH_BYTES));
@@ -209,26 +293,27 @@ export class PageMapBuilder {
 
   private pushFast(pages: Buffer): void {
     const fast = this.fast!;
-    const need = (this.count + pages.length / this.pageSize) * HASH_BYTES;
+    const base = this.spill?.written ?? 0;
+    const need = (this.count - base + pages.length / this.pageSize) * HASH_BYTES;
     if (need > fast.hashes.length) {
       const grown = Buffer.alloc(Math.max(need, fast.hashes.length * 2));
       fast.hashes.copy(grown);
       fast.hashes = grown;
     }
-    fast.hasher.hashPages(pages, fast.hashes, this.count * HASH_BYTES);
+    fast.hasher.hashPages(pages, fast.hashes, (this.count - base) * HASH_BYTES);
   }
 
   /** The fast map of every page fed (call after finish), when the builder was given a key. */
   fastMap(): FastMap | undefined {
+    if (this.spill) throw new Error('PageMapBuilder.fastMap: the maps are in files (finishFiles)');
     if (!this.fast) return undefined;
     return { key: this.fast.hasher.key, map: { pageSize: this.pageSize, pageCount: this.count, hashes: this.fast.hashes.subarray(0, this.count * HASH_BYTES) } };
   }
 
   /** The map of every page fed; E_BACKUP_FAILED when the bytes did not end on a page boundary. */
   finish(): PageMap {
-    if (this.pending.length) {
-      throw new DbBackupError('E_BACKUP_FAILED', `The database snapshot does not end on a page boundary (${this.pending.length} bytes left over); it is damaged.`);
-    }
+    if (this.spill) throw new Error('PageMapBuilder.finish: the maps are in files (finishFiles)');
+    this.checkEnd();
     return { pageSize: this.pageSize, pageCount: this.count, hashes: this.hashes.subarray(0, this.count * HASH_BYTES) };
   }
 }
