@@ -152,10 +152,11 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount,
   };
   // Page k of the run in whole, numbered pgno.
   const consider = (pgno, k) => {
-    const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
     const known = pgno <= parentCount;
     const old = known ? parentMap.at(pgno) : -1;
     if (fast && known && fast.hashes.compare(parentMap.buf, old, old + 16, k * 16, k * 16 + 16) === 0) return;
+    // Made only for pages hashed further (no object per unchanged page).
+    const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
     const hash = sha256(page);
     if (!fast && known && hash.compare(parentMap.buf, old, old + 16, 0, 16) === 0) return;
     const m = 4 + n * 36;
