@@ -10,7 +10,7 @@ export interface FaultyProxy {
   port: number;
   failNext(count: number, fault: Fault, match?: Matcher): void;
   /** Every matching response gets its headers passed through `rewrite` (until `clearFaults`). */
-  rewriteResponses(match: Matcher, rewrite: (headers: IncomingHttpHeaders) => IncomingHttpHeaders): void;
+  rewriteResponses(match: Matcher, rewrite: (headers: IncomingHttpHeaders) => IncomingHttpHeaders, body?: BodyRewrite): void;
   clearFaults(): void;
   /** Faults injected so far. */
   readonly injected: { method: string; url: string; fault: Fault }[];
@@ -20,18 +20,26 @@ export interface FaultyProxy {
 }
 
 export type Matcher = (req: IncomingMessage) => boolean;
+/** Rewrites a (small, buffered) response body; Content-Length follows it. */
+export type BodyRewrite = (body: Buffer) => Buffer;
+/** An answer the proxy gives instead of forwarding: a status with the service's own headers and error body. */
+export interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
 /**
  * A status to answer with; 'drop' cuts the connection mid-request-body; 'cut' mid-response-body
  * (after 256 KiB); 'truncate' sends half the response body (headers as the server sent them,
  * Content-Length included) and closes; 'stall' reads the request and never answers (until stop).
  */
-export type Fault = number | 'drop' | 'cut' | 'truncate' | 'stall';
+export type Fault = number | Answer | 'drop' | 'cut' | 'truncate' | 'stall';
 
 export async function startFaultyProxy(target: { host?: string; port: number }): Promise<FaultyProxy> {
   const host = target.host ?? '127.0.0.1';
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   let faults: { count: number; fault: Fault; match: Matcher }[] = [];
-  let rewrites: { match: Matcher; rewrite: (h: IncomingHttpHeaders) => IncomingHttpHeaders }[] = [];
+  let rewrites: { match: Matcher; rewrite: (h: IncomingHttpHeaders) => IncomingHttpHeaders; body?: BodyRewrite }[] = [];
   const injected: FaultyProxy['injected'] = [];
   const state = { forwarded: 0 };
   const stalled = new Set<ServerResponse>();
@@ -61,11 +69,13 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
         req.once('end', () => req.socket.destroy());
         return;
       }
-      const status = f.fault as number;
+      const answer: Answer = typeof f.fault === 'number' ? { status: f.fault } : (f.fault as Answer);
+      const status = answer.status;
       req.resume();
       req.once('end', () => {
-        const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected</Message></Error>`;
-        res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+        // By default an S3-style error; an Answer carries the service's own headers and body.
+        const body = answer.body ?? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected</Message></Error>`;
+        res.writeHead(status, { 'Content-Type': 'application/xml', ...answer.headers, 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
         res.end(body);
       });
       return;
@@ -76,6 +86,18 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
       { host, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
         const headers = rewrite ? rewrite.rewrite({ ...up.headers }) : up.headers;
+        if (rewrite?.body) {
+          const chunks: Buffer[] = [];
+          up.on('data', (d: Buffer) => chunks.push(d));
+          up.once('error', () => res.destroy());
+          up.once('end', () => {
+            const body = rewrite.body!(Buffer.concat(chunks));
+            const { 'transfer-encoding': _, ...rest } = headers;
+            res.writeHead(up.statusCode ?? 502, { ...rest, 'content-length': String(body.length) });
+            res.end(body);
+          });
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, headers);
         if (cut === 'truncate') {
           const length = Number(up.headers['content-length'] ?? 0);
@@ -129,7 +151,7 @@ export async function startFaultyProxy(target: { host?: string; port: number }):
       state.forwarded = n;
     },
     failNext: (count, fault, match = () => true) => void faults.push({ count, fault, match }),
-    rewriteResponses: (match, rewrite) => void rewrites.push({ match, rewrite }),
+    rewriteResponses: (match, rewrite, body) => void rewrites.push({ match, rewrite, body }),
     clearFaults: () => {
       faults = [];
       rewrites = [];

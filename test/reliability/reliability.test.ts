@@ -21,7 +21,7 @@ import { CHAIN_KILL_OPERATIONS, chainKillBench } from './kill-chains.js';
 import { partitionOperationsFor, partitionTrial } from './partition.js';
 import { storagePartitionBench } from './partition-storage.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
-import { STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
+import { S3_BASE_FAULTS, STORAGE_FAULTS, storageFaultBench } from './storage-faults.js';
 
 const seed = baseSeed();
 const results: FamilyResult[] = [];
@@ -169,17 +169,29 @@ describe('reliability', () => {
     expect(failuresOf(r)).toEqual([]);
   });
 
-  it('storage faults (S3 emulator behind a fault-injecting proxy): healed by retry, or exit 3/4 naming the target, never a listed incomplete backup', async () => {
-    const bench = await storageFaultBench(join(dir.path, 'storage-faults'));
-    try {
-      // CI: every fault once; the long mode N times each.
-      const r = await runFamily('storage faults (s3)', trialsFor(1) * STORAGE_FAULTS.length, seed, (i, s) => bench.trial(i, s, STORAGE_FAULTS[i % STORAGE_FAULTS.length]));
-      results.push(r);
-      expect(failuresOf(r)).toEqual([]);
-    } finally {
-      await bench.stop();
-    }
-  }, limit(15_000, trialsFor(1) * STORAGE_FAULTS.length));
+  // S3: every fault it had before (CI: each once) and one of the newer ones (throttling, a wrong ETag,
+  // a fan-out with one target down) picked by the seed; Azure and GCS: one fault picked by the seed.
+  // The long mode runs N trials of every fault of every service.
+  for (const provider of ['s3', 'azure', 'gcs'] as const) {
+    const all = STORAGE_FAULTS[provider];
+    const plan = (): string[] => {
+      if (process.env.RELIABILITY_TRIALS) return Array.from({ length: trialsFor(1) * all.length }, (_, i) => all[i % all.length]!);
+      if (provider !== 's3') return [rotation(all).operation(0)];
+      const newer = all.filter((f) => !(S3_BASE_FAULTS as readonly string[]).includes(f));
+      return [...S3_BASE_FAULTS, rotation(newer).operation(0)];
+    };
+    const faults = plan();
+    it(`storage faults (${provider} test server behind a fault-injecting proxy): healed by retry, or exit 3/4 naming the target, never a listed incomplete backup; a fan-out with one target down completes the other and exits 5`, async () => {
+      const bench = await storageFaultBench(join(dir.path, `storage-faults-${provider}`), provider);
+      try {
+        const r = await runFamily(`storage faults (${provider})`, faults.length, seed, (i, s) => bench.trial(i, s, faults[i]!));
+        results.push(r);
+        expect(failuresOf(r)).toEqual([]);
+      } finally {
+        await bench.stop();
+      }
+    }, limit(15_000, faults.length));
+  }
 
   it('network partition before a storage target (S3 emulator behind a TCP gate that goes silent mid-upload): exit 3 naming the target, nothing listed, the next backup fine', async () => {
     // Long mode only (CI lists the family with 0 trials): each trial waits out the request timeout on every retry (~17 s).
