@@ -101,6 +101,28 @@ describe('Azure faults (through a faulty proxy)', () => {
     }
   });
 
+  it('gives up on a stalled request after DBBACKUP_STORAGE_TIMEOUT_MS: retried once, E_NETWORK_TIMEOUT for good', async () => {
+    // Without a client-side timeout (the SDK's tryTimeoutInMs only asks the service) a stall hung for ever.
+    const repo = await openCloudRepository(`azure://${AZURITE_ACCOUNT}/${CONTAINER}/run${++n}/repo`, { ...options(proxy.endpoint), requestTimeoutMs: 300 });
+    try {
+      await repo.store.put('stalled', Readable.from([Buffer.from('bytes')]));
+      const isHead = (req: { method?: string }) => req.method === 'HEAD';
+      proxy.failNext(1, 'stall', isHead);
+      expect((await repo.store.stat('stalled'))?.size).toBe(5);
+      expect(proxy.injected.at(-1)?.fault).toBe('stall');
+      proxy.failNext(1000, 'stall', isHead);
+      const err = await repo.store.stat('stalled').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDbBackupError(err, 'E_NETWORK_TIMEOUT')).toBe(true);
+      expect((err as Error).message).toContain(`azure://${AZURITE_ACCOUNT}/${CONTAINER}`);
+    } finally {
+      proxy.clearFaults();
+      await repo.close();
+    }
+  }, 30_000);
+
   it('catches a block MD5 that differs from what was sent', async () => {
     const { store, cleanup } = await open(proxy.endpoint);
     try {

@@ -18,6 +18,7 @@ import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
 import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
 import { TaskPool, growingChunks, growingPartSize } from '../cloud/fixed-chunks.js';
 import { uploadBudget } from '../cloud/upload-budget.js';
+import { requestTimeoutPolicy } from './request-timeout.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest } from '../cloud/upload-digest.js';
 
@@ -39,6 +40,8 @@ export interface AzureBlobStoreOptions {
   blockRetry?: Partial<RetryPolicy>;
   /** Skip TLS certificate verification of the blob endpoint (never of the Azure AD token endpoint). */
   insecure?: boolean;
+  /** How long a request may go without an answer before it fails (E_NETWORK_TIMEOUT) and is retried; default 120 s. */
+  requestTimeoutMs?: number;
 }
 
 const MiB = 1 << 20;
@@ -211,8 +214,11 @@ async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClien
   const sas = (o.sasToken ?? cs.SharedAccessSignature)?.replace(/^\?/, '');
   const url = (o.endpoint ?? cs.BlobEndpoint ?? `https://${o.account}.blob.core.windows.net`).replace(/\/+$/, '');
   const insecure = o.insecure === true && /^https:/i.test(url);
-  const pipeline = (credential: PipelineCredential): Pipeline =>
-    insecure ? unverifiedTlsPipeline(credential) : newPipeline(credential, PIPELINE);
+  const pipeline = (credential: PipelineCredential): Pipeline => {
+    const p = insecure ? unverifiedTlsPipeline(credential) : newPipeline(credential, PIPELINE);
+    p.factories.push(requestTimeoutPolicy(o.requestTimeoutMs ?? 120_000));
+    return p;
+  };
   if (accountKey) return new BlobServiceClient(url, pipeline(new StorageSharedKeyCredential(cs.AccountName ?? o.account, accountKey)));
   if (sas) return new BlobServiceClient(`${url}?${sas}`, pipeline(new AnonymousCredential()));
   if (o.connectionString) {

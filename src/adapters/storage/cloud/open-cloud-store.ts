@@ -114,6 +114,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         prefix: url.prefix,
         ...(options.partSize ? { blockSize: options.partSize } : {}),
         blockRetry: retry,
+        ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         insecure: options.insecure ?? false,
       });
       return { store, endpoint: store.endpoint };
