@@ -72,6 +72,25 @@ describe('GCS faults', () => {
     }
   });
 
+  it('gives up on a stalled chunk or a stalled download after DBBACKUP_STORAGE_TIMEOUT_MS and retries: the upload and the read heal', async () => {
+    // Without a timeout a stalled resumable chunk (gaxios has none) hung for ever, and a truncated or
+    // stalled download waited the fixed 60 s read guard whatever the timeout said.
+    const { readIdleMs: _, ...rest } = options(proxy.endpoint);
+    const repo = await openCloudRepository(`gs://test-bucket/run${++n}/repo`, { ...rest, requestTimeoutMs: 400 });
+    try {
+      proxy.failNext(1, 'stall', isChunk);
+      const source = new PatternSource(3 * MiB);
+      await repo.store.put('stalled', source.stream());
+      expect(proxy.injected.at(-1)?.fault).toBe('stall');
+      proxy.failNext(1, 'truncate', (req) => req.method === 'GET' && /alt=media/.test(req.url ?? ''));
+      expect(await sha256(await repo.store.get('stalled'))).toBe(source.sha256());
+      expect(proxy.injected.at(-1)?.fault).toBe('truncate');
+    } finally {
+      proxy.clearFaults();
+      await repo.close();
+    }
+  }, 30_000);
+
   it('resumes a download cut mid-stream with a ranged read', async () => {
     const { store, cleanup } = await open(proxy.endpoint);
     try {

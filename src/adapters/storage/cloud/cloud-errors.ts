@@ -81,10 +81,17 @@ export function cloudError(err: unknown, failure: ServiceFailure, what: string, 
   return new DbBackupError('E_STORAGE', `${base}: ${sdkMessage}${status ? ` (HTTP ${status})` : ''}.${hint}`, { cause: err, details });
 }
 
-/** The SDK's own idle timeout on a request's socket (smithy's requestTimeout: a TimeoutError). */
-function isRequestTimeout(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { name?: unknown }).name === 'TimeoutError' && /requestTimeout|timed? ?out/i.test(String((e as { message?: unknown }).message ?? ''))) return true;
+/**
+ * An SDK's own timeout on a request (smithy's requestTimeout and the Azure request-timeout policy: a
+ * TimeoutError; node-fetch under the GCS SDK: a FetchError of type 'request-timeout', also as a
+ * GaxiosError's `error`).
+ */
+export function isRequestTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const x = e as { name?: unknown; message?: unknown; type?: unknown; cause?: unknown; error?: unknown };
+    if (x.name === 'TimeoutError' && /requestTimeout|timed? ?out/i.test(String(x.message ?? ''))) return true;
+    if (x.type === 'request-timeout') return true;
+    e = x.cause ?? x.error;
   }
   return false;
 }

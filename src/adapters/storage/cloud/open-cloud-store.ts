@@ -92,6 +92,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         prefix: url.prefix,
         ...(options.partSize ? { chunkSize: options.partSize } : {}),
         ...(options.readIdleMs ? { readIdleMs: options.readIdleMs } : {}),
+        ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         chunkRetry: retry,
         insecure: options.insecure ?? false,
       });

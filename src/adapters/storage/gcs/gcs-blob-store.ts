@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Bucket, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
+import { type Bucket, IdempotencyStrategy, RETRYABLE_ERR_FN_DEFAULT, Storage, type StorageOptions } from '@google-cloud/storage';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type RetryPolicy, retryPolicy } from '../../../infrastructure/retry.js';
-import { checksumMismatch, cloudError } from '../cloud/cloud-errors.js';
+import { checksumMismatch, cloudError, isRequestTimeout } from '../cloud/cloud-errors.js';
 import { guardDownload } from '../cloud/guarded-download.js';
 import { KeySpace } from '../cloud/key-space.js';
 
@@ -25,6 +25,11 @@ export interface GcsBlobStoreOptions {
   chunkRetry?: Partial<RetryPolicy>;
   /** Refused: see the constructor. */
   insecure?: boolean;
+  /**
+   * How long a request may take to answer (every JSON call and each resumable chunk) and a download may
+   * pass no byte (unless `readIdleMs`) before it fails and is retried; default 60 s.
+   */
+  requestTimeoutMs?: number;
 }
 
 const QUANTUM = 256 * 1024;
@@ -63,7 +68,8 @@ export class GcsBlobStore implements BlobStore {
       ...(options.projectId ? { projectId: options.projectId } : {}),
     };
     const policy = retryPolicy(options.chunkRetry);
-    this.control = new Storage({ ...base, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(options.bucket);
+    const timeout = options.requestTimeoutMs ?? 60_000;
+    this.control = new Storage({ ...base, timeout, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(options.bucket);
     this.transfer = new Storage({
       ...base,
       retryOptions: {
@@ -75,8 +81,15 @@ export class GcsBlobStore implements BlobStore {
         totalTimeout: 3600,
         // Re-sending a chunk of the same session is safe: the session, not the object, is written.
         idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+        // The SDK's own list leaves out its HTTP client's timeout (node-fetch's 'request-timeout').
+        retryableErrorFn: (err) => RETRYABLE_ERR_FN_DEFAULT(err) || isRequestTimeout(err),
       },
     }).bucket(options.bucket);
+    // Resumable-upload requests go through gaxios with no timeout of their own: without one a stalled
+    // endpoint held a chunk, and the backup, for ever. An interceptor gives each its timeout.
+    // (The SDK types the interceptor's answer as the JSON calls' options; gaxios takes the same object.)
+    type Interceptor = (typeof this.transfer.interceptors)[number];
+    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout }) as unknown as ReturnType<Interceptor['request']> });
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
@@ -136,7 +149,7 @@ export class GcsBlobStore implements BlobStore {
     }
     return guardDownload(stream, {
       ...(expectedBytes === undefined ? {} : { expectedBytes }),
-      idleMs: this.options.readIdleMs ?? 60_000,
+      idleMs: this.options.readIdleMs ?? this.options.requestTimeoutMs ?? 60_000,
       location: this.location,
       key,
       ...(signal ? { signal } : {}),
