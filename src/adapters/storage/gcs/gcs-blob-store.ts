@@ -26,8 +26,9 @@ export interface GcsBlobStoreOptions {
   /** Refused: see the constructor. */
   insecure?: boolean;
   /**
-   * How long a request may take to answer (every JSON call and each resumable chunk) and a download may
-   * pass no byte (unless `readIdleMs`) before it fails and is retried; default 60 s.
+   * How long a request may take to answer (every JSON call and each resumable chunk, its sending
+   * included) and a download may pass no byte (unless `readIdleMs`) before it fails and is retried;
+   * default 60 s for JSON calls and downloads (the SDK's), 120 s for a chunk.
    */
   requestTimeoutMs?: number;
 }
@@ -69,6 +70,7 @@ export class GcsBlobStore implements BlobStore {
     };
     const policy = retryPolicy(options.chunkRetry);
     const timeout = options.requestTimeoutMs ?? 60_000;
+    const chunkTimeout = options.requestTimeoutMs ?? 120_000;
     this.control = new Storage({ ...base, timeout, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(options.bucket);
     this.transfer = new Storage({
       ...base,
@@ -89,7 +91,7 @@ export class GcsBlobStore implements BlobStore {
     // endpoint held a chunk, and the backup, for ever. An interceptor gives each its timeout.
     // (The SDK types the interceptor's answer as the JSON calls' options; gaxios takes the same object.)
     type Interceptor = (typeof this.transfer.interceptors)[number];
-    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout }) as unknown as ReturnType<Interceptor['request']> });
+    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout: chunkTimeout }) as unknown as ReturnType<Interceptor['request']> });
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
