@@ -176,7 +176,9 @@ describe('reliability', () => {
     const all = STORAGE_FAULTS[provider];
     const plan = (): string[] => {
       if (process.env.RELIABILITY_TRIALS) return Array.from({ length: trialsFor(1) * all.length }, (_, i) => all[i % all.length]!);
-      if (provider !== 's3') return [rotation(all).operation(0)];
+      // A stall costs ~8 s here (timeouts waited out): CI covers Azure's and GCS's in their integration
+      // tests (test/integration/storage), the long mode here.
+      if (provider !== 's3') return [rotation(all.filter((f) => f !== 'stall')).operation(0)];
       const newer = all.filter((f) => !(S3_BASE_FAULTS as readonly string[]).includes(f));
       return [...S3_BASE_FAULTS, rotation(newer).operation(0)];
     };
