@@ -18,6 +18,7 @@ import { KILL_OPERATIONS, type KillBench, killBench } from './kill-sqlite.js';
 import { CLOUD_KILL_OPERATIONS, cloudKillBench } from './kill-cloud.js';
 import { MONGO_KILL_OPERATIONS, mongoKillBench } from './kill-mongo.js';
 import { CHAIN_KILL_OPERATIONS, chainKillBench } from './kill-chains.js';
+import { replicateKillBench } from './kill-replicate-server.js';
 import { partitionOperationsFor, partitionTrial } from './partition.js';
 import { storagePartitionBench } from './partition-storage.js';
 import { serverFaultsFor, serverFaultTrial } from './server-faults.js';
@@ -217,6 +218,9 @@ describe('reliability', () => {
   }, limit(10_000, trialsFor(1) * FULL_DISK_PLACES.length));
 
   for (const engine of ['postgres', 'mysql'] as ServerEngine[]) {
+    // Replicate kill trials: the long mode N per engine; CI one (~8 s: a kill, two restores, a
+    // restart), on the engine the seed picks (the other engine's on the next CI run).
+    const replicateTrials = process.env.RELIABILITY_TRIALS ? trialsFor(1) : Number(engine === (seed % 2 ? 'mysql' : 'postgres'));
     it(`kill -9 and dropped connections during a ${engine} backup and a restore into the server (a real server)`, async () => {
       const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
       try {
@@ -238,10 +242,14 @@ describe('reliability', () => {
         const cuts = partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed);
         const p = await runFamily(`network partition (${engine})`, trialsFor(1) * cuts.length, seed, (i, x) => partitionTrial(bench.ctx, x, cuts[i % cuts.length]!));
         results.push(p);
-        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s), ...failuresOf(p)]).toEqual([]);
+        // `replicate` (a PostgreSQL slot, a MariaDB binlog dump) under a writer, killed at a seeded moment, then restarted.
+        const rep = await replicateKillBench(engine, bench.ctx.server, bench.ctx.dir, bench.ctx.env);
+        const k = await runFamily(`kill -9 replicate (${engine})`, replicateTrials, seed, (i, x) => rep.trial(i, x));
+        results.push(k);
+        expect([...failuresOf(r), ...failuresOf(f), ...failuresOf(s), ...failuresOf(p), ...failuresOf(k)]).toEqual([]);
       } finally {
         await bench.stop();
       }
-    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length)));
+    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length) + replicateTrials));
   }
 });
