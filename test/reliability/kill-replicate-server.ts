@@ -7,6 +7,7 @@
 // resumes or says why not, catches up, and `restore --at latest` then equals the source. PostgreSQL:
 // the slot a killed run streamed is still there and the restart follows it (no second slot left
 // retaining WAL unseen: at most one dbbackup slot for the source once the restart stopped).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import type mysql from 'mysql2/promise';
@@ -60,13 +61,14 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
       : [];
 
   /** `restore --at latest` into a fresh database: the rows, how many form the prefix 1..n, or the failure. */
-  const restoreLatest = async (target: string): Promise<{ n?: number; whole?: boolean; problem?: string }> => {
+  const restoreLatest = async (target: string): Promise<{ n?: number; whole?: boolean; point?: string; problem?: string }> => {
     await drop(target);
-    const r = await cli(['restore', '--from', repoName, '--at', 'latest', '--db', engine, '--url', server.url(target), '--create']);
+    const r = await cli(['restore', '--from', repoName, '--at', 'latest', '--db', engine, '--url', server.url(target), '--create', '--json']);
     if (r.code !== 0) return { problem: `restore --at latest failed (${r.code}): ${r.stderr.slice(0, 300)}` };
     try {
       const rows = await rowsOf(target);
-      return { n: rows.length, whole: rows.every((x, i) => Number(x.id) === i + 1 && x.body === body(i + 1)) };
+      const point = (JSON.parse(r.stdout) as { point?: string }).point;
+      return { n: rows.length, whole: rows.every((x, i) => Number(x.id) === i + 1 && x.body === body(i + 1)), point };
     } finally {
       await drop(target);
     }
@@ -101,12 +103,13 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
     const ended = await run.done;
     const killed = ended.signal === 'SIGKILL' && !ended.overrun;
     if (!killed) problems.push(`replicate ended before the kill (${ended.code}): ${ended.stderr.slice(0, 300)}`);
-    const events = ended.stdout.split('\n').filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as { event: string; commits?: number });
+    const events = ended.stdout.split('\n').filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as { event: string; commits?: number; through?: string });
     const shipped = events.filter((e) => e.event === 'segment').reduce((n, e) => n + Number(e.commits ?? 0), 0);
     const started = events.find((e) => e.event === 'generation' || e.event === 'resumed')?.event ?? 'nothing';
 
     setPhase('checks after the kill');
-    const after = await checkRepository(repo);
+    // Killed before it made the repository folder: nothing listed.
+    const after = existsSync(repo) ? await checkRepository(repo) : { ids: [] as string[], problems: [] as string[] };
     problems.push(...after.problems, ...(await checkCatalog(dataDir, repo, after.ids)));
     const slotsAfterKill = await slots();
     setPhase('restore --at latest after the kill');
@@ -116,7 +119,7 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
       if (after.ids.length > 0) problems.push(`after the kill: ${got.problem}`);
     } else {
       if (!got.whole) problems.push(`after the kill restore --at latest is not a whole prefix of the transactions (${got.n} rows)`);
-      if (got.n! < shippedBefore + shipped) problems.push(`after the kill restore --at latest holds ${got.n} transactions, fewer than the ${shippedBefore + shipped} replicate reported shipped`);
+      if (got.n! < shippedBefore + shipped) problems.push(`after the kill restore --at latest holds ${got.n} transactions, fewer than the ${shippedBefore + shipped} replicate reported shipped (its last segment through ${events.filter((e) => e.event === 'segment').at(-1)?.through}; the restore's point ${got.point})`);
       if (got.n! > written) problems.push(`after the kill restore --at latest holds ${got.n} transactions, more than the ${written} written`);
     }
     const restored = got.n ?? 0;

@@ -14,7 +14,7 @@ import {
   readQuery,
   readTableMap,
 } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
-import { TransactionSplitter } from '../../../src/adapters/connectors/mysql/mysql-binlog-transactions.js';
+import { statementDatabases, TransactionSplitter } from '../../../src/adapters/connectors/mysql/mysql-binlog-transactions.js';
 import { parseLogStatus } from '../../../src/adapters/connectors/mysql/mysql-flavor.js';
 
 /**
@@ -187,5 +187,29 @@ describe('MySQL 8 binlog data (captured bytes)', () => {
     });
     expect(parseLogStatus({ gtid_executed: '' })).toBeNull();
     expect(parseLogStatus('not json')).toBeUndefined();
+  });
+});
+
+describe('the databases a statement without a default database is about (replicate ships only the source\'s)', () => {
+  const of = (query: string, db = '') => statementDatabases({ db, query });
+
+  it('the default database when there is one', () => {
+    expect(of('CREATE TABLE other.t (x INT)', 'shop')).toEqual(['shop']);
+  });
+
+  it('another database\'s DDL as a restore or an operator runs it: named, so not the source\'s', () => {
+    // What a restore into another database and the reliability trial's cleanup log (MariaDB 10.11, no default database).
+    expect(of('DROP DATABASE IF EXISTS rep_caught')).toEqual(['rep_caught']);
+    expect(of('set foreign_key_checks=0; CREATE DATABASE `rep_caught` CHARACTER SET latin1 COLLATE latin1_swedish_ci')).toEqual(['rep_caught']);
+    expect(of("set foreign_key_checks=0; CREATE TABLE IF NOT EXISTS `rep_caught`.`dbbackup_restore_incomplete` (backup_id VARCHAR(200)) COMMENT 'partial; see rep.ev, 1.5'")).toEqual(['rep_caught']);
+    expect(of('ALTER SCHEMA `we``ird` CHARACTER SET utf8mb4')).toEqual(['we`ird']);
+    expect(of("GRANT SELECT ON shop.* TO 'u'@'%'")).toEqual(['shop']);
+  });
+
+  it('every database a statement names (the source among them: shipped); none found, a USE inside or a huge statement: [] (shipped to be safe)', () => {
+    expect(of('CREATE TABLE other.x AS SELECT a.id FROM shop.items a').sort()).toEqual(['a', 'other', 'shop']);
+    expect(of('FLUSH PRIVILEGES')).toEqual([]);
+    expect(of('USE shop; CREATE TABLE other.t (x INT)')).toEqual([]);
+    expect(of(`CREATE TABLE other.t (x INT) COMMENT '${'x'.repeat(70_000)}'`)).toEqual([]);
   });
 });

@@ -90,7 +90,7 @@ export class TransactionSplitter {
       if (text === 'COMMIT' || text === 'ROLLBACK') return this.commit(event, h.timestamp, first);
       const tx = (this.open ??= { standalone: true, tables: new Set(), ddl: false });
       tx.ddl = true;
-      if (q.db !== '') this.addTable(tx.tables, q.db);
+      for (const db of statementDatabases(q)) this.addTable(tx.tables, db);
       return tx.standalone ? this.commit(event, h.timestamp, first) : { kind: 'event', event, first };
     }
     if (h.type === EventType.XID) return this.commit(event, h.timestamp, first);
@@ -121,7 +121,7 @@ export class TransactionSplitter {
         const q = readQuery(inner, this.fd);
         if (!/^(BEGIN|COMMIT|ROLLBACK)$/i.test(q.query.trim())) {
           tx.ddl = true;
-          if (q.db !== '') this.addTable(tx.tables, q.db);
+          for (const db of statementDatabases(q)) this.addTable(tx.tables, db);
         }
       }
     }
@@ -146,4 +146,28 @@ export class TransactionSplitter {
   private addTable(tables: Set<string>, name: string): void {
     if (tables.size < MAX_TABLES) tables.add(name);
   }
+}
+
+const IDENT = String.raw`(?:\`(?:[^\`]|\`\`)+\`|[A-Za-z0-9_$]+)`;
+const DATABASE_STATEMENT = new RegExp(String.raw`(?:^|;)\s*(?:CREATE|DROP|ALTER)\s+(?:DATABASE|SCHEMA)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(${IDENT})`, 'gi');
+const QUALIFIED = new RegExp(String.raw`(${IDENT})\s*\.\s*(?:${IDENT}|\*)`, 'g');
+const unquote = (name: string) => (name.startsWith('`') ? name.slice(1, -1).replaceAll('``', '`') : name);
+
+/**
+ * The databases a statement is about: its default database when it ran with one; else (no `USE`:
+ * every table named must be qualified) the databases its CREATE/DROP/ALTER DATABASE name and the
+ * qualifiers of the names in it (outside its strings). None found: [] (the statement is then shipped to be safe).
+ * Without this, another database's DDL run without a default database (a restore's CREATE
+ * DATABASE, an operator's DROP DATABASE) was shipped in the source's segments and counted as one
+ * of its commits.
+ */
+export function statementDatabases(q: { db: string; query: string }): string[] {
+  if (q.db !== '') return [q.db];
+  // A statement past 64 KiB is not searched (bounded work): shipped.
+  if (q.query.length > 65_536) return [];
+  const text = q.query.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"/g, "''");
+  // A USE inside makes names after it unqualified: not told apart, shipped.
+  if (/(?:^|;)\s*USE\s/i.test(text)) return [];
+  const names = [...text.matchAll(DATABASE_STATEMENT), ...text.matchAll(QUALIFIED)].map((m) => unquote(m[1]!));
+  return [...new Set(names.filter((n) => !/^\d+$/.test(n)))];
 }
