@@ -221,7 +221,7 @@ describe('reliability', () => {
     // Replicate kill trials: the long mode N per engine; CI one (~8 s: a kill, two restores, a
     // restart), on the engine the seed picks (the other engine's on the next CI run).
     const replicateTrials = process.env.RELIABILITY_TRIALS ? trialsFor(1) : Number(engine === (seed % 2 ? 'mysql' : 'postgres'));
-    it(`kill -9 and dropped connections during a ${engine} backup and a restore into the server (a real server)`, async () => {
+    it(`kill -9 and dropped connections during a ${engine} backup and a restore into the server, and kill -9 during replicate (a real server)`, async () => {
       const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
       try {
         // CI: one backup and one restore per engine (a server start, two backups and three restores); the long mode N of each.
