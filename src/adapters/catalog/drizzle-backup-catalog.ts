@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { and, asc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, type SQL } from 'drizzle-orm';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
 import type { BackupCatalog, CatalogBackup } from '../../application/ports/backup-catalog.js';
 import type { NotificationThrottle } from '../../application/ports/notifier.js';
@@ -50,12 +50,16 @@ export class DrizzleBackupCatalog implements BackupCatalog, TargetOutcomes, Noti
     });
   }
 
-  async replaceRepository(repository: string, manifests: Manifest[]): Promise<void> {
+  async replaceRepository(repository: string, manifests: Manifest[], scannedFrom?: Date): Promise<void> {
     this.db.transaction((tx) => {
       this.touch(tx, repository);
       tx.update(repositories).set({ lastScannedAt: new Date().toISOString() }).where(eq(repositories.location, repository)).run();
-      tx.delete(backups).where(eq(backups.repository, repository)).run();
-      for (const m of manifests) tx.insert(backups).values(row(repository, m)).run();
+      // A backup recorded after the scan began completed while it ran: the scan could not see it, it is not stale.
+      const stale = scannedFrom ? and(eq(backups.repository, repository), lt(backups.recordedAt, scannedFrom.toISOString())) : eq(backups.repository, repository);
+      tx.delete(backups).where(stale).run();
+      for (const m of manifests) {
+        tx.insert(backups).values(row(repository, m)).onConflictDoUpdate({ target: [backups.repository, backups.source, backups.id], set: row(repository, m) }).run();
+      }
     });
   }
 

@@ -27,8 +27,12 @@ export interface BackupCatalog {
   record(repository: string, manifest: Manifest): Promise<void>;
   /** Backups known for `repository` (all repositories when omitted), oldest first. */
   list(filter?: { repository?: string; source?: string }): Promise<CatalogBackup[]>;
-  /** Makes the catalog's view of `repository` exactly `manifests`. */
-  replaceRepository(repository: string, manifests: Manifest[]): Promise<void>;
+  /**
+   * Makes the catalog's view of `repository` `manifests` (a scan of it that began at `scannedFrom`):
+   * rows of backups the scan did not see are dropped, except those recorded after it began (a backup
+   * that completed while the scan ran, which it could not have seen).
+   */
+  replaceRepository(repository: string, manifests: Manifest[], scannedFrom?: Date): Promise<void>;
   /** Every repository the catalog has seen. */
   repositories(): Promise<string[]>;
   /** Drops backups just deleted from `repository` (replicate's compacted segments), without a rescan. */

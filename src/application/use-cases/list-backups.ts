@@ -109,13 +109,15 @@ export class ListBackups {
   private async rescan(repository: string, found: DamagedBackup[]): Promise<{ location: string; manifests: Manifest[] }> {
     const repo = await this.deps.opener.open(repository, 'read');
     try {
+      // Wall-clock time, as the catalog's recordedAt: a backup recorded after this was not seen by the scan.
+      const scannedFrom = new Date();
       const { manifests, damaged } = await scanRepository(repo.store);
       for (const d of damaged) {
         // An object key names where the manifest is; it is no secret (a `key` field would be redacted).
         this.deps.logger.warn('damaged manifest skipped', { manifest: d.key, code: d.error.code });
         found.push({ repository: repo.store.location, source: d.source, id: d.id, path: d.key, code: d.error.code, message: d.error.message });
       }
-      await this.deps.catalog.replaceRepository(repo.store.location, manifests);
+      await this.deps.catalog.replaceRepository(repo.store.location, manifests, scannedFrom);
       return { location: repo.store.location, manifests };
     } finally {
       await repo.close();

@@ -92,6 +92,8 @@ export class PruneBackups {
 
   private async prune(store: BlobStore, input: PruneBackupsInput, signal: AbortSignal, uploads?: IncompleteUploads): Promise<PruneBackupsResult> {
     const now = this.deps.clock.now();
+    // Wall-clock time, as the catalog's recordedAt: a backup recorded after this was not seen by the scan.
+    const scannedFrom = new Date();
     const scan = await scanRepository(store);
     const source = input.source ?? onlySource(store, scan.manifests);
     const folders = await listFolders(store, source, signal);
@@ -134,7 +136,7 @@ export class PruneBackups {
         { details: { damaged: damaged.map((d) => d.key) } },
       );
     }
-    if (!input.dryRun) await removeAll(store, this.deps.catalog, { source, doomed, orphans, folders, all: scan.manifests }, signal);
+    if (!input.dryRun) await removeAll(store, this.deps.catalog, { source, doomed, orphans, folders, all: scan.manifests, scannedFrom }, signal);
     // Uploads a killed run began and never finished, past the same grace as orphan folders.
     const incompleteUploads = uploads
       ? await uploads.sweep(`${source}/`, new Date(now.getTime() - grace), { dryRun: input.dryRun, signal }).catch((err: unknown) => {
@@ -175,7 +177,7 @@ export class PruneBackups {
 async function removeAll(
   store: BlobStore,
   catalog: BackupCatalog,
-  plan: { source: string; doomed: string[]; orphans: OrphanFolder[]; folders: Folders; all: Manifest[] },
+  plan: { source: string; doomed: string[]; orphans: OrphanFolder[]; folders: Folders; all: Manifest[]; scannedFrom: Date },
   signal: AbortSignal,
 ): Promise<void> {
   const { source, folders } = plan;
@@ -191,7 +193,7 @@ async function removeAll(
       for (const key of folders.get(id)?.keys() ?? []) await store.delete(`${o.prefix}${key}`);
     }
   } finally {
-    await catalog.replaceRepository(store.location, plan.all.filter((m) => !(m.source === source && gone.has(m.id))));
+    await catalog.replaceRepository(store.location, plan.all.filter((m) => !(m.source === source && gone.has(m.id))), plan.scannedFrom);
   }
 }
 
