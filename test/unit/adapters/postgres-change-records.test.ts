@@ -4,27 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { END_RECORD, changeBatches, changeLines, recordsHeader, sequencesRecord } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
+import { u16, u32, u64, record } from '../../helpers/pg-wire-bytes.js';
 
 const where = 'changes/0000.pgo of backup X';
 
-const u16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64BE(n);
-  return b;
-};
 const tuple = (cols: ([string] | [string, string])[]) =>
   Buffer.concat([u16(cols.length), ...cols.map((c) => (c[0] === 't' ? Buffer.concat([Buffer.from('t'), u32(Buffer.byteLength(c[1]!)), Buffer.from(c[1]!)]) : Buffer.from(c[0])))]);
-const record = (message: Buffer) => Buffer.concat([u32(message.length), message]);
 
 /** Relation 16384 public.t (id int key, note text); what the server sends, as pgoutput protocol 1. */
 const relation = Buffer.concat([

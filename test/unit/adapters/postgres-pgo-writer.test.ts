@@ -4,18 +4,8 @@ import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postg
 import { PgOutputDecoder } from '../../../src/adapters/connectors/postgres/postgres-pgoutput.js';
 import { PgoRecorder, TAG } from '../../../src/adapters/connectors/postgres/postgres-pgo-writer.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
+import { u16, u32, u64 } from '../../helpers/pg-wire-bytes.js';
 
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64BE(n);
-  return b;
-};
 const relation = Buffer.concat([Buffer.from('R'), u32(7), Buffer.from('public\0t\0d'), u16(2), Buffer.from([1]), Buffer.from('id\0'), u32(23), u32(0), Buffer.from([0]), Buffer.from('v\0'), u32(25), u32(0)]);
 const begin = Buffer.concat([Buffer.from('B'), u64(0x200n), u64(851_990_400_000_000n), u32(9)]);
 const insert = (id: string, v: string) => Buffer.concat([Buffer.from('I'), u32(7), Buffer.from('N'), u16(2), Buffer.from('t'), u32(id.length), Buffer.from(id), Buffer.from('t'), u32(Buffer.byteLength(v)), Buffer.from(v)]);

@@ -5,6 +5,7 @@ import { sequencesRecord } from '../../../src/adapters/connectors/postgres/postg
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import { encodeLogSegment, LOG_SEGMENT_PART } from '../../../src/domain/log-segment.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
+import { u16, u32, u64, record } from '../../helpers/pg-wire-bytes.js';
 
 const where = 'changes/log.seg of backup seg';
 
@@ -14,18 +15,6 @@ const txn = (xid: number) =>
     `{"begin":{"xid":${xid},"lsn":"0/1","time":"2026-12-06T10:00:00.000001Z"}}\n{"op":"I","rel":["public","t"],"new":[["id","${xid}"]]}\n{"commit":{"lsn":"0/1","end":"0/2","time":"2026-12-06T10:00:00.000001Z"}}\n`,
   );
 
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64BE(n);
-  return b;
-};
-const record = (message: Buffer) => Buffer.concat([u32(message.length), message]);
 /** Relation 16384 public.t (id int key), as pgoutput protocol 1 sends it. */
 const relation = record(Buffer.concat([Buffer.from('R'), u32(16384), Buffer.from('public\0t\0d'), u16(1), Buffer.from([1]), Buffer.from('id\0'), u32(23), u32(0xffffffff)]));
 /** A format 2 commit: Begin, an insert of id = xid, Commit (what replicate writes now). */
