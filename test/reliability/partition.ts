@@ -18,6 +18,7 @@ import { rng } from './harness.js';
 import type { serverKillBench } from './kill-server.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
 import { checkCatalog, checkRepository } from './checks.js';
+import { nextRestoreProblems } from './server-faults.js';
 import { FIRST_ANSWER_FACTOR } from '../../src/infrastructure/read-watchdog.js';
 
 type Bench = Awaited<ReturnType<typeof serverKillBench>>['ctx'];
@@ -82,14 +83,7 @@ export async function partitionTrial(b: Bench, seed: number, operation: Partitio
     const now = await b.read('restored');
     const untouched = JSON.stringify(now.tables) === JSON.stringify(targetBefore!.tables);
     if (run.code !== 0 && !now.marked && !untouched) problems.push(`the restore failed and left the target unmarked: ${JSON.stringify(now.tables).slice(0, 300)}`);
-    setPhase('the next restore --clean, the network back');
-    const next = await b.cli([...b.restoreArgs(true), '--create']);
-    if (next.code !== 0) problems.push(`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`);
-    else {
-      const last = await b.read('restored');
-      if (last.marked) problems.push('the next restore --clean left the incomplete-restore mark');
-      for (const [t, v] of Object.entries(b.sourceTables)) if (last.tables[t] !== v) problems.push(`after the next restore --clean, ${t} differs from the source`);
-    }
+    problems.push(...(await nextRestoreProblems(b, 'the next restore --clean, the network back')));
   }
   const code = /error (E_[A-Z_]+)/.exec(run.stderr)?.[1];
   return {

@@ -35,6 +35,17 @@ export function serverFaultsFor(engine: 'postgres' | 'mysql', ci = false, seed =
   return ci ? all.filter((f) => f !== (seed % 2 ? 'restart during backup' : 'restart during restore')) : all;
 }
 
+/** The next `restore --clean --create` after a fault: it succeeds, leaves no incomplete-restore mark and gives the source's tables. */
+export async function nextRestoreProblems(b: Bench, phase: string): Promise<string[]> {
+  setPhase(phase);
+  const next = await b.cli([...b.restoreArgs(true), '--create']);
+  if (next.code !== 0) return [`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`];
+  const last = await b.read('restored');
+  const problems = last.marked ? ['the next restore --clean left the incomplete-restore mark'] : [];
+  for (const [t, v] of Object.entries(b.sourceTables)) if (last.tables[t] !== v) problems.push(`after the next restore --clean, ${t} differs from the source`);
+  return problems;
+}
+
 export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFault): Promise<{ variant: string; what: string; problems: string[] }> {
   const random = rng(seed);
   const problems: string[] = [];
@@ -73,14 +84,7 @@ export async function serverFaultTrial(b: Bench, seed: number, fault: ServerFaul
       await listed();
       await nextBackup();
     } else {
-      setPhase('the next restore --clean');
-      const next = await b.cli([...b.restoreArgs(true), '--create']);
-      if (next.code !== 0) problems.push(`the next restore --clean failed (${next.code}): ${next.stderr.slice(0, 300)}`);
-      else {
-        const last = await b.read('restored');
-        if (last.marked) problems.push('the next restore --clean left the incomplete-restore mark');
-        for (const [t, v] of Object.entries(b.sourceTables)) if (last.tables[t] !== v) problems.push(`after the next restore --clean, ${t} differs from the source`);
-      }
+      problems.push(...(await nextRestoreProblems(b, 'the next restore --clean')));
     }
     const how = run.code === 0 ? (restarted ? 'rode it out' : 'finished first') : `failed ${/error (E_[A-Z_]+)/.exec(run.stderr)?.[1] ?? run.code}`;
     return {
