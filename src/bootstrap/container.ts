@@ -15,6 +15,7 @@ import { StorageUsage } from '../application/use-cases/storage-usage.js';
 import { ManageKeys } from '../application/use-cases/manage-keys.js';
 import { ChunkedAesGcm } from '../adapters/encryption/chunked-aead.js';
 import { FilePartCache } from '../adapters/cache/file-part-cache.js';
+import { FilePendingSlots } from '../adapters/locks/file-pending-slots.js';
 import { FileRunLocks } from '../adapters/locks/file-run-locks.js';
 import { KeyFactory } from '../adapters/encryption/key-factory.js';
 import { SendTestNotification } from '../application/use-cases/send-test-notification.js';
@@ -129,6 +130,8 @@ function bindFleet(bind: ContainerModuleLoadOptions['bind'], q: QueueRuntime, cl
 }
 
 function useCasesModule(config: RuntimeConfig): ContainerModule {
+  // Capture slots recorded before they are created (beside the run locks: this host's state).
+  const pendingSlots = new FilePendingSlots(join(config.dataDir, 'pending-slots'));
   return new ContainerModule(({ bind }) => {
     bind(RunBackup)
       .toResolvedValue(
@@ -145,6 +148,7 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
             progress,
             notifiers,
             throttle: isThrottle(catalog) ? catalog : undefined,
+            pendingSlots,
             toolVersion: config.toolVersion,
           }),
         [
@@ -174,6 +178,7 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
             progress,
             cipher,
             locks: new FileRunLocks(join(config.dataDir, 'locks')),
+            pendingSlots,
             toolVersion: config.toolVersion,
           }),
         [Tokens.Connectors, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Catalog, Tokens.Clock, Tokens.Logger, Tokens.Progress, Tokens.Cipher],

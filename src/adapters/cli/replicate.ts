@@ -123,7 +123,9 @@ export class ReplicateCommand extends DatabaseCommand {
             ? `shipped ${e.id}: ${e.commits} commits, ${formatBytes(e.bytes)}, through ${e.through}`
             : e.type === 'compacted'
               ? `compacted ${e.replaced} segments into ${e.id} (level ${e.level})`
-              : `warning ${e.code}: ${e.message}`;
+              : e.type === 'slot-dropped'
+                ? `dropped slot ${e.slot} left by a killed run (pid ${e.pid})`
+                : `warning ${e.code}: ${e.message}`;
     (e.type === 'failed' ? this.context.stderr : this.context.stdout).write(`${line}\n`);
   }
 }

@@ -50,6 +50,12 @@ export interface CaptureSlots {
    * is not dropped: E_BACKUP_FAILED naming it.
    */
   drop(captureName: string): Promise<{ slots: string[]; publication?: string; ddlCapture?: boolean }>;
+  /**
+   * Drops the one capture slot `name` (a `dbbackup_…` slot; its publication stays): true when it
+   * was dropped, false when there is none of that name. E_USAGE for a name that is not a dbbackup
+   * capture slot's; a slot someone reads from is not dropped: E_BACKUP_FAILED naming it.
+   */
+  dropSlot(name: string): Promise<boolean>;
   /** The server's settings for change capture, each problem naming the setting and its fix (empty: all good). */
   requirements(): Promise<CaptureRequirement[]>;
 }

@@ -1,6 +1,6 @@
 import type { LogPosition } from './change-capture.js';
 import type { LogCommit } from '../../domain/log-segment.js';
-import type { DumpResult } from './dump.js';
+import type { DumpRequest, DumpResult } from './dump.js';
 import type { PartSink } from './parts.js';
 
 /** The commits of one segment, taken from what poll() read (the core frames them, see domain/log-segment.ts). */
@@ -38,8 +38,12 @@ export interface ContinuousCapture {
    * rollback-journal mode: E_JOURNAL_MODE). `resumeFrom` is the last shipped position, when any.
    */
   start(resumeFrom: LogPosition | undefined, identity: string | undefined, signal: AbortSignal): Promise<FollowStart>;
-  /** Writes a full snapshot as parts into `sink`, consistent at its `logPosition`'s log position (returned as `at`). */
-  snapshot(sink: PartSink, signal: AbortSignal): Promise<DumpResult & { at: LogPosition }>;
+  /**
+   * Writes a full snapshot as parts into `sink`, consistent at its `logPosition`'s log position
+   * (returned as `at`). `hooks.beforeSlot` is told the name of a slot the engine creates on the
+   * server for it, before it does (see DumpRequest.beforeSlot).
+   */
+  snapshot(sink: PartSink, signal: AbortSignal, hooks?: Pick<DumpRequest, 'beforeSlot'>): Promise<DumpResult & { at: LogPosition }>;
   /**
    * Reads the commits the log gained since the last call and times them (now); returns the bytes
    * of commits waiting to be taken. Cheap when nothing changed (a file size, a server call; never a

@@ -16,6 +16,13 @@ export interface DumpRequest {
    */
   status?: (waitingFor: string | undefined) => void;
   /**
+   * Change capture: told the name of the capture slot the engine is about to create on the server
+   * (PostgreSQL's logical slot), BEFORE it creates it; the engine awaits it, and creates nothing
+   * when it throws. The caller records the name durably (PendingSlots), so that a run killed before
+   * its backup is complete leaves a slot that a later run recognises as its and drops.
+   */
+  beforeSlot?: (slot: string) => Promise<void>;
+  /**
    * Told the engine's estimate of the raw bytes its data parts will hold, when it has one (a
    * server's table sizes): a progress line then shows a percentage and the time left.
    */

@@ -15,7 +15,9 @@ import type { ContinuousCapture, LogBatch } from '../ports/continuous-capture.js
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
+import type { PendingSlots } from '../ports/pending-slots.js';
 import type { HeldLock, RunLocks } from '../ports/run-locks.js';
+import { dropLeftSlots, RunSlots } from '../services/left-capture-slots.js';
 import { scanRepository } from '../services/backup-repository.js';
 import { type BackupRun, BackupTargets, type BackupTargetsDeps } from './backup-targets.js';
 import { type Generation, compactSegments } from './replicate-compaction.js';
@@ -45,6 +47,8 @@ export type ReplicateEvent =
   | { type: 'resumed'; generation: string; from: string }
   | { type: 'segment'; id: string; commits: number; bytes: number; through: string; lagMs: number }
   | { type: 'compacted'; id: string; level: number; replaced: number }
+  /** A capture slot a killed run of the source created and no listed snapshot names, dropped at start. */
+  | { type: 'slot-dropped'; slot: string; pid: number }
   | { type: 'failed'; code: string; message: string };
 
 export interface ReplicateResult {
@@ -58,7 +62,12 @@ export interface ReplicateResult {
 }
 
 /** `locks`: one replicate per source and repository at a time (two would ship the same log twice, and race on checkpoints). */
-export type ReplicateDeps = BackupTargetsDeps & { connectors: ConnectorRegistry; locks: RunLocks };
+export type ReplicateDeps = BackupTargetsDeps & {
+  connectors: ConnectorRegistry;
+  locks: RunLocks;
+  /** Capture slots recorded before they are created, so a killed run's is dropped by the next run (see left-capture-slots.ts). */
+  pendingSlots?: PendingSlots;
+};
 
 /** What is needed to link the next segment. */
 interface Shipped {
@@ -152,6 +161,8 @@ export class Replicate {
       return result;
     } finally {
       await job.capture?.close().catch(() => undefined);
+      // A snapshot that did not complete: its slot is dropped now when no repository names it, else at the next start.
+      await job.slots?.settle(job.session, []).catch(() => undefined);
       await job.session?.close().catch(() => undefined);
       for (const l of locks) await l.release().catch(() => undefined);
     }
@@ -164,6 +175,7 @@ export class Replicate {
       throw new DbBackupError('E_UNSUPPORTED', `${connector.engine} databases cannot be replicated continuously yet; schedule incremental backups instead.`);
     }
     job.capture = job.session.continuous;
+    for (const d of await dropLeftSlots(this.deps, job.session, job.source, job.repositories)) job.input.onEvent?.({ type: 'slot-dropped', ...d });
     const found = forceNew ? undefined : await this.newestGeneration(job);
     const last = found?.chain.at(-1);
     const started = await job.capture.start(last ? (last.position?.to as LogPosition) : undefined, found?.identity, signal);
@@ -189,8 +201,9 @@ export class Replicate {
   private async snapshot(job: Job, signal: AbortSignal, reason: string, identity: string): Promise<void> {
     const name = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
     let at: LogPosition = {};
+    const slots = (job.slots = new RunSlots(this.deps, job.source, job.repositories));
     const run: BackupRun = this.newRun(job, 'full', signal, async (sink, s) => {
-      const snap = await job.capture.snapshot(sink, s);
+      const snap = await job.capture.snapshot(sink, s, { beforeSlot: slots.beforeSlot });
       at = snap.at;
       const t = snap.consistentAt.toISOString();
       // The generation's start: the position segments link to, and the single instant it restores to.
@@ -199,6 +212,8 @@ export class Replicate {
     });
     const manifest = await this.write(job, run);
     if (!manifest) throw job.lastError ?? new DbBackupError('E_BACKUP_FAILED', 'The snapshot that starts a generation reached no target.');
+    // Listed in every target: the generation's slot is named, its record no longer needed.
+    await slots.settle(job.session, [manifest]);
     job.generation = { name, identity, full: manifest, chain: [manifest] };
     job.shipped = { id: manifest.id, to: at, at: Date.parse(manifest.consistentAt) };
     job.result.generation = name;
@@ -353,6 +368,8 @@ export interface Job {
   generation?: Generation;
   shipped?: Shipped;
   lastError?: DbBackupError;
+  /** The capture slots the current generation's snapshot recorded (settled once it is listed). */
+  slots?: RunSlots;
   checked?: { since: number; targets: NonNullable<BackupRun['checkedTargets']> };
 }
 

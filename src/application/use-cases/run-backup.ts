@@ -14,6 +14,8 @@ import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/noti
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { ManifestSigner } from '../ports/manifest-signer.js';
 import type { TargetOutcomes } from '../ports/target-outcomes.js';
+import type { PendingSlots } from '../ports/pending-slots.js';
+import { dropLeftSlots, RunSlots } from '../services/left-capture-slots.js';
 import { notifyAll } from '../services/notify.js';
 import { releaseCapture } from './backup-capture.js';
 import { DEFAULT_SLOT_WARN_BYTES, alertSlots, slotWarnings } from '../services/slot-alerts.js';
@@ -66,6 +68,8 @@ export interface RunBackupDeps extends BackupTargetsDeps {
   connectors: ConnectorRegistry;
   notifiers?: Notifier[];
   throttle?: NotificationThrottle;
+  /** Capture slots recorded before they are created, so a killed run's is dropped by the next run (see left-capture-slots.ts). */
+  pendingSlots?: PendingSlots;
 }
 
 /**
@@ -168,7 +172,16 @@ export class RunBackup {
       try {
         await session.test();
         if (input.dryRun) return await this.preview(session, input, run, source, run.repositories[0]!);
-        const outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
+        // A capture slot a killed run of the source left (never named by a complete backup) holds the server's log: dropped first.
+        await dropLeftSlots(this.deps, session, source, run.repositories);
+        const slots = new RunSlots(this.deps, source, run.repositories);
+        run.request.beforeSlot = slots.beforeSlot;
+        let outcome: BackupRunOutcome | undefined;
+        try {
+          outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
+        } finally {
+          await slots.settle(session, (outcome?.targets ?? []).flatMap((t) => (t.ok && t.manifest ? [t.manifest] : [])));
+        }
         // Before the session closes: the capture's position is released only once every target holds the backup.
         await releaseCapture(this.deps, session, run, outcome);
         if (outcome.targets.some((t) => t.manifest?.logPosition?.slot !== undefined)) await this.watchSlots(session, run, input.slotWarnBytes ?? DEFAULT_SLOT_WARN_BYTES);

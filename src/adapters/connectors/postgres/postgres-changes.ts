@@ -75,7 +75,10 @@ export async function dumpWithCapture(endpoint: PgEndpoint, request: DumpRequest
     }
     const published = await syncPublication(sql, names.publication);
     repl = await openReplication(endpoint);
-    slot = `${names.slotPrefix}${Date.now().toString(36)}`;
+    const name = `${names.slotPrefix}${Date.now().toString(36)}`;
+    // Recorded before it exists: a run killed from here on leaves a slot the next run can tell as its own.
+    await request.beforeSlot?.(name);
+    slot = name;
     const created = await createSlotTelling(repl, slot, request.status);
     const { schema, largeObjects } = await snapshotFingerprint(endpoint, created.snapshotName);
     const result = await dumpDatabase(endpoint, request, sink, signal, options, { id: created.snapshotName, lsn: created.consistentPoint });

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { LogPosition } from '../../../application/ports/change-capture.js';
 import type { ContinuousCapture, FollowStart, LogBatch } from '../../../application/ports/continuous-capture.js';
-import type { DumpResult } from '../../../application/ports/dump.js';
+import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, openClient } from './connection.js';
@@ -101,10 +101,10 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     return { identity: this.identity, resumable: true };
   }
 
-  async snapshot(sink: PartSink, signal: AbortSignal): Promise<DumpResult & { at: LogPosition }> {
+  async snapshot(sink: PartSink, signal: AbortSignal, hooks: Pick<DumpRequest, 'beforeSlot'> = {}): Promise<DumpResult & { at: LogPosition }> {
     await this.stop();
     // Every table must be followed (E_KEYLESS_TABLES otherwise): nothing re-reads a table between segments.
-    const result = await dumpWithCapture(this.endpoint, { kind: 'full', parallel: 2, source: this.source }, this.source, sink, signal, this.dumpOptions, { ...this.consent, everyTable: true });
+    const result = await dumpWithCapture(this.endpoint, { kind: 'full', parallel: 2, source: this.source, ...hooks }, this.source, sink, signal, this.dumpOptions, { ...this.consent, everyTable: true });
     const at = result.logPosition!;
     await this.follow(capturePosition(at, 'snapshot'));
     return { ...result, engineInfo: { ...result.engineInfo, identity: this.identity }, at };
