@@ -82,7 +82,13 @@ export async function dropLeftSlots(deps: LeftSlotsDeps, session: DatabaseSessio
       }
       await pending.forget(source, r.slot).catch(() => undefined);
     } catch (err) {
-      log.warn(`the capture slot ${r.slot} left by a killed run (pid ${r.pid}) could not be dropped; the next run tries again`, { slot: r.slot, error: message(err) });
+      if (isDbBackupError(err, 'E_USAGE')) {
+        // Not a name dbbackup gives its slots: not ours to drop, whatever the record says.
+        log.warn(`the record of a killed run (pid ${r.pid}) names ${r.slot}, which is not a dbbackup capture slot; it is left alone`, { slot: r.slot });
+        await pending.forget(source, r.slot).catch(() => undefined);
+      } else {
+        log.warn(`the capture slot ${r.slot} left by a killed run (pid ${r.pid}) could not be dropped; the next run tries again`, { slot: r.slot, error: message(err) });
+      }
     }
   }
   return dropped;

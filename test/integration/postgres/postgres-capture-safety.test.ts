@@ -1,9 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
+import { FilePendingSlots } from '../../../src/adapters/locks/file-pending-slots.js';
+import { repositoryKey } from '../../../src/application/services/left-capture-slots.js';
+import { BIN, runCli } from '../../helpers/cli.js';
+import { startTcpGate } from '../../helpers/tcp-gate.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
 import type { Notifier, OutcomeEvent } from '../../../src/application/ports/notifier.js';
 import { exitCodeFor, isDbBackupError } from '../../../src/domain/errors.js';
@@ -306,5 +312,81 @@ describe('PostgreSQL change capture: requirements and safety', () => {
     await dumping;
     await session.close();
     expect(lines).toEqual([expect.stringMatching(/waiting/), undefined]);
+  });
+});
+
+describe('PostgreSQL change capture: a slot left by a killed run', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('backup --capture changes killed once its slot exists and before its full is complete leaves the slot; the next backup drops it, says so and proceeds; a slot a complete backup names, another source\'s and a foreign name are kept', async () => {
+    const db = `safe_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query(`CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, g::text FROM generate_series(1, 100) g`, [], db);
+    const dir = join(work, `killed_${n}`);
+    await mkdir(dir);
+    const pendingDir = join(dir, 'data', 'pending-slots');
+    const env = { DBBACKUP_DATA_DIR: join(dir, 'data'), DBBACKUP_LOG_FILE: 'off' };
+    const repo = join(dir, 'repo');
+    const args = (...more: string[]) => ['backup', '--db', 'postgres', '--url', server.url(db), '--out', repo, '--compress', 'none', ...more];
+    let killedPid = 0;
+    const slotsOf = () => server.query<{ name: string; active: boolean }>(`SELECT slot_name AS name, active FROM pg_replication_slots WHERE slot_name LIKE 'dbbackup\\_%' AND database = $1 ORDER BY 1`, [db]);
+
+    // The backup's connections pass through a gate that holds the first one opened once its slot
+    // exists (the snapshot's dump starting): the run is then killed with its slot made, its full not.
+    let held: (() => void) | undefined;
+    const gate = await startTcpGate({ port: server.port }, async () => {
+      if ((await slotsOf()).length === 0) return;
+      await new Promise<void>((resolve) => (held = resolve));
+    });
+    try {
+      const child = spawn(process.execPath, [BIN, ...args('--capture', 'changes').map((a) => a.replace(`:${server.port}/`, `:${gate.port}/`))], { cwd: dir, env: { ...process.env, ...env }, stdio: 'ignore' });
+      const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      while (!held) {
+        if (child.exitCode !== null) throw new Error(`the backup ended (${child.exitCode}) before its dump started`);
+        await sleep(20);
+      }
+      // Recorded before it was created.
+      expect(readdirSync(pendingDir).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+      child.kill('SIGKILL');
+      await exited;
+      killedPid = child.pid!;
+    } finally {
+      held?.();
+      await gate.stop();
+    }
+    // Left on the server, named by no backup: it would hold WAL for ever.
+    let left = await slotsOf();
+    while (left[0]?.active) left = await sleep(20).then(slotsOf);
+    expect(left).toHaveLength(1);
+    expect(left[0]!.active).toBe(false);
+    const slot = left[0]!.name;
+
+    const next = await runCli(args('--capture', 'changes'), { env, cwd: dir });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain(`dropped slot ${slot} left by a killed run (pid ${killedPid})`);
+    const now = await slotsOf();
+    expect(now).toHaveLength(1);
+    const kept = now[0]!.name;
+    expect(kept).not.toBe(slot);
+    expect(readdirSync(pendingDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+
+    // Records of a process that has ended: one naming the slot the complete full names (kept, its
+    // record dropped), one of another source (not looked at), one naming a slot dbbackup did not make.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const records = new FilePendingSlots(pendingDir, { pid: dead });
+    await server.query(`SELECT pg_create_logical_replication_slot('dbbackup_other_k9', 'pgoutput'), pg_create_logical_replication_slot('someone_elses', 'pgoutput')`, [], db);
+    await records.record(db, kept, [repositoryKey(repo)]);
+    await records.record('other', 'dbbackup_other_k9', [repositoryKey(repo)]);
+    await records.record(db, 'someone_elses', [repositoryKey(repo)]);
+    await server.query(`INSERT INTO public.t VALUES (1000, 'later')`, [], db);
+    const inc = await runCli(args('--type', 'incremental'), { env, cwd: dir });
+    expect(inc.code, inc.stderr).toBe(0);
+    expect(inc.stderr).not.toMatch(/dropped slot/);
+    expect(inc.stderr).toMatch(/names someone_elses, which is not a dbbackup capture slot; it is left alone/);
+    const all = await server.query<{ name: string }>(`SELECT slot_name AS name FROM pg_replication_slots WHERE database = $1 ORDER BY 1`, [db]);
+    expect(all.map((r) => r.name)).toEqual(['dbbackup_other_k9', kept, 'someone_elses'].sort());
+    expect(await records.list(db)).toEqual([]);
+    expect((await records.list('other')).map((r) => r.slot)).toEqual(['dbbackup_other_k9']);
+    await server.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [db]);
   });
 });
