@@ -5,8 +5,9 @@
 // holding at least every one replicate reported shipped (its `segment` events' commits, as in
 // kill-chains.ts); a restarted replicate is not refused (a stale lock is detected by its dead pid),
 // resumes or says why not, catches up, and `restore --at latest` then equals the source. PostgreSQL:
-// the slot a killed run streamed is still there and the restart follows it (no second slot left
-// retaining WAL unseen: a slot the restart does not follow is shown by `slot list`, as doctor shows it).
+// the slot a killed run streamed is still there and the restart follows it; a slot a run killed
+// during its first snapshot left (no repository names it) is dropped by the restart, which says so
+// (a `slot-dropped` event): afterwards the one slot left is the one the restart follows.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -166,29 +167,27 @@ export async function replicateKillBench(
       if (caught.problem) problems.push(`after the restart: ${caught.problem}`);
       else if (!caught.whole || caught.n !== written) problems.push(`after the restart restore --at latest differs from the source (${caught.n} rows of ${written}, whole prefix: ${caught.whole})`);
     }
-    let orphan = false;
+    let dropped = false;
     if (engine === 'postgres') {
-      // The killed run's slot is still there (a kill drops nothing) and the restart follows it; a new
-      // generation's slot replaces an older one (dropped once the snapshot is listed), none left behind.
+      // The killed run's slot is still there (a kill drops nothing) and the restart follows it; a run
+      // killed after it made its generation's slot and before the snapshot was listed leaves a slot no
+      // repository names: the restart drops it (saying so), so afterwards only the slot the restart
+      // follows is left, none retaining WAL unseen.
       const finalSlots = await slots();
       if (slotsBefore.some((s) => !slotsAfterKill.includes(s))) problems.push(`a slot vanished with the kill: before ${slotsBefore.join(',')}, after ${slotsAfterKill.join(',')}`);
       if (how === 'resumed' && slotsAfterKill.length > 0 && !slotsRunning.every((s) => slotsAfterKill.includes(s))) problems.push(`the resumed replicate made a new slot instead of following the killed run's: ${slotsAfterKill.join(',')} → ${slotsRunning.join(',')}`);
-      // Not followed by the restart: a new generation made its own slot; a resumed one follows the killed run's.
-      const extra = finalSlots.filter((x) => (how.startsWith('a new') ? slotsAfterKill.includes(x) : !slotsRunning.includes(x)));
-      if (finalSlots.length > 1 && extra.length > 0) {
-        // A run killed after it made its generation's slot and before the snapshot was listed leaves
-        // that slot behind (the repository never named it): it must not grow unseen. `slot list`
-        // (and doctor, the same check) shows it with its retained WAL; an operator drops it.
-        orphan = true;
-        const listed = await cli(['slot', 'list', '--db', 'postgres', '--url', server.url(db), '--json']);
-        const names = listed.code === 0 ? (JSON.parse(listed.stdout) as { sources: { slots: { name: string }[] }[] }).sources.flatMap((x) => x.slots.map((y) => y.name)) : [];
-        const unseen = extra.filter((x) => !names.includes(x));
-        if (unseen.length) problems.push(`slots left for the source that slot list does not show (${unseen.join(', ')}; exit ${listed.code}): ${listed.stderr.slice(0, 200)}`);
-        for (const x of extra) await pgs.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [x]);
+      const drops = seen().filter((e) => e.event === 'slot-dropped') as unknown as { slot: string; pid: number }[];
+      dropped = drops.length > 0;
+      for (const d of drops) {
+        if (!slotsAfterKill.includes(d.slot) || d.pid !== run.child.pid) problems.push(`the restart dropped ${d.slot} (pid ${d.pid}), which is not the killed run's (pid ${run.child.pid}) left slot: ${slotsAfterKill.join(',')}`);
       }
+      if (stopped.code === 0 && finalSlots.length !== 1) problems.push(`after the restart ${finalSlots.length} slots are left for the source (${finalSlots.join(', ')}); only the one the restart follows should be (killed run's: ${slotsAfterKill.join(',')})`);
+      // Clean for the next trial whatever happened (a slot left would retain WAL for every later one).
+      const extra = finalSlots.filter((x) => (how.startsWith('a new') ? slotsAfterKill.includes(x) : !slotsRunning.includes(x)));
+      for (const x of extra) await pgs.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [x]);
     }
     return {
-      variant: `${engine} replicate ${killed ? '' : '(ended first) '}killed after ${started === 'nothing' ? 'nothing started' : started}, restart ${how.startsWith('a new') ? 'new generation' : how || 'failed'}${orphan ? ', the killed run\'s unlisted slot left (slot list shows it)' : ''}`,
+      variant: `${engine} replicate ${killed ? '' : '(ended first) '}killed after ${started === 'nothing' ? 'nothing started' : started}, restart ${how.startsWith('a new') ? 'new generation' : how || 'failed'}${dropped ? ', the killed run\'s left slot dropped by the restart' : ''}`,
       what: `${engine} replicate under a writer, SIGKILL after ${at} ms: ${written - from} transactions written, ${shipped} reported shipped, ${restored} of ${written} restored; restart: ${how || 'failed'}`,
       problems,
     };

@@ -3,6 +3,7 @@ import type { CaptureRequirement, CaptureSlot, CaptureSlots } from '../../../app
 import { DbBackupError } from '../../../domain/errors.js';
 import { type PgEndpoint, quoteIdent } from './connection.js';
 import { removeDdlCaptureIfUnused } from './postgres-ddl-capture.js';
+import { waitSlotFree } from './postgres-replication.js';
 import { SessionClient } from './postgres-session-client.js';
 
 /**
@@ -155,8 +156,15 @@ export class PostgresCaptureSlots implements CaptureSlots {
     if (!/^dbbackup_[a-z0-9_]+$/.test(name) || name.startsWith('dbbackup_tmp_')) throw new DbBackupError('E_USAGE', `"${name}" is not the name of a dbbackup capture slot (dbbackup_<source>_<suffix>).`);
     return this.with(async (sql) => {
       // Only a logical slot of this database: a slot of that name elsewhere in the cluster is not this capture's.
-      const r = await sql.query("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical' AND database = current_database()", [name]);
+      const state = () => sql.query("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical' AND database = current_database()", [name]);
+      let r = await state();
       if (r.rowCount === 0) return false;
+      if ((r.rows[0] as { active: boolean }).active) {
+        // The walsender of a client that just went away holds it a moment longer.
+        await waitSlotFree(sql, name, 5000);
+        r = await state();
+        if (r.rowCount === 0) return false;
+      }
       if ((r.rows[0] as { active: boolean }).active) throw new DbBackupError('E_BACKUP_FAILED', `The replication slot ${name} is in use by another connection; it was not dropped.`, { details: { slot: name } });
       const dropped = await sql.query('SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND NOT active', [name]);
       return (dropped.rowCount ?? 0) > 0;
