@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { PendingSlot, PendingSlots, RepositoryKey } from '../../application/ports/pending-slots.js';
+import type { PendingSlot, PendingSlots, RepositoryDigest } from '../../application/ports/pending-slots.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { isAliveOnThisHost } from '../../infrastructure/processes.js';
 
@@ -45,7 +45,7 @@ export class FilePendingSlots implements PendingSlots {
     this.host = options.host ?? hostname();
   }
 
-  async record(source: string, slot: string, repositories: readonly RepositoryKey[]): Promise<void> {
+  async record(source: string, slot: string, repositories: readonly RepositoryDigest[]): Promise<void> {
     const entry: Stored = { source, slot, pid: this.pid, host: this.host, since: new Date().toISOString(), repositories: [...repositories] };
     const file = this.file(source, slot);
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;

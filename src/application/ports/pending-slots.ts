@@ -13,14 +13,14 @@ export interface PendingSlot {
   pid: number;
   host: string;
   since: string;
-  /** The run's repositories, as RepositoryKeys: only these can hold a backup that names the slot. */
+  /** The run's repositories, as RepositoryDigests: only these can hold a backup that names the slot. */
   repositories: string[];
   /** Whether that process still runs: false once it is gone (this host); undefined when it cannot be told (another host). */
   alive: boolean | undefined;
 }
 
 /** A repository as a record names it: an opaque digest of its location (a URL may carry credentials). */
-export type RepositoryKey = string;
+export type RepositoryDigest = string;
 
 export interface PendingSlots {
   /**
@@ -28,7 +28,7 @@ export interface PendingSlots {
    * `repositories`; the record is on disk (synced) when it resolves, so call it BEFORE creating
    * the slot. Fails (E_BACKUP_FAILED) when it cannot be written: then the slot must not be created.
    */
-  record(source: string, slot: string, repositories: readonly RepositoryKey[]): Promise<void>;
+  record(source: string, slot: string, repositories: readonly RepositoryDigest[]): Promise<void>;
   /** The records of `source`, oldest first; a damaged or oversized record file is ignored. */
   list(source: string): Promise<PendingSlot[]>;
   /** Removes the record of `slot` (its backup is complete, or the slot is gone); idempotent. */

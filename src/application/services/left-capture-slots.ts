@@ -4,7 +4,7 @@ import { isDbBackupError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
 import type { DatabaseSession } from '../ports/database-session.js';
 import type { Logger } from '../ports/logger.js';
-import type { PendingSlots, RepositoryKey } from '../ports/pending-slots.js';
+import type { PendingSlots, RepositoryDigest } from '../ports/pending-slots.js';
 import type { RepositoryOpener } from '../ports/repository-opener.js';
 import { scanRepository } from './backup-repository.js';
 
@@ -31,7 +31,7 @@ export interface DroppedSlot {
 }
 
 /** A repository as PendingSlots records it: a digest of its URL as given, or of a folder's absolute path. */
-export function repositoryKey(repository: string): RepositoryKey {
+export function repositoryDigest(repository: string): RepositoryDigest {
   const name = /^[a-z][a-z0-9+.-]*:\/\//i.test(repository) ? repository : resolve(repository);
   return createHash('sha256').update(name).digest('hex').slice(0, 32);
 }
@@ -60,7 +60,7 @@ export async function dropLeftSlots(deps: LeftSlotsDeps, session: DatabaseSessio
   const log = deps.logger.child({ source });
   const left = (await pending.list(source).catch(() => [])).filter((r) => r.alive === false);
   if (left.length === 0) return [];
-  const ours = new Set(repositories.map(repositoryKey));
+  const ours = new Set(repositories.map(repositoryDigest));
   const covered = left.filter((r) => r.repositories.every((k) => ours.has(k)));
   for (const r of left.filter((x) => !covered.includes(x))) {
     log.warn(`the capture slot ${r.slot} left by a killed run (pid ${r.pid}) was recorded for other repositories; it is kept until a run into those repositories checks it (or drop it: dbbackup slot drop)`, { slot: r.slot, pid: r.pid });
@@ -141,7 +141,7 @@ export class RunSlots {
     private readonly source: string,
     private readonly repositories: readonly string[],
   ) {
-    const keys = repositories.map(repositoryKey);
+    const keys = repositories.map(repositoryDigest);
     this.beforeSlot = async (slot) => {
       if (!deps.pendingSlots) return;
       await deps.pendingSlots.record(source, slot, keys);
