@@ -180,7 +180,9 @@ export class RunBackup {
         try {
           outcome = await new BackupTargets(this.deps, (err) => this.wrap(err, run.signal)).write(session, run);
         } finally {
-          await slots.settle(session, (outcome?.targets ?? []).flatMap((t) => (t.ok && t.manifest ? [t.manifest] : [])));
+          await slots
+            .settle(session, (outcome?.targets ?? []).flatMap((t) => (t.ok && t.manifest ? [t.manifest] : [])))
+            .catch((err: unknown) => this.deps.logger.warn('could not settle the capture slots of this run; the next run of the source checks them', { source, error: String((err as Error)?.message ?? err) }));
         }
         // Before the session closes: the capture's position is released only once every target holds the backup.
         await releaseCapture(this.deps, session, run, outcome);
