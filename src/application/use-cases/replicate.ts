@@ -213,7 +213,7 @@ export class Replicate {
     const manifest = await this.write(job, run);
     if (!manifest) throw job.lastError ?? new DbBackupError('E_BACKUP_FAILED', 'The snapshot that starts a generation reached no target.');
     // Listed in every target: the generation's slot is named, its record no longer needed.
-    await slots.settle(job.session, [manifest]);
+    await slots.settle(job.session, [manifest]).catch((err: unknown) => this.deps.logger.warn('could not settle the snapshot\'s capture slot record; the next start checks it', { error: String((err as Error)?.message ?? err) }));
     job.generation = { name, identity, full: manifest, chain: [manifest] };
     job.shipped = { id: manifest.id, to: at, at: Date.parse(manifest.consistentAt) };
     job.result.generation = name;
