@@ -61,13 +61,11 @@ export interface ReplicateResult {
   through: string;
 }
 
-/** `locks`: one replicate per source and repository at a time (two would ship the same log twice, and race on checkpoints). */
-export type ReplicateDeps = BackupTargetsDeps & {
-  connectors: ConnectorRegistry;
-  locks: RunLocks;
-  /** Capture slots recorded before they are created, so a killed run's is dropped by the next run (see left-capture-slots.ts). */
-  pendingSlots?: PendingSlots;
-};
+/**
+ * `locks`: one replicate per source and repository at a time (two would ship the same log twice, and race on checkpoints).
+ * `pendingSlots`: capture slots recorded before they are created, so a killed run's is dropped by the next run (left-capture-slots.ts).
+ */
+export type ReplicateDeps = BackupTargetsDeps & { connectors: ConnectorRegistry; locks: RunLocks; pendingSlots?: PendingSlots };
 
 /** What is needed to link the next segment. */
 interface Shipped {
@@ -368,7 +366,7 @@ export interface Job {
   generation?: Generation;
   shipped?: Shipped;
   lastError?: DbBackupError;
-  /** The capture slots the current generation's snapshot recorded (settled once it is listed). */
+  /** The slots the current generation's snapshot recorded (settled once it is listed). */
   slots?: RunSlots;
   checked?: { since: number; targets: NonNullable<BackupRun['checkedTargets']> };
 }
