@@ -11,6 +11,7 @@ import { repositoryDigest } from '../../../src/application/services/left-capture
 import { BIN, runCli } from '../../helpers/cli.js';
 import { startTcpGate } from '../../helpers/tcp-gate.js';
 import type { ConnectionTarget } from '../../../src/application/ports/connection-target.js';
+import type { Logger } from '../../../src/application/ports/logger.js';
 import type { Notifier, OutcomeEvent } from '../../../src/application/ports/notifier.js';
 import { exitCodeFor, isDbBackupError } from '../../../src/domain/errors.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
@@ -381,10 +382,13 @@ describe('PostgreSQL change capture: a slot left by a killed run', () => {
     await records.record('other', 'dbbackup_other_k9', [repositoryDigest(repo)]);
     await records.record(db, 'someone_elses', [repositoryDigest(repo)]);
     await server.query(`INSERT INTO public.t VALUES (1000, 'later')`, [], db);
-    const inc = await runCli(args('--type', 'incremental'), { env, cwd: dir });
-    expect(inc.code, inc.stderr).toBe(0);
-    expect(inc.stderr).not.toMatch(/dropped slot/);
-    expect(inc.stderr).toMatch(/names someone_elses, which is not a dbbackup capture slot; it is left alone/);
+    // In this process (a CLI start less), as the CLI wires it: the records in the data folder.
+    const said: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (m) => void said.push(m), error() {}, child: () => logger };
+    const app = captureUseCases(connector, [], { pendingSlots: new FilePendingSlots(pendingDir), logger });
+    await app.runBackup.execute({ target: at(db), source: db, repository: repo, kind: 'incremental', compression: { codec: 'none' }, parallel: 1 }, signal);
+    expect(said.join('\n')).not.toMatch(/dropped slot/);
+    expect(said.join('\n')).toMatch(/names someone_elses, which is not a dbbackup capture slot; it is left alone/);
     const all = await server.query<{ name: string }>(`SELECT slot_name AS name FROM pg_replication_slots WHERE database = $1 ORDER BY 1`, [db]);
     expect(all.map((r) => r.name)).toEqual(['dbbackup_other_k9', kept, 'someone_elses'].sort());
     expect(await records.list(db)).toEqual([]);

@@ -5,12 +5,12 @@ import type { PostgresConnector } from '../../../src/adapters/connectors/postgre
 import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { Notifier } from '../../../src/application/ports/notifier.js';
 import { RestoreBackup } from '../../../src/application/use-cases/restore-backup.js';
-import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
+import { RunBackup, type RunBackupDeps } from '../../../src/application/use-cases/run-backup.js';
 import { NullProgress } from '../../../src/infrastructure/progress.js';
 import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
 
 /** The backup and restore use-cases over `connector`, local repositories, no compression, an in-memory catalog. */
-export function captureUseCases(connector: PostgresConnector, notifiers: Notifier[] = []): { runBackup: RunBackup; restoreBackup: RestoreBackup } {
+export function captureUseCases(connector: PostgresConnector, notifiers: Notifier[] = [], more: Partial<RunBackupDeps> = {}): { runBackup: RunBackup; restoreBackup: RestoreBackup } {
   const deps = {
     connectors: new MapConnectorRegistry([connector]),
     opener: new LocalRepositoryOpener(),
@@ -20,6 +20,7 @@ export function captureUseCases(connector: PostgresConnector, notifiers: Notifie
     logger: silentLogger,
     progress: new NullProgress(),
     notifiers,
+    ...more,
   };
   return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps) };
 }
