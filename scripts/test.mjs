@@ -4,7 +4,7 @@
 // scale check spends most of its ~4.5 min waiting for minute slots and a 30 s Redis outage, and is
 // built to pass on a loaded machine (a slot it cannot run in time is recorded as missed and checked),
 // so it runs beside the default suite instead of after it: CI is ~4 min shorter. Its output is
-// streamed with a `[fleet scale]` prefix; the exit code is the first non-zero one of the two runs.
+// streamed with a `[scale]` prefix; the exit code is the first non-zero one of the two runs.
 // Arguments go to the default suite. `npm run test:fleet-scale` runs the scale check alone.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 // The scale check first: its setup (three servers, 302 sources) then waits for the next minute.
-const scale = run(['run', '--config', 'vitest.scale.config.ts'], '[fleet scale]');
+const scale = run(['run', '--config', 'vitest.scale.config.ts'], '[scale]');
 const suite = await run(['run', ...process.argv.slice(2)]);
 if (children.size > 0) process.stdout.write('\nThe default suite is done; waiting for the fleet scale check…\n');
 const scaleCode = await scale;
