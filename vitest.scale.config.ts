@@ -4,10 +4,10 @@ import { defineConfig } from 'vitest/config';
 const require = createRequire(import.meta.url);
 
 /**
- * The long checks: run by `npm run test:fleet-scale`, and by `npm test` after the default suite (so
- * they never share the machine with it). Their files end in `.scale.ts`, so the default suite never
- * sees them; here they run alone, one at a time. (Not merged with vitest.config.ts:
- * mergeConfig would add the default suite's `include` to this one.)
+ * The long checks: run by `npm run test:fleet-scale`, and by `npm test` beside the default suite
+ * (scripts/test.mjs: they mostly wait for minute slots, and are built to pass on a loaded machine).
+ * Their files end in `.scale.ts`, so the default suite never sees them; here they run one at a time.
+ * (Not merged with vitest.config.ts: mergeConfig would add the default suite's `include` to this one.)
  */
 export default defineConfig({
   resolve: { alias: { clipanion: require.resolve('clipanion') } },
