@@ -221,3 +221,22 @@ describe('PostgreSQL --io-timeout', () => {
     }
   });
 });
+
+describe('PostgreSQL sslmode=prefer on a server without TLS', () => {
+  it('asks for TLS once: the next connection to that server goes in plain text at once', async () => {
+    const gate = await startTcpGate({ port: server.port });
+    const e = resolveEndpoint({ engine: 'postgres', url: `postgres://postgres@127.0.0.1:${gate.port}/postgres?sslmode=prefer` });
+    const clients = [];
+    try {
+      clients.push(await openClient(e));
+      // The refused TLS request, then the plain connection.
+      expect(gate.opened).toBe(2);
+      clients.push(await openClient(e));
+      expect(gate.opened).toBe(3);
+      for (const c of clients) expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      for (const c of clients) await c.end().catch(() => undefined);
+      await gate.stop();
+    }
+  });
+});

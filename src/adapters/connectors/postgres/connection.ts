@@ -117,6 +117,14 @@ const SESSION_SETUP = [
 ].join(';\n');
 
 /**
+ * Servers (host:port) that answered this process's TLS request with "no TLS" (sslmode prefer/allow),
+ * and when: for a minute their next connections skip the request (a long-running daemon asks again
+ * after that, so a server that turns TLS on gets TLS connections).
+ */
+const PLAIN_SERVERS = new Map<string, number>();
+const PLAIN_FOR_MS = 60_000;
+
+/**
  * Opens a connection with our session settings. `database` overrides the endpoint's (used to reach
  * the maintenance database for CREATE DATABASE). Errors map to E_CONN_REFUSED / E_AUTH /
  * E_NOT_FOUND with messages that say what to try. `mode.replication` opens a walsender connection
@@ -156,11 +164,18 @@ export async function openClient(e: PgEndpoint, database = e.database, mode: { r
   };
   try {
     const ssl = sslOptions(e);
+    const fallback = ssl !== false && (e.sslmode === 'prefer' || e.sslmode === 'allow');
+    const server = `${e.host}:${e.port}`;
+    // A server that just refused TLS is asked in plain text at once: libpq falls back on the same
+    // socket, node-postgres needs a second connection (and the server a second backend) for each
+    // of a run's sessions otherwise.
+    if (fallback && Date.now() - (PLAIN_SERVERS.get(server) ?? -Infinity) < PLAIN_FOR_MS) return await attempt(false);
     try {
       return await attempt(ssl);
     } catch (err) {
       // 'prefer' and 'allow' fall back to a plain connection when the server has no TLS.
-      if (ssl && (e.sslmode === 'prefer' || e.sslmode === 'allow') && /does not support SSL/i.test(String((err as Error).message))) {
+      if (fallback && /does not support SSL/i.test(String((err as Error).message))) {
+        PLAIN_SERVERS.set(server, Date.now());
         return await attempt(false);
       }
       throw err;
