@@ -18,10 +18,10 @@ describe('MongoDB --io-timeout', () => {
   });
 
   it('reads --io-timeout, then DBBACKUP_IO_TIMEOUT, default 60 s', () => {
-    expect(resolveEndpoint({ url: 'mongodb://h:1/', options: { ioTimeout: '2s' } }, {}).clientOptions.connectTimeoutMS).toBe(2000);
-    expect(resolveEndpoint({ url: 'mongodb://h:1/' }, { DBBACKUP_IO_TIMEOUT: '500ms' }).timeouts.streamTimeoutMs).toBe(500);
-    expect(resolveEndpoint({ url: 'mongodb://h:1/' }, {}).clientOptions.socketTimeoutMS).toBe(600_000);
-    expect(() => resolveEndpoint({ url: 'mongodb://h:1/', options: { ioTimeout: 'soon' } }, {})).toThrow(/io-timeout/);
+    expect(resolveEndpoint({ engine: 'mongodb', url: 'mongodb://h:1/', options: { ioTimeout: '2s' } }, {}).clientOptions.connectTimeoutMS).toBe(2000);
+    expect(resolveEndpoint({ engine: 'mongodb', url: 'mongodb://h:1/' }, { DBBACKUP_IO_TIMEOUT: '500ms' }).timeouts.streamTimeoutMs).toBe(500);
+    expect(resolveEndpoint({ engine: 'mongodb', url: 'mongodb://h:1/' }, {}).clientOptions.socketTimeoutMS).toBe(600_000);
+    expect(() => resolveEndpoint({ engine: 'mongodb', url: 'mongodb://h:1/', options: { ioTimeout: 'soon' } }, {})).toThrow(/io-timeout/);
   });
 
   it('maps the driver timeouts to E_NETWORK_TIMEOUT naming host:port and what waited; other errors not', () => {

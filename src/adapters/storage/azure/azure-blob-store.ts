@@ -208,11 +208,19 @@ export class AzureBlobStore implements BlobStore {
   }
 }
 
-async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClient> {
+/**
+ * The service client, every path through one pipeline (one try per request, the request timeout,
+ * --insecure's agent): an account key (given, or in the connection string); a SAS token (given, or
+ * in it); `UseDevelopmentStorage=true` (the SDK's development account); a connection string with
+ * neither key nor SAS — anonymous access to the endpoint it names (a public container), as the
+ * .NET SDK reads such a string; no connection string: Azure AD through DefaultAzureCredential.
+ */
+export async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClient> {
   const cs = o.connectionString ? parseConnectionString(o.connectionString) : {};
   const accountKey = o.accountKey ?? cs.AccountKey;
   const sas = (o.sasToken ?? cs.SharedAccessSignature)?.replace(/^\?/, '');
-  const url = (o.endpoint ?? cs.BlobEndpoint ?? `https://${o.account}.blob.core.windows.net`).replace(/\/+$/, '');
+  const development = /^true$/i.test(cs.UseDevelopmentStorage ?? '') ? BlobServiceClient.fromConnectionString('UseDevelopmentStorage=true', PIPELINE) : undefined;
+  const url = (o.endpoint ?? cs.BlobEndpoint ?? development?.url ?? defaultEndpoint(cs, o.account)).replace(/\/+$/, '');
   const insecure = o.insecure === true && /^https:/i.test(url);
   const pipeline = (credential: PipelineCredential): Pipeline => {
     const p = insecure ? unverifiedTlsPipeline(credential) : newPipeline(credential, PIPELINE);
@@ -221,19 +229,16 @@ async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClien
   };
   if (accountKey) return new BlobServiceClient(url, pipeline(new StorageSharedKeyCredential(cs.AccountName ?? o.account, accountKey)));
   if (sas) return new BlobServiceClient(`${url}?${sas}`, pipeline(new AnonymousCredential()));
-  if (o.connectionString) {
-    const client = BlobServiceClient.fromConnectionString(o.connectionString, PIPELINE);
-    if (o.insecure && /^https:/i.test(client.url)) {
-      throw new DbBackupError(
-        'E_UNSUPPORTED',
-        `--insecure needs an account key or a SAS token with this connection string; or trust the endpoint's CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem instead.`,
-      );
-    }
-    return client;
-  }
+  if (development) return new BlobServiceClient(url, pipeline(development.credential as StorageSharedKeyCredential));
+  if (o.connectionString) return new BlobServiceClient(url, pipeline(new AnonymousCredential()));
   // Loaded only when needed: it pulls in MSAL.
   const { DefaultAzureCredential } = await import('@azure/identity');
   return new BlobServiceClient(url, pipeline(new DefaultAzureCredential()));
+}
+
+/** `https://ACCOUNT.blob.SUFFIX` from a connection string's parts (or the public cloud's). */
+function defaultEndpoint(cs: Record<string, string>, account: string): string {
+  return `${cs.DefaultEndpointsProtocol ?? 'https'}://${cs.AccountName ?? account}.blob.${cs.EndpointSuffix ?? 'core.windows.net'}`;
 }
 
 /**
