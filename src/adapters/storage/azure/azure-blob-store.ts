@@ -14,8 +14,9 @@ import {
 } from '@azure/storage-blob';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
-import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
+import { type RetryPolicy, retryPolicy, withRetry } from '../../../infrastructure/retry.js';
+import { checksumMismatch, cloudError, isRetryableStorageError, retryAfterOf } from '../cloud/cloud-errors.js';
+import { type RetryLog, retryReason } from '../cloud/retry-log.js';
 import { TaskPool, growingChunks, growingPartSize } from '../cloud/fixed-chunks.js';
 import { uploadBudget } from '../cloud/upload-budget.js';
 import { requestTimeoutPolicy } from './request-timeout.js';
@@ -38,6 +39,8 @@ export interface AzureBlobStoreOptions {
   pageSize?: number;
   /** Retry of each staged block (a buffer, so re-sendable). */
   blockRetry?: Partial<RetryPolicy>;
+  /** Where each retry of a block is reported. */
+  retryLog?: RetryLog;
   /** Skip TLS certificate verification of the blob endpoint (never of the Azure AD token endpoint). */
   insecure?: boolean;
   /** How long a request may go without an answer before it fails (E_NETWORK_TIMEOUT) and is retried; default 120 s. */
@@ -126,7 +129,22 @@ export class AzureBlobStore implements BlobStore {
           throw checksumMismatch(this.location, key, `block MD5 ${echoed.toString('hex')}, sent ${md5.toString('hex')}`);
         }
       },
-      { policy: this.options.blockRetry, retryable: isRetryableStorageError, signal },
+      {
+        policy: this.options.blockRetry,
+        retryable: isRetryableStorageError,
+        signal,
+        retryAfter: retryAfterOf,
+        onRetry: (err, attempt, delayMs, retryAfterMs) =>
+          this.options.retryLog?.({
+            target: this.location,
+            operation: `upload a block of ${key}`,
+            attempt,
+            maxAttempts: retryPolicy(this.options.blockRetry).attempts,
+            delayMs,
+            reason: retryReason(err),
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          }),
+      },
     );
   }
 

@@ -1,0 +1,68 @@
+import type { Storage } from '@google-cloud/storage';
+import { type RetryPolicy, backoffDelay, parseRetryAfter, retryWait, sleep } from '../../../infrastructure/retry.js';
+import { type RetryLog, retryReason } from '../cloud/retry-log.js';
+
+/**
+ * The SDK's own wait before each resumable-upload retry once `SDK_RETRY_OPTIONS` apply: its
+ * `getRetryDelay` is min(multiplier^n × 1 s + up to 1 s, maxRetryDelay) = exactly 1 s, and the
+ * session creation's async-retry with factor 1 and a 1 s cap waits 1 s too.
+ */
+export const SDK_RETRY_WAIT_MS = 1000;
+export const SDK_RETRY_OPTIONS = { retryDelayMultiplier: 1, maxRetryDelay: SDK_RETRY_WAIT_MS / 1000 } as const;
+
+interface Answer {
+  status?: number;
+  statusText?: string;
+  headers?: Record<string, unknown>;
+}
+type Request = (opts: { url?: unknown; method?: string }) => Promise<Answer>;
+
+/**
+ * The resumable upload (session creation, chunk PUTs, status checks) retries inside the SDK, which
+ * ignores Retry-After and logs nothing. Every one of its requests goes through the transfer
+ * client's `authClient.request`: wrapped here, a failure the SDK will retry (its `retryableErrorFn`
+ * says so, within its `maxRetries`) is logged as one `storage request failed; retrying` line and
+ * held for our backoff — or the answer's Retry-After, up to 30 s — before the SDK sees it; the SDK
+ * then adds its fixed SDK_RETRY_WAIT_MS. Counts go per upload session, as the SDK counts.
+ */
+export function observeUploadRetries(storage: Storage, policy: RetryPolicy, target: string, log?: RetryLog): void {
+  const auth = storage.authClient as unknown as { request: Request };
+  const retryable = storage.retryOptions.retryableErrorFn ?? (() => false);
+  const request = auth.request.bind(auth);
+  const failures = new Map<string, number>();
+  const hold = async (url: string, answer: Answer | undefined, err: unknown): Promise<void> => {
+    const n = (failures.get(url) ?? 0) + 1;
+    failures.set(url, n);
+    if (n >= policy.attempts) return; // the SDK gives up: no retry follows
+    const asked = parseRetryAfter(answer?.headers?.['retry-after']);
+    const delay = retryWait(backoffDelay(n, policy), asked);
+    const name = /[?&]name=([^&]+)/.exec(url)?.[1];
+    log?.({
+      target,
+      operation: `upload ${name ? decodeURIComponent(name) : 'a chunk of an object'} (resumable ${/upload_id=/.test(url) ? 'session' : 'session creation'})`,
+      attempt: n,
+      maxAttempts: policy.attempts,
+      delayMs: delay + SDK_RETRY_WAIT_MS,
+      reason: retryReason(err),
+      ...(asked === undefined ? {} : { retryAfterMs: asked }),
+    });
+    await sleep(delay);
+  };
+  auth.request = async (opts) => {
+    const url = String(opts.url ?? '');
+    if (!/[?&](uploadType=resumable|upload_id=)/.test(url)) return request(opts);
+    let answer: Answer;
+    try {
+      answer = await request(opts);
+    } catch (err) {
+      if (retryable(err as never)) await hold(url, (err as { response?: Answer }).response, err);
+      throw err;
+    }
+    const status = answer.status ?? 0;
+    const failed = status !== 200 && status !== 201 && status !== 308;
+    if (failed && retryable({ code: status, message: answer.statusText ?? '', name: answer.statusText ?? '' } as never)) {
+      await hold(url, answer, new Error(`HTTP ${status} ${answer.statusText ?? ''}`.trim()));
+    }
+    return answer;
+  };
+}
