@@ -15,7 +15,7 @@ interface Answer {
   statusText?: string;
   headers?: Record<string, unknown>;
 }
-type Request = (opts: { url?: unknown; method?: string }) => Promise<Answer>;
+type Request = (opts: { url?: unknown; method?: string; params?: { uploadType?: string; name?: string } }) => Promise<Answer>;
 
 /**
  * The resumable upload (session creation, chunk PUTs, status checks) retries inside the SDK, which
@@ -30,16 +30,15 @@ export function observeUploadRetries(storage: Storage, policy: RetryPolicy, targ
   const retryable = storage.retryOptions.retryableErrorFn ?? (() => false);
   const request = auth.request.bind(auth);
   const failures = new Map<string, number>();
-  const hold = async (url: string, answer: Answer | undefined, err: unknown): Promise<void> => {
-    const n = (failures.get(url) ?? 0) + 1;
-    failures.set(url, n);
+  const hold = async (session: string, name: string | undefined, answer: Answer | undefined, err: unknown): Promise<void> => {
+    const n = (failures.get(session) ?? 0) + 1;
+    failures.set(session, n);
     if (n >= policy.attempts) return; // the SDK gives up: no retry follows
     const asked = parseRetryAfter(answer?.headers?.['retry-after']);
     const delay = retryWait(backoffDelay(n, policy), asked);
-    const name = /[?&]name=([^&]+)/.exec(url)?.[1];
     log?.({
       target,
-      operation: `upload ${name ? decodeURIComponent(name) : 'a chunk of an object'} (resumable ${/upload_id=/.test(url) ? 'session' : 'session creation'})`,
+      operation: name === undefined ? 'upload a chunk (resumable session)' : `upload ${name} (resumable session creation)`,
       attempt: n,
       maxAttempts: policy.attempts,
       delayMs: delay + SDK_RETRY_WAIT_MS,
@@ -50,18 +49,25 @@ export function observeUploadRetries(storage: Storage, policy: RetryPolicy, targ
   };
   auth.request = async (opts) => {
     const url = String(opts.url ?? '');
-    if (!/[?&](uploadType=resumable|upload_id=)/.test(url)) return request(opts);
+    // Session creation: POST …/o?uploadType=resumable&name=… (in `params`); then requests to the session URI.
+    const creation = opts.params?.uploadType === 'resumable';
+    if (!creation && !/[?&]upload_id=/.test(url)) return request(opts);
+    const name = creation ? String(opts.params?.name ?? '') : undefined;
+    const session = creation ? `create ${name}` : url;
     let answer: Answer;
     try {
       answer = await request(opts);
     } catch (err) {
-      if (retryable(err as never)) await hold(url, (err as { response?: Answer }).response, err);
+      // As the SDK judges it: session creation by the answer's status (or the error's code), the session's requests by the error.
+      const e = err as { response?: Answer; code?: unknown };
+      const judged = creation ? { code: e.response?.status, name: e.response?.statusText, message: e.response?.statusText, errors: [{ reason: e.code }] } : err;
+      if (retryable(judged as never)) await hold(session, name, e.response, err);
       throw err;
     }
     const status = answer.status ?? 0;
     const failed = status !== 200 && status !== 201 && status !== 308;
     if (failed && retryable({ code: status, message: answer.statusText ?? '', name: answer.statusText ?? '' } as never)) {
-      await hold(url, answer, new Error(`HTTP ${status} ${answer.statusText ?? ''}`.trim()));
+      await hold(session, name, answer, new Error(`HTTP ${status} ${answer.statusText ?? ''}`.trim()));
     }
     return answer;
   };
