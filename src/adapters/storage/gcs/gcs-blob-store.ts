@@ -8,7 +8,7 @@ import { checksumMismatch, cloudError, isRequestTimeout } from '../cloud/cloud-e
 import { guardDownload } from '../cloud/guarded-download.js';
 import { KeySpace } from '../cloud/key-space.js';
 import type { RetryLog } from '../cloud/retry-log.js';
-import { observeUploadRetries, SDK_RETRY_OPTIONS } from './gcs-upload-retries.js';
+import { SDK_RETRY_OPTIONS, uploadRetryAdapter } from './gcs-upload-retries.js';
 
 export interface GcsBlobStoreOptions {
   bucket: string;
@@ -91,13 +91,14 @@ export class GcsBlobStore implements BlobStore {
         retryableErrorFn: (err) => RETRYABLE_ERR_FN_DEFAULT(err) || isRequestTimeout(err),
       },
     });
-    observeUploadRetries(transfer, policy, this.location, options.retryLog);
+    const adapter = uploadRetryAdapter(transfer, policy, this.location, options.retryLog);
     this.transfer = transfer.bucket(options.bucket);
     // Resumable-upload requests go through gaxios with no timeout of their own: without one a stalled
     // endpoint held a chunk, and the backup, for ever. An interceptor gives each its timeout.
     // (The SDK types the interceptor's answer as the JSON calls' options; gaxios takes the same object.)
     type Interceptor = (typeof this.transfer.interceptors)[number];
-    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout: chunkTimeout }) as unknown as ReturnType<Interceptor['request']> });
+    // The same options carry the adapter that logs and paces the SDK's retries of those requests (gcs-upload-retries.ts).
+    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout: chunkTimeout, adapter }) as unknown as ReturnType<Interceptor['request']> });
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {

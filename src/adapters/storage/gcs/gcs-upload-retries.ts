@@ -15,20 +15,22 @@ interface Answer {
   statusText?: string;
   headers?: Record<string, unknown>;
 }
-type Request = (opts: { url?: unknown; method?: string; params?: { uploadType?: string; name?: string } }) => Promise<Answer>;
+type Options = { url?: unknown; method?: string };
+/** gaxios's `adapter` request option: it sends the request through `send` (the default adapter) and returns the answer, any status. */
+export type RequestAdapter = (opts: Options, send: (opts: Options) => Promise<Answer>) => Promise<Answer>;
 
 /**
  * The resumable upload (session creation, chunk PUTs, status checks) retries inside the SDK, which
- * ignores Retry-After and logs nothing. Every one of its requests goes through the transfer
- * client's `authClient.request`: wrapped here, a failure the SDK will retry (its `retryableErrorFn`
- * says so, within its `maxRetries`) is logged as one `storage request failed; retrying` line and
- * held for our backoff — or the answer's Retry-After, up to 30 s — before the SDK sees it; the SDK
- * then adds its fixed SDK_RETRY_WAIT_MS. Counts go per upload session, as the SDK counts.
+ * ignores Retry-After and logs nothing. Each of its requests goes through gaxios — with the
+ * client's auth, or straight for an endpoint outside Google's domains — taking the transfer
+ * client's request options (its interceptors' `customRequestOptions`), so an `adapter` set there
+ * sees every answer: a failure the SDK will retry (its `retryableErrorFn` says so, within its
+ * `maxRetries`) is logged as one `storage request failed; retrying` line and held for our backoff —
+ * or the answer's Retry-After, up to 30 s — before the SDK sees it; the SDK then adds its fixed
+ * SDK_RETRY_WAIT_MS. Counts go per upload session, as the SDK counts.
  */
-export function observeUploadRetries(storage: Storage, policy: RetryPolicy, target: string, log?: RetryLog): void {
-  const auth = storage.authClient as unknown as { request: Request };
+export function uploadRetryAdapter(storage: Storage, policy: RetryPolicy, target: string, log?: RetryLog): RequestAdapter {
   const retryable = storage.retryOptions.retryableErrorFn ?? (() => false);
-  const request = auth.request.bind(auth);
   const failures = new Map<string, number>();
   const hold = async (session: string, name: string | undefined, answer: Answer | undefined, err: unknown): Promise<void> => {
     const n = (failures.get(session) ?? 0) + 1;
@@ -47,21 +49,21 @@ export function observeUploadRetries(storage: Storage, policy: RetryPolicy, targ
     });
     await sleep(delay);
   };
-  auth.request = async (opts) => {
+  return async (opts, send) => {
     const url = String(opts.url ?? '');
-    // Session creation: POST …/o?uploadType=resumable&name=… (in `params`); then requests to the session URI.
-    const creation = opts.params?.uploadType === 'resumable';
-    if (!creation && !/[?&]upload_id=/.test(url)) return request(opts);
-    const name = creation ? String(opts.params?.name ?? '') : undefined;
-    const session = creation ? `create ${name}` : url;
+    // Session creation: POST …/upload/storage/v1/b/B/o?…uploadType=resumable&name=…; then requests to the session URI.
+    const creation = /[?&]uploadType=resumable(&|$)/.test(url) && !/[?&]upload_id=/.test(url);
+    if (!creation && !/[?&]upload_id=/.test(url)) return send(opts);
+    const raw = creation ? /[?&]name=([^&]*)/.exec(url)?.[1] : undefined;
+    const name = raw === undefined ? undefined : decodeURIComponent(raw.replace(/\+/g, ' '));
+    const session = creation ? `create ${name ?? ''}` : url;
     let answer: Answer;
     try {
-      answer = await request(opts);
+      answer = await send(opts);
     } catch (err) {
-      // As the SDK judges it: session creation by the answer's status (or the error's code), the session's requests by the error.
-      const e = err as { response?: Answer; code?: unknown };
-      const judged = creation ? { code: e.response?.status, name: e.response?.statusText, message: e.response?.statusText, errors: [{ reason: e.code }] } : err;
-      if (retryable(judged as never)) await hold(session, name, e.response, err);
+      // A network failure, as the SDK judges it: session creation by the error's code, the session's requests by the error.
+      const judged = creation ? { errors: [{ reason: (err as { code?: unknown }).code }] } : err;
+      if (retryable(judged as never)) await hold(session, name, undefined, err);
       throw err;
     }
     const status = answer.status ?? 0;
