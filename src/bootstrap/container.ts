@@ -54,14 +54,13 @@ import { Tokens } from './tokens.js';
 function adaptersModule(config: RuntimeConfig, closers: (() => Promise<unknown>)[]): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(Tokens.Clock).toConstantValue({ now: () => new Date() });
-    bind(Tokens.Logger).toConstantValue(
-      createLogger({
-        level: config.logLevel,
-        json: config.json,
-        file: openLogFile(config),
-        fileLevel: config.logFile?.level,
-      }),
-    );
+    const logger = createLogger({
+      level: config.logLevel,
+      json: config.json,
+      file: openLogFile(config),
+      fileLevel: config.logFile?.level,
+    });
+    bind(Tokens.Logger).toConstantValue(logger);
     bind(Tokens.Notifiers).toConstantValue(buildNotifiers(config.notifications));
     bind(Tokens.Cipher).toConstantValue(new ChunkedAesGcm());
     bind(Tokens.PartCache).toConstantValue(new FilePartCache(join(config.dataDir, 'part-cache')));
@@ -84,7 +83,7 @@ function adaptersModule(config: RuntimeConfig, closers: (() => Promise<unknown>)
           }),
         )
         .inSingletonScope();
-    bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets)));
+    bind(Tokens.RepositoryOpener).toConstantValue(new LocalRepositoryOpener((url) => storageOptionsFor(url, config.env ?? process.env, config.targets), logger));
     bind(Tokens.Codecs).toConstantValue(new MapCodecRegistry([new ZstdCodec({ threads: zstdThreads(config.env ?? process.env) }), new GzipCodec(), new NoneCodec()]));
     bind(Tokens.Connectors).toConstantValue(connectorRegistry(config));
   });

@@ -17,8 +17,10 @@ export interface RetryOptions {
   /** True when `err` is transient (a 5xx, a dropped connection); anything else fails at once. */
   retryable: (err: unknown) => boolean;
   signal?: AbortSignal;
-  /** Called before each wait; for logging. */
-  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** Called before each wait; for logging. `attempt` is the try that failed (1 = the first), `retryAfterMs` what the answer asked for, if it did. */
+  onRetry?: (err: unknown, attempt: number, delayMs: number, retryAfterMs?: number) => void;
+  /** How long the failure asked to wait (an answer's Retry-After), if it did: the wait is at least that, up to MAX_RETRY_AFTER_MS. */
+  retryAfter?: (err: unknown) => number | undefined;
   /** For tests: replaces Math.random. */
   random?: () => number;
 }
@@ -46,11 +48,29 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       return await fn(attempt);
     } catch (err) {
       if (attempt >= policy.attempts || options.signal?.aborted || !options.retryable(err)) throw err;
-      const delay = backoffDelay(attempt, policy, options.random);
-      options.onRetry?.(err, attempt, delay);
+      const asked = options.retryAfter?.(err);
+      const delay = retryWait(backoffDelay(attempt, policy, options.random), asked);
+      options.onRetry?.(err, attempt, delay, asked);
       await sleep(delay, options.signal);
     }
   }
+}
+
+/** The longest wait a Retry-After answer may impose on one retry (a larger value is cut to this). */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
+/** The wait before a retry: the backoff, or what the answer's Retry-After asked when that is longer (at most MAX_RETRY_AFTER_MS). */
+export function retryWait(backoffMs: number, retryAfterMs: number | undefined): number {
+  return retryAfterMs === undefined ? backoffMs : Math.max(backoffMs, Math.min(Math.max(0, retryAfterMs), MAX_RETRY_AFTER_MS));
+}
+
+/** A Retry-After header's value (delta-seconds, or an HTTP date) in ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: unknown, now: number = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (typeof text !== 'string' || text.trim() === '') return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) return Math.round(Number(text) * 1000);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Resolves after `ms`, or rejects with the abort reason as soon as `signal` aborts. */

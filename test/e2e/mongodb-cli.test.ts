@@ -5,6 +5,7 @@ import { BSON, Int32 } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type CongoHandle, startCongo } from '../helpers/congodb.js';
+import { startTcpGate } from '../helpers/tcp-gate.js';
 import { tempDir } from '../helpers/temp.js';
 import { anyDb, EXACT, snapshot, typedDocuments } from '../integration/mongodb/fixtures.js';
 
@@ -84,5 +85,25 @@ describe('dbbackup CLI with MongoDB (CongoDB)', () => {
     const down = await cli('backup', '--db', 'mongodb', '--url', 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500', '--out', 'x');
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/Cannot reach MongoDB at 127\.0\.0\.1:1/);
+  });
+
+  it('--io-timeout 1s: a network that goes silent mid-cursor (no FIN, no RST) fails the backup with exit 3 E_NETWORK_TIMEOUT naming host:port and the collection; nothing is listed', async () => {
+    // 3 batches of 1000 documents of ~1 KB: the gate goes silent inside the second (its getMore's answer).
+    const docs = Array.from({ length: 3000 }, (_, i) => ({ _id: new Int32(i), pad: 'x'.repeat(1000) }));
+    await anyDb(congo.client, 'bulk').collection('big').insertMany(docs as never[]);
+    const gate = await startTcpGate({ port: congo.port }, undefined, { blackholeAfter: { toClient: 1_500_000 } });
+    try {
+      const url = `mongodb://127.0.0.1:${gate.port}/bulk?directConnection=true&serverMonitoringMode=poll`;
+      const r = await cli('backup', '--db', 'mongodb', '--url', url, '--out', 'silent', '--io-timeout', '1s');
+      expect(gate.silent).toBe(true);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(
+        new RegExp(`^error E_NETWORK_TIMEOUT: .*MongoDB server at 127\\.0\\.0\\.1:${gate.port} passed no byte for 1 s \\(--io-timeout\\) while reading collection bulk\\.big`, 'm'),
+      );
+      const listed = await cli('list', '--from', 'silent', '--json');
+      expect(listed.stdout).not.toMatch(/"id":/);
+    } finally {
+      await gate.stop();
+    }
   });
 });

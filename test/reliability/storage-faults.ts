@@ -4,7 +4,9 @@
 // resets the connection mid-body, stalls past the request timeout, truncates a response, or rewrites
 // the ETag / Content-MD5 / md5Hash of an upload's answer, once or twice (a retry heals it) or for
 // good. What must hold: the backup completes and verifies, or it fails with exit 3 or 4 naming the
-// target; either way no listed backup is incomplete; the retries it made are in its log. A last
+// target; either way no listed backup is incomplete; each retry it made is one line of its log (a
+// run that healed N injected faults logs N retry lines, each naming target, operation, attempt of
+// maxAttempts, delay and reason; after a `Retry-After: 2` answer the delay is at least 2000 ms). A last
 // variant fans one backup out to a local repository and to the cloud target behind a proxy that
 // answers 503 forever: the local copy completes and verifies, the run exits 5 (E_PARTIAL) naming the
 // failed target, and the failed target lists nothing.
@@ -83,12 +85,51 @@ function answer(p: Provider, status: number, retryAfter?: number): Answer {
 }
 
 type Spec = { fault: Fault | 'checksum' | 'down'; on: (keyof Matchers)[] };
+/** A throttling answer's Retry-After: the retry after it must have waited at least this long (a logged figure, not a timing). */
+const RETRY_AFTER_S = 2;
+
+/** The `storage request failed; retrying` lines of a run's log (one per retry, every layer, every service). */
+export function retryLines(stderr: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('storage request failed; retrying')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      out.push({ unparsed: line });
+    }
+  }
+  return out;
+}
+
+/**
+ * What the retry lines of a run that healed `healed` injected faults must show: one line per fault,
+ * each with its target, operation, attempt of maxAttempts, delay and reason; after a Retry-After
+ * answer, a delay of at least what it asked.
+ */
+function retryLogProblems(step: string, stderr: string, healed: number, repo: string, retryAfter: boolean): string[] {
+  const lines = retryLines(stderr);
+  const problems: string[] = [];
+  if (lines.length !== healed) problems.push(`${step} healed ${healed} injected fault(s) but its log holds ${lines.length} retry line(s): ${JSON.stringify(lines).slice(0, 600)}`);
+  for (const l of lines) {
+    const ok =
+      typeof l.target === 'string' && repo.startsWith(l.target.replace(/\/$/, '')) &&
+      typeof l.operation === 'string' && l.operation !== '' &&
+      Number.isInteger(l.attempt) && Number.isInteger(l.maxAttempts) && (l.attempt as number) < (l.maxAttempts as number) &&
+      typeof l.delayMs === 'number' && typeof l.reason === 'string' && l.reason !== '';
+    if (!ok) problems.push(`${step}: a retry line lacks target/operation/attempt of maxAttempts/delayMs/reason: ${JSON.stringify(l).slice(0, 300)}`);
+    if (retryAfter && !((l.retryAfterMs as number) >= RETRY_AFTER_S * 1000 - 100 && (l.delayMs as number) >= RETRY_AFTER_S * 1000 - 100)) {
+      problems.push(`${step}: after a Retry-After: ${RETRY_AFTER_S} answer the logged delay is ${String(l.delayMs)} ms (asked ${String(l.retryAfterMs)}), not ≥ ${RETRY_AFTER_S * 1000} ms`);
+    }
+  }
+  return problems;
+}
 const ALL: (keyof Matchers)[] = ['PUT', 'GET', 'HEAD', 'LIST'];
 function spec(p: Provider, name: string): Spec {
   const status = /^(\d{3})/.exec(name);
   if (name === FAN_OUT) return { fault: 'down', on: ALL };
   if (name.startsWith('wrong')) return { fault: 'checksum', on: ['PUT'] };
-  if (name.endsWith('Retry-After')) return { fault: answer(p, Number(status![1]), 1), on: ALL };
+  if (name.endsWith('Retry-After')) return { fault: answer(p, Number(status![1]), RETRY_AFTER_S), on: ALL };
   if (status) return { fault: answer(p, Number(status[1])), on: ALL };
   if (name === 'reset mid-body') return { fault: 'drop', on: ['PUT'] };
   if (name === 'stall') return { fault: 'stall', on: ['PUT', 'GET', 'LIST'] };
@@ -197,7 +238,7 @@ export async function storageFaultBench(dir: string, provider: Provider): Promis
     const bad = await listed(repo, problems, true);
     if (bad.length) problems.push(`the failed target lists ${bad.length} backup(s): ${bad.join(', ')}`);
     if (injected === 0) problems.push('no fault was injected: the trial checked nothing');
-    const retried = (backup.stderr.match(/retrying/g) ?? []).length;
+    const retried = retryLines(backup.stderr).length;
     return { variant: `${FAN_OUT} (exit ${backup.code})`, what: `${FAN_OUT} (${provider} answers 503 for good): ${injected} injected, ${retried} retry line(s) in its log`, problems };
   };
 
@@ -241,13 +282,17 @@ export async function storageFaultBench(dir: string, provider: Provider): Promis
       else problems.push(...failedWell('backup', backup, repo, s.fault === 'checksum'));
       if (s.fault === 'truncate') proxy.failNext(count, 'truncate', MATCHERS[provider][on]);
       const injectedInBackup = proxy.injected.length - before + rewritten;
+      const retryAfter = name.endsWith('Retry-After');
       if (id) {
+        const beforeVerify = proxy.injected.length;
         const verify = await cli('verify', '--from', repo, id, '--verbose');
         if (verify.code !== 0) problems.push(...failedWell('verify', verify, repo, false));
+        // A fault on reads (GET, LIST) that the backup did not meet heals in the verify.
+        else if (!lasting && s.fault !== 'checksum') problems.push(...retryLogProblems('the verify', verify.stderr, proxy.injected.length - beforeVerify, repo, retryAfter));
       }
-      // Retries our retry layers make are logged ('…; retrying'); an SDK's own retries inside a
-      // request may not be: the count is a figure here, not a check.
-      const retried = (backup.stderr.match(/retrying/g) ?? []).length;
+      // Every retry, whichever layer makes it (ours or an SDK's), is one log line: a fault that healed is one retry.
+      const retried = retryLines(backup.stderr).length;
+      if (!lasting && backup.code === 0 && s.fault !== 'checksum') problems.push(...retryLogProblems('the backup', backup.stderr, injectedInBackup, repo, retryAfter));
       // Whatever happened, with the faults gone: every listed backup is complete and verifies.
       proxy.clearFaults();
       const ids = await listed(repo, problems, !id);

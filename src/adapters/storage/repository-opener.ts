@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BlobStore } from '../../application/ports/blob-store.js';
+import type { Logger } from '../../application/ports/logger.js';
 import type { OpenOptions, OpenedRepository, RepositoryOpener } from '../../application/ports/repository-opener.js';
 import { DbBackupError } from '../../domain/errors.js';
 import { CLOUD_SCHEMES, type StorageOptions, storageOptionsFromEnv } from './cloud/storage-options.js';
@@ -22,14 +23,18 @@ export function archiveFormatOf(path: string): ArchiveFormat | undefined {
  * (by default from the environment: DBBACKUP_S3_ENDPOINT, AWS_*, AZURE_STORAGE_*, …).
  */
 export class LocalRepositoryOpener implements RepositoryOpener {
-  constructor(private readonly storage: (url: string) => StorageOptions = () => storageOptionsFromEnv(process.env)) {}
+  constructor(
+    private readonly storage: (url: string) => StorageOptions = () => storageOptionsFromEnv(process.env),
+    /** Where cloud repositories log their retries (one line per retry). */
+    private readonly logger?: Logger,
+  ) {}
 
   async open(url: string, mode: 'read' | 'write', options: OpenOptions = {}): Promise<OpenedRepository> {
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
     if (scheme && (CLOUD_SCHEMES as readonly string[]).includes(scheme)) {
       // Loaded on demand: the cloud SDKs would slow every command's start-up.
       const { openCloudRepository } = await import('./cloud/open-cloud-store.js');
-      return openCloudRepository(url, this.storage(url));
+      return openCloudRepository(url, this.storage(url), undefined, this.logger);
     }
     if (scheme && scheme !== 'file') {
       throw new DbBackupError(

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../application/ports/blob-store.js';
 import type { Logger } from '../../application/ports/logger.js';
-import { type RetryPolicy, backoffDelay, retryPolicy, sleep, withRetry } from '../../infrastructure/retry.js';
+import { type RetryPolicy, backoffDelay, retryPolicy, retryWait, sleep, withRetry } from '../../infrastructure/retry.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { isRetryableStorageError } from './cloud/cloud-errors.js';
+import { isRetryableStorageError, retryAfterOf } from './cloud/cloud-errors.js';
+import { type RetryLog, retryReason, type StorageRetry, storageRetryLog } from './cloud/retry-log.js';
 
 /**
  * Retries around any BlobStore (restic's RetryBackend): every request whose input can be sent
@@ -21,13 +22,15 @@ import { isRetryableStorageError } from './cloud/cloud-errors.js';
  */
 export class RetryingBlobStore implements BlobStore {
   readonly policy: RetryPolicy;
+  private readonly log: RetryLog;
 
   constructor(
     readonly inner: BlobStore,
     policy: Partial<RetryPolicy> = {},
-    private readonly logger?: Logger,
+    logger?: Logger,
   ) {
     this.policy = retryPolicy(policy);
+    this.log = storageRetryLog(logger);
   }
 
   get location(): string {
@@ -59,8 +62,7 @@ export class RetryingBlobStore implements BlobStore {
         if (signal?.aborted || !isRetryableStorageError(err)) throw err;
         if (failures >= this.policy.attempts) throw this.brokenRead(err, key, failures);
         if (range?.end !== undefined && offset > range.end) return;
-        const delay = backoffDelay(failures, this.policy);
-        this.logger?.warn('storage read broke; resuming', { key, offset, attempt: failures, delayMs: delay, error: String(err) });
+        const delay = this.note(`resume reading ${key} at byte ${offset}`, err, failures);
         await sleep(delay, signal);
         const rest: ByteRange = { start: offset, ...(range?.end === undefined ? {} : { end: range.end }) };
         current = await this.retry(`get ${key}`, () => this.inner.get(key, rest, signal), signal);
@@ -81,8 +83,7 @@ export class RetryingBlobStore implements BlobStore {
       } catch (err) {
         failures++;
         if (failures >= this.policy.attempts || signal?.aborted || !isRetryableStorageError(err)) throw err;
-        const delay = backoffDelay(failures, this.policy);
-        this.logger?.warn('storage listing broke; starting again', { prefix, attempt: failures, delayMs: delay, error: String(err) });
+        const delay = this.note(`list ${prefix || 'the repository'} again`, err, failures);
         await sleep(delay, signal);
       }
     }
@@ -116,7 +117,20 @@ export class RetryingBlobStore implements BlobStore {
       policy: this.policy,
       retryable: isRetryableStorageError,
       ...(signal ? { signal } : {}),
-      onRetry: (err, attempt, delayMs) => this.logger?.warn('storage request failed; retrying', { what, attempt, delayMs, error: String(err) }),
+      retryAfter: retryAfterOf,
+      onRetry: (err, attempt, delayMs, retryAfterMs) => this.log(this.entry(what, err, attempt, delayMs, retryAfterMs)),
     });
+  }
+
+  /** Logs the retry after failure number `failures` of `operation` and returns its wait (the backoff, or the answer's Retry-After). */
+  private note(operation: string, err: unknown, failures: number): number {
+    const asked = retryAfterOf(err);
+    const delay = retryWait(backoffDelay(failures, this.policy), asked);
+    this.log(this.entry(operation, err, failures, delay, asked));
+    return delay;
+  }
+
+  private entry(operation: string, err: unknown, attempt: number, delayMs: number, retryAfterMs: number | undefined): StorageRetry {
+    return { target: this.location, operation, attempt, maxAttempts: this.policy.attempts, delayMs, reason: retryReason(err), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   }
 }

@@ -123,6 +123,33 @@ describe('Azure faults (through a faulty proxy)', () => {
     }
   }, 30_000);
 
+  it('times out a stalled request on every credential path: key, SAS, UseDevelopmentStorage, a connection string with neither (anonymous)', async () => {
+    const endpoint = `${proxy.endpoint}/${AZURITE_ACCOUNT}`;
+    // The proxy holds each request before azurite sees it: the credentials need only be well-formed.
+    const sas = 'sv=2024-08-04&ss=b&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=eA%3D%3D';
+    const paths = {
+      key: { endpoint, accountKey: AZURITE_KEY },
+      sas: { endpoint, sasToken: sas },
+      UseDevelopmentStorage: { endpoint, connectionString: 'UseDevelopmentStorage=true' },
+      anonymous: { connectionString: `BlobEndpoint=${endpoint};` },
+    };
+    const isHead = (req: { method?: string }) => req.method === 'HEAD';
+    const before = proxy.injected.length;
+    try {
+      proxy.failNext(1000, 'stall', isHead);
+      const outcomes: Record<string, string> = {};
+      for (const [name, o] of Object.entries(paths)) {
+        const store = await AzureBlobStore.open({ account: AZURITE_ACCOUNT, container: CONTAINER, requestTimeoutMs: 300, ...o });
+        const err = await store.stat('anything').then(() => undefined, (e: unknown) => e);
+        outcomes[name] = isDbBackupError(err) ? err.code : String(err);
+      }
+      expect(outcomes).toEqual({ key: 'E_NETWORK_TIMEOUT', sas: 'E_NETWORK_TIMEOUT', UseDevelopmentStorage: 'E_NETWORK_TIMEOUT', anonymous: 'E_NETWORK_TIMEOUT' });
+      expect(proxy.injected.slice(before).filter((f) => f.fault === 'stall')).toHaveLength(4);
+    } finally {
+      proxy.clearFaults();
+    }
+  });
+
   it('catches a block MD5 that differs from what was sent', async () => {
     const { store, cleanup } = await open(proxy.endpoint);
     try {

@@ -71,7 +71,7 @@ class MongodbSession implements DatabaseSession {
     private readonly endpoint: MongoEndpoint,
     purpose: 'backup' | 'restore',
   ) {
-    this.contents = new MongodbContents(() => this.open(), (client, filter) => this.choose(client, filter));
+    this.contents = new MongodbContents(() => this.open(), (client, filter) => this.choose(client, filter), endpoint.timeouts);
     this.changes = new MongodbChangeCapture(() => this.open(), endpoint, () => this.restored, (run, code, what) => this.guard(run, code, what));
     if (purpose === 'backup') {
       this.continuous = new MongodbContinuousCapture(
@@ -112,7 +112,7 @@ class MongodbSession implements DatabaseSession {
   async dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
     const client = await this.open();
     const chosen = await this.choose(client, request);
-    return this.guard(() => runDump(client, chosen, request, sink, signal), 'E_BACKUP_FAILED', 'The backup failed');
+    return this.guard(() => runDump(client, this.endpoint, chosen, request, sink, signal), 'E_BACKUP_FAILED', 'The backup failed');
   }
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
@@ -160,14 +160,14 @@ class MongodbSession implements DatabaseSession {
     return chosen;
   }
 
-  /** Driver errors that mean the connection or credentials failed become E_CONN_REFUSED / E_AUTH. */
+  /** Driver errors that mean the connection or credentials failed become E_CONN_REFUSED / E_AUTH; a silent network, E_NETWORK_TIMEOUT. */
   private async guard<T>(run: () => Promise<T>, code: 'E_BACKUP_FAILED' | 'E_RESTORE_FAILED', what: string): Promise<T> {
     try {
       return await run();
     } catch (err) {
       if (isDbBackupError(err) || (err as Error)?.name === 'AbortError') throw err;
       const mapped = connectionError(err, this.endpoint);
-      if (mapped.code === 'E_AUTH' || /ECONNREFUSED|ECONNRESET|topology|server selection/i.test((err as Error)?.message ?? '')) throw mapped;
+      if (mapped.code === 'E_AUTH' || mapped.code === 'E_NETWORK_TIMEOUT' || /ECONNREFUSED|ECONNRESET|topology|server selection/i.test((err as Error)?.message ?? '')) throw mapped;
       throw new DbBackupError(code, `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
   }

@@ -3,6 +3,7 @@ import type { TableContents, TableDigest } from '../../../application/ports/tabl
 import { RowDigest } from '../table-digest.js';
 import { BATCH_SIZE } from './bson-stream.js';
 import { bucketsName, type CollectionInfo, nsName } from './mongodb-catalog.js';
+import { type MongoTimeouts, timeStream } from './mongodb-timeouts.js';
 
 /**
  * MongoDB collections' digests: every document hashed as its raw BSON bytes, as a backup hashes
@@ -16,6 +17,7 @@ export class MongodbContents implements TableContents {
     private readonly open: () => Promise<MongoClient>,
     /** The endpoint's collections, the chosen ones only (E_USAGE for an unknown name). */
     private readonly choose: (client: MongoClient, filter: { tables?: string[] }) => Promise<CollectionInfo[]>,
+    private readonly timeouts: MongoTimeouts = { ioTimeoutMs: 0 },
   ) {}
 
   async digest(filter: { tables?: string[] }, signal: AbortSignal): Promise<TableDigest[]> {
@@ -26,7 +28,7 @@ export class MongodbContents implements TableContents {
     for (const c of chosen.sort((a, b) => (nsName(a.db, a.name) < nsName(b.db, b.name) ? -1 : 1))) {
       const source = c.type === 'timeseries' ? bucketsName(c.name) : c.name;
       const digest = new RowDigest();
-      const cursor = client.db(c.db).collection(source).find({}, { raw: true, batchSize: BATCH_SIZE });
+      const cursor = timeStream(client.db(c.db).collection(source).find({}, { raw: true, batchSize: BATCH_SIZE }), this.timeouts);
       try {
         for await (const doc of cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>) {
           digest.addRange(doc, 0, doc.length);

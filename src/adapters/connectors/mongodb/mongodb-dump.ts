@@ -4,6 +4,7 @@ import { type ClientSession, type Document, type MongoClient, MongoServerError, 
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
+import { FIRST_ANSWER_FACTOR } from '../../../infrastructure/read-watchdog.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
 import { BATCH_SIZE, packDocuments } from './bson-stream.js';
 import { bucketsName, type CollectionInfo, nsName, partBase } from './mongodb-catalog.js';
@@ -11,6 +12,8 @@ import { buildMetadata, metadataJson, readIndexes } from './mongodb-metadata.js'
 import { describeServer, type ServerInfo, timestampJson } from './mongodb-server.js';
 import { type BalancerState, balancerState, balancerWarning, listShards } from './mongodb-shards.js';
 import { runPool } from './work-pool.js';
+import type { MongoEndpoint } from './mongodb-endpoint.js';
+import { mongoTimeoutError, timeStream } from './mongodb-timeouts.js';
 
 
 /**
@@ -19,7 +22,14 @@ import { runPool } from './work-pool.js';
  * snapshot's cluster time and every collection is read at it, in parallel. A standalone server has
  * no snapshots: each collection is read as it is at its own moment, and the result says so.
  */
-export async function runDump(client: MongoClient, collections: CollectionInfo[], request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
+export async function runDump(
+  client: MongoClient,
+  endpoint: Pick<MongoEndpoint, 'hosts' | 'timeouts'>,
+  collections: CollectionInfo[],
+  request: DumpRequest,
+  sink: PartSink,
+  signal: AbortSignal,
+): Promise<DumpResult> {
   const server = await describeServer(client);
   const startedAt = new Date();
   const oplogStart = await lastOplogTime(client, server);
@@ -44,7 +54,7 @@ export async function runDump(client: MongoClient, collections: CollectionInfo[]
       collections,
       request.parallel,
       async (info, stop) => {
-        objects.push(await dumpCollection(client, info, session, sink, stop));
+        objects.push(await dumpCollection(client, endpoint, info, session, sink, stop));
       },
       signal,
     );
@@ -76,7 +86,14 @@ export async function runDump(client: MongoClient, collections: CollectionInfo[]
   }
 }
 
-async function dumpCollection(client: MongoClient, info: CollectionInfo, session: ClientSession | undefined, sink: PartSink, stop: AbortSignal): Promise<ObjectEntry> {
+async function dumpCollection(
+  client: MongoClient,
+  endpoint: Pick<MongoEndpoint, 'hosts' | 'timeouts'>,
+  info: CollectionInfo,
+  session: ClientSession | undefined,
+  sink: PartSink,
+  stop: AbortSignal,
+): Promise<ObjectEntry> {
   const db = client.db(info.db);
   const name = nsName(info.db, info.name);
   const base = partBase(info.db, info.name);
@@ -85,13 +102,16 @@ async function dumpCollection(client: MongoClient, info: CollectionInfo, session
   if (info.type === 'view') return { name, type: 'view' };
   const source = info.type === 'timeseries' ? bucketsName(info.name) : info.name;
   const file = info.type === 'timeseries' ? partBase(info.db, source) : base;
-  const cursor = db.collection(source).find({}, { raw: true, batchSize: BATCH_SIZE, ...(session ? { session } : {}) });
+  const cursor = timeStream(db.collection(source).find({}, { raw: true, batchSize: BATCH_SIZE, ...(session ? { session } : {}) }), endpoint.timeouts);
   const tally = { documents: 0, bytes: 0 };
   const digest = new RowDigest();
   const onStop = () => void cursor.close().catch(() => undefined);
   stop.addEventListener('abort', onStop, { once: true });
   try {
     await sink.write({ name: `${file}.bson`, role: 'data', object: name }, Readable.from(packDocuments(hashedDocuments(cursor as AsyncIterable<unknown> as AsyncIterable<Buffer>, stop, digest), tally)));
+  } catch (err) {
+    const t = endpoint.timeouts;
+    throw mongoTimeoutError(err, endpoint.hosts, t, { what: `reading collection ${name} (its cursor waited for the next batch)`, ms: t.streamTimeoutMs ?? t.ioTimeoutMs * FIRST_ANSWER_FACTOR }) ?? err;
   } finally {
     stop.removeEventListener('abort', onStop);
     await cursor.close().catch(() => undefined);

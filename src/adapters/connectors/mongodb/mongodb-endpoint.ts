@@ -3,6 +3,8 @@ import { MongoClient, type MongoClientOptions, MongoServerError, MongoServerSele
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { isLoopbackHost, warnUnprotectedConnection } from '../connection-security.js';
+import { ioTimeoutMs } from '../io-timeout.js';
+import { mongoTimeoutError, type MongoTimeouts, timeoutOptions } from './mongodb-timeouts.js';
 
 /**
  * Where and how to connect, resolved once from a ConnectionTarget. Everything the driver supports in
@@ -10,7 +12,7 @@ import { isLoopbackHost, warnUnprotectedConnection } from '../connection-securit
  * Kerberos, tls, tlsCAFile, tlsCertificateKeyFile, …) passes through untouched; the password comes
  * from --password-env (target.password) and goes only into the driver's `auth` option.
  * `target.options` may add: tlsCAFile|sslCa, tlsCertificateKeyFile|sslCert, sslKey, tlsInsecure,
- * targetDatabase (restore), parallel (restore).
+ * targetDatabase (restore), parallel (restore), ioTimeout (`--io-timeout`, mongodb-timeouts.ts).
  */
 export interface MongoEndpoint {
   url: string;
@@ -21,11 +23,12 @@ export interface MongoEndpoint {
   targetDatabase?: string;
   restoreParallel?: number;
   clientOptions: MongoClientOptions;
+  timeouts: MongoTimeouts;
 }
 
 const URL_SHAPE = /^(mongodb(?:\+srv)?):\/\/(?:([^@/]*)@)?([^/?]*)(?:\/([^?]*))?(\?.*)?$/i;
 
-export function resolveEndpoint(target: ConnectionTarget): MongoEndpoint {
+export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv = process.env): MongoEndpoint {
   const opts = target.options ?? {};
   const url = target.url ?? `mongodb://${target.host ?? '127.0.0.1'}:${target.port ?? 27017}/`;
   const m = URL_SHAPE.exec(url);
@@ -34,9 +37,10 @@ export function resolveEndpoint(target: ConnectionTarget): MongoEndpoint {
   const urlUser = userInfo ? decodeURIComponent(userInfo.split(':')[0]!) : undefined;
   // Defaults only: options passed to the driver override the connection string's.
   const query = m[5] ?? '';
+  const timed = timeoutOptions(ioTimeoutMs(opts.ioTimeout, env), query);
   const clientOptions: MongoClientOptions = {
     ...(/[?&]appName=/i.test(query) ? {} : { appName: 'dbbackup' }),
-    ...(/[?&]serverSelectionTimeoutMS=/i.test(query) ? {} : { serverSelectionTimeoutMS: 15_000 }),
+    ...timed.options,
   };
   if (target.password !== undefined) {
     const username = target.user ?? urlUser;
@@ -58,6 +62,7 @@ export function resolveEndpoint(target: ConnectionTarget): MongoEndpoint {
     targetDatabase,
     restoreParallel: typeof opts.parallel === 'number' && opts.parallel > 0 ? opts.parallel : undefined,
     clientOptions,
+    timeouts: timed.timeouts,
   };
 }
 
@@ -121,6 +126,8 @@ function warnIfUnprotected(client: MongoClient, e: MongoEndpoint): void {
 }
 
 export function connectionError(err: unknown, e: MongoEndpoint): DbBackupError {
+  const timedOut = mongoTimeoutError(err, e.hosts, e.timeouts);
+  if (timedOut) return timedOut;
   const message = scrub((err as Error)?.message ?? String(err));
   if (err instanceof MongoServerError && (err.code === 18 || err.codeName === 'AuthenticationFailed')) {
     return new DbBackupError('E_AUTH', `MongoDB at ${e.hosts} refused the credentials; check the user, --password-env and authSource/authMechanism in the --url.`);

@@ -2,6 +2,7 @@ import { type Document, type MongoClient, MongoServerError } from 'mongodb';
 import { CREATE_OPTIONS, INDEX_FIELDS } from './mongodb-metadata.js';
 import { type OplogEntry, timeText } from './mongodb-oplog-entry.js';
 import { type ReplayScope, targetOf } from './mongodb-oplog-scope.js';
+import { QUIET_COMMAND } from './mongodb-timeouts.js';
 
 /** Commands an entry may hold that replay leaves out on purpose, as PBM does. */
 const SKIPPED = new Set(['startIndexBuild', 'abortIndexBuild', 'dbCheck', 'modifyCollectionShardingIndexCatalog', 'createDatabaseMetadata']);
@@ -115,7 +116,7 @@ async function dropDatabase(client: MongoClient, scope: ReplayScope, db: string)
 
 async function run(client: MongoClient, db: string, command: Document): Promise<boolean> {
   try {
-    await client.db(db).command(command);
+    await client.db(db).command(command, command.createIndexes === undefined ? {} : QUIET_COMMAND);
     return true;
   } catch (err) {
     if (err instanceof MongoServerError && typeof err.code === 'number' && ALREADY.has(err.code)) return true;

@@ -1,6 +1,7 @@
 import { PLUGIN_API_VERSION, type ConnectorPlugin } from '../../../application/ports/connector-plugin.js';
 import { mongodbEngine } from './mongodb-engine.js';
 import { TLS_FILE_OPTIONS } from '../tls-options.js';
+import { IO_TIMEOUT_OPTION } from '../io-timeout.js';
 
 /** MongoDB through the official driver alone (no mongodump), in mongodump's layout. */
 export const mongodbPlugin: ConnectorPlugin = {
@@ -12,6 +13,7 @@ export const mongodbPlugin: ConnectorPlugin = {
   options: [
     ...TLS_FILE_OPTIONS,
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
+    IO_TIMEOUT_OPTION,
   ],
   flagAliases: { '--collections': '--tables', '--exclude-collections': '--exclude-tables', '--drop': '--clean' },
   capabilities: mongodbEngine.capabilities,

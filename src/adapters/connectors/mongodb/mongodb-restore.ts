@@ -12,6 +12,7 @@ import { incompleteTargetError, newMarker } from '../restore-marker.js';
 import { placeMarkers, readMarkers, removeMarkers } from './mongodb-restore-marker.js';
 import { clashes, readTargetState, refuseNonEmpty, type RestoreItem, type RestoreScope } from './mongodb-restore-scope.js';
 import { runPool } from './work-pool.js';
+import { QUIET_COMMAND } from './mongodb-timeouts.js';
 
 const BATCH_DOCS = 1000;
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -133,7 +134,7 @@ async function buildIndexes(db: Db, item: RestoreItem, meta: CollectionMetadata,
   const indexes = indexesToBuild(meta);
   if (!indexes.length) return;
   try {
-    await db.command({ createIndexes: item.target.coll, indexes } as Document);
+    await db.command({ createIndexes: item.target.coll, indexes } as Document, QUIET_COMMAND);
   } catch (err) {
     report.failures.push(`indexes ${indexes.map((i) => i.name).join(', ')}: ${(err as Error).message}`);
   }

@@ -14,8 +14,9 @@ import {
 } from '@azure/storage-blob';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type RetryPolicy, withRetry } from '../../../infrastructure/retry.js';
-import { checksumMismatch, cloudError, isRetryableStorageError } from '../cloud/cloud-errors.js';
+import { type RetryPolicy, retryPolicy, withRetry } from '../../../infrastructure/retry.js';
+import { checksumMismatch, cloudError, isRetryableStorageError, retryAfterOf } from '../cloud/cloud-errors.js';
+import { type RetryLog, retryReason } from '../cloud/retry-log.js';
 import { TaskPool, growingChunks, growingPartSize } from '../cloud/fixed-chunks.js';
 import { uploadBudget } from '../cloud/upload-budget.js';
 import { requestTimeoutPolicy } from './request-timeout.js';
@@ -38,6 +39,8 @@ export interface AzureBlobStoreOptions {
   pageSize?: number;
   /** Retry of each staged block (a buffer, so re-sendable). */
   blockRetry?: Partial<RetryPolicy>;
+  /** Where each retry of a block is reported. */
+  retryLog?: RetryLog;
   /** Skip TLS certificate verification of the blob endpoint (never of the Azure AD token endpoint). */
   insecure?: boolean;
   /** How long a request may go without an answer before it fails (E_NETWORK_TIMEOUT) and is retried; default 120 s. */
@@ -126,7 +129,22 @@ export class AzureBlobStore implements BlobStore {
           throw checksumMismatch(this.location, key, `block MD5 ${echoed.toString('hex')}, sent ${md5.toString('hex')}`);
         }
       },
-      { policy: this.options.blockRetry, retryable: isRetryableStorageError, signal },
+      {
+        policy: this.options.blockRetry,
+        retryable: isRetryableStorageError,
+        signal,
+        retryAfter: retryAfterOf,
+        onRetry: (err, attempt, delayMs, retryAfterMs) =>
+          this.options.retryLog?.({
+            target: this.location,
+            operation: `upload a block of ${key}`,
+            attempt,
+            maxAttempts: retryPolicy(this.options.blockRetry).attempts,
+            delayMs,
+            reason: retryReason(err),
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          }),
+      },
     );
   }
 
@@ -208,11 +226,19 @@ export class AzureBlobStore implements BlobStore {
   }
 }
 
-async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClient> {
+/**
+ * The service client, every path through one pipeline (one try per request, the request timeout,
+ * --insecure's agent): an account key (given, or in the connection string); a SAS token (given, or
+ * in it); `UseDevelopmentStorage=true` (the SDK's development account); a connection string with
+ * neither key nor SAS — anonymous access to the endpoint it names (a public container), as the
+ * .NET SDK reads such a string; no connection string: Azure AD through DefaultAzureCredential.
+ */
+export async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClient> {
   const cs = o.connectionString ? parseConnectionString(o.connectionString) : {};
   const accountKey = o.accountKey ?? cs.AccountKey;
   const sas = (o.sasToken ?? cs.SharedAccessSignature)?.replace(/^\?/, '');
-  const url = (o.endpoint ?? cs.BlobEndpoint ?? `https://${o.account}.blob.core.windows.net`).replace(/\/+$/, '');
+  const development = /^true$/i.test(cs.UseDevelopmentStorage ?? '') ? BlobServiceClient.fromConnectionString('UseDevelopmentStorage=true', PIPELINE) : undefined;
+  const url = (o.endpoint ?? cs.BlobEndpoint ?? development?.url ?? defaultEndpoint(cs, o.account)).replace(/\/+$/, '');
   const insecure = o.insecure === true && /^https:/i.test(url);
   const pipeline = (credential: PipelineCredential): Pipeline => {
     const p = insecure ? unverifiedTlsPipeline(credential) : newPipeline(credential, PIPELINE);
@@ -221,19 +247,16 @@ async function serviceClient(o: AzureBlobStoreOptions): Promise<BlobServiceClien
   };
   if (accountKey) return new BlobServiceClient(url, pipeline(new StorageSharedKeyCredential(cs.AccountName ?? o.account, accountKey)));
   if (sas) return new BlobServiceClient(`${url}?${sas}`, pipeline(new AnonymousCredential()));
-  if (o.connectionString) {
-    const client = BlobServiceClient.fromConnectionString(o.connectionString, PIPELINE);
-    if (o.insecure && /^https:/i.test(client.url)) {
-      throw new DbBackupError(
-        'E_UNSUPPORTED',
-        `--insecure needs an account key or a SAS token with this connection string; or trust the endpoint's CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem instead.`,
-      );
-    }
-    return client;
-  }
+  if (development) return new BlobServiceClient(url, pipeline(development.credential as StorageSharedKeyCredential));
+  if (o.connectionString) return new BlobServiceClient(url, pipeline(new AnonymousCredential()));
   // Loaded only when needed: it pulls in MSAL.
   const { DefaultAzureCredential } = await import('@azure/identity');
   return new BlobServiceClient(url, pipeline(new DefaultAzureCredential()));
+}
+
+/** `https://ACCOUNT.blob.SUFFIX` from a connection string's parts (or the public cloud's). */
+function defaultEndpoint(cs: Record<string, string>, account: string): string {
+  return `${cs.DefaultEndpointsProtocol ?? 'https'}://${cs.AccountName ?? account}.blob.${cs.EndpointSuffix ?? 'core.windows.net'}`;
 }
 
 /**

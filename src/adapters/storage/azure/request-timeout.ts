@@ -8,7 +8,7 @@ import type { RequestPolicyFactory } from '@azure/storage-blob';
  * and the backup, for ever. A body still streaming after the headers is the download guard's concern.
  */
 export function requestTimeoutPolicy(ms: number): RequestPolicyFactory {
-  return {
+  const factory: RequestPolicyFactory = {
     create: (next) => ({
       sendRequest: async (request) => {
         const timer = new AbortController();
@@ -30,4 +30,13 @@ export function requestTimeoutPolicy(ms: number): RequestPolicyFactory {
       },
     }),
   };
+  timeoutPolicies.add(factory);
+  return factory;
+}
+
+const timeoutPolicies = new WeakSet<object>();
+
+/** True for a factory requestTimeoutPolicy made (a test checks that every client's pipeline has one). */
+export function isRequestTimeoutPolicy(factory: unknown): boolean {
+  return typeof factory === 'object' && factory !== null && timeoutPolicies.has(factory);
 }

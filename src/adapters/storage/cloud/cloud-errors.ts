@@ -1,5 +1,5 @@
 import { DbBackupError } from '../../../domain/errors.js';
-import { isTransientNetworkError, isTransientStatus } from '../../../infrastructure/retry.js';
+import { isTransientNetworkError, isTransientStatus, parseRetryAfter } from '../../../infrastructure/retry.js';
 
 /** What an adapter extracted from its SDK's error (each SDK shapes errors differently). */
 export interface ServiceFailure {
@@ -42,6 +42,8 @@ export function cloudError(err: unknown, failure: ServiceFailure, what: string, 
   const details: Record<string, unknown> = { location, retryable };
   if (status !== undefined) details.status = status;
   if (failure.code) details.serviceCode = failure.code;
+  const retryAfterMs = retryAfterOfAnswer(err);
+  if (retryAfterMs !== undefined) details.retryAfterMs = retryAfterMs;
   const base = `Could not ${what} at ${location}`;
   if (failure.code && MISSING_PLACE.has(failure.code)) {
     return new DbBackupError('E_NOT_FOUND', `${base}: the ${placeWord} does not exist; create it first or check the URL.`, { cause: err, details });
@@ -94,6 +96,30 @@ export function isRequestTimeout(err: unknown): boolean {
     e = x.cause ?? x.error;
   }
   return false;
+}
+
+/**
+ * The wait (ms) an error answer asked for in its Retry-After header: S3's `$response.headers`,
+ * Azure's RestError `response.headers` (an HttpHeaders), GCS's ApiError or GaxiosError `response.headers`.
+ */
+export function retryAfterOfAnswer(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const x = e as { $response?: { headers?: unknown }; response?: { headers?: unknown }; cause?: unknown; error?: unknown };
+    const headers = (x.$response ?? x.response)?.headers as { get?: (name: string) => unknown } & Record<string, unknown> | undefined;
+    if (headers) {
+      const value = typeof headers.get === 'function' ? headers.get('retry-after') : (headers['retry-after'] ?? headers['Retry-After']);
+      const ms = parseRetryAfter(value);
+      if (ms !== undefined) return ms;
+    }
+    e = x.cause ?? x.error;
+  }
+  return undefined;
+}
+
+/** The Retry-After wait a storage failure carries (cloudError's `details.retryAfterMs`, or the SDK error's answer). */
+export function retryAfterOf(err: unknown): number | undefined {
+  if (err instanceof DbBackupError) return typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : retryAfterOfAnswer(err.cause);
+  return retryAfterOfAnswer(err);
 }
 
 /** True for an E_STORAGE/E_CONN_REFUSED error (or a raw network error) that another try may cure. */

@@ -4,7 +4,9 @@ import { retryPolicy } from '../../../infrastructure/retry.js';
 import type { BlobStore } from '../../../application/ports/blob-store.js';
 import type { IncompleteUploads } from '../../../application/ports/incomplete-uploads.js';
 import { RetryingBlobStore } from '../retrying-blob-store.js';
+import type { Logger } from '../../../application/ports/logger.js';
 import { type WarningSink, warnInsecure } from './insecure-warning.js';
+import { type RetryLog, storageRetryLog } from './retry-log.js';
 import { CLOUD_SCHEMES, type CloudScheme, type StorageOptions } from './storage-options.js';
 
 export interface CloudUrl {
@@ -42,11 +44,11 @@ export function parseCloudUrl(url: string): CloudUrl {
  * the adapter either turns TLS verification off (S3, Azure) and a warning naming the endpoint goes
  * to `warn` (stderr by default, once per run), or refuses with E_UNSUPPORTED (GCS).
  */
-export async function openCloudRepository(url: string, options: StorageOptions, warn?: WarningSink): Promise<OpenedRepository> {
+export async function openCloudRepository(url: string, options: StorageOptions, warn?: WarningSink, logger?: Logger): Promise<OpenedRepository> {
   const parsed = parseCloudUrl(url);
-  const { store: inner, endpoint, uploads } = await openStore(parsed, options);
+  const { store: inner, endpoint, uploads } = await openStore(parsed, options, storageRetryLog(logger));
   if (options.insecure) warnInsecure(parsed.scheme, endpoint, warn);
-  const store = new RetryingBlobStore(inner, options.retry);
+  const store = new RetryingBlobStore(inner, options.retry, logger);
   return {
     store,
     kind: parsed.scheme === 'gs' ? 'gcs' : parsed.scheme,
@@ -61,7 +63,7 @@ export async function openCloudRepository(url: string, options: StorageOptions, 
  * Each SDK is loaded only when its scheme is used: together they cost seconds of CLI start-up.
  * `endpoint` is where requests go, for the insecure warning.
  */
-async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ store: BlobStore; endpoint: string; uploads?: IncompleteUploads }> {
+async function openStore(url: CloudUrl, options: StorageOptions, retryLog: RetryLog): Promise<{ store: BlobStore; endpoint: string; uploads?: IncompleteUploads }> {
   const retry = retryPolicy(options.retry);
   const common = {
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -77,7 +79,8 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         bucket: url.bucket,
         prefix: url.prefix,
         ...(options.partSize ? { partSize: options.partSize } : {}),
-        partAttempts: retry.attempts,
+        partRetry: retry,
+        retryLog,
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         insecure: options.insecure ?? false,
       });
@@ -94,6 +97,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         ...(options.readIdleMs ? { readIdleMs: options.readIdleMs } : {}),
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         chunkRetry: retry,
+        retryLog,
         insecure: options.insecure ?? false,
       });
       return { store, endpoint: options.gcs.endpoint ?? 'https://storage.googleapis.com' };
@@ -115,6 +119,7 @@ async function openStore(url: CloudUrl, options: StorageOptions): Promise<{ stor
         prefix: url.prefix,
         ...(options.partSize ? { blockSize: options.partSize } : {}),
         blockRetry: retry,
+        retryLog,
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
         insecure: options.insecure ?? false,
       });

@@ -7,6 +7,8 @@ import { type RetryPolicy, retryPolicy } from '../../../infrastructure/retry.js'
 import { checksumMismatch, cloudError, isRequestTimeout } from '../cloud/cloud-errors.js';
 import { guardDownload } from '../cloud/guarded-download.js';
 import { KeySpace } from '../cloud/key-space.js';
+import type { RetryLog } from '../cloud/retry-log.js';
+import { SDK_RETRY_OPTIONS, uploadRetryAdapter } from './gcs-upload-retries.js';
 
 export interface GcsBlobStoreOptions {
   bucket: string;
@@ -23,6 +25,8 @@ export interface GcsBlobStoreOptions {
   readIdleMs?: number;
   /** Retry of each resumable chunk request (the SDK's own retry; the chunk is buffered). */
   chunkRetry?: Partial<RetryPolicy>;
+  /** Where each retry of an upload request is reported (gcs-upload-retries.ts). */
+  retryLog?: RetryLog;
   /** Refused: see the constructor. */
   insecure?: boolean;
   /**
@@ -72,26 +76,29 @@ export class GcsBlobStore implements BlobStore {
     const timeout = options.requestTimeoutMs ?? 60_000;
     const chunkTimeout = options.requestTimeoutMs ?? 120_000;
     this.control = new Storage({ ...base, timeout, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(options.bucket);
-    this.transfer = new Storage({
+    const transfer = new Storage({
       ...base,
       retryOptions: {
         autoRetry: policy.attempts > 1,
         maxRetries: policy.attempts - 1,
-        retryDelayMultiplier: 2,
-        // Seconds; the SDK's session-creation retry (async-retry) starts at 1 s and refuses a smaller cap.
-        maxRetryDelay: Math.max(1, policy.maxDelayMs / 1000),
+        // The SDK then waits a fixed 1 s (its session-creation retry, async-retry, refuses a cap under
+        // 1 s); observeUploadRetries holds each failure for our backoff or its Retry-After first.
+        ...SDK_RETRY_OPTIONS,
         totalTimeout: 3600,
         // Re-sending a chunk of the same session is safe: the session, not the object, is written.
         idempotencyStrategy: IdempotencyStrategy.RetryAlways,
         // The SDK's own list leaves out its HTTP client's timeout (node-fetch's 'request-timeout').
         retryableErrorFn: (err) => RETRYABLE_ERR_FN_DEFAULT(err) || isRequestTimeout(err),
       },
-    }).bucket(options.bucket);
+    });
+    const adapter = uploadRetryAdapter(transfer, policy, this.location, options.retryLog);
+    this.transfer = transfer.bucket(options.bucket);
     // Resumable-upload requests go through gaxios with no timeout of their own: without one a stalled
     // endpoint held a chunk, and the backup, for ever. An interceptor gives each its timeout.
     // (The SDK types the interceptor's answer as the JSON calls' options; gaxios takes the same object.)
     type Interceptor = (typeof this.transfer.interceptors)[number];
-    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout: chunkTimeout }) as unknown as ReturnType<Interceptor['request']> });
+    // The same options carry the adapter that logs and paces the SDK's retries of those requests (gcs-upload-retries.ts).
+    this.transfer.interceptors.push({ request: (reqOpts) => Object.assign(reqOpts, { timeout: chunkTimeout, adapter }) as unknown as ReturnType<Interceptor['request']> });
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {

@@ -24,6 +24,9 @@ import { type BlockPool, TaskPool, growingChunks, growingPartSize } from '../clo
 import { uploadBudget } from '../cloud/upload-budget.js';
 import { KeySpace } from '../cloud/key-space.js';
 import { UploadDigest, md5OfStream } from '../cloud/upload-digest.js';
+import type { RetryPolicy } from '../../../infrastructure/retry.js';
+import type { RetryLog } from '../cloud/retry-log.js';
+import { S3RetryStrategy } from './s3-retry-strategy.js';
 
 /** S3 parts of one size before the size doubles: 8 MiB parts reach 16 GB, 16 MiB 48 GB, ... 496 GB in 10,000 parts. */
 const S3_PARTS_PER_SIZE = 2000;
@@ -56,8 +59,10 @@ export interface S3BlobStoreOptions {
   concurrency?: number;
   /** ListObjectsV2 page size (≤ 1000). */
   pageSize?: number;
-  /** Tries per part request inside a multipart upload (the SDK's retry; parts are buffers). */
-  partAttempts?: number;
+  /** Retry of each upload request (a part, or a small object's one PUT: buffers), through the SDK's retry (s3-retry-strategy.ts). */
+  partRetry?: Partial<RetryPolicy>;
+  /** Where each retry is reported. */
+  retryLog?: RetryLog;
   /** A request whose socket is idle this long fails (the SDK and our retries try again); default 120 s. */
   requestTimeoutMs?: number;
   /** Skip TLS certificate verification (only by explicit choice). */
@@ -95,7 +100,7 @@ export class S3BlobStore implements BlobStore {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const base = clientConfig(options, this.concurrency);
     this.control = new S3Client({ ...base, maxAttempts: 1 });
-    this.transfer = new S3Client({ ...base, maxAttempts: Math.max(1, options.partAttempts ?? 5) });
+    this.transfer = new S3Client({ ...base, retryStrategy: new S3RetryStrategy(options.partRetry ?? {}, this.location, options.retryLog) });
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
