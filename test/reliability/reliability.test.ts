@@ -97,15 +97,16 @@ describe('reliability', () => {
   it('kill -9 during a MongoDB backup and a restore (CongoDB, a wire-protocol double, not a mongod)', async () => {
     const bench = await mongoKillBench(join(dir.path, 'kill-mongo'));
     try {
-      // The long mode: N of each operation. CI: one trial.
-      const { trials, operation } = rotation(MONGO_KILL_OPERATIONS);
-      const r = await runFamily('kill -9 (mongodb double)', trials, seed, (i, s) => bench.trial(i, s, operation(i)));
+      // Issue 24: ≥ 10 kill trials per engine in CI (5 of each operation); the long mode N of each.
+      const r = await runFamily('kill -9 (mongodb double)', trialsFor(5) * MONGO_KILL_OPERATIONS.length, seed, (i, s) =>
+        bench.trial(i, s, MONGO_KILL_OPERATIONS[i % MONGO_KILL_OPERATIONS.length]!),
+      );
       results.push(r);
       expect(failuresOf(r)).toEqual([]);
     } finally {
       await bench.stop();
     }
-  }, limit(15_000, trialsFor(1) * MONGO_KILL_OPERATIONS.length));
+  }, limit(15_000, trialsFor(5) * MONGO_KILL_OPERATIONS.length));
 
   it('concurrency and load: 20 backups of different sources into one repository at once, with a prune and a verify among them', async () => {
     const where = join(dir.path, 'concurrency');
@@ -224,8 +225,8 @@ describe('reliability', () => {
     it(`kill -9 and dropped connections during a ${engine} backup and a restore into the server, and kill -9 during replicate (a real server)`, async () => {
       const bench = await serverKillBench(engine, join(dir.path, `kill-${engine}`));
       try {
-        // CI: one backup and one restore per engine (a server start, two backups and three restores); the long mode N of each.
-        const r = await runFamily(`kill -9 (${engine})`, trialsFor(1) * SERVER_KILL_OPERATIONS.length, seed, (i, s) =>
+        // Issue 24: ≥ 10 kill trials per engine in CI (5 backups and 5 restores, one server start); the long mode N of each.
+        const r = await runFamily(`kill -9 (${engine})`, trialsFor(5) * SERVER_KILL_OPERATIONS.length, seed, (i, s) =>
           bench.trial(i, s, SERVER_KILL_OPERATIONS[i % SERVER_KILL_OPERATIONS.length]),
         );
         results.push(r);
@@ -250,6 +251,6 @@ describe('reliability', () => {
       } finally {
         await bench.stop();
       }
-    }, limit(30_000, trialsFor(1) * (SERVER_KILL_OPERATIONS.length + CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length) + replicateTrials));
+    }, limit(30_000, trialsFor(5) * SERVER_KILL_OPERATIONS.length + trialsFor(1) * (CONNECTION_FAULTS.length + serverFaultsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length + partitionOperationsFor(engine, !process.env.RELIABILITY_TRIALS, seed).length) + replicateTrials));
   }
 });
