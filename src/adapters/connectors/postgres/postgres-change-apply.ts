@@ -159,7 +159,7 @@ const FOLD_LIMIT = 2_000;
  */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
-  private pending: Promise<unknown>[] = [];
+  private pending: { done: Promise<void>; rows: number }[] = [];
   private pendingRows = 0;
   private failure: unknown;
   private open = false;
@@ -203,7 +203,7 @@ class ChangeApplier {
     const pending = this.pending;
     this.pending = [];
     this.pendingRows = 0;
-    await Promise.all(pending);
+    await Promise.all(pending.map((p) => p.done));
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -211,15 +211,22 @@ class ChangeApplier {
     if (this.failure !== undefined) throw this.failure;
     this.grouped++;
     this.pendingRows += rows;
-    this.pending.push(
-      this.client.query(query as pg.QueryConfig).then(
+    this.pending.push({
+      rows,
+      done: this.client.query(query as pg.QueryConfig).then(
         (result: pg.QueryResult) => then?.(result),
         (err: unknown) => {
           this.failure ??= err;
         },
       ),
-    );
-    if (this.pending.length >= WINDOW || this.pendingRows >= WINDOW_ROWS) await this.flush();
+    });
+    // The oldest results are awaited, not all: the server keeps working on the rest while the client decodes and folds what follows.
+    while (this.pending.length > WINDOW || this.pendingRows > WINDOW_ROWS) {
+      const oldest = this.pending.shift()!;
+      this.pendingRows -= oldest.rows;
+      await oldest.done;
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /**
