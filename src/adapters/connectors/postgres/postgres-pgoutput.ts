@@ -19,6 +19,8 @@ export interface Relation {
   /** d (default: primary key), n (nothing), f (full), i (index). */
   replicaIdentity: string;
   columns: { name: string; key: boolean; typeOid: number }[];
+  /** `[schema, table]`, made once: every change of the relation shares it (read only). */
+  name: [string, string];
 }
 
 export type PgOutputMessage =
@@ -38,8 +40,6 @@ export type Change =
   | { op: 'T'; rels: [string, string][]; cascade: boolean; restartIdentity: boolean }
   /** Not from pgoutput: every row deleted, before a whole table's rows (postgres-change-tables.ts). */
   | { op: 'R'; rel: [string, string] };
-
-type Tuple = ({ kind: 'n' } | { kind: 'u' } | { kind: 't'; text: string })[];
 
 /** Says what is wrong with a message: the error to throw (live: E_BACKUP_FAILED; read back from storage: E_UNSAFE_BACKUP). */
 export type DecodeFailure = (what: string) => Error;
@@ -154,7 +154,7 @@ export class PgOutputDecoder {
       case 'I': {
         const rel = this.rel(r.uint32());
         if (r.byte() !== 0x4e /* N */ && this.stored) throw this.fail('an insert without its new row');
-        return { tag: 'change', change: { op: 'I', rel: name(rel), new: this.columns(rel, this.tuple(r, rel), () => true) } };
+        return { tag: 'change', change: { op: 'I', rel: name(rel), new: this.tuple(r, rel, ALL) } };
       }
       case 'U':
         return { tag: 'change', change: this.update(r) };
@@ -162,7 +162,7 @@ export class PgOutputDecoder {
         const rel = this.rel(r.uint32());
         const kind = String.fromCharCode(r.byte());
         if (this.stored && kind !== 'K' && kind !== 'O') throw this.fail('a delete without its old key');
-        return { tag: 'change', change: { op: 'D', rel: name(rel), key: this.key(this.columns(rel, this.tuple(r, rel), (i) => kind === 'O' || rel.columns[i]!.key)) } };
+        return { tag: 'change', change: { op: 'D', rel: name(rel), key: this.key(this.tuple(r, rel, kind === 'O' ? ALL : KEY)) } };
       }
       case 'T': {
         const n = r.int32();
@@ -208,7 +208,7 @@ export class PgOutputDecoder {
       names.add(colName);
       cols.push({ name: colName, key: (flags & 1) !== 0, typeOid });
     }
-    const relation = { id, schema, table, replicaIdentity, columns: cols };
+    const relation = { id, schema, table, replicaIdentity, columns: cols, name: [schema, table] as [string, string] };
     this.relations.set(id, relation);
     return relation;
   }
@@ -217,15 +217,14 @@ export class PgOutputDecoder {
   private update(r: Reader): Change {
     const rel = this.rel(r.uint32());
     let kind = String.fromCharCode(r.byte());
-    let old: { kind: string; values: Tuple } | undefined;
+    let old: Column[] | undefined;
     if (kind === 'K' || kind === 'O') {
-      old = { kind, values: this.tuple(r, rel) };
+      old = this.tuple(r, rel, kind === 'O' ? ALL : KEY);
       kind = String.fromCharCode(r.byte());
     }
     if (this.stored && kind !== 'N') throw this.fail('an update without its new row');
-    const next = this.tuple(r, rel);
-    const key = old ? this.columns(rel, old.values, (i) => old.kind === 'O' || rel.columns[i]!.key) : this.columns(rel, next, (i) => rel.columns[i]!.key);
-    return { op: 'U', rel: name(rel), key: this.key(key), new: this.columns(rel, next, () => true) };
+    const next = this.tuple(r, rel, ALL);
+    return { op: 'U', rel: name(rel), key: this.key(old ?? keyOfRow(rel, next)), new: next };
   }
 
   private rel(id: number): Relation {
@@ -234,31 +233,24 @@ export class PgOutputDecoder {
     return rel;
   }
 
-  private tuple(r: Reader, rel: Relation): Tuple {
+  /**
+   * A tuple's columns as pairs: with KEY only the key columns (a 'K' old tuple has nulls in the
+   * others). 'u' (unchanged TOAST) columns are left out, as are values past the relation's columns.
+   */
+  private tuple(r: Reader, rel: Relation, pick: typeof ALL | typeof KEY): Column[] {
     const n = r.int16();
     if (this.stored && n !== rel.columns.length) throw this.fail('a row of another width than its relation');
-    const out: Tuple = [];
+    const cols = rel.columns;
+    const out: Column[] = [];
     for (let i = 0; i < n; i++) {
       const kind = r.byte();
-      if (kind === 0x74 /* t */) out.push({ kind: 't', text: r.text(r.int32()) });
-      else if (kind === 0x6e /* n */) out.push(NULL);
-      else if (kind === 0x75 /* u */) out.push(UNCHANGED);
+      let value: string | null;
+      if (kind === 0x74 /* t */) value = r.text(r.int32());
+      else if (kind === 0x6e /* n */) value = null;
+      else if (kind === 0x75 /* u */) continue;
       else throw this.fail(`a column of unknown kind "${String.fromCharCode(kind)}" (binary values are not asked for)`);
-    }
-    return out;
-  }
-
-  /**
-   * The tuple's columns that `pick` keeps, as pairs; 'u' (unchanged TOAST) columns are left out.
-   * For a 'K' old tuple the server sends nulls in the non-key places, so those are left out too.
-   */
-  private columns(rel: Relation, values: Tuple, pick: (i: number) => boolean): Column[] {
-    const out: Column[] = [];
-    for (let i = 0; i < values.length; i++) {
-      const col = rel.columns[i];
-      const v = values[i]!;
-      if (!col || v.kind === 'u' || !pick(i)) continue;
-      out.push([col.name, v.kind === 't' ? v.text : null]);
+      const col = cols[i];
+      if (col && (pick === ALL || col.key)) out.push([col.name, value]);
     }
     return out;
   }
@@ -270,11 +262,23 @@ export class PgOutputDecoder {
   }
 }
 
-const NULL = { kind: 'n' } as const;
-const UNCHANGED = { kind: 'u' } as const;
+const ALL = 0;
+const KEY = 1;
+
+/** The key columns of a new row (the same pairs, not copies). */
+function keyOfRow(rel: Relation, row: Column[]): Column[] {
+  const out: Column[] = [];
+  let j = 0;
+  // The row's columns are the relation's in order, some left out: walk both once.
+  for (const c of row) {
+    while (j < rel.columns.length && rel.columns[j]!.name !== c[0]) j++;
+    if (rel.columns[j]?.key) out.push(c);
+  }
+  return out;
+}
 
 function name(rel: Relation): [string, string] {
-  return [rel.schema, rel.table];
+  return rel.name;
 }
 
 /** A PostgreSQL identifier as the change log accepts it (as postgres-change-log.ts does): 1–128 characters. */
