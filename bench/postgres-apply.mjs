@@ -2,7 +2,7 @@
 // PostgreSQL change apply alone: rows/s of applying an incremental's change log to a restored full, with
 // the client's and the server's CPU seconds, statements sent and round trips (sends with nothing in flight).
 // Usage: node bench/postgres-apply.mjs [--work DIR] [--scale S=10] [--txns N=30000] [--runs R=3]
-//          [--baseline DIR]... [--prof DIR]
+//          [--baseline DIR]... [--prof DIR] [--node-flags 'FLAGS']
 //   needs `npm run build` (and DIR/dist for each --baseline: another build, e.g. a copy of main's dist/).
 //
 // The dataset (built once in --work, kept for the next invocation; default a temp dir, removed after): a
@@ -12,7 +12,7 @@
 // copies `base` (CREATE DATABASE … TEMPLATE) and applies the incremental to the copy in a child process
 // of the build measured (this one, and each --baseline, alternating), timed alone; the copy's content is
 // compared with the source. Figures are medians of R runs per build. --prof DIR writes each child's
-// `node --cpu-prof` profile there.
+// `node --cpu-prof` profile there; --node-flags passes node/V8 flags to each child.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -75,6 +75,7 @@ async function main() {
   const txns = Number(opt('--txns', 30_000));
   const runs = Number(opt('--runs', 3));
   const prof = args.includes('--prof') ? resolve(opt('--prof')) : undefined;
+  const childFlags = args.includes('--node-flags') ? opt('--node-flags').split(' ').filter(Boolean) : [];
   const builds = [{ name: 'this build', dir: root }];
   args.forEach((a, i) => a === '--baseline' && builds.push({ name: `baseline ${args[i + 1]}`, dir: resolve(args[i + 1]) }));
   const keep = args.includes('--work');
@@ -153,9 +154,11 @@ async function main() {
         await sql('postgres', `CREATE DATABASE ${db} TEMPLATE base`);
         execFileSync('sync');
         const serverBefore = treeCpuSeconds(server.pid);
-        const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${b.name.replace(/\W+/g, '_')}_${run}.cpuprofile`] : [];
-        const out = execFileSync(process.execPath, [...flags, self, '--child', b.dir, repo, String(port), db], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
-        const r = JSON.parse(out.trim().split('\n').pop());
+        const flags = [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${b.name.replace(/\W+/g, '_')}_${run}.cpuprofile`] : []), ...childFlags];
+        const out = execFileSync(process.execPath, [...flags, self, '--child', b.dir, repo, String(port), db], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 }).toString();
+        const lines = out.trim().split('\n');
+        const r = JSON.parse(lines.pop());
+        if (lines.length > 0) writeFileSync(join(work, `child_${b.name.replace(/\W+/g, '_')}_${run}.txt`), `${lines.join('\n')}\n`);
         r.serverCpu = treeCpuSeconds(server.pid) - serverBefore;
         r.same = (await hashes(db)) === source;
         await sql('postgres', `DROP DATABASE ${db}`);

@@ -82,7 +82,25 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     expect(out.slice(0, 3).reduce((k, s) => k + s.expected!, 0)).toBe(n);
   });
 
+  it('keyOf is the JSON of the key values, also for values JSON escapes and keys of several columns; undefined for a missing or NULL column', () => {
+    for (const v of ['1', 'plain text', 'a"b', 'a\\b', 'tab\there', 'nl\n', '\u0001', 'é ü 日本', '\ud83d\ude00', '\ud800', '']) {
+      expect(keyOf([['x', 'y'], ['id', v]], ['id'])).toBe(JSON.stringify([v]));
+      expect(keyOf([['a', v], ['b', '2']], ['b', 'a'])).toBe(JSON.stringify(['2', v]));
+    }
+    expect(keyOf([['id', null]], ['id'])).toBeUndefined();
+    expect(keyOf([['v', '1']], ['id'])).toBeUndefined();
+    // An update's new key: from the new row, else the old key; a NULL in the new row is not replaced by the old value.
+    const store = new MemoryFold();
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '7']], new: [['v', 'x'], ['blob', 'b']] })).toBe(true);
+    expect(store.get('t', JSON.stringify(['7']))).toEqual({ kind: 'update', cols: [['v', 'x'], ['blob', 'b']] });
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '8']], new: [['id', null], ['v', 'x'], ['blob', 'b']] })).toBe(false);
+  });
+
   it('textArray: a PostgreSQL array literal with quotes and backslashes escaped, NULL unquoted', () => {
     expect(textArray(['a', 'b"c', 'd\\e', null, ''])).toBe('{"a","b\\"c","d\\\\e",NULL,""}');
+    expect(textArray(['a', 'b c', ''])).toBe('{"a","b c",""}');
+    expect(textArray(['a"'])).toBe('{"a\\""}');
+    expect(textArray([null])).toBe('{NULL}');
+    expect(textArray([])).toBe('{}');
   });
 });

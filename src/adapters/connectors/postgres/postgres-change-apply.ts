@@ -38,7 +38,8 @@ interface Applied {
  * found by their replica identity with quoted identifiers and parameters only (the parts are
  * untrusted: changeLines validates every line and record). Triggers and foreign keys are not fired
  * (session_replication_role = replica), as a subscriber applies changes. Sequences are set to the
- * values read at the end of the backup.
+ * values read at the end of the backup. Commits do not wait for the disk (synchronous_commit = off),
+ * except the last, which makes the whole apply durable before it returns.
  */
 export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
   const stop: Stop = {
@@ -57,6 +58,8 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
         return false;
       },
     );
+    // Commits do not wait for their WAL to reach disk (the last one does, below, and with it every one before).
+    await client.query('SET synchronous_commit = off');
     applier = new ChangeApplier(client, replica, applied);
     applier.runDdl = parts.manifest.logPosition?.ddl === true;
     const changeParts = parts.manifest.parts.filter((p) => p.role === 'changes');
@@ -71,6 +74,7 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     await applier.close();
     await applier.flush();
     if (applied.sequences) await applier.setSequences(applied.sequences);
+    await durable(client);
     if (applied.stopped && applied.sequences) warnings.push('Sequences were set to their values at the end of the backup, past the point restored to (never below a value in use).');
     for (const [table, n] of applied.skipped) warnings.push(`${n} change(s) to ${table} were skipped: the table is not in the target.`);
     if (applied.missing > 0) warnings.push(`${applied.missing} update(s)/delete(s) found no row to change: the target was not in the state the changes follow.`);
@@ -82,6 +86,15 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Waits until every commit of the session is on disk: a synchronous commit of a transaction that
+ * writes (an xid is enough: its commit record is WAL) flushes the WAL up to it, which holds every
+ * asynchronous commit before it (and the sequences' setval).
+ */
+async function durable(client: pg.Client): Promise<void> {
+  for (const sql of ['SET synchronous_commit = on', 'BEGIN', 'SELECT pg_catalog.txid_current()', 'COMMIT']) await client.query(sql);
 }
 
 async function applyPart(applier: ChangeApplier, name: string, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {

@@ -48,14 +48,16 @@ const liveFailure: DecodeFailure = (what) => new DbBackupError('E_BACKUP_FAILED'
 
 /** Reads a message's fields, never past its end (a short message is `fail`ed, not read as zeros or cut strings). */
 class Reader {
-  at: number;
-  constructor(
-    private readonly buf: Buffer,
-    private readonly fail: DecodeFailure,
-    start: number,
-    private readonly end: number,
-  ) {
+  at = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private end = 0;
+  constructor(private readonly fail: DecodeFailure) {}
+  /** Reads `buf[start, end)` from its start (one Reader serves every message). */
+  reset(buf: Buffer, start: number, end: number): this {
+    this.buf = buf;
     this.at = start;
+    this.end = end;
+    return this;
   }
   /** The position of the next `n` bytes, which are then read. */
   private skip(n: number): number {
@@ -114,15 +116,18 @@ const MAX_COLUMNS = 1664;
  */
 export class PgOutputDecoder {
   private readonly relations = new Map<number, Relation>();
+  private readonly reader: Reader;
 
   constructor(
     private readonly fail: DecodeFailure = liveFailure,
     private readonly stored = false,
-  ) {}
+  ) {
+    this.reader = new Reader(fail);
+  }
 
   /** Decodes the message `body[start, end)` (the whole buffer by default). */
   decode(body: Buffer, start = 0, end = body.length): PgOutputMessage {
-    const r = new Reader(body, this.fail, start, end);
+    const r = this.reader.reset(body, start, end);
     let out: PgOutputMessage;
     try {
       out = this.message(r);
