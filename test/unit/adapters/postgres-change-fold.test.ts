@@ -68,6 +68,25 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     expect(inPlace[0]!.values).toEqual([['2']]);
   });
 
+  it('an update that lacks a key column (an unchanged TOASTed key) takes the key from the fold; shapes group rows by their column names', () => {
+    const info: TableInfo = { ident: '"public"."t"', key: ['id'], columns: 3, types: new Map([['id', 'text'], ['v', 'text'], ['blob', 'text']]), textual: new Set(), inPlace: true };
+    const entries: [string, Entry][] = [
+      [JSON.stringify(['k1']), { kind: 'update', cols: [['v', 'a']] }],
+      [JSON.stringify(['k2']), { kind: 'update', cols: [['id', 'k2'], ['v', 'b']] }],
+      [JSON.stringify(['k3']), { kind: 'update', cols: [['v', 'c']] }],
+      [JSON.stringify(['k4']), { kind: 'image', cols: row('k4', 'd'), base: true }],
+      [JSON.stringify(['k5']), { kind: 'image', cols: row('k5', 'e'), base: false }],
+    ];
+    const out = setStatements(info, entries);
+    expect(out.map((s) => [s.text.split(' SET ')[1]?.split(' FROM ')[0] ?? s.text.split(' ')[0], s.values])).toEqual([
+      ['"v" = u.c0::text', [['a', 'c'], ['k1', 'k3']]],
+      ['"v" = u.c0::text', [['b'], ['k2']]],
+      ['"v" = u.c0::text, "blob" = u.c1::text', [['d'], ['big'], ['k4']]],
+      ['INSERT', [['k5'], ['e'], ['big']]],
+    ]);
+    expect(out.slice(0, 3).map((s) => s.expected)).toEqual([2, 1, 1]);
+  });
+
   it('writes a large fold in statements of at most STATEMENT_ROWS rows, deletes before updates before inserts', () => {
     const store = new MemoryFold();
     const n = STATEMENT_ROWS * 2 + 500;
