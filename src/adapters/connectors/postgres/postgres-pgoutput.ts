@@ -228,8 +228,9 @@ export class PgOutputDecoder {
       kind = String.fromCharCode(r.byte());
     }
     if (this.stored && kind !== 'N') throw this.fail('an update without its new row');
-    const next = this.tuple(r, rel, ALL);
-    return { op: 'U', rel: name(rel), key: this.key(old ?? keyOfRow(rel, next)), new: next };
+    const keyOfNext: Column[] | undefined = old ? undefined : [];
+    const next = this.tuple(r, rel, ALL, keyOfNext);
+    return { op: 'U', rel: name(rel), key: this.key(old ?? keyOfNext!), new: next };
   }
 
   private rel(id: number): Relation {
@@ -241,8 +242,9 @@ export class PgOutputDecoder {
   /**
    * A tuple's columns as pairs: with KEY only the key columns (a 'K' old tuple has nulls in the
    * others). 'u' (unchanged TOAST) columns are left out, as are values past the relation's columns.
+   * `keys` gets the key columns' pairs too (the same pairs).
    */
-  private tuple(r: Reader, rel: Relation, pick: typeof ALL | typeof KEY): Column[] {
+  private tuple(r: Reader, rel: Relation, pick: typeof ALL | typeof KEY, keys?: Column[]): Column[] {
     const n = r.int16();
     if (this.stored && n !== rel.columns.length) throw this.fail('a row of another width than its relation');
     const cols = rel.columns;
@@ -255,7 +257,10 @@ export class PgOutputDecoder {
       else if (kind === 0x75 /* u */) continue;
       else throw this.fail(`a column of unknown kind "${String.fromCharCode(kind)}" (binary values are not asked for)`);
       const col = cols[i];
-      if (col && (pick === ALL || col.key)) out.push([col.name, value]);
+      if (!col || (pick === KEY && !col.key)) continue;
+      const pair: Column = [col.name, value];
+      out.push(pair);
+      if (keys && col.key) keys.push(pair);
     }
     return out;
   }
@@ -269,18 +274,6 @@ export class PgOutputDecoder {
 
 const ALL = 0;
 const KEY = 1;
-
-/** The key columns of a new row (the same pairs, not copies). */
-function keyOfRow(rel: Relation, row: Column[]): Column[] {
-  const out: Column[] = [];
-  let j = 0;
-  // The row's columns are the relation's in order, some left out: walk both once.
-  for (const c of row) {
-    while (j < rel.columns.length && rel.columns[j]!.name !== c[0]) j++;
-    if (rel.columns[j]?.key) out.push(c);
-  }
-  return out;
-}
 
 function name(rel: Relation): [string, string] {
   return rel.name;
