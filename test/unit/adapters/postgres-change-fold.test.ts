@@ -113,6 +113,10 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '7']], new: [['v', 'x'], ['blob', 'b']] })).toBe(true);
     expect(store.get('t', JSON.stringify(['7']))).toEqual({ kind: 'update', cols: [['v', 'x'], ['blob', 'b']] });
     expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '8']], new: [['id', null], ['v', 'x'], ['blob', 'b']] })).toBe(false);
+    // The decoder shares the new row's key pairs with the key when the key did not change.
+    const shared = row('9', 'y');
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [shared[0]!], new: shared })).toBe(true);
+    expect(store.get('t', JSON.stringify(['9']))).toEqual({ kind: 'image', cols: row('9', 'y'), base: true });
   });
 
   it('textArray: a PostgreSQL array literal with quotes and backslashes escaped, NULL unquoted', () => {

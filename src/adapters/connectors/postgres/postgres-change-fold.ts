@@ -67,6 +67,16 @@ function keyAfter(before: readonly Column[], after: readonly Column[], key: read
   return JSON.stringify(values);
 }
 
+/** True when every pair of `key` is one of `row`'s own pairs (not copies: the same objects), in order. */
+function sharesKey(key: readonly Column[], row: readonly Column[]): boolean {
+  let j = 0;
+  for (const pair of key) {
+    while (j < row.length && row[j] !== pair) j++;
+    if (j === row.length) return false;
+  }
+  return key.length > 0;
+}
+
 /** The value of column `name`; undefined when the row has no such column or it is NULL. */
 function valueOf(cols: readonly Column[], name: string): string | undefined {
   return columnOf(cols, name)?.[1] ?? undefined;
@@ -123,7 +133,8 @@ export function foldChange(store: FoldStore, rel: string, shape: RelationShape, 
     return true;
   }
   const oldKey = keyOf(change.key, key) ?? keyOf(change.new, key);
-  const newKey = keyAfter(change.key, change.new, key);
+  // The decoder hands an update whose key did not change the new row's own key pairs: the same key.
+  const newKey = oldKey !== undefined && sharesKey(change.key, change.new) ? oldKey : keyAfter(change.key, change.new, key);
   if (oldKey === undefined || newKey === undefined) return false;
   const prev = store.get(rel, oldKey);
   if (prev?.kind === 'delete') return false;
