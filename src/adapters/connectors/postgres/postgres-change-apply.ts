@@ -8,7 +8,7 @@ import type { SequenceValue } from './postgres-change-log.js';
 import { partBatches, partLines } from './postgres-stream-segment.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import { MemoryFold, foldChange } from './postgres-change-fold.js';
-import { type TableInfo, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
+import { type TableInfo, match, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
 import type { Change, Column } from './postgres-pgoutput.js';
 import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
 
@@ -141,11 +141,10 @@ async function sequencesOf(name: string, body: NodeJS.ReadableStream, where: str
   return found;
 }
 
-/** Statements sent ahead of their results (the connection pipelines them) before waiting. */
+/** Statements in flight (sent, the connection pipelines them, their results not read yet) at most. */
 const WINDOW = 2000;
 /**
- * Rows in the statements sent ahead before waiting (set statements carry many: memory stays
- * bounded). Rows held here and in the fold (GROUP_ROWS, FOLD_LIMIT) live long enough to be
+ * Rows in the statements in flight at most (set statements carry many: memory stays bounded). Rows held here and in the fold (GROUP_ROWS, FOLD_LIMIT) live long enough to be
  * promoted to V8's old space, where they linger as garbage until a full collection: with 20,000
  * rows (and 5,000 per group), a restore of a differential peaked at 255–280 MB RSS and of an
  * incremental chain at ~216 MB (bench/postgres-incremental.mjs, scale 20); with 2,000 each, at
@@ -166,9 +165,11 @@ const FOLD_LIMIT = 2_000;
  * row changes of a group are folded per row key (postgres-change-fold.ts) and written per table
  * with a few set-based statements; a change that does not fold (a truncate, a table without a
  * key, …) writes the fold so far, then goes alone, in order. Without it every change is a
- * statement of its own, in order. Statements are prepared once (named) and sent pipelined: up to
- * WINDOW (or WINDOW_ROWS rows' worth) go out before their results are awaited (a failure fails the apply, and with it the
- * restore, as any failed restore statement does).
+ * statement of its own, in order. Statements are prepared once (named) and sent pipelined: past
+ * WINDOW statements (or WINDOW_ROWS rows' worth) in flight the oldest results are awaited, never
+ * all of them, so the server always has the next statements while the client decodes and folds
+ * (bench/postgres-apply.mjs: waiting for all of them idled each side half the time). A failure
+ * fails the apply, and with it the restore, as any failed restore statement does.
  */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
@@ -397,17 +398,4 @@ class ChangeApplier {
 
 function ident(rel: [string, string]): string {
   return `${quoteIdent(rel[0])}.${quoteIdent(rel[1])}`;
-}
-
-/** `a = $n AND b IS NULL …` for the key columns, numbering parameters after `offset`; `textual` columns compare as text. */
-function match(key: Column[], offset: number, textual: Set<string>): { sql: string; values: string[] } {
-  const values: string[] = [];
-  const sql = key
-    .map(([col, value]) => {
-      if (value === null) return `${quoteIdent(col)} IS NULL`;
-      values.push(value);
-      return textual.has(col) ? `${quoteIdent(col)}::text = $${offset + values.length}::text` : `${quoteIdent(col)} = $${offset + values.length}`;
-    })
-    .join(' AND ');
-  return { sql, values };
 }

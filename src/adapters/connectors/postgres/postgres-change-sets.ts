@@ -179,3 +179,16 @@ function unnest(_info: TableInfo, names: readonly string[]): string {
 function matchAll(info: TableInfo, key: readonly string[], offset: number): string {
   return key.map((n, i) => `${T}.${quoteIdent(n)} = u.c${offset + i}::${info.types.get(n) ?? 'text'}`).join(' AND ');
 }
+
+/** `a = $n AND b IS NULL …` for the key columns, numbering parameters after `offset`; `textual` columns compare as text. */
+export function match(key: Column[], offset: number, textual: Set<string>): { sql: string; values: string[] } {
+  const values: string[] = [];
+  const sql = key
+    .map(([col, value]) => {
+      if (value === null) return `${quoteIdent(col)} IS NULL`;
+      values.push(value);
+      return textual.has(col) ? `${quoteIdent(col)}::text = $${offset + values.length}::text` : `${quoteIdent(col)} = $${offset + values.length}`;
+    })
+    .join(' AND ');
+  return { sql, values };
+}
