@@ -171,6 +171,18 @@ describe('PostgreSQL change capture (logical decoding)', () => {
       INSERT INTO public.gen (v) VALUES ('g2');
       UPDATE public.nokey SET b = 'still writable' WHERE a = 1;
       DELETE FROM public.nokey;
+      -- One transaction (the whole string is one) changing the same keys again and again: applied in order.
+      INSERT INTO public.items VALUES (3001, 'a', NULL, NULL, NULL, 1);
+      UPDATE public.items SET name = 'b' WHERE id = 3001;
+      DELETE FROM public.items WHERE id = 3001;
+      INSERT INTO public.items VALUES (3001, 'c', 'again', NULL, NULL, 2);
+      UPDATE public.items SET id = 3002 WHERE id = 3001;
+      INSERT INTO public.items VALUES (3001, 'd', NULL, NULL, NULL, 3);
+      DELETE FROM public.items WHERE id = 3;
+      INSERT INTO public.items VALUES (3, 'three again', NULL, NULL, NULL, 3);
+      UPDATE public.items SET name = 'four', id = 4000 WHERE id = 4;
+      UPDATE public.items SET id = 4 WHERE id = 5;
+      UPDATE public.items SET note = 'was five' WHERE id = 4;
       `,
       [],
       db,

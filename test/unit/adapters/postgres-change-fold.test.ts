@@ -68,6 +68,25 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     expect(inPlace[0]!.values).toEqual([['2']]);
   });
 
+  it('an update that lacks a key column (an unchanged TOASTed key) takes the key from the fold; shapes group rows by their column names', () => {
+    const info: TableInfo = { ident: '"public"."t"', key: ['id'], columns: 3, types: new Map([['id', 'text'], ['v', 'text'], ['blob', 'text']]), textual: new Set(), inPlace: true };
+    const entries: [string, Entry][] = [
+      [JSON.stringify(['k1']), { kind: 'update', cols: [['v', 'a']] }],
+      [JSON.stringify(['k2']), { kind: 'update', cols: [['id', 'k2'], ['v', 'b']] }],
+      [JSON.stringify(['k3']), { kind: 'update', cols: [['v', 'c']] }],
+      [JSON.stringify(['k4']), { kind: 'image', cols: row('k4', 'd'), base: true }],
+      [JSON.stringify(['k5']), { kind: 'image', cols: row('k5', 'e'), base: false }],
+    ];
+    const out = setStatements(info, entries);
+    expect(out.map((s) => [s.text.split(' SET ')[1]?.split(' FROM ')[0] ?? s.text.split(' ')[0], s.values])).toEqual([
+      ['"v" = u.c0::text', [['a', 'c'], ['k1', 'k3']]],
+      ['"v" = u.c0::text', [['b'], ['k2']]],
+      ['"v" = u.c0::text, "blob" = u.c1::text', [['d'], ['big'], ['k4']]],
+      ['INSERT', [['k5'], ['e'], ['big']]],
+    ]);
+    expect(out.slice(0, 3).map((s) => s.expected)).toEqual([2, 1, 1]);
+  });
+
   it('writes a large fold in statements of at most STATEMENT_ROWS rows, deletes before updates before inserts', () => {
     const store = new MemoryFold();
     const n = STATEMENT_ROWS * 2 + 500;
@@ -82,7 +101,29 @@ describe('folding row changes per key (postgres-change-fold)', () => {
     expect(out.slice(0, 3).reduce((k, s) => k + s.expected!, 0)).toBe(n);
   });
 
+  it('keyOf is the JSON of the key values, also for values JSON escapes and keys of several columns; undefined for a missing or NULL column', () => {
+    for (const v of ['1', 'plain text', 'a"b', 'a\\b', 'tab\there', 'nl\n', '\u0001', 'é ü 日本', '\ud83d\ude00', '\ud800', '']) {
+      expect(keyOf([['x', 'y'], ['id', v]], ['id'])).toBe(JSON.stringify([v]));
+      expect(keyOf([['a', v], ['b', '2']], ['b', 'a'])).toBe(JSON.stringify(['2', v]));
+    }
+    expect(keyOf([['id', null]], ['id'])).toBeUndefined();
+    expect(keyOf([['v', '1']], ['id'])).toBeUndefined();
+    // An update's new key: from the new row, else the old key; a NULL in the new row is not replaced by the old value.
+    const store = new MemoryFold();
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '7']], new: [['v', 'x'], ['blob', 'b']] })).toBe(true);
+    expect(store.get('t', JSON.stringify(['7']))).toEqual({ kind: 'update', cols: [['v', 'x'], ['blob', 'b']] });
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [['id', '8']], new: [['id', null], ['v', 'x'], ['blob', 'b']] })).toBe(false);
+    // The decoder shares the new row's key pairs with the key when the key did not change.
+    const shared = row('9', 'y');
+    expect(foldChange(store, 't', shape, { op: 'U', rel, key: [shared[0]!], new: shared })).toBe(true);
+    expect(store.get('t', JSON.stringify(['9']))).toEqual({ kind: 'image', cols: row('9', 'y'), base: true });
+  });
+
   it('textArray: a PostgreSQL array literal with quotes and backslashes escaped, NULL unquoted', () => {
     expect(textArray(['a', 'b"c', 'd\\e', null, ''])).toBe('{"a","b\\"c","d\\\\e",NULL,""}');
+    expect(textArray(['a', 'b c', ''])).toBe('{"a","b c",""}');
+    expect(textArray(['a"'])).toBe('{"a\\""}');
+    expect(textArray([null])).toBe('{NULL}');
+    expect(textArray([])).toBe('{}');
   });
 });

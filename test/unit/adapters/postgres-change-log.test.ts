@@ -78,6 +78,8 @@ describe('pgoutput v1 decoding', () => {
 
   it('converts LSNs and times exactly', () => {
     expect(lsnToString(lsnToBigInt('1A/FF000028'))).toBe('1A/FF000028');
+    expect(lsnToString(lsnToBigInt('FFFFFFFF/FFFFFFFF'))).toBe('FFFFFFFF/FFFFFFFF');
+    expect(lsnToString(0n)).toBe('0/0');
     expect(pgTimeToIso(-1n)).toBe('1999-12-31T23:59:59.999999Z');
     // The second's text is reused between calls in the same second, never across seconds.
     const at = (iso: string) => pgTimeToIso(isoToMicros(iso) - 946_684_800_000_000n);

@@ -8,7 +8,7 @@ import type { SequenceValue } from './postgres-change-log.js';
 import { partBatches, partLines } from './postgres-stream-segment.js';
 import { type LoggedDdl, ddlStatement, runLoggedDdl } from './postgres-ddl-capture.js';
 import { MemoryFold, foldChange } from './postgres-change-fold.js';
-import { type TableInfo, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
+import { type TableInfo, match, setStatements, tableInfo, textArray } from './postgres-change-sets.js';
 import type { Change, Column } from './postgres-pgoutput.js';
 import { isoToMicros, lsnToBigInt } from './postgres-replication.js';
 
@@ -38,7 +38,8 @@ interface Applied {
  * found by their replica identity with quoted identifiers and parameters only (the parts are
  * untrusted: changeLines validates every line and record). Triggers and foreign keys are not fired
  * (session_replication_role = replica), as a subscriber applies changes. Sequences are set to the
- * values read at the end of the backup.
+ * values read at the end of the backup. Commits do not wait for the disk (synchronous_commit = off),
+ * except the last, which makes the whole apply durable before it returns.
  */
 export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
   const stop: Stop = {
@@ -57,6 +58,8 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
         return false;
       },
     );
+    // Commits do not wait for their WAL to reach disk (the last one does, below, and with it every one before).
+    await client.query('SET synchronous_commit = off');
     applier = new ChangeApplier(client, replica, applied);
     applier.runDdl = parts.manifest.logPosition?.ddl === true;
     const changeParts = parts.manifest.parts.filter((p) => p.role === 'changes');
@@ -71,6 +74,7 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
     await applier.close();
     await applier.flush();
     if (applied.sequences) await applier.setSequences(applied.sequences);
+    await durable(client);
     if (applied.stopped && applied.sequences) warnings.push('Sequences were set to their values at the end of the backup, past the point restored to (never below a value in use).');
     for (const [table, n] of applied.skipped) warnings.push(`${n} change(s) to ${table} were skipped: the table is not in the target.`);
     if (applied.missing > 0) warnings.push(`${applied.missing} update(s)/delete(s) found no row to change: the target was not in the state the changes follow.`);
@@ -82,6 +86,15 @@ export async function applyChanges(endpoint: PgEndpoint, parts: PartSource, unti
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Waits until every commit of the session is on disk: a synchronous commit of a transaction that
+ * writes (an xid is enough: its commit record is WAL) flushes the WAL up to it, which holds every
+ * asynchronous commit before it (and the sequences' setval).
+ */
+async function durable(client: pg.Client): Promise<void> {
+  for (const sql of ['SET synchronous_commit = on', 'BEGIN', 'SELECT pg_catalog.txid_current()', 'COMMIT']) await client.query(sql);
 }
 
 async function applyPart(applier: ChangeApplier, name: string, body: NodeJS.ReadableStream, where: string, stop: Stop, applied: Applied, signal: AbortSignal): Promise<void> {
@@ -128,11 +141,10 @@ async function sequencesOf(name: string, body: NodeJS.ReadableStream, where: str
   return found;
 }
 
-/** Statements sent ahead of their results (the connection pipelines them) before waiting. */
+/** Statements in flight (sent, the connection pipelines them, their results not read yet) at most. */
 const WINDOW = 2000;
 /**
- * Rows in the statements sent ahead before waiting (set statements carry many: memory stays
- * bounded). Rows held here and in the fold (GROUP_ROWS, FOLD_LIMIT) live long enough to be
+ * Rows in the statements in flight at most (set statements carry many: memory stays bounded). Rows held here and in the fold (GROUP_ROWS, FOLD_LIMIT) live long enough to be
  * promoted to V8's old space, where they linger as garbage until a full collection: with 20,000
  * rows (and 5,000 per group), a restore of a differential peaked at 255–280 MB RSS and of an
  * incremental chain at ~216 MB (bench/postgres-incremental.mjs, scale 20); with 2,000 each, at
@@ -153,13 +165,15 @@ const FOLD_LIMIT = 2_000;
  * row changes of a group are folded per row key (postgres-change-fold.ts) and written per table
  * with a few set-based statements; a change that does not fold (a truncate, a table without a
  * key, …) writes the fold so far, then goes alone, in order. Without it every change is a
- * statement of its own, in order. Statements are prepared once (named) and sent pipelined: up to
- * WINDOW (or WINDOW_ROWS rows' worth) go out before their results are awaited (a failure fails the apply, and with it the
- * restore, as any failed restore statement does).
+ * statement of its own, in order. Statements are prepared once (named) and sent pipelined: past
+ * WINDOW statements (or WINDOW_ROWS rows' worth) in flight the oldest results are awaited, never
+ * all of them, so the server always has the next statements while the client decodes and folds
+ * (bench/postgres-apply.mjs: waiting for all of them idled each side half the time). A failure
+ * fails the apply, and with it the restore, as any failed restore statement does.
  */
 class ChangeApplier {
   private readonly statements = new Map<string, string>();
-  private pending: Promise<unknown>[] = [];
+  private pending: { done: Promise<void>; rows: number }[] = [];
   private pendingRows = 0;
   private failure: unknown;
   private open = false;
@@ -203,7 +217,7 @@ class ChangeApplier {
     const pending = this.pending;
     this.pending = [];
     this.pendingRows = 0;
-    await Promise.all(pending);
+    await Promise.all(pending.map((p) => p.done));
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -211,15 +225,22 @@ class ChangeApplier {
     if (this.failure !== undefined) throw this.failure;
     this.grouped++;
     this.pendingRows += rows;
-    this.pending.push(
-      this.client.query(query as pg.QueryConfig).then(
+    this.pending.push({
+      rows,
+      done: this.client.query(query as pg.QueryConfig).then(
         (result: pg.QueryResult) => then?.(result),
         (err: unknown) => {
           this.failure ??= err;
         },
       ),
-    );
-    if (this.pending.length >= WINDOW || this.pendingRows >= WINDOW_ROWS) await this.flush();
+    });
+    // The oldest results are awaited, not all: the server keeps working on the rest while the client decodes and folds what follows.
+    while (this.pending.length > WINDOW || this.pendingRows > WINDOW_ROWS) {
+      const oldest = this.pending.shift()!;
+      this.pendingRows -= oldest.rows;
+      await oldest.done;
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /**
@@ -377,17 +398,4 @@ class ChangeApplier {
 
 function ident(rel: [string, string]): string {
   return `${quoteIdent(rel[0])}.${quoteIdent(rel[1])}`;
-}
-
-/** `a = $n AND b IS NULL …` for the key columns, numbering parameters after `offset`; `textual` columns compare as text. */
-function match(key: Column[], offset: number, textual: Set<string>): { sql: string; values: string[] } {
-  const values: string[] = [];
-  const sql = key
-    .map(([col, value]) => {
-      if (value === null) return `${quoteIdent(col)} IS NULL`;
-      values.push(value);
-      return textual.has(col) ? `${quoteIdent(col)}::text = $${offset + values.length}::text` : `${quoteIdent(col)} = $${offset + values.length}`;
-    })
-    .join(' AND ');
-  return { sql, values };
 }

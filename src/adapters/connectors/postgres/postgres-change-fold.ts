@@ -39,25 +39,61 @@ export interface FoldStore {
 
 /** The key of a row: its key columns' values in key order, as JSON; undefined when one is missing or NULL. */
 export function keyOf(cols: readonly Column[], key: readonly string[]): string | undefined {
+  if (key.length === 1) {
+    const v = valueOf(cols, key[0]!);
+    return v === undefined ? undefined : oneKey(v);
+  }
   const values: string[] = [];
   for (const name of key) {
-    const c = cols.find((x) => x[0] === name);
-    if (!c || c[1] === null) return undefined;
-    values.push(c[1]);
+    const v = valueOf(cols, name);
+    if (v === undefined) return undefined;
+    values.push(v);
   }
   return JSON.stringify(values);
 }
 
 /** keyOf the row after an update: each key column from `after` (the new image), else from `before` (the old key); no merged row is built. */
 function keyAfter(before: readonly Column[], after: readonly Column[], key: readonly string[]): string | undefined {
+  if (key.length === 1) {
+    const v = (columnOf(after, key[0]!) ?? columnOf(before, key[0]!))?.[1];
+    return v === undefined || v === null ? undefined : oneKey(v);
+  }
   const values: string[] = [];
   for (const name of key) {
-    const c = after.find((x) => x[0] === name) ?? before.find((x) => x[0] === name);
-    if (!c || c[1] === null) return undefined;
-    values.push(c[1]);
+    const v = (columnOf(after, name) ?? columnOf(before, name))?.[1];
+    if (v === undefined || v === null) return undefined;
+    values.push(v);
   }
   return JSON.stringify(values);
 }
+
+/** True when every pair of `key` is one of `row`'s own pairs (not copies: the same objects), in order. */
+function sharesKey(key: readonly Column[], row: readonly Column[]): boolean {
+  let j = 0;
+  for (const pair of key) {
+    while (j < row.length && row[j] !== pair) j++;
+    if (j === row.length) return false;
+  }
+  return key.length > 0;
+}
+
+/** The value of column `name`; undefined when the row has no such column or it is NULL. */
+function valueOf(cols: readonly Column[], name: string): string | undefined {
+  return columnOf(cols, name)?.[1] ?? undefined;
+}
+
+function columnOf(cols: readonly Column[], name: string): Column | undefined {
+  for (let i = 0; i < cols.length; i++) if (cols[i]![0] === name) return cols[i];
+  return undefined;
+}
+
+/** JSON.stringify([v]), without the array and the call when v has nothing JSON escapes (most keys). */
+function oneKey(v: string): string {
+  return JSON_ESCAPED.test(v) ? JSON.stringify([v]) : `["${v}"]`;
+}
+
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, lone surrogates (any surrogate here, to be safe). */
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** The key columns' `[name, value]` pairs of a key made by keyOf. */
 export function keyColumns(key: string, names: readonly string[]): Column[] {
@@ -97,7 +133,8 @@ export function foldChange(store: FoldStore, rel: string, shape: RelationShape, 
     return true;
   }
   const oldKey = keyOf(change.key, key) ?? keyOf(change.new, key);
-  const newKey = keyAfter(change.key, change.new, key);
+  // The decoder hands an update whose key did not change the new row's own key pairs: the same key.
+  const newKey = oldKey !== undefined && sharesKey(change.key, change.new) ? oldKey : keyAfter(change.key, change.new, key);
   if (oldKey === undefined || newKey === undefined) return false;
   const prev = store.get(rel, oldKey);
   if (prev?.kind === 'delete') return false;

@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from './connection.js';
 import type { Entry, RelationShape } from './postgres-change-fold.js';
-import { keyColumns } from './postgres-change-fold.js';
 import type { Column } from './postgres-pgoutput.js';
 
 /** A table as the apply (or the differential) sees it in a database. */
@@ -78,42 +77,79 @@ export const STATEMENT_ROWS = 1000;
 export function setStatements(info: TableInfo, entries: Iterable<[string, Entry]>): SetStatement[] {
   const key = info.key ?? [];
   const deletes: string[] = [];
-  const updates = new Map<string, Column[][]>();
-  const inserts = new Map<string, Column[][]>();
-  const add = (m: Map<string, Column[][]>, cols: Column[]) => {
-    const shape = JSON.stringify(cols.map((c) => c[0]));
-    const list = m.get(shape);
-    if (list) list.push(cols);
-    else m.set(shape, [cols]);
-  };
+  const updates = new Shapes();
+  const inserts = new Shapes();
   for (const [k, e] of entries) {
     const over = e.kind === 'image' && e.base && info.inPlace;
     if (e.kind === 'delete' || (e.kind === 'image' && e.base && !over)) deletes.push(k);
-    if (e.kind === 'image' && !over) add(inserts, e.cols);
-    else if (e.kind !== 'delete') add(updates, [...e.cols.filter((c) => !key.includes(c[0])), ...keyColumns(k, key)]);
+    if (e.kind === 'image' && !over) inserts.add(e.cols, k);
+    else if (e.kind !== 'delete') updates.add(e.cols, k);
   }
   const out: SetStatement[] = [];
   if (deletes.length > 0) {
     const text = `DELETE FROM ONLY ${info.ident} AS ${T} USING ${unnest(info, key)} WHERE ${matchAll(info, key, 0)}`;
-    for (const part of chunks(deletes)) out.push({ text, values: key.map((_, i) => part.map((k) => (JSON.parse(k) as string[])[i]!)), expected: part.length });
+    for (const part of chunks(deletes)) {
+      const keys = key.length === 1 ? undefined : part.map((k) => JSON.parse(k) as string[]);
+      out.push({ text, values: key.map((_, i) => (keys ? keys.map((k) => k[i]!) : part.map((k) => (JSON.parse(k) as string[])[0]!))), expected: part.length });
+    }
   }
-  for (const all of updates.values()) {
-    const names = all[0]!.map((c) => c[0]);
-    const set = names.slice(0, names.length - key.length);
+  for (const shape of updates.list) {
+    // The columns set (all but the key's), then the key's, each from the row when it has it, else from the fold's key.
+    const set = shape.names.flatMap((n, i) => (key.includes(n) ? [] : [i]));
     if (set.length === 0) continue;
-    const sets = set.map((n, i) => `${quoteIdent(n)} = u.c${i}::${info.types.get(n) ?? 'text'}`).join(', ');
+    const keyAt = key.map((n) => shape.names.indexOf(n));
+    const names = [...set.map((i) => shape.names[i]!), ...key];
+    const sets = set.map((i, j) => `${quoteIdent(shape.names[i]!)} = u.c${j}::${info.types.get(shape.names[i]!) ?? 'text'}`).join(', ');
     const text = `UPDATE ONLY ${info.ident} AS ${T} SET ${sets} FROM ${unnest(info, names)} WHERE ${matchAll(info, key, set.length)}`;
-    for (const rows of chunks(all)) out.push({ text, values: names.map((_, i) => rows.map((r) => r[i]![1])), expected: rows.length });
+    for (const { rows, keys } of chunkRows(shape)) {
+      const parsed = keyAt.includes(-1) ? keys.map((k) => JSON.parse(k) as string[]) : undefined;
+      const values = [...set.map((i) => rows.map((r) => r[i]![1])), ...keyAt.map((at, j) => (at >= 0 ? rows.map((r) => r[at]![1]) : parsed!.map((k) => k[j]!)))];
+      out.push({ text, values, expected: rows.length });
+    }
   }
-  for (const all of inserts.values()) {
-    const names = all[0]!.map((c) => c[0]);
+  for (const shape of inserts.list) {
+    const names = shape.names;
     if (names.length === 0) continue;
     const list = names.map(quoteIdent).join(', ');
     const cast = names.map((n, i) => `u.c${i}::${info.types.get(n) ?? 'text'}`).join(', ');
     const text = `INSERT INTO ${info.ident} (${list}) OVERRIDING SYSTEM VALUE SELECT ${cast} FROM ${unnest(info, names)}`;
-    for (const rows of chunks(all)) out.push({ text, values: names.map((_, i) => rows.map((r) => r[i]![1])) });
+    for (const { rows } of chunkRows(shape)) out.push({ text, values: names.map((_, i) => rows.map((r) => r[i]![1])) });
   }
   return out;
+}
+
+/** Rows of one shape (the same column names in the same order) with their fold keys. */
+interface Shape {
+  names: string[];
+  rows: Column[][];
+  keys: string[];
+}
+
+/**
+ * Rows grouped by shape. A row's names are compared with the shapes' (a relation's rows share the
+ * same name strings, and there are few shapes), not turned into a string per row.
+ */
+class Shapes {
+  readonly list: Shape[] = [];
+  private last: Shape | undefined;
+
+  add(cols: Column[], key: string): void {
+    let shape = this.last && sameNames(this.last.names, cols) ? this.last : this.list.find((s) => sameNames(s.names, cols));
+    if (!shape) this.list.push((shape = { names: cols.map((c) => c[0]), rows: [], keys: [] }));
+    shape.rows.push(cols);
+    shape.keys.push(key);
+    this.last = shape;
+  }
+}
+
+function sameNames(names: readonly string[], cols: readonly Column[]): boolean {
+  if (names.length !== cols.length) return false;
+  for (let i = 0; i < names.length; i++) if (names[i] !== cols[i]![0]) return false;
+  return true;
+}
+
+function* chunkRows(shape: Shape): Generator<{ rows: Column[][]; keys: string[] }> {
+  for (let at = 0; at < shape.rows.length; at += STATEMENT_ROWS) yield { rows: shape.rows.slice(at, at + STATEMENT_ROWS), keys: shape.keys.slice(at, at + STATEMENT_ROWS) };
 }
 
 function* chunks<T>(list: T[]): Generator<T[]> {
@@ -126,8 +162,13 @@ function* chunks<T>(list: T[]): Generator<T[]> {
  * times the literal's size.
  */
 export function textArray(values: readonly (string | null)[]): string {
+  // Most arrays need no escaping and hold no NULL: three native passes instead of a string per value.
+  if (!values.includes(null) && !NEEDS_ESCAPE.test((values as string[]).join('\0'))) return values.length === 0 ? '{}' : `{"${values.join('","')}"}`;
   return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
 }
+
+/** A value PostgreSQL text never holds (NUL) joins the values tested for characters to escape. */
+const NEEDS_ESCAPE = /[\\"]/;
 
 /** `unnest($1::text[], …) AS u(c0, …)`: one text array per column. */
 function unnest(_info: TableInfo, names: readonly string[]): string {
@@ -137,4 +178,17 @@ function unnest(_info: TableInfo, names: readonly string[]): string {
 /** `dbbackup_t.k = u.cN::type AND …` for the key columns, which are the arrays from `offset` on. */
 function matchAll(info: TableInfo, key: readonly string[], offset: number): string {
   return key.map((n, i) => `${T}.${quoteIdent(n)} = u.c${offset + i}::${info.types.get(n) ?? 'text'}`).join(' AND ');
+}
+
+/** `a = $n AND b IS NULL …` for the key columns, numbering parameters after `offset`; `textual` columns compare as text. */
+export function match(key: Column[], offset: number, textual: Set<string>): { sql: string; values: string[] } {
+  const values: string[] = [];
+  const sql = key
+    .map(([col, value]) => {
+      if (value === null) return `${quoteIdent(col)} IS NULL`;
+      values.push(value);
+      return textual.has(col) ? `${quoteIdent(col)}::text = $${offset + values.length}::text` : `${quoteIdent(col)} = $${offset + values.length}`;
+    })
+    .join(' AND ');
+  return { sql, values };
 }

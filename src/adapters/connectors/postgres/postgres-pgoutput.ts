@@ -19,6 +19,8 @@ export interface Relation {
   /** d (default: primary key), n (nothing), f (full), i (index). */
   replicaIdentity: string;
   columns: { name: string; key: boolean; typeOid: number }[];
+  /** `[schema, table]`, made once: every change of the relation shares it (read only). */
+  name: [string, string];
 }
 
 export type PgOutputMessage =
@@ -39,8 +41,6 @@ export type Change =
   /** Not from pgoutput: every row deleted, before a whole table's rows (postgres-change-tables.ts). */
   | { op: 'R'; rel: [string, string] };
 
-type Tuple = ({ kind: 'n' } | { kind: 'u' } | { kind: 't'; text: string })[];
-
 /** Says what is wrong with a message: the error to throw (live: E_BACKUP_FAILED; read back from storage: E_UNSAFE_BACKUP). */
 export type DecodeFailure = (what: string) => Error;
 
@@ -48,14 +48,16 @@ const liveFailure: DecodeFailure = (what) => new DbBackupError('E_BACKUP_FAILED'
 
 /** Reads a message's fields, never past its end (a short message is `fail`ed, not read as zeros or cut strings). */
 class Reader {
-  at: number;
-  constructor(
-    private readonly buf: Buffer,
-    private readonly fail: DecodeFailure,
-    start: number,
-    private readonly end: number,
-  ) {
+  at = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private end = 0;
+  constructor(private readonly fail: DecodeFailure) {}
+  /** Reads `buf[start, end)` from its start (one Reader serves every message). */
+  reset(buf: Buffer, start: number, end: number): this {
+    this.buf = buf;
     this.at = start;
+    this.end = end;
+    return this;
   }
   /** The position of the next `n` bytes, which are then read. */
   private skip(n: number): number {
@@ -114,15 +116,18 @@ const MAX_COLUMNS = 1664;
  */
 export class PgOutputDecoder {
   private readonly relations = new Map<number, Relation>();
+  private readonly reader: Reader;
 
   constructor(
     private readonly fail: DecodeFailure = liveFailure,
     private readonly stored = false,
-  ) {}
+  ) {
+    this.reader = new Reader(fail);
+  }
 
   /** Decodes the message `body[start, end)` (the whole buffer by default). */
   decode(body: Buffer, start = 0, end = body.length): PgOutputMessage {
-    const r = new Reader(body, this.fail, start, end);
+    const r = this.reader.reset(body, start, end);
     let out: PgOutputMessage;
     try {
       out = this.message(r);
@@ -154,7 +159,7 @@ export class PgOutputDecoder {
       case 'I': {
         const rel = this.rel(r.uint32());
         if (r.byte() !== 0x4e /* N */ && this.stored) throw this.fail('an insert without its new row');
-        return { tag: 'change', change: { op: 'I', rel: name(rel), new: this.columns(rel, this.tuple(r, rel), () => true) } };
+        return { tag: 'change', change: { op: 'I', rel: name(rel), new: this.tuple(r, rel, ALL) } };
       }
       case 'U':
         return { tag: 'change', change: this.update(r) };
@@ -162,7 +167,7 @@ export class PgOutputDecoder {
         const rel = this.rel(r.uint32());
         const kind = String.fromCharCode(r.byte());
         if (this.stored && kind !== 'K' && kind !== 'O') throw this.fail('a delete without its old key');
-        return { tag: 'change', change: { op: 'D', rel: name(rel), key: this.key(this.columns(rel, this.tuple(r, rel), (i) => kind === 'O' || rel.columns[i]!.key)) } };
+        return { tag: 'change', change: { op: 'D', rel: name(rel), key: this.key(this.tuple(r, rel, kind === 'O' ? ALL : KEY)) } };
       }
       case 'T': {
         const n = r.int32();
@@ -208,7 +213,7 @@ export class PgOutputDecoder {
       names.add(colName);
       cols.push({ name: colName, key: (flags & 1) !== 0, typeOid });
     }
-    const relation = { id, schema, table, replicaIdentity, columns: cols };
+    const relation = { id, schema, table, replicaIdentity, columns: cols, name: [schema, table] as [string, string] };
     this.relations.set(id, relation);
     return relation;
   }
@@ -217,15 +222,15 @@ export class PgOutputDecoder {
   private update(r: Reader): Change {
     const rel = this.rel(r.uint32());
     let kind = String.fromCharCode(r.byte());
-    let old: { kind: string; values: Tuple } | undefined;
+    let old: Column[] | undefined;
     if (kind === 'K' || kind === 'O') {
-      old = { kind, values: this.tuple(r, rel) };
+      old = this.tuple(r, rel, kind === 'O' ? ALL : KEY);
       kind = String.fromCharCode(r.byte());
     }
     if (this.stored && kind !== 'N') throw this.fail('an update without its new row');
-    const next = this.tuple(r, rel);
-    const key = old ? this.columns(rel, old.values, (i) => old.kind === 'O' || rel.columns[i]!.key) : this.columns(rel, next, (i) => rel.columns[i]!.key);
-    return { op: 'U', rel: name(rel), key: this.key(key), new: this.columns(rel, next, () => true) };
+    const keyOfNext: Column[] | undefined = old ? undefined : [];
+    const next = this.tuple(r, rel, ALL, keyOfNext);
+    return { op: 'U', rel: name(rel), key: this.key(old ?? keyOfNext!), new: next };
   }
 
   private rel(id: number): Relation {
@@ -234,31 +239,28 @@ export class PgOutputDecoder {
     return rel;
   }
 
-  private tuple(r: Reader, rel: Relation): Tuple {
+  /**
+   * A tuple's columns as pairs: with KEY only the key columns (a 'K' old tuple has nulls in the
+   * others). 'u' (unchanged TOAST) columns are left out, as are values past the relation's columns.
+   * `keys` gets the key columns' pairs too (the same pairs).
+   */
+  private tuple(r: Reader, rel: Relation, pick: typeof ALL | typeof KEY, keys?: Column[]): Column[] {
     const n = r.int16();
     if (this.stored && n !== rel.columns.length) throw this.fail('a row of another width than its relation');
-    const out: Tuple = [];
+    const cols = rel.columns;
+    const out: Column[] = [];
     for (let i = 0; i < n; i++) {
       const kind = r.byte();
-      if (kind === 0x74 /* t */) out.push({ kind: 't', text: r.text(r.int32()) });
-      else if (kind === 0x6e /* n */) out.push(NULL);
-      else if (kind === 0x75 /* u */) out.push(UNCHANGED);
+      let value: string | null;
+      if (kind === 0x74 /* t */) value = r.text(r.int32());
+      else if (kind === 0x6e /* n */) value = null;
+      else if (kind === 0x75 /* u */) continue;
       else throw this.fail(`a column of unknown kind "${String.fromCharCode(kind)}" (binary values are not asked for)`);
-    }
-    return out;
-  }
-
-  /**
-   * The tuple's columns that `pick` keeps, as pairs; 'u' (unchanged TOAST) columns are left out.
-   * For a 'K' old tuple the server sends nulls in the non-key places, so those are left out too.
-   */
-  private columns(rel: Relation, values: Tuple, pick: (i: number) => boolean): Column[] {
-    const out: Column[] = [];
-    for (let i = 0; i < values.length; i++) {
-      const col = rel.columns[i];
-      const v = values[i]!;
-      if (!col || v.kind === 'u' || !pick(i)) continue;
-      out.push([col.name, v.kind === 't' ? v.text : null]);
+      const col = cols[i];
+      if (!col || (pick === KEY && !col.key)) continue;
+      const pair: Column = [col.name, value];
+      out.push(pair);
+      if (keys && col.key) keys.push(pair);
     }
     return out;
   }
@@ -270,11 +272,11 @@ export class PgOutputDecoder {
   }
 }
 
-const NULL = { kind: 'n' } as const;
-const UNCHANGED = { kind: 'u' } as const;
+const ALL = 0;
+const KEY = 1;
 
 function name(rel: Relation): [string, string] {
-  return [rel.schema, rel.table];
+  return rel.name;
 }
 
 /** A PostgreSQL identifier as the change log accepts it (as postgres-change-log.ts does): 1–128 characters. */

@@ -19,7 +19,8 @@ export function lsnToBigInt(lsn: string): bigint {
 }
 
 export function lsnToString(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+  // Each half as a Number: a Number's toString(16) costs a fraction of a BigInt's (every begin and commit is read back so).
+  return `${Number(lsn >> 32n).toString(16).toUpperCase()}/${Number(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /** Microseconds since 2000-01-01 (PostgreSQL's epoch) as an ISO time with all six fraction digits. */
