@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PartSource } from '../../../src/application/ports/parts.js';
 import { buildChain } from '../../../src/adapters/connectors/sqlite/sqlite-chain-build.js';
+import { mapFileOf } from '../../../src/adapters/connectors/sqlite/sqlite-map-file.js';
 import { hashPage, HASH_BYTES, type PageMap, pageRecord, pagesHeader } from '../../../src/adapters/connectors/sqlite/sqlite-page-map.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -58,7 +59,7 @@ afterAll(async () => {
 });
 
 /** Builds the chain of `states` (the full first) with the given pages parts; returns the file and which parts were read. */
-async function build(states: State[], parts: Buffer[], name: string) {
+async function build(states: State[], parts: Buffer[], name: string, window?: number) {
   const links = states.map((_, i) => ({ manifest: { id: `b${i}` } }) as unknown as PartSource);
   const opened: number[] = [];
   const file = join(dir.path, name);
@@ -67,8 +68,9 @@ async function build(states: State[], parts: Buffer[], name: string) {
     await buildChain(
       {
         links,
-        maps: async function* () {
-          for (const s of states) yield mapOf(s);
+        storeMap: async (index, path) => {
+          const map = mapOf(states[index]!);
+          return mapFileOf(map.hashes, map.pageSize, path);
         },
         openFull: async () => {
           opened.push(0);
@@ -83,6 +85,8 @@ async function build(states: State[], parts: Buffer[], name: string) {
       },
       handle,
       new AbortController().signal,
+      await mkdtemp(join(dir.path, 'scratch-')),
+      window,
     );
   } finally {
     await handle.close();

@@ -1,16 +1,22 @@
-import type { FileHandle } from 'node:fs/promises';
+import { rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { HASH_BYTES, hashPage, PAGES_HEADER_BYTES, parsePagesHeader, type PageMap } from './sqlite-page-map.js';
+import { hashPage, PAGES_HEADER_BYTES, parsePagesHeader } from './sqlite-page-map.js';
+import { MAP_WINDOW, MapCursor, type MapFile } from './sqlite-map-file.js';
+import { OwnerFile } from './sqlite-owner-file.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 
 /** What the build needs of a chain: its backups (full first) and where their pages and maps are. */
 export interface ChainSources {
   links: readonly PartSource[];
-  /** The full's map and the map of each later link, in chain order, read one after another. */
-  maps: () => AsyncIterable<PageMap>;
+  /**
+   * Stores backup `index`'s page map (0: the full's) into a map file at `path`, parsed as it
+   * streams; a link's map may be a delta from the full's, which `full()` gives (stored first).
+   */
+  storeMap: (index: number, path: string, full: () => Promise<MapFile>) => Promise<MapFile>;
   /** The full's database part / a link's pages part, decoded. */
   openFull: () => Promise<Readable>;
   openPages: (link: PartSource) => Promise<Readable>;
@@ -22,36 +28,42 @@ const SOURCES_AT_ONCE = 2;
 
 /**
  * Writes the database a chain restores to into `handle`, each page once, from the newest backup
- * that holds it. The maps are read first (small parts): the last one is the state to reach, and
- * comparing each map with the one before gives the pages each link changed, hence which backup
- * holds each page's final version (2 bytes a page). Then each backup that holds any is read once,
- * SOURCES_AT_ONCE at a time, in any order, and writes only its own pages: a link none of whose
- * pages survive (all changed again later) is not read at all, and no page is written twice.
- * Memory: the maps being compared, the owner table and two parts' stream buffers, whatever the
- * chain's length.
+ * that holds it. The maps are read first (small parts), each into a map file in `dir` (scratch,
+ * removed by the caller): the last one is the state to reach, and comparing each map with the one
+ * before, a window at a time, gives the pages each link changed, hence which backup holds each
+ * page's final version (the owner table, a file too: sqlite-owner-file.ts). Then each backup that
+ * holds any is read once, SOURCES_AT_ONCE at a time, in any order, and writes only its own pages:
+ * a link none of whose pages survive (all changed again later) is not read at all, and no page is
+ * written twice. Memory: a few windows of `window` entries and two parts' stream buffers, whatever
+ * the page count and the chain's length (16 + 2 bytes a page on disk, for 3 maps and the table).
  *
  * Proof as it goes: a page from a link must hash to the last map's entry, a page from the full
  * must have the same entry in the full's map (its bytes are the ones that map was computed from,
  * as its part's checksum proves); E_CHECKSUM at the first page that does not. A backup whose part
  * lacks a page its map says it changed fails the restore (E_FOREIGN_ARCHIVE).
  */
-export async function buildChain(sources: ChainSources, handle: FileHandle, signal: AbortSignal): Promise<PageMap> {
+export async function buildChain(sources: ChainSources, handle: FileHandle, signal: AbortSignal, dir: string, window = MAP_WINDOW): Promise<{ pageSize: number; pageCount: number }> {
   const { links } = sources;
-  const plan = await ownersOf(sources, signal);
-  const queue = links.map((_, i) => i).filter((i) => plan.owned[i]! > 0);
-  const worker = async () => {
-    for (let i = queue.shift(); i !== undefined; i = queue.shift()) await writeOwnPages(sources, i, plan, handle, signal);
-  };
-  await Promise.all(Array.from({ length: Math.min(SOURCES_AT_ONCE, queue.length) }, worker));
-  await handle.truncate(plan.last.pageCount * plan.last.pageSize);
-  return plan.last;
+  const owners = await OwnerFile.create(join(dir, 'owners'), links.length, window);
+  try {
+    const plan = await ownersOf(sources, owners, dir, signal);
+    const queue = links.map((_, i) => i).filter((i) => plan.owned[i]! > 0);
+    const worker = async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) await writeOwnPages(sources, i, plan, handle, signal);
+    };
+    await Promise.all(Array.from({ length: Math.min(SOURCES_AT_ONCE, queue.length) }, worker));
+    await handle.truncate(plan.last.pageCount * plan.last.pageSize);
+    return { pageSize: plan.last.pageSize, pageCount: plan.last.pageCount };
+  } finally {
+    await owners.close();
+  }
 }
 
 interface ChainPlan {
-  fullMap: PageMap;
-  last: PageMap;
-  /** owner[p]: index in the chain of the backup holding page p's final version (0: the full). */
-  owner: Uint16Array | Uint32Array;
+  fullMap: MapFile;
+  last: MapFile;
+  /** The backup holding each page's final version (0: the full). */
+  owners: OwnerFile;
   /** How many pages of the result each backup holds. */
   owned: number[];
 }
@@ -60,20 +72,37 @@ interface ChainPlan {
 async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPlan, handle: FileHandle, signal: AbortSignal): Promise<void> {
   const link = sources.links[index]!;
   const what = sources.describe(link);
-  const { last, owner } = plan;
-  const body = index === 0 ? await sources.openFull() : await sources.openPages(link);
-  const cursor = index === 0 ? new PageCursor(body, last.pageSize, false, what) : await PageCursor.ofPages(body, last, what);
-  const writer = new PageRunWriter(handle, last.pageSize);
+  const { last } = plan;
+  const owners = plan.owners.reader();
+  const lastMap = await MapCursor.open(last, plan.owners.window);
+  const fullMap = index === 0 ? await MapCursor.open(plan.fullMap, plan.owners.window).catch(async (err: unknown) => {
+    await lastMap.close();
+    throw err;
+  }) : undefined;
+  let cursor: PageCursor | undefined;
   let written = 0;
   try {
+    const body = index === 0 ? await sources.openFull() : await sources.openPages(link);
+    cursor = index === 0 ? new PageCursor(body, last.pageSize, false, what) : await PageCursor.ofPages(body, last, what);
+    const writer = new PageRunWriter(handle, last.pageSize);
     for (let n = 0; ; n++) {
       if ((n & 0xfff) === 0) signal.throwIfAborted();
       while (!cursor.reach(cursor.pgno + 1)) await cursor.fill();
       const pgno = cursor.pgno;
       if (pgno === Infinity) break;
-      if (pgno > last.pageCount || owner[pgno] !== index) continue;
+      if (pgno > last.pageCount) continue;
+      if (!owners.has(pgno)) await owners.load(pgno);
+      if (owners.get(pgno) !== index) continue;
+      if (!lastMap.has(pgno)) await lastMap.load(pgno);
       const page = cursor.page();
-      const proven = index === 0 ? sameEntry(plan.fullMap.hashes, last.hashes, pgno) : hashPage(page).compare(last.hashes, (pgno - 1) * HASH_BYTES, pgno * HASH_BYTES, 0, HASH_BYTES) === 0;
+      let proven: boolean;
+      if (fullMap) {
+        if (!fullMap.has(pgno)) await fullMap.load(pgno);
+        const entry = fullMap.get(pgno);
+        proven = entry !== undefined && lastMap.matches(pgno, entry);
+      } else {
+        proven = lastMap.matches(pgno, hashPage(page));
+      }
       if (!proven) {
         throw new DbBackupError(
           'E_CHECKSUM',
@@ -85,7 +114,9 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
     }
     await writer.drain();
   } finally {
-    cursor.destroy();
+    cursor?.destroy();
+    await lastMap.close();
+    await fullMap?.close();
   }
   if (index === 0 && cursor.pages !== plan.fullMap.pageCount) {
     throw new DbBackupError('E_FOREIGN_ARCHIVE', `${what} holds ${cursor.pages} pages, but its page map ${plan.fullMap.pageCount}; it is damaged.`);
@@ -96,63 +127,34 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
 }
 
 /**
- * Reads the maps in chain order and finds the backup that holds each page of the result:
- * page p's final version is in the newest link whose map differs from its predecessor's at p (or
- * that has p when its predecessor did not), else in the full.
+ * Stores the maps in chain order (the next one read while one is compared; only the full's, the
+ * previous and the current map kept on disk) and finds the backup that holds each page of the
+ * result: page p's final version is in the newest link whose map differs from its predecessor's
+ * at p (or that has p when its predecessor did not), else in the full.
  */
-async function ownersOf(sources: ChainSources, signal: AbortSignal): Promise<ChainPlan> {
-  let fullMap: PageMap | undefined;
-  let previous: PageMap | undefined;
-  let owner: Uint16Array | Uint32Array | undefined;
-  let index = 0;
-  for await (const map of sources.maps()) {
+async function ownersOf(sources: ChainSources, owners: OwnerFile, dir: string, signal: AbortSignal): Promise<ChainPlan> {
+  const { links } = sources;
+  const fullMap = sources.storeMap(0, join(dir, 'map-0'), () => Promise.reject(new Error('the full has no full')));
+  fullMap.catch(() => undefined);
+  const read = (i: number) => {
+    const map = i === 0 ? fullMap : sources.storeMap(i, join(dir, `map-${i}`), () => fullMap);
+    map.catch(() => undefined);
+    return map;
+  };
+  let previous = await fullMap;
+  let next = links.length > 1 ? read(1) : undefined;
+  for (let index = 1; index < links.length; index++) {
     signal.throwIfAborted();
-    if (!fullMap || !previous) {
-      fullMap = map;
-    } else {
-      if (map.pageSize !== fullMap.pageSize) {
-        throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${sources.links[index]!.manifest.id} has ${map.pageSize}-byte pages but its chain's full ${fullMap.pageSize}-byte pages; the chain is malformed.`);
-      }
-      owner = ownersAfter(owner, map.pageCount, sources.links.length);
-      markChanged(previous, map, owner, index);
+    const map = await next!;
+    next = index + 1 < links.length ? read(index + 1) : undefined;
+    if (map.pageSize !== previous.pageSize) {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${links[index]!.manifest.id} has ${map.pageSize}-byte pages but its chain's full ${previous.pageSize}-byte pages; the chain is malformed.`);
     }
+    await owners.markChanged(previous, map, index, signal);
+    if (index > 1) await rm(previous.path, { force: true });
     previous = map;
-    index++;
   }
-  if (!fullMap || !previous || index !== sources.links.length) throw new Error('buildChain: one map per backup of the chain');
-  const owned = new Array<number>(sources.links.length).fill(0);
-  const last = previous;
-  for (let p = 1; p <= last.pageCount; p++) owned[owner![p]!]!++;
-  return { fullMap, last, owner: owner!, owned };
-}
-
-/** The owner table for a map of `pageCount` pages (entries past it dropped, new ones the full's). */
-function ownersAfter(owner: Uint16Array | Uint32Array | undefined, pageCount: number, links: number): Uint16Array | Uint32Array {
-  const next = links <= 0xffff ? new Uint16Array(pageCount + 1) : new Uint32Array(pageCount + 1);
-  if (owner) next.set(owner.subarray(0, Math.min(owner.length, pageCount + 1)));
-  return next;
-}
-
-/** Sets owner[p] = link for every page where `map` differs from `previous` or that `previous` lacks. */
-function markChanged(previous: PageMap, map: PageMap, owner: Uint16Array | Uint32Array, link: number): void {
-  const a = words(previous.hashes);
-  const b = words(map.hashes);
-  const common = Math.min(previous.pageCount, map.pageCount);
-  for (let p = 1, w = 0; p <= common; p++, w += 4) {
-    if (a[w] !== b[w] || a[w + 1] !== b[w + 1] || a[w + 2] !== b[w + 2] || a[w + 3] !== b[w + 3]) owner[p] = link;
-  }
-  for (let p = common + 1; p <= map.pageCount; p++) owner[p] = link;
-}
-
-/** A map's hashes as 32-bit words (4 per page); copied when the buffer is not 4-byte aligned. */
-function words(hashes: Buffer): Int32Array {
-  const aligned = hashes.byteOffset % 4 === 0 ? hashes : Buffer.from(hashes);
-  return new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length >> 2);
-}
-
-function sameEntry(a: Buffer, b: Buffer, pgno: number): boolean {
-  const at = (pgno - 1) * HASH_BYTES;
-  return a.compare(b, at, at + HASH_BYTES, at, at + HASH_BYTES) === 0;
+  return { fullMap: await fullMap, last: previous, owners, owned: await owners.owned(links.length) };
 }
 
 /**
@@ -187,7 +189,7 @@ class PageCursor {
   }
 
   /** A link's pages part, its header checked against the chain's final map. */
-  static async ofPages(body: Readable, last: PageMap, what: string): Promise<PageCursor> {
+  static async ofPages(body: Readable, last: { pageSize: number }, what: string): Promise<PageCursor> {
     const cursor = new PageCursor(body, last.pageSize, true, what);
     try {
       cursor.header = true;

@@ -191,12 +191,14 @@ export class MapCursor {
   private constructor(
     private readonly handle: FileHandle,
     readonly pageCount: number,
+    window: number,
   ) {
-    this.buf = Buffer.alloc(Math.min(MAP_WINDOW, Math.max(1, pageCount)) * HASH_BYTES);
+    this.buf = Buffer.alloc(Math.min(window, Math.max(1, pageCount)) * HASH_BYTES);
   }
 
-  static async open(map: MapFile): Promise<MapCursor> {
-    return new MapCursor(await open(map.path, 'r'), map.pageCount);
+  /** A cursor holding `window` entries at most (MAP_WINDOW; tests cross windows with fewer). */
+  static async open(map: MapFile, window = MAP_WINDOW): Promise<MapCursor> {
+    return new MapCursor(await open(map.path, 'r'), map.pageCount, window);
   }
 
   /** Entries held (at most MAP_WINDOW). */
@@ -213,10 +215,16 @@ export class MapCursor {
   async load(pgno: number): Promise<void> {
     if (this.has(pgno) || pgno < 1) return;
     const n = Math.min(this.buf.length / HASH_BYTES, this.pageCount - pgno + 1);
-      const { bytesRead } = await this.handle.read(this.buf, 0, n * HASH_BYTES, (pgno - 1) * HASH_BYTES);
-      if (bytesRead !== n * HASH_BYTES) throw new DbBackupError('E_BACKUP_FAILED', 'A scratch page map file is shorter than its page count; retry the backup.');
+    const { bytesRead } = await this.handle.read(this.buf, 0, n * HASH_BYTES, (pgno - 1) * HASH_BYTES);
+    if (bytesRead !== n * HASH_BYTES) throw new DbBackupError('E_BACKUP_FAILED', 'A scratch page map file is shorter than its page count; retry the backup.');
     this.first = pgno;
     this.count = n;
+  }
+
+  /** Whether page `pgno`'s entry (in the window: load it first) equals the 16 bytes of `hash` from `at`. */
+  matches(pgno: number, hash: Buffer, at = 0): boolean {
+    const from = (pgno - this.first) * HASH_BYTES;
+    return this.buf.compare(hash, at, at + HASH_BYTES, from, from + HASH_BYTES) === 0;
   }
 
   /** The entry of page `pgno` (a view into the window, valid until the next load), or undefined past the map; load() it first. */

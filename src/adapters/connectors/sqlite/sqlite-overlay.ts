@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
@@ -9,8 +9,9 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { mapPartBody } from './sqlite-map-file.js';
-import { encodeFastMap, pageMapChunks, type PageMapBuilder, readPageMap, readPages, type PageMap } from './sqlite-page-map.js';
+import { type MapFile, mapPartBody, storePageMap } from './sqlite-map-file.js';
+import { makeScratchDir } from '../../../infrastructure/scratch.js';
+import { encodeFastMap, pageMapChunks, type PageMapBuilder, readPages } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 
@@ -48,11 +49,14 @@ export function partNamed(parts: PartSource, name: string): PartEntry {
   return part;
 }
 
-/** The page map a backup recorded (a full's or a link's), read from its parts; `full` gives its chain full's map when it is a delta. */
-export async function pageMapOf(parts: PartSource, full?: () => Promise<PageMap>): Promise<PageMap> {
+/**
+ * Stores the page map a backup recorded (a full's or a link's) into the map file at `path` as it
+ * streams; `full` gives its chain full's map file when it is a delta.
+ */
+export async function storePageMapOf(parts: PartSource, path: string, full?: () => Promise<MapFile>): Promise<MapFile> {
   const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
   const name = typeof position?.pageMap === 'string' ? position.pageMap : PAGE_MAP_PART;
-  return readPageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, full);
+  return storePageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, path, full);
 }
 
 /** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
@@ -86,42 +90,31 @@ export async function assembleChain(links: readonly PartSource[], file: string, 
     await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
     await syncFile(file);
   } else {
-    const handle = await open(file, 'w', 0o600);
+    const scratch = await makeScratchDir('dbbackup-sqlite-maps-');
+    const handle = await open(file, 'w', 0o600).catch(async (err: unknown) => {
+      await rm(scratch, { recursive: true, force: true });
+      throw err;
+    });
     try {
       await buildChain(
         {
           links,
-          maps: () => chainMaps(links),
+          storeMap: (index, path, fullMap) => storePageMapOf(links[index]!, path, index === 0 ? undefined : fullMap),
           openFull: () => full.open(dataPartOf(full)),
           openPages: (link) => link.open(partNamed(link, PAGES_PART)),
           describe: (link) => `Part ${partNamed(link, link === full ? dataPartOf(full).name : PAGES_PART).name} of backup ${link.manifest.id}`,
         },
         handle,
         signal,
+        scratch,
       );
       await handle.sync();
     } finally {
       await handle.close();
+      await rm(scratch, { recursive: true, force: true });
     }
   }
   checkDatabase(file, last.manifest, check ? 'integrity_check' : 'none');
-}
-
-/** The full's page map, then each link's (a delta applied to the full's), the next one read while one is used. */
-async function* chainMaps(links: readonly PartSource[]): AsyncGenerator<PageMap> {
-  const fullMap = pageMapOf(links[0]!);
-  fullMap.catch(() => undefined);
-  const read = (i: number) => {
-    const map = i === 0 ? fullMap : pageMapOf(links[i]!, () => fullMap);
-    map.catch(() => undefined);
-    return map;
-  };
-  let next = read(0);
-  for (let i = 0; i < links.length; i++) {
-    const map = await next;
-    if (i + 1 < links.length) next = read(i + 1);
-    yield map;
-  }
 }
 
 /** Writes one link's changed pages into `file` and cuts it to the link's page count. */
