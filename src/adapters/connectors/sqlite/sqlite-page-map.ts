@@ -12,7 +12,7 @@ import { fastKeyBytes, FastPageHasher } from './sqlite-fast-hash.js';
  *   "DBBPMAP1" | u32 pageSize | u32 pageCount | pageCount × 16-byte hash    (big-endian)
  *
  * 4 MiB per GiB of database. An incremental keeps its parent's in a scratch file and reads it a
- * window at a time (sqlite-map-file.ts); a chain restore holds the maps it compares in memory.
+ * window at a time (sqlite-map-file.ts); so does a chain restore with the maps it compares.
  */
 export interface PageMap {
   pageSize: number;
