@@ -2,7 +2,7 @@ import { rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { PartSource } from '../../../application/ports/parts.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import { hashPage, PAGES_HEADER_BYTES, parsePagesHeader } from './sqlite-page-map.js';
 import { MAP_WINDOW, MapCursor, type MapFile } from './sqlite-map-file.js';
 import { OwnerFile } from './sqlite-owner-file.js';
@@ -46,7 +46,9 @@ export async function buildChain(sources: ChainSources, handle: FileHandle, sign
   const { links } = sources;
   const owners = await OwnerFile.create(join(dir, 'owners'), links.length, window);
   try {
-    const plan = await ownersOf(sources, owners, dir, signal);
+    const plan = await ownersOf(sources, owners, dir, signal).catch((err: unknown) => {
+      throw isNoSpace(err) ? noSpaceError(err, `the chain restore's page maps in ${dir}`, 'free space in TMPDIR (they take up to 1.6 % of the database) or set TMPDIR to a folder with room, and restore again.') : err;
+    });
     const queue = links.map((_, i) => i).filter((i) => plan.owned[i]! > 0);
     const worker = async () => {
       for (let i = queue.shift(); i !== undefined; i = queue.shift()) await writeOwnPages(sources, i, plan, handle, signal);
