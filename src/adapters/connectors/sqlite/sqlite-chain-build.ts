@@ -100,8 +100,7 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
       let proven: boolean;
       if (fullMap) {
         if (!fullMap.has(pgno)) await fullMap.load(pgno);
-        const entry = fullMap.get(pgno);
-        proven = entry !== undefined && lastMap.matches(pgno, entry);
+        proven = fullMap.sameEntry(pgno, lastMap);
       } else {
         proven = lastMap.matches(pgno, hashPage(page));
       }

@@ -185,6 +185,8 @@ export class EntryWrites {
 /** Reads a map file's entries in increasing page order through a window of MAP_WINDOW entries. */
 export class MapCursor {
   private readonly buf: Buffer;
+  /** The window as 32-bit words (4 an entry), to compare entries without a view per page. */
+  private readonly words: Int32Array;
   private first = 0;
   private count = 0;
 
@@ -193,7 +195,8 @@ export class MapCursor {
     readonly pageCount: number,
     window: number,
   ) {
-    this.buf = Buffer.alloc(Math.min(window, Math.max(1, pageCount)) * HASH_BYTES);
+    this.words = new Int32Array(Math.min(window, Math.max(1, pageCount)) * (HASH_BYTES / 4));
+    this.buf = Buffer.from(this.words.buffer);
   }
 
   /** A cursor holding `window` entries at most (MAP_WINDOW; tests cross windows with fewer). */
@@ -225,6 +228,16 @@ export class MapCursor {
   matches(pgno: number, hash: Buffer, at = 0): boolean {
     const from = (pgno - this.first) * HASH_BYTES;
     return this.buf.compare(hash, at, at + HASH_BYTES, from, from + HASH_BYTES) === 0;
+  }
+
+  /** Whether page `pgno` has the same entry here and in `other` (both in their windows: load them first; false past either map). */
+  sameEntry(pgno: number, other: MapCursor): boolean {
+    if (pgno < 1 || pgno > this.pageCount || pgno > other.pageCount) return false;
+    const a = (pgno - this.first) * 4;
+    const b = (pgno - other.first) * 4;
+    const x = this.words;
+    const y = other.words;
+    return x[a] === y[b] && x[a + 1] === y[b + 1] && x[a + 2] === y[b + 2] && x[a + 3] === y[b + 3];
   }
 
   /** The entry of page `pgno` (a view into the window, valid until the next load), or undefined past the map; load() it first. */
