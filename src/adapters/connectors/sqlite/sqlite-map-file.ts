@@ -160,17 +160,31 @@ export class EntryWrites {
   ) {}
 
   async set(pgno: number, hash: Buffer): Promise<void> {
+    if (!this.holds(pgno)) await this.move(pgno);
+    this.put(pgno, hash);
+  }
+
+  /** Whether page `pgno`'s entry is in the window: then put() may write it without move(). */
+  holds(pgno: number): boolean {
+    return this.first > 0 && pgno >= this.first && pgno < this.first + this.count;
+  }
+
+  /** Writes the window back (if changed) and reads the one holding page `pgno`. */
+  async move(pgno: number): Promise<void> {
     if (pgno < 1 || pgno > this.pageCount) throw new Error(`page ${pgno} is beyond the map's ${this.pageCount}`);
-    if (!this.first || pgno < this.first || pgno >= this.first + this.count) {
-      await this.flush();
-      const first = pgno - ((pgno - 1) % WRITE_WINDOW);
-      const count = Math.min(WRITE_WINDOW, this.pageCount - first + 1);
-      const { bytesRead } = await this.handle.read(this.buf, 0, count * HASH_BYTES, (first - 1) * HASH_BYTES);
-      this.buf.fill(0, bytesRead, count * HASH_BYTES);
-      this.first = first;
-      this.count = count;
-    }
-    hash.copy(this.buf, (pgno - this.first) * HASH_BYTES, 0, HASH_BYTES);
+    await this.flush();
+    const first = pgno - ((pgno - 1) % WRITE_WINDOW);
+    const count = Math.min(WRITE_WINDOW, this.pageCount - first + 1);
+    const { bytesRead } = await this.handle.read(this.buf, 0, count * HASH_BYTES, (first - 1) * HASH_BYTES);
+    this.buf.fill(0, bytesRead, count * HASH_BYTES);
+    this.first = first;
+    this.count = count;
+  }
+
+  /** Sets the entry of page `pgno` (held: see holds()) from `from`..`from` + HASH_BYTES of `source`. */
+  put(pgno: number, source: Buffer, from = 0): void {
+    if (!this.holds(pgno)) throw new Error(`page ${pgno} is not in the map window`);
+    source.copy(this.buf, (pgno - this.first) * HASH_BYTES, from, from + HASH_BYTES);
     this.dirty = true;
   }
 
@@ -305,28 +319,49 @@ async function* fileChunks(path: string, length: number): AsyncGenerator<Buffer>
   }
 }
 
-/** The delta entries from `full` to `map` into `path`; their byte length, or undefined when more than half the whole map's. */
+/** Entries compared at once before looking at each: a run of them unchanged since the full is skipped in one comparison. */
+const SKIP_ENTRIES = 32;
+
+/**
+ * The delta entries from `full` to `map` into `path`; their byte length, or undefined when more
+ * than half the whole map's. Both files are read a window at a time and compared in place (runs of
+ * SKIP_ENTRIES equal entries at once, then entry by entry): no object per page.
+ */
 async function writeDelta(map: MapFile, full: MapFile, path: string): Promise<number | undefined> {
   const limit = (map.pageCount * HASH_BYTES) / (2 * DELTA_ENTRY_BYTES);
-  const mine = await MapCursor.open(map);
-  const theirs = await MapCursor.open(full);
+  const mine = await open(map.path, 'r');
+  const theirs = await open(full.path, 'r');
   const out = await open(path, 'w', 0o600);
   try {
+    const a = Buffer.alloc(MAP_WINDOW * HASH_BYTES);
+    const b = Buffer.alloc(MAP_WINDOW * HASH_BYTES);
     const buf = Buffer.alloc(MAP_WINDOW * DELTA_ENTRY_BYTES);
     let n = 0;
     let total = 0;
-    for (let pgno = 1; pgno <= map.pageCount; pgno++) {
-      if (!mine.has(pgno)) await mine.load(pgno);
-      if (!theirs.has(pgno)) await theirs.load(pgno);
-      const hash = mine.get(pgno)!;
-      const old = theirs.get(pgno);
-      if (old && old.equals(hash)) continue;
-      if (++total > limit) return undefined;
-      buf.writeUInt32BE(pgno, n * DELTA_ENTRY_BYTES);
-      hash.copy(buf, n * DELTA_ENTRY_BYTES + 4);
-      if (++n === MAP_WINDOW) {
-        await out.write(buf);
-        n = 0;
+    for (let first = 1; first <= map.pageCount; first += MAP_WINDOW) {
+      const count = Math.min(MAP_WINDOW, map.pageCount - first + 1);
+      // Pages of the window the full also has (the rest are all new: every one is an entry).
+      const shared = Math.max(0, Math.min(count, full.pageCount - first + 1));
+      await readExactly(mine, a, count * HASH_BYTES, (first - 1) * HASH_BYTES);
+      if (shared) await readExactly(theirs, b, shared * HASH_BYTES, (first - 1) * HASH_BYTES);
+      for (let i = 0; i < count; ) {
+        const run = Math.min(SKIP_ENTRIES, shared - i);
+        if (run > 0 && a.compare(b, i * HASH_BYTES, (i + run) * HASH_BYTES, i * HASH_BYTES, (i + run) * HASH_BYTES) === 0) {
+          i += run;
+          continue;
+        }
+        const end = Math.min(count, i + SKIP_ENTRIES);
+        for (; i < end; i++) {
+          const at = i * HASH_BYTES;
+          if (i < shared && a.compare(b, at, at + HASH_BYTES, at, at + HASH_BYTES) === 0) continue;
+          if (++total > limit) return undefined;
+          buf.writeUInt32BE(first + i, n * DELTA_ENTRY_BYTES);
+          a.copy(buf, n * DELTA_ENTRY_BYTES + 4, at, at + HASH_BYTES);
+          if (++n === MAP_WINDOW) {
+            await out.write(buf);
+            n = 0;
+          }
+        }
       }
     }
     if (n) await out.write(buf, 0, n * DELTA_ENTRY_BYTES);
@@ -335,5 +370,14 @@ async function writeDelta(map: MapFile, full: MapFile, path: string): Promise<nu
     await out.close();
     await mine.close();
     await theirs.close();
+  }
+}
+
+/** `length` bytes of `handle` at `position` into the start of `buf`; E_BACKUP_FAILED when the file is shorter. */
+async function readExactly(handle: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
+    if (!bytesRead) throw new DbBackupError('E_BACKUP_FAILED', 'A scratch page map file is shorter than its page count; retry the backup.');
+    done += bytesRead;
   }
 }

@@ -74,8 +74,10 @@ function walFrames(pageSize, nBackfill, mxFrame, salt, since) {
 }
 // Pages first..first+count-1 into chunk: the file's bytes overlaid with the WAL's; fails when a page is in neither.
 function readRun(db, overlay, pending, cursor, chunk, first, count, pageSize, pageCount) {
-  chunk.fill(0, 0, count * pageSize);
-  const filled = Math.floor(fs.readSync(db, chunk, 0, count * pageSize, (first - 1) * pageSize) / pageSize);
+  // Only the bytes past the file's end are zeroed (a megabyte's memset per run would cost as much as the NH hash).
+  const got = fs.readSync(db, chunk, 0, count * pageSize, (first - 1) * pageSize);
+  if (got < count * pageSize) chunk.fill(0, got, count * pageSize);
+  const filled = Math.floor(got / pageSize);
   let fromWal = 0;
   for (; cursor.next < pending.length && pending[cursor.next] < first + count; cursor.next++) {
     const pgno = pending[cursor.next];
