@@ -319,13 +319,10 @@ async function* fileChunks(path: string, length: number): AsyncGenerator<Buffer>
   }
 }
 
-/** Entries compared at once before looking at each: a run of them unchanged since the full is skipped in one comparison. */
-const SKIP_ENTRIES = 32;
-
 /**
  * The delta entries from `full` to `map` into `path`; their byte length, or undefined when more
- * than half the whole map's. Both files are read a window at a time and compared in place (runs of
- * SKIP_ENTRIES equal entries at once, then entry by entry): no object per page.
+ * than half the whole map's. Both files are read a window at a time and compared in place, an
+ * entry as four 32-bit words (no object and no native call per page).
  */
 async function writeDelta(map: MapFile, full: MapFile, path: string): Promise<number | undefined> {
   const limit = (map.pageCount * HASH_BYTES) / (2 * DELTA_ENTRY_BYTES);
@@ -333,34 +330,36 @@ async function writeDelta(map: MapFile, full: MapFile, path: string): Promise<nu
   const theirs = await open(full.path, 'r');
   const out = await open(path, 'w', 0o600);
   try {
-    const a = Buffer.alloc(MAP_WINDOW * HASH_BYTES);
-    const b = Buffer.alloc(MAP_WINDOW * HASH_BYTES);
-    const buf = Buffer.alloc(MAP_WINDOW * DELTA_ENTRY_BYTES);
+    // Own (unpooled) buffers: offset 0, so the word views are aligned.
+    const a = new Uint32Array(MAP_WINDOW * (HASH_BYTES / 4));
+    const b = new Uint32Array(MAP_WINDOW * (HASH_BYTES / 4));
+    const aBytes = Buffer.from(a.buffer);
+    const bBytes = Buffer.from(b.buffer);
+    // Entries of 5 words: the page number (big-endian, through `view`), then the hash's words as read.
+    const words = new Uint32Array(MAP_WINDOW * (DELTA_ENTRY_BYTES / 4));
+    const view = new DataView(words.buffer);
+    const buf = Buffer.from(words.buffer);
     let n = 0;
     let total = 0;
     for (let first = 1; first <= map.pageCount; first += MAP_WINDOW) {
       const count = Math.min(MAP_WINDOW, map.pageCount - first + 1);
       // Pages of the window the full also has (the rest are all new: every one is an entry).
       const shared = Math.max(0, Math.min(count, full.pageCount - first + 1));
-      await readExactly(mine, a, count * HASH_BYTES, (first - 1) * HASH_BYTES);
-      if (shared) await readExactly(theirs, b, shared * HASH_BYTES, (first - 1) * HASH_BYTES);
-      for (let i = 0; i < count; ) {
-        const run = Math.min(SKIP_ENTRIES, shared - i);
-        if (run > 0 && a.compare(b, i * HASH_BYTES, (i + run) * HASH_BYTES, i * HASH_BYTES, (i + run) * HASH_BYTES) === 0) {
-          i += run;
-          continue;
-        }
-        const end = Math.min(count, i + SKIP_ENTRIES);
-        for (; i < end; i++) {
-          const at = i * HASH_BYTES;
-          if (i < shared && a.compare(b, at, at + HASH_BYTES, at, at + HASH_BYTES) === 0) continue;
-          if (++total > limit) return undefined;
-          buf.writeUInt32BE(first + i, n * DELTA_ENTRY_BYTES);
-          a.copy(buf, n * DELTA_ENTRY_BYTES + 4, at, at + HASH_BYTES);
-          if (++n === MAP_WINDOW) {
-            await out.write(buf);
-            n = 0;
-          }
+      await readExactly(mine, aBytes, count * HASH_BYTES, (first - 1) * HASH_BYTES);
+      if (shared) await readExactly(theirs, bBytes, shared * HASH_BYTES, (first - 1) * HASH_BYTES);
+      for (let i = 0; i < count; i++) {
+        const w = i * 4;
+        if (i < shared && a[w] === b[w] && a[w + 1] === b[w + 1] && a[w + 2] === b[w + 2] && a[w + 3] === b[w + 3]) continue;
+        if (++total > limit) return undefined;
+        const e = n * 5;
+        view.setUint32(e * 4, first + i, false);
+        words[e + 1] = a[w]!;
+        words[e + 2] = a[w + 1]!;
+        words[e + 3] = a[w + 2]!;
+        words[e + 4] = a[w + 3]!;
+        if (++n === MAP_WINDOW) {
+          await out.write(buf);
+          n = 0;
         }
       }
     }
