@@ -65,6 +65,23 @@ describe('SQLite page maps kept in files', () => {
     expect((await mapPartBody(other, fullFile, join(dir, 'delta'))).delta).toBe(false);
   });
 
+  it('writes the same delta as the in-memory encoder for a shrunk map and for one with more entries than a window', async () => {
+    const full = randomMap(3 * MAP_WINDOW + 17);
+    const fullFile = await storePageMap(chunks(encodePageMap(full)), 'the full map', join(dir, 'full2.map'));
+    // Shrunk by a window and a half, a few pages changed (one in the last block of 32 entries, one at the new end).
+    const shrunk: PageMap = { pageSize: 4096, pageCount: full.pageCount - MAP_WINDOW - 100, hashes: Buffer.from(full.hashes.subarray(0, (full.pageCount - MAP_WINDOW - 100) * HASH_BYTES)) };
+    for (const pgno of [5, 33, MAP_WINDOW + 31, shrunk.pageCount]) randomBytes(HASH_BYTES).copy(shrunk.hashes, (pgno - 1) * HASH_BYTES);
+    // 70,000 changed entries (every other page from page 2): more than one window of delta entries, under the half-map limit.
+    const busy: PageMap = { ...full, hashes: Buffer.from(full.hashes) };
+    for (let i = 0; i < 70000; i++) busy.hashes[(1 + 2 * i) * HASH_BYTES + (i % HASH_BYTES)]! ^= 1;
+    for (const [name, map] of [['shrunk', shrunk], ['busy', busy]] as const) {
+      const file = await storePageMap(chunks(encodePageMap(map)), name, join(dir, `${name}.map`));
+      const body = await mapPartBody(file, fullFile, join(dir, 'delta'));
+      expect(body.delta).toBe(true);
+      expect((await collect(body.chunks)).equals(encodePageMapDelta(map, full)!)).toBe(true);
+    }
+  });
+
   it('stores fast maps with their key, and rejects a malformed or truncated part', async () => {
     const key = randomBytes(4096 + 32);
     const map = randomMap(1000);
