@@ -56,9 +56,9 @@ export class SqliteChangeCapture implements ChangeCapture {
    * full's while that is much smaller, else whole.
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
+    const dir = await makeScratchDir('dbbackup-sqlite-maps-');
     // The page reader process boots while the parent's maps are read (both take a tenth of a second or so).
     const reader = new EarlyPageReader(this.path);
-    const dir = await makeScratchDir('dbbackup-sqlite-maps-');
     try {
       return await this.readChangesWith(since, sink, signal, new ChainMaps(stored?.parent, stored?.full, dir), reader);
     } finally {
