@@ -198,11 +198,13 @@ export class BackupTargets {
   private keepingLocal(run: BackupRun, sink: PartSink): PartSink {
     const cache = this.deps.partCache;
     if (!cache || !this.keepsLocal(run)) return sink;
-    return keepingLocal(sink, (entry, bytes) =>
-      cache.put(run.source, run.id, entry.name, bytes).catch((err: unknown) => {
-        this.deps.logger.warn('could not keep a local copy of a part; the next incremental of this source needs a full first', { part: entry.name, error: String(err) });
-      }),
-    );
+    return keepingLocal(sink, {
+      cache,
+      source: run.source,
+      backupId: run.id,
+      onLost: (part, err) =>
+        this.deps.logger.warn('could not keep a local copy of a part; the next incremental of this source needs a full first', { part, error: String(err) }),
+    });
   }
 
   /** Once the backup exists: keeps the copies of it and of its base full (what the next link reads), forgets older ones. */
