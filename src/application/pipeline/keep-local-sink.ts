@@ -86,7 +86,7 @@ export class CachedPartSource implements PartSource {
     });
     if (digest.sha256 !== checked.seal.rawSha256) throw unusable(what, 'is damaged (its bytes do not hash to its seal)', this.manifest.id);
     const again = await this.sealed(part, what);
-    const out = new VerifyingStage(again.seal.rawSha256, part.rawSize, what);
+    const out = new VerifyingStage(checked.seal.rawSha256, part.rawSize, what);
     pipeline(again.body, out).catch(() => {
       /* the error reaches the consumer through `out` */
     });
