@@ -82,9 +82,9 @@ export class CachedPartSource implements PartSource {
     const checked = await this.sealed(part, what);
     const digest = new HashCounter();
     await pipeline(checked.body, digest, new VerifyingStage(undefined, part.rawSize, what), discard()).catch((err: unknown) => {
-      throw unusable(what, `cannot be read back whole (${(err as Error).message})`, this.manifest.id, err);
+      throw unusable(what, `cannot be read back whole (${(err as Error).message})`, err);
     });
-    if (digest.sha256 !== checked.seal.rawSha256) throw unusable(what, 'is damaged (its bytes do not hash to its seal)', this.manifest.id);
+    if (digest.sha256 !== checked.seal.rawSha256) throw unusable(what, 'is damaged (its bytes do not hash to its seal)');
     const again = await this.sealed(part, what);
     const out = new VerifyingStage(checked.seal.rawSha256, part.rawSize, what);
     pipeline(again.body, out).catch(() => {
@@ -105,14 +105,14 @@ export class CachedPartSource implements PartSource {
     const { seal } = copy;
     if (seal.storedSha256 !== part.sha256 || seal.rawSize !== part.rawSize || (part.rawSha256 !== undefined && part.rawSha256 !== seal.rawSha256)) {
       copy.body.destroy();
-      throw unusable(what, 'is not a copy of the part the manifest lists (another run of that backup, or the manifest was changed)', this.manifest.id);
+      throw unusable(what, 'is not a copy of the part the manifest lists (another run of that backup, or the manifest was changed)');
     }
     return copy;
   }
 }
 
-function unusable(what: string, why: string, backupId: string, cause?: unknown): DbBackupError {
-  return new DbBackupError('E_UNSUPPORTED', `${what} in the state folder ${why}, so it cannot stand for backup ${backupId}; take a full backup.`, {
+function unusable(what: string, why: string, cause?: unknown): DbBackupError {
+  return new DbBackupError('E_UNSUPPORTED', `${what} in the state folder ${why}; take a full backup.`, {
     ...(cause === undefined ? {} : { cause }),
   });
 }
