@@ -29,6 +29,9 @@ export interface RestoredTable {
   /** What the backup recorded of its contents (undefined: counts only, see ObjectEntry.contentHash). */
   expectedHash?: string;
   hash?: string;
+  /** SQLite: the hash of the table's pages the backup recorded, and the scratch copy's (see ObjectEntry.pagesHash). */
+  expectedPagesHash?: string;
+  pagesHash?: string;
   ok: boolean;
 }
 
@@ -41,8 +44,8 @@ export interface VerifyRestoreResult {
  * `verify --deep`: restores the backup into a scratch database (a temp file for SQLite, a new
  * database on the server `scratch` names), reads every table of it back (row counts and content
  * hashes) and checks each against the row counts and content hashes the backup recorded while
- * dumping (a backup that recorded no hash of a table — older ones, SQLite — is checked by its
- * count); the scratch is dropped after, whatever happened. A table missing, of another count or
+ * dumping (SQLite's: the hash of each table's pages; a backup that recorded no hash of a table —
+ * older ones — is checked by its count); the scratch is dropped after, whatever happened. A table missing, of another count or
  * of other contents fails E_DIFFERENT (exit 4) naming it.
  */
 export class VerifyRestore {
@@ -63,7 +66,7 @@ export class VerifyRestore {
       let digests;
       try {
         if (!session.contents) throw new DbBackupError('E_UNSUPPORTED', `verify --deep cannot read ${manifest.engine} tables back.`);
-        digests = await session.contents.digest({}, signal);
+        digests = await session.contents.digest({ pages: manifest.objects.some((o) => o.pagesHash !== undefined) }, signal);
       } finally {
         await session.close();
       }
@@ -74,8 +77,13 @@ export class VerifyRestore {
         .filter((o) => DATA_OBJECTS.has(o.type))
         .map((o) => {
           const d = find(o.name);
-          const ok = d !== undefined && (o.rows === undefined || o.rows === d.rows) && (o.contentHash === undefined || o.contentHash === d.hash);
-          return { table: o.name, expectedRows: o.rows, rows: d?.rows, ...(o.contentHash ? { expectedHash: o.contentHash } : {}), hash: d?.hash, ok };
+          const ok =
+            d !== undefined &&
+            (o.rows === undefined || o.rows === d.rows) &&
+            (o.contentHash === undefined || o.contentHash === d.hash) &&
+            (o.pagesHash === undefined || o.pagesHash === d.pagesHash);
+          const pages = o.pagesHash ? { expectedPagesHash: o.pagesHash, pagesHash: d?.pagesHash } : {};
+          return { table: o.name, expectedRows: o.rows, rows: d?.rows, ...(o.contentHash ? { expectedHash: o.contentHash } : {}), hash: d?.hash, ...pages, ok };
         });
       const bad = tables.filter((t) => !t.ok);
       if (bad.length) {
@@ -99,5 +107,6 @@ export class VerifyRestore {
 function difference(t: RestoredTable): string {
   if (t.rows === undefined) return `${t.table} is missing`;
   if (t.expectedRows !== undefined && t.rows !== t.expectedRows) return `${t.table} has ${t.rows} rows, not ${t.expectedRows}`;
-  return `${t.table} holds other contents (hash ${t.hash}, the backup recorded ${t.expectedHash})`;
+  if (t.expectedHash !== undefined && t.hash !== t.expectedHash) return `${t.table} holds other contents (hash ${t.hash}, the backup recorded ${t.expectedHash})`;
+  return `${t.table} holds other pages (hash ${t.pagesHash ?? 'none'}, the backup recorded ${t.expectedPagesHash})`;
 }

@@ -1,7 +1,9 @@
+import { createReadStream } from 'node:fs';
 import type { TableContents, TableDigest } from '../../../application/ports/table-contents.js';
 import { chooseTables, RowDigest, rowText } from '../table-digest.js';
 import { openSource } from './sqlite-file.js';
 import { isVirtual, quoteIdent, schemaRows } from './sqlite-schema.js';
+import { TablePagesDigest } from './sqlite-table-pages.js';
 
 /**
  * SQLite tables' digests, read in one read transaction. Virtual tables are left out: their rows
@@ -11,7 +13,12 @@ import { isVirtual, quoteIdent, schemaRows } from './sqlite-schema.js';
 export class SqliteContents implements TableContents {
   constructor(private readonly path: string) {}
 
-  async digest(filter: { tables?: string[] }, signal: AbortSignal): Promise<TableDigest[]> {
+  /**
+   * With `pages`, each table's pagesHash too (sqlite-table-pages.ts), from the file's bytes: for a
+   * private file only (verify --deep's scratch), since closing the descriptor that reads them drops
+   * this process's SQLite locks on the file.
+   */
+  async digest(filter: { tables?: string[]; pages?: boolean }, signal: AbortSignal): Promise<TableDigest[]> {
     const db = await openSource(this.path);
     try {
       db.exec('BEGIN');
@@ -27,10 +34,27 @@ export class SqliteContents implements TableContents {
         }
         out.push({ table, rows: digest.rows, hash: digest.hash });
       }
+      const pages = filter.pages ? await this.pagesHashes(db, out.map((d) => d.table), signal) : undefined;
       db.exec('COMMIT');
-      return out;
+      return pages ? out.map((d) => (pages.has(d.table) ? { ...d, pagesHash: pages.get(d.table)! } : d)) : out;
     } finally {
       db.close();
+    }
+  }
+
+  private async pagesHashes(db: Awaited<ReturnType<typeof openSource>>, tables: string[], signal: AbortSignal): Promise<Map<string, string> | undefined> {
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    const pageCount = Number(db.pragma('page_count', { simple: true }));
+    const digest = TablePagesDigest.open(db, tables, pageSize);
+    if (!digest) return undefined;
+    try {
+      for await (const chunk of createReadStream(this.path, { highWaterMark: 1 << 20, end: pageCount * pageSize - 1 })) {
+        signal.throwIfAborted();
+        digest.push(chunk as Buffer);
+      }
+      return digest.finish();
+    } finally {
+      digest.close();
     }
   }
 }
