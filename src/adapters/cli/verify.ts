@@ -60,7 +60,7 @@ export class VerifyCommand extends withBackupKeyFlags(BaseCommand) {
     const deep = this.deep
       ? await services.verifyRestore.execute({ repository: result.repository, manifest: result.manifest, scratch: scratch ? { url: scratch } : undefined, keys, trust }, this.context.signal)
       : undefined;
-    const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, ${deep.tables.filter((t) => t.expectedHash).length} of them with contents hashed, as the backup recorded.` : '';
+    const restored = deep ? ` Restored into a scratch database (${deep.scratch}, dropped since): ${deep.tables.length} table(s), ${deep.tables.reduce((n, t) => n + (t.rows ?? 0), 0)} rows, ${deep.tables.filter((t) => t.expectedHash || t.expectedPagesHash).length} of them with contents hashed, as the backup recorded.` : '';
     this.print(`Backup ${result.manifest.id} is intact: ${parts} parts (${formatBytes(size)}) in ${bytes} backup(s) verified.${restored}`, {
       ok: true,
       backup: result.manifest.id,

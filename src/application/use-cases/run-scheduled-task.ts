@@ -109,7 +109,7 @@ export class RunScheduledTask {
       backupId: r.manifest.id,
       repository: r.repository,
       kind: r.manifest.kind,
-      note: `restored into ${deep.scratch}: ${deep.tables.length} table(s), ${rows} rows, as recorded (${deep.tables.filter((t) => t.expectedHash).length} with contents hashed)`,
+      note: `restored into ${deep.scratch}: ${deep.tables.length} table(s), ${rows} rows, as recorded (${deep.tables.filter((t) => t.expectedHash || t.expectedPagesHash).length} with contents hashed)`,
     };
   }
 }

@@ -41,7 +41,7 @@ describe('a scheduled verify-restore', () => {
     };
     const ok = await runOnce();
     expect(ok).toMatchObject({ schedule: 'restore-test', outcome: 'success', attempts: 1, backup_id: id, error_code: null });
-    expect(ok.note).toMatch(/^restored into .+: 1 table\(s\), 20000 rows, as recorded \(0 with contents hashed\)$/);
+    expect(ok.note).toMatch(/^restored into .+: 1 table\(s\), 20000 rows, as recorded \(1 with contents hashed\)$/);
     // The catalog's row, as `schedule history` and the dashboard show it: the task is named.
     expect((ok as unknown as { task: string }).task).toBe('verify-restore');
     // The backup's own notification, then the task's.
