@@ -17,9 +17,15 @@ import { HASH_BYTES, hashPage } from './sqlite-page-map.js';
  * this is not `compare`'s row digest (contentHash); it proves that a restore rebuilt each table's
  * pages as the backup read them (`verify --deep`, which computes it again on the scratch file).
  */
+const ENTRY_BYTES = 4 + HASH_BYTES;
+const RUN_ENTRIES = 4096;
+
 export class TablePagesDigest {
   private readonly hashes = new Map<string, Hash>();
-  private readonly head = Buffer.alloc(4);
+  /** Entries (`u32 pgno | 16-byte hash`) of a run of pages of one table, hashed at once when the run ends. */
+  private readonly run = Buffer.alloc(RUN_ENTRIES * ENTRY_BYTES);
+  private runLength = 0;
+  private runOwner: Hash | undefined;
   private owner: { pgno: number; name: string } | undefined;
   private done = false;
   /** Bytes of a page cut by a chunk's end (push). */
@@ -56,9 +62,17 @@ export class TablePagesDigest {
     const h = this.hashes.get(this.owner.name);
     this.advance();
     if (!h) return;
-    this.head.writeUInt32BE(pgno, 0);
-    h.update(this.head);
-    h.update(hash.subarray(0, HASH_BYTES));
+    if (h !== this.runOwner || this.runLength === RUN_ENTRIES) this.endRun(h);
+    const at = this.runLength++ * ENTRY_BYTES;
+    this.run.writeUInt32BE(pgno, at);
+    this.run.set(hash.subarray(0, HASH_BYTES), at + 4);
+  }
+
+  /** Hashes the run held into its table's hash; the next run is `next`'s. */
+  private endRun(next: Hash | undefined): void {
+    if (this.runLength) this.runOwner!.update(this.run.subarray(0, this.runLength * ENTRY_BYTES));
+    this.runLength = 0;
+    this.runOwner = next;
   }
 
   /** The next bytes of the database file from its start, in any chunking (each page hashed here). */
@@ -73,6 +87,7 @@ export class TablePagesDigest {
   finish(): Map<string, string> {
     const left = this.owner;
     this.close();
+    this.endRun(undefined);
     if (left || this.pending.length) {
       throw new DbBackupError('E_BACKUP_FAILED', `The database's pages ended before page ${left?.pgno ?? this.nextPgno} of its b-trees; the snapshot is damaged.`);
     }
