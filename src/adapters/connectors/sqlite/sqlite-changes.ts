@@ -12,6 +12,7 @@ import { EntryWrites, mapFileOf, type MapFile, mapPartBody, storeFastMap, storeP
 import { PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
+import { hashedTables, tablePagesFromMap, withPagesHashes } from './sqlite-table-pages.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
 export interface SqliteRestoreHooks {
@@ -103,7 +104,10 @@ export class SqliteChangeCapture implements ChangeCapture {
       const body = await mapPartBody(map, fullMap?.map, join(maps.dir, 'delta.map'));
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
       const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
-      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
+      const described = describeSnapshot(snap.db, snap.pageCount * pageSize);
+      const { warnings, engineInfo } = described;
+      // The chain's state at this link: each table's pages hash from the new map (sqlite-table-pages.ts).
+      const objects = withPagesHashes(described.objects, await tablePagesFromMap(snap.db, hashedTables(described.objects), map, signal));
       const to: SqlitePosition = {
         pageSize,
         pageCount: map.pageCount,

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { HASH_BYTES, hashPage } from './sqlite-page-map.js';
+import { MapCursor, type MapFile } from './sqlite-map-file.js';
 
 /**
  * Per-table hashes of a SQLite database's pages (ObjectEntry.pagesHash), computed as the pages of
@@ -110,6 +111,33 @@ export class TablePagesDigest {
     }
     const [pgno, name] = next.value;
     this.owner = { pgno: Number(pgno), name: String(name) };
+  }
+}
+
+/**
+ * The tables' hashes of the database `db` reads whose page map is the file `map` (a chain link's
+ * state: its parent's map with the changed pages' entries written in), the map read forward a
+ * window at a time; undefined without dbstat.
+ */
+export async function tablePagesFromMap(db: BetterSqlite3.Database, tables: readonly string[], map: MapFile, signal: AbortSignal): Promise<Map<string, string> | undefined> {
+  const digest = TablePagesDigest.open(db, tables, map.pageSize);
+  if (!digest) return undefined;
+  const cursor = await MapCursor.open(map).catch((err: unknown) => {
+    digest.close();
+    throw err;
+  });
+  try {
+    for (let pgno = 1; pgno <= map.pageCount; pgno++) {
+      if (!cursor.has(pgno)) {
+        signal.throwIfAborted();
+        await cursor.load(pgno);
+      }
+      digest.page(pgno, cursor.get(pgno)!);
+    }
+    return digest.finish();
+  } finally {
+    digest.close();
+    await cursor.close();
   }
 }
 
