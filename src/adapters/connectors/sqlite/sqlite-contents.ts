@@ -48,6 +48,7 @@ export class SqliteContents implements TableContents {
     const digest = TablePagesDigest.open(db, tables, pageSize);
     if (!digest) return undefined;
     try {
+      if (pageCount === 0) return digest.finish();
       for await (const chunk of createReadStream(this.path, { highWaterMark: 1 << 20, end: pageCount * pageSize - 1 })) {
         signal.throwIfAborted();
         digest.push(chunk as Buffer);
