@@ -9,6 +9,7 @@ import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
 import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
 import { SqliteConnector } from '../../../src/adapters/connectors/sqlite/sqlite-connector.js';
+import { SqliteContents } from '../../../src/adapters/connectors/sqlite/sqlite-contents.js';
 import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { BackupKind } from '../../../src/domain/backup-kind.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
@@ -199,6 +200,11 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
       expect(result.chain.links.at(-1)!.id).toBe(manifest.id);
       expect(result.chain.point).toBe(manifest.consistentAt);
       expect(stateOf(into)).toBe(state);
+      // Each table's pages hash recorded by the backup (a full's from its pages as they streamed, a link's from its page map) is the restored file's.
+      const recorded = Object.fromEntries(manifest.objects.filter((o) => o.type === 'table').map((o) => [o.name, o.pagesHash]));
+      const restored = await new SqliteContents(into).digest({ pages: true }, signal);
+      expect(Object.fromEntries(restored.map((d) => [d.table, d.pagesHash])), manifest.kind).toEqual(recorded);
+      expect(Object.values(recorded).every((h) => /^[0-9a-f]{16}$/.test(h ?? ''))).toBe(true);
       const txns = logTransactions(into);
       expect(txns).toBeGreaterThanOrEqual(lastTxns);
       lastTxns = txns;
