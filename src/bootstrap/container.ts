@@ -203,7 +203,10 @@ function useCasesModule(config: RuntimeConfig): ContainerModule {
       .toResolvedValue((catalog, clock) => new StorageUsage({ catalog, clock }), [Tokens.Catalog, Tokens.Clock])
       .inSingletonScope();
     bind(VerifyRestore)
-      .toResolvedValue((connectors, restoreBackup, logger) => new VerifyRestore({ connectors, restoreBackup, logger }), [Tokens.Connectors, RestoreBackup, Tokens.Logger])
+      .toResolvedValue(
+        (connectors, restoreBackup, logger, opener, codecs, cipher) => new VerifyRestore({ connectors, restoreBackup, logger, parts: { opener, codecs, cipher } }),
+        [Tokens.Connectors, RestoreBackup, Tokens.Logger, Tokens.RepositoryOpener, Tokens.Codecs, Tokens.Cipher],
+      )
       .inSingletonScope();
     bind(CompareDatabases)
       .toResolvedValue((connectors) => new CompareDatabases({ connectors }), [Tokens.Connectors])

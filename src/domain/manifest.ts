@@ -74,13 +74,6 @@ export interface ObjectEntry {
    * only counts. Absent (older backups, engines or kinds that do not compute it): counts only.
    */
   contentHash?: string;
-  /**
-   * SQLite: a hash of the pages of the table's b-tree as the backup read them (16 hex digits;
-   * sqlite-table-pages.ts), so that `verify --deep` proves the restored file holds each table's
-   * pages. Layout-dependent, unlike contentHash: never compared with a live database's rows.
-   * Absent (older backups, other engines): counts only.
-   */
-  pagesHash?: string;
 }
 
 export interface Manifest extends ManifestChainFields {
@@ -178,10 +171,9 @@ export function parseManifest(value: unknown, where: string): Manifest {
   });
   (m.objects as unknown[]).forEach((o, i) => {
     if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string') bad(`objects[${i}]`);
-    const { rows, contentHash, pagesHash } = o as { rows?: unknown; contentHash?: unknown; pagesHash?: unknown };
+    const { rows, contentHash } = o as { rows?: unknown; contentHash?: unknown };
     if (rows !== undefined && (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0)) bad(`objects[${i}].rows`);
     if (contentHash !== undefined && (typeof contentHash !== 'string' || !CONTENT_HASH.test(contentHash))) bad(`objects[${i}].contentHash`);
-    if (pagesHash !== undefined && (typeof pagesHash !== 'string' || !CONTENT_HASH.test(pagesHash))) bad(`objects[${i}].pagesHash`);
   });
   checkChainFields(m, bad);
   return {

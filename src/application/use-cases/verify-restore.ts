@@ -1,11 +1,17 @@
 import { DbBackupError } from '../../domain/errors.js';
 import type { Manifest } from '../../domain/manifest.js';
+import type { CodecRegistry } from '../ports/codec.js';
 import type { ConnectionTarget } from '../ports/connection-target.js';
 import type { ConnectorRegistry } from '../ports/connector-registry.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { Logger } from '../ports/logger.js';
-import type { ManifestTrust } from '../services/manifest-auth.js';
+import type { OpenedRepository, RepositoryOpener } from '../ports/repository-opener.js';
+import type { StreamCipher } from '../ports/stream-cipher.js';
+import type { RecordedParts } from '../ports/table-contents.js';
+import { PartReader } from '../pipeline/part-reader.js';
+import { authenticateBackup, type ManifestTrust } from '../services/manifest-auth.js';
 import type { RestoreBackup } from './restore-backup.js';
+import { findChain } from './select-backup.js';
 
 /** The object types that hold rows a scratch copy is read back for (tables; MongoDB's collections). */
 const DATA_OBJECTS = new Set(['table', 'collection', 'timeseries']);
@@ -29,7 +35,7 @@ export interface RestoredTable {
   /** What the backup recorded of its contents (undefined: counts only, see ObjectEntry.contentHash). */
   expectedHash?: string;
   hash?: string;
-  /** SQLite: the hash of the table's pages the backup recorded, and the scratch copy's (see ObjectEntry.pagesHash). */
+  /** SQLite: the hash of the table's pages by the page map the backup recorded, and by the scratch copy's pages (TableDigest). */
   expectedPagesHash?: string;
   pagesHash?: string;
   ok: boolean;
@@ -44,12 +50,22 @@ export interface VerifyRestoreResult {
  * `verify --deep`: restores the backup into a scratch database (a temp file for SQLite, a new
  * database on the server `scratch` names), reads every table of it back (row counts and content
  * hashes) and checks each against the row counts and content hashes the backup recorded while
- * dumping (SQLite's: the hash of each table's pages; a backup that recorded no hash of a table —
- * older ones — is checked by its count); the scratch is dropped after, whatever happened. A table missing, of another count or
- * of other contents fails E_DIFFERENT (exit 4) naming it.
+ * dumping (a backup that recorded no hash of a table — older ones, SQLite — is checked by its
+ * count); the scratch is dropped after, whatever happened. SQLite's tables are checked by their
+ * pages instead: the page map the backup recorded while it read them (read again from the
+ * repository, authenticated like any part) against the scratch file's pages, per table (`parts`
+ * given). A table missing, of another count or of other contents fails E_DIFFERENT (exit 4) naming it.
  */
 export class VerifyRestore {
-  constructor(private readonly deps: { connectors: ConnectorRegistry; restoreBackup: RestoreBackup; logger: Logger }) {}
+  constructor(
+    private readonly deps: {
+      connectors: ConnectorRegistry;
+      restoreBackup: RestoreBackup;
+      logger: Logger;
+      /** Where the recorded parts an engine compares the scratch with (SQLite's page map) are read from. */
+      parts?: { opener: RepositoryOpener; codecs: CodecRegistry; cipher?: StreamCipher };
+    },
+  ) {}
 
   async execute(input: VerifyRestoreInput, signal: AbortSignal): Promise<VerifyRestoreResult> {
     const { manifest } = input;
@@ -64,11 +80,15 @@ export class VerifyRestore {
       );
       const session = await connector.connect(target, 'backup');
       let digests;
+      let repo: OpenedRepository | undefined;
       try {
         if (!session.contents) throw new DbBackupError('E_UNSUPPORTED', `verify --deep cannot read ${manifest.engine} tables back.`);
-        digests = await session.contents.digest({ pages: manifest.objects.some((o) => o.pagesHash !== undefined) }, signal);
+        const parts = this.deps.parts;
+        const recorded = parts && (async () => this.recordedParts(input, parts, (opened) => (repo = opened)));
+        digests = await session.contents.digest({ recorded }, signal);
       } finally {
         await session.close();
+        await repo?.close();
       }
       const byName = new Map(digests.map((d) => [d.table, d]));
       // MySQL and MongoDB name tables `db.t` in the manifest and `t` in the one scratch database.
@@ -81,8 +101,8 @@ export class VerifyRestore {
             d !== undefined &&
             (o.rows === undefined || o.rows === d.rows) &&
             (o.contentHash === undefined || o.contentHash === d.hash) &&
-            (o.pagesHash === undefined || o.pagesHash === d.pagesHash);
-          const pages = o.pagesHash ? { expectedPagesHash: o.pagesHash, pagesHash: d?.pagesHash } : {};
+            d.recordedPagesHash === d.pagesHash;
+          const pages = d?.recordedPagesHash ? { expectedPagesHash: d.recordedPagesHash, pagesHash: d.pagesHash } : {};
           return { table: o.name, expectedRows: o.rows, rows: d?.rows, ...(o.contentHash ? { expectedHash: o.contentHash } : {}), hash: d?.hash, ...pages, ok };
         });
       const bad = tables.filter((t) => !t.ok);
@@ -101,6 +121,21 @@ export class VerifyRestore {
         this.deps.logger.warn('could not drop the scratch database of verify --deep; drop it by hand', { scratch: where, error: String((err as Error)?.message ?? err) }),
       );
     }
+  }
+
+  /** The backup's parts and its chain's full's, from its repository (`keep` holds it open until the digest is done). */
+  private async recordedParts(
+    input: VerifyRestoreInput,
+    parts: NonNullable<VerifyRestore['deps']['parts']>,
+    keep: (repo: OpenedRepository) => void,
+  ): Promise<RecordedParts> {
+    const repo = await parts.opener.open(input.repository, 'read');
+    keep(repo);
+    const { chain } = await findChain(repo.store, input.manifest.id, input.manifest.source, undefined);
+    const reader = async (m: (typeof chain)[number]) =>
+      new PartReader(repo.store, m, parts.codecs, undefined, await authenticateBackup(repo.store, m, input.keys ?? [], parts.cipher, input.trust, this.deps.logger));
+    const backup = await reader(chain.at(-1)!);
+    return { backup, full: chain.length > 1 ? await reader(chain[0]!) : backup };
   }
 }
 

@@ -12,7 +12,6 @@ import { EntryWrites, mapFileOf, type MapFile, mapPartBody, storeFastMap, storeP
 import { PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan } from './sqlite-page-reader.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
-import { hashedTables, tablePagesFromMap, withPagesHashes } from './sqlite-table-pages.js';
 
 /** What the session lends change capture: restoring a built file, and a whole chain, into its target. */
 export interface SqliteRestoreHooks {
@@ -104,10 +103,7 @@ export class SqliteChangeCapture implements ChangeCapture {
       const body = await mapPartBody(map, fullMap?.map, join(maps.dir, 'delta.map'));
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
       const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
-      const described = describeSnapshot(snap.db, snap.pageCount * pageSize);
-      const { warnings, engineInfo } = described;
-      // The chain's state at this link: each table's pages hash from the new map (sqlite-table-pages.ts).
-      const objects = withPagesHashes(described.objects, await tablePagesFromMap(snap.db, hashedTables(described.objects), map, signal));
+      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
       const to: SqlitePosition = {
         pageSize,
         pageCount: map.pageCount,
@@ -185,6 +181,18 @@ async function writeFastMap(sink: PartSink, fast: MapFile, full: { id: string; f
  * The parent's maps and the chain full's maps, each read at most once, into files in `dir`: the
  * parent's are private copies (the new maps are made from them in place), the full's stay as read.
  */
+/**
+ * The page map backup `backup` recorded (a full's, or a link's: then `full`, its chain's full,
+ * gives the map a delta is stored against), read from its parts into a file under `dir` (a window
+ * at a time: memory independent of the database's size); undefined when it recorded none (a
+ * backup filtered with --tables, or an older one).
+ */
+export async function recordedMap(backup: PartSource, full: PartSource | undefined, dir: string): Promise<MapFile | undefined> {
+  const p = backup.manifest.logPosition as Partial<SqlitePosition> | null;
+  if (typeof p?.pageMap !== 'string') return undefined;
+  return new ChainMaps(backup, full, dir).parentMap(backup.manifest.logPosition as LogPosition);
+}
+
 class ChainMaps {
   private full?: Promise<MapFile>;
   private fullFast?: Promise<MapFile | undefined>;

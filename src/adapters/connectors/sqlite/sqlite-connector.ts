@@ -32,7 +32,6 @@ import { withPageSnapshot } from './sqlite-live-snapshot.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 import { SqliteContents } from './sqlite-contents.js';
-import { hashedTables, TablePagesDigest, withPagesHashes } from './sqlite-table-pages.js';
 import { makeScratchDir, sweepTempBeside, tempBeside } from '../../../infrastructure/scratch.js';
 
 export const SQLITE_DATA_PART = 'data/main.0.sqlite';
@@ -137,16 +136,9 @@ class SqliteSession implements DatabaseSession {
       const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
       const map = new PageMapBuilder(snap.pageSize, FastPageHasher.keyIfAvailable(snap.pageSize), spill);
-      const tables = TablePagesDigest.open(snap.db, hashedTables(objects), snap.pageSize);
-      let hashes: Map<string, string> | undefined;
-      try {
-        await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashing(snap.pages(signal), map, tables)));
-        hashes = tables?.finish();
-      } finally {
-        tables?.close();
-      }
+      await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
       const logPosition: SqlitePosition = { ...(await writeFullMaps(sink, map)), ...(snap.walMark ? { wal: snap.walMark } : {}) };
-      return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects: withPagesHashes(objects, hashes), warnings, engineInfo };
+      return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
     });
   }
 
@@ -311,23 +303,9 @@ export async function writeSnapshotParts(path: string, snapshot: string, request
   await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
   const pageSize = engineInfo.pageSize as number;
   const map = isFiltered(request) ? undefined : new PageMapBuilder(pageSize, FastPageHasher.keyIfAvailable(pageSize));
-  // The copy is private: reading it beside this connection drops no one else's lock.
-  const db = new Database(snapshot, { readonly: true });
-  let hashes: Map<string, string> | undefined;
-  try {
-    const tables = TablePagesDigest.open(db, hashedTables(objects), pageSize);
-    try {
-      const file = createReadStream(snapshot, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
-      await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size }, Readable.from(hashing(file, map, tables)));
-      hashes = tables?.finish();
-    } finally {
-      tables?.close();
-    }
-  } finally {
-    db.close();
-  }
+  await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: (await stat(snapshot)).size }, Readable.from(hashing(snapshot, map)));
   const logPosition: SqlitePosition | null = map ? await writeFullMaps(sink, map) : null;
-  return { logPosition: logPosition && { ...logPosition }, objects: withPagesHashes(objects, hashes), warnings, engineInfo };
+  return { logPosition: logPosition && { ...logPosition }, objects, warnings, engineInfo };
 }
 
 /**
@@ -378,20 +356,24 @@ async function hasSidecars(path: string): Promise<boolean> {
   return (await stat(`${path}-wal`).catch(() => undefined)) !== undefined;
 }
 
-/**
- * The database's bytes (pages in order), fed as they pass to `map` (when given) and to `tables`
- * (when given: with the map's page hashes, else hashing the pages itself).
- */
-async function* hashing(bytes: AsyncIterable<Buffer>, map: PageMapBuilder | undefined, tables: TablePagesDigest | undefined): AsyncGenerator<Buffer> {
+/** The file's bytes, fed to `map` (when given) as they pass. */
+async function* hashing(file: string, map: PageMapBuilder | undefined): AsyncGenerator<Buffer> {
   const profiler = activeProfiler();
-  const onPage = tables && ((pgno: number, _page: Buffer, hash: Buffer) => tables.page(pgno, hash));
-  for await (const chunk of bytes) {
-    if (map) timeSync('parse', chunk.length, () => map.push(chunk, onPage), profiler);
-    else if (tables) timeSync('parse', chunk.length, () => tables.push(chunk), profiler);
-    yield chunk;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    if (map) timeSync('parse', (chunk as Buffer).length, () => map.push(chunk as Buffer), profiler);
+    yield chunk as Buffer;
   }
 }
 
 function isFiltered(f: { tables?: string[]; excludeTables?: string[] }): boolean {
   return f.tables !== undefined || f.excludeTables !== undefined;
+}
+
+/** The snapshot's pages, fed to `map` as they pass. */
+async function* hashingPages(pages: AsyncIterable<Buffer>, map: PageMapBuilder): AsyncGenerator<Buffer> {
+  const profiler = activeProfiler();
+  for await (const chunk of pages) {
+    timeSync('parse', chunk.length, () => map.push(chunk), profiler);
+    yield chunk;
+  }
 }

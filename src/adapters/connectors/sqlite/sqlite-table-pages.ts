@@ -5,19 +5,17 @@ import { HASH_BYTES, hashPage } from './sqlite-page-map.js';
 import { MapCursor, type MapFile } from './sqlite-map-file.js';
 
 /**
- * Per-table hashes of a SQLite database's pages (ObjectEntry.pagesHash), computed as the pages of
- * a backup stream past: for each table, sha256 over `u32 pgno | first 16 bytes of the page's
- * sha256` (the page map's entry) of every page of its b-tree and its overflow chains, in page
- * order; the first 8 bytes in hex. Which page is whose comes from the `dbstat` virtual table in
- * page order, read on the snapshot's own connection alongside the page stream (a cursor: nothing
- * is held per page; SQLite's sorter spills to its temp files past its cache). It walks the tables'
- * b-trees in C (~0.2 CPU s for 290 MB here, a backup's ~2 s; reading every row again through
- * better-sqlite3 cost 2.8 s, more than the whole backup), and names the table a differing page
- * belongs to.
+ * Per-table hashes of a SQLite database's pages, for `verify --deep`: for each table, sha256 over
+ * `u32 pgno | first 16 bytes of the page's sha256` (the page map's entry) of every page of its
+ * b-tree and its overflow chains, in page order; the first 8 bytes in hex. Which page is whose
+ * comes from the `dbstat` virtual table in page order on the restored scratch file (a cursor:
+ * nothing is held per page). The same ownership hashes twice: the entries of the page map the
+ * backup recorded while it read the pages (tablePagesFromMap), and the scratch file's own pages
+ * (push); a table whose two hashes differ holds other pages than the backup read. Backups pay
+ * nothing for it: they hash every page for their page map anyway.
  *
  * Layout-dependent: two databases holding the same rows in other pages (after a VACUUM) differ, so
- * this is not `compare`'s row digest (contentHash); it proves that a restore rebuilt each table's
- * pages as the backup read them (`verify --deep`, which computes it again on the scratch file).
+ * this is not `compare`'s row digest (contentHash).
  */
 const ENTRY_BYTES = 4 + HASH_BYTES;
 const RUN_ENTRIES = 4096;
@@ -91,13 +89,13 @@ export class TablePagesDigest {
     this.pending = Buffer.from(data.subarray(at));
   }
 
-  /** Each table's hash (16 hex digits); E_BACKUP_FAILED when the pages did not cover what dbstat walked. */
+  /** Each table's hash (16 hex digits); E_DIFFERENT when the pages did not cover what dbstat walked. */
   finish(): Map<string, string> {
     const left = this.owner;
     this.close();
     this.endRun(undefined);
     if (left || this.pending.length) {
-      throw new DbBackupError('E_BACKUP_FAILED', `The database's pages ended before page ${left?.pgno ?? this.nextPgno} of its b-trees; the snapshot is damaged.`);
+      throw new DbBackupError('E_DIFFERENT', `The pages hashed ended before page ${left?.pgno ?? this.nextPgno} of the database's b-trees; the restored database is not the one the backup read.`);
     }
     return new Map([...this.hashes].map(([name, h]) => [name, h.digest('hex').slice(0, 16)]));
   }
@@ -146,15 +144,4 @@ export async function tablePagesFromMap(db: BetterSqlite3.Database, tables: read
     digest.close();
     await cursor.close();
   }
-}
-
-/** `objects` with each table's hash from `hashes` as its pagesHash. */
-export function withPagesHashes<T extends { name: string; type: string }>(objects: T[], hashes: Map<string, string> | undefined): T[] {
-  if (!hashes) return objects;
-  return objects.map((o) => (o.type === 'table' && hashes.has(o.name) ? { ...o, pagesHash: hashes.get(o.name)! } : o));
-}
-
-/** The names of the tables whose pages a backup hashes: its objects of type `table`. */
-export function hashedTables(objects: readonly { name: string; type: string }[]): string[] {
-  return objects.filter((o) => o.type === 'table').map((o) => o.name);
 }
