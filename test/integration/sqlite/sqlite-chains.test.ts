@@ -10,7 +10,7 @@ import { NoneCodec } from '../../../src/adapters/compression/none-codec.js';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
 import { MapConnectorRegistry } from '../../../src/adapters/connectors/connector-registry.js';
 import { SqliteConnector } from '../../../src/adapters/connectors/sqlite/sqlite-connector.js';
-import { TablePagesDigest } from '../../../src/adapters/connectors/sqlite/sqlite-table-pages.js';
+import { SqliteContents } from '../../../src/adapters/connectors/sqlite/sqlite-contents.js';
 import { LocalRepositoryOpener } from '../../../src/adapters/storage/repository-opener.js';
 import type { BackupKind } from '../../../src/domain/backup-kind.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
@@ -19,6 +19,9 @@ import { RestoreBackup, type RestoreBackupInput } from '../../../src/application
 import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
 import { RunScheduledTask } from '../../../src/application/use-cases/run-scheduled-task.js';
 import { VerifyBackup } from '../../../src/application/use-cases/verify-backup.js';
+import { VerifyRestore } from '../../../src/application/use-cases/verify-restore.js';
+import { PartReader } from '../../../src/application/pipeline/part-reader.js';
+import type { TableDigest } from '../../../src/application/ports/table-contents.js';
 import { NullProgress } from '../../../src/infrastructure/progress.js';
 import { MemoryCatalog, silentLogger } from '../../helpers/fakes.js';
 import { Database } from '../../helpers/sqlite-fixtures.js';
@@ -36,7 +39,9 @@ function services() {
     logger: silentLogger,
     progress: new NullProgress(),
   };
-  return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup: new RestoreBackup(deps), verifyBackup: new VerifyBackup(deps) };
+  const restoreBackup = new RestoreBackup(deps);
+  const verifyRestore = new VerifyRestore({ ...deps, restoreBackup, parts: deps });
+  return { runBackup: new RunBackup({ ...deps, toolVersion: 'test' }), restoreBackup, verifyBackup: new VerifyBackup(deps), verifyRestore, codecs: deps.codecs };
 }
 const app = services();
 
@@ -52,15 +57,19 @@ async function restore(repo: string, into: string, extra: Partial<RestoreBackupI
   return app.restoreBackup.execute({ repository: repo, backup: 'latest', target: { engine: 'sqlite', database: into }, clean: false, ...extra }, signal);
 }
 
-/** The pages hash of each of `tables` in the file at `path` (as verify --deep computes it). */
-function pagesHashesOf(path: string, tables: string[]): Map<string, string> {
-  const db = new Database(path, { readonly: true });
+/**
+ * Each table's pages hashes of the restored file at `path`, as verify --deep computes them: of its
+ * pages, and of the page map backup `m` recorded (read from the repository; a link's is a delta
+ * from its full's).
+ */
+async function pagesHashesOf(path: string, m: Manifest, repository: string, all: Manifest[]): Promise<TableDigest[]> {
+  const opened = await new LocalRepositoryOpener().open(repository, 'read');
   try {
-    const digest = TablePagesDigest.open(db, tables, Number(db.pragma('page_size', { simple: true })))!;
-    digest.push(readFileSync(path));
-    return digest.finish();
+    const reader = (id: string) => new PartReader(opened.store, all.find((b) => b.id === id)!, app.codecs);
+    const recorded = async () => ({ backup: reader(m.id), full: reader(m.baseFull ?? m.id) });
+    return await new SqliteContents(path).digest({ recorded }, signal);
   } finally {
-    db.close();
+    await opened.close();
   }
 }
 
@@ -213,10 +222,11 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
       expect(result.chain.links.at(-1)!.id).toBe(manifest.id);
       expect(result.chain.point).toBe(manifest.consistentAt);
       expect(stateOf(into)).toBe(state);
-      // Each table's pages hash recorded by the backup (a full's from its pages as they streamed, a link's from its page map) is the restored file's.
-      const recorded = Object.fromEntries(manifest.objects.filter((o) => o.type === 'table').map((o) => [o.name, o.pagesHash]));
-      expect(Object.fromEntries(pagesHashesOf(into, Object.keys(recorded))), manifest.kind).toEqual(recorded);
-      expect(Object.values(recorded).every((h) => /^[0-9a-f]{16}$/.test(h ?? ''))).toBe(true);
+      // Each table's pages by the page map the backup recorded (a link's: its new map, a delta from the full's) are the restored file's.
+      const digests = await pagesHashesOf(into, manifest, repo(), taken.map((t) => t.manifest));
+      expect(digests.length).toBeGreaterThan(1);
+      for (const d of digests) expect(d, manifest.kind).toMatchObject({ pagesHash: expect.stringMatching(/^[0-9a-f]{16}$/), recordedPagesHash: d.pagesHash });
+      expect(new Set(digests.map((d) => d.pagesHash)).size).toBe(digests.length);
       const txns = logTransactions(into);
       expect(txns).toBeGreaterThanOrEqual(lastTxns);
       lastTxns = txns;
@@ -269,6 +279,28 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
     expect(result.chain).toEqual([ids[0], ids[3], ids[4], ids[5]]);
     // The full's parts, then each link's three (pages, page map, fast map).
     expect(result.checks.length).toBe(taken[0]!.manifest.parts.length + 9);
+    // verify --deep of it: restored into a scratch file, each table's pages are the ones its recorded page map says.
+    const deep = await app.verifyRestore.execute({ repository: repo(), manifest: taken[5]!.manifest }, signal);
+    expect(deep.tables.length).toBeGreaterThan(1);
+    for (const t of deep.tables) expect(t).toMatchObject({ ok: true, expectedPagesHash: expect.stringMatching(/^[0-9a-f]{16}$/), pagesHash: t.expectedPagesHash });
+    // A scratch copy whose one table holds a changed value (same row count) is not what the page map recorded: exit 4, that table named.
+    const altering = {
+      execute: async (input: RestoreBackupInput, s: AbortSignal) => {
+        const result = await app.restoreBackup.execute(input, s);
+        const db = new Database(input.target.database!);
+        db.exec('UPDATE items SET qty = qty + 1 WHERE id = (SELECT max(id) FROM items)');
+        db.close();
+        return result;
+      },
+    } as unknown as RestoreBackup;
+    const parts = { opener: new LocalRepositoryOpener(), codecs: app.codecs };
+    const failed = await new VerifyRestore({ connectors: new MapConnectorRegistry([new SqliteConnector()]), restoreBackup: altering, logger: silentLogger, parts })
+      .execute({ repository: repo(), manifest: taken[5]!.manifest }, signal)
+      .catch((e: unknown) => e);
+    expect(isDbBackupError(failed) && [failed.code, failed.message]).toEqual([
+      'E_DIFFERENT',
+      expect.stringMatching(new RegExp(`^Backup ${ids[5]} restored into a scratch database does not hold what it recorded: items holds other pages \\(hash [0-9a-f]{16}, the backup recorded [0-9a-f]{16}\\)\\.$`)),
+    ]);
   });
 
   it('a damaged middle link fails with exit 4 naming it, and leaves the target alone', async () => {
