@@ -178,10 +178,6 @@ async function writeFastMap(sink: PartSink, fast: MapFile, full: { id: string; f
 }
 
 /**
- * The parent's maps and the chain full's maps, each read at most once, into files in `dir`: the
- * parent's are private copies (the new maps are made from them in place), the full's stay as read.
- */
-/**
  * The page map backup `backup` recorded (a full's, or a link's: then `full`, its chain's full,
  * gives the map a delta is stored against), read from its parts into a file under `dir` (a window
  * at a time: memory independent of the database's size); undefined when it recorded none (a
@@ -193,6 +189,10 @@ export async function recordedMap(backup: PartSource, full: PartSource | undefin
   return new ChainMaps(backup, full, dir).parentMap(backup.manifest.logPosition as LogPosition);
 }
 
+/**
+ * The parent's maps and the chain full's maps, each read at most once, into files in `dir`: the
+ * parent's are private copies (the new maps are made from them in place), the full's stay as read.
+ */
 class ChainMaps {
   private full?: Promise<MapFile>;
   private fullFast?: Promise<MapFile | undefined>;
