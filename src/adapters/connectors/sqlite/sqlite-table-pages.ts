@@ -85,7 +85,12 @@ export class TablePagesDigest {
   push(chunk: Buffer): void {
     const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let at = 0;
-    for (; at + this.pageSize <= data.length; at += this.pageSize) this.page(this.nextPgno++, hashPage(data.subarray(at, at + this.pageSize)));
+    for (; at + this.pageSize <= data.length; at += this.pageSize) {
+      const pgno = this.nextPgno++;
+      // Only the tables' pages are hashed (not their indexes', nor free pages).
+      while (this.owner && this.owner.pgno < pgno) this.advance();
+      if (this.owner?.pgno === pgno) this.page(pgno, hashPage(data.subarray(at, at + this.pageSize)));
+    }
     this.pending = Buffer.from(data.subarray(at));
   }
 
