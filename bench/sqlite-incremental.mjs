@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSqliteBenchDb } from './sqlite-data.mjs';
@@ -43,13 +43,15 @@ const keepWal = keepWalAt >= 0 && Boolean(args.splice(keepWalAt, 1));
 const onlyProfiles = option('--profiles')?.split(',');
 const uncheckedAt = args.indexOf('--unchecked');
 const unchecked = uncheckedAt >= 0 && Boolean(args.splice(uncheckedAt, 1));
-const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
-const targetMB = Number(args[0] ?? 1000);
-if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N]');
-const roundsAt = args.indexOf('--rounds');
-const ROUNDS = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 7;
+const roundsText = option('--rounds');
+const ROUNDS = roundsText === undefined ? 7 : Number(roundsText);
 if (!(ROUNDS >= 1)) throw new Error('--rounds N: N >= 1');
-const work = join(root, 'bench', '.work', 'sqlite-incremental');
+const bins = { ours: bin, ...(baselineDir ? { baseline: join(baselineDir, 'bin', 'dbbackup.js') } : {}) };
+// Every option is taken out above, so the size is the first word left wherever it stood.
+const targetMB = Number(args[0] ?? 1000);
+if (!(runs >= 1) || !(targetMB > 0)) throw new Error('usage: node bench/sqlite-incremental.mjs [sizeMB] [--runs N] [--rounds N]');
+// The work folder (databases of up to several GB) under $BENCH_WORK or the temp folder, not inside the checkout.
+const work = join(process.env.BENCH_WORK ?? tmpdir(), 'dbbackup-bench', 'sqlite-incremental');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
