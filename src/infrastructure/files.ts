@@ -14,6 +14,17 @@ export async function syncFile(path: string): Promise<number> {
   }
 }
 
+/** Syncs a folder, so a rename in it survives a crash (best effort where folders cannot be opened). */
+export async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => undefined);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Refuses a key file that group or others can read (`code` says which family of error it is). */
 export function assertOwnerOnly(path: string, what: string, code: ErrorCode): void {
   const mode = statSync(path).mode & 0o777;

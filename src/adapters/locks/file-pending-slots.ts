@@ -4,17 +4,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { PendingSlot, PendingSlots, RepositoryDigest } from '../../application/ports/pending-slots.js';
 import { DbBackupError } from '../../domain/errors.js';
+import { syncFolder } from '../../infrastructure/files.js';
 import { isAliveOnThisHost } from '../../infrastructure/processes.js';
 
 /** What one record file holds (JSON, a few hundred bytes; repositories as digests, never URLs). */
-interface Stored {
-  source: string;
-  slot: string;
-  pid: number;
-  host: string;
-  since: string;
-  repositories: string[];
-}
+type Stored = Omit<PendingSlot, 'alive'>;
 
 /** A record is our own file, but read back bounded: a bigger one is not ours (or damaged). */
 const MAX_RECORD_BYTES = 16 * 1024;
@@ -105,15 +99,4 @@ async function readRecord(file: string): Promise<Stored | undefined> {
   if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return undefined;
   if (!Array.isArray(v.repositories) || v.repositories.length > 100 || !v.repositories.every((r) => text(r, 128))) return undefined;
   return { source: v.source, slot: v.slot, pid: v.pid as number, host: v.host, since: v.since, repositories: v.repositories };
-}
-
-/** Syncs a folder, so a rename in it survives a crash (best effort where folders cannot be opened). */
-async function syncFolder(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined);
-  if (!handle) return;
-  try {
-    await handle.sync().catch(() => undefined);
-  } finally {
-    await handle.close();
-  }
 }

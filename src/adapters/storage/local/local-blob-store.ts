@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobDigest, BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
-import { syncFile } from '../../../infrastructure/files.js';
+import { syncFile, syncFolder } from '../../../infrastructure/files.js';
 import { hashPool } from '../../../infrastructure/hash-pool.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
@@ -43,7 +43,7 @@ export class LocalBlobStore implements BlobStore {
       await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
       await syncFile(temp);
       await rename(temp, path);
-      await syncDir(dirname(path));
+      await syncFolder(dirname(path));
     } catch (err) {
       await rm(temp, { force: true });
       throw storageError(err, `write ${path}`);
@@ -147,16 +147,6 @@ export class LocalBlobStore implements BlobStore {
     const path = join(this.root, ...key.split('/'));
     if (!path.startsWith(this.root + sep)) throw new DbBackupError('E_INTERNAL', `Invalid storage key "${key}".`);
     return path;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined);
-  if (!handle) return;
-  try {
-    await handle.sync().catch(() => undefined);
-  } finally {
-    await handle.close();
   }
 }
 
