@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run test:reliability -- --trials N [--seed S] [--json FILE] [--family NAME]`: the reliability
+// `npm run test:reliability -- --trials N [--seed S] [--json FILE] [--family NAME] [--only NAME]`: the reliability
 // suite's long mode (test/reliability). Builds nothing (run `npm run build` first), runs the suite
 // with N trials per family, then prints the table of trials and failures and where the JSON is.
 // A trial's process past its limit (RELIABILITY_CLI_LIMIT_MS, default 60 s) is killed and named as
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'string', default: 'reliability-report.json' },
     family: { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -27,6 +28,8 @@ prints the table of trials and failures per family and writes it as JSON (defaul
   --trials N     trials per family and operation (the CI mode of \`npm test\` runs a few)
   --seed S       the base seed (a failing trial prints the seed that reproduces it)
   --json FILE    where the JSON report goes
+  --only TEXT    within the tests run, only the families whose name contains TEXT (e.g. "kill -9":
+                 the kill families of every engine without the other families of the same test)
   --family TEXT  only the families whose test title matches TEXT (a vitest -t pattern), e.g.
                  "SQLite backup", "cloud stores", "SQLite incremental", "MongoDB backup", "postgres", "mysql",
                  "corruption", "hostile", "storage faults", "full disk", "secrets"`);
@@ -49,6 +52,7 @@ const env = {
   RELIABILITY_JSON: json,
   RELIABILITY_RUN_TOKEN: token,
   ...(values.seed ? { RELIABILITY_SEED: values.seed } : {}),
+  ...(values.only ? { RELIABILITY_ONLY: values.only } : {}),
 };
 const args = ['vitest', 'run', 'test/reliability', ...(values.family ? ['-t', values.family] : [])];
 rmSync(json, { force: true });

@@ -51,6 +51,9 @@ export async function runFamily(
 ): Promise<FamilyResult> {
   const started = Date.now();
   const result: FamilyResult = { family, trials: 0, failures: [], variants: {}, ms: 0 };
+  // `--only TEXT` (RELIABILITY_ONLY): a family whose name does not contain TEXT runs no trial (its row shows 0).
+  const only = process.env.RELIABILITY_ONLY;
+  if (only && !family.toLowerCase().includes(only.toLowerCase())) trials = 0;
   for (let i = 0; i < trials; i++) {
     const seed = (baseSeed + i * 7919) >>> 0;
     const watched = await watchTrial(`${family} trial ${i}`, seed, options.limitMs ?? DEFAULT_LIMIT_MS, () => trial(i, seed));
