@@ -133,6 +133,23 @@ export function cheapestPaths<T extends ChainMember>(members: readonly T[]): Map
   return best;
 }
 
+/**
+ * The ids of the members that come before any of `of` on some chain: the links they may follow
+ * (predecessors), those links' own, and so on. Restoring one of `of` applies what each of those
+ * reaches, and more.
+ */
+export function ancestorsOf<T extends ChainMember>(members: readonly T[], of: readonly T[]): Set<string> {
+  const preds = predecessors(members);
+  const seen = new Set<string>();
+  const todo = of.flatMap((m) => preds.get(m.id) ?? []);
+  for (let p = todo.pop(); p; p = todo.pop()) {
+    if (seen.has(p.id)) continue;
+    seen.add(p.id);
+    todo.push(...(preds.get(p.id) ?? []));
+  }
+  return seen;
+}
+
 /** The links of `target`'s cheapest path, oldest (the full) first. */
 export function pathTo<T extends ChainMember>(paths: ReadonlyMap<string, ChainPath<T>>, target: T): T[] {
   const chain = [target];

@@ -1,4 +1,4 @@
-import { brokenChainError, type ChainMember, type ChainPath, cheapestPaths, pathTo, restorableOf } from './chain-graph.js';
+import { ancestorsOf, brokenChainError, type ChainMember, type ChainPath, cheapestPaths, pathTo, restorableOf } from './chain-graph.js';
 import { selectBackup } from './chain.js';
 import { DbBackupError } from './errors.js';
 import { describeWindows, isInWindow, type RestorableWindow, restorableWindows } from './restorable-windows.js';
@@ -35,7 +35,8 @@ export interface ChainRestorePlan<T> {
 /**
  * Plans a restore over the complete backups of ONE source. With `at`, the target is the backup
  * whose range reaches the newest point at or before `at`; among backups reaching the same point,
- * the one with the cheapest chain (fewest stored bytes, then fewest links). With `backupId`, that
+ * never one that another of them follows on its chain (that one holds the same instant's later
+ * commits too), then the one with the cheapest chain (fewest stored bytes, then fewest links). With `backupId`, that
  * backup and its cheapest chain. Throws E_NO_RESTORE_POINT (naming the windows) for a time before
  * every restorable point, E_BACKUP_NOT_FOUND naming the missing link when the newest point at or
  * before `at` lies on a broken chain (it never silently restores an older state instead; the
@@ -99,7 +100,13 @@ function newestTarget<T extends ChainMember>(
   }
   const best = Math.max(...scored.map((s) => s.point));
   const atBest = scored.filter((s) => s.point === best);
-  const intact = atBest.filter((s) => s.path !== undefined);
+  const reaching = atBest.filter((s) => s.path !== undefined);
+  // A link reaching the same point as one after it on its chain holds less: the later one's first
+  // commits may carry that very instant (times are whole milliseconds, and a segment starts where
+  // the one before it ended), so restoring the earlier one would silently leave them out.
+  const before = reaching.length > 1 ? ancestorsOf(backups, reaching.map((s) => s.b)) : new Set<string>();
+  const last = reaching.filter((s) => !before.has(s.b.id));
+  const intact = last.length > 0 ? last : reaching;
   if (intact.length > 0) {
     return intact.reduce((a, s) =>
       s.path!.bytes < a.path!.bytes || (s.path!.bytes === a.path!.bytes && s.path!.links < a.path!.links) ? s : a,

@@ -99,8 +99,10 @@ describe('planChainRestore — replayable ranges and continuous segments', () =>
     const plan = planChainRestore([f1, i1, i2], { at: at('09:30') });
     expect(ids(plan.links)).toEqual([f1.id, i1.id, i2.id]);
     expect(plan).toMatchObject({ point: T('09:30'), stopAt: T('09:30'), inWindow: true });
-    // 06:00 is i1's end and i2's start: i1's chain is cheaper and needs no stop.
-    expect(planChainRestore([f1, i1, i2], { at: at('06:00') })).toMatchObject({ target: i1, stopAt: null });
+    // 06:00 is i1's end and i2's start: i2 replays up to it (its first commits may carry that very
+    // instant), though i1's chain is cheaper; i1 alone only when i2 is not there.
+    expect(planChainRestore([f1, i1, i2], { at: at('06:00') })).toMatchObject({ target: i2, point: T('06:00'), stopAt: T('06:00') });
+    expect(planChainRestore([f1, i1], { at: at('06:00') })).toMatchObject({ target: i1, stopAt: null });
     expect(restorableWindows([f1, i1, i2])).toEqual([{ from: T('00:00'), to: T('12:00') }]);
   });
 
@@ -111,7 +113,8 @@ describe('planChainRestore — replayable ranges and continuous segments', () =>
     const repo = [f1, i1, i2, d, i4];
     expect(ids(planChainRestore(repo, { at: at('09:30') }).links)).toEqual([f1.id, i1.id, i2.id]);
     expect(planChainRestore(repo, { at: at('13:00') })).toMatchObject({ links: [f1, d], stopAt: T('13:00') });
-    expect(planChainRestore(repo, { at: at('15:00') })).toMatchObject({ links: [f1, d], stopAt: null });
+    expect(planChainRestore(repo, { at: at('15:00') })).toMatchObject({ links: [f1, d, i4], stopAt: T('15:00') });
+    expect(planChainRestore(repo.slice(0, 4), { at: at('15:00') })).toMatchObject({ links: [f1, d], stopAt: null });
     expect(ids(planChainRestore(repo).links)).toEqual([f1.id, d.id, i4.id]);
     expect(restorableWindows(repo)).toEqual([{ from: T('00:00'), to: T('18:00') }]);
   });
@@ -130,6 +133,21 @@ describe('planChainRestore — replayable ranges and continuous segments', () =>
     expect(ids(compacted.links)).toEqual([f1.id, c12.id, s3.id]);
     expect(compacted).toMatchObject({ point: T('02:30'), stopAt: T('02:30') });
     expect(restorableWindows([f1, c12, s3])).toEqual([{ from: T('00:00'), to: T('03:00') }]);
+  });
+
+  it('a segment whose commits carry the instant the one before it ended at is applied: same-instant ends never drop the later one', () => {
+    // replicate: commits 19 and 20 fell in the same millisecond, and a segment was cut between them.
+    const tie = seg('03:00', '03:00', s3, [400, 500], 40, 'sss6');
+    for (const when of [at('03:30'), at('03:00'), 'latest' as const]) {
+      const plan = planChainRestore([f1, s1, s2, s3, tie], { at: when });
+      expect(ids(plan.links), String(when)).toEqual([f1.id, s1.id, s2.id, s3.id, tie.id]);
+      expect(plan).toMatchObject({ point: T('03:00'), stopAt: null });
+    }
+    // A generation's first segment holding only commits of its snapshot's instant (committed after the slot, before the snapshot's clock was read).
+    const first = seg('00:00', '00:00', f1, [100, 150], 40, 'sss7');
+    expect(planChainRestore([f1, first], { at: at('00:30') })).toMatchObject({ links: [f1, first], point: T('00:00') });
+    // A compacted segment and the segments it replaced reach the same point by different chains: still the cheaper one.
+    expect(ids(planChainRestore([f1, s1, s2, c12], { at: at('02:30') }).links)).toEqual([f1.id, c12.id]);
   });
 
   it('does not link by position across generations, and names the missing link', () => {
