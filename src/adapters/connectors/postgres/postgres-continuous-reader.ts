@@ -123,6 +123,8 @@ export class SlotFollower implements SlotReader {
   checked(seen?: number): void {
     if (seen !== undefined && seen !== this.relationsRead) return;
     this.unchecked = false;
+    // Their sequences' values are still to be read (sequencesFor() saw only the commits offered).
+    if (this.held.length > 0) this.fresh = true;
     for (const w of this.held) this.waiting.push(w);
     this.waitingBytes += this.heldBytes;
     this.held = [];
@@ -130,11 +132,20 @@ export class SlotFollower implements SlotReader {
     this.flow();
   }
 
-  /** Appends the sequences' values (read after the commits arrived) to the last waiting commit. */
-  appendSequences(values: SequenceValue[]): void {
-    const last = this.waiting.at(-1);
-    if (!last) return;
+  /**
+   * The last waiting commit, whose sequences' values are about to be read (after it arrived): give
+   * it to appendSequences with them. A commit arriving while they are read is fresh again (its
+   * values are read at the next poll): values read before a commit are never appended to it.
+   */
+  sequencesFor(): object | undefined {
     this.fresh = false;
+    return this.waiting.at(-1);
+  }
+
+  /** Appends the sequences' values, read after `to` (sequencesFor()) arrived, to that commit if it still waits. */
+  appendSequences(to: object | undefined, values: SequenceValue[]): void {
+    const last = this.waiting.find((w) => w === to);
+    if (!last) return;
     const payload = Buffer.concat([last.commit.payload, sequencesRecord(values)]);
     this.waitingBytes += payload.length - last.commit.payload.length;
     last.commit = { time: last.commit.time, payload };

@@ -130,7 +130,10 @@ export class PostgresContinuousCapture implements ContinuousCapture {
     f.limit = Math.max(1, maxBytes);
     f.flow();
     // Read after the commits arrived: at least their values (sequences are not transactional).
-    if (f.fresh && f.waitingBytes > 0) f.appendSequences(await sequenceValues(this.sql!));
+    if (f.fresh && f.waitingBytes > 0) {
+      const to = f.sequencesFor();
+      f.appendSequences(to, await sequenceValues(this.sql!));
+    }
     return f.waitingBytes;
   }
 
