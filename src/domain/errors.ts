@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'E_OPLOG_ROLLED'
   | 'E_NO_RESTORE_POINT'
   | 'E_TARGET_EXISTS'
+  | 'E_TARGET_STATE'
   | 'E_CONN_REFUSED'
   | 'E_AUTH'
   | 'E_NETWORK_TIMEOUT'
@@ -82,6 +83,11 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   /** `restore --at TIME` before every restorable point. */
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
+  /**
+   * `restore --changes-only`: the target's own state cannot be placed on the chain (MariaDB: it holds
+   * no GTID of the source's domain, or stops before the chain's changes start); nothing was changed.
+   */
+  E_TARGET_STATE: ExitCode.failed,
   E_CONN_REFUSED: ExitCode.connection,
   E_AUTH: ExitCode.connection,
   /**

@@ -49,6 +49,14 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       that GTID, or the transactions ending at or before that binary log position; one outside the
       chain's range exits 1 (E_NO_RESTORE_POINT) naming the range.
 
+      \`--changes-only\` (MySQL/MariaDB) restores no full: it replays the changes of the chain of
+      \`--backup\` (or up to \`--at\`/\`--at-gtid\`/\`--at-position\`) onto a target that already holds a
+      copy (restored earlier, or a replica being caught up), skipping the transactions whose GTIDs the
+      target's state holds (MariaDB \`gtid_binlog_state\`, \`gtid_slave_pos\`) and carrying the others'
+      GTIDs, so that running it again applies nothing; \`--dry-run\` says how many it would apply and
+      skip. A target whose GTID state has nothing of the source's domain, or stops before the chain's
+      changes start, exits 1 (E_TARGET_STATE) and is left unchanged.
+
       For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
       not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
       Every SQLite restore ends with \`PRAGMA integrity_check\` on the restored file (exit 4 when it
@@ -62,6 +70,7 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       ['Preview', '$0 restore --from ./backups --db sqlite --database app.db --dry-run'],
       ['The state as of a time (newest backup point at or before it)', '$0 restore --from ./backups --database app.db --at "2026-11-25 14:30" --time-zone Europe/Berlin'],
       ['MySQL: up to a transaction, or a binary log position', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --at-gtid 0-1-4711'],
+      ['MariaDB: catch up a copy with the changes it lacks', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --changes-only'],
     ],
   });
 
@@ -78,6 +87,9 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
   tables = Option.String(withAliases('--tables'), { description: 'Only these tables/views/collections (comma-separated; MongoDB: db.coll or coll)' });
   clean = Option.Boolean(withAliases('--clean'), false, { description: 'Replace what exists in the target (--drop: as mongorestore says it)' });
   create = Option.Boolean('--create', false, { description: 'Create the target database when it does not exist' });
+  changesOnly = Option.Boolean('--changes-only', false, {
+    description: "MySQL/MariaDB: no full; replay the chain's changes onto the target as it is, skipping the transactions whose GTIDs it holds",
+  });
   schemas = Option.String('--schemas', { description: 'PostgreSQL: only objects in these schemas (comma-separated)' });
   excludeTables = Option.String(withAliases('--exclude-tables'), { description: 'Leave these tables/views/collections out (comma-separated)' });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Connections loading data and building indexes (default: CPU cores)' });
@@ -127,11 +139,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
           restoreOwner: this.restoreOwner || undefined,
           restoreGrants: this.restoreGrants || undefined,
           integrityCheck: this.noIntegrityCheck ? false : undefined,
+          changesOnly: this.changesOnly || undefined,
         },
       },
       this.context.signal,
     );
     const { plan, manifest } = result;
+    if (this.changesOnly) return this.changesOnlyResult(result);
     const rows = plan.items.map((i) => [i.object, i.type, i.rows ?? '', formatBytes(i.bytes), i.action]);
     const totalRows = plan.items.reduce((n, i) => n + (i.rows ?? 0), 0);
     if (result.dryRun) {
@@ -169,7 +183,23 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     return this.ok();
   }
 
-  /** Sorts the --file values into the archive to read and the SQLite file to write. */
+  /** What `--changes-only` did (or, in a dry run, would do): transactions applied and skipped. */
+  private changesOnlyResult(result: Awaited<ReturnType<CliServices['restoreBackup']['execute']>>): number {
+    const { plan, manifest, chain } = result;
+    const outcome = result.outcome!;
+    const t = outcome.transactions ?? { applied: 0, skipped: 0 };
+    const counts = `${t.applied} transaction(s) ${result.dryRun ? 'would be applied' : 'applied'}, ${t.skipped} skipped (the target already holds their GTIDs)`;
+    const links = chain.links.slice(1).map((l) => l.id);
+    const notes = (result.dryRun ? plan.warnings : (outcome.warnings ?? [])).map((w) => `\n  warning: ${w}`).join('');
+    const json = { ok: true, dryRun: result.dryRun, backup: manifest.id, changesOnly: true, point: outcome.point ?? chain.point, links, target: plan.target, transactions: t, objects: outcome.objects, warnings: result.dryRun ? plan.warnings : (outcome.warnings ?? []) };
+    if (result.dryRun) {
+      this.print(`Dry run: nothing was changed.\n${chainLines(chain).join('\n')}\nChanges only onto ${plan.target} (the full is not restored): ${counts}.${notes}`, json);
+    } else {
+      this.print(`Replayed the changes of ${links.join(' → ')} onto ${plan.target}: ${counts}; the database is as of ${json.point}.${notes}`, json);
+    }
+    return this.ok();
+  }
+
   /** --at-gtid / --at-position as the engine reads them (the CLI does not parse engine positions). */
   private logPoint(): { gtid: string } | { position: string } | undefined {
     if (this.atGtid !== undefined && this.atPosition !== undefined) throw new DbBackupError('E_USAGE', 'Give one restore point: --at-gtid or --at-position.');
@@ -177,6 +207,7 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     return this.atPosition === undefined ? undefined : { position: this.atPosition };
   }
 
+  /** Sorts the --file values into the archive to read and the SQLite file to write. */
   private locate(): { repository?: string; targetFile?: string } {
     const files = this.files ?? [];
     if (files.length > 2) throw new DbBackupError('E_USAGE', '--file was given more than twice; give one archive and one target at most.');

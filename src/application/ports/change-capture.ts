@@ -16,6 +16,13 @@ export interface ChangeLimit {
   position?: LogPosition;
 }
 
+/** `restore --changes-only`: apply onto the target as it is (see ChangeCapture.applyChanges). */
+export interface ApplyOnto {
+  request: RestoreRequest;
+  /** Count what would be applied and skipped; change nothing. */
+  dryRun?: boolean;
+}
+
 /** What one read of the change log produced (its parts went through the PartSink, role `changes`). */
 export interface ChangeBatch {
   from: LogPosition;
@@ -70,8 +77,12 @@ export interface ChangeCapture {
   /**
    * Applies a backup's change parts to this target in log order, stopping at `until` when given;
    * with capabilities.changes.selective, only to the tables the session's restore chose (`--tables`).
+   * With `onto` (capabilities.changes.skipsApplied; `restore --changes-only`), no restore of a full
+   * came first: the target is taken as it is, the changes it already holds are skipped (outcome's
+   * `transactions` counts both), the request's tables are honoured, and `onto.dryRun` only counts;
+   * E_TARGET_STATE when the target's state cannot be placed on the chain.
    */
-  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome>;
+  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, onto?: ApplyOnto): Promise<RestoreOutcome>;
   /**
    * Optional: restores a full and the links after it (oldest first) in one go, as `restore` does
    * for a full (refusing a non-empty target without `clean`, honouring `tables`); the target changes

@@ -22,5 +22,10 @@ export interface ConnectorCapabilities {
      * restores chosen tables by restoring them from the full, then applying only their changes.
      */
     selective?: boolean;
+    /**
+     * applyChanges takes `onto` (`restore --changes-only`): it can tell from the target's own state
+     * which changes it already holds (MariaDB: GTIDs) and skip them.
+     */
+    skipsApplied?: boolean;
   };
 }

@@ -20,6 +20,12 @@ export interface RestoreRequest {
    * on every restore otherwise): faster, but damage the backup carried goes unnoticed.
    */
   integrityCheck?: boolean;
+  /**
+   * `restore --changes-only`: the target already holds a copy (restored earlier, or a replica):
+   * no full is restored, the chain's links are applied onto it as it is, and the changes it already
+   * holds are skipped (engines with capabilities.changes.skipsApplied).
+   */
+  changesOnly?: boolean;
 }
 
 export interface RestorePlanItem {
@@ -48,4 +54,6 @@ export interface RestoreOutcome {
   warnings?: string[];
   /** ISO instant the restored state is exactly consistent at, when the engine knows it (the last commit it replayed). */
   point?: string;
+  /** `--changes-only`: the transactions applied (or, in a dry run, to apply) and those skipped because the target holds them. */
+  transactions?: { applied: number; skipped: number };
 }

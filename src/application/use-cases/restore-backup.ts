@@ -55,7 +55,7 @@ export class RestoreBackup {
           `Backup ${manifest.id} is a ${manifest.engine} backup; it cannot be restored with --db ${input.target.engine}.`,
         );
       }
-      if (chain.length > 1 || input.atLog) return await restoreChain({ ...this.deps, wrap: (e, s, a) => this.wrap(e, s, a) }, repo.store, chain, view, input, loading, signal);
+      if (chain.length > 1 || input.atLog || input.options?.changesOnly) return await restoreChain({ ...this.deps, wrap: (e, s, a) => this.wrap(e, s, a) }, repo.store, chain, view, input, loading, signal);
       // The data key is opened before anything is touched: a wrong key fails here, cleanly. The
       // stored bytes are then checked while the connector loads and the plan (and, where the
       // connector can, the restore's own preparation) looks at the target; nothing changes it

@@ -5,7 +5,8 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { ChangeLimit } from '../ports/change-capture.js';
 import type { CodecRegistry } from '../ports/codec.js';
 import type { DatabaseConnector } from '../ports/database-connector.js';
-import type { RestoreOutcome, RestoreRequest } from '../ports/restore-plan.js';
+import type { DatabaseSession } from '../ports/database-session.js';
+import type { RestoreOutcome, RestorePlan, RestoreRequest } from '../ports/restore-plan.js';
 import type { Logger } from '../ports/logger.js';
 import type { ProgressReporter } from '../ports/progress.js';
 import type { StreamCipher } from '../ports/stream-cipher.js';
@@ -49,7 +50,9 @@ export interface ChainRestoreDeps {
  * Restores a chain (a full and the links after it, oldest first). Every link's stored bytes are
  * checked before the target is touched, so a damaged or missing link fails naming it (exit 4).
  * The engine restores the whole chain at once when it can (ChangeCapture.restoreChain, the target
- * changes once), otherwise the full is restored and each link applied on it.
+ * changes once), otherwise the full is restored and each link applied on it. With `changesOnly`
+ * (`restore --changes-only`) the full is not restored: each link is applied onto the target as it
+ * is, the engine skipping what the target already holds (a dry run reads the links to count).
  */
 export async function restoreChain(
   deps: ChainRestoreDeps,
@@ -72,10 +75,12 @@ export async function restoreChain(
     until = reach > 0 ? { position: input.atLog } : undefined;
   }
   const target = chain.at(-1)!;
+  if (input.options?.changesOnly) checkChangesOnly(connector, chain, input);
   const session = await connector.connect(input.target, 'restore');
   try {
     const request: RestoreRequest = { ...input.options, tables: input.tables, clean: input.clean };
     const plan = await session.planRestore(target, request);
+    if (request.changesOnly) return await changesOnly(deps, store, chain, view, input, { session, plan, request, until }, signal);
     if (input.dryRun) return { manifest: target, plan, dryRun: true, chain: view };
     const changes = session.changes;
     if (!changes) {
@@ -115,6 +120,62 @@ export async function restoreChain(
     deps.progress.stop();
     await session.close();
   }
+}
+
+function checkChangesOnly(connector: DatabaseConnector, chain: Manifest[], input: RestoreBackupInput): void {
+  const target = chain.at(-1)!;
+  if (!connector.capabilities.changes?.skipsApplied) {
+    throw new DbBackupError('E_UNSUPPORTED', `--changes-only: ${connector.engine} cannot tell which changes a target already holds; restore the chain whole.`);
+  }
+  if (input.clean) throw new DbBackupError('E_USAGE', '--changes-only applies changes onto the target as it is; --clean (which replaces it) does not go with it.');
+  if (chain.length < 2) {
+    throw new DbBackupError('E_USAGE', `--changes-only replays a chain's changes; backup ${target.id} is a ${target.kind} with none to replay (restore it without --changes-only, or name a later link).`);
+  }
+}
+
+/**
+ * `restore --changes-only`: every link after the full, applied onto the target as it is (the full
+ * is neither read nor restored); the engine counts what it applies and skips. A dry run reads each
+ * link's index to count and changes nothing.
+ */
+async function changesOnly(
+  deps: ChainRestoreDeps,
+  store: BlobStore,
+  chain: Manifest[],
+  view: RestoreChainView,
+  input: RestoreBackupInput,
+  run: { session: DatabaseSession; plan: RestorePlan; request: RestoreRequest; until: ChangeLimit | undefined },
+  signal: AbortSignal,
+): Promise<RestoreBackupResult> {
+  const target = chain.at(-1)!;
+  const links = chain.slice(1);
+  const plan: RestorePlan = { ...run.plan, effect: 'merge', items: [] };
+  const readers: PartReader[] = [];
+  for (const m of links) {
+    const encryption = await authenticateBackup(store, m, input.keys ?? [], deps.cipher, input.trust, deps.logger);
+    readers.push(new PartReader(store, m, deps.codecs, deps.progress, encryption, 'when-needed'));
+  }
+  if (!input.dryRun) await checkLinks(deps, store, links, target, signal);
+  const log = deps.logger.child({ backupId: target.id, source: target.source });
+  if (!input.dryRun) log.info('changes-only restore started', { target: plan.target, links: links.map((m) => m.id), point: view.point });
+  const objects = new Set<string>();
+  const warnings: string[] = [];
+  const transactions = { applied: 0, skipped: 0 };
+  try {
+    for (const [i, reader] of readers.entries()) {
+      const out = await run.session.changes!.applyChanges(reader, i === readers.length - 1 ? run.until : undefined, signal, { request: run.request, dryRun: input.dryRun });
+      for (const o of out.objects) objects.add(o);
+      for (const w of out.warnings ?? []) if (!warnings.includes(w)) warnings.push(w);
+      transactions.applied += out.transactions?.applied ?? 0;
+      transactions.skipped += out.transactions?.skipped ?? 0;
+    }
+  } catch (err) {
+    throw deps.wrap(err, signal, false);
+  }
+  const outcome: RestoreOutcome = { objects: [...objects].sort(), rows: 0, warnings, transactions };
+  if (input.dryRun) return { manifest: target, plan: { ...plan, warnings: [...plan.warnings, ...warnings] }, dryRun: true, chain: view, outcome };
+  log.info('changes-only restore complete', { ...transactions, point: view.point });
+  return { manifest: target, plan, dryRun: false, outcome, chain: view };
 }
 
 /** Links checked at once: a chain of many small log segments waits on latency, not bandwidth. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ChangeLimit } from '../../../application/ports/change-capture.js';
+import type { ApplyOnto, ChangeLimit } from '../../../application/ports/change-capture.js';
 import type { PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -7,6 +7,7 @@ import { BinlogApplier } from './mysql-binlog-applier.js';
 import { BINLOG_MAGIC, HEADER_LENGTH } from './mysql-binlog-events.js';
 import { GtidSkipper, type GtidState, gtidReplayPlan } from './mysql-binlog-gtids.js';
 import { findStop } from './mysql-binlog-index.js';
+import { countOnto, type OntoCount } from './mysql-binlog-onto.js';
 import { ParallelReplay } from './mysql-binlog-parallel.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
 import { TableKeys } from './mysql-binlog-table-keys.js';
@@ -39,6 +40,11 @@ const MAX_EVENT = 1 << 30;
  * session (its data is then the full's, whatever its GTID state says), and the others carry their
  * GTID where the target allows it (mysql-binlog-gtids.ts) — one connection, each such transaction
  * committed alone, so that the target's GTID state only moves forward and always matches its data.
+ * With `onto` (`restore --changes-only`, no full restored first): the same, always, on a MariaDB
+ * target that can record the GTIDs it replays (else E_UNSUPPORTED: a second run would apply them
+ * again); mysql-binlog-onto.ts first places the target's state on the link (E_TARGET_STATE) and
+ * counts what is applied and skipped (`onto.dryRun`: only that). `continues`: the previous link of
+ * this run was replayed to its end, where this one starts.
  */
 export async function applyBinlogChanges(
   e: MysqlEndpoint,
@@ -48,12 +54,13 @@ export async function applyBinlogChanges(
   dbMap: Map<string, string>,
   tables?: Set<string>,
   reset = false,
+  onto?: ApplyOnto & { continues: boolean },
 ): Promise<RestoreOutcome> {
   const stop = await findStop(parts, until);
-  const keep = e.replayGtids === 'keep';
+  const keep = e.replayGtids === 'keep' || onto !== undefined;
   const binlogs = parts.manifest.parts.filter((p) => p.role === 'changes' && /^changes\/\d{6}\.binlog(\.|$)/.test(p.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
   // The first part opens (storage, decompression) while the connections are made.
-  let first = stop !== 'nothing' && binlogs.length > 0 ? parts.open(binlogs[0]!) : undefined;
+  let first = stop !== 'nothing' && binlogs.length > 0 && !onto?.dryRun ? parts.open(binlogs[0]!) : undefined;
   first?.catch(() => undefined);
   const unused = () => void first?.then((s) => s.destroy(), () => undefined);
   const count = keep || stop === 'nothing' || binlogs.length === 0 ? 1 : Math.max(1, Math.min(e.replayConnections ?? DEFAULT_CONNECTIONS, 16));
@@ -67,7 +74,20 @@ export async function applyBinlogChanges(
     const refused = opened.find((o) => o.status === 'rejected');
     if (refused) throw refused.reason;
     let carry: GtidState | undefined;
-    if (keep) {
+    let counted: OntoCount | undefined;
+    if (onto) {
+      const plan = await gtidReplayPlan(conns[0]!, e, '--changes-only');
+      if (!plan.mariadb) throw new DbBackupError('E_UNSUPPORTED', '--changes-only needs a MariaDB target: it skips what the target holds by MariaDB GTIDs (MySQL\'s gtid_executed is not read).');
+      // Index entries name tables (`db.table`) and, for statements, databases.
+      const ours = (t: string) => (t.includes('.') ? (tables ? tables.has(t) : dbMap.has(t.slice(0, t.indexOf('.')))) : dbMap.has(t));
+      counted = await countOnto(parts, plan.state, stop, ours, onto.continues);
+      if (onto.dryRun) return { objects: [], rows: 0, warnings: plan.notes, transactions: counted };
+      if (!plan.carry) {
+        throw new DbBackupError('E_UNSUPPORTED', `--changes-only needs a target that records the GTIDs it replays, so that a later replay skips them; nothing was changed: ${plan.notes.join(' ')}`);
+      }
+      carry = plan.state;
+      skipper = new GtidSkipper(plan.state);
+    } else if (keep) {
       const plan = await gtidReplayPlan(conns[0]!, e);
       notes.push(...plan.notes);
       if (plan.carry) carry = plan.state;
@@ -109,8 +129,8 @@ export async function applyBinlogChanges(
     const skipped = appliers.reduce((n, a) => n + a.skipped, 0);
     const warnings = skipped > 0 ? [`${skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
     warnings.push(...notes);
-    if (skipper?.skipped) warnings.push(`${skipper.skipped} transaction(s) of the binary log were skipped: the target already holds their GTIDs (--replay-gtids keep).`);
-    return { objects: [...new Set(appliers.flatMap((a) => [...a.tables]))].sort(), rows: 0, warnings };
+    if (skipper?.skipped && !counted) warnings.push(`${skipper.skipped} transaction(s) of the binary log were skipped: the target already holds their GTIDs (--replay-gtids keep).`);
+    return { objects: [...new Set(appliers.flatMap((a) => [...a.tables]))].sort(), rows: 0, warnings, ...(counted ? { transactions: counted } : {}) };
   } catch (err) {
     await parallel?.halt(err);
     await Promise.all(conns.map((c) => c.query('ROLLBACK').catch(() => undefined)));

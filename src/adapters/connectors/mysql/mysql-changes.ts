@@ -1,4 +1,4 @@
-import type { ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
+import type { ApplyOnto, ChangeBatch, ChangeCapture, ChangeLimit, LogPosition, StoredChain } from '../../../application/ports/change-capture.js';
 import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
@@ -8,7 +8,7 @@ import { segmentAsBinlog } from './mysql-binlog-segment.js';
 import { checkBinlogSettings } from './mysql-binlog-settings.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
 import { detectFlavor } from './mysql-flavor.js';
-import { type RestoreScope, restoreScope } from './mysql-restore-scope.js';
+import { type RestoreScope, restoreScope, scopeManifest } from './mysql-restore-scope.js';
 
 /**
  * Change capture for MySQL and MariaDB from the binary log: every full records the binlog
@@ -51,7 +51,19 @@ export class MysqlChangeCapture implements ChangeCapture {
     return { ...batch, engineInfo: { ...inherited, ...batch.engineInfo } };
   }
 
-  applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal): Promise<RestoreOutcome> {
+  /** `--changes-only`: the GTID position (source's) where the last link applied onto the target in this session ended. */
+  private ontoReached: string | undefined;
+
+  async applyChanges(parts: PartSource, until: ChangeLimit | undefined, signal: AbortSignal, onto?: ApplyOnto): Promise<RestoreOutcome> {
+    if (onto) {
+      // No full restored first: the target is taken as it is, in the request's scope, and what it holds is skipped.
+      const scope = restoreScope(scopeManifest(parts.manifest), this.endpoint, onto.request);
+      const gtidOf = (p: unknown) => (p && typeof p === 'object' ? String((p as { gtid?: unknown }).gtid ?? '') : '');
+      const continues = this.ontoReached !== undefined && this.ontoReached === gtidOf(parts.manifest.position?.from);
+      const out = await applyBinlogChanges(this.endpoint, segmentAsBinlog(parts), until, signal, scope.dbMap, scope.tables, false, { ...onto, continues });
+      this.ontoReached = until ? undefined : gtidOf(parts.manifest.position?.to);
+      return out;
+    }
     const restored = this.restored();
     const scope = restored ?? restoreScope(parts.manifest, this.endpoint, { clean: false });
     // A continuous segment (replicate) reads as a binlog incremental, stopping inside it at a time, GTID or position.

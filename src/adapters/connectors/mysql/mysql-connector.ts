@@ -23,7 +23,7 @@ import { MysqlContinuousCapture } from './mysql-continuous.js';
 import { locateBinlogTarget } from './mysql-binlog-locate.js';
 import { runRestore } from './mysql-restore.js';
 import { MysqlContents } from './mysql-contents.js';
-import { buildPlan, readTargetState, type RestoreScope, restoreScope } from './mysql-restore-scope.js';
+import { buildPlan, readTargetState, type RestoreScope, restoreScope, scopeManifest } from './mysql-restore-scope.js';
 
 /**
  * MySQL and MariaDB through mysql2 alone (no mysqldump): a consistent snapshot shared by parallel
@@ -106,9 +106,7 @@ class MysqlSession implements DatabaseSession {
   }
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
-    // A link lists the tables its changes touched; --tables names any table of its full (engineInfo.tables).
-    const tablesOf = (m: Manifest) => Object.keys((m.engineInfo.tables as Record<string, unknown> | undefined) ?? {}).map((name) => ({ name, type: 'table' }));
-    const scope = restoreScope(manifest.kind === 'full' ? manifest : manifest.continuous ? segmentAsLink(manifest) : { ...manifest, objects: tablesOf(manifest) }, this.endpoint, request);
+    const scope = restoreScope(scopeManifest(manifest), this.endpoint, request);
     const conn = await openConnection(this.endpoint);
     try {
       const state = await readTargetState(conn, [...scope.dbMap.values()]);
@@ -143,16 +141,4 @@ class MysqlSession implements DatabaseSession {
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * A continuous segment (replicate) lists its generation's objects but carries none of the full's
- * MySQL details: its databases are those its objects (`db.name`) are in, its tables the objects
- * that hold rows. Enough to plan a restore of its chain; the full restored first gives the rest.
- */
-function segmentAsLink(m: Manifest): Manifest {
-  if (Array.isArray(m.engineInfo.databases)) return m;
-  const objects = m.objects.filter((o) => ['table', 'sequence'].includes(o.type) && o.name.includes('.'));
-  const databases = [...new Set(m.objects.filter((o) => o.name.includes('.')).map((o) => o.name.slice(0, o.name.indexOf('.'))))].map((name) => ({ name }));
-  return { ...m, objects, engineInfo: { ...m.engineInfo, databases, tables: Object.fromEntries(objects.map((o) => [o.name, {}])) } };
 }

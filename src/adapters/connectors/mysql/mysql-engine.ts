@@ -8,7 +8,8 @@ export const mysqlEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
     pointInTime: true,
     selectiveRestore: true,
     atomicRestore: false,
-    // The binary log (mysql-changes.ts); a differential reads it from the full's position while the server still has it.
-    changes: { differential: true, pointInTime: true, selective: true },
+    // The binary log (mysql-changes.ts); a differential reads it from the full's position while the server still has it;
+    // --changes-only skips what a MariaDB target holds by its GTIDs.
+    changes: { differential: true, pointInTime: true, selective: true, skipsApplied: true },
   },
 };

@@ -75,6 +75,29 @@ export function restoreScope(manifest: Manifest, e: MysqlEndpoint, request: Rest
   return { dbMap, tables, info, create: e.create || request.create === true };
 }
 
+/**
+ * The manifest a restore's scope is read from: a full as it is; a link lists the tables its
+ * changes touched, and --tables names any table of its full (engineInfo.tables); a continuous
+ * segment (below).
+ */
+export function scopeManifest(m: Manifest): Manifest {
+  if (m.kind === 'full') return m;
+  if (m.continuous) return segmentAsLink(m);
+  return { ...m, objects: Object.keys((m.engineInfo.tables as Record<string, unknown> | undefined) ?? {}).map((name) => ({ name, type: 'table' })) };
+}
+
+/**
+ * A continuous segment (replicate) lists its generation's objects but carries none of the full's
+ * MySQL details: its databases are those its objects (`db.name`) are in, its tables the objects
+ * that hold rows. Enough to plan a restore of its chain; the full restored first gives the rest.
+ */
+function segmentAsLink(m: Manifest): Manifest {
+  if (Array.isArray(m.engineInfo.databases)) return m;
+  const objects = m.objects.filter((o) => ['table', 'sequence'].includes(o.type) && o.name.includes('.'));
+  const databases = [...new Set(m.objects.filter((o) => o.name.includes('.')).map((o) => o.name.slice(0, o.name.indexOf('.'))))].map((name) => ({ name }));
+  return { ...m, objects, engineInfo: { ...m.engineInfo, databases, tables: Object.fromEntries(objects.map((o) => [o.name, {}])) } };
+}
+
 /** The database part of an object name `db.name`, using the backup's database list. */
 export function dbOf(object: string, info: MysqlEngineInfo): string {
   const db = info.databases.map((d) => d.name).find((d) => object.startsWith(`${d}.`));

@@ -1,0 +1,65 @@
+import type { PartSource } from '../../../application/ports/parts.js';
+import { DbBackupError } from '../../../domain/errors.js';
+import { type GtidState, holds, knowsDomain, type MariaGtid, parseGtids } from './mysql-binlog-gtids.js';
+import { type ApplyStop, readIndex } from './mysql-binlog-index.js';
+
+/** What a `--changes-only` replay of one link does to the target: transactions of the backup's databases applied and skipped. */
+export interface OntoCount {
+  applied: number;
+  skipped: number;
+}
+
+/**
+ * `restore --changes-only` on MariaDB, before a link is replayed onto a target that holds a copy:
+ * reads the link's index part (no binlog read) up to `stop` and counts the transactions of the
+ * backup's databases (`ours` of a table `db.table`, or of a statement's database `db`) that the
+ * target's GTID state holds (skipped) and those it does not (applied). Refuses (E_TARGET_STATE)
+ * when the state cannot be placed on the chain: it holds no GTID of a domain the link's
+ * transactions are in (by their server ids, or a replica position of the domain), or, unless the
+ * previous link of this run ended where this one starts (`continues`), it lacks the source's
+ * GTID the link starts after (manifest position.from) in such a domain — the target is behind the
+ * chain and the transactions between would be missing.
+ */
+export async function countOnto(parts: PartSource, state: GtidState, stop: ApplyStop, ours: (table: string) => boolean, continues: boolean): Promise<OntoCount> {
+  const count: OntoCount = { applied: 0, skipped: 0 };
+  const servers = new Map<number, Set<number>>();
+  const id = parts.manifest.id;
+  if (stop !== 'nothing') {
+    for await (const tx of readIndex(parts)) {
+      if (tx.tables.some(ours)) {
+        const g = parseGtids(tx.gtid ?? '')[0];
+        if (!g) {
+          throw new DbBackupError('E_TARGET_STATE', `Backup ${id} holds a transaction without a MariaDB GTID (at ${tx.file}:${tx.pos}), so --changes-only cannot tell whether the target holds it; restore the chain whole instead.`);
+        }
+        const known = servers.get(g.domain) ?? new Set<number>();
+        servers.set(g.domain, known.add(g.server));
+        if (holds(state, g)) count.skipped++;
+        else count.applied++;
+      }
+      if (stop && tx.part === stop.part && tx.end === stop.end) break;
+    }
+  }
+  const from = parseGtids(String((parts.manifest.position?.from as { gtid?: unknown } | null | undefined)?.gtid ?? ''));
+  for (const [domain, ids] of servers) {
+    const start = from.find((g) => g.domain === domain);
+    if (start) ids.add(start.server);
+    if (!knowsDomain(state, domain, ids)) {
+      throw new DbBackupError(
+        'E_TARGET_STATE',
+        `--changes-only: the target holds no GTID of domain ${domain} from server id ${[...ids].join(' or ')} (its gtid_binlog_state and gtid_slave_pos have none), so it cannot tell which transactions of backup ${id} it already has; nothing was changed. ` +
+          `Restore the chain with --replay-gtids keep (the replayed transactions then carry their GTIDs), or, when the target holds exactly a full's data, SET GLOBAL gtid_slave_pos to that full's GTID position (dbbackup list --json shows it) first.`,
+      );
+    }
+    if (start && !continues && !holds(state, start)) {
+      throw new DbBackupError(
+        'E_TARGET_STATE',
+        `--changes-only: the target is behind the chain: its GTID state stops before ${gtidText(start)}, after which the changes of backup ${id} start, so the transactions between would be missing; nothing was changed. Restore the chain's full first (without --changes-only), or a chain that starts where the target is.`,
+      );
+    }
+  }
+  return count;
+}
+
+function gtidText(g: MariaGtid): string {
+  return `${g.domain}-${g.server}-${g.seq.toString()}`;
+}
