@@ -8,6 +8,7 @@ import { resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-co
 import type { PartSource } from '../../../src/application/ports/parts.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
+import type { RestoreBackupInput } from '../../../src/application/use-cases/restore-backup.js';
 import { backup, restore, tableFingerprints, target } from './harness.js';
 
 /**
@@ -15,6 +16,9 @@ import { backup, restore, tableFingerprints, target } from './harness.js';
  * restore carries the source's GTIDs into the target's binary log; replaying the same links onto
  * it again changes nothing and says how many transactions it skipped, and a newer link after them
  * catches the target up. Without keep, the same second replay fails (its inserts meet their rows).
+ * `restore --changes-only` (no full): refused on a target with no GTID of the source's domain, then,
+ * once the target's replica position says it holds the full, replays exactly what it lacks — twice
+ * applies nothing — and refuses a chain whose changes start after the target's state.
  */
 
 let source: MariaDbServer;
@@ -84,6 +88,65 @@ describe('MySQL binlog replay keeping GTIDs (MariaDB)', () => {
     expect(await tableFingerprints(replica, 'k')).toEqual(await tableFingerprints(source, 'k'));
     const [{ g: at2 }] = (await source.query<{ g: string }>('SELECT @@GLOBAL.gtid_binlog_pos AS g')) as [{ g: string }];
     expect((await state()).split(',')).toContain(at2);
+  }, 120_000);
+});
+
+describe('restore --changes-only (MariaDB)', () => {
+  it('skips the transactions the target holds, applies exactly the rest, and refuses a target it cannot place', async () => {
+    // Domain 7 is this test's alone: the replica holds nothing of it yet (the test above carried domain 0).
+    const d7 = (sql: string) => source.query(`SET SESSION gtid_domain_id = 7; ${sql}`);
+    const pos7 = async () => (await source.query<{ g: string }>('SELECT @@GLOBAL.gtid_binlog_pos AS g'))[0]!.g.split(',').find((g) => g.startsWith('7-'))!;
+    await d7('CREATE DATABASE co; CREATE TABLE co.t (id INT PRIMARY KEY, v BIGINT, w VARCHAR(20)); INSERT INTO co.t SELECT seq, seq, NULL FROM co.seq_1_to_50');
+    const repository = join(work, 'co-repo');
+    const dataDir = join(work, 'co-data');
+    const src = target(source, 'co');
+    const full = await backup(dataDir, { target: src, repository });
+    const fullAt = await pos7();
+    const write = async (i: number) => d7(`BEGIN; INSERT INTO co.t VALUES (${1000 + i}, ${i}, 'n${i}'); UPDATE co.t SET v = v * 2 + ${i} WHERE id % 7 = ${i % 7}; DELETE FROM co.t WHERE id = ${i}; COMMIT`);
+    for (let i = 1; i <= 8; i++) await write(i);
+    await source.query('INSERT INTO k.t (id, v) VALUES (9001, 1)'); // another database's transaction: neither applied nor counted
+    const inc1 = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+    const want1 = await tableFingerprints(source, 'co');
+
+    const onto = (backupId: string, extra: Partial<RestoreBackupInput> = {}) =>
+      restore(dataDir, { target: target(replica, 'co'), repository, backup: backupId, ...extra, options: { changesOnly: true, ...extra.options } });
+    // The target holds the full's data but its GTID state says nothing of domain 7: refused, unchanged.
+    await restore(dataDir, { target: target(replica, 'co', { create: true }), repository, backup: full.manifest.id });
+    const atFull = await tableFingerprints(replica, 'co');
+    await expect(onto(inc1.manifest.id)).rejects.toMatchObject({ code: 'E_TARGET_STATE', message: expect.stringMatching(/holds no GTID of domain 7 from server id 1/) });
+    await expect(onto(full.manifest.id)).rejects.toMatchObject({ code: 'E_USAGE' });
+    expect(await tableFingerprints(replica, 'co')).toEqual(atFull);
+
+    // Its replica position at the full's GTID: the dry run counts, the replay applies the link's 8, the data is the source's.
+    await replica.query(`SET GLOBAL gtid_slave_pos = '${fullAt}'`);
+    const dry = await onto(inc1.manifest.id, { dryRun: true });
+    expect(dry.outcome?.transactions).toEqual({ applied: 8, skipped: 0 });
+    expect(await tableFingerprints(replica, 'co')).toEqual(atFull);
+    expect((await onto(inc1.manifest.id)).outcome?.transactions).toEqual({ applied: 8, skipped: 0 });
+    expect(await tableFingerprints(replica, 'co')).toEqual(want1);
+
+    // A newer link, replayed first up to its third transaction (--at-gtid), then to its end: exactly the rest each time.
+    for (let i = 9; i <= 10; i++) await write(i);
+    const third = await (async () => (await write(11), pos7()))();
+    for (let i = 12; i <= 13; i++) await write(i);
+    const inc2 = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+    const want2 = await tableFingerprints(source, 'co');
+    expect((await onto(inc2.manifest.id, { atLog: { gtid: third } })).outcome?.transactions).toEqual({ applied: 3, skipped: 8 });
+    expect((await onto(inc2.manifest.id, { dryRun: true })).outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
+    expect((await onto(inc2.manifest.id)).outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
+    expect(await tableFingerprints(replica, 'co')).toEqual(want2);
+    // Twice: nothing applied, the data unchanged.
+    expect((await onto(inc2.manifest.id)).outcome?.transactions).toEqual({ applied: 0, skipped: 13 });
+    expect(await tableFingerprints(replica, 'co')).toEqual(want2);
+
+    // A chain whose changes start after transactions the target lacks: refused, unchanged.
+    await write(14);
+    const full2 = await backup(dataDir, { target: src, repository });
+    await write(15);
+    const inc3 = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
+    expect(inc3.manifest.parent).toBe(full2.manifest.id);
+    await expect(onto(inc3.manifest.id)).rejects.toMatchObject({ code: 'E_TARGET_STATE', message: expect.stringMatching(/behind the chain/) });
+    expect(await tableFingerprints(replica, 'co')).toEqual(want2);
   }, 120_000);
 });
 
