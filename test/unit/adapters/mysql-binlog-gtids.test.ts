@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EventType, BINLOG_MAGIC, readHeader } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
-import { GtidSkipper, holds, parseGtidState } from '../../../src/adapters/connectors/mysql/mysql-binlog-gtids.js';
+import { GtidSkipper, holds, knowsDomain, parseGtidState, parseGtids } from '../../../src/adapters/connectors/mysql/mysql-binlog-gtids.js';
 
 /** The captured MariaDB 10.11 log of mysql-binlog-events.test.ts: GTIDs 0-7-1 … 0-7-5 (DDL, DDL, INSERT, BEGIN UPDATE DELETE COMMIT, DDL). */
 const file = readFileSync(join(import.meta.dirname, 'fixtures', 'mariadb-10.11.binlog'));
@@ -25,6 +25,18 @@ describe('MariaDB GTID state and skipping held transactions', () => {
     expect(holds(state, { domain: 0, server: 1, seq: 101n })).toBe(false);
     expect(holds(state, { domain: 0, server: 3, seq: 1n })).toBe(false); // another server's own GTIDs say nothing
     expect(parseGtidState('').size).toBe(0);
+  });
+
+  it("adds a replica's position per domain: every GTID of the domain up to it is held, whichever server wrote it", () => {
+    const state = parseGtidState('0-3-40,7-1-12', parseGtidState('0-2-7'), true);
+    expect([...state]).toEqual([['0-2', 7n], ['0', 40n], ['7', 12n]]);
+    expect(holds(state, { domain: 0, server: 1, seq: 40n })).toBe(true);
+    expect(holds(state, { domain: 0, server: 1, seq: 41n })).toBe(false);
+    expect(holds(state, { domain: 0, server: 2, seq: 7n })).toBe(true);
+    expect(knowsDomain(state, 7, [9])).toBe(true);
+    expect(knowsDomain(parseGtidState('0-2-7'), 0, [1])).toBe(false); // the target's own writes in the domain say nothing of server 1's
+    expect(knowsDomain(parseGtidState('0-2-7'), 0, [1, 2])).toBe(true);
+    expect(parseGtids('0-1-5, x, 7-2-9')).toEqual([{ domain: 0, server: 1, seq: 5n }, { domain: 7, server: 2, seq: 9n }]);
   });
 
   it('drops whole transactions the target holds (standalone statements and BEGIN … COMMIT groups) and passes the rest', () => {
