@@ -10,6 +10,8 @@
 //   MYSQL_BENCH_ROUNDS=3 MYSQL_BENCH_CHANGE_PCT=10 MYSQL_BENCH_SMALL_TXNS=20000 MYSQL_BENCH_SMALL_SPREAD=1 \
 //   MYSQL_BENCH_REPLAY_CONNECTIONS=4 MYSQL_BENCH_BASE_DIST=/tmp/main-dist node bench/mysql-incremental.mjs
 //     # data profiles; another build's replay (a copy of its dist/) in the same rounds, on the same data
+//   MYSQL_BENCH_MB=100 MYSQL_BENCH_BIG_TXN=120000 MYSQL_BENCH_ROUNDS=3 node bench/mysql-incremental.mjs
+//     # large transactions: one transaction inserting 120,000 orders and updating 120,000 others (no 1 % updates)
 //
 // Targets (issue 22): incremental ≤ 0.2× the full's time; replay ≥ 3× faster than mariadb-binlog | mariadb;
 // client peak RSS ≤ 200 MB.
@@ -32,6 +34,8 @@ const SMALL_TXNS = Number(process.env.MYSQL_BENCH_SMALL_TXNS ?? 0);
 const SMALL_SPREAD = process.env.MYSQL_BENCH_SMALL_SPREAD === '1';
 /** Which rows the big updates change: id % 100 < CHANGE_PCT (1 = 1 %). */
 const CHANGE_PCT = Math.max(1, Math.min(100, Number(process.env.MYSQL_BENCH_CHANGE_PCT ?? 1)));
+/** Rows of the one large transaction (inserted into orders, and as many others updated there); replaces the 1 % updates. */
+const BIG_TXN = Number(process.env.MYSQL_BENCH_BIG_TXN ?? 0);
 /** Another build's dist/ (e.g. main's), replayed in the same rounds onto its own copy: before/after on the same data. */
 const BASE_DIST = process.env.MYSQL_BENCH_BASE_DIST;
 /** Connections of our replay (--replay-connections); unset = the connector's default. */
@@ -68,9 +72,17 @@ try {
   log('changing 1 % of the rows');
   const rows = Number(await sql('SELECT (SELECT COUNT(*) FROM bench.orders) + (SELECT COUNT(*) FROM bench.events) + (SELECT COUNT(*) FROM bench.users)'));
   const picked = (k) => `(id + ${k}) % 100 < ${CHANGE_PCT}`;
-  await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE ${picked(7)};
-    UPDATE bench.events SET kind = 'changed' WHERE ${picked(11)};
-    UPDATE bench.users SET score = score * 2 WHERE ${picked(13)};`);
+  if (BIG_TXN > 0) {
+    const top = Number(await sql('SELECT MAX(id) FROM bench.orders'));
+    await sql(`BEGIN;
+      INSERT INTO bench.orders SELECT ${top} + seq, seq % 100003, '2024-01-01' + INTERVAL seq SECOND, (seq % 1000) / 100, 'new', CONCAT('big ', seq) FROM bench.seq_1_to_${BIG_TXN};
+      UPDATE bench.orders SET amount = amount + 1, status = 'paid', note = CONCAT('changed ', id) WHERE id <= ${BIG_TXN};
+      COMMIT;`);
+  } else {
+    await sql(`UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE ${picked(7)};
+      UPDATE bench.events SET kind = 'changed' WHERE ${picked(11)};
+      UPDATE bench.users SET score = score * 2 WHERE ${picked(13)};`);
+  }
   const small = [
     (r) => `UPDATE bench.users SET score = score + 1 WHERE id = ${r};`,
     (r) => `UPDATE bench.orders SET amount = amount + 1 WHERE id = ${r};`,
@@ -80,7 +92,7 @@ try {
     const n = Math.min(500, SMALL_TXNS - i);
     await sql(Array.from({ length: n }, (_, k) => small[SMALL_SPREAD ? (i + k) % 3 : 0](1 + ((i + k) * 37) % 1000)).join('\n'));
   }
-  const changed = Number(await sql(`SELECT (SELECT COUNT(*) FROM bench.orders WHERE ${picked(7)}) + (SELECT COUNT(*) FROM bench.events WHERE ${picked(11)}) + (SELECT COUNT(*) FROM bench.users WHERE ${picked(13)})`)) + SMALL_TXNS;
+  const changed = BIG_TXN > 0 ? 2 * BIG_TXN + SMALL_TXNS : Number(await sql(`SELECT (SELECT COUNT(*) FROM bench.orders WHERE ${picked(7)}) + (SELECT COUNT(*) FROM bench.events WHERE ${picked(11)}) + (SELECT COUNT(*) FROM bench.users WHERE ${picked(13)})`)) + SMALL_TXNS;
   log('incremental backup');
   const inc = await cli('backup', '--db', 'mysql', '--url', url('bench'), '--out', repo, '--type', 'incremental');
   const ids = (await readdir(join(repo, 'bench'))).sort();
@@ -153,7 +165,7 @@ try {
   const incRatio = inc.seconds / full.seconds;
   if (ROUNDS > 1) console.log(`replay rounds (s): ours ${ours.map((x) => x.toFixed(2)).join(' ')}; peer ${peers.map((p) => p.seconds.toFixed(2)).join(' ')}; medians ${replay.toFixed(2)} / ${peer.seconds.toFixed(2)}`);
   if (BASE_DIST) console.log(`base build (${BASE_DIST}, connections ${BASE_CONNECTIONS ?? 'default'}) replay rounds (s): ${bases.map((x) => x.toFixed(2)).join(' ')}; median ${median(bases).toFixed(2)}; peer / base ${(peer.seconds / median(bases)).toFixed(2)}×`);
-  console.log(`profile: ${TARGET_MB} MB, ${CHANGE_PCT} % of rows in 3 big transactions, ${SMALL_TXNS} small ones${SMALL_SPREAD ? ' over 3 tables' : ' on users'}, replay connections ${REPLAY_CONNECTIONS ?? 'default'}`);
+  console.log(`profile: ${TARGET_MB} MB, ${BIG_TXN > 0 ? `one transaction of ${BIG_TXN} inserts + ${BIG_TXN} updates` : `${CHANGE_PCT} % of rows in 3 big transactions`}, ${SMALL_TXNS} small ones${SMALL_SPREAD ? ' over 3 tables' : ' on users'}, replay connections ${REPLAY_CONNECTIONS ?? 'default'}`);
   const cpu = (xs) => `server ${median(xs.map((x) => x.server)).toFixed(2)} + client ${median(xs.map((x) => x.client)).toFixed(2)}`;
   console.log(`replay CPU seconds (medians): ours ${cpu(oursCpu)}; peer ${cpu(peersCpu)}${BASE_DIST ? `; base ${cpu(basesCpu)}` : ''}`);
   const replayRatio = peer.seconds / Math.max(replay, 0.001);

@@ -111,8 +111,12 @@ class Worker {
         for (const e of events) await this.applier.event(e, where);
         this.queuedBytes -= events.reduce((n, e) => n + e.length, 0);
         r.tick.notify();
-        if (!job.streaming) break;
-        if (job.events.length === 0) await r.tick.wait();
+        // The reader may have added the transaction's last events (and closed it) while these applied:
+        // it is done only once closed with nothing left (the bug was to stop at closed, dropping its tail and XID).
+        if (job.events.length === 0) {
+          if (!job.streaming) break;
+          await r.tick.wait();
+        }
         r.throwIfFailed();
       }
       this.queue.shift();
