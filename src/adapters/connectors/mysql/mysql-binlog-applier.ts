@@ -66,6 +66,12 @@ export class BinlogApplier {
   /** The open source transaction carries its GTID (it commits alone), and the session's GTID variables are the source's. */
   private carrying = false;
   private sessionGtid = false;
+  /**
+   * The last BINLOG statement, sent but not yet answered: the next batch is read, framed and encoded
+   * while the server applies it (client and server work at once, as a `mariadb-binlog | mariadb`
+   * pipeline does); one at a time, so memory stays two batches.
+   */
+  private inflight: Promise<void> | undefined;
 
   constructor(
     private readonly conn: MysqlConnection,
@@ -122,13 +128,14 @@ export class BinlogApplier {
     }
     if (this.sourceOpen) {
       await this.sendBatch();
-      await this.conn.query(this.savepoint ? `ROLLBACK TO SAVEPOINT ${SAVEPOINT}` : 'ROLLBACK');
+      await this.sql(this.savepoint ? `ROLLBACK TO SAVEPOINT ${SAVEPOINT}` : 'ROLLBACK');
       if (!this.savepoint) this.targetOpen = false;
       this.sourceOpen = false;
     }
     await this.sendBatch();
-    if (this.targetOpen) await this.conn.query('COMMIT');
+    if (this.targetOpen) await this.sql('COMMIT');
     this.targetOpen = false;
+    await this.flush();
   }
 
   private async apply(event: Buffer, where: string): Promise<void> {
@@ -214,16 +221,16 @@ export class BinlogApplier {
       sets.push(`SET SESSION character_set_client = ${client.charset}, SESSION collation_connection = ${connection.name}, SESSION collation_server = ${server.name}`);
     }
     if (q.timeZone) sets.push(`SET SESSION time_zone = '${q.timeZone.replace(/'/g, "''")}'`);
-    for (const s of sets) await this.conn.query(s);
+    for (const s of sets) await this.sql(s);
     // A default database outside the backup stays as it was on the source: the target must have it.
     const use = this.dbMap.get(q.db) ?? q.db;
     if (use !== '') {
-      await this.conn.query(`USE ${qi(use)}`).catch((err: unknown) => {
+      await this.sql(`USE ${qi(use)}`).catch((err: unknown) => {
         throw new DbBackupError('E_UNSUPPORTED', `A statement in the binary log changes the backup's databases from the database ${use}, which the target lacks (${(err as Error).message}); create it (empty) on the target and restore again.`, { cause: err });
       });
     }
-    await this.conn.query(sql);
-    await this.conn.query('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
+    await this.sql(sql);
+    await this.sql('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
   }
 
   /**
@@ -238,11 +245,11 @@ export class BinlogApplier {
     await this.commitGroup();
     this.carrying = !holds(this.carry!, g);
     if (this.carrying) {
-      await this.conn.query(`SET SESSION gtid_domain_id = ${g.domain}, SESSION server_id = ${g.server}, SESSION gtid_seq_no = ${g.seq.toString()}`);
+      await this.sql(`SET SESSION gtid_domain_id = ${g.domain}, SESSION server_id = ${g.server}, SESSION gtid_seq_no = ${g.seq.toString()}`);
       this.sessionGtid = true;
     } else if (this.sessionGtid) {
       // gtid_seq_no too: the server clears it only once a transaction used it, and one of another database's rows logs nothing.
-      await this.conn.query('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT, SESSION gtid_seq_no = 0');
+      await this.sql('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT, SESSION gtid_seq_no = 0');
       this.sessionGtid = false;
     }
   }
@@ -251,7 +258,7 @@ export class BinlogApplier {
   private async collation(id: number): Promise<{ name: string; charset: string }> {
     let c = this.collations.get(id);
     if (!c) {
-      const [rows] = await this.conn.query('SELECT COLLATION_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATIONS WHERE ID = ?', [id]);
+      const [rows] = await this.sql('SELECT COLLATION_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATIONS WHERE ID = ?', [id]);
       const row = (rows as { name: string; charset: string }[])[0];
       if (!row || !/^\w+$/.test(row.name) || !/^\w+$/.test(row.charset)) throw new DbBackupError('E_UNSUPPORTED', `The target server has no collation with id ${id}, which a statement in the binary log ran with.`);
       c = row;
@@ -265,7 +272,7 @@ export class BinlogApplier {
     if (this.sourceOpen) await this.end('COMMIT'); // the previous one never said it ended: it ran to its end
     if (!this.targetOpen) {
       await this.sendBatch();
-      await this.conn.query('BEGIN');
+      await this.sql('BEGIN');
       this.targetOpen = true;
     }
     this.sourceOpen = true;
@@ -279,9 +286,9 @@ export class BinlogApplier {
     if (what === 'ROLLBACK') {
       // Its non-transactional changes stay, as on the source: its events run, then what they did in a transaction is undone.
       await this.sendBatch();
-      if (this.savepoint) await this.conn.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+      if (this.savepoint) await this.sql(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
       else if (this.targetOpen) {
-        await this.conn.query('ROLLBACK');
+        await this.sql('ROLLBACK');
         this.targetOpen = false;
         this.groupTransactions = 0;
         this.groupBytes = 0;
@@ -300,7 +307,8 @@ export class BinlogApplier {
 
   private async commitGroup(): Promise<void> {
     await this.sendBatch();
-    if (this.targetOpen) await this.conn.query('COMMIT');
+    if (this.targetOpen) await this.sql('COMMIT');
+    else await this.flush();
     this.targetOpen = false;
     this.groupTransactions = 0;
     this.groupBytes = 0;
@@ -328,7 +336,7 @@ export class BinlogApplier {
       this.spilled = true;
       if (this.groupTransactions > 0) {
         if (split > 0) await this.binlog(events.slice(0, split));
-        await this.conn.query(`SAVEPOINT ${SAVEPOINT}`);
+        await this.sql(`SAVEPOINT ${SAVEPOINT}`);
         this.savepoint = true;
         await this.binlog(events.slice(split));
         return;
@@ -343,7 +351,26 @@ export class BinlogApplier {
    * joined by newlines; one encoding and no join saved a third of the client's CPU).
    */
   private async binlog(events: Buffer[]): Promise<void> {
-    await verbatimQuery(this.conn, `BINLOG '${(events.length === 1 ? events[0]! : Buffer.concat(events)).toString('base64')}'`);
+    const statement = `BINLOG '${(events.length === 1 ? events[0]! : Buffer.concat(events)).toString('base64')}'`;
+    await this.flush();
+    this.inflight = verbatimQuery(this.conn, statement);
+    this.inflight.catch(() => undefined); // seen by the next flush
+  }
+
+  /**
+   * Any other statement: after the BINLOG statement in flight ended (its error surfaces here, before
+   * anything that would commit after it).
+   */
+  private async sql(statement: string, values?: unknown[]): ReturnType<MysqlConnection['query']> {
+    await this.flush();
+    return values ? this.conn.query(statement, values) : this.conn.query(statement);
+  }
+
+  /** Waits for the BINLOG statement in flight; throws its error. */
+  private async flush(): Promise<void> {
+    const running = this.inflight;
+    this.inflight = undefined;
+    await running;
   }
 }
 
