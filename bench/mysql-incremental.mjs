@@ -174,6 +174,7 @@ try {
   console.log(`replay: ${replayRatio.toFixed(2)}× faster than mariadb-binlog | mariadb (target ≥ 3×) ${replayRatio >= 3 ? 'OK' : 'MISSED'}`);
   console.log(`dbbackup peak RSS: ${peak.toFixed(0)} MB (target ≤ 200 MB) ${peak <= 200 ? 'OK' : 'MISSED'}`);
   console.log(`restored data equal (CHECKSUM TABLE, bench = mine_chain = mine_replay = peer): ${same ? 'yes' : 'NO'}`);
+  if (!same) process.exitCode = 1; // a replay that lost or changed data is no figure
 } finally {
   await server?.stop();
   if (!KEEP) await rm(dir, { recursive: true, force: true });
