@@ -133,6 +133,18 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
     const bad = await restoreTo('l_none', '--at-position', 'nocolon');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/E_USAGE: --at-position takes FILE:POS/);
+
+    // --changes-only onto the source database itself: its server holds every GTID of the chain, so nothing would apply.
+    const onto = (...flags: string[]) => cli(['restore', '--from', 'gchain', '--db', 'mysql', '--url', server.url('ledger'), '--changes-only', ...flags]);
+    const dryOnto = await onto('--dry-run', '--json');
+    expect(dryOnto.code, dryOnto.stderr).toBe(0);
+    expect(JSON.parse(dryOnto.stdout)).toMatchObject({ ok: true, dryRun: true, changesOnly: true, transactions: { applied: 0, skipped: 5 } });
+    const human = await onto();
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^Replayed the changes of \S+ → \S+ onto .*: 0 transaction\(s\) applied, 5 skipped/);
+    const clean = await onto('--clean');
+    expect(clean.code).toBe(2);
+    expect(clean.stderr).toMatch(/E_USAGE: --changes-only applies changes onto the target as it is/);
   });
 
   it('--at-gtid on an engine without log positions (SQLite) is refused as unsupported', async () => {
