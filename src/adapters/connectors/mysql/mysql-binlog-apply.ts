@@ -7,7 +7,7 @@ import { BinlogApplier } from './mysql-binlog-applier.js';
 import { BINLOG_MAGIC, HEADER_LENGTH } from './mysql-binlog-events.js';
 import { GtidSkipper, type GtidState, gtidReplayPlan } from './mysql-binlog-gtids.js';
 import { findStop } from './mysql-binlog-index.js';
-import { countOnto, type OntoCount } from './mysql-binlog-onto.js';
+import { type OntoCount, placeOnto } from './mysql-binlog-onto.js';
 import { ParallelReplay } from './mysql-binlog-parallel.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
 import { TableKeys } from './mysql-binlog-table-keys.js';
@@ -76,17 +76,11 @@ export async function applyBinlogChanges(
     let carry: GtidState | undefined;
     let counted: OntoCount | undefined;
     if (onto) {
-      const plan = await gtidReplayPlan(conns[0]!, e, '--changes-only');
-      if (!plan.mariadb) throw new DbBackupError('E_UNSUPPORTED', '--changes-only needs a MariaDB target: it skips what the target holds by MariaDB GTIDs (MySQL\'s gtid_executed is not read).');
-      // Index entries name tables (`db.table`) and, for statements, databases.
-      const ours = (t: string) => (t.includes('.') ? (tables ? tables.has(t) : dbMap.has(t.slice(0, t.indexOf('.')))) : dbMap.has(t));
-      counted = await countOnto(parts, plan.state, stop, ours, onto.continues);
-      if (onto.dryRun) return { objects: [], rows: 0, warnings: plan.notes, transactions: counted };
-      if (!plan.carry) {
-        throw new DbBackupError('E_UNSUPPORTED', `--changes-only needs a target that records the GTIDs it replays, so that a later replay skips them; nothing was changed: ${plan.notes.join(' ')}`);
-      }
-      carry = plan.state;
-      skipper = new GtidSkipper(plan.state);
+      const placed = await placeOnto(conns[0]!, e, parts, stop, dbMap, tables, onto);
+      if (onto.dryRun) return { objects: [], rows: 0, warnings: placed.notes, transactions: placed.count };
+      counted = placed.count;
+      carry = placed.state;
+      skipper = new GtidSkipper(placed.state);
     } else if (keep) {
       const plan = await gtidReplayPlan(conns[0]!, e);
       notes.push(...plan.notes);

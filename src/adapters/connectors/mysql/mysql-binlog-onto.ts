@@ -1,12 +1,39 @@
 import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type GtidState, holds, knowsDomain, type MariaGtid, parseGtids } from './mysql-binlog-gtids.js';
+import { type GtidState, gtidReplayPlan, holds, knowsDomain, type MariaGtid, parseGtids } from './mysql-binlog-gtids.js';
 import { type ApplyStop, readIndex } from './mysql-binlog-index.js';
+import type { MysqlConnection, MysqlEndpoint } from './mysql-connection.js';
 
 /** What a `--changes-only` replay of one link does to the target: transactions of the backup's databases applied and skipped. */
 export interface OntoCount {
   applied: number;
   skipped: number;
+}
+
+/**
+ * Before a `--changes-only` replay of a link (or instead of it, in a dry run): the target's GTID
+ * state, placed on the link (countOnto) with what it applies and skips among the transactions of
+ * `dbMap`'s databases (`tables`: those tables). E_UNSUPPORTED on a target that is not MariaDB, or
+ * (not in a dry run) one that cannot record the GTIDs it replays: a later run would apply them again.
+ */
+export async function placeOnto(
+  conn: MysqlConnection,
+  e: MysqlEndpoint,
+  parts: PartSource,
+  stop: ApplyStop,
+  dbMap: Map<string, string>,
+  tables: Set<string> | undefined,
+  onto: { continues: boolean; dryRun?: boolean },
+): Promise<{ state: GtidState; count: OntoCount; notes: string[] }> {
+  const plan = await gtidReplayPlan(conn, e, '--changes-only');
+  if (!plan.mariadb) throw new DbBackupError('E_UNSUPPORTED', "--changes-only needs a MariaDB target: it skips what the target holds by MariaDB GTIDs (MySQL's gtid_executed is not read).");
+  // Index entries name tables (`db.table`) and, for statements, databases.
+  const ours = (t: string) => (t.includes('.') ? (tables ? tables.has(t) : dbMap.has(t.slice(0, t.indexOf('.')))) : dbMap.has(t));
+  const count = await countOnto(parts, plan.state, stop, ours, onto.continues);
+  if (!onto.dryRun && !plan.carry) {
+    throw new DbBackupError('E_UNSUPPORTED', `--changes-only needs a target that records the GTIDs it replays, so that a later replay skips them; nothing was changed: ${plan.notes.join(' ')}`);
+  }
+  return { state: plan.state, count, notes: plan.notes };
 }
 
 /**
