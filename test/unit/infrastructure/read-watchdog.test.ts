@@ -101,6 +101,11 @@ describe('the idle-read timeout', () => {
     expect(sendsBody('COPY public.t TO STDOUT')).toBe(false);
     expect(statementHead("ALTER ROLE app PASSWORD 'secret-canary'")).toBe('ALTER ROLE app PASSWORD');
     expect(statementHead(`SELECT ${'x, '.repeat(60)}1`)).toHaveLength(78);
+    // Only a statement's opening is read (the watchdog asks at every poll; a replay's BINLOG batch is megabytes of base64).
+    const batch = `BINLOG '${'QUxURVIgVEFCTEUg'.repeat(1 << 19)} SLEEP'`;
+    expect(isQuietStatement(batch)).toBe(false);
+    expect(statementHead(batch)).toBe('BINLOG');
+    expect(isQuietStatement(`ALTER TABLE t ADD COLUMN c INT /* ${'x'.repeat(1 << 20)} */`)).toBe(true);
   });
 
   it('reads --io-timeout as a duration, DBBACKUP_IO_TIMEOUT when unset, 60s by default; 0 turns it off', () => {
