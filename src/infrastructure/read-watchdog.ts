@@ -104,18 +104,31 @@ function progress(s: WatchedStream, sending: boolean): number {
 const QUIET_STATEMENT =
   /\b(CREATE\s+(UNIQUE\s+)?INDEX|ALTER\s+TABLE|VALIDATE\s+CONSTRAINT|CLUSTER|REINDEX|VACUUM|ANALYZE|OPTIMIZE|REFRESH\s+MATERIALIZED|CREATE\s+DATABASE|DROP\s+DATABASE|TRUNCATE|LOCK\s+TABLES?|FLUSH\s+TABLES|pg_create_logical_replication_slot|CREATE_REPLICATION_SLOT|pg_sleep|SLEEP)\b/i;
 
-/**
- * How much of a statement its kind is read from. The watchdog asks at every poll while a statement
- * runs, and scanning a multi-megabyte one whole (a replay's BINLOG batch of up to 8 MB) at every
- * poll was the largest part of a large-transaction replay's client CPU; the keywords these look for
- * open the statements that carry them.
- */
+/** How much of a statement statementHead (a label) reads. */
 const HEAD_CHARS = 4096;
 
 const opening = (sql: string) => (sql.length > HEAD_CHARS ? sql.slice(0, HEAD_CHARS) : sql);
 
 export function isQuietStatement(sql: string): boolean {
-  return QUIET_STATEMENT.test(opening(sql));
+  return QUIET_STATEMENT.test(sql);
+}
+
+const traitsOf = new WeakMap<object, { quiet: boolean; sending: boolean }>();
+
+/**
+ * isQuietStatement and sendsBody of a running request (a driver's query object), read once per
+ * request: the watchdog asks at every poll while a statement runs, and scanning a multi-megabyte
+ * one whole (a replay's BINLOG batch of up to 8 MB) at every poll was the largest part of a
+ * large-transaction replay's client CPU. The whole text is read (a script's CREATE INDEX, a wide
+ * table's COPY column list can lie past any fixed opening).
+ */
+export function statementTraits(request: object, sql: string): { quiet: boolean; sending: boolean } {
+  let traits = traitsOf.get(request);
+  if (!traits) {
+    traits = { quiet: isQuietStatement(sql), sending: sendsBody(sql) };
+    traitsOf.set(request, traits);
+  }
+  return traits;
 }
 
 /**
@@ -129,5 +142,5 @@ export function statementHead(sql: string): string {
 
 /** A body-sending statement (COPY … FROM STDIN, LOAD DATA LOCAL INFILE): written bytes count as progress. */
 export function sendsBody(sql: string): boolean {
-  return /^\s*(COPY\b[\s\S]*\bFROM\s+STDIN|LOAD\s+DATA\s+LOCAL)/i.test(opening(sql));
+  return /^\s*(COPY\b[\s\S]*\bFROM\s+STDIN|LOAD\s+DATA\s+LOCAL)/i.test(sql);
 }

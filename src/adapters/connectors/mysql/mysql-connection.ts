@@ -4,7 +4,7 @@ import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { isQuietStatement, sendsBody, statementHead, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
+import { statementHead, statementTraits, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 import { DEFAULT_IO_TIMEOUT_MS, ioTimeoutMs, KEEPALIVE_IDLE_MS, networkTimeout } from '../io-timeout.js';
 import { lockWaitMs } from '../lock-wait-timeout.js';
@@ -238,8 +238,9 @@ function watchIdleReads(conn: MysqlConnection, e: MysqlEndpoint): void {
       const cmd = core._command;
       if (!cmd) return core._closing ? { what: 'closing the connection' } : undefined;
       const text = cmd.sql ?? '';
-      if (isQuietStatement(text)) return undefined;
-      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: sendsBody(text), request: cmd };
+      const traits = statementTraits(cmd, text);
+      if (traits.quiet) return undefined;
+      return { what: cmd.description ?? `a query waited for its answer (${statementHead(text) || 'a command'})`, sending: traits.sending, request: cmd };
     },
     timeoutMs,
     onTimeout: (what, waitedMs) => networkTimeout('MySQL', describeEndpoint(e).replace(/^[^@]*@/, ''), what, waitedMs),

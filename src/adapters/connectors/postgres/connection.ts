@@ -5,7 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type { ConnectionTarget } from '../../../application/ports/connection-target.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { isQuietStatement, sendsBody, statementHead, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
+import { statementHead, statementTraits, type WatchedStream, watchReads } from '../../../infrastructure/read-watchdog.js';
 import { channelOf, warnUnprotectedConnection } from '../connection-security.js';
 import { DEFAULT_IO_TIMEOUT_MS, ioTimeoutMs, KEEPALIVE_IDLE_MS, networkTimeout } from '../io-timeout.js';
 import { canPrompt, promptPasswordOnce } from '../password-prompt.js';
@@ -209,8 +209,9 @@ function watchIdleReads(client: pg.Client, e: PgEndpoint): void {
       const q = c._activeQuery ?? c._queryQueue?.[0];
       if (!q) return undefined;
       const text = typeof q.text === 'string' ? q.text : '';
-      if (isQuietStatement(text)) return undefined;
-      return { what: `a query waited for its answer (${statementHead(text) || 'a statement'})`, sending: sendsBody(text), request: q };
+      const traits = statementTraits(q, text);
+      if (traits.quiet) return undefined;
+      return { what: `a query waited for its answer (${statementHead(text) || 'a statement'})`, sending: traits.sending, request: q };
     },
     timeoutMs,
     onTimeout: (what, waitedMs) => networkTimeout('PostgreSQL', `${e.host}:${e.port}`, what, waitedMs),
