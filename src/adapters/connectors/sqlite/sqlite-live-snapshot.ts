@@ -126,8 +126,8 @@ export async function withPageSnapshot<T>(path: string, work: (snap: LiveSnapsho
  * Databases up to this size (the file and its -wal together) are read into memory through SQLite
  * (withMemorySnapshot) instead of by a page reader process or through a copy on disk: booting the
  * reader costs more CPU (~0.07 s) than reading and hashing 16 MiB here, and the copy's fsyncs cost
- * more wall time. Memory holds the image twice (the pages, and the in-memory database queried),
- * so the bound is the memory's. DBBACKUP_SQLITE_IN_MEMORY_MAX (bytes) changes it: tests set 0 to
+ * more wall time. Memory holds the image twice (the pages, and SQLite's copy that is queried), so
+ * the bound is the memory's. DBBACKUP_SQLITE_IN_MEMORY_MAX (bytes) changes it: tests set 0 to
  * exercise the live reader on small files.
  */
 export const IN_MEMORY_UP_TO_BYTES = 16 << 20;
@@ -171,10 +171,12 @@ async function withMemorySnapshot<T>(path: string, work: (snap: LiveSnapshot) =>
   if (image.length !== pageSize * pageCount) {
     throw new DbBackupError('E_BACKUP_FAILED', `The snapshot of ${path} has ${image.length} bytes, not ${pageCount} pages of ${pageSize}; retry the backup.`);
   }
-  // An in-memory database cannot open an image whose header says WAL mode: its copy says rollback journal.
-  const copy = Buffer.from(image);
-  if (copy.length >= 20) copy[18] = copy[19] = 1;
-  const db = new Database(copy, { readonly: true });
+  // An in-memory database cannot open an image whose header says WAL mode: the one it copies says
+  // rollback journal for the moment it takes (the pages keep the source's bytes).
+  const versions = Buffer.from(image.subarray(18, 20));
+  image.fill(1, 18, 20);
+  const db = new Database(image, { readonly: true });
+  versions.copy(image, 18);
   try {
     // Copies of a megabyte at a time: a stage may hand a chunk's memory over to a worker thread.
     const perChunk = Math.max(1, Math.floor((1 << 20) / pageSize)) * pageSize;
