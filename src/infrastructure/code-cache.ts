@@ -94,7 +94,11 @@ function writeCache(dirs: string[], name: string, build: string, data: Buffer): 
       writeFileSync(temp, bytes, { mode: 0o600 });
       renameSync(temp, join(dir, name));
     } catch {
-      rmSync(temp, { force: true });
+      try {
+        rmSync(temp, { force: true });
+      } catch {
+        // `dir` is no folder at all.
+      }
       continue;
     }
     for (const other of readdirSync(dir)) {
