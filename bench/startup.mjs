@@ -9,7 +9,9 @@
 // Figures are medians of CPU seconds (user + sys of the process and its children, from bash's
 // `times`; for PostgreSQL plus the server's) and of wall seconds. CPU is the steady figure on a busy
 // machine; wall moves with the load. The overhead is dbbackup's median minus the peer's.
-// Usage: node bench/startup.mjs [--runs N] [--bin PATH] [--no-pg] [--mb 10]
+// Usage: node bench/startup.mjs [--runs N] [--bin PATH] [--no-pg] [--mb 10] [--cold]
+//   --cold  runs dbbackup without its code cache (DBBACKUP_CODE_CACHE=off): what a command costs
+//           before its first successful run has saved one
 //   BASE_BIN=/copy/of/main/bin/dbbackup.js …   also times that build in the same rounds (before/after)
 //   --bin  the command to time: an installed `dbbackup`, dist/sea/dbbackup, or (default) this
 //          clone's bin/dbbackup.js run with this Node.
@@ -28,7 +30,7 @@ import { buildSqliteBenchDb } from './sqlite-data.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
-  options: { bin: { type: 'string' }, runs: { type: 'string', default: '7' }, 'no-pg': { type: 'boolean', default: false }, mb: { type: 'string', default: '10' } },
+  options: { bin: { type: 'string' }, runs: { type: 'string', default: '7' }, 'no-pg': { type: 'boolean', default: false }, mb: { type: 'string', default: '10' }, cold: { type: 'boolean', default: false } },
 });
 const runs = Number(values.runs);
 const commandOf = (bin) => (bin.endsWith('.js') ? [process.execPath, resolve(bin)] : [resolve(bin)]);
@@ -43,7 +45,13 @@ const ids = userInfo().uid === 0
   : { uid: userInfo().uid, gid: userInfo().gid };
 chownSync(work, ids.uid, ids.gid);
 // One catalog per build, created before the rounds: the steady state of a machine that backs up often.
-const envOf = (build) => ({ ...process.env, DBBACKUP_DATA_DIR: join(work, `data-${build}`), XDG_STATE_HOME: join(work, `state-${build}`), PGPASSWORD: '' });
+const envOf = (build) => ({
+  ...process.env,
+  DBBACKUP_DATA_DIR: join(work, `data-${build}`),
+  XDG_STATE_HOME: join(work, `state-${build}`),
+  PGPASSWORD: '',
+  ...(values.cold ? { DBBACKUP_CODE_CACHE: 'off' } : {}),
+});
 
 const sh = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 /**
@@ -146,7 +154,7 @@ for (const [build, cmd] of Object.entries(builds)) timeOnce([...cmd, 'backup', '
 
 const results = [];
 const fmt = (s) => (s === undefined ? '     -' : s.toFixed(3).padStart(6));
-console.log(`dbbackup: ${builds.dbbackup.join(' ')}${builds.base ? `\nbase:     ${builds.base.join(' ')}` : ''}\nmedians of ${runs} runs, CPU s (wall s); load ${await loadAverage()}`);
+console.log(`dbbackup: ${builds.dbbackup.join(' ')}${builds.base ? `\nbase:     ${builds.base.join(' ')}` : ''}${values.cold ? '\nwithout the code cache (--cold)' : ''}\nmedians of ${runs} runs, CPU s (wall s); load ${await loadAverage()}`);
 console.log(`SQLite: ${Object.entries(sqlite).map(([label, db]) => `${label} ${sizeMB(db).toFixed(1)} MB (${execFileSync('sqlite3', [db, 'PRAGMA journal_mode']).toString().trim()} mode)`).join(', ')}\n`);
 console.log(`${'case'.padEnd(26)} ${'peer'.padEnd(16)} ${'dbbackup'.padEnd(16)} ${'overhead'.padEnd(16)} ${builds.base ? 'base (overhead)' : ''}`);
 for (const c of cases) {
@@ -180,7 +188,7 @@ for (const c of cases) {
   console.log(`${c.name.padEnd(26)} ${pair(peer)} ${pair(ours)} ${pair(row.overhead)} ${base ? `${pair(base)} ${row.baseOverhead ? pair(row.baseOverhead) : ''}` : ''}`);
 }
 console.log('\npeers: ' + [...new Set(cases.map((c) => c.peerName ?? Object.keys(c.tools)[0]).filter(Boolean))].join('; '));
-const file = await writeResults('startup', { bin: builds.dbbackup.join(' '), base: builds.base?.join(' '), runs, targetMB: Number(values.mb), loadavg: await loadAverage(), results });
+const file = await writeResults('startup', { bin: builds.dbbackup.join(' '), base: builds.base?.join(' '), cold: values.cold, runs, targetMB: Number(values.mb), loadavg: await loadAverage(), results });
 console.log(`results: ${file}`);
 
 if (server) {

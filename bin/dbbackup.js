@@ -1,5 +1,16 @@
 #!/usr/bin/env node
-import { main } from '../dist/bundle/main.js';
+import { createRequire } from 'node:module';
+
+// The CLI as one CommonJS bundle run with V8's code cache (src/bootstrap/start.ts); a build
+// without it (an older dist/) runs the ES module bundle.
+let main;
+let save = () => {};
+try {
+  ({ main, save } = createRequire(import.meta.url)('../dist/bundle/start.cjs').startCli(process.argv.slice(2)));
+} catch (err) {
+  if (err?.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('start.cjs')) throw err;
+  ({ main } = await import('../dist/bundle/main.js'));
+}
 
 // If the event loop ever drains before main() settles, something awaited a stream that will
 // never end: that must not look like success to a script.
@@ -14,6 +25,8 @@ process.on('beforeExit', () => {
 main(process.argv.slice(2)).then(
   (code) => {
     settled = true;
+    // A successful run compiled its command's own path: that is what the cache should hold.
+    if (code === 0) save();
     process.exitCode = code;
   },
   (err) => {

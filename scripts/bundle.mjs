@@ -9,7 +9,7 @@
 // one of them: only its transports start threads from its files, and dbbackup uses none (it writes
 // to a destination object); logging.ts requires it lazily, so it runs only when a line is logged.
 // pg and pg-copy-streams are bundled into the PostgreSQL connector's chunk (see pg-driver.ts).
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -43,6 +43,30 @@ await build({
   // Bundled CommonJS packages call require() for Node's built-ins; ESM has none of its own.
   banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
 });
+// The CLI again as one CommonJS file (cli.cjs) and the start that runs it with V8's code cache
+// (start.cjs; src/bootstrap/start.ts, src/infrastructure/code-cache.ts): Node 20 caches no compiled
+// code of ES modules, and resolving and linking the chunks costs as much as compiling them.
+// Dynamic imports of our own modules become lazily run parts of the file; import() of packages stays.
+const commonJs = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external,
+  logLevel: 'warning',
+  define: { __DBBACKUP_COMMIT__: JSON.stringify(gitCommit()), 'import.meta.url': '__bundleUrl' },
+  // No comments, and ASCII (but in raw template literals): the start reads it faster as one-byte text.
+  minifyWhitespace: true,
+  charset: 'ascii',
+  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+await build({ ...commonJs, entryPoints: ['dist/bootstrap/main.js'], outfile: join(fresh, 'cli.cjs') });
+// A vm.Script's import() needs an experimental API in Node 20: the start passes `__import` (an
+// import() of its own, beside this file) and the bundle's import() calls become calls of it.
+const cli = readFileSync(join(fresh, 'cli.cjs'), 'utf8');
+const dynamicImport = /(?<![\w$.])import\(/g;
+writeFileSync(join(fresh, 'cli.cjs'), cli.replace(dynamicImport, '__import('));
+await build({ ...commonJs, entryPoints: ['dist/bootstrap/start.js'], outfile: join(fresh, 'start.cjs') });
 if (existsSync(join(dist, 'bundle'))) renameSync(join(dist, 'bundle'), old);
 renameSync(fresh, join(dist, 'bundle'));
 rmSync(old, { recursive: true, force: true });

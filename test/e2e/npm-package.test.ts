@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -76,6 +76,10 @@ describe('the npm package', () => {
     const files = stdout.split('\n').filter(Boolean);
     expect(files).toContain('package/bin/dbbackup.js');
     expect(files).toContain('package/dist/bundle/main.js');
+    expect(files).toContain('package/dist/bundle/cli.cjs');
+    expect(files).toContain('package/dist/bundle/start.cjs');
+    // This machine's code cache stays here.
+    expect(files.filter((f) => f.includes('.v8-cache'))).toEqual([]);
     expect(files).toContain('package/drizzle/meta/_journal.json');
     expect(files.filter((f) => /^package\/(src|test|bench|scripts|dist\/sea)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
@@ -110,6 +114,28 @@ describe('the npm package', () => {
     expect(contentHashes(join(work, 'restored.db'))).toEqual(contentHashes(db));
     const list = JSON.parse((await dbbackup(work, 'list', '--json')).stdout) as { backups: { id: string }[] };
     expect(list.backups.map((x) => x.id)).toEqual([id]);
+  });
+
+  it('keeps its code cache in the installed package, or in the data dir where the package cannot take it', async () => {
+    const work = join(dir.path, 'cache-work');
+    await mkdir(work);
+    const bundle = join(installed, 'dist', 'bundle');
+    expect(await readdir(bundle)).toContain('cli.cjs');
+    // The backup test above ran `backup`, `verify`, `restore` and `list`: each left its cache there.
+    const beside = await readdir(join(bundle, '.v8-cache'));
+    for (const command of ['backup', 'verify', 'restore', 'list']) expect(beside.some((f) => f.startsWith(`cli.cjs-${command}-`))).toBe(true);
+    const mode = (await stat(join(bundle, '.v8-cache', beside[0]!))).mode & 0o777;
+    expect(mode).toBe(0o600);
+    // A package folder nothing can be written to (a file where the cache folder would be: root
+    // writes through permissions): the cache goes to the data dir, and the command works each time.
+    await rm(join(bundle, '.v8-cache'), { recursive: true });
+    await writeFile(join(bundle, '.v8-cache'), 'read-only install');
+    try {
+      for (let i = 0; i < 2; i++) expect((await dbbackup(work, '--version', '--short')).stdout).toMatch(/^\d+\.\d+\.\d+/);
+      expect((await readdir(join(work, 'data', 'v8-cache'))).filter((f) => f.startsWith('cli.cjs---version-'))).toHaveLength(1);
+    } finally {
+      await rm(join(bundle, '.v8-cache'));
+    }
   });
 
   it('self-update installs the registry\'s newer version after checking its sha512, refuses a bad one, and rolls back', async () => {

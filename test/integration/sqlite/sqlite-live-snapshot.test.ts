@@ -21,6 +21,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Runs `f` with databases of every size read as large ones are (not in memory). */
+async function asLarge<T>(f: () => Promise<T>): Promise<T> {
+  process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX = '0';
+  try {
+    return await f();
+  } finally {
+    delete process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX;
+  }
+}
+
 /** A fingerprint of every row, as `db` sees it. */
 function contentOf(db: InstanceType<typeof Database>): string {
   const rows = db.prepare('SELECT id, v, blob FROM t ORDER BY id').all() as { id: number; v: string; blob: Buffer }[];
@@ -78,8 +88,10 @@ describe('a live SQLite snapshot', () => {
     const expected = contentOf(holder);
     expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
 
-    const got = await snapshotContent(path, () =>
-      otherProcess(path, "INSERT INTO t (v, blob) SELECT 'late', randomblob(300) FROM t LIMIT 500;;UPDATE t SET v = 'overwritten' WHERE id < 3000;;PRAGMA wal_checkpoint(PASSIVE);;PRAGMA wal_checkpoint(TRUNCATE)"),
+    const got = await asLarge(() =>
+      snapshotContent(path, () =>
+        otherProcess(path, "INSERT INTO t (v, blob) SELECT 'late', randomblob(300) FROM t LIMIT 500;;UPDATE t SET v = 'overwritten' WHERE id < 3000;;PRAGMA wal_checkpoint(PASSIVE);;PRAGMA wal_checkpoint(TRUNCATE)"),
+      ),
     );
     expect(got).toEqual({ content: expected, source: 'live', integrity: 'ok' });
     expect(contentOf(holder)).not.toBe(expected);
@@ -96,8 +108,10 @@ describe('a live SQLite snapshot', () => {
     holder.pragma('wal_checkpoint(PASSIVE)');
     const expected = contentOf(holder);
 
-    const got = await snapshotContent(path, () =>
-      otherProcess(path, "UPDATE t SET v = 'rewritten', blob = randomblob(300) WHERE id % 3 = 0;;PRAGMA wal_checkpoint(PASSIVE);;INSERT INTO t (v, blob) VALUES ('x', randomblob(5000))"),
+    const got = await asLarge(() =>
+      snapshotContent(path, () =>
+        otherProcess(path, "UPDATE t SET v = 'rewritten', blob = randomblob(300) WHERE id % 3 = 0;;PRAGMA wal_checkpoint(PASSIVE);;INSERT INTO t (v, blob) VALUES ('x', randomblob(5000))"),
+      ),
     );
     expect(got).toEqual({ content: expected, source: 'live', integrity: 'ok' });
     holder.close();
@@ -110,8 +124,31 @@ describe('a live SQLite snapshot', () => {
     fill(holder, 1, 3000);
     const expected = contentOf(holder);
 
-    const got = await snapshotContent(path, () => otherProcess(path, "UPDATE t SET v = 'after the copy'"));
+    const got = await asLarge(() => snapshotContent(path, () => otherProcess(path, "UPDATE t SET v = 'after the copy'")));
     expect(got).toEqual({ content: expected, source: 'copy', integrity: 'ok' });
+    expect(contentOf(holder)).not.toBe(expected);
+    holder.close();
+  });
+
+  it.each(['WAL', 'DELETE'])('a small database (%s mode): read into memory in one short transaction; writers carry on meanwhile', async (mode) => {
+    const path = join(dir, `small-${mode}.db`);
+    const holder = new Database(path);
+    holder.pragma(`journal_mode = ${mode}`);
+    holder.pragma('wal_autocheckpoint = 0');
+    holder.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, blob BLOB)');
+    fill(holder, 1, 2000);
+    if (mode === 'WAL') holder.pragma('wal_checkpoint(TRUNCATE)');
+    fill(holder, 2001, 500);
+    const expected = contentOf(holder);
+
+    let journalMode: string | undefined;
+    const got = await snapshotContent(path, () => otherProcess(path, "UPDATE t SET v = 'after the read';;PRAGMA wal_checkpoint(TRUNCATE)"));
+    await withPageSnapshot(path, async (snap) => {
+      journalMode = snap.journalMode;
+    });
+    expect(got).toEqual({ content: expected, source: 'memory', integrity: 'ok' });
+    expect(journalMode).toBe(mode.toLowerCase());
+    // The writer was not held off: its update is in the file.
     expect(contentOf(holder)).not.toBe(expected);
     holder.close();
   });

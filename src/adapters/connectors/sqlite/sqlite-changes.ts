@@ -7,7 +7,7 @@ import type { PartSink, PartSource } from '../../../application/ports/parts.js';
 import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/restore-plan.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { checkDatabase, FAST_MAP_PART, overlayPages, PAGE_MAP_PART, PAGES_PART, partNamed, type SqlitePosition } from './sqlite-overlay.js';
-import { EarlyPageReader, walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
+import { EarlyPageReader, isSmallDatabase, walMarkOf, withPageSnapshot } from './sqlite-live-snapshot.js';
 import { EntryWrites, mapFileOf, type MapFile, mapPartBody, storeFastMap, storePageMap } from './sqlite-map-file.js';
 import { PageMapBuilder, pagesHeader, validPageSize, HASH_BYTES } from './sqlite-page-map.js';
 import { CHANGE_META_BYTES, type ChangedPages, type ChangeScan } from './sqlite-page-reader.js';
@@ -58,16 +58,16 @@ export class SqliteChangeCapture implements ChangeCapture {
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const dir = await makeScratchDir('dbbackup-sqlite-maps-');
     // The page reader process boots while the parent's maps are read (both take a tenth of a second or so).
-    const reader = new EarlyPageReader(this.path);
+    const reader = (await isSmallDatabase(this.path)) ? undefined : new EarlyPageReader(this.path);
     try {
       return await this.readChangesWith(since, sink, signal, new ChainMaps(stored?.parent, stored?.full, dir), reader);
     } finally {
-      await reader.stop();
+      await reader?.stop();
       await rm(dir, { recursive: true, force: true });
     }
   }
 
-  private async readChangesWith(since: LogPosition, sink: PartSink, signal: AbortSignal, maps: ChainMaps, reader: EarlyPageReader): Promise<ChangeBatch> {
+  private async readChangesWith(since: LogPosition, sink: PartSink, signal: AbortSignal, maps: ChainMaps, reader: EarlyPageReader | undefined): Promise<ChangeBatch> {
     const base = maps.base;
     const parent = await maps.parentMap(since);
     const parentFast = await maps.parentFastMap(since, parent);
@@ -103,7 +103,7 @@ export class SqliteChangeCapture implements ChangeCapture {
       const body = await mapPartBody(map, fullMap?.map, join(maps.dir, 'delta.map'));
       const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
       const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
-      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize);
+      const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize, snap.journalMode);
       const to: SqlitePosition = {
         pageSize,
         pageCount: map.pageCount,

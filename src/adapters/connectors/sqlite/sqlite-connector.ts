@@ -133,7 +133,7 @@ class SqliteSession implements DatabaseSession {
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const size = snap.pageCount * snap.pageSize;
-      const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size);
+      const { objects, warnings, schema, engineInfo } = describeSnapshot(snap.db, size, snap.journalMode);
       await sink.write({ name: 'schema.sql', role: 'schema' }, Readable.from([Buffer.from(schema, 'utf8')]));
       const map = new PageMapBuilder(snap.pageSize, FastPageHasher.keyIfAvailable(snap.pageSize), spill);
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));

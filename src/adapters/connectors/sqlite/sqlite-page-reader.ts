@@ -140,7 +140,7 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount,
   const per = Math.max(1, Math.floor((1 << 20) / pageSize));
   const fast = key.length ? fastHasher(pageSize, per, key) : undefined;
   const whole = fast ? fast.pages : Buffer.alloc(per * pageSize);
-  // A batch: u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n × (u32 pgno | page),
+  // A batch: u32 n | n x (u32 pgno | 16-byte sha256 | 16-byte fast hash) | n x (u32 pgno | page),
   // the last part laid out as the pages part stores it, so the caller passes it on without a copy.
   const meta = Buffer.alloc(4 + per * 36);
   const records = Buffer.alloc(per * (4 + pageSize));

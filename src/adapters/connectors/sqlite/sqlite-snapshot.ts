@@ -42,15 +42,18 @@ function snapshotHint(code: string, dir: string): string {
   return '';
 }
 
-/** The engine facts a manifest records of a snapshot (`engineInfo`); `sized` when dbstat measured the objects. */
-export function snapshotFacts(db: BetterSqlite3.Database, sized: boolean): Record<string, unknown> {
+/**
+ * The engine facts a manifest records of a snapshot (`engineInfo`); `sized` when dbstat measured
+ * the objects; `journalMode` the source's when `db` is an in-memory copy (whose own mode is 'memory').
+ */
+export function snapshotFacts(db: BetterSqlite3.Database, sized: boolean, journalMode?: string): Record<string, unknown> {
   return {
     pageSize: db.pragma('page_size', { simple: true }),
     pageCount: db.pragma('page_count', { simple: true }),
     encoding: db.pragma('encoding', { simple: true }),
     userVersion: db.pragma('user_version', { simple: true }),
     applicationId: db.pragma('application_id', { simple: true }),
-    journalMode: db.pragma('journal_mode', { simple: true }),
+    journalMode: journalMode ?? db.pragma('journal_mode', { simple: true }),
     autoVacuum: db.pragma('auto_vacuum', { simple: true }),
     objectSizes: sized ? 'dbstat' : `not measured (file over ${SIZES_UP_TO_BYTES >> 20} MiB)`,
   };
@@ -62,10 +65,10 @@ export function snapshotFacts(db: BetterSqlite3.Database, sized: boolean): Recor
  * bytes per table only for files up to SIZES_UP_TO_BYTES (dbstat reads every page: on large files
  * it cost as much as the backup itself), the engine facts and the schema as SQL.
  */
-export function describeSnapshot(db: BetterSqlite3.Database, size: number) {
+export function describeSnapshot(db: BetterSqlite3.Database, size: number, journalMode?: string) {
   const sized = size <= SIZES_UP_TO_BYTES;
   const { objects, warnings } = describeObjects(db, { sizes: sized });
-  const engineInfo = snapshotFacts(db, sized);
+  const engineInfo = snapshotFacts(db, sized, journalMode);
   const settings = {
     page_size: engineInfo.pageSize,
     auto_vacuum: engineInfo.autoVacuum,
