@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
-// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps] [--baseline DIR]
+// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps] [--no-restore] [--baseline DIR]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
+//   The work folder (server data, repositories) is made under $BENCH_WORK, else /tmp. --no-restore times the
+//   backups only (no differential, apply or restores: at scale 64, ~1 GB, those take most of the run).
 //
 // Starts its own throwaway server (initdb in a temp dir, a free port, wal_level = logical) and builds a
 // pgbench database of scale S (S = 20: 2 M accounts, ~320 MB; fixed so runs compare). pgbench_history has no
@@ -59,7 +61,8 @@ const rounds = opt('--rounds', 3);
 const perRound = scale * 1000; // pgbench transactions per round: ~1 % of the accounts
 const keylessHistory = args.includes('--keyless-history');
 const measureTps = !args.includes('--no-tps');
-const work = mkdtempSync('/tmp/pgi-');
+const restores = !args.includes('--no-restore');
+const work = mkdtempSync(join(process.env.BENCH_WORK ?? '/tmp', 'pgi-'));
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
   : { uid: userInfo().uid, gid: userInfo().gid };
@@ -213,6 +216,11 @@ try {
       figures.incCliCpu.push(i.cpuSeconds);
       figures.incSrvCpu.push(i.serverCpuSeconds);
     }
+    if (!restores) {
+      await sql('bench', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active`);
+      console.log(`run ${run + 1}/${runs} done`);
+      continue;
+    }
     pgbench('-n', '-c', '2', '-t', '100', 'bench');
     figures.differential.push((await backup('--type', 'differential')).seconds);
     const source = await hashes('bench');
@@ -283,20 +291,21 @@ try {
   }
   await sql('bench', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active`);
 
-  const s = (xs) => median(xs).toFixed(2);
+  const s = (xs) => (xs.length ? median(xs).toFixed(2) : '-');
   printTable([
     { operation: `full backup (--capture changes); CPU s CLI ${s(figures.fullCliCpu)}, server ${s(figures.fullSrvCpu)}`, seconds: s(figures.full) },
     { operation: `incremental (~1 % of the accounts changed; median of ${figures.incremental.length}); CPU s CLI ${s(figures.incCliCpu)}, server ${s(figures.incSrvCpu)}`, seconds: s(figures.incremental) },
+    ...(restores ? [] : [{ operation: '(--no-restore: no differential, apply or restore)', seconds: '-' }]),
+  ].concat(restores ? [
     { operation: `differential (folds ${rounds} incrementals + a small tail)`, seconds: s(figures.differential) },
     { operation: 'restore of the full (CLI)', seconds: s(figures.fullRestore) },
     { operation: `restore full + ${rounds} incrementals (CLI)`, seconds: s(figures.chainRestore) },
     { operation: 'restore full + differential (CLI)', seconds: s(figures.diffRestore) },
     { operation: `apply ${rounds} incrementals (in process): ${median(figures.incRows)} rows; CPU s client ${s(figures.incCpu)}, server ${s(figures.incServerCpu)}`, seconds: s(figures.incApply) },
     { operation: `apply the differential (in process): ${median(figures.diffRows)} rows; CPU s client ${s(figures.diffCpu)}, server ${s(figures.diffServerCpu)}`, seconds: s(figures.diffApply) },
-  ]);
+  ] : []));
   const verdict = (ok) => (ok ? 'OK' : 'MISSED');
   const ratio = median(figures.incremental) / median(figures.full);
-  const rate = median(figures.incRate);
   console.log(`\nscale ${scale} (${dbMB.toFixed(0)} MB), ${runs} run(s), medians:`);
   console.log(`  incremental / full time:          ${ratio.toFixed(3)}x  (goal <= 0.2x: ${verdict(ratio <= 0.2)})`);
   const cpuRatio = (median(figures.incCliCpu) + median(figures.incSrvCpu)) / (median(figures.fullCliCpu) + median(figures.fullSrvCpu));
@@ -307,9 +316,12 @@ try {
     console.log(`    incremental / full time ${(median(before.incremental) / median(before.full)).toFixed(3)}x, CPU ${(median(before.incCpu) / median(before.fullCpu)).toFixed(3)}x; this build's incremental CPU (CLI + server) ${(median(figures.incCliCpu) + median(figures.incSrvCpu)).toFixed(2)} s`);
     console.log(`    per run, baseline incremental s: ${before.incremental.map((x) => x.toFixed(2)).join(' ')}; this build: ${figures.incremental.map((x) => x.toFixed(2)).join(' ')}`);
   }
-  console.log(`  apply rows/s (incrementals):      ${rate.toFixed(0)}  (goal >= 50,000: ${verdict(rate >= 50_000)}); differential: ${median(figures.diffRate).toFixed(0)} rows/s`);
-  const cpuBound = median(figures.incRows) / Math.max(median(figures.incCpu), median(figures.incServerCpu));
-  console.log(`    rows per CPU second of the busier side (client and server pipelined, each on a core): ${cpuBound.toFixed(0)}`);
+  if (restores) {
+    const rate = median(figures.incRate);
+    console.log(`  apply rows/s (incrementals):      ${rate.toFixed(0)}  (goal >= 50,000: ${verdict(rate >= 50_000)}); differential: ${median(figures.diffRate).toFixed(0)} rows/s`);
+    const cpuBound = median(figures.incRows) / Math.max(median(figures.incCpu), median(figures.incServerCpu));
+    console.log(`    rows per CPU second of the busier side (client and server pipelined, each on a core): ${cpuBound.toFixed(0)}`);
+  }
   console.log(`  client peak RSS (every CLI run):  ${peakRss.toFixed(0)} MB  (goal <= 200 MB: ${verdict(peakRss <= 200)}); by command: ${Object.entries(peaks).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
   if (measureTps) {
     const tpsAlone = median(alone);

@@ -7,6 +7,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresConnector } from '../../../src/adapters/connectors/postgres/postgres-connector.js';
 import { changeLines } from '../../../src/adapters/connectors/postgres/postgres-change-records.js';
+import { resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
+import { RESTART_LAG_BYTES, catchUpRestart, lsnToBigInt, openReplication } from '../../../src/adapters/connectors/postgres/postgres-replication.js';
 import { partLines } from '../../../src/adapters/connectors/postgres/postgres-stream-segment.js';
 import type { ChangeLine } from '../../../src/adapters/connectors/postgres/postgres-change-log.js';
 import type { ChangeBatch, LogPosition } from '../../../src/application/ports/change-capture.js';
@@ -268,6 +270,63 @@ describe('PostgreSQL change capture (logical decoding)', () => {
       await session.close();
     }
     expect((await read(db, position, manifest).catch((e: unknown) => e)) instanceof Error).toBe(true);
+  });
+
+  it('a slot confirmed only at each backup’s end keeps its restart point far behind; the next read moves it up to the last restart point before the parent’s end (nothing confirmed, no change lost or repeated)', async () => {
+    const db = `src_${++n}`;
+    await server.query(`CREATE DATABASE ${db}`);
+    await server.query('CREATE TABLE public.t (id int PRIMARY KEY, v text); INSERT INTO public.t SELECT g, g::text FROM generate_series(1, 20) g;', [], db);
+    const { manifest, copy } = await fullWithCapture(db);
+    const position = manifest.logPosition as LogPosition;
+    const slot = async () => (await server.query<{ restart: string; confirmed: string }>(`SELECT restart_lsn::text AS restart, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`, [position.slot]))[0]!;
+    const lsn = (s: string) => lsnToBigInt(s);
+    // A running-transactions record (CHECKPOINT logs one) just after the full: the WAL sender's only
+    // candidate restart point in the first read. Then 17 MB of WAL (logical messages pgoutput does not
+    // send) and another such record, which that read passes but cannot take.
+    await server.query('CHECKPOINT', [], db);
+    await server.query(`SELECT pg_catalog.pg_logical_emit_message(false, 'dbbackup-test', repeat('x', 1 << 20)) FROM generate_series(1, 17)`, [], db);
+    const [{ beforeSecond }] = await server.query<{ beforeSecond: string }>(`SELECT pg_current_wal_insert_lsn()::text AS "beforeSecond"`, [], db);
+    await server.query('CHECKPOINT', [], db);
+    await server.query(`UPDATE public.t SET v = 'first' WHERE id <= 5`, [], db);
+    const readAndConfirm = async (since: LogPosition) => {
+      const session = await connector.connect(at(db), 'backup');
+      try {
+        const parts = memoryParts(manifest);
+        const batch = await session.changes!.readChanges(since, parts.sink, signal);
+        await (session.changes as unknown as { confirm(p: LogPosition): Promise<void> }).confirm(batch.to);
+        return { batch, parts };
+      } finally {
+        await session.close();
+      }
+    };
+    const first = await readAndConfirm(position);
+    expect(first.batch.changes).toBe(5);
+    const afterFirst = await slot();
+    expect(afterFirst.confirmed).toBe(first.batch.to.lsn);
+    expect(lsn(afterFirst.restart)).toBeLessThan(lsn(beforeSecond));
+    expect(lsn(afterFirst.confirmed) - lsn(afterFirst.restart)).toBeGreaterThanOrEqual(RESTART_LAG_BYTES);
+    // What the next read does first, on a copy of the slot: its restart point moves up to the second record, its confirmed position stays.
+    await server.query(`SELECT pg_catalog.pg_copy_logical_replication_slot($1, $2)`, [position.slot, `${position.slot}_copy`], db);
+    const replication = await openReplication(resolveEndpoint(at(db)));
+    try {
+      expect(await catchUpRestart(replication, `${position.slot}_copy`, afterFirst.confirmed, afterFirst.restart)).toBe(true);
+    } finally {
+      await replication.end();
+    }
+    const [copied] = await server.query<{ restart: string; confirmed: string }>(`SELECT restart_lsn::text AS restart, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`, [`${position.slot}_copy`]);
+    await server.query(`SELECT pg_catalog.pg_drop_replication_slot($1)`, [`${position.slot}_copy`]);
+    expect(copied!.confirmed).toBe(afterFirst.confirmed);
+    expect(lsn(copied!.restart)).toBeGreaterThanOrEqual(lsn(beforeSecond));
+    await server.query(`UPDATE public.t SET v = 'second' WHERE id > 15; DELETE FROM public.t WHERE id = 1`, [], db);
+    const second = await readAndConfirm(first.batch.to);
+    expect(second.batch.changes).toBe(6);
+    const afterSecond = await slot();
+    expect(afterSecond.confirmed).toBe(second.batch.to.lsn);
+    expect(lsn(afterSecond.restart)).toBeGreaterThanOrEqual(lsn(beforeSecond));
+    // Both batches applied onto the full: the source's state, each change once.
+    await apply(copy, first.parts.source());
+    await apply(copy, second.parts.source());
+    expect(await tableHashes(server, copy)).toEqual(await tableHashes(server, db));
   });
 
   it('a chain whose older incremental is in change-log format 1 (as dbbackup wrote it before format 2) applies with a newer one in format 2 to the source state', async () => {

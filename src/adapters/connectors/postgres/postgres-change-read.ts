@@ -8,7 +8,7 @@ import { type SequenceValue, headerLine } from './postgres-change-log.js';
 import { type EndSnapshot, endSnapshot, schemaFingerprint, serverTime, tableImageLines, unpublishedTables } from './postgres-change-tables.js';
 import { ddlCaptureActive } from './postgres-ddl-capture.js';
 import { largeObjectsDigest, largeObjectsWarning } from './postgres-large-objects.js';
-import { isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
+import { type SlotState, catchUpRestart, isoToMicros, lsnToBigInt, lsnToString, openReplication, slotState } from './postgres-replication.js';
 import { type ReadState, partName, streamRecords } from './postgres-slot-records.js';
 import type { SlotStream } from './postgres-slot-stream.js';
 import { SessionClient } from './postgres-session-client.js';
@@ -73,7 +73,10 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
   const replication = openReplication(endpoint);
   replication.catch(() => undefined);
   try {
-    await checkSlot(sql, since);
+    const slot = await checkSlot(sql, since);
+    // While the checks below run, the slot's restart point catches up on the replication connection (before START_REPLICATION).
+    const caughtUp = replication.then((c) => catchUpRestart(c, since.slot, slot.confirmedFlush, slot.restartLsn));
+    caughtUp.catch(() => undefined);
     // With DDL captured (and its trigger still firing) a schema change is in the log: only record the new shape.
     const followsDdl = since.ddl === true && (await ddlCaptureActive(sql));
     const schema = await checkSchema(sql, followsDdl ? undefined : since.schema);
@@ -84,6 +87,7 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
     const stop = lsnToBigInt(now.lsn);
+    await caughtUp;
     let parts = stop > start ? await streamRecords(await replication, since.slot, since.publication, stop, state, sink, partSize, signal, 0, held) : 0;
     if (end) {
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, rel, rows));
@@ -154,7 +158,7 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
  * The slot exists, is valid, is free, and has not been confirmed past `since` (so no change since is
  * gone). A slot that is gone, invalidated or confirmed past the parent ends the chain: E_SLOT_LOST.
  */
-async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> {
+async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<SlotState> {
   const state = await slotState(sql, since.slot);
   const lost = (why: string) => new DbBackupError('E_SLOT_LOST', `${why} ${TAKE_FULL}`, { details: { slot: since.slot, reason: 'slot-lost' } });
   if (!state) throw lost(`The replication slot ${since.slot} of the parent backup no longer exists, so the changes since it are gone: the chain ends here.`);
@@ -167,6 +171,7 @@ async function checkSlot(sql: pg.Client, since: CapturePosition): Promise<void> 
   if (state.confirmedFlush && lsnToBigInt(state.confirmedFlush) > lsnToBigInt(since.lsn)) {
     throw lost(`The replication slot ${since.slot} was confirmed up to ${state.confirmedFlush}, past the parent's end ${since.lsn}: the changes in between are gone from the server.`);
   }
+  return state;
 }
 
 const TAKE_FULL = 'Take a full backup instead (`--type full`), or pass `--auto-full` to take a full whenever the chain cannot go on.';

@@ -104,6 +104,8 @@ export interface SlotState {
   slot: string;
   active: boolean;
   confirmedFlush: string | null;
+  /** Where decoding restarts (the oldest WAL the slot needs): at or before confirmedFlush. */
+  restartLsn: string | null;
   walStatus: string | null;
   retainedBytes: number | null;
 }
@@ -112,14 +114,14 @@ export interface SlotState {
 export async function slotState(client: pg.Client, slot: string): Promise<SlotState | undefined> {
   const row = (
     await client.query(
-      `SELECT slot_name, active, confirmed_flush_lsn::text AS confirmed, wal_status,
+      `SELECT slot_name, active, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart, wal_status,
         pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
         FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
       [slot],
     )
-  ).rows[0] as { slot_name: string; active: boolean; confirmed: string | null; wal_status: string | null; retained: string | null } | undefined;
+  ).rows[0] as { slot_name: string; active: boolean; confirmed: string | null; restart: string | null; wal_status: string | null; retained: string | null } | undefined;
   if (!row) return undefined;
-  return { slot: row.slot_name, active: row.active, confirmedFlush: row.confirmed, walStatus: row.wal_status, retainedBytes: row.retained === null ? null : Number(row.retained) };
+  return { slot: row.slot_name, active: row.active, confirmedFlush: row.confirmed, restartLsn: row.restart, walStatus: row.wal_status, retainedBytes: row.retained === null ? null : Number(row.retained) };
 }
 
 /**
@@ -131,6 +133,35 @@ export async function confirmSlot(client: pg.Client, slot: string, lsn: string):
   if (!state) throw new DbBackupError('E_NOT_FOUND', `The replication slot ${slot} does not exist any more; take a full backup with --capture changes.`);
   if (state.confirmedFlush && lsnToBigInt(state.confirmedFlush) >= lsnToBigInt(lsn)) return;
   await client.query('SELECT pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)', [slot, lsn]);
+}
+
+/**
+ * Below this much WAL between a slot's restart point and its confirmed position, catchUpRestart
+ * leaves the slot alone: the WAL sender's own pass over so little costs less than a pass to move it.
+ */
+export const RESTART_LAG_BYTES = 16n << 20n;
+
+/**
+ * Lets the slot's restart point catch up with its confirmed position `confirmed` (as the slot shows
+ * it, read just before; the slot must be free), so that START_REPLICATION decodes less WAL again.
+ * A slot confirmed only at the end of a backup keeps its restart point at the first running-
+ * transactions record the WAL sender met past the parent's start (it takes a new candidate only
+ * once the last one was confirmed): about the whole interval between two backups, which every
+ * incremental's WAL sender then decoded again in full (each change copied into its reorder buffer,
+ * then dropped at its commit). pg_replication_slot_advance to the slot's own confirmed position
+ * confirms nothing new: it passes over that WAL in fast-forward mode (no change is decoded) and
+ * takes every restart point it meets before the confirmed position, as the WAL sender would.
+ * On a walsender connection (simple protocol: the values are literals). Skipped when less than
+ * RESTART_LAG_BYTES lie between, or the positions are unknown; false when the server refused it.
+ */
+export async function catchUpRestart(client: pg.Client, slot: string, confirmed: string | null, restart: string | null): Promise<boolean> {
+  if (!confirmed || !restart || lsnToBigInt(confirmed) - lsnToBigInt(restart) < RESTART_LAG_BYTES) return true;
+  try {
+    await client.query(`SELECT pg_catalog.pg_replication_slot_advance(${quoteLiteral(slot)}, ${quoteLiteral(lsnToString(lsnToBigInt(confirmed)))}::pg_lsn)`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
