@@ -28,7 +28,7 @@
 // its own slot), and after each pgbench round both builds take their incremental of the same changes,
 // in alternating order; the baseline's full and incremental times and CPU are reported beside.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -108,12 +108,43 @@ let peakRss = 0;
 /** Peak RSS per command (backup full/incremental/differential, restore). */
 const peaks = {};
 const baselineEnv = { ...env, DBBACKUP_DATA_DIR: join(work, 'catalog-baseline') };
+/**
+ * The CPU seconds of the server's WAL senders (the slot's decoding) while `running` runs, sampled every
+ * 25 ms from /proc (a WAL sender's last few milliseconds before it exits may be missed).
+ */
+async function walSenderCpu(running) {
+  const seen = new Map();
+  const sample = () => {
+    let children = [];
+    try {
+      children = readdirSync(`/proc/${server.pid}/task`).flatMap((t) => readFileSync(`/proc/${server.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    } catch {}
+    for (const c of children) {
+      try {
+        if (!readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('walsender')) continue;
+        const stat = readFileSync(`/proc/${c}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        seen.set(c, Math.max(seen.get(c) ?? 0, (Number(f[11]) + Number(f[12])) / 100));
+      } catch {}
+    }
+  };
+  const timer = setInterval(sample, 25);
+  try {
+    const r = await running;
+    sample();
+    return { r, seconds: [...seen.values()].reduce((x, y) => x + y, 0) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 const cli = async (...a) => {
   const serverBefore = treeCpuSeconds(server.pid);
   const base = a[0] === '#baseline';
-  const r = await measure(process.execPath, [base ? baselineBin : bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env: base ? baselineEnv : env, cwd: work });
+  const { r, seconds: walSender } = await walSenderCpu(measure(process.execPath, [base ? baselineBin : bin, ...a.filter((x) => !x.startsWith('#')), '--quiet'], { env: base ? baselineEnv : env, cwd: work }));
   if (r.code !== 0) throw new Error(`dbbackup ${a.join(' ')} failed: ${r.stderr}`);
   r.serverCpuSeconds = treeCpuSeconds(server.pid) - serverBefore;
+  r.walSenderCpuSeconds = walSender;
   if (base) return r;
   peakRss = Math.max(peakRss, r.peakRssMB);
   const label = a[0] === 'backup' ? `backup ${a.includes('--type') ? a[a.indexOf('--type') + 1] : 'full'}` : `restore ${a.find((x) => x.startsWith('#'))?.slice(1) ?? ''}`;
@@ -184,8 +215,8 @@ try {
   const dbMB = Number((await sql('bench', `SELECT pg_database_size('bench') AS s`))[0].s) / 1e6;
   console.log(`database: ${dbMB.toFixed(0)} MB; ${scale * 100_000} accounts; ${perRound} pgbench transactions (~1 % of the accounts) per round, ${rounds} rounds, ${runs} run(s); pgbench_history ${keylessHistory ? 'keyless (read whole at every backup)' : 'REPLICA IDENTITY FULL'}\n`);
 
-  const before = { full: [], fullCpu: [], incremental: [], incCpu: [] };
-  const figures = { fullCliCpu: [], fullSrvCpu: [], incCliCpu: [], incSrvCpu: [], incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
+  const before = { full: [], fullCpu: [], incremental: [], incCpu: [], incWalSender: [] };
+  const figures = { fullCliCpu: [], fullSrvCpu: [], incCliCpu: [], incSrvCpu: [], incWalSender: [], incCpu: [], incServerCpu: [], diffCpu: [], diffServerCpu: [], full: [], incremental: [], differential: [], incApply: [], diffApply: [], incRows: [], diffRows: [], incRate: [], diffRate: [], chainRestore: [], diffRestore: [], fullRestore: [] };
   let mismatches = 0;
   for (let run = 0; run < runs; run++) {
     const repo = join(work, `repo_${run}`);
@@ -208,6 +239,7 @@ try {
         const b = await baseline('--type', 'incremental');
         before.incremental.push(b.seconds);
         before.incCpu.push(b.cpuSeconds + b.serverCpuSeconds);
+        before.incWalSender.push(b.walSenderCpuSeconds);
       };
       if (r % 2 === 0) await old();
       const i = await backup('--type', 'incremental');
@@ -215,6 +247,7 @@ try {
       figures.incremental.push(i.seconds);
       figures.incCliCpu.push(i.cpuSeconds);
       figures.incSrvCpu.push(i.serverCpuSeconds);
+      figures.incWalSender.push(i.walSenderCpuSeconds);
     }
     if (!restores) {
       await sql('bench', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active`);
@@ -294,7 +327,7 @@ try {
   const s = (xs) => (xs.length ? median(xs).toFixed(2) : '-');
   printTable([
     { operation: `full backup (--capture changes); CPU s CLI ${s(figures.fullCliCpu)}, server ${s(figures.fullSrvCpu)}`, seconds: s(figures.full) },
-    { operation: `incremental (~1 % of the accounts changed; median of ${figures.incremental.length}); CPU s CLI ${s(figures.incCliCpu)}, server ${s(figures.incSrvCpu)}`, seconds: s(figures.incremental) },
+    { operation: `incremental (~1 % of the accounts changed; median of ${figures.incremental.length}); CPU s CLI ${s(figures.incCliCpu)}, server ${s(figures.incSrvCpu)} (WAL sender ${s(figures.incWalSender)})`, seconds: s(figures.incremental) },
     ...(restores ? [] : [{ operation: '(--no-restore: no differential, apply or restore)', seconds: '-' }]),
   ].concat(restores ? [
     { operation: `differential (folds ${rounds} incrementals + a small tail)`, seconds: s(figures.differential) },
@@ -312,7 +345,7 @@ try {
   console.log(`  incremental / full CPU (CLI + server): ${cpuRatio.toFixed(3)}x; CLI alone ${(median(figures.incCliCpu) / median(figures.fullCliCpu)).toFixed(3)}x`);
   if (baselineBin) {
     const m = (xs) => median(xs).toFixed(2);
-    console.log(`  baseline (${baselineBin}), same changes, alternating: full ${m(before.full)} s (CPU CLI + server ${m(before.fullCpu)}), incremental ${m(before.incremental)} s (CPU ${m(before.incCpu)}):`);
+    console.log(`  baseline (${baselineBin}), same changes, alternating: full ${m(before.full)} s (CPU CLI + server ${m(before.fullCpu)}), incremental ${m(before.incremental)} s (CPU ${m(before.incCpu)}; WAL sender ${m(before.incWalSender)}):`);
     console.log(`    incremental / full time ${(median(before.incremental) / median(before.full)).toFixed(3)}x, CPU ${(median(before.incCpu) / median(before.fullCpu)).toFixed(3)}x; this build's incremental CPU (CLI + server) ${(median(figures.incCliCpu) + median(figures.incSrvCpu)).toFixed(2)} s`);
     console.log(`    per run, baseline incremental s: ${before.incremental.map((x) => x.toFixed(2)).join(' ')}; this build: ${figures.incremental.map((x) => x.toFixed(2)).join(' ')}`);
   }
