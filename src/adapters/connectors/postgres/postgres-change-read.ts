@@ -74,9 +74,9 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
   replication.catch(() => undefined);
   try {
     const slot = await checkSlot(sql, since);
-    // While the checks below run, the slot's restart point catches up on the replication connection (before START_REPLICATION).
-    const caughtUp = replication.then((c) => catchUpRestart(c, since.slot, slot.confirmedFlush, slot.restartLsn));
-    caughtUp.catch(() => undefined);
+    // While the checks below run, the slot's restart point catches up on the replication connection
+    // (before START_REPLICATION; a connection that failed to open fails the read where it is used).
+    const caughtUp = replication.then((c) => catchUpRestart(c, since.slot, slot.confirmedFlush, slot.restartLsn), () => false);
     // With DDL captured (and its trigger still firing) a schema change is in the log: only record the new shape.
     const followsDdl = since.ddl === true && (await ddlCaptureActive(sql));
     const schema = await checkSchema(sql, followsDdl ? undefined : since.schema);
@@ -87,7 +87,7 @@ async function readWith(endpoint: PgEndpoint, sql: pg.Client, since: CapturePosi
     const start = lsnToBigInt(since.lsn);
     const state: ReadState = { changes: 0, objects: new Map(), reached: start };
     const stop = lsnToBigInt(now.lsn);
-    await caughtUp;
+    if (stop > start) await caughtUp;
     let parts = stop > start ? await streamRecords(await replication, since.slot, since.publication, stop, state, sink, partSize, signal, 0, held) : 0;
     if (end) {
       const image = tableImageLines(endpoint, end, whole, (rel, rows) => count(state, rel, rows));
