@@ -195,6 +195,8 @@ export class ZstdEncodeStream extends Transform {
   private finishing: TransformCallback | undefined;
   /** True once the stream went to a compression thread (for tests and logs). */
   offloaded = false;
+  /** zstd's own threads compressing it there (see ZstdPool; for tests and logs). */
+  workers = 0;
   private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private readonly slab = new Slab(512 << 10, 64 << 10);
@@ -285,6 +287,7 @@ export class ZstdEncodeStream extends Transform {
         else this.destroy(err);
       },
     });
+    this.workers = this.remote.workers;
     const held = this.held.splice(0);
     this.heldBytes = 0;
     for (const chunk of held.slice(0, -1)) this.copy(chunk);
