@@ -4,7 +4,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
-import { ZstdEncodeStream } from '../../../src/adapters/compression/zstd-streams.js';
+import { type RemoteListener, type RemoteStream, ZstdPool } from '../../../src/adapters/compression/zstd-pool.js';
+import { ZstdEncodeStream, zstdParameters } from '../../../src/adapters/compression/zstd-streams.js';
 
 // Large zstd streams are compressed on worker threads (ZstdPool): several streams share a thread,
 // each keeps its own context there, and the writer is held back by what is in flight.
@@ -92,6 +93,64 @@ describe('zstd on compression threads', () => {
     expect(enc.offloaded).toBe(false);
     expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(rows));
   });
+
+  it("a stream alone is compressed on zstd's own threads: small and large writes decode equal, and end flushes everything", async () => {
+    const pool = new ZstdPool(2, 2);
+    /** Opens a stream on `pool`; `finished` gives its output once the thread said done. */
+    const open = () => {
+      const out: Buffer[] = [];
+      let acked = 0;
+      let finish!: (b: Buffer) => void;
+      let fail!: (e: Error) => void;
+      const finished = new Promise<Buffer>((res, rej) => ((finish = res), (fail = rej)));
+      const listener: RemoteListener = {
+        output: (c) => out.push(Buffer.from(c)),
+        acked: (n) => (acked += n),
+        done: () => finish(Buffer.concat(out)),
+        failed: (e) => fail(e),
+      };
+      const stream = pool.open(1, zstdParameters(1, 'level1'), listener);
+      return { stream, finished, acked: () => acked };
+    };
+    const send = (stream: RemoteStream, input: Buffer, chunk: number) => {
+      for (let i = 0; i < input.length; i += chunk) {
+        const part = input.subarray(i, i + chunk);
+        const buf = new ArrayBuffer(part.length);
+        new Uint8Array(buf).set(part);
+        stream.data(buf, part.length);
+      }
+    };
+    const large = text(8 << 20, 21);
+    // Less than one of zstd's jobs (2 MiB at level 1): nothing comes out before end.
+    const small = text(300_000, 22);
+    const a = open();
+    // A second stream while the first is open keeps a single thread (the cores are taken).
+    const b = open();
+    expect([a.stream.workers, b.stream.workers]).toEqual([2, 0]);
+    send(a.stream, large, 7919);
+    send(b.stream, large, 3 << 20);
+    a.stream.end();
+    b.stream.end();
+    const [packedA, packedB] = await Promise.all([a.finished, b.finished]);
+    expect(a.acked()).toBe(large.length);
+    // zstd's threads cut the input into jobs: other bytes than one thread's (a sign they ran), the same data.
+    expect(packedA.equals(packedB)).toBe(false);
+    for (const packed of [packedA, packedB]) expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(large));
+    // Both closed: the next stream is alone again; one 4 MiB write, then a small one, then end.
+    const c = open();
+    expect(c.stream.workers).toBe(2);
+    send(c.stream, large.subarray(0, 4 << 20), 4 << 20);
+    send(c.stream, small, small.length);
+    c.stream.end();
+    const packedC = await c.finished;
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packedC, maxBuffer: 64 << 20 }))).toBe(sha(Buffer.concat([large.subarray(0, 4 << 20), small])));
+    const d = open();
+    send(d.stream, small, 65_536);
+    d.stream.end();
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: await d.finished, maxBuffer: 64 << 20 }))).toBe(sha(small));
+    // Machines or pools without two threads to give never use zstd's threads.
+    expect([new ZstdPool(2, 1), new ZstdPool(1, 8)].map((p) => p.open(1, zstdParameters(1, 'level1'), { output() {}, acked() {}, done() {}, failed() {} })).map((s) => (s.close(), s.workers))).toEqual([0, 0]);
+  }, 60_000);
 
   it('a destroyed stream frees its place: the next streams still compress', async () => {
     const codec = new ZstdCodec({ threads: 1 });
