@@ -152,12 +152,17 @@ export class ZstdPool {
     this.multiWorkers = workers >= 2 ? workers : 0;
   }
 
+  /** True when a stream opened now would get zstd's own threads (see MT_WORKERS). */
+  get multiAvailable(): boolean {
+    return ZstdPool.openStreams === 0 && this.multiWorkers > 0;
+  }
+
   /**
    * A stream at `level` (it decides how many streams share a thread) whose context gets `params`;
    * zstd's own threads when it is the only stream open (see MT_WORKERS). `workers` says how many it got.
    */
   open(level: number, params: [number, number][], listener: RemoteListener): RemoteStream {
-    const workers = ZstdPool.openStreams === 0 ? this.multiWorkers : 0;
+    const workers = this.multiAvailable ? this.multiWorkers : 0;
     const slot = this.pick(level <= FAST_LEVEL ? FAST_SHARE : 1);
     const id = this.nextId++;
     clearTimeout(slot.retire);

@@ -171,6 +171,12 @@ function pool(threads: number): ZstdPool {
  * handing its batches to a thread and back.
  */
 const INLINE_RATIO = 8;
+/**
+ * The same bound for a stream that would get zstd's own threads (the only one open, see ZstdPool):
+ * two cores instead of the calling thread's one are worth the hand-over up to far denser data (a
+ * SQLite database's pages pack ~5–9:1 and then compressed on the main thread, the backup's bottleneck).
+ */
+const MULTI_INLINE_RATIO = 32;
 
 /** Input bytes copied into one message to a compression thread. */
 const BATCH_BYTES = 1 << 20;
@@ -223,7 +229,7 @@ export class ZstdEncodeStream extends Transform {
       this.heldBytes += chunk.length;
       if (this.heldBytes < this.holdUntil) return done();
       const verdict = this.sample();
-      if (this.options.threads > 0 && !(verdict && verdict.ratio >= INLINE_RATIO)) return this.offload(verdict?.choice, done);
+      if (this.options.threads > 0 && !(verdict && verdict.ratio >= this.inlineRatio())) return this.offload(verdict?.choice, done);
       this.start(verdict?.choice);
       done();
     } catch (err) {
@@ -258,6 +264,11 @@ export class ZstdEncodeStream extends Transform {
     const held = this.held;
     const sample = held.length === 1 ? held[0]! : Buffer.concat(held, Math.min(SAMPLE_BYTES, this.heldBytes));
     return sample.length > 0 ? sampleParameters(sample) : { choice: 'level1', ratio: 1 };
+  }
+
+  /** How small a sample must pack for the stream to stay on the calling thread. */
+  private inlineRatio(): number {
+    return pool(this.options.threads).multiAvailable ? MULTI_INLINE_RATIO : INLINE_RATIO;
   }
 
   /** Moves the stream, with what was held back, to a compression thread. */
