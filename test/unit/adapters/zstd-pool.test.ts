@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -151,6 +152,16 @@ describe('zstd on compression threads', () => {
     // Machines or pools without two threads to give never use zstd's threads.
     expect([new ZstdPool(2, 1), new ZstdPool(1, 8)].map((p) => p.open(1, zstdParameters(1, 'level1'), { output() {}, acked() {}, done() {}, failed() {} })).map((s) => (s.close(), s.workers))).toEqual([0, 0]);
   }, 60_000);
+
+  it("a stream alone that packs ~12:1 leaves the calling thread for zstd's own threads where the machine has two cores", async () => {
+    // Denser than INLINE_RATIO (8:1), lighter than MULTI_INLINE_RATIO (32:1): a SQLite database's pages are ~5–9:1.
+    const rows = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `${i}\t${i % 10}\tuser${(i * 7919) % 100_003}\t${' '.repeat(60)}\n`).join(''));
+    const enc = new ZstdEncodeStream({ level: 1, threads: 2 });
+    const packed = await encode(enc, rows, 1 << 16);
+    const two = availableParallelism() >= 2;
+    expect([enc.offloaded, enc.workers]).toEqual(two ? [true, 2] : [false, 0]);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(rows));
+  });
 
   it('a destroyed stream frees its place: the next streams still compress', async () => {
     const codec = new ZstdCodec({ threads: 1 });
