@@ -22,13 +22,16 @@ function context(params, workers) {
   const c = new z.CCtx();
   for (const [k, v] of params) c.setParameter(k, v);
   if (workers > 0) {
-    try { c.setParameter(z.CParameter.nbWorkers, workers); } catch {}
+    try {
+      c.setParameter(z.CParameter.nbWorkers, workers);
+      c.setParameter(z.CParameter.jobSize, workerData.jobSize);
+    } catch {}
   }
   return c;
 }
 // With zstd's threads, a call may consume input and return no output (it comes with later calls),
 // and block until a job is done when its buffers are full (what bounds its memory: a few jobs of
-// 2 MiB at level 1); end loops until zstd says the frame is complete (ret 0).
+// workerData.jobSize); end loops until zstd says the frame is complete (ret 0).
 function compress(id, cctx, src, directive) {
   const flushing = directive !== z.EndDirective.continue;
   for (;;) {
@@ -116,6 +119,12 @@ const FAST_SHARE = 2;
  * The frame is a standard one (any decoder reads it); its bytes differ from a single thread's.
  */
 const MT_WORKERS = 2;
+/**
+ * The input of one of zstd's jobs (ZSTD_c_jobSize; zstd's own choice at level 1 is 2 MiB). zstd
+ * holds a few jobs' input and output per stream: 2 MiB cost ~32 MB of peak RSS in a SQLite backup,
+ * 1 MiB about half; each job re-reads the window's last 1/8 (64 KiB at level 1) before its own.
+ */
+const MT_JOB_BYTES = 1 << 20;
 
 /** One stream on a compression thread: the calls go to its thread in order. */
 export interface RemoteStream {
@@ -139,7 +148,7 @@ export class ZstdPool {
   private static openStreams = 0;
   private readonly slots: Slot[] = [];
   private nextId = 0;
-  private readonly workerData: { binding: string };
+  private readonly workerData: { binding: string; jobSize: number };
   private readonly multiWorkers: number;
 
   /** `cores`: the machine's (a test may say otherwise); zstd's own threads need two, and a pool of two. */
@@ -147,7 +156,7 @@ export class ZstdPool {
     private readonly size: number,
     cores = availableParallelism(),
   ) {
-    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding') };
+    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), jobSize: MT_JOB_BYTES };
     const workers = Math.min(MT_WORKERS, size, cores);
     this.multiWorkers = workers >= 2 ? workers : 0;
   }
