@@ -5,10 +5,9 @@ import { Worker } from 'node:worker_threads';
 /**
  * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
  * bundle; the binding's path comes in workerData). A thread holds any number of streams, each with
- * its own zstd context (made from the [ZSTD_cParameter, value] pairs it was opened with, and with
- * \`workers\` > 0 zstd's own compression threads: ZSTD_c_nbWorkers, one standard frame; a binding
- * built without them keeps the stream single-threaded), and handles their messages in order:
- *   open {id, params, workers} · data {id, buf, len} · end {id} · close {id}
+ * its own zstd context (made from the [ZSTD_cParameter, value] pairs it was opened with), and
+ * handles their messages in order:
+ *   open {id, params} · data {id, buf, len} · end {id} · close {id}
  * and answers {id, out?, ack?, buf?, done?, error?}. `ack` counts the input bytes of a data
  * message once they are compressed (the sender's bound on what is in flight); `buf` hands its
  * buffer back for the next batch.
@@ -18,20 +17,11 @@ const { parentPort, workerData } = require('node:worker_threads');
 const z = require(workerData.binding);
 const scratch = Buffer.allocUnsafe(z.compressBound(1 << 20));
 const streams = new Map();
-function context(params, workers) {
+function context(params) {
   const c = new z.CCtx();
   for (const [k, v] of params) c.setParameter(k, v);
-  if (workers > 0) {
-    try {
-      c.setParameter(z.CParameter.nbWorkers, workers);
-      c.setParameter(z.CParameter.jobSize, workerData.jobSize);
-    } catch {}
-  }
   return c;
 }
-// With zstd's threads, a call may consume input and return no output (it comes with later calls),
-// and block until a job is done when its buffers are full (what bounds its memory: a few jobs of
-// workerData.jobSize); end loops until zstd says the frame is complete (ret 0).
 function compress(id, cctx, src, directive) {
   const flushing = directive !== z.EndDirective.continue;
   for (;;) {
@@ -49,7 +39,7 @@ parentPort.on('message', (m) => {
   const cctx = streams.get(m.id);
   try {
     if (m.op === 'open') {
-      streams.set(m.id, context(m.params, m.workers));
+      streams.set(m.id, context(m.params));
     } else if (m.op === 'data' && cctx) {
       compress(m.id, cctx, Buffer.from(m.buf, 0, m.len), z.EndDirective.continue);
       parentPort.postMessage({ id: m.id, ack: m.len, buf: m.buf }, [m.buf]);
@@ -87,8 +77,6 @@ interface Reply {
 interface Slot {
   worker: Worker;
   streams: Map<number, RemoteListener>;
-  /** Streams of this thread compressed on zstd's own threads (such a thread takes no other stream while there is room). */
-  multi: Set<number>;
   retire?: NodeJS.Timeout;
 }
 
@@ -107,30 +95,26 @@ const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
  * while there are threads to spare. A thread costs ~10 MB of memory.
  */
 const FAST_LEVEL = 3;
-/** How many streams up to FAST_LEVEL share a thread. */
-const FAST_SHARE = 2;
 
 /**
- * zstd's own threads for a stream (ZSTD_c_nbWorkers): two, when the stream is the only one open in
- * the process's pools and the pool and the machine have two threads to give. One large stream (a
- * SQLite database's pages) is then compressed on two cores instead of one; where several streams are
- * open at once (PostgreSQL and MariaDB tables in parallel) each keeps a single thread, so the
- * compression threads never outnumber the cores by more than the one stream that opened alone.
- * The frame is a standard one (any decoder reads it); its bytes differ from a single thread's.
+ * zstd's own threads (ZSTD_c_nbWorkers) for a stream compressed on the calling thread: two, when
+ * no other stream is open in the process's pools and the pool and the machine have two threads to
+ * give. One large stream (a SQLite database's pages) is then compressed on two cores instead of one,
+ * with no hand-over to a pool thread (whose heap, batches and output messages cost ~40 MB of peak
+ * RSS on a 1 GB SQLite backup); where several streams are open at once (PostgreSQL and MariaDB
+ * tables in parallel) each keeps a single thread, so the compression threads never outnumber the
+ * cores by more than the one stream that opened alone.
  */
 const MT_WORKERS = 2;
-/**
- * The input of one of zstd's jobs (ZSTD_c_jobSize; zstd's own choice at level 1 is 2 MiB). zstd
- * holds a few jobs' input and output per stream (measured on a 1 GB SQLite backup: zstd's threads
- * added 2–4 MB of peak RSS at 1 MiB, 512 KiB saved 3 MB more); each job re-reads the window's last
- * 1/8 (64 KiB at level 1) before its own.
- */
-const MT_JOB_BYTES = 1 << 20;
+
+/** zstd's own threads held by one stream (ZstdPool.claimWorkers) until it calls release (again: no-op). */
+export interface WorkerClaim {
+  readonly workers: number;
+  release(): void;
+}
 
 /** One stream on a compression thread: the calls go to its thread in order. */
 export interface RemoteStream {
-  /** zstd's own threads compressing it (0: the thread's own, see MT_WORKERS). */
-  readonly workers: number;
   /** Sends `len` bytes of `buf` (transferred: the caller must not touch it again). */
   data(buf: ArrayBuffer, len: number): void;
   end(): void;
@@ -145,11 +129,11 @@ export interface RemoteStream {
  * stream, and end after IDLE_MS without one.
  */
 export class ZstdPool {
-  /** Streams open in every pool of the process (the rule of MT_WORKERS). */
+  /** Streams open in every pool of the process, and claims of zstd's own threads (see MT_WORKERS). */
   private static openStreams = 0;
   private readonly slots: Slot[] = [];
   private nextId = 0;
-  private readonly workerData: { binding: string; jobSize: number };
+  private readonly workerData: { binding: string };
   private readonly multiWorkers: number;
 
   /** `cores`: the machine's (a test may say otherwise); zstd's own threads need two, and a pool of two. */
@@ -157,80 +141,78 @@ export class ZstdPool {
     private readonly size: number,
     cores = availableParallelism(),
   ) {
-    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding'), jobSize: MT_JOB_BYTES };
+    this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding') };
     const workers = Math.min(MT_WORKERS, size, cores);
     this.multiWorkers = workers >= 2 ? workers : 0;
   }
 
-  /** True when a stream opened now would get zstd's own threads (see MT_WORKERS). */
+  /** True when claimWorkers would give zstd's own threads now (see MT_WORKERS). */
   get multiAvailable(): boolean {
     return ZstdPool.openStreams === 0 && this.multiWorkers > 0;
   }
 
-  /**
-   * A stream at `level` (it decides how many streams share a thread) whose context gets `params`;
-   * zstd's own threads when it is the only stream open (see MT_WORKERS). `workers` says how many it got.
-   */
+  /** zstd's own threads for a stream about to be compressed on the calling thread, or undefined (see MT_WORKERS). */
+  claimWorkers(): WorkerClaim | undefined {
+    if (!this.multiAvailable) return undefined;
+    ZstdPool.openStreams++;
+    let held = true;
+    return {
+      workers: this.multiWorkers,
+      release: () => {
+        if (held) ZstdPool.openStreams--;
+        held = false;
+      },
+    };
+  }
+
+  /** A stream at `level` (it decides how many streams share a thread) whose context gets `params`. */
   open(level: number, params: [number, number][], listener: RemoteListener): RemoteStream {
-    const workers = this.multiAvailable ? this.multiWorkers : 0;
-    const slot = this.pick(level <= FAST_LEVEL ? FAST_SHARE : 1);
+    const slot = this.pick(level <= FAST_LEVEL ? 2 : 1);
     const id = this.nextId++;
     clearTimeout(slot.retire);
-    this.add(slot, id, listener, workers > 0);
+    slot.streams.set(id, listener);
+    ZstdPool.openStreams++;
     slot.worker.ref();
-    slot.worker.postMessage({ op: 'open', id, params, workers });
+    slot.worker.postMessage({ op: 'open', id, params });
     return {
-      workers,
       data: (buf, len) => slot.worker.postMessage({ op: 'data', id, buf, len }, [buf]),
       end: () => slot.worker.postMessage({ op: 'end', id }),
       close: () => {
-        if (!this.remove(slot, id)) return;
+        if (!this.forget(slot, id)) return;
         slot.worker.postMessage({ op: 'close', id });
         this.idle(slot);
       },
     };
   }
 
-  private add(slot: Slot, id: number, listener: RemoteListener, multi: boolean): void {
-    slot.streams.set(id, listener);
-    if (multi) slot.multi.add(id);
-    ZstdPool.openStreams++;
-  }
-
   /** Forgets stream `id` of `slot`; false when it was already gone. */
-  private remove(slot: Slot, id: number): boolean {
+  private forget(slot: Slot, id: number): boolean {
     if (!slot.streams.delete(id)) return false;
-    slot.multi.delete(id);
     ZstdPool.openStreams--;
     return true;
   }
 
-  /** A thread's streams, counting one on zstd's own threads as a full thread's share. */
-  private static load(slot: Slot): number {
-    return slot.streams.size + (slot.multi.size > 0 ? FAST_SHARE : 0);
-  }
-
-  /** The least loaded thread, unless it already holds `share` and another may start. */
+  /** The thread with the fewest streams, unless it already holds `share` and another may start. */
   private pick(share: number): Slot {
-    const least = this.slots.reduce<Slot | undefined>((a, b) => (a && ZstdPool.load(a) <= ZstdPool.load(b) ? a : b), undefined);
-    if (least && (ZstdPool.load(least) < share || this.slots.length >= this.size)) return least;
+    const least = this.slots.reduce<Slot | undefined>((a, b) => (a && a.streams.size <= b.streams.size ? a : b), undefined);
+    if (least && (least.streams.size < share || this.slots.length >= this.size)) return least;
     return this.spawn();
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map(), multi: new Set() };
+    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map() };
     slot.worker.on('message', (m: Reply) => {
       const listener = slot.streams.get(m.id);
       if (!listener) return;
       if (m.out) listener.output(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
       if (m.ack) listener.acked(m.ack, m.buf);
       if (m.error !== undefined) {
-        this.remove(slot, m.id);
+        this.forget(slot, m.id);
         this.idle(slot);
         listener.failed(new Error(`zstd compression failed: ${m.error}`));
       }
       if (m.done) {
-        this.remove(slot, m.id);
+        this.forget(slot, m.id);
         this.idle(slot);
         listener.done();
       }
@@ -240,7 +222,7 @@ export class ZstdPool {
       if (at >= 0) this.slots.splice(at, 1);
       clearTimeout(slot.retire);
       const listeners = [...slot.streams.values()];
-      for (const id of [...slot.streams.keys()]) this.remove(slot, id);
+      for (const id of [...slot.streams.keys()]) this.forget(slot, id);
       for (const l of listeners) l.failed(err);
     };
     slot.worker.on('error', fail);

@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { ZstdCodec } from '../../../src/adapters/compression/zstd-codec.js';
-import { type RemoteListener, type RemoteStream, ZstdPool } from '../../../src/adapters/compression/zstd-pool.js';
+import { ZstdPool } from '../../../src/adapters/compression/zstd-pool.js';
 import { ZstdEncodeStream, zstdParameters } from '../../../src/adapters/compression/zstd-streams.js';
 
 // Large zstd streams are compressed on worker threads (ZstdPool): several streams share a thread,
@@ -43,10 +43,13 @@ async function encode(enc: NodeJS.ReadWriteStream, input: Buffer, chunk: number)
 describe('zstd on compression threads', () => {
   it('keeps six interleaved streams apart on two threads (odd chunk sizes, one large chunk)', async () => {
     const codec = new ZstdCodec({ threads: 2 });
+    // zstd's own threads are taken (as by another stream): none of the six gets them, each goes to a pool thread.
+    const taken = new ZstdPool(2, 2).claimWorkers();
     const inputs = [0, 1, 2, 3, 4, 5].map((i) => (i === 5 ? randomBytes(3 << 20) : text((2 << 20) + i * 77_777, i + 1)));
     const chunks = [7919, 65_536, 1 << 20, 100_003, 3 << 20, 31_337];
     const encoders = inputs.map((_, i) => codec.encoder(i % 2 === 0 ? 1 : 3) as ZstdEncodeStream);
     const packed = await Promise.all(inputs.map((input, i) => encode(encoders[i]!, input, chunks[i]!)));
+    taken?.release();
     expect(encoders.map((e) => e.offloaded)).toEqual(inputs.map(() => true));
     for (const [i, input] of inputs.entries()) {
       expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed[i], maxBuffer: 64 << 20 })), `stream ${i}`).toBe(sha(input));
@@ -55,6 +58,8 @@ describe('zstd on compression threads', () => {
 
   it('holds the writer back while the reader is slow: what was accepted stays a few MiB ahead of what was read', async () => {
     const enc = new ZstdEncodeStream({ level: 1, threads: 2 });
+    // Not alone (zstd's own threads are taken), so the stream goes to a pool thread.
+    const taken = new ZstdPool(2, 2).claimWorkers();
     // Incompressible input: its compressed size is its size, so bytes read measure bytes compressed.
     const input = randomBytes(24 << 20);
     let accepted = 0;
@@ -78,7 +83,7 @@ describe('zstd on compression threads', () => {
         setImmediate(later);
       },
     });
-    await pipeline(source, enc, slow);
+    await pipeline(source, enc, slow).finally(() => taken?.release());
     expect(enc.offloaded).toBe(true);
     expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: Buffer.concat(parts), maxBuffer: 64 << 20 }))).toBe(sha(input));
     // Stream buffers (1 MiB each side, 64 KiB for the reader), the batch being filled (1 MiB) and two
@@ -95,72 +100,62 @@ describe('zstd on compression threads', () => {
     expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(rows));
   });
 
-  it("a stream alone is compressed on zstd's own threads: small and large writes decode equal, and end flushes everything", async () => {
+  it("zstd's own threads go to one stream at a time, never while a pool stream is open, and only with two cores and a pool of two", () => {
     const pool = new ZstdPool(2, 2);
-    /** Opens a stream on `pool`; `finished` gives its output once the thread said done. */
-    const open = () => {
-      const out: Buffer[] = [];
-      let acked = 0;
-      let finish!: (b: Buffer) => void;
-      let fail!: (e: Error) => void;
-      const finished = new Promise<Buffer>((res, rej) => ((finish = res), (fail = rej)));
-      const listener: RemoteListener = {
-        output: (c) => out.push(Buffer.from(c)),
-        acked: (n) => (acked += n),
-        done: () => finish(Buffer.concat(out)),
-        failed: (e) => fail(e),
-      };
-      const stream = pool.open(1, zstdParameters(1, 'level1'), listener);
-      return { stream, finished, acked: () => acked };
-    };
-    const send = (stream: RemoteStream, input: Buffer, chunk: number) => {
-      for (let i = 0; i < input.length; i += chunk) {
-        const part = input.subarray(i, i + chunk);
-        const buf = new ArrayBuffer(part.length);
-        new Uint8Array(buf).set(part);
-        stream.data(buf, part.length);
-      }
-    };
-    const large = text(8 << 20, 21);
-    // Less than one of zstd's jobs (2 MiB at level 1): nothing comes out before end.
-    const small = text(300_000, 22);
-    const a = open();
-    // A second stream while the first is open keeps a single thread (the cores are taken).
-    const b = open();
-    expect([a.stream.workers, b.stream.workers]).toEqual([2, 0]);
-    send(a.stream, large, 7919);
-    send(b.stream, large, 3 << 20);
-    a.stream.end();
-    b.stream.end();
-    const [packedA, packedB] = await Promise.all([a.finished, b.finished]);
-    expect(a.acked()).toBe(large.length);
-    // zstd's threads cut the input into jobs: other bytes than one thread's (a sign they ran), the same data.
-    expect(packedA.equals(packedB)).toBe(false);
-    for (const packed of [packedA, packedB]) expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(large));
-    // Both closed: the next stream is alone again; one 4 MiB write, then a small one, then end.
-    const c = open();
-    expect(c.stream.workers).toBe(2);
-    send(c.stream, large.subarray(0, 4 << 20), 4 << 20);
-    send(c.stream, small, small.length);
-    c.stream.end();
-    const packedC = await c.finished;
-    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packedC, maxBuffer: 64 << 20 }))).toBe(sha(Buffer.concat([large.subarray(0, 4 << 20), small])));
-    const d = open();
-    send(d.stream, small, 65_536);
-    d.stream.end();
-    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: await d.finished, maxBuffer: 64 << 20 }))).toBe(sha(small));
-    // Machines or pools without two threads to give never use zstd's threads.
-    expect([new ZstdPool(2, 1), new ZstdPool(1, 8)].map((p) => p.open(1, zstdParameters(1, 'level1'), { output() {}, acked() {}, done() {}, failed() {} })).map((s) => (s.close(), s.workers))).toEqual([0, 0]);
+    const first = pool.claimWorkers();
+    expect(first?.workers).toBe(2);
+    // Held: neither another claim nor a claim from another pool (the count is the process's).
+    expect([pool.claimWorkers(), new ZstdPool(4, 4).claimWorkers()]).toEqual([undefined, undefined]);
+    first!.release();
+    first!.release();
+    // Released twice, counted once: a stream on a pool thread still keeps the threads from a claim.
+    const remote = pool.open(1, zstdParameters(1, 'level1'), { output() {}, acked() {}, done() {}, failed() {} });
+    expect(pool.claimWorkers()).toBeUndefined();
+    remote.close();
+    const again = pool.claimWorkers();
+    expect(again?.workers).toBe(2);
+    again!.release();
+    expect([new ZstdPool(2, 1), new ZstdPool(1, 8)].map((p) => p.claimWorkers())).toEqual([undefined, undefined]);
+  });
+
+  it("a stream alone that packs ~12:1 is compressed by zstd's own threads on the calling thread; one opened beside it goes to a pool thread", async () => {
+    // Denser than INLINE_RATIO (8:1), lighter than MULTI_INLINE_RATIO (32:1): a SQLite database's pages are ~5–9:1.
+    const rows = Buffer.from(Array.from({ length: 90_000 }, (_, i) => `${i}\t${i % 10}\tuser${(i * 7919) % 100_003}\t${' '.repeat(60)}\n`).join(''));
+    const two = availableParallelism() >= 2;
+    const alone = new ZstdEncodeStream({ level: 1, threads: 2 });
+    const beside = new ZstdEncodeStream({ level: 1, threads: 2 });
+    // Small writes for the first; large writes (4 MiB, then the rest) for the second; both decode equal.
+    const packedAlone = encode(alone, rows, 7919);
+    await new Promise<void>((resolve) => {
+      const check = () => (alone.workers > 0 || alone.offloaded || alone.chosen !== undefined ? resolve() : setImmediate(check));
+      check();
+    });
+    // Rows that pack ~2–3:1 (below INLINE_RATIO): a pool thread's when zstd's own threads are taken.
+    const other = text(5 << 20, 31);
+    const packedBeside = encode(beside, other, 4 << 20);
+    const [a, b] = await Promise.all([packedAlone, packedBeside]);
+    expect([alone.offloaded, alone.workers]).toEqual(two ? [false, 2] : [false, 0]);
+    expect([beside.offloaded, beside.workers]).toEqual([true, 0]);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: a, maxBuffer: 64 << 20 }))).toBe(sha(rows));
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: b, maxBuffer: 64 << 20 }))).toBe(sha(other));
+    // Both ended: the threads are free again; a destroyed stream frees them too.
+    const next = new ZstdEncodeStream({ level: 1, threads: 2 });
+    next.on('error', () => undefined);
+    next.write(rows.subarray(0, 2 << 20));
+    expect(next.workers).toBe(two ? 2 : 0);
+    next.destroy(new Error('stop'));
+    const last = new ZstdEncodeStream({ level: 1, threads: 2 });
+    const packedLast = await encode(last, rows, 1 << 20);
+    expect(last.workers).toBe(two ? 2 : 0);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packedLast, maxBuffer: 64 << 20 }))).toBe(sha(rows));
   }, 60_000);
 
-  it("a stream alone that packs ~12:1 leaves the calling thread for zstd's own threads where the machine has two cores", async () => {
-    // Denser than INLINE_RATIO (8:1), lighter than MULTI_INLINE_RATIO (32:1): a SQLite database's pages are ~5–9:1.
-    const rows = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `${i}\t${i % 10}\tuser${(i * 7919) % 100_003}\t${' '.repeat(60)}\n`).join(''));
+  it("a stream alone that barely packs (random bytes) stays single-threaded on the calling thread", async () => {
+    const input = randomBytes(3 << 20);
     const enc = new ZstdEncodeStream({ level: 1, threads: 2 });
-    const packed = await encode(enc, rows, 1 << 16);
-    const two = availableParallelism() >= 2;
-    expect([enc.offloaded, enc.workers]).toEqual(two ? [true, 2] : [false, 0]);
-    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(rows));
+    const packed = await encode(enc, input, 1 << 20);
+    expect([enc.offloaded, enc.workers]).toEqual([false, 0]);
+    expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 << 20 }))).toBe(sha(input));
   });
 
   it('a destroyed stream frees its place: the next streams still compress', async () => {
