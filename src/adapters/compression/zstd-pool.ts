@@ -146,9 +146,14 @@ export class ZstdPool {
     this.multiWorkers = workers >= 2 ? workers : 0;
   }
 
+  /** True while no stream is open in the process's pools and no one holds zstd's own threads. */
+  get alone(): boolean {
+    return ZstdPool.openStreams === 0;
+  }
+
   /** True when claimWorkers would give zstd's own threads now (see MT_WORKERS). */
   get multiAvailable(): boolean {
-    return ZstdPool.openStreams === 0 && this.multiWorkers > 0;
+    return this.alone && this.multiWorkers > 0;
   }
 
   /** zstd's own threads for a stream about to be compressed on the calling thread, or undefined (see MT_WORKERS). */

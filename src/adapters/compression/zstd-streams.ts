@@ -173,17 +173,20 @@ function pool(threads: number): ZstdPool {
 const INLINE_RATIO = 8;
 
 /**
+ * A stream alone (no other open in the process's pools) whose sample packs less than this stays on
+ * the calling thread: zstd stores such blocks raw, at GB/s (64 MiB of random bytes in 22 ms of CPU
+ * here), for less than the hand-over to a thread would cost. A SQLite full's page maps (4 MiB of
+ * hashes per GiB) no longer start a thread at the end of the backup.
+ */
+const STORED_RATIO = 1.1;
+/**
  * A stream alone (ZstdPool.claimWorkers gives it zstd's own threads) is compressed on the calling
  * thread by them, one standard frame, when its level is at most MT_MAX_LEVEL (higher levels' contexts
- * are tens of MB each) and its sample packs between MULTI_MIN_RATIO and MULTI_INLINE_RATIO: denser
- * data runs at GB/s on one thread (as INLINE_RATIO says), and data that barely packs too (zstd
- * stores its blocks raw: 64 MiB of random bytes in 22 ms of CPU here), so both stay single-threaded
- * on the calling thread (a SQLite full's page maps, 4 MiB of hashes per GiB, no longer start a
- * thread at the end of the backup). The calling thread waits in zstd only when both of zstd's
+ * are tens of MB each) and its sample packs less than MULTI_INLINE_RATIO (denser data runs at GB/s on
+ * one thread, as INLINE_RATIO says). The calling thread waits in zstd only when both of zstd's
  * threads are busy, when the cores are busy anyway.
  */
 const MT_MAX_LEVEL = 3;
-const MULTI_MIN_RATIO = 1.1;
 const MULTI_INLINE_RATIO = 32;
 /**
  * The input of one of zstd's jobs (ZSTD_c_jobSize; zstd's own choice at level 1 is 2 MiB). zstd
@@ -286,13 +289,14 @@ export class ZstdEncodeStream extends Transform {
 
   /**
    * Where a stream whose sample packed `ratio`:1 (undefined: not sampled) is compressed: on the
-   * calling thread, there with zstd's own threads, or on a compression thread (see INLINE_RATIO, MT_MAX_LEVEL).
+   * calling thread, there with zstd's own threads, or on a compression thread (see INLINE_RATIO,
+   * STORED_RATIO, MT_MAX_LEVEL).
    */
   private place(ratio: number | undefined): 'here' | 'multi' | 'thread' {
     if (this.options.threads <= 0) return 'here';
-    if (this.options.level <= MT_MAX_LEVEL && pool(this.options.threads).multiAvailable) {
-      return ratio === undefined || (ratio >= MULTI_MIN_RATIO && ratio < MULTI_INLINE_RATIO) ? 'multi' : 'here';
-    }
+    const threads = pool(this.options.threads);
+    if (threads.alone && ratio !== undefined && ratio < STORED_RATIO) return 'here';
+    if (threads.multiAvailable && this.options.level <= MT_MAX_LEVEL && !(ratio !== undefined && ratio >= MULTI_INLINE_RATIO)) return 'multi';
     return ratio !== undefined && ratio >= INLINE_RATIO ? 'here' : 'thread';
   }
 
