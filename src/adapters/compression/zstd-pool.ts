@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -95,6 +96,23 @@ const LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 24 };
  */
 const FAST_LEVEL = 3;
 
+/**
+ * zstd's own threads (ZSTD_c_nbWorkers) for a stream compressed on the calling thread: two, when
+ * no other stream is open in the process's pools and the pool and the machine have two threads to
+ * give. One large stream (a SQLite database's pages) is then compressed on two cores instead of one,
+ * with no hand-over to a pool thread (whose heap, batches and output messages cost ~40 MB of peak
+ * RSS on a 1 GB SQLite backup); where several streams are open at once (PostgreSQL and MariaDB
+ * tables in parallel) each keeps a single thread, so the compression threads never outnumber the
+ * cores by more than the one stream that opened alone.
+ */
+const MT_WORKERS = 2;
+
+/** zstd's own threads held by one stream (ZstdPool.claimWorkers) until it calls release (again: no-op). */
+export interface WorkerClaim {
+  readonly workers: number;
+  release(): void;
+}
+
 /** One stream on a compression thread: the calls go to its thread in order. */
 export interface RemoteStream {
   /** Sends `len` bytes of `buf` (transferred: the caller must not touch it again). */
@@ -111,12 +129,45 @@ export interface RemoteStream {
  * stream, and end after IDLE_MS without one.
  */
 export class ZstdPool {
+  /** Streams open in every pool of the process, and claims of zstd's own threads (see MT_WORKERS). */
+  private static openStreams = 0;
   private readonly slots: Slot[] = [];
   private nextId = 0;
   private readonly workerData: { binding: string };
+  private readonly multiWorkers: number;
 
-  constructor(private readonly size: number) {
+  /** `cores`: the machine's (a test may say otherwise); zstd's own threads need two, and a pool of two. */
+  constructor(
+    private readonly size: number,
+    cores = availableParallelism(),
+  ) {
     this.workerData = { binding: createRequire(import.meta.url).resolve('zstd-napi/binding') };
+    const workers = Math.min(MT_WORKERS, size, cores);
+    this.multiWorkers = workers >= 2 ? workers : 0;
+  }
+
+  /** True while no stream is open in the process's pools and no one holds zstd's own threads. */
+  get alone(): boolean {
+    return ZstdPool.openStreams === 0;
+  }
+
+  /** True when claimWorkers would give zstd's own threads now (see MT_WORKERS). */
+  get multiAvailable(): boolean {
+    return this.alone && this.multiWorkers > 0;
+  }
+
+  /** zstd's own threads for a stream about to be compressed on the calling thread, or undefined (see MT_WORKERS). */
+  claimWorkers(): WorkerClaim | undefined {
+    if (!this.multiAvailable) return undefined;
+    ZstdPool.openStreams++;
+    let held = true;
+    return {
+      workers: this.multiWorkers,
+      release: () => {
+        if (held) ZstdPool.openStreams--;
+        held = false;
+      },
+    };
   }
 
   /** A stream at `level` (it decides how many streams share a thread) whose context gets `params`. */
@@ -125,17 +176,25 @@ export class ZstdPool {
     const id = this.nextId++;
     clearTimeout(slot.retire);
     slot.streams.set(id, listener);
+    ZstdPool.openStreams++;
     slot.worker.ref();
     slot.worker.postMessage({ op: 'open', id, params });
     return {
       data: (buf, len) => slot.worker.postMessage({ op: 'data', id, buf, len }, [buf]),
       end: () => slot.worker.postMessage({ op: 'end', id }),
       close: () => {
-        if (!slot.streams.delete(id)) return;
+        if (!this.forget(slot, id)) return;
         slot.worker.postMessage({ op: 'close', id });
         this.idle(slot);
       },
     };
+  }
+
+  /** Forgets stream `id` of `slot`; false when it was already gone. */
+  private forget(slot: Slot, id: number): boolean {
+    if (!slot.streams.delete(id)) return false;
+    ZstdPool.openStreams--;
+    return true;
   }
 
   /** The thread with the fewest streams, unless it already holds `share` and another may start. */
@@ -153,12 +212,12 @@ export class ZstdPool {
       if (m.out) listener.output(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
       if (m.ack) listener.acked(m.ack, m.buf);
       if (m.error !== undefined) {
-        slot.streams.delete(m.id);
+        this.forget(slot, m.id);
         this.idle(slot);
         listener.failed(new Error(`zstd compression failed: ${m.error}`));
       }
       if (m.done) {
-        slot.streams.delete(m.id);
+        this.forget(slot, m.id);
         this.idle(slot);
         listener.done();
       }
@@ -168,7 +227,7 @@ export class ZstdPool {
       if (at >= 0) this.slots.splice(at, 1);
       clearTimeout(slot.retire);
       const listeners = [...slot.streams.values()];
-      slot.streams.clear();
+      for (const id of [...slot.streams.keys()]) this.forget(slot, id);
       for (const l of listeners) l.failed(err);
     };
     slot.worker.on('error', fail);

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import { outputTooLong } from '../../infrastructure/output-limit.js';
-import { type RemoteStream, ZstdPool } from './zstd-pool.js';
+import { type RemoteStream, type WorkerClaim, ZstdPool } from './zstd-pool.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
 const require = createRequire(import.meta.url);
@@ -172,6 +172,29 @@ function pool(threads: number): ZstdPool {
  */
 const INLINE_RATIO = 8;
 
+/**
+ * A stream alone (no other open in the process's pools) whose sample packs less than this stays on
+ * the calling thread: zstd stores such blocks raw, at GB/s (64 MiB of random bytes in 22 ms of CPU
+ * here), for less than the hand-over to a thread would cost. A SQLite full's page maps (4 MiB of
+ * hashes per GiB) no longer start a thread at the end of the backup.
+ */
+const STORED_RATIO = 1.1;
+/**
+ * A stream alone (ZstdPool.claimWorkers gives it zstd's own threads) is compressed on the calling
+ * thread by them, one standard frame, when its level is at most MT_MAX_LEVEL (higher levels' contexts
+ * are tens of MB each) and its sample packs less than MULTI_INLINE_RATIO (denser data runs at GB/s on
+ * one thread, as INLINE_RATIO says). The calling thread waits in zstd only when both of zstd's
+ * threads are busy, when the cores are busy anyway.
+ */
+const MT_MAX_LEVEL = 3;
+const MULTI_INLINE_RATIO = 32;
+/**
+ * The input of one of zstd's jobs (ZSTD_c_jobSize; zstd's own choice at level 1 is 2 MiB). zstd
+ * holds a few jobs' input and output per stream; each job re-reads the window's last 1/8 (64 KiB
+ * at level 1) before its own.
+ */
+const MT_JOB_BYTES = 1 << 20;
+
 /** Input bytes copied into one message to a compression thread. */
 const BATCH_BYTES = 1 << 20;
 /**
@@ -195,6 +218,9 @@ export class ZstdEncodeStream extends Transform {
   private finishing: TransformCallback | undefined;
   /** True once the stream went to a compression thread (for tests and logs). */
   offloaded = false;
+  /** zstd's own threads compressing it on the calling thread (see MT_MAX_LEVEL; for tests and logs). */
+  workers = 0;
+  private claim: WorkerClaim | undefined;
   private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private readonly slab = new Slab(512 << 10, 64 << 10);
@@ -221,8 +247,9 @@ export class ZstdEncodeStream extends Transform {
       this.heldBytes += chunk.length;
       if (this.heldBytes < this.holdUntil) return done();
       const verdict = this.sample();
-      if (this.options.threads > 0 && !(verdict && verdict.ratio >= INLINE_RATIO)) return this.offload(verdict?.choice, done);
-      this.start(verdict?.choice);
+      const place = this.place(verdict?.ratio);
+      if (place === 'thread') return this.offload(verdict?.choice, done);
+      this.start(verdict?.choice, place === 'multi' ? pool(this.options.threads).claimWorkers() : undefined);
       done();
     } catch (err) {
       done(err as Error);
@@ -239,6 +266,7 @@ export class ZstdEncodeStream extends Transform {
       }
       if (!this.cctx) this.start(this.sample()?.choice);
       this.compress(Buffer.alloc(0), load().EndDirective.end);
+      this.release();
       done();
     } catch (err) {
       done(err as Error);
@@ -247,7 +275,29 @@ export class ZstdEncodeStream extends Transform {
 
   override _destroy(err: Error | null, done: (error: Error | null) => void): void {
     this.remote?.close();
+    this.release();
     done(err);
+  }
+
+  /** Gives zstd's own threads back: the context goes (they end when it is collected) and the next stream alone may have them. */
+  private release(): void {
+    if (!this.claim) return;
+    this.claim.release();
+    this.claim = undefined;
+    this.cctx = undefined;
+  }
+
+  /**
+   * Where a stream whose sample packed `ratio`:1 (undefined: not sampled) is compressed: on the
+   * calling thread, there with zstd's own threads, or on a compression thread (see INLINE_RATIO,
+   * STORED_RATIO, MT_MAX_LEVEL).
+   */
+  private place(ratio: number | undefined): 'here' | 'multi' | 'thread' {
+    if (this.options.threads <= 0) return 'here';
+    const threads = pool(this.options.threads);
+    if (threads.alone && ratio !== undefined && ratio < STORED_RATIO) return 'here';
+    if (threads.multiAvailable && this.options.level <= MT_MAX_LEVEL && !(ratio !== undefined && ratio >= MULTI_INLINE_RATIO)) return 'multi';
+    return ratio !== undefined && ratio >= INLINE_RATIO ? 'here' : 'thread';
   }
 
   /** The sampled choice of a level-1 stream (on what was held back); undefined at other levels. */
@@ -318,12 +368,24 @@ export class ZstdEncodeStream extends Transform {
     this.batchLength = 0;
   }
 
-  /** Creates the context here and compresses what was held back. */
-  private start(choice: ZstdChoice | undefined): void {
+  /** Creates the context here (with `claim`'s threads, see MT_MAX_LEVEL) and compresses what was held back. */
+  private start(choice: ZstdChoice | undefined, claim?: WorkerClaim): void {
     const held = this.held.splice(0);
     this.heldBytes = 0;
     this.chosen = choice ?? `level${this.options.level}`;
     this.cctx = contextFor(zstdParameters(this.options.level, choice));
+    if (claim) {
+      this.claim = claim;
+      try {
+        this.cctx.setParameter(load().CParameter.nbWorkers, claim.workers);
+        this.cctx.setParameter(load().CParameter.jobSize, MT_JOB_BYTES);
+        this.workers = claim.workers;
+      } catch {
+        // A zstd built without threads refuses nbWorkers: the stream stays single-threaded.
+        this.release();
+        this.cctx = contextFor(zstdParameters(this.options.level, choice));
+      }
+    }
     for (const chunk of held) this.compress(chunk, load().EndDirective.continue);
   }
 
