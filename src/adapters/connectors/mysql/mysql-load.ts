@@ -1,7 +1,7 @@
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type MysqlConnection, qi, qn } from './mysql-connection.js';
+import { closeReason, type MysqlConnection, qi, qn } from './mysql-connection.js';
 import type { ServerFlavor } from './mysql-flavor.js';
 import { LOAD_DATA_OPTIONS, TsvDecoder } from './mysql-tsv.js';
 
@@ -69,16 +69,35 @@ export async function loadDataPart(conn: MysqlConnection, body: Readable, target
 /**
  * mysql2 writes every chunk of a LOCAL INFILE stream to the socket without waiting for it to drain,
  * so a fast source would pile up in memory. This stage passes a chunk on only when the socket has
- * room again.
+ * room again, and fails once the socket closed or failed instead (a closed socket never drains).
  */
-function socketPaced(socket: Writable): Transform {
+export function socketPaced(socket: Writable): Transform {
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, callback) {
       this.push(chunk);
-      setImmediate(() => (socket.writableNeedDrain ? socket.once('drain', () => callback()) : callback()));
+      setImmediate(() => whenRoom(socket, callback));
     },
   });
+}
+
+function whenRoom(socket: Writable, done: (err?: Error) => void): void {
+  if (socket.destroyed) return done(socketGone(socket));
+  if (!socket.writableNeedDrain) return done();
+  const settle = (err?: Error) => {
+    socket.off('drain', settle);
+    socket.off('close', onClose);
+    socket.off('error', onClose);
+    done(err);
+  };
+  const onClose = () => settle(socketGone(socket));
+  socket.on('drain', settle);
+  socket.on('close', onClose);
+  socket.on('error', onClose);
+}
+
+function socketGone(socket: Writable): Error {
+  return closeReason(socket) ?? Object.assign(new Error('Connection lost: the connection closed while the data was sent.'), { code: 'PROTOCOL_CONNECTION_LOST' });
 }
 
 /**

@@ -15,7 +15,11 @@ export const mysqlPlugin: ConnectorPlugin = {
     { name: 'socket', type: 'string', description: 'Unix socket file instead of host/port' },
     ...TLS_MODE_AND_FILE_OPTIONS,
     IO_TIMEOUT_OPTION,
-    LOCK_WAIT_OPTION,
+    {
+      ...LOCK_WAIT_OPTION,
+      commands: ['backup', 'restore'],
+      description: `${LOCK_WAIT_OPTION.description}; a restore's statements (a DROP or CREATE behind another session's transaction) wait as long, then fail with E_LOCK_TIMEOUT`,
+    },
     { name: 'all-databases', type: 'boolean', commands: ['backup'], description: 'Every database except the system schemas' },
     { name: 'target-database', type: 'string', commands: ['restore'], description: 'Restore into a database of this name (renaming it)' },
     { name: 'replay-connections', type: 'number', commands: ['restore'], description: 'Connections replaying the binary log of a chain at once (default 4; 1 = one session, in order)' },

@@ -1,11 +1,14 @@
 import type { MysqlConnection } from './mysql-connection.js';
 import { sessionStatements } from './mysql-ddl.js';
+import { limitLockWaits } from './mysql-lock-wait.js';
 import type { ServerFlavor } from './mysql-flavor.js';
 
 /** How the restore's sessions are set up; `binlog` is what became of binary logging for them. */
 export interface RestoreSession {
   /** Keep writing the restore to the binary log (the default; the endpoint's `binlog=off` turns it off). */
   keepBinlog: boolean;
+  /** How long a statement waits for a lock another session holds (`--lock-wait-timeout`; 0: as long as it takes). */
+  lockWaitMs: number;
   /** 'off' once a session turned sql_log_bin off; 'denied' when the user may not. */
   binlog?: 'off' | 'denied';
 }
@@ -16,11 +19,13 @@ const ACCESS_DENIED = new Set([1227, 1044, 1045]);
 /**
  * Sets up one restore session: the dump's session settings (names, time zone, SQL mode, no
  * foreign-key checks: the backup is consistent), the flavor's bulk-load settings (unique_checks),
- * and, when asked (`binlog=off`, as myloader's default), no binary logging of the restore: a user
+ * lock waits bounded (a DROP or CREATE behind another session's metadata lock — lock_wait_timeout
+ * defaults to a year — fails with E_LOCK_TIMEOUT instead of waiting unseen), and, when asked (`binlog=off`, as myloader's default), no binary logging of the restore: a user
  * without the privilege to turn it off gets it logged, and `state.binlog` says so.
  */
 export async function startRestoreSession(conn: MysqlConnection, flavor: ServerFlavor, state: RestoreSession): Promise<void> {
   for (const sql of [...sessionStatements(), ...flavor.bulkLoadStatements()]) await conn.query(sql);
+  await limitLockWaits(conn, state.lockWaitMs);
   if (state.keepBinlog || state.binlog === 'denied') return;
   try {
     await conn.query('SET SESSION SQL_LOG_BIN = 0');

@@ -4,7 +4,8 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
-import { closeConnection, destroyConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString } from './mysql-connection.js';
+import { closeConnection, connectionLost, describeEndpoint, destroyConnection, type MysqlConnection, type MysqlEndpoint, openConnection, qi, qn, sqlString, whenClosed } from './mysql-connection.js';
+import { isLockWaitTimeout, lockWaitFailure } from './mysql-lock-wait.js';
 import { RESTORE_SQL_MODE, sessionStatements } from './mysql-ddl.js';
 import { binlogNotes, type RestoreSession, startRestoreSession } from './mysql-restore-session.js';
 import { detectFlavor, type ServerFlavor } from './mysql-flavor.js';
@@ -26,8 +27,14 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
   const scope = restoreScope(parts.manifest, e, request);
   const ctl = await openConnection(e);
   const pool: MysqlConnection[] = [];
-  const onAbort = () => [ctl, ...pool].forEach(destroyConnection);
-  signal.addEventListener('abort', onAbort, { once: true });
+  // The restore's connections stand or fall together: once one is lost (the server restarted, or
+  // ended it) the others are closed too, so that nothing goes on alone (against a restarted server,
+  // say) nor waits on what the lost one held; every statement still running fails at once.
+  let finished = false;
+  const stop = () => [ctl, ...pool].forEach(destroyConnection);
+  const join = (c: MysqlConnection) => whenClosed(c, () => finished || stop());
+  join(ctl);
+  signal.addEventListener('abort', stop, { once: true });
   try {
     const flavor = await detectFlavor(ctl);
     const state = await readTargetState(ctl, [...scope.dbMap.values()]);
@@ -36,7 +43,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     const postData = parseScript(await readText(parts, 'post-data'));
     checkBlocks([...schema, ...postData], parts.manifest);
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
-    const session: RestoreSession = { keepBinlog: e.restoreBinlog };
+    const session: RestoreSession = { keepBinlog: e.restoreBinlog, lockWaitMs: e.lockWaitMs };
     await startRestoreSession(ctl, flavor, session);
     await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
@@ -47,6 +54,14 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     for (let i = 0; i < size; i++) {
       const c = await openConnection(e);
       pool.push(c);
+      join(c);
+      // One opened after the server restarted would go on alone, against a server that lost the restore's work.
+      if (connectionLost(ctl)) {
+        throw new DbBackupError(
+          'E_RESTORE_FAILED',
+          `The restore lost its connection to MySQL at ${describeEndpoint(e)} (the server restarted, or ended the session); the target is marked as not completely restored: restore again with --clean.`,
+        );
+      }
       await startRestoreSession(c, flavor, session);
     }
     // A table's secondary keys are built on its connection as soon as its data is in, while the
@@ -72,9 +87,12 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     return { objects, rows, warnings };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
-    throw err;
+    const cause = err instanceof DbBackupError ? err.cause : err;
+    if (!isLockWaitTimeout(cause)) throw err;
+    throw await lockWaitFailure(cause, e, [...scope.dbMap.values()], e.lockWaitMs, 'restore');
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    finished = true;
+    signal.removeEventListener('abort', stop);
     await Promise.all([ctl, ...pool].map(closeConnection));
   }
 }
