@@ -198,6 +198,65 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     expect(healthy.find((f) => f.check === 'incomplete-restore')).toMatchObject({ status: 'ok' });
   });
 
+  if (engine.name === 'mysql') {
+    /** Runs a restore into `db` from the backup's parts as `source` hands them out. */
+    const restoreWith = async (db: string, source: (reader: PartReader) => PartSource, options: Record<string, unknown> = {}) => {
+      const opened = await new LocalRepositoryOpener().open(repository(), 'read');
+      try {
+        const to = { ...engine.target(server, db), options };
+        const session = await engine.connector.connect(to, 'restore');
+        await session.planRestore(manifest, { clean: true, create: true });
+        return await session.restore(source(new PartReader(opened.store, manifest, codecs, undefined, undefined, 'when-needed')), { clean: true, create: true }, signal);
+      } finally {
+        await opened.close();
+      }
+    };
+
+    it('MariaDB: the server ending one connection of a restore (an idle one, while the others load data that never ends) fails the whole restore at once, and leaves the mark', async () => {
+      // The loads wait for the rest of their data as long as the server lets them: only the restore
+      // noticing its lost connection can end them (it once went on loading on the others).
+      const [{ t: before }] = await server.query<{ t: number }>('SELECT @@GLOBAL.net_read_timeout AS t');
+      await server.query('SET GLOBAL net_read_timeout = 3600');
+      let killed: Promise<unknown> | undefined;
+      const stalled = (reader: PartReader): PartSource => ({
+        manifest: reader.manifest,
+        async open(part) {
+          if (part.role !== 'data') return reader.open(part);
+          // The restore's first connection (it runs the DDL and sits idle while the others load) is ended by the server.
+          killed ??= server.query("SELECT MIN(ID) AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = 'root' AND COMMAND <> 'Daemon'").then(([row]) =>
+            server.query(`KILL ${Number((row as { id: number }).id)}`),
+          );
+          await killed;
+          const real = await reader.open(part);
+          const body = new Readable({ read: () => real.resume() });
+          real.on('data', (chunk: Buffer) => body.push(chunk) || real.pause());
+          return body; // never ends
+        },
+      });
+      try {
+        await expect(restoreWith('lost', stalled)).rejects.toMatchObject({ code: 'E_RESTORE_FAILED', message: expect.stringMatching(/^The restore lost its connection to MySQL at root@127\.0\.0\.1:\d+ \(the server restarted or ended the session; .*\); the target is marked as not completely restored: restore again with --clean once the server is back\.$/) });
+      } finally {
+        await server.query(`SET GLOBAL net_read_timeout = ${Number(before)}`);
+      }
+      expect(await engine.mark(server, 'lost')).toBe(manifest.id);
+      expect(await engine.rows(server, 'lost')).toBe(0);
+    });
+
+    it('MariaDB: a restore --clean whose DROP waits on another session\'s transaction fails E_LOCK_TIMEOUT after --lock-wait-timeout, and leaves the mark', async () => {
+      await useCases().restoreBackup.execute({ ...restoreInput(false), target: engine.target(server, 'held') }, signal);
+      const reader = await (server as MariaDbServer).connect();
+      try {
+        await reader.query('START TRANSACTION');
+        await reader.query('SELECT COUNT(*) FROM held.t');
+        const waited = restoreWith('held', (r) => r, { lockWaitTimeout: '1s' });
+        await expect(waited).rejects.toMatchObject({ code: 'E_LOCK_TIMEOUT', message: expect.stringMatching(/^The restore into root@127\.0\.0\.1:\d+ waited 1s \(--lock-wait-timeout\) for a lock on .*restore again with --clean\.$/) });
+      } finally {
+        await reader.end();
+      }
+      expect(await engine.mark(server, 'held')).toBe(manifest.id);
+    });
+  }
+
   it('a restore that finishes leaves no mark, and the mark is no object the emptiness check counts', async () => {
     await useCases().restoreBackup.execute({ ...restoreInput(false), target: engine.target(server, 'fresh') }, signal);
     expect(await engine.mark(server, 'fresh')).toBeUndefined();

@@ -31,8 +31,15 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
   // ended it) the others are closed too, so that nothing goes on alone (against a restarted server,
   // say) nor waits on what the lost one held; every statement still running fails at once.
   let finished = false;
+  let lost = false;
+  let marked = false;
   const stop = () => [ctl, ...pool].forEach(destroyConnection);
-  const join = (c: MysqlConnection) => whenClosed(c, () => finished || stop());
+  const join = (c: MysqlConnection) =>
+    whenClosed(c, () => {
+      if (finished || signal.aborted) return;
+      lost = true;
+      stop();
+    });
   join(ctl);
   signal.addEventListener('abort', stop, { once: true });
   try {
@@ -45,6 +52,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
     const session: RestoreSession = { keepBinlog: e.restoreBinlog, lockWaitMs: e.lockWaitMs };
     await startRestoreSession(ctl, flavor, session);
+    marked = true;
     await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
     const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
     const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
@@ -56,12 +64,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
       pool.push(c);
       join(c);
       // One opened after the server restarted would go on alone, against a server that lost the restore's work.
-      if (connectionLost(ctl)) {
-        throw new DbBackupError(
-          'E_RESTORE_FAILED',
-          `The restore lost its connection to MySQL at ${describeEndpoint(e)} (the server restarted, or ended the session); the target is marked as not completely restored: restore again with --clean.`,
-        );
-      }
+      if (connectionLost(ctl)) stop();
       await startRestoreSession(c, flavor, session);
     }
     // A table's secondary keys are built on its connection as soon as its data is in, while the
@@ -87,6 +90,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     return { objects, rows, warnings };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
+    if (lost && (!(err instanceof DbBackupError) || err.code === 'E_RESTORE_FAILED')) throw lostConnection(e, err, marked);
     const cause = err instanceof DbBackupError ? err.cause : err;
     if (!isLockWaitTimeout(cause)) throw err;
     throw await lockWaitFailure(cause, e, [...scope.dbMap.values()], e.lockWaitMs, 'restore');
@@ -95,6 +99,17 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     signal.removeEventListener('abort', stop);
     await Promise.all([ctl, ...pool].map(closeConnection));
   }
+}
+
+/** A restore one of whose connections was lost (the others closed with it): `err` is what failed first. */
+function lostConnection(e: MysqlEndpoint, err: unknown, marked: boolean): DbBackupError {
+  const why = (err as Error)?.message ?? String(err);
+  const target = marked ? 'the target is marked as not completely restored: restore again with --clean' : 'the target was not changed: restore again';
+  return new DbBackupError(
+    'E_RESTORE_FAILED',
+    `The restore lost its connection to MySQL at ${describeEndpoint(e)} (the server restarted or ended the session; ${why.replace(/\.$/, '')}); ${target} once the server is back.`,
+    { cause: err },
+  );
 }
 
 /**
