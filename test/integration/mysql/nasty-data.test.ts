@@ -1,10 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MariaDbServer, startMariaDb } from '../../helpers/mariadb-server.js';
 import { tempDir } from '../../helpers/temp.js';
 import { readCatalog } from '../../../src/adapters/connectors/mysql/mysql-catalog.js';
-import { destroyConnection, openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
+import { closeConnection, connectionLost, destroyConnection, openConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
+import { loadDataPart } from '../../../src/adapters/connectors/mysql/mysql-load.js';
 import { detectFlavor } from '../../../src/adapters/connectors/mysql/mysql-flavor.js';
 import { dumpTable } from '../../../src/adapters/connectors/mysql/mysql-table-dump.js';
 import { sessionStatements } from '../../../src/adapters/connectors/mysql/mysql-ddl.js';
@@ -151,6 +153,36 @@ describe('MySQL connector: nasty data round trip (MariaDB)', () => {
     await full;
     destroyConnection(conn);
     await expect(dumping).rejects.toMatchObject({ code: 'E_BACKUP_FAILED' });
+  });
+
+  it('fails a LOAD DATA (and closes at once) when its connection is destroyed mid-file, instead of waiting forever for the answer', async () => {
+    const conn = await openConnection(resolveEndpoint(target(server, 'nasty')));
+    await server.query('CREATE DATABASE gone; CREATE TABLE gone.t (id INT PRIMARY KEY, v CHAR(20))');
+    await conn.query('START TRANSACTION');
+    let rows = 0;
+    let asked!: () => void;
+    const waiting = new Promise<void>((resolve) => (asked = resolve));
+    // 1000 rows, then nothing more (the file never ends): the server waits for the rest.
+    const body = new Readable({
+      read() {
+        if (rows >= 1000) return asked();
+        rows += 100;
+        this.push(Array.from({ length: 100 }, (_, i) => `${rows - 100 + i + 1}\tabc\n`).join(''));
+      },
+    });
+    const loading = loadDataPart(conn, body, { db: 'gone', table: 't', columns: [{ name: 'id', type: 'int' }, { name: 'v', type: 'char' }] }, await detectFlavor(conn));
+    loading.catch(() => undefined);
+    await waiting;
+    // Everything read so far is on its way (nothing more will be written): the statement only waits now.
+    const socket = (conn as unknown as { connection: { stream: { writableLength: number } } }).connection.stream;
+    for (let i = 0; i < 5 || socket.writableLength > 0; i++) await new Promise((r) => setImmediate(r));
+    // As a restore stopped by Ctrl-C, or closing its other connections when one is lost, does.
+    destroyConnection(conn);
+    await expect(loading).rejects.toMatchObject({ code: 'PROTOCOL_CONNECTION_LOST' });
+    expect(body.destroyed).toBe(true);
+    expect(connectionLost(conn)).toBe(true);
+    await closeConnection(conn);
+    expect(Number((await server.query<{ n: number }>('SELECT COUNT(*) AS n FROM gone.t'))[0]!.n)).toBe(0);
   });
 
   it('streams with backpressure: a slow sink pauses the connection, which works again afterwards', async () => {
