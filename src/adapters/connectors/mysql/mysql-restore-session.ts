@@ -20,8 +20,9 @@ const ACCESS_DENIED = new Set([1227, 1044, 1045]);
  * Sets up one restore session: the dump's session settings (names, time zone, SQL mode, no
  * foreign-key checks: the backup is consistent), the flavor's bulk-load settings (unique_checks),
  * lock waits bounded (a DROP or CREATE behind another session's metadata lock — lock_wait_timeout
- * defaults to a year — fails with E_LOCK_TIMEOUT instead of waiting unseen), and, when asked (`binlog=off`, as myloader's default), no binary logging of the restore: a user
- * without the privilege to turn it off gets it logged, and `state.binlog` says so.
+ * defaults to a year — fails with E_LOCK_TIMEOUT instead of waiting unseen), and, when asked
+ * (`binlog=off`, as myloader's default), no binary logging of the restore: a user without the
+ * privilege to turn it off gets it logged, and `state.binlog` says so.
  */
 export async function startRestoreSession(conn: MysqlConnection, flavor: ServerFlavor, state: RestoreSession): Promise<void> {
   for (const sql of [...sessionStatements(), ...flavor.bulkLoadStatements()]) await conn.query(sql);

@@ -34,12 +34,12 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
   let lost = false;
   let marked = false;
   const stop = () => [ctl, ...pool].forEach(destroyConnection);
-  const join = (c: MysqlConnection) =>
-    whenClosed(c, () => {
-      if (finished || signal.aborted) return;
-      lost = true;
-      stop();
-    });
+  const lose = () => {
+    if (finished || signal.aborted) return;
+    lost = true;
+    stop();
+  };
+  const join = (c: MysqlConnection) => whenClosed(c, lose);
   join(ctl);
   signal.addEventListener('abort', stop, { once: true });
   try {
@@ -64,7 +64,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
       pool.push(c);
       join(c);
       // One opened after the server restarted would go on alone, against a server that lost the restore's work.
-      if (connectionLost(ctl)) stop();
+      if (connectionLost(ctl)) lose();
       await startRestoreSession(c, flavor, session);
     }
     // A table's secondary keys are built on its connection as soon as its data is in, while the
