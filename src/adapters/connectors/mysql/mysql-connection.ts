@@ -304,7 +304,8 @@ function tlsOptions(e: MysqlEndpoint): mysql.SslOptions | undefined {
 
 /** mysql2's connection internals that the handling of a lost connection reads. */
 interface DriverState {
-  stream?: NodeJS.EventEmitter & { destroyed?: boolean; readableEnded?: boolean; destroy(): void };
+  _closing?: boolean;
+  stream?: NodeJS.EventEmitter & { destroyed?: boolean; readableEnded?: boolean; destroy(err?: Error): void };
   _fatalError?: unknown;
   _protocolError?: unknown;
   _command?: WaitingCommand | null;
@@ -336,7 +337,11 @@ function noticeLoss(conn: MysqlConnection): void {
   const stream = core.stream;
   conn.on('error', () => undefined);
   if (!stream) return;
-  stream.once('end', () => stream.destroy());
+  stream.once('end', () => {
+    // Not after our own COM_QUIT: the server closing then is the answer.
+    if (core._closing) stream.destroy();
+    else stream.destroy(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST' }));
+  });
   stream.once('close', () => {
     const waiting = [core._command];
     for (let cmd = core._commands?.shift(); cmd; cmd = core._commands?.shift()) waiting.push(cmd);

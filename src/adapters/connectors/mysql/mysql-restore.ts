@@ -90,6 +90,8 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     return { objects, rows, warnings };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
+    // A write that failed (EPIPE) can tell before the socket's close does.
+    lost ||= [ctl, ...pool].some(connectionLost);
     if (lost && (!(err instanceof DbBackupError) || err.code === 'E_RESTORE_FAILED')) throw lostConnection(e, err, marked);
     const cause = err instanceof DbBackupError ? err.cause : err;
     if (!isLockWaitTimeout(cause)) throw err;
