@@ -256,35 +256,43 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
       expect(await engine.mark(server, 'held')).toBe(manifest.id);
     });
 
-    it('MariaDB: a restore whose LOAD DATA waits on another transaction\'s row lock (an uncommitted row of the same key) fails E_LOCK_TIMEOUT naming innodb_lock_wait_timeout, not --lock-wait-timeout, and leaves the mark', async () => {
+    it('MariaDB: a restore whose LOAD DATA waits on another transaction\'s row lock (an uncommitted row of the same key) fails E_LOCK_TIMEOUT naming innodb_lock_wait_timeout, not --lock-wait-timeout, and leaves the mark (with and without metadata_lock_info)', async () => {
       const [{ w: before }] = await server.query<{ w: number }>('SELECT @@GLOBAL.innodb_lock_wait_timeout AS w');
       await server.query('SET GLOBAL innodb_lock_wait_timeout = 1');
-      const writer = await (server as MariaDbServer).connect();
-      let held: Promise<unknown> | undefined;
-      // Once the restore created rowlock.t and is about to load it, another transaction writes (and holds) the row with key 1.
-      const contended = (reader: PartReader): PartSource => ({
-        manifest: reader.manifest,
-        async open(part) {
-          if (part.role === 'data' && part.object === 'app.t') {
-            held ??= writer.query('START TRANSACTION').then(() => writer.query("INSERT INTO rowlock.t (i, v) VALUES (1, 'held')"));
-            await held;
-          }
-          return reader.open(part);
-        },
-      });
       try {
-        const waited = restoreWith('rowlock', contended, { lockWaitTimeout: '1h' });
-        await expect(waited).rejects.toMatchObject({
-          code: 'E_LOCK_TIMEOUT',
-          message: expect.stringMatching(/^The restore into root@127\.0\.0\.1:\d+ waited 1 s \(innodb_lock_wait_timeout\) for a row lock on table rowlock\.t: another transaction holds a lock on a row it writes .*raise the server's innodb_lock_wait_timeout .*then restore again with --clean\.$/),
-          details: { table: 'rowlock.t', lock: 'row', innodbLockWaitTimeout: 1 },
-        });
-        expect(held).toBeDefined();
+        // With the plugin, the lookup sees the writer's own metadata lock (MDL_SHARED_WRITE): one that blocks no row write.
+        for (const plugin of [false, true]) {
+          if (plugin) await server.query("INSTALL SONAME 'metadata_lock_info'");
+          const writer = await (server as MariaDbServer).connect();
+          let held: Promise<unknown> | undefined;
+          // Once the restore created rowlock.t and is about to load it, another transaction writes (and holds) the row with key 1.
+          const contended = (reader: PartReader): PartSource => ({
+            manifest: reader.manifest,
+            async open(part) {
+              if (part.role === 'data' && part.object === 'app.t') {
+                held ??= writer.query('START TRANSACTION').then(() => writer.query("INSERT INTO rowlock.t (i, v) VALUES (1, 'held')"));
+                await held;
+              }
+              return reader.open(part);
+            },
+          });
+          try {
+            const waited = restoreWith('rowlock', contended, { lockWaitTimeout: '1h' });
+            await expect(waited, `metadata_lock_info ${plugin}`).rejects.toMatchObject({
+              code: 'E_LOCK_TIMEOUT',
+              message: expect.stringMatching(/^The restore into root@127\.0\.0\.1:\d+ waited 1 s \(innodb_lock_wait_timeout\) for a row lock on table rowlock\.t: another transaction holds a lock on a row it writes .*raise the server's innodb_lock_wait_timeout .*then restore again with --clean\.$/),
+              details: { table: 'rowlock.t', lock: 'row', innodbLockWaitTimeout: 1 },
+            });
+            expect(held).toBeDefined();
+          } finally {
+            await writer.end();
+          }
+          expect(await engine.mark(server, 'rowlock')).toBe(manifest.id);
+        }
       } finally {
-        await writer.end();
+        await server.query("UNINSTALL SONAME 'metadata_lock_info'").catch(() => undefined);
         await server.query(`SET GLOBAL innodb_lock_wait_timeout = ${Number(before)}`);
       }
-      expect(await engine.mark(server, 'rowlock')).toBe(manifest.id);
     });
   }
 
