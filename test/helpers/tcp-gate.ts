@@ -27,6 +27,10 @@ export interface TcpGate {
    * a replication stream — and the others pass on as before. Returns how many it silenced.
    */
   blackhole(match?: (head: Buffer) => boolean): number;
+  /** Ends connection `n` (counted as `before` counts) both ways at once, as a server ending the session or restarting does. */
+  cut(n: number): void;
+  /** The first bytes (up to 16 KiB) the client sent on connection `n` (empty before it passed the gate). */
+  sent(n: number): Buffer;
   stop(): Promise<void>;
 }
 
@@ -41,7 +45,7 @@ export async function startTcpGate(
   options: TcpGateOptions = {},
 ): Promise<TcpGate> {
   const sockets = new Set<Socket>();
-  const pairs: { client: Socket; upstream: Socket; head: Buffer[]; headBytes: number; silent: boolean }[] = [];
+  const pairs: { n: number; client: Socket; upstream: Socket; head: Buffer[]; headBytes: number; silent: boolean }[] = [];
   const passed = { toClient: 0, toServer: 0 };
   let opened = 0;
   let silent = false;
@@ -96,7 +100,7 @@ export async function startTcpGate(
       if (client.destroyed || silent) return;
       const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port, allowHalfOpen: true });
       track(upstream);
-      const pair = { client, upstream, head: [], headBytes: 0, silent: false };
+      const pair = { n, client, upstream, head: [], headBytes: 0, silent: false };
       pairs.push(pair);
       // Either side closing closes the other (as a server's process ending closes its socket).
       client.on('close', () => upstream.destroy());
@@ -121,6 +125,13 @@ export async function startTcpGate(
       return silent;
     },
     blackhole,
+    cut(n) {
+      const pair = pairs.find((p) => p.n === n);
+      if (!pair) throw new Error(`connection ${n} has not passed the gate`);
+      pair.client.destroy();
+      pair.upstream.destroy();
+    },
+    sent: (n) => Buffer.concat(pairs.find((p) => p.n === n)?.head ?? []),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

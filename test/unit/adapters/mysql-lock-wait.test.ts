@@ -36,7 +36,7 @@ describe('rowLockingTable', () => {
 
 describe('lockWaitFailure', () => {
   it('a metadata lock wait (a DROP, a read) names --lock-wait-timeout; a row write\'s row-lock wait names innodb_lock_wait_timeout and how to raise it', async () => {
-    const e = resolveEndpoint({ host: '127.0.0.1', port: await closedPort(), user: 'root', options: { lockWaitTimeout: '2s' } }, {});
+    const e = resolveEndpoint({ engine: 'mysql', host: '127.0.0.1', port: await closedPort(), user: 'root', options: { lockWaitTimeout: '2s' } }, {});
     const ddl = (await lockWaitFailure(timeout('DROP TABLE IF EXISTS `copy`.`t`'), e, ['copy'], e.lockWaitMs, 'restore')) as Error & { code: string; details: unknown };
     expect(ddl.code).toBe('E_LOCK_TIMEOUT');
     expect(ddl.message).toMatch(/^The restore into root@127\.0\.0\.1:\d+ waited 2s \(--lock-wait-timeout\) for a lock on a table, which another session holds\. The target is marked as not completely restored; .*raise --lock-wait-timeout .*restore again with --clean\.$/);
