@@ -30,6 +30,7 @@ import { NullProgress } from '../../src/infrastructure/progress.js';
 import { MemoryCatalog, silentLogger } from '../helpers/fakes.js';
 import { type MariaDbServer, startMariaDb } from '../helpers/mariadb-server.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import { startTcpGate } from '../helpers/tcp-gate.js';
 
 const signal = new AbortController().signal;
 const codecs = new MapCodecRegistry([new NoneCodec()]);
@@ -200,10 +201,10 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
 
   if (engine.name === 'mysql') {
     /** Runs a restore into `db` from the backup's parts as `source` hands them out. */
-    const restoreWith = async (db: string, source: (reader: PartReader) => PartSource, options: Record<string, unknown> = {}) => {
+    const restoreWith = async (db: string, source: (reader: PartReader) => PartSource, options: Record<string, unknown> = {}, port = server.port) => {
       const opened = await new LocalRepositoryOpener().open(repository(), 'read');
       try {
-        const to = { ...engine.target(server, db), options };
+        const to = { ...engine.target(server, db), port, options };
         const session = await engine.connector.connect(to, 'restore');
         await session.planRestore(manifest, { clean: true, create: true });
         return await session.restore(source(new PartReader(opened.store, manifest, codecs, undefined, undefined, 'when-needed')), { clean: true, create: true }, signal);
@@ -240,6 +241,40 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
       }
       expect(await engine.mark(server, 'lost')).toBe(manifest.id);
       expect(await engine.rows(server, 'lost')).toBe(0);
+    });
+
+    it('MariaDB: the server ending the restore\'s first connection just as its loading connections open fails the restore E_RESTORE_FAILED naming the lost connection, sends no statement on a connection opened after, and leaves the mark', async () => {
+      // Through a gate: once the restore read its schema (its first connection, the last opened then,
+      // marks the target and runs the DDL next), the first connection opened after that (the loading
+      // pool's first) waits at the gate until the first connection is ended.
+      let first = 0;
+      let cutAt = 0;
+      const gate = await startTcpGate({ port: server.port }, (n) => {
+        if (!first || cutAt) return;
+        cutAt = n;
+        gate.cut(first);
+      });
+      const watched = (reader: PartReader): PartSource => ({
+        manifest: reader.manifest,
+        async open(part) {
+          if (part.role === 'schema') first ||= gate.opened;
+          return reader.open(part);
+        },
+      });
+      try {
+        await expect(restoreWith('cut', watched, {}, gate.port)).rejects.toMatchObject({
+          code: 'E_RESTORE_FAILED',
+          message: expect.stringMatching(/^The restore lost its connection to MySQL at root@127\.0\.0\.1:\d+ \(the server restarted or ended the session; .*\); the target is marked as not completely restored: restore again with --clean once the server is back\.$/),
+        });
+        expect(cutAt).toBe(first + 1);
+        // The first connection ran statements (COM_QUERY); none opened after it lost its server sent any command but COM_QUIT.
+        expect(commandsSent(gate.sent(first))).toContain(COM_QUERY);
+        for (let n = cutAt; n <= gate.opened; n++) expect(commandsSent(gate.sent(n)).filter((c) => c !== COM_QUIT), `connection ${n}`).toEqual([]);
+      } finally {
+        await gate.stop();
+      }
+      expect(await engine.mark(server, 'cut')).toBe(manifest.id);
+      expect(await engine.rows(server, 'cut')).toBe(0);
     });
 
     it('MariaDB: a restore --clean whose DROP waits on another session\'s transaction fails E_LOCK_TIMEOUT after --lock-wait-timeout, and leaves the mark', async () => {
@@ -388,3 +423,15 @@ describe.each(engines)('$name: the incomplete-restore mark', (engine) => {
     await expect(useCases().verifyRestore.execute({ repository: repository(), manifest }, signal)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/--scratch URL/) });
   });
 });
+
+const COM_QUIT = 0x01;
+const COM_QUERY = 0x03;
+
+/** The commands a MySQL client sent (each packet's first payload byte) after its login: the packets with sequence id 0. */
+function commandsSent(bytes: Buffer): number[] {
+  const commands: number[] = [];
+  for (let at = 0; at + 4 < bytes.length; at += 4 + bytes.readUIntLE(at, 3)) {
+    if (bytes[at + 3] === 0) commands.push(bytes[at + 4]!);
+  }
+  return commands;
+}
