@@ -82,7 +82,8 @@ export async function fullDiskBench(dir: string, rows = 1_200) {
         command = ['backup', '--file', db, '--out', join(mnt, `b.${place}`)];
       } else if (place === 'temp folder') {
         command = ['backup', '--file', db, '--out', tempRepo];
-        stepEnv = { ...env, TMPDIR: join(mnt, 't') };
+        // A database this small is snapshotted in memory (≤ 16 MiB): the path of larger ones, which copy it to the temp folder.
+        stepEnv = { ...env, TMPDIR: join(mnt, 't'), DBBACKUP_SQLITE_IN_MEMORY_MAX: '0' };
       } else {
         command = ['restore', '--from', 'repo', '--backup', templateId, '--database', join(mnt, 'r.db'), ...(over ? ['--clean'] : [])];
         allowed = (f) => over && f.path === 'r.db';
