@@ -42,7 +42,7 @@ async function copyObject(from: BlobStore, to: BlobStore, key: string, part: Par
     const body = await from.get(key, undefined, local.signal);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const piping = pipeline(body, new VerifyingStage(part.sha256, part.storedSize, what), out, { signal: local.signal });
-    const putting = to.put(key, out, { size: part.storedSize, signal: local.signal });
+    const putting = to.put(key, out, { size: part.storedSize, signal: local.signal, batched: true });
     try {
       await Promise.all([piping, putting]);
     } catch (err) {

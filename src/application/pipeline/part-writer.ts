@@ -147,7 +147,8 @@ export class PartWriter implements PartSink {
       const puts = live.map((d, i) => {
         const branch = tee.branches[i]!;
         d.written.push(key);
-        const options = { size, signal: AbortSignal.any([local.signal, branch.signal]) };
+        // Batched: the manifest, written after every part, is the put that makes them durable.
+        const options = { size, signal: AbortSignal.any([local.signal, branch.signal]), batched: true };
         return d.store.put(key, branch.stream, options).then(
           () => true,
           (err: unknown) => {

@@ -10,6 +10,13 @@ export interface PutOptions {
   /** Exact byte count when the caller knows it; stores that need it up front (tar) use it. */
   size?: number;
   signal?: AbortSignal;
+  /**
+   * The caller closes a batch with a later put without this flag (a backup's parts, then its
+   * manifest): the store may delay making this object's name crash-proof until then, and must make
+   * it so before that closing put's object can be seen. Stores whose writes are durable at once
+   * ignore it.
+   */
+  batched?: boolean;
 }
 
 export interface ByteRange {

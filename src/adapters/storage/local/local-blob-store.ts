@@ -20,12 +20,22 @@ const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
  * Private by default (as restic): folders it creates are 0700 and files 0600, whatever the umask.
  * It never follows a symbolic link below the root: a key whose path crosses one is refused with
  * E_STORAGE (a link could make a backup write, read or delete outside the repository).
+ *
+ * Folder fsyncs (which make a rename survive a crash) are the per-object fixed cost: a `batched` put
+ * fsyncs its file but only notes its folder (and the parent of any folder it created); the next put
+ * without `batched` fsyncs every noted folder once, before its own rename, then its own folder. So a
+ * backup's parts are durable, names included, before its manifest can exist, as with a sync per part.
  */
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
+  /** Folders holding names from batched puts that no folder fsync has covered yet. */
+  private readonly unsynced = new Set<string>();
+  private readonly syncFolder: (dir: string) => Promise<void>;
 
-  constructor(root: string) {
+  /** `options.syncFolder` replaces the folder fsync (tests record the order of syncs and renames). */
+  constructor(root: string, options: { syncFolder?: (dir: string) => Promise<void> } = {}) {
     this.root = resolve(root);
+    this.syncFolder = options.syncFolder ?? syncFolder;
   }
 
   get location(): string {
@@ -34,16 +44,26 @@ export class LocalBlobStore implements BlobStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const path = await this.checkedPath(key);
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    const created = await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw storageError(err, `write ${path}`);
     });
+    // Noted at once: a later put in these folders would not see that mkdir created them.
+    const parents = parentsOfCreated(created, dirname(path));
+    if (options.batched) for (const dir of parents) this.unsynced.add(dir);
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
     try {
       const sink = createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
       await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
       await syncFile(temp);
-      await rename(temp, path);
-      await syncFolder(dirname(path));
+      if (options.batched) {
+        await rename(temp, path);
+        this.unsynced.add(dirname(path));
+      } else {
+        // Every batched name before this object's: a crash must never keep it without them.
+        await this.syncFolders([...this.unsynced]);
+        await rename(temp, path);
+        await this.syncFolders([dirname(path), ...parents]);
+      }
     } catch (err) {
       await rm(temp, { force: true });
       throw storageError(err, `write ${path}`);
@@ -124,6 +144,20 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Fsyncs `dirs`. They stop counting as unsynced before the sync starts, so a batched rename made
+   * meanwhile notes its folder again; a failed sync notes them again for the next put.
+   */
+  private async syncFolders(dirs: string[]): Promise<void> {
+    for (const dir of dirs) this.unsynced.delete(dir);
+    try {
+      await Promise.all(dirs.map((dir) => this.syncFolder(dir)));
+    } catch (err) {
+      for (const dir of dirs) this.unsynced.add(dir);
+      throw err;
+    }
+  }
+
   /** The path of `key`, after checking that no existing component below the root is a symbolic link. */
   private async checkedPath(key: string): Promise<string> {
     const path = this.pathOf(key);
@@ -148,6 +182,17 @@ export class LocalBlobStore implements BlobStore {
     if (!path.startsWith(this.root + sep)) throw new DbBackupError('E_INTERNAL', `Invalid storage key "${key}".`);
     return path;
   }
+}
+
+/**
+ * The folders whose entries a recursive mkdir added: the parent of each folder it created, from the
+ * first created (`created`, as mkdir returns it) down to `dir`. None when it created nothing.
+ */
+function parentsOfCreated(created: string | undefined, dir: string): string[] {
+  if (created === undefined) return [];
+  const parents: string[] = [];
+  for (let at = dir; at.length >= created.length; at = dirname(at)) parents.push(dirname(at));
+  return parents;
 }
 
 function linkRefused(path: string): DbBackupError {
