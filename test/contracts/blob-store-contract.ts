@@ -54,6 +54,17 @@ export function blobStoreContract(name: string, factory: () => Promise<ContractT
         expect(store.location).not.toMatch(/key|secret|sig=|password/i);
       }));
 
+    it('batched puts closed by a plain put: every object is there and readable', () =>
+      withStore(async (store) => {
+        const parts = ['src/b/schema.sql', 'src/b/data/t.0.bin', 'src/b/data/t.1.bin'];
+        for (const key of parts) await store.put(key, Readable.from([Buffer.from(key)]), { batched: true });
+        await store.put('src/b/manifest.json', Readable.from([Buffer.from('{}')]));
+        for (const key of parts) expect((await readAll(await store.get(key))).toString()).toBe(key);
+        const listed: string[] = [];
+        for await (const info of store.list('src/b/')) listed.push(info.key);
+        expect(listed.sort()).toEqual([...parts, 'src/b/manifest.json'].sort());
+      }));
+
     it('stores an empty object', () =>
       withStore(async (store) => {
         await store.put('empty', Readable.from([]));
