@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from './builtins.js';
 
 export interface FileDigest {
   size: number;
@@ -99,7 +100,7 @@ export class HashPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER, { eval: true }), job: undefined };
+    const slot: Slot = { worker: new (workerThreads().Worker)(WORKER, { eval: true }), job: undefined };
     slot.worker.on('message', (m: { id: number; size?: number; sha256?: string; error?: { message: string; code?: string } }) => {
       const job = slot.job;
       if (!job || job.id !== m.id) return;

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../../infrastructure/builtins.js';
 
 /**
  * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
@@ -205,7 +206,7 @@ export class ZstdPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map() };
+    const slot: Slot = { worker: new (workerThreads().Worker)(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map() };
     slot.worker.on('message', (m: Reply) => {
       const listener = slot.streams.get(m.id);
       if (!listener) return;

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { childProcess } from '../../../infrastructure/builtins.js';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 import { DbBackupError } from '../../../domain/errors.js';
 import { FAST_HASH_WASM } from './sqlite-fast-hash.js';
@@ -276,7 +277,7 @@ export class PageReaderProcess {
   private readonly exited: Promise<number | null>;
 
   private constructor(path: string) {
-    this.child = spawn(process.execPath, ['-e', SOURCE, path], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = childProcess().spawn(process.execPath, ['-e', SOURCE, path], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
     this.exited = new Promise((resolve) => {
       this.child.on('close', (code) => resolve(code));
