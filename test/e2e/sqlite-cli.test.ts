@@ -39,9 +39,20 @@ async function waitForWriting(out: string): Promise<void> {
 
 describe('dbbackup CLI with SQLite', () => {
   it('backup → list → verify → restore gives an identical database', async () => {
-    const b = await cli('backup', '--db', 'sqlite', '--file', db, '--out', 'backups', '--json');
+    // The backup also records which Node built-ins it loaded: it spawns nothing and gzips nothing,
+    // so child_process and zlib (start-up time in every run) must stay unloaded.
+    const loaded = join(dir.path, 'loaded.txt');
+    const probe = join(dir.path, 'loaded.cjs');
+    await writeFile(probe, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`);
+    const b = await runCli(['backup', '--db', 'sqlite', '--file', db, '--out', 'backups', '--json'], {
+      env: { ...env, NODE_OPTIONS: `--require ${probe}` },
+      cwd: dir.path,
+    });
     expect(b.stderr).toBe('');
     expect(b.code).toBe(0);
+    const builtins = (await readFile(loaded, 'utf8')).split('\n');
+    expect(builtins).toContain('NativeModule fs');
+    expect(builtins.filter((m) => /^NativeModule (child_process|zlib)$/.test(m))).toEqual([]);
     const { id } = JSON.parse(b.stdout) as { id: string };
     expect(id).toMatch(/^\d{8}T\d{6}Z-full-[a-z0-9]{4}$/);
 
