@@ -24,14 +24,20 @@ describe('socketPaced (the LOAD DATA LOCAL pacing stage)', () => {
     return socket;
   }
 
-  it('fails once the socket closes while it waits for room (a closed socket never drains), instead of waiting forever', async () => {
-    const socket = await fullSocket();
-    const sent: Buffer[] = [];
+  /** Two lines through socketPaced(socket) into a sink: the pipeline's promise and what reached the sink. */
+  function paced(socket: Socket): { flowing: Promise<void>; out: Buffer[] } {
+    const out: Buffer[] = [];
     const flowing = pipeline(
       Readable.from([Buffer.from('1\ta\n'), Buffer.from('2\tb\n')]),
       socketPaced(socket),
-      new Writable({ write: (chunk: Buffer, _enc, done) => (sent.push(chunk), done()) }),
+      new Writable({ write: (chunk: Buffer, _enc, done) => (out.push(chunk), done()) }),
     );
+    return { flowing, out };
+  }
+
+  it('fails once the socket closes while it waits for room (a closed socket never drains), instead of waiting forever', async () => {
+    const socket = await fullSocket();
+    const { flowing, out: sent } = paced(socket);
     flowing.catch(() => undefined);
     // The first chunk passed on; the stage now waits for the socket to drain, which it never will.
     while (sent.length === 0) await new Promise((r) => setImmediate(r));
@@ -42,12 +48,7 @@ describe('socketPaced (the LOAD DATA LOCAL pacing stage)', () => {
 
   it('passes every chunk on once the socket has room again', async () => {
     const socket = await fullSocket();
-    const out: Buffer[] = [];
-    const flowing = pipeline(
-      Readable.from([Buffer.from('1\ta\n'), Buffer.from('2\tb\n')]),
-      socketPaced(socket),
-      new Writable({ write: (chunk: Buffer, _enc, done) => (out.push(chunk), done()) }),
-    );
+    const { flowing, out } = paced(socket);
     while (out.length === 0) await new Promise((r) => setImmediate(r));
     // The peer reads: the socket drains and the rest follows.
     for (const peer of held) peer.resume();
