@@ -1,115 +1,221 @@
 #!/usr/bin/env node
-// MongoDB backup/restore benchmark: documents per second out and in, and peak RSS of the dbbackup
-// process, on N documents (default 1 000 000) served by CongoDB (no mongod can be installed here;
-// see ../shared/TESTING.md). A plain driver read (raw find → count) runs first as the baseline:
-// it is what the server and driver alone manage, so dbbackup's own cost is the difference.
-// Usage: npm run build && node bench/mongodb.mjs [documents=1000000]
-// Optional: MONGODB_URI=mongodb://… to run against a real server instead (databases bench_* are dropped).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+// MongoDB full backup and restore (issue 23) on data profiles this script generates itself, each run RUNS
+// times (default 3): `dbbackup backup` (zstd, local repository) and `dbbackup restore` (into another
+// database), medians, each run, CPU seconds, peak RSS, documents/s, stored size, and a check of the last
+// restore (document count and a SHA-256 of every document's BSON in _id order against the source's);
+// JSON under bench/results/ (mongodb-backup-*.json, mongodb-restore-*.json).
+//
+// NO NATIVE PEER: mongodump/mongorestore need a mongod, and none can be installed here (../shared/TESTING.md);
+// the server is CongoDB, a TypeScript wire-protocol double running in this process, so its speed, not
+// dbbackup's, bounds most figures. The only reference is a bare driver read of the same collections
+// (`find`, raw BSON, counted and dropped) in its own node process, alternating with the backups: what the
+// server and driver alone manage (labelled "reference", not a native tool).
+//
+// Profiles (≈ --mb of BSON each; _id an ObjectId: CongoDB's restore path takes no other):
+//   text     sysbench oltp's shape: 2 collections of { id, k, c: 120 random digits, pad: 60 }
+//   numeric  pgbench -i's shape: accounts { aid, bid, abalance: 0, filler: 84 blanks }, branches, tellers
+//   wide     nested documents: customer sub-document, an items array, tags, Date, Decimal128, 0.2–1.4 KB binary
+//   app      the earlier events (user, kind, payload text, amount, Date, tags) with an index
+//
+//   npm run build && node bench/mongodb.mjs [--profiles text,numeric,wide] [--runs 3] [--mb 50]
+//   node bench/mongodb.mjs --compare [BEFORE.json [AFTER.json]]   runs nothing: two stored results
+//   env MONGODB_URI=mongodb://… (a real server instead; databases bench_* are dropped), DBBACKUP_BIN
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MongoClient, ObjectId } from 'mongodb';
-import { measure, printTable } from './measure.mjs';
+import { parseArgs } from 'node:util';
+import { Binary, Decimal128, MongoClient, ObjectId } from 'mongodb';
+import { measure } from './measure.mjs';
+import { alternating, compareArgs, folderSize, loadAverage, printComparison, summary, writeResults } from './results.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'dbbackup.js');
-const total = Number(process.argv[2] ?? 1_000_000);
-const work = join(root, 'bench', '.work', 'mongodb');
-rmSync(work, { recursive: true, force: true });
-mkdirSync(work, { recursive: true });
-const env = { ...process.env, DBBACKUP_DATA_DIR: join(work, 'data') };
+const { values: o } = parseArgs({
+  options: {
+    profiles: { type: 'string', default: 'text,numeric,wide' },
+    runs: { type: 'string', default: '3' },
+    mb: { type: 'string', default: '50' },
+    compare: { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+});
+const BIN = process.env.DBBACKUP_BIN ?? join(root, 'bin', 'dbbackup.js');
+const RUNS = Math.max(1, Number(o.runs));
+const TARGET_MB = Number(o.mb);
+const NO_PEER = 'no native peer: mongodump/mongorestore need a mongod, which cannot run here (CongoDB is a JS double)';
 
+/** The reference read, in its own process: every document of every collection of argv[2], raw. */
+const RAW_READ = `import('mongodb').then(async ({ MongoClient }) => {
+  const [url, db, want] = process.argv.slice(1); const c = new MongoClient(url); let n = 0;
+  for (const { name } of await c.db(db).listCollections().toArray())
+    for await (const d of c.db(db).collection(name).find({}, { raw: true, batchSize: 1000 })) n += d.length > 0;
+  await c.close(); if (n !== Number(want)) throw new Error('read ' + n + ' of ' + want); })`;
+
+if (o.compare) {
+  const named = process.argv.slice(2).some((a) => a.endsWith('.json'));
+  for (const bench of named ? ['mongodb-backup'] : ['mongodb-backup', 'mongodb-restore']) {
+    console.log(`\n== ${bench}`);
+    await printComparison(await compareArgs(bench));
+  }
+  process.exit(0);
+}
+
+const work = await mkdtemp(join(tmpdir(), 'mongodb-bench-'));
+const env = { ...process.env, DBBACKUP_DATA_DIR: join(work, 'catalog') };
 const server = process.env.MONGODB_URI ? undefined : await startCongo();
 const url = process.env.MONGODB_URI ?? server.url;
 const client = new MongoClient(url);
-await client.connect();
-for (const name of ['bench', 'bench_restored']) await client.db(name).dropDatabase();
-
-console.log(`seeding ${total.toLocaleString()} documents…`);
-const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
-const events = client.db('bench').collection('events');
-for (let done = 0; done < total; ) {
-  const n = Math.min(10_000, total - done);
-  const docs = Array.from({ length: n }, (_, k) => {
-    const i = done + k;
-    return {
-      _id: new ObjectId(),
-      user: i % 100_003,
-      kind: words[i % words.length],
-      payload: `${words[(i * 7) % words.length]} event number ${i} with a little text to make it realistic`,
-      amount: (i % 10_000) / 100,
-      at: new Date(1_700_000_000_000 + i * 1000),
-      tags: [words[i % 3], words[i % 5]],
-    };
-  });
-  await events.insertMany(docs, { ordered: false });
-  done += n;
+const backups = [];
+const restores = [];
+console.log(NO_PEER);
+try {
+  await client.connect();
+  for (const profile of o.profiles.split(',')) {
+    const db = `bench_${profile}`;
+    const target = `bench_${profile}_restored`;
+    for (const name of [db, target]) await client.db(name).dropDatabase();
+    let t = Date.now();
+    const docs = await seed(client.db(db), profile, TARGET_MB * 1e6);
+    const bsonMB = await dataMB(db);
+    log(`${profile}: ${docs.toLocaleString()} documents, ${bsonMB.toFixed(1)} MB of BSON in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    t = Date.now();
+    const sourceHash = await contentHash(db);
+    log(`${profile}: source hashed in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const repo = join(work, 'repo');
+    const back = { rawread: [], ours: [] };
+    let repoBytes = 0;
+    await alternating(['rawread', 'ours'], RUNS, async (who) => {
+      if (who === 'rawread') back.rawread.push(await timed(process.execPath, ['--input-type=module', '-e', RAW_READ, url, db, String(docs)], root));
+      else {
+        await rm(repo, { recursive: true, force: true });
+        back.ours.push(await timed(process.execPath, [BIN, 'backup', '--db', 'mongodb', '--url', url, '--database', db, '--out', repo, '--quiet']));
+        repoBytes = await folderSize(repo);
+      }
+      log(`${profile} backup ${who}: ${back[who].at(-1).seconds.toFixed(2)} s`);
+    });
+    if (!process.env.MONGODB_URI) await client.db(db).dropDatabase(); // CongoDB keeps every copy in this process's memory
+    const rest = [];
+    for (let i = 0; i < RUNS; i++) {
+      await client.db(target).dropDatabase();
+      rest.push(await timed(process.execPath, [BIN, 'restore', '--from', repo, '--db', 'mongodb', '--url', url, '--database', db, '--target-database', target, '--quiet']));
+      log(`${profile} restore ours: ${rest.at(-1).seconds.toFixed(2)} s`);
+    }
+    const restoredDocs = await client.db(target).stats().then((s) => s.objects);
+    const same = (await contentHash(target)) === sourceHash;
+    const check = `${restoredDocs.toLocaleString()} of ${docs.toLocaleString()} documents, content ${same ? 'same' : 'DIFFERENT'}`;
+    if (!same || restoredDocs !== docs) process.exitCode = 1;
+    for (const name of [db, target]) await client.db(name).dropDatabase();
+    await rm(repo, { recursive: true, force: true });
+    const loadavg = await loadAverage();
+    const ours = summary(back.ours);
+    const raw = summary(back.rawread);
+    backups.push({ profile, documents: docs, bsonMB, repoMB: repoBytes / 1e6, dbbackup: ours, peers: { rawread: raw }, ratios: { rawread: raw.median / ours.median }, nativePeer: null, loadavg });
+    restores.push({ profile, documents: docs, bsonMB, dbbackup: summary(rest), check, nativePeer: null, loadavg });
+  }
+} finally {
+  await client.close();
+  await server?.stop();
+  await rm(work, { recursive: true, force: true });
 }
-await events.createIndex({ user: 1, at: -1 });
-const rawBytes = (await client.db('bench').command({ collStats: 'events' })).size;
-console.log(`collection: ${(rawBytes / 1e6).toFixed(0)} MB of BSON\n`);
+console.log(`\nMongoDB (${process.env.MONGODB_URI ? 'MONGODB_URI' : 'CongoDB, in the bench process'}), medians of ${RUNS}, ${BIN}`);
+console.log(`${NO_PEER}.\nreference = a bare driver read of the same collections (raw BSON, counted), not a backup tool; ratio = its s / dbbackup s`);
+for (const [i, b] of backups.entries()) {
+  const r = restores[i];
+  console.log(`\n${b.profile}: ${b.documents.toLocaleString()} documents, ${b.bsonMB.toFixed(1)} MB of BSON   (load average ${b.loadavg})\n  restore check: ${r.check}`);
+  const line = (tool, s, extra = '') =>
+    console.log(`  ${tool.padEnd(34)} ${s.median.toFixed(2).padStart(6)} s (${s.runs.join(' ')})  ${Math.round(b.documents / s.median).toLocaleString().padStart(9)} docs/s  CPU ${s.clientCpu.toFixed(2)} s  RSS ${s.peakRssMB.toFixed(0).padStart(4)} MB${extra}`);
+  line('reference: driver raw read', b.peers.rawread, `   ratio ${b.ratios.rawread.toFixed(2)}×`);
+  line('dbbackup backup (zstd)', b.dbbackup, `  ${b.repoMB.toFixed(1)} MB stored`);
+  line('dbbackup restore', r.dbbackup);
+}
+const meta = { bin: BIN, targetMB: TARGET_MB, runs: RUNS, server: process.env.MONGODB_URI ? 'MONGODB_URI' : 'CongoDB', nativePeer: NO_PEER };
+console.log(`\nwritten ${await writeResults('mongodb-backup', { ...meta, results: backups })}`);
+console.log(`written ${await writeResults('mongodb-restore', { ...meta, results: restores })}`);
 
-const results = [];
-const row = (operation, r) => {
-  results.push({
-    operation,
-    seconds: r.seconds.toFixed(2),
-    'docs/s': Math.round(total / r.seconds).toLocaleString(),
-    'MB/s': (rawBytes / 1e6 / r.seconds).toFixed(1),
-    'peak RSS MB': r.peakRssMB.toFixed(0),
-  });
-  console.log(`  ${operation}: ${r.seconds.toFixed(2)} s, peak RSS ${r.peakRssMB.toFixed(0)} MB`);
-  return r;
-};
-const node = (...args) => measure(process.execPath, [bin, ...args], { env, cwd: work });
+/** Wall seconds, peak RSS and CPU seconds of one command (the server's CPU is this process's: not split out). */
+async function timed(cmd, args, cwd = work) {
+  const r = await measure(cmd, args, { env, cwd });
+  return { seconds: r.seconds, peakRssMB: r.peakRssMB, clientCpu: r.cpuSeconds, serverCpu: 0 };
+}
 
-// The server runs in this process, so the measured commands must not block it: measure() is async.
-const baselineScript = `import('mongodb').then(async ({ MongoClient }) => { const c = new MongoClient(process.argv[1]); let n = 0;
-  for await (const d of c.db('bench').collection('events').find({}, { raw: true, batchSize: 10000 })) n += d.length > 0;
-  await c.close(); if (n !== ${total}) throw new Error('read ' + n); })`;
-const baseline = row('driver raw find only (baseline)', await measure(process.execPath, ['--input-type=module', '-e', baselineScript, url], { cwd: root }));
-const backup = row('dbbackup backup (zstd-1, folder)', await node('backup', '--db', 'mongodb', '--url', url, '--database', 'bench', '--out', join(work, 'repo'), '--quiet'));
-await client.db('bench').dropDatabase(); // keeps CongoDB's memory to one copy
-const restore = row('dbbackup restore (raw inserts, index after)', await node('restore', '--from', join(work, 'repo'), '--db', 'mongodb', '--url', url, '--database', 'bench', '--target-database', 'bench_restored', '--quiet'));
-const restored = await client.db('bench_restored').collection('events').estimatedDocumentCount();
-if (restored !== total) throw new Error(`restored ${restored} documents, expected ${total}`);
+/** Inserts the profile's documents until about `bytes` of BSON; returns how many. */
+async function seed(database, profile, bytes) {
+  const digits = (groups) => Array.from({ length: groups }, () => String(randomBytes(5).readUIntBE(0, 5) % 1e11).padStart(11, '0')).join('-');
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
+  const shapes = {
+    text: { size: 260, collections: ['sbtest1', 'sbtest2'], doc: (i) => ({ _id: new ObjectId(), id: i, k: Math.floor(Math.random() * 1e6), c: digits(10), pad: digits(5) }) },
+    numeric: { size: 165, collections: ['pgbench_accounts'], doc: (i) => ({ _id: new ObjectId(), aid: i, bid: Math.floor((i - 1) / 100000) + 1, abalance: 0, filler: ' '.repeat(84) }) },
+    wide: {
+      size: 2000,
+      collections: ['documents'],
+      doc: (i) => ({
+        _id: new ObjectId(), id: i, uuid: randomBytes(16).toString('hex'), created: new Date(1_700_000_000_000 + i * 37_000), price: Decimal128.fromString(((i * 7919) % 100000 / 100).toFixed(2)),
+        customer: { id: i % 100_003, name: `customer ${i % 9973}`, tier: ['gold', 'silver', 'bronze'][i % 3] },
+        items: [{ sku: `SKU-${i % 5003}`, qty: (i % 7) + 1, price: (i % 997) / 10 }, { sku: `SKU-${i % 4001}`, qty: 1, price: (i % 503) / 10 }],
+        tags: [words[i % 8], words[(i * 3) % 8]], thumb: new Binary(Buffer.concat([randomBytes(200 + (i % 800)), Buffer.alloc(600)])),
+      }),
+    },
+    app: {
+      size: 210,
+      collections: ['events'],
+      doc: (i) => ({ _id: new ObjectId(), user: i % 100_003, kind: words[i % 8], payload: `${words[(i * 7) % 8]} event number ${i} with a little text to make it realistic`, amount: (i % 10_000) / 100, at: new Date(1_700_000_000_000 + i * 1000), tags: [words[i % 3], words[i % 5]] }),
+    },
+  };
+  const shape = shapes[profile];
+  if (!shape) throw new Error(`unknown profile ${profile} (${Object.keys(shapes).join(', ')})`);
+  const total = Math.max(1, Math.round(bytes / shape.size));
+  const per = Math.ceil(total / shape.collections.length);
+  for (const [c, name] of shape.collections.entries()) {
+    const coll = database.collection(name);
+    for (let done = 0; done < per; ) {
+      const n = Math.min(5000, per - done);
+      await coll.insertMany(Array.from({ length: n }, (_, k) => shape.doc(c * per + done + k + 1)), { ordered: false });
+      done += n;
+    }
+  }
+  if (profile === 'text') for (const name of shape.collections) await database.collection(name).createIndex({ k: 1 });
+  if (profile === 'numeric') {
+    const scale = Math.ceil(per / 100000);
+    await database.collection('pgbench_branches').insertMany(Array.from({ length: scale }, (_, i) => ({ _id: new ObjectId(), bid: i + 1, bbalance: 0, filler: ' '.repeat(88) })));
+    await database.collection('pgbench_tellers').insertMany(Array.from({ length: scale * 10 }, (_, i) => ({ _id: new ObjectId(), tid: i + 1, bid: Math.floor(i / 10) + 1, tbalance: 0, filler: ' '.repeat(84) })));
+  }
+  if (profile === 'wide') await database.collection('documents').createIndex({ uuid: 1 }, { unique: true });
+  if (profile === 'app') await database.collection('events').createIndex({ user: 1, at: -1 });
+  const counts = await Promise.all((await database.listCollections().toArray()).map(({ name }) => database.collection(name).countDocuments()));
+  return counts.reduce((a, b) => a + b, 0);
+}
 
-printTable(results);
-console.log(`\nbackup: ${(baseline.seconds / backup.seconds).toFixed(2)}x the speed of a bare raw read; peak RSS ${backup.peakRssMB.toFixed(0)} MB, restore ${restore.peakRssMB.toFixed(0)} MB (goal < 200 MB)`);
-await client.db('bench_restored').dropDatabase();
-await client.close();
-await server?.stop();
-rmSync(work, { recursive: true, force: true });
+async function dataMB(name) {
+  return (await client.db(name).stats()).dataSize / 1e6;
+}
+
+/** SHA-256 over every collection (by name) and its documents' BSON in _id order, plus index keys. */
+async function contentHash(name) {
+  const hash = createHash('sha256');
+  const database = client.db(name);
+  for (const { name: coll } of (await database.listCollections().toArray()).sort((a, b) => a.name.localeCompare(b.name))) {
+    hash.update(`${coll}\0`);
+    for (const ix of (await database.collection(coll).indexes()).map((i) => JSON.stringify([i.key, !!i.unique])).sort()) hash.update(ix);
+    for await (const doc of database.collection(coll).find({}, { raw: true, sort: { _id: 1 }, batchSize: 1000 })) hash.update(doc);
+  }
+  return hash.digest('hex');
+}
+
+function log(msg) {
+  process.stderr.write(`[mongodb] ${msg}\n`);
+}
 
 /**
- * CongoDB from .test-servers/congodb (fetched there by test/helpers/congodb.ts, the source of truth
- * for versions; fetched here the same way when the tests have not run yet), without the tests'
- * shims: ObjectId _ids and plain values need none.
+ * The tests' CongoDB (test/helpers/congodb.ts through tsx: fetched into .test-servers/congodb once, and
+ * shimmed so that _ids, BSON types, collection options and index specs round-trip as on a mongod; the
+ * bare package fails dbbackup's restore on its own _id handling), with more heartbeat patience than a
+ * mongod needs: CongoDB answers on one JS thread, so it cannot answer while it builds a large index.
  */
 async function startCongo() {
-  const dir = join(root, '.test-servers', 'congodb');
-  const entry = join(dir, 'node_modules/@push.rocks/smartmongo/dist_ts/congodb/index.js');
-  if (!existsSync(join(dir, 'READY'))) {
-    mkdirSync(dir, { recursive: true });
-    const deps = 'bson@6.10.4 mingo@7.2.7 @push.rocks/smartfs@1.5.0 @push.rocks/smartpath@6.0.0 @push.rocks/smartpromise@4.2.3 @push.rocks/smartrx@3.0.10';
-    execFileSync('flock', ['/tmp/npm.lock', 'bash', '-c', `set -e; cd '${dir}'; echo '{"name":"congodb-test-server","private":true,"type":"module"}' > package.json;
-      npm install --no-audit --no-fund --loglevel=error ${deps}; npm pack --silent @push.rocks/smartmongo@2.2.0 > /dev/null;
-      mkdir -p node_modules/@push.rocks/smartmongo; tar xzf push.rocks-smartmongo-*.tgz -C node_modules/@push.rocks/smartmongo --strip-components=1;
-      echo '@push.rocks/smartmongo@2.2.0 ${deps}' > READY`], { stdio: 'inherit' });
-  }
-  const { CongoServer } = await import(pathToFileURL(entry).href);
-  const port = await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = s.address();
-      s.close(() => resolve(free));
-    });
-  });
-  const congo = new CongoServer({ port, host: '127.0.0.1' });
-  await congo.start();
-  // CongoDB answers on one JS thread: while it builds an index over a million documents it cannot
-  // answer the driver's heartbeat, so the bench gives the monitor more patience than a mongod needs.
-  const options = 'directConnection=true&serverMonitoringMode=poll&connectTimeoutMS=600000&socketTimeoutMS=0';
-  return { url: `mongodb://127.0.0.1:${port}/?${options}`, stop: () => congo.stop() };
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { startCongo: start } = await import(pathToFileURL(join(root, 'test/helpers/congodb.ts')).href);
+  const congo = await start();
+  return { url: `${congo.url()}&connectTimeoutMS=600000&socketTimeoutMS=0`, stop: () => congo.stop() };
 }
