@@ -16,6 +16,9 @@
 //   numeric  pgbench -i's shape: accounts { aid, bid, abalance: 0, filler: 84 blanks }, branches, tellers
 //   wide     nested documents: customer sub-document, an items array, tags, Date, Decimal128, 0.2–1.4 KB binary
 //   app      the earlier events (user, kind, payload text, amount, Date, tags) with an index
+//   collections10k  10,000 small collections (documents per collection from --mb, at least 5)
+// s/GB (of BSON) and peak RSS are printed per profile, so a run at --mb 5120 beside one at the default
+// shows how cost and memory grow (CongoDB holds everything in this process's memory: mind the RAM).
 //
 //   npm run build && node bench/mongodb.mjs [--profiles text,numeric,wide] [--runs 3] [--mb 50]
 //   node bench/mongodb.mjs --compare [BEFORE.json [AFTER.json]]   runs nothing: two stored results
@@ -124,7 +127,7 @@ for (const [i, b] of backups.entries()) {
   const r = restores[i];
   console.log(`\n${b.profile}: ${b.documents.toLocaleString()} documents, ${b.bsonMB.toFixed(1)} MB of BSON   (load average ${b.loadavg})\n  restore check: ${r.check}`);
   const line = (tool, s, extra = '') =>
-    console.log(`  ${tool.padEnd(34)} ${s.median.toFixed(2).padStart(6)} s (${s.runs.join(' ')})  ${Math.round(b.documents / s.median).toLocaleString().padStart(9)} docs/s  CPU ${s.clientCpu.toFixed(2)} s  RSS ${s.peakRssMB.toFixed(0).padStart(4)} MB${extra}`);
+    console.log(`  ${tool.padEnd(34)} ${s.median.toFixed(2).padStart(6)} s (${s.runs.join(' ')})  ${Math.round(b.documents / s.median).toLocaleString().padStart(9)} docs/s  ${(s.median / (b.bsonMB / 1000)).toFixed(1).padStart(6)} s/GB  CPU ${s.clientCpu.toFixed(2)} s  RSS ${s.peakRssMB.toFixed(0).padStart(4)} MB${extra}`);
   line('reference: driver raw read', b.peers.rawread, `   ratio ${b.ratios.rawread.toFixed(2)}×`);
   line('dbbackup backup (zstd)', b.dbbackup, `  ${b.repoMB.toFixed(1)} MB stored`);
   line('dbbackup restore', r.dbbackup);
@@ -162,6 +165,13 @@ async function seed(database, profile, bytes) {
       doc: (i) => ({ _id: new ObjectId(), user: i % 100_003, kind: words[i % 8], payload: `${words[(i * 7) % 8]} event number ${i} with a little text to make it realistic`, amount: (i % 10_000) / 100, at: new Date(1_700_000_000_000 + i * 1000), tags: [words[i % 3], words[i % 5]] }),
     },
   };
+  if (profile === 'collections10k') {
+    const per = Math.max(5, Math.round(bytes / 10000 / 90));
+    for (let c = 1; c <= 10000; c++) {
+      await database.collection(`c${String(c).padStart(5, '0')}`).insertMany(Array.from({ length: per }, (_, i) => ({ _id: new ObjectId(), n: i + 1, name: `row ${i + 1} of ${c}`, value: (i * 7919 % 100000) / 100, at: new Date(1_700_000_000_000 + i * 1000) })));
+    }
+    return 10000 * per;
+  }
   const shape = shapes[profile];
   if (!shape) throw new Error(`unknown profile ${profile} (${Object.keys(shapes).join(', ')})`);
   const total = Math.max(1, Math.round(bytes / shape.size));

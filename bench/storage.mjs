@@ -2,7 +2,8 @@
 // Backups to cloud storage (issue 23): `dbbackup backup --file SRC --out s3://…` and `--out azure://…`
 // against the same data backed up the native way and uploaded, to the emulators the tests use (s3rver,
 // azurite; throwaway, on 127.0.0.1), on data profiles this script generates itself (bench/sqlite-data.mjs:
-// text = sysbench oltp's shape, numeric = pgbench -i's, wide = JSON + BLOB rows), each run RUNS times
+// text = sysbench oltp's shape, numeric = pgbench -i's, wide = JSON + BLOB rows; also app and tables10k
+// = 10,000 small tables; `--mb 5120` for the size check, s/GB is printed), each run RUNS times
 // rotating which tool goes first. Peers, each timed whole (copy, compress, upload):
 //   aws  (S3)    `sqlite3 .backup` + `zstd -1` + `aws s3 cp` (the AWS CLI, when one runs here)
 //   sdk  (both)  `sqlite3 .backup` + `zstd -1` + a plain upload of that file with the same SDK dbbackup
@@ -145,11 +146,11 @@ async function profiles() {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`\nbackups to the emulators, medians of ${runs} (rotating order), ${BIN}`);
-  console.log('ratio = peer s / dbbackup s (> 1: dbbackup faster); CPU = user+sys of the process tree (the emulator\'s not counted)');
+  console.log('ratio = peer s / dbbackup s (> 1: dbbackup faster); s/GB of the database file; CPU = user+sys of the process tree (the emulator\'s not counted)');
   for (const r of results) {
     console.log(`\n${r.profile}: ${r.dbMB.toFixed(1)} MB   (load average ${r.loadavg})`);
     const line = (tool, s, sizeMB, ratio = '') =>
-      console.log(`  ${tool.padEnd(40)} ${s.median.toFixed(2).padStart(6)} s (${s.runs.join(' ')})  CPU ${s.clientCpu.toFixed(2)} s  RSS ${s.peakRssMB.toFixed(0).padStart(4)} MB  ${sizeMB.toFixed(1).padStart(7)} MB stored${ratio}`);
+      console.log(`  ${tool.padEnd(40)} ${s.median.toFixed(2).padStart(6)} s (${s.runs.join(' ')})  ${(s.median / (r.dbMB / 1000)).toFixed(2).padStart(6)} s/GB  CPU ${s.clientCpu.toFixed(2)} s  RSS ${s.peakRssMB.toFixed(0).padStart(4)} MB  ${sizeMB.toFixed(1).padStart(7)} MB stored${ratio}`);
     for (const [p, s] of Object.entries(r.peers)) line(PEER_NAMES[p], s, s.sizeMB, `   ratio ${r.ratios[p].toFixed(2)}×`);
     line('dbbackup backup (zstd)', r.dbbackup, r.repoMB);
   }
