@@ -30,6 +30,7 @@ import { measure as measureCommand } from './measure.mjs';
 import { alternating, compareArgs, loadAverage, printComparison, summary, writeResults } from './results.mjs';
 import { buildSqliteProfileDb } from './sqlite-data.mjs';
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // the SDK's notice about Node 20
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = process.env.DBBACKUP_BIN ?? join(ROOT, 'bin', 'dbbackup.js');
 const MiB = 1 << 20;
