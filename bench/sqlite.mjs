@@ -18,6 +18,7 @@
 //       (cost should grow linearly, memory not at all); JSON as sqlite-scale-*.json
 //   node bench/sqlite.mjs --compare [BEFORE.json [AFTER.json]]   runs nothing: two stored results
 //   env DBBACKUP_BIN (another build), SQLITE_BENCH_DIR (work folder, default /tmp/sqlite-bench-*, removed)
+// Disk: about 2× the database plus its compressed copy twice (source, one restored copy, the peer's .zst, the repository).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -108,6 +109,7 @@ async function benchProfile(label, src, dbBytes, sourceHash) {
       await rm(zst, { force: true });
       back.peer.push(await timed('sh', ['-c', `sqlite3 '${src}' ".backup '${copy}'" && zstd -q -1 -f '${copy}' -o '${zst}'`]));
       sizes.peer = (await stat(zst)).size;
+      await rm(copy, { force: true }); // disk: only the compressed copy is kept
     } else {
       await rm(repo, { recursive: true, force: true });
       back.ours.push(await timed('node', [BIN, 'backup', '--file', src, '--out', repo, '--quiet']));
@@ -119,24 +121,28 @@ async function benchProfile(label, src, dbBytes, sourceHash) {
   const peerRestored = join(dir, 'peer-restored.db');
   const clean = (f) => Promise.all(['', '-wal', '-shm', '-journal'].map((s) => rm(f + s, { force: true })));
   const rest = { unzstd: [], unzstdcheck: [], ours: [] };
-  await alternating(['unzstd', 'unzstdcheck', 'ours'], RUNS, async (who) => {
+  const checks = {};
+  // The last restore of each tool is checked, then deleted (one restored copy on disk at a time).
+  const check = async (who, file) => {
+    const integrity = (await capture('sqlite3', [file, 'PRAGMA integrity_check'])).trim();
+    const same = (await dumpHash(file)) === sourceHash;
+    checks[who] = `integrity ${integrity}, content ${same ? 'same' : 'DIFFERENT'}`;
+    if (integrity !== 'ok' || !same) process.exitCode = 1;
+    await clean(file);
+  };
+  await alternating(['unzstd', 'unzstdcheck', 'ours'], RUNS, async (who, round) => {
     if (who === 'ours') {
       await clean(restored);
       rest.ours.push(await timed('node', [BIN, 'restore', '--from', repo, '--database', restored, '--quiet']));
     } else {
       await clean(peerRestored);
-      const check = who === 'unzstdcheck' ? ` && test "$(sqlite3 '${peerRestored}' 'PRAGMA integrity_check')" = ok` : '';
-      rest[who].push(await timed('sh', ['-c', `zstd -q -d -f '${zst}' -o '${peerRestored}'${check}`]));
+      const checked = who === 'unzstdcheck' ? ` && test "$(sqlite3 '${peerRestored}' 'PRAGMA integrity_check')" = ok` : '';
+      rest[who].push(await timed('sh', ['-c', `zstd -q -d -f '${zst}' -o '${peerRestored}'${checked}`]));
     }
     log(`${label} restore ${who}: ${rest[who].at(-1).seconds.toFixed(2)} s`);
+    if (round === RUNS - 1 && who === 'ours') await check('ours', restored);
+    if (round === RUNS - 1 && who === 'unzstd') await check('peer', peerRestored);
   });
-  const checks = {};
-  for (const [who, file] of [['ours', restored], ['peer', peerRestored]]) {
-    const integrity = (await capture('sqlite3', [file, 'PRAGMA integrity_check'])).trim();
-    const same = (await dumpHash(file)) === sourceHash;
-    checks[who] = `integrity ${integrity}, content ${same ? 'same' : 'DIFFERENT'}`;
-    if (integrity !== 'ok' || !same) process.exitCode = 1;
-  }
   await rm(repo, { recursive: true, force: true });
   await Promise.all([clean(restored), clean(peerRestored), rm(copy, { force: true }), rm(zst, { force: true })]);
   const loadavg = await loadAverage();
