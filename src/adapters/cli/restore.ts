@@ -168,9 +168,10 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     const outcome = result.outcome!;
     const notes = (outcome.warnings ?? []).map((w) => `\n  warning: ${w}`).join('');
     const links = result.chain.links.length > 1 ? ` (chain of ${result.chain.links.length}: ${result.chain.links.map((l) => l.id).join(' → ')})` : '';
+    const reached = outcome.logPosition ? ` The source's log position reached: ${outcome.logPosition}.` : '';
     this.print(
       `Restored backup ${manifest.id}${links} into ${plan.target}: ${outcome.objects.length} objects, ${outcome.rows} rows; ` +
-        `the database is as of ${outcome.point ?? result.chain.point}.${notes}`, {
+        `the database is as of ${outcome.point ?? result.chain.point}.${reached}${notes}`, {
       ok: true,
       backup: manifest.id,
       point: outcome.point ?? result.chain.point,
@@ -178,6 +179,7 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       target: plan.target,
       objects: outcome.objects,
       rows: outcome.rows,
+      ...(outcome.logPosition ? { logPosition: outcome.logPosition } : {}),
       warnings: outcome.warnings ?? [],
     });
     return this.ok();
@@ -191,11 +193,14 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
     const counts = `${t.applied} transaction(s) ${result.dryRun ? 'would be applied' : 'applied'}, ${t.skipped} skipped (the target already holds their GTIDs)`;
     const links = chain.links.slice(1).map((l) => l.id);
     const notes = (result.dryRun ? plan.warnings : (outcome.warnings ?? [])).map((w) => `\n  warning: ${w}`).join('');
-    const json = { ok: true, dryRun: result.dryRun, backup: manifest.id, changesOnly: true, point: outcome.point ?? chain.point, links, target: plan.target, transactions: t, objects: outcome.objects, warnings: result.dryRun ? plan.warnings : (outcome.warnings ?? []) };
+    const position = outcome.logPosition ? { logPosition: outcome.logPosition } : {};
+    const json = { ok: true, dryRun: result.dryRun, backup: manifest.id, changesOnly: true, point: outcome.point ?? chain.point, links, target: plan.target, transactions: t, ...position, objects: outcome.objects, warnings: result.dryRun ? plan.warnings : (outcome.warnings ?? []) };
     if (result.dryRun) {
-      this.print(`Dry run: nothing was changed.\n${chainLines(chain).join('\n')}\nChanges only onto ${plan.target} (the full is not restored): ${counts}.${notes}`, json);
+      const reach = outcome.logPosition ? `; it would reach the source's log position ${outcome.logPosition}` : '';
+      this.print(`Dry run: nothing was changed.\n${chainLines(chain).join('\n')}\nChanges only onto ${plan.target} (the full is not restored): ${counts}${reach}.${notes}`, json);
     } else {
-      this.print(`Replayed the changes of ${links.join(' → ')} onto ${plan.target}: ${counts}; the database is as of ${json.point}.${notes}`, json);
+      const reach = outcome.logPosition ? `; the source's log position reached: ${outcome.logPosition}` : '';
+      this.print(`Replayed the changes of ${links.join(' → ')} onto ${plan.target}: ${counts}; the database is as of ${json.point}${reach}.${notes}`, json);
     }
     return this.ok();
   }

@@ -56,4 +56,6 @@ export interface RestoreOutcome {
   point?: string;
   /** `--changes-only`: the transactions applied (or, in a dry run, to apply) and those skipped because the target holds them. */
   transactions?: { applied: number; skipped: number };
+  /** A chain's replay: the source's log position the target reached, in the engine's notation (MySQL/MariaDB: its GTID state then). */
+  logPosition?: string;
 }

@@ -161,6 +161,7 @@ async function changesOnly(
   const objects = new Set<string>();
   const warnings: string[] = [];
   const transactions = { applied: 0, skipped: 0 };
+  let logPosition: string | undefined;
   try {
     for (const [i, reader] of readers.entries()) {
       const out = await run.session.changes!.applyChanges(reader, i === readers.length - 1 ? run.until : undefined, signal, { request: run.request, dryRun: input.dryRun });
@@ -168,11 +169,12 @@ async function changesOnly(
       for (const w of out.warnings ?? []) if (!warnings.includes(w)) warnings.push(w);
       transactions.applied += out.transactions?.applied ?? 0;
       transactions.skipped += out.transactions?.skipped ?? 0;
+      logPosition = out.logPosition ?? logPosition;
     }
   } catch (err) {
     throw deps.wrap(err, signal, false);
   }
-  const outcome: RestoreOutcome = { objects: [...objects].sort(), rows: 0, warnings, transactions };
+  const outcome: RestoreOutcome = { objects: [...objects].sort(), rows: 0, warnings, transactions, ...(logPosition ? { logPosition } : {}) };
   if (input.dryRun) return { manifest: target, plan: { ...plan, warnings: [...plan.warnings, ...warnings] }, dryRun: true, chain: view, outcome };
   log.info('changes-only restore complete', { ...transactions, point: view.point });
   return { manifest: target, plan, dryRun: false, outcome, chain: view };

@@ -11,7 +11,7 @@ for (let i = BINLOG_MAGIC.length; i < file.length; i += file.readUInt32LE(i + 9)
 
 /** The types of the events the skipper lets through, from the first GTID on (what comes before is the file's preamble). */
 function passed(state: string): { types: number[]; skipped: number } {
-  const s = new GtidSkipper(parseGtidState(state));
+  const s = new GtidSkipper({ flavor: 'mariadb', state: parseGtidState(state) });
   const kept = all.filter((e) => s.pass(e));
   const first = kept.findIndex((e) => readHeader(e).type === EventType.MARIADB_GTID);
   return { types: (first < 0 ? [] : kept.slice(first)).map((e) => readHeader(e).type), skipped: s.skipped };

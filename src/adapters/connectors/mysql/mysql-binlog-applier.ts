@@ -15,7 +15,8 @@ import {
   readTableMap,
   STMT_END_FLAG,
 } from './mysql-binlog-events.js';
-import { type GtidState, holds, mariaGtidOf } from './mysql-binlog-gtids.js';
+import { GtidCarry } from './mysql-binlog-carry.js';
+import { gtidOf, type TargetGtids } from './mysql-binlog-gtids.js';
 import { payloadEvents } from './mysql-binlog-payload.js';
 import { verbatimQuery } from './mysql-raw-query.js';
 import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
@@ -63,9 +64,8 @@ export class BinlogApplier {
   private readonly collations = new Map<number, { name: string; charset: string }>();
   /** Table id → whether its rows are replayed (its database is one of the backup's). */
   private readonly mapped = new Map<number, boolean>();
-  /** The open source transaction carries its GTID (it commits alone), and the session's GTID variables are the source's. */
-  private carrying = false;
-  private sessionGtid = false;
+  /** `carry`: the statements that make a source transaction carry its GTID. */
+  private readonly carrier: GtidCarry | undefined;
   /**
    * The last BINLOG statement, sent but not yet answered: the next batch is read, framed and encoded
    * while the server applies it (client and server work at once, as a `mariadb-binlog | mariadb`
@@ -81,12 +81,14 @@ export class BinlogApplier {
     /** Connections replaying at once: the batch limit is shared among them, so that memory stays that of one. */
     private readonly sharedBy = 1,
     /**
-     * `--replay-gtids keep` where allowed: the target's GTID state. Each source transaction whose
-     * MariaDB GTID it does not hold is committed alone with that GTID (SET SESSION gtid_domain_id,
-     * server_id, gtid_seq_no before it, as mariadb-binlog writes), so the target records it.
+     * `--replay-gtids keep` where allowed: the target's GTIDs. Each source transaction whose GTID
+     * (of the target's kind) it does not hold is committed alone with that GTID, so the target
+     * records it (mysql-binlog-carry.ts).
      */
-    private readonly carry?: GtidState,
-  ) {}
+    carry?: TargetGtids,
+  ) {
+    this.carrier = carry ? new GtidCarry(carry) : undefined;
+  }
 
   /**
    * Reads the target's max_allowed_packet, which bounds a batch. The replay stays in the target's
@@ -156,9 +158,12 @@ export class BinlogApplier {
         return;
       }
       case EventType.MARIADB_GTID:
-        if (this.carry) await this.carryGtid(event);
-        // A MariaDB transaction has no BEGIN query: its GTID event opens it (MySQL's GTID events change nothing here).
+        if (this.carrier) await this.carryGtid(event);
+        // A MariaDB transaction has no BEGIN query: its GTID event opens it (a MySQL one's BEGIN query follows).
         if (!readGtid(event, h, this.fd).standalone) await this.begin();
+        return;
+      case EventType.MYSQL_GTID:
+        if (this.carrier) await this.carryGtid(event);
         return;
       case EventType.XID:
         await this.end('COMMIT');
@@ -194,18 +199,25 @@ export class BinlogApplier {
     const upper = text.toUpperCase();
     if (upper === 'BEGIN') return this.begin();
     if (upper === 'COMMIT' || upper === 'ROLLBACK') return this.end(upper);
+    const ran = await this.statement(event, q, text);
+    // A carried statement alone (DDL) is its transaction: it ended, or (not replayed) must still be recorded.
+    if (!this.sourceOpen && this.carrier?.carrying) for (const s of this.carrier.after(ran)) await this.sql(s);
+  }
+
+  /** A QUERY event's statement other than BEGIN/COMMIT/ROLLBACK; false when it is not replayed. */
+  private async statement(event: Buffer, q: ReturnType<typeof readQuery>, text: string): Promise<boolean> {
     // A statement is the backup's when its default database is, or when it names one of the backup's
     // databases as a qualifier (`ALTER TABLE shop.t` run from anywhere); others (GRANT, CREATE USER,
     // other databases' DDL) are not replayed. Qualifiers are renamed as the databases are.
     const named = qualifyingDatabases(text);
-    if (!this.dbMap.has(q.db) && ![...named].some((d) => this.dbMap.has(d))) return;
+    if (!this.dbMap.has(q.db) && ![...named].some((d) => this.dbMap.has(d))) return false;
     const action = statementAction(text);
     if (action.action === 'database' && this.dbMap.has(action.name)) {
       throw new DbBackupError('E_UNSUPPORTED', `The binary log creates, alters or drops the database ${action.name} of the backup (${text.slice(0, 80)}); such a chain cannot be replayed past it: restore to a point before it, or take a full backup after it.`);
     }
     if (action.action !== 'replay') {
       this.skipped++;
-      return;
+      return false;
     }
     if (this.only) {
       throw new DbBackupError('E_UNSUPPORTED', `The binary log holds a DDL statement of the backup's databases (${text.slice(0, 80)}), which cannot be limited to chosen tables: restore the chain without --tables (or to a point before it).`);
@@ -231,6 +243,7 @@ export class BinlogApplier {
     }
     await this.sql(sql);
     await this.sql('SET TIMESTAMP = DEFAULT, SESSION character_set_client = utf8mb4, SESSION collation_connection = utf8mb4_general_ci');
+    return true;
   }
 
   /**
@@ -239,19 +252,12 @@ export class BinlogApplier {
    * transaction then commits alone), else the target's own again.
    */
   private async carryGtid(event: Buffer): Promise<void> {
-    const g = mariaGtidOf(event, this.fd);
+    const g = gtidOf(event, this.fd);
     if (!g) return;
     if (this.sourceOpen) await this.end('COMMIT'); // the previous one never said it ended: it ran to its end
     await this.commitGroup();
-    this.carrying = !holds(this.carry!, g);
-    if (this.carrying) {
-      await this.sql(`SET SESSION gtid_domain_id = ${g.domain}, SESSION server_id = ${g.server}, SESSION gtid_seq_no = ${g.seq.toString()}`);
-      this.sessionGtid = true;
-    } else if (this.sessionGtid) {
-      // gtid_seq_no too: the server clears it only once a transaction used it, and one of another database's rows logs nothing.
-      await this.sql('SET SESSION gtid_domain_id = DEFAULT, SESSION server_id = DEFAULT, SESSION gtid_seq_no = 0');
-      this.sessionGtid = false;
-    }
+    for (const s of this.carrier!.after(false)) await this.sql(s); // a MySQL GTID whose statement never came
+    for (const s of this.carrier!.before(g.gtid)) await this.sql(s);
   }
 
   /** A collation id of a QUERY event's status, by name (MariaDB takes no ids for character_set_client). */
@@ -298,9 +304,9 @@ export class BinlogApplier {
     }
     this.sourceOpen = false;
     this.txStart = this.batch.length;
-    if (this.carrying) {
-      this.carrying = false;
+    if (this.carrier?.carrying) {
       await this.commitGroup();
+      for (const s of this.carrier.after(what === 'COMMIT')) await this.sql(s);
     } else if (this.groupBytes >= GROUP_BYTES || this.groupTransactions >= GROUP_TRANSACTIONS) await this.commitGroup();
     else if (this.batchBytes >= this.batchLimit) await this.sendBatch();
   }

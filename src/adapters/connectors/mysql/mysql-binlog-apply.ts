@@ -5,10 +5,11 @@ import type { RestoreOutcome } from '../../../application/ports/restore-plan.js'
 import { DbBackupError } from '../../../domain/errors.js';
 import { BinlogApplier } from './mysql-binlog-applier.js';
 import { BINLOG_MAGIC, HEADER_LENGTH } from './mysql-binlog-events.js';
-import { GtidSkipper, type GtidState, gtidReplayPlan } from './mysql-binlog-gtids.js';
+import { GtidSkipper, gtidReplayPlan, type TargetGtids } from './mysql-binlog-gtids.js';
 import { findStop } from './mysql-binlog-index.js';
 import { type OntoCount, placeOnto } from './mysql-binlog-onto.js';
 import { ParallelReplay } from './mysql-binlog-parallel.js';
+import { reachedGtids, setSlavePos } from './mysql-binlog-reached.js';
 import { isAccessDenied } from './mysql-binlog-settings.js';
 import { TableKeys } from './mysql-binlog-table-keys.js';
 import { closeConnection, type MysqlEndpoint, openConnection } from './mysql-connection.js';
@@ -73,19 +74,23 @@ export async function applyBinlogChanges(
   try {
     const refused = opened.find((o) => o.status === 'rejected');
     if (refused) throw refused.reason;
-    let carry: GtidState | undefined;
+    let carry: TargetGtids | undefined;
     let counted: OntoCount | undefined;
+    let flavor: 'mariadb' | 'mysql' | undefined;
     if (onto) {
       const placed = await placeOnto(conns[0]!, e, parts, stop, dbMap, tables, onto);
-      if (onto.dryRun) return { objects: [], rows: 0, warnings: placed.notes, transactions: placed.count };
+      const logPosition = await reachedGtids(parts, stop);
+      if (onto.dryRun) return { objects: [], rows: 0, warnings: placed.notes, transactions: placed.count, ...(logPosition ? { logPosition } : {}) };
       counted = placed.count;
       carry = placed.state;
+      flavor = placed.state.flavor;
       skipper = new GtidSkipper(placed.state);
     } else if (keep) {
       const plan = await gtidReplayPlan(conns[0]!, e);
       notes.push(...plan.notes);
+      flavor = plan.flavor;
       if (plan.carry) carry = plan.state;
-      if (!reset) skipper = new GtidSkipper(plan.state);
+      if (!reset && plan.flavor) skipper = new GtidSkipper(plan.state);
     }
     appliers.push(...conns.map((c) => new BinlogApplier(c, dbMap, tables, conns.length, carry)));
     for (const a of appliers) await a.start();
@@ -120,11 +125,16 @@ export async function applyBinlogChanges(
       }
     }
     await sink.finish();
+    const logPosition = await reachedGtids(parts, stop);
+    if (e.setGtidSlavePos && flavor === 'mariadb' && logPosition) {
+      notes.push(`gtid_slave_pos set to ${await setSlavePos(conns[0]!, logPosition)} (the GTID position the replay reached): CHANGE MASTER TO … MASTER_USE_GTID = slave_pos replicates from the source from there.`);
+    }
     const skipped = appliers.reduce((n, a) => n + a.skipped, 0);
     const warnings = skipped > 0 ? [`${skipped} statement(s) of the binary log were not replayed: server-level (accounts, grants, plugins, settings) or not DDL/DML of the backup's objects.`] : [];
     warnings.push(...notes);
     if (skipper?.skipped && !counted) warnings.push(`${skipper.skipped} transaction(s) of the binary log were skipped: the target already holds their GTIDs (--replay-gtids keep).`);
-    return { objects: [...new Set(appliers.flatMap((a) => [...a.tables]))].sort(), rows: 0, warnings, ...(counted ? { transactions: counted } : {}) };
+    const objects = [...new Set(appliers.flatMap((a) => [...a.tables]))].sort();
+    return { objects, rows: 0, warnings, ...(counted ? { transactions: counted } : {}), ...(logPosition ? { logPosition } : {}) };
   } catch (err) {
     await parallel?.halt(err);
     await Promise.all(conns.map((c) => c.query('ROLLBACK').catch(() => undefined)));

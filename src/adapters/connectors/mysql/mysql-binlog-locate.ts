@@ -3,6 +3,7 @@ import { DbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { comparePositions } from './mysql-binlog-events.js';
 import { binlogPositionOf } from './mysql-binlog-settings.js';
+import { addGtidTo, containsGtid, formatGtidSet, parseGtidSet } from './mysql-gtid-set.js';
 
 /**
  * A restore point named in the binary log: after the transaction with a GTID (MariaDB
@@ -67,16 +68,11 @@ export function gtidReached(state: string | undefined, gtid: string): boolean {
       return m !== null && m[1] === maria[1] && BigInt(m[3]!) >= BigInt(maria[3]!);
     });
   }
-  const [uuid, n] = [gtid.slice(0, gtid.lastIndexOf(':')), BigInt(gtid.slice(gtid.lastIndexOf(':') + 1))];
-  for (const set of state.toLowerCase().split(',')) {
-    const [id, ...ranges] = set.trim().split(':');
-    if (id !== uuid) continue;
-    for (const r of ranges) {
-      const [lo, hi = lo] = r.split('-');
-      if (lo !== undefined && /^\d+$/.test(lo) && /^\d+$/.test(hi!) && BigInt(lo) <= n && n <= BigInt(hi!)) return true;
-    }
+  try {
+    return containsGtid(parseGtidSet(state), gtid);
+  } catch {
+    return false;
   }
-  return false;
 }
 
 /** True when `gtid` is the newest of its domain in a MariaDB state (MySQL: the top of its uuid's range). */
@@ -99,23 +95,9 @@ export function addGtid(state: string | undefined, gtid: string): string {
     const rest = parts.filter((g) => MARIADB_GTID.exec(g)?.[1] !== maria[1]);
     return [...rest, gtid].sort((a, b) => Number(a.split('-')[0]) - Number(b.split('-')[0])).join(',');
   }
-  const at = gtid.lastIndexOf(':');
-  const [uuid, n] = [gtid.slice(0, at).toLowerCase(), BigInt(gtid.slice(at + 1))];
-  const i = parts.findIndex((s) => s.toLowerCase().startsWith(`${uuid}:`));
-  const ranges = (i >= 0 ? parts[i]!.split(':').slice(1) : [])
-    .map((r) => r.split('-'))
-    .filter(([lo, hi = lo]) => /^\d+$/.test(lo!) && /^\d+$/.test(hi!))
-    .map(([lo, hi = lo]) => [BigInt(lo!), BigInt(hi!)] as [bigint, bigint]);
-  ranges.push([n, n]);
-  ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const merged: [bigint, bigint][] = [];
-  for (const r of ranges) {
-    const last = merged.at(-1);
-    if (last && r[0] <= last[1] + 1n) last[1] = r[1] > last[1] ? r[1] : last[1];
-    else merged.push([...r]);
+  try {
+    return formatGtidSet(addGtidTo(parseGtidSet(parts.join(',')), gtid));
+  } catch {
+    return parts.join(','); // not a MySQL set: left as it is
   }
-  const set = `${uuid}:${merged.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(':')}`;
-  if (i >= 0) parts[i] = set;
-  else parts.push(set);
-  return parts.join(',');
 }

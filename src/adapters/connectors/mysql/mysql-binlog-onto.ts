@@ -1,6 +1,7 @@
 import type { PartSource } from '../../../application/ports/parts.js';
 import { DbBackupError } from '../../../domain/errors.js';
-import { type GtidState, gtidReplayPlan, holds, knowsDomain, type MariaGtid, parseGtids } from './mysql-binlog-gtids.js';
+import { gtidReplayPlan, holds, knowsDomain, type MariaGtid, parseGtids, type TargetGtids } from './mysql-binlog-gtids.js';
+import { type GtidSet, parseGtidSet, parseMysqlGtid, subtractGtidSet, formatGtidSet } from './mysql-gtid-set.js';
 import { type ApplyStop, readIndex } from './mysql-binlog-index.js';
 import type { MysqlConnection, MysqlEndpoint } from './mysql-connection.js';
 
@@ -13,7 +14,7 @@ export interface OntoCount {
 /**
  * Before a `--changes-only` replay of a link (or instead of it, in a dry run): the target's GTID
  * state, placed on the link (countOnto) with what it applies and skips among the transactions of
- * `dbMap`'s databases (`tables`: those tables). E_UNSUPPORTED on a target that is not MariaDB, or
+ * `dbMap`'s databases (`tables`: those tables). E_UNSUPPORTED on a target with no GTIDs, or
  * (not in a dry run) one that cannot record the GTIDs it replays: a later run would apply them again.
  */
 export async function placeOnto(
@@ -24,9 +25,9 @@ export async function placeOnto(
   dbMap: Map<string, string>,
   tables: Set<string> | undefined,
   onto: { continues: boolean; dryRun?: boolean },
-): Promise<{ state: GtidState; count: OntoCount; notes: string[] }> {
+): Promise<{ state: TargetGtids; count: OntoCount; notes: string[] }> {
   const plan = await gtidReplayPlan(conn, e, '--changes-only');
-  if (!plan.mariadb) throw new DbBackupError('E_UNSUPPORTED', "--changes-only needs a MariaDB target: it skips what the target holds by MariaDB GTIDs (MySQL's gtid_executed is not read).");
+  if (!plan.flavor) throw new DbBackupError('E_UNSUPPORTED', `--changes-only needs a target with GTIDs (MariaDB, or MySQL with gtid_executed): it skips what the target holds by them. ${plan.notes.join(' ')}`);
   // Index entries name tables (`db.table`) and, for statements, databases.
   const ours = (t: string) => (t.includes('.') ? (tables ? tables.has(t) : dbMap.has(t.slice(0, t.indexOf('.')))) : dbMap.has(t));
   const count = await countOnto(parts, plan.state, stop, ours, onto.continues);
@@ -47,7 +48,9 @@ export async function placeOnto(
  * GTID the link starts after (manifest position.from) in such a domain — the target is behind the
  * chain and the transactions between would be missing.
  */
-export async function countOnto(parts: PartSource, state: GtidState, stop: ApplyStop, ours: (table: string) => boolean, continues: boolean): Promise<OntoCount> {
+export async function countOnto(parts: PartSource, target: TargetGtids, stop: ApplyStop, ours: (table: string) => boolean, continues: boolean): Promise<OntoCount> {
+  if (target.flavor === 'mysql') return countOntoMysql(parts, target.executed, stop, ours, continues);
+  const state = target.state;
   const count: OntoCount = { applied: 0, skipped: 0 };
   const servers = new Map<number, Set<number>>();
   const id = parts.manifest.id;
@@ -89,4 +92,53 @@ export async function countOnto(parts: PartSource, state: GtidState, stop: Apply
 
 function gtidText(g: MariaGtid): string {
   return `${g.domain}-${g.server}-${g.seq.toString()}`;
+}
+
+/**
+ * countOnto for a MySQL target (its gtid_executed), by the same rules: a transaction is held when
+ * the set contains its `uuid:n`; the target must hold some GTID of each source uuid the link's
+ * transactions have, and (unless `continues`) every GTID of those uuids in the set the link starts
+ * after (manifest position.from), else the transactions between would be missing. Unit-tested only.
+ */
+async function countOntoMysql(parts: PartSource, executed: GtidSet, stop: ApplyStop, ours: (table: string) => boolean, continues: boolean): Promise<OntoCount> {
+  const count: OntoCount = { applied: 0, skipped: 0 };
+  const id = parts.manifest.id;
+  const uuids = new Set<string>();
+  if (stop !== 'nothing') {
+    for await (const tx of readIndex(parts)) {
+      if (tx.tables.some(ours)) {
+        const g = parseMysqlGtid(tx.gtid ?? '');
+        if (!g) {
+          throw new DbBackupError('E_TARGET_STATE', `Backup ${id} holds a transaction without a MySQL GTID (at ${tx.file}:${tx.pos}), so --changes-only cannot tell whether the MySQL target holds it; restore the chain whole instead.`);
+        }
+        uuids.add(g.key);
+        if ((executed.get(g.key) ?? []).some(([lo, hi]) => lo <= g.gno && g.gno <= hi)) count.skipped++;
+        else count.applied++;
+      }
+      if (stop && tx.part === stop.part && tx.end === stop.end) break;
+    }
+  }
+  let from: GtidSet;
+  try {
+    from = parseGtidSet(String((parts.manifest.position?.from as { gtid?: unknown } | null | undefined)?.gtid ?? ''));
+  } catch {
+    from = new Map();
+  }
+  for (const uuid of uuids) {
+    if (!executed.has(uuid)) {
+      throw new DbBackupError(
+        'E_TARGET_STATE',
+        `--changes-only: the target holds no GTID of source ${uuid} (its gtid_executed has none), so it cannot tell which transactions of backup ${id} it already has; nothing was changed. ` +
+          `Restore the chain with --replay-gtids keep, or, when the target holds exactly a full's data, SET GLOBAL gtid_purged = '+<that full's GTID set>' (dbbackup list --json shows it) first.`,
+      );
+    }
+    const missing = subtractGtidSet(new Map(from.has(uuid) ? [[uuid, from.get(uuid)!]] : []), executed);
+    if (!continues && missing.size > 0) {
+      throw new DbBackupError(
+        'E_TARGET_STATE',
+        `--changes-only: the target is behind the chain: its gtid_executed lacks ${formatGtidSet(missing)}, before which the changes of backup ${id} start, so those transactions would be missing; nothing was changed. Restore the chain's full first (without --changes-only), or a chain that starts where the target is.`,
+      );
+    }
+  }
+  return count;
 }

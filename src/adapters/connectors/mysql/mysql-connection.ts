@@ -40,6 +40,8 @@ export interface MysqlEndpoint {
   replayConnections?: number;
   /** Restore only: `keep` skips the source transactions whose GTID the target holds and carries the others' (`--replay-gtids`, MariaDB). */
   replayGtids: 'keep' | 'off';
+  /** Restore only: after a chain's replay with GTIDs, set the MariaDB target's gtid_slave_pos to the position reached (`--set-gtid-slave-pos`). */
+  setGtidSlavePos: boolean;
   /** Restore only: write the restore to the binary log (the default, so replicas of the target follow it); `?binlog=off` skips it when the user may. */
   restoreBinlog: boolean;
   /** Data parts are split after this many raw bytes (at a row boundary). */
@@ -117,6 +119,7 @@ export function resolveEndpoint(target: ConnectionTarget, env: NodeJS.ProcessEnv
     restoreParallel: typeof opts.parallel === 'number' ? opts.parallel : undefined,
     replayConnections: typeof opts.replayConnections === 'number' && opts.replayConnections >= 1 ? Math.floor(opts.replayConnections) : undefined,
     replayGtids: replayGtids(opts.replayGtids),
+    setGtidSlavePos: opts.setGtidSlavePos === true,
     restoreBinlog: binlog === undefined ? true : onOff(binlog, 'binlog'),
     partSize,
     lockWaitMs: lockWaitMs(opts.lockWaitTimeout),

@@ -21,6 +21,7 @@ import { detectFlavor } from './mysql-flavor.js';
 import { MysqlChangeCapture } from './mysql-changes.js';
 import { MysqlContinuousCapture } from './mysql-continuous.js';
 import { locateBinlogTarget } from './mysql-binlog-locate.js';
+import { planSlavePos } from './mysql-binlog-reached.js';
 import { runRestore } from './mysql-restore.js';
 import { MysqlContents } from './mysql-contents.js';
 import { buildPlan, readTargetState, type RestoreScope, restoreScope, scopeManifest } from './mysql-restore-scope.js';
@@ -129,6 +130,7 @@ class MysqlSession implements DatabaseSession {
           );
         }
       }
+      if (this.endpoint.setGtidSlavePos) plan.warnings.push(await planSlavePos(conn, this.endpoint, manifest, request));
       return plan;
     } finally {
       await conn.end();
