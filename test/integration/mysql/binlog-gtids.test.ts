@@ -55,9 +55,16 @@ describe('MySQL binlog replay keeping GTIDs (MariaDB)', () => {
     const dryOff = await restore(dataDir, { target: target(replica, 'k', { create: true, binlog: 'off', ...keep }), repository, dryRun: true });
     expect(dryOff.plan.warnings.join('\n')).toMatch(/does not write the target's binary log \(\?binlog=off\), so the replayed transactions do not carry their GTIDs[^]*goes on without carrying/);
 
-    // The chain restore (full, then the link) onto the replica: the link's transactions carry their GTIDs.
-    const restored = await restore(dataDir, { target: target(replica, 'k', { create: true, ...keep }), repository });
+    // --set-gtid-slave-pos only with GTIDs replayed (keep or --changes-only): refused without, before anything changes.
+    await expect(restore(dataDir, { target: target(replica, 'k', { create: true, setGtidSlavePos: true }), repository, dryRun: true })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/--set-gtid-slave-pos goes with a chain replayed with GTIDs/) });
+
+    // The chain restore (full, then the link) onto the replica: the link's transactions carry their GTIDs;
+    // with --set-gtid-slave-pos its replica position is the chain's end, which the outcome reports.
+    const restored = await restore(dataDir, { target: target(replica, 'k', { create: true, setGtidSlavePos: true, ...keep }), repository });
     expect(await tableFingerprints(replica, 'k')).toEqual(want1);
+    expect(restored.outcome?.logPosition).toBe(at1);
+    expect((await replica.query<{ p: string }>('SELECT @@GLOBAL.gtid_slave_pos AS p'))[0]!.p).toBe(at1);
+    expect((restored.outcome?.warnings ?? []).join('\n')).toMatch(new RegExp(`gtid_slave_pos set to ${at1} \\(the GTID position the replay reached\\)`));
     const state = async () => (await replica.query<{ s: string }>('SELECT @@GLOBAL.gtid_binlog_state AS s'))[0]!.s;
     expect((await state()).split(',')).toContain(at1);
     expect((restored.outcome?.warnings ?? []).join('\n') ?? '').not.toMatch(/skipped/);
@@ -131,9 +138,23 @@ describe('restore --changes-only (MariaDB)', () => {
     for (let i = 12; i <= 13; i++) await write(i);
     const inc2 = await backup(dataDir, { target: src, repository, kind: 'incremental', compression: { codec: 'none' } });
     const want2 = await tableFingerprints(source, 'co');
-    expect((await onto(inc2.manifest.id, { atLog: { gtid: third } })).outcome?.transactions).toEqual({ applied: 3, skipped: 8 });
-    expect((await onto(inc2.manifest.id, { dryRun: true })).outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
-    expect((await onto(inc2.manifest.id)).outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
+    const at2 = (await source.query<{ g: string }>('SELECT @@GLOBAL.gtid_binlog_pos AS g'))[0]!.g;
+    // With --set-gtid-slave-pos: the replica position follows each run's end (the dry run only says so).
+    const slavePos = async () => (await replica.query<{ p: string }>('SELECT @@GLOBAL.gtid_slave_pos AS p'))[0]!.p;
+    const setPos = { target: target(replica, 'co', { setGtidSlavePos: true }) };
+    const partial = await onto(inc2.manifest.id, { atLog: { gtid: third }, ...setPos });
+    expect(partial.outcome?.transactions).toEqual({ applied: 3, skipped: 8 });
+    expect(partial.outcome?.logPosition?.split(',')).toContain(third);
+    expect((await slavePos()).split(',')).toContain(third);
+    const dry2 = await onto(inc2.manifest.id, { dryRun: true, ...setPos });
+    expect(dry2.outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
+    expect(dry2.outcome?.logPosition).toBe(at2);
+    expect(dry2.plan.warnings.join('\n')).toContain(`--set-gtid-slave-pos: once the replay succeeded, the target's gtid_slave_pos is set to the GTID position it reached (the chain's end: ${at2}`);
+    expect((await slavePos()).split(',')).toContain(third);
+    const caught = await onto(inc2.manifest.id, setPos);
+    expect(caught.outcome?.transactions).toEqual({ applied: 2, skipped: 11 });
+    expect(caught.outcome?.logPosition).toBe(at2);
+    expect(await slavePos()).toBe(at2);
     expect(await tableFingerprints(replica, 'co')).toEqual(want2);
     // Twice: nothing applied, the data unchanged.
     expect((await onto(inc2.manifest.id)).outcome?.transactions).toEqual({ applied: 0, skipped: 13 });
@@ -147,6 +168,22 @@ describe('restore --changes-only (MariaDB)', () => {
     expect(inc3.manifest.parent).toBe(full2.manifest.id);
     await expect(onto(inc3.manifest.id)).rejects.toMatchObject({ code: 'E_TARGET_STATE', message: expect.stringMatching(/behind the chain/) });
     expect(await tableFingerprints(replica, 'co')).toEqual(want2);
+
+    // The target replicates from the source from where the catch-up stopped: it receives exactly what came after (writes 14 to 16).
+    await write(16);
+    const end = await pos7();
+    await replica.query(`CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ${source.port}, MASTER_USER = 'root', MASTER_USE_GTID = slave_pos; START SLAVE`);
+    try {
+      for (;;) {
+        const [st] = await replica.query<{ Last_SQL_Errno: number | string; Last_SQL_Error: string; Last_IO_Errno: number | string; Last_IO_Error: string }>('SHOW SLAVE STATUS');
+        if (Number(st?.Last_SQL_Errno ?? 0) !== 0 || Number(st?.Last_IO_Errno ?? 0) === 1236) throw new Error(`replication failed: ${st!.Last_SQL_Error}${st!.Last_IO_Error}`);
+        if ((await slavePos()).split(',').includes(end)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await replica.query('STOP SLAVE; RESET SLAVE ALL');
+    }
+    expect(await tableFingerprints(replica, 'co')).toEqual(await tableFingerprints(source, 'co'));
   }, 120_000);
 });
 
