@@ -84,8 +84,8 @@ const exitCodes: Record<ErrorCode, ExitCode> = {
   E_NO_RESTORE_POINT: ExitCode.failed,
   E_TARGET_EXISTS: ExitCode.failed,
   /**
-   * `restore --changes-only`: the target's own state cannot be placed on the chain (MariaDB: it holds
-   * no GTID of the source's domain, or stops before the chain's changes start); nothing was changed.
+   * `restore --changes-only`: the target's own state cannot be placed on the chain (it holds no GTID
+   * of the source's domain — MySQL: server uuid — or stops before the chain's changes start); nothing was changed.
    */
   E_TARGET_STATE: ExitCode.failed,
   E_CONN_REFUSED: ExitCode.connection,

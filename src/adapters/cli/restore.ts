@@ -52,10 +52,13 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       \`--changes-only\` (MySQL/MariaDB) restores no full: it replays the changes of the chain of
       \`--backup\` (or up to \`--at\`/\`--at-gtid\`/\`--at-position\`) onto a target that already holds a
       copy (restored earlier, or a replica being caught up), skipping the transactions whose GTIDs the
-      target's state holds (MariaDB \`gtid_binlog_state\`, \`gtid_slave_pos\`) and carrying the others'
-      GTIDs, so that running it again applies nothing; \`--dry-run\` says how many it would apply and
-      skip. A target whose GTID state has nothing of the source's domain, or stops before the chain's
-      changes start, exits 1 (E_TARGET_STATE) and is left unchanged.
+      target's state holds (MariaDB \`gtid_binlog_state\`, \`gtid_slave_pos\`; MySQL \`gtid_executed\`) and
+      carrying the others' GTIDs, so that running it again applies nothing; \`--dry-run\` says how many it
+      would apply and skip. A target whose GTID state has nothing of the source's domain (MySQL: server
+      uuid), or stops before the chain's changes start, exits 1 (E_TARGET_STATE) and is left unchanged.
+      The output (\`--json\`: \`logPosition\`) names the source's GTID position the target reached;
+      \`--set-gtid-slave-pos\` (MariaDB) also sets the target's \`gtid_slave_pos\` to it, so that
+      \`CHANGE MASTER TO … MASTER_USE_GTID = slave_pos\` replicates from the source from there.
 
       For SQLite the target file is \`--database PATH\`; \`--file PATH\` also works when the path does
       not end in .tar.gz/.zip (or after --from), so \`restore --file b.tar.gz --file restored.db\` reads b.tar.gz.
@@ -71,6 +74,7 @@ export class RestoreCommand extends withBackupKeyFlags(DatabaseCommand) {
       ['The state as of a time (newest backup point at or before it)', '$0 restore --from ./backups --database app.db --at "2026-11-25 14:30" --time-zone Europe/Berlin'],
       ['MySQL: up to a transaction, or a binary log position', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --at-gtid 0-1-4711'],
       ['MariaDB: catch up a copy with the changes it lacks', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --changes-only'],
+      ['…and make it a replica of the source from there', '$0 restore --from ./backups --db mysql --url mysql://root@db2/shop --changes-only --set-gtid-slave-pos'],
     ],
   });
 

@@ -9,7 +9,7 @@ export const mysqlEngine: Pick<DatabaseConnector, 'engine' | 'capabilities'> = {
     selectiveRestore: true,
     atomicRestore: false,
     // The binary log (mysql-changes.ts); a differential reads it from the full's position while the server still has it;
-    // --changes-only skips what a MariaDB target holds by its GTIDs.
+    // --changes-only skips what the target holds by its GTIDs (MariaDB's state, MySQL's gtid_executed).
     changes: { differential: true, pointInTime: true, selective: true, skipsApplied: true },
   },
 };
