@@ -100,6 +100,7 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
     const p4 = await point();
     await server.query('UPDATE ledger.t SET v = 0 WHERE id = 5');
     await take('--type', 'incremental');
+    const end = await point();
     expect(new Set([p1.gtid, p2.gtid, p4.gtid]).size).toBe(3);
 
     for (const [db, flags, want] of [
@@ -138,10 +139,16 @@ describe('dbbackup backup --type incremental / restore --at with --db mysql (Mar
     const onto = (...flags: string[]) => cli(['restore', '--from', 'gchain', '--db', 'mysql', '--url', server.url('ledger'), '--changes-only', ...flags]);
     const dryOnto = await onto('--dry-run', '--json');
     expect(dryOnto.code, dryOnto.stderr).toBe(0);
-    expect(JSON.parse(dryOnto.stdout)).toMatchObject({ ok: true, dryRun: true, changesOnly: true, transactions: { applied: 0, skipped: 5 } });
+    const reached = end.gtid; // the chain's end (the restores above wrote the server's log after it)
+    expect(JSON.parse(dryOnto.stdout)).toMatchObject({ ok: true, dryRun: true, changesOnly: true, transactions: { applied: 0, skipped: 5 }, logPosition: reached });
     const human = await onto();
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/^Replayed the changes of \S+ → \S+ onto .*: 0 transaction\(s\) applied, 5 skipped/);
+    expect(human.stdout).toContain(`the source's log position reached: ${reached}.`);
+    // --set-gtid-slave-pos: the dry run says what it will set.
+    const drySet = await onto('--dry-run', '--set-gtid-slave-pos');
+    expect(drySet.code, drySet.stderr).toBe(0);
+    expect(drySet.stdout).toContain(`--set-gtid-slave-pos: once the replay succeeded, the target's gtid_slave_pos is set to the GTID position it reached (the chain's end: ${reached}`);
     const clean = await onto('--clean');
     expect(clean.code).toBe(2);
     expect(clean.stderr).toMatch(/E_USAGE: --changes-only applies changes onto the target as it is/);

@@ -5,7 +5,7 @@ import { GtidCarry } from '../../../src/adapters/connectors/mysql/mysql-binlog-c
 import { EventType } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
 import { GtidSkipper, gtidReplayPlan, parseGtidState, type TargetGtids } from '../../../src/adapters/connectors/mysql/mysql-binlog-gtids.js';
 import { countOnto } from '../../../src/adapters/connectors/mysql/mysql-binlog-onto.js';
-import { reachedGtids } from '../../../src/adapters/connectors/mysql/mysql-binlog-reached.js';
+import { planSlavePos, reachedGtids } from '../../../src/adapters/connectors/mysql/mysql-binlog-reached.js';
 import { type MysqlConnection, resolveEndpoint } from '../../../src/adapters/connectors/mysql/mysql-connection.js';
 import { parseGtidSet } from '../../../src/adapters/connectors/mysql/mysql-gtid-set.js';
 import type { PartSource } from '../../../src/application/ports/parts.js';
@@ -167,6 +167,12 @@ describe('MySQL targets: GTIDs skipped and carried (statement level only)', () =
     expect(ok.sent).toEqual(['SELECT @@GLOBAL.gtid_binlog_state AS s, @@GLOBAL.gtid_slave_pos AS p, @@GLOBAL.log_bin AS b', 'SELECT @@GLOBAL.gtid_executed AS s, @@GLOBAL.gtid_mode AS m', "SET SESSION GTID_NEXT = 'AUTOMATIC'"]);
     const denied = recorder((sql) => unknownVar(sql) ?? (/GTID_NEXT/.test(sql) ? Object.assign(new Error('Access denied; you need SESSION_VARIABLES_ADMIN'), { errno: 1227 }) : undefined));
     expect(await gtidReplayPlan(denied.conn, e, '--changes-only')).toMatchObject({ flavor: 'mysql', carry: false, notes: [expect.stringMatching(/may not set GTID_NEXT \(Access denied.*GRANT REPLICATION_APPLIER or SESSION_VARIABLES_ADMIN/)] });
+    // --set-gtid-slave-pos on a MySQL target: nothing to set, and the plan says so (no statement that changes anything).
+    const incremental = { id: 'inc1', kind: 'incremental', position: { to: { gtid: `${U}:1-9` } } } as unknown as Manifest;
+    const set = recorder();
+    expect(await planSlavePos(set.conn, { ...e, setGtidSlavePos: true, replayGtids: 'keep' }, incremental, { clean: false })).toMatch(/the target is MySQL, which has no gtid_slave_pos[^]*nothing is set/);
+    expect(set.sent).toEqual(['SELECT VERSION() AS v']);
+    await expect(planSlavePos(set.conn, { ...e, setGtidSlavePos: true }, incremental, { clean: false })).rejects.toMatchObject({ code: 'E_USAGE' });
     const none = recorder((sql) => (/@@GLOBAL/.test(sql) ? new Error('Unknown system variable') : undefined));
     expect(await gtidReplayPlan(none.conn, e)).toMatchObject({ flavor: undefined, carry: false, notes: [expect.stringMatching(/the target has no GTIDs/)] });
   });
