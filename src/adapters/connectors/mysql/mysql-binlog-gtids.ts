@@ -131,7 +131,7 @@ async function mysqlReplayPlan(conn: MysqlConnection, label: string): Promise<{ 
   }
   const notes: string[] = [];
   if (String(row?.m ?? 'OFF').toUpperCase() === 'OFF') notes.push(`${label}: the target's gtid_mode is OFF, so it takes no source GTID (SET GTID_NEXT); the replayed transactions do not carry theirs.`);
-  else await probe(conn, "SET SESSION GTID_NEXT = 'AUTOMATIC'", notes, `${label}: the user may not set GTID_NEXT (%s; GRANT REPLICATION_APPLIER or SESSION_VARIABLES_ADMIN); the replayed transactions get the target's own GTIDs.`);
+  else await probe(conn, "SET SESSION GTID_NEXT = 'AUTOMATIC'", notes, `${label}: the user may not set GTID_NEXT (%s; GRANT SESSION_VARIABLES_ADMIN or SYSTEM_VARIABLES_ADMIN); the replayed transactions get the target's own GTIDs.`);
   return { state: { flavor: 'mysql', executed }, carry: notes.length === 0, notes, flavor: 'mysql' };
 }
 
