@@ -6,6 +6,12 @@
 //   did (2.89:1); the speed targets of the PostgreSQL issue were derived from that reference.
 // compressible: the data set of earlier sessions (a blank char(84) filler as in pgbench, repeated text);
 //   it compresses about 9:1, which makes gzip (and so pg_dump -Fc) unusually fast.
+// sysbench: the two tables `sysbench oltp_common prepare` makes (random digit strings), for when the
+//   sysbench binary is not installed (bench/postgres.mjs runs the real one when it is).
+// wide: wide rows with jsonb, json, bytea (pseudo-random bytes, incompressible), arrays, uuid, numeric,
+//   and a table of ~10 kB TOASTed attachments (half random, half zeros).
+// tables10k: 10,000 small tables (a primary key each), `scale` sets their rows (1 GB ≈ 1,250 rows each).
+// Every profile but pgbench's is seeded (setseed): the same sizeMB gives the same data.
 
 const FIRST = ['James', 'Mary', 'Robert', 'Patricia', 'John', 'Jennifer', 'Michael', 'Linda', 'David', 'Elizabeth', 'William', 'Barbara', 'Richard', 'Susan', 'Joseph', 'Jessica', 'Thomas', 'Sarah', 'Karim', 'Aiko', 'Olga', 'Mateo', 'Chloé', 'Søren', 'Zoë', 'Ngozi', 'Wei', 'Priya', 'José', 'Fatima', 'Lukas', 'Emma', 'Noah', 'Amara', 'Ivan', 'Yuki', 'Hiroshi', 'Ana', 'Björn', 'Leila'];
 const LAST = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson', 'Thomas', 'Taylor', 'Moore', 'Jackson', 'Martin', 'Lee', 'Perez', 'Thompson', 'White', 'Harris', 'Sanchez', 'Clark', 'Ramirez', 'Lewis', 'Robinson', 'Müller', 'Schmidt', 'Nakamura', 'Kowalski', 'Novak', 'Okafor', 'Haddad', 'Chen', 'Wang', 'Singh'];
@@ -43,14 +49,16 @@ export function buildSql(profile, scale) {
     // 2 × 500 k of issue 23), c and pad made of random 11-digit groups joined by '-', an index on k.
     const rows = n(2_000_000);
     const digits = (groups) => `array_to_string(ARRAY(SELECT lpad(floor(random() * 1e11)::bigint::text, 11, '0') FROM generate_series(1, ${groups}) WHERE i > 0), '-')`;
-    return [1, 2]
+    return `SELECT setseed(0.17);` + [1, 2]
       .map((t) => `
     CREATE TABLE sbtest${t} (id serial PRIMARY KEY, k integer NOT NULL DEFAULT 0, c char(120) NOT NULL DEFAULT '', pad char(60) NOT NULL DEFAULT '');
     INSERT INTO sbtest${t} (k, c, pad) SELECT floor(random() * ${rows})::int, ${digits(10)}, ${digits(5)} FROM generate_series(1, ${rows}) i;
     CREATE INDEX k_${t} ON sbtest${t} (k);`)
       .join('');
   }
-  if (profile !== 'realistic') throw new Error(`unknown data profile ${profile}: realistic, compressible, sysbench or pgbench`);
+  if (profile === 'wide') return wideSql(n);
+  if (profile === 'tables10k') return tables10kSql(scale);
+  if (profile !== 'realistic') throw new Error(`unknown data profile ${profile}: realistic, compressible, sysbench, pgbench, wide or tables10k`);
   const users = n(400_000);
   return `
     SELECT setseed(0.42);
@@ -88,4 +96,48 @@ export function buildSql(profile, scale) {
       (SELECT string_agg(w, CASE WHEN random() < 0.08 THEN '. ' ELSE ' ' END)
          FROM (SELECT v.a[1 + floor(5999 * power(random(), 3))::int] w FROM generate_series(1, 120 + d.i % 200) g) x)
       FROM (SELECT array_agg(word ORDER BY id) a FROM vocab) v, generate_series(1, ${n(110_000)}) d(i);`;
+}
+
+/** Wide rows (~1.2 kB: jsonb, json, bytea, arrays) and TOASTed attachments; ~1 GB at scale 1. */
+function wideSql(n) {
+  // 16 pseudo-random bytes per md5 of random(); correlated to the row (`WHERE i > 0`) so that each row gets its own.
+  const bytes = (count) => `(SELECT string_agg(decode(md5(random()::text), 'hex'), ''::bytea) FROM generate_series(1, ${count}) g WHERE i > 0)`;
+  const rows = n(600_000);
+  return `
+    SELECT setseed(0.61);
+    CREATE TABLE wide (id bigint PRIMARY KEY, created timestamptz NOT NULL, updated timestamptz, owner_id int NOT NULL,
+      status smallint NOT NULL, title text NOT NULL, price numeric(12,2), ratio double precision, tags text[], scores int[],
+      attrs jsonb NOT NULL, meta json, digest bytea NOT NULL, blob bytea, ref uuid NOT NULL);
+    INSERT INTO wide SELECT i, '2022-01-01'::timestamptz + i * interval '7 seconds',
+      CASE WHEN random() < 0.4 THEN '2024-01-01'::timestamptz + random() * interval '300 days' END,
+      1 + floor(random() * ${Math.max(1, Math.round(rows / 20))})::int, floor(random() * 5)::smallint,
+      ${pick(FIRST)} || ' ' || ${pick(LAST)} || ' order ' || i, round((random() * 10000)::numeric, 2), random(),
+      ARRAY[${pick(KINDS)}, ${pick(KINDS)}], ARRAY[floor(random() * 1000)::int, floor(random() * 1000)::int, i % 97],
+      jsonb_build_object('sku', 'SKU-' || lpad(floor(random() * 90000)::int::text, 6, '0'), 'qty', 1 + floor(random() * 9)::int,
+        'dims', jsonb_build_array(round((random() * 100)::numeric, 1), round((random() * 100)::numeric, 1), round((random() * 100)::numeric, 1)),
+        'path', ${pick(PATHS)} || floor(random() * 5000)::int, 'token', md5(random()::text), 'gift', random() < 0.1,
+        'notes', jsonb_build_array(${pick(SYLLABLES)} || ${pick(SYLLABLES)}, ${pick(SYLLABLES)} || ${pick(SYLLABLES)})),
+      json_build_object('agent', ${pick(AGENTS)}, 'ip', '10.' || floor(random() * 256)::int || '.' || floor(random() * 256)::int || '.1', 'ms', floor(random() * 900)::int),
+      sha256(i::text::bytea), CASE WHEN random() < 0.8 THEN ${bytes('16 + i % 48')} END, md5(random()::text)::uuid
+      FROM generate_series(1, ${rows}) i;
+    CREATE INDEX wide_owner ON wide (owner_id);
+    CREATE INDEX wide_created ON wide (created);
+    CREATE TABLE attachments (id int PRIMARY KEY, wide_id bigint NOT NULL REFERENCES wide(id), name text NOT NULL, mime text, content bytea NOT NULL);
+    INSERT INTO attachments SELECT i, 1 + (i * 7919) % ${rows}, 'file-' || i || '.bin', 'application/octet-stream',
+      ${bytes(320)} || decode(repeat('00', 5120), 'hex')
+      FROM generate_series(1, ${n(30_000)}) i;`;
+}
+
+/** 10,000 tables of a few rows each (a DO block committing every 250 tables: one transaction would need 30,000 locks). */
+function tables10kSql(scale) {
+  const rows = Math.max(1, Math.round(1250 * scale));
+  return `
+    DO $$ BEGIN
+      PERFORM setseed(0.29);
+      FOR t IN 1..10000 LOOP
+        EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY, kind smallint NOT NULL, at timestamptz NOT NULL, label text, amount numeric(10,2))', 'small_' || lpad(t::text, 5, '0'));
+        EXECUTE format('INSERT INTO %I SELECT i, i %% 7, ''2024-01-01''::timestamptz + i * interval ''1 minute'', md5(random()::text), round((random() * 1000)::numeric, 2) FROM generate_series(1, ${rows}) i', 'small_' || lpad(t::text, 5, '0'));
+        IF t % 250 = 0 THEN COMMIT; END IF;
+      END LOOP;
+    END $$;`;
 }

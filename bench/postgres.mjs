@@ -1,55 +1,90 @@
 #!/usr/bin/env node
-// PostgreSQL backup/restore benchmark: dbbackup against pg_dump / pg_restore on the same server, same run.
-// Usage: node bench/postgres.mjs [sizeMB=1000] [parallel=cores] [--data realistic|compressible|sysbench|pgbench] [--timeline] [--rounds N]
-//          [--backup-rounds N] [--baseline path/to/bin/dbbackup.js] [--stage-profile]
-//   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
-// Starts its own throwaway server (initdb in a temp dir, a free port), builds a ~sizeMB database
-// (bench/pg-data.mjs: `realistic` compresses ~3.7:1 like the reference dump in TESTING.md,
-// `compressible` ~9:1), then times: pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup,
-// pg_restore -j N, dbbackup restore. Each row shows the client's and the server's CPU seconds: on a
-// small machine both share the cores, so client CPU is taken from the server. --timeline logs every
-// statement on the server and prints, for both restores, what each connection ran and when.
-// --rounds N (default 3) times both restores N times, alternating which goes first, into fresh
-// databases, and compares the medians: on a small VM one restore's time moves by ±15 % from run to
-// run, so a single pair says little. --backup-rounds N (default 3) does the same for the backups
-// (pg_dump -Fc, pg_dump -Fp and dbbackup, in a rotating order). --baseline BIN times another build's
-// CLI (e.g. a copy of main's bin/ + dist/) in the same rounds, on the same database: before/after
-// figures of an optimisation from one invocation.
+// PostgreSQL full backup/restore benchmark (issue 23): dbbackup against pg_dump / pg_restore on the
+// same throwaway server, in the same invocation, on data profiles this script generates itself.
+//
+//   npm run build && node bench/postgres.mjs [--profiles sysbench,pgbench,wide] [--mb 100] [--runs 3] [--parallel N]
+//   node bench/postgres.mjs --profiles tables10k --mb 20          # 10,000 small tables
+//   node bench/postgres.mjs --profiles sysbench --scale-mb 5120   # plus the same profile at 5 GB: s/GB and peak RSS at both sizes
+//   node bench/postgres.mjs --compare [BEFORE.json [AFTER.json]]  # runs nothing: two stored results, before → after
+//   node bench/postgres.mjs --compare-base [FILE.json]            # runs nothing: a --baseline run's baseline → this build
+//   options: --timeline (what each restore connection ran, from the server's log), --stage-profile (one more
+//   backup and restore per profile with --profile-stages), --baseline BIN (another build's bin/dbbackup.js
+//   timed in the same rounds), DBBACKUP_BIN (the build to time), PG_BIN (default /usr/lib/postgresql/15/bin).
+//   Old form still read: node bench/postgres.mjs [sizeMB] [parallel] [--data PROFILE] [--rounds N].
+//
+// Profiles (≈ --mb MB of database each, bench/pg-data.mjs):
+//   sysbench   sysbench's oltp tables (2 × 2 M rows per GB, random digit strings): `sysbench oltp_common
+//              prepare` when sysbench is installed, else the same tables made in SQL (said in the output)
+//   pgbench    `pgbench -i -s mb/15` (numeric)
+//   wide       wide rows: jsonb, json, bytea, arrays, uuid; plus ~10 kB TOASTed attachments
+//   tables10k  10,000 small tables
+//   realistic, compressible: the earlier application-like profiles
+// Per profile: the backups (pg_dump -Fc, pg_dump -Fp > /dev/null, dbbackup backup) run --runs times
+// each, rotating which goes first; then the restores (pg_restore -j N of the -Fc dump, dbbackup
+// restore of its backup, both into an empty database made untimed) --runs times, alternating. A
+// CHECKPOINT (untimed) precedes every timed step. Prints medians (results.mjs: the mean of the two
+// middles for an even count), ratio = peer s / dbbackup s (> 1: dbbackup faster), the same ratio in
+// CPU seconds (client process tree + server), output sizes and peak RSS; every restore is checked
+// against the source (per table: row count and an order-independent hash of every row's text;
+// sequences' values; `pg_dump -s` of the first restore equal to the source's). Writes
+// bench/results/postgres-<time>.json (exit 1 if a restore differs).
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { measure, printStageProfile, printTable, sizeMB, treeCpuSeconds } from './measure.mjs';
+import { measure, printStageProfile, printTable, treeCpuSeconds } from './measure.mjs';
 import { buildSql } from './pg-data.mjs';
+import { alternating, compareArgs, folderSize, loadAverage, printComparison, summary, writeResults } from './results.mjs';
 
+const comparing = await compareArgs('postgres');
+if (comparing) {
+  await printComparison(comparing);
+  process.exit(0);
+}
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    profiles: { type: 'string' },
+    data: { type: 'string' },
+    mb: { type: 'string' },
+    runs: { type: 'string' },
+    rounds: { type: 'string' },
+    parallel: { type: 'string' },
+    'scale-mb': { type: 'string' },
+    'scale-profile': { type: 'string', default: 'sysbench' },
+    baseline: { type: 'string' },
+    timeline: { type: 'boolean', default: false },
+    'stage-profile': { type: 'boolean', default: false },
+  },
+});
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'dbbackup.js');
+const BIN = process.env.DBBACKUP_BIN ?? join(root, 'bin', 'dbbackup.js');
+const BASE = opt.baseline;
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const args = process.argv.slice(2);
-const dataAt = args.indexOf('--data');
-const profile = dataAt >= 0 ? args.splice(dataAt, 2)[1] : 'realistic';
-const timelineAt = args.indexOf('--timeline');
-const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
-const roundsAt = args.indexOf('--rounds');
-const rounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : 3;
-const backupRoundsAt = args.indexOf('--backup-rounds');
-const backupRounds = backupRoundsAt >= 0 ? Number(args.splice(backupRoundsAt, 2)[1]) : 3;
-const baselineAt = args.indexOf('--baseline');
-const baseline = baselineAt >= 0 ? args.splice(baselineAt, 2)[1] : undefined;
-const stageProfileAt = args.indexOf('--stage-profile');
-const stageProfile = stageProfileAt >= 0 && args.splice(stageProfileAt, 1).length > 0;
-const targetMB = Number(args[0] ?? 1000);
-const parallel = Number(args[1] ?? availableParallelism());
+const PROFILES = (opt.profiles ?? opt.data ?? 'sysbench,pgbench,wide').split(',').filter(Boolean);
+const TARGET_MB = Number(opt.mb ?? positionals[0] ?? 100);
+const RUNS = Math.max(1, Number(opt.runs ?? opt.rounds ?? 3));
+const PARALLEL = Number(opt.parallel ?? positionals[1] ?? availableParallelism());
+const SCALE_MB = opt['scale-mb'] ? Number(opt['scale-mb']) : undefined;
+const SCALE_PROFILE = opt['scale-profile'];
+const SYSBENCH = (() => {
+  try {
+    return execFileSync('sh', ['-c', 'command -v sysbench']).toString().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 const work = mkdtempSync('/tmp/pgb-');
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
   : { uid: userInfo().uid, gid: userInfo().gid };
 chownSync(work, ids.uid, ids.gid);
 const env = { ...process.env, DBBACKUP_DATA_DIR: join(work, 'catalog'), PGPASSWORD: '' };
-
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
     const p = s.address().port;
@@ -57,13 +92,17 @@ const port = await new Promise((resolve) => {
   });
 });
 execFileSync(join(PG_BIN, 'initdb'), ['-D', join(work, 'data'), '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...ids, stdio: 'ignore', cwd: '/tmp' });
-// Same server settings for both tools; maintenance_work_mem matches what dbbackup's restore sessions use.
+// Same server settings for every tool; maintenance_work_mem matches what dbbackup's restore sessions use.
 // Autovacuum is off: it would process one tool's freshly restored tables while the other tool is timed.
+// max_locks_per_transaction: pg_dump and a restore of 10,000 tables hold a lock on each.
 const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
   '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'autovacuum=off',
-  ...(timeline ? ['-c', 'log_min_duration_statement=0', '-c', 'log_line_prefix=%m [%p] ', '-c', 'log_timezone=UTC'] : [])],
-  { ...ids, stdio: ['ignore', 'ignore', timeline ? openSync(join(work, 'server.log'), 'w') : 'ignore'] });
+  '-c', 'max_locks_per_transaction=1024',
+  ...(opt.timeline ? ['-c', 'log_min_duration_statement=0', '-c', 'log_line_prefix=%m [%p] ', '-c', 'log_timezone=UTC'] : [])],
+  { ...ids, stdio: ['ignore', 'ignore', opt.timeline ? openSync(join(work, 'server.log'), 'w') : 'ignore'] });
 const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+const pgArgs = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
+const pgTool = (name, a, options = {}) => execFileSync(join(PG_BIN, name), [...pgArgs, ...a], { maxBuffer: 1 << 30, ...options });
 const client = async (db = 'postgres') => {
   for (let i = 0; ; i++) {
     const c = new pg.Client({ connectionString: url(db) });
@@ -77,173 +116,249 @@ const client = async (db = 'postgres') => {
     }
   }
 };
+const PEERS = { fc: 'pg_dump -Fc', fp: 'pg_dump -Fp > /dev/null', restore: `pg_restore -j ${PARALLEL}` };
 
+const results = [];
+const scale = [];
+const tables = [];
+const stageProfiles = [];
 try {
-  const admin = await client();
-  await admin.query('CREATE DATABASE bench');
-  await admin.end();
-  const db = await client('bench');
-  const scale = targetMB / 1000;
-  console.log(`building a ~${targetMB} MB database (${profile} data, scale ${scale})…`);
-  const t0 = Date.now();
-  if (profile === 'pgbench') {
-    execFileSync(join(PG_BIN, 'pgbench'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-i', '-q', '-s', String(Math.max(1, Math.round(targetMB / 15))), 'bench'], { stdio: 'ignore' });
-  } else {
-    await db.query(buildSql(profile, scale));
-  }
-  await db.query('VACUUM ANALYZE');
-  const dbMB = Number((await db.query(`SELECT pg_database_size('bench') AS s`)).rows[0].s) / 1e6;
-  await db.end();
-  console.log(`database: ${dbMB.toFixed(0)} MB (built in ${((Date.now() - t0) / 1000).toFixed(0)} s); parallel = ${parallel}\n`);
-
-  const pgArgs = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
-  const results = [];
-  // The 1-minute load average after each step: other work on the machine skews a row's time.
-  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-  const row = (operation, r, outMB) => {
-    results.push({ operation, seconds: r.seconds.toFixed(2), 'MB/s': (dbMB / r.seconds).toFixed(0), 'peak RSS MB': r.peakRssMB.toFixed(0), 'output MB': outMB === undefined ? '-' : outMB.toFixed(0),
-      'client CPU s': r.cpuSeconds.toFixed(2), 'server CPU s': r.serverCpu === undefined ? '-' : r.serverCpu.toFixed(2), load: load() });
-    return r;
-  };
-  // Times one command and the server's CPU over the same interval. A CHECKPOINT first (untimed), so
-  // that no step pays for writing out the pages the step before it dirtied.
-  const timed = async (cmd, cmdArgs, options) => {
-    const c = await client();
-    await c.query('CHECKPOINT');
-    await c.end();
-    const before = treeCpuSeconds(server.pid);
-    const r = await measure(cmd, cmdArgs, options);
-    return { ...r, serverCpu: treeCpuSeconds(server.pid) - before };
-  };
-  const du = (path) => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0]) / 1e6;
-  const dbb = (...a) => timed(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
-
-  row('dbbackup --version (CLI start-up only)', await measure(process.execPath, [bin, '--version'], { env }));
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  // Each backup step runs backupRounds times, the order rotating each round; a row shows the median
-  // time (peak RSS: the highest of the rounds).
-  const steps = [
-    ['pg_dump -Fc', () => timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', join(work, 'bench.dump'), 'bench']), () => sizeMB(join(work, 'bench.dump'))],
-    ['pg_dump -Fp > /dev/null', () => timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp bench > /dev/null`])],
-    [`dbbackup backup (zstd-1, --parallel ${parallel})`, () => (rmSync(join(work, 'repo'), { recursive: true, force: true }), dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo'), '--parallel', String(parallel))), () => du(join(work, 'repo'))],
-    ...(baseline
-      ? [[`baseline backup (zstd-1, --parallel ${parallel})`, () => (rmSync(join(work, 'repo-base'), { recursive: true, force: true }), timed(process.execPath, [baseline, 'backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo-base'), '--parallel', String(parallel), '--quiet'], { env, cwd: work })), () => du(join(work, 'repo-base'))]]
-      : []),
-  ];
-  const runs = steps.map(() => []);
-  for (let round = 0; round < backupRounds; round++) {
-    for (let k = 0; k < steps.length; k++) {
-      const i = (k + round) % steps.length;
-      runs[i].push(await steps[i][1]());
-    }
-  }
-  const backupRows = steps.map(([name, , out], i) => {
-    const times = runs[i].map((r) => r.seconds);
-    const peak = runs[i].reduce((a, b) => (a.peakRssMB >= b.peakRssMB ? a : b));
-    console.log(`${name}: ${times.map((t) => t.toFixed(2)).join(' ')} s`);
-    // CPU seconds (medians too): on a shared machine they move less with the load than wall time does.
-    const cpu = { cpuSeconds: median(runs[i].map((r) => r.cpuSeconds)), serverCpu: median(runs[i].map((r) => r.serverCpu)) };
-    return row(`${name} (median of ${backupRounds})`, { ...runs[i][0], ...cpu, seconds: median(times), peakRssMB: peak.peakRssMB }, out?.());
-  });
-  const [fc, fp, ours] = backupRows;
-  const base = baseline ? backupRows[3] : undefined;
-  const ours1 = row('dbbackup backup (zstd-1, --parallel 1)', await dbb('backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo1'), '--parallel', '1'), du(join(work, 'repo1')));
-  // Both restores start from an existing empty database (createdb is not timed for either). Each
-  // round uses fresh databases; the order alternates so that neither tool always goes first.
-  const marks = [];
-  const pgTimes = [];
-  const ourTimes = [];
-  const pgCpu = [];
-  const ourCpu = [];
-  let pgr;
-  let rest;
-  for (let round = 0; round < rounds; round++) {
-    const suffix = round === 0 ? '' : `_${round}`;
-    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `r_pg${suffix}`]);
-    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, `r_ours${suffix}`]);
-    const runPg = async () => {
-      const from = new Date();
-      const r = await timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(parallel), '-d', `r_pg${suffix}`, join(work, 'bench.dump')]);
-      if (round === 0) marks.push(['pg_restore', from, new Date()]);
-      pgTimes.push(r.seconds);
-      pgCpu.push(r);
-      pgr ??= r;
-    };
-    const runOurs = async () => {
-      const from = new Date();
-      const r = await dbb('restore', '--from', join(work, 'repo'), '--db', 'postgres', '--url', url(`r_ours${suffix}`), '--parallel', String(parallel));
-      if (round === 0) marks.push(['dbbackup restore', from, new Date()]);
-      ourTimes.push(r.seconds);
-      ourCpu.push(r);
-      rest = rest && rest.peakRssMB >= r.peakRssMB ? rest : r; // the round with the highest peak RSS
-    };
-    if (round % 2 === 0) {
-      await runPg();
-      await runOurs();
-    } else {
-      await runOurs();
-      await runPg();
-    }
-    if (round > 0) for (const db of [`r_pg${suffix}`, `r_ours${suffix}`]) execFileSync(join(PG_BIN, 'dropdb'), [...pgArgs, db]);
-  }
-  const cpuOf = (rs) => ({ cpuSeconds: median(rs.map((r) => r.cpuSeconds)), serverCpu: median(rs.map((r) => r.serverCpu)) });
-  const pgRow = row(`pg_restore -j ${parallel} (median of ${rounds})`, { ...pgr, ...cpuOf(pgCpu), seconds: median(pgTimes) });
-  const ourRow = row(`dbbackup restore (--parallel ${parallel}, median of ${rounds})`, { ...rest, ...cpuOf(ourCpu), seconds: median(ourTimes) });
-
-  // Every table's row count in the source and in both restores.
-  const counts = async (name) => {
-    const c = await client(name);
-    const tables = (await c.query(`SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY 1`)).rows.map((r) => r.relname);
-    const out = {};
-    for (const t of tables) out[t] = Number((await c.query(`SELECT count(*) AS n FROM "${t}"`)).rows[0].n);
-    await c.end();
-    return JSON.stringify(out);
-  };
-  const [source, restoredOurs, restoredPg] = [await counts('bench'), await counts('r_ours'), await counts('r_pg')];
-
-  printTable(results);
-  if (timeline) printTimeline(readFileSync(join(work, 'server.log'), 'utf8'), marks);
-  console.log(`\nrows: source ${source}`);
-  console.log(`  dbbackup restore ${restoredOurs === source ? 'matches' : `DIFFERS: ${restoredOurs}`}; pg_restore ${restoredPg === source ? 'matches' : `DIFFERS: ${restoredPg}`}`);
-  if (restoredOurs !== source) process.exitCode = 1;
-  console.log(`\nload average (1/5/15 min) at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-  console.log('ratios (>1 means dbbackup is faster):');
-  const verdict = (ok) => (ok ? 'OK' : 'MISSED');
-  const best = Math.min(ours.seconds, ours1.seconds);
-  const sizeRatio = du(join(work, 'repo')) / sizeMB(join(work, 'bench.dump'));
-  console.log(`  backup vs pg_dump -Fc:             ${(fc.seconds / ours.seconds).toFixed(2)}x  (goal >= 3x: ${verdict(fc.seconds / ours.seconds >= 3)})   --parallel 1: ${(fc.seconds / ours1.seconds).toFixed(2)}x`);
-  console.log(`  backup output vs pg_dump -Fc:      ${sizeRatio.toFixed(2)}x  (goal <= 1: ${verdict(sizeRatio <= 1)})`);
-  console.log(`  backup vs pg_dump -Fp > /dev/null: ${(fp.seconds / ours.seconds).toFixed(2)}x  (goal >= 1/1.2 = 0.83x: ${verdict(fp.seconds / ours.seconds >= 1 / 1.2)})   --parallel 1: ${(fp.seconds / ours1.seconds).toFixed(2)}x`);
-  if (base) {
-    console.log(`  baseline backup vs pg_dump -Fc:    ${(fc.seconds / base.seconds).toFixed(2)}x;  vs pg_dump -Fp > /dev/null: ${(fp.seconds / base.seconds).toFixed(2)}x;  this build / baseline time: ${(ours.seconds / base.seconds).toFixed(2)}`);
-  }
-  const restoreRatio = median(pgTimes) / median(ourTimes);
-  console.log(`  restore vs pg_restore -j ${parallel}:        ${restoreRatio.toFixed(2)}x  (goal >= 1x: ${verdict(restoreRatio >= 1)})   medians of ${rounds}; each round: ${pgTimes.map((p, i) => (p / ourTimes[i]).toFixed(2)).join(' ')}`);
-  console.log(`    restore seconds, pg_restore: ${pgTimes.map((t) => t.toFixed(2)).join(' ')}; dbbackup: ${ourTimes.map((t) => t.toFixed(2)).join(' ')}`);
-  // The same comparisons in CPU seconds (client + server, medians): what decides wall time once other
-  // work shares the cores; near the wall-time ratio only on an idle machine.
-  const cpuSum = (r) => r.cpuSeconds + r.serverCpu;
-  console.log(`  CPU s (client + server): backup ${cpuSum(ours).toFixed(2)}, pg_dump -Fp ${cpuSum(fp).toFixed(2)} (ratio ${(cpuSum(fp) / cpuSum(ours)).toFixed(2)}x), pg_dump -Fc ${cpuSum(fc).toFixed(2)} (${(cpuSum(fc) / cpuSum(ours)).toFixed(2)}x)${base ? `; baseline backup ${cpuSum(base).toFixed(2)}` : ''}`);
-  console.log(`  CPU s (client + server): restore ${cpuSum(ourRow).toFixed(2)}, pg_restore -j ${parallel} ${cpuSum(pgRow).toFixed(2)} (ratio ${(cpuSum(pgRow) / cpuSum(ourRow)).toFixed(2)}x)`);
-  const maxRss = Math.max(ours.peakRssMB, ours1.peakRssMB, rest.peakRssMB);
-  console.log(`  dbbackup peak RSS:                 ${maxRss.toFixed(0)} MB (goal < 200 MB: ${verdict(maxRss < 200)})`);
-  console.log(`  fastest backup ${best.toFixed(2)} s; CLI start-up alone ${results[0].seconds} s of it`);
-  if (stageProfile) {
-    // One more backup and restore with the stage profiler on: where their seconds go.
-    execFileSync(join(PG_BIN, 'createdb'), [...pgArgs, 'r_profile']);
-    for (const [what, a] of [
-      ['backup', ['backup', '--db', 'postgres', '--url', url('bench'), '--out', join(work, 'repo-profile'), '--parallel', String(parallel)]],
-      ['restore', ['restore', '--from', join(work, 'repo-profile'), '--db', 'postgres', '--url', url('r_profile'), '--parallel', String(parallel)]],
-    ]) {
-      const out = join(work, `profile-${what}.json`);
-      const r = await dbb(...a, `--profile-stages=${out}`);
-      printStageProfile(`dbbackup ${what} (--parallel ${parallel}, ${profile} data)`, r.seconds, JSON.parse(readFileSync(out, 'utf8')));
+  for (const profile of PROFILES) results.push(...(await benchProfile(profile, TARGET_MB)));
+  if (SCALE_MB) {
+    // The same profile at the normal and at the large size: the cost must grow linearly, memory not at all.
+    const small = results.filter((r) => r.profile.startsWith(`${SCALE_PROFILE} `));
+    if (small.length === 0) results.push(...(await benchProfile(SCALE_PROFILE, TARGET_MB)));
+    results.push(...(await benchProfile(SCALE_PROFILE, SCALE_MB, `${SCALE_PROFILE}@${SCALE_MB}MB`)));
+    const at = (name) => results.find((r) => r.profile === name);
+    for (const step of ['backup', 'restore']) {
+      const [a, b] = [at(`${SCALE_PROFILE} ${step}`), at(`${SCALE_PROFILE}@${SCALE_MB}MB ${step}`)];
+      for (const [tool, sa, sb] of [['dbbackup', a.dbbackup, b.dbbackup], ...Object.keys(b.peers).map((p) => [p, a.peers[p], b.peers[p]])]) {
+        const perGB = (s, dbMB) => s.median / (dbMB / 1000);
+        scale.push({
+          step, tool,
+          [`s/GB @${TARGET_MB}MB`]: perGB(sa, a.dbMB).toFixed(2), [`s/GB @${SCALE_MB}MB`]: perGB(sb, b.dbMB).toFixed(2),
+          'time/GB growth': `${(perGB(sb, b.dbMB) / perGB(sa, a.dbMB)).toFixed(2)}×`,
+          [`RSS MB @${TARGET_MB}MB`]: sa.peakRssMB.toFixed(0), [`RSS MB @${SCALE_MB}MB`]: sb.peakRssMB.toFixed(0),
+        });
+      }
     }
   }
 } finally {
   server.kill('SIGINT');
   await new Promise((r) => server.once('exit', r));
   rmSync(work, { recursive: true, force: true });
+}
+
+console.log(`\nPostgreSQL full backup and restore, medians of ${RUNS} (rotating order), ~${TARGET_MB} MB per profile, parallel ${PARALLEL}, ${BIN}`);
+console.log('ratio = peer s / dbbackup s (> 1: dbbackup faster); CPU ratio: the same in CPU seconds (client process tree + server)');
+for (const [title, rows, runs] of tables) {
+  console.log(`\n${title}`);
+  printTable(rows);
+  for (const line of runs) console.log(`  ${line}`);
+}
+if (scale.length) {
+  console.log(`\nscale: ${SCALE_PROFILE} at ${TARGET_MB} MB and at ${SCALE_MB} MB (database sizes: ${results.filter((r) => r.profile.startsWith(SCALE_PROFILE) && r.profile.endsWith('backup')).map((r) => `${r.dbMB.toFixed(0)} MB`).join(', ')})`);
+  printTable(scale);
+}
+for (const [title, seconds, report] of stageProfiles) printStageProfile(title, seconds, report);
+console.log(`\nload average (1/5/15 min) at the end: ${await loadAverage()}`);
+const written = await writeResults('postgres', { bin: BIN, base: BASE, targetMB: TARGET_MB, scaleMB: SCALE_MB, runs: RUNS, parallel: PARALLEL, sysbench: SYSBENCH ?? 'generated in SQL (sysbench not installed)', results, scale });
+console.log(`written ${written}`);
+if (results.some((r) => r.verified === false)) {
+  console.log('A RESTORE DIFFERS FROM ITS SOURCE (see above)');
+  process.exitCode = 1;
+}
+
+/** Builds one profile's database, times the backups and the restores, checks every restore; returns its two result rows. */
+async function benchProfile(profile, targetMB, label = profile) {
+  const src = `src_${label.replace(/\W/g, '_').toLowerCase()}`;
+  const admin = await client();
+  await admin.query(`DROP DATABASE IF EXISTS ${src}`);
+  await admin.query(`CREATE DATABASE ${src}`);
+  await admin.end();
+  const t0 = Date.now();
+  let generator = 'SQL';
+  if (profile === 'pgbench') {
+    generator = `pgbench -i -s ${Math.max(1, Math.round(targetMB / 15))}`;
+    pgTool('pgbench', ['-i', '-q', '-s', String(Math.max(1, Math.round(targetMB / 15))), src], { stdio: 'ignore' });
+  } else if (profile === 'sysbench' && SYSBENCH) {
+    const rows = Math.max(1, Math.round((2_000_000 * targetMB) / 1000));
+    generator = `sysbench oltp_common --tables=2 --table-size=${rows} prepare`;
+    execFileSync(SYSBENCH, ['oltp_common', '--db-driver=pgsql', '--pgsql-host=127.0.0.1', `--pgsql-port=${port}`, '--pgsql-user=postgres', `--pgsql-db=${src}`,
+      '--tables=2', `--table-size=${rows}`, 'prepare'], { stdio: 'ignore' });
+  } else {
+    if (profile === 'sysbench') generator = 'SQL (sysbench is not installed: the same tables and value shapes)';
+    const db = await client(src);
+    await db.query(buildSql(profile, targetMB / 1000));
+    await db.end();
+  }
+  const db = await client(src);
+  await db.query('VACUUM ANALYZE');
+  const dbMB = Number((await db.query('SELECT pg_database_size(current_database()) AS s')).rows[0].s) / 1e6;
+  await db.end();
+  const source = await contentOf(src);
+  log(`${label}: ${dbMB.toFixed(0)} MB database, ${source.tables} tables, ${source.rows} rows, built in ${((Date.now() - t0) / 1000).toFixed(0)} s by ${generator}`);
+
+  const dump = join(work, 'bench.dump');
+  const repo = (who) => join(work, `repo-${who}`);
+  const dbb = (bin, ...a) => timed(process.execPath, [bin, ...a, '--quiet'], { env, cwd: work });
+  const backups = {
+    fc: () => timed(join(PG_BIN, 'pg_dump'), [...pgArgs, '-Fc', '-f', dump, src]),
+    fp: () => timed('bash', ['-c', `'${PG_BIN}/pg_dump' ${pgArgs.join(' ')} -Fp ${src} > /dev/null`]),
+    ours: () => (rmSync(repo('ours'), { recursive: true, force: true }), dbb(BIN, 'backup', '--db', 'postgres', '--url', url(src), '--out', repo('ours'), '--parallel', String(PARALLEL))),
+    base: () => (rmSync(repo('base'), { recursive: true, force: true }), dbb(BASE, 'backup', '--db', 'postgres', '--url', url(src), '--out', repo('base'), '--parallel', String(PARALLEL))),
+  };
+  const times = { fc: [], fp: [], ours: [], base: [] };
+  await alternating(['fc', 'fp', 'ours', ...(BASE ? ['base'] : [])], RUNS, async (who) => {
+    times[who].push(await backups[who]());
+    log(`${label} backup ${who}: ${times[who].at(-1).seconds.toFixed(2)} s`);
+  });
+  const sizes = { fc: statSync(dump).size / 1e6, ours: (await folderSize(repo('ours'))) / 1e6, base: BASE ? (await folderSize(repo('base'))) / 1e6 : undefined };
+
+  // Restores: each into a fresh empty database (created untimed), checked against the source, dropped.
+  const restoreTimes = { restore: [], ours: [], base: [] };
+  const marks = [];
+  let verified = true;
+  let schemaSame;
+  const restores = {
+    restore: (target) => timed(join(PG_BIN, 'pg_restore'), [...pgArgs, '-j', String(PARALLEL), '-d', target, dump]),
+    ours: (target) => dbb(BIN, 'restore', '--from', repo('ours'), '--db', 'postgres', '--url', url(target), '--parallel', String(PARALLEL)),
+    base: (target) => dbb(BASE, 'restore', '--from', repo('base'), '--db', 'postgres', '--url', url(target), '--parallel', String(PARALLEL)),
+  };
+  await alternating(['restore', 'ours', ...(BASE ? ['base'] : [])], RUNS, async (who, round) => {
+    const target = `r_${who}`;
+    pgTool('dropdb', ['--if-exists', target]);
+    pgTool('createdb', [target]);
+    const from = new Date();
+    restoreTimes[who].push(await restores[who](target));
+    if (round === 0) marks.push([`${who === 'restore' ? PEERS.restore : who === 'ours' ? 'dbbackup restore' : 'baseline restore'}, ${label}`, from, new Date()]);
+    const got = await contentOf(target);
+    const same = got.digest === source.digest;
+    if (!same) {
+      verified = false;
+      console.log(`${label}: the ${who} restore of round ${round + 1} DIFFERS from the source: ${describeDiff(source, got)}`);
+    }
+    if (round === 0 && who === 'ours') schemaSame = schemaOf(target) === schemaOf(src);
+    log(`${label} restore ${who}: ${restoreTimes[who].at(-1).seconds.toFixed(2)} s, content ${same ? 'matches' : 'DIFFERS'}`);
+    pgTool('dropdb', [target]);
+  });
+  if (schemaSame === false) {
+    verified = false;
+    console.log(`${label}: pg_dump -s of dbbackup's restore differs from the source's`);
+  }
+  if (opt.timeline) printTimeline(readFileSync(join(work, 'server.log'), 'utf8'), marks);
+  if (opt['stage-profile']) {
+    // One more backup and restore with the stage profiler on: where their seconds go.
+    pgTool('createdb', ['r_profile']);
+    for (const [what, a] of [
+      ['backup', ['backup', '--db', 'postgres', '--url', url(src), '--out', repo('profile'), '--parallel', String(PARALLEL)]],
+      ['restore', ['restore', '--from', repo('profile'), '--db', 'postgres', '--url', url('r_profile'), '--parallel', String(PARALLEL)]],
+    ]) {
+      const out = join(work, `profile-${what}.json`);
+      const r = await dbb(BIN, ...a, `--profile-stages=${out}`);
+      stageProfiles.push([`dbbackup ${what} (--parallel ${PARALLEL}, ${label})`, r.seconds, JSON.parse(readFileSync(out, 'utf8'))]);
+    }
+    pgTool('dropdb', ['r_profile']);
+  }
+  for (const who of ['ours', 'base', 'profile']) rmSync(repo(who), { recursive: true, force: true });
+  rmSync(dump, { force: true });
+  pgTool('dropdb', [src]);
+
+  const loadavg = await loadAverage();
+  const backupRow = row(`${label} backup`, dbMB, { fc: [times.fc, sizes.fc], fp: [times.fp, undefined] }, [times.ours, sizes.ours], BASE && [times.base, sizes.base], loadavg);
+  const restoreRow = row(`${label} restore`, dbMB, { restore: [restoreTimes.restore, sizes.fc] }, [restoreTimes.ours, sizes.ours], BASE && [restoreTimes.base, sizes.base], loadavg);
+  restoreRow.verified = verified;
+  restoreRow.schemaEqual = schemaSame;
+  const lines = [];
+  for (const [step, r, ts] of [['backup', backupRow, times], ['restore', restoreRow, restoreTimes]]) {
+    lines.push(`${step} runs (s): ${Object.keys(ts).filter((p) => !['ours', 'base'].includes(p)).map((p) => `${PEERS[p]} ${ts[p].map((t) => t.seconds.toFixed(2)).join(' ')}`).join('; ')}; dbbackup ${ts.ours.map((t) => t.seconds.toFixed(2)).join(' ')}${BASE ? `; baseline ${ts.base.map((t) => t.seconds.toFixed(2)).join(' ')}` : ''}`);
+  }
+  lines.push(`restores checked against the source (${source.tables} tables, ${source.rows} rows, row hashes, sequences): ${verified ? 'all match' : 'SOME DIFFER'}; pg_dump -s of dbbackup's restore ${schemaSame ? 'equal' : 'DIFFERS'}`);
+  const tableRows = [];
+  for (const [step, r] of [['backup', backupRow], ['restore', restoreRow]]) {
+    for (const [p, s] of Object.entries(r.peers)) {
+      const line = (who, ours, oursMB, ratio, cpuRatio) => ({
+        step, peer: p + who, 'peer s': s.median.toFixed(2), 'ours s': ours.median.toFixed(2), ratio: `${ratio.toFixed(2)}×`, 'CPU ratio': `${cpuRatio.toFixed(2)}×`,
+        'peer MB': s.sizeMB === undefined ? '-' : s.sizeMB.toFixed(1), 'ours MB': oursMB.toFixed(1), 'peer RSS MB': s.peakRssMB.toFixed(0), 'ours RSS MB': ours.peakRssMB.toFixed(0),
+      });
+      tableRows.push(line('', r.dbbackup, r.repoMB, r.ratios[p], r.cpuRatios[p]));
+      if (r.base) tableRows.push(line(' (baseline build)', r.base, r.baseMB, r.baseRatios[p], cpu(s) / cpu(r.base)));
+    }
+  }
+  tables.push([`${label}: ${dbMB.toFixed(0)} MB database, ${source.tables} tables, ${source.rows} rows (${generator}); load average ${loadavg}`, tableRows, lines]);
+  return [backupRow, restoreRow];
+}
+
+/** A results.mjs row: the peers' and dbbackup's summaries, ratios (time and CPU), sizes. */
+function row(name, dbMB, peers, [ours, oursMB], base, loadavg) {
+  const o = summary(ours);
+  const ps = Object.fromEntries(Object.entries(peers).map(([p, [ts, mb]]) => [PEERS[p], { ...summary(ts), sizeMB: mb }]));
+  const b = base ? summary(base[0]) : undefined;
+  return {
+    profile: name,
+    dbMB,
+    repoMB: oursMB,
+    peers: ps,
+    dbbackup: o,
+    ratios: Object.fromEntries(Object.entries(ps).map(([p, s]) => [p, s.median / o.median])),
+    cpuRatios: Object.fromEntries(Object.entries(ps).map(([p, s]) => [p, cpu(s) / cpu(o)])),
+    ...(b ? { base: b, baseMB: base[1], baseRatios: Object.fromEntries(Object.entries(ps).map(([p, s]) => [p, s.median / b.median])) } : {}),
+    loadavg,
+  };
+}
+
+function cpu(s) {
+  return s.clientCpu + s.serverCpu;
+}
+
+/**
+ * Times one command and the server's CPU over the same interval. A CHECKPOINT first (untimed), so
+ * that no step pays for writing out the pages the step before it dirtied.
+ */
+async function timed(cmd, cmdArgs, options) {
+  const c = await client();
+  await c.query('CHECKPOINT');
+  await c.end();
+  const before = treeCpuSeconds(server.pid);
+  const r = await measure(cmd, cmdArgs, options);
+  return { seconds: r.seconds, peakRssMB: r.peakRssMB, clientCpu: r.cpuSeconds, serverCpu: treeCpuSeconds(server.pid) - before };
+}
+
+/**
+ * What a database holds, per user table: its row count and the sum of a 60-bit hash of each row's
+ * text (order-independent, one pass, no sort), and every sequence's value; `digest` joins them all.
+ */
+async function contentOf(name) {
+  const c = await client(name);
+  try {
+    const names = (await c.query(`SELECT format('%I.%I', n.nspname, t.relname) AS t FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE t.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1`)).rows.map((r) => r.t);
+    const perTable = {};
+    for (let i = 0; i < names.length; i += 200) {
+      const q = names.slice(i, i + 200).map((t) => `SELECT ${c.escapeLiteral(t)} AS t, count(*) AS n, coalesce(sum(('x' || substr(md5(x::text), 1, 15))::bit(60)::bigint), 0)::text AS h FROM ${t} x`).join(' UNION ALL ');
+      for (const r of (await c.query(q)).rows) perTable[r.t] = `${r.n}:${r.h}`;
+    }
+    const seqs = (await c.query(`SELECT format('%I.%I', schemaname, sequencename) AS s, last_value FROM pg_sequences ORDER BY 1`)).rows.map((r) => `${r.s}=${r.last_value}`);
+    const rows = Object.values(perTable).reduce((sum, v) => sum + Number(v.split(':')[0]), 0);
+    return { tables: names.length, rows, perTable, seqs, digest: JSON.stringify([perTable, seqs]) };
+  } finally {
+    await c.end();
+  }
+}
+
+function describeDiff(a, b) {
+  const diffs = [...new Set([...Object.keys(a.perTable), ...Object.keys(b.perTable)])].filter((t) => a.perTable[t] !== b.perTable[t]);
+  const seq = JSON.stringify(a.seqs) === JSON.stringify(b.seqs) ? '' : `; sequences ${JSON.stringify(a.seqs).slice(0, 200)} → ${JSON.stringify(b.seqs).slice(0, 200)}`;
+  return `${diffs.length} tables: ${diffs.slice(0, 5).map((t) => `${t} ${a.perTable[t] ?? 'absent'} → ${b.perTable[t] ?? 'absent'}`).join(', ')}${seq}`;
+}
+
+/** `pg_dump -s` of a database, without the lines that name the server's version. */
+function schemaOf(name) {
+  return pgTool('pg_dump', ['-s', name]).toString().split('\n').filter((l) => !l.startsWith('-- Dumped') && !l.startsWith('\\restrict') && !l.startsWith('\\unrestrict')).join('\n');
+}
+
+function log(msg) {
+  process.stderr.write(`[postgres] ${msg}\n`);
 }
 
 /**
