@@ -102,7 +102,7 @@ const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', 
   { ...ids, stdio: ['ignore', 'ignore', opt.timeline ? openSync(join(work, 'server.log'), 'w') : 'ignore'] });
 const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
 const pgArgs = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
-const pgTool = (name, a, options = {}) => execFileSync(join(PG_BIN, name), [...pgArgs, ...a], { maxBuffer: 1 << 30, ...options });
+const pgTool = (name, a, options = {}) => execFileSync(join(PG_BIN, name), [...pgArgs, ...a], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'], ...options });
 const client = async (db = 'postgres') => {
   for (let i = 0; ; i++) {
     const c = new pg.Client({ connectionString: url(db) });

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Runs every engine's bench on its generated profiles, one after the other, and prints one table of
+// every row of every result file they wrote (bench/results/, results.mjs's format). A bench that
+// fails is reported and the others still run (exit 1 at the end).
+//
+//   npm run bench                                    # = npm run build && node bench/run.mjs
+//   npm run bench -- --only postgres,mysql --mb 100 --runs 3
+//   npm run bench -- --scale [--scale-mb 5120]       # the scale runs instead: 10,000 small tables, and
+//                                                    # one profile at --mb and at --scale-mb (s/GB, peak RSS)
+//   npm run bench -- --compare [--only …]            # runs nothing: each bench's newest result against the one before
+//
+// Benches (--only takes these names; `mysql` = both MariaDB benches):
+//   postgres       bench/postgres.mjs      --profiles sysbench,pgbench,wide --mb --runs
+//   mysql-backup   bench/mysql-backup.mjs  env MYSQL_BENCH_MB, RUNS (profiles app, sysbench, wide)
+//   mysql-restore  bench/mysql-restore.mjs env MYSQL_BENCH_MB, RUNS
+//   sqlite, storage, mongodb  bench/<name>.mjs --mb --runs
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { printTable } from './measure.mjs';
+import { compareArgs, printComparison, RESULTS_DIR } from './results.mjs';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const { values: opt } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    mb: { type: 'string', default: '100' },
+    runs: { type: 'string', default: '3' },
+    scale: { type: 'boolean', default: false },
+    'scale-mb': { type: 'string', default: '5120' },
+    compare: { type: 'boolean', default: false },
+  },
+});
+const { mb, runs } = opt;
+const flags = ['--mb', mb, '--runs', runs];
+const mysqlEnv = { MYSQL_BENCH_MB: mb, RUNS: runs };
+// name: [script, argv, env, scale argv (undefined: the bench has no scale run yet)]
+const BENCHES = {
+  postgres: ['postgres.mjs', [...flags, '--profiles', 'sysbench,pgbench,wide'], {}, [...flags, '--profiles', 'tables10k', '--scale-profile', 'sysbench', '--scale-mb', opt['scale-mb']]],
+  'mysql-backup': ['mysql-backup.mjs', [], mysqlEnv],
+  'mysql-restore': ['mysql-restore.mjs', [], mysqlEnv],
+  sqlite: ['sqlite.mjs', flags, {}],
+  storage: ['storage.mjs', flags, {}],
+  mongodb: ['mongodb.mjs', flags, {}],
+};
+const picked = opt.only ? opt.only.split(',').flatMap((n) => (n === 'mysql' ? ['mysql-backup', 'mysql-restore'] : [n])) : Object.keys(BENCHES);
+const unknown = picked.filter((n) => !BENCHES[n]);
+if (unknown.length) {
+  console.error(`unknown bench ${unknown.join(', ')}: ${Object.keys(BENCHES).join(', ')} (or mysql)`);
+  process.exit(2);
+}
+
+if (opt.compare) {
+  for (const name of picked) {
+    console.log(`\n=== ${name}`);
+    try {
+      await printComparison(await compareArgs(name, ['--compare']));
+    } catch (err) {
+      console.log(`  nothing to compare: ${err.message}`);
+    }
+  }
+  process.exit(0);
+}
+
+const outcomes = [];
+for (const name of picked) {
+  const [script, argv, env, scaleArgv] = BENCHES[name];
+  const args = opt.scale ? scaleArgv : argv;
+  if (!args) {
+    outcomes.push({ name, status: 'no scale run in this bench yet: skipped', files: [] });
+    continue;
+  }
+  const before = new Set(await resultFiles());
+  console.log(`\n=== ${name}: node bench/${script} ${args.join(' ')}${Object.keys(env).length ? `  (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
+  const started = Date.now();
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(HERE, script), ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('error', (err) => {
+      console.error(`${name}: ${err.message}`);
+      resolve(-1);
+    });
+    child.on('close', (c, signal) => resolve(signal ? signal : c));
+  });
+  const files = (await resultFiles()).filter((f) => !before.has(f));
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  outcomes.push({ name, status: code === 0 ? `ok (${minutes} min)` : `FAILED: exit ${code} after ${minutes} min`, files });
+}
+
+const rows = [];
+for (const { name, files } of outcomes) {
+  for (const file of files) {
+    let data;
+    try {
+      data = JSON.parse(await readFile(join(RESULTS_DIR, file), 'utf8'));
+    } catch (err) {
+      console.log(`${file}: unreadable (${err.message})`);
+      continue;
+    }
+    for (const r of data.results ?? []) {
+      const ours = r.dbbackup;
+      const fmt = (x, digits = 2) => (typeof x === 'number' ? x.toFixed(digits) : '-');
+      const peers = Object.entries(r.peers ?? (r.peer ? { peer: r.peer } : {}));
+      const ratios = r.ratios ?? (r.ratio !== undefined ? { peer: r.ratio } : {});
+      const base = { bench: data.bench ?? name, profile: r.profile };
+      if (peers.length === 0) rows.push({ ...base, comparison: '-', 'peer s': '-', 'ours s': fmt(ours?.median), ratio: '-', 'peer RSS MB': '-', 'ours RSS MB': fmt(ours?.peakRssMB, 0) });
+      for (const [peer, s] of peers) {
+        rows.push({ ...base, comparison: peer, 'peer s': fmt(s?.median), 'ours s': fmt(ours?.median), ratio: ratios[peer] === undefined ? '-' : `${ratios[peer].toFixed(2)}×`, 'peer RSS MB': fmt(s?.peakRssMB, 0), 'ours RSS MB': fmt(ours?.peakRssMB, 0) });
+      }
+    }
+  }
+}
+console.log(`\n=== summary: ${opt.scale ? 'scale runs' : `~${mb} MB per profile, medians of ${runs}`} (ratio = peer s / dbbackup s; > 1: dbbackup faster)`);
+if (rows.length) printTable(rows);
+else console.log('no result rows were written');
+console.log('');
+for (const o of outcomes) console.log(`${o.name.padEnd(14)} ${o.status}${o.files.length ? `  → ${o.files.map((f) => `bench/results/${f}`).join(', ')}` : ''}`);
+if (outcomes.some((o) => o.status.startsWith('FAILED'))) process.exitCode = 1;
+
+async function resultFiles() {
+  return (await readdir(RESULTS_DIR).catch(() => [])).filter((f) => f.endsWith('.json'));
+}
