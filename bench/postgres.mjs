@@ -187,7 +187,7 @@ async function benchProfile(profile, targetMB, label = profile) {
     execFileSync(SYSBENCH, ['oltp_common', '--db-driver=pgsql', '--pgsql-host=127.0.0.1', `--pgsql-port=${port}`, '--pgsql-user=postgres', `--pgsql-db=${src}`,
       '--tables=2', `--table-size=${rows}`, 'prepare'], { stdio: 'ignore' });
   } else {
-    if (profile === 'sysbench') generator = 'SQL (sysbench is not installed: the same tables and value shapes)';
+    if (profile === 'sysbench') generator = 'SQL: sysbench is not installed, the same tables and value shapes';
     const db = await client(src);
     await db.query(buildSql(profile, targetMB / 1000));
     await db.end();
