@@ -138,6 +138,7 @@ try {
           step, tool,
           [`s/GB @${TARGET_MB}MB`]: perGB(sa, a.dbMB).toFixed(2), [`s/GB @${SCALE_MB}MB`]: perGB(sb, b.dbMB).toFixed(2),
           'time/GB growth': `${(perGB(sb, b.dbMB) / perGB(sa, a.dbMB)).toFixed(2)}×`,
+          [`CPU s/GB @${TARGET_MB}MB`]: (cpu(sa) / (a.dbMB / 1000)).toFixed(2), [`CPU s/GB @${SCALE_MB}MB`]: (cpu(sb) / (b.dbMB / 1000)).toFixed(2),
           [`RSS MB @${TARGET_MB}MB`]: sa.peakRssMB.toFixed(0), [`RSS MB @${SCALE_MB}MB`]: sb.peakRssMB.toFixed(0),
         });
       }

@@ -56,7 +56,7 @@ if (opt.compare) {
   for (const name of picked) {
     console.log(`\n=== ${name}`);
     try {
-      await printComparison(await compareArgs(name, ['--compare']));
+      await printComparison(await comparable(name));
     } catch (err) {
       console.log(`  nothing to compare: ${err.message}`);
     }
@@ -117,6 +117,24 @@ else console.log('no result rows were written');
 console.log('');
 for (const o of outcomes) console.log(`${o.name.padEnd(14)} ${o.status}${o.files.length ? `  → ${o.files.map((f) => `bench/results/${f}`).join(', ')}` : ''}`);
 if (outcomes.some((o) => o.status.startsWith('FAILED'))) process.exitCode = 1;
+
+/**
+ * The bench's newest result and the newest one before it of the same size with a profile in common
+ * (a scale run or a run of other profiles in between is passed over); else results.mjs's two newest.
+ */
+async function comparable(bench) {
+  const files = (await resultFiles()).filter((f) => f.startsWith(`${bench}-`) && /^\d/.test(f.slice(bench.length + 1))).sort();
+  const read = async (f) => JSON.parse(await readFile(join(RESULTS_DIR, f), 'utf8'));
+  if (files.length >= 2) {
+    const after = await read(files.at(-1));
+    const profiles = new Set((after.results ?? []).map((r) => r.profile));
+    for (const f of files.slice(0, -1).reverse()) {
+      const before = await read(f).catch(() => undefined);
+      if (before?.targetMB === after.targetMB && (before.results ?? []).some((r) => profiles.has(r.profile))) return [join(RESULTS_DIR, f), join(RESULTS_DIR, files.at(-1))];
+    }
+  }
+  return compareArgs(bench, ['--compare']);
+}
 
 async function resultFiles() {
   return (await readdir(RESULTS_DIR).catch(() => [])).filter((f) => f.endsWith('.json'));
