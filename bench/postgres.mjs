@@ -32,7 +32,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -62,8 +62,8 @@ const { values: opt, positionals } = parseArgs({
   },
 });
 const root = fileURLToPath(new URL('..', import.meta.url));
-const BIN = process.env.DBBACKUP_BIN ?? join(root, 'bin', 'dbbackup.js');
-const BASE = opt.baseline;
+const BIN = resolve(process.env.DBBACKUP_BIN ?? join(root, 'bin', 'dbbackup.js'));
+const BASE = opt.baseline && resolve(opt.baseline);
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const PROFILES = (opt.profiles ?? opt.data ?? 'sysbench,pgbench,wide').split(',').filter(Boolean);
 const TARGET_MB = Number(opt.mb ?? positionals[0] ?? 100);
