@@ -45,6 +45,11 @@ const BENCHES = {
   storage: ['storage.mjs', flags, {}],
   mongodb: ['mongodb.mjs', flags, {}],
 };
+// Readable names for the peers the older result files name by a short key.
+const PEER_NAMES = {
+  'mysql-backup': { dump: 'mariadb-dump > file', dumpgz: 'mariadb-dump | gzip' },
+  'mysql-restore': { peer: 'mariadb < dump.sql' },
+};
 const picked = opt.only ? opt.only.split(',').flatMap((n) => (n === 'mysql' ? ['mysql-backup', 'mysql-restore'] : [n])) : Object.keys(BENCHES);
 const unknown = picked.filter((n) => !BENCHES[n]);
 if (unknown.length) {
@@ -106,7 +111,7 @@ for (const { name, files } of outcomes) {
       const base = { bench: data.bench ?? name, profile: r.profile };
       if (peers.length === 0) rows.push({ ...base, comparison: '-', 'peer s': '-', 'ours s': fmt(ours?.median), ratio: '-', 'peer RSS MB': '-', 'ours RSS MB': fmt(ours?.peakRssMB, 0) });
       for (const [peer, s] of peers) {
-        rows.push({ ...base, comparison: peer, 'peer s': fmt(s?.median), 'ours s': fmt(ours?.median), ratio: ratios[peer] === undefined ? '-' : `${ratios[peer].toFixed(2)}×`, 'peer RSS MB': fmt(s?.peakRssMB, 0), 'ours RSS MB': fmt(ours?.peakRssMB, 0) });
+        rows.push({ ...base, comparison: PEER_NAMES[data.bench ?? name]?.[peer] ?? peer, 'peer s': fmt(s?.median), 'ours s': fmt(ours?.median), ratio: ratios[peer] === undefined ? '-' : `${ratios[peer].toFixed(2)}×`, 'peer RSS MB': fmt(s?.peakRssMB, 0), 'ours RSS MB': fmt(ours?.peakRssMB, 0) });
       }
     }
   }
