@@ -5,15 +5,19 @@
 //
 //   npm run bench                                    # = npm run build && node bench/run.mjs
 //   npm run bench -- --only postgres,mysql --mb 100 --runs 3
-//   npm run bench -- --scale [--scale-mb 5120]       # the scale runs instead: 10,000 small tables, and
-//                                                    # one profile at --mb and at --scale-mb (s/GB, peak RSS)
-//   npm run bench -- --compare [--only …]            # runs nothing: each bench's newest result against the one before
+//   npm run bench -- --scale [--scale-mb 5120]       # the scale runs instead: 10,000 small tables (collections),
+//                                                    # and one profile at --mb and at --scale-mb (s/GB, peak RSS)
+//   npm run bench -- --compare [--only …]            # runs nothing: each bench's newest result against the
+//                                                    # one before it of the same size with a profile in common
 //
 // Benches (--only takes these names; `mysql` = both MariaDB benches):
-//   postgres       bench/postgres.mjs      --profiles sysbench,pgbench,wide --mb --runs
-//   mysql-backup   bench/mysql-backup.mjs  env MYSQL_BENCH_MB, RUNS (profiles app, sysbench, wide)
-//   mysql-restore  bench/mysql-restore.mjs env MYSQL_BENCH_MB, RUNS
-//   sqlite, storage, mongodb  bench/<name>.mjs --mb --runs
+//   postgres       bench/postgres.mjs --profiles sysbench,pgbench,wide --mb --runs
+//                  scale: --profiles tables10k --scale-profile sysbench --scale-mb
+//   mysql-backup   bench/mysql-backup.mjs  env MYSQL_BENCH_MB, RUNS (profiles app, sysbench, wide); no scale run yet
+//   mysql-restore  bench/mysql-restore.mjs env MYSQL_BENCH_MB, RUNS; no scale run yet
+//   sqlite         bench/sqlite.mjs --mb --runs; scale: --profiles tables10k, then --scale --mb S --base-mb mb
+//   storage        bench/storage.mjs --mb --runs; scale: --profiles tables10k, then --profiles text --mb S
+//   mongodb        bench/mongodb.mjs --mb --runs; scale: --profiles collections10k only (CongoDB holds the data in memory)
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,14 +40,20 @@ const { values: opt } = parseArgs({
 const { mb, runs } = opt;
 const flags = ['--mb', mb, '--runs', runs];
 const mysqlEnv = { MYSQL_BENCH_MB: mb, RUNS: runs };
-// name: [script, argv, env, scale argv (undefined: the bench has no scale run yet)]
+const S = opt['scale-mb'];
+// name: { script, args, env, results (the names its result files start with), scale: [args, …] (the
+// invocations of its scale runs; absent: the bench has none yet, or `why` not) }
 const BENCHES = {
-  postgres: ['postgres.mjs', [...flags, '--profiles', 'sysbench,pgbench,wide'], {}, [...flags, '--profiles', 'tables10k', '--scale-profile', 'sysbench', '--scale-mb', opt['scale-mb']]],
-  'mysql-backup': ['mysql-backup.mjs', [], mysqlEnv],
-  'mysql-restore': ['mysql-restore.mjs', [], mysqlEnv],
-  sqlite: ['sqlite.mjs', flags, {}],
-  storage: ['storage.mjs', flags, {}],
-  mongodb: ['mongodb.mjs', flags, {}],
+  postgres: { script: 'postgres.mjs', args: [...flags, '--profiles', 'sysbench,pgbench,wide'], results: ['postgres'],
+    scale: [[...flags, '--profiles', 'tables10k', '--scale-profile', 'sysbench', '--scale-mb', S]] },
+  'mysql-backup': { script: 'mysql-backup.mjs', args: [], env: mysqlEnv, results: ['mysql-backup'] },
+  'mysql-restore': { script: 'mysql-restore.mjs', args: [], env: mysqlEnv, results: ['mysql-restore'] },
+  sqlite: { script: 'sqlite.mjs', args: flags, results: ['sqlite-backup', 'sqlite-restore', 'sqlite-scale'],
+    scale: [[...flags, '--profiles', 'tables10k'], ['--scale', '--mb', S, '--base-mb', mb, '--runs', runs]] },
+  storage: { script: 'storage.mjs', args: flags, results: ['storage'],
+    scale: [[...flags, '--profiles', 'tables10k'], ['--profiles', 'text', '--mb', S, '--runs', runs]] },
+  mongodb: { script: 'mongodb.mjs', args: flags, results: ['mongodb-backup', 'mongodb-restore'],
+    scale: [[...flags, '--profiles', 'collections10k']], why: 'no run at --scale-mb: CongoDB holds the whole database in memory' },
 };
 // Readable names for the peers the older result files name by a short key.
 const PEER_NAMES = {
@@ -59,11 +69,13 @@ if (unknown.length) {
 
 if (opt.compare) {
   for (const name of picked) {
-    console.log(`\n=== ${name}`);
-    try {
-      await printComparison(await comparable(name));
-    } catch (err) {
-      console.log(`  nothing to compare: ${err.message}`);
+    for (const results of BENCHES[name].results) {
+      console.log(`\n=== ${results}`);
+      try {
+        await printComparison(await comparable(results));
+      } catch (err) {
+        console.log(`  nothing to compare: ${err.message}`);
+      }
     }
   }
   process.exit(0);
@@ -71,26 +83,27 @@ if (opt.compare) {
 
 const outcomes = [];
 for (const name of picked) {
-  const [script, argv, env, scaleArgv] = BENCHES[name];
-  const args = opt.scale ? scaleArgv : argv;
-  if (!args) {
-    outcomes.push({ name, status: 'no scale run in this bench yet: skipped', files: [] });
-    continue;
-  }
-  const before = new Set(await resultFiles());
-  console.log(`\n=== ${name}: node bench/${script} ${args.join(' ')}${Object.keys(env).length ? `  (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
-  const started = Date.now();
-  const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(HERE, script), ...args], { stdio: 'inherit', env: { ...process.env, ...env } });
-    child.on('error', (err) => {
-      console.error(`${name}: ${err.message}`);
-      resolve(-1);
+  const { script, args, env = {}, scale, why } = BENCHES[name];
+  const invocations = opt.scale ? scale ?? [] : [args];
+  if (invocations.length === 0) outcomes.push({ name, status: 'no scale run in this bench yet: skipped', files: [] });
+  else if (opt.scale && why) outcomes.push({ name, status: why, files: [] });
+  for (const argv of invocations) {
+    const before = new Set(await resultFiles());
+    const command = `node bench/${script} ${argv.join(' ')}`;
+    console.log(`\n=== ${name}: ${command}${Object.keys(env).length ? `  (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
+    const started = Date.now();
+    const code = await new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(HERE, script), ...argv], { stdio: 'inherit', env: { ...process.env, ...env } });
+      child.on('error', (err) => {
+        console.error(`${name}: ${err.message}`);
+        resolve(-1);
+      });
+      child.on('close', (c, signal) => resolve(signal ? signal : c));
     });
-    child.on('close', (c, signal) => resolve(signal ? signal : c));
-  });
-  const files = (await resultFiles()).filter((f) => !before.has(f));
-  const minutes = ((Date.now() - started) / 60000).toFixed(1);
-  outcomes.push({ name, status: code === 0 ? `ok (${minutes} min)` : `FAILED: exit ${code} after ${minutes} min`, files });
+    const files = (await resultFiles()).filter((f) => !before.has(f));
+    const minutes = ((Date.now() - started) / 60000).toFixed(1);
+    outcomes.push({ name: `${name}${invocations.length > 1 ? ` (${argv.join(' ')})` : ''}`, status: code === 0 ? `ok (${minutes} min)` : `FAILED: exit ${code} after ${minutes} min`, files });
+  }
 }
 
 const rows = [];
@@ -120,7 +133,7 @@ console.log(`\n=== summary: ${opt.scale ? 'scale runs' : `~${mb} MB per profile,
 if (rows.length) printTable(rows);
 else console.log('no result rows were written');
 console.log('');
-for (const o of outcomes) console.log(`${o.name.padEnd(14)} ${o.status}${o.files.length ? `  → ${o.files.map((f) => `bench/results/${f}`).join(', ')}` : ''}`);
+for (const o of outcomes) console.log(`${o.name.padEnd(14)}  ${o.status}${o.files.length ? `  → ${o.files.map((f) => `bench/results/${f}`).join(', ')}` : ''}`);
 if (outcomes.some((o) => o.status.startsWith('FAILED'))) process.exitCode = 1;
 
 /**
