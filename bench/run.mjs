@@ -59,6 +59,10 @@ const BENCHES = {
 const PEER_NAMES = {
   'mysql-backup': { dump: 'mariadb-dump > file', dumpgz: 'mariadb-dump | gzip' },
   'mysql-restore': { peer: 'mariadb < dump.sql' },
+  'sqlite-backup': { peer: 'sqlite3 .backup + zstd -1' },
+  'sqlite-restore': { unzstd: 'zstd -d', unzstdcheck: 'zstd -d + integrity_check' },
+  storage: { aws: '.backup + zstd -1 + aws s3 cp', sdk: '.backup + zstd -1 + SDK upload' },
+  'mongodb-backup': { rawread: 'driver read (reference; no native peer)' },
 };
 const picked = opt.only ? opt.only.split(',').flatMap((n) => (n === 'mysql' ? ['mysql-backup', 'mysql-restore'] : [n])) : Object.keys(BENCHES);
 const unknown = picked.filter((n) => !BENCHES[n]);
