@@ -97,10 +97,10 @@ const walSenders = () => {
  * whole process tree, the WAL sender's start and exit included) and the WAL sender's own user/sys split
  * (sampled every 5 ms: its last milliseconds may be missed).
  */
-async function recvlogical(copy, end, options) {
+async function recvlogical(copy, end, options, unixSocket) {
   const o = Object.entries(options).flatMap(([k, x]) => ['-o', `${k}=${x}`]);
   const before = treeCpuSeconds(server.pid);
-  const child = spawn(join(PG_BIN, 'pg_recvlogical'), [...pgArgs, '-d', 'bench', '-S', copy, '--start', '-E', end, '--no-loop', '-F', '0', '-f', '/dev/null', ...o], { stdio: 'ignore' });
+  const child = spawn(join(PG_BIN, 'pg_recvlogical'), [...pgArgs, ...(unixSocket ? ['-h', work] : []), '-d', 'bench', '-S', copy, '--start', '-E', end, '--no-loop', '-F', '0', '-f', '/dev/null', ...o], { stdio: 'ignore' });
   const seen = new Map();
   const sample = () => {
     for (const p of walSenders()) {
@@ -136,6 +136,7 @@ const variants = [
   ['pgoutput v1 text (dbbackup)', { how: 'count', plugin: 'pgoutput', options: dbbackup }],
   ['  same, SQL COPY to client', { how: 'copy', plugin: 'pgoutput', options: dbbackup }],
   ['  same, walsender', { how: 'walsender', plugin: 'pgoutput', options: dbbackup }],
+  ['  same, walsender, Unix socket', { how: 'walsender', plugin: 'pgoutput', options: dbbackup, unixSocket: true }],
   ['  same, SQL COPY, 10k-change chunks', { how: 'chunks', plugin: 'pgoutput', options: dbbackup }],
   ['pgoutput v1 binary', { how: 'count', plugin: 'pgoutput', options: pgoutput('pub_all', { binary: 'true' }) }],
   ['  same, walsender', { how: 'walsender', plugin: 'pgoutput', options: pgoutput('pub_all', { binary: 'true' }) }],
@@ -146,7 +147,7 @@ const variants = [
   ['test_decoding', { how: 'count', plugin: 'test_decoding', options: { 'skip-empty-xacts': '1', 'include-xids': '0' } }],
 ];
 /** On the full-page-write intervals, only these (by position). */
-const fpiVariants = new Set([0, 1, 2, 3, 4]);
+const fpiVariants = new Set([0, 1, 2, 3, 4, 5]);
 
 /**
  * One decode of [base's start, end) by a copy of slot `base`: { total, user, sys } server CPU seconds
@@ -157,7 +158,7 @@ async function decode(base, end, v, n) {
   const c = await client();
   try {
     await c.query(`SELECT pg_copy_logical_replication_slot($1, $2, false${v.plugin ? `, ${lit(v.plugin)}` : ''})`, [base, copy]);
-    if (v.how === 'walsender') return await recvlogical(copy, end, v.options);
+    if (v.how === 'walsender') return await recvlogical(copy, end, v.options, v.unixSocket);
     for (const [k, x] of Object.entries(v.gucs ?? {})) await c.query(`SET ${k} = ${lit(x)}`);
     const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
     const changes = (limit = 'NULL') => `pg_logical_slot_get_binary_changes(${lit(copy)}, ${lit(end)}, ${limit}${Object.entries(v.options ?? {}).map(([k, x]) => `, ${lit(k)}, ${lit(x)}`).join('')})`;
