@@ -95,7 +95,8 @@ const walSenders = () => {
 /**
  * pg_recvlogical from slot `copy` to `end` into /dev/null: the server's CPU seconds over the run (its
  * whole process tree, the WAL sender's start and exit included) and the WAL sender's own user/sys split
- * (sampled every 5 ms: its last milliseconds may be missed).
+ * and its read and write system calls (/proc/<pid>/io syscr, syscw), sampled every 5 ms: its last
+ * milliseconds may be missed.
  */
 async function recvlogical(copy, end, options, unixSocket) {
   const o = Object.entries(options).flatMap(([k, x]) => ['-o', `${k}=${x}`]);
@@ -105,7 +106,8 @@ async function recvlogical(copy, end, options, unixSocket) {
   const sample = () => {
     for (const p of walSenders()) {
       try {
-        seen.set(p, pidCpu(p));
+        const io = Object.fromEntries(readFileSync(`/proc/${p}/io`, 'utf8').trim().split('\n').map((l) => l.split(': ')));
+        seen.set(p, { ...pidCpu(p), reads: Number(io.syscr), writes: Number(io.syscw) });
       } catch {}
     }
   };
@@ -113,7 +115,7 @@ async function recvlogical(copy, end, options, unixSocket) {
   const code = await new Promise((r) => child.on('close', r));
   clearInterval(timer);
   if (code !== 0) throw new Error(`pg_recvlogical exited with ${code}`);
-  const split = [...seen.values()].reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys }), { user: 0, sys: 0 });
+  const split = [...seen.values()].reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys, reads: a.reads + b.reads, writes: a.writes + b.writes }), { user: 0, sys: 0, reads: 0, writes: 0 });
   return { total: treeCpuSeconds(server.pid) - before, ...split };
 }
 /** Reads a COPY … TO STDOUT to its end, discarding it; returns the bytes read. */
@@ -233,6 +235,7 @@ try {
       rows.push({
         interval: label, variant: name, 'WAL MB': (wal.totalBytes / 1e6).toFixed(1), 'FPI MB': (wal.fpiBytes / 1e6).toFixed(1), changes,
         'CPU s': m.toFixed(2), 'all runs': totals.map((x) => x.toFixed(2)).join(' '), 'user s': median(runs.map((x) => x.user)).toFixed(2), 'sys s': median(runs.map((x) => x.sys)).toFixed(2), 'µs/change': us(m),
+        'syscalls/change (r+w)': v.how === 'walsender' ? `${(median(runs.map((x) => x.reads)) / changes).toFixed(2)}+${(median(runs.map((x) => x.writes)) / changes).toFixed(2)}` : '',
       });
       console.log(`  ${name}: ${totals.map((x) => x.toFixed(2)).join(' ')} s → ${us(m)} µs/change`);
     }
