@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // PostgreSQL logical decoding: what the server's side of an incremental costs per changed row, and
 // whether any choice a client of logical decoding makes lowers it (issue #21's "incremental ≤ 0.2× a full").
-// Usage: node bench/postgres-decode-floor.mjs [--scale S=16] [--reps N=3]
+// Usage: node bench/postgres-decode-floor.mjs [--scale S=16] [--reps N=3] [--strace]
 //   needs PostgreSQL 15 server binaries (PG_BIN, default /usr/lib/postgresql/15/bin), test_decoding and
 //   pg_waldump; not dist/ (dbbackup itself is not run). The work folder is made under $BENCH_WORK, else /tmp.
 //
@@ -40,6 +40,8 @@ const opt = (name, dflt) => {
 const scale = opt('--scale', 16);
 const reps = opt('--reps', 3);
 const transactions = scale * 1000;
+/** --strace: only the first interval's START_REPLICATION (dbbackup's options), once, its system calls counted. */
+const strace = args.includes('--strace');
 const work = mkdtempSync(join(process.env.BENCH_WORK ?? '/tmp', 'pgdf-'));
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -52,6 +54,7 @@ const port = await new Promise((resolve) => {
   });
 });
 const data = join(work, 'data');
+const straceOut = strace ? join(work, 'strace.txt') : undefined;
 execFileSync(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...ids, stdio: 'ignore', cwd: '/tmp' });
 const server = spawn(join(PG_BIN, 'postgres'), ['-D', data, '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
   '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h', '-c', 'fsync=off',
@@ -95,19 +98,20 @@ const walSenders = () => {
 /**
  * pg_recvlogical from slot `copy` to `end` into /dev/null: the server's CPU seconds over the run (its
  * whole process tree, the WAL sender's start and exit included) and the WAL sender's own user/sys split
- * and its read and write system calls (/proc/<pid>/io syscr, syscw), sampled every 5 ms: its last
- * milliseconds may be missed.
+ * (sampled every 5 ms: its last milliseconds may be missed). With --strace, the server's system
+ * calls over the run are counted instead (strace -f -c on the postmaster: its CPU figures are then void).
  */
 async function recvlogical(copy, end, options, unixSocket) {
   const o = Object.entries(options).flatMap(([k, x]) => ['-o', `${k}=${x}`]);
+  const tracer = straceOut ? spawn('strace', ['-f', '-c', '-o', straceOut, '-p', String(server.pid)], { stdio: 'ignore' }) : undefined;
+  if (tracer) await new Promise((r) => setTimeout(r, 1000));
   const before = treeCpuSeconds(server.pid);
   const child = spawn(join(PG_BIN, 'pg_recvlogical'), [...pgArgs, ...(unixSocket ? ['-h', work] : []), '-d', 'bench', '-S', copy, '--start', '-E', end, '--no-loop', '-F', '0', '-f', '/dev/null', ...o], { stdio: 'ignore' });
   const seen = new Map();
   const sample = () => {
     for (const p of walSenders()) {
       try {
-        const io = Object.fromEntries(readFileSync(`/proc/${p}/io`, 'utf8').trim().split('\n').map((l) => l.split(': ')));
-        seen.set(p, { ...pidCpu(p), reads: Number(io.syscr), writes: Number(io.syscw) });
+        seen.set(p, pidCpu(p));
       } catch {}
     }
   };
@@ -115,7 +119,11 @@ async function recvlogical(copy, end, options, unixSocket) {
   const code = await new Promise((r) => child.on('close', r));
   clearInterval(timer);
   if (code !== 0) throw new Error(`pg_recvlogical exited with ${code}`);
-  const split = [...seen.values()].reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys, reads: a.reads + b.reads, writes: a.writes + b.writes }), { user: 0, sys: 0, reads: 0, writes: 0 });
+  if (tracer) {
+    tracer.kill('SIGINT');
+    await new Promise((r) => tracer.on('close', r));
+  }
+  const split = [...seen.values()].reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys }), { user: 0, sys: 0 });
   return { total: treeCpuSeconds(server.pid) - before, ...split };
 }
 /** Reads a COPY … TO STDOUT to its end, discarding it; returns the bytes read. */
@@ -225,6 +233,18 @@ try {
     for (let r = 0; r < reps; r++) fixed.push((await decode(base, start, variants[4][1], n++)).total);
     const walsenderFixed = median(fixed);
     console.log(`  walsender fixed cost (empty interval): ${fixed.map((x) => x.toFixed(2)).join(' ')} s (subtracted below)`);
+    if (strace) {
+      await decode(base, end, variants[4][1], n++);
+      const summary = readFileSync(straceOut, 'utf8');
+      console.log(summary);
+      for (const line of summary.split('\n')) {
+        const f = line.trim().split(/\s+/);
+        const calls = Number(f[3]);
+        if (f.length >= 5 && Number.isFinite(calls) && calls > changes / 100) console.log(`  ${f[f.length - 1]}: ${(calls / changes).toFixed(2)} per change`);
+      }
+      await c.query('SELECT pg_drop_replication_slot($1)', [base]);
+      break;
+    }
     for (const [i, [name, v]] of variants.entries()) {
       if (fpw && !fpiVariants.has(i)) continue;
       const runs = [];
@@ -235,7 +255,6 @@ try {
       rows.push({
         interval: label, variant: name, 'WAL MB': (wal.totalBytes / 1e6).toFixed(1), 'FPI MB': (wal.fpiBytes / 1e6).toFixed(1), changes,
         'CPU s': m.toFixed(2), 'all runs': totals.map((x) => x.toFixed(2)).join(' '), 'user s': median(runs.map((x) => x.user)).toFixed(2), 'sys s': median(runs.map((x) => x.sys)).toFixed(2), 'µs/change': us(m),
-        'syscalls/change (r+w)': v.how === 'walsender' ? `${(median(runs.map((x) => x.reads)) / changes).toFixed(2)}+${(median(runs.map((x) => x.writes)) / changes).toFixed(2)}` : '',
       });
       console.log(`  ${name}: ${totals.map((x) => x.toFixed(2)).join(' ')} s → ${us(m)} µs/change`);
     }
@@ -243,7 +262,7 @@ try {
   }
   await c.end();
   console.log('');
-  printTable(rows);
+  if (rows.length) printTable(rows);
 } finally {
   server.kill('SIGINT');
   await new Promise((r) => server.once('exit', r));
