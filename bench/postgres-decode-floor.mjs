@@ -12,10 +12,15 @@
 // accounts, as bench/postgres-incremental.mjs does per round), and every variant decodes that SAME interval
 // from a copy of the slot (pg_copy_logical_replication_slot, with the variant's plugin), N times:
 //   SQL variants: one backend runs pg_logical_slot_get_binary_changes(copy, end, NULL, options) (count(*)
-//   only), timed by that backend's own /proc/<pid>/stat utime + stime; `advance` is
-//   pg_replication_slot_advance (fast-forward decoding: the WAL read, no reorder buffer, no plugin).
-//   walsender variants: pg_recvlogical --endpos (START_REPLICATION as dbbackup sends it) into /dev/null,
-//   timed as the whole server's CPU (its process tree, exited backends included) over the run.
+//   only; or its rows sent to this process by COPY … TO STDOUT, whole or in 10,000-change calls), timed
+//   by that backend's own /proc/<pid>/stat utime + stime; `advance` is pg_replication_slot_advance
+//   (fast-forward decoding: the WAL read, no reorder buffer, no plugin).
+//   walsender variants: pg_recvlogical --endpos (START_REPLICATION as dbbackup sends it) into /dev/null
+//   (over TCP, a Unix socket, or a pipe to a reader slower than the WAL sender), timed as the whole
+//   server's CPU (its process tree, exited backends included) over the run, minus the median of the same
+//   on an empty interval (the connection's fixed cost).
+// --strace instead counts the server's system calls (strace -f -c) during one START_REPLICATION of the
+//   first interval, per change (its CPU figures would be void under strace, so none are taken).
 // Intervals: `fpw off` (full_page_writes = off, as postgres-incremental.mjs runs its server), `fpw on,
 // checkpoint` (full_page_writes = on and a CHECKPOINT right before: the most full-page images) and `fpw on,
 // warm` (on, right after the previous one, no checkpoint between). Each interval's WAL bytes and the
