@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ACL, NOT_EXT, USER_NS } from './postgres-sql.js';
 import type { AclEntry } from './postgres-catalog-types.js';
+import { allOf } from './postgres-pipelined.js';
 
 /**
  * Catalog queries for the kinds pg_dump knows beyond tables and the objects of
@@ -154,18 +155,18 @@ const Q = {
   superuser: `SELECT rolsuper AS super FROM pg_roles WHERE rolname = current_user`,
 };
 
-/** Reads the kinds above; runs inside the caller's (snapshot) transaction. */
-export async function readKindRows(client: pg.Client): Promise<KindRows> {
+/** Reads the kinds above; runs inside the caller's (snapshot) transaction, its queries started together (pipelined by the caller). */
+export function readKindRows(client: pg.Client): Promise<KindRows> {
   const rows = async <T>(sql: string): Promise<T[]> => (await client.query(sql)).rows as T[];
-  const superuser = (await rows<{ super: boolean }>(Q.superuser))[0]?.super === true;
-  return {
-    baseTypes: await rows(Q.baseTypes),
-    languages: await rows(Q.languages),
-    accessMethods: await rows(Q.accessMethods),
-    transforms: await rows(Q.transforms),
-    conversions: await rows(Q.conversions),
-    subscriptions: superuser ? await rows(Q.subscriptions) : undefined,
-    securityLabels: await rows(Q.securityLabels),
-    database: (await rows<DatabaseGrantsRow>(Q.database))[0]!,
-  };
+  const superuser = rows<{ super: boolean }>(Q.superuser).then((r) => r[0]?.super === true);
+  return allOf<KindRows>({
+    baseTypes: rows(Q.baseTypes),
+    languages: rows(Q.languages),
+    accessMethods: rows(Q.accessMethods),
+    transforms: rows(Q.transforms),
+    conversions: rows(Q.conversions),
+    subscriptions: superuser.then((yes) => (yes ? rows(Q.subscriptions) : undefined)),
+    securityLabels: rows(Q.securityLabels),
+    database: rows<DatabaseGrantsRow>(Q.database).then((r) => r[0]!),
+  });
 }

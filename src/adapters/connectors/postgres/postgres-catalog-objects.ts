@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ACL, NOT_EXT, USER_NS } from './postgres-sql.js';
 import type { AclEntry } from './postgres-catalog-types.js';
+import { allOf } from './postgres-pipelined.js';
 
 /**
  * Catalog queries for the objects that live beside tables: collations, text search dictionaries
@@ -306,27 +307,27 @@ const Q = {
     FROM pg_largeobject_metadata m ORDER BY m.oid`,
 };
 
-/** Reads the objects above; runs inside the caller's (snapshot) transaction. */
-export async function readCatalogObjects(client: pg.Client, versionNum: number): Promise<CatalogObjects> {
+/** Reads the objects above; runs inside the caller's (snapshot) transaction, its queries started together (pipelined by the caller). */
+export function readCatalogObjects(client: pg.Client, versionNum: number): Promise<CatalogObjects> {
   const rows = async <T>(sql: string): Promise<T[]> => (await client.query(sql)).rows as T[];
-  const members = await rows<PublicationMemberRow>(Q.publicationTables(versionNum >= 150000));
-  if (versionNum >= 150000) members.push(...(await rows<PublicationMemberRow>(Q.publicationSchemas)));
-  return {
-    database: (await rows<DatabaseRow>(Q.database))[0]!,
-    collations: await rows(Q.collations),
-    tsParsers: await rows(Q.tsParsers),
-    tsTemplates: await rows(Q.tsTemplates),
-    tsDicts: await rows(Q.tsDicts),
-    tsConfigs: await rows(Q.tsConfigs),
-    operators: await rows(Q.operators),
-    opFamilies: await rows(Q.opFamilies),
-    opClasses: await rows(Q.opClasses),
-    casts: await rows(Q.casts),
-    eventTriggers: await rows(Q.eventTriggers),
-    publications: await rows(Q.publications),
-    publicationMembers: members,
-    defaultAcls: await rows(Q.defaultAcls),
-    largeObjects: await rows(Q.largeObjects),
-    extensionAcls: await rows(Q.extensionAcls),
-  };
+  const tables = rows<PublicationMemberRow>(Q.publicationTables(versionNum >= 150000));
+  const schemas = versionNum >= 150000 ? rows<PublicationMemberRow>(Q.publicationSchemas) : Promise.resolve([]);
+  return allOf<CatalogObjects>({
+    database: rows<DatabaseRow>(Q.database).then((r) => r[0]!),
+    collations: rows(Q.collations),
+    tsParsers: rows(Q.tsParsers),
+    tsTemplates: rows(Q.tsTemplates),
+    tsDicts: rows(Q.tsDicts),
+    tsConfigs: rows(Q.tsConfigs),
+    operators: rows(Q.operators),
+    opFamilies: rows(Q.opFamilies),
+    opClasses: rows(Q.opClasses),
+    casts: rows(Q.casts),
+    eventTriggers: rows(Q.eventTriggers),
+    publications: rows(Q.publications),
+    publicationMembers: Promise.all([tables, schemas]).then(([t, s]) => [...t, ...s]),
+    defaultAcls: rows(Q.defaultAcls),
+    largeObjects: rows(Q.largeObjects),
+    extensionAcls: rows(Q.extensionAcls),
+  });
 }

@@ -20,6 +20,7 @@ import { type CatalogObjects, readCatalogObjects } from './postgres-catalog-obje
 import { type ExtConfigRow, readExtConfig } from './postgres-catalog-extconfig.js';
 import { type ForeignRows, OPTIONS, readForeignRows } from './postgres-catalog-foreign.js';
 import { type KindRows, readKindRows } from './postgres-catalog-kinds.js';
+import { allOf, pipelined } from './postgres-pipelined.js';
 
 /**
  * Catalog queries: what a schema dump needs, read in the backup's snapshot with search_path = ''
@@ -183,38 +184,46 @@ const UNSUPPORTED = `
     FROM pg_subscription x WHERE x.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`;
 
-/** Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. */
-export async function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
-  const rows = async <T>(sql: string, params: unknown[] = []): Promise<T[]> => (await client.query(sql, params)).rows as T[];
-  const schemas = await rows<SchemaRow>(Q.schemas);
-  const extensions = await rows<ExtensionRow>(Q.extensions);
-  const types = await rows<TypeRow>(Q.types);
-  const functions = await rows<FunctionRow>(Q.functions);
-  const sequences = await rows<SequenceRow>(Q.sequences);
-  const relations = await rows<RelationRow>(Q.relations);
-  const relOids = relations.map((r) => r.oid);
-  const typeOids = types.map((t) => t.oid);
-  return {
-    schemas,
-    extensions,
-    types,
-    functions,
-    sequences,
-    relations,
-    columns: await rows<ColumnRow>(Q.columns, [relOids]),
-    constraints: await rows<ConstraintRow>(Q.constraints, [relOids, typeOids]),
-    indexes: await rows<IndexRow>(Q.indexes, [relOids]),
-    triggers: await rows<TriggerRow>(Q.triggers, [relOids]),
-    rules: await rows<RuleRow>(Q.rules, [relOids]),
-    policies: await rows<PolicyRow>(Q.policies, [relOids]),
-    statistics: await rows<StatisticsRow>(Q.statistics, [relOids]),
-    depends: await rows<DependRow>(Q.depends),
-    typeAliases: await rows(Q.typeAliases),
-    unsupported: await rows<UnsupportedRow>(UNSUPPORTED),
-    kinds: await readKindRows(client),
-    classIds: (await rows<{ ids: Record<string, number> }>(Q.classIds))[0]!.ids,
-    foreign: await readForeignRows(client),
-    extConfig: await readExtConfig(client),
-    objects: await readCatalogObjects(client, Number((await rows<{ v: string }>(`SELECT current_setting('server_version_num') AS v`))[0]!.v)),
-  };
+/**
+ * Reads everything a schema dump needs; runs inside the caller's (snapshot) transaction. The
+ * queries are pipelined (postgres-pipelined.ts): those that need nothing from another start
+ * together, those that need the relations' oids once these are in: three round trips instead of
+ * about fifty. With no relation (an empty database) the per-relation queries are not sent at all.
+ */
+export function readCatalogRows(client: pg.Client): Promise<CatalogRows> {
+  return pipelined(client, async () => {
+    const rows = async <T>(sql: string, params: unknown[] = []): Promise<T[]> => (await client.query(sql, params)).rows as T[];
+    const perRelation = async <T>(sql: string, oids: number[], more: unknown[] = []): Promise<T[]> => (oids.length === 0 && more.every((m) => (m as unknown[]).length === 0) ? [] : rows<T>(sql, [oids, ...more]));
+    const first = allOf({
+      schemas: rows<SchemaRow>(Q.schemas),
+      extensions: rows<ExtensionRow>(Q.extensions),
+      types: rows<TypeRow>(Q.types),
+      functions: rows<FunctionRow>(Q.functions),
+      sequences: rows<SequenceRow>(Q.sequences),
+      relations: rows<RelationRow>(Q.relations),
+      depends: rows<DependRow>(Q.depends),
+      typeAliases: rows<{ oid: number; target: number; via: 'type' | 'class' }>(Q.typeAliases),
+      unsupported: rows<UnsupportedRow>(UNSUPPORTED),
+      kinds: readKindRows(client),
+      classIds: rows<{ ids: Record<string, number> }>(Q.classIds).then((r) => r[0]!.ids),
+      foreign: readForeignRows(client),
+      extConfig: readExtConfig(client),
+      objects: rows<{ v: string }>(`SELECT current_setting('server_version_num') AS v`).then((r) => readCatalogObjects(client, Number(r[0]!.v))),
+    });
+    const got = await first;
+    const relOids = got.relations.map((r) => r.oid);
+    const typeOids = got.types.map((t) => t.oid);
+    return {
+      ...got,
+      ...(await allOf({
+        columns: perRelation<ColumnRow>(Q.columns, relOids),
+        constraints: perRelation<ConstraintRow>(Q.constraints, relOids, [typeOids]),
+        indexes: perRelation<IndexRow>(Q.indexes, relOids),
+        triggers: perRelation<TriggerRow>(Q.triggers, relOids),
+        rules: perRelation<RuleRow>(Q.rules, relOids),
+        policies: perRelation<PolicyRow>(Q.policies, relOids),
+        statistics: perRelation<StatisticsRow>(Q.statistics, relOids),
+      })),
+    };
+  });
 }
