@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveEndpoint } from '../../../src/adapters/connectors/postgres/connection.js';
 import { SessionClient } from '../../../src/adapters/connectors/postgres/postgres-session-client.js';
+import { allOf, pipelined } from '../../../src/adapters/connectors/postgres/postgres-pipelined.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 
 // A backup session's steps share one connection (SessionClient): reused while healthy and idle,
@@ -76,5 +77,36 @@ describe('SessionClient', () => {
     const b = await pidOf(client);
     expect(b).not.toBe(a);
     expect(await gone(b)).toBe(true);
+  });
+
+  it('take() hands the idle kept connection over (a dump leads on it); the next step opens another', async () => {
+    const client = new SessionClient(endpoint());
+    expect(client.take()).toBeUndefined();
+    const kept = await pidOf(client);
+    const taken = await client.take()!;
+    expect(((await taken.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid).toBe(kept);
+    expect(client.take()).toBeUndefined();
+    const next = await pidOf(client);
+    expect(next).not.toBe(kept);
+    await client.close();
+    // Closing the session leaves the taken connection to its taker.
+    expect(((await taken.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid).toBe(kept);
+    await taken.end();
+    expect(await gone(kept)).toBe(true);
+  });
+
+  it('pipelined(): queries started together all answer; one that fails fails the whole, and the connection is usable one query at a time after', async () => {
+    const client = new SessionClient(endpoint());
+    await client.use(async (sql) => {
+      const q = async (text: string) => (await sql.query(text)).rows[0] as Record<string, unknown>;
+      const got = await pipelined(sql, () => allOf({ a: q('SELECT 1 AS n'), b: q('SELECT pg_sleep(0.05)::text AS s, 2 AS n'), c: q('SELECT 3 AS n') }));
+      expect([got.a.n, got.b.n, got.c.n]).toEqual([1, 2, 3]);
+      await sql.query('BEGIN');
+      await expect(pipelined(sql, () => allOf({ a: q('SELECT 1 AS n'), b: q('SELECT no_such_column FROM pg_class'), c: q('SELECT pg_sleep(0.05)') }))).rejects.toThrow(/no_such_column/);
+      expect((sql as unknown as { pipeline: boolean }).pipeline).toBe(false);
+      await sql.query('ROLLBACK');
+      expect((await q('SELECT 4 AS n')).n).toBe(4);
+    });
+    await client.close();
   });
 });

@@ -140,7 +140,8 @@ class PostgresSession implements DatabaseSession {
 
   dump(request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
     if (this.capture && request.kind === 'full') return dumpWithCapture(this.endpoint, request, request.source ?? this.capture, sink, signal, this.dumpOptions, this.consent);
-    return dumpDatabase(this.endpoint, request, sink, signal, this.dumpOptions);
+    // The session's test opened a connection: the dump's leader takes it over.
+    return dumpDatabase(this.endpoint, request, sink, signal, { ...this.dumpOptions, leader: () => this.client.take() });
   }
 
   /** Works from the manifest (objects, schemas) and a read-only look at the target. */

@@ -24,6 +24,8 @@ export interface DumpOptions {
   chunkPages?: number;
   /** How long to wait for a table's lock (0: no limit; default DEFAULT_LOCK_WAIT_MS). */
   lockWaitMs?: number;
+  /** An open connection (idle, outside a transaction) for the leader to use instead of opening one; it is closed with the others. */
+  leader?: () => Promise<pg.Client> | undefined;
 }
 
 interface Snapshot {
@@ -60,7 +62,7 @@ export async function dumpDatabase(
   imported?: ImportedSnapshot,
 ): Promise<DumpResult> {
   const lockWait = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
-  const leader = await openClient(endpoint);
+  const leader = (await handedLeader(options)) ?? (await openClient(endpoint));
   const clients: pg.Client[] = [leader];
   const warnings: string[] = [];
   const onAbort = () => {
@@ -131,6 +133,15 @@ export async function dumpDatabase(
     signal.removeEventListener('abort', onAbort);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
+}
+
+/** The connection `options.leader` hands over, when it has one that is still open and idle (else it is closed). */
+async function handedLeader(options: DumpOptions): Promise<pg.Client | undefined> {
+  const handed = await options.leader?.()?.catch(() => undefined);
+  const state = handed as unknown as { _queryable?: boolean; _ending?: boolean } | undefined;
+  if (!handed || (state?._queryable !== false && !state?._ending && handed.getTransactionStatus() === 'I')) return handed;
+  await handed.end().catch(() => undefined);
+  return undefined;
 }
 
 async function beginSnapshot(leader: pg.Client, database: string, imported?: ImportedSnapshot): Promise<Snapshot> {

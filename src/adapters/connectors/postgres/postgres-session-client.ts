@@ -50,6 +50,20 @@ export class SessionClient {
     }
   }
 
+  /**
+   * Hands the kept connection over for good, when there is one and no step is using it: a
+   * backup's dump reads its snapshot on the connection the session's test opened instead of a new
+   * one (a TCP handshake, authentication and a server process fewer). The caller closes it; a
+   * later use() opens a new one. Undefined when there is none to hand over.
+   */
+  take(): Promise<pg.Client> | undefined {
+    const pending = this.client;
+    if (!pending || this.busy) return undefined;
+    clearTimeout(this.idle);
+    this.client = undefined;
+    return pending;
+  }
+
   /** Closes the kept connection, if any; a later use() opens a new one. */
   async close(): Promise<void> {
     clearTimeout(this.idle);
