@@ -1,4 +1,5 @@
-import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+import type * as Readline from 'node:readline';
 import { DbBackupError } from '../../domain/errors.js';
 import { registerSecret } from '../../infrastructure/redact.js';
 
@@ -31,6 +32,8 @@ export function promptPasswordOnce(key: string, question: string): Promise<strin
  * key, not a signal: it (or Ctrl-D on an empty line) rejects instead of leaving the prompt hanging.
  */
 function promptPassword(question: string): Promise<string> {
+  // node:readline loads here, on the first prompt: connecting (every PostgreSQL or MySQL command) need not load it.
+  const { createInterface } = createRequire(import.meta.url)('node:readline') as typeof Readline;
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
