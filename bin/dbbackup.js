@@ -1,15 +1,13 @@
 #!/usr/bin/env node
-import { createRequire } from 'node:module';
-
-// The CLI as one CommonJS bundle run with V8's code cache (src/bootstrap/start.ts); a build
-// without it (an older dist/) runs the ES module bundle.
-let main;
-let save = () => {};
+'use strict';
+// CommonJS (bin/package.json says so): Node then starts the CLI without setting up its ES module
+// loader, a few milliseconds of every run. The CLI is one CommonJS bundle run with V8's code
+// cache (src/bootstrap/start.ts); a build without it (an older dist/) runs the ES module bundle.
+let start;
 try {
-  ({ main, save } = createRequire(import.meta.url)('../dist/bundle/start.cjs').startCli(process.argv.slice(2)));
+  start = require('../dist/bundle/start.cjs');
 } catch (err) {
   if (err?.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('start.cjs')) throw err;
-  ({ main } = await import('../dist/bundle/main.js'));
 }
 
 // If the event loop ever drains before main() settles, something awaited a stream that will
@@ -22,16 +20,21 @@ process.on('beforeExit', () => {
   }
 });
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    settled = true;
-    // A successful run compiled its command's own path: that is what the cache should hold.
-    if (code === 0) save();
-    process.exitCode = code;
-  },
-  (err) => {
-    settled = true;
-    process.stderr.write(`error E_INTERNAL: ${err?.stack ?? err}\n`);
-    process.exitCode = 1;
-  },
-);
+function run({ main, save }) {
+  return main(process.argv.slice(2)).then(
+    (code) => {
+      settled = true;
+      // A successful run compiled its command's own path: that is what the cache should hold.
+      if (code === 0) save();
+      process.exitCode = code;
+    },
+    (err) => {
+      settled = true;
+      process.stderr.write(`error E_INTERNAL: ${err?.stack ?? err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (start) run(start.startCli(process.argv.slice(2)));
+else import('../dist/bundle/main.js').then(({ main }) => run({ main, save: () => {} }));
