@@ -15,6 +15,41 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { gitCommit } from './bundle-commit.mjs';
 
+/**
+ * Clipanion as bundled, edited so that a command's start touches neither stdin nor node:tty:
+ * its default context read `process.stdin` (which builds the stdin stream: for a pipe, node:net
+ * and a socket) and a terminal's colour depth (node:tty, which loads node:net too) when it loaded,
+ * and its contexts were merged with spreads, which read every getter. Now the default context's
+ * stdin and colorDepth are getters, read when a command reads them, the merges keep getters as
+ * getters, and node:tty loads on the colour depth's first read. Each edit must find its text: a
+ * changed clipanion fails the build here rather than losing the edit silently.
+ */
+const lazyClipanion = {
+  name: 'lazy-clipanion-context',
+  setup(b) {
+    const edit = (text, file, from, to) => {
+      if (!text.includes(from)) throw new Error(`scripts/bundle.mjs: clipanion's ${file} no longer has ${JSON.stringify(from.slice(0, 60))}; update lazyClipanion`);
+      return text.split(from).join(to);
+    };
+    const merge = '__mergeContexts';
+    const mergeFn = `function ${merge}(...contexts) { const out = {}; for (const c of contexts) if (c) Object.defineProperties(out, Object.getOwnPropertyDescriptors(c)); return out; }\n`;
+    b.onLoad({ filter: /clipanion[\\/]lib[\\/]advanced[\\/]Cli\.js$/ }, async (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      text = edit(text, 'Cli.js', '{\n            ...Cli.defaultContext,\n            ...userContext,\n        }', `${merge}(Cli.defaultContext, userContext)`);
+      text = edit(text, 'Cli.js', '{ ...context, ...subContext }', `${merge}(context, subContext)`);
+      text = edit(text, 'Cli.js', '    stdin: process.stdin,\n', '    get stdin() { return process.stdin; },\n');
+      text = edit(text, 'Cli.js', '    colorDepth: platform.getDefaultColorDepth(),\n', '    get colorDepth() { return platform.getDefaultColorDepth(); },\n');
+      return { contents: mergeFn + text, loader: 'js' };
+    });
+    b.onLoad({ filter: /clipanion[\\/]lib[\\/]platform[\\/]node\.js$/ }, async (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      text = edit(text, 'platform/node.js', "var tty = require('tty');\n", '');
+      text = edit(text, 'platform/node.js', 'var tty__default = /*#__PURE__*/_interopDefaultLegacy(tty);', "var tty__default = { get default() { return require('tty'); } };");
+      return { contents: text, loader: 'js' };
+    });
+  },
+};
+
 const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm', 'pino', 'pg', 'pg-copy-streams']);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const external = Object.keys(pkg.dependencies)
@@ -37,6 +72,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external,
+  plugins: [lazyClipanion],
   define: { __DBBACKUP_COMMIT__: JSON.stringify(gitCommit()) },
   sourcemap: 'linked',
   logLevel: 'warning',
@@ -53,6 +89,7 @@ const commonJs = {
   platform: 'node',
   target: 'node20',
   external,
+  plugins: [lazyClipanion],
   logLevel: 'warning',
   define: { __DBBACKUP_COMMIT__: JSON.stringify(gitCommit()), 'import.meta.url': '__bundleUrl' },
   // No comments, and ASCII (but in raw template literals): the start reads it faster as one-byte text.

@@ -158,7 +158,11 @@ export async function main(given: string[], env: NodeJS.ProcessEnv = process.env
   process.on('SIGTERM', onSignal);
 
   const context: CliContext = {
-    stdin: process.stdin,
+    // Read when a command reads it: building the stdin stream (for a pipe: node:net and a socket)
+    // is a share of every command's start (the bundle's clipanion keeps it a getter, scripts/bundle.mjs).
+    get stdin() {
+      return process.stdin;
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     colorDepth: 1,
