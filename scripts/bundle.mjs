@@ -15,7 +15,8 @@ import { build } from 'esbuild';
 import { gitCommit } from './bundle-commit.mjs';
 
 /**
- * Clipanion as bundled, edited so that a command's start touches neither stdin nor node:tty:
+ * Clipanion as bundled, edited so that a command's start touches neither stdin nor node:tty, and
+ * builds its parser without a quadratic merge (core.js, below):
  * its default context read `process.stdin` (which builds the stdin stream: for a pipe, node:net
  * and a socket) and a terminal's colour depth (node:tty, which loads node:net too) when it loaded,
  * and its contexts were merged with spreads, which read every getter. Now the default context's
@@ -39,6 +40,19 @@ const lazyClipanion = {
       text = edit(text, 'Cli.js', '    stdin: process.stdin,\n', '    get stdin() { return process.stdin; },\n');
       text = edit(text, 'Cli.js', '    colorDepth: platform.getDefaultColorDepth(),\n', '    get colorDepth() { return platform.getDefaultColorDepth(); },\n');
       return { contents: mergeFn + text, loader: 'js' };
+    });
+    // simplifyMachine merged each shortcut's transitions with a scan of the list per transition
+    // (quadratic in a command's flags: backup's are many); a Set per segment keeps the same order.
+    b.onLoad({ filter: /clipanion[\\/]lib[\\/]core\.js$/ }, async (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      text = edit(text, 'core.js', 'const shortcuts = new Set(nodeDef.shortcuts.map(({ to }) => to));\n', 'const shortcuts = new Set(nodeDef.shortcuts.map(({ to }) => to));\n        const targets = new Map();\n');
+      text = edit(
+        text,
+        'core.js',
+        '                for (const transition of transitions) {\n                    if (!store.some(({ to }) => transition.to === to)) {\n                        store.push(transition);\n                    }\n                }\n',
+        '                let seen = targets.get(segment);\n                if (seen === undefined) targets.set(segment, seen = new Set(store.map(({ to }) => to)));\n                for (const transition of transitions) {\n                    if (!seen.has(transition.to)) {\n                        store.push(transition);\n                        seen.add(transition.to);\n                    }\n                }\n',
+      );
+      return { contents: text, loader: 'js' };
     });
     b.onLoad({ filter: /clipanion[\\/]lib[\\/]platform[\\/]node\.js$/ }, async (args) => {
       let text = readFileSync(args.path, 'utf8');
