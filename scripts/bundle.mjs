@@ -5,8 +5,9 @@
 //
 // Dependencies stay external (loaded from node_modules as usual) unless listed in BUNDLED: native
 // addons, packages that start worker threads from their own files (bree) and the large lazily
-// loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads (logging.ts
-// writes its JSON lines itself: pino is no longer loaded).
+// loaded SDKs must keep their layout. BUNDLED are the pure-JS packages every run loads. pino is
+// one of them: only its transports start threads from its files, and dbbackup uses none (it writes
+// to a destination object); logging.ts requires it lazily, so it runs only when a line is logged.
 // pg and pg-copy-streams are bundled into the PostgreSQL connector's chunk (see pg-driver.ts).
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -63,7 +64,7 @@ const lazyClipanion = {
   },
 };
 
-const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm', 'pg', 'pg-copy-streams']);
+const BUNDLED = new Set(['inversify', 'clipanion', 'typanion', 'reflect-metadata', 'croner', 'drizzle-orm', 'pino', 'pg', 'pg-copy-streams']);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const external = Object.keys(pkg.dependencies)
   .filter((name) => !BUNDLED.has(name))

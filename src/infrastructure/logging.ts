@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { Logger as Pino } from 'pino';
 import type { Logger } from '../application/ports/logger.js';
 import { redact } from './redact.js';
 import type { RotatingFile } from './rotating-file.js';
@@ -19,89 +21,64 @@ export const SECRET_KEYS = [
   'masterKey',
 ];
 
+const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50 };
-const SECRET = new Set(SECRET_KEYS);
-/** How deep under the record a secret key is censored: the record's own keys and two levels below (pino's `k`, `*.k`, `*.*.k`). */
-const SECRET_DEPTH = 2;
 
-/**
- * JSON lines in the shape pino wrote them (level label, ISO time, module and pid, the child's
- * bindings, the fields, msg last), written by a few lines of code: loading pino (and the
- * sonic-boom, thread-stream, worker_threads, assert and diagnostics_channel it requires when it
- * loads, and the redaction functions it compiles for every logger) was a sizeable share of every
- * command that logs a line. Secret keys are censored here; every line also passes through
- * `redact()` (secret values under any key or inside messages) in the destination.
- */
-class JsonLogger implements Logger {
-  constructor(
-    private readonly destination: { write(raw: string): void },
-    private readonly min: number,
-    /** The child's bindings, serialized once: `,"k":v` each, or ''. */
-    private readonly bindings = '',
-  ) {}
-
-  debug(msg: string, fields?: Record<string, unknown>): void {
-    this.write('debug', msg, fields);
+class PinoLogger implements Logger {
+  constructor(private readonly log: Pino) {}
+  debug(msg: string, fields: Record<string, unknown> = {}): void {
+    this.log.debug(fields, msg);
   }
-  info(msg: string, fields?: Record<string, unknown>): void {
-    this.write('info', msg, fields);
+  info(msg: string, fields: Record<string, unknown> = {}): void {
+    this.log.info(fields, msg);
   }
-  warn(msg: string, fields?: Record<string, unknown>): void {
-    this.write('warn', msg, fields);
+  warn(msg: string, fields: Record<string, unknown> = {}): void {
+    this.log.warn(fields, msg);
   }
-  error(msg: string, fields?: Record<string, unknown>): void {
-    this.write('error', msg, fields);
+  error(msg: string, fields: Record<string, unknown> = {}): void {
+    this.log.error(fields, msg);
   }
   child(fields: Record<string, unknown>): Logger {
-    return new JsonLogger(this.destination, this.min, this.bindings + members(fields));
-  }
-
-  private write(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-    if (LEVELS[level] < this.min) return;
-    const head = `{"level":"${level}","time":"${new Date().toISOString()}","module":"cli","pid":${process.pid}`;
-    this.destination.write(`${head}${this.bindings}${members(fields)},"msg":${stringify(String(msg))}}\n`);
+    return new PinoLogger(this.log.child(fields));
   }
 }
 
-/** `,"k":v` for each field whose value JSON has (undefined ones are left out, as JSON.stringify does), secret keys censored. */
-function members(fields: Record<string, unknown>): string {
-  let out = '';
-  for (const [k, v] of Object.entries(fields)) {
-    const value = SECRET.has(k) ? '[redacted]' : censor(v, 1);
-    const json = stringify(value);
-    if (json !== undefined) out += `,${JSON.stringify(k)}:${json}`;
+/**
+ * A logger whose pino instance is made on the first record at or above `min` (the lower of the
+ * console's and the file's levels): most runs log nothing that passes (a --quiet backup with no
+ * log file), and loading pino is a sizeable share of a short command's start-up.
+ */
+class LazyLogger implements Logger {
+  private real: Logger | undefined;
+
+  constructor(
+    private readonly make: () => Logger,
+    private readonly min: number,
+  ) {}
+
+  private get log(): Logger {
+    this.real ??= this.make();
+    return this.real;
   }
-  return out;
-}
 
-/** A copy of `value` with secret keys censored down to SECRET_DEPTH (arrays' items count as a level, as pino's wildcard). */
-function censor(value: unknown, depth: number): unknown {
-  if (depth > SECRET_DEPTH || value === null || typeof value !== 'object' || value instanceof Date || Buffer.isBuffer(value)) return value;
-  if (Array.isArray(value)) return value.map((v) => censor(v, depth + 1));
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET.has(k) ? '[redacted]' : censor(v, depth + 1);
-  return out;
-}
-
-/** JSON.stringify that never throws: a cycle becomes "[Circular]", a bigint its digits. */
-function stringify(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  } catch {
-    const seen = new WeakSet<object>();
-    return JSON.stringify(value, (_k, v: unknown) => {
-      if (typeof v === 'bigint') return v.toString();
-      if (v !== null && typeof v === 'object') {
-        if (seen.has(v)) return '[Circular]';
-        seen.add(v);
-      }
-      return v;
-    });
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.debug >= this.min) this.log.debug(msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.info >= this.min) this.log.info(msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.warn >= this.min) this.log.warn(msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.error >= this.min) this.log.error(msg, fields);
+  }
+  child(fields: Record<string, unknown>): Logger {
+    return new LazyLogger(() => this.log.child(fields), this.min);
   }
 }
 
-/** Where log files go by default (kept in paths.ts). */
+/** Where log files go by default (kept in paths.ts so that finding it never loads pino). */
 export { defaultLogDir } from './paths.js';
 
 function readableLine(line: string): string {
@@ -115,7 +92,7 @@ function readableLine(line: string): string {
 
 /**
  * Two sinks: the terminal/stderr at `level` (readable lines on a TTY, JSON otherwise) and, when
- * given, a rotating JSON-lines file at `fileLevel`. Secret keys are censored by JsonLogger,
+ * given, a rotating JSON-lines file at `fileLevel`. Secret keys are censored by pino's redaction,
  * and every line passes through `redact()` for secret values under any key or inside messages.
  */
 export function createLogger(options: {
@@ -139,5 +116,26 @@ export function createLogger(options: {
     },
   };
   const min = options.file ? Math.min(consoleMin, fileMin) : consoleMin;
-  return new JsonLogger(destination, min);
+  const level = (['debug', 'info', 'warn', 'error'] as LogLevel[]).find((l) => LEVELS[l] === min)!;
+  return new LazyLogger(() => new PinoLogger(pinoLogger(level, destination)), min);
+}
+
+/**
+ * pino (loaded now: CommonJS, so synchronously) writing JSON lines at `level` and above into
+ * `destination`. In a bundle chunk `require` exists (its banner defines it) and this literal call
+ * lets esbuild bundle pino and its helpers into the chunk: one file to load instead of ~30, half of
+ * pino's load time. Elsewhere (tsc's output, tests) Node loads it from node_modules.
+ */
+function pinoLogger(level: LogLevel, destination: { write(raw: string): void }): Pino {
+  const { pino } = (typeof require === 'function' ? require('pino') : createRequire(import.meta.url)('pino')) as typeof import('pino');
+  return pino(
+    {
+      level,
+      base: { module: 'cli', pid: process.pid },
+      redact: { paths: redactPaths, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination as NodeJS.WritableStream,
+  );
 }
