@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBlobStore } from '../../../src/adapters/storage/local/local-blob-store.js';
-import { HashPool } from '../../../src/infrastructure/hash-pool.js';
+import { HashPool, hashSmallFile, INLINE_HASH_MAX } from '../../../src/infrastructure/hash-pool.js';
 import { tempDir } from '../../helpers/temp.js';
 
 let dir: { path: string; cleanup(): Promise<void> };
@@ -68,7 +68,30 @@ describe('LocalBlobStore.digest', () => {
     mkdirSync(join(dir.path, 'sub'), { recursive: true });
     writeFileSync(join(dir.path, 'sub', 'obj'), files[5]!.bytes);
     expect(await store.digest('sub/obj')).toEqual({ size: files[5]!.bytes.length, sha256: sha(files[5]!.bytes) });
+    // Either side of the size up to which it hashes on the event loop instead of a thread.
+    for (const f of files.slice(2, 5)) {
+      writeFileSync(join(dir.path, 'sub', 'edge'), f.bytes);
+      expect(f.bytes.length - INLINE_HASH_MAX).toBeLessThanOrEqual(1);
+      expect(await store.digest('sub/edge')).toEqual({ size: f.bytes.length, sha256: sha(f.bytes) });
+    }
     expect(await store.digest('sub/missing')).toBeUndefined();
     expect(await store.digest('sub')).toBeUndefined();
+  });
+});
+
+describe('hashSmallFile (sha256 on the event loop, in bounded reads)', () => {
+  it('hashes files of every size exactly, across its 256 KiB reads', async () => {
+    const extra = [(256 << 10) - 1, 256 << 10, (256 << 10) + 1].map((size, i) => {
+      const bytes = randomBytes(size);
+      const path = join(dir.path, `s${i}`);
+      writeFileSync(path, bytes);
+      return { path, bytes };
+    });
+    for (const f of [...files, ...extra]) expect(await hashSmallFile(f.path)).toEqual({ size: f.bytes.length, sha256: sha(f.bytes) });
+  });
+
+  it('rejects a missing file with its errno code, and an aborted signal at once', async () => {
+    await expect(hashSmallFile(join(dir.path, 'nope'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(hashSmallFile(files[1]!.path, AbortSignal.abort(new Error('stop')))).rejects.toThrow('stop');
   });
 });

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobDigest, BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
 import { syncFile, syncFolder } from '../../../infrastructure/files.js';
-import { hashPool } from '../../../infrastructure/hash-pool.js';
+import { hashPool, hashSmallFile, INLINE_HASH_MAX } from '../../../infrastructure/hash-pool.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
 
@@ -87,13 +87,12 @@ export class LocalBlobStore implements BlobStore {
     return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 << 10 });
   }
 
-  /** Hashed on worker threads (several files at once, beside the event loop). */
+  /** Hashed on worker threads (several files at once, beside the event loop); small files on the event loop. */
   async digest(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined> {
     const path = await this.checkedPath(key);
     const info = await lstat(path).catch(() => undefined);
     if (!info?.isFile()) return undefined;
-    return hashPool()
-      .hashFile(path, signal)
+    return (info.size <= INLINE_HASH_MAX ? hashSmallFile(path, signal) : hashPool().hashFile(path, signal))
       .catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
         if (signal?.aborted) throw err;
