@@ -96,34 +96,90 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
     for (const copy of running) copy.abort(failed);
   };
   const worker = async (client: pg.Client) => {
-    while (queue.length && failed === undefined) {
-      signal.throwIfAborted();
-      const job = queue.shift()!;
-      const result = results.get(job.table.object)!;
-      const copy = client.query(new CopyOutQuery(copySql(job)));
-      running.add(copy);
-      const lines = new LineDigest();
-      try {
-        await splitParts(digestLines(copy, lines), partSize, async (body) => {
-          const n = nextPart.get(job.table.object) ?? 0;
-          nextPart.set(job.table.object, n + 1);
-          const entry = await sink.write({ name: dataPartName(job.table.object, n, 'copy'), role: 'data', object: job.table.object }, body);
-          result.bytes += entry.rawSize;
-        });
-        // The row count arrives with CommandComplete, just before ReadyForQuery.
-        result.rows += await copy.finished;
-        result.digest.merge(lines.digest);
-      } catch (err) {
-        copy.abort(err);
-        throw failed ?? connectionLost(err, `table ${job.table.object} was read`);
-      } finally {
-        running.delete(copy);
+    // A part's write ends in an fsync and a rename (tens to hundreds of ms on a busy disk): the
+    // connection reads its next table as soon as the part's bytes are all read, with at most
+    // PENDING_WRITES writes still finishing; all of them end before this worker does.
+    const writes = new PendingWrites(PENDING_WRITES);
+    let error: unknown;
+    try {
+      while (queue.length && failed === undefined) {
+        signal.throwIfAborted();
+        const job = queue.shift()!;
+        const result = results.get(job.table.object)!;
+        const copy = client.query(new CopyOutQuery(copySql(job)));
+        running.add(copy);
+        const lines = new LineDigest();
+        try {
+          await splitParts(digestLines(copy, lines), partSize, async (body) => {
+            const n = nextPart.get(job.table.object) ?? 0;
+            nextPart.set(job.table.object, n + 1);
+            const writing = sink.write({ name: dataPartName(job.table.object, n, 'copy'), role: 'data', object: job.table.object }, body).then((entry) => {
+              result.bytes += entry.rawSize;
+            });
+            // A failed write stops every COPY at once, not when this connection next waits on one.
+            writing.catch(stop);
+            await writes.add(writing, body);
+          });
+          // The row count arrives with CommandComplete, just before ReadyForQuery.
+          result.rows += await copy.finished;
+          result.digest.merge(lines.digest);
+        } catch (err) {
+          copy.abort(err);
+          throw failed ?? connectionLost(err, `table ${job.table.object} was read`);
+        } finally {
+          running.delete(copy);
+        }
       }
+    } catch (err) {
+      error = err;
     }
+    await writes.drain().catch((err: unknown) => {
+      error ??= err;
+    });
+    if (error !== undefined) throw error;
   };
   await Promise.all(clients.map((c) => worker(c).catch(stop)));
   if (failed !== undefined) throw failed;
   return [...results.values()];
+}
+
+/** Part writes a COPY worker leaves finishing (their fsync and rename) while it reads on. */
+const PENDING_WRITES = 4;
+
+/**
+ * Writes of parts whose bytes were all read, still finishing: `add` returns once the part's body
+ * was read to its end (or at once with the write's error), and waits for the oldest write when
+ * more than `most` are left; `drain` waits for every one and throws the first failure.
+ */
+class PendingWrites {
+  private readonly writes: Promise<void>[] = [];
+
+  constructor(private readonly most: number) {}
+
+  async add(writing: Promise<void>, body: Readable): Promise<void> {
+    writing.catch(() => undefined);
+    this.writes.push(writing);
+    const read = await Promise.race([readToEnd(body), writing.then(() => true)]);
+    // A body closed before its end: the write failed, and says why.
+    if (!read) await writing;
+    while (this.writes.length > this.most) await this.writes.shift();
+  }
+
+  async drain(): Promise<void> {
+    const outcomes = await Promise.allSettled(this.writes.splice(0));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+}
+
+/** True once `body` was read to its end, false when it closed before. */
+function readToEnd(body: Readable): Promise<boolean> {
+  if (body.readableEnded) return Promise.resolve(true);
+  if (body.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    body.once('end', () => resolve(true));
+    body.once('close', () => resolve(body.readableEnded));
+  });
 }
 
 /**
