@@ -240,3 +240,40 @@ describe('PostgreSQL sslmode=prefer on a server without TLS', () => {
     }
   });
 });
+
+describe('PostgreSQL backup: part writes that end after their bytes were read', () => {
+  it('frees the connection for the next table while a part is made durable (fsync, rename); the dump ends after every write', async () => {
+    // One connection, two tables: the first table's write, its bytes all read, holds on (as an
+    // fsync on a busy disk does) until the second table's part was read. Waiting for the write
+    // before the next COPY would never get there (the test times out instead).
+    let secondRead!: () => void;
+    const second = new Promise<void>((r) => (secondRead = r));
+    const order: string[] = [];
+    let first: string | undefined;
+    const sink: PartSink = {
+      write: async (spec, body) => {
+        if (spec.role !== 'data') return entry(spec, await drain(body));
+        const n = await drain(body);
+        if (first === undefined) {
+          first = spec.object;
+          await second;
+          order.push(`${spec.object} written`);
+        } else {
+          order.push(`${spec.object} read`);
+          secondRead();
+        }
+        return entry(spec, n);
+      },
+    };
+    const result = await dumpDatabase(endpointAt(server.port), { kind: 'full', parallel: 1 }, sink, new AbortController().signal, OPTIONS);
+    const other = first === 'public.t' ? 'public.u' : 'public.t';
+    expect(order).toEqual([`${other} read`, `${first} written`]);
+    expect(result.objects.map((o) => [o.name, o.rows])).toEqual(
+      expect.arrayContaining([
+        ['public.t', 100000],
+        ['public.u', 100000],
+      ]),
+    );
+    expect(await until(async () => (await ours()).length === 0)).toBe(true);
+  });
+});

@@ -117,7 +117,7 @@ export async function copyJobs(clients: pg.Client[], jobs: CopyJob[], sink: Part
               result.bytes += entry.rawSize;
             });
             // A failed write stops every COPY at once, not when this connection next waits on one.
-            writing.catch(stop);
+            writing.catch((err: unknown) => stop(connectionLost(err, `table ${job.table.object} was read`)));
             await writes.add(writing, body);
           });
           // The row count arrives with CommandComplete, just before ReadyForQuery.
