@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
-import { DbBackupError } from '../../../domain/errors.js';
+import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
-import { type PgEndpoint, connectionLost, describeEndpoint, openClient, quoteLiteral } from './connection.js';
+import { type PgEndpoint, connectionLost, describeEndpoint, isConnectionLost, openClient, quoteLiteral } from './connection.js';
 import { dumpLargeObjects } from './postgres-blobs.js';
 import { readCatalogRows } from './postgres-catalog.js';
 import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-copy-out.js';
@@ -64,6 +64,8 @@ export async function dumpDatabase(
   const lockWait = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
   const leader = (await handedLeader(options)) ?? (await openClient(endpoint));
   const clients: pg.Client[] = [leader];
+  /** Workers joining the snapshot, not yet in `clients` (each is closed whatever happens). */
+  const joining: Promise<pg.Client>[] = [];
   const warnings: string[] = [];
   const onAbort = () => {
     for (const c of clients) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
@@ -77,6 +79,11 @@ export async function dumpDatabase(
     const selection = selectItems(model.items, request);
     warnings.push(...selection.warnings);
     const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
+    // Each table is one job at least: that many workers (up to --parallel) join the snapshot while
+    // the leader locks the tables and writes the schema, instead of one after another after that.
+    // Joining reads nothing; every COPY still starts after the locks are held.
+    if (snap.id) for (let i = 1; i < Math.min(request.parallel, tables.length); i++) joining.push(joinSnapshot(endpoint, snap.id, lockWait));
+    joining.forEach((j) => j.catch(() => undefined));
     await lockTables(leader, endpoint, tables, lockWait);
     const items = model.items.filter((i) => selection.keep.has(i.id));
     items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
@@ -99,7 +106,9 @@ export async function dumpDatabase(
     request.estimate?.([...pages.values()].reduce((n, p) => n + p, 0) * 8192);
     const jobs = planJobs(tables, pages, workers, options.chunkPages);
     workers = Math.max(1, Math.min(workers, jobs.length));
-    for (let i = 1; i < workers; i++) clients.push(await joinSnapshot(endpoint, snap.id!, lockWait));
+    clients.push(...(await Promise.all(joining.splice(0))));
+    // A large table cut into ranges may give more jobs than tables: more workers join now.
+    while (clients.length < workers) clients.push(await joinSnapshot(endpoint, snap.id!, lockWait));
     const results = await copyJobs(clients, jobs, sink, signal, options.partSize).catch((err: unknown) => {
       throw permissionHint(err, endpoint.user);
     });
@@ -128,9 +137,14 @@ export async function dumpDatabase(
       },
     };
   } catch (err) {
+    // The leader's connection ended while workers joined its snapshot: a join that found the
+    // snapshot gone says so more plainly than the leader's lost connection.
+    const gone = (await Promise.allSettled(joining)).find((j): j is PromiseRejectedResult => j.status === 'rejected' && isDbBackupError(j.reason, 'E_BACKUP_FAILED'));
+    if (gone && isConnectionLost(err)) throw gone.reason;
     throw connectionLost(await lockWaitFailure(err, endpoint, lockWait), `the backup of ${describeEndpoint(endpoint)} ran`);
   } finally {
     signal.removeEventListener('abort', onAbort);
+    for (const joined of await Promise.allSettled(joining)) if (joined.status === 'fulfilled') clients.push(joined.value);
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }
