@@ -130,8 +130,9 @@ const PLAIN_FOR_MS = 60_000;
  * E_NOT_FOUND with messages that say what to try. `mode.replication` opens a walsender connection
  * (`replication=database`) that also takes replication commands (postgres-replication.ts);
  * `mode.pipeline` sends queries without waiting for the previous results (postgres-change-apply.ts).
+ * `mode.settings` (SQL) runs right after our session settings, in the same round trip.
  */
-export async function openClient(e: PgEndpoint, database = e.database, mode: { replication?: boolean; pipeline?: boolean } = {}): Promise<pg.Client> {
+export async function openClient(e: PgEndpoint, database = e.database, mode: { replication?: boolean; pipeline?: boolean; settings?: string } = {}): Promise<pg.Client> {
   const attempt = async (ssl: false | ConnectionOptions) => {
     const client = new PgClient({
       host: e.host,
@@ -155,7 +156,8 @@ export async function openClient(e: PgEndpoint, database = e.database, mode: { r
     try {
       await client.connect();
       warnIfUnprotected(client, e);
-      await client.query(SESSION_SETUP);
+      // A caller's own settings go in the same round trip (a restore's, per connection).
+      await client.query(mode.settings ? `${SESSION_SETUP};\n${mode.settings}` : SESSION_SETUP);
       return client;
     } catch (err) {
       await client.end().catch(() => undefined);

@@ -195,15 +195,8 @@ export async function openTarget(endpoint: PgEndpoint): Promise<OpenedTarget> {
 }
 
 /** A connection with the restore's settings; one whose settings fail is closed here (no caller holds it yet). */
-async function restoreClient(endpoint: PgEndpoint): Promise<pg.Client> {
-  const client = await openClient(endpoint);
-  try {
-    await client.query(`${RESTORE_SETTINGS.join('\n')}\nSET synchronous_commit = off;\nSET maintenance_work_mem = '256MB';`);
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw err;
-  }
-  return client;
+function restoreClient(endpoint: PgEndpoint): Promise<pg.Client> {
+  return openClient(endpoint, endpoint.database, { settings: `${RESTORE_SETTINGS.join('\n')}\nSET synchronous_commit = off;\nSET maintenance_work_mem = '256MB';` });
 }
 
 /**
