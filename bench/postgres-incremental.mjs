@@ -62,6 +62,8 @@ const perRound = scale * 1000; // pgbench transactions per round: ~1 % of the ac
 const keylessHistory = args.includes('--keyless-history');
 const measureTps = !args.includes('--no-tps');
 const restores = !args.includes('--no-restore');
+/** --recvlogical: after each incremental, pg_recvlogical decodes the same WAL (from a copy of the slot taken before it). */
+const recvlogical = args.includes('--recvlogical');
 const work = mkdtempSync(join(process.env.BENCH_WORK ?? '/tmp', 'pgi-'));
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -136,6 +138,27 @@ async function walSenderCpu(running) {
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * Before an incremental: copies this build's slot (its restart point and confirmed position as the
+ * incremental finds them); compare(i) then runs pg_recvlogical from the copy to the position the
+ * incremental confirmed (the same WAL, the same restart point, no catch-up) and prints both WAL senders' CPU.
+ */
+async function slotProbe() {
+  const [slot] = await sql('bench', `SELECT slot_name, pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::bigint AS behind FROM pg_replication_slots WHERE slot_name LIKE 'dbbackup%' AND slot_name <> 'dbbackup_probe'`);
+  await sql('bench', `SELECT pg_copy_logical_replication_slot('${slot.slot_name}', 'dbbackup_probe')`);
+  return {
+    async compare(i) {
+      const [{ end, pub }] = await sql('bench', `SELECT confirmed_flush_lsn::text AS end, (SELECT pubname FROM pg_publication LIMIT 1) AS pub FROM pg_replication_slots WHERE slot_name = '${slot.slot_name}'`);
+      const serverBefore = treeCpuSeconds(server.pid);
+      const { r, seconds } = await walSenderCpu(measure(join(PG_BIN, 'pg_recvlogical'), [...pgArgs, '-d', 'bench', '-S', 'dbbackup_probe', '--start', '-E', end, '--no-loop', '-F', '0', '-f', '/dev/null', '-o', 'proto_version=1', '-o', `publication_names=${pub}`]));
+      if (r.code !== 0) throw new Error(`pg_recvlogical failed: ${r.stderr}`);
+      const server2 = treeCpuSeconds(server.pid) - serverBefore;
+      await sql('bench', `SELECT pg_drop_replication_slot('dbbackup_probe')`);
+      console.log(`  incremental: restart point ${(Number(slot.behind) / 1e6).toFixed(1)} MB before the parent's end; WAL sender CPU dbbackup ${i.walSenderCpuSeconds.toFixed(2)} s (server ${i.serverCpuSeconds.toFixed(2)}), pg_recvlogical on the same WAL ${seconds.toFixed(2)} s (server ${server2.toFixed(2)})`);
+    },
+  };
 }
 
 const cli = async (...a) => {
@@ -242,7 +265,9 @@ try {
         before.incWalSender.push(b.walSenderCpuSeconds);
       };
       if (r % 2 === 0) await old();
+      const probe = recvlogical ? await slotProbe() : undefined;
       const i = await backup('--type', 'incremental');
+      if (probe) await probe.compare(i);
       if (r % 2 === 1) await old();
       figures.incremental.push(i.seconds);
       figures.incCliCpu.push(i.cpuSeconds);

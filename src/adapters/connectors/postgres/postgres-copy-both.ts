@@ -2,6 +2,12 @@ import type { Connection } from 'pg';
 import { COPY_DATA, COPY_DONE, NOTICE, NOTIFICATION, PARAMETER_STATUS, type DataHandler, SocketTakeover } from './postgres-socket-takeover.js';
 
 const COPY_BOTH_RESPONSE = 0x57; // 'W'
+/**
+ * A socket chunk shorter than this means the kernel's buffer was drained (a read takes up to 64 KiB):
+ * the reader is ahead of the server, so it naps for NAP_MS before reading on.
+ */
+const NAP_BELOW = 32 << 10;
+const NAP_MS = 1;
 /** A CopyData message larger than this is not one the server sends (a WAL record's decoded row is at most 1 GiB). */
 const MAX_MESSAGE = (1 << 30) + (1 << 20);
 
@@ -29,6 +35,10 @@ export class CopyBothQuery {
   private readonly takeover = new SocketTakeover('START_REPLICATION', this.onChunk);
   private stopped = false;
   private paused = false;
+  /** Set while the reader naps (see parse): the socket is not read until the timer ends it. */
+  private nap: NodeJS.Timeout | undefined;
+  /** The socket went back to pg's parser (CopyDone, an error). */
+  private detached = false;
   /** Parser state: a payload being gathered (`gather`, filled to `gathered`), `skipping` bytes of another message, `carry` a cut header. */
   private gather: Buffer | undefined;
   private gathered = 0;
@@ -76,13 +86,13 @@ export class CopyBothQuery {
   pause(): void {
     if (this.paused || this.stopped) return;
     this.paused = true;
-    this.takeover.socket?.pause();
+    if (!this.nap) this.takeover.pause();
   }
 
   resume(): void {
     if (!this.paused || this.stopped) return;
     this.paused = false;
-    this.takeover.socket?.resume();
+    if (!this.nap) this.takeover.resume();
   }
 
   /**
@@ -92,9 +102,12 @@ export class CopyBothQuery {
   stop(err?: unknown): void {
     if (this.stopped) return;
     this.end(err);
-    if (this.paused) {
+    const napping = this.nap !== undefined;
+    clearTimeout(this.nap);
+    this.nap = undefined;
+    if (this.paused || napping) {
       this.paused = false;
-      this.takeover.socket?.resume();
+      this.takeover.resume();
     }
   }
 
@@ -105,8 +118,28 @@ export class CopyBothQuery {
     else this.rejectFinished(err);
   }
 
-  /** Parses one socket chunk: CopyData payloads to the handler; anything else but the few harmless messages goes back to pg. */
+  /**
+   * Parses one socket chunk (then naps when it was short). The WAL sender sends each message as
+   * soon as it is decoded (one `sendto` of ~100 bytes): a reader waiting on the socket is woken for
+   * each, which costs the server (a wake-up per message: the WAL sender used twice the CPU per change
+   * behind an idle client as behind a busy one) and the reader (a read and a callback per message).
+   * After a short chunk the socket is not read for NAP_MS, so the messages gather in the kernel's
+   * buffer, unread and with no one to wake, and the next read takes them at once. A millisecond
+   * holds up nothing that matters: the read ends on a keepalive, replicate ships every second.
+   */
   private parse(input: Buffer): void {
+    this.take(input);
+    if (input.length < NAP_BELOW && !this.stopped && !this.detached && this.nap === undefined) {
+      if (!this.paused) this.takeover.pause();
+      this.nap = setTimeout(() => {
+        this.nap = undefined;
+        if (!this.paused && !this.stopped && !this.detached) this.takeover.resume();
+      }, NAP_MS);
+    }
+  }
+
+  /** CopyData payloads to the handler; anything else but the few harmless messages goes back to pg. */
+  private take(input: Buffer): void {
     if (this.stopped) return;
     let buf = input;
     if (this.carry) {
@@ -170,6 +203,7 @@ export class CopyBothQuery {
   private detach(rest: Buffer): void {
     const paused = this.paused;
     this.paused = false;
+    this.detached = true;
     this.takeover.giveBack(rest, paused);
   }
 }

@@ -19,6 +19,17 @@ export interface SocketLike {
   readonly destroyed: boolean;
 }
 
+/** The libuv stream under a Node socket (internal: `_handle`, as Node's net module drives it). */
+interface StreamHandle {
+  reading?: boolean;
+  readStop(): number;
+  readStart(): number;
+}
+
+function streamHandle(socket: SocketLike): StreamHandle | undefined {
+  return (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+}
+
 /**
  * The connection's socket read by `ours` instead of pg's parser while a COPY runs: `take` swaps the
  * data listener and sends the query, `giveBack` restores pg's parser and hands it the bytes not yet
@@ -26,6 +37,8 @@ export interface SocketLike {
  */
 export class SocketTakeover {
   socket: SocketLike | undefined;
+  /** The handle pause() stopped reading, for resume(). */
+  private stoppedHandle: StreamHandle | undefined;
   private pgHandler: DataHandler | undefined;
 
   constructor(
@@ -46,11 +59,41 @@ export class SocketTakeover {
   }
 
   /** Gives the socket back to pg's parser, starting with `rest`; `paused` says the socket was paused by us. */
+  /**
+   * Stops reading the socket at once: a paused stream would read on into its own buffer (up to its
+   * high-water mark, a read per message for small messages), so libuv's reading stops too, where the
+   * socket has a handle that can (Node's net and TLS sockets), until resume() starts it again.
+   */
+  pause(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.pause();
+    const handle = streamHandle(socket);
+    if (handle?.reading && typeof handle.readStop === 'function' && typeof handle.readStart === 'function') {
+      handle.reading = false;
+      this.stoppedHandle = handle.readStop() === 0 ? handle : undefined;
+      if (!this.stoppedHandle) handle.reading = true;
+    }
+  }
+
+  resume(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const handle = this.stoppedHandle;
+    this.stoppedHandle = undefined;
+    // As Node's own tryReadStart (the stream's _read is not called again while it still counts a read as pending).
+    if (handle && handle === streamHandle(socket) && !handle.reading && !socket.destroyed) {
+      handle.reading = true;
+      handle.readStart();
+    }
+    socket.resume();
+  }
+
   giveBack(rest: Buffer, paused: boolean): void {
     const socket = this.socket!;
     socket.removeListener('data', this.ours);
     socket.on('data', this.pgHandler!);
-    if (paused) socket.resume();
+    if (paused) this.resume();
     if (rest.length) this.pgHandler!(rest);
   }
 }
