@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
-// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--keyless-history] [--no-tps] [--no-restore] [--baseline DIR]
+// Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--transactions T=S×1000] [--keyless-history] [--no-tps] [--no-restore] [--baseline DIR] [--recvlogical]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 //   The work folder (server data, repositories) is made under $BENCH_WORK, else /tmp. --no-restore times the
 //   backups only (no differential, apply or restores: at scale 64, ~1 GB, those take most of the run).
@@ -14,6 +14,10 @@
 //   full (--capture changes) → R × [pgbench changes ~1 % of the accounts (S × 1,000 transactions of
 //   `pgbench -t`, each one account, teller, branch update and one history insert), then an incremental]
 //   → a differential (the net change of the R incrementals, plus the tail since the last).
+// --transactions T: pgbench transactions per round instead of S × 1,000 (S × 500: ~1 % of the rows changed).
+// --recvlogical: before each incremental a copy of its slot is taken, and after it pg_recvlogical decodes
+//   the same WAL from the copy (dbbackup's START_REPLICATION options, into /dev/null); both WAL senders' CPU
+//   seconds are printed per incremental, with how far the slot's restart point lay before the parent's end.
 // Then the change apply: the full restored once (CLI), copied per measurement (CREATE DATABASE … TEMPLATE),
 // and the incrementals (one after the other) or the differential applied to a copy in this process
 // through the connector (dist/), timed alone: rows/s = changes applied / seconds, with the client's and
@@ -58,7 +62,7 @@ const opt = (name, dflt) => {
 const scale = opt('--scale', 20);
 const runs = opt('--runs', 3);
 const rounds = opt('--rounds', 3);
-const perRound = scale * 1000; // pgbench transactions per round: ~1 % of the accounts
+const perRound = opt('--transactions', scale * 1000); // pgbench transactions per round: S × 1,000 is ~1 % of the accounts (4 row changes each)
 const keylessHistory = args.includes('--keyless-history');
 const measureTps = !args.includes('--no-tps');
 const restores = !args.includes('--no-restore');
