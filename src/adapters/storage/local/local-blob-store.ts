@@ -79,7 +79,8 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
-    const path = await this.checkedPath(key);
+    // The file itself is opened O_NOFOLLOW (a link there fails with ELOOP): only its folders are checked.
+    const path = await this.checkedPath(key, false);
     const handle = await open(path, constants.O_RDONLY | NO_FOLLOW).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'EISDIR') return undefined;
       if (err.code === 'ELOOP') throw linkRefused(path);
@@ -95,8 +96,9 @@ export class LocalBlobStore implements BlobStore {
 
   /** Hashed on worker threads (several files at once, beside the event loop); small files on the event loop. */
   async digest(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined> {
-    const path = await this.checkedPath(key);
+    const path = await this.checkedPath(key, false);
     const info = await lstat(path).catch(() => undefined);
+    if (info?.isSymbolicLink()) throw linkRefused(path);
     if (!info?.isFile()) return undefined;
     return (info.size <= INLINE_HASH_MAX ? hashSmallFile(path, signal) : hashPool().hashFile(path, signal))
       .catch((err: NodeJS.ErrnoException) => {
@@ -164,14 +166,18 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  /** The path of `key`, after checking that no existing component below the root is a symbolic link. */
-  private async checkedPath(key: string): Promise<string> {
+  /**
+   * The path of `key`, after checking that no existing component below the root is a symbolic link
+   * (`leaf` false: only its folders, for a caller that refuses a link at the file itself).
+   */
+  private async checkedPath(key: string, leaf = true): Promise<string> {
     const path = this.pathOf(key);
     const segments = key.split('/');
     let at = this.root;
     for (const [i, segment] of segments.entries()) {
       at = join(at, segment);
       const folder = i < segments.length - 1;
+      if (!folder && !leaf) break;
       if (folder && this.realFolders.has(at)) continue;
       const info = await lstat(at).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
