@@ -25,15 +25,21 @@ class Slab {
   private buf = EMPTY;
   private pos = 0;
 
+  private used = false;
+
   constructor(
     private readonly size: number,
     private readonly minFree: number,
   ) {}
 
-  /** Free space to write into (a fresh slab when the current one is nearly full). */
+  /**
+   * Free space to write into (a fresh slab when the current one is nearly full). The first slab is
+   * 2 × minFree: a stream of a small part (most of 10,000 small collections) never needs a full one.
+   */
   space(): Buffer {
     if (this.buf.length - this.pos < this.minFree) {
-      this.buf = Buffer.allocUnsafe(this.size);
+      this.buf = Buffer.allocUnsafe(this.used ? this.size : Math.min(this.size, 2 * this.minFree));
+      this.used = true;
       this.pos = 0;
     }
     return this.buf.subarray(this.pos);
