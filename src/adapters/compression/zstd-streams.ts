@@ -18,21 +18,28 @@ function load(): Binding {
  * lives until every slice of it has been consumed, so memory stays bounded by the pipeline's
  * high-water marks.
  */
+const EMPTY = Buffer.alloc(0);
+
 class Slab {
-  private buf: Buffer;
+  /** Allocated at the first write: a stream of a small part never needs one (see ZstdEncodeStream.oneShot). */
+  private buf = EMPTY;
   private pos = 0;
+
+  private used = false;
 
   constructor(
     private readonly size: number,
     private readonly minFree: number,
-  ) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
+  ) {}
 
-  /** Free space to write into (a fresh slab when the current one is nearly full). */
+  /**
+   * Free space to write into (a fresh slab when the current one is nearly full). The first slab is
+   * 2 × minFree: a stream of a small part (most of 10,000 small collections) never needs a full one.
+   */
   space(): Buffer {
     if (this.buf.length - this.pos < this.minFree) {
-      this.buf = Buffer.allocUnsafe(this.size);
+      this.buf = Buffer.allocUnsafe(this.used ? this.size : Math.min(this.size, 2 * this.minFree));
+      this.used = true;
       this.pos = 0;
     }
     return this.buf.subarray(this.pos);
@@ -119,6 +126,9 @@ function contextFor(params: [number, number][]): CCtx {
   for (const [k, v] of params) cctx.setParameter(k, v);
   return cctx;
 }
+
+/** Contexts for ZstdEncodeStream.oneShot, by parameters (a few: level × choice). */
+const sharedContexts = new Map<string, CCtx>();
 
 let sampler: { plain: CCtx; dense: CCtx; literal: CCtx | undefined; out: Buffer } | undefined;
 
@@ -264,7 +274,11 @@ export class ZstdEncodeStream extends Transform {
         this.remote.end();
         return;
       }
-      if (!this.cctx) this.start(this.sample()?.choice);
+      if (!this.cctx) {
+        // The whole part is held (it is smaller than the sample): one frame from a shared context.
+        this.oneShot(this.sample()?.choice);
+        return done();
+      }
       this.compress(Buffer.alloc(0), load().EndDirective.end);
       this.release();
       done();
@@ -387,6 +401,28 @@ export class ZstdEncodeStream extends Transform {
       }
     }
     for (const chunk of held) this.compress(chunk, load().EndDirective.continue);
+  }
+
+  /**
+   * Compresses what was held back as one frame with zstd's one-shot call on a context shared by
+   * every stream with these parameters (the call is synchronous, so sharing is safe): a part of a
+   * few hundred bytes (10,000 small collections) no longer allocates a context and a slab of its own.
+   */
+  private oneShot(choice: ZstdChoice | undefined): void {
+    const held = this.held.splice(0);
+    const input = held.length === 1 ? held[0]! : Buffer.concat(held, this.heldBytes);
+    this.heldBytes = 0;
+    this.chosen = choice ?? `level${this.options.level}`;
+    const params = zstdParameters(this.options.level, choice);
+    const key = JSON.stringify(params);
+    let cctx = sharedContexts.get(key);
+    if (!cctx) {
+      cctx = contextFor(params);
+      // Higher levels' contexts are tens of MB: kept only while this stream needs one.
+      if (this.options.level <= MT_MAX_LEVEL) sharedContexts.set(key, cctx);
+    }
+    const out = Buffer.allocUnsafe(load().compressBound(input.length));
+    this.push(out.subarray(0, cctx.compress2(out, input)));
   }
 
   private compress(input: Buffer, end: number): void {

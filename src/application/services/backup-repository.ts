@@ -37,8 +37,28 @@ export async function readJson(store: BlobStore, key: string): Promise<unknown> 
 }
 
 export async function writeJson(store: BlobStore, key: string, value: unknown): Promise<void> {
-  const bytes = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
+  const bytes = Buffer.from(`${formatJson(value)}\n`, 'utf8');
   await store.put(key, Readable.from([bytes]), { size: bytes.length });
+}
+
+/**
+ * JSON for a person to read and a machine to parse: the first two levels indented, anything deeper
+ * on one line, so a manifest lists one object or part per line. A 10,000-collection manifest was
+ * 8.0 MB indented all the way down (most of the backup's stored bytes).
+ */
+export function formatJson(value: unknown, depth = 0): string {
+  const v = value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function' ? (value as { toJSON(): unknown }).toJSON() : value;
+  if (v === null || typeof v !== 'object' || depth >= 2) return JSON.stringify(v) ?? 'null';
+  const pad = '  '.repeat(depth + 1);
+  const end = '  '.repeat(depth);
+  const items = Array.isArray(v)
+    ? v.map((x) => formatJson(x === undefined || typeof x === 'function' ? null : x, depth + 1))
+    : Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => x !== undefined && typeof x !== 'function')
+        .map(([k, x]) => `${JSON.stringify(k)}: ${formatJson(x, depth + 1)}`);
+  if (items.length === 0) return Array.isArray(v) ? '[]' : '{}';
+  const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
+  return `${open}\n${pad}${items.join(`,\n${pad}`)}\n${end}${close}`;
 }
 
 /** Reads the repository marker; undefined for an empty place, E_FOREIGN_ARCHIVE for someone else's. */

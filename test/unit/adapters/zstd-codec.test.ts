@@ -160,6 +160,30 @@ describe('zstd codec (native binding, slab output, threads for large streams)', 
     });
   }
 
+  it('small parts (one-shot frames on shared contexts) stay apart when many are written at once, each with its checksum', async () => {
+    const codec = new ZstdCodec({ threads: 2 });
+    // Interleaved writes to 12 encoders at three levels, ended in reverse order: a context shared by
+    // the one-shot path must never mix their bytes.
+    const inputs = Array.from({ length: 12 }, (_, i) => (i % 4 === 3 ? Buffer.alloc(0) : sample(200 + i * 997, 20 + i)));
+    const encoders = inputs.map((_, i) => codec.encoder([1, 3, 19][i % 3]!));
+    const outputs = encoders.map((enc) => {
+      const parts: Buffer[] = [];
+      enc.on('data', (c: Buffer) => parts.push(Buffer.from(c)));
+      return new Promise<Buffer>((resolve, reject) => enc.on('end', () => resolve(Buffer.concat(parts))).on('error', reject));
+    });
+    for (let at = 0; at < 12_000; at += 100) inputs.forEach((input, i) => at < input.length && encoders[i]!.write(input.subarray(at, at + 100)));
+    for (const enc of [...encoders].reverse()) enc.end();
+    const packed = await Promise.all(outputs);
+    for (const [i, bytes] of packed.entries()) {
+      expect(sha((await run(codec.decoder(), bytes)).bytes)).toBe(sha(inputs[i]!));
+      expect(sha(execFileSync('zstd', ['-d', '-c', '-q'], { input: bytes }))).toBe(sha(inputs[i]!));
+      if (inputs[i]!.length === 0) continue;
+      const badChecksum = Buffer.from(bytes);
+      badChecksum[badChecksum.length - 1]! ^= 0x01;
+      await expect(run(codec.decoder(), badChecksum)).rejects.toThrow();
+    }
+  });
+
   it('samples only at level 1', async () => {
     const enc = new ZstdEncodeStream({ level: 3, threads: 0 });
     await run(enc, sample(SAMPLE_BYTES * 2, 13));

@@ -52,17 +52,28 @@ export function restoreScope(manifest: Manifest, request: RestoreRequest, e: Mon
     }
     for (const d of sourceDbs) dbMap.set(d, d);
   }
-  const matches = (entry: string, name: string) => entry === name || entry === splitNs(name).coll;
-  const unknown = [...(request.tables ?? []), ...(request.excludeTables ?? [])].filter((t) => !objects.some((o) => matches(t, o.name)));
+  // An entry names `db.collection` or a bare collection: sets of both, not a scan per object.
+  const known = new Set(objects.flatMap((o) => [o.name, splitNs(o.name).coll]));
+  const unknown = [...(request.tables ?? []), ...(request.excludeTables ?? [])].filter((t) => !known.has(t));
   if (unknown.length) {
     throw new DbBackupError('E_USAGE', `Backup ${manifest.id} has no collection ${unknown.map((u) => `"${u}"`).join(', ')}; it has: ${objects.map((o) => o.name).join(', ')}.`);
   }
+  const included = request.tables === undefined ? undefined : new Set(request.tables);
+  const excluded = new Set(request.excludeTables ?? []);
+  const named = (set: Set<string>, name: string) => set.has(name) || set.has(splitNs(name).coll);
+  const partsOf = new Map<string, PartEntry[]>();
+  for (const p of manifest.parts) {
+    if (p.object === undefined) continue;
+    const list = partsOf.get(p.object);
+    if (list) list.push(p);
+    else partsOf.set(p.object, [p]);
+  }
   const items = objects
     .filter((o) => dbMap.has(splitNs(o.name).db))
-    .filter((o) => (request.tables === undefined || request.tables.some((t) => matches(t, o.name))) && !(request.excludeTables ?? []).some((t) => matches(t, o.name)))
+    .filter((o) => (included === undefined || named(included, o.name)) && !named(excluded, o.name))
     .map((o): RestoreItem => {
       const { db, coll } = splitNs(o.name);
-      const parts = manifest.parts.filter((p) => p.object === o.name);
+      const parts = partsOf.get(o.name) ?? [];
       return {
         object: o.name,
         type: o.type as CollectionType,
@@ -116,7 +127,8 @@ export function buildPlan(scope: RestoreScope, state: TargetState, request: Rest
   } catch (err) {
     warnings.push(`${(err as Error).message} The restore will refuse to run as asked.`);
   }
-  const untouched = [...state.entries()].flatMap(([db, names]) => [...names].filter((n) => !scope.items.some((i) => i.target.db === db && i.target.coll === n)));
+  const restored = new Set(scope.items.map((i) => nsName(i.target.db, i.target.coll)));
+  const untouched = [...state.entries()].flatMap(([db, names]) => [...names].filter((n) => !restored.has(nsName(db, n))));
   if (untouched.length) warnings.push(`${untouched.length} other collection(s) in the target databases are left as they are.`);
   return {
     target: `mongodb ${e.hosts} ${scope.targetDbs.join(', ')}`,

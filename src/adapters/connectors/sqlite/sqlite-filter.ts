@@ -44,7 +44,8 @@ export function dropUnselected(db: BetterSqlite3.Database, request: { tables?: s
       db.exec(`DROP TABLE IF EXISTS ${quoteIdent(r.name)}`);
     }
   }
-  const kept = rows.filter((r) => keep.has(r.name) || ((r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep)));
+  const owned = belongsTo(keep);
+  const kept = rows.filter((r) => keep.has(r.name) || ((r.type === 'index' || r.type === 'trigger') && owned(r)));
   return dependencyWarnings(db, rows, kept, FILTERED_BACKUP);
 }
 

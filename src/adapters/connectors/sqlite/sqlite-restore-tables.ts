@@ -58,7 +58,8 @@ function selectFromSnapshot(snapshot: string, tables: string[], manifest: Pick<M
   }
   const chosen = rows.filter((r) => keep.has(r.name));
   refuseMissingModules(chosen);
-  const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && belongsTo(r, keep) && r.sql);
+  const owned = belongsTo(keep);
+  const related = rows.filter((r) => (r.type === 'index' || r.type === 'trigger') && owned(r) && r.sql);
   refuseUndeclared([...chosen, ...related], manifest.objects, manifest.id);
   const shadows = chosen.filter(isVirtual).flatMap((v) => shadowTablesOf(rows, v));
   const selection: Selection = {

@@ -26,9 +26,11 @@ export function declarableRows(rows: SchemaRow[]): SchemaRow[] {
 
 /** Refuses a database file holding an object the manifest does not declare (by name and kind). */
 export function refuseUndeclared(rows: SchemaRow[], objects: ObjectEntry[], backupId: string): void {
+  // Names fold as SQLite folds them (sameName): one set, not one scan of the manifest per row.
+  const declared = new Set(objects.map((o) => `${o.type}\0${o.name.toLowerCase()}`));
   for (const r of rows) {
     const type = declaredType(r);
-    if (!objects.some((o) => o.type === type && sameName(o.name, r.name))) {
+    if (!declared.has(`${type}\0${r.name.toLowerCase()}`)) {
       throw new DbBackupError(
         'E_UNSAFE_BACKUP',
         `The database file of backup ${backupId} holds ${type} "${r.name}", which its manifest does not declare: the backup was altered. Nothing was restored.`,

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobDigest, BlobInfo, BlobStore, ByteRange, PutOptions } from '../../../application/ports/blob-store.js';
 import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.js';
-import { syncFile, syncFolder } from '../../../infrastructure/files.js';
+import { syncFolder } from '../../../infrastructure/files.js';
 import { hashPool, hashSmallFile, INLINE_HASH_MAX } from '../../../infrastructure/hash-pool.js';
 
 const TEMP_MARK = '.dbbackup-tmp-';
+/** How many checked folders a store remembers (a backup writes into a handful). */
+const MAX_REMEMBERED_FOLDERS = 1024;
 
 /** Opening the final path component never follows a link (0 where the platform has no such flag). */
 const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -30,6 +32,8 @@ export class LocalBlobStore implements BlobStore {
   readonly root: string;
   /** Folders holding names from batched puts that no folder fsync has covered yet. */
   private readonly unsynced = new Set<string>();
+  /** Folders below the root checked to be real folders (see checkedPath). */
+  private readonly realFolders = new Set<string>();
   private readonly syncFolder: (dir: string) => Promise<void>;
 
   /** `options.syncFolder` replaces the folder fsync (tests record the order of syncs and renames). */
@@ -51,10 +55,12 @@ export class LocalBlobStore implements BlobStore {
     const parents = parentsOfCreated(created, dirname(path));
     if (options.batched) for (const dir of parents) this.unsynced.add(dir);
     const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+    let written: { size: number; mtime: Date };
     try {
-      const sink = createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
+      // `flush`: the stream fsyncs its own descriptor before closing it (not a second open per part).
+      const sink = createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20, flush: true });
       await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
-      await syncFile(temp);
+      written = await lstat(temp);
       if (options.batched) {
         await rename(temp, path);
         this.unsynced.add(dirname(path));
@@ -68,12 +74,13 @@ export class LocalBlobStore implements BlobStore {
       await rm(temp, { force: true });
       throw storageError(err, `write ${path}`);
     }
-    const info = await stat(path);
-    return { key, size: info.size, modifiedAt: info.mtime };
+    // A rename keeps the file's size and mtime: no stat of the final name.
+    return { key, size: written.size, modifiedAt: written.mtime };
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
-    const path = await this.checkedPath(key);
+    // The file itself is opened O_NOFOLLOW (a link there fails with ELOOP): only its folders are checked.
+    const path = await this.checkedPath(key, false);
     const handle = await open(path, constants.O_RDONLY | NO_FOLLOW).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'EISDIR') return undefined;
       if (err.code === 'ELOOP') throw linkRefused(path);
@@ -89,8 +96,9 @@ export class LocalBlobStore implements BlobStore {
 
   /** Hashed on worker threads (several files at once, beside the event loop); small files on the event loop. */
   async digest(key: string, signal?: AbortSignal): Promise<BlobDigest | undefined> {
-    const path = await this.checkedPath(key);
+    const path = await this.checkedPath(key, false);
     const info = await lstat(path).catch(() => undefined);
+    if (info?.isSymbolicLink()) throw linkRefused(path);
     if (!info?.isFile()) return undefined;
     return (info.size <= INLINE_HASH_MAX ? hashSmallFile(path, signal) : hashPool().hashFile(path, signal))
       .catch((err: NodeJS.ErrnoException) => {
@@ -140,6 +148,7 @@ export class LocalBlobStore implements BlobStore {
     // top-level (source) folder, which a concurrent backup may be about to write into.
     for (let dir = dirname(path); dirname(dir).startsWith(this.root + sep); dir = dirname(dir)) {
       if (!(await rmdir(dir).then(() => true, () => false))) break;
+      this.realFolders.delete(dir);
     }
   }
 
@@ -157,20 +166,38 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  /** The path of `key`, after checking that no existing component below the root is a symbolic link. */
-  private async checkedPath(key: string): Promise<string> {
+  /**
+   * The path of `key`, after checking that no existing component below the root is a symbolic link
+   * (`leaf` false: only its folders, for a caller that refuses a link at the file itself).
+   */
+  private async checkedPath(key: string, leaf = true): Promise<string> {
     const path = this.pathOf(key);
+    const segments = key.split('/');
     let at = this.root;
-    for (const segment of key.split('/')) {
+    for (const [i, segment] of segments.entries()) {
       at = join(at, segment);
+      const folder = i < segments.length - 1;
+      if (!folder && !leaf) break;
+      if (folder && this.realFolders.has(at)) continue;
       const info = await lstat(at).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
         throw storageError(err, `read ${at}`);
       });
       if (!info) break;
       if (info.isSymbolicLink()) throw linkRefused(at);
+      if (folder && info.isDirectory()) this.rememberFolder(at);
     }
     return path;
+  }
+
+  /**
+   * Notes a folder found to be a real one (not a link), so the next key below it is not checked
+   * again: each put into a backup's data/ folder lstat'ed every component of its path (four calls
+   * per part, most of a small part's cost). Bounded; a deleted folder is forgotten (see delete).
+   */
+  private rememberFolder(dir: string): void {
+    if (this.realFolders.size >= MAX_REMEMBERED_FOLDERS) this.realFolders.clear();
+    this.realFolders.add(dir);
   }
 
   private pathOf(key: string): string {
