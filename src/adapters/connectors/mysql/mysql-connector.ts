@@ -79,9 +79,14 @@ class MysqlSession implements DatabaseSession {
     if (purpose === 'backup') this.continuous = new MysqlContinuousCapture(endpoint);
   }
 
+  /** Set once a test login succeeded: a backup is tested by the retrying connector, then by the run (no second login). */
+  private tested = false;
+
   async test(): Promise<void> {
+    if (this.tested) return;
     const conn = await openConnection(this.endpoint);
     await conn.end();
+    this.tested = true;
   }
 
   async inspect(filter: { tables?: string[]; excludeTables?: string[] }): Promise<ObjectEntry[]> {

@@ -56,17 +56,15 @@ export async function chooseDatabases(conn: MysqlConnection, e: MysqlEndpoint): 
  * and the connections read tables in parallel, all seeing the same instant.
  */
 export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: PartSink, signal: AbortSignal): Promise<DumpResult> {
-  const main = await openConnection(e);
-  const workers: MysqlConnection[] = [];
+  // The connections log in at once (each login is a few round trips and the server's work).
+  const [main, ...workers] = await openConnections(e, 1 + Math.max(1, request.parallel));
   let names: string[] = [];
   const onAbort = () => [main, ...workers].forEach(destroyConnection);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const flavor = await detectFlavor(main);
     names = await chooseDatabases(main, e);
-    const count = Math.max(1, request.parallel);
-    for (let i = 0; i < count; i++) workers.push(await openConnection(e));
-    for (const c of [main, ...workers]) await prepareSession(c, e.lockWaitMs);
+    await Promise.all([main, ...workers].map((c) => prepareSession(c, e.lockWaitMs)));
     const snapshot = await takeSnapshot(main, workers, flavor);
     signal.throwIfAborted();
     const catalog = filterCatalog(await readCatalog(main, flavor, names), request.tables, request.excludeTables);
@@ -94,6 +92,18 @@ export async function runDump(e: MysqlEndpoint, request: DumpRequest, sink: Part
     signal.removeEventListener('abort', onAbort);
     await Promise.all([main, ...workers].map(closeConnection));
   }
+}
+
+/** `count` connections opened concurrently; if one fails, those that opened are closed and its error thrown. */
+async function openConnections(e: MysqlEndpoint, count: number): Promise<[MysqlConnection, ...MysqlConnection[]]> {
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => openConnection(e)));
+  const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const conns = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed) {
+    await Promise.all(conns.map(closeConnection));
+    throw failed.reason;
+  }
+  return conns as [MysqlConnection, ...MysqlConnection[]];
 }
 
 /**
@@ -134,7 +144,8 @@ async function takeSnapshot(main: MysqlConnection, workers: MysqlConnection[], f
     return { at: new Date(), position, warnings, sharing: false };
   }
   try {
-    for (const c of [main, ...workers]) await c.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    // The lock stops every commit, so the snapshots may start in any order: all see the same instant.
+    await Promise.all([main, ...workers].map((c) => c.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY')));
     // MariaDB names the snapshot's own binlog position (and its GTID state); under the lock it is also SHOW MASTER STATUS's.
     const position = flavor.name === 'mariadb' ? await mariadbPosition(main, flavor, warnings) : await readPosition(main, flavor, warnings);
     return { at: new Date(), position, warnings, sharing: true };
@@ -157,7 +168,7 @@ async function readPosition(conn: MysqlConnection, flavor: ServerFlavor, warning
 async function mariadbPosition(conn: MysqlConnection, flavor: ServerFlavor, warnings: string[]): Promise<BinlogPosition | null> {
   let position: BinlogPosition | null;
   try {
-    position = await snapshotPosition(conn);
+    position = await snapshotPosition(conn, true);
   } catch {
     return readPosition(conn, flavor, warnings);
   }
@@ -165,14 +176,39 @@ async function mariadbPosition(conn: MysqlConnection, flavor: ServerFlavor, warn
   return position;
 }
 
-/** MariaDB: the binlog position of the current consistent snapshot, no lock needed. */
-async function snapshotPosition(conn: MysqlConnection): Promise<BinlogPosition | null> {
+/**
+ * MariaDB: the binlog position of the current consistent snapshot, no lock needed, and its GTID
+ * position. Without the lock that is BINLOG_GTID_POS(file, offset), which reads the binlog file
+ * from its start up to the offset (tens of ms per 50 MB, so up to seconds in a 1 GB file). Under
+ * FLUSH TABLES WITH READ LOCK (`locked`) no transaction commits, so the snapshot's position is the
+ * end of the binary log and its GTID position is @@gtid_binlog_pos, read in the same round trip
+ * with SHOW MASTER STATUS's end to check it: the lock is held for two round trips instead.
+ */
+async function snapshotPosition(conn: MysqlConnection, locked = false): Promise<BinlogPosition | null> {
   const [rows] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
   const status = Object.fromEntries((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
   if (!status.binlog_snapshot_file) return null;
-  const [g] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [status.binlog_snapshot_file, Number(status.binlog_snapshot_position)]);
-  const gtid = (g as { g: string | null }[])[0]?.g ?? '';
+  const gtid = (locked ? await lockedGtidPosition(conn, status.binlog_snapshot_file, Number(status.binlog_snapshot_position)) : undefined) ??
+    (await gtidAt(conn, status.binlog_snapshot_file, Number(status.binlog_snapshot_position)));
   return { file: status.binlog_snapshot_file, position: Number(status.binlog_snapshot_position), ...(gtid ? { gtid } : {}), flavor: 'mariadb' };
+}
+
+async function gtidAt(conn: MysqlConnection, file: string, position: number): Promise<string> {
+  const [g] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, position]);
+  return (g as { g: string | null }[])[0]?.g ?? '';
+}
+
+/**
+ * Under the global read lock: @@gtid_binlog_pos (the GTID position at the binary log's end) when
+ * that end (SHOW MASTER STATUS) is the snapshot's position, as it is while nothing can commit;
+ * undefined when it is not (then the caller asks BINLOG_GTID_POS).
+ */
+async function lockedGtidPosition(conn: MysqlConnection, file: string, position: number): Promise<string | undefined> {
+  const [rows] = await conn.query('SHOW MASTER STATUS');
+  const end = (rows as { File?: string; Position?: number | string }[])[0];
+  if (end?.File !== file || Number(end.Position) !== position) return undefined;
+  const [g] = await conn.query('SELECT @@GLOBAL.gtid_binlog_pos AS g');
+  return (g as { g: string | null }[])[0]?.g ?? '';
 }
 
 /** Runs the tables on the connections, biggest first, one table per connection at a time. */

@@ -11,8 +11,13 @@ const FOREVER_S = 31_536_000;
  * to whole seconds as lock_wait_timeout counts them (0: no limit).
  */
 export async function limitLockWaits(conn: MysqlConnection, waitMs: number): Promise<void> {
+  await conn.query(lockWaitStatement(waitMs));
+}
+
+/** The SET statement limitLockWaits runs. */
+export function lockWaitStatement(waitMs: number): string {
   const seconds = waitMs <= 0 ? FOREVER_S : Math.max(1, Math.ceil(waitMs / 1000));
-  await conn.query(`SET SESSION lock_wait_timeout = ${seconds}`);
+  return `SET SESSION lock_wait_timeout = ${seconds}`;
 }
 
 /** True for MySQL's "Lock wait timeout exceeded" (errno 1205). */

@@ -1,6 +1,6 @@
 import type { MysqlConnection } from './mysql-connection.js';
 import { sessionStatements } from './mysql-ddl.js';
-import { limitLockWaits } from './mysql-lock-wait.js';
+import { lockWaitStatement } from './mysql-lock-wait.js';
 import type { ServerFlavor } from './mysql-flavor.js';
 
 /** How the restore's sessions are set up; `binlog` is what became of binary logging for them. */
@@ -25,8 +25,8 @@ const ACCESS_DENIED = new Set([1227, 1044, 1045]);
  * privilege to turn it off gets it logged, and `state.binlog` says so.
  */
 export async function startRestoreSession(conn: MysqlConnection, flavor: ServerFlavor, state: RestoreSession): Promise<void> {
-  for (const sql of [...sessionStatements(), ...flavor.bulkLoadStatements()]) await conn.query(sql);
-  await limitLockWaits(conn, state.lockWaitMs);
+  // One round trip: the SET statements' assignments as one list (SET NAMES may be one of them).
+  await conn.query(joinSets([...sessionStatements(), ...flavor.bulkLoadStatements(), lockWaitStatement(state.lockWaitMs)]));
   if (state.keepBinlog || state.binlog === 'denied') return;
   try {
     await conn.query('SET SESSION SQL_LOG_BIN = 0');
@@ -35,6 +35,11 @@ export async function startRestoreSession(conn: MysqlConnection, flavor: ServerF
     if (!ACCESS_DENIED.has((err as { errno?: number }).errno ?? 0)) throw err;
     state.binlog = 'denied';
   }
+}
+
+/** `SET a = 1`, `SET b = 2` → `SET a = 1, b = 2`. */
+export function joinSets(statements: string[]): string {
+  return `SET ${statements.map((s) => s.replace(/^SET /i, '')).join(', ')}`;
 }
 
 /** What the user should know about binary logging after a restore on a server that logs (none when it does not). */

@@ -59,14 +59,20 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     await runBlocks(ctl, schemaBlocks, scope, run);
     signal.throwIfAborted();
     const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? (await serverCores(ctl)), 16));
-    for (let i = 0; i < size; i++) {
-      const c = await openConnection(e);
-      pool.push(c);
-      join(c);
-      // One opened after the server restarted would go on alone, against a server that lost the restore's work.
-      if (connectionLost(ctl)) lose();
-      await startRestoreSession(c, flavor, session);
-    }
+    // The pool logs in and sets up its sessions concurrently; every attempt settles before a failure
+    // is thrown, so that each connection opened is in the pool and closed with it.
+    const opening = await Promise.allSettled(
+      Array.from({ length: size }, async () => {
+        const c = await openConnection(e);
+        pool.push(c);
+        join(c);
+        // One opened after the server restarted would go on alone, against a server that lost the restore's work.
+        if (connectionLost(ctl)) lose();
+        await startRestoreSession(c, flavor, session);
+      }),
+    );
+    const refused = opening.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) throw refused.reason;
     // A table's secondary keys are built on its connection as soon as its data is in, while the
     // other connections still load: no connection waits idle for the largest table at the end.
     const indexBlocks = new Map(postData.filter((b) => b.meta.kind === 'indexes' && wanted(b.meta, scope, 'post')).map((b) => [`${b.meta.db}.${b.meta.table}`, b]));
