@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -81,6 +81,18 @@ describe('dbbackup CLI with --db mysql (MariaDB)', () => {
     expect(again.stderr).toMatch(/E_TARGET_EXISTS/);
     const clean = await cli(['restore', '--from', repo, '--db', 'mysql', '--url', server.url('shop2'), '--clean']);
     expect(clean.code, clean.stderr).toBe(0);
+
+    // The restore looks at the target and logs its connections in while the stored bytes are
+    // checked, but changes nothing before they passed: a damaged data part leaves no database behind.
+    const dataDir = join(repo, 'shop', out.id, 'data');
+    const part = join(dataDir, (await readdir(dataDir)).find((f) => f.startsWith('shop.items.'))!);
+    const bytes = await readFile(part);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(part, bytes);
+    const damaged = await cli(['restore', '--from', repo, '--db', 'mysql', '--url', server.url(), '--target-database', 'shop3', '--create']);
+    expect(damaged.code, damaged.stderr).toBe(4);
+    expect(damaged.stderr).toMatch(/shop\.items/);
+    expect(await server.query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop3'")).toEqual([]);
   });
 
   it('takes the password from --password-env or MYSQL_PWD, never prints it, and fails a bad login with exit 3', async () => {

@@ -40,6 +40,7 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     stop();
   };
   const join = (c: MysqlConnection) => whenClosed(c, lose);
+  let opening: Promise<PromiseSettledResult<void>[]> | undefined;
   join(ctl);
   signal.addEventListener('abort', stop, { once: true });
   try {
@@ -52,16 +53,11 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
     await checkCharsets(ctl, scope, parts.manifest.id, [...scope.dbMap].filter(([, target]) => !state.get(target)!.exists).map(([source]) => source));
     const session: RestoreSession = { keepBinlog: e.restoreBinlog, lockWaitMs: e.lockWaitMs };
     await startRestoreSession(ctl, flavor, session);
-    marked = true;
-    await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
-    const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
-    const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
-    await runBlocks(ctl, schemaBlocks, scope, run);
-    signal.throwIfAborted();
     const size = Math.max(1, Math.min(request.parallel ?? e.restoreParallel ?? (await serverCores(ctl)), 16));
-    // The pool logs in and sets up its sessions concurrently; every attempt settles before a failure
-    // is thrown, so that each connection opened is in the pool and closed with it.
-    const opening = await Promise.allSettled(
+    // The pool logs in and sets up its sessions (nothing that changes the target) while the stored
+    // bytes are still checked and the schema is created; every attempt settles before a failure is
+    // thrown, so that each connection opened is in the pool and closed with it.
+    opening = Promise.allSettled(
       Array.from({ length: size }, async () => {
         const c = await openConnection(e);
         pool.push(c);
@@ -71,7 +67,16 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
         await startRestoreSession(c, flavor, session);
       }),
     );
-    const refused = opening.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // Everything above only read the target (and the schema parts, checked as they were read): the
+    // first change waits for every part's stored bytes to have passed their checks.
+    await parts.checked;
+    marked = true;
+    await prepareDatabases(ctl, scope, state, request, newMarker(parts.manifest));
+    const run: RunOptions = { restoreOwner: request.restoreOwner === true, notes: [] };
+    const schemaBlocks = sequencesFirst(schema.filter((b) => wanted(b.meta, scope, 'schema')));
+    await runBlocks(ctl, schemaBlocks, scope, run);
+    signal.throwIfAborted();
+    const refused = (await opening).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) throw refused.reason;
     // A table's secondary keys are built on its connection as soon as its data is in, while the
     // other connections still load: no connection waits idle for the largest table at the end.
@@ -105,6 +110,8 @@ export async function runRestore(e: MysqlEndpoint, parts: PartSource, request: R
   } finally {
     finished = true;
     signal.removeEventListener('abort', stop);
+    // A connection still logging in joins the pool first, so that it is closed too.
+    await opening;
     await Promise.all([ctl, ...pool].map(closeConnection));
   }
 }
