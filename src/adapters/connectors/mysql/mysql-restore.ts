@@ -229,18 +229,28 @@ interface RunOptions {
 /** Errors that mean a view's definition refers to something that is not there (an invalid view in the source). */
 const INVALID_VIEW = new Set(['ER_NO_SUCH_TABLE', 'ER_VIEW_INVALID', 'ER_SP_DOES_NOT_EXIST', 'ER_BAD_FIELD_ERROR', 'ER_BAD_DB_ERROR']);
 
+/** The database runBlocks last switched a connection to (with USE), while nothing since moved it. */
+const inDatabase = new WeakMap<MysqlConnection, string>();
+
 /**
- * Runs blocks on `conn`, switching to each block's (renamed) database first. A view that refers to
+ * Runs blocks on `conn`, switching to each block's (renamed) database first (unless it is there already). A view that refers to
  * something missing (invalid already in the source, or left out by --tables) is reported in
  * `notes` and skipped; anything else that fails stops the restore.
  */
 async function runBlocks(conn: MysqlConnection, blocks: ScriptBlock[], scope: RestoreScope, options: RunOptions): Promise<void> {
   for (const block of blocks) {
     const target = block.meta.db ? scope.dbMap.get(block.meta.db) : undefined;
-    if (target) await conn.query(`USE ${qi(target)}`);
+    if (target && inDatabase.get(conn) !== target) {
+      await conn.query(`USE ${qi(target)}`);
+      inDatabase.set(conn, target);
+    }
+    const statements = restoreStatements(block, scope, options.restoreOwner);
+    // A block's own USE (a database block's) moves the session elsewhere: the next block says USE again.
+    if (statements.some((s) => /^\s*USE\s/i.test(s))) inDatabase.delete(conn);
     try {
-      await runStatements(conn, restoreStatements(block, scope, options.restoreOwner));
+      await runStatements(conn, statements);
     } catch (err) {
+      inDatabase.delete(conn);
       const what = `${block.meta.kind} ${target ?? ''}.${block.meta.name ?? ''}`;
       if (block.meta.kind === 'view' && INVALID_VIEW.has((err as { code?: string }).code ?? '')) {
         options.notes.push(`${what} could not be created (${(err as Error).message}); its definition is in schema.sql.`);

@@ -31,8 +31,13 @@ const ROUTINE_BLOCKS: Record<RoutineKind, { column: string; block: ContextKind }
 export async function buildScripts(conn: MysqlConnection, catalog: Catalog): Promise<SchemaScripts> {
   const out: SchemaScripts = { schema: [{ meta: { kind: 'session' }, statements: sessionStatements() }], postData: [], warnings: [], definers: {} };
   out.postData.push({ meta: { kind: 'session' }, statements: sessionStatements() });
+  // SHOW CREATE and SHOW WARNINGS leave the current database as it is: USE only where it changes.
+  let current: string | undefined;
   const show = async (sql: string, db: string): Promise<Row> => {
-    await conn.query(`USE ${qi(db)}`);
+    if (current !== db) {
+      await conn.query(`USE ${qi(db)}`);
+      current = db;
+    }
     const [rows] = await conn.query(sql);
     return (rows as Row[])[0] ?? {};
   };
