@@ -18,6 +18,11 @@ import { defaultDataDir } from './paths.js';
  * reads it; its first 32 bytes are the sha256 of the rest (V8 itself checks only lengths and
  * versions). A cache that is missing, unreadable, corrupt or rejected by V8 is ignored and written
  * anew after the run; nothing here ever fails a run (the bundle then runs as plain source).
+ *
+ * A cache holds what the run that wrote it compiled: a first run that did little (an empty
+ * database, a failed connection) leaves one that later, bigger runs outgrow, compiling the rest
+ * every time. So one run in REFRESH_EVERY that used a cache (all of them with `refresh`) serializes
+ * it again after its work and rewrites it when it grew by more than REFRESH_GROWTH.
  */
 export interface CachedBundle<T> {
   exports: T;
@@ -34,8 +39,16 @@ const WRAPPER = ['(function (exports, require, module, __filename, __dirname, __
 /** How the bundle's import() calls load a module: an import() in the caller's module, next to the bundle. */
 export type Importer = (specifier: string) => Promise<unknown>;
 const SUFFIX = '.v8cache';
+const REFRESH_EVERY = 16;
+const REFRESH_GROWTH = 1.05;
 
-export function loadWithCodeCache<T>(file: string, key: string, importer: Importer, env: NodeJS.ProcessEnv = process.env, options: { cache?: boolean } = {}): CachedBundle<T> {
+export function loadWithCodeCache<T>(
+  file: string,
+  key: string,
+  importer: Importer,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { cache?: boolean; refresh?: boolean } = {},
+): CachedBundle<T> {
   // ASCII text is decoded as one-byte text, several times faster than as UTF-8.
   const bytes = readFileSync(file);
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
@@ -48,7 +61,8 @@ export function loadWithCodeCache<T>(file: string, key: string, importer: Import
   const status = found.data ? (script.cachedDataRejected ? 'rejected' : 'used') : found.status === 'corrupt' ? 'corrupt' : 'missing';
   const module = { exports: {} as T };
   (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file), importer);
-  let saved = status === 'used' || options.cache === false;
+  const refresh = status === 'used' && (options.refresh ?? Math.random() * REFRESH_EVERY < 1);
+  let saved = (status === 'used' && !refresh) || options.cache === false;
   return {
     exports: module.exports,
     status,
@@ -56,7 +70,9 @@ export function loadWithCodeCache<T>(file: string, key: string, importer: Import
       if (saved) return;
       saved = true;
       try {
-        writeCache(dirs, name, build, script.createCachedData());
+        const data = script.createCachedData();
+        if (refresh && data.length <= found.data!.length * REFRESH_GROWTH) return;
+        writeCache(dirs, name, build, data);
       } catch {
         // No cache this time: the next run compiles, as this one did.
       }

@@ -100,4 +100,38 @@ describe('loadWithCodeCache', () => {
     expect(run.exports.double(4)).toBe(8);
     expect(() => readdirSync(join(dir.path, '.v8-cache'))).toThrow();
   });
+
+  it('a cache written by a run that compiled little is rewritten by a refresh run that compiled more (and only then)', () => {
+    // A bundle with a large function the first run never calls: V8 compiles it lazily, so the first cache lacks it.
+    // (Runs in one process share V8's compilation of the same source: hence this order, refresh before \`big\` runs.)
+    const body = Array.from({ length: 400 }, (_, i) => `  t += (n ^ ${i}) * ${i + 1} % 7;`).join('\n');
+    writeFileSync(file, `exports.small = (n) => n + 1;\nexports.big = (n) => {\n  let t = 0;\n${body}\n  return t;\n};\n`);
+    type Two = { small(n: number): number; big(n: number): number };
+    const folder = join(dir.path, '.v8-cache');
+    const size = () => statSync(join(folder, cacheFiles(folder)[0]!)).size;
+    const first = loadWithCodeCache<Two>(file, 'backup', importer, env);
+    first.exports.small(1);
+    first.save();
+    const before = size();
+
+    // A refresh run that compiled nothing more keeps the file as it is.
+    const same = loadWithCodeCache<Two>(file, 'backup', importer, env, { refresh: true });
+    same.exports.small(2);
+    same.save();
+    expect(size()).toBe(before);
+
+    // A used cache without refresh is never rewritten, whatever the run compiled.
+    const plain = loadWithCodeCache<Two>(file, 'backup', importer, env, { refresh: false });
+    expect(plain.status).toBe('used');
+    plain.exports.big(3);
+    plain.save();
+    expect(size()).toBe(before);
+
+    const bigger = loadWithCodeCache<Two>(file, 'backup', importer, env, { refresh: true });
+    expect(bigger.status).toBe('used');
+    expect(bigger.exports.big(3)).toBe(plain.exports.big(3));
+    bigger.save();
+    expect(size()).toBeGreaterThan(before);
+    expect(loadWithCodeCache<Two>(file, 'backup', importer, env).status).toBe('used');
+  });
 });
