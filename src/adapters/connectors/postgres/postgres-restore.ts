@@ -229,10 +229,16 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
   for (const item of items.filter((i) => i.section === 'data')) tasks.push(statementTask(item, []));
   for (const item of items.filter((i) => i.section === 'post-data')) {
     const needs = item.kind === 'refresh' || item.kind === 'view' || item.kind === 'matview' ? allData : item.tables.flatMap((t) => byTable.get(t) ?? []);
-    tasks.push(...postDataTasks(item, extra(item), needs, () => nextId++));
+    // A small table's key is one statement (its index is built with it): two cost a round trip and
+    // a transaction more per table, and nothing builds beside them on a table that small.
+    const direct = item.viaIndex && byTable.has(item.tables[0]!) && (bytes.get(item.tables[0]!) ?? 0) <= DIRECT_KEY_BYTES;
+    tasks.push(...postDataTasks(direct ? { ...item, viaIndex: undefined } : item, extra(item), needs, () => nextId++));
   }
   return { tasks: sortByLevel(tasks, tableOf, bytes), tableOf };
 }
+
+/** A key on a table of at most this many raw bytes is added in one statement, not through its index first. */
+export const DIRECT_KEY_BYTES = 1 << 20;
 
 /**
  * Whether to load one table over several connections at once. Concurrent COPYs into one table
