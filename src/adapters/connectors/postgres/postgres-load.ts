@@ -163,7 +163,8 @@ function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
 /**
  * Loads one table's parts in one transaction. TRUNCATE first lets COPY … FREEZE write frozen rows
  * (no later hint-bit or vacuum rewrite, and no WAL with wal_level=minimal), as pg_restore does;
- * rows that join an extension's own (CopyInfo.append) are copied in as they are.
+ * rows that join an extension's own (CopyInfo.append) are copied in as they are. A small table
+ * (PREFETCH_BYTES) is one COPY of its rows read beforehand.
  */
 export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource): Task {
   const copy = item.copy!;
@@ -178,6 +179,12 @@ export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource)
       // A small table's rows are read (and verified) before its transaction starts: the COPY then
       // takes one round trip instead of waiting on the part's stream stages while the table is open.
       const read = parts.reduce((n, p) => n + p.rawSize, 0) <= PREFETCH_BYTES ? await readParts(parts, source, signal) : undefined;
+      if (read) {
+        // One COPY, atomic on its own: no transaction, TRUNCATE or FREEZE for so few rows (the
+        // TRUNCATE's new files and the old ones' removal at COMMIT cost more than freezing saves).
+        await pipeline(Readable.from(read), client.query(copyFrom(`COPY ${copy.ident}${cols} FROM STDIN`)), { signal });
+        return;
+      }
       let freeze = !copy.append;
       try {
         // One round trip: the transaction, its savepoint and the TRUNCATE (on an error the rest of
@@ -194,8 +201,7 @@ export function tableTask(item: TocItem, parts: PartEntry[], source: PartSource)
       }
       try {
         const sql = `COPY ${copy.ident}${cols} FROM STDIN${freeze ? ' (FREEZE)' : ''}`;
-        if (read) await pipeline(Readable.from(read), client.query(copyFrom(sql)), { signal });
-        else for (const part of parts) await pipeline(await source.open(part), client.query(copyFrom(sql)), { signal });
+        for (const part of parts) await pipeline(await source.open(part), client.query(copyFrom(sql)), { signal });
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
