@@ -443,6 +443,29 @@ export class ZstdEncodeStream extends Transform {
  */
 const WINDOW_LOG_MAX = 25;
 
+type DCtx = InstanceType<Binding['DCtx']>;
+
+/**
+ * Decoding contexts of streams that ended cleanly, kept for the next stream: a context is native
+ * memory that V8 is told about, and one new context per part made the garbage collector run a full
+ * mark-compact every few parts of a restore of many small tables.
+ */
+const SPARE_DCTX = 4;
+const spareDctx: DCtx[] = [];
+
+function takeDctx(): DCtx {
+  const dctx = spareDctx.pop() ?? new (load().DCtx)();
+  dctx.setParameter(load().DParameter.windowLogMax, WINDOW_LOG_MAX);
+  return dctx;
+}
+
+/** Keeps a context whose last frame ended (reset: the next stream starts a new frame). */
+function giveDctx(dctx: DCtx): void {
+  if (spareDctx.length >= SPARE_DCTX) return;
+  dctx.reset(load().ResetDirective.sessionOnly);
+  spareDctx.push(dctx);
+}
+
 /**
  * Streaming zstd decompression; fails on a damaged or truncated frame or a checksum mismatch, and
  * once the output passes `maxOutput` bytes. Decodes at most one slab ahead of its reader: when
@@ -450,7 +473,7 @@ const WINDOW_LOG_MAX = 25;
  * of zeros can expand to gigabytes, so an input chunk is never decoded whole in one go).
  */
 export class ZstdDecodeStream extends Transform {
-  private readonly dctx = new (load().DCtx)();
+  private dctx: DCtx | undefined = takeDctx();
   private readonly slab = new Slab(1 << 20, 128 << 10);
   private inFrame = false;
   private produced = 0;
@@ -459,7 +482,6 @@ export class ZstdDecodeStream extends Transform {
 
   constructor(private readonly maxOutput = Number.POSITIVE_INFINITY) {
     super({ highWaterMark: 1 << 20 });
-    this.dctx.setParameter(load().DParameter.windowLogMax, WINDOW_LOG_MAX);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -484,6 +506,7 @@ export class ZstdDecodeStream extends Transform {
       let src = input;
       for (;;) {
         const dst = this.slab.space();
+        if (!this.dctx) throw new Error('zstd data after the end of the stream');
         const [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
         src = src.subarray(consumed);
         const finished = src.length === 0 && (produced < dst.length || ret === 0);
@@ -505,7 +528,10 @@ export class ZstdDecodeStream extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    done(this.inFrame ? new Error('the stream ends in the middle of a zstd frame') : undefined);
+    if (this.inFrame) return done(new Error('the stream ends in the middle of a zstd frame'));
+    if (this.dctx) giveDctx(this.dctx);
+    this.dctx = undefined;
+    done();
   }
 
   override _destroy(err: Error | null, done: (error: Error | null) => void): void {

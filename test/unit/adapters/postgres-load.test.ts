@@ -102,4 +102,36 @@ describe('restore task scheduling (locks like pg_restore -j)', () => {
     expect((outcome.failed?.error as Error).message).toBe('boom');
     expect(outcome.notRun.map((t) => t.label)).toEqual(['check check y']);
   });
+
+  it('starts the first ready task in the given order: one whose dependency just finished goes before later ones', async () => {
+    const { pool, order } = clients(1, 1);
+    const a = item('check', 'a', ['public.a']);
+    const b = item('check', 'b', ['public.b'], [a.id]);
+    const c = item('check', 'c', ['public.c']);
+    const d = item('check', 'd', ['public.d'], [b.id, 999_999]); // a dependency outside the tasks does not hold it back
+    const outcome = await runTasks(pool, [a, b, c, d].map((i) => statementTask(i, [])), new AbortController().signal);
+    expect(outcome.done).toHaveLength(4);
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('runs 30,000 tasks of 10,000 tables (a load, an index, a key each) over two connections, each after what it needs', async () => {
+    const ran: string[] = [];
+    const pool = [0, 1].map(() => ({ query: async (sql: string) => void ran.push(sql) }) as unknown as pg.Client);
+    const tasks = Array.from({ length: 10_000 }, (_, t) => {
+      const load = item('check', `load ${t}`, [`public.t${t}`]);
+      const index = item('index', `index ${t}`, [`public.t${t}`], [load.id]);
+      const key = item('constraint', `key ${t}`, [`public.t${t}`], [index.id]);
+      return [load, index, key];
+    })
+      .flat()
+      .map((i) => statementTask(i, []));
+    const outcome = await runTasks(pool, tasks, new AbortController().signal);
+    expect(outcome.done).toHaveLength(30_000);
+    expect(outcome.notRun).toEqual([]);
+    const at = new Map(ran.map((sql, i) => [sql, i]));
+    for (let t = 0; t < 10_000; t += 997) {
+      expect(at.get(`index ${t}`)!).toBeGreaterThan(at.get(`load ${t}`)!);
+      expect(at.get(`key ${t}`)!).toBeGreaterThan(at.get(`index ${t}`)!);
+    }
+  });
 });

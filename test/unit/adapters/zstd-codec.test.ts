@@ -98,6 +98,17 @@ describe('zstd codec (native binding, slab output, threads for large streams)', 
     expect(sha((await run(codec.decoder(), packed)).bytes)).toBe(sha(Buffer.concat([a, b])));
   });
 
+  it('round-trips many small streams one after another (contexts reused), a failed stream in between included', async () => {
+    const codec = new ZstdCodec({ threads: 0 });
+    for (let i = 0; i < 40; i++) {
+      const input = i % 3 === 2 ? randomBytes(3000 + i) : sample(2000 + i * 97, i + 20);
+      const { bytes: packed } = await run(codec.encoder(i % 4 === 3 ? 3 : 1), input, 512);
+      if (i % 5 === 4) await expect(run(codec.decoder(), packed.subarray(0, packed.length - 5))).rejects.toThrow(/middle of a zstd frame/);
+      const out = await run(codec.decoder({ maxOutput: input.length }), packed, 700);
+      expect(sha(out.bytes)).toBe(sha(input));
+    }
+  });
+
   it('fails on damaged bytes, a wrong checksum and a truncated frame', async () => {
     const codec = new ZstdCodec({ threads: 0 });
     const input = Buffer.concat([sample(500_000, 7), randomBytes(50_000)]);

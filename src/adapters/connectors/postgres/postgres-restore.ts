@@ -5,7 +5,7 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
 import type { Manifest } from '../../../domain/manifest.js';
 import { type PgEndpoint, describeEndpoint, openClient } from './connection.js';
-import { type SkipFailed, type Task, partTask, partsOf, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
+import { type SkipFailed, type Task, dataPartsByObject, partTask, postDataTasks, runTasks, statementTask, tableTask } from './postgres-load.js';
 import { LARGE_OBJECTS, largeObjectsTask } from './postgres-blobs.js';
 import { readSmallPart } from '../read-small-part.js';
 import { RESTORE_SETTINGS } from './postgres-script.js';
@@ -122,7 +122,7 @@ export async function restoreDatabase(endpoint: PgEndpoint, parts: PartSource, r
     warnings.push(...left.filter((i) => i.kind === 'subscription' && !skips.has(i.id)).map(subscriptionNote));
     const restored: RestoreOutcome = {
       objects: left.filter((i) => RELATION_KINDS.has(i.kind) && !skips.has(i.id)).map((i) => i.name),
-      rows: dataItems.reduce((n, i) => n + (manifest.objects.find((o) => o.name === i.copy!.object)?.rows ?? 0), 0),
+      rows: rowsOf(manifest, dataItems),
       ...(warnings.length ? { warnings } : {}),
     };
     if (skips.size) throw partialRestore(skips, ledger.target, restored);
@@ -212,26 +212,33 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
   const byTable = new Map<string, number[]>();
   const bytes = tableBytes(manifest);
   const total = [...bytes.values()].reduce((a, b) => a + b, 0);
-  let nextId = Math.max(0, ...items.map((i) => i.id)) + 1;
+  let nextId = items.reduce((max, i) => Math.max(max, i.id), 0) + 1;
+  const partsBy = dataPartsByObject(manifest.parts);
   for (const item of items.filter((i) => i.copy)) {
     const object = item.copy!.object;
-    const own = partsOf(manifest.parts, object);
+    const own = partsBy.get(object) ?? [];
     const split = own.length > 1 && loadsInParallel(bytes.get(object) ?? 0, total, workers);
     const made = split ? own.map((p) => partTask(nextId++, item, p, parts)) : [tableTask(item, own, parts)];
     for (const t of made) tableOf.set(t.id, object);
     byTable.set(object, made.map((t) => t.id));
     tasks.push(...made);
   }
-  const blobParts = partsOf(manifest.parts, LARGE_OBJECTS);
+  const blobParts = partsBy.get(LARGE_OBJECTS) ?? [];
   if (blobParts.length && items.some((i) => i.kind === 'large-objects')) tasks.push(largeObjectsTask(nextId++, blobParts, parts));
   const allData = [...tableOf.keys()];
   for (const item of items.filter((i) => i.section === 'data')) tasks.push(statementTask(item, []));
   for (const item of items.filter((i) => i.section === 'post-data')) {
     const needs = item.kind === 'refresh' || item.kind === 'view' || item.kind === 'matview' ? allData : item.tables.flatMap((t) => byTable.get(t) ?? []);
-    tasks.push(...postDataTasks(item, extra(item), needs, () => nextId++));
+    // A small table's key is one statement (its index is built with it): two cost a round trip and
+    // a transaction more per table, and nothing builds beside them on a table that small.
+    const direct = item.viaIndex && byTable.has(item.tables[0]!) && (bytes.get(item.tables[0]!) ?? 0) <= DIRECT_KEY_BYTES;
+    tasks.push(...postDataTasks(direct ? { ...item, viaIndex: undefined } : item, extra(item), needs, () => nextId++));
   }
   return { tasks: sortByLevel(tasks, tableOf, bytes), tableOf };
 }
+
+/** A key on a table of at most this many raw bytes is added in one statement, not through its index first. */
+export const DIRECT_KEY_BYTES = 1 << 20;
 
 /**
  * Whether to load one table over several connections at once. Concurrent COPYs into one table
@@ -241,6 +248,12 @@ function restoreTasks(items: TocItem[], manifest: Manifest, parts: PartSource, w
  */
 export function loadsInParallel(tableBytes: number, totalBytes: number, workers: number): boolean {
   return workers > 1 && tableBytes > (1.5 * totalBytes) / workers;
+}
+
+/** The rows the manifest counts in the tables `dataItems` load. */
+function rowsOf(manifest: Manifest, dataItems: TocItem[]): number {
+  const rows = new Map(manifest.objects.map((o) => [o.name, o.rows ?? 0]));
+  return dataItems.reduce((n, i) => n + (rows.get(i.copy!.object) ?? 0), 0);
 }
 
 function tableBytes(manifest: Manifest): Map<string, number> {
@@ -286,6 +299,30 @@ export function sortByLevel(tasks: Task[], tableOf: Map<number, string>, bytes: 
     .map((task, order) => ({ task, order, level: level(task, new Set()) }))
     .sort((a, b) => b.level - a.level || a.order - b.order)
     .map((e) => e.task);
+}
+
+/** Pre-data statements sent in one query: at most this many objects, */
+const BATCH_ITEMS = 250;
+/** and about this much SQL (memory stays bounded whatever the schema's size). */
+const BATCH_BYTES = 1 << 20;
+
+/** The pre-data items not skipped, in their order, grouped into the batches preData sends in one query each. */
+function* preDataBatches(items: TocItem[], skips: SkipList): Generator<TocItem[]> {
+  let batch: TocItem[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (item.section !== 'pre-data') continue;
+    if (batch.length && (batch.length >= BATCH_ITEMS || bytes + item.sql.length > BATCH_BYTES)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    // Checked after the yield: the batch before may have skipped this one (a dependency failed).
+    if (skips.has(item.id)) continue;
+    batch.push(item);
+    bytes += item.sql.length;
+  }
+  if (batch.length) yield batch;
 }
 
 function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
@@ -341,20 +378,37 @@ async function preData(client: pg.Client, items: TocItem[], request: PgRestoreRe
         return err;
       }
     };
-    for (const item of items) {
-      if (item.section !== 'pre-data' || skips.has(item.id)) continue;
+    const extras = (item: TocItem): [string, string][] => {
+      const out: [string, string][] = [];
+      if (request.restoreOwner && item.owner) out.push(['owner', item.owner]);
+      if (request.restoreGrants && item.acl) out.push(['grants', item.acl]);
+      return out;
+    };
+    const oneByOne = async (item: TocItem) => {
       current = label(item);
       const failed = await attempt(item.sql);
-      if (failed) {
-        skips.skip(item, reasonOf(failed));
-        continue;
-      }
-      for (const [what, sql] of [['owner', request.restoreOwner && item.owner], ['grants', request.restoreGrants && item.acl]] as const) {
-        if (!sql) continue;
+      if (failed) return skips.skip(item, reasonOf(failed));
+      for (const [what, sql] of extras(item)) {
         current = `${what} of ${label(item)}`;
         const err = await attempt(sql);
         if (err) skips.note(current, reasonOf(err));
       }
+    };
+    for (const batch of preDataBatches(items, skips)) {
+      if (batch.length > 1) {
+        current = `${label(batch[0]!)} … ${label(batch[batch.length - 1]!)}`;
+        const sql = batch.flatMap((item) => [item.sql, ...extras(item).map((e) => e[1])]).join('\n;\n');
+        // Many objects in one round trip; the first error rolls the batch back and it runs again object by object.
+        const sent = await client.query(`SAVEPOINT o;\n${sql}\n;\nRELEASE SAVEPOINT o;`).then(
+          () => true,
+          async () => {
+            await client.query('ROLLBACK TO SAVEPOINT o; RELEASE SAVEPOINT o;');
+            return false;
+          },
+        );
+        if (sent) continue;
+      }
+      for (const item of batch) if (!skips.has(item.id)) await oneByOne(item);
     }
     // A role that may not create a schema here still restores, unmarked, with a warning.
     let unmarked: string | undefined;
