@@ -7,9 +7,11 @@ import { checkChainFields, type ManifestChainFields } from './manifest-chain.js'
 /**
  * 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 3 lets an
  * engine's change parts refer to its chain's full (SQLite link page maps stored as deltas from the
- * full's, `logPosition.mapBase`), which a format 2 reader would take for damage. 1 and 2 are still read.
+ * full's, `logPosition.mapBase`), which a format 2 reader would take for damage. 4 lets a SQLite
+ * link record only its keyed fast map (no sha256 page map, `logPosition.pageMap` absent), which a
+ * format 3 reader would take for damage. 1, 2 and 3 are still read.
  */
-export const MANIFEST_FORMAT_VERSION = 3;
+export const MANIFEST_FORMAT_VERSION = 4;
 
 /**
  * What a part holds; restore uses it to order work (schema before data, data before post-data).

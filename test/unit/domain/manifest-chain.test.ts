@@ -47,7 +47,7 @@ function fieldOf(value: unknown): string {
 
 describe('manifest format 2: chain fields', () => {
   it('writes format 2 and still reads format 1 with no chain fields', () => {
-    expect(MANIFEST_FORMAT_VERSION).toBe(3);
+    expect(MANIFEST_FORMAT_VERSION).toBe(4);
     const m = parseManifest(v1, 'm.json');
     expect(m).toMatchObject({ formatVersion: 1, kind: 'full', parent: null });
     expect(m.restorable).toBeUndefined();
@@ -64,8 +64,8 @@ describe('manifest format 2: chain fields', () => {
     expect(parseManifest(full, 'm.json').fallback).toEqual({ requested: 'incremental', reason: 'no parent' });
   });
 
-  it('refuses format 4 (newer than this reader) and nonsense versions', () => {
-    expect(() => parseManifest({ ...v2incr, formatVersion: 4 }, 'm.json')).toThrowError(expect.objectContaining({ code: 'E_FORMAT_VERSION' }));
+  it('refuses format 5 (newer than this reader) and nonsense versions', () => {
+    expect(() => parseManifest({ ...v2incr, formatVersion: 5 }, 'm.json')).toThrowError(expect.objectContaining({ code: 'E_FORMAT_VERSION' }));
     expect(fieldOf({ ...v1, formatVersion: 0 })).toBe('formatVersion');
     expect(fieldOf({ ...v1, formatVersion: 1.5 })).toBe('formatVersion');
   });

@@ -6,6 +6,7 @@ import { DbBackupError, isNoSpace, noSpaceError } from '../../../domain/errors.j
 import { hashPage, PAGES_HEADER_BYTES, parsePagesHeader } from './sqlite-page-map.js';
 import { MAP_WINDOW, MapCursor, type MapFile } from './sqlite-map-file.js';
 import { OwnerFile } from './sqlite-owner-file.js';
+import { FastPageHasher } from './sqlite-fast-hash.js';
 import { PageRunWriter } from './sqlite-page-writer.js';
 import { ChunkReader } from '../../../infrastructure/chunk-reader.js';
 
@@ -15,6 +16,7 @@ export interface ChainSources {
   /**
    * Stores backup `index`'s page map (0: the full's) into a map file at `path`, parsed as it
    * streams; a link's map may be a delta from the full's, which `full()` gives (stored first).
+   * Either every backup's sha256 page map or every backup's fast map (a MapFile with the chain's key).
    */
   storeMap: (index: number, path: string, full: () => Promise<MapFile>) => Promise<MapFile>;
   /** The full's database part / a link's pages part, decoded. */
@@ -37,7 +39,8 @@ const SOURCES_AT_ONCE = 2;
  * written twice. Memory: a few windows of `window` entries and two parts' stream buffers, whatever
  * the page count and the chain's length (16 + 2 bytes a page on disk, for 3 maps and the table).
  *
- * Proof as it goes: a page from a link must hash to the last map's entry, a page from the full
+ * Proof as it goes: a page from a link must hash to the last map's entry (sha256, or the keyed fast
+ * hash when the maps are fast maps), a page from the full
  * must have the same entry in the full's map (its bytes are the ones that map was computed from,
  * as its part's checksum proves); E_CHECKSUM at the first page that does not. A backup whose part
  * lacks a page its map says it changed fails the restore (E_FOREIGN_ARCHIVE).
@@ -87,6 +90,7 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
     const body = index === 0 ? await sources.openFull() : await sources.openPages(link);
     cursor = index === 0 ? new PageCursor(body, last.pageSize, false, what) : await PageCursor.ofPages(body, last, what);
     const writer = new PageRunWriter(handle, last.pageSize);
+    const fastHasher = last.key && index > 0 ? new FastPageHasher(last.pageSize, last.key) : undefined;
     for (let n = 0; ; n++) {
       if ((n & 0xfff) === 0) signal.throwIfAborted();
       while (!cursor.reach(cursor.pgno + 1)) await cursor.fill();
@@ -102,7 +106,7 @@ async function writeOwnPages(sources: ChainSources, index: number, plan: ChainPl
         if (!fullMap.has(pgno)) await fullMap.load(pgno);
         proven = fullMap.sameEntry(pgno, lastMap);
       } else {
-        proven = lastMap.matches(pgno, hashPage(page));
+        proven = lastMap.matches(pgno, fastHasher ? fastHasher.hash(page) : hashPage(page));
       }
       if (!proven) {
         throw new DbBackupError(
@@ -150,6 +154,9 @@ async function ownersOf(sources: ChainSources, owners: OwnerFile, dir: string, s
     next = index + 1 < links.length ? read(index + 1) : undefined;
     if (map.pageSize !== previous.pageSize) {
       throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${links[index]!.manifest.id} has ${map.pageSize}-byte pages but its chain's full ${previous.pageSize}-byte pages; the chain is malformed.`);
+    }
+    if (Boolean(map.key) !== Boolean(previous.key) || (map.key && !map.key.equals(previous.key!))) {
+      throw new DbBackupError('E_FOREIGN_ARCHIVE', `The fast map of backup ${links[index]!.manifest.id} has another key than its chain's; the chain is malformed.`);
     }
     await owners.markChanged(previous, map, index, signal);
     if (index > 1) await rm(previous.path, { force: true });

@@ -69,46 +69,45 @@ export class SqliteChangeCapture implements ChangeCapture {
 
   private async readChangesWith(since: LogPosition, sink: PartSink, signal: AbortSignal, maps: ChainMaps, reader: EarlyPageReader | undefined): Promise<ChangeBatch> {
     const base = maps.base;
-    const parent = await maps.parentMap(since);
-    const parentFast = await maps.parentFastMap(since, parent);
+    const { parent, parentFast } = await maps.parentMaps(since);
+    const compared = parentFast ?? parent!;
+    // With a keyed fast map the link records no sha256 page map (format 4): its changed pages are
+    // not sha256-hashed at all. DBBACKUP_SQLITE_LINK_SHA256=1 writes one as format 3 did (tests of
+    // chains written the old way).
+    const pageMap = parent && (!parentFast || process.env.DBBACKUP_SQLITE_LINK_SHA256 === '1') ? parent : undefined;
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const { pageSize } = snap;
-      if (pageSize !== parent.pageSize) {
+      if (pageSize !== compared.pageSize) {
         throw new DbBackupError(
           'E_UNSUPPORTED',
-          `The page size of ${this.path} changed from ${parent.pageSize} to ${pageSize} bytes (a VACUUM after PRAGMA page_size)${base ? ` since backup ${base.manifest.id}` : ''}; its pages cannot be compared: take a full backup.`,
-          { details: { reason: 'page-size', from: parent.pageSize, to: pageSize } },
+          `The page size of ${this.path} changed from ${compared.pageSize} to ${pageSize} bytes (a VACUUM after PRAGMA page_size)${base ? ` since backup ${base.manifest.id}` : ''}; its pages cannot be compared: take a full backup.`,
+          { details: { reason: 'page-size', from: compared.pageSize, to: pageSize } },
         );
       }
       // The new maps are the parent's files (private copies), cut or grown to the new page count,
       // with the changed pages' hashes written in as they come: a page's entry is rewritten only
       // after it was compared, and the comparer reads the map only forward.
-      const files = await MapUpdate.open(parent, parentFast, snap.pageCount);
+      const files = await MapUpdate.open(pageMap, parentFast, snap.pageCount);
       const tally = { changes: 0, added: 0, scan: { examined: 0, walOnly: false } };
       try {
-        const compared = parentFast ?? parent;
-        const changed = snap.changedPages({ ...compared, pageCount: Math.min(compared.pageCount, snap.pageCount) }, walMarkOf((since as Partial<SqlitePosition>).wal), signal);
-        await sink.write({ name: PAGES_PART, role: 'changes', object: 'main' }, Readable.from(changedPages(changed, snap.pageCount, parent, files, tally)));
+        const changed = snap.changedPages({ ...compared, pageCount: Math.min(compared.pageCount, snap.pageCount) }, walMarkOf((since as Partial<SqlitePosition>).wal), signal, pageMap !== undefined);
+        await sink.write({ name: PAGES_PART, role: 'changes', object: 'main' }, Readable.from(changedPages(changed, snap.pageCount, compared, files, tally)));
         await files.flush();
       } finally {
         await files.close();
       }
-      if (tally.added !== Math.max(0, snap.pageCount - parent.pageCount)) {
+      if (tally.added !== Math.max(0, snap.pageCount - compared.pageCount)) {
         throw new DbBackupError('E_BACKUP_FAILED', `Reading the changed pages of ${this.path} missed pages it grew by; retry the backup.`);
       }
       const changes = tally.changes;
-      const map: MapFile = { ...parent, pageCount: snap.pageCount };
-      const fullMap = await maps.fullMap();
-      const body = await mapPartBody(map, fullMap?.map, join(maps.dir, 'delta.map'));
-      const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
+      const mapFields = pageMap ? await writePageMap(sink, { ...pageMap, pageCount: snap.pageCount }, await maps.fullMap(), maps.dir) : {};
       const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize, snap.journalMode);
       const to: SqlitePosition = {
         pageSize,
-        pageCount: map.pageCount,
-        pageMap: stored.name,
-        ...(body.delta ? { mapBase: fullMap!.id } : {}),
+        pageCount: snap.pageCount,
+        ...mapFields,
         ...fast,
         ...(snap.walMark ? { wal: snap.walMark } : {}),
       };
@@ -140,33 +139,42 @@ export class SqliteChangeCapture implements ChangeCapture {
 class MapUpdate {
   private constructor(
     private readonly handles: FileHandle[],
-    readonly hashes: EntryWrites,
+    readonly hashes: EntryWrites | undefined,
     readonly fastHashes: EntryWrites | undefined,
   ) {}
 
-  static async open(parent: MapFile, fast: MapFile | undefined, pageCount: number): Promise<MapUpdate> {
-    const handles: FileHandle[] = [];
+  /** `parent` (the sha256 page map) is left out when the link records none. */
+  static async open(parent: MapFile | undefined, fast: MapFile | undefined, pageCount: number): Promise<MapUpdate> {
+    const handles: (FileHandle | undefined)[] = [];
     try {
-      for (const file of fast ? [parent, fast] : [parent]) {
-        const handle = await open(file.path, 'r+');
+      for (const file of [parent, fast]) {
+        const handle = file && (await open(file.path, 'r+'));
         handles.push(handle);
-        await handle.truncate(pageCount * HASH_BYTES);
+        await handle?.truncate(pageCount * HASH_BYTES);
       }
     } catch (err) {
-      for (const h of handles) await h.close();
+      for (const h of handles) await h?.close();
       throw err;
     }
-    return new MapUpdate(handles, new EntryWrites(handles[0]!, pageCount), handles[1] && new EntryWrites(handles[1], pageCount));
+    const [a, b] = handles;
+    return new MapUpdate(handles.filter((h) => h !== undefined), a && new EntryWrites(a, pageCount), b && new EntryWrites(b, pageCount));
   }
 
   async flush(): Promise<void> {
-    await this.hashes.flush();
+    await this.hashes?.flush();
     await this.fastHashes?.flush();
   }
 
   async close(): Promise<void> {
     for (const h of this.handles) await h.close();
   }
+}
+
+/** A link's sha256 page map, stored as a delta from its full's while that is much smaller; its position fields. */
+async function writePageMap(sink: PartSink, map: MapFile, full: { id: string; map: MapFile } | undefined, dir: string): Promise<Pick<SqlitePosition, 'pageMap' | 'mapBase'>> {
+  const body = await mapPartBody(map, full?.map, join(dir, 'delta.map'));
+  const stored = await sink.write({ name: PAGE_MAP_PART, role: 'changes', keepLocal: true }, Readable.from(body.chunks));
+  return { pageMap: stored.name, ...(body.delta ? { mapBase: full!.id } : {}) };
 }
 
 /** A link's fast map, stored as a delta from its full's when that full has one under the same key; its position fields. */
@@ -185,8 +193,10 @@ async function writeFastMap(sink: PartSink, fast: MapFile, full: { id: string; f
  */
 export async function recordedMap(backup: PartSource, full: PartSource | undefined, dir: string): Promise<MapFile | undefined> {
   const p = backup.manifest.logPosition as Partial<SqlitePosition> | null;
-  if (typeof p?.pageMap !== 'string') return undefined;
-  return new ChainMaps(backup, full, dir).parentMap(backup.manifest.logPosition as LogPosition);
+  if (typeof p?.pageMap === 'string') return new ChainMaps(backup, full, dir).parentMap(backup.manifest.logPosition as LogPosition);
+  // A format 4 link records only its fast map (a MapFile with a key).
+  if (typeof p?.fastMap !== 'string') return undefined;
+  return (await new ChainMaps(backup, full, dir).parentMaps(backup.manifest.logPosition as LogPosition)).parentFast;
 }
 
 /**
@@ -202,6 +212,23 @@ class ChainMaps {
     private readonly fullBackup: PartSource | undefined,
     readonly dir: string,
   ) {}
+
+  /**
+   * The parent's maps: its sha256 page map (undefined for a link that recorded only a fast map,
+   * format 4) and its fast map (undefined when it has none); at least one of them.
+   */
+  async parentMaps(since: LogPosition): Promise<{ parent?: MapFile; parentFast?: MapFile }> {
+    const p = since as Partial<SqlitePosition> & { hashes?: unknown };
+    if (typeof p.hashes !== 'string' && typeof p.pageMap !== 'string' && typeof p.fastMap === 'string' && this.base) {
+      if (typeof p.pageSize !== 'number' || !validPageSize(p.pageSize) || typeof p.pageCount !== 'number') {
+        throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${this.base.manifest.id} records no valid page size and count; it is damaged.`);
+      }
+      const parentFast = await this.parentFastMap(since, { pageSize: p.pageSize, pageCount: p.pageCount });
+      return { parentFast };
+    }
+    const parent = await this.parentMap(since);
+    return { parent, parentFast: await this.parentFastMap(since, parent) };
+  }
 
   /** The map the changes are compared with: inline in the position, or the part it names in `base`. */
   async parentMap(since: LogPosition): Promise<MapFile> {
@@ -226,9 +253,9 @@ class ChainMaps {
 
   /**
    * The parent's fast map, when it has one (a position given inline has none). It must describe
-   * the same pages as `parent`, else the backup is damaged.
+   * the same pages as `parent` (its page map, or its position), else the backup is damaged.
    */
-  async parentFastMap(since: LogPosition, parent: MapFile): Promise<MapFile | undefined> {
+  private async parentFastMap(since: LogPosition, parent: Pick<MapFile, 'pageSize' | 'pageCount'>): Promise<MapFile | undefined> {
     const p = since as Partial<SqlitePosition> & { hashes?: unknown };
     if (typeof p.hashes === 'string' || !this.base || typeof p.fastMap !== 'string') return undefined;
     const base = this.base;
@@ -306,7 +333,7 @@ async function privateCopy(map: MapFile, path: string): Promise<MapFile> {
   return { ...map, path };
 }
 
-/** The pages part: its header, then every page whose hash differs from the parent's (or is new); their hashes go into `hashes`. */
+/** The pages part: its header, then every page whose hash differs from the parent's (`parent`: the map compared with), or is new; their hashes go into `into`. */
 async function* changedPages(
   changed: AsyncGenerator<ChangedPages, ChangeScan>,
   pageCount: number,
@@ -328,8 +355,11 @@ async function* changedPages(
       if (pgno <= last || pgno > pageCount) throw new DbBackupError('E_BACKUP_FAILED', `The page reader sent page ${pgno} out of order; retry the backup.`);
       last = pgno;
       // Awaited only when a window moves (every WRITE_WINDOW pages at most): no await per page.
-      if (!into.hashes.holds(pgno)) await into.hashes.move(pgno);
-      into.hashes.put(pgno, meta, at + 4);
+      const hashes = into.hashes;
+      if (hashes) {
+        if (!hashes.holds(pgno)) await hashes.move(pgno);
+        hashes.put(pgno, meta, at + 4);
+      }
       const fast = into.fastHashes;
       if (fast) {
         if (!fast.holds(pgno)) await fast.move(pgno);

@@ -67,7 +67,7 @@ export class SqliteContents implements TableContents {
         );
       }
       const recorded = await tablePagesFromMap(db, tables, map, signal);
-      const actual = recorded && (await this.filePagesHashes(db, tables, pageSize, pageCount, signal));
+      const actual = recorded && (await this.filePagesHashes(db, tables, pageSize, pageCount, signal, map.key));
       if (!recorded || !actual) return undefined;
       return new Map(tables.map((t) => [t, { pagesHash: actual.get(t)!, recordedPagesHash: recorded.get(t)! }]));
     } finally {
@@ -75,8 +75,8 @@ export class SqliteContents implements TableContents {
     }
   }
 
-  private async filePagesHashes(db: Awaited<ReturnType<typeof openSource>>, tables: string[], pageSize: number, pageCount: number, signal: AbortSignal): Promise<Map<string, string> | undefined> {
-    const digest = TablePagesDigest.open(db, tables, pageSize);
+  private async filePagesHashes(db: Awaited<ReturnType<typeof openSource>>, tables: string[], pageSize: number, pageCount: number, signal: AbortSignal, key?: Buffer): Promise<Map<string, string> | undefined> {
+    const digest = TablePagesDigest.open(db, tables, pageSize, key);
     if (!digest) return undefined;
     try {
       if (pageCount === 0) return digest.finish();

@@ -46,9 +46,10 @@ export interface LiveSnapshot {
    * window at a time, and only at pages not yet compared (an entry may be rewritten once its page
    * was yielded). With `since` (the
    * WAL mark of the snapshot `parent` maps) still valid, only the pages of the WAL frames written
-   * after it are read and hashed; otherwise every page is.
+   * after it are read and hashed; otherwise every page is. With a fast map, the changed pages'
+   * sha256 (ChangedPages.meta) may be zeros unless `withSha`.
    */
-  changedPages(parent: MapFile, since: WalMark | undefined, signal: AbortSignal): AsyncGenerator<ChangedPages, ChangeScan>;
+  changedPages(parent: MapFile, since: WalMark | undefined, signal: AbortSignal, withSha?: boolean): AsyncGenerator<ChangedPages, ChangeScan>;
   /** Where in the WAL this snapshot is (live reads only): the mark a later snapshot reads the changes since. */
   walMark?: WalMark;
 }
@@ -262,10 +263,10 @@ async function withLiveSnapshot<T>(path: string, work: (snap: LiveSnapshot) => P
       source: 'live',
       ...(walMark ? { walMark } : {}),
       pages: (signal) => reading.pages(pageSize, pageCount, wal.nBackfill < wal.mxFrame ? wal : undefined, signal),
-      changedPages: (parent, since, signal) => {
+      changedPages: (parent, since, signal, withSha) => {
         // The same file and WAL generation, not behind it: the frames since `since` hold every change.
         const valid = since && walMark && since.file === walMark.file && since.salt === walMark.salt && since.frame <= wal.mxFrame;
-        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent, signal);
+        return reading.changes(pageSize, pageCount, wal, valid ? since.frame : -1, parent, signal, withSha);
       },
     };
     const result = await work(snap);

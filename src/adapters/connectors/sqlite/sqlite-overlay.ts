@@ -9,7 +9,7 @@ import { syncFile } from '../../../infrastructure/files.js';
 import { Database } from './sqlite-file.js';
 import { schemaRows } from './sqlite-schema.js';
 import { declarableRows, refuseUndeclared } from './sqlite-schema-check.js';
-import { type MapFile, mapPartBody, storePageMap } from './sqlite-map-file.js';
+import { type MapFile, mapPartBody, storeFastMap, storePageMap } from './sqlite-map-file.js';
 import { makeScratchDir } from '../../../infrastructure/scratch.js';
 import { encodeFastMap, pageMapChunks, type PageMapBuilder, readPages } from './sqlite-page-map.js';
 import { buildChain } from './sqlite-chain-build.js';
@@ -24,8 +24,11 @@ export const FAST_MAP_PART = 'changes/fastmap.bin';
 export interface SqlitePosition {
   pageSize: number;
   pageCount: number;
-  /** Part name of the page map in that backup. */
-  pageMap: string;
+  /**
+   * Part name of the sha256 page map in that backup: every full has one; a link only when its
+   * chain has no fast map (or it was written before format 4), else it records its fast map only.
+   */
+  pageMap?: string;
   /** Set when that part is a delta from the map of this full (backup id): format 3 links. */
   mapBase?: string;
   /** Part name of the fast map (change-detection hashes, sqlite-fast-hash.ts), when the backup has one. */
@@ -59,6 +62,24 @@ export async function storePageMapOf(parts: PartSource, path: string, full?: () 
   return storePageMap(await parts.open(partNamed(parts, name)), `Part ${name} of backup ${parts.manifest.id}`, path, full);
 }
 
+/** storePageMapOf for the backup's fast map (`full` gives its chain full's fast map). */
+export async function storeFastMapOf(parts: PartSource, path: string, full?: () => Promise<MapFile>): Promise<MapFile> {
+  const position = parts.manifest.logPosition as Partial<SqlitePosition> | null;
+  if (typeof position?.fastMap !== 'string') {
+    throw new DbBackupError('E_FOREIGN_ARCHIVE', `Backup ${parts.manifest.id} records neither a page map nor a fast map, but its chain needs one; it is damaged.`);
+  }
+  return storeFastMap(await parts.open(partNamed(parts, position.fastMap)), `Part ${position.fastMap} of backup ${parts.manifest.id}`, path, full);
+}
+
+/**
+ * Whether a chain is proven by its fast maps: when a link recorded no sha256 page map (format 4
+ * links of a chain whose full has a fast map). A chain whose every backup has a page map (older
+ * formats) is proven by sha256 as it always was.
+ */
+export function provenByFastMaps(links: readonly PartSource[]): boolean {
+  return links.some((l) => typeof (l.manifest.logPosition as Partial<SqlitePosition> | null)?.pageMap !== 'string');
+}
+
 /** Stores a full's page map and fast map (both kept locally for the next backup); returns its position's map fields. */
 export async function writeFullMaps(sink: PartSink, builder: PageMapBuilder): Promise<Pick<SqlitePosition, 'pageSize' | 'pageCount' | 'pageMap' | 'fastMap'>> {
   if (builder.spills) {
@@ -79,7 +100,9 @@ export async function writeFullMaps(sink: PartSink, builder: PageMapBuilder): Pr
  * Builds in `file` the database a chain restores to. A single full is its database part as is; for
  * a chain each page is written once, from the newest backup that holds it (buildChain), in a
  * file cut to the last link's page count, with one fsync at the end, proven page by page against
- * the last link's page map. Then SQLite's integrity_check runs on the result (unless `check` is
+ * the last link's page map (its keyed fast map when the chain's links record no sha256 map: the
+ * stored bytes themselves are proven by the parts' checksums and the manifests' authentication,
+ * the maps prove the rebuild). Then SQLite's integrity_check runs on the result (unless `check` is
  * false: --no-integrity-check), for a single full as for a chain: a restore promises a checked
  * database, not only a faithful copy (Litestream checks every restore too).
  */
@@ -90,6 +113,7 @@ export async function assembleChain(links: readonly PartSource[], file: string, 
     await pipeline(await full.open(dataPartOf(full)), createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
     await syncFile(file);
   } else {
+    const fast = provenByFastMaps(links);
     const scratch = await makeScratchDir('dbbackup-sqlite-maps-');
     const handle = await open(file, 'w', 0o600).catch(async (err: unknown) => {
       await rm(scratch, { recursive: true, force: true });
@@ -99,7 +123,7 @@ export async function assembleChain(links: readonly PartSource[], file: string, 
       await buildChain(
         {
           links,
-          storeMap: (index, path, fullMap) => storePageMapOf(links[index]!, path, index === 0 ? undefined : fullMap),
+          storeMap: (index, path, fullMap) => (fast ? storeFastMapOf : storePageMapOf)(links[index]!, path, index === 0 ? undefined : fullMap),
           openFull: () => full.open(dataPartOf(full)),
           openPages: (link) => link.open(partNamed(link, PAGES_PART)),
           describe: (link) => `Part ${partNamed(link, link === full ? dataPartOf(full).name : PAGES_PART).name} of backup ${link.manifest.id}`,

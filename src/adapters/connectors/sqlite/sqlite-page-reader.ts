@@ -16,13 +16,14 @@ import type { MapFile } from './sqlite-map-file.js';
  * missing). Line `read <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex>` → pages
  * 1..pageCount of the database file, each overlaid with the newest of WAL frames
  * nBackfill+1..mxFrame that holds it; then it exits 0, or 2 with the reason on stderr.
- * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <parentCount> <k> <map path hex>`
+ * Line `diff <pageSize> <pageCount> <nBackfill> <mxFrame> <salt hex> <since> <parentCount> <k> <map path hex> <sha>`
  * followed by k bytes (none, or the fast-hash key) names the parent's map, a file of parentCount ×
  * 16 bytes (with a key its fast map, else its page map: 16 bytes of each page's sha256), read a
  * window at a time as the pages go by (memory does not grow with the page count) → the pages of that same
  * snapshot that changed, in batches `u32 n | n × (u32 pgno | 16-byte sha256 | 16-byte fast hash) |
  * n × (u32 pgno | page)`, then `u32 0 | u32 pages examined | u32 1 when only WAL pages were`. A page
- * changed when its fast hash differs from the fast map's (with a fast map; sha256 only for those),
+ * changed when its fast hash differs from the fast map's (with a fast map; its sha256 field is then
+ * zeros unless <sha> is 1),
  * else when its sha256 differs from the page map's (the fast hash is then zeros), or when the maps
  * lack it. With since >= 0 the pages examined are those of WAL frames since+1..mxFrame (the caller
  * vouches that the WAL was not restarted since frame `since` was read), else every page. Hashing in
@@ -126,7 +127,7 @@ function mapWindow(file, count) {
   };
   return { buf, words, at };
 }
-function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount, key, mapFile) {
+function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount, key, mapFile, withSha) {
   const { overlay, touched } = walFrames(pageSize, nBackfill, mxFrame, salt, since);
   const parentMap = mapWindow(mapFile, parentCount);
   let candidates;
@@ -169,11 +170,13 @@ function diff(pageSize, pageCount, nBackfill, mxFrame, salt, since, parentCount,
     }
     // Made only for pages hashed further (no object per unchanged page).
     const page = whole.subarray(k * pageSize, (k + 1) * pageSize);
-    const hash = sha256(page);
+    // With a fast map the link records no sha256 map (unless asked): the changed pages get none.
+    const hash = fast && !withSha ? undefined : sha256(page);
     if (!fast && known && hash.compare(parentMap.buf, old, old + 16, 0, 16) === 0) return;
     const m = 4 + n * 36;
     meta.writeUInt32BE(pgno, m);
-    hash.copy(meta, m + 4, 0, 16);
+    if (hash) hash.copy(meta, m + 4, 0, 16);
+    else meta.fill(0, m + 4, m + 20);
     if (fast) fast.hashes.copy(meta, m + 20, k * 16, k * 16 + 16);
     else meta.fill(0, m + 20, m + 36);
     const r = n * (4 + pageSize);
@@ -242,7 +245,7 @@ process.stdin.on('data', (d) => {
       const n = a.slice(0, 4).map(Number);
       try {
         if (cmd === 'read') read(n[0], n[1], n[2], n[3], a[4]);
-        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), Number(a[6]), body, Buffer.from(a[8], 'hex').toString());
+        else if (cmd === 'diff') diff(n[0], n[1], n[2], n[3], a[4], Number(a[5]), Number(a[6]), body, Buffer.from(a[8], 'hex').toString(), a[9] === '1');
       } catch (e) { fail(String(e && e.message)); }
     }
   }
@@ -340,11 +343,12 @@ export class PageReaderProcess {
     since: number,
     parent: MapFile,
     signal: AbortSignal,
+    withSha = false,
   ): AsyncGenerator<ChangedPages, ChangeScan> {
     const w = wal ?? { nBackfill: 0, mxFrame: 0, salt: Buffer.alloc(8) };
     const key = parent.key ?? Buffer.alloc(0);
     const file = Buffer.from(parent.path).toString('hex');
-    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.pageCount} ${key.length} ${file}\n`);
+    this.child.stdin.write(`diff ${pageSize} ${pageCount} ${w.nBackfill} ${w.mxFrame} ${w.salt.toString('hex')} ${since} ${parent.pageCount} ${key.length} ${file} ${withSha ? 1 : 0}\n`);
     this.child.stdin.write(key);
     const record = 4 + pageSize;
     for (;;) {

@@ -3,6 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DbBackupError } from '../../../domain/errors.js';
 import { HASH_BYTES, hashPage } from './sqlite-page-map.js';
 import { MapCursor, type MapFile } from './sqlite-map-file.js';
+import { FastPageHasher } from './sqlite-fast-hash.js';
 
 /**
  * Per-table hashes of a SQLite database's pages, for `verify --deep`: for each table, sha256 over
@@ -13,6 +14,9 @@ import { MapCursor, type MapFile } from './sqlite-map-file.js';
  * backup recorded while it read the pages (tablePagesFromMap), and the scratch file's own pages
  * (push); a table whose two hashes differ holds other pages than the backup read. Backups pay
  * nothing for it: they hash every page for their page map anyway.
+ *
+ * A format 4 link records no page map, only its fast map: then the entries are its keyed fast
+ * hashes, and the file's pages are hashed the same way (`key`).
  *
  * Layout-dependent: two databases holding the same rows in other pages (after a VACUUM) differ, so
  * this is not `compare`'s row digest (contentHash).
@@ -31,12 +35,16 @@ export class TablePagesDigest {
   /** Bytes of a page cut by a chunk's end (push). */
   private pending: Buffer = Buffer.alloc(0);
   private nextPgno = 1;
+  private readonly hashPage: (page: Buffer) => Buffer;
 
   private constructor(
     private readonly owners: IterableIterator<unknown[]>,
     tables: readonly string[],
     private readonly pageSize: number,
+    key: Buffer | undefined,
   ) {
+    const fast = key && new FastPageHasher(pageSize, key);
+    this.hashPage = fast ? (page) => fast.hash(page) : hashPage;
     for (const t of tables) this.hashes.set(t, createHash('sha256'));
     this.advance();
   }
@@ -45,7 +53,7 @@ export class TablePagesDigest {
    * Starts over `db`'s pages for `tables`; undefined when this SQLite build has no dbstat (the
    * backup then records counts only). The connection is busy until finish() or close().
    */
-  static open(db: BetterSqlite3.Database, tables: readonly string[], pageSize: number): TablePagesDigest | undefined {
+  static open(db: BetterSqlite3.Database, tables: readonly string[], pageSize: number, key?: Buffer): TablePagesDigest | undefined {
     // Only the tables' b-trees are walked (dbstat takes the names as its index): not their indexes.
     const walks: [string, unknown[]][] = [
       ['SELECT pageno, name FROM dbstat WHERE name IN (SELECT value FROM json_each(?)) ORDER BY pageno', [JSON.stringify(tables)]],
@@ -53,7 +61,7 @@ export class TablePagesDigest {
     ];
     for (const [sql, args] of walks) {
       try {
-        return new TablePagesDigest(db.prepare(sql).raw(true).iterate(...args) as IterableIterator<unknown[]>, tables, pageSize);
+        return new TablePagesDigest(db.prepare(sql).raw(true).iterate(...args) as IterableIterator<unknown[]>, tables, pageSize, key);
       } catch {
         /* no json_each in this build: every b-tree is walked; no dbstat: none (counts only) */
       }
@@ -89,7 +97,7 @@ export class TablePagesDigest {
       const pgno = this.nextPgno++;
       // Only the tables' pages are hashed (not their indexes', nor free pages).
       while (this.owner && this.owner.pgno < pgno) this.advance();
-      if (this.owner?.pgno === pgno) this.page(pgno, hashPage(data.subarray(at, at + this.pageSize)));
+      if (this.owner?.pgno === pgno) this.page(pgno, this.hashPage(data.subarray(at, at + this.pageSize)));
     }
     this.pending = Buffer.from(data.subarray(at));
   }
