@@ -206,12 +206,17 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
     // An incremental stores the changed pages, not the database.
     expect(inc1!.engineInfo.changes).toBeGreaterThan(0);
     expect(inc1!.engineInfo.changes).toBeLessThan(inc1!.engineInfo.pageCount as number);
-    expect(inc1!.parts.map((p) => p.role)).toEqual(['changes', 'changes', 'changes']);
+    // Its pages and its fast map: no sha256 page map (format 4, the full has a fast map).
+    expect(inc1!.parts.map((p) => p.role)).toEqual(['changes', 'changes']);
+    expect(inc1!.formatVersion).toBe(4);
     // Compared by the full's fast map; the link carries its own for the next one.
     expect(inc1!.engineInfo.pagesComparedBy).toBe('fast hash');
-    const to = inc1!.position?.to as { fastMap?: string; fastMapBase?: string; mapBase?: string };
-    expect(to.fastMap).toMatch(/^changes\/fastmap\.bin/);
-    expect(to.fastMapBase).toBe(to.mapBase); // a delta from the full's exactly when the page map is one
+    for (const { manifest: m } of taken.filter((t) => t.manifest.kind !== 'full')) {
+      const to = m.position?.to as { pageMap?: string; fastMap?: string; mapBase?: string };
+      expect(to.fastMap).toMatch(/^changes\/fastmap\.bin/);
+      expect(to).not.toHaveProperty('pageMap');
+      expect(to).not.toHaveProperty('mapBase');
+    }
   });
 
   it('restores every backup of every shape to exactly the state it was taken at (a writer ran during each)', async () => {
@@ -277,9 +282,9 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
     const ids = taken.map((t) => t.manifest.id);
     const result = await app.verifyBackup.execute({ repository: repo(), backup: ids[5]! }, signal);
     expect(result.chain).toEqual([ids[0], ids[3], ids[4], ids[5]]);
-    // The full's parts, then each link's three (pages, page map, fast map).
-    expect(result.checks.length).toBe(taken[0]!.manifest.parts.length + 9);
-    // verify --deep of it: restored into a scratch file, each table's pages are the ones its recorded page map says.
+    // The full's parts, then each link's two (pages, fast map).
+    expect(result.checks.length).toBe(taken[0]!.manifest.parts.length + 6);
+    // verify --deep of it: restored into a scratch file, each table's pages are the ones its recorded fast map says.
     const deep = await app.verifyRestore.execute({ repository: repo(), manifest: taken[5]!.manifest }, signal);
     expect(deep.tables.length).toBeGreaterThan(1);
     for (const t of deep.tables) expect(t).toMatchObject({ ok: true, expectedPagesHash: expect.stringMatching(/^[0-9a-f]{16}$/), pagesHash: t.expectedPagesHash });
@@ -338,6 +343,73 @@ describe('SQLite chains (page-level incrementals and differentials)', () => {
       await expect(restore(repo(), target(), { backup: taken[3]!.manifest.id })).resolves.toBeDefined();
     } finally {
       await rename(`${folder}.away`, folder);
+    }
+  });
+});
+
+describe('SQLite chains: links written the old way (a sha256 page map each) and format 4 links (fast map only)', () => {
+  const repo = () => join(dir, 'mixed-repo');
+  const source = () => join(dir, 'mixed.db');
+  const taken: { manifest: Manifest; state: string }[] = [];
+
+  beforeAll(async () => {
+    // The live page reader (a separate process) on this small file, as on a large one.
+    process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX = '0';
+    createSource(source());
+    const take = async (kind: BackupKind, round: number, oldWay: boolean) => {
+      if (round > 0) mutate(source(), round);
+      if (oldWay) process.env.DBBACKUP_SQLITE_LINK_SHA256 = '1';
+      try {
+        taken.push({ state: stateOf(source()), manifest: await backup(source(), repo(), kind) });
+      } finally {
+        delete process.env.DBBACKUP_SQLITE_LINK_SHA256;
+      }
+    };
+    await take('full', 0, false);
+    await take('incremental', 1, true);
+    await take('differential', 2, true);
+    await take('incremental', 3, true);
+    await take('incremental', 4, false);
+    await take('incremental', 5, false);
+  }, 60_000);
+  afterAll(() => {
+    delete process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX;
+  });
+
+  it('old-way links carry a page map, new ones only a fast map; both chains restore and verify --deep', async () => {
+    const maps = taken.map((t) => Object.keys(t.manifest.position!.to as object).filter((k) => k === 'pageMap' || k === 'fastMap').sort());
+    expect(maps).toEqual([['fastMap', 'pageMap'], ['fastMap', 'pageMap'], ['fastMap', 'pageMap'], ['fastMap', 'pageMap'], ['fastMap'], ['fastMap']]);
+    for (const { manifest } of taken.slice(1)) expect(manifest.engineInfo.pagesComparedBy).toBe('fast hash');
+    let n = 0;
+    for (const { manifest, state } of taken) {
+      const into = join(dir, `mixed-${++n}.db`);
+      await restore(repo(), into, { backup: manifest.id });
+      expect(stateOf(into), manifest.id).toBe(state);
+      // Old-way links: the sha256 page map; format 4 links: the fast map (the chain of inc 5 mixes both).
+      const digests = await pagesHashesOf(into, manifest, repo(), taken.map((t) => t.manifest));
+      expect(digests.length).toBeGreaterThan(1);
+      for (const d of digests) expect(d).toMatchObject({ pagesHash: expect.stringMatching(/^[0-9a-f]{16}$/), recordedPagesHash: d.pagesHash });
+    }
+    const deep = await app.verifyRestore.execute({ repository: repo(), manifest: taken.at(-1)!.manifest }, signal);
+    for (const t of deep.tables) expect(t).toMatchObject({ ok: true, pagesHash: t.expectedPagesHash });
+  }, 60_000);
+
+  it('a tampered page in a format 4 link is caught: its part checksum (exit 4), nothing restored', async () => {
+    const link = taken.at(-2)!.manifest;
+    const folder = join(repo(), link.source, link.id, 'changes');
+    const pages = join(folder, (await readdir(folder)).find((f) => f.startsWith('pages'))!);
+    const original = await readFile(pages);
+    const damaged = Buffer.from(original);
+    damaged[damaged.length - 100]! ^= 0x01;
+    await writeFile(pages, damaged);
+    try {
+      const into = join(dir, 'mixed-tampered.db');
+      const err = await restore(repo(), into, { backup: taken.at(-1)!.manifest.id }).catch((e: unknown) => e);
+      expect(isDbBackupError(err, 'E_CHECKSUM')).toBe(true);
+      expect((err as Error).message).toContain(link.id);
+      await expect(readFile(into)).rejects.toThrow();
+    } finally {
+      await writeFile(pages, original);
     }
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PartSource } from '../../../src/application/ports/parts.js';
 import { buildChain } from '../../../src/adapters/connectors/sqlite/sqlite-chain-build.js';
 import { mapFileOf } from '../../../src/adapters/connectors/sqlite/sqlite-map-file.js';
+import { FastPageHasher } from '../../../src/adapters/connectors/sqlite/sqlite-fast-hash.js';
 import { hashPage, HASH_BYTES, type PageMap, pageRecord, pagesHeader } from '../../../src/adapters/connectors/sqlite/sqlite-page-map.js';
 import { isDbBackupError } from '../../../src/domain/errors.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -15,9 +16,11 @@ const PAGE = 512;
 /** A database state: its pages (1-based page i is pages[i - 1]). */
 type State = Buffer[];
 
-function mapOf(state: State): PageMap {
+/** The state's page map (sha256), or its fast map under `key` (format 4 links record only that). */
+function mapOf(state: State, key?: Buffer): PageMap {
   const hashes = Buffer.alloc(state.length * HASH_BYTES);
-  state.forEach((p, i) => hashPage(p).copy(hashes, i * HASH_BYTES, 0, HASH_BYTES));
+  const fast = key && new FastPageHasher(PAGE, key);
+  state.forEach((p, i) => (fast ? fast.hash(p) : hashPage(p)).copy(hashes, i * HASH_BYTES, 0, HASH_BYTES));
   return { pageSize: PAGE, pageCount: state.length, hashes };
 }
 
@@ -59,7 +62,7 @@ afterAll(async () => {
 });
 
 /** Builds the chain of `states` (the full first) with the given pages parts; returns the file and which parts were read. */
-async function build(states: State[], parts: Buffer[], name: string, window?: number) {
+async function build(states: State[], parts: Buffer[], name: string, window?: number, key?: Buffer) {
   const links = states.map((_, i) => ({ manifest: { id: `b${i}` } }) as unknown as PartSource);
   const opened: number[] = [];
   const file = join(dir.path, name);
@@ -69,8 +72,8 @@ async function build(states: State[], parts: Buffer[], name: string, window?: nu
       {
         links,
         storeMap: async (index, path) => {
-          const map = mapOf(states[index]!);
-          return mapFileOf(map.hashes, map.pageSize, path);
+          const map = mapOf(states[index]!, key);
+          return { ...(await mapFileOf(map.hashes, map.pageSize, path)), ...(key ? { key } : {}) };
         },
         openFull: async () => {
           opened.push(0);
@@ -166,5 +169,25 @@ describe('SQLite chain build (each page once, from the newest backup holding it)
     const swapped = Buffer.concat([good.subarray(0, 16), good.subarray(16 + record), good.subarray(16, 16 + record)]);
     expect((await failure(build([full, s1], [swapped], 'f.db'))).message).toContain('out of order');
     expect((await failure(build([full, s1], [good.subarray(0, good.length - 10)], 'g.db'))).message).toContain('ends inside a page');
+  });
+
+  it('proves a chain by its keyed fast maps when the links record no page map: rebuilt alike, a forged page still caught', async () => {
+    const key = FastPageHasher.newKey(PAGE);
+    const full = next([], 40, []);
+    const s1 = next(full, 40, [4, 9]);
+    const s2 = next(s1, 44, [9, 12, 43]);
+    const parts = [pagesPart(full, s1), pagesPart(s1, s2)];
+    const { bytes, opened } = await build([full, s1, s2], parts, 'fast.db', 3, key);
+    expect(bytes.equals(Buffer.concat(s2))).toBe(true);
+    expect(opened).toEqual([0, 1, 2]);
+    // A page whose bytes are not the ones the last fast map holds (as if its part's checksum had been forged too).
+    const forged = await failure(build([full, s1, s2], [pagesPart(full, s1, [], { 4: randomBytes(PAGE) }), pagesPart(s1, s2)], 'fast-forged.db', 3, key));
+    expect(forged.code).toBe('E_CHECKSUM');
+    expect(forged.message).toContain('page 4, from b1');
+    // One bit flipped in a page of the last link.
+    const flipped = Buffer.from(s2[11]!);
+    flipped[100]! ^= 1;
+    const bit = await failure(build([full, s1, s2], [pagesPart(full, s1), pagesPart(s1, s2, [], { 12: flipped })], 'fast-bit.db', 3, key));
+    expect(bit.message).toContain('page 12, from b2');
   });
 });
