@@ -11,6 +11,12 @@ export interface DatabaseConnector {
   readonly capabilities: ConnectorCapabilities;
   /** Opens a session; for a restore target that does not exist yet, `purpose` is 'restore'. */
   connect(target: ConnectionTarget, purpose: 'backup' | 'restore'): Promise<DatabaseSession>;
+  /**
+   * Optional: starts what the next backup session of `target` will need (SQLite: its page reader
+   * process) while the caller does other work first (finding the parent backup); that session's
+   * connect() takes it over. Call release() once the backup is over, whether or not a session was opened.
+   */
+  warmUp?(target: ConnectionTarget): { release(): Promise<void> };
   /** A default source name for backups of `target` (e.g. the database name). */
   defaultSourceName(target: ConnectionTarget): string;
   /**

@@ -82,6 +82,16 @@ export class RunBackup {
 
   async execute(input: RunBackupInput, signal: AbortSignal): Promise<RunBackupResult> {
     const connector = await this.deps.connectors.get(input.target.engine);
+    // What the session will need starts now, while the parent is looked up (SQLite: its page reader).
+    const warm = input.dryRun ? undefined : connector.warmUp?.(input.target);
+    try {
+      return await this.executeWith(connector, input, signal);
+    } finally {
+      await warm?.release();
+    }
+  }
+
+  private async executeWith(connector: DatabaseConnector, input: RunBackupInput, signal: AbortSignal): Promise<RunBackupResult> {
     const source = input.source ?? connector.defaultSourceName(input.target);
     if (!isValidSourceName(source)) {
       throw new DbBackupError('E_USAGE', `Source name "${source}" is not valid: use letters, digits, '.', '_' and '-' (at most 100).`);

@@ -33,6 +33,8 @@ export class SqliteChangeCapture implements ChangeCapture {
   constructor(
     private readonly path: string,
     private readonly hooks: SqliteRestoreHooks,
+    /** A page reader its session started ahead (WarmPageReaders), handed out once. */
+    private readonly early: () => Promise<EarlyPageReader | undefined> = async () => undefined,
   ) {}
 
   async position(): Promise<LogPosition> {
@@ -57,8 +59,9 @@ export class SqliteChangeCapture implements ChangeCapture {
    */
   async readChanges(since: LogPosition, sink: PartSink, signal: AbortSignal, stored?: StoredChain): Promise<ChangeBatch> {
     const dir = await makeScratchDir('dbbackup-sqlite-maps-');
-    // The page reader process boots while the parent's maps are read (both take a tenth of a second or so).
-    const reader = (await isSmallDatabase(this.path)) ? undefined : new EarlyPageReader(this.path);
+    // The page reader process boots while the parent's maps are read (both take a tenth of a second
+    // or so), when the session did not start it earlier still.
+    const reader = (await this.early()) ?? ((await isSmallDatabase(this.path)) ? undefined : new EarlyPageReader(this.path));
     try {
       return await this.readChangesWith(since, sink, signal, new ChainMaps(stored?.parent, stored?.full, dir), reader);
     } finally {

@@ -28,7 +28,8 @@ import { isSegment, replaySegments } from './sqlite-wal-replay.js';
 import { SqliteWalCapture } from './sqlite-wal-capture.js';
 import { PageMapBuilder } from './sqlite-page-map.js';
 import { describeSnapshot, takeSnapshot } from './sqlite-snapshot.js';
-import { withPageSnapshot } from './sqlite-live-snapshot.js';
+import { type EarlyPageReader, withPageSnapshot } from './sqlite-live-snapshot.js';
+import { WarmPageReaders } from './sqlite-warm-reader.js';
 import { dropUnselected, refuseUnknown } from './sqlite-filter.js';
 import { describeObjects, sameName, schemaRows, selectObjects, SIZES_UP_TO_BYTES } from './sqlite-schema.js';
 import { SqliteContents } from './sqlite-contents.js';
@@ -48,10 +49,17 @@ export class SqliteConnector implements DatabaseConnector, DatabaseDiagnosis {
   readonly scratch = new SqliteScratch();
   readonly engine: string = sqliteEngine.engine;
   readonly capabilities: ConnectorCapabilities = sqliteEngine.capabilities;
+  private readonly warm = new WarmPageReaders();
 
-  async connect(target: ConnectionTarget): Promise<DatabaseSession> {
+  async connect(target: ConnectionTarget, purpose?: 'backup' | 'restore'): Promise<DatabaseSession> {
     if (!target.database) throw new DbBackupError('E_USAGE', 'Name the SQLite database file with --file PATH (or --database PATH).');
-    return new SqliteSession(resolve(target.database));
+    const path = resolve(target.database);
+    return new SqliteSession(path, purpose === 'backup' ? this.warm.take(path) : undefined);
+  }
+
+  /** Starts the page reader of `target`'s next backup session (sqlite-warm-reader.ts). */
+  warmUp(target: ConnectionTarget): { release(): Promise<void> } {
+    return target.database ? this.warm.start(resolve(target.database)) : { release: async () => undefined };
   }
 
   defaultSourceName(target: ConnectionTarget): string {
@@ -73,13 +81,24 @@ class SqliteSession implements DatabaseSession {
   readonly continuous: SqliteWalCapture;
   readonly contents: SqliteContents;
 
-  constructor(private readonly path: string) {
+  /** `early`: a page reader started ahead for this session (WarmPageReaders), used by its first snapshot. */
+  constructor(
+    private readonly path: string,
+    private early?: Promise<EarlyPageReader | undefined>,
+  ) {
     this.contents = new SqliteContents(path);
-    this.changes = new SqliteChangeCapture(path, this);
+    this.changes = new SqliteChangeCapture(path, this, () => this.takeEarly());
     this.continuous = new SqliteWalCapture(path, {
       checkpointBytes: WAL_CHECKPOINT_BYTES,
       writeSnapshot: (snapshot, sink) => writeSnapshotParts(path, snapshot, { kind: 'full', parallel: 1 }, sink),
     });
+  }
+
+  /** The page reader started ahead, once. */
+  private async takeEarly(): Promise<EarlyPageReader | undefined> {
+    const early = this.early;
+    this.early = undefined;
+    return early;
   }
 
   async test(): Promise<void> {
@@ -129,7 +148,8 @@ class SqliteSession implements DatabaseSession {
     }
   }
 
-  private dumpLiveInto(sink: PartSink, signal: AbortSignal, spill: string): Promise<DumpResult> {
+  private async dumpLiveInto(sink: PartSink, signal: AbortSignal, spill: string): Promise<DumpResult> {
+    const early = await this.takeEarly();
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const size = snap.pageCount * snap.pageSize;
@@ -139,7 +159,7 @@ class SqliteSession implements DatabaseSession {
       await sink.write({ name: SQLITE_DATA_PART, role: 'data', object: 'main', rawSize: size }, Readable.from(hashingPages(snap.pages(signal), map)));
       const logPosition: SqlitePosition = { ...(await writeFullMaps(sink, map)), ...(snap.walMark ? { wal: snap.walMark } : {}) };
       return { serverVersion: snap.serverVersion, consistentAt: snap.consistentAt, logPosition: { ...logPosition }, objects, warnings, engineInfo };
-    });
+    }, early);
   }
 
   async planRestore(manifest: Manifest, request: RestoreRequest): Promise<RestorePlan> {
