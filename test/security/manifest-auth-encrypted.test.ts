@@ -78,7 +78,7 @@ describe('an encrypted repository against a storage writer', () => {
     expect(b.code, b.stderr).toBe(0);
     legit = idOf(b);
     const m = readManifest('repo', legit);
-    expect(m.formatVersion).toBe(3);
+    expect(m.formatVersion).toBe(4);
     expect(m.auth.mac).toMatchObject({ alg: 'hmac-sha256', key: 'data-key' });
     expect(m.auth.mac.value).toMatch(/^[0-9a-f]{64}$/);
     expect((await cli('verify', '--from', 'repo', legit, '--key-file', 'owner.key')).code).toBe(0);
