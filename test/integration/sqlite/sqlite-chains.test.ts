@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, rename, rm, writeFile, readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,24 @@ async function pagesHashesOf(path: string, m: Manifest, repository: string, all:
   } finally {
     await opened.close();
   }
+}
+
+/** This process's live child processes (zombies not yet reaped left out). */
+function childPids(): number[] {
+  const out: number[] = [];
+  for (const task of readdirSync('/proc/self/task')) {
+    for (const pid of readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+      const state = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+        } catch {
+          return 'gone';
+        }
+      })();
+      if (state !== 'Z' && state !== 'gone') out.push(Number(pid));
+    }
+  }
+  return out;
 }
 
 /** Everything but the writer's `log` table, as exact values: schema rows, then each table's rows by rowid. */
@@ -419,9 +437,14 @@ describe('SQLite chains: no usable parent', () => {
     const db = join(dir, 'lone.db');
     createSource(db);
     const repo = join(dir, 'lone-repo');
-    const err = await backup(db, repo, 'incremental').catch((e: unknown) => e);
+    // The page reader started ahead (warmUp) is ended although no session took it over.
+    process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX = '0';
+    const before = childPids();
+    const err = await backup(db, repo, 'incremental').catch((e: unknown) => e).finally(() => delete process.env.DBBACKUP_SQLITE_IN_MEMORY_MAX);
     expect(isDbBackupError(err, 'E_NO_PARENT')).toBe(true);
     expect((err as { exitCode: number }).exitCode).toBe(1);
+    for (let i = 0; i < 200 && childPids().some((p) => !before.includes(p)); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(childPids().filter((p) => !before.includes(p))).toEqual([]);
     const m = await backup(db, repo, 'differential', true);
     expect(m.kind).toBe('full');
     expect(m.fallback).toMatchObject({ requested: 'differential', reason: expect.stringContaining('no complete full backup') });
