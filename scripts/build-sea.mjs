@@ -117,6 +117,8 @@ for (const name of KEEP) copyPackage(name, root);
 void modules;
 
 cpSync(join(root, 'bin', 'dbbackup.js'), join(stage, 'bin', 'dbbackup.js'));
+// bin/dbbackup.js is CommonJS (bin/package.json says so), as in a package install.
+cpSync(join(root, 'bin', 'package.json'), join(stage, 'bin', 'package.json'));
 cpSync(join(root, 'drizzle'), join(stage, 'drizzle'), { recursive: true });
 // The dashboard's page (`dbbackup ui`), read from beside package.json as in a package install.
 cpSync(join(root, 'dist', 'ui'), join(stage, 'dist', 'ui'), { recursive: true });
