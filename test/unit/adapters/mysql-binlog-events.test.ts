@@ -14,6 +14,7 @@ import {
   readQuery,
   readTableMap,
 } from '../../../src/adapters/connectors/mysql/mysql-binlog-events.js';
+import { binlogEvents } from '../../helpers/binlog-event.js';
 import { statementDatabases, TransactionSplitter } from '../../../src/adapters/connectors/mysql/mysql-binlog-transactions.js';
 import { parseLogStatus } from '../../../src/adapters/connectors/mysql/mysql-flavor.js';
 
@@ -139,17 +140,8 @@ describe('MySQL 8 binlog data (captured bytes)', () => {
 
   it('splits MySQL-shaped groups: GTID + BEGIN … XID, and GTID + DDL alone, with the commit time of the GTID event', () => {
     const fd = { serverVersion: '8.0.19', checksumLength: 0 };
-    let pos = 4;
-    const ev = (type: number, body: Buffer) => {
-      const h = Buffer.alloc(19);
-      h.writeUInt32LE(1583813190, 0);
-      h[4] = type;
-      h.writeUInt32LE(1, 5);
-      h.writeUInt32LE(19 + body.length, 9);
-      pos += 19 + body.length;
-      h.writeUInt32LE(pos, 13);
-      return Buffer.concat([h, body]);
-    };
+    const events = binlogEvents();
+    const { ev } = events;
     const query = (db: string, sql: string) => {
       const head = Buffer.alloc(13);
       head[8] = db.length;
@@ -172,7 +164,7 @@ describe('MySQL 8 binlog data (captured bytes)', () => {
     const commits = stream.map((e) => splitter.push(e)).flatMap((u) => (u?.kind === 'event' && u.commit ? [u.commit] : []));
     expect(commits).toEqual([
       { file: 'binlog.000007', pos: readHeader(stream[5]!).logPos, gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', time: 1583813191, timeMicros: 1583813191872618, tables: ['shop.items'] },
-      { file: 'binlog.000007', pos, gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', time: 1583813191, timeMicros: 1583813191872618, tables: ['shop'], ddl: true },
+      { file: 'binlog.000007', pos: events.pos, gtid: '5ccc1033-44a8-11ea-bd59-0242ac190003:119', time: 1583813191, timeMicros: 1583813191872618, tables: ['shop'], ddl: true },
     ]);
     expect(splitter.inTransaction).toBe(false);
   });

@@ -10,6 +10,7 @@ import { type MysqlConnection, resolveEndpoint } from '../../../src/adapters/con
 import { parseGtidSet } from '../../../src/adapters/connectors/mysql/mysql-gtid-set.js';
 import type { PartSource } from '../../../src/application/ports/parts.js';
 import type { Manifest } from '../../../src/domain/manifest.js';
+import { binlogEvents } from '../../helpers/binlog-event.js';
 import { payloadEvent, withoutChecksum } from '../../helpers/binlog-payload.js';
 
 /**
@@ -21,17 +22,7 @@ import { payloadEvent, withoutChecksum } from '../../helpers/binlog-payload.js';
 const U = '5ccc1033-44a8-11ea-bd59-0242ac190003';
 const mysqlTarget = (executed: string): TargetGtids => ({ flavor: 'mysql', executed: parseGtidSet(executed) });
 
-let pos = 4;
-function ev(type: number, body: Buffer): Buffer {
-  const h = Buffer.alloc(19);
-  h.writeUInt32LE(1583813190, 0);
-  h[4] = type;
-  h.writeUInt32LE(1, 5);
-  h.writeUInt32LE(19 + body.length, 9);
-  pos += 19 + body.length;
-  h.writeUInt32LE(pos, 13);
-  return Buffer.concat([h, body]);
-}
+const { ev } = binlogEvents();
 const CAPTURED_GTID = Buffer.from('005ccc103344a811eabd590242ac1900037700000000000000027800000000000000790000000000000' + '06a30b13e78a005fcc3039338010000', 'hex');
 function gtid(gno: number): Buffer {
   const body = Buffer.from(CAPTURED_GTID);
