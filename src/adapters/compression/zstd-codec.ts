@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
 import type { Codec, DecoderOptions } from '../../application/ports/codec.js';
 import { DbBackupError } from '../../domain/errors.js';
-import { ZstdDecodeStream, ZstdEncodeStream } from './zstd-streams.js';
+import { ZstdDecodeStream } from './zstd-decode-stream.js';
+import { ZstdEncodeStream } from './zstd-streams.js';
 
 export interface ZstdCodecOptions {
   /**
