@@ -78,6 +78,10 @@ export class SqliteChangeCapture implements ChangeCapture {
     // not sha256-hashed at all. DBBACKUP_SQLITE_LINK_SHA256=1 writes one as format 3 did (tests of
     // chains written the old way).
     const pageMap = parent && (!parentFast || process.env.DBBACKUP_SQLITE_LINK_SHA256 === '1') ? parent : undefined;
+    // The chain full's maps (what the new maps are stored as deltas against) are fetched while the
+    // pages are compared, not after: they are needed only once the pages part is written.
+    const fullMaps = { map: pageMap ? maps.fullMap() : undefined, fast: parentFast ? maps.fullFastMap() : undefined };
+    for (const early of [fullMaps.map, fullMaps.fast]) early?.catch(() => undefined);
     return withPageSnapshot(this.path, async (snap) => {
       signal.throwIfAborted();
       const { pageSize } = snap;
@@ -104,8 +108,8 @@ export class SqliteChangeCapture implements ChangeCapture {
         throw new DbBackupError('E_BACKUP_FAILED', `Reading the changed pages of ${this.path} missed pages it grew by; retry the backup.`);
       }
       const changes = tally.changes;
-      const mapFields = pageMap ? await writePageMap(sink, { ...pageMap, pageCount: snap.pageCount }, await maps.fullMap(), maps.dir) : {};
-      const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await maps.fullFastMap(), maps.dir));
+      const mapFields = pageMap ? await writePageMap(sink, { ...pageMap, pageCount: snap.pageCount }, await fullMaps.map, maps.dir) : {};
+      const fast = parentFast && (await writeFastMap(sink, { ...parentFast, pageCount: snap.pageCount }, await fullMaps.fast, maps.dir));
       const { objects, warnings, engineInfo } = describeSnapshot(snap.db, snap.pageCount * pageSize, snap.journalMode);
       const to: SqlitePosition = {
         pageSize,
