@@ -112,7 +112,7 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
   });
   const fleet = () => import('./schedule-fleet.js');
   const scheduler = async (request: DaemonRequest) =>
-    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : (await daemon()).buildScheduler(container, runtime, daemonFlags(request));
+    runtime.queue ? (await fleet()).buildPublisher(container, runtime, daemonFlags(request)) : (await daemon()).buildScheduler(container, runtime, settings, daemonFlags(request));
   const worker = async (request: DaemonRequest & { concurrency: number }) => (await fleet()).buildFleetWorker(container, runtime, settings, daemonFlags(request));
   const fleetStatus = async () => (await fleet()).fleetStatus(container, runtime);
   const app = appServices(container);

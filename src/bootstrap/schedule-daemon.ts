@@ -8,6 +8,7 @@ import type { ScheduledSource } from '../application/use-cases/run-scheduled-tas
 import type { Replicate } from '../application/use-cases/replicate.js';
 import { parseCompaction, parseInterval, parseSegmentSize } from '../domain/replicate-settings.js';
 import type { Logger } from '../application/ports/logger.js';
+import { RepositoryCompletedBackups } from '../application/services/repository-completed-backups.js';
 import { DEFAULT_SCHEDULER_OPTIONS, RunScheduler, type SchedulerOptions } from '../application/use-cases/run-scheduler.js';
 import { ThreadPoolJobRunner } from '../adapters/scheduler/thread-pool-job-runner.js';
 import { BreeJobRunner } from '../adapters/scheduler/bree-job-runner.js';
@@ -87,8 +88,17 @@ export interface DaemonFlags extends Partial<Omit<SchedulerOptions, 'owner' | 'h
   onRunFinished?: () => Promise<void>;
 }
 
+/** Where the scheduler finds the backups a dead process's runs took: the repositories of each source's configured targets. */
+export function completedBackups(container: Container, settings: Settings, logger: Logger): RepositoryCompletedBackups {
+  return new RepositoryCompletedBackups({
+    opener: container.get(Tokens.RepositoryOpener),
+    repositoriesOf: (source) => settings.source(source).repositories.map((r) => r.url),
+    logger,
+  });
+}
+
 /** Builds the daemon: RunScheduler over the catalog's schedule store, jobs in bree worker threads. */
-export function buildScheduler(container: Container, runtime: RuntimeConfig, flags: DaemonFlags): RunScheduler {
+export function buildScheduler(container: Container, runtime: RuntimeConfig, settings: Settings, flags: DaemonFlags): RunScheduler {
   const logger = daemonLogger(runtime, flags.logLevel);
   const catalog = container.get(Tokens.Catalog);
   const runner = jobRunner(logger, flags);
@@ -107,6 +117,7 @@ export function buildScheduler(container: Container, runtime: RuntimeConfig, fla
       throttle: typeof (catalog as Partial<NotificationThrottle>).claim === 'function' ? (catalog as unknown as NotificationThrottle) : undefined,
       isAlive: isAliveOnThisHost,
       onRunFinished,
+      backups: completedBackups(container, settings, logger),
     },
     { ...DEFAULT_SCHEDULER_OPTIONS, ...options, owner: `${host}:${process.pid}:${randomBytes(3).toString('hex')}`, host, pid: process.pid },
   );

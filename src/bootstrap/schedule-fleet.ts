@@ -11,7 +11,7 @@ import { DbBackupError } from '../domain/errors.js';
 import type { Settings } from '../infrastructure/config/settings.js';
 import type { QueueRuntime } from './queue.js';
 import type { RuntimeConfig } from './runtime-config.js';
-import { daemonLogger, pooledJobRunner, type DaemonFlags } from './schedule-daemon.js';
+import { completedBackups, daemonLogger, pooledJobRunner, type DaemonFlags } from './schedule-daemon.js';
 import { localZone } from './schedules.js';
 import { Tokens } from './tokens.js';
 
@@ -81,6 +81,7 @@ export async function buildFleetWorker(container: Container, runtime: RuntimeCon
       notifiers: container.get(Tokens.Notifiers),
       throttle: await container.getAsync(Tokens.FleetThrottle),
       onRunFinished: flags.onRunFinished,
+      backups: completedBackups(container, settings, logger),
       configured: () => runtime.schedules ?? [],
       defaultZone: localZone(),
     },

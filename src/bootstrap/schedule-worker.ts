@@ -48,7 +48,8 @@ async function run(context: WorkerContext, task: WorkerTask, signal: AbortSignal
         for (const repository of source.repositories) await services.pruneBackups.execute({ repository, source: name, policy }, signal);
       },
     });
-    return await runner.execute({ task: task.task, source: task.source, kind: task.kind }, signal);
+    const scheduledRun = task.run === undefined ? undefined : { id: task.run, schedule: task.schedule, slot: task.slot };
+    return await runner.execute({ task: task.task, source: task.source, kind: task.kind, scheduledRun }, signal);
   } finally {
     progress.close();
     services.close();

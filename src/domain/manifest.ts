@@ -3,6 +3,7 @@ import { isBackupId } from './backup-id.js';
 import { DbBackupError } from './errors.js';
 import type { ManifestAuth } from './manifest-auth.js';
 import { checkChainFields, type ManifestChainFields } from './manifest-chain.js';
+import { isValidScheduleName } from './schedule.js';
 
 /**
  * 2 added the chain fields (ManifestChainFields) and `auth` (domain/manifest-auth.ts); 3 lets an
@@ -110,8 +111,22 @@ export interface Manifest extends ManifestChainFields {
   targets?: TargetOutcome[];
   /** `sequential` fan-out: this copy was made from the first target's stored bytes. */
   copiedFrom?: string;
+  /**
+   * The scheduled run that took this backup (absent for a backup taken by hand, and before it was
+   * recorded): lets the run's outcome be recorded from the repository when its process died after
+   * the manifest was written but before it recorded the run. Older readers ignore it.
+   */
+  scheduledRun?: ScheduledRunRef;
   /** The MAC and/or signature over everything else (domain/manifest-auth.ts); absent before format 2. */
   auth?: ManifestAuth;
+}
+
+/** A scheduled run as the schedule store knows it: its id there, its schedule and the slot it is for. */
+export interface ScheduledRunRef {
+  id: number;
+  schedule: string;
+  /** ISO time of the cron slot. */
+  slot: string;
 }
 
 export function totalStoredSize(m: Manifest): number {
@@ -127,6 +142,12 @@ export function durationMs(m: Manifest): number {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+function isScheduledRunRef(v: unknown): v is ScheduledRunRef {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.id === 'number' && Number.isSafeInteger(r.id) && r.id > 0 && typeof r.schedule === 'string' && isValidScheduleName(r.schedule) && typeof r.slot === 'string' && r.slot.length <= 40 && !Number.isNaN(Date.parse(r.slot));
+}
 const CONTENT_HASH = /^[0-9a-f]{16}$/;
 const PART_NAME = /^(?!\/)(?!.*\.\.)[A-Za-z0-9._\-/%@+=]+$/;
 
@@ -178,6 +199,7 @@ export function parseManifest(value: unknown, where: string): Manifest {
     if (contentHash !== undefined && (typeof contentHash !== 'string' || !CONTENT_HASH.test(contentHash))) bad(`objects[${i}].contentHash`);
   });
   checkChainFields(m, bad);
+  if (m.scheduledRun !== undefined && !isScheduledRunRef(m.scheduledRun)) bad('scheduledRun');
   return {
     parent: null,
     baseFull: null,

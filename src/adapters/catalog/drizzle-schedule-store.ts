@@ -184,9 +184,10 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
           finishedAt: iso(r.finishedAt),
           outcome: r.outcome,
           attempts: r.attempts,
-          backupId: r.backupId,
-          errorCode: r.errorCode,
-          errorMessage: r.errorMessage,
+          backupId: r.backupId ?? null,
+          // null, not undefined (which drizzle leaves out): a run marked interrupted and finished later keeps no stale error.
+          errorCode: r.errorCode ?? null,
+          errorMessage: r.errorMessage ?? null,
           durationMs: r.durationMs,
           storedSize: r.storedSize,
           ...(r.note !== undefined ? { note: r.note } : {}),
@@ -209,13 +210,15 @@ export class DrizzleScheduleStore implements ScheduleDefinitions, ScheduleStates
     }, IMMEDIATE);
   }
 
-  async abandonRuns(owner: string, now: Date, name?: string): Promise<number> {
+  async abandonRuns(owner: string, now: Date, name?: string): Promise<ScheduleRun[]> {
     const where = and(eq(scheduleRuns.owner, owner), eq(scheduleRuns.outcome, 'running'), name === undefined ? undefined : eq(scheduleRuns.schedule, name));
     return this.db
       .update(scheduleRuns)
       .set({ outcome: 'interrupted', finishedAt: iso(now), errorCode: 'E_INTERRUPTED', errorMessage: 'The daemon running it stopped before it finished.' })
       .where(where)
-      .run().changes;
+      .returning()
+      .all()
+      .map(toRun);
   }
 
   async history(filter: { schedule?: string; limit: number }): Promise<ScheduleRun[]> {

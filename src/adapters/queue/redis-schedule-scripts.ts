@@ -159,9 +159,9 @@ elseif run.outcome ~= 'interrupted' then s.consecutiveFailures = (s.consecutiveF
 put('states', run.schedule, s)
 return 1`);
 
-/** ARGV: owner, now, name ('' = all). Returns how many runs were marked interrupted. */
+/** ARGV: owner, now, name ('' = all). Returns the runs marked interrupted (JSON each). */
 export const ABANDON_RUNS = once(`
-local n = 0
+local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', P .. 'running:' .. ARGV[1])) do
   local run = get('runs', id)
   if not run then redis.call('SREM', P .. 'running:' .. ARGV[1], id)
@@ -171,7 +171,7 @@ for _, id in ipairs(redis.call('SMEMBERS', P .. 'running:' .. ARGV[1])) do
     put('runs', id, run)
     redis.call('SREM', P .. 'running:' .. ARGV[1], id)
     redis.call('HINCRBY', P .. 'counts', run.schedule .. '\\0interrupted', 1)
-    n = n + 1
+    table.insert(out, cjson.encode(run))
   end
 end
-return n`);
+return out`);

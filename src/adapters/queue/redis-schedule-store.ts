@@ -120,8 +120,9 @@ export class RedisScheduleStore implements ScheduleStore {
     await this.script(lua.FINISH_RUN, [String(id), JSON.stringify({ ...r, finishedAt: r.finishedAt.getTime() })]);
   }
 
-  async abandonRuns(owner: string, now: Date, name?: string): Promise<number> {
-    return (await this.script(lua.ABANDON_RUNS, [owner, String(now.getTime()), name ?? ''])) as number;
+  async abandonRuns(owner: string, now: Date, name?: string): Promise<ScheduleRun[]> {
+    const rows = (await this.script(lua.ABANDON_RUNS, [owner, String(now.getTime()), name ?? ''])) as string[] | null;
+    return (Array.isArray(rows) ? rows : []).map((r) => toRun(parse(r)));
   }
 
   async history(filter: { schedule?: string; limit: number }): Promise<ScheduleRun[]> {

@@ -63,7 +63,7 @@ export class BreeJobRunner implements ScheduleJobRunner {
     const entry: Pending = { settle, cancelled: false };
     this.pending.set(name, entry);
     const workerData: WorkerInput = {
-      task: { task: job.task, source: job.source, kind: job.kind, schedule: job.schedule, slot: job.slot.toISOString() },
+      task: { task: job.task, source: job.source, kind: job.kind, schedule: job.schedule, slot: job.slot.toISOString(), run: job.run },
       context: this.options.context,
     };
     void (async () => {

@@ -59,7 +59,7 @@ export class ThreadPoolJobRunner implements ScheduleJobRunner {
     thread.attempt = attempt;
     thread.jobs++;
     thread.worker.ref();
-    const task = { task: job.task, source: job.source, kind: job.kind, schedule: job.schedule, slot: job.slot.toISOString() };
+    const task = { task: job.task, source: job.source, kind: job.kind, schedule: job.schedule, slot: job.slot.toISOString(), run: job.run };
     thread.worker.postMessage({ type: 'run', job: job.id, task } satisfies PoolMessage);
     return { done, cancel: () => this.cancel(thread, attempt) };
   }

@@ -9,6 +9,8 @@ export interface WorkerTask {
   kind?: BackupKind;
   schedule: string;
   slot: string;
+  /** ScheduledJob.run. */
+  run?: number;
 }
 
 /** How a worker loads the same configuration as the daemon. */

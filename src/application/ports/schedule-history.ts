@@ -45,8 +45,12 @@ export interface ScheduleHistory {
   finishRun(id: number, result: RunResult): Promise<void>;
   /** Records a finished entry (skipped or missed) that ran nothing; returns its id. */
   recordRun(run: NewRun): Promise<number>;
-  /** Marks `owner`'s unfinished runs of `name` (all schedules when omitted) as interrupted; returns how many. */
-  abandonRuns(owner: string, now: Date, name?: string): Promise<number>;
+  /**
+   * Marks `owner`'s unfinished runs of `name` (all schedules when omitted) as interrupted, atomically
+   * (of two callers at once, each run goes to one); returns them as marked. A later finishRun of
+   * such a run still records its real outcome (see services/abandoned-runs.ts).
+   */
+  abandonRuns(owner: string, now: Date, name?: string): Promise<ScheduleRun[]>;
   /** Runs newest first, of one schedule or all, at most `limit`. */
   history(filter: { schedule?: string; limit: number }): Promise<ScheduleRun[]>;
   /** Counts of finished runs per schedule and outcome. */

@@ -10,6 +10,8 @@ export interface ScheduledJob {
   source: string;
   kind?: BackupKind;
   slot: Date;
+  /** The store's id of the run this attempt belongs to (a backup records it in its manifest). */
+  run?: number;
 }
 
 /** How an attempt ended. `error` never holds a secret. */

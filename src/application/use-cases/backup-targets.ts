@@ -55,8 +55,8 @@ export interface BackupRun {
    * nor stretch a passphrase each time. Filled by every run that carries it.
    */
   checkedTargets?: Map<string, { encryption?: Target['encryption'] }>;
-  /** Manifest fields set by the caller (replicate's chain fields), over those derived from `chain`. */
-  fields?: Partial<Pick<Manifest, 'parent' | 'baseFull' | 'position' | 'restorable' | 'continuous' | 'generation'>>;
+  /** Manifest fields set by the caller (replicate's chain fields, a scheduled run), over those derived from `chain`. */
+  fields?: Partial<Pick<Manifest, 'parent' | 'baseFull' | 'position' | 'restorable' | 'continuous' | 'generation' | 'scheduledRun'>>;
 }
 
 /** How one repository of a run fared. */

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { newBackupId } from '../../domain/backup-id.js';
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { CHAIN_ENDING_CODES, DbBackupError, isAbortError, isDbBackupError, isNoSpace, noSpaceError } from '../../domain/errors.js';
-import { MANIFEST_FORMAT_VERSION, type Manifest, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { MANIFEST_FORMAT_VERSION, type Manifest, type ScheduledRunRef, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import { isValidSourceName } from '../../domain/repository-layout.js';
 import type { BackupCatalog } from '../ports/backup-catalog.js';
 import type { ConnectionTarget } from '../ports/connection-target.js';
@@ -50,6 +50,8 @@ export interface RunBackupInput {
   autoFull?: boolean;
   /** Past this much retained log, the source's capture slots are warned about (log and notification); default 1 GiB. */
   slotWarnBytes?: number;
+  /** The scheduled run taking this backup, recorded in its manifest (see Manifest.scheduledRun). */
+  scheduledRun?: ScheduledRunRef;
 }
 
 export interface RunBackupResult {
@@ -172,6 +174,7 @@ export class RunBackup {
       startedAt: started,
       signal,
       chain,
+      ...(input.scheduledRun ? { fields: { scheduledRun: input.scheduledRun } } : {}),
     };
   }
 

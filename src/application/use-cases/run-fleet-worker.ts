@@ -1,5 +1,6 @@
 import type { JobQueue } from '../ports/job-queue.js';
 import type { SchedulerSummary } from '../ports/schedule-daemon.js';
+import { settleAbandonedRuns } from '../services/abandoned-runs.js';
 import { RunQueuedSlot, type RunQueuedSlotDeps } from './run-queued-slot.js';
 import type { SlotRunOptions } from './schedule-slots.js';
 
@@ -49,8 +50,8 @@ export class RunFleetWorker {
       signal.removeEventListener('abort', stop);
       clearTimeout(cancelTimer);
       clearInterval(heartbeat);
-      const abandoned = await store.abandonRuns(o.owner, clock.now()).catch(() => 0);
-      if (abandoned > 0) logger.warn('runs whose outcome could not be recorded were marked interrupted', { abandoned });
+      const { abandoned } = await settleAbandonedRuns(this.deps, o.owner).catch(() => ({ abandoned: [] }));
+      if (abandoned.length > 0) logger.warn('runs whose outcome could not be recorded were marked interrupted', { abandoned: abandoned.length });
       await store.unregisterDaemon(o.owner).catch(() => undefined);
       await runner.close();
       await queue.close();
@@ -61,7 +62,9 @@ export class RunFleetWorker {
 
   /**
    * Renews this worker's locks and record; forgets processes silent for ten lock timeouts (at least
-   * 10 min: a killed worker never unregisters), marking their unfinished runs interrupted.
+   * 10 min: a killed worker never unregisters), settling their unfinished runs (interrupted, or what
+   * they were when their backup is complete). The lock of a run recorded complete is released, so a
+   * late redelivery of its slot finds it done instead of running it again.
    */
   private async beat(): Promise<void> {
     const { store, clock, logger } = this.deps;
@@ -70,9 +73,10 @@ export class RunFleetWorker {
     const forgetAfter = Math.max(10 * this.options.lockStaleMs, 600_000);
     for (const d of await store.daemons()) {
       if (d.owner === this.options.owner || now.getTime() - d.heartbeatAt.getTime() <= forgetAfter) continue;
-      const abandoned = await store.abandonRuns(d.owner, now);
+      const { abandoned, completed } = await settleAbandonedRuns(this.deps, d.owner);
+      for (const r of completed) await store.release(r.schedule, d.owner);
       await store.unregisterDaemon(d.owner);
-      logger.warn('forgot a fleet process that stopped answering', { process: d.owner, abandoned });
+      logger.warn('forgot a fleet process that stopped answering', { process: d.owner, abandoned: abandoned.length, complete: completed.length });
     }
   }
 }

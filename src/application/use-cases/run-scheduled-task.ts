@@ -1,6 +1,6 @@
 import type { BackupKind } from '../../domain/backup-kind.js';
 import { DbBackupError, isAbortError, isDbBackupError } from '../../domain/errors.js';
-import { totalRawSize, totalStoredSize } from '../../domain/manifest.js';
+import { type ScheduledRunRef, totalRawSize, totalStoredSize } from '../../domain/manifest.js';
 import type { ScheduleTask } from '../../domain/schedule.js';
 import type { KeyEncryptionKey } from '../ports/key-encryption-key.js';
 import type { JobOutcome } from '../ports/schedule-job-runner.js';
@@ -46,7 +46,7 @@ export interface RunScheduledTaskDeps {
 export class RunScheduledTask {
   constructor(private readonly deps: RunScheduledTaskDeps) {}
 
-  async execute(input: { task: ScheduleTask; source: string; kind?: BackupKind }, signal: AbortSignal): Promise<JobOutcome> {
+  async execute(input: { task: ScheduleTask; source: string; kind?: BackupKind; scheduledRun?: ScheduledRunRef }, signal: AbortSignal): Promise<JobOutcome> {
     try {
       const source = await this.deps.source(input.source);
       if (source.repositories.length === 0) {
@@ -54,7 +54,7 @@ export class RunScheduledTask {
       }
       switch (input.task) {
         case 'backup':
-          return await this.backup(source, input.kind ?? source.defaultKind ?? 'full', signal);
+          return await this.backup(source, input.kind ?? source.defaultKind ?? 'full', input.scheduledRun, signal);
         case 'verify':
           return await this.verify(source, input.source, signal);
         case 'verify-restore':
@@ -71,8 +71,8 @@ export class RunScheduledTask {
     }
   }
 
-  private async backup(source: ScheduledSource, kind: BackupKind, signal: AbortSignal): Promise<JobOutcome> {
-    const result = await this.deps.runBackup.execute({ ...source.backup, kind }, signal);
+  private async backup(source: ScheduledSource, kind: BackupKind, scheduledRun: ScheduledRunRef | undefined, signal: AbortSignal): Promise<JobOutcome> {
+    const result = await this.deps.runBackup.execute({ ...source.backup, kind, ...(scheduledRun ? { scheduledRun } : {}) }, signal);
     const m = result.manifest;
     return {
       outcome: 'success',

@@ -2,6 +2,7 @@ import { isLockStale, nextRunOf, type RunTrigger, type Schedule } from '../../do
 import type { DaemonInfo } from '../ports/scheduler-daemons.js';
 import type { ScheduleDaemon, SchedulerSummary } from '../ports/schedule-daemon.js';
 import { loadSchedules, type ScheduleSources } from './schedule-definitions.js';
+import { settleAbandonedRuns } from '../services/abandoned-runs.js';
 import { ScheduleSlots, sleepUnlessAborted, type SlotRunDeps } from './schedule-slots.js';
 
 export type { SchedulerSummary } from '../ports/schedule-daemon.js';
@@ -190,10 +191,10 @@ export class RunScheduler implements ScheduleDaemon {
       if (d.owner === this.options.owner) continue;
       const alive = this.deps.isAlive?.(d);
       if (alive === true || (alive === undefined && !isLockStale(d.heartbeatAt, now, this.options.lockStaleMs))) continue;
-      const abandoned = await store.abandonRuns(d.owner, now);
+      const { abandoned } = await settleAbandonedRuns(this.deps, d.owner);
       for (const lock of await store.locks()) if (lock.owner === d.owner) await store.release(lock.name, d.owner);
       await store.unregisterDaemon(d.owner);
-      logger.warn('a daemon on this catalog died; released its locks', { daemon: d.owner, abandoned });
+      logger.warn('a daemon on this catalog died; released its locks', { daemon: d.owner, abandoned: abandoned.length });
     }
   }
 
@@ -227,8 +228,8 @@ export class RunScheduler implements ScheduleDaemon {
   private async abandonLeftovers(): Promise<void> {
     const { store, clock, logger } = this.deps;
     try {
-      const abandoned = await store.abandonRuns(this.options.owner, clock.now());
-      if (abandoned > 0) logger.warn('runs whose outcome could not be recorded were marked interrupted', { abandoned });
+      const { abandoned } = await settleAbandonedRuns(this.deps, this.options.owner);
+      if (abandoned.length > 0) logger.warn('runs whose outcome could not be recorded were marked interrupted', { abandoned: abandoned.length });
     } catch (err) {
       logger.error('could not mark unfinished runs interrupted', { error: (err as Error).message });
     }

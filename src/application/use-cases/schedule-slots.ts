@@ -1,5 +1,6 @@
 import { isRetryableFailure, planDue, retryDelay, type RunTrigger, type Schedule, type SlotSpan } from '../../domain/schedule.js';
 import type { Clock } from '../ports/clock.js';
+import type { CompletedBackups } from '../ports/completed-backups.js';
 import type { Logger } from '../ports/logger.js';
 import type { Notifier, NotificationThrottle, OutcomeEvent } from '../ports/notifier.js';
 import type { JobOutcome, RunningJob, ScheduleJobRunner } from '../ports/schedule-job-runner.js';
@@ -7,6 +8,7 @@ import type { SchedulerSummary } from '../ports/schedule-daemon.js';
 import type { ClaimResult } from '../ports/schedule-locks.js';
 import type { ScheduleState } from '../ports/schedule-states.js';
 import type { ScheduleStore } from '../ports/schedule-store.js';
+import { settleAbandonedRuns } from '../services/abandoned-runs.js';
 import { notifyAll } from '../services/notify.js';
 
 /** What running one slot of a schedule needs (the local daemon and a fleet worker alike). */
@@ -19,6 +21,8 @@ export interface SlotRunDeps {
   throttle?: NotificationThrottle;
   /** Called after every finished run (writes the metrics file). */
   onRunFinished?: () => Promise<void>;
+  /** Where a dead owner's complete backups are found (its runs are then recorded as they ended, see settleAbandonedRuns). */
+  backups?: CompletedBackups;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -100,8 +104,14 @@ export class ScheduleSlots {
       return;
     }
     if (claim.tookOverFrom) {
-      const abandoned = await store.abandonRuns(claim.tookOverFrom, clock.now(), s.name);
-      logger.warn('took over a stale lock (its owner stopped renewing it)', { schedule: s.name, previousOwner: claim.tookOverFrom, abandoned });
+      const { abandoned, completed } = await settleAbandonedRuns(this.deps, claim.tookOverFrom, s.name);
+      logger.warn('took over a stale lock (its owner stopped renewing it)', { schedule: s.name, previousOwner: claim.tookOverFrom, abandoned: abandoned.length });
+      if (completed.some((r) => r.slot?.getTime() === slot.getTime())) {
+        // This very slot (a redelivery) got its backup before its worker died: it is done, never run twice.
+        logger.info('the slot was backed up before its worker died; not run again', { schedule: s.name, slot: slot.toISOString() });
+        await store.release(s.name, this.options.owner);
+        return;
+      }
     }
     try {
       // Stop began while the slot was being claimed: it is ours and handled, so say why it did not run.
@@ -123,7 +133,7 @@ export class ScheduleSlots {
     let attempts = 0;
     for (;;) {
       attempts++;
-      const job = runner.start({ id: `${s.name}@${slot.toISOString()}#${attempts}`, schedule: s.name, task: s.task, source: s.source, kind: s.kind, slot });
+      const job = runner.start({ id: `${s.name}@${slot.toISOString()}#${attempts}`, schedule: s.name, task: s.task, source: s.source, kind: s.kind, slot, run: runId });
       this.jobs.set(s.name, job);
       outcome = await job.done;
       this.jobs.delete(s.name);

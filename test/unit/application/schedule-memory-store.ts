@@ -89,7 +89,7 @@ export class MemoryScheduleStore implements ScheduleStore {
   async finishRun(id: number, r: RunResult) {
     const run = this.runs.find((x) => x.id === id);
     if (!run) return;
-    Object.assign(run, r);
+    Object.assign(run, { errorCode: undefined, errorMessage: undefined }, r);
     const s = this.state.get(run.schedule);
     if (!s) return;
     s.lastRunAt = run.startedAt;
@@ -100,14 +100,14 @@ export class MemoryScheduleStore implements ScheduleStore {
     } else if (r.outcome !== 'interrupted') s.consecutiveFailures++;
   }
   async abandonRuns(owner: string, now: Date, name?: string) {
-    let n = 0;
+    const out: ScheduleRun[] = [];
     for (const r of this.runs) {
       if (r.owner === owner && r.outcome === 'running' && (name === undefined || r.schedule === name)) {
         Object.assign(r, { outcome: 'interrupted', finishedAt: now, errorCode: 'E_INTERRUPTED' });
-        n++;
+        out.push({ ...r });
       }
     }
-    return n;
+    return out;
   }
   async history(f: { schedule?: string; limit: number }) {
     return this.runs

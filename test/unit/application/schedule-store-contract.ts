@@ -105,8 +105,16 @@ export function scheduleStoreContract(make: () => Promise<ScheduleStore & { clos
     const base = { schedule: 'x', task: 'backup', source: 'app', trigger: 'schedule', attempts: 0, outcome: 'running' as const, startedAt: t('10:00:00') };
     await s.startRun({ ...base, owner: 'dead' });
     await s.startRun({ ...base, owner: 'alive' });
-    expect(await s.abandonRuns('dead', t('10:05:00'), 'x')).toBe(1);
+    const abandoned = await s.abandonRuns('dead', t('10:05:00'), 'x');
+    expect(abandoned).toEqual([expect.objectContaining({ owner: 'dead', outcome: 'interrupted', schedule: 'x', source: 'app', task: 'backup', startedAt: t('10:00:00') })]);
+    expect(await s.abandonRuns('dead', t('10:06:00'))).toEqual([]);
     expect((await s.history({ limit: 10 })).map((r) => `${r.owner}:${r.outcome}`)).toEqual(['alive:running', 'dead:interrupted']);
+    // Its backup turned out complete (services/abandoned-runs.ts): the real outcome replaces 'interrupted', with no error left.
+    await s.finishRun(abandoned[0]!.id, { finishedAt: t('10:01:00'), outcome: 'success', attempts: 1, backupId: 'B9', durationMs: 60_000 });
+    const [, dead] = await s.history({ limit: 10 });
+    expect(dead).toMatchObject({ owner: 'dead', outcome: 'success', backupId: 'B9' });
+    expect(dead!.errorCode).toBeUndefined();
+    expect(dead!.errorMessage).toBeUndefined();
   });
 
   it('keeps an enable override; enabling skips what passed while disabled', async () => {
