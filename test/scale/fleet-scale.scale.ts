@@ -94,13 +94,17 @@ describe('fleet mode at scale (issue #28): 300 sources every minute, 3 workers, 
     }
     expect(killed, 'a backup of big was caught running').toBeDefined();
     // Its slot runs again on another worker; or, when big's next slot reaches a worker first (a long
-    // backlog), that run takes the dead lock over and the killed slot keeps its 'interrupted' record.
+    // backlog), that run takes the dead lock over and the killed slot keeps its 'interrupted' record;
+    // or the kill came after big's backup was complete, and the takeover records the killed run as that success.
     const redone = await until('big backed up by another worker after the kill', 6 * 60_000, async () => {
       const runs = await fleetRuns(redis.port);
       const again = runs.find((r) => r.source === 'big' && r.slot!.getTime() >= killed!.slot!.getTime() && r.outcome === 'success' && !killedOwners.includes(r.owner));
-      return again && runs.find((r) => r.id === killed!.id)?.outcome === 'interrupted' ? again : undefined;
+      const outcome = runs.find((r) => r.id === killed!.id)?.outcome;
+      if (again && outcome === 'interrupted') return again;
+      return outcome === 'success' ? runs.find((r) => r.id === killed!.id) : undefined;
     }, dump);
-    const takeover = redone.slot!.getTime() === killed!.slot!.getTime() ? 'the killed slot ran again' : 'the next slot took the dead lock over';
+    const takeover =
+      redone.id === killed!.id ? "the killed run's backup was complete: recorded as success" : redone.slot!.getTime() === killed!.slot!.getTime() ? 'the killed slot ran again' : 'the next slot took the dead lock over';
     log(`${takeover} (run ${redone.id} by ${redone.owner}); stopping Redis for 30 s`);
 
     await redis.stop();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RepositoryCompletedBackups } from '../../../src/application/services/repository-completed-backups.js';
 import { RunBackup } from '../../../src/application/use-cases/run-backup.js';
 import { RunScheduledTask, type ScheduledSource } from '../../../src/application/use-cases/run-scheduled-task.js';
 import { VerifyBackup } from '../../../src/application/use-cases/verify-backup.js';
@@ -40,12 +41,27 @@ function setup() {
   /** The task with `verify --deep` answered by `deep` (the real one is tested against servers in test/integration). */
   const withDeep = (deep: (input: { repository: string; manifest: { id: string }; scratch?: { url?: string } }) => Promise<VerifyRestoreResult>) =>
     new RunScheduledTask({ runBackup, verifyBackup, source: sources, verifyRestore: { execute: deep } as unknown as VerifyRestore });
-  return { task, connector, source, withDeep };
+  return { task, connector, source, withDeep, store };
 }
 
 const signal = () => new AbortController().signal;
 
 describe('RunScheduledTask (one attempt, inside a job worker)', () => {
+  it("records its scheduled run in the backup's manifest, by which the run's backup is found again (a killed worker's run is settled so)", async () => {
+    const { task, store } = setup();
+    const slot = new Date('2026-11-25T02:00:00Z');
+    const backup = await task.execute({ task: 'backup', source: 'app', scheduledRun: { id: 7, schedule: 'app-job', slot: slot.toISOString() } }, signal());
+    const other = await task.execute({ task: 'backup', source: 'app' }, signal());
+    const found = new RepositoryCompletedBackups({ opener: new MemoryOpener(store), repositoriesOf: () => ['mem'], logger: silentLogger });
+    const run = { id: 7, schedule: 'app-job', task: 'backup', source: 'app', slot, trigger: 'schedule', owner: 'w', startedAt: slot, outcome: 'interrupted' as const, attempts: 0 };
+    expect(await found.ofRun(run)).toEqual({ found: [expect.objectContaining({ backupId: backup.backupId, storedSize: backup.storedSize })], missing: 0 });
+    expect(other.backupId).not.toBe(backup.backupId);
+    // Another run, another schedule's run of the same id, or a task that takes no backup: nothing found.
+    expect(await found.ofRun({ ...run, id: 8 })).toEqual({ found: [], missing: 1 });
+    expect(await found.ofRun({ ...run, schedule: 'other-job' })).toEqual({ found: [], missing: 1 });
+    expect(await found.ofRun({ ...run, task: 'verify' })).toEqual({ found: [], missing: 0 });
+  });
+
   it('backs up a configured source and then verifies its latest backup', async () => {
     const { task } = setup();
     const backup = await task.execute({ task: 'backup', source: 'app' }, signal());

@@ -69,6 +69,13 @@ describe('parseManifest', () => {
     }
     expect(() => parseManifest({ ...good, parts: [{ ...good.parts[0], name: '../../etc/passwd' }] }, 'x')).toThrow(DbBackupError);
   });
+  it('keeps the scheduled run a backup names, and refuses one that is not what dbbackup writes', () => {
+    const scheduledRun = { id: 12, schedule: 'app-job', slot: '2026-01-01T00:00:00.000Z' };
+    expect(parseManifest({ ...good, scheduledRun }, 'x').scheduledRun).toEqual(scheduledRun);
+    for (const wrong of [{ ...scheduledRun, id: -1 }, { ...scheduledRun, id: '12' }, { ...scheduledRun, schedule: '../x' }, { ...scheduledRun, slot: 'soon' }, 'run 12']) {
+      expect(() => parseManifest({ ...good, scheduledRun: wrong }, 'x')).toThrowError(/scheduledRun/);
+    }
+  });
 });
 
 describe('repository layout', () => {
