@@ -41,6 +41,11 @@ export class RetryingConnector implements DatabaseConnector {
     return this.inner.scratch;
   }
 
+  /** The engine's warm-up, unchanged (without it a SQLite backup booted its page reader only once its session opened). */
+  get warmUp() {
+    return this.inner.warmUp?.bind(this.inner);
+  }
+
   get locateLogPosition() {
     return this.inner.locateLogPosition?.bind(this.inner);
   }

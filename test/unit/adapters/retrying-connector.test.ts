@@ -44,4 +44,22 @@ describe('RetryingConnector', () => {
     await expect(new RetryingConnector(tls, policy).connect({ engine: 'postgres' }, 'backup')).rejects.toMatchObject({ code: 'E_CONN_REFUSED' });
     expect(tls.attempts).toBe(1);
   });
+  it("passes the port's optional parts through: the SQLite warm-up, log positions and scratch databases", async () => {
+    const calls: string[] = [];
+    const inner: DatabaseConnector = {
+      ...flaky([]),
+      warmUp: (target) => {
+        calls.push(`warmUp ${target.database}`);
+        return { release: async () => void calls.push('release') };
+      },
+      locateLogPosition: () => 2,
+      scratch: { create: async () => undefined } as unknown as DatabaseConnector['scratch'],
+    };
+    const wrapped = new RetryingConnector(inner, policy);
+    const warm = wrapped.warmUp?.({ engine: 'sqlite', database: 'app.db' });
+    await warm?.release();
+    expect(calls).toEqual(['warmUp app.db', 'release']);
+    expect(wrapped.locateLogPosition?.([], { gtid: 'x' })).toBe(2);
+    expect(wrapped.scratch).toBe(inner.scratch);
+  });
 });
