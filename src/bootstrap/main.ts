@@ -11,7 +11,7 @@ import type { ConnectorPlugin } from '../application/ports/connector-plugin.js';
 import { ExitCode } from '../domain/errors.js';
 import { type EngineResolver, findConfigFile, loadConfig } from '../infrastructure/config/load-config.js';
 import { Settings } from '../infrastructure/config/settings.js';
-import { keepYoungGenerationSmall } from '../infrastructure/heap-tuning.js';
+import { keepYoungGenerationSmall, steadyOldGeneration } from '../infrastructure/heap-tuning.js';
 import type { LogLevel } from '../infrastructure/logging.js';
 import { defaultDataDir, defaultLogDir, packagePath } from '../infrastructure/paths.js';
 import { parseDuration, parseSize } from '../infrastructure/rotating-file.js';
@@ -129,6 +129,7 @@ async function services(globals: GlobalOptions, env: NodeJS.ProcessEnv): Promise
 /** Runs the CLI with `argv`; resolves to the exit code. */
 export async function main(given: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   keepYoungGenerationSmall();
+  steadyOldGeneration();
   const argv = helpArgv(given);
   const newCli = (commands: readonly CliCommand[]) => {
     const made = new Cli<CliContext>({

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { loadWithCodeCache } from '../infrastructure/code-cache.js';
-import { keepYoungGenerationSmall } from '../infrastructure/heap-tuning.js';
+import { keepYoungGenerationSmall, steadyOldGeneration } from '../infrastructure/heap-tuning.js';
 
 type Main = (argv: string[], env?: NodeJS.ProcessEnv) => Promise<number>;
 
@@ -13,6 +13,7 @@ type Main = (argv: string[], env?: NodeJS.ProcessEnv) => Promise<number>;
 export function startCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): { main: Main; save: () => void } {
   // Before the cache is read: V8 rejects a cache made under other flags, and main() sets this one.
   keepYoungGenerationSmall();
+  steadyOldGeneration();
   const file = fileURLToPath(new URL('./cli.cjs', import.meta.url));
   // This file sits beside cli.cjs: packages resolve the same from either.
   const importer = (specifier: string) => import(specifier);
