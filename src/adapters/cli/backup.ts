@@ -9,6 +9,7 @@ import { encryptionKey, signerFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
 import { withAliases } from './engine-flags.js';
+import { applyNice, niceOption } from './nice-option.js';
 import { formatBytes, formatDuration, table } from './render.js';
 
 export class BackupCommand extends DatabaseCommand {
@@ -42,6 +43,7 @@ export class BackupCommand extends DatabaseCommand {
       ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
       ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
       ['Sign the backup (restore checks it with --verify-key)', '$0 backup --file app.db --out ./backups --sign-key /etc/dbbackup/sign.key'],
+      ['Run at full CPU priority though the database is local (the default there is nice 10)', '$0 backup --db postgres --url postgres://backup@localhost/app --out ./backups --nice 0'],
     ],
   });
 
@@ -67,6 +69,7 @@ export class BackupCommand extends DatabaseCommand {
   });
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
 
+  nice = niceOption();
   profileStages = profileStagesOption();
 
   protected override stageProfile(): string | undefined {
@@ -107,9 +110,11 @@ export class BackupCommand extends DatabaseCommand {
     const parallel = settings.parallel(this.parallel, configured?.name).value;
     if (parallel < 1) throw new DbBackupError('E_USAGE', '--parallel must be at least 1.');
     const explicitTarget = this.db !== undefined || this.url !== undefined || this.file !== undefined || this.database !== undefined || this.host !== undefined;
+    const target = configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file);
+    applyNice(settings, this.nice, target, configured?.name);
     const result = await services.runBackup.execute(
       {
-        target: configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file),
+        target,
         repository: repositories.length === 1 ? repositories[0]! : repositories,
         source: this.source,
         kind,

@@ -6,6 +6,7 @@ import { parseCompaction, parseInterval, parseSegmentSize } from '../../domain/r
 import { encryptionKey, signerFrom } from './keys.js';
 import type { CliServices } from './context.js';
 import { DatabaseCommand } from './database-command.js';
+import { applyNice, niceOption } from './nice-option.js';
 import { formatBytes } from './render.js';
 
 export class ReplicateCommand extends DatabaseCommand {
@@ -68,6 +69,7 @@ export class ReplicateCommand extends DatabaseCommand {
   keyFile = Option.String('--key-file', { description: 'Encrypt with this key file (mode 0600)' });
   recipient = Option.String('--recipient', { description: 'Encrypt to this age public key (age1…) or file' });
   signKey = Option.String('--sign-key', { description: 'Sign every manifest with this Ed25519 key' });
+  nice = niceOption();
 
   protected async run(services: CliServices): Promise<number> {
     const settings = services.settings;
@@ -84,9 +86,11 @@ export class ReplicateCommand extends DatabaseCommand {
         : undefined;
     const intervalMs = parseInterval(this.interval ?? '1s', '--interval');
     const explicitTarget = this.namesDatabase() || this.file !== undefined;
+    const target = configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file);
+    applyNice(settings, this.nice, target, configured?.name);
     const result = await services.replicate.execute(
       {
-        target: configured && !explicitTarget ? configured.target : await this.connectionTarget(services, this.file),
+        target,
         repository: repositories,
         source: this.source,
         compression: { codec: settings.compression(this.compress, configured?.name).value, level: settings.level(this.level, configured?.name).value },

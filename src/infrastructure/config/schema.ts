@@ -19,6 +19,8 @@ export const CompressionSchema = z.enum(['zstd', 'gzip', 'none']);
 
 /** A size in bytes: a whole number, or text like 512MiB, 1GiB, 2GB. */
 const size = z.union([int(0), z.string().regex(/^\s*\d+\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i, 'expected a size like 1GiB or 500MB')]);
+/** The CPU priority backup and replicate run at (`--nice`): a nice value 0–19, or auto (10 for a database on this host, else 0). */
+const nice = z.union([z.literal('auto'), int(0, 19)]);
 
 export const DefaultsSchema = z
   .object({
@@ -27,6 +29,7 @@ export const DefaultsSchema = z
     parallel: int(1, 256),
     /** Past this much WAL (or log) a capture slot holds, a warning is logged and notified (default 1GiB). */
     'slot-warn-bytes': size,
+    nice,
   })
   .partial()
   .strict();
@@ -141,6 +144,7 @@ export const BackupPolicySchema = z
     fanout: z.enum(['concurrent', 'sequential']),
     retention: RetentionSchema,
     'slot-warn-bytes': size,
+    nice,
   })
   .partial()
   .strict();
