@@ -68,6 +68,8 @@ const measureTps = !args.includes('--no-tps');
 const restores = !args.includes('--no-restore');
 /** --recvlogical: after each incremental, pg_recvlogical decodes the same WAL (from a copy of the slot taken before it). */
 const recvlogical = args.includes('--recvlogical');
+/** --nice-compare: the TPS during one backup also with `--nice 0` (the CLI's default for this local server is auto: nice 10). */
+const niceVariants = args.includes('--nice-compare') ? [[], ['--nice', '0']] : [[]];
 const work = mkdtempSync(join(process.env.BENCH_WORK ?? '/tmp', 'pgi-'));
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -233,6 +235,47 @@ async function tps(seconds, during) {
   return { tps: Number(m?.[1] ?? NaN), backups };
 }
 
+/**
+ * pgbench (-c 2) running in the background, and the source's transaction rate over any stretch of
+ * time: the transaction ids the server assigned per second (each pgbench transaction takes one; a
+ * backup takes a handful, which is < 1 % here). So the TPS during one backup is measured over exactly
+ * its run, and compared with the rate in ALONE_SECONDS just before and just after it (the mean of the
+ * two), which cancels the drift of the machine's other load.
+ */
+const ALONE_SECONDS = 4;
+async function tpsProbe() {
+  const child = spawn(join(PG_BIN, 'pgbench'), [...pgArgs, '-n', '-c', '2', '-T', '3600', 'bench'], { stdio: 'ignore' });
+  const c = await client('bench');
+  const mark = async () => {
+    const [{ x }] = (await c.query('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x')).rows;
+    return { xid: Number(x), at: process.hrtime.bigint() };
+  };
+  const rate = (a, b) => (b.xid - a.xid) / (Number(b.at - a.at) / 1e9);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await sleep(2000); // pgbench's connections up and warm
+  return {
+    /** { during, alone, ratio, seconds, load } for one run of `backup` (a function returning a promise). */
+    async during(backup) {
+      const m0 = await mark();
+      await sleep(ALONE_SECONDS * 1000);
+      const m1 = await mark();
+      const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+      await backup();
+      const m2 = await mark();
+      await sleep(ALONE_SECONDS * 1000);
+      const m3 = await mark();
+      const alone = (rate(m0, m1) + rate(m2, m3)) / 2;
+      const during = rate(m1, m2);
+      return { during, alone, ratio: during / alone, seconds: Number(m2.at - m1.at) / 1e9, load };
+    },
+    async stop() {
+      await c.end();
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
 try {
   await sql('postgres', 'CREATE DATABASE bench');
   console.log(`building a pgbench database of scale ${scale}…`);
@@ -333,7 +376,8 @@ try {
     console.log(`run ${run + 1}/${runs} done`);
   }
 
-  // pgbench throughput alone, and while backups of the source run back to back (alternating order).
+  // pgbench throughput alone, and while backups of the source run back to back (alternating order);
+  // then the TPS during ONE backup against the TPS just before and after it (tpsProbe), per variant.
   const repo = join(work, 'repo_tps');
   const backup = (...a) => cli('backup', '--db', 'postgres', '--url', url('bench'), '--out', repo, ...a);
   if (measureTps) await backup('--capture', 'changes');
@@ -350,6 +394,34 @@ try {
     const f = await tps(10, () => backup('--type', 'full', '--capture', 'changes'));
     withFull.push(f.tps);
     fulls += f.backups;
+  }
+  /** Per variant (kind and nice flags): one backup's TPS ratios, its CPU seconds (CLI) and its wall seconds. */
+  const single = new Map();
+  if (measureTps) {
+    const variants = [
+      ['incremental', ['--type', 'incremental']],
+      ['full', ['--type', 'full', '--capture', 'changes']],
+    ].flatMap(([kind, a]) => niceVariants.map((n) => [`${kind}${n.length ? ` ${n.join(' ')}` : ''}`, [...a, ...n]]));
+    const probe = await tpsProbe();
+    try {
+      for (let run = 0; run < Math.max(3, runs); run++) {
+        // Alternate the order of the variants between runs, so none always follows the same one.
+        for (const [label, a] of run % 2 ? [...variants].reverse() : variants) {
+          let r;
+          const m = await probe.during(async () => (r = await backup(...a)));
+          const v = single.get(label) ?? { ratio: [], during: [], alone: [], cpu: [], wall: [], load: [] };
+          v.ratio.push(m.ratio);
+          v.during.push(m.during);
+          v.alone.push(m.alone);
+          v.cpu.push(r.cpuSeconds);
+          v.wall.push(r.seconds);
+          v.load.push(m.load);
+          single.set(label, v);
+        }
+      }
+    } finally {
+      await probe.stop();
+    }
   }
   await sql('bench', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active`);
 
@@ -391,6 +463,11 @@ try {
     const tpsFull = median(withFull);
     console.log(`  pgbench TPS alone ${tpsAlone.toFixed(0)}; with incrementals back to back ${tpsInc.toFixed(0)} (${((tpsInc / tpsAlone) * 100).toFixed(0)} %, ${incs} backups; goal >= 90 %: ${verdict(tpsInc >= 0.9 * tpsAlone)}); with fulls back to back ${tpsFull.toFixed(0)} (${((tpsFull / tpsAlone) * 100).toFixed(0)} %, ${fulls} backups)`);
     console.log(`    TPS per run, alone: ${alone.map((x) => x.toFixed(0)).join(' ')}; with incrementals: ${withInc.map((x) => x.toFixed(0)).join(' ')}; with fulls: ${withFull.map((x) => x.toFixed(0)).join(' ')}`);
+    console.log(`  pgbench TPS during ONE backup / TPS in the ${ALONE_SECONDS} s before and after it (medians; goal >= 90 %):`);
+    for (const [label, v] of single) {
+      const pct = median(v.ratio) * 100;
+      console.log(`    ${label.padEnd(36)} ${pct.toFixed(0).padStart(3)} % (${verdict(pct >= 90)}; per run ${v.ratio.map((x) => (x * 100).toFixed(0)).join(' ')}); TPS ${median(v.during).toFixed(0)} vs ${median(v.alone).toFixed(0)}; backup ${median(v.wall).toFixed(2)} s wall, CLI CPU ${median(v.cpu).toFixed(2)} s; load ${v.load.map((x) => x.toFixed(1)).join(' ')}`);
+    }
   }
   console.log(`  restores equal to the source: ${mismatches === 0 ? 'all' : `${mismatches} DIFFER`}`);
   console.log(`  load average (1/5/15 min) at the end: ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

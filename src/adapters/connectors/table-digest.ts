@@ -63,11 +63,26 @@ function finish(b: Uint8Array, start: number, end: number, n: number): void {
  * over `b` (same offsets). RowHasher computes the same hash over bytes that come in pieces.
  */
 function rowHash64(b: Uint8Array, view: DataView, start: number, end: number): void {
-  h1 = SEED1;
-  h2 = SEED2;
+  // mix() inlined over local lanes: the module's h1/h2 are context slots, a load and a store per
+  // use; as locals the loop ran in ~0.6 of the time (100 MB of pgbench rows: 168 against 269 ms).
+  let l1 = SEED1;
+  let l2 = SEED2;
   let i = start;
   // Little-endian words read through a DataView: a third less CPU than assembling them from bytes.
-  for (const blocks = end - ((end - start) & 7); i < blocks; i += 8) mix(view.getInt32(i, true), view.getInt32(i + 4, true));
+  for (const blocks = end - ((end - start) & 7); i < blocks; i += 8) {
+    let k1 = Math.imul(view.getInt32(i, true), 0xcc9e2d51);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    l1 ^= Math.imul(k1, 0x1b873593);
+    l1 = (l1 << 13) | (l1 >>> 19);
+    l1 = (Math.imul((l1 + l2) | 0, 5) + 0x52dce729) | 0;
+    let k2 = Math.imul(view.getInt32(i + 4, true), 0x1b873593);
+    k2 = (k2 << 17) | (k2 >>> 15);
+    l2 ^= Math.imul(k2, 0xcc9e2d51);
+    l2 = (l2 << 15) | (l2 >>> 17);
+    l2 = (Math.imul((l2 + l1) | 0, 5) + 0x38495ab5) | 0;
+  }
+  h1 = l1;
+  h2 = l2;
   finish(b, i, end, end - start);
 }
 
