@@ -2,6 +2,7 @@
 // PostgreSQL change-capture benchmark: full vs incremental vs differential backups, change apply speed,
 // and what a backup costs the source's pgbench throughput.
 // Usage: node bench/postgres-incremental.mjs [--scale S=20] [--runs N=3] [--rounds R=3] [--transactions T=S×1000] [--keyless-history] [--no-tps] [--no-restore] [--baseline DIR] [--recvlogical]
+//   [--tps-variants 'incremental|full'] [--nice-compare] [--tps-runs N=max(3, runs)]
 //   needs `npm run build` and PostgreSQL server binaries (PG_BIN, default /usr/lib/postgresql/15/bin).
 //   The work folder (server data, repositories) is made under $BENCH_WORK, else /tmp. --no-restore times the
 //   backups only (no differential, apply or restores: at scale 64, ~1 GB, those take most of the run).
@@ -23,7 +24,11 @@
 // through the connector (dist/), timed alone: rows/s = changes applied / seconds, with the client's and
 // the server's CPU seconds (on 2 shared cores the wall time mostly says how busy the machine was). The copies are compared
 // with the source (every table's content hash). Last, pgbench TPS for 10 s alone and for 10 s while
-// incrementals (and, separately, fulls) of the source run back to back (--no-tps leaves that out).
+// incrementals (and, separately, fulls) of the source run back to back (--no-tps leaves that out); then,
+// as the issue's check says it, the TPS during ONE backup: pgbench (-c 2) runs throughout, and the
+// transactions the server commits per second over exactly the backup's run are compared with its rate in
+// the 4 s before and after (medians of --tps-runs), for each of --tps-variants (e.g. 'incremental|full|full
+// --parallel 1'; --nice-compare adds each with `--nice 0`: the CLI lowers itself to nice 10 by default here).
 // Beside wall times, each backup's CPU seconds (the CLI's process tree, and the server's during it): on a
 // loaded machine the CPU ratio says more than the wall-clock one.
 // Figures are medians over runs; peak RSS is the highest of every CLI run.
@@ -68,8 +73,16 @@ const measureTps = !args.includes('--no-tps');
 const restores = !args.includes('--no-restore');
 /** --recvlogical: after each incremental, pg_recvlogical decodes the same WAL (from a copy of the slot taken before it). */
 const recvlogical = args.includes('--recvlogical');
-/** --nice-compare: the TPS during one backup also with `--nice 0` (the CLI's default for this local server is auto: nice 10). */
-const niceVariants = args.includes('--nice-compare') ? [[], ['--nice', '0']] : [[]];
+/**
+ * The backups whose TPS cost is measured one at a time (--tps-variants, `|`-separated: a kind, then flags);
+ * --nice-compare adds each one's twin with `--nice 0` (the CLI's default for this local server is auto: nice 10).
+ */
+const variantAt = args.indexOf('--tps-variants');
+const tpsVariants = (variantAt >= 0 ? args[variantAt + 1] : 'incremental|full')
+  .split('|')
+  .map((v) => v.trim().split(/\s+/))
+  .flatMap((v) => (args.includes('--nice-compare') ? [v, [...v, '--nice', '0']] : [v]));
+const tpsRuns = opt('--tps-runs', Math.max(3, runs));
 const work = mkdtempSync(join(process.env.BENCH_WORK ?? '/tmp', 'pgi-'));
 const ids = userInfo().uid === 0
   ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
@@ -87,6 +100,14 @@ execFileSync(join(PG_BIN, 'initdb'), ['-D', join(work, 'data'), '-U', 'postgres'
 const server = spawn(join(PG_BIN, 'postgres'), ['-D', join(work, 'data'), '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1',
   '-c', 'shared_buffers=256MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB', '-c', 'fsync=off', '-c', 'full_page_writes=off',
   '-c', 'wal_level=logical', '-c', 'max_replication_slots=20', '-c', 'max_wal_senders=20'], { ...ids, stdio: 'ignore' });
+// Ctrl-C (no finally runs on a signal): stop the server and delete the work folder here.
+process.once('SIGINT', () => {
+  server.kill('SIGINT');
+  server.once('exit', () => {
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+});
 const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
 const pgArgs = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'];
 const client = async (db = 'postgres') => {
@@ -398,13 +419,10 @@ try {
   /** Per variant (kind and nice flags): one backup's TPS ratios, its CPU seconds (CLI) and its wall seconds. */
   const single = new Map();
   if (measureTps) {
-    const variants = [
-      ['incremental', ['--type', 'incremental']],
-      ['full', ['--type', 'full', '--capture', 'changes']],
-    ].flatMap(([kind, a]) => niceVariants.map((n) => [`${kind}${n.length ? ` ${n.join(' ')}` : ''}`, [...a, ...n]]));
+    const variants = tpsVariants.map(([kind, ...flags]) => [[kind, ...flags].join(' '), ['--type', kind, ...(kind === 'full' ? ['--capture', 'changes'] : []), ...flags]]);
     const probe = await tpsProbe();
     try {
-      for (let run = 0; run < Math.max(3, runs); run++) {
+      for (let run = 0; run < tpsRuns; run++) {
         // Alternate the order of the variants between runs, so none always follows the same one.
         for (const [label, a] of run % 2 ? [...variants].reverse() : variants) {
           let r;
