@@ -43,6 +43,7 @@ export class BackupCommand extends DatabaseCommand {
       ['Encrypt with a passphrase from the environment', 'BACKUP_PASS=… $0 backup --file app.db --out ./backups --encrypt --passphrase-env BACKUP_PASS'],
       ['Encrypt to an age public key (restore needs the identity)', '$0 backup --file app.db --out ./backups --encrypt --recipient age1…'],
       ['Sign the backup (restore checks it with --verify-key)', '$0 backup --file app.db --out ./backups --sign-key /etc/dbbackup/sign.key'],
+      ['A full that reads at most 20 MB a second (lighter on a busy source)', '$0 backup --db postgres --url postgres://backup@db1/app --out ./backups --max-rate 20MB'],
       ['Run at full CPU priority though the database is local (the default there is nice 10)', '$0 backup --db postgres --url postgres://backup@localhost/app --out ./backups --nice 0'],
     ],
   });
@@ -70,6 +71,9 @@ export class BackupCommand extends DatabaseCommand {
   parallel = Option.String('--parallel', { validator: t.isNumber(), description: 'Objects dumped at once (default: CPU cores)' });
 
   nice = niceOption();
+  maxRate = Option.String('--max-rate', {
+    description: 'Read the database at most this fast, e.g. 20MB (raw bytes a second over every --parallel connection): a longer backup that costs the source less CPU and I/O per second. Default: unlimited',
+  });
   profileStages = profileStagesOption();
 
   protected override stageProfile(): string | undefined {
@@ -129,6 +133,7 @@ export class BackupCommand extends DatabaseCommand {
         fanout,
         autoFull: this.autoFull || configured?.policy['auto-full'] === true,
         slotWarnBytes: settings.slotWarnBytes(configured?.name).value,
+        maxRate: settings.maxRate(this.maxRate, configured?.name).value,
       },
       this.context.signal,
     );

@@ -23,6 +23,7 @@ import type { ManifestSigner } from '../ports/manifest-signer.js';
 import { checkPlaintextAllowed, prepareEncryption } from '../services/backup-encryption.js';
 import { ensureMarker, newMarker, readMarker } from '../services/backup-repository.js';
 import { writeSealedManifest } from '../services/manifest-auth.js';
+import { RateLimiter, rateLimitedSink } from '../pipeline/rate-limit.js';
 import { chainFields, dumpOrChanges, type RunChain } from './backup-chain.js';
 
 /** What every target of one run shares: one snapshot, one backup id, one data key. */
@@ -42,6 +43,8 @@ export interface BackupRun {
   allowUnencrypted?: boolean;
   /** See RunBackupInput.fanout. */
   fanout: 'concurrent' | 'sequential';
+  /** See RunBackupInput.maxRate. */
+  maxRate?: number;
   repositories: string[];
   startedAt: Date;
   signal: AbortSignal;
@@ -149,7 +152,7 @@ export class BackupTargets {
       const { dumped, outcomes } = await writeParts(chains, { source, backupId, signal, progress: this.deps.progress, logger: this.deps.logger }, (sink) =>
         run.produce
           ? run.produce(this.keepingLocal(run, sink), signal)
-          : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting), estimate: (n) => this.deps.progress.expect(n) }, run.chain, this.keepingLocal(run, sink), signal),
+          : dumpOrChanges(session, { ...run.request, status: (waiting) => this.waiting(run, log, waiting), estimate: (n) => this.deps.progress.expect(n) }, run.chain, this.keepingLocal(run, run.maxRate ? rateLimitedSink(sink, new RateLimiter(run.maxRate), signal) : sink), signal),
       );
       this.deps.progress.stop();
       [...groups.values()].forEach((ts, i) =>

@@ -52,6 +52,11 @@ export interface RunBackupInput {
   slotWarnBytes?: number;
   /** The scheduled run taking this backup, recorded in its manifest (see Manifest.scheduledRun). */
   scheduledRun?: ScheduledRunRef;
+  /**
+   * Read the database at most this many raw bytes per second, over all its parts and connections
+   * (`--max-rate`): a longer backup that costs the source less per second. Unlimited when unset.
+   */
+  maxRate?: number;
 }
 
 export interface RunBackupResult {
@@ -170,6 +175,7 @@ export class RunBackup {
       signing: input.signing,
       allowUnencrypted: input.allowUnencrypted,
       fanout: input.fanout ?? 'concurrent',
+      ...(input.maxRate ? { maxRate: input.maxRate } : {}),
       repositories,
       startedAt: started,
       signal,

@@ -30,6 +30,8 @@ export const DefaultsSchema = z
     /** Past this much WAL (or log) a capture slot holds, a warning is logged and notified (default 1GiB). */
     'slot-warn-bytes': size,
     nice,
+    /** Read the database at most this fast, in raw bytes per second (`backup --max-rate`). */
+    'max-rate': size,
   })
   .partial()
   .strict();
@@ -145,6 +147,7 @@ export const BackupPolicySchema = z
     retention: RetentionSchema,
     'slot-warn-bytes': size,
     nice,
+    'max-rate': size,
   })
   .partial()
   .strict();

@@ -89,6 +89,17 @@ export class Settings {
     return { ...setting, value: sizeValue(setting.value, setting.origin) };
   }
 
+  /**
+   * How fast a backup may read the database, in raw bytes per second (`--max-rate 50MB`, the source's
+   * `max-rate`, `defaults.max-rate`, DBBACKUP_MAX_RATE); undefined (the default) or 0: unlimited.
+   */
+  maxRate(flag: string | undefined, source?: string): Setting<number | undefined> {
+    const path = source && this.fileValue(`backups.${source}.max-rate`) !== undefined ? `backups.${source}.max-rate` : 'defaults.max-rate';
+    const setting = this.pick<number | string | undefined>({ name: '--max-rate', value: flag }, 'DBBACKUP_MAX_RATE', path, undefined, (s) => s);
+    const value = setting.value === undefined ? undefined : sizeValue(setting.value, setting.origin, 'max-rate');
+    return { value: value ? value : undefined, origin: setting.origin };
+  }
+
   /** Everything the config says about source `name`, secrets decrypted (and registered for redaction). */
   source(name: string): ResolvedSource {
     const sources = this.config.section.sources ?? {};
@@ -223,10 +234,10 @@ function intFromEnv(name: string, s: string): number {
 }
 
 /** A size setting (a number of bytes, or text like 1GiB / 500MB) in bytes. */
-function sizeValue(value: number | string, origin: string): number {
+function sizeValue(value: number | string, origin: string, name = 'slot-warn-bytes'): number {
   if (typeof value === 'number') return value;
   const m = /^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i.exec(value);
-  if (!m) throw new DbBackupError('E_CONFIG', `slot-warn-bytes (${origin}) must be a size like 1GiB or 500MB; got "${value}".`);
+  if (!m) throw new DbBackupError(origin.startsWith('flag') ? 'E_USAGE' : 'E_CONFIG', `${name} (${origin}) must be a size like 1GiB or 500MB; got "${value}".`);
   const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
   return Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]!;
 }
