@@ -53,6 +53,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
       fanout: src.policy.fanout,
       autoFull: src.policy['auto-full'],
       slotWarnBytes: settings.slotWarnBytes(name).value,
+      ...(settings.maxRate(undefined, name).value ? { maxRate: settings.maxRate(undefined, name).value } : {}),
       ...(encryption ? { encryption } : {}),
       ...(signing.key ? { signing: keys.signingKey(signing.key) } : {}),
     },
