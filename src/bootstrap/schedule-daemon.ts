@@ -41,6 +41,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
   }
   const encryption = src.policy.encrypt === true ? await encryptionKey({ settings, keys }, {}, env) : undefined;
   const signing = settings.signing();
+  const maxRate = settings.maxRate(undefined, name).value;
   return {
     backup: {
       target: src.target,
@@ -53,7 +54,7 @@ export async function scheduledSource(settings: Settings, name: string, keys: Ke
       fanout: src.policy.fanout,
       autoFull: src.policy['auto-full'],
       slotWarnBytes: settings.slotWarnBytes(name).value,
-      ...(settings.maxRate(undefined, name).value ? { maxRate: settings.maxRate(undefined, name).value } : {}),
+      ...(maxRate ? { maxRate } : {}),
       ...(encryption ? { encryption } : {}),
       ...(signing.key ? { signing: keys.signingKey(signing.key) } : {}),
     },
