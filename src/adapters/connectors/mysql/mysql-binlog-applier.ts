@@ -15,6 +15,7 @@ import {
   readTableMap,
   STMT_END_FLAG,
 } from './mysql-binlog-events.js';
+import { BinlogBatch } from './mysql-binlog-batch.js';
 import { GtidCarry } from './mysql-binlog-carry.js';
 import { gtidOf, type TargetGtids } from './mysql-binlog-gtids.js';
 import { payloadEvents } from './mysql-binlog-payload.js';
@@ -42,9 +43,8 @@ const SAVEPOINT = 'dbbackup_tx';
 export class BinlogApplier {
   readonly tables = new Set<string>();
   private fd: FormatDescription = { serverVersion: '', checksumLength: 0 };
-  /** Row events not yet sent, in log order; those from `txStart` on belong to the open source transaction. */
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
+  /** Row events not yet sent, in log order; those from byte `txStart` on belong to the open source transaction. */
+  private batch = new BinlogBatch(2 * BATCH_BYTES);
   private txStart = 0;
   /** The last event put in the batch ended its statement (a BINLOG statement must end at a statement's end). */
   private statementEnded = true;
@@ -104,6 +104,7 @@ export class BinlogApplier {
     const max = Number((rows as { m: number | string }[])[0]?.m ?? 0);
     const limit = Number.isFinite(max) && max > 0 ? Math.min(BATCH_BYTES, Math.floor(max / 2)) : BATCH_BYTES;
     this.batchLimit = Math.max(64 << 10, Math.floor(limit / this.sharedBy));
+    this.batch = new BinlogBatch(2 * this.batchLimit);
     for (const v of ['binlog_annotate_row_events', 'binlog_rows_query_log_events']) {
       await this.conn.query(`SET SESSION ${v} = OFF`).catch(() => undefined); // unknown on the other server kind
     }
@@ -125,7 +126,7 @@ export class BinlogApplier {
   /** Commits what the log completed; a source transaction the log left open is undone alone. */
   async finish(): Promise<void> {
     if (this.sourceOpen && !this.spilled) {
-      this.batch.length = this.txStart;
+      this.batch.truncate(this.txStart);
       this.sourceOpen = false;
     }
     if (this.sourceOpen) {
@@ -146,7 +147,7 @@ export class BinlogApplier {
       case EventType.FORMAT_DESCRIPTION:
         await this.sendBatch();
         this.fd = readFormatDescription(event);
-        await this.binlog([event]);
+        await this.binlog(event);
         return;
       case EventType.TABLE_MAP: {
         const t = readTableMap(event, this.fd);
@@ -187,7 +188,7 @@ export class BinlogApplier {
           if (this.mapped.get(rows.tableId)) this.push(isCompressedRowsEvent(h.type) ? inflateRowsEvent(event, this.fd) : event, ends);
           // A statement whose last rows event is not replayed ends with its BINLOG statement.
           if (ends && !this.statementEnded) await this.sendBatch();
-          else if (ends && this.batchBytes >= this.batchLimit) await this.sendBatch();
+          else if (ends && this.batchBytes() >= this.batchLimit) await this.sendBatch();
         }
       // Everything else (ROTATE, GTID lists, checkpoints, annotations, MySQL GTIDs) changes no data.
     }
@@ -308,7 +309,7 @@ export class BinlogApplier {
       await this.commitGroup();
       for (const s of this.carrier.after(what === 'COMMIT')) await this.sql(s);
     } else if (this.groupBytes >= GROUP_BYTES || this.groupTransactions >= GROUP_TRANSACTIONS) await this.commitGroup();
-    else if (this.batchBytes >= this.batchLimit) await this.sendBatch();
+    else if (this.batchBytes() >= this.batchLimit) await this.sendBatch();
   }
 
   private async commitGroup(): Promise<void> {
@@ -322,8 +323,12 @@ export class BinlogApplier {
 
   private push(event: Buffer, endsStatement: boolean): void {
     this.batch.push(event);
-    this.batchBytes += Math.ceil(event.length / 3) * 4; // its share of the statement's base64
     this.statementEnded = endsStatement;
+  }
+
+  /** The batch's size in its statement's base64. */
+  private batchBytes(): number {
+    return Math.ceil(this.batch.length / 3) * 4;
   }
 
   /**
@@ -331,20 +336,21 @@ export class BinlogApplier {
    * in the target transaction, a savepoint goes between, so that the open one can be undone alone.
    */
   private async sendBatch(): Promise<void> {
-    if (this.batch.length === 0) return;
-    const events = this.batch;
-    this.batch = [];
-    this.batchBytes = 0;
+    const length = this.batch.length;
+    if (length === 0) return;
+    // The views stay valid until the next push, which waits for this to return (the events come one at a time).
+    const events = this.batch.bytes();
+    this.batch.clear();
     this.statementEnded = true;
-    const split = this.sourceOpen && !this.spilled ? this.txStart : events.length;
+    const split = this.sourceOpen && !this.spilled ? this.txStart : length;
     this.txStart = 0;
-    if (split < events.length) {
+    if (split < length) {
       this.spilled = true;
       if (this.groupTransactions > 0) {
-        if (split > 0) await this.binlog(events.slice(0, split));
+        if (split > 0) await this.binlog(events.subarray(0, split));
         await this.sql(`SAVEPOINT ${SAVEPOINT}`);
         this.savepoint = true;
-        await this.binlog(events.slice(split));
+        await this.binlog(events.subarray(split));
         return;
       }
     }
@@ -354,10 +360,11 @@ export class BinlogApplier {
   /**
    * One BINLOG statement: the events' bytes back to back in one base64 string (the server decodes
    * it whole and walks the events by their lengths, as it does mariadb-binlog's one string per event
-   * joined by newlines; one encoding and no join saved a third of the client's CPU).
+   * joined by newlines; one encoding and no join saved a third of the client's CPU). Encoded before
+   * anything is awaited: `events` may be the batch's reused buffer.
    */
-  private async binlog(events: Buffer[]): Promise<void> {
-    const statement = `BINLOG '${(events.length === 1 ? events[0]! : Buffer.concat(events)).toString('base64')}'`;
+  private async binlog(events: Buffer): Promise<void> {
+    const statement = `BINLOG '${events.toString('base64')}'`;
     await this.flush();
     this.inflight = verbatimQuery(this.conn, statement);
     this.inflight.catch(() => undefined); // seen by the next flush

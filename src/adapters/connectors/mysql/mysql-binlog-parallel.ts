@@ -5,6 +5,12 @@ import type { BinlogApplier } from './mysql-binlog-applier.js';
 const HOLD_BYTES = 16 << 20;
 /** Bytes of held transactions waiting for their connections; the log's reading waits above it. */
 const QUEUED_BYTES = 24 << 20;
+/**
+ * …or this many transactions, whatever their size: each holds objects (its job, an array and a Buffer
+ * per event) that weigh more than a small transaction's bytes, and the log is read much faster than it
+ * applies, so without a count 24 MiB of one-row transactions (hundreds of thousands) would wait.
+ */
+const QUEUED_TRANSACTIONS = 1024;
 
 /** A transaction given to a worker (a connection with its own BinlogApplier). */
 interface Job {
@@ -120,6 +126,8 @@ class Worker {
         r.throwIfFailed();
       }
       this.queue.shift();
+      r.queuedJobs--;
+      r.tick.notify();
       this.applied = job.seq;
       if (this.waitedFor()) await this.commit();
     }
@@ -155,6 +163,8 @@ export class ParallelReplay {
   readonly tick = new Tick();
   readonly workers: Worker[];
   ended = false;
+  /** Transactions given out and not yet applied. */
+  queuedJobs = 0;
   private failure: unknown;
   private readonly runs: Promise<void>[];
   private seq = 0;
@@ -303,7 +313,7 @@ export class ParallelReplay {
       return;
     }
     if (o.keys.size === 0 && !o.alone) return; // none of its rows are replayed
-    while (this.workers.reduce((n, w) => n + w.queuedBytes, 0) > QUEUED_BYTES) {
+    while (this.queuedJobs >= QUEUED_TRANSACTIONS || this.workers.reduce((n, w) => n + w.queuedBytes, 0) > QUEUED_BYTES) {
       this.throwIfFailed();
       await this.tick.wait();
     }
@@ -357,6 +367,7 @@ export class ParallelReplay {
     const job: Job = { seq: ++this.seq, worker, fd: this.fdEvent, events, bytes, deps, streaming };
     const w = this.workers[worker]!;
     w.queue.push(job);
+    this.queuedJobs++;
     w.assigned = job.seq;
     w.queuedBytes += bytes;
     this.tick.notify();
