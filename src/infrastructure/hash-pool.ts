@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { workerThreads } from './builtins.js';
+import { keepAfterThreadStart } from './heap-tuning.js';
 
 export interface FileDigest {
   size: number;
@@ -103,6 +104,7 @@ export class HashPool {
 
   private spawn(): Slot {
     const slot: Slot = { worker: new (workerThreads().Worker)(WORKER, { eval: true }), job: undefined };
+    keepAfterThreadStart(slot.worker);
     slot.worker.on('message', (m: { id: number; size?: number; sha256?: string; error?: { message: string; code?: string } }) => {
       const job = slot.job;
       if (!job || job.id !== m.id) return;

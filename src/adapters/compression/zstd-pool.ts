@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { workerThreads } from '../../infrastructure/builtins.js';
+import { keepAfterThreadStart } from '../../infrastructure/heap-tuning.js';
 
 /**
  * The compression threads' whole program (CommonJS, started with `eval`: no file to find next to a
@@ -207,6 +208,7 @@ export class ZstdPool {
 
   private spawn(): Slot {
     const slot: Slot = { worker: new (workerThreads().Worker)(WORKER, { eval: true, workerData: this.workerData, resourceLimits: LIMITS }), streams: new Map() };
+    keepAfterThreadStart(slot.worker);
     slot.worker.on('message', (m: Reply) => {
       const listener = slot.streams.get(m.id);
       if (!listener) return;

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../application/ports/logger.js';
 import type { JobOutcome, RunningJob, ScheduledJob, ScheduleJobRunner } from '../../application/ports/schedule-job-runner.js';
+import { keepAfterThreadStart } from '../../infrastructure/heap-tuning.js';
 import { isWorkerResult, type PoolMessage, type WorkerContext, type WorkerInput } from './worker-protocol.js';
 
 export interface ThreadPoolJobRunnerOptions {
@@ -73,6 +74,7 @@ export class ThreadPoolJobRunner implements ScheduleJobRunner {
 
   private spawn(): Thread {
     const worker = new Worker(this.options.workerPath, { workerData: { context: this.options.context } satisfies WorkerInput });
+    keepAfterThreadStart(worker);
     // An idle thread keeps no process alive (one whose setup failed after building the runner).
     worker.unref();
     const thread: Thread = { worker, jobs: 0, retired: false };
