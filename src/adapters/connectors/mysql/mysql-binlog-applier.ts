@@ -19,7 +19,7 @@ import { BinlogBatch } from './mysql-binlog-batch.js';
 import { GtidCarry } from './mysql-binlog-carry.js';
 import { gtidOf, type TargetGtids } from './mysql-binlog-gtids.js';
 import { payloadEvents } from './mysql-binlog-payload.js';
-import { verbatimQuery } from './mysql-raw-query.js';
+import { encodeBinlogStatement, sendBinlogStatement } from './mysql-binlog-statement.js';
 import { qualifyingDatabases, renameDatabases, statementAction } from './mysql-sql-names.js';
 import { type MysqlConnection, qi } from './mysql-connection.js';
 
@@ -364,9 +364,9 @@ export class BinlogApplier {
    * anything is awaited: `events` may be the batch's reused buffer.
    */
   private async binlog(events: Buffer): Promise<void> {
-    const statement = `BINLOG '${events.toString('base64')}'`;
+    const statement = encodeBinlogStatement(this.conn, events);
     await this.flush();
-    this.inflight = verbatimQuery(this.conn, statement);
+    this.inflight = sendBinlogStatement(this.conn, statement);
     this.inflight.catch(() => undefined); // seen by the next flush
   }
 

@@ -15,7 +15,7 @@ import { closeReason, type MysqlConnection, runningOutsideDriver } from './mysql
  */
 
 /** mysql2's core connection, the parts this reader touches. */
-interface CoreConnection extends NodeJS.EventEmitter {
+export interface CoreConnection extends NodeJS.EventEmitter {
   packetParser?: { execute(chunk: Buffer): void };
   stream: NodeJS.EventEmitter & { write(b: Buffer): boolean; pause(): void; resume(): void; destroy(): void };
   destroy(): void;
@@ -41,13 +41,14 @@ export interface RawQueryOptions {
   columns: number;
 }
 
-function core(conn: MysqlConnection): CoreConnection {
+/** mysql2's core connection under a promise wrapper's connection (the replay's BINLOG statements use it too). */
+export function coreConnection(conn: MysqlConnection): CoreConnection {
   return (conn as unknown as { connection: CoreConnection }).connection;
 }
 
 /** True when rawQuery can run on this connection: mysql2's parser is where expected, no compression, nothing running. */
 export function rawQueryAvailable(conn: MysqlConnection): boolean {
-  const c = core(conn);
+  const c = coreConnection(conn);
   return typeof c.packetParser?.execute === 'function' && !c.config.compress && !c._command && typeof c.stream?.write === 'function';
 }
 
@@ -59,7 +60,7 @@ export function rawQueryAvailable(conn: MysqlConnection): boolean {
  * other failure (protocol, a throwing handler, a lost connection) it rejects and closes the connection.
  */
 export function rawQuery(conn: MysqlConnection, sql: string, handler: RawRowHandler, options: RawQueryOptions): { done: Promise<number>; pause(): void; resume(): void } {
-  const c = core(conn);
+  const c = coreConnection(conn);
   const stream = c.stream;
   const saved = c.packetParser!;
   let settle!: { resolve(n: number): void; reject(e: unknown): void };
@@ -303,7 +304,7 @@ const serverErrors = new WeakSet<object>();
  * through the same static createQuery and addCommand its query() uses; without them, query().
  */
 export function verbatimQuery(conn: MysqlConnection, sql: string): Promise<void> {
-  const c = core(conn);
+  const c = coreConnection(conn);
   const createQuery = (c.constructor as { createQuery?: (sql: string, values: undefined, cb: (err: Error | null) => void, config: unknown) => unknown }).createQuery;
   if (typeof createQuery !== 'function' || typeof c.addCommand !== 'function') return conn.query(sql).then(() => undefined);
   return new Promise<void>((resolve, reject) => {
