@@ -62,7 +62,7 @@ export class BinlogApplier {
   /** Statements left out: server-level (accounts, grants, plugins) or not a statement a replay runs. */
   skipped = 0;
   private readonly collations = new Map<number, { name: string; charset: string }>();
-  /** Table id → whether its rows are replayed (its database is one of the backup's). */
+  /** Table id → whether its rows are replayed (its database is one of the backup's), for the statement being read. */
   private readonly mapped = new Map<number, boolean>();
   /** `carry`: the statements that make a source transaction carry its GTID. */
   private readonly carrier: GtidCarry | undefined;
@@ -186,6 +186,8 @@ export class BinlogApplier {
           const rows = readRowsHeader(event, this.fd);
           const ends = (rows.flags & STMT_END_FLAG) !== 0;
           if (this.mapped.get(rows.tableId)) this.push(isCompressedRowsEvent(h.type) ? inflateRowsEvent(event, this.fd) : event, ends);
+          // The next statement maps its tables again (as the server does): a long log's new table ids do not pile up.
+          if (ends) this.mapped.clear();
           // A statement whose last rows event is not replayed ends with its BINLOG statement.
           if (ends && !this.statementEnded) await this.sendBatch();
           else if (ends && this.batchBytes() >= this.batchLimit) await this.sendBatch();
