@@ -45,3 +45,41 @@ describe('parallel binlog replay scheduling', () => {
     expect(readHeader(got.at(-1)!).type).toBe(EventType.XID);
   });
 });
+
+describe('parallel binlog replay: what waits for the connections is bounded', () => {
+  it('stops reading once 1024 transactions wait, however small they are, and goes on as they are applied', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const xids: Buffer[] = [];
+    const blocked = {
+      event: async (e: Buffer) => {
+        await gate;
+        if (readHeader(e).type === EventType.XID) xids.push(e);
+      },
+      commit: async () => undefined,
+      finish: async () => undefined,
+    } as unknown as BinlogApplier;
+    const replay = new ParallelReplay([blocked, blocked], 'the test log', (db, table) => `${db}.${table}`, async () => undefined);
+    const transaction = [first(EventType.MARIADB_GTID), first(EventType.TABLE_MAP), all.find((e) => [EventType.WRITE_ROWS_V1, EventType.WRITE_ROWS_V2].includes(readHeader(e).type))!, first(EventType.XID)];
+    await replay.event(first(EventType.FORMAT_DESCRIPTION));
+    // Each event's promise settles within the same turn unless the reading waits (then only the gate opens it).
+    const turn = () => new Promise<false>((r) => setImmediate(() => r(false)));
+    let stalledAt: number | undefined;
+    for (let t = 1; t <= 3000; t++) {
+      for (const e of transaction) {
+        const step = replay.event(e);
+        if (stalledAt === undefined && (await Promise.race([step.then(() => true), turn()])) === false) {
+          stalledAt = t;
+          open();
+        }
+        await step;
+      }
+    }
+    open(); // (a reading that never waited read it all)
+    await replay.finish();
+    expect(stalledAt).toBeDefined();
+    expect(stalledAt!).toBeLessThanOrEqual(1025);
+    expect(stalledAt!).toBeGreaterThan(1000);
+    expect(xids).toHaveLength(3000);
+  });
+});
