@@ -60,7 +60,7 @@ describe('parallel binlog replay: what waits for the connections is bounded', ()
       finish: async () => undefined,
     } as unknown as BinlogApplier;
     const replay = new ParallelReplay([blocked, blocked], 'the test log', (db, table) => `${db}.${table}`, async () => undefined);
-    const transaction = [first(EventType.MARIADB_GTID), first(EventType.TABLE_MAP), all.find((e) => [EventType.WRITE_ROWS_V1, EventType.WRITE_ROWS_V2].includes(readHeader(e).type))!, first(EventType.XID)];
+    const transaction = [first(EventType.MARIADB_GTID), first(EventType.TABLE_MAP), all.find((e) => readHeader(e).type === EventType.WRITE_ROWS_V1 || readHeader(e).type === EventType.WRITE_ROWS_V2)!, first(EventType.XID)];
     await replay.event(first(EventType.FORMAT_DESCRIPTION));
     // Each event's promise settles within the same turn unless the reading waits (then only the gate opens it).
     const turn = () => new Promise<false>((r) => setImmediate(() => r(false)));

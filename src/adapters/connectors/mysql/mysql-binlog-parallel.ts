@@ -157,7 +157,7 @@ class Worker {
  * runs into target transactions as the serial replay does and commits when another waits for it.
  * Only the final state equals the source's at the stop point; a failure leaves the target at no
  * source state (the restore failed). Memory: a transaction is held up to HOLD_BYTES, bigger ones
- * stream after everything before them committed; QUEUED_BYTES of held ones at most.
+ * stream after everything before them committed; QUEUED_BYTES or QUEUED_TRANSACTIONS of held ones at most.
  */
 export class ParallelReplay {
   readonly tick = new Tick();

@@ -62,15 +62,20 @@ export function sendBinlogStatement(conn: MysqlConnection, packet: BinlogPacket)
     command.start = function (this: Command, p, connection) {
       const write = connection.writePacket;
       if (typeof write !== 'function') return start.call(this, p, connection);
+      const own = Object.hasOwn(connection, 'writePacket');
+      const restore = () => {
+        if (own) connection.writePacket = write;
+        else delete connection.writePacket;
+      };
       connection.writePacket = (theirs: Packet) => {
-        connection.writePacket = write;
+        restore();
         const buffer = withPrefixOf(theirs.buffer, packet);
         write.call(connection, new theirs.constructor(0, buffer, 0, buffer.length));
       };
       try {
         return start.call(this, p, connection);
       } finally {
-        connection.writePacket = write;
+        restore();
       }
     };
     c.addCommand!(command);
