@@ -47,6 +47,11 @@ const HEARTBEAT_SECONDS = 5;
 const STALL_SECONDS = 30;
 /** Events buffered before the socket is paused (backpressure). */
 const HIGH_WATER = 16 << 20;
+/**
+ * …or this many, however small: each is a Buffer object, and 16 MiB of one-row transactions' events
+ * (hundreds of thousands) made the backup's memory grow with the transaction count.
+ */
+const HIGH_WATER_EVENTS = 8192;
 
 export interface DumpStart {
   file: string;
@@ -84,7 +89,11 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
   const io = ioTimeoutOf(conn);
   const stall = start.stallSeconds ?? (io > 0 ? io / 1000 + 5 : STALL_SECONDS);
   await simpleCommand(core, registerPacket(serverId));
-  const queue: Buffer[] = [];
+  // A FIFO read from `head`: Array.shift() on a long queue (its backing store in V8's large-object
+  // space, which is not trimmed in place) copied the whole array at each event — quadratic, most of
+  // an incremental's CPU with many small transactions.
+  const queue: (Buffer | undefined)[] = [];
+  let head = 0;
   let queued = 0;
   let paused = false;
   let failure: Error | undefined;
@@ -113,7 +122,7 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
     if (event[4] !== 27) {
       queue.push(event);
       queued += event.length;
-      if (queued > HIGH_WATER && !paused) {
+      if ((queued > HIGH_WATER || queue.length - head > HIGH_WATER_EVENTS) && !paused) {
         paused = true;
         core.pause();
       }
@@ -150,10 +159,18 @@ export async function* binlogEvents(conn: MysqlConnection, start: DumpStart, sig
     core.addCommand(cmd);
     for (;;) {
       if (failure) throw failure;
-      const event = queue.shift();
+      const event = queue[head];
       if (event) {
+        queue[head++] = undefined;
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+        } else if (head >= 1024 && head * 2 >= queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
         queued -= event.length;
-        if (paused && queued < HIGH_WATER / 2) {
+        if (paused && queued < HIGH_WATER / 2 && queue.length - head < HIGH_WATER_EVENTS / 2) {
           paused = false;
           lastPacket = Date.now();
           core.resume();
