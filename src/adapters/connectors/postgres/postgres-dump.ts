@@ -11,9 +11,10 @@ import { type TableResult, blockCounts, copyJobs, planJobs } from './postgres-co
 import { DEFAULT_LOCK_WAIT_MS, limitLockWaits, lockTables, lockWaitFailure } from './postgres-lock-wait.js';
 import { buildSchema } from './postgres-schema.js';
 import { selectItems } from './postgres-select.js';
-import { sqlScript } from './postgres-script.js';
-import { notReproducible } from './postgres-skips.js';
-import { type DatabaseLocale, TOC_PART, TOC_VERSION, type Toc, type TocItem, sortItems } from './postgres-toc.js';
+import { sqlScriptLines } from './postgres-script.js';
+import { type SkippedObject, notReproducible } from './postgres-skips.js';
+import type { DataTable } from './postgres-schema-model.js';
+import { type DatabaseLocale, TOC_PART, TOC_VERSION, type Toc, type TocItem, type TocKind, sortItems } from './postgres-toc.js';
 
 export const MIN_SERVER_VERSION = 140000;
 
@@ -74,26 +75,17 @@ export async function dumpDatabase(
   try {
     const snap = await beginSnapshot(leader, endpoint.database, imported);
     await limitLockWaits(leader, lockWait);
-    const model = buildSchema(await readCatalogRows(leader));
-    warnings.push(...model.warnings);
-    const selection = selectItems(model.items, request);
-    warnings.push(...selection.warnings);
-    const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
-    // Each table is one job at least: that many workers (up to --parallel) join the snapshot while
-    // the leader locks the tables and writes the schema, instead of one after another after that.
-    // Joining reads nothing; every COPY still starts after the locks are held.
-    if (snap.id) for (let i = 1; i < Math.min(request.parallel, tables.length); i++) joining.push(joinSnapshot(endpoint, snap.id, lockWait));
-    joining.forEach((j) => j.catch(() => undefined));
-    await lockTables(leader, endpoint, tables, lockWait);
-    const items = model.items.filter((i) => selection.keep.has(i.id));
-    items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
-    const toc: Toc = {
-      version: TOC_VERSION, serverVersion: snap.serverVersion, encoding: snap.encoding, collate: snap.collate, ctype: snap.ctype,
-      ...(snap.locale.provider && snap.locale.provider !== 'c' ? { locale: snap.locale } : {}),
-      items: sortItems(items),
-    };
-    await writeSchemaParts(sink, toc, snap);
-    const skipped = notReproducible(toc.items);
+    // The schema (catalog rows, TOC items and their SQL) is built, written and let go in one call:
+    // the data copy keeps only the tables to copy and a few facts, not ~2 kB per object.
+    const schema = await writeSchema(leader, request, sink, snap, warnings, (tables) => {
+      // Each table is one job at least: that many workers (up to --parallel) join the snapshot while
+      // the leader locks the tables and writes the schema, instead of one after another after that.
+      // Joining reads nothing; every COPY still starts after the locks are held.
+      if (snap.id) for (let i = 1; i < Math.min(request.parallel, tables.length); i++) joining.push(joinSnapshot(endpoint, snap.id, lockWait));
+      joining.forEach((j) => j.catch(() => undefined));
+      return lockTables(leader, endpoint, tables, lockWait);
+    });
+    const { tables } = schema;
     signal.throwIfAborted();
 
     let workers = Math.max(1, request.parallel);
@@ -112,9 +104,8 @@ export async function dumpDatabase(
     const results = await copyJobs(clients, jobs, sink, signal, options.partSize).catch((err: unknown) => {
       throw permissionHint(err, endpoint.user);
     });
-    const withBlobs = items.some((i) => i.kind === 'large-objects');
-    const blobs = withBlobs
-      ? await dumpLargeObjects(leader, model.largeObjects, sink, signal, options.partSize).catch((err: unknown) => {
+    const blobs = schema.largeObjects
+      ? await dumpLargeObjects(leader, schema.largeObjects, sink, signal, options.partSize).catch((err: unknown) => {
           throw permissionHint(err, endpoint.user);
         })
       : undefined;
@@ -123,7 +114,7 @@ export async function dumpDatabase(
       serverVersion: snap.serverVersion,
       consistentAt: snap.at,
       logPosition: snap.lsn ? { lsn: snap.lsn } : null,
-      objects: [...objectsOf(toc.items, results), ...(blobs ? [blobs] : [])],
+      objects: [...objectsOf(schema.listed, results), ...(blobs ? [blobs] : [])],
       warnings,
       engineInfo: {
         database: snap.database,
@@ -131,9 +122,9 @@ export async function dumpDatabase(
         encoding: snap.encoding,
         collate: snap.collate,
         ctype: snap.ctype,
-        schemas: [...new Set(toc.items.map((i) => i.schema).filter((s): s is string => s !== null))].sort(),
-        tocItems: toc.items.length,
-        ...(skipped.length ? { notReproducible: skipped } : {}),
+        schemas: schema.schemas,
+        tocItems: schema.tocItems,
+        ...(schema.skipped.length ? { notReproducible: schema.skipped } : {}),
       },
     };
   } catch (err) {
@@ -234,19 +225,100 @@ async function sequenceValues(leader: pg.Client, sequences: { ident: string; ite
   return out;
 }
 
-async function writeSchemaParts(sink: PartSink, toc: Toc, snap: Snapshot): Promise<void> {
-  const bytes = (s: string) => Readable.from([Buffer.from(s, 'utf8')]);
-  await sink.write({ name: TOC_PART, role: 'schema' }, bytes(`${JSON.stringify(toc)}\n`));
-  const pre = toc.items.filter((i) => i.section === 'pre-data');
-  const post = toc.items.filter((i) => i.section !== 'pre-data');
-  await sink.write({ name: 'schema.sql', role: 'schema' }, bytes(sqlScript(pre, 'pre-data', snap.database, snap.at)));
-  await sink.write({ name: 'post-data.sql', role: 'post-data' }, bytes(sqlScript(post, 'post-data', snap.database, snap.at)));
+/** What the dump keeps of the schema once its parts are written. */
+interface SchemaSummary {
+  tables: DataTable[];
+  /** The large objects to copy; undefined when the TOC has no large-objects item. */
+  largeObjects: number[] | undefined;
+  /** The items the manifest lists (tables, views, sequences…), in TOC order. */
+  listed: { kind: TocKind; name: string }[];
+  schemas: string[];
+  tocItems: number;
+  skipped: SkippedObject[];
 }
 
-function objectsOf(items: TocItem[], results: TableResult[]): ObjectEntry[] {
+const LISTED = new Set<TocKind>(['table', 'view', 'matview', 'foreign-table', 'sequence']);
+
+/**
+ * Reads the catalog, builds the TOC, locks the selected tables (`lock`, handed them first), reads
+ * the sequences' values and writes toc.json, schema.sql and post-data.sql; returns what the rest
+ * of the dump needs. Everything else it built is garbage once it returns.
+ */
+async function writeSchema(
+  leader: pg.Client,
+  request: DumpRequest,
+  sink: PartSink,
+  snap: Snapshot,
+  warnings: string[],
+  lock: (tables: DataTable[]) => Promise<void>,
+): Promise<SchemaSummary> {
+  const model = buildSchema(await readCatalogRows(leader));
+  warnings.push(...model.warnings);
+  const selection = selectItems(model.items, request);
+  warnings.push(...selection.warnings);
+  const tables = model.tables.filter((t) => selection.keep.has(t.itemId));
+  await lock(tables);
+  const items = model.items.filter((i) => selection.keep.has(i.id));
+  items.push(...(await sequenceValues(leader, model.sequences.filter((s) => selection.keep.has(s.itemId)), items.length + model.items.length)));
+  const toc: Toc = {
+    version: TOC_VERSION, serverVersion: snap.serverVersion, encoding: snap.encoding, collate: snap.collate, ctype: snap.ctype,
+    ...(snap.locale.provider && snap.locale.provider !== 'c' ? { locale: snap.locale } : {}),
+    items: sortItems(items),
+  };
+  await writeSchemaParts(sink, toc, snap);
+  return {
+    tables,
+    largeObjects: toc.items.some((i) => i.kind === 'large-objects') ? model.largeObjects : undefined,
+    listed: toc.items.filter((i) => LISTED.has(i.kind)).map((i) => ({ kind: i.kind, name: i.name })),
+    schemas: [...new Set(toc.items.map((i) => i.schema).filter((s): s is string => s !== null))].sort(),
+    tocItems: toc.items.length,
+    skipped: notReproducible(toc.items),
+  };
+}
+
+/**
+ * toc.json, schema.sql and post-data.sql, each streamed in pieces of ~64 kB as it is written out
+ * (the same bytes as JSON.stringify(toc) and sqlScript()): none of them is ever one string.
+ */
+async function writeSchemaParts(sink: PartSink, toc: Toc, snap: Snapshot): Promise<void> {
+  await sink.write({ name: TOC_PART, role: 'schema' }, textStream(tocJson(toc)));
+  const pre = toc.items.filter((i) => i.section === 'pre-data');
+  await sink.write({ name: 'schema.sql', role: 'schema' }, textStream(sqlScriptLines(pre, 'pre-data', snap.database, snap.at)));
+  const post = toc.items.filter((i) => i.section !== 'pre-data');
+  await sink.write({ name: 'post-data.sql', role: 'post-data' }, textStream(sqlScriptLines(post, 'post-data', snap.database, snap.at)));
+}
+
+/** `${JSON.stringify(toc)}\n`, one item at a time (items is the TOC's last key). */
+function* tocJson(toc: Toc): Generator<string> {
+  yield JSON.stringify({ ...toc, items: [] }).slice(0, -2);
+  let first = true;
+  for (const item of toc.items) {
+    yield `${first ? '' : ','}${JSON.stringify(item)}`;
+    first = false;
+  }
+  yield ']}\n';
+}
+
+function textStream(pieces: Iterable<string>): Readable {
+  return Readable.from(
+    (function* () {
+      let batch = '';
+      for (const piece of pieces) {
+        batch += piece;
+        if (batch.length >= 1 << 16) {
+          yield Buffer.from(batch, 'utf8');
+          batch = '';
+        }
+      }
+      if (batch) yield Buffer.from(batch, 'utf8');
+    })(),
+  );
+}
+
+function objectsOf(listed: { kind: TocKind; name: string }[], results: TableResult[]): ObjectEntry[] {
   const data = new Map(results.map((r) => [r.object, r]));
   const out: ObjectEntry[] = [];
-  for (const item of items) {
+  for (const item of listed) {
     if (item.kind === 'table') {
       const r = data.get(item.name);
       // The digest counts the lines it hashed: equal to the server's row count unless the stream was not one row per line.
@@ -254,7 +326,7 @@ function objectsOf(items: TocItem[], results: TableResult[]): ObjectEntry[] {
       out.push(r ? { name: item.name, type: 'table', rows: r.rows, rawBytes: r.bytes, ...hash } : { name: item.name, type: 'partitioned table' });
     } else if (item.kind === 'view') out.push({ name: item.name, type: 'view' });
     else if (item.kind === 'matview') out.push({ name: item.name, type: 'materialized view' });
-        else if (item.kind === 'foreign-table') out.push({ name: item.name, type: 'foreign table' });
+    else if (item.kind === 'foreign-table') out.push({ name: item.name, type: 'foreign table' });
     else if (item.kind === 'sequence') out.push({ name: item.name, type: 'sequence' });
   }
   return out;

@@ -17,10 +17,11 @@ export const RESTORE_SETTINGS = [
 /**
  * A psql-runnable script of items (schema.sql holds pre-data, post-data.sql the sequence values
  * and post-data), so a backup can be restored by hand: psql -f schema.sql, \copy each data part,
- * psql -f post-data.sql. Ownership and grants are included, as pg_dump does.
+ * psql -f post-data.sql. Ownership and grants are included, as pg_dump does. Yielded line by line
+ * (each with its newline), so that the writer streams it.
  */
-export function sqlScript(items: TocItem[], section: 'pre-data' | 'post-data', database: string, at: Date): string {
-  const out = [
+export function* sqlScriptLines(items: TocItem[], section: 'pre-data' | 'post-data', database: string, at: Date): Generator<string> {
+  const head = [
     `--\n-- dbbackup ${section} of PostgreSQL database ${JSON.stringify(database)}, consistent at ${at.toISOString()}`,
     section === 'pre-data'
       ? '-- Restore by hand: psql -f schema.sql; then for each data/<table>.<n>.copy part (decompressed):\n' +
@@ -30,12 +31,12 @@ export function sqlScript(items: TocItem[], section: 'pre-data' | 'post-data', d
     ...RESTORE_SETTINGS,
     '',
   ];
+  for (const line of head) yield `${line}\n`;
   for (const item of items) {
-    out.push(`-- Name: ${item.name.replace(/\n/g, ' ')}; Type: ${item.kind}; Schema: ${item.schema ?? '-'}`);
-    out.push(item.sql);
-    if (item.owner) out.push(item.owner);
-    if (item.acl) out.push(item.acl);
-    out.push('');
+    yield `-- Name: ${item.name.replace(/\n/g, ' ')}; Type: ${item.kind}; Schema: ${item.schema ?? '-'}\n`;
+    yield `${item.sql}\n`;
+    if (item.owner) yield `${item.owner}\n`;
+    if (item.acl) yield `${item.acl}\n`;
+    yield '\n';
   }
-  return `${out.join('\n')}\n`;
 }
