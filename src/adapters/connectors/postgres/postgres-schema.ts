@@ -40,7 +40,8 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
     // Copied key by key, the empty ones left out: deleting them instead would turn each of the
     // (tens of thousands of) items into a dictionary-mode object of ~1.3 kB more.
     const fields: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(item)) if (v !== undefined && v !== '') fields[k] = v;
+    for (const [k, v] of Object.entries(item)) if (v !== undefined && v !== '') fields[k] = typeof v === 'string' ? flat(v) : v;
+    if (item.viaIndex) fields.viaIndex = { index: flat(item.viaIndex.index), attach: flat(item.viaIndex.attach) };
     fields.id = items.length + 1;
     fields.deps = [];
     fields.tables = item.tables ?? [];
@@ -86,6 +87,16 @@ export function buildSchema(rows: CatalogRows): SchemaModel {
 }
 
 type Add = (item: NewItem, ...keys: string[]) => TocItem;
+
+/**
+ * `s` made one flat string in place. SQL built by concatenation is a rope of one node per piece
+ * (32 bytes each, several times the text): reading a character makes V8 copy it flat once, and
+ * the pieces become garbage. Every item's SQL stays in memory until the TOC is written.
+ */
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
+}
 
 /** One warning per kind the dump cannot reproduce: the restore skips those objects and what needs them. */
 function unsupportedWarnings(rows: CatalogRows): string[] {
