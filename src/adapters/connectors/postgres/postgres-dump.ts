@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { DumpRequest, DumpResult } from '../../../application/ports/dump.js';
 import type { PartSink } from '../../../application/ports/parts.js';
 import { DbBackupError, isDbBackupError } from '../../../domain/errors.js';
+import { withTightHeapGrowth } from '../../../infrastructure/heap-tuning.js';
 import type { ObjectEntry } from '../../../domain/manifest.js';
 import { type PgEndpoint, connectionLost, describeEndpoint, isConnectionLost, openClient, quoteLiteral } from './connection.js';
 import { dumpLargeObjects } from './postgres-blobs.js';
@@ -54,7 +55,20 @@ export interface ImportedSnapshot {
  * with COPY … TO STDOUT into parts of at most `partSize` bytes (cut at row ends). With `imported`,
  * every connection uses that snapshot instead (its exporter must stay open until this returns).
  */
-export async function dumpDatabase(
+export function dumpDatabase(
+  endpoint: PgEndpoint,
+  request: DumpRequest,
+  sink: PartSink,
+  signal: AbortSignal,
+  options: DumpOptions,
+  imported?: ImportedSnapshot,
+): Promise<DumpResult> {
+  // The whole catalog and schema are in memory for a while, a few kB per table: the heap must not
+  // grow 4× over them (heap-tuning.ts).
+  return withTightHeapGrowth(() => dumpInSnapshot(endpoint, request, sink, signal, options, imported));
+}
+
+async function dumpInSnapshot(
   endpoint: PgEndpoint,
   request: DumpRequest,
   sink: PartSink,
