@@ -45,9 +45,12 @@ export function keepAfterThreadStart(worker: Worker): void {
  * per run, for ~5 MB more peak RSS. Read at each collection, so it holds when set from here.
  */
 export function steadyOldGeneration(): void {
-  setFlagsFromString('--heap-growing-percent=200');
+  baseGrowth = 200;
+  setFlagsFromString(`--heap-growing-percent=${baseGrowth}`);
 }
 
+/** The process's growth percent outside withTightHeapGrowth: 0 (V8's own choice) until steadyOldGeneration. */
+let baseGrowth = 0;
 let tight = 0;
 
 /**
@@ -56,13 +59,13 @@ let tight = 0;
  * holds a structure growing with the database's object count, however briefly: a PostgreSQL
  * dump's catalog and schema (a few kB per table) times 4 was the peak RSS, 290–320 MB at 10,000
  * tables and 500 MB at 20,000. More full GCs, each on a small heap. Nests and overlaps (backups
- * running side by side in a daemon): the last one out restores V8's default.
+ * running side by side in a daemon): the last one out restores the process's setting (steadyOldGeneration's).
  */
 export async function withTightHeapGrowth<T>(work: () => Promise<T>): Promise<T> {
   if (tight++ === 0) setFlagsFromString('--heap-growing-percent=50');
   try {
     return await work();
   } finally {
-    if (--tight === 0) setFlagsFromString('--heap-growing-percent=0');
+    if (--tight === 0) setFlagsFromString(`--heap-growing-percent=${baseGrowth}`);
   }
 }
