@@ -15,41 +15,71 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 + 16 * 1024;
 /**
  * A mongodump `.bson` stream is plain concatenated BSON documents (int32 LE total length, elements,
  * trailing 0x00) with no header or footer. This yields one Buffer per document, a view into the
- * read chunk where the document lies within one chunk; only documents that straddle chunks are
- * copied. Throws E_FOREIGN_ARCHIVE on a length that cannot be BSON and E_TRUNCATED on a cut tail.
+ * read chunk where the document lies within one chunk; only a document that straddles chunks is
+ * copied (into a buffer of its own length): the chunks themselves are never joined, which copied
+ * nearly every chunk whole (few chunks end on a document's end) and doubled a restore's buffer
+ * garbage. Throws E_FOREIGN_ARCHIVE on a length that cannot be BSON and E_TRUNCATED on a cut tail.
  */
 export async function* bsonDocuments(source: AsyncIterable<Uint8Array>, where: string): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let need = 4;
-  let offsetInFile = 0;
+  /** The pieces read so far of a document that straddles chunks, and where in the file it starts. */
+  let pieces: Buffer[] = [];
+  let pieceBytes = 0;
+  let docAt = 0;
+  /** The file offset of the current chunk's first byte. */
+  let chunkAt = 0;
+  const lengthAt = (n: number, at: number): number => {
+    if (n < 5 || n > MAX_DOCUMENT_BYTES) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a BSON stream: a document at byte ${at} claims ${n} bytes.`);
+    return n;
+  };
+  const checkEnd = (doc: Buffer, at: number): Buffer => {
+    if (doc[doc.length - 1] !== 0) throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a BSON stream: the document at byte ${at} does not end in 0x00.`);
+    return doc;
+  };
   for await (const raw of source) {
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    if (pendingBytes < need) continue;
-    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     let off = 0;
-    while (buf.length - off >= 4) {
-      const n = buf.readInt32LE(off);
-      if (n < 5 || n > MAX_DOCUMENT_BYTES) {
-        throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a BSON stream: a document at byte ${offsetInFile + off} claims ${n} bytes.`);
+    if (pieceBytes > 0) {
+      // Finish the straddling document: its length first (itself possibly split), then its bytes.
+      if (pieceBytes < 4) {
+        const take = Math.min(4 - pieceBytes, chunk.length);
+        pieces = [Buffer.concat([...pieces, chunk.subarray(0, take)])];
+        pieceBytes += take;
+        off = take;
       }
-      if (buf.length - off < n) break;
-      if (buf[off + n - 1] !== 0) {
-        throw new DbBackupError('E_FOREIGN_ARCHIVE', `${where} is not a BSON stream: the document at byte ${offsetInFile + off} does not end in 0x00.`);
+      if (pieceBytes >= 4) {
+        const head = pieces[0]!.length >= 4 ? pieces[0]! : Buffer.concat(pieces, pieceBytes);
+        const n = lengthAt(head.readInt32LE(0), docAt);
+        const take = Math.min(n - pieceBytes, chunk.length - off);
+        pieces.push(chunk.subarray(off, off + take));
+        pieceBytes += take;
+        off += take;
+        if (pieceBytes === n) {
+          const doc = Buffer.concat(pieces, n);
+          pieces = [];
+          pieceBytes = 0;
+          yield checkEnd(doc, docAt);
+        }
       }
-      yield buf.subarray(off, off + n);
+      if (pieceBytes > 0) {
+        chunkAt += chunk.length;
+        continue;
+      }
+    }
+    while (chunk.length - off >= 4) {
+      const n = lengthAt(chunk.readInt32LE(off), chunkAt + off);
+      if (chunk.length - off < n) break;
+      yield checkEnd(chunk.subarray(off, off + n), chunkAt + off);
       off += n;
     }
-    offsetInFile += off;
-    const rest = buf.length - off;
-    pending = rest ? [buf.subarray(off)] : [];
-    pendingBytes = rest;
-    need = rest >= 4 ? buf.readInt32LE(off) : 4;
+    if (off < chunk.length) {
+      pieces = [chunk.subarray(off)];
+      pieceBytes = chunk.length - off;
+      docAt = chunkAt + off;
+    }
+    chunkAt += chunk.length;
   }
-  if (pendingBytes > 0) {
-    throw new DbBackupError('E_TRUNCATED', `${where} ends in the middle of a document (${pendingBytes} bytes left over at byte ${offsetInFile}).`);
+  if (pieceBytes > 0) {
+    throw new DbBackupError('E_TRUNCATED', `${where} ends in the middle of a document (${pieceBytes} bytes left over at byte ${docAt}).`);
   }
 }
 
