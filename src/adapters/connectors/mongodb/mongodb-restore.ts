@@ -4,7 +4,7 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
-import { bsonDocuments } from './bson-stream.js';
+import { bsonBatches } from './bson-stream.js';
 import { bucketsName, nsName } from './mongodb-catalog.js';
 import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
 import { checkMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
@@ -109,17 +109,14 @@ async function create(db: Db, item: RestoreItem, meta: Prepared): Promise<void> 
 
 async function loadData(db: Db, item: RestoreItem, parts: PartSource, part: PartEntry, report: CollectionReport, stop: AbortSignal): Promise<void> {
   const target = item.type === 'timeseries' ? bucketsName(item.target.coll) : item.target.coll;
-  let batch: Buffer[] = [];
-  let bytes = 0;
   let inflight: Promise<void> = Promise.resolve();
   let failed: { error: unknown } | undefined;
-  const send = async () => {
+  // One batch in flight while the next is read.
+  for await (const batch of bsonBatches(await parts.open(part), `${part.name} of backup ${parts.manifest.id}`, BATCH_DOCS, BATCH_BYTES)) {
+    stop.throwIfAborted();
     await inflight;
-    if (failed) throw failed.error;
-    const docs = batch;
-    batch = [];
-    bytes = 0;
-    inflight = insertBatch(db, target, docs).then(
+    if (failed) break;
+    inflight = insertBatch(db, target, batch).then(
       (outcome) => {
         report.inserted += outcome.inserted;
         for (const r of outcome.rejected) note(report, r);
@@ -128,14 +125,7 @@ async function loadData(db: Db, item: RestoreItem, parts: PartSource, part: Part
         failed ??= { error };
       },
     );
-  };
-  for await (const doc of bsonDocuments(await parts.open(part), `${part.name} of backup ${parts.manifest.id}`)) {
-    stop.throwIfAborted();
-    if (batch.length && (batch.length >= BATCH_DOCS || bytes + doc.length > BATCH_BYTES)) await send();
-    batch.push(doc);
-    bytes += doc.length;
   }
-  if (batch.length) await send();
   await inflight;
   if (failed) {
     throw new DbBackupError('E_RESTORE_FAILED', `Loading ${report.ns} failed: ${(failed.error as Error).message}`, { cause: failed.error });
