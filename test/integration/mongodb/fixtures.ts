@@ -83,7 +83,8 @@ export interface SeedNames {
 export async function seed(client: MongoClient, dbs: SeedNames, options: { congodb: boolean }): Promise<void> {
   const db = anyDb(client, dbs.main);
   await db.collection('types').insertMany(typedDocuments() as AnyDoc[]);
-  await insertBatch(db.raw, 'types', [orderedRawDocument()]);
+  const ordered = orderedRawDocument();
+  await insertBatch(db.raw, 'types', { parts: [ordered], documents: 1, bytes: ordered.length });
   await db.collection('types').createIndexes([
     { key: { kind: 1, _id: -1 }, name: 'kind_id', unique: false },
     { key: { 'a.b': 1 }, name: 'dotted', sparse: true },

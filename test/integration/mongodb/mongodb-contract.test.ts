@@ -32,7 +32,8 @@ databaseConnectorContract('mongodb (CongoDB)', {
     const db = anyDb(congo.client, name);
     // Every BSON type of the fidelity suite (the 16 MiB document stays there), field order kept.
     await db.collection('types').insertMany(typedDocuments() as Document[] as never[]);
-    await insertBatch(db.raw, 'types', [orderedRawDocument()]);
+    const ordered = orderedRawDocument();
+    await insertBatch(db.raw, 'types', { parts: [ordered], documents: 1, bytes: ordered.length });
     await db.collection('types').createIndex({ kind: 1 }, { name: 'kind' });
     await db.collection('things').insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: new Int32(i), n: Long.fromNumber(i * 1e10) })));
     await db.collection('we ird/na%me.x').insertOne({ _id: new Int32(1), s: '' });

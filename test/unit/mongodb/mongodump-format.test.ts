@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BSON, Double, Int32 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { bsonDocuments, packDocuments } from '../../../src/adapters/connectors/mongodb/bson-stream.js';
+import { bsonBatches, bsonDocuments, documentOf, packDocuments } from '../../../src/adapters/connectors/mongodb/bson-stream.js';
 import { partBase } from '../../../src/adapters/connectors/mongodb/mongodb-catalog.js';
 import { buildMetadata, indexesToBuild, metadataJson, parseMetadata } from '../../../src/adapters/connectors/mongodb/mongodb-metadata.js';
 
@@ -50,6 +50,24 @@ describe('mongodump .bson files', () => {
       );
     }
     expect(await collect(bsonDocuments(Readable.from([]), 'empty.bson'))).toEqual([]);
+  });
+
+  it('are read back in batches of whole documents, within the limits, across any chunking', async () => {
+    const reference = await fixture('orders.bson');
+    const stream = Buffer.concat([reference, reference, reference]); // 6 documents: 27, 49, 27, 49, 27, 49 bytes
+    for (const size of [1, 5, 27, 76, 1000]) {
+      const chunks = [];
+      for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+      for (const [maxDocs, maxBytes, sizes] of [[4, 1 << 20, [4, 2]], [100, 100, [2, 2, 2]], [1, 1, [1, 1, 1, 1, 1, 1]]] as const) {
+        const batches = await collect(bsonBatches(Readable.from(chunks), 'orders.bson', maxDocs, maxBytes));
+        expect(batches.map((b) => b.documents)).toEqual(sizes);
+        expect(Buffer.concat(batches.flatMap((b) => b.parts)).equals(stream)).toBe(true);
+        for (const b of batches) expect(b.bytes).toBe(b.parts.reduce((n, p) => n + p.length, 0));
+        if (sizes[0] > 1) expect(documentOf(batches[0]!, 1)?.length).toBe(49);
+        expect(documentOf(batches[0]!, sizes[0])).toBeUndefined();
+      }
+    }
+    await expect(collect(bsonBatches(Readable.from([reference.subarray(0, 50)]), 'x.bson', 10, 1000))).rejects.toMatchObject({ code: 'E_TRUNCATED' });
   });
 
   it('refuse a cut tail and a length that cannot be BSON', async () => {

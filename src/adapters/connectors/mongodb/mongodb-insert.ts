@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { BSON, type Db, type Document } from 'mongodb';
+import { type BsonBatch, documentOf } from './bson-stream.js';
 import { EXACT } from './mongodb-catalog.js';
 
 /**
@@ -38,15 +39,19 @@ export interface BatchOutcome {
   rejected: RejectedDocument[];
 }
 
-/** Unordered insert of one batch: every document the server accepts lands; refusals are returned, not thrown. */
-export async function insertBatch(db: Db, collection: string, docs: Buffer[]): Promise<BatchOutcome> {
+/**
+ * Unordered insert of one batch: every document the server accepts lands; refusals are returned, not
+ * thrown. The sequence is given the batch's parts as they are (each holds whole documents back to
+ * back, which is what a document sequence is on the wire): no object or copy per document here.
+ */
+export async function insertBatch(db: Db, collection: string, batch: BsonBatch): Promise<BatchOutcome> {
   let documents: unknown;
   if (DocumentSequence) {
     const seq = new DocumentSequence('documents');
-    for (const d of docs) seq.push(d, d);
+    for (const part of batch.parts) seq.push(part, part);
     documents = seq;
   } else {
-    documents = docs.map((d) => BSON.deserialize(d, EXACT));
+    documents = Array.from({ length: batch.documents }, (_, i) => BSON.deserialize(documentOf(batch, i)!, EXACT));
   }
   const reply = (await db.command({ insert: collection, documents, ordered: false } as Document)) as {
     n?: number;
@@ -57,12 +62,12 @@ export async function insertBatch(db: Db, collection: string, docs: Buffer[]): P
     code: w.code,
     codeName: w.codeName ?? codeNameOf(w.code),
     message: w.errmsg ?? 'rejected',
-    id: idOf(docs[w.index]),
+    id: idOf(documentOf(batch, w.index)),
   }));
   if (reply.writeConcernError) {
     throw new Error(`write concern failed on ${collection}: ${reply.writeConcernError.errmsg ?? reply.writeConcernError.code}`);
   }
-  return { inserted: reply.n ?? docs.length - rejected.length, rejected };
+  return { inserted: reply.n ?? batch.documents - rejected.length, rejected };
 }
 
 function idOf(doc: Buffer | undefined): string | undefined {

@@ -137,7 +137,7 @@ export function checkMetadata(meta: CollectionMetadata, declared: { ns: string; 
 }
 
 /** The `create` command for a collection, view or time-series collection with its recorded options (see checkMetadata). */
-export function createCommand(name: string, meta: CollectionMetadata): Document {
+export function createCommand(name: string, meta: Pick<CollectionMetadata, 'options'>): Document {
   const options = Object.fromEntries(Object.entries(meta.options ?? {}).filter(([k]) => CREATE_OPTIONS.has(k)));
   return { create: name, ...options };
 }

@@ -4,10 +4,10 @@ import type { RestoreOutcome, RestoreRequest } from '../../../application/ports/
 import { DbBackupError } from '../../../domain/errors.js';
 import type { PartEntry } from '../../../domain/manifest.js';
 import { readSmallPart } from '../read-small-part.js';
-import { bsonDocuments } from './bson-stream.js';
+import { bsonBatches } from './bson-stream.js';
 import { bucketsName, nsName } from './mongodb-catalog.js';
 import { insertBatch, type RejectedDocument } from './mongodb-insert.js';
-import { checkMetadata, type CollectionMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
+import { checkMetadata, createCommand, indexesToBuild, parseMetadata } from './mongodb-metadata.js';
 import { incompleteTargetError, newMarker } from '../restore-marker.js';
 import { placeMarkers, readMarkers, removeMarkers } from './mongodb-restore-marker.js';
 import { clashes, readTargetState, refuseNonEmpty, type RestoreItem, type RestoreScope } from './mongodb-restore-scope.js';
@@ -17,6 +17,18 @@ import { QUIET_COMMAND } from './mongodb-timeouts.js';
 const BATCH_DOCS = 1000;
 const BATCH_BYTES = 8 * 1024 * 1024;
 const EXAMPLES = 3;
+
+/**
+ * What a restore keeps of a collection's metadata once checked: its `create` options and the
+ * indexes to build after its data, each only when there are any. A collection with neither (most
+ * of 10,000 small ones) keeps no record at all: the parsed metadata (its `_id` index spec, uuid,
+ * name) is not held for the whole restore.
+ */
+interface Prepared {
+  options?: Document;
+  indexes?: Document[];
+}
+const PLAIN: Prepared = {};
 
 /** What went wrong per collection; examples are capped so a million rejects cost no memory. */
 interface CollectionReport {
@@ -39,47 +51,55 @@ export async function runRestore(client: MongoClient, scope: RestoreScope, parts
   if (marked && !request.clean) throw incompleteTargetError(`database ${marked[0]}`, marked[1]);
   const state = await readTargetState(client, scope.targetDbs);
   refuseNonEmpty(scope, state, request.clean);
-  const metas = new Map<string, CollectionMetadata>();
-  for (const item of scope.items) metas.set(item.object, await readMetadata(parts, item, signal));
+  const metas = new Map<string, Prepared>();
+  for (const item of scope.items) {
+    const prepared = await readMetadata(parts, item, signal);
+    if (prepared.options || prepared.indexes) metas.set(item.object, prepared);
+  }
+  const metaOf = (item: RestoreItem) => metas.get(item.object) ?? PLAIN;
   // From here on the target holds part of a restore until the mark is removed at the end.
   await placeMarkers(client, scope.targetDbs, newMarker(parts.manifest));
   if (request.clean) {
     for (const item of clashes(scope, state)) await client.db(item.target.db).collection(item.target.coll).drop().catch(() => false);
   }
   const collections = scope.items.filter((i) => i.type !== 'view');
-  for (const item of collections) await create(client.db(item.target.db), item, metas.get(item.object)!);
+  for (const item of collections) await create(client.db(item.target.db), item, metaOf(item));
+  // Only the reports of collections with problems are kept: one per collection would grow with their number.
   const reports: CollectionReport[] = [];
+  let rows = 0;
   await runPool(
     collections,
     parallel,
     async (item, stop) => {
       const report: CollectionReport = { ns: nsName(item.target.db, item.target.coll), inserted: 0, rejected: new Map(), failures: [] };
-      reports.push(report);
       if (item.dataPart) await loadData(client.db(item.target.db), item, parts, item.dataPart, report, stop);
-      await buildIndexes(client.db(item.target.db), item, metas.get(item.object)!, report);
+      await buildIndexes(client.db(item.target.db), item, metaOf(item), report);
+      rows += report.inserted;
+      if (report.rejected.size || report.failures.length) reports.push(report);
     },
     signal,
   );
   const viewFailures: string[] = [];
   for (const item of scope.items.filter((i) => i.type === 'view')) {
-    await create(client.db(item.target.db), item, metas.get(item.object)!).catch((err: unknown) => viewFailures.push(`view ${nsName(item.target.db, item.target.coll)}: ${(err as Error).message}`));
+    await create(client.db(item.target.db), item, metaOf(item)).catch((err: unknown) => viewFailures.push(`view ${nsName(item.target.db, item.target.coll)}: ${(err as Error).message}`));
   }
-  const rows = reports.reduce((n, r) => n + r.inserted, 0);
   // Finished (documents the server refused are reported below, as E_PARTIAL): no longer incomplete.
   await removeMarkers(client, scope.targetDbs);
   reportProblems(reports, viewFailures, rows);
   return { objects: scope.items.map((i) => nsName(i.target.db, i.target.coll)), rows };
 }
 
-async function readMetadata(parts: PartSource, item: RestoreItem, signal: AbortSignal): Promise<CollectionMetadata> {
-  if (!item.metaPart) return { indexes: [], collectionName: item.target.coll, type: item.type };
+/** Reads and checks a collection's metadata; returns what the restore needs of it later. */
+async function readMetadata(parts: PartSource, item: RestoreItem, signal: AbortSignal): Promise<Prepared> {
+  if (!item.metaPart) return PLAIN;
   const where = `${item.metaPart.name} of backup ${parts.manifest.id}`;
   const meta = parseMetadata((await readSmallPart(parts, item.metaPart, signal)).toString('utf8'), where);
   checkMetadata(meta, { ns: item.object, type: item.type }, where);
-  return meta;
+  const indexes = indexesToBuild(meta);
+  return { ...(meta.options && Object.keys(meta.options).length ? { options: meta.options } : {}), ...(indexes.length ? { indexes } : {}) };
 }
 
-async function create(db: Db, item: RestoreItem, meta: CollectionMetadata): Promise<void> {
+async function create(db: Db, item: RestoreItem, meta: Prepared): Promise<void> {
   try {
     await db.command(createCommand(item.target.coll, meta));
   } catch (err) {
@@ -89,17 +109,14 @@ async function create(db: Db, item: RestoreItem, meta: CollectionMetadata): Prom
 
 async function loadData(db: Db, item: RestoreItem, parts: PartSource, part: PartEntry, report: CollectionReport, stop: AbortSignal): Promise<void> {
   const target = item.type === 'timeseries' ? bucketsName(item.target.coll) : item.target.coll;
-  let batch: Buffer[] = [];
-  let bytes = 0;
   let inflight: Promise<void> = Promise.resolve();
   let failed: { error: unknown } | undefined;
-  const send = async () => {
+  // One batch in flight while the next is read.
+  for await (const batch of bsonBatches(await parts.open(part), `${part.name} of backup ${parts.manifest.id}`, BATCH_DOCS, BATCH_BYTES)) {
+    stop.throwIfAborted();
     await inflight;
-    if (failed) throw failed.error;
-    const docs = batch;
-    batch = [];
-    bytes = 0;
-    inflight = insertBatch(db, target, docs).then(
+    if (failed) break;
+    inflight = insertBatch(db, target, batch).then(
       (outcome) => {
         report.inserted += outcome.inserted;
         for (const r of outcome.rejected) note(report, r);
@@ -108,14 +125,7 @@ async function loadData(db: Db, item: RestoreItem, parts: PartSource, part: Part
         failed ??= { error };
       },
     );
-  };
-  for await (const doc of bsonDocuments(await parts.open(part), `${part.name} of backup ${parts.manifest.id}`)) {
-    stop.throwIfAborted();
-    if (batch.length && (batch.length >= BATCH_DOCS || bytes + doc.length > BATCH_BYTES)) await send();
-    batch.push(doc);
-    bytes += doc.length;
   }
-  if (batch.length) await send();
   await inflight;
   if (failed) {
     throw new DbBackupError('E_RESTORE_FAILED', `Loading ${report.ns} failed: ${(failed.error as Error).message}`, { cause: failed.error });
@@ -130,9 +140,9 @@ function note(report: CollectionReport, r: RejectedDocument): void {
   report.rejected.set(key, entry);
 }
 
-async function buildIndexes(db: Db, item: RestoreItem, meta: CollectionMetadata, report: CollectionReport): Promise<void> {
-  const indexes = indexesToBuild(meta);
-  if (!indexes.length) return;
+async function buildIndexes(db: Db, item: RestoreItem, meta: Prepared, report: CollectionReport): Promise<void> {
+  const indexes = meta.indexes;
+  if (!indexes) return;
   try {
     await db.command({ createIndexes: item.target.coll, indexes } as Document, QUIET_COMMAND);
   } catch (err) {
