@@ -108,6 +108,8 @@ function effectiveSettings(s: Settings, dataDirFlag: string | undefined) {
     compression: s.compression(undefined),
     level: s.level(undefined),
     parallel: s.parallel(undefined),
+    nice: s.pick<string | number>({ name: '--nice', value: undefined }, 'DBBACKUP_NICE', 'defaults.nice', 'auto', (v) => v),
+    'max-rate': (({ value, origin }) => ({ value: value ?? 'unlimited', origin }))(s.maxRate(undefined)),
   };
 }
 
