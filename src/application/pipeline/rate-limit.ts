@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { PartSink, PartSpec } from '../ports/parts.js';
 
 /** Milliseconds on a monotonic clock, and a wait that ends early (rejecting) when `signal` aborts. */
@@ -9,18 +10,10 @@ export interface RateTimer {
 
 const realTimer: RateTimer = {
   now: () => performance.now(),
+  // Rejects with the abort reason itself (timers/promises rejects with an AbortError around it).
   sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
+    wait(ms, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : err;
     }),
 };
 

@@ -96,6 +96,13 @@ async function* documentRuns(source: AsyncIterable<Uint8Array>, where: string): 
   }
 }
 
+/** Some whole documents of a `.bson` stream (bsonBatches). */
+export interface BsonBatch {
+  parts: Buffer[];
+  documents: number;
+  bytes: number;
+}
+
 /**
  * Whole documents of a `.bson` stream, several at a time: `parts` are views of the read chunks
  * that each hold one or more complete documents back to back (a run of one chunk), or a document
@@ -105,12 +112,6 @@ async function* documentRuns(source: AsyncIterable<Uint8Array>, where: string): 
  * that the decoded chunks waiting in the pipeline were promoted and freed only by full collections
  * (tens of MB of dead buffers at a time). Same checks and errors as bsonDocuments.
  */
-export interface BsonBatch {
-  parts: Buffer[];
-  documents: number;
-  bytes: number;
-}
-
 export async function* bsonBatches(source: AsyncIterable<Uint8Array>, where: string, maxDocs: number, maxBytes: number): AsyncGenerator<BsonBatch> {
   let batch: BsonBatch = { parts: [], documents: 0, bytes: 0 };
   const full = (n: number) => batch.documents > 0 && (batch.documents >= maxDocs || batch.bytes + n > maxBytes);

@@ -55,17 +55,10 @@ export interface ImportedSnapshot {
  * with COPY … TO STDOUT into parts of at most `partSize` bytes (cut at row ends). With `imported`,
  * every connection uses that snapshot instead (its exporter must stay open until this returns).
  */
-export function dumpDatabase(
-  endpoint: PgEndpoint,
-  request: DumpRequest,
-  sink: PartSink,
-  signal: AbortSignal,
-  options: DumpOptions,
-  imported?: ImportedSnapshot,
-): Promise<DumpResult> {
+export function dumpDatabase(...args: Parameters<typeof dumpInSnapshot>): Promise<DumpResult> {
   // The whole catalog and schema are in memory for a while, a few kB per table: the heap must not
   // grow 4× over them (heap-tuning.ts).
-  return withTightHeapGrowth(() => dumpInSnapshot(endpoint, request, sink, signal, options, imported));
+  return withTightHeapGrowth(() => dumpInSnapshot(...args));
 }
 
 async function dumpInSnapshot(
